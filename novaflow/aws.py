@@ -1,0 +1,146 @@
+"""The one place that creates boto3 clients.
+
+Every module asks :func:`get_client` for a client, so retries, timeouts and the endpoint (AWS or the embedded
+mocked AWS) are decided once. Local mode differs from AWS only in ``endpoint_url``. Clients are cached per
+(service, region, endpoint, session) and created under a lock, because creating clients from boto3's default
+session is not thread-safe while using a created low-level client is.
+
+Example:
+    >>> s3 = get_client("s3")
+    >>> s3.list_buckets()["Buckets"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from novaflow.errors import AwsError
+from novaflow.settings import NovaflowSettings, load_settings
+
+_LOCK = threading.Lock()
+_CLIENTS: dict[tuple[Any, ...], BaseClient] = {}
+_SESSIONS: dict[tuple[Any, ...], boto3.Session] = {}
+
+RETRYABLE_CODES = frozenset({
+    "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",
+    "RequestLimitExceeded", "ResourceLimitExceeded", "InternalFailure", "InternalServerError",
+    "InternalError", "ServiceUnavailable", "ServiceUnavailableException", "SlowDown", "RequestTimeout",
+})
+
+
+def client_config(settings: NovaflowSettings) -> Config:
+    """botocore config: adaptive retries (client-side rate limiting on throttles) and bounded timeouts."""
+    return Config(
+        region_name=settings.region,
+        retries={"mode": "adaptive", "max_attempts": settings.max_attempts},
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        max_pool_connections=32,
+    )
+
+
+def get_client(service: str, settings: NovaflowSettings | None = None,
+               session: boto3.Session | None = None) -> BaseClient:
+    """A cached, thread-shareable client for ``service``.
+
+    ``session`` lets a caller supply credentials (for example from a prefect-aws ``AwsCredentials`` block);
+    otherwise boto3's standard credential chain is used.
+    """
+    settings = settings or load_settings()
+    endpoint = settings.resolved_endpoint_url()
+    key = (service, settings.region, endpoint, settings.max_attempts, settings.connect_timeout,
+           settings.read_timeout, id(session) if session is not None else None)
+    client = _CLIENTS.get(key)
+    if client is not None:
+        return client
+    with _LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            sess = session or _default_session(settings.region)
+            client = sess.client(service, endpoint_url=endpoint, config=client_config(settings))
+            _CLIENTS[key] = client
+    return client
+
+
+def _default_session(region: str) -> boto3.Session:
+    key = (region,)
+    sess = _SESSIONS.get(key)
+    if sess is None:
+        sess = boto3.Session(region_name=region)
+        _SESSIONS[key] = sess
+    return sess
+
+
+def clear_client_cache() -> None:
+    """Forget cached clients (after the endpoint or credentials change, e.g. between local servers)."""
+    with _LOCK:
+        _CLIENTS.clear()
+        _SESSIONS.clear()
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ``ClientError`` or a wrapped :class:`AwsError`, else None."""
+    if isinstance(exc, AwsError):
+        return exc.code
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code")
+    return None
+
+
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Message", str(exc))
+    return str(exc)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for throttling and transient AWS failures; False for anything a retry cannot fix."""
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)):
+        return True
+    code = error_code(exc)
+    if code in RETRYABLE_CODES:
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return status >= 500 or status == 429
+    return False
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """True when AWS says the named resource does not exist (the codes differ per service)."""
+    code = error_code(exc) or ""
+    if code in {"ResourceNotFoundException", "ResourceNotFound", "NoSuchEntity", "NoSuchKey", "NoSuchBucket",
+                "404", "NotFound"}:
+        return True
+    if code == "ValidationException":
+        text = error_message(exc).lower()
+        return any(s in text for s in ("not found", "does not exist", "could not find", "cannot find"))
+    return False
+
+
+def wrap_client_error(exc: ClientError, what: str) -> AwsError:
+    """One wrapping, at the boundary: keep the code, say what novaflow was doing."""
+    code = error_code(exc)
+    operation = getattr(exc, "operation_name", None)
+    return AwsError(f"{what} failed: {code}: {error_message(exc)}", code=code, operation=operation)
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> ``(bucket, key)``; the key may be empty."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    if not bucket:
+        raise ValueError(f"no bucket in S3 URI: {uri!r}")
+    return bucket, key

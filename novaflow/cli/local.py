@@ -1,0 +1,48 @@
+"""`novaflow local`: run the embedded mocked AWS (moto + the Nova emulator) for other processes to use."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import typer
+
+app = typer.Typer(help="Run the embedded mocked AWS (moto plus the Nova service emulator) on loopback.",
+                  no_args_is_help=True)
+
+
+@app.command("up")
+def up(
+    port: int = typer.Option(0, help="Port to listen on; 0 picks a free one."),
+    host: str = typer.Option("127.0.0.1", help="Loopback address to bind (never a public interface)."),
+) -> None:
+    """Start the mocked AWS in the foreground and print the `export` lines a shell or Prefect worker needs.
+
+    Serves S3, SageMaker, SageMaker Runtime, CloudWatch Logs, IAM, Lambda, STS and Bedrock. Ctrl-C (or SIGTERM)
+    stops it cleanly and exits 0.
+    """
+    if not (host.startswith("127.") or host in {"localhost", "::1"}):
+        raise typer.BadParameter("the mocked AWS only binds to loopback addresses", param_hint="--host")
+    from novaflow.local import LocalAws
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server = LocalAws(host=host, port=port, set_environ=True).start()
+    try:
+        typer.echo(f"novaflow local AWS listening on {server.url}")
+        typer.echo("# paste into the shell of a Prefect worker or another terminal:")
+        for line in server.export_lines():
+            typer.echo(line)
+        typer.echo("# Ctrl-C to stop", err=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    typer.echo("novaflow local AWS stopped", err=True)

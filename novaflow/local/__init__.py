@@ -1,0 +1,8 @@
+"""Local mode: the embedded mocked AWS and the emulator of the Nova service side.
+
+Only the CLI and test fixtures import this package; tasks and flows never do (local mode is just an endpoint).
+"""
+
+from novaflow.local.server import LOCAL_BUCKET, LOCAL_ROLE_ARN, LocalAws, fake_aws_environment, local_aws
+
+__all__ = ["LOCAL_BUCKET", "LOCAL_ROLE_ARN", "LocalAws", "fake_aws_environment", "local_aws"]

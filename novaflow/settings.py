@@ -1,0 +1,140 @@
+"""Settings: where novaflow works on AWS (region, bucket, role, encryption, network).
+
+Read from ``NOVAFLOW_*`` environment variables, then a ``.env`` file, then defaults. A prefect-aws
+``AwsCredentials`` block can supply region and endpoint through ``tasks.credentials`` (the domain never imports
+Prefect). Errors are turned into one line that names the setting and the variable that sets it, because a
+pydantic traceback is not what a user should have to read before spending money.
+
+Example:
+    >>> settings = load_settings(bucket="my-bucket")
+    >>> settings.s3_uri("data", "train.jsonl")
+    's3://my-bucket/novaflow/data/train.jsonl'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from novaflow.errors import ConfigError
+
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+KMS_RE = re.compile(r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/-]+|alias/[\w/-]+|[0-9a-f-]{36})$")
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+ENV_PREFIX = "NOVAFLOW_"
+
+
+class NovaflowSettings(BaseSettings):
+    """Everything novaflow needs to know about the AWS account it works in."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        validate_default=True,
+    )
+
+    region: str = Field("us-east-1", description="AWS region for every client (Nova customization runs in "
+                                                 "us-east-1, us-west-2, eu-west-2, ap-northeast-1).")
+    bucket: str | None = Field(None, description="S3 bucket for data, recipes and job outputs.")
+    prefix: str = Field("novaflow", description="Key prefix inside the bucket for everything novaflow writes.")
+    role_arn: str | None = Field(None, description="SageMaker execution role ARN (must trust sagemaker.amazonaws.com).")
+    kms_key_id: str | None = Field(None, description="KMS key for S3 uploads and job outputs; SSE-S3 when unset.")
+    subnets: list[str] = Field(default_factory=list, description="VPC subnets for training jobs (comma separated).")
+    security_group_ids: list[str] = Field(default_factory=list, description="VPC security groups (comma separated).")
+    endpoint_url: str | None = Field(None, description="AWS endpoint override (local mode); AWS_ENDPOINT_URL "
+                                                       "is used when unset.")
+    model: str = Field("nova-lite-2", description="Default Nova model (nova-micro, nova-lite, nova-pro, nova-lite-2).")
+    max_attempts: int = Field(8, ge=1, le=20, description="botocore adaptive-retry attempts per call.")
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to open a connection to AWS.")
+    read_timeout: float = Field(60.0, gt=0, description="Seconds to wait for an AWS response.")
+
+    @field_validator("subnets", "security_group_ids", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _check_region(cls, value: str) -> str:
+        if not REGION_RE.match(value):
+            raise ValueError("must be an AWS region name such as us-east-1")
+        return value
+
+    @field_validator("bucket")
+    @classmethod
+    def _check_bucket(cls, value: str | None) -> str | None:
+        if value is not None and not BUCKET_RE.match(value):
+            raise ValueError("must be an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)")
+        return value
+
+    @field_validator("role_arn")
+    @classmethod
+    def _check_role(cls, value: str | None) -> str | None:
+        if value is not None and not ROLE_ARN_RE.match(value):
+            raise ValueError("must look like arn:aws:iam::<12-digit account>:role/<name>")
+        return value
+
+    @field_validator("kms_key_id")
+    @classmethod
+    def _check_kms(cls, value: str | None) -> str | None:
+        if value is not None and not KMS_RE.match(value):
+            raise ValueError("must be a KMS key id, key ARN or alias")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _strip_prefix(cls, value: str) -> str:
+        return value.strip("/")
+
+    def require(self, *names: str) -> None:
+        """Fail with one clear line for the first named setting that is unset."""
+        for name in names:
+            if getattr(self, name) in (None, "", []):
+                raise ConfigError(missing_message(name))
+
+    def resolved_endpoint_url(self) -> str | None:
+        """The endpoint boto3 clients talk to: the setting, else ``AWS_ENDPOINT_URL``, else AWS itself."""
+        return self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+
+    def s3_uri(self, *parts: str) -> str:
+        """An ``s3://`` URI under the configured bucket and prefix."""
+        self.require("bucket")
+        keys = [p.strip("/") for p in (self.prefix, *parts) if p and p.strip("/")]
+        return f"s3://{self.bucket}/" + "/".join(keys)
+
+
+def env_var(name: str) -> str:
+    """The environment variable that sets a field."""
+    return ENV_PREFIX + name.upper()
+
+
+def missing_message(name: str) -> str:
+    flag = name.replace("_", "-")
+    return (f"Setting '{name}' is not set: export {env_var(name)}=... (or put it in .env, "
+            f"or pass --{flag} where the command offers it).")
+
+
+def load_settings(**overrides: Any) -> NovaflowSettings:
+    """Build settings, turning validation errors into a one-line :class:`ConfigError`.
+
+    Keyword overrides win over the environment (None values are ignored so CLI defaults do not erase it).
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return NovaflowSettings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first.get("loc") else "?"
+        reason = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        value = first.get("input")
+        raise ConfigError(
+            f"Setting '{name}' is malformed ({reason}; got {value!r}): fix {env_var(name)} "
+            f"in the environment or .env."
+        ) from None

@@ -1,0 +1,60 @@
+"""Session-wide test setup: fake credentials, the embedded mocked AWS, and the network guard.
+
+Every test runs with fake AWS credentials and ``AWS_ENDPOINT_URL`` pointing at one embedded moto server started
+for the whole session, so nothing can reach real AWS even by accident; the network guard plugin fails any test
+that still tries to leave the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+pytest_plugins = ["tests.plugins.network_guard"]
+
+_SESSION_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    "DO_NOT_TRACK": "1",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        os.environ.pop(key, None)
+    for key in list(os.environ):
+        if key.startswith("NOVAFLOW_"):
+            os.environ.pop(key)
+    os.environ.update(_SESSION_ENV)
+    os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="novaflow-prefect-home-"))
+    config.addinivalue_line("markers", "allow_network_attempt: the test deliberately triggers the network guard")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def local_aws_session() -> Iterator[object]:
+    """One embedded mocked AWS for the session; its endpoint and fake credentials are in ``os.environ``."""
+    from novaflow.local import LocalAws
+
+    server = LocalAws().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(local_aws_session: object) -> Iterator[object]:
+    """The embedded mocked AWS, wiped back to its seeded state after the test."""
+    yield local_aws_session
+    local_aws_session.reset()  # type: ignore[attr-defined]
