@@ -14,8 +14,14 @@ def install() -> None:
     global _INSTALLED
     if _INSTALLED:
         return
+    from novaflow.local import lambda_exec
+
+    lambda_exec.install()
     _INSTALLED = True
 
 
 def reset() -> None:
     """Forget emulator state that moto's reset does not wipe (queues, fault injections, transitions)."""
+    from novaflow.local import lambda_exec
+
+    lambda_exec.reset()
