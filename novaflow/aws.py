@@ -31,6 +31,7 @@ from novaflow.settings import NovaflowSettings, load_settings
 _LOCK = threading.Lock()
 _CLIENTS: dict[tuple[Any, ...], BaseClient] = {}
 _SESSIONS: dict[tuple[Any, ...], boto3.Session] = {}
+_OVERRIDE_SESSION: list[boto3.Session] = []
 
 RETRYABLE_CODES = frozenset({
     "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",
@@ -67,7 +68,7 @@ def get_client(service: str, settings: NovaflowSettings | None = None,
     with _LOCK:
         client = _CLIENTS.get(key)
         if client is None:
-            sess = session or _default_session(settings.region)
+            sess = session or (_OVERRIDE_SESSION[0] if _OVERRIDE_SESSION else _default_session(settings.region))
             client = sess.client(service, endpoint_url=endpoint, config=client_config(settings))
             _CLIENTS[key] = client
     return client
@@ -80,6 +81,19 @@ def _default_session(region: str) -> boto3.Session:
         sess = boto3.Session(region_name=region)
         _SESSIONS[key] = sess
     return sess
+
+
+def use_session(session: boto3.Session | None) -> None:
+    """Make every client created from now on use ``session`` (None: back to boto3's credential chain).
+
+    This is how credentials from a prefect-aws ``AwsCredentials`` block reach domain code that only asks for
+    ``get_client(service)``.
+    """
+    with _LOCK:
+        _OVERRIDE_SESSION.clear()
+        if session is not None:
+            _OVERRIDE_SESSION.append(session)
+        _CLIENTS.clear()
 
 
 def clear_client_cache() -> None:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from novaflow.errors import ConfigError
 
@@ -44,12 +44,15 @@ class NovaflowSettings(BaseSettings):
     prefix: str = Field("novaflow", description="Key prefix inside the bucket for everything novaflow writes.")
     role_arn: str | None = Field(None, description="SageMaker execution role ARN (must trust sagemaker.amazonaws.com).")
     kms_key_id: str | None = Field(None, description="KMS key for S3 uploads and job outputs; SSE-S3 when unset.")
-    subnets: list[str] = Field(default_factory=list, description="VPC subnets for training jobs (comma separated).")
-    security_group_ids: list[str] = Field(default_factory=list, description="VPC security groups (comma separated).")
+    subnets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="VPC subnets for training jobs (comma separated).")
+    security_group_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="VPC security groups (comma separated).")
     endpoint_url: str | None = Field(None, description="AWS endpoint override (local mode); AWS_ENDPOINT_URL "
                                                        "is used when unset.")
     model: str = Field("nova-lite-2", description="Default Nova model (nova-micro, nova-lite, nova-pro, nova-lite-2).")
-    max_attempts: int = Field(8, ge=1, le=20, description="botocore adaptive-retry attempts per call.")
+    max_attempts: int = Field(8, ge=1, le=20, description="Retries per AWS call (botocore adaptive mode, "
+                                                            "which also rate-limits the client after throttles).")
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to open a connection to AWS.")
     read_timeout: float = Field(60.0, gt=0, description="Seconds to wait for an AWS response.")
 

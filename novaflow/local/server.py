@@ -130,9 +130,9 @@ class LocalAws:
         """POST (or GET without a body) to moto's control API, e.g. ``/moto-api/reset``."""
         data = None if body is None else json.dumps(body).encode()
         method = "GET" if body is None and path.endswith(".json") else "POST"
-        req = urllib.request.Request(self.url + path, data=data, method=method,
+        req = urllib.request.Request(self.url + path, data=data, method=method,  # noqa: S310 - loopback http
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback http
             raw = resp.read()
         try:
             return json.loads(raw) if raw else None
