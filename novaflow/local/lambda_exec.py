@@ -1,11 +1,344 @@
-"""Patch for moto's simple Lambda backend: run the uploaded zip's real handler in a subprocess (no Docker)."""
+"""Patch for moto's simple Lambda backend: run the uploaded zip's real handler in a subprocess (no Docker).
+
+Stock moto 5.2.5 with ``{"lambda": {"use_docker": false}}`` echoes the request and "succeeds" even for functions
+that do not exist, so a reward Lambda tested through it proves nothing. This patch makes ``Invoke`` behave like
+AWS for zip functions:
+
+* the function's handler runs in a fresh ``sys.executable`` subprocess (about 30 ms) with the function's
+  environment variables, ``AWS_LAMBDA_*`` variables and timeout - no state survives between invocations;
+* the subprocess sees the extracted zip first on ``sys.path`` and site-packages *without* ``.pth`` processing, so
+  code missing from the zip fails here as it would on AWS (editable installs are not visible), while boto3 - which
+  the AWS runtime provides - is;
+* a handler exception becomes ``FunctionError: Unhandled`` with ``{"errorMessage", "errorType", "stackTrace"}``,
+  a timeout ``Sandbox.Timedout``, a non-serialisable result ``Runtime.MarshalError``, a dying process
+  ``Runtime.ExitError``; an unknown function raises ``ResourceNotFoundException`` (moto's own lookup);
+* ``LogType=Tail`` returns the last 4 KB of the log, base64-encoded; every invocation's log (START / output /
+  END / REPORT) is also written to CloudWatch Logs ``/aws/lambda/<name>``;
+* results queued through ``/moto-api/static/lambda-simple/response`` still win (moto's documented lever), and
+  :func:`inject_error` queues failures for the local-twin control API.
+
+Pinned to moto 5.2.5 internals (:data:`PINNED_MOTO`); :func:`check_internals` fails loudly when they change.
+"""
 
 from __future__ import annotations
 
+import base64
+import inspect
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from collections import defaultdict, deque
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+PINNED_MOTO = "5.2.5"
+LOG_TAIL_BYTES = 4096
+TIMEOUT_GRACE_SECONDS = 0.5
+"""Headroom for interpreter start-up on top of the function's own timeout (AWS does not bill the init phase)."""
+
+_LOCK = threading.Lock()
+_INSTALLED = False
+_ORIGINAL_INVOKE: Any = None
+_ERRORS: dict[str, deque[str]] = defaultdict(deque)
+_CODE_DIRS: dict[str, Path] = {}
+_CODE_ROOT: Path | None = None
+
+# Runs inside the subprocess. argv: task dir, handler, context JSON. stdin: the event. The result travels on the
+# original stdout (fd kept private); fd 1 is pointed at stderr so the handler's prints land in the log.
+_BOOTSTRAP = r"""
+import importlib, json, logging, os, sys, time, traceback
+result_fd = os.dup(1)
+os.dup2(2, 1)
+task_dir, handler_name, ctx = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+sys.path[:0] = [task_dir]
+sys.path.extend(ctx["site_dirs"])
+os.chdir(task_dir)
+def emit(obj):
+    with os.fdopen(result_fd, "w", encoding="utf-8") as out:
+        out.write(json.dumps(obj))
+class Context:
+    def __init__(self, c):
+        self.function_name = c["function_name"]; self.function_version = c["function_version"]
+        self.invoked_function_arn = c["invoked_function_arn"]; self.memory_limit_in_mb = c["memory_limit_in_mb"]
+        self.aws_request_id = c["aws_request_id"]; self.log_group_name = c["log_group_name"]
+        self.log_stream_name = c["log_stream_name"]; self._deadline = c["deadline"]
+    def get_remaining_time_in_millis(self):
+        return max(0, int((self._deadline - time.time()) * 1000))
+class RequestId(logging.Filter):
+    def filter(self, record):
+        record.aws_request_id = ctx["aws_request_id"]
+        return True
+handler = logging.StreamHandler(sys.stderr)
+handler.setFormatter(logging.Formatter(
+    "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"))
+handler.formatter.converter = time.gmtime
+handler.addFilter(RequestId())
+logging.getLogger().addHandler(handler)
+def fail(kind, exc):
+    emit({"ok": False, "errorType": kind, "errorMessage": str(exc),
+          "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])})
+try:
+    module_name, _, function_name = handler_name.rpartition(".")
+    event = json.loads(sys.stdin.read() or "{}")
+    try:
+        fn = getattr(importlib.import_module(module_name), function_name)
+    except Exception as exc:
+        print(f"[ERROR] Runtime.ImportModuleError: Unable to import module '{module_name}': {exc}", file=sys.stderr)
+        emit({"ok": False, "errorType": "Runtime.ImportModuleError",
+              "errorMessage": f"Unable to import module '{module_name}': {exc}", "stackTrace": []})
+        raise SystemExit(0)
+    result = fn(event, Context(ctx))
+except SystemExit:
+    raise
+except BaseException as exc:
+    print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr)
+    traceback.print_exc()
+    fail(type(exc).__name__, exc)
+else:
+    try:
+        payload = json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        emit({"ok": False, "errorType": "Runtime.MarshalError",
+              "errorMessage": f"Unable to marshal response: {exc}", "stackTrace": []})
+    else:
+        emit({"ok": True, "payload": payload})
+"""
+
+
+class MotoInternalsChanged(RuntimeError):
+    """moto's Lambda internals differ from the pinned version this patch was written against."""
+
+
+def check_internals() -> None:
+    """Fail loudly if the moto internals this patch relies on have changed (run at install and in a test)."""
+    import moto
+    from moto.awslambda.models import LambdaFunction
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.logs.models import LogsBackend
+
+    problems: list[str] = []
+    if moto.__version__ != PINNED_MOTO:
+        problems.append(f"moto is {moto.__version__}, the patch is pinned to {PINNED_MOTO}")
+    expected = ["self", "function_name", "qualifier", "body", "headers", "response_headers"]
+    invoke = _ORIGINAL_INVOKE or LambdaSimpleBackend.invoke
+    if list(inspect.signature(invoke).parameters) != expected:
+        problems.append(f"LambdaSimpleBackend.invoke{inspect.signature(invoke)} no longer takes {expected}")
+    init_src = inspect.getsource(LambdaFunction.__init__) + inspect.getsource(LambdaFunction._set_function_code)
+    for attr in ("self.code_bytes", "self.environment_vars", "self.timeout", "self.handler", "self.memory_size",
+                 "self.function_arn", "self.logs_group_name", "self.logs_backend", "self.code_sha_256"):
+        if attr not in init_src:
+            problems.append(f"LambdaFunction no longer sets {attr}")
+    if not hasattr(LambdaSimpleBackend, "get_function") or not hasattr(LambdaSimpleBackend(
+            "us-east-1", "123456789012"), "lambda_simple_results_queue"):
+        problems.append("LambdaSimpleBackend lost get_function or lambda_simple_results_queue")
+    for name in ("ensure_log_group", "create_log_stream", "put_log_events"):
+        if not hasattr(LogsBackend, name):
+            problems.append(f"LogsBackend lost {name}")
+    if problems:
+        raise MotoInternalsChanged("novaflow.local.lambda_exec: " + "; ".join(problems)
+                                   + " - re-check the patch against the new moto before upgrading.")
+
 
 def install() -> None:
-    """Install the patch (idempotent)."""
+    """Wrap ``LambdaSimpleBackend.invoke`` (idempotent; class-level, so existing backends are covered)."""
+    global _INSTALLED, _ORIGINAL_INVOKE
+    with _LOCK:
+        if _INSTALLED:
+            return
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+
+        check_internals()
+        _ORIGINAL_INVOKE = LambdaSimpleBackend.invoke
+        LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign]
+        _INSTALLED = True
 
 
 def reset() -> None:
-    """Forget queued errors and other per-test state."""
+    """Forget queued errors (extracted code is immutable per CodeSha256 and stays cached)."""
+    with _LOCK:
+        _ERRORS.clear()
+
+
+def inject_error(function_name: str, message: str, times: int = 1) -> None:
+    """Make the next ``times`` invocations of ``function_name`` fail with ``FunctionError: Unhandled``."""
+    with _LOCK:
+        _ERRORS[function_name].extend([message] * times)
+
+
+def _pop_error(function_name: str) -> str | None:
+    with _LOCK:
+        queue = _ERRORS.get(function_name)
+        return queue.popleft() if queue else None
+
+
+def _invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any,
+            response_headers: dict[str, str]) -> bytes:
+    if self.lambda_simple_results_queue:  # explicitly queued results keep moto's documented behaviour
+        return _ORIGINAL_INVOKE(self, function_name, qualifier, body, headers, response_headers)
+    fn = self.get_function(function_name, qualifier)  # ResourceNotFoundException for unknown functions
+    invocation_type = headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+    response_headers["x-amz-executed-version"] = str(fn.version)
+    if invocation_type == "DryRun":
+        return b""
+    request_id = str(uuid.uuid4())
+    injected = _pop_error(fn.function_name)
+    if injected is not None:
+        outcome = Outcome(False, error={"errorMessage": injected, "errorType": "InjectedError", "stackTrace": []},
+                          log=f"[ERROR] InjectedError: {injected}\n", duration_ms=0.0)
+    else:
+        outcome = run_function(fn, body, request_id)
+    log_text = _frame_log(outcome, request_id, fn)
+    _write_cloudwatch(fn, log_text)
+    response_headers["x-amz-log-result"] = base64.b64encode(
+        log_text.encode("utf-8")[-LOG_TAIL_BYTES:]).decode("ascii")
+    response_headers["x-amzn-requestid"] = request_id
+    if outcome.ok:
+        payload = outcome.payload.encode("utf-8")
+    else:
+        response_headers["x-amz-function-error"] = "Unhandled"
+        payload = json.dumps(outcome.error).encode("utf-8")
+    response_headers["Content-Length"] = str(len(payload))
+    return payload
+
+
+class Outcome:
+    """What one execution produced: a JSON payload or an error document, plus the raw log."""
+
+    def __init__(self, ok: bool, *, payload: str = "", error: dict[str, Any] | None = None, log: str = "",
+                 duration_ms: float = 0.0, max_memory_mb: int = 0) -> None:
+        self.ok = ok
+        self.payload = payload
+        self.error = error or {}
+        self.log = log
+        self.duration_ms = duration_ms
+        self.max_memory_mb = max_memory_mb
+
+
+def run_function(fn: Any, body: Any, request_id: str) -> Outcome:
+    """Execute ``fn``'s handler once in a fresh subprocess with its environment and timeout."""
+    task_dir = _code_dir(fn)
+    event = body.decode("utf-8") if isinstance(body, bytes) else (body or "")
+    timeout = float(fn.timeout or 3)
+    context = {
+        "site_dirs": _site_dirs(),
+        "function_name": fn.function_name, "function_version": str(fn.version),
+        "invoked_function_arn": fn.function_arn, "memory_limit_in_mb": int(fn.memory_size),
+        "aws_request_id": request_id, "log_group_name": fn.logs_group_name, "log_stream_name": "",
+        "deadline": time.time() + timeout,
+    }
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-I", "-S", "-u", "-c", _BOOTSTRAP, str(task_dir), str(fn.handler), json.dumps(context)],
+            input=event.encode("utf-8"), capture_output=True, env=_function_env(fn), cwd=task_dir,
+            timeout=timeout + TIMEOUT_GRACE_SECONDS, check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        log = _decode(exc.stderr) + f"Task timed out after {timeout:.2f} seconds\n"
+        message = f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+        return Outcome(False, error={"errorType": "Sandbox.Timedout", "errorMessage": message}, log=log,
+                       duration_ms=timeout * 1000)
+    duration = (time.perf_counter() - started) * 1000
+    log = _decode(proc.stderr)
+    try:
+        result = json.loads(proc.stdout.decode("utf-8"))
+    except ValueError:
+        message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {proc.returncode}"
+        return Outcome(False, error={"errorType": "Runtime.ExitError", "errorMessage": message}, log=log,
+                       duration_ms=duration)
+    if result.get("ok"):
+        return Outcome(True, payload=result["payload"], log=log, duration_ms=duration)
+    error = {k: result[k] for k in ("errorMessage", "errorType", "stackTrace") if k in result}
+    return Outcome(False, error=error, log=log, duration_ms=duration)
+
+
+def _site_dirs() -> list[str]:
+    """site-packages without ``.pth`` processing: boto3 importable (as on AWS), editable installs not."""
+    paths = sysconfig.get_paths()
+    return list(dict.fromkeys([paths["purelib"], paths["platlib"]]))
+
+
+def _function_env(fn: Any) -> dict[str, str]:
+    """What the AWS runtime sets, the function's own variables on top, and the endpoint of this mocked AWS."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "en_US.UTF-8", "TZ": ":UTC",
+        "LAMBDA_TASK_ROOT": str(_code_dir(fn)), "_HANDLER": str(fn.handler),
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}", "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(fn.timeout), "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
+        "AWS_REGION": fn.region, "AWS_DEFAULT_REGION": fn.region,
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    }
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        env["AWS_ENDPOINT_URL"] = os.environ["AWS_ENDPOINT_URL"]
+    env.update({str(k): str(v) for k, v in (fn.environment_vars or {}).items()})
+    return env
+
+
+def _code_dir(fn: Any) -> Path:
+    """The zip extracted once per CodeSha256 (immutable, like a Lambda's /var/task)."""
+    global _CODE_ROOT
+    key = fn.code_sha_256
+    with _LOCK:
+        cached = _CODE_DIRS.get(key)
+        if cached is not None and cached.is_dir():
+            return cached
+        if _CODE_ROOT is None:
+            _CODE_ROOT = Path(tempfile.mkdtemp(prefix="novaflow-lambda-"))
+            import atexit
+
+            atexit.register(shutil.rmtree, _CODE_ROOT, True)
+        target = _CODE_ROOT / uuid.uuid4().hex
+        target.mkdir()
+        _extract(fn.code_bytes, target)
+        _CODE_DIRS[key] = target
+        return target
+
+
+def _extract(data: bytes, target: Path) -> None:
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for member in archive.infolist():
+            dest = (target / member.filename).resolve()
+            if not dest.is_relative_to(target.resolve()):
+                raise ValueError(f"zip entry {member.filename!r} escapes the task directory")
+        archive.extractall(target)
+
+
+def _frame_log(outcome: Outcome, request_id: str, fn: Any) -> str:
+    """The log as AWS frames it: START, the function's output, END, REPORT."""
+    body = outcome.log if not outcome.log or outcome.log.endswith("\n") else outcome.log + "\n"
+    billed = max(1, math.ceil(outcome.duration_ms))
+    return (f"START RequestId: {request_id} Version: {fn.version}\n{body}END RequestId: {request_id}\n"
+            f"REPORT RequestId: {request_id}\tDuration: {outcome.duration_ms:.2f} ms\tBilled Duration: {billed} ms\t"
+            f"Memory Size: {fn.memory_size} MB\n")
+
+
+def _write_cloudwatch(fn: Any, log_text: str) -> None:
+    """One stream per invocation, named as AWS names them: ``YYYY/MM/DD/[<version>]<hex>``."""
+    now = datetime.now(timezone.utc)
+    stream = f"{now:%Y/%m/%d}/[{fn.version}]{uuid.uuid4().hex}"
+    millis = int(now.timestamp() * 1000)
+    events = [{"timestamp": millis, "message": line} for line in log_text.splitlines() if line.strip()]
+    logs = fn.logs_backend
+    logs.ensure_log_group(fn.logs_group_name)
+    logs.create_log_stream(fn.logs_group_name, stream)
+    if events:
+        logs.put_log_events(fn.logs_group_name, stream, events)
+
+
+def _decode(raw: bytes | str | None) -> str:
+    if raw is None:
+        return ""
+    return raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
