@@ -24,7 +24,7 @@ import yaml
 
 from novaflow.errors import RecipeError
 from novaflow.recipes.catalog import Method, NovaModel, Platform, get_model
-from novaflow.recipes.overrides import OverrideSpec, apply_overrides, load_override_specs
+from novaflow.recipes.overrides import OverrideSpec, apply_overrides, load_override_specs, resolved_value
 
 # evaluation.task -> (strategy, metric); nova-contract §3.3.
 EVAL_TASKS: dict[str, tuple[str, str]] = {
@@ -81,13 +81,29 @@ class ResolvedRecipe:
     specs: dict[str, OverrideSpec]
     problems: list[str] = field(default_factory=list)
 
+    def resolved(self) -> dict[str, Any]:
+        """The recipe with ``${oc.select:...}`` interpolations resolved, as sagemaker v3 uploads it."""
+        return resolve_interpolations(self.recipe, self.recipe)
+
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.recipe, sort_keys=False, default_flow_style=False, width=1000)
+        """The exact ``recipe.yaml`` uploaded as the job's recipe channel (deterministic)."""
+        return yaml.safe_dump(self.resolved(), sort_keys=False, default_flow_style=False, width=1000)
 
     def raise_for_problems(self) -> None:
         if self.problems:
             listed = "\n".join(f"  - {p}" for p in self.problems)
             raise RecipeError(f"Recipe {self.template} has {len(self.problems)} problem(s):\n{listed}")
+
+
+def resolve_interpolations(tree: Any, root: dict[str, Any]) -> Any:
+    if isinstance(tree, dict):
+        return {k: resolve_interpolations(v, root) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [resolve_interpolations(v, root) for v in tree]
+    try:
+        return resolved_value(root, tree)
+    except KeyError:
+        raise RecipeError(f"Recipe interpolation {tree!r} points at a missing key.") from None
 
 
 def fill_placeholders(tree: Any, context: Mapping[str, Any], missing: list[str]) -> Any:

@@ -1,0 +1,141 @@
+"""Platforms behind one interface: SageMaker training jobs and Bedrock model customization (HyperPod: a seam).
+
+Submit, poll and stop only need four verbs from a platform - describe, create, stop, and the operation name used
+for request validation - so a new platform (HyperPod through its EKS API) is one class here, not a fork of the
+submit and wait logic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from novaflow.aws import error_message, get_client, is_not_found, wrap_client_error
+from novaflow.errors import JobError
+from novaflow.jobs.records import JobStatus, map_status
+from novaflow.recipes.catalog import Platform
+from novaflow.settings import NovaflowSettings
+
+
+@dataclass
+class JobState:
+    """What a platform says about a job right now."""
+
+    name: str
+    status: JobStatus
+    raw_status: str
+    failure_reason: str | None = None
+    secondary_status: str | None = None
+    arn: str | None = None
+    created: datetime | None = None
+    output_model_arn: str | None = None
+    output_uri: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+class JobBackend(Protocol):
+    platform: Platform
+    create_operation: str
+
+    @property
+    def client(self) -> BaseClient: ...
+
+    def describe(self, name: str) -> JobState | None:
+        """The job's state, or None when no job has that name."""
+
+    def create(self, request: dict[str, Any]) -> str | None:
+        """Create the job; return its ARN. Raise ``ClientError`` unchanged (submit interprets it)."""
+
+    def stop(self, name: str) -> None: ...
+
+
+def is_already_exists(exc: BaseException) -> bool:
+    """AWS's answer to a concurrent creator: SageMaker says ValidationException "... already exists"."""
+    if not isinstance(exc, ClientError):
+        return False
+    code = exc.response.get("Error", {}).get("Code")
+    text = error_message(exc).lower()
+    return code in {"ResourceInUse", "ResourceInUseException", "ConflictException"} or (
+        code == "ValidationException" and ("already exists" in text or "must be unique" in text))
+
+
+class SageMakerBackend:
+    platform = Platform.SMTJ
+    create_operation = "CreateTrainingJob"
+
+    def __init__(self, settings: NovaflowSettings | None = None, client: BaseClient | None = None) -> None:
+        self._client = client or get_client("sagemaker", settings)
+
+    @property
+    def client(self) -> BaseClient:
+        return self._client
+
+    def describe(self, name: str) -> JobState | None:
+        try:
+            raw = self._client.describe_training_job(TrainingJobName=name)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+        return JobState(name=name, status=map_status(raw["TrainingJobStatus"]), raw_status=raw["TrainingJobStatus"],
+                        failure_reason=raw.get("FailureReason"), secondary_status=raw.get("SecondaryStatus"),
+                        arn=raw.get("TrainingJobArn"), created=raw.get("CreationTime"),
+                        output_uri=raw.get("OutputDataConfig", {}).get("S3OutputPath"), raw=raw)
+
+    def create(self, request: dict[str, Any]) -> str | None:
+        return self._client.create_training_job(**request).get("TrainingJobArn")
+
+    def stop(self, name: str) -> None:
+        try:
+            self._client.stop_training_job(TrainingJobName=name)
+        except ClientError as exc:
+            raise wrap_client_error(exc, f"Stopping training job {name}") from exc
+
+
+class BedrockBackend:
+    platform = Platform.BEDROCK
+    create_operation = "CreateModelCustomizationJob"
+
+    def __init__(self, settings: NovaflowSettings | None = None, client: BaseClient | None = None) -> None:
+        self._client = client or get_client("bedrock", settings)
+
+    @property
+    def client(self) -> BaseClient:
+        return self._client
+
+    def describe(self, name: str) -> JobState | None:
+        try:
+            raw = self._client.get_model_customization_job(jobIdentifier=name)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+        return JobState(name=name, status=map_status(raw["status"]), raw_status=raw["status"],
+                        failure_reason=raw.get("failureMessage"), arn=raw.get("jobArn"),
+                        created=raw.get("creationTime"), output_model_arn=raw.get("outputModelArn"),
+                        output_uri=raw.get("outputDataConfig", {}).get("s3Uri"), raw=raw)
+
+    def create(self, request: dict[str, Any]) -> str | None:
+        return self._client.create_model_customization_job(**request).get("jobArn")
+
+    def stop(self, name: str) -> None:
+        try:
+            self._client.stop_model_customization_job(jobIdentifier=name)
+        except ClientError as exc:
+            raise wrap_client_error(exc, f"Stopping Bedrock customization job {name}") from exc
+
+
+def get_backend(platform: Platform | str, settings: NovaflowSettings | None = None,
+                client: BaseClient | None = None) -> JobBackend:
+    """The backend for a platform. HyperPod is the documented seam: add a class with the same four verbs."""
+    plat = Platform(platform)
+    if plat is Platform.SMTJ:
+        return SageMakerBackend(settings, client)
+    if plat is Platform.BEDROCK:
+        return BedrockBackend(settings, client)
+    raise JobError("HyperPod (SMHP) jobs are not supported yet: use platform SMTJ or BEDROCK "
+                   "(a HyperPod backend implements describe/create/stop in novaflow/jobs/backends.py).")

@@ -1,0 +1,184 @@
+"""Idempotent submission: describe first, create only when absent, attach when someone else won the race.
+
+Money is real: a retried task, a re-run flow or a second process submitting the same spec must find the job the
+first one created. The name is derived from the spec (see :mod:`novaflow.jobs.spec`), so "the same job" is a
+describe call away; the "already exists" error of a concurrent creator is treated as success. A failed or stopped
+job is never silently resubmitted: ``retry_failed`` creates the next attempt (``-r1``, ``-r2``, ...) under a
+name that is itself deterministic, and ``force_new`` deliberately creates a fresh job.
+
+Example:
+    >>> record = submit_training_job(spec)          # doctest: +SKIP
+    >>> record.attached                              # True on the second call with the same spec
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from novaflow.aws import get_client, split_s3_uri, wrap_client_error
+from novaflow.errors import JobError, RecipeError
+from novaflow.jobs.backends import JobBackend, JobState, get_backend, is_already_exists
+from novaflow.jobs.records import JobRecord, JobStatus
+from novaflow.jobs.request import build_bedrock_request, build_training_job_request, validate_request
+from novaflow.jobs.spec import JobSpec
+from novaflow.recipes.build import ResolvedRecipe, build_recipe
+from novaflow.recipes.catalog import Platform, check_supported
+from novaflow.recipes.tables import InstanceTable, load_instance_table
+from novaflow.settings import NovaflowSettings, load_settings
+
+log = logging.getLogger(__name__)
+MAX_RETRY_ATTEMPTS = 20
+
+
+@dataclass
+class Submission:
+    """Everything decided before any AWS call: the resolved spec, recipe, name, infrastructure and request."""
+
+    spec: JobSpec
+    recipe: ResolvedRecipe
+    job_name: str
+    instance_type: str | None
+    instance_count: int
+    recipe_uri: str | None
+    settings: NovaflowSettings
+
+    def recipe_yaml(self, job_name: str | None = None) -> str:
+        """The uploaded recipe text; ``run.name`` is the job name (a retry attempt gets its own)."""
+        if job_name is None or job_name == self.job_name or self.spec.platform is not Platform.SMTJ:
+            return self.recipe.to_yaml()
+        renamed = ResolvedRecipe(self.recipe.template, {**self.recipe.recipe,
+                                 "run": {**self.recipe.recipe["run"], "name": job_name}}, self.recipe.specs)
+        return renamed.to_yaml()
+
+    def request(self, job_name: str | None = None) -> dict[str, Any]:
+        name = job_name or self.job_name
+        if self.spec.platform is Platform.BEDROCK:
+            return build_bedrock_request(self.spec, self.recipe, job_name=name)
+        recipe_uri = recipe_location(self.settings, name)
+        assert self.instance_type is not None
+        return build_training_job_request(self.spec, self.recipe, job_name=name, recipe_uri=recipe_uri,
+                                          instance_type=self.instance_type, instance_count=self.instance_count)
+
+
+def recipe_location(settings: NovaflowSettings, job_name: str) -> str:
+    """Deterministic S3 key of a job's recipe: ``<bucket>/<prefix>/recipes/<job-name>/recipe.yaml``."""
+    return settings.s3_uri("recipes", job_name, "recipe.yaml")
+
+
+def prepare_submission(spec: JobSpec, settings: NovaflowSettings | None = None, *, suffix: str = "",
+                       instance_table: InstanceTable | None = None, strict: bool = True) -> Submission:
+    """Resolve spec, recipe, name and instances without calling AWS (shared by submit and dry run)."""
+    settings = settings or load_settings()
+    spec = spec.resolve(settings)
+    check_supported(spec.nova, spec.method, spec.platform, spec.region)
+    table = instance_table or load_instance_table()
+    instance_type, count = spec.instance_type, spec.instance_count
+    if spec.platform is Platform.SMTJ:
+        default_type, default_count = table.default(spec.platform.value, spec.model, spec.method.value)
+        instance_type = instance_type or default_type
+        count = count or (default_count if instance_type == default_type else
+                          table.allowed(spec.platform.value, spec.model, spec.method.value).get(
+                              instance_type, [default_count])[0])
+        if strict:
+            problem = table.check(spec.platform.value, spec.model, spec.method.value, instance_type, count)
+            if problem:
+                raise RecipeError(problem[0].upper() + problem[1:] + ".")
+    name = spec.job_name(suffix)
+    recipe = build_recipe(spec.nova, spec.method, run_name=name, platform=spec.platform, replicas=count or 1,
+                          model_name_or_path=spec.model_name_or_path, reward_lambda_arn=spec.reward_lambda_arn,
+                          eval_task=spec.eval_task, overrides=spec.overrides, recipe_file=spec.recipe_file)
+    if strict:
+        recipe.raise_for_problems()
+    recipe_uri = recipe_location(settings, name) if spec.platform is Platform.SMTJ and settings.bucket else None
+    return Submission(spec, recipe, name, instance_type, count or 1, recipe_uri, settings)
+
+
+def record_for(sub: Submission, state: JobState | None, name: str, *, attached: bool,
+               arn: str | None = None) -> JobRecord:
+    return JobRecord(
+        platform=sub.spec.platform, name=name, arn=(state.arn if state else None) or arn,
+        spec_hash=sub.spec.spec_hash(), method=sub.spec.method.value, model=sub.spec.model,
+        data=sub.spec.data_channels(), output_uri=sub.spec.output_uri,
+        recipe_uri=recipe_location(sub.settings, name) if sub.spec.platform is Platform.SMTJ else None,
+        started=(state.created if state and state.created else datetime.now(timezone.utc)),
+        status=state.status if state else JobStatus.IN_PROGRESS,
+        failure_reason=state.failure_reason if state else None, attached=attached,
+        output_model_arn=state.output_model_arn if state else None,
+    )
+
+
+def upload_recipe(sub: Submission, job_name: str, settings: NovaflowSettings) -> str:
+    """Put the resolved recipe at its deterministic key (re-uploading identical bytes is harmless)."""
+    uri = recipe_location(settings, job_name)
+    bucket, key = split_s3_uri(uri)
+    extra: dict[str, Any] = {}
+    if sub.spec.kms_key_id:
+        extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": sub.spec.kms_key_id}
+    text = sub.recipe_yaml(job_name)
+    try:
+        get_client("s3", settings).put_object(Bucket=bucket, Key=key, Body=text.encode(),
+                                              ContentType="application/x-yaml", **extra)
+    except ClientError as exc:
+        raise wrap_client_error(exc, f"Uploading recipe to {uri}") from exc
+    return uri
+
+
+def submit_training_job(spec: JobSpec, settings: NovaflowSettings | None = None, *, force_new: bool = False,
+                        retry_failed: bool = False, backend: JobBackend | None = None) -> JobRecord:
+    """Submit ``spec`` once: attach to an existing job with the same name, create it otherwise.
+
+    Raises :class:`JobError` when the existing job failed or was stopped and ``retry_failed`` is False.
+    """
+    settings = settings or load_settings()
+    sub = prepare_submission(spec, settings, suffix=f"n{uuid.uuid4().hex[:8]}" if force_new else "")
+    if sub.spec.platform is Platform.SMTJ:
+        settings.require("bucket")
+    backend = backend or get_backend(sub.spec.platform, settings)
+    name = sub.job_name
+    for attempt in range(MAX_RETRY_ATTEMPTS + 1):
+        if attempt:
+            name = sub.spec.job_name(f"r{attempt}")
+        state = _describe(backend, name)
+        if state is None:
+            return _create(sub, backend, name, settings)
+        if state.status not in {JobStatus.FAILED, JobStatus.STOPPED}:
+            log.info("Job %s already exists (%s): attaching instead of creating a duplicate.", name, state.raw_status)
+            return record_for(sub, state, name, attached=True)
+        if not retry_failed:
+            reason = f": {state.failure_reason}" if state.failure_reason else ""
+            raise JobError(f"Job {name} already exists and is {state.raw_status}{reason}. Submitting the same spec "
+                           f"again would repeat it: pass retry_failed=True (CLI --retry-failed) to start a new "
+                           f"attempt, or change the spec.", job_name=name, status=state.raw_status,
+                           failure_reason=state.failure_reason)
+    raise JobError(f"Gave up after {MAX_RETRY_ATTEMPTS} failed attempts of {sub.job_name}: fix the cause first.",
+                   job_name=sub.job_name)
+
+
+def _describe(backend: JobBackend, name: str) -> JobState | None:
+    try:
+        return backend.describe(name)
+    except ClientError as exc:
+        raise wrap_client_error(exc, f"Describing job {name}") from exc
+
+
+def _create(sub: Submission, backend: JobBackend, name: str, settings: NovaflowSettings) -> JobRecord:
+    if sub.spec.platform is Platform.SMTJ:
+        upload_recipe(sub, name, settings)
+    request = sub.request(name)
+    validate_request(backend.client, backend.create_operation, request)
+    try:
+        arn = backend.create(request)
+    except ClientError as exc:
+        if is_already_exists(exc):
+            log.info("Job %s was created concurrently by another submitter: attaching.", name)
+            state = _describe(backend, name)
+            return record_for(sub, state, name, attached=True)
+        raise wrap_client_error(exc, f"Creating job {name}") from exc
+    log.info("Created job %s (%s).", name, arn)
+    return record_for(sub, None, name, attached=False, arn=arn)
