@@ -160,3 +160,30 @@ def test_results_document_matches_golden_file() -> None:
     assert list(doc["results"]["all"]) == [
         "rouge1", "rouge1_stderr", "rouge2", "rouge2_stderr", "rougeL", "rougeL_stderr", "em", "em_stderr", "qem",
         "qem_stderr", "f1", "f1_stderr", "f1_score_quasi", "f1_score_quasi_stderr", "bleu", "bleu_stderr"]
+
+
+def test_golden_document_agrees_with_the_reference_library_stack() -> None:
+    from novaflow.evaluation.reference import ReferenceMetrics
+
+    ref = ReferenceMetrics()
+    rows = [json.loads(line) for line in (GOLDEN / "pairs.jsonl").read_text().splitlines()]
+    golds, preds = [r["gold"] for r in rows], [r["prediction"] for r in rows]
+    entry = json.loads((GOLDEN / "results_gen_qa.json").read_text())["results"]["all"]
+    per_sample = [ref.sample(g, p) for g, p in rows_pairs(rows)]
+    for name in ("rouge1", "rouge2", "rougeL", "em", "qem", "f1", "f1_score_quasi"):
+        mean, stderr = aggregate([s[name] for s in per_sample])
+        assert entry[name] == mean and entry[f"{name}_stderr"] == stderr, name
+    assert entry["bleu"] == ref.bleu(golds, preds)
+    assert entry["bleu_stderr"] == ref.bleu_stderr(golds, preds)
+
+
+def rows_pairs(rows: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [(r["gold"], r["prediction"]) for r in rows]
+
+
+def test_sample_metrics_equal_reference_stack_on_many_pairs() -> None:
+    from novaflow.evaluation.reference import ReferenceMetrics
+
+    ref = ReferenceMetrics()
+    for gold, pred in random_pairs(600, seed=21):
+        assert sample_metrics(gold, pred) == ref.sample(gold, pred), (gold, pred)
