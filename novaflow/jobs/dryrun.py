@@ -1,0 +1,278 @@
+"""Dry run: every check a submission would fail on, plus a cost estimate, without changing anything on AWS.
+
+The reference SDK's dry run still writes files and calls AWS to mutate nothing but read a lot; ours reads only
+(Describe/Get/List/Head/Simulate calls) and reports every problem at once with its fix, because each round trip
+to a paid job to discover the next typo costs real money and an hour.
+
+Example:
+    >>> report = dry_run(spec)                       # doctest: +SKIP
+    >>> print(report.describe())
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from novaflow.aws import error_code, get_client, is_not_found, split_s3_uri
+from novaflow.errors import NovaflowError
+from novaflow.jobs.backends import get_backend
+from novaflow.jobs.request import validate_request
+from novaflow.jobs.spec import JobSpec
+from novaflow.jobs.submit import Submission, prepare_submission
+from novaflow.recipes.build import BYOD_TASKS
+from novaflow.recipes.catalog import Method, Platform, check_supported
+from novaflow.recipes.overrides import get_path, resolved_value
+from novaflow.recipes.tables import CostEstimate, PriceTable, load_instance_table, load_price_table
+from novaflow.settings import NovaflowSettings, load_settings
+
+LAMBDA_ARN_RE = re.compile(r"^arn:aws:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9-_]+$")
+IMAGE_RE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[\w./-]+:[\w.-]+$")
+BEDROCK_ROWS = {("nova1", "sft_lora"): (8, 20000), ("nova2", "sft_lora"): (200, 20000),
+                ("nova2", "rft_lora"): (100, 20000)}
+MAX_COUNT_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message} -> fix: {self.fix}"
+
+
+@dataclass
+class DryRunReport:
+    job_name: str | None
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    cost: CostEstimate | None = None
+    request: dict[str, Any] | None = None
+    recipe_yaml: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, field_name: str, message: str, fix: str) -> None:
+        self.problems.append(Problem(field_name, message, fix))
+
+    def describe(self) -> str:
+        lines = [f"Dry run for job {self.job_name or '?'}: "
+                 + ("no problems found." if self.ok else f"{len(self.problems)} problem(s):")]
+        lines += [f"  {i}. {p}" for i, p in enumerate(self.problems, 1)]
+        lines += [f"  note: {n}" for n in self.notes]
+        if self.cost is not None:
+            lines.append("  " + self.cost.describe())
+        return "\n".join(lines)
+
+
+def dry_run(spec: JobSpec, settings: NovaflowSettings | None = None, *, prices: PriceTable | None = None,
+            expected_hours: float | None = None, simulate_iam: bool = True,
+            instances_file: str | None = None) -> DryRunReport:
+    """Validate ``spec`` against the recipe, tables and (read-only) AWS; never raises for a bad spec."""
+    settings = settings or load_settings()
+    resolved = spec.resolve(settings)
+    report = DryRunReport(job_name=None)
+    for name in ("bucket", "role_arn"):
+        if getattr(settings, name) in (None, "") and not (name == "role_arn" and resolved.role_arn):
+            report.add(name, "not set", f"export NOVAFLOW_{name.upper()}=...")
+    try:
+        check_supported(resolved.nova, resolved.method, resolved.platform, resolved.region)
+    except NovaflowError as exc:
+        report.add("model/method/platform", str(exc), "choose a supported combination (novaflow recipes show)")
+        return report
+    table = load_instance_table(instances_file)
+    try:
+        sub = prepare_submission(resolved, settings, instance_table=table, strict=False)
+    except NovaflowError as exc:
+        report.add("recipe", str(exc), "fix the recipe file or instance table named in the message")
+        return report
+    report.job_name = sub.job_name
+    report.recipe_yaml = sub.recipe.to_yaml() if not sub.recipe.problems else None
+    for problem in sub.recipe.problems:
+        report.add("overrides", problem, "change the override (see `novaflow recipes show`)")
+    if resolved.platform is Platform.SMTJ:
+        assert sub.instance_type is not None
+        problem = table.check("SMTJ", resolved.model, resolved.method.value, sub.instance_type, sub.instance_count)
+        if problem:
+            report.add("instance", problem.split(";")[0], problem.split("; ", 1)[-1])
+        if resolved.image_uri and not IMAGE_RE.match(resolved.image_uri):
+            report.add("image_uri", f"{resolved.image_uri!r} is not an ECR image URI",
+                       "use <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag> or leave it unset")
+    _check_lambda_arn(resolved, sub, report)
+    _check_data(resolved, sub, settings, report)
+    _check_output(resolved, settings, report)
+    _check_role(resolved, settings, report, simulate_iam)
+    _check_existing(resolved, sub, settings, report)
+    if not report.problems and settings.bucket:
+        try:
+            report.request = sub.request()
+            validate_request(get_backend(resolved.platform, settings).client,
+                             get_backend(resolved.platform, settings).create_operation, report.request)
+        except NovaflowError as exc:
+            report.add("request", str(exc), "fix the spec field named in the message")
+    report.cost = _estimate(resolved, sub, prices or load_price_table(), expected_hours, report)
+    return report
+
+
+def _check_lambda_arn(spec: JobSpec, sub: Submission, report: DryRunReport) -> None:
+    needs = spec.method is Method.RFT_LORA or (spec.method is Method.EVALUATION and spec.eval_task == "rft_eval")
+    if not needs:
+        if spec.reward_lambda_arn:
+            report.add("reward_lambda_arn", "given but only rft_lora and rft_eval use a reward Lambda",
+                       "remove reward_lambda_arn")
+        return
+    arn = spec.reward_lambda_arn
+    if not arn:
+        return  # reported by the recipe as an unfilled placeholder
+    if not LAMBDA_ARN_RE.match(arn):
+        report.add("reward_lambda_arn", f"{arn!r} is not a Lambda function ARN",
+                   "use arn:aws:lambda:<region>:<account>:function:<name> (no alias or version suffix)")
+        return
+    try:
+        get_client("lambda", sub.settings).get_function(FunctionName=arn)
+    except ClientError as exc:
+        if is_not_found(exc):
+            report.add("reward_lambda_arn", f"function {arn} does not exist",
+                       "deploy it first with `novaflow reward deploy`")
+        else:
+            report.notes.append(f"could not check Lambda {arn}: {error_code(exc)}")
+
+
+def _rows_and_batch(spec: JobSpec, sub: Submission) -> tuple[int | None, str]:
+    """Minimum rows the recipe needs (SMTJ: global_batch_size) and why."""
+    if spec.platform is Platform.SMTJ and spec.method.family == "sft" and spec.nova.version == 2:
+        gbs = resolved_value(sub.recipe.recipe, get_path(sub.recipe.recipe, "training_config.global_batch_size"))
+        return int(gbs), f"global_batch_size={gbs}"
+    return None, ""
+
+
+def _check_data(spec: JobSpec, sub: Submission, settings: NovaflowSettings, report: DryRunReport) -> None:
+    needs_data = spec.method is not Method.EVALUATION or (spec.eval_task in BYOD_TASKS)
+    if not spec.train_uri:
+        if needs_data:
+            report.add("train_uri", "no data given", "pass the s3:// URI of the prepared data "
+                       "(novaflow data prepare + upload)")
+        return
+    if spec.method is Method.EVALUATION and spec.eval_task == "gen_qa" and not spec.train_uri.endswith("gen_qa.jsonl"):
+        report.add("train_uri", f"{spec.train_uri} is not a file named gen_qa.jsonl",
+                   "AWS requires the gen_qa dataset to be one file named gen_qa.jsonl")
+    for channel, uri in spec.data_channels().items():
+        rows = _count_rows(uri, settings, report, channel)
+        if rows is None or channel != "train":
+            continue
+        minimum, why = _rows_and_batch(spec, sub)
+        if minimum is not None and rows < minimum:
+            report.add(channel, f"{uri} has {rows} rows, fewer than {why}",
+                       f"provide at least {minimum} rows or lower global_batch_size")
+        if spec.platform is Platform.BEDROCK:
+            low, high = BEDROCK_ROWS.get((f"nova{spec.nova.version}", spec.method.value), (None, None))
+            if low is not None and not low <= rows <= high:
+                report.add(channel, f"{uri} has {rows} rows; Bedrock accepts {low}-{high} for this model/method",
+                           f"provide between {low} and {high} rows")
+
+
+def _count_rows(uri: str, settings: NovaflowSettings, report: DryRunReport, channel: str) -> int | None:
+    try:
+        bucket, key = split_s3_uri(uri)
+    except ValueError:
+        report.add(channel, f"{uri!r} is not an s3:// URI", "upload the data and pass its s3:// URI")
+        return None
+    s3 = get_client("s3", settings)
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if is_not_found(exc) or error_code(exc) in {"403", "404"}:
+            listing = s3.list_objects_v2(Bucket=bucket, Prefix=key.rstrip("/") + "/", MaxKeys=1) if key else {}
+            if listing.get("KeyCount"):
+                report.notes.append(f"{channel} is a prefix ({uri}); rows not counted")
+                return None
+            report.add(channel, f"{uri} does not exist", "upload the data first (novaflow data upload)")
+            return None
+        report.notes.append(f"could not read {uri}: {error_code(exc)}")
+        return None
+    if head.get("ContentLength", 0) > MAX_COUNT_BYTES:
+        report.notes.append(f"{uri} is larger than {MAX_COUNT_BYTES} bytes; rows not counted")
+        return None
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return sum(1 for line in body.splitlines() if line.strip())
+
+
+def _check_output(spec: JobSpec, settings: NovaflowSettings, report: DryRunReport) -> None:
+    if not spec.output_uri:
+        report.add("output_uri", "no output path", "pass output_uri or set NOVAFLOW_BUCKET")
+        return
+    try:
+        bucket, _ = split_s3_uri(spec.output_uri)
+        get_client("s3", settings).head_bucket(Bucket=bucket)
+    except ValueError:
+        report.add("output_uri", f"{spec.output_uri!r} is not an s3:// URI", "use s3://<bucket>/<prefix>")
+    except ClientError as exc:
+        report.add("output_uri", f"bucket of {spec.output_uri} is not reachable ({error_code(exc)})",
+                   "create the bucket or fix the name")
+
+
+def _check_role(spec: JobSpec, settings: NovaflowSettings, report: DryRunReport, simulate: bool) -> None:
+    if not spec.role_arn:
+        return
+    service = "bedrock.amazonaws.com" if spec.platform is Platform.BEDROCK else "sagemaker.amazonaws.com"
+    role_name = spec.role_arn.rsplit("/", 1)[-1]
+    iam = get_client("iam", settings)
+    try:
+        role = iam.get_role(RoleName=role_name)["Role"]
+    except ClientError as exc:
+        if is_not_found(exc):
+            report.add("role_arn", f"role {spec.role_arn} does not exist", "create it or fix NOVAFLOW_ROLE_ARN")
+        else:
+            report.notes.append(f"could not read role {role_name}: {error_code(exc)}")
+        return
+    doc = role.get("AssumeRolePolicyDocument")
+    if isinstance(doc, str):
+        doc = json.loads(unquote(doc))
+    if service not in json.dumps(doc or {}):
+        report.add("role_arn", f"role {role_name} does not trust {service}",
+                   f"add {service} as a Principal.Service to the role's trust policy")
+    if not simulate:
+        return
+    actions = ["s3:GetObject", "s3:PutObject", "s3:ListBucket"]
+    if spec.reward_lambda_arn:
+        actions.append("lambda:InvokeFunction")
+    try:
+        result = iam.simulate_principal_policy(PolicySourceArn=spec.role_arn, ActionNames=actions)
+    except (ClientError, BotoCoreError) as exc:
+        report.notes.append(f"IAM simulation unavailable ({type(exc).__name__}); permissions not checked")
+        return
+    denied = [r["EvalActionName"] for r in result.get("EvaluationResults", []) if r.get("EvalDecision") != "allowed"]
+    if denied:
+        report.add("role_arn", f"role {role_name} is not allowed {', '.join(denied)}",
+                   "attach a policy granting these actions on the data, output and Lambda resources")
+
+
+def _check_existing(spec: JobSpec, sub: Submission, settings: NovaflowSettings, report: DryRunReport) -> None:
+    try:
+        state = get_backend(spec.platform, settings).describe(sub.job_name)
+    except ClientError as exc:
+        report.notes.append(f"could not check for an existing job: {error_code(exc)}")
+        return
+    if state is not None:
+        report.notes.append(f"job {sub.job_name} already exists ({state.raw_status}); submit would attach to it"
+                            + (" (or needs --retry-failed)" if state.status.value in {"Failed", "Stopped"} else ""))
+
+
+def _estimate(spec: JobSpec, sub: Submission, prices: PriceTable, hours: float | None,
+              report: DryRunReport) -> CostEstimate | None:
+    if spec.platform is not Platform.SMTJ or sub.instance_type is None:
+        report.notes.append("Bedrock customization is billed per token; no instance-hour estimate")
+        return None
+    if hours is None:
+        return prices.estimate(sub.instance_type, sub.instance_count, spec.max_runtime_seconds / 3600,
+                               basis="upper bound at MaxRuntimeInSeconds")
+    return prices.estimate(sub.instance_type, sub.instance_count, hours, basis=f"expected {hours:g} h")
