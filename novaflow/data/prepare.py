@@ -1,0 +1,185 @@
+"""One call from a source file to a validated Nova dataset on disk: data file, rejections, report, manifest.
+
+Chunks stream through load -> transform -> validate -> write, so memory stays bounded by the chunk size (the
+record path keeps valid rows until the optional-field consistency rule has seen them all). Every rejected row goes
+to ``rejected.jsonl``; ``strict`` turns any rejection into a failure before anything could be spent on the data.
+
+Example:
+    >>> src = DatasetSource(path="so.csv", columns=ColumnMap(query="Body", response="Y"), system_prompt=PROMPT)
+    >>> prepared = prepare_dataset(src, "eval", "nova-lite-2", "out/eval")  # doctest: +SKIP
+    >>> prepared.data_file.name  # doctest: +SKIP
+    'gen_qa.jsonl'
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from novaflow.data.bounds import row_count_problem
+from novaflow.data.columnar import ColumnarPlan, plan_columns, transform_chunk
+from novaflow.data.formats import (
+    MANIFEST_FILE,
+    MULTIMODAL_MODELS,
+    OUTPUT_FILES,
+    REJECTED_FILE,
+    REPORT_FILE,
+    Method,
+    model_version,
+)
+from novaflow.data.io import local_copy
+from novaflow.data.loaders import Chunk, iter_chunks
+from novaflow.data.records import RecordRow, enforce_consistency, transform_record, uses_record_path
+from novaflow.data.rejections import Rejection
+from novaflow.data.report import DataReport, ReportBuilder
+from novaflow.data.source import DatasetSource
+from novaflow.errors import DataError
+
+
+@dataclass
+class PreparedDataset:
+    """What :func:`prepare_dataset` wrote; ``manifest`` is the parsed ``manifest.json``."""
+
+    out_dir: Path
+    method: Method
+    model: str
+    data_file: Path
+    rejected_file: Path
+    report_file: Path
+    manifest_file: Path
+    report: DataReport
+    manifest: dict[str, Any]
+
+    @property
+    def rows(self) -> int:
+        return self.report.rows_out
+
+
+class _Sink:
+    """Writes JSONL lines and hashes them on the way, so the manifest needs no second read."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.digest = hashlib.sha256()
+        self.rows = 0
+        self.bytes = 0
+
+    def write(self, lines: list[bytes]) -> None:
+        if not lines:
+            return
+        blob = b"\n".join(lines) + b"\n"
+        self.fh.write(blob)
+        self.digest.update(blob)
+        self.rows += len(lines)
+        self.bytes += len(blob)
+
+
+def _check_method_model(method: Method, model: str) -> int:
+    version = model_version(model)
+    if method is Method.RFT and model != "nova-lite-2":
+        raise DataError(f"RFT is supported only on nova-lite-2, not {model}")
+    if method is Method.DPO and version != 1:
+        raise DataError(f"DPO is supported only on Nova 1 models (nova-micro, nova-lite, nova-pro), not {model}")
+    return version
+
+
+def prepare_dataset(source: DatasetSource | str | Path, method: Method | str, model: str, out_dir: str | Path,
+                    strict: bool = False, *, platform: str | None = None, max_length: int | None = 8192,
+                    global_batch_size: int | None = None, split: str = "all") -> PreparedDataset:
+    """Transform and validate ``source`` for ``method`` on ``model`` and write it under ``out_dir``.
+
+    Raises DataError when the file cannot be read, a mapped column is missing, no row is valid, ``strict`` is set
+    and a row was rejected, or the row count is outside the platform's bounds.
+    """
+    src = source if isinstance(source, DatasetSource) else DatasetSource(path=str(source))
+    method = Method(method)
+    version = _check_method_model(method, model)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data_file = out / OUTPUT_FILES[method]
+    partial = data_file.with_name(data_file.name + ".partial")
+    builder = ReportBuilder(src.name, method.value, model, max_length, split)
+    rejected: list[Rejection] = []
+    with local_copy(src.path) as local, partial.open("wb") as fh:
+        sink = _Sink(fh)
+        chunks = iter_chunks(src, local)
+        plan: ColumnarPlan | None = None
+        held: list[RecordRow] | None = None
+        for chunk in chunks:
+            if plan is None and held is None:
+                if uses_record_path(method, chunk.columns):
+                    held = []
+                else:
+                    plan = plan_columns(src, method, version, chunk.columns)
+                    builder.report.notes.extend(plan.notes)
+            if plan is not None:
+                result = transform_chunk(chunk, plan)
+                sink.write(result.lines)
+                rejected.extend(result.rejected)
+                builder.add(rows_out=len(result.lines), rejected=result.rejected, labels=result.labels,
+                            prompt_chars=result.prompt_chars, total_chars=result.total_chars, keys=result.keys)
+            else:
+                assert held is not None
+                rejected.extend(_record_chunk(chunk, src, method, version, model, held, builder))
+        if held is not None:
+            keep, dropped = enforce_consistency(held, src.name)
+            builder.drop_rows(dropped, [r.label for r in held if r not in keep])
+            rejected.extend(dropped)
+            sink.write([orjson.dumps(r.out) for r in keep])
+    rejected.sort(key=lambda r: (r.row is None, r.row or 0))
+    rejected_file = out / REJECTED_FILE
+    rejected_file.write_bytes(b"".join(orjson.dumps(r.as_dict()) + b"\n" for r in rejected))
+    report = builder.build()
+    report_file = out / REPORT_FILE
+    report_file.write_bytes(orjson.dumps(report.model_dump(), option=orjson.OPT_INDENT_2) + b"\n")
+    failure = _failure(src, report, rejected, strict, platform, model, method, global_batch_size)
+    if failure:
+        partial.unlink(missing_ok=True)
+        data_file.unlink(missing_ok=True)
+        raise DataError(failure)
+    partial.replace(data_file)
+    manifest = {
+        "method": method.value, "model": model, "source": src.path,
+        "files": {data_file.name: {"rows": sink.rows, "bytes": sink.bytes, "sha256": sink.digest.hexdigest()}},
+        "rejected_rows": len(rejected),
+    }
+    manifest_file = out / MANIFEST_FILE
+    manifest_file.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
+    return PreparedDataset(out, method, model, data_file, rejected_file, report_file, manifest_file, report,
+                           manifest)
+
+
+def _record_chunk(chunk: Chunk, src: DatasetSource, method: Method, version: int, model: str,
+                  held: list[RecordRow], builder: ReportBuilder) -> list[Rejection]:
+    rejected = list(chunk.rejected)
+    good: list[RecordRow] = []
+    multimodal = model in MULTIMODAL_MODELS
+    for number, row in zip(chunk.rows, chunk.records or [], strict=True):
+        item = transform_record(src.name, number, row, method, version, multimodal)
+        if isinstance(item, Rejection):
+            rejected.append(item)
+        else:
+            good.append(item)
+    held.extend(good)
+    builder.add(rows_out=len(good), rejected=rejected, labels=[r.label for r in good],
+                prompt_chars=[r.prompt_chars for r in good], total_chars=[r.total_chars for r in good],
+                keys=[r.key for r in good])
+    return rejected
+
+
+def _failure(src: DatasetSource, report: DataReport, rejected: list[Rejection], strict: bool,
+             platform: str | None, model: str, method: Method, global_batch_size: int | None) -> str | None:
+    if strict and rejected:
+        first = "; ".join(f"row {r.row} {r.field}: {r.reason}" for r in rejected[:3])
+        return (f"{src.name}: {len(rejected)} row(s) rejected in strict mode ({first}); "
+                f"see {REJECTED_FILE}")
+    if report.rows_out == 0:
+        return f"{src.name}: no valid rows out of {report.rows_in}; see {REJECTED_FILE}"
+    if platform:
+        return row_count_problem(report.rows_out, platform=platform, model=model, method=method.value,
+                                 global_batch_size=global_batch_size)
+    return None

@@ -1,0 +1,141 @@
+"""The data-quality report: what went in, what came out, what was rejected and why, and what the text looks like.
+
+Returned as data (a pydantic model with ``table_rows()``) so flows can turn it into a Prefect table artifact and
+the CLI can print it; nothing here logs or prints.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from novaflow.data.formats import estimate_tokens
+from novaflow.data.rejections import Rejection
+
+_QUOTED = re.compile(r"\s*'[^']*'")
+_SPACE = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    """The comparison form for duplicates and leakage: case-folded, whitespace collapsed."""
+    return _SPACE.sub(" ", text.casefold()).strip()
+
+
+def rejection_kind(reason: str) -> str:
+    """``"reserved keyword 'User:' in query"`` -> ``"reserved keyword in query"`` (row detail removed)."""
+    return _QUOTED.sub("", reason).split(":", 1)[0].strip()
+
+
+class LengthStats(BaseModel):
+    """Distribution of one length measure over the output rows."""
+
+    min: int = 0
+    mean: float = 0.0
+    p50: float = 0.0
+    p95: float = 0.0
+    max: int = 0
+
+    @classmethod
+    def of(cls, values: Sequence[int]) -> LengthStats:
+        if not len(values):
+            return cls()
+        arr = np.asarray(values, dtype=np.int64)
+        return cls(min=int(arr.min()), mean=round(float(arr.mean()), 2), p50=float(np.percentile(arr, 50)),
+                   p95=float(np.percentile(arr, 95)), max=int(arr.max()))
+
+
+class DataReport(BaseModel):
+    """Rows in and out, rejections by reason, labels, text lengths, duplicates, leakage, rows over max_length."""
+
+    source: str
+    method: str
+    model: str
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_rejected: int = 0
+    rejections_by_reason: dict[str, int] = Field(default_factory=dict)
+    labels: dict[str, dict[str, int]] = Field(default_factory=dict)
+    prompt_chars: LengthStats = Field(default_factory=LengthStats)
+    total_chars: LengthStats = Field(default_factory=LengthStats)
+    est_tokens: LengthStats = Field(default_factory=LengthStats)
+    duplicates: int = 0
+    leakage: int = 0
+    max_length: int | None = None
+    over_max_length: int = 0
+    notes: list[str] = Field(default_factory=list)
+
+    def table_rows(self) -> list[dict[str, Any]]:
+        """One ``{"section", "item", "value"}`` row per fact, for ``create_table_artifact`` or a terminal table."""
+        rows: list[dict[str, Any]] = [
+            {"section": "rows", "item": "in", "value": self.rows_in},
+            {"section": "rows", "item": "out", "value": self.rows_out},
+            {"section": "rows", "item": "rejected", "value": self.rows_rejected},
+        ]
+        rows += [{"section": "rejected", "item": k, "value": v} for k, v in self.rejections_by_reason.items()]
+        for split, counts in self.labels.items():
+            rows += [{"section": f"labels[{split}]", "item": k, "value": v} for k, v in counts.items()]
+        for name in ("prompt_chars", "total_chars", "est_tokens"):
+            stats: LengthStats = getattr(self, name)
+            rows += [{"section": name, "item": k, "value": v} for k, v in stats.model_dump().items()]
+        rows += [
+            {"section": "quality", "item": "duplicates", "value": self.duplicates},
+            {"section": "quality", "item": "leakage", "value": self.leakage},
+            {"section": "quality", "item": f"over max_length ({self.max_length})", "value": self.over_max_length},
+        ]
+        rows += [{"section": "notes", "item": str(i + 1), "value": n} for i, n in enumerate(self.notes)]
+        return rows
+
+
+class ReportBuilder:
+    """Accumulates chunk by chunk so the report never needs the whole dataset in memory."""
+
+    def __init__(self, source: str, method: str, model: str, max_length: int | None, split: str) -> None:
+        self.report = DataReport(source=source, method=method, model=model, max_length=max_length)
+        self.split = split
+        self._labels: Counter[str] = Counter()
+        self._reasons: Counter[str] = Counter()
+        self._prompt: list[int] = []
+        self._total: list[int] = []
+        self._seen: set[int] = set()
+
+    def add(self, *, rows_out: int, rejected: Iterable[Rejection], labels: Iterable[str | None],
+            prompt_chars: Sequence[int], total_chars: Sequence[int], keys: Iterable[str]) -> None:
+        rejected = list(rejected)
+        self.report.rows_in += rows_out + len(rejected)
+        self.report.rows_out += rows_out
+        self.report.rows_rejected += len(rejected)
+        self._reasons.update(rejection_kind(r.reason) for r in rejected)
+        self._labels.update(label for label in labels if label is not None)
+        self._prompt.extend(prompt_chars)
+        self._total.extend(total_chars)
+        for key in keys:
+            digest = hash(normalize_text(key))
+            if digest in self._seen:
+                self.report.duplicates += 1
+            else:
+                self._seen.add(digest)
+
+    def drop_rows(self, rejected: Sequence[Rejection], labels: Iterable[str | None]) -> None:
+        """Rows that were valid alone but rejected by a dataset-level rule (optional-field consistency)."""
+        self.report.rows_out -= len(rejected)
+        self.report.rows_rejected += len(rejected)
+        self._reasons.update(rejection_kind(r.reason) for r in rejected)
+        self._labels.subtract(label for label in labels if label is not None)
+
+    def build(self) -> DataReport:
+        rep = self.report
+        rep.rejections_by_reason = dict(sorted(self._reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+        if self._labels:
+            rep.labels = {self.split: dict(sorted((k, v) for k, v in self._labels.items() if v > 0))}
+        rep.prompt_chars = LengthStats.of(self._prompt)
+        rep.total_chars = LengthStats.of(self._total)
+        tokens = [estimate_tokens(c) for c in self._total]
+        rep.est_tokens = LengthStats.of(tokens)
+        if rep.max_length:
+            rep.over_max_length = sum(1 for t in tokens if t > rep.max_length)
+        return rep
