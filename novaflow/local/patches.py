@@ -1,27 +1,56 @@
 """Entry point for the patch layer that closes moto's gaps and runs the Nova emulator.
 
-``install`` is called by :class:`novaflow.local.server.LocalAws` before the server serves its first request;
-``reset`` after ``/moto-api/reset``. Both must be idempotent.
+``install`` is called by :class:`novaflow.local.server.LocalAws` before the server serves its first request
+(moto builds its per-service apps and URL maps lazily, so routes added later would be missed); ``reset`` after
+``/moto-api/reset``, which is also wrapped so a reset from another process forgets emulator state too. Both are
+idempotent. Everything is server side, so Prefect workers in other processes see the same behaviour.
 """
 
 from __future__ import annotations
 
+import threading
+
 _INSTALLED = False
+_LOCK = threading.Lock()
 
 
 def install() -> None:
     """Install every patch into this process (idempotent)."""
     global _INSTALLED
-    if _INSTALLED:
-        return
-    from novaflow.local import lambda_exec
+    with _LOCK:
+        if _INSTALLED:
+            return
+        from novaflow.local import (
+            faults,
+            fulfilment,
+            lambda_exec,
+            moto_bedrock,
+            moto_runtime,
+            moto_sagemaker,
+            routes,
+        )
 
-    lambda_exec.install()
-    _INSTALLED = True
+        moto_sagemaker.install()
+        moto_runtime.install()
+        moto_bedrock.install()
+        faults.install()
+        fulfilment.install()
+        routes.install(on_reset=reset)
+        lambda_exec.install()
+        _INSTALLED = True
 
 
 def reset() -> None:
     """Forget emulator state that moto's reset does not wipe (queues, fault injections, transitions)."""
-    from novaflow.local import lambda_exec
+    from moto.moto_api import state_manager
 
+    from novaflow.local import faults, lambda_exec, moto_bedrock, moto_sagemaker, storage
+    from novaflow.local.control import MANAGED_MODELS
+
+    moto_sagemaker.reset()
+    moto_bedrock.reset()
+    faults.reset()
+    storage.clear_cache()
+    for model_name in MANAGED_MODELS:
+        state_manager.unset_transition(model_name)
     lambda_exec.reset()

@@ -111,6 +111,13 @@ class LocalAws:
 
     # -- helpers ---------------------------------------------------------------------------------------
     @property
+    def control(self) -> Any:
+        """An :class:`~novaflow.local.control.EmulatorControl` for this server (fault injection, transitions)."""
+        from novaflow.local.control import EmulatorControl
+
+        return EmulatorControl(self.url)
+
+    @property
     def env(self) -> dict[str, str]:
         return fake_aws_environment(self.url, self.region)
 

@@ -1,0 +1,184 @@
+"""Reinforcement fine-tuning of the stand-in model, scored by the user's reward Lambda through the Lambda API.
+
+Each step samples ``number_generation`` responses per prompt at the recipe temperature, sends them in batches to
+the reward Lambda named in the recipe (one synchronous Invoke per batch of samples, nova-contract.md §16.1 shape:
+the dataset row with the rollout appended as the last message and a unique ``id``), and applies a
+group-relative policy gradient with a KL penalty (``kl_loss_coef``) towards the starting policy. The verl-style
+step lines (§12.3) report the rewards the Lambda really returned.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import zlib
+from typing import Any
+
+import numpy as np
+
+from novaflow.local import outputs, storage
+from novaflow.local.emulate_sft import checkpoint_uri
+from novaflow.local.joblog import rft_step_line
+from novaflow.local.model import Adam, Batch, LinearPolicy, is_base_model, softmax, tokens
+
+LAMBDA_BATCH = 32
+STEP_PER_RECIPE_LR = 0.2 / 1e-4
+
+
+def _reference(row: dict[str, Any]) -> str:
+    ref = row.get("reference_answer")
+    if ref is None:
+        ref = (row.get("metadata") or {}).get("reference_answer") if isinstance(row.get("metadata"), dict) else None
+    return ref if isinstance(ref, str) else json.dumps(ref, sort_keys=True)
+
+
+def _user_text(row: dict[str, Any]) -> str:
+    users = [m for m in row.get("messages") or [] if m.get("role") == "user"]
+    content = users[-1].get("content") if users else ""
+    if isinstance(content, list):
+        return "".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+    return str(content or "")
+
+
+def rft_settings(recipe: dict[str, Any], hyperparameters: dict[str, str]) -> dict[str, Any]:
+    config = recipe.get("training_config") or {}
+    rollout = config.get("rollout") or {}
+    trainer = config.get("trainer") or {}
+    endpoint = ((rollout.get("rewards") or {}).get("api_endpoint") or {})
+    arn = recipe["run"].get("reward_lambda_arn") or hyperparameters.get("reward_lambda_arn") or \
+        endpoint.get("lambda_arn")
+    return {
+        "lambda_arn": arn,
+        "generations": int((rollout.get("advantage_strategy") or {}).get("number_generation") or 2),
+        "temperature": float((rollout.get("generator") or {}).get("temperature", 1.0)),
+        "kl_coef": float(trainer.get("kl_loss_coef", 0.001)),
+        "steps": int(trainer.get("max_steps") or 5) if isinstance(trainer.get("max_steps", 5), int) else 5,
+        "batch": int(config.get("global_batch_size") or 64),
+        "lr": float((trainer.get("optim_config") or {}).get("lr") or 1e-4),
+    }
+
+
+class RewardClient:
+    """Invokes the reward Lambda synchronously, one batch of samples per call, and checks its answer."""
+
+    def __init__(self, ctx: Any, arn: str) -> None:
+        self.ctx, self.arn = ctx, arn
+        self.client = storage.client("lambda", ctx.url, ctx.region)
+        self.invocations = 0
+
+    def score(self, samples: list[dict[str, Any]]) -> dict[Any, float]:
+        from novaflow.local.fulfilment import RecipeNotSupported
+
+        scores: dict[Any, float] = {}
+        for start in range(0, len(samples), LAMBDA_BATCH):
+            chunk = samples[start:start + LAMBDA_BATCH]
+            self.ctx.log.line(f"Invoking reward Lambda {self.arn} with {len(chunk)} samples")
+            response = self.client.invoke(FunctionName=self.arn, InvocationType="RequestResponse",
+                                          Payload=json.dumps(chunk).encode())
+            self.invocations += 1
+            payload = json.loads(response["Payload"].read() or b"null")
+            if response.get("FunctionError") or (isinstance(payload, dict) and "errorMessage" in payload):
+                message = payload.get("errorMessage") if isinstance(payload, dict) else payload
+                raise RecipeNotSupported(f"AlgorithmError: reward Lambda {self.arn} failed: {message}")
+            if isinstance(payload, dict) and "body" in payload:  # open-weights wrapping
+                payload = json.loads(payload["body"])
+            if not isinstance(payload, list) or len(payload) != len(chunk):
+                raise RecipeNotSupported(f"AlgorithmError: reward Lambda {self.arn} returned "
+                                         f"{type(payload).__name__} instead of a list of {len(chunk)} results")
+            for item in payload:
+                scores[item["id"]] = float(item["aggregate_reward_score"])
+        return scores
+
+
+def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
+    from novaflow.local.fulfilment import RecipeNotSupported
+
+    settings = rft_settings(recipe, ctx.hyperparameters)
+    if not settings["lambda_arn"]:
+        raise RecipeNotSupported("ClientError: RFT needs run.reward_lambda_arn or "
+                                 "training_config.rollout.rewards.api_endpoint.lambda_arn")
+    rows = ctx.read_jsonl("train")
+    start = str(recipe["run"].get("model_name_or_path") or "")
+    if is_base_model(start):
+        policy = LinearPolicy.empty(sorted({_reference(r) for r in rows}))
+    else:
+        loaded = storage.load_policy(ctx.url, start)
+        policy = LinearPolicy(list(loaded.classes), loaded.weights.copy(), dict(loaded.meta))
+    reference = policy.weights.copy()
+    data = Batch.from_texts([_user_text(r) for r in rows])
+    rng = np.random.default_rng(zlib.crc32(ctx.name.encode()))
+    adam = Adam(policy.weights.shape, lr=settings["lr"] * STEP_PER_RECIPE_LR)
+    reward = RewardClient(ctx, settings["lambda_arn"])
+    g, temp, kl_coef = settings["generations"], settings["temperature"], settings["kl_coef"]
+    prompts_per_step = max(1, min(len(rows), settings["batch"] // g))
+    ctx.log.line(f"RFT from {start}: {len(rows)} prompts, {prompts_per_step} prompts x {g} generations per step, "
+                 f"temperature={temp}, kl_loss_coef={kl_coef}, max_steps={settings['steps']}, "
+                 f"reward Lambda {settings['lambda_arn']}")
+    order, cursor, history = rng.permutation(len(rows)), 0, []
+    for step in range(1, settings["steps"] + 1):
+        started = time.perf_counter()
+        if cursor + prompts_per_step > len(order):
+            order, cursor = rng.permutation(len(rows)), 0
+        take = order[cursor:cursor + prompts_per_step]
+        cursor += len(take)
+        batch = data.take(take)
+        logits = policy.logits(batch)
+        probs = softmax(logits / max(temp, 1e-6))
+        choices = np.array([[rng.choice(len(policy.classes), p=probs[i]) for _ in range(g)]
+                            for i in range(len(take))])
+        samples, ids = [], []
+        for i, row_index in enumerate(take):
+            for j in range(g):
+                sample = copy.deepcopy(rows[row_index])
+                sample_id = f"{ctx.name}-s{step}-p{int(row_index)}-g{j}"
+                sample["id"] = sample_id
+                rollout = {"role": "assistant", "content": policy.classes[choices[i, j]]}
+                sample["messages"] = [*list(sample.get("messages") or []), rollout]
+                samples.append(sample)
+                ids.append(sample_id)
+        scores = reward.score(samples)
+        rewards = np.array([scores[i] for i in ids]).reshape(len(take), g)
+        advantages = rewards - rewards.mean(axis=1, keepdims=True)
+        # Policy gradient of -sum(adv * log pi(a)) through the temperature, plus the KL(pi || pi_ref) penalty.
+        grad_rows = np.zeros_like(logits)
+        for j in range(g):
+            onehot = np.eye(len(policy.classes))[choices[:, j]]
+            grad_rows -= advantages[:, [j]] * (onehot - probs) / max(temp, 1e-6)
+        p1 = softmax(logits)
+        ref_logits = np.add.reduceat(reference[batch.cols], batch.starts, axis=0)
+        q1 = softmax(ref_logits)
+        log_ratio = np.log(p1 + 1e-12) - np.log(q1 + 1e-12)
+        kl = (p1 * log_ratio).sum(axis=1)
+        grad_rows += kl_coef * p1 * (log_ratio - kl[:, None]) * g
+        grad = policy.gradient(batch, grad_rows / (len(take) * g))
+        adam.step(policy.weights, grad)
+        entropy = float(-(probs * np.log(probs + 1e-12)).sum(axis=1).mean())
+        lengths = [len(tokens(policy.classes[c])) for c in choices.ravel()]
+        chosen_logp = np.log(probs[np.arange(len(take))[:, None], choices] + 1e-12)
+        metrics = {
+            "global_seqlen/mean": float(np.mean([len(tokens(_user_text(rows[r]))) for r in take])) + np.mean(lengths),
+            "actor/entropy": entropy, "actor/reward_kl_penalty": float(kl.mean()),
+            "actor/reward_kl_penalty_coeff": kl_coef, "actor/pg_loss": float(-(advantages * chosen_logp).mean()),
+            "actor/grad_norm": float(np.linalg.norm(grad)), "actor/lr": settings["lr"],
+            "critic/score/mean": float(rewards.mean()), "critic/score/max": float(rewards.max()),
+            "critic/score/min": float(rewards.min()), "critic/rewards/mean": float(rewards.mean()),
+            "critic/rewards/max": float(rewards.max()), "critic/rewards/min": float(rewards.min()),
+            "critic/advantages/mean": float(advantages.mean()), "response_length/mean": float(np.mean(lengths)),
+            "response_length/clip_ratio": 0.0,
+            "perf/throughput": len(samples) / max(time.perf_counter() - started, 1e-6),
+        }
+        epoch = (step * len(take)) // max(1, len(rows))
+        ctx.log.line(rft_step_line(step, epoch, metrics))
+        history.append((step, epoch, metrics))
+        ctx.checkpoint()
+    ctx.run.enter("Uploading")
+    uri = checkpoint_uri(ctx.account, ctx.name)
+    policy.meta.update({"method": "rft", "job": ctx.name, "start": start, "steps": settings["steps"],
+                        "reward_lambda_arn": settings["lambda_arn"], "lambda_invocations": reward.invocations})
+    storage.save_policy(ctx.url, uri, policy)
+    csv = "step_number,epoch_number,train_reward_mean,policy_entropy,kl\n" + "".join(
+        f"{s},{e},{m['critic/rewards/mean']},{m['actor/entropy']},{m['actor/reward_kl_penalty']}\n"
+        for s, e, m in history)
+    storage.write_bytes(ctx.url, outputs.output_uri(ctx.output_path, ctx.name), outputs.training_archive(uri, csv))
+    ctx.log.line(f"Saved checkpoint to {uri}")

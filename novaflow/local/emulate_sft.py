@@ -1,0 +1,138 @@
+"""Supervised fine-tuning of the stand-in model on Converse rows, as an SMTJ SFT job reports it.
+
+Writes the checkpoint to the emulated escrow bucket, ``output.tar.gz`` with ``manifest.json`` and
+``step_wise_training_metrics.csv`` (§13), and one Megatron-style log line per step (§12.3) whose loss is the real
+cross-entropy of the step's batch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from typing import Any
+
+import numpy as np
+
+from novaflow.local import outputs, storage
+from novaflow.local.model import Adam, Batch, LinearPolicy
+
+MAX_CLASSES = 200
+# Recipes are tuned for billions of LoRA weights; this converts their lr into an Adam step for ~16k x C weights.
+STEP_PER_RECIPE_LR = 0.05 / 1e-5
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(str(block["text"]) for block in content if isinstance(block, dict) and "text" in block)
+    return str(content or "")
+
+
+def converse_pairs(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """(last user text, final assistant text) of each Converse row."""
+    from novaflow.local.fulfilment import RecipeNotSupported
+
+    users, answers = [], []
+    for number, row in enumerate(rows, 1):
+        messages = row.get("messages") or []
+        user = [m for m in messages if m.get("role") == "user"]
+        assistant = [m for m in messages if m.get("role") == "assistant"]
+        if not user or not assistant or "content" not in assistant[-1]:
+            raise RecipeNotSupported(f"ClientError: train row {number}: needs a user and a final assistant message "
+                                     "with content (Converse)")
+        users.append(_text(user[-1].get("content")))
+        answers.append(_text(assistant[-1]["content"]))
+    return users, answers
+
+
+def schedule(step: int, total: int, lr: float, warmup: int, min_lr: float) -> float:
+    """Linear warm-up then cosine decay to ``min_lr`` (the Nova recipes' scheduler)."""
+    if warmup and step <= warmup:
+        return lr * step / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def sft_hyperparameters(config: dict[str, Any], n_rows: int) -> dict[str, Any]:
+    trainer = config.get("trainer") or {}
+    optim = config.get("optim_config") or (config.get("model") or {}).get("optim") or {}
+    sched = config.get("lr_scheduler") or optim.get("sched") or {}
+    batch = int(config.get("global_batch_size") or 32)
+    steps = config.get("max_steps") or trainer.get("max_steps")
+    if not isinstance(steps, int):
+        epochs = int(trainer.get("max_epochs") or 1)
+        steps = max(1, math.ceil(epochs * n_rows / batch))
+    return {"steps": int(steps), "batch": batch, "lr": float(optim.get("lr") or 1e-5),
+            "warmup": int(sched.get("warmup_steps") or 0), "min_lr": float(sched.get("min_lr") or 0.0),
+            "beta1": float(optim.get("adam_beta1") or 0.9), "beta2": float(optim.get("adam_beta2") or 0.95)}
+
+
+def train_sft(users: list[str], answers: list[str], hp: dict[str, Any], seed: int,
+              on_step: Any = None) -> tuple[LinearPolicy, list[tuple[int, int, float]]]:
+    """Mini-batch cross-entropy training; returns the policy and (step, epoch, loss) per step."""
+    classes = sorted(set(answers))
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[a] for a in answers])
+    data = Batch.from_texts(users)
+    policy = LinearPolicy.empty(classes)
+    adam = Adam(policy.weights.shape, lr=0.0, beta1=hp["beta1"], beta2=hp["beta2"])
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(users))
+    cursor, history = 0, []
+    for step in range(1, hp["steps"] + 1):
+        started = time.perf_counter()
+        if cursor + hp["batch"] > len(order):
+            order, cursor = rng.permutation(len(users)), 0
+        take = order[cursor:cursor + hp["batch"]]
+        cursor += len(take)
+        batch = data.take(take)
+        probs = policy.probs(batch)
+        loss = float(-np.log(probs[np.arange(len(take)), y[take]] + 1e-12).mean())
+        grad_rows = probs.copy()
+        grad_rows[np.arange(len(take)), y[take]] -= 1.0
+        lr = schedule(step, hp["steps"], hp["lr"], hp["warmup"], hp["min_lr"])
+        adam.step(policy.weights, policy.gradient(batch, grad_rows / len(take)), lr=lr * STEP_PER_RECIPE_LR)
+        epoch = (step * hp["batch"]) // max(1, len(users))
+        history.append((step, epoch, loss))
+        if on_step is not None:
+            on_step(step, epoch, lr, loss, time.perf_counter() - started)
+    return policy, history
+
+
+def checkpoint_uri(account: str, job_name: str) -> str:
+    return f"s3://{storage.escrow_bucket(account)}/{job_name}/outputs/checkpoints"
+
+
+def run_sft(ctx: Any, recipe: dict[str, Any]) -> None:
+    from novaflow.local.fulfilment import RecipeNotSupported
+
+    users, answers = converse_pairs(ctx.read_jsonl("train"))
+    classes = set(answers)
+    if len(classes) > MAX_CLASSES:
+        raise RecipeNotSupported(f"ClientError: the local stand-in model learns at most {MAX_CLASSES} distinct "
+                                 f"responses; the data has {len(classes)}")
+    hp = sft_hyperparameters(recipe.get("training_config") or {}, len(users))
+    ctx.log.line(f"Loaded {len(users)} training samples; {len(classes)} distinct responses; "
+                 f"max_steps={hp['steps']} global_batch_size={hp['batch']}")
+
+    def on_step(step: int, epoch: int, lr: float, loss: float, seconds: float) -> None:
+        ctx.log.line(outputs_line(epoch, step, hp, lr, loss, seconds))
+        if step % 10 == 0:
+            ctx.checkpoint()
+
+    def outputs_line(epoch: int, step: int, hp: dict[str, Any], lr: float, loss: float, seconds: float) -> str:
+        from novaflow.local.joblog import sft_step_line
+
+        return sft_step_line(epoch, step, hp["steps"], lr, hp["batch"], loss, seconds, step * hp["batch"])
+
+    policy, history = train_sft(users, answers, hp, seed=zlib.crc32(ctx.name.encode()), on_step=on_step)
+    ctx.checkpoint()
+    ctx.run.enter("Uploading")
+    uri = checkpoint_uri(ctx.account, ctx.name)
+    policy.meta.update({"method": "sft", "job": ctx.name, "base_model": recipe["run"].get("model_name_or_path"),
+                        "steps": hp["steps"]})
+    storage.save_policy(ctx.url, uri, policy)
+    csv = "step_number,epoch_number,training_loss\n" + "".join(
+        f"{step},{epoch},{loss}\n" for step, epoch, loss in history)
+    storage.write_bytes(ctx.url, outputs.output_uri(ctx.output_path, ctx.name), outputs.training_archive(uri, csv))
+    ctx.log.line(f"Saved checkpoint to {uri}")

@@ -1,0 +1,117 @@
+"""Fault injection for tests and demos: fail a named job, stall it, throttle an operation, break a Lambda.
+
+Faults are armed by name, so a test can arm one before the job exists (job names are deterministic) or while it
+runs. Throttling answers exactly like AWS: HTTP 400 with error code ``ThrottlingException`` ("Rate exceeded"),
+which botocore retries on its own — so a caller only sees it once the retries are used up.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+from moto.core.exceptions import ServiceException
+
+from novaflow.local import jobstate
+
+_LOCK = threading.Lock()
+_FAILURES: dict[str, str] = {}
+_STALLED: set[str] = set()
+_THROTTLES: dict[str, int] = {}
+
+
+class ThrottlingError(ServiceException):
+    """What AWS JSON services answer when the caller exceeds the request rate."""
+
+    code = "ThrottlingException"
+    message = "Rate exceeded"
+
+
+def fail_job(job_name: str, reason: str) -> None:
+    """Make ``job_name`` fail with ``reason`` now (if running) or when it starts training (if not yet created)."""
+    run = jobstate.find_by_name(job_name)
+    with _LOCK:
+        _FAILURES[job_name] = reason
+    if run is not None:
+        run.fail(reason)
+        run.released.set()
+
+
+def pending_failure(job_name: str) -> str | None:
+    with _LOCK:
+        return _FAILURES.get(job_name)
+
+
+def stall_job(job_name: str) -> None:
+    """Hold ``job_name`` in Training until :func:`release_job` (a stuck job for deadline/stop tests)."""
+    with _LOCK:
+        _STALLED.add(job_name)
+    run = jobstate.find_by_name(job_name)
+    if run is not None:
+        run.released.clear()
+
+
+def is_stalled(job_name: str) -> bool:
+    with _LOCK:
+        return job_name in _STALLED
+
+
+def release_job(job_name: str) -> None:
+    with _LOCK:
+        _STALLED.discard(job_name)
+    run = jobstate.find_by_name(job_name)
+    if run is not None:
+        run.released.set()
+
+
+def throttle(operation: str, times: int) -> None:
+    """Answer the next ``times`` calls of ``operation`` (e.g. ``DescribeTrainingJob``) with ThrottlingException."""
+    with _LOCK:
+        if times <= 0:
+            _THROTTLES.pop(operation, None)
+        else:
+            _THROTTLES[operation] = times
+
+
+def take_throttle(operation: str) -> bool:
+    """True (and one fewer left) when this call of ``operation`` must be throttled."""
+    with _LOCK:
+        left = _THROTTLES.get(operation, 0)
+        if left <= 0:
+            return False
+        if left == 1:
+            del _THROTTLES[operation]
+        else:
+            _THROTTLES[operation] = left - 1
+        return True
+
+
+def reset() -> None:
+    with _LOCK:
+        _FAILURES.clear()
+        _STALLED.clear()
+        _THROTTLES.clear()
+
+
+def install() -> None:
+    """Wrap moto's action dispatcher so an armed throttle answers before the operation runs."""
+    from moto.core.responses import ActionResult, BaseResponse
+
+    if getattr(BaseResponse.call_action, "_novaflow_throttle", False):
+        return
+    original = BaseResponse.call_action
+
+    def call_action(self: BaseResponse):  # type: ignore[no-untyped-def]
+        try:
+            action = self._get_action()
+        except Exception:  # an action moto cannot name is left to moto to reject
+            action = None
+        if action and _THROTTLES and take_throttle(action):
+            with warnings.catch_warnings():  # moto warns that not every service models the throttling shape
+                warnings.simplefilter("ignore")
+                status, headers, body = self.serialized(ActionResult(ThrottlingError()))
+            return status, headers, body
+        return original(self)
+
+    call_action._novaflow_throttle = True  # type: ignore[attr-defined]
+    BaseResponse.call_action = call_action  # type: ignore[method-assign]

@@ -1,0 +1,171 @@
+"""The job-fulfilment emulator: what the Nova training and evaluation containers would do, on a CPU.
+
+When a training job is created, a background thread reads the job's ``recipe`` channel (the resolved recipe
+YAML) and its ``train`` channel from the mocked S3 through the public API, does what the recipe says (gen_qa
+evaluation, SFT or RFT with the stand-in model of :mod:`novaflow.local.model`), writes the outputs and log lines
+in the real formats, and only then lets the job read as Completed. Faults armed through
+:mod:`novaflow.local.faults` are honoured at each step boundary, so stop, fail and stall look as on AWS.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from novaflow.local import faults, jobstate, moto_sagemaker, storage
+from novaflow.local.joblog import JobLog
+
+
+class Abort(Exception):
+    """The job was stopped or failed by injection; the worker leaves without writing outputs."""
+
+
+class RecipeNotSupported(Exception):
+    """The recipe asks for something the local stand-in cannot do (shown as the job's FailureReason)."""
+
+
+@dataclass
+class JobContext:
+    """Everything the worker needs, copied out of moto's object in the request thread."""
+
+    name: str
+    url: str
+    account: str
+    region: str
+    hyperparameters: dict[str, str]
+    channels: dict[str, dict[str, Any]]
+    output_path: str
+    run: jobstate.JobRun
+    log: JobLog | None = None
+
+    def checkpoint(self) -> None:
+        """Step boundary: honour stop, injected failure and stall."""
+        while faults.is_stalled(self.name) and not self.run.should_stop():
+            self.run.released.wait(0.05)
+            self.run.released.clear()
+        reason = faults.pending_failure(self.name)
+        if reason is not None and not self.run.should_stop():
+            if self.log is not None:
+                self.log.line(f"Training job failed: {reason}", level="ERROR")
+            self.run.fail(reason)
+        if self.run.should_stop():
+            raise Abort
+
+    def channel_uri(self, name: str) -> str | None:
+        source = (self.channels.get(name) or {}).get("DataSource", {}).get("S3DataSource", {})
+        return source.get("S3Uri")
+
+    def read_recipe(self) -> dict[str, Any]:
+        uri = self.channel_uri("recipe")
+        if not uri:
+            raise RecipeNotSupported("ClientError: no 'recipe' input channel; a Nova job needs the resolved recipe")
+        keys = [uri] if uri.endswith((".yaml", ".yml")) else [
+            f"s3://{uri[5:].split('/')[0]}/{k}" for k in storage.list_keys(self.url, uri.rstrip("/") + "/")
+            if k.endswith((".yaml", ".yml"))]
+        if not keys:
+            raise RecipeNotSupported(f"ClientError: no recipe YAML under {uri}")
+        recipe = yaml.safe_load(storage.read_bytes(self.url, keys[0]))
+        if not isinstance(recipe, dict) or "run" not in recipe:
+            raise RecipeNotSupported(f"ClientError: {keys[0]} is not a Nova recipe (no 'run' block)")
+        return recipe
+
+    def read_jsonl(self, channel: str = "train", prefer: str | None = None) -> list[dict[str, Any]]:
+        import json
+
+        uri = self.channel_uri(channel)
+        if not uri:
+            raise RecipeNotSupported(f"ClientError: no '{channel}' input channel")
+        bucket = uri[5:].split("/")[0]
+        if uri.endswith(".jsonl"):
+            keys = [uri]
+        else:
+            found = [k for k in storage.list_keys(self.url, uri) if k.endswith(".jsonl")]
+            preferred = [k for k in found if prefer and k.endswith("/" + prefer)]
+            keys = [f"s3://{bucket}/{k}" for k in (preferred or sorted(found))]
+        if not keys:
+            raise RecipeNotSupported(f"ClientError: no .jsonl data under {uri}")
+        rows: list[dict[str, Any]] = []
+        for key in keys:
+            for number, line in enumerate(storage.read_bytes(self.url, key).decode("utf-8").splitlines(), 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except ValueError as exc:
+                        raise RecipeNotSupported(f"ClientError: {key} line {number} is not JSON: {exc}") from exc
+        return rows
+
+
+def kind_of(recipe: dict[str, Any], hyperparameters: dict[str, str]) -> str:
+    """``eval``, ``rft`` or ``sft`` from the recipe's blocks (as the Nova containers decide)."""
+    if "evaluation" in recipe:
+        return "eval"
+    config = recipe.get("training_config") or {}
+    if "rollout" in config or recipe["run"].get("reward_lambda_arn") or hyperparameters.get("reward_lambda_arn"):
+        return "rft"
+    return "sft"
+
+
+def _work(ctx: JobContext) -> None:
+    run = ctx.run
+    try:
+        ctx.log = JobLog(ctx.url, ctx.name, ctx.region)
+        ctx.log.line(f"Starting the training job {ctx.name} (novaflow local Nova emulator)")
+        ctx.checkpoint()
+        run.enter("Downloading")
+        recipe = ctx.read_recipe()
+        kind = kind_of(recipe, ctx.hyperparameters)
+        ctx.log.line(f"Recipe run.name={recipe['run'].get('name')} kind={kind} "
+                     f"model_name_or_path={recipe['run'].get('model_name_or_path')}")
+        ctx.checkpoint()
+        run.enter("Training")
+        ctx.checkpoint()
+        if kind == "eval":
+            from novaflow.local.emulate_eval import run_evaluation
+
+            run_evaluation(ctx, recipe)
+        elif kind == "rft":
+            from novaflow.local.emulate_rft import run_rft
+
+            run_rft(ctx, recipe)
+        else:
+            from novaflow.local.emulate_sft import run_sft
+
+            run_sft(ctx, recipe)
+        ctx.log.line("Training job completed")
+        run.finish()
+    except Abort:
+        if ctx.log is not None and run.stop_requested:
+            ctx.log.line("Received a stop request; the training job is stopping")
+    except RecipeNotSupported as exc:
+        run.fail(str(exc))
+        if ctx.log is not None:
+            ctx.log.line(str(exc), level="ERROR")
+    except Exception as exc:  # an emulator bug must surface as a failed job, never a silent hang
+        run.fail(f"AlgorithmError: {type(exc).__name__}: {exc}")
+        if ctx.log is not None:
+            for line in traceback.format_exc().splitlines():
+                ctx.log.line(line, level="ERROR")
+    finally:
+        if ctx.log is not None:
+            try:
+                ctx.log.flush()
+            except Exception:  # noqa: S110 - the server may be shutting down; status must still settle
+                pass
+        run.exited()
+
+
+def on_training_job_created(job: Any, url: str, account: str, region: str) -> None:
+    ctx = JobContext(name=job.training_job_name, url=url, account=account, region=region,
+                     hyperparameters=dict(job.hyper_parameters or {}),
+                     channels={c["ChannelName"]: c for c in (job.input_data_config or [])},
+                     output_path=job.output_data_config["S3OutputPath"], run=job.run)
+    threading.Thread(target=_work, args=(ctx,), name=f"nova-emulator-{ctx.name}", daemon=True).start()
+
+
+def install() -> None:
+    if on_training_job_created not in moto_sagemaker.ON_TRAINING_JOB_CREATED:
+        moto_sagemaker.ON_TRAINING_JOB_CREATED.append(on_training_job_created)

@@ -1,0 +1,116 @@
+"""Close moto 5.2.5's SageMaker Runtime gaps: answers from the emulated model, unknown endpoints, streaming.
+
+Stock ``InvokeEndpoint`` returns ``b"body"`` for any endpoint name, and ``InvokeEndpointWithResponseStream`` does
+not exist (a 404 page in server mode). novaflow's deploy smoke test must see a real model answer in the Nova
+chat-completion shape, an error for a deleted endpoint, and a stream whose chunk boundaries do not align with
+records — so the patch routes both calls to :mod:`novaflow.local.serving`. Results queued through moto's own
+``/moto-api/static/sagemaker/endpoint-results`` still win, for tests that want a canned answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.core.eventstream import EventStreamEncoder
+from moto.core.exceptions import ServiceException
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.sagemaker.models import sagemaker_backends
+from moto.sagemakerruntime import responses as rt_responses
+from moto.sagemakerruntime import urls as rt_urls
+from moto.sagemakerruntime.models import sagemakerruntime_backends
+
+STREAM_PATH = "{0}/endpoints/(?P<name>[^/]+)/invocations-response-stream$"
+STREAM_CHUNK_BYTES = 48  # small on purpose: a chunk boundary must not be assumed to end a record (§17.3)
+
+
+class EndpointNotFound(ServiceException):
+    """SageMaker Runtime's answer for an endpoint that does not exist (code ``ValidationError``)."""
+
+    code = "ValidationError"
+
+
+def _endpoint_or_error(account: str, region: str, name: str) -> Any:
+    endpoint = sagemaker_backends[account][region].endpoints.get(name)
+    if endpoint is None:
+        raise EndpointNotFound(f"Endpoint {name} of account {account} not found.")
+    return endpoint
+
+
+def _server_url(response: Any) -> str:
+    host = response.headers.get("Host") or response.headers.get("host") or ""
+    return f"http://{host}"
+
+
+def invoke_endpoint(self: Any) -> Any:
+    name = self._get_params().get("EndpointName") or self.path.split("/")[2]
+    try:
+        endpoint = _endpoint_or_error(self.current_account, self.region, name)
+    except EndpointNotFound as exc:
+        return _error(self, exc)
+    if sagemakerruntime_backends[self.current_account][self.region].results_queue:
+        return _STOCK_INVOKE(self)
+    from novaflow.local import serving
+
+    body, content_type = serving.answer_sagemaker(endpoint, self.body, _server_url(self), stream=False)
+    headers = {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": _variant(endpoint)}
+    return 200, headers, body
+
+
+def invoke_endpoint_with_response_stream(self: Any) -> Any:
+    name = self.path.split("/")[2]
+    try:
+        endpoint = _endpoint_or_error(self.current_account, self.region, name)
+    except EndpointNotFound as exc:
+        return _error(self, exc)
+    from novaflow.local import serving
+
+    body, content_type = serving.answer_sagemaker(endpoint, self.body, _server_url(self), stream=True)
+    return 200, {"Content-Type": "application/vnd.amazon.eventstream",
+                 "X-Amzn-SageMaker-Content-Type": content_type,
+                 "x-Amzn-Invoked-Production-Variant": _variant(endpoint)}, encode_payload_parts(body)
+
+
+def encode_payload_parts(body: bytes, chunk: int = STREAM_CHUNK_BYTES) -> bytes:
+    """The event-stream encoding of ``body`` as ``PayloadPart`` events of at most ``chunk`` bytes."""
+    encoder = EventStreamEncoder()
+    out = bytearray()
+    for start in range(0, len(body), chunk):
+        out += encoder.encode_message({":message-type": "event", ":event-type": "PayloadPart",
+                                       ":content-type": "application/octet-stream"}, body[start:start + chunk])
+    return bytes(out)
+
+
+def _variant(endpoint: Any) -> str:
+    variants = getattr(endpoint, "production_variants", None) or [{}]
+    return str(variants[0].get("VariantName", "AllTraffic"))
+
+
+def _error(response: Any, exc: ServiceException) -> Any:
+    from moto.core.responses import ActionResult
+
+    status, headers, body = response.serialized(ActionResult(exc))
+    return status, headers, body
+
+
+_STOCK_INVOKE = rt_responses.SageMakerRuntimeResponse.invoke_endpoint
+_STOCK_INFER = DomainDispatcherApplication.infer_service_region_host
+
+
+def _infer_service_region_host(self: Any, environ: dict[str, Any], path: str) -> str | None:
+    host = _STOCK_INFER(self, environ, path)
+    if host and host.startswith("api.sagemaker.") and environ.get("PATH_INFO", "").endswith(
+            "/invocations-response-stream"):
+        return "runtime." + host[len("api."):]
+    return host
+
+
+def install() -> None:
+    """Install the runtime patches (idempotent)."""
+    resp = rt_responses.SageMakerRuntimeResponse
+    if getattr(resp, "_novaflow_patched", False):
+        return
+    resp.invoke_endpoint = invoke_endpoint  # type: ignore[method-assign]
+    resp.invoke_endpoint_with_response_stream = invoke_endpoint_with_response_stream  # type: ignore[attr-defined]
+    rt_urls.url_paths[STREAM_PATH] = rt_urls.response.dispatch
+    DomainDispatcherApplication.infer_service_region_host = _infer_service_region_host  # type: ignore[method-assign]
+    resp._novaflow_patched = True  # type: ignore[attr-defined]

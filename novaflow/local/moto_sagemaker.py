@@ -1,0 +1,199 @@
+"""Close moto 5.2.5's SageMaker gaps: job and endpoint life cycles, StopTrainingJob, names, instance types.
+
+Stock moto marks a training job Completed the moment it is created, overwrites a job whose name is reused,
+has no StopTrainingJob, rejects current GPU instance types in endpoint configs and creates endpoints InService.
+novaflow's job poller, its idempotent submit and its endpoint deployer must be tested against the behaviour of
+AWS, so these patches make moto behave like AWS (see ``local-aws-moto.md`` §4). Pinned to moto 5.2.5 internals;
+``tests/unit/local/test_moto_guards.py`` fails loudly if an upgrade moves them.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from moto.core.responses import EmptyResult
+from moto.moto_api import state_manager
+from moto.moto_api._internal.managed_state_model import ManagedState
+from moto.sagemaker import models as sm_models
+from moto.sagemaker import responses as sm_responses
+from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
+
+from novaflow.local import jobstate
+
+ENDPOINT_MODEL = "sagemaker::endpoint"
+
+# Called with (training job object, server URL, account, region) after a training job is created.
+ON_TRAINING_JOB_CREATED: list[Callable[[Any, str, str, str], None]] = []
+
+_StockTrainingJob = sm_models.FakeTrainingJob
+_StockEndpoint = sm_models.FakeEndpoint
+_ENDPOINT_STATES: dict[int, ManagedState] = {}
+
+
+class ManagedTrainingJob(_StockTrainingJob):  # type: ignore[misc,valid-type]
+    """A training job whose status follows its :class:`~novaflow.local.jobstate.JobRun` instead of being final."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Stock sets a canned metric and a MetricDefinitions entry the request never had.
+        self.algorithm_specification.pop("MetricDefinitions", None)
+        self.__dict__.pop("final_metric_data_list", None)
+        self.__dict__.pop("secondary_status_transitions", None)
+        jobstate.register(self.arn, jobstate.JobRun(name=self.training_job_name))
+
+    @property
+    def run(self) -> jobstate.JobRun:
+        run = jobstate.get(self.arn)
+        if run is None:  # wiped by a reset while the object lingers
+            run = jobstate.JobRun(name=self.training_job_name)
+            jobstate.register(self.arn, run)
+        return run
+
+    # Properties are not in __dict__, so they never leak into the serialised response on their own.
+    @property  # type: ignore[override]
+    def training_job_status(self) -> str:
+        return self.run.status()[0]
+
+    @training_job_status.setter
+    def training_job_status(self, value: str) -> None:
+        pass
+
+    @property  # type: ignore[override]
+    def secondary_status(self) -> str:
+        return self.run.status()[1]
+
+    @secondary_status.setter
+    def secondary_status(self, value: str) -> None:
+        pass
+
+    @property  # type: ignore[override]
+    def training_end_time(self) -> Any:
+        self.run.status()
+        return self.run.end_time
+
+    @training_end_time.setter
+    def training_end_time(self, value: Any) -> None:
+        pass
+
+    @property
+    def response_object(self) -> dict[str, Any]:  # type: ignore[override]
+        run = self.run
+        status, secondary = run.status()
+        run.managed.advance()  # counted after the read: "manual, times N" shows each stage N times
+        response = super().response_object
+        response["TrainingJobStatus"] = status
+        response["SecondaryStatus"] = secondary
+        response["SecondaryStatusTransitions"] = run.transitions()
+        if run.end_time is not None:
+            response["TrainingEndTime"] = run.end_time
+        else:
+            response.pop("TrainingEndTime", None)
+        if status == "Failed":
+            response["FailureReason"] = run.failure_reason
+        if status != "Completed":
+            response.pop("ModelArtifacts", None)
+        if run.final_metrics:
+            response["FinalMetricDataList"] = list(run.final_metrics)
+        return response
+
+
+ManagedTrainingJob.__module__ = "moto.sagemaker.models"
+
+
+class ManagedEndpoint(_StockEndpoint):  # type: ignore[misc,valid-type]
+    """An endpoint that goes Creating -> InService under the state manager (``sagemaker::endpoint``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        key = id(self)
+        _ENDPOINT_STATES[key] = ManagedState(ENDPOINT_MODEL, [("Creating", "InService")])
+        weakref.finalize(self, _ENDPOINT_STATES.pop, key, None)
+
+    @property  # type: ignore[override]
+    def endpoint_status(self) -> str:
+        state = _ENDPOINT_STATES.get(id(self))
+        return (state.status if state else None) or "InService"
+
+    @endpoint_status.setter
+    def endpoint_status(self, value: str) -> None:
+        state = _ENDPOINT_STATES.get(id(self))
+        if state is not None:
+            state.status = value
+
+    @property
+    def response_object(self) -> dict[str, Any]:  # type: ignore[override]
+        response = super().response_object
+        response["EndpointStatus"] = self.endpoint_status
+        state = _ENDPOINT_STATES.get(id(self))
+        if state is not None:  # counted after the read: "manual, times N" shows each status N times
+            state.advance()
+        return response
+
+
+ManagedEndpoint.__module__ = "moto.sagemaker.models"
+
+
+def _create_training_job(original: Callable[..., Any]) -> Callable[..., Any]:
+    def create_training_job(self: Any, training_job_name: str, *args: Any, **kwargs: Any) -> Any:
+        if training_job_name in self.training_jobs:
+            arn = sm_models.FakeTrainingJob.arn_formatter(training_job_name, self.account_id, self.region_name)
+            raise ResourceInUseException(
+                "Training job names must be unique within an AWS account and region, and a training job with "
+                f"this name already exists ({arn})")
+        return original(self, training_job_name, *args, **kwargs)
+
+    return create_training_job
+
+
+def stop_training_job(self: Any, training_job_name: str) -> None:
+    """InProgress -> Stopping -> Stopped, as AWS; any other status is a ValidationException."""
+    job = self.training_jobs.get(training_job_name)
+    if job is None:
+        arn = sm_models.FakeTrainingJob.arn_formatter(training_job_name, self.account_id, self.region_name)
+        raise ValidationError(message=f"Could not find training job '{arn}'.")
+    blocking = job.run.request_stop() if isinstance(job, ManagedTrainingJob) else job.training_job_status
+    if blocking is not None:
+        raise ValidationError(
+            message=f"The request was rejected because the training job is in status {blocking}.")
+
+
+def _response_create_training_job(original: Callable[..., Any]) -> Callable[..., Any]:
+    def create_training_job(self: Any) -> Any:
+        result = original(self)
+        name = self._get_param("TrainingJobName")
+        job = self.sagemaker_backend.training_jobs.get(name)
+        host = self.headers.get("Host") or self.headers.get("host") or ""
+        if job is not None and host:
+            for hook in ON_TRAINING_JOB_CREATED:
+                hook(job, f"http://{host}", self.current_account, self.region)
+        return result
+
+    return create_training_job
+
+
+def _response_stop_training_job(self: Any) -> Any:
+    self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))
+    return EmptyResult()
+
+
+def install() -> None:
+    """Install the SageMaker patches into this process (idempotent)."""
+    if sm_models.FakeTrainingJob is ManagedTrainingJob:
+        return
+    sm_models.FakeTrainingJob = ManagedTrainingJob  # type: ignore[misc]
+    sm_models.FakeEndpoint = ManagedEndpoint  # type: ignore[misc]
+    backend = sm_models.SageMakerModelBackend
+    backend.create_training_job = _create_training_job(backend.create_training_job)  # type: ignore[method-assign]
+    backend.stop_training_job = stop_training_job  # type: ignore[attr-defined]
+    sm_models.FakeEndpointConfig.validate_instance_type = lambda self, instance_type: None  # type: ignore[method-assign]
+    resp = sm_responses.SageMakerResponse
+    resp.create_training_job = _response_create_training_job(resp.create_training_job)  # type: ignore[method-assign]
+    resp.stop_training_job = _response_stop_training_job  # type: ignore[attr-defined]
+    state_manager.register_default_transition(jobstate.TRAINING_JOB_MODEL, {"progression": "immediate"})
+    state_manager.register_default_transition(ENDPOINT_MODEL, {"progression": "immediate"})
+
+
+def reset() -> None:
+    jobstate.clear()

@@ -1,0 +1,81 @@
+"""How the emulator reaches the mocked AWS: ordinary boto3 clients against the server's own URL.
+
+The emulator runs inside the moto server process, but it reads and writes S3, CloudWatch Logs and Lambda through
+the public API, as the real Nova containers do, so what it writes is exactly what any client would see (and a
+Lambda invocation really goes through the reward engineer's execution patch). The URL comes from the ``Host``
+header of the request that started the work, which also works for ``novaflow local up`` in another process.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from novaflow.aws import get_client, split_s3_uri
+from novaflow.local.model import LinearPolicy
+from novaflow.settings import load_settings
+
+ACCOUNT = "123456789012"
+_POLICIES: dict[str, LinearPolicy] = {}
+_LOCK = threading.Lock()
+
+
+def client(service: str, url: str, region: str = "us-east-1") -> Any:
+    # The emulator's own calls must not be throttled into failure by an injected throttle meant for the caller.
+    return get_client(service, load_settings(endpoint_url=url, region=region, max_attempts=10))
+
+
+def escrow_bucket(account: str = ACCOUNT) -> str:
+    """The emulated escrow bucket where SMTJ checkpoints live (§13.2: ``customer-escrow-<acct>-smtj-<id>``)."""
+    return f"customer-escrow-{account}-smtj-local"
+
+
+def read_bytes(url: str, uri: str) -> bytes:
+    bucket, key = split_s3_uri(uri)
+    return client("s3", url).get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def write_bytes(url: str, uri: str, body: bytes) -> None:
+    bucket, key = split_s3_uri(uri)
+    client("s3", url).put_object(Bucket=bucket, Key=key, Body=body)
+
+
+def list_keys(url: str, prefix_uri: str) -> list[str]:
+    bucket, prefix = split_s3_uri(prefix_uri)
+    s3 = client("s3", url)
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    return keys
+
+
+def ensure_bucket(url: str, bucket: str) -> None:
+    s3 = client("s3", url)
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if bucket not in existing:
+        s3.create_bucket(Bucket=bucket)
+
+
+def save_policy(url: str, checkpoint_uri: str, policy: LinearPolicy) -> None:
+    bucket, _ = split_s3_uri(checkpoint_uri)
+    ensure_bucket(url, bucket)
+    for name, body in policy.to_files().items():
+        write_bytes(url, checkpoint_uri.rstrip("/") + "/" + name, body)
+
+
+def load_policy(url: str, checkpoint_uri: str) -> LinearPolicy:
+    """The fine-tuned model stored at ``checkpoint_uri`` (cached: checkpoints are written once)."""
+    root = checkpoint_uri.rstrip("/")
+    with _LOCK:
+        cached = _POLICIES.get(root)
+    if cached is not None:
+        return cached
+    policy = LinearPolicy.from_files(read_bytes(url, root + "/model.npz"), read_bytes(url, root + "/model.json"))
+    with _LOCK:
+        _POLICIES[root] = policy
+    return policy
+
+
+def clear_cache() -> None:
+    with _LOCK:
+        _POLICIES.clear()
