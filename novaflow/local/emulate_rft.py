@@ -23,7 +23,7 @@ from novaflow.local.joblog import rft_step_line
 from novaflow.local.model import Adam, Batch, LinearPolicy, is_base_model, softmax, tokens
 
 LAMBDA_BATCH = 32
-STEP_PER_RECIPE_LR = 0.2 / 1e-4
+STEP_PER_RECIPE_LR = 0.002 / 1e-4
 
 
 def _reference(row: dict[str, Any]) -> str:

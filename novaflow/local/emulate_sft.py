@@ -19,7 +19,7 @@ from novaflow.local.model import Adam, Batch, LinearPolicy
 
 MAX_CLASSES = 200
 # Recipes are tuned for billions of LoRA weights; this converts their lr into an Adam step for ~16k x C weights.
-STEP_PER_RECIPE_LR = 0.05 / 1e-5
+STEP_PER_RECIPE_LR = 0.005 / 1e-5
 
 
 def _text(content: Any) -> str:
