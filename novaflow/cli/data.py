@@ -1,7 +1,153 @@
-"""`novaflow data`: Prepare, split, profile and upload datasets in the Nova formats."""
+"""`novaflow data`: prepare, split, profile and generate datasets in the Nova formats.
+
+Errors are :class:`~novaflow.errors.DataError` with file, row and field; the console entry point prints them as one
+line and exits 2. ``prepare`` exits 0 when at least one row is valid (and ``--strict`` is off), printing how many
+rows were rejected and where they are.
+"""
 
 from __future__ import annotations
 
-import typer
+import tempfile
+from pathlib import Path
+from typing import Any
 
-app = typer.Typer(help="Prepare, split, profile and upload datasets in the Nova formats.", no_args_is_help=True)
+import orjson
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from novaflow.data.formats import MODELS, Method
+from novaflow.data.prepare import prepare_dataset
+from novaflow.data.samples import generate_stackoverflow_csv
+from novaflow.data.source import ColumnMap, DatasetSource
+from novaflow.data.splits import split_dataset
+from novaflow.errors import DataError
+
+app = typer.Typer(help="Prepare, split, profile and generate datasets in the Nova formats.", no_args_is_help=True)
+
+MAP_HELP = ("KEY=COLUMN, repeatable. Keys: query, response, system, reference_answer, id, reasoning, text, "
+            "metadata (comma-separated columns). COLUMN may be a {Col} template or A+B.")
+
+
+def _source(input_path: str, mapping: list[str] | None, system: str | None, system_file: Path | None,
+            fmt: str | None, delimiter: str, encoding: str) -> DatasetSource:
+    if system and system_file:
+        raise DataError("pass --system or --system-file, not both")
+    prompt = system_file.read_text(encoding="utf-8") if system_file else system
+    return DatasetSource(path=input_path, format=fmt, columns=ColumnMap.parse(mapping or []), system_prompt=prompt,
+                         delimiter=delimiter.encode().decode("unicode_escape"), encoding=encoding)
+
+
+def _check_model(model: str) -> str:
+    if model not in MODELS:
+        raise typer.BadParameter(f"use one of {', '.join(MODELS)}")
+    return model
+
+
+def _print_rows(rows: list[dict[str, Any]], title: str) -> None:
+    table = Table(title=title)
+    for col in rows[0] if rows else ["item"]:
+        table.add_column(escape(str(col)))
+    for row in rows:
+        table.add_row(*(escape(str(v)) for v in row.values()))
+    Console().print(table)
+
+
+@app.command()
+def prepare(
+    input_path: str = typer.Argument(..., metavar="INPUT", help="CSV/TSV, JSONL, JSON or Parquet (path or s3://)."),
+    method: Method = typer.Option(..., "--method", help="Target format."),
+    model: str = typer.Option(..., "--model", callback=_check_model, help=", ".join(MODELS)),
+    out: Path = typer.Option(..., "--out", help="Output directory."),
+    mapping: list[str] = typer.Option(None, "--map", help=MAP_HELP),
+    system: str = typer.Option(None, "--system", help="One constant system prompt for every row."),
+    system_file: Path = typer.Option(None, "--system-file", help="Read the constant system prompt from a file."),
+    strict: bool = typer.Option(False, "--strict", help="Fail on any rejected row."),
+    fmt: str = typer.Option(None, "--format", help="csv, jsonl, json or parquet (default: from the extension)."),
+    delimiter: str = typer.Option(",", "--delimiter", help="CSV delimiter (\\t for tab)."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of CSV input."),
+    platform: str = typer.Option(None, "--platform", help="bedrock, smtj or smhp: also check row-count bounds."),
+    max_length: int = typer.Option(8192, "--max-length", help="Flag rows whose estimated tokens exceed this."),
+) -> None:
+    """Transform and validate INPUT; writes the data file, rejected.jsonl, report.json and manifest.json."""
+    src = _source(input_path, mapping, system, system_file, fmt, delimiter, encoding)
+    prepared = prepare_dataset(src, method, model, out, strict, platform=platform, max_length=max_length)
+    rep = prepared.report
+    typer.echo(f"wrote {prepared.data_file}: {rep.rows_out} rows ({rep.rows_in} read)")
+    if rep.rows_rejected:
+        typer.echo(f"rejected {rep.rows_rejected} rows -> {prepared.rejected_file}")
+        for reason, count in rep.rejections_by_reason.items():
+            typer.echo(f"  {count:6d}  {reason}")
+    typer.echo(f"report: {prepared.report_file}  manifest: {prepared.manifest_file}")
+
+
+@app.command()
+def split(
+    input_path: str = typer.Argument(..., metavar="INPUT"),
+    sizes: str = typer.Option(..., "--sizes", help="Counts (3500,500,700) or ratios (0.7,0.1,0.2)."),
+    out: Path = typer.Option(..., "--out"),
+    names: str = typer.Option("sft,eval,rft", "--names", help="Split names, in the order of --sizes."),
+    stratify: str = typer.Option(None, "--stratify", help="Label column to stratify by."),
+    seed: int = typer.Option(0, "--seed"),
+    holdout: str = typer.Option("eval", "--holdout", help="Held-out splits the leakage guard protects."),
+    augment: list[str] = typer.Option(None, "--augment", help="TARGET=SRC[,SRC]: append SRC rows to TARGET."),
+    key: str = typer.Option(None, "--key", help="Columns whose normalized text identifies a row (leakage, dedup)."),
+    dedup: bool = typer.Option(False, "--dedup", help="Drop rows whose key text repeats."),
+    fmt: str = typer.Option(None, "--format"),
+    delimiter: str = typer.Option(",", "--delimiter"),
+    encoding: str = typer.Option("utf-8", "--encoding"),
+) -> None:
+    """Seeded, stratified split of INPUT into files of the same format, with a leakage guard."""
+    try:
+        values = [float(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise DataError(f"--sizes {sizes!r}: expected numbers separated by commas") from None
+    name_list = [n.strip() for n in names.split(",") if n.strip()][:len(values)]
+    aug: dict[str, list[str]] = {}
+    for item in augment or []:
+        target, _, srcs = item.partition("=")
+        aug[target.strip()] = [s.strip() for s in srcs.split(",") if s.strip()]
+    src = _source(input_path, None, None, None, fmt, delimiter, encoding)
+    result = split_dataset(src, values, out, names=name_list, stratify=stratify, seed=seed,
+                           holdout=[h for h in holdout.split(",") if h], augment=aug,
+                           key_columns=[k for k in key.split(",") if k] if key else None, dedup=dedup)
+    for name, path in result.files.items():
+        typer.echo(f"{name}: {result.report.sizes[name]} rows -> {path}")
+    _print_rows(result.report.table_rows(), "split")
+
+
+@app.command()
+def profile(
+    input_path: str = typer.Argument(..., metavar="INPUT"),
+    method: Method = typer.Option(Method.EVAL, "--method"),
+    model: str = typer.Option("nova-lite-2", "--model", callback=_check_model),
+    mapping: list[str] = typer.Option(None, "--map", help=MAP_HELP),
+    system: str = typer.Option(None, "--system"),
+    system_file: Path = typer.Option(None, "--system-file"),
+    max_length: int = typer.Option(8192, "--max-length"),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    fmt: str = typer.Option(None, "--format"),
+    delimiter: str = typer.Option(",", "--delimiter"),
+    encoding: str = typer.Option("utf-8", "--encoding"),
+) -> None:
+    """Print the data-quality report of INPUT as it would be prepared (nothing is kept)."""
+    src = _source(input_path, mapping, system, system_file, fmt, delimiter, encoding)
+    with tempfile.TemporaryDirectory(prefix="novaflow-profile-") as tmp:
+        prepared = prepare_dataset(src, method, model, tmp, max_length=max_length)
+    if as_json:
+        typer.echo(orjson.dumps(prepared.report.model_dump(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        _print_rows(prepared.report.table_rows(), f"{src.name} as {method.value} for {model}")
+
+
+@app.command()
+def sample(
+    out: Path = typer.Argument(..., help="CSV file to write."),
+    rows: int = typer.Option(5000, "--rows"),
+    seed: int = typer.Option(0, "--seed"),
+    broken: bool = typer.Option(False, "--broken", help="Mix in the deliberately broken demo rows."),
+) -> None:
+    """Generate a synthetic Stack Overflow question-quality CSV (Id,Title,Body,Tags,CreationDate,Y)."""
+    path = generate_stackoverflow_csv(out, rows, seed, broken=broken)
+    typer.echo(f"wrote {path} ({path.stat().st_size:,} bytes)")

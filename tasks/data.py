@@ -1,0 +1,59 @@
+"""Prefect tasks for data preparation: prepare, split and upload, each publishing its report as a table artifact.
+
+Thin on purpose: the work is in :mod:`novaflow.data`. Preparing and splitting are local and deterministic, so they
+are not retried; the upload talks to S3 and retries on transient errors only (``AWS_RETRIES``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
+
+from novaflow.data.io import upload_prepared
+from novaflow.data.prepare import PreparedDataset, prepare_dataset
+from novaflow.data.source import DatasetSource
+from novaflow.data.splits import SplitResult, split_dataset
+from tasks.common import AWS_RETRIES, artifact_key
+
+
+@task(name="prepare-dataset")
+def prepare_dataset_task(source: DatasetSource, method: str, model: str, out_dir: str, *, strict: bool = False,
+                         split: str = "all", platform: str | None = None,
+                         max_length: int | None = 8192) -> PreparedDataset:
+    """Prepare one split; publishes ``data-report-<split>-<method>`` (rows, rejections, labels, lengths)."""
+    prepared = prepare_dataset(source, method, model, out_dir, strict, platform=platform, max_length=max_length,
+                               split=split)
+    rep = prepared.report
+    logger = get_run_logger()
+    logger.info("%s %s: %d rows in, %d out, %d rejected -> %s", split, method, rep.rows_in, rep.rows_out,
+                rep.rows_rejected, prepared.data_file)
+    if rep.rows_rejected:
+        logger.warning("%s: %d rows rejected (%s); see %s", split, rep.rows_rejected,
+                       ", ".join(f"{v} {k}" for k, v in rep.rejections_by_reason.items()), prepared.rejected_file)
+    create_table_artifact(table=rep.table_rows(), key=artifact_key("data-report", split, method),
+                          description=f"Data quality: {rep.source} as {method} for {model} ({split})")
+    return prepared
+
+
+@task(name="split-dataset")
+def split_dataset_task(source: DatasetSource, sizes: Mapping[str, float], out_dir: str, *,
+                       stratify: str | None = "Y", seed: int = 0, holdout: Sequence[str] = ("eval",),
+                       augment: Mapping[str, Sequence[str]] | None = None, dedup: bool = False) -> SplitResult:
+    """Seeded, stratified split with the leakage guard; publishes ``data-splits`` (sizes and labels per split)."""
+    result = split_dataset(source, dict(sizes), Path(out_dir), stratify=stratify, seed=seed, holdout=holdout,
+                           augment=augment, dedup=dedup)
+    get_run_logger().info("split %s: %s", result.report.source, result.report.sizes)
+    create_table_artifact(table=result.report.table_rows(), key=artifact_key("data-splits"),
+                          description=f"Splits of {result.report.source} (seed {seed})")
+    return result
+
+
+@task(name="upload-dataset", **AWS_RETRIES)
+def upload_dataset_task(prepared: PreparedDataset, s3_prefix_uri: str) -> dict[str, str]:
+    """Encrypted, checksum-verified upload; returns file name -> s3 URI (the data file is under ``data/``)."""
+    uris = upload_prepared(prepared, s3_prefix_uri)
+    get_run_logger().info("uploaded %s", ", ".join(uris.values()))
+    return uris
