@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from novaflow.aws import get_client
+from novaflow.jobs.spec import JobSpec
+
+SERVICES = ("s3", "sagemaker", "iam", "lambda", "logs", "sts", "bedrock")
+
+
+@pytest.fixture
+def calls(aws) -> Iterator[list[str]]:
+    """Names of every AWS operation novaflow's cached clients send during the test (botocore before-call)."""
+    seen: list[str] = []
+
+    def hook(model, **_: object) -> None:
+        seen.append(model.name)
+
+    clients = [get_client(s) for s in SERVICES]
+    for c in clients:
+        c.meta.events.register("before-call", hook)
+    yield seen
+    for c in clients:
+        c.meta.events.unregister("before-call", hook)
+
+
+def put_jsonl(key: str, rows: int) -> str:
+    body = "".join('{"schemaVersion": "bedrock-conversation-2024", "messages": [{"role": "user", "content": '
+                   f'[{{"text": "q{i}"}}]}}, {{"role": "assistant", "content": [{{"text": "HQ"}}]}}]}}\n'
+                   for i in range(rows))
+    get_client("s3").put_object(Bucket="novaflow-local", Key=key, Body=body.encode())
+    return f"s3://novaflow-local/{key}"
+
+
+def sft_spec(**kw: object) -> JobSpec:
+    base = {"model": "nova-lite-2", "method": "sft_lora", "train_uri": "s3://novaflow-local/data/train.jsonl",
+            "overrides": {"max_steps": 2}}
+    return JobSpec(**{**base, **kw})
