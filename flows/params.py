@@ -1,0 +1,101 @@
+"""Flow parameters as pydantic models, so the Prefect UI renders them as forms with defaults and descriptions.
+
+Large inputs travel as paths or S3 URIs, never as parameter values (the server caps parameters at 512 KiB).
+The defaults replay the case study: Stack Overflow question quality, Nova 2 Lite, 3,500 SFT / 500 eval / 700
+RFT rows with the RFT set augmented by the SFT rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from novaflow.data.samples import CASE_STUDY_COLUMNS
+
+Stage = Literal["baseline", "sft", "rft", "deploy"]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataParams(_Params):
+    source: str = Field("sample", description="CSV / JSONL / JSON / Parquet path or s3:// URI; 'sample' uses the "
+                                              "committed synthetic Stack Overflow sample.")
+    columns: dict[str, Any] = Field(default_factory=lambda: dict(CASE_STUDY_COLUMNS),
+                                    description="Column mapping: query, response, system, reference_answer, id, "
+                                                "reasoning, metadata (a list of columns).")
+    system_prompt: str | None = Field(None, description="One system prompt for every row; the sample's label-only "
+                                                        "prompt when the source is 'sample' and this is empty.")
+    sft_rows: int = Field(3500, ge=1, description="Rows for supervised fine-tuning.")
+    eval_rows: int = Field(500, ge=1, description="Held-out rows every stage is evaluated on.")
+    rft_rows: int = Field(700, ge=0, description="Rows reserved for RFT (plus the SFT rows when augmented).")
+    augment_rft_with_sft: bool = Field(True, description="Train RFT on its rows plus all SFT rows (case study).")
+    stratify: str | None = Field("Y", description="Label column to stratify the splits by.")
+    seed: int = Field(0, description="Split seed: the same seed gives the same split.")
+    strict: bool = Field(False, description="Fail on any rejected row instead of continuing with the valid ones.")
+
+
+class JobParams(_Params):
+    overrides: dict[str, Any] = Field(default_factory=dict, description="Flat recipe overrides, e.g. "
+                                                                       "{'lr': 1e-5, 'max_steps': 100}.")
+    instance_type: str | None = Field(None, description="Default from the instance table for model and method.")
+    instance_count: int | None = Field(None, ge=1, description="Default from the instance table.")
+    existing_job: str | None = Field(None, description="Attach to this already submitted job instead of "
+                                                       "submitting (its outputs are used as this stage's result).")
+    retry_failed: bool = Field(False, description="Start a new attempt when the same spec already failed.")
+
+
+class WaitParams(_Params):
+    poll_seconds: float = Field(30.0, gt=0, description="First poll interval; backs off with jitter.")
+    max_poll_seconds: float = Field(300.0, gt=0, description="Longest poll interval.")
+    max_wait_hours: float = Field(24.0, gt=0, description="Give up waiting on a job after this long.")
+    stop_on_deadline: bool = Field(True, description="Stop the job when the wait deadline passes (money).")
+
+
+class RewardParams(_Params):
+    function_name: str = Field("SageMaker-novaflow-reward", description="Reward Lambda name (must contain "
+                                                                       "'SageMaker' for HyperPod).")
+    labels: list[str] = Field(default_factory=lambda: ["HQ", "LQ_EDIT", "LQ_CLOSE"],
+                              description="The label set the grader accepts.")
+    verify_rows: int = Field(200, ge=1, description="Rows graded locally and through Lambda before RFT.")
+
+
+class GateParams(_Params):
+    metric: str = Field("em", description="Metric the candidate must improve (em, qem, f1, rouge1, accuracy...).")
+    min_delta: float = Field(0.0, description="Smallest improvement over the baseline that counts.")
+    require_significance: bool = Field(True, description="Also require a paired-test p-value below alpha.")
+    alpha: float = Field(0.05, gt=0, lt=1, description="Significance level.")
+    human_approval: bool = Field(False, description="Pause for a person to approve before deploying.")
+    approval_timeout_seconds: int = Field(3600, ge=1, description="How long to wait for that person.")
+
+
+class DeployParams(_Params):
+    enabled: bool = Field(True, description="Deploy the winning checkpoint when the gate approves.")
+    target: Literal["sagemaker", "bedrock_od", "bedrock_pt"] = Field("sagemaker", description="Where to deploy.")
+    endpoint_name: str | None = Field(None, description="Default: derived from the run name.")
+    instance_type: str = Field("ml.p5.48xlarge", description="SageMaker inference instance.")
+    instance_count: int = Field(1, ge=1)
+    context_length: int = Field(16000, ge=1, description="CONTEXT_LENGTH; must fit a tier of the instance.")
+    max_concurrency: int = Field(32, ge=1, description="MAX_CONCURRENCY; must fit a tier of the instance.")
+    smoke_rows: int = Field(3, ge=0, description="Eval rows sent to the deployment as a smoke test.")
+    gate: GateParams = Field(default_factory=GateParams)
+
+
+class EndToEndParams(_Params):
+    run_name: str = Field("case-study", description="Names the run's S3 prefix, artifacts and deployment.")
+    model: str = Field("nova-lite-2", description="nova-micro, nova-lite, nova-pro or nova-lite-2 (RFT needs "
+                                                  "nova-lite-2).")
+    data: DataParams = Field(default_factory=DataParams)
+    baseline: JobParams = Field(default_factory=JobParams, description="Baseline evaluation job.")
+    sft: JobParams = Field(default_factory=JobParams, description="SFT LoRA job.")
+    rft: JobParams = Field(default_factory=JobParams, description="RFT LoRA job (starts from the SFT checkpoint).")
+    evaluation: JobParams = Field(default_factory=JobParams, description="Evaluation jobs after SFT and RFT.")
+    reward: RewardParams = Field(default_factory=RewardParams)
+    deploy: DeployParams = Field(default_factory=DeployParams)
+    wait: WaitParams = Field(default_factory=WaitParams)
+    skip: list[Stage] = Field(default_factory=list, description="Stages to skip.")
+    cleanup: bool = Field(False, description="Tear down the deployment (and the roles novaflow created) at the "
+                                             "end.")
+    work_dir: str = Field("novaflow-runs", description="Local scratch directory for prepared files and reports.")
