@@ -1,0 +1,116 @@
+"""Prefect tasks for training and evaluation jobs: submit once, then watch inside one long task.
+
+Submit is cached on its inputs and task source with persisted results, so a re-run flow gets the cached record
+instead of calling AWS; the hash-derived job name plus describe-before-create closes the window a crash leaves.
+Waiting polls inside one task (task timeouts cannot interrupt a blocking boto3 call) with its own deadline,
+streams the job's log lines to the run logger and keeps a progress artifact at step / max_steps.
+"""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.cache_policies import INPUTS, TASK_SOURCE
+
+from novaflow.errors import JobError, RecipeError
+from novaflow.jobs.dryrun import DryRunReport, dry_run
+from novaflow.jobs.logs import LogLine, metrics_frame, parse_metric_line
+from novaflow.jobs.outputs import locate_eval_output, resolve_checkpoint
+from novaflow.jobs.poll import wait_for_job
+from novaflow.jobs.records import JobRecord
+from novaflow.jobs.spec import JobSpec
+from novaflow.jobs.submit import submit_training_job
+from novaflow.recipes.overrides import get_path
+from novaflow.settings import NovaflowSettings
+from tasks.common import AWS_RETRIES, artifact_key
+
+
+@task(name="dry-run-job", **AWS_RETRIES)
+def dry_run_task(spec: JobSpec, settings: NovaflowSettings | None = None,
+                 expected_hours: float | None = None) -> DryRunReport:
+    """Every problem and the cost estimate, logged before anything is spent; raises when there are problems."""
+    report = dry_run(spec, settings, expected_hours=expected_hours)
+    logger = get_run_logger()
+    logger.info(report.describe())
+    if not report.ok:
+        raise RecipeError(report.describe())
+    return report
+
+
+@task(name="submit-training-job", cache_policy=INPUTS + TASK_SOURCE, persist_result=True, **AWS_RETRIES)
+def submit_job_task(spec: JobSpec, settings: NovaflowSettings | None = None, *, retry_failed: bool = False,
+                    force_new: bool = False) -> JobRecord:
+    """Create the job for ``spec`` or attach to it; never a duplicate."""
+    record = submit_training_job(spec, settings, retry_failed=retry_failed, force_new=force_new)
+    get_run_logger().info("%s job %s (%s)", "attached to" if record.attached else "created", record.name,
+                          record.status.value)
+    return record
+
+
+class ProgressReporter:
+    """Turns log lines into run-log lines and a progress artifact (step / max_steps)."""
+
+    def __init__(self, record: JobRecord, max_steps: int | None) -> None:
+        self.logger = get_run_logger()
+        self.max_steps = max_steps
+        self.lines: list[str] = []
+        self.artifact_id = create_progress_artifact(
+            0.0, key=artifact_key(record.name, "progress"), description=f"Training progress of {record.name}")
+
+    def __call__(self, line: LogLine) -> None:
+        self.lines.append(line.message)
+        self.logger.info("[%s] %s", line.stream, line.message)
+        metric = parse_metric_line(line.message)
+        if metric and self.max_steps:
+            update_progress_artifact(self.artifact_id, min(100.0, 100.0 * metric["step"] / self.max_steps))
+
+
+def max_steps_of(spec: JobSpec | None) -> int | None:
+    if spec is None:
+        return None
+    from novaflow.jobs.submit import prepare_submission
+
+    recipe = prepare_submission(spec, strict=False).recipe.recipe
+    for path in ("training_config.max_steps", "training_config.trainer.max_steps"):
+        try:
+            return int(get_path(recipe, path))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return None
+
+
+@task(name="wait-for-job", **AWS_RETRIES)
+def wait_job_task(record: JobRecord, *, spec: JobSpec | None = None, max_wait_seconds: float = 86400.0,
+                  poll_seconds: float = 30.0, max_poll_seconds: float = 300.0,
+                  stop_on_deadline: bool = True, settings: NovaflowSettings | None = None) -> JobRecord:
+    """Poll until the job ends; log lines go to the run log, progress to an artifact, metrics to a table."""
+    reporter = ProgressReporter(record, max_steps_of(spec))
+    try:
+        done = wait_for_job(record.name, platform=record.platform, poll_seconds=poll_seconds,
+                            max_poll_seconds=max_poll_seconds, max_wait_seconds=max_wait_seconds,
+                            stop_on_deadline=stop_on_deadline, on_log_line=reporter, settings=settings,
+                            record=record)
+    finally:
+        frame = metrics_frame(reporter.lines)
+        if not frame.empty:
+            create_table_artifact(frame.to_dict("records"), key=artifact_key(record.name, "metrics"),
+                                  description=f"Training metrics parsed from the logs of {record.name}")
+    update_progress_artifact(reporter.artifact_id, 100.0)
+    return done
+
+
+@task(name="resolve-checkpoint", **AWS_RETRIES)
+def resolve_checkpoint_task(record: JobRecord, settings: NovaflowSettings | None = None) -> str:
+    return resolve_checkpoint(_output_uri(record), record.name, settings)
+
+
+@task(name="locate-eval-output", **AWS_RETRIES)
+def locate_eval_output_task(record: JobRecord, settings: NovaflowSettings | None = None) -> str:
+    return locate_eval_output(_output_uri(record), record.name, settings)
+
+
+def _output_uri(record: JobRecord) -> str:
+    if not record.output_uri:
+        raise JobError(f"Job record {record.name} has no output_uri: load the record saved at submit time.",
+                       job_name=record.name)
+    return record.output_uri
