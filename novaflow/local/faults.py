@@ -110,6 +110,8 @@ def install() -> None:
             with warnings.catch_warnings():  # moto warns that not every service models the throttling shape
                 warnings.simplefilter("ignore")
                 status, headers, body = self.serialized(ActionResult(ThrottlingError()))
+            status = 400  # AWS answers throttling with HTTP 400 whether or not the service models the shape
+            headers["status"] = status  # moto's dispatcher reads the HTTP status from the headers
             return status, headers, body
         return original(self)
 

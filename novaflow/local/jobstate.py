@@ -73,6 +73,8 @@ class JobRun:
         with self.lock:
             if self.stage != stage and self.failure_reason is None and not self.stop_requested:
                 self.stage = stage
+                if STAGES.index(stage) > STAGES.index(self.history[-1][0]) and stage != "Completed":
+                    self._record(stage)
 
     def finish(self) -> None:
         with self.lock:

@@ -89,6 +89,7 @@ def _error(response: Any, exc: ServiceException) -> Any:
     from moto.core.responses import ActionResult
 
     status, headers, body = response.serialized(ActionResult(exc))
+    headers["status"] = status  # moto's dispatcher reads the HTTP status from the headers
     return status, headers, body
 
 

@@ -1,0 +1,84 @@
+"""Guards: fail loudly when a moto upgrade moves the internals the local twin patches (pinned to moto 5.2.5)."""
+
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import version
+
+import pytest
+
+
+def test_moto_is_the_pinned_version() -> None:
+    assert version("moto") == "5.2.5", "the local twin patches moto internals; re-run tests/unit/local after upgrading"
+
+
+def test_sagemaker_objects_we_subclass_still_hard_code_their_status() -> None:
+    from moto.sagemaker import models
+
+    from novaflow.local import moto_sagemaker
+
+    stock_job = moto_sagemaker._StockTrainingJob
+    source = inspect.getsource(stock_job.__init__)
+    assert 'self.training_job_status = "Completed"' in source
+    assert 'self.secondary_status = "Completed"' in source
+    assert "def gen_response_object" in inspect.getsource(models.BaseObject)
+    assert 'self.endpoint_status = "InService"' in inspect.getsource(moto_sagemaker._StockEndpoint.__init__)
+    assert hasattr(models.FakeEndpointConfig, "validate_instance_type")
+    assert hasattr(models.SageMakerModelBackend, "create_training_job")
+    assert "training_jobs" in inspect.getsource(models.SageMakerModelBackend.__init__)
+
+
+def test_patched_classes_are_installed_under_moto_module_names() -> None:
+    from moto.bedrock import models as br
+    from moto.sagemaker import models as sm
+
+    from novaflow.local import moto_bedrock, moto_sagemaker, patches
+
+    patches.install()
+    assert sm.FakeTrainingJob is moto_sagemaker.ManagedTrainingJob
+    assert sm.FakeEndpoint is moto_sagemaker.ManagedEndpoint
+    assert br.ModelCustomizationJob is moto_bedrock.ManagedCustomizationJob
+    assert br.CustomModel is moto_bedrock.ManagedCustomModel
+    # moto's model metaclass derives the service from the module name.
+    assert moto_sagemaker.ManagedTrainingJob.__module__ == "moto.sagemaker.models"
+    assert moto_bedrock.ManagedCustomModel.__module__ == "moto.bedrock.models"
+
+
+def test_managed_state_and_state_manager_api() -> None:
+    from moto.moto_api import state_manager
+    from moto.moto_api._internal.managed_state_model import ManagedState
+
+    state = ManagedState("novaflow::guard", [("A", "B"), ("B", "C")])
+    state_manager.set_transition("novaflow::guard", {"progression": "manual", "times": 1})
+    try:
+        assert state.status == "A"
+        state.advance()
+        assert state.status == "B"
+    finally:
+        state_manager.unset_transition("novaflow::guard")
+    assert state_manager.get_transition("novaflow::guard") == {"progression": "immediate"}
+
+
+def test_routing_hooks_exist() -> None:
+    from moto.core.eventstream import EventStreamEncoder
+    from moto.core.responses import BaseResponse
+    from moto.moto_api._internal import urls as api_urls
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from moto.sagemakerruntime import urls as rt_urls
+
+    assert "{0}/moto-api/reset" in api_urls.url_paths
+    assert any("invocations$" in path for path in rt_urls.url_paths)
+    assert callable(DomainDispatcherApplication.infer_service_region_host)
+    assert callable(BaseResponse.call_action) and callable(BaseResponse.serialized)
+    assert hasattr(EventStreamEncoder, "encode_message")
+
+
+@pytest.mark.parametrize("operation", ["Converse", "ConverseStream"])
+def test_bedrock_runtime_operations_route_to_methods(operation: str) -> None:
+    from moto.bedrockruntime import responses
+    from moto.core.utils import camelcase_to_underscores
+
+    from novaflow.local import patches
+
+    patches.install()
+    assert hasattr(responses.BedrockRuntimeResponse, camelcase_to_underscores(operation))
