@@ -1,0 +1,154 @@
+"""Nothing lost: good rows continue, every bad row lands in rejected.jsonl with file, row, field and reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from novaflow.data.prepare import prepare_dataset
+from novaflow.data.source import ColumnMap, DatasetSource
+from novaflow.errors import DataError
+from tests.unit.data.conftest import quote
+
+MAP = ColumnMap(query="Body", response="Y")
+
+
+def _rejected(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "rejected.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture
+def mixed_csv(tmp_path: Path) -> Path:
+    rows = [
+        ("1", "good one", "HQ"),
+        ("2", "", "HQ"),                                   # empty body
+        ("3", "good\ntwo lines", ""),                     # missing label
+        ("4", "User: hi\nAssistant: hello", "LQ_EDIT"),   # reserved keyword
+        ("5", "   \t", "LQ_CLOSE"),                        # blank body
+        ("6", "good three", "LQ_CLOSE"),
+        ("7", "ends with [eos] marker", "HQ"),            # keyword, case-insensitive
+    ]
+    text = "Id,Body,Y\n" + "".join(f"{i},{quote(b)},{y}\n" for i, b, y in rows)
+    path = tmp_path / "mixed.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_sft_keeps_good_rows_and_explains_every_bad_one(mixed_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    prepared = prepare_dataset(DatasetSource(path=str(mixed_csv), columns=MAP), "sft", "nova-lite-2", out)
+    texts = [json.loads(x)["messages"][0]["content"][0]["text"] for x in prepared.data_file.read_text().splitlines()]
+    assert texts == ["good one", "good three"]
+    assert [(r["source"], r["row"], r["field"], r["reason"]) for r in _rejected(out)] == [
+        ("mixed.csv", 2, "Body", "empty query"),
+        ("mixed.csv", 3, "Y", "empty response"),
+        ("mixed.csv", 4, "Body", "reserved keyword 'User:' in query"),
+        ("mixed.csv", 5, "Body", "empty query"),
+        ("mixed.csv", 7, "Body", "reserved keyword '[eos]' in query"),
+    ]
+    assert _rejected(out)[0]["record"] == {"Id": "2", "Body": "", "Y": "HQ"}
+    rep = prepared.report
+    assert (rep.rows_in, rep.rows_out, rep.rows_rejected) == (7, 2, 5)
+    assert rep.rejections_by_reason == {"empty query": 2, "reserved keyword in query": 2, "empty response": 1}
+    assert prepared.manifest["files"]["train.jsonl"]["rows"] == 2
+
+
+def test_eval_does_not_apply_sft_keyword_rule(mixed_csv: Path, tmp_path: Path) -> None:
+    prepared = prepare_dataset(DatasetSource(path=str(mixed_csv), columns=MAP), "eval", "nova-lite-2", tmp_path)
+    assert prepared.report.rows_out == 4
+    assert [r["row"] for r in _rejected(tmp_path)] == [2, 3, 5]
+
+
+def test_strict_fails_the_step_and_writes_no_data_file(mixed_csv: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"mixed.csv: 5 row\(s\) rejected in strict mode \(row 2 Body: empty query"):
+        prepare_dataset(DatasetSource(path=str(mixed_csv), columns=MAP), "sft", "nova-lite-2", tmp_path, strict=True)
+    assert not (tmp_path / "train.jsonl").exists()
+    assert not list(tmp_path.glob("*.partial"))
+    assert len(_rejected(tmp_path)) == 5
+
+
+def test_jsonl_wrong_types_bad_json_and_missing_fields(tmp_path: Path) -> None:
+    lines = [
+        '{"query": "ok", "response": "HQ"}',
+        '{"query": 42, "response": "HQ"}',
+        "{not json",
+        "",
+        '["a", "list"]',
+        '{"query": "no answer"}',
+        '{"query": "fine", "response": "LQ_EDIT", "extra": [1, 2]}',
+        '{"query": ["x"], "response": "HQ"}',
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    prepared = prepare_dataset(str(path), "eval", "nova-lite", tmp_path / "o")
+    assert prepared.data_file.read_text().splitlines() == ['{"query":"ok","response":"HQ"}',
+                                                           '{"query":"fine","response":"LQ_EDIT"}']
+    got = [(r["row"], r["field"], r["reason"][:41]) for r in _rejected(tmp_path / "o")]
+    assert got == [
+        (2, "query", "wrong type: expected a string, got number"),
+        (3, "", "invalid JSON: unexpected character, expec"),
+        (5, "", "not a JSON object: got list"),
+        (6, "response", "missing value for response"),
+        (8, "query", "wrong type: expected a string, got array"),
+    ]
+
+
+def test_no_valid_rows_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("query,response\n,x\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad.csv: no valid rows out of 1; see rejected.jsonl"):
+        prepare_dataset(str(path), "eval", "nova-lite-2", tmp_path / "o")
+
+
+@pytest.mark.parametrize(("content", "kwargs", "message"), [
+    ("Id;Body;Y\n1;x;HQ\n".encode(), {"columns": MAP},
+     r"bad.csv: mapped column 'Body' \(query\) is not in the file; columns found: Id;Body;Y; the header was read "
+     r"as one column - wrong delimiter \(now ','\)\?"),
+    ("Id,Body,Y\n1,caf\xe9,HQ\n".encode("latin-1"), {"columns": MAP},
+     r"bad.csv: not valid utf-8 text .*pass --encoding \(e.g. latin-1\)"),
+    (b"Id,Text\n1,x\n", {}, r"bad.csv: no column for 'query' \(eval\); map one with --map query=COLUMN "
+                            r"\(columns found: Id, Text\)"),
+    (b"", {}, r"bad.csv: empty file \(no header row\)"),
+])
+def test_unreadable_files_get_one_clear_error(tmp_path: Path, content: bytes, kwargs: dict, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        prepare_dataset(DatasetSource(path=str(path), **kwargs), "eval", "nova-lite-2", tmp_path / "o")
+
+
+def test_latin1_with_encoding_option(tmp_path: Path) -> None:
+    path = tmp_path / "l1.csv"
+    path.write_bytes("Id,Body,Y\n1,caf\xe9 cr\xe8me,HQ\n".encode("latin-1"))
+    prepared = prepare_dataset(DatasetSource(path=str(path), columns=MAP, encoding="latin-1"), "eval",
+                               "nova-lite-2", tmp_path / "o")
+    assert json.loads(prepared.data_file.read_text(encoding="utf-8"))["query"] == "café crème"
+
+
+def test_method_model_rules(tmp_path: Path, mixed_csv: Path) -> None:
+    with pytest.raises(DataError, match="RFT is supported only on nova-lite-2, not nova-pro"):
+        prepare_dataset(str(mixed_csv), "rft", "nova-pro", tmp_path)
+    with pytest.raises(DataError, match="DPO is supported only on Nova 1 models"):
+        prepare_dataset(str(mixed_csv), "dpo", "nova-lite-2", tmp_path)
+    with pytest.raises(DataError, match="unknown model 'nova-max'"):
+        prepare_dataset(str(mixed_csv), "sft", "nova-max", tmp_path)
+    src = DatasetSource(path=str(mixed_csv), columns=ColumnMap(query="Body", response="Y", reasoning="Id"))
+    with pytest.raises(DataError, match="reasoning content is supported only on nova-lite-2"):
+        prepare_dataset(src, "sft", "nova-micro", tmp_path)
+
+
+def test_constant_system_prompt_is_checked_once(mixed_csv: Path, tmp_path: Path) -> None:
+    src = DatasetSource(path=str(mixed_csv), columns=MAP, system_prompt="Assistant: label it")
+    with pytest.raises(DataError, match="constant system prompt contains the reserved keyword 'Assistant:'"):
+        prepare_dataset(src, "sft", "nova-lite-2", tmp_path)
+    with pytest.raises(DataError, match="either as a column"):
+        DatasetSource(path="x.csv", columns=ColumnMap(system="S"), system_prompt="x")
+
+
+def test_row_count_bounds_when_platform_is_known(mixed_csv: Path, tmp_path: Path) -> None:
+    src = DatasetSource(path=str(mixed_csv), columns=MAP)
+    with pytest.raises(DataError, match="2 rows for sft on Bedrock with nova-lite-2: needs 200 to 20,000 rows"):
+        prepare_dataset(src, "sft", "nova-lite-2", tmp_path, platform="bedrock")
+    assert prepare_dataset(src, "sft", "nova-lite-2", tmp_path, platform="smtj").rows == 2
