@@ -29,7 +29,7 @@ def _formula_f_measure(reference: set[str], test: set[str]) -> float | None:
 
 def _f_measure_impl() -> Callable[[set[str], set[str]], float | None]:
     try:
-        from nltk.scores import f_measure
+        from nltk.metrics.scores import f_measure
     except ImportError:
         return _formula_f_measure
     return f_measure
