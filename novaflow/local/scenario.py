@@ -65,11 +65,11 @@ def eval_recipe(name: str, model_name_or_path: str) -> dict[str, Any]:
 
 
 def rft_recipe(name: str, model_name_or_path: str, lambda_arn: str, max_steps: int = 8,
-               generations: int = 4, temperature: float = 1.0, kl: float = 0.001) -> dict[str, Any]:
+               generations: int = 4, temperature: float = 1.0, kl: float = 0.001, batch: int = 64) -> dict[str, Any]:
     return {"run": {"name": name, "model_type": "amazon.nova-2-lite-v1:0:256k",
                     "model_name_or_path": model_name_or_path, "replicas": 1, "data_s3_path": "",
                     "reward_lambda_arn": lambda_arn},
-            "training_config": {"global_batch_size": 64, "max_length": 8192,
+            "training_config": {"global_batch_size": batch, "max_length": 8192,
                                 "rollout": {"advantage_strategy": {"number_generation": generations},
                                             "generator": {"max_new_tokens": 64, "temperature": temperature},
                                             "rewards": {"api_endpoint": {"lambda_arn": lambda_arn}}},
