@@ -2,6 +2,110 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-app = typer.Typer(help="Submit, watch, tail and stop SageMaker / Bedrock training and evaluation jobs.", no_args_is_help=True)
+from novaflow.cli.recipes import parse_overrides
+from novaflow.jobs.backends import get_backend
+from novaflow.jobs.dryrun import dry_run
+from novaflow.jobs.logs import LogTailer, metrics_frame
+from novaflow.jobs.poll import wait_for_job
+from novaflow.jobs.records import JobRecord
+from novaflow.jobs.spec import JobSpec
+from novaflow.jobs.submit import submit_training_job
+from novaflow.settings import load_settings
+
+app = typer.Typer(help="Submit, watch, tail and stop SageMaker / Bedrock training and evaluation jobs.",
+                  no_args_is_help=True)
+PLATFORM = typer.Option("SMTJ", help="SMTJ or BEDROCK.")
+
+
+@app.command("submit")
+def submit(
+    model: str = typer.Option(..., help="Nova model (nova-micro, nova-lite, nova-pro, nova-lite-2)."),
+    method: str = typer.Option(..., help="sft_lora, sft_full, rft_lora or evaluation."),
+    train: str = typer.Option(None, help="s3:// URI of the training data (or gen_qa.jsonl for evaluation)."),
+    validation: str = typer.Option(None, help="s3:// URI of validation data."),
+    output: str = typer.Option(None, help="s3:// output path (default <bucket>/<prefix>/jobs)."),
+    platform: str = PLATFORM,
+    eval_task: str = typer.Option(None, help="Evaluation task (default gen_qa)."),
+    override: list[str] = typer.Option([], "--override", "-o", help="Recipe override KEY=VALUE, repeatable."),
+    recipe_file: Path = typer.Option(None, help="Your own recipe YAML instead of the packaged template."),
+    checkpoint: str = typer.Option(None, help="Start from this s3:// checkpoint instead of the base model."),
+    reward_lambda_arn: str = typer.Option(None, help="Reward Lambda ARN (rft_lora, rft_eval)."),
+    instance_type: str = typer.Option(None, help="Default from the instance table."),
+    instance_count: int = typer.Option(None, help="Default from the instance table."),
+    max_runtime: int = typer.Option(86400, help="StoppingCondition.MaxRuntimeInSeconds."),
+    dry: bool = typer.Option(False, "--dry-run", help="Validate and estimate cost; change nothing on AWS."),
+    hours: float = typer.Option(None, help="Expected hours for the cost estimate (default: max runtime)."),
+    retry_failed: bool = typer.Option(False, help="Start a new attempt when the same spec failed or was stopped."),
+    force_new: bool = typer.Option(False, help="Create a new job even if one exists for this spec."),
+    record: Path = typer.Option(None, help="Save the job record (JSON) here."),
+) -> None:
+    """Submit a job once per spec (re-running attaches to the existing job)."""
+    spec = JobSpec(platform=platform, model=model, method=method, eval_task=eval_task,
+                   overrides=parse_overrides(override), recipe_file=str(recipe_file) if recipe_file else None,
+                   train_uri=train, validation_uri=validation, output_uri=output, model_name_or_path=checkpoint,
+                   reward_lambda_arn=reward_lambda_arn, instance_type=instance_type, instance_count=instance_count,
+                   max_runtime_seconds=max_runtime)
+    if dry:
+        report = dry_run(spec, expected_hours=hours)
+        typer.echo(report.describe())
+        raise typer.Exit(0 if report.ok else 1)
+    rec = submit_training_job(spec, retry_failed=retry_failed, force_new=force_new)
+    typer.echo(f"{'attached to' if rec.attached else 'created'} {rec.name} ({rec.status.value})")
+    if record:
+        rec.save(record)
+        typer.echo(f"record saved to {record}")
+
+
+@app.command("status")
+def status(name: str = typer.Argument(..., help="Job name."), platform: str = PLATFORM) -> None:
+    """Print the job's status (and failure reason)."""
+    state = get_backend(platform, load_settings()).describe(name)
+    if state is None:
+        typer.secho(f"no job named {name} on {platform}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    extra = f" ({state.secondary_status})" if state.secondary_status else ""
+    typer.echo(f"{name}: {state.raw_status}{extra}" + (f" - {state.failure_reason}" if state.failure_reason else ""))
+
+
+@app.command("logs")
+def logs(name: str = typer.Argument(..., help="Job name."),
+         metrics: bool = typer.Option(False, help="Print the parsed metric series instead of raw lines.")) -> None:
+    """Print the job's CloudWatch log lines (SageMaker jobs)."""
+    lines = LogTailer(name, load_settings()).poll()
+    if metrics:
+        typer.echo(metrics_frame(line.message for line in lines).to_string(index=False))
+        return
+    for line in lines:
+        typer.echo(line.message)
+
+
+@app.command("stop")
+def stop(name: str = typer.Argument(..., help="Job name."), platform: str = PLATFORM) -> None:
+    """Ask AWS to stop the job (it ends as Stopped, not Failed)."""
+    get_backend(platform, load_settings()).stop(name)
+    typer.echo(f"stop requested for {name}")
+
+
+@app.command("wait")
+def wait(name: str = typer.Argument(None, help="Job name (or use --record)."),
+         record: Path = typer.Option(None, help="A job record saved by `jobs submit --record`."),
+         platform: str = PLATFORM,
+         max_wait: float = typer.Option(86400, help="Give up after this many seconds."),
+         poll: float = typer.Option(30, help="First poll interval in seconds (backs off to 300)."),
+         stop_on_deadline: bool = typer.Option(False, help="Stop the job when the deadline passes."),
+         quiet: bool = typer.Option(False, help="Do not stream log lines.")) -> None:
+    """Wait for a job to end, streaming its log; exit 0 only when it Completed."""
+    rec = JobRecord.load(record) if record else None
+    job = rec.name if rec else name
+    if not job:
+        raise typer.BadParameter("give a job name or --record")
+    done = wait_for_job(job, platform=rec.platform if rec else platform, poll_seconds=poll, max_wait_seconds=max_wait,
+                        stop_on_deadline=stop_on_deadline, settings=load_settings(), record=rec,
+                        on_log_line=None if quiet else (lambda line: typer.echo(line.message)))
+    typer.echo(f"{done.name}: {done.status.value}")
+    if record:
+        done.save(record)

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from novaflow.aws import error_code, get_client, is_not_found, split_s3_uri
 from novaflow.errors import NovaflowError
@@ -247,7 +248,7 @@ def _check_role(spec: JobSpec, settings: NovaflowSettings, report: DryRunReport,
         actions.append("lambda:InvokeFunction")
     try:
         result = iam.simulate_principal_policy(PolicySourceArn=spec.role_arn, ActionNames=actions)
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
         report.notes.append(f"IAM simulation unavailable ({type(exc).__name__}); permissions not checked")
         return
     denied = [r["EvalActionName"] for r in result.get("EvaluationResults", []) if r.get("EvalDecision") != "allowed"]

@@ -64,7 +64,7 @@ def test_eval_output_archive_or_prefix(aws) -> None:
     assert locate_eval_output(OUT, "ev-1") == "s3://novaflow-local/out/ev-1/output/output.tar.gz"
     put("out/ev-2/output/output/evjob/eval_results/results_2025-07-10T12-34-56.json", b"{}")
     assert locate_eval_output(OUT, "ev-2") == "s3://novaflow-local/out/ev-2/output/output/"
-    with pytest.raises(EvaluationError, match="No evaluation output for job ev-3"):
+    with pytest.raises(EvaluationError, match=r"No evaluation output for job ev-3"):
         locate_eval_output(OUT, "ev-3")
 
 
@@ -113,10 +113,10 @@ def test_wait_sees_emulated_stop_distinct_from_failure(aws) -> None:
     put_jsonl("data/train.jsonl", 40)
     record = submit_training_job(sft_spec())
     aws.control.stall_job(record.name)
-    with pytest.raises(JobError, match="did not finish within 0.3 s .*stop requested"):
+    with pytest.raises(JobError, match=r"did not finish within 0.3 s .*stop requested"):
         wait_for_job(record.name, poll_seconds=0.05, max_poll_seconds=0.1, max_wait_seconds=0.3,
                      stop_on_deadline=True)
-    with pytest.raises(JobError, match="was stopped") as info:
+    with pytest.raises(JobError, match=r"was stopped") as info:
         wait_for_job(record.name, poll_seconds=0.05, max_poll_seconds=0.1, max_wait_seconds=30)
     assert info.value.status == "Stopped"
 

@@ -91,13 +91,14 @@ def test_failed_raises_with_reason_and_log_tail(client) -> None:
     err = info.value
     assert err.status == "Failed" and err.failure_reason == "AlgorithmError: CUDA out of memory"
     assert err.log_tail == tail[10:]
-    assert str(err).startswith(f"Job {NAME} failed: AlgorithmError: CUDA out of memory.\n  last log lines:\n    line 20")
+    assert str(err).startswith(f"Job {NAME} failed: AlgorithmError: CUDA out of memory.\n"
+                               "  last log lines:\n    line 20")
 
 
 def test_stopped_is_not_failed(client) -> None:
     for status in ("Stopping", "Stopped"):
         client.stub.add_response("describe_training_job", describe(status), {"TrainingJobName": NAME})
-    with pytest.raises(JobError, match="was stopped .* not failed") as info:
+    with pytest.raises(JobError, match=r"was stopped .* not failed") as info:
         run(client, FakeClock())
     assert info.value.status == "Stopped"
 
@@ -114,7 +115,7 @@ def test_throttling_burst_is_survived(client) -> None:
 
 def test_non_retryable_error_is_raised_at_once(client) -> None:
     client.stub.add_client_error("describe_training_job", "AccessDeniedException", "no", 400)
-    with pytest.raises(AwsError, match="AccessDeniedException") as info:
+    with pytest.raises(AwsError, match=r"AccessDeniedException") as info:
         run(client, FakeClock())
     assert info.value.code == "AccessDeniedException"
 
@@ -130,7 +131,7 @@ def test_deadline_stops_the_job_when_asked(client) -> None:
         client.stub.add_response("describe_training_job", describe("InProgress"), {"TrainingJobName": NAME})
     client.stub.add_response("stop_training_job", {}, {"TrainingJobName": NAME})
     clock = FakeClock()
-    with pytest.raises(JobError, match="did not finish within 100 s .*stop requested") as info:
+    with pytest.raises(JobError, match=r"did not finish within 100 s .*stop requested") as info:
         run(client, clock, poll_seconds=40, max_wait_seconds=100, stop_on_deadline=True)
     assert info.value.status == "Stopping" and clock.now == pytest.approx(100)
 
@@ -138,7 +139,7 @@ def test_deadline_stops_the_job_when_asked(client) -> None:
 def test_deadline_without_stop_leaves_job_running(client) -> None:
     client.stub.add_response("describe_training_job", describe("InProgress"), {"TrainingJobName": NAME})
     client.stub.add_response("describe_training_job", describe("InProgress"), {"TrainingJobName": NAME})
-    with pytest.raises(JobError, match="left running"):
+    with pytest.raises(JobError, match=r"left running"):
         run(client, FakeClock(), poll_seconds=50, max_wait_seconds=10)
 
 

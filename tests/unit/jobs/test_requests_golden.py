@@ -13,7 +13,7 @@ from novaflow.errors import RecipeError
 from novaflow.jobs.request import validate_request
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission
-from novaflow.recipes.catalog import SUPPORTED, Method, Platform
+from novaflow.recipes.catalog import SUPPORTED, Method
 
 GOLDEN = Path(__file__).parents[2] / "golden" / "jobs"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -101,19 +101,19 @@ def test_region_picks_the_escrow_account(settings) -> None:
 
 
 def test_validation_rejects_malformed_request(clients) -> None:
-    with pytest.raises(RecipeError, match="does not match the AWS API") as info:
+    with pytest.raises(RecipeError, match=r"does not match the AWS API") as info:
         validate_request(clients["sagemaker"], "CreateTrainingJob",
                          {"TrainingJobName": "x", "RoleArn": "r", "ResourceConfig": {"InstanceCount": "four"}})
     assert "InstanceCount" in str(info.value)
 
 
 def test_unsupported_combinations_say_why(settings) -> None:
-    with pytest.raises(RecipeError, match="RFT is only supported on Nova 2.0"):
+    with pytest.raises(RecipeError, match=r"RFT is only supported on Nova 2.0"):
         prepare_submission(make_spec("SMTJ", "nova-pro", "rft_lora"), settings)
-    with pytest.raises(RecipeError, match="not supported on BEDROCK"):
+    with pytest.raises(RecipeError, match=r"not supported on BEDROCK"):
         prepare_submission(make_spec("BEDROCK", "nova-lite", "sft_full"), settings)
-    with pytest.raises(RecipeError, match="Bedrock Nova customization runs only in us-east-1"):
+    with pytest.raises(RecipeError, match=r"Bedrock Nova customization runs only in us-east-1"):
         prepare_submission(make_spec("BEDROCK", "nova-lite", "sft_lora"),
                            settings.model_copy(update={"region": "us-west-2"}))
-    with pytest.raises(RecipeError, match="HyperPod"):
+    with pytest.raises(RecipeError, match=r"HyperPod"):
         prepare_submission(make_spec("SMHP", "nova-lite", "sft_lora"), settings)

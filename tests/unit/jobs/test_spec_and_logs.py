@@ -89,7 +89,7 @@ def test_status_mapping_keeps_stopped_apart_and_rejects_unknowns() -> None:
     assert map_status("Stopped") is JobStatus.STOPPED and map_status("Stopping") is JobStatus.STOPPING
     assert map_status("Failed") is JobStatus.FAILED and map_status("Succeeded") is JobStatus.COMPLETED
     assert not JobStatus.STOPPING.terminal and JobStatus.STOPPED.terminal
-    with pytest.raises(JobError, match="Unknown job status 'Paused'"):
+    with pytest.raises(JobError, match=r"Unknown job status 'Paused'"):
         map_status("Paused")
 
 
@@ -99,5 +99,5 @@ def test_record_round_trip(tmp_path) -> None:
     path = rec.save(tmp_path / "records" / "n.json")
     assert JobRecord.load(path) == rec
     path.write_text("{not json")
-    with pytest.raises(JobError, match="is not a valid novaflow job record"):
+    with pytest.raises(JobError, match=r"is not a valid novaflow job record"):
         JobRecord.load(path)

@@ -20,14 +20,14 @@ def test_every_spelling_finds_the_model(name: str) -> None:
 
 def test_bedrock_id_and_unknown_model() -> None:
     assert get_model("nova-micro").bedrock_id == "us.amazon.nova-micro-v1:0"
-    with pytest.raises(RecipeError, match="Unknown Nova model 'nova-max'.*nova-micro"):
+    with pytest.raises(RecipeError, match=r"Unknown Nova model 'nova-max'.*nova-micro"):
         get_model("nova-max")
 
 
 def test_image_uris() -> None:
     assert image_uri("us-west-2", get_model("nova-lite"), Method.SFT_LORA) == (
         "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-fine-tune-repo:SM-TJ-SFT-latest")
-    with pytest.raises(RecipeError, match="Region 'sa-east-1' has no Nova"):
+    with pytest.raises(RecipeError, match=r"Region 'sa-east-1' has no Nova"):
         image_uri("sa-east-1", get_model("nova-lite"), Method.SFT_LORA)
 
 
@@ -42,7 +42,8 @@ def test_flat_overrides_land_at_method_specific_paths() -> None:
     assert tc["trainer"]["optim_config"]["lr"] == 3e-5
     assert tc["rollout"]["advantage_strategy"]["number_generation"] == 4
     assert tc["trainer"]["kl_loss_coef"] == 0.01 and tc["reasoning_effort"] == "low"
-    assert tc["rollout"]["rewards"]["api_endpoint"]["lambda_arn"] == ARN and rft.recipe["run"]["reward_lambda_arn"] == ARN
+    assert tc["rollout"]["rewards"]["api_endpoint"]["lambda_arn"] == ARN
+    assert rft.recipe["run"]["reward_lambda_arn"] == ARN
 
 
 def test_every_problem_is_listed_at_once() -> None:
