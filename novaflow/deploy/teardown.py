@@ -30,6 +30,7 @@ from novaflow.settings import NovaflowSettings, load_settings
 KIND_ORDER = ("bedrock-provisioned-throughput", "bedrock-deployment", "sagemaker-endpoint",
               "sagemaker-endpoint-config", "sagemaker-model", "bedrock-custom-model", "iam-role")
 ROLE_PREFIX = "novaflow-"
+SERVICES = ("sagemaker", "bedrock", "iam")
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,13 @@ class TeardownReport:
     already_gone: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    unlisted: list[str] = field(default_factory=list)
     dry_run: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        """True when every resource that was found and ours is gone and every service could be listed."""
+        return not self.failed and not self.unlisted
 
 
 def plan_teardown(inventory: list[Resource], deployment: str | None) -> TeardownPlan:
@@ -99,19 +102,21 @@ def teardown(
     deployment: str | None,
     *,
     dry_run: bool = False,
+    services: tuple[str, ...] = SERVICES,
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] = time.sleep,
     settings: NovaflowSettings | None = None,
 ) -> TeardownReport:
     """Delete what novaflow created for ``deployment`` (None: for every novaflow deployment); report it.
 
-    Failures of single deletions are collected, not raised, so one stuck resource does not keep the others
-    (and their bill) alive; check ``report.ok``.
+    ``services`` limits the search (e.g. ``("sagemaker", "iam")`` for an endpoint-only deployment). Failures to
+    list a service or delete a resource are collected, not raised, so one stuck resource (or a missing Bedrock
+    permission) does not keep the others - and their bill - alive; check ``report.ok``.
     """
     settings = settings or load_settings()
-    inventory = collect_inventory(deployment, settings)
-    plan = plan_teardown(inventory, deployment)
     report = TeardownReport(deployment=deployment, dry_run=dry_run)
+    inventory = collect_inventory(deployment, settings, services=services, unlisted=report.unlisted)
+    plan = plan_teardown(inventory, deployment)
     report.kept = [f"{res.label} ({why})" for res, why in plan.kept if _named_like(res, deployment)]
     if dry_run:
         report.removed = [res.label for res in plan.delete]
@@ -140,15 +145,33 @@ def _named_like(res: Resource, deployment: str | None) -> bool:
 
 # -- inventory ------------------------------------------------------------------------------------------
 
-def collect_inventory(deployment: str | None, settings: NovaflowSettings | None = None) -> list[Resource]:
+def collect_inventory(deployment: str | None, settings: NovaflowSettings | None = None, *,
+                      services: tuple[str, ...] = SERVICES, unlisted: list[str] | None = None) -> list[Resource]:
     """Every SageMaker endpoint/config/model, Bedrock deployment/throughput/custom model and novaflow-named
-    IAM role that could belong to ``deployment``, with its tags."""
+    IAM role that could belong to ``deployment``, with its tags.
+
+    A service that cannot be listed is noted in ``unlisted`` (raised when that is None) and the others are
+    still collected.
+    """
     settings = settings or load_settings()
+    unknown = set(services) - set(SERVICES)
+    if unknown:
+        raise ValueError(f"unknown teardown services {sorted(unknown)}; choose from {SERVICES}")
     contains = deployment[:40] if deployment else None
-    try:
-        return [*_sagemaker(contains, settings), *_bedrock(settings), *_roles(settings)]
-    except ClientError as exc:
-        raise wrap_client_error(exc, "list resources for teardown") from exc
+    listers: dict[str, Callable[[], list[Resource]]] = {
+        "sagemaker": lambda: _sagemaker(contains, settings),
+        "bedrock": lambda: _bedrock(settings),
+        "iam": lambda: _roles(settings),
+    }
+    found: list[Resource] = []
+    for service in services:
+        try:
+            found.extend(listers[service]())
+        except ClientError as exc:
+            if unlisted is None:
+                raise wrap_client_error(exc, f"list {service} resources for teardown") from exc
+            unlisted.append(f"{service}: {exc.response.get('Error', {}).get('Code')}: {error_message(exc)[:200]}")
+    return found
 
 
 def _pages(call: Callable[..., dict[str, Any]], key: str, cursor: str = "NextToken",
@@ -240,13 +263,21 @@ def _delete_role(res: Resource, settings: NovaflowSettings) -> None:
 
 def _wait_unused(res: Resource, settings: NovaflowSettings, backoff: Backoff,
                  sleep: Callable[[float], None]) -> None:
-    """A custom model cannot be deleted while its deployments are still deleting; wait (bounded) for them."""
+    """A custom model cannot be deleted while its deployments are still deleting; wait (bounded) for them.
+
+    If the wait itself fails, the delete is attempted anyway and its error is what gets reported.
+    """
     br = get_client("bedrock", settings)
     delay = backoff.delays()
     waited = 0.0
     while waited < backoff.deadline:
-        busy = [*br.list_custom_model_deployments(modelArnEquals=res.arn).get("modelDeploymentSummaries", []),
-                *br.list_provisioned_model_throughputs(modelArnEquals=res.arn).get("provisionedModelSummaries", [])]
+        try:
+            busy = [d for d in br.list_custom_model_deployments(modelArnEquals=res.arn)
+                    .get("modelDeploymentSummaries", []) if d.get("modelArn") == res.arn]
+            busy += [p for p in br.list_provisioned_model_throughputs(modelArnEquals=res.arn)
+                     .get("provisionedModelSummaries", []) if p.get("modelArn") == res.arn]
+        except ClientError:
+            return
         if not busy:
             return
         step = delay()

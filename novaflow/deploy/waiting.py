@@ -69,6 +69,7 @@ def wait_for_status(
     start = clock()
     statuses: list[str] = []
     polls = 0
+    slept = 0.0  # counts toward the deadline even when an injected sleep does not move the clock
     while True:
         value = poll()
         polls += 1
@@ -77,7 +78,7 @@ def wait_for_status(
             statuses.append(status)
             if on_status is not None:
                 on_status(status)
-        elapsed = clock() - start
+        elapsed = max(clock() - start, slept)
         if status in done:
             return WaitOutcome(value, status, polls, elapsed, statuses)
         if status in failed:
@@ -88,3 +89,4 @@ def wait_for_status(
             raise DeployError(f"{what} still {status} after {elapsed:.0f} s (deadline {backoff.deadline:.0f} s); "
                               f"it may still be billing: check it or tear it down.")
         sleep(delay)
+        slept += delay

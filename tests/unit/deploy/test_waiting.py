@@ -53,3 +53,12 @@ def test_deadline_stops_polling_and_says_it_may_still_bill() -> None:
                         backoff=Backoff(initial=30, factor=1, maximum=30, deadline=100), sleep=clock.sleep,
                         clock=clock)
     assert clock.sleeps == [30, 30, 30]
+
+
+def test_injected_sleep_alone_still_reaches_the_deadline() -> None:
+    slept: list[float] = []
+    with pytest.raises(DeployError, match=r"still Creating after 60 s \(deadline 60 s\)"):
+        wait_for_status("endpoint e", lambda: "Creating", lambda s: s, done={"InService"}, failed=set(),
+                        backoff=Backoff(initial=20, factor=1, maximum=20, deadline=60), sleep=slept.append,
+                        clock=lambda: 0.0)
+    assert slept == [20, 20, 20]
