@@ -77,23 +77,31 @@ class TeardownReport:
 def plan_teardown(inventory: list[Resource], deployment: str | None) -> TeardownPlan:
     """Pick the resources novaflow made for ``deployment`` (all novaflow deployments when None) and order them.
 
-    A custom model still used by a Bedrock deployment that is not being deleted is kept: another deployment
-    reused it.
+    Custom models are shared: a deployment may reuse one another deployment created for the same checkpoint.
+    A novaflow custom model is deleted once nothing that survives this teardown uses it, if it was made for
+    this deployment or one of this deployment's Bedrock deployments used it; otherwise it is kept.
     """
     plan = TeardownPlan()
+    models: list[Resource] = []
     for res in inventory:
         if not is_managed(res.tags):
             plan.kept.append((res, "not tagged novaflow:managed=true"))
+        elif res.kind == "bedrock-custom-model":
+            models.append(res)
         elif not is_managed(res.tags, deployment):
             plan.kept.append((res, f"belongs to deployment {res.tags.get('novaflow:deployment', '?')}"))
         else:
             plan.delete.append(res)
     deleting = {r.arn for r in plan.delete}
-    for res in list(plan.delete):
-        others = [u for u in res.used_by if u not in deleting]
-        if others:
-            plan.delete.remove(res)
-            plan.kept.append((res, f"still used by {', '.join(others)}"))
+    for res in models:
+        survivors = [u for u in res.used_by if u not in deleting]
+        related = is_managed(res.tags, deployment) or any(u in deleting for u in res.used_by)
+        if survivors:
+            plan.kept.append((res, f"still used by {', '.join(survivors)}"))
+        elif related:
+            plan.delete.append(res)
+        else:
+            plan.kept.append((res, f"belongs to deployment {res.tags.get('novaflow:deployment', '?')}"))
     plan.delete.sort(key=lambda r: (KIND_ORDER.index(r.kind), r.name))
     return plan
 

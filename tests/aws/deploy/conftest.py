@@ -56,3 +56,49 @@ def update_endpoint_in_moto(monkeypatch: pytest.MonkeyPatch) -> None:
         return ActionResult({"EndpointArn": endpoint.arn})
 
     monkeypatch.setattr(SageMakerResponse, "update_endpoint", update_endpoint, raising=False)
+
+
+@pytest.fixture
+def bedrock_deployment_tags_in_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test-local stand-in for two gaps of the local twin so far (reported to the lead): tags passed to
+    CreateCustomModelDeployment / CreateProvisionedModelThroughput are not stored (ListTagsForResource says
+    not found), and ListProvisionedModelThroughputs is missing (HTTP 500, retried). Both are plain AWS
+    behaviour that teardown relies on to prove ownership."""
+    import json
+
+    from moto.bedrock.models import BedrockBackend
+    from moto.bedrock.responses import BedrockResponse
+
+    from novaflow.local import moto_bedrock
+
+    extra_arns: set[str] = set()
+    stock_list_arns = BedrockBackend._list_arns
+    monkeypatch.setattr(BedrockBackend, "_list_arns", lambda self: [*stock_list_arns(self), *sorted(extra_arns)])
+
+    def keep_tags(name: str, arn_key: str) -> None:
+        original = getattr(BedrockResponse, name)
+
+        def create(self: BedrockResponse) -> object:
+            result = original(self)
+            arn = json.loads(result[2])[arn_key]
+            extra_arns.add(arn)
+            tags = json.loads(self.body or "{}").get("tags") or []
+            if tags:
+                self.bedrock_backend.tag_resource(arn, tags)
+            return result
+
+        monkeypatch.setattr(BedrockResponse, name, create)
+
+    keep_tags("create_custom_model_deployment", "customModelDeploymentArn")
+    keep_tags("create_provisioned_model_throughput", "provisionedModelArn")
+    if "list_provisioned_model_throughputs" not in vars(BedrockResponse):
+        def list_throughputs(self: BedrockResponse) -> str:
+            items = list(getattr(moto_bedrock, "_THROUGHPUTS", {}).values())
+            return json.dumps({"provisionedModelSummaries": [
+                {"provisionedModelArn": t["provisionedModelArn"], "provisionedModelName": t["provisionedModelName"],
+                 "modelArn": t["modelArn"], "desiredModelArn": t["desiredModelArn"],
+                 "foundationModelArn": t["foundationModelArn"], "modelUnits": t["modelUnits"],
+                 "desiredModelUnits": t["desiredModelUnits"], "status": "InService",
+                 "creationTime": t["creationTime"], "lastModifiedTime": t["lastModifiedTime"]} for t in items]})
+
+        monkeypatch.setattr(BedrockResponse, "list_provisioned_model_throughputs", list_throughputs, raising=False)

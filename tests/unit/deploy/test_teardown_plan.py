@@ -60,3 +60,17 @@ def test_custom_model_still_used_by_another_deployment_is_kept() -> None:
 def test_empty_inventory_is_an_empty_plan() -> None:
     plan = plan_teardown([], "nova-sft")
     assert plan.delete == [] and plan.kept == []
+
+
+def test_shared_custom_model_goes_with_the_last_deployment_that_used_it() -> None:
+    od = res("bedrock-deployment", "nova-sft", OURS)
+    pt = res("bedrock-provisioned-throughput", "nova-rft", OTHER)
+    model = res("bedrock-custom-model", "made-for-sft", OURS, used_by=(od.arn, pt.arn))
+    first = plan_teardown([od, pt, model], "nova-sft")
+    assert [r.name for r in first.delete] == ["nova-sft"]
+    # nova-sft is gone; the model (tagged nova-sft) is now used only by nova-rft, whose teardown removes it.
+    model_after = res("bedrock-custom-model", "made-for-sft", OURS, used_by=(pt.arn,))
+    second = plan_teardown([pt, model_after], "nova-rft")
+    assert [r.name for r in second.delete] == ["nova-rft", "made-for-sft"]
+    unrelated = plan_teardown([res("bedrock-custom-model", "made-for-sft", OURS)], "nova-rft")
+    assert unrelated.delete == [] and unrelated.kept[0][1] == "belongs to deployment nova-sft"

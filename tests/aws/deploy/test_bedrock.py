@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import pytest
+
+from novaflow.aws import get_client
+from novaflow.deploy import BedrockMode, BedrockSpec, converse, converse_stream, deploy_bedrock, teardown
+from novaflow.deploy.tags import ESCROW_TAG_KEY, from_aws
+from novaflow.local.server import LOCAL_ROLE_NAME
+from reward_lambda.labels import DEFAULT_LABELS, extract_label
+from tests.aws.deploy.conftest import Sleeps
+
+BR = ("bedrock", "iam")
+pytestmark = pytest.mark.usefixtures("bedrock_deployment_tags_in_moto")
+SYSTEM = "Classify the Stack Overflow question. Answer with exactly one label: HQ, LQ_EDIT or LQ_CLOSE."
+
+
+def bedrock_inventory() -> dict[str, list[str]]:
+    br, iam = get_client("bedrock"), get_client("iam")
+    return {
+        "models": sorted(m["modelName"] for m in br.list_custom_models()["modelSummaries"]),
+        "deployments": sorted(d["customModelDeploymentName"]
+                              for d in br.list_custom_model_deployments()["modelDeploymentSummaries"]),
+        "roles": sorted(r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("novaflow-")),
+    }
+
+
+def test_on_demand_deploy_converse_stream_and_teardown(checkpoint: str, sleeps: Sleeps) -> None:
+    deployment = deploy_bedrock(BedrockSpec(name="nova-sft-od", checkpoint_uri=checkpoint), sleep=sleeps)
+    assert deployment.status == "Active" and deployment.mode is BedrockMode.ON_DEMAND
+    assert not deployment.custom_model_reused and deployment.role_created
+    assert deployment.role_arn == "arn:aws:iam::123456789012:role/novaflow-br-nova-sft-od"
+    br = get_client("bedrock")
+    model = br.get_custom_model(modelIdentifier=deployment.custom_model_arn)
+    assert model["modelStatus"] == "Active"
+    tags = from_aws(br.list_tags_for_resource(resourceARN=deployment.custom_model_arn)["tags"])
+    assert tags[ESCROW_TAG_KEY] == checkpoint and tags["novaflow:deployment"] == "nova-sft-od"
+
+    answer = converse(deployment.invoke_arn, "Title: Why does my loop never end?", system=SYSTEM)
+    assert extract_label(answer.text, DEFAULT_LABELS) is not None and answer.finish_reason == "end_turn"
+    pieces: list[str] = []
+    streamed = converse_stream(deployment.invoke_arn, "Title: Why does my loop never end?", system=SYSTEM,
+                               on_text=pieces.append)
+    assert streamed.text == "".join(pieces) == answer.text and len(pieces) > 1
+    assert streamed.first_token_seconds is not None and streamed.usage is not None
+
+    again = deploy_bedrock(BedrockSpec(name="nova-sft-od", checkpoint_uri=checkpoint), sleep=sleeps)
+    assert again.reused and again.invoke_arn == deployment.invoke_arn
+    assert bedrock_inventory()["deployments"] == ["nova-sft-od"]
+
+    report = teardown("nova-sft-od", services=BR)
+    assert report.ok, report
+    assert report.removed == ["bedrock deployment nova-sft-od", f"bedrock custom-model {model['modelName']}",
+                              "iam role novaflow-br-nova-sft-od"]
+    assert bedrock_inventory() == {"models": [], "deployments": [], "roles": [LOCAL_ROLE_NAME]}
+    assert teardown("nova-sft-od", services=BR).removed == []
+
+
+def test_second_deployment_reuses_the_custom_model_and_the_last_teardown_removes_it(
+        checkpoint: str, sleeps: Sleeps) -> None:
+    first = deploy_bedrock(BedrockSpec(name="nova-sft-a", checkpoint_uri=checkpoint), sleep=sleeps)
+    second = deploy_bedrock(BedrockSpec(name="nova-sft-b", checkpoint_uri=checkpoint + "/",
+                                        mode=BedrockMode.PROVISIONED, model_units=1), sleep=sleeps)
+    assert second.custom_model_reused and second.custom_model_arn == first.custom_model_arn
+    assert second.status == "InService" and ":provisioned-model/" in second.invoke_arn
+    assert len(bedrock_inventory()["models"]) == 1
+
+    first_report = teardown("nova-sft-a", services=BR)
+    assert first_report.removed == ["bedrock deployment nova-sft-a", "iam role novaflow-br-nova-sft-a"]
+    assert any(k.startswith("bedrock custom-model") and "still used by" in k for k in first_report.kept)
+    assert converse(second.invoke_arn, "Title: still there?").text  # the shared model still serves b
+
+    last = teardown("nova-sft-b", services=BR)
+    assert last.ok and last.removed[0] == "bedrock provisioned-throughput nova-sft-b"
+    assert last.removed[1].startswith("bedrock custom-model nova-sft-a-")
+    assert bedrock_inventory() == {"models": [], "deployments": [], "roles": [LOCAL_ROLE_NAME]}
+
+
+def test_untagged_custom_model_survives_teardown_of_everything(checkpoint: str, aws: object) -> None:
+    br = get_client("bedrock")
+    arn = br.create_custom_model(modelName="someone-elses-model", roleArn="arn:aws:iam::123456789012:role/x",
+                                 modelSourceConfig={"s3DataSource": {"s3Uri": checkpoint}})["modelArn"]
+    report = teardown(None, services=BR)
+    assert report.removed == []
+    assert "bedrock custom-model someone-elses-model (not tagged novaflow:managed=true)" in report.kept
+    assert br.get_custom_model(modelIdentifier=arn)["modelName"] == "someone-elses-model"
