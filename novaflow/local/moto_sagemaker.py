@@ -29,7 +29,7 @@ ON_TRAINING_JOB_CREATED: list[Callable[[Any, str, str, str], None]] = []
 
 _StockTrainingJob = sm_models.FakeTrainingJob
 _StockEndpoint = sm_models.FakeEndpoint
-_ENDPOINT_STATES: dict[int, ManagedState] = {}
+_ENDPOINT_STATES: weakref.WeakKeyDictionary[Any, ManagedState] = weakref.WeakKeyDictionary()
 
 
 class ManagedTrainingJob(_StockTrainingJob):  # type: ignore[misc,valid-type]
@@ -107,18 +107,16 @@ class ManagedEndpoint(_StockEndpoint):  # type: ignore[misc,valid-type]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        key = id(self)
-        _ENDPOINT_STATES[key] = ManagedState(ENDPOINT_MODEL, [("Creating", "InService")])
-        weakref.finalize(self, _ENDPOINT_STATES.pop, key, None)
+        _ENDPOINT_STATES[self] = ManagedState(ENDPOINT_MODEL, [("Creating", "InService")])
 
     @property  # type: ignore[override]
     def endpoint_status(self) -> str:
-        state = _ENDPOINT_STATES.get(id(self))
+        state = _ENDPOINT_STATES.get(self)
         return (state.status if state else None) or "InService"
 
     @endpoint_status.setter
     def endpoint_status(self, value: str) -> None:
-        state = _ENDPOINT_STATES.get(id(self))
+        state = _ENDPOINT_STATES.get(self)
         if state is not None:
             state.status = value
 
@@ -126,7 +124,7 @@ class ManagedEndpoint(_StockEndpoint):  # type: ignore[misc,valid-type]
     def response_object(self) -> dict[str, Any]:  # type: ignore[override]
         response = super().response_object
         response["EndpointStatus"] = self.endpoint_status
-        state = _ENDPOINT_STATES.get(id(self))
+        state = _ENDPOINT_STATES.get(self)
         if state is not None:  # counted after the read: "manual, times N" shows each status N times
             state.advance()
         return response
