@@ -53,11 +53,23 @@ class GateDecision:
     require_significance: bool
 
 
-def find_delta(comparison: Any, metric: str) -> MetricDeltaLike:
+def find_delta(comparison: Any, metric: str, *, baseline: str | None = None,
+               candidate: str | None = None) -> MetricDeltaLike:
     """The delta for ``metric`` in a MetricDelta, mappings/sequences of them, or an object holding them.
 
-    Exactly one delta for the metric must be found; with several (e.g. more than two stages) pass the one meant.
+    A stage comparison (``.stages`` plus ``.delta(metric, baseline, candidate)``) is asked for the named stages,
+    by default its first stage (the baseline) against its last (the candidate to deploy). Otherwise exactly one
+    delta for the metric must be found; with several, pass the one meant.
     """
+    stages = getattr(comparison, "stages", None)
+    lookup = getattr(comparison, "delta", None)
+    if stages and callable(lookup):
+        base, cand = baseline or stages[0], candidate or stages[-1]
+        try:
+            return lookup(metric, base, cand)
+        except KeyError:
+            raise DeployError(f"gate metric {metric!r} has no paired delta for {base} -> {cand} in the "
+                              f"comparison of stages {', '.join(stages)}") from None
     found = [d for d in _collect(comparison, depth=0) if d.metric == metric]
     if not found:
         names = sorted({d.metric for d in _collect(comparison, depth=0)})
@@ -90,13 +102,13 @@ def _is_delta(value: Any) -> bool:
 
 
 def decide_gate(comparison_or_delta: Any, metric: str = "em", *, min_delta: float = 0.0,
-                require_significance: bool = True, alpha: float = 0.05,
-                higher_is_better: bool = True) -> GateDecision:
+                require_significance: bool = True, alpha: float = 0.05, higher_is_better: bool = True,
+                baseline: str | None = None, candidate: str | None = None) -> GateDecision:
     """Approve when the candidate improves ``metric`` by more than nothing and at least ``min_delta``, and (by
     default) the paired test gives ``p_value < alpha``. The reason says which condition failed, with numbers."""
     if not 0 < alpha < 1:
         raise DeployError(f"gate alpha must be between 0 and 1, got {alpha}")
-    d = find_delta(comparison_or_delta, metric)
+    d = find_delta(comparison_or_delta, metric, baseline=baseline, candidate=candidate)
     gain = d.delta if higher_is_better else -d.delta
     numbers = (f"{metric}: baseline {d.baseline:.4f}, candidate {d.candidate:.4f}, delta {d.delta:+.4f} "
                f"(CI [{d.ci_low:+.4f}, {d.ci_high:+.4f}], p={d.p_value:.4g}, n={d.n})")

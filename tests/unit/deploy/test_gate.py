@@ -88,3 +88,19 @@ def test_missing_or_ambiguous_metric_is_an_error() -> None:
         find_delta({"sft": delta("em"), "rft": delta("em")}, "em")
     with pytest.raises(DeployError, match="alpha must be between 0 and 1"):
         decide_gate(delta(), alpha=1.5)
+
+
+def test_stage_comparison_gates_last_stage_against_first_by_default() -> None:
+    from novaflow.evaluation.compare import StageComparison
+
+    sft_vs_base, rft_vs_base, rft_vs_sft = delta(cand=0.45, p=0.2), delta(cand=0.52, p=0.001), delta(p=0.4)
+    comparison = StageComparison(stages=["baseline", "sft", "rft"], values={},
+                                 deltas=[("baseline", "sft", sft_vs_base), ("baseline", "rft", rft_vs_base),
+                                         ("sft", "rft", rft_vs_sft)])  # type: ignore[list-item]
+    assert find_delta(comparison, "em") is rft_vs_base
+    assert decide_gate(comparison, "em").approved
+    refused = decide_gate(comparison, "em", baseline="sft", candidate="rft")
+    assert not refused.approved and "not significant (p=0.4" in refused.reason
+    with pytest.raises(DeployError, match=r"no paired delta for baseline -> rft in the comparison of stages "
+                                          r"baseline, sft, rft"):
+        decide_gate(comparison, "f1")

@@ -1,0 +1,122 @@
+"""One entry point over the three places a checkpoint can be served: a SageMaker endpoint, a Bedrock on-demand
+deployment, Bedrock provisioned throughput. Flows and the CLI pick a target by name and get back one thing to
+invoke and one thing to tear down, without branching on the target themselves.
+
+Example:
+    >>> served = deploy_checkpoint("sagemaker", "nova-sft", ckpt, instance_type="ml.g6.48xlarge",
+    ...                            context_length=8000, max_concurrency=4)                    # doctest: +SKIP
+    >>> ask(served.target, served.invoke_id, "Is this a good question?").text                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from novaflow.deploy.bedrock import BedrockDeployment, BedrockMode, BedrockSpec, deploy_bedrock
+from novaflow.deploy.endpoint import EndpointDeployment, deploy_sagemaker_endpoint
+from novaflow.deploy.endpoint_spec import DeployMode, EndpointSpec
+from novaflow.deploy.environment import EndpointEnvironment
+from novaflow.deploy.invoke import Completion, converse, converse_stream, invoke_endpoint, invoke_endpoint_stream
+from novaflow.deploy.stream import StreamResult
+from novaflow.deploy.waiting import Backoff
+from novaflow.errors import ConfigError
+from novaflow.settings import NovaflowSettings
+
+Target = Literal["sagemaker", "bedrock_od", "bedrock_pt"]
+TARGETS: tuple[str, ...] = ("sagemaker", "bedrock_od", "bedrock_pt")
+
+
+@dataclass
+class Served:
+    """A deployed checkpoint: where it runs, the id to invoke, and what created it."""
+
+    target: str
+    name: str
+    invoke_id: str
+    status: str
+    details: EndpointDeployment | BedrockDeployment
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """Services teardown has to search for this deployment."""
+        return teardown_services(self.target)
+
+
+def teardown_services(target: str) -> tuple[str, ...]:
+    check_target(target)
+    return ("sagemaker", "iam") if target == "sagemaker" else ("bedrock", "iam")
+
+
+def check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise ConfigError(f"Unknown deployment target {target!r}: use one of {', '.join(TARGETS)}.")
+
+
+def build_endpoint_spec(name: str, checkpoint_uri: str, *, model: str = "nova-lite-2",
+                        instance_type: str = "ml.p5.48xlarge", instance_count: int = 1, context_length: int = 4000,
+                        max_concurrency: int = 1, role_arn: str | None = None,
+                        **sampling: Any) -> EndpointSpec:
+    """An endpoint spec whose tier is already checked (ConfigError naming the allowed tiers otherwise)."""
+    spec = EndpointSpec(endpoint_name=name, checkpoint_uri=checkpoint_uri, model=model, instance_type=instance_type,
+                        instance_count=instance_count, role_arn=role_arn,
+                        environment=EndpointEnvironment(context_length=context_length,
+                                                        max_concurrency=max_concurrency, **sampling))
+    spec.validate_tier()
+    return spec
+
+
+def deploy_checkpoint(
+    target: str,
+    name: str,
+    checkpoint_uri: str,
+    *,
+    model: str = "nova-lite-2",
+    instance_type: str = "ml.p5.48xlarge",
+    instance_count: int = 1,
+    context_length: int = 4000,
+    max_concurrency: int = 1,
+    model_units: int = 1,
+    mode: DeployMode | str = DeployMode.CREATE,
+    role_arn: str | None = None,
+    backoff: Backoff | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    on_status: Callable[[str], None] | None = None,
+    settings: NovaflowSettings | None = None,
+) -> Served:
+    """Deploy to ``target`` and wait until it serves; everything is validated before the first AWS call."""
+    check_target(target)
+    if target == "sagemaker":
+        spec = build_endpoint_spec(name, checkpoint_uri, model=model, instance_type=instance_type,
+                                   instance_count=instance_count, context_length=context_length,
+                                   max_concurrency=max_concurrency, role_arn=role_arn)
+        endpoint = deploy_sagemaker_endpoint(spec, mode=mode, backoff=backoff, sleep=sleep, on_status=on_status,
+                                             settings=settings)
+        return Served(target, name, endpoint.endpoint_name, endpoint.status, endpoint)
+    bedrock_spec = BedrockSpec(name=name, checkpoint_uri=checkpoint_uri, model_units=model_units, role_arn=role_arn,
+                               mode=BedrockMode.ON_DEMAND if target == "bedrock_od" else BedrockMode.PROVISIONED)
+    deployment = deploy_bedrock(bedrock_spec, backoff=backoff, sleep=sleep, settings=settings)
+    return Served(target, name, deployment.invoke_arn, deployment.status, deployment)
+
+
+def ask(target: str, invoke_id: str, prompt: str, *, system: str | None = None, max_tokens: int = 256,
+        temperature: float | None = 0.0, stream: bool = False, on_text: Callable[[str], None] | None = None,
+        settings: NovaflowSettings | None = None) -> Completion | StreamResult:
+    """Invoke a deployment: SageMaker InvokeEndpoint(+WithResponseStream) or Bedrock Converse(Stream).
+
+    ``invoke_id`` is the endpoint name (SageMaker) or the deployment / provisioned-model ARN (Bedrock).
+    """
+    check_target(target)
+    if not invoke_id:
+        raise ConfigError("Nothing to invoke: give the endpoint name or the Bedrock deployment ARN.")
+    common: dict[str, Any] = {"system": system, "max_tokens": max_tokens, "temperature": temperature,
+                              "settings": settings}
+    if target == "sagemaker":
+        if stream:
+            return invoke_endpoint_stream(invoke_id, prompt, on_text=on_text, **common)
+        return invoke_endpoint(invoke_id, prompt, **common)
+    if stream:
+        return converse_stream(invoke_id, prompt, on_text=on_text, **common)
+    return converse(invoke_id, prompt, **common)
