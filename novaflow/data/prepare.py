@@ -31,8 +31,7 @@ from novaflow.data.formats import (
     Method,
     model_version,
 )
-from novaflow.data.io import local_copy
-from novaflow.data.loaders import Chunk, iter_chunks
+from novaflow.data.loaders import Chunk, iter_chunks, local_source
 from novaflow.data.records import RecordRow, enforce_consistency, transform_record, uses_record_path
 from novaflow.data.rejections import Rejection
 from novaflow.data.report import DataReport, ReportBuilder
@@ -104,7 +103,7 @@ def prepare_dataset(source: DatasetSource | str | Path, method: Method | str, mo
     partial = data_file.with_name(data_file.name + ".partial")
     builder = ReportBuilder(src.name, method.value, model, max_length, split)
     rejected: list[Rejection] = []
-    with local_copy(src.path) as local, partial.open("wb") as fh:
+    with local_source(src.path) as local, partial.open("wb") as fh:
         sink = _Sink(fh)
         chunks = iter_chunks(src, local)
         plan: ColumnarPlan | None = None

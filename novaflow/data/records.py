@@ -26,7 +26,7 @@ class RecordRow:
     label: str | None
     prompt_chars: int
     total_chars: int
-    key: str
+    key: int
 
 
 def uses_record_path(method: Method, columns: list[str]) -> bool:
@@ -47,7 +47,7 @@ def transform_record(source: str, number: int, row: dict[str, Any], method: Meth
         return Rejection(source, number, problem.field, problem.reason, record=row)
     prompt, answer = _texts(out, method)
     label = answer if method is not Method.DPO else None
-    return RecordRow(number, out, frozenset(features), label, len(prompt), len(prompt) + len(answer), prompt)
+    return RecordRow(number, out, frozenset(features), label, len(prompt), len(prompt) + len(answer), hash(prompt))
 
 
 def _texts(out: dict[str, Any], method: Method) -> tuple[str, str]:

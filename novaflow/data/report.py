@@ -7,6 +7,7 @@ the CLI can print it; nothing here logs or prints.
 from __future__ import annotations
 
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -99,12 +100,13 @@ class ReportBuilder:
         self.split = split
         self._labels: Counter[str] = Counter()
         self._reasons: Counter[str] = Counter()
-        self._prompt: list[int] = []
-        self._total: list[int] = []
+        self._prompt = array("q")
+        self._total = array("q")
         self._seen: set[int] = set()
 
     def add(self, *, rows_out: int, rejected: Iterable[Rejection], labels: Iterable[str | None],
-            prompt_chars: Sequence[int], total_chars: Sequence[int], keys: Iterable[str]) -> None:
+            prompt_chars: Sequence[int], total_chars: Sequence[int], keys: Iterable[int]) -> None:
+        """``keys`` are hashes of the prompt texts: duplicates are exact repeats (the split guard normalizes)."""
         rejected = list(rejected)
         self.report.rows_in += rows_out + len(rejected)
         self.report.rows_out += rows_out
@@ -113,8 +115,7 @@ class ReportBuilder:
         self._labels.update(label for label in labels if label is not None)
         self._prompt.extend(prompt_chars)
         self._total.extend(total_chars)
-        for key in keys:
-            digest = hash(normalize_text(key))
+        for digest in keys:
             if digest in self._seen:
                 self.report.duplicates += 1
             else:

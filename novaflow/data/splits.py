@@ -25,8 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from novaflow.data.io import local_copy
-from novaflow.data.loaders import read_all_records
+from novaflow.data.loaders import local_source, read_all_records
 from novaflow.data.report import normalize_text
 from novaflow.data.source import DatasetSource
 from novaflow.errors import DataError
@@ -145,7 +144,7 @@ def split_dataset(source: DatasetSource | str | Path, sizes: Sequence[float | in
     """Split ``source`` into named files of the same format; same seed, same split."""
     src = source if isinstance(source, DatasetSource) else DatasetSource(path=str(source))
     wanted = parse_sizes(sizes, names)
-    with local_copy(src.path) as local:
+    with local_source(src.path) as local:
         _rows, records, bad = read_all_records(src, local)
     if bad:
         raise DataError(f"{src.name}: {len(bad)} unreadable row(s) (first: row {bad[0].row}: {bad[0].reason}); "
