@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
-from prefect.cache_policies import INPUTS, TASK_SOURCE
+from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy
 
 from novaflow.errors import JobError, RecipeError
 from novaflow.jobs.dryrun import DryRunReport, dry_run
@@ -37,7 +37,25 @@ def dry_run_task(spec: JobSpec, settings: NovaflowSettings | None = None,
     return report
 
 
-@task(name="submit-training-job", cache_policy=INPUTS + TASK_SOURCE, persist_result=True, **AWS_RETRIES)
+def submit_cache_key(context: object, parameters: dict[str, object]) -> str:
+    """Job name (a hash of the full resolved spec) + where it was sent: the same spec against another account,
+    region or endpoint (a fresh local mocked AWS) is another job, and a cached record must not stand in for it."""
+    import hashlib
+    import json
+
+    from novaflow.settings import load_settings
+
+    settings = parameters.get("settings") or load_settings()
+    spec = parameters["spec"]
+    assert isinstance(spec, JobSpec) and isinstance(settings, NovaflowSettings)
+    key = {"job": spec.resolve(settings).job_name(), "region": settings.region, "bucket": settings.bucket,
+           "endpoint": settings.resolved_endpoint_url(), "retry_failed": parameters.get("retry_failed"),
+           "force_new": parameters.get("force_new")}
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@task(name="submit-training-job", cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=submit_cache_key),
+      persist_result=True, **AWS_RETRIES)
 def submit_job_task(spec: JobSpec, settings: NovaflowSettings | None = None, *, retry_failed: bool = False,
                     force_new: bool = False) -> JobRecord:
     """Create the job for ``spec`` or attach to it; never a duplicate."""
