@@ -1,0 +1,131 @@
+"""Single-stage flows: `baseline-eval`, `sft`, `rft` and `verify-reward`, each usable on its own schedule.
+
+They take prepared data as S3 URIs (``novaflow data prepare`` + upload, or an earlier end-to-end run) and share
+the stage code of the end-to-end flow, so a job submitted here is the same job end-to-end would submit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows.hooks import STOP_ON_EXIT
+from flows.params import JobParams, RewardParams, WaitParams
+from flows.stages import RunLog, evaluate, spec_for, train
+from flows.summary import run_summary_markdown
+from reward_lambda.config import RewardConfig
+from tasks.common import artifact_key
+from tasks.reward import deploy_reward_lambda_task, verify_reward_task
+
+
+class _StageParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_name: str = Field("scheduled", description="Names the run in artifacts.")
+    model: str = Field("nova-lite-2", description="nova-micro, nova-lite, nova-pro or nova-lite-2.")
+    wait: WaitParams = Field(default_factory=WaitParams)
+
+
+class BaselineEvalParams(_StageParams):
+    eval_uri: str = Field(..., description="s3:// URI of gen_qa.jsonl (the held-out evaluation rows).")
+    model_path: str | None = Field(None, description="s3:// checkpoint to evaluate; empty = the base model.")
+    evaluation: JobParams = Field(default_factory=JobParams)
+
+
+class SftParams(_StageParams):
+    train_uri: str = Field(..., description="s3:// URI of the SFT Converse train.jsonl.")
+    eval_uri: str | None = Field(None, description="gen_qa.jsonl to evaluate the checkpoint on (optional).")
+    sft: JobParams = Field(default_factory=JobParams)
+    evaluation: JobParams = Field(default_factory=JobParams)
+
+
+class RftParams(_StageParams):
+    train_uri: str = Field(..., description="s3:// URI of the RFT rft.jsonl.")
+    checkpoint_uri: str | None = Field(None, description="Start from this checkpoint (e.g. SFT); empty = base.")
+    eval_uri: str | None = Field(None, description="gen_qa.jsonl to evaluate the result on (optional).")
+    reward: RewardParams = Field(default_factory=RewardParams)
+    rft: JobParams = Field(default_factory=JobParams)
+    evaluation: JobParams = Field(default_factory=JobParams)
+
+
+class VerifyRewardParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rows_uri: str | None = Field(None, description="RFT rows (JSONL, local path or s3://) to grade.")
+    predictions_uri: str | None = Field(None, description="A past evaluation's inference_output.jsonl.")
+    reward: RewardParams = Field(default_factory=RewardParams)
+    deploy: bool = Field(True, description="Create or update the function before verifying it.")
+
+
+def _summary(log: RunLog) -> None:
+    create_markdown_artifact(run_summary_markdown(log), key=artifact_key("run-summary", log.run_name))
+
+
+@flow(name="baseline-eval", task_runner=ThreadPoolTaskRunner(max_workers=4), **STOP_ON_EXIT)
+def baseline_eval(params: BaselineEvalParams) -> dict[str, Any]:
+    """Evaluate a model (the base model by default) on the held-out gen_qa rows; publish its metric table."""
+    log = RunLog(params.run_name)
+    spec = spec_for(params.model, "evaluation", params.evaluation, train_uri=params.eval_uri,
+                    model_name_or_path=params.model_path)
+    with log.stage("evaluation"):
+        result = evaluate("baseline", spec, params.evaluation, params.wait, log)
+    _summary(log)
+    return {row.name: row.value for row in result.metrics.rows}
+
+
+@flow(name="sft", task_runner=ThreadPoolTaskRunner(max_workers=4), **STOP_ON_EXIT)
+def sft(params: SftParams) -> dict[str, Any]:
+    """Supervised fine-tuning (LoRA), then an evaluation of the checkpoint when eval data is given."""
+    log = RunLog(params.run_name)
+    with log.stage("sft"):
+        checkpoint = train("sft", spec_for(params.model, "sft_lora", params.sft, train_uri=params.train_uri),
+                           params.sft, params.wait, log)
+    out: dict[str, Any] = {"checkpoint": checkpoint}
+    if params.eval_uri:
+        with log.stage("post-sft-eval"):
+            spec = spec_for(params.model, "evaluation", params.evaluation, train_uri=params.eval_uri,
+                            model_name_or_path=checkpoint)
+            result = evaluate("post-sft", spec, params.evaluation, params.wait, log)
+        out["metrics"] = {row.name: row.value for row in result.metrics.rows}
+    _summary(log)
+    return out
+
+
+@flow(name="rft", task_runner=ThreadPoolTaskRunner(max_workers=4), **STOP_ON_EXIT)
+def rft(params: RftParams) -> dict[str, Any]:
+    """Reward Lambda (deploy + verify), RFT LoRA from the given checkpoint, then an optional evaluation."""
+    log = RunLog(params.run_name)
+    with log.stage("reward-lambda"):
+        config = RewardConfig(labels=tuple(params.reward.labels))
+        reward = deploy_reward_lambda_task(params.reward.function_name, config)
+        verify_reward_task(rows=params.train_uri, function_name=reward.function_name,
+                           limit=params.reward.verify_rows)
+    with log.stage("rft"):
+        spec = spec_for(params.model, "rft_lora", params.rft, train_uri=params.train_uri,
+                        model_name_or_path=params.checkpoint_uri, reward_lambda_arn=reward.function_arn)
+        checkpoint = train("rft", spec, params.rft, params.wait, log)
+    out: dict[str, Any] = {"checkpoint": checkpoint}
+    if params.eval_uri:
+        with log.stage("post-rft-eval"):
+            spec = spec_for(params.model, "evaluation", params.evaluation, train_uri=params.eval_uri,
+                            model_name_or_path=checkpoint)
+            result = evaluate("post-rft", spec, params.evaluation, params.wait, log)
+        out["metrics"] = {row.name: row.value for row in result.metrics.rows}
+    _summary(log)
+    return out
+
+
+@flow(name="verify-reward")
+def verify_reward(params: VerifyRewardParams = VerifyRewardParams()) -> dict[str, Any]:  # noqa: B008
+    """Grade sample rows / past predictions locally and through the deployed Lambda; publish the distribution."""
+    config = RewardConfig(labels=tuple(params.reward.labels))
+    if params.deploy:
+        deploy_reward_lambda_task(params.reward.function_name, config)
+    verification = verify_reward_task(rows=params.rows_uri, predictions=params.predictions_uri,
+                                      function_name=params.reward.function_name,
+                                      limit=params.reward.verify_rows)
+    return {"ok": verification.ok, "table": verification.table()}

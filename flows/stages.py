@@ -1,0 +1,158 @@
+"""The stages every flow is made of: prepare data, run a job to the end, evaluate a model.
+
+These are plain functions that call tasks (not subflows), so the end-to-end flow and the single-stage flows share
+one implementation, and every job a run submits is registered under the run's own id for the cancel and crash
+hooks. Each stage records its elapsed time in a :class:`RunLog` that becomes the run-summary artifact.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger
+
+from flows.params import DataParams, JobParams, WaitParams
+from novaflow.data.samples import SAMPLE_CSV, SYSTEM_PROMPT
+from novaflow.data.source import ColumnMap, DatasetSource
+from novaflow.errors import JobError
+from novaflow.evaluation.results import EvalResult
+from novaflow.jobs.records import JobRecord
+from novaflow.jobs.spec import JobSpec
+from novaflow.settings import NovaflowSettings
+from tasks.data import prepare_dataset_task, split_dataset_task, upload_dataset_task
+from tasks.evaluation import parse_eval_output_task
+from tasks.jobs import (
+    dry_run_task,
+    locate_eval_output_task,
+    resolve_checkpoint_task,
+    submit_job_task,
+    wait_job_task,
+)
+from tasks.runs import current_flow_run_id, register_job_task
+
+DATA_METHODS = {"sft": "sft", "eval": "eval", "rft": "rft"}
+
+
+@dataclass
+class StageRecord:
+    stage: str
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class RunLog:
+    """What the run did, for the markdown summary: stages with times, jobs, S3 locations, cost estimates."""
+
+    run_name: str
+    stages: list[StageRecord] = field(default_factory=list)
+    jobs: dict[str, JobRecord] = field(default_factory=dict)
+    locations: dict[str, str] = field(default_factory=dict)
+    costs: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[StageRecord]:
+        record = StageRecord(name, 0.0)
+        start = time.perf_counter()
+        get_run_logger().info("stage %s: started", name)
+        try:
+            yield record
+        finally:
+            record.seconds = time.perf_counter() - start
+            self.stages.append(record)
+            get_run_logger().info("stage %s: %.1f s %s", name, record.seconds, record.detail)
+
+
+def source_of(data: DataParams) -> tuple[str, str | None]:
+    """The file to read and the constant system prompt (the sample brings its own)."""
+    if data.source == "sample":
+        return str(SAMPLE_CSV), data.system_prompt or SYSTEM_PROMPT
+    return data.source, data.system_prompt
+
+
+def prepare_data(data: DataParams, model: str, work_dir: Path, s3_prefix: str, *,
+                 need: tuple[str, ...] = ("sft", "eval", "rft"), log: RunLog) -> dict[str, str]:
+    """Split the source, transform each split to its Nova format, upload; returns split -> S3 URI of the data."""
+    path, system = source_of(data)
+    sizes = {"sft": data.sft_rows, "eval": data.eval_rows, "rft": data.rft_rows}
+    sizes = {k: v for k, v in sizes.items() if k in need and v > 0}
+    augment = {"rft": ["sft"]} if data.augment_rft_with_sft and "rft" in sizes and "sft" in sizes else None
+    split = split_dataset_task(DatasetSource(path=path), sizes, str(work_dir / "splits"), stratify=data.stratify,
+                               seed=data.seed, holdout=("eval",), augment=augment)
+    columns = ColumnMap(**data.columns)
+    uris: dict[str, str] = {}
+    for name in sizes:
+        source = DatasetSource(path=str(split.files[name]), columns=columns,
+                               system_prompt=None if columns.system else system)
+        prepared = prepare_dataset_task(source, DATA_METHODS[name], model, str(work_dir / "prepared" / name),
+                                        strict=data.strict, split=name)
+        uploaded = upload_dataset_task(prepared, f"{s3_prefix}/data/{name}")
+        uris[name] = uploaded[prepared.data_file.name]
+        log.locations[f"data-{name}"] = uris[name]
+    return uris
+
+
+def run_job(stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: RunLog,
+            settings: NovaflowSettings | None = None) -> JobRecord:
+    """Validate, submit (or attach), register with the run, wait; a failed job fails the flow with its reason."""
+    logger = get_run_logger()
+    if job.existing_job:
+        record = JobRecord(platform=spec.platform, name=job.existing_job, spec_hash="existing",
+                           method=spec.method.value, model=spec.model,
+                           output_uri=spec.resolve(settings or _settings()).output_uri, attached=True)
+        logger.info("%s: using existing job %s", stage, job.existing_job)
+    else:
+        report = dry_run_task(spec, settings)
+        if report.cost is not None:
+            log.costs[stage] = report.cost.describe()
+        record = submit_job_task(spec, settings, retry_failed=job.retry_failed)
+    register_job_task(current_flow_run_id(), record.name, record.platform.value, stage)
+    log.jobs[stage] = record
+    try:
+        done = wait_job_task(record, spec=spec, max_wait_seconds=wait.max_wait_hours * 3600,
+                             poll_seconds=wait.poll_seconds, max_poll_seconds=wait.max_poll_seconds,
+                             stop_on_deadline=wait.stop_on_deadline, settings=settings)
+    except JobError as exc:
+        logger.error("%s job %s ended %s: %s", stage, exc.job_name or record.name, exc.status or "badly",
+                     exc.failure_reason or exc)
+        if exc.log_tail:
+            logger.error("last log lines of %s:\n%s", record.name, "\n".join(exc.log_tail))
+        raise
+    log.jobs[stage] = done
+    return done
+
+
+def train(stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: RunLog,
+          settings: NovaflowSettings | None = None) -> str:
+    """Run a training job to the end and return its checkpoint URI (from manifest.json)."""
+    done = run_job(stage, spec, job, wait, log, settings)
+    checkpoint = resolve_checkpoint_task(done, settings)
+    log.locations[f"{stage}-checkpoint"] = checkpoint
+    return checkpoint
+
+
+def evaluate(stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: RunLog,
+             settings: NovaflowSettings | None = None) -> EvalResult:
+    """Run an evaluation job, parse its output into the metric table artifact of the stage."""
+    done = run_job(stage, spec, job, wait, log, settings)
+    location = locate_eval_output_task(done, settings)
+    log.locations[f"{stage}-eval-output"] = location
+    return parse_eval_output_task(location, stage)
+
+
+def spec_for(model: str, method: str, job: JobParams, **fields: Any) -> JobSpec:
+    """A JobSpec from a stage's parameters (infrastructure left to settings, resolved at submit)."""
+    return JobSpec(model=model, method=method, overrides=dict(job.overrides), instance_type=job.instance_type,
+                   instance_count=job.instance_count, **fields)
+
+
+def _settings() -> NovaflowSettings:
+    from novaflow.settings import load_settings
+
+    return load_settings()
