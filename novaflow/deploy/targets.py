@@ -15,14 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from botocore.exceptions import ClientError
+
+from novaflow.aws import get_client, is_not_found, wrap_client_error
 from novaflow.deploy.bedrock import BedrockDeployment, BedrockMode, BedrockSpec, deploy_bedrock
-from novaflow.deploy.endpoint import EndpointDeployment, deploy_sagemaker_endpoint
+from novaflow.deploy.endpoint import EndpointDeployment, deploy_sagemaker_endpoint, describe_endpoint_status
 from novaflow.deploy.endpoint_spec import DeployMode, EndpointSpec
 from novaflow.deploy.environment import EndpointEnvironment
 from novaflow.deploy.invoke import Completion, converse, converse_stream, invoke_endpoint, invoke_endpoint_stream
 from novaflow.deploy.stream import StreamResult
+from novaflow.deploy.tags import from_aws, is_managed
 from novaflow.deploy.waiting import Backoff
-from novaflow.errors import ConfigError
+from novaflow.errors import ConfigError, DeployError
 from novaflow.settings import NovaflowSettings
 
 Target = Literal["sagemaker", "bedrock_od", "bedrock_pt"]
@@ -120,3 +124,37 @@ def ask(target: str, invoke_id: str, prompt: str, *, system: str | None = None, 
     if stream:
         return converse_stream(invoke_id, prompt, on_text=on_text, **common)
     return converse(invoke_id, prompt, **common)
+
+
+def resolve_invoke_id(target: str, name: str, settings: NovaflowSettings | None = None) -> str:
+    """What to invoke for a deployment name: the endpoint name, or the Bedrock deployment / provisioned ARN."""
+    check_target(target)
+    if target == "sagemaker" or name.startswith("arn:"):
+        return name
+    return str(deployment_status(target, name, settings)["arn"])
+
+
+def deployment_status(target: str, name: str, settings: NovaflowSettings | None = None) -> dict[str, Any]:
+    """``{"name", "arn", "status", "failure_reason", "managed"}`` of a deployment; DeployError when missing."""
+    check_target(target)
+    if target == "sagemaker":
+        status = describe_endpoint_status(name, settings)
+        if status is None:
+            raise DeployError(f"SageMaker endpoint {name} does not exist.")
+        return {"name": name, "arn": status.endpoint_arn, "status": status.status,
+                "failure_reason": status.failure_reason, "managed": status.managed, "config": status.config_name}
+    bedrock = get_client("bedrock", settings)
+    try:
+        if target == "bedrock_od":
+            desc = bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=name)
+            arn = desc["customModelDeploymentArn"]
+        else:
+            desc = bedrock.get_provisioned_model_throughput(provisionedModelId=name)
+            arn = desc["provisionedModelArn"]
+        tags = from_aws(bedrock.list_tags_for_resource(resourceARN=arn).get("tags", []))
+    except ClientError as exc:
+        if is_not_found(exc):
+            raise DeployError(f"Bedrock {target} deployment {name} does not exist.") from None
+        raise wrap_client_error(exc, f"describe Bedrock deployment {name}") from exc
+    return {"name": name, "arn": arn, "status": desc.get("status", ""), "failure_reason": desc.get("failureMessage"),
+            "managed": is_managed(tags), "model": desc.get("modelArn", "")}

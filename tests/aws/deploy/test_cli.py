@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from novaflow.cli import app
+from novaflow.errors import ConfigError
+from reward_lambda.labels import extract_label
+
+runner = CliRunner()
+SYSTEM = "Classify the Stack Overflow question. Answer with exactly one label: HQ, LQ_EDIT or LQ_CLOSE."
+SM = ["--instance-type", "ml.g6.48xlarge", "--context-length", "8000", "--max-concurrency", "8"]
+
+
+def test_create_status_invoke_stream_delete(checkpoint: str) -> None:
+    created = runner.invoke(app, ["deploy", "create", "nova-cli", "--checkpoint", checkpoint, *SM])
+    assert created.exit_code == 0, created.output
+    assert created.stdout.strip() == "sagemaker nova-cli InService; invoke id: nova-cli"
+
+    status = runner.invoke(app, ["deploy", "status", "nova-cli"])
+    assert status.stdout.splitlines() == ["sagemaker nova-cli: InService",
+                                          "arn: arn:aws:sagemaker:us-east-1:123456789012:endpoint/nova-cli"]
+
+    plain = runner.invoke(app, ["deploy", "invoke", "nova-cli", "Title: segfault in C", "--system", SYSTEM])
+    assert plain.exit_code == 0 and extract_label(plain.stdout) is not None
+    assert plain.stderr.startswith("latency: ")
+    streamed = runner.invoke(app, ["deploy", "invoke", "nova-cli", "Title: segfault in C", "--system", SYSTEM,
+                                   "--stream"])
+    assert streamed.exit_code == 0 and streamed.stdout == plain.stdout
+    assert streamed.stderr.startswith("first token: ") and " ms; total: " in streamed.stderr
+
+    dry = runner.invoke(app, ["deploy", "delete", "nova-cli", "--dry-run", "--target", "sagemaker"])
+    assert dry.stdout.splitlines()[0] == "would remove sagemaker endpoint nova-cli"
+    deleted = runner.invoke(app, ["deploy", "delete", "nova-cli", "--target", "sagemaker"])
+    assert deleted.exit_code == 0
+    assert [line.split(" ")[2] for line in deleted.stdout.splitlines()] == [
+        "endpoint", "endpoint-config", "model", "role"]
+    again = runner.invoke(app, ["deploy", "delete", "nova-cli", "--target", "sagemaker"])
+    assert again.stdout.strip() == "nothing of novaflow's found"
+
+
+def test_bad_tier_is_refused_before_aws(checkpoint: str) -> None:
+    result = runner.invoke(app, ["deploy", "create", "nova-cli", "--checkpoint", checkpoint, "--instance-type",
+                                 "ml.g6.48xlarge", "--context-length", "8000", "--max-concurrency", "9"])
+    assert isinstance(result.exception, ConfigError)
+    assert "allowed tiers: (CONTEXT_LENGTH<=8000, MAX_CONCURRENCY<=8)" in str(result.exception)
+    status = runner.invoke(app, ["deploy", "status", "nova-cli"])
+    assert "does not exist" in str(status.exception)
+
+
+def test_delete_needs_a_name_or_all() -> None:
+    result = runner.invoke(app, ["deploy", "delete"])
+    assert result.exit_code == 2 and "give a deployment name or --all" in result.output
