@@ -80,3 +80,33 @@ def test_too_few_rows_for_the_batch_and_existing_job_note(aws, calls) -> None:
     same = dry_run(spec.model_copy(update={"overrides": {"global_batch_size": 32}}), simulate_iam=False)
     assert same.job_name == record.name
     assert f"job {record.name} already exists (InProgress); submit would attach to it" in same.notes
+
+
+def test_iam_simulation_denials_are_problems(aws) -> None:
+    from botocore.stub import Stubber
+
+    from novaflow.jobs.dryrun import DryRunReport, _check_role
+    from novaflow.settings import load_settings
+
+    iam = get_client("iam")
+    role = "arn:aws:iam::123456789012:role/exec"
+    trust = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+                                       "Action": "sts:AssumeRole"}]})
+    spec = JobSpec(model="nova-lite-2", method="rft_lora", role_arn=role, train_uri="s3://b/k",
+                   reward_lambda_arn="arn:aws:lambda:us-east-1:123456789012:function:r")
+    report = DryRunReport(job_name="j")
+    with Stubber(iam) as stub:
+        stub.add_response("get_role", {"Role": {"Path": "/", "RoleName": "exec", "RoleId": "AROAEXAMPLEID123456",
+                                                "Arn": role, "CreateDate": 0, "AssumeRolePolicyDocument": trust}},
+                          {"RoleName": "exec"})
+        stub.add_response("simulate_principal_policy", {"EvaluationResults": [
+            {"EvalActionName": "s3:GetObject", "EvalDecision": "allowed"},
+            {"EvalActionName": "s3:PutObject", "EvalDecision": "implicitDeny"},
+            {"EvalActionName": "s3:ListBucket", "EvalDecision": "allowed"},
+            {"EvalActionName": "lambda:InvokeFunction", "EvalDecision": "explicitDeny"}]},
+            {"PolicySourceArn": role, "ActionNames": ["s3:GetObject", "s3:PutObject", "s3:ListBucket",
+                                                       "lambda:InvokeFunction"]})
+        _check_role(spec, load_settings(), report, simulate=True)
+    assert [str(p) for p in report.problems] == [
+        "role_arn: role exec is not allowed s3:PutObject, lambda:InvokeFunction -> fix: attach a policy granting "
+        "these actions on the data, output and Lambda resources"]
