@@ -120,7 +120,7 @@ def rft(params: RftParams) -> dict[str, Any]:
 
 
 @flow(name="verify-reward")
-def verify_reward(params: VerifyRewardParams = VerifyRewardParams()) -> dict[str, Any]:  # noqa: B008
+def verify_reward(params: VerifyRewardParams = VerifyRewardParams()) -> dict[str, Any]:
     """Grade sample rows / past predictions locally and through the deployed Lambda; publish the distribution."""
     config = RewardConfig(labels=tuple(params.reward.labels))
     if params.deploy:

@@ -1,0 +1,111 @@
+"""`end-to-end`: the case study as one flow.
+
+prepare and split the data -> baseline evaluation -> SFT -> evaluation -> reward Lambda (deploy + verify) -> RFT
+from the SFT checkpoint -> evaluation -> stage comparison with paired significance -> gated deployment -> smoke
+invocation -> optional clean-up. Every stage can be skipped (``skip``) or handed an existing job
+(``<stage>.existing_job``). The same flow runs against AWS or, with the endpoint pointed at the embedded mocked AWS,
+offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.deploy_stage import deploy_and_smoke, teardown_stage
+from flows.hooks import STOP_ON_EXIT
+from flows.params import EndToEndParams
+from flows.stages import RunLog, evaluate, prepare_data, spec_for, train
+from flows.summary import run_summary_markdown
+from novaflow.evaluation.results import EvalResult
+from novaflow.settings import load_settings
+from reward_lambda.config import RewardConfig
+from tasks.common import artifact_key
+from tasks.evaluation import build_report_task, compare_stages_task
+from tasks.reward import deploy_reward_lambda_task, verify_reward_task
+
+
+@flow(name="end-to-end", task_runner=ThreadPoolTaskRunner(max_workers=4), **STOP_ON_EXIT)
+def end_to_end(params: EndToEndParams = EndToEndParams()) -> dict[str, Any]:
+    """Data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare -> gated deploy -> smoke."""
+    logger = get_run_logger()
+    settings = load_settings()
+    settings.require("bucket", "role_arn")
+    skip = set(params.skip)
+    if "rft" not in skip and params.model not in ("nova-lite-2", "amazon.nova-2-lite-v1"):
+        raise ValueError(f"RFT needs nova-lite-2, not {params.model}: add 'rft' to skip or change the model")
+    log = RunLog(params.run_name)
+    work = Path(params.work_dir) / params.run_name
+    prefix = settings.s3_uri("runs", params.run_name)
+    need = tuple(n for n, stage in (("sft", "sft"), ("eval", None), ("rft", "rft")) if stage not in skip)
+
+    with log.stage("data") as rec:
+        uris = prepare_data(params.data, params.model, work, prefix, need=need, log=log)
+        rec.detail = ", ".join(f"{k}: {v}" for k, v in uris.items())
+
+    def eval_spec(model_path: str | None) -> Any:
+        return spec_for(params.model, "evaluation", params.evaluation, train_uri=uris["eval"],
+                        model_name_or_path=model_path)
+
+    stages: dict[str, EvalResult] = {}
+    if "baseline" not in skip:
+        with log.stage("baseline-eval"):
+            stages["Baseline"] = evaluate("baseline", eval_spec(None), params.baseline, params.wait, log)
+
+    checkpoint: str | None = None
+    if "sft" not in skip:
+        with log.stage("sft"):
+            checkpoint = train("sft", spec_for(params.model, "sft_lora", params.sft, train_uri=uris["sft"]),
+                               params.sft, params.wait, log)
+        with log.stage("post-sft-eval"):
+            stages["Post-SFT"] = evaluate("post-sft", eval_spec(checkpoint), params.evaluation, params.wait, log)
+
+    if "rft" not in skip:
+        with log.stage("reward-lambda"):
+            config = RewardConfig(labels=tuple(params.reward.labels))
+            reward = deploy_reward_lambda_task(params.reward.function_name, config)
+            verify_reward_task(rows=uris["rft"], function_name=reward.function_name,
+                               limit=params.reward.verify_rows)
+        with log.stage("rft"):
+            rft_spec = spec_for(params.model, "rft_lora", params.rft, train_uri=uris["rft"],
+                                model_name_or_path=checkpoint, reward_lambda_arn=reward.function_arn)
+            checkpoint = train("rft", rft_spec, params.rft, params.wait, log)
+        with log.stage("post-rft-eval"):
+            stages["Post-RFT"] = evaluate("post-rft", eval_spec(checkpoint), params.evaluation, params.wait, log)
+
+    comparison = None
+    report: dict[str, str] = {}
+    if len(stages) >= 2:
+        with log.stage("compare"):
+            comparison = compare_stages_task(stages)
+            report = build_report_task(stages, str(work / "report.html"), comparison=comparison,
+                                       s3_uri=f"{prefix}/report.html")
+            log.locations.update({f"report-{k}": v for k, v in report.items()})
+
+    deployment = gate = None
+    if "deploy" not in skip and params.deploy.enabled and checkpoint and comparison is not None:
+        with log.stage("deploy"):
+            gate, deployment = deploy_and_smoke(params, checkpoint, comparison, eval_uri=uris["eval"], log=log)
+    if params.cleanup:
+        with log.stage("cleanup"):
+            teardown_stage(params.run_name, log, params.deploy)
+
+    rows = comparison.table_records() if comparison is not None else None
+    create_markdown_artifact(run_summary_markdown(log, comparison_rows=rows, gate=gate, deployment=deployment),
+                             key=artifact_key("run-summary", params.run_name),
+                             description=f"novaflow end-to-end run {params.run_name}")
+    logger.info("run %s finished in %.1f s", params.run_name, sum(s.seconds for s in log.stages))
+    return {
+        "run_name": params.run_name,
+        "stages": {s.stage: round(s.seconds, 3) for s in log.stages},
+        "jobs": {k: r.name for k, r in log.jobs.items()},
+        "metrics": {name: {row.name: row.value for row in result.metrics.rows} for name, result in stages.items()},
+        "comparison": rows,
+        "report": report,
+        "gate": gate,
+        "deployment": deployment,
+    }
