@@ -46,8 +46,8 @@ class LengthStats(BaseModel):
         if not len(values):
             return cls()
         arr = np.asarray(values, dtype=np.int64)
-        return cls(min=int(arr.min()), mean=round(float(arr.mean()), 2), p50=float(np.percentile(arr, 50)),
-                   p95=float(np.percentile(arr, 95)), max=int(arr.max()))
+        return cls(min=int(arr.min()), mean=round(float(arr.mean()), 2), p50=round(float(np.percentile(arr, 50)), 2),
+                   p95=round(float(np.percentile(arr, 95)), 2), max=int(arr.max()))
 
 
 class DataReport(BaseModel):

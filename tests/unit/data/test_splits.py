@@ -1,0 +1,98 @@
+"""Split sizes, stratification, determinism, augmentation, the leakage guard and de-duplication."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from novaflow.data.report import normalize_text
+from novaflow.data.samples import write_rows
+from novaflow.data.splits import assert_no_leakage, find_leakage, split_dataset
+from novaflow.errors import DataError
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture
+def labelled(tmp_path: Path) -> Path:
+    """60 % HQ, 30 % LQ_EDIT, 10 % LQ_CLOSE, 1,000 distinct rows with multi-line bodies."""
+    rows = [{"Id": str(i), "Title": f"t{i}", "Body": f"line one {i}\r\nline two\t{i} ü",
+             "Tags": "<x>", "CreationDate": "2016-01-01 00:00:00",
+             "Y": "HQ" if i % 10 < 6 else "LQ_EDIT" if i % 10 < 9 else "LQ_CLOSE"} for i in range(1000)]
+    return write_rows(tmp_path / "in.csv", rows)
+
+
+def test_case_study_sizes_stratified_and_augmented(labelled: Path, tmp_path: Path) -> None:
+    result = split_dataset(labelled, [350, 50, 70], tmp_path / "s", stratify="Y", seed=0, augment={"rft": ["sft"]})
+    sft, ev, rft = (_read(result.files[n]) for n in ("sft", "eval", "rft"))
+    assert (len(sft), len(ev), len(rft)) == (350, 50, 420)
+    assert result.report.sizes == {"sft": 350, "eval": 50, "rft": 420}
+    assert Counter(r["Y"] for r in sft) == {"HQ": 210, "LQ_EDIT": 105, "LQ_CLOSE": 35}
+    assert Counter(r["Y"] for r in ev) == {"HQ": 30, "LQ_EDIT": 15, "LQ_CLOSE": 5}
+    assert result.report.labels["eval"] == {"HQ": 30, "LQ_CLOSE": 5, "LQ_EDIT": 15}
+    ids = {n: {r["Id"] for r in rows} for n, rows in (("sft", sft), ("eval", ev), ("rft", rft))}
+    assert not ids["sft"] & ids["eval"] and not ids["eval"] & ids["rft"]
+    assert ids["sft"] <= ids["rft"]
+    assert sft[0]["Body"].endswith(" ü") and "\r\n" in sft[0]["Body"]
+
+
+def test_same_seed_same_split_other_seed_other_split(labelled: Path, tmp_path: Path) -> None:
+    a = split_dataset(labelled, [100, 50], tmp_path / "a", names=["sft", "eval"], stratify="Y", seed=3)
+    b = split_dataset(labelled, [100, 50], tmp_path / "b", names=["sft", "eval"], stratify="Y", seed=3)
+    c = split_dataset(labelled, [100, 50], tmp_path / "c", names=["sft", "eval"], stratify="Y", seed=4)
+    assert a.files["eval"].read_bytes() == b.files["eval"].read_bytes()
+    assert a.files["eval"].read_bytes() != c.files["eval"].read_bytes()
+
+
+def test_ratios(labelled: Path, tmp_path: Path) -> None:
+    result = split_dataset(labelled, [0.8, 0.2], tmp_path / "s", names=["train", "eval"], stratify=None)
+    assert result.report.sizes == {"train": 800, "eval": 200}
+    with pytest.raises(DataError, match="split ratios add up to 1.1 > 1"):
+        split_dataset(labelled, [0.9, 0.2], tmp_path / "x", names=["train", "eval"], stratify=None)
+
+
+def test_leakage_guard_keeps_eval_text_out_of_training(tmp_path: Path) -> None:
+    """Every question appears twice (differing in case and spacing): held-out copies never reach training."""
+    rows = []
+    for i in range(200):
+        rows.append({"Id": f"a{i}", "Title": "", "Body": f"Question {i}  about X", "Tags": "",
+                     "CreationDate": "", "Y": "HQ" if i % 2 else "LQ_EDIT"})
+        rows.append({"Id": f"b{i}", "Title": "", "Body": f"question {i} about x", "Tags": "",
+                     "CreationDate": "", "Y": "HQ" if i % 2 else "LQ_EDIT"})
+    path = write_rows(tmp_path / "dup.csv", rows)
+    result = split_dataset(path, [100, 40], tmp_path / "s", names=["sft", "eval"], stratify="Y", seed=1)
+    ev = {normalize_text(r["Body"]) for r in _read(result.files["eval"])}
+    sft = {normalize_text(r["Body"]) for r in _read(result.files["sft"])}
+    assert not ev & sft
+    assert result.report.leakage_dropped > 0
+    dedup = split_dataset(path, [100, 40], tmp_path / "d", names=["sft", "eval"], stratify="Y", seed=1, dedup=True)
+    assert dedup.report.duplicates_dropped == 200
+    assert dedup.report.leakage_dropped == 0
+
+
+def test_assert_no_leakage() -> None:
+    assert find_leakage(["A  b"], ["a b", "c"]) == {"a b"}
+    with pytest.raises(DataError, match=r"leakage: 1 eval row\(s\) also appear in sft"):
+        assert_no_leakage({"eval": ["Same text"], "sft": ["same   TEXT", "other"]}, ["eval"])
+    assert_no_leakage({"eval": ["x"], "sft": ["y"]}, ["eval"])
+
+
+def test_not_enough_rows(labelled: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="asked for 1100 rows but only 1000 are available"):
+        split_dataset(labelled, [1000, 100], tmp_path / "s", names=["sft", "eval"])
+    with pytest.raises(DataError, match="stratify column 'Label' not found"):
+        split_dataset(labelled, [10], tmp_path / "s", names=["sft"], stratify="Label")
+
+
+def test_case_study_from_the_committed_sample(tmp_path: Path) -> None:
+    from novaflow.data.samples import SAMPLE_CSV
+
+    result = split_dataset(SAMPLE_CSV, [3500, 500, 700], tmp_path, stratify="Y", seed=0, augment={"rft": ["sft"]})
+    assert result.report.sizes == {"sft": 3500, "eval": 500, "rft": 4200}
+    assert result.report.labels["eval"] == {"HQ": 166, "LQ_CLOSE": 167, "LQ_EDIT": 167}
