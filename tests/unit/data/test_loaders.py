@@ -82,7 +82,7 @@ def test_unreadable_inputs(tmp_path: Path, name: str, content: bytes, message: s
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="nope.csv: no such file"):
+    with pytest.raises(DataError, match=r"nope\.csv: no such file"):
         list(iter_chunks(DatasetSource(path=str(tmp_path / "nope.csv"))))
 
 

@@ -103,7 +103,7 @@ def test_no_valid_rows_is_an_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("content", "kwargs", "message"), [
-    ("Id;Body;Y\n1;x;HQ\n".encode(), {"columns": MAP},
+    (b"Id;Body;Y\n1;x;HQ\n", {"columns": MAP},
      r"bad.csv: mapped column 'Body' \(query\) is not in the file; columns found: Id;Body;Y; the header was read "
      r"as one column - wrong delimiter \(now ','\)\?"),
     ("Id,Body,Y\n1,caf\xe9,HQ\n".encode("latin-1"), {"columns": MAP},

@@ -35,7 +35,7 @@ def test_output_is_raw_utf8_with_json_escapes_only_for_controls(tricky_csv: Path
     data = prepare_dataset(src, "eval", "nova-lite-2", tmp_path).data_file.read_bytes()
     first = data.split(b"\n")[0]
     assert first == ('{"query":"<p>Why does\\r\\nthis fail?</p>\\n<pre><code>def f():\\n\\treturn \\"naïve 数据 🙂\\"'
-                     '\\n</code></pre>\\n","response":"HQ"}').encode("utf-8")
+                     '\\n</code></pre>\\n","response":"HQ"}').encode()
     assert b"\\u" not in data
 
 

@@ -53,7 +53,7 @@ def test_same_seed_same_split_other_seed_other_split(labelled: Path, tmp_path: P
 def test_ratios(labelled: Path, tmp_path: Path) -> None:
     result = split_dataset(labelled, [0.8, 0.2], tmp_path / "s", names=["train", "eval"], stratify=None)
     assert result.report.sizes == {"train": 800, "eval": 200}
-    with pytest.raises(DataError, match="split ratios add up to 1.1 > 1"):
+    with pytest.raises(DataError, match=r"split ratios add up to 1\.1 > 1"):
         split_dataset(labelled, [0.9, 0.2], tmp_path / "x", names=["train", "eval"], stratify=None)
 
 
