@@ -1,8 +1,158 @@
-"""`novaflow run`: Run the novaflow flows (end-to-end, baseline, SFT, RFT) locally or against AWS."""
+"""`novaflow run`: run the flows from a terminal, against AWS or (``--local``) the embedded mocked AWS.
+
+``--local`` starts the embedded mocked AWS in this process and points every client at it; the flow itself is the
+same code that runs against AWS. Without a ``PREFECT_API_URL`` Prefect starts a temporary local server, so the
+run, its logs and artifacts are real Prefect objects either way.
+"""
 
 from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
 
 import typer
 
 app = typer.Typer(help="Run the novaflow flows (end-to-end, baseline, SFT, RFT) locally or against AWS.",
                   no_args_is_help=True)
+
+LOCAL_POLL_SECONDS = 0.5
+
+
+@contextmanager
+def _environment(local: bool) -> Iterator[None]:
+    """The embedded AWS when ``--local``; a quiet, heartbeat-free Prefect engine for a terminal run."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with ExitStack() as stack:
+        if local:
+            from novaflow.local import LocalAws
+
+            aws = stack.enter_context(LocalAws())
+            typer.secho(f"embedded mocked AWS on {aws.url} (bucket {aws.env['NOVAFLOW_BUCKET']})", err=True,
+                        fg=typer.colors.CYAN)
+        # The sync engine joins the heartbeat thread after every flow run (~1 s); a terminal run needs none.
+        stack.enter_context(temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+        yield
+
+
+def _load_params(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"{path}: {exc}", param_hint="--params") from None
+
+
+def _sizes(text: str) -> dict[str, int]:
+    try:
+        sft, ev, rft = (int(x) for x in text.split(","))
+    except ValueError:
+        raise typer.BadParameter("expected three counts SFT,EVAL,RFT such as 3500,500,700",
+                                 param_hint="--sizes") from None
+    return {"sft_rows": sft, "eval_rows": ev, "rft_rows": rft}
+
+
+@app.command("end-to-end")
+def end_to_end_cmd(
+    local: bool = typer.Option(False, "--local", help="Run on the embedded mocked AWS (no account, no GPU)."),
+    data: str = typer.Option("sample", "--data", help="CSV/JSONL/Parquet path or s3:// URI; 'sample' = the "
+                                                      "committed synthetic Stack Overflow sample."),
+    sizes: str | None = typer.Option(None, "--sizes", help="SFT,EVAL,RFT row counts (default 3500,500,700)."),
+    column: list[str] = typer.Option([], "--map", help="KEY=COLUMN mapping, repeatable (query=Body ...)."),
+    system: str | None = typer.Option(None, "--system", help="One system prompt for every row."),
+    run_name: str = typer.Option("case-study", "--run-name", help="Names the S3 prefix, artifacts, deployment."),
+    skip: list[str] = typer.Option([], "--skip", help="Skip a stage: baseline, sft, rft, deploy (repeatable)."),
+    cleanup: bool | None = typer.Option(None, "--cleanup/--keep", help="Tear the deployment down at the end "
+                                                                         "(default: yes with --local, no on AWS)."),
+    params_file: Path | None = typer.Option(None, "--params", help="JSON file of EndToEndParams (UI form shape); "
+                                                                  "the flags above override it."),
+    work_dir: str = typer.Option("novaflow-runs", "--work-dir", help="Local scratch directory."),
+) -> None:
+    """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->
+    gated deploy -> smoke test -> cleanup. Prints each stage's time, the comparison table and the report path."""
+    from flows.params import EndToEndParams
+
+    raw = _load_params(params_file)
+    raw.setdefault("data", {})
+    raw["data"]["source"] = data if data != "sample" or "source" not in raw["data"] else raw["data"]["source"]
+    if sizes:
+        raw["data"].update(_sizes(sizes))
+    if column:
+        from novaflow.data.source import ColumnMap
+
+        raw["data"]["columns"] = ColumnMap.parse(column).model_dump(exclude_defaults=True)
+    if system:
+        raw["data"]["system_prompt"] = system
+    raw["run_name"] = run_name
+    raw["work_dir"] = work_dir
+    if skip:
+        raw["skip"] = skip
+    raw["cleanup"] = local if cleanup is None else cleanup
+    if local:
+        raw.setdefault("wait", {}).update({"poll_seconds": LOCAL_POLL_SECONDS, "max_poll_seconds": 2.0})
+    params = EndToEndParams.model_validate(raw)
+
+    started = time.perf_counter()
+    with _environment(local):
+        from flows.end_to_end import end_to_end
+
+        result = end_to_end(params)
+    _print_result(result, time.perf_counter() - started)
+
+
+def _print_result(result: dict[str, Any], seconds: float) -> None:
+    typer.echo("")
+    typer.secho(f"novaflow end-to-end run '{result['run_name']}' finished in {seconds:.1f} s", bold=True)
+    typer.echo("stage times: " + ", ".join(f"{k} {v:.1f}s" for k, v in result["stages"].items()))
+    rows = result.get("comparison") or []
+    if rows:
+        stages = [k for k in rows[0] if k != "metric" and not k.endswith("_stderr") and not k.startswith("delta_")]
+        deltas = [k for k in rows[0] if k.startswith("delta_")]
+        header = ["metric", *stages, *(d.removeprefix("delta_").replace("_vs_", " vs ") for d in deltas)]
+        widths = [max(16, len(h) + 2) for h in header]
+        typer.echo("".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+        for row in rows:
+            cells = [row["metric"]] + [_cell(row, k) for k in stages] + [f"{row[d]:+.4f}" for d in deltas]
+            typer.echo("".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
+    if result.get("gate"):
+        typer.echo(f"gate: {result['gate']}")
+    if result.get("deployment"):
+        typer.echo(f"deployed: {result['deployment']}")
+    for where, location in (result.get("report") or {}).items():
+        typer.echo(f"report ({where}): {location}")
+
+
+def _cell(row: dict[str, Any], stage: str) -> str:
+    stderr = row.get(f"{stage}_stderr")
+    return f"{row[stage]:.4f}" + (f" ±{stderr:.4f}" if isinstance(stderr, float) else "")
+
+
+@app.command("flow")
+def flow_cmd(
+    name: str = typer.Argument(..., help="baseline-eval, sft, rft, deploy, cleanup or verify-reward."),
+    params_file: Path = typer.Option(..., "--params", help="JSON file with the flow's parameters."),
+    local: bool = typer.Option(False, "--local", help="Run on the embedded mocked AWS."),
+) -> None:
+    """Run one single-stage flow with parameters from a JSON file (the same shape as the Prefect UI form)."""
+    from flows import deploy_stage, single_stage
+
+    flows = {
+        "baseline-eval": (single_stage.baseline_eval, single_stage.BaselineEvalParams),
+        "sft": (single_stage.sft, single_stage.SftParams),
+        "rft": (single_stage.rft, single_stage.RftParams),
+        "verify-reward": (single_stage.verify_reward, single_stage.VerifyRewardParams),
+        "deploy": (deploy_stage.deploy, deploy_stage.DeployFlowParams),
+        "cleanup": (deploy_stage.cleanup, deploy_stage.CleanupParams),
+    }
+    if name not in flows:
+        raise typer.BadParameter(f"unknown flow {name!r}; choose from {', '.join(flows)}")
+    fn, model = flows[name]
+    params = model.model_validate(_load_params(params_file))
+    with _environment(local):
+        result = fn(params)
+    typer.echo(json.dumps(result, indent=2, default=str))
