@@ -41,10 +41,11 @@ def prepare_dataset_task(source: DatasetSource, method: str, model: str, out_dir
 @task(name="split-dataset")
 def split_dataset_task(source: DatasetSource, sizes: Mapping[str, float], out_dir: str, *,
                        stratify: str | None = "Y", seed: int = 0, holdout: Sequence[str] = ("eval",),
-                       augment: Mapping[str, Sequence[str]] | None = None, dedup: bool = False) -> SplitResult:
+                       augment: Mapping[str, Sequence[str]] | None = None, dedup: bool = False,
+                       require: Sequence[str] = ()) -> SplitResult:
     """Seeded, stratified split with the leakage guard; publishes ``data-splits`` (sizes and labels per split)."""
     result = split_dataset(source, dict(sizes), Path(out_dir), stratify=stratify, seed=seed, holdout=holdout,
-                           augment=augment, dedup=dedup)
+                           augment=augment, dedup=dedup, require=require)
     get_run_logger().info("split %s: %s", result.report.source, result.report.sizes)
     create_table_artifact(table=result.report.table_rows(), key=artifact_key("data-splits"),
                           description=f"Splits of {result.report.source} (seed {seed})")

@@ -94,6 +94,7 @@ def split(
     augment: list[str] = typer.Option(None, "--augment", help="TARGET=SRC[,SRC]: append SRC rows to TARGET."),
     key: str = typer.Option(None, "--key", help="Columns whose normalized text identifies a row (leakage, dedup)."),
     dedup: bool = typer.Option(False, "--dedup", help="Drop rows whose key text repeats."),
+    require: str = typer.Option(None, "--require", help="Columns that must be non-blank (e.g. Body,Y)."),
     fmt: str = typer.Option(None, "--format"),
     delimiter: str = typer.Option(",", "--delimiter"),
     encoding: str = typer.Option("utf-8", "--encoding"),
@@ -111,7 +112,8 @@ def split(
     src = _source(input_path, None, None, None, fmt, delimiter, encoding)
     result = split_dataset(src, values, out, names=name_list, stratify=stratify, seed=seed,
                            holdout=[h for h in holdout.split(",") if h], augment=aug,
-                           key_columns=[k for k in key.split(",") if k] if key else None, dedup=dedup)
+                           key_columns=[k for k in key.split(",") if k] if key else None, dedup=dedup,
+                           require=[c for c in (require or "").split(",") if c])
     for name, path in result.files.items():
         typer.echo(f"{name}: {result.report.sizes[name]} rows -> {path}")
     _print_rows(result.report.table_rows(), "split")

@@ -43,6 +43,7 @@ class SplitReport(BaseModel):
     rows_in: int
     sizes: dict[str, int]
     labels: dict[str, dict[str, int]] = Field(default_factory=dict)
+    blank_dropped: int = 0
     duplicates_dropped: int = 0
     leakage_dropped: int = 0
     augmented: dict[str, list[str]] = Field(default_factory=dict)
@@ -52,6 +53,7 @@ class SplitReport(BaseModel):
         for name, size in self.sizes.items():
             rows.append({"split": name, "label": "all", "rows": size})
             rows += [{"split": name, "label": k, "rows": v} for k, v in self.labels.get(name, {}).items()]
+        rows.append({"split": "(dropped)", "label": "blank required field", "rows": self.blank_dropped})
         rows.append({"split": "(dropped)", "label": "duplicates", "rows": self.duplicates_dropped})
         rows.append({"split": "(dropped)", "label": "leakage", "rows": self.leakage_dropped})
         return rows
@@ -140,8 +142,13 @@ def assert_no_leakage(splits: Mapping[str, Sequence[str]], holdout: Sequence[str
 def split_dataset(source: DatasetSource | str | Path, sizes: Sequence[float | int] | Mapping[str, float | int],
                   out_dir: str | Path, *, names: Sequence[str] | None = None, stratify: str | None = "Y",
                   seed: int = 0, holdout: Sequence[str] = ("eval",), augment: Mapping[str, Sequence[str]] | None = None,
-                  key_columns: Sequence[str] | None = None, dedup: bool = False) -> SplitResult:
-    """Split ``source`` into named files of the same format; same seed, same split."""
+                  key_columns: Sequence[str] | None = None, dedup: bool = False,
+                  require: Sequence[str] = ()) -> SplitResult:
+    """Split ``source`` into named files of the same format; same seed, same split.
+
+    ``require`` names columns that must be non-blank: rows failing it are left out before splitting, so a
+    500-row eval split holds 500 usable rows rather than 500 minus the broken ones.
+    """
     src = source if isinstance(source, DatasetSource) else DatasetSource(path=str(source))
     wanted = parse_sizes(sizes, names)
     with local_source(src.path) as local:
@@ -153,8 +160,11 @@ def split_dataset(source: DatasetSource | str | Path, sizes: Sequence[float | in
     if stratify and stratify not in columns:
         raise DataError(f"{src.name}: stratify column {stratify!r} not found; columns: {', '.join(columns)}")
     keys_cols = list(key_columns or default_key_columns(columns, stratify))
+    if missing := [c for c in require if c not in columns]:
+        raise DataError(f"{src.name}: required column {missing[0]!r} not found; columns: {', '.join(columns)}")
     keys = [row_key(r, keys_cols) for r in records]
-    candidates = list(range(len(records)))
+    candidates = [i for i, r in enumerate(records) if all(str(r.get(c) or "").strip() for c in require)]
+    blank = len(records) - len(candidates)
     duplicates = 0
     if dedup:
         seen: set[str] = set()
@@ -215,7 +225,7 @@ def split_dataset(source: DatasetSource | str | Path, sizes: Sequence[float | in
         sizes={n: len(idx) for n, idx in final.items()},
         labels={n: dict(sorted(Counter(label_of[i] for i in idx).items())) for n, idx in final.items()}
         if stratify else {},
-        duplicates_dropped=duplicates, leakage_dropped=leakage,
+        blank_dropped=blank, duplicates_dropped=duplicates, leakage_dropped=leakage,
         augmented={k: list(v) for k, v in (augment or {}).items()},
     )
     report_file = out / "split_report.json"

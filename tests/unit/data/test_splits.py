@@ -96,3 +96,12 @@ def test_case_study_from_the_committed_sample(tmp_path: Path) -> None:
     result = split_dataset(SAMPLE_CSV, [3500, 500, 700], tmp_path, stratify="Y", seed=0, augment={"rft": ["sft"]})
     assert result.report.sizes == {"sft": 3500, "eval": 500, "rft": 4200}
     assert result.report.labels["eval"] == {"HQ": 166, "LQ_CLOSE": 167, "LQ_EDIT": 167}
+
+
+def test_require_leaves_blank_rows_out(tmp_path: Path) -> None:
+    from novaflow.data.samples import SAMPLE_CSV
+
+    result = split_dataset(SAMPLE_CSV, [3500, 500, 700], tmp_path, stratify="Y", seed=0, require=["Body", "Y"])
+    assert result.report.blank_dropped == 5  # empty body, blank body, two empty labels, a whitespace label
+    rows = [r for name in ("sft", "eval", "rft") for r in _read(result.files[name])]
+    assert all(r["Body"].strip() and r["Y"].strip() for r in rows)
