@@ -74,3 +74,21 @@ def test_hub_sync_updates_the_table_from_recipe_collection() -> None:
     assert changes == ["nova-lite-2 rft_lora: ['ml.p5.48xlarge', 'ml.p5en.48xlarge'] -> ['ml.p5en.48xlarge'] "
                        "(default ml.p5en.48xlarge x 4, from nova_lite_v2_smtj_p5_p5en_gpu_lora_rft)"]
     assert load_instance_table().allowed("SMTJ", "nova-lite-2", "rft_lora")["ml.p5.48xlarge"] == [2, 4, 6, 8]
+
+
+def test_jobs_cli_wait_and_logs(aws, tmp_path) -> None:
+    put_jsonl("data/train.jsonl", 40)
+    record = tmp_path / "r.json"
+    submitted = runner.invoke(app, ["jobs", "submit", "--model", "nova-lite-2", "--method", "sft_lora", "--train",
+                                    "s3://novaflow-local/data/train.jsonl", "-o", "max_steps=3", "--record",
+                                    str(record)])
+    assert submitted.exit_code == 0, submitted.output
+    waited = runner.invoke(app, ["jobs", "wait", "--record", str(record), "--poll", "0.05", "--max-wait", "60",
+                                 "--quiet"])
+    rec = JobRecord.load(record)
+    assert waited.exit_code == 0, waited.output
+    assert waited.output == f"{rec.name}: Completed\n" and rec.status.value == "Completed"
+    raw = runner.invoke(app, ["jobs", "logs", rec.name])
+    assert raw.exit_code == 0 and rec.name in raw.output
+    metrics = runner.invoke(app, ["jobs", "logs", rec.name, "--metrics"])
+    assert metrics.output.splitlines()[0].split()[:2] == ["step", "loss"]
