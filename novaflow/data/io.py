@@ -82,21 +82,23 @@ def upload_file_verified(path: Path, uri: str, settings: NovaflowSettings | None
         head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     except ClientError as exc:
         raise wrap_client_error(exc, f"upload of {path.name} to {uri}") from None
-    _verify(path, uri, head, sha256_hex, s3, bucket, key)
+    _verify(path, uri, head, sha256_hex, s3, bucket, key, single_part=path.stat().st_size < MULTIPART_THRESHOLD)
     return uri
 
 
-def _verify(path: Path, uri: str, head: dict[str, Any], sha256_hex: str, s3: Any, bucket: str, key: str) -> None:
+def _verify(path: Path, uri: str, head: dict[str, Any], sha256_hex: str, s3: Any, bucket: str, key: str, *,
+            single_part: bool) -> None:
     size = path.stat().st_size
     if head.get("ContentLength") != size:
         raise DataError(f"upload of {path.name} to {uri} is {head.get('ContentLength')} bytes, expected {size}")
     stored = head.get("ChecksumSHA256")
     expected_b64 = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
-    if stored and "-" not in stored and head.get("ChecksumType", "FULL_OBJECT") != "COMPOSITE":
+    full_object = head.get("ChecksumType") == "FULL_OBJECT" or (single_part and "ChecksumType" not in head)
+    if stored and "-" not in stored and full_object:
         if stored != expected_b64:
             raise DataError(f"upload of {path.name} to {uri}: S3 checksum {stored} != local {expected_b64}")
         return
-    # multipart uploads carry a checksum of part checksums: re-read and hash instead
+    # a multipart upload's checksum is a checksum of part checksums: re-read and hash instead
     digest = hashlib.sha256()
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     for block in iter(lambda: body.read(1 << 20), b""):
