@@ -52,6 +52,8 @@ class ColumnarPlan:
     fields: dict[str, FieldPlan]
     metadata: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
+    images: bool = False
+    """gen_qa rows from JSON input that carry ``images`` (list of ``{"data": "data:image/...;base64,..."}``)."""
 
 
 @dataclass
@@ -121,7 +123,8 @@ def plan_columns(source: DatasetSource, method: Method, nova_version: int, colum
     for plan in plans.values():
         if plan.constant is not None:
             _check_constant(source, plan)
-    return ColumnarPlan(source, method, nova_version, list(columns), plans, metadata, notes)
+    images = method is Method.EVAL and "images" in columns
+    return ColumnarPlan(source, method, nova_version, list(columns), plans, metadata, notes, images)
 
 
 def _require_columns(source: DatasetSource, key: str, needed: list[str], columns: Sequence[str]) -> None:
@@ -199,6 +202,7 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
         if fplan.spec is not None:
             arrays[key] = _field_array(chunk, fplan, plan.columns, source, errors)
     ra_objects = _rft_object_answers(chunk, plan, errors)
+    images = _eval_images(chunk, errors) if plan.images else None
     for key, fplan in plan.fields.items():
         arr = arrays.get(key)
         if arr is None:
@@ -227,7 +231,11 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
             if ra_objects[i] is not None:
                 ra[j] = ra_objects[i]
     meta = _metadata_values(chunk, plan, valid)
-    return _build(plan, values, meta, len(valid), rejected)
+    out = _build(plan, values, meta, len(valid), rejected)
+    if images is not None:
+        out.lines = [line[:-1] + b',"images":' + orjson.dumps(images[i]) + b"}" for line, i in zip(out.lines, valid,
+                                                                                                  strict=True)]
+    return out
 
 
 def _mark(errors: list[str | None], mask: pa.Array, message: str) -> None:
@@ -267,6 +275,25 @@ def _rft_object_answers(chunk: Chunk, plan: ColumnarPlan, errors: list[str | Non
                 errors[i] = None
         else:
             out.append(None)
+    return out
+
+
+def _eval_images(chunk: Chunk, errors: list[str | None]) -> list[Any]:
+    """Validate gen_qa ``images`` (§5.8); a row without them is rejected, since every row must have them or none."""
+    out: list[Any] = []
+    for i, rec in enumerate(chunk.records or []):
+        value = rec.get("images")
+        out.append(value)
+        if errors[i] is not None:
+            continue
+        if not isinstance(value, list) or not value:
+            errors[i] = "images|optional field consistency: other rows have images, this one has none"
+            continue
+        for j, img in enumerate(value):
+            data = img.get("data") if isinstance(img, dict) else None
+            if not isinstance(data, str) or not data.startswith("data:image/") or ";base64," not in data:
+                errors[i] = f"images[{j}].data|must be a data:image/...;base64,... URI"
+                break
     return out
 
 

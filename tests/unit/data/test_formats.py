@@ -135,3 +135,16 @@ def test_golden_bytes(tricky_csv: Path, tmp_path: Path, name: str, method: str, 
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_bytes(data)
     assert data == golden.read_bytes()
+
+
+def test_eval_images_from_json_input(tmp_path: Path) -> None:
+    img = {"data": "data:image/png;base64,iVBORw0KGgo..."}
+    path = tmp_path / "img.jsonl"
+    rows = [{"query": "q1", "response": "a", "images": [img]},
+            {"query": "q2", "response": "a", "images": [{"data": "http://x/y.png"}]},
+            {"query": "q3", "response": "a"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    prepared = prepare_dataset(str(path), "eval", "nova-lite-2", tmp_path / "o")
+    assert _rows(prepared.data_file) == [{"query": "q1", "response": "a", "images": [img]}]
+    rejected = [json.loads(x) for x in (tmp_path / "o" / "rejected.jsonl").read_text().splitlines()]
+    assert [(r["row"], r["field"]) for r in rejected] == [(2, "images[0].data"), (3, "images")]
