@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from novaflow.aws import get_client, is_not_found, wrap_client_error
-from novaflow.deploy.endpoint_spec import NAME_RE
+from novaflow.deploy.endpoint_spec import check_checkpoint_uri, check_resource_name
 from novaflow.deploy.roles import ensure_execution_role
 from novaflow.deploy.tags import (
     ESCROW_TAG_KEY,
@@ -56,19 +56,8 @@ class BedrockSpec(BaseModel):
     model_units: int = Field(1, ge=1, description="Model units for provisioned throughput.")
     role_arn: str | None = Field(None, description="Role Bedrock reads the checkpoint with; created when unset.")
 
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str) -> str:
-        if not NAME_RE.match(value):
-            raise ValueError("must be 1-63 letters, digits or hyphens, starting and ending with a letter or digit")
-        return value
-
-    @field_validator("checkpoint_uri")
-    @classmethod
-    def _check_checkpoint(cls, value: str) -> str:
-        if not value.startswith("s3://") or len(value) <= 5 or value[5] == "/":
-            raise ValueError("must be an s3:// URI of the checkpoint prefix (manifest.json checkpoint_s3_bucket)")
-        return value.rstrip("/")
+    _check_name = field_validator("name")(check_resource_name)
+    _check_checkpoint = field_validator("checkpoint_uri")(check_checkpoint_uri)
 
     def token(self, what: str) -> str:
         """Idempotency token for one creation request of this spec."""

@@ -32,6 +32,20 @@ MAX_NAME = 63
 VARIANT_NAME = "primary"
 
 
+def check_resource_name(value: str) -> str:
+    """SageMaker and Bedrock deployment names: letters, digits, hyphens, <= 63 characters."""
+    if not NAME_RE.match(value):
+        raise ValueError("must be 1-63 letters, digits or hyphens, starting and ending with a letter or digit")
+    return value
+
+
+def check_checkpoint_uri(value: str) -> str:
+    """An ``s3://bucket/prefix`` checkpoint, returned without trailing slashes (callers add exactly one)."""
+    if not value.startswith("s3://") or len(value) <= 5 or value[5] == "/":
+        raise ValueError("must be an s3:// URI of the checkpoint prefix (manifest.json checkpoint_s3_bucket)")
+    return value.rstrip("/")
+
+
 class DeployMode(str, Enum):
     """``create`` fails when the endpoint exists (unless it already runs this exact spec);
     ``update`` switches an existing novaflow endpoint to a new endpoint config with ``UpdateEndpoint``."""
@@ -53,19 +67,8 @@ class EndpointSpec(BaseModel):
     environment: EndpointEnvironment = Field(default_factory=EndpointEnvironment)
     role_arn: str | None = Field(None, description="Execution role; created (least privilege) when unset.")
 
-    @field_validator("endpoint_name")
-    @classmethod
-    def _check_name(cls, value: str) -> str:
-        if not NAME_RE.match(value):
-            raise ValueError("must be 1-63 letters, digits or hyphens, starting and ending with a letter or digit")
-        return value
-
-    @field_validator("checkpoint_uri")
-    @classmethod
-    def _check_checkpoint(cls, value: str) -> str:
-        if not value.startswith("s3://") or len(value) <= 5 or value[5] == "/":
-            raise ValueError("must be an s3:// URI of the checkpoint prefix (manifest.json checkpoint_s3_bucket)")
-        return value.rstrip("/")
+    _check_name = field_validator("endpoint_name")(check_resource_name)
+    _check_checkpoint = field_validator("checkpoint_uri")(check_checkpoint_uri)
 
     @field_validator("model")
     @classmethod

@@ -70,7 +70,9 @@ def test_failed_create_endpoint_removes_the_model_and_config_it_created(stub: St
     stub.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"},
                       build_model_request(SPEC, region="us-east-1", role_arn=ROLE))
     stub.add_client_error("describe_endpoint_config", "ValidationException", "Could not find endpoint config.")
-    stub.add_response("create_endpoint_config", {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/c"}, build_endpoint_config_request(SPEC))
+    stub.add_response("create_endpoint_config",
+                      {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/c"},
+                      build_endpoint_config_request(SPEC))
     stub.add_client_error("create_endpoint", "ResourceLimitExceeded",
                           "The account-level service limit 'ml.g6.48xlarge for endpoint usage' is 0 Instances.")
     stub.add_response("delete_endpoint_config", {}, {"EndpointConfigName": SPEC.config_name})

@@ -6,18 +6,9 @@ import pytest
 
 from novaflow.deploy.gate import MetricDeltaLike, decide_gate, find_delta
 from novaflow.errors import DeployError
+from novaflow.evaluation.compare import MetricDelta
 
-
-@dataclass(frozen=True)
-class Delta:
-    metric: str
-    baseline: float
-    candidate: float
-    delta: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    n: int
+Delta = MetricDelta
 
 
 def delta(metric: str = "em", base: float = 0.40, cand: float = 0.46, p: float = 0.01,
@@ -25,7 +16,7 @@ def delta(metric: str = "em", base: float = 0.40, cand: float = 0.46, p: float =
     return Delta(metric, base, cand, round(cand - base, 10), ci[0], ci[1], p, n)
 
 
-def test_protocol_accepts_a_plain_dataclass() -> None:
+def test_protocol_accepts_the_evaluation_metric_delta() -> None:
     assert isinstance(delta(), MetricDeltaLike)
 
 
