@@ -119,10 +119,10 @@ def run_job(stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: Ru
                              poll_seconds=wait.poll_seconds, max_poll_seconds=wait.max_poll_seconds,
                              stop_on_deadline=wait.stop_on_deadline, settings=settings)
     except JobError as exc:
-        logger.error("%s job %s ended %s: %s", stage, exc.job_name or record.name, exc.status or "badly",
-                     exc.failure_reason or exc)
-        if exc.log_tail:
-            logger.error("last log lines of %s:\n%s", record.name, "\n".join(exc.log_tail))
+        # The message carries the job's FailureReason and its last log lines; say it in the run log once more
+        # with the stage, because this is the line a person reads first.
+        logger.error("%s job %s did not complete (%s): %s", stage, exc.job_name or record.name,
+                     exc.status or "see reason", exc)
         raise
     log.jobs[stage] = done
     return done

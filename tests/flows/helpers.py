@@ -1,0 +1,74 @@
+"""Shared helpers of the flow tests: small case-study parameters, job names, artifact and log read-back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+
+from flows.params import DataParams, EndToEndParams, JobParams, WaitParams
+from flows.stages import spec_for
+from novaflow.settings import load_settings
+
+FAST_WAIT = WaitParams(poll_seconds=0.2, max_poll_seconds=0.5, max_wait_hours=0.1)
+
+
+def small_params(run_name: str, work_dir: Path, **changes: Any) -> EndToEndParams:
+    """The case study at a tenth of its size: 350 SFT / 150 eval / 100 (+350) RFT rows."""
+    values: dict[str, Any] = {
+        "run_name": run_name, "work_dir": str(work_dir), "wait": FAST_WAIT, "cleanup": True,
+        "data": DataParams(sft_rows=350, eval_rows=150, rft_rows=100),
+    }
+    values.update(changes)
+    return EndToEndParams(**values)
+
+
+def data_uri(params: EndToEndParams, split: str) -> str:
+    file = {"sft": "train.jsonl", "eval": "gen_qa.jsonl", "rft": "rft.jsonl"}[split]
+    return load_settings().s3_uri("runs", params.run_name, "data", split) + f"/data/{file}"
+
+
+def sft_job_name(params: EndToEndParams) -> str:
+    """The deterministic SFT job name a run of ``params`` submits (computed without running anything)."""
+    spec = spec_for(params.model, "sft_lora", JobParams(), train_uri=data_uri(params, "sft"))
+    return spec.resolve(load_settings()).job_name()
+
+
+def training_jobs() -> list[dict[str, Any]]:
+    sm = boto3.client("sagemaker")
+    jobs: list[dict[str, Any]] = []
+    for page in sm.get_paginator("list_training_jobs").paginate():
+        jobs.extend(page["TrainingJobSummaries"])
+    return jobs
+
+
+def artifacts_of(flow_run_id: Any) -> dict[str, Any]:
+    """Latest artifact per key of a flow run (tables decoded from their JSON strings)."""
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    out: dict[str, Any] = {}
+    for art in sorted(found, key=lambda a: a.created):
+        data = art.data
+        if art.type == "table" and isinstance(data, str):
+            data = json.loads(data)
+        out[art.key or f"unkeyed-{art.id}"] = {"type": art.type, "data": data, "description": art.description}
+    return out
+
+
+def logs_of(flow_run_id: Any) -> list[str]:
+    """Every log line of a flow run, in order (read in pages: the API returns at most 200 at a time)."""
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # the log worker sends in the background; the last lines may still be queued
+    messages: list[str] = []
+    with get_client(sync_client=True) as client:
+        while True:
+            page = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                                    offset=len(messages), limit=200)
+            messages += [entry.message for entry in page]
+            if len(page) < 200:
+                return messages
