@@ -1,0 +1,123 @@
+"""Crash and cancel safety: a killed run re-attaches on re-run (no duplicate job); a cancelled deployed run
+stops the SageMaker job it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.settings import PREFECT_API_URL
+from prefect.states import Cancelling
+
+from flows.end_to_end import end_to_end
+from tests.flows.helpers import sft_job_name, small_params, training_jobs
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFECT = str(Path(sys.executable).with_name("prefect"))  # the CLI of the interpreter running the tests
+
+
+def _child_env(aws: Any, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(aws.env)
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+    env.update(extra)
+    return env
+
+
+def _wait_for(predicate: Any, seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+def _status(name: str) -> str | None:
+    try:
+        return boto3.client("sagemaker").describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
+    except Exception:
+        return None
+
+
+def test_killed_run_reattaches_on_rerun_with_one_job_per_stage(aws, tmp_path) -> None:
+    params = small_params("crash-rerun", tmp_path, skip=["deploy"])
+    sft = sft_job_name(params)
+    aws.control.stall_job(sft)  # the first run dies while SFT is training
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from flows.end_to_end import end_to_end; "
+         "from flows.params import EndToEndParams; end_to_end(EndToEndParams.model_validate_json(sys.argv[1]))",
+         params.model_dump_json()],
+        env=_child_env(aws), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: _status(sft) == "InProgress", 120, f"{sft} to be training")
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    aws.control.release_job(sft)
+
+    state = end_to_end(params, return_state=True)
+    assert state.is_completed(), state.message
+    names = [j["TrainingJobName"] for j in training_jobs()]
+    kinds = Counter(n.rsplit("-", 1)[0] for n in names)
+    # baseline, post-SFT and post-RFT evaluations (three different specs), one SFT and one RFT job.
+    assert kinds == Counter({"nova-lite-2-eval-gen-qa": 3, "nova-lite-2-sft-lora": 1, "nova-lite-2-rft-lora": 1})
+    assert len(set(names)) == len(names) == 5
+    assert sft in names
+
+
+@pytest.mark.slow
+def test_cancelling_a_deployed_run_stops_its_training_job(aws, tmp_path) -> None:
+    env = _child_env(aws, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_RUNNER_POLL_FREQUENCY="1")
+    worker = subprocess.Popen([PREFECT, "worker", "start", "--pool", "novaflow-local", "--type", "process"],
+                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with get_client(sync_client=True) as client:
+            _wait_for(lambda: _pool_exists(client, "novaflow-local"), 60, "the worker's pool")
+        deploy = subprocess.run([PREFECT, "--no-prompt", "deploy", "--all"], env=env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=180)
+        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        params = small_params("cancel-deployed", tmp_path, skip=["baseline", "deploy"], cleanup=False)
+        sft = sft_job_name(params)
+        aws.control.stall_job(sft)
+        run = run_deployment("end-to-end/local", parameters={"params": params.model_dump(mode="json")},
+                             timeout=0)
+        _wait_for(lambda: _status(sft) == "InProgress", 180, f"{sft} to be training")
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(run.id, Cancelling(), force=True)
+            final = _wait_for(lambda: _final(client, run.id), 90, "the run to be cancelled")
+        assert final == "CANCELLED"
+        assert _wait_for(lambda: _status(sft) in {"Stopping", "Stopped"} and _status(sft), 30, "the job to stop")
+        assert _wait_for(lambda: _status(sft) == "Stopped", 30, "Stopped")
+    finally:
+        worker.send_signal(signal.SIGINT)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def _pool_exists(client: Any, name: str) -> bool:
+    try:
+        client.read_work_pool(name)
+        return True
+    except Exception:
+        return False
+
+
+def _final(client: Any, run_id: Any) -> str | None:
+    state = client.read_flow_run(run_id).state
+    return state.type.value if state is not None and state.is_final() else None
