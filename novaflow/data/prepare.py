@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -59,22 +60,43 @@ class PreparedDataset:
 
 
 class _Sink:
-    """Writes JSONL lines and hashes them on the way, so the manifest needs no second read."""
+    """Writes JSONL lines and hashes them on the way, so the manifest needs no second read.
+
+    Writing and hashing run on one background thread (both release the GIL), overlapping with parsing the next
+    chunk; at most one blob is in flight, so memory stays bounded.
+    """
 
     def __init__(self, fh: BinaryIO) -> None:
         self.fh = fh
         self.digest = hashlib.sha256()
         self.rows = 0
         self.bytes = 0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="novaflow-jsonl")
+        self._pending: Future[None] | None = None
+
+    def _write_blob(self, blob: bytes) -> None:
+        self.fh.write(blob)
+        self.digest.update(blob)
 
     def write(self, lines: list[bytes]) -> None:
         if not lines:
             return
-        blob = b"\n".join(lines) + b"\n"
-        self.fh.write(blob)
-        self.digest.update(blob)
+        lines.append(b"")
+        blob = b"\n".join(lines)
+        lines.pop()
         self.rows += len(lines)
         self.bytes += len(blob)
+        self.flush()
+        self._pending = self._pool.submit(self._write_blob, blob)
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
+    def close(self) -> None:
+        self.flush()
+        self._pool.shutdown()
 
 
 def _check_method_model(method: Method, model: str) -> int:
@@ -105,30 +127,10 @@ def prepare_dataset(source: DatasetSource | str | Path, method: Method | str, mo
     rejected: list[Rejection] = []
     with local_source(src.path) as local, partial.open("wb") as fh:
         sink = _Sink(fh)
-        chunks = iter_chunks(src, local)
-        plan: ColumnarPlan | None = None
-        held: list[RecordRow] | None = None
-        for chunk in chunks:
-            if plan is None and held is None:
-                if uses_record_path(method, chunk.columns):
-                    held = []
-                else:
-                    plan = plan_columns(src, method, version, chunk.columns)
-                    builder.report.notes.extend(plan.notes)
-            if plan is not None:
-                result = transform_chunk(chunk, plan)
-                sink.write(result.lines)
-                rejected.extend(result.rejected)
-                builder.add(rows_out=len(result.lines), rejected=result.rejected, labels=result.labels,
-                            prompt_chars=result.prompt_chars, total_chars=result.total_chars, keys=result.keys)
-            else:
-                assert held is not None
-                rejected.extend(_record_chunk(chunk, src, method, version, model, held, builder))
-        if held is not None:
-            keep, dropped = enforce_consistency(held, src.name)
-            builder.drop_rows(dropped, [r.label for r in held if r not in keep])
-            rejected.extend(dropped)
-            sink.write([orjson.dumps(r.out) for r in keep])
+        try:
+            _stream(src, local, method, version, model, sink, builder, rejected)
+        finally:
+            sink.close()
     rejected.sort(key=lambda r: (r.row is None, r.row or 0))
     rejected_file = out / REJECTED_FILE
     rejected_file.write_bytes(b"".join(orjson.dumps(r.as_dict()) + b"\n" for r in rejected))
@@ -150,6 +152,34 @@ def prepare_dataset(source: DatasetSource | str | Path, method: Method | str, mo
     manifest_file.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     return PreparedDataset(out, method, model, data_file, rejected_file, report_file, manifest_file, report,
                            manifest)
+
+
+def _stream(src: DatasetSource, local: Path, method: Method, version: int, model: str, sink: _Sink,
+            builder: ReportBuilder, rejected: list[Rejection]) -> None:
+    """Chunks through the columnar path, or the record path for rows that already carry messages."""
+    plan: ColumnarPlan | None = None
+    held: list[RecordRow] | None = None
+    for chunk in iter_chunks(src, local):
+        if plan is None and held is None:
+            if uses_record_path(method, chunk.columns):
+                held = []
+            else:
+                plan = plan_columns(src, method, version, chunk.columns)
+                builder.report.notes.extend(plan.notes)
+        if plan is not None:
+            result = transform_chunk(chunk, plan)
+            sink.write(result.lines)
+            rejected.extend(result.rejected)
+            builder.add(rows_out=len(result.lines), rejected=result.rejected, labels=result.labels,
+                        prompt_chars=result.prompt_chars, total_chars=result.total_chars, keys=result.keys)
+        else:
+            assert held is not None
+            rejected.extend(_record_chunk(chunk, src, method, version, model, held, builder))
+    if held is not None:
+        keep, dropped = enforce_consistency(held, src.name)
+        builder.drop_rows(dropped, [r.label for r in held if r not in keep])
+        rejected.extend(dropped)
+        sink.write([orjson.dumps(r.out) for r in keep])
 
 
 def _record_chunk(chunk: Chunk, src: DatasetSource, method: Method, version: int, model: str,

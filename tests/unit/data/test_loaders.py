@@ -94,3 +94,13 @@ def test_column_map_parse_and_identity_defaults() -> None:
         ColumnMap.parse(["label=Y"])
     with pytest.raises(DataError, match="expected KEY=COLUMN"):
         ColumnMap.parse(["query"])
+
+
+def test_record_longer_than_a_csv_block(tmp_path: Path) -> None:
+    from novaflow.data import loaders
+
+    big = "x" * (loaders.CSV_BLOCK_BYTES * 3) + "\r\n" + "é" * 1000
+    path = tmp_path / "big.csv"
+    path.write_text(f"Id,Body,Y\n1,ok,HQ\n2,{quote(big)},HQ\n3,after,LQ_EDIT\n", encoding="utf-8", newline="")
+    rows, records, bad = read_all_records(DatasetSource(path=str(path)))
+    assert (rows, [r["Body"] for r in records], bad) == ([1, 2, 3], ["ok", big, "after"], [])
