@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from novaflow.data.formats import MODELS, Method
-from novaflow.data.prepare import prepare_dataset
+from novaflow.data.prepare import load_prepared, prepare_dataset
 from novaflow.data.samples import generate_stackoverflow_csv
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.data.splits import split_dataset
@@ -141,6 +141,18 @@ def profile(
         typer.echo(orjson.dumps(prepared.report.model_dump(), option=orjson.OPT_INDENT_2).decode())
     else:
         _print_rows(prepared.report.table_rows(), f"{src.name} as {method.value} for {model}")
+
+
+@app.command()
+def upload(
+    prepared_dir: Path = typer.Argument(..., help="A directory written by `novaflow data prepare`."),
+    to: str = typer.Option(..., "--to", help="s3:// prefix; the data file goes under data/, the rest under meta/."),
+) -> None:
+    """Upload a prepared dataset, encrypted and checksum-verified; prints the S3 URIs."""
+    from novaflow.data.io import upload_prepared
+
+    for name, uri in upload_prepared(load_prepared(prepared_dir), to).items():
+        typer.echo(f"{name}: {uri}")
 
 
 @app.command()

@@ -99,6 +99,25 @@ class _Sink:
         self._pool.shutdown()
 
 
+def load_prepared(out_dir: str | Path) -> PreparedDataset:
+    """A :class:`PreparedDataset` from a directory :func:`prepare_dataset` wrote (to upload it later)."""
+    out = Path(out_dir)
+    manifest_file = out / MANIFEST_FILE
+    if not manifest_file.exists():
+        raise DataError(f"{out}: no {MANIFEST_FILE}; run `novaflow data prepare ... --out {out}` first")
+    manifest = orjson.loads(manifest_file.read_bytes())
+    method = Method(manifest["method"])
+    report = DataReport.model_validate_json((out / REPORT_FILE).read_bytes())
+    data_file = out / OUTPUT_FILES[method]
+    from novaflow.data.io import sha256_file
+
+    expected = manifest["files"][data_file.name]["sha256"]
+    if not data_file.exists() or sha256_file(data_file) != expected:
+        raise DataError(f"{data_file}: missing or changed since it was prepared (sha256 differs from the manifest)")
+    return PreparedDataset(out, method, manifest["model"], data_file, out / REJECTED_FILE, out / REPORT_FILE,
+                           manifest_file, report, manifest)
+
+
 def _check_method_model(method: Method, model: str) -> int:
     version = model_version(model)
     if method is Method.RFT and model != "nova-lite-2":

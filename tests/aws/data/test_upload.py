@@ -83,3 +83,17 @@ def test_prepare_reads_an_s3_source(aws, tmp_path: Path) -> None:
     assert prepared.report.source == "so.csv"
     with pytest.raises(DataError, match=r"s3://novaflow-local/raw/missing.csv: cannot download"):
         prepare_dataset(DatasetSource(path=f"s3://{LOCAL_BUCKET}/raw/missing.csv"), "eval", "nova-lite-2", tmp_path)
+
+
+def test_cli_upload_of_a_prepared_directory(aws, prepared) -> None:
+    from typer.testing import CliRunner
+
+    from novaflow.cli import app
+
+    result = CliRunner().invoke(app, ["data", "upload", str(prepared.out_dir), "--to", f"s3://{LOCAL_BUCKET}/cli"])
+    assert result.exit_code == 0, result.output
+    assert f"gen_qa.jsonl: s3://{LOCAL_BUCKET}/cli/data/gen_qa.jsonl" in result.output
+    prepared.data_file.write_bytes(prepared.data_file.read_bytes() + b"\n")
+    changed = CliRunner().invoke(app, ["data", "upload", str(prepared.out_dir), "--to", f"s3://{LOCAL_BUCKET}/x"])
+    assert isinstance(changed.exception, DataError)
+    assert "changed since it was prepared" in str(changed.exception)
