@@ -1,4 +1,4 @@
-"""Drive local operation for real: `novaflow local up` + `prefect server start` + a process worker +
+"""Drive local operation for real: `novaflow local up` + `prefect server start` + a process pool and worker +
 `prefect deploy --all` + `prefect deployment run 'end-to-end/local' --watch`, each its own process, and time it.
 
 This is the sequence the README's "deployments" section describes, with a real Prefect server (not the test
@@ -68,11 +68,15 @@ def main() -> None:
                                           stderr=subprocess.DEVNULL))
             wait_http(f"{api}/health", 120)
             timings["prefect server start"] = time.perf_counter() - t0
+            subprocess.run([str(BIN / "prefect"), "work-pool", "create", "novaflow-local", "--type", "process",
+                            "--overwrite"], env=env, check=True, capture_output=True)
             procs.append(subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "novaflow-local",
                                            "--type", "process"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL))
-            subprocess.run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], env=env, cwd=ROOT,
-                           check=True, capture_output=True, text=True)
+            deployed = subprocess.run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], env=env,
+                                      cwd=ROOT, capture_output=True, text=True)
+            if deployed.returncode != 0:
+                raise SystemExit(f"prefect deploy --all failed:\n{deployed.stdout[-3000:]}\n{deployed.stderr[-3000:]}")
             timings["prefect deploy --all"] = time.perf_counter() - t0
             params = json.dumps({"run_name": "deployed-bench", "cleanup": True, "work_dir": str(Path(tmp) / "runs"),
                                  "wait": {"poll_seconds": 0.5, "max_poll_seconds": 2.0}})
@@ -81,7 +85,7 @@ def main() -> None:
                                   json.dumps({"params": json.loads(params)}), "--watch"], env=env, cwd=ROOT,
                                  capture_output=True, text=True)
             timings["deployment run --watch"] = time.perf_counter() - start
-            final = [line for line in run.stdout.splitlines() if "finished in state" in line.lower()]
+            final = [line for line in run.stdout.splitlines() if line.startswith("Flow run finished")]
             print(f"deployment run exit code {run.returncode}: {final[-1] if final else run.stdout[-500:]}")
         finally:
             for proc in reversed(procs):
