@@ -4,7 +4,9 @@ Stock moto leaves customization jobs InProgress forever, cannot find a job by AR
 reports an ``outputModelArn`` that is not the custom model's ARN, and has no custom-model import, on-demand
 deployment, provisioned throughput or Converse. novaflow's Bedrock deployer polls each of these, so they are
 added with AWS's request and response shapes and state-managed statuses (models ``bedrock::*``, default
-``immediate``). Converse answers from the emulated model behind the deployment (:mod:`novaflow.local.serving`).
+``immediate``). Deployments and provisioned throughputs are listable and carry the tags given at creation
+(teardown proves ownership by them), through moto's own tagger: its ARN check is widened to include them.
+Converse answers from the emulated model behind the deployment (:mod:`novaflow.local.serving`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ DEPLOYMENT_MODEL = "bedrock::custom_model_deployment"
 THROUGHPUT_MODEL = "bedrock::provisioned_model_throughput"
 
 _StockJob = br_models.ModelCustomizationJob
+_StockListArns = br_models.BedrockBackend._list_arns
 _StockCustomModel = br_models.CustomModel
 _LOCK = threading.Lock()
 _DEPLOYMENTS: dict[str, dict[str, Any]] = {}
@@ -148,6 +151,7 @@ def get_custom_model(self: Any) -> str:
 def delete_custom_model(self: Any) -> str:
     model = _find_model(self.bedrock_backend, self.path.split("/")[-1])
     del self.bedrock_backend.custom_models[model.model_name]
+    self.bedrock_backend.tagger.delete_all_tags_for_resource(model.model_arn)
     return json.dumps({})
 
 
@@ -178,6 +182,7 @@ def create_custom_model_deployment(self: Any) -> Any:
                              "modelArn": params["modelArn"], "createdAt": _iso(), "lastUpdatedAt": _iso(),
                              "description": params.get("description")}
     _status(arn, DEPLOYMENT_MODEL, [("Creating", "Active")])
+    _tag_new(self.bedrock_backend, arn, params.get("tags"))
     return 202, {"Content-Type": "application/json"}, json.dumps({"customModelDeploymentArn": arn})
 
 
@@ -202,18 +207,77 @@ def delete_custom_model_deployment(self: Any) -> str:
     item = _find_deployment(self.path.split("/")[-1])
     with _LOCK:
         _DEPLOYMENTS.pop(item["customModelDeploymentArn"], None)
+    self.bedrock_backend.tagger.delete_all_tags_for_resource(item["customModelDeploymentArn"])
     return json.dumps({})
 
 
 def list_custom_model_deployments(self: Any) -> str:
     with _LOCK:
-        items = list(_DEPLOYMENTS.values())
-    summaries = [{"customModelDeploymentArn": d["customModelDeploymentArn"],
+        items = [{"customModelDeploymentArn": d["customModelDeploymentArn"],
                   "customModelDeploymentName": d["modelDeploymentName"], "modelArn": d["modelArn"],
-                  "createdAt": d["createdAt"], "lastUpdatedAt": d["lastUpdatedAt"],
-                  "status": _status(d["customModelDeploymentArn"], DEPLOYMENT_MODEL,
-                                    [("Creating", "Active")]).status} for d in items]
-    return json.dumps({"modelDeploymentSummaries": summaries})
+                  "createdAt": d["createdAt"], "lastUpdatedAt": d["lastUpdatedAt"]}
+                 for d in _DEPLOYMENTS.values() if _in_backend(self, d["customModelDeploymentArn"])]
+    for item in items:
+        item["status"] = _status(item["customModelDeploymentArn"], DEPLOYMENT_MODEL, [("Creating", "Active")]).status
+    page, token = _filter_page(self._get_params(), items, name_key="customModelDeploymentName",
+                               created_key="createdAt", before="createdBefore", after="createdAfter")
+    return json.dumps({"modelDeploymentSummaries": page, **({"nextToken": token} if token else {})})
+
+
+def list_provisioned_model_throughputs(self: Any) -> str:
+    keys = ("provisionedModelArn", "provisionedModelName", "modelArn", "desiredModelArn", "foundationModelArn",
+            "modelUnits", "desiredModelUnits", "commitmentDuration", "creationTime", "lastModifiedTime")
+    with _LOCK:
+        items = [{k: t[k] for k in keys if t.get(k) is not None}
+                 for t in _THROUGHPUTS.values() if _in_backend(self, t["provisionedModelArn"])]
+    for item in items:
+        item["status"] = _status(item["provisionedModelArn"], THROUGHPUT_MODEL, [("Creating", "InService")]).status
+    page, token = _filter_page(self._get_params(), items, name_key="provisionedModelName",
+                               created_key="creationTime", before="creationTimeBefore", after="creationTimeAfter")
+    return json.dumps({"provisionedModelSummaries": page, **({"nextToken": token} if token else {})})
+
+
+def _in_backend(response: Any, arn: str) -> bool:
+    return arn.startswith(f"arn:aws:bedrock:{response.region}:{response.current_account}:")
+
+
+def _filter_page(params: dict[str, Any], items: list[dict[str, Any]], *, name_key: str, created_key: str,
+                 before: str, after: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The List* filters, sort and pagination AWS applies (statusEquals, nameContains, modelArnEquals, the
+    creation-time bounds, sortBy CreationTime, maxResults / nextToken)."""
+    if params.get("statusEquals"):
+        items = [i for i in items if i["status"] == params["statusEquals"]]
+    if params.get("nameContains"):
+        items = [i for i in items if params["nameContains"] in i[name_key]]
+    if params.get("modelArnEquals"):
+        items = [i for i in items if i["modelArn"] == _identifier(params["modelArnEquals"])]
+    if params.get(before):
+        items = [i for i in items if _when(i[created_key]) < _when(params[before])]
+    if params.get(after):
+        items = [i for i in items if _when(i[created_key]) > _when(params[after])]
+    items.sort(key=lambda i: (_when(i[created_key]), i[name_key]), reverse=params.get("sortOrder") != "Ascending")
+    start = int(params.get("nextToken") or 0)
+    size = int(params.get("maxResults") or 1000)
+    end = start + size
+    return items[start:end], (str(end) if end < len(items) else None)
+
+
+def _when(value: str) -> datetime:
+    stamp = datetime.fromisoformat(_identifier(value).replace("Z", "+00:00"))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+
+
+def _tag_new(backend: Any, arn: str, tags: list[dict[str, str]] | None) -> None:
+    if tags:
+        backend.tag_resource(arn, tags)
+
+
+def _list_arns(self: Any) -> list[str]:
+    """moto's taggable ARNs plus this account/region's deployments and provisioned throughputs."""
+    prefix = f"arn:aws:bedrock:{self.region_name}:{self.account_id}:"
+    with _LOCK:
+        extra = [a for a in [*_DEPLOYMENTS, *_THROUGHPUTS] if a.startswith(prefix)]
+    return [*_StockListArns(self), *extra]
 
 
 def create_provisioned_model_throughput(self: Any) -> Any:
@@ -232,6 +296,7 @@ def create_provisioned_model_throughput(self: Any) -> Any:
                              "creationTime": _iso(), "lastModifiedTime": _iso(),
                              "commitmentDuration": params.get("commitmentDuration")}
     _status(arn, THROUGHPUT_MODEL, [("Creating", "InService")])
+    _tag_new(self.bedrock_backend, arn, params.get("tags"))
     return 201, {"Content-Type": "application/json"}, json.dumps({"provisionedModelArn": arn})
 
 
@@ -256,6 +321,7 @@ def delete_provisioned_model_throughput(self: Any) -> str:
     item = _find_throughput(self.path.split("/")[-1])
     with _LOCK:
         _THROUGHPUTS.pop(item["provisionedModelArn"], None)
+    self.bedrock_backend.tagger.delete_all_tags_for_resource(item["provisionedModelArn"])
     return json.dumps({})
 
 
@@ -319,11 +385,13 @@ def install() -> None:
         return
     br_models.ModelCustomizationJob = ManagedCustomizationJob  # type: ignore[misc]
     br_models.CustomModel = ManagedCustomModel  # type: ignore[misc]
+    br_models.BedrockBackend._list_arns = _list_arns  # type: ignore[method-assign]
     resp = br_responses.BedrockResponse
     for func in (get_model_customization_job, stop_model_customization_job, get_custom_model, delete_custom_model,
                  create_custom_model, create_custom_model_deployment, get_custom_model_deployment,
                  delete_custom_model_deployment, list_custom_model_deployments, create_provisioned_model_throughput,
-                 get_provisioned_model_throughput, delete_provisioned_model_throughput):
+                 get_provisioned_model_throughput, delete_provisioned_model_throughput,
+                 list_provisioned_model_throughputs):
         setattr(resp, func.__name__, func)
     rt_responses.BedrockRuntimeResponse.converse = converse  # type: ignore[attr-defined]
     rt_responses.BedrockRuntimeResponse.converse_stream = converse_stream  # type: ignore[attr-defined]

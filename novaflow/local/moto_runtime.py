@@ -33,6 +33,9 @@ def _endpoint_or_error(account: str, region: str, name: str) -> Any:
     endpoint = sagemaker_backends[account][region].endpoints.get(name)
     if endpoint is None:
         raise EndpointNotFound(f"Endpoint {name} of account {account} not found.")
+    # Reading the status settles an UpdateEndpoint whose transition is over, so the answer comes from the
+    # config the endpoint reads as InService with, not from the one it is leaving.
+    _ = endpoint.endpoint_status
     return endpoint
 
 

@@ -1,7 +1,8 @@
 """Close moto 5.2.5's SageMaker gaps: job and endpoint life cycles, StopTrainingJob, names, instance types.
 
 Stock moto marks a training job Completed the moment it is created, overwrites a job whose name is reused,
-has no StopTrainingJob, rejects current GPU instance types in endpoint configs and creates endpoints InService.
+has no StopTrainingJob, rejects current GPU instance types in endpoint configs, creates endpoints InService and
+has no UpdateEndpoint.
 novaflow's job poller, its idempotent submit and its endpoint deployer must be tested against the behaviour of
 AWS, so these patches make moto behave like AWS (see ``local-aws-moto.md`` §4). Pinned to moto 5.2.5 internals;
 ``tests/unit/local/test_moto_guards.py`` fails loudly if an upgrade moves them.
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from moto.core.responses import EmptyResult
+from moto.core.responses import ActionResult, EmptyResult
+from moto.core.utils import utcnow
 from moto.moto_api import state_manager
 from moto.moto_api._internal.managed_state_model import ManagedState
 from moto.sagemaker import models as sm_models
@@ -30,6 +34,18 @@ ON_TRAINING_JOB_CREATED: list[Callable[[Any, str, str, str], None]] = []
 _StockTrainingJob = sm_models.FakeTrainingJob
 _StockEndpoint = sm_models.FakeEndpoint
 _ENDPOINT_STATES: weakref.WeakKeyDictionary[Any, ManagedState] = weakref.WeakKeyDictionary()
+_PENDING_UPDATES: weakref.WeakKeyDictionary[Any, PendingUpdate] = weakref.WeakKeyDictionary()
+IN_PROGRESS_ENDPOINT_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+
+
+@dataclass(frozen=True)
+class PendingUpdate:
+    """The config an Updating endpoint moves to; the old config keeps serving until the update settles."""
+
+    config_name: str
+    production_variants: list[dict[str, Any]]
+    data_capture_config: dict[str, Any]
+    start_time: datetime
 
 
 class ManagedTrainingJob(_StockTrainingJob):  # type: ignore[misc,valid-type]
@@ -103,7 +119,8 @@ ManagedTrainingJob.__module__ = "moto.sagemaker.models"
 
 
 class ManagedEndpoint(_StockEndpoint):  # type: ignore[misc,valid-type]
-    """An endpoint that goes Creating -> InService under the state manager (``sagemaker::endpoint``)."""
+    """An endpoint that goes Creating -> InService (and Updating -> InService after UpdateEndpoint) under the
+    state manager (``sagemaker::endpoint``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -112,7 +129,10 @@ class ManagedEndpoint(_StockEndpoint):  # type: ignore[misc,valid-type]
     @property  # type: ignore[override]
     def endpoint_status(self) -> str:
         state = _ENDPOINT_STATES.get(self)
-        return (state.status if state else None) or "InService"
+        status = (state.status if state else None) or "InService"
+        if status == "InService":
+            self._settle_update()
+        return status
 
     @endpoint_status.setter
     def endpoint_status(self, value: str) -> None:
@@ -120,10 +140,33 @@ class ManagedEndpoint(_StockEndpoint):  # type: ignore[misc,valid-type]
         if state is not None:
             state.status = value
 
+    def begin_update(self, config: dict[str, Any]) -> None:
+        """Updating -> InService; the endpoint switches to ``config`` when it reads InService again, as AWS
+        swaps the fleet only once the new one is healthy (the old config answers invocations meanwhile)."""
+        _PENDING_UPDATES[self] = PendingUpdate(config["EndpointConfigName"], config["ProductionVariants"],
+                                               config.get("DataCaptureConfig") or {}, utcnow())
+        _ENDPOINT_STATES[self] = ManagedState(ENDPOINT_MODEL, [("Updating", "InService")])
+
+    def _settle_update(self) -> None:
+        pending = _PENDING_UPDATES.pop(self, None)
+        if pending is None:
+            return
+        self.endpoint_config_name = pending.config_name
+        self.production_variants = self._process_production_variants(pending.production_variants)
+        self.data_capture_config = pending.data_capture_config
+        self.last_modified_time = utcnow()
+
     @property
     def response_object(self) -> dict[str, Any]:  # type: ignore[override]
+        status = self.endpoint_status  # settles a finished update before the attributes are serialised
         response = super().response_object
-        response["EndpointStatus"] = self.endpoint_status
+        response["EndpointStatus"] = status
+        pending = _PENDING_UPDATES.get(self)
+        if pending is not None:
+            response["PendingDeploymentSummary"] = {
+                "EndpointConfigName": pending.config_name, "StartTime": pending.start_time,
+                "ProductionVariants": [{**v, "VariantStatus": [{"Status": "Creating", "StartTime": pending.start_time}]}
+                                       for v in self._process_production_variants(pending.production_variants)]}
         state = _ENDPOINT_STATES.get(self)
         if state is not None:  # counted after the read: "manual, times N" shows each status N times
             state.advance()
@@ -176,6 +219,28 @@ def _response_stop_training_job(self: Any) -> Any:
     return EmptyResult()
 
 
+def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> Any:
+    """UpdateEndpoint as AWS: only an InService endpoint, only to an existing config; Updating -> InService."""
+    endpoint = self.endpoints.get(endpoint_name)
+    if endpoint is None:
+        arn = sm_models.FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
+        raise ValidationError(message=f"Could not find endpoint '{arn}'.")
+    config = self.describe_endpoint_config(endpoint_config_name)  # ValidationError when it does not exist
+    status = endpoint.endpoint_status
+    if status in IN_PROGRESS_ENDPOINT_STATUSES:
+        raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+    if status != "InService" or not isinstance(endpoint, ManagedEndpoint):
+        raise ValidationError(message=f'Cannot update endpoint "{endpoint.arn}" in status {status}.')
+    endpoint.begin_update(config)
+    return endpoint
+
+
+def _response_update_endpoint(self: Any) -> ActionResult:
+    endpoint = self.sagemaker_backend.update_endpoint(self._get_param("EndpointName"),
+                                                      self._get_param("EndpointConfigName"))
+    return ActionResult({"EndpointArn": endpoint.arn})
+
+
 def install() -> None:
     """Install the SageMaker patches into this process (idempotent)."""
     if sm_models.FakeTrainingJob is ManagedTrainingJob:
@@ -185,10 +250,12 @@ def install() -> None:
     backend = sm_models.SageMakerModelBackend
     backend.create_training_job = _create_training_job(backend.create_training_job)  # type: ignore[method-assign]
     backend.stop_training_job = stop_training_job  # type: ignore[attr-defined]
+    backend.update_endpoint = update_endpoint  # type: ignore[attr-defined]
     sm_models.FakeEndpointConfig.validate_instance_type = lambda self, instance_type: None  # type: ignore[method-assign]
     resp = sm_responses.SageMakerResponse
     resp.create_training_job = _response_create_training_job(resp.create_training_job)  # type: ignore[method-assign]
     resp.stop_training_job = _response_stop_training_job  # type: ignore[attr-defined]
+    resp.update_endpoint = _response_update_endpoint  # type: ignore[attr-defined]
     state_manager.register_default_transition(jobstate.TRAINING_JOB_MODEL, {"progression": "immediate"})
     state_manager.register_default_transition(ENDPOINT_MODEL, {"progression": "immediate"})
 

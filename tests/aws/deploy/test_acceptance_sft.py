@@ -52,7 +52,6 @@ def leftovers() -> dict[str, list[str]]:
     }
 
 
-@pytest.mark.usefixtures("bedrock_deployment_tags_in_moto")
 def test_sft_checkpoint_deploy_invoke_stream_teardown(aws: object) -> None:
     pytest.importorskip("novaflow.local.emulate_sft")
     checkpoint = sft_checkpoint()

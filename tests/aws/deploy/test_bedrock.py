@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import pytest
-
 from novaflow.aws import get_client
 from novaflow.deploy import BedrockMode, BedrockSpec, converse, converse_stream, deploy_bedrock, teardown
 from novaflow.deploy.tags import ESCROW_TAG_KEY, from_aws
@@ -10,7 +8,6 @@ from reward_lambda.labels import DEFAULT_LABELS, extract_label
 from tests.aws.deploy.conftest import Sleeps
 
 BR = ("bedrock", "iam")
-pytestmark = pytest.mark.usefixtures("bedrock_deployment_tags_in_moto")
 SYSTEM = "Classify the Stack Overflow question. Answer with exactly one label: HQ, LQ_EDIT or LQ_CLOSE."
 
 

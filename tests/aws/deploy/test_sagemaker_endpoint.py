@@ -160,8 +160,7 @@ def test_create_mode_reuses_same_spec_and_refuses_a_different_one(checkpoint: st
     teardown("nova-sft", services=SM)
 
 
-def test_update_in_place_switches_config_and_removes_the_old_one(checkpoint: str, sleeps: Sleeps,
-                                                                update_endpoint_in_moto: None) -> None:
+def test_update_in_place_switches_config_and_removes_the_old_one(checkpoint: str, sleeps: Sleeps) -> None:
     first = deploy_sagemaker_endpoint(spec_for(checkpoint), sleep=sleeps)
     other = spec_for(checkpoint, environment=EndpointEnvironment(context_length=8000, max_concurrency=8))
     updated = deploy_sagemaker_endpoint(other, mode=DeployMode.UPDATE, sleep=sleeps)

@@ -155,3 +155,90 @@ def test_response_stream_carries_the_same_answer_in_payload_parts(twin) -> None:
         {"messages": request["messages"]}), ContentType="application/json")["Body"].read())
     assert streamed == plain["choices"][0]["message"]["content"]
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def _model_and_config(name: str, checkpoint: str) -> str:
+    sm = boto3.client("sagemaker")
+    container = {"Image": "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-inference-repo:SM-Inference-latest",
+                 "ModelDataSource": {"S3DataSource": {"S3Uri": checkpoint + "/", "S3DataType": "S3Prefix",
+                                                      "CompressionType": "None"}}}
+    sm.create_model(ModelName=f"{name}-model", PrimaryContainer=container, ExecutionRoleArn=LOCAL_ROLE_ARN)
+    sm.create_endpoint_config(EndpointConfigName=f"{name}-config", ProductionVariants=[
+        {"VariantName": "primary", "ModelName": f"{name}-model", "InitialInstanceCount": 2,
+         "InstanceType": "ml.g6e.2xlarge"}])
+    return f"{name}-config"
+
+
+def _policy_checkpoint(url: str, name: str, label: str) -> str:
+    """An emulator checkpoint whose one-class policy answers ``label`` to anything."""
+    from novaflow.local import storage
+    from novaflow.local.model import LinearPolicy
+
+    uri = f"s3://{storage.escrow_bucket()}/{name}/outputs/checkpoints"
+    storage.save_policy(url, uri, LinearPolicy.empty([label]))
+    return uri
+
+
+def _ask(endpoint: str) -> str:
+    reply = boto3.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=endpoint, ContentType="application/json",
+        Body=json.dumps({"messages": [{"role": "user", "content": "Why does my loop never end?"}]}))
+    return json.loads(reply["Body"].read())["choices"][0]["message"]["content"]
+
+
+def test_update_endpoint_goes_updating_then_in_service_and_serves_the_new_model(twin) -> None:
+    _endpoint("ep-upd", _policy_checkpoint(twin.url, "old", "HQ"))
+    new_config = _model_and_config("ep-upd-v2", _policy_checkpoint(twin.url, "new", "LQ_EDIT"))
+    sm = boto3.client("sagemaker")
+    assert _ask("ep-upd") == "HQ"
+    twin.control.set_transition("sagemaker::endpoint", {"progression": "manual", "times": 2})
+    arn = sm.update_endpoint(EndpointName="ep-upd", EndpointConfigName=new_config)["EndpointArn"]
+    assert arn == "arn:aws:sagemaker:us-east-1:123456789012:endpoint/ep-upd"
+    updating = sm.describe_endpoint(EndpointName="ep-upd")
+    assert updating["EndpointStatus"] == "Updating"
+    # The old fleet serves until the new one is in service, as on AWS.
+    assert updating["EndpointConfigName"] == "ep-upd-config"
+    assert updating["PendingDeploymentSummary"]["EndpointConfigName"] == new_config
+    assert [v["DesiredInstanceCount"] for v in updating["PendingDeploymentSummary"]["ProductionVariants"]] == [2]
+    assert _ask("ep-upd") == "HQ"
+    with pytest.raises(ClientError) as info:
+        sm.update_endpoint(EndpointName="ep-upd", EndpointConfigName=new_config)
+    assert info.value.response["Error"]["Message"] == f'Cannot update in-progress endpoint "{arn}".'
+    assert sm.describe_endpoint(EndpointName="ep-upd")["EndpointStatus"] == "Updating"  # second describe
+    done = sm.describe_endpoint(EndpointName="ep-upd")
+    assert done["EndpointStatus"] == "InService" and done["EndpointConfigName"] == new_config
+    assert "PendingDeploymentSummary" not in done
+    assert done["LastModifiedTime"] > done["CreationTime"]
+    assert [v["CurrentInstanceCount"] for v in done["ProductionVariants"]] == [2]
+    assert _ask("ep-upd") == "LQ_EDIT"
+    assert [e["EndpointStatus"] for e in sm.list_endpoints(NameContains="ep-upd")["Endpoints"]] == ["InService"]
+
+
+def test_update_with_immediate_transition_is_served_by_the_new_model_at_once(twin) -> None:
+    _endpoint("ep-now")
+    new_config = _model_and_config("ep-now-v2", _policy_checkpoint(twin.url, "now", "LQ_CLOSE"))
+    boto3.client("sagemaker").update_endpoint(EndpointName="ep-now", EndpointConfigName=new_config)
+    assert _ask("ep-now") == "LQ_CLOSE"  # no describe in between: the invocation itself sees the finished update
+    boto3.client("sagemaker").get_waiter("endpoint_in_service").wait(EndpointName="ep-now")
+
+
+def test_update_endpoint_refuses_unknown_names_and_in_progress_endpoints(twin) -> None:
+    sm = boto3.client("sagemaker", config=NO_RETRY)
+    _endpoint("ep-real")
+    with pytest.raises(ClientError) as info:
+        sm.update_endpoint(EndpointName="ep-ghost", EndpointConfigName="ep-real-config")
+    assert info.value.response["Error"]["Code"] == "ValidationException"
+    assert info.value.response["Error"]["Message"] == \
+        "Could not find endpoint 'arn:aws:sagemaker:us-east-1:123456789012:endpoint/ep-ghost'."
+    with pytest.raises(ClientError) as info:
+        sm.update_endpoint(EndpointName="ep-real", EndpointConfigName="no-such-config")
+    assert info.value.response["Error"]["Message"] == "Could not find endpoint configuration " \
+        "'arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/no-such-config'."
+    assert sm.describe_endpoint(EndpointName="ep-real")["EndpointStatus"] == "InService"
+    twin.control.set_transition("sagemaker::endpoint", {"progression": "manual", "times": 5})
+    _endpoint("ep-young")
+    with pytest.raises(ClientError) as info:
+        sm.update_endpoint(EndpointName="ep-young", EndpointConfigName="ep-real-config")
+    assert info.value.response["Error"]["Message"] == \
+        'Cannot update in-progress endpoint "arn:aws:sagemaker:us-east-1:123456789012:endpoint/ep-young".'
+    assert sm.describe_endpoint(EndpointName="ep-young")["EndpointConfigName"] == "ep-young-config"

@@ -82,3 +82,44 @@ def test_bedrock_runtime_operations_route_to_methods(operation: str) -> None:
 
     patches.install()
     assert hasattr(responses.BedrockRuntimeResponse, camelcase_to_underscores(operation))
+
+
+def test_bedrock_tagging_checks_arns_through_list_arns() -> None:
+    """Deployment and throughput tags rely on moto's tagger accepting every ARN ``_list_arns`` returns."""
+    from moto.bedrock import models
+    from moto.utilities.tagging_service import TaggingService
+
+    from novaflow.local import moto_bedrock
+
+    for method in (models.BedrockBackend.tag_resource, models.BedrockBackend.untag_resource,
+                   models.BedrockBackend.list_tags_for_resource):
+        assert "if resource_arn not in self._list_arns():" in inspect.getsource(method)
+    assert "self.tagger = TaggingService()" in inspect.getsource(models.BedrockBackend.__init__)
+    assert callable(TaggingService.delete_all_tags_for_resource)
+    assert "custom_models" in inspect.getsource(moto_bedrock._StockListArns)
+
+
+def test_operations_the_twin_adds_are_still_missing_from_moto() -> None:
+    """If moto grows its own UpdateEndpoint or ListProvisionedModelThroughputs, ours would silently replace it:
+    compare the two before keeping ours."""
+    from moto.bedrock import responses as br_responses
+    from moto.sagemaker import models as sm_models
+    from moto.sagemaker import responses as sm_responses
+
+    assert "def list_provisioned_model_throughputs" not in inspect.getsource(br_responses)
+    assert "def update_endpoint(" not in inspect.getsource(sm_responses)
+    assert "def update_endpoint(" not in inspect.getsource(sm_models)
+
+
+def test_endpoint_internals_update_endpoint_uses() -> None:
+    from novaflow.local import moto_sagemaker, patches
+
+    stock = moto_sagemaker._StockEndpoint
+    assert callable(stock._process_production_variants)
+    init = inspect.getsource(stock.__init__)
+    assert "self.data_capture_config = data_capture_config" in init
+    assert "self.creation_time = self.last_modified_time = utcnow()" in init
+    patches.install()
+    from moto.sagemaker import responses
+
+    assert responses.SageMakerResponse.update_endpoint is moto_sagemaker._response_update_endpoint
