@@ -19,14 +19,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.deploy_stage import deploy_and_smoke, teardown_stage
 from flows.hooks import STOP_ON_EXIT
 from flows.params import EndToEndParams
-from flows.stages import RunLog, evaluate, prepare_data, spec_for, train
+from flows.stages import RunLog, evaluate_model, prepare_data, reward_lambda, spec_for, train
 from flows.summary import run_summary_markdown
 from novaflow.evaluation.results import EvalResult
 from novaflow.settings import load_settings
-from reward_lambda.config import RewardConfig
 from tasks.common import artifact_key
 from tasks.evaluation import build_report_task, compare_stages_task
-from tasks.reward import deploy_reward_lambda_task, verify_reward_task
 
 
 @flow(name="end-to-end", task_runner=ThreadPoolTaskRunner(max_workers=4), **STOP_ON_EXIT)
@@ -47,14 +45,13 @@ def end_to_end(params: EndToEndParams = EndToEndParams()) -> dict[str, Any]:
         uris = prepare_data(params.data, params.model, work, prefix, need=need, log=log)
         rec.detail = ", ".join(f"{k}: {v}" for k, v in uris.items())
 
-    def eval_spec(model_path: str | None) -> Any:
-        return spec_for(params.model, "evaluation", params.evaluation, train_uri=uris["eval"],
-                        model_name_or_path=model_path)
+    def evaluate_on_eval_rows(stage: str, model_path: str | None, job: Any) -> EvalResult:
+        return evaluate_model(stage, params.model, uris["eval"], model_path, job, params.wait, log)
 
     stages: dict[str, EvalResult] = {}
     if "baseline" not in skip:
         with log.stage("baseline-eval"):
-            stages["Baseline"] = evaluate("baseline", eval_spec(None), params.baseline, params.wait, log)
+            stages["Baseline"] = evaluate_on_eval_rows("baseline", None, params.baseline)
 
     checkpoint: str | None = None
     if "sft" not in skip:
@@ -62,20 +59,17 @@ def end_to_end(params: EndToEndParams = EndToEndParams()) -> dict[str, Any]:
             checkpoint = train("sft", spec_for(params.model, "sft_lora", params.sft, train_uri=uris["sft"]),
                                params.sft, params.wait, log)
         with log.stage("post-sft-eval"):
-            stages["Post-SFT"] = evaluate("post-sft", eval_spec(checkpoint), params.evaluation, params.wait, log)
+            stages["Post-SFT"] = evaluate_on_eval_rows("post-sft", checkpoint, params.evaluation)
 
     if "rft" not in skip:
         with log.stage("reward-lambda"):
-            config = RewardConfig(labels=tuple(params.reward.labels))
-            reward = deploy_reward_lambda_task(params.reward.function_name, config)
-            verify_reward_task(rows=uris["rft"], function_name=reward.function_name,
-                               limit=params.reward.verify_rows)
+            reward = reward_lambda(params.reward, uris["rft"])
         with log.stage("rft"):
             rft_spec = spec_for(params.model, "rft_lora", params.rft, train_uri=uris["rft"],
                                 model_name_or_path=checkpoint, reward_lambda_arn=reward.function_arn)
             checkpoint = train("rft", rft_spec, params.rft, params.wait, log)
         with log.stage("post-rft-eval"):
-            stages["Post-RFT"] = evaluate("post-rft", eval_spec(checkpoint), params.evaluation, params.wait, log)
+            stages["Post-RFT"] = evaluate_on_eval_rows("post-rft", checkpoint, params.evaluation)
 
     comparison = None
     report: dict[str, str] = {}

@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flows.hooks import STOP_ON_EXIT
 from flows.params import JobParams, RewardParams, WaitParams
-from flows.stages import RunLog, evaluate, spec_for, train
+from flows.stages import RunLog, evaluate_model, reward_lambda, spec_for, train
 from flows.summary import run_summary_markdown
+from novaflow.evaluation.results import EvalResult
+from novaflow.jobs.spec import JobSpec
 from reward_lambda.config import RewardConfig
 from tasks.common import artifact_key
 from tasks.reward import deploy_reward_lambda_task, verify_reward_task
@@ -65,34 +67,39 @@ def _summary(log: RunLog) -> None:
     create_markdown_artifact(run_summary_markdown(log), key=artifact_key("run-summary", log.run_name))
 
 
+def _metrics(result: EvalResult) -> dict[str, float]:
+    return {row.name: row.value for row in result.metrics.rows}
+
+
 @flow(name="baseline-eval", task_runner=ThreadPoolTaskRunner(max_workers=4), **STOP_ON_EXIT)
 def baseline_eval(params: BaselineEvalParams) -> dict[str, Any]:
     """Evaluate a model (the base model by default) on the held-out gen_qa rows; publish its metric table."""
     log = RunLog(params.run_name)
-    spec = spec_for(params.model, "evaluation", params.evaluation, train_uri=params.eval_uri,
-                    model_name_or_path=params.model_path)
     with log.stage("evaluation"):
-        result = evaluate("baseline", spec, params.evaluation, params.wait, log)
+        result = evaluate_model("baseline", params.model, params.eval_uri, params.model_path, params.evaluation,
+                                params.wait, log)
     _summary(log)
-    return {row.name: row.value for row in result.metrics.rows}
+    return _metrics(result)
+
+
+def _train_then_evaluate(stage: str, spec: JobSpec, job: JobParams, params: SftParams | RftParams,
+                         log: RunLog) -> dict[str, Any]:
+    with log.stage(stage):
+        checkpoint = train(stage, spec, job, params.wait, log)
+    out: dict[str, Any] = {"checkpoint": checkpoint}
+    if params.eval_uri:
+        with log.stage(f"post-{stage}-eval"):
+            out["metrics"] = _metrics(evaluate_model(f"post-{stage}", params.model, params.eval_uri, checkpoint,
+                                                     params.evaluation, params.wait, log))
+    _summary(log)
+    return out
 
 
 @flow(name="sft", task_runner=ThreadPoolTaskRunner(max_workers=4), **STOP_ON_EXIT)
 def sft(params: SftParams) -> dict[str, Any]:
     """Supervised fine-tuning (LoRA), then an evaluation of the checkpoint when eval data is given."""
-    log = RunLog(params.run_name)
-    with log.stage("sft"):
-        checkpoint = train("sft", spec_for(params.model, "sft_lora", params.sft, train_uri=params.train_uri),
-                           params.sft, params.wait, log)
-    out: dict[str, Any] = {"checkpoint": checkpoint}
-    if params.eval_uri:
-        with log.stage("post-sft-eval"):
-            spec = spec_for(params.model, "evaluation", params.evaluation, train_uri=params.eval_uri,
-                            model_name_or_path=checkpoint)
-            result = evaluate("post-sft", spec, params.evaluation, params.wait, log)
-        out["metrics"] = {row.name: row.value for row in result.metrics.rows}
-    _summary(log)
-    return out
+    spec = spec_for(params.model, "sft_lora", params.sft, train_uri=params.train_uri)
+    return _train_then_evaluate("sft", spec, params.sft, params, RunLog(params.run_name))
 
 
 @flow(name="rft", task_runner=ThreadPoolTaskRunner(max_workers=4), **STOP_ON_EXIT)
@@ -100,23 +107,10 @@ def rft(params: RftParams) -> dict[str, Any]:
     """Reward Lambda (deploy + verify), RFT LoRA from the given checkpoint, then an optional evaluation."""
     log = RunLog(params.run_name)
     with log.stage("reward-lambda"):
-        config = RewardConfig(labels=tuple(params.reward.labels))
-        reward = deploy_reward_lambda_task(params.reward.function_name, config)
-        verify_reward_task(rows=params.train_uri, function_name=reward.function_name,
-                           limit=params.reward.verify_rows)
-    with log.stage("rft"):
-        spec = spec_for(params.model, "rft_lora", params.rft, train_uri=params.train_uri,
-                        model_name_or_path=params.checkpoint_uri, reward_lambda_arn=reward.function_arn)
-        checkpoint = train("rft", spec, params.rft, params.wait, log)
-    out: dict[str, Any] = {"checkpoint": checkpoint}
-    if params.eval_uri:
-        with log.stage("post-rft-eval"):
-            spec = spec_for(params.model, "evaluation", params.evaluation, train_uri=params.eval_uri,
-                            model_name_or_path=checkpoint)
-            result = evaluate("post-rft", spec, params.evaluation, params.wait, log)
-        out["metrics"] = {row.name: row.value for row in result.metrics.rows}
-    _summary(log)
-    return out
+        reward = reward_lambda(params.reward, params.train_uri)
+    spec = spec_for(params.model, "rft_lora", params.rft, train_uri=params.train_uri,
+                    model_name_or_path=params.checkpoint_uri, reward_lambda_arn=reward.function_arn)
+    return _train_then_evaluate("rft", spec, params.rft, params, log)
 
 
 @flow(name="verify-reward")

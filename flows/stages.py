@@ -16,14 +16,16 @@ from typing import Any
 
 from prefect import get_run_logger
 
-from flows.params import DataParams, JobParams, WaitParams
+from flows.params import DataParams, JobParams, RewardParams, WaitParams
 from novaflow.data.samples import SAMPLE_CSV, SYSTEM_PROMPT
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.errors import JobError
 from novaflow.evaluation.results import EvalResult
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.spec import JobSpec
+from novaflow.reward.deploy import RewardLambda
 from novaflow.settings import NovaflowSettings
+from reward_lambda.config import RewardConfig
 from tasks.data import prepare_dataset_task, split_dataset_task, upload_dataset_task
 from tasks.evaluation import parse_eval_output_task
 from tasks.jobs import (
@@ -33,6 +35,7 @@ from tasks.jobs import (
     submit_job_task,
     wait_job_task,
 )
+from tasks.reward import deploy_reward_lambda_task, verify_reward_task
 from tasks.runs import current_flow_run_id, register_job_task
 
 DATA_METHODS = {"sft": "sft", "eval": "eval", "rft": "rft"}
@@ -83,8 +86,12 @@ def prepare_data(data: DataParams, model: str, work_dir: Path, s3_prefix: str, *
     sizes = {"sft": data.sft_rows, "eval": data.eval_rows, "rft": data.rft_rows}
     sizes = {k: v for k, v in sizes.items() if k in need and v > 0}
     augment = {"rft": ["sft"]} if data.augment_rft_with_sft and "rft" in sizes and "sft" in sizes else None
+    # Rows without a question or an answer cannot be in any split; leaving them out before splitting keeps the
+    # eval set at its full size (the split report counts them).
+    require = tuple(str(data.columns[k]) for k in ("query", "response")
+                    if isinstance(data.columns.get(k), str) and not set("{}+") & set(data.columns[k]))
     split = split_dataset_task(DatasetSource(path=path), sizes, str(work_dir / "splits"), stratify=data.stratify,
-                               seed=data.seed, holdout=("eval",), augment=augment)
+                               seed=data.seed, holdout=("eval",), augment=augment, require=require)
     columns = ColumnMap(**data.columns)
     uris: dict[str, str] = {}
     for name in sizes:
@@ -144,6 +151,20 @@ def evaluate(stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: R
     location = locate_eval_output_task(done, settings)
     log.locations[f"{stage}-eval-output"] = location
     return parse_eval_output_task(location, stage)
+
+
+def evaluate_model(stage: str, model: str, eval_uri: str, model_path: str | None, job: JobParams,
+                   wait: WaitParams, log: RunLog) -> EvalResult:
+    """Evaluate ``model_path`` (None: the base model) on the gen_qa rows at ``eval_uri``."""
+    spec = spec_for(model, "evaluation", job, train_uri=eval_uri, model_name_or_path=model_path)
+    return evaluate(stage, spec, job, wait, log)
+
+
+def reward_lambda(reward: RewardParams, rows_uri: str) -> RewardLambda:
+    """Deploy (or keep) the reward function and verify it on the RFT rows before RFT spends anything."""
+    deployed = deploy_reward_lambda_task(reward.function_name, RewardConfig(labels=tuple(reward.labels)))
+    verify_reward_task(rows=rows_uri, function_name=deployed.function_name, limit=reward.verify_rows)
+    return deployed
 
 
 def spec_for(model: str, method: str, job: JobParams, **fields: Any) -> JobSpec:
