@@ -52,6 +52,11 @@ class WaitParams(_Params):
     max_poll_seconds: float = Field(300.0, gt=0, description="Longest poll interval.")
     max_wait_hours: float = Field(24.0, gt=0, description="Give up waiting on a job after this long.")
     stop_on_deadline: bool = Field(True, description="Stop the job when the wait deadline passes (money).")
+    concurrency_limit: str | None = Field("novaflow-training-jobs", description="Prefect global concurrency "
+                                          "limit every running job holds a slot of, across runs and deployments; "
+                                          "empty = no limit.")
+    max_concurrent_jobs: int = Field(2, ge=1, description="Slots of that limit when novaflow creates it (an "
+                                                          "existing limit keeps its own value).")
 
 
 class RewardParams(_Params):

@@ -36,7 +36,7 @@ from tasks.jobs import (
     wait_job_task,
 )
 from tasks.reward import deploy_reward_lambda_task, verify_reward_task
-from tasks.runs import current_flow_run_id, register_job_task
+from tasks.runs import current_flow_run_id, job_slot, register_job_task
 
 DATA_METHODS = {"sft": "sft", "eval": "eval", "rft": "rft"}
 
@@ -118,21 +118,28 @@ def run_job(stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: Ru
         report = dry_run_task(spec, settings)
         if report.cost is not None:
             log.costs[stage] = report.cost.describe()
-        record = submit_job_task(spec, settings, retry_failed=job.retry_failed)
-    register_job_task(current_flow_run_id(), record.name, record.platform.value, stage)
-    log.jobs[stage] = record
+    with job_slot(wait.concurrency_limit, wait.max_concurrent_jobs):
+        if not job.existing_job:
+            record = submit_job_task(spec, settings, retry_failed=job.retry_failed)
+        register_job_task(current_flow_run_id(), record.name, record.platform.value, stage)
+        log.jobs[stage] = record
+        done = _wait(stage, record, spec, wait, settings)
+    log.jobs[stage] = done
+    return done
+
+
+def _wait(stage: str, record: JobRecord, spec: JobSpec, wait: WaitParams,
+          settings: NovaflowSettings | None) -> JobRecord:
     try:
-        done = wait_job_task(record, spec=spec, max_wait_seconds=wait.max_wait_hours * 3600,
+        return wait_job_task(record, spec=spec, max_wait_seconds=wait.max_wait_hours * 3600,
                              poll_seconds=wait.poll_seconds, max_poll_seconds=wait.max_poll_seconds,
                              stop_on_deadline=wait.stop_on_deadline, settings=settings)
     except JobError as exc:
         # The message carries the job's FailureReason and its last log lines; say it in the run log once more
         # with the stage, because this is the line a person reads first.
-        logger.error("%s job %s did not complete (%s): %s", stage, exc.job_name or record.name,
-                     exc.status or "see reason", exc)
+        get_run_logger().error("%s job %s did not complete (%s): %s", stage, exc.job_name or record.name,
+                               exc.status or "see reason", exc)
         raise
-    log.jobs[stage] = done
-    return done
 
 
 def train(stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: RunLog,

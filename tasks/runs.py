@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from prefect import task
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prefect import get_run_logger, task
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
 from prefect.context import get_run_context
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from novaflow.runs.registry import register_job
 from tasks.common import AWS_RETRIES
@@ -22,3 +29,29 @@ def current_flow_run_id() -> str:
 def register_job_task(run_id: str, job_name: str, platform: str, stage: str) -> None:
     """Remember that this run owns the job, before waiting on it, so cancel and crash hooks can stop it."""
     register_job(run_id, job_name, platform=platform, stage=stage)
+
+
+def ensure_concurrency_limit(name: str, limit: int) -> None:
+    """Create the global concurrency limit on first use; a limit someone already set (UI, CLI) is kept."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+            return
+        except ObjectNotFound:
+            pass
+        try:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+        except ObjectAlreadyExists:  # another run created it meanwhile
+            pass
+
+
+@contextmanager
+def job_slot(name: str | None, limit: int) -> Iterator[None]:
+    """Hold one slot of the training-job limit while a job runs, so N flows never run more than N jobs."""
+    if not name:
+        yield
+        return
+    ensure_concurrency_limit(name, limit)
+    get_run_logger().info("waiting for a slot of concurrency limit %s", name)
+    with concurrency(name, occupy=1, strict=True):
+        yield

@@ -96,6 +96,10 @@ def end_to_end_cmd(
     if local:
         raw.setdefault("wait", {}).update({"poll_seconds": LOCAL_POLL_SECONDS, "max_poll_seconds": 2.0})
     params = EndToEndParams.model_validate(raw)
+    if not local:
+        from novaflow.settings import load_settings
+
+        load_settings().require("bucket", "role_arn")  # one clear line now, not a failed flow run later
 
     started = time.perf_counter()
     with _environment(local):

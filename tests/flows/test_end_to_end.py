@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 
 from flows.end_to_end import end_to_end
 from novaflow.evaluation.parser import parse_eval_output
@@ -43,6 +45,11 @@ def test_end_to_end_leaves_artifacts_that_match_the_jobs_outputs(aws, tmp_path) 
     progress = [k for k, a in arts.items() if a["type"] == "progress"]
     assert progress and all(arts[k]["data"] == 100 for k in progress)
 
+    # Every job held a slot of the training-job limit (created on first use) and gave it back.
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name("novaflow-training-jobs")
+    assert (limit.limit, limit.active_slots) == (2, 0)
+
     # Training log lines reached the Prefect run log.
     assert any("reduced_train_loss" in line for line in logs_of(state.state_details.flow_run_id))
     # Cleanup ran: no endpoint, endpoint config or model is left behind.
@@ -66,3 +73,14 @@ def test_failing_job_fails_the_flow_with_reason_and_log_tail(aws, tmp_path) -> N
     names = sorted(j["TrainingJobName"] for j in training_jobs())
     assert len(names) == 2 and name in names
     assert boto3.client("sagemaker").list_endpoints()["Endpoints"] == []
+
+
+def test_an_existing_training_job_limit_is_kept() -> None:
+    from tasks.runs import ensure_concurrency_limit
+
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name="team-jobs", limit=1))
+        ensure_concurrency_limit("team-jobs", 5)
+        ensure_concurrency_limit("new-jobs", 3)
+        assert client.read_global_concurrency_limit_by_name("team-jobs").limit == 1
+        assert client.read_global_concurrency_limit_by_name("new-jobs").limit == 3

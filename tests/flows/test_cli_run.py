@@ -1,0 +1,41 @@
+"""`novaflow run end-to-end`: the README's main command, at a small size, and its refusal without settings."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from novaflow.cli import app, main
+
+
+def test_run_end_to_end_local_prints_stages_comparison_and_report(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["run", "end-to-end", "--local", "--sizes", "300,100,80", "--run-name",
+                                      "cli-small", "--work-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "novaflow end-to-end run 'cli-small' finished in" in out
+    for stage in ("data", "baseline-eval", "sft", "post-sft-eval", "reward-lambda", "rft", "post-rft-eval",
+                  "compare", "deploy", "cleanup"):
+        assert f"{stage} " in out.split("stage times: ", 1)[1].splitlines()[0]
+    header = next(line for line in out.splitlines() if line.startswith("metric "))
+    assert header.split() == ["metric", "Baseline", "Post-SFT", "Post-RFT", "Post-SFT", "vs", "Baseline",
+                              "Post-RFT", "vs", "Baseline"]
+    assert any(line.startswith("em ") for line in out.splitlines())
+    assert f"report (local): {tmp_path / 'runs' / 'cli-small' / 'report.html'}" in out
+    assert (tmp_path / "runs" / "cli-small" / "report.html").stat().st_size > 100_000  # plotly inline
+
+
+def test_run_without_bucket_is_one_clear_line(monkeypatch, capsys) -> None:
+    for key in list(os.environ):
+        if key.startswith("NOVAFLOW_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setattr("sys.argv", ["novaflow", "run", "end-to-end"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: Setting 'bucket' is not set: export NOVAFLOW_BUCKET=... (or put it in .env, or pass "
+                   "--bucket where the command offers it).")
