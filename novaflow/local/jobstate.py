@@ -111,7 +111,11 @@ class JobRun:
         """(TrainingJobStatus, SecondaryStatus) right now."""
         with self.lock:
             if self.failure_reason is not None:
-                return "Failed", "Failed"
+                # As on AWS, the status turns terminal once the container has exited - after its last log lines
+                # are written - so a poller that sees Failed can read why in the log.
+                if self.worker_exited:
+                    return "Failed", "Failed"
+                return "InProgress", self.stage
             if self.stop_requested:
                 if self.stopping_shown and self.worker_exited:
                     if self.history[-1][0] != "Stopped":
@@ -135,7 +139,7 @@ class JobRun:
 
     def _effective_stage_locked(self) -> str:
         work = self.stage
-        if self.done and time.monotonic() - self.created >= self.min_seconds:
+        if self.done and self.worker_exited and time.monotonic() - self.created >= self.min_seconds:
             work = "Completed"
         managed = self.managed.status or STAGES[0]
         return STAGES[min(STAGES.index(work), STAGES.index(managed))]

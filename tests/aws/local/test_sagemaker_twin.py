@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
@@ -84,7 +85,11 @@ def test_injected_failure_and_throttling_are_seen_as_aws_shows_them(twin) -> Non
     _bare_job("doomed")
     twin.control.fail_job("doomed", "AlgorithmError: CUDA out of memory")
     sm = boto3.client("sagemaker", config=NO_RETRY)
-    job = sm.describe_training_job(TrainingJobName="doomed")
+    # The status turns Failed once the (stalled) worker has woken, logged the reason and exited - milliseconds.
+    deadline = time.monotonic() + 10
+    while (job := sm.describe_training_job(TrainingJobName="doomed"))["TrainingJobStatus"] == "InProgress":
+        assert time.monotonic() < deadline, "the injected failure never showed"
+        time.sleep(0.02)
     assert (job["TrainingJobStatus"], job["SecondaryStatus"], job["FailureReason"]) == \
         ("Failed", "Failed", "AlgorithmError: CUDA out of memory")
     twin.control.throttle("DescribeTrainingJob", 2)
