@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from novaflow.cli import app, main
 
 
-def test_run_end_to_end_local_prints_stages_comparison_and_report(tmp_path, monkeypatch) -> None:
+def test_run_end_to_end_local_prints_stages_comparison_and_report(aws, tmp_path, monkeypatch) -> None:
+    # `aws`: the CLI's own embedded server shares moto's in-process backends with the session's; reset them after.
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["run", "end-to-end", "--local", "--sizes", "300,100,80", "--run-name",
                                       "cli-small", "--work-dir", str(tmp_path / "runs")])

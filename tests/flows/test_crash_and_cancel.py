@@ -20,7 +20,7 @@ from prefect.settings import PREFECT_API_URL
 from prefect.states import Cancelling
 
 from flows.end_to_end import end_to_end
-from tests.flows.helpers import sft_job_name, small_params, training_jobs
+from tests.flows.helpers import FAST_WAIT, sft_job_name, small_params, training_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))  # the CLI of the interpreter running the tests
@@ -52,7 +52,9 @@ def _status(name: str) -> str | None:
 
 
 def test_killed_run_reattaches_on_rerun_with_one_job_per_stage(aws, tmp_path) -> None:
-    params = small_params("crash-rerun", tmp_path, skip=["deploy"])
+    # A killed run keeps its job slot until the lease expires (5 min): give it a limit of its own.
+    params = small_params("crash-rerun", tmp_path, skip=["deploy"],
+                          wait=FAST_WAIT.model_copy(update={"concurrency_limit": "crash-test-jobs"}))
     sft = sft_job_name(params)
     aws.control.stall_job(sft)  # the first run dies while SFT is training
     child = subprocess.Popen(
@@ -90,7 +92,8 @@ def test_cancelling_a_deployed_run_stops_its_training_job(aws, tmp_path) -> None
         deploy = subprocess.run([PREFECT, "--no-prompt", "deploy", "--all"], env=env, cwd=ROOT,
                                 capture_output=True, text=True, timeout=180)
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
-        params = small_params("cancel-deployed", tmp_path, skip=["baseline", "deploy"], cleanup=False)
+        params = small_params("cancel-deployed", tmp_path, skip=["baseline", "deploy"], cleanup=False,
+                              wait=FAST_WAIT.model_copy(update={"concurrency_limit": "cancel-test-jobs"}))
         sft = sft_job_name(params)
         aws.control.stall_job(sft)
         run = run_deployment("end-to-end/local", parameters={"params": params.model_dump(mode="json")},
