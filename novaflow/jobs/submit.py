@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -106,7 +106,7 @@ def record_for(sub: Submission, state: JobState | None, name: str, *, attached: 
         spec_hash=sub.spec.spec_hash(), method=sub.spec.method.value, model=sub.spec.model,
         data=sub.spec.data_channels(), output_uri=sub.spec.output_uri,
         recipe_uri=recipe_location(sub.settings, name) if sub.spec.platform is Platform.SMTJ else None,
-        started=(state.created if state and state.created else datetime.now(timezone.utc)),
+        started=(state.created if state and state.created else datetime.now(UTC)),
         status=state.status if state else JobStatus.IN_PROGRESS,
         failure_reason=state.failure_reason if state else None, attached=attached,
         output_model_arn=state.output_model_arn if state else None,

@@ -8,7 +8,7 @@ RFT step lines, in the group ``/aws/sagemaker/TrainingJobs`` and the stream ``<j
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from novaflow.local import storage
@@ -17,7 +17,7 @@ LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 
 def stamp(epoch_seconds: float | None = None) -> str:
-    moment = datetime.fromtimestamp(time.time() if epoch_seconds is None else epoch_seconds, tz=timezone.utc)
+    moment = datetime.fromtimestamp(time.time() if epoch_seconds is None else epoch_seconds, tz=UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S,") + f"{moment.microsecond // 1000:03d}"
 
 

@@ -37,7 +37,7 @@ import time
 import uuid
 import zipfile
 from collections import defaultdict, deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -327,7 +327,7 @@ def _frame_log(outcome: Outcome, request_id: str, fn: Any) -> str:
 
 def _write_cloudwatch(fn: Any, log_text: str) -> None:
     """One stream per invocation, named as AWS names them: ``YYYY/MM/DD/[<version>]<hex>``."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     stream = f"{now:%Y/%m/%d}/[{fn.version}]{uuid.uuid4().hex}"
     millis = int(now.timestamp() * 1000)
     events = [{"timestamp": millis, "message": line} for line in log_text.splitlines() if line.strip()]

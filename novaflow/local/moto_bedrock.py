@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -45,7 +45,7 @@ class ConflictException(ServiceException):
 
 
 def _iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def _arn(region: str, account: str, kind: str, name: str) -> str:
@@ -264,7 +264,7 @@ def _filter_page(params: dict[str, Any], items: list[dict[str, Any]], *, name_ke
 
 def _when(value: str) -> datetime:
     stamp = datetime.fromisoformat(_identifier(value).replace("Z", "+00:00"))
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def _tag_new(backend: Any, arn: str, tags: list[dict[str, str]] | None) -> None:

@@ -9,7 +9,7 @@ change the spec hash and so the idempotent name), so each run keeps its own list
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from novaflow.aws import error_code, get_client, split_s3_uri
 from novaflow.settings import NovaflowSettings, load_settings
@@ -28,7 +28,7 @@ def register_job(run_id: str, job_name: str, *, platform: str = "SMTJ", stage: s
     settings = settings or load_settings()
     bucket, prefix = _run_prefix(settings, run_id)
     body = {"job_name": job_name, "platform": platform, "stage": stage,
-            "registered": datetime.now(timezone.utc).isoformat()}
+            "registered": datetime.now(UTC).isoformat()}
     get_client("s3", settings).put_object(Bucket=bucket, Key=f"{prefix}{job_name}.json",
                                           Body=json.dumps(body).encode(), ContentType="application/json")
 

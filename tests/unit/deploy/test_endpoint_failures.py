@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -19,7 +19,7 @@ from novaflow.settings import load_settings
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/nova-sft"
 ROLE = "arn:aws:iam::123456789012:role/mine"
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SPEC = EndpointSpec(endpoint_name="nova-sft", checkpoint_uri="s3://escrow/job/outputs/checkpoints",
                     instance_type="ml.g6.48xlarge", role_arn=ROLE,
                     environment=EndpointEnvironment(context_length=8000, max_concurrency=2))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import botocore.session
 import pytest
@@ -43,7 +43,7 @@ class FakeTailer:
 def describe(status: str, reason: str | None = None) -> dict:
     out = {"TrainingJobName": NAME, "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{NAME}",
            "TrainingJobStatus": status, "SecondaryStatus": "Training", "CreationTime": datetime(2026, 1, 1,
-           tzinfo=timezone.utc), "AlgorithmSpecification": {"TrainingInputMode": "File"},
+           tzinfo=UTC), "AlgorithmSpecification": {"TrainingInputMode": "File"},
            "ModelArtifacts": {"S3ModelArtifacts": "s3://b/o"}, "ResourceConfig": {"InstanceType": "ml.p5.48xlarge",
            "InstanceCount": 1, "VolumeSizeInGB": 30}, "StoppingCondition": {"MaxRuntimeInSeconds": 60},
            "OutputDataConfig": {"S3OutputPath": "s3://b/o"}}
