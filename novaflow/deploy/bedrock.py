@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from novaflow.aws import get_client, is_not_found, wrap_client_error
+from novaflow.backoff import Backoff
 from novaflow.deploy.endpoint_spec import check_checkpoint_uri, check_resource_name
 from novaflow.deploy.roles import ensure_execution_role
 from novaflow.deploy.tags import (
@@ -33,7 +34,7 @@ from novaflow.deploy.tags import (
     novaflow_tags,
     to_bedrock,
 )
-from novaflow.deploy.waiting import Backoff, wait_for_status
+from novaflow.deploy.waiting import wait_for_status
 from novaflow.errors import DeployError
 from novaflow.settings import NovaflowSettings, load_settings
 

@@ -21,6 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from novaflow.aws import get_client, is_not_found, wrap_client_error
+from novaflow.backoff import Backoff
 from novaflow.deploy.endpoint_spec import (
     DeployMode,
     EndpointSpec,
@@ -31,7 +32,7 @@ from novaflow.deploy.endpoint_spec import (
 from novaflow.deploy.images import inference_image_uri
 from novaflow.deploy.roles import ensure_execution_role
 from novaflow.deploy.tags import SPEC_KEY, from_aws, is_managed, to_aws
-from novaflow.deploy.waiting import Backoff, wait_for_status
+from novaflow.deploy.waiting import wait_for_status
 from novaflow.errors import DeployError
 from novaflow.settings import NovaflowSettings, load_settings
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from novaflow.aws import get_client, is_not_found, wrap_client_error
+from novaflow.backoff import Backoff
 from novaflow.deploy.bedrock import BedrockDeployment, BedrockMode, BedrockSpec, deploy_bedrock
 from novaflow.deploy.endpoint import EndpointDeployment, deploy_sagemaker_endpoint, describe_endpoint_status
 from novaflow.deploy.endpoint_spec import DeployMode, EndpointSpec
@@ -25,7 +26,6 @@ from novaflow.deploy.environment import EndpointEnvironment
 from novaflow.deploy.invoke import Completion, converse, converse_stream, invoke_endpoint, invoke_endpoint_stream
 from novaflow.deploy.stream import StreamResult
 from novaflow.deploy.tags import from_aws, is_managed
-from novaflow.deploy.waiting import Backoff
 from novaflow.errors import ConfigError, DeployError
 from novaflow.settings import NovaflowSettings
 

@@ -22,8 +22,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from novaflow.aws import error_message, get_client, is_not_found, wrap_client_error
+from novaflow.backoff import Backoff
 from novaflow.deploy.tags import from_aws, is_managed
-from novaflow.deploy.waiting import Backoff
 from novaflow.settings import NovaflowSettings, load_settings
 
 # Deletion order: what serves traffic first, then what it was built from, roles last.

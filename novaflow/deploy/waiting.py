@@ -1,4 +1,5 @@
-"""Polling with exponential backoff and a deadline, with sleep and clock injectable so tests take no time.
+"""Polling a status with a :class:`~novaflow.backoff.Backoff` and its deadline; sleep and clock are injectable so
+tests take no time.
 
 Endpoints take 10-30 minutes and Bedrock deployments 30-45; polling every few seconds wastes API quota and
 polling without a deadline leaves a flow (and maybe an endpoint) running forever.
@@ -11,29 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from novaflow.backoff import Backoff
 from novaflow.errors import DeployError
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Poll delays: ``initial``, times ``factor`` each poll, capped at ``maximum``; give up after ``deadline``."""
-
-    initial: float = 15.0
-    factor: float = 1.5
-    maximum: float = 60.0
-    deadline: float = 3600.0
-
-    def delays(self) -> Callable[[], float]:
-        current = [self.initial]
-
-        def next_delay() -> float:
-            delay = current[0]
-            current[0] = min(self.maximum, current[0] * self.factor)
-            return delay
-
-        return next_delay
 
 
 @dataclass
@@ -64,7 +46,7 @@ def wait_for_status(
 
     ``poll`` may raise; a transient AWS error is the caller's retry policy, not this loop's.
     """
-    backoff = backoff or Backoff()
+    backoff = backoff or Backoff(initial=15, maximum=60)
     next_delay = backoff.delays()
     start = clock()
     statuses: list[str] = []

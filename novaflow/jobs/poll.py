@@ -16,11 +16,11 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
 from novaflow.aws import is_retryable, wrap_client_error
+from novaflow.backoff import Backoff
 from novaflow.errors import JobError
 from novaflow.jobs.backends import JobBackend, JobState, get_backend
 from novaflow.jobs.logs import LogLine, LogTailer
@@ -30,20 +30,6 @@ from novaflow.settings import NovaflowSettings
 
 log = logging.getLogger(__name__)
 MAX_CONSECUTIVE_ERRORS = 12
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Delay before poll ``n``: ``min(cap, base * factor**n)`` with +/- ``jitter`` relative noise."""
-
-    base: float = 30.0
-    factor: float = 1.5
-    cap: float = 300.0
-    jitter: float = 0.2
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        nominal = min(self.cap, self.base * self.factor ** attempt)
-        return max(0.0, nominal * (1 + rng.uniform(-self.jitter, self.jitter)))
 
 
 def wait_for_job(name: str, *, platform: Platform | str = Platform.SMTJ, poll_seconds: float = 30.0,
@@ -63,7 +49,7 @@ def wait_for_job(name: str, *, platform: Platform | str = Platform.SMTJ, poll_se
     if tailer is None and plat is Platform.SMTJ:
         tailer = LogTailer(name, settings)
     rng = rng or random.Random()
-    backoff = Backoff(base=poll_seconds, cap=max(poll_seconds, max_poll_seconds))
+    backoff = Backoff(initial=poll_seconds, maximum=max(poll_seconds, max_poll_seconds), jitter=0.2)
     tail: deque[str] = deque(maxlen=log_tail_lines)
     deadline = clock() + max_wait_seconds
     attempt = errors = 0

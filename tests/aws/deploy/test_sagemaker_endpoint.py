@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from novaflow.aws import get_client
+from novaflow.backoff import Backoff
 from novaflow.deploy import (
     DeployMode,
     EndpointEnvironment,
@@ -17,7 +18,6 @@ from novaflow.deploy import (
     invoke_endpoint_stream,
     teardown,
 )
-from novaflow.deploy.waiting import Backoff
 from novaflow.errors import ConfigError, DeployError
 from reward_lambda.labels import DEFAULT_LABELS, extract_label
 from tests.aws.deploy.conftest import Sleeps

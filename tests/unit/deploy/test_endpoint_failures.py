@@ -11,9 +11,9 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 import novaflow.deploy.endpoint as endpoint
+from novaflow.backoff import Backoff
 from novaflow.deploy.endpoint_spec import EndpointSpec, build_endpoint_config_request, build_model_request
 from novaflow.deploy.environment import EndpointEnvironment
-from novaflow.deploy.waiting import Backoff
 from novaflow.errors import AwsError, DeployError
 from novaflow.settings import load_settings
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from novaflow.deploy.waiting import Backoff, wait_for_status
+from novaflow.backoff import Backoff
+from novaflow.deploy.waiting import wait_for_status
 from novaflow.errors import DeployError
 
 

@@ -9,10 +9,11 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
+from novaflow.backoff import Backoff
 from novaflow.errors import AwsError, JobError
 from novaflow.jobs.backends import SageMakerBackend
 from novaflow.jobs.logs import LogLine
-from novaflow.jobs.poll import Backoff, wait_for_job
+from novaflow.jobs.poll import wait_for_job
 
 NAME = "nova-lite-2-sft-lora-abc"
 
@@ -144,5 +145,5 @@ def test_deadline_without_stop_leaves_job_running(client) -> None:
 
 
 def test_backoff_formula() -> None:
-    b = Backoff(base=2, factor=2, cap=10, jitter=0)
+    b = Backoff(initial=2, factor=2, maximum=10, jitter=0)
     assert [b.delay(n, random.Random(0)) for n in range(5)] == [2, 4, 8, 10, 10]
