@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REFERENCE = r'''
+REFERENCE = r"""
 import os, sys
 os.environ["TELEMETRY_OPT_OUT"] = "true"
 from amzn_nova_forge.dataset.csv_dataset_loader import CSVDatasetLoader
@@ -38,7 +38,7 @@ loader.transform(method=TransformMethod.SCHEMA, training_method=tm, model=Model.
                  output_path=out, **extra)
 loader.validate(method=ValidateMethod.INVALID_RECORDS, training_method=tm, model=Model.NOVA_LITE_2, **extra)
 loader.save(os.path.join(out, "out.jsonl"))
-'''
+"""
 
 
 def child_novaflow(args: argparse.Namespace) -> None:
@@ -98,8 +98,10 @@ def main() -> None:
     data = work / f"so_{args.rows}_{args.seed}.csv"
     if not data.exists():
         generate_stackoverflow_csv(data, args.rows, args.seed)
-    print(f"input: {data} ({data.stat().st_size / 1e6:.1f} MB, {args.rows:,} rows); cpus: {os.cpu_count()}; "
-          f"best of {args.repeat} (novaflow) / {args.ref_repeat} (reference) runs")
+    print(
+        f"input: {data} ({data.stat().st_size / 1e6:.1f} MB, {args.rows:,} rows); cpus: {os.cpu_count()}; "
+        f"best of {args.repeat} (novaflow) / {args.ref_repeat} (reference) runs"
+    )
     ref_py = Path(args.reference_python)
     ref_env = {**os.environ, "TELEMETRY_OPT_OUT": "true", "AWS_EC2_METADATA_DISABLED": "true"}
     rows: list[tuple[str, ...]] = []
@@ -107,8 +109,20 @@ def main() -> None:
         variants = [("", False)] + ([(" +system", True)] if method == "sft" else [])
         nova = None
         for suffix, system in variants:
-            cmd = [sys.executable, __file__, "--child", "novaflow", "--method", method, "--input", str(data),
-                   "--out", str(work / f"nf_{method}"), "--expect", str(args.rows)] + (["--system"] if system else [])
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                "novaflow",
+                "--method",
+                method,
+                "--input",
+                str(data),
+                "--out",
+                str(work / f"nf_{method}"),
+                "--expect",
+                str(args.rows),
+            ] + (["--system"] if system else [])
             wall, cpu, rss, problem = best(cmd, args.repeat)
             if problem:
                 raise SystemExit(f"novaflow {method} failed: {problem}")
@@ -119,15 +133,23 @@ def main() -> None:
             continue
         out = work / f"ref_{method}"
         out.mkdir(exist_ok=True)
-        wall, cpu, rss, problem = best([str(ref_py), "-c", REFERENCE, str(data), str(out), method], args.ref_repeat,
-                                       ref_env)
+        wall, cpu, rss, problem = best(
+            [str(ref_py), "-c", REFERENCE, str(data), str(out), method], args.ref_repeat, ref_env
+        )
         if problem:
             rows.append((f"reference {method}", "-", "-", "-", "", f"failed: {problem[:60]}"))
             continue
         assert nova is not None
-        rows.append((f"reference {method}", f"{wall:.2f}", f"{cpu:.2f}", f"{rss:.0f}",
-                     f"{wall / nova[0]:.1f}x wall, {cpu / nova[1]:.1f}x cpu",
-                     f"novaflow peak = {nova[2] / rss:.2f} of reference"))
+        rows.append(
+            (
+                f"reference {method}",
+                f"{wall:.2f}",
+                f"{cpu:.2f}",
+                f"{rss:.0f}",
+                f"{wall / nova[0]:.1f}x wall, {cpu / nova[1]:.1f}x cpu",
+                f"novaflow peak = {nova[2] / rss:.2f} of reference",
+            )
+        )
     head = ("run", "wall s", "cpu s", "peak MB", "speed-up", "note")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, tuple("-" * w for w in widths), *rows]:

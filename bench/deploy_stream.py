@@ -20,15 +20,20 @@ SYSTEM = "Classify the Stack Overflow question. Answer with exactly one label: H
 
 
 def sse(tokens: int) -> bytes:
-    return b"".join(b"data: " + json.dumps({"choices": [{"delta": {"content": f"tok{i} "}}]}).encode() + b"\n\n"
-                    for i in range(tokens)) + b"data: [DONE]\n\n"
+    return (
+        b"".join(
+            b"data: " + json.dumps({"choices": [{"delta": {"content": f"tok{i} "}}]}).encode() + b"\n\n"
+            for i in range(tokens)
+        )
+        + b"data: [DONE]\n\n"
+    )
 
 
 def parse_rate(data: bytes, chunk: int) -> tuple[float, float]:
     start = time.perf_counter()
     asm = StreamAssembler()
     for i in range(0, len(data), chunk):
-        asm.feed(data[i:i + chunk])
+        asm.feed(data[i : i + chunk])
     asm.close()
     seconds = time.perf_counter() - start
     return len(data) / seconds / 1e6, seconds * 1000
@@ -44,9 +49,18 @@ def main() -> None:
         s3 = get_client("s3")
         s3.create_bucket(Bucket="customer-escrow-123456789012-smtj-bench")
         ckpt = "s3://customer-escrow-123456789012-smtj-bench/job/outputs/checkpoints"
-        served = [deploy_checkpoint("sagemaker", "bench-sm", ckpt, instance_type="ml.g6.48xlarge",
-                                    context_length=8000, max_concurrency=8, sleep=lambda s: None),
-                  deploy_checkpoint("bedrock_od", "bench-od", ckpt, sleep=lambda s: None)]
+        served = [
+            deploy_checkpoint(
+                "sagemaker",
+                "bench-sm",
+                ckpt,
+                instance_type="ml.g6.48xlarge",
+                context_length=8000,
+                max_concurrency=8,
+                sleep=lambda s: None,
+            ),
+            deploy_checkpoint("bedrock_od", "bench-od", ckpt, sleep=lambda s: None),
+        ]
         print(f"\n{'embedded AWS, 20 calls each':<34}{'median ms':>10}{'p95 ms':>10}{'TTFT ms':>10}")
         for dep in served:
             for stream in (False, True):

@@ -49,8 +49,13 @@ def main() -> None:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "NOVAFLOW_", "PREFECT_"))}
         base.update(PREFECT_HOME=str(Path(tmp) / "home"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
         try:
-            aws = subprocess.Popen([str(BIN / "novaflow"), "local", "up"], env=base, text=True,
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            aws = subprocess.Popen(
+                [str(BIN / "novaflow"), "local", "up"],
+                env=base,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
             procs.append(aws)
             exports: dict[str, str] = {}
             while len(exports) < 10:
@@ -63,27 +68,65 @@ def main() -> None:
             port = free_port()
             api = f"http://127.0.0.1:{port}/api"
             env = dict(base, **exports, PREFECT_API_URL=api, PREFECT_WORKER_QUERY_SECONDS="2")
-            procs.append(subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                                           "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             wait_http(f"{api}/health", 120)
             timings["prefect server start"] = time.perf_counter() - t0
-            subprocess.run([str(BIN / "prefect"), "work-pool", "create", "novaflow-local", "--type", "process",
-                            "--overwrite"], env=env, check=True, capture_output=True)
-            procs.append(subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "novaflow-local",
-                                           "--type", "process"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL))
-            deployed = subprocess.run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], env=env,
-                                      cwd=ROOT, capture_output=True, text=True)
+            subprocess.run(
+                [str(BIN / "prefect"), "work-pool", "create", "novaflow-local", "--type", "process", "--overwrite"],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            procs.append(
+                subprocess.Popen(
+                    [str(BIN / "prefect"), "worker", "start", "--pool", "novaflow-local", "--type", "process"],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            deployed = subprocess.run(
+                [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            )
             if deployed.returncode != 0:
                 raise SystemExit(f"prefect deploy --all failed:\n{deployed.stdout[-3000:]}\n{deployed.stderr[-3000:]}")
             timings["prefect deploy --all"] = time.perf_counter() - t0
-            params = json.dumps({"run_name": "deployed-bench", "cleanup": True, "work_dir": str(Path(tmp) / "runs"),
-                                 "wait": {"poll_seconds": 0.5, "max_poll_seconds": 2.0}})
+            params = json.dumps(
+                {
+                    "run_name": "deployed-bench",
+                    "cleanup": True,
+                    "work_dir": str(Path(tmp) / "runs"),
+                    "wait": {"poll_seconds": 0.5, "max_poll_seconds": 2.0},
+                }
+            )
             start = time.perf_counter()
-            run = subprocess.run([str(BIN / "prefect"), "deployment", "run", "end-to-end/local", "--params",
-                                  json.dumps({"params": json.loads(params)}), "--watch"], env=env, cwd=ROOT,
-                                 capture_output=True, text=True)
+            run = subprocess.run(
+                [
+                    str(BIN / "prefect"),
+                    "deployment",
+                    "run",
+                    "end-to-end/local",
+                    "--params",
+                    json.dumps({"params": json.loads(params)}),
+                    "--watch",
+                ],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            )
             timings["deployment run --watch"] = time.perf_counter() - start
             final = [line for line in run.stdout.splitlines() if line.startswith("Flow run finished")]
             print(f"deployment run exit code {run.returncode}: {final[-1] if final else run.stdout[-500:]}")

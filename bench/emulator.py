@@ -23,18 +23,29 @@ def main() -> None:
         aws.control.set_job_duration(0)
         qs = scenario.load_questions(generate_stackoverflow_csv(os.path.join(tmp, "so.csv"), 4000, seed=11))
         train, test = qs[:3500], qs[3500:]
-        scenario.put(f"{bucket}/bench/train.jsonl", scenario.jsonl(
-            [scenario.converse_row(SYSTEM_PROMPT, q["Body"], q["Y"]) for q in train]))
-        scenario.put(f"{bucket}/bench/eval/gen_qa.jsonl", scenario.jsonl(
-            [scenario.gen_qa_row(SYSTEM_PROMPT, q["Body"], q["Y"], q["Id"]) for q in test]))
+        scenario.put(
+            f"{bucket}/bench/train.jsonl",
+            scenario.jsonl([scenario.converse_row(SYSTEM_PROMPT, q["Body"], q["Y"]) for q in train]),
+        )
+        scenario.put(
+            f"{bucket}/bench/eval/gen_qa.jsonl",
+            scenario.jsonl([scenario.gen_qa_row(SYSTEM_PROMPT, q["Body"], q["Y"], q["Id"]) for q in test]),
+        )
         started = time.perf_counter()
-        scenario.submit("bench-sft", scenario.sft_recipe("sft"), f"{bucket}/bench/train.jsonl", f"{bucket}/out",
-                        LOCAL_ROLE_ARN)
+        scenario.submit(
+            "bench-sft", scenario.sft_recipe("sft"), f"{bucket}/bench/train.jsonl", f"{bucket}/out", LOCAL_ROLE_ARN
+        )
         sft = scenario.wait("bench-sft", timeout=120, poll=0.02)
         sft_seconds = time.perf_counter() - started
         checkpoint = "s3://customer-escrow-123456789012-smtj-local/bench-sft/outputs/checkpoints"
-        scenario.submit("bench-eval", scenario.eval_recipe("eval", checkpoint), f"{bucket}/bench/eval/",
-                        f"{bucket}/out", LOCAL_ROLE_ARN, data_type="S3Prefix")
+        scenario.submit(
+            "bench-eval",
+            scenario.eval_recipe("eval", checkpoint),
+            f"{bucket}/bench/eval/",
+            f"{bucket}/out",
+            LOCAL_ROLE_ARN,
+            data_type="S3Prefix",
+        )
         ev = scenario.wait("bench-eval", timeout=120, poll=0.02)
         total = time.perf_counter() - started
     print(f"{'stage':<28}{'status':<12}{'seconds':>8}")

@@ -24,8 +24,13 @@ def one_run(work: Path) -> tuple[float, dict[str, float], str]:
     env = dict(os.environ, PREFECT_HOME=str(work / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
     env = {k: v for k, v in env.items() if not k.startswith(("AWS_", "NOVAFLOW_", "PREFECT_API_URL"))}
     start = time.perf_counter()
-    done = subprocess.run([NOVAFLOW, "run", "end-to-end", "--local", "--work-dir", str(work / "runs")], env=env,
-                          capture_output=True, text=True, cwd=work)
+    done = subprocess.run(
+        [NOVAFLOW, "run", "end-to-end", "--local", "--work-dir", str(work / "runs")],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=work,
+    )
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"run failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -44,8 +49,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="novaflow-bench-") as tmp:
             wall, stages, em = one_run(Path(tmp))
         flow = sum(stages.values())
-        print(f"run {i + 1}: wall {wall:.1f} s (flow stages {flow:.1f} s, Prefect server start + imports "
-              f"{wall - flow:.1f} s) {'OK' if wall < 90 else 'OVER 90 s'}")
+        print(
+            f"run {i + 1}: wall {wall:.1f} s (flow stages {flow:.1f} s, Prefect server start + imports "
+            f"{wall - flow:.1f} s) {'OK' if wall < 90 else 'OVER 90 s'}"
+        )
         print("  " + "  ".join(f"{k} {v:.1f}" for k, v in stages.items()))
         print(f"  {em.split()[0]}: " + " | ".join(em.split()[1:]))
 

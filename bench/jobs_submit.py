@@ -25,13 +25,20 @@ def timed(label: str, n: int, fn) -> None:
 
 def main(n: int = 20) -> None:
     with LocalAws():
-        body = b"".join(b'{"schemaVersion": "bedrock-conversation-2024", "messages": [{"role": "user", "content": '
-                        b'[{"text": "q"}]}, {"role": "assistant", "content": [{"text": "HQ"}]}]}\n' for _ in range(64))
+        body = b"".join(
+            b'{"schemaVersion": "bedrock-conversation-2024", "messages": [{"role": "user", "content": '
+            b'[{"text": "q"}]}, {"role": "assistant", "content": [{"text": "HQ"}]}]}\n'
+            for _ in range(64)
+        )
         get_client("s3").put_object(Bucket="novaflow-local", Key="data/train.jsonl", Body=body)
 
         def spec(i: int) -> JobSpec:
-            return JobSpec(model="nova-lite-2", method="sft_lora", train_uri="s3://novaflow-local/data/train.jsonl",
-                           overrides={"max_steps": 1 + i})
+            return JobSpec(
+                model="nova-lite-2",
+                method="sft_lora",
+                train_uri="s3://novaflow-local/data/train.jsonl",
+                overrides={"max_steps": 1 + i},
+            )
 
         print("| operation                              |    n |     total |    per op |")
         print("|---|---|---|---|")

@@ -19,9 +19,11 @@ from novaflow.evaluation.bleu import NovaBleu, mean_stderr
 from novaflow.evaluation.metrics import SAMPLE_METRICS, aggregate, sample_metric_columns
 from novaflow.evaluation.reference import ReferenceMetrics
 
-VOCAB = ("the a an of to in is was for on that with as it by at from this be are or which HQ LQ_EDIT LQ_CLOSE "
-         "Python code error function value list dict 3.14 42 $1,000 don't U.S.A. café naïve résumé -5 1e3 "
-         "answer question data model train loss step, step. (see) [x] {y} #tag @user").split()
+VOCAB = (
+    "the a an of to in is was for on that with as it by at from this be are or which HQ LQ_EDIT LQ_CLOSE "
+    "Python code error function value list dict 3.14 42 $1,000 don't U.S.A. café naïve résumé -5 1e3 "
+    "answer question data model train loss step, step. (see) [x] {y} #tag @user"
+).split()
 
 
 def make_pairs(n: int, seed: int) -> list[tuple[str, str]]:
@@ -90,15 +92,19 @@ def main() -> None:
     per_ref = [ref.sample(g, p) for g, p in pairs]
     per_diff = max(abs(per_ours[m][i] - s[m]) for i, s in enumerate(per_ref) for m in SAMPLE_METRICS)
     print(f"{'workload':<46}{'reference s':>12}{'novaflow s':>12}{'speed-up':>10}{'max |diff|':>12}")
-    print(f"{'sample metrics + aggregation + bleu':<46}{t_ref:>12.3f}{t_ours:>12.3f}{t_ref / t_ours:>9.1f}x"
-          f"{max(max_diff(ours, theirs), per_diff):>12.1e}")
+    print(
+        f"{'sample metrics + aggregation + bleu':<46}{t_ref:>12.3f}{t_ours:>12.3f}{t_ref / t_ours:>9.1f}x"
+        f"{max(max_diff(ours, theirs), per_diff):>12.1e}"
+    )
 
     sub = pairs[: args.bootstrap_pairs]
     golds, preds = [g for g, _ in sub], [p for _, p in sub]
     se_ours, tb_ours = timed(lambda: NovaBleu(golds, preds).stderr())
     se_ref, tb_ref = timed(ref.bleu_stderr, golds, preds)
-    print(f"{f'bleu_stderr bootstrap, 1000 draws, n={len(sub)}':<46}{tb_ref:>12.3f}{tb_ours:>12.3f}"
-          f"{tb_ref / tb_ours:>9.1f}x{abs(se_ours - se_ref):>12.1e}")
+    print(
+        f"{f'bleu_stderr bootstrap, 1000 draws, n={len(sub)}':<46}{tb_ref:>12.3f}{tb_ours:>12.3f}"
+        f"{tb_ref / tb_ours:>9.1f}x{abs(se_ours - se_ref):>12.1e}"
+    )
     total_ref, total_ours = t_ref + tb_ref, t_ours + tb_ours
     print(f"{'total':<46}{total_ref:>12.3f}{total_ours:>12.3f}{total_ref / total_ours:>9.1f}x")
     ok = max(max_diff(ours, theirs), per_diff, abs(se_ours - se_ref)) <= 1e-9

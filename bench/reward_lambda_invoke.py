@@ -17,9 +17,17 @@ from reward_lambda.handler import lambda_handler
 
 def batch(n: int) -> list[dict]:
     labels = ["HQ", "LQ_EDIT", "LQ_CLOSE"]
-    return [{"id": i, "messages": [{"role": "user", "content": "q"},
-                                   {"role": "assistant", "content": f"The answer is **{labels[i % 3]}**."}],
-             "metadata": {"reference_answer": labels[(i * 7) % 3]}} for i in range(n)]
+    return [
+        {
+            "id": i,
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": f"The answer is **{labels[i % 3]}**."},
+            ],
+            "metadata": {"reference_answer": labels[(i * 7) % 3]},
+        }
+        for i in range(n)
+    ]
 
 
 def main() -> None:

@@ -26,36 +26,54 @@ def deployment_name(run_name: str, explicit: str | None = None) -> str:
     return re.sub(r"-{2,}", "-", base)[:63].rstrip("-")
 
 
-def deploy_and_smoke(params: EndToEndParams, checkpoint: str, comparison: StageComparison, *, eval_uri: str,
-                     log: RunLog) -> tuple[str, str | None]:
+def deploy_and_smoke(
+    params: EndToEndParams, checkpoint: str, comparison: StageComparison, *, eval_uri: str, log: RunLog
+) -> tuple[str, str | None]:
     """Gate (baseline vs the last stage), optional approval, deploy, smoke test; returns (gate, deployment)."""
     logger = get_run_logger()
     gate_params = params.deploy.gate
     baseline, candidate = comparison.stages[0], comparison.stages[-1]
-    decision = gate_task(comparison, gate_params.metric, min_delta=gate_params.min_delta,
-                         require_significance=gate_params.require_significance, alpha=gate_params.alpha,
-                         baseline=baseline, candidate=candidate)
+    decision = gate_task(
+        comparison,
+        gate_params.metric,
+        min_delta=gate_params.min_delta,
+        require_significance=gate_params.require_significance,
+        alpha=gate_params.alpha,
+        baseline=baseline,
+        candidate=candidate,
+    )
     if not decision.approved:
         logger.warning("not deploying %s: %s", checkpoint, decision.reason)
         log.notes.append(f"deployment skipped: {decision.reason}")
         return f"{candidate} vs {baseline}: {decision.reason}", None
     name = deployment_name(params.run_name, params.deploy.endpoint_name)
     if gate_params.human_approval:
-        request_approval(decision, f"{candidate} checkpoint `{checkpoint}` as `{name}`",
-                         timeout_seconds=gate_params.approval_timeout_seconds)
+        request_approval(
+            decision,
+            f"{candidate} checkpoint `{checkpoint}` as `{name}`",
+            timeout_seconds=gate_params.approval_timeout_seconds,
+        )
     served = _deploy(params.deploy, name, checkpoint, params.model)
     log.locations[f"deployment-{params.deploy.target}"] = served.invoke_id
     if params.deploy.smoke_rows:
-        smoke = smoke_test_task(params.deploy.target, served.invoke_id, eval_uri, rows=params.deploy.smoke_rows,
-                                labels=params.reward.labels)
+        smoke = smoke_test_task(
+            params.deploy.target, served.invoke_id, eval_uri, rows=params.deploy.smoke_rows, labels=params.reward.labels
+        )
         log.notes.append(f"smoke test: {smoke.summary()}")
     return f"{candidate} vs {baseline}: {decision.reason}", f"{params.deploy.target} `{served.invoke_id}`"
 
 
 def _deploy(deploy: DeployParams, name: str, checkpoint: str, model: str) -> Any:
-    return deploy_task(deploy.target, name, checkpoint, model=model, instance_type=deploy.instance_type,
-                       instance_count=deploy.instance_count, context_length=deploy.context_length,
-                       max_concurrency=deploy.max_concurrency)
+    return deploy_task(
+        deploy.target,
+        name,
+        checkpoint,
+        model=model,
+        instance_type=deploy.instance_type,
+        instance_count=deploy.instance_count,
+        context_length=deploy.context_length,
+        max_concurrency=deploy.max_concurrency,
+    )
 
 
 def teardown_stage(run_name: str, log: RunLog, deploy: DeployParams) -> None:
@@ -72,15 +90,18 @@ class DeployFlowParams(BaseModel):
     checkpoint_uri: str = Field(..., description="Escrow checkpoint (manifest.json checkpoint_s3_bucket).")
     eval_uri: str | None = Field(None, description="gen_qa.jsonl whose first rows are sent as a smoke test.")
     deploy: DeployParams = Field(default_factory=DeployParams)
-    labels: list[str] = Field(default_factory=lambda: ["HQ", "LQ_EDIT", "LQ_CLOSE"],
-                              description="Label set the smoke-test answers must name (empty: any answer).")
+    labels: list[str] = Field(
+        default_factory=lambda: ["HQ", "LQ_EDIT", "LQ_CLOSE"],
+        description="Label set the smoke-test answers must name (empty: any answer).",
+    )
 
 
 class CleanupParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    deployment: str | None = Field(None, description="Deployment name (novaflow-<run_name>); empty = every "
-                                                     "novaflow deployment.")
+    deployment: str | None = Field(
+        None, description="Deployment name (novaflow-<run_name>); empty = every novaflow deployment."
+    )
     dry_run: bool = Field(False, description="Only list what would be removed.")
 
 
@@ -91,8 +112,13 @@ def deploy(params: DeployFlowParams) -> dict[str, Any]:
     served = _deploy(params.deploy, name, params.checkpoint_uri, params.model)
     out: dict[str, Any] = {"target": params.deploy.target, "invoke_id": served.invoke_id}
     if params.eval_uri and params.deploy.smoke_rows:
-        report = smoke_test_task(params.deploy.target, served.invoke_id, params.eval_uri,
-                                 rows=params.deploy.smoke_rows, labels=params.labels or None)
+        report = smoke_test_task(
+            params.deploy.target,
+            served.invoke_id,
+            params.eval_uri,
+            rows=params.deploy.smoke_rows,
+            labels=params.labels or None,
+        )
         out["smoke"] = report.summary()
     return out
 

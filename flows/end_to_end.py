@@ -56,8 +56,13 @@ def end_to_end(params: EndToEndParams = EndToEndParams()) -> dict[str, Any]:
     checkpoint: str | None = None
     if "sft" not in skip:
         with log.stage("sft"):
-            checkpoint = train("sft", spec_for(params.model, "sft_lora", params.sft, train_uri=uris["sft"]),
-                               params.sft, params.wait, log)
+            checkpoint = train(
+                "sft",
+                spec_for(params.model, "sft_lora", params.sft, train_uri=uris["sft"]),
+                params.sft,
+                params.wait,
+                log,
+            )
         with log.stage("post-sft-eval"):
             stages["Post-SFT"] = evaluate_on_eval_rows("post-sft", checkpoint, params.evaluation)
 
@@ -65,8 +70,14 @@ def end_to_end(params: EndToEndParams = EndToEndParams()) -> dict[str, Any]:
         with log.stage("reward-lambda"):
             reward = reward_lambda(params.reward, uris["rft"])
         with log.stage("rft"):
-            rft_spec = spec_for(params.model, "rft_lora", params.rft, train_uri=uris["rft"],
-                                model_name_or_path=checkpoint, reward_lambda_arn=reward.function_arn)
+            rft_spec = spec_for(
+                params.model,
+                "rft_lora",
+                params.rft,
+                train_uri=uris["rft"],
+                model_name_or_path=checkpoint,
+                reward_lambda_arn=reward.function_arn,
+            )
             checkpoint = train("rft", rft_spec, params.rft, params.wait, log)
         with log.stage("post-rft-eval"):
             stages["Post-RFT"] = evaluate_on_eval_rows("post-rft", checkpoint, params.evaluation)
@@ -76,8 +87,9 @@ def end_to_end(params: EndToEndParams = EndToEndParams()) -> dict[str, Any]:
     if len(stages) >= 2:
         with log.stage("compare"):
             comparison = compare_stages_task(stages)
-            report = build_report_task(stages, str(work / "report.html"), comparison=comparison,
-                                       s3_uri=f"{prefix}/report.html")
+            report = build_report_task(
+                stages, str(work / "report.html"), comparison=comparison, s3_uri=f"{prefix}/report.html"
+            )
             log.locations.update({f"report-{k}": v for k, v in report.items()})
 
     deployment = gate = None
@@ -89,9 +101,11 @@ def end_to_end(params: EndToEndParams = EndToEndParams()) -> dict[str, Any]:
             teardown_stage(params.run_name, log, params.deploy)
 
     rows = comparison.table_records() if comparison is not None else None
-    create_markdown_artifact(run_summary_markdown(log, comparison_rows=rows, gate=gate, deployment=deployment),
-                             key=artifact_key("run-summary", params.run_name),
-                             description=f"novaflow end-to-end run {params.run_name}")
+    create_markdown_artifact(
+        run_summary_markdown(log, comparison_rows=rows, gate=gate, deployment=deployment),
+        key=artifact_key("run-summary", params.run_name),
+        description=f"novaflow end-to-end run {params.run_name}",
+    )
     logger.info("run %s finished in %.1f s", params.run_name, sum(s.seconds for s in log.stages))
     return {
         "run_name": params.run_name,

@@ -21,13 +21,21 @@ class _Params(BaseModel):
 
 
 class DataParams(_Params):
-    source: str = Field("sample", description="CSV / JSONL / JSON / Parquet path or s3:// URI; 'sample' uses the "
-                                              "committed synthetic Stack Overflow sample.")
-    columns: dict[str, Any] = Field(default_factory=lambda: dict(CASE_STUDY_COLUMNS),
-                                    description="Column mapping: query, response, system, reference_answer, id, "
-                                                "reasoning, metadata (a list of columns).")
-    system_prompt: str | None = Field(None, description="One system prompt for every row; the sample's label-only "
-                                                        "prompt when the source is 'sample' and this is empty.")
+    source: str = Field(
+        "sample",
+        description="CSV / JSONL / JSON / Parquet path or s3:// URI; 'sample' uses the "
+        "committed synthetic Stack Overflow sample.",
+    )
+    columns: dict[str, Any] = Field(
+        default_factory=lambda: dict(CASE_STUDY_COLUMNS),
+        description="Column mapping: query, response, system, reference_answer, id, "
+        "reasoning, metadata (a list of columns).",
+    )
+    system_prompt: str | None = Field(
+        None,
+        description="One system prompt for every row; the sample's label-only "
+        "prompt when the source is 'sample' and this is empty.",
+    )
     sft_rows: int = Field(3500, ge=1, description="Rows for supervised fine-tuning.")
     eval_rows: int = Field(500, ge=1, description="Held-out rows every stage is evaluated on.")
     rft_rows: int = Field(700, ge=0, description="Rows reserved for RFT (plus the SFT rows when augmented).")
@@ -38,12 +46,16 @@ class DataParams(_Params):
 
 
 class JobParams(_Params):
-    overrides: dict[str, Any] = Field(default_factory=dict, description="Flat recipe overrides, e.g. "
-                                                                       "{'lr': 1e-5, 'max_steps': 100}.")
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Flat recipe overrides, e.g. {'lr': 1e-5, 'max_steps': 100}."
+    )
     instance_type: str | None = Field(None, description="Default from the instance table for model and method.")
     instance_count: int | None = Field(None, ge=1, description="Default from the instance table.")
-    existing_job: str | None = Field(None, description="Attach to this already submitted job instead of "
-                                                       "submitting (its outputs are used as this stage's result).")
+    existing_job: str | None = Field(
+        None,
+        description="Attach to this already submitted job instead of "
+        "submitting (its outputs are used as this stage's result).",
+    )
     retry_failed: bool = Field(False, description="Start a new attempt when the same spec already failed.")
 
 
@@ -52,18 +64,24 @@ class WaitParams(_Params):
     max_poll_seconds: float = Field(300.0, gt=0, description="Longest poll interval.")
     max_wait_hours: float = Field(24.0, gt=0, description="Give up waiting on a job after this long.")
     stop_on_deadline: bool = Field(True, description="Stop the job when the wait deadline passes (money).")
-    concurrency_limit: str | None = Field("novaflow-training-jobs", description="Prefect global concurrency "
-                                          "limit every running job holds a slot of, across runs and deployments; "
-                                          "empty = no limit.")
-    max_concurrent_jobs: int = Field(2, ge=1, description="Slots of that limit when novaflow creates it (an "
-                                                          "existing limit keeps its own value).")
+    concurrency_limit: str | None = Field(
+        "novaflow-training-jobs",
+        description="Prefect global concurrency "
+        "limit every running job holds a slot of, across runs and deployments; "
+        "empty = no limit.",
+    )
+    max_concurrent_jobs: int = Field(
+        2, ge=1, description="Slots of that limit when novaflow creates it (an existing limit keeps its own value)."
+    )
 
 
 class RewardParams(_Params):
-    function_name: str = Field("SageMaker-novaflow-reward", description="Reward Lambda name (must contain "
-                                                                       "'SageMaker' for HyperPod).")
-    labels: list[str] = Field(default_factory=lambda: ["HQ", "LQ_EDIT", "LQ_CLOSE"],
-                              description="The label set the grader accepts.")
+    function_name: str = Field(
+        "SageMaker-novaflow-reward", description="Reward Lambda name (must contain 'SageMaker' for HyperPod)."
+    )
+    labels: list[str] = Field(
+        default_factory=lambda: ["HQ", "LQ_EDIT", "LQ_CLOSE"], description="The label set the grader accepts."
+    )
     verify_rows: int = Field(200, ge=1, description="Rows graded locally and through Lambda before RFT.")
 
 
@@ -90,8 +108,9 @@ class DeployParams(_Params):
 
 class EndToEndParams(_Params):
     run_name: str = Field("case-study", description="Names the run's S3 prefix, artifacts and deployment.")
-    model: str = Field("nova-lite-2", description="nova-micro, nova-lite, nova-pro or nova-lite-2 (RFT needs "
-                                                  "nova-lite-2).")
+    model: str = Field(
+        "nova-lite-2", description="nova-micro, nova-lite, nova-pro or nova-lite-2 (RFT needs nova-lite-2)."
+    )
     data: DataParams = Field(default_factory=DataParams)
     baseline: JobParams = Field(default_factory=JobParams, description="Baseline evaluation job.")
     sft: JobParams = Field(default_factory=JobParams, description="SFT LoRA job.")
@@ -101,6 +120,5 @@ class EndToEndParams(_Params):
     deploy: DeployParams = Field(default_factory=DeployParams)
     wait: WaitParams = Field(default_factory=WaitParams)
     skip: list[Stage] = Field(default_factory=list, description="Stages to skip.")
-    cleanup: bool = Field(False, description="Tear down the deployment (and the roles novaflow created) at the "
-                                             "end.")
+    cleanup: bool = Field(False, description="Tear down the deployment (and the roles novaflow created) at the end.")
     work_dir: str = Field("novaflow-runs", description="Local scratch directory for prepared files and reports.")

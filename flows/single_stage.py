@@ -76,21 +76,26 @@ def baseline_eval(params: BaselineEvalParams) -> dict[str, Any]:
     """Evaluate a model (the base model by default) on the held-out gen_qa rows; publish its metric table."""
     log = RunLog(params.run_name)
     with log.stage("evaluation"):
-        result = evaluate_model("baseline", params.model, params.eval_uri, params.model_path, params.evaluation,
-                                params.wait, log)
+        result = evaluate_model(
+            "baseline", params.model, params.eval_uri, params.model_path, params.evaluation, params.wait, log
+        )
     _summary(log)
     return _metrics(result)
 
 
-def _train_then_evaluate(stage: str, spec: JobSpec, job: JobParams, params: SftParams | RftParams,
-                         log: RunLog) -> dict[str, Any]:
+def _train_then_evaluate(
+    stage: str, spec: JobSpec, job: JobParams, params: SftParams | RftParams, log: RunLog
+) -> dict[str, Any]:
     with log.stage(stage):
         checkpoint = train(stage, spec, job, params.wait, log)
     out: dict[str, Any] = {"checkpoint": checkpoint}
     if params.eval_uri:
         with log.stage(f"post-{stage}-eval"):
-            out["metrics"] = _metrics(evaluate_model(f"post-{stage}", params.model, params.eval_uri, checkpoint,
-                                                     params.evaluation, params.wait, log))
+            out["metrics"] = _metrics(
+                evaluate_model(
+                    f"post-{stage}", params.model, params.eval_uri, checkpoint, params.evaluation, params.wait, log
+                )
+            )
     _summary(log)
     return out
 
@@ -108,8 +113,14 @@ def rft(params: RftParams) -> dict[str, Any]:
     log = RunLog(params.run_name)
     with log.stage("reward-lambda"):
         reward = reward_lambda(params.reward, params.train_uri)
-    spec = spec_for(params.model, "rft_lora", params.rft, train_uri=params.train_uri,
-                    model_name_or_path=params.checkpoint_uri, reward_lambda_arn=reward.function_arn)
+    spec = spec_for(
+        params.model,
+        "rft_lora",
+        params.rft,
+        train_uri=params.train_uri,
+        model_name_or_path=params.checkpoint_uri,
+        reward_lambda_arn=reward.function_arn,
+    )
     return _train_then_evaluate("rft", spec, params.rft, params, log)
 
 
@@ -119,7 +130,10 @@ def verify_reward(params: VerifyRewardParams = VerifyRewardParams()) -> dict[str
     config = RewardConfig(labels=tuple(params.reward.labels))
     if params.deploy:
         deploy_reward_lambda_task(params.reward.function_name, config)
-    verification = verify_reward_task(rows=params.rows_uri, predictions=params.predictions_uri,
-                                      function_name=params.reward.function_name,
-                                      limit=params.reward.verify_rows)
+    verification = verify_reward_task(
+        rows=params.rows_uri,
+        predictions=params.predictions_uri,
+        function_name=params.reward.function_name,
+        limit=params.reward.verify_rows,
+    )
     return {"ok": verification.ok, "table": verification.table()}

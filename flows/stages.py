@@ -79,8 +79,15 @@ def source_of(data: DataParams) -> tuple[str, str | None]:
     return data.source, data.system_prompt
 
 
-def prepare_data(data: DataParams, model: str, work_dir: Path, s3_prefix: str, *,
-                 need: tuple[str, ...] = ("sft", "eval", "rft"), log: RunLog) -> dict[str, str]:
+def prepare_data(
+    data: DataParams,
+    model: str,
+    work_dir: Path,
+    s3_prefix: str,
+    *,
+    need: tuple[str, ...] = ("sft", "eval", "rft"),
+    log: RunLog,
+) -> dict[str, str]:
     """Split the source, transform each split to its Nova format, upload; returns split -> S3 URI of the data."""
     path, system = source_of(data)
     sizes = {"sft": data.sft_rows, "eval": data.eval_rows, "rft": data.rft_rows}
@@ -88,31 +95,51 @@ def prepare_data(data: DataParams, model: str, work_dir: Path, s3_prefix: str, *
     augment = {"rft": ["sft"]} if data.augment_rft_with_sft and "rft" in sizes and "sft" in sizes else None
     # Rows without a question or an answer cannot be in any split; leaving them out before splitting keeps the
     # eval set at its full size (the split report counts them).
-    require = tuple(str(data.columns[k]) for k in ("query", "response")
-                    if isinstance(data.columns.get(k), str) and not set("{}+") & set(data.columns[k]))
-    split = split_dataset_task(DatasetSource(path=path), sizes, str(work_dir / "splits"), stratify=data.stratify,
-                               seed=data.seed, holdout=("eval",), augment=augment, require=require)
+    require = tuple(
+        str(data.columns[k])
+        for k in ("query", "response")
+        if isinstance(data.columns.get(k), str) and not set("{}+") & set(data.columns[k])
+    )
+    split = split_dataset_task(
+        DatasetSource(path=path),
+        sizes,
+        str(work_dir / "splits"),
+        stratify=data.stratify,
+        seed=data.seed,
+        holdout=("eval",),
+        augment=augment,
+        require=require,
+    )
     columns = ColumnMap(**data.columns)
     uris: dict[str, str] = {}
     for name in sizes:
-        source = DatasetSource(path=str(split.files[name]), columns=columns,
-                               system_prompt=None if columns.system else system)
-        prepared = prepare_dataset_task(source, DATA_METHODS[name], model, str(work_dir / "prepared" / name),
-                                        strict=data.strict, split=name)
+        source = DatasetSource(
+            path=str(split.files[name]), columns=columns, system_prompt=None if columns.system else system
+        )
+        prepared = prepare_dataset_task(
+            source, DATA_METHODS[name], model, str(work_dir / "prepared" / name), strict=data.strict, split=name
+        )
         uploaded = upload_dataset_task(prepared, f"{s3_prefix}/data/{name}")
         uris[name] = uploaded[prepared.data_file.name]
         log.locations[f"data-{name}"] = uris[name]
     return uris
 
 
-def run_job(stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: RunLog,
-            settings: NovaflowSettings | None = None) -> JobRecord:
+def run_job(
+    stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: RunLog, settings: NovaflowSettings | None = None
+) -> JobRecord:
     """Validate, submit (or attach), register with the run, wait; a failed job fails the flow with its reason."""
     logger = get_run_logger()
     if job.existing_job:
-        record = JobRecord(platform=spec.platform, name=job.existing_job, spec_hash="existing",
-                           method=spec.method.value, model=spec.model,
-                           output_uri=spec.resolve(settings or _settings()).output_uri, attached=True)
+        record = JobRecord(
+            platform=spec.platform,
+            name=job.existing_job,
+            spec_hash="existing",
+            method=spec.method.value,
+            model=spec.model,
+            output_uri=spec.resolve(settings or _settings()).output_uri,
+            attached=True,
+        )
         logger.info("%s: using existing job %s", stage, job.existing_job)
     else:
         report = dry_run_task(spec, settings)
@@ -128,22 +155,31 @@ def run_job(stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: Ru
     return done
 
 
-def _wait(stage: str, record: JobRecord, spec: JobSpec, wait: WaitParams,
-          settings: NovaflowSettings | None) -> JobRecord:
+def _wait(
+    stage: str, record: JobRecord, spec: JobSpec, wait: WaitParams, settings: NovaflowSettings | None
+) -> JobRecord:
     try:
-        return wait_job_task(record, spec=spec, max_wait_seconds=wait.max_wait_hours * 3600,
-                             poll_seconds=wait.poll_seconds, max_poll_seconds=wait.max_poll_seconds,
-                             stop_on_deadline=wait.stop_on_deadline, settings=settings)
+        return wait_job_task(
+            record,
+            spec=spec,
+            max_wait_seconds=wait.max_wait_hours * 3600,
+            poll_seconds=wait.poll_seconds,
+            max_poll_seconds=wait.max_poll_seconds,
+            stop_on_deadline=wait.stop_on_deadline,
+            settings=settings,
+        )
     except JobError as exc:
         # The message carries the job's FailureReason and its last log lines; say it in the run log once more
         # with the stage, because this is the line a person reads first.
-        get_run_logger().error("%s job %s did not complete (%s): %s", stage, exc.job_name or record.name,
-                               exc.status or "see reason", exc)
+        get_run_logger().error(
+            "%s job %s did not complete (%s): %s", stage, exc.job_name or record.name, exc.status or "see reason", exc
+        )
         raise
 
 
-def train(stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: RunLog,
-          settings: NovaflowSettings | None = None) -> str:
+def train(
+    stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: RunLog, settings: NovaflowSettings | None = None
+) -> str:
     """Run a training job to the end and return its checkpoint URI (from manifest.json)."""
     done = run_job(stage, spec, job, wait, log, settings)
     checkpoint = resolve_checkpoint_task(done, settings)
@@ -151,8 +187,9 @@ def train(stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: RunL
     return checkpoint
 
 
-def evaluate(stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: RunLog,
-             settings: NovaflowSettings | None = None) -> EvalResult:
+def evaluate(
+    stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: RunLog, settings: NovaflowSettings | None = None
+) -> EvalResult:
     """Run an evaluation job, parse its output into the metric table artifact of the stage."""
     done = run_job(stage, spec, job, wait, log, settings)
     location = locate_eval_output_task(done, settings)
@@ -160,8 +197,9 @@ def evaluate(stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: R
     return parse_eval_output_task(location, stage)
 
 
-def evaluate_model(stage: str, model: str, eval_uri: str, model_path: str | None, job: JobParams,
-                   wait: WaitParams, log: RunLog) -> EvalResult:
+def evaluate_model(
+    stage: str, model: str, eval_uri: str, model_path: str | None, job: JobParams, wait: WaitParams, log: RunLog
+) -> EvalResult:
     """Evaluate ``model_path`` (None: the base model) on the gen_qa rows at ``eval_uri``."""
     spec = spec_for(model, "evaluation", job, train_uri=eval_uri, model_name_or_path=model_path)
     return evaluate(stage, spec, job, wait, log)
@@ -176,8 +214,14 @@ def reward_lambda(reward: RewardParams, rows_uri: str) -> RewardLambda:
 
 def spec_for(model: str, method: str, job: JobParams, **fields: Any) -> JobSpec:
     """A JobSpec from a stage's parameters (infrastructure left to settings, resolved at submit)."""
-    return JobSpec(model=model, method=method, overrides=dict(job.overrides), instance_type=job.instance_type,
-                   instance_count=job.instance_count, **fields)
+    return JobSpec(
+        model=model,
+        method=method,
+        overrides=dict(job.overrides),
+        instance_type=job.instance_type,
+        instance_count=job.instance_count,
+        **fields,
+    )
 
 
 def _settings() -> NovaflowSettings:

@@ -7,8 +7,13 @@ from typing import Any
 from flows.stages import RunLog
 
 
-def run_summary_markdown(log: RunLog, *, comparison_rows: list[dict[str, Any]] | None = None,
-                         gate: str | None = None, deployment: str | None = None) -> str:
+def run_summary_markdown(
+    log: RunLog,
+    *,
+    comparison_rows: list[dict[str, Any]] | None = None,
+    gate: str | None = None,
+    deployment: str | None = None,
+) -> str:
     lines = [f"# novaflow run `{log.run_name}`", ""]
     total = sum(s.seconds for s in log.stages)
     lines += ["## Stages", "", "| stage | seconds | detail |", "|---|---:|---|"]
@@ -16,15 +21,22 @@ def run_summary_markdown(log: RunLog, *, comparison_rows: list[dict[str, Any]] |
     lines += [f"| **total** | {total:.1f} | |", ""]
     if log.jobs:
         lines += ["## Jobs", "", "| stage | job | status | attached |", "|---|---|---|---|"]
-        lines += [f"| {stage} | `{r.name}` | {r.status.value} | {'yes' if r.attached else 'no'} |"
-                  for stage, r in log.jobs.items()]
+        lines += [
+            f"| {stage} | `{r.name}` | {r.status.value} | {'yes' if r.attached else 'no'} |"
+            for stage, r in log.jobs.items()
+        ]
         lines.append("")
     if comparison_rows:
-        stages = [k for k in comparison_rows[0] if k != "metric" and not k.endswith("_stderr")
-                  and not k.startswith("delta_")]
+        stages = [
+            k for k in comparison_rows[0] if k != "metric" and not k.endswith("_stderr") and not k.startswith("delta_")
+        ]
         deltas = [k for k in comparison_rows[0] if k.startswith("delta_")]
-        lines += ["## Comparison", "", "| metric | " + " | ".join(stages + deltas) + " |",
-                  "|---|" + "---:|" * (len(stages) + len(deltas))]
+        lines += [
+            "## Comparison",
+            "",
+            "| metric | " + " | ".join(stages + deltas) + " |",
+            "|---|" + "---:|" * (len(stages) + len(deltas)),
+        ]
         for row in comparison_rows:
             cells = [f"{row[k]:.4f}" if isinstance(row[k], float) else str(row[k]) for k in stages + deltas]
             lines.append(f"| {row['metric']} | " + " | ".join(cells) + " |")

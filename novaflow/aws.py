@@ -33,11 +33,23 @@ _CLIENTS: dict[tuple[Any, ...], BaseClient] = {}
 _SESSIONS: dict[tuple[Any, ...], boto3.Session] = {}
 _OVERRIDE_SESSION: list[boto3.Session] = []
 
-RETRYABLE_CODES = frozenset({
-    "ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException",
-    "RequestLimitExceeded", "ResourceLimitExceeded", "InternalFailure", "InternalServerError",
-    "InternalError", "ServiceUnavailable", "ServiceUnavailableException", "SlowDown", "RequestTimeout",
-})
+RETRYABLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ResourceLimitExceeded",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "SlowDown",
+        "RequestTimeout",
+    }
+)
 
 
 def client_config(settings: NovaflowSettings) -> Config:
@@ -51,8 +63,9 @@ def client_config(settings: NovaflowSettings) -> Config:
     )
 
 
-def get_client(service: str, settings: NovaflowSettings | None = None,
-               session: boto3.Session | None = None) -> BaseClient:
+def get_client(
+    service: str, settings: NovaflowSettings | None = None, session: boto3.Session | None = None
+) -> BaseClient:
     """A cached, thread-shareable client for ``service``.
 
     ``session`` lets a caller supply credentials (for example from a prefect-aws ``AwsCredentials`` block);
@@ -60,8 +73,15 @@ def get_client(service: str, settings: NovaflowSettings | None = None,
     """
     settings = settings or load_settings()
     endpoint = settings.resolved_endpoint_url()
-    key = (service, settings.region, endpoint, settings.max_attempts, settings.connect_timeout,
-           settings.read_timeout, id(session) if session is not None else None)
+    key = (
+        service,
+        settings.region,
+        endpoint,
+        settings.max_attempts,
+        settings.connect_timeout,
+        settings.read_timeout,
+        id(session) if session is not None else None,
+    )
     client = _CLIENTS.get(key)
     if client is not None:
         return client
@@ -134,8 +154,15 @@ def is_retryable(exc: BaseException) -> bool:
 def is_not_found(exc: BaseException) -> bool:
     """True when AWS says the named resource does not exist (the codes differ per service)."""
     code = error_code(exc) or ""
-    if code in {"ResourceNotFoundException", "ResourceNotFound", "NoSuchEntity", "NoSuchKey", "NoSuchBucket",
-                "404", "NotFound"}:
+    if code in {
+        "ResourceNotFoundException",
+        "ResourceNotFound",
+        "NoSuchEntity",
+        "NoSuchKey",
+        "NoSuchBucket",
+        "404",
+        "NotFound",
+    }:
         return True
     if code == "ValidationException":
         text = error_message(exc).lower()

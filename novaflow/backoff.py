@@ -25,7 +25,7 @@ class Backoff:
     deadline: float = 3600.0
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        nominal = min(self.maximum, self.initial * self.factor ** attempt)
+        nominal = min(self.maximum, self.initial * self.factor**attempt)
         if not self.jitter:
             return nominal
         return max(0.0, nominal * (1 + (rng or random.Random()).uniform(-self.jitter, self.jitter)))

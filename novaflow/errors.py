@@ -27,8 +27,15 @@ class RecipeError(NovaflowError):
 class JobError(NovaflowError):
     """A training or evaluation job failed, stopped or could not be submitted or found."""
 
-    def __init__(self, message: str, *, job_name: str | None = None, status: str | None = None,
-                 failure_reason: str | None = None, log_tail: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_name: str | None = None,
+        status: str | None = None,
+        failure_reason: str | None = None,
+        log_tail: list[str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.job_name = job_name
         self.status = status

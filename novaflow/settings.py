@@ -34,25 +34,38 @@ class NovaflowSettings(BaseSettings):
     """Everything novaflow needs to know about the AWS account it works in."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
         validate_default=True,
     )
 
-    region: str = Field("us-east-1", description="AWS region for every client (Nova customization runs in "
-                                                 "us-east-1, us-west-2, eu-west-2, ap-northeast-1).")
+    region: str = Field(
+        "us-east-1",
+        description="AWS region for every client (Nova customization runs in "
+        "us-east-1, us-west-2, eu-west-2, ap-northeast-1).",
+    )
     bucket: str | None = Field(None, description="S3 bucket for data, recipes and job outputs.")
     prefix: str = Field("novaflow", description="Key prefix inside the bucket for everything novaflow writes.")
     role_arn: str | None = Field(None, description="SageMaker execution role ARN (must trust sagemaker.amazonaws.com).")
     kms_key_id: str | None = Field(None, description="KMS key for S3 uploads and job outputs; SSE-S3 when unset.")
     subnets: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="VPC subnets for training jobs (comma separated).")
+        default_factory=list, description="VPC subnets for training jobs (comma separated)."
+    )
     security_group_ids: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="VPC security groups (comma separated).")
-    endpoint_url: str | None = Field(None, description="AWS endpoint override (local mode); AWS_ENDPOINT_URL "
-                                                       "is used when unset.")
+        default_factory=list, description="VPC security groups (comma separated)."
+    )
+    endpoint_url: str | None = Field(
+        None, description="AWS endpoint override (local mode); AWS_ENDPOINT_URL is used when unset."
+    )
     model: str = Field("nova-lite-2", description="Default Nova model (nova-micro, nova-lite, nova-pro, nova-lite-2).")
-    max_attempts: int = Field(8, ge=1, le=20, description="Retries per AWS call (botocore adaptive mode, "
-                                                            "which also rate-limits the client after throttles).")
+    max_attempts: int = Field(
+        8,
+        ge=1,
+        le=20,
+        description="Retries per AWS call (botocore adaptive mode, which also rate-limits the client after throttles).",
+    )
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to open a connection to AWS.")
     read_timeout: float = Field(60.0, gt=0, description="Seconds to wait for an AWS response.")
 
@@ -120,8 +133,10 @@ def env_var(name: str) -> str:
 
 def missing_message(name: str) -> str:
     flag = name.replace("_", "-")
-    return (f"Setting '{name}' is not set: export {env_var(name)}=... (or put it in .env, "
-            f"or pass --{flag} where the command offers it).")
+    return (
+        f"Setting '{name}' is not set: export {env_var(name)}=... (or put it in .env, "
+        f"or pass --{flag} where the command offers it)."
+    )
 
 
 def load_settings(**overrides: Any) -> NovaflowSettings:
@@ -138,6 +153,5 @@ def load_settings(**overrides: Any) -> NovaflowSettings:
         reason = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         value = first.get("input")
         raise ConfigError(
-            f"Setting '{name}' is malformed ({reason}; got {value!r}): fix {env_var(name)} "
-            f"in the environment or .env."
+            f"Setting '{name}' is malformed ({reason}; got {value!r}): fix {env_var(name)} in the environment or .env."
         ) from None

@@ -25,8 +25,15 @@ from reward_lambda.labels import DEFAULT_LABELS
 
 MAX_BATCH_DEFAULT = 4096
 MAX_TEXT_CHARS_DEFAULT = 100_000
-ENV_VARS = ("REWARD_LABELS", "REWARD_CORRECT", "REWARD_INCORRECT", "REWARD_VERBOSE_PENALTY",
-            "REWARD_VERBOSE_CHARS", "REWARD_MAX_BATCH", "REWARD_MAX_TEXT_CHARS")
+ENV_VARS = (
+    "REWARD_LABELS",
+    "REWARD_CORRECT",
+    "REWARD_INCORRECT",
+    "REWARD_VERBOSE_PENALTY",
+    "REWARD_VERBOSE_CHARS",
+    "REWARD_MAX_BATCH",
+    "REWARD_MAX_TEXT_CHARS",
+)
 
 
 class ConfigurationError(ValueError):
@@ -90,7 +97,8 @@ class RewardConfig:
         if config.correct <= config.incorrect:
             raise ConfigurationError(
                 f"REWARD_CORRECT ({_fmt(config.correct)}) must be greater than REWARD_INCORRECT "
-                f"({_fmt(config.incorrect)})")
+                f"({_fmt(config.incorrect)})"
+            )
         if config.verbose_penalty < 0:
             raise ConfigurationError(f"REWARD_VERBOSE_PENALTY must be >= 0, got {_fmt(config.verbose_penalty)}")
         for name, value in (("REWARD_MAX_BATCH", config.max_batch), ("REWARD_MAX_TEXT_CHARS", config.max_text_chars)):

@@ -39,13 +39,20 @@ class Grade:
 
     def to_output(self) -> dict[str, Any]:
         """The contract's output object: ``{id, aggregate_reward_score, metrics_list}``."""
-        values = (self.correct, self.label_present, self.response_length, self.verbose_penalty,
-                  0 if self.invalid_reason is None else 1)
+        values = (
+            self.correct,
+            self.label_present,
+            self.response_length,
+            self.verbose_penalty,
+            0 if self.invalid_reason is None else 1,
+        )
         return {
             "id": self.id,
             "aggregate_reward_score": self.score,
-            "metrics_list": [{"name": name, "value": value, "type": "Metric"}
-                             for name, value in zip(METRIC_NAMES, values, strict=True)],
+            "metrics_list": [
+                {"name": name, "value": value, "type": "Metric"}
+                for name, value in zip(METRIC_NAMES, values, strict=True)
+            ],
         }
 
 
@@ -77,8 +84,13 @@ def grade_sample(sample: object, config: RewardConfig) -> Grade:
         return invalid_grade(sid, str(exc), config)
     length = len(response)
     if length > config.max_text_chars:
-        return invalid_grade(sid, f"assistant answer has {length} characters, over the limit of "
-                                  f"{config.max_text_chars} (REWARD_MAX_TEXT_CHARS)", config, length)
+        return invalid_grade(
+            sid,
+            f"assistant answer has {length} characters, over the limit of "
+            f"{config.max_text_chars} (REWARD_MAX_TEXT_CHARS)",
+            config,
+            length,
+        )
     predicted = extract_label(response, config.labels)
     correct = predicted == gold
     score = config.correct if correct else config.incorrect
@@ -145,15 +157,15 @@ def reference_label(sample: object, config: RewardConfig) -> str:
     if isinstance(reference, Mapping):
         found = next((reference[k] for k in REFERENCE_KEYS if isinstance(reference.get(k), str)), None)
         if found is None:
-            raise InvalidSample(f"reference_answer object has none of the keys {', '.join(REFERENCE_KEYS)} "
-                                "as a string")
+            raise InvalidSample(f"reference_answer object has none of the keys {', '.join(REFERENCE_KEYS)} as a string")
         reference = found
     if not isinstance(reference, str) or not reference.strip():
         raise InvalidSample(f"reference_answer is {_short(reference)}, not a non-empty string or object")
     label = extract_label(reference, config.labels)
     if label is None:
-        raise InvalidSample(f"reference_answer {_short(reference)} names none (or several) of the labels "
-                            f"{', '.join(config.labels)}")
+        raise InvalidSample(
+            f"reference_answer {_short(reference)} names none (or several) of the labels {', '.join(config.labels)}"
+        )
     return label
 
 

@@ -28,8 +28,7 @@ def grade_batch(event: object, config: RewardConfig) -> list[Grade]:
     if not isinstance(event, list):
         raise InvalidEvent(f"event must be a JSON array of samples, got a {type(event).__name__}")
     if len(event) > config.max_batch:
-        raise InvalidEvent(f"batch of {len(event)} samples is over the limit of {config.max_batch} "
-                           "(REWARD_MAX_BATCH)")
+        raise InvalidEvent(f"batch of {len(event)} samples is over the limit of {config.max_batch} (REWARD_MAX_BATCH)")
     grades: list[Grade] = []
     for sample in event:
         try:

@@ -20,35 +20,79 @@ from tasks.common import AWS_RETRIES, artifact_key
 
 
 @task(name="prepare-dataset")
-def prepare_dataset_task(source: DatasetSource, method: str, model: str, out_dir: str, *, strict: bool = False,
-                         split: str = "all", platform: str | None = None,
-                         max_length: int | None = 8192) -> PreparedDataset:
+def prepare_dataset_task(
+    source: DatasetSource,
+    method: str,
+    model: str,
+    out_dir: str,
+    *,
+    strict: bool = False,
+    split: str = "all",
+    platform: str | None = None,
+    max_length: int | None = 8192,
+) -> PreparedDataset:
     """Prepare one split; publishes ``data-report-<split>-<method>`` (rows, rejections, labels, lengths)."""
-    prepared = prepare_dataset(source, method, model, out_dir, strict, platform=platform, max_length=max_length,
-                               split=split)
+    prepared = prepare_dataset(
+        source, method, model, out_dir, strict, platform=platform, max_length=max_length, split=split
+    )
     rep = prepared.report
     logger = get_run_logger()
-    logger.info("%s %s: %d rows in, %d out, %d rejected -> %s", split, method, rep.rows_in, rep.rows_out,
-                rep.rows_rejected, prepared.data_file)
+    logger.info(
+        "%s %s: %d rows in, %d out, %d rejected -> %s",
+        split,
+        method,
+        rep.rows_in,
+        rep.rows_out,
+        rep.rows_rejected,
+        prepared.data_file,
+    )
     if rep.rows_rejected:
-        logger.warning("%s: %d rows rejected (%s); see %s", split, rep.rows_rejected,
-                       ", ".join(f"{v} {k}" for k, v in rep.rejections_by_reason.items()), prepared.rejected_file)
-    create_table_artifact(table=rep.table_rows(), key=artifact_key("data-report", split, method),
-                          description=f"Data quality: {rep.source} as {method} for {model} ({split})")
+        logger.warning(
+            "%s: %d rows rejected (%s); see %s",
+            split,
+            rep.rows_rejected,
+            ", ".join(f"{v} {k}" for k, v in rep.rejections_by_reason.items()),
+            prepared.rejected_file,
+        )
+    create_table_artifact(
+        table=rep.table_rows(),
+        key=artifact_key("data-report", split, method),
+        description=f"Data quality: {rep.source} as {method} for {model} ({split})",
+    )
     return prepared
 
 
 @task(name="split-dataset")
-def split_dataset_task(source: DatasetSource, sizes: Mapping[str, float], out_dir: str, *,
-                       stratify: str | None = "Y", seed: int = 0, holdout: Sequence[str] = ("eval",),
-                       augment: Mapping[str, Sequence[str]] | None = None, dedup: bool = False,
-                       require: Sequence[str] = ()) -> SplitResult:
+def split_dataset_task(
+    source: DatasetSource,
+    sizes: Mapping[str, float],
+    out_dir: str,
+    *,
+    stratify: str | None = "Y",
+    seed: int = 0,
+    holdout: Sequence[str] = ("eval",),
+    augment: Mapping[str, Sequence[str]] | None = None,
+    dedup: bool = False,
+    require: Sequence[str] = (),
+) -> SplitResult:
     """Seeded, stratified split with the leakage guard; publishes ``data-splits`` (sizes and labels per split)."""
-    result = split_dataset(source, dict(sizes), Path(out_dir), stratify=stratify, seed=seed, holdout=holdout,
-                           augment=augment, dedup=dedup, require=require)
+    result = split_dataset(
+        source,
+        dict(sizes),
+        Path(out_dir),
+        stratify=stratify,
+        seed=seed,
+        holdout=holdout,
+        augment=augment,
+        dedup=dedup,
+        require=require,
+    )
     get_run_logger().info("split %s: %s", result.report.source, result.report.sizes)
-    create_table_artifact(table=result.report.table_rows(), key=artifact_key("data-splits"),
-                          description=f"Splits of {result.report.source} (seed {seed})")
+    create_table_artifact(
+        table=result.report.table_rows(),
+        key=artifact_key("data-splits"),
+        description=f"Splits of {result.report.source} (seed {seed})",
+    )
     return result
 
 

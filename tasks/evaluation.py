@@ -31,27 +31,40 @@ def parse_eval_output_task(location: str, stage: str, *, verify: bool = True) ->
         logger.warning(warning)
     for disagreement in result.disagreements:
         logger.warning("%s: archive and recomputation disagree: %s", stage, disagreement)
-    create_table_artifact(table=metric_rows(result), key=artifact_key("eval", stage, "metrics"),
-                          description=f"{stage}: {result.source}\n\n{metric_table_markdown(result)}")
+    create_table_artifact(
+        table=metric_rows(result),
+        key=artifact_key("eval", stage, "metrics"),
+        description=f"{stage}: {result.source}\n\n{metric_table_markdown(result)}",
+    )
     return result
 
 
 @task(name="compare-stages")
-def compare_stages_task(stages: Mapping[str, EvalResult], *, n_boot: int = 2000, seed: int = 0,
-                        key_suffix: str = "") -> StageComparison:
+def compare_stages_task(
+    stages: Mapping[str, EvalResult], *, n_boot: int = 2000, seed: int = 0, key_suffix: str = ""
+) -> StageComparison:
     """Paired comparison of the stages (baseline first); publishes the deltas table and the markdown summary."""
     comparison = compare_stages(dict(stages), n_boot=n_boot, seed=seed)
     markdown = comparison_markdown(comparison)
-    create_table_artifact(table=comparison.delta_records(), key=artifact_key("eval", "comparison", key_suffix),
-                          description=f"Paired deltas over {comparison.n} rows")
+    create_table_artifact(
+        table=comparison.delta_records(),
+        key=artifact_key("eval", "comparison", key_suffix),
+        description=f"Paired deltas over {comparison.n} rows",
+    )
     create_markdown_artifact(markdown=markdown, key=artifact_key("eval", "comparison", "summary", key_suffix))
     return comparison
 
 
 @task(name="build-eval-report", **AWS_RETRIES)
-def build_report_task(stages: Mapping[str, EvalResult], out_path: str, *, comparison: StageComparison | None = None,
-                      s3_uri: str | None = None, curves: Mapping[str, Sequence[tuple[float, float]]] | None = None,
-                      key_suffix: str = "") -> dict[str, str]:
+def build_report_task(
+    stages: Mapping[str, EvalResult],
+    out_path: str,
+    *,
+    comparison: StageComparison | None = None,
+    s3_uri: str | None = None,
+    curves: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    key_suffix: str = "",
+) -> dict[str, str]:
     """Write the HTML report (and upload it) and publish a link artifact to it."""
     html = build_report(stages, comparison=comparison, curves=curves)
     where = save_report(html, Path(out_path), s3_uri=s3_uri)

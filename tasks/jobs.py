@@ -26,8 +26,9 @@ from tasks.common import AWS_RETRIES, artifact_key
 
 
 @task(name="dry-run-job", **AWS_RETRIES)
-def dry_run_task(spec: JobSpec, settings: NovaflowSettings | None = None,
-                 expected_hours: float | None = None) -> DryRunReport:
+def dry_run_task(
+    spec: JobSpec, settings: NovaflowSettings | None = None, expected_hours: float | None = None
+) -> DryRunReport:
     """Every problem and the cost estimate, logged before anything is spent; raises when there are problems."""
     report = dry_run(spec, settings, expected_hours=expected_hours)
     logger = get_run_logger()
@@ -48,20 +49,31 @@ def submit_cache_key(context: object, parameters: dict[str, object]) -> str:
     settings = parameters.get("settings") or load_settings()
     spec = parameters["spec"]
     assert isinstance(spec, JobSpec) and isinstance(settings, NovaflowSettings)
-    key = {"job": spec.resolve(settings).job_name(), "region": settings.region, "bucket": settings.bucket,
-           "endpoint": settings.resolved_endpoint_url(), "retry_failed": parameters.get("retry_failed"),
-           "force_new": parameters.get("force_new")}
+    key = {
+        "job": spec.resolve(settings).job_name(),
+        "region": settings.region,
+        "bucket": settings.bucket,
+        "endpoint": settings.resolved_endpoint_url(),
+        "retry_failed": parameters.get("retry_failed"),
+        "force_new": parameters.get("force_new"),
+    }
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
 
-@task(name="submit-training-job", cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=submit_cache_key),
-      persist_result=True, **AWS_RETRIES)
-def submit_job_task(spec: JobSpec, settings: NovaflowSettings | None = None, *, retry_failed: bool = False,
-                    force_new: bool = False) -> JobRecord:
+@task(
+    name="submit-training-job",
+    cache_policy=TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=submit_cache_key),
+    persist_result=True,
+    **AWS_RETRIES,
+)
+def submit_job_task(
+    spec: JobSpec, settings: NovaflowSettings | None = None, *, retry_failed: bool = False, force_new: bool = False
+) -> JobRecord:
     """Create the job for ``spec`` or attach to it; never a duplicate."""
     record = submit_training_job(spec, settings, retry_failed=retry_failed, force_new=force_new)
-    get_run_logger().info("%s job %s (%s)", "attached to" if record.attached else "created", record.name,
-                          record.status.value)
+    get_run_logger().info(
+        "%s job %s (%s)", "attached to" if record.attached else "created", record.name, record.status.value
+    )
     return record
 
 
@@ -73,7 +85,8 @@ class ProgressReporter:
         self.max_steps = max_steps
         self.lines: list[str] = []
         self.artifact_id = create_progress_artifact(
-            0.0, key=artifact_key(record.name, "progress"), description=f"Training progress of {record.name}")
+            0.0, key=artifact_key(record.name, "progress"), description=f"Training progress of {record.name}"
+        )
 
     def __call__(self, line: LogLine) -> None:
         self.lines.append(line.message)
@@ -98,21 +111,38 @@ def max_steps_of(spec: JobSpec | None) -> int | None:
 
 
 @task(name="wait-for-job", **AWS_RETRIES)
-def wait_job_task(record: JobRecord, *, spec: JobSpec | None = None, max_wait_seconds: float = 86400.0,
-                  poll_seconds: float = 30.0, max_poll_seconds: float = 300.0,
-                  stop_on_deadline: bool = True, settings: NovaflowSettings | None = None) -> JobRecord:
+def wait_job_task(
+    record: JobRecord,
+    *,
+    spec: JobSpec | None = None,
+    max_wait_seconds: float = 86400.0,
+    poll_seconds: float = 30.0,
+    max_poll_seconds: float = 300.0,
+    stop_on_deadline: bool = True,
+    settings: NovaflowSettings | None = None,
+) -> JobRecord:
     """Poll until the job ends; log lines go to the run log, progress to an artifact, metrics to a table."""
     reporter = ProgressReporter(record, max_steps_of(spec))
     try:
-        done = wait_for_job(record.name, platform=record.platform, poll_seconds=poll_seconds,
-                            max_poll_seconds=max_poll_seconds, max_wait_seconds=max_wait_seconds,
-                            stop_on_deadline=stop_on_deadline, on_log_line=reporter, settings=settings,
-                            record=record)
+        done = wait_for_job(
+            record.name,
+            platform=record.platform,
+            poll_seconds=poll_seconds,
+            max_poll_seconds=max_poll_seconds,
+            max_wait_seconds=max_wait_seconds,
+            stop_on_deadline=stop_on_deadline,
+            on_log_line=reporter,
+            settings=settings,
+            record=record,
+        )
     finally:
         frame = metrics_frame(reporter.lines)
         if not frame.empty:
-            create_table_artifact(frame.to_dict("records"), key=artifact_key(record.name, "metrics"),
-                                  description=f"Training metrics parsed from the logs of {record.name}")
+            create_table_artifact(
+                frame.to_dict("records"),
+                key=artifact_key(record.name, "metrics"),
+                description=f"Training metrics parsed from the logs of {record.name}",
+            )
     update_progress_artifact(reporter.artifact_id, 100.0)
     return done
 
@@ -129,6 +159,7 @@ def locate_eval_output_task(record: JobRecord, settings: NovaflowSettings | None
 
 def _output_uri(record: JobRecord) -> str:
     if not record.output_uri:
-        raise JobError(f"Job record {record.name} has no output_uri: load the record saved at submit time.",
-                       job_name=record.name)
+        raise JobError(
+            f"Job record {record.name} has no output_uri: load the record saved at submit time.", job_name=record.name
+        )
     return record.output_uri

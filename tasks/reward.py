@@ -23,30 +23,49 @@ from tasks.common import AWS_RETRIES, artifact_key
 
 
 @task(name="deploy-reward-lambda", **AWS_RETRIES)
-def deploy_reward_lambda_task(function_name: str = DEFAULT_FUNCTION_NAME, config: RewardConfig | None = None,
-                              settings: NovaflowSettings | None = None) -> RewardLambda:
+def deploy_reward_lambda_task(
+    function_name: str = DEFAULT_FUNCTION_NAME,
+    config: RewardConfig | None = None,
+    settings: NovaflowSettings | None = None,
+) -> RewardLambda:
     """Create or update the reward function and return its published version (the ARN RFT should use)."""
     reward = deploy_reward_lambda(function_name=function_name, config=config, settings=settings)
-    get_run_logger().info("reward Lambda %s version %s (%s)", reward.function_name, reward.version,
-                          "changed" if reward.changed else "unchanged")
+    get_run_logger().info(
+        "reward Lambda %s version %s (%s)",
+        reward.function_name,
+        reward.version,
+        "changed" if reward.changed else "unchanged",
+    )
     return reward
 
 
 @task(name="verify-reward-lambda", **AWS_RETRIES)
-def verify_reward_task(*, rows: str | Path | None = None, predictions: str | Path | None = None,
-                       function_name: str | None = None, settings: NovaflowSettings | None = None,
-                       limit: int = 200, require_ok: bool = True, key_suffix: str = "") -> RewardVerification:
+def verify_reward_task(
+    *,
+    rows: str | Path | None = None,
+    predictions: str | Path | None = None,
+    function_name: str | None = None,
+    settings: NovaflowSettings | None = None,
+    limit: int = 200,
+    require_ok: bool = True,
+    key_suffix: str = "",
+) -> RewardVerification:
     """Grade sample rows / predictions locally and through Lambda; publish the distribution as a table."""
-    verification = verify_reward(rows=rows, predictions=predictions, function_name=function_name,
-                                 settings=settings, limit=limit)
-    create_table_artifact(table=verification.table(), key=artifact_key("reward", "verification", key_suffix),
-                          description=verification_markdown(verification))
+    verification = verify_reward(
+        rows=rows, predictions=predictions, function_name=function_name, settings=settings, limit=limit
+    )
+    create_table_artifact(
+        table=verification.table(),
+        key=artifact_key("reward", "verification", key_suffix),
+        description=verification_markdown(verification),
+    )
     logger = get_run_logger()
     for line in verification.mismatches + verification.problems:
         logger.warning(line)
     if require_ok and not verification.ok:
-        raise RewardError("reward verification failed: " + "; ".join(
-            (verification.mismatches + verification.problems)[:5]))
+        raise RewardError(
+            "reward verification failed: " + "; ".join((verification.mismatches + verification.problems)[:5])
+        )
     return verification
 
 

@@ -26,17 +26,32 @@ from novaflow.errors import DataError
 
 app = typer.Typer(help="Prepare, split, profile and generate datasets in the Nova formats.", no_args_is_help=True)
 
-MAP_HELP = ("KEY=COLUMN, repeatable. Keys: query, response, system, reference_answer, id, reasoning, text, "
-            "metadata (comma-separated columns). COLUMN may be a {Col} template or A+B.")
+MAP_HELP = (
+    "KEY=COLUMN, repeatable. Keys: query, response, system, reference_answer, id, reasoning, text, "
+    "metadata (comma-separated columns). COLUMN may be a {Col} template or A+B."
+)
 
 
-def _source(input_path: str, mapping: list[str] | None, system: str | None, system_file: Path | None,
-            fmt: str | None, delimiter: str, encoding: str) -> DatasetSource:
+def _source(
+    input_path: str,
+    mapping: list[str] | None,
+    system: str | None,
+    system_file: Path | None,
+    fmt: str | None,
+    delimiter: str,
+    encoding: str,
+) -> DatasetSource:
     if system and system_file:
         raise DataError("pass --system or --system-file, not both")
     prompt = system_file.read_text(encoding="utf-8") if system_file else system
-    return DatasetSource(path=input_path, format=fmt, columns=ColumnMap.parse(mapping or []), system_prompt=prompt,
-                         delimiter=delimiter.encode().decode("unicode_escape"), encoding=encoding)
+    return DatasetSource(
+        path=input_path,
+        format=fmt,
+        columns=ColumnMap.parse(mapping or []),
+        system_prompt=prompt,
+        delimiter=delimiter.encode().decode("unicode_escape"),
+        encoding=encoding,
+    )
 
 
 def _check_model(model: str) -> str:
@@ -104,16 +119,25 @@ def split(
         values = [float(s) for s in sizes.split(",") if s.strip()]
     except ValueError:
         raise DataError(f"--sizes {sizes!r}: expected numbers separated by commas") from None
-    name_list = [n.strip() for n in names.split(",") if n.strip()][:len(values)]
+    name_list = [n.strip() for n in names.split(",") if n.strip()][: len(values)]
     aug: dict[str, list[str]] = {}
     for item in augment or []:
         target, _, srcs = item.partition("=")
         aug[target.strip()] = [s.strip() for s in srcs.split(",") if s.strip()]
     src = _source(input_path, None, None, None, fmt, delimiter, encoding)
-    result = split_dataset(src, values, out, names=name_list, stratify=stratify, seed=seed,
-                           holdout=[h for h in holdout.split(",") if h], augment=aug,
-                           key_columns=[k for k in key.split(",") if k] if key else None, dedup=dedup,
-                           require=[c for c in (require or "").split(",") if c])
+    result = split_dataset(
+        src,
+        values,
+        out,
+        names=name_list,
+        stratify=stratify,
+        seed=seed,
+        holdout=[h for h in holdout.split(",") if h],
+        augment=aug,
+        key_columns=[k for k in key.split(",") if k] if key else None,
+        dedup=dedup,
+        require=[c for c in (require or "").split(",") if c],
+    )
     for name, path in result.files.items():
         typer.echo(f"{name}: {result.report.sizes[name]} rows -> {path}")
     _print_rows(result.report.table_rows(), "split")

@@ -29,8 +29,9 @@ from novaflow.deploy.targets import (
 from novaflow.deploy.teardown import teardown
 from novaflow.settings import load_settings
 
-app = typer.Typer(help="Deploy a trained model to a SageMaker endpoint or Bedrock, invoke it, tear it down.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Deploy a trained model to a SageMaker endpoint or Bedrock, invoke it, tear it down.", no_args_is_help=True
+)
 TARGET = typer.Option("sagemaker", help=f"Where it runs: {', '.join(TARGETS)}.")
 
 
@@ -53,29 +54,68 @@ def create(
     """Deploy a checkpoint and wait until it serves (re-running with the same settings finds it again)."""
     check_target(target)
     try:
-        _create(name, checkpoint, from_job, output_uri, target, model, instance_type, instance_count, context_length,
-                max_concurrency, model_units, mode, dry)
+        _create(
+            name,
+            checkpoint,
+            from_job,
+            output_uri,
+            target,
+            model,
+            instance_type,
+            instance_count,
+            context_length,
+            max_concurrency,
+            model_units,
+            mode,
+            dry,
+        )
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first.get("loc", ())) or "input"
         raise typer.BadParameter(f"{field}: {first.get('msg', 'invalid')} (got {first.get('input')!r})") from None
 
 
-def _create(name: str, checkpoint: str | None, from_job: str | None, output_uri: str | None, target: str,
-            model: str, instance_type: str, instance_count: int, context_length: int, max_concurrency: int,
-            model_units: int, mode: str, dry: bool) -> None:
+def _create(
+    name: str,
+    checkpoint: str | None,
+    from_job: str | None,
+    output_uri: str | None,
+    target: str,
+    model: str,
+    instance_type: str,
+    instance_count: int,
+    context_length: int,
+    max_concurrency: int,
+    model_units: int,
+    mode: str,
+    dry: bool,
+) -> None:
     if dry:
         if target != "sagemaker":
-            raise typer.BadParameter("--dry-run prints SageMaker requests; use --target sagemaker",
-                                     param_hint="--dry-run")
-        spec = build_endpoint_spec(name, checkpoint or "s3://checkpoint-to-be-resolved/", model=model,
-                                   instance_type=instance_type, instance_count=instance_count,
-                                   context_length=context_length, max_concurrency=max_concurrency)
+            raise typer.BadParameter(
+                "--dry-run prints SageMaker requests; use --target sagemaker", param_hint="--dry-run"
+            )
+        spec = build_endpoint_spec(
+            name,
+            checkpoint or "s3://checkpoint-to-be-resolved/",
+            model=model,
+            instance_type=instance_type,
+            instance_count=instance_count,
+            context_length=context_length,
+            max_concurrency=max_concurrency,
+        )
         settings = load_settings()
         role = f"arn:aws:iam::<account>:role/{default_role_name(name, 'sagemaker')}"
-        typer.echo(json.dumps({"CreateModel": build_model_request(spec, region=settings.region, role_arn=role),
-                               "CreateEndpointConfig": build_endpoint_config_request(spec),
-                               "CreateEndpoint": build_endpoint_request(spec)}, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "CreateModel": build_model_request(spec, region=settings.region, role_arn=role),
+                    "CreateEndpointConfig": build_endpoint_config_request(spec),
+                    "CreateEndpoint": build_endpoint_request(spec),
+                },
+                indent=2,
+            )
+        )
         return
     if checkpoint is None:
         if not (from_job and output_uri):
@@ -84,10 +124,19 @@ def _create(name: str, checkpoint: str | None, from_job: str | None, output_uri:
 
         checkpoint = resolve_checkpoint(output_uri, from_job)
         typer.echo(f"checkpoint of {from_job}: {checkpoint}", err=True)
-    served = deploy_checkpoint(target, name, checkpoint, model=model, instance_type=instance_type,
-                               instance_count=instance_count, context_length=context_length,
-                               max_concurrency=max_concurrency, model_units=model_units, mode=mode,
-                               on_status=lambda s: typer.echo(f"{name}: {s}", err=True))
+    served = deploy_checkpoint(
+        target,
+        name,
+        checkpoint,
+        model=model,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        context_length=context_length,
+        max_concurrency=max_concurrency,
+        model_units=model_units,
+        mode=mode,
+        on_status=lambda s: typer.echo(f"{name}: {s}", err=True),
+    )
     typer.echo(f"{target} {name} {served.status}; invoke id: {served.invoke_id}")
 
 
@@ -114,14 +163,23 @@ def invoke(
     """Ask the deployed model one question."""
     invoke_id = resolve_invoke_id(target, name)
     if stream:
-        result = ask(target, invoke_id, prompt, system=system, max_tokens=max_tokens, temperature=temperature,
-                     stream=True, on_text=lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
+        result = ask(
+            target,
+            invoke_id,
+            prompt,
+            system=system,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stream=True,
+            on_text=lambda piece: (sys.stdout.write(piece), sys.stdout.flush()),
+        )
         typer.echo("")
         if not isinstance(result, StreamResult):
             raise typer.Exit(1)
         first = "never" if result.first_token_seconds is None else f"{result.first_token_seconds * 1000:.0f} ms"
-        typer.echo(f"first token: {first}; total: {result.total_seconds * 1000:.0f} ms; "
-                   f"{len(result.pieces)} pieces", err=True)
+        typer.echo(
+            f"first token: {first}; total: {result.total_seconds * 1000:.0f} ms; {len(result.pieces)} pieces", err=True
+        )
         return
     answer = ask(target, invoke_id, prompt, system=system, max_tokens=max_tokens, temperature=temperature)
     typer.echo(answer.text)

@@ -14,8 +14,9 @@ import typer
 
 from novaflow.errors import EvaluationError
 
-app = typer.Typer(help="Compute gen_qa metrics, parse evaluation outputs, compare stages, build reports.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Compute gen_qa metrics, parse evaluation outputs, compare stages, build reports.", no_args_is_help=True
+)
 
 
 def _read_pairs(path: Path) -> tuple[list[str], list[str]]:
@@ -51,8 +52,10 @@ def _stage_names(locations: list[str], names: str | None) -> list[str]:
 
 
 @app.command("metrics")
-def metrics(pairs: Path = typer.Argument(..., help="JSONL with 'prediction' and 'gold' per line."),
-            extras: bool = typer.Option(False, help="Add the correct corpus BLEU and its bootstrap SE.")) -> None:
+def metrics(
+    pairs: Path = typer.Argument(..., help="JSONL with 'prediction' and 'gold' per line."),
+    extras: bool = typer.Option(False, help="Add the correct corpus BLEU and its bootstrap SE."),
+) -> None:
     """Print the gen_qa results JSON exactly as Nova's evaluation container would write it."""
     from novaflow.evaluation.metrics import extra_metrics, nova_results_json
 
@@ -64,9 +67,11 @@ def metrics(pairs: Path = typer.Argument(..., help="JSONL with 'prediction' and 
 
 
 @app.command("parse")
-def parse(uri: str = typer.Argument(..., help="output.tar.gz, a folder, or an s3:// archive or prefix."),
-          as_json: bool = typer.Option(False, "--json", help="Print the metric table as JSON rows."),
-          no_verify: bool = typer.Option(False, "--no-verify", help="Skip recomputing metrics from samples.")) -> None:
+def parse(
+    uri: str = typer.Argument(..., help="output.tar.gz, a folder, or an s3:// archive or prefix."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metric table as JSON rows."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip recomputing metrics from samples."),
+) -> None:
     """Print the metric table of an evaluation output (and any disagreement with a recomputation)."""
     from novaflow.evaluation.parser import parse_eval_output
     from novaflow.reports.summary import metric_table_markdown
@@ -84,11 +89,13 @@ def parse(uri: str = typer.Argument(..., help="output.tar.gz, a folder, or an s3
 
 
 @app.command("compare")
-def compare(locations: list[str] = typer.Argument(..., help="Two or more evaluation outputs, baseline first."),
-            names: str | None = typer.Option(None, help="Comma-separated stage names (default baseline,sft,rft)."),
-            n_boot: int = typer.Option(2000, help="Bootstrap resamples for the confidence intervals."),
-            seed: int = typer.Option(0, help="Bootstrap seed."),
-            as_json: bool = typer.Option(False, "--json", help="Print the deltas as JSON rows.")) -> None:
+def compare(
+    locations: list[str] = typer.Argument(..., help="Two or more evaluation outputs, baseline first."),
+    names: str | None = typer.Option(None, help="Comma-separated stage names (default baseline,sft,rft)."),
+    n_boot: int = typer.Option(2000, help="Bootstrap resamples for the confidence intervals."),
+    seed: int = typer.Option(0, help="Bootstrap seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the deltas as JSON rows."),
+) -> None:
     """Compare stages on the same rows: deltas with paired CIs and p-values."""
     from novaflow.evaluation.compare import compare_stages
     from novaflow.evaluation.parser import parse_eval_output
@@ -102,11 +109,13 @@ def compare(locations: list[str] = typer.Argument(..., help="Two or more evaluat
 
 
 @app.command("report")
-def report(locations: list[str] = typer.Argument(..., help="One or more evaluation outputs, baseline first."),
-           out: Path = typer.Option(Path("report.html"), "--out", help="Where to write the HTML report."),
-           s3_uri: str | None = typer.Option(None, "--s3", help="Also upload the report to this s3:// URI."),
-           names: str | None = typer.Option(None, help="Comma-separated stage names."),
-           n_boot: int = typer.Option(2000, help="Bootstrap resamples for the comparison.")) -> None:
+def report(
+    locations: list[str] = typer.Argument(..., help="One or more evaluation outputs, baseline first."),
+    out: Path = typer.Option(Path("report.html"), "--out", help="Where to write the HTML report."),
+    s3_uri: str | None = typer.Option(None, "--s3", help="Also upload the report to this s3:// URI."),
+    names: str | None = typer.Option(None, help="Comma-separated stage names."),
+    n_boot: int = typer.Option(2000, help="Bootstrap resamples for the comparison."),
+) -> None:
     """Write one self-contained HTML report (figures, tables, paired comparison)."""
     from novaflow.evaluation.compare import compare_stages
     from novaflow.evaluation.parser import parse_eval_output

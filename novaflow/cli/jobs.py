@@ -16,8 +16,9 @@ from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import submit_training_job
 from novaflow.settings import load_settings
 
-app = typer.Typer(help="Submit, watch, tail and stop SageMaker / Bedrock training and evaluation jobs.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Submit, watch, tail and stop SageMaker / Bedrock training and evaluation jobs.", no_args_is_help=True
+)
 PLATFORM = typer.Option("SMTJ", help="SMTJ or BEDROCK.")
 
 
@@ -44,11 +45,22 @@ def submit(
     record: Path = typer.Option(None, help="Save the job record (JSON) here."),
 ) -> None:
     """Submit a job once per spec (re-running attaches to the existing job)."""
-    spec = JobSpec(platform=platform, model=model, method=method, eval_task=eval_task,
-                   overrides=parse_overrides(override), recipe_file=str(recipe_file) if recipe_file else None,
-                   train_uri=train, validation_uri=validation, output_uri=output, model_name_or_path=checkpoint,
-                   reward_lambda_arn=reward_lambda_arn, instance_type=instance_type, instance_count=instance_count,
-                   max_runtime_seconds=max_runtime)
+    spec = JobSpec(
+        platform=platform,
+        model=model,
+        method=method,
+        eval_task=eval_task,
+        overrides=parse_overrides(override),
+        recipe_file=str(recipe_file) if recipe_file else None,
+        train_uri=train,
+        validation_uri=validation,
+        output_uri=output,
+        model_name_or_path=checkpoint,
+        reward_lambda_arn=reward_lambda_arn,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        max_runtime_seconds=max_runtime,
+    )
     if dry:
         report = dry_run(spec, expected_hours=hours)
         typer.echo(report.describe())
@@ -72,8 +84,10 @@ def status(name: str = typer.Argument(..., help="Job name."), platform: str = PL
 
 
 @app.command("logs")
-def logs(name: str = typer.Argument(..., help="Job name."),
-         metrics: bool = typer.Option(False, help="Print the parsed metric series instead of raw lines.")) -> None:
+def logs(
+    name: str = typer.Argument(..., help="Job name."),
+    metrics: bool = typer.Option(False, help="Print the parsed metric series instead of raw lines."),
+) -> None:
     """Print the job's CloudWatch log lines (SageMaker jobs)."""
     lines = LogTailer(name, load_settings()).poll()
     if metrics:
@@ -91,21 +105,30 @@ def stop(name: str = typer.Argument(..., help="Job name."), platform: str = PLAT
 
 
 @app.command("wait")
-def wait(name: str = typer.Argument(None, help="Job name (or use --record)."),
-         record: Path = typer.Option(None, help="A job record saved by `jobs submit --record`."),
-         platform: str = PLATFORM,
-         max_wait: float = typer.Option(86400, help="Give up after this many seconds."),
-         poll: float = typer.Option(30, help="First poll interval in seconds (backs off to 300)."),
-         stop_on_deadline: bool = typer.Option(False, help="Stop the job when the deadline passes."),
-         quiet: bool = typer.Option(False, help="Do not stream log lines.")) -> None:
+def wait(
+    name: str = typer.Argument(None, help="Job name (or use --record)."),
+    record: Path = typer.Option(None, help="A job record saved by `jobs submit --record`."),
+    platform: str = PLATFORM,
+    max_wait: float = typer.Option(86400, help="Give up after this many seconds."),
+    poll: float = typer.Option(30, help="First poll interval in seconds (backs off to 300)."),
+    stop_on_deadline: bool = typer.Option(False, help="Stop the job when the deadline passes."),
+    quiet: bool = typer.Option(False, help="Do not stream log lines."),
+) -> None:
     """Wait for a job to end, streaming its log; exit 0 only when it Completed."""
     rec = JobRecord.load(record) if record else None
     job = rec.name if rec else name
     if not job:
         raise typer.BadParameter("give a job name or --record")
-    done = wait_for_job(job, platform=rec.platform if rec else platform, poll_seconds=poll, max_wait_seconds=max_wait,
-                        stop_on_deadline=stop_on_deadline, settings=load_settings(), record=rec,
-                        on_log_line=None if quiet else (lambda line: typer.echo(line.message)))
+    done = wait_for_job(
+        job,
+        platform=rec.platform if rec else platform,
+        poll_seconds=poll,
+        max_wait_seconds=max_wait,
+        stop_on_deadline=stop_on_deadline,
+        settings=load_settings(),
+        record=rec,
+        on_log_line=None if quiet else (lambda line: typer.echo(line.message)),
+    )
     typer.echo(f"{done.name}: {done.status.value}")
     if record:
         done.save(record)

@@ -8,8 +8,9 @@ from types import FrameType
 
 import typer
 
-app = typer.Typer(help="Run the embedded mocked AWS (moto plus the Nova service emulator) on loopback.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Run the embedded mocked AWS (moto plus the Nova service emulator) on loopback.", no_args_is_help=True
+)
 
 
 @app.command("up")

@@ -36,8 +36,15 @@ def show(
     keys: bool = typer.Option(False, "--keys", help="List overridable keys with ranges instead of the YAML."),
 ) -> None:
     """Print the resolved recipe (or its override keys) for a model and method."""
-    recipe = build_recipe(model, method, platform=platform, run_name="<job-name>", eval_task=eval_task,
-                          overrides=parse_overrides(override), reward_lambda_arn=reward_lambda_arn)
+    recipe = build_recipe(
+        model,
+        method,
+        platform=platform,
+        run_name="<job-name>",
+        eval_task=eval_task,
+        overrides=parse_overrides(override),
+        reward_lambda_arn=reward_lambda_arn,
+    )
     if keys:
         for row in describe_overrides(recipe.recipe, recipe.specs):
             allowed = row["enum"] if row["enum"] is not None else f"[{row['min']}, {row['max']}]"
@@ -51,8 +58,10 @@ def show(
 
 
 @app.command("sync")
-def sync(out: Path = typer.Option(Path("instances.yaml"), help="Where to write the refreshed instance table."),
-         instances_file: Path = typer.Option(None, help="Start from this table instead of the packaged one.")) -> None:
+def sync(
+    out: Path = typer.Option(Path("instances.yaml"), help="Where to write the refreshed instance table."),
+    instances_file: Path = typer.Option(None, help="Start from this table instead of the packaged one."),
+) -> None:
     """Refresh instance types and counts from the SageMaker Public Hub (needs AWS credentials)."""
     from novaflow.recipes.hub import sync_instance_table
 

@@ -33,8 +33,9 @@ def build(out: Path = typer.Option(Path("reward.zip"), "--out", "-o", help="Wher
 @app.command("deploy")
 def deploy(
     name: str = typer.Option(DEFAULT_FUNCTION_NAME, "--name", help="Function name (must contain 'SageMaker')."),
-    role_arn: str = typer.Option(None, "--role-arn", help="SageMaker execution role to grant invoke to "
-                                                          "(default NOVAFLOW_ROLE_ARN)."),
+    role_arn: str = typer.Option(
+        None, "--role-arn", help="SageMaker execution role to grant invoke to (default NOVAFLOW_ROLE_ARN)."
+    ),
     region: str = typer.Option(None, "--region", help="AWS region (default NOVAFLOW_REGION)."),
     labels: str = typer.Option(None, "--labels", help="Comma-separated label set (default HQ,LQ_EDIT,LQ_CLOSE)."),
     correct: float = typer.Option(1.0, help="Reward for the right label."),
@@ -53,8 +54,12 @@ def deploy(
 @app.command("verify")
 def verify(
     rows: str = typer.Option(None, "--rows", help="RFT rows (JSONL path or s3:// URI), e.g. the prepared rft.jsonl."),
-    predictions: str = typer.Option(None, "--predictions", help="A past evaluation's predictions: JSONL with "
-                                    "prediction/gold (or inference_output.jsonl) or an evaluation output."),
+    predictions: str = typer.Option(
+        None,
+        "--predictions",
+        help="A past evaluation's predictions: JSONL with "
+        "prediction/gold (or inference_output.jsonl) or an evaluation output.",
+    ),
     name: str = typer.Option(DEFAULT_FUNCTION_NAME, "--name", help="Deployed function to invoke."),
     use_lambda: bool = typer.Option(True, "--lambda/--no-lambda", help="Also grade through the Lambda API."),
     local: bool = typer.Option(False, "--local", help="Start the embedded mocked AWS and deploy into it first."),
@@ -68,8 +73,13 @@ def verify(
 
             stack.enter_context(LocalAws())
             deploy_reward_lambda(function_name=name, poll_seconds=0.05)
-        result = verify_reward(rows=rows, predictions=predictions, function_name=name if use_lambda else None,
-                               settings=load_settings(), limit=limit)
+        result = verify_reward(
+            rows=rows,
+            predictions=predictions,
+            function_name=name if use_lambda else None,
+            settings=load_settings(),
+            limit=limit,
+        )
     typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_verification(result))
     if not result.ok:
         raise typer.Exit(1)
@@ -89,10 +99,12 @@ def format_verification(result: RewardVerification) -> str:
     return "\n".join(lines)
 
 
-def _config(labels: str | None, correct: float, incorrect: float, verbose_penalty: float,
-            verbose_chars: int) -> RewardConfig:
-    env = RewardConfig(correct=correct, incorrect=incorrect, verbose_penalty=verbose_penalty,
-                       verbose_chars=verbose_chars).to_env()
+def _config(
+    labels: str | None, correct: float, incorrect: float, verbose_penalty: float, verbose_chars: int
+) -> RewardConfig:
+    env = RewardConfig(
+        correct=correct, incorrect=incorrect, verbose_penalty=verbose_penalty, verbose_chars=verbose_chars
+    ).to_env()
     if labels:
         env["REWARD_LABELS"] = labels
     return RewardConfig.from_env(env)  # one validation path with clear messages for every value

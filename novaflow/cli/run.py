@@ -16,8 +16,9 @@ from typing import Any
 
 import typer
 
-app = typer.Typer(help="Run the novaflow flows (end-to-end, baseline, SFT, RFT) locally or against AWS.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Run the novaflow flows (end-to-end, baseline, SFT, RFT) locally or against AWS.", no_args_is_help=True
+)
 
 LOCAL_POLL_SECONDS = 0.5
 
@@ -32,8 +33,11 @@ def _environment(local: bool) -> Iterator[None]:
             from novaflow.local import LocalAws
 
             aws = stack.enter_context(LocalAws())
-            typer.secho(f"embedded mocked AWS on {aws.url} (bucket {aws.env['NOVAFLOW_BUCKET']})", err=True,
-                        fg=typer.colors.CYAN)
+            typer.secho(
+                f"embedded mocked AWS on {aws.url} (bucket {aws.env['NOVAFLOW_BUCKET']})",
+                err=True,
+                fg=typer.colors.CYAN,
+            )
         # The sync engine joins the heartbeat thread after every flow run (~1 s); a terminal run needs none.
         stack.enter_context(temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
         yield
@@ -52,25 +56,31 @@ def _sizes(text: str) -> dict[str, int]:
     try:
         sft, ev, rft = (int(x) for x in text.split(","))
     except ValueError:
-        raise typer.BadParameter("expected three counts SFT,EVAL,RFT such as 3500,500,700",
-                                 param_hint="--sizes") from None
+        raise typer.BadParameter(
+            "expected three counts SFT,EVAL,RFT such as 3500,500,700", param_hint="--sizes"
+        ) from None
     return {"sft_rows": sft, "eval_rows": ev, "rft_rows": rft}
 
 
 @app.command("end-to-end")
 def end_to_end_cmd(
     local: bool = typer.Option(False, "--local", help="Run on the embedded mocked AWS (no account, no GPU)."),
-    data: str = typer.Option("sample", "--data", help="CSV/JSONL/Parquet path or s3:// URI; 'sample' = the "
-                                                      "committed synthetic Stack Overflow sample."),
+    data: str = typer.Option(
+        "sample",
+        "--data",
+        help="CSV/JSONL/Parquet path or s3:// URI; 'sample' = the committed synthetic Stack Overflow sample.",
+    ),
     sizes: str | None = typer.Option(None, "--sizes", help="SFT,EVAL,RFT row counts (default 3500,500,700)."),
     column: list[str] = typer.Option([], "--map", help="KEY=COLUMN mapping, repeatable (query=Body ...)."),
     system: str | None = typer.Option(None, "--system", help="One system prompt for every row."),
     run_name: str = typer.Option("case-study", "--run-name", help="Names the S3 prefix, artifacts, deployment."),
     skip: list[str] = typer.Option([], "--skip", help="Skip a stage: baseline, sft, rft, deploy (repeatable)."),
-    cleanup: bool | None = typer.Option(None, "--cleanup/--keep", help="Tear the deployment down at the end "
-                                                                         "(default: yes with --local, no on AWS)."),
-    params_file: Path | None = typer.Option(None, "--params", help="JSON file of EndToEndParams (UI form shape); "
-                                                                  "the flags above override it."),
+    cleanup: bool | None = typer.Option(
+        None, "--cleanup/--keep", help="Tear the deployment down at the end (default: yes with --local, no on AWS)."
+    ),
+    params_file: Path | None = typer.Option(
+        None, "--params", help="JSON file of EndToEndParams (UI form shape); the flags above override it."
+    ),
     work_dir: str = typer.Option("novaflow-runs", "--work-dir", help="Local scratch directory."),
 ) -> None:
     """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->

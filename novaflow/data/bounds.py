@@ -17,17 +17,20 @@ BEDROCK_BOUNDS: dict[tuple[int, str], tuple[int, int]] = {
 }
 
 
-def row_count_problem(rows: int, *, platform: str, model: str, method: str,
-                      global_batch_size: int | None = None) -> str | None:
+def row_count_problem(
+    rows: int, *, platform: str, model: str, method: str, global_batch_size: int | None = None
+) -> str | None:
     """Why ``rows`` is not allowed for this platform/model/method, or None when it is."""
     version = MODELS.get(model, 0)
     platform = platform.lower()
     if platform == "bedrock":
         bounds = BEDROCK_BOUNDS.get((version, method))
         if bounds and not bounds[0] <= rows <= bounds[1]:
-            return (f"{rows} rows for {method} on Bedrock with {model}: needs {bounds[0]:,} to {bounds[1]:,} rows")
+            return f"{rows} rows for {method} on Bedrock with {model}: needs {bounds[0]:,} to {bounds[1]:,} rows"
     elif platform in ("smtj", "smhp") and method == "sft" and version == 2 and global_batch_size:
         if rows < global_batch_size:
-            return (f"{rows} rows for sft on {platform.upper()} with {model}: needs at least the recipe's "
-                    f"global_batch_size ({global_batch_size})")
+            return (
+                f"{rows} rows for sft on {platform.upper()} with {model}: needs at least the recipe's "
+                f"global_batch_size ({global_batch_size})"
+            )
     return None

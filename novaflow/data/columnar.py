@@ -72,8 +72,11 @@ class ChunkOutput:
 def plan_columns(source: DatasetSource, method: Method, nova_version: int, columns: Sequence[str]) -> ColumnarPlan:
     """Resolve the mapping against the file's columns; a missing mapped column is one clear error."""
     resolved = source.columns.resolved(columns)
-    explicit = {k for k in ("query", "response", "system", "reference_answer", "id", "reasoning", "text")
-                if getattr(source.columns, k)}
+    explicit = {
+        k
+        for k in ("query", "response", "system", "reference_answer", "id", "reasoning", "text")
+        if getattr(source.columns, k)
+    }
     wanted: dict[str, bool] = {
         Method.EVAL: {"query": True, "response": True, "system": False},
         Method.SFT: {"query": True, "response": True, "system": False, "reasoning": False},
@@ -87,8 +90,10 @@ def plan_columns(source: DatasetSource, method: Method, nova_version: int, colum
     notes: list[str] = []
     if method is Method.SFT and nova_version == 1 and "reasoning" in resolved:
         if "reasoning" in explicit:
-            raise DataError(f"{source.name}: reasoning content is supported only on nova-lite-2; drop "
-                            "--map reasoning=... or pick --model nova-lite-2")
+            raise DataError(
+                f"{source.name}: reasoning content is supported only on nova-lite-2; drop "
+                "--map reasoning=... or pick --model nova-lite-2"
+            )
         notes.append("column 'reasoning' ignored: reasoning content is Nova 2 only")
         resolved.pop("reasoning")
     plans: dict[str, FieldPlan] = {}
@@ -103,20 +108,22 @@ def plan_columns(source: DatasetSource, method: Method, nova_version: int, colum
             continue
         if spec is None:
             if required:
-                raise DataError(f"{source.name}: no column for '{key}' ({method.value}); map one with "
-                                f"--map {key}=COLUMN (columns found: {', '.join(columns)})")
+                raise DataError(
+                    f"{source.name}: no column for '{key}' ({method.value}); map one with "
+                    f"--map {key}=COLUMN (columns found: {', '.join(columns)})"
+                )
             continue
         assert isinstance(spec, str)
         _require_columns(source, key, referenced_columns(spec, columns), columns)
-        plans[key] = FieldPlan(key, spec, required=True,
-                               keywords=keywords and key not in ("id", "reference_answer"))
+        plans[key] = FieldPlan(key, spec, required=True, keywords=keywords and key not in ("id", "reference_answer"))
     metadata = tuple(resolved.get("metadata", ()))
     if metadata and method in (Method.EVAL, Method.RFT):
         _require_columns(source, "metadata", list(metadata), columns)
         clash = {"messages", "id", "reference_answer", "tools"} & set(metadata)
         if method is Method.RFT and clash:
-            raise DataError(f"{source.name}: metadata column(s) {sorted(clash)} would overwrite RFT fields; "
-                            "rename them")
+            raise DataError(
+                f"{source.name}: metadata column(s) {sorted(clash)} would overwrite RFT fields; rename them"
+            )
     elif metadata:
         notes.append(f"metadata columns ignored for {method.value}: {', '.join(metadata)}")
         metadata = ()
@@ -134,8 +141,10 @@ def _require_columns(source: DatasetSource, key: str, needed: list[str], columns
     hint = ""
     if len(columns) == 1 and any(d in columns[0] for d in (";", "\t", "|", ",")):
         hint = f"; the header was read as one column - wrong delimiter (now {source.delimiter!r})?"
-    raise DataError(f"{source.name}: mapped column {missing[0]!r} ({key}) is not in the file; columns found: "
-                    f"{', '.join(columns)}{hint}")
+    raise DataError(
+        f"{source.name}: mapped column {missing[0]!r} ({key}) is not in the file; columns found: "
+        f"{', '.join(columns)}{hint}"
+    )
 
 
 def _check_constant(source: DatasetSource, plan: FieldPlan) -> None:
@@ -172,12 +181,14 @@ def _record_array(records: list[dict[str, Any]], name: str, key: str, errors: li
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "object", list: "array", bool: "boolean", int: "number", float: "number"}.get(type(value),
-                                                                                                 type(value).__name__)
+    return {dict: "object", list: "array", bool: "boolean", int: "number", float: "number"}.get(
+        type(value), type(value).__name__
+    )
 
 
-def _field_array(chunk: Chunk, plan: FieldPlan, columns: Sequence[str], source: DatasetSource,
-                 errors: list[str | None]) -> pa.Array:
+def _field_array(
+    chunk: Chunk, plan: FieldPlan, columns: Sequence[str], source: DatasetSource, errors: list[str | None]
+) -> pa.Array:
     assert plan.spec is not None
     parts: list[pa.Array | str] = []
     for is_col, text in template_parts(plan.spec, columns):
@@ -233,8 +244,9 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
     meta = _metadata_values(chunk, plan, valid)
     out = _build(plan, values, meta, len(valid), rejected)
     if images is not None:
-        out.lines = [line[:-1] + b',"images":' + orjson.dumps(images[i]) + b"}" for line, i in zip(out.lines, valid,
-                                                                                                  strict=True)]
+        out.lines = [
+            line[:-1] + b',"images":' + orjson.dumps(images[i]) + b"}" for line, i in zip(out.lines, valid, strict=True)
+        ]
     return out
 
 
@@ -320,8 +332,9 @@ def _metadata_values(chunk: Chunk, plan: ColumnarPlan, valid: list[int]) -> dict
     return out
 
 
-def _build(plan: ColumnarPlan, values: dict[str, list[Any]], meta: dict[str, list[Any]], n: int,
-           rejected: list[Rejection]) -> ChunkOutput:
+def _build(
+    plan: ColumnarPlan, values: dict[str, list[Any]], meta: dict[str, list[Any]], n: int, rejected: list[Rejection]
+) -> ChunkOutput:
     system_plan = plan.fields.get("system")
     constant = system_plan.constant if system_plan is not None else None
     systems = values.get("system")
@@ -363,12 +376,14 @@ _SFT_ASSISTANT = b'}]},{"role":"assistant","content":['
 _SFT_TAIL = b"}]}]}"
 
 
-def _sft_lines(q: list[str], r: list[str], systems: list[str] | None, constant: str | None,
-               reasoning: list[str] | None) -> list[bytes]:
+def _sft_lines(
+    q: list[str], r: list[str], systems: list[str] | None, constant: str | None, reasoning: list[str] | None
+) -> list[bytes]:
     dumps = orjson.dumps
     if systems is not None:
-        heads: list[bytes] | None = [_SFT_HEAD + b',"system":[{"text":' + s + b"}]" + _SFT_USER
-                                     for s in map(dumps, systems)]
+        heads: list[bytes] | None = [
+            _SFT_HEAD + b',"system":[{"text":' + s + b"}]" + _SFT_USER for s in map(dumps, systems)
+        ]
         head = b""
     else:
         heads = None
@@ -377,33 +392,46 @@ def _sft_lines(q: list[str], r: list[str], systems: list[str] | None, constant: 
     qs = list(map(dumps, q))
     rs = list(map(dumps, r))
     if reasoning is not None:
-        mids = [_SFT_ASSISTANT + b'{"reasoningContent":{"reasoningText":{"text":' + x + b"}}},{\"text\":"
-                for x in map(dumps, reasoning)]
+        mids = [
+            _SFT_ASSISTANT + b'{"reasoningContent":{"reasoningText":{"text":' + x + b'}}},{"text":'
+            for x in map(dumps, reasoning)
+        ]
     else:
         mids = None
     mid = _SFT_ASSISTANT + b'{"text":'
     out = []
     for i in range(len(qs)):
-        out.append((heads[i] if heads is not None else head) + qs[i] + (mids[i] if mids is not None else mid)
-                   + rs[i] + _SFT_TAIL)
+        out.append(
+            (heads[i] if heads is not None else head)
+            + qs[i]
+            + (mids[i] if mids is not None else mid)
+            + rs[i]
+            + _SFT_TAIL
+        )
     return out
 
 
-def _eval_lines(q: list[str], r: list[str], systems: list[str] | None, constant: str | None,
-                metas: list[str] | None) -> list[bytes]:
+def _eval_lines(
+    q: list[str], r: list[str], systems: list[str] | None, constant: str | None, metas: list[str] | None
+) -> list[bytes]:
     dumps = orjson.dumps
     qs = list(map(dumps, q))
     rs = list(map(dumps, r))
     n = len(qs)
-    sys_parts = ([b',"system":' + s for s in map(dumps, systems)] if systems is not None
-                 else [b',"system":' + dumps(constant)] * n if constant is not None else [b""] * n)
+    sys_parts = (
+        [b',"system":' + s for s in map(dumps, systems)]
+        if systems is not None
+        else [b',"system":' + dumps(constant)] * n
+        if constant is not None
+        else [b""] * n
+    )
     meta_parts = [b',"metadata":' + m for m in map(dumps, metas)] if metas is not None else [b""] * n
-    return [b'{"query":' + qs[i] + b',"response":' + rs[i] + sys_parts[i] + meta_parts[i] + b"}"
-            for i in range(n)]
+    return [b'{"query":' + qs[i] + b',"response":' + rs[i] + sys_parts[i] + meta_parts[i] + b"}" for i in range(n)]
 
 
-def _rft_lines(q: list[str], systems: list[str | None], ids: list[str] | None, ra: list[Any] | None,
-               meta: dict[str, list[Any]]) -> list[bytes]:
+def _rft_lines(
+    q: list[str], systems: list[str | None], ids: list[str] | None, ra: list[Any] | None, meta: dict[str, list[Any]]
+) -> list[bytes]:
     dumps = orjson.dumps
     n = len(q)
     qs = list(map(dumps, q))
@@ -417,8 +445,10 @@ def _rft_lines(q: list[str], systems: list[str | None], ids: list[str] | None, r
     for name, col in meta.items():
         key = b"," + dumps(name) + b":"
         extra = [e + key + v for e, v in zip(extra, map(dumps, col), strict=True)]
-    return [id_parts[i] + sys_parts[i] + b'},{"role":"user","content":' + qs[i] + b"}]" + ra_parts[i] + extra[i]
-            + b"}" for i in range(n)]
+    return [
+        id_parts[i] + sys_parts[i] + b'},{"role":"user","content":' + qs[i] + b"}]" + ra_parts[i] + extra[i] + b"}"
+        for i in range(n)
+    ]
 
 
 def _eval_metadata(plan: ColumnarPlan, meta: dict[str, list[Any]], n: int) -> list[str] | None:

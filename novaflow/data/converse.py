@@ -60,7 +60,7 @@ def check_converse(row: dict[str, Any], *, nova_version: int, multimodal: bool, 
             raise RowProblem("system", "must be a non-empty list of {text} items")
         for i, item in enumerate(system):
             if not isinstance(item, dict) or set(item) != {"text"}:
-                raise RowProblem(f"system[{i}]", "must be {\"text\": ...}")
+                raise RowProblem(f"system[{i}]", 'must be {"text": ...}')
             _keywords(f"system[{i}].text", _nonblank(f"system[{i}].text", item["text"], "system text"))
     tools = _tool_names(row.get("toolConfig")) if "toolConfig" in row else None
     messages = row.get("messages")
@@ -74,17 +74,24 @@ def check_converse(row: dict[str, Any], *, nova_version: int, multimodal: bool, 
         if not isinstance(msg, dict):
             raise RowProblem(path, "must be an object")
         if msg.get("role") != expected:
-            raise RowProblem(f"{path}.role", f"roles must alternate user/assistant starting with user; expected "
-                                             f"{expected!r}, got {msg.get('role')!r}")
+            raise RowProblem(
+                f"{path}.role",
+                f"roles must alternate user/assistant starting with user; expected "
+                f"{expected!r}, got {msg.get('role')!r}",
+            )
         last = m == len(messages) - 1
         if dpo and last:
             _check_candidates(path, msg, nova_version)
             continue
         if set(msg) != {"role", "content"}:
-            raise RowProblem(path, "a message has exactly 'role' and 'content'" +
-                             ("; only the last message carries 'candidates'" if dpo else ""))
-        features |= _check_content(f"{path}.content", msg["content"], expected, nova_version, multimodal,
-                                   tools, seen_ids, answered)
+            raise RowProblem(
+                path,
+                "a message has exactly 'role' and 'content'"
+                + ("; only the last message carries 'candidates'" if dpo else ""),
+            )
+        features |= _check_content(
+            f"{path}.content", msg["content"], expected, nova_version, multimodal, tools, seen_ids, answered
+        )
     if messages[-1].get("role") != "assistant":
         raise RowProblem(f"messages[{len(messages) - 1}].role", "the last message must be from the assistant")
     return features
@@ -110,8 +117,16 @@ def _tool_names(config: Any) -> set[str]:
     return names
 
 
-def _check_content(path: str, content: Any, role: str, nova_version: int, multimodal: bool,
-                   tools: set[str] | None, seen_ids: set[str], answered: set[str]) -> set[str]:
+def _check_content(
+    path: str,
+    content: Any,
+    role: str,
+    nova_version: int,
+    multimodal: bool,
+    tools: set[str] | None,
+    seen_ids: set[str],
+    answered: set[str],
+) -> set[str]:
     if not isinstance(content, list) or not content:
         raise RowProblem(path, "content must be a non-empty list")
     features: set[str] = set()
@@ -170,17 +185,24 @@ def _check_media(path: str, kind: str, block: Any, nova_version: int) -> None:
     if not isinstance(block, dict):
         raise RowProblem(path, f"{kind} must be an object with format and source")
     fmt = block.get("format")
-    allowed = {"image": IMAGE_FORMATS[nova_version], "video": VIDEO_FORMATS[nova_version],
-               "document": frozenset({"pdf"})}[kind]
+    allowed = {
+        "image": IMAGE_FORMATS[nova_version],
+        "video": VIDEO_FORMATS[nova_version],
+        "document": frozenset({"pdf"}),
+    }[kind]
     if kind == "document" and nova_version != 2:
         raise RowProblem(path, "documents are supported only on nova-lite-2")
     if fmt not in allowed:
         raise RowProblem(f"{path}.format", f"{kind} format {fmt!r} not supported (use {', '.join(sorted(allowed))})")
-    uri = (((block.get("source") or {}).get("s3Location") or {}).get("uri")
-           if isinstance(block.get("source"), dict) else None)
+    uri = (
+        ((block.get("source") or {}).get("s3Location") or {}).get("uri")
+        if isinstance(block.get("source"), dict)
+        else None
+    )
     if not isinstance(uri, str) or not uri.startswith("s3://") or not S3_KEY_RE.match(uri[5:]):
-        raise RowProblem(f"{path}.source.s3Location.uri", f"must be an s3:// URI of word characters, '-', '/', "
-                                                          f"'.', got {uri!r}")
+        raise RowProblem(
+            f"{path}.source.s3Location.uri", f"must be an s3:// URI of word characters, '-', '/', '.', got {uri!r}"
+        )
 
 
 def _check_reasoning(path: str, item: dict[str, Any], role: str, nova_version: int) -> None:
@@ -321,8 +343,11 @@ def _check_openai_tools(tools: Any) -> None:
         name = _nonblank(f"{path}.function.name", fn.get("name"), "function name")
         _nonblank(f"{path}.function.description", fn.get("description"), "function description")
         params = fn.get("parameters")
-        if not isinstance(params, dict) or params.get("type") != "object" or not isinstance(params.get("properties"),
-                                                                                          dict):
+        if (
+            not isinstance(params, dict)
+            or params.get("type") != "object"
+            or not isinstance(params.get("properties"), dict)
+        ):
             raise RowProblem(f"{path}.function.parameters", "must be {type: object, properties: {...}}")
         if "required" in params and not isinstance(params["required"], list):
             raise RowProblem(f"{path}.function.parameters.required", "must be a list")

@@ -40,7 +40,15 @@ REPORT_FILE = "report.json"
 MANIFEST_FILE = "manifest.json"
 
 RESERVED_KEYWORDS: tuple[str, ...] = (
-    "System:", "User:", "Bot:", "Assistant:", "Thought:", "[EOS]", "<image>", "<video>", "<unk>",
+    "System:",
+    "User:",
+    "Bot:",
+    "Assistant:",
+    "Thought:",
+    "[EOS]",
+    "<image>",
+    "<video>",
+    "<unk>",
 )
 """Compared case-insensitively: the strictest of the two published validators (§5.5), so a row that passes here
 passes both the reference SDK and the current AWS sample validator."""

@@ -65,15 +65,19 @@ def encryption_args(settings: NovaflowSettings) -> dict[str, str]:
     return {"ServerSideEncryption": "AES256"}
 
 
-def upload_file_verified(path: Path, uri: str, settings: NovaflowSettings | None = None,
-                         sha256_hex: str | None = None) -> str:
+def upload_file_verified(
+    path: Path, uri: str, settings: NovaflowSettings | None = None, sha256_hex: str | None = None
+) -> str:
     """Upload one file encrypted, multipart when large, and check what S3 stored against the local SHA-256."""
     settings = settings or load_settings()
     bucket, key = split_s3_uri(uri)
     s3 = get_client("s3", settings)
     sha256_hex = sha256_hex or sha256_file(path)
-    extra: dict[str, Any] = {**encryption_args(settings), "ChecksumAlgorithm": "SHA256",
-                             "Metadata": {"sha256": sha256_hex}}
+    extra: dict[str, Any] = {
+        **encryption_args(settings),
+        "ChecksumAlgorithm": "SHA256",
+        "Metadata": {"sha256": sha256_hex},
+    }
     if path.suffix in (".jsonl", ".json"):
         extra["ContentType"] = "application/json" if path.suffix == ".json" else "application/jsonl"
     config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK)
@@ -86,8 +90,9 @@ def upload_file_verified(path: Path, uri: str, settings: NovaflowSettings | None
     return uri
 
 
-def _verify(path: Path, uri: str, head: dict[str, Any], sha256_hex: str, s3: Any, bucket: str, key: str, *,
-            single_part: bool) -> None:
+def _verify(
+    path: Path, uri: str, head: dict[str, Any], sha256_hex: str, s3: Any, bucket: str, key: str, *, single_part: bool
+) -> None:
     size = path.stat().st_size
     if head.get("ContentLength") != size:
         raise DataError(f"upload of {path.name} to {uri} is {head.get('ContentLength')} bytes, expected {size}")
@@ -107,8 +112,9 @@ def _verify(path: Path, uri: str, head: dict[str, Any], sha256_hex: str, s3: Any
         raise DataError(f"upload of {path.name} to {uri}: content hash differs from the local file")
 
 
-def upload_prepared(prepared: PreparedDataset, s3_prefix_uri: str,
-                    settings: NovaflowSettings | None = None) -> dict[str, str]:
+def upload_prepared(
+    prepared: PreparedDataset, s3_prefix_uri: str, settings: NovaflowSettings | None = None
+) -> dict[str, str]:
     """Upload the data file, manifest, report and rejections; returns file name -> s3 URI.
 
     Example:
@@ -121,8 +127,9 @@ def upload_prepared(prepared: PreparedDataset, s3_prefix_uri: str,
     split_s3_uri(base + "/")
     uris: dict[str, str] = {}
     data = prepared.data_file
-    uris[data.name] = upload_file_verified(data, f"{base}/data/{data.name}", settings,
-                                           prepared.manifest["files"][data.name]["sha256"])
+    uris[data.name] = upload_file_verified(
+        data, f"{base}/data/{data.name}", settings, prepared.manifest["files"][data.name]["sha256"]
+    )
     for extra in (prepared.manifest_file, prepared.report_file, prepared.rejected_file):
         if extra.exists():
             uris[extra.name] = upload_file_verified(extra, f"{base}/meta/{extra.name}", settings)

@@ -95,8 +95,10 @@ def _csv_header(source: DatasetSource, path: Path, delimiter: str) -> list[str]:
         with path.open(encoding=_py_encoding(source.encoding), newline="") as fh:
             header = next(csv.reader(fh, delimiter=delimiter), None)
     except UnicodeDecodeError as exc:
-        raise DataError(f"{source.name}: not valid {source.encoding} text ({exc.reason} at byte {exc.start}); "
-                        "pass --encoding (e.g. latin-1)") from None
+        raise DataError(
+            f"{source.name}: not valid {source.encoding} text ({exc.reason} at byte {exc.start}); "
+            "pass --encoding (e.g. latin-1)"
+        ) from None
     except LookupError:
         raise DataError(f"{source.name}: unknown encoding {source.encoding!r}") from None
     if not header:
@@ -112,8 +114,9 @@ def _csv_chunks(source: DatasetSource, path: Path) -> Iterator[Chunk]:
     header = _csv_header(source, path, delimiter)
     read = pacsv.ReadOptions(encoding=source.encoding, block_size=CSV_BLOCK_BYTES, use_threads=False)
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
-    convert = pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=False,
-                                   quoted_strings_can_be_null=False)
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=False, quoted_strings_can_be_null=False
+    )
     done = 0
     try:
         # a Python file object, not the path: pyarrow memory-maps paths, which adds the whole file to RSS
@@ -121,8 +124,9 @@ def _csv_chunks(source: DatasetSource, path: Path) -> Iterator[Chunk]:
             reader = pacsv.open_csv(fh, read_options=read, parse_options=parse, convert_options=convert)
             for batch in reader:
                 if batch.num_rows:
-                    yield Chunk(rows=list(range(done + 1, done + 1 + batch.num_rows)),
-                                table=pa.Table.from_batches([batch]))
+                    yield Chunk(
+                        rows=list(range(done + 1, done + 1 + batch.num_rows)), table=pa.Table.from_batches([batch])
+                    )
                     done += batch.num_rows
     except pa.ArrowInvalid as exc:
         text = str(exc)
@@ -130,13 +134,15 @@ def _csv_chunks(source: DatasetSource, path: Path) -> Iterator[Chunk]:
             yield from _csv_python_chunks(source, path, delimiter, header, skip=done)
             return
         if "UTF8" in text or "decode" in text.lower():
-            raise DataError(f"{source.name}: not valid {source.encoding} text ({text}); pass --encoding "
-                            "(e.g. latin-1)") from None
+            raise DataError(
+                f"{source.name}: not valid {source.encoding} text ({text}); pass --encoding (e.g. latin-1)"
+            ) from None
         raise DataError(f"{source.name}: cannot parse as CSV: {text}") from None
 
 
-def _csv_python_chunks(source: DatasetSource, path: Path, delimiter: str, header: list[str],
-                       skip: int) -> Iterator[Chunk]:
+def _csv_python_chunks(
+    source: DatasetSource, path: Path, delimiter: str, header: list[str], skip: int
+) -> Iterator[Chunk]:
     """Slow but exact: the stdlib reader, for files with rows of the wrong width or records longer than a block."""
     width = len(header)
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # the stdlib default (128 KB) is smaller than a block
@@ -150,8 +156,15 @@ def _csv_python_chunks(source: DatasetSource, path: Path, delimiter: str, header
             if number <= skip:
                 continue
             if len(record) != width:
-                rejected.append(Rejection(source.name, number, "", f"wrong number of fields: {len(record)} "
-                                          f"fields, the header has {width}", record=record))
+                rejected.append(
+                    Rejection(
+                        source.name,
+                        number,
+                        "",
+                        f"wrong number of fields: {len(record)} fields, the header has {width}",
+                        record=record,
+                    )
+                )
             else:
                 rows.append(number)
                 for col, value in zip(cols, record, strict=True):
@@ -164,13 +177,13 @@ def _csv_python_chunks(source: DatasetSource, path: Path, delimiter: str, header
             yield Chunk(rows=rows, table=table, rejected=rejected)
 
 
-def _record_or_rejection(source: DatasetSource, number: int, raw: bytes | Any, parsed: bool = False
-                         ) -> dict[str, Any] | Rejection:
+def _record_or_rejection(
+    source: DatasetSource, number: int, raw: bytes | Any, parsed: bool = False
+) -> dict[str, Any] | Rejection:
     try:
         value = raw if parsed else orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return Rejection(source.name, number, "", f"invalid JSON: {exc}",
-                         record=bytes(raw).decode("utf-8", "replace"))
+        return Rejection(source.name, number, "", f"invalid JSON: {exc}", record=bytes(raw).decode("utf-8", "replace"))
     if not isinstance(value, dict):
         return Rejection(source.name, number, "", f"not a JSON object: got {type(value).__name__}", record=value)
     return value
@@ -213,7 +226,7 @@ def _json_chunks(source: DatasetSource, path: Path) -> Iterator[Chunk]:
         rows: list[int] = []
         records: list[dict[str, Any]] = []
         rejected: list[Rejection] = []
-        for number, value in enumerate(data[start:start + source.chunk_rows], start=start + 1):
+        for number, value in enumerate(data[start : start + source.chunk_rows], start=start + 1):
             item = _record_or_rejection(source, number, value, parsed=True)
             if isinstance(item, Rejection):
                 rejected.append(item)
@@ -234,8 +247,9 @@ def _parquet_chunks(source: DatasetSource, path: Path) -> Iterator[Chunk]:
         done += batch.num_rows
 
 
-def read_all_records(source: DatasetSource, path: Path | None = None) -> tuple[list[int], list[dict[str, Any]],
-                                                                               list[Rejection]]:
+def read_all_records(
+    source: DatasetSource, path: Path | None = None
+) -> tuple[list[int], list[dict[str, Any]], list[Rejection]]:
     """Every row as a dict (for splitting, where the whole file must be seen to stratify)."""
     rows: list[int] = []
     records: list[dict[str, Any]] = []
@@ -248,4 +262,3 @@ def read_all_records(source: DatasetSource, path: Path | None = None) -> tuple[l
         else:
             records.extend(chunk.records or [])
     return rows, records, rejected
-

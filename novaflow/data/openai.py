@@ -39,8 +39,10 @@ def _user_blocks(path: str, content: Any) -> list[dict[str, Any]]:
         elif ptype == "image_url":
             url = (part.get("image_url") or {}).get("url", "") if isinstance(part.get("image_url"), dict) else ""
             if not url.startswith("s3://"):
-                raise RowProblem(f"{path}[{i}].image_url.url", "only s3:// image URLs are converted; upload data: "
-                                                               "and http(s) images to S3 first")
+                raise RowProblem(
+                    f"{path}[{i}].image_url.url",
+                    "only s3:// image URLs are converted; upload data: and http(s) images to S3 first",
+                )
             fmt = url.rsplit(".", 1)[-1].lower().replace("jpg", "jpeg")
             media.append({"image": {"format": fmt, "source": {"s3Location": {"uri": url}}}})
         else:
@@ -76,8 +78,14 @@ def openai_to_converse(row: dict[str, Any], nova_version: int) -> dict[str, Any]
         elif role == "tool":
             if nova_version != 2:
                 raise RowProblem(path, "tool messages are supported only on nova-lite-2")
-            results.append({"toolResult": {"toolUseId": msg.get("tool_call_id"),
-                                           "content": [{"text": _text_of(f"{path}.content", content)}]}})
+            results.append(
+                {
+                    "toolResult": {
+                        "toolUseId": msg.get("tool_call_id"),
+                        "content": [{"text": _text_of(f"{path}.content", content)}],
+                    }
+                }
+            )
         elif role == "user":
             flush()
             out.append({"role": "user", "content": _user_blocks(f"{path}.content", content)})
@@ -126,5 +134,10 @@ def _tool_spec(i: int, tool: Any) -> dict[str, Any]:
     fn = tool.get("function") if isinstance(tool, dict) else None
     if not isinstance(fn, dict):
         raise RowProblem(f"tools[{i}]", "must be {type: function, function: {...}}")
-    return {"toolSpec": {"name": fn.get("name"), "description": fn.get("description"),
-                         "inputSchema": {"json": fn.get("parameters")}}}
+    return {
+        "toolSpec": {
+            "name": fn.get("name"),
+            "description": fn.get("description"),
+            "inputSchema": {"json": fn.get("parameters")},
+        }
+    }

@@ -114,8 +114,17 @@ def load_prepared(out_dir: str | Path) -> PreparedDataset:
     expected = manifest["files"][data_file.name]["sha256"]
     if not data_file.exists() or sha256_file(data_file) != expected:
         raise DataError(f"{data_file}: missing or changed since it was prepared (sha256 differs from the manifest)")
-    return PreparedDataset(out, method, manifest["model"], data_file, out / REJECTED_FILE, out / REPORT_FILE,
-                           manifest_file, report, manifest)
+    return PreparedDataset(
+        out,
+        method,
+        manifest["model"],
+        data_file,
+        out / REJECTED_FILE,
+        out / REPORT_FILE,
+        manifest_file,
+        report,
+        manifest,
+    )
 
 
 def _check_method_model(method: Method, model: str) -> int:
@@ -127,9 +136,18 @@ def _check_method_model(method: Method, model: str) -> int:
     return version
 
 
-def prepare_dataset(source: DatasetSource | str | Path, method: Method | str, model: str, out_dir: str | Path,
-                    strict: bool = False, *, platform: str | None = None, max_length: int | None = 8192,
-                    global_batch_size: int | None = None, split: str = "all") -> PreparedDataset:
+def prepare_dataset(
+    source: DatasetSource | str | Path,
+    method: Method | str,
+    model: str,
+    out_dir: str | Path,
+    strict: bool = False,
+    *,
+    platform: str | None = None,
+    max_length: int | None = 8192,
+    global_batch_size: int | None = None,
+    split: str = "all",
+) -> PreparedDataset:
     """Transform and validate ``source`` for ``method`` on ``model`` and write it under ``out_dir``.
 
     Raises DataError when the file cannot be read, a mapped column is missing, no row is valid, ``strict`` is set
@@ -163,18 +181,27 @@ def prepare_dataset(source: DatasetSource | str | Path, method: Method | str, mo
         raise DataError(failure)
     partial.replace(data_file)
     manifest = {
-        "method": method.value, "model": model, "source": src.path,
+        "method": method.value,
+        "model": model,
+        "source": src.path,
         "files": {data_file.name: {"rows": sink.rows, "bytes": sink.bytes, "sha256": sink.digest.hexdigest()}},
         "rejected_rows": len(rejected),
     }
     manifest_file = out / MANIFEST_FILE
     manifest_file.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
-    return PreparedDataset(out, method, model, data_file, rejected_file, report_file, manifest_file, report,
-                           manifest)
+    return PreparedDataset(out, method, model, data_file, rejected_file, report_file, manifest_file, report, manifest)
 
 
-def _stream(src: DatasetSource, local: Path, method: Method, version: int, model: str, sink: _Sink,
-            builder: ReportBuilder, rejected: list[Rejection]) -> None:
+def _stream(
+    src: DatasetSource,
+    local: Path,
+    method: Method,
+    version: int,
+    model: str,
+    sink: _Sink,
+    builder: ReportBuilder,
+    rejected: list[Rejection],
+) -> None:
     """Chunks through the columnar path, or the record path for rows that already carry messages."""
     plan: ColumnarPlan | None = None
     held: list[RecordRow] | None = None
@@ -189,8 +216,14 @@ def _stream(src: DatasetSource, local: Path, method: Method, version: int, model
             result = transform_chunk(chunk, plan)
             sink.write(result.lines)
             rejected.extend(result.rejected)
-            builder.add(rows_out=len(result.lines), rejected=result.rejected, labels=result.labels,
-                        prompt_chars=result.prompt_chars, total_chars=result.total_chars, keys=result.keys)
+            builder.add(
+                rows_out=len(result.lines),
+                rejected=result.rejected,
+                labels=result.labels,
+                prompt_chars=result.prompt_chars,
+                total_chars=result.total_chars,
+                keys=result.keys,
+            )
         else:
             assert held is not None
             rejected.extend(_record_chunk(chunk, src, method, version, model, held, builder))
@@ -201,8 +234,15 @@ def _stream(src: DatasetSource, local: Path, method: Method, version: int, model
         sink.write([orjson.dumps(r.out) for r in keep])
 
 
-def _record_chunk(chunk: Chunk, src: DatasetSource, method: Method, version: int, model: str,
-                  held: list[RecordRow], builder: ReportBuilder) -> list[Rejection]:
+def _record_chunk(
+    chunk: Chunk,
+    src: DatasetSource,
+    method: Method,
+    version: int,
+    model: str,
+    held: list[RecordRow],
+    builder: ReportBuilder,
+) -> list[Rejection]:
     rejected = list(chunk.rejected)
     good: list[RecordRow] = []
     multimodal = model in MULTIMODAL_MODELS
@@ -213,21 +253,34 @@ def _record_chunk(chunk: Chunk, src: DatasetSource, method: Method, version: int
         else:
             good.append(item)
     held.extend(good)
-    builder.add(rows_out=len(good), rejected=rejected, labels=[r.label for r in good],
-                prompt_chars=[r.prompt_chars for r in good], total_chars=[r.total_chars for r in good],
-                keys=[r.key for r in good])
+    builder.add(
+        rows_out=len(good),
+        rejected=rejected,
+        labels=[r.label for r in good],
+        prompt_chars=[r.prompt_chars for r in good],
+        total_chars=[r.total_chars for r in good],
+        keys=[r.key for r in good],
+    )
     return rejected
 
 
-def _failure(src: DatasetSource, report: DataReport, rejected: list[Rejection], strict: bool,
-             platform: str | None, model: str, method: Method, global_batch_size: int | None) -> str | None:
+def _failure(
+    src: DatasetSource,
+    report: DataReport,
+    rejected: list[Rejection],
+    strict: bool,
+    platform: str | None,
+    model: str,
+    method: Method,
+    global_batch_size: int | None,
+) -> str | None:
     if strict and rejected:
         first = "; ".join(f"row {r.row} {r.field}: {r.reason}" for r in rejected[:3])
-        return (f"{src.name}: {len(rejected)} row(s) rejected in strict mode ({first}); "
-                f"see {REJECTED_FILE}")
+        return f"{src.name}: {len(rejected)} row(s) rejected in strict mode ({first}); see {REJECTED_FILE}"
     if report.rows_out == 0:
         return f"{src.name}: no valid rows out of {report.rows_in}; see {REJECTED_FILE}"
     if platform:
-        return row_count_problem(report.rows_out, platform=platform, model=model, method=method.value,
-                                 global_batch_size=global_batch_size)
+        return row_count_problem(
+            report.rows_out, platform=platform, model=model, method=method.value, global_batch_size=global_batch_size
+        )
     return None

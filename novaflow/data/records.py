@@ -34,15 +34,15 @@ def uses_record_path(method: Method, columns: list[str]) -> bool:
     return method is Method.DPO or (method in (Method.SFT, Method.RFT) and "messages" in columns)
 
 
-def transform_record(source: str, number: int, row: dict[str, Any], method: Method, nova_version: int,
-                     multimodal: bool) -> RecordRow | Rejection:
+def transform_record(
+    source: str, number: int, row: dict[str, Any], method: Method, nova_version: int, multimodal: bool
+) -> RecordRow | Rejection:
     try:
         if method is Method.RFT:
             out, features = check_rft(row)
         else:
             out = row if "schemaVersion" in row or method is Method.DPO else openai_to_converse(row, nova_version)
-            features = check_converse(out, nova_version=nova_version, multimodal=multimodal,
-                                      dpo=method is Method.DPO)
+            features = check_converse(out, nova_version=nova_version, multimodal=multimodal, dpo=method is Method.DPO)
     except RowProblem as problem:
         return Rejection(source, number, problem.field, problem.reason, record=row)
     prompt, answer = _texts(out, method)
@@ -58,11 +58,17 @@ def _texts(out: dict[str, Any], method: Method) -> tuple[str, str]:
         ra = out.get("reference_answer")
         return prompt, ra if isinstance(ra, str) else ""
     system = "".join(s.get("text", "") for s in out.get("system") or [])
-    user = "".join(c.get("text", "") for m in messages if m.get("role") == "user" for c in m.get("content") or []
-                   if isinstance(c, dict) and isinstance(c.get("text"), str))
+    user = "".join(
+        c.get("text", "")
+        for m in messages
+        if m.get("role") == "user"
+        for c in m.get("content") or []
+        if isinstance(c, dict) and isinstance(c.get("text"), str)
+    )
     last = messages[-1] if messages else {}
-    answer = "".join(c.get("text", "") for c in last.get("content") or [] if isinstance(c, dict)
-                     and isinstance(c.get("text"), str))
+    answer = "".join(
+        c.get("text", "") for c in last.get("content") or [] if isinstance(c, dict) and isinstance(c.get("text"), str)
+    )
     return system + user, answer
 
 
@@ -78,9 +84,16 @@ def enforce_consistency(rows: list[RecordRow], source: str) -> tuple[list[Record
                 continue
             majority_has = count * 2 > n
             if (feature in r.features) != majority_has:
-                rejected.append(Rejection(source, r.row, feature,
-                                          f"optional field consistency: {feature!r} is in {count} of {n} rows; "
-                                          "every row must have it or none", record=r.out))
+                rejected.append(
+                    Rejection(
+                        source,
+                        r.row,
+                        feature,
+                        f"optional field consistency: {feature!r} is in {count} of {n} rows; "
+                        "every row must have it or none",
+                        record=r.out,
+                    )
+                )
                 break
         else:
             keep.append(r)

@@ -46,8 +46,13 @@ class LengthStats(BaseModel):
         if not len(values):
             return cls()
         arr = np.asarray(values, dtype=np.int64)
-        return cls(min=int(arr.min()), mean=round(float(arr.mean()), 2), p50=round(float(np.percentile(arr, 50)), 2),
-                   p95=round(float(np.percentile(arr, 95)), 2), max=int(arr.max()))
+        return cls(
+            min=int(arr.min()),
+            mean=round(float(arr.mean()), 2),
+            p50=round(float(np.percentile(arr, 50)), 2),
+            p95=round(float(np.percentile(arr, 95)), 2),
+            max=int(arr.max()),
+        )
 
 
 class DataReport(BaseModel):
@@ -104,8 +109,16 @@ class ReportBuilder:
         self._total = array("q")
         self._seen: set[int] = set()
 
-    def add(self, *, rows_out: int, rejected: Iterable[Rejection], labels: Iterable[str | None],
-            prompt_chars: Sequence[int], total_chars: Sequence[int], keys: Iterable[int]) -> None:
+    def add(
+        self,
+        *,
+        rows_out: int,
+        rejected: Iterable[Rejection],
+        labels: Iterable[str | None],
+        prompt_chars: Sequence[int],
+        total_chars: Sequence[int],
+        keys: Iterable[int],
+    ) -> None:
         """``keys`` are hashes of the prompt texts: duplicates are exact repeats (the split guard normalizes)."""
         rejected = list(rejected)
         self.report.rows_in += rows_out + len(rejected)

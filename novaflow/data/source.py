@@ -100,7 +100,7 @@ def template_parts(spec: str, columns: Sequence[str]) -> list[tuple[bool, str]]:
         pos = 0
         for match in _FIELD_RE.finditer(spec):
             if match.start() > pos:
-                parts.append((False, spec[pos:match.start()]))
+                parts.append((False, spec[pos : match.start()]))
             parts.append((True, match.group(1)))
             pos = match.end()
         if pos < len(spec):
@@ -137,8 +137,9 @@ class DatasetSource(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> DatasetSource:
         if self.system_prompt is not None and self.columns.system:
-            raise DataError("give the system prompt either as a column (--map system=...) or as --system TEXT, "
-                            "not both")
+            raise DataError(
+                "give the system prompt either as a column (--map system=...) or as --system TEXT, not both"
+            )
         if len(self.delimiter) != 1:
             raise DataError(f"delimiter must be one character, got {self.delimiter!r}")
         return self
@@ -161,5 +162,4 @@ class DatasetSource(BaseModel):
                 return "json"
             if suffix in (".parquet", ".pq"):
                 return "parquet"
-        raise DataError(f"{self.path}: cannot tell the format from the file name; pass --format "
-                        "csv|jsonl|json|parquet")
+        raise DataError(f"{self.path}: cannot tell the format from the file name; pass --format csv|jsonl|json|parquet")

@@ -69,11 +69,12 @@ class SplitResult:
     report_file: Path
 
 
-def parse_sizes(sizes: Sequence[float | int] | Mapping[str, float | int], names: Sequence[str] | None = None
-                ) -> dict[str, float]:
+def parse_sizes(
+    sizes: Sequence[float | int] | Mapping[str, float | int], names: Sequence[str] | None = None
+) -> dict[str, float]:
     if isinstance(sizes, Mapping):
         return {str(k): float(v) for k, v in sizes.items()}
-    names = list(names or DEFAULT_NAMES[:len(sizes)] or [])
+    names = list(names or DEFAULT_NAMES[: len(sizes)] or [])
     if len(names) != len(sizes):
         raise DataError(f"{len(sizes)} sizes but {len(names)} split names ({', '.join(names)}); pass --names")
     return dict(zip(names, (float(s) for s in sizes), strict=True))
@@ -110,6 +111,7 @@ def _quota(want: int, pools: dict[str, list[int]], shares: dict[str, float]) -> 
 
 def default_key_columns(columns: Sequence[str], stratify: str | None) -> list[str]:
     """Text columns that identify a question: not the label, not ids, not timestamps."""
+
     def is_meta(name: str) -> bool:
         low = name.lower()
         return low == "id" or low.endswith("_id") or "date" in low or "time" in low
@@ -139,11 +141,20 @@ def assert_no_leakage(splits: Mapping[str, Sequence[str]], holdout: Sequence[str
                 raise DataError(f"leakage: {len(leaked)} {name} row(s) also appear in {other} (e.g. {example!r})")
 
 
-def split_dataset(source: DatasetSource | str | Path, sizes: Sequence[float | int] | Mapping[str, float | int],
-                  out_dir: str | Path, *, names: Sequence[str] | None = None, stratify: str | None = "Y",
-                  seed: int = 0, holdout: Sequence[str] = ("eval",), augment: Mapping[str, Sequence[str]] | None = None,
-                  key_columns: Sequence[str] | None = None, dedup: bool = False,
-                  require: Sequence[str] = ()) -> SplitResult:
+def split_dataset(
+    source: DatasetSource | str | Path,
+    sizes: Sequence[float | int] | Mapping[str, float | int],
+    out_dir: str | Path,
+    *,
+    names: Sequence[str] | None = None,
+    stratify: str | None = "Y",
+    seed: int = 0,
+    holdout: Sequence[str] = ("eval",),
+    augment: Mapping[str, Sequence[str]] | None = None,
+    key_columns: Sequence[str] | None = None,
+    dedup: bool = False,
+    require: Sequence[str] = (),
+) -> SplitResult:
     """Split ``source`` into named files of the same format; same seed, same split.
 
     ``require`` names columns that must be non-blank: rows failing it are left out before splitting, so a
@@ -154,8 +165,10 @@ def split_dataset(source: DatasetSource | str | Path, sizes: Sequence[float | in
     with local_source(src.path) as local:
         _rows, records, bad = read_all_records(src, local)
     if bad:
-        raise DataError(f"{src.name}: {len(bad)} unreadable row(s) (first: row {bad[0].row}: {bad[0].reason}); "
-                        "fix them before splitting")
+        raise DataError(
+            f"{src.name}: {len(bad)} unreadable row(s) (first: row {bad[0].row}: {bad[0].reason}); "
+            "fix them before splitting"
+        )
     columns = list(dict.fromkeys(k for r in records[:1000] for k in r))
     if stratify and stratify not in columns:
         raise DataError(f"{src.name}: stratify column {stratify!r} not found; columns: {', '.join(columns)}")
@@ -177,8 +190,10 @@ def split_dataset(source: DatasetSource | str | Path, sizes: Sequence[float | in
         candidates = unique
     counts = _counts(wanted, len(candidates))
     if sum(counts.values()) > len(candidates):
-        raise DataError(f"{src.name}: asked for {sum(counts.values())} rows but only {len(candidates)} are "
-                        "available" + (" after de-duplication" if dedup else ""))
+        raise DataError(
+            f"{src.name}: asked for {sum(counts.values())} rows but only {len(candidates)} are "
+            "available" + (" after de-duplication" if dedup else "")
+        )
     rng = random.Random(seed)
     rng.shuffle(candidates)
     label_of = [str(r.get(stratify, "")) if stratify else "" for r in records]
@@ -204,8 +219,10 @@ def split_dataset(source: DatasetSource | str | Path, sizes: Sequence[float | in
             picked += pools[lab][:q]
             pools[lab] = pools[lab][q:]
         if len(picked) < counts[name]:
-            raise DataError(f"{src.name}: not enough rows for split {name!r}: wanted {counts[name]}, "
-                            f"{len(picked)} left after earlier splits and the leakage guard")
+            raise DataError(
+                f"{src.name}: not enough rows for split {name!r}: wanted {counts[name]}, "
+                f"{len(picked)} left after earlier splits and the leakage guard"
+            )
         chosen[name] = sorted(picked)
         if name in holdout:
             held_keys |= {keys[i] for i in picked}
@@ -221,11 +238,18 @@ def split_dataset(source: DatasetSource | str | Path, sizes: Sequence[float | in
     fmt = src.resolved_format()
     files = {name: _write(out, name, fmt, [records[i] for i in idx], columns) for name, idx in final.items()}
     report = SplitReport(
-        source=src.name, seed=seed, stratify=stratify, key_columns=keys_cols, rows_in=len(records),
+        source=src.name,
+        seed=seed,
+        stratify=stratify,
+        key_columns=keys_cols,
+        rows_in=len(records),
         sizes={n: len(idx) for n, idx in final.items()},
         labels={n: dict(sorted(Counter(label_of[i] for i in idx).items())) for n, idx in final.items()}
-        if stratify else {},
-        blank_dropped=blank, duplicates_dropped=duplicates, leakage_dropped=leakage,
+        if stratify
+        else {},
+        blank_dropped=blank,
+        duplicates_dropped=duplicates,
+        leakage_dropped=leakage,
         augmented={k: list(v) for k, v in (augment or {}).items()},
     )
     report_file = out / "split_report.json"

@@ -139,11 +139,14 @@ def deploy_bedrock(
     if existing is not None:
         tags = from_aws(bedrock.list_tags_for_resource(resourceARN=existing["arn"]).get("tags", []))
         if not is_managed(tags, spec.name) or existing["modelArn"] != model_arn:
-            raise DeployError(f"Bedrock {spec.mode.value} deployment {spec.name} already exists for another model "
-                              f"or was not created by novaflow; delete it first or choose another name.")
+            raise DeployError(
+                f"Bedrock {spec.mode.value} deployment {spec.name} already exists for another model "
+                f"or was not created by novaflow; delete it first or choose another name."
+            )
         status = _wait_deployment(bedrock, spec, existing["arn"], wait, waiting)
-        return BedrockDeployment(spec.name, spec.mode, model_arn, True, existing["arn"], status, spec.role_arn or "",
-                                 False, reused=True)
+        return BedrockDeployment(
+            spec.name, spec.mode, model_arn, True, existing["arn"], status, spec.role_arn or "", False, reused=True
+        )
 
     role_arn, role_created = spec.role_arn or "", False
     if spec.role_arn is None:
@@ -153,30 +156,44 @@ def deploy_bedrock(
     try:
         if model_arn is None:
             request: dict[str, Any] = {
-                "modelName": spec.custom_model_name, "roleArn": role_arn,
+                "modelName": spec.custom_model_name,
+                "roleArn": role_arn,
                 "modelSourceConfig": {"s3DataSource": {"s3Uri": spec.checkpoint_uri}},
-                "modelTags": to_bedrock({**novaflow_tags(spec.name),
-                                         ESCROW_TAG_KEY: escrow_tag_value(spec.checkpoint_uri)}),
+                "modelTags": to_bedrock(
+                    {**novaflow_tags(spec.name), ESCROW_TAG_KEY: escrow_tag_value(spec.checkpoint_uri)}
+                ),
                 "clientRequestToken": spec.token("custom-model"),
             }
             if settings.kms_key_id:
                 request["modelKmsKeyArn"] = settings.kms_key_id
             model_arn = bedrock.create_custom_model(**request)["modelArn"]
         if wait:
-            wait_for_status(f"Bedrock custom model {model_arn}",
-                            lambda: bedrock.get_custom_model(modelIdentifier=model_arn),
-                            lambda d: d.get("modelStatus", "Active"), done={"Active"}, failed={"Failed"},
-                            failure_reason=lambda d: d.get("failureMessage"), **waiting)
+            wait_for_status(
+                f"Bedrock custom model {model_arn}",
+                lambda: bedrock.get_custom_model(modelIdentifier=model_arn),
+                lambda d: d.get("modelStatus", "Active"),
+                done={"Active"},
+                failed={"Failed"},
+                failure_reason=lambda d: d.get("failureMessage"),
+                **waiting,
+            )
         tags = to_bedrock(novaflow_tags(spec.name))
         if spec.mode is BedrockMode.ON_DEMAND:
             arn = bedrock.create_custom_model_deployment(
-                modelDeploymentName=spec.name, modelArn=model_arn, tags=tags,
+                modelDeploymentName=spec.name,
+                modelArn=model_arn,
+                tags=tags,
                 description=f"novaflow deployment of {spec.checkpoint_uri}"[:200],
-                clientRequestToken=spec.token("deployment"))["customModelDeploymentArn"]
+                clientRequestToken=spec.token("deployment"),
+            )["customModelDeploymentArn"]
         else:
             arn = bedrock.create_provisioned_model_throughput(
-                modelUnits=spec.model_units, provisionedModelName=spec.name, modelId=model_arn, tags=tags,
-                clientRequestToken=spec.token("provisioned"))["provisionedModelArn"]
+                modelUnits=spec.model_units,
+                provisionedModelName=spec.name,
+                modelId=model_arn,
+                tags=tags,
+                clientRequestToken=spec.token("provisioned"),
+            )["provisionedModelArn"]
     except ClientError as exc:
         raise wrap_client_error(exc, f"Bedrock deploy {spec.name}") from exc
     status = _wait_deployment(bedrock, spec, arn, wait, waiting)
@@ -201,19 +218,29 @@ def _existing_deployment(bedrock: Any, spec: BedrockSpec) -> dict[str, str] | No
 
 def _wait_deployment(bedrock: Any, spec: BedrockSpec, arn: str, wait: bool, waiting: dict[str, Any]) -> str:
     if spec.mode is BedrockMode.ON_DEMAND:
+
         def poll() -> dict[str, Any]:
             return bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=arn)
+
         done = {"Active"}
     else:
+
         def poll() -> dict[str, Any]:
             return bedrock.get_provisioned_model_throughput(provisionedModelId=arn)
+
         done = {"InService"}
     if not wait:
         return str(poll().get("status", ""))
     try:
-        outcome = wait_for_status(f"Bedrock {spec.mode.value} deployment {spec.name}", poll,
-                                  lambda d: d.get("status", ""), done=done, failed={"Failed"},
-                                  failure_reason=lambda d: d.get("failureMessage"), **waiting)
+        outcome = wait_for_status(
+            f"Bedrock {spec.mode.value} deployment {spec.name}",
+            poll,
+            lambda d: d.get("status", ""),
+            done=done,
+            failed={"Failed"},
+            failure_reason=lambda d: d.get("failureMessage"),
+            **waiting,
+        )
     except ClientError as exc:
         raise wrap_client_error(exc, f"wait for Bedrock deployment {spec.name}") from exc
     return outcome.status

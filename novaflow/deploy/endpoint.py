@@ -80,9 +80,15 @@ def describe_endpoint_status(name: str, settings: NovaflowSettings | None = None
         if is_not_found(exc):
             return None
         raise wrap_client_error(exc, f"describe endpoint {name}") from exc
-    return EndpointStatus(endpoint_name=name, endpoint_arn=desc["EndpointArn"], status=desc["EndpointStatus"],
-                          failure_reason=desc.get("FailureReason"), config_name=desc.get("EndpointConfigName", ""),
-                          managed=is_managed(tags), tags=tags)
+    return EndpointStatus(
+        endpoint_name=name,
+        endpoint_arn=desc["EndpointArn"],
+        status=desc["EndpointStatus"],
+        failure_reason=desc.get("FailureReason"),
+        config_name=desc.get("EndpointConfigName", ""),
+        managed=is_managed(tags),
+        tags=tags,
+    )
 
 
 def wait_for_endpoint(
@@ -108,14 +114,23 @@ def wait_for_endpoint(
             raise wrap_client_error(exc, f"describe endpoint {name}") from exc
 
     outcome = wait_for_status(
-        f"SageMaker endpoint {name}", poll, lambda d: d["EndpointStatus"], done={IN_SERVICE},
-        failed=ENDPOINT_FAILED, failure_reason=lambda d: d.get("FailureReason"),
+        f"SageMaker endpoint {name}",
+        poll,
+        lambda d: d["EndpointStatus"],
+        done={IN_SERVICE},
+        failed=ENDPOINT_FAILED,
+        failure_reason=lambda d: d.get("FailureReason"),
         backoff=backoff or Backoff(initial=30, factor=1.5, maximum=60, deadline=3600),
-        sleep=sleep, clock=clock, on_status=on_status)
+        sleep=sleep,
+        clock=clock,
+        on_status=on_status,
+    )
     desc = outcome.value
     if expected_config and desc.get("EndpointConfigName") != expected_config:
-        raise DeployError(f"SageMaker endpoint {name} rolled back to {desc.get('EndpointConfigName')} instead of "
-                          f"{expected_config}: {desc.get('FailureReason') or 'no reason given'}")
+        raise DeployError(
+            f"SageMaker endpoint {name} rolled back to {desc.get('EndpointConfigName')} instead of "
+            f"{expected_config}: {desc.get('FailureReason') or 'no reason given'}"
+        )
     return desc, outcome.statuses
 
 
@@ -144,18 +159,32 @@ def deploy_sagemaker_endpoint(
     existing = describe_endpoint_status(spec.endpoint_name, settings)
     if existing is not None:
         if not existing.managed:
-            raise DeployError(f"Endpoint {spec.endpoint_name} exists and was not created by novaflow (no "
-                              f"novaflow:managed tag); choose another endpoint name.")
+            raise DeployError(
+                f"Endpoint {spec.endpoint_name} exists and was not created by novaflow (no "
+                f"novaflow:managed tag); choose another endpoint name."
+            )
         if existing.tags.get(SPEC_KEY) == spec.spec_hash() and existing.status not in ENDPOINT_FAILED:
-            return _finish(spec, existing, role_arn="", role_created=False, reused=True, wait=wait,
-                           waiting=waiting, settings=settings)
+            return _finish(
+                spec,
+                existing,
+                role_arn="",
+                role_created=False,
+                reused=True,
+                wait=wait,
+                waiting=waiting,
+                settings=settings,
+            )
         if mode is DeployMode.CREATE:
-            raise DeployError(f"Endpoint {spec.endpoint_name} already exists (status {existing.status}, config "
-                              f"{existing.config_name}); deploy with mode=update to replace it in place, or "
-                              f"delete it first (novaflow deploy delete {spec.endpoint_name}).")
+            raise DeployError(
+                f"Endpoint {spec.endpoint_name} already exists (status {existing.status}, config "
+                f"{existing.config_name}); deploy with mode=update to replace it in place, or "
+                f"delete it first (novaflow deploy delete {spec.endpoint_name})."
+            )
         if existing.status != IN_SERVICE:
-            raise DeployError(f"Endpoint {spec.endpoint_name} is {existing.status}; it can only be updated when "
-                              f"InService (wait, or delete it and deploy again).")
+            raise DeployError(
+                f"Endpoint {spec.endpoint_name} is {existing.status}; it can only be updated when "
+                f"InService (wait, or delete it and deploy again)."
+            )
 
     role_arn, role_created = _role_for(spec, settings)
     sm = get_client("sagemaker", settings)
@@ -168,13 +197,23 @@ def deploy_sagemaker_endpoint(
             sm.add_tags(ResourceArn=existing.endpoint_arn, Tags=to_aws({SPEC_KEY: spec.spec_hash()}))
     except ClientError as exc:
         _delete_quietly(sm, created)
-        raise wrap_client_error(exc, f"{'create' if existing is None else 'update'} endpoint "
-                                     f"{spec.endpoint_name}") from exc
+        raise wrap_client_error(
+            exc, f"{'create' if existing is None else 'update'} endpoint {spec.endpoint_name}"
+        ) from exc
     current = describe_endpoint_status(spec.endpoint_name, settings)
     if current is None:
         raise DeployError(f"Endpoint {spec.endpoint_name} vanished right after it was created.")
-    deployment = _finish(spec, current, role_arn=role_arn, role_created=role_created, reused=False, wait=wait,
-                         waiting=waiting, settings=settings, expected_config=spec.config_name if existing else None)
+    deployment = _finish(
+        spec,
+        current,
+        role_arn=role_arn,
+        role_created=role_created,
+        reused=False,
+        wait=wait,
+        waiting=waiting,
+        settings=settings,
+        expected_config=spec.config_name if existing else None,
+    )
     if existing is not None and wait:
         deployment.replaced = _remove_replaced(sm, existing.config_name, spec)
     return deployment
@@ -183,20 +222,38 @@ def deploy_sagemaker_endpoint(
 def _role_for(spec: EndpointSpec, settings: NovaflowSettings) -> tuple[str, bool]:
     if spec.role_arn:
         return spec.role_arn, False
-    role = ensure_execution_role(spec.endpoint_name, "sagemaker", checkpoint_uri=spec.checkpoint_uri,
-                                 endpoint_name=spec.endpoint_name, settings=settings)
+    role = ensure_execution_role(
+        spec.endpoint_name,
+        "sagemaker",
+        checkpoint_uri=spec.checkpoint_uri,
+        endpoint_name=spec.endpoint_name,
+        settings=settings,
+    )
     return role.arn, role.created
 
 
-def _create_model_and_config(sm: Any, spec: EndpointSpec, role_arn: str,
-                             settings: NovaflowSettings) -> list[tuple[str, str]]:
+def _create_model_and_config(
+    sm: Any, spec: EndpointSpec, role_arn: str, settings: NovaflowSettings
+) -> list[tuple[str, str]]:
     """Create what is missing; return what this call created (kind, name) so a failure can undo it."""
     created: list[tuple[str, str]] = []
     steps = [
-        ("model", spec.model_name, sm.describe_model, {"ModelName": spec.model_name}, sm.create_model,
-         build_model_request(spec, region=settings.region, role_arn=role_arn)),
-        ("endpoint-config", spec.config_name, sm.describe_endpoint_config, {"EndpointConfigName": spec.config_name},
-         sm.create_endpoint_config, build_endpoint_config_request(spec)),
+        (
+            "model",
+            spec.model_name,
+            sm.describe_model,
+            {"ModelName": spec.model_name},
+            sm.create_model,
+            build_model_request(spec, region=settings.region, role_arn=role_arn),
+        ),
+        (
+            "endpoint-config",
+            spec.config_name,
+            sm.describe_endpoint_config,
+            {"EndpointConfigName": spec.config_name},
+            sm.create_endpoint_config,
+            build_endpoint_config_request(spec),
+        ),
     ]
     for kind, name, describe, key, create, request in steps:
         try:
@@ -227,9 +284,18 @@ def _delete_quietly(sm: Any, created: list[tuple[str, str]]) -> None:
             pass
 
 
-def _finish(spec: EndpointSpec, status: EndpointStatus, *, role_arn: str, role_created: bool, reused: bool,
-            wait: bool, waiting: dict[str, Any], settings: NovaflowSettings,
-            expected_config: str | None = None) -> EndpointDeployment:
+def _finish(
+    spec: EndpointSpec,
+    status: EndpointStatus,
+    *,
+    role_arn: str,
+    role_created: bool,
+    reused: bool,
+    wait: bool,
+    waiting: dict[str, Any],
+    settings: NovaflowSettings,
+    expected_config: str | None = None,
+) -> EndpointDeployment:
     statuses = [status.status]
     final = status.status
     if wait:
@@ -237,10 +303,18 @@ def _finish(spec: EndpointSpec, status: EndpointStatus, *, role_arn: str, role_c
         final = desc["EndpointStatus"]
     if not role_arn:
         role_arn = _model_role(spec, settings)
-    return EndpointDeployment(endpoint_name=spec.endpoint_name, endpoint_arn=status.endpoint_arn,
-                              model_name=spec.model_name, config_name=spec.config_name, role_arn=role_arn,
-                              role_created=role_created, status=final, spec_hash=spec.spec_hash(), reused=reused,
-                              statuses=statuses)
+    return EndpointDeployment(
+        endpoint_name=spec.endpoint_name,
+        endpoint_arn=status.endpoint_arn,
+        model_name=spec.model_name,
+        config_name=spec.config_name,
+        role_arn=role_arn,
+        role_created=role_created,
+        status=final,
+        spec_hash=spec.spec_hash(),
+        reused=reused,
+        statuses=statuses,
+    )
 
 
 def _model_role(spec: EndpointSpec, settings: NovaflowSettings) -> str:

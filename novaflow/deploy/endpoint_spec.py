@@ -111,8 +111,13 @@ def build_model_request(spec: EndpointSpec, *, region: str, role_arn: str) -> di
         "PrimaryContainer": {
             "Image": inference_image_uri(region),
             "Environment": spec.environment.to_env(),
-            "ModelDataSource": {"S3DataSource": {"S3Uri": spec.checkpoint_uri + "/", "S3DataType": "S3Prefix",
-                                                 "CompressionType": "None"}},
+            "ModelDataSource": {
+                "S3DataSource": {
+                    "S3Uri": spec.checkpoint_uri + "/",
+                    "S3DataType": "S3Prefix",
+                    "CompressionType": "None",
+                }
+            },
         },
         "ExecutionRoleArn": role_arn,
         "EnableNetworkIsolation": True,
@@ -124,12 +129,14 @@ def build_endpoint_config_request(spec: EndpointSpec) -> dict[str, Any]:
     """``CreateEndpointConfig`` with one variant serving the model."""
     return {
         "EndpointConfigName": spec.config_name,
-        "ProductionVariants": [{
-            "VariantName": VARIANT_NAME,
-            "ModelName": spec.model_name,
-            "InitialInstanceCount": spec.instance_count,
-            "InstanceType": spec.instance_type,
-        }],
+        "ProductionVariants": [
+            {
+                "VariantName": VARIANT_NAME,
+                "ModelName": spec.model_name,
+                "InitialInstanceCount": spec.instance_count,
+                "InstanceType": spec.instance_type,
+            }
+        ],
         "Tags": to_aws(spec.tags()),
     }
 

@@ -26,7 +26,8 @@ class EndpointEnvironment(BaseModel):
     default_max_new_tokens: int | None = Field(None, gt=0, description="DEFAULT_MAX_NEW_TOKENS.")
     default_logprobs: int | None = Field(None, ge=1, le=20, description="DEFAULT_LOGPROBS (1-20).")
     speculative_decoding_method: Literal["eagle3", "suffix"] | None = Field(
-        None, description="SPECULATIVE_DECODING_METHOD.")
+        None, description="SPECULATIVE_DECODING_METHOD."
+    )
     num_speculative_tokens: int | None = Field(None, ge=1, le=10, description="NUM_SPECULATIVE_TOKENS (1-10).")
     kv_cache_dtype: Literal["fp8"] | None = Field(None, description="KV_CACHE_DTYPE.")
     quantization_dtype: Literal["fp8"] | None = Field(None, description="QUANTIZATION_DTYPE.")
@@ -40,8 +41,9 @@ class EndpointEnvironment(BaseModel):
 
     def tier_for(self, model: str, instance_type: str) -> Tier:
         """The tier this environment fits on ``instance_type`` (ConfigError naming the allowed tiers)."""
-        return validate_tier(model, instance_type, context_length=self.context_length,
-                             max_concurrency=self.max_concurrency)
+        return validate_tier(
+            model, instance_type, context_length=self.context_length, max_concurrency=self.max_concurrency
+        )
 
     def to_env(self) -> dict[str, str]:
         """The ``Environment`` map of ``CreateModel``; unset optional values are left out, numbers as strings."""

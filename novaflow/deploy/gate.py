@@ -53,8 +53,9 @@ class GateDecision:
     require_significance: bool
 
 
-def find_delta(comparison: Any, metric: str, *, baseline: str | None = None,
-               candidate: str | None = None) -> MetricDeltaLike:
+def find_delta(
+    comparison: Any, metric: str, *, baseline: str | None = None, candidate: str | None = None
+) -> MetricDeltaLike:
     """The delta for ``metric`` in a MetricDelta, mappings/sequences of them, or an object holding them.
 
     A stage comparison (``.stages`` plus ``.delta(metric, baseline, candidate)``) is asked for the named stages,
@@ -68,13 +69,14 @@ def find_delta(comparison: Any, metric: str, *, baseline: str | None = None,
         try:
             return lookup(metric, base, cand)
         except KeyError:
-            raise DeployError(f"gate metric {metric!r} has no paired delta for {base} -> {cand} in the "
-                              f"comparison of stages {', '.join(stages)}") from None
+            raise DeployError(
+                f"gate metric {metric!r} has no paired delta for {base} -> {cand} in the "
+                f"comparison of stages {', '.join(stages)}"
+            ) from None
     found = [d for d in _collect(comparison, depth=0) if d.metric == metric]
     if not found:
         names = sorted({d.metric for d in _collect(comparison, depth=0)})
-        raise DeployError(f"gate metric {metric!r} is not in the comparison "
-                          f"(available: {', '.join(names) or 'none'})")
+        raise DeployError(f"gate metric {metric!r} is not in the comparison (available: {', '.join(names) or 'none'})")
     if len({id(d) for d in found}) > 1:
         raise DeployError(f"the comparison holds {len(found)} deltas for {metric!r}; pass the one to gate on")
     return found[0]
@@ -101,17 +103,27 @@ def _is_delta(value: Any) -> bool:
     return all(hasattr(value, a) for a in ("metric", "delta", "p_value", "ci_low", "ci_high"))
 
 
-def decide_gate(comparison_or_delta: Any, metric: str = "em", *, min_delta: float = 0.0,
-                require_significance: bool = True, alpha: float = 0.05, higher_is_better: bool = True,
-                baseline: str | None = None, candidate: str | None = None) -> GateDecision:
+def decide_gate(
+    comparison_or_delta: Any,
+    metric: str = "em",
+    *,
+    min_delta: float = 0.0,
+    require_significance: bool = True,
+    alpha: float = 0.05,
+    higher_is_better: bool = True,
+    baseline: str | None = None,
+    candidate: str | None = None,
+) -> GateDecision:
     """Approve when the candidate improves ``metric`` by more than nothing and at least ``min_delta``, and (by
     default) the paired test gives ``p_value < alpha``. The reason says which condition failed, with numbers."""
     if not 0 < alpha < 1:
         raise DeployError(f"gate alpha must be between 0 and 1, got {alpha}")
     d = find_delta(comparison_or_delta, metric, baseline=baseline, candidate=candidate)
     gain = d.delta if higher_is_better else -d.delta
-    numbers = (f"{metric}: baseline {d.baseline:.4f}, candidate {d.candidate:.4f}, delta {d.delta:+.4f} "
-               f"(CI [{d.ci_low:+.4f}, {d.ci_high:+.4f}], p={d.p_value:.4g}, n={d.n})")
+    numbers = (
+        f"{metric}: baseline {d.baseline:.4f}, candidate {d.candidate:.4f}, delta {d.delta:+.4f} "
+        f"(CI [{d.ci_low:+.4f}, {d.ci_high:+.4f}], p={d.p_value:.4g}, n={d.n})"
+    )
     failures: list[str] = []
     if any(math.isnan(float(x)) for x in (d.delta, d.p_value)):
         failures.append("the comparison has NaN values")
@@ -123,11 +135,25 @@ def decide_gate(comparison_or_delta: Any, metric: str = "em", *, min_delta: floa
         failures.append(f"the improvement is not significant (p={d.p_value:.4g} >= alpha={alpha})")
     approved = not failures
     if approved:
-        reason = f"approved: candidate beats baseline by >= {min_delta:+.4f}" + (
-            f" with p < {alpha}" if require_significance else " (significance not required)") + f"; {numbers}"
+        reason = (
+            f"approved: candidate beats baseline by >= {min_delta:+.4f}"
+            + (f" with p < {alpha}" if require_significance else " (significance not required)")
+            + f"; {numbers}"
+        )
     else:
         reason = "refused: " + "; ".join(failures) + f"; {numbers}"
-    return GateDecision(approved=approved, reason=reason, metric=metric, baseline=float(d.baseline),
-                        candidate=float(d.candidate), delta=float(d.delta), min_delta=min_delta,
-                        ci_low=float(d.ci_low), ci_high=float(d.ci_high), p_value=float(d.p_value), alpha=alpha,
-                        n=int(d.n), require_significance=require_significance)
+    return GateDecision(
+        approved=approved,
+        reason=reason,
+        metric=metric,
+        baseline=float(d.baseline),
+        candidate=float(d.candidate),
+        delta=float(d.delta),
+        min_delta=min_delta,
+        ci_low=float(d.ci_low),
+        ci_high=float(d.ci_high),
+        p_value=float(d.p_value),
+        alpha=alpha,
+        n=int(d.n),
+        require_significance=require_significance,
+    )

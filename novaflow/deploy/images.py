@@ -18,8 +18,10 @@ def escrow_account(region: str) -> str:
     try:
         return ESCROW_ACCOUNTS[region]
     except KeyError:
-        raise ConfigError(f"Nova inference is not available in {region}: use one of "
-                          f"{', '.join(ESCROW_ACCOUNTS)} (set NOVAFLOW_REGION).") from None
+        raise ConfigError(
+            f"Nova inference is not available in {region}: use one of "
+            f"{', '.join(ESCROW_ACCOUNTS)} (set NOVAFLOW_REGION)."
+        ) from None
 
 
 def inference_image_uri(region: str, tag: str = INFERENCE_TAG) -> str:

@@ -46,11 +46,22 @@ def chat_messages(prompt: str | Messages, system: str | None = None) -> list[dic
     return messages
 
 
-def chat_request(prompt: str | Messages, *, system: str | None = None, max_tokens: int = 256,
-                 temperature: float | None = 0.0, stream: bool = False, **params: Any) -> dict[str, Any]:
+def chat_request(
+    prompt: str | Messages,
+    *,
+    system: str | None = None,
+    max_tokens: int = 256,
+    temperature: float | None = 0.0,
+    stream: bool = False,
+    **params: Any,
+) -> dict[str, Any]:
     """The chat-completion body for the Nova inference container; ``None`` parameters are left out."""
-    body: dict[str, Any] = {"messages": chat_messages(prompt, system), "max_tokens": max_tokens,
-                            "temperature": temperature, "stream": stream}
+    body: dict[str, Any] = {
+        "messages": chat_messages(prompt, system),
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "stream": stream,
+    }
     if stream:
         body["stream_options"] = {"include_usage": True}
     body.update(params)
@@ -66,42 +77,67 @@ def parse_completion(payload: bytes, latency: float = 0.0) -> Completion:
     if not isinstance(raw, dict) or not raw.get("choices"):
         raise DeployError(f"endpoint answer has no choices: {payload[:200]!r}")
     choice = first_choice(raw)
-    return Completion(text=choice_text(choice), latency_seconds=latency, finish_reason=choice.get("finish_reason"),
-                      usage=raw.get("usage"), raw=raw)
+    return Completion(
+        text=choice_text(choice),
+        latency_seconds=latency,
+        finish_reason=choice.get("finish_reason"),
+        usage=raw.get("usage"),
+        raw=raw,
+    )
 
 
-def invoke_endpoint(endpoint_name: str, prompt: str | Messages, *, system: str | None = None,
-                    max_tokens: int = 256, temperature: float | None = 0.0,
-                    clock: Callable[[], float] = time.perf_counter, settings: NovaflowSettings | None = None,
-                    **params: Any) -> Completion:
+def invoke_endpoint(
+    endpoint_name: str,
+    prompt: str | Messages,
+    *,
+    system: str | None = None,
+    max_tokens: int = 256,
+    temperature: float | None = 0.0,
+    clock: Callable[[], float] = time.perf_counter,
+    settings: NovaflowSettings | None = None,
+    **params: Any,
+) -> Completion:
     """One synchronous ``InvokeEndpoint`` call."""
     body = chat_request(prompt, system=system, max_tokens=max_tokens, temperature=temperature, **params)
     runtime = get_client("sagemaker-runtime", settings)
     start = clock()
     try:
-        response = runtime.invoke_endpoint(EndpointName=endpoint_name, Body=json.dumps(body).encode(),
-                                           ContentType="application/json", Accept="application/json")
+        response = runtime.invoke_endpoint(
+            EndpointName=endpoint_name,
+            Body=json.dumps(body).encode(),
+            ContentType="application/json",
+            Accept="application/json",
+        )
         payload = response["Body"].read()
     except ClientError as exc:
         raise wrap_client_error(exc, f"invoke endpoint {endpoint_name}") from exc
     return parse_completion(payload, clock() - start)
 
 
-def invoke_endpoint_stream(endpoint_name: str, prompt: str | Messages, *, system: str | None = None,
-                           max_tokens: int = 256, temperature: float | None = 0.0,
-                           on_text: Callable[[str], None] | None = None,
-                           clock: Callable[[], float] = time.perf_counter,
-                           settings: NovaflowSettings | None = None, **params: Any) -> StreamResult:
+def invoke_endpoint_stream(
+    endpoint_name: str,
+    prompt: str | Messages,
+    *,
+    system: str | None = None,
+    max_tokens: int = 256,
+    temperature: float | None = 0.0,
+    on_text: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    settings: NovaflowSettings | None = None,
+    **params: Any,
+) -> StreamResult:
     """``InvokeEndpointWithResponseStream``: text assembled across chunk boundaries, first-token time measured
     from just before the request is sent."""
-    body = chat_request(prompt, system=system, max_tokens=max_tokens, temperature=temperature, stream=True,
-                        **params)
+    body = chat_request(prompt, system=system, max_tokens=max_tokens, temperature=temperature, stream=True, **params)
     runtime = get_client("sagemaker-runtime", settings)
     assembler = StreamAssembler(clock=clock)
     try:
         response = runtime.invoke_endpoint_with_response_stream(
-            EndpointName=endpoint_name, Body=json.dumps(body).encode(), ContentType="application/json",
-            Accept="application/json")
+            EndpointName=endpoint_name,
+            Body=json.dumps(body).encode(),
+            ContentType="application/json",
+            Accept="application/json",
+        )
         for event in response["Body"]:
             if "PayloadPart" in event:
                 for piece in assembler.feed(event["PayloadPart"].get("Bytes", b"")):
@@ -109,15 +145,18 @@ def invoke_endpoint_stream(endpoint_name: str, prompt: str | Messages, *, system
                         on_text(piece)
             elif "ModelStreamError" in event or "InternalStreamFailure" in event:
                 err = event.get("ModelStreamError") or event.get("InternalStreamFailure") or {}
-                raise DeployError(f"endpoint {endpoint_name} stream failed: {err.get('ErrorCode', '')} "
-                                  f"{err.get('Message', '')}".strip())
+                raise DeployError(
+                    f"endpoint {endpoint_name} stream failed: {err.get('ErrorCode', '')} "
+                    f"{err.get('Message', '')}".strip()
+                )
     except ClientError as exc:
         raise wrap_client_error(exc, f"invoke endpoint {endpoint_name} (stream)") from exc
     return assembler.close()
 
 
-def converse_request(prompt: str | Messages, *, system: str | None = None, max_tokens: int = 256,
-                     temperature: float | None = 0.0) -> dict[str, Any]:
+def converse_request(
+    prompt: str | Messages, *, system: str | None = None, max_tokens: int = 256, temperature: float | None = 0.0
+) -> dict[str, Any]:
     """Converse API arguments (without ``modelId``)."""
     if isinstance(prompt, str):
         messages: list[dict[str, Any]] = [{"role": "user", "content": [{"text": prompt}]}]
@@ -139,9 +178,16 @@ def converse_text(response: dict[str, Any]) -> str:
     raise DeployError(f"Converse answer has no text block: {json.dumps(response, default=str)[:200]}")
 
 
-def converse(model_id: str, prompt: str | Messages, *, system: str | None = None, max_tokens: int = 256,
-             temperature: float | None = 0.0, clock: Callable[[], float] = time.perf_counter,
-             settings: NovaflowSettings | None = None) -> Completion:
+def converse(
+    model_id: str,
+    prompt: str | Messages,
+    *,
+    system: str | None = None,
+    max_tokens: int = 256,
+    temperature: float | None = 0.0,
+    clock: Callable[[], float] = time.perf_counter,
+    settings: NovaflowSettings | None = None,
+) -> Completion:
     """Bedrock ``Converse`` against a deployment / provisioned-throughput ARN (or a base model id)."""
     request = converse_request(prompt, system=system, max_tokens=max_tokens, temperature=temperature)
     start = clock()
@@ -150,14 +196,26 @@ def converse(model_id: str, prompt: str | Messages, *, system: str | None = None
     except ClientError as exc:
         raise wrap_client_error(exc, f"converse with {model_id}") from exc
     response.pop("ResponseMetadata", None)
-    return Completion(text=converse_text(response), latency_seconds=clock() - start,
-                      finish_reason=response.get("stopReason"), usage=response.get("usage"), raw=response)
+    return Completion(
+        text=converse_text(response),
+        latency_seconds=clock() - start,
+        finish_reason=response.get("stopReason"),
+        usage=response.get("usage"),
+        raw=response,
+    )
 
 
-def converse_stream(model_id: str, prompt: str | Messages, *, system: str | None = None, max_tokens: int = 256,
-                    temperature: float | None = 0.0, on_text: Callable[[str], None] | None = None,
-                    clock: Callable[[], float] = time.perf_counter,
-                    settings: NovaflowSettings | None = None) -> StreamResult:
+def converse_stream(
+    model_id: str,
+    prompt: str | Messages,
+    *,
+    system: str | None = None,
+    max_tokens: int = 256,
+    temperature: float | None = 0.0,
+    on_text: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    settings: NovaflowSettings | None = None,
+) -> StreamResult:
     """Bedrock ``ConverseStream``: botocore frames the events, so only text and timing are collected here."""
     request = converse_request(prompt, system=system, max_tokens=max_tokens, temperature=temperature)
     timer = TextTimer(clock)
@@ -179,5 +237,13 @@ def converse_stream(model_id: str, prompt: str | Messages, *, system: str | None
                 usage = event["metadata"].get("usage")
     except ClientError as exc:
         raise wrap_client_error(exc, f"converse stream with {model_id}") from exc
-    return StreamResult(text="".join(timer.pieces), first_token_seconds=timer.first, total_seconds=timer.elapsed(),
-                        chunks=events, records=events, finish_reason=finish, usage=usage, pieces=list(timer.pieces))
+    return StreamResult(
+        text="".join(timer.pieces),
+        first_token_seconds=timer.first,
+        total_seconds=timer.elapsed(),
+        chunks=events,
+        records=events,
+        finish_reason=finish,
+        usage=usage,
+        pieces=list(timer.pieces),
+    )

@@ -56,8 +56,15 @@ def kms_key_arn(key: str, region: str, account: str) -> str:
     return f"arn:aws:kms:{region}:{account}:key/{key}"
 
 
-def access_policy(service: Service, *, checkpoint_uri: str, region: str, account: str,
-                  kms_key_id: str | None = None, endpoint_name: str | None = None) -> dict[str, Any]:
+def access_policy(
+    service: Service,
+    *,
+    checkpoint_uri: str,
+    region: str,
+    account: str,
+    kms_key_id: str | None = None,
+    endpoint_name: str | None = None,
+) -> dict[str, Any]:
     """The inline policy: S3 read on the checkpoint prefix, ECR pull (SageMaker), KMS decrypt, endpoint logs."""
     bucket, key = split_s3_uri(checkpoint_uri)
     prefix = key.strip("/")
@@ -65,26 +72,42 @@ def access_policy(service: Service, *, checkpoint_uri: str, region: str, account
     list_condition = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"] if prefix else ["*"]}}
     statements: list[dict[str, Any]] = [
         {"Sid": "ReadCheckpoint", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [objects]},
-        {"Sid": "ListCheckpoint", "Effect": "Allow", "Action": ["s3:ListBucket"],
-         "Resource": [f"arn:aws:s3:::{bucket}"], "Condition": list_condition},
+        {
+            "Sid": "ListCheckpoint",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::{bucket}"],
+            "Condition": list_condition,
+        },
     ]
     if service == "sagemaker":
         statements += [
-            {"Sid": "PullNovaInferenceImage", "Effect": "Allow",
-             "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-             "Resource": [inference_repository_arn(region)]},
+            {
+                "Sid": "PullNovaInferenceImage",
+                "Effect": "Allow",
+                "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                "Resource": [inference_repository_arn(region)],
+            },
             # GetAuthorizationToken has no resource-level permissions: "*" is the only valid resource.
             {"Sid": "EcrLogin", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": ["*"]},
         ]
         if endpoint_name:
             group = f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/Endpoints/{endpoint_name}"
-            statements.append({"Sid": "EndpointLogs", "Effect": "Allow",
-                               "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                               "Resource": [group, f"{group}:*"]})
+            statements.append(
+                {
+                    "Sid": "EndpointLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": [group, f"{group}:*"],
+                }
+            )
     if kms_key_id:
         arn = kms_key_arn(kms_key_id, region, account)
-        statement: dict[str, Any] = {"Sid": "DecryptCheckpoint", "Effect": "Allow",
-                                     "Action": ["kms:Decrypt", "kms:DescribeKey"]}
+        statement: dict[str, Any] = {
+            "Sid": "DecryptCheckpoint",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:DescribeKey"],
+        }
         if ":alias/" in arn:
             statement["Resource"] = ["*"]
             statement["Condition"] = {"ForAnyValue:StringEquals": {"kms:ResourceAliases": arn.split(":", 5)[5]}}
@@ -120,8 +143,14 @@ def ensure_execution_role(
     iam = get_client("iam", settings)
     name = role_name or default_role_name(deployment, service)
     account = account_id(settings)
-    policy = access_policy(service, checkpoint_uri=checkpoint_uri, region=settings.region, account=account,
-                           kms_key_id=settings.kms_key_id, endpoint_name=endpoint_name)
+    policy = access_policy(
+        service,
+        checkpoint_uri=checkpoint_uri,
+        region=settings.region,
+        account=account,
+        kms_key_id=settings.kms_key_id,
+        endpoint_name=endpoint_name,
+    )
     try:
         try:
             role = iam.get_role(RoleName=name)["Role"]
@@ -135,7 +164,8 @@ def ensure_execution_role(
                 iam.put_role_policy(RoleName=name, PolicyName=INLINE_POLICY_NAME, PolicyDocument=json.dumps(policy))
             return ExecutionRole(name=name, arn=role["Arn"], created=False, managed=managed)
         role = iam.create_role(
-            RoleName=name, AssumeRolePolicyDocument=json.dumps(trust_policy(service, account)),
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(trust_policy(service, account)),
             Description=f"novaflow {service} execution role for deployment {deployment}",
             Tags=to_aws(novaflow_tags(deployment, role=service)),
         )["Role"]

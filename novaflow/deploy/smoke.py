@@ -51,8 +51,9 @@ class SmokeReport:
 
     @property
     def matches(self) -> int:
-        return sum(1 for c in self.cases if c.label is not None and c.label == extract_label(c.expected,
-                                                                                               self.labels or ()))
+        return sum(
+            1 for c in self.cases if c.label is not None and c.label == extract_label(c.expected, self.labels or ())
+        )
 
     def summary(self) -> str:
         ok = sum(c.ok for c in self.cases)

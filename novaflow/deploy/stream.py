@@ -85,7 +85,7 @@ class StreamAssembler:
             if newline < 0:
                 break
             line = bytes(self._buffer[:newline])
-            del self._buffer[:newline + 1]
+            del self._buffer[: newline + 1]
             produced.extend(self._line(line))
         return produced
 
@@ -98,9 +98,16 @@ class StreamAssembler:
                 self._line(tail)
             except DeployError as exc:
                 raise DeployError(f"model stream ended in the middle of a record: {tail[:200]!r}") from exc
-        return StreamResult(text="".join(self.timer.pieces), first_token_seconds=self.timer.first,
-                            total_seconds=self.timer.elapsed(), chunks=self.chunks, records=self.records,
-                            finish_reason=self.finish_reason, usage=self.usage, pieces=list(self.timer.pieces))
+        return StreamResult(
+            text="".join(self.timer.pieces),
+            first_token_seconds=self.timer.first,
+            total_seconds=self.timer.elapsed(),
+            chunks=self.chunks,
+            records=self.records,
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            pieces=list(self.timer.pieces),
+        )
 
     def _line(self, raw: bytes) -> list[str]:
         try:

@@ -59,15 +59,28 @@ def check_target(target: str) -> None:
         raise ConfigError(f"Unknown deployment target {target!r}: use one of {', '.join(TARGETS)}.")
 
 
-def build_endpoint_spec(name: str, checkpoint_uri: str, *, model: str = "nova-lite-2",
-                        instance_type: str = "ml.p5.48xlarge", instance_count: int = 1, context_length: int = 4000,
-                        max_concurrency: int = 1, role_arn: str | None = None,
-                        **sampling: Any) -> EndpointSpec:
+def build_endpoint_spec(
+    name: str,
+    checkpoint_uri: str,
+    *,
+    model: str = "nova-lite-2",
+    instance_type: str = "ml.p5.48xlarge",
+    instance_count: int = 1,
+    context_length: int = 4000,
+    max_concurrency: int = 1,
+    role_arn: str | None = None,
+    **sampling: Any,
+) -> EndpointSpec:
     """An endpoint spec whose tier is already checked (ConfigError naming the allowed tiers otherwise)."""
-    spec = EndpointSpec(endpoint_name=name, checkpoint_uri=checkpoint_uri, model=model, instance_type=instance_type,
-                        instance_count=instance_count, role_arn=role_arn,
-                        environment=EndpointEnvironment(context_length=context_length,
-                                                        max_concurrency=max_concurrency, **sampling))
+    spec = EndpointSpec(
+        endpoint_name=name,
+        checkpoint_uri=checkpoint_uri,
+        model=model,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        role_arn=role_arn,
+        environment=EndpointEnvironment(context_length=context_length, max_concurrency=max_concurrency, **sampling),
+    )
     spec.validate_tier()
     return spec
 
@@ -93,21 +106,43 @@ def deploy_checkpoint(
     """Deploy to ``target`` and wait until it serves; everything is validated before the first AWS call."""
     check_target(target)
     if target == "sagemaker":
-        spec = build_endpoint_spec(name, checkpoint_uri, model=model, instance_type=instance_type,
-                                   instance_count=instance_count, context_length=context_length,
-                                   max_concurrency=max_concurrency, role_arn=role_arn)
-        endpoint = deploy_sagemaker_endpoint(spec, mode=mode, backoff=backoff, sleep=sleep, on_status=on_status,
-                                             settings=settings)
+        spec = build_endpoint_spec(
+            name,
+            checkpoint_uri,
+            model=model,
+            instance_type=instance_type,
+            instance_count=instance_count,
+            context_length=context_length,
+            max_concurrency=max_concurrency,
+            role_arn=role_arn,
+        )
+        endpoint = deploy_sagemaker_endpoint(
+            spec, mode=mode, backoff=backoff, sleep=sleep, on_status=on_status, settings=settings
+        )
         return Served(target, name, endpoint.endpoint_name, endpoint.status, endpoint)
-    bedrock_spec = BedrockSpec(name=name, checkpoint_uri=checkpoint_uri, model_units=model_units, role_arn=role_arn,
-                               mode=BedrockMode.ON_DEMAND if target == "bedrock_od" else BedrockMode.PROVISIONED)
+    bedrock_spec = BedrockSpec(
+        name=name,
+        checkpoint_uri=checkpoint_uri,
+        model_units=model_units,
+        role_arn=role_arn,
+        mode=BedrockMode.ON_DEMAND if target == "bedrock_od" else BedrockMode.PROVISIONED,
+    )
     deployment = deploy_bedrock(bedrock_spec, backoff=backoff, sleep=sleep, settings=settings)
     return Served(target, name, deployment.invoke_arn, deployment.status, deployment)
 
 
-def ask(target: str, invoke_id: str, prompt: str, *, system: str | None = None, max_tokens: int = 256,
-        temperature: float | None = 0.0, stream: bool = False, on_text: Callable[[str], None] | None = None,
-        settings: NovaflowSettings | None = None) -> Completion | StreamResult:
+def ask(
+    target: str,
+    invoke_id: str,
+    prompt: str,
+    *,
+    system: str | None = None,
+    max_tokens: int = 256,
+    temperature: float | None = 0.0,
+    stream: bool = False,
+    on_text: Callable[[str], None] | None = None,
+    settings: NovaflowSettings | None = None,
+) -> Completion | StreamResult:
     """Invoke a deployment: SageMaker InvokeEndpoint(+WithResponseStream) or Bedrock Converse(Stream).
 
     ``invoke_id`` is the endpoint name (SageMaker) or the deployment / provisioned-model ARN (Bedrock).
@@ -115,8 +150,12 @@ def ask(target: str, invoke_id: str, prompt: str, *, system: str | None = None, 
     check_target(target)
     if not invoke_id:
         raise ConfigError("Nothing to invoke: give the endpoint name or the Bedrock deployment ARN.")
-    common: dict[str, Any] = {"system": system, "max_tokens": max_tokens, "temperature": temperature,
-                              "settings": settings}
+    common: dict[str, Any] = {
+        "system": system,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "settings": settings,
+    }
     if target == "sagemaker":
         if stream:
             return invoke_endpoint_stream(invoke_id, prompt, on_text=on_text, **common)
@@ -141,8 +180,14 @@ def deployment_status(target: str, name: str, settings: NovaflowSettings | None 
         status = describe_endpoint_status(name, settings)
         if status is None:
             raise DeployError(f"SageMaker endpoint {name} does not exist.")
-        return {"name": name, "arn": status.endpoint_arn, "status": status.status,
-                "failure_reason": status.failure_reason, "managed": status.managed, "config": status.config_name}
+        return {
+            "name": name,
+            "arn": status.endpoint_arn,
+            "status": status.status,
+            "failure_reason": status.failure_reason,
+            "managed": status.managed,
+            "config": status.config_name,
+        }
     bedrock = get_client("bedrock", settings)
     try:
         if target == "bedrock_od":
@@ -156,5 +201,11 @@ def deployment_status(target: str, name: str, settings: NovaflowSettings | None 
         if is_not_found(exc):
             raise DeployError(f"Bedrock {target} deployment {name} does not exist.") from None
         raise wrap_client_error(exc, f"describe Bedrock deployment {name}") from exc
-    return {"name": name, "arn": arn, "status": desc.get("status", ""), "failure_reason": desc.get("failureMessage"),
-            "managed": is_managed(tags), "model": desc.get("modelArn", "")}
+    return {
+        "name": name,
+        "arn": arn,
+        "status": desc.get("status", ""),
+        "failure_reason": desc.get("failureMessage"),
+        "managed": is_managed(tags),
+        "model": desc.get("modelArn", ""),
+    }

@@ -27,8 +27,15 @@ from novaflow.deploy.tags import from_aws, is_managed
 from novaflow.settings import NovaflowSettings, load_settings
 
 # Deletion order: what serves traffic first, then what it was built from, roles last.
-KIND_ORDER = ("bedrock-provisioned-throughput", "bedrock-deployment", "sagemaker-endpoint",
-              "sagemaker-endpoint-config", "sagemaker-model", "bedrock-custom-model", "iam-role")
+KIND_ORDER = (
+    "bedrock-provisioned-throughput",
+    "bedrock-deployment",
+    "sagemaker-endpoint",
+    "sagemaker-endpoint-config",
+    "sagemaker-model",
+    "bedrock-custom-model",
+    "iam-role",
+)
 ROLE_PREFIX = "novaflow-"
 SERVICES = ("sagemaker", "bedrock", "iam")
 
@@ -139,8 +146,7 @@ def teardown(
             if is_not_found(exc):
                 report.already_gone.append(res.label)
             else:
-                report.failed.append(f"{res.label}: {exc.response.get('Error', {}).get('Code')}: "
-                                     f"{error_message(exc)}")
+                report.failed.append(f"{res.label}: {exc.response.get('Error', {}).get('Code')}: {error_message(exc)}")
             continue
         report.removed.append(res.label)
     return report
@@ -153,8 +159,14 @@ def _named_like(res: Resource, deployment: str | None) -> bool:
 
 # -- inventory ------------------------------------------------------------------------------------------
 
-def collect_inventory(deployment: str | None, settings: NovaflowSettings | None = None, *,
-                      services: tuple[str, ...] = SERVICES, unlisted: list[str] | None = None) -> list[Resource]:
+
+def collect_inventory(
+    deployment: str | None,
+    settings: NovaflowSettings | None = None,
+    *,
+    services: tuple[str, ...] = SERVICES,
+    unlisted: list[str] | None = None,
+) -> list[Resource]:
     """Every SageMaker endpoint/config/model, Bedrock deployment/throughput/custom model and novaflow-named
     IAM role that could belong to ``deployment``, with its tags.
 
@@ -182,8 +194,9 @@ def collect_inventory(deployment: str | None, settings: NovaflowSettings | None 
     return found
 
 
-def _pages(call: Callable[..., dict[str, Any]], key: str, cursor: str = "NextToken",
-           **kwargs: Any) -> Iterator[dict[str, Any]]:
+def _pages(
+    call: Callable[..., dict[str, Any]], key: str, cursor: str = "NextToken", **kwargs: Any
+) -> Iterator[dict[str, Any]]:
     token: str | None = None
     while True:
         page = call(**kwargs, **({cursor: token} if token else {}))
@@ -200,8 +213,13 @@ def _sagemaker(contains: str | None, settings: NovaflowSettings) -> list[Resourc
     filters = {"NameContains": contains} if contains else {}
     listings = (
         ("sagemaker-endpoint", sm.list_endpoints, "Endpoints", "EndpointName", "EndpointArn"),
-        ("sagemaker-endpoint-config", sm.list_endpoint_configs, "EndpointConfigs", "EndpointConfigName",
-         "EndpointConfigArn"),
+        (
+            "sagemaker-endpoint-config",
+            sm.list_endpoint_configs,
+            "EndpointConfigs",
+            "EndpointConfigName",
+            "EndpointConfigArn",
+        ),
         ("sagemaker-model", sm.list_models, "Models", "ModelName", "ModelArn"),
     )
     found: list[Resource] = []
@@ -217,10 +235,20 @@ def _bedrock(settings: NovaflowSettings) -> list[Resource]:
     users: dict[str, list[str]] = {}
     found: list[Resource] = []
     deployments = (
-        ("bedrock-deployment", br.list_custom_model_deployments, "modelDeploymentSummaries",
-         "customModelDeploymentName", "customModelDeploymentArn"),
-        ("bedrock-provisioned-throughput", br.list_provisioned_model_throughputs, "provisionedModelSummaries",
-         "provisionedModelName", "provisionedModelArn"),
+        (
+            "bedrock-deployment",
+            br.list_custom_model_deployments,
+            "modelDeploymentSummaries",
+            "customModelDeploymentName",
+            "customModelDeploymentArn",
+        ),
+        (
+            "bedrock-provisioned-throughput",
+            br.list_provisioned_model_throughputs,
+            "provisionedModelSummaries",
+            "provisionedModelName",
+            "provisionedModelArn",
+        ),
     )
     for kind, call, key, name_key, arn_key in deployments:
         for item in _pages(call, key, cursor="nextToken"):
@@ -229,8 +257,15 @@ def _bedrock(settings: NovaflowSettings) -> list[Resource]:
             found.append(Resource(kind, item[name_key], arn, _bedrock_tags(br, arn)))
     for item in _pages(br.list_custom_models, "modelSummaries", cursor="nextToken"):
         arn = item["modelArn"]
-        found.append(Resource("bedrock-custom-model", item["modelName"], arn, _bedrock_tags(br, arn),
-                              used_by=tuple(users.get(arn, ()))))
+        found.append(
+            Resource(
+                "bedrock-custom-model",
+                item["modelName"],
+                arn,
+                _bedrock_tags(br, arn),
+                used_by=tuple(users.get(arn, ())),
+            )
+        )
     return found
 
 
@@ -255,22 +290,20 @@ def _roles(settings: NovaflowSettings) -> list[Resource]:
 
 # -- deleters -------------------------------------------------------------------------------------------
 
+
 def _delete_role(res: Resource, settings: NovaflowSettings) -> None:
     """IAM refuses to delete a role with policies or instance profiles attached: detach everything first."""
     iam = get_client("iam", settings)
-    for policy in _pages(iam.list_attached_role_policies, "AttachedPolicies", cursor="Marker",
-                         RoleName=res.name):
+    for policy in _pages(iam.list_attached_role_policies, "AttachedPolicies", cursor="Marker", RoleName=res.name):
         iam.detach_role_policy(RoleName=res.name, PolicyArn=policy["PolicyArn"])
     for name in _pages(iam.list_role_policies, "PolicyNames", cursor="Marker", RoleName=res.name):
         iam.delete_role_policy(RoleName=res.name, PolicyName=name)
-    for profile in _pages(iam.list_instance_profiles_for_role, "InstanceProfiles", cursor="Marker",
-                          RoleName=res.name):
+    for profile in _pages(iam.list_instance_profiles_for_role, "InstanceProfiles", cursor="Marker", RoleName=res.name):
         iam.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"], RoleName=res.name)
     iam.delete_role(RoleName=res.name)
 
 
-def _wait_unused(res: Resource, settings: NovaflowSettings, backoff: Backoff,
-                 sleep: Callable[[float], None]) -> None:
+def _wait_unused(res: Resource, settings: NovaflowSettings, backoff: Backoff, sleep: Callable[[float], None]) -> None:
     """A custom model cannot be deleted while its deployments are still deleting; wait (bounded) for them.
 
     If the wait itself fails, the delete is attempted anyway and its error is what gets reported.
@@ -280,10 +313,18 @@ def _wait_unused(res: Resource, settings: NovaflowSettings, backoff: Backoff,
     waited = 0.0
     while waited < backoff.deadline:
         try:
-            busy = [d for d in br.list_custom_model_deployments(modelArnEquals=res.arn)
-                    .get("modelDeploymentSummaries", []) if d.get("modelArn") == res.arn]
-            busy += [p for p in br.list_provisioned_model_throughputs(modelArnEquals=res.arn)
-                     .get("provisionedModelSummaries", []) if p.get("modelArn") == res.arn]
+            busy = [
+                d
+                for d in br.list_custom_model_deployments(modelArnEquals=res.arn).get("modelDeploymentSummaries", [])
+                if d.get("modelArn") == res.arn
+            ]
+            busy += [
+                p
+                for p in br.list_provisioned_model_throughputs(modelArnEquals=res.arn).get(
+                    "provisionedModelSummaries", []
+                )
+                if p.get("modelArn") == res.arn
+            ]
         except ClientError:
             return
         if not busy:
@@ -296,12 +337,15 @@ def _wait_unused(res: Resource, settings: NovaflowSettings, backoff: Backoff,
 _DELETERS: dict[str, Callable[[Resource, NovaflowSettings], None]] = {
     "sagemaker-endpoint": lambda r, s: get_client("sagemaker", s).delete_endpoint(EndpointName=r.name),
     "sagemaker-endpoint-config": lambda r, s: get_client("sagemaker", s).delete_endpoint_config(
-        EndpointConfigName=r.name),
+        EndpointConfigName=r.name
+    ),
     "sagemaker-model": lambda r, s: get_client("sagemaker", s).delete_model(ModelName=r.name),
     "bedrock-deployment": lambda r, s: get_client("bedrock", s).delete_custom_model_deployment(
-        customModelDeploymentIdentifier=r.arn),
+        customModelDeploymentIdentifier=r.arn
+    ),
     "bedrock-provisioned-throughput": lambda r, s: get_client("bedrock", s).delete_provisioned_model_throughput(
-        provisionedModelId=r.arn),
+        provisionedModelId=r.arn
+    ),
     "bedrock-custom-model": lambda r, s: get_client("bedrock", s).delete_custom_model(modelIdentifier=r.arn),
     "iam-role": _delete_role,
 }

@@ -67,8 +67,10 @@ def allowed_tiers(model: str, instance_type: str) -> tuple[Tier, ...]:
     name = canonical_model(model)
     tiers = SUPPORTED_TIERS[name].get(instance_type)
     if tiers is None:
-        raise ConfigError(f"{name} cannot be hosted on {instance_type}: supported instance types are "
-                          f"{', '.join(SUPPORTED_TIERS[name])}.")
+        raise ConfigError(
+            f"{name} cannot be hosted on {instance_type}: supported instance types are "
+            f"{', '.join(SUPPORTED_TIERS[name])}."
+        )
     return tiers
 
 
@@ -82,12 +84,14 @@ def validate_tier(model: str, instance_type: str, *, context_length: int, max_co
     Runs offline: this is the check that must happen before anything is created or billed.
     """
     if context_length <= 0 or max_concurrency <= 0:
-        raise ConfigError(f"CONTEXT_LENGTH ({context_length}) and MAX_CONCURRENCY ({max_concurrency}) "
-                          "must be positive integers.")
+        raise ConfigError(
+            f"CONTEXT_LENGTH ({context_length}) and MAX_CONCURRENCY ({max_concurrency}) must be positive integers."
+        )
     tiers = allowed_tiers(model, instance_type)
     fitting = [t for t in tiers if context_length <= t.context_length and max_concurrency <= t.max_concurrency]
     if not fitting:
         raise ConfigError(
             f"CONTEXT_LENGTH={context_length} with MAX_CONCURRENCY={max_concurrency} is not supported for "
-            f"{canonical_model(model)} on {instance_type}; allowed tiers: {format_tiers(tiers)}.")
+            f"{canonical_model(model)} on {instance_type}; allowed tiers: {format_tiers(tiers)}."
+        )
     return min(fitting, key=lambda t: (t.context_length, t.max_concurrency))

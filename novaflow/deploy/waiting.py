@@ -68,7 +68,9 @@ def wait_for_status(
             raise DeployError(f"{what} reached status {status}: {reason}")
         delay = next_delay()
         if elapsed + delay > backoff.deadline:
-            raise DeployError(f"{what} still {status} after {elapsed:.0f} s (deadline {backoff.deadline:.0f} s); "
-                              f"it may still be billing: check it or tear it down.")
+            raise DeployError(
+                f"{what} still {status} after {elapsed:.0f} s (deadline {backoff.deadline:.0f} s); "
+                f"it may still be billing: check it or tear it down."
+            )
         sleep(delay)
         slept += delay

@@ -36,9 +36,16 @@ def _tokenize(text: str) -> str:
 
 
 def _score(correct: Sequence[int], total: Sequence[int], sys_len: int, ref_len: int) -> float:
-    return BLEU.compute_bleu(list(correct), list(total), sys_len, ref_len, smooth_method=_BLEU.smooth_method,
-                             smooth_value=_BLEU.smooth_value, effective_order=_BLEU.effective_order,
-                             max_ngram_order=MAX_ORDER).score
+    return BLEU.compute_bleu(
+        list(correct),
+        list(total),
+        sys_len,
+        ref_len,
+        smooth_method=_BLEU.smooth_method,
+        smooth_value=_BLEU.smooth_value,
+        effective_order=_BLEU.effective_order,
+        max_ngram_order=MAX_ORDER,
+    ).score
 
 
 def _closest_ref_len(hyp_len: int, ref_lens: np.ndarray) -> int:
@@ -95,8 +102,9 @@ class NovaBleu:
                 found[gram].append((j, grams[gram]))
         for gram, hits in found.items():
             hits.sort(key=lambda jc: -jc[1])
-            self._postings[gram] = _Postings(np.array([j for j, _ in hits], dtype=np.int64),
-                                             np.array([c for _, c in hits], dtype=np.int64))
+            self._postings[gram] = _Postings(
+                np.array([j for j, _ in hits], dtype=np.int64), np.array([c for _, c in hits], dtype=np.int64)
+            )
 
     def _replicate(self, first: int, drawn: np.ndarray) -> float:
         hyp_ngrams, hyp_len = self._hyp(first)
@@ -159,8 +167,9 @@ def corpus_bleu(golds: Sequence[str], preds: Sequence[str]) -> float:
     return _BLEU.corpus_score(list(preds), [list(golds)]).score
 
 
-def corpus_bleu_bootstrap_se(golds: Sequence[str], preds: Sequence[str], *, draws: int = BOOTSTRAP_DRAWS,
-                             seed: int = 0) -> float:
+def corpus_bleu_bootstrap_se(
+    golds: Sequence[str], preds: Sequence[str], *, draws: int = BOOTSTRAP_DRAWS, seed: int = 0
+) -> float:
     """Conventional bootstrap standard error of the correct corpus BLEU (std of replicates, ddof=1).
 
     Resamples per-segment sufficient statistics instead of re-tokenizing, which is exact for corpus BLEU because
@@ -174,5 +183,5 @@ def corpus_bleu_bootstrap_se(golds: Sequence[str], preds: Sequence[str], *, draw
     reps = []
     for _ in range(draws):
         s = stats[rng.integers(0, n, n)].sum(axis=0)
-        reps.append(_score(s[2:2 + MAX_ORDER], s[2 + MAX_ORDER:], int(s[0]), int(s[1])))
+        reps.append(_score(s[2 : 2 + MAX_ORDER], s[2 + MAX_ORDER :], int(s[0]), int(s[1])))
     return float(np.std(reps, ddof=1))

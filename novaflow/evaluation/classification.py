@@ -51,16 +51,19 @@ class ClassificationReport:
         return {"accuracy": self.accuracy, "no_prediction_rate": self.no_prediction_rate, "macro_f1": self.macro_f1}
 
     def per_class_records(self) -> list[dict[str, Any]]:
-        return [{"label": c.label, "precision": c.precision, "recall": c.recall, "f1": c.f1, "support": c.support}
-                for c in self.per_class]
+        return [
+            {"label": c.label, "precision": c.precision, "recall": c.recall, "f1": c.f1, "support": c.support}
+            for c in self.per_class
+        ]
 
 
 def _ratio(a: int, b: int) -> float:
     return a / b if b else 0.0
 
 
-def classify(golds: Sequence[str], preds: Sequence[str], labels: Iterable[str] = DEFAULT_LABELS
-             ) -> ClassificationReport:
+def classify(
+    golds: Sequence[str], preds: Sequence[str], labels: Iterable[str] = DEFAULT_LABELS
+) -> ClassificationReport:
     """Classification metrics of free-text predictions against gold labels.
 
     Example:
@@ -79,8 +82,10 @@ def classify(golds: Sequence[str], preds: Sequence[str], labels: Iterable[str] =
     for i, (gold, pred) in enumerate(zip(golds, preds, strict=True)):
         gold_label = extract_label(gold, labels)
         if gold_label is None:
-            raise EvaluationError(f"sample {i}: gold {gold[:60]!r} names none (or several) of the labels "
-                                  f"{', '.join(labels)}; pass the task's label set with --labels")
+            raise EvaluationError(
+                f"sample {i}: gold {gold[:60]!r} names none (or several) of the labels "
+                f"{', '.join(labels)}; pass the task's label set with --labels"
+            )
         pred_label = extract_label(pred, labels)
         missing += pred_label is None
         confusion[column[gold_label]][len(labels) if pred_label is None else column[pred_label]] += 1
@@ -95,9 +100,17 @@ def classify(golds: Sequence[str], preds: Sequence[str], labels: Iterable[str] =
         per_class.append(ClassScores(label, precision, recall, f1, support))
     n = len(golds)
     return ClassificationReport(
-        labels=labels, n=n, accuracy=sum(correct) / n, no_prediction_rate=missing / n,
-        macro_f1=sum(c.f1 for c in per_class) / len(per_class), per_class=per_class, confusion=confusion,
-        correct=correct, response_words=[len(p.split()) for p in preds], response_chars=[len(p) for p in preds])
+        labels=labels,
+        n=n,
+        accuracy=sum(correct) / n,
+        no_prediction_rate=missing / n,
+        macro_f1=sum(c.f1 for c in per_class) / len(per_class),
+        per_class=per_class,
+        confusion=confusion,
+        correct=correct,
+        response_words=[len(p.split()) for p in preds],
+        response_chars=[len(p) for p in preds],
+    )
 
 
 def is_label_task(golds: Sequence[str], labels: Iterable[str] = DEFAULT_LABELS) -> bool:

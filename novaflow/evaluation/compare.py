@@ -51,9 +51,17 @@ class MetricDelta:
         return self.p_value < alpha
 
     def as_record(self) -> dict[str, Any]:
-        return {"metric": self.metric, "baseline": self.baseline, "candidate": self.candidate, "delta": self.delta,
-                "ci_low": self.ci_low, "ci_high": self.ci_high, "p_value": self.p_value, "n": self.n,
-                "test": self.test}
+        return {
+            "metric": self.metric,
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "delta": self.delta,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "p_value": self.p_value,
+            "n": self.n,
+            "test": self.test,
+        }
 
 
 def mcnemar_p_value(baseline_only: int, candidate_only: int) -> tuple[float, str]:
@@ -96,14 +104,22 @@ def _sign_flip_p(diff: np.ndarray, n_boot: int, rng: np.random.Generator) -> flo
     return (extreme + 1) / (n_boot + 1)
 
 
-def paired_delta(baseline: Sequence[float], candidate: Sequence[float], metric: str, *, n_boot: int = 2000,
-                 seed: int = 0, confidence: float = 0.95) -> MetricDelta:
+def paired_delta(
+    baseline: Sequence[float],
+    candidate: Sequence[float],
+    metric: str,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> MetricDelta:
     """Delta of the means of two per-sample series on the same rows, with its paired CI and p-value."""
     a = np.asarray(baseline, dtype=float)
     b = np.asarray(candidate, dtype=float)
     if a.shape != b.shape or a.ndim != 1:
-        raise EvaluationError(f"{metric}: paired comparison needs two series of the same length, got "
-                              f"{a.size} and {b.size}")
+        raise EvaluationError(
+            f"{metric}: paired comparison needs two series of the same length, got {a.size} and {b.size}"
+        )
     if a.size == 0:
         raise EvaluationError(f"{metric}: no samples to compare")
     if not 0 < confidence < 1:
@@ -120,9 +136,19 @@ def paired_delta(baseline: Sequence[float], candidate: Sequence[float], metric: 
         p_value, test = mcnemar_p_value(b_only, c_only)
     else:
         p_value, test = _sign_flip_p(diff, n_boot, rng), "sign-flip"
-    return MetricDelta(metric=metric, baseline=float(a.mean()), candidate=float(b.mean()),
-                       delta=float(b.mean() - a.mean()), ci_low=float(low), ci_high=float(high), p_value=p_value,
-                       n=int(a.size), test=test, baseline_only=b_only, candidate_only=c_only)
+    return MetricDelta(
+        metric=metric,
+        baseline=float(a.mean()),
+        candidate=float(b.mean()),
+        delta=float(b.mean() - a.mean()),
+        ci_low=float(low),
+        ci_high=float(high),
+        p_value=p_value,
+        n=int(a.size),
+        test=test,
+        baseline_only=b_only,
+        candidate_only=c_only,
+    )
 
 
 @dataclass
@@ -167,8 +193,9 @@ def _per_sample(result: EvalResult, metric: str, accuracy: list[float] | None) -
     return result.sample_values(metric)
 
 
-def compare_stages(stages: dict[str, EvalResult], *, n_boot: int = 2000, seed: int = 0,
-                   confidence: float = 0.95) -> StageComparison:
+def compare_stages(
+    stages: dict[str, EvalResult], *, n_boot: int = 2000, seed: int = 0, confidence: float = 0.95
+) -> StageComparison:
     """Compare stages (insertion order: baseline first) evaluated on the same rows.
 
     Rows are matched by position and must carry the same golds; otherwise pairing would be meaningless.
@@ -182,8 +209,10 @@ def compare_stages(stages: dict[str, EvalResult], *, n_boot: int = 2000, seed: i
     for name in names[1:]:
         other = stages[name]
         if len(other.samples) != len(first.samples) or other.golds != first.golds:
-            raise EvaluationError(f"stage {name!r} was not evaluated on the same rows as {names[0]!r} "
-                                  f"({len(other.samples)} vs {len(first.samples)} samples, or different golds)")
+            raise EvaluationError(
+                f"stage {name!r} was not evaluated on the same rows as {names[0]!r} "
+                f"({len(other.samples)} vs {len(first.samples)} samples, or different golds)"
+            )
     for result in stages.values():
         fill_sample_metrics(result)
     label_task = bool(first.samples) and is_label_task(first.golds)
@@ -201,8 +230,13 @@ def compare_stages(stages: dict[str, EvalResult], *, n_boot: int = 2000, seed: i
     pairs = [(names[0], c) for c in names[1:]] + [(names[i - 1], names[i]) for i in range(2, len(names))]
     for base, cand in pairs:
         for metric in paired:
-            delta = paired_delta(_per_sample(stages[base], metric, accuracy.get(base)),
-                                 _per_sample(stages[cand], metric, accuracy.get(cand)), metric,
-                                 n_boot=n_boot, seed=seed, confidence=confidence)
+            delta = paired_delta(
+                _per_sample(stages[base], metric, accuracy.get(base)),
+                _per_sample(stages[cand], metric, accuracy.get(cand)),
+                metric,
+                n_boot=n_boot,
+                seed=seed,
+                confidence=confidence,
+            )
             comparison.deltas.append((base, cand, delta))
     return comparison

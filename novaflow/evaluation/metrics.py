@@ -69,8 +69,13 @@ def sample_metrics(gold: str, pred: str) -> dict[str, float]:
         em = 1.0 if gold.strip() == pred.strip() else 0.0
         qem = 1.0 if helm_normalizer(gold.strip()) == helm_normalizer(pred.strip()) else 0.0
     return {
-        "rouge1": r1, "rouge2": r2, "rougeL": rl, "em": em, "qem": qem,
-        "f1": set_f1(gold, pred), "f1_score_quasi": set_f1(helm_normalizer(gold), helm_normalizer(pred)),
+        "rouge1": r1,
+        "rouge2": r2,
+        "rougeL": rl,
+        "em": em,
+        "qem": qem,
+        "f1": set_f1(gold, pred),
+        "f1_score_quasi": set_f1(helm_normalizer(gold), helm_normalizer(pred)),
     }
 
 
@@ -110,8 +115,7 @@ def nova_results_json(golds: Sequence[str], preds: Sequence[str]) -> dict[str, A
 def extra_metrics(golds: Sequence[str], preds: Sequence[str]) -> dict[str, float]:
     """Clearly named extras Nova does not report: the correct corpus BLEU and its conventional bootstrap SE."""
     _check_pairs(golds, preds)
-    return {"bleu_corpus": corpus_bleu(golds, preds),
-            "bleu_corpus_stderr": corpus_bleu_bootstrap_se(golds, preds)}
+    return {"bleu_corpus": corpus_bleu(golds, preds), "bleu_corpus_stderr": corpus_bleu_bootstrap_se(golds, preds)}
 
 
 def _aggregate_columns(columns: dict[str, list[float]]) -> dict[str, float]:

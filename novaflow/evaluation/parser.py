@@ -112,8 +112,16 @@ def parse_inference_output(data: bytes, *, where: str) -> list[SampleRecord]:
         if isinstance(prompt, str) and prompt.startswith("["):
             decoded = literal(prompt, where=f"{at} field 'prompt'")
             messages = decoded if isinstance(decoded, list) else None
-        samples.append(SampleRecord(index=len(samples), prompt=str(prompt), prediction=prediction,
-                                    gold=str(row["gold"]), metadata=row.get("metadata"), messages=messages))
+        samples.append(
+            SampleRecord(
+                index=len(samples),
+                prompt=str(prompt),
+                prediction=prediction,
+                gold=str(row["gold"]),
+                metadata=row.get("metadata"),
+                messages=messages,
+            )
+        )
     return samples
 
 
@@ -159,8 +167,17 @@ def parse_details_parquet(data: bytes, *, where: str) -> list[SampleRecord]:
             logprobs = literal(logprobs, where=f"{at} column 'pred_logprobs'")
         metrics = _metrics_dict(row["metrics"], where=f"{at} column 'metrics'") if "metrics" in row else {}
         prompt = row.get("full_prompt") or row.get("example") or ""
-        samples.append(SampleRecord(index=i, prompt=str(prompt), prediction=prediction, gold=gold,
-                                    metadata=metadata, metrics=metrics, logprobs=logprobs))
+        samples.append(
+            SampleRecord(
+                index=i,
+                prompt=str(prompt),
+                prediction=prediction,
+                gold=gold,
+                metadata=metadata,
+                metrics=metrics,
+                logprobs=logprobs,
+            )
+        )
     return samples
 
 
@@ -187,15 +204,16 @@ def parse_eval_output(location: str | Path, *, verify: bool = True) -> EvalResul
 def parse_tree(tree: FileTree, *, verify: bool = True) -> EvalResult:
     found = find_files(tree.names)
     if not found["results"] and not found["inference_output"]:
-        raise EvaluationError(f"{tree.location}: no results_*.json or inference_output.jsonl among "
-                              f"{len(tree.names)} files (looked under eval_results/ and eval-result/ at any depth)")
+        raise EvaluationError(
+            f"{tree.location}: no results_*.json or inference_output.jsonl among "
+            f"{len(tree.names)} files (looked under eval_results/ and eval-result/ at any depth)"
+        )
     warnings: list[str] = []
     task, table = GEN_QA_TASK, MetricTable()
     if found["results"]:
         results_name = max(found["results"], key=_base)  # the timestamp in the name sorts
         if len(found["results"]) > 1:
-            warnings.append(f"{tree.location}: {len(found['results'])} results files; using the newest "
-                            f"{results_name}")
+            warnings.append(f"{tree.location}: {len(found['results'])} results files; using the newest {results_name}")
         task, table, w = parse_results_json(tree.read(results_name), where=tree.label(results_name))
         warnings += w
     samples: list[SampleRecord] = []
@@ -209,8 +227,14 @@ def parse_tree(tree: FileTree, *, verify: bool = True) -> EvalResult:
             _merge(samples, details, tree.label(name), warnings)
         else:
             samples = details
-    result = EvalResult(source=tree.location, task=task, metrics=table, samples=samples,
-                        files={k: [tree.label(n) for n in v] for k, v in found.items() if v}, warnings=warnings)
+    result = EvalResult(
+        source=tree.location,
+        task=task,
+        metrics=table,
+        samples=samples,
+        files={k: [tree.label(n) for n in v] for k, v in found.items() if v},
+        warnings=warnings,
+    )
     if not found["results"]:
         # Batch-inference output: predictions only. The metrics are ours, and the table says so in a warning.
         result.metrics = recomputed_table(result)

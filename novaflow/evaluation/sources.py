@@ -49,8 +49,10 @@ def _tar_tree(data: bytes, location: str) -> FileTree:
                     continue
                 members[member.name.removeprefix("./")] = handle.read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise EvaluationError(f"{location}: corrupt or truncated tar.gz archive ({type(exc).__name__}: {exc}); "
-                              "re-download it or check that the job finished") from exc
+        raise EvaluationError(
+            f"{location}: corrupt or truncated tar.gz archive ({type(exc).__name__}: {exc}); "
+            "re-download it or check that the job finished"
+        ) from exc
     if not members:
         raise EvaluationError(f"{location}: the archive holds no files")
     return FileTree(location, sorted(members), members.__getitem__, separator="!")
@@ -86,7 +88,7 @@ def _s3_tree(uri: str) -> FileTree:
     names: list[str] = []
     try:
         for page in get_client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            names.extend(obj["Key"][len(prefix):] for obj in page.get("Contents", []))
+            names.extend(obj["Key"][len(prefix) :] for obj in page.get("Contents", []))
     except ClientError as exc:
         if is_not_found(exc):
             raise EvaluationError(f"{uri}: no such S3 bucket") from exc

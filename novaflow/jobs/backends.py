@@ -60,7 +60,8 @@ def is_already_exists(exc: BaseException) -> bool:
     code = exc.response.get("Error", {}).get("Code")
     text = error_message(exc).lower()
     return code in {"ResourceInUse", "ResourceInUseException", "ConflictException"} or (
-        code == "ValidationException" and ("already exists" in text or "must be unique" in text))
+        code == "ValidationException" and ("already exists" in text or "must be unique" in text)
+    )
 
 
 class SageMakerBackend:
@@ -81,10 +82,17 @@ class SageMakerBackend:
             if is_not_found(exc):
                 return None
             raise
-        return JobState(name=name, status=map_status(raw["TrainingJobStatus"]), raw_status=raw["TrainingJobStatus"],
-                        failure_reason=raw.get("FailureReason"), secondary_status=raw.get("SecondaryStatus"),
-                        arn=raw.get("TrainingJobArn"), created=raw.get("CreationTime"),
-                        output_uri=raw.get("OutputDataConfig", {}).get("S3OutputPath"), raw=raw)
+        return JobState(
+            name=name,
+            status=map_status(raw["TrainingJobStatus"]),
+            raw_status=raw["TrainingJobStatus"],
+            failure_reason=raw.get("FailureReason"),
+            secondary_status=raw.get("SecondaryStatus"),
+            arn=raw.get("TrainingJobArn"),
+            created=raw.get("CreationTime"),
+            output_uri=raw.get("OutputDataConfig", {}).get("S3OutputPath"),
+            raw=raw,
+        )
 
     def create(self, request: dict[str, Any]) -> str | None:
         return self._client.create_training_job(**request).get("TrainingJobArn")
@@ -114,10 +122,17 @@ class BedrockBackend:
             if is_not_found(exc):
                 return None
             raise
-        return JobState(name=name, status=map_status(raw["status"]), raw_status=raw["status"],
-                        failure_reason=raw.get("failureMessage"), arn=raw.get("jobArn"),
-                        created=raw.get("creationTime"), output_model_arn=raw.get("outputModelArn"),
-                        output_uri=raw.get("outputDataConfig", {}).get("s3Uri"), raw=raw)
+        return JobState(
+            name=name,
+            status=map_status(raw["status"]),
+            raw_status=raw["status"],
+            failure_reason=raw.get("failureMessage"),
+            arn=raw.get("jobArn"),
+            created=raw.get("creationTime"),
+            output_model_arn=raw.get("outputModelArn"),
+            output_uri=raw.get("outputDataConfig", {}).get("s3Uri"),
+            raw=raw,
+        )
 
     def create(self, request: dict[str, Any]) -> str | None:
         return self._client.create_model_customization_job(**request).get("jobArn")
@@ -129,13 +144,16 @@ class BedrockBackend:
             raise wrap_client_error(exc, f"Stopping Bedrock customization job {name}") from exc
 
 
-def get_backend(platform: Platform | str, settings: NovaflowSettings | None = None,
-                client: BaseClient | None = None) -> JobBackend:
+def get_backend(
+    platform: Platform | str, settings: NovaflowSettings | None = None, client: BaseClient | None = None
+) -> JobBackend:
     """The backend for a platform. HyperPod is the documented seam: add a class with the same four verbs."""
     plat = Platform(platform)
     if plat is Platform.SMTJ:
         return SageMakerBackend(settings, client)
     if plat is Platform.BEDROCK:
         return BedrockBackend(settings, client)
-    raise JobError("HyperPod (SMHP) jobs are not supported yet: use platform SMTJ or BEDROCK "
-                   "(a HyperPod backend implements describe/create/stop in novaflow/jobs/backends.py).")
+    raise JobError(
+        "HyperPod (SMHP) jobs are not supported yet: use platform SMTJ or BEDROCK "
+        "(a HyperPod backend implements describe/create/stop in novaflow/jobs/backends.py)."
+    )

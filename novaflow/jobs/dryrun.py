@@ -34,8 +34,11 @@ from novaflow.settings import NovaflowSettings, load_settings
 
 LAMBDA_ARN_RE = re.compile(r"^arn:aws:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9-_]+$")
 IMAGE_RE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[\w./-]+:[\w.-]+$")
-BEDROCK_ROWS = {("nova1", "sft_lora"): (8, 20000), ("nova2", "sft_lora"): (200, 20000),
-                ("nova2", "rft_lora"): (100, 20000)}
+BEDROCK_ROWS = {
+    ("nova1", "sft_lora"): (8, 20000),
+    ("nova2", "sft_lora"): (200, 20000),
+    ("nova2", "rft_lora"): (100, 20000),
+}
 MAX_COUNT_BYTES = 512 * 1024 * 1024
 
 
@@ -66,8 +69,10 @@ class DryRunReport:
         self.problems.append(Problem(field_name, message, fix))
 
     def describe(self) -> str:
-        lines = [f"Dry run for job {self.job_name or '?'}: "
-                 + ("no problems found." if self.ok else f"{len(self.problems)} problem(s):")]
+        lines = [
+            f"Dry run for job {self.job_name or '?'}: "
+            + ("no problems found." if self.ok else f"{len(self.problems)} problem(s):")
+        ]
         lines += [f"  {i}. {p}" for i, p in enumerate(self.problems, 1)]
         lines += [f"  note: {n}" for n in self.notes]
         if self.cost is not None:
@@ -75,9 +80,15 @@ class DryRunReport:
         return "\n".join(lines)
 
 
-def dry_run(spec: JobSpec, settings: NovaflowSettings | None = None, *, prices: PriceTable | None = None,
-            expected_hours: float | None = None, simulate_iam: bool = True,
-            instances_file: str | None = None) -> DryRunReport:
+def dry_run(
+    spec: JobSpec,
+    settings: NovaflowSettings | None = None,
+    *,
+    prices: PriceTable | None = None,
+    expected_hours: float | None = None,
+    simulate_iam: bool = True,
+    instances_file: str | None = None,
+) -> DryRunReport:
     """Validate ``spec`` against the recipe, tables and (read-only) AWS; never raises for a bad spec."""
     settings = settings or load_settings()
     resolved = spec.resolve(settings)
@@ -106,8 +117,11 @@ def dry_run(spec: JobSpec, settings: NovaflowSettings | None = None, *, prices: 
         if problem:
             report.add("instance", problem.split(";")[0], problem.split("; ", 1)[-1])
         if resolved.image_uri and not IMAGE_RE.match(resolved.image_uri):
-            report.add("image_uri", f"{resolved.image_uri!r} is not an ECR image URI",
-                       "use <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag> or leave it unset")
+            report.add(
+                "image_uri",
+                f"{resolved.image_uri!r} is not an ECR image URI",
+                "use <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag> or leave it unset",
+            )
     _check_lambda_arn(resolved, sub, report)
     _check_data(resolved, sub, settings, report)
     _check_output(resolved, settings, report)
@@ -116,8 +130,11 @@ def dry_run(spec: JobSpec, settings: NovaflowSettings | None = None, *, prices: 
     if not report.problems and settings.bucket:
         try:
             report.request = sub.request()
-            validate_request(get_backend(resolved.platform, settings).client,
-                             get_backend(resolved.platform, settings).create_operation, report.request)
+            validate_request(
+                get_backend(resolved.platform, settings).client,
+                get_backend(resolved.platform, settings).create_operation,
+                report.request,
+            )
         except NovaflowError as exc:
             report.add("request", str(exc), "fix the spec field named in the message")
     report.cost = _estimate(resolved, sub, prices or load_price_table(), expected_hours, report)
@@ -128,22 +145,29 @@ def _check_lambda_arn(spec: JobSpec, sub: Submission, report: DryRunReport) -> N
     needs = spec.method is Method.RFT_LORA or (spec.method is Method.EVALUATION and spec.eval_task == "rft_eval")
     if not needs:
         if spec.reward_lambda_arn:
-            report.add("reward_lambda_arn", "given but only rft_lora and rft_eval use a reward Lambda",
-                       "remove reward_lambda_arn")
+            report.add(
+                "reward_lambda_arn",
+                "given but only rft_lora and rft_eval use a reward Lambda",
+                "remove reward_lambda_arn",
+            )
         return
     arn = spec.reward_lambda_arn
     if not arn:
         return  # reported by the recipe as an unfilled placeholder
     if not LAMBDA_ARN_RE.match(arn):
-        report.add("reward_lambda_arn", f"{arn!r} is not a Lambda function ARN",
-                   "use arn:aws:lambda:<region>:<account>:function:<name> (no alias or version suffix)")
+        report.add(
+            "reward_lambda_arn",
+            f"{arn!r} is not a Lambda function ARN",
+            "use arn:aws:lambda:<region>:<account>:function:<name> (no alias or version suffix)",
+        )
         return
     try:
         get_client("lambda", sub.settings).get_function(FunctionName=arn)
     except ClientError as exc:
         if is_not_found(exc):
-            report.add("reward_lambda_arn", f"function {arn} does not exist",
-                       "deploy it first with `novaflow reward deploy`")
+            report.add(
+                "reward_lambda_arn", f"function {arn} does not exist", "deploy it first with `novaflow reward deploy`"
+            )
         else:
             report.notes.append(f"could not check Lambda {arn}: {error_code(exc)}")
 
@@ -160,25 +184,35 @@ def _check_data(spec: JobSpec, sub: Submission, settings: NovaflowSettings, repo
     needs_data = spec.method is not Method.EVALUATION or (spec.eval_task in BYOD_TASKS)
     if not spec.train_uri:
         if needs_data:
-            report.add("train_uri", "no data given", "pass the s3:// URI of the prepared data "
-                       "(novaflow data prepare + upload)")
+            report.add(
+                "train_uri", "no data given", "pass the s3:// URI of the prepared data (novaflow data prepare + upload)"
+            )
         return
     if spec.method is Method.EVALUATION and spec.eval_task == "gen_qa" and not spec.train_uri.endswith("gen_qa.jsonl"):
-        report.add("train_uri", f"{spec.train_uri} is not a file named gen_qa.jsonl",
-                   "AWS requires the gen_qa dataset to be one file named gen_qa.jsonl")
+        report.add(
+            "train_uri",
+            f"{spec.train_uri} is not a file named gen_qa.jsonl",
+            "AWS requires the gen_qa dataset to be one file named gen_qa.jsonl",
+        )
     for channel, uri in spec.data_channels().items():
         rows = _count_rows(uri, settings, report, channel)
         if rows is None or channel != "train":
             continue
         minimum, why = _rows_and_batch(spec, sub)
         if minimum is not None and rows < minimum:
-            report.add(channel, f"{uri} has {rows} rows, fewer than {why}",
-                       f"provide at least {minimum} rows or lower global_batch_size")
+            report.add(
+                channel,
+                f"{uri} has {rows} rows, fewer than {why}",
+                f"provide at least {minimum} rows or lower global_batch_size",
+            )
         if spec.platform is Platform.BEDROCK:
             low, high = BEDROCK_ROWS.get((f"nova{spec.nova.version}", spec.method.value), (None, None))
             if low is not None and not low <= rows <= high:
-                report.add(channel, f"{uri} has {rows} rows; Bedrock accepts {low}-{high} for this model/method",
-                           f"provide between {low} and {high} rows")
+                report.add(
+                    channel,
+                    f"{uri} has {rows} rows; Bedrock accepts {low}-{high} for this model/method",
+                    f"provide between {low} and {high} rows",
+                )
 
 
 def _count_rows(uri: str, settings: NovaflowSettings, report: DryRunReport, channel: str) -> int | None:
@@ -217,8 +251,11 @@ def _check_output(spec: JobSpec, settings: NovaflowSettings, report: DryRunRepor
     except ValueError:
         report.add("output_uri", f"{spec.output_uri!r} is not an s3:// URI", "use s3://<bucket>/<prefix>")
     except ClientError as exc:
-        report.add("output_uri", f"bucket of {spec.output_uri} is not reachable ({error_code(exc)})",
-                   "create the bucket or fix the name")
+        report.add(
+            "output_uri",
+            f"bucket of {spec.output_uri} is not reachable ({error_code(exc)})",
+            "create the bucket or fix the name",
+        )
 
 
 def _check_role(spec: JobSpec, settings: NovaflowSettings, report: DryRunReport, simulate: bool) -> None:
@@ -239,8 +276,11 @@ def _check_role(spec: JobSpec, settings: NovaflowSettings, report: DryRunReport,
     if isinstance(doc, str):
         doc = json.loads(unquote(doc))
     if service not in json.dumps(doc or {}):
-        report.add("role_arn", f"role {role_name} does not trust {service}",
-                   f"add {service} as a Principal.Service to the role's trust policy")
+        report.add(
+            "role_arn",
+            f"role {role_name} does not trust {service}",
+            f"add {service} as a Principal.Service to the role's trust policy",
+        )
     if not simulate:
         return
     actions = ["s3:GetObject", "s3:PutObject", "s3:ListBucket"]
@@ -253,8 +293,11 @@ def _check_role(spec: JobSpec, settings: NovaflowSettings, report: DryRunReport,
         return
     denied = [r["EvalActionName"] for r in result.get("EvaluationResults", []) if r.get("EvalDecision") != "allowed"]
     if denied:
-        report.add("role_arn", f"role {role_name} is not allowed {', '.join(denied)}",
-                   "attach a policy granting these actions on the data, output and Lambda resources")
+        report.add(
+            "role_arn",
+            f"role {role_name} is not allowed {', '.join(denied)}",
+            "attach a policy granting these actions on the data, output and Lambda resources",
+        )
 
 
 def _check_existing(spec: JobSpec, sub: Submission, settings: NovaflowSettings, report: DryRunReport) -> None:
@@ -264,16 +307,23 @@ def _check_existing(spec: JobSpec, sub: Submission, settings: NovaflowSettings, 
         report.notes.append(f"could not check for an existing job: {error_code(exc)}")
         return
     if state is not None:
-        report.notes.append(f"job {sub.job_name} already exists ({state.raw_status}); submit would attach to it"
-                            + (" (or needs --retry-failed)" if state.status.value in {"Failed", "Stopped"} else ""))
+        report.notes.append(
+            f"job {sub.job_name} already exists ({state.raw_status}); submit would attach to it"
+            + (" (or needs --retry-failed)" if state.status.value in {"Failed", "Stopped"} else "")
+        )
 
 
-def _estimate(spec: JobSpec, sub: Submission, prices: PriceTable, hours: float | None,
-              report: DryRunReport) -> CostEstimate | None:
+def _estimate(
+    spec: JobSpec, sub: Submission, prices: PriceTable, hours: float | None, report: DryRunReport
+) -> CostEstimate | None:
     if spec.platform is not Platform.SMTJ or sub.instance_type is None:
         report.notes.append("Bedrock customization is billed per token; no instance-hour estimate")
         return None
     if hours is None:
-        return prices.estimate(sub.instance_type, sub.instance_count, spec.max_runtime_seconds / 3600,
-                               basis="upper bound at MaxRuntimeInSeconds")
+        return prices.estimate(
+            sub.instance_type,
+            sub.instance_count,
+            spec.max_runtime_seconds / 3600,
+            basis="upper bound at MaxRuntimeInSeconds",
+        )
     return prices.estimate(sub.instance_type, sub.instance_count, hours, basis=f"expected {hours:g} h")

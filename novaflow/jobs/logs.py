@@ -37,8 +37,7 @@ METRIC_PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
     "score_mean": (re.compile(r"critic/score/mean[=:]\s*" + _NUM),),
     "kl": (re.compile(r"actor/reward_kl_penalty[=:]\s*" + _NUM), re.compile(r"(?<![\w/])kl:\s*" + _NUM)),
     "entropy": (re.compile(r"actor/entropy[=:]\s*" + _NUM), re.compile(r"(?<![\w/])ent:\s*" + _NUM)),
-    "response_length": (re.compile(r"response_length/mean[=:]\s*" + _NUM),
-                        re.compile(r"completion_length:\s*" + _NUM)),
+    "response_length": (re.compile(r"response_length/mean[=:]\s*" + _NUM), re.compile(r"completion_length:\s*" + _NUM)),
 }
 SERIES_COLUMNS = ["step", *METRIC_PATTERNS]
 
@@ -129,8 +128,7 @@ class LogTailer:
     def _drain(self, stream: str) -> list[LogLine]:
         lines: list[LogLine] = []
         while True:
-            kwargs: dict[str, Any] = {"logGroupName": self.log_group, "logStreamName": stream,
-                                      "startFromHead": True}
+            kwargs: dict[str, Any] = {"logGroupName": self.log_group, "logStreamName": stream, "startFromHead": True}
             if stream in self.tokens:
                 kwargs["nextToken"] = self.tokens[stream]
             try:

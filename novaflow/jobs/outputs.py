@@ -23,9 +23,11 @@ CHECKPOINT_KEYS = ("checkpoint_s3_bucket", "checkpoint_s3_path")
 def manifest_locations(output_uri: str, job_name: str) -> list[tuple[str, str]]:
     """(layout, URI) in the order they are tried: SMHP, SMTJ Serverless, SMTJ (inside output.tar.gz)."""
     base = output_uri.rstrip("/") + "/" + job_name
-    return [("smhp", f"{base}/manifest.json"),
-            ("serverless", f"{base}/output/output/manifest.json"),
-            ("smtj", f"{base}/output/output.tar.gz")]
+    return [
+        ("smhp", f"{base}/manifest.json"),
+        ("serverless", f"{base}/output/output/manifest.json"),
+        ("smtj", f"{base}/output/output.tar.gz"),
+    ]
 
 
 def _get(s3: Any, uri: str) -> bytes | None:
@@ -55,8 +57,10 @@ def checkpoint_from_manifest(manifest: dict[str, Any], where: str) -> str:
         value = manifest.get(key)
         if isinstance(value, str) and value.startswith("s3://"):
             return value
-    raise JobError(f"{where} has no checkpoint: expected key checkpoint_s3_bucket (or checkpoint_s3_path) "
-                   f"with an s3:// URI, found keys {sorted(manifest)}.")
+    raise JobError(
+        f"{where} has no checkpoint: expected key checkpoint_s3_bucket (or checkpoint_s3_path) "
+        f"with an s3:// URI, found keys {sorted(manifest)}."
+    )
 
 
 def resolve_checkpoint(output_uri: str, job_name: str, settings: NovaflowSettings | None = None) -> str:
@@ -71,8 +75,9 @@ def resolve_checkpoint(output_uri: str, job_name: str, settings: NovaflowSetting
         if layout == "smtj":
             manifest = manifest_from_tar(blob, uri)
             if manifest is None:
-                raise JobError(f"{uri} contains no manifest.json; the job may have failed before saving.",
-                               job_name=job_name)
+                raise JobError(
+                    f"{uri} contains no manifest.json; the job may have failed before saving.", job_name=job_name
+                )
             return checkpoint_from_manifest(manifest, f"manifest.json in {uri}")
         try:
             manifest = json.loads(blob)
@@ -80,8 +85,10 @@ def resolve_checkpoint(output_uri: str, job_name: str, settings: NovaflowSetting
             raise JobError(f"{uri} is not valid JSON: {exc}", job_name=job_name) from exc
         return checkpoint_from_manifest(manifest, uri)
     listed = "\n".join(f"  - {u}" for u in tried)
-    raise JobError(f"No manifest.json for job {job_name}; looked at:\n{listed}\nIs the job Completed and the "
-                   f"output path right?", job_name=job_name)
+    raise JobError(
+        f"No manifest.json for job {job_name}; looked at:\n{listed}\nIs the job Completed and the output path right?",
+        job_name=job_name,
+    )
 
 
 def locate_eval_output(output_uri: str, job_name: str, settings: NovaflowSettings | None = None) -> str:
@@ -101,8 +108,10 @@ def locate_eval_output(output_uri: str, job_name: str, settings: NovaflowSetting
         tried.append(prefix)
         bucket, key = split_s3_uri(prefix)
         page = s3.list_objects_v2(Bucket=bucket, Prefix=key)
-        if any(o["Key"].rsplit("/", 1)[-1].startswith("results_") and o["Key"].endswith(".json")
-               for o in page.get("Contents", [])):
+        if any(
+            o["Key"].rsplit("/", 1)[-1].startswith("results_") and o["Key"].endswith(".json")
+            for o in page.get("Contents", [])
+        ):
             return prefix
     listed = "\n".join(f"  - {u}" for u in tried)
     raise EvaluationError(f"No evaluation output for job {job_name}; looked at:\n{listed}")

@@ -32,14 +32,25 @@ log = logging.getLogger(__name__)
 MAX_CONSECUTIVE_ERRORS = 12
 
 
-def wait_for_job(name: str, *, platform: Platform | str = Platform.SMTJ, poll_seconds: float = 30.0,
-                 max_poll_seconds: float = 300.0, max_wait_seconds: float = 86400.0, stop_on_deadline: bool = False,
-                 on_log_line: Callable[[LogLine], None] | None = None,
-                 on_status: Callable[[JobState], None] | None = None, log_tail_lines: int = 20,
-                 settings: NovaflowSettings | None = None, backend: JobBackend | None = None,
-                 tailer: LogTailer | None = None, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
-                 record: JobRecord | None = None) -> JobRecord:
+def wait_for_job(
+    name: str,
+    *,
+    platform: Platform | str = Platform.SMTJ,
+    poll_seconds: float = 30.0,
+    max_poll_seconds: float = 300.0,
+    max_wait_seconds: float = 86400.0,
+    stop_on_deadline: bool = False,
+    on_log_line: Callable[[LogLine], None] | None = None,
+    on_status: Callable[[JobState], None] | None = None,
+    log_tail_lines: int = 20,
+    settings: NovaflowSettings | None = None,
+    backend: JobBackend | None = None,
+    tailer: LogTailer | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    rng: random.Random | None = None,
+    record: JobRecord | None = None,
+) -> JobRecord:
     """Poll ``name`` until it ends; return its record when Completed, raise :class:`JobError` otherwise.
 
     Pass the submit's ``record`` to get it back updated (status, ARN, output model) instead of a bare one.
@@ -72,8 +83,12 @@ def wait_for_job(name: str, *, platform: Platform | str = Platform.SMTJ, poll_se
         if state is not None:
             if state.raw_status != last_status or on_status is not None:
                 if state.raw_status != last_status:
-                    log.info("Job %s: %s%s", name, state.raw_status,
-                             f" ({state.secondary_status})" if state.secondary_status else "")
+                    log.info(
+                        "Job %s: %s%s",
+                        name,
+                        state.raw_status,
+                        f" ({state.secondary_status})" if state.secondary_status else "",
+                    )
                 last_status = state.raw_status
                 if on_status is not None:
                     on_status(state)
@@ -100,28 +115,54 @@ def _drain_logs(tailer: LogTailer | None, tail: deque[str], on_line: Callable[[L
             on_line(line)
 
 
-def _finish(name: str, platform: Platform, state: JobState, tail: deque[str],
-            record: JobRecord | None) -> JobRecord:
+def _finish(name: str, platform: Platform, state: JobState, tail: deque[str], record: JobRecord | None) -> JobRecord:
     if state.status is JobStatus.COMPLETED:
-        base = record or JobRecord(platform=platform, name=name, spec_hash="", method="", model="",
-                                   output_uri=state.output_uri, started=state.created)
-        return base.model_copy(update={"status": state.status, "arn": state.arn or base.arn,
-                                       "output_model_arn": state.output_model_arn or base.output_model_arn})
+        base = record or JobRecord(
+            platform=platform,
+            name=name,
+            spec_hash="",
+            method="",
+            model="",
+            output_uri=state.output_uri,
+            started=state.created,
+        )
+        return base.model_copy(
+            update={
+                "status": state.status,
+                "arn": state.arn or base.arn,
+                "output_model_arn": state.output_model_arn or base.output_model_arn,
+            }
+        )
     lines = list(tail)
     shown = "\n".join(f"    {line}" for line in lines[-10:])
     logs = f"\n  last log lines:\n{shown}" if lines else ""
     if state.status is JobStatus.STOPPED:
-        raise JobError(f"Job {name} was stopped (by a user or its stopping condition), not failed.{logs}",
-                       job_name=name, status=state.raw_status, failure_reason=state.failure_reason, log_tail=lines)
-    raise JobError(f"Job {name} failed: {state.failure_reason or 'no FailureReason given'}.{logs}",
-                   job_name=name, status=state.raw_status, failure_reason=state.failure_reason, log_tail=lines)
+        raise JobError(
+            f"Job {name} was stopped (by a user or its stopping condition), not failed.{logs}",
+            job_name=name,
+            status=state.raw_status,
+            failure_reason=state.failure_reason,
+            log_tail=lines,
+        )
+    raise JobError(
+        f"Job {name} failed: {state.failure_reason or 'no FailureReason given'}.{logs}",
+        job_name=name,
+        status=state.raw_status,
+        failure_reason=state.failure_reason,
+        log_tail=lines,
+    )
 
 
-def _deadline(name: str, backend: JobBackend, stop: bool, waited: float, tail: deque[str],
-              last_status: str | None) -> JobRecord:
+def _deadline(
+    name: str, backend: JobBackend, stop: bool, waited: float, tail: deque[str], last_status: str | None
+) -> JobRecord:
     action = "left running (pass stop_on_deadline=True to stop it)"
     if stop:
         backend.stop(name)
         action = "stop requested"
-    raise JobError(f"Job {name} did not finish within {waited:g} s (last status {last_status}); {action}.",
-                   job_name=name, status="Stopping" if stop else last_status, log_tail=list(tail))
+    raise JobError(
+        f"Job {name} did not finish within {waited:g} s (last status {last_status}); {action}.",
+        job_name=name,
+        status="Stopping" if stop else last_status,
+        log_tail=list(tail),
+    )

@@ -30,11 +30,16 @@ class JobStatus(str, Enum):
 
 
 _RAW_STATUS = {
-    "inprogress": JobStatus.IN_PROGRESS, "in_progress": JobStatus.IN_PROGRESS, "running": JobStatus.IN_PROGRESS,
-    "created": JobStatus.IN_PROGRESS, "starting": JobStatus.IN_PROGRESS, "executing": JobStatus.IN_PROGRESS,
+    "inprogress": JobStatus.IN_PROGRESS,
+    "in_progress": JobStatus.IN_PROGRESS,
+    "running": JobStatus.IN_PROGRESS,
+    "created": JobStatus.IN_PROGRESS,
+    "starting": JobStatus.IN_PROGRESS,
+    "executing": JobStatus.IN_PROGRESS,
     "pending": JobStatus.PENDING,
     "stopping": JobStatus.STOPPING,
-    "completed": JobStatus.COMPLETED, "succeeded": JobStatus.COMPLETED,
+    "completed": JobStatus.COMPLETED,
+    "succeeded": JobStatus.COMPLETED,
     "failed": JobStatus.FAILED,
     "stopped": JobStatus.STOPPED,
 }
@@ -44,8 +49,10 @@ def map_status(raw: str) -> JobStatus:
     """Raw SageMaker / Bedrock / HyperPod status -> :class:`JobStatus`; unknown values are an error, not Failed."""
     status = _RAW_STATUS.get(raw.strip().lower())
     if status is None:
-        raise JobError(f"Unknown job status {raw!r} reported by AWS: novaflow does not know how to treat it; "
-                       f"please report it.", status=raw)
+        raise JobError(
+            f"Unknown job status {raw!r} reported by AWS: novaflow does not know how to treat it; please report it.",
+            status=raw,
+        )
     return status
 
 

@@ -35,8 +35,12 @@ def data_type(method: Method) -> str:
 
 
 def s3_channel(name: str, uri: str, s3_data_type: str, *, input_mode: bool = False) -> dict[str, Any]:
-    channel: dict[str, Any] = {"ChannelName": name, "DataSource": {"S3DataSource": {
-        "S3DataType": s3_data_type, "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}}}
+    channel: dict[str, Any] = {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {"S3DataType": s3_data_type, "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
+        },
+    }
     if input_mode:
         channel["InputMode"] = "File"
     return channel
@@ -61,8 +65,9 @@ def recipe_hyperparameters(recipe: dict[str, Any]) -> dict[str, str]:
     return hyper
 
 
-def build_training_job_request(spec: JobSpec, recipe: ResolvedRecipe, *, job_name: str, recipe_uri: str,
-                               instance_type: str, instance_count: int) -> dict[str, Any]:
+def build_training_job_request(
+    spec: JobSpec, recipe: ResolvedRecipe, *, job_name: str, recipe_uri: str, instance_type: str, instance_count: int
+) -> dict[str, Any]:
     """The CreateTrainingJob parameters for a resolved spec (SMTJ)."""
     if not spec.role_arn:
         raise RecipeError("No execution role: set NOVAFLOW_ROLE_ARN (a role trusting sagemaker.amazonaws.com).")
@@ -77,17 +82,24 @@ def build_training_job_request(spec: JobSpec, recipe: ResolvedRecipe, *, job_nam
     request: dict[str, Any] = {
         "TrainingJobName": job_name,
         "HyperParameters": recipe_hyperparameters(recipe.recipe),
-        "AlgorithmSpecification": {"TrainingInputMode": "File",
-                                   "TrainingImage": spec.image_uri or image_uri(spec.region, spec.nova, spec.method)},
+        "AlgorithmSpecification": {
+            "TrainingInputMode": "File",
+            "TrainingImage": spec.image_uri or image_uri(spec.region, spec.nova, spec.method),
+        },
         "RoleArn": spec.role_arn,
         "InputDataConfig": channels,
         "OutputDataConfig": output,
-        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": instance_count,
-                           "VolumeSizeInGB": DEFAULT_VOLUME_GB},
+        "ResourceConfig": {
+            "InstanceType": instance_type,
+            "InstanceCount": instance_count,
+            "VolumeSizeInGB": DEFAULT_VOLUME_GB,
+        },
     }
     if spec.subnets or spec.security_group_ids:
-        request["VpcConfig"] = {"SecurityGroupIds": list(spec.security_group_ids or ()),
-                                "Subnets": list(spec.subnets or ())}
+        request["VpcConfig"] = {
+            "SecurityGroupIds": list(spec.security_group_ids or ()),
+            "Subnets": list(spec.subnets or ()),
+        }
     request["StoppingCondition"] = {"MaxRuntimeInSeconds": spec.max_runtime_seconds}
     request["TensorBoardOutputConfig"] = {"S3OutputPath": spec.output_uri, "LocalPath": TENSORBOARD_LOCAL_PATH}
     path = str(get_path(recipe.recipe, "run.model_name_or_path")) if "run" in recipe.recipe else ""
@@ -126,17 +138,22 @@ def build_bedrock_request(spec: JobSpec, recipe: ResolvedRecipe, *, job_name: st
         if not spec.reward_lambda_arn:
             raise RecipeError("Bedrock RFT needs reward_lambda_arn (deploy it with `novaflow reward deploy`).")
         request["customizationType"] = "REINFORCEMENT_FINE_TUNING"
-        request["customizationConfig"] = {"rftConfig": {
-            "graderConfig": {"lambdaGrader": {"lambdaArn": spec.reward_lambda_arn}},
-            "hyperParameters": hyper}}
+        request["customizationConfig"] = {
+            "rftConfig": {
+                "graderConfig": {"lambdaGrader": {"lambdaArn": spec.reward_lambda_arn}},
+                "hyperParameters": hyper,
+            }
+        }
     else:
         request["customizationType"] = "FINE_TUNING"
         request["hyperParameters"] = {k: str(v) for k, v in hyper.items()}
     if spec.kms_key_id:
         request["customModelKmsKeyId"] = spec.kms_key_id
     if spec.subnets or spec.security_group_ids:
-        request["vpcConfig"] = {"subnetIds": list(spec.subnets or ()),
-                                "securityGroupIds": list(spec.security_group_ids or ())}
+        request["vpcConfig"] = {
+            "subnetIds": list(spec.subnets or ()),
+            "securityGroupIds": list(spec.security_group_ids or ()),
+        }
     request["jobTags"] = [{"key": t["Key"], "value": t["Value"]} for t in job_tags(spec)]
     return request
 
@@ -147,5 +164,7 @@ def validate_request(client: BaseClient, operation: str, params: dict[str, Any])
     try:
         validate_parameters(params, shape)
     except ParamValidationError as exc:
-        raise RecipeError(f"{operation} request for {params.get('TrainingJobName') or params.get('jobName')} "
-                          f"does not match the AWS API: {exc.kwargs.get('report', exc)}") from None
+        raise RecipeError(
+            f"{operation} request for {params.get('TrainingJobName') or params.get('jobName')} "
+            f"does not match the AWS API: {exc.kwargs.get('report', exc)}"
+        ) from None

@@ -89,8 +89,7 @@ class JobSpec(BaseModel):
         data = self.model_dump(mode="json")
         if self.recipe_file:
             path = Path(self.recipe_file)
-            data["recipe_file_sha256"] = (hashlib.sha256(path.read_bytes()).hexdigest() if path.exists()
-                                          else None)
+            data["recipe_file_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
         return data
 
     def spec_hash(self) -> str:

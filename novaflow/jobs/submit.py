@@ -52,8 +52,11 @@ class Submission:
         """The uploaded recipe text; ``run.name`` is the job name (a retry attempt gets its own)."""
         if job_name is None or job_name == self.job_name or self.spec.platform is not Platform.SMTJ:
             return self.recipe.to_yaml()
-        renamed = ResolvedRecipe(self.recipe.template, {**self.recipe.recipe,
-                                 "run": {**self.recipe.recipe["run"], "name": job_name}}, self.recipe.specs)
+        renamed = ResolvedRecipe(
+            self.recipe.template,
+            {**self.recipe.recipe, "run": {**self.recipe.recipe["run"], "name": job_name}},
+            self.recipe.specs,
+        )
         return renamed.to_yaml()
 
     def request(self, job_name: str | None = None) -> dict[str, Any]:
@@ -62,8 +65,14 @@ class Submission:
             return build_bedrock_request(self.spec, self.recipe, job_name=name)
         recipe_uri = recipe_location(self.settings, name)
         assert self.instance_type is not None
-        return build_training_job_request(self.spec, self.recipe, job_name=name, recipe_uri=recipe_uri,
-                                          instance_type=self.instance_type, instance_count=self.instance_count)
+        return build_training_job_request(
+            self.spec,
+            self.recipe,
+            job_name=name,
+            recipe_uri=recipe_uri,
+            instance_type=self.instance_type,
+            instance_count=self.instance_count,
+        )
 
 
 def recipe_location(settings: NovaflowSettings, job_name: str) -> str:
@@ -71,8 +80,14 @@ def recipe_location(settings: NovaflowSettings, job_name: str) -> str:
     return settings.s3_uri("recipes", job_name, "recipe.yaml")
 
 
-def prepare_submission(spec: JobSpec, settings: NovaflowSettings | None = None, *, suffix: str = "",
-                       instance_table: InstanceTable | None = None, strict: bool = True) -> Submission:
+def prepare_submission(
+    spec: JobSpec,
+    settings: NovaflowSettings | None = None,
+    *,
+    suffix: str = "",
+    instance_table: InstanceTable | None = None,
+    strict: bool = True,
+) -> Submission:
     """Resolve spec, recipe, name and instances without calling AWS (shared by submit and dry run)."""
     settings = settings or load_settings()
     spec = spec.resolve(settings)
@@ -82,33 +97,53 @@ def prepare_submission(spec: JobSpec, settings: NovaflowSettings | None = None, 
     if spec.platform is Platform.SMTJ:
         default_type, default_count = table.default(spec.platform.value, spec.model, spec.method.value)
         instance_type = instance_type or default_type
-        count = count or (default_count if instance_type == default_type else
-                          table.allowed(spec.platform.value, spec.model, spec.method.value).get(
-                              instance_type, [default_count])[0])
+        count = count or (
+            default_count
+            if instance_type == default_type
+            else table.allowed(spec.platform.value, spec.model, spec.method.value).get(instance_type, [default_count])[
+                0
+            ]
+        )
         if strict:
             problem = table.check(spec.platform.value, spec.model, spec.method.value, instance_type, count)
             if problem:
                 raise RecipeError(problem[0].upper() + problem[1:] + ".")
     name = spec.job_name(suffix)
-    recipe = build_recipe(spec.nova, spec.method, run_name=name, platform=spec.platform, replicas=count or 1,
-                          model_name_or_path=spec.model_name_or_path, reward_lambda_arn=spec.reward_lambda_arn,
-                          eval_task=spec.eval_task, overrides=spec.overrides, recipe_file=spec.recipe_file)
+    recipe = build_recipe(
+        spec.nova,
+        spec.method,
+        run_name=name,
+        platform=spec.platform,
+        replicas=count or 1,
+        model_name_or_path=spec.model_name_or_path,
+        reward_lambda_arn=spec.reward_lambda_arn,
+        eval_task=spec.eval_task,
+        overrides=spec.overrides,
+        recipe_file=spec.recipe_file,
+    )
     if strict:
         recipe.raise_for_problems()
     recipe_uri = recipe_location(settings, name) if spec.platform is Platform.SMTJ and settings.bucket else None
     return Submission(spec, recipe, name, instance_type, count or 1, recipe_uri, settings)
 
 
-def record_for(sub: Submission, state: JobState | None, name: str, *, attached: bool,
-               arn: str | None = None) -> JobRecord:
+def record_for(
+    sub: Submission, state: JobState | None, name: str, *, attached: bool, arn: str | None = None
+) -> JobRecord:
     return JobRecord(
-        platform=sub.spec.platform, name=name, arn=(state.arn if state else None) or arn,
-        spec_hash=sub.spec.spec_hash(), method=sub.spec.method.value, model=sub.spec.model,
-        data=sub.spec.data_channels(), output_uri=sub.spec.output_uri,
+        platform=sub.spec.platform,
+        name=name,
+        arn=(state.arn if state else None) or arn,
+        spec_hash=sub.spec.spec_hash(),
+        method=sub.spec.method.value,
+        model=sub.spec.model,
+        data=sub.spec.data_channels(),
+        output_uri=sub.spec.output_uri,
         recipe_uri=recipe_location(sub.settings, name) if sub.spec.platform is Platform.SMTJ else None,
         started=(state.created if state and state.created else datetime.now(UTC)),
         status=state.status if state else JobStatus.IN_PROGRESS,
-        failure_reason=state.failure_reason if state else None, attached=attached,
+        failure_reason=state.failure_reason if state else None,
+        attached=attached,
         output_model_arn=state.output_model_arn if state else None,
     )
 
@@ -122,15 +157,22 @@ def upload_recipe(sub: Submission, job_name: str, settings: NovaflowSettings) ->
         extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": sub.spec.kms_key_id}
     text = sub.recipe_yaml(job_name)
     try:
-        get_client("s3", settings).put_object(Bucket=bucket, Key=key, Body=text.encode(),
-                                              ContentType="application/x-yaml", **extra)
+        get_client("s3", settings).put_object(
+            Bucket=bucket, Key=key, Body=text.encode(), ContentType="application/x-yaml", **extra
+        )
     except ClientError as exc:
         raise wrap_client_error(exc, f"Uploading recipe to {uri}") from exc
     return uri
 
 
-def submit_training_job(spec: JobSpec, settings: NovaflowSettings | None = None, *, force_new: bool = False,
-                        retry_failed: bool = False, backend: JobBackend | None = None) -> JobRecord:
+def submit_training_job(
+    spec: JobSpec,
+    settings: NovaflowSettings | None = None,
+    *,
+    force_new: bool = False,
+    retry_failed: bool = False,
+    backend: JobBackend | None = None,
+) -> JobRecord:
     """Submit ``spec`` once: attach to an existing job with the same name, create it otherwise.
 
     Raises :class:`JobError` when the existing job failed or was stopped and ``retry_failed`` is False.
@@ -152,12 +194,18 @@ def submit_training_job(spec: JobSpec, settings: NovaflowSettings | None = None,
             return record_for(sub, state, name, attached=True)
         if not retry_failed:
             reason = f": {state.failure_reason}" if state.failure_reason else ""
-            raise JobError(f"Job {name} already exists and is {state.raw_status}{reason}. Submitting the same spec "
-                           f"again would repeat it: pass retry_failed=True (CLI --retry-failed) to start a new "
-                           f"attempt, or change the spec.", job_name=name, status=state.raw_status,
-                           failure_reason=state.failure_reason)
-    raise JobError(f"Gave up after {MAX_RETRY_ATTEMPTS} failed attempts of {sub.job_name}: fix the cause first.",
-                   job_name=sub.job_name)
+            raise JobError(
+                f"Job {name} already exists and is {state.raw_status}{reason}. Submitting the same spec "
+                f"again would repeat it: pass retry_failed=True (CLI --retry-failed) to start a new "
+                f"attempt, or change the spec.",
+                job_name=name,
+                status=state.raw_status,
+                failure_reason=state.failure_reason,
+            )
+    raise JobError(
+        f"Gave up after {MAX_RETRY_ATTEMPTS} failed attempts of {sub.job_name}: fix the cause first.",
+        job_name=sub.job_name,
+    )
 
 
 def _describe(backend: JobBackend, name: str) -> JobState | None:

@@ -37,8 +37,12 @@ class EmulatorControl:
         self.url = url.rstrip("/")
 
     def _post(self, path: str, body: dict[str, Any]) -> Any:
-        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), method="POST",  # noqa: S310
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(  # noqa: S310 - loopback http
+            self.url + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback only
                 raw = resp.read()

@@ -27,8 +27,9 @@ def _predict(ctx: Any, model_path: str, rows: list[dict[str, Any]]) -> list[str]
     return storage.load_policy(ctx.url, model_path).answer([str(r["query"]) for r in rows])
 
 
-def details_parquet(rows: list[dict[str, Any]], prompts: list[str], preds: list[str],
-                    per_sample: list[dict[str, float]]) -> bytes:
+def details_parquet(
+    rows: list[dict[str, Any]], prompts: list[str], preds: list[str], per_sample: list[dict[str, float]]
+) -> bytes:
     """lighteval 0.10 ``Detail`` columns (alphabetical), values as stringified Python literals like Nova's."""
     n = len(rows)
     columns = {
@@ -47,8 +48,7 @@ def details_parquet(rows: list[dict[str, Any]], prompts: list[str], preds: list[
         "pred_logits": ["[]"] * n,
         "prediction_logits": ["[]"] * n,
         "predictions": [repr([p]) for p in preds],
-        "specifics": [repr({"metadata": r.get("metadata")}) if r.get("metadata") is not None else "{}"
-                      for r in rows],
+        "specifics": [repr({"metadata": r.get("metadata")}) if r.get("metadata") is not None else "{}" for r in rows],
         "truncated": ["[]"] * n,
     }
     buf = io.BytesIO()
@@ -77,8 +77,10 @@ def run_evaluation(ctx: Any, recipe: dict[str, Any]) -> None:
     date_id = datetime.now().isoformat().replace(":", "-")
     run_name = str(recipe["run"].get("name") or "eval")
     root = f"{ctx.name}/{run_name}"
-    prompts = [repr([{"role": "system", "content": str(r.get("system") or "")},
-                     {"role": "user", "content": str(r["query"])}]) for r in rows]
+    prompts = [
+        repr([{"role": "system", "content": str(r.get("system") or "")}, {"role": "user", "content": str(r["query"])}])
+        for r in rows
+    ]
     inference = []
     for row, prompt, pred, gold in zip(rows, prompts, preds, golds, strict=True):
         record = {"prompt": prompt, "inference": repr([pred]), "gold": gold}
@@ -88,8 +90,9 @@ def run_evaluation(ctx: Any, recipe: dict[str, Any]) -> None:
     files = {
         f"{root}/eval_results/results_{date_id}.json": json.dumps(results, indent=2).encode(),
         f"{root}/eval_results/inference_output.jsonl": ("\n".join(inference) + "\n").encode(),
-        f"{root}/eval_results/details/model/{date_id}/details_{TASK}_{date_id}.parquet":
-            details_parquet(rows, prompts, preds, per_sample),
+        f"{root}/eval_results/details/model/{date_id}/details_{TASK}_{date_id}.parquet": details_parquet(
+            rows, prompts, preds, per_sample
+        ),
     }
     archive = outputs.tar_gz(files, directories=(f"{root}/tensorboard_results/eval/",))
     storage.write_bytes(ctx.url, outputs.output_uri(ctx.output_path, ctx.name), archive)

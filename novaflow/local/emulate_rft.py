@@ -45,9 +45,10 @@ def rft_settings(recipe: dict[str, Any], hyperparameters: dict[str, str]) -> dic
     config = recipe.get("training_config") or {}
     rollout = config.get("rollout") or {}
     trainer = config.get("trainer") or {}
-    endpoint = ((rollout.get("rewards") or {}).get("api_endpoint") or {})
-    arn = recipe["run"].get("reward_lambda_arn") or hyperparameters.get("reward_lambda_arn") or \
-        endpoint.get("lambda_arn")
+    endpoint = (rollout.get("rewards") or {}).get("api_endpoint") or {}
+    arn = (
+        recipe["run"].get("reward_lambda_arn") or hyperparameters.get("reward_lambda_arn") or endpoint.get("lambda_arn")
+    )
     return {
         "lambda_arn": arn,
         "generations": int((rollout.get("advantage_strategy") or {}).get("number_generation") or 2),
@@ -72,10 +73,11 @@ class RewardClient:
 
         scores: dict[Any, float] = {}
         for start in range(0, len(samples), LAMBDA_BATCH):
-            chunk = samples[start:start + LAMBDA_BATCH]
+            chunk = samples[start : start + LAMBDA_BATCH]
             self.ctx.log.line(f"Invoking reward Lambda {self.arn} with {len(chunk)} samples")
-            response = self.client.invoke(FunctionName=self.arn, InvocationType="RequestResponse",
-                                          Payload=json.dumps(chunk).encode())
+            response = self.client.invoke(
+                FunctionName=self.arn, InvocationType="RequestResponse", Payload=json.dumps(chunk).encode()
+            )
             self.invocations += 1
             payload = json.loads(response["Payload"].read() or b"null")
             if response.get("FunctionError") or (isinstance(payload, dict) and "errorMessage" in payload):
@@ -84,8 +86,10 @@ class RewardClient:
             if isinstance(payload, dict) and "body" in payload:  # open-weights wrapping
                 payload = json.loads(payload["body"])
             if not isinstance(payload, list) or len(payload) != len(chunk):
-                raise RecipeNotSupported(f"AlgorithmError: reward Lambda {self.arn} returned "
-                                         f"{type(payload).__name__} instead of a list of {len(chunk)} results")
+                raise RecipeNotSupported(
+                    f"AlgorithmError: reward Lambda {self.arn} returned "
+                    f"{type(payload).__name__} instead of a list of {len(chunk)} results"
+                )
             for item in payload:
                 scores[item["id"]] = float(item["aggregate_reward_score"])
         return scores
@@ -96,8 +100,9 @@ def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
 
     settings = rft_settings(recipe, ctx.hyperparameters)
     if not settings["lambda_arn"]:
-        raise RecipeNotSupported("ClientError: RFT needs run.reward_lambda_arn or "
-                                 "training_config.rollout.rewards.api_endpoint.lambda_arn")
+        raise RecipeNotSupported(
+            "ClientError: RFT needs run.reward_lambda_arn or training_config.rollout.rewards.api_endpoint.lambda_arn"
+        )
     rows = ctx.read_jsonl("train")
     start = str(recipe["run"].get("model_name_or_path") or "")
     if is_base_model(start):
@@ -112,21 +117,22 @@ def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
     reward = RewardClient(ctx, settings["lambda_arn"])
     g, temp, kl_coef = settings["generations"], settings["temperature"], settings["kl_coef"]
     prompts_per_step = max(1, min(len(rows), settings["batch"] // g))
-    ctx.log.line(f"RFT from {start}: {len(rows)} prompts, {prompts_per_step} prompts x {g} generations per step, "
-                 f"temperature={temp}, kl_loss_coef={kl_coef}, max_steps={settings['steps']}, "
-                 f"reward Lambda {settings['lambda_arn']}")
+    ctx.log.line(
+        f"RFT from {start}: {len(rows)} prompts, {prompts_per_step} prompts x {g} generations per step, "
+        f"temperature={temp}, kl_loss_coef={kl_coef}, max_steps={settings['steps']}, "
+        f"reward Lambda {settings['lambda_arn']}"
+    )
     order, cursor, history = rng.permutation(len(rows)), 0, []
     for step in range(1, settings["steps"] + 1):
         started = time.perf_counter()
         if cursor + prompts_per_step > len(order):
             order, cursor = rng.permutation(len(rows)), 0
-        take = order[cursor:cursor + prompts_per_step]
+        take = order[cursor : cursor + prompts_per_step]
         cursor += len(take)
         batch = data.take(take)
         logits = policy.logits(batch)
         probs = softmax(logits / max(temp, 1e-6))
-        choices = np.array([[rng.choice(len(policy.classes), p=probs[i]) for _ in range(g)]
-                            for i in range(len(take))])
+        choices = np.array([[rng.choice(len(policy.classes), p=probs[i]) for _ in range(g)] for i in range(len(take))])
         samples, ids = [], []
         for i, row_index in enumerate(take):
             for j in range(g):
@@ -158,13 +164,20 @@ def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
         chosen_logp = np.log(probs[np.arange(len(take))[:, None], choices] + 1e-12)
         metrics = {
             "global_seqlen/mean": float(np.mean([len(tokens(_user_text(rows[r]))) for r in take])) + np.mean(lengths),
-            "actor/entropy": entropy, "actor/reward_kl_penalty": float(kl.mean()),
-            "actor/reward_kl_penalty_coeff": kl_coef, "actor/pg_loss": float(-(advantages * chosen_logp).mean()),
-            "actor/grad_norm": float(np.linalg.norm(grad)), "actor/lr": settings["lr"],
-            "critic/score/mean": float(rewards.mean()), "critic/score/max": float(rewards.max()),
-            "critic/score/min": float(rewards.min()), "critic/rewards/mean": float(rewards.mean()),
-            "critic/rewards/max": float(rewards.max()), "critic/rewards/min": float(rewards.min()),
-            "critic/advantages/mean": float(advantages.mean()), "response_length/mean": float(np.mean(lengths)),
+            "actor/entropy": entropy,
+            "actor/reward_kl_penalty": float(kl.mean()),
+            "actor/reward_kl_penalty_coeff": kl_coef,
+            "actor/pg_loss": float(-(advantages * chosen_logp).mean()),
+            "actor/grad_norm": float(np.linalg.norm(grad)),
+            "actor/lr": settings["lr"],
+            "critic/score/mean": float(rewards.mean()),
+            "critic/score/max": float(rewards.max()),
+            "critic/score/min": float(rewards.min()),
+            "critic/rewards/mean": float(rewards.mean()),
+            "critic/rewards/max": float(rewards.max()),
+            "critic/rewards/min": float(rewards.min()),
+            "critic/advantages/mean": float(advantages.mean()),
+            "response_length/mean": float(np.mean(lengths)),
             "response_length/clip_ratio": 0.0,
             "perf/throughput": len(samples) / max(time.perf_counter() - started, 1e-6),
         }
@@ -174,11 +187,20 @@ def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
         ctx.checkpoint()
     ctx.run.enter("Uploading")
     uri = checkpoint_uri(ctx.account, ctx.name)
-    policy.meta.update({"method": "rft", "job": ctx.name, "start": start, "steps": settings["steps"],
-                        "reward_lambda_arn": settings["lambda_arn"], "lambda_invocations": reward.invocations})
+    policy.meta.update(
+        {
+            "method": "rft",
+            "job": ctx.name,
+            "start": start,
+            "steps": settings["steps"],
+            "reward_lambda_arn": settings["lambda_arn"],
+            "lambda_invocations": reward.invocations,
+        }
+    )
     storage.save_policy(ctx.url, uri, policy)
     csv = "step_number,epoch_number,train_reward_mean,policy_entropy,kl\n" + "".join(
         f"{s},{e},{m['critic/rewards/mean']},{m['actor/entropy']},{m['actor/reward_kl_penalty']}\n"
-        for s, e, m in history)
+        for s, e, m in history
+    )
     storage.write_bytes(ctx.url, outputs.output_uri(ctx.output_path, ctx.name), outputs.training_archive(uri, csv))
     ctx.log.line(f"Saved checkpoint to {uri}")

@@ -38,8 +38,9 @@ def converse_pairs(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
         user = [m for m in messages if m.get("role") == "user"]
         assistant = [m for m in messages if m.get("role") == "assistant"]
         if not user or not assistant or "content" not in assistant[-1]:
-            raise RecipeNotSupported(f"ClientError: train row {number}: needs a user and a final assistant message "
-                                     "with content (Converse)")
+            raise RecipeNotSupported(
+                f"ClientError: train row {number}: needs a user and a final assistant message with content (Converse)"
+            )
         users.append(_text(user[-1].get("content")))
         answers.append(_text(assistant[-1]["content"]))
     return users, answers
@@ -62,13 +63,20 @@ def sft_hyperparameters(config: dict[str, Any], n_rows: int) -> dict[str, Any]:
     if not isinstance(steps, int):
         epochs = int(trainer.get("max_epochs") or 1)
         steps = max(1, math.ceil(epochs * n_rows / batch))
-    return {"steps": int(steps), "batch": batch, "lr": float(optim.get("lr") or 1e-5),
-            "warmup": int(sched.get("warmup_steps") or 0), "min_lr": float(sched.get("min_lr") or 0.0),
-            "beta1": float(optim.get("adam_beta1") or 0.9), "beta2": float(optim.get("adam_beta2") or 0.95)}
+    return {
+        "steps": int(steps),
+        "batch": batch,
+        "lr": float(optim.get("lr") or 1e-5),
+        "warmup": int(sched.get("warmup_steps") or 0),
+        "min_lr": float(sched.get("min_lr") or 0.0),
+        "beta1": float(optim.get("adam_beta1") or 0.9),
+        "beta2": float(optim.get("adam_beta2") or 0.95),
+    }
 
 
-def train_sft(users: list[str], answers: list[str], hp: dict[str, Any], seed: int,
-              on_step: Any = None) -> tuple[LinearPolicy, list[tuple[int, int, float]]]:
+def train_sft(
+    users: list[str], answers: list[str], hp: dict[str, Any], seed: int, on_step: Any = None
+) -> tuple[LinearPolicy, list[tuple[int, int, float]]]:
     """Mini-batch cross-entropy training; returns the policy and (step, epoch, loss) per step."""
     classes = sorted(set(answers))
     index = {c: i for i, c in enumerate(classes)}
@@ -83,7 +91,7 @@ def train_sft(users: list[str], answers: list[str], hp: dict[str, Any], seed: in
         started = time.perf_counter()
         if cursor + hp["batch"] > len(order):
             order, cursor = rng.permutation(len(users)), 0
-        take = order[cursor:cursor + hp["batch"]]
+        take = order[cursor : cursor + hp["batch"]]
         cursor += len(take)
         batch = data.take(take)
         probs = policy.probs(batch)
@@ -109,11 +117,15 @@ def run_sft(ctx: Any, recipe: dict[str, Any]) -> None:
     users, answers = converse_pairs(ctx.read_jsonl("train"))
     classes = set(answers)
     if len(classes) > MAX_CLASSES:
-        raise RecipeNotSupported(f"ClientError: the local stand-in model learns at most {MAX_CLASSES} distinct "
-                                 f"responses; the data has {len(classes)}")
+        raise RecipeNotSupported(
+            f"ClientError: the local stand-in model learns at most {MAX_CLASSES} distinct "
+            f"responses; the data has {len(classes)}"
+        )
     hp = sft_hyperparameters(recipe.get("training_config") or {}, len(users))
-    ctx.log.line(f"Loaded {len(users)} training samples; {len(classes)} distinct responses; "
-                 f"max_steps={hp['steps']} global_batch_size={hp['batch']}")
+    ctx.log.line(
+        f"Loaded {len(users)} training samples; {len(classes)} distinct responses; "
+        f"max_steps={hp['steps']} global_batch_size={hp['batch']}"
+    )
 
     def on_step(step: int, epoch: int, lr: float, loss: float, seconds: float) -> None:
         ctx.log.line(outputs_line(epoch, step, hp, lr, loss, seconds))
@@ -129,10 +141,12 @@ def run_sft(ctx: Any, recipe: dict[str, Any]) -> None:
     ctx.checkpoint()
     ctx.run.enter("Uploading")
     uri = checkpoint_uri(ctx.account, ctx.name)
-    policy.meta.update({"method": "sft", "job": ctx.name, "base_model": recipe["run"].get("model_name_or_path"),
-                        "steps": hp["steps"]})
+    policy.meta.update(
+        {"method": "sft", "job": ctx.name, "base_model": recipe["run"].get("model_name_or_path"), "steps": hp["steps"]}
+    )
     storage.save_policy(ctx.url, uri, policy)
     csv = "step_number,epoch_number,training_loss\n" + "".join(
-        f"{step},{epoch},{loss}\n" for step, epoch, loss in history)
+        f"{step},{epoch},{loss}\n" for step, epoch, loss in history
+    )
     storage.write_bytes(ctx.url, outputs.output_uri(ctx.output_path, ctx.name), outputs.training_archive(uri, csv))
     ctx.log.line(f"Saved checkpoint to {uri}")

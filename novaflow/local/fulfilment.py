@@ -63,9 +63,15 @@ class JobContext:
         uri = self.channel_uri("recipe")
         if not uri:
             raise RecipeNotSupported("ClientError: no 'recipe' input channel; a Nova job needs the resolved recipe")
-        keys = [uri] if uri.endswith((".yaml", ".yml")) else [
-            f"s3://{uri[5:].split('/')[0]}/{k}" for k in storage.list_keys(self.url, uri.rstrip("/") + "/")
-            if k.endswith((".yaml", ".yml"))]
+        keys = (
+            [uri]
+            if uri.endswith((".yaml", ".yml"))
+            else [
+                f"s3://{uri[5:].split('/')[0]}/{k}"
+                for k in storage.list_keys(self.url, uri.rstrip("/") + "/")
+                if k.endswith((".yaml", ".yml"))
+            ]
+        )
         if not keys:
             raise RecipeNotSupported(f"ClientError: no recipe YAML under {uri}")
         recipe = yaml.safe_load(storage.read_bytes(self.url, keys[0]))
@@ -118,8 +124,10 @@ def _work(ctx: JobContext) -> None:
         run.enter("Downloading")
         recipe = ctx.read_recipe()
         kind = kind_of(recipe, ctx.hyperparameters)
-        ctx.log.line(f"Recipe run.name={recipe['run'].get('name')} kind={kind} "
-                     f"model_name_or_path={recipe['run'].get('model_name_or_path')}")
+        ctx.log.line(
+            f"Recipe run.name={recipe['run'].get('name')} kind={kind} "
+            f"model_name_or_path={recipe['run'].get('model_name_or_path')}"
+        )
         ctx.checkpoint()
         run.enter("Training")
         ctx.checkpoint()
@@ -159,10 +167,16 @@ def _work(ctx: JobContext) -> None:
 
 
 def on_training_job_created(job: Any, url: str, account: str, region: str) -> None:
-    ctx = JobContext(name=job.training_job_name, url=url, account=account, region=region,
-                     hyperparameters=dict(job.hyper_parameters or {}),
-                     channels={c["ChannelName"]: c for c in (job.input_data_config or [])},
-                     output_path=job.output_data_config["S3OutputPath"], run=job.run)
+    ctx = JobContext(
+        name=job.training_job_name,
+        url=url,
+        account=account,
+        region=region,
+        hyperparameters=dict(job.hyper_parameters or {}),
+        channels={c["ChannelName"]: c for c in (job.input_data_config or [])},
+        output_path=job.output_data_config["S3OutputPath"],
+        run=job.run,
+    )
     threading.Thread(target=_work, args=(ctx,), name=f"nova-emulator-{ctx.name}", daemon=True).start()
 
 

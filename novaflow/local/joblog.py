@@ -21,19 +21,38 @@ def stamp(epoch_seconds: float | None = None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S,") + f"{moment.microsecond // 1000:03d}"
 
 
-def sft_step_line(epoch: int, step: int, total: int, lr: float, batch: int, loss: float, seconds: float,
-                  consumed: int) -> str:
-    return (f"Training epoch {epoch}, iteration {step}/{total} | lr: {lr:.4g} | global_batch_size: {batch} | "
-            f"global_step: {step} | reduced_train_loss: {loss:.6g} | train_step_timing in s: {seconds:.4g} | "
-            f"consumed_samples: {consumed}")
+def sft_step_line(
+    epoch: int, step: int, total: int, lr: float, batch: int, loss: float, seconds: float, consumed: int
+) -> str:
+    return (
+        f"Training epoch {epoch}, iteration {step}/{total} | lr: {lr:.4g} | global_batch_size: {batch} | "
+        f"global_step: {step} | reduced_train_loss: {loss:.6g} | train_step_timing in s: {seconds:.4g} | "
+        f"consumed_samples: {consumed}"
+    )
 
 
 def rft_step_line(step: int, epoch: int, metrics: dict[str, float]) -> str:
-    keys = ("global_seqlen/mean", "actor/entropy", "actor/reward_kl_penalty", "actor/reward_kl_penalty_coeff",
-            "actor/pg_loss", "actor/grad_norm", "actor/lr", "training/global_step", "training/epoch",
-            "critic/score/mean", "critic/score/max", "critic/score/min", "critic/rewards/mean",
-            "critic/rewards/max", "critic/rewards/min", "critic/advantages/mean", "response_length/mean",
-            "response_length/clip_ratio", "perf/throughput")
+    keys = (
+        "global_seqlen/mean",
+        "actor/entropy",
+        "actor/reward_kl_penalty",
+        "actor/reward_kl_penalty_coeff",
+        "actor/pg_loss",
+        "actor/grad_norm",
+        "actor/lr",
+        "training/global_step",
+        "training/epoch",
+        "critic/score/mean",
+        "critic/score/max",
+        "critic/score/min",
+        "critic/rewards/mean",
+        "critic/rewards/max",
+        "critic/rewards/min",
+        "critic/advantages/mean",
+        "response_length/mean",
+        "response_length/clip_ratio",
+        "perf/throughput",
+    )
     values = {**metrics, "training/global_step": step, "training/epoch": epoch}
     parts = [f"step:{step}"] + [f"{k}:{_num(values[k])}" for k in keys if k in values]
     return "(TaskRunner pid=1) " + " - ".join(parts)
@@ -66,6 +85,5 @@ class JobLog:
 
     def flush(self) -> None:
         if self._pending:
-            self.client.put_log_events(logGroupName=LOG_GROUP, logStreamName=self.stream,
-                                       logEvents=self._pending)
+            self.client.put_log_events(logGroupName=LOG_GROUP, logStreamName=self.stream, logEvents=self._pending)
             self._pending = []

@@ -62,7 +62,8 @@ class JobRun:
     end_time: datetime | None = None
     final_metrics: list[dict[str, Any]] = field(default_factory=list)
     managed: ManagedState = field(
-        default_factory=lambda: ManagedState(TRAINING_JOB_MODEL, list(itertools.pairwise(STAGES))))
+        default_factory=lambda: ManagedState(TRAINING_JOB_MODEL, list(itertools.pairwise(STAGES)))
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -152,8 +153,11 @@ class JobRun:
         with self.lock:
             out = []
             for i, (stage, start) in enumerate(self.history):
-                item: dict[str, Any] = {"Status": stage, "StartTime": start,
-                                        "StatusMessage": STAGE_MESSAGES.get(stage, stage)}
+                item: dict[str, Any] = {
+                    "Status": stage,
+                    "StartTime": start,
+                    "StatusMessage": STAGE_MESSAGES.get(stage, stage),
+                }
                 if i + 1 < len(self.history):
                     item["EndTime"] = self.history[i + 1][1]
                 elif stage in {"Completed", "Failed", "Stopped"}:

@@ -134,19 +134,32 @@ def check_internals() -> None:
     if list(inspect.signature(invoke).parameters) != expected:
         problems.append(f"LambdaSimpleBackend.invoke{inspect.signature(invoke)} no longer takes {expected}")
     init_src = inspect.getsource(LambdaFunction.__init__) + inspect.getsource(LambdaFunction._set_function_code)
-    for attr in ("self.code_bytes", "self.environment_vars", "self.timeout", "self.handler", "self.memory_size",
-                 "self.function_arn", "self.logs_group_name", "self.logs_backend", "self.code_sha_256"):
+    for attr in (
+        "self.code_bytes",
+        "self.environment_vars",
+        "self.timeout",
+        "self.handler",
+        "self.memory_size",
+        "self.function_arn",
+        "self.logs_group_name",
+        "self.logs_backend",
+        "self.code_sha_256",
+    ):
         if attr not in init_src:
             problems.append(f"LambdaFunction no longer sets {attr}")
-    if not hasattr(LambdaSimpleBackend, "get_function") or not hasattr(LambdaSimpleBackend(
-            "us-east-1", "123456789012"), "lambda_simple_results_queue"):
+    if not hasattr(LambdaSimpleBackend, "get_function") or not hasattr(
+        LambdaSimpleBackend("us-east-1", "123456789012"), "lambda_simple_results_queue"
+    ):
         problems.append("LambdaSimpleBackend lost get_function or lambda_simple_results_queue")
     for name in ("ensure_log_group", "create_log_stream", "put_log_events"):
         if not hasattr(LogsBackend, name):
             problems.append(f"LogsBackend lost {name}")
     if problems:
-        raise MotoInternalsChanged("novaflow.local.lambda_exec: " + "; ".join(problems)
-                                   + " - re-check the patch against the new moto before upgrading.")
+        raise MotoInternalsChanged(
+            "novaflow.local.lambda_exec: "
+            + "; ".join(problems)
+            + " - re-check the patch against the new moto before upgrading."
+        )
 
 
 def install() -> None:
@@ -181,8 +194,9 @@ def _pop_error(function_name: str) -> str | None:
         return queue.popleft() if queue else None
 
 
-def _invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any,
-            response_headers: dict[str, str]) -> bytes:
+def _invoke(
+    self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: dict[str, str]
+) -> bytes:
     if self.lambda_simple_results_queue:  # explicitly queued results keep moto's documented behaviour
         return _ORIGINAL_INVOKE(self, function_name, qualifier, body, headers, response_headers)
     fn = self.get_function(function_name, qualifier)  # ResourceNotFoundException for unknown functions
@@ -193,14 +207,17 @@ def _invoke(self: Any, function_name: str, qualifier: str | None, body: Any, hea
     request_id = str(uuid.uuid4())
     injected = _pop_error(fn.function_name)
     if injected is not None:
-        outcome = Outcome(False, error={"errorMessage": injected, "errorType": "InjectedError", "stackTrace": []},
-                          log=f"[ERROR] InjectedError: {injected}\n", duration_ms=0.0)
+        outcome = Outcome(
+            False,
+            error={"errorMessage": injected, "errorType": "InjectedError", "stackTrace": []},
+            log=f"[ERROR] InjectedError: {injected}\n",
+            duration_ms=0.0,
+        )
     else:
         outcome = run_function(fn, body, request_id)
     log_text = _frame_log(outcome, request_id, fn)
     _write_cloudwatch(fn, log_text)
-    response_headers["x-amz-log-result"] = base64.b64encode(
-        log_text.encode("utf-8")[-LOG_TAIL_BYTES:]).decode("ascii")
+    response_headers["x-amz-log-result"] = base64.b64encode(log_text.encode("utf-8")[-LOG_TAIL_BYTES:]).decode("ascii")
     response_headers["x-amzn-requestid"] = request_id
     if outcome.ok:
         payload = outcome.payload.encode("utf-8")
@@ -214,8 +231,16 @@ def _invoke(self: Any, function_name: str, qualifier: str | None, body: Any, hea
 class Outcome:
     """What one execution produced: a JSON payload or an error document, plus the raw log."""
 
-    def __init__(self, ok: bool, *, payload: str = "", error: dict[str, Any] | None = None, log: str = "",
-                 duration_ms: float = 0.0, max_memory_mb: int = 0) -> None:
+    def __init__(
+        self,
+        ok: bool,
+        *,
+        payload: str = "",
+        error: dict[str, Any] | None = None,
+        log: str = "",
+        duration_ms: float = 0.0,
+        max_memory_mb: int = 0,
+    ) -> None:
         self.ok = ok
         self.payload = payload
         self.error = error or {}
@@ -231,31 +256,41 @@ def run_function(fn: Any, body: Any, request_id: str) -> Outcome:
     timeout = float(fn.timeout or 3)
     context = {
         "site_dirs": _site_dirs(),
-        "function_name": fn.function_name, "function_version": str(fn.version),
-        "invoked_function_arn": fn.function_arn, "memory_limit_in_mb": int(fn.memory_size),
-        "aws_request_id": request_id, "log_group_name": fn.logs_group_name, "log_stream_name": "",
+        "function_name": fn.function_name,
+        "function_version": str(fn.version),
+        "invoked_function_arn": fn.function_arn,
+        "memory_limit_in_mb": int(fn.memory_size),
+        "aws_request_id": request_id,
+        "log_group_name": fn.logs_group_name,
+        "log_stream_name": "",
         "deadline": time.time() + timeout,
     }
     started = time.perf_counter()
     try:
         proc = subprocess.run(
             [sys.executable, "-I", "-S", "-u", "-c", _BOOTSTRAP, str(task_dir), str(fn.handler), json.dumps(context)],
-            input=event.encode("utf-8"), capture_output=True, env=_function_env(fn), cwd=task_dir,
-            timeout=timeout + TIMEOUT_GRACE_SECONDS, check=False,
+            input=event.encode("utf-8"),
+            capture_output=True,
+            env=_function_env(fn),
+            cwd=task_dir,
+            timeout=timeout + TIMEOUT_GRACE_SECONDS,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         log = _decode(exc.stderr) + f"Task timed out after {timeout:.2f} seconds\n"
         message = f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
-        return Outcome(False, error={"errorType": "Sandbox.Timedout", "errorMessage": message}, log=log,
-                       duration_ms=timeout * 1000)
+        return Outcome(
+            False, error={"errorType": "Sandbox.Timedout", "errorMessage": message}, log=log, duration_ms=timeout * 1000
+        )
     duration = (time.perf_counter() - started) * 1000
     log = _decode(proc.stderr)
     try:
         result = json.loads(proc.stdout.decode("utf-8"))
     except ValueError:
         message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {proc.returncode}"
-        return Outcome(False, error={"errorType": "Runtime.ExitError", "errorMessage": message}, log=log,
-                       duration_ms=duration)
+        return Outcome(
+            False, error={"errorType": "Runtime.ExitError", "errorMessage": message}, log=log, duration_ms=duration
+        )
     if result.get("ok"):
         return Outcome(True, payload=result["payload"], log=log, duration_ms=duration)
     error = {k: result[k] for k in ("errorMessage", "errorType", "stackTrace") if k in result}
@@ -271,13 +306,22 @@ def _site_dirs() -> list[str]:
 def _function_env(fn: Any) -> dict[str, str]:
     """What the AWS runtime sets, the function's own variables on top, and the endpoint of this mocked AWS."""
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "en_US.UTF-8", "TZ": ":UTC",
-        "LAMBDA_TASK_ROOT": str(_code_dir(fn)), "_HANDLER": str(fn.handler),
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}", "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
-        "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
-        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(fn.timeout), "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
-        "AWS_REGION": fn.region, "AWS_DEFAULT_REGION": fn.region,
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "LAMBDA_TASK_ROOT": str(_code_dir(fn)),
+        "_HANDLER": str(fn.handler),
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
+        "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version),
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(fn.timeout),
+        "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
+        "AWS_REGION": fn.region,
+        "AWS_DEFAULT_REGION": fn.region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
     }
     if os.environ.get("AWS_ENDPOINT_URL"):
         env["AWS_ENDPOINT_URL"] = os.environ["AWS_ENDPOINT_URL"]
@@ -320,9 +364,11 @@ def _frame_log(outcome: Outcome, request_id: str, fn: Any) -> str:
     """The log as AWS frames it: START, the function's output, END, REPORT."""
     body = outcome.log if not outcome.log or outcome.log.endswith("\n") else outcome.log + "\n"
     billed = max(1, math.ceil(outcome.duration_ms))
-    return (f"START RequestId: {request_id} Version: {fn.version}\n{body}END RequestId: {request_id}\n"
-            f"REPORT RequestId: {request_id}\tDuration: {outcome.duration_ms:.2f} ms\tBilled Duration: {billed} ms\t"
-            f"Memory Size: {fn.memory_size} MB\n")
+    return (
+        f"START RequestId: {request_id} Version: {fn.version}\n{body}END RequestId: {request_id}\n"
+        f"REPORT RequestId: {request_id}\tDuration: {outcome.duration_ms:.2f} ms\tBilled Duration: {billed} ms\t"
+        f"Memory Size: {fn.memory_size} MB\n"
+    )
 
 
 def _write_cloudwatch(fn: Any, log_text: str) -> None:

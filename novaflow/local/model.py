@@ -35,8 +35,34 @@ DIM = 1 << 14
 FORMAT = "novaflow-standin-v1"
 _TOKEN_RE = re.compile(r"[a-z0-9]+|</?[a-z]+>|[^\sa-z0-9]", re.IGNORECASE)
 _LABEL_RE = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b|\b[A-Z]{2,}[0-9]*\b")
-_NOT_LABELS = frozenset({"JSON", "ONLY", "ONE", "AND", "OR", "NOT", "THE", "YOU", "DO", "NO", "OF", "A", "AN",
-                         "IS", "IT", "TO", "IN", "ON", "WITH", "LABEL", "ANSWER", "HTML", "URL", "API"})
+_NOT_LABELS = frozenset(
+    {
+        "JSON",
+        "ONLY",
+        "ONE",
+        "AND",
+        "OR",
+        "NOT",
+        "THE",
+        "YOU",
+        "DO",
+        "NO",
+        "OF",
+        "A",
+        "AN",
+        "IS",
+        "IT",
+        "TO",
+        "IN",
+        "ON",
+        "WITH",
+        "LABEL",
+        "ANSWER",
+        "HTML",
+        "URL",
+        "API",
+    }
+)
 
 
 def tokens(text: str) -> list[str]:
@@ -77,12 +103,15 @@ class Batch:
         return len(self.starts)
 
     def take(self, index: np.ndarray) -> Batch:
-        parts = [self.cols[self.starts[i]:(self.starts[i + 1] if i + 1 < len(self.starts) else len(self.cols))]
-                 for i in index]
+        parts = [
+            self.cols[self.starts[i] : (self.starts[i + 1] if i + 1 < len(self.starts) else len(self.cols))]
+            for i in index
+        ]
         lengths = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        return Batch(cols=np.concatenate(parts), starts=starts.astype(np.int64),
-                     rows=np.repeat(np.arange(len(parts)), lengths))
+        return Batch(
+            cols=np.concatenate(parts), starts=starts.astype(np.int64), rows=np.repeat(np.arange(len(parts)), lengths)
+        )
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -157,8 +186,8 @@ class Adam:
         self.t += 1
         self.m = self.b1 * self.m + (1 - self.b1) * grad
         self.v = self.b2 * self.v + (1 - self.b2) * grad * grad
-        m_hat = self.m / (1 - self.b1 ** self.t)
-        v_hat = self.v / (1 - self.b2 ** self.t)
+        m_hat = self.m / (1 - self.b1**self.t)
+        v_hat = self.v / (1 - self.b2**self.t)
         weights -= (self.lr if lr is None else lr) * m_hat / (np.sqrt(v_hat) + 1e-8)
 
 

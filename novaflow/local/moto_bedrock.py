@@ -161,8 +161,23 @@ def create_custom_model(self: Any) -> Any:
     name = params["modelName"]
     if name in backend.custom_models:
         raise ConflictException(f"Custom model {name} already exists")
-    model = ManagedCustomModel(name, None, None, None, None, None, None, None, None, self.region,
-                               self.current_account, "IMPORTED", params.get("modelKmsKeyArn"), None, None)
+    model = ManagedCustomModel(
+        name,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        self.region,
+        self.current_account,
+        "IMPORTED",
+        params.get("modelKmsKeyArn"),
+        None,
+        None,
+    )
     model.model_source_config = params.get("modelSourceConfig") or params.get("customModelDataSource")
     backend.custom_models[name] = model
     if params.get("modelTags"):
@@ -178,9 +193,14 @@ def create_custom_model_deployment(self: Any) -> Any:
         if any(d["modelDeploymentName"] == name for d in _DEPLOYMENTS.values()):
             raise ConflictException(f"Custom model deployment {name} already exists")
         arn = _arn(self.region, self.current_account, "custom-model-deployment", uuid.uuid4().hex[:12])
-        _DEPLOYMENTS[arn] = {"customModelDeploymentArn": arn, "modelDeploymentName": name,
-                             "modelArn": params["modelArn"], "createdAt": _iso(), "lastUpdatedAt": _iso(),
-                             "description": params.get("description")}
+        _DEPLOYMENTS[arn] = {
+            "customModelDeploymentArn": arn,
+            "modelDeploymentName": name,
+            "modelArn": params["modelArn"],
+            "createdAt": _iso(),
+            "lastUpdatedAt": _iso(),
+            "description": params.get("description"),
+        }
     _status(arn, DEPLOYMENT_MODEL, [("Creating", "Active")])
     _tag_new(self.bedrock_backend, arn, params.get("tags"))
     return 202, {"Content-Type": "application/json"}, json.dumps({"customModelDeploymentArn": arn})
@@ -213,27 +233,59 @@ def delete_custom_model_deployment(self: Any) -> str:
 
 def list_custom_model_deployments(self: Any) -> str:
     with _LOCK:
-        items = [{"customModelDeploymentArn": d["customModelDeploymentArn"],
-                  "customModelDeploymentName": d["modelDeploymentName"], "modelArn": d["modelArn"],
-                  "createdAt": d["createdAt"], "lastUpdatedAt": d["lastUpdatedAt"]}
-                 for d in _DEPLOYMENTS.values() if _in_backend(self, d["customModelDeploymentArn"])]
+        items = [
+            {
+                "customModelDeploymentArn": d["customModelDeploymentArn"],
+                "customModelDeploymentName": d["modelDeploymentName"],
+                "modelArn": d["modelArn"],
+                "createdAt": d["createdAt"],
+                "lastUpdatedAt": d["lastUpdatedAt"],
+            }
+            for d in _DEPLOYMENTS.values()
+            if _in_backend(self, d["customModelDeploymentArn"])
+        ]
     for item in items:
         item["status"] = _status(item["customModelDeploymentArn"], DEPLOYMENT_MODEL, [("Creating", "Active")]).status
-    page, token = _filter_page(self._get_params(), items, name_key="customModelDeploymentName",
-                               created_key="createdAt", before="createdBefore", after="createdAfter")
+    page, token = _filter_page(
+        self._get_params(),
+        items,
+        name_key="customModelDeploymentName",
+        created_key="createdAt",
+        before="createdBefore",
+        after="createdAfter",
+    )
     return json.dumps({"modelDeploymentSummaries": page, **({"nextToken": token} if token else {})})
 
 
 def list_provisioned_model_throughputs(self: Any) -> str:
-    keys = ("provisionedModelArn", "provisionedModelName", "modelArn", "desiredModelArn", "foundationModelArn",
-            "modelUnits", "desiredModelUnits", "commitmentDuration", "creationTime", "lastModifiedTime")
+    keys = (
+        "provisionedModelArn",
+        "provisionedModelName",
+        "modelArn",
+        "desiredModelArn",
+        "foundationModelArn",
+        "modelUnits",
+        "desiredModelUnits",
+        "commitmentDuration",
+        "creationTime",
+        "lastModifiedTime",
+    )
     with _LOCK:
-        items = [{k: t[k] for k in keys if t.get(k) is not None}
-                 for t in _THROUGHPUTS.values() if _in_backend(self, t["provisionedModelArn"])]
+        items = [
+            {k: t[k] for k in keys if t.get(k) is not None}
+            for t in _THROUGHPUTS.values()
+            if _in_backend(self, t["provisionedModelArn"])
+        ]
     for item in items:
         item["status"] = _status(item["provisionedModelArn"], THROUGHPUT_MODEL, [("Creating", "InService")]).status
-    page, token = _filter_page(self._get_params(), items, name_key="provisionedModelName",
-                               created_key="creationTime", before="creationTimeBefore", after="creationTimeAfter")
+    page, token = _filter_page(
+        self._get_params(),
+        items,
+        name_key="provisionedModelName",
+        created_key="creationTime",
+        before="creationTimeBefore",
+        after="creationTimeAfter",
+    )
     return json.dumps({"provisionedModelSummaries": page, **({"nextToken": token} if token else {})})
 
 
@@ -241,8 +293,9 @@ def _in_backend(response: Any, arn: str) -> bool:
     return arn.startswith(f"arn:aws:bedrock:{response.region}:{response.current_account}:")
 
 
-def _filter_page(params: dict[str, Any], items: list[dict[str, Any]], *, name_key: str, created_key: str,
-                 before: str, after: str) -> tuple[list[dict[str, Any]], str | None]:
+def _filter_page(
+    params: dict[str, Any], items: list[dict[str, Any]], *, name_key: str, created_key: str, before: str, after: str
+) -> tuple[list[dict[str, Any]], str | None]:
     """The List* filters, sort and pagination AWS applies (statusEquals, nameContains, modelArnEquals, the
     creation-time bounds, sortBy CreationTime, maxResults / nextToken)."""
     if params.get("statusEquals"):
@@ -290,11 +343,18 @@ def create_provisioned_model_throughput(self: Any) -> Any:
         if any(t["provisionedModelName"] == name for t in _THROUGHPUTS.values()):
             raise ConflictException(f"Provisioned model {name} already exists")
         arn = _arn(self.region, self.current_account, "provisioned-model", uuid.uuid4().hex[:12])
-        _THROUGHPUTS[arn] = {"provisionedModelArn": arn, "provisionedModelName": name, "modelArn": model_id,
-                             "desiredModelArn": model_id, "foundationModelArn": model_id,
-                             "modelUnits": params["modelUnits"], "desiredModelUnits": params["modelUnits"],
-                             "creationTime": _iso(), "lastModifiedTime": _iso(),
-                             "commitmentDuration": params.get("commitmentDuration")}
+        _THROUGHPUTS[arn] = {
+            "provisionedModelArn": arn,
+            "provisionedModelName": name,
+            "modelArn": model_id,
+            "desiredModelArn": model_id,
+            "foundationModelArn": model_id,
+            "modelUnits": params["modelUnits"],
+            "desiredModelUnits": params["modelUnits"],
+            "creationTime": _iso(),
+            "lastModifiedTime": _iso(),
+            "commitmentDuration": params.get("commitmentDuration"),
+        }
     _status(arn, THROUGHPUT_MODEL, [("Creating", "InService")])
     _tag_new(self.bedrock_backend, arn, params.get("tags"))
     return 201, {"Content-Type": "application/json"}, json.dumps({"provisionedModelArn": arn})
@@ -348,9 +408,12 @@ def converse(self: Any) -> Any:
 
     model_id = self._get_param("modelId")
     host = self.headers.get("Host") or ""
-    reply = serving.converse_reply(self._get_param("system"), self._get_param("messages") or [],
-                                   checkpoint_for_model_id(self.current_account, self.region, model_id),
-                                   f"http://{host}")
+    reply = serving.converse_reply(
+        self._get_param("system"),
+        self._get_param("messages") or [],
+        checkpoint_for_model_id(self.current_account, self.region, model_id),
+        f"http://{host}",
+    )
     return 200, {"Content-Type": "application/json"}, json.dumps(reply)
 
 
@@ -361,21 +424,35 @@ def converse_stream(self: Any) -> Any:
 
     model_id = self._get_param("modelId")
     host = self.headers.get("Host") or ""
-    reply = serving.converse_reply(self._get_param("system"), self._get_param("messages") or [],
-                                   checkpoint_for_model_id(self.current_account, self.region, model_id),
-                                   f"http://{host}")
+    reply = serving.converse_reply(
+        self._get_param("system"),
+        self._get_param("messages") or [],
+        checkpoint_for_model_id(self.current_account, self.region, model_id),
+        f"http://{host}",
+    )
     text = reply["output"]["message"]["content"][0]["text"]
     words = text.split(" ")
     events: list[tuple[str, dict[str, Any]]] = [("messageStart", {"role": "assistant"})]
     for i, word in enumerate(words):
-        events.append(("contentBlockDelta", {"contentBlockIndex": 0,
-                                             "delta": {"text": word + (" " if i + 1 < len(words) else "")}}))
-    events += [("contentBlockStop", {"contentBlockIndex": 0}), ("messageStop", {"stopReason": reply["stopReason"]}),
-               ("metadata", {"usage": reply["usage"], "metrics": reply["metrics"]})]
+        events.append(
+            (
+                "contentBlockDelta",
+                {"contentBlockIndex": 0, "delta": {"text": word + (" " if i + 1 < len(words) else "")}},
+            )
+        )
+    events += [
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        ("messageStop", {"stopReason": reply["stopReason"]}),
+        ("metadata", {"usage": reply["usage"], "metrics": reply["metrics"]}),
+    ]
     encoder = EventStreamEncoder()
-    body = b"".join(encoder.encode_message({":event-type": name, ":content-type": "application/json",
-                                            ":message-type": "event"}, json.dumps(payload).encode())
-                    for name, payload in events)
+    body = b"".join(
+        encoder.encode_message(
+            {":event-type": name, ":content-type": "application/json", ":message-type": "event"},
+            json.dumps(payload).encode(),
+        )
+        for name, payload in events
+    )
     return 200, {"Content-Type": "application/vnd.amazon.eventstream"}, body
 
 
@@ -387,11 +464,21 @@ def install() -> None:
     br_models.CustomModel = ManagedCustomModel  # type: ignore[misc]
     br_models.BedrockBackend._list_arns = _list_arns  # type: ignore[method-assign]
     resp = br_responses.BedrockResponse
-    for func in (get_model_customization_job, stop_model_customization_job, get_custom_model, delete_custom_model,
-                 create_custom_model, create_custom_model_deployment, get_custom_model_deployment,
-                 delete_custom_model_deployment, list_custom_model_deployments, create_provisioned_model_throughput,
-                 get_provisioned_model_throughput, delete_provisioned_model_throughput,
-                 list_provisioned_model_throughputs):
+    for func in (
+        get_model_customization_job,
+        stop_model_customization_job,
+        get_custom_model,
+        delete_custom_model,
+        create_custom_model,
+        create_custom_model_deployment,
+        get_custom_model_deployment,
+        delete_custom_model_deployment,
+        list_custom_model_deployments,
+        create_provisioned_model_throughput,
+        get_provisioned_model_throughput,
+        delete_provisioned_model_throughput,
+        list_provisioned_model_throughputs,
+    ):
         setattr(resp, func.__name__, func)
     rt_responses.BedrockRuntimeResponse.converse = converse  # type: ignore[attr-defined]
     rt_responses.BedrockRuntimeResponse.converse_stream = converse_stream  # type: ignore[attr-defined]

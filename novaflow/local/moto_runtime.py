@@ -68,9 +68,15 @@ def invoke_endpoint_with_response_stream(self: Any) -> Any:
     from novaflow.local import serving
 
     body, content_type = serving.answer_sagemaker(endpoint, self.body, _server_url(self), stream=True)
-    return 200, {"Content-Type": "application/vnd.amazon.eventstream",
-                 "X-Amzn-SageMaker-Content-Type": content_type,
-                 "x-Amzn-Invoked-Production-Variant": _variant(endpoint)}, encode_payload_parts(body)
+    return (
+        200,
+        {
+            "Content-Type": "application/vnd.amazon.eventstream",
+            "X-Amzn-SageMaker-Content-Type": content_type,
+            "x-Amzn-Invoked-Production-Variant": _variant(endpoint),
+        },
+        encode_payload_parts(body),
+    )
 
 
 def encode_payload_parts(body: bytes, chunk: int = STREAM_CHUNK_BYTES) -> bytes:
@@ -78,8 +84,10 @@ def encode_payload_parts(body: bytes, chunk: int = STREAM_CHUNK_BYTES) -> bytes:
     encoder = EventStreamEncoder()
     out = bytearray()
     for start in range(0, len(body), chunk):
-        out += encoder.encode_message({":message-type": "event", ":event-type": "PayloadPart",
-                                       ":content-type": "application/octet-stream"}, body[start:start + chunk])
+        out += encoder.encode_message(
+            {":message-type": "event", ":event-type": "PayloadPart", ":content-type": "application/octet-stream"},
+            body[start : start + chunk],
+        )
     return bytes(out)
 
 
@@ -102,9 +110,12 @@ _STOCK_INFER = DomainDispatcherApplication.infer_service_region_host
 
 def _infer_service_region_host(self: Any, environ: dict[str, Any], path: str) -> str | None:
     host = _STOCK_INFER(self, environ, path)
-    if host and host.startswith("api.sagemaker.") and environ.get("PATH_INFO", "").endswith(
-            "/invocations-response-stream"):
-        return "runtime." + host[len("api."):]
+    if (
+        host
+        and host.startswith("api.sagemaker.")
+        and environ.get("PATH_INFO", "").endswith("/invocations-response-stream")
+    ):
+        return "runtime." + host[len("api.") :]
     return host
 
 

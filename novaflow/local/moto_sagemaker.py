@@ -143,8 +143,9 @@ class ManagedEndpoint(_StockEndpoint):  # type: ignore[misc,valid-type]
     def begin_update(self, config: dict[str, Any]) -> None:
         """Updating -> InService; the endpoint switches to ``config`` when it reads InService again, as AWS
         swaps the fleet only once the new one is healthy (the old config answers invocations meanwhile)."""
-        _PENDING_UPDATES[self] = PendingUpdate(config["EndpointConfigName"], config["ProductionVariants"],
-                                               config.get("DataCaptureConfig") or {}, utcnow())
+        _PENDING_UPDATES[self] = PendingUpdate(
+            config["EndpointConfigName"], config["ProductionVariants"], config.get("DataCaptureConfig") or {}, utcnow()
+        )
         _ENDPOINT_STATES[self] = ManagedState(ENDPOINT_MODEL, [("Updating", "InService")])
 
     def _settle_update(self) -> None:
@@ -164,9 +165,13 @@ class ManagedEndpoint(_StockEndpoint):  # type: ignore[misc,valid-type]
         pending = _PENDING_UPDATES.get(self)
         if pending is not None:
             response["PendingDeploymentSummary"] = {
-                "EndpointConfigName": pending.config_name, "StartTime": pending.start_time,
-                "ProductionVariants": [{**v, "VariantStatus": [{"Status": "Creating", "StartTime": pending.start_time}]}
-                                       for v in self._process_production_variants(pending.production_variants)]}
+                "EndpointConfigName": pending.config_name,
+                "StartTime": pending.start_time,
+                "ProductionVariants": [
+                    {**v, "VariantStatus": [{"Status": "Creating", "StartTime": pending.start_time}]}
+                    for v in self._process_production_variants(pending.production_variants)
+                ],
+            }
         state = _ENDPOINT_STATES.get(self)
         if state is not None:  # counted after the read: "manual, times N" shows each status N times
             state.advance()
@@ -182,7 +187,8 @@ def _create_training_job(original: Callable[..., Any]) -> Callable[..., Any]:
             arn = sm_models.FakeTrainingJob.arn_formatter(training_job_name, self.account_id, self.region_name)
             raise ResourceInUseException(
                 "Training job names must be unique within an AWS account and region, and a training job with "
-                f"this name already exists ({arn})")
+                f"this name already exists ({arn})"
+            )
         return original(self, training_job_name, *args, **kwargs)
 
     return create_training_job
@@ -196,8 +202,7 @@ def stop_training_job(self: Any, training_job_name: str) -> None:
         raise ValidationError(message=f"Could not find training job '{arn}'.")
     blocking = job.run.request_stop() if isinstance(job, ManagedTrainingJob) else job.training_job_status
     if blocking is not None:
-        raise ValidationError(
-            message=f"The request was rejected because the training job is in status {blocking}.")
+        raise ValidationError(message=f"The request was rejected because the training job is in status {blocking}.")
 
 
 def _response_create_training_job(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -236,8 +241,9 @@ def update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) ->
 
 
 def _response_update_endpoint(self: Any) -> ActionResult:
-    endpoint = self.sagemaker_backend.update_endpoint(self._get_param("EndpointName"),
-                                                      self._get_param("EndpointConfigName"))
+    endpoint = self.sagemaker_backend.update_endpoint(
+        self._get_param("EndpointName"), self._get_param("EndpointConfigName")
+    )
     return ActionResult({"EndpointArn": endpoint.arn})
 
 

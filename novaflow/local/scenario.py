@@ -25,9 +25,14 @@ def load_questions(path: str | Path) -> list[dict[str, str]]:
 
 
 def converse_row(system: str, query: str, answer: str) -> dict[str, Any]:
-    return {"schemaVersion": "bedrock-conversation-2024", "system": [{"text": system}],
-            "messages": [{"role": "user", "content": [{"text": query}]},
-                         {"role": "assistant", "content": [{"text": answer}]}]}
+    return {
+        "schemaVersion": "bedrock-conversation-2024",
+        "system": [{"text": system}],
+        "messages": [
+            {"role": "user", "content": [{"text": query}]},
+            {"role": "assistant", "content": [{"text": answer}]},
+        ],
+    }
 
 
 def gen_qa_row(system: str, query: str, answer: str, row_id: str) -> dict[str, Any]:
@@ -35,8 +40,11 @@ def gen_qa_row(system: str, query: str, answer: str, row_id: str) -> dict[str, A
 
 
 def rft_row(system: str, query: str, answer: str, row_id: str) -> dict[str, Any]:
-    return {"id": row_id, "messages": [{"role": "system", "content": system}, {"role": "user", "content": query}],
-            "reference_answer": answer}
+    return {
+        "id": row_id,
+        "messages": [{"role": "system", "content": system}, {"role": "user", "content": query}],
+        "reference_answer": answer,
+    }
 
 
 def jsonl(rows: list[dict[str, Any]]) -> bytes:
@@ -50,55 +58,114 @@ def put(uri: str, body: bytes) -> str:
 
 
 def sft_recipe(name: str, max_steps: int = 100, batch: int = 32, lr: float = 1e-5) -> dict[str, Any]:
-    return {"run": {"name": name, "model_type": "amazon.nova-2-lite-v1:0:256k",
-                    "model_name_or_path": "nova-lite-2/prod", "replicas": 1, "data_s3_path": ""},
-            "training_config": {"max_steps": max_steps, "global_batch_size": batch,
-                                "lr_scheduler": {"warmup_steps": 10, "min_lr": 1e-6},
-                                "optim_config": {"lr": lr, "adam_beta1": 0.9, "adam_beta2": 0.95}}}
+    return {
+        "run": {
+            "name": name,
+            "model_type": "amazon.nova-2-lite-v1:0:256k",
+            "model_name_or_path": "nova-lite-2/prod",
+            "replicas": 1,
+            "data_s3_path": "",
+        },
+        "training_config": {
+            "max_steps": max_steps,
+            "global_batch_size": batch,
+            "lr_scheduler": {"warmup_steps": 10, "min_lr": 1e-6},
+            "optim_config": {"lr": lr, "adam_beta1": 0.9, "adam_beta2": 0.95},
+        },
+    }
 
 
 def eval_recipe(name: str, model_name_or_path: str) -> dict[str, Any]:
-    return {"run": {"name": name, "model_type": "amazon.nova-2-lite-v1:0:256k",
-                    "model_name_or_path": model_name_or_path, "replicas": 1, "data_s3_path": ""},
-            "evaluation": {"task": "gen_qa", "strategy": "gen_qa", "metric": "all"},
-            "inference": {"max_new_tokens": 8196, "top_k": -1, "top_p": 1.0, "temperature": 0}}
+    return {
+        "run": {
+            "name": name,
+            "model_type": "amazon.nova-2-lite-v1:0:256k",
+            "model_name_or_path": model_name_or_path,
+            "replicas": 1,
+            "data_s3_path": "",
+        },
+        "evaluation": {"task": "gen_qa", "strategy": "gen_qa", "metric": "all"},
+        "inference": {"max_new_tokens": 8196, "top_k": -1, "top_p": 1.0, "temperature": 0},
+    }
 
 
-def rft_recipe(name: str, model_name_or_path: str, lambda_arn: str, max_steps: int = 8,
-               generations: int = 4, temperature: float = 1.0, kl: float = 0.001, batch: int = 64) -> dict[str, Any]:
-    return {"run": {"name": name, "model_type": "amazon.nova-2-lite-v1:0:256k",
-                    "model_name_or_path": model_name_or_path, "replicas": 1, "data_s3_path": "",
-                    "reward_lambda_arn": lambda_arn},
-            "training_config": {"global_batch_size": batch, "max_length": 8192,
-                                "rollout": {"advantage_strategy": {"number_generation": generations},
-                                            "generator": {"max_new_tokens": 64, "temperature": temperature},
-                                            "rewards": {"api_endpoint": {"lambda_arn": lambda_arn}}},
-                                "trainer": {"kl_loss_coef": kl, "max_steps": max_steps,
-                                            "optim_config": {"lr": 1e-4}}}}
+def rft_recipe(
+    name: str,
+    model_name_or_path: str,
+    lambda_arn: str,
+    max_steps: int = 8,
+    generations: int = 4,
+    temperature: float = 1.0,
+    kl: float = 0.001,
+    batch: int = 64,
+) -> dict[str, Any]:
+    return {
+        "run": {
+            "name": name,
+            "model_type": "amazon.nova-2-lite-v1:0:256k",
+            "model_name_or_path": model_name_or_path,
+            "replicas": 1,
+            "data_s3_path": "",
+            "reward_lambda_arn": lambda_arn,
+        },
+        "training_config": {
+            "global_batch_size": batch,
+            "max_length": 8192,
+            "rollout": {
+                "advantage_strategy": {"number_generation": generations},
+                "generator": {"max_new_tokens": 64, "temperature": temperature},
+                "rewards": {"api_endpoint": {"lambda_arn": lambda_arn}},
+            },
+            "trainer": {"kl_loss_coef": kl, "max_steps": max_steps, "optim_config": {"lr": 1e-4}},
+        },
+    }
 
 
-def submit(name: str, recipe: dict[str, Any], train_uri: str, output_uri: str, role_arn: str,
-           data_type: str = "Converse") -> str:
+def submit(
+    name: str, recipe: dict[str, Any], train_uri: str, output_uri: str, role_arn: str, data_type: str = "Converse"
+) -> str:
     """The §9 CreateTrainingJob request for ``recipe`` (recipe channel + train channel)."""
-    recipe_uri = put(f"{output_uri.rstrip('/')}/recipes/{name}/recipe.yaml",
-                     yaml.safe_dump(recipe, sort_keys=False).encode())
+    recipe_uri = put(
+        f"{output_uri.rstrip('/')}/recipes/{name}/recipe.yaml", yaml.safe_dump(recipe, sort_keys=False).encode()
+    )
     model = recipe["run"]["model_name_or_path"]
-    hyper = {"sagemaker_recipe_local_path": "/opt/ml/input/data/recipe/recipe.yaml",
-             ("base_model_location" if model.startswith("s3://") else "base_model"): model}
+    hyper = {
+        "sagemaker_recipe_local_path": "/opt/ml/input/data/recipe/recipe.yaml",
+        ("base_model_location" if model.startswith("s3://") else "base_model"): model,
+    }
     if recipe["run"].get("reward_lambda_arn"):
         hyper["reward_lambda_arn"] = recipe["run"]["reward_lambda_arn"]
     response = get_client("sagemaker").create_training_job(
-        TrainingJobName=name, RoleArn=role_arn, AlgorithmSpecification={"TrainingImage": IMAGE,
-                                                                        "TrainingInputMode": "File"},
+        TrainingJobName=name,
+        RoleArn=role_arn,
+        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
         HyperParameters=hyper,
         InputDataConfig=[
-            {"ChannelName": "train", "DataSource": {"S3DataSource": {
-                "S3Uri": train_uri, "S3DataType": data_type, "S3DataDistributionType": "FullyReplicated"}}},
-            {"ChannelName": "recipe", "DataSource": {"S3DataSource": {
-                "S3Uri": recipe_uri, "S3DataType": "S3Prefix", "S3DataDistributionType": "FullyReplicated"}}}],
-        OutputDataConfig={"S3OutputPath": output_uri}, ResourceConfig={
-            "InstanceType": "ml.p5.48xlarge", "InstanceCount": 1, "VolumeSizeInGB": 100},
-        StoppingCondition={"MaxRuntimeInSeconds": 86400})
+            {
+                "ChannelName": "train",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3Uri": train_uri,
+                        "S3DataType": data_type,
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            },
+            {
+                "ChannelName": "recipe",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3Uri": recipe_uri,
+                        "S3DataType": "S3Prefix",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            },
+        ],
+        OutputDataConfig={"S3OutputPath": output_uri},
+        ResourceConfig={"InstanceType": "ml.p5.48xlarge", "InstanceCount": 1, "VolumeSizeInGB": 100},
+        StoppingCondition={"MaxRuntimeInSeconds": 86400},
+    )
     return str(response["TrainingJobArn"])
 
 

@@ -29,8 +29,7 @@ FAKE_CREDENTIAL = "testing"
 
 SAGEMAKER_TRUST_POLICY = {
     "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
-                   "Action": "sts:AssumeRole"}],
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}],
 }
 
 
@@ -57,8 +56,15 @@ class LocalAws:
     so every boto3 client in this process and its children talks to the local server.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, set_environ: bool = True,
-                 region: str = LOCAL_REGION, emulator: bool = True) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        set_environ: bool = True,
+        region: str = LOCAL_REGION,
+        emulator: bool = True,
+    ) -> None:
         self.host = host
         self.port = port
         self.region = region
@@ -137,8 +143,12 @@ class LocalAws:
         """POST (or GET without a body) to moto's control API, e.g. ``/moto-api/reset``."""
         data = None if body is None else json.dumps(body).encode()
         method = "GET" if body is None and path.endswith(".json") else "POST"
-        req = urllib.request.Request(self.url + path, data=data, method=method,  # noqa: S310 - loopback http
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(  # noqa: S310 - loopback http
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback http
             raw = resp.read()
         try:
@@ -163,8 +173,12 @@ class LocalAws:
         """The default bucket and a SageMaker execution role that trusts sagemaker.amazonaws.com."""
         import boto3
 
-        session = boto3.Session(aws_access_key_id=FAKE_CREDENTIAL, aws_secret_access_key=FAKE_CREDENTIAL,
-                                aws_session_token=FAKE_CREDENTIAL, region_name=self.region)
+        session = boto3.Session(
+            aws_access_key_id=FAKE_CREDENTIAL,
+            aws_secret_access_key=FAKE_CREDENTIAL,
+            aws_session_token=FAKE_CREDENTIAL,
+            region_name=self.region,
+        )
         s3 = session.client("s3", endpoint_url=self.url)
         iam = session.client("iam", endpoint_url=self.url)
         existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
@@ -173,9 +187,12 @@ class LocalAws:
         try:
             iam.get_role(RoleName=LOCAL_ROLE_NAME)
         except iam.exceptions.NoSuchEntityException:
-            iam.create_role(RoleName=LOCAL_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(SAGEMAKER_TRUST_POLICY),
-                            Description="SageMaker execution role of the embedded mocked AWS",
-                            Tags=[{"Key": "novaflow:local", "Value": "true"}])
+            iam.create_role(
+                RoleName=LOCAL_ROLE_NAME,
+                AssumeRolePolicyDocument=json.dumps(SAGEMAKER_TRUST_POLICY),
+                Description="SageMaker execution role of the embedded mocked AWS",
+                Tags=[{"Key": "novaflow:local", "Value": "true"}],
+            )
 
 
 def silence_request_log() -> None:

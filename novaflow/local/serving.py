@@ -78,8 +78,11 @@ def answer_sagemaker(endpoint: Any, body: bytes | str, url: str, *, stream: bool
     text = Responder(url, endpoint_checkpoint(endpoint)).answer(system, user)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}" if chat else f"cmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
-    usage = {"prompt_tokens": len(tokens(system + " " + user)), "completion_tokens": len(tokens(text)),
-             "total_tokens": len(tokens(system + " " + user)) + len(tokens(text))}
+    usage = {
+        "prompt_tokens": len(tokens(system + " " + user)),
+        "completion_tokens": len(tokens(text)),
+        "total_tokens": len(tokens(system + " " + user)) + len(tokens(text)),
+    }
     if not (stream or request.get("stream")):
         if chat:
             choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
@@ -87,8 +90,14 @@ def answer_sagemaker(endpoint: Any, body: bytes | str, url: str, *, stream: bool
         else:
             choice = {"index": 0, "text": text, "finish_reason": "stop"}
             obj = "text_completion"
-        payload = {"id": completion_id, "object": obj, "created": created, "model": "nova",
-                   "choices": [choice], "usage": usage}
+        payload = {
+            "id": completion_id,
+            "object": obj,
+            "created": created,
+            "model": "nova",
+            "choices": [choice],
+            "usage": usage,
+        }
         return json.dumps(payload).encode(), "application/json"
     lines = []
     pieces = [w + " " for w in text.split(" ")]
@@ -97,20 +106,42 @@ def answer_sagemaker(endpoint: Any, body: bytes | str, url: str, *, stream: bool
         delta: dict[str, Any] = {"content": piece}
         if i == 0 and chat:
             delta["role"] = "assistant"
-        choice = {"index": 0, "delta": delta, "finish_reason": None} if chat else \
-            {"index": 0, "text": piece, "finish_reason": None}
-        lines.append({"id": completion_id, "object": "chat.completion.chunk" if chat else "text_completion",
-                      "created": created, "model": "nova", "choices": [choice]})
-    last = {"index": 0, "delta": {}, "finish_reason": "stop"} if chat else {"index": 0, "text": "",
-                                                                            "finish_reason": "stop"}
-    lines.append({"id": completion_id, "object": "chat.completion.chunk" if chat else "text_completion",
-                  "created": created, "model": "nova", "choices": [last], "usage": usage})
+        choice = (
+            {"index": 0, "delta": delta, "finish_reason": None}
+            if chat
+            else {"index": 0, "text": piece, "finish_reason": None}
+        )
+        lines.append(
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk" if chat else "text_completion",
+                "created": created,
+                "model": "nova",
+                "choices": [choice],
+            }
+        )
+    last = (
+        {"index": 0, "delta": {}, "finish_reason": "stop"}
+        if chat
+        else {"index": 0, "text": "", "finish_reason": "stop"}
+    )
+    lines.append(
+        {
+            "id": completion_id,
+            "object": "chat.completion.chunk" if chat else "text_completion",
+            "created": created,
+            "model": "nova",
+            "choices": [last],
+            "usage": usage,
+        }
+    )
     out = "".join(f"data: {json.dumps(line)}\n\n" for line in lines) + "data: [DONE]\n\n"
     return out.encode(), "text/event-stream"
 
 
-def converse_reply(system: list[dict[str, Any]] | None, messages: list[dict[str, Any]],
-                   checkpoint_uri: str | None, url: str) -> dict[str, Any]:
+def converse_reply(
+    system: list[dict[str, Any]] | None, messages: list[dict[str, Any]], checkpoint_uri: str | None, url: str
+) -> dict[str, Any]:
     """A Converse API response for ``messages`` from the model at ``checkpoint_uri`` (base when None)."""
     system_text = "\n".join(str(b.get("text", "")) for b in (system or []) if isinstance(b, dict))
     users = [m for m in messages if m.get("role") == "user"]
@@ -118,7 +149,9 @@ def converse_reply(system: list[dict[str, Any]] | None, messages: list[dict[str,
     started = time.perf_counter()
     text = Responder(url, checkpoint_uri).answer(system_text, user_text)
     n_in, n_out = len(tokens(system_text + " " + user_text)), len(tokens(text))
-    return {"output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-            "stopReason": "end_turn",
-            "usage": {"inputTokens": n_in, "outputTokens": n_out, "totalTokens": n_in + n_out},
-            "metrics": {"latencyMs": max(1, int((time.perf_counter() - started) * 1000))}}
+    return {
+        "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": n_in, "outputTokens": n_out, "totalTokens": n_in + n_out},
+        "metrics": {"latencyMs": max(1, int((time.perf_counter() - started) * 1000))},
+    }

@@ -28,18 +28,26 @@ from novaflow.recipes.overrides import OverrideSpec, apply_overrides, load_overr
 
 # evaluation.task -> (strategy, metric); nova-contract §3.3.
 EVAL_TASKS: dict[str, tuple[str, str]] = {
-    "mmlu": ("zs_cot", "accuracy"), "mmlu_pro": ("zs_cot", "accuracy"), "bbh": ("fs_cot", "accuracy"),
-    "gpqa": ("zs_cot", "accuracy"), "math": ("zs_cot", "exact_match"), "strong_reject": ("zs", "deflection"),
-    "ifeval": ("zs", "accuracy"), "mmmu": ("zs_cot", "accuracy"), "gen_qa": ("gen_qa", "all"),
-    "llm_judge": ("judge", "all"), "rft_eval": ("rft_eval", "all"),
+    "mmlu": ("zs_cot", "accuracy"),
+    "mmlu_pro": ("zs_cot", "accuracy"),
+    "bbh": ("fs_cot", "accuracy"),
+    "gpqa": ("zs_cot", "accuracy"),
+    "math": ("zs_cot", "exact_match"),
+    "strong_reject": ("zs", "deflection"),
+    "ifeval": ("zs", "accuracy"),
+    "mmmu": ("zs_cot", "accuracy"),
+    "gen_qa": ("gen_qa", "all"),
+    "llm_judge": ("judge", "all"),
+    "rft_eval": ("rft_eval", "all"),
 }
 BYOD_TASKS = frozenset({"gen_qa", "llm_judge", "rft_eval"})
 EVAL_MAX_NEW_TOKENS = {1: 8196, 2: 32768}
 _PLACEHOLDER = re.compile(r"^\{\{(\w+)\}\}$")
 
 
-def template_name(model: NovaModel, method: Method, platform: Platform = Platform.SMTJ,
-                  eval_task: str | None = None) -> str:
+def template_name(
+    model: NovaModel, method: Method, platform: Platform = Platform.SMTJ, eval_task: str | None = None
+) -> str:
     """The packaged template for a combination (file ``templates/<name>.yaml``)."""
     if platform is Platform.BEDROCK:
         return f"bedrock_{method.value}"
@@ -48,7 +56,8 @@ def template_name(model: NovaModel, method: Method, platform: Platform = Platfor
         if task not in EVAL_TASKS:
             raise RecipeError(f"Unknown evaluation task {task!r}: use one of {', '.join(EVAL_TASKS)}.")
         return {"gen_qa": "eval_gen_qa", "rft_eval": "eval_rft", "llm_judge": "eval_llm_judge"}.get(
-            task, "eval_benchmark")
+            task, "eval_benchmark"
+        )
     return f"{method.value}_nova{model.version}"
 
 
@@ -124,11 +133,20 @@ def fill_placeholders(tree: Any, context: Mapping[str, Any], missing: list[str])
     return tree
 
 
-def build_recipe(model: str | NovaModel, method: str | Method, *, run_name: str,
-                 platform: str | Platform = Platform.SMTJ, replicas: int = 1,
-                 model_name_or_path: str | None = None, reward_lambda_arn: str | None = None,
-                 eval_task: str | None = None, overrides: Mapping[str, Any] | None = None,
-                 recipe_file: str | Path | None = None, overrides_file: str | Path | None = None) -> ResolvedRecipe:
+def build_recipe(
+    model: str | NovaModel,
+    method: str | Method,
+    *,
+    run_name: str,
+    platform: str | Platform = Platform.SMTJ,
+    replicas: int = 1,
+    model_name_or_path: str | None = None,
+    reward_lambda_arn: str | None = None,
+    eval_task: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    recipe_file: str | Path | None = None,
+    overrides_file: str | Path | None = None,
+) -> ResolvedRecipe:
     """Resolve a recipe; problems (bad overrides, unfilled placeholders) are collected, not raised."""
     nova = model if isinstance(model, NovaModel) else get_model(model)
     meth = Method(method)
@@ -138,10 +156,15 @@ def build_recipe(model: str | NovaModel, method: str | Method, *, run_name: str,
     task = eval_task or "gen_qa"
     strategy, metric = EVAL_TASKS.get(task, ("", ""))
     context = {
-        "name": run_name, "model_type": nova.model_type,
-        "model_name_or_path": model_name_or_path or nova.model_path, "replicas": replicas,
-        "reward_lambda_arn": reward_lambda_arn, "max_new_tokens": EVAL_MAX_NEW_TOKENS[nova.version],
-        "task": task, "strategy": strategy, "metric": metric,
+        "name": run_name,
+        "model_type": nova.model_type,
+        "model_name_or_path": model_name_or_path or nova.model_path,
+        "replicas": replicas,
+        "reward_lambda_arn": reward_lambda_arn,
+        "max_new_tokens": EVAL_MAX_NEW_TOKENS[nova.version],
+        "task": task,
+        "strategy": strategy,
+        "metric": metric,
     }
     missing: list[str] = []
     recipe = fill_placeholders(copy.deepcopy(base), context, missing)
@@ -149,6 +172,7 @@ def build_recipe(model: str | NovaModel, method: str | Method, *, run_name: str,
     recipe, problems = apply_overrides(recipe, dict(overrides or {}), specs)
     for key in missing:
         fix = {"reward_lambda_arn": "pass the reward Lambda ARN (deploy it with `novaflow reward deploy`)"}.get(
-            key, f"provide a value for {key}")
+            key, f"provide a value for {key}"
+        )
         problems.append(f"recipe placeholder {{{{{key}}}}} is not filled: {fix}")
     return ResolvedRecipe(template=name, recipe=recipe, specs=specs, problems=problems)

@@ -65,16 +65,38 @@ class NovaModel:
         return self.model_type
 
 
-MODELS: dict[str, NovaModel] = {m.key: m for m in (
-    NovaModel("nova-micro", 1, "amazon.nova-micro-v1:0:128k", "nova-micro/prod", "nova-textgeneration-micro",
-              "amazon.nova-micro-v1"),
-    NovaModel("nova-lite", 1, "amazon.nova-lite-v1:0:300k", "nova-lite/prod", "nova-textgeneration-lite",
-              "amazon.nova-lite-v1"),
-    NovaModel("nova-pro", 1, "amazon.nova-pro-v1:0:300k", "nova-pro/prod", "nova-textgeneration-pro",
-              "amazon.nova-pro-v1"),
-    NovaModel("nova-lite-2", 2, "amazon.nova-2-lite-v1:0:256k", "nova-lite-2/prod", "nova-textgeneration-lite-v2",
-              "amazon.nova-2-lite-v1"),
-)}
+MODELS: dict[str, NovaModel] = {
+    m.key: m
+    for m in (
+        NovaModel(
+            "nova-micro",
+            1,
+            "amazon.nova-micro-v1:0:128k",
+            "nova-micro/prod",
+            "nova-textgeneration-micro",
+            "amazon.nova-micro-v1",
+        ),
+        NovaModel(
+            "nova-lite",
+            1,
+            "amazon.nova-lite-v1:0:300k",
+            "nova-lite/prod",
+            "nova-textgeneration-lite",
+            "amazon.nova-lite-v1",
+        ),
+        NovaModel(
+            "nova-pro", 1, "amazon.nova-pro-v1:0:300k", "nova-pro/prod", "nova-textgeneration-pro", "amazon.nova-pro-v1"
+        ),
+        NovaModel(
+            "nova-lite-2",
+            2,
+            "amazon.nova-2-lite-v1:0:256k",
+            "nova-lite-2/prod",
+            "nova-textgeneration-lite-v2",
+            "amazon.nova-2-lite-v1",
+        ),
+    )
+}
 
 ESCROW_ACCOUNTS: dict[str, str] = {
     "us-east-1": "708977205387",
@@ -99,9 +121,17 @@ def get_model(name: str) -> NovaModel:
     """Look a model up by key, enum value, model type, prod path, hub name, alias or Bedrock id."""
     wanted = name.strip().lower()
     for model in MODELS.values():
-        spellings = {model.key, model.key.replace("-", "_"), model.model_type.lower(), model.model_path,
-                     model.hub_name, model.alias, model.bedrock_id, model.bedrock_id.removeprefix("us."),
-                     model.model_type.rsplit(":", 1)[0]}
+        spellings = {
+            model.key,
+            model.key.replace("-", "_"),
+            model.model_type.lower(),
+            model.model_path,
+            model.hub_name,
+            model.alias,
+            model.bedrock_id,
+            model.bedrock_id.removeprefix("us."),
+            model.model_type.rsplit(":", 1)[0],
+        }
         if wanted in spellings:
             return model
     known = ", ".join(MODELS)
@@ -114,26 +144,32 @@ def check_supported(model: NovaModel, method: Method, platform: Platform, region
         raise RecipeError("HyperPod (SMHP) submission is not implemented yet: use platform SMTJ or BEDROCK.")
     models = SUPPORTED.get((platform, method))
     if models is None:
-        raise RecipeError(f"{method.value} is not supported on {platform.value}: Bedrock customization takes "
-                          f"sft_lora or rft_lora only.")
+        raise RecipeError(
+            f"{method.value} is not supported on {platform.value}: Bedrock customization takes "
+            f"sft_lora or rft_lora only."
+        )
     if model.key not in models:
         hint = " Note: RFT is only supported on Nova 2.0 (nova-lite-2)." if method is Method.RFT_LORA else ""
         raise RecipeError(f"{method.value} is not supported for {model.key} on {platform.value}.{hint}")
     if region is not None:
         if region not in ESCROW_ACCOUNTS:
-            raise RecipeError(f"Region {region!r} has no Nova customization images: use one of "
-                              f"{', '.join(ESCROW_ACCOUNTS)}.")
+            raise RecipeError(
+                f"Region {region!r} has no Nova customization images: use one of {', '.join(ESCROW_ACCOUNTS)}."
+            )
         if platform is Platform.BEDROCK and region not in BEDROCK_REGIONS:
-            raise RecipeError(f"Bedrock Nova customization runs only in us-east-1, not {region}: set "
-                              f"NOVAFLOW_REGION=us-east-1 or use platform SMTJ.")
+            raise RecipeError(
+                f"Bedrock Nova customization runs only in us-east-1, not {region}: set "
+                f"NOVAFLOW_REGION=us-east-1 or use platform SMTJ."
+            )
 
 
 def image_uri(region: str, model: NovaModel, method: Method) -> str:
     """The SageMaker training-job image for a Nova recipe (nova-contract §9.3)."""
     account = ESCROW_ACCOUNTS.get(region)
     if account is None:
-        raise RecipeError(f"Region {region!r} has no Nova customization images: use one of "
-                          f"{', '.join(ESCROW_ACCOUNTS)}.")
+        raise RecipeError(
+            f"Region {region!r} has no Nova customization images: use one of {', '.join(ESCROW_ACCOUNTS)}."
+        )
     v2 = "-V2" if model.version == 2 else ""
     if method is Method.EVALUATION:
         repo, tag = "nova-evaluation-repo", f"SM-TJ-Eval{v2}-latest"

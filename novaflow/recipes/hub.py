@@ -36,15 +36,15 @@ def method_of(entry: dict[str, Any]) -> str | None:
     return None
 
 
-def sync_instance_table(table: InstanceTable, settings: NovaflowSettings | None = None,
-                        client: BaseClient | None = None) -> tuple[InstanceTable, list[str]]:
+def sync_instance_table(
+    table: InstanceTable, settings: NovaflowSettings | None = None, client: BaseClient | None = None
+) -> tuple[InstanceTable, list[str]]:
     """A copy of ``table`` updated from the hub, and a line per change (for the user to review)."""
     sm = client or get_client("sagemaker", settings)
     changes: list[str] = []
     for model in MODELS.values():
         try:
-            content = sm.describe_hub_content(HubName=HUB_NAME, HubContentType="Model",
-                                              HubContentName=model.hub_name)
+            content = sm.describe_hub_content(HubName=HUB_NAME, HubContentType="Model", HubContentName=model.hub_name)
         except ClientError as exc:
             raise wrap_client_error(exc, f"Reading hub content {model.hub_name}") from exc
         document = json.loads(content.get("HubContentDocument") or "{}")
@@ -61,7 +61,9 @@ def sync_instance_table(table: InstanceTable, settings: NovaflowSettings | None 
             allowed = {t: sorted(set(known.get(t, [])) | {count}) for t in types}
             new = {"default": [types[0], count], "allowed": allowed}
             if known != allowed:
-                changes.append(f"{model.key} {method}: {sorted(known)} -> {sorted(allowed)} (default {types[0]} x "
-                               f"{count}, from {entry.get('Name')})")
+                changes.append(
+                    f"{model.key} {method}: {sorted(known)} -> {sorted(allowed)} (default {types[0]} x "
+                    f"{count}, from {entry.get('Name')})"
+                )
             table = table.with_entry("SMTJ", model.key, method, new)
     return table, changes

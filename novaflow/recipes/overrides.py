@@ -74,10 +74,16 @@ def load_override_specs(template: str, path: str | Path | None = None) -> dict[s
     specs: dict[str, OverrideSpec] = {}
     for key, item in raw[template].items():
         enum = item.get("enum")
-        specs[key] = OverrideSpec(key=key, path=item["path"], type=item["type"], min=item.get("min"),
-                                  max=item.get("max"), enum=tuple(enum) if enum is not None else None,
-                                  nullable=bool(item.get("nullable", False)),
-                                  as_string=bool(item.get("as_string", False)))
+        specs[key] = OverrideSpec(
+            key=key,
+            path=item["path"],
+            type=item["type"],
+            min=item.get("min"),
+            max=item.get("max"),
+            enum=tuple(enum) if enum is not None else None,
+            nullable=bool(item.get("nullable", False)),
+            as_string=bool(item.get("as_string", False)),
+        )
     return specs
 
 
@@ -120,8 +126,9 @@ def coerce(spec: OverrideSpec, value: Any) -> Any:
     return value
 
 
-def apply_overrides(recipe: dict[str, Any], overrides: Mapping[str, Any],
-                    specs: Mapping[str, OverrideSpec]) -> tuple[dict[str, Any], list[str]]:
+def apply_overrides(
+    recipe: dict[str, Any], overrides: Mapping[str, Any], specs: Mapping[str, OverrideSpec]
+) -> tuple[dict[str, Any], list[str]]:
     """Apply flat (or full-path) overrides; return the new recipe and every problem found (empty when fine)."""
     by_path = {spec.path: spec for spec in specs.values()}
     problems: list[str] = []
@@ -143,7 +150,7 @@ def apply_overrides(recipe: dict[str, Any], overrides: Mapping[str, Any],
 def resolved_value(recipe: Mapping[str, Any], value: Any) -> Any:
     """Follow an ``${oc.select:path}`` interpolation the way the container's OmegaConf will."""
     if isinstance(value, str) and value.startswith("${oc.select:") and value.endswith("}"):
-        return get_path(recipe, value[len("${oc.select:"):-1].split(",")[0])
+        return get_path(recipe, value[len("${oc.select:") : -1].split(",")[0])
     return value
 
 
@@ -169,6 +176,15 @@ def describe_overrides(recipe: Mapping[str, Any], specs: Mapping[str, OverrideSp
             current = get_path(recipe, spec.path)
         except KeyError:
             current = None
-        rows.append({"key": key, "path": spec.path, "type": spec.type, "value": current, "min": spec.min,
-                     "max": spec.max, "enum": list(spec.enum) if spec.enum is not None else None})
+        rows.append(
+            {
+                "key": key,
+                "path": spec.path,
+                "type": spec.type,
+                "value": current,
+                "min": spec.min,
+                "max": spec.max,
+                "enum": list(spec.enum) if spec.enum is not None else None,
+            }
+        )
     return rows

@@ -24,8 +24,11 @@ from novaflow.errors import ConfigError, RecipeError
 def read_yaml(name: str, path: str | Path | None = None) -> Any:
     """A packaged YAML file of :mod:`novaflow.recipes`, or the user's copy when ``path`` is given."""
     try:
-        text = Path(path).read_text(encoding="utf-8") if path else (
-            resources.files("novaflow.recipes").joinpath(name).read_text(encoding="utf-8"))
+        text = (
+            Path(path).read_text(encoding="utf-8")
+            if path
+            else (resources.files("novaflow.recipes").joinpath(name).read_text(encoding="utf-8"))
+        )
         return yaml.safe_load(text)
     except FileNotFoundError:
         raise ConfigError(f"Table file {path or name} does not exist: pass an existing YAML file.") from None
@@ -43,8 +46,10 @@ class InstanceTable:
     def _entry(self, platform: str, model: str, method: str) -> dict[str, Any]:
         entry = self.data.get(platform, {}).get(model, {}).get(method)
         if not entry:
-            raise RecipeError(f"No instance table entry for {method} of {model} on {platform} (in {self.source}): "
-                              f"add one to your instances file or run `novaflow recipes sync`.")
+            raise RecipeError(
+                f"No instance table entry for {method} of {model} on {platform} (in {self.source}): "
+                f"add one to your instances file or run `novaflow recipes sync`."
+            )
         return entry
 
     def default(self, platform: str, model: str, method: str) -> tuple[str, int]:
@@ -58,11 +63,15 @@ class InstanceTable:
         """None when allowed, else the problem with the allowed choices (the fix)."""
         allowed = self.allowed(platform, model, method)
         if instance_type not in allowed:
-            return (f"instance type {instance_type} is not allowed for {method} of {model} on {platform}; "
-                    f"use one of {', '.join(sorted(allowed))}")
+            return (
+                f"instance type {instance_type} is not allowed for {method} of {model} on {platform}; "
+                f"use one of {', '.join(sorted(allowed))}"
+            )
         if count not in allowed[instance_type]:
-            return (f"instance count {count} is not allowed for {method} of {model} on {instance_type}; "
-                    f"use one of {allowed[instance_type]}")
+            return (
+                f"instance count {count} is not allowed for {method} of {model} on {instance_type}; "
+                f"use one of {allowed[instance_type]}"
+            )
         return None
 
     def with_entry(self, platform: str, model: str, method: str, entry: dict[str, Any]) -> InstanceTable:
@@ -96,11 +105,15 @@ class CostEstimate:
 
     def describe(self) -> str:
         if self.total is None:
-            return (f"Cost estimate unavailable: no price for {self.instance_type} in the price table "
-                    f"(as of {self.as_of}); add it to your prices file.")
-        return (f"ESTIMATE ({self.basis}): {self.instance_count} x {self.instance_type} x {self.hours:g} h x "
-                f"{self.price_per_hour:.2f} {self.currency}/h = {self.total:,.2f} {self.currency} "
-                f"(price table as of {self.as_of}; edit it for your region and discounts)")
+            return (
+                f"Cost estimate unavailable: no price for {self.instance_type} in the price table "
+                f"(as of {self.as_of}); add it to your prices file."
+            )
+        return (
+            f"ESTIMATE ({self.basis}): {self.instance_count} x {self.instance_type} x {self.hours:g} h x "
+            f"{self.price_per_hour:.2f} {self.currency}/h = {self.total:,.2f} {self.currency} "
+            f"(price table as of {self.as_of}; edit it for your region and discounts)"
+        )
 
 
 @dataclass(frozen=True)
@@ -111,11 +124,16 @@ class PriceTable:
     region: str
 
     def estimate(self, instance_type: str, instance_count: int, hours: float, *, basis: str) -> CostEstimate:
-        return CostEstimate(instance_type, instance_count, hours, self.prices.get(instance_type), self.currency,
-                            self.as_of, basis)
+        return CostEstimate(
+            instance_type, instance_count, hours, self.prices.get(instance_type), self.currency, self.as_of, basis
+        )
 
 
 def load_price_table(path: str | Path | None = None) -> PriceTable:
     raw = read_yaml("prices.yaml", path)
-    return PriceTable({str(k): float(v) for k, v in raw["per_instance_hour"].items()}, str(raw["currency"]),
-                      str(raw["as_of"]), str(raw.get("region", "")))
+    return PriceTable(
+        {str(k): float(v) for k, v in raw["per_instance_hour"].items()},
+        str(raw["currency"]),
+        str(raw["as_of"]),
+        str(raw.get("region", "")),
+    )

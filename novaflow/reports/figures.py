@@ -17,18 +17,35 @@ def metric_bars(stages: Mapping[str, EvalResult]) -> go.Figure:
         rows = list(result.metrics)
         fractions = [r.as_fraction() for r in rows]
         labels = [r.name + (" (/100)" if r.scale == "0-100" else "") for r in rows]
-        fig.add_bar(name=name, x=labels, y=[v for v, _ in fractions],
-                    error_y={"type": "data", "array": [s or 0.0 for _, s in fractions], "visible": True})
+        fig.add_bar(
+            name=name,
+            x=labels,
+            y=[v for v, _ in fractions],
+            error_y={"type": "data", "array": [s or 0.0 for _, s in fractions], "visible": True},
+        )
     fig.update_layout(title="Metrics by stage (error bars: stderr)", barmode="group", yaxis_title="score (0-1)")
     return fig
 
 
 def confusion_heatmap(report: ClassificationReport, stage: str) -> go.Figure:
     """Gold label (rows) against extracted prediction (columns, plus no prediction)."""
-    fig = go.Figure(go.Heatmap(z=report.confusion, x=report.columns, y=list(report.labels), colorscale="Blues",
-                               text=report.confusion, texttemplate="%{text}", showscale=False))
-    fig.update_layout(title=f"Confusion matrix - {stage} (accuracy {report.accuracy:.3f})",
-                      xaxis_title="predicted", yaxis_title="gold", yaxis_autorange="reversed")
+    fig = go.Figure(
+        go.Heatmap(
+            z=report.confusion,
+            x=report.columns,
+            y=list(report.labels),
+            colorscale="Blues",
+            text=report.confusion,
+            texttemplate="%{text}",
+            showscale=False,
+        )
+    )
+    fig.update_layout(
+        title=f"Confusion matrix - {stage} (accuracy {report.accuracy:.3f})",
+        xaxis_title="predicted",
+        yaxis_title="gold",
+        yaxis_autorange="reversed",
+    )
     return fig
 
 

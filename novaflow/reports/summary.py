@@ -33,20 +33,32 @@ def comparison_markdown(comparison: StageComparison, *, alpha: float = 0.05) -> 
             value, stderr = by_stage.get(s, (float("nan"), None))
             cells.append(_num(value) + (f" ± {_num(stderr)}" if stderr is not None else ""))
         lines.append(f"| {metric} | " + " | ".join(cells) + " |")
-    lines += ["", f"Paired on {comparison.n} rows (bootstrap CI; McNemar for 0/1 metrics, sign-flip otherwise).", "",
-              "| from | to | metric | delta | CI | p-value | test | verdict |", "|---|---|---|---:|---|---:|---|---|"]
+    lines += [
+        "",
+        f"Paired on {comparison.n} rows (bootstrap CI; McNemar for 0/1 metrics, sign-flip otherwise).",
+        "",
+        "| from | to | metric | delta | CI | p-value | test | verdict |",
+        "|---|---|---|---:|---|---:|---|---|",
+    ]
     for base, cand, d in comparison.deltas:
         verdict = "significant" if d.significant(alpha) else "not significant"
-        lines.append(f"| {base} | {cand} | {d.metric} | {d.delta:+.4f} | [{d.ci_low:+.4f}, {d.ci_high:+.4f}] | "
-                     f"{d.p_value:.4g} | {d.test} | {verdict} |")
+        lines.append(
+            f"| {base} | {cand} | {d.metric} | {d.delta:+.4f} | [{d.ci_low:+.4f}, {d.ci_high:+.4f}] | "
+            f"{d.p_value:.4g} | {d.test} | {verdict} |"
+        )
     return "\n".join(lines)
 
 
 def summary_markdown(stages: Mapping[str, EvalResult], comparison: StageComparison | None = None) -> str:
     parts = ["# Evaluation summary", ""]
     for name, result in stages.items():
-        parts += [f"## {name}", f"Source: `{result.source}` - {len(result.samples)} samples", "",
-                  metric_table_markdown(result), ""]
+        parts += [
+            f"## {name}",
+            f"Source: `{result.source}` - {len(result.samples)} samples",
+            "",
+            metric_table_markdown(result),
+            "",
+        ]
         parts += [f"> warning: {w}" for w in result.warnings]
         parts += [f"> **disagreement with the archive**: {d}" for d in result.disagreements]
     if comparison is not None:

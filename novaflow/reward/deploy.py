@@ -40,8 +40,7 @@ DEFAULT_MEMORY_MB = 512
 FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 LAMBDA_TRUST_POLICY = {
     "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                   "Action": "sts:AssumeRole"}],
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
 }
 
 
@@ -63,8 +62,10 @@ def validate_function_name(name: str) -> None:
     if not FUNCTION_NAME_RE.match(name):
         raise RewardError(f"reward function name {name!r} is not a Lambda name (1-64 letters, digits, '-', '_')")
     if "sagemaker" not in name.lower():
-        raise RewardError(f"reward function name {name!r} must contain 'SageMaker' (e.g. 'SageMaker-{name}') so "
-                          "SageMaker HyperPod accepts it")
+        raise RewardError(
+            f"reward function name {name!r} must contain 'SageMaker' (e.g. 'SageMaker-{name}') so "
+            "SageMaker HyperPod accepts it"
+        )
 
 
 def execution_role_name(function_name: str) -> str:
@@ -82,8 +83,11 @@ def logs_policy(partition: str, region: str, account: str, function_name: str) -
         "Version": "2012-10-17",
         "Statement": [
             {"Effect": "Allow", "Action": "logs:CreateLogGroup", "Resource": f"{group}:*"},
-            {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-             "Resource": f"{group}:log-stream:*"},
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"{group}:log-stream:*",
+            },
         ],
     }
 
@@ -92,8 +96,14 @@ def invoke_policy(function_arn: str) -> dict[str, Any]:
     """``lambda:InvokeFunction`` on exactly one function: its unqualified ARN and its versions/aliases."""
     return {
         "Version": "2012-10-17",
-        "Statement": [{"Sid": "InvokeNovaflowReward", "Effect": "Allow", "Action": "lambda:InvokeFunction",
-                       "Resource": [function_arn, f"{function_arn}:*"]}],
+        "Statement": [
+            {
+                "Sid": "InvokeNovaflowReward",
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": [function_arn, f"{function_arn}:*"],
+            }
+        ],
     }
 
 
@@ -129,8 +139,14 @@ def deploy_reward_lambda(
 
     lam = get_client("lambda", settings)
     role_arn, role_changed = ensure_execution_role(function_name, partition, settings.region, account, settings)
-    desired = {"Runtime": RUNTIME, "Handler": HANDLER, "Role": role_arn, "Timeout": timeout_seconds,
-               "MemorySize": memory_mb, "Environment": {"Variables": env}}
+    desired = {
+        "Runtime": RUNTIME,
+        "Handler": HANDLER,
+        "Role": role_arn,
+        "Timeout": timeout_seconds,
+        "MemorySize": memory_mb,
+        "Environment": {"Variables": env},
+    }
     changed = role_changed
     try:
         current = lam.get_function(FunctionName=function_name)
@@ -139,20 +155,32 @@ def deploy_reward_lambda(
             raise wrap_client_error(exc, f"get reward function {function_name}") from exc
         current = None
     if current is None:
-        _retry_role_propagation(lambda: lam.create_function(
-            FunctionName=function_name, Code={"ZipFile": data}, Publish=False, PackageType="Zip",
-            Description="novaflow RFT reward grader", Tags=MANAGED_TAGS, **desired), function_name)
+        _retry_role_propagation(
+            lambda: lam.create_function(
+                FunctionName=function_name,
+                Code={"ZipFile": data},
+                Publish=False,
+                PackageType="Zip",
+                Description="novaflow RFT reward grader",
+                Tags=MANAGED_TAGS,
+                **desired,
+            ),
+            function_name,
+        )
         changed = True
     else:
         configuration = current["Configuration"]
         if configuration.get("CodeSha256") != sha:
-            _call(lambda: lam.update_function_code(FunctionName=function_name, ZipFile=data),
-                  f"update code of {function_name}")
+            _call(
+                lambda: lam.update_function_code(FunctionName=function_name, ZipFile=data),
+                f"update code of {function_name}",
+            )
             changed = True
             _wait_ready(lam, function_name, wait_seconds, poll_seconds)
         if _config_differs(configuration, desired):
-            _retry_role_propagation(lambda: lam.update_function_configuration(
-                FunctionName=function_name, **desired), function_name)
+            _retry_role_propagation(
+                lambda: lam.update_function_configuration(FunctionName=function_name, **desired), function_name
+            )
             changed = True
         function_arn = configuration["FunctionArn"]
         tags = current.get("Tags") or {}
@@ -160,20 +188,35 @@ def deploy_reward_lambda(
             _call(lambda: lam.tag_resource(Resource=function_arn, Tags=MANAGED_TAGS), f"tag {function_name}")
     final = _wait_ready(lam, function_name, wait_seconds, poll_seconds)
     if final.get("CodeSha256") != sha:
-        raise RewardError(f"reward function {function_name} reports CodeSha256 {final.get('CodeSha256')} after "
-                          f"deployment, expected {sha}: another deployment may be running concurrently")
+        raise RewardError(
+            f"reward function {function_name} reports CodeSha256 {final.get('CodeSha256')} after "
+            f"deployment, expected {sha}: another deployment may be running concurrently"
+        )
     function_arn = _unqualified(final["FunctionArn"])
-    version = _published_version(lam, function_name, final) or _call(
-        lambda: lam.publish_version(FunctionName=function_name, CodeSha256=sha,
-                                    Description=f"novaflow reward {sha[:12]}"),
-        f"publish a version of {function_name}")["Version"]
+    version = (
+        _published_version(lam, function_name, final)
+        or _call(
+            lambda: lam.publish_version(
+                FunctionName=function_name, CodeSha256=sha, Description=f"novaflow reward {sha[:12]}"
+            ),
+            f"publish a version of {function_name}",
+        )["Version"]
+    )
     changed = grant_invoke(invoke_role_arn, function_arn, settings) or changed
-    return RewardLambda(function_name=function_name, arn=f"{function_arn}:{version}", version=str(version),
-                        role_arn=role_arn, code_sha256=sha, function_arn=function_arn, changed=changed)
+    return RewardLambda(
+        function_name=function_name,
+        arn=f"{function_arn}:{version}",
+        version=str(version),
+        role_arn=role_arn,
+        code_sha256=sha,
+        function_arn=function_arn,
+        changed=changed,
+    )
 
 
-def ensure_execution_role(function_name: str, partition: str, region: str, account: str,
-                          settings: NovaflowSettings | None = None) -> tuple[str, bool]:
+def ensure_execution_role(
+    function_name: str, partition: str, region: str, account: str, settings: NovaflowSettings | None = None
+) -> tuple[str, bool]:
     """The Lambda's execution role (trusts lambda.amazonaws.com, logs only); returns (ARN, whether it changed)."""
     iam = get_client("iam", settings)
     name = execution_role_name(function_name)
@@ -183,10 +226,15 @@ def ensure_execution_role(function_name: str, partition: str, region: str, accou
     except ClientError as exc:
         if not is_not_found(exc):
             raise wrap_client_error(exc, f"get role {name}") from exc
-        role = _call(lambda: iam.create_role(
-            RoleName=name, AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
-            Description=f"Execution role of the novaflow reward Lambda {function_name} (logs only)",
-            Tags=[{"Key": k, "Value": v} for k, v in MANAGED_TAGS.items()]), f"create role {name}")["Role"]
+        role = _call(
+            lambda: iam.create_role(
+                RoleName=name,
+                AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
+                Description=f"Execution role of the novaflow reward Lambda {function_name} (logs only)",
+                Tags=[{"Key": k, "Value": v} for k, v in MANAGED_TAGS.items()],
+            ),
+            f"create role {name}",
+        )["Role"]
         changed = True
     policy = logs_policy(partition, region, account, function_name)
     changed = _put_inline_policy(iam, name, LOGS_POLICY_NAME, policy) or changed
@@ -212,9 +260,10 @@ def _put_inline_policy(iam: Any, role_name: str, policy_name: str, document: dic
         existing = json.loads(existing)
     if existing == document:
         return False
-    _call(lambda: iam.put_role_policy(RoleName=role_name, PolicyName=policy_name,
-                                      PolicyDocument=json.dumps(document)),
-          f"put policy {policy_name} on role {role_name}")
+    _call(
+        lambda: iam.put_role_policy(RoleName=role_name, PolicyName=policy_name, PolicyDocument=json.dumps(document)),
+        f"put policy {policy_name} on role {role_name}",
+    )
     return True
 
 
@@ -245,30 +294,32 @@ def _wait_ready(lam: Any, function_name: str, wait_seconds: float, poll_seconds:
     """Poll until ``State=Active`` and the last update succeeded; a Failed state raises with AWS's reason."""
     deadline = time.monotonic() + wait_seconds
     while True:
-        conf = _call(lambda: lam.get_function_configuration(FunctionName=function_name),
-                     f"describe {function_name}")
+        conf = _call(lambda: lam.get_function_configuration(FunctionName=function_name), f"describe {function_name}")
         state, update = conf.get("State", "Active"), conf.get("LastUpdateStatus", "Successful")
         if state == "Failed" or update == "Failed":
             reason = conf.get("StateReason") or conf.get("LastUpdateStatusReason") or "no reason given"
-            raise RewardError(f"reward function {function_name} failed to deploy (State={state}, "
-                              f"LastUpdateStatus={update}): {reason}")
+            raise RewardError(
+                f"reward function {function_name} failed to deploy (State={state}, LastUpdateStatus={update}): {reason}"
+            )
         if state == "Active" and update in (None, "Successful"):
             return conf
         if time.monotonic() >= deadline:
-            raise RewardError(f"reward function {function_name} not ready after {wait_seconds:.0f} s "
-                              f"(State={state}, LastUpdateStatus={update})")
+            raise RewardError(
+                f"reward function {function_name} not ready after {wait_seconds:.0f} s "
+                f"(State={state}, LastUpdateStatus={update})"
+            )
         time.sleep(poll_seconds)
 
 
-def _retry_role_propagation(call: Callable[[], Any], function_name: str, attempts: int = 10,
-                            delay: float = 3.0) -> Any:
+def _retry_role_propagation(call: Callable[[], Any], function_name: str, attempts: int = 10, delay: float = 3.0) -> Any:
     """A just-created role takes seconds to become assumable by Lambda; AWS says so with this exact error."""
     for attempt in range(attempts):
         try:
             return call()
         except ClientError as exc:
-            propagating = (error_code(exc) == "InvalidParameterValueException"
-                           and "cannot be assumed" in error_message(exc))
+            propagating = error_code(exc) == "InvalidParameterValueException" and "cannot be assumed" in error_message(
+                exc
+            )
             if not propagating or attempt == attempts - 1:
                 raise wrap_client_error(exc, f"create or configure reward function {function_name}") from exc
             time.sleep(delay)

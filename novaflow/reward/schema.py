@@ -37,10 +37,15 @@ def output_problems(outputs: object, expected_ids: Sequence[Any] | None = None) 
             problems.append(f"{where} metrics_list is not a list")
             continue
         for j, metric in enumerate(metrics):
-            if not (isinstance(metric, dict) and isinstance(metric.get("name"), str)
-                    and _is_number(metric.get("value")) and metric.get("type") in METRIC_TYPES):
-                problems.append(f"{where} metrics_list[{j}] {metric!r} is not {{name: str, value: number, "
-                                "type: Metric|Reward}")
+            if not (
+                isinstance(metric, dict)
+                and isinstance(metric.get("name"), str)
+                and _is_number(metric.get("value"))
+                and metric.get("type") in METRIC_TYPES
+            ):
+                problems.append(
+                    f"{where} metrics_list[{j}] {metric!r} is not {{name: str, value: number, type: Metric|Reward}}"
+                )
     return problems
 
 

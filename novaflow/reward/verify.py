@@ -58,10 +58,17 @@ class RewardDistribution:
     invalid_reasons: dict[str, int] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
-        return {"source": self.source, "runner": self.runner, "n": self.n, "mean": round(self.mean, 4),
-                "share_max": round(self.share_max, 4), "share_min": round(self.share_min, 4),
-                "accuracy": round(self.accuracy, 4), "label_present": round(self.label_present, 4),
-                "invalid": self.invalid}
+        return {
+            "source": self.source,
+            "runner": self.runner,
+            "n": self.n,
+            "mean": round(self.mean, 4),
+            "share_max": round(self.share_max, 4),
+            "share_min": round(self.share_min, 4),
+            "accuracy": round(self.accuracy, 4),
+            "label_present": round(self.label_present, 4),
+            "invalid": self.invalid,
+        }
 
 
 @dataclass
@@ -81,9 +88,12 @@ class RewardVerification:
         return [d.row() for d in self.distributions]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "distributions": [d.row() | {"invalid_reasons": d.invalid_reasons}
-                                                 for d in self.distributions],
-                "mismatches": self.mismatches, "problems": self.problems}
+        return {
+            "ok": self.ok,
+            "distributions": [d.row() | {"invalid_reasons": d.invalid_reasons} for d in self.distributions],
+            "mismatches": self.mismatches,
+            "problems": self.problems,
+        }
 
 
 def verify_reward(
@@ -115,8 +125,11 @@ def verify_reward(
         if len(config.labels) > 1:  # with one label there is no wrong label to offer
             sets.append(("rft-rows:wrong-label", wrong, 0.0))
     if predictions is not None:
-        pairs = predictions if not isinstance(predictions, (str, Path)) else load_prediction_pairs(
-            predictions, limit=limit, settings=settings)
+        pairs = (
+            predictions
+            if not isinstance(predictions, (str, Path))
+            else load_prediction_pairs(predictions, limit=limit, settings=settings)
+        )
         sets.append(("predictions", events_from_pairs(list(pairs)[:limit]), None))
 
     distributions: list[RewardDistribution] = []
@@ -136,8 +149,13 @@ def verify_reward(
     return RewardVerification(distributions, mismatches, problems)
 
 
-def summarize(source: str, runner: str, outputs: Sequence[dict[str, Any]], config: RewardConfig,
-              invalid_reasons: dict[str, int] | None = None) -> RewardDistribution:
+def summarize(
+    source: str,
+    runner: str,
+    outputs: Sequence[dict[str, Any]],
+    config: RewardConfig,
+    invalid_reasons: dict[str, int] | None = None,
+) -> RewardDistribution:
     """Mean reward, share at the maximum / minimum reward, accuracy, invalid count."""
     n = len(outputs)
     scores = [float(o["aggregate_reward_score"]) for o in outputs]
@@ -147,8 +165,12 @@ def summarize(source: str, runner: str, outputs: Sequence[dict[str, Any]], confi
         return sum(values) / n if n else 0.0
 
     return RewardDistribution(
-        source=source, runner=runner, n=n, mean=sum(scores) / n if n else 0.0,
-        share_max=share(s == config.maximum for s in scores), share_min=share(s == config.minimum for s in scores),
+        source=source,
+        runner=runner,
+        n=n,
+        mean=sum(scores) / n if n else 0.0,
+        share_max=share(s == config.maximum for s in scores),
+        share_min=share(s == config.minimum for s in scores),
         accuracy=share(m.get("correct") == 1 for m in metrics),
         label_present=share(m.get("label_present") == 1 for m in metrics),
         invalid=sum(1 for m in metrics if m.get("invalid_sample") == 1),
@@ -156,8 +178,9 @@ def summarize(source: str, runner: str, outputs: Sequence[dict[str, Any]], confi
     )
 
 
-def rollouts_from_rows(rows: Sequence[dict[str, Any]], config: RewardConfig
-                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def rollouts_from_rows(
+    rows: Sequence[dict[str, Any]], config: RewardConfig
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Each RFT row with its reference label as the rollout, and with a different label as the rollout."""
     oracle: list[dict[str, Any]] = []
     wrong: list[dict[str, Any]] = []
@@ -172,17 +195,23 @@ def rollouts_from_rows(rows: Sequence[dict[str, Any]], config: RewardConfig
         other = config.labels[(config.labels.index(gold) + 1) % len(config.labels)] if gold else ""
         base = {k: v for k, v in row.items() if k != "messages"}
         rid = row.get("id", f"row-{i + 1}")
-        oracle.append({**base, "id": f"{rid}:oracle",
-                       "messages": [*messages, {"role": "assistant", "content": gold}]})
-        wrong.append({**base, "id": f"{rid}:wrong-label",
-                      "messages": [*messages, {"role": "assistant", "content": other}]})
+        oracle.append({**base, "id": f"{rid}:oracle", "messages": [*messages, {"role": "assistant", "content": gold}]})
+        wrong.append(
+            {**base, "id": f"{rid}:wrong-label", "messages": [*messages, {"role": "assistant", "content": other}]}
+        )
     return oracle, wrong
 
 
 def events_from_pairs(pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
     """(prediction, gold) pairs as shape-B samples (reference under metadata, as RFT sends them)."""
-    return [{"id": f"pred-{i + 1}", "messages": [{"role": "assistant", "content": pred}],
-             "metadata": {"reference_answer": gold}} for i, (pred, gold) in enumerate(pairs)]
+    return [
+        {
+            "id": f"pred-{i + 1}",
+            "messages": [{"role": "assistant", "content": pred}],
+            "metadata": {"reference_answer": gold},
+        }
+        for i, (pred, gold) in enumerate(pairs)
+    ]
 
 
 def compare_outputs(source: str, local: Sequence[dict[str, Any]], remote: Sequence[dict[str, Any]]) -> list[str]:
@@ -190,29 +219,42 @@ def compare_outputs(source: str, local: Sequence[dict[str, Any]], remote: Sequen
     problems = [f"{source}: {p}" for p in output_problems(list(remote), [o["id"] for o in local])]
     for a, b in zip(local, remote, strict=False):
         if a != b:
-            problems.append(f"{source}: sample {a['id']!r} local {a['aggregate_reward_score']} "
-                            f"{metrics_of(a)} != lambda {b.get('aggregate_reward_score')} {metrics_of(b)}")
+            problems.append(
+                f"{source}: sample {a['id']!r} local {a['aggregate_reward_score']} "
+                f"{metrics_of(a)} != lambda {b.get('aggregate_reward_score')} {metrics_of(b)}"
+            )
     return problems
 
 
-def invoke_batches(function_name: str, events: Sequence[dict[str, Any]], *, batch_size: int = DEFAULT_BATCH_SIZE,
-                   settings: NovaflowSettings | None = None) -> list[dict[str, Any]]:
+def invoke_batches(
+    function_name: str,
+    events: Sequence[dict[str, Any]],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    settings: NovaflowSettings | None = None,
+) -> list[dict[str, Any]]:
     """Invoke the function synchronously batch by batch; a function error raises with its message and log."""
     lam = get_client("lambda", settings)
     outputs: list[dict[str, Any]] = []
     for start in range(0, len(events), batch_size):
-        batch = list(events[start:start + batch_size])
+        batch = list(events[start : start + batch_size])
         try:
-            response = lam.invoke(FunctionName=function_name, InvocationType="RequestResponse", LogType="Tail",
-                                  Payload=json.dumps(batch).encode("utf-8"))
+            response = lam.invoke(
+                FunctionName=function_name,
+                InvocationType="RequestResponse",
+                LogType="Tail",
+                Payload=json.dumps(batch).encode("utf-8"),
+            )
         except ClientError as exc:
             raise wrap_client_error(exc, f"invoke reward function {function_name}") from exc
         raw = response["Payload"].read()
         if response.get("FunctionError"):
             log = base64.b64decode(response.get("LogResult", "")).decode("utf-8", "replace")
-            raise RewardError(f"reward function {function_name} failed on samples {start + 1}-{start + len(batch)}"
-                              f" ({response['FunctionError']}): {raw.decode('utf-8', 'replace')[:500]}\n"
-                              f"log tail:\n{log}")
+            raise RewardError(
+                f"reward function {function_name} failed on samples {start + 1}-{start + len(batch)}"
+                f" ({response['FunctionError']}): {raw.decode('utf-8', 'replace')[:500]}\n"
+                f"log tail:\n{log}"
+            )
         try:
             result = json.loads(raw)
         except ValueError:
@@ -249,8 +291,9 @@ def read_text(location: str | Path, settings: NovaflowSettings | None = None) ->
     return path.read_text(encoding="utf-8")
 
 
-def load_jsonl(location: str | Path, *, limit: int = DEFAULT_LIMIT,
-               settings: NovaflowSettings | None = None) -> list[dict[str, Any]]:
+def load_jsonl(
+    location: str | Path, *, limit: int = DEFAULT_LIMIT, settings: NovaflowSettings | None = None
+) -> list[dict[str, Any]]:
     """The first ``limit`` JSON objects of a JSONL file (blank lines skipped); bad lines name file and line."""
     rows: list[dict[str, Any]] = []
     for number, line in enumerate(read_text(location, settings).splitlines(), start=1):
@@ -270,8 +313,9 @@ def load_jsonl(location: str | Path, *, limit: int = DEFAULT_LIMIT,
     return rows
 
 
-def load_prediction_pairs(location: str | Path, *, limit: int = DEFAULT_LIMIT,
-                          settings: NovaflowSettings | None = None) -> list[tuple[str, str]]:
+def load_prediction_pairs(
+    location: str | Path, *, limit: int = DEFAULT_LIMIT, settings: NovaflowSettings | None = None
+) -> list[tuple[str, str]]:
     """(prediction, gold) pairs from a JSONL file or a Nova evaluation output.
 
     JSONL lines may be ``{"prediction", "gold"}`` or Nova's ``inference_output.jsonl`` (``inference`` is a
@@ -284,8 +328,9 @@ def load_prediction_pairs(location: str | Path, *, limit: int = DEFAULT_LIMIT,
             pred = row.get("prediction", row.get("inference"))
             gold = row.get("gold")
             if not isinstance(pred, str) or not isinstance(gold, str):
-                raise DataError(f"{location}: row {number}: needs string fields 'prediction' (or 'inference') "
-                                "and 'gold'")
+                raise DataError(
+                    f"{location}: row {number}: needs string fields 'prediction' (or 'inference') and 'gold'"
+                )
             pairs.append((_unwrap_inference(pred) if "prediction" not in row else pred, gold))
         return pairs
     from novaflow.evaluation.parser import parse_eval_output  # the evaluation engineer's reader
@@ -316,14 +361,18 @@ def _field(record: Any, name: str) -> Any:
     return record.get(name) if isinstance(record, dict) else getattr(record, name, None)
 
 
-def _expectation_problems(dist: RewardDistribution, expected_accuracy: float | None,
-                          max_invalid_share: float) -> list[str]:
+def _expectation_problems(
+    dist: RewardDistribution, expected_accuracy: float | None, max_invalid_share: float
+) -> list[str]:
     problems: list[str] = []
     if dist.n and dist.invalid / dist.n > max_invalid_share:
         top = ", ".join(f"{reason} (x{count})" for reason, count in list(dist.invalid_reasons.items())[:3])
-        problems.append(f"{dist.source}: {dist.invalid} of {dist.n} samples invalid "
-                        f"(over {max_invalid_share:.0%}): {top}")
+        problems.append(
+            f"{dist.source}: {dist.invalid} of {dist.n} samples invalid (over {max_invalid_share:.0%}): {top}"
+        )
     if expected_accuracy is not None and dist.n and dist.accuracy != expected_accuracy:
-        problems.append(f"{dist.source}: accuracy {dist.accuracy:.4f}, expected {expected_accuracy:.0%} - the "
-                        "grader does not separate the reference label from other labels on these rows")
+        problems.append(
+            f"{dist.source}: accuracy {dist.accuracy:.4f}, expected {expected_accuracy:.0%} - the "
+            "grader does not separate the reference label from other labels on these rows"
+        )
     return problems

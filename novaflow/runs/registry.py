@@ -22,15 +22,16 @@ def _run_prefix(settings: NovaflowSettings, run_id: str) -> tuple[str, str]:
     return bucket, key + "/"
 
 
-def register_job(run_id: str, job_name: str, *, platform: str = "SMTJ", stage: str = "",
-                 settings: NovaflowSettings | None = None) -> None:
+def register_job(
+    run_id: str, job_name: str, *, platform: str = "SMTJ", stage: str = "", settings: NovaflowSettings | None = None
+) -> None:
     """Remember that run ``run_id`` owns ``job_name`` (idempotent)."""
     settings = settings or load_settings()
     bucket, prefix = _run_prefix(settings, run_id)
-    body = {"job_name": job_name, "platform": platform, "stage": stage,
-            "registered": datetime.now(UTC).isoformat()}
-    get_client("s3", settings).put_object(Bucket=bucket, Key=f"{prefix}{job_name}.json",
-                                          Body=json.dumps(body).encode(), ContentType="application/json")
+    body = {"job_name": job_name, "platform": platform, "stage": stage, "registered": datetime.now(UTC).isoformat()}
+    get_client("s3", settings).put_object(
+        Bucket=bucket, Key=f"{prefix}{job_name}.json", Body=json.dumps(body).encode(), ContentType="application/json"
+    )
 
 
 def jobs_of_run(run_id: str, settings: NovaflowSettings | None = None) -> list[dict[str, str]]:

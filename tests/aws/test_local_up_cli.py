@@ -15,16 +15,26 @@ from novaflow.local.server import LOCAL_BUCKET
 
 
 def _clients(url: str) -> dict[str, object]:
-    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                            aws_session_token="testing", region_name="us-east-1")
-    return {name: session.client(name, endpoint_url=url)
-            for name in ("s3", "sagemaker", "logs", "iam", "lambda", "sts")}
+    session = boto3.Session(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        aws_session_token="testing",
+        region_name="us-east-1",
+    )
+    return {
+        name: session.client(name, endpoint_url=url) for name in ("s3", "sagemaker", "logs", "iam", "lambda", "sts")
+    }
 
 
 def test_local_up_serves_and_stops_cleanly_on_sigint(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "NOVAFLOW_"))}
-    proc = subprocess.Popen([sys.executable, "-m", "novaflow.cli", "local", "up"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "novaflow.cli", "local", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = proc.stdout.readline()
         assert first.startswith("novaflow local AWS listening on http://127.0.0.1:"), first
@@ -33,7 +43,7 @@ def test_local_up_serves_and_stops_cleanly_on_sigint(tmp_path) -> None:
         while len(exports) < 10:
             line = proc.stdout.readline()
             if line.startswith("export "):
-                key, _, value = line[len("export "):].strip().partition("=")
+                key, _, value = line[len("export ") :].strip().partition("=")
                 exports[key] = value
         assert exports["AWS_ENDPOINT_URL"] == url
         assert exports["NOVAFLOW_BUCKET"] == LOCAL_BUCKET
@@ -54,7 +64,7 @@ def test_local_up_serves_and_stops_cleanly_on_sigint(tmp_path) -> None:
             proc.kill()
             proc.wait()
     # Nothing is left listening on the port.
-    host, port = url[len("http://"):].split(":")
+    host, port = url[len("http://") :].split(":")
     time.sleep(0.2)
     with socket.socket() as sock:
         assert sock.connect_ex((host, int(port))) != 0

@@ -20,7 +20,10 @@ FAST_WAIT = WaitParams(poll_seconds=0.2, max_poll_seconds=0.5, max_wait_hours=0.
 def small_params(run_name: str, work_dir: Path, **changes: Any) -> EndToEndParams:
     """The case study at a tenth of its size: 350 SFT / 150 eval / 100 (+350) RFT rows."""
     values: dict[str, Any] = {
-        "run_name": run_name, "work_dir": str(work_dir), "wait": FAST_WAIT, "cleanup": True,
+        "run_name": run_name,
+        "work_dir": str(work_dir),
+        "wait": FAST_WAIT,
+        "cleanup": True,
         "data": DataParams(sft_rows=350, eval_rows=150, rft_rows=100),
     }
     values.update(changes)
@@ -67,8 +70,11 @@ def logs_of(flow_run_id: Any) -> list[str]:
     messages: list[str] = []
     with get_client(sync_client=True) as client:
         while True:
-            page = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
-                                    offset=len(messages), limit=200)
+            page = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                offset=len(messages),
+                limit=200,
+            )
             messages += [entry.message for entry in page]
             if len(page) < 200:
                 return messages

@@ -13,17 +13,49 @@ from novaflow.cli import app, main
 def test_run_end_to_end_local_prints_stages_comparison_and_report(aws, tmp_path, monkeypatch) -> None:
     # `aws`: the CLI's own embedded server shares moto's in-process backends with the session's; reset them after.
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, ["run", "end-to-end", "--local", "--sizes", "300,100,80", "--run-name",
-                                      "cli-small", "--work-dir", str(tmp_path / "runs")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "end-to-end",
+            "--local",
+            "--sizes",
+            "300,100,80",
+            "--run-name",
+            "cli-small",
+            "--work-dir",
+            str(tmp_path / "runs"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     assert "novaflow end-to-end run 'cli-small' finished in" in out
-    for stage in ("data", "baseline-eval", "sft", "post-sft-eval", "reward-lambda", "rft", "post-rft-eval",
-                  "compare", "deploy", "cleanup"):
+    for stage in (
+        "data",
+        "baseline-eval",
+        "sft",
+        "post-sft-eval",
+        "reward-lambda",
+        "rft",
+        "post-rft-eval",
+        "compare",
+        "deploy",
+        "cleanup",
+    ):
         assert f"{stage} " in out.split("stage times: ", 1)[1].splitlines()[0]
     header = next(line for line in out.splitlines() if line.startswith("metric "))
-    assert header.split() == ["metric", "Baseline", "Post-SFT", "Post-RFT", "Post-SFT", "vs", "Baseline",
-                              "Post-RFT", "vs", "Baseline"]
+    assert header.split() == [
+        "metric",
+        "Baseline",
+        "Post-SFT",
+        "Post-RFT",
+        "Post-SFT",
+        "vs",
+        "Baseline",
+        "Post-RFT",
+        "vs",
+        "Baseline",
+    ]
     assert any(line.startswith("em ") for line in out.splitlines())
     assert f"report (local): {tmp_path / 'runs' / 'cli-small' / 'report.html'}" in out
     assert (tmp_path / "runs" / "cli-small" / "report.html").stat().st_size > 100_000  # plotly inline
@@ -38,5 +70,7 @@ def test_run_without_bucket_is_one_clear_line(monkeypatch, capsys) -> None:
         main()
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err == ("error: Setting 'bucket' is not set: export NOVAFLOW_BUCKET=... (or put it in .env, or pass "
-                   "--bucket where the command offers it).")
+    assert err == (
+        "error: Setting 'bucket' is not set: export NOVAFLOW_BUCKET=... (or put it in .env, or pass "
+        "--bucket where the command offers it)."
+    )

@@ -53,15 +53,27 @@ def _status(name: str) -> str | None:
 
 def test_killed_run_reattaches_on_rerun_with_one_job_per_stage(aws, tmp_path) -> None:
     # A killed run keeps its job slot until the lease expires (5 min): give it a limit of its own.
-    params = small_params("crash-rerun", tmp_path, skip=["deploy"],
-                          wait=FAST_WAIT.model_copy(update={"concurrency_limit": "crash-test-jobs"}))
+    params = small_params(
+        "crash-rerun",
+        tmp_path,
+        skip=["deploy"],
+        wait=FAST_WAIT.model_copy(update={"concurrency_limit": "crash-test-jobs"}),
+    )
     sft = sft_job_name(params)
     aws.control.stall_job(sft)  # the first run dies while SFT is training
     child = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from flows.end_to_end import end_to_end; "
-         "from flows.params import EndToEndParams; end_to_end(EndToEndParams.model_validate_json(sys.argv[1]))",
-         params.model_dump_json()],
-        env=_child_env(aws), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from flows.end_to_end import end_to_end; "
+            "from flows.params import EndToEndParams; end_to_end(EndToEndParams.model_validate_json(sys.argv[1]))",
+            params.model_dump_json(),
+        ],
+        env=_child_env(aws),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_for(lambda: _status(sft) == "InProgress", 120, f"{sft} to be training")
         child.send_signal(signal.SIGKILL)
@@ -84,20 +96,30 @@ def test_killed_run_reattaches_on_rerun_with_one_job_per_stage(aws, tmp_path) ->
 @pytest.mark.slow
 def test_cancelling_a_deployed_run_stops_its_training_job(aws, tmp_path) -> None:
     env = _child_env(aws, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_RUNNER_POLL_FREQUENCY="1")
-    worker = subprocess.Popen([PREFECT, "worker", "start", "--pool", "novaflow-local", "--type", "process"],
-                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [PREFECT, "worker", "start", "--pool", "novaflow-local", "--type", "process"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         with get_client(sync_client=True) as client:
             _wait_for(lambda: _pool_exists(client, "novaflow-local"), 60, "the worker's pool")
-        deploy = subprocess.run([PREFECT, "--no-prompt", "deploy", "--all"], env=env, cwd=ROOT,
-                                capture_output=True, text=True, timeout=180)
+        deploy = subprocess.run(
+            [PREFECT, "--no-prompt", "deploy", "--all"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180
+        )
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
-        params = small_params("cancel-deployed", tmp_path, skip=["baseline", "deploy"], cleanup=False,
-                              wait=FAST_WAIT.model_copy(update={"concurrency_limit": "cancel-test-jobs"}))
+        params = small_params(
+            "cancel-deployed",
+            tmp_path,
+            skip=["baseline", "deploy"],
+            cleanup=False,
+            wait=FAST_WAIT.model_copy(update={"concurrency_limit": "cancel-test-jobs"}),
+        )
         sft = sft_job_name(params)
         aws.control.stall_job(sft)
-        run = run_deployment("end-to-end/local", parameters={"params": params.model_dump(mode="json")},
-                             timeout=0)
+        run = run_deployment("end-to-end/local", parameters={"params": params.model_dump(mode="json")}, timeout=0)
         _wait_for(lambda: _status(sft) == "InProgress", 180, f"{sft} to be training")
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(run.id, Cancelling(), force=True)

@@ -32,12 +32,22 @@ def test_end_to_end_leaves_artifacts_that_match_the_jobs_outputs(aws, tmp_path) 
     deltas = arts["eval-comparison"]["data"]
     pairs = {(d["baseline_stage"], d["candidate_stage"]) for d in deltas}
     assert ("Baseline", "Post-SFT") in pairs and ("Baseline", "Post-RFT") in pairs
-    em = next(d for d in deltas if d["metric"] == "em" and d["candidate_stage"] == "Post-SFT"
-              and d["baseline_stage"] == "Baseline")
+    em = next(
+        d
+        for d in deltas
+        if d["metric"] == "em" and d["candidate_stage"] == "Post-SFT" and d["baseline_stage"] == "Baseline"
+    )
     assert em["p_value"] < 0.05 and em["ci_low"] > 0  # SFT really learned on the emulator
 
-    assert {"data-report-sft-sft", "data-report-eval-eval", "data-report-rft-rft", "data-splits",
-            "reward-verification", "deploy-gate", "eval-report"} <= set(arts)
+    assert {
+        "data-report-sft-sft",
+        "data-report-eval-eval",
+        "data-report-rft-rft",
+        "data-splits",
+        "reward-verification",
+        "deploy-gate",
+        "eval-report",
+    } <= set(arts)
     assert arts["data-splits"]["data"]
     summary = arts["run-summary-e2e-artifacts"]["data"]
     for stage in ("baseline", "sft", "rft"):
@@ -68,8 +78,9 @@ def test_failing_job_fails_the_flow_with_reason_and_log_tail(aws, tmp_path) -> N
     state = end_to_end(params, return_state=True)
     assert state.is_failed()
     logs = "\n".join(logs_of(state.state_details.flow_run_id))
-    assert (f"sft job {name} did not complete (Failed): Job {name} failed: AlgorithmError: CUDA out of memory "
-            "(emulated).") in logs
+    assert (
+        f"sft job {name} did not complete (Failed): Job {name} failed: AlgorithmError: CUDA out of memory (emulated)."
+    ) in logs
     assert "last log lines:" in logs and "[ERROR] Training job failed: AlgorithmError" in logs
     # No later stage ran: only the baseline evaluation and the failed SFT job exist, nothing was deployed.
     names = sorted(j["TrainingJobName"] for j in training_jobs())

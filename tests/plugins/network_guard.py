@@ -97,5 +97,6 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     if _ATTEMPTS and not item.get_closest_marker("allow_network_attempt"):
         hosts = ", ".join(sorted(set(_ATTEMPTS)))
         _ATTEMPTS.clear()
-        outcome.force_exception(pytest.fail.Exception(
-            f"test tried to open a connection to a non-loopback address: {hosts}", pytrace=False))
+        outcome.force_exception(
+            pytest.fail.Exception(f"test tried to open a connection to a non-loopback address: {hosts}", pytrace=False)
+        )

@@ -28,8 +28,12 @@ def prepared(tmp_path: Path):
 def test_upload_layout_encryption_and_checksum(aws, prepared) -> None:
     uris = upload_prepared(prepared, f"s3://{LOCAL_BUCKET}/novaflow/data/eval/")
     base = f"s3://{LOCAL_BUCKET}/novaflow/data/eval"
-    assert uris == {"gen_qa.jsonl": f"{base}/data/gen_qa.jsonl", "manifest.json": f"{base}/meta/manifest.json",
-                    "report.json": f"{base}/meta/report.json", "rejected.jsonl": f"{base}/meta/rejected.jsonl"}
+    assert uris == {
+        "gen_qa.jsonl": f"{base}/data/gen_qa.jsonl",
+        "manifest.json": f"{base}/meta/manifest.json",
+        "report.json": f"{base}/meta/report.json",
+        "rejected.jsonl": f"{base}/meta/rejected.jsonl",
+    }
     s3 = get_client("s3")
     listed = s3.list_objects_v2(Bucket=LOCAL_BUCKET, Prefix="novaflow/data/eval/data/")["Contents"]
     assert [o["Key"] for o in listed] == ["novaflow/data/eval/data/gen_qa.jsonl"]  # one file, as gen_qa requires

@@ -13,8 +13,9 @@ def checkpoint(aws: object) -> str:
     """An escrow-style checkpoint prefix (what manifest.json's checkpoint_s3_bucket points at)."""
     s3 = get_client("s3")
     s3.create_bucket(Bucket=ESCROW_BUCKET)
-    s3.put_object(Bucket=ESCROW_BUCKET, Key="nova-sft-job/outputs/checkpoints/adapter_model.safetensors",
-                  Body=b"\x00" * 16)
+    s3.put_object(
+        Bucket=ESCROW_BUCKET, Key="nova-sft-job/outputs/checkpoints/adapter_model.safetensors", Body=b"\x00" * 16
+    )
     return CHECKPOINT
 
 

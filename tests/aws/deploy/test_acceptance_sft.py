@@ -28,12 +28,26 @@ def put(key: str, body: str) -> str:
 
 
 def sft_checkpoint() -> str:
-    rows = "".join(json.dumps({"schemaVersion": "bedrock-conversation-2024", "system": [{"text": SYSTEM}],
-                               "messages": [{"role": "user", "content": [{"text": f"Title: question {i}"}]},
-                                            {"role": "assistant", "content": [{"text": LABELS[i % 3]}]}]}) + "\n"
-                   for i in range(60))
-    spec = JobSpec(model="nova-lite-2", method="sft_lora", train_uri=put("deploy-acc/train.jsonl", rows),
-                   overrides={"max_steps": 2, "global_batch_size": 32})
+    rows = "".join(
+        json.dumps(
+            {
+                "schemaVersion": "bedrock-conversation-2024",
+                "system": [{"text": SYSTEM}],
+                "messages": [
+                    {"role": "user", "content": [{"text": f"Title: question {i}"}]},
+                    {"role": "assistant", "content": [{"text": LABELS[i % 3]}]},
+                ],
+            }
+        )
+        + "\n"
+        for i in range(60)
+    )
+    spec = JobSpec(
+        model="nova-lite-2",
+        method="sft_lora",
+        train_uri=put("deploy-acc/train.jsonl", rows),
+        overrides={"max_steps": 2, "global_batch_size": 32},
+    )
     record = submit_training_job(spec)
     done = wait_for_job(record.name, poll_seconds=0.05, max_poll_seconds=0.2, max_wait_seconds=60, record=record)
     assert done.status.value == "Completed"
@@ -47,8 +61,11 @@ def leftovers() -> dict[str, list[str]]:
         "configs": [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]],
         "models": [m["ModelName"] for m in sm.list_models()["Models"]],
         "custom_models": [m["modelName"] for m in br.list_custom_models()["modelSummaries"]],
-        "roles": [r["RoleName"] for r in iam.list_roles()["Roles"]
-                  if r["RoleName"].startswith("novaflow-") and r["RoleName"] != LOCAL_ROLE_NAME],
+        "roles": [
+            r["RoleName"]
+            for r in iam.list_roles()["Roles"]
+            if r["RoleName"].startswith("novaflow-") and r["RoleName"] != LOCAL_ROLE_NAME
+        ],
     }
 
 
@@ -56,19 +73,31 @@ def test_sft_checkpoint_deploy_invoke_stream_teardown(aws: object) -> None:
     pytest.importorskip("novaflow.local.emulate_sft")
     checkpoint = sft_checkpoint()
     assert checkpoint.startswith("s3://customer-escrow-123456789012-smtj-")
-    eval_uri = put("deploy-acc/gen_qa.jsonl", "".join(
-        json.dumps({"query": f"Title: eval question {i}", "response": LABELS[i % 3], "system": SYSTEM}) + "\n"
-        for i in range(5)))
+    eval_uri = put(
+        "deploy-acc/gen_qa.jsonl",
+        "".join(
+            json.dumps({"query": f"Title: eval question {i}", "response": LABELS[i % 3], "system": SYSTEM}) + "\n"
+            for i in range(5)
+        ),
+    )
     served = [
-        deploy_checkpoint("sagemaker", "nova-acc-sm", checkpoint, instance_type="ml.g6.48xlarge",
-                          context_length=8000, max_concurrency=8, sleep=lambda s: None),
+        deploy_checkpoint(
+            "sagemaker",
+            "nova-acc-sm",
+            checkpoint,
+            instance_type="ml.g6.48xlarge",
+            context_length=8000,
+            max_concurrency=8,
+            sleep=lambda s: None,
+        ),
         deploy_checkpoint("bedrock_od", "nova-acc-od", checkpoint, sleep=lambda s: None),
     ]
     rows = load_eval_rows(eval_uri, limit=3)
     for dep in served:
         assert dep.status in {"InService", "Active"}
-        report = smoke_test(lambda q, s, d=dep: ask(d.target, d.invoke_id, q, system=s).text, rows,
-                            labels=DEFAULT_LABELS)
+        report = smoke_test(
+            lambda q, s, d=dep: ask(d.target, d.invoke_id, q, system=s).text, rows, labels=DEFAULT_LABELS
+        )
         assert report.passed, report.summary()
         plain = ask(dep.target, dep.invoke_id, rows[0]["query"], system=SYSTEM)
         streamed = ask(dep.target, dep.invoke_id, rows[0]["query"], system=SYSTEM, stream=True)

@@ -15,8 +15,9 @@ def bedrock_inventory() -> dict[str, list[str]]:
     br, iam = get_client("bedrock"), get_client("iam")
     return {
         "models": sorted(m["modelName"] for m in br.list_custom_models()["modelSummaries"]),
-        "deployments": sorted(d["customModelDeploymentName"]
-                              for d in br.list_custom_model_deployments()["modelDeploymentSummaries"]),
+        "deployments": sorted(
+            d["customModelDeploymentName"] for d in br.list_custom_model_deployments()["modelDeploymentSummaries"]
+        ),
         "roles": sorted(r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("novaflow-")),
     }
 
@@ -35,8 +36,9 @@ def test_on_demand_deploy_converse_stream_and_teardown(checkpoint: str, sleeps: 
     answer = converse(deployment.invoke_arn, "Title: Why does my loop never end?", system=SYSTEM)
     assert extract_label(answer.text, DEFAULT_LABELS) is not None and answer.finish_reason == "end_turn"
     pieces: list[str] = []
-    streamed = converse_stream(deployment.invoke_arn, "Title: Why does my loop never end?", system=SYSTEM,
-                               on_text=pieces.append)
+    streamed = converse_stream(
+        deployment.invoke_arn, "Title: Why does my loop never end?", system=SYSTEM, on_text=pieces.append
+    )
     assert streamed.text == "".join(pieces) == answer.text and len(pieces) > 1
     assert streamed.first_token_seconds is not None and streamed.usage is not None
 
@@ -46,17 +48,23 @@ def test_on_demand_deploy_converse_stream_and_teardown(checkpoint: str, sleeps: 
 
     report = teardown("nova-sft-od", services=BR)
     assert report.ok, report
-    assert report.removed == ["bedrock deployment nova-sft-od", f"bedrock custom-model {model['modelName']}",
-                              "iam role novaflow-br-nova-sft-od"]
+    assert report.removed == [
+        "bedrock deployment nova-sft-od",
+        f"bedrock custom-model {model['modelName']}",
+        "iam role novaflow-br-nova-sft-od",
+    ]
     assert bedrock_inventory() == {"models": [], "deployments": [], "roles": [LOCAL_ROLE_NAME]}
     assert teardown("nova-sft-od", services=BR).removed == []
 
 
 def test_second_deployment_reuses_the_custom_model_and_the_last_teardown_removes_it(
-        checkpoint: str, sleeps: Sleeps) -> None:
+    checkpoint: str, sleeps: Sleeps
+) -> None:
     first = deploy_bedrock(BedrockSpec(name="nova-sft-a", checkpoint_uri=checkpoint), sleep=sleeps)
-    second = deploy_bedrock(BedrockSpec(name="nova-sft-b", checkpoint_uri=checkpoint + "/",
-                                        mode=BedrockMode.PROVISIONED, model_units=1), sleep=sleeps)
+    second = deploy_bedrock(
+        BedrockSpec(name="nova-sft-b", checkpoint_uri=checkpoint + "/", mode=BedrockMode.PROVISIONED, model_units=1),
+        sleep=sleeps,
+    )
     assert second.custom_model_reused and second.custom_model_arn == first.custom_model_arn
     assert second.status == "InService" and ":provisioned-model/" in second.invoke_arn
     assert len(bedrock_inventory()["models"]) == 1
@@ -74,8 +82,11 @@ def test_second_deployment_reuses_the_custom_model_and_the_last_teardown_removes
 
 def test_untagged_custom_model_survives_teardown_of_everything(checkpoint: str, aws: object) -> None:
     br = get_client("bedrock")
-    arn = br.create_custom_model(modelName="someone-elses-model", roleArn="arn:aws:iam::123456789012:role/x",
-                                 modelSourceConfig={"s3DataSource": {"s3Uri": checkpoint}})["modelArn"]
+    arn = br.create_custom_model(
+        modelName="someone-elses-model",
+        roleArn="arn:aws:iam::123456789012:role/x",
+        modelSourceConfig={"s3DataSource": {"s3Uri": checkpoint}},
+    )["modelArn"]
     report = teardown(None, services=BR)
     assert report.removed == []
     assert "bedrock custom-model someone-elses-model (not tagged novaflow:managed=true)" in report.kept

@@ -17,14 +17,17 @@ def test_create_status_invoke_stream_delete(checkpoint: str) -> None:
     assert created.stdout.strip() == "sagemaker nova-cli InService; invoke id: nova-cli"
 
     status = runner.invoke(app, ["deploy", "status", "nova-cli"])
-    assert status.stdout.splitlines() == ["sagemaker nova-cli: InService",
-                                          "arn: arn:aws:sagemaker:us-east-1:123456789012:endpoint/nova-cli"]
+    assert status.stdout.splitlines() == [
+        "sagemaker nova-cli: InService",
+        "arn: arn:aws:sagemaker:us-east-1:123456789012:endpoint/nova-cli",
+    ]
 
     plain = runner.invoke(app, ["deploy", "invoke", "nova-cli", "Title: segfault in C", "--system", SYSTEM])
     assert plain.exit_code == 0 and extract_label(plain.stdout) is not None
     assert plain.stderr.startswith("latency: ")
-    streamed = runner.invoke(app, ["deploy", "invoke", "nova-cli", "Title: segfault in C", "--system", SYSTEM,
-                                   "--stream"])
+    streamed = runner.invoke(
+        app, ["deploy", "invoke", "nova-cli", "Title: segfault in C", "--system", SYSTEM, "--stream"]
+    )
     assert streamed.exit_code == 0 and streamed.stdout == plain.stdout
     assert streamed.stderr.startswith("first token: ") and " ms; total: " in streamed.stderr
 
@@ -33,14 +36,32 @@ def test_create_status_invoke_stream_delete(checkpoint: str) -> None:
     deleted = runner.invoke(app, ["deploy", "delete", "nova-cli", "--target", "sagemaker"])
     assert deleted.exit_code == 0
     assert [line.split(" ")[2] for line in deleted.stdout.splitlines()] == [
-        "endpoint", "endpoint-config", "model", "role"]
+        "endpoint",
+        "endpoint-config",
+        "model",
+        "role",
+    ]
     again = runner.invoke(app, ["deploy", "delete", "nova-cli", "--target", "sagemaker"])
     assert again.stdout.strip() == "nothing of novaflow's found"
 
 
 def test_bad_tier_is_refused_before_aws(checkpoint: str) -> None:
-    result = runner.invoke(app, ["deploy", "create", "nova-cli", "--checkpoint", checkpoint, "--instance-type",
-                                 "ml.g6.48xlarge", "--context-length", "8000", "--max-concurrency", "9"])
+    result = runner.invoke(
+        app,
+        [
+            "deploy",
+            "create",
+            "nova-cli",
+            "--checkpoint",
+            checkpoint,
+            "--instance-type",
+            "ml.g6.48xlarge",
+            "--context-length",
+            "8000",
+            "--max-concurrency",
+            "9",
+        ],
+    )
     assert isinstance(result.exception, ConfigError)
     assert "allowed tiers: (CONTEXT_LENGTH<=8000, MAX_CONCURRENCY<=8)" in str(result.exception)
     status = runner.invoke(app, ["deploy", "status", "nova-cli"])

@@ -27,9 +27,12 @@ SYSTEM = "Classify the Stack Overflow question. Answer with exactly one label: H
 
 
 def spec_for(checkpoint: str, **changes: Any) -> EndpointSpec:
-    fields: dict[str, Any] = {"endpoint_name": "nova-sft", "checkpoint_uri": checkpoint,
-                              "instance_type": "ml.g6.48xlarge",
-                              "environment": EndpointEnvironment(context_length=8000, max_concurrency=4)}
+    fields: dict[str, Any] = {
+        "endpoint_name": "nova-sft",
+        "checkpoint_uri": checkpoint,
+        "instance_type": "ml.g6.48xlarge",
+        "environment": EndpointEnvironment(context_length=8000, max_concurrency=4),
+    }
     fields.update(changes)
     return EndpointSpec(**fields)
 
@@ -51,11 +54,22 @@ def inventory() -> dict[str, list[str]]:
 def make_untagged_endpoint(checkpoint: str) -> None:
     """Someone else's endpoint whose names look like ours, and someone else's novaflow-named role."""
     sm, iam = get_client("sagemaker"), get_client("iam")
-    sm.create_model(ModelName="nova-sft-handmade", ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
-                    PrimaryContainer={"Image": "img", "ModelDataUrl": checkpoint + "/"})
-    sm.create_endpoint_config(EndpointConfigName="nova-sft-handmade", ProductionVariants=[{
-        "VariantName": "v", "ModelName": "nova-sft-handmade", "InitialInstanceCount": 1,
-        "InstanceType": "ml.g6.48xlarge"}])
+    sm.create_model(
+        ModelName="nova-sft-handmade",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+        PrimaryContainer={"Image": "img", "ModelDataUrl": checkpoint + "/"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="nova-sft-handmade",
+        ProductionVariants=[
+            {
+                "VariantName": "v",
+                "ModelName": "nova-sft-handmade",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.g6.48xlarge",
+            }
+        ],
+    )
     sm.create_endpoint(EndpointName="nova-sft-handmade", EndpointConfigName="nova-sft-handmade")
     iam.create_role(RoleName="novaflow-sm-nova-sft-handmade", AssumeRolePolicyDocument="{}")
 
@@ -74,8 +88,9 @@ def sent() -> Iterator[dict[str, dict[str, Any]]]:
     events.unregister("provide-client-params.sagemaker", unique_id="deploy-test-record")
 
 
-def test_deploy_invoke_stream_and_teardown_leave_nothing_but_untagged(checkpoint: str, sleeps: Sleeps,
-                                                                     sent: dict[str, dict[str, Any]]) -> None:
+def test_deploy_invoke_stream_and_teardown_leave_nothing_but_untagged(
+    checkpoint: str, sleeps: Sleeps, sent: dict[str, dict[str, Any]]
+) -> None:
     make_untagged_endpoint(checkpoint)
     before = inventory()
     seen: list[str] = []
@@ -85,15 +100,19 @@ def test_deploy_invoke_stream_and_teardown_leave_nothing_but_untagged(checkpoint
 
     sm = get_client("sagemaker")
     model = sm.describe_model(ModelName=deployment.model_name)
-    assert model["PrimaryContainer"]["Image"] == \
-        "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-inference-repo:SM-Inference-latest"
+    assert (
+        model["PrimaryContainer"]["Image"]
+        == "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-inference-repo:SM-Inference-latest"
+    )
     assert model["PrimaryContainer"]["Environment"] == {"CONTEXT_LENGTH": "8000", "MAX_CONCURRENCY": "4"}
     assert model["PrimaryContainer"]["ModelDataSource"]["S3DataSource"] == {
-        "S3Uri": checkpoint + "/", "S3DataType": "S3Prefix", "CompressionType": "None"}
+        "S3Uri": checkpoint + "/",
+        "S3DataType": "S3Prefix",
+        "CompressionType": "None",
+    }
     # moto 5.2.5 drops EnableNetworkIsolation from CreateModel, so check what went over the wire.
     assert sent["CreateModel"]["EnableNetworkIsolation"] is True
-    assert model["ExecutionRoleArn"] == deployment.role_arn == \
-        "arn:aws:iam::123456789012:role/novaflow-sm-nova-sft"
+    assert model["ExecutionRoleArn"] == deployment.role_arn == "arn:aws:iam::123456789012:role/novaflow-sm-nova-sft"
     config = sm.describe_endpoint_config(EndpointConfigName=deployment.config_name)
     assert config["ProductionVariants"][0]["InstanceType"] == "ml.g6.48xlarge"
 
@@ -109,8 +128,9 @@ def test_deploy_invoke_stream_and_teardown_leave_nothing_but_untagged(checkpoint
     assert plain.text and extract_label(plain.text, DEFAULT_LABELS) is not None
     assert plain.usage and plain.usage["completion_tokens"] > 0
     pieces: list[str] = []
-    streamed = invoke_endpoint_stream("nova-sft", "Title: How do I reverse a list in Python?", system=SYSTEM,
-                                      on_text=pieces.append)
+    streamed = invoke_endpoint_stream(
+        "nova-sft", "Title: How do I reverse a list in Python?", system=SYSTEM, on_text=pieces.append
+    )
     assert streamed.text == "".join(pieces) == plain.text  # same prompt, same deterministic model
     assert len(pieces) > 1 and streamed.first_token_seconds is not None
     assert 0 <= streamed.first_token_seconds <= streamed.total_seconds
@@ -153,8 +173,11 @@ def test_create_mode_reuses_same_spec_and_refuses_a_different_one(checkpoint: st
     assert again.reused and again.config_name == first.config_name and again.role_arn == first.role_arn
     assert inventory() == created  # nothing new
     other = spec_for(checkpoint, environment=EndpointEnvironment(context_length=8000, max_concurrency=8))
-    with pytest.raises(DeployError, match=r"Endpoint nova-sft already exists \(status InService, config "
-                                          rf"{first.config_name}\); deploy with mode=update"):
+    with pytest.raises(
+        DeployError,
+        match=r"Endpoint nova-sft already exists \(status InService, config "
+        rf"{first.config_name}\); deploy with mode=update",
+    ):
         deploy_sagemaker_endpoint(other, sleep=sleeps)
     assert inventory() == created
     teardown("nova-sft", services=SM)
@@ -183,8 +206,12 @@ def test_refuses_to_touch_an_endpoint_novaflow_did_not_create(checkpoint: str) -
 def test_waits_through_creating_with_backoff(aws: Any, checkpoint: str, sleeps: Sleeps) -> None:
     aws.control.set_transition("sagemaker::endpoint", {"progression": "manual", "times": 2})
     seen: list[str] = []
-    deployment = deploy_sagemaker_endpoint(spec_for(checkpoint), sleep=sleeps, on_status=seen.append,
-                                           backoff=Backoff(initial=30, factor=2, maximum=60, deadline=3600))
+    deployment = deploy_sagemaker_endpoint(
+        spec_for(checkpoint),
+        sleep=sleeps,
+        on_status=seen.append,
+        backoff=Backoff(initial=30, factor=2, maximum=60, deadline=3600),
+    )
     assert seen == ["Creating", "InService"]
     assert deployment.statuses == ["Creating", "InService"]
     assert sleeps.delays and sleeps.delays[0] == 30 and all(d <= 60 for d in sleeps.delays)
@@ -194,6 +221,7 @@ def test_waits_through_creating_with_backoff(aws: Any, checkpoint: str, sleeps: 
 def test_deadline_reports_the_endpoint_may_still_bill(aws: Any, checkpoint: str, sleeps: Sleeps) -> None:
     aws.control.set_transition("sagemaker::endpoint", {"progression": "manual", "times": 1000})
     with pytest.raises(DeployError, match=r"SageMaker endpoint nova-sft still Creating after .* it may still be"):
-        deploy_sagemaker_endpoint(spec_for(checkpoint), sleep=sleeps,
-                                  backoff=Backoff(initial=30, factor=1, maximum=30, deadline=90))
+        deploy_sagemaker_endpoint(
+            spec_for(checkpoint), sleep=sleeps, backoff=Backoff(initial=30, factor=1, maximum=30, deadline=90)
+        )
     assert teardown("nova-sft", services=SM).removed[0] == "sagemaker endpoint nova-sft"

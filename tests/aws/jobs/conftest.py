@@ -27,14 +27,20 @@ def calls(aws) -> Iterator[list[str]]:
 
 
 def put_jsonl(key: str, rows: int) -> str:
-    body = "".join('{"schemaVersion": "bedrock-conversation-2024", "messages": [{"role": "user", "content": '
-                   f'[{{"text": "q{i}"}}]}}, {{"role": "assistant", "content": [{{"text": "HQ"}}]}}]}}\n'
-                   for i in range(rows))
+    body = "".join(
+        '{"schemaVersion": "bedrock-conversation-2024", "messages": [{"role": "user", "content": '
+        f'[{{"text": "q{i}"}}]}}, {{"role": "assistant", "content": [{{"text": "HQ"}}]}}]}}\n'
+        for i in range(rows)
+    )
     get_client("s3").put_object(Bucket="novaflow-local", Key=key, Body=body.encode())
     return f"s3://novaflow-local/{key}"
 
 
 def sft_spec(**kw: object) -> JobSpec:
-    base = {"model": "nova-lite-2", "method": "sft_lora", "train_uri": "s3://novaflow-local/data/train.jsonl",
-            "overrides": {"max_steps": 2}}
+    base = {
+        "model": "nova-lite-2",
+        "method": "sft_lora",
+        "train_uri": "s3://novaflow-local/data/train.jsonl",
+        "overrides": {"max_steps": 2},
+    }
     return JobSpec(**{**base, **kw})

@@ -16,16 +16,23 @@ LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:reward"
 
 def test_bedrock_rft_submit_attach_and_wait(aws, calls) -> None:
     train = put_jsonl("data/rft.jsonl", 120)
-    spec = JobSpec(platform="BEDROCK", model="nova-lite-2", method="rft_lora", train_uri=train,
-                   reward_lambda_arn=LAMBDA, overrides={"max_epochs": 3, "number_generation": 4})
+    spec = JobSpec(
+        platform="BEDROCK",
+        model="nova-lite-2",
+        method="rft_lora",
+        train_uri=train,
+        reward_lambda_arn=LAMBDA,
+        overrides={"max_epochs": 3, "number_generation": 4},
+    )
     first = submit_training_job(spec)
     again = submit_training_job(spec)
     assert not first.attached and again.attached and calls.count("CreateModelCustomizationJob") == 1
     job = get_client("bedrock").get_model_customization_job(jobIdentifier=first.name)
     assert job["customizationType"] == "REINFORCEMENT_FINE_TUNING"
     assert job["trainingDataConfig"] == {"s3Uri": train}
-    done = wait_for_job(first.name, platform="BEDROCK", poll_seconds=0.05, max_poll_seconds=0.1,
-                        max_wait_seconds=30, record=first)
+    done = wait_for_job(
+        first.name, platform="BEDROCK", poll_seconds=0.05, max_poll_seconds=0.1, max_wait_seconds=30, record=first
+    )
     assert done.status.value == "Completed" and done.output_model_arn
 
 

@@ -18,8 +18,20 @@ runner = CliRunner()
 
 def test_jobs_cli_submit_attach_status_stop_and_dry_run(aws, tmp_path) -> None:
     put_jsonl("data/train.jsonl", 40)
-    args = ["jobs", "submit", "--model", "nova-lite-2", "--method", "sft_lora", "--train",
-            "s3://novaflow-local/data/train.jsonl", "-o", "max_steps=2", "--record", str(tmp_path / "r.json")]
+    args = [
+        "jobs",
+        "submit",
+        "--model",
+        "nova-lite-2",
+        "--method",
+        "sft_lora",
+        "--train",
+        "s3://novaflow-local/data/train.jsonl",
+        "-o",
+        "max_steps=2",
+        "--record",
+        str(tmp_path / "r.json"),
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     rec = JobRecord.load(tmp_path / "r.json")
@@ -30,61 +42,135 @@ def test_jobs_cli_submit_attach_status_stop_and_dry_run(aws, tmp_path) -> None:
     status = runner.invoke(app, ["jobs", "status", rec.name])
     assert status.exit_code == 0 and status.output.startswith(f"{rec.name}: InProgress")
     assert runner.invoke(app, ["jobs", "stop", rec.name]).output == f"stop requested for {rec.name}\n"
-    bad = runner.invoke(app, ["jobs", "submit", "--model", "nova-lite-2", "--method", "sft_lora", "--train",
-                              "s3://novaflow-local/data/nope.jsonl", "-o", "lr=9", "--dry-run"])
+    bad = runner.invoke(
+        app,
+        [
+            "jobs",
+            "submit",
+            "--model",
+            "nova-lite-2",
+            "--method",
+            "sft_lora",
+            "--train",
+            "s3://novaflow-local/data/nope.jsonl",
+            "-o",
+            "lr=9",
+            "--dry-run",
+        ],
+    )
     assert bad.exit_code == 1
     assert "2 problem(s)" in bad.output and "lr=9.0 is above the maximum 0.001" in bad.output
 
 
 def test_recipes_show_keys_and_yaml() -> None:
-    shown = runner.invoke(app, ["recipes", "show", "--model", "nova-lite-2", "--method", "rft_lora",
-                                "--reward-lambda-arn", "arn:aws:lambda:us-east-1:123456789012:function:r",
-                                "-o", "kl_loss_coef=0.01"])
+    shown = runner.invoke(
+        app,
+        [
+            "recipes",
+            "show",
+            "--model",
+            "nova-lite-2",
+            "--method",
+            "rft_lora",
+            "--reward-lambda-arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:r",
+            "-o",
+            "kl_loss_coef=0.01",
+        ],
+    )
     assert shown.exit_code == 0
     assert yaml.safe_load(shown.output)["training_config"]["trainer"]["kl_loss_coef"] == 0.01
     keys = runner.invoke(app, ["recipes", "show", "--model", "nova-lite-2", "--method", "sft_lora", "--keys"])
-    assert "global_batch_size          int     32           [32, 64, 128]  (training_config.global_batch_size)" \
+    assert (
+        "global_batch_size          int     32           [32, 64, 128]  (training_config.global_batch_size)"
         in keys.output
+    )
     bad = runner.invoke(app, ["recipes", "show", "-o", "alpha=33"])
     assert bad.exit_code == 1
 
 
 def test_hub_sync_updates_the_table_from_recipe_collection() -> None:
-    sm = botocore.session.get_session().create_client("sagemaker", region_name="us-east-1",
-                                                      aws_access_key_id="x", aws_secret_access_key="x")
-    doc = {"RecipeCollection": [
-        {"Name": "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft", "CustomizationTechnique": "RLVR", "Type": "FineTuning",
-         "Peft": "LORA", "InstanceCount": 4, "SupportedInstanceTypes": ["ml.p5en.48xlarge"],
-         "SmtjRecipeTemplateS3Uri": "s3://jumpstart-cache-prod-us-east-1/recipes/x.yaml"},
-        {"Name": "x_text_with_datamix", "CustomizationTechnique": "SFT", "IsSubscriptionModel": True,
-         "SupportedInstanceTypes": ["ml.p5.48xlarge"], "SmtjRecipeTemplateS3Uri": "s3://x"}]}
-    base = {"HubContentName": "n", "HubContentArn": "arn:aws:sagemaker:us-east-1:aws:hub-content/x",
-            "HubContentVersion": "1.0.0", "HubContentType": "Model", "DocumentSchemaVersion": "2.0.0",
-            "HubName": "SageMakerPublicHub", "HubArn": "arn:aws:sagemaker:us-east-1:aws:hub/x",
-            "HubContentStatus": "Available", "CreationTime": 0}
+    sm = botocore.session.get_session().create_client(
+        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    doc = {
+        "RecipeCollection": [
+            {
+                "Name": "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft",
+                "CustomizationTechnique": "RLVR",
+                "Type": "FineTuning",
+                "Peft": "LORA",
+                "InstanceCount": 4,
+                "SupportedInstanceTypes": ["ml.p5en.48xlarge"],
+                "SmtjRecipeTemplateS3Uri": "s3://jumpstart-cache-prod-us-east-1/recipes/x.yaml",
+            },
+            {
+                "Name": "x_text_with_datamix",
+                "CustomizationTechnique": "SFT",
+                "IsSubscriptionModel": True,
+                "SupportedInstanceTypes": ["ml.p5.48xlarge"],
+                "SmtjRecipeTemplateS3Uri": "s3://x",
+            },
+        ]
+    }
+    base = {
+        "HubContentName": "n",
+        "HubContentArn": "arn:aws:sagemaker:us-east-1:aws:hub-content/x",
+        "HubContentVersion": "1.0.0",
+        "HubContentType": "Model",
+        "DocumentSchemaVersion": "2.0.0",
+        "HubName": "SageMakerPublicHub",
+        "HubArn": "arn:aws:sagemaker:us-east-1:aws:hub/x",
+        "HubContentStatus": "Available",
+        "CreationTime": 0,
+    }
     with Stubber(sm) as stub:
-        for name in ("nova-textgeneration-micro", "nova-textgeneration-lite", "nova-textgeneration-pro",
-                     "nova-textgeneration-lite-v2"):
+        for name in (
+            "nova-textgeneration-micro",
+            "nova-textgeneration-lite",
+            "nova-textgeneration-pro",
+            "nova-textgeneration-lite-v2",
+        ):
             document = doc if name.endswith("v2") else {"RecipeCollection": []}
-            stub.add_response("describe_hub_content", {**base, "HubContentDocument": json.dumps(document)},
-                              {"HubName": "SageMakerPublicHub", "HubContentType": "Model", "HubContentName": name})
+            stub.add_response(
+                "describe_hub_content",
+                {**base, "HubContentDocument": json.dumps(document)},
+                {"HubName": "SageMakerPublicHub", "HubContentType": "Model", "HubContentName": name},
+            )
         table, changes = sync_instance_table(load_instance_table(), client=sm)
     assert table.allowed("SMTJ", "nova-lite-2", "rft_lora") == {"ml.p5en.48xlarge": [2, 4, 6, 8]}
     assert table.default("SMTJ", "nova-lite-2", "rft_lora") == ("ml.p5en.48xlarge", 4)
-    assert changes == ["nova-lite-2 rft_lora: ['ml.p5.48xlarge', 'ml.p5en.48xlarge'] -> ['ml.p5en.48xlarge'] "
-                       "(default ml.p5en.48xlarge x 4, from nova_lite_v2_smtj_p5_p5en_gpu_lora_rft)"]
+    assert changes == [
+        "nova-lite-2 rft_lora: ['ml.p5.48xlarge', 'ml.p5en.48xlarge'] -> ['ml.p5en.48xlarge'] "
+        "(default ml.p5en.48xlarge x 4, from nova_lite_v2_smtj_p5_p5en_gpu_lora_rft)"
+    ]
     assert load_instance_table().allowed("SMTJ", "nova-lite-2", "rft_lora")["ml.p5.48xlarge"] == [2, 4, 6, 8]
 
 
 def test_jobs_cli_wait_and_logs(aws, tmp_path) -> None:
     put_jsonl("data/train.jsonl", 40)
     record = tmp_path / "r.json"
-    submitted = runner.invoke(app, ["jobs", "submit", "--model", "nova-lite-2", "--method", "sft_lora", "--train",
-                                    "s3://novaflow-local/data/train.jsonl", "-o", "max_steps=3", "--record",
-                                    str(record)])
+    submitted = runner.invoke(
+        app,
+        [
+            "jobs",
+            "submit",
+            "--model",
+            "nova-lite-2",
+            "--method",
+            "sft_lora",
+            "--train",
+            "s3://novaflow-local/data/train.jsonl",
+            "-o",
+            "max_steps=3",
+            "--record",
+            str(record),
+        ],
+    )
     assert submitted.exit_code == 0, submitted.output
-    waited = runner.invoke(app, ["jobs", "wait", "--record", str(record), "--poll", "0.05", "--max-wait", "60",
-                                 "--quiet"])
+    waited = runner.invoke(
+        app, ["jobs", "wait", "--record", str(record), "--poll", "0.05", "--max-wait", "60", "--quiet"]
+    )
     rec = JobRecord.load(record)
     assert waited.exit_code == 0, waited.output
     assert waited.output == f"{rec.name}: Completed\n" and rec.status.value == "Completed"

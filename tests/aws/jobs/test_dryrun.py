@@ -21,26 +21,49 @@ def assert_read_only(calls: list[str]) -> None:
 
 def test_bad_configuration_lists_every_problem_with_a_fix(aws, calls) -> None:
     put_jsonl("data/small.jsonl", 10)
-    get_client("iam").create_role(RoleName="wrong-trust", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]}))
+    get_client("iam").create_role(
+        RoleName="wrong-trust",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
     calls.clear()
-    spec = JobSpec(model="nova-lite-2", method="rft_lora", train_uri="s3://novaflow-local/data/small.jsonl",
-                   validation_uri="s3://novaflow-local/data/missing.jsonl", instance_type="ml.g5.12xlarge",
-                   reward_lambda_arn="arn:aws:lambda:us-east-1:123456789012:function:reward:live",
-                   role_arn="arn:aws:iam::123456789012:role/wrong-trust",
-                   overrides={"lr": 5.0, "number_generation": 1, "max_steps": 3, "save_steps": 4},
-                   output_uri="s3://no-such-bucket-xyz/out")
+    spec = JobSpec(
+        model="nova-lite-2",
+        method="rft_lora",
+        train_uri="s3://novaflow-local/data/small.jsonl",
+        validation_uri="s3://novaflow-local/data/missing.jsonl",
+        instance_type="ml.g5.12xlarge",
+        reward_lambda_arn="arn:aws:lambda:us-east-1:123456789012:function:reward:live",
+        role_arn="arn:aws:iam::123456789012:role/wrong-trust",
+        overrides={"lr": 5.0, "number_generation": 1, "max_steps": 3, "save_steps": 4},
+        output_uri="s3://no-such-bucket-xyz/out",
+    )
     report = dry_run(spec, simulate_iam=False)
     fields = [p.field for p in report.problems]
-    assert fields == ["overrides", "overrides", "overrides", "instance", "reward_lambda_arn", "validation",
-                      "output_uri", "role_arn"]
+    assert fields == [
+        "overrides",
+        "overrides",
+        "overrides",
+        "instance",
+        "reward_lambda_arn",
+        "validation",
+        "output_uri",
+        "role_arn",
+    ]
     text = report.describe()
     assert "lr=5.0 is above the maximum 0.001" in text
     assert "number_generation=1 is below the minimum 2" in text
     assert "save_steps=4 exceeds max_steps=3" in text
-    assert ("instance: instance type ml.g5.12xlarge is not allowed for rft_lora of nova-lite-2 on SMTJ -> fix: "
-            "use one of ml.p5.48xlarge, ml.p5en.48xlarge") in text
+    assert (
+        "instance: instance type ml.g5.12xlarge is not allowed for rft_lora of nova-lite-2 on SMTJ -> fix: "
+        "use one of ml.p5.48xlarge, ml.p5en.48xlarge"
+    ) in text
     assert "not a Lambda function ARN -> fix: use arn:aws:lambda:<region>:<account>:function:<name>" in text
     assert "s3://novaflow-local/data/missing.jsonl does not exist -> fix: upload the data first" in text
     assert "role wrong-trust does not trust sagemaker.amazonaws.com -> fix: add sagemaker.amazonaws.com" in text
@@ -52,8 +75,12 @@ def test_bad_configuration_lists_every_problem_with_a_fix(aws, calls) -> None:
 def test_good_configuration_passes_with_cost_estimate_and_request(aws, calls) -> None:
     put_jsonl("data/train.jsonl", 40)
     calls.clear()
-    spec = JobSpec(model="nova-lite-2", method="sft_lora", train_uri="s3://novaflow-local/data/train.jsonl",
-                   max_runtime_seconds=7200)
+    spec = JobSpec(
+        model="nova-lite-2",
+        method="sft_lora",
+        train_uri="s3://novaflow-local/data/train.jsonl",
+        max_runtime_seconds=7200,
+    )
     report = dry_run(spec, simulate_iam=False)
     assert report.problems == [], report.describe()
     assert report.request["TrainingJobName"] == report.job_name
@@ -67,15 +94,20 @@ def test_good_configuration_passes_with_cost_estimate_and_request(aws, calls) ->
 
 def test_too_few_rows_for_the_batch_and_existing_job_note(aws, calls) -> None:
     put_jsonl("data/train.jsonl", 20)
-    spec = JobSpec(model="nova-lite-2", method="sft_lora", train_uri="s3://novaflow-local/data/train.jsonl",
-                   overrides={"global_batch_size": 32})
+    spec = JobSpec(
+        model="nova-lite-2",
+        method="sft_lora",
+        train_uri="s3://novaflow-local/data/train.jsonl",
+        overrides={"global_batch_size": 32},
+    )
     record = submit_training_job(spec)
     spec = spec.model_copy(update={"overrides": {"global_batch_size": 64}})
     calls.clear()
     report = dry_run(spec, simulate_iam=False)
     assert [str(p) for p in report.problems] == [
         "train: s3://novaflow-local/data/train.jsonl has 20 rows, fewer than global_batch_size=64 -> fix: provide "
-        "at least 64 rows or lower global_batch_size"]
+        "at least 64 rows or lower global_batch_size"
+    ]
     assert_read_only(calls)
     same = dry_run(spec.model_copy(update={"overrides": {"global_batch_size": 32}}), simulate_iam=False)
     assert same.job_name == record.name
@@ -90,23 +122,53 @@ def test_iam_simulation_denials_are_problems(aws) -> None:
 
     iam = get_client("iam")
     role = "arn:aws:iam::123456789012:role/exec"
-    trust = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
-                                       "Action": "sts:AssumeRole"}]})
-    spec = JobSpec(model="nova-lite-2", method="rft_lora", role_arn=role, train_uri="s3://b/k",
-                   reward_lambda_arn="arn:aws:lambda:us-east-1:123456789012:function:r")
+    trust = json.dumps(
+        {
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ]
+        }
+    )
+    spec = JobSpec(
+        model="nova-lite-2",
+        method="rft_lora",
+        role_arn=role,
+        train_uri="s3://b/k",
+        reward_lambda_arn="arn:aws:lambda:us-east-1:123456789012:function:r",
+    )
     report = DryRunReport(job_name="j")
     with Stubber(iam) as stub:
-        stub.add_response("get_role", {"Role": {"Path": "/", "RoleName": "exec", "RoleId": "AROAEXAMPLEID123456",
-                                                "Arn": role, "CreateDate": 0, "AssumeRolePolicyDocument": trust}},
-                          {"RoleName": "exec"})
-        stub.add_response("simulate_principal_policy", {"EvaluationResults": [
-            {"EvalActionName": "s3:GetObject", "EvalDecision": "allowed"},
-            {"EvalActionName": "s3:PutObject", "EvalDecision": "implicitDeny"},
-            {"EvalActionName": "s3:ListBucket", "EvalDecision": "allowed"},
-            {"EvalActionName": "lambda:InvokeFunction", "EvalDecision": "explicitDeny"}]},
-            {"PolicySourceArn": role, "ActionNames": ["s3:GetObject", "s3:PutObject", "s3:ListBucket",
-                                                       "lambda:InvokeFunction"]})
+        stub.add_response(
+            "get_role",
+            {
+                "Role": {
+                    "Path": "/",
+                    "RoleName": "exec",
+                    "RoleId": "AROAEXAMPLEID123456",
+                    "Arn": role,
+                    "CreateDate": 0,
+                    "AssumeRolePolicyDocument": trust,
+                }
+            },
+            {"RoleName": "exec"},
+        )
+        stub.add_response(
+            "simulate_principal_policy",
+            {
+                "EvaluationResults": [
+                    {"EvalActionName": "s3:GetObject", "EvalDecision": "allowed"},
+                    {"EvalActionName": "s3:PutObject", "EvalDecision": "implicitDeny"},
+                    {"EvalActionName": "s3:ListBucket", "EvalDecision": "allowed"},
+                    {"EvalActionName": "lambda:InvokeFunction", "EvalDecision": "explicitDeny"},
+                ]
+            },
+            {
+                "PolicySourceArn": role,
+                "ActionNames": ["s3:GetObject", "s3:PutObject", "s3:ListBucket", "lambda:InvokeFunction"],
+            },
+        )
         _check_role(spec, load_settings(), report, simulate=True)
     assert [str(p) for p in report.problems] == [
         "role_arn: role exec is not allowed s3:PutObject, lambda:InvokeFunction -> fix: attach a policy granting "
-        "these actions on the data, output and Lambda resources"]
+        "these actions on the data, output and Lambda resources"
+    ]

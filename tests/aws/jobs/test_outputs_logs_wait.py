@@ -35,13 +35,22 @@ def tar_gz(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize(("key", "body"), [
-    ("out/job-1/manifest.json", json.dumps({"checkpoint_s3_bucket": CKPT}).encode()),
-    ("out/job-1/output/output/manifest.json", json.dumps({"checkpoint_s3_path": CKPT}).encode()),
-    ("out/job-1/output/output.tar.gz", tar_gz({"manifest.json": json.dumps({"checkpoint_s3_bucket": CKPT}).encode(),
-                                               "step_wise_training_metrics.csv": b"step_number,epoch_number,"
-                                                                                 b"training_loss\n1,0,0.5\n"})),
-])
+@pytest.mark.parametrize(
+    ("key", "body"),
+    [
+        ("out/job-1/manifest.json", json.dumps({"checkpoint_s3_bucket": CKPT}).encode()),
+        ("out/job-1/output/output/manifest.json", json.dumps({"checkpoint_s3_path": CKPT}).encode()),
+        (
+            "out/job-1/output/output.tar.gz",
+            tar_gz(
+                {
+                    "manifest.json": json.dumps({"checkpoint_s3_bucket": CKPT}).encode(),
+                    "step_wise_training_metrics.csv": b"step_number,epoch_number,training_loss\n1,0,0.5\n",
+                }
+            ),
+        ),
+    ],
+)
 def test_checkpoint_resolved_in_all_three_layouts(aws, key: str, body: bytes) -> None:
     put(key, body)
     assert resolve_checkpoint(OUT, "job-1") == CKPT
@@ -53,7 +62,8 @@ def test_missing_or_bad_manifest_says_where_it_looked(aws) -> None:
     assert str(info.value).splitlines()[1:4] == [
         "  - s3://novaflow-local/out/job-2/manifest.json",
         "  - s3://novaflow-local/out/job-2/output/output/manifest.json",
-        "  - s3://novaflow-local/out/job-2/output/output.tar.gz"]
+        "  - s3://novaflow-local/out/job-2/output/output.tar.gz",
+    ]
     put("out/job-3/manifest.json", b'{"other": 1}')
     with pytest.raises(JobError, match=r"has no checkpoint: expected key checkpoint_s3_bucket .*\['other'\]"):
         resolve_checkpoint(OUT, "job-3")
@@ -74,21 +84,40 @@ def test_tailer_reads_every_stream_once_and_parses_metrics(aws) -> None:
     now = int(time.time() * 1000)
     for stream in ("job-9/algo-1-1700000000", "job-9/algo-2-1700000000", "job-99/algo-1-1700000000"):
         logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
-    logs.put_log_events(logGroupName=LOG_GROUP, logStreamName="job-9/algo-1-1700000000", logEvents=[
-        {"timestamp": now, "message": "Training epoch 0, iteration 1/9 | lr: 1e-05 | global_step: 1 | "
-                                      "reduced_train_loss: 0.9"},
-        {"timestamp": now + 1, "message": "line two\nline three"}])
-    logs.put_log_events(logGroupName=LOG_GROUP, logStreamName="job-99/algo-1-1700000000",
-                        logEvents=[{"timestamp": now, "message": "another job"}])
+    logs.put_log_events(
+        logGroupName=LOG_GROUP,
+        logStreamName="job-9/algo-1-1700000000",
+        logEvents=[
+            {
+                "timestamp": now,
+                "message": "Training epoch 0, iteration 1/9 | lr: 1e-05 | global_step: 1 | reduced_train_loss: 0.9",
+            },
+            {"timestamp": now + 1, "message": "line two\nline three"},
+        ],
+    )
+    logs.put_log_events(
+        logGroupName=LOG_GROUP,
+        logStreamName="job-99/algo-1-1700000000",
+        logEvents=[{"timestamp": now, "message": "another job"}],
+    )
     tailer = LogTailer("job-9")
     first = tailer.poll()
     assert [(x.stream, x.message) for x in first] == [
-        ("job-9/algo-1-1700000000", first[0].message), ("job-9/algo-1-1700000000", "line two"),
-        ("job-9/algo-1-1700000000", "line three")]
+        ("job-9/algo-1-1700000000", first[0].message),
+        ("job-9/algo-1-1700000000", "line two"),
+        ("job-9/algo-1-1700000000", "line three"),
+    ]
     assert tailer.poll() == []
-    logs.put_log_events(logGroupName=LOG_GROUP, logStreamName="job-9/algo-2-1700000000", logEvents=[
-        {"timestamp": now + 2, "message": "Training epoch 0, iteration 2/9 | lr: 9e-06 | global_step: 2 | "
-                                          "reduced_train_loss: 0.7"}])
+    logs.put_log_events(
+        logGroupName=LOG_GROUP,
+        logStreamName="job-9/algo-2-1700000000",
+        logEvents=[
+            {
+                "timestamp": now + 2,
+                "message": "Training epoch 0, iteration 2/9 | lr: 9e-06 | global_step: 2 | reduced_train_loss: 0.7",
+            }
+        ],
+    )
     second = tailer.poll()
     assert [x.stream for x in second] == ["job-9/algo-2-1700000000"]
     frame = metrics_frame(x.message for x in first + second)
@@ -114,8 +143,7 @@ def test_wait_sees_emulated_stop_distinct_from_failure(aws) -> None:
     record = submit_training_job(sft_spec())
     aws.control.stall_job(record.name)
     with pytest.raises(JobError, match=r"did not finish within 0.3 s .*stop requested"):
-        wait_for_job(record.name, poll_seconds=0.05, max_poll_seconds=0.1, max_wait_seconds=0.3,
-                     stop_on_deadline=True)
+        wait_for_job(record.name, poll_seconds=0.05, max_poll_seconds=0.1, max_wait_seconds=0.3, stop_on_deadline=True)
     with pytest.raises(JobError, match=r"was stopped") as info:
         wait_for_job(record.name, poll_seconds=0.05, max_poll_seconds=0.1, max_wait_seconds=30)
     assert info.value.status == "Stopped"
@@ -126,8 +154,14 @@ def test_wait_reaches_completed_on_the_emulator(aws) -> None:
     put_jsonl("data/train.jsonl", 40)
     record = submit_training_job(sft_spec(overrides={"max_steps": 2, "global_batch_size": 32}))
     seen: list[str] = []
-    done = wait_for_job(record.name, poll_seconds=0.05, max_poll_seconds=0.2, max_wait_seconds=60,
-                        on_log_line=lambda line: seen.append(line.message), record=record)
+    done = wait_for_job(
+        record.name,
+        poll_seconds=0.05,
+        max_poll_seconds=0.2,
+        max_wait_seconds=60,
+        on_log_line=lambda line: seen.append(line.message),
+        record=record,
+    )
     assert done.status.value == "Completed" and done.spec_hash == record.spec_hash
     assert seen, "the emulator's log lines were streamed"
     assert resolve_checkpoint(record.output_uri, record.name).startswith("s3://customer-escrow-")

@@ -32,12 +32,19 @@ def normalise(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@pytest.mark.parametrize(("model", "method", "train", "extra"), [
-    ("nova-lite-2", "sft_lora", "data/train.jsonl", {}),
-    ("nova-micro", "evaluation", "data/gen_qa.jsonl", {}),
-    ("nova-lite-2", "rft_lora", "data/rft.jsonl",
-     {"reward_lambda_arn": "arn:aws:lambda:us-east-1:123456789012:function:reward"}),
-])
+@pytest.mark.parametrize(
+    ("model", "method", "train", "extra"),
+    [
+        ("nova-lite-2", "sft_lora", "data/train.jsonl", {}),
+        ("nova-micro", "evaluation", "data/gen_qa.jsonl", {}),
+        (
+            "nova-lite-2",
+            "rft_lora",
+            "data/rft.jsonl",
+            {"reward_lambda_arn": "arn:aws:lambda:us-east-1:123456789012:function:reward"},
+        ),
+    ],
+)
 def test_request_equals_sagemaker_v3(aws, monkeypatch, tmp_path, model, method, train, extra) -> None:
     from sagemaker.core.helper import session_helper
     from sagemaker.core.helper.session_helper import Session
@@ -55,8 +62,16 @@ def test_request_equals_sagemaker_v3(aws, monkeypatch, tmp_path, model, method, 
     # the SDK pins STS to the public regional endpoint, overriding AWS_ENDPOINT_URL (local-aws-moto.md §6)
     monkeypatch.setattr(session_helper, "sts_regional_endpoint", lambda region: aws.url)
     put_jsonl(train, 40)
-    spec = JobSpec(model=model, method=method, train_uri=f"s3://novaflow-local/{train}", kms_key_id="alias/nova",
-                   subnets=("subnet-1",), security_group_ids=("sg-1",), max_runtime_seconds=7200, **extra)
+    spec = JobSpec(
+        model=model,
+        method=method,
+        train_uri=f"s3://novaflow-local/{train}",
+        kms_key_id="alias/nova",
+        subnets=("subnet-1",),
+        security_group_ids=("sg-1",),
+        max_runtime_seconds=7200,
+        **extra,
+    )
     ours: list[dict[str, Any]] = []
     theirs: list[dict[str, Any]] = []
 
@@ -83,12 +98,22 @@ def test_request_equals_sagemaker_v3(aws, monkeypatch, tmp_path, model, method, 
         compute=Compute(instance_type=sub.instance_type, instance_count=sub.instance_count),
         networking=Networking(subnets=["subnet-1"], security_group_ids=["sg-1"]),
         stopping_condition=StoppingCondition(max_runtime_in_seconds=7200),
-        output_data_config=OutputDataConfig(s3_output_path=spec.resolve(sub.settings).output_uri,
-                                            kms_key_id="alias/nova"),
-        base_job_name="nova-fidelity", role=sub.spec.role_arn, training_image=request["AlgorithmSpecification"][
-            "TrainingImage"],
-        input_data_config=[InputData(channel_name="train", data_source=S3DataSource(
-            s3_uri=channel["S3Uri"], s3_data_type=channel["S3DataType"], s3_data_distribution_type="FullyReplicated"))],
+        output_data_config=OutputDataConfig(
+            s3_output_path=spec.resolve(sub.settings).output_uri, kms_key_id="alias/nova"
+        ),
+        base_job_name="nova-fidelity",
+        role=sub.spec.role_arn,
+        training_image=request["AlgorithmSpecification"]["TrainingImage"],
+        input_data_config=[
+            InputData(
+                channel_name="train",
+                data_source=S3DataSource(
+                    s3_uri=channel["S3Uri"],
+                    s3_data_type=channel["S3DataType"],
+                    s3_data_distribution_type="FullyReplicated",
+                ),
+            )
+        ],
         tags=[Tag(key=t["Key"], value=t["Value"]) for t in request["Tags"]],
         sagemaker_session=Session(boto_session=session, default_bucket="novaflow-local"),
     ).with_tensorboard_output_config(TensorBoardOutputConfig(s3_output_path=spec.resolve(sub.settings).output_uri))

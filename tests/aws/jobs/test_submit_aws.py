@@ -45,11 +45,14 @@ def test_same_spec_twice_creates_one_job_and_uploads_recipe(aws, calls) -> None:
 def test_second_process_attaches_instead_of_creating(aws) -> None:
     put_jsonl("data/train.jsonl", 40)
     record = submit_training_job(sft_spec())
-    code = ("from tests.aws.jobs.conftest import sft_spec; from novaflow.jobs.submit import submit_training_job; "
-            "print(submit_training_job(sft_spec()).model_dump_json())")
+    code = (
+        "from tests.aws.jobs.conftest import sft_spec; from novaflow.jobs.submit import submit_training_job; "
+        "print(submit_training_job(sft_spec()).model_dump_json())"
+    )
     env = {**os.environ, **aws.env}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
-                         cwd=os.getcwd(), check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, cwd=os.getcwd(), check=True
+    )
     other = json.loads(out.stdout.strip().splitlines()[-1])
     assert other["name"] == record.name and other["attached"] is True
     assert jobs_named(record.name) == [record.name]
@@ -58,20 +61,37 @@ def test_second_process_attaches_instead_of_creating(aws) -> None:
 def test_concurrent_creator_already_exists_is_treated_as_attach(aws) -> None:
     import botocore.session
 
-    sm = botocore.session.get_session().create_client("sagemaker", region_name="us-east-1", endpoint_url=aws.url,
-                                                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    sm = botocore.session.get_session().create_client(
+        "sagemaker",
+        region_name="us-east-1",
+        endpoint_url=aws.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     spec = sft_spec()
     with Stubber(sm) as stub:
         stub.add_client_error("describe_training_job", "ValidationException", "Requested resource not found.", 400)
-        stub.add_client_error("create_training_job", "ValidationException",
-                              "Training job names must be unique within an AWS account and region, and a training "
-                              "job with this name already exists", 400)
-        stub.add_response("describe_training_job", {
-            "TrainingJobName": "x", "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/x",
-            "TrainingJobStatus": "InProgress", "SecondaryStatus": "Starting",
-            "AlgorithmSpecification": {"TrainingInputMode": "File"}, "ModelArtifacts": {"S3ModelArtifacts": "s3://b"},
-            "ResourceConfig": {"InstanceType": "ml.p5.48xlarge", "InstanceCount": 4, "VolumeSizeInGB": 30},
-            "StoppingCondition": {"MaxRuntimeInSeconds": 1}, "CreationTime": 0})
+        stub.add_client_error(
+            "create_training_job",
+            "ValidationException",
+            "Training job names must be unique within an AWS account and region, and a training "
+            "job with this name already exists",
+            400,
+        )
+        stub.add_response(
+            "describe_training_job",
+            {
+                "TrainingJobName": "x",
+                "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/x",
+                "TrainingJobStatus": "InProgress",
+                "SecondaryStatus": "Starting",
+                "AlgorithmSpecification": {"TrainingInputMode": "File"},
+                "ModelArtifacts": {"S3ModelArtifacts": "s3://b"},
+                "ResourceConfig": {"InstanceType": "ml.p5.48xlarge", "InstanceCount": 4, "VolumeSizeInGB": 30},
+                "StoppingCondition": {"MaxRuntimeInSeconds": 1},
+                "CreationTime": 0,
+            },
+        )
         record = submit_training_job(spec, backend=SageMakerBackend(client=sm))
         stub.assert_no_pending_responses()
     assert record.attached and record.status.value == "InProgress"
@@ -93,8 +113,11 @@ def test_failed_job_is_resubmitted_only_with_explicit_flag(aws, calls) -> None:
     first = submit_training_job(spec)
     aws.control.fail_job(first.name, "AlgorithmError: CUDA out of memory")
     wait_status(first.name, "Failed")
-    with pytest.raises(JobError, match=r"already exists and is Failed: AlgorithmError: CUDA out of memory\. .*"
-                                       r"retry_failed=True") as info:
+    with pytest.raises(
+        JobError,
+        match=r"already exists and is Failed: AlgorithmError: CUDA out of memory\. .*"
+        r"retry_failed=True",
+    ) as info:
         submit_training_job(spec)
     assert info.value.failure_reason == "AlgorithmError: CUDA out of memory"
     assert calls.count("CreateTrainingJob") == 1

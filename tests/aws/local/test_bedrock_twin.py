@@ -17,42 +17,51 @@ def test_customization_job_by_arn_progresses_and_names_its_model(twin) -> None:
     twin.control.set_transition("bedrock::model_customization_job", {"progression": "manual", "times": 1})
     bedrock = boto3.client("bedrock")
     arn = bedrock.create_model_customization_job(
-        jobName="cust-1", customModelName="my-model", roleArn=LOCAL_ROLE_ARN,
-        baseModelIdentifier="amazon.nova-2-lite-v1:0:256k", customizationType="FINE_TUNING",
+        jobName="cust-1",
+        customModelName="my-model",
+        roleArn=LOCAL_ROLE_ARN,
+        baseModelIdentifier="amazon.nova-2-lite-v1:0:256k",
+        customizationType="FINE_TUNING",
         trainingDataConfig={"s3Uri": "s3://novaflow-local/data/train.jsonl"},
-        outputDataConfig={"s3Uri": "s3://novaflow-local/out/"}, hyperParameters={"epochCount": "2"})["jobArn"]
+        outputDataConfig={"s3Uri": "s3://novaflow-local/out/"},
+        hyperParameters={"epochCount": "2"},
+    )["jobArn"]
     statuses = [bedrock.get_model_customization_job(jobIdentifier=arn)["status"] for _ in range(3)]
     assert statuses == ["InProgress", "Completed", "Completed"]
     job = bedrock.get_model_customization_job(jobIdentifier=arn)
     model = bedrock.get_custom_model(modelIdentifier=job["outputModelArn"])
-    assert model["modelArn"] == job["outputModelArn"] == \
-        "arn:aws:bedrock:us-east-1:123456789012:custom-model/my-model"
+    assert model["modelArn"] == job["outputModelArn"] == "arn:aws:bedrock:us-east-1:123456789012:custom-model/my-model"
 
 
 def test_import_deploy_converse_and_delete(twin) -> None:
     twin.control.set_transition("bedrock::custom_model_deployment", {"progression": "manual", "times": 1})
     bedrock = boto3.client("bedrock")
     model_arn = bedrock.create_custom_model(
-        modelName="imported", roleArn=LOCAL_ROLE_ARN,
-        modelSourceConfig={"s3DataSource": {"s3Uri": "s3://customer-escrow-123456789012-smtj-local/none/"}})[
-        "modelArn"]
+        modelName="imported",
+        roleArn=LOCAL_ROLE_ARN,
+        modelSourceConfig={"s3DataSource": {"s3Uri": "s3://customer-escrow-123456789012-smtj-local/none/"}},
+    )["modelArn"]
     assert bedrock.get_custom_model(modelIdentifier=model_arn)["modelStatus"] == "Active"
     deployment = bedrock.create_custom_model_deployment(modelDeploymentName="od-1", modelArn=model_arn)[
-        "customModelDeploymentArn"]
-    assert [bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=deployment)["status"]
-            for _ in range(2)] == ["Creating", "Active"]
-    throughput = bedrock.create_provisioned_model_throughput(modelUnits=1, provisionedModelName="pt-1",
-                                                             modelId=model_arn)["provisionedModelArn"]
+        "customModelDeploymentArn"
+    ]
+    assert [
+        bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=deployment)["status"] for _ in range(2)
+    ] == ["Creating", "Active"]
+    throughput = bedrock.create_provisioned_model_throughput(
+        modelUnits=1, provisionedModelName="pt-1", modelId=model_arn
+    )["provisionedModelArn"]
     assert bedrock.get_provisioned_model_throughput(provisionedModelId=throughput)["status"] == "InService"
     system, question = "Reply HQ, LQ_EDIT or LQ_CLOSE.", "my code no work plz fix"
     reply = boto3.client("bedrock-runtime").converse(
-        modelId=deployment, system=[{"text": system}],
-        messages=[{"role": "user", "content": [{"text": question}]}])
+        modelId=deployment, system=[{"text": system}], messages=[{"role": "user", "content": [{"text": question}]}]
+    )
     # No emulator checkpoint behind the import: the base model answers.
     assert reply["output"]["message"]["content"][0]["text"] == base_answer(system, question)
     assert reply["stopReason"] == "end_turn"
     stream = boto3.client("bedrock-runtime").converse_stream(
-        modelId=throughput, system=[{"text": system}], messages=[{"role": "user", "content": [{"text": question}]}])
+        modelId=throughput, system=[{"text": system}], messages=[{"role": "user", "content": [{"text": question}]}]
+    )
     text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in stream["stream"] if "contentBlockDelta" in e)
     assert text == base_answer(system, question)
     bedrock.delete_custom_model_deployment(customModelDeploymentIdentifier=deployment)
@@ -65,55 +74,76 @@ def test_import_deploy_converse_and_delete(twin) -> None:
 
 def _imported(bedrock, name: str) -> str:
     return bedrock.create_custom_model(
-        modelName=name, roleArn=LOCAL_ROLE_ARN,
-        modelSourceConfig={"s3DataSource": {"s3Uri": f"s3://customer-escrow-123456789012-smtj-local/{name}/"}})[
-        "modelArn"]
+        modelName=name,
+        roleArn=LOCAL_ROLE_ARN,
+        modelSourceConfig={"s3DataSource": {"s3Uri": f"s3://customer-escrow-123456789012-smtj-local/{name}/"}},
+    )["modelArn"]
 
 
 def test_provisioned_throughputs_and_deployments_list_with_filters_and_pages(twin) -> None:
     twin.control.set_transition("bedrock::provisioned_model_throughput", {"progression": "manual", "times": 1})
     bedrock = boto3.client("bedrock", config=NO_RETRY)
     first, second = _imported(bedrock, "list-a"), _imported(bedrock, "list-b")
-    pt = {name: bedrock.create_provisioned_model_throughput(modelUnits=units, provisionedModelName=name,
-                                                            modelId=model)["provisionedModelArn"]
-          for name, units, model in (("pt-a1", 1, first), ("pt-a2", 2, first), ("pt-b1", 3, second))}
-    od = {name: bedrock.create_custom_model_deployment(modelDeploymentName=name, modelArn=model)[
-        "customModelDeploymentArn"] for name, model in (("od-a1", first), ("od-b1", second))}
+    pt = {
+        name: bedrock.create_provisioned_model_throughput(modelUnits=units, provisionedModelName=name, modelId=model)[
+            "provisionedModelArn"
+        ]
+        for name, units, model in (("pt-a1", 1, first), ("pt-a2", 2, first), ("pt-b1", 3, second))
+    }
+    od = {
+        name: bedrock.create_custom_model_deployment(modelDeploymentName=name, modelArn=model)[
+            "customModelDeploymentArn"
+        ]
+        for name, model in (("od-a1", first), ("od-b1", second))
+    }
     listed = bedrock.list_provisioned_model_throughputs()["provisionedModelSummaries"]
     # Newest first (AWS's default sort), every one still Creating: listing does not advance the status.
-    assert [(s["provisionedModelName"], s["modelUnits"], s["status"]) for s in listed] == \
-        [("pt-b1", 3, "Creating"), ("pt-a2", 2, "Creating"), ("pt-a1", 1, "Creating")]
+    assert [(s["provisionedModelName"], s["modelUnits"], s["status"]) for s in listed] == [
+        ("pt-b1", 3, "Creating"),
+        ("pt-a2", 2, "Creating"),
+        ("pt-a1", 1, "Creating"),
+    ]
     assert listed[0]["provisionedModelArn"] == pt["pt-b1"] and listed[0]["modelArn"] == second
     by_model = bedrock.list_provisioned_model_throughputs(modelArnEquals=first, sortOrder="Ascending")
     assert [s["provisionedModelName"] for s in by_model["provisionedModelSummaries"]] == ["pt-a1", "pt-a2"]
     bedrock.get_provisioned_model_throughput(provisionedModelId=pt["pt-a2"])
-    assert [s["provisionedModelName"] for s in bedrock.list_provisioned_model_throughputs(
-        statusEquals="InService")["provisionedModelSummaries"]] == ["pt-a2"]
+    assert [
+        s["provisionedModelName"]
+        for s in bedrock.list_provisioned_model_throughputs(statusEquals="InService")["provisionedModelSummaries"]
+    ] == ["pt-a2"]
     page = bedrock.list_provisioned_model_throughputs(maxResults=2, sortOrder="Ascending")
     rest = bedrock.list_provisioned_model_throughputs(maxResults=2, sortOrder="Ascending", nextToken=page["nextToken"])
-    assert [s["provisionedModelName"] for s in page["provisionedModelSummaries"] + rest["provisionedModelSummaries"]] \
-        == ["pt-a1", "pt-a2", "pt-b1"]
+    assert [
+        s["provisionedModelName"] for s in page["provisionedModelSummaries"] + rest["provisionedModelSummaries"]
+    ] == ["pt-a1", "pt-a2", "pt-b1"]
     assert "nextToken" not in rest
     deployments = bedrock.list_custom_model_deployments(nameContains="-b", modelArnEquals=second)
-    assert [(d["customModelDeploymentName"], d["customModelDeploymentArn"])
-            for d in deployments["modelDeploymentSummaries"]] == [("od-b1", od["od-b1"])]
-    assert bedrock.list_custom_model_deployments(nameContains="-b", modelArnEquals=first)[
-        "modelDeploymentSummaries"] == []
+    assert [
+        (d["customModelDeploymentName"], d["customModelDeploymentArn"]) for d in deployments["modelDeploymentSummaries"]
+    ] == [("od-b1", od["od-b1"])]
+    assert (
+        bedrock.list_custom_model_deployments(nameContains="-b", modelArnEquals=first)["modelDeploymentSummaries"] == []
+    )
     bedrock.delete_provisioned_model_throughput(provisionedModelId="pt-a1")
-    assert [s["provisionedModelArn"] for s in bedrock.list_provisioned_model_throughputs(
-        modelArnEquals=first)["provisionedModelSummaries"]] == [pt["pt-a2"]]
+    assert [
+        s["provisionedModelArn"]
+        for s in bedrock.list_provisioned_model_throughputs(modelArnEquals=first)["provisionedModelSummaries"]
+    ] == [pt["pt-a2"]]
 
 
 def test_deployment_and_throughput_tags_are_stored_changed_and_dropped_with_the_resource(twin) -> None:
     bedrock = boto3.client("bedrock", config=NO_RETRY)
     model = _imported(bedrock, "tagged")
     owner = [{"key": "novaflow:managed", "value": "true"}, {"key": "novaflow:deployment", "value": "nova-sft"}]
-    deployment = bedrock.create_custom_model_deployment(modelDeploymentName="od-tagged", modelArn=model,
-                                                        tags=owner)["customModelDeploymentArn"]
-    throughput = bedrock.create_provisioned_model_throughput(modelUnits=1, provisionedModelName="pt-tagged",
-                                                             modelId=model, tags=owner[:1])["provisionedModelArn"]
+    deployment = bedrock.create_custom_model_deployment(modelDeploymentName="od-tagged", modelArn=model, tags=owner)[
+        "customModelDeploymentArn"
+    ]
+    throughput = bedrock.create_provisioned_model_throughput(
+        modelUnits=1, provisionedModelName="pt-tagged", modelId=model, tags=owner[:1]
+    )["provisionedModelArn"]
     untagged = bedrock.create_custom_model_deployment(modelDeploymentName="od-bare", modelArn=model)[
-        "customModelDeploymentArn"]
+        "customModelDeploymentArn"
+    ]
     assert bedrock.list_tags_for_resource(resourceARN=deployment)["tags"] == owner
     assert bedrock.list_tags_for_resource(resourceARN=throughput)["tags"] == owner[:1]
     assert bedrock.list_tags_for_resource(resourceARN=untagged)["tags"] == []
@@ -127,7 +157,8 @@ def test_deployment_and_throughput_tags_are_stored_changed_and_dropped_with_the_
     assert info.value.response["Error"]["Message"] == f"Resource {deployment} not found"
     # A deployment created again under the old name does not inherit the deleted one's tags.
     again = bedrock.create_custom_model_deployment(modelDeploymentName="od-tagged", modelArn=model)[
-        "customModelDeploymentArn"]
+        "customModelDeploymentArn"
+    ]
     assert bedrock.list_tags_for_resource(resourceARN=again)["tags"] == []
 
 

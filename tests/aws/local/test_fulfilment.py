@@ -26,25 +26,42 @@ def questions(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, str]]:
 
 def _upload(questions: list[dict[str, str]]) -> None:
     train, rft, test = questions[:800], questions[800:1200], questions[1200:]
-    scenario.put(f"{B}/data/train.jsonl", scenario.jsonl(
-        [scenario.converse_row(SYSTEM_PROMPT, q["Body"], q["Y"]) for q in train]))
-    scenario.put(f"{B}/data/rft/rft.jsonl", scenario.jsonl(
-        [scenario.rft_row(SYSTEM_PROMPT, q["Body"], q["Y"], q["Id"]) for q in rft]))
-    scenario.put(f"{B}/data/eval/gen_qa.jsonl", scenario.jsonl(
-        [scenario.gen_qa_row(SYSTEM_PROMPT, q["Body"], q["Y"], q["Id"]) for q in test]))
+    scenario.put(
+        f"{B}/data/train.jsonl",
+        scenario.jsonl([scenario.converse_row(SYSTEM_PROMPT, q["Body"], q["Y"]) for q in train]),
+    )
+    scenario.put(
+        f"{B}/data/rft/rft.jsonl",
+        scenario.jsonl([scenario.rft_row(SYSTEM_PROMPT, q["Body"], q["Y"], q["Id"]) for q in rft]),
+    )
+    scenario.put(
+        f"{B}/data/eval/gen_qa.jsonl",
+        scenario.jsonl([scenario.gen_qa_row(SYSTEM_PROMPT, q["Body"], q["Y"], q["Id"]) for q in test]),
+    )
 
 
 def _log(job: str) -> list[str]:
     logs = boto3.client("logs")
-    stream = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
-                                       logStreamNamePrefix=f"{job}/")["logStreams"][0]["logStreamName"]
-    return [e["message"] for e in logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
-                                                        logStreamName=stream, startFromHead=True)["events"]]
+    stream = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job}/")[
+        "logStreams"
+    ][0]["logStreamName"]
+    return [
+        e["message"]
+        for e in logs.get_log_events(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream, startFromHead=True
+        )["events"]
+    ]
 
 
 def _evaluate(name: str, model: str) -> object:
-    scenario.submit(name, scenario.eval_recipe("byod-eval", model), f"{B}/data/eval/", f"{B}/out",
-                    LOCAL_ROLE_ARN, data_type="S3Prefix")
+    scenario.submit(
+        name,
+        scenario.eval_recipe("byod-eval", model),
+        f"{B}/data/eval/",
+        f"{B}/out",
+        LOCAL_ROLE_ARN,
+        data_type="S3Prefix",
+    )
     job = scenario.wait(name, timeout=30)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     return parse_eval_output(f"{B}/out/{name}/output/output.tar.gz")
@@ -52,12 +69,18 @@ def _evaluate(name: str, model: str) -> object:
 
 def test_sft_then_evaluation_beats_the_base_model(twin, questions) -> None:
     _upload(questions)
-    scenario.submit("sft-a", scenario.sft_recipe("sft", max_steps=60), f"{B}/data/train.jsonl", f"{B}/out",
-                    LOCAL_ROLE_ARN)
+    scenario.submit(
+        "sft-a", scenario.sft_recipe("sft", max_steps=60), f"{B}/data/train.jsonl", f"{B}/out", LOCAL_ROLE_ARN
+    )
     job = scenario.wait("sft-a", timeout=30)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    assert [t["Status"] for t in job["SecondaryStatusTransitions"]] == \
-        ["Starting", "Downloading", "Training", "Uploading", "Completed"]
+    assert [t["Status"] for t in job["SecondaryStatusTransitions"]] == [
+        "Starting",
+        "Downloading",
+        "Training",
+        "Uploading",
+        "Completed",
+    ]
     archive = boto3.client("s3").get_object(Bucket="novaflow-local", Key="out/sft-a/output/output.tar.gz")
     with tarfile.open(fileobj=io.BytesIO(archive["Body"].read())) as tar:
         assert sorted(tar.getnames()) == ["manifest.json", "step_wise_training_metrics.csv"]
@@ -88,14 +111,26 @@ def test_rft_invokes_the_reward_lambda_and_rewards_rise(twin, questions) -> None
 
     _upload(questions)
     function = boto3.client("lambda").create_function(
-        FunctionName="SageMaker-novaflow-reward", Runtime="python3.12", Role=LOCAL_ROLE_ARN,
-        Handler="lambda_function.lambda_handler", Code={"ZipFile": build_zip()}, Timeout=60)
-    scenario.submit("sft-b", scenario.sft_recipe("sft", max_steps=10), f"{B}/data/train.jsonl", f"{B}/out",
-                    LOCAL_ROLE_ARN)
+        FunctionName="SageMaker-novaflow-reward",
+        Runtime="python3.12",
+        Role=LOCAL_ROLE_ARN,
+        Handler="lambda_function.lambda_handler",
+        Code={"ZipFile": build_zip()},
+        Timeout=60,
+    )
+    scenario.submit(
+        "sft-b", scenario.sft_recipe("sft", max_steps=10), f"{B}/data/train.jsonl", f"{B}/out", LOCAL_ROLE_ARN
+    )
     assert scenario.wait("sft-b")["TrainingJobStatus"] == "Completed"
     start = "s3://customer-escrow-123456789012-smtj-local/sft-b/outputs/checkpoints"
-    scenario.submit("rft-b", scenario.rft_recipe("rft", start, function["FunctionArn"], max_steps=16, batch=128),
-                    f"{B}/data/rft/", f"{B}/out", LOCAL_ROLE_ARN, data_type="S3Prefix")
+    scenario.submit(
+        "rft-b",
+        scenario.rft_recipe("rft", start, function["FunctionArn"], max_steps=16, batch=128),
+        f"{B}/data/rft/",
+        f"{B}/out",
+        LOCAL_ROLE_ARN,
+        data_type="S3Prefix",
+    )
     job = scenario.wait("rft-b", timeout=60)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     lines = _log("rft-b")
@@ -111,11 +146,22 @@ def test_reward_lambda_error_fails_the_rft_job(twin, questions) -> None:
 
     _upload(questions)
     function = boto3.client("lambda").create_function(
-        FunctionName="SageMaker-broken", Runtime="python3.12", Role=LOCAL_ROLE_ARN,
-        Handler="lambda_function.lambda_handler", Code={"ZipFile": build_zip()}, Timeout=60)
+        FunctionName="SageMaker-broken",
+        Runtime="python3.12",
+        Role=LOCAL_ROLE_ARN,
+        Handler="lambda_function.lambda_handler",
+        Code={"ZipFile": build_zip()},
+        Timeout=60,
+    )
     twin.control.lambda_error("SageMaker-broken", "grader exploded")
-    scenario.submit("rft-c", scenario.rft_recipe("rft", "nova-lite-2/prod", function["FunctionArn"], max_steps=2),
-                    f"{B}/data/rft/", f"{B}/out", LOCAL_ROLE_ARN, data_type="S3Prefix")
+    scenario.submit(
+        "rft-c",
+        scenario.rft_recipe("rft", "nova-lite-2/prod", function["FunctionArn"], max_steps=2),
+        f"{B}/data/rft/",
+        f"{B}/out",
+        LOCAL_ROLE_ARN,
+        data_type="S3Prefix",
+    )
     job = scenario.wait("rft-c", timeout=30)
     assert job["TrainingJobStatus"] == "Failed"
     assert job["FailureReason"].startswith(f"AlgorithmError: reward Lambda {function['FunctionArn']} failed: ")
@@ -128,5 +174,7 @@ def test_non_gen_qa_evaluation_fails_with_a_clear_reason(twin, questions) -> Non
     recipe["evaluation"] = {"task": "mmlu", "strategy": "zs_cot", "metric": "accuracy"}
     scenario.submit("eval-mmlu", recipe, f"{B}/data/eval/", f"{B}/out", LOCAL_ROLE_ARN, data_type="S3Prefix")
     job = scenario.wait("eval-mmlu", timeout=20)
-    assert (job["TrainingJobStatus"], job["FailureReason"]) == \
-        ("Failed", "ClientError: the local emulator evaluates gen_qa only (task='mmlu')")
+    assert (job["TrainingJobStatus"], job["FailureReason"]) == (
+        "Failed",
+        "ClientError: the local emulator evaluates gen_qa only (task='mmlu')",
+    )

@@ -18,11 +18,13 @@ NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 def _bare_job(name: str) -> None:
     boto3.client("sagemaker").create_training_job(
-        TrainingJobName=name, RoleArn=LOCAL_ROLE_ARN,
+        TrainingJobName=name,
+        RoleArn=LOCAL_ROLE_ARN,
         AlgorithmSpecification={"TrainingImage": scenario.IMAGE, "TrainingInputMode": "File"},
         OutputDataConfig={"S3OutputPath": "s3://novaflow-local/out"},
         ResourceConfig={"InstanceType": "ml.p5.48xlarge", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        StoppingCondition={"MaxRuntimeInSeconds": 60})
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+    )
 
 
 def test_job_without_recipe_fails_with_a_reason_and_logs_it(twin) -> None:
@@ -33,11 +35,14 @@ def test_job_without_recipe_fails_with_a_reason_and_logs_it(twin) -> None:
     assert [t["Status"] for t in job["SecondaryStatusTransitions"]] == ["Starting", "Downloading", "Failed"]
     assert "ModelArtifacts" not in job
     logs = boto3.client("logs")
-    stream = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
-                                       logStreamNamePrefix="no-recipe/")["logStreams"][0]["logStreamName"]
+    stream = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="no-recipe/")[
+        "logStreams"
+    ][0]["logStreamName"]
     assert stream.startswith("no-recipe/algo-1-")
-    messages = [e["message"] for e in logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
-                                                            logStreamName=stream)["events"]]
+    messages = [
+        e["message"]
+        for e in logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream)["events"]
+    ]
     assert messages[-1].endswith("[ERROR] ClientError: no 'recipe' input channel; a Nova job needs the resolved recipe")
 
 
@@ -48,7 +53,8 @@ def test_duplicate_training_job_name_is_rejected_like_aws(twin) -> None:
     assert info.value.response["Error"]["Code"] == "ResourceInUse"
     assert info.value.response["Error"]["Message"] == (
         "Training job names must be unique within an AWS account and region, and a training job with this name "
-        "already exists (arn:aws:sagemaker:us-east-1:123456789012:training-job/dup-job)")
+        "already exists (arn:aws:sagemaker:us-east-1:123456789012:training-job/dup-job)"
+    )
 
 
 def test_stop_goes_stopping_then_stopped_and_rejects_a_second_stop(twin) -> None:
@@ -64,8 +70,10 @@ def test_stop_goes_stopping_then_stopped_and_rejects_a_second_stop(twin) -> None
     with pytest.raises(ClientError) as info:
         sm.stop_training_job(TrainingJobName="stop-me")
     assert info.value.response["Error"]["Code"] == "ValidationException"
-    assert info.value.response["Error"]["Message"] == \
-        "The request was rejected because the training job is in status Stopped."
+    assert (
+        info.value.response["Error"]["Message"]
+        == "The request was rejected because the training job is in status Stopped."
+    )
     with pytest.raises(ClientError, match="Could not find training job"):
         sm.stop_training_job(TrainingJobName="never-created")
 
@@ -90,8 +98,11 @@ def test_injected_failure_and_throttling_are_seen_as_aws_shows_them(twin) -> Non
     while (job := sm.describe_training_job(TrainingJobName="doomed"))["TrainingJobStatus"] == "InProgress":
         assert time.monotonic() < deadline, "the injected failure never showed"
         time.sleep(0.02)
-    assert (job["TrainingJobStatus"], job["SecondaryStatus"], job["FailureReason"]) == \
-        ("Failed", "Failed", "AlgorithmError: CUDA out of memory")
+    assert (job["TrainingJobStatus"], job["SecondaryStatus"], job["FailureReason"]) == (
+        "Failed",
+        "Failed",
+        "AlgorithmError: CUDA out of memory",
+    )
     twin.control.throttle("DescribeTrainingJob", 2)
     for _ in range(2):
         with pytest.raises(ClientError) as info:
@@ -105,12 +116,21 @@ def _endpoint(name: str, checkpoint: str | None = None) -> None:
     sm = boto3.client("sagemaker")
     container = {"Image": "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-inference-repo:SM-Inference-latest"}
     if checkpoint:
-        container["ModelDataSource"] = {"S3DataSource": {"S3Uri": checkpoint + "/", "S3DataType": "S3Prefix",
-                                                         "CompressionType": "None"}}
+        container["ModelDataSource"] = {
+            "S3DataSource": {"S3Uri": checkpoint + "/", "S3DataType": "S3Prefix", "CompressionType": "None"}
+        }
     sm.create_model(ModelName=f"{name}-model", PrimaryContainer=container, ExecutionRoleArn=LOCAL_ROLE_ARN)
-    sm.create_endpoint_config(EndpointConfigName=f"{name}-config", ProductionVariants=[
-        {"VariantName": "primary", "ModelName": f"{name}-model", "InitialInstanceCount": 1,
-         "InstanceType": "ml.g6e.2xlarge"}])
+    sm.create_endpoint_config(
+        EndpointConfigName=f"{name}-config",
+        ProductionVariants=[
+            {
+                "VariantName": "primary",
+                "ModelName": f"{name}-model",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.g6e.2xlarge",
+            }
+        ],
+    )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
 
 
@@ -118,19 +138,30 @@ def test_endpoint_creating_then_in_service_and_base_model_answers(twin) -> None:
     twin.control.set_transition("sagemaker::endpoint", {"progression": "manual", "times": 1})
     _endpoint("ep-base")
     sm = boto3.client("sagemaker")
-    assert [sm.describe_endpoint(EndpointName="ep-base")["EndpointStatus"] for _ in range(3)] == \
-        ["Creating", "InService", "InService"]
-    request = {"messages": [{"role": "system", "content": "Reply HQ, LQ_EDIT or LQ_CLOSE."},
-                            {"role": "user", "content": "Why does my loop never end?"}], "max_tokens": 20}
+    assert [sm.describe_endpoint(EndpointName="ep-base")["EndpointStatus"] for _ in range(3)] == [
+        "Creating",
+        "InService",
+        "InService",
+    ]
+    request = {
+        "messages": [
+            {"role": "system", "content": "Reply HQ, LQ_EDIT or LQ_CLOSE."},
+            {"role": "user", "content": "Why does my loop never end?"},
+        ],
+        "max_tokens": 20,
+    }
     reply = boto3.client("sagemaker-runtime").invoke_endpoint(
-        EndpointName="ep-base", Body=json.dumps(request), ContentType="application/json")
+        EndpointName="ep-base", Body=json.dumps(request), ContentType="application/json"
+    )
     body = json.loads(reply["Body"].read())
     assert reply["ContentType"] == "application/json"
     assert body["object"] == "chat.completion"
     from novaflow.local.model import base_answer
 
-    assert body["choices"][0]["message"] == {"role": "assistant", "content": base_answer(
-        "Reply HQ, LQ_EDIT or LQ_CLOSE.", "Why does my loop never end?")}
+    assert body["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": base_answer("Reply HQ, LQ_EDIT or LQ_CLOSE.", "Why does my loop never end?"),
+    }
 
 
 def test_unknown_endpoint_is_a_validation_error(twin) -> None:
@@ -147,30 +178,45 @@ def test_response_stream_carries_the_same_answer_in_payload_parts(twin) -> None:
     _endpoint("ep-stream")
     request = {"messages": [{"role": "user", "content": "Is this HQ or LQ_CLOSE, please?"}], "stream": True}
     runtime = boto3.client("sagemaker-runtime")
-    stream = runtime.invoke_endpoint_with_response_stream(EndpointName="ep-stream", Body=json.dumps(request),
-                                                          ContentType="application/json")
+    stream = runtime.invoke_endpoint_with_response_stream(
+        EndpointName="ep-stream", Body=json.dumps(request), ContentType="application/json"
+    )
     parts = [event["PayloadPart"]["Bytes"] for event in stream["Body"]]
     assert len(parts) > 1
     text = b"".join(parts).decode()
-    records = [line[len("data: "):] for line in text.split("\n\n") if line]
+    records = [line[len("data: ") :] for line in text.split("\n\n") if line]
     assert records[-1] == "[DONE]"
     chunks = [json.loads(r) for r in records[:-1]]
     streamed = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
-    plain = json.loads(runtime.invoke_endpoint(EndpointName="ep-stream", Body=json.dumps(
-        {"messages": request["messages"]}), ContentType="application/json")["Body"].read())
+    plain = json.loads(
+        runtime.invoke_endpoint(
+            EndpointName="ep-stream", Body=json.dumps({"messages": request["messages"]}), ContentType="application/json"
+        )["Body"].read()
+    )
     assert streamed == plain["choices"][0]["message"]["content"]
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
 
 
 def _model_and_config(name: str, checkpoint: str) -> str:
     sm = boto3.client("sagemaker")
-    container = {"Image": "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-inference-repo:SM-Inference-latest",
-                 "ModelDataSource": {"S3DataSource": {"S3Uri": checkpoint + "/", "S3DataType": "S3Prefix",
-                                                      "CompressionType": "None"}}}
+    container = {
+        "Image": "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-inference-repo:SM-Inference-latest",
+        "ModelDataSource": {
+            "S3DataSource": {"S3Uri": checkpoint + "/", "S3DataType": "S3Prefix", "CompressionType": "None"}
+        },
+    }
     sm.create_model(ModelName=f"{name}-model", PrimaryContainer=container, ExecutionRoleArn=LOCAL_ROLE_ARN)
-    sm.create_endpoint_config(EndpointConfigName=f"{name}-config", ProductionVariants=[
-        {"VariantName": "primary", "ModelName": f"{name}-model", "InitialInstanceCount": 2,
-         "InstanceType": "ml.g6e.2xlarge"}])
+    sm.create_endpoint_config(
+        EndpointConfigName=f"{name}-config",
+        ProductionVariants=[
+            {
+                "VariantName": "primary",
+                "ModelName": f"{name}-model",
+                "InitialInstanceCount": 2,
+                "InstanceType": "ml.g6e.2xlarge",
+            }
+        ],
+    )
     return f"{name}-config"
 
 
@@ -186,8 +232,10 @@ def _policy_checkpoint(url: str, name: str, label: str) -> str:
 
 def _ask(endpoint: str) -> str:
     reply = boto3.client("sagemaker-runtime").invoke_endpoint(
-        EndpointName=endpoint, ContentType="application/json",
-        Body=json.dumps({"messages": [{"role": "user", "content": "Why does my loop never end?"}]}))
+        EndpointName=endpoint,
+        ContentType="application/json",
+        Body=json.dumps({"messages": [{"role": "user", "content": "Why does my loop never end?"}]}),
+    )
     return json.loads(reply["Body"].read())["choices"][0]["message"]["content"]
 
 
@@ -233,17 +281,23 @@ def test_update_endpoint_refuses_unknown_names_and_in_progress_endpoints(twin) -
     with pytest.raises(ClientError) as info:
         sm.update_endpoint(EndpointName="ep-ghost", EndpointConfigName="ep-real-config")
     assert info.value.response["Error"]["Code"] == "ValidationException"
-    assert info.value.response["Error"]["Message"] == \
-        "Could not find endpoint 'arn:aws:sagemaker:us-east-1:123456789012:endpoint/ep-ghost'."
+    assert (
+        info.value.response["Error"]["Message"]
+        == "Could not find endpoint 'arn:aws:sagemaker:us-east-1:123456789012:endpoint/ep-ghost'."
+    )
     with pytest.raises(ClientError) as info:
         sm.update_endpoint(EndpointName="ep-real", EndpointConfigName="no-such-config")
-    assert info.value.response["Error"]["Message"] == "Could not find endpoint configuration " \
+    assert (
+        info.value.response["Error"]["Message"] == "Could not find endpoint configuration "
         "'arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/no-such-config'."
+    )
     assert sm.describe_endpoint(EndpointName="ep-real")["EndpointStatus"] == "InService"
     twin.control.set_transition("sagemaker::endpoint", {"progression": "manual", "times": 5})
     _endpoint("ep-young")
     with pytest.raises(ClientError) as info:
         sm.update_endpoint(EndpointName="ep-young", EndpointConfigName="ep-real-config")
-    assert info.value.response["Error"]["Message"] == \
-        'Cannot update in-progress endpoint "arn:aws:sagemaker:us-east-1:123456789012:endpoint/ep-young".'
+    assert (
+        info.value.response["Error"]["Message"]
+        == 'Cannot update in-progress endpoint "arn:aws:sagemaker:us-east-1:123456789012:endpoint/ep-young".'
+    )
     assert sm.describe_endpoint(EndpointName="ep-young")["EndpointConfigName"] == "ep-young-config"

@@ -20,10 +20,16 @@ from reward_lambda.handler import lambda_handler
 
 NAME = "SageMaker-novaflow-reward"
 EVENT = [
-    {"id": "a", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "**LQ_EDIT**"}],
-     "metadata": {"reference_answer": "LQ_EDIT"}},
-    {"id": 2, "messages": [{"role": "assistant", "content": [{"type": "text", "text": "HQ"}]}],
-     "reference_answer": "LQ_CLOSE"},
+    {
+        "id": "a",
+        "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "**LQ_EDIT**"}],
+        "metadata": {"reference_answer": "LQ_EDIT"},
+    },
+    {
+        "id": 2,
+        "messages": [{"role": "assistant", "content": [{"type": "text", "text": "HQ"}]}],
+        "reference_answer": "LQ_CLOSE",
+    },
     {"id": "broken"},
 ]
 
@@ -46,7 +52,11 @@ def test_deploying_twice_leaves_one_function_one_role_and_changes_nothing(aws: o
     assert sorted(roles) == sorted(["novaflow-local-sagemaker-execution", f"{NAME}-exec"])
     conf = lam.get_function_configuration(FunctionName=NAME)
     assert (conf["Runtime"], conf["Handler"], conf["Timeout"], conf["Role"]) == (
-        "python3.12", "lambda_function.lambda_handler", 300, first.role_arn)
+        "python3.12",
+        "lambda_function.lambda_handler",
+        300,
+        first.role_arn,
+    )
     assert conf["Environment"]["Variables"] == RewardConfig().to_env()
 
 

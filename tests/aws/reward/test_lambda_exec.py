@@ -16,10 +16,16 @@ from botocore.exceptions import ClientError
 from novaflow.aws import get_client
 from novaflow.local import lambda_exec
 
-ROLE_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+ROLE_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
 
-HANDLER_SOURCE = textwrap.dedent('''
+HANDLER_SOURCE = textwrap.dedent("""
     import json, logging, os, sys, time
     CALLS = 0
     logging.getLogger().setLevel(logging.INFO)
@@ -47,7 +53,7 @@ HANDLER_SOURCE = textwrap.dedent('''
                 "fn": context.function_name, "version": context.function_version,
                 "remaining_ok": 0 < context.get_remaining_time_in_millis() <= 3000,
                 "task_root_first": sys.path[0] == os.environ["LAMBDA_TASK_ROOT"]}
-''')
+""")
 
 
 def make_zip(source: str) -> bytes:
@@ -61,9 +67,15 @@ def create(name: str = "probe", source: str = HANDLER_SOURCE, timeout: int = 3) 
     iam = get_client("iam")
     role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=ROLE_TRUST)["Role"]["Arn"]
     lam = get_client("lambda")
-    lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
-                        Code={"ZipFile": make_zip(source)}, Timeout=timeout,
-                        Environment={"Variables": {"GREETING": "hi"}})
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": make_zip(source)},
+        Timeout=timeout,
+        Environment={"Variables": {"GREETING": "hi"}},
+    )
     return lam
 
 
@@ -76,8 +88,15 @@ def test_runs_the_real_handler_with_env_and_context(aws: object) -> None:
     lam = create()
     resp, body = invoke(lam, {"x": 1})
     assert "FunctionError" not in resp and resp["StatusCode"] == 200
-    assert body == {"calls": 1, "greeting": "hi", "event": {"x": 1}, "fn": "probe", "version": "$LATEST",
-                    "remaining_ok": True, "task_root_first": True}
+    assert body == {
+        "calls": 1,
+        "greeting": "hi",
+        "event": {"x": 1},
+        "fn": "probe",
+        "version": "$LATEST",
+        "remaining_ok": True,
+        "task_root_first": True,
+    }
     _, again = invoke(lam, {"x": 2})
     assert again["calls"] == 1  # a fresh process per invocation: no state kept between calls
 
@@ -90,11 +109,14 @@ def test_handler_exception_is_unhandled_with_aws_error_document(aws: object) -> 
     assert any('app.py", line' in frame and "in handler" in frame for frame in body["stackTrace"])
 
 
-@pytest.mark.parametrize("mode, error_type, message", [
-    ("import", "ModuleNotFoundError", "No module named 'novaflow'"),
-    ("marshal", "Runtime.MarshalError", "Unable to marshal response"),
-    ("exit", "Runtime.ExitError", "Runtime exited with error: exit status 3"),
-])
+@pytest.mark.parametrize(
+    "mode, error_type, message",
+    [
+        ("import", "ModuleNotFoundError", "No module named 'novaflow'"),
+        ("marshal", "Runtime.MarshalError", "Unable to marshal response"),
+        ("exit", "Runtime.ExitError", "Runtime exited with error: exit status 3"),
+    ],
+)
 def test_runtime_failures(aws: object, mode: str, error_type: str, message: str) -> None:
     lam = create()
     resp, body = invoke(lam, {"mode": mode})
@@ -128,9 +150,12 @@ def test_log_tail_is_last_4kb_and_logs_reach_cloudwatch(aws: object) -> None:
     logs = get_client("logs")
     streams = logs.describe_log_streams(logGroupName="/aws/lambda/probe")["logStreams"]
     assert len(streams) == 1 and streams[0]["logStreamName"].split("/")[3].startswith("[$LATEST]")
-    events = [e["message"] for e in logs.get_log_events(logGroupName="/aws/lambda/probe",
-                                                         logStreamName=streams[0]["logStreamName"],
-                                                         startFromHead=True)["events"]]
+    events = [
+        e["message"]
+        for e in logs.get_log_events(
+            logGroupName="/aws/lambda/probe", logStreamName=streams[0]["logStreamName"], startFromHead=True
+        )["events"]
+    ]
     assert events[0].startswith("START RequestId: ") and events[1].startswith("hello from the handler")
     assert "line 0000 " + "x" * 40 in events
     assert any(e.startswith("[INFO]\t") and e.endswith("\tinfo line") for e in events)

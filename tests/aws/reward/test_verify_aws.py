@@ -19,10 +19,19 @@ from novaflow.reward.package import build_zip, code_sha256
 from novaflow.reward.verify import verify_reward
 
 NAME = "SageMaker-novaflow-reward"
-ROWS = [{"id": f"r{i}", "messages": [{"role": "user", "content": f"question {i}"}],
-         "reference_answer": ["HQ", "LQ_EDIT", "LQ_CLOSE"][i % 3]} for i in range(7)]
-PREDS = [{"prediction": "HQ", "gold": "HQ"}, {"prediction": "The label is LQ_CLOSE", "gold": "LQ_EDIT"},
-         {"prediction": "lq_edit", "gold": "LQ_EDIT"}]
+ROWS = [
+    {
+        "id": f"r{i}",
+        "messages": [{"role": "user", "content": f"question {i}"}],
+        "reference_answer": ["HQ", "LQ_EDIT", "LQ_CLOSE"][i % 3],
+    }
+    for i in range(7)
+]
+PREDS = [
+    {"prediction": "HQ", "gold": "HQ"},
+    {"prediction": "The label is LQ_CLOSE", "gold": "LQ_EDIT"},
+    {"prediction": "lq_edit", "gold": "LQ_EDIT"},
+]
 
 
 def jsonl(rows: list[dict]) -> str:
@@ -34,16 +43,21 @@ def test_rows_from_s3_and_predictions_agree_local_and_lambda(aws: object, tmp_pa
     get_client("s3").put_object(Bucket=LOCAL_BUCKET, Key="data/rft.jsonl", Body=jsonl(ROWS).encode())
     preds = tmp_path / "preds.jsonl"
     preds.write_text(jsonl(PREDS))
-    result = verify_reward(rows=f"s3://{LOCAL_BUCKET}/data/rft.jsonl", predictions=preds, function_name=NAME,
-                           batch_size=3)
+    result = verify_reward(
+        rows=f"s3://{LOCAL_BUCKET}/data/rft.jsonl", predictions=preds, function_name=NAME, batch_size=3
+    )
     assert result.ok, result.mismatches + result.problems
-    table = [(r["source"], r["runner"], r["n"], r["mean"], r["share_max"], r["share_min"], r["invalid"])
-             for r in result.table()]
+    table = [
+        (r["source"], r["runner"], r["n"], r["mean"], r["share_max"], r["share_min"], r["invalid"])
+        for r in result.table()
+    ]
     assert table == [
-        ("rft-rows:oracle", "local", 7, 1.0, 1.0, 0.0, 0), ("rft-rows:oracle", "lambda", 7, 1.0, 1.0, 0.0, 0),
+        ("rft-rows:oracle", "local", 7, 1.0, 1.0, 0.0, 0),
+        ("rft-rows:oracle", "lambda", 7, 1.0, 1.0, 0.0, 0),
         ("rft-rows:wrong-label", "local", 7, -1.0, 0.0, 1.0, 0),
         ("rft-rows:wrong-label", "lambda", 7, -1.0, 0.0, 1.0, 0),
-        ("predictions", "local", 3, 0.3333, 0.6667, 0.3333, 0), ("predictions", "lambda", 3, 0.3333, 0.6667, 0.3333, 0),
+        ("predictions", "local", 3, 0.3333, 0.6667, 0.3333, 0),
+        ("predictions", "lambda", 3, 0.3333, 0.6667, 0.3333, 0),
     ]
     # every batch went through the Lambda API and left its log in CloudWatch (7 + 7 rows, 3 preds; batches of 3)
     streams = get_client("logs").describe_log_streams(logGroupName=f"/aws/lambda/{NAME}")["logStreams"]
@@ -87,8 +101,17 @@ def test_cli_build_deploy_verify(aws: object, tmp_path: Path) -> None:
     verified = runner.invoke(app, ["reward", "verify", "--predictions", str(preds)])
     assert verified.exit_code == 0, verified.output
     lines = verified.output.splitlines()
-    assert lines[0].split() == ["source", "runner", "n", "mean", "share_max", "share_min", "accuracy",
-                                "label_present", "invalid"]
+    assert lines[0].split() == [
+        "source",
+        "runner",
+        "n",
+        "mean",
+        "share_max",
+        "share_min",
+        "accuracy",
+        "label_present",
+        "invalid",
+    ]
     assert lines[1].split() == ["predictions", "local", "3", "0.3333", "0.6667", "0.3333", "0.6667", "1.0", "0"]
     assert lines[2].split()[:2] == ["predictions", "lambda"] and lines[-1] == "reward verification: OK"
     bad = tmp_path / "bad.jsonl"
@@ -97,4 +120,5 @@ def test_cli_build_deploy_verify(aws: object, tmp_path: Path) -> None:
     assert failed.exit_code == 1
     assert json.loads(failed.output)["problems"] == [
         "predictions: 1 of 1 samples invalid (over 5%): reference_answer 'nonsense' names none (or several) of the "
-        "labels HQ, LQ_EDIT, LQ_CLOSE (x1)"]
+        "labels HQ, LQ_EDIT, LQ_CLOSE (x1)"
+    ]

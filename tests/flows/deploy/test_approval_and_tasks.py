@@ -32,8 +32,9 @@ GOOD = MetricDelta("em", 0.40, 0.48, 0.08, 0.03, 0.13, 0.002, 150)
 def gated_deploy(eval_uri: str) -> dict[str, Any]:
     decision = gate_task(GOOD, "em", min_delta=0.02)
     approval = request_approval(decision, f"`{CHECKPOINT}` as `nova-flow`", timeout_seconds=60, poll_interval=1)
-    served = deploy_task("sagemaker", "nova-flow", CHECKPOINT, instance_type="ml.g6.48xlarge", context_length=8000,
-                         max_concurrency=8)
+    served = deploy_task(
+        "sagemaker", "nova-flow", CHECKPOINT, instance_type="ml.g6.48xlarge", context_length=8000, max_concurrency=8
+    )
     smoke = smoke_test_task("sagemaker", served.invoke_id, eval_uri, rows=2, labels=["HQ", "LQ_EDIT", "LQ_CLOSE"])
     report = teardown_task("nova-flow", target="sagemaker")
     return {"reviewer": approval.reviewer, "smoke": smoke.summary(), "removed": report.removed}
@@ -43,9 +44,12 @@ def resume_when_paused(run_name: str, answer: dict[str, Any]) -> threading.Threa
     def worker() -> None:
         with prefect_client(sync_client=True) as client:
             for _ in range(300):
-                runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                    name=FlowRunFilterName(any_=[run_name]),
-                    state=FlowRunFilterState(type=StateTypeFilter(any_=[StateType.PAUSED]))))
+                runs = client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(
+                        name=FlowRunFilterName(any_=[run_name]),
+                        state=FlowRunFilterState(type=StateTypeFilter(any_=[StateType.PAUSED])),
+                    )
+                )
                 if runs:
                     resume_flow_run(runs[0].id, run_input=answer)
                     return
@@ -60,8 +64,9 @@ def resume_when_paused(run_name: str, answer: dict[str, Any]) -> threading.Threa
 def eval_uri(aws: object) -> str:
     s3 = get_client("s3")
     s3.create_bucket(Bucket=BUCKET)
-    rows = "".join(json.dumps({"query": f"Title: question {i}", "response": "HQ", "system": SYSTEM}) + "\n"
-                   for i in range(3))
+    rows = "".join(
+        json.dumps({"query": f"Title: question {i}", "response": "HQ", "system": SYSTEM}) + "\n" for i in range(3)
+    )
     s3.put_object(Bucket="novaflow-local", Key="flowtest/gen_qa.jsonl", Body=rows.encode())
     return "s3://novaflow-local/flowtest/gen_qa.jsonl"
 

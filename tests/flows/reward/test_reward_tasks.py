@@ -18,8 +18,9 @@ PREDS = [{"prediction": "HQ", "gold": "HQ"}, {"prediction": "LQ_CLOSE", "gold": 
 @flow
 def deploy_and_verify(predictions: str, require_ok: bool = True) -> dict:
     reward = deploy_reward_lambda_task()
-    verification = verify_reward_task(predictions=predictions, function_name=reward.function_name,
-                                      require_ok=require_ok, key_suffix="test")
+    verification = verify_reward_task(
+        predictions=predictions, function_name=reward.function_name, require_ok=require_ok, key_suffix="test"
+    )
     return {"arn": reward.arn, "ok": verification.ok}
 
 
@@ -33,7 +34,9 @@ def test_verification_table_artifact(aws: object, tmp_path: Path) -> None:
     assert artifact is not None and artifact.type == "table"
     rows = json.loads(artifact.data)
     assert [(r["source"], r["runner"], r["n"], r["mean"], r["share_max"]) for r in rows] == [
-        ("predictions", "local", 2, 0.0, 0.5), ("predictions", "lambda", 2, 0.0, 0.5)]
+        ("predictions", "local", 2, 0.0, 0.5),
+        ("predictions", "lambda", 2, 0.0, 0.5),
+    ]
     assert artifact.description.startswith("**Reward verification: OK**")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 SAID = 'He said "use pandas" – ok?'
-TRICKY_BODY = "<p>Why does\r\nthis fail?</p>\n<pre><code>def f():\n\treturn \"naïve 数据 🙂\"\n</code></pre>\n"
+TRICKY_BODY = '<p>Why does\r\nthis fail?</p>\n<pre><code>def f():\n\treturn "naïve 数据 🙂"\n</code></pre>\n'
 
 
 def quote(field: str) -> str:
@@ -23,8 +23,5 @@ def write_bytes(path: Path, data: bytes) -> Path:
 @pytest.fixture
 def tricky_csv(tmp_path: Path) -> Path:
     """BOM, CRLF record ends, a quoted multi-line body with CRLF/LF/tab/HTML/quotes/non-ASCII, an empty-ish field."""
-    text = ("\ufeffId,Body,Y\r\n"
-            f"1,{quote(TRICKY_BODY)},HQ\r\n"
-            f"2,{quote(SAID)},LQ_EDIT\r\n"
-            "3,plain,LQ_CLOSE\r\n")
+    text = f"\ufeffId,Body,Y\r\n1,{quote(TRICKY_BODY)},HQ\r\n2,{quote(SAID)},LQ_EDIT\r\n3,plain,LQ_CLOSE\r\n"
     return write_bytes(tmp_path / "tricky.csv", text.encode("utf-8"))

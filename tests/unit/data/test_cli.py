@@ -15,12 +15,33 @@ runner = CliRunner()
 
 
 def test_prepare_eval_writes_the_four_files(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["data", "prepare", str(SAMPLE_CSV), "--method", "eval", "--model", "nova-lite-2",
-                                 "--map", "query=Body", "--map", "response=Y", "--system", "Label only.",
-                                 "--out", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "prepare",
+            str(SAMPLE_CSV),
+            "--method",
+            "eval",
+            "--model",
+            "nova-lite-2",
+            "--map",
+            "query=Body",
+            "--map",
+            "response=Y",
+            "--system",
+            "Label only.",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen_qa.jsonl", "manifest.json", "rejected.jsonl",
-                                                          "report.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "gen_qa.jsonl",
+        "manifest.json",
+        "rejected.jsonl",
+        "report.json",
+    ]
     assert f"wrote {tmp_path / 'gen_qa.jsonl'}: 5005 rows (5010 read)" in result.output
     assert "rejected 5 rows" in result.output
     first = json.loads((tmp_path / "gen_qa.jsonl").read_text(encoding="utf-8").splitlines()[0])
@@ -28,31 +49,71 @@ def test_prepare_eval_writes_the_four_files(tmp_path: Path) -> None:
 
 
 def test_prepare_strict_fails(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["data", "prepare", str(SAMPLE_CSV), "--method", "sft", "--model", "nova-lite-2",
-                                 "--map", "query=Body", "--map", "response=Y", "--out", str(tmp_path), "--strict"])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "prepare",
+            str(SAMPLE_CSV),
+            "--method",
+            "sft",
+            "--model",
+            "nova-lite-2",
+            "--map",
+            "query=Body",
+            "--map",
+            "response=Y",
+            "--out",
+            str(tmp_path),
+            "--strict",
+        ],
+    )
     assert result.exit_code != 0
     assert isinstance(result.exception, DataError)
     assert "10 row(s) rejected in strict mode" in str(result.exception)
 
 
 def test_prepare_rejects_unknown_model(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["data", "prepare", str(SAMPLE_CSV), "--method", "sft", "--model", "gpt",
-                                 "--out", str(tmp_path)], env={"COLUMNS": "200"})
+    result = runner.invoke(
+        app,
+        ["data", "prepare", str(SAMPLE_CSV), "--method", "sft", "--model", "gpt", "--out", str(tmp_path)],
+        env={"COLUMNS": "200"},
+    )
     assert result.exit_code == 2
     assert "use one of nova-micro, nova-lite, nova-pro, nova-lite-2" in result.output
 
 
 def test_split_and_profile(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["data", "split", str(SAMPLE_CSV), "--sizes", "3500,500,700", "--stratify", "Y",
-                                 "--seed", "0", "--augment", "rft=sft", "--require", "Body,Y", "--out", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "split",
+            str(SAMPLE_CSV),
+            "--sizes",
+            "3500,500,700",
+            "--stratify",
+            "Y",
+            "--seed",
+            "0",
+            "--augment",
+            "rft=sft",
+            "--require",
+            "Body,Y",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"rft: 4200 rows -> {tmp_path / 'rft.csv'}" in result.output
-    profile = runner.invoke(app, ["data", "profile", str(tmp_path / "eval.csv"), "--map", "query=Body",
-                                  "--map", "response=Y", "--json"])
+    profile = runner.invoke(
+        app, ["data", "profile", str(tmp_path / "eval.csv"), "--map", "query=Body", "--map", "response=Y", "--json"]
+    )
     assert profile.exit_code == 0, profile.output
     report = json.loads(profile.output)
     assert report["rows_in"] == report["rows_out"] == 500
     assert report["labels"] == {"all": {"HQ": 166, "LQ_CLOSE": 167, "LQ_EDIT": 167}}
-    table = runner.invoke(app, ["data", "profile", str(tmp_path / "eval.csv"), "--map", "query=Body",
-                                "--map", "response=Y"])
+    table = runner.invoke(
+        app, ["data", "profile", str(tmp_path / "eval.csv"), "--map", "query=Body", "--map", "response=Y"]
+    )
     assert "labels[all]" in table.output and "LQ_EDIT" in table.output

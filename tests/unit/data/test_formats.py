@@ -23,22 +23,31 @@ CONTRACT_SFT_NOVA2 = {
     "system": [{"text": "You are terse."}],
     "messages": [
         {"role": "user", "content": [{"text": "What is 2+2?"}]},
-        {"role": "assistant", "content": [
-            {"reasoningContent": {"reasoningText": {"text": "Add numbers"}}},
-            {"text": "4"}]}]}
+        {
+            "role": "assistant",
+            "content": [{"reasoningContent": {"reasoningText": {"text": "Add numbers"}}}, {"text": "4"}],
+        },
+    ],
+}
 CONTRACT_SFT_NOVA1 = {
     "schemaVersion": "bedrock-conversation-2024",
     "system": [{"text": "You are terse."}],
-    "messages": [{"role": "user", "content": [{"text": "What is 2+2?"}]},
-                 {"role": "assistant", "content": [{"text": "4"}]}]}
-CONTRACT_EVAL = {"query": "What is 2+2?", "response": "4", "system": "You are terse.", "metadata": "{\"row\": 17}"}
-CONTRACT_RFT_GENERIC = {"messages": [{"role": "system", "content": "You are terse."},
-                                     {"role": "user", "content": "What is 2+2?"}], "reference_answer": "4"}
-CONTRACT_RFT_FULL = {"id": "sample-001",
-                     "messages": [{"role": "system", "content": "You are terse."},
-                                  {"role": "user", "content": "What is 2+2?"}],
-                     "reference_answer": "4",
-                     "my_key": "any extra top-level field is allowed and is passed to the reward function"}
+    "messages": [
+        {"role": "user", "content": [{"text": "What is 2+2?"}]},
+        {"role": "assistant", "content": [{"text": "4"}]},
+    ],
+}
+CONTRACT_EVAL = {"query": "What is 2+2?", "response": "4", "system": "You are terse.", "metadata": '{"row": 17}'}
+CONTRACT_RFT_GENERIC = {
+    "messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What is 2+2?"}],
+    "reference_answer": "4",
+}
+CONTRACT_RFT_FULL = {
+    "id": "sample-001",
+    "messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What is 2+2?"}],
+    "reference_answer": "4",
+    "my_key": "any extra top-level field is allowed and is passed to the reward function",
+}
 
 
 @pytest.fixture
@@ -47,8 +56,17 @@ def contract_csv(tmp_path: Path) -> Path:
     with path.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["id", "question", "answer", "system", "reasoning_text", "metadata", "my_key"])
-        w.writerow(["sample-001", "What is 2+2?", "4", "You are terse.", "Add numbers", '{"row": 17}',
-                    CONTRACT_RFT_FULL["my_key"]])
+        w.writerow(
+            [
+                "sample-001",
+                "What is 2+2?",
+                "4",
+                "You are terse.",
+                "Add numbers",
+                '{"row": 17}',
+                CONTRACT_RFT_FULL["my_key"],
+            ]
+        )
     return path
 
 
@@ -85,8 +103,9 @@ def test_eval_equals_contract(contract_csv: Path, tmp_path: Path) -> None:
 
 def test_rft_generic_has_no_leaked_mapping_keys(contract_csv: Path, tmp_path: Path) -> None:
     """§18 defect 1: the reference SDK leaks ``"system"`` at top level; we must not."""
-    src = DatasetSource(path=str(contract_csv), columns=ColumnMap(query="question", reference_answer="answer",
-                                                                  system="system"))
+    src = DatasetSource(
+        path=str(contract_csv), columns=ColumnMap(query="question", reference_answer="answer", system="system")
+    )
     prepared = prepare_dataset(src, "rft", "nova-lite-2", tmp_path / "o")
     (row,) = _rows(prepared.data_file)
     row.pop("id")  # the canonical ``id`` column is mapped by default and placed first
@@ -105,13 +124,22 @@ def test_rft_without_system_uses_the_contract_default(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
     path.write_text('{"question": "What is 2+2?", "reference_answer": {"answer": "4"}}\n', encoding="utf-8")
     (row,) = _rows(prepare_dataset(str(path), "rft", "nova-lite-2", tmp_path / "o").data_file)
-    _same(row, {"messages": [{"role": "system", "content": "You are a helpful AI assistant."},
-                             {"role": "user", "content": "What is 2+2?"}], "reference_answer": {"answer": "4"}})
+    _same(
+        row,
+        {
+            "messages": [
+                {"role": "system", "content": "You are a helpful AI assistant."},
+                {"role": "user", "content": "What is 2+2?"},
+            ],
+            "reference_answer": {"answer": "4"},
+        },
+    )
 
 
 def test_constant_system_prompt_applies_to_every_row(tricky_csv: Path, tmp_path: Path) -> None:
-    src = DatasetSource(path=str(tricky_csv), columns=ColumnMap(query="Body", response="Y"),
-                        system_prompt="Label only.")
+    src = DatasetSource(
+        path=str(tricky_csv), columns=ColumnMap(query="Body", response="Y"), system_prompt="Label only."
+    )
     rows = _rows(prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "o").data_file)
     assert [r["system"] for r in rows] == [[{"text": "Label only."}]] * 3
 
@@ -122,14 +150,24 @@ def test_title_plus_body_template(tricky_csv: Path, tmp_path: Path) -> None:
     assert rows[2] == {"query": "Q3: plain", "response": "LQ_CLOSE"}
 
 
-@pytest.mark.parametrize(("name", "method", "model"), [
-    ("eval", "eval", "nova-lite-2"), ("sft_nova2", "sft", "nova-lite-2"), ("sft_nova1", "sft", "nova-micro"),
-    ("rft", "rft", "nova-lite-2"), ("cpt", "cpt", "nova-lite"),
-])
+@pytest.mark.parametrize(
+    ("name", "method", "model"),
+    [
+        ("eval", "eval", "nova-lite-2"),
+        ("sft_nova2", "sft", "nova-lite-2"),
+        ("sft_nova1", "sft", "nova-micro"),
+        ("rft", "rft", "nova-lite-2"),
+        ("cpt", "cpt", "nova-lite"),
+    ],
+)
 def test_golden_bytes(tricky_csv: Path, tmp_path: Path, name: str, method: str, model: str) -> None:
-    src = DatasetSource(path=str(tricky_csv), columns=ColumnMap(query="Body", response="Y", text="Body", id="Id",
-                                                                metadata=("Id",) if method == "eval" else ()),
-                        system_prompt="Reply with HQ, LQ_EDIT or LQ_CLOSE.")
+    src = DatasetSource(
+        path=str(tricky_csv),
+        columns=ColumnMap(
+            query="Body", response="Y", text="Body", id="Id", metadata=("Id",) if method == "eval" else ()
+        ),
+        system_prompt="Reply with HQ, LQ_EDIT or LQ_CLOSE.",
+    )
     data = prepare_dataset(src, method, model, tmp_path / "o").data_file.read_bytes()
     golden = GOLDEN / f"{name}.jsonl"
     if os.environ.get("UPDATE_GOLDEN"):
@@ -140,9 +178,11 @@ def test_golden_bytes(tricky_csv: Path, tmp_path: Path, name: str, method: str, 
 def test_eval_images_from_json_input(tmp_path: Path) -> None:
     img = {"data": "data:image/png;base64,iVBORw0KGgo..."}
     path = tmp_path / "img.jsonl"
-    rows = [{"query": "q1", "response": "a", "images": [img]},
-            {"query": "q2", "response": "a", "images": [{"data": "http://x/y.png"}]},
-            {"query": "q3", "response": "a"}]
+    rows = [
+        {"query": "q1", "response": "a", "images": [img]},
+        {"query": "q2", "response": "a", "images": [{"data": "http://x/y.png"}]},
+        {"query": "q3", "response": "a"},
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     prepared = prepare_dataset(str(path), "eval", "nova-lite-2", tmp_path / "o")
     assert _rows(prepared.data_file) == [{"query": "q1", "response": "a", "images": [img]}]

@@ -28,10 +28,12 @@ def test_jsonl_json_parquet_tsv_read_the_same_rows(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
     (tmp_path / "a.json").write_text(json.dumps(ROWS), encoding="utf-8")
     pq.write_table(pa.Table.from_pylist(ROWS), tmp_path / "a.parquet")
-    (tmp_path / "a.tsv").write_text("Id\tBody\tY\n" + "".join(
-        f"{r['Id']}\t{quote(r['Body'])}\t{r['Y']}\n" for r in ROWS), encoding="utf-8")
-    (tmp_path / "a.txt").write_text("Id|Body|Y\n" + "".join(
-        f"{r['Id']}|{quote(r['Body'])}|{r['Y']}\n" for r in ROWS), encoding="utf-8")
+    (tmp_path / "a.tsv").write_text(
+        "Id\tBody\tY\n" + "".join(f"{r['Id']}\t{quote(r['Body'])}\t{r['Y']}\n" for r in ROWS), encoding="utf-8"
+    )
+    (tmp_path / "a.txt").write_text(
+        "Id|Body|Y\n" + "".join(f"{r['Id']}|{quote(r['Body'])}|{r['Y']}\n" for r in ROWS), encoding="utf-8"
+    )
     for name in ("a.jsonl", "a.json", "a.parquet", "a.tsv"):
         _expect(tmp_path / name)
     _expect(tmp_path / "a.txt", delimiter="|")
@@ -47,12 +49,16 @@ def test_ids_keep_leading_zeros_and_number_like_text(tmp_path: Path) -> None:
 def test_ragged_rows_are_rejected_with_exact_record_numbers(tmp_path: Path) -> None:
     """A multi-line record counts once: record 4 is on physical lines 5-6 and is still reported as row 4."""
     path = tmp_path / "r.csv"
-    path.write_text('Id,Body,Y\n1,ok,HQ\n2,x,HQ,extra\n3,"two\nlines",LQ_EDIT\n4,"short\nrow"\n5,fine,LQ_CLOSE\n',
-                    encoding="utf-8")
-    prepared = prepare_dataset(DatasetSource(path=str(path), columns=ColumnMap(query="Body", response="Y")),
-                               "eval", "nova-lite-2", tmp_path / "o")
-    assert [json.loads(x)["query"] for x in prepared.data_file.read_text().splitlines()] == ["ok", "two\nlines",
-                                                                                              "fine"]
+    path.write_text(
+        'Id,Body,Y\n1,ok,HQ\n2,x,HQ,extra\n3,"two\nlines",LQ_EDIT\n4,"short\nrow"\n5,fine,LQ_CLOSE\n', encoding="utf-8"
+    )
+    prepared = prepare_dataset(
+        DatasetSource(path=str(path), columns=ColumnMap(query="Body", response="Y")),
+        "eval",
+        "nova-lite-2",
+        tmp_path / "o",
+    )
+    assert [json.loads(x)["query"] for x in prepared.data_file.read_text().splitlines()] == ["ok", "two\nlines", "fine"]
     rejected = [json.loads(x) for x in (tmp_path / "o" / "rejected.jsonl").read_text().splitlines()]
     assert [(r["row"], r["reason"]) for r in rejected] == [
         (2, "wrong number of fields: 4 fields, the header has 3"),
@@ -68,13 +74,16 @@ def test_chunks_bound_memory_and_number_rows_across_chunks(tmp_path: Path) -> No
     assert chunks[2].rows == [21, 22, 23, 24, 25]
 
 
-@pytest.mark.parametrize(("name", "content", "message"), [
-    ("x.json", b'{"a": 1}', "x.json: expected a JSON array of objects, got dict"),
-    ("x.json", b"[1,", "x.json: not valid JSON"),
-    ("x.parquet", b"not parquet", "x.parquet: not a readable Parquet file"),
-    ("x.xlsx", b"", "cannot tell the format from the file name; pass --format"),
-    ("d.csv", b"a,a\n1,2\n", "d.csv: duplicate column names in the header: ['a']"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("x.json", b'{"a": 1}', "x.json: expected a JSON array of objects, got dict"),
+        ("x.json", b"[1,", "x.json: not valid JSON"),
+        ("x.parquet", b"not parquet", "x.parquet: not a readable Parquet file"),
+        ("x.xlsx", b"", "cannot tell the format from the file name; pass --format"),
+        ("d.csv", b"a,a\n1,2\n", "d.csv: duplicate column names in the header: ['a']"),
+    ],
+)
 def test_unreadable_inputs(tmp_path: Path, name: str, content: bytes, message: str) -> None:
     (tmp_path / name).write_bytes(content)
     with pytest.raises(DataError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -88,8 +97,12 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_column_map_parse_and_identity_defaults() -> None:
     cmap = ColumnMap.parse(["query=Title+Body", "metadata=Tags,CreationDate", "id=Id"])
-    assert cmap.resolved(["question", "answer", "Id"]) == {"query": "Title+Body", "response": "answer",
-                                                          "id": "Id", "metadata": ("Tags", "CreationDate")}
+    assert cmap.resolved(["question", "answer", "Id"]) == {
+        "query": "Title+Body",
+        "response": "answer",
+        "id": "Id",
+        "metadata": ("Tags", "CreationDate"),
+    }
     with pytest.raises(DataError, match="unknown key 'label'"):
         ColumnMap.parse(["label=Y"])
     with pytest.raises(DataError, match="expected KEY=COLUMN"):

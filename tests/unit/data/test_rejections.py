@@ -23,12 +23,12 @@ def _rejected(out: Path) -> list[dict]:
 def mixed_csv(tmp_path: Path) -> Path:
     rows = [
         ("1", "good one", "HQ"),
-        ("2", "", "HQ"),                                   # empty body
-        ("3", "good\ntwo lines", ""),                     # missing label
-        ("4", "User: hi\nAssistant: hello", "LQ_EDIT"),   # reserved keyword
-        ("5", "   \t", "LQ_CLOSE"),                        # blank body
+        ("2", "", "HQ"),  # empty body
+        ("3", "good\ntwo lines", ""),  # missing label
+        ("4", "User: hi\nAssistant: hello", "LQ_EDIT"),  # reserved keyword
+        ("5", "   \t", "LQ_CLOSE"),  # blank body
         ("6", "good three", "LQ_CLOSE"),
-        ("7", "ends with [eos] marker", "HQ"),            # keyword, case-insensitive
+        ("7", "ends with [eos] marker", "HQ"),  # keyword, case-insensitive
     ]
     text = "Id,Body,Y\n" + "".join(f"{i},{quote(b)},{y}\n" for i, b, y in rows)
     path = tmp_path / "mixed.csv"
@@ -83,8 +83,10 @@ def test_jsonl_wrong_types_bad_json_and_missing_fields(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     prepared = prepare_dataset(str(path), "eval", "nova-lite", tmp_path / "o")
-    assert prepared.data_file.read_text().splitlines() == ['{"query":"ok","response":"HQ"}',
-                                                           '{"query":"fine","response":"LQ_EDIT"}']
+    assert prepared.data_file.read_text().splitlines() == [
+        '{"query":"ok","response":"HQ"}',
+        '{"query":"fine","response":"LQ_EDIT"}',
+    ]
     got = [(r["row"], r["field"], r["reason"][:41]) for r in _rejected(tmp_path / "o")]
     assert got == [
         (2, "query", "wrong type: expected a string, got number"),
@@ -102,16 +104,29 @@ def test_no_valid_rows_is_an_error(tmp_path: Path) -> None:
         prepare_dataset(str(path), "eval", "nova-lite-2", tmp_path / "o")
 
 
-@pytest.mark.parametrize(("content", "kwargs", "message"), [
-    (b"Id;Body;Y\n1;x;HQ\n", {"columns": MAP},
-     r"bad.csv: mapped column 'Body' \(query\) is not in the file; columns found: Id;Body;Y; the header was read "
-     r"as one column - wrong delimiter \(now ','\)\?"),
-    ("Id,Body,Y\n1,caf\xe9,HQ\n".encode("latin-1"), {"columns": MAP},
-     r"bad.csv: not valid utf-8 text .*pass --encoding \(e.g. latin-1\)"),
-    (b"Id,Text\n1,x\n", {}, r"bad.csv: no column for 'query' \(eval\); map one with --map query=COLUMN "
-                            r"\(columns found: Id, Text\)"),
-    (b"", {}, r"bad.csv: empty file \(no header row\)"),
-])
+@pytest.mark.parametrize(
+    ("content", "kwargs", "message"),
+    [
+        (
+            b"Id;Body;Y\n1;x;HQ\n",
+            {"columns": MAP},
+            r"bad.csv: mapped column 'Body' \(query\) is not in the file; columns found: Id;Body;Y; "
+            r"the header was read as one column - wrong delimiter \(now ','\)\?",
+        ),
+        (
+            "Id,Body,Y\n1,caf\xe9,HQ\n".encode("latin-1"),
+            {"columns": MAP},
+            r"bad.csv: not valid utf-8 text .*pass --encoding \(e.g. latin-1\)",
+        ),
+        (
+            b"Id,Text\n1,x\n",
+            {},
+            r"bad.csv: no column for 'query' \(eval\); map one with --map query=COLUMN "
+            r"\(columns found: Id, Text\)",
+        ),
+        (b"", {}, r"bad.csv: empty file \(no header row\)"),
+    ],
+)
 def test_unreadable_files_get_one_clear_error(tmp_path: Path, content: bytes, kwargs: dict, message: str) -> None:
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
@@ -122,8 +137,9 @@ def test_unreadable_files_get_one_clear_error(tmp_path: Path, content: bytes, kw
 def test_latin1_with_encoding_option(tmp_path: Path) -> None:
     path = tmp_path / "l1.csv"
     path.write_bytes("Id,Body,Y\n1,caf\xe9 cr\xe8me,HQ\n".encode("latin-1"))
-    prepared = prepare_dataset(DatasetSource(path=str(path), columns=MAP, encoding="latin-1"), "eval",
-                               "nova-lite-2", tmp_path / "o")
+    prepared = prepare_dataset(
+        DatasetSource(path=str(path), columns=MAP, encoding="latin-1"), "eval", "nova-lite-2", tmp_path / "o"
+    )
     assert json.loads(prepared.data_file.read_text(encoding="utf-8"))["query"] == "café crème"
 
 

@@ -41,8 +41,9 @@ def test_manifest_hash_matches_file(tmp_path: Path) -> None:
     prepared = prepare_dataset(str(path), "eval", "nova-lite-2", tmp_path / "o")
     data = prepared.data_file.read_bytes()
     assert prepared.manifest == json.loads(prepared.manifest_file.read_text())
-    assert prepared.manifest["files"] == {"gen_qa.jsonl": {"rows": 1, "bytes": len(data),
-                                                           "sha256": hashlib.sha256(data).hexdigest()}}
+    assert prepared.manifest["files"] == {
+        "gen_qa.jsonl": {"rows": 1, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    }
 
 
 def test_helpers() -> None:

@@ -12,13 +12,16 @@ from novaflow.data.source import ColumnMap, DatasetSource
 from tests.unit.data.conftest import TRICKY_BODY
 
 
-@pytest.mark.parametrize(("method", "model", "get_query"), [
-    ("eval", "nova-lite-2", lambda r: r["query"]),
-    ("sft", "nova-lite-2", lambda r: r["messages"][0]["content"][0]["text"]),
-    ("sft", "nova-micro", lambda r: r["messages"][0]["content"][0]["text"]),
-    ("rft", "nova-lite-2", lambda r: r["messages"][1]["content"]),
-    ("cpt", "nova-pro", lambda r: r["text"]),
-])
+@pytest.mark.parametrize(
+    ("method", "model", "get_query"),
+    [
+        ("eval", "nova-lite-2", lambda r: r["query"]),
+        ("sft", "nova-lite-2", lambda r: r["messages"][0]["content"][0]["text"]),
+        ("sft", "nova-micro", lambda r: r["messages"][0]["content"][0]["text"]),
+        ("rft", "nova-lite-2", lambda r: r["messages"][1]["content"]),
+        ("cpt", "nova-pro", lambda r: r["text"]),
+    ],
+)
 def test_every_character_survives(tricky_csv: Path, tmp_path: Path, method: str, model: str, get_query) -> None:
     src = DatasetSource(path=str(tricky_csv), columns=ColumnMap(query="Body", response="Y", text="Body"))
     prepared = prepare_dataset(src, method, model, tmp_path / "out")
@@ -34,8 +37,13 @@ def test_output_is_raw_utf8_with_json_escapes_only_for_controls(tricky_csv: Path
     src = DatasetSource(path=str(tricky_csv), columns=ColumnMap(query="Body", response="Y"))
     data = prepare_dataset(src, "eval", "nova-lite-2", tmp_path).data_file.read_bytes()
     first = data.split(b"\n")[0]
-    assert first == ('{"query":"<p>Why does\\r\\nthis fail?</p>\\n<pre><code>def f():\\n\\treturn \\"naïve 数据 🙂\\"'
-                     '\\n</code></pre>\\n","response":"HQ"}').encode()
+    assert (
+        first
+        == (
+            '{"query":"<p>Why does\\r\\nthis fail?</p>\\n<pre><code>def f():\\n\\treturn \\"naïve 数据 🙂\\"'
+            '\\n</code></pre>\\n","response":"HQ"}'
+        ).encode()
+    )
     assert b"\\u" not in data
 
 

@@ -44,6 +44,7 @@ def test_columns_balance_and_byte_variety() -> None:
 
 def _naive_bayes_accuracy(rows: list[dict[str, str]], train: int) -> float:
     """Multinomial naive Bayes over lower-cased word tokens: the kind of model the emulator trains."""
+
     def tokens(text: str) -> list[str]:
         return re.findall(r"[a-z_]+|[<>&;]", text.lower())
 
@@ -75,5 +76,8 @@ def test_committed_sample(tmp_path: Path) -> None:
     src = DatasetSource(path=str(SAMPLE_CSV), columns=ColumnMap(**CASE_STUDY_COLUMNS), system_prompt=SYSTEM_PROMPT)
     prepared = prepare_dataset(src, "sft", "nova-lite-2", tmp_path)
     assert prepared.report.rows_out == SAMPLE_ROWS
-    assert prepared.report.rejections_by_reason == {"reserved keyword in query": 5, "empty response": 3,
-                                                    "empty query": 2}
+    assert prepared.report.rejections_by_reason == {
+        "reserved keyword in query": 5,
+        "empty response": 3,
+        "empty query": 2,
+    }

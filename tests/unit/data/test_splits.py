@@ -22,9 +22,17 @@ def _read(path: Path) -> list[dict[str, str]]:
 @pytest.fixture
 def labelled(tmp_path: Path) -> Path:
     """60 % HQ, 30 % LQ_EDIT, 10 % LQ_CLOSE, 1,000 distinct rows with multi-line bodies."""
-    rows = [{"Id": str(i), "Title": f"t{i}", "Body": f"line one {i}\r\nline two\t{i} ü",
-             "Tags": "<x>", "CreationDate": "2016-01-01 00:00:00",
-             "Y": "HQ" if i % 10 < 6 else "LQ_EDIT" if i % 10 < 9 else "LQ_CLOSE"} for i in range(1000)]
+    rows = [
+        {
+            "Id": str(i),
+            "Title": f"t{i}",
+            "Body": f"line one {i}\r\nline two\t{i} ü",
+            "Tags": "<x>",
+            "CreationDate": "2016-01-01 00:00:00",
+            "Y": "HQ" if i % 10 < 6 else "LQ_EDIT" if i % 10 < 9 else "LQ_CLOSE",
+        }
+        for i in range(1000)
+    ]
     return write_rows(tmp_path / "in.csv", rows)
 
 
@@ -61,10 +69,26 @@ def test_leakage_guard_keeps_eval_text_out_of_training(tmp_path: Path) -> None:
     """Every question appears twice (differing in case and spacing): held-out copies never reach training."""
     rows = []
     for i in range(200):
-        rows.append({"Id": f"a{i}", "Title": "", "Body": f"Question {i}  about X", "Tags": "",
-                     "CreationDate": "", "Y": "HQ" if i % 2 else "LQ_EDIT"})
-        rows.append({"Id": f"b{i}", "Title": "", "Body": f"question {i} about x", "Tags": "",
-                     "CreationDate": "", "Y": "HQ" if i % 2 else "LQ_EDIT"})
+        rows.append(
+            {
+                "Id": f"a{i}",
+                "Title": "",
+                "Body": f"Question {i}  about X",
+                "Tags": "",
+                "CreationDate": "",
+                "Y": "HQ" if i % 2 else "LQ_EDIT",
+            }
+        )
+        rows.append(
+            {
+                "Id": f"b{i}",
+                "Title": "",
+                "Body": f"question {i} about x",
+                "Tags": "",
+                "CreationDate": "",
+                "Y": "HQ" if i % 2 else "LQ_EDIT",
+            }
+        )
     path = write_rows(tmp_path / "dup.csv", rows)
     result = split_dataset(path, [100, 40], tmp_path / "s", names=["sft", "eval"], stratify="Y", seed=1)
     ev = {normalize_text(r["Body"]) for r in _read(result.files["eval"])}

@@ -25,16 +25,22 @@ CHECKPOINT = "s3://customer-escrow-123456789012-smtj-abc123/nova-sft-job/outputs
 
 def demo_spec(**changes: object) -> EndpointSpec:
     fields: dict[str, object] = {
-        "endpoint_name": "nova-sft-demo", "checkpoint_uri": CHECKPOINT, "model": "nova-lite-2",
+        "endpoint_name": "nova-sft-demo",
+        "checkpoint_uri": CHECKPOINT,
+        "model": "nova-lite-2",
         "instance_type": "ml.g6.48xlarge",
-        "environment": EndpointEnvironment(context_length=8000, max_concurrency=4, default_temperature=0.0)}
+        "environment": EndpointEnvironment(context_length=8000, max_concurrency=4, default_temperature=0.0),
+    }
     fields.update(changes)
     return EndpointSpec(**fields)  # type: ignore[arg-type]
 
 
 def requests_for(spec: EndpointSpec) -> dict[str, dict[str, object]]:
-    return {"CreateModel": build_model_request(spec, region="us-east-1", role_arn=ROLE),
-            "CreateEndpointConfig": build_endpoint_config_request(spec), "CreateEndpoint": build_endpoint_request(spec)}
+    return {
+        "CreateModel": build_model_request(spec, region="us-east-1", role_arn=ROLE),
+        "CreateEndpointConfig": build_endpoint_config_request(spec),
+        "CreateEndpoint": build_endpoint_request(spec),
+    }
 
 
 def test_requests_match_golden_file_byte_for_byte() -> None:
@@ -59,8 +65,10 @@ def test_spec_hash_changes_with_what_is_served_not_with_the_role() -> None:
     base = demo_spec()
     assert base.spec_hash() == demo_spec(role_arn=ROLE).spec_hash()
     assert base.spec_hash() != demo_spec(instance_type="ml.p5.48xlarge").spec_hash()
-    assert base.spec_hash() != demo_spec(environment=EndpointEnvironment(context_length=8000,
-                                                                         max_concurrency=8)).spec_hash()
+    assert (
+        base.spec_hash()
+        != demo_spec(environment=EndpointEnvironment(context_length=8000, max_concurrency=8)).spec_hash()
+    )
     assert base.model_name != demo_spec(checkpoint_uri="s3://b/other/").model_name
 
 
@@ -71,13 +79,16 @@ def test_long_endpoint_names_keep_the_hash_suffix_within_63_characters() -> None
     assert derived_name("abc-", "x") == "abc-x"
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("endpoint_name", "bad_name", "letters, digits or hyphens"),
-    ("endpoint_name", "-x", "letters, digits or hyphens"),
-    ("checkpoint_uri", "/local/ckpt", "s3:// URI of the checkpoint prefix"),
-    ("model", "nova-mega", "Unknown Nova model"),
-    ("instance_count", 0, "greater than or equal to 1"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("endpoint_name", "bad_name", "letters, digits or hyphens"),
+        ("endpoint_name", "-x", "letters, digits or hyphens"),
+        ("checkpoint_uri", "/local/ckpt", "s3:// URI of the checkpoint prefix"),
+        ("model", "nova-mega", "Unknown Nova model"),
+        ("instance_count", 0, "greater than or equal to 1"),
+    ],
+)
 def test_bad_spec_fields_are_named(field: str, value: object, message: str) -> None:
     with pytest.raises((ValidationError, Exception)) as err:
         demo_spec(**{field: value})

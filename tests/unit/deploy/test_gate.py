@@ -11,8 +11,14 @@ from novaflow.evaluation.compare import MetricDelta
 Delta = MetricDelta
 
 
-def delta(metric: str = "em", base: float = 0.40, cand: float = 0.46, p: float = 0.01,
-          ci: tuple[float, float] = (0.02, 0.10), n: int = 300) -> Delta:
+def delta(
+    metric: str = "em",
+    base: float = 0.40,
+    cand: float = 0.46,
+    p: float = 0.01,
+    ci: tuple[float, float] = (0.02, 0.10),
+    n: int = 300,
+) -> Delta:
     return Delta(metric, base, cand, round(cand - base, 10), ci[0], ci[1], p, n)
 
 
@@ -23,8 +29,10 @@ def test_protocol_accepts_the_evaluation_metric_delta() -> None:
 def test_significant_improvement_above_margin_is_approved() -> None:
     decision = decide_gate(delta(), "em", min_delta=0.05)
     assert decision.approved
-    assert decision.reason == ("approved: candidate beats baseline by >= +0.0500 with p < 0.05; em: baseline 0.4000, "
-                               "candidate 0.4600, delta +0.0600 (CI [+0.0200, +0.1000], p=0.01, n=300)")
+    assert decision.reason == (
+        "approved: candidate beats baseline by >= +0.0500 with p < 0.05; em: baseline 0.4000, "
+        "candidate 0.4600, delta +0.0600 (CI [+0.0200, +0.1000], p=0.01, n=300)"
+    )
 
 
 def test_not_significant_is_refused_with_the_p_value() -> None:
@@ -85,13 +93,18 @@ def test_stage_comparison_gates_last_stage_against_first_by_default() -> None:
     from novaflow.evaluation.compare import StageComparison
 
     sft_vs_base, rft_vs_base, rft_vs_sft = delta(cand=0.45, p=0.2), delta(cand=0.52, p=0.001), delta(p=0.4)
-    comparison = StageComparison(stages=["baseline", "sft", "rft"], values={},
-                                 deltas=[("baseline", "sft", sft_vs_base), ("baseline", "rft", rft_vs_base),
-                                         ("sft", "rft", rft_vs_sft)])  # type: ignore[list-item]
+    comparison = StageComparison(
+        stages=["baseline", "sft", "rft"],
+        values={},
+        deltas=[("baseline", "sft", sft_vs_base), ("baseline", "rft", rft_vs_base), ("sft", "rft", rft_vs_sft)],
+    )  # type: ignore[list-item]
     assert find_delta(comparison, "em") is rft_vs_base
     assert decide_gate(comparison, "em").approved
     refused = decide_gate(comparison, "em", baseline="sft", candidate="rft")
     assert not refused.approved and "not significant (p=0.4" in refused.reason
-    with pytest.raises(DeployError, match=r"no paired delta for baseline -> rft in the comparison of stages "
-                                          r"baseline, sft, rft"):
+    with pytest.raises(
+        DeployError,
+        match=r"no paired delta for baseline -> rft in the comparison of stages "
+        r"baseline, sft, rft",
+    ):
         decide_gate(comparison, "f1")

@@ -10,9 +10,11 @@ from novaflow.deploy.smoke import load_eval_rows, smoke_test
 from novaflow.errors import AwsError, DataError, DeployError
 from reward_lambda.labels import DEFAULT_LABELS
 
-ROWS = [{"query": "q1", "response": "HQ", "system": "label only"},
-        {"query": "q2", "response": "LQ_EDIT"},
-        {"query": "q3", "response": "LQ_CLOSE"}]
+ROWS = [
+    {"query": "q1", "response": "HQ", "system": "label only"},
+    {"query": "q2", "response": "LQ_EDIT"},
+    {"query": "q3", "response": "LQ_CLOSE"},
+]
 
 
 def test_smoke_passes_when_every_answer_names_one_label() -> None:
@@ -65,14 +67,25 @@ def test_eval_rows_errors_name_file_line_and_field(tmp_path: Path) -> None:
 def test_chat_request_body() -> None:
     assert chat_request("hi", system="terse", max_tokens=8, stream=True, top_p=None) == {
         "messages": [{"role": "system", "content": "terse"}, {"role": "user", "content": "hi"}],
-        "max_tokens": 8, "temperature": 0.0, "stream": True, "stream_options": {"include_usage": True}}
+        "max_tokens": 8,
+        "temperature": 0.0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
 
 
 def test_parse_completion_chat_and_text() -> None:
-    chat = parse_completion(b'{"id": "x", "created": 1, "choices": [{"message": {"role": "assistant", '
-                            b'"content": "HQ"}, "finish_reason": "stop"}], "usage": {"total_tokens": 3}}', 0.25)
-    assert (chat.text, chat.finish_reason, chat.usage, chat.latency_seconds) == ("HQ", "stop", {"total_tokens": 3},
-                                                                                   0.25)
+    chat = parse_completion(
+        b'{"id": "x", "created": 1, "choices": [{"message": {"role": "assistant", '
+        b'"content": "HQ"}, "finish_reason": "stop"}], "usage": {"total_tokens": 3}}',
+        0.25,
+    )
+    assert (chat.text, chat.finish_reason, chat.usage, chat.latency_seconds) == (
+        "HQ",
+        "stop",
+        {"total_tokens": 3},
+        0.25,
+    )
     assert parse_completion(b'{"choices": [{"text": "LQ_EDIT"}]}').text == "LQ_EDIT"
     with pytest.raises(DeployError, match="endpoint answer is not JSON: b'body'"):
         parse_completion(b"body")
@@ -83,7 +96,9 @@ def test_parse_completion_chat_and_text() -> None:
 def test_converse_request_and_text() -> None:
     assert converse_request("hi", system="terse", max_tokens=5) == {
         "messages": [{"role": "user", "content": [{"text": "hi"}]}],
-        "inferenceConfig": {"maxTokens": 5, "temperature": 0.0}, "system": [{"text": "terse"}]}
+        "inferenceConfig": {"maxTokens": 5, "temperature": 0.0},
+        "system": [{"text": "terse"}],
+    }
     answer = {"output": {"message": {"content": [{"reasoningContent": {}}, {"text": "HQ"}]}}}
     assert converse_text(answer) == "HQ"
     with pytest.raises(DeployError, match="no text block"):

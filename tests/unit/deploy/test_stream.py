@@ -20,8 +20,10 @@ def sse_stream(pieces: list[str], *, crlf: bool = False) -> bytes:
         out.append(f"data: {json.dumps(record, ensure_ascii=False)}{nl}{nl}")
         if i == 0:
             out.append(f": keep-alive comment{nl}event: message{nl}")
-    final = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-             "usage": {"prompt_tokens": 12, "completion_tokens": len(pieces)}}
+    final = {
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": len(pieces)},
+    }
     out.append(f"data: {json.dumps(final)}{nl}{nl}data: [DONE]{nl}{nl}")
     return "".join(out).encode("utf-8")
 
@@ -55,7 +57,7 @@ def test_every_single_byte_boundary_including_inside_multibyte_characters() -> N
     data = sse_stream(PIECES)
     asm = StreamAssembler(clock=lambda: 0.0)
     for i in range(len(data)):
-        asm.feed(data[i:i + 1])
+        asm.feed(data[i : i + 1])
     result = asm.close()
     assert result.text == "".join(PIECES)
     assert result.chunks == len(data)
@@ -68,9 +70,9 @@ def test_first_token_time_is_when_the_first_text_completes_not_the_first_chunk()
     record = b'data: {"choices": [{"delta": {"role": "assistant", "content": ""}}]}\n\n'
     assert asm.feed(record) == []  # an empty role-only delta is not a token
     assert asm.feed(b'data: {"choices": [{"delta": {"content": "H') == []
-    assert asm.feed(b'Q"}}]}\n') == ["HQ"]          # clock 10.2
+    assert asm.feed(b'Q"}}]}\n') == ["HQ"]  # clock 10.2
     assert asm.feed(b'data: {"choices": [{"delta": {"content": "!"}}]}\n') == ["!"]  # no clock read: not a first
-    result = asm.close()                               # 11.5
+    result = asm.close()  # 11.5
     assert result.first_token_seconds == pytest.approx(0.2)
     assert result.total_seconds == pytest.approx(1.5)
     assert result.text == "HQ!"

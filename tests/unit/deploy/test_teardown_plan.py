@@ -40,21 +40,27 @@ def test_only_tagged_resources_of_the_deployment_are_deleted_in_dependency_order
 
 
 def test_all_deployments_when_none_is_named() -> None:
-    inventory = [res("sagemaker-endpoint", "a", OURS), res("sagemaker-endpoint", "b", OTHER),
-                 res("sagemaker-endpoint", "c", {"novaflow:managed": "false"})]
+    inventory = [
+        res("sagemaker-endpoint", "a", OURS),
+        res("sagemaker-endpoint", "b", OTHER),
+        res("sagemaker-endpoint", "c", {"novaflow:managed": "false"}),
+    ]
     assert [r.name for r in plan_teardown(inventory, None).delete] == ["a", "b"]
 
 
 def test_custom_model_still_used_by_another_deployment_is_kept() -> None:
     other_deployment = res("bedrock-deployment", "nova-rft", OTHER)
-    model = res("bedrock-custom-model", "shared", OURS, used_by=("arn:bedrock-deployment:nova-sft",
-                                                                   other_deployment.arn))
+    model = res(
+        "bedrock-custom-model", "shared", OURS, used_by=("arn:bedrock-deployment:nova-sft", other_deployment.arn)
+    )
     plan = plan_teardown([res("bedrock-deployment", "nova-sft", OURS), model, other_deployment], "nova-sft")
     assert [r.name for r in plan.delete] == ["nova-sft"]
     assert (model, f"still used by {other_deployment.arn}") in plan.kept
     # Tearing down both releases the model.
-    assert [r.name for r in plan_teardown([res("bedrock-deployment", "nova-sft", OURS), model, other_deployment],
-                                          None).delete] == ["nova-rft", "nova-sft", "shared"]
+    assert [
+        r.name
+        for r in plan_teardown([res("bedrock-deployment", "nova-sft", OURS), model, other_deployment], None).delete
+    ] == ["nova-rft", "nova-sft", "shared"]
 
 
 def test_empty_inventory_is_an_empty_plan() -> None:

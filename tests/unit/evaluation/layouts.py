@@ -19,10 +19,15 @@ TS = "2025-07-10T12-34-56.789012"
 DETAILS = f"details/model/{TS}/details_custom|gen_qa_gen_qa|0_{TS}.parquet"
 
 PAIRS = [
-    ("HQ", "HQ"), ("LQ_EDIT", "The answer is LQ_EDIT."), ("LQ_CLOSE", "LQ_EDIT"),
-    ("the current stock price of aapl is $150.75. ",
-     "<|begin_of_solution|>The current stock price for AAPL is $150.75.<|end_of_solution|>"),
-    ("it's a 'quoted' answer", 'He said "it\'s" fine'), ("Ünïcode café", "unicode cafe"),
+    ("HQ", "HQ"),
+    ("LQ_EDIT", "The answer is LQ_EDIT."),
+    ("LQ_CLOSE", "LQ_EDIT"),
+    (
+        "the current stock price of aapl is $150.75. ",
+        "<|begin_of_solution|>The current stock price for AAPL is $150.75.<|end_of_solution|>",
+    ),
+    ("it's a 'quoted' answer", 'He said "it\'s" fine'),
+    ("Ünïcode café", "unicode cafe"),
 ]
 
 
@@ -30,8 +35,9 @@ def inference_jsonl(pairs: list[tuple[str, str]]) -> bytes:
     lines = []
     for i, (gold, pred) in enumerate(pairs):
         prompt = repr([{"role": "system", "content": "Label only."}, {"role": "user", "content": f"Q{i}?"}])
-        lines.append(json.dumps({"prompt": prompt, "inference": repr([pred]), "gold": gold,
-                                 "metadata": json.dumps({"row": i})}))
+        lines.append(
+            json.dumps({"prompt": prompt, "inference": repr([pred]), "gold": gold, "metadata": json.dumps({"row": i})})
+        )
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -39,9 +45,16 @@ def details_parquet(pairs: list[tuple[str, str]], *, logprobs: bool = True) -> b
     rows = []
     for i, (gold, pred) in enumerate(pairs):
         metrics = repr(sample_metrics(gold, pred))[:-1] + (
-            f", 'bleu': GenerativeCorpusMetricInput(golds=[{gold!r}], preds=[{pred!r}])}}")
-        row = {"example": f"Q{i}?", "full_prompt": f"<system>Label only.</system>Q{i}?", "gold": repr([gold]),
-               "predictions": repr([pred]), "metrics": metrics, "specifics": repr({"metadata": json.dumps({"row": i})})}
+            f", 'bleu': GenerativeCorpusMetricInput(golds=[{gold!r}], preds=[{pred!r}])}}"
+        )
+        row = {
+            "example": f"Q{i}?",
+            "full_prompt": f"<system>Label only.</system>Q{i}?",
+            "gold": repr([gold]),
+            "predictions": repr([pred]),
+            "metrics": metrics,
+            "specifics": repr({"metadata": json.dumps({"row": i})}),
+        }
         if logprobs:
             row["pred_logprobs"] = repr([[{"▁" + pred[:2]: -0.01, "▁X": -4.6}]])
         rows.append(row)
@@ -50,8 +63,9 @@ def details_parquet(pairs: list[tuple[str, str]], *, logprobs: bool = True) -> b
     return buf.getvalue()
 
 
-def eval_files(pairs: list[tuple[str, str]], *, with_results: bool = True, results: dict | None = None
-               ) -> dict[str, bytes]:
+def eval_files(
+    pairs: list[tuple[str, str]], *, with_results: bool = True, results: dict | None = None
+) -> dict[str, bytes]:
     golds, preds = [g for g, _ in pairs], [p for _, p in pairs]
     doc = results if results is not None else nova_results_json(golds, preds)
     files = {"inference_output.jsonl": inference_jsonl(pairs), DETAILS: details_parquet(pairs)}

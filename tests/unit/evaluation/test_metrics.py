@@ -63,7 +63,14 @@ def test_f1_equals_nltk_f_measure_formula() -> None:
 
 def test_sample_metrics_keys_and_values() -> None:
     assert sample_metrics("Paris", "Paris.") == {
-        "rouge1": 1.0, "rouge2": 0.0, "rougeL": 1.0, "em": 0.0, "qem": 1.0, "f1": 0.0, "f1_score_quasi": 1.0}
+        "rouge1": 1.0,
+        "rouge2": 0.0,
+        "rougeL": 1.0,
+        "em": 0.0,
+        "qem": 1.0,
+        "f1": 0.0,
+        "f1_score_quasi": 1.0,
+    }
 
 
 def _binary(ones: int, n: int) -> list[float]:
@@ -79,8 +86,9 @@ def test_docs_example_em_and_qem_stderr_at_n_3572() -> None:
     assert qem_se == pytest.approx(0.007224355240883467, rel=1e-12, abs=0)
 
 
-@pytest.mark.parametrize(("ones", "published_se"), [(65, 0.0151), (386, 0.0188), (395, 0.0182), (394, 0.0183),
-                                                     (403, 0.0177)])
+@pytest.mark.parametrize(
+    ("ones", "published_se"), [(65, 0.0151), (386, 0.0188), (395, 0.0182), (394, 0.0183), (403, 0.0177)]
+)
 def test_blog_stderr_at_n_500_to_four_decimals(ones: int, published_se: float) -> None:
     _, se = aggregate(_binary(ones, 500))
     assert round(se, 4) == published_se
@@ -158,8 +166,23 @@ def test_results_document_matches_golden_file() -> None:
     assert json.dumps(doc, indent=2) + "\n" == (GOLDEN / "results_gen_qa.json").read_text()
     assert doc["results"]["all"] == doc["results"][GEN_QA_TASK]
     assert list(doc["results"]["all"]) == [
-        "rouge1", "rouge1_stderr", "rouge2", "rouge2_stderr", "rougeL", "rougeL_stderr", "em", "em_stderr", "qem",
-        "qem_stderr", "f1", "f1_stderr", "f1_score_quasi", "f1_score_quasi_stderr", "bleu", "bleu_stderr"]
+        "rouge1",
+        "rouge1_stderr",
+        "rouge2",
+        "rouge2_stderr",
+        "rougeL",
+        "rougeL_stderr",
+        "em",
+        "em_stderr",
+        "qem",
+        "qem_stderr",
+        "f1",
+        "f1_stderr",
+        "f1_score_quasi",
+        "f1_score_quasi_stderr",
+        "bleu",
+        "bleu_stderr",
+    ]
 
 
 def test_golden_document_agrees_with_the_reference_library_stack() -> None:

@@ -24,8 +24,10 @@ def _check(result, *, recomputed: bool = False) -> None:  # type: ignore[no-unty
     assert result.metrics.get("rouge1").scale == "0-1"
     assert result.disagreements == []
     assert result.samples[1].metadata == '{"row": 1}'
-    assert result.samples[3].messages == [{"role": "system", "content": "Label only."},
-                                          {"role": "user", "content": "Q3?"}]
+    assert result.samples[3].messages == [
+        {"role": "system", "content": "Label only."},
+        {"role": "user", "content": "Q3?"},
+    ]
     if not recomputed:
         assert result.task == GEN_QA_TASK
         assert result.metrics.names() == ["rouge1", "rouge2", "rougeL", "em", "qem", "f1", "f1_score_quasi", "bleu"]
@@ -63,8 +65,11 @@ def test_batch_inference_output_gets_recomputed_metrics(tmp_path: Path) -> None:
 
 
 def test_python_literal_quirk_is_decoded_safely() -> None:
-    line = {"prompt": "[{'role': 'user', 'content': \"it's\"}]", "inference": "['it\\'s \"fine\"', 'second']",
-            "gold": "x"}
+    line = {
+        "prompt": "[{'role': 'user', 'content': \"it's\"}]",
+        "inference": "['it\\'s \"fine\"', 'second']",
+        "gold": "x",
+    }
     (sample,) = parse_inference_output((json.dumps(line) + "\n").encode(), where="f.jsonl")
     assert sample.prediction == 'it\'s "fine"'
     assert sample.messages == [{"role": "user", "content": "it's"}]
@@ -81,8 +86,10 @@ def test_truncated_jsonl_line_names_file_and_line() -> None:
 
 def test_all_missing_or_empty_falls_back_to_first_non_empty_task() -> None:
     entry = {"em": 0.5, "em_stderr": 0.1, "bleu": 12.0, "judge": {"a": 1}}
-    for results in ({"custom|empty|0": {}, "custom|gen_qa_gen_qa|0": entry},
-                    {"all": {}, "custom|empty|0": {}, "custom|gen_qa_gen_qa|0": entry}):
+    for results in (
+        {"custom|empty|0": {}, "custom|gen_qa_gen_qa|0": entry},
+        {"all": {}, "custom|empty|0": {}, "custom|gen_qa_gen_qa|0": entry},
+    ):
         task, table, warnings = parse_results_json(json.dumps({"results": results}).encode(), where="r.json")
         assert task == "custom|gen_qa_gen_qa|0"
         assert [(r.name, r.value, r.stderr) for r in table] == [("em", 0.5, 0.1), ("bleu", 12.0, None)]
@@ -90,14 +97,26 @@ def test_all_missing_or_empty_falls_back_to_first_non_empty_task() -> None:
 
 
 def test_docs_example_document_parses_to_its_exact_numbers() -> None:
-    doc = {"results": {"custom|gen_qa_gen_qa|0": {"em": 0.6562150055991042, "em_stderr": 0.007948251702846893,
-                                                  "bleu": 100.00000000000004, "bleu_stderr": 1.464411857851008}}}
+    doc = {
+        "results": {
+            "custom|gen_qa_gen_qa|0": {
+                "em": 0.6562150055991042,
+                "em_stderr": 0.007948251702846893,
+                "bleu": 100.00000000000004,
+                "bleu_stderr": 1.464411857851008,
+            }
+        }
+    }
     doc["results"]["all"] = dict(doc["results"]["custom|gen_qa_gen_qa|0"])
     task, table, _ = parse_results_json(json.dumps(doc).encode(), where="r.json")
     assert task == GEN_QA_TASK
     assert table.get("bleu").as_fraction() == (100.00000000000004 / 100, 1.464411857851008 / 100)
-    assert table.to_records()[0] == {"metric": "em", "value": 0.6562150055991042, "stderr": 0.007948251702846893,
-                                     "scale": "0-1"}
+    assert table.to_records()[0] == {
+        "metric": "em",
+        "value": 0.6562150055991042,
+        "stderr": 0.007948251702846893,
+        "scale": "0-1",
+    }
 
 
 def test_disagreement_with_the_archive_is_flagged(tmp_path: Path) -> None:
@@ -140,8 +159,15 @@ def test_details_parquet_stringified_columns() -> None:
     assert [s.prediction for s in samples] == PREDS and [s.gold for s in samples] == GOLDS
     # gold "LQ_EDIT" -> [lq, edit]; pred -> [the, answer, is, lq, edit]: P = 2/5, R = 1 for ROUGE-1 and -L.
     r1 = 2 * 0.4 * 1.0 / 1.4
-    assert samples[1].metrics == {"rouge1": r1, "rouge2": 2 * 0.25 / 1.25, "rougeL": r1, "em": 0.0, "qem": 0.0,
-                                  "f1": 0.0, "f1_score_quasi": 2 * (1 / 3) / (4 / 3)}
+    assert samples[1].metrics == {
+        "rouge1": r1,
+        "rouge2": 2 * 0.25 / 1.25,
+        "rougeL": r1,
+        "em": 0.0,
+        "qem": 0.0,
+        "f1": 0.0,
+        "f1_score_quasi": 2 * (1 / 3) / (4 / 3),
+    }
     assert samples[2].metadata == '{"row": 2}'
     assert samples[0].prompt == "<system>Label only.</system>Q0?"
     with pytest.raises(EvaluationError, match=r"d.parquet: not a readable parquet file"):

@@ -12,8 +12,9 @@ from novaflow.settings import load_settings
 
 
 def _client_error(code: str, message: str = "m", status: int = 400) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": message},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op"
+    )
 
 
 def test_clients_are_cached_and_shared_across_threads(local_aws_session) -> None:

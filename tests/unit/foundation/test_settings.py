@@ -51,16 +51,21 @@ def test_missing_setting_is_one_line_naming_variable(monkeypatch: pytest.MonkeyP
         load_settings().require("region", "bucket")
     message = str(err.value)
     assert "\n" not in message
-    assert message == ("Setting 'bucket' is not set: export NOVAFLOW_BUCKET=... (or put it in .env, "
-                       "or pass --bucket where the command offers it).")
+    assert message == (
+        "Setting 'bucket' is not set: export NOVAFLOW_BUCKET=... (or put it in .env, "
+        "or pass --bucket where the command offers it)."
+    )
 
 
-@pytest.mark.parametrize(("var", "value", "fragment"), [
-    ("NOVAFLOW_ROLE_ARN", "my-role", "must look like arn:aws:iam::<12-digit account>:role/<name>"),
-    ("NOVAFLOW_REGION", "mars", "must be an AWS region name"),
-    ("NOVAFLOW_BUCKET", "B", "must be an S3 bucket name"),
-    ("NOVAFLOW_MAX_ATTEMPTS", "zero", "valid integer"),
-])
+@pytest.mark.parametrize(
+    ("var", "value", "fragment"),
+    [
+        ("NOVAFLOW_ROLE_ARN", "my-role", "must look like arn:aws:iam::<12-digit account>:role/<name>"),
+        ("NOVAFLOW_REGION", "mars", "must be an AWS region name"),
+        ("NOVAFLOW_BUCKET", "B", "must be an S3 bucket name"),
+        ("NOVAFLOW_MAX_ATTEMPTS", "zero", "valid integer"),
+    ],
+)
 def test_malformed_setting_is_one_line(monkeypatch: pytest.MonkeyPatch, var: str, value: str, fragment: str) -> None:
     monkeypatch.setenv(var, value)
     with pytest.raises(ConfigError) as err:

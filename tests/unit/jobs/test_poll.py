@@ -42,12 +42,18 @@ class FakeTailer:
 
 
 def describe(status: str, reason: str | None = None) -> dict:
-    out = {"TrainingJobName": NAME, "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{NAME}",
-           "TrainingJobStatus": status, "SecondaryStatus": "Training", "CreationTime": datetime(2026, 1, 1,
-           tzinfo=UTC), "AlgorithmSpecification": {"TrainingInputMode": "File"},
-           "ModelArtifacts": {"S3ModelArtifacts": "s3://b/o"}, "ResourceConfig": {"InstanceType": "ml.p5.48xlarge",
-           "InstanceCount": 1, "VolumeSizeInGB": 30}, "StoppingCondition": {"MaxRuntimeInSeconds": 60},
-           "OutputDataConfig": {"S3OutputPath": "s3://b/o"}}
+    out = {
+        "TrainingJobName": NAME,
+        "TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{NAME}",
+        "TrainingJobStatus": status,
+        "SecondaryStatus": "Training",
+        "CreationTime": datetime(2026, 1, 1, tzinfo=UTC),
+        "AlgorithmSpecification": {"TrainingInputMode": "File"},
+        "ModelArtifacts": {"S3ModelArtifacts": "s3://b/o"},
+        "ResourceConfig": {"InstanceType": "ml.p5.48xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+        "OutputDataConfig": {"S3OutputPath": "s3://b/o"},
+    }
     if reason:
         out["FailureReason"] = reason
     return out
@@ -55,8 +61,9 @@ def describe(status: str, reason: str | None = None) -> dict:
 
 @pytest.fixture
 def client():
-    c = botocore.session.get_session().create_client("sagemaker", region_name="us-east-1",
-                                                     aws_access_key_id="x", aws_secret_access_key="x")
+    c = botocore.session.get_session().create_client(
+        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     with Stubber(c) as stub:
         c.stub = stub  # type: ignore[attr-defined]
         yield c
@@ -64,8 +71,15 @@ def client():
 
 
 def run(client, clock: FakeClock, tailer: FakeTailer | None = None, **kw):
-    return wait_for_job(NAME, backend=SageMakerBackend(client=client), tailer=tailer or FakeTailer([]),
-                        sleep=clock.sleep, clock=clock, rng=random.Random(0), **kw)
+    return wait_for_job(
+        NAME,
+        backend=SageMakerBackend(client=client),
+        tailer=tailer or FakeTailer([]),
+        sleep=clock.sleep,
+        clock=clock,
+        rng=random.Random(0),
+        **kw,
+    )
 
 
 def test_progression_to_completed_with_backoff_and_cap(client) -> None:
@@ -73,8 +87,14 @@ def test_progression_to_completed_with_backoff_and_cap(client) -> None:
         client.stub.add_response("describe_training_job", describe(status), {"TrainingJobName": NAME})
     clock = FakeClock()
     lines: list[str] = []
-    record = run(client, clock, FakeTailer([["step 1"], [], ["step 2"]]), poll_seconds=10, max_poll_seconds=20,
-                 on_log_line=lambda line: lines.append(line.message))
+    record = run(
+        client,
+        clock,
+        FakeTailer([["step 1"], [], ["step 2"]]),
+        poll_seconds=10,
+        max_poll_seconds=20,
+        on_log_line=lambda line: lines.append(line.message),
+    )
     assert record.status.value == "Completed" and record.arn.endswith(NAME)
     assert len(clock.sleeps) == 5 and lines == ["step 1", "step 2"]
     nominal = [10, 15, 20, 20, 20]  # 10 * 1.5**n capped at 20
@@ -84,16 +104,18 @@ def test_progression_to_completed_with_backoff_and_cap(client) -> None:
 
 def test_failed_raises_with_reason_and_log_tail(client) -> None:
     client.stub.add_response("describe_training_job", describe("InProgress"), {"TrainingJobName": NAME})
-    client.stub.add_response("describe_training_job", describe("Failed", "AlgorithmError: CUDA out of memory"),
-                             {"TrainingJobName": NAME})
+    client.stub.add_response(
+        "describe_training_job", describe("Failed", "AlgorithmError: CUDA out of memory"), {"TrainingJobName": NAME}
+    )
     tail = [f"line {i}" for i in range(30)]
     with pytest.raises(JobError) as info:
         run(client, FakeClock(), FakeTailer([tail[:25], tail[25:]]), log_tail_lines=20)
     err = info.value
     assert err.status == "Failed" and err.failure_reason == "AlgorithmError: CUDA out of memory"
     assert err.log_tail == tail[10:]
-    assert str(err).startswith(f"Job {NAME} failed: AlgorithmError: CUDA out of memory.\n"
-                               "  last log lines:\n    line 20")
+    assert str(err).startswith(
+        f"Job {NAME} failed: AlgorithmError: CUDA out of memory.\n  last log lines:\n    line 20"
+    )
 
 
 def test_stopped_is_not_failed(client) -> None:

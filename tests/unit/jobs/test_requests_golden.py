@@ -20,20 +20,42 @@ UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 LAMBDA = "arn:aws:lambda:us-east-1:111122223333:function:nova-reward"
 
 CASES = sorted((p.value, m, meth.value) for (p, meth), models in SUPPORTED.items() for m in models)
-EXTRA_EVAL = [("SMTJ", "nova-lite-2", "evaluation", "rft_eval"), ("SMTJ", "nova-micro", "evaluation", "mmlu"),
-              ("SMTJ", "nova-lite", "evaluation", "llm_judge")]
+EXTRA_EVAL = [
+    ("SMTJ", "nova-lite-2", "evaluation", "rft_eval"),
+    ("SMTJ", "nova-micro", "evaluation", "mmlu"),
+    ("SMTJ", "nova-lite", "evaluation", "llm_judge"),
+]
 
 
 def make_spec(platform: str, model: str, method: str, eval_task: str | None = None) -> JobSpec:
     meth = Method(method)
     task = eval_task or ("gen_qa" if meth is Method.EVALUATION else None)
-    data = {"gen_qa": "s3://golden-bucket/nf/data/eval/gen_qa.jsonl", "mmlu": None,
-            "rft_eval": "s3://golden-bucket/nf/data/rft/", "llm_judge": "s3://golden-bucket/nf/data/judge.jsonl"}
-    train = data[task] if task else ("s3://golden-bucket/nf/data/rft/rft.jsonl" if meth is Method.RFT_LORA
-                                     else "s3://golden-bucket/nf/data/sft/train.jsonl")
+    data = {
+        "gen_qa": "s3://golden-bucket/nf/data/eval/gen_qa.jsonl",
+        "mmlu": None,
+        "rft_eval": "s3://golden-bucket/nf/data/rft/",
+        "llm_judge": "s3://golden-bucket/nf/data/judge.jsonl",
+    }
+    train = (
+        data[task]
+        if task
+        else (
+            "s3://golden-bucket/nf/data/rft/rft.jsonl"
+            if meth is Method.RFT_LORA
+            else "s3://golden-bucket/nf/data/sft/train.jsonl"
+        )
+    )
     lam = LAMBDA if meth is Method.RFT_LORA or task == "rft_eval" else None
-    return JobSpec(platform=platform, model=model, method=method, eval_task=task, train_uri=train,
-                   output_uri="s3://golden-bucket/nf/jobs", reward_lambda_arn=lam, tags={"project": "golden"})
+    return JobSpec(
+        platform=platform,
+        model=model,
+        method=method,
+        eval_task=task,
+        train_uri=train,
+        output_uri="s3://golden-bucket/nf/jobs",
+        reward_lambda_arn=lam,
+        tags={"project": "golden"},
+    )
 
 
 def golden_compare(name: str, text: str) -> None:
@@ -49,12 +71,13 @@ def golden_compare(name: str, text: str) -> None:
 @pytest.fixture(scope="module")
 def clients() -> dict[str, object]:
     session = botocore.session.get_session()
-    return {svc: session.create_client(svc, region_name="us-east-1", aws_access_key_id="x",
-                                       aws_secret_access_key="x") for svc in ("sagemaker", "bedrock")}
+    return {
+        svc: session.create_client(svc, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        for svc in ("sagemaker", "bedrock")
+    }
 
 
-@pytest.mark.parametrize(("platform", "model", "method", "task"),
-                         [(*c, None) for c in CASES] + EXTRA_EVAL)
+@pytest.mark.parametrize(("platform", "model", "method", "task"), [(*c, None) for c in CASES] + EXTRA_EVAL)
 def test_request_and_recipe_match_golden(platform, model, method, task, settings, clients) -> None:
     sub = prepare_submission(make_spec(platform, model, method, task), settings)
     request = sub.request()
@@ -71,13 +94,17 @@ def test_smtj_request_follows_the_contract(settings) -> None:
     sub = prepare_submission(make_spec("SMTJ", "nova-lite-2", "rft_lora"), settings)
     req = sub.request()
     assert req["TrainingJobName"] == sub.job_name and len(sub.job_name) <= 63
-    assert req["HyperParameters"] == {"base_model": "nova-lite-2/prod", "reward_lambda_arn": LAMBDA,
-                                      "sagemaker_recipe_local_path": "/opt/ml/input/data/recipe/recipe.yaml"}
+    assert req["HyperParameters"] == {
+        "base_model": "nova-lite-2/prod",
+        "reward_lambda_arn": LAMBDA,
+        "sagemaker_recipe_local_path": "/opt/ml/input/data/recipe/recipe.yaml",
+    }
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"] for c in req["InputDataConfig"]}
     assert channels["train"]["S3DataType"] == "S3Prefix"
     assert channels["recipe"]["S3Uri"] == f"s3://golden-bucket/nf/recipes/{sub.job_name}/recipe.yaml"
     assert req["AlgorithmSpecification"]["TrainingImage"] == (
-        "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-fine-tune-repo:SM-TJ-RFT-V2-latest")
+        "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-fine-tune-repo:SM-TJ-RFT-V2-latest"
+    )
     assert req["ResourceConfig"] == {"InstanceType": "ml.p5.48xlarge", "InstanceCount": 4, "VolumeSizeInGB": 30}
     assert sub.recipe.recipe["run"]["replicas"] == 4
     assert req["OutputDataConfig"]["KmsKeyId"] == "alias/nova"
@@ -86,7 +113,8 @@ def test_smtj_request_follows_the_contract(settings) -> None:
 
 def test_sft_channel_is_converse_and_checkpoint_becomes_base_model_location(settings) -> None:
     spec = make_spec("SMTJ", "nova-micro", "sft_lora").model_copy(
-        update={"model_name_or_path": "s3://customer-escrow-1-smtj-x/job/outputs/checkpoints"})
+        update={"model_name_or_path": "s3://customer-escrow-1-smtj-x/job/outputs/checkpoints"}
+    )
     req = prepare_submission(spec, settings).request()
     assert req["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataType"] == "Converse"
     assert req["HyperParameters"]["base_model_location"] == "s3://customer-escrow-1-smtj-x/job/outputs/checkpoints"
@@ -97,13 +125,17 @@ def test_region_picks_the_escrow_account(settings) -> None:
     eu = settings.model_copy(update={"region": "eu-west-2"})
     req = prepare_submission(make_spec("SMTJ", "nova-pro", "evaluation"), eu).request()
     assert req["AlgorithmSpecification"]["TrainingImage"] == (
-        "470633809225.dkr.ecr.eu-west-2.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-latest")
+        "470633809225.dkr.ecr.eu-west-2.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-latest"
+    )
 
 
 def test_validation_rejects_malformed_request(clients) -> None:
     with pytest.raises(RecipeError, match=r"does not match the AWS API") as info:
-        validate_request(clients["sagemaker"], "CreateTrainingJob",
-                         {"TrainingJobName": "x", "RoleArn": "r", "ResourceConfig": {"InstanceCount": "four"}})
+        validate_request(
+            clients["sagemaker"],
+            "CreateTrainingJob",
+            {"TrainingJobName": "x", "RoleArn": "r", "ResourceConfig": {"InstanceCount": "four"}},
+        )
     assert "InstanceCount" in str(info.value)
 
 
@@ -113,7 +145,8 @@ def test_unsupported_combinations_say_why(settings) -> None:
     with pytest.raises(RecipeError, match=r"not supported on BEDROCK"):
         prepare_submission(make_spec("BEDROCK", "nova-lite", "sft_full"), settings)
     with pytest.raises(RecipeError, match=r"Bedrock Nova customization runs only in us-east-1"):
-        prepare_submission(make_spec("BEDROCK", "nova-lite", "sft_lora"),
-                           settings.model_copy(update={"region": "us-west-2"}))
+        prepare_submission(
+            make_spec("BEDROCK", "nova-lite", "sft_lora"), settings.model_copy(update={"region": "us-west-2"})
+        )
     with pytest.raises(RecipeError, match=r"HyperPod"):
         prepare_submission(make_spec("SMHP", "nova-lite", "sft_lora"), settings)

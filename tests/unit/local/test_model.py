@@ -55,13 +55,17 @@ def test_sft_learns_a_token_rule_and_the_checkpoint_round_trips() -> None:
         cue = {"HQ": "traceback code pre", "LQ_EDIT": "plz help urgent", "LQ_CLOSE": "why"}[label]
         users.append(f"question {rng.integers(1000)} {cue} words {rng.integers(1000)}")
         answers.append(label)
-    hp = emulate_sft.sft_hyperparameters({"max_steps": 60, "global_batch_size": 32,
-                                          "optim_config": {"lr": 1e-5}}, len(users))
+    hp = emulate_sft.sft_hyperparameters(
+        {"max_steps": 60, "global_batch_size": 32, "optim_config": {"lr": 1e-5}}, len(users)
+    )
     policy, history = emulate_sft.train_sft(users, answers, hp, seed=1)
     assert [h[0] for h in history] == list(range(1, 61))
     assert np.mean([h[2] for h in history[-10:]]) < np.mean([h[2] for h in history[:10]])
-    assert policy.answer(["a new question with traceback code pre", "plz help urgent", "why"]) == \
-        ["HQ", "LQ_EDIT", "LQ_CLOSE"]
+    assert policy.answer(["a new question with traceback code pre", "plz help urgent", "why"]) == [
+        "HQ",
+        "LQ_EDIT",
+        "LQ_CLOSE",
+    ]
     files = policy.to_files()
     again = LinearPolicy.from_files(files["model.npz"], files["model.json"])
     assert again.classes == policy.classes == ["HQ", "LQ_CLOSE", "LQ_EDIT"]
@@ -81,15 +85,27 @@ def test_base_model_paths() -> None:
 
 def test_step_lines_match_the_contract_regexes() -> None:
     sft = sft_step_line(0, 8, 9, 5.625e-06, 32, 0.0013, 75.02, 256)
-    assert sft == ("Training epoch 0, iteration 8/9 | lr: 5.625e-06 | global_batch_size: 32 | global_step: 8 | "
-                   "reduced_train_loss: 0.0013 | train_step_timing in s: 75.02 | consumed_samples: 256")
+    assert sft == (
+        "Training epoch 0, iteration 8/9 | lr: 5.625e-06 | global_batch_size: 32 | global_step: 8 | "
+        "reduced_train_loss: 0.0013 | train_step_timing in s: 75.02 | consumed_samples: 256"
+    )
     assert int(float(re.search(r"global_step[=:]\s*([\d.]+)", sft).group(1))) == 8
     assert re.search(r"reduced_train_loss[=:]\s*(-?[\d.]+(?:[eE][+-]?\d+)?)", sft).group(1) == "0.0013"
-    rft = rft_step_line(3, 0, {"critic/rewards/mean": 0.8314, "actor/entropy": 2.5429,
-                               "actor/reward_kl_penalty": -0.2924, "response_length/mean": 4.76})
-    assert rft == ("(TaskRunner pid=1) step:3 - actor/entropy:2.5429 - actor/reward_kl_penalty:-0.2924 - "
-                   "training/global_step:3 - training/epoch:0 - critic/rewards/mean:0.8314 - "
-                   "response_length/mean:4.76")
+    rft = rft_step_line(
+        3,
+        0,
+        {
+            "critic/rewards/mean": 0.8314,
+            "actor/entropy": 2.5429,
+            "actor/reward_kl_penalty": -0.2924,
+            "response_length/mean": 4.76,
+        },
+    )
+    assert rft == (
+        "(TaskRunner pid=1) step:3 - actor/entropy:2.5429 - actor/reward_kl_penalty:-0.2924 - "
+        "training/global_step:3 - training/epoch:0 - critic/rewards/mean:0.8314 - "
+        "response_length/mean:4.76"
+    )
     assert re.search(r"critic/rewards/mean[=:]\s*(-?[\d.]+(?:[eE][+-]?\d+)?)", rft).group(1) == "0.8314"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", stamp(0.0)) and stamp(0.0).startswith("1970")
 

@@ -91,8 +91,11 @@ def test_bedrock_tagging_checks_arns_through_list_arns() -> None:
 
     from novaflow.local import moto_bedrock
 
-    for method in (models.BedrockBackend.tag_resource, models.BedrockBackend.untag_resource,
-                   models.BedrockBackend.list_tags_for_resource):
+    for method in (
+        models.BedrockBackend.tag_resource,
+        models.BedrockBackend.untag_resource,
+        models.BedrockBackend.list_tags_for_resource,
+    ):
         assert "if resource_arn not in self._list_arns():" in inspect.getsource(method)
     assert "self.tagger = TaggingService()" in inspect.getsource(models.BedrockBackend.__init__)
     assert callable(TaggingService.delete_all_tags_for_resource)

@@ -12,8 +12,18 @@ from novaflow.recipes.tables import load_instance_table, load_price_table
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:r"
 
 
-@pytest.mark.parametrize("name", ["nova-lite-2", "nova_lite_2", "amazon.nova-2-lite-v1", "us.amazon.nova-2-lite-v1:0",
-                                  "amazon.nova-2-lite-v1:0:256k", "nova-textgeneration-lite-v2", "nova-lite-2/prod"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nova-lite-2",
+        "nova_lite_2",
+        "amazon.nova-2-lite-v1",
+        "us.amazon.nova-2-lite-v1:0",
+        "amazon.nova-2-lite-v1:0:256k",
+        "nova-textgeneration-lite-v2",
+        "nova-lite-2/prod",
+    ],
+)
 def test_every_spelling_finds_the_model(name: str) -> None:
     assert get_model(name).key == "nova-lite-2"
 
@@ -26,15 +36,21 @@ def test_bedrock_id_and_unknown_model() -> None:
 
 def test_image_uris() -> None:
     assert image_uri("us-west-2", get_model("nova-lite"), Method.SFT_LORA) == (
-        "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-fine-tune-repo:SM-TJ-SFT-latest")
+        "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-fine-tune-repo:SM-TJ-SFT-latest"
+    )
     with pytest.raises(RecipeError, match=r"Region 'sa-east-1' has no Nova"):
         image_uri("sa-east-1", get_model("nova-lite"), Method.SFT_LORA)
 
 
 def test_flat_overrides_land_at_method_specific_paths() -> None:
     sft = build_recipe("nova-lite-2", "sft_lora", run_name="a", overrides={"lr": "2e-5", "warmup_steps": 3})
-    rft = build_recipe("nova-lite-2", "rft_lora", run_name="a", reward_lambda_arn=ARN,
-                       overrides={"lr": 3e-5, "number_generation": 4, "kl_loss_coef": 0.01, "reasoning_effort": "low"})
+    rft = build_recipe(
+        "nova-lite-2",
+        "rft_lora",
+        run_name="a",
+        reward_lambda_arn=ARN,
+        overrides={"lr": 3e-5, "number_generation": 4, "kl_loss_coef": 0.01, "reasoning_effort": "low"},
+    )
     assert sft.problems == [] and rft.problems == []
     assert sft.recipe["training_config"]["optim_config"]["lr"] == 2e-5
     assert sft.recipe["training_config"]["lr_scheduler"]["warmup_steps"] == 3
@@ -47,9 +63,12 @@ def test_flat_overrides_land_at_method_specific_paths() -> None:
 
 
 def test_every_problem_is_listed_at_once() -> None:
-    r = build_recipe("nova-lite-2", "sft_lora", run_name="a",
-                     overrides={"lr": 1.0, "global_batch_size": 48, "alpha": "x", "bogus": 1, "max_steps": 5,
-                                "save_steps": 9})
+    r = build_recipe(
+        "nova-lite-2",
+        "sft_lora",
+        run_name="a",
+        overrides={"lr": 1.0, "global_batch_size": 48, "alpha": "x", "bogus": 1, "max_steps": 5, "save_steps": 9},
+    )
     assert r.problems == [
         "lr=1.0 is above the maximum 0.001; use a value in [1e-07, 0.001]",
         "global_batch_size=48 is not allowed; use one of [32, 64, 128]",
@@ -65,8 +84,10 @@ def test_every_problem_is_listed_at_once() -> None:
 
 def test_missing_reward_lambda_is_a_problem() -> None:
     r = build_recipe("nova-lite-2", "rft_lora", run_name="a")
-    assert r.problems == ["recipe placeholder {{reward_lambda_arn}} is not filled: pass the reward Lambda ARN "
-                          "(deploy it with `novaflow reward deploy`)"]
+    assert r.problems == [
+        "recipe placeholder {{reward_lambda_arn}} is not filled: pass the reward Lambda ARN "
+        "(deploy it with `novaflow reward deploy`)"
+    ]
 
 
 def test_interpolation_resolved_in_uploaded_yaml() -> None:
@@ -79,11 +100,17 @@ def test_full_path_override_and_user_recipe_file(tmp_path) -> None:
     r = build_recipe("nova-lite", "sft_lora", run_name="a", overrides={"training_config.model.optim.lr": 5e-6})
     assert r.recipe["training_config"]["model"]["optim"]["lr"] == 5e-6
     custom = tmp_path / "r.yaml"
-    custom.write_text("run: {name: '{{name}}', model_type: '{{model_type}}', model_name_or_path: x, replicas: 2}\n"
-                      "training_config: {max_length: 4096, global_batch_size: 16, trainer: {max_epochs: 1}}\n")
+    custom.write_text(
+        "run: {name: '{{name}}', model_type: '{{model_type}}', model_name_or_path: x, replicas: 2}\n"
+        "training_config: {max_length: 4096, global_batch_size: 16, trainer: {max_epochs: 1}}\n"
+    )
     r2 = build_recipe("nova-lite", "sft_lora", run_name="b", recipe_file=custom, overrides={"max_epochs": 3})
-    assert r2.recipe["run"] == {"name": "b", "model_type": "amazon.nova-lite-v1:0:300k", "model_name_or_path": "x",
-                                "replicas": 2}
+    assert r2.recipe["run"] == {
+        "name": "b",
+        "model_type": "amazon.nova-lite-v1:0:300k",
+        "model_name_or_path": "x",
+        "replicas": 2,
+    }
     assert r2.recipe["training_config"]["trainer"]["max_epochs"] == 3
 
 
@@ -97,10 +124,19 @@ def test_nova1_full_rank_has_no_lora_and_eval_tokens_by_version() -> None:
 
 
 def test_bedrock_sft_hyperparameters_are_strings() -> None:
-    r = build_recipe("nova-lite", "sft_lora", run_name="a", platform="BEDROCK",
-                     overrides={"lr": 2e-5, "max_epochs": 3, "global_batch_size": 8})
-    assert r.recipe["hyperParameters"] == {"epochCount": "3", "batchSize": "8", "learningRate": "2e-05",
-                                           "learningRateWarmupSteps": "10"}
+    r = build_recipe(
+        "nova-lite",
+        "sft_lora",
+        run_name="a",
+        platform="BEDROCK",
+        overrides={"lr": 2e-5, "max_epochs": 3, "global_batch_size": 8},
+    )
+    assert r.recipe["hyperParameters"] == {
+        "epochCount": "3",
+        "batchSize": "8",
+        "learningRate": "2e-05",
+        "learningRateWarmupSteps": "10",
+    }
 
 
 def test_tables_and_user_copies(tmp_path) -> None:
@@ -108,21 +144,35 @@ def test_tables_and_user_copies(tmp_path) -> None:
     assert table.check("SMTJ", "nova-pro", "sft_lora", "ml.p5.48xlarge", 12) is None
     assert table.check("SMTJ", "nova-pro", "sft_lora", "ml.g5.12xlarge", 1) == (
         "instance type ml.g5.12xlarge is not allowed for sft_lora of nova-pro on SMTJ; use one of "
-        "ml.p4d.24xlarge, ml.p5.48xlarge")
+        "ml.p4d.24xlarge, ml.p5.48xlarge"
+    )
     own = tmp_path / "prices.yaml"
     own.write_text("as_of: '2030-01-01'\ncurrency: EUR\nper_instance_hour: {ml.p5.48xlarge: 10}\n")
     est = load_price_table(own).estimate("ml.p5.48xlarge", 4, 2.5, basis="expected 2.5 h")
     assert est.total == 100.0
-    assert est.describe() == ("ESTIMATE (expected 2.5 h): 4 x ml.p5.48xlarge x 2.5 h x 10.00 EUR/h = 100.00 EUR "
-                              "(price table as of 2030-01-01; edit it for your region and discounts)")
+    assert est.describe() == (
+        "ESTIMATE (expected 2.5 h): 4 x ml.p5.48xlarge x 2.5 h x 10.00 EUR/h = 100.00 EUR "
+        "(price table as of 2030-01-01; edit it for your region and discounts)"
+    )
 
 
 def test_every_override_spec_path_exists_in_its_template() -> None:
     from novaflow.recipes.build import load_template
     from novaflow.recipes.overrides import get_path
 
-    for name in ("sft_lora_nova1", "sft_full_nova1", "sft_lora_nova2", "sft_full_nova2", "rft_lora_nova2",
-                 "eval_gen_qa", "eval_benchmark", "eval_rft", "eval_llm_judge", "bedrock_sft_lora", "bedrock_rft_lora"):
+    for name in (
+        "sft_lora_nova1",
+        "sft_full_nova1",
+        "sft_lora_nova2",
+        "sft_full_nova2",
+        "rft_lora_nova2",
+        "eval_gen_qa",
+        "eval_benchmark",
+        "eval_rft",
+        "eval_llm_judge",
+        "bedrock_sft_lora",
+        "bedrock_rft_lora",
+    ):
         template = load_template(name)
         for spec in load_override_specs(name).values():
             get_path(template, spec.path)  # raises KeyError when a spec points nowhere

@@ -58,5 +58,9 @@ def test_metric_rows_are_json_ready() -> None:
     from novaflow.reports.summary import metric_rows
 
     rows = metric_rows(_stages()["rft"])
-    assert json.loads(json.dumps(rows))[3] == {"metric": "em", "value": 0.788, "stderr": rows[3]["stderr"],
-                                                "scale": "0-1"}
+    assert json.loads(json.dumps(rows))[3] == {
+        "metric": "em",
+        "value": 0.788,
+        "stderr": rows[3]["stderr"],
+        "scale": "0-1",
+    }

@@ -11,7 +11,8 @@ from novaflow.local import lambda_exec
 
 def test_pinned_moto_internals_are_present() -> None:
     assert moto.__version__ == lambda_exec.PINNED_MOTO, (
-        f"moto {moto.__version__} is not the pinned {lambda_exec.PINNED_MOTO}: re-check novaflow/local/lambda_exec.py")
+        f"moto {moto.__version__} is not the pinned {lambda_exec.PINNED_MOTO}: re-check novaflow/local/lambda_exec.py"
+    )
     lambda_exec.check_internals()
 
 

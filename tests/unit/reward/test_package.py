@@ -59,9 +59,12 @@ def test_zip_runs_standalone_with_standard_library_only(tmp_path: Path) -> None:
     """The extracted zip imports with no site-packages at all, as on a bare python3.12 runtime."""
     with zipfile.ZipFile(io.BytesIO(build_zip())) as archive:
         archive.extractall(tmp_path)
-    code = ("import sys; sys.path.insert(0, '.'); import json, lambda_function; "
-            "print(json.dumps(lambda_function.lambda_handler("
-            "[{'id': 1, 'messages': [{'role': 'assistant', 'content': 'HQ'}], 'reference_answer': 'HQ'}], None)))")
-    proc = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                          check=True)
+    code = (
+        "import sys; sys.path.insert(0, '.'); import json, lambda_function; "
+        "print(json.dumps(lambda_function.lambda_handler("
+        "[{'id': 1, 'messages': [{'role': 'assistant', 'content': 'HQ'}], 'reference_answer': 'HQ'}], None)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     assert proc.stdout.startswith('[{"id": 1, "aggregate_reward_score": 1.0, ')

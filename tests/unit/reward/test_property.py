@@ -23,19 +23,31 @@ from reward_lambda.handler import InvalidEvent, lambda_handler
 N_EVENTS = 10_000
 LABELS = ["HQ", "LQ_EDIT", "LQ_CLOSE", "hq", "lq-edit", "LQ EDIT", "**LQ_CLOSE**", "", "SPAM"]
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
-                    st.text(max_size=20))
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
-texts = st.one_of(st.sampled_from(LABELS), st.text(max_size=40),
-                  st.builds(lambda a, b: f"{a} {b}", st.sampled_from(LABELS), st.text(max_size=10)))
-parts = st.one_of(st.builds(lambda t: {"type": "text", "text": t}, texts), st.builds(lambda t: {"text": t}, texts),
-                  texts, json_values)
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+texts = st.one_of(
+    st.sampled_from(LABELS),
+    st.text(max_size=40),
+    st.builds(lambda a, b: f"{a} {b}", st.sampled_from(LABELS), st.text(max_size=10)),
+)
+parts = st.one_of(
+    st.builds(lambda t: {"type": "text", "text": t}, texts), st.builds(lambda t: {"text": t}, texts), texts, json_values
+)
 contents = st.one_of(texts, st.lists(parts, max_size=4), json_values)
-references = st.one_of(texts, st.builds(lambda t: {"label": t}, texts), st.builds(lambda t: {"answer": t}, texts),
-                       json_values)
-messages = st.builds(lambda role, content: {"role": role, "content": content},
-                     st.sampled_from(["user", "assistant", "system", "tool", None, 3]), contents)
+references = st.one_of(
+    texts, st.builds(lambda t: {"label": t}, texts), st.builds(lambda t: {"answer": t}, texts), json_values
+)
+messages = st.builds(
+    lambda role, content: {"role": role, "content": content},
+    st.sampled_from(["user", "assistant", "system", "tool", None, 3]),
+    contents,
+)
 
 
 @st.composite
@@ -54,8 +66,13 @@ def samples(draw: st.DrawFn) -> Any:
     if where in (0, 2):
         sample["reference_answer"] = draw(references)
     if where in (1, 2):
-        sample["metadata"] = draw(st.one_of(st.builds(lambda r: {"reference_answer": r}, references), json_values,
-                                            st.builds(lambda r: json.dumps({"reference_answer": r}), texts)))
+        sample["metadata"] = draw(
+            st.one_of(
+                st.builds(lambda r: {"reference_answer": r}, references),
+                json_values,
+                st.builds(lambda r: json.dumps({"reference_answer": r}), texts),
+            )
+        )
     return sample
 
 
@@ -112,8 +129,13 @@ def test_ten_thousand_generated_events_all_schema_valid(caplog: pytest.LogCaptur
     caplog.set_level(logging.ERROR, logger="reward_lambda")  # thousands of invalid-sample warnings are expected
     seen = {"events": 0, "graded": 0, "samples": 0}
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(pool=st.lists(samples(), min_size=20, max_size=20), rnd=st.randoms(use_true_random=False))
     def run(pool: list[Any], rnd: Any) -> None:
         for _ in range(EVENTS_PER_EXAMPLE):

@@ -18,11 +18,17 @@ from novaflow.reward.verify import (
 from reward_lambda.config import RewardConfig
 
 ROWS = [
-    {"id": "r1", "messages": [{"role": "system", "content": "Label."}, {"role": "user", "content": "q1"}],
-     "reference_answer": "LQ_EDIT"},
+    {
+        "id": "r1",
+        "messages": [{"role": "system", "content": "Label."}, {"role": "user", "content": "q1"}],
+        "reference_answer": "LQ_EDIT",
+    },
     {"messages": [{"role": "user", "content": "q2"}], "reference_answer": {"label": "HQ"}},
-    {"id": "r3", "messages": [{"role": "user", "content": "q3"}, {"role": "assistant", "content": "old"}],
-     "reference_answer": "LQ_CLOSE"},
+    {
+        "id": "r3",
+        "messages": [{"role": "user", "content": "q3"}, {"role": "assistant", "content": "old"}],
+        "reference_answer": "LQ_CLOSE",
+    },
 ]
 
 
@@ -42,23 +48,43 @@ def test_rollouts_use_the_reference_and_another_label() -> None:
 
 def test_local_verification_distribution_numbers(tmp_path: Path) -> None:
     rows = write_jsonl(tmp_path / "rft.jsonl", ROWS)
-    preds = write_jsonl(tmp_path / "preds.jsonl", [
-        {"prediction": "**HQ**", "gold": "HQ"},
-        {"inference": "['LQ_EDIT']", "gold": "LQ_EDIT"},
-        {"prediction": "no idea", "gold": "LQ_CLOSE"},
-        {"prediction": "HQ", "gold": "SPAM"},
-    ])
+    preds = write_jsonl(
+        tmp_path / "preds.jsonl",
+        [
+            {"prediction": "**HQ**", "gold": "HQ"},
+            {"inference": "['LQ_EDIT']", "gold": "LQ_EDIT"},
+            {"prediction": "no idea", "gold": "LQ_CLOSE"},
+            {"prediction": "HQ", "gold": "SPAM"},
+        ],
+    )
     result = verify_reward(rows=rows, predictions=preds, max_invalid_share=0.5)
     table = {r["source"]: r for r in result.table()}
-    assert table["rft-rows:oracle"] == {"source": "rft-rows:oracle", "runner": "local", "n": 3, "mean": 1.0,
-                                        "share_max": 1.0, "share_min": 0.0, "accuracy": 1.0,
-                                        "label_present": 1.0, "invalid": 0}
+    assert table["rft-rows:oracle"] == {
+        "source": "rft-rows:oracle",
+        "runner": "local",
+        "n": 3,
+        "mean": 1.0,
+        "share_max": 1.0,
+        "share_min": 0.0,
+        "accuracy": 1.0,
+        "label_present": 1.0,
+        "invalid": 0,
+    }
     assert table["rft-rows:wrong-label"]["mean"] == -1.0 and table["rft-rows:wrong-label"]["accuracy"] == 0.0
-    assert table["predictions"] == {"source": "predictions", "runner": "local", "n": 4, "mean": 0.0,
-                                    "share_max": 0.5, "share_min": 0.5, "accuracy": 0.5,
-                                    "label_present": 0.5, "invalid": 1}
+    assert table["predictions"] == {
+        "source": "predictions",
+        "runner": "local",
+        "n": 4,
+        "mean": 0.0,
+        "share_max": 0.5,
+        "share_min": 0.5,
+        "accuracy": 0.5,
+        "label_present": 0.5,
+        "invalid": 1,
+    }
     assert result.distributions[-1].invalid_reasons == {
-        "reference_answer 'SPAM' names none (or several) of the labels HQ, LQ_EDIT, LQ_CLOSE": 1}
+        "reference_answer 'SPAM' names none (or several) of the labels HQ, LQ_EDIT, LQ_CLOSE": 1
+    }
     assert result.ok
 
 
@@ -87,8 +113,9 @@ def test_loaders_name_file_and_line(tmp_path: Path) -> None:
 
 
 def test_load_limit_and_inference_repr(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "inference_output.jsonl",
-                       [{"prompt": "[]", "inference": "['<b>HQ</b>', 'x']", "gold": "HQ"}] * 5)
+    path = write_jsonl(
+        tmp_path / "inference_output.jsonl", [{"prompt": "[]", "inference": "['<b>HQ</b>', 'x']", "gold": "HQ"}] * 5
+    )
     assert load_prediction_pairs(path, limit=2) == [("<b>HQ</b>", "HQ")] * 2
 
 
