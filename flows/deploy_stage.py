@@ -12,7 +12,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.params import DeployParams, EndToEndParams
+from flows.params import MODEL_HELP, DeployParams, EndToEndParams, ModelName, resolve_model
 from flows.stages import RunLog
 from novaflow.evaluation.compare import StageComparison
 from tasks.deploy import deploy_task, gate_task, request_approval, smoke_test_task, teardown_task
@@ -27,7 +27,13 @@ def deployment_name(run_name: str, explicit: str | None = None) -> str:
 
 
 def deploy_and_smoke(
-    params: EndToEndParams, checkpoint: str, comparison: StageComparison, *, eval_uri: str, log: RunLog
+    params: EndToEndParams,
+    checkpoint: str,
+    comparison: StageComparison,
+    *,
+    model: str,
+    eval_uri: str,
+    log: RunLog,
 ) -> tuple[str, str | None]:
     """Gate (baseline vs the last stage), optional approval, deploy, smoke test; returns (gate, deployment)."""
     logger = get_run_logger()
@@ -53,7 +59,7 @@ def deploy_and_smoke(
             f"{candidate} checkpoint `{checkpoint}` as `{name}`",
             timeout_seconds=gate_params.approval_timeout_seconds,
         )
-    served = _deploy(params.deploy, name, checkpoint, params.model)
+    served = _deploy(params.deploy, name, checkpoint, model)
     log.locations[f"deployment-{params.deploy.target}"] = served.invoke_id
     if params.deploy.smoke_rows:
         smoke = smoke_test_task(
@@ -86,7 +92,7 @@ class DeployFlowParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_name: str = Field("manual", description="Names the deployment (novaflow-<run_name>).")
-    model: str = Field("nova-lite-2", description="The Nova model the checkpoint was trained from.")
+    model: ModelName = Field(None, description="The Nova model the checkpoint was trained from. " + MODEL_HELP)
     checkpoint_uri: str = Field(..., description="Escrow checkpoint (manifest.json checkpoint_s3_bucket).")
     eval_uri: str | None = Field(None, description="gen_qa.jsonl whose first rows are sent as a smoke test.")
     deploy: DeployParams = Field(default_factory=DeployParams)
@@ -109,7 +115,7 @@ class CleanupParams(BaseModel):
 def deploy(params: DeployFlowParams) -> dict[str, Any]:
     """Deploy a checkpoint (no gate: the caller decided) and smoke-test it."""
     name = deployment_name(params.run_name, params.deploy.endpoint_name)
-    served = _deploy(params.deploy, name, params.checkpoint_uri, params.model)
+    served = _deploy(params.deploy, name, params.checkpoint_uri, resolve_model(params.model))
     out: dict[str, Any] = {"target": params.deploy.target, "invoke_id": served.invoke_id}
     if params.eval_uri and params.deploy.smoke_rows:
         report = smoke_test_task(

@@ -19,8 +19,18 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.deploy_stage import deploy_and_smoke, teardown_stage
 from flows.hooks import STOP_ON_EXIT
 from flows.params import EndToEndParams
-from flows.stages import RunLog, evaluate_model, prepare_data, reward_lambda, spec_for, train
+from flows.stages import (
+    TRAINING_STAGES,
+    RunLog,
+    evaluate_model,
+    prepare_data,
+    require_supported,
+    reward_lambda,
+    spec_for,
+    train,
+)
 from flows.summary import run_summary_markdown
+from novaflow.catalog import DataFormat, Method
 from novaflow.evaluation.results import EvalResult
 from novaflow.settings import load_settings
 from tasks.common import artifact_key
@@ -34,19 +44,19 @@ def end_to_end(params: EndToEndParams = EndToEndParams()) -> dict[str, Any]:
     settings = load_settings()
     settings.require("bucket", "role_arn")
     skip = set(params.skip)
-    if "rft" not in skip and params.model not in ("nova-lite-2", "amazon.nova-2-lite-v1"):
-        raise ValueError(f"RFT needs nova-lite-2, not {params.model}: add 'rft' to skip or change the model")
+    model = params.model or settings.model
+    methods = [Method.EVALUATION, *(m for stage, m in TRAINING_STAGES.items() if stage not in skip)]
+    require_supported(model, methods)
     log = RunLog(params.run_name)
     work = Path(params.work_dir) / params.run_name
     prefix = settings.s3_uri("runs", params.run_name)
-    need = tuple(n for n, stage in (("sft", "sft"), ("eval", None), ("rft", "rft")) if stage not in skip)
 
     with log.stage("data") as rec:
-        uris = prepare_data(params.data, params.model, work, prefix, need=need, log=log)
-        rec.detail = ", ".join(f"{k}: {v}" for k, v in uris.items())
+        uris = prepare_data(params.data, model, work, prefix, methods=methods, log=log)
+        rec.detail = ", ".join(f"{fmt.value}: {uri}" for fmt, uri in uris.items())
 
     def evaluate_on_eval_rows(stage: str, model_path: str | None, job: Any) -> EvalResult:
-        return evaluate_model(stage, params.model, uris["eval"], model_path, job, params.wait, log)
+        return evaluate_model(stage, model, uris[DataFormat.EVAL], model_path, job, params.wait, log)
 
     stages: dict[str, EvalResult] = {}
     if "baseline" not in skip:
@@ -58,7 +68,7 @@ def end_to_end(params: EndToEndParams = EndToEndParams()) -> dict[str, Any]:
         with log.stage("sft"):
             checkpoint = train(
                 "sft",
-                spec_for(params.model, "sft_lora", params.sft, train_uri=uris["sft"]),
+                spec_for(model, Method.SFT_LORA, params.sft, train_uri=uris[DataFormat.SFT]),
                 params.sft,
                 params.wait,
                 log,
@@ -68,13 +78,13 @@ def end_to_end(params: EndToEndParams = EndToEndParams()) -> dict[str, Any]:
 
     if "rft" not in skip:
         with log.stage("reward-lambda"):
-            reward = reward_lambda(params.reward, uris["rft"])
+            reward = reward_lambda(params.reward, uris[DataFormat.RFT])
         with log.stage("rft"):
             rft_spec = spec_for(
-                params.model,
-                "rft_lora",
+                model,
+                Method.RFT_LORA,
                 params.rft,
-                train_uri=uris["rft"],
+                train_uri=uris[DataFormat.RFT],
                 model_name_or_path=checkpoint,
                 reward_lambda_arn=reward.function_arn,
             )
@@ -95,7 +105,9 @@ def end_to_end(params: EndToEndParams = EndToEndParams()) -> dict[str, Any]:
     deployment = gate = None
     if "deploy" not in skip and params.deploy.enabled and checkpoint and comparison is not None:
         with log.stage("deploy"):
-            gate, deployment = deploy_and_smoke(params, checkpoint, comparison, eval_uri=uris["eval"], log=log)
+            gate, deployment = deploy_and_smoke(
+                params, checkpoint, comparison, model=model, eval_uri=uris[DataFormat.EVAL], log=log
+            )
     if params.cleanup:
         with log.stage("cleanup"):
             teardown_stage(params.run_name, log, params.deploy)

@@ -7,13 +7,28 @@ RFT rows with the RFT set augmented by the SFT rows.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from novaflow.catalog import model_field
 from novaflow.data.samples import CASE_STUDY_COLUMNS
+from novaflow.settings import NovaflowSettings, load_settings
 
 Stage = Literal["baseline", "sft", "rft", "deploy"]
+
+
+ModelName = Annotated[str | None, AfterValidator(lambda value: None if value is None else model_field(value))]
+"""Any catalog spelling becomes its key; an unknown one is a parameter error naming the known models."""
+MODEL_HELP = (
+    "Nova model in any spelling the catalog knows (nova-lite-2, amazon.nova-2-lite-v1, ...); "
+    "empty = settings.model (NOVAFLOW_MODEL, nova-lite-2 unless set)."
+)
+
+
+def resolve_model(model: str | None, settings: NovaflowSettings | None = None) -> str:
+    """The model a run uses: the parameter, else the configured default."""
+    return model or (settings or load_settings()).model
 
 
 class _Params(BaseModel):
@@ -108,9 +123,7 @@ class DeployParams(_Params):
 
 class EndToEndParams(_Params):
     run_name: str = Field("case-study", description="Names the run's S3 prefix, artifacts and deployment.")
-    model: str = Field(
-        "nova-lite-2", description="nova-micro, nova-lite, nova-pro or nova-lite-2 (RFT needs nova-lite-2)."
-    )
+    model: ModelName = Field(None, description=MODEL_HELP)
     data: DataParams = Field(default_factory=DataParams)
     baseline: JobParams = Field(default_factory=JobParams, description="Baseline evaluation job.")
     sft: JobParams = Field(default_factory=JobParams, description="SFT LoRA job.")

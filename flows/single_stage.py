@@ -14,9 +14,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.hooks import STOP_ON_EXIT
-from flows.params import JobParams, RewardParams, WaitParams
-from flows.stages import RunLog, evaluate_model, reward_lambda, spec_for, train
+from flows.params import MODEL_HELP, JobParams, ModelName, RewardParams, WaitParams, resolve_model
+from flows.stages import RunLog, evaluate_model, require_supported, reward_lambda, spec_for, train
 from flows.summary import run_summary_markdown
+from novaflow.catalog import Method
 from novaflow.evaluation.results import EvalResult
 from novaflow.jobs.spec import JobSpec
 from reward_lambda.config import RewardConfig
@@ -28,7 +29,7 @@ class _StageParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_name: str = Field("scheduled", description="Names the run in artifacts.")
-    model: str = Field("nova-lite-2", description="nova-micro, nova-lite, nova-pro or nova-lite-2.")
+    model: ModelName = Field(None, description=MODEL_HELP)
     wait: WaitParams = Field(default_factory=WaitParams)
 
 
@@ -77,7 +78,13 @@ def baseline_eval(params: BaselineEvalParams) -> dict[str, Any]:
     log = RunLog(params.run_name)
     with log.stage("evaluation"):
         result = evaluate_model(
-            "baseline", params.model, params.eval_uri, params.model_path, params.evaluation, params.wait, log
+            "baseline",
+            resolve_model(params.model),
+            params.eval_uri,
+            params.model_path,
+            params.evaluation,
+            params.wait,
+            log,
         )
     _summary(log)
     return _metrics(result)
@@ -93,7 +100,7 @@ def _train_then_evaluate(
         with log.stage(f"post-{stage}-eval"):
             out["metrics"] = _metrics(
                 evaluate_model(
-                    f"post-{stage}", params.model, params.eval_uri, checkpoint, params.evaluation, params.wait, log
+                    f"post-{stage}", spec.model, params.eval_uri, checkpoint, params.evaluation, params.wait, log
                 )
             )
     _summary(log)
@@ -103,19 +110,21 @@ def _train_then_evaluate(
 @flow(name="sft", task_runner=ThreadPoolTaskRunner(max_workers=4), **STOP_ON_EXIT)
 def sft(params: SftParams) -> dict[str, Any]:
     """Supervised fine-tuning (LoRA), then an evaluation of the checkpoint when eval data is given."""
-    spec = spec_for(params.model, "sft_lora", params.sft, train_uri=params.train_uri)
+    spec = spec_for(resolve_model(params.model), Method.SFT_LORA, params.sft, train_uri=params.train_uri)
     return _train_then_evaluate("sft", spec, params.sft, params, RunLog(params.run_name))
 
 
 @flow(name="rft", task_runner=ThreadPoolTaskRunner(max_workers=4), **STOP_ON_EXIT)
 def rft(params: RftParams) -> dict[str, Any]:
     """Reward Lambda (deploy + verify), RFT LoRA from the given checkpoint, then an optional evaluation."""
+    model = resolve_model(params.model)
+    require_supported(model, [Method.RFT_LORA])
     log = RunLog(params.run_name)
     with log.stage("reward-lambda"):
         reward = reward_lambda(params.reward, params.train_uri)
     spec = spec_for(
-        params.model,
-        "rft_lora",
+        model,
+        Method.RFT_LORA,
         params.rft,
         train_uri=params.train_uri,
         model_name_or_path=params.checkpoint_uri,

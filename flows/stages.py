@@ -8,7 +8,7 @@ hooks. Each stage records its elapsed time in a :class:`RunLog` that becomes the
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +17,10 @@ from typing import Any
 from prefect import get_run_logger
 
 from flows.params import DataParams, JobParams, RewardParams, WaitParams
+from novaflow.catalog import DataFormat, Method, Platform, method_problem
 from novaflow.data.samples import SAMPLE_CSV, SYSTEM_PROMPT
 from novaflow.data.source import ColumnMap, DatasetSource
-from novaflow.errors import JobError
+from novaflow.errors import ConfigError, JobError
 from novaflow.evaluation.results import EvalResult
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.spec import JobSpec
@@ -38,7 +39,8 @@ from tasks.jobs import (
 from tasks.reward import deploy_reward_lambda_task, verify_reward_task
 from tasks.runs import current_flow_run_id, job_slot, register_job_task
 
-DATA_METHODS = {"sft": "sft", "eval": "eval", "rft": "rft"}
+TRAINING_STAGES: dict[str, Method] = {"sft": Method.SFT_LORA, "rft": Method.RFT_LORA}
+"""Training stage (as named in ``skip``) -> the method it runs; every flow also evaluates (Method.EVALUATION)."""
 
 
 @dataclass
@@ -79,19 +81,31 @@ def source_of(data: DataParams) -> tuple[str, str | None]:
     return data.source, data.system_prompt
 
 
+def require_supported(model: str, methods: Sequence[Method], platform: Platform = Platform.SMTJ) -> None:
+    """Refuse a run whose model cannot do one of its stages, before any data is prepared or job submitted."""
+    for method in methods:
+        problem = method_problem(model, method, platform)
+        if problem:
+            stage = next((name for name, m in TRAINING_STAGES.items() if m is method), None)
+            hint = f" Skip the stage (skip: {stage}) or choose another model." if stage else ""
+            raise ConfigError(problem + hint)
+
+
 def prepare_data(
     data: DataParams,
     model: str,
     work_dir: Path,
     s3_prefix: str,
     *,
-    need: tuple[str, ...] = ("sft", "eval", "rft"),
+    methods: Sequence[Method] = (Method.SFT_LORA, Method.EVALUATION, Method.RFT_LORA),
     log: RunLog,
-) -> dict[str, str]:
-    """Split the source, transform each split to its Nova format, upload; returns split -> S3 URI of the data."""
+) -> dict[DataFormat, str]:
+    """Split the source into one part per data format the methods read, transform each part to its format,
+    upload; returns data format -> S3 URI of the data file."""
     path, system = source_of(data)
-    sizes = {"sft": data.sft_rows, "eval": data.eval_rows, "rft": data.rft_rows}
-    sizes = {k: v for k, v in sizes.items() if k in need and v > 0}
+    formats = {m.data_format for m in methods}
+    rows = {DataFormat.SFT: data.sft_rows, DataFormat.EVAL: data.eval_rows, DataFormat.RFT: data.rft_rows}
+    sizes = {fmt.value: n for fmt, n in rows.items() if fmt in formats and n > 0}
     augment = {"rft": ["sft"]} if data.augment_rft_with_sft and "rft" in sizes and "sft" in sizes else None
     # Rows without a question or an answer cannot be in any split; leaving them out before splitting keeps the
     # eval set at its full size (the split report counts them).
@@ -111,17 +125,18 @@ def prepare_data(
         require=require,
     )
     columns = ColumnMap(**data.columns)
-    uris: dict[str, str] = {}
+    uris: dict[DataFormat, str] = {}
     for name in sizes:
         source = DatasetSource(
             path=str(split.files[name]), columns=columns, system_prompt=None if columns.system else system
         )
+        fmt = DataFormat(name)
         prepared = prepare_dataset_task(
-            source, DATA_METHODS[name], model, str(work_dir / "prepared" / name), strict=data.strict, split=name
+            source, fmt, model, str(work_dir / "prepared" / name), strict=data.strict, split=name
         )
         uploaded = upload_dataset_task(prepared, f"{s3_prefix}/data/{name}")
-        uris[name] = uploaded[prepared.data_file.name]
-        log.locations[f"data-{name}"] = uris[name]
+        uris[fmt] = uploaded[prepared.data_file.name]
+        log.locations[f"data-{name}"] = uris[fmt]
     return uris
 
 
@@ -201,7 +216,7 @@ def evaluate_model(
     stage: str, model: str, eval_uri: str, model_path: str | None, job: JobParams, wait: WaitParams, log: RunLog
 ) -> EvalResult:
     """Evaluate ``model_path`` (None: the base model) on the gen_qa rows at ``eval_uri``."""
-    spec = spec_for(model, "evaluation", job, train_uri=eval_uri, model_name_or_path=model_path)
+    spec = spec_for(model, Method.EVALUATION, job, train_uri=eval_uri, model_name_or_path=model_path)
     return evaluate(stage, spec, job, wait, log)
 
 
@@ -212,7 +227,7 @@ def reward_lambda(reward: RewardParams, rows_uri: str) -> RewardLambda:
     return deployed
 
 
-def spec_for(model: str, method: str, job: JobParams, **fields: Any) -> JobSpec:
+def spec_for(model: str, method: Method, job: JobParams, **fields: Any) -> JobSpec:
     """A JobSpec from a stage's parameters (infrastructure left to settings, resolved at submit)."""
     return JobSpec(
         model=model,

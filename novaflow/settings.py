@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from novaflow.catalog import DEFAULT_MODEL, MODELS, model_field
 from novaflow.errors import ConfigError
 
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
@@ -59,7 +60,10 @@ class NovaflowSettings(BaseSettings):
     endpoint_url: str | None = Field(
         None, description="AWS endpoint override (local mode); AWS_ENDPOINT_URL is used when unset."
     )
-    model: str = Field("nova-lite-2", description="Default Nova model (nova-micro, nova-lite, nova-pro, nova-lite-2).")
+    model: str = Field(
+        DEFAULT_MODEL,
+        description=f"Default Nova model of every command and flow ({', '.join(MODELS)}, or any alias of one).",
+    )
     max_attempts: int = Field(
         8,
         ge=1,
@@ -82,6 +86,8 @@ class NovaflowSettings(BaseSettings):
         if not REGION_RE.match(value):
             raise ValueError("must be an AWS region name such as us-east-1")
         return value
+
+    _canonical_model = field_validator("model")(model_field)
 
     @field_validator("bucket")
     @classmethod

@@ -12,6 +12,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
+from novaflow.catalog import DataFormat, Method
 from novaflow.data.io import upload_prepared
 from novaflow.data.prepare import PreparedDataset, prepare_dataset
 from novaflow.data.source import DatasetSource
@@ -22,7 +23,7 @@ from tasks.common import AWS_RETRIES, artifact_key
 @task(name="prepare-dataset")
 def prepare_dataset_task(
     source: DatasetSource,
-    method: str,
+    data_format: DataFormat | Method | str,
     model: str,
     out_dir: str,
     *,
@@ -31,16 +32,17 @@ def prepare_dataset_task(
     platform: str | None = None,
     max_length: int | None = 8192,
 ) -> PreparedDataset:
-    """Prepare one split; publishes ``data-report-<split>-<method>`` (rows, rejections, labels, lengths)."""
+    """Prepare one split; publishes ``data-report-<split>-<format>`` (rows, rejections, labels, lengths)."""
     prepared = prepare_dataset(
-        source, method, model, out_dir, strict, platform=platform, max_length=max_length, split=split
+        source, data_format, model, out_dir, strict, platform=platform, max_length=max_length, split=split
     )
+    fmt = prepared.data_format.value
     rep = prepared.report
     logger = get_run_logger()
     logger.info(
         "%s %s: %d rows in, %d out, %d rejected -> %s",
         split,
-        method,
+        fmt,
         rep.rows_in,
         rep.rows_out,
         rep.rows_rejected,
@@ -56,8 +58,8 @@ def prepare_dataset_task(
         )
     create_table_artifact(
         table=rep.table_rows(),
-        key=artifact_key("data-report", split, method),
-        description=f"Data quality: {rep.source} as {method} for {model} ({split})",
+        key=artifact_key("data-report", split, fmt),
+        description=f"Data quality: {rep.source} as {fmt} for {prepared.model} ({split})",
     )
     return prepared
 

@@ -17,6 +17,7 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from pydantic import Field
 
+from novaflow.catalog import DEFAULT_MODEL
 from novaflow.deploy.gate import GateDecision, decide_gate
 from novaflow.deploy.smoke import SmokeReport, load_eval_rows, smoke_test
 from novaflow.deploy.stream import StreamResult
@@ -110,7 +111,7 @@ def deploy_task(
     name: str,
     checkpoint_uri: str,
     *,
-    model: str = "nova-lite-2",
+    model: str = DEFAULT_MODEL,
     instance_type: str = "ml.p5.48xlarge",
     instance_count: int = 1,
     context_length: int = 4000,

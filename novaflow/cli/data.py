@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from novaflow.data.formats import MODELS, Method
+from novaflow.catalog import DataFormat
+from novaflow.cli.options import model_option
 from novaflow.data.prepare import load_prepared, prepare_dataset
 from novaflow.data.samples import generate_stackoverflow_csv
 from novaflow.data.source import ColumnMap, DatasetSource
@@ -54,10 +55,7 @@ def _source(
     )
 
 
-def _check_model(model: str) -> str:
-    if model not in MODELS:
-        raise typer.BadParameter(f"use one of {', '.join(MODELS)}")
-    return model
+FORMATS = ", ".join(f.value for f in DataFormat)
 
 
 def _print_rows(rows: list[dict[str, Any]], title: str) -> None:
@@ -72,8 +70,10 @@ def _print_rows(rows: list[dict[str, Any]], title: str) -> None:
 @app.command()
 def prepare(
     input_path: str = typer.Argument(..., metavar="INPUT", help="CSV/TSV, JSONL, JSON or Parquet (path or s3://)."),
-    method: Method = typer.Option(..., "--method", help="Target format."),
-    model: str = typer.Option(..., "--model", callback=_check_model, help=", ".join(MODELS)),
+    method: str = typer.Option(
+        ..., "--method", help=f"Target format: {FORMATS} (or the training method it is for, e.g. rft_lora)."
+    ),
+    model: str = model_option("Model the data is for"),
     out: Path = typer.Option(..., "--out", help="Output directory."),
     mapping: list[str] = typer.Option(None, "--map", help=MAP_HELP),
     system: str = typer.Option(None, "--system", help="One constant system prompt for every row."),
@@ -146,8 +146,8 @@ def split(
 @app.command()
 def profile(
     input_path: str = typer.Argument(..., metavar="INPUT"),
-    method: Method = typer.Option(Method.EVAL, "--method"),
-    model: str = typer.Option("nova-lite-2", "--model", callback=_check_model),
+    method: str = typer.Option("eval", "--method", help=f"Target format: {FORMATS}."),
+    model: str = model_option("Model the data is for"),
     mapping: list[str] = typer.Option(None, "--map", help=MAP_HELP),
     system: str = typer.Option(None, "--system"),
     system_file: Path = typer.Option(None, "--system-file"),
@@ -164,7 +164,7 @@ def profile(
     if as_json:
         typer.echo(orjson.dumps(prepared.report.model_dump(), option=orjson.OPT_INDENT_2).decode())
     else:
-        _print_rows(prepared.report.table_rows(), f"{src.name} as {method.value} for {model}")
+        _print_rows(prepared.report.table_rows(), f"{src.name} as {prepared.data_format.value} for {prepared.model}")
 
 
 @app.command()

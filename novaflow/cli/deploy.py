@@ -13,6 +13,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
+from novaflow.cli.options import model_option
 from novaflow.deploy.endpoint_spec import build_endpoint_config_request, build_endpoint_request, build_model_request
 from novaflow.deploy.roles import default_role_name
 from novaflow.deploy.stream import StreamResult
@@ -42,7 +43,7 @@ def create(
     from_job: str = typer.Option(None, help="Training job whose checkpoint to deploy (with --output-uri)."),
     output_uri: str = typer.Option(None, help="S3 output path the job was created with."),
     target: str = TARGET,
-    model: str = typer.Option("nova-lite-2", help="Nova model the checkpoint was trained from."),
+    model: str = model_option("Nova model the checkpoint was trained from"),
     instance_type: str = typer.Option("ml.p5.48xlarge", help="SageMaker hosting instance."),
     instance_count: int = typer.Option(1, min=1, help="SageMaker instance count."),
     context_length: int = typer.Option(4000, help="CONTEXT_LENGTH (must fit a tier of the instance)."),

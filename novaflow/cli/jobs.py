@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from novaflow.cli.options import METHODS_HELP, model_option
 from novaflow.cli.recipes import parse_overrides
 from novaflow.jobs.backends import get_backend
 from novaflow.jobs.dryrun import dry_run
@@ -24,8 +25,8 @@ PLATFORM = typer.Option("SMTJ", help="SMTJ or BEDROCK.")
 
 @app.command("submit")
 def submit(
-    model: str = typer.Option(..., help="Nova model (nova-micro, nova-lite, nova-pro, nova-lite-2)."),
-    method: str = typer.Option(..., help="sft_lora, sft_full, rft_lora or evaluation."),
+    model: str = model_option(),
+    method: str = typer.Option(..., help=METHODS_HELP),
     train: str = typer.Option(None, help="s3:// URI of the training data (or gen_qa.jsonl for evaluation)."),
     validation: str = typer.Option(None, help="s3:// URI of validation data."),
     output: str = typer.Option(None, help="s3:// output path (default <bucket>/<prefix>/jobs)."),

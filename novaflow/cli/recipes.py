@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 import yaml
 
+from novaflow.cli.options import METHODS_HELP, model_option
 from novaflow.recipes.build import build_recipe
 from novaflow.recipes.overrides import describe_overrides
 from novaflow.recipes.tables import load_instance_table
@@ -27,8 +28,8 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
 
 @app.command("show")
 def show(
-    model: str = typer.Option("nova-lite-2", help="Nova model (nova-micro, nova-lite, nova-pro, nova-lite-2)."),
-    method: str = typer.Option("sft_lora", help="sft_lora, sft_full, rft_lora or evaluation."),
+    model: str = model_option(),
+    method: str = typer.Option("sft_lora", help=METHODS_HELP),
     platform: str = typer.Option("SMTJ", help="SMTJ or BEDROCK."),
     eval_task: str = typer.Option(None, help="Evaluation task (gen_qa, mmlu, rft_eval, llm_judge, ...)."),
     override: list[str] = typer.Option([], "--override", "-o", help="KEY=VALUE, repeatable."),

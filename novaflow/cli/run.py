@@ -71,6 +71,9 @@ def end_to_end_cmd(
         help="CSV/JSONL/Parquet path or s3:// URI; 'sample' = the committed synthetic Stack Overflow sample.",
     ),
     sizes: str | None = typer.Option(None, "--sizes", help="SFT,EVAL,RFT row counts (default 3500,500,700)."),
+    model: str | None = typer.Option(
+        None, "--model", help="Nova model or an alias of one (default: NOVAFLOW_MODEL, else nova-lite-2)."
+    ),
     column: list[str] = typer.Option([], "--map", help="KEY=COLUMN mapping, repeatable (query=Body ...)."),
     system: str | None = typer.Option(None, "--system", help="One system prompt for every row."),
     run_name: str = typer.Option("case-study", "--run-name", help="Names the S3 prefix, artifacts, deployment."),
@@ -98,6 +101,8 @@ def end_to_end_cmd(
         raw["data"]["columns"] = ColumnMap.parse(column).model_dump(exclude_defaults=True)
     if system:
         raw["data"]["system_prompt"] = system
+    if model:
+        raw["model"] = model
     raw["run_name"] = run_name
     raw["work_dir"] = work_dir
     if skip:

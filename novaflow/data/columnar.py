@@ -15,7 +15,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from novaflow.data.formats import DEFAULT_RFT_SYSTEM, RESERVED_PATTERN, RESERVED_RE, SCHEMA_VERSION, Method
+from novaflow.catalog import DataFormat
+from novaflow.data.formats import DEFAULT_RFT_SYSTEM, RESERVED_PATTERN, RESERVED_RE, SCHEMA_VERSION
 from novaflow.data.loaders import Chunk
 from novaflow.data.rejections import Rejection
 from novaflow.data.source import DatasetSource, referenced_columns, template_parts
@@ -46,7 +47,7 @@ class ColumnarPlan:
     """Everything decided once per file: which fields, from where, checked how."""
 
     source: DatasetSource
-    method: Method
+    data_format: DataFormat
     nova_version: int
     columns: list[str]
     fields: dict[str, FieldPlan]
@@ -69,7 +70,9 @@ class ChunkOutput:
     """Hashes of the prompt texts, for counting exact duplicates without keeping the texts."""
 
 
-def plan_columns(source: DatasetSource, method: Method, nova_version: int, columns: Sequence[str]) -> ColumnarPlan:
+def plan_columns(
+    source: DatasetSource, data_format: DataFormat, nova_version: int, columns: Sequence[str]
+) -> ColumnarPlan:
     """Resolve the mapping against the file's columns; a missing mapped column is one clear error."""
     resolved = source.columns.resolved(columns)
     explicit = {
@@ -78,17 +81,17 @@ def plan_columns(source: DatasetSource, method: Method, nova_version: int, colum
         if getattr(source.columns, k)
     }
     wanted: dict[str, bool] = {
-        Method.EVAL: {"query": True, "response": True, "system": False},
-        Method.SFT: {"query": True, "response": True, "system": False, "reasoning": False},
-        Method.RFT: {"query": True, "reference_answer": False, "id": False, "system": False},
-        Method.CPT: {"text": True},
-    }[method]
-    if method is Method.RFT and "reference_answer" not in resolved and "response" in resolved:
+        DataFormat.EVAL: {"query": True, "response": True, "system": False},
+        DataFormat.SFT: {"query": True, "response": True, "system": False, "reasoning": False},
+        DataFormat.RFT: {"query": True, "reference_answer": False, "id": False, "system": False},
+        DataFormat.CPT: {"text": True},
+    }[data_format]
+    if data_format is DataFormat.RFT and "reference_answer" not in resolved and "response" in resolved:
         resolved["reference_answer"] = resolved["response"]
-    if method is Method.CPT and "text" not in resolved and "query" in resolved:
+    if data_format is DataFormat.CPT and "text" not in resolved and "query" in resolved:
         resolved["text"] = resolved["query"]
     notes: list[str] = []
-    if method is Method.SFT and nova_version == 1 and "reasoning" in resolved:
+    if data_format is DataFormat.SFT and nova_version == 1 and "reasoning" in resolved:
         if "reasoning" in explicit:
             raise DataError(
                 f"{source.name}: reasoning content is supported only on nova-lite-2; drop "
@@ -97,19 +100,19 @@ def plan_columns(source: DatasetSource, method: Method, nova_version: int, colum
         notes.append("column 'reasoning' ignored: reasoning content is Nova 2 only")
         resolved.pop("reasoning")
     plans: dict[str, FieldPlan] = {}
-    keywords = method in (Method.SFT, Method.RFT)
+    keywords = data_format in (DataFormat.SFT, DataFormat.RFT)
     for key, required in wanted.items():
         spec = resolved.get(key)
         if key == "system" and source.system_prompt is not None:
             plans[key] = FieldPlan(key, None, constant=source.system_prompt, keywords=keywords)
             continue
-        if key == "system" and method is Method.RFT and spec is None:
+        if key == "system" and data_format is DataFormat.RFT and spec is None:
             plans[key] = FieldPlan(key, None, constant=DEFAULT_RFT_SYSTEM, keywords=keywords)
             continue
         if spec is None:
             if required:
                 raise DataError(
-                    f"{source.name}: no column for '{key}' ({method.value}); map one with "
+                    f"{source.name}: no column for '{key}' ({data_format.value}); map one with "
                     f"--map {key}=COLUMN (columns found: {', '.join(columns)})"
                 )
             continue
@@ -117,21 +120,21 @@ def plan_columns(source: DatasetSource, method: Method, nova_version: int, colum
         _require_columns(source, key, referenced_columns(spec, columns), columns)
         plans[key] = FieldPlan(key, spec, required=True, keywords=keywords and key not in ("id", "reference_answer"))
     metadata = tuple(resolved.get("metadata", ()))
-    if metadata and method in (Method.EVAL, Method.RFT):
+    if metadata and data_format in (DataFormat.EVAL, DataFormat.RFT):
         _require_columns(source, "metadata", list(metadata), columns)
         clash = {"messages", "id", "reference_answer", "tools"} & set(metadata)
-        if method is Method.RFT and clash:
+        if data_format is DataFormat.RFT and clash:
             raise DataError(
                 f"{source.name}: metadata column(s) {sorted(clash)} would overwrite RFT fields; rename them"
             )
     elif metadata:
-        notes.append(f"metadata columns ignored for {method.value}: {', '.join(metadata)}")
+        notes.append(f"metadata columns ignored for {data_format.value}: {', '.join(metadata)}")
         metadata = ()
     for plan in plans.values():
         if plan.constant is not None:
             _check_constant(source, plan)
-    images = method is Method.EVAL and "images" in columns
-    return ColumnarPlan(source, method, nova_version, list(columns), plans, metadata, notes, images)
+    images = data_format is DataFormat.EVAL and "images" in columns
+    return ColumnarPlan(source, data_format, nova_version, list(columns), plans, metadata, notes, images)
 
 
 def _require_columns(source: DatasetSource, key: str, needed: list[str], columns: Sequence[str]) -> None:
@@ -212,7 +215,7 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
     for key, fplan in plan.fields.items():
         if fplan.spec is not None:
             arrays[key] = _field_array(chunk, fplan, plan.columns, source, errors)
-    ra_objects = _rft_object_answers(chunk, plan, errors)
+    reference_objects = _rft_object_answers(chunk, plan, errors)
     images = _eval_images(chunk, errors) if plan.images else None
     for key, fplan in plan.fields.items():
         arr = arrays.get(key)
@@ -220,8 +223,8 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
             continue
         label = fplan.label
         _mark(errors, pc.is_null(arr), f"{label}|missing value for {key}")
-        if ra_objects is not None and key == "reference_answer":
-            _clear_object_answers(errors, ra_objects, label)
+        if reference_objects is not None and key == "reference_answer":
+            _clear_object_answers(errors, reference_objects, label)
         _mark(errors, pc.match_substring_regex(arr, BLANK_PATTERN), f"{label}|empty {key}")
         if fplan.keywords:
             hits = pc.match_substring_regex(arr, RESERVED_PATTERN)
@@ -236,11 +239,11 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
             field_name, _, reason = err.partition("|")
             rejected.append(Rejection(source.name, chunk.rows[i], field_name, reason, record=_raw_row(chunk, i)))
     values = {k: _take_values(a, valid) for k, a in arrays.items()}
-    if ra_objects is not None and "reference_answer" in values:
-        ra = values["reference_answer"]
+    if reference_objects is not None and "reference_answer" in values:
+        references = values["reference_answer"]
         for j, i in enumerate(valid):
-            if ra_objects[i] is not None:
-                ra[j] = ra_objects[i]
+            if reference_objects[i] is not None:
+                references[j] = reference_objects[i]
     meta = _metadata_values(chunk, plan, valid)
     out = _build(plan, values, meta, len(valid), rejected)
     if images is not None:
@@ -274,7 +277,9 @@ def _take_values(arr: pa.Array, valid: list[int]) -> list[Any]:
 def _rft_object_answers(chunk: Chunk, plan: ColumnarPlan, errors: list[str | None]) -> list[Any] | None:
     """RFT reference answers may be non-empty objects in JSON input (§4.6); strings take the vectorized path."""
     fplan = plan.fields.get("reference_answer")
-    if plan.method is not Method.RFT or fplan is None or chunk.records is None or fplan.spec not in plan.columns:
+    if plan.data_format is not DataFormat.RFT or fplan is None or chunk.records is None:
+        return None
+    if fplan.spec not in plan.columns:
         return None
     out: list[Any] = []
     for i, rec in enumerate(chunk.records):
@@ -338,24 +343,28 @@ def _build(
     system_plan = plan.fields.get("system")
     constant = system_plan.constant if system_plan is not None else None
     systems = values.get("system")
-    method = plan.method
-    if method is Method.EVAL:
-        q, r = values["query"], values["response"]
-        lines = _eval_lines(q, r, systems, constant, _eval_metadata(plan, meta, n))
-        labels: list[str | None] = list(r)
-        prompts, answers = q, r
-    elif method is Method.SFT:
-        q, r = values["query"], values["response"]
-        lines = _sft_lines(q, r, systems, constant, values.get("reasoning"))
-        labels = list(r)
-        prompts, answers = q, r
-    elif method is Method.RFT:
-        q = values["query"]
-        ra = values.get("reference_answer")
-        lines = _rft_lines(q, systems or [constant] * n, values.get("id"), ra, meta)
-        labels = [a if isinstance(a, str) else None for a in ra] if ra is not None else [None] * n
-        prompts = q
-        answers = [a if isinstance(a, str) else orjson.dumps(a).decode() for a in ra] if ra is not None else [""] * n
+    data_format = plan.data_format
+    if data_format is DataFormat.EVAL:
+        queries, responses = values["query"], values["response"]
+        lines = _eval_lines(queries, responses, systems, constant, _eval_metadata(plan, meta, n))
+        labels: list[str | None] = list(responses)
+        prompts, answers = queries, responses
+    elif data_format is DataFormat.SFT:
+        queries, responses = values["query"], values["response"]
+        lines = _sft_lines(queries, responses, systems, constant, values.get("reasoning"))
+        labels = list(responses)
+        prompts, answers = queries, responses
+    elif data_format is DataFormat.RFT:
+        queries = values["query"]
+        references = values.get("reference_answer")
+        lines = _rft_lines(queries, systems or [constant] * n, values.get("id"), references, meta)
+        labels = [a if isinstance(a, str) else None for a in references] if references is not None else [None] * n
+        prompts = queries
+        answers = (
+            [a if isinstance(a, str) else orjson.dumps(a).decode() for a in references]
+            if references is not None
+            else [""] * n
+        )
     else:
         prompts = values["text"]
         lines = [b'{"text":' + x + b"}" for x in map(orjson.dumps, prompts)]
@@ -377,7 +386,11 @@ _SFT_TAIL = b"}]}]}"
 
 
 def _sft_lines(
-    q: list[str], r: list[str], systems: list[str] | None, constant: str | None, reasoning: list[str] | None
+    queries: list[str],
+    responses: list[str],
+    systems: list[str] | None,
+    constant: str | None,
+    reasoning: list[str] | None,
 ) -> list[bytes]:
     dumps = orjson.dumps
     if systems is not None:
@@ -389,8 +402,8 @@ def _sft_lines(
         heads = None
         head = _SFT_HEAD + (b',"system":[{"text":' + dumps(constant) + b"}]" if constant is not None else b"")
         head += _SFT_USER
-    qs = list(map(dumps, q))
-    rs = list(map(dumps, r))
+    qs = list(map(dumps, queries))
+    rs = list(map(dumps, responses))
     if reasoning is not None:
         mids = [
             _SFT_ASSISTANT + b'{"reasoningContent":{"reasoningText":{"text":' + x + b'}}},{"text":'
@@ -412,11 +425,11 @@ def _sft_lines(
 
 
 def _eval_lines(
-    q: list[str], r: list[str], systems: list[str] | None, constant: str | None, metas: list[str] | None
+    queries: list[str], responses: list[str], systems: list[str] | None, constant: str | None, metas: list[str] | None
 ) -> list[bytes]:
     dumps = orjson.dumps
-    qs = list(map(dumps, q))
-    rs = list(map(dumps, r))
+    qs = list(map(dumps, queries))
+    rs = list(map(dumps, responses))
     n = len(qs)
     sys_parts = (
         [b',"system":' + s for s in map(dumps, systems)]
@@ -430,23 +443,36 @@ def _eval_lines(
 
 
 def _rft_lines(
-    q: list[str], systems: list[str | None], ids: list[str] | None, ra: list[Any] | None, meta: dict[str, list[Any]]
+    queries: list[str],
+    systems: list[str | None],
+    ids: list[str] | None,
+    references: list[Any] | None,
+    meta: dict[str, list[Any]],
 ) -> list[bytes]:
     dumps = orjson.dumps
-    n = len(q)
-    qs = list(map(dumps, q))
+    n = len(queries)
+    qs = list(map(dumps, queries))
     if len(set(map(id, systems))) == 1 and n:
         sys_parts = [b'"messages":[{"role":"system","content":' + dumps(systems[0])] * n
     else:
         sys_parts = [b'"messages":[{"role":"system","content":' + s for s in map(dumps, systems)]
     id_parts = [b'{"id":' + x + b"," for x in map(dumps, ids)] if ids is not None else [b"{"] * n
-    ra_parts = [b',"reference_answer":' + x for x in map(dumps, ra)] if ra is not None else [b""] * n
+    reference_parts = (
+        [b',"reference_answer":' + x for x in map(dumps, references)] if references is not None else [b""] * n
+    )
     extra = [b""] * n
     for name, col in meta.items():
         key = b"," + dumps(name) + b":"
         extra = [e + key + v for e, v in zip(extra, map(dumps, col), strict=True)]
     return [
-        id_parts[i] + sys_parts[i] + b'},{"role":"user","content":' + qs[i] + b"}]" + ra_parts[i] + extra[i] + b"}"
+        id_parts[i]
+        + sys_parts[i]
+        + b'},{"role":"user","content":'
+        + qs[i]
+        + b"}]"
+        + reference_parts[i]
+        + extra[i]
+        + b"}"
         for i in range(n)
     ]
 

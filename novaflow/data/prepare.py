@@ -21,17 +21,10 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from novaflow.catalog import DataFormat, Method, NovaModel, Platform, check_data_format, get_model
 from novaflow.data.bounds import row_count_problem
 from novaflow.data.columnar import ColumnarPlan, plan_columns, transform_chunk
-from novaflow.data.formats import (
-    MANIFEST_FILE,
-    MULTIMODAL_MODELS,
-    OUTPUT_FILES,
-    REJECTED_FILE,
-    REPORT_FILE,
-    Method,
-    model_version,
-)
+from novaflow.data.formats import MANIFEST_FILE, OUTPUT_FILES, REJECTED_FILE, REPORT_FILE
 from novaflow.data.loaders import Chunk, iter_chunks, local_source
 from novaflow.data.records import RecordRow, enforce_consistency, transform_record, uses_record_path
 from novaflow.data.rejections import Rejection
@@ -45,7 +38,7 @@ class PreparedDataset:
     """What :func:`prepare_dataset` wrote; ``manifest`` is the parsed ``manifest.json``."""
 
     out_dir: Path
-    method: Method
+    data_format: DataFormat
     model: str
     data_file: Path
     rejected_file: Path
@@ -106,9 +99,9 @@ def load_prepared(out_dir: str | Path) -> PreparedDataset:
     if not manifest_file.exists():
         raise DataError(f"{out}: no {MANIFEST_FILE}; run `novaflow data prepare ... --out {out}` first")
     manifest = orjson.loads(manifest_file.read_bytes())
-    method = Method(manifest["method"])
+    data_format = DataFormat(manifest["method"])
     report = DataReport.model_validate_json((out / REPORT_FILE).read_bytes())
-    data_file = out / OUTPUT_FILES[method]
+    data_file = out / OUTPUT_FILES[data_format]
     from novaflow.data.io import sha256_file
 
     expected = manifest["files"][data_file.name]["sha256"]
@@ -116,7 +109,7 @@ def load_prepared(out_dir: str | Path) -> PreparedDataset:
         raise DataError(f"{data_file}: missing or changed since it was prepared (sha256 differs from the manifest)")
     return PreparedDataset(
         out,
-        method,
+        data_format,
         manifest["model"],
         data_file,
         out / REJECTED_FILE,
@@ -127,45 +120,40 @@ def load_prepared(out_dir: str | Path) -> PreparedDataset:
     )
 
 
-def _check_method_model(method: Method, model: str) -> int:
-    version = model_version(model)
-    if method is Method.RFT and model != "nova-lite-2":
-        raise DataError(f"RFT is supported only on nova-lite-2, not {model}")
-    if method is Method.DPO and version != 1:
-        raise DataError(f"DPO is supported only on Nova 1 models (nova-micro, nova-lite, nova-pro), not {model}")
-    return version
-
-
 def prepare_dataset(
     source: DatasetSource | str | Path,
-    method: Method | str,
-    model: str,
+    data_format: DataFormat | Method | str,
+    model: str | NovaModel,
     out_dir: str | Path,
     strict: bool = False,
     *,
-    platform: str | None = None,
+    platform: Platform | str | None = None,
     max_length: int | None = 8192,
     global_batch_size: int | None = None,
     split: str = "all",
 ) -> PreparedDataset:
-    """Transform and validate ``source`` for ``method`` on ``model`` and write it under ``out_dir``.
+    """Transform and validate ``source`` into ``data_format`` for ``model`` and write it under ``out_dir``.
 
-    Raises DataError when the file cannot be read, a mapped column is missing, no row is valid, ``strict`` is set
+    ``data_format`` may also be the training method the data is for (``rft_lora`` -> ``rft``) and ``model`` any
+    spelling the catalog knows; the manifest records the canonical names. Raises ConfigError for an unknown model
+    or format, DataError when the file cannot be read, a mapped column is missing, no row is valid, ``strict`` is set
     and a row was rejected, or the row count is outside the platform's bounds.
     """
     src = source if isinstance(source, DatasetSource) else DatasetSource(path=str(source))
-    method = Method(method)
-    version = _check_method_model(method, model)
+    fmt = DataFormat.of(data_format)
+    nova = get_model(model)
+    check_data_format(nova, fmt)
+    target = Platform.parse(platform) if platform else None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data_file = out / OUTPUT_FILES[method]
+    data_file = out / OUTPUT_FILES[fmt]
     partial = data_file.with_name(data_file.name + ".partial")
-    builder = ReportBuilder(src.name, method.value, model, max_length, split)
+    builder = ReportBuilder(src.name, fmt.value, nova.key, max_length, split)
     rejected: list[Rejection] = []
     with local_source(src.path) as local, partial.open("wb") as fh:
         sink = _Sink(fh)
         try:
-            _stream(src, local, method, version, model, sink, builder, rejected)
+            _stream(src, local, fmt, nova, sink, builder, rejected)
         finally:
             sink.close()
     rejected.sort(key=lambda r: (r.row is None, r.row or 0))
@@ -174,43 +162,42 @@ def prepare_dataset(
     report = builder.build()
     report_file = out / REPORT_FILE
     report_file.write_bytes(orjson.dumps(report.model_dump(), option=orjson.OPT_INDENT_2) + b"\n")
-    failure = _failure(src, report, rejected, strict, platform, model, method, global_batch_size)
+    failure = _failure(src, report, rejected, strict, target, nova, fmt, global_batch_size)
     if failure:
         partial.unlink(missing_ok=True)
         data_file.unlink(missing_ok=True)
         raise DataError(failure)
     partial.replace(data_file)
     manifest = {
-        "method": method.value,
-        "model": model,
+        "method": fmt.value,
+        "model": nova.key,
         "source": src.path,
         "files": {data_file.name: {"rows": sink.rows, "bytes": sink.bytes, "sha256": sink.digest.hexdigest()}},
         "rejected_rows": len(rejected),
     }
     manifest_file = out / MANIFEST_FILE
     manifest_file.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
-    return PreparedDataset(out, method, model, data_file, rejected_file, report_file, manifest_file, report, manifest)
+    return PreparedDataset(out, fmt, nova.key, data_file, rejected_file, report_file, manifest_file, report, manifest)
 
 
 def _stream(
     src: DatasetSource,
     local: Path,
-    method: Method,
-    version: int,
-    model: str,
+    fmt: DataFormat,
+    nova: NovaModel,
     sink: _Sink,
     builder: ReportBuilder,
     rejected: list[Rejection],
 ) -> None:
     """Chunks through the columnar path, or the record path for rows that already carry messages."""
     plan: ColumnarPlan | None = None
-    held: list[RecordRow] | None = None
+    pending: list[RecordRow] | None = None  # record-path rows, kept until the consistency rule has seen them all
     for chunk in iter_chunks(src, local):
-        if plan is None and held is None:
-            if uses_record_path(method, chunk.columns):
-                held = []
+        if plan is None and pending is None:
+            if uses_record_path(fmt, chunk.columns):
+                pending = []
             else:
-                plan = plan_columns(src, method, version, chunk.columns)
+                plan = plan_columns(src, fmt, nova.version, chunk.columns)
                 builder.report.notes.extend(plan.notes)
         if plan is not None:
             result = transform_chunk(chunk, plan)
@@ -225,11 +212,11 @@ def _stream(
                 keys=result.keys,
             )
         else:
-            assert held is not None
-            rejected.extend(_record_chunk(chunk, src, method, version, model, held, builder))
-    if held is not None:
-        keep, dropped = enforce_consistency(held, src.name)
-        builder.drop_rows(dropped, [r.label for r in held if r not in keep])
+            assert pending is not None
+            rejected.extend(_record_chunk(chunk, src, fmt, nova, pending, builder))
+    if pending is not None:
+        keep, dropped = enforce_consistency(pending, src.name)
+        builder.drop_rows(dropped, [r.label for r in pending if r not in keep])
         rejected.extend(dropped)
         sink.write([orjson.dumps(r.out) for r in keep])
 
@@ -237,22 +224,20 @@ def _stream(
 def _record_chunk(
     chunk: Chunk,
     src: DatasetSource,
-    method: Method,
-    version: int,
-    model: str,
-    held: list[RecordRow],
+    fmt: DataFormat,
+    nova: NovaModel,
+    pending: list[RecordRow],
     builder: ReportBuilder,
 ) -> list[Rejection]:
     rejected = list(chunk.rejected)
     good: list[RecordRow] = []
-    multimodal = model in MULTIMODAL_MODELS
     for number, row in zip(chunk.rows, chunk.records or [], strict=True):
-        item = transform_record(src.name, number, row, method, version, multimodal)
+        item = transform_record(src.name, number, row, fmt, nova.version, nova.multimodal)
         if isinstance(item, Rejection):
             rejected.append(item)
         else:
             good.append(item)
-    held.extend(good)
+    pending.extend(good)
     builder.add(
         rows_out=len(good),
         rejected=rejected,
@@ -269,9 +254,9 @@ def _failure(
     report: DataReport,
     rejected: list[Rejection],
     strict: bool,
-    platform: str | None,
-    model: str,
-    method: Method,
+    platform: Platform | None,
+    nova: NovaModel,
+    fmt: DataFormat,
     global_batch_size: int | None,
 ) -> str | None:
     if strict and rejected:
@@ -279,8 +264,6 @@ def _failure(
         return f"{src.name}: {len(rejected)} row(s) rejected in strict mode ({first}); see {REJECTED_FILE}"
     if report.rows_out == 0:
         return f"{src.name}: no valid rows out of {report.rows_in}; see {REJECTED_FILE}"
-    if platform:
-        return row_count_problem(
-            report.rows_out, platform=platform, model=model, method=method.value, global_batch_size=global_batch_size
-        )
+    if platform is not None:
+        return row_count_problem(report.rows_out, platform, nova, fmt, global_batch_size=global_batch_size)
     return None

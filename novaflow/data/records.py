@@ -10,8 +10,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from novaflow.catalog import DataFormat
 from novaflow.data.converse import RowProblem, check_converse, check_rft
-from novaflow.data.formats import Method
 from novaflow.data.openai import openai_to_converse
 from novaflow.data.rejections import Rejection
 
@@ -29,34 +29,40 @@ class RecordRow:
     key: int
 
 
-def uses_record_path(method: Method, columns: list[str]) -> bool:
+def uses_record_path(data_format: DataFormat, columns: list[str]) -> bool:
     """DPO always; SFT and RFT when rows already have ``messages``."""
-    return method is Method.DPO or (method in (Method.SFT, Method.RFT) and "messages" in columns)
+    return data_format is DataFormat.DPO or (data_format in (DataFormat.SFT, DataFormat.RFT) and "messages" in columns)
 
 
 def transform_record(
-    source: str, number: int, row: dict[str, Any], method: Method, nova_version: int, multimodal: bool
+    source: str, number: int, row: dict[str, Any], data_format: DataFormat, nova_version: int, multimodal: bool
 ) -> RecordRow | Rejection:
     try:
-        if method is Method.RFT:
+        if data_format is DataFormat.RFT:
             out, features = check_rft(row)
         else:
-            out = row if "schemaVersion" in row or method is Method.DPO else openai_to_converse(row, nova_version)
-            features = check_converse(out, nova_version=nova_version, multimodal=multimodal, dpo=method is Method.DPO)
+            out = (
+                row
+                if "schemaVersion" in row or data_format is DataFormat.DPO
+                else openai_to_converse(row, nova_version)
+            )
+            features = check_converse(
+                out, nova_version=nova_version, multimodal=multimodal, dpo=data_format is DataFormat.DPO
+            )
     except RowProblem as problem:
         return Rejection(source, number, problem.field, problem.reason, record=row)
-    prompt, answer = _texts(out, method)
-    label = answer if method is not Method.DPO else None
+    prompt, answer = _texts(out, data_format)
+    label = answer if data_format is not DataFormat.DPO else None
     return RecordRow(number, out, frozenset(features), label, len(prompt), len(prompt) + len(answer), hash(prompt))
 
 
-def _texts(out: dict[str, Any], method: Method) -> tuple[str, str]:
+def _texts(out: dict[str, Any], data_format: DataFormat) -> tuple[str, str]:
     """Prompt text (system + user turns) and the final answer text, for the length statistics."""
     messages = out.get("messages") or []
-    if method is Method.RFT:
+    if data_format is DataFormat.RFT:
         prompt = "".join(m["content"] for m in messages if isinstance(m.get("content"), str))
-        ra = out.get("reference_answer")
-        return prompt, ra if isinstance(ra, str) else ""
+        reference = out.get("reference_answer")
+        return prompt, reference if isinstance(reference, str) else ""
     system = "".join(s.get("text", "") for s in out.get("system") or [])
     user = "".join(
         c.get("text", "")

@@ -22,10 +22,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from novaflow.catalog import DEFAULT_MODEL, canonical_model
 from novaflow.deploy.environment import EndpointEnvironment
 from novaflow.deploy.images import inference_image_uri
 from novaflow.deploy.tags import ESCROW_TAG_KEY, SPEC_KEY, escrow_tag_value, novaflow_tags, to_aws
-from novaflow.deploy.tiers import Tier, canonical_model
+from novaflow.deploy.tiers import Tier
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 MAX_NAME = 63
@@ -61,7 +62,7 @@ class EndpointSpec(BaseModel):
 
     endpoint_name: str = Field(description="SageMaker endpoint name (letters, digits, hyphens; <= 63).")
     checkpoint_uri: str = Field(description="Escrow checkpoint prefix from manifest.json (checkpoint_s3_bucket).")
-    model: str = Field("nova-lite-2", description="Nova model the checkpoint was trained from.")
+    model: str = Field(DEFAULT_MODEL, description="Nova model the checkpoint was trained from (any alias).")
     instance_type: str = Field("ml.p5.48xlarge", description="Hosting instance type (must have a tier).")
     instance_count: int = Field(1, ge=1, le=16, description="Initial instance count of the variant.")
     environment: EndpointEnvironment = Field(default_factory=EndpointEnvironment)
@@ -70,10 +71,7 @@ class EndpointSpec(BaseModel):
     _check_name = field_validator("endpoint_name")(check_resource_name)
     _check_checkpoint = field_validator("checkpoint_uri")(check_checkpoint_uri)
 
-    @field_validator("model")
-    @classmethod
-    def _check_model(cls, value: str) -> str:
-        return canonical_model(value)
+    _check_model = field_validator("model")(canonical_model)
 
     def validate_tier(self) -> Tier:
         """The tier this spec fits; ConfigError naming the allowed tiers. Offline."""

@@ -6,8 +6,8 @@ Nova hosting only exists in these regions; asking for another one fails here, of
 
 from __future__ import annotations
 
+from novaflow.catalog import ESCROW_ACCOUNTS
 from novaflow.errors import ConfigError
-from novaflow.recipes.catalog import ESCROW_ACCOUNTS
 
 INFERENCE_REPOSITORY = "nova-inference-repo"
 INFERENCE_TAG = "SM-Inference-latest"

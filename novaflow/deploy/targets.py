@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from novaflow.aws import get_client, is_not_found, wrap_client_error
 from novaflow.backoff import Backoff
+from novaflow.catalog import DEFAULT_MODEL
 from novaflow.deploy.bedrock import BedrockDeployment, BedrockMode, BedrockSpec, deploy_bedrock
 from novaflow.deploy.endpoint import EndpointDeployment, deploy_sagemaker_endpoint, describe_endpoint_status
 from novaflow.deploy.endpoint_spec import DeployMode, EndpointSpec
@@ -63,7 +64,7 @@ def build_endpoint_spec(
     name: str,
     checkpoint_uri: str,
     *,
-    model: str = "nova-lite-2",
+    model: str = DEFAULT_MODEL,
     instance_type: str = "ml.p5.48xlarge",
     instance_count: int = 1,
     context_length: int = 4000,
@@ -90,7 +91,7 @@ def deploy_checkpoint(
     name: str,
     checkpoint_uri: str,
     *,
-    model: str = "nova-lite-2",
+    model: str = DEFAULT_MODEL,
     instance_type: str = "ml.p5.48xlarge",
     instance_count: int = 1,
     context_length: int = 4000,

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from novaflow.errors import ConfigError, RecipeError
-from novaflow.recipes.catalog import get_model
+from novaflow.catalog import canonical_model
+from novaflow.errors import ConfigError
 
 
 class Tier(NamedTuple):
@@ -52,14 +52,6 @@ SUPPORTED_TIERS: dict[str, dict[str, tuple[Tier, ...]]] = {
         "ml.p5.48xlarge": (Tier(16000, 128), Tier(64000, 32), Tier(128000, 8), Tier(256000, 2)),
     },
 }
-
-
-def canonical_model(model: str) -> str:
-    """``nova-lite-2`` for any spelling of Nova 2 Lite (key, enum value, alias, hub name, Bedrock id)."""
-    try:
-        return get_model(model).key
-    except RecipeError as exc:
-        raise ConfigError(str(exc)) from None
 
 
 def allowed_tiers(model: str, instance_type: str) -> tuple[Tier, ...]:

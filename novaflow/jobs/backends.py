@@ -15,9 +15,9 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from novaflow.aws import error_message, get_client, is_not_found, wrap_client_error
+from novaflow.catalog import Platform
 from novaflow.errors import JobError
 from novaflow.jobs.records import JobStatus, map_status
-from novaflow.recipes.catalog import Platform
 from novaflow.settings import NovaflowSettings
 
 

@@ -21,24 +21,20 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from novaflow.aws import error_code, get_client, is_not_found, split_s3_uri
+from novaflow.catalog import DataFormat, Method, Platform, check_supported
+from novaflow.data.bounds import row_count_problem
 from novaflow.errors import NovaflowError
 from novaflow.jobs.backends import get_backend
 from novaflow.jobs.request import validate_request
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import Submission, prepare_submission
 from novaflow.recipes.build import BYOD_TASKS
-from novaflow.recipes.catalog import Method, Platform, check_supported
 from novaflow.recipes.overrides import get_path, resolved_value
 from novaflow.recipes.tables import CostEstimate, PriceTable, load_instance_table, load_price_table
 from novaflow.settings import NovaflowSettings, load_settings
 
 LAMBDA_ARN_RE = re.compile(r"^arn:aws:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9-_]+$")
 IMAGE_RE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[\w./-]+:[\w.-]+$")
-BEDROCK_ROWS = {
-    ("nova1", "sft_lora"): (8, 20000),
-    ("nova2", "sft_lora"): (200, 20000),
-    ("nova2", "rft_lora"): (100, 20000),
-}
 MAX_COUNT_BYTES = 512 * 1024 * 1024
 
 
@@ -174,7 +170,7 @@ def _check_lambda_arn(spec: JobSpec, sub: Submission, report: DryRunReport) -> N
 
 def _rows_and_batch(spec: JobSpec, sub: Submission) -> tuple[int | None, str]:
     """Minimum rows the recipe needs (SMTJ: global_batch_size) and why."""
-    if spec.platform is Platform.SMTJ and spec.method.family == "sft" and spec.nova.version == 2:
+    if spec.platform is Platform.SMTJ and spec.method.data_format is DataFormat.SFT and spec.nova.version == 2:
         gbs = resolved_value(sub.recipe.recipe, get_path(sub.recipe.recipe, "training_config.global_batch_size"))
         return int(gbs), f"global_batch_size={gbs}"
     return None, ""
@@ -206,13 +202,9 @@ def _check_data(spec: JobSpec, sub: Submission, settings: NovaflowSettings, repo
                 f"provide at least {minimum} rows or lower global_batch_size",
             )
         if spec.platform is Platform.BEDROCK:
-            low, high = BEDROCK_ROWS.get((f"nova{spec.nova.version}", spec.method.value), (None, None))
-            if low is not None and not low <= rows <= high:
-                report.add(
-                    channel,
-                    f"{uri} has {rows} rows; Bedrock accepts {low}-{high} for this model/method",
-                    f"provide between {low} and {high} rows",
-                )
+            problem = row_count_problem(rows, spec.platform, spec.nova, spec.method.data_format)
+            if problem:
+                report.add(channel, f"{uri}: {problem}", "prepare a training set within these bounds")
 
 
 def _count_rows(uri: str, settings: NovaflowSettings, report: DryRunReport, channel: str) -> int | None:

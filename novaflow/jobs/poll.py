@@ -21,11 +21,11 @@ from botocore.exceptions import ClientError
 
 from novaflow.aws import is_retryable, wrap_client_error
 from novaflow.backoff import Backoff
+from novaflow.catalog import Platform
 from novaflow.errors import JobError
 from novaflow.jobs.backends import JobBackend, JobState, get_backend
 from novaflow.jobs.logs import LogLine, LogTailer
 from novaflow.jobs.records import JobRecord, JobStatus
-from novaflow.recipes.catalog import Platform
 from novaflow.settings import NovaflowSettings
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from novaflow.catalog import Platform
 from novaflow.errors import JobError
-from novaflow.recipes.catalog import Platform
 
 
 class JobStatus(str, Enum):

@@ -16,10 +16,11 @@ from botocore.client import BaseClient
 from botocore.exceptions import ParamValidationError
 from botocore.validate import validate_parameters
 
+from novaflow.catalog import DataFormat, Method
 from novaflow.errors import RecipeError
 from novaflow.jobs.spec import JobSpec
 from novaflow.recipes.build import ResolvedRecipe
-from novaflow.recipes.catalog import Method, image_uri
+from novaflow.recipes.images import image_uri
 from novaflow.recipes.overrides import get_path
 
 RECIPE_CHANNEL = "recipe"
@@ -30,8 +31,8 @@ MODEL_PACKAGE_ARN_PREFIX = "arn:aws:sagemaker:"
 
 
 def data_type(method: Method) -> str:
-    """``Converse`` for SFT (and CPT/DPO), ``S3Prefix`` for RFT and evaluation (nova-contract §9.2)."""
-    return "Converse" if method.family == "sft" else "S3Prefix"
+    """``Converse`` for SFT, CPT and DPO data, ``S3Prefix`` for RFT and evaluation data (a folder of JSONL)."""
+    return "S3Prefix" if method.data_format in (DataFormat.RFT, DataFormat.EVAL) else "Converse"
 
 
 def s3_channel(name: str, uri: str, s3_data_type: str, *, input_mode: bool = False) -> dict[str, Any]:

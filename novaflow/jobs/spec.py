@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from novaflow.recipes.catalog import Method, Platform, get_model
+from novaflow.catalog import Method, NovaModel, Platform, canonical_model, get_model
 from novaflow.settings import NovaflowSettings
 
 JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
@@ -35,7 +35,7 @@ class JobSpec(BaseModel):
 
     platform: Platform = Field(Platform.SMTJ, description="SMTJ (SageMaker training job) or BEDROCK.")
     model: str = Field(..., description="Nova model: nova-micro, nova-lite, nova-pro, nova-lite-2 (or an alias).")
-    method: Method = Field(..., description="sft_lora, sft_full, rft_lora or evaluation.")
+    method: Method = Field(..., description="sft_lora, sft_full, rft_lora or evaluation (see novaflow.catalog).")
     eval_task: str | None = Field(None, description="Evaluation task (gen_qa, mmlu, rft_eval, ...); evaluation only.")
     overrides: dict[str, Any] = Field(default_factory=dict, description="Flat recipe overrides such as lr=1e-5.")
     recipe_file: str | None = Field(None, description="A user recipe YAML replacing the packaged template.")
@@ -56,13 +56,10 @@ class JobSpec(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     name_prefix: str | None = Field(None, description="Readable job-name prefix; default <model>-<method>.")
 
-    @field_validator("model")
-    @classmethod
-    def _canonical_model(cls, value: str) -> str:
-        return get_model(value).key
+    _canonical_model = field_validator("model")(canonical_model)
 
     @property
-    def nova(self) -> Any:
+    def nova(self) -> NovaModel:
         return get_model(self.model)
 
     def resolve(self, settings: NovaflowSettings) -> JobSpec:

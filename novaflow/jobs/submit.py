@@ -22,13 +22,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from novaflow.aws import get_client, split_s3_uri, wrap_client_error
+from novaflow.catalog import Platform, check_supported
 from novaflow.errors import JobError, RecipeError
 from novaflow.jobs.backends import JobBackend, JobState, get_backend, is_already_exists
 from novaflow.jobs.records import JobRecord, JobStatus
 from novaflow.jobs.request import build_bedrock_request, build_training_job_request, validate_request
 from novaflow.jobs.spec import JobSpec
 from novaflow.recipes.build import ResolvedRecipe, build_recipe
-from novaflow.recipes.catalog import Platform, check_supported
 from novaflow.recipes.tables import InstanceTable, load_instance_table
 from novaflow.settings import NovaflowSettings, load_settings
 

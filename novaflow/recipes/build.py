@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
+from novaflow.catalog import Method, NovaModel, Platform, get_model
 from novaflow.errors import RecipeError
-from novaflow.recipes.catalog import Method, NovaModel, Platform, get_model
 from novaflow.recipes.overrides import OverrideSpec, apply_overrides, load_override_specs, resolved_value
 
 # evaluation.task -> (strategy, metric); nova-contract §3.3.
@@ -149,8 +149,8 @@ def build_recipe(
 ) -> ResolvedRecipe:
     """Resolve a recipe; problems (bad overrides, unfilled placeholders) are collected, not raised."""
     nova = model if isinstance(model, NovaModel) else get_model(model)
-    meth = Method(method)
-    plat = Platform(platform)
+    meth = Method.parse(method)
+    plat = Platform.parse(platform)
     name = template_name(nova, meth, plat, eval_task)
     base = load_recipe_file(recipe_file) if recipe_file else load_template(name)
     task = eval_task or "gen_qa"

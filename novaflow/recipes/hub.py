@@ -14,7 +14,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from novaflow.aws import get_client, wrap_client_error
-from novaflow.recipes.catalog import MODELS
+from novaflow.catalog import MODELS, Method
 from novaflow.recipes.tables import InstanceTable
 from novaflow.settings import NovaflowSettings
 
@@ -26,13 +26,14 @@ def method_of(entry: dict[str, Any]) -> str | None:
     if entry.get("IsSubscriptionModel") or "datamix" in str(entry.get("Name", "")):
         return None
     if entry.get("Type") == "Evaluation":
-        return "evaluation" if "bring your own dataset" in str(entry.get("DisplayName", "")).lower() else None
+        byod = "bring your own dataset" in str(entry.get("DisplayName", "")).lower()
+        return Method.EVALUATION.value if byod else None
     technique = entry.get("CustomizationTechnique")
     lora = bool(entry.get("Peft"))
     if technique == "SFT":
-        return "sft_lora" if lora else "sft_full"
+        return (Method.SFT_LORA if lora else Method.SFT_FULL).value
     if technique == "RLVR" and lora:
-        return "rft_lora"
+        return Method.RFT_LORA.value
     return None
 
 

@@ -10,8 +10,9 @@ import boto3
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
 
-from flows.params import DataParams, EndToEndParams, JobParams, WaitParams
+from flows.params import DataParams, EndToEndParams, JobParams, WaitParams, resolve_model
 from flows.stages import spec_for
+from novaflow.catalog import Method
 from novaflow.settings import load_settings
 
 FAST_WAIT = WaitParams(poll_seconds=0.2, max_poll_seconds=0.5, max_wait_hours=0.1)
@@ -37,7 +38,7 @@ def data_uri(params: EndToEndParams, split: str) -> str:
 
 def sft_job_name(params: EndToEndParams) -> str:
     """The deterministic SFT job name a run of ``params`` submits (computed without running anything)."""
-    spec = spec_for(params.model, "sft_lora", JobParams(), train_uri=data_uri(params, "sft"))
+    spec = spec_for(resolve_model(params.model), Method.SFT_LORA, JobParams(), train_uri=data_uri(params, "sft"))
     return spec.resolve(load_settings()).job_name()
 
 

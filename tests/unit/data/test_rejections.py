@@ -9,7 +9,7 @@ import pytest
 
 from novaflow.data.prepare import prepare_dataset
 from novaflow.data.source import ColumnMap, DatasetSource
-from novaflow.errors import DataError
+from novaflow.errors import ConfigError, DataError
 from tests.unit.data.conftest import quote
 
 MAP = ColumnMap(query="Body", response="Y")
@@ -144,11 +144,11 @@ def test_latin1_with_encoding_option(tmp_path: Path) -> None:
 
 
 def test_method_model_rules(tmp_path: Path, mixed_csv: Path) -> None:
-    with pytest.raises(DataError, match="RFT is supported only on nova-lite-2, not nova-pro"):
+    with pytest.raises(DataError, match=r"rft data is of no use for nova-pro: RFT is only supported on Nova 2.0"):
         prepare_dataset(str(mixed_csv), "rft", "nova-pro", tmp_path)
-    with pytest.raises(DataError, match="DPO is supported only on Nova 1 models"):
+    with pytest.raises(DataError, match="DPO is only supported on Nova 1 models"):
         prepare_dataset(str(mixed_csv), "dpo", "nova-lite-2", tmp_path)
-    with pytest.raises(DataError, match="unknown model 'nova-max'"):
+    with pytest.raises(ConfigError, match="Unknown Nova model 'nova-max'"):
         prepare_dataset(str(mixed_csv), "sft", "nova-max", tmp_path)
     src = DatasetSource(path=str(mixed_csv), columns=ColumnMap(query="Body", response="Y", reasoning="Id"))
     with pytest.raises(DataError, match="reasoning content is supported only on nova-lite-2"):

@@ -4,7 +4,7 @@ import pytest
 
 from novaflow.deploy.environment import EndpointEnvironment
 from novaflow.deploy.images import inference_image_uri, inference_repository_arn
-from novaflow.deploy.tiers import SUPPORTED_TIERS, Tier, allowed_tiers, canonical_model, validate_tier
+from novaflow.deploy.tiers import SUPPORTED_TIERS, Tier, allowed_tiers, validate_tier
 from novaflow.errors import ConfigError
 
 
@@ -55,25 +55,6 @@ def test_unsupported_instance_names_the_supported_ones() -> None:
 def test_non_positive_values_are_refused() -> None:
     with pytest.raises(ConfigError, match="must be positive"):
         validate_tier("nova-micro", "ml.p5.48xlarge", context_length=0, max_concurrency=1)
-
-
-@pytest.mark.parametrize(
-    "spelling",
-    [
-        "nova-lite-2",
-        "NOVA_LITE_2",
-        "amazon.nova-2-lite-v1",
-        "nova-textgeneration-lite-v2",
-        "us.amazon.nova-2-lite-v1:0",
-    ],
-)
-def test_model_spellings(spelling: str) -> None:
-    assert canonical_model(spelling) == "nova-lite-2"
-
-
-def test_unknown_model_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="Unknown Nova model 'nova-ultra'"):
-        canonical_model("nova-ultra")
 
 
 def test_environment_checks_its_tier_and_renders_strings() -> None:

@@ -9,17 +9,19 @@ from pathlib import Path
 import botocore.session
 import pytest
 
+from novaflow.catalog import MODELS, Method, Platform, method_problem
 from novaflow.errors import RecipeError
 from novaflow.jobs.request import validate_request
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission
-from novaflow.recipes.catalog import SUPPORTED, Method
 
 GOLDEN = Path(__file__).parents[2] / "golden" / "jobs"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 LAMBDA = "arn:aws:lambda:us-east-1:111122223333:function:nova-reward"
 
-CASES = sorted((p.value, m, meth.value) for (p, meth), models in SUPPORTED.items() for m in models)
+CASES = sorted(
+    (p.value, m, meth.value) for meth in Method for p in Platform for m in MODELS if method_problem(m, meth, p) is None
+)
 EXTRA_EVAL = [
     ("SMTJ", "nova-lite-2", "evaluation", "rft_eval"),
     ("SMTJ", "nova-micro", "evaluation", "mmlu"),

@@ -1,0 +1,31 @@
+"""Options several command groups share, resolved at the edge so commands receive canonical names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from novaflow.catalog import MODELS, SUPPORT, canonical_model
+from novaflow.errors import ConfigError
+from novaflow.settings import load_settings
+
+METHODS_HELP = ", ".join(method.value for method, support in SUPPORT.items() if support.built)
+
+
+def _model(value: str | None) -> str:
+    """The catalog key for any spelling; no value means the configured default (``NOVAFLOW_MODEL``)."""
+    try:
+        return canonical_model(value) if value else load_settings().model
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def model_option(help_text: str = "Nova model") -> Any:
+    """``--model``: any spelling the catalog knows; the default is settings.model."""
+    return typer.Option(
+        None,
+        "--model",
+        callback=_model,
+        help=f"{help_text}: {', '.join(MODELS)} or an alias (default: NOVAFLOW_MODEL, else nova-lite-2).",
+    )
