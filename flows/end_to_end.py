@@ -14,11 +14,11 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.deploy_stage import deploy_and_smoke, teardown_stage
 from flows.hooks import STOP_ON_EXIT
 from flows.params import EndToEndParams
+from flows.runners import thread_pool
 from flows.stages import (
     TRAINING_STAGES,
     RunLog,
@@ -37,7 +37,7 @@ from tasks.common import artifact_key
 from tasks.evaluation import build_report_task, compare_stages_task
 
 
-@flow(name="end-to-end", task_runner=ThreadPoolTaskRunner(max_workers=4), **STOP_ON_EXIT)
+@flow(name="end-to-end", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
 def end_to_end(params: EndToEndParams = EndToEndParams()) -> dict[str, Any]:
     """Data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare -> gated deploy -> smoke."""
     logger = get_run_logger()

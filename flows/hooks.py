@@ -7,7 +7,7 @@ they rebuild everything from the run id (the S3 record of the run's jobs) and ne
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from prefect.logging import get_logger
 
@@ -29,5 +29,10 @@ def stop_owned_jobs(flow: Any, flow_run: Any, state: Any) -> None:
         log.info("flow run %s is %s: no running training job to stop", flow_run.id, state.name)
 
 
-STOP_ON_EXIT: dict[str, list[Any]] = {"on_cancellation": [stop_owned_jobs], "on_crashed": [stop_owned_jobs]}
+class FlowHooks(TypedDict):
+    on_cancellation: list[Any]
+    on_crashed: list[Any]
+
+
+STOP_ON_EXIT: FlowHooks = {"on_cancellation": [stop_owned_jobs], "on_crashed": [stop_owned_jobs]}
 """Keyword arguments for ``@flow`` on every flow that submits jobs."""

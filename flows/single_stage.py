@@ -10,11 +10,11 @@ from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.hooks import STOP_ON_EXIT
 from flows.params import MODEL_HELP, JobParams, ModelName, RewardParams, WaitParams, resolve_model
+from flows.runners import thread_pool
 from flows.stages import RunLog, evaluate_model, require_supported, reward_lambda, spec_for, train
 from flows.summary import run_summary_markdown
 from novaflow.catalog import Method
@@ -72,7 +72,7 @@ def _metrics(result: EvalResult) -> dict[str, float]:
     return {row.name: row.value for row in result.metrics.rows}
 
 
-@flow(name="baseline-eval", task_runner=ThreadPoolTaskRunner(max_workers=4), **STOP_ON_EXIT)
+@flow(name="baseline-eval", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
 def baseline_eval(params: BaselineEvalParams) -> dict[str, Any]:
     """Evaluate a model (the base model by default) on the held-out gen_qa rows; publish its metric table."""
     log = RunLog(params.run_name)
@@ -107,14 +107,14 @@ def _train_then_evaluate(
     return out
 
 
-@flow(name="sft", task_runner=ThreadPoolTaskRunner(max_workers=4), **STOP_ON_EXIT)
+@flow(name="sft", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
 def sft(params: SftParams) -> dict[str, Any]:
     """Supervised fine-tuning (LoRA), then an evaluation of the checkpoint when eval data is given."""
     spec = spec_for(resolve_model(params.model), Method.SFT_LORA, params.sft, train_uri=params.train_uri)
     return _train_then_evaluate("sft", spec, params.sft, params, RunLog(params.run_name))
 
 
-@flow(name="rft", task_runner=ThreadPoolTaskRunner(max_workers=4), **STOP_ON_EXIT)
+@flow(name="rft", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
 def rft(params: RftParams) -> dict[str, Any]:
     """Reward Lambda (deploy + verify), RFT LoRA from the given checkpoint, then an optional evaluation."""
     model = resolve_model(params.model)

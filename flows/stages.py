@@ -145,6 +145,7 @@ def run_job(
 ) -> JobRecord:
     """Validate, submit (or attach), register with the run, wait; a failed job fails the flow with its reason."""
     logger = get_run_logger()
+    record: JobRecord | None = None
     if job.existing_job:
         record = JobRecord(
             platform=spec.platform,
@@ -161,7 +162,7 @@ def run_job(
         if report.cost is not None:
             log.costs[stage] = report.cost.describe()
     with job_slot(wait.concurrency_limit, wait.max_concurrent_jobs):
-        if not job.existing_job:
+        if record is None:
             record = submit_job_task(spec, settings, retry_failed=job.retry_failed)
         register_job_task(current_flow_run_id(), record.name, record.platform.value, stage)
         log.jobs[stage] = record

@@ -33,5 +33,6 @@ def settings_from_credentials(credentials: AwsCredentials, **overrides: Any) -> 
 def apply_credentials_block(block: str | AwsCredentials, **overrides: Any) -> NovaflowSettings:
     """Load the block (by name or instance), route every novaflow client through it, return the settings."""
     credentials = AwsCredentials.load(block) if isinstance(block, str) else block
+    assert isinstance(credentials, AwsCredentials)  # sync caller: load() returned the block, not a coroutine
     use_session(credentials.get_boto3_session())
     return settings_from_credentials(credentials, **overrides)

@@ -8,6 +8,8 @@ streams the job's log lines to the run logger and keeps a progress artifact at s
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy
@@ -84,9 +86,11 @@ class ProgressReporter:
         self.logger = get_run_logger()
         self.max_steps = max_steps
         self.lines: list[str] = []
-        self.artifact_id = create_progress_artifact(
+        artifact_id = create_progress_artifact(
             0.0, key=artifact_key(record.name, "progress"), description=f"Training progress of {record.name}"
         )
+        assert isinstance(artifact_id, UUID)  # called from sync code, so Prefect ran it and returned the id
+        self.artifact_id = artifact_id
 
     def __call__(self, line: LogLine) -> None:
         self.lines.append(line.message)

@@ -45,13 +45,15 @@ def _source(
     if system and system_file:
         raise DataError("pass --system or --system-file, not both")
     prompt = system_file.read_text(encoding="utf-8") if system_file else system
-    return DatasetSource(
-        path=input_path,
-        format=fmt,
-        columns=ColumnMap.parse(mapping or []),
-        system_prompt=prompt,
-        delimiter=delimiter.encode().decode("unicode_escape"),
-        encoding=encoding,
+    return DatasetSource.model_validate(
+        {
+            "path": input_path,
+            "format": fmt,
+            "columns": ColumnMap.parse(mapping or []),
+            "system_prompt": prompt,
+            "delimiter": delimiter.encode().decode("unicode_escape"),
+            "encoding": encoding,
+        }
     )
 
 
@@ -77,7 +79,7 @@ def prepare(
     out: Path = typer.Option(..., "--out", help="Output directory."),
     mapping: list[str] = typer.Option(None, "--map", help=MAP_HELP),
     system: str = typer.Option(None, "--system", help="One constant system prompt for every row."),
-    system_file: Path = typer.Option(None, "--system-file", help="Read the constant system prompt from a file."),
+    system_file: Path | None = typer.Option(None, "--system-file", help="Read the constant system prompt from a file."),
     strict: bool = typer.Option(False, "--strict", help="Fail on any rejected row."),
     fmt: str = typer.Option(None, "--format", help="csv, jsonl, json or parquet (default: from the extension)."),
     delimiter: str = typer.Option(",", "--delimiter", help="CSV delimiter (\\t for tab)."),
@@ -150,7 +152,7 @@ def profile(
     model: str = model_option("Model the data is for"),
     mapping: list[str] = typer.Option(None, "--map", help=MAP_HELP),
     system: str = typer.Option(None, "--system"),
-    system_file: Path = typer.Option(None, "--system-file"),
+    system_file: Path | None = typer.Option(None, "--system-file"),
     max_length: int = typer.Option(8192, "--max-length"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     fmt: str = typer.Option(None, "--format"),

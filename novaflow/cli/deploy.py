@@ -151,6 +151,11 @@ def status(name: str = typer.Argument(..., help="Endpoint / deployment name."), 
     typer.echo(f"arn: {info['arn']}")
 
 
+def _write_through(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
 @app.command("invoke")
 def invoke(
     name: str = typer.Argument(..., help="Endpoint name, or Bedrock deployment name / ARN."),
@@ -172,7 +177,7 @@ def invoke(
             max_tokens=max_tokens,
             temperature=temperature,
             stream=True,
-            on_text=lambda piece: (sys.stdout.write(piece), sys.stdout.flush()),
+            on_text=_write_through,
         )
         typer.echo("")
         if not isinstance(result, StreamResult):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from novaflow.catalog import Method, Platform
 from novaflow.cli.options import METHODS_HELP, model_option
 from novaflow.cli.recipes import parse_overrides
 from novaflow.jobs.backends import get_backend
@@ -33,7 +34,7 @@ def submit(
     platform: str = PLATFORM,
     eval_task: str = typer.Option(None, help="Evaluation task (default gen_qa)."),
     override: list[str] = typer.Option([], "--override", "-o", help="Recipe override KEY=VALUE, repeatable."),
-    recipe_file: Path = typer.Option(None, help="Your own recipe YAML instead of the packaged template."),
+    recipe_file: Path | None = typer.Option(None, help="Your own recipe YAML instead of the packaged template."),
     checkpoint: str = typer.Option(None, help="Start from this s3:// checkpoint instead of the base model."),
     reward_lambda_arn: str = typer.Option(None, help="Reward Lambda ARN (rft_lora, rft_eval)."),
     instance_type: str = typer.Option(None, help="Default from the instance table."),
@@ -43,13 +44,13 @@ def submit(
     hours: float = typer.Option(None, help="Expected hours for the cost estimate (default: max runtime)."),
     retry_failed: bool = typer.Option(False, help="Start a new attempt when the same spec failed or was stopped."),
     force_new: bool = typer.Option(False, help="Create a new job even if one exists for this spec."),
-    record: Path = typer.Option(None, help="Save the job record (JSON) here."),
+    record: Path | None = typer.Option(None, help="Save the job record (JSON) here."),
 ) -> None:
     """Submit a job once per spec (re-running attaches to the existing job)."""
     spec = JobSpec(
-        platform=platform,
+        platform=Platform.parse(platform),
         model=model,
-        method=method,
+        method=Method.parse(method),
         eval_task=eval_task,
         overrides=parse_overrides(override),
         recipe_file=str(recipe_file) if recipe_file else None,
@@ -108,7 +109,7 @@ def stop(name: str = typer.Argument(..., help="Job name."), platform: str = PLAT
 @app.command("wait")
 def wait(
     name: str = typer.Argument(None, help="Job name (or use --record)."),
-    record: Path = typer.Option(None, help="A job record saved by `jobs submit --record`."),
+    record: Path | None = typer.Option(None, help="A job record saved by `jobs submit --record`."),
     platform: str = PLATFORM,
     max_wait: float = typer.Option(86400, help="Give up after this many seconds."),
     poll: float = typer.Option(30, help="First poll interval in seconds (backs off to 300)."),

@@ -61,7 +61,7 @@ def show(
 @app.command("sync")
 def sync(
     out: Path = typer.Option(Path("instances.yaml"), help="Where to write the refreshed instance table."),
-    instances_file: Path = typer.Option(None, help="Start from this table instead of the packaged one."),
+    instances_file: Path | None = typer.Option(None, help="Start from this table instead of the packaged one."),
 ) -> None:
     """Refresh instance types and counts from the SageMaker Public Hub (needs AWS credentials)."""
     from novaflow.recipes.hub import sync_instance_table

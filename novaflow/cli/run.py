@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import BaseModel
 
 app = typer.Typer(
     help="Run the novaflow flows (end-to-end, baseline, SFT, RFT) locally or against AWS.", no_args_is_help=True
@@ -47,9 +48,12 @@ def _load_params(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        loaded = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise typer.BadParameter(f"{path}: {exc}", param_hint="--params") from None
+    if not isinstance(loaded, dict):
+        raise typer.BadParameter(f"{path}: expected a JSON object of parameters", param_hint="--params")
+    return loaded
 
 
 def _sizes(text: str) -> dict[str, int]:
@@ -160,7 +164,7 @@ def flow_cmd(
     """Run one single-stage flow with parameters from a JSON file (the same shape as the Prefect UI form)."""
     from flows import deploy_stage, single_stage
 
-    flows = {
+    flows: dict[str, tuple[Callable[[Any], dict[str, Any]], type[BaseModel]]] = {
         "baseline-eval": (single_stage.baseline_eval, single_stage.BaselineEvalParams),
         "sft": (single_stage.sft, single_stage.SftParams),
         "rft": (single_stage.rft, single_stage.RftParams),
@@ -170,8 +174,8 @@ def flow_cmd(
     }
     if name not in flows:
         raise typer.BadParameter(f"unknown flow {name!r}; choose from {', '.join(flows)}")
-    fn, model = flows[name]
-    params = model.model_validate(_load_params(params_file))
+    fn, params_model = flows[name]
+    params = params_model.model_validate(_load_params(params_file))
     with _environment(local):
         result = fn(params)
     typer.echo(json.dumps(result, indent=2, default=str))

@@ -288,7 +288,7 @@ def _rft_object_answers(chunk: Chunk, plan: ColumnarPlan, errors: list[str | Non
             out.append(value)
             if not value and errors[i] is None:
                 errors[i] = f"{fplan.spec}|empty reference_answer object"
-            elif errors[i] is not None and errors[i].startswith(f"{fplan.spec}|wrong type"):
+            elif (error := errors[i]) is not None and error.startswith(f"{fplan.spec}|wrong type"):
                 errors[i] = None
         else:
             out.append(None)

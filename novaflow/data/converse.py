@@ -293,7 +293,7 @@ def _check_candidates(path: str, msg: dict[str, Any], nova_version: int) -> None
 
 def check_rft(row: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     """Validate an RFT record (§5.7); returns the record with ``developer`` roles normalized to ``system``."""
-    features = {k for k in ("id", "reference_answer", "tools") if k in row}
+    features: set[str] = {k for k in ("id", "reference_answer", "tools") if k in row}
     if "id" in row:
         _nonblank("id", row["id"], "id")
     if "reference_answer" in row:

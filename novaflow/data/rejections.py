@@ -6,11 +6,11 @@ context to find and fix it in the source.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Rejection:
     """One rejected row. ``row`` is the 1-based record number in ``source`` (for JSONL: the line number)."""
 
@@ -18,7 +18,7 @@ class Rejection:
     row: int | None
     field: str
     reason: str
-    record: Any = field(default=None, compare=False)
+    record: Any = dataclasses.field(default=None, compare=False)  # the class has its own `field`
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source, "row": self.row, "field": self.field, "reason": self.reason}

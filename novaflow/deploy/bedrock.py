@@ -132,7 +132,7 @@ def deploy_bedrock(
     settings = settings or load_settings()
     bedrock = get_client("bedrock", settings)
     backoff = backoff or Backoff(initial=30, factor=1.5, maximum=60, deadline=3600)
-    waiting = {"backoff": backoff, "sleep": sleep, "clock": clock}
+    waiting: dict[str, Any] = {"backoff": backoff, "sleep": sleep, "clock": clock}
 
     existing = _existing_deployment(bedrock, spec)
     model_arn = find_custom_model(spec.checkpoint_uri, settings)
@@ -177,12 +177,12 @@ def deploy_bedrock(
                 failure_reason=lambda d: d.get("failureMessage"),
                 **waiting,
             )
-        tags = to_bedrock(novaflow_tags(spec.name))
+        resource_tags = to_bedrock(novaflow_tags(spec.name))
         if spec.mode is BedrockMode.ON_DEMAND:
             arn = bedrock.create_custom_model_deployment(
                 modelDeploymentName=spec.name,
                 modelArn=model_arn,
-                tags=tags,
+                tags=resource_tags,
                 description=f"novaflow deployment of {spec.checkpoint_uri}"[:200],
                 clientRequestToken=spec.token("deployment"),
             )["customModelDeploymentArn"]
@@ -191,7 +191,7 @@ def deploy_bedrock(
                 modelUnits=spec.model_units,
                 provisionedModelName=spec.name,
                 modelId=model_arn,
-                tags=tags,
+                tags=resource_tags,
                 clientRequestToken=spec.token("provisioned"),
             )["provisionedModelArn"]
     except ClientError as exc:

@@ -76,12 +76,12 @@ class NovaBleu:
         self.n = len(golds)
         self._preds = list(preds)
         gold_stats = [extract_all_word_ngrams(_tokenize(g), 1, MAX_ORDER) for g in golds]
-        self._gold_ngrams: list[Counter] = [s[0] for s in gold_stats]
+        self._gold_ngrams: list[Counter[tuple[str, ...]]] = [s[0] for s in gold_stats]
         self.gold_lens = np.array([s[1] for s in gold_stats], dtype=np.int64)
-        self._hyp_cache: dict[int, tuple[Counter, int]] = {}
+        self._hyp_cache: dict[int, tuple[Counter[tuple[str, ...]], int]] = {}
         self._postings: dict[tuple[str, ...], _Postings] = {}
 
-    def _hyp(self, index: int) -> tuple[Counter, int]:
+    def _hyp(self, index: int) -> tuple[Counter[tuple[str, ...]], int]:
         stats = self._hyp_cache.get(index)
         if stats is None:
             stats = extract_all_word_ngrams(_tokenize(self._preds[index]), 1, MAX_ORDER)

@@ -18,6 +18,7 @@ import ast
 import io
 import json
 import re
+from collections.abc import Iterable
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,7 @@ def _first_prediction(value: Any, *, where: str) -> str:
 
 def _metrics_dict(value: Any, *, where: str) -> dict[str, float]:
     """Per-sample metrics from the details ``metrics`` column; non-numeric entries (BLEU's corpus input) skipped."""
+    items: Iterable[tuple[Any, Any]]
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, str):

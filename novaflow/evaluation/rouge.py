@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from itertools import pairwise
 
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -28,7 +28,7 @@ def _fmeasure(precision: float, recall: float) -> float:
     return 0.0
 
 
-def _ngram_f(target: Counter, prediction: Counter) -> float:
+def _ngram_f(target: Counter[Hashable], prediction: Counter[Hashable]) -> float:
     overlap = 0
     for gram, count in target.items():
         other = prediction.get(gram)

@@ -105,8 +105,8 @@ def dry_run(
         return report
     report.job_name = sub.job_name
     report.recipe_yaml = sub.recipe.to_yaml() if not sub.recipe.problems else None
-    for problem in sub.recipe.problems:
-        report.add("overrides", problem, "change the override (see `novaflow recipes show`)")
+    for override_problem in sub.recipe.problems:
+        report.add("overrides", override_problem, "change the override (see `novaflow recipes show`)")
     if resolved.platform is Platform.SMTJ:
         assert sub.instance_type is not None
         problem = table.check("SMTJ", resolved.model, resolved.method.value, sub.instance_type, sub.instance_count)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from typing import Any
 
 from moto.core.exceptions import ServiceException
 
@@ -101,7 +102,7 @@ def install() -> None:
         return
     original = BaseResponse.call_action
 
-    def call_action(self: BaseResponse):  # type: ignore[no-untyped-def]
+    def call_action(self: BaseResponse) -> Any:
         try:
             action = self._get_action()
         except Exception:  # an action moto cannot name is left to moto to reject

@@ -52,7 +52,7 @@ def _arn(region: str, account: str, kind: str, name: str) -> str:
     return f"arn:aws:bedrock:{region}:{account}:{kind}/{name}"
 
 
-class ManagedCustomizationJob(_StockJob):  # type: ignore[misc,valid-type]
+class ManagedCustomizationJob(_StockJob):
     """A customization job whose status progresses and whose outputModelArn is the custom model's ARN."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -60,9 +60,9 @@ class ManagedCustomizationJob(_StockJob):  # type: ignore[misc,valid-type]
         self.output_model_name = self.custom_model_name
         self.output_model_arn = _arn(self.region_name, self.account_id, "custom-model", self.custom_model_name)
         self._state = ManagedState(JOB_MODEL, [("InProgress", "Completed")])
-        self.failure_message = None
+        self.failure_message = None  # type: ignore[assignment]  # AWS omits it for a job that did not fail
 
-    @property  # type: ignore[override]
+    @property
     def status(self) -> str:
         return self._state.status or "InProgress"
 
@@ -80,7 +80,7 @@ class ManagedCustomizationJob(_StockJob):  # type: ignore[misc,valid-type]
 ManagedCustomizationJob.__module__ = "moto.bedrock.models"
 
 
-class ManagedCustomModel(_StockCustomModel):  # type: ignore[misc,valid-type]
+class ManagedCustomModel(_StockCustomModel):
     """A custom model with ``modelStatus`` (Creating -> Active) and, when imported, its ``modelSourceConfig``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -124,7 +124,7 @@ def _find_model(backend: Any, identifier: str) -> Any:
     raise ResourceNotFoundException(f"Custom model {identifier} not found")
 
 
-def _status(key: str, model_name: str, transitions: list[tuple[str, str]]) -> ManagedState:
+def _status(key: str, model_name: str, transitions: list[tuple[str | None, str]]) -> ManagedState:
     with _LOCK:
         state = _STATES.get(key)
         if state is None:

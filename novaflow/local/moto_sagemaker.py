@@ -48,7 +48,7 @@ class PendingUpdate:
     start_time: datetime
 
 
-class ManagedTrainingJob(_StockTrainingJob):  # type: ignore[misc,valid-type]
+class ManagedTrainingJob(_StockTrainingJob):
     """A training job whose status follows its :class:`~novaflow.local.jobstate.JobRun` instead of being final."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -68,7 +68,7 @@ class ManagedTrainingJob(_StockTrainingJob):  # type: ignore[misc,valid-type]
         return run
 
     # Properties are not in __dict__, so they never leak into the serialised response on their own.
-    @property  # type: ignore[override]
+    @property
     def training_job_status(self) -> str:
         return self.run.status()[0]
 
@@ -76,7 +76,7 @@ class ManagedTrainingJob(_StockTrainingJob):  # type: ignore[misc,valid-type]
     def training_job_status(self, value: str) -> None:
         pass
 
-    @property  # type: ignore[override]
+    @property
     def secondary_status(self) -> str:
         return self.run.status()[1]
 
@@ -84,7 +84,7 @@ class ManagedTrainingJob(_StockTrainingJob):  # type: ignore[misc,valid-type]
     def secondary_status(self, value: str) -> None:
         pass
 
-    @property  # type: ignore[override]
+    @property
     def training_end_time(self) -> Any:
         self.run.status()
         return self.run.end_time
@@ -94,7 +94,7 @@ class ManagedTrainingJob(_StockTrainingJob):  # type: ignore[misc,valid-type]
         pass
 
     @property
-    def response_object(self) -> dict[str, Any]:  # type: ignore[override]
+    def response_object(self) -> dict[str, Any]:
         run = self.run
         status, secondary = run.status()
         run.managed.advance()  # counted after the read: "manual, times N" shows each stage N times
@@ -118,7 +118,7 @@ class ManagedTrainingJob(_StockTrainingJob):  # type: ignore[misc,valid-type]
 ManagedTrainingJob.__module__ = "moto.sagemaker.models"
 
 
-class ManagedEndpoint(_StockEndpoint):  # type: ignore[misc,valid-type]
+class ManagedEndpoint(_StockEndpoint):
     """An endpoint that goes Creating -> InService (and Updating -> InService after UpdateEndpoint) under the
     state manager (``sagemaker::endpoint``)."""
 
@@ -126,7 +126,7 @@ class ManagedEndpoint(_StockEndpoint):  # type: ignore[misc,valid-type]
         super().__init__(*args, **kwargs)
         _ENDPOINT_STATES[self] = ManagedState(ENDPOINT_MODEL, [("Creating", "InService")])
 
-    @property  # type: ignore[override]
+    @property
     def endpoint_status(self) -> str:
         state = _ENDPOINT_STATES.get(self)
         status = (state.status if state else None) or "InService"
@@ -158,7 +158,7 @@ class ManagedEndpoint(_StockEndpoint):  # type: ignore[misc,valid-type]
         self.last_modified_time = utcnow()
 
     @property
-    def response_object(self) -> dict[str, Any]:  # type: ignore[override]
+    def response_object(self) -> dict[str, Any]:
         status = self.endpoint_status  # settles a finished update before the attributes are serialised
         response = super().response_object
         response["EndpointStatus"] = status

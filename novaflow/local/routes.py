@@ -8,8 +8,8 @@ client is :class:`novaflow.local.control.EmulatorControl`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from moto.moto_api._internal import urls as api_urls
 
@@ -24,8 +24,18 @@ def _body(request: Any, headers: Any) -> dict[str, Any]:
     return json.loads(raw or b"{}")
 
 
-def _route(action: Callable[[dict[str, Any]], Any]) -> Callable[[Any, str, Any], Any]:
-    def handler(request: Any, full_url: str, headers: Any) -> Any:
+Response = Sequence[int | dict[str, Any] | str | bytes]
+"""What a moto URL handler returns: status, headers, body."""
+
+
+class Handler(Protocol):
+    """A moto URL handler (moto may pass ``headers`` by keyword)."""
+
+    def __call__(self, request: Any, full_url: str, /, headers: Any) -> Response: ...
+
+
+def _route(action: Callable[[dict[str, Any]], Any]) -> Handler:
+    def handler(request: Any, full_url: str, headers: Any) -> Response:
         if request.method != "POST":
             return 405, {}, json.dumps({"Error": "POST only"})
         try:
@@ -83,7 +93,7 @@ def install(on_reset: Callable[[], None]) -> None:
     if getattr(stock, "_novaflow", False):
         return
 
-    def reset_response(request: Any, full_url: str, headers: Any) -> Any:
+    def reset_response(request: Any, full_url: str, headers: Any) -> Response:
         result = stock(request, full_url, headers)
         if request.method == "POST":
             on_reset()

@@ -58,7 +58,8 @@ def endpoint_checkpoint(endpoint: Any) -> str | None:
     if config is None:
         return None
     for variant in config.production_variants:
-        model = backend._models.get(variant.get("ModelName"))
+        model_name = variant.get("ModelName")
+        model = backend._models.get(model_name) if model_name else None
         container = (getattr(model, "primary_container", None) or {}) if model is not None else {}
         source = (container.get("ModelDataSource") or {}).get("S3DataSource") or {}
         uri = source.get("S3Uri") or container.get("ModelDataUrl")
@@ -99,7 +100,7 @@ def answer_sagemaker(endpoint: Any, body: bytes | str, url: str, *, stream: bool
             "usage": usage,
         }
         return json.dumps(payload).encode(), "application/json"
-    lines = []
+    lines: list[dict[str, Any]] = []
     pieces = [w + " " for w in text.split(" ")]
     pieces[-1] = pieces[-1].rstrip(" ")
     for i, piece in enumerate(pieces):
