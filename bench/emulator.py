@@ -1,6 +1,6 @@
 """Benchmark: emulated SFT on 3,500 rows plus gen_qa evaluation of 500 rows (acceptance: under 5 s on 2 cores).
 
-Runs on the embedded mocked AWS with the job minimum duration set to 0, so the time is the emulator's work plus
+Runs on the embedded AWS with the job minimum duration set to 0, so the time is the emulator's work plus
 the API round trips (upload excluded). Prints one table.
 
     /work/venv/bin/python bench/emulator.py

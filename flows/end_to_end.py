@@ -3,7 +3,7 @@
 prepare and split the data -> baseline evaluation -> SFT -> evaluation -> reward Lambda (deploy + verify) -> RFT
 from the SFT checkpoint -> evaluation -> stage comparison with paired significance -> gated deployment -> smoke
 invocation -> optional clean-up. Every stage can be skipped (``skip``) or handed an existing job
-(``<stage>.existing_job``). The same flow runs against AWS or, with the endpoint pointed at the embedded mocked AWS,
+(``<stage>.existing_job``). The same flow runs against AWS or, with the endpoint pointed at the embedded AWS,
 offline.
 """
 

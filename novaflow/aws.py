@@ -1,7 +1,7 @@
 """The one place that creates boto3 clients.
 
 Every module asks :func:`get_client` for a client, so retries, timeouts and the endpoint (AWS or the embedded
-mocked AWS) are decided once. Local mode differs from AWS only in ``endpoint_url``. Clients are cached per
+AWS) are decided once. Local mode differs from AWS only in ``endpoint_url``. Clients are cached per
 (service, region, endpoint, session) and created under a lock, because creating clients from boto3's default
 session is not thread-safe while using a created low-level client is.
 

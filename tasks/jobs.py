@@ -42,7 +42,7 @@ def dry_run_task(
 
 def submit_cache_key(context: object, parameters: dict[str, object]) -> str:
     """Job name (a hash of the full resolved spec) + where it was sent: the same spec against another account,
-    region or endpoint (a fresh local mocked AWS) is another job, and a cached record must not stand in for it."""
+    region or endpoint (a fresh embedded AWS) is another job, and a cached record must not stand in for it."""
     import hashlib
     import json
 

@@ -1,4 +1,4 @@
-"""Session-wide test setup: fake credentials, the embedded mocked AWS, and the network guard.
+"""Session-wide test setup: fake credentials, the embedded AWS, and the network guard.
 
 Every test runs with fake AWS credentials and ``AWS_ENDPOINT_URL`` pointing at one embedded moto server started
 for the whole session, so nothing can reach real AWS even by accident; the network guard plugin fails any test
@@ -43,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def local_aws_session() -> Iterator[object]:
-    """One embedded mocked AWS for the session; its endpoint and fake credentials are in ``os.environ``."""
+    """One embedded AWS for the session; its endpoint and fake credentials are in ``os.environ``."""
     from novaflow.local import LocalAws
 
     server = LocalAws().start()
@@ -55,6 +55,6 @@ def local_aws_session() -> Iterator[object]:
 
 @pytest.fixture
 def aws(local_aws_session: object) -> Iterator[object]:
-    """The embedded mocked AWS, wiped back to its seeded state after the test."""
+    """The embedded AWS, wiped back to its seeded state after the test."""
     yield local_aws_session
     local_aws_session.reset()  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 Each group lives in its own module so the data, jobs, eval, reward, deploy and run commands can grow
 independently. The CLI is the only part of ``novaflow`` that may import Prefect (to run flows) and
-``novaflow.local`` (to start the embedded mocked AWS for ``--local``).
+``novaflow.local`` (to start the embedded AWS for ``--local``).
 """
 
 from __future__ import annotations

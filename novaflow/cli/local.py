@@ -1,4 +1,4 @@
-"""`novaflow local`: run the embedded mocked AWS (moto + the Nova emulator) for other processes to use."""
+"""`novaflow local`: run the embedded AWS (moto + our patches) and the Nova emulator for other processes to use."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from types import FrameType
 import typer
 
 app = typer.Typer(
-    help="Run the embedded mocked AWS (moto plus the Nova service emulator) on loopback.", no_args_is_help=True
+    help="Run the embedded AWS (moto plus our patches) and the Nova service emulator on loopback.", no_args_is_help=True
 )
 
 
@@ -18,13 +18,13 @@ def up(
     port: int = typer.Option(0, help="Port to listen on; 0 picks a free one."),
     host: str = typer.Option("127.0.0.1", help="Loopback address to bind (never a public interface)."),
 ) -> None:
-    """Start the mocked AWS in the foreground and print the `export` lines a shell or Prefect worker needs.
+    """Start the embedded AWS in the foreground and print the `export` lines a shell or Prefect worker needs.
 
     Serves S3, SageMaker, SageMaker Runtime, CloudWatch Logs, IAM, Lambda, STS and Bedrock. Ctrl-C (or SIGTERM)
     stops it cleanly and exits 0.
     """
     if not (host.startswith("127.") or host in {"localhost", "::1"}):
-        raise typer.BadParameter("the mocked AWS only binds to loopback addresses", param_hint="--host")
+        raise typer.BadParameter("the embedded AWS only binds to loopback addresses", param_hint="--host")
     from novaflow.local import LocalAws
 
     stop = threading.Event()

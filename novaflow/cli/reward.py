@@ -1,6 +1,6 @@
 """`novaflow reward`: build, deploy and verify the RFT reward Lambda.
 
-``verify --local`` starts the embedded mocked AWS, deploys this checkout's zip into it and verifies through its
+``verify --local`` starts the embedded AWS, deploys this checkout's zip into it and verifies through its
 Lambda API, so the whole check runs offline; against a shell where ``novaflow local up`` exports are set, or
 against AWS, it verifies the function already deployed.
 """
@@ -62,7 +62,7 @@ def verify(
     ),
     name: str = typer.Option(DEFAULT_FUNCTION_NAME, "--name", help="Deployed function to invoke."),
     use_lambda: bool = typer.Option(True, "--lambda/--no-lambda", help="Also grade through the Lambda API."),
-    local: bool = typer.Option(False, "--local", help="Start the embedded mocked AWS and deploy into it first."),
+    local: bool = typer.Option(False, "--local", help="Start the embedded AWS and deploy into it first."),
     limit: int = typer.Option(DEFAULT_LIMIT, help="Rows read from each input."),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:

@@ -1,6 +1,6 @@
-"""`novaflow run`: run the flows from a terminal, against AWS or (``--local``) the embedded mocked AWS.
+"""`novaflow run`: run the flows from a terminal, against AWS or (``--local``) the embedded AWS.
 
-``--local`` starts the embedded mocked AWS in this process and points every client at it; the flow itself is the
+``--local`` starts the embedded AWS in this process and points every client at it; the flow itself is the
 same code that runs against AWS. Without a ``PREFECT_API_URL`` Prefect starts a temporary local server, so the
 run, its logs and artifacts are real Prefect objects either way.
 """
@@ -35,7 +35,7 @@ def _environment(local: bool) -> Iterator[None]:
 
             aws = stack.enter_context(LocalAws())
             typer.secho(
-                f"embedded mocked AWS on {aws.url} (bucket {aws.env['NOVAFLOW_BUCKET']})",
+                f"embedded AWS on {aws.url} (bucket {aws.env['NOVAFLOW_BUCKET']})",
                 err=True,
                 fg=typer.colors.CYAN,
             )
@@ -68,7 +68,9 @@ def _sizes(text: str) -> dict[str, int]:
 
 @app.command("end-to-end")
 def end_to_end_cmd(
-    local: bool = typer.Option(False, "--local", help="Run on the embedded mocked AWS (no account, no GPU)."),
+    local: bool = typer.Option(
+        False, "--local", help="Run on the embedded AWS and the Nova emulator (no account, no GPU)."
+    ),
     data: str = typer.Option(
         "sample",
         "--data",
@@ -159,7 +161,7 @@ def _cell(row: dict[str, Any], stage: str) -> str:
 def flow_cmd(
     name: str = typer.Argument(..., help="baseline-eval, sft, rft, deploy, cleanup or verify-reward."),
     params_file: Path = typer.Option(..., "--params", help="JSON file with the flow's parameters."),
-    local: bool = typer.Option(False, "--local", help="Run on the embedded mocked AWS."),
+    local: bool = typer.Option(False, "--local", help="Run on the embedded AWS and the Nova emulator."),
 ) -> None:
     """Run one single-stage flow with parameters from a JSON file (the same shape as the Prefect UI form)."""
     from flows import deploy_stage, single_stage

@@ -297,12 +297,12 @@ def check_rft(row: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     if "id" in row:
         _nonblank("id", row["id"], "id")
     if "reference_answer" in row:
-        ra = row["reference_answer"]
-        if isinstance(ra, dict):
-            if not ra:
+        reference = row["reference_answer"]
+        if isinstance(reference, dict):
+            if not reference:
                 raise RowProblem("reference_answer", "empty reference_answer object")
         else:
-            _nonblank("reference_answer", ra, "reference_answer")
+            _nonblank("reference_answer", reference, "reference_answer")
     messages = row.get("messages")
     if not isinstance(messages, list) or not messages:
         raise RowProblem("messages", "must be a non-empty list")

@@ -125,8 +125,8 @@ def row_key(record: Mapping[str, Any], key_columns: Sequence[str]) -> str:
 
 def find_leakage(held_out: Iterable[str], training: Iterable[str]) -> set[str]:
     """Normalized texts present in both collections."""
-    held = {normalize_text(t) for t in held_out}
-    return {k for k in (normalize_text(t) for t in training) if k in held}
+    held_out_keys = {normalize_text(t) for t in held_out}
+    return {k for k in (normalize_text(t) for t in training) if k in held_out_keys}
 
 
 def assert_no_leakage(splits: Mapping[str, Sequence[str]], holdout: Sequence[str]) -> None:
@@ -205,19 +205,19 @@ def split_dataset(
     order = [n for n in counts if n in holdout] + [n for n in counts if n not in holdout]
     chosen: dict[str, list[int]] = {}
     leakage = 0
-    held_keys: set[str] = set()
+    held_out_keys: set[str] = set()
     for name in order:
-        if name not in holdout and held_keys:
+        if name not in holdout and held_out_keys:
             for lab, pool in pools.items():
-                kept = [i for i in pool if keys[i] not in held_keys]
+                kept = [i for i in pool if keys[i] not in held_out_keys]
                 leakage += len(pool) - len(kept)
                 pools[lab] = kept
-            held_keys = set()
+            held_out_keys = set()
         quota = _quota(counts[name], pools, shares)
         picked: list[int] = []
-        for lab, q in quota.items():
-            picked += pools[lab][:q]
-            pools[lab] = pools[lab][q:]
+        for lab, taken in quota.items():
+            picked += pools[lab][:taken]
+            pools[lab] = pools[lab][taken:]
         if len(picked) < counts[name]:
             raise DataError(
                 f"{src.name}: not enough rows for split {name!r}: wanted {counts[name]}, "
@@ -225,7 +225,7 @@ def split_dataset(
             )
         chosen[name] = sorted(picked)
         if name in holdout:
-            held_keys |= {keys[i] for i in picked}
+            held_out_keys |= {keys[i] for i in picked}
     final = {name: list(chosen[name]) for name in counts}
     for target, extra in (augment or {}).items():
         if target not in final:

@@ -23,8 +23,8 @@ def _formula_f_measure(reference: set[str], test: set[str]) -> float | None:
     overlap = len(reference & test)
     if overlap == 0:
         return 0
-    p, r = overlap / len(test), overlap / len(reference)
-    return 1.0 / (0.5 / p + 0.5 / r)
+    precision, recall = overlap / len(test), overlap / len(reference)
+    return 1.0 / (0.5 / precision + 0.5 / recall)
 
 
 def _f_measure_impl() -> Callable[[set[str], set[str]], float | None]:

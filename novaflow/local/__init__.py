@@ -1,4 +1,4 @@
-"""Local mode: the embedded mocked AWS and the emulator of the Nova service side.
+"""Local mode: the embedded AWS (moto plus our patches) and the emulator of the Nova service side.
 
 Only the CLI and test fixtures import this package; tasks and flows never do (local mode is just an endpoint).
 """

@@ -1,7 +1,7 @@
 """The job-fulfilment emulator: what the Nova training and evaluation containers would do, on a CPU.
 
 When a training job is created, a background thread reads the job's ``recipe`` channel (the resolved recipe
-YAML) and its ``train`` channel from the mocked S3 through the public API, does what the recipe says (gen_qa
+YAML) and its ``train`` channel from the embedded S3 through the public API, does what the recipe says (gen_qa
 evaluation, SFT or RFT with the stand-in model of :mod:`novaflow.local.model`), writes the outputs and log lines
 in the real formats, and only then lets the job read as Completed. Faults armed through
 :mod:`novaflow.local.faults` are honoured at each step boundary, so stop, fail and stall look as on AWS.

@@ -15,7 +15,7 @@ AWS for zip functions:
 * ``LogType=Tail`` returns the last 4 KB of the log, base64-encoded; every invocation's log (START / output /
   END / REPORT) is also written to CloudWatch Logs ``/aws/lambda/<name>``;
 * results queued through ``/moto-api/static/lambda-simple/response`` still win (moto's documented lever), and
-  :func:`inject_error` queues failures for the local-twin control API.
+  :func:`inject_error` queues failures for the emulator control API.
 
 Pinned to moto 5.2.5 internals (:data:`PINNED_MOTO`); :func:`check_internals` fails loudly when they change.
 """
@@ -304,7 +304,7 @@ def _site_dirs() -> list[str]:
 
 
 def _function_env(fn: Any) -> dict[str, str]:
-    """What the AWS runtime sets, the function's own variables on top, and the endpoint of this mocked AWS."""
+    """What the AWS runtime sets, the function's own variables on top, and the endpoint of this embedded AWS."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "en_US.UTF-8",

@@ -1,4 +1,4 @@
-"""The embedded mocked AWS: moto in server mode on loopback, seeded for novaflow.
+"""The embedded AWS: moto in server mode on loopback, seeded for novaflow.
 
 Server mode (not in-process ``mock_aws``) because Prefect workers, process pools and CLI subprocesses must reach
 the same fake AWS through ``AWS_ENDPOINT_URL``. The emulator of the Nova service side
@@ -50,7 +50,7 @@ def fake_aws_environment(url: str, region: str = LOCAL_REGION) -> dict[str, str]
 
 
 class LocalAws:
-    """Start, seed and stop the embedded mocked AWS.
+    """Start, seed and stop the embedded AWS.
 
     ``set_environ`` exports :func:`fake_aws_environment` into ``os.environ`` while running (and restores it),
     so every boto3 client in this process and its children talks to the local server.
@@ -190,7 +190,7 @@ class LocalAws:
             iam.create_role(
                 RoleName=LOCAL_ROLE_NAME,
                 AssumeRolePolicyDocument=json.dumps(SAGEMAKER_TRUST_POLICY),
-                Description="SageMaker execution role of the embedded mocked AWS",
+                Description="SageMaker execution role of the embedded AWS",
                 Tags=[{"Key": "novaflow:local", "Value": "true"}],
             )
 

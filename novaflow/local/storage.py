@@ -1,4 +1,4 @@
-"""How the emulator reaches the mocked AWS: ordinary boto3 clients against the server's own URL.
+"""How the emulator reaches the embedded AWS: ordinary boto3 clients against the server's own URL.
 
 The emulator runs inside the moto server process, but it reads and writes S3, CloudWatch Logs and Lambda through
 the public API, as the real Nova containers do, so what it writes is exactly what any client would see (and a

@@ -1,4 +1,4 @@
-"""The embedded mocked AWS serves other processes through the exported environment only."""
+"""The embedded AWS serves other processes through the exported environment only."""
 
 from __future__ import annotations
 

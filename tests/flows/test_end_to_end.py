@@ -1,4 +1,4 @@
-"""The end-to-end flow on the embedded mocked AWS: artifacts, failure handling, nothing left running."""
+"""The end-to-end flow on the embedded AWS: artifacts, failure handling, nothing left running."""
 
 from __future__ import annotations
 

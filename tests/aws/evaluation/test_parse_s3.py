@@ -1,4 +1,4 @@
-"""Parsing evaluation outputs straight from S3 (the embedded mocked AWS)."""
+"""Parsing evaluation outputs straight from S3 (the embedded AWS)."""
 
 from __future__ import annotations
 

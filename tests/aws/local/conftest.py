@@ -1,4 +1,4 @@
-"""Fixtures for the local twin's tests: fast jobs, transitions unset afterwards, synthetic data in S3."""
+"""Fixtures for the emulator's tests: fast jobs, transitions unset afterwards, synthetic data in S3."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Guards: fail loudly when a moto upgrade moves the internals the local twin patches (pinned to moto 5.2.5)."""
+"""Guards: fail loudly when a moto upgrade moves the internals the embedded AWS patches (pinned to moto 5.2.5)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 
 def test_moto_is_the_pinned_version() -> None:
-    assert version("moto") == "5.2.5", "the local twin patches moto internals; re-run tests/unit/local after upgrading"
+    assert version("moto") == "5.2.5", "the embedded AWS patches moto internals: re-run tests/unit/local on upgrade"
 
 
 def test_sagemaker_objects_we_subclass_still_hard_code_their_status() -> None:
@@ -102,7 +102,7 @@ def test_bedrock_tagging_checks_arns_through_list_arns() -> None:
     assert "custom_models" in inspect.getsource(moto_bedrock._StockListArns)
 
 
-def test_operations_the_twin_adds_are_still_missing_from_moto() -> None:
+def test_operations_the_embedded_aws_adds_are_still_missing_from_moto() -> None:
     """If moto grows its own UpdateEndpoint or ListProvisionedModelThroughputs, ours would silently replace it:
     compare the two before keeping ours."""
     from moto.bedrock import responses as br_responses
