@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flows.params import MODEL_HELP, DeployParams, EndToEndParams, ModelName, resolve_model
 from flows.stages import RunLog
 from novaflow.evaluation.compare import StageComparison
+from tasks.credentials import CredentialsParameter, use_run_credentials
 from tasks.deploy import deploy_task, gate_task, request_approval, smoke_test_task, teardown_task
 
 
@@ -112,8 +113,13 @@ class CleanupParams(BaseModel):
 
 
 @flow(name="deploy")
-def deploy(params: DeployFlowParams) -> dict[str, Any]:
-    """Deploy a checkpoint (no gate: the caller decided) and smoke-test it."""
+def deploy(params: DeployFlowParams, aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
+    """Deploy a checkpoint (no gate: the caller decided) and smoke-test it.
+
+    Args:
+        aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
+    """
+    use_run_credentials(aws_credentials)
     name = deployment_name(params.run_name, params.deploy.endpoint_name)
     served = _deploy(params.deploy, name, params.checkpoint_uri, resolve_model(params.model))
     out: dict[str, Any] = {"target": params.deploy.target, "invoke_id": served.invoke_id}
@@ -130,7 +136,12 @@ def deploy(params: DeployFlowParams) -> dict[str, Any]:
 
 
 @flow(name="cleanup")
-def cleanup(params: CleanupParams = CleanupParams()) -> dict[str, Any]:
-    """Tear down what novaflow created (endpoints, configs, models, Bedrock resources, roles); tagged only."""
+def cleanup(params: CleanupParams = CleanupParams(), aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
+    """Tear down what novaflow created (endpoints, configs, models, Bedrock resources, roles); tagged only.
+
+    Args:
+        aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
+    """
+    use_run_credentials(aws_credentials)
     report = teardown_task(params.deployment, dry_run=params.dry_run)
     return {"removed": report.removed, "kept": report.kept}

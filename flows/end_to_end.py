@@ -32,16 +32,22 @@ from flows.stages import (
 from flows.summary import run_summary_markdown
 from novaflow.catalog import DataFormat, Method
 from novaflow.evaluation.results import EvalResult
-from novaflow.settings import load_settings
 from tasks.common import artifact_key
+from tasks.credentials import CredentialsParameter, use_run_credentials
 from tasks.evaluation import build_report_task, compare_stages_task
 
 
 @flow(name="end-to-end", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
-def end_to_end(params: EndToEndParams = EndToEndParams()) -> dict[str, Any]:
-    """Data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare -> gated deploy -> smoke."""
+def end_to_end(
+    params: EndToEndParams = EndToEndParams(), aws_credentials: CredentialsParameter = None
+) -> dict[str, Any]:
+    """Data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare -> gated deploy -> smoke.
+
+    Args:
+        aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
+    """
     logger = get_run_logger()
-    settings = load_settings()
+    settings = use_run_credentials(aws_credentials)
     settings.require("bucket", "role_arn")
     skip = set(params.skip)
     model = params.model or settings.model

@@ -22,6 +22,7 @@ from novaflow.evaluation.results import EvalResult
 from novaflow.jobs.spec import JobSpec
 from reward_lambda.config import RewardConfig
 from tasks.common import artifact_key
+from tasks.credentials import CredentialsParameter, use_run_credentials
 from tasks.reward import deploy_reward_lambda_task, verify_reward_task
 
 
@@ -73,8 +74,13 @@ def _metrics(result: EvalResult) -> dict[str, float]:
 
 
 @flow(name="baseline-eval", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
-def baseline_eval(params: BaselineEvalParams) -> dict[str, Any]:
-    """Evaluate a model (the base model by default) on the held-out gen_qa rows; publish its metric table."""
+def baseline_eval(params: BaselineEvalParams, aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
+    """Evaluate a model (the base model by default) on the held-out gen_qa rows; publish its metric table.
+
+    Args:
+        aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
+    """
+    use_run_credentials(aws_credentials)
     log = RunLog(params.run_name)
     with log.stage("evaluation"):
         result = evaluate_model(
@@ -108,15 +114,25 @@ def _train_then_evaluate(
 
 
 @flow(name="sft", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
-def sft(params: SftParams) -> dict[str, Any]:
-    """Supervised fine-tuning (LoRA), then an evaluation of the checkpoint when eval data is given."""
+def sft(params: SftParams, aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
+    """Supervised fine-tuning (LoRA), then an evaluation of the checkpoint when eval data is given.
+
+    Args:
+        aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
+    """
+    use_run_credentials(aws_credentials)
     spec = spec_for(resolve_model(params.model), Method.SFT_LORA, params.sft, train_uri=params.train_uri)
     return _train_then_evaluate("sft", spec, params.sft, params, RunLog(params.run_name))
 
 
 @flow(name="rft", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
-def rft(params: RftParams) -> dict[str, Any]:
-    """Reward Lambda (deploy + verify), RFT LoRA from the given checkpoint, then an optional evaluation."""
+def rft(params: RftParams, aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
+    """Reward Lambda (deploy + verify), RFT LoRA from the given checkpoint, then an optional evaluation.
+
+    Args:
+        aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
+    """
+    use_run_credentials(aws_credentials)
     model = resolve_model(params.model)
     require_supported(model, [Method.RFT_LORA])
     log = RunLog(params.run_name)
@@ -134,8 +150,15 @@ def rft(params: RftParams) -> dict[str, Any]:
 
 
 @flow(name="verify-reward")
-def verify_reward(params: VerifyRewardParams = VerifyRewardParams()) -> dict[str, Any]:
-    """Grade sample rows / past predictions locally and through the deployed Lambda; publish the distribution."""
+def verify_reward(
+    params: VerifyRewardParams = VerifyRewardParams(), aws_credentials: CredentialsParameter = None
+) -> dict[str, Any]:
+    """Grade sample rows / past predictions locally and through the deployed Lambda; publish the distribution.
+
+    Args:
+        aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
+    """
+    use_run_credentials(aws_credentials)
     config = RewardConfig(labels=tuple(params.reward.labels))
     if params.deploy:
         deploy_reward_lambda_task(params.reward.function_name, config)

@@ -116,6 +116,22 @@ def use_session(session: boto3.Session | None) -> None:
         _CLIENTS.clear()
 
 
+def current_session() -> boto3.Session | None:
+    """The session :func:`use_session` installed, or None (boto3's credential chain)."""
+    with _LOCK:
+        return _OVERRIDE_SESSION[0] if _OVERRIDE_SESSION else None
+
+
+def credential_source(settings: NovaflowSettings | None = None) -> str | None:
+    """How botocore found the credentials new clients sign with (``explicit``, ``env``, ``container-role``,
+    ``iam-role``, ``sso``, ``assume-role`` ...), never the credentials themselves; None when there are none."""
+    region = (settings or load_settings()).region
+    with _LOCK:
+        session = _OVERRIDE_SESSION[0] if _OVERRIDE_SESSION else _default_session(region)
+    credentials = session.get_credentials()
+    return credentials.method if credentials is not None else None
+
+
 def clear_client_cache() -> None:
     """Forget cached clients (after the endpoint or credentials change, e.g. between local servers)."""
     with _LOCK:

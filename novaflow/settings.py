@@ -145,12 +145,32 @@ def missing_message(name: str) -> str:
     )
 
 
+_APPLIED: dict[str, Any] = {}
+
+
+def apply_overrides(**values: Any) -> None:
+    """Make every later :func:`load_settings` start from ``values`` (no arguments: forget them).
+
+    A flow run's credentials block picks the region and endpoint for all the code the run calls, and most of that
+    code loads its settings itself; explicit keyword overrides of :func:`load_settings` still win over these.
+    """
+    load_settings(**values)  # a malformed value fails here, once, not in whatever loads settings next
+    _APPLIED.clear()
+    _APPLIED.update({k: v for k, v in values.items() if v is not None})
+
+
+def applied_overrides() -> dict[str, Any]:
+    """What :func:`apply_overrides` set (a copy)."""
+    return dict(_APPLIED)
+
+
 def load_settings(**overrides: Any) -> NovaflowSettings:
     """Build settings, turning validation errors into a one-line :class:`ConfigError`.
 
-    Keyword overrides win over the environment (None values are ignored so CLI defaults do not erase it).
+    Keyword overrides win over :func:`apply_overrides`, which wins over the environment (None values are ignored
+    so CLI defaults do not erase it).
     """
-    given = {k: v for k, v in overrides.items() if v is not None}
+    given = {**_APPLIED, **{k: v for k, v in overrides.items() if v is not None}}
     try:
         return NovaflowSettings(**given)
     except ValidationError as exc:

@@ -1,0 +1,156 @@
+"""The ``aws_credentials`` flow parameter: a saved prefect-aws block signs every AWS call of a run, in the block's
+region and at the block's endpoint; the run says which identity it works as and never a secret."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from prefect import flow
+from prefect.settings import PREFECT_API_URL
+from prefect_aws import AwsClientParameters, AwsCredentials
+
+from flows.end_to_end import end_to_end
+from flows.single_stage import verify_reward
+from novaflow.aws import current_session, get_client, use_session
+from novaflow.errors import ConfigError
+from novaflow.settings import apply_overrides, load_settings
+from tasks.credentials import credentials_from_parameters, use_run_credentials
+from tests.flows.helpers import FAST_WAIT, logs_of, small_params
+
+ROOT = Path(__file__).resolve().parents[2]
+BLOCK = "novaflow-test-credentials"
+BLOCK_REGION = "us-west-2"  # not the default region: every client must take it from the block
+# What the child keeps of the test environment: nothing that names AWS credentials, a region or an endpoint.
+AWS_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "NOVAFLOW_REGION",
+)
+
+
+@pytest.fixture
+def block_user(aws: Any) -> dict[str, str]:
+    """An IAM user of the embedded AWS whose fresh key pair the block holds (STS answers with this user)."""
+    iam = boto3.client("iam")
+    iam.create_user(UserName="novaflow-ci")
+    key = iam.create_access_key(UserName="novaflow-ci")["AccessKey"]
+    AwsCredentials(
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        region_name=BLOCK_REGION,
+        aws_client_parameters=AwsClientParameters(endpoint_url=aws.url),
+    ).save(BLOCK, overwrite=True)
+    return {
+        "key_id": key["AccessKeyId"],
+        "secret": key["SecretAccessKey"],
+        "arn": iam.get_user(UserName="novaflow-ci")["User"]["Arn"],
+    }
+
+
+@pytest.fixture(autouse=True)
+def _process_credentials_restored() -> Any:
+    yield
+    use_session(None)
+    apply_overrides()
+
+
+def _recorded_run(aws: Any, params_json: str, out: Path, block: str) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k not in AWS_ENV}
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.flows.record_aws_calls", str(out), params_json, block],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_saved_block_signs_every_aws_call_of_an_end_to_end_run(aws, block_user, tmp_path) -> None:
+    params = small_params(
+        "credentials-block", tmp_path / "work", wait=FAST_WAIT.model_copy(update={"concurrency_limit": None})
+    )
+    calls_file = tmp_path / "calls.jsonl"
+    run = _recorded_run(aws, params.model_dump_json(), calls_file, BLOCK)
+    assert run["completed"]
+
+    calls = [json.loads(line) for line in calls_file.read_text().splitlines()]
+    services = Counter(c["service"] for c in calls)
+    # The run reached every service novaflow uses (the whole case study, with deployment and teardown).
+    assert {"s3", "sagemaker", "sagemaker-runtime", "cloudwatch-logs", "lambda", "iam", "sts"} <= set(services), (
+        services
+    )
+    unsigned = [c for c in calls if c["key_id"] != block_user["key_id"]]
+    assert not unsigned, unsigned[:5]
+    assert all(c["url"].startswith(aws.url + "/") for c in calls), {c["url"][:60] for c in calls}
+    assert {c["signing_region"] for c in calls} == {BLOCK_REGION}
+
+    # Everything happened in the block's region: the five jobs of the run are there and nowhere else.
+    west = boto3.client("sagemaker", region_name=BLOCK_REGION).list_training_jobs()["TrainingJobSummaries"]
+    east = boto3.client("sagemaker", region_name="us-east-1").list_training_jobs()["TrainingJobSummaries"]
+    assert (len(west), len(east)) == (5, 0)
+
+    lines = logs_of(run["flow_run_id"])
+    identity = [line for line in lines if line.startswith("AWS identity ")]
+    assert identity == [
+        f"AWS identity {block_user['arn']} (account 123456789012), region {BLOCK_REGION}, endpoint {aws.url}; "
+        f"credentials from AwsCredentials block '{BLOCK}' (explicit)"
+    ]
+    assert not [line for line in lines if block_user["secret"] in line]
+
+
+def test_the_block_as_the_run_form_sends_it_is_resolved_before_the_flow_starts(aws, block_user) -> None:
+    block_id = AwsCredentials.load(BLOCK)._block_document_id
+    given = {"aws_credentials": {"$ref": {"block_document_id": str(block_id)}}}
+    resolved = end_to_end.validate_parameters(given)["aws_credentials"]
+    assert isinstance(resolved, AwsCredentials)
+    assert resolved.aws_access_key_id == block_user["key_id"]
+    assert end_to_end.validate_parameters({"aws_credentials": BLOCK})["aws_credentials"] == BLOCK
+    # A hook in another process rebuilds the block from the stored parameters; a block given in code is
+    # stored with its secret masked, so it is not rebuilt.
+    assert credentials_from_parameters(given).aws_access_key_id == block_user["key_id"]
+    assert credentials_from_parameters({"aws_credentials": BLOCK}) == BLOCK
+    assert credentials_from_parameters({"aws_credentials": {"aws_access_key_id": "x"}}) is None
+    assert credentials_from_parameters({}) is None
+
+
+@flow
+def _signing_key(aws_credentials: AwsCredentials | str | None = None) -> tuple[str, str]:
+    settings = use_run_credentials(aws_credentials)
+    client = get_client("s3")
+    return client._request_signer._credentials.access_key, settings.region
+
+
+def test_a_run_without_a_block_goes_back_to_the_process_credentials(aws, block_user) -> None:
+    assert _signing_key() == ("testing", "us-east-1")
+    assert _signing_key(aws_credentials=BLOCK) == (block_user["key_id"], BLOCK_REGION)
+    given = AwsCredentials(aws_access_key_id="AKIAGIVENINCODE00001", aws_secret_access_key="s", region_name="eu-west-2")
+    assert _signing_key(aws_credentials=given) == ("AKIAGIVENINCODE00001", "eu-west-2")
+    assert _signing_key() == ("testing", "us-east-1")
+    assert current_session() is None and load_settings().region == "us-east-1"
+
+
+def test_a_missing_block_fails_the_run_in_one_line_before_any_work(aws) -> None:
+    state = verify_reward(aws_credentials="no-such-block", return_state=True)
+    assert state.is_failed()
+    with pytest.raises(ConfigError) as err:
+        state.result()
+    assert str(err.value) == (
+        "AwsCredentials block 'no-such-block' does not exist on the Prefect server: create it (UI: Blocks > "
+        "AWS Credentials) or fix the aws_credentials parameter."
+    )
