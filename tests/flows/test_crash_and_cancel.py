@@ -1,5 +1,5 @@
-"""Crash and cancel safety: a killed run re-attaches on re-run (no duplicate job); a cancelled deployed run
-stops the SageMaker job it started."""
+"""Crash and cancel safety: a killed run re-attaches on re-run (no duplicate job), on the same machine and on
+another worker that shares only the S3 result storage; a cancelled deployed run stops the SageMaker job it started."""
 
 from __future__ import annotations
 
@@ -18,12 +18,19 @@ from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Cancelling
+from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
 
 from flows.end_to_end import end_to_end
-from tests.flows.helpers import FAST_WAIT, sft_job_name, small_params, training_jobs
+from tests.flows.helpers import FAST_WAIT, logs_of, sft_job_name, small_params, training_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))  # the CLI of the interpreter running the tests
+RUN_FLOW = (
+    "import sys; from flows.end_to_end import end_to_end; from flows.params import EndToEndParams; "
+    "state = end_to_end(EndToEndParams.model_validate_json(sys.argv[1]), return_state=True); "
+    "print(state.state_details.flow_run_id, state.type.value)"
+)
+EXPECTED_JOBS = Counter({"nova-lite-2-eval-gen-qa": 3, "nova-lite-2-sft-lora": 1, "nova-lite-2-rft-lora": 1})
 
 
 def _child_env(aws: Any, **extra: str) -> dict[str, str]:
@@ -60,22 +67,31 @@ def test_killed_run_reattaches_on_rerun_with_one_job_per_stage(aws, tmp_path) ->
         wait=FAST_WAIT.model_copy(update={"concurrency_limit": "crash-test-jobs"}),
     )
     sft = sft_job_name(params)
-    aws.control.stall_job(sft)  # the first run dies while SFT is training
+    _kill_during_sft(aws, params, env=_child_env(aws), cwd=ROOT)  # the first run dies while SFT is training
+
+    state = end_to_end(params, return_state=True)
+    assert state.is_completed(), state.message
+    names = [j["TrainingJobName"] for j in training_jobs()]
+    kinds = Counter(n.rsplit("-", 1)[0] for n in names)
+    # baseline, post-SFT and post-RFT evaluations (three different specs), one SFT and one RFT job.
+    assert kinds == EXPECTED_JOBS
+    assert len(set(names)) == len(names) == 5
+    assert sft in names
+
+
+def _kill_during_sft(aws: Any, params: Any, *, env: dict[str, str], cwd: Path) -> None:
+    """Run ``params`` end to end in a child and SIGKILL it while its SFT job trains (the machine dies)."""
+    sft = sft_job_name(params)
+    aws.control.stall_job(sft)
     child = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from flows.end_to_end import end_to_end; "
-            "from flows.params import EndToEndParams; end_to_end(EndToEndParams.model_validate_json(sys.argv[1]))",
-            params.model_dump_json(),
-        ],
-        env=_child_env(aws),
-        cwd=ROOT,
+        [sys.executable, "-c", RUN_FLOW, params.model_dump_json()],
+        env=env,
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for(lambda: _status(sft) == "InProgress", 120, f"{sft} to be training")
+        _wait_for(lambda: _status(sft) == "InProgress", 180, f"{sft} to be training")
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
     finally:
@@ -83,14 +99,70 @@ def test_killed_run_reattaches_on_rerun_with_one_job_per_stage(aws, tmp_path) ->
             child.kill()
     aws.control.release_job(sft)
 
-    state = end_to_end(params, return_state=True)
-    assert state.is_completed(), state.message
+
+def test_killed_on_worker_a_rerun_on_worker_b_attaches_through_results_on_s3(aws, tmp_path) -> None:
+    """Two workers share the Prefect server and an S3 result storage block, nothing on disk: each has its own
+    PREFECT_HOME (so its own local result storage) and its own working directory."""
+    boto3.client("s3").create_bucket(Bucket="novaflow-prefect-results")
+    S3Bucket(
+        bucket_name="novaflow-prefect-results",
+        bucket_folder="results",
+        credentials=AwsCredentials(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+            aws_client_parameters=AwsClientParameters(endpoint_url=aws.url),
+        ),
+    ).save("novaflow-results", overwrite=True)
+    # Relative work_dir: each worker prepares its data under its own working directory.
+    params = small_params(
+        "two-workers",
+        Path("novaflow-runs"),
+        skip=["deploy"],
+        wait=FAST_WAIT.model_copy(update={"concurrency_limit": "two-worker-test-jobs"}),
+    )
+    sft = sft_job_name(params)
+    homes = {w: tmp_path / f"worker-{w}" for w in "ab"}
+    envs = {}
+    for worker, home in homes.items():
+        (home / "cwd").mkdir(parents=True)
+        env = _child_env(
+            aws, PREFECT_HOME=str(home / "prefect"), PREFECT_DEFAULT_RESULT_STORAGE_BLOCK="s3-bucket/novaflow-results"
+        )
+        env.pop("PREFECT_LOCAL_STORAGE_PATH", None)
+        envs[worker] = env
+
+    _kill_during_sft(aws, params, env=envs["a"], cwd=homes["a"] / "cwd")
+    written_by_a = _result_keys()
+    assert written_by_a  # the baseline and SFT submit records, among the other task results of the run
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_FLOW, params.model_dump_json()],
+        env=envs["b"],
+        cwd=homes["b"] / "cwd",
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_id, final = done.stdout.split()[-2:]
+    assert final == "COMPLETED"
+
     names = [j["TrainingJobName"] for j in training_jobs()]
-    kinds = Counter(n.rsplit("-", 1)[0] for n in names)
-    # baseline, post-SFT and post-RFT evaluations (three different specs), one SFT and one RFT job.
-    assert kinds == Counter({"nova-lite-2-eval-gen-qa": 3, "nova-lite-2-sft-lora": 1, "nova-lite-2-rft-lora": 1})
-    assert len(set(names)) == len(names) == 5
-    assert sft in names
+    assert Counter(n.rsplit("-", 1)[0] for n in names) == EXPECTED_JOBS
+    assert len(set(names)) == 5 and sft in names
+    # Worker B did not describe-and-attach: its SFT (and baseline) submit came from the record worker A wrote
+    # to S3, so the submit body never ran for them on B.
+    lines = logs_of(run_id)
+    assert len([line for line in lines if line == "Finished in state Cached(type=COMPLETED)"]) == 2
+    assert not [line for line in lines if sft in line and line.startswith(("created job", "attached to job"))]
+    assert len([line for line in lines if line.startswith("created job ")]) == 3
+    assert written_by_a < _result_keys()
+    assert not any((home / "prefect" / "storage").exists() for home in homes.values())
+
+
+def _result_keys() -> set[str]:
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket="novaflow-prefect-results")
+    return {obj["Key"] for page in pages for obj in page.get("Contents", [])}
 
 
 @pytest.mark.slow

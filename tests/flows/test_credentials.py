@@ -10,6 +10,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import boto3
 import pytest
@@ -21,9 +22,11 @@ from flows.end_to_end import end_to_end
 from flows.single_stage import verify_reward
 from novaflow.aws import current_session, get_client, use_session
 from novaflow.errors import ConfigError
+from novaflow.local.server import LOCAL_BUCKET, LOCAL_ROLE_ARN
 from novaflow.settings import apply_overrides, load_settings
 from tasks.credentials import credentials_from_parameters, use_run_credentials
 from tests.flows.helpers import FAST_WAIT, logs_of, small_params
+from tests.production.iam import EXAMPLE_BUCKET, allows, iam_actions, load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK = "novaflow-test-credentials"
@@ -112,6 +115,31 @@ def test_a_saved_block_signs_every_aws_call_of_an_end_to_end_run(aws, block_user
         f"credentials from AwsCredentials block '{BLOCK}' (explicit)"
     ]
     assert not [line for line in lines if block_user["secret"] in line]
+
+    # The role a production flow run gets (infra/iam/flow-run-policy.json, for this bucket and execution role)
+    # allows every one of these calls, on the S3 objects they touched.
+    policy = load_policy(
+        "flow-run-policy.json",
+        **{EXAMPLE_BUCKET: LOCAL_BUCKET, "novaflow-sagemaker-execution": LOCAL_ROLE_ARN.rsplit("/", 1)[1]},
+    )
+    denied = sorted(
+        {
+            f"{action} on {resource or '-'}"
+            for call in calls
+            for action in iam_actions(call["service"], call["operation"])
+            for resource in [_s3_resource(call)]
+            if not allows(policy, action, resource)
+        }
+    )
+    assert not denied, denied
+
+
+def _s3_resource(call: dict[str, Any]) -> str | None:
+    """The S3 ARN a path-style request addresses (None for other services: checked by action only)."""
+    if call["service"] != "s3" or call["operation"] == "ListBuckets":
+        return None
+    bucket, _, key = urlparse(call["url"]).path.lstrip("/").partition("/")
+    return f"arn:aws:s3:::{bucket}" + (f"/{unquote(key)}" if key and call["operation"] != "ListObjectsV2" else "")
 
 
 def test_the_block_as_the_run_form_sends_it_is_resolved_before_the_flow_starts(aws, block_user) -> None:
