@@ -1,5 +1,6 @@
 """Drive local operation for real: `novaflow local up` + `prefect server start` + a process pool and worker +
-`prefect deploy --all` + `prefect deployment run 'end-to-end/local' --watch`, each its own process, and time it.
+`prefect deploy --all` + `prefect deployment run 'end-to-end/local' --watch`, each its own process, and time it
+(the ECS and Kubernetes pools are created too, since `deploy --all` registers their deployments).
 
 This is the sequence the README's "deployments" section describes, with a real Prefect server (not the test
 harness). Every process is stopped at the end; loopback only.
@@ -78,12 +79,14 @@ def main() -> None:
             )
             wait_http(f"{api}/health", 120)
             timings["prefect server start"] = time.perf_counter() - t0
-            subprocess.run(
-                [str(BIN / "prefect"), "work-pool", "create", "novaflow-local", "--type", "process", "--overwrite"],
-                env=env,
-                check=True,
-                capture_output=True,
-            )
+            # deploy --all also registers the ECS and Kubernetes deployments: their pools must exist (no cloud needed).
+            for pool, kind in (("novaflow-local", "process"), ("novaflow-ecs", "ecs"), ("novaflow-k8s", "kubernetes")):
+                subprocess.run(
+                    [str(BIN / "prefect"), "work-pool", "create", pool, "--type", kind, "--overwrite"],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
             procs.append(
                 subprocess.Popen(
                     [str(BIN / "prefect"), "worker", "start", "--pool", "novaflow-local", "--type", "process"],

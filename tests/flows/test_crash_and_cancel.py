@@ -15,10 +15,13 @@ from typing import Any
 import boto3
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Cancelling
 from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
+from prefect_aws.workers.ecs_worker import ECSWorker
+from prefect_kubernetes.worker import KubernetesWorker
 
 from flows.end_to_end import end_to_end
 from tests.flows.helpers import FAST_WAIT, logs_of, sft_job_name, small_params, training_jobs
@@ -30,6 +33,7 @@ RUN_FLOW = (
     "state = end_to_end(EndToEndParams.model_validate_json(sys.argv[1]), return_state=True); "
     "print(state.state_details.flow_run_id, state.type.value)"
 )
+PRODUCTION_POOLS = {"ecs": "novaflow-ecs", "kubernetes": "novaflow-k8s"}
 EXPECTED_JOBS = Counter({"nova-lite-2-eval-gen-qa": 3, "nova-lite-2-sft-lora": 1, "nova-lite-2-rft-lora": 1})
 
 
@@ -178,10 +182,28 @@ def test_cancelling_a_deployed_run_stops_its_training_job(aws, tmp_path) -> None
     try:
         with get_client(sync_client=True) as client:
             _wait_for(lambda: _pool_exists(client, "novaflow-local"), 60, "the worker's pool")
+            # `deploy --all` registers the ECS and Kubernetes deployments too, offline: their pools only need
+            # to exist, with the templates the workers ship (the server checks the job variables against them).
+            for kind in (ECSWorker, KubernetesWorker):
+                client.create_work_pool(
+                    WorkPoolCreate(
+                        name=PRODUCTION_POOLS[kind.type],
+                        type=kind.type,
+                        base_job_template=kind.get_default_base_job_template(),
+                    ),
+                    overwrite=True,
+                )
         deploy = subprocess.run(
             [PREFECT, "--no-prompt", "deploy", "--all"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180
         )
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        with get_client(sync_client=True) as client:
+            for name, pool in (("ecs", "novaflow-ecs"), ("kubernetes", "novaflow-k8s")):
+                deployment = client.read_deployment_by_name(f"end-to-end/{name}")
+                assert deployment.work_pool_name == pool
+                assert deployment.job_variables["env"]["PREFECT_DEFAULT_RESULT_STORAGE_BLOCK"] == (
+                    "s3-bucket/novaflow-results"
+                )
         params = small_params(
             "cancel-deployed",
             tmp_path,
