@@ -24,6 +24,7 @@ from prefect_aws.workers.ecs_worker import ECSWorker
 from prefect_kubernetes.worker import KubernetesWorker
 
 from flows.end_to_end import end_to_end
+from novaflow.local.server import LOCAL_BUCKET
 from tests.flows.helpers import FAST_WAIT, logs_of, sft_job_name, small_params, training_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,8 +84,12 @@ def test_killed_run_reattaches_on_rerun_with_one_job_per_stage(aws, tmp_path) ->
     assert sft in names
 
 
-def _kill_during_sft(aws: Any, params: Any, *, env: dict[str, str], cwd: Path) -> None:
-    """Run ``params`` end to end in a child and SIGKILL it while its SFT job trains (the machine dies)."""
+def _kill_during_sft(aws: Any, params: Any, *, env: dict[str, str], cwd: Path, after_registered: bool = False) -> None:
+    """Run ``params`` end to end in a child and SIGKILL it while its SFT job trains (the machine dies).
+
+    At once when the job is training, which may be before the submit task has stored its result (only the
+    job's name then protects), or, ``after_registered``, once the run has recorded the job as its own, which it
+    does after the submit task returned, so the submit's result is stored: the run is waiting on the job."""
     sft = sft_job_name(params)
     aws.control.stall_job(sft)
     child = subprocess.Popen(
@@ -96,12 +101,19 @@ def _kill_during_sft(aws: Any, params: Any, *, env: dict[str, str], cwd: Path) -
     )
     try:
         _wait_for(lambda: _status(sft) == "InProgress", 180, f"{sft} to be training")
+        if after_registered:
+            _wait_for(lambda: _registered(sft), 120, f"the run to register {sft}")
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
     finally:
         if child.poll() is None:
             child.kill()
     aws.control.release_job(sft)
+
+
+def _registered(job: str) -> bool:
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=LOCAL_BUCKET, Prefix="novaflow/runs/")
+    return any(obj["Key"].endswith(f"/jobs/{job}.json") for page in pages for obj in page.get("Contents", []))
 
 
 def test_killed_on_worker_a_rerun_on_worker_b_attaches_through_results_on_s3(aws, tmp_path) -> None:
@@ -136,7 +148,7 @@ def test_killed_on_worker_a_rerun_on_worker_b_attaches_through_results_on_s3(aws
         env.pop("PREFECT_LOCAL_STORAGE_PATH", None)
         envs[worker] = env
 
-    _kill_during_sft(aws, params, env=envs["a"], cwd=homes["a"] / "cwd")
+    _kill_during_sft(aws, params, env=envs["a"], cwd=homes["a"] / "cwd", after_registered=True)
     written_by_a = _result_keys()
     assert written_by_a  # the baseline and SFT submit records, among the other task results of the run
     done = subprocess.run(

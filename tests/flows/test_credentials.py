@@ -14,8 +14,11 @@ from urllib.parse import unquote, urlparse
 
 import boto3
 import pytest
+import yaml
 from prefect import flow
+from prefect.client.orchestration import get_client as prefect_client
 from prefect.settings import PREFECT_API_URL
+from prefect.utilities.callables import parameter_schema
 from prefect_aws import AwsClientParameters, AwsCredentials
 
 from flows.end_to_end import end_to_end
@@ -149,6 +152,33 @@ def test_the_block_as_the_run_form_sends_it_is_resolved_before_the_flow_starts(a
     assert isinstance(resolved, AwsCredentials)
     assert resolved.aws_access_key_id == block_user["key_id"]
     assert end_to_end.validate_parameters({"aws_credentials": BLOCK})["aws_credentials"] == BLOCK
+    # Through a deployment: with prefect.yaml's enforce_parameter_schema: false the server takes both shapes.
+    # Enforced, Prefect 3.9 refuses the reference: AwsCredentials has no required field, so the reference also
+    # matches the block's own schema and the "block or reference" oneOf fails. When this starts to pass, turn
+    # enforcement back on in prefect.yaml.
+    with prefect_client(sync_client=True) as client:
+        flow_id = client.create_flow(verify_reward)
+        schema = parameter_schema(verify_reward).model_dump()
+        relaxed, enforced = (
+            client.create_deployment(
+                flow_id=flow_id, name=f"form-{on}", parameter_openapi_schema=schema, enforce_parameter_schema=on
+            )
+            for on in (False, True)
+        )
+        try:
+            for value in (given["aws_credentials"], BLOCK):
+                run = client.create_flow_run_from_deployment(relaxed, parameters={"aws_credentials": value})
+                assert run.parameters["aws_credentials"] == value
+            assert client.create_flow_run_from_deployment(enforced, parameters={"aws_credentials": BLOCK})
+            with pytest.raises(
+                Exception, match=r"409 Conflict.*Validation failed for field 'aws_credentials'.*is valid under each of"
+            ):
+                client.create_flow_run_from_deployment(enforced, parameters=given)
+        finally:
+            for deployment in (relaxed, enforced):
+                client.delete_deployment(deployment)  # and with it the scheduled runs no worker will take
+    deployments = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+    assert [d["name"] for d in deployments if d.get("enforce_parameter_schema") is not False] == []
     # A hook in another process rebuilds the block from the stored parameters; a block given in code is
     # stored with its secret masked, so it is not rebuilt.
     assert credentials_from_parameters(given).aws_access_key_id == block_user["key_id"]
