@@ -75,3 +75,20 @@ def test_malformed_setting_is_one_line(monkeypatch: pytest.MonkeyPatch, var: str
     assert message.startswith(f"Setting '{name}' is malformed (")
     assert fragment in message and f"fix {var} in the environment or .env." in message
     assert "\n" not in message
+
+
+def test_applied_overrides_sit_between_explicit_overrides_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from novaflow.settings import applied_overrides, apply_overrides
+
+    monkeypatch.setenv("NOVAFLOW_REGION", "eu-west-2")
+    try:
+        apply_overrides(region="us-west-2", endpoint_url=None)
+        assert applied_overrides() == {"region": "us-west-2"}
+        assert load_settings().region == "us-west-2"
+        assert load_settings(region="ap-northeast-1").region == "ap-northeast-1"
+        with pytest.raises(ConfigError, match="Setting 'region' is malformed"):
+            apply_overrides(region="west")
+        assert load_settings().region == "us-west-2"  # a refused value leaves what was applied
+    finally:
+        apply_overrides()
+    assert load_settings().region == "eu-west-2"
