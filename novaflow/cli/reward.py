@@ -23,11 +23,37 @@ from reward_lambda.config import RewardConfig
 app = typer.Typer(help="Build, deploy and verify the RFT reward Lambda.", no_args_is_help=True)
 
 
+SOURCE_HELP = (
+    "Your reward file (.py defining lambda_handler(event, context) or grade(response, reference_answer, sample)); "
+    "a requirements.txt beside it is packaged too. Default: novaflow's label grader."
+)
+
+
 @app.command("build")
-def build(out: Path = typer.Option(Path("reward.zip"), "--out", "-o", help="Where to write the zip.")) -> None:
+def build(
+    out: Path = typer.Option(Path("reward.zip"), "--out", "-o", help="Where to write the zip."),
+    source: str = typer.Option(None, "--source", help=SOURCE_HELP),
+) -> None:
     """Write the deterministic deployment zip (same source, same bytes) and print its CodeSha256."""
-    path, sha = write_zip(out)
+    if source:
+        from novaflow.reward.package import code_sha256
+        from novaflow.reward.source import build_reward_zip, load_reward_source
+
+        data = build_reward_zip(load_reward_source(source))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+        path, sha = out, code_sha256(data)
+    else:
+        path, sha = write_zip(out)
     typer.echo(f"{path}\t{path.stat().st_size} bytes\tCodeSha256 {sha}\thandler {HANDLER}\truntime {RUNTIME}")
+
+
+def _package(source: str | None) -> bytes | None:
+    if not source:
+        return None
+    from novaflow.reward.source import build_reward_zip, load_reward_source
+
+    return build_reward_zip(load_reward_source(source))
 
 
 @app.command("deploy")
@@ -43,11 +69,20 @@ def deploy(
     verbose_penalty: float = typer.Option(0.0, help="Subtracted from answers longer than --verbose-chars."),
     verbose_chars: int = typer.Option(32, help="Answer length above which the verbose penalty applies."),
     timeout: int = typer.Option(300, help="Lambda timeout in seconds (1-900)."),
+    source: str = typer.Option(None, "--source", help=SOURCE_HELP),
 ) -> None:
     """Create or update the function, publish a version, grant the SageMaker role; prints the result as JSON."""
     settings = load_settings(region=region, role_arn=role_arn)
-    config = _config(labels, correct, incorrect, verbose_penalty, verbose_chars)
-    reward = deploy_reward_lambda(function_name=name, config=config, settings=settings, timeout_seconds=timeout)
+    package = _package(source)
+    config = None if package is not None else _config(labels, correct, incorrect, verbose_penalty, verbose_chars)
+    reward = deploy_reward_lambda(
+        function_name=name,
+        config=config,
+        settings=settings,
+        timeout_seconds=timeout,
+        zip_bytes=package,
+        environment={} if package is not None else None,
+    )
     typer.echo(json.dumps(dataclasses.asdict(reward), indent=2))
 
 
@@ -65,8 +100,18 @@ def verify(
     local: bool = typer.Option(False, "--local", help="Start the embedded AWS and deploy into it first."),
     limit: int = typer.Option(DEFAULT_LIMIT, help="Rows read from each input."),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+    source: str = typer.Option(None, "--source", help=SOURCE_HELP),
+    function_arn: str = typer.Option(None, "--function-arn", help="Verify an existing reward Lambda (used as is)."),
 ) -> None:
-    """Grade sample rows / predictions locally and via Lambda; print the reward distribution. Exit 1 if not OK."""
+    """Grade sample rows / predictions locally and via Lambda; print the reward distribution. Exit 1 if not OK.
+
+    With ``--source`` (or ``--function-arn``) a team's reward is probed on ``--rows``: each row's reference
+    answer, another row's, an empty and a garbled answer; a grader that is constant, raises on every sample or
+    answers in the wrong shape is refused with one line.
+    """
+    if source or function_arn:
+        _verify_own(rows, source, function_arn, name, use_lambda, local, limit, as_json)
+        return
     with ExitStack() as stack:
         if local:
             from novaflow.local import LocalAws
@@ -81,6 +126,57 @@ def verify(
             limit=limit,
         )
     typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_verification(result))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _verify_own(
+    rows: str | None,
+    source: str | None,
+    function_arn: str | None,
+    name: str,
+    use_lambda: bool,
+    local: bool,
+    limit: int,
+    as_json: bool,
+) -> None:
+    from novaflow.errors import RewardError
+    from novaflow.reward.deploy import existing_function_arn
+    from novaflow.reward.probes import verify_reward_function
+
+    if not rows:
+        raise RewardError("a reward function is verified on RFT rows: pass --rows FILE.jsonl (or s3://...)")
+    package = _package(source)
+    with ExitStack() as stack:
+        if local:
+            from novaflow.local import LocalAws
+
+            stack.enter_context(LocalAws())
+        target: str | None = None
+        if function_arn:
+            target = existing_function_arn(function_arn)
+        elif use_lambda and package is not None:
+            if local:  # into the embedded AWS just started; otherwise the function deployed as --name is checked
+                deploy_reward_lambda(function_name=name, zip_bytes=package, environment={}, poll_seconds=0.05)
+            target = name
+        result = verify_reward_function(
+            rows,
+            source=source or str(function_arn),
+            zip_bytes=package,
+            function_name=target,
+            settings=load_settings(),
+            limit=limit,
+        )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        columns = ["probe", "runner", "n", "mean", "std", "min", "median", "max", "distinct", "invalid"]
+        table = [columns] + [[str(row[c]) for c in columns] for row in result.table()]
+        widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table]
+        lines += [f"note: {n}" for n in result.notes] + [f"problem: {p}" for p in result.problems + result.mismatches]
+        lines.append("reward verification: " + ("OK" if result.ok else f"FAILED: {result.reason()}"))
+        typer.echo("\n".join(lines))
     if not result.ok:
         raise typer.Exit(1)
 

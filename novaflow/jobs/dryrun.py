@@ -31,9 +31,9 @@ from novaflow.jobs.submit import Submission, prepare_submission
 from novaflow.recipes.build import BYOD_TASKS
 from novaflow.recipes.overrides import get_path, resolved_value
 from novaflow.recipes.tables import CostEstimate, PriceTable, load_instance_table, load_price_table
+from novaflow.reward.deploy import LAMBDA_ARN_RE
 from novaflow.settings import NovaflowSettings, load_settings
 
-LAMBDA_ARN_RE = re.compile(r"^arn:aws:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9-_]+$")
 IMAGE_RE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[\w./-]+:[\w.-]+$")
 MAX_COUNT_BYTES = 512 * 1024 * 1024
 
@@ -189,6 +189,13 @@ def _check_data(spec: JobSpec, sub: Submission, settings: NovaflowSettings, repo
             "train_uri",
             f"{spec.train_uri} is not a file named gen_qa.jsonl",
             "AWS requires the gen_qa dataset to be one file named gen_qa.jsonl",
+        )
+    judged = spec.eval_task in ("llm_judge", "rubric_llm_judge")
+    if spec.method is Method.EVALUATION and judged and not spec.train_uri.endswith("llm_judge.jsonl"):
+        report.add(
+            "train_uri",
+            f"{spec.train_uri} is not a file named llm_judge.jsonl",
+            "AWS requires the judge dataset to be one file named llm_judge.jsonl",
         )
     for channel, uri in spec.data_channels().items():
         rows = _count_rows(uri, settings, report, channel)

@@ -38,6 +38,8 @@ INVOKE_POLICY_PREFIX = "novaflow-invoke-"
 DEFAULT_TIMEOUT_SECONDS = 300
 DEFAULT_MEMORY_MB = 512
 FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+LAMBDA_ARN_RE = re.compile(r"^arn:aws:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9-_]+$")
+"""An unqualified function ARN, the form RFT recipes and evaluation ``rl_env`` take."""
 LAMBDA_TRUST_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
@@ -116,12 +118,15 @@ def deploy_reward_lambda(
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
     memory_mb: int = DEFAULT_MEMORY_MB,
     zip_bytes: bytes | None = None,
+    environment: dict[str, str] | None = None,
     wait_seconds: float = 300.0,
     poll_seconds: float = 2.0,
 ) -> RewardLambda:
     """Create or update the function, wait until it is ready, publish a version, grant the SageMaker role.
 
     ``invoke_role_arn`` defaults to ``settings.role_arn`` (the SageMaker execution role that runs RFT jobs).
+    ``zip_bytes`` replaces novaflow's label grader (a team's packaged reward); its ``environment`` replaces the
+    grader's ``REWARD_*`` variables (empty for a team's own code, which has no use for them).
     """
     validate_function_name(function_name)
     if not 1 <= timeout_seconds <= 900:
@@ -133,7 +138,7 @@ def deploy_reward_lambda(
     assert invoke_role_arn is not None
     data = zip_bytes if zip_bytes is not None else build_zip()
     sha = code_sha256(data)
-    env = (config or RewardConfig()).to_env()
+    env = dict(environment) if environment is not None else (config or RewardConfig()).to_env()
     partition = invoke_role_arn.split(":")[1]
     account = _account(settings)
 
@@ -212,6 +217,24 @@ def deploy_reward_lambda(
         function_arn=function_arn,
         changed=changed,
     )
+
+
+def existing_function_arn(function_arn: str, settings: NovaflowSettings | None = None) -> str:
+    """Check a team's own function, used as is (never redeployed): an unqualified ARN of a function that exists."""
+    if not LAMBDA_ARN_RE.match(function_arn):
+        raise RewardError(
+            f"reward function ARN {function_arn!r} is not an unqualified Lambda function ARN "
+            "(arn:aws:lambda:<region>:<account>:function:<name>, no version or alias): RFT recipes take that form"
+        )
+    try:
+        conf = get_client("lambda", settings).get_function(FunctionName=function_arn)["Configuration"]
+    except ClientError as exc:
+        if is_not_found(exc):
+            raise RewardError(f"reward function {function_arn} does not exist (or is in another region)") from None
+        raise wrap_client_error(exc, f"check reward function {function_arn}") from exc
+    if conf.get("State", "Active") != "Active":
+        raise RewardError(f"reward function {function_arn} is {conf.get('State')}: {conf.get('StateReason', '')}")
+    return function_arn
 
 
 def ensure_execution_role(

@@ -44,9 +44,14 @@ def source_files(source_dir: Path | None = None) -> dict[str, bytes]:
 
 def build_zip(source_dir: Path | None = None) -> bytes:
     """The deployment package as bytes (deterministic; see module docstring)."""
+    return zip_files(source_files(source_dir))
+
+
+def zip_files(files: dict[str, bytes]) -> bytes:
+    """Archive name -> bytes as a zip whose bytes depend only on the names and contents (sorted, fixed time)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in source_files(source_dir).items():
+        for name, data in sorted(files.items()):
             info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3  # unix, so external_attr carries the permission bits on every OS

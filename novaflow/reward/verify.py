@@ -40,6 +40,7 @@ from reward_lambda.handler import grade_batch
 DEFAULT_LIMIT = 200
 DEFAULT_BATCH_SIZE = 50
 DEFAULT_MAX_INVALID_SHARE = 0.05
+MAX_LABELS = 20
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,25 @@ def verify_reward(
     return RewardVerification(distributions, mismatches, problems)
 
 
+def labels_of_rows(
+    location: str | Path, *, settings: NovaflowSettings | None = None, max_labels: int = MAX_LABELS
+) -> tuple[str, ...]:
+    """The label set of RFT rows whose reference answers are labels (few distinct strings), in first-seen order.
+
+    A team's data with free-form answers has no label set: then novaflow's label grader cannot grade it, and the
+    error says what to pass instead.
+    """
+    rows = load_jsonl(location, limit=1_000_000, settings=settings)
+    labels = list(dict.fromkeys(r.get("reference_answer") for r in rows))
+    if len(labels) > max_labels or not all(isinstance(x, str) and x.strip() for x in labels):
+        raise RewardError(
+            f"{location}: the RFT rows have {len(labels)} distinct reference answers, not a label set of at most "
+            f"{max_labels}: novaflow's label grader cannot grade them; bring your own reward (--reward FILE.py or "
+            "--reward-arn ARN) or skip RFT (--skip rft)"
+        )
+    return tuple(str(x) for x in labels)
+
+
 def summarize(
     source: str,
     runner: str,
@@ -238,32 +258,36 @@ def invoke_batches(
     outputs: list[dict[str, Any]] = []
     for start in range(0, len(events), batch_size):
         batch = list(events[start : start + batch_size])
-        try:
-            response = lam.invoke(
-                FunctionName=function_name,
-                InvocationType="RequestResponse",
-                LogType="Tail",
-                Payload=json.dumps(batch).encode("utf-8"),
-            )
-        except ClientError as exc:
-            raise wrap_client_error(exc, f"invoke reward function {function_name}") from exc
-        raw = response["Payload"].read()
-        if response.get("FunctionError"):
-            log = base64.b64decode(response.get("LogResult", "")).decode("utf-8", "replace")
-            raise RewardError(
-                f"reward function {function_name} failed on samples {start + 1}-{start + len(batch)}"
-                f" ({response['FunctionError']}): {raw.decode('utf-8', 'replace')[:500]}\n"
-                f"log tail:\n{log}"
-            )
-        try:
-            result = json.loads(raw)
-        except ValueError:
-            raise RewardError(f"reward function {function_name} returned non-JSON: {raw[:200]!r}") from None
+        result = invoke_once(lam, function_name, batch, f"samples {start + 1}-{start + len(batch)}")
         problems = output_problems(result, [e.get("id") for e in batch])
         if problems:
             raise RewardError(f"reward function {function_name} broke the output contract: {'; '.join(problems[:5])}")
         outputs.extend(result)
     return outputs
+
+
+def invoke_once(lam: Any, function_name: str, batch: Sequence[Any], where: str) -> Any:
+    """One synchronous invocation; the function's own error (with its log tail) raises :class:`RewardError`."""
+    try:
+        response = lam.invoke(
+            FunctionName=function_name,
+            InvocationType="RequestResponse",
+            LogType="Tail",
+            Payload=json.dumps(list(batch)).encode("utf-8"),
+        )
+    except ClientError as exc:
+        raise wrap_client_error(exc, f"invoke reward function {function_name}") from exc
+    raw = response["Payload"].read()
+    if response.get("FunctionError"):
+        log = base64.b64decode(response.get("LogResult", "")).decode("utf-8", "replace")
+        raise RewardError(
+            f"reward function {function_name} failed on {where} ({response['FunctionError']}): "
+            f"{raw.decode('utf-8', 'replace')[:500]}\nlog tail:\n{log}"
+        )
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise RewardError(f"reward function {function_name} returned non-JSON: {raw[:200]!r}") from None
 
 
 def deployed_environment(function_name: str, settings: NovaflowSettings | None = None) -> dict[str, str]:
