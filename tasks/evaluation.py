@@ -14,6 +14,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
 from novaflow.evaluation.compare import StageComparison, compare_stages
+from novaflow.evaluation.judging import upload_judge_dataset
 from novaflow.evaluation.parser import parse_eval_output
 from novaflow.evaluation.results import EvalResult
 from novaflow.reports.html import build_report, save_report
@@ -37,6 +38,14 @@ def parse_eval_output_task(location: str, stage: str, *, verify: bool = True) ->
         description=f"{stage}: {result.source}\n\n{metric_table_markdown(result)}",
     )
     return result
+
+
+@task(name="upload-judge-dataset", **AWS_RETRIES)
+def upload_judge_dataset_task(result: EvalResult, uri: str) -> str:
+    """Write a stage's judge dataset (prompt, reference as response_A, the stage's answer as response_B)."""
+    where = upload_judge_dataset(result, uri)
+    get_run_logger().info("judge dataset of %d answers: %s", len(result.samples), where)
+    return where
 
 
 @task(name="compare-stages")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -151,6 +152,27 @@ def paired_delta(
     )
 
 
+def unpaired_delta(
+    metric: str,
+    baseline: tuple[float, float],
+    candidate: tuple[float, float],
+    n: int,
+    *,
+    confidence: float = 0.95,
+) -> MetricDelta:
+    """Delta of two (value, stderr) pairs without per-sample records: a normal-approximation z test.
+
+    Weaker than the paired tests (it ignores that the stages saw the same rows), so it is used only where an
+    output has no per-sample values, e.g. the original Nova judge, which writes no details file.
+    """
+    (a, se_a), (b, se_b) = baseline, candidate
+    delta = b - a
+    se = math.sqrt(se_a**2 + se_b**2)
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    p_value = math.erfc(abs(delta) / se / math.sqrt(2)) if se > 0 else (1.0 if delta == 0 else 0.0)
+    return MetricDelta(metric, a, b, delta, delta - z * se, delta + z * se, p_value, n, "unpaired-z")
+
+
 @dataclass
 class StageComparison:
     """Stage values (metric -> stage -> (value, stderr)) and paired deltas of every later stage vs the first and
@@ -239,4 +261,82 @@ def compare_stages(
                 confidence=confidence,
             )
             comparison.deltas.append((base, cand, delta))
+    _compare_related(stages, comparison, pairs, n_boot=n_boot, seed=seed, confidence=confidence)
     return comparison
+
+
+def _compare_related(
+    stages: dict[str, EvalResult],
+    comparison: StageComparison,
+    pairs: list[tuple[str, str]],
+    *,
+    n_boot: int,
+    seed: int,
+    confidence: float,
+) -> None:
+    """Add the other tasks' metrics (``<task>:<metric>``) that every stage has, with a test per delta.
+
+    Paired (as for gen_qa) when every stage has per-sample values that reproduce the reported number; otherwise
+    the unpaired z test when both numbers have a standard error (the judge's ``winrate`` gets one from its
+    counts); otherwise the value is shown without a test (counts, interval bounds).
+    """
+    names = list(stages)
+    first = stages[names[0]]
+    for task in first.related:
+        if not all(task in r.related for r in stages.values()):
+            continue
+        results = {n: r.related[task] for n, r in stages.items()}
+        for row in first.related[task].metrics:
+            if not all(row.name in r.metrics for r in results.values()):
+                continue
+            name = f"{task}:{row.name}"
+            comparison.values[name] = {
+                n: (r.metrics.get(row.name).value, r.metrics.get(row.name).stderr) for n, r in results.items()
+            }
+            for base, cand in pairs:
+                a, b = results[base], results[cand]
+                if _reproducible(a, row.name) and _reproducible(b, row.name) and len(a.samples) == len(b.samples):
+                    delta = paired_delta(
+                        a.sample_values(row.name),
+                        b.sample_values(row.name),
+                        name,
+                        n_boot=n_boot,
+                        seed=seed,
+                        confidence=confidence,
+                    )
+                else:
+                    se_a, se_b = _stderr(a, row.name), _stderr(b, row.name)
+                    if se_a is None or se_b is None:
+                        continue
+                    delta = unpaired_delta(
+                        name,
+                        (a.metrics.get(row.name).value, se_a),
+                        (b.metrics.get(row.name).value, se_b),
+                        _valid_count(a),
+                        confidence=confidence,
+                    )
+                comparison.deltas.append((base, cand, delta))
+
+
+def _reproducible(result: EvalResult, metric: str) -> bool:
+    """Per-sample values exist and their mean is the reported value (so a paired test tests that number)."""
+    if not result.has_sample_values(metric):
+        return False
+    return math.isclose(float(np.mean(result.sample_values(metric))), result.metrics.get(metric).value, abs_tol=1e-9)
+
+
+def _stderr(result: EvalResult, metric: str) -> float | None:
+    """The reported stderr; for a judge's winrate (no stderr is reported) the binomial one from the counts."""
+    stderr = result.metrics.get(metric).stderr
+    if stderr is not None or metric != "winrate":
+        return stderr
+    n = _valid_count(result)
+    value = result.metrics.get(metric).value
+    return math.sqrt(value * (1 - value) / n) if n > 0 else None
+
+
+def _valid_count(result: EvalResult) -> int:
+    table = result.metrics
+    if all(k in table for k in ("a_scores", "b_scores", "ties")):
+        return int(sum(table.get(k).value for k in ("a_scores", "b_scores", "ties")))
+    return len(result.samples)

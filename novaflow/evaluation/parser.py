@@ -27,10 +27,12 @@ import pandas as pd
 
 from novaflow.errors import EvaluationError
 from novaflow.evaluation.consistency import check_against_samples, recomputed_table
-from novaflow.evaluation.metrics import GEN_QA_TASK, SAMPLE_METRICS
+from novaflow.evaluation.metrics import GEN_QA_TASK, SAMPLE_METRICS, aggregate
 from novaflow.evaluation.results import EvalResult, MetricRow, MetricTable, SampleRecord
 from novaflow.evaluation.sources import FileTree, open_tree
 
+INPUT_FILES = frozenset({"gen_qa.jsonl", "llm_judge.jsonl"})
+"""Input files an output folder may also hold; never read as per-sample records."""
 _NUMBER_ITEM = re.compile(r"'([A-Za-z0-9_]+)':\s*(-?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|inf|nan))")
 
 
@@ -40,13 +42,21 @@ def _base(name: str) -> str:
 
 def find_files(names: list[str]) -> dict[str, list[str]]:
     """Classify member names into results / inference_output / details / tensorboard files."""
-    found: dict[str, list[str]] = {"results": [], "inference_output": [], "details": [], "tensorboard": []}
+    found: dict[str, list[str]] = {
+        "results": [],
+        "inference_output": [],
+        "details": [],
+        "tensorboard": [],
+        "records": [],
+    }
     for name in names:
         base = _base(name)
         if fnmatch(base, "results_*.json"):
             found["results"].append(name)
         elif base == "inference_output.jsonl":
             found["inference_output"].append(name)
+        elif base.endswith(".jsonl") and base not in INPUT_FILES:
+            found["records"].append(name)
         elif base.endswith(".parquet") and (base.startswith("details_") or "/details/" in f"/{name}"):
             found["details"].append(name)
         elif base.startswith(("events.out.tfevents", "event.out.tfevents")):
@@ -183,6 +193,36 @@ def parse_details_parquet(data: bytes, *, where: str) -> list[SampleRecord]:
     return samples
 
 
+def parse_reward_records(data: bytes, *, where: str) -> list[dict[str, float]]:
+    """Per-sample rewards of an ``rft_eval`` output: one reward-Lambda answer per line, passed through unchanged.
+
+    Returns ``aggregate_reward_score`` and every ``metrics_list`` entry by name; an empty list when the file is
+    not such a record file (other JSONL files may sit in an output folder).
+    """
+    records: list[dict[str, float]] = []
+    for line_no, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise EvaluationError(f"{where} line {line_no}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict) or "aggregate_reward_score" not in row:
+            return []
+        values = {"aggregate_reward_score": _number(row["aggregate_reward_score"], f"{where} line {line_no}")}
+        for metric in row.get("metrics_list") or []:
+            if isinstance(metric, dict) and isinstance(metric.get("name"), str):
+                values[metric["name"]] = _number(metric.get("value"), f"{where} line {line_no} {metric['name']}")
+        records.append(values)
+    return records
+
+
+def _number(value: Any, where: str) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise EvaluationError(f"{where}: {value!r} is not a number")
+    return float(value)
+
+
 def _merge(primary: list[SampleRecord], details: list[SampleRecord], where: str, warnings: list[str]) -> None:
     if len(details) != len(primary):
         warnings.append(f"{where}: {len(details)} detail rows but {len(primary)} inference rows; details ignored")
@@ -205,7 +245,10 @@ def parse_eval_output(location: str | Path, *, verify: bool = True) -> EvalResul
 
 def parse_tree(tree: FileTree, *, verify: bool = True) -> EvalResult:
     found = find_files(tree.names)
-    if not found["results"] and not found["inference_output"]:
+    records: list[dict[str, float]] = []
+    for name in found["records"]:
+        records += parse_reward_records(tree.read(name), where=tree.label(name))
+    if not found["results"] and not found["inference_output"] and not records:
         raise EvaluationError(
             f"{tree.location}: no results_*.json or inference_output.jsonl among "
             f"{len(tree.names)} files (looked under eval_results/ and eval-result/ at any depth)"
@@ -229,6 +272,19 @@ def parse_tree(tree: FileTree, *, verify: bool = True) -> EvalResult:
             _merge(samples, details, tree.label(name), warnings)
         else:
             samples = details
+    if records:
+        if len(samples) == len(records):
+            for sample, values in zip(samples, records, strict=True):
+                sample.metrics.update(values)
+        else:
+            if samples:
+                warnings.append(f"{tree.location}: {len(records)} reward records but {len(samples)} detail rows")
+            samples = [
+                SampleRecord(index=i, prompt="", prediction="", gold="", metrics=v) for i, v in enumerate(records)
+            ]
+        if not found["results"]:
+            table = _mean_table(records)
+            warnings.append(f"{tree.location}: no results_*.json; reward metrics averaged from {len(records)} records")
     result = EvalResult(
         source=tree.location,
         task=task,
@@ -237,7 +293,7 @@ def parse_tree(tree: FileTree, *, verify: bool = True) -> EvalResult:
         files={k: [tree.label(n) for n in v] for k, v in found.items() if v},
         warnings=warnings,
     )
-    if not found["results"]:
+    if not found["results"] and not records:
         # Batch-inference output: predictions only. The metrics are ours, and the table says so in a warning.
         result.metrics = recomputed_table(result)
         result.warnings.append(f"{tree.location}: no results_*.json; metrics recomputed from {len(samples)} samples")
@@ -245,3 +301,8 @@ def parse_tree(tree: FileTree, *, verify: bool = True) -> EvalResult:
     if verify and samples and any(name in table for name in SAMPLE_METRICS):
         result.disagreements = check_against_samples(result)
     return result
+
+
+def _mean_table(records: list[dict[str, float]]) -> MetricTable:
+    names = dict.fromkeys(name for r in records for name in r)
+    return MetricTable([MetricRow(name, *aggregate([r.get(name, 0.0) for r in records])) for name in names])

@@ -95,6 +95,8 @@ class EvalResult:
     files: dict[str, list[str]] = field(default_factory=dict)
     disagreements: list[Disagreement] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    related: dict[str, EvalResult] = field(default_factory=dict)
+    """Evaluations of the same model by another task (``judge``, ``rft_eval``, a benchmark), by metric prefix."""
 
     @property
     def golds(self) -> list[str]:
@@ -103,6 +105,9 @@ class EvalResult:
     @property
     def predictions(self) -> list[str]:
         return [s.prediction for s in self.samples]
+
+    def has_sample_values(self, metric: str) -> bool:
+        return bool(self.samples) and all(metric in s.metrics for s in self.samples)
 
     def sample_values(self, metric: str) -> list[float]:
         """Per-sample values of ``metric`` in evaluation order (missing values are an error, not a zero)."""

@@ -38,9 +38,10 @@ EVAL_TASKS: dict[str, tuple[str, str]] = {
     "mmmu": ("zs_cot", "accuracy"),
     "gen_qa": ("gen_qa", "all"),
     "llm_judge": ("judge", "all"),
+    "rubric_llm_judge": ("judge", "all"),
     "rft_eval": ("rft_eval", "all"),
 }
-BYOD_TASKS = frozenset({"gen_qa", "llm_judge", "rft_eval"})
+BYOD_TASKS = frozenset({"gen_qa", "llm_judge", "rubric_llm_judge", "rft_eval"})
 EVAL_MAX_NEW_TOKENS = {1: 8196, 2: 32768}
 _PLACEHOLDER = re.compile(r"^\{\{(\w+)\}\}$")
 
@@ -55,9 +56,12 @@ def template_name(
         task = eval_task or "gen_qa"
         if task not in EVAL_TASKS:
             raise RecipeError(f"Unknown evaluation task {task!r}: use one of {', '.join(EVAL_TASKS)}.")
-        return {"gen_qa": "eval_gen_qa", "rft_eval": "eval_rft", "llm_judge": "eval_llm_judge"}.get(
-            task, "eval_benchmark"
-        )
+        return {
+            "gen_qa": "eval_gen_qa",
+            "rft_eval": "eval_rft",
+            "llm_judge": "eval_llm_judge",
+            "rubric_llm_judge": "eval_llm_judge",
+        }.get(task, "eval_benchmark")
     return f"{method.value}_nova{model.version}"
 
 
