@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 import zlib
 from typing import Any
@@ -18,12 +19,15 @@ from typing import Any
 import numpy as np
 
 from novaflow.local import outputs, storage
-from novaflow.local.emulate_sft import checkpoint_uri
+from novaflow.local.emulate_sft import MAX_LABELS, checkpoint_uri
+from novaflow.local.generative import Candidates, GenerativePolicy
 from novaflow.local.joblog import rft_step_line
 from novaflow.local.model import Adam, Batch, LinearPolicy, is_base_model, softmax, tokens
 
 LAMBDA_BATCH = 32
 STEP_PER_RECIPE_LR = 0.002 / 1e-4
+GENERATIVE_STEP_PER_RECIPE_LR = 0.1 / 1e-4
+"""Adam step of the generative model's scorer per unit of the recipe's RFT lr (it has few effective weights)."""
 
 
 def _reference(row: dict[str, Any]) -> str:
@@ -69,9 +73,13 @@ class RewardClient:
         self.invocations = 0
 
     def score(self, samples: list[dict[str, Any]]) -> dict[Any, float]:
+        return {item["id"]: float(item["aggregate_reward_score"]) for item in self.outputs(samples)}
+
+    def outputs(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The Lambda's answer for every sample, in order (a function error or a wrong shape fails the job)."""
         from novaflow.local.fulfilment import RecipeNotSupported
 
-        scores: dict[Any, float] = {}
+        results: list[dict[str, Any]] = []
         for start in range(0, len(samples), LAMBDA_BATCH):
             chunk = samples[start : start + LAMBDA_BATCH]
             self.ctx.log.line(f"Invoking reward Lambda {self.arn} with {len(chunk)} samples")
@@ -90,9 +98,21 @@ class RewardClient:
                     f"AlgorithmError: reward Lambda {self.arn} returned "
                     f"{type(payload).__name__} instead of a list of {len(chunk)} results"
                 )
-            for item in payload:
-                scores[item["id"]] = float(item["aggregate_reward_score"])
-        return scores
+            bad = next((item for item in payload if not _readable(item)), None)
+            if bad is not None:
+                raise RecipeNotSupported(
+                    f"AlgorithmError: reward Lambda {self.arn} returned {str(bad)[:120]} - each result needs an "
+                    "'id' and a numeric 'aggregate_reward_score'"
+                )
+            results.extend(payload)
+        return results
+
+
+def _readable(item: object) -> bool:
+    if not isinstance(item, dict) or "id" not in item:
+        return False
+    score = item.get("aggregate_reward_score")
+    return isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)
 
 
 def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
@@ -105,86 +125,34 @@ def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
         )
     rows = ctx.read_jsonl("train")
     start = str(recipe["run"].get("model_name_or_path") or "")
+    policy: LinearPolicy | GenerativePolicy
     if is_base_model(start):
-        policy = LinearPolicy.empty(sorted({_reference(r) for r in rows}))
+        references = [_reference(r) for r in rows]
+        if len(set(references)) > MAX_LABELS:
+            policy = GenerativePolicy.untrained([_user_text(r) for r in rows], references)
+        else:
+            policy = LinearPolicy.empty(sorted(set(references)))
     else:
         loaded = storage.load_policy(ctx.url, start)
-        policy = LinearPolicy(list(loaded.classes), loaded.weights.copy(), dict(loaded.meta))
-    reference = policy.weights.copy()
-    data = Batch.from_texts([_user_text(r) for r in rows])
+        if isinstance(loaded, GenerativePolicy):
+            policy = GenerativePolicy(
+                loaded.prompts, loaded.responses, loaded.weights.copy(), loaded.classifier, dict(loaded.meta)
+            )
+        else:
+            policy = LinearPolicy(list(loaded.classes), loaded.weights.copy(), dict(loaded.meta))
     rng = np.random.default_rng(zlib.crc32(ctx.name.encode()))
-    adam = Adam(policy.weights.shape, lr=settings["lr"] * STEP_PER_RECIPE_LR)
     reward = RewardClient(ctx, settings["lambda_arn"])
-    g, temp, kl_coef = settings["generations"], settings["temperature"], settings["kl_coef"]
+    g = settings["generations"]
     prompts_per_step = max(1, min(len(rows), settings["batch"] // g))
     ctx.log.line(
         f"RFT from {start}: {len(rows)} prompts, {prompts_per_step} prompts x {g} generations per step, "
-        f"temperature={temp}, kl_loss_coef={kl_coef}, max_steps={settings['steps']}, "
+        f"temperature={settings['temperature']}, kl_loss_coef={settings['kl_coef']}, max_steps={settings['steps']}, "
         f"reward Lambda {settings['lambda_arn']}"
     )
-    order, cursor, history = rng.permutation(len(rows)), 0, []
-    for step in range(1, settings["steps"] + 1):
-        started = time.perf_counter()
-        if cursor + prompts_per_step > len(order):
-            order, cursor = rng.permutation(len(rows)), 0
-        take = order[cursor : cursor + prompts_per_step]
-        cursor += len(take)
-        batch = data.take(take)
-        logits = policy.logits(batch)
-        probs = softmax(logits / max(temp, 1e-6))
-        choices = np.array([[rng.choice(len(policy.classes), p=probs[i]) for _ in range(g)] for i in range(len(take))])
-        samples, ids = [], []
-        for i, row_index in enumerate(take):
-            for j in range(g):
-                sample = copy.deepcopy(rows[row_index])
-                sample_id = f"{ctx.name}-s{step}-p{int(row_index)}-g{j}"
-                sample["id"] = sample_id
-                rollout = {"role": "assistant", "content": policy.classes[choices[i, j]]}
-                sample["messages"] = [*list(sample.get("messages") or []), rollout]
-                samples.append(sample)
-                ids.append(sample_id)
-        scores = reward.score(samples)
-        rewards = np.array([scores[i] for i in ids]).reshape(len(take), g)
-        advantages = rewards - rewards.mean(axis=1, keepdims=True)
-        # Policy gradient of -sum(adv * log pi(a)) through the temperature, plus the KL(pi || pi_ref) penalty.
-        grad_rows = np.zeros_like(logits)
-        for j in range(g):
-            onehot = np.eye(len(policy.classes))[choices[:, j]]
-            grad_rows -= advantages[:, [j]] * (onehot - probs) / max(temp, 1e-6)
-        p1 = softmax(logits)
-        ref_logits = np.add.reduceat(reference[batch.cols], batch.starts, axis=0)
-        q1 = softmax(ref_logits)
-        log_ratio = np.log(p1 + 1e-12) - np.log(q1 + 1e-12)
-        kl = (p1 * log_ratio).sum(axis=1)
-        grad_rows += kl_coef * p1 * (log_ratio - kl[:, None]) * g
-        grad = policy.gradient(batch, grad_rows / (len(take) * g))
-        adam.step(policy.weights, grad)
-        entropy = float(-(probs * np.log(probs + 1e-12)).sum(axis=1).mean())
-        lengths = [len(tokens(policy.classes[c])) for c in choices.ravel()]
-        chosen_logp = np.log(probs[np.arange(len(take))[:, None], choices] + 1e-12)
-        metrics = {
-            "global_seqlen/mean": float(np.mean([len(tokens(_user_text(rows[r]))) for r in take])) + np.mean(lengths),
-            "actor/entropy": entropy,
-            "actor/reward_kl_penalty": float(kl.mean()),
-            "actor/reward_kl_penalty_coeff": kl_coef,
-            "actor/pg_loss": float(-(advantages * chosen_logp).mean()),
-            "actor/grad_norm": float(np.linalg.norm(grad)),
-            "actor/lr": settings["lr"],
-            "critic/score/mean": float(rewards.mean()),
-            "critic/score/max": float(rewards.max()),
-            "critic/score/min": float(rewards.min()),
-            "critic/rewards/mean": float(rewards.mean()),
-            "critic/rewards/max": float(rewards.max()),
-            "critic/rewards/min": float(rewards.min()),
-            "critic/advantages/mean": float(advantages.mean()),
-            "response_length/mean": float(np.mean(lengths)),
-            "response_length/clip_ratio": 0.0,
-            "perf/throughput": len(samples) / max(time.perf_counter() - started, 1e-6),
-        }
-        epoch = (step * len(take)) // max(1, len(rows))
-        ctx.log.line(rft_step_line(step, epoch, metrics))
-        history.append((step, epoch, metrics))
-        ctx.checkpoint()
+    if isinstance(policy, GenerativePolicy):
+        history = _rft_generative(ctx, policy, rows, settings, reward, rng, prompts_per_step)
+    else:
+        history = _rft_classifier(ctx, policy, rows, settings, reward, rng, prompts_per_step)
     ctx.run.enter("Uploading")
     uri = checkpoint_uri(ctx.account, ctx.name)
     policy.meta.update(
@@ -204,3 +172,199 @@ def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
     )
     storage.write_bytes(ctx.url, outputs.output_uri(ctx.output_path, ctx.name), outputs.training_archive(uri, csv))
     ctx.log.line(f"Saved checkpoint to {uri}")
+
+
+History = list[tuple[int, int, dict[str, float]]]
+
+
+def _rft_classifier(
+    ctx: Any,
+    policy: LinearPolicy,
+    rows: list[dict[str, Any]],
+    settings: dict[str, Any],
+    reward: RewardClient,
+    rng: np.random.Generator,
+    prompts_per_step: int,
+) -> History:
+    reference = policy.weights.copy()
+    data = Batch.from_texts([_user_text(r) for r in rows])
+    adam = Adam(policy.weights.shape, lr=settings["lr"] * STEP_PER_RECIPE_LR)
+    g, temp, kl_coef = settings["generations"], settings["temperature"], settings["kl_coef"]
+    order, cursor, history = rng.permutation(len(rows)), 0, []
+    for step in range(1, settings["steps"] + 1):
+        started = time.perf_counter()
+        if cursor + prompts_per_step > len(order):
+            order, cursor = rng.permutation(len(rows)), 0
+        take = order[cursor : cursor + prompts_per_step]
+        cursor += len(take)
+        batch = data.take(take)
+        logits = policy.logits(batch)
+        probs = softmax(logits / max(temp, 1e-6))
+        choices = np.array([[rng.choice(len(policy.classes), p=probs[i]) for _ in range(g)] for i in range(len(take))])
+        texts = [[policy.classes[c] for c in row] for row in choices]
+        samples, ids = rollout_samples(ctx.name, step, rows, take, texts)
+        scores = reward.score(samples)
+        rewards = np.array([scores[i] for i in ids]).reshape(len(take), g)
+        advantages = rewards - rewards.mean(axis=1, keepdims=True)
+        # Policy gradient of -sum(adv * log pi(a)) through the temperature, plus the KL(pi || pi_ref) penalty.
+        grad_rows = np.zeros_like(logits)
+        for j in range(g):
+            onehot = np.eye(len(policy.classes))[choices[:, j]]
+            grad_rows -= advantages[:, [j]] * (onehot - probs) / max(temp, 1e-6)
+        p1 = softmax(logits)
+        ref_logits = np.add.reduceat(reference[batch.cols], batch.starts, axis=0)
+        q1 = softmax(ref_logits)
+        log_ratio = np.log(p1 + 1e-12) - np.log(q1 + 1e-12)
+        kl = (p1 * log_ratio).sum(axis=1)
+        grad_rows += kl_coef * p1 * (log_ratio - kl[:, None]) * g
+        grad = policy.gradient(batch, grad_rows / (len(take) * g))
+        adam.step(policy.weights, grad)
+        entropy = float(-(probs * np.log(probs + 1e-12)).sum(axis=1).mean())
+        chosen_logp = np.log(probs[np.arange(len(take))[:, None], choices] + 1e-12)
+        metrics = step_metrics(
+            rows,
+            take,
+            texts,
+            rewards,
+            advantages,
+            entropy=entropy,
+            kl=float(kl.mean()),
+            kl_coef=kl_coef,
+            pg_loss=float(-(advantages * chosen_logp).mean()),
+            grad_norm=float(np.linalg.norm(grad)),
+            lr=settings["lr"],
+            started=started,
+        )
+        epoch = (step * len(take)) // max(1, len(rows))
+        ctx.log.line(rft_step_line(step, epoch, metrics))
+        history.append((step, epoch, metrics))
+        ctx.checkpoint()
+    return history
+
+
+def _rft_generative(
+    ctx: Any,
+    policy: GenerativePolicy,
+    rows: list[dict[str, Any]],
+    settings: dict[str, Any],
+    reward: RewardClient,
+    rng: np.random.Generator,
+    prompts_per_step: int,
+) -> History:
+    """The same group-relative update on the generative model's scorer; each prompt has its own candidates."""
+    reference = policy.weights.copy()
+    prompts = [_user_text(r) for r in rows]
+    cache: dict[int, Candidates] = {}
+    adam = Adam(policy.weights.shape, lr=settings["lr"] * GENERATIVE_STEP_PER_RECIPE_LR)
+    g, temp, kl_coef = settings["generations"], max(settings["temperature"], 1e-6), settings["kl_coef"]
+    order, cursor, history = rng.permutation(len(rows)), 0, []
+    for step in range(1, settings["steps"] + 1):
+        started = time.perf_counter()
+        if cursor + prompts_per_step > len(order):
+            order, cursor = rng.permutation(len(rows)), 0
+        take = order[cursor : cursor + prompts_per_step]
+        cursor += len(take)
+        cands = []
+        for r in take:
+            if int(r) not in cache:
+                cache[int(r)] = policy.candidates(prompts[int(r)])
+            cands.append(cache[int(r)])
+        logits = [c.logits(policy.weights) for c in cands]
+        probs = [softmax(x[None, :] / temp)[0] for x in logits]
+        choices = [[int(rng.choice(len(p), p=p)) for _ in range(g)] for p in probs]
+        texts = [[c.texts[k] for k in row] for c, row in zip(cands, choices, strict=True)]
+        samples, ids = rollout_samples(ctx.name, step, rows, take, texts)
+        scores = reward.score(samples)
+        rewards = np.array([scores[i] for i in ids]).reshape(len(take), g)
+        advantages = rewards - rewards.mean(axis=1, keepdims=True)
+        grad = np.zeros_like(policy.weights)
+        kls, entropies, chosen = [], [], []
+        for i, (c, x, p) in enumerate(zip(cands, logits, probs, strict=True)):
+            row_grad = np.zeros_like(x)
+            for j, k in enumerate(choices[i]):
+                onehot = np.zeros_like(x)
+                onehot[k] = 1.0
+                row_grad -= advantages[i, j] * (onehot - p) / temp
+                chosen.append(math.log(float(p[k]) + 1e-12) * advantages[i, j])
+            p1 = softmax(x[None, :])[0]
+            q1 = softmax(c.logits(reference)[None, :])[0]
+            log_ratio = np.log(p1 + 1e-12) - np.log(q1 + 1e-12)
+            kl = float((p1 * log_ratio).sum())
+            row_grad += kl_coef * p1 * (log_ratio - kl) * g
+            c.gradient(row_grad / (len(take) * g), grad)
+            kls.append(kl)
+            entropies.append(float(-(p * np.log(p + 1e-12)).sum()))
+        adam.step(policy.weights, grad)
+        metrics = step_metrics(
+            rows,
+            take,
+            texts,
+            rewards,
+            advantages,
+            entropy=float(np.mean(entropies)),
+            kl=float(np.mean(kls)),
+            kl_coef=kl_coef,
+            pg_loss=-float(np.mean(chosen)),
+            grad_norm=float(np.linalg.norm(grad)),
+            lr=settings["lr"],
+            started=started,
+        )
+        epoch = (step * len(take)) // max(1, len(rows))
+        ctx.log.line(rft_step_line(step, epoch, metrics))
+        history.append((step, epoch, metrics))
+        ctx.checkpoint()
+    return history
+
+
+def rollout_samples(
+    job: str, step: int, rows: list[dict[str, Any]], take: np.ndarray, texts: list[list[str]]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The samples sent to the reward Lambda: each row with a generation appended and a unique id (§16.1)."""
+    samples, ids = [], []
+    for i, row_index in enumerate(take):
+        for j, text in enumerate(texts[i]):
+            sample = copy.deepcopy(rows[row_index])
+            sample_id = f"{job}-s{step}-p{int(row_index)}-g{j}"
+            sample["id"] = sample_id
+            sample["messages"] = [*list(sample.get("messages") or []), {"role": "assistant", "content": text}]
+            samples.append(sample)
+            ids.append(sample_id)
+    return samples, ids
+
+
+def step_metrics(
+    rows: list[dict[str, Any]],
+    take: np.ndarray,
+    texts: list[list[str]],
+    rewards: np.ndarray,
+    advantages: np.ndarray,
+    *,
+    entropy: float,
+    kl: float,
+    kl_coef: float,
+    pg_loss: float,
+    grad_norm: float,
+    lr: float,
+    started: float,
+) -> dict[str, float]:
+    """One step's verl-style metrics from what the step really did."""
+    lengths = [len(tokens(t)) for row in texts for t in row]
+    return {
+        "global_seqlen/mean": float(np.mean([len(tokens(_user_text(rows[r]))) for r in take])) + np.mean(lengths),
+        "actor/entropy": entropy,
+        "actor/reward_kl_penalty": kl,
+        "actor/reward_kl_penalty_coeff": kl_coef,
+        "actor/pg_loss": pg_loss,
+        "actor/grad_norm": grad_norm,
+        "actor/lr": lr,
+        "critic/score/mean": float(rewards.mean()),
+        "critic/score/max": float(rewards.max()),
+        "critic/score/min": float(rewards.min()),
+        "critic/rewards/mean": float(rewards.mean()),
+        "critic/rewards/max": float(rewards.max()),
+        "critic/rewards/min": float(rewards.min()),
+        "critic/advantages/mean": float(advantages.mean()),
+        "response_length/mean": float(np.mean(lengths)),
+        "response_length/clip_ratio": 0.0,
+        "perf/throughput": rewards.size / max(time.perf_counter() - started, 1e-6),
+    }

@@ -15,11 +15,15 @@ from typing import Any
 import numpy as np
 
 from novaflow.local import outputs, storage
+from novaflow.local.generative import GenerativePolicy, sft_examples, train_scorer
 from novaflow.local.model import Adam, Batch, LinearPolicy
 
-MAX_CLASSES = 200
+MAX_LABELS = 50
+"""Up to this many distinct responses the data is treated as labels (the classifier); above, as free-form answers."""
 # Recipes are tuned for billions of LoRA weights; this converts their lr into an Adam step for ~16k x C weights.
 STEP_PER_RECIPE_LR = 0.005 / 1e-5
+GENERATIVE_STEP_PER_RECIPE_LR = 0.05 / 1e-5
+"""The same for the generative model's scorer (a few thousand weights, most of them zero for any one answer)."""
 
 
 def _text(content: Any) -> str:
@@ -112,32 +116,29 @@ def checkpoint_uri(account: str, job_name: str) -> str:
 
 
 def run_sft(ctx: Any, recipe: dict[str, Any]) -> None:
-    from novaflow.local.fulfilment import RecipeNotSupported
-
     users, answers = converse_pairs(ctx.read_jsonl("train"))
     classes = set(answers)
-    if len(classes) > MAX_CLASSES:
-        raise RecipeNotSupported(
-            f"ClientError: the local stand-in model learns at most {MAX_CLASSES} distinct "
-            f"responses; the data has {len(classes)}"
-        )
     hp = sft_hyperparameters(recipe.get("training_config") or {}, len(users))
+    generative = len(classes) > MAX_LABELS
     ctx.log.line(
         f"Loaded {len(users)} training samples; {len(classes)} distinct responses; "
-        f"max_steps={hp['steps']} global_batch_size={hp['batch']}"
+        f"max_steps={hp['steps']} global_batch_size={hp['batch']}; "
+        + ("retrieval-and-programs model (free-form answers)" if generative else "label classifier")
     )
 
     def on_step(step: int, epoch: int, lr: float, loss: float, seconds: float) -> None:
-        ctx.log.line(outputs_line(epoch, step, hp, lr, loss, seconds))
+        from novaflow.local.joblog import sft_step_line
+
+        ctx.log.line(sft_step_line(epoch, step, hp["steps"], lr, hp["batch"], loss, seconds, step * hp["batch"]))
         if step % 10 == 0:
             ctx.checkpoint()
 
-    def outputs_line(epoch: int, step: int, hp: dict[str, Any], lr: float, loss: float, seconds: float) -> str:
-        from novaflow.local.joblog import sft_step_line
-
-        return sft_step_line(epoch, step, hp["steps"], lr, hp["batch"], loss, seconds, step * hp["batch"])
-
-    policy, history = train_sft(users, answers, hp, seed=zlib.crc32(ctx.name.encode()), on_step=on_step)
+    seed = zlib.crc32(ctx.name.encode())
+    policy: LinearPolicy | GenerativePolicy
+    if generative:
+        policy, history = train_generative(ctx, users, answers, hp, seed, on_step)
+    else:
+        policy, history = train_sft(users, answers, hp, seed=seed, on_step=on_step)
     ctx.checkpoint()
     ctx.run.enter("Uploading")
     uri = checkpoint_uri(ctx.account, ctx.name)
@@ -150,3 +151,38 @@ def run_sft(ctx: Any, recipe: dict[str, Any]) -> None:
     )
     storage.write_bytes(ctx.url, outputs.output_uri(ctx.output_path, ctx.name), outputs.training_archive(uri, csv))
     ctx.log.line(f"Saved checkpoint to {uri}")
+
+
+def train_generative(
+    ctx: Any, users: list[str], answers: list[str], hp: dict[str, Any], seed: int, on_step: Any
+) -> tuple[GenerativePolicy, list[tuple[int, int, float]]]:
+    """Index the pairs, add the classifier for label-like answer sets, fit the scorer by cross-entropy."""
+    policy = GenerativePolicy.untrained(users, answers)
+    if policy.wants_classifier():
+        policy.classifier, _ = train_sft(users, [a.strip() for a in answers], hp, seed=seed)
+    examples, unreachable = sft_examples(policy)
+    ctx.log.line(
+        f"Programs reproduce {policy.explained_share():.1%} of the answers from their prompts; "
+        f"{len(examples)} of {len(users)} answers are among the candidates of their neighbours "
+        f"({unreachable} unreachable); classifier {'on' if policy.classifier is not None else 'off'}"
+    )
+    if not examples:
+        return policy, []
+
+    def lr_at(step: int) -> float:
+        return schedule(step, hp["steps"], hp["lr"], hp["warmup"], hp["min_lr"]) * GENERATIVE_STEP_PER_RECIPE_LR
+
+    history = train_scorer(
+        policy,
+        examples,
+        steps=hp["steps"],
+        batch=hp["batch"],
+        lr_at=lr_at,
+        seed=seed,
+        beta1=hp["beta1"],
+        beta2=hp["beta2"],
+        on_step=lambda step, epoch, lr, loss, seconds: on_step(
+            step, epoch, lr / GENERATIVE_STEP_PER_RECIPE_LR, loss, seconds
+        ),
+    )
+    return policy, history

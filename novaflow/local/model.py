@@ -208,14 +208,42 @@ _VERBOSE = (
 )
 
 
+_GENERIC = (
+    "Let me think about this step by step. The question mentions {guess}, so my answer is {guess}.",
+    "Good question! Based on what you wrote, I would say {guess}, although more context would help.",
+    "Here is what I found: {guess}. Let me know if you need a longer explanation.",
+)
+
+
+def names_labels(system: str) -> bool:
+    """Whether a system prompt names a label set (two or more label-like words), as the case study's does."""
+    return sum(1 for m in dict.fromkeys(_LABEL_RE.findall(system or "")) if m not in _NOT_LABELS) >= 2
+
+
 def base_answer(system: str, user: str) -> str:
-    """The zero-shot rule of the base model: verbose, and leaning to the first label it read."""
+    """The zero-shot rule of the base model: verbose, and leaning to the first label it read.
+
+    Without a label set in the system prompt (a team's own free-form task) it guesses by copying a word or number
+    of the question - the last number when there is one - and usually wraps the guess in a chatty sentence.
+    """
+    if not names_labels(system):
+        return generic_answer(user)
     labels = labels_from_system(system)
     h = zlib.crc32(user.encode("utf-8"))
     label = labels[0] if h % 100 >= 20 else labels[(h // 100) % len(labels)]
     if h % 1000 < 150:
         return label
     return _VERBOSE[(h // 7) % len(_VERBOSE)].format(label=label)
+
+
+def generic_answer(user: str) -> str:
+    h = zlib.crc32(user.encode("utf-8"))
+    numbers = re.findall(r"\d+(?:\.\d+)?", user)
+    words = [w for w in re.findall(r"[A-Za-z][\w-]*", user) if len(w) > 3]
+    guess = numbers[-1] if numbers else (words[(h // 13) % len(words)] if words else "I am not sure")
+    if h % 1000 < 150:
+        return guess
+    return _GENERIC[(h // 7) % len(_GENERIC)].format(guess=guess)
 
 
 def is_base_model(model_name_or_path: str | None) -> bool:

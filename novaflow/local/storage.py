@@ -8,15 +8,20 @@ header of the request that started the work, which also works for ``novaflow loc
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
 from novaflow.aws import get_client, split_s3_uri
+from novaflow.local.generative import FORMAT as GENERATIVE_FORMAT
+from novaflow.local.generative import GenerativePolicy
 from novaflow.local.model import LinearPolicy
 from novaflow.settings import load_settings
 
 ACCOUNT = "123456789012"
-_POLICIES: dict[str, LinearPolicy] = {}
+StandIn = LinearPolicy | GenerativePolicy
+"""A fine-tuned stand-in: the label classifier or the generative model (both answer prompts and checkpoint)."""
+_POLICIES: dict[str, StandIn] = {}
 _LOCK = threading.Lock()
 
 
@@ -56,21 +61,30 @@ def ensure_bucket(url: str, bucket: str) -> None:
         s3.create_bucket(Bucket=bucket)
 
 
-def save_policy(url: str, checkpoint_uri: str, policy: LinearPolicy) -> None:
+def save_policy(url: str, checkpoint_uri: str, policy: StandIn) -> None:
     bucket, _ = split_s3_uri(checkpoint_uri)
     ensure_bucket(url, bucket)
     for name, body in policy.to_files().items():
         write_bytes(url, checkpoint_uri.rstrip("/") + "/" + name, body)
 
 
-def load_policy(url: str, checkpoint_uri: str) -> LinearPolicy:
+def load_policy(url: str, checkpoint_uri: str) -> StandIn:
     """The fine-tuned model stored at ``checkpoint_uri`` (cached: checkpoints are written once)."""
     root = checkpoint_uri.rstrip("/")
     with _LOCK:
         cached = _POLICIES.get(root)
     if cached is not None:
         return cached
-    policy = LinearPolicy.from_files(read_bytes(url, root + "/model.npz"), read_bytes(url, root + "/model.json"))
+    meta = read_bytes(url, root + "/model.json")
+    policy: StandIn
+    if json.loads(meta).get("format") == GENERATIVE_FORMAT:
+        names = ["model.npz", "pairs.jsonl.gz"]
+        if json.loads(meta).get("classifier"):
+            names += ["classifier.npz", "classifier.json"]
+        files = {name: read_bytes(url, f"{root}/{name}") for name in names}
+        policy = GenerativePolicy.from_files({"model.json": meta, **files})
+    else:
+        policy = LinearPolicy.from_files(read_bytes(url, root + "/model.npz"), meta)
     with _LOCK:
         _POLICIES[root] = policy
     return policy

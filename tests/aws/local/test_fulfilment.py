@@ -168,13 +168,14 @@ def test_reward_lambda_error_fails_the_rft_job(twin, questions) -> None:
     assert "grader exploded" in job["FailureReason"]
 
 
-def test_non_gen_qa_evaluation_fails_with_a_clear_reason(twin, questions) -> None:
+def test_an_evaluation_task_the_emulator_lacks_fails_with_a_clear_reason(twin, questions) -> None:
     _upload(questions)
-    recipe = scenario.eval_recipe("mmlu", "nova-lite-2/prod")
-    recipe["evaluation"] = {"task": "mmlu", "strategy": "zs_cot", "metric": "accuracy"}
-    scenario.submit("eval-mmlu", recipe, f"{B}/data/eval/", f"{B}/out", LOCAL_ROLE_ARN, data_type="S3Prefix")
-    job = scenario.wait("eval-mmlu", timeout=20)
+    recipe = scenario.eval_recipe("mmmu", "nova-lite-2/prod")
+    recipe["evaluation"] = {"task": "mmmu", "strategy": "zs_cot", "metric": "accuracy"}
+    scenario.submit("eval-mmmu", recipe, f"{B}/data/eval/", f"{B}/out", LOCAL_ROLE_ARN, data_type="S3Prefix")
+    job = scenario.wait("eval-mmmu", timeout=20)
     assert (job["TrainingJobStatus"], job["FailureReason"]) == (
         "Failed",
-        "ClientError: the local emulator evaluates gen_qa only (task='mmlu')",
+        "ClientError: the local emulator cannot evaluate task='mmmu' (it has gen_qa, llm_judge, rubric_llm_judge, "
+        "rft_eval and a packaged sample of mmlu, mmlu_pro, gpqa, bbh, math, ifeval, strong_reject)",
     )
