@@ -76,6 +76,7 @@ def split_dataset_task(
     augment: Mapping[str, Sequence[str]] | None = None,
     dedup: bool = False,
     require: Sequence[str] = (),
+    auto_column: str | Sequence[str] | None = None,
 ) -> SplitResult:
     """Seeded, stratified split with the leakage guard; publishes ``data-splits`` (sizes and labels per split)."""
     result = split_dataset(
@@ -88,12 +89,13 @@ def split_dataset_task(
         augment=augment,
         dedup=dedup,
         require=require,
+        auto_column=auto_column,
     )
-    get_run_logger().info("split %s: %s", result.report.source, result.report.sizes)
+    get_run_logger().info("split %s: %s; %s", result.report.source, result.report.sizes, result.report.stratify_reason)
     create_table_artifact(
         table=result.report.table_rows(),
         key=artifact_key("data-splits"),
-        description=f"Splits of {result.report.source} (seed {seed})",
+        description=f"Splits of {result.report.source} (seed {seed}); {result.report.stratify_reason}",
     )
     return result
 

@@ -31,6 +31,10 @@ from novaflow.data.source import DatasetSource
 from novaflow.errors import DataError
 
 DEFAULT_NAMES = ("sft", "eval", "rft")
+AUTO = "auto"
+NONE = "none"
+MAX_STRATA = 20
+"""Automatic stratification uses the response column only when it has at most this many distinct values."""
 
 
 class SplitReport(BaseModel):
@@ -39,6 +43,8 @@ class SplitReport(BaseModel):
     source: str
     seed: int
     stratify: str | None
+    stratify_reason: str = ""
+    """Why the splits are (not) stratified by that column: asked for, chosen automatically, or switched off."""
     key_columns: list[str]
     rows_in: int
     sizes: dict[str, int]
@@ -154,11 +160,14 @@ def split_dataset(
     key_columns: Sequence[str] | None = None,
     dedup: bool = False,
     require: Sequence[str] = (),
+    auto_column: str | Sequence[str] | None = None,
 ) -> SplitResult:
     """Split ``source`` into named files of the same format; same seed, same split.
 
     ``require`` names columns that must be non-blank: rows failing it are left out before splitting, so a
-    500-row eval split holds 500 usable rows rather than 500 minus the broken ones.
+    500-row eval split holds 500 usable rows rather than 500 minus the broken ones. ``stratify`` is a column,
+    ``"none"`` (or None), or ``"auto"``: ``auto_column`` (the response column) when it has at most
+    :data:`MAX_STRATA` distinct values, otherwise no stratification; the report says which and why.
     """
     src = source if isinstance(source, DatasetSource) else DatasetSource(path=str(source))
     wanted = parse_sizes(sizes, names)
@@ -170,6 +179,7 @@ def split_dataset(
             "fix them before splitting"
         )
     columns = list(dict.fromkeys(k for r in records[:1000] for k in r))
+    stratify, reason = choose_stratify(stratify, records, columns, auto_column)
     if stratify and stratify not in columns:
         raise DataError(f"{src.name}: stratify column {stratify!r} not found; columns: {', '.join(columns)}")
     keys_cols = list(key_columns or default_key_columns(columns, stratify))
@@ -241,6 +251,7 @@ def split_dataset(
         source=src.name,
         seed=seed,
         stratify=stratify,
+        stratify_reason=reason,
         key_columns=keys_cols,
         rows_in=len(records),
         sizes={n: len(idx) for n, idx in final.items()},
@@ -255,6 +266,33 @@ def split_dataset(
     report_file = out / "split_report.json"
     report_file.write_bytes(orjson.dumps(report.model_dump(), option=orjson.OPT_INDENT_2) + b"\n")
     return SplitResult(out, files, report, report_file)
+
+
+def choose_stratify(
+    stratify: str | None,
+    records: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    auto_column: str | Sequence[str] | None,
+) -> tuple[str | None, str]:
+    """(the column to stratify by or None, the reason, as the split report says it).
+
+    ``auto_column`` may list candidates (the canonical response names); the first present one is used.
+    """
+    if stratify is None or stratify.lower() == NONE:
+        return None, "not stratified (stratify=none)"
+    if stratify != AUTO:
+        return stratify, f"stratified by {stratify!r} (asked for)"
+    candidates = [auto_column] if isinstance(auto_column, str) else list(auto_column or ())
+    auto_column = next((c for c in candidates if c in columns), None)
+    if not auto_column:
+        return None, "not stratified (automatic: no single response column to stratify by)"
+    distinct = len({str(r.get(auto_column, "")) for r in records})
+    if distinct <= MAX_STRATA:
+        return auto_column, f"stratified by {auto_column!r} (automatic: {distinct} distinct values)"
+    return None, (
+        f"not stratified (automatic: {auto_column!r} has {distinct} distinct values, more than {MAX_STRATA}; "
+        "pass --stratify COLUMN to choose one)"
+    )
 
 
 def _write(out: Path, name: str, fmt: str, rows: list[dict[str, Any]], columns: list[str]) -> Path:
