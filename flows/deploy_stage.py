@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from flows.params import MODEL_HELP, DeployParams, EndToEndParams, ModelName, resolve_model
 from flows.stages import RunLog
 from novaflow.evaluation.compare import StageComparison
+from novaflow.evaluation.tasks import higher_is_better
+from reward_lambda.labels import DEFAULT_LABELS
 from tasks.credentials import CredentialsParameter, use_run_credentials
 from tasks.deploy import deploy_task, gate_task, request_approval, smoke_test_task, teardown_task
 
@@ -40,12 +42,14 @@ def deploy_and_smoke(
     logger = get_run_logger()
     gate_params = params.deploy.gate
     baseline, candidate = comparison.stages[0], comparison.stages[-1]
+    higher = gate_params.higher_is_better
     decision = gate_task(
         comparison,
         gate_params.metric,
         min_delta=gate_params.min_delta,
         require_significance=gate_params.require_significance,
         alpha=gate_params.alpha,
+        higher_is_better=higher_is_better(gate_params.metric) if higher is None else higher,
         baseline=baseline,
         candidate=candidate,
     )
@@ -63,8 +67,9 @@ def deploy_and_smoke(
     served = _deploy(params.deploy, name, checkpoint, model)
     log.locations[f"deployment-{params.deploy.target}"] = served.invoke_id
     if params.deploy.smoke_rows:
+        labels = params.reward.labels or (list(DEFAULT_LABELS) if params.data.source == "sample" else None)
         smoke = smoke_test_task(
-            params.deploy.target, served.invoke_id, eval_uri, rows=params.deploy.smoke_rows, labels=params.reward.labels
+            params.deploy.target, served.invoke_id, eval_uri, rows=params.deploy.smoke_rows, labels=labels
         )
         log.notes.append(f"smoke test: {smoke.summary()}")
     return f"{candidate} vs {baseline}: {decision.reason}", f"{params.deploy.target} `{served.invoke_id}`"

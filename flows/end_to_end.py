@@ -17,11 +17,14 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.deploy_stage import deploy_and_smoke, teardown_stage
 from flows.hooks import STOP_ON_EXIT
-from flows.params import EndToEndParams
+from flows.params import EndToEndParams, EvaluationParams, resolve_model
 from flows.runners import thread_pool
 from flows.stages import (
     TRAINING_STAGES,
+    EvalContext,
+    RewardChoice,
     RunLog,
+    check_reward,
     evaluate_model,
     prepare_data,
     require_supported,
@@ -30,11 +33,34 @@ from flows.stages import (
     train,
 )
 from flows.summary import run_summary_markdown
-from novaflow.catalog import DataFormat, Method
+from novaflow.catalog import DataFormat, Method, get_model
 from novaflow.evaluation.results import EvalResult
+from novaflow.evaluation.tasks import GEN_QA, RFT_EVAL, check_metric, resolve_task
+from novaflow.settings import NovaflowSettings
+from reward_lambda.labels import DEFAULT_LABELS
 from tasks.common import artifact_key
 from tasks.credentials import CredentialsParameter, use_run_credentials
 from tasks.evaluation import build_report_task, compare_stages_task
+
+
+def plan_checks(params: EndToEndParams, settings: NovaflowSettings | None = None) -> None:
+    """What can be refused before anything runs: each stage's evaluation task on this model, the gate metric."""
+    version = get_model(resolve_model(params.model, settings)).version
+    tasks = stage_tasks(params)
+    for task in tasks.values():
+        resolve_task(task, version)
+    if "deploy" not in params.skip and params.deploy.enabled and len(tasks) >= 2:
+        order = list(tasks.values())
+        check_metric(params.deploy.gate.metric, (order[0], order[-1]), version)
+
+
+def stage_tasks(params: EndToEndParams) -> dict[str, str]:
+    """The evaluation task of every stage that runs (the baseline's defaults to the others')."""
+    skip = set(params.skip)
+    task = params.evaluation.task or GEN_QA
+    tasks = {"baseline": params.baseline.task or task} if "baseline" not in skip else {}
+    tasks.update({stage: task for stage in TRAINING_STAGES if stage not in skip})
+    return tasks
 
 
 @flow(name="end-to-end", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
@@ -53,21 +79,42 @@ def end_to_end(
     model = params.model or settings.model
     methods = [Method.EVALUATION, *(m for stage, m in TRAINING_STAGES.items() if stage not in skip)]
     require_supported(model, methods)
+    plan_checks(params, settings)
+    tasks = stage_tasks(params)
+    rft_eval = RFT_EVAL in tasks.values()
     log = RunLog(params.run_name)
     work = Path(params.work_dir) / params.run_name
     prefix = settings.s3_uri("runs", params.run_name)
+    is_sample = params.data.source == "sample"
 
     with log.stage("data") as rec:
-        uris = prepare_data(params.data, model, work, prefix, methods=methods, log=log)
+        data = prepare_data(params.data, model, work, prefix, methods=methods, eval_rft=rft_eval, log=log)
+        uris = data.uris
         rec.detail = ", ".join(f"{fmt.value}: {uri}" for fmt, uri in uris.items())
 
-    def evaluate_on_eval_rows(stage: str, model_path: str | None, job: Any) -> EvalResult:
-        return evaluate_model(stage, model, uris[DataFormat.EVAL], model_path, job, params.wait, log)
+    choice: RewardChoice | None = None
+    reward_arn: str | None = None
+    own_reward = bool(params.reward.source or params.reward.function_arn)
+    if DataFormat.RFT in uris and (rft_eval or "rft" not in skip) and (own_reward or not is_sample):
+        with log.stage("reward-check") as rec:
+            choice = check_reward(
+                params.reward, uris[DataFormat.RFT], is_sample=is_sample, rows_file=data.files.get(DataFormat.RFT)
+            )
+            rec.detail = choice.kind
+    if rft_eval:
+        with log.stage("reward-lambda"):
+            reward_arn = deployed_reward(params, uris[DataFormat.RFT], choice)
+
+    context = EvalContext(run_prefix=prefix, eval_rft_uri=data.eval_rft_uri, reward_arn=reward_arn)
+
+    def evaluate_on_eval_rows(stage: str, model_path: str | None, job: EvaluationParams) -> EvalResult:
+        return evaluate_model(stage, model, uris[DataFormat.EVAL], model_path, job, params.wait, log, context)
 
     stages: dict[str, EvalResult] = {}
     if "baseline" not in skip:
         with log.stage("baseline-eval"):
-            stages["Baseline"] = evaluate_on_eval_rows("baseline", None, params.baseline)
+            baseline_job = params.baseline.model_copy(update={"task": tasks["baseline"]})
+            stages["Baseline"] = evaluate_on_eval_rows("baseline", None, baseline_job)
 
     checkpoint: str | None = None
     if "sft" not in skip:
@@ -83,8 +130,9 @@ def end_to_end(
             stages["Post-SFT"] = evaluate_on_eval_rows("post-sft", checkpoint, params.evaluation)
 
     if "rft" not in skip:
-        with log.stage("reward-lambda"):
-            reward = reward_lambda(params.reward, uris[DataFormat.RFT])
+        if reward_arn is None:
+            with log.stage("reward-lambda"):
+                reward_arn = deployed_reward(params, uris[DataFormat.RFT], choice)
         with log.stage("rft"):
             rft_spec = spec_for(
                 model,
@@ -92,7 +140,7 @@ def end_to_end(
                 params.rft,
                 train_uri=uris[DataFormat.RFT],
                 model_name_or_path=checkpoint,
-                reward_lambda_arn=reward.function_arn,
+                reward_lambda_arn=reward_arn,
             )
             checkpoint = train("rft", rft_spec, params.rft, params.wait, log)
         with log.stage("post-rft-eval"):
@@ -129,9 +177,24 @@ def end_to_end(
         "run_name": params.run_name,
         "stages": {s.stage: round(s.seconds, 3) for s in log.stages},
         "jobs": {k: r.name for k, r in log.jobs.items()},
-        "metrics": {name: {row.name: row.value for row in result.metrics.rows} for name, result in stages.items()},
+        "metrics": {name: stage_metrics(result) for name, result in stages.items()},
         "comparison": rows,
         "report": report,
         "gate": gate,
         "deployment": deployment,
     }
+
+
+def deployed_reward(params: EndToEndParams, rows_uri: str, choice: RewardChoice | None) -> str:
+    """Deploy and verify the reward (the case study's label grader when nothing was chosen)."""
+    if choice is None:
+        choice = RewardChoice("labels", labels=tuple(params.reward.labels or DEFAULT_LABELS))
+    return reward_lambda(params.reward, rows_uri, choice)
+
+
+def stage_metrics(result: EvalResult) -> dict[str, float]:
+    """A stage's metrics by name: gen_qa's, then the added task's as ``<task>:<metric>``."""
+    values = {row.name: row.value for row in result.metrics.rows}
+    for prefix, related in result.related.items():
+        values.update({f"{prefix}:{row.name}": row.value for row in related.metrics.rows})
+    return values

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from novaflow.catalog import model_field
-from novaflow.data.samples import CASE_STUDY_COLUMNS
 from novaflow.settings import NovaflowSettings, load_settings
 
 Stage = Literal["baseline", "sft", "rft", "deploy"]
@@ -42,9 +41,10 @@ class DataParams(_Params):
         "committed synthetic Stack Overflow sample.",
     )
     columns: dict[str, Any] = Field(
-        default_factory=lambda: dict(CASE_STUDY_COLUMNS),
+        default_factory=dict,
         description="Column mapping: query, response, system, reference_answer, id, "
-        "reasoning, metadata (a list of columns).",
+        "reasoning, metadata (a list of columns). Empty: the case study's (Body, Y, Id) for the sample, "
+        "otherwise columns already named query/question, response/answer, ...",
     )
     system_prompt: str | None = Field(
         None,
@@ -55,7 +55,11 @@ class DataParams(_Params):
     eval_rows: int = Field(500, ge=1, description="Held-out rows every stage is evaluated on.")
     rft_rows: int = Field(700, ge=0, description="Rows reserved for RFT (plus the SFT rows when augmented).")
     augment_rft_with_sft: bool = Field(True, description="Train RFT on its rows plus all SFT rows (case study).")
-    stratify: str | None = Field("Y", description="Label column to stratify the splits by.")
+    stratify: str | None = Field(
+        None,
+        description="Column to stratify the splits by, or 'none'. Empty: automatic - the sample's label column Y, "
+        "or the response column when it has at most 20 distinct values (the split artifact says which).",
+    )
     seed: int = Field(0, description="Split seed: the same seed gives the same split.")
     strict: bool = Field(False, description="Fail on any rejected row instead of continuing with the valid ones.")
 
@@ -91,17 +95,54 @@ class WaitParams(_Params):
 
 
 class RewardParams(_Params):
-    function_name: str = Field(
-        "SageMaker-novaflow-reward", description="Reward Lambda name (must contain 'SageMaker' for HyperPod)."
+    source: str | None = Field(
+        None,
+        description="Your reward file (.py, local path or s3:// URI) defining lambda_handler(event, context) or "
+        "grade(response, reference_answer, sample); a requirements.txt beside it is packaged too. "
+        "Empty: novaflow's label grader.",
     )
-    labels: list[str] = Field(
-        default_factory=lambda: ["HQ", "LQ_EDIT", "LQ_CLOSE"], description="The label set the grader accepts."
+    function_arn: str | None = Field(
+        None, description="An existing reward Lambda to use as is (verified, never redeployed)."
+    )
+    function_name: str = Field(
+        "SageMaker-novaflow-reward",
+        description="Name of the Lambda novaflow deploys (must contain 'SageMaker' for HyperPod).",
+    )
+    labels: list[str] | None = Field(
+        None,
+        description="Label set of novaflow's label grader. Empty: HQ, LQ_EDIT, LQ_CLOSE for the sample, "
+        "otherwise the RFT rows' distinct reference answers when there are at most 20.",
     )
     verify_rows: int = Field(200, ge=1, description="Rows graded locally and through Lambda before RFT.")
 
+    @model_validator(mode="after")
+    def _one_source(self) -> RewardParams:
+        if self.source and self.function_arn:
+            raise ValueError("reward: give either source (a file to deploy) or function_arn (a Lambda), not both")
+        return self
+
+
+class EvaluationParams(JobParams):
+    task: str | None = Field(
+        None,
+        description="Evaluation added to gen_qa on the held-out rows: gen_qa (nothing more), judge (the judge of the "
+        "model's Nova version: llm_judge or rubric_llm_judge), rft_eval (your reward Lambda grades each answer), "
+        "or a benchmark: mmlu, mmlu_pro, bbh, gpqa, math, strong_reject, ifeval, mmmu. Empty: gen_qa; for the "
+        "baseline, the same task as the evaluations after SFT and RFT.",
+    )
+    subtask: str | None = Field(None, description="Benchmark subtask (e.g. an mmlu subject); empty = all.")
+
 
 class GateParams(_Params):
-    metric: str = Field("em", description="Metric the candidate must improve (em, qem, f1, rouge1, accuracy...).")
+    metric: str = Field(
+        "em",
+        description="Metric the candidate must improve: a gen_qa metric (em, qem, f1, rouge1, accuracy, ...) or "
+        "one of the evaluation task's, named <task>:<metric> (judge:winrate, rft_eval:aggregate_reward_score, "
+        "mmlu:accuracy).",
+    )
+    higher_is_better: bool | None = Field(
+        None, description="Direction of the metric; empty = the metric's own (e.g. judge:a_scores is lower-better)."
+    )
     min_delta: float = Field(0.0, description="Smallest improvement over the baseline that counts.")
     require_significance: bool = Field(True, description="Also require a paired-test p-value below alpha.")
     alpha: float = Field(0.05, gt=0, lt=1, description="Significance level.")
@@ -125,10 +166,12 @@ class EndToEndParams(_Params):
     run_name: str = Field("case-study", description="Names the run's S3 prefix, artifacts and deployment.")
     model: ModelName = Field(None, description=MODEL_HELP)
     data: DataParams = Field(default_factory=DataParams)
-    baseline: JobParams = Field(default_factory=JobParams, description="Baseline evaluation job.")
+    baseline: EvaluationParams = Field(default_factory=EvaluationParams, description="Baseline evaluation job.")
     sft: JobParams = Field(default_factory=JobParams, description="SFT LoRA job.")
     rft: JobParams = Field(default_factory=JobParams, description="RFT LoRA job (starts from the SFT checkpoint).")
-    evaluation: JobParams = Field(default_factory=JobParams, description="Evaluation jobs after SFT and RFT.")
+    evaluation: EvaluationParams = Field(
+        default_factory=EvaluationParams, description="Evaluation jobs after SFT and RFT."
+    )
     reward: RewardParams = Field(default_factory=RewardParams)
     deploy: DeployParams = Field(default_factory=DeployParams)
     wait: WaitParams = Field(default_factory=WaitParams)

@@ -13,17 +13,33 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.hooks import STOP_ON_EXIT
-from flows.params import MODEL_HELP, JobParams, ModelName, RewardParams, WaitParams, resolve_model
+from flows.params import MODEL_HELP, EvaluationParams, JobParams, ModelName, RewardParams, WaitParams, resolve_model
 from flows.runners import thread_pool
-from flows.stages import RunLog, evaluate_model, require_supported, reward_lambda, spec_for, train
+from flows.stages import (
+    EvalContext,
+    RunLog,
+    check_reward,
+    evaluate_model,
+    require_supported,
+    reward_lambda,
+    spec_for,
+    train,
+)
 from flows.summary import run_summary_markdown
 from novaflow.catalog import Method
 from novaflow.evaluation.results import EvalResult
 from novaflow.jobs.spec import JobSpec
+from novaflow.settings import load_settings
 from reward_lambda.config import RewardConfig
+from reward_lambda.labels import DEFAULT_LABELS
 from tasks.common import artifact_key
 from tasks.credentials import CredentialsParameter, use_run_credentials
-from tasks.reward import deploy_reward_lambda_task, verify_reward_task
+from tasks.reward import (
+    deploy_reward_lambda_task,
+    package_reward_task,
+    verify_reward_function_task,
+    verify_reward_task,
+)
 
 
 class _StageParams(BaseModel):
@@ -37,14 +53,14 @@ class _StageParams(BaseModel):
 class BaselineEvalParams(_StageParams):
     eval_uri: str = Field(..., description="s3:// URI of gen_qa.jsonl (the held-out evaluation rows).")
     model_path: str | None = Field(None, description="s3:// checkpoint to evaluate; empty = the base model.")
-    evaluation: JobParams = Field(default_factory=JobParams)
+    evaluation: EvaluationParams = Field(default_factory=EvaluationParams)
 
 
 class SftParams(_StageParams):
     train_uri: str = Field(..., description="s3:// URI of the SFT Converse train.jsonl.")
     eval_uri: str | None = Field(None, description="gen_qa.jsonl to evaluate the checkpoint on (optional).")
     sft: JobParams = Field(default_factory=JobParams)
-    evaluation: JobParams = Field(default_factory=JobParams)
+    evaluation: EvaluationParams = Field(default_factory=EvaluationParams)
 
 
 class RftParams(_StageParams):
@@ -53,7 +69,7 @@ class RftParams(_StageParams):
     eval_uri: str | None = Field(None, description="gen_qa.jsonl to evaluate the result on (optional).")
     reward: RewardParams = Field(default_factory=RewardParams)
     rft: JobParams = Field(default_factory=JobParams)
-    evaluation: JobParams = Field(default_factory=JobParams)
+    evaluation: EvaluationParams = Field(default_factory=EvaluationParams)
 
 
 class VerifyRewardParams(BaseModel):
@@ -91,9 +107,15 @@ def baseline_eval(params: BaselineEvalParams, aws_credentials: CredentialsParame
             params.evaluation,
             params.wait,
             log,
+            _context(params.run_name),
         )
     _summary(log)
     return _metrics(result)
+
+
+def _context(run_name: str) -> EvalContext:
+    """Where a judge dataset of a single-stage run goes (rft_eval needs the end-to-end flow's data)."""
+    return EvalContext(run_prefix=load_settings().s3_uri("runs", run_name))
 
 
 def _train_then_evaluate(
@@ -106,7 +128,14 @@ def _train_then_evaluate(
         with log.stage(f"post-{stage}-eval"):
             out["metrics"] = _metrics(
                 evaluate_model(
-                    f"post-{stage}", spec.model, params.eval_uri, checkpoint, params.evaluation, params.wait, log
+                    f"post-{stage}",
+                    spec.model,
+                    params.eval_uri,
+                    checkpoint,
+                    params.evaluation,
+                    params.wait,
+                    log,
+                    _context(params.run_name),
                 )
             )
     _summary(log)
@@ -137,14 +166,17 @@ def rft(params: RftParams, aws_credentials: CredentialsParameter = None) -> dict
     require_supported(model, [Method.RFT_LORA])
     log = RunLog(params.run_name)
     with log.stage("reward-lambda"):
-        reward = reward_lambda(params.reward, params.train_uri)
+        own = bool(params.reward.source or params.reward.function_arn)
+        reward_arn = reward_lambda(
+            params.reward, params.train_uri, check_reward(params.reward, params.train_uri, is_sample=not own)
+        )
     spec = spec_for(
         model,
         Method.RFT_LORA,
         params.rft,
         train_uri=params.train_uri,
         model_name_or_path=params.checkpoint_uri,
-        reward_lambda_arn=reward.function_arn,
+        reward_lambda_arn=reward_arn,
     )
     return _train_then_evaluate("rft", spec, params.rft, params, log)
 
@@ -155,17 +187,35 @@ def verify_reward(
 ) -> dict[str, Any]:
     """Grade sample rows / past predictions locally and through the deployed Lambda; publish the distribution.
 
+    With ``reward.source`` or ``reward.function_arn`` a team's reward is probed on ``rows_uri`` instead.
+
     Args:
         aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
     """
     use_run_credentials(aws_credentials)
-    config = RewardConfig(labels=tuple(params.reward.labels))
+    reward = params.reward
+    if reward.source or reward.function_arn:
+        if not params.rows_uri:
+            raise ValueError("verify-reward: a team's reward is verified on RFT rows: give rows_uri")
+        package = package_reward_task(reward.source) if reward.source else None
+        name = reward.function_arn or None
+        if package is not None and params.deploy:
+            name = deploy_reward_lambda_task(reward.function_name, package=package).function_name
+        checked = verify_reward_function_task(
+            rows=params.rows_uri,
+            source=package.name if package is not None else str(reward.function_arn),
+            package=package,
+            function_name=name,
+            limit=reward.verify_rows,
+        )
+        return {"ok": checked.ok, "table": checked.table()}
+    config = RewardConfig(labels=tuple(reward.labels or DEFAULT_LABELS))
     if params.deploy:
-        deploy_reward_lambda_task(params.reward.function_name, config)
+        deploy_reward_lambda_task(reward.function_name, config)
     verification = verify_reward_task(
         rows=params.rows_uri,
         predictions=params.predictions_uri,
-        function_name=params.reward.function_name,
-        limit=params.reward.verify_rows,
+        function_name=reward.function_name,
+        limit=reward.verify_rows,
     )
     return {"ok": verification.ok, "table": verification.table()}

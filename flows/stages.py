@@ -16,19 +16,22 @@ from typing import Any
 
 from prefect import get_run_logger
 
-from flows.params import DataParams, JobParams, RewardParams, WaitParams
-from novaflow.catalog import DataFormat, Method, Platform, method_problem
-from novaflow.data.samples import SAMPLE_CSV, SYSTEM_PROMPT
-from novaflow.data.source import ColumnMap, DatasetSource
+from flows.params import DataParams, EvaluationParams, JobParams, RewardParams, WaitParams
+from novaflow.catalog import DataFormat, Method, Platform, get_model, method_problem
+from novaflow.data.samples import CASE_STUDY_COLUMNS, SAMPLE_CSV, SYSTEM_PROMPT
+from novaflow.data.source import CANONICAL, ColumnMap, DatasetSource
+from novaflow.data.splits import AUTO
 from novaflow.errors import ConfigError, JobError
+from novaflow.evaluation.judging import JUDGE_FILE
 from novaflow.evaluation.results import EvalResult
+from novaflow.evaluation.tasks import GEN_QA, JUDGE, RFT_EVAL, resolve_task
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.spec import JobSpec
-from novaflow.reward.deploy import RewardLambda
 from novaflow.settings import NovaflowSettings
 from reward_lambda.config import RewardConfig
+from reward_lambda.labels import DEFAULT_LABELS
 from tasks.data import prepare_dataset_task, split_dataset_task, upload_dataset_task
-from tasks.evaluation import parse_eval_output_task
+from tasks.evaluation import parse_eval_output_task, upload_judge_dataset_task
 from tasks.jobs import (
     dry_run_task,
     locate_eval_output_task,
@@ -36,7 +39,15 @@ from tasks.jobs import (
     submit_job_task,
     wait_job_task,
 )
-from tasks.reward import deploy_reward_lambda_task, verify_reward_task
+from tasks.reward import (
+    PackagedReward,
+    deploy_reward_lambda_task,
+    existing_reward_lambda_task,
+    package_reward_task,
+    reward_labels_task,
+    verify_reward_function_task,
+    verify_reward_task,
+)
 from tasks.runs import current_flow_run_id, job_slot, register_job_task
 
 TRAINING_STAGES: dict[str, Method] = {"sft": Method.SFT_LORA, "rft": Method.RFT_LORA}
@@ -74,11 +85,23 @@ class RunLog:
             get_run_logger().info("stage %s: %.1f s %s", name, record.seconds, record.detail)
 
 
-def source_of(data: DataParams) -> tuple[str, str | None]:
-    """The file to read and the constant system prompt (the sample brings its own)."""
+@dataclass(frozen=True)
+class DataPlan:
+    """The data settings with the case study's defaults applied only where they belong: to the sample."""
+
+    path: str
+    system: str | None
+    columns: dict[str, Any]
+    stratify: str
+    is_sample: bool
+
+
+def data_plan(data: DataParams) -> DataPlan:
+    """The file to read, its system prompt, column mapping and stratification (``auto`` unless asked)."""
     if data.source == "sample":
-        return str(SAMPLE_CSV), data.system_prompt or SYSTEM_PROMPT
-    return data.source, data.system_prompt
+        columns = dict(data.columns) or dict(CASE_STUDY_COLUMNS)
+        return DataPlan(str(SAMPLE_CSV), data.system_prompt or SYSTEM_PROMPT, columns, data.stratify or "Y", True)
+    return DataPlan(data.source, data.system_prompt, dict(data.columns), data.stratify or AUTO, False)
 
 
 def require_supported(model: str, methods: Sequence[Method], platform: Platform = Platform.SMTJ) -> None:
@@ -91,6 +114,16 @@ def require_supported(model: str, methods: Sequence[Method], platform: Platform 
             raise ConfigError(problem + hint)
 
 
+@dataclass
+class PreparedData:
+    """Data format -> S3 URI of its Nova-format file, the local prepared files (for checks that need the rows),
+    and the evaluation rows in the RFT format when ``rft_eval`` asked for them."""
+
+    uris: dict[DataFormat, str]
+    files: dict[DataFormat, Path] = field(default_factory=dict)
+    eval_rft_uri: str | None = None
+
+
 def prepare_data(
     data: DataParams,
     model: str,
@@ -98,46 +131,58 @@ def prepare_data(
     s3_prefix: str,
     *,
     methods: Sequence[Method] = (Method.SFT_LORA, Method.EVALUATION, Method.RFT_LORA),
+    eval_rft: bool = False,
     log: RunLog,
-) -> dict[DataFormat, str]:
+) -> PreparedData:
     """Split the source into one part per data format the methods read, transform each part to its format,
-    upload; returns data format -> S3 URI of the data file."""
-    path, system = source_of(data)
-    formats = {m.data_format for m in methods}
+    upload. ``eval_rft`` also writes the evaluation rows in the RFT format (what ``rft_eval`` reads)."""
+    plan = data_plan(data)
+    formats = {m.data_format for m in methods} | ({DataFormat.RFT} if eval_rft else set())
     rows = {DataFormat.SFT: data.sft_rows, DataFormat.EVAL: data.eval_rows, DataFormat.RFT: data.rft_rows}
     sizes = {fmt.value: n for fmt, n in rows.items() if fmt in formats and n > 0}
     augment = {"rft": ["sft"]} if data.augment_rft_with_sft and "rft" in sizes and "sft" in sizes else None
     # Rows without a question or an answer cannot be in any split; leaving them out before splitting keeps the
     # eval set at its full size (the split report counts them).
     require = tuple(
-        str(data.columns[k])
+        str(plan.columns[k])
         for k in ("query", "response")
-        if isinstance(data.columns.get(k), str) and not set("{}+") & set(data.columns[k])
+        if isinstance(plan.columns.get(k), str) and not set("{}+") & set(plan.columns[k])
     )
+    response = plan.columns.get("response")
     split = split_dataset_task(
-        DatasetSource(path=path),
+        DatasetSource(path=plan.path),
         sizes,
         str(work_dir / "splits"),
-        stratify=data.stratify,
+        stratify=plan.stratify,
         seed=data.seed,
         holdout=("eval",),
         augment=augment,
         require=require,
+        auto_column=response if isinstance(response, str) and response in require else CANONICAL["response"],
     )
-    columns = ColumnMap(**data.columns)
-    uris: dict[DataFormat, str] = {}
-    for name in sizes:
+    log.notes.append(f"splits: {split.report.stratify_reason}")
+    columns = ColumnMap(**plan.columns)
+    out = PreparedData(uris={})
+    parts = [(name, DataFormat(name), name) for name in sizes]
+    if eval_rft and "eval" in sizes:
+        parts.append(("eval", DataFormat.RFT, "eval-rft"))
+    for split_name, fmt, folder in parts:
         source = DatasetSource(
-            path=str(split.files[name]), columns=columns, system_prompt=None if columns.system else system
+            path=str(split.files[split_name]),
+            columns=columns,
+            system_prompt=None if columns.system else plan.system,
         )
-        fmt = DataFormat(name)
         prepared = prepare_dataset_task(
-            source, fmt, model, str(work_dir / "prepared" / name), strict=data.strict, split=name
+            source, fmt, model, str(work_dir / "prepared" / folder), strict=data.strict, split=split_name
         )
-        uploaded = upload_dataset_task(prepared, f"{s3_prefix}/data/{name}")
-        uris[fmt] = uploaded[prepared.data_file.name]
-        log.locations[f"data-{name}"] = uris[fmt]
-    return uris
+        uri = upload_dataset_task(prepared, f"{s3_prefix}/data/{folder}")[prepared.data_file.name]
+        log.locations[f"data-{folder}"] = uri
+        if folder == "eval-rft":
+            out.eval_rft_uri = uri
+        else:
+            out.uris[fmt] = uri
+            out.files[fmt] = prepared.data_file
+    return out
 
 
 def run_job(
@@ -213,19 +258,135 @@ def evaluate(
     return parse_eval_output_task(location, stage)
 
 
+@dataclass(frozen=True)
+class EvalContext:
+    """What the added evaluation task of a stage needs besides the gen_qa rows."""
+
+    run_prefix: str
+    """S3 prefix of the run, where each stage's judge dataset is written."""
+    eval_rft_uri: str | None = None
+    """The evaluation rows in the RFT format (``rft_eval``)."""
+    reward_arn: str | None = None
+    """The reward Lambda that grades ``rft_eval`` answers."""
+
+
 def evaluate_model(
-    stage: str, model: str, eval_uri: str, model_path: str | None, job: JobParams, wait: WaitParams, log: RunLog
+    stage: str,
+    model: str,
+    eval_uri: str,
+    model_path: str | None,
+    job: EvaluationParams,
+    wait: WaitParams,
+    log: RunLog,
+    context: EvalContext | None = None,
 ) -> EvalResult:
-    """Evaluate ``model_path`` (None: the base model) on the gen_qa rows at ``eval_uri``."""
+    """Evaluate ``model_path`` (None: the base model) on the gen_qa rows at ``eval_uri``, then by ``job.task``.
+
+    The added task's result is kept under ``result.related[<prefix>]`` (``judge``, ``rft_eval``, a benchmark), so
+    the stage comparison and the gate see its metrics as ``<prefix>:<metric>``.
+    """
     spec = spec_for(model, Method.EVALUATION, job, train_uri=eval_uri, model_name_or_path=model_path)
-    return evaluate(stage, spec, job, wait, log)
+    result = evaluate(stage, spec, job, wait, log)
+    prefix, recipe_task = resolve_task(job.task or GEN_QA, get_model(model).version)
+    if recipe_task is None:
+        return result
+    if context is None:
+        raise ValueError(f"{stage}: evaluation task {job.task!r} needs the run's data locations (end-to-end flow)")
+    job = job.model_copy(update={"existing_job": None})  # an attached job is the gen_qa one, not this
+    if prefix == JUDGE:
+        judge_uri = upload_judge_dataset_task(result, f"{context.run_prefix}/judge/{stage}/{JUDGE_FILE}")
+        extra = spec_for(model, Method.EVALUATION, job, eval_task=recipe_task, train_uri=judge_uri)
+    elif prefix == RFT_EVAL:
+        if not context.eval_rft_uri or not context.reward_arn:
+            raise ValueError(f"{stage}: rft_eval needs the evaluation rows in the RFT format and a reward Lambda")
+        extra = spec_for(
+            model,
+            Method.EVALUATION,
+            job,
+            eval_task=recipe_task,
+            train_uri=context.eval_rft_uri,
+            model_name_or_path=model_path,
+            reward_lambda_arn=context.reward_arn,
+        )
+    else:
+        overrides = {**job.overrides, **({"subtask": job.subtask} if job.subtask else {})}
+        extra = spec_for(
+            model,
+            Method.EVALUATION,
+            job.model_copy(update={"overrides": overrides}),
+            eval_task=recipe_task,
+            model_name_or_path=model_path,
+        )
+    result.related[prefix] = evaluate(f"{stage}-{prefix}", extra, job, wait, log)
+    return result
 
 
-def reward_lambda(reward: RewardParams, rows_uri: str) -> RewardLambda:
-    """Deploy (or keep) the reward function and verify it on the RFT rows before RFT spends anything."""
-    deployed = deploy_reward_lambda_task(reward.function_name, RewardConfig(labels=tuple(reward.labels)))
+@dataclass(frozen=True)
+class RewardChoice:
+    """Which reward RFT uses, settled before any job runs: novaflow's label grader, a team's file, or a Lambda."""
+
+    kind: str
+    """``labels``, ``source`` or ``arn``."""
+    labels: tuple[str, ...] = ()
+    package: PackagedReward | None = None
+    function_arn: str | None = None
+
+
+def check_reward(
+    reward: RewardParams, rows_uri: str, *, is_sample: bool, rows_file: Path | None = None
+) -> RewardChoice:
+    """Settle the reward and refuse a broken one now - before the baseline, SFT or anything else is paid for.
+
+    A team's file is checked (syntax, handler), packaged and graded locally on the probe rollouts; an ARN must
+    name an existing function; novaflow's label grader needs a label set (the sample's, or the RFT rows' distinct
+    reference answers when there are few).
+    """
+    if reward.function_arn:
+        return RewardChoice("arn", function_arn=existing_reward_lambda_task(reward.function_arn))
+    if reward.source:
+        package = package_reward_task(reward.source)
+        verify_reward_function_task(
+            rows=str(rows_file or rows_uri),
+            source=package.name,
+            package=package,
+            limit=reward.verify_rows,
+            key_suffix="local",
+        )
+        return RewardChoice("source", package=package)
+    if reward.labels:
+        return RewardChoice("labels", labels=tuple(reward.labels))
+    if is_sample:
+        return RewardChoice("labels", labels=DEFAULT_LABELS)
+    labels = reward_labels_task(str(rows_file or rows_uri))
+    return RewardChoice("labels", labels=labels)
+
+
+def reward_lambda(reward: RewardParams, rows_uri: str, choice: RewardChoice | None = None) -> str:
+    """Deploy (or keep) the reward function and verify it on the RFT rows before RFT spends anything.
+
+    Returns the function ARN the RFT recipe (and ``rft_eval``) names.
+    """
+    choice = choice or check_reward(reward, rows_uri, is_sample=False)
+    if choice.kind == "arn":
+        assert choice.function_arn is not None
+        verify_reward_function_task(
+            rows=rows_uri, source=choice.function_arn, function_name=choice.function_arn, limit=reward.verify_rows
+        )
+        return choice.function_arn
+    if choice.kind == "source":
+        deployed = deploy_reward_lambda_task(reward.function_name, package=choice.package)
+        assert choice.package is not None
+        verify_reward_function_task(
+            rows=rows_uri,
+            source=choice.package.name,
+            package=choice.package,
+            function_name=deployed.function_name,
+            limit=reward.verify_rows,
+        )
+        return deployed.function_arn
+    deployed = deploy_reward_lambda_task(reward.function_name, RewardConfig(labels=choice.labels))
     verify_reward_task(rows=rows_uri, function_name=deployed.function_name, limit=reward.verify_rows)
-    return deployed
+    return deployed.function_arn
 
 
 def spec_for(model: str, method: Method, job: JobParams, **fields: Any) -> JobSpec:

@@ -36,6 +36,7 @@ def gate_task(
     min_delta: float = 0.0,
     require_significance: bool = True,
     alpha: float = 0.05,
+    higher_is_better: bool = True,
     baseline: str | None = None,
     candidate: str | None = None,
 ) -> GateDecision:
@@ -46,6 +47,7 @@ def gate_task(
         min_delta=min_delta,
         require_significance=require_significance,
         alpha=alpha,
+        higher_is_better=higher_is_better,
         baseline=baseline,
         candidate=candidate,
     )

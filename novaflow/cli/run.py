@@ -91,9 +91,28 @@ def end_to_end_cmd(
         None, "--params", help="JSON file of EndToEndParams (UI form shape); the flags above override it."
     ),
     work_dir: str = typer.Option("novaflow-runs", "--work-dir", help="Local scratch directory."),
+    reward: str | None = typer.Option(
+        None,
+        "--reward",
+        help="Your reward file (.py with lambda_handler(event, context) or grade(response, reference_answer, "
+        "sample); local or s3://), packaged with the requirements.txt beside it.",
+    ),
+    reward_arn: str | None = typer.Option(None, "--reward-arn", help="An existing reward Lambda, used as is."),
+    stratify: str | None = typer.Option(
+        None, "--stratify", help="COLUMN or 'none' (default: automatic - the response column when it has few values)."
+    ),
+    eval_task: str | None = typer.Option(
+        None, "--eval-task", help="Evaluation added to gen_qa: judge, rft_eval or a benchmark (mmlu, bbh, math...)."
+    ),
+    gate_metric: str | None = typer.Option(
+        None, "--gate-metric", help="Metric the deploy gate checks (em, judge:winrate, rft_eval:<name>, ...)."
+    ),
 ) -> None:
     """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->
     gated deploy -> smoke test -> cleanup. Prints each stage's time, the comparison table and the report path."""
+    from pydantic import ValidationError
+
+    from flows.end_to_end import plan_checks
     from flows.params import EndToEndParams
 
     raw = _load_params(params_file)
@@ -109,6 +128,16 @@ def end_to_end_cmd(
         raw["data"]["system_prompt"] = system
     if model:
         raw["model"] = model
+    if stratify:
+        raw["data"]["stratify"] = stratify
+    if reward and reward_arn:
+        raise typer.BadParameter("give --reward FILE.py or --reward-arn ARN, not both", param_hint="--reward")
+    if reward or reward_arn:
+        raw.setdefault("reward", {}).update({"source": reward, "function_arn": reward_arn})
+    if eval_task:
+        raw.setdefault("evaluation", {})["task"] = eval_task
+    if gate_metric:
+        raw.setdefault("deploy", {}).setdefault("gate", {})["metric"] = gate_metric
     raw["run_name"] = run_name
     raw["work_dir"] = work_dir
     if skip:
@@ -116,7 +145,13 @@ def end_to_end_cmd(
     raw["cleanup"] = local if cleanup is None else cleanup
     if local:
         raw.setdefault("wait", {}).update({"poll_seconds": LOCAL_POLL_SECONDS, "max_poll_seconds": 2.0})
-    params = EndToEndParams.model_validate(raw)
+    try:
+        params = EndToEndParams.model_validate(raw)
+        plan_checks(params)  # a wrong task or gate metric is one line now, not a failed flow run later
+    except ValidationError as exc:
+        raise typer.BadParameter(_first_error(exc)) from None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     if not local:
         from novaflow.settings import load_settings
 
@@ -130,6 +165,12 @@ def end_to_end_cmd(
     _print_result(result, time.perf_counter() - started)
 
 
+def _first_error(exc: Any) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    return f"{where}: {error.get('msg')}" if where else str(error.get("msg"))
+
+
 def _print_result(result: dict[str, Any], seconds: float) -> None:
     typer.echo("")
     typer.secho(f"novaflow end-to-end run '{result['run_name']}' finished in {seconds:.1f} s", bold=True)
@@ -139,10 +180,10 @@ def _print_result(result: dict[str, Any], seconds: float) -> None:
         stages = [k for k in rows[0] if k != "metric" and not k.endswith("_stderr") and not k.startswith("delta_")]
         deltas = [k for k in rows[0] if k.startswith("delta_")]
         header = ["metric", *stages, *(d.removeprefix("delta_").replace("_vs_", " vs ") for d in deltas)]
-        widths = [max(16, len(h) + 2) for h in header]
+        lines = [[row["metric"]] + [_cell(row, k) for k in stages] + [f"{row[d]:+.4f}" for d in deltas] for row in rows]
+        widths = [max(16, len(h) + 2, *(len(line[i]) + 2 for line in lines)) for i, h in enumerate(header)]
         typer.echo("".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
-        for row in rows:
-            cells = [row["metric"]] + [_cell(row, k) for k in stages] + [f"{row[d]:+.4f}" for d in deltas]
+        for cells in lines:
             typer.echo("".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
     if result.get("gate"):
         typer.echo(f"gate: {result['gate']}")
