@@ -129,3 +129,24 @@ def test_require_leaves_blank_rows_out(tmp_path: Path) -> None:
     assert result.report.blank_dropped == 5  # empty body, blank body, two empty labels, a whitespace label
     rows = [r for name in ("sft", "eval", "rft") for r in _read(result.files[name])]
     assert all(r["Body"].strip() and r["Y"].strip() for r in rows)
+
+
+def test_automatic_stratification_uses_a_response_column_with_few_values_and_says_so(
+    labelled: Path, tmp_path: Path
+) -> None:
+    auto = split_dataset(labelled, [350, 50], tmp_path / "a", stratify="auto", auto_column=("response", "Y"))
+    assert auto.report.stratify == "Y"
+    assert auto.report.stratify_reason == "stratified by 'Y' (automatic: 3 distinct values)"
+    assert auto.report.labels["eval"] == {"HQ": 30, "LQ_CLOSE": 5, "LQ_EDIT": 15}
+    free = split_dataset(labelled, [350, 50], tmp_path / "f", stratify="auto", auto_column="Title")
+    assert free.report.stratify is None and free.report.labels == {}
+    assert free.report.stratify_reason == (
+        "not stratified (automatic: 'Title' has 1000 distinct values, more than 20; pass --stratify COLUMN to "
+        "choose one)"
+    )
+    off = split_dataset(labelled, [350, 50], tmp_path / "o", stratify="none")
+    assert (off.report.stratify, off.report.stratify_reason) == (None, "not stratified (stratify=none)")
+    asked = split_dataset(labelled, [350, 50], tmp_path / "k", stratify="Y")
+    assert asked.report.stratify_reason == "stratified by 'Y' (asked for)"
+    saved = (tmp_path / "a" / "split_report.json").read_text()
+    assert '"stratify_reason": "stratified by \'Y\' (automatic: 3 distinct values)"' in saved
