@@ -152,6 +152,10 @@ def end_to_end_cmd(
         raise typer.BadParameter(_first_error(exc)) from None
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    if params.reward.source and not params.reward.source.startswith("s3://"):
+        from novaflow.reward.source import load_reward_source
+
+        load_reward_source(params.reward.source)  # a broken reward file is one line now, before any job
     if not local:
         from novaflow.settings import load_settings
 
