@@ -20,12 +20,13 @@ from pathlib import Path
 NOVAFLOW = str(Path(sys.executable).with_name("novaflow"))
 
 
-def one_run(work: Path) -> tuple[float, dict[str, float], str]:
+def one_run(work: Path, extra: tuple[str, ...] = ()) -> tuple[float, dict[str, float], str, str]:
+    """(wall seconds, stage seconds, the printed em row, the whole output) of one fresh-process run."""
     env = dict(os.environ, PREFECT_HOME=str(work / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
     env = {k: v for k, v in env.items() if not k.startswith(("AWS_", "NOVAFLOW_", "PREFECT_API_URL"))}
     start = time.perf_counter()
     done = subprocess.run(
-        [NOVAFLOW, "run", "end-to-end", "--local", "--work-dir", str(work / "runs")],
+        [NOVAFLOW, "run", "end-to-end", "--local", "--work-dir", str(work / "runs"), *extra],
         env=env,
         capture_output=True,
         text=True,
@@ -37,7 +38,7 @@ def one_run(work: Path) -> tuple[float, dict[str, float], str]:
     line = next(x for x in done.stdout.splitlines() if x.startswith("stage times: "))
     stages = {m[1]: float(m[2]) for m in re.finditer(r"([\w-]+) ([\d.]+)s", line)}
     em = next((x for x in done.stdout.splitlines() if x.startswith("em ")), "")
-    return wall, stages, em
+    return wall, stages, em, done.stdout
 
 
 def main() -> None:
@@ -47,7 +48,7 @@ def main() -> None:
     print(f"novaflow run end-to-end --local, committed sample, {os.cpu_count()} cores")
     for i in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="novaflow-bench-") as tmp:
-            wall, stages, em = one_run(Path(tmp))
+            wall, stages, em, _ = one_run(Path(tmp))
         flow = sum(stages.values())
         print(
             f"run {i + 1}: wall {wall:.1f} s (flow stages {flow:.1f} s, Prefect server start + imports "

@@ -154,7 +154,7 @@ def run_judge(ctx: Any, recipe: dict[str, Any], *, rubric: bool) -> None:
     key = task_key(recipe)
     entry = judge.aggregate(verdicts, rubric)
     files: dict[str, bytes] = {}
-    if rubric:  # the original judge writes no per-sample details (nova-contract: all tasks but llm_judge do)
+    if rubric:  # the original judge writes no per-sample details (docs/evaluation-outputs.md)
         details = details_parquet(
             [str(r.get("prompt", "")) for r in rows],
             [str(r.get("prompt", "")) for r in rows],

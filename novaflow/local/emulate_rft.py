@@ -319,7 +319,7 @@ def _rft_generative(
 def rollout_samples(
     job: str, step: int, rows: list[dict[str, Any]], take: np.ndarray, texts: list[list[str]]
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """The samples sent to the reward Lambda: each row with a generation appended and a unique id (§16.1)."""
+    """The samples sent to the reward Lambda: each row with a generation appended and a unique id."""
     samples, ids = [], []
     for i, row_index in enumerate(take):
         for j, text in enumerate(texts[i]):
