@@ -169,7 +169,7 @@ def run_judge(ctx: Any, recipe: dict[str, Any], *, rubric: bool) -> None:
 
 def run_rft_eval(ctx: Any, recipe: dict[str, Any]) -> None:
     """Reward-based evaluation: the model answers each RFT row and the reward Lambda (``rl_env``) grades it."""
-    from novaflow.local.emulate_rft import RewardClient, _user_text
+    from novaflow.local.emulate_rft import RewardClient, user_text
     from novaflow.local.fulfilment import RecipeNotSupported
 
     arn = (recipe.get("rl_env") or {}).get("reward_lambda_arn") or ctx.hyperparameters.get("reward_lambda_arn")
@@ -181,7 +181,7 @@ def run_rft_eval(ctx: Any, recipe: dict[str, Any]) -> None:
         "\n".join(str(m.get("content") or "") for m in r.get("messages") or [] if m.get("role") == "system")
         for r in rows
     ]
-    users = [_user_text(r) for r in rows]
+    users = [user_text(r) for r in rows]
     ctx.log.line(f"Running inference on {len(rows)} samples with {model_path}; rewards from {arn}")
     preds = _predict(ctx, model_path, systems, users)
     samples = []

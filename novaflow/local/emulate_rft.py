@@ -37,7 +37,7 @@ def _reference(row: dict[str, Any]) -> str:
     return ref if isinstance(ref, str) else json.dumps(ref, sort_keys=True)
 
 
-def _user_text(row: dict[str, Any]) -> str:
+def user_text(row: dict[str, Any]) -> str:
     users = [m for m in row.get("messages") or [] if m.get("role") == "user"]
     content = users[-1].get("content") if users else ""
     if isinstance(content, list):
@@ -129,7 +129,7 @@ def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
     if is_base_model(start):
         references = [_reference(r) for r in rows]
         if len(set(references)) > MAX_LABELS:
-            policy = GenerativePolicy.untrained([_user_text(r) for r in rows], references)
+            policy = GenerativePolicy.untrained([user_text(r) for r in rows], references)
         else:
             policy = LinearPolicy.empty(sorted(set(references)))
     else:
@@ -187,7 +187,7 @@ def _rft_classifier(
     prompts_per_step: int,
 ) -> History:
     reference = policy.weights.copy()
-    data = Batch.from_texts([_user_text(r) for r in rows])
+    data = Batch.from_texts([user_text(r) for r in rows])
     adam = Adam(policy.weights.shape, lr=settings["lr"] * STEP_PER_RECIPE_LR)
     g, temp, kl_coef = settings["generations"], settings["temperature"], settings["kl_coef"]
     order, cursor, history = rng.permutation(len(rows)), 0, []
@@ -253,7 +253,7 @@ def _rft_generative(
 ) -> History:
     """The same group-relative update on the generative model's scorer; each prompt has its own candidates."""
     reference = policy.weights.copy()
-    prompts = [_user_text(r) for r in rows]
+    prompts = [user_text(r) for r in rows]
     cache: dict[int, Candidates] = {}
     adam = Adam(policy.weights.shape, lr=settings["lr"] * GENERATIVE_STEP_PER_RECIPE_LR)
     g, temp, kl_coef = settings["generations"], max(settings["temperature"], 1e-6), settings["kl_coef"]
@@ -350,7 +350,7 @@ def step_metrics(
     """One step's verl-style metrics from what the step really did."""
     lengths = [len(tokens(t)) for row in texts for t in row]
     return {
-        "global_seqlen/mean": float(np.mean([len(tokens(_user_text(rows[r]))) for r in take])) + np.mean(lengths),
+        "global_seqlen/mean": float(np.mean([len(tokens(user_text(rows[r]))) for r in take])) + np.mean(lengths),
         "actor/entropy": entropy,
         "actor/reward_kl_penalty": kl,
         "actor/reward_kl_penalty_coeff": kl_coef,

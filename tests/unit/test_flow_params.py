@@ -1,0 +1,34 @@
+"""The new parameters render in the Prefect form (the deployment's parameter schema) with their descriptions."""
+
+from __future__ import annotations
+
+import pytest
+from prefect.utilities.callables import parameter_schema
+
+from flows.end_to_end import end_to_end, plan_checks
+from flows.params import EndToEndParams, RewardParams
+from novaflow.errors import EvaluationError
+
+
+def test_reward_evaluation_and_gate_settings_are_in_the_form() -> None:
+    schema = parameter_schema(end_to_end.fn).model_dump()
+    definitions = schema["definitions"]
+    reward = definitions["RewardParams"]["properties"]
+    assert {"source", "function_arn", "function_name", "labels", "verify_rows"} <= set(reward)
+    assert "lambda_handler(event, context)" in reward["source"]["description"]
+    evaluation = definitions["EvaluationParams"]["properties"]
+    assert "rubric_llm_judge" in evaluation["task"]["description"] and "subtask" in evaluation
+    gate = definitions["GateParams"]["properties"]
+    assert "judge:winrate" in gate["metric"]["description"] and "higher_is_better" in gate
+    assert "automatic" in definitions["DataParams"]["properties"]["stratify"]["description"]
+
+
+def test_settings_that_cannot_work_are_refused_by_the_model_or_the_plan() -> None:
+    with pytest.raises(ValueError, match=r"give either source .* or function_arn .*, not both"):
+        RewardParams(source="r.py", function_arn="arn:aws:lambda:us-east-1:123456789012:function:f")
+    with pytest.raises(EvaluationError, match="evaluation task 'llm_judge' is not available for Nova 2 models"):
+        plan_checks(EndToEndParams(evaluation={"task": "llm_judge"}))
+    plan_checks(EndToEndParams(model="nova-lite", skip=["rft"], evaluation={"task": "llm_judge"}))
+    with pytest.raises(ValueError, match="RFT needs nova-lite-2, not nova-pro"):
+        plan_checks(EndToEndParams(model="nova-pro"))
+    plan_checks(EndToEndParams(deploy={"enabled": False, "gate": {"metric": "judge:winrate"}}))  # no gate, no check
