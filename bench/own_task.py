@@ -1,10 +1,10 @@
 """Time the issue's own-task run: 1,200 arithmetic questions (qid, prompt, answer) and a team's reward file.
 
-Generates the dataset and ``my_reward.py`` (a ``lambda_handler`` that rewards the right number), then runs, in a
-fresh process with a fresh PREFECT_HOME as a new user would,
+Generates the dataset, then runs, in a fresh process with a fresh PREFECT_HOME as a new user would,
 
     novaflow run end-to-end --local --data qa.jsonl --map query=prompt --map response=answer --map id=qid \\
-        --sizes 800,200,200 --reward my_reward.py --eval-task rft_eval --gate-metric rft_eval:aggregate_reward_score
+        --sizes 800,200,200 --reward examples/rewards/numeric_tolerance.py \\
+        --eval-task rft_eval --gate-metric rft_eval:aggregate_reward_score
 
 and prints the wall time, the stage times and em / reward per stage (Baseline, Post-SFT, Post-RFT).
 
@@ -24,21 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from end_to_end import one_run  # the same fresh-process runner as the case-study benchmark
 
-REWARD = """import re
-
-
-def lambda_handler(event, context):
-    out = []
-    for sample in event:
-        reference = sample.get("reference_answer")
-        if reference is None:
-            reference = (sample.get("metadata") or {}).get("reference_answer")
-        numbers = re.findall(r"-?\\d+", str(sample["messages"][-1]["content"]))
-        right = bool(numbers) and numbers[-1] == str(reference).strip()
-        out.append({"id": sample["id"], "aggregate_reward_score": 1.0 if right else 0.0,
-                    "metrics_list": [{"name": "correct", "value": float(right), "type": "Metric"}]})
-    return out
-"""
+REWARD = Path(__file__).resolve().parents[1] / "examples" / "rewards" / "numeric_tolerance.py"
+"""The team's reward: the example numeric-answer grader (a ``grade`` function novaflow wraps)."""
 
 
 def write_task(folder: Path, n: int = 1200, seed: int = 13) -> None:
@@ -50,7 +37,6 @@ def write_task(folder: Path, n: int = 1200, seed: int = 13) -> None:
             answer = {"+": a + b, "-": a - b, "*": a * b}[op]
             row = {"qid": f"q{i:04d}", "prompt": rng.choice(forms).format(a=a, op=op, b=b), "answer": str(answer)}
             out.write(json.dumps(row) + "\n")
-    (folder / "my_reward.py").write_text(REWARD, encoding="utf-8")
 
 
 def main() -> None:
@@ -59,7 +45,7 @@ def main() -> None:
     parser.add_argument("--eval-task", default="rft_eval")
     args = parser.parse_args()
     extra = ("--data", "qa.jsonl", "--map", "query=prompt", "--map", "response=answer", "--map", "id=qid")
-    extra += ("--sizes", "800,200,200", "--reward", "my_reward.py", "--run-name", "arithmetic")
+    extra += ("--sizes", "800,200,200", "--reward", str(REWARD), "--run-name", "arithmetic")
     if args.eval_task != "gen_qa":
         extra += ("--eval-task", args.eval_task)
     if args.eval_task == "rft_eval":

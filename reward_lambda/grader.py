@@ -99,7 +99,7 @@ def grade_sample(sample: object, config: RewardConfig) -> Grade:
     return Grade(sid, score, int(correct), int(predicted is not None), length, penalty)
 
 
-def rollout_text(sample: object, config: RewardConfig) -> str:
+def rollout_text(sample: object, config: RewardConfig | None = None) -> str:
     """The text of the last (assistant) message: a string, or the concatenated text parts of a list."""
     if not isinstance(sample, Mapping):
         raise InvalidSample(f"sample is a {type(sample).__name__}, not an object")
@@ -141,17 +141,7 @@ def content_text(content: object) -> str:
 def reference_label(sample: object, config: RewardConfig) -> str:
     """The gold label: ``metadata.reference_answer`` first, then the top-level ``reference_answer``."""
     assert isinstance(sample, Mapping)  # rollout_text checked it
-    reference: object = None
-    metadata = sample.get("metadata")
-    if isinstance(metadata, str):
-        try:
-            metadata = json.loads(metadata)
-        except ValueError:
-            metadata = None
-    if isinstance(metadata, Mapping):
-        reference = metadata.get("reference_answer")
-    if reference is None:
-        reference = sample.get("reference_answer")
+    reference = raw_reference(sample)
     if reference is None:
         raise InvalidSample("no reference_answer (looked in metadata.reference_answer and reference_answer)")
     if isinstance(reference, Mapping):
@@ -167,6 +157,18 @@ def reference_label(sample: object, config: RewardConfig) -> str:
             f"reference_answer {_short(reference)} names none (or several) of the labels {', '.join(config.labels)}"
         )
     return label
+
+
+def raw_reference(sample: Mapping[str, Any]) -> object:
+    """The reference answer as the dataset gave it: ``metadata.reference_answer`` first, then the top level."""
+    metadata = sample.get("metadata")
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            metadata = None
+    reference = metadata.get("reference_answer") if isinstance(metadata, Mapping) else None
+    return sample.get("reference_answer") if reference is None else reference
 
 
 def _short(value: object, limit: int = 60) -> str:

@@ -17,14 +17,13 @@ logged: one broken rollout must not fail an RFT step, and a silent 0 must not hi
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, TypeGuard
 
-from reward_lambda.grader import InvalidSample, content_text, sample_id
+from reward_lambda.grader import InvalidSample, raw_reference, rollout_text, sample_id
 
 LOG = logging.getLogger("reward_lambda.wrapper")
 LOG.setLevel(logging.INFO)
@@ -80,25 +79,9 @@ def grade_samples(samples: list[Any], grade: Callable[..., Any], minimum: float 
 
 def rollout_and_reference(sample: object) -> tuple[str, Any]:
     """(the assistant's last message as text, the reference answer as the dataset gave it)."""
-    if not isinstance(sample, Mapping):
-        raise InvalidSample(f"sample is a {type(sample).__name__}, not an object")
-    messages = sample.get("messages")
-    if not isinstance(messages, list) or not messages or not isinstance(messages[-1], Mapping):
-        raise InvalidSample("sample has no 'messages' list ending in a message object")
-    last = messages[-1]
-    if last.get("role") != "assistant":
-        raise InvalidSample(f"last message has role {last.get('role')!r}, not 'assistant' (no rollout)")
-    response = content_text(last.get("content"))
-    metadata = sample.get("metadata")
-    if isinstance(metadata, str):
-        try:
-            metadata = json.loads(metadata)
-        except ValueError:
-            metadata = None
-    reference = metadata.get("reference_answer") if isinstance(metadata, Mapping) else None
-    if reference is None:
-        reference = sample.get("reference_answer")
-    return response, reference
+    response = rollout_text(sample)
+    assert isinstance(sample, Mapping)  # rollout_text checked it
+    return response, raw_reference(sample)
 
 
 def to_output(sid: Any, value: object) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import ast
 import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -104,17 +104,24 @@ def parse_results_json(data: bytes, *, where: str) -> tuple[str, MetricTable, li
     return task, MetricTable(rows), warnings
 
 
-def parse_inference_output(data: bytes, *, where: str) -> list[SampleRecord]:
-    """Samples from ``inference_output.jsonl`` (``inference`` is a repr of a list of strings; take the first)."""
-    samples: list[SampleRecord] = []
+def json_lines(data: bytes, *, where: str) -> Iterator[tuple[int, Any]]:
+    """(line number, value) of every non-blank JSONL line; a broken line names the file and the line."""
     for line_no, line in enumerate(data.decode("utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        at = f"{where} line {line_no}"
         try:
-            row = json.loads(line)
+            yield line_no, json.loads(line)
         except json.JSONDecodeError as exc:
-            raise EvaluationError(f"{at}: not valid JSON ({exc.msg}); the file may be truncated") from exc
+            raise EvaluationError(
+                f"{where} line {line_no}: not valid JSON ({exc.msg}); the file may be truncated"
+            ) from exc
+
+
+def parse_inference_output(data: bytes, *, where: str) -> list[SampleRecord]:
+    """Samples from ``inference_output.jsonl`` (``inference`` is a repr of a list of strings; take the first)."""
+    samples: list[SampleRecord] = []
+    for line_no, row in json_lines(data, where=where):
+        at = f"{where} line {line_no}"
         if not isinstance(row, dict) or "inference" not in row or "gold" not in row:
             raise EvaluationError(f"{at}: expected an object with 'inference' and 'gold' fields")
         prediction = _first_prediction(row["inference"], where=f"{at} field 'inference'")
@@ -200,13 +207,7 @@ def parse_reward_records(data: bytes, *, where: str) -> list[dict[str, float]]:
     not such a record file (other JSONL files may sit in an output folder).
     """
     records: list[dict[str, float]] = []
-    for line_no, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EvaluationError(f"{where} line {line_no}: not valid JSON ({exc.msg})") from exc
+    for line_no, row in json_lines(data, where=where):
         if not isinstance(row, dict) or "aggregate_reward_score" not in row:
             return []
         values = {"aggregate_reward_score": _number(row["aggregate_reward_score"], f"{where} line {line_no}")}

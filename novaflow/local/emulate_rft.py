@@ -14,6 +14,7 @@ import json
 import math
 import time
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -190,13 +191,8 @@ def _rft_classifier(
     data = Batch.from_texts([user_text(r) for r in rows])
     adam = Adam(policy.weights.shape, lr=settings["lr"] * STEP_PER_RECIPE_LR)
     g, temp, kl_coef = settings["generations"], settings["temperature"], settings["kl_coef"]
-    order, cursor, history = rng.permutation(len(rows)), 0, []
-    for step in range(1, settings["steps"] + 1):
-        started = time.perf_counter()
-        if cursor + prompts_per_step > len(order):
-            order, cursor = rng.permutation(len(rows)), 0
-        take = order[cursor : cursor + prompts_per_step]
-        cursor += len(take)
+    history: History = []
+    for step, take, started in _steps(rng, len(rows), prompts_per_step, settings["steps"]):
         batch = data.take(take)
         logits = policy.logits(batch)
         probs = softmax(logits / max(temp, 1e-6))
@@ -235,10 +231,7 @@ def _rft_classifier(
             lr=settings["lr"],
             started=started,
         )
-        epoch = (step * len(take)) // max(1, len(rows))
-        ctx.log.line(rft_step_line(step, epoch, metrics))
-        history.append((step, epoch, metrics))
-        ctx.checkpoint()
+        _log_step(ctx, history, step, len(take), len(rows), metrics)
     return history
 
 
@@ -257,13 +250,8 @@ def _rft_generative(
     cache: dict[int, Candidates] = {}
     adam = Adam(policy.weights.shape, lr=settings["lr"] * GENERATIVE_STEP_PER_RECIPE_LR)
     g, temp, kl_coef = settings["generations"], max(settings["temperature"], 1e-6), settings["kl_coef"]
-    order, cursor, history = rng.permutation(len(rows)), 0, []
-    for step in range(1, settings["steps"] + 1):
-        started = time.perf_counter()
-        if cursor + prompts_per_step > len(order):
-            order, cursor = rng.permutation(len(rows)), 0
-        take = order[cursor : cursor + prompts_per_step]
-        cursor += len(take)
+    history: History = []
+    for step, take, started in _steps(rng, len(rows), prompts_per_step, settings["steps"]):
         cands = []
         for r in take:
             if int(r) not in cache:
@@ -309,11 +297,27 @@ def _rft_generative(
             lr=settings["lr"],
             started=started,
         )
-        epoch = (step * len(take)) // max(1, len(rows))
-        ctx.log.line(rft_step_line(step, epoch, metrics))
-        history.append((step, epoch, metrics))
-        ctx.checkpoint()
+        _log_step(ctx, history, step, len(take), len(rows), metrics)
     return history
+
+
+def _steps(rng: np.random.Generator, rows: int, per_step: int, steps: int) -> Iterator[tuple[int, np.ndarray, float]]:
+    """(step, the rows of the step, its start time): shuffled epochs, reshuffled when a step would run past one."""
+    order, cursor = rng.permutation(rows), 0
+    for step in range(1, steps + 1):
+        started = time.perf_counter()
+        if cursor + per_step > len(order):
+            order, cursor = rng.permutation(rows), 0
+        take = order[cursor : cursor + per_step]
+        cursor += len(take)
+        yield step, take, started
+
+
+def _log_step(ctx: Any, history: History, step: int, taken: int, rows: int, metrics: dict[str, float]) -> None:
+    epoch = (step * taken) // max(1, rows)
+    ctx.log.line(rft_step_line(step, epoch, metrics))
+    history.append((step, epoch, metrics))
+    ctx.checkpoint()
 
 
 def rollout_samples(

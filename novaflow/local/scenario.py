@@ -179,3 +179,12 @@ def wait(name: str, timeout: float = 60.0, poll: float = 0.1) -> dict[str, Any]:
         if job["TrainingJobStatus"] in {"Completed", "Failed", "Stopped"} or time.monotonic() > deadline:
             return job
         time.sleep(poll)
+
+
+def job_log(name: str) -> list[str]:
+    """Every CloudWatch log message of training job ``name``'s first stream, in order."""
+    logs = get_client("logs")
+    group = "/aws/sagemaker/TrainingJobs"
+    stream = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{name}/")["logStreams"][0]
+    events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True)
+    return [e["message"] for e in events["events"]]

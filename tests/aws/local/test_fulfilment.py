@@ -40,19 +40,6 @@ def _upload(questions: list[dict[str, str]]) -> None:
     )
 
 
-def _log(job: str) -> list[str]:
-    logs = boto3.client("logs")
-    stream = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job}/")[
-        "logStreams"
-    ][0]["logStreamName"]
-    return [
-        e["message"]
-        for e in logs.get_log_events(
-            logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream, startFromHead=True
-        )["events"]
-    ]
-
-
 def _evaluate(name: str, model: str) -> object:
     scenario.submit(
         name,
@@ -89,7 +76,7 @@ def test_sft_then_evaluation_beats_the_base_model(twin, questions) -> None:
     checkpoint = manifest["checkpoint_s3_bucket"]
     assert checkpoint == "s3://customer-escrow-123456789012-smtj-local/sft-a/outputs/checkpoints"
     assert csv_lines[0] == "step_number,epoch_number,training_loss" and len(csv_lines) == 61
-    steps = [m for m in _log("sft-a") if "global_step:" in m]
+    steps = [m for m in scenario.job_log("sft-a") if "global_step:" in m]
     assert len(steps) == 60
     losses = [float(re.search(r"reduced_train_loss: ([\d.e+-]+)", m).group(1)) for m in steps]
     assert sum(losses[-10:]) < sum(losses[:10])
@@ -133,7 +120,7 @@ def test_rft_invokes_the_reward_lambda_and_rewards_rise(twin, questions) -> None
     )
     job = scenario.wait("rft-b", timeout=60)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    lines = _log("rft-b")
+    lines = scenario.job_log("rft-b")
     invokes = [m for m in lines if f"Invoking reward Lambda {function['FunctionArn']} with" in m]
     assert len(invokes) == 64  # per step: 32 prompts x 4 generations = 128 samples = 4 Invokes of 32
     rewards = [float(re.search(r"critic/rewards/mean:([-\d.e]+)", m).group(1)) for m in lines if " step:" in m]

@@ -57,15 +57,6 @@ def _upload(rows: list[tuple[str, str, str]]) -> None:
     scenario.put(f"{B}/own/eval-rft/rft.jsonl", scenario.jsonl([scenario.rft_row("", q, a, i) for i, q, a in test]))
 
 
-def _log(job: str) -> list[str]:
-    logs = boto3.client("logs")
-    stream = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job}/")[
-        "logStreams"
-    ][0]["logStreamName"]
-    events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream, startFromHead=True)
-    return [e["message"] for e in events["events"]]
-
-
 def _user_reward(tmp_path: Path, code: str = EXACT, name: str = "SageMaker-own-reward") -> str:
     source = load_reward_source(_write(tmp_path / "exact.py", code))
     return deploy_reward_lambda(
@@ -99,7 +90,7 @@ def test_free_form_answers_are_learned_and_rft_raises_the_users_reward(twin, row
     )
     job = scenario.wait("own-sft", timeout=60)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    assert any("retrieval-and-programs model (free-form answers)" in line for line in _log("own-sft"))
+    assert any("retrieval-and-programs model (free-form answers)" in line for line in scenario.job_log("own-sft"))
     checkpoint = "s3://customer-escrow-123456789012-smtj-local/own-sft/outputs/checkpoints"
     base = _eval("own-eval-base", scenario.eval_recipe("e", "nova-lite-2/prod"))
     tuned = _eval("own-eval-sft", scenario.eval_recipe("e", checkpoint))
@@ -119,7 +110,7 @@ def test_free_form_answers_are_learned_and_rft_raises_the_users_reward(twin, row
     )
     job = scenario.wait("own-rft", timeout=120)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    lines = _log("own-rft")
+    lines = scenario.job_log("own-rft")
     assert sum(f"Invoking reward Lambda {arn} with" in m for m in lines) == 24  # 16 prompts x 4 per step, 2 calls
     rewards = [float(re.search(r"critic/rewards/mean:([-\d.e]+)", m).group(1)) for m in lines if " step:" in m]
     assert len(rewards) == 12 and sum(rewards[-4:]) / 4 > sum(rewards[:4]) / 4
