@@ -21,7 +21,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
 from reward_lambda.grader import InvalidSample, raw_reference, rollout_text, sample_id
 
@@ -38,7 +38,7 @@ def handler_for(module: ModuleType) -> Handler:
     """The module's own ``lambda_handler`` if it defines one, else a robust handler around its ``grade``."""
     own = getattr(module, "lambda_handler", None)
     if callable(own):
-        return own
+        return cast(Handler, own)
     grade = getattr(module, "grade", None)
     if not callable(grade):
         raise TypeError(f"{module.__name__} defines neither lambda_handler(event, context) nor grade(...)")

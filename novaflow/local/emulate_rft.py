@@ -354,7 +354,7 @@ def step_metrics(
     """One step's verl-style metrics from what the step really did."""
     lengths = [len(tokens(t)) for row in texts for t in row]
     return {
-        "global_seqlen/mean": float(np.mean([len(tokens(user_text(rows[r]))) for r in take])) + np.mean(lengths),
+        "global_seqlen/mean": float(np.mean([len(tokens(user_text(rows[r]))) for r in take]) + np.mean(lengths)),
         "actor/entropy": entropy,
         "actor/reward_kl_penalty": kl,
         "actor/reward_kl_penalty_coeff": kl_coef,

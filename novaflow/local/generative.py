@@ -176,8 +176,8 @@ def run_program(program: Program, prompt: Parsed) -> str | None:
         return text or None
     if kind == "tmpl":
         _, prefix, suffix, inner = program
-        value = run_program(inner, prompt)
-        return None if value is None else f"{prefix}{value}{suffix}"
+        number = run_program(inner, prompt)
+        return None if number is None else f"{prefix}{number}{suffix}"
     raise ValueError(f"unknown program {program!r}")
 
 
