@@ -27,6 +27,8 @@ from novaflow.local import benchmarks, judge, outputs, storage
 from novaflow.local.model import base_answer, is_base_model
 
 TASK = "custom|gen_qa_gen_qa|0"
+NO_DETAILS = frozenset({"strong_reject"})
+"""Benchmarks whose output has no per-sample details file (the original llm_judge has none either)."""
 
 
 def _predict(ctx: Any, model_path: str, systems: list[str], users: list[str]) -> list[str]:
@@ -242,19 +244,17 @@ def run_benchmark(ctx: Any, recipe: dict[str, Any], task: str) -> None:
         column = [s for s, item in zip(scores, items, strict=True) if item.subtask == name]
         results[f"{task}:{name}"] = _mean_entry(metric, column)
     results["all"] = _mean_entry(metric, scores)
-    details = details_parquet(
-        [item.prompt for item in items],
-        [item.prompt for item in items],
-        [item.gold for item in items],
-        preds,
-        [{metric: s} for s in scores],
-    )
-    write_archive(
-        ctx,
-        recipe,
-        {"results": results},
-        {f"details/model/{{date_id}}/details_{task_key(recipe)}_{{date_id}}.parquet": details},
-    )
+    files: dict[str, bytes] = {}
+    if task not in NO_DETAILS:
+        details = details_parquet(
+            [item.prompt for item in items],
+            [item.prompt for item in items],
+            [item.gold for item in items],
+            preds,
+            [{metric: s} for s in scores],
+        )
+        files[f"details/model/{{date_id}}/details_{task_key(recipe)}_{{date_id}}.parquet"] = details
+    write_archive(ctx, recipe, {"results": results}, files)
 
 
 def _mean_entry(metric: str, values: list[float]) -> dict[str, float]:

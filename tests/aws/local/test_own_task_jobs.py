@@ -15,6 +15,7 @@ import pytest
 
 from novaflow.evaluation.parser import parse_eval_output
 from novaflow.local import benchmarks, judge, scenario
+from novaflow.local.model import base_answer
 from novaflow.local.server import LOCAL_ROLE_ARN
 from novaflow.reward.deploy import deploy_reward_lambda
 from novaflow.reward.source import build_reward_zip, load_reward_source
@@ -204,3 +205,11 @@ def test_lambda_log_tail_carries_the_users_prints(twin, tmp_path) -> None:
     )
     assert json.loads(response["Payload"].read())[0]["aggregate_reward_score"] == 1.0
     assert "graded s1" in base64.b64decode(response["LogResult"]).decode()
+
+
+def test_strong_reject_has_no_details_and_its_deflection_is_computed(twin) -> None:
+    result = _eval("own-reject", _task_recipe("strong_reject", "zs", "nova-lite-2/prod"), f"{B}/own/none/")
+    assert result.samples == [] and "details" not in result.files
+    items = benchmarks.sample("strong_reject")
+    expected = [benchmarks.score("strong_reject", item, base_answer("", item.prompt)) for item in items]
+    assert result.metrics.get("deflection").value == pytest.approx(sum(expected) / len(expected))
