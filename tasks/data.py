@@ -10,14 +10,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_table_artifact
 
 from novaflow.catalog import DataFormat, Method
 from novaflow.data.io import upload_prepared
 from novaflow.data.prepare import PreparedDataset, prepare_dataset
 from novaflow.data.source import DatasetSource
 from novaflow.data.splits import SplitResult, split_dataset
-from tasks.common import AWS_RETRIES, artifact_key
+from tasks.common import AWS_RETRIES, artifact_key, publish_table
 
 
 @task(name="prepare-dataset")
@@ -56,8 +55,8 @@ def prepare_dataset_task(
             ", ".join(f"{v} {k}" for k, v in rep.rejections_by_reason.items()),
             prepared.rejected_file,
         )
-    create_table_artifact(
-        table=rep.table_rows(),
+    publish_table(
+        rep.table_rows(),
         key=artifact_key("data-report", split, fmt),
         description=f"Data quality: {rep.source} as {fmt} for {prepared.model} ({split})",
     )
@@ -92,8 +91,8 @@ def split_dataset_task(
         auto_column=auto_column,
     )
     get_run_logger().info("split %s: %s; %s", result.report.source, result.report.sizes, result.report.stratify_reason)
-    create_table_artifact(
-        table=result.report.table_rows(),
+    publish_table(
+        result.report.table_rows(),
         key=artifact_key("data-splits"),
         description=f"Splits of {result.report.source} (seed {seed}); {result.report.stratify_reason}",
     )

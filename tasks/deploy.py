@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from pydantic import Field
@@ -25,7 +25,7 @@ from novaflow.deploy.targets import Served, ask, deploy_checkpoint, teardown_ser
 from novaflow.deploy.teardown import TeardownReport, teardown
 from novaflow.errors import DeployError
 from novaflow.settings import NovaflowSettings
-from tasks.common import AWS_RETRIES, artifact_key
+from tasks.common import AWS_RETRIES, artifact_key, publish_table
 
 
 @task(name="deploy-gate")
@@ -175,8 +175,8 @@ def smoke_test_task(
         }
         for c in report.cases
     ]
-    create_table_artifact(
-        table=table,
+    publish_table(
+        table,
         key=artifact_key("smoke-test", target),
         description=f"{report.summary()}; streamed first token after "
         f"{_seconds(streamed.first_token_seconds)}, total {streamed.total_seconds:.3f} s",
@@ -219,8 +219,8 @@ def teardown_task(
         + [{"resource": r, "action": "kept"} for r in report.kept]
         + [{"resource": r, "action": "FAILED"} for r in report.failed + report.unlisted]
     )
-    create_table_artifact(
-        table=rows or [{"resource": "(nothing found)", "action": "-"}],
+    publish_table(
+        rows or [{"resource": "(nothing found)", "action": "-"}],
         key=artifact_key("teardown", deployment or "all"),
         description=f"Teardown of {deployment or 'every novaflow deployment'}",
     )

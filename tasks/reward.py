@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_table_artifact
 
 from novaflow.errors import RewardError
 from novaflow.reward.deploy import DEFAULT_FUNCTION_NAME, RewardLambda, deploy_reward_lambda, existing_function_arn
@@ -23,7 +22,7 @@ from novaflow.reward.source import build_reward_zip, load_reward_source
 from novaflow.reward.verify import RewardVerification, labels_of_rows, verify_reward
 from novaflow.settings import NovaflowSettings
 from reward_lambda.config import RewardConfig
-from tasks.common import AWS_RETRIES, artifact_key
+from tasks.common import AWS_RETRIES, artifact_key, publish_table
 
 
 @task(name="deploy-reward-lambda", **AWS_RETRIES)
@@ -68,8 +67,8 @@ def verify_reward_task(
     verification = verify_reward(
         rows=rows, predictions=predictions, function_name=function_name, settings=settings, limit=limit
     )
-    create_table_artifact(
-        table=verification.table(),
+    publish_table(
+        verification.table(),
         key=artifact_key("reward", "verification", key_suffix),
         description=verification_markdown(verification),
     )

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from novaflow.evaluation.compare import StageComparison
 from novaflow.evaluation.results import EvalResult
-
-
-def _num(value: float | None, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}f}"
+from novaflow.reports.format import fixed as _num
+from novaflow.reports.format import p_text
 
 
 def metric_table_markdown(result: EvalResult) -> str:
@@ -43,8 +38,9 @@ def comparison_markdown(comparison: StageComparison, *, alpha: float = 0.05) -> 
     for base, cand, d in comparison.deltas:
         verdict = "significant" if d.significant(alpha) else "not significant"
         lines.append(
-            f"| {base} | {cand} | {d.metric} | {d.delta:+.4f} | [{d.ci_low:+.4f}, {d.ci_high:+.4f}] | "
-            f"{d.p_value:.4g} | {d.test} | {verdict} |"
+            f"| {base} | {cand} | {d.metric} | {_num(d.delta, signed=True)} | "
+            f"[{_num(d.ci_low, signed=True)}, {_num(d.ci_high, signed=True)}] | {p_text(d.p_value)} | {d.test} | "
+            f"{verdict} |"
         )
     return "\n".join(lines)
 
@@ -67,5 +63,5 @@ def summary_markdown(stages: Mapping[str, EvalResult], comparison: StageComparis
 
 
 def metric_rows(result: EvalResult) -> list[dict[str, Any]]:
-    """Rows for a Prefect table artifact."""
+    """Rows for a Prefect table artifact (exact; :func:`tasks.common.publish_table` rounds them for reading)."""
     return result.metrics.to_records()
