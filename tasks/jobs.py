@@ -11,20 +11,22 @@ from __future__ import annotations
 from uuid import UUID
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy
 
-from novaflow.errors import JobError, RecipeError
+from novaflow.aws import is_retryable
+from novaflow.errors import JobError, NovaflowError, RecipeError
 from novaflow.jobs.dryrun import DryRunReport, dry_run
 from novaflow.jobs.logs import LogLine, metrics_frame, parse_metric_line
 from novaflow.jobs.outputs import locate_eval_output, resolve_checkpoint
 from novaflow.jobs.poll import wait_for_job
 from novaflow.jobs.records import JobRecord
+from novaflow.jobs.series import TrainingSeries, read_training_series
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import submit_training_job
 from novaflow.recipes.overrides import get_path
 from novaflow.settings import NovaflowSettings
-from tasks.common import AWS_RETRIES, artifact_key
+from tasks.common import AWS_RETRIES, artifact_key, publish_table
 
 
 @task(name="dry-run-job", **AWS_RETRIES)
@@ -142,13 +144,29 @@ def wait_job_task(
     finally:
         frame = metrics_frame(reporter.lines)
         if not frame.empty:
-            create_table_artifact(
+            publish_table(
                 frame.to_dict("records"),
                 key=artifact_key(record.name, "metrics"),
                 description=f"Training metrics parsed from the logs of {record.name}",
             )
     update_progress_artifact(reporter.artifact_id, 100.0)
     return done
+
+
+@task(name="read-training-series", **AWS_RETRIES)
+def training_series_task(stage: str, record: JobRecord, settings: NovaflowSettings | None = None) -> TrainingSeries:
+    """The job's curves for the report and MLflow; a job whose metrics cannot be read still counts as trained."""
+    try:
+        series = read_training_series(stage, record, settings)
+    except NovaflowError as exc:
+        if is_retryable(exc) or (exc.__cause__ is not None and is_retryable(exc.__cause__)):
+            raise  # throttled or transient: the task's retries handle it
+        get_run_logger().warning("%s: no training curves for %s: %s", stage, record.name, exc)
+        return TrainingSeries(stage, record.name)
+    get_run_logger().info(
+        "%s: %d steps of %s from %s", stage, len(series.steps), ", ".join(series.values), ", ".join(series.sources)
+    )
+    return series
 
 
 @task(name="resolve-checkpoint", **AWS_RETRIES)

@@ -18,6 +18,7 @@ from novaflow.errors import EvaluationError, JobError
 from novaflow.settings import NovaflowSettings
 
 CHECKPOINT_KEYS = ("checkpoint_s3_bucket", "checkpoint_s3_path")
+STEP_WISE_METRICS = "step_wise_training_metrics.csv"
 
 
 def manifest_locations(output_uri: str, job_name: str) -> list[tuple[str, str]]:
@@ -40,16 +41,32 @@ def _get(s3: Any, uri: str) -> bytes | None:
         raise wrap_client_error(exc, f"Reading {uri}") from exc
 
 
-def manifest_from_tar(blob: bytes, uri: str) -> dict[str, Any] | None:
+def member_of_tar(blob: bytes, uri: str, file_name: str) -> bytes | None:
+    """The bytes of the first file called ``file_name`` (at any depth) in a tar.gz, None when absent."""
     try:
         with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
             for member in tar.getmembers():
-                if member.isfile() and member.name.rsplit("/", 1)[-1] == "manifest.json":
+                if member.isfile() and member.name.rsplit("/", 1)[-1] == file_name:
                     handle = tar.extractfile(member)
-                    return json.loads(handle.read()) if handle else None
+                    return handle.read() if handle else None
     except (tarfile.TarError, OSError) as exc:
         raise JobError(f"{uri} is not a readable tar.gz archive: {exc}") from exc
     return None
+
+
+def manifest_from_tar(blob: bytes, uri: str) -> dict[str, Any] | None:
+    body = member_of_tar(blob, uri, "manifest.json")
+    return None if body is None else json.loads(body)
+
+
+def training_metrics_csv(output_uri: str, job_name: str, settings: NovaflowSettings | None = None) -> str | None:
+    """``step_wise_training_metrics.csv`` of a finished SMTJ training job (inside ``output.tar.gz``), if any."""
+    uri = manifest_locations(output_uri, job_name)[-1][1]
+    blob = _get(get_client("s3", settings), uri)
+    if blob is None:
+        return None
+    body = member_of_tar(blob, uri, STEP_WISE_METRICS)
+    return None if body is None else body.decode("utf-8", errors="replace")
 
 
 def checkpoint_from_manifest(manifest: dict[str, Any], where: str) -> str:

@@ -1,0 +1,36 @@
+"""Prefect task for the run's report: render it, write it with its exact JSON locally and to S3, link it.
+
+The link artifact points at S3 when the report went there (what a teammate can open) and at the local file
+otherwise. How long the rendering takes is logged, since a report is built at the end of every run.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_link_artifact
+
+from novaflow.reports.html import render_report, save_report
+from novaflow.reports.run import RunReport
+from tasks.common import AWS_RETRIES, artifact_key
+
+
+@task(name="publish-run-report", **AWS_RETRIES)
+def publish_report_task(
+    report: RunReport, out_path: str, *, s3_uri: str | None = None, key_suffix: str = ""
+) -> dict[str, str]:
+    """Write ``report.html`` and ``report.json`` (and upload both); publish ``eval-report`` linking to the page."""
+    started = time.perf_counter()
+    html = render_report(report)
+    where = save_report(html, Path(out_path), s3_uri=s3_uri, data=report.to_json())
+    link = where.get("s3") or Path(where["local"]).resolve().as_uri()
+    create_link_artifact(link=link, link_text="run report", key=artifact_key("eval", "report", key_suffix))
+    get_run_logger().info(
+        "run report (%.0f KB, built in %.2f s): %s",
+        len(html.encode("utf-8")) / 1024,
+        time.perf_counter() - started,
+        ", ".join(where.values()),
+    )
+    return where
