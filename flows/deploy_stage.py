@@ -53,6 +53,7 @@ def deploy_and_smoke(
         baseline=baseline,
         candidate=candidate,
     )
+    log.gate = decision
     if not decision.approved:
         logger.warning("not deploying %s: %s", checkpoint, decision.reason)
         log.notes.append(f"deployment skipped: {decision.reason}")

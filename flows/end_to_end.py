@@ -14,6 +14,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run as current_flow_run
 
 from flows.deploy_stage import deploy_and_smoke, teardown_stage
 from flows.hooks import STOP_ON_EXIT
@@ -32,7 +33,8 @@ from flows.stages import (
     spec_for,
     train,
 )
-from flows.summary import run_summary_markdown
+from flows.summary import run_report, run_summary_markdown
+from flows.tracking import close_tracking, finish_tracking, start_tracking
 from novaflow.catalog import DataFormat, Method, get_model
 from novaflow.evaluation.results import EvalResult
 from novaflow.evaluation.tasks import GEN_QA, RFT_EVAL, check_metric, resolve_task
@@ -40,7 +42,14 @@ from novaflow.settings import NovaflowSettings
 from reward_lambda.labels import DEFAULT_LABELS
 from tasks.common import artifact_key
 from tasks.credentials import CredentialsParameter, use_run_credentials
-from tasks.evaluation import build_report_task, compare_stages_task
+from tasks.evaluation import compare_stages_task
+from tasks.reports import publish_report_task
+
+HOOKS = {
+    "on_cancellation": [*STOP_ON_EXIT["on_cancellation"], close_tracking],
+    "on_crashed": [*STOP_ON_EXIT["on_crashed"], close_tracking],
+    "on_failure": [close_tracking],
+}
 
 
 def plan_checks(params: EndToEndParams, settings: NovaflowSettings | None = None) -> None:
@@ -63,7 +72,7 @@ def stage_tasks(params: EndToEndParams) -> dict[str, str]:
     return tasks
 
 
-@flow(name="end-to-end", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
+@flow(name="end-to-end", task_runner=thread_pool(max_workers=4), **HOOKS)
 def end_to_end(
     params: EndToEndParams = EndToEndParams(), aws_credentials: CredentialsParameter = None
 ) -> dict[str, Any]:
@@ -83,6 +92,7 @@ def end_to_end(
     tasks = stage_tasks(params)
     rft_eval = RFT_EVAL in tasks.values()
     log = RunLog(params.run_name)
+    log.tracker = start_tracking(params, model, current_flow_run.ui_url)
     work = Path(params.work_dir) / params.run_name
     prefix = settings.s3_uri("runs", params.run_name)
     is_sample = params.data.source == "sample"
@@ -103,7 +113,7 @@ def end_to_end(
             rec.detail = choice.kind
     if rft_eval:
         with log.stage("reward-lambda"):
-            reward_arn = deployed_reward(params, uris[DataFormat.RFT], choice)
+            reward_arn = deployed_reward(params, uris[DataFormat.RFT], choice, log)
 
     context = EvalContext(run_prefix=prefix, eval_rft_uri=data.eval_rft_uri, reward_arn=reward_arn)
 
@@ -132,7 +142,7 @@ def end_to_end(
     if "rft" not in skip:
         if reward_arn is None:
             with log.stage("reward-lambda"):
-                reward_arn = deployed_reward(params, uris[DataFormat.RFT], choice)
+                reward_arn = deployed_reward(params, uris[DataFormat.RFT], choice, log)
         with log.stage("rft"):
             rft_spec = spec_for(
                 model,
@@ -147,14 +157,9 @@ def end_to_end(
             stages["Post-RFT"] = evaluate_on_eval_rows("post-rft", checkpoint, params.evaluation)
 
     comparison = None
-    report: dict[str, str] = {}
     if len(stages) >= 2:
         with log.stage("compare"):
             comparison = compare_stages_task(stages)
-            report = build_report_task(
-                stages, str(work / "report.html"), comparison=comparison, s3_uri=f"{prefix}/report.html"
-            )
-            log.locations.update({f"report-{k}": v for k, v in report.items()})
 
     deployment = gate = None
     if "deploy" not in skip and params.deploy.enabled and checkpoint and comparison is not None:
@@ -165,6 +170,19 @@ def end_to_end(
     if params.cleanup:
         with log.stage("cleanup"):
             teardown_stage(params.run_name, log, params.deploy)
+    with log.stage("report"):
+        content = run_report(
+            log,
+            params,
+            stages,
+            comparison,
+            region=settings.region,
+            deployment=deployment,
+            flow_run_url=current_flow_run.ui_url,
+        )
+        report = publish_report_task(content, str(work / "report.html"), s3_uri=f"{prefix}/report.html")
+        log.locations.update({f"report-{k}": v for k, v in report.items()})
+    finish_tracking(log, work, stages, comparison, deployment)
 
     rows = comparison.table_records() if comparison is not None else None
     create_markdown_artifact(
@@ -182,14 +200,17 @@ def end_to_end(
         "report": report,
         "gate": gate,
         "deployment": deployment,
+        "mlflow_run": log.tracker.parent_id if log.tracker is not None and log.tracker.active else None,
     }
 
 
-def deployed_reward(params: EndToEndParams, rows_uri: str, choice: RewardChoice | None) -> str:
+def deployed_reward(
+    params: EndToEndParams, rows_uri: str, choice: RewardChoice | None, log: RunLog | None = None
+) -> str:
     """Deploy and verify the reward (the case study's label grader when nothing was chosen)."""
     if choice is None:
         choice = RewardChoice("labels", labels=tuple(params.reward.labels or DEFAULT_LABELS))
-    return reward_lambda(params.reward, rows_uri, choice)
+    return reward_lambda(params.reward, rows_uri, choice, log)
 
 
 def stage_metrics(result: EvalResult) -> dict[str, float]:

@@ -162,6 +162,15 @@ class DeployParams(_Params):
     gate: GateParams = Field(default_factory=GateParams)
 
 
+class TrackingParams(_Params):
+    mlflow_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI (sqlite:///runs.db, https://..., or a SageMaker MLflow ARN, which also "
+        "goes into the recipes so the training containers log there); empty = MLFLOW_TRACKING_URI, if set.",
+    )
+    experiment: str | None = Field(None, description="MLflow experiment; empty = MLFLOW_EXPERIMENT_NAME or 'novaflow'.")
+
+
 class EndToEndParams(_Params):
     run_name: str = Field("case-study", description="Names the run's S3 prefix, artifacts and deployment.")
     model: ModelName = Field(None, description=MODEL_HELP)
@@ -178,3 +187,4 @@ class EndToEndParams(_Params):
     skip: list[Stage] = Field(default_factory=list, description="Stages to skip.")
     cleanup: bool = Field(False, description="Tear down the deployment (and the roles novaflow created) at the end.")
     work_dir: str = Field("novaflow-runs", description="Local scratch directory for prepared files and reports.")
+    tracking: TrackingParams = Field(default_factory=TrackingParams, description="MLflow tracking (optional).")

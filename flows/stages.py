@@ -2,7 +2,9 @@
 
 These are plain functions that call tasks (not subflows), so the end-to-end flow and the single-stage flows share
 one implementation, and every job a run submits is registered under the run's own id for the cancel and crash
-hooks. Each stage records its elapsed time in a :class:`RunLog` that becomes the run-summary artifact.
+hooks. Each stage records its elapsed time in a :class:`RunLog` that becomes the run-summary artifact, and what the
+report shows (data reports, training curves, the reward verification); with MLflow on, each stage is also logged
+as a nested MLflow run as soon as it ends.
 """
 
 from __future__ import annotations
@@ -18,16 +20,22 @@ from prefect import get_run_logger
 
 from flows.params import DataParams, EvaluationParams, JobParams, RewardParams, WaitParams
 from novaflow.catalog import DataFormat, Method, Platform, get_model, method_problem
+from novaflow.data.report import DataReport
 from novaflow.data.samples import CASE_STUDY_COLUMNS, SAMPLE_CSV, SYSTEM_PROMPT
 from novaflow.data.source import CANONICAL, ColumnMap, DatasetSource
-from novaflow.data.splits import AUTO
+from novaflow.data.splits import AUTO, SplitReport
+from novaflow.deploy.gate import GateDecision
 from novaflow.errors import ConfigError, JobError
 from novaflow.evaluation.judging import JUDGE_FILE
 from novaflow.evaluation.results import EvalResult
 from novaflow.evaluation.tasks import GEN_QA, JUDGE, RFT_EVAL, resolve_task
 from novaflow.jobs.records import JobRecord
+from novaflow.jobs.series import TrainingSeries
 from novaflow.jobs.spec import JobSpec
+from novaflow.reward.verify import RewardVerification
 from novaflow.settings import NovaflowSettings
+from novaflow.tracking.mlflow import MlflowRun, is_sagemaker_mlflow_arn
+from novaflow.tracking.records import eval_metrics, job_params, series_points
 from reward_lambda.config import RewardConfig
 from reward_lambda.labels import DEFAULT_LABELS
 from tasks.data import prepare_dataset_task, split_dataset_task, upload_dataset_task
@@ -37,6 +45,7 @@ from tasks.jobs import (
     locate_eval_output_task,
     resolve_checkpoint_task,
     submit_job_task,
+    training_series_task,
     wait_job_task,
 )
 from tasks.reward import (
@@ -49,6 +58,7 @@ from tasks.reward import (
     verify_reward_task,
 )
 from tasks.runs import current_flow_run_id, job_slot, register_job_task
+from tasks.tracking import track_stage_task
 
 TRAINING_STAGES: dict[str, Method] = {"sft": Method.SFT_LORA, "rft": Method.RFT_LORA}
 """Training stage (as named in ``skip``) -> the method it runs; every flow also evaluates (Method.EVALUATION)."""
@@ -71,6 +81,20 @@ class RunLog:
     locations: dict[str, str] = field(default_factory=dict)
     costs: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    specs: dict[str, JobSpec] = field(default_factory=dict)
+    split: SplitReport | None = None
+    data: dict[str, DataReport] = field(default_factory=dict)
+    curves: dict[str, TrainingSeries] = field(default_factory=dict)
+    reward: RewardVerification | None = None
+    gate: GateDecision | None = None
+    model_package_version: str | None = None
+    """Set by a stage that registers a model package (serverless); shown in the report and tagged in MLflow."""
+    tracker: MlflowRun | None = None
+
+    def track(self, stage: str, **logged: Any) -> None:
+        """Log a finished stage as a nested MLflow run (nothing when tracking is off or has given up)."""
+        if self.tracker is not None and self.tracker.active:
+            track_stage_task(self.tracker, stage, **logged)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[StageRecord]:
@@ -161,8 +185,10 @@ def prepare_data(
         auto_column=response if isinstance(response, str) and response in require else CANONICAL["response"],
     )
     log.notes.append(f"splits: {split.report.stratify_reason}")
+    log.split = split.report
     columns = ColumnMap(**plan.columns)
     out = PreparedData(uris={})
+    hashes: dict[str, str | None] = {}
     parts = [(name, DataFormat(name), name) for name in sizes]
     if eval_rft and "eval" in sizes:
         parts.append(("eval", DataFormat.RFT, "eval-rft"))
@@ -177,11 +203,20 @@ def prepare_data(
         )
         uri = upload_dataset_task(prepared, f"{s3_prefix}/data/{folder}")[prepared.data_file.name]
         log.locations[f"data-{folder}"] = uri
+        log.data[folder] = prepared.report
+        hashes[f"{folder}.sha256"] = prepared.manifest.get("files", {}).get(prepared.data_file.name, {}).get("sha256")
         if folder == "eval-rft":
             out.eval_rft_uri = uri
         else:
             out.uris[fmt] = uri
             out.files[fmt] = prepared.data_file
+    log.track(
+        "data",
+        params={"source": plan.path, "seed": data.seed, "stratify": plan.stratify, **hashes}
+        | {f"{k}.rows": v for k, v in split.report.sizes.items()}
+        | {f"{fmt.value}.uri": uri for fmt, uri in out.uris.items()},
+        metrics={f"{k}.rejected": float(r.rows_rejected) for k, r in log.data.items()},
+    )
     return out
 
 
@@ -191,6 +226,8 @@ def run_job(
     """Validate, submit (or attach), register with the run, wait; a failed job fails the flow with its reason."""
     logger = get_run_logger()
     record: JobRecord | None = None
+    spec = with_recipe_tracking(spec, log)
+    log.specs[stage] = spec
     if job.existing_job:
         record = JobRecord(
             platform=spec.platform,
@@ -241,10 +278,18 @@ def _wait(
 def train(
     stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: RunLog, settings: NovaflowSettings | None = None
 ) -> str:
-    """Run a training job to the end and return its checkpoint URI (from manifest.json)."""
+    """Run a training job to the end and return its checkpoint URI (from manifest.json); keep its curves."""
     done = run_job(stage, spec, job, wait, log, settings)
     checkpoint = resolve_checkpoint_task(done, settings)
     log.locations[f"{stage}-checkpoint"] = checkpoint
+    series = training_series_task(stage, done, settings)
+    log.curves[stage] = series
+    log.track(
+        stage,
+        params=job_params(done, log.specs.get(stage)) | {"checkpoint": checkpoint},
+        series=series_points(series),
+        tags={"novaflow.job_name": done.name},
+    )
     return checkpoint
 
 
@@ -255,7 +300,14 @@ def evaluate(
     done = run_job(stage, spec, job, wait, log, settings)
     location = locate_eval_output_task(done, settings)
     log.locations[f"{stage}-eval-output"] = location
-    return parse_eval_output_task(location, stage)
+    result = parse_eval_output_task(location, stage)
+    log.track(
+        stage,
+        params=job_params(done, log.specs.get(stage)) | {"eval_output": location},
+        metrics=eval_metrics(result),
+        tags={"novaflow.job_name": done.name},
+    )
+    return result
 
 
 @dataclass(frozen=True)
@@ -361,7 +413,9 @@ def check_reward(
     return RewardChoice("labels", labels=labels)
 
 
-def reward_lambda(reward: RewardParams, rows_uri: str, choice: RewardChoice | None = None) -> str:
+def reward_lambda(
+    reward: RewardParams, rows_uri: str, choice: RewardChoice | None = None, log: RunLog | None = None
+) -> str:
     """Deploy (or keep) the reward function and verify it on the RFT rows before RFT spends anything.
 
     Returns the function ARN the RFT recipe (and ``rft_eval``) names.
@@ -385,8 +439,29 @@ def reward_lambda(reward: RewardParams, rows_uri: str, choice: RewardChoice | No
         )
         return deployed.function_arn
     deployed = deploy_reward_lambda_task(reward.function_name, RewardConfig(labels=choice.labels))
-    verify_reward_task(rows=rows_uri, function_name=deployed.function_name, limit=reward.verify_rows)
+    verification = verify_reward_task(rows=rows_uri, function_name=deployed.function_name, limit=reward.verify_rows)
+    if log is not None:
+        log.reward = verification
+        log.track(
+            "reward-lambda",
+            params={"function_arn": deployed.function_arn, "version": deployed.version, "rows": rows_uri},
+            metrics={
+                f"{d.runner}.{name}": getattr(d, name)
+                for d in verification.distributions
+                for name in ("mean", "share_max", "share_min", "accuracy")
+            },
+        )
     return deployed.function_arn
+
+
+def with_recipe_tracking(spec: JobSpec, log: RunLog) -> JobSpec:
+    """With a SageMaker MLflow ARN as the tracking URI, the recipe tells the training container to log there too
+    (experiment: the run's; MLflow run name: the job's). Other URIs (a local file, a laptop server) are not
+    reachable from a training container, so only novaflow itself logs to them."""
+    tracker = log.tracker
+    if tracker is None or not is_sagemaker_mlflow_arn(tracker.uri) or spec.mlflow_tracking_uri:
+        return spec
+    return spec.model_copy(update={"mlflow_tracking_uri": tracker.uri, "mlflow_experiment_name": tracker.experiment})
 
 
 def spec_for(model: str, method: Method, job: JobParams, **fields: Any) -> JobSpec:

@@ -1,10 +1,17 @@
-"""The run-summary markdown artifact: what ran, how long it took, where everything is, what it may cost."""
+"""What a run tells people at its end: the run-summary markdown artifact (what ran, how long, where, what it may
+cost) and the content of the HTML report, gathered from the :class:`RunLog` the stages filled."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from flows.params import EndToEndParams
 from flows.stages import RunLog
+from novaflow.evaluation.compare import StageComparison
+from novaflow.evaluation.results import EvalResult
+from novaflow.reports.run import JobLink, RunReport
+from novaflow.data.splits import MAX_STRATA
+from reward_lambda.labels import DEFAULT_LABELS
 
 
 def run_summary_markdown(
@@ -52,3 +59,59 @@ def run_summary_markdown(
     if log.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in log.notes] + [""]
     return "\n".join(lines)
+
+
+def run_report(
+    log: RunLog,
+    params: EndToEndParams,
+    stages: dict[str, EvalResult],
+    comparison: StageComparison | None,
+    *,
+    region: str,
+    deployment: str | None,
+    flow_run_url: str | None = None,
+) -> RunReport:
+    """The report's content; says why nothing was deployed when nothing was."""
+    not_deployed = None
+    if deployment is None:
+        if "deploy" in params.skip:
+            not_deployed = "the deploy stage was skipped"
+        elif not params.deploy.enabled:
+            not_deployed = "deployment is disabled (deploy.enabled = false)"
+        elif log.gate is not None and not log.gate.approved:
+            not_deployed = f"the gate rejected the candidate: {log.gate.reason}"
+        elif comparison is None:
+            not_deployed = "there was no baseline and candidate to compare"
+        else:
+            not_deployed = "no trained checkpoint to deploy"
+    gate_stages = (comparison.stages[0], comparison.stages[-1]) if comparison is not None and log.gate else None
+    return RunReport(
+        run_name=log.run_name,
+        stages=stages,
+        comparison=comparison,
+        gate=log.gate,
+        gate_stages=gate_stages,
+        deployment=deployment.replace("`", "") if deployment else None,
+        not_deployed=not_deployed,
+        jobs=[JobLink(stage, r.name, r.status.value, region, r.attached) for stage, r in log.jobs.items()],
+        curves=dict(log.curves),
+        split=log.split,
+        data=dict(log.data),
+        reward=log.reward,
+        timings={s.stage: s.seconds for s in log.stages},
+        labels=report_labels(params, stages),
+        model_package_version=log.model_package_version,
+        flow_run_url=flow_run_url,
+        notes=list(log.notes),
+    )
+
+
+def report_labels(params: EndToEndParams, stages: dict[str, EvalResult]) -> tuple[str, ...]:
+    """The label set for per-class tables: the reward's, the sample's, or the reference answers when they are as few as
+    the splits stratify by."""
+    if params.reward.labels:
+        return tuple(params.reward.labels)
+    if params.data.source == "sample":
+        return DEFAULT_LABELS
+    golds = {g.strip() for result in stages.values() for g in result.golds}
+    return tuple(sorted(golds)) if 0 < len(golds) <= MAX_STRATA else ()

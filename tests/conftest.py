@@ -27,6 +27,7 @@ _SESSION_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
     "DO_NOT_TRACK": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",  # MLflow 3 reports usage to its servers otherwise (the guard would fail)
 }
 
 
@@ -34,7 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
         os.environ.pop(key, None)
     for key in list(os.environ):
-        if key.startswith("NOVAFLOW_"):
+        if key.startswith(("NOVAFLOW_", "MLFLOW_")):
             os.environ.pop(key)
     os.environ.update(_SESSION_ENV)
     os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="novaflow-prefect-home-"))

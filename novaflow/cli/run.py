@@ -107,6 +107,9 @@ def end_to_end_cmd(
     gate_metric: str | None = typer.Option(
         None, "--gate-metric", help="Metric the deploy gate checks (em, judge:winrate, rft_eval:<name>, ...)."
     ),
+    mlflow_uri: str | None = typer.Option(
+        None, "--mlflow", help="MLflow tracking URI (sqlite:///runs.db, a server, a SageMaker MLflow ARN)."
+    ),
 ) -> None:
     """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->
     gated deploy -> smoke test -> cleanup. Prints each stage's time, the comparison table and the report path."""
@@ -142,6 +145,8 @@ def end_to_end_cmd(
     raw["work_dir"] = work_dir
     if skip:
         raw["skip"] = skip
+    if mlflow_uri:
+        raw.setdefault("tracking", {})["mlflow_uri"] = mlflow_uri
     raw["cleanup"] = local if cleanup is None else cleanup
     if local:
         raw.setdefault("wait", {}).update({"poll_seconds": LOCAL_POLL_SECONDS, "max_poll_seconds": 2.0})
@@ -195,6 +200,8 @@ def _print_result(result: dict[str, Any], seconds: float) -> None:
         typer.echo(f"deployed: {result['deployment']}")
     for where, location in (result.get("report") or {}).items():
         typer.echo(f"report ({where}): {location}")
+    if result.get("mlflow_run"):
+        typer.echo(f"mlflow run: {result['mlflow_run']}")
 
 
 def _cell(row: dict[str, Any], stage: str) -> str:

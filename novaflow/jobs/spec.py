@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from novaflow.catalog import Method, NovaModel, Platform, canonical_model, get_model
+from novaflow.recipes.build import MLFLOW_FIELDS
 from novaflow.settings import NovaflowSettings
 
 JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
@@ -55,6 +56,11 @@ class JobSpec(BaseModel):
     max_runtime_seconds: int = Field(86400, ge=60, le=28 * 86400)
     tags: dict[str, str] = Field(default_factory=dict)
     name_prefix: str | None = Field(None, description="Readable job-name prefix; default <model>-<method>.")
+    mlflow_tracking_uri: str | None = Field(
+        None, description="SageMaker MLflow ARN the training container logs to (the recipe's run.mlflow_* fields)."
+    )
+    mlflow_experiment_name: str | None = Field(None, description="Default: the job name (as sagemaker v3).")
+    mlflow_run_name: str | None = Field(None, description="Default: the job name (as sagemaker v3).")
 
     _canonical_model = field_validator("model")(canonical_model)
 
@@ -82,8 +88,12 @@ class JobSpec(BaseModel):
         return self.model_copy(update=updates) if updates else self
 
     def canonical(self) -> dict[str, Any]:
-        """The hashed form: every field, plus the content (not just the path) of a user recipe file."""
-        data = self.model_dump(mode="json")
+        """The hashed form: every field, plus the content (not just the path) of a user recipe file.
+
+        Where the job reports its metrics (the MLflow fields) is not what it computes: leaving them out means a
+        re-run with tracking switched on attaches to the job it already paid for instead of starting a twin.
+        """
+        data = self.model_dump(mode="json", exclude=set(MLFLOW_FIELDS))
         if self.recipe_file:
             path = Path(self.recipe_file)
             data["recipe_file_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None

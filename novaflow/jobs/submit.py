@@ -28,7 +28,7 @@ from novaflow.jobs.backends import JobBackend, JobState, get_backend, is_already
 from novaflow.jobs.records import JobRecord, JobStatus
 from novaflow.jobs.request import build_bedrock_request, build_training_job_request, validate_request
 from novaflow.jobs.spec import JobSpec
-from novaflow.recipes.build import ResolvedRecipe, build_recipe
+from novaflow.recipes.build import MLFLOW_FIELDS, ResolvedRecipe, build_recipe
 from novaflow.recipes.tables import InstanceTable, load_instance_table
 from novaflow.settings import NovaflowSettings, load_settings
 
@@ -120,6 +120,7 @@ def prepare_submission(
         eval_task=spec.eval_task,
         overrides=spec.overrides,
         recipe_file=spec.recipe_file,
+        mlflow={field: getattr(spec, field) for field in MLFLOW_FIELDS},
     )
     if strict:
         recipe.raise_for_problems()

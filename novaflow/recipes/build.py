@@ -137,6 +137,24 @@ def fill_placeholders(tree: Any, context: Mapping[str, Any], missing: list[str])
     return tree
 
 
+MLFLOW_FIELDS = ("mlflow_tracking_uri", "mlflow_experiment_name", "mlflow_run_name")
+
+
+def fill_mlflow_fields(recipe: dict[str, Any], mlflow: Mapping[str, str | None] | None, run_name: str) -> None:
+    """Point the training container at a tracking server, in the recipes whose ``run`` block has the fields.
+
+    The hub's SMTJ RFT recipe has none; nothing is added to it (an unknown key could fail the container's recipe
+    validation), and novaflow logs that stage's curves from its CloudWatch logs instead.
+    """
+    uri = (mlflow or {}).get("mlflow_tracking_uri")
+    run = recipe.get("run")
+    if not uri or not isinstance(run, dict) or "mlflow_tracking_uri" not in run:
+        return
+    run["mlflow_tracking_uri"] = uri
+    for key in MLFLOW_FIELDS[1:]:
+        run[key] = (mlflow or {}).get(key) or run_name
+
+
 def build_recipe(
     model: str | NovaModel,
     method: str | Method,
@@ -150,8 +168,13 @@ def build_recipe(
     overrides: Mapping[str, Any] | None = None,
     recipe_file: str | Path | None = None,
     overrides_file: str | Path | None = None,
+    mlflow: Mapping[str, str | None] | None = None,
 ) -> ResolvedRecipe:
-    """Resolve a recipe; problems (bad overrides, unfilled placeholders) are collected, not raised."""
+    """Resolve a recipe; problems (bad overrides, unfilled placeholders) are collected, not raised.
+
+    ``mlflow`` (``mlflow_tracking_uri``, ``mlflow_experiment_name``, ``mlflow_run_name``) fills the recipe's
+    ``run.mlflow_*`` fields where the template has them; empty names default to ``run_name`` as sagemaker v3 does.
+    """
     nova = model if isinstance(model, NovaModel) else get_model(model)
     meth = Method.parse(method)
     plat = Platform.parse(platform)
@@ -174,6 +197,7 @@ def build_recipe(
     recipe = fill_placeholders(copy.deepcopy(base), context, missing)
     specs = load_override_specs(name, overrides_file)
     recipe, problems = apply_overrides(recipe, dict(overrides or {}), specs)
+    fill_mlflow_fields(recipe, mlflow, run_name)
     for key in missing:
         fix = {"reward_lambda_arn": "pass the reward Lambda ARN (deploy it with `novaflow reward deploy`)"}.get(
             key, f"provide a value for {key}"

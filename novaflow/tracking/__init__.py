@@ -1,0 +1,1 @@
+"""Experiment tracking outside Prefect (MLflow), for teams that compare runs there."""
