@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from novaflow.cli import data, deploy, evaluate, jobs, local, recipes, reward, run
+from novaflow.cli import automations, data, deploy, evaluate, jobs, local, recipes, reward, run
 from novaflow.errors import NovaflowError
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.add_typer(evaluate.app, name="eval")
 app.add_typer(reward.app, name="reward")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(run.app, name="run")
+app.add_typer(automations.app, name="automations")
 
 
 def main() -> None:

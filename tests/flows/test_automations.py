@@ -1,0 +1,91 @@
+"""The notification automations on the Prefect test server: applied idempotently, and firing for real.
+
+A failed end-to-end run makes the server send the "run failed" notification to a webhook on this machine; the
+test reads what arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from prefect.automations import Automation
+from prefect.blocks.notifications import CustomWebhookNotificationBlock
+from typer.testing import CliRunner
+
+from flows.automations import FAILED_RUN, FLOW_NAMES, WAITING_FOR_APPROVAL, apply_automations
+from flows.end_to_end import end_to_end
+from flows.params import EndToEndParams
+from novaflow.cli import app
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received.append(json.loads(body or b"{}"))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/notify", received
+    finally:
+        server.shutdown()
+
+
+def _block(url: str) -> str:
+    block = CustomWebhookNotificationBlock(
+        name="novaflow-test", url=url, json_data={"subject": "{{subject}}", "body": "{{body}}"}, allow_private_urls=True
+    )
+    return str(block.save("novaflow-test", overwrite=True))
+
+
+def test_apply_creates_both_automations_once_and_updates_them_in_place(webhook) -> None:  # type: ignore[no-untyped-def]
+    block_id = _block(webhook[0])
+    first = apply_automations(block_id)
+    second = apply_automations(block_id)
+    assert first == second  # found by name and updated, not duplicated
+    failed = Automation.read(name=FAILED_RUN)
+    assert failed.trigger.expect == {"prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut"}
+    assert failed.trigger.model_dump(mode="json")["match_related"] == {
+        "prefect.resource.role": "flow",
+        "prefect.resource.name": list(FLOW_NAMES),
+    }
+    assert str(failed.actions[0].block_document_id) == block_id and "{{ flow_run|ui_url }}" in failed.actions[0].body
+    approval = Automation.read(name=WAITING_FOR_APPROVAL)
+    assert approval.trigger.expect == {"prefect.flow-run.Paused", "prefect.flow-run.Suspended"}
+    assert "approve or reject" in approval.actions[0].body
+
+    result = CliRunner().invoke(app, ["automations", "apply", "--block", "custom-webhook/novaflow-test"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [f"{FAILED_RUN}: {first[0]}", f"{WAITING_FOR_APPROVAL}: {first[1]}"]
+    missing = CliRunner().invoke(app, ["automations", "apply", "--block", "slack-webhook/nope"])
+    assert missing.exit_code != 0 and "no notification block slack-webhook/nope" in missing.output
+
+
+def test_a_failed_run_sends_the_failed_run_notification(webhook) -> None:  # type: ignore[no-untyped-def]
+    url, received = webhook
+    apply_automations(_block(url))
+    state = end_to_end(EndToEndParams(run_name="notify-me", model="nova-lite"), return_state=True)
+    assert state.is_failed()  # RFT needs nova-lite-2: the run fails before anything is spent
+    deadline = time.monotonic() + 60
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert received, "the server sent no notification within 60 s"
+    note = received[0]
+    assert note["subject"].startswith("novaflow run ") and note["subject"].endswith(" Failed")
+    assert "novaflow flow run end-to-end/" in note["body"] and "RFT needs nova-lite-2" in note["body"]
