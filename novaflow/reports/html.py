@@ -51,7 +51,7 @@ caption{text-align:left;font-weight:600;padding:4px 0 6px}
 th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
 th{background:var(--card);cursor:pointer;user-select:none;white-space:nowrap}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .note{color:var(--muted);font-size:.85rem;margin:2px 0 14px}.fig{margin:6px 0 18px}
 .examples td{max-width:420px;word-break:break-word}footer{margin-top:40px;color:var(--muted);font-size:.85rem}
 """

@@ -235,7 +235,7 @@ def wrong_answers(result: EvalResult, labels: Sequence[str] | None, limit: int =
 
 
 def examples_table(stage: str, samples: Sequence[SampleRecord], total: int, width: int = 300) -> Table:
-    table = Table(f"{stage}: examples of wrong answers", ["row", "prompt", "expected", "answer"])
+    table = Table(f"{stage}: examples of wrong answers", ["row", "question", "expected", "answer"])
     for s in samples:
         table.rows.append([s.index, _clip(question(s), width), _clip(s.gold, width), _clip(s.prediction, width)])
     table.note = f"The first {len(samples)} wrong answers of {total:,} rows."
