@@ -89,3 +89,24 @@ def test_a_failed_run_sends_the_failed_run_notification(webhook) -> None:  # typ
     note = received[0]
     assert note["subject"].startswith("novaflow run ") and note["subject"].endswith(" Failed")
     assert "novaflow flow run end-to-end/" in note["body"] and "RFT needs nova-lite-2" in note["body"]
+
+
+def test_a_run_paused_for_approval_sends_the_approval_notification(webhook) -> None:  # type: ignore[no-untyped-def]
+    """The gate's pause (``pause_flow_run`` waiting for input) in a flow named like novaflow's end-to-end flow."""
+    from prefect import flow
+    from prefect.flow_runs import pause_flow_run
+
+    url, received = webhook
+    apply_automations(_block(url))
+
+    @flow(name="end-to-end")
+    def paused() -> None:
+        pause_flow_run(timeout=5, poll_interval=1)  # nobody approves: it times out
+
+    paused(return_state=True)
+    deadline = time.monotonic() + 60
+    while not any("waits for approval" in n["subject"] for n in received) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    notes = [n for n in received if "waits for approval" in n["subject"]]
+    assert notes, f"no approval notification within 60 s; got {received}"
+    assert "passed its deployment gate and waits for a person" in notes[0]["body"]
