@@ -96,6 +96,11 @@ class RunLog:
         if self.tracker is not None and self.tracker.active:
             track_stage_task(self.tracker, stage, **logged)
 
+    def track_job(self, stage: str, record: JobRecord, outputs: dict[str, str], **logged: Any) -> None:
+        """A job's stage: which job ran on what (and what it produced), plus its metrics or curves."""
+        params = job_params(record, self.specs.get(stage)) | outputs
+        self.track(stage, params=params, tags={"novaflow.job_name": record.name}, **logged)
+
     @contextmanager
     def stage(self, name: str) -> Iterator[StageRecord]:
         record = StageRecord(name, 0.0)
@@ -284,12 +289,7 @@ def train(
     log.locations[f"{stage}-checkpoint"] = checkpoint
     series = training_series_task(stage, done, settings)
     log.curves[stage] = series
-    log.track(
-        stage,
-        params=job_params(done, log.specs.get(stage)) | {"checkpoint": checkpoint},
-        series=series_points(series),
-        tags={"novaflow.job_name": done.name},
-    )
+    log.track_job(stage, done, {"checkpoint": checkpoint}, series=series_points(series))
     return checkpoint
 
 
@@ -301,12 +301,7 @@ def evaluate(
     location = locate_eval_output_task(done, settings)
     log.locations[f"{stage}-eval-output"] = location
     result = parse_eval_output_task(location, stage)
-    log.track(
-        stage,
-        params=job_params(done, log.specs.get(stage)) | {"eval_output": location},
-        metrics=eval_metrics(result),
-        tags={"novaflow.job_name": done.name},
-    )
+    log.track_job(stage, done, {"eval_output": location}, metrics=eval_metrics(result))
     return result
 
 

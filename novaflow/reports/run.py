@@ -35,14 +35,10 @@ class JobLink:
     status: str
     region: str
     attached: bool = False
-    kind: str = "training-job"
 
     @property
     def console_url(self) -> str:
-        return (
-            f"https://{self.region}.console.aws.amazon.com/sagemaker/home?region={self.region}"
-            f"#/{'jobs' if self.kind == 'training-job' else self.kind}/{self.name}"
-        )
+        return f"https://{self.region}.console.aws.amazon.com/sagemaker/home?region={self.region}#/jobs/{self.name}"
 
 
 @dataclass
