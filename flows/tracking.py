@@ -16,7 +16,13 @@ from flows.params import EndToEndParams
 from flows.stages import RunLog
 from novaflow.evaluation.compare import StageComparison
 from novaflow.evaluation.results import EvalResult
-from novaflow.tracking.mlflow import FLOW_RUN_TAG, MODEL_PACKAGE_TAG, MlflowRun, resolve_tracking_uri
+from novaflow.tracking.mlflow import (
+    FLOW_RUN_TAG,
+    MODEL_PACKAGE_TAG,
+    MlflowRun,
+    mark_flow_run_failed,
+    resolve_tracking_uri,
+)
 from novaflow.tracking.records import comparison_metrics
 from tasks.runs import current_flow_run_id
 from tasks.tracking import finish_tracking_task, start_tracking_task
@@ -107,8 +113,6 @@ def close_tracking(flow: Any, flow_run: Any, state: Any) -> None:
     uri = resolve_tracking_uri(explicit)
     if not uri:
         return
-    from novaflow.tracking.mlflow import mark_flow_run_failed
-
     status = "KILLED" if getattr(state, "is_cancelled", lambda: False)() else "FAILED"
     closed = mark_flow_run_failed(uri, str(flow_run.id), status)
     if closed:
