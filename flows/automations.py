@@ -20,7 +20,7 @@ WAITING_FOR_APPROVAL = "novaflow: run waiting for approval"
 _FAILED_BODY = (
     "novaflow flow run {{ flow.name }}/{{ flow_run.name }} is {{ flow_run.state.name }}: "
     "{{ flow_run.state.message }}\n"
-    "Its training jobs were stopped by the run's hooks; the run log names the failed job and its last log lines.\n"
+    "The run log names the failed stage, its job and the job's last log lines.\n"
     "Flow run: {{ flow_run|ui_url }}"
 )
 _APPROVAL_BODY = (
