@@ -9,6 +9,8 @@ updates them in place (they are found by name).
 
 from __future__ import annotations
 
+from typing import cast
+
 from prefect.automations import Automation
 from prefect.events.actions import SendNotification
 from prefect.events.schemas.automations import EventTrigger, Posture
@@ -79,7 +81,7 @@ def apply_automations(block_document_id: str) -> list[str]:
     for wanted in (failed_run_automation(block_document_id), approval_automation(block_document_id)):
         existing = _read(wanted.name)
         if existing is None:
-            ids.append(str(wanted.create().id))
+            ids.append(str(cast(Automation, wanted.create()).id))
         else:
             wanted.id = existing.id
             wanted.update()
@@ -91,6 +93,6 @@ def _read(name: str) -> Automation | None:
     from prefect.exceptions import ObjectNotFound
 
     try:
-        return Automation.read(name=name)
+        return cast(Automation, Automation.read(name=name))  # sync call: the sync-compatible API returns the value
     except (ObjectNotFound, ValueError):
         return None

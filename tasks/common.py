@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from uuid import UUID
 
 from prefect.artifacts import create_table_artifact
 from prefect.tasks import exponential_backoff
@@ -50,9 +49,9 @@ def artifact_key(*parts: str) -> str:
     return re.sub(r"-{2,}", "-", key)[:200]
 
 
-def publish_table(rows: Iterable[Mapping[str, Any]], *, key: str, description: str | None = None) -> UUID:
+def publish_table(rows: Iterable[Mapping[str, Any]], *, key: str, description: str | None = None) -> None:
     """A table artifact a person reads: every number at 4 decimals, p-values and tiny values in scientific notation.
 
     The exact values are never lost: they are in the report's JSON and the S3 objects the rows were read from.
     """
-    return create_table_artifact(table=tidy_rows(rows), key=key, description=description)
+    create_table_artifact(table=tidy_rows(rows), key=key, description=description)

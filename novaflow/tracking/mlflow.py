@@ -179,17 +179,17 @@ class MlflowRun:
 
         assert run_id is not None
         now = int(time.time() * 1000)
-        metric_list = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if _number(v)]
+        metric_list = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if v is not None and _number(v)]
         for key, points in (series or {}).items():
             metric_list += [Metric(key, float(v), now, int(step)) for step, v in points if _number(v)]
         param_list = [Param(k, _param(v)) for k, v in (params or {}).items() if v is not None]
         tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items() if v is not None]
-        for chunk in _chunks(metric_list, BATCH["metrics"]):
-            self._client.log_batch(run_id, metrics=chunk)
-        for chunk in _chunks(param_list, BATCH["params"]):
-            self._client.log_batch(run_id, params=chunk)
-        for chunk in _chunks(tag_list, BATCH["tags"]):
-            self._client.log_batch(run_id, tags=chunk)
+        for metric_chunk in _chunks(metric_list, BATCH["metrics"]):
+            self._client.log_batch(run_id, metrics=metric_chunk)
+        for param_chunk in _chunks(param_list, BATCH["params"]):
+            self._client.log_batch(run_id, params=param_chunk)
+        for tag_chunk in _chunks(tag_list, BATCH["tags"]):
+            self._client.log_batch(run_id, tags=tag_chunk)
 
 
 def _number(value: Any) -> bool:
