@@ -9,7 +9,9 @@ updates them in place (they are found by name).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import cast
+from uuid import UUID
 
 from prefect.automations import Automation
 from prefect.events.actions import SendNotification
@@ -39,7 +41,7 @@ def _flows_trigger(events: set[str]) -> EventTrigger:
         match_related={"prefect.resource.role": "flow", "prefect.resource.name": list(FLOW_NAMES)},
         posture=Posture.Reactive,
         threshold=1,
-        within=0,
+        within=timedelta(0),
     )
 
 
@@ -51,7 +53,7 @@ def failed_run_automation(block_document_id: str) -> Automation:
         trigger=_flows_trigger({"prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut"}),
         actions=[
             SendNotification(
-                block_document_id=block_document_id,
+                block_document_id=UUID(block_document_id),
                 subject="novaflow run {{ flow_run.name }} {{ flow_run.state.name }}",
                 body=_FAILED_BODY,
             )
@@ -67,7 +69,7 @@ def approval_automation(block_document_id: str) -> Automation:
         trigger=_flows_trigger({"prefect.flow-run.Paused", "prefect.flow-run.Suspended"}),
         actions=[
             SendNotification(
-                block_document_id=block_document_id,
+                block_document_id=UUID(block_document_id),
                 subject="novaflow run {{ flow_run.name }} waits for approval",
                 body=_APPROVAL_BODY,
             )

@@ -17,7 +17,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run as current_flow_run
 
 from flows.deploy_stage import deploy_and_smoke, teardown_stage
-from flows.hooks import STOP_ON_EXIT
+from flows.hooks import STOP_ON_EXIT, FlowHooks
 from flows.params import EndToEndParams, EvaluationParams, resolve_model
 from flows.runners import thread_pool
 from flows.stages import (
@@ -45,11 +45,11 @@ from tasks.credentials import CredentialsParameter, use_run_credentials
 from tasks.evaluation import compare_stages_task
 from tasks.reports import publish_report_task
 
-HOOKS = {
+HOOKS: FlowHooks = {
     "on_cancellation": [*STOP_ON_EXIT["on_cancellation"], close_tracking],
     "on_crashed": [*STOP_ON_EXIT["on_crashed"], close_tracking],
-    "on_failure": [close_tracking],
 }
+"""The jobs' hooks, and MLflow runs closed as KILLED / FAILED when the flow run does not finish."""
 
 
 def plan_checks(params: EndToEndParams, settings: NovaflowSettings | None = None) -> None:
@@ -72,7 +72,7 @@ def stage_tasks(params: EndToEndParams) -> dict[str, str]:
     return tasks
 
 
-@flow(name="end-to-end", task_runner=thread_pool(max_workers=4), **HOOKS)
+@flow(name="end-to-end", task_runner=thread_pool(max_workers=4), on_failure=[close_tracking], **HOOKS)
 def end_to_end(
     params: EndToEndParams = EndToEndParams(), aws_credentials: CredentialsParameter = None
 ) -> dict[str, Any]:

@@ -22,10 +22,10 @@ from typing import Any
 
 import pandas as pd
 
+from novaflow.catalog import Platform
 from novaflow.jobs.logs import SERIES_COLUMNS, metrics_frame, read_job_logs
 from novaflow.jobs.outputs import STEP_WISE_METRICS, training_metrics_csv
 from novaflow.jobs.records import JobRecord
-from novaflow.recipes.catalog import Platform
 from novaflow.settings import NovaflowSettings
 
 # step_wise_training_metrics.csv header -> the log parser's canonical name (SFT: step_number, epoch_number,
