@@ -81,14 +81,15 @@ def test_a_failed_run_sends_the_failed_run_notification(webhook) -> None:  # typ
     url, received = webhook
     apply_automations(_block(url))
     state = end_to_end(EndToEndParams(run_name="notify-me", model="nova-lite"), return_state=True)
-    assert state.is_failed()  # RFT needs nova-lite-2: the run fails before anything is spent
+    assert state.is_failed()  # nova-lite cannot do RFT: the run fails before anything is spent
     deadline = time.monotonic() + 60
     while not received and time.monotonic() < deadline:
         time.sleep(0.5)
     assert received, "the server sent no notification within 60 s"
     note = received[0]
     assert note["subject"].startswith("novaflow run ") and note["subject"].endswith(" Failed")
-    assert "novaflow flow run end-to-end/" in note["body"] and "RFT needs nova-lite-2" in note["body"]
+    assert "novaflow flow run end-to-end/" in note["body"] and "ConfigError: rft_lora is" in note["body"]
+    assert "Skip the stage (skip: rft) or choose another model." in note["body"]
 
 
 def test_a_run_paused_for_approval_sends_the_approval_notification(webhook) -> None:  # type: ignore[no-untyped-def]
