@@ -7,10 +7,10 @@ from typing import Any
 
 from flows.params import EndToEndParams
 from flows.stages import RunLog
+from novaflow.data.splits import MAX_STRATA
 from novaflow.evaluation.compare import StageComparison
 from novaflow.evaluation.results import EvalResult
 from novaflow.reports.run import JobLink, RunReport
-from novaflow.data.splits import MAX_STRATA
 from reward_lambda.labels import DEFAULT_LABELS
 
 

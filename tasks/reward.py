@@ -151,8 +151,8 @@ def verify_reward_function_task(
     names = verification.metric_names
     if names:
         lines.append(f"- metrics reported: {', '.join(names)}")
-    create_table_artifact(
-        table=verification.table(), key=artifact_key("reward", "verification", key_suffix), description="\n".join(lines)
+    publish_table(
+        verification.table(), key=artifact_key("reward", "verification", key_suffix), description="\n".join(lines)
     )
     logger = get_run_logger()
     for line in verification.notes:
