@@ -55,11 +55,17 @@ class _Named(str, Enum):
 
 
 class Platform(_Named):
-    """Where a job runs. HyperPod is modelled so specs can name it; submission refuses it until it is built."""
+    """Where a job runs. HyperPod is modelled so specs can name it; submission refuses it until it is built.
+
+    ``SMTJ`` is a SageMaker training job on instances novaflow chooses (recipe channel, training image);
+    ``SERVERLESS`` is SageMaker serverless model customization: a training job without instances, which the
+    service sizes itself and whose result it registers as a model package version.
+    """
 
     SMTJ = "SMTJ"
     BEDROCK = "BEDROCK"
     SMHP = "SMHP"
+    SERVERLESS = "SERVERLESS"
 
 
 class DataFormat(_Named):
@@ -252,21 +258,22 @@ class Support:
 
 _ALL = frozenset(MODELS)
 _SAGEMAKER = frozenset({Platform.SMTJ, Platform.SMHP})
+_SERVERLESS = frozenset({Platform.SERVERLESS})
 _RFT_REASON = "RFT is only supported on Nova 2.0 (nova-lite-2)"
 _DPO_REASON = "DPO is only supported on Nova 1 models (nova-micro, nova-lite, nova-pro)"
 
 SUPPORT: dict[Method, Support] = {
-    Method.SFT_LORA: Support(_ALL, _SAGEMAKER | {Platform.BEDROCK}),
-    Method.SFT_FULL: Support(_ALL, _SAGEMAKER),
-    Method.RFT_LORA: Support(NOVA_2, _SAGEMAKER | {Platform.BEDROCK}, _RFT_REASON),
-    Method.DPO_LORA: Support(NOVA_1, _SAGEMAKER, _DPO_REASON, built=False),
-    Method.DPO_FULL: Support(NOVA_1, _SAGEMAKER, _DPO_REASON, built=False),
+    Method.SFT_LORA: Support(_ALL, _SAGEMAKER | _SERVERLESS | {Platform.BEDROCK}),
+    Method.SFT_FULL: Support(_ALL, _SAGEMAKER | _SERVERLESS),
+    Method.RFT_LORA: Support(NOVA_2, _SAGEMAKER | _SERVERLESS | {Platform.BEDROCK}, _RFT_REASON),
+    Method.DPO_LORA: Support(NOVA_1, _SAGEMAKER | _SERVERLESS, _DPO_REASON, built=False),
+    Method.DPO_FULL: Support(NOVA_1, _SAGEMAKER | _SERVERLESS, _DPO_REASON, built=False),
     Method.CPT: Support(_ALL, _SAGEMAKER, built=False),
-    Method.EVALUATION: Support(_ALL, _SAGEMAKER),
+    Method.EVALUATION: Support(_ALL, _SAGEMAKER | _SERVERLESS),
 }
 """Method -> where it runs. The one support table: data preparation, jobs, the dry run and the flows read it."""
 
-SUBMITTABLE = frozenset({Platform.SMTJ, Platform.BEDROCK})
+SUBMITTABLE = frozenset({Platform.SMTJ, Platform.BEDROCK, Platform.SERVERLESS})
 """Platforms novaflow submits to today (HyperPod is named in specs but not submitted)."""
 
 ESCROW_ACCOUNTS: dict[str, str] = {
@@ -277,6 +284,11 @@ ESCROW_ACCOUNTS: dict[str, str] = {
 }
 """Region -> the AWS-owned account holding the Nova training, evaluation and inference images."""
 BEDROCK_REGIONS = frozenset({"us-east-1"})
+SERVERLESS_REGIONS = frozenset(
+    {"us-east-1", "us-west-2", "ap-southeast-2", "ap-northeast-1", "eu-central-1", "eu-west-1"}
+)
+"""Regions the recipe hub lists serverless SKUs in (its ``serverless_sku`` table); which technique runs where is
+narrower and is checked per recipe by :mod:`novaflow.recipes.serverless`."""
 
 
 def method_problem(model: str | NovaModel, method: Method, platform: Platform) -> str | None:
@@ -294,12 +306,19 @@ def method_problem(model: str | NovaModel, method: Method, platform: Platform) -
             f"`novaflow data prepare --method {method.data_format.value}` and submit with your own recipe tooling."
         )
     if platform not in SUBMITTABLE:
-        return "HyperPod (SMHP) submission is not implemented yet: use platform SMTJ or BEDROCK."
+        return "HyperPod (SMHP) submission is not implemented yet: use platform SMTJ, SERVERLESS or BEDROCK."
     return None
 
 
 def region_problem(platform: Platform, region: str) -> str | None:
     """Why a job on ``platform`` cannot run in ``region`` (None when it can)."""
+    if platform is Platform.SERVERLESS:
+        if region in SERVERLESS_REGIONS:
+            return None
+        return (
+            f"SageMaker serverless customization of Nova is not offered in {region!r}: use one of "
+            f"{', '.join(sorted(SERVERLESS_REGIONS))} (NOVAFLOW_REGION) or platform SMTJ."
+        )
     if region not in ESCROW_ACCOUNTS:
         return f"Region {region!r} has no Nova customization images: use one of {', '.join(ESCROW_ACCOUNTS)}."
     if platform is Platform.BEDROCK and region not in BEDROCK_REGIONS:

@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 
 from novaflow.evaluation.bleu import mean_stderr
 from novaflow.evaluation.metrics import nova_results_json, sample_metrics
-from novaflow.local import benchmarks, judge, outputs, storage
-from novaflow.local.model import base_answer, is_base_model
+from novaflow.local import benchmarks, judge, storage
+from novaflow.local.model import CorpusModel, base_answer, is_base_model
 
 TASK = "custom|gen_qa_gen_qa|0"
 NO_DETAILS = frozenset({"strong_reject"})
@@ -34,7 +34,10 @@ NO_DETAILS = frozenset({"strong_reject"})
 def _predict(ctx: Any, model_path: str, systems: list[str], users: list[str]) -> list[str]:
     if is_base_model(model_path):
         return [base_answer(system, user) for system, user in zip(systems, users, strict=True)]
-    return storage.load_policy(ctx.url, model_path).answer(users)
+    model = storage.load_model(ctx.url, model_path)
+    if isinstance(model, CorpusModel):
+        return [model.answer(system, user) for system, user in zip(systems, users, strict=True)]
+    return model.answer(users)
 
 
 def details_parquet(
@@ -78,15 +81,17 @@ def task_key(recipe: dict[str, Any]) -> str:
 
 
 def write_archive(ctx: Any, recipe: dict[str, Any], results: dict[str, Any], files: dict[str, bytes]) -> None:
-    """``output.tar.gz`` with ``<job>/<run.name>/eval_results/results_<ts>.json`` and the task's other files."""
+    """``output.tar.gz`` with ``<job>/<run.name>/eval_results/results_<ts>.json`` and the task's other files; an
+    uncompressed output (serverless) puts the same tree under ``<job>/output/output/<run.name>/``."""
     ctx.run.enter("Uploading")
     date_id = datetime.now().isoformat().replace(":", "-")
-    root = f"{ctx.name}/{recipe['run'].get('name') or 'eval'}"
+    run_name = recipe["run"].get("name") or "eval"
+    # Inside output.tar.gz the tree starts with the job's name; uncompressed, it is already in the prefix.
+    root = f"{ctx.name}/{run_name}" if ctx.compressed else str(run_name)
     members = {f"{root}/eval_results/results_{date_id}.json": json.dumps(results, indent=2).encode()}
     for name, body in files.items():
         members[f"{root}/eval_results/{name.format(date_id=date_id)}"] = body
-    archive = outputs.tar_gz(members, directories=(f"{root}/tensorboard_results/eval/",))
-    storage.write_bytes(ctx.url, outputs.output_uri(ctx.output_path, ctx.name), archive)
+    ctx.write_outputs(members, directories=(f"{root}/tensorboard_results/eval/",))
     summary = results["results"]["all"]
     ctx.log.line("Evaluation results: " + json.dumps({k: v for k, v in summary.items() if not k.endswith("_stderr")}))
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from novaflow.local import outputs, storage
+from novaflow.local import storage
 from novaflow.local.emulate_sft import MAX_LABELS, checkpoint_uri
 from novaflow.local.generative import Candidates, GenerativePolicy
 from novaflow.local.joblog import rft_step_line
@@ -127,20 +127,19 @@ def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
     rows = ctx.read_jsonl("train")
     start = str(recipe["run"].get("model_name_or_path") or "")
     policy: LinearPolicy | GenerativePolicy
-    if is_base_model(start):
+    loaded = None if is_base_model(start) else storage.load_policy(ctx.url, start)
+    if loaded is None:  # the base model, or a CPT checkpoint (it learnt the corpus, not the task)
         references = [_reference(r) for r in rows]
         if len(set(references)) > MAX_LABELS:
             policy = GenerativePolicy.untrained([user_text(r) for r in rows], references)
         else:
             policy = LinearPolicy.empty(sorted(set(references)))
+    elif isinstance(loaded, GenerativePolicy):
+        policy = GenerativePolicy(
+            loaded.prompts, loaded.responses, loaded.weights.copy(), loaded.classifier, dict(loaded.meta)
+        )
     else:
-        loaded = storage.load_policy(ctx.url, start)
-        if isinstance(loaded, GenerativePolicy):
-            policy = GenerativePolicy(
-                loaded.prompts, loaded.responses, loaded.weights.copy(), loaded.classifier, dict(loaded.meta)
-            )
-        else:
-            policy = LinearPolicy(list(loaded.classes), loaded.weights.copy(), dict(loaded.meta))
+        policy = LinearPolicy(list(loaded.classes), loaded.weights.copy(), dict(loaded.meta))
     rng = np.random.default_rng(zlib.crc32(ctx.name.encode()))
     reward = RewardClient(ctx, settings["lambda_arn"])
     g = settings["generations"]
@@ -171,7 +170,7 @@ def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
         f"{s},{e},{m['critic/rewards/mean']},{m['actor/entropy']},{m['actor/reward_kl_penalty']}\n"
         for s, e, m in history
     )
-    storage.write_bytes(ctx.url, outputs.output_uri(ctx.output_path, ctx.name), outputs.training_archive(uri, csv))
+    ctx.write_training_output(uri, csv)
     ctx.log.line(f"Saved checkpoint to {uri}")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from novaflow.local import outputs, storage
+from novaflow.local import storage
 from novaflow.local.generative import GenerativePolicy, sft_examples, train_scorer
 from novaflow.local.model import Adam, Batch, LinearPolicy
 
@@ -149,7 +149,7 @@ def run_sft(ctx: Any, recipe: dict[str, Any]) -> None:
     csv = "step_number,epoch_number,training_loss\n" + "".join(
         f"{step},{epoch},{loss}\n" for step, epoch, loss in history
     )
-    storage.write_bytes(ctx.url, outputs.output_uri(ctx.output_path, ctx.name), outputs.training_archive(uri, csv))
+    ctx.write_training_output(uri, csv)
     ctx.log.line(f"Saved checkpoint to {uri}")
 
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import threading
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from novaflow.local import faults, jobstate, moto_sagemaker, storage
+from novaflow.local import faults, jobstate, moto_sagemaker, outputs, storage
 from novaflow.local.joblog import JobLog
+from novaflow.local.serverless_jobs import ServerlessPlan
 
 
 class Abort(Exception):
@@ -41,6 +43,10 @@ class JobContext:
     output_path: str
     run: jobstate.JobRun
     log: JobLog | None = None
+    compressed: bool = True
+    """False when OutputDataConfig.CompressionType is NONE (serverless): outputs land as files, not a tar.gz."""
+    image: str = ""
+    serverless: ServerlessPlan | None = None
 
     def checkpoint(self) -> None:
         """Step boundary: honour stop, injected failure and stall."""
@@ -54,6 +60,21 @@ class JobContext:
             self.run.fail(reason)
         if self.run.should_stop():
             raise Abort
+
+    def write_outputs(self, files: Mapping[str, bytes], directories: tuple[str, ...] = ()) -> str:
+        """The job's output files, as ``output.tar.gz`` or (uncompressed) under ``<job>/output/output/``."""
+        if self.compressed:
+            uri = outputs.output_uri(self.output_path, self.name)
+            storage.write_bytes(self.url, uri, outputs.tar_gz(files, directories))
+            return uri
+        root = outputs.uncompressed_root(self.output_path, self.name)
+        for path, body in files.items():
+            storage.write_bytes(self.url, f"{root}/{path}", body)
+        return root
+
+    def write_training_output(self, checkpoint_uri: str, metrics_csv: str) -> str:
+        """``manifest.json`` pointing at the checkpoint plus the step-wise metrics, in the job's output layout."""
+        return self.write_outputs(outputs.training_files(checkpoint_uri, metrics_csv))
 
     def channel_uri(self, name: str) -> str | None:
         source = (self.channels.get(name) or {}).get("DataSource", {}).get("S3DataSource", {})
@@ -105,13 +126,18 @@ class JobContext:
         return rows
 
 
-def kind_of(recipe: dict[str, Any], hyperparameters: dict[str, str]) -> str:
-    """``eval``, ``rft`` or ``sft`` from the recipe's blocks (as the Nova containers decide)."""
+def kind_of(recipe: dict[str, Any], hyperparameters: dict[str, str], image: str = "") -> str:
+    """``eval``, ``rft``, ``dpo``, ``cpt`` or ``sft`` from the recipe's blocks and the image (as the Nova containers
+    decide: each technique has its own image, and CPT recipes carry no block of their own on Nova 1)."""
     if "evaluation" in recipe:
         return "eval"
     config = recipe.get("training_config") or {}
     if "rollout" in config or recipe["run"].get("reward_lambda_arn") or hyperparameters.get("reward_lambda_arn"):
         return "rft"
+    if "dpo_cfg" in (config.get("model") or {}):
+        return "dpo"
+    if config.get("task_type") == "cpt" or "CPT" in image.rsplit(":", 1)[-1].upper():
+        return "cpt"
     return "sft"
 
 
@@ -122,8 +148,13 @@ def _work(ctx: JobContext) -> None:
         ctx.log.line(f"Starting the training job {ctx.name} (novaflow local Nova emulator)")
         ctx.checkpoint()
         run.enter("Downloading")
-        recipe = ctx.read_recipe()
-        kind = kind_of(recipe, ctx.hyperparameters)
+        if ctx.serverless is not None:
+            from novaflow.local.serverless_jobs import recipe_of
+
+            recipe = recipe_of(ctx.serverless, ctx.hyperparameters, ctx.name)
+        else:
+            recipe = ctx.read_recipe()
+        kind = kind_of(recipe, ctx.hyperparameters, ctx.image)
         ctx.log.line(
             f"Recipe run.name={recipe['run'].get('name')} kind={kind} "
             f"model_name_or_path={recipe['run'].get('model_name_or_path')}"
@@ -139,10 +170,25 @@ def _work(ctx: JobContext) -> None:
             from novaflow.local.emulate_rft import run_rft
 
             run_rft(ctx, recipe)
+        elif kind == "dpo":
+            from novaflow.local.emulate_dpo import run_dpo
+
+            run_dpo(ctx, recipe)
+        elif kind == "cpt":
+            from novaflow.local.emulate_cpt import run_cpt
+
+            run_cpt(ctx, recipe)
         else:
             from novaflow.local.emulate_sft import run_sft
 
             run_sft(ctx, recipe)
+        if ctx.serverless is not None and ctx.serverless.job_type == "FineTuning":
+            from novaflow.local.emulate_sft import checkpoint_uri
+            from novaflow.local.registration import register_output
+
+            arn = register_output(ctx, ctx.serverless, checkpoint_uri(ctx.account, ctx.name))
+            run.output_model_package_arn = arn
+            ctx.log.line(f"Registered the trained model as {arn}")
         ctx.log.line("Training job completed")
         run.finish()
     except Abort:
@@ -167,6 +213,13 @@ def _work(ctx: JobContext) -> None:
 
 
 def on_training_job_created(job: Any, url: str, account: str, region: str) -> None:
+    serverless = None
+    if getattr(job, "serverless_job_config", None):
+        from moto.sagemaker.models import sagemaker_backends
+
+        from novaflow.local.serverless_jobs import plan
+
+        serverless = plan(sagemaker_backends[account][region], job)
     ctx = JobContext(
         name=job.training_job_name,
         url=url,
@@ -176,6 +229,9 @@ def on_training_job_created(job: Any, url: str, account: str, region: str) -> No
         channels={c["ChannelName"]: c for c in (job.input_data_config or [])},
         output_path=job.output_data_config["S3OutputPath"],
         run=job.run,
+        compressed=job.output_data_config.get("CompressionType", "GZIP") != "NONE",
+        image=str((getattr(job, "algorithm_specification", None) or {}).get("TrainingImage", "")),
+        serverless=serverless,
     )
     threading.Thread(target=_work, args=(ctx,), name=f"nova-emulator-{ctx.name}", daemon=True).start()
 

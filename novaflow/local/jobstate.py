@@ -61,6 +61,10 @@ class JobRun:
     history: list[tuple[str, datetime]] = field(default_factory=lambda: [("Starting", _now())])
     end_time: datetime | None = None
     final_metrics: list[dict[str, Any]] = field(default_factory=list)
+    output_model_package_arn: str | None = None
+    """Serverless fine-tuning: the model package version the job registered (shown once Completed)."""
+    billable_tokens: int | None = None
+    """Serverless jobs: the tokens the job processed (``BillableTokenCount``), counted by the worker."""
     managed: ManagedState = field(
         default_factory=lambda: ManagedState(TRAINING_JOB_MODEL, list(itertools.pairwise(STAGES)))
     )

@@ -248,3 +248,88 @@ def generic_answer(user: str) -> str:
 
 def is_base_model(model_name_or_path: str | None) -> bool:
     return not (model_name_or_path or "").startswith("s3://")
+
+
+# -- the continued-pre-training model ---------------------------------------------------------------------
+LM_FORMAT = "novaflow-standin-lm-v1"
+LM_VOCAB = 512
+UNKNOWN = "<unk>"
+
+
+@dataclass
+class CorpusModel:
+    """A bigram language model of a corpus, on top of the base model: what continued pre-training leaves.
+
+    CPT teaches a model the domain's language, not a task, so this model answers a question as the base model
+    does and then continues in the corpus's words (greedy bigram decoding from the question's last known token).
+    ``vocab`` holds the corpus's most frequent tokens (plus ``<unk>``); ``weights[i, j]`` is the logit of token
+    ``j`` following token ``i``.
+    """
+
+    vocab: list[str]
+    weights: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_corpus(cls, texts: Sequence[str], size: int = LM_VOCAB) -> CorpusModel:
+        counts: dict[str, int] = {}
+        for text in texts:
+            for token in tokens(text):
+                counts[token] = counts.get(token, 0) + 1
+        common = sorted(counts, key=lambda t: (-counts[t], t))[: size - 1]
+        vocab = [UNKNOWN, *common]
+        return cls(vocab, np.zeros((len(vocab), len(vocab)), dtype=np.float64))
+
+    def ids(self, text: str) -> np.ndarray:
+        index = {t: i for i, t in enumerate(self.vocab)}
+        return np.fromiter((index.get(t, 0) for t in tokens(text)), dtype=np.int64)
+
+    def bigrams(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        prev, nxt = [], []
+        for text in texts:
+            ids = self.ids(text)
+            prev.append(ids[:-1])
+            nxt.append(ids[1:])
+        if not prev:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(prev), np.concatenate(nxt)
+
+    def cross_entropy(self, prev: np.ndarray, nxt: np.ndarray) -> float:
+        """Mean negative log-likelihood per token (nats) of the bigrams."""
+        if len(prev) == 0:
+            return 0.0
+        probs = softmax(self.weights[prev])
+        return float(-np.log(probs[np.arange(len(prev)), nxt] + 1e-12).mean())
+
+    def continuation(self, text: str, length: int = 5) -> str:
+        known = [i for i in self.ids(text) if i != 0]
+        if not known:
+            return ""
+        current, words = int(known[-1]), []
+        for _ in range(length):
+            row = self.weights[current].copy()
+            row[0] = -np.inf
+            current = int(row.argmax())
+            words.append(self.vocab[current])
+        return " ".join(words)
+
+    def answer(self, system: str, user: str) -> str:
+        return f"{base_answer(system, user)} {self.continuation(user)}".strip()
+
+    def to_files(self) -> dict[str, bytes]:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, weights=self.weights.astype(np.float32))
+        meta = {"format": LM_FORMAT, "vocab": self.vocab, **self.meta}
+        return {"model.npz": buf.getvalue(), "model.json": json.dumps(meta, indent=2, sort_keys=True).encode()}
+
+    @classmethod
+    def from_files(cls, npz: bytes, meta_json: bytes) -> CorpusModel:
+        meta = json.loads(meta_json)
+        if meta.get("format") != LM_FORMAT:
+            raise ValueError(f"not a {LM_FORMAT} checkpoint: {meta.get('format')!r}")
+        with np.load(io.BytesIO(npz)) as data:
+            weights = data["weights"].astype(np.float64)
+        vocab = meta.pop("vocab")
+        meta.pop("format", None)
+        return cls(vocab, weights, meta)
+

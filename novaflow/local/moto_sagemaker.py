@@ -49,12 +49,23 @@ class PendingUpdate:
 
 
 class ManagedTrainingJob(_StockTrainingJob):
-    """A training job whose status follows its :class:`~novaflow.local.jobstate.JobRun` instead of being final."""
+    """A training job whose status follows its :class:`~novaflow.local.jobstate.JobRun` instead of being final.
+
+    A serverless job (``ServerlessJobConfig``, no algorithm or instances) shows the serverless fields AWS returns
+    and, once Completed, ``OutputModelPackageArn``: the version its worker registered.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        serverful = kwargs.get("algorithm_specification") is not None
+        if not serverful:
+            kwargs["algorithm_specification"] = {}
         super().__init__(*args, **kwargs)
         # Stock sets a canned metric and a MetricDefinitions entry the request never had.
         self.algorithm_specification.pop("MetricDefinitions", None)
+        if not serverful:
+            self.__dict__.pop("algorithm_specification", None)
+            self.__dict__.pop("resource_config", None)
+            self.__dict__.pop("model_artifacts", None)
         self.__dict__.pop("final_metric_data_list", None)
         self.__dict__.pop("secondary_status_transitions", None)
         jobstate.register(self.arn, jobstate.JobRun(name=self.training_job_name))
@@ -112,6 +123,10 @@ class ManagedTrainingJob(_StockTrainingJob):
             response.pop("ModelArtifacts", None)
         if run.final_metrics:
             response["FinalMetricDataList"] = list(run.final_metrics)
+        if status == "Completed" and run.output_model_package_arn:
+            response["OutputModelPackageArn"] = run.output_model_package_arn
+        if run.billable_tokens is not None and status in {"Completed", "Failed", "Stopped"}:
+            response["BillableTokenCount"] = run.billable_tokens
         return response
 
 
@@ -207,9 +222,14 @@ def stop_training_job(self: Any, training_job_name: str) -> None:
 
 def _response_create_training_job(original: Callable[..., Any]) -> Callable[..., Any]:
     def create_training_job(self: Any) -> Any:
+        from novaflow.local import serverless_jobs
+
+        extra = serverless_jobs.validate_request(self.sagemaker_backend, self._get_param)
         result = original(self)
         name = self._get_param("TrainingJobName")
         job = self.sagemaker_backend.training_jobs.get(name)
+        if job is not None:
+            job.__dict__.update(extra)
         host = self.headers.get("Host") or self.headers.get("host") or ""
         if job is not None and host:
             for hook in ON_TRAINING_JOB_CREATED:

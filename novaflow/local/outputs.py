@@ -25,11 +25,21 @@ def tar_gz(files: Mapping[str, bytes], directories: tuple[str, ...] = ()) -> byt
     return buf.getvalue()
 
 
-def training_archive(checkpoint_uri: str, metrics_csv: str) -> bytes:
-    """``output.tar.gz`` of an SMTJ training job: exactly ``manifest.json`` and ``step_wise_training_metrics.csv``."""
+def training_files(checkpoint_uri: str, metrics_csv: str) -> dict[str, bytes]:
+    """What a Nova training job outputs: exactly ``manifest.json`` and ``step_wise_training_metrics.csv``."""
     manifest = json.dumps({"checkpoint_s3_bucket": checkpoint_uri}).encode()
-    return tar_gz({"manifest.json": manifest, "step_wise_training_metrics.csv": metrics_csv.encode()})
+    return {"manifest.json": manifest, "step_wise_training_metrics.csv": metrics_csv.encode()}
+
+
+def training_archive(checkpoint_uri: str, metrics_csv: str) -> bytes:
+    """``output.tar.gz`` of an SMTJ training job (:func:`training_files`, compressed)."""
+    return tar_gz(training_files(checkpoint_uri, metrics_csv))
 
 
 def output_uri(s3_output_path: str, job_name: str) -> str:
     return f"{s3_output_path.rstrip('/')}/{job_name}/output/output.tar.gz"
+
+
+def uncompressed_root(s3_output_path: str, job_name: str) -> str:
+    """Where a job whose output is not compressed (``CompressionType: NONE``) puts its files."""
+    return f"{s3_output_path.rstrip('/')}/{job_name}/output/output"

@@ -25,12 +25,16 @@ def install() -> None:
             fulfilment,
             lambda_exec,
             moto_bedrock,
+            moto_hub,
+            moto_registry,
             moto_runtime,
             moto_sagemaker,
             routes,
         )
 
         moto_sagemaker.install()
+        moto_hub.install()
+        moto_registry.install()
         moto_runtime.install()
         moto_bedrock.install()
         faults.install()
@@ -44,10 +48,11 @@ def reset() -> None:
     """Forget emulator state that moto's reset does not wipe (queues, fault injections, transitions)."""
     from moto.moto_api import state_manager
 
-    from novaflow.local import faults, lambda_exec, moto_bedrock, moto_sagemaker, storage
+    from novaflow.local import faults, lambda_exec, moto_bedrock, moto_hub, moto_sagemaker, storage
     from novaflow.local.control import MANAGED_MODELS
 
     moto_sagemaker.reset()
+    moto_hub.reset()
     moto_bedrock.reset()
     faults.reset()
     storage.clear_cache()

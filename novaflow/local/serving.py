@@ -17,23 +17,25 @@ from typing import Any
 from moto.sagemaker.models import sagemaker_backends
 
 from novaflow.local import storage
-from novaflow.local.model import base_answer, tokens
+from novaflow.local.model import CorpusModel, LinearPolicy, base_answer, tokens
 
 
 class Responder:
     """One model: the fine-tuned policy at a checkpoint, or the base rule."""
 
     def __init__(self, url: str, checkpoint_uri: str | None) -> None:
-        self.policy = None
+        self.model: LinearPolicy | CorpusModel | None = None
         if checkpoint_uri and checkpoint_uri.startswith("s3://"):
             try:
-                self.policy = storage.load_policy(url, checkpoint_uri)
+                self.model = storage.load_model(url, checkpoint_uri)
             except Exception:  # not an emulator checkpoint (e.g. a user's own artefact): the base model answers
-                self.policy = None
+                self.model = None
 
     def answer(self, system: str, user: str) -> str:
-        if self.policy is not None:
-            return self.policy.answer([user])[0]
+        if isinstance(self.model, CorpusModel):
+            return self.model.answer(system, user)
+        if self.model is not None:
+            return self.model.answer([user])[0]
         return base_answer(system, user)
 
 

@@ -15,13 +15,13 @@ from typing import Any
 from novaflow.aws import get_client, split_s3_uri
 from novaflow.local.generative import FORMAT as GENERATIVE_FORMAT
 from novaflow.local.generative import GenerativePolicy
-from novaflow.local.model import LinearPolicy
+from novaflow.local.model import LM_FORMAT, CorpusModel, LinearPolicy
 from novaflow.settings import load_settings
 
 ACCOUNT = "123456789012"
 StandIn = LinearPolicy | GenerativePolicy
 """A fine-tuned stand-in: the label classifier or the generative model (both answer prompts and checkpoint)."""
-_POLICIES: dict[str, StandIn] = {}
+_POLICIES: dict[str, StandIn | CorpusModel] = {}
 _LOCK = threading.Lock()
 
 
@@ -61,33 +61,43 @@ def ensure_bucket(url: str, bucket: str) -> None:
         s3.create_bucket(Bucket=bucket)
 
 
-def save_policy(url: str, checkpoint_uri: str, policy: StandIn) -> None:
+def save_policy(url: str, checkpoint_uri: str, policy: StandIn | CorpusModel) -> None:
     bucket, _ = split_s3_uri(checkpoint_uri)
     ensure_bucket(url, bucket)
     for name, body in policy.to_files().items():
         write_bytes(url, checkpoint_uri.rstrip("/") + "/" + name, body)
 
 
-def load_policy(url: str, checkpoint_uri: str) -> StandIn:
-    """The fine-tuned model stored at ``checkpoint_uri`` (cached: checkpoints are written once)."""
+def load_model(url: str, checkpoint_uri: str) -> StandIn | CorpusModel:
+    """The trained stand-in stored at ``checkpoint_uri`` (cached: checkpoints are written once)."""
     root = checkpoint_uri.rstrip("/")
     with _LOCK:
         cached = _POLICIES.get(root)
     if cached is not None:
         return cached
     meta = read_bytes(url, root + "/model.json")
-    policy: StandIn
-    if json.loads(meta).get("format") == GENERATIVE_FORMAT:
+    model: StandIn | CorpusModel
+    found = json.loads(meta).get("format")
+    if found == GENERATIVE_FORMAT:
         names = ["model.npz", "pairs.jsonl.gz"]
         if json.loads(meta).get("classifier"):
             names += ["classifier.npz", "classifier.json"]
         files = {name: read_bytes(url, f"{root}/{name}") for name in names}
-        policy = GenerativePolicy.from_files({"model.json": meta, **files})
+        model = GenerativePolicy.from_files({"model.json": meta, **files})
+    elif found == LM_FORMAT:
+        model = CorpusModel.from_files(read_bytes(url, root + "/model.npz"), meta)
     else:
-        policy = LinearPolicy.from_files(read_bytes(url, root + "/model.npz"), meta)
+        model = LinearPolicy.from_files(read_bytes(url, root + "/model.npz"), meta)
     with _LOCK:
-        _POLICIES[root] = policy
-    return policy
+        _POLICIES[root] = model
+    return model
+
+
+def load_policy(url: str, checkpoint_uri: str) -> StandIn | None:
+    """The fine-tuned model at ``checkpoint_uri``; None for a CPT checkpoint, which learnt no task (training
+    from it starts the task from scratch, as from the base model)."""
+    model = load_model(url, checkpoint_uri)
+    return None if isinstance(model, CorpusModel) else model
 
 
 def clear_cache() -> None:
