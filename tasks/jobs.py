@@ -18,7 +18,7 @@ from novaflow.aws import is_retryable
 from novaflow.errors import JobError, NovaflowError, RecipeError
 from novaflow.jobs.dryrun import DryRunReport, dry_run
 from novaflow.jobs.logs import LogLine, metrics_frame, parse_metric_line
-from novaflow.jobs.outputs import locate_eval_output, resolve_checkpoint
+from novaflow.jobs.outputs import checkpoint_of, locate_eval_output
 from novaflow.jobs.poll import wait_for_job
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.series import TrainingSeries, read_training_series
@@ -108,7 +108,7 @@ def max_steps_of(spec: JobSpec | None) -> int | None:
     from novaflow.jobs.submit import prepare_submission
 
     recipe = prepare_submission(spec, strict=False).recipe.recipe
-    for path in ("training_config.max_steps", "training_config.trainer.max_steps"):
+    for path in ("training_config.max_steps", "training_config.trainer.max_steps", "HyperParameters.max_steps"):
         try:
             return int(get_path(recipe, path))
         except (KeyError, TypeError, ValueError):
@@ -171,7 +171,7 @@ def training_series_task(stage: str, record: JobRecord, settings: NovaflowSettin
 
 @task(name="resolve-checkpoint", **AWS_RETRIES)
 def resolve_checkpoint_task(record: JobRecord, settings: NovaflowSettings | None = None) -> str:
-    return resolve_checkpoint(_output_uri(record), record.name, settings)
+    return checkpoint_of(record, settings)
 
 
 @task(name="locate-eval-output", **AWS_RETRIES)

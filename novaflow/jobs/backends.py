@@ -1,4 +1,5 @@
-"""Platforms behind one interface: SageMaker training jobs and Bedrock model customization (HyperPod: a seam).
+"""Platforms behind one interface: SageMaker training jobs (on instances or serverless) and Bedrock model
+customization (HyperPod: a seam).
 
 Submit, poll and stop only need four verbs from a platform - describe, create, stop, and the operation name used
 for request validation - so a new platform (HyperPod through its EKS API) is one class here, not a fork of the
@@ -34,6 +35,9 @@ class JobState:
     created: datetime | None = None
     output_model_arn: str | None = None
     output_uri: str | None = None
+    output_model_package_arn: str | None = None
+    """Serverless: the model package version the job registered its model as."""
+    billable_tokens: int | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -151,9 +155,13 @@ def get_backend(
     plat = Platform(platform)
     if plat is Platform.SMTJ:
         return SageMakerBackend(settings, client)
+    if plat is Platform.SERVERLESS:
+        from novaflow.jobs.serverless import ServerlessBackend
+
+        return ServerlessBackend(settings, client)
     if plat is Platform.BEDROCK:
         return BedrockBackend(settings, client)
     raise JobError(
-        "HyperPod (SMHP) jobs are not supported yet: use platform SMTJ or BEDROCK "
+        "HyperPod (SMHP) jobs are not supported yet: use platform SMTJ, SERVERLESS or BEDROCK "
         "(a HyperPod backend implements describe/create/stop in novaflow/jobs/backends.py)."
     )

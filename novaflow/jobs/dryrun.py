@@ -23,13 +23,16 @@ from botocore.parsers import ResponseParserError
 from novaflow.aws import error_code, get_client, is_not_found, split_s3_uri
 from novaflow.catalog import DataFormat, Method, Platform, check_supported
 from novaflow.data.bounds import row_count_problem
+from novaflow.data.formats import estimate_tokens
 from novaflow.errors import NovaflowError
 from novaflow.jobs.backends import get_backend
 from novaflow.jobs.request import validate_request
+from novaflow.jobs.serverless import resolve_refs
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import Submission, prepare_submission
 from novaflow.recipes.build import BYOD_TASKS
 from novaflow.recipes.overrides import get_path, resolved_value
+from novaflow.recipes.serverless import TokenCostEstimate, billable_tokens, load_serverless_prices
 from novaflow.recipes.tables import CostEstimate, PriceTable, load_instance_table, load_price_table
 from novaflow.reward.deploy import LAMBDA_ARN_RE
 from novaflow.settings import NovaflowSettings, load_settings
@@ -54,6 +57,7 @@ class DryRunReport:
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cost: CostEstimate | None = None
+    token_cost: TokenCostEstimate | None = None
     request: dict[str, Any] | None = None
     recipe_yaml: str | None = None
 
@@ -73,6 +77,8 @@ class DryRunReport:
         lines += [f"  note: {n}" for n in self.notes]
         if self.cost is not None:
             lines.append("  " + self.cost.describe())
+        if self.token_cost is not None:
+            lines.append("  " + self.token_cost.describe())
         return "\n".join(lines)
 
 
@@ -84,6 +90,7 @@ def dry_run(
     expected_hours: float | None = None,
     simulate_iam: bool = True,
     instances_file: str | None = None,
+    serverless_prices_file: str | None = None,
 ) -> DryRunReport:
     """Validate ``spec`` against the recipe, tables and (read-only) AWS; never raises for a bad spec."""
     settings = settings or load_settings()
@@ -105,8 +112,10 @@ def dry_run(
         return report
     report.job_name = sub.job_name
     report.recipe_yaml = sub.recipe.to_yaml() if not sub.recipe.problems else None
+    shown = "novaflow recipes show --platform serverless" if sub.serverless_spec else "novaflow recipes show"
     for override_problem in sub.recipe.problems:
-        report.add("overrides", override_problem, "change the override (see `novaflow recipes show`)")
+        report.add("overrides", override_problem, f"change the override (see `{shown}`)")
+
     if resolved.platform is Platform.SMTJ:
         assert sub.instance_type is not None
         problem = table.check("SMTJ", resolved.model, resolved.method.value, sub.instance_type, sub.instance_count)
@@ -119,6 +128,8 @@ def dry_run(
                 "use <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag> or leave it unset",
             )
     _check_lambda_arn(resolved, sub, report)
+    if resolved.platform is Platform.SERVERLESS and not any(p.field == "reward_lambda_arn" for p in report.problems):
+        _check_serverless(resolved, sub, settings, report)
     _check_data(resolved, sub, settings, report)
     _check_output(resolved, settings, report)
     _check_role(resolved, settings, report, simulate_iam)
@@ -133,13 +144,54 @@ def dry_run(
             )
         except NovaflowError as exc:
             report.add("request", str(exc), "fix the spec field named in the message")
-    report.cost = _estimate(resolved, sub, prices or load_price_table(), expected_hours, report)
+    if resolved.platform is Platform.SERVERLESS:
+        report.token_cost = _estimate_tokens(resolved, sub, settings, serverless_prices_file, report)
+    else:
+        report.cost = _estimate(resolved, sub, prices or load_price_table(), expected_hours, report)
     return report
+
+
+def _check_serverless(spec: JobSpec, sub: Submission, settings: NovaflowSettings, report: DryRunReport) -> None:
+    """Read-only: the base model's hub content, the group, the evaluator; the EULA."""
+    try:
+        refs = resolve_refs(spec, settings, create=False)
+    except NovaflowError as exc:
+        report.add("serverless", str(exc), "fix the model, reward Lambda or group named in the message")
+        return
+    sub.serverless = refs
+    report.notes.extend(refs.notes)
+    if refs.gated and not spec.accept_eula:
+        report.add(
+            "accept_eula",
+            f"{spec.model} is gated: serverless customization requires accepting its end-user license agreement",
+            "read the EULA, then pass accept_eula=True (CLI --accept-eula)",
+        )
+
+
+def _estimate_tokens(
+    spec: JobSpec, sub: Submission, settings: NovaflowSettings, prices_file: str | None, report: DryRunReport
+) -> TokenCostEstimate | None:
+    """Billable tokens of a serverless job (its data's tokens times the passes over them) times the price."""
+    if not spec.train_uri:
+        report.notes.append("no data to count tokens from: no serverless cost estimate")
+        return None
+    try:
+        bucket, key = split_s3_uri(spec.train_uri)
+        body = get_client("s3", settings).get_object(Bucket=bucket, Key=key)["Body"].read(MAX_COUNT_BYTES)
+    except (ClientError, ValueError):
+        return None
+    lines = [line for line in body.splitlines() if line.strip()]
+    data_tokens = estimate_tokens(sum(len(line) for line in lines))
+    tokens, basis = billable_tokens(
+        data_tokens, len(lines), sub.recipe.recipe.get("HyperParameters") or {}, spec.method
+    )
+    return load_serverless_prices(prices_file).estimate(spec.model, spec.method, tokens, basis=basis)
 
 
 def _check_lambda_arn(spec: JobSpec, sub: Submission, report: DryRunReport) -> None:
     needs = spec.method is Method.RFT_LORA or (spec.method is Method.EVALUATION and spec.eval_task == "rft_eval")
-    if not needs:
+    scored = spec.platform is Platform.SERVERLESS and spec.method is Method.EVALUATION
+    if not needs and not scored:
         if spec.reward_lambda_arn:
             report.add(
                 "reward_lambda_arn",

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from novaflow.aws import get_client, is_not_found, split_s3_uri, wrap_client_error
 from novaflow.errors import EvaluationError, JobError
+from novaflow.jobs.records import JobRecord
 from novaflow.settings import NovaflowSettings
 
 CHECKPOINT_KEYS = ("checkpoint_s3_bucket", "checkpoint_s3_path")
@@ -106,6 +107,26 @@ def resolve_checkpoint(output_uri: str, job_name: str, settings: NovaflowSetting
         f"No manifest.json for job {job_name}; looked at:\n{listed}\nIs the job Completed and the output path right?",
         job_name=job_name,
     )
+
+
+def checkpoint_of(record: JobRecord, settings: NovaflowSettings | None = None) -> str:
+    """A finished job's checkpoint: from the model package version it registered (serverless), else from its
+    ``manifest.json``."""
+    if record.output_model_package_arn:
+        from novaflow.registry.packages import describe_version
+
+        uri = describe_version(record.output_model_package_arn, settings).checkpoint_uri
+        if uri:
+            return uri
+        raise JobError(
+            f"Model package {record.output_model_package_arn} of job {record.name} has no model data.",
+            job_name=record.name,
+        )
+    if not record.output_uri:
+        raise JobError(
+            f"Job record {record.name} has no output_uri: load the record saved at submit time.", job_name=record.name
+        )
+    return resolve_checkpoint(record.output_uri, record.name, settings)
 
 
 def locate_eval_output(output_uri: str, job_name: str, settings: NovaflowSettings | None = None) -> str:

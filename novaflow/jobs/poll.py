@@ -57,7 +57,7 @@ def wait_for_job(
     """
     plat = Platform(platform)
     backend = backend or get_backend(plat, settings)
-    if tailer is None and plat is Platform.SMTJ:
+    if tailer is None and plat in (Platform.SMTJ, Platform.SERVERLESS):
         tailer = LogTailer(name, settings)
     rng = rng or random.Random()
     backoff = Backoff(initial=poll_seconds, maximum=max(poll_seconds, max_poll_seconds), jitter=0.2)
@@ -131,6 +131,8 @@ def _finish(name: str, platform: Platform, state: JobState, tail: deque[str], re
                 "status": state.status,
                 "arn": state.arn or base.arn,
                 "output_model_arn": state.output_model_arn or base.output_model_arn,
+                "output_model_package_arn": state.output_model_package_arn or base.output_model_package_arn,
+                "billable_tokens": state.billable_tokens or base.billable_tokens,
             }
         )
     lines = list(tail)

@@ -73,6 +73,10 @@ class JobRecord(BaseModel):
     failure_reason: str | None = None
     attached: bool = Field(False, description="True when submit found the job already there and did not create it.")
     output_model_arn: str | None = None
+    output_model_package_arn: str | None = Field(
+        None, description="The model package version holding the trained model (serverless jobs register one)."
+    )
+    billable_tokens: int | None = Field(None, description="Tokens a serverless job was billed for.")
 
     def save(self, path: str | Path) -> Path:
         target = Path(path)

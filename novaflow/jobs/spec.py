@@ -34,7 +34,9 @@ class JobSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    platform: Platform = Field(Platform.SMTJ, description="SMTJ (SageMaker training job) or BEDROCK.")
+    platform: Platform = Field(
+        Platform.SMTJ, description="SMTJ (training job on instances), SERVERLESS (no instances) or BEDROCK."
+    )
     model: str = Field(..., description="Nova model: nova-micro, nova-lite, nova-pro, nova-lite-2 (or an alias).")
     method: Method = Field(..., description="sft_lora, sft_full, rft_lora or evaluation (see novaflow.catalog).")
     eval_task: str | None = Field(None, description="Evaluation task (gen_qa, mmlu, rft_eval, ...); evaluation only.")
@@ -45,7 +47,18 @@ class JobSpec(BaseModel):
     train_uri: str | None = Field(None, description="s3:// URI of the training (or gen_qa.jsonl evaluation) data.")
     validation_uri: str | None = Field(None, description="Optional s3:// URI of validation data.")
     output_uri: str | None = Field(None, description="s3:// output path; default <bucket>/<prefix>/jobs.")
-    model_name_or_path: str | None = Field(None, description="Base prod path, or an s3:// checkpoint to continue.")
+    model_name_or_path: str | None = Field(
+        None,
+        description="Base prod path, an s3:// checkpoint to continue (SMTJ), or a model package version ARN "
+        "(SERVERLESS continues from, or evaluates, registered versions).",
+    )
+    model_package_group: str | None = Field(
+        None,
+        description="Registry group a SERVERLESS job registers its model in (default novaflow-jobs-<model>).",
+    )
+    accept_eula: bool = Field(
+        False, description="Accept the base model's end-user license agreement (SERVERLESS requires it)."
+    )
     reward_lambda_arn: str | None = Field(None, description="Reward Lambda for rft_lora and rft_eval.")
     role_arn: str | None = None
     region: str | None = None
@@ -85,6 +98,10 @@ class JobSpec(BaseModel):
             updates["output_uri"] = settings.s3_uri("jobs")
         if self.method is Method.EVALUATION and self.eval_task is None:
             updates["eval_task"] = "gen_qa"
+        if self.platform is Platform.SERVERLESS and self.model_package_group is None:
+            from novaflow.registry.packages import default_group
+
+            updates["model_package_group"] = default_group(self.model, "jobs")
         return self.model_copy(update=updates) if updates else self
 
     def canonical(self) -> dict[str, Any]:

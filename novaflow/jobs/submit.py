@@ -27,8 +27,10 @@ from novaflow.errors import JobError, RecipeError
 from novaflow.jobs.backends import JobBackend, JobState, get_backend, is_already_exists
 from novaflow.jobs.records import JobRecord, JobStatus
 from novaflow.jobs.request import build_bedrock_request, build_training_job_request, validate_request
+from novaflow.jobs.serverless import ServerlessRefs, build_serverless_request, resolve_refs, typed_hyperparameters
 from novaflow.jobs.spec import JobSpec
 from novaflow.recipes.build import MLFLOW_FIELDS, ResolvedRecipe, build_recipe
+from novaflow.recipes.serverless import hyperparameter_spec
 from novaflow.recipes.tables import InstanceTable, load_instance_table
 from novaflow.settings import NovaflowSettings, load_settings
 
@@ -47,6 +49,12 @@ class Submission:
     instance_count: int
     recipe_uri: str | None
     settings: NovaflowSettings
+    serverless: ServerlessRefs | None = None
+    """What a serverless request points at (base model, group, evaluator), once resolved."""
+
+    @property
+    def serverless_spec(self) -> bool:
+        return self.spec.platform is Platform.SERVERLESS
 
     def recipe_yaml(self, job_name: str | None = None) -> str:
         """The uploaded recipe text; ``run.name`` is the job name (a retry attempt gets its own)."""
@@ -63,6 +71,10 @@ class Submission:
         name = job_name or self.job_name
         if self.spec.platform is Platform.BEDROCK:
             return build_bedrock_request(self.spec, self.recipe, job_name=name)
+        if self.spec.platform is Platform.SERVERLESS:
+            if self.serverless is None:
+                raise RecipeError(f"{name}: resolve the serverless references first (resolve_refs).")
+            return build_serverless_request(self.spec, self.serverless, job_name=name)
         recipe_uri = recipe_location(self.settings, name)
         assert self.instance_type is not None
         return build_training_job_request(
@@ -92,6 +104,8 @@ def prepare_submission(
     settings = settings or load_settings()
     spec = spec.resolve(settings)
     check_supported(spec.nova, spec.method, spec.platform, spec.region)
+    if spec.platform is Platform.SERVERLESS:
+        return _serverless_submission(spec, settings, suffix, strict)
     table = instance_table or load_instance_table()
     instance_type, count = spec.instance_type, spec.instance_count
     if spec.platform is Platform.SMTJ:
@@ -128,6 +142,23 @@ def prepare_submission(
     return Submission(spec, recipe, name, instance_type, count or 1, recipe_uri, settings)
 
 
+def _serverless_submission(spec: JobSpec, settings: NovaflowSettings, suffix: str, strict: bool) -> Submission:
+    """A serverless job has no recipe file: its "recipe" is the typed hyperparameter map, checked against the
+    hub spec of the recipe the service trains with (shown by the dry run, hashed by nobody: the spec is)."""
+    from novaflow.recipes.serverless import availability_problem
+
+    problem = availability_problem(spec.nova, spec.method, str(spec.region))
+    if problem:
+        raise RecipeError(problem)
+    name = spec.job_name(suffix)
+    values, problems = typed_hyperparameters(spec, name)
+    spec_of = hyperparameter_spec(spec.nova, spec.method)
+    recipe = ResolvedRecipe(f"serverless:{spec_of.recipe.name}", {"HyperParameters": values}, {}, problems)
+    if strict:
+        recipe.raise_for_problems()
+    return Submission(spec, recipe, name, None, 1, None, settings)
+
+
 def record_for(
     sub: Submission, state: JobState | None, name: str, *, attached: bool, arn: str | None = None
 ) -> JobRecord:
@@ -146,6 +177,7 @@ def record_for(
         failure_reason=state.failure_reason if state else None,
         attached=attached,
         output_model_arn=state.output_model_arn if state else None,
+        output_model_package_arn=state.output_model_package_arn if state else None,
     )
 
 
@@ -180,7 +212,7 @@ def submit_training_job(
     """
     settings = settings or load_settings()
     sub = prepare_submission(spec, settings, suffix=f"n{uuid.uuid4().hex[:8]}" if force_new else "")
-    if sub.spec.platform is Platform.SMTJ:
+    if sub.spec.platform in (Platform.SMTJ, Platform.SERVERLESS):
         settings.require("bucket")
     backend = backend or get_backend(sub.spec.platform, settings)
     name = sub.job_name
@@ -209,6 +241,17 @@ def submit_training_job(
     )
 
 
+def serverless_refs(spec: JobSpec, settings: NovaflowSettings, *, create: bool) -> ServerlessRefs:
+    """Resolve what a serverless job points at; refuse a gated model whose EULA the spec does not accept."""
+    refs = resolve_refs(spec, settings, create=create)
+    if refs.gated and not spec.accept_eula:
+        raise RecipeError(
+            f"{spec.model} is a gated model: serverless customization requires accepting its end-user license "
+            "agreement; read it and pass accept_eula=True (CLI --accept-eula)."
+        )
+    return refs
+
+
 def _describe(backend: JobBackend, name: str) -> JobState | None:
     try:
         return backend.describe(name)
@@ -219,6 +262,8 @@ def _describe(backend: JobBackend, name: str) -> JobState | None:
 def _create(sub: Submission, backend: JobBackend, name: str, settings: NovaflowSettings) -> JobRecord:
     if sub.spec.platform is Platform.SMTJ:
         upload_recipe(sub, name, settings)
+    if sub.spec.platform is Platform.SERVERLESS:
+        sub.serverless = serverless_refs(sub.spec, settings, create=True)
     request = sub.request(name)
     validate_request(backend.client, backend.create_operation, request)
     try:

@@ -103,6 +103,7 @@ def run_cpt(ctx: Any, recipe: dict[str, Any]) -> None:
         if step % 10 == 0:
             ctx.checkpoint()
 
+    ctx.samples_processed = hp["steps"] * hp["batch"]
     history = train_cpt(model, training, hp, seed=zlib.crc32(ctx.name.encode()), on_step=on_step)
     after = model.cross_entropy(*held)
     if held_out:

@@ -141,6 +141,7 @@ def run_dpo(ctx: Any, recipe: dict[str, Any]) -> None:
         if step % 10 == 0:
             ctx.checkpoint()
 
+    ctx.samples_processed = hp["steps"] * hp["batch"]
     history = train_dpo(policy, pairs, hp, seed=zlib.crc32(ctx.name.encode()), on_step=on_step)
     ctx.checkpoint()
     ctx.run.enter("Uploading")

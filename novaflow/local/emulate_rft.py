@@ -149,6 +149,7 @@ def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
         f"temperature={settings['temperature']}, kl_loss_coef={settings['kl_coef']}, max_steps={settings['steps']}, "
         f"reward Lambda {settings['lambda_arn']}"
     )
+    ctx.samples_processed = settings["steps"] * prompts_per_step * g
     if isinstance(policy, GenerativePolicy):
         history = _rft_generative(ctx, policy, rows, settings, reward, rng, prompts_per_step)
     else:

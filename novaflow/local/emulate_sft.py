@@ -133,6 +133,7 @@ def run_sft(ctx: Any, recipe: dict[str, Any]) -> None:
         if step % 10 == 0:
             ctx.checkpoint()
 
+    ctx.samples_processed = hp["steps"] * hp["batch"]
     seed = zlib.crc32(ctx.name.encode())
     policy: LinearPolicy | GenerativePolicy
     if generative:

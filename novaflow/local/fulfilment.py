@@ -47,6 +47,17 @@ class JobContext:
     """False when OutputDataConfig.CompressionType is NONE (serverless): outputs land as files, not a tar.gz."""
     image: str = ""
     serverless: ServerlessPlan | None = None
+    rows_read: int = 0
+    chars_read: int = 0
+    samples_processed: int = 0
+    """Set by the trainer: how many rows (samples, rollouts) it processed, for ``BillableTokenCount``."""
+
+    def billable_tokens(self) -> int:
+        """The tokens the job processed: the data's tokens per row times the rows processed."""
+        from novaflow.data.formats import estimate_tokens
+
+        per_row = estimate_tokens(self.chars_read) / max(1, self.rows_read)
+        return round(per_row * (self.samples_processed or self.rows_read))
 
     def checkpoint(self) -> None:
         """Step boundary: honour stop, injected failure and stall."""
@@ -119,6 +130,8 @@ class JobContext:
         for key in keys:
             for number, line in enumerate(storage.read_bytes(self.url, key).decode("utf-8").splitlines(), 1):
                 if line.strip():
+                    self.rows_read += 1
+                    self.chars_read += len(line)
                     try:
                         rows.append(json.loads(line))
                     except ValueError as exc:
@@ -189,6 +202,8 @@ def _work(ctx: JobContext) -> None:
             arn = register_output(ctx, ctx.serverless, checkpoint_uri(ctx.account, ctx.name))
             run.output_model_package_arn = arn
             ctx.log.line(f"Registered the trained model as {arn}")
+        if ctx.serverless is not None:
+            run.billable_tokens = ctx.billable_tokens()
         ctx.log.line("Training job completed")
         run.finish()
     except Abort:

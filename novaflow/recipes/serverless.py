@@ -205,3 +205,71 @@ def availability_problem(model: NovaModel, method: Method, region: str) -> str |
 def evaluation_type(task: str) -> str:
     """``CustomScorerEvaluation`` for gen_qa and rft_eval, ``BenchmarkEvaluation`` for benchmarks and judges."""
     return "CustomScorerEvaluation" if task in CUSTOM_SCORER_TASKS else "BenchmarkEvaluation"
+
+
+@dataclass(frozen=True)
+class TokenCostEstimate:
+    """Tokens x price per million; an estimate from a dated, editable table, never a quote."""
+
+    tokens: int
+    price_per_million: float | None
+    currency: str
+    as_of: str
+    basis: str
+    source: str = ""
+
+    @property
+    def total(self) -> float | None:
+        if self.price_per_million is None:
+            return None
+        return round(self.tokens / 1e6 * self.price_per_million, 2)
+
+    def describe(self) -> str:
+        if self.total is None:
+            return (
+                f"Cost estimate unavailable: ~{self.tokens:,} billable tokens ({self.basis}) but no price in the "
+                f"serverless price table (as of {self.as_of}); add one to your prices file."
+            )
+        caveat = "; PLACEHOLDER prices: edit the table" if self.source == "placeholder" else ""
+        return (
+            f"ESTIMATE ({self.basis}): ~{self.tokens:,} tokens x {self.price_per_million:.2f} {self.currency}/1M = "
+            f"{self.total:,.2f} {self.currency} (serverless price table as of {self.as_of}{caveat})"
+        )
+
+
+@dataclass(frozen=True)
+class ServerlessPriceTable:
+    training: Mapping[str, float]
+    evaluation: Mapping[str, float]
+    currency: str
+    as_of: str
+    source: str
+
+    def estimate(self, model: str, method: Method, tokens: int, *, basis: str) -> TokenCostEstimate:
+        prices = self.evaluation if method is Method.EVALUATION else self.training
+        return TokenCostEstimate(tokens, prices.get(model), self.currency, self.as_of, basis, self.source)
+
+
+def load_serverless_prices(path: str | None = None) -> ServerlessPriceTable:
+    """The packaged table, or the user's copy (``path``)."""
+    from novaflow.recipes.tables import read_yaml
+
+    raw = read_yaml("serverless_prices.yaml", path)
+    return ServerlessPriceTable(
+        {str(k): float(v) for k, v in (raw.get("training") or {}).items() if v is not None},
+        {str(k): float(v) for k, v in (raw.get("evaluation") or {}).items() if v is not None},
+        str(raw["currency"]),
+        str(raw["as_of"]),
+        str(raw.get("source", "")),
+    )
+
+
+def billable_tokens(data_tokens: int, rows: int, hyperparameters: Mapping[str, Any], method: Method) -> tuple[int, str]:
+    """Tokens a job will process, from its data and the passes over it the hyperparameters ask for."""
+    if method is Method.EVALUATION:
+        return data_tokens, "the evaluation data's input tokens, generated tokens not counted"
+    if "max_steps" in hyperparameters and "global_batch_size" in hyperparameters and rows:
+        samples = int(hyperparameters["max_steps"]) * int(hyperparameters["global_batch_size"])
+        return round(data_tokens * samples / rows), f"{samples} samples = max_steps x global_batch_size"
+    epochs = int(hyperparameters.get("max_epochs") or 1)
+    return data_tokens * epochs, f"{epochs} epoch(s) over the training data"
