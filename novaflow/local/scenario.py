@@ -47,6 +47,24 @@ def rft_row(system: str, query: str, answer: str, row_id: str) -> dict[str, Any]
     }
 
 
+def dpo_row(system: str, query: str, preferred: str, rejected: str) -> dict[str, Any]:
+    """A preference pair in the Nova DPO format: the last message holds the two candidates."""
+    return {
+        "schemaVersion": "bedrock-conversation-2024",
+        "system": [{"text": system}],
+        "messages": [
+            {"role": "user", "content": [{"text": query}]},
+            {
+                "role": "assistant",
+                "candidates": [
+                    {"content": [{"text": preferred}], "preferenceLabel": "preferred"},
+                    {"content": [{"text": rejected}], "preferenceLabel": "non-preferred"},
+                ],
+            },
+        ],
+    }
+
+
 def jsonl(rows: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
 
@@ -121,8 +139,51 @@ def rft_recipe(
     }
 
 
+def dpo_recipe(
+    name: str, model_name_or_path: str, max_epochs: int = 2, batch: int = 64, beta: float = 0.1
+) -> dict[str, Any]:
+    return {
+        "run": {
+            "name": name,
+            "model_type": "amazon.nova-micro-v1:0:128k",
+            "model_name_or_path": model_name_or_path,
+            "replicas": 1,
+            "data_s3_path": "",
+        },
+        "training_config": {
+            "global_batch_size": batch,
+            "trainer": {"max_epochs": max_epochs},
+            "model": {"dpo_cfg": {"beta": beta}, "optim": {"lr": 1e-5, "sched": {"warmup_steps": 2, "min_lr": 1e-6}}},
+        },
+    }
+
+
+def cpt_recipe(name: str, max_steps: int = 20, batch: int = 64) -> dict[str, Any]:
+    return {
+        "run": {
+            "name": name,
+            "model_type": "amazon.nova-2-lite-v1:0:256k",
+            "model_name_or_path": "nova-lite-2/prod",
+            "replicas": 1,
+            "data_s3_path": "",
+        },
+        "training_config": {
+            "task_type": "cpt",
+            "global_batch_size": batch,
+            "trainer": {"max_steps": max_steps},
+            "optim": {"lr": 1e-5, "sched": {"warmup_steps": 2, "min_lr": 1e-6}},
+        },
+    }
+
+
 def submit(
-    name: str, recipe: dict[str, Any], train_uri: str, output_uri: str, role_arn: str, data_type: str = "Converse"
+    name: str,
+    recipe: dict[str, Any],
+    train_uri: str,
+    output_uri: str,
+    role_arn: str,
+    data_type: str = "Converse",
+    image: str = IMAGE,
 ) -> str:
     """The §9 CreateTrainingJob request for ``recipe`` (recipe channel + train channel)."""
     recipe_uri = put(
@@ -138,7 +199,7 @@ def submit(
     response = get_client("sagemaker").create_training_job(
         TrainingJobName=name,
         RoleArn=role_arn,
-        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
         HyperParameters=hyper,
         InputDataConfig=[
             {
@@ -188,3 +249,51 @@ def job_log(name: str) -> list[str]:
     stream = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{name}/")["logStreams"][0]
     events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True)
     return [e["message"] for e in events["events"]]
+
+
+PUBLIC_MODEL_ARN = "arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/Model/{name}/1.0.0"
+
+
+def submit_serverless(
+    name: str,
+    *,
+    model: str,
+    hyperparameters: dict[str, str],
+    output_uri: str,
+    role_arn: str,
+    train_uri: str | None = None,
+    data_type: str = "Converse",
+    technique: str | None = "SFT",
+    peft: bool = True,
+    group_arn: str | None = None,
+    source_package: str | None = None,
+    evaluation_type: str | None = None,
+    evaluator_arn: str | None = None,
+    accept_eula: bool = True,
+) -> str:
+    """A CreateTrainingJob without instances (serverless customization), as sagemaker v3 sends it."""
+    config: dict[str, Any] = {"BaseModelArn": PUBLIC_MODEL_ARN.format(name=model), "AcceptEula": accept_eula}
+    if evaluation_type:
+        config.update({"JobType": "Evaluation", "EvaluationType": evaluation_type})
+    else:
+        config.update({"JobType": "FineTuning", "CustomizationTechnique": technique})
+        if peft:
+            config["Peft"] = "LORA"
+    if evaluator_arn:
+        config["EvaluatorArn"] = evaluator_arn
+    request: dict[str, Any] = {
+        "TrainingJobName": name,
+        "RoleArn": role_arn,
+        "OutputDataConfig": {"S3OutputPath": output_uri, "CompressionType": "NONE"},
+        "ServerlessJobConfig": config,
+        "HyperParameters": hyperparameters,
+        "StoppingCondition": {"MaxRuntimeInSeconds": 86400},
+    }
+    if train_uri:
+        source: dict[str, Any] = {"S3Uri": train_uri, "S3DataType": data_type}
+        request["InputDataConfig"] = [{"ChannelName": "train", "DataSource": {"S3DataSource": source}}]
+    if group_arn:
+        request["ModelPackageConfig"] = {"ModelPackageGroupArn": group_arn}
+        if source_package:
+            request["ModelPackageConfig"]["SourceModelPackageArn"] = source_package
+    return str(get_client("sagemaker").create_training_job(**request)["TrainingJobArn"])
