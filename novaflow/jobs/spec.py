@@ -27,6 +27,9 @@ from novaflow.settings import NovaflowSettings
 JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 MAX_NAME = 63
 HASH_CHARS = 12
+HASHED_WHEN_SET = ("model_package_group", "accept_eula")
+"""Fields added after the first release: hashed only when set, so every job submitted before keeps its name
+(a re-run must attach to it, not pay for a second one)."""
 
 
 class JobSpec(BaseModel):
@@ -111,6 +114,9 @@ class JobSpec(BaseModel):
         re-run with tracking switched on attaches to the job it already paid for instead of starting a twin.
         """
         data = self.model_dump(mode="json", exclude=set(MLFLOW_FIELDS))
+        for key in HASHED_WHEN_SET:
+            if not data.get(key):
+                data.pop(key, None)
         if self.recipe_file:
             path = Path(self.recipe_file)
             data["recipe_file_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None

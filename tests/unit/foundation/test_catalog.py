@@ -132,7 +132,8 @@ def test_names_parse_in_any_letter_case_and_say_the_choices() -> None:
     assert Platform("smtj") is Platform.SMTJ
     assert Method("SFT_LORA") is Method.SFT_LORA
     assert Platform.parse(" Bedrock ") is Platform.BEDROCK
-    with pytest.raises(ConfigError, match=r"^Unknown platform 'glue': use one of SMTJ, BEDROCK, SMHP\.$"):
+    assert Platform.parse("serverless") is Platform.SERVERLESS
+    with pytest.raises(ConfigError, match=r"^Unknown platform 'glue': use one of SMTJ, BEDROCK, SMHP, SERVERLESS\.$"):
         Platform.parse("glue")
     with pytest.raises(ConfigError, match=r"^Unknown method 'ppo': use one of sft_lora, sft_full, rft_lora"):
         Method.parse("ppo")
@@ -155,7 +156,7 @@ def test_names_parse_in_any_letter_case_and_say_the_choices() -> None:
             "nova-lite",
             Method.SFT_FULL,
             Platform.BEDROCK,
-            "sft_full is not supported on BEDROCK: it runs on SMTJ, SMHP.",
+            "sft_full is not supported on BEDROCK: it runs on SMTJ, SMHP, SERVERLESS.",
         ),
         (
             "nova-lite-2",
@@ -168,14 +169,14 @@ def test_names_parse_in_any_letter_case_and_say_the_choices() -> None:
             "nova-lite",
             Method.DPO_LORA,
             Platform.SMTJ,
-            "novaflow does not build dpo_lora recipes yet: prepare the data with `novaflow data prepare --method dpo` "
-            "and submit with your own recipe tooling.",
+            "novaflow does not build dpo_lora recipes for SMTJ yet: prepare the data with `novaflow data prepare "
+            "--method dpo` and submit with your own recipe tooling.",
         ),
         (
             "nova-lite",
             Method.SFT_LORA,
             Platform.SMHP,
-            "HyperPod (SMHP) submission is not implemented yet: use platform SMTJ or BEDROCK.",
+            "HyperPod (SMHP) submission is not implemented yet: use platform SMTJ, SERVERLESS or BEDROCK.",
         ),
     ],
 )
