@@ -97,9 +97,12 @@ def test_serverless_request_matches_golden(model, method, task, settings, sagema
 
 
 def test_the_request_says_technique_peft_and_where_the_model_goes(settings) -> None:
+    assert refs("nova-lite-2").base_model_arn.endswith(
+        ":aws:hub-content/SageMakerPublicHub/Model/nova-textgeneration-lite-v2/1.0.0"
+    )
     rft = _request(make_spec("nova-lite-2", "rft_lora"), settings)
     assert rft["ServerlessJobConfig"] == {
-        "BaseModelArn": "arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/Model/nova-textgeneration-lite-v2/1.0.0",
+        "BaseModelArn": refs("nova-lite-2").base_model_arn,
         "AcceptEula": True,
         "JobType": "FineTuning",
         "CustomizationTechnique": "RLVR",
