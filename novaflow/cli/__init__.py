@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from novaflow.cli import automations, data, deploy, evaluate, jobs, local, recipes, reward, run
+from novaflow.cli import automations, data, deploy, evaluate, jobs, local, recipes, registry, reward, run
 from novaflow.errors import NovaflowError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(reward.app, name="reward")
 app.add_typer(deploy.app, name="deploy")
+app.add_typer(registry.app, name="registry")
 app.add_typer(run.app, name="run")
 app.add_typer(automations.app, name="automations")
 

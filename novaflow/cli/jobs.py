@@ -1,4 +1,4 @@
-"""`novaflow jobs`: Submit, watch, tail and stop SageMaker / Bedrock training and evaluation jobs."""
+"""`novaflow jobs`: Submit, watch, tail and stop SageMaker (on instances or serverless) and Bedrock jobs."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from novaflow.settings import load_settings
 app = typer.Typer(
     help="Submit, watch, tail and stop SageMaker / Bedrock training and evaluation jobs.", no_args_is_help=True
 )
-PLATFORM = typer.Option("SMTJ", help="SMTJ or BEDROCK.")
+PLATFORM = typer.Option("SMTJ", help="SMTJ (instances), SERVERLESS (no instances) or BEDROCK.")
 
 
 @app.command("submit")
@@ -35,7 +35,13 @@ def submit(
     eval_task: str = typer.Option(None, help="Evaluation task (default gen_qa)."),
     override: list[str] = typer.Option([], "--override", "-o", help="Recipe override KEY=VALUE, repeatable."),
     recipe_file: Path | None = typer.Option(None, help="Your own recipe YAML instead of the packaged template."),
-    checkpoint: str = typer.Option(None, help="Start from this s3:// checkpoint instead of the base model."),
+    checkpoint: str = typer.Option(
+        None, help="Start from this s3:// checkpoint (SMTJ) or model package version ARN (SERVERLESS)."
+    ),
+    model_package_group: str = typer.Option(
+        None, help="SERVERLESS: registry group the trained model is registered in (default novaflow-jobs-<model>)."
+    ),
+    accept_eula: bool = typer.Option(False, "--accept-eula", help="SERVERLESS: accept the model's EULA."),
     reward_lambda_arn: str = typer.Option(None, help="Reward Lambda ARN (rft_lora, rft_eval)."),
     instance_type: str = typer.Option(None, help="Default from the instance table."),
     instance_count: int = typer.Option(None, help="Default from the instance table."),
@@ -58,6 +64,8 @@ def submit(
         validation_uri=validation,
         output_uri=output,
         model_name_or_path=checkpoint,
+        model_package_group=model_package_group,
+        accept_eula=accept_eula,
         reward_lambda_arn=reward_lambda_arn,
         instance_type=instance_type,
         instance_count=instance_count,
@@ -69,6 +77,8 @@ def submit(
         raise typer.Exit(0 if report.ok else 1)
     rec = submit_training_job(spec, retry_failed=retry_failed, force_new=force_new)
     typer.echo(f"{'attached to' if rec.attached else 'created'} {rec.name} ({rec.status.value})")
+    if rec.output_model_package_arn:
+        typer.echo(f"registered as {rec.output_model_package_arn}")
     if record:
         rec.save(record)
         typer.echo(f"record saved to {record}")
@@ -132,5 +142,7 @@ def wait(
         on_log_line=None if quiet else (lambda line: typer.echo(line.message)),
     )
     typer.echo(f"{done.name}: {done.status.value}")
+    if done.output_model_package_arn:
+        typer.echo(f"registered as {done.output_model_package_arn}")
     if record:
         done.save(record)

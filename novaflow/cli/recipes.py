@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 import yaml
 
+from novaflow.catalog import Platform
 from novaflow.cli.options import METHODS_HELP, model_option
 from novaflow.recipes.build import build_recipe
 from novaflow.recipes.overrides import describe_overrides
@@ -30,13 +31,16 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
 def show(
     model: str = model_option(),
     method: str = typer.Option("sft_lora", help=METHODS_HELP),
-    platform: str = typer.Option("SMTJ", help="SMTJ or BEDROCK."),
+    platform: str = typer.Option("SMTJ", help="SMTJ, SERVERLESS or BEDROCK."),
     eval_task: str = typer.Option(None, help="Evaluation task (gen_qa, mmlu, rft_eval, llm_judge, ...)."),
     override: list[str] = typer.Option([], "--override", "-o", help="KEY=VALUE, repeatable."),
     reward_lambda_arn: str = typer.Option(None, help="Reward Lambda ARN (RFT)."),
     keys: bool = typer.Option(False, "--keys", help="List overridable keys with ranges instead of the YAML."),
 ) -> None:
     """Print the resolved recipe (or its override keys) for a model and method."""
+    if Platform.parse(platform) is Platform.SERVERLESS:
+        _show_serverless(model, method, eval_task, parse_overrides(override))
+        return
     recipe = build_recipe(
         model,
         method,
@@ -55,6 +59,33 @@ def show(
     for problem in recipe.problems:
         typer.secho(f"problem: {problem}", err=True, fg=typer.colors.YELLOW)
     if recipe.problems:
+        raise typer.Exit(1)
+
+
+def _show_serverless(model: str, method: str, eval_task: str | None, overrides: dict[str, str]) -> None:
+    """A serverless job has no recipe: show the hyperparameters it sends, each with its hub limits."""
+    from novaflow.catalog import Method, get_model
+    from novaflow.jobs.serverless import typed_hyperparameters
+    from novaflow.jobs.spec import JobSpec
+    from novaflow.recipes.serverless import hyperparameter_spec
+
+    spec = JobSpec(
+        platform="SERVERLESS", model=model, method=Method.parse(method), eval_task=eval_task, overrides=overrides
+    )
+    parameters = hyperparameter_spec(get_model(model), spec.method)
+    values, problems = typed_hyperparameters(spec, "<job-name>")
+    typer.echo(f"# serverless {spec.method.value} of {spec.model}: hyperparameters of {parameters.recipe.name}")
+    for name, value in values.items():
+        parameter = parameters.parameters.get(name)
+        limits = ""
+        if parameter is not None and parameter.enum:
+            limits = f"  {list(parameter.enum)}"
+        elif parameter is not None and parameter.limits:
+            limits = f"  [{parameter.min}, {parameter.max}]"
+        typer.echo(f"{name:<26} {value!s:<14}{limits}")
+    for problem in problems:
+        typer.secho(f"problem: {problem}", err=True, fg=typer.colors.YELLOW)
+    if problems:
         raise typer.Exit(1)
 
 
