@@ -70,7 +70,7 @@ def _show_serverless(model: str, method: str, eval_task: str | None, overrides: 
     from novaflow.recipes.serverless import hyperparameter_spec
 
     spec = JobSpec(
-        platform="SERVERLESS", model=model, method=Method.parse(method), eval_task=eval_task, overrides=overrides
+        platform=Platform.SERVERLESS, model=model, method=Method.parse(method), eval_task=eval_task, overrides=overrides
     )
     parameters = hyperparameter_spec(get_model(model), spec.method)
     values, problems = typed_hyperparameters(spec, "<job-name>")
