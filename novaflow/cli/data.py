@@ -29,7 +29,8 @@ app = typer.Typer(help="Prepare, split, profile and generate datasets in the Nov
 
 MAP_HELP = (
     "KEY=COLUMN, repeatable. Keys: query, response, system, reference_answer, id, reasoning, text, "
-    "metadata (comma-separated columns). COLUMN may be a {Col} template or A+B."
+    "chosen and rejected (DPO preference pairs), metadata (comma-separated columns). COLUMN may be a {Col} "
+    "template or A+B."
 )
 
 

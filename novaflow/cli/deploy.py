@@ -41,6 +41,9 @@ def create(
     name: str = typer.Argument(..., help="Endpoint / deployment name (also tags everything created for it)."),
     checkpoint: str = typer.Option(None, help="s3:// checkpoint prefix (manifest.json checkpoint_s3_bucket)."),
     from_job: str = typer.Option(None, help="Training job whose checkpoint to deploy (with --output-uri)."),
+    model_package: str = typer.Option(
+        None, help="Model package version ARN to deploy; it must be Approved (novaflow registry approve)."
+    ),
     output_uri: str = typer.Option(None, help="S3 output path the job was created with."),
     target: str = TARGET,
     model: str = model_option("Nova model the checkpoint was trained from"),
@@ -55,6 +58,11 @@ def create(
     """Deploy a checkpoint and wait until it serves (re-running with the same settings finds it again)."""
     check_target(target)
     try:
+        if model_package:
+            from novaflow.registry.packages import deployable_checkpoint
+
+            version, checkpoint = deployable_checkpoint(model_package)
+            typer.echo(f"{version.arn} is {version.status}: deploying {checkpoint}", err=True)
         _create(
             name,
             checkpoint,
@@ -120,7 +128,9 @@ def _create(
         return
     if checkpoint is None:
         if not (from_job and output_uri):
-            raise typer.BadParameter("give --checkpoint, or --from-job with --output-uri", param_hint="--checkpoint")
+            raise typer.BadParameter(
+                "give --checkpoint, --model-package, or --from-job with --output-uri", param_hint="--checkpoint"
+            )
         from novaflow.jobs.outputs import resolve_checkpoint
 
         checkpoint = resolve_checkpoint(output_uri, from_job)

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from novaflow.data.bounds import row_count_problem
 from novaflow.data.columnar import ColumnarPlan, plan_columns, transform_chunk
 from novaflow.data.formats import MANIFEST_FILE, OUTPUT_FILES, REJECTED_FILE, REPORT_FILE
 from novaflow.data.loaders import Chunk, iter_chunks, local_source
+from novaflow.data.preferences import pair_columns, preference_record
 from novaflow.data.records import RecordRow, enforce_consistency, transform_record, uses_record_path
 from novaflow.data.rejections import Rejection
 from novaflow.data.report import DataReport, ReportBuilder
@@ -231,8 +233,20 @@ def _record_chunk(
 ) -> list[Rejection]:
     rejected = list(chunk.rejected)
     good: list[RecordRow] = []
-    for number, row in zip(chunk.rows, chunk.records or [], strict=True):
-        item = transform_record(src.name, number, row, fmt, nova.version, nova.multimodal)
+    raw = chunk.records if chunk.records is not None else (chunk.table.to_pylist() if chunk.table is not None else [])
+    names = pair_columns(src, chunk.columns) if fmt is DataFormat.DPO and "messages" not in chunk.columns else None
+    for number, row in zip(chunk.rows, raw, strict=True):
+        if names is None:
+            item = transform_record(src.name, number, row, fmt, nova.version, nova.multimodal)
+        elif str(row.get(names["chosen"])).strip() == str(row.get(names["rejected"])).strip():
+            reason = "chosen and rejected are the same answer: a preference pair needs two different answers"
+            item = Rejection(src.name, number, names["rejected"], reason, record=row)
+        else:  # a table of pairs: the row becomes the DPO record it stands for, then is checked as one
+            item = transform_record(
+                src.name, number, preference_record(row, names, src.system_prompt), fmt, nova.version, nova.multimodal
+            )
+            if isinstance(item, Rejection):
+                item = dataclasses.replace(item, field=_pair_field(item.field, names), record=row)
         if isinstance(item, Rejection):
             rejected.append(item)
         else:
@@ -247,6 +261,18 @@ def _record_chunk(
         keys=[r.key for r in good],
     )
     return rejected
+
+
+def _pair_field(field: str, names: dict[str, str]) -> str:
+    """The table column a problem of the built DPO record comes from (``messages[1].candidates[1]`` -> rejected)."""
+    for prefix, key in (("messages[1].candidates[0]", "chosen"), ("messages[1].candidates[1]", "rejected")):
+        if field.startswith(prefix):
+            return names[key]
+    if field.startswith("messages[0]"):
+        return names["query"]
+    if field.startswith("system"):
+        return names.get("system", "--system")
+    return field
 
 
 def _failure(

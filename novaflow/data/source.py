@@ -22,7 +22,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from novaflow.errors import DataError
 
 Format = Literal["csv", "jsonl", "json", "parquet"]
-MAP_KEYS = ("query", "response", "system", "reference_answer", "id", "reasoning", "metadata", "text")
+MAP_KEYS = (
+    "query",
+    "response",
+    "system",
+    "reference_answer",
+    "id",
+    "reasoning",
+    "metadata",
+    "text",
+    "chosen",
+    "rejected",
+)
 CANONICAL: dict[str, tuple[str, ...]] = {
     "query": ("query", "question"),
     "response": ("response", "answer"),
@@ -32,6 +43,8 @@ CANONICAL: dict[str, tuple[str, ...]] = {
     "reasoning": ("reasoning", "reasoning_text"),
     "metadata": ("metadata",),
     "text": ("text",),
+    "chosen": ("chosen",),
+    "rejected": ("rejected",),
 }
 _FIELD_RE = re.compile(r"\{([^{}]+)\}")
 
@@ -53,6 +66,10 @@ class ColumnMap(BaseModel):
     reasoning: str | None = None
     metadata: tuple[str, ...] = ()
     text: str | None = None
+    chosen: str | None = None
+    """DPO: the preferred answer of a preference pair."""
+    rejected: str | None = None
+    """DPO: the non-preferred answer of a preference pair."""
 
     @classmethod
     def parse(cls, pairs: Iterable[str]) -> ColumnMap:
