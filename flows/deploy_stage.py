@@ -13,12 +13,16 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.params import MODEL_HELP, DeployParams, EndToEndParams, ModelName, resolve_model
-from flows.stages import RunLog
+from flows.stages import RunLog, TrainedModel
+from novaflow.errors import ConfigError, DeployError
 from novaflow.evaluation.compare import StageComparison
 from novaflow.evaluation.tasks import higher_is_better
+from novaflow.registry.packages import APPROVED, PENDING, REJECTED
 from reward_lambda.labels import DEFAULT_LABELS
 from tasks.credentials import CredentialsParameter, use_run_credentials
 from tasks.deploy import deploy_task, gate_task, request_approval, smoke_test_task, teardown_task
+from tasks.registry import approved_checkpoint_task, set_approval_task
+from tasks.runs import current_flow_run_id
 
 
 def deployment_name(run_name: str, explicit: str | None = None) -> str:
@@ -31,16 +35,25 @@ def deployment_name(run_name: str, explicit: str | None = None) -> str:
 
 def deploy_and_smoke(
     params: EndToEndParams,
-    checkpoint: str,
+    trained: TrainedModel,
     comparison: StageComparison,
     *,
     model: str,
     eval_uri: str,
     log: RunLog,
 ) -> tuple[str, str | None]:
-    """Gate (baseline vs the last stage), optional approval, deploy, smoke test; returns (gate, deployment)."""
+    """Gate (baseline vs the last stage), optional approval, deploy, smoke test; returns (gate, deployment).
+
+    With the registry on, the candidate's version carries every decision: ``Rejected`` with the gate's reason,
+    ``PendingManualApproval`` while a person decides, ``Approved`` when it deploys - and the deployment is made
+    from the approved version, so a rejected one can never be served.
+    """
     logger = get_run_logger()
     gate_params = params.deploy.gate
+    if params.deploy.model_package:
+        raise ConfigError(
+            "deploy.model_package is for the deploy flow; the end-to-end flow deploys the version it trained."
+        )
     baseline, candidate = comparison.stages[0], comparison.stages[-1]
     higher = gate_params.higher_is_better
     decision = gate_task(
@@ -54,17 +67,29 @@ def deploy_and_smoke(
         candidate=candidate,
     )
     log.gate = decision
+    version = trained.version
     if not decision.approved:
-        logger.warning("not deploying %s: %s", checkpoint, decision.reason)
+        logger.warning("not deploying %s: %s", trained.checkpoint, decision.reason)
         log.notes.append(f"deployment skipped: {decision.reason}")
+        _decide(log, trained, REJECTED, decision.reason)
         return f"{candidate} vs {baseline}: {decision.reason}", None
     name = deployment_name(params.run_name, params.deploy.endpoint_name)
+    reason = decision.reason
     if gate_params.human_approval:
-        request_approval(
-            decision,
-            f"{candidate} checkpoint `{checkpoint}` as `{name}`",
-            timeout_seconds=gate_params.approval_timeout_seconds,
-        )
+        where = f"model package {version.arn}" if version else f"checkpoint `{trained.checkpoint}`"
+        waiting = f"gate approved; awaiting a person in the Prefect UI (run {current_flow_run_id()})"
+        _decide(log, trained, PENDING, waiting)
+        try:
+            answer = request_approval(
+                decision, f"{candidate} {where} as `{name}`", timeout_seconds=gate_params.approval_timeout_seconds
+            )
+        except DeployError as exc:
+            _decide(log, trained, REJECTED, str(exc))
+            raise
+        note = f": {answer.note}" if answer.note else ""
+        reason = f"approved by {answer.reviewer or 'the reviewer'}{note}; {reason}"
+    _decide(log, trained, APPROVED, reason)
+    checkpoint = approved_checkpoint_task(version.arn) if version else trained.checkpoint
     served = _deploy(params.deploy, name, checkpoint, model)
     log.locations[f"deployment-{params.deploy.target}"] = served.invoke_id
     if params.deploy.smoke_rows:
@@ -73,7 +98,13 @@ def deploy_and_smoke(
             params.deploy.target, served.invoke_id, eval_uri, rows=params.deploy.smoke_rows, labels=labels
         )
         log.notes.append(f"smoke test: {smoke.summary()}")
-    return f"{candidate} vs {baseline}: {decision.reason}", f"{params.deploy.target} `{served.invoke_id}`"
+    source = f" from {version.arn}" if version else ""
+    return f"{candidate} vs {baseline}: {decision.reason}", f"{params.deploy.target} `{served.invoke_id}`{source}"
+
+
+def _decide(log: RunLog, trained: TrainedModel, status: str, reason: str) -> None:
+    if trained.version is not None:
+        log.versions[trained.stage] = set_approval_task(trained.version.arn, status, reason)
 
 
 def _deploy(deploy: DeployParams, name: str, checkpoint: str, model: str) -> Any:
@@ -100,7 +131,9 @@ class DeployFlowParams(BaseModel):
 
     run_name: str = Field("manual", description="Names the deployment (novaflow-<run_name>).")
     model: ModelName = Field(None, description="The Nova model the checkpoint was trained from. " + MODEL_HELP)
-    checkpoint_uri: str = Field(..., description="Escrow checkpoint (manifest.json checkpoint_s3_bucket).")
+    checkpoint_uri: str | None = Field(
+        None, description="Escrow checkpoint (manifest.json checkpoint_s3_bucket); or give deploy.model_package."
+    )
     eval_uri: str | None = Field(None, description="gen_qa.jsonl whose first rows are sent as a smoke test.")
     deploy: DeployParams = Field(default_factory=DeployParams)
     labels: list[str] = Field(
@@ -127,7 +160,10 @@ def deploy(params: DeployFlowParams, aws_credentials: CredentialsParameter = Non
     """
     use_run_credentials(aws_credentials)
     name = deployment_name(params.run_name, params.deploy.endpoint_name)
-    served = _deploy(params.deploy, name, params.checkpoint_uri, resolve_model(params.model))
+    if bool(params.checkpoint_uri) == bool(params.deploy.model_package):
+        raise ConfigError("Give exactly one of checkpoint_uri and deploy.model_package to deploy.")
+    checkpoint = params.checkpoint_uri or approved_checkpoint_task(str(params.deploy.model_package))
+    served = _deploy(params.deploy, name, checkpoint, resolve_model(params.model))
     out: dict[str, Any] = {"target": params.deploy.target, "invoke_id": served.invoke_id}
     if params.eval_uri and params.deploy.smoke_rows:
         report = smoke_test_task(

@@ -1,10 +1,11 @@
 """`end-to-end`: the case study as one flow.
 
-prepare and split the data -> baseline evaluation -> SFT -> evaluation -> reward Lambda (deploy + verify) -> RFT
-from the SFT checkpoint -> evaluation -> stage comparison with paired significance -> gated deployment -> smoke
-invocation -> optional clean-up. Every stage can be skipped (``skip``) or handed an existing job
-(``<stage>.existing_job``). The same flow runs against AWS or, with the endpoint pointed at the embedded AWS,
-offline.
+prepare and split the data -> baseline evaluation -> the training stages in ``stages`` order (SFT, DPO, RFT with
+its reward Lambda deployed and verified first), each from the model of the one before and each evaluated after ->
+stage comparison with paired significance -> gated deployment of the last stage's approved model package version
+-> smoke invocation -> optional clean-up. Every stage can be skipped (``skip``), handed an existing job
+(``<stage>.existing_job``) or run on another platform (``<stage>.platform``: SMTJ, SERVERLESS, BEDROCK). The
+same flow runs against AWS or, with the endpoint pointed at the embedded AWS, offline.
 """
 
 from __future__ import annotations
@@ -21,13 +22,17 @@ from flows.hooks import STOP_ON_EXIT, FlowHooks
 from flows.params import EndToEndParams, EvaluationParams, resolve_model
 from flows.runners import thread_pool
 from flows.stages import (
+    STAGE_LABELS,
     TRAINING_STAGES,
     EvalContext,
     RewardChoice,
     RunLog,
+    TrainedModel,
     check_reward,
     evaluate_model,
     prepare_data,
+    registry_group,
+    require_registry,
     require_supported,
     reward_lambda,
     spec_for,
@@ -68,7 +73,7 @@ def stage_tasks(params: EndToEndParams) -> dict[str, str]:
     skip = set(params.skip)
     task = params.evaluation.task or GEN_QA
     tasks = {"baseline": params.baseline.task or task} if "baseline" not in skip else {}
-    tasks.update({stage: task for stage in TRAINING_STAGES if stage not in skip})
+    tasks.update({stage: task for stage in params.training_stages()})
     return tasks
 
 
@@ -86,8 +91,16 @@ def end_to_end(
     settings.require("bucket", "role_arn")
     skip = set(params.skip)
     model = params.model or settings.model
-    methods = [Method.EVALUATION, *(m for stage, m in TRAINING_STAGES.items() if stage not in skip)]
-    require_supported(model, methods)
+    order = params.training_stages()
+    jobs = {stage: getattr(params, stage) for stage in order}
+    checks: list[tuple[Method, str]] = [(Method.EVALUATION, params.evaluation.platform)]
+    if "baseline" not in skip:
+        checks.append((Method.EVALUATION, params.baseline.platform))
+    checks += [(TRAINING_STAGES[stage], jobs[stage].platform) for stage in order]
+    require_supported(model, checks)
+    group = registry_group(params.registry, model, params.run_name)
+    require_registry(group, [params.evaluation, *jobs.values()])
+    methods = [Method.EVALUATION, *(TRAINING_STAGES[stage] for stage in order)]
     plan_checks(params, settings)
     tasks = stage_tasks(params)
     rft_eval = RFT_EVAL in tasks.values()
@@ -105,7 +118,7 @@ def end_to_end(
     choice: RewardChoice | None = None
     reward_arn: str | None = None
     own_reward = bool(params.reward.source or params.reward.function_arn)
-    if DataFormat.RFT in uris and (rft_eval or "rft" not in skip) and (own_reward or not is_sample):
+    if DataFormat.RFT in uris and (rft_eval or "rft" in order) and (own_reward or not is_sample):
         with log.stage("reward-check") as rec:
             choice = check_reward(
                 params.reward, uris[DataFormat.RFT], is_sample=is_sample, rows_file=data.files.get(DataFormat.RFT)
@@ -117,8 +130,8 @@ def end_to_end(
 
     context = EvalContext(run_prefix=prefix, eval_rft_uri=data.eval_rft_uri, reward_arn=reward_arn)
 
-    def evaluate_on_eval_rows(stage: str, model_path: str | None, job: EvaluationParams) -> EvalResult:
-        return evaluate_model(stage, model, uris[DataFormat.EVAL], model_path, job, params.wait, log, context)
+    def evaluate_on_eval_rows(stage: str, trained: TrainedModel | None, job: EvaluationParams) -> EvalResult:
+        return evaluate_model(stage, model, uris[DataFormat.EVAL], trained, job, params.wait, log, context)
 
     stages: dict[str, EvalResult] = {}
     if "baseline" not in skip:
@@ -126,35 +139,28 @@ def end_to_end(
             baseline_job = params.baseline.model_copy(update={"task": tasks["baseline"]})
             stages["Baseline"] = evaluate_on_eval_rows("baseline", None, baseline_job)
 
-    checkpoint: str | None = None
-    if "sft" not in skip:
-        with log.stage("sft"):
-            checkpoint = train(
-                "sft",
-                spec_for(model, Method.SFT_LORA, params.sft, train_uri=uris[DataFormat.SFT]),
-                params.sft,
-                params.wait,
-                log,
-            )
-        with log.stage("post-sft-eval"):
-            stages["Post-SFT"] = evaluate_on_eval_rows("post-sft", checkpoint, params.evaluation)
-
-    if "rft" not in skip:
-        if reward_arn is None:
-            with log.stage("reward-lambda"):
-                reward_arn = deployed_reward(params, uris[DataFormat.RFT], choice, log)
-        with log.stage("rft"):
-            rft_spec = spec_for(
+    trained: TrainedModel | None = None
+    for stage in order:
+        method, job = TRAINING_STAGES[stage], jobs[stage]
+        extra: dict[str, Any] = {}
+        if method is Method.RFT_LORA:
+            if reward_arn is None:
+                with log.stage("reward-lambda"):
+                    reward_arn = deployed_reward(params, uris[DataFormat.RFT], choice, log)
+            extra["reward_lambda_arn"] = reward_arn
+        with log.stage(stage):
+            spec = spec_for(
                 model,
-                Method.RFT_LORA,
-                params.rft,
-                train_uri=uris[DataFormat.RFT],
-                model_name_or_path=checkpoint,
-                reward_lambda_arn=reward_arn,
+                method,
+                job,
+                group=group,
+                train_uri=uris[method.data_format],
+                model_name_or_path=trained.source_for(job.platform) if trained else None,
+                **extra,
             )
-            checkpoint = train("rft", rft_spec, params.rft, params.wait, log)
-        with log.stage("post-rft-eval"):
-            stages["Post-RFT"] = evaluate_on_eval_rows("post-rft", checkpoint, params.evaluation)
+            trained = train(stage, spec, job, params.wait, log, group=group)
+        with log.stage(f"post-{stage}-eval"):
+            stages[f"Post-{STAGE_LABELS[stage]}"] = evaluate_on_eval_rows(f"post-{stage}", trained, params.evaluation)
 
     comparison = None
     if len(stages) >= 2:
@@ -162,10 +168,10 @@ def end_to_end(
             comparison = compare_stages_task(stages)
 
     deployment = gate = None
-    if "deploy" not in skip and params.deploy.enabled and checkpoint and comparison is not None:
+    if "deploy" not in skip and params.deploy.enabled and trained is not None and comparison is not None:
         with log.stage("deploy"):
             gate, deployment = deploy_and_smoke(
-                params, checkpoint, comparison, model=model, eval_uri=uris[DataFormat.EVAL], log=log
+                params, trained, comparison, model=model, eval_uri=uris[DataFormat.EVAL], log=log
             )
     if params.cleanup:
         with log.stage("cleanup"):

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from novaflow.catalog import model_field
 from novaflow.settings import NovaflowSettings, load_settings
 
-Stage = Literal["baseline", "sft", "rft", "deploy"]
+Stage = Literal["baseline", "sft", "dpo", "rft", "deploy"]
+TrainingStage = Literal["sft", "dpo", "rft"]
+CASE_STUDY_STAGES: tuple[TrainingStage, ...] = ("sft", "rft")
+PlatformName = Literal["SMTJ", "SERVERLESS", "BEDROCK"]
+PLATFORM_HELP = (
+    "Where this stage's job runs: SMTJ (a SageMaker training job on instances; the case study), SERVERLESS "
+    "(SageMaker serverless customization: no instances, the model registered as a model package version) or "
+    "BEDROCK (SFT/RFT LoRA only)."
+)
 
 
 ModelName = Annotated[str | None, AfterValidator(lambda value: None if value is None else model_field(value))]
@@ -55,6 +63,13 @@ class DataParams(_Params):
     eval_rows: int = Field(500, ge=1, description="Held-out rows every stage is evaluated on.")
     rft_rows: int = Field(700, ge=0, description="Rows reserved for RFT (plus the SFT rows when augmented).")
     augment_rft_with_sft: bool = Field(True, description="Train RFT on its rows plus all SFT rows (case study).")
+    dpo_rows: int = Field(700, ge=0, description="Rows reserved for DPO when the run has a dpo stage.")
+    preferences: str | None = Field(
+        None,
+        description="File of preference pairs for the dpo stage (Nova DPO records, or a table with query, chosen "
+        "and rejected columns); empty = pairs derived from the DPO rows: each row's answer preferred over another "
+        "row's different answer.",
+    )
     stratify: str | None = Field(
         None,
         description="Column to stratify the splits by, or 'none'. Empty: automatic - the sample's label column Y, "
@@ -65,9 +80,14 @@ class DataParams(_Params):
 
 
 class JobParams(_Params):
+    platform: PlatformName = Field("SMTJ", description=PLATFORM_HELP)
+    accept_eula: bool = Field(False, description="SERVERLESS: accept the base model's end-user license agreement.")
     overrides: dict[str, Any] = Field(
-        default_factory=dict, description="Flat recipe overrides, e.g. {'lr': 1e-5, 'max_steps': 100}."
+        default_factory=dict,
+        description="Flat recipe overrides, e.g. {'lr': 1e-5, 'max_steps': 100}; SERVERLESS takes the hub's "
+        "hyperparameter names too (learning_rate, lora_alpha, ...).",
     )
+    image_uri: str | None = Field(None, description="SMTJ: training image to use instead of the published one.")
     instance_type: str | None = Field(None, description="Default from the instance table for model and method.")
     instance_count: int | None = Field(None, ge=1, description="Default from the instance table.")
     existing_job: str | None = Field(
@@ -159,6 +179,11 @@ class DeployParams(_Params):
     context_length: int = Field(16000, ge=1, description="CONTEXT_LENGTH; must fit a tier of the instance.")
     max_concurrency: int = Field(32, ge=1, description="MAX_CONCURRENCY; must fit a tier of the instance.")
     smoke_rows: int = Field(3, ge=0, description="Eval rows sent to the deployment as a smoke test.")
+    model_package: str | None = Field(
+        None,
+        description="deploy flow: the model package version to deploy (it must be Approved) instead of a checkpoint "
+        "URI; the end-to-end flow deploys the version it trained.",
+    )
     gate: GateParams = Field(default_factory=GateParams)
 
 
@@ -171,16 +196,36 @@ class TrackingParams(_Params):
     experiment: str | None = Field(None, description="MLflow experiment; empty = MLFLOW_EXPERIMENT_NAME or 'novaflow'.")
 
 
+class RegistryParams(_Params):
+    enabled: bool = Field(
+        True,
+        description="Register every training stage's model as a model package version (lineage, metrics, and the "
+        "approval status the deploy gate sets); deploy from the approved version.",
+    )
+    group: str | None = Field(None, description="Model package group; empty = novaflow-<run_name>-<model>.")
+
+
 class EndToEndParams(_Params):
     run_name: str = Field("case-study", description="Names the run's S3 prefix, artifacts and deployment.")
     model: ModelName = Field(None, description=MODEL_HELP)
     data: DataParams = Field(default_factory=DataParams)
     baseline: EvaluationParams = Field(default_factory=EvaluationParams, description="Baseline evaluation job.")
     sft: JobParams = Field(default_factory=JobParams, description="SFT LoRA job.")
-    rft: JobParams = Field(default_factory=JobParams, description="RFT LoRA job (starts from the SFT checkpoint).")
-    evaluation: EvaluationParams = Field(
-        default_factory=EvaluationParams, description="Evaluation jobs after SFT and RFT."
+    rft: JobParams = Field(
+        default_factory=JobParams, description="RFT LoRA job (starts from the model of the stage before it)."
     )
+    dpo: JobParams = Field(
+        default_factory=JobParams, description="DPO LoRA job (Nova 1; starts from the model of the stage before it)."
+    )
+    stages: list[TrainingStage] = Field(
+        default_factory=lambda: list(CASE_STUDY_STAGES),
+        description="Training stages in the order they run, each from the model of the one before: [sft, rft] "
+        "(Nova 2, the case study), [sft, dpo] (Nova 1), [dpo], ...",
+    )
+    evaluation: EvaluationParams = Field(
+        default_factory=EvaluationParams, description="Evaluation jobs after every training stage."
+    )
+    registry: RegistryParams = Field(default_factory=RegistryParams)
     reward: RewardParams = Field(default_factory=RewardParams)
     deploy: DeployParams = Field(default_factory=DeployParams)
     wait: WaitParams = Field(default_factory=WaitParams)
@@ -188,3 +233,14 @@ class EndToEndParams(_Params):
     cleanup: bool = Field(False, description="Tear down the deployment (and the roles novaflow created) at the end.")
     work_dir: str = Field("novaflow-runs", description="Local scratch directory for prepared files and reports.")
     tracking: TrackingParams = Field(default_factory=TrackingParams, description="MLflow tracking (optional).")
+
+    @field_validator("stages")
+    @classmethod
+    def _once_each(cls, value: list[TrainingStage]) -> list[TrainingStage]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"each training stage runs at most once, got {value}")
+        return value
+
+    def training_stages(self) -> list[str]:
+        """The stages this run trains, in order (``stages`` minus ``skip``)."""
+        return [stage for stage in self.stages if stage not in self.skip]

@@ -1,4 +1,5 @@
-"""Single-stage flows: `baseline-eval`, `sft`, `rft` and `verify-reward`, each usable on its own schedule.
+"""Single-stage flows: `baseline-eval`, `sft`, `dpo`, `cpt`, `rft` and `verify-reward`, each usable on its own
+schedule.
 
 They take prepared data as S3 URIs (``novaflow data prepare`` + upload, or an earlier end-to-end run) and share
 the stage code of the end-to-end flow, so a job submitted here is the same job end-to-end would submit.
@@ -13,13 +14,24 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.hooks import STOP_ON_EXIT
-from flows.params import MODEL_HELP, EvaluationParams, JobParams, ModelName, RewardParams, WaitParams, resolve_model
+from flows.params import (
+    MODEL_HELP,
+    EvaluationParams,
+    JobParams,
+    ModelName,
+    RegistryParams,
+    RewardParams,
+    WaitParams,
+    resolve_model,
+)
 from flows.runners import thread_pool
 from flows.stages import (
     EvalContext,
     RunLog,
     check_reward,
     evaluate_model,
+    registry_group,
+    require_registry,
     require_supported,
     reward_lambda,
     spec_for,
@@ -48,11 +60,22 @@ class _StageParams(BaseModel):
     run_name: str = Field("scheduled", description="Names the run in artifacts.")
     model: ModelName = Field(None, description=MODEL_HELP)
     wait: WaitParams = Field(default_factory=WaitParams)
+    registry: RegistryParams = Field(default_factory=RegistryParams)
+
+
+START_HELP = (
+    "Start from this model: an s3:// checkpoint (SMTJ) or a model package version ARN (SERVERLESS); "
+    "empty = the base model."
+)
 
 
 class BaselineEvalParams(_StageParams):
     eval_uri: str = Field(..., description="s3:// URI of gen_qa.jsonl (the held-out evaluation rows).")
-    model_path: str | None = Field(None, description="s3:// checkpoint to evaluate; empty = the base model.")
+    model_path: str | None = Field(
+        None,
+        description="s3:// checkpoint (SMTJ) or model package version ARN (SERVERLESS) to evaluate; empty = the "
+        "base model.",
+    )
     evaluation: EvaluationParams = Field(default_factory=EvaluationParams)
 
 
@@ -65,10 +88,27 @@ class SftParams(_StageParams):
 
 class RftParams(_StageParams):
     train_uri: str = Field(..., description="s3:// URI of the RFT rft.jsonl.")
-    checkpoint_uri: str | None = Field(None, description="Start from this checkpoint (e.g. SFT); empty = base.")
+    checkpoint_uri: str | None = Field(None, description=START_HELP)
     eval_uri: str | None = Field(None, description="gen_qa.jsonl to evaluate the result on (optional).")
     reward: RewardParams = Field(default_factory=RewardParams)
     rft: JobParams = Field(default_factory=JobParams)
+    evaluation: EvaluationParams = Field(default_factory=EvaluationParams)
+
+
+class DpoParams(_StageParams):
+    train_uri: str = Field(
+        ..., description="s3:// URI of the DPO preference pairs (novaflow data prepare --method dpo)."
+    )
+    checkpoint_uri: str | None = Field(None, description=START_HELP)
+    eval_uri: str | None = Field(None, description="gen_qa.jsonl to evaluate the result on (optional).")
+    dpo: JobParams = Field(default_factory=JobParams)
+    evaluation: EvaluationParams = Field(default_factory=EvaluationParams)
+
+
+class CptParams(_StageParams):
+    train_uri: str = Field(..., description="s3:// URI of the raw-text cpt.jsonl (novaflow data prepare --method cpt).")
+    eval_uri: str | None = Field(None, description="gen_qa.jsonl to evaluate the result on (optional).")
+    cpt: JobParams = Field(default_factory=JobParams)
     evaluation: EvaluationParams = Field(default_factory=EvaluationParams)
 
 
@@ -119,11 +159,16 @@ def _context(run_name: str) -> EvalContext:
 
 
 def _train_then_evaluate(
-    stage: str, spec: JobSpec, job: JobParams, params: SftParams | RftParams, log: RunLog
+    stage: str, spec: JobSpec, job: JobParams, params: SftParams | RftParams | DpoParams | CptParams, log: RunLog
 ) -> dict[str, Any]:
+    group = registry_group(params.registry, spec.model, params.run_name)
+    require_registry(group, [job, params.evaluation] if params.eval_uri else [job])
     with log.stage(stage):
-        checkpoint = train(stage, spec, job, params.wait, log)
-    out: dict[str, Any] = {"checkpoint": checkpoint}
+        trained = train(stage, spec, job, params.wait, log, group=group)
+    out: dict[str, Any] = {
+        "checkpoint": trained.checkpoint,
+        "model_package": trained.version.arn if trained.version else None,
+    }
     if params.eval_uri:
         with log.stage(f"post-{stage}-eval"):
             out["metrics"] = _metrics(
@@ -131,7 +176,7 @@ def _train_then_evaluate(
                     f"post-{stage}",
                     spec.model,
                     params.eval_uri,
-                    checkpoint,
+                    trained,
                     params.evaluation,
                     params.wait,
                     log,
@@ -142,6 +187,12 @@ def _train_then_evaluate(
     return out
 
 
+def _spec(model: str, method: Method, job: JobParams, params: _StageParams, **fields: Any) -> JobSpec:
+    """The stage's spec, refused when the model cannot run it there; a SERVERLESS one registers in the run's group."""
+    require_supported(model, [(method, job.platform)])
+    return spec_for(model, method, job, group=registry_group(params.registry, model, params.run_name), **fields)
+
+
 @flow(name="sft", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
 def sft(params: SftParams, aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
     """Supervised fine-tuning (LoRA), then an evaluation of the checkpoint when eval data is given.
@@ -150,7 +201,7 @@ def sft(params: SftParams, aws_credentials: CredentialsParameter = None) -> dict
         aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
     """
     use_run_credentials(aws_credentials)
-    spec = spec_for(resolve_model(params.model), Method.SFT_LORA, params.sft, train_uri=params.train_uri)
+    spec = _spec(resolve_model(params.model), Method.SFT_LORA, params.sft, params, train_uri=params.train_uri)
     return _train_then_evaluate("sft", spec, params.sft, params, RunLog(params.run_name))
 
 
@@ -163,22 +214,50 @@ def rft(params: RftParams, aws_credentials: CredentialsParameter = None) -> dict
     """
     use_run_credentials(aws_credentials)
     model = resolve_model(params.model)
-    require_supported(model, [Method.RFT_LORA])
+    require_supported(model, [(Method.RFT_LORA, params.rft.platform)])
     log = RunLog(params.run_name)
     with log.stage("reward-lambda"):
         own = bool(params.reward.source or params.reward.function_arn)
         reward_arn = reward_lambda(
             params.reward, params.train_uri, check_reward(params.reward, params.train_uri, is_sample=not own)
         )
-    spec = spec_for(
+    spec = _spec(
         model,
         Method.RFT_LORA,
         params.rft,
+        params,
         train_uri=params.train_uri,
         model_name_or_path=params.checkpoint_uri,
         reward_lambda_arn=reward_arn,
     )
     return _train_then_evaluate("rft", spec, params.rft, params, log)
+
+
+@flow(name="dpo", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
+def dpo(params: DpoParams, aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
+    """Direct preference optimisation (LoRA) on preference pairs, then an evaluation when eval data is given.
+
+    Args:
+        aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
+    """
+    use_run_credentials(aws_credentials)
+    model = resolve_model(params.model)
+    spec = _spec(
+        model, Method.DPO_LORA, params.dpo, params, train_uri=params.train_uri, model_name_or_path=params.checkpoint_uri
+    )
+    return _train_then_evaluate("dpo", spec, params.dpo, params, RunLog(params.run_name))
+
+
+@flow(name="cpt", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
+def cpt(params: CptParams, aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
+    """Continued pre-training on raw text, then an evaluation when eval data is given.
+
+    Args:
+        aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
+    """
+    use_run_credentials(aws_credentials)
+    spec = _spec(resolve_model(params.model), Method.CPT, params.cpt, params, train_uri=params.train_uri)
+    return _train_then_evaluate("cpt", spec, params.cpt, params, RunLog(params.run_name))
 
 
 @flow(name="verify-reward")

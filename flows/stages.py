@@ -18,8 +18,9 @@ from typing import Any
 
 from prefect import get_run_logger
 
-from flows.params import DataParams, EvaluationParams, JobParams, RewardParams, WaitParams
+from flows.params import DataParams, EvaluationParams, JobParams, RegistryParams, RewardParams, WaitParams
 from novaflow.catalog import DataFormat, Method, Platform, get_model, method_problem
+from novaflow.data.preferences import derive_pairs
 from novaflow.data.report import DataReport
 from novaflow.data.samples import CASE_STUDY_COLUMNS, SAMPLE_CSV, SYSTEM_PROMPT
 from novaflow.data.source import CANONICAL, ColumnMap, DatasetSource
@@ -32,6 +33,7 @@ from novaflow.evaluation.tasks import GEN_QA, JUDGE, RFT_EVAL, resolve_task
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.series import TrainingSeries
 from novaflow.jobs.spec import JobSpec
+from novaflow.registry.packages import ModelVersion, default_group
 from novaflow.reward.verify import RewardVerification
 from novaflow.settings import NovaflowSettings
 from novaflow.tracking.mlflow import MlflowRun, is_sagemaker_mlflow_arn
@@ -48,6 +50,7 @@ from tasks.jobs import (
     training_series_task,
     wait_job_task,
 )
+from tasks.registry import record_metrics_task, register_model_task
 from tasks.reward import (
     PackagedReward,
     deploy_reward_lambda_task,
@@ -60,8 +63,29 @@ from tasks.reward import (
 from tasks.runs import current_flow_run_id, job_slot, register_job_task
 from tasks.tracking import track_stage_task
 
-TRAINING_STAGES: dict[str, Method] = {"sft": Method.SFT_LORA, "rft": Method.RFT_LORA}
+TRAINING_STAGES: dict[str, Method] = {"sft": Method.SFT_LORA, "dpo": Method.DPO_LORA, "rft": Method.RFT_LORA}
 """Training stage (as named in ``skip``) -> the method it runs; every flow also evaluates (Method.EVALUATION)."""
+STAGE_LABELS = {"sft": "SFT", "dpo": "DPO", "rft": "RFT", "cpt": "CPT"}
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """What a training stage produced: its checkpoint and, with the registry on, its model package version."""
+
+    stage: str
+    checkpoint: str
+    version: ModelVersion | None = None
+
+    def source_for(self, platform: Platform | str) -> str:
+        """What a job on ``platform`` starts from (or evaluates): the version for SERVERLESS, else the checkpoint."""
+        if Platform.parse(platform) is not Platform.SERVERLESS:
+            return self.checkpoint
+        if self.version is None:
+            raise ConfigError(
+                f"A SERVERLESS job after the {self.stage} stage needs that stage's model package version: turn the "
+                "registry on (registry.enabled) or run the job on SMTJ."
+            )
+        return self.version.arn
 
 
 @dataclass
@@ -89,6 +113,8 @@ class RunLog:
     gate: GateDecision | None = None
     model_package_version: str | None = None
     """Set by a stage that registers a model package (serverless); shown in the report and tagged in MLflow."""
+    versions: dict[str, ModelVersion] = field(default_factory=dict)
+    """Training stage -> its model package version (latest known state: status, approval reason, metrics)."""
     tracker: MlflowRun | None = None
 
     def track(self, stage: str, **logged: Any) -> None:
@@ -133,10 +159,14 @@ def data_plan(data: DataParams) -> DataPlan:
     return DataPlan(data.source, data.system_prompt, dict(data.columns), data.stratify or AUTO, False)
 
 
-def require_supported(model: str, methods: Sequence[Method], platform: Platform = Platform.SMTJ) -> None:
-    """Refuse a run whose model cannot do one of its stages, before any data is prepared or job submitted."""
-    for method in methods:
-        problem = method_problem(model, method, platform)
+def require_supported(
+    model: str, methods: Sequence[Method | tuple[Method, Platform | str]], platform: Platform = Platform.SMTJ
+) -> None:
+    """Refuse a run whose model cannot do one of its stages (on that stage's platform), before any data is
+    prepared or job submitted."""
+    for item in methods:
+        method, where = item if isinstance(item, tuple) else (item, platform)
+        problem = method_problem(model, method, Platform.parse(where))
         if problem:
             stage = next((name for name, m in TRAINING_STAGES.items() if m is method), None)
             hint = f" Skip the stage (skip: {stage}) or choose another model." if stage else ""
@@ -167,7 +197,12 @@ def prepare_data(
     upload. ``eval_rft`` also writes the evaluation rows in the RFT format (what ``rft_eval`` reads)."""
     plan = data_plan(data)
     formats = {m.data_format for m in methods} | ({DataFormat.RFT} if eval_rft else set())
-    rows = {DataFormat.SFT: data.sft_rows, DataFormat.EVAL: data.eval_rows, DataFormat.RFT: data.rft_rows}
+    rows = {
+        DataFormat.SFT: data.sft_rows,
+        DataFormat.EVAL: data.eval_rows,
+        DataFormat.RFT: data.rft_rows,
+        DataFormat.DPO: 0 if data.preferences else data.dpo_rows,
+    }
     sizes = {fmt.value: n for fmt, n in rows.items() if fmt in formats and n > 0}
     augment = {"rft": ["sft"]} if data.augment_rft_with_sft and "rft" in sizes and "sft" in sizes else None
     # Rows without a question or an answer cannot be in any split; leaving them out before splitting keeps the
@@ -203,6 +238,8 @@ def prepare_data(
             columns=columns,
             system_prompt=None if columns.system else plan.system,
         )
+        if fmt is DataFormat.DPO:
+            source = preference_source(source, work_dir, data.seed)
         prepared = prepare_dataset_task(
             source, fmt, model, str(work_dir / "prepared" / folder), strict=data.strict, split=split_name
         )
@@ -215,6 +252,16 @@ def prepare_data(
         else:
             out.uris[fmt] = uri
             out.files[fmt] = prepared.data_file
+    if data.preferences and DataFormat.DPO in formats:
+        pairs = DatasetSource(
+            path=data.preferences, columns=columns, system_prompt=None if columns.system else plan.system
+        )
+        prepared = prepare_dataset_task(
+            pairs, DataFormat.DPO, model, str(work_dir / "prepared" / "dpo"), strict=data.strict
+        )
+        out.uris[DataFormat.DPO] = upload_dataset_task(prepared, f"{s3_prefix}/data/dpo")[prepared.data_file.name]
+        out.files[DataFormat.DPO] = prepared.data_file
+        log.locations["data-dpo"] = out.uris[DataFormat.DPO]
     log.track(
         "data",
         params={"source": plan.path, "seed": data.seed, "stratify": plan.stratify, **hashes}
@@ -223,6 +270,27 @@ def prepare_data(
         metrics={f"{k}.rejected": float(r.rows_rejected) for k, r in log.data.items()},
     )
     return out
+
+
+def preference_source(split: DatasetSource, work_dir: Path, seed: int) -> DatasetSource:
+    """Contrastive pairs from the DPO rows: each row's answer preferred over another row's different answer."""
+    response = split.columns.response or "response"
+    if not isinstance(response, str) or response not in _header(split):
+        raise ConfigError(
+            f"Deriving DPO pairs needs a plain response column (data.columns.response), not {response!r}; or give "
+            "data.preferences, a file of pairs."
+        )
+    out = derive_pairs(split, response, work_dir / "splits" / "dpo_pairs.csv", seed=seed)
+    columns = split.columns.model_copy(update={"chosen": "chosen", "rejected": "rejected"})
+    return split.model_copy(update={"path": str(out), "format": "csv", "columns": columns})
+
+
+def _header(source: DatasetSource) -> list[str]:
+    from novaflow.data.loaders import iter_chunks
+
+    for chunk in iter_chunks(source):
+        return chunk.columns
+    return []
 
 
 def run_job(
@@ -281,16 +349,58 @@ def _wait(
 
 
 def train(
-    stage: str, spec: JobSpec, job: JobParams, wait: WaitParams, log: RunLog, settings: NovaflowSettings | None = None
-) -> str:
-    """Run a training job to the end and return its checkpoint URI (from manifest.json); keep its curves."""
+    stage: str,
+    spec: JobSpec,
+    job: JobParams,
+    wait: WaitParams,
+    log: RunLog,
+    settings: NovaflowSettings | None = None,
+    *,
+    group: str | None = None,
+) -> TrainedModel:
+    """Run a training job to the end; its checkpoint (from the registered version or manifest.json), its curves,
+    and with a registry ``group`` the model package version holding it with its lineage."""
     done = run_job(stage, spec, job, wait, log, settings)
     checkpoint = resolve_checkpoint_task(done, settings)
     log.locations[f"{stage}-checkpoint"] = checkpoint
     series = training_series_task(stage, done, settings)
     log.curves[stage] = series
-    log.track_job(stage, done, {"checkpoint": checkpoint}, series=series_points(series))
-    return checkpoint
+    outputs = {"checkpoint": checkpoint}
+    version = None
+    if group:
+        version = register_model_task(
+            done, spec, group, checkpoint, stage=stage, flow_run=current_flow_run_id(), settings=settings
+        )
+        log.versions[stage] = version
+        log.model_package_version = version.arn
+        log.locations[f"{stage}-model-package"] = version.arn
+        outputs["model_package"] = version.arn
+    log.track_job(stage, done, outputs, series=series_points(series))
+    return TrainedModel(stage, checkpoint, version)
+
+
+def record_evaluation(trained: TrainedModel | None, result: EvalResult, stage: str, log: RunLog) -> None:
+    """The evaluation after a stage, as metrics on that stage's version."""
+    if trained is None or trained.version is None:
+        return
+    metrics = {row.name: row.value for row in result.metrics.rows}
+    log.versions[trained.stage] = record_metrics_task(trained.version.arn, metrics, stage)
+
+
+def require_registry(group: str | None, jobs: Sequence[JobParams]) -> None:
+    """A SERVERLESS stage registers its model, and a SERVERLESS evaluation reads one: both need the registry."""
+    if group is None and any(Platform.parse(job.platform) is Platform.SERVERLESS for job in jobs):
+        raise ConfigError(
+            "SERVERLESS stages register their models and are evaluated from model package versions: turn the "
+            "registry on (registry.enabled) or run them on SMTJ."
+        )
+
+
+def registry_group(registry: RegistryParams, model: str, run_name: str) -> str | None:
+    """The run family's model package group, or None with the registry off."""
+    if not registry.enabled:
+        return None
+    return registry.group or default_group(model, run_name)
 
 
 def evaluate(
@@ -321,19 +431,23 @@ def evaluate_model(
     stage: str,
     model: str,
     eval_uri: str,
-    model_path: str | None,
+    trained: TrainedModel | str | None,
     job: EvaluationParams,
     wait: WaitParams,
     log: RunLog,
     context: EvalContext | None = None,
 ) -> EvalResult:
-    """Evaluate ``model_path`` (None: the base model) on the gen_qa rows at ``eval_uri``, then by ``job.task``.
+    """Evaluate a stage's model (or a checkpoint URI; None: the base model) on the gen_qa rows at ``eval_uri``,
+    then by ``job.task``; with the registry on, the gen_qa metrics are recorded on the stage's version.
 
     The added task's result is kept under ``result.related[<prefix>]`` (``judge``, ``rft_eval``, a benchmark), so
     the stage comparison and the gate see its metrics as ``<prefix>:<metric>``.
     """
+    model_path = trained.source_for(job.platform) if isinstance(trained, TrainedModel) else trained
     spec = spec_for(model, Method.EVALUATION, job, train_uri=eval_uri, model_name_or_path=model_path)
     result = evaluate(stage, spec, job, wait, log)
+    if isinstance(trained, TrainedModel):
+        record_evaluation(trained, result, stage, log)
     prefix, recipe_task = resolve_task(job.task or GEN_QA, get_model(model).version)
     if recipe_task is None:
         return result
@@ -459,14 +573,21 @@ def with_recipe_tracking(spec: JobSpec, log: RunLog) -> JobSpec:
     return spec.model_copy(update={"mlflow_tracking_uri": tracker.uri, "mlflow_experiment_name": tracker.experiment})
 
 
-def spec_for(model: str, method: Method, job: JobParams, **fields: Any) -> JobSpec:
-    """A JobSpec from a stage's parameters (infrastructure left to settings, resolved at submit)."""
+def spec_for(model: str, method: Method, job: JobParams, *, group: str | None = None, **fields: Any) -> JobSpec:
+    """A JobSpec from a stage's parameters (infrastructure left to settings, resolved at submit); a SERVERLESS
+    job registers its model in the run's ``group``."""
+    platform = Platform.parse(job.platform)
+    serverless = platform is Platform.SERVERLESS
     return JobSpec(
+        platform=platform,
         model=model,
         method=method,
         overrides=dict(job.overrides),
-        instance_type=job.instance_type,
-        instance_count=job.instance_count,
+        instance_type=None if serverless else job.instance_type,
+        instance_count=None if serverless else job.instance_count,
+        image_uri=job.image_uri,
+        model_package_group=group if serverless else None,
+        accept_eula=job.accept_eula and serverless,
         **fields,
     )
 

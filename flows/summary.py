@@ -48,6 +48,19 @@ def run_summary_markdown(
             cells = [f"{row[k]:.4f}" if isinstance(row[k], float) else str(row[k]) for k in stages + deltas]
             lines.append(f"| {row['metric']} | " + " | ".join(cells) + " |")
         lines.append("")
+    if log.versions:
+        lines += [
+            "## Model registry",
+            "",
+            "| stage | model package version | status | approval | metrics |",
+            "|---|---|---|---|---|",
+        ]
+        for stage, version in log.versions.items():
+            metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(version.metrics.items())[:4])
+            lines.append(
+                f"| {stage} | `{version.arn}` | {version.status} | {version.approval_description or ''} | {metrics} |"
+            )
+        lines.append("")
     if gate:
         lines += ["## Gate", "", gate, ""]
     if deployment:

@@ -10,7 +10,7 @@ from novaflow.jobs.records import JobRecord
 from novaflow.jobs.spec import JobSpec
 from novaflow.registry.jobs import register_job_model
 from novaflow.registry.lineage import metric_properties
-from novaflow.registry.packages import ModelVersion, annotate, set_approval
+from novaflow.registry.packages import ModelVersion, annotate, deployable_checkpoint, set_approval
 from novaflow.settings import NovaflowSettings
 from tasks.common import AWS_RETRIES
 
@@ -46,3 +46,11 @@ def set_approval_task(arn: str, status: str, reason: str, settings: NovaflowSett
     version = set_approval(arn, status, reason, settings)
     get_run_logger().info("%s is %s: %s", arn, version.status, reason)
     return version
+
+
+@task(name="approved-checkpoint", **AWS_RETRIES)
+def approved_checkpoint_task(arn: str, settings: NovaflowSettings | None = None) -> str:
+    """The checkpoint of an Approved version; a rejected or pending version fails the run before deploying."""
+    version, checkpoint = deployable_checkpoint(arn, settings)
+    get_run_logger().info("deploying %s (%s): %s", arn, version.status, checkpoint)
+    return checkpoint

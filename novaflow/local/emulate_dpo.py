@@ -77,9 +77,10 @@ def dpo_settings(config: dict[str, Any], n_pairs: int) -> dict[str, Any]:
 
 
 def starting_policy(url: str, start: str, answers: list[str]) -> LinearPolicy:
-    """The policy to optimise: a fresh one for a base model, else the checkpoint's, widened to every answer."""
+    """The policy to optimise: the checkpoint's classifier widened to every answer, else (a base model, a CPT or a
+    free-form checkpoint) a fresh one over the candidates."""
     loaded = None if is_base_model(start) else storage.load_policy(url, start)
-    if loaded is None:
+    if not isinstance(loaded, LinearPolicy):
         return LinearPolicy.empty(sorted(set(answers)))
     extra = sorted(set(answers) - set(loaded.classes))
     weights = np.concatenate([loaded.weights, np.zeros((loaded.weights.shape[0], len(extra)))], axis=1)

@@ -17,14 +17,15 @@ from typing import Any
 from moto.sagemaker.models import sagemaker_backends
 
 from novaflow.local import storage
-from novaflow.local.model import CorpusModel, LinearPolicy, base_answer, tokens
+from novaflow.local.model import CorpusModel, base_answer, tokens
+from novaflow.local.storage import StandIn
 
 
 class Responder:
     """One model: the fine-tuned policy at a checkpoint, or the base rule."""
 
     def __init__(self, url: str, checkpoint_uri: str | None) -> None:
-        self.model: LinearPolicy | CorpusModel | None = None
+        self.model: StandIn | CorpusModel | None = None
         if checkpoint_uri and checkpoint_uri.startswith("s3://"):
             try:
                 self.model = storage.load_model(url, checkpoint_uri)

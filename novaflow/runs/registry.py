@@ -15,6 +15,8 @@ from novaflow.aws import error_code, get_client, split_s3_uri
 from novaflow.settings import NovaflowSettings, load_settings
 
 ACTIVE_STATUSES = frozenset({"InProgress"})
+SAGEMAKER_PLATFORMS = frozenset({"SMTJ", "SERVERLESS"})
+"""Platforms whose jobs are SageMaker training jobs (stopped with StopTrainingJob); serverless jobs are too."""
 
 
 def _run_prefix(settings: NovaflowSettings, run_id: str) -> tuple[str, str]:
@@ -47,7 +49,7 @@ def jobs_of_run(run_id: str, settings: NovaflowSettings | None = None) -> list[d
 
 
 def stop_jobs_of_run(run_id: str, settings: NovaflowSettings | None = None) -> list[str]:
-    """Stop every SageMaker job of the run that is still running; returns the names it stopped.
+    """Stop every SageMaker job (on instances or serverless) of the run that is still running; returns the names.
 
     Jobs that already finished, or vanished, are left alone: the hook must be safe to run twice.
     """
@@ -55,7 +57,7 @@ def stop_jobs_of_run(run_id: str, settings: NovaflowSettings | None = None) -> l
     sagemaker = get_client("sagemaker", settings)
     stopped: list[str] = []
     for record in jobs_of_run(run_id, settings):
-        if record.get("platform", "SMTJ") != "SMTJ":
+        if record.get("platform", "SMTJ") not in SAGEMAKER_PLATFORMS:
             continue
         name = record["job_name"]
         try:

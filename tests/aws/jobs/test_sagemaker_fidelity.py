@@ -14,11 +14,23 @@ import boto3
 import pytest
 
 from novaflow.aws import get_client
+from novaflow.catalog import get_model
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission, submit_training_job
+from novaflow.settings import load_settings
 from tests.aws.jobs.conftest import put_jsonl
 
 sagemaker = pytest.importorskip("sagemaker")
+
+
+@pytest.fixture(autouse=True)
+def no_sdk_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK reports usage to an AWS endpoint; the tests never leave the machine (the network guard checks)."""
+    from sagemaker.core.telemetry import telemetry_logging
+
+    for name in ("_send_telemetry_request", "_send_telemetry_request_sync"):
+        if hasattr(telemetry_logging, name):
+            monkeypatch.setattr(telemetry_logging, name, lambda *args, **kwargs: None)
 
 
 def normalise(body: dict[str, Any]) -> dict[str, Any]:
@@ -123,3 +135,169 @@ def test_request_equals_sagemaker_v3(aws, monkeypatch, tmp_path, model, method, 
     assert ours[0]["TrainingJobName"] == record.name
     assert normalise(ours[0]) == normalise(theirs[0])
     assert ours[0]["HyperParameters"]["sagemaker_recipe_local_path"] == "/opt/ml/input/data/recipe/recipe.yaml"
+
+
+# -- serverless: the trainers with no compute given, and an evaluator's pipeline step ------------------------
+GROUP = "novaflow-fidelity"
+LAMBDA_NAME = "SageMaker-fidelity-reward"
+
+
+def _captured(client: Any, operation: str, into: list[dict[str, Any]]) -> Any:
+    def hook(params: dict[str, Any], **_: object) -> None:
+        into.append(json.loads(params["body"]))
+
+    client.meta.events.register(f"before-call.sagemaker.{operation}", hook)
+    return hook
+
+
+def _reward_lambda() -> str:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("lambda_function.py", "def lambda_handler(event, context):\n    return []\n")
+    return str(
+        get_client("lambda").create_function(
+            FunctionName=LAMBDA_NAME,
+            Runtime="python3.12",
+            Role="arn:aws:iam::123456789012:role/novaflow-local-sagemaker-execution",
+            Handler="lambda_function.lambda_handler",
+            Code={"ZipFile": buf.getvalue()},
+        )["FunctionArn"]
+    )
+
+
+def _session(aws: Any, monkeypatch: pytest.MonkeyPatch, theirs: list[dict[str, Any]], operation: str) -> Any:
+    from sagemaker.core.helper import session_helper
+    from sagemaker.core.helper.session_helper import Session
+
+    monkeypatch.setattr(session_helper, "sts_regional_endpoint", lambda region: aws.url)
+    session = boto3.Session(region_name="us-east-1")
+    session.events.register(
+        f"before-call.sagemaker.{operation}", lambda params, **_: theirs.append(json.loads(params["body"]))
+    )
+    return Session(boto_session=session, default_bucket="novaflow-local")
+
+
+@pytest.mark.parametrize(
+    ("model", "method", "data", "hub_overrides"),
+    [
+        ("nova-lite-2", "sft_lora", "data/sft/train.jsonl", {"learning_rate": 2e-5, "max_steps": 20}),
+        ("nova-micro", "dpo_lora", "data/dpo/train.jsonl", {"adam_beta": 0.05, "max_epochs": 1}),
+        ("nova-lite-2", "rft_lora", "data/rft/rft.jsonl", {"learning_rate": 5e-5, "max_steps": 6}),
+    ],
+)
+def test_serverless_request_equals_sagemaker_v3(aws, monkeypatch, model, method, data, hub_overrides) -> None:
+    from sagemaker.core.shapes import StoppingCondition, VpcConfig
+    from sagemaker.train import DPOTrainer, RLVRTrainer, SFTTrainer
+
+    put_jsonl(data, 40)
+    reward = _reward_lambda() if method == "rft_lora" else None
+    spec = JobSpec(
+        platform="SERVERLESS",
+        model=model,
+        method=method,
+        train_uri=f"s3://novaflow-local/{data}",
+        overrides=hub_overrides,
+        reward_lambda_arn=reward,
+        model_package_group=GROUP,
+        accept_eula=True,
+        kms_key_id="alias/nova",
+        subnets=("subnet-1",),
+        security_group_ids=("sg-1",),
+        max_runtime_seconds=7200,
+    )
+    ours: list[dict[str, Any]] = []
+    sm = get_client("sagemaker")
+    hook = _captured(sm, "CreateTrainingJob", ours)
+    try:
+        record = submit_training_job(spec)
+    finally:
+        sm.meta.events.unregister("before-call.sagemaker.CreateTrainingJob", hook)
+    assert len(ours) == 1 and ours[0]["TrainingJobName"] == record.name
+    request = ours[0]
+
+    theirs: list[dict[str, Any]] = []
+    trainer_class = {"sft_lora": SFTTrainer, "dpo_lora": DPOTrainer, "rft_lora": RLVRTrainer}[method]
+    extra: dict[str, Any] = {}
+    if method == "rft_lora":  # the evaluator novaflow registered for the Lambda (v3 would register its own)
+        extra = {
+            "custom_reward_function": request["ServerlessJobConfig"]["EvaluatorArn"],
+            "skip_reward_validation": True,
+        }
+    trainer = trainer_class(
+        model=get_model(model).hub_name,
+        training_type="LORA",
+        model_package_group=GROUP,
+        training_dataset=spec.train_uri,
+        s3_output_path=spec.resolve(load_settings()).output_uri,
+        kms_key_id="alias/nova",
+        networking=VpcConfig(security_group_ids=["sg-1"], subnets=["subnet-1"]),
+        accept_eula=True,
+        stopping_condition=StoppingCondition(max_runtime_in_seconds=7200),
+        disable_output_compression=True,
+        sagemaker_session=_session(aws, monkeypatch, theirs, "CreateTrainingJob"),
+        role=load_settings().role_arn,
+        tags=[{"key": t["Key"], "value": t["Value"]} for t in request["Tags"][2:]],
+        **extra,
+    )
+    for key, value in {**hub_overrides, "name": record.name}.items():
+        setattr(trainer.hyperparameters, key, value)
+    trainer.train(wait=False)
+
+    assert len(theirs) == 1
+    assert {k: v for k, v in request.items() if k != "TrainingJobName"} == {
+        k: v for k, v in theirs[0].items() if k != "TrainingJobName"
+    }
+    assert "AlgorithmSpecification" not in request and "ResourceConfig" not in request
+
+
+def test_serverless_evaluation_equals_the_sagemaker_v3_evaluator_step(aws, monkeypatch) -> None:
+    """v3 runs an evaluation as a SageMaker pipeline whose training step carries the CreateTrainingJob arguments
+    (without a name: the pipeline names the job); novaflow creates that job directly. The step is compared with
+    novaflow's request minus the name and the tags (v3 tags the pipeline, which hands them to its jobs)."""
+    from sagemaker.train.evaluate import CustomScorerEvaluator, base_evaluator
+
+    put_jsonl("data/eval/gen_qa.jsonl", 40)
+    spec = JobSpec(
+        platform="SERVERLESS",
+        model="nova-lite-2",
+        method="evaluation",
+        eval_task="gen_qa",
+        train_uri="s3://novaflow-local/data/eval/gen_qa.jsonl",
+        reward_lambda_arn=_reward_lambda(),
+        accept_eula=True,
+        kms_key_id="alias/nova",
+    )
+    ours: list[dict[str, Any]] = []
+    sm = get_client("sagemaker")
+    hook = _captured(sm, "CreateTrainingJob", ours)
+    try:
+        submit_training_job(spec)
+    finally:
+        sm.meta.events.unregister("before-call.sagemaker.CreateTrainingJob", hook)
+
+    # the lineage artifact v3 records for the base model is not part of the job (and moto cannot create it)
+    monkeypatch.setattr(
+        base_evaluator.BaseEvaluator,
+        "_get_or_create_artifact_arn",
+        lambda self, source_uri, region: "arn:aws:sagemaker:us-east-1:123456789012:artifact/novaflow-fidelity",
+    )
+    pipelines: list[dict[str, Any]] = []
+    evaluator = CustomScorerEvaluator(
+        evaluator=ours[0]["ServerlessJobConfig"]["EvaluatorArn"],
+        dataset=spec.train_uri,
+        model=get_model("nova-lite-2").hub_name,
+        s3_output_path=spec.resolve(load_settings()).output_uri,
+        kms_key_id="alias/nova",
+        mlflow_resource_arn="arn:aws:sagemaker:us-east-1:123456789012:mlflow-app/app-fidelity",
+        sagemaker_session=_session(aws, monkeypatch, pipelines, "CreatePipeline"),
+        role=load_settings().role_arn,
+        region="us-east-1",
+    )
+    evaluator.evaluate()
+    steps = json.loads(pipelines[0]["PipelineDefinition"])["Steps"]
+    assert [s["Name"] for s in steps] == ["EvaluateBaseModel"]
+    request = {k: v for k, v in ours[0].items() if k not in ("TrainingJobName", "Tags")}
+    assert request == steps[0]["Arguments"]
