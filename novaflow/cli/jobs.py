@@ -48,6 +48,9 @@ def submit(
     max_runtime: int = typer.Option(86400, help="StoppingCondition.MaxRuntimeInSeconds."),
     dry: bool = typer.Option(False, "--dry-run", help="Validate and estimate cost; change nothing on AWS."),
     hours: float = typer.Option(None, help="Expected hours for the cost estimate (default: max runtime)."),
+    serverless_prices_file: Path | None = typer.Option(
+        None, help="SERVERLESS: your copy of the per-token price table for the dry run's estimate."
+    ),
     retry_failed: bool = typer.Option(False, help="Start a new attempt when the same spec failed or was stopped."),
     force_new: bool = typer.Option(False, help="Create a new job even if one exists for this spec."),
     record: Path | None = typer.Option(None, help="Save the job record (JSON) here."),
@@ -72,7 +75,8 @@ def submit(
         max_runtime_seconds=max_runtime,
     )
     if dry:
-        report = dry_run(spec, expected_hours=hours)
+        prices = str(serverless_prices_file) if serverless_prices_file else None
+        report = dry_run(spec, expected_hours=hours, serverless_prices_file=prices)
         typer.echo(report.describe())
         raise typer.Exit(0 if report.ok else 1)
     rec = submit_training_job(spec, retry_failed=retry_failed, force_new=force_new)

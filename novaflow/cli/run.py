@@ -83,7 +83,7 @@ def end_to_end_cmd(
     column: list[str] = typer.Option([], "--map", help="KEY=COLUMN mapping, repeatable (query=Body ...)."),
     system: str | None = typer.Option(None, "--system", help="One system prompt for every row."),
     run_name: str = typer.Option("case-study", "--run-name", help="Names the S3 prefix, artifacts, deployment."),
-    skip: list[str] = typer.Option([], "--skip", help="Skip a stage: baseline, sft, rft, deploy (repeatable)."),
+    skip: list[str] = typer.Option([], "--skip", help="Skip a stage: baseline, sft, dpo, rft, deploy (repeatable)."),
     cleanup: bool | None = typer.Option(
         None, "--cleanup/--keep", help="Tear the deployment down at the end (default: yes with --local, no on AWS)."
     ),
@@ -109,6 +109,15 @@ def end_to_end_cmd(
     ),
     mlflow_uri: str | None = typer.Option(
         None, "--mlflow", help="MLflow tracking URI (sqlite:///runs.db, a server, a SageMaker MLflow ARN)."
+    ),
+    platform: str | None = typer.Option(
+        None,
+        "--platform",
+        help="Run every job on SMTJ (default), SERVERLESS (no instances; models registered as versions) or BEDROCK.",
+    ),
+    accept_eula: bool = typer.Option(False, "--accept-eula", help="SERVERLESS: accept the base model's EULA."),
+    stages: str | None = typer.Option(
+        None, "--stages", help="Training stages in order, comma separated: sft,rft (default), sft,dpo, dpo, ..."
     ),
 ) -> None:
     """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->
@@ -147,6 +156,13 @@ def end_to_end_cmd(
         raw["skip"] = skip
     if mlflow_uri:
         raw.setdefault("tracking", {})["mlflow_uri"] = mlflow_uri
+    if stages:
+        raw["stages"] = [s.strip() for s in stages.split(",") if s.strip()]
+    if platform or accept_eula:
+        for job in ("baseline", "sft", "dpo", "rft", "evaluation"):
+            raw.setdefault(job, {}).update(
+                {k: v for k, v in (("platform", platform and platform.upper()), ("accept_eula", accept_eula)) if v}
+            )
     raw["cleanup"] = local if cleanup is None else cleanup
     if local:
         raw.setdefault("wait", {}).update({"poll_seconds": LOCAL_POLL_SECONDS, "max_poll_seconds": 2.0})
@@ -211,7 +227,7 @@ def _cell(row: dict[str, Any], stage: str) -> str:
 
 @app.command("flow")
 def flow_cmd(
-    name: str = typer.Argument(..., help="baseline-eval, sft, rft, deploy, cleanup or verify-reward."),
+    name: str = typer.Argument(..., help="baseline-eval, sft, dpo, cpt, rft, deploy, cleanup or verify-reward."),
     params_file: Path = typer.Option(..., "--params", help="JSON file with the flow's parameters."),
     local: bool = typer.Option(False, "--local", help="Run on the embedded AWS and the Nova emulator."),
 ) -> None:
@@ -222,6 +238,8 @@ def flow_cmd(
         "baseline-eval": (single_stage.baseline_eval, single_stage.BaselineEvalParams),
         "sft": (single_stage.sft, single_stage.SftParams),
         "rft": (single_stage.rft, single_stage.RftParams),
+        "dpo": (single_stage.dpo, single_stage.DpoParams),
+        "cpt": (single_stage.cpt, single_stage.CptParams),
         "verify-reward": (single_stage.verify_reward, single_stage.VerifyRewardParams),
         "deploy": (deploy_stage.deploy, deploy_stage.DeployFlowParams),
         "cleanup": (deploy_stage.cleanup, deploy_stage.CleanupParams),

@@ -32,7 +32,7 @@ from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import Submission, prepare_submission
 from novaflow.recipes.build import BYOD_TASKS
 from novaflow.recipes.overrides import get_path, resolved_value
-from novaflow.recipes.serverless import TokenCostEstimate, billable_tokens, load_serverless_prices
+from novaflow.recipes.serverless import TokenCostEstimate, availability_problem, billable_tokens, load_serverless_prices
 from novaflow.recipes.tables import CostEstimate, PriceTable, load_instance_table, load_price_table
 from novaflow.reward.deploy import LAMBDA_ARN_RE
 from novaflow.settings import NovaflowSettings, load_settings
@@ -104,6 +104,11 @@ def dry_run(
     except NovaflowError as exc:
         report.add("model/method/platform", str(exc), "choose a supported combination (novaflow recipes show)")
         return report
+    if resolved.platform is Platform.SERVERLESS:
+        problem = availability_problem(resolved.nova, resolved.method, str(resolved.region))
+        if problem:
+            report.add("region", problem, "run it in a region the message lists, or on another platform")
+            return report
     table = load_instance_table(instances_file)
     try:
         sub = prepare_submission(resolved, settings, instance_table=table, strict=False)
@@ -337,6 +342,10 @@ def _check_role(spec: JobSpec, settings: NovaflowSettings, report: DryRunReport,
     actions = ["s3:GetObject", "s3:PutObject", "s3:ListBucket"]
     if spec.reward_lambda_arn:
         actions.append("lambda:InvokeFunction")
+    if spec.platform is Platform.SERVERLESS:
+        # The service registers the trained model into the group as the execution role (AWS's managed policy
+        # AmazonSageMakerModelCustomizationCoreAccess grants these).
+        actions += ["sagemaker:DescribeModelPackageGroup", "sagemaker:CreateModelPackage"]
     try:
         result = iam.simulate_principal_policy(PolicySourceArn=spec.role_arn, ActionNames=actions)
     except (ClientError, BotoCoreError, ResponseParserError) as exc:
@@ -347,7 +356,8 @@ def _check_role(spec: JobSpec, settings: NovaflowSettings, report: DryRunReport,
         report.add(
             "role_arn",
             f"role {role_name} is not allowed {', '.join(denied)}",
-            "attach a policy granting these actions on the data, output and Lambda resources",
+            "attach a policy granting these actions on the data, output and Lambda resources"
+            + (" and the model package group" if spec.platform is Platform.SERVERLESS else ""),
         )
 
 

@@ -92,25 +92,25 @@ def serverless_hyperparameters(spec: JobSpec, job_name: str, *, evaluator: bool 
     values, problems = typed_hyperparameters(spec, job_name, evaluator=evaluator)
     if problems:
         raise RecipeError(f"Serverless hyperparameters of {job_name}: " + "; ".join(problems))
-    text = {k: hub_spec.hyperparameter_text(v) for k, v in values.items()}
-    if len(text) > hub_spec.MAX_HYPERPARAMETERS:
-        raise RecipeError(
-            f"{job_name} would send {len(text)} hyperparameters; CreateTrainingJob accepts at most "
-            f"{hub_spec.MAX_HYPERPARAMETERS}: drop overrides."
-        )
-    return text
+    return {k: hub_spec.hyperparameter_text(v) for k, v in values.items()}
 
 
 def typed_hyperparameters(spec: JobSpec, job_name: str, *, evaluator: bool = False) -> tuple[dict[str, Any], list[str]]:
-    """Hyperparameters as typed values (before they become strings) and every problem with the overrides."""
+    """Hyperparameters as typed values (before they become strings) and every problem with them."""
     parameters = hub_spec.hyperparameter_spec(spec.nova, spec.method)
     if spec.method is Method.EVALUATION:
-        return _evaluation_hyperparameters(spec, parameters, evaluator=evaluator)
-    values = parameters.defaults()
-    overrides, problems = parameters.check(spec.overrides)
-    values.update(overrides)
-    if "name" in parameters.parameters and "name" not in overrides:
-        values["name"] = job_name
+        values, problems = _evaluation_hyperparameters(spec, parameters, evaluator=evaluator)
+    else:
+        values = parameters.defaults()
+        overrides, problems = parameters.check(spec.overrides)
+        values.update(overrides)
+        if "name" in parameters.parameters and "name" not in overrides:
+            values["name"] = job_name
+    if len(values) > hub_spec.MAX_HYPERPARAMETERS:
+        problems.append(
+            f"{job_name} would send {len(values)} hyperparameters; CreateTrainingJob accepts at most "
+            f"{hub_spec.MAX_HYPERPARAMETERS}: drop overrides"
+        )
     return values, problems
 
 

@@ -332,4 +332,3 @@ class CorpusModel:
         vocab = meta.pop("vocab")
         meta.pop("format", None)
         return cls(vocab, weights, meta)
-
