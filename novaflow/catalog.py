@@ -252,14 +252,8 @@ class Support:
     models: frozenset[str]
     platforms: frozenset[Platform]
     reason: str = ""
-    built_on: frozenset[Platform] | None = None
-    """Platforms novaflow submits the method to; None means all of ``platforms``. Elsewhere novaflow prepares the
-    data but builds no recipe yet."""
-
-    @property
-    def built(self) -> bool:
-        """True when novaflow submits the method on at least one platform."""
-        return self.built_on is None or bool(self.built_on)
+    built: bool = True
+    """False while novaflow prepares the data for the method but builds no recipe for it yet."""
 
 
 _ALL = frozenset(MODELS)
@@ -272,9 +266,9 @@ SUPPORT: dict[Method, Support] = {
     Method.SFT_LORA: Support(_ALL, _SAGEMAKER | _SERVERLESS | {Platform.BEDROCK}),
     Method.SFT_FULL: Support(_ALL, _SAGEMAKER | _SERVERLESS),
     Method.RFT_LORA: Support(NOVA_2, _SAGEMAKER | _SERVERLESS | {Platform.BEDROCK}, _RFT_REASON),
-    Method.DPO_LORA: Support(NOVA_1, _SAGEMAKER | _SERVERLESS, _DPO_REASON, built_on=_SERVERLESS),
-    Method.DPO_FULL: Support(NOVA_1, _SAGEMAKER | _SERVERLESS, _DPO_REASON, built_on=_SERVERLESS),
-    Method.CPT: Support(_ALL, _SAGEMAKER, built_on=frozenset()),
+    Method.DPO_LORA: Support(NOVA_1, _SAGEMAKER | _SERVERLESS, _DPO_REASON),
+    Method.DPO_FULL: Support(NOVA_1, _SAGEMAKER | _SERVERLESS, _DPO_REASON),
+    Method.CPT: Support(_ALL, _SAGEMAKER),
     Method.EVALUATION: Support(_ALL, _SAGEMAKER | _SERVERLESS),
 }
 """Method -> where it runs. The one support table: data preparation, jobs, the dry run and the flows read it."""
@@ -306,9 +300,9 @@ def method_problem(model: str | NovaModel, method: Method, platform: Platform) -
         return f"{method.value} is not supported on {platform.value}: it runs on {where}."
     if nova.key not in support.models:
         return f"{method.value} is not supported for {nova.key} on {platform.value}: {support.reason}."
-    if support.built_on is not None and platform not in support.built_on:
+    if not support.built:
         return (
-            f"novaflow does not build {method.value} recipes for {platform.value} yet: prepare the data with "
+            f"novaflow does not build {method.value} recipes yet: prepare the data with "
             f"`novaflow data prepare --method {method.data_format.value}` and submit with your own recipe tooling."
         )
     if platform not in SUBMITTABLE:

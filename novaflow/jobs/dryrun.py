@@ -31,6 +31,7 @@ from novaflow.jobs.serverless import resolve_refs
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import Submission, prepare_submission
 from novaflow.recipes.build import BYOD_TASKS
+from novaflow.recipes.images import CPT_IMAGE_PROBLEM
 from novaflow.recipes.overrides import get_path, resolved_value
 from novaflow.recipes.serverless import TokenCostEstimate, availability_problem, billable_tokens, load_serverless_prices
 from novaflow.recipes.tables import CostEstimate, PriceTable, load_instance_table, load_price_table
@@ -126,6 +127,8 @@ def dry_run(
         problem = table.check("SMTJ", resolved.model, resolved.method.value, sub.instance_type, sub.instance_count)
         if problem:
             report.add("instance", problem.split(";")[0], problem.split("; ", 1)[-1])
+        if resolved.method is Method.CPT and not resolved.image_uri:
+            report.add("image_uri", CPT_IMAGE_PROBLEM.split(": ", 1)[0], CPT_IMAGE_PROBLEM.split(": ", 1)[1])
         if resolved.image_uri and not IMAGE_RE.match(resolved.image_uri):
             report.add(
                 "image_uri",

@@ -147,9 +147,12 @@ def kind_of(recipe: dict[str, Any], hyperparameters: dict[str, str], image: str 
     config = recipe.get("training_config") or {}
     if "rollout" in config or recipe["run"].get("reward_lambda_arn") or hyperparameters.get("reward_lambda_arn"):
         return "rft"
-    if "dpo_cfg" in (config.get("model") or {}):
+    model = config.get("model")
+    if "dpo_cfg" in (model or {}):
         return "dpo"
     if config.get("task_type") == "cpt" or "CPT" in image.rsplit(":", 1)[-1].upper():
+        return "cpt"
+    if isinstance(model, dict) and "peft" not in model:  # a Nova 1 recipe with no peft block is the CPT recipe
         return "cpt"
     return "sft"
 

@@ -165,12 +165,14 @@ def test_names_parse_in_any_letter_case_and_say_the_choices() -> None:
             "dpo_lora is not supported for nova-lite-2 on SMTJ: DPO is only supported on Nova 1 models "
             "(nova-micro, nova-lite, nova-pro).",
         ),
+        ("nova-lite", Method.DPO_LORA, Platform.SMTJ, None),
+        ("nova-micro", Method.DPO_FULL, Platform.SERVERLESS, None),
+        ("nova-lite-2", Method.CPT, Platform.SMTJ, None),
         (
-            "nova-lite",
-            Method.DPO_LORA,
-            Platform.SMTJ,
-            "novaflow does not build dpo_lora recipes for SMTJ yet: prepare the data with `novaflow data prepare "
-            "--method dpo` and submit with your own recipe tooling.",
+            "nova-lite-2",
+            Method.CPT,
+            Platform.SERVERLESS,
+            "cpt is not supported on SERVERLESS: it runs on SMTJ, SMHP.",
         ),
         (
             "nova-lite",

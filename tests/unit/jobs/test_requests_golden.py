@@ -9,7 +9,7 @@ from pathlib import Path
 import botocore.session
 import pytest
 
-from novaflow.catalog import MODELS, Method, Platform, method_problem
+from novaflow.catalog import MODELS, DataFormat, Method, Platform, method_problem
 from novaflow.errors import RecipeError
 from novaflow.jobs.request import validate_request
 from novaflow.jobs.spec import JobSpec
@@ -18,6 +18,7 @@ from novaflow.jobs.submit import prepare_submission
 GOLDEN = Path(__file__).parents[2] / "golden" / "jobs"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 LAMBDA = "arn:aws:lambda:us-east-1:111122223333:function:nova-reward"
+CPT_IMAGE = "111122223333.dkr.ecr.us-east-1.amazonaws.com/nova-cpt:given-by-aws"  # AWS publishes none for SMTJ
 
 CASES = sorted(
     (p.value, m, meth.value)
@@ -42,15 +43,8 @@ def make_spec(platform: str, model: str, method: str, eval_task: str | None = No
         "rft_eval": "s3://golden-bucket/nf/data/rft/",
         "llm_judge": "s3://golden-bucket/nf/data/judge.jsonl",
     }
-    train = (
-        data[task]
-        if task
-        else (
-            "s3://golden-bucket/nf/data/rft/rft.jsonl"
-            if meth is Method.RFT_LORA
-            else "s3://golden-bucket/nf/data/sft/train.jsonl"
-        )
-    )
+    folder = {DataFormat.RFT: "rft/rft", DataFormat.DPO: "dpo/train", DataFormat.CPT: "cpt/cpt"}
+    train = data[task] if task else f"s3://golden-bucket/nf/data/{folder.get(meth.data_format, 'sft/train')}.jsonl"
     lam = LAMBDA if meth is Method.RFT_LORA or task == "rft_eval" else None
     return JobSpec(
         platform=platform,
@@ -60,6 +54,7 @@ def make_spec(platform: str, model: str, method: str, eval_task: str | None = No
         train_uri=train,
         output_uri="s3://golden-bucket/nf/jobs",
         reward_lambda_arn=lam,
+        image_uri=CPT_IMAGE if meth is Method.CPT else None,
         tags={"project": "golden"},
     )
 
