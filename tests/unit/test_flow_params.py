@@ -30,3 +30,40 @@ def test_settings_that_cannot_work_are_refused_by_the_model_or_the_plan() -> Non
         plan_checks(EndToEndParams(evaluation={"task": "llm_judge"}))
     plan_checks(EndToEndParams(model="nova-lite", skip=["rft"], evaluation={"task": "llm_judge"}))
     plan_checks(EndToEndParams(deploy={"enabled": False, "gate": {"metric": "judge:winrate"}}))  # no gate, no check
+
+
+def test_platform_per_stage_registry_and_stage_order_are_in_the_form() -> None:
+    definitions = parameter_schema(end_to_end.fn).model_dump()["definitions"]
+    platform = definitions["JobParams"]["properties"]["platform"]
+    assert platform["default"] == "SMTJ"  # the case study runs on training jobs unless the form says otherwise
+    assert platform["enum"] == ["SMTJ", "SERVERLESS", "BEDROCK"]
+    assert "SERVERLESS" in platform["description"]
+    assert definitions["EvaluationParams"]["properties"]["platform"]["default"] == "SMTJ"
+    registry = definitions["RegistryParams"]["properties"]
+    assert registry["enabled"]["default"] is True and "novaflow-<run_name>-<model>" in registry["group"]["description"]
+    stages = definitions["EndToEndParams"]["properties"]["stages"]
+    assert stages["items"]["enum"] == ["sft", "dpo", "rft"] and "[sft, dpo]" in stages["description"]
+    with pytest.raises(ValueError, match=r"each training stage runs at most once"):
+        EndToEndParams(stages=["sft", "sft"])
+    assert EndToEndParams(stages=["sft", "dpo", "rft"], skip=["rft"]).training_stages() == ["sft", "dpo"]
+
+
+def test_every_packaged_deployment_has_parameters_its_flow_accepts() -> None:
+    import importlib
+    from pathlib import Path
+
+    import yaml
+    from pydantic import TypeAdapter
+
+    root = Path(__file__).parents[2]
+    deployments = yaml.safe_load((root / "prefect.yaml").read_text())["deployments"]
+    checked = []
+    for deployment in deployments:
+        path, name = deployment["entrypoint"].split(":")
+        flow_fn = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
+        annotation = flow_fn.fn.__annotations__["params"]
+        hints = importlib.import_module(flow_fn.fn.__module__).__dict__
+        model = hints[annotation] if isinstance(annotation, str) else annotation
+        TypeAdapter(model).validate_python(deployment.get("parameters", {}).get("params", {}))
+        checked.append(name)
+    assert {"dpo", "cpt", "end_to_end"} <= set(checked)
