@@ -113,7 +113,7 @@ def end_to_end_cmd(
     platform: str | None = typer.Option(
         None,
         "--platform",
-        help="Run every job on SMTJ (default), SERVERLESS (no instances; models registered as versions) or BEDROCK.",
+        help="Run every job on SMTJ (default) or SERVERLESS (no instances; models registered as versions).",
     ),
     accept_eula: bool = typer.Option(False, "--accept-eula", help="SERVERLESS: accept the base model's EULA."),
     stages: str | None = typer.Option(
@@ -158,6 +158,8 @@ def end_to_end_cmd(
         raw.setdefault("tracking", {})["mlflow_uri"] = mlflow_uri
     if stages:
         raw["stages"] = [s.strip() for s in stages.split(",") if s.strip()]
+    if platform and platform.upper() not in ("SMTJ", "SERVERLESS"):
+        raise typer.BadParameter(f"{platform!r}: use SMTJ or SERVERLESS", param_hint="--platform")
     if platform or accept_eula:
         for job in ("baseline", "sft", "dpo", "rft", "evaluation"):
             raw.setdefault(job, {}).update(

@@ -74,3 +74,22 @@ def test_run_without_bucket_is_one_clear_line(monkeypatch, capsys) -> None:
         "error: Setting 'bucket' is not set: export NOVAFLOW_BUCKET=... (or put it in .env, or pass "
         "--bucket where the command offers it)."
     )
+
+
+def test_run_end_to_end_serverless_registers_each_stage_and_lists_it(aws, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "end-to-end", "--local", "--sizes", "300,100,80", "--run-name", "cli-sls"]
+    args += ["--work-dir", str(tmp_path / "runs"), "--platform", "serverless", "--accept-eula", "--stages", "sft"]
+    result = CliRunner().invoke(app, [*args, "--skip", "deploy"])
+    assert result.exit_code == 0, result.output
+    import boto3
+
+    sm = boto3.client("sagemaker")
+    jobs = [j["TrainingJobName"] for j in sm.list_training_jobs()["TrainingJobSummaries"]]
+    assert len(jobs) == 3  # baseline, SFT, the evaluation after it: all serverless
+    assert all("ServerlessJobConfig" in sm.describe_training_job(TrainingJobName=j) for j in jobs)
+    listed = CliRunner().invoke(app, ["registry", "list", "--run-name", "cli-sls"])
+    assert listed.exit_code == 0, listed.output
+    assert "  v1  PendingManualApproval  stage sft" in listed.output
+    refused = CliRunner().invoke(app, [*args[:-2], "--platform", "bedrock"])
+    assert refused.exit_code == 2 and "'bedrock': use SMTJ or SERVERLESS" in refused.output
