@@ -98,8 +98,9 @@ def deploy_and_smoke(
             params.deploy.target, served.invoke_id, eval_uri, rows=params.deploy.smoke_rows, labels=labels
         )
         log.notes.append(f"smoke test: {smoke.summary()}")
-    source = f" from {version.arn}" if version else ""
-    return f"{candidate} vs {baseline}: {decision.reason}", f"{params.deploy.target} `{served.invoke_id}`{source}"
+    if version is not None:
+        log.notes.append(f"deployed from model package version {version.arn}")
+    return f"{candidate} vs {baseline}: {decision.reason}", f"{params.deploy.target} `{served.invoke_id}`"
 
 
 def _decide(log: RunLog, trained: TrainedModel, status: str, reason: str) -> None:

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from flows.deploy_stage import DeployFlowParams, deploy
 from flows.end_to_end import end_to_end
-from flows.params import DeployParams, GateParams, JobParams
+from flows.params import DeployParams, EvaluationParams, GateParams, JobParams
 from novaflow.cli import app
 from novaflow.registry.packages import default_group, list_versions
 from tests.flows.helpers import artifacts_of, small_params, training_jobs
@@ -31,10 +31,10 @@ def _serverless_params(run_name: str, tmp_path: Any, **changes: Any) -> Any:
     return small_params(
         run_name,
         tmp_path,
-        baseline=JobParams(**SERVERLESS),
+        baseline=EvaluationParams(**SERVERLESS),
         sft=JobParams(**SERVERLESS, overrides={"max_steps": 60}),
         rft=JobParams(**SERVERLESS, overrides={"max_steps": 6}),
-        evaluation=JobParams(**SERVERLESS),
+        evaluation=EvaluationParams(**SERVERLESS),
         **changes,
     )
 
@@ -65,8 +65,8 @@ def test_serverless_end_to_end_deploys_the_approved_version_and_a_rerun_attaches
     assert rft.lineage["flow-run"] == str(state.state_details.flow_run_id)
     assert sft.metrics["em"] == pytest.approx(result["metrics"]["Post-SFT"]["em"], abs=1e-6)
     assert rft.metrics["em"] == pytest.approx(result["metrics"]["Post-RFT"]["em"], abs=1e-6)
-    assert result["deployment"].endswith(f"from {rft.arn}")
     summary = artifacts_of(state.state_details.flow_run_id)["run-summary-sls-e2e"]["data"]
+    assert f"deployed from model package version {rft.arn}" in summary
     assert "## Model registry" in summary and f"| rft | `{rft.arn}` | Approved |" in summary
 
     # teardown removed the endpoint, never the versions; the registry CLI shows them with status and lineage
