@@ -51,11 +51,8 @@ def main() -> None:
     parser.add_argument("--platform", default=None, help="SMTJ (default) or SERVERLESS (accepts the EULA).")
     args = parser.parse_args()
     extra = ("--platform", args.platform, "--accept-eula") if args.platform else ()
-    print(
-        f"novaflow run end-to-end --local {' '.join(extra)}, committed sample, {os.cpu_count()} cores".replace(
-            "  ", " "
-        )
-    )
+    command = " ".join(["novaflow run end-to-end --local", *extra])
+    print(f"{command}, committed sample, {os.cpu_count()} cores")
     for i in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="novaflow-bench-") as tmp:
             wall, stages, em, _ = one_run(Path(tmp), extra)
