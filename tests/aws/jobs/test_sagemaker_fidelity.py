@@ -48,6 +48,8 @@ def normalise(body: dict[str, Any]) -> dict[str, Any]:
     ("model", "method", "train", "extra"),
     [
         ("nova-lite-2", "sft_lora", "data/train.jsonl", {}),
+        ("nova-micro", "dpo_lora", "data/dpo.jsonl", {}),
+        ("nova-pro", "dpo_full", "data/dpo.jsonl", {}),
         ("nova-micro", "evaluation", "data/gen_qa.jsonl", {}),
         (
             "nova-lite-2",
