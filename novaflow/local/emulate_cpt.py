@@ -15,31 +15,13 @@ from typing import Any
 import numpy as np
 
 from novaflow.local import storage
-from novaflow.local.emulate_sft import checkpoint_uri, schedule
+from novaflow.local.emulate_sft import checkpoint_uri, schedule, sft_hyperparameters
 from novaflow.local.joblog import sft_step_line
 from novaflow.local.model import Adam, CorpusModel, softmax
 
 MAX_BIGRAMS_PER_STEP = 2048
 STEP_PER_RECIPE_LR = 0.05 / 1e-5
 HELD_OUT_SHARE = 20
-
-
-def cpt_settings(config: dict[str, Any], n_rows: int) -> dict[str, Any]:
-    trainer = config.get("trainer") or {}
-    optim = config.get("optim") or config.get("optim_config") or (config.get("model") or {}).get("optim") or {}
-    sched = optim.get("sched") or config.get("lr_scheduler") or {}
-    batch = int(config.get("global_batch_size") or 256)
-    steps = trainer.get("max_steps") or config.get("max_steps")
-    if not isinstance(steps, int):
-        epochs = int(trainer.get("max_epochs") or 1)
-        steps = max(1, math.ceil(epochs * n_rows / batch))
-    return {
-        "steps": int(steps),
-        "batch": batch,
-        "lr": float(optim.get("lr") or 1e-5),
-        "warmup": int(sched.get("warmup_steps") or 0),
-        "min_lr": float(sched.get("min_lr") or 0.0),
-    }
 
 
 def corpus(rows: list[dict[str, Any]]) -> list[str]:
@@ -89,7 +71,7 @@ def run_cpt(ctx: Any, recipe: dict[str, Any]) -> None:
     texts = corpus(ctx.read_jsonl("train"))
     held_out = texts[::HELD_OUT_SHARE] if len(texts) >= HELD_OUT_SHARE else []
     training = [t for i, t in enumerate(texts) if not held_out or i % HELD_OUT_SHARE]
-    hp = cpt_settings(recipe.get("training_config") or {}, len(training))
+    hp = sft_hyperparameters(recipe.get("training_config") or {}, len(training), default_batch=256)
     model = CorpusModel.for_corpus(training)
     held = model.bigrams(held_out)
     before = model.cross_entropy(*held)

@@ -58,11 +58,13 @@ def schedule(step: int, total: int, lr: float, warmup: int, min_lr: float) -> fl
     return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def sft_hyperparameters(config: dict[str, Any], n_rows: int) -> dict[str, Any]:
+def sft_hyperparameters(config: dict[str, Any], n_rows: int, *, default_batch: int = 32) -> dict[str, Any]:
+    """Steps, batch and learning-rate schedule from a Nova 1 or Nova 2 recipe (CPT's too: Nova 2 CPT keeps its
+    optimiser at ``training_config.optim``)."""
     trainer = config.get("trainer") or {}
-    optim = config.get("optim_config") or (config.get("model") or {}).get("optim") or {}
+    optim = config.get("optim_config") or config.get("optim") or (config.get("model") or {}).get("optim") or {}
     sched = config.get("lr_scheduler") or optim.get("sched") or {}
-    batch = int(config.get("global_batch_size") or 32)
+    batch = int(config.get("global_batch_size") or default_batch)
     steps = config.get("max_steps") or trainer.get("max_steps")
     if not isinstance(steps, int):
         epochs = int(trainer.get("max_epochs") or 1)

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterName,
+    FlowRunFilterState,
+    LogFilter,
+    LogFilterFlowRunId,
+)
+from prefect.client.schemas.filters import FlowRunFilterStateType as StateTypeFilter
+from prefect.client.schemas.objects import StateType
+from prefect.flow_runs import resume_flow_run
 
 from flows.params import DataParams, EndToEndParams, JobParams, WaitParams, resolve_model
 from flows.stages import spec_for
@@ -79,3 +92,29 @@ def logs_of(flow_run_id: Any) -> list[str]:
             messages += [entry.message for entry in page]
             if len(page) < 200:
                 return messages
+
+
+def resume_when_paused(
+    run_name: str, answer: dict[str, Any], on_pause: Callable[[], None] | None = None, tries: int = 600
+) -> threading.Thread:
+    """Like a person in the UI: wait for the run to pause, look (``on_pause``), then answer its input form."""
+
+    def worker() -> None:
+        with get_client(sync_client=True) as client:
+            for _ in range(tries):
+                runs = client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(
+                        name=FlowRunFilterName(any_=[run_name]),
+                        state=FlowRunFilterState(type=StateTypeFilter(any_=[StateType.PAUSED])),
+                    )
+                )
+                if runs:
+                    if on_pause is not None:
+                        on_pause()
+                    resume_flow_run(runs[0].id, run_input=answer)
+                    return
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    return thread

@@ -3,18 +3,11 @@ that attach, rejected versions that are never deployed, and the approval pause r
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from typing import Any
 
 import boto3
 import pytest
-from prefect.client.orchestration import get_client as prefect_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterState
-from prefect.client.schemas.filters import FlowRunFilterStateType as StateTypeFilter
-from prefect.client.schemas.objects import StateType
-from prefect.flow_runs import resume_flow_run
 from typer.testing import CliRunner
 
 from flows.deploy_stage import DeployFlowParams, deploy
@@ -22,7 +15,7 @@ from flows.end_to_end import end_to_end
 from flows.params import DeployParams, EvaluationParams, GateParams, JobParams
 from novaflow.cli import app
 from novaflow.registry.packages import default_group, list_versions
-from tests.flows.helpers import artifacts_of, small_params, training_jobs
+from tests.flows.helpers import artifacts_of, resume_when_paused, small_params, training_jobs
 
 SERVERLESS = {"platform": "SERVERLESS", "accept_eula": True}
 
@@ -105,36 +98,18 @@ def test_a_rejected_version_is_never_deployed(aws, tmp_path) -> None:
     assert sm.list_endpoints()["Endpoints"] == [] and sm.list_models()["Models"] == []
 
 
-def _answer_when_paused(run_name: str, group: str, answer: dict[str, Any], seen: dict[str, Any]) -> threading.Thread:
-    """Like a person in the UI: look at the candidate version while the run waits, then answer."""
-
-    def worker() -> None:
-        with prefect_client(sync_client=True) as client:
-            for _ in range(600):
-                runs = client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(
-                        name=FlowRunFilterName(any_=[run_name]),
-                        state=FlowRunFilterState(type=StateTypeFilter(any_=[StateType.PAUSED])),
-                    )
-                )
-                if runs:
-                    seen["versions"] = [(v.status, v.approval_description) for v in list_versions(group)]
-                    resume_flow_run(runs[0].id, run_input=answer)
-                    return
-                time.sleep(0.2)
-
-    thread = threading.Thread(target=worker, daemon=True)
-    thread.start()
-    return thread
-
-
 def test_the_approval_pause_is_pending_in_the_registry_and_the_answer_is_recorded(aws, tmp_path) -> None:
     run_name = f"sls-pause-{uuid.uuid4().hex[:6]}"
     gate = GateParams(human_approval=True, approval_timeout_seconds=120)
     params = small_params(run_name, tmp_path, stages=["sft"], deploy=DeployParams(gate=gate))
     group = default_group("nova-lite-2", run_name)
     seen: dict[str, Any] = {}
-    thread = _answer_when_paused(run_name, group, {"approve": False, "reviewer": "ana", "note": "not yet"}, seen)
+    answer = {"approve": False, "reviewer": "ana", "note": "not yet"}
+
+    def look() -> None:
+        seen["versions"] = [(v.status, v.approval_description) for v in list_versions(group)]
+
+    thread = resume_when_paused(run_name, answer, on_pause=look)
     state = end_to_end.with_options(flow_run_name=run_name)(params, return_state=True)
     thread.join(10)
     assert state.is_failed()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -44,3 +45,30 @@ def sft_spec(**kw: object) -> JobSpec:
         "overrides": {"max_steps": 2},
     }
     return JobSpec(**{**base, **kw})
+
+
+def stub_role(stub: Any, role: str, decisions: dict[str, str]) -> None:
+    """Stubbed IAM answers for the dry run's role check: a role trusting SageMaker, and one simulation decision
+    per action, in the order the dry run asks."""
+    import json
+
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
+    stub.add_response(
+        "get_role",
+        {
+            "Role": {
+                "Path": "/",
+                "RoleName": role.rsplit("/", 1)[1],
+                "RoleId": "AROAEXAMPLEID123456",
+                "Arn": role,
+                "CreateDate": 0,
+                "AssumeRolePolicyDocument": json.dumps(trust),
+            }
+        },
+        {"RoleName": role.rsplit("/", 1)[1]},
+    )
+    stub.add_response(
+        "simulate_principal_policy",
+        {"EvaluationResults": [{"EvalActionName": a, "EvalDecision": d} for a, d in decisions.items()]},
+        {"PolicySourceArn": role, "ActionNames": list(decisions)},
+    )

@@ -8,7 +8,7 @@ from novaflow.aws import get_client
 from novaflow.jobs.dryrun import dry_run
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import submit_training_job
-from tests.aws.jobs.conftest import put_jsonl
+from tests.aws.jobs.conftest import put_jsonl, stub_role
 
 READ_ONLY = ("Describe", "Get", "List", "Head", "Simulate")
 
@@ -122,13 +122,6 @@ def test_iam_simulation_denials_are_problems(aws) -> None:
 
     iam = get_client("iam")
     role = "arn:aws:iam::123456789012:role/exec"
-    trust = json.dumps(
-        {
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
-            ]
-        }
-    )
     spec = JobSpec(
         model="nova-lite-2",
         method="rft_lora",
@@ -137,36 +130,14 @@ def test_iam_simulation_denials_are_problems(aws) -> None:
         reward_lambda_arn="arn:aws:lambda:us-east-1:123456789012:function:r",
     )
     report = DryRunReport(job_name="j")
+    decisions = {
+        "s3:GetObject": "allowed",
+        "s3:PutObject": "implicitDeny",
+        "s3:ListBucket": "allowed",
+        "lambda:InvokeFunction": "explicitDeny",
+    }
     with Stubber(iam) as stub:
-        stub.add_response(
-            "get_role",
-            {
-                "Role": {
-                    "Path": "/",
-                    "RoleName": "exec",
-                    "RoleId": "AROAEXAMPLEID123456",
-                    "Arn": role,
-                    "CreateDate": 0,
-                    "AssumeRolePolicyDocument": trust,
-                }
-            },
-            {"RoleName": "exec"},
-        )
-        stub.add_response(
-            "simulate_principal_policy",
-            {
-                "EvaluationResults": [
-                    {"EvalActionName": "s3:GetObject", "EvalDecision": "allowed"},
-                    {"EvalActionName": "s3:PutObject", "EvalDecision": "implicitDeny"},
-                    {"EvalActionName": "s3:ListBucket", "EvalDecision": "allowed"},
-                    {"EvalActionName": "lambda:InvokeFunction", "EvalDecision": "explicitDeny"},
-                ]
-            },
-            {
-                "PolicySourceArn": role,
-                "ActionNames": ["s3:GetObject", "s3:PutObject", "s3:ListBucket", "lambda:InvokeFunction"],
-            },
-        )
+        stub_role(stub, role, decisions)
         _check_role(spec, load_settings(), report, simulate=True)
     assert [str(p) for p in report.problems] == [
         "role_arn: role exec is not allowed s3:PutObject, lambda:InvokeFunction -> fix: attach a policy granting "

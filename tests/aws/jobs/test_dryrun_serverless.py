@@ -3,8 +3,6 @@ limit, the EULA, the execution role, and a token cost estimate from the editable
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from botocore.stub import Stubber
 
@@ -14,7 +12,7 @@ from novaflow.jobs.dryrun import DryRunReport, _check_role, dry_run
 from novaflow.jobs.spec import JobSpec
 from novaflow.recipes import serverless as hub_spec
 from novaflow.settings import load_settings
-from tests.aws.jobs.conftest import put_jsonl
+from tests.aws.jobs.conftest import put_jsonl, stub_role
 from tests.aws.jobs.test_dryrun import assert_read_only
 
 
@@ -119,40 +117,16 @@ def test_more_than_100_hyperparameters_is_a_problem(aws, monkeypatch) -> None:
 def test_the_execution_role_is_simulated_for_the_registry_the_service_writes_to(aws) -> None:
     iam = get_client("iam")
     role = "arn:aws:iam::123456789012:role/exec"
-    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
-    actions = [
-        "s3:GetObject",
-        "s3:PutObject",
-        "s3:ListBucket",
-        "sagemaker:DescribeModelPackageGroup",
-        "sagemaker:CreateModelPackage",
-    ]
+    decisions = {
+        "s3:GetObject": "allowed",
+        "s3:PutObject": "allowed",
+        "s3:ListBucket": "allowed",
+        "sagemaker:DescribeModelPackageGroup": "allowed",
+        "sagemaker:CreateModelPackage": "implicitDeny",
+    }
     report = DryRunReport(job_name="j")
     with Stubber(iam) as stub:
-        stub.add_response(
-            "get_role",
-            {
-                "Role": {
-                    "Path": "/",
-                    "RoleName": "exec",
-                    "RoleId": "AROAEXAMPLEID123456",
-                    "Arn": role,
-                    "CreateDate": 0,
-                    "AssumeRolePolicyDocument": json.dumps(trust),
-                }
-            },
-            {"RoleName": "exec"},
-        )
-        decisions = ["allowed", "allowed", "allowed", "allowed", "implicitDeny"]
-        stub.add_response(
-            "simulate_principal_policy",
-            {
-                "EvaluationResults": [
-                    {"EvalActionName": a, "EvalDecision": d} for a, d in zip(actions, decisions, strict=True)
-                ]
-            },
-            {"PolicySourceArn": role, "ActionNames": actions},
-        )
+        stub_role(stub, role, decisions)
         _check_role(_spec(role_arn=role, train_uri="s3://b/k"), load_settings(), report, simulate=True)
     assert [str(p) for p in report.problems] == [
         "role_arn: role exec is not allowed sagemaker:CreateModelPackage -> fix: attach a policy granting "

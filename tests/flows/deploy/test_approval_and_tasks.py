@@ -4,23 +4,17 @@ smoke test -> teardown, resumed from another thread the way a person in the UI w
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
 from typing import Any
 
 import pytest
 from prefect import flow
-from prefect.client.orchestration import get_client as prefect_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterState
-from prefect.client.schemas.filters import FlowRunFilterStateType as StateTypeFilter
-from prefect.client.schemas.objects import StateType
-from prefect.flow_runs import resume_flow_run
 
 from novaflow.aws import get_client
 from novaflow.errors import DeployError
 from novaflow.evaluation.compare import MetricDelta
 from tasks.deploy import deploy_task, gate_task, request_approval, smoke_test_task, teardown_task
+from tests.flows.helpers import resume_when_paused
 
 SYSTEM = "Classify the Stack Overflow question. Answer with exactly one label: HQ, LQ_EDIT or LQ_CLOSE."
 BUCKET = "customer-escrow-123456789012-smtj-flowtest"
@@ -38,26 +32,6 @@ def gated_deploy(eval_uri: str) -> dict[str, Any]:
     smoke = smoke_test_task("sagemaker", served.invoke_id, eval_uri, rows=2, labels=["HQ", "LQ_EDIT", "LQ_CLOSE"])
     report = teardown_task("nova-flow", target="sagemaker")
     return {"reviewer": approval.reviewer, "smoke": smoke.summary(), "removed": report.removed}
-
-
-def resume_when_paused(run_name: str, answer: dict[str, Any]) -> threading.Thread:
-    def worker() -> None:
-        with prefect_client(sync_client=True) as client:
-            for _ in range(300):
-                runs = client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(
-                        name=FlowRunFilterName(any_=[run_name]),
-                        state=FlowRunFilterState(type=StateTypeFilter(any_=[StateType.PAUSED])),
-                    )
-                )
-                if runs:
-                    resume_flow_run(runs[0].id, run_input=answer)
-                    return
-                time.sleep(0.2)
-
-    thread = threading.Thread(target=worker, daemon=True)
-    thread.start()
-    return thread
 
 
 @pytest.fixture
