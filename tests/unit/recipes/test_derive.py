@@ -1,0 +1,261 @@
+"""Deriving the service tables: comment limits, the hub's resolution rules, a whole (synthetic) checkout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from novaflow.errors import ConfigError
+from novaflow.recipes import derive
+from novaflow.recipes.derive import (
+    derive_tables,
+    documented_limits,
+    dump_table,
+    load_recipe_yaml,
+    open_checkout,
+    recipe_comments,
+    resolve_parameters,
+)
+from novaflow.recipes.published import load_published, parse_tables
+
+ROOT = Path(__file__).parents[3]
+MIRROR = Path("/work/.mirror/aws+sagemaker-hyperpod-recipes/repo")
+
+
+@pytest.mark.parametrize(
+    ("comment", "expected"),
+    [
+        ("Global batch size, allowed values are 16, 32, 64", {"enum": [16, 32, 64]}),
+        ("Number of compute instances for training, allowed value is 1", {"enum": [1]}),
+        ("Scaling factor for LoRA weights. Allowed values are 32, 64 and 96", {"enum": [32, 64, 96]}),
+        ("Total samples per step. Limits: {16, 32, 64, 128}", {"enum": [16, 32, 64, 128]}),
+        ("Number of compute instances. All supported values: {2, 4, 8, 16}", {"enum": [2, 4, 8, 16]}),
+        ("Sequence length (options: 8192, 16384, 32768 [default], 65536)", {"enum": [8192, 16384, 32768, 65536]}),
+        ("Total samples per optimizer step across all replicas (16/32/64/128/256).", {"enum": [16, 32, 64, 128, 256]}),
+        ("Dropout, must be between 0.0 and 1.0", {"min": 0.0, "max": 1.0}),
+        ("Dropout for hidden states. Limits: [0.0, 1.0]", {"min": 0.0, "max": 1.0}),
+        ("LoRA+ learning rate scaling factor (1.0–70.0)", {"min": 1.0, "max": 70.0}),
+        ("Change to a value between (0,20] to enable", {"min": 0, "max": 20}),
+        ("Maximum training steps. Minimal is 4.", {"min": 4}),
+        (
+            "Maximum context window size (tokens). Should be between [1024, 8192] and multiple of 1024.",
+            {"min": 1024, "max": 8192, "multiple_of": 1024},
+        ),
+        (
+            "Context. For p5 instance type should be between [1024, 32768] and multiple of 1024. "
+            "For p4d instance type should be between [1024, 16384] and multiple of 1024.",
+            {"by_family": {"p5": {"min": 1024, "max": 32768}, "p4d": {"min": 1024, "max": 16384}}, "multiple_of": 1024},
+        ),
+        ("Enable reasoning, options are low/high", {"words": ["low", "high"]}),
+        ("Learning rate", {}),
+        ("Cap on tokens generated per sample", {}),
+    ],
+)
+def test_documented_limits_read_the_phrasings_recipes_use(comment: str, expected: dict) -> None:
+    assert documented_limits(comment) == expected
+
+
+def test_recipe_comments_follow_nesting_and_continuation_lines() -> None:
+    text = (
+        "run:\n"
+        "  name: x   # a run name\n"
+        "training_config:\n"
+        "  max_length: 8192   # first half.\n"
+        "                     # second half.\n"
+        "  nested:\n"
+        "    lr: 1e-5         # Learning rate\n"
+        "\n"
+        "  other: 'a # not a comment'\n"
+    )
+    assert recipe_comments(text) == {
+        "run.name": "a run name",
+        "training_config.max_length": "first half. second half.",
+        "training_config.nested.lr": "Learning rate",
+    }
+
+
+def test_recipe_yaml_reads_exponents_as_floats_like_the_container() -> None:
+    data = load_recipe_yaml("a: 1e-5\nb: 5e-07\nc: 1.0e-3\nd: '1e-5'\ne: 10\n")
+    assert data == {"a": 1e-05, "b": 5e-07, "c": 0.001, "d": "1e-5", "e": 10}
+    assert isinstance(data["a"], float) and isinstance(data["e"], int)
+
+
+def test_resolution_uses_the_recipe_value_conditions_and_the_batch_ladder() -> None:
+    params = {
+        "learning_rate": {"type": "float", "required": True, "min": 0, "max": 1, "default": 1e-5, "description": "x"},
+        "global_batch_size": {"type": "integer", "required": True, "enum": [16, 32, 64], "default": 64},
+        "replicas": {
+            "type": "integer",
+            "required": True,
+            "enum": [1],
+            "default": 1,
+            "conditional_constraints": {
+                "enum": {"Name": {"model_a_recipe": [2, 4], "default": [1]}},
+                "default": {"Name": {"model_a_recipe": 2, "default": 1}},
+            },
+        },
+        "save_steps": {"type": "integer", "required": True, "min": 0, "max": 10, "default": 3},
+        "namespace": {"type": "string", "required": True, "default": "kubeflow"},
+        "max_context_length": {"type": "integer", "required": True, "min": 1, "max": 9, "default": 8},
+    }
+    template = {
+        "run": {"replicas": "{{replicas}}"},
+        "training_config": {
+            "lr": "{{learning_rate}}",
+            "global_batch_size": "{{global_batch_size}}",
+            "save_steps": "{{save_steps}}",
+        },
+    }
+    recipe = {
+        "run": {"replicas": 8},
+        "training_config": {
+            "lr": 5e-6,
+            "global_batch_size": 32,
+            "max_steps": 7,
+            "save_steps": "${oc.select:training_config.max_steps}",
+        },
+    }
+    out = resolve_parameters(params, template, recipe, {"Name": "model_a_recipe_v1", "Model_ID": "m"})
+    assert out["learning_rate"] == {
+        "type": "float",
+        "required": True,
+        "min": 0,
+        "max": 1,
+        "default": 5e-6,
+        "paths": ["training_config.lr"],
+    }
+    assert out["global_batch_size"]["enum"] == [32, 64, 128, 256, 512, 1024]
+    assert out["global_batch_size"]["default"] == 32
+    assert (out["replicas"]["enum"], out["replicas"]["default"]) == ([2, 4], 2)
+    assert out["save_steps"]["default"] == 7
+    assert out["max_context_length"]["paths"] == []
+    assert "namespace" not in out
+    other = resolve_parameters(params, template, recipe, {"Name": "model_b_recipe", "Model_ID": "m"})
+    assert (other["replicas"]["enum"], other["replicas"]["default"]) == ([1], 1)
+
+
+def _write(root: Path, path: str, content: object) -> None:
+    target = root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
+
+
+def _synthetic_checkout(root: Path) -> Path:
+    """A two-recipe checkout in the repository's layout (values invented for the test)."""
+    params = {
+        "templates": {
+            "nova_lora_sft_2_0": {
+                "recipe_template": {"training_config": {"optim_config": {"lr": "{{learning_rate}}"}}},
+                "recipe_override_parameters": {
+                    "learning_rate": {"type": "float", "required": True, "min": 0, "max": 0.5, "default": 0.1}
+                },
+            }
+        }
+    }
+    _write(root, derive.PARAMETERS_FILE, params)
+    _write(
+        root,
+        derive.METADATA_FILE,
+        {
+            "nova_lite_2_0_p5_gpu_lora_sft": {"display_name": "SFT", "instance_types": ["ml.p5.48xlarge"]},
+            "nova_lite_2_0_p5_48xl_gpu_rft_eval": {
+                "display_name": "RFT Evaluation",
+                "instance_types": ["ml.p5.48xlarge"],
+            },
+            "nova_lite_1_0_p5_gpu_ppo": {"display_name": "PPO", "instance_types": ["ml.p5.48xlarge"]},
+        },
+    )
+    image = "111122223333.dkr.ecr.us-east-1.amazonaws.com/nova-fine-tune-repo:SM-TJ-SFT-V2-latest"
+    _write(
+        root,
+        derive.REGIONAL_FILE,
+        {
+            "all": {"hosting": {"container_image": {"prod": {"us-east-1": "inference-image"}, "gamma": {"x": "y"}}}},
+            "nova_lite_2_0_p5_gpu_lora_sft": {
+                "sm_jobs": {
+                    "container_image": {"prod": {"us-east-1": image}, "gamma": {"us-east-1": "internal"}},
+                    "serverless_sku": {"prod": {"us-east-1": "USE1", "eu-west-1": "EU"}},
+                }
+            },
+        },
+    )
+    _write(root, derive.MODEL_ID_FILE, {"amazon.nova-2-lite-v1:0:256k": "nova-textgeneration-lite-v2"})
+    _write(
+        root,
+        derive.UNSUPPORTED_FILE,
+        {"nova": ["recipes_collection/recipes/evaluation/nova/nova_2_0/nova_lite_2_0_p5_48xl_gpu_rft_eval.yaml"]},
+    )
+    _write(
+        root,
+        "recipes_collection/recipes/fine-tuning/nova/nova_2_0/nova_lite_2_0_p5_gpu_lora_sft.yaml",
+        "run:\n  model_type: amazon.nova-2-lite-v1:0:256k\n  replicas: 4  # allowed values are 4, 8\n"
+        "training_config:\n  optim_config:\n    lr: 2e-5   # Learning rate\n",
+    )
+    _write(
+        root,
+        "recipes_collection/recipes/evaluation/nova/nova_2_0/nova_lite_2_0_p5_48xl_gpu_rft_eval.yaml",
+        "run:\n  model_type: amazon.nova-2-lite-v1:0:256k\n  replicas: 1\nevaluation:\n  task: rft_eval\n",
+    )
+    _write(
+        root,
+        "recipes_collection/recipes/fine-tuning/nova/nova_1_0/nova_lite_1_0_p5_gpu_ppo.yaml",
+        "run:\n  model_type: amazon.nova-lite-v1:0:300k\n",
+    )
+    return root
+
+
+def test_a_checkout_becomes_tables_stamped_with_their_source(tmp_path: Path) -> None:
+    root = _synthetic_checkout(tmp_path / "hub")
+    tables = derive_tables(open_checkout(root))
+    recipes = tables["recipes.json"]["recipes"]
+    assert sorted(recipes) == ["nova_lite_2_0_p5_48xl_gpu_rft_eval", "nova_lite_2_0_p5_gpu_lora_sft"]  # no PPO
+    sft = recipes["nova_lite_2_0_p5_gpu_lora_sft"]
+    assert sft["technique"] == "SFT" and sft["peft"] is True and sft["nova_version"] == 2
+    assert sft["hub_model"] == "nova-textgeneration-lite-v2"
+    assert sft["overrides"]["learning_rate"]["default"] == 2e-5
+    assert sft["documented"] == {"run.replicas": {"enum": [4, 8]}}
+    evaluation = recipes["nova_lite_2_0_p5_48xl_gpu_rft_eval"]
+    assert (evaluation["templated"], evaluation["template"], evaluation["evaluation_task"]) == (False, None, "rft_eval")
+    assert "overrides" not in evaluation
+    images = tables["images.json"]
+    assert images["training"]["nova_lite_2_0_p5_gpu_lora_sft"]["SMTJ"] == {
+        "us-east-1": "111122223333.dkr.ecr.us-east-1.amazonaws.com/nova-fine-tune-repo:SM-TJ-SFT-V2-latest"
+    }
+    assert images["training"]["nova_lite_2_0_p5_gpu_lora_sft"]["serverless_regions"] == ["eu-west-1", "us-east-1"]
+    assert images["inference"] == {"us-east-1": "inference-image"}
+    assert tables["recipes.json"]["source"]["repo"] == "aws/sagemaker-hyperpod-recipes"
+    loaded = parse_tables(tables["recipes.json"], tables["images.json"])
+    assert loaded.recipe("nova_lite_2_0_p5_gpu_lora_sft").regions("SMTJ") == frozenset({"us-east-1"})
+
+
+def test_the_script_writes_then_checks_and_reports_stale_tables(tmp_path: Path) -> None:
+    root = _synthetic_checkout(tmp_path / "hub")
+    out = tmp_path / "tables"
+    script = [sys.executable, str(ROOT / "scripts" / "derive_service_specs.py"), str(root), "--out", str(out)]
+    assert subprocess.run(script, capture_output=True, text=True, check=False).returncode == 0
+    assert subprocess.run([*script, "--check"], capture_output=True, text=True, check=False).returncode == 0
+    (out / "images.json").write_text("{}\n", encoding="utf-8")
+    stale = subprocess.run([*script, "--check"], capture_output=True, text=True, check=False)
+    assert stale.returncode == 1 and "images.json differs" in stale.stdout
+    missing = subprocess.run([*script[:2], str(tmp_path / "nowhere")], capture_output=True, text=True, check=False)
+    assert missing.returncode == 2 and "is not a checkout of aws/sagemaker-hyperpod-recipes" in missing.stderr
+
+
+def test_open_checkout_refuses_a_directory_that_is_not_the_repository(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is not a checkout"):
+        open_checkout(tmp_path)
+
+
+@pytest.mark.skipif(not MIRROR.exists(), reason="no local mirror of aws/sagemaker-hyperpod-recipes")
+def test_packaged_tables_are_what_the_recorded_commit_gives() -> None:
+    checkout = open_checkout(MIRROR)
+    published = load_published()
+    if checkout.commit != published.commit:
+        pytest.skip(f"mirror is at {checkout.commit}, the tables at {published.commit}")
+    packaged = ROOT / "novaflow" / "recipes" / "published"
+    for name, content in derive_tables(checkout).items():
+        assert (packaged / name).read_text(encoding="utf-8") == dump_table(content), name
