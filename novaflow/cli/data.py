@@ -100,6 +100,28 @@ def prepare(
 
 
 @app.command()
+def validate(
+    input_path: str = typer.Argument(..., metavar="FILE", help="JSONL already in the Nova format (path or s3://)."),
+    method: str = typer.Option(..., "--method", help=f"The format FILE is in: {FORMATS} (or its training method)."),
+    model: str = model_option("Model the data is for"),
+    show: int = typer.Option(20, "--show", help="How many rejected rows to print."),
+) -> None:
+    """Check FILE row by row as the service reads it, without rewriting it; exit 1 when a row would be refused."""
+    from novaflow.data.loaders import local_source
+    from novaflow.data.validate import validate_file
+
+    with local_source(input_path) as local:
+        result = validate_file(str(local), method, model)
+    typer.echo(f"{input_path}: {result.rows} rows, {len(result.rejected)} rejected")
+    for rejection in result.rejected[:show]:
+        typer.echo(f"  row {rejection.row} {rejection.field}: {rejection.reason}")
+    if len(result.rejected) > show:
+        typer.echo(f"  ... and {len(result.rejected) - show} more")
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+@app.command()
 def split(
     input_path: str = typer.Argument(..., metavar="INPUT"),
     sizes: str = typer.Option(..., "--sizes", help="Counts (3500,500,700) or ratios (0.7,0.1,0.2)."),

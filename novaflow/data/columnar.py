@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from novaflow.catalog import DataFormat
+from novaflow.data.converse import gen_qa_image_problem
 from novaflow.data.formats import DEFAULT_RFT_SYSTEM, RESERVED_PATTERN, RESERVED_RE, SCHEMA_VERSION
 from novaflow.data.loaders import Chunk
 from novaflow.data.rejections import Rejection
@@ -88,6 +89,8 @@ def plan_columns(
     }[data_format]
     if data_format is DataFormat.RFT and "reference_answer" not in resolved and "response" in resolved:
         resolved["reference_answer"] = resolved["response"]
+    if data_format is DataFormat.EVAL and "metadata" not in resolved and "metadata" in columns:
+        resolved["metadata"] = ("metadata",)
     if data_format is DataFormat.CPT and "text" not in resolved and "query" in resolved:
         resolved["text"] = resolved["query"]
     notes: list[str] = []
@@ -307,9 +310,8 @@ def _eval_images(chunk: Chunk, errors: list[str | None]) -> list[Any]:
             errors[i] = "images|optional field consistency: other rows have images, this one has none"
             continue
         for j, img in enumerate(value):
-            data = img.get("data") if isinstance(img, dict) else None
-            if not isinstance(data, str) or not data.startswith("data:image/") or ";base64," not in data:
-                errors[i] = f"images[{j}].data|must be a data:image/...;base64,... URI"
+            if problem := gen_qa_image_problem(img.get("data") if isinstance(img, dict) else None):
+                errors[i] = f"images[{j}].data|{problem}"
                 break
     return out
 

@@ -40,7 +40,8 @@ class ColumnMap(BaseModel):
     """Mapping key -> source column, a ``{Col}`` template, or ``A+B`` (columns joined by a blank line).
 
     ``metadata`` lists extra columns: for RFT they become top-level keys named after the column; for gen_qa they
-    become the ``metadata`` string (the column value, or a JSON object when several columns are listed).
+    become the ``metadata`` string (the column value, or a JSON object when several columns are listed). For gen_qa a
+    column named ``metadata`` is carried without a mapping, since the evaluation echoes it in its per-row output.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
