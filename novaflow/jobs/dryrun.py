@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from novaflow.aws import error_code, get_client, is_not_found, split_s3_uri
 from novaflow.catalog import DataFormat, Method, Platform, check_supported
 from novaflow.data.bounds import row_count_problem
+from novaflow.data.media import check_media
 from novaflow.errors import NovaflowError
 from novaflow.jobs.backends import get_backend
 from novaflow.jobs.request import validate_request
@@ -36,6 +38,8 @@ from novaflow.settings import NovaflowSettings, load_settings
 
 IMAGE_RE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[\w./-]+:[\w.-]+$")
 MAX_COUNT_BYTES = 512 * 1024 * 1024
+MAX_MEDIA_PROBLEMS = 5
+MEDIA_FIX = "replace or re-encode the object within the Nova limits, or drop the row"
 
 
 @dataclass(frozen=True)
@@ -198,8 +202,13 @@ def _check_data(spec: JobSpec, sub: Submission, settings: NovaflowSettings, repo
             "AWS requires the judge dataset to be one file named llm_judge.jsonl",
         )
     for channel, uri in spec.data_channels().items():
-        rows = _count_rows(uri, settings, report, channel)
-        if rows is None or channel != "train":
+        lines = _read_lines(uri, settings, report, channel)
+        if lines is None:
+            continue
+        if spec.method.data_format is DataFormat.SFT:
+            _check_media(uri, lines, settings, report, channel)
+        rows = len(lines)
+        if channel != "train":
             continue
         minimum, why = _rows_and_batch(spec, sub)
         if minimum is not None and rows < minimum:
@@ -214,7 +223,27 @@ def _check_data(spec: JobSpec, sub: Submission, settings: NovaflowSettings, repo
                 report.add(channel, f"{uri}: {problem}", "prepare a training set within these bounds")
 
 
-def _count_rows(uri: str, settings: NovaflowSettings, report: DryRunReport, channel: str) -> int | None:
+def _check_media(uri: str, lines: list[bytes], settings: NovaflowSettings, report: DryRunReport, channel: str) -> None:
+    """Media objects the rows point at: size, signature, dimensions and duration (see novaflow.data.media)."""
+    records = []
+    for number, line in enumerate(lines, 1):
+        if b'"s3://' in line:
+            try:
+                records.append((number, orjson.loads(line)))
+            except orjson.JSONDecodeError:
+                continue
+    if not records:
+        return
+    media = check_media(records, get_client("s3", settings), uri.rsplit("/", 1)[-1])
+    for rejection in media.rejected[:MAX_MEDIA_PROBLEMS]:
+        report.add(f"{channel} row {rejection.row} {rejection.field}", rejection.reason, MEDIA_FIX)
+    if len(media.rejected) > MAX_MEDIA_PROBLEMS:
+        report.add(channel, f"{len(media.rejected) - MAX_MEDIA_PROBLEMS} more rows with media problems", MEDIA_FIX)
+    report.notes.extend(media.notes[:MAX_MEDIA_PROBLEMS])
+
+
+def _read_lines(uri: str, settings: NovaflowSettings, report: DryRunReport, channel: str) -> list[bytes] | None:
+    """The non-blank lines of a data file, or None when it is a prefix, missing, unreadable or too large."""
     try:
         bucket, key = split_s3_uri(uri)
     except ValueError:
@@ -237,7 +266,7 @@ def _count_rows(uri: str, settings: NovaflowSettings, report: DryRunReport, chan
         report.notes.append(f"{uri} is larger than {MAX_COUNT_BYTES} bytes; rows not counted")
         return None
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return sum(1 for line in body.splitlines() if line.strip())
+    return [line for line in body.splitlines() if line.strip()]
 
 
 def _check_output(spec: JobSpec, settings: NovaflowSettings, report: DryRunReport) -> None:
