@@ -27,7 +27,7 @@ from novaflow.data.bounds import row_count_problem
 from novaflow.data.media import check_media
 from novaflow.errors import NovaflowError
 from novaflow.jobs.backends import get_backend
-from novaflow.jobs.request import validate_request
+from novaflow.jobs.request import bedrock_refusals, validate_request
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import Submission, prepare_submission
 from novaflow.recipes.build import BYOD_TASKS
@@ -122,6 +122,10 @@ def dry_run(
                 f"{resolved.image_uri!r} is not an ECR image URI",
                 "use <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag> or leave it unset",
             )
+    if resolved.platform is Platform.BEDROCK:
+        for refusal in bedrock_refusals(resolved):
+            field_name, _, reason = refusal.partition(": ")
+            report.add(field_name, reason.rsplit("; ", 1)[0], reason.rsplit("; ", 1)[-1])
     _check_lambda_arn(resolved, sub, report)
     _check_data(resolved, sub, settings, report)
     _check_output(resolved, settings, report)

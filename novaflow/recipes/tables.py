@@ -11,7 +11,9 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,14 +24,28 @@ from novaflow.errors import ConfigError, RecipeError
 
 
 def read_yaml(name: str, path: str | Path | None = None) -> Any:
-    """A packaged YAML file of :mod:`novaflow.recipes`, or the user's copy when ``path`` is given."""
+    """A packaged YAML file of :mod:`novaflow.recipes`, or the user's copy when ``path`` is given.
+
+    Packaged files are parsed once per process (every job build reads them) and handed out as copies.
+    """
+    if not path:
+        return copy.deepcopy(_packaged_yaml(name))
+    return _parse_yaml(name, path)
+
+
+@cache
+def _packaged_yaml(name: str) -> Any:
+    return _parse_yaml(name, None)
+
+
+def _parse_yaml(name: str, path: str | Path | None) -> Any:
     try:
         text = (
             Path(path).read_text(encoding="utf-8")
             if path
             else (resources.files("novaflow.recipes").joinpath(name).read_text(encoding="utf-8"))
         )
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
     except FileNotFoundError:
         raise ConfigError(f"Table file {path or name} does not exist: pass an existing YAML file.") from None
     except yaml.YAMLError as exc:
