@@ -10,6 +10,7 @@ import yaml
 from novaflow.cli.options import METHODS_HELP, model_option
 from novaflow.recipes.build import build_recipe
 from novaflow.recipes.overrides import describe_overrides
+from novaflow.recipes.published import load_published
 from novaflow.recipes.tables import load_instance_table
 
 app = typer.Typer(help="Show and refresh Nova recipe templates and instance tables.", no_args_is_help=True)
@@ -26,15 +27,29 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
     return out
 
 
+def allowed_text(row: dict[str, object]) -> str:
+    """``[low, high]``, the enum, or ``any`` - plus ``x N`` when the value must be a multiple of N."""
+    if row["enum"] is not None:
+        text = str(row["enum"])
+    elif row["min"] is None and row["max"] is None:
+        text = "any"
+    else:
+        low = "-inf" if row["min"] is None else row["min"]
+        high = "inf" if row["max"] is None else row["max"]
+        text = f"[{low}, {high}]"
+    return f"{text} x{row['multiple_of']}" if row["multiple_of"] else text
+
+
 @app.command("show")
 def show(
     model: str = model_option(),
     method: str = typer.Option("sft_lora", help=METHODS_HELP),
     platform: str = typer.Option("SMTJ", help="SMTJ or BEDROCK."),
     eval_task: str = typer.Option(None, help="Evaluation task (gen_qa, mmlu, rft_eval, llm_judge, ...)."),
+    instance_type: str = typer.Option(None, help="Instance type (the recipe and its limits depend on it)."),
     override: list[str] = typer.Option([], "--override", "-o", help="KEY=VALUE, repeatable."),
     reward_lambda_arn: str = typer.Option(None, help="Reward Lambda ARN (RFT)."),
-    keys: bool = typer.Option(False, "--keys", help="List overridable keys with ranges instead of the YAML."),
+    keys: bool = typer.Option(False, "--keys", help="List overridable keys, their limits and where they come from."),
 ) -> None:
     """Print the resolved recipe (or its override keys) for a model and method."""
     recipe = build_recipe(
@@ -45,11 +60,20 @@ def show(
         eval_task=eval_task,
         overrides=parse_overrides(override),
         reward_lambda_arn=reward_lambda_arn,
+        instance_type=instance_type,
     )
     if keys:
+        if recipe.published is not None:
+            tables = load_published()
+            typer.echo(
+                f"recipe {recipe.published.name} ({tables.repo}@{tables.commit[:12]}), template {recipe.template}"
+            )
         for row in describe_overrides(recipe.recipe, recipe.specs):
-            allowed = row["enum"] if row["enum"] is not None else f"[{row['min']}, {row['max']}]"
-            typer.echo(f"{row['key']:<26} {row['type']:<7} {row['value']!s:<12} {allowed}  ({row['path']})")
+            names = ", ".join(str(n) for n in row["names"] if not str(n).startswith("recipes."))
+            typer.echo(
+                f"{row['key']:<26} {row['type']:<7} {row['value']!s:<12} {allowed_text(row):<30} "
+                f"{row['source']}  (names: {names})"
+            )
     else:
         typer.echo(recipe.to_yaml(), nl=False)
     for problem in recipe.problems:

@@ -27,11 +27,12 @@ from novaflow.data.bounds import row_count_problem
 from novaflow.data.media import check_media
 from novaflow.errors import NovaflowError
 from novaflow.jobs.backends import get_backend
+from novaflow.jobs.reasoning import follow_data_reasoning, follows_data, reasoning_problem
 from novaflow.jobs.request import bedrock_refusals, validate_request
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import Submission, prepare_submission
-from novaflow.recipes.build import BYOD_TASKS
 from novaflow.recipes.overrides import get_path, resolved_value
+from novaflow.recipes.service import eval_task, regions
 from novaflow.recipes.tables import CostEstimate, PriceTable, load_instance_table, load_price_table
 from novaflow.reward.deploy import LAMBDA_ARN_RE
 from novaflow.settings import NovaflowSettings, load_settings
@@ -91,7 +92,7 @@ def dry_run(
 ) -> DryRunReport:
     """Validate ``spec`` against the recipe, tables and (read-only) AWS; never raises for a bad spec."""
     settings = settings or load_settings()
-    resolved = spec.resolve(settings)
+    resolved = follow_data_reasoning(spec.resolve(settings), settings)
     report = DryRunReport(job_name=None)
     for name in ("bucket", "role_arn"):
         if getattr(settings, name) in (None, "") and not (name == "role_arn" and resolved.role_arn):
@@ -111,6 +112,15 @@ def dry_run(
     report.recipe_yaml = sub.recipe.to_yaml() if not sub.recipe.problems else None
     for override_problem in sub.recipe.problems:
         report.add("overrides", override_problem, "change the override (see `novaflow recipes show`)")
+    if resolved.platform is Platform.SMTJ and sub.recipe.published is not None:
+        where = regions(sub.recipe.published, resolved.nova)
+        report.notes.append(f"runs in {', '.join(where)} (images published for {sub.recipe.published.name})")
+        if resolved.region not in where and not resolved.image_uri:
+            report.add(
+                "region",
+                f"AWS publishes no image for {sub.recipe.published.name} in {resolved.region}",
+                f"set NOVAFLOW_REGION to one of {', '.join(where)}",
+            )
     if resolved.platform is Platform.SMTJ:
         assert sub.instance_type is not None
         problem = table.check("SMTJ", resolved.model, resolved.method.value, sub.instance_type, sub.instance_count)
@@ -185,7 +195,7 @@ def _rows_and_batch(spec: JobSpec, sub: Submission) -> tuple[int | None, str]:
 
 
 def _check_data(spec: JobSpec, sub: Submission, settings: NovaflowSettings, report: DryRunReport) -> None:
-    needs_data = spec.method is not Method.EVALUATION or (spec.eval_task in BYOD_TASKS)
+    needs_data = spec.method is not Method.EVALUATION or eval_task(spec.nova, spec.eval_task).needs_data
     if not spec.train_uri:
         if needs_data:
             report.add(
@@ -211,6 +221,10 @@ def _check_data(spec: JobSpec, sub: Submission, settings: NovaflowSettings, repo
             continue
         if spec.method.data_format is DataFormat.SFT:
             _check_media(uri, lines, settings, report, channel)
+        if channel == "train" and follows_data(spec):
+            enabled = get_path(sub.recipe.recipe, "training_config.reasoning_enabled")
+            if mismatch := reasoning_problem(enabled, lines, uri):
+                report.add("overrides", *mismatch)
         rows = len(lines)
         if channel != "train":
             continue

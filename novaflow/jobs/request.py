@@ -25,8 +25,8 @@ from novaflow.catalog import DataFormat, Method
 from novaflow.errors import RecipeError
 from novaflow.jobs.spec import JobSpec
 from novaflow.recipes.build import ResolvedRecipe
-from novaflow.recipes.images import image_uri
 from novaflow.recipes.overrides import get_path
+from novaflow.recipes.service import image_uri
 
 RECIPE_CHANNEL = "recipe"
 RECIPE_CONTAINER_PATH = "/opt/ml/input/data/recipe/recipe.yaml"
@@ -91,7 +91,7 @@ def build_training_job_request(
         "HyperParameters": recipe_hyperparameters(recipe.recipe),
         "AlgorithmSpecification": {
             "TrainingInputMode": "File",
-            "TrainingImage": spec.image_uri or image_uri(spec.region, spec.nova, spec.method),
+            "TrainingImage": spec.image_uri or training_image(recipe, spec),
         },
         "RoleArn": spec.role_arn,
         "InputDataConfig": channels,
@@ -119,6 +119,13 @@ def build_training_job_request(
     if tags:
         request["Tags"] = tags
     return request
+
+
+def training_image(recipe: ResolvedRecipe, spec: JobSpec) -> str:
+    """The image AWS publishes for the job's recipe in the job's region (the error lists where it exists)."""
+    if recipe.published is None or not spec.region:
+        raise RecipeError("No published recipe or region for this job: resolve the spec on SMTJ first.")
+    return image_uri(recipe.published, spec.nova, spec.region)
 
 
 _VERSIONED_PACKAGE = re.compile(r"^(arn:aws[\w-]*:sagemaker:[\w-]+:\d{12}):model-package/([\w-]{1,63})/\d+$")

@@ -25,6 +25,7 @@ from novaflow.aws import get_client, split_s3_uri, wrap_client_error
 from novaflow.catalog import Platform, check_supported
 from novaflow.errors import JobError, RecipeError
 from novaflow.jobs.backends import JobBackend, JobState, get_backend, is_already_exists
+from novaflow.jobs.reasoning import follow_data_reasoning
 from novaflow.jobs.records import JobRecord, JobStatus
 from novaflow.jobs.request import build_bedrock_request, build_training_job_request, validate_request
 from novaflow.jobs.spec import JobSpec
@@ -121,6 +122,7 @@ def prepare_submission(
         overrides=spec.overrides,
         recipe_file=spec.recipe_file,
         mlflow={field: getattr(spec, field) for field in MLFLOW_FIELDS},
+        instance_type=instance_type,
     )
     if strict:
         recipe.raise_for_problems()
@@ -179,6 +181,7 @@ def submit_training_job(
     Raises :class:`JobError` when the existing job failed or was stopped and ``retry_failed`` is False.
     """
     settings = settings or load_settings()
+    spec = follow_data_reasoning(spec.resolve(settings), settings)
     sub = prepare_submission(spec, settings, suffix=f"n{uuid.uuid4().hex[:8]}" if force_new else "")
     if sub.spec.platform is Platform.SMTJ:
         settings.require("bucket")

@@ -7,6 +7,8 @@ Example:
     >>> table = load_instance_table()
     >>> table.default("SMTJ", "nova-lite-2", "sft_lora")
     ('ml.p5.48xlarge', 4)
+    >>> table.allowed("SMTJ", "nova-micro", "sft_lora")["ml.g5.48xlarge"]
+    [1]
 """
 
 from __future__ import annotations
@@ -97,7 +99,28 @@ class InstanceTable:
 
 
 def load_instance_table(path: str | Path | None = None) -> InstanceTable:
-    return InstanceTable(read_yaml("instances.yaml", path), str(path or "packaged instances.yaml"))
+    """A user's table file, or the published instance types and counts with novaflow's default per job."""
+    if path:
+        return InstanceTable(read_yaml("instances.yaml", path), str(path))
+    return InstanceTable(copy.deepcopy(_published_table()), "the published recipes")
+
+
+@cache
+def _published_table() -> dict[str, Any]:
+    from novaflow.catalog import MODELS
+    from novaflow.recipes.service import TECHNIQUES, default_count, instance_table, recipes_for
+
+    defaults = read_yaml("instances.yaml").get("SMTJ", {})
+    out: dict[str, Any] = {}
+    for key, model in MODELS.items():
+        for method in TECHNIQUES:
+            found = recipes_for(model, method)
+            if not found:
+                continue
+            allowed = {t: list(c) for t, c in instance_table(model, method).items()}
+            chosen = defaults.get(key, {}).get(method) or [found[0].instance_types[0], default_count(found[0])]
+            out.setdefault(key, {})[method] = {"default": list(chosen), "allowed": allowed}
+    return {"SMTJ": out}
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,8 @@ def test_same_spec_twice_creates_one_job_and_uploads_recipe(aws, calls) -> None:
     assert described["HyperParameters"]["sagemaker_recipe_local_path"] == "/opt/ml/input/data/recipe/recipe.yaml"
     key = f"novaflow/recipes/{first.name}/recipe.yaml"
     recipe = yaml.safe_load(get_client("s3").get_object(Bucket="novaflow-local", Key=key)["Body"].read())
-    assert recipe["run"]["name"] == first.name and recipe["training_config"]["max_steps"] == 2
-    assert recipe["training_config"]["save_steps"] == 2  # interpolation resolved as sagemaker v3 does
+    assert recipe["run"]["name"] == first.name and recipe["training_config"]["max_steps"] == 4
+    assert recipe["training_config"]["save_steps"] == 4  # interpolation resolved as sagemaker v3 does
     assert first.recipe_uri == f"s3://novaflow-local/{key}"
 
 

@@ -10,11 +10,11 @@ from typing import Any
 import botocore.session
 import pytest
 
+from novaflow.catalog import SUBMITTABLE, SUPPORT, Method, Platform
 from novaflow.errors import RecipeError
 from novaflow.jobs.request import model_package_group_arn, validate_request
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission
-from novaflow.recipes.catalog import SUPPORTED, Method, Platform
 from novaflow.settings import NovaflowSettings
 
 ACCOUNT = "111122223333"
@@ -29,7 +29,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "tags": {"tags": {"team": "search", "cost-center": "ml-42"}},
     "runtime": {"max_runtime_seconds": 3 * 86400},
 }
-EVAL_TASKS = ("gen_qa", "mmlu", "llm_judge", "rft_eval")
+EVAL_TASKS = ("gen_qa", "mmlu", "judge", "rft_eval")
 
 
 def combinations() -> list[tuple[str, ...]]:
@@ -41,8 +41,10 @@ def combinations() -> list[tuple[str, ...]]:
 
 def jobs() -> list[tuple[Platform, str, Method, str | None]]:
     out = []
-    for (platform, method), models in sorted(SUPPORTED.items(), key=lambda kv: (kv[0][0].value, kv[0][1].value)):
-        for model in sorted(models):
+    for method, support in SUPPORT.items():
+        if not support.built:
+            continue
+        for platform, model in itertools.product(sorted(support.platforms & SUBMITTABLE), sorted(support.models)):
             for task in EVAL_TASKS if method is Method.EVALUATION else (None,):
                 out.append((platform, model, method, task))
     return out
@@ -83,7 +85,7 @@ def spec_for(platform: Platform, model: str, method: Method, task: str | None, o
     train = {
         "gen_qa": "s3://golden-bucket/nf/data/eval/gen_qa.jsonl",
         "mmlu": None,
-        "llm_judge": "s3://golden-bucket/nf/data/judge/judge.jsonl",
+        "judge": "s3://golden-bucket/nf/data/judge/llm_judge.jsonl",
         "rft_eval": "s3://golden-bucket/nf/data/rft/rft.jsonl",
         None: "s3://golden-bucket/nf/data/train/train.jsonl",
     }[task]
