@@ -166,7 +166,7 @@ def _mvhd_seconds(moov: bytes) -> float:
         timescale, duration = struct.unpack(">II", body[12:20])
     if not timescale:
         raise MediaUnreadable("mvhd timescale is 0")
-    return duration / timescale
+    return float(duration) / float(timescale)
 
 
 @dataclass

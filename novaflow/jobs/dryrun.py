@@ -98,7 +98,8 @@ def dry_run(
         if getattr(settings, name) in (None, "") and not (name == "role_arn" and resolved.role_arn):
             report.add(name, "not set", f"export NOVAFLOW_{name.upper()}=...")
     try:
-        check_supported(resolved.nova, resolved.method, resolved.platform, resolved.region)
+        region = resolved.region if resolved.platform is Platform.BEDROCK else None  # SMTJ: listed below
+        check_supported(resolved.nova, resolved.method, resolved.platform, region)
     except NovaflowError as exc:
         report.add("model/method/platform", str(exc), "choose a supported combination (novaflow recipes show)")
         return report

@@ -92,7 +92,7 @@ def prepare_submission(
     """Resolve spec, recipe, name and instances without calling AWS (shared by submit and dry run)."""
     settings = settings or load_settings()
     spec = spec.resolve(settings)
-    check_supported(spec.nova, spec.method, spec.platform, spec.region)
+    check_supported(spec.nova, spec.method, spec.platform, spec.region, spec.eval_task)
     table = instance_table or load_instance_table()
     instance_type, count = spec.instance_type, spec.instance_count
     if spec.platform is Platform.SMTJ:

@@ -111,7 +111,7 @@ def open_checkout(path: str | Path) -> Checkout:
 # -- reading recipe files ---------------------------------------------------------------------------------------
 
 
-class _RecipeLoader(yaml.SafeLoader):
+class _RecipeLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type stubs
     """YAML as the recipe container reads it (OmegaConf): ``1e-5`` is a float, not a string."""
 
 

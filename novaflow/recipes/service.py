@@ -22,8 +22,8 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
+from novaflow.catalog import Method, NovaModel
 from novaflow.errors import RecipeError
 from novaflow.recipes.published import PublishedRecipe, load_published
 
@@ -65,17 +65,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
 MULTI_MODAL_BENCHMARKS: dict[str, tuple[str, str]] = {"mmmu": ("zs_cot", "accuracy")}
 
 
-class ModelLike(Protocol):
-    key: str
-    version: int
-    hub_name: str
+def method_name(method: Method | str) -> str:
+    return method.value if isinstance(method, Method) else str(method)
 
 
-def method_name(method: object) -> str:
-    return str(getattr(method, "value", method))
-
-
-def eval_tasks(model: ModelLike) -> dict[str, EvalTask]:
+def eval_tasks(model: NovaModel) -> dict[str, EvalTask]:
     """Evaluation tasks AWS publishes a recipe for on ``model`` (the judge differs per Nova version)."""
     families = {r.evaluation_task for r in _candidates(model, "EVALUATION", False)}
     tasks: dict[str, EvalTask] = {}
@@ -95,7 +89,7 @@ def eval_tasks(model: ModelLike) -> dict[str, EvalTask]:
     return tasks
 
 
-def judge_task(model: ModelLike) -> str:
+def judge_task(model: NovaModel) -> str:
     """The LLM-as-judge task of ``model``'s Nova version: ``llm_judge`` (Nova 1) or ``rubric_llm_judge`` (Nova 2)."""
     tasks = eval_tasks(model)
     for name in ("rubric_llm_judge", "llm_judge"):
@@ -104,7 +98,7 @@ def judge_task(model: ModelLike) -> str:
     raise RecipeError(f"AWS publishes no LLM-as-judge evaluation recipe for {model.key}")
 
 
-def eval_task(model: ModelLike, name: str | None) -> EvalTask:
+def eval_task(model: NovaModel, name: str | None) -> EvalTask:
     """The task called ``name`` for ``model``; ``judge`` means the judge of the model's Nova version."""
     tasks = eval_tasks(model)
     wanted = name or "gen_qa"
@@ -117,7 +111,7 @@ def eval_task(model: ModelLike, name: str | None) -> EvalTask:
     return tasks[wanted]
 
 
-def _candidates(model: ModelLike, technique: str, peft: bool, family: str | None = None) -> list[PublishedRecipe]:
+def _candidates(model: NovaModel, technique: str, peft: bool, family: str | None = None) -> list[PublishedRecipe]:
     found = load_published().select(hub_model=model.hub_name, technique=technique)
     if technique == "EVALUATION":
         return [r for r in found if family is None or r.evaluation_task == family]
@@ -132,7 +126,7 @@ def _runs_on(recipe: PublishedRecipe, platform: str) -> bool:
 
 
 def recipes_for(
-    model: ModelLike, method: object, platform: str = "SMTJ", task: str | None = None
+    model: NovaModel, method: Method | str, platform: str = "SMTJ", task: str | None = None
 ) -> list[PublishedRecipe]:
     """Every published recipe that runs ``method`` for ``model`` on ``platform`` (one per instance family)."""
     name = method_name(method)
@@ -145,8 +139,8 @@ def recipes_for(
 
 
 def recipe_for(
-    model: ModelLike,
-    method: object,
+    model: NovaModel,
+    method: Method | str,
     *,
     instance_type: str | None = None,
     platform: str = "SMTJ",
@@ -215,7 +209,7 @@ def default_count(recipe: PublishedRecipe) -> int:
     return min(counts)
 
 
-def eval_image_recipe(model: ModelLike) -> PublishedRecipe:
+def eval_image_recipe(model: NovaModel) -> PublishedRecipe:
     """The bring-your-own-dataset recipe, whose image table the judge and RFT-evaluation recipes use."""
     found = _candidates(model, "EVALUATION", False, "gen_qa")
     if not found:
@@ -223,7 +217,7 @@ def eval_image_recipe(model: ModelLike) -> PublishedRecipe:
     return found[0]
 
 
-def image_table(recipe: PublishedRecipe, model: ModelLike, platform: str = "SMTJ") -> dict[str, str]:
+def image_table(recipe: PublishedRecipe, model: NovaModel, platform: str = "SMTJ") -> dict[str, str]:
     """Region -> container image of ``recipe`` on ``platform``."""
     table = dict(recipe.images.get(platform) or {})
     if not table and platform == "SMTJ" and recipe.technique == "EVALUATION":
@@ -231,12 +225,12 @@ def image_table(recipe: PublishedRecipe, model: ModelLike, platform: str = "SMTJ
     return table
 
 
-def regions(recipe: PublishedRecipe, model: ModelLike, platform: str = "SMTJ") -> list[str]:
+def regions(recipe: PublishedRecipe, model: NovaModel, platform: str = "SMTJ") -> list[str]:
     """Regions where AWS publishes the recipe's image for ``platform``, sorted."""
     return sorted(image_table(recipe, model, platform))
 
 
-def image_uri(recipe: PublishedRecipe, model: ModelLike, region: str, platform: str = "SMTJ") -> str:
+def image_uri(recipe: PublishedRecipe, model: NovaModel, region: str, platform: str = "SMTJ") -> str:
     """The container image for ``recipe`` in ``region``; the error names the regions where it exists."""
     table = image_table(recipe, model, platform)
     if region not in table:
@@ -248,7 +242,7 @@ def image_uri(recipe: PublishedRecipe, model: ModelLike, region: str, platform: 
     return table[region]
 
 
-def instance_table(model: ModelLike, method: object, task: str | None = None) -> dict[str, tuple[int, ...]]:
+def instance_table(model: NovaModel, method: Method | str, task: str | None = None) -> dict[str, tuple[int, ...]]:
     """Instance type -> allowed counts for a job, over every recipe that serves it on SMTJ."""
     out: dict[str, tuple[int, ...]] = {}
     for recipe in recipes_for(model, method, "SMTJ", task):

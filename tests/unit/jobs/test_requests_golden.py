@@ -130,8 +130,8 @@ def test_region_picks_the_published_image_and_refuses_regions_without_one(settin
         "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-V2-latest"
     )
     eu = settings.model_copy(update={"region": "eu-west-2"})
-    with pytest.raises(RecipeError, match=r"in eu-west-2: it exists in ap-northeast-1, us-east-1, us-west-2"):
-        prepare_submission(make_spec("SMTJ", "nova-pro", "evaluation"), eu).request()
+    with pytest.raises(RecipeError, match=r"no evaluation image for nova-pro in eu-west-2 .*: use one of ap-north"):
+        prepare_submission(make_spec("SMTJ", "nova-pro", "evaluation"), eu)
 
 
 def test_validation_rejects_malformed_request(clients) -> None:
