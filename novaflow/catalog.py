@@ -92,7 +92,7 @@ class DataFormat(_Named):
 
 
 class Method(_Named):
-    """Training (and evaluation) methods, named as the reference SDK names them."""
+    """Training (and evaluation) methods, named as the Forge SDK named them (sagemaker v3 has a trainer each)."""
 
     SFT_LORA = "sft_lora"
     SFT_FULL = "sft_full"

@@ -278,7 +278,7 @@ def _take_values(arr: pa.Array, valid: list[int]) -> list[Any]:
 
 
 def _rft_object_answers(chunk: Chunk, plan: ColumnarPlan, errors: list[str | None]) -> list[Any] | None:
-    """RFT reference answers may be non-empty objects in JSON input (§4.6); strings take the vectorized path."""
+    """RFT reference answers may be non-empty objects in JSON input; strings take the vectorized path."""
     fplan = plan.fields.get("reference_answer")
     if plan.data_format is not DataFormat.RFT or fplan is None or chunk.records is None:
         return None
@@ -299,7 +299,7 @@ def _rft_object_answers(chunk: Chunk, plan: ColumnarPlan, errors: list[str | Non
 
 
 def _eval_images(chunk: Chunk, errors: list[str | None]) -> list[Any]:
-    """Validate gen_qa ``images`` (§5.8); a row without them is rejected, since every row must have them or none."""
+    """Validate gen_qa ``images``; a row without them is rejected, since every row must have them or none."""
     out: list[Any] = []
     for i, rec in enumerate(chunk.records or []):
         value = rec.get("images")
@@ -480,7 +480,7 @@ def _rft_lines(
 
 
 def _eval_metadata(plan: ColumnarPlan, meta: dict[str, list[Any]], n: int) -> list[str] | None:
-    """gen_qa metadata is a string (§4.7): one column's value as is, several columns as a JSON object string."""
+    """gen_qa metadata is a string: one column's value as is, several columns as a JSON object string."""
     if not meta:
         return None
     if len(meta) == 1:

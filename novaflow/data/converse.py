@@ -1,7 +1,8 @@
 """Rules for records that already carry ``messages``: SFT Converse (Nova 1/2), DPO, RFT, and OpenAI -> Converse.
 
 Each check raises :class:`RowProblem` naming the JSON path of the offending field, so a rejected row says exactly
-where to look (``messages[1].content[0].text``). The rules are nova-contract.md §5.2-§5.7 and §5.10.
+where to look (``messages[1].content[0].text``). The rules are AWS's Nova data-preparation guides';
+``tests/unit/data/test_service_rules.py`` holds them to the Forge SDK's validator cases.
 """
 
 from __future__ import annotations
@@ -319,7 +320,7 @@ def _check_rft_content(path: str, msg: dict[str, Any]) -> None:
 
 
 def check_rft(row: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
-    """Validate an RFT record (§5.7); returns the record with ``developer`` roles normalized to ``system``."""
+    """Validate an RFT record; returns the record with ``developer`` roles normalized to ``system``."""
     features: set[str] = {k for k in ("id", "reference_answer", "tools") if k in row}
     if "id" in row:
         _nonblank("id", row["id"], "id")

@@ -1,6 +1,6 @@
 """The record path: rows that already carry ``messages`` (Converse, OpenAI style, DPO, RFT) are validated whole.
 
-Also enforces optional-field consistency (§5.1: if any row has an optional field, every row must), which is a
+Also enforces optional-field consistency (if any row has an optional field, every row must), which is a
 property of the dataset rather than of a row; the minority side is rejected so the majority survives.
 """
 

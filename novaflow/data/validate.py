@@ -43,7 +43,8 @@ def check_cpt(row: dict[str, Any]) -> set[str]:
 def check_gen_qa(row: dict[str, Any]) -> set[str]:
     """A gen_qa record: ``query`` and ``response`` strings, optional ``system``/``metadata`` strings and ``images``.
 
-    Other keys are ignored by the evaluation container, as by the reference SDK; returns the optional fields used.
+    Other keys are ignored by the evaluation container, as by the Forge SDK's validator. Returns the optional fields
+    the row uses.
     """
     for key in ("query", "response"):
         if key not in row or row[key] is None:

@@ -1,6 +1,6 @@
 """Dry run: every check a submission would fail on, plus a cost estimate, without changing anything on AWS.
 
-The reference SDK's dry run still writes files and calls AWS to mutate nothing but read a lot; ours reads only
+The Forge SDK's dry run still writes files and calls AWS to mutate nothing but read a lot; ours reads only
 (Describe/Get/List/Head/Simulate calls) and reports every problem at once with its fix, because each round trip
 to a paid job to discover the next typo costs real money and an hour.
 

@@ -3,9 +3,9 @@
 Shaped field for field like the request sagemaker v3's ``ModelTrainer.from_recipe(...).train()`` sends (checked by
 the fidelity test in ``tests/aws/jobs/test_sagemaker_fidelity.py``): the resolved recipe as its own ``recipe``
 channel, ``sagemaker_recipe_local_path`` pointing at it in the container, ``base_model`` or
-``base_model_location``, ``reward_lambda_arn`` for RFT, and ``Converse`` vs ``S3Prefix`` data channels
-(nova-contract §9). Every request is validated against botocore's service model before it is sent, so a
-malformed request fails here, for free, instead of at AWS.
+``base_model_location``, ``reward_lambda_arn`` for RFT, and ``Converse`` vs ``S3Prefix`` data channels. Every
+request is validated against botocore's service model before it is sent, so a malformed request fails here, for
+free, instead of at AWS.
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def job_tags(spec: JobSpec) -> list[dict[str, str]]:
 
 
 def build_bedrock_request(spec: JobSpec, recipe: ResolvedRecipe, *, job_name: str) -> dict[str, Any]:
-    """CreateModelCustomizationJob parameters (SFT LoRA or RFT LoRA; nova-contract §6.6, §10.2)."""
+    """CreateModelCustomizationJob parameters (SFT LoRA or RFT LoRA)."""
     if not spec.role_arn:
         raise RecipeError("No Bedrock service role: set NOVAFLOW_ROLE_ARN (a role trusting bedrock.amazonaws.com).")
     if not spec.train_uri or not spec.output_uri:

@@ -1,7 +1,7 @@
 """Refresh the instance table from the SageMaker Public Hub (``novaflow recipes sync``).
 
 The hub's ``RecipeCollection`` is AWS's source of truth for supported instance types and default counts
-(nova-contract §2.3, §8); the packaged table is only a default. Sync writes a user table file that
+; the packaged table (derived from the recipes repository) is only a default. Sync writes a user table file that
 ``--instances-file`` then uses, and never touches the packaged one.
 """
 

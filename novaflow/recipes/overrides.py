@@ -1,10 +1,11 @@
 """Flat override keys (``lr``, ``max_steps``, ...) mapped onto nested recipe paths, with their allowed values.
 
-Users think in flat names, as in the case study and the reference SDKs; recipes are nested and the same leaf name
-lives at different paths per method (``lr`` is ``training_config.optim_config.lr`` for SFT and
-``training_config.trainer.optim_config.lr`` for RFT). An explicit path per key removes the "first leaf with that
-name wins" ambiguity. Validation collects every problem before raising, because a user who fixes one typo per
-paid-for round trip will not thank us. Where each key's limits come from is :mod:`novaflow.recipes.limits`.
+Users think in flat names, as sagemaker v3's flat hyperparameters, the case study and the Forge SDK use them;
+recipes are nested and the same leaf name lives at different paths per method (``lr`` is
+``training_config.optim_config.lr`` for SFT and ``training_config.trainer.optim_config.lr`` for RFT). An explicit
+path per key removes the "first leaf with that name wins" ambiguity. Validation collects every problem before
+raising, because a user who fixes one typo per paid-for round trip will not thank us. Where each key's limits come
+from is :mod:`novaflow.recipes.limits`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Media objects of an SFT dataset checked in S3: the reference SDK's size, signature, dimension and duration cases.
+"""Media objects of an SFT dataset checked in S3: the Forge SDK's size, signature, dimension and duration cases.
 
 The SDK's validator tests (aws/nova-forge-sdk tests/unit/dataset/test_sft_dataset_validator.py: image and video
 file size, format consistency, image dimensions, video duration) feed mocked S3 answers to its media checks. Here

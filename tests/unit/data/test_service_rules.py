@@ -1,11 +1,13 @@
-"""The reference SDK's dataset-validator cases, run through novaflow: the same inputs, the same verdicts.
+"""The Nova Forge SDK's dataset-validator cases, run through novaflow: the same inputs, the same verdicts.
 
-Each case is an input the Nova Forge SDK's validator tests feed to its SFT, RFT, evaluation or CPT validator
-(tests/unit/dataset/test_{sft,rft,eval,cpt}_dataset_validator.py at aws/nova-forge-sdk@a4d5b3d), rebuilt here with
-small helpers, with the verdict that SDK gives. novaflow checks the file as the service would read it
-(:func:`novaflow.data.validate.validate_records`) and, for the table formats, also prepares it from a source file.
-Where AWS's documentation disagrees with the SDK, novaflow follows the documentation: those cases are listed in
-``DOCUMENTED_EXCEPTIONS`` with both sources, and in README's "Where the references and AWS disagree".
+sagemaker v3 (``sagemaker-train``) is the reference SDK now; Forge, which it replaces, still publishes the dataset
+rules as executable cases. Each case is an input Forge's validator tests
+(tests/unit/dataset/test_{sft,rft,eval,cpt}_dataset_validator.py at aws/nova-forge-sdk@a4d5b3d) feed to its SFT,
+RFT, evaluation or CPT validator, rebuilt here with small helpers, with the verdict that SDK gives. novaflow
+checks the file as the service would read it (:func:`novaflow.data.validate.validate_records`) and, for records
+that carry messages, also prepares it. Where AWS's documentation disagrees with the SDK, novaflow follows the
+documentation: those cases are in ``DOCUMENTED_EXCEPTIONS`` with both sources, and in README's "Where the
+references and AWS disagree".
 """
 
 from __future__ import annotations
