@@ -158,8 +158,10 @@ def test_hub_sync_updates_the_table_from_recipe_collection() -> None:
     assert table.allowed("SMTJ", "nova-lite-2", "rft_lora") == {"ml.p5en.48xlarge": [2, 4, 8, 16]}
     assert table.default("SMTJ", "nova-lite-2", "rft_lora") == ("ml.p5en.48xlarge", 4)
     assert changes == [
+        "hub recipe nova_lite_v2_smtj_p5_p5en_gpu_lora_rft: instance types ['ml.p5en.48xlarge'], packaged tables "
+        "(aws/sagemaker-hyperpod-recipes@263199555b2e) ['ml.p5.48xlarge', 'ml.p5en.48xlarge']",
         "nova-lite-2 rft_lora: ['ml.p5.48xlarge', 'ml.p5en.48xlarge'] -> ['ml.p5en.48xlarge'] "
-        "(default ml.p5en.48xlarge x 4, from nova_lite_v2_smtj_p5_p5en_gpu_lora_rft)"
+        "(default ml.p5en.48xlarge x 4, from nova_lite_v2_smtj_p5_p5en_gpu_lora_rft)",
     ]
     assert load_instance_table().allowed("SMTJ", "nova-lite-2", "rft_lora")["ml.p5.48xlarge"] == [2, 4, 8, 16]
 
