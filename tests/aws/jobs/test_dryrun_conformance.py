@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from novaflow.aws import get_client
 from novaflow.errors import RecipeError
 from novaflow.jobs.dryrun import dry_run
@@ -106,3 +108,125 @@ def test_reasoning_enabled_follows_the_training_data_on_nova_2(aws) -> None:
     ]
     nova1 = JobSpec(model="nova-lite", method="sft_lora", train_uri=plain)
     assert "reasoning_enabled" not in (dry_run(nova1, simulate_iam=False).recipe_yaml or "")
+
+
+def _reward_lambda() -> str:
+    import io
+    import zipfile
+
+    from novaflow.local.server import LOCAL_ROLE_ARN
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("handler.py", "def handler(event, context):\n    return []\n")
+    made = get_client("lambda").create_function(
+        FunctionName="reward",
+        Runtime="python3.12",
+        Role=LOCAL_ROLE_ARN,
+        Handler="handler.handler",
+        Code={"ZipFile": buf.getvalue()},
+    )
+    return str(made["FunctionArn"])
+
+
+def _default_jobs() -> list[tuple[str, str, str, str | None, str | None]]:
+    """(platform, model, method, task, instance type) for every job novaflow builds, on its default instance and
+    on the first instance type of every published recipe that serves it."""
+    from novaflow.catalog import SUBMITTABLE, SUPPORT, Method, Platform, get_model
+    from novaflow.recipes.service import eval_tasks, recipes_for
+    from novaflow.recipes.tables import load_instance_table
+
+    jobs: list[tuple[str, str, str, str | None, str | None]] = []
+    for method, support in SUPPORT.items():
+        if not support.built:
+            continue
+        for platform in sorted(support.platforms & SUBMITTABLE):
+            for model in sorted(support.models):
+                if platform is Platform.BEDROCK:
+                    jobs.append((platform.value, model, method.value, None, None))
+                    continue
+                nova = get_model(model)
+                tasks = list(eval_tasks(nova)) if method is Method.EVALUATION else [None]
+                default = load_instance_table().default("SMTJ", model, method.value)[0]
+                for task in tasks:
+                    types = {default} | {r.instance_types[0] for r in recipes_for(nova, method, task=task)}
+                    jobs.extend((platform.value, model, method.value, task, t) for t in sorted(types))
+    return jobs
+
+
+def test_every_packaged_default_passes_its_own_dry_run(aws, calls) -> None:
+    from novaflow.recipes.service import default_count, recipe_for
+
+    lambda_arn = _reward_lambda()
+    data = {
+        "train": put_jsonl("data/train.jsonl", 250),
+        "gen_qa": put_jsonl("data/eval/gen_qa.jsonl", 50),
+        "rows": put_jsonl("data/rows.jsonl", 120),
+    }
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "bedrock.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    bedrock_role = get_client("iam").create_role(RoleName="bedrock-exec", AssumeRolePolicyDocument=json.dumps(trust))
+    checked = 0
+    failures = []
+    for platform, model, method, task, instance_type in _default_jobs():
+        from novaflow.catalog import get_model
+
+        count = None
+        if instance_type is not None:
+            count = default_count(recipe_for(get_model(model), method, instance_type=instance_type, task=task))
+        needs_lambda = method == "rft_lora" or task == "rft_eval"
+        train = {"gen_qa": data["gen_qa"], None: data["train"]}.get(task, data["rows"])
+        if task and task not in ("gen_qa", "llm_judge", "rubric_llm_judge", "rft_eval"):
+            train = None  # built-in benchmark: no data channel
+        spec = JobSpec(
+            platform=platform,
+            model=model,
+            method=method,
+            eval_task=task,
+            train_uri=train,
+            instance_type=instance_type,
+            instance_count=count,
+            reward_lambda_arn=lambda_arn if needs_lambda else None,
+            role_arn=bedrock_role["Role"]["Arn"] if platform == "BEDROCK" else None,
+        )
+        report = dry_run(spec, simulate_iam=False)
+        checked += 1
+        if report.problems or report.request is None:
+            failures.append(f"{platform} {model} {method} {task} {instance_type}: {report.describe()}")
+    assert failures == []
+    assert checked >= 60
+    assert "CreateTrainingJob" not in calls and "CreateModelCustomizationJob" not in calls
+
+
+def test_a_value_outside_the_published_range_is_a_problem_and_nothing_is_submitted(aws, calls) -> None:
+    from novaflow.catalog import get_model
+    from novaflow.recipes.service import recipe_for
+
+    train = put_jsonl("data/train.jsonl", 250)
+    lambda_arn = _reward_lambda()
+    calls.clear()
+    for model, method in (("nova-micro", "sft_lora"), ("nova-pro", "sft_full"), ("nova-lite-2", "sft_lora")):
+        recipe = recipe_for(get_model(model), method)
+        hub = recipe.parameter("learning_rate")
+        over = {"learning_rate": hub.max * 2, "lora_alpha" if "lora" in method else "max_epochs": 1000}
+        report = dry_run(JobSpec(model=model, method=method, train_uri=train, overrides=over), simulate_iam=False)
+        messages = [p.message for p in report.problems if p.field == "overrides"]
+        assert messages[0].startswith(f"lr={float(hub.max * 2)!r} is above the maximum {hub.max:g}"), messages
+        assert len(messages) == 2 and report.request is None
+    rft = JobSpec(
+        model="nova-lite-2",
+        method="rft_lora",
+        train_uri=train,
+        reward_lambda_arn=lambda_arn,
+        overrides={"global_batch_size": 256, "lora_alpha": 128, "number_generation": 32},
+    )
+    assert [p.message for p in dry_run(rft, simulate_iam=False).problems] == [
+        "global_batch_size=256 is above the maximum 128; use a value in [16, 128]",
+        "alpha=128 is not allowed; use one of [16, 32, 64]",
+        "number_generation=32 is above the maximum 16; use a value in [2, 16]",
+    ]
+    assert "CreateTrainingJob" not in calls and "PutObject" not in calls and calls
