@@ -152,12 +152,21 @@ def recipe_for(
     if not found:
         raise RecipeError(f"AWS publishes no recipe for {what}.")
     if instance_type is None:
-        return found[0]
+        chosen = _chosen_instance(model, method_name(method))
+        return next((r for r in found if chosen in r.instance_types), found[0])
     for recipe in found:
         if instance_type in recipe.instance_types:
             return recipe
     allowed = sorted({t for r in found for t in r.instance_types})
     raise RecipeError(f"instance type {instance_type} is not published for {what}; use one of {', '.join(allowed)}")
+
+
+def _chosen_instance(model: NovaModel, method: str) -> str | None:
+    """novaflow's default instance type for a job (``instances.yaml``), if it names one."""
+    from novaflow.recipes.tables import read_yaml
+
+    chosen = (read_yaml("instances.yaml").get("SMTJ", {}).get(model.key) or {}).get(method)
+    return str(chosen[0]) if chosen else None
 
 
 def hyperpod_sibling(recipe: PublishedRecipe) -> PublishedRecipe | None:

@@ -29,7 +29,7 @@ def test_image_uris_follow_the_published_regional_table() -> None:
     assert image_uri(judge, lite, "us-east-1") == (
         "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-V2-latest"
     )
-    with pytest.raises(RecipeError, match=r"no SMTJ image for nova_lite_1_0_g5_g6_12x_gpu_lora_sft in eu-west-2"):
+    with pytest.raises(RecipeError, match=r"no SMTJ image for nova_lite_1_0_p5_p4d_gpu_lora_sft in eu-west-2"):
         image_uri(sft, lite, "eu-west-2")
 
 
