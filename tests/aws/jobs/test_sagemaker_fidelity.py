@@ -93,6 +93,10 @@ def test_request_equals_sagemaker_v3(aws, monkeypatch, tmp_path, model, method, 
 
     # the SDK pins STS to the public regional endpoint, overriding AWS_ENDPOINT_URL: point it at the embedded AWS
     monkeypatch.setattr(session_helper, "sts_regional_endpoint", lambda region: aws.url)
+    # and reports usage to a public S3 URL of its own: a test must not leave the machine
+    from sagemaker.core.telemetry import telemetry_logging
+
+    monkeypatch.setattr(telemetry_logging, "_send_telemetry_request", lambda *args, **kwargs: None)
     meth = Method(method)
     needs = eval_task(get_model(model), task).needs_data if meth is Method.EVALUATION else True
     kind = "eval" if meth is Method.EVALUATION else meth.data_format.value
