@@ -162,6 +162,7 @@ def test_every_packaged_default_passes_its_own_dry_run(aws, calls) -> None:
         "train": put_jsonl("data/train.jsonl", 250),
         "gen_qa": put_jsonl("data/eval/gen_qa.jsonl", 50),
         "rows": put_jsonl("data/rows.jsonl", 120),
+        "judge": put_jsonl("data/judge/llm_judge.jsonl", 50),
     }
     trust = {
         "Version": "2012-10-17",
@@ -179,7 +180,8 @@ def test_every_packaged_default_passes_its_own_dry_run(aws, calls) -> None:
         if instance_type is not None:
             count = default_count(recipe_for(get_model(model), method, instance_type=instance_type, task=task))
         needs_lambda = method == "rft_lora" or task == "rft_eval"
-        train = {"gen_qa": data["gen_qa"], None: data["train"]}.get(task, data["rows"])
+        judge = {"llm_judge": data["judge"], "rubric_llm_judge": data["judge"]}
+        train = {"gen_qa": data["gen_qa"], None: data["train"], **judge}.get(task, data["rows"])
         if task and task not in ("gen_qa", "llm_judge", "rubric_llm_judge", "rft_eval"):
             train = None  # built-in benchmark: no data channel
         spec = JobSpec(
