@@ -5,13 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-import yaml
 
 from novaflow.cli.options import METHODS_HELP, model_option
-from novaflow.recipes.build import build_recipe
-from novaflow.recipes.overrides import describe_overrides
-from novaflow.recipes.published import load_published
-from novaflow.recipes.tables import load_instance_table
 
 app = typer.Typer(help="Show and refresh Nova recipe templates and instance tables.", no_args_is_help=True)
 
@@ -52,6 +47,10 @@ def show(
     keys: bool = typer.Option(False, "--keys", help="List overridable keys, their limits and where they come from."),
 ) -> None:
     """Print the resolved recipe (or its override keys) for a model and method."""
+    from novaflow.recipes.build import build_recipe
+    from novaflow.recipes.overrides import describe_overrides
+    from novaflow.recipes.published import load_published
+
     recipe = build_recipe(
         model,
         method,
@@ -88,7 +87,10 @@ def sync(
     instances_file: Path | None = typer.Option(None, help="Start from this table instead of the packaged one."),
 ) -> None:
     """Refresh instance types and counts from the SageMaker Public Hub (needs AWS credentials)."""
+    import yaml
+
     from novaflow.recipes.hub import sync_instance_table
+    from novaflow.recipes.tables import load_instance_table
 
     table, changes = sync_instance_table(load_instance_table(instances_file))
     out.write_text(yaml.safe_dump(table.data, sort_keys=False), encoding="utf-8")
