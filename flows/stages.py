@@ -9,6 +9,7 @@ as a nested MLflow run as soon as it ends.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -112,6 +113,18 @@ class RunLog:
             record.seconds = time.perf_counter() - start
             self.stages.append(record)
             get_run_logger().info("stage %s: %.1f s %s", name, record.seconds, record.detail)
+
+
+@contextmanager
+def flow_run_scratch(home: Path) -> Iterator[Path]:
+    """``home/scratch/<flow run id>``: this run's local files (splits, prepared data), removed when it succeeds.
+
+    Per flow run, not per run name, so two runs at once never write or rename each other's files.
+    """
+    scratch = home / "scratch" / current_flow_run_id()
+    scratch.mkdir(parents=True, exist_ok=True)
+    yield scratch
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 @dataclass(frozen=True)
