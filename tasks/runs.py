@@ -3,14 +3,18 @@ run holds: a slot of the training-job limit while a job runs, its run name while
 
 from __future__ import annotations
 
+import fcntl
+import os
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
 
 from prefect import get_run_logger, task
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
-from prefect.client.schemas.objects import StateType
 from prefect.concurrency.sync import concurrency
 from prefect.context import get_run_context
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
@@ -61,63 +65,61 @@ def job_slot(name: str | None, limit: int) -> Iterator[None]:
         yield
 
 
-RUN_NAME_LIMIT_PREFIX = "novaflow-run-"
-RUN_NAME_LEASE_SECONDS = 60
-"""Prefect renews the lease while the run lives; a run that dies (killed, machine lost) frees its name this long
-after, so a re-run waits at most a minute. 60 s is the shortest lease Prefect grants."""
+RUN_NAME_POLL_SECONDS = 2.0
 
 
 @contextmanager
-def run_name_held(run_name: str, *, wait_seconds: float) -> Iterator[None]:
-    """Hold ``run_name`` for a whole flow run: a second run of the same name waits here until the first ends.
+def run_name_held(run_name: str, home: Path, *, wait_seconds: float) -> Iterator[None]:
+    """Hold ``run_name`` for a whole flow run: a second run of the same name on this machine waits for the first.
 
     Two runs of one name share an S3 prefix, jobs (named by a hash of their spec) and a deployment, and the first
     one's clean-up would delete the endpoint the second is testing. Waiting makes the second a cheap re-run that
-    attaches to the jobs the first ran. The name is a Prefect global concurrency limit of one slot, leased and
-    renewed by Prefect, so a holder that dies frees it when its lease expires (:data:`RUN_NAME_LEASE_SECONDS`).
-    After ``wait_seconds`` the run stops with one line naming the flow run that holds the name.
+    attaches to the jobs the first ran. The hold is an exclusive ``flock`` on ``home/.run.lock``: the operating
+    system drops it the moment the holding process ends, however it ends (a killed run frees the name at once,
+    which a server-side lease on a temporary Prefect server would never do). After ``wait_seconds`` the run stops
+    with one line naming the holder written in the file.
     """
-    limit = RUN_NAME_LIMIT_PREFIX + run_name
-    ensure_concurrency_limit(limit, 1)
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / ".run.lock"
     logger = get_run_logger()
-    holders = _other_runs_named(run_name)
-    if holders:
-        logger.warning("run name %r is in use by %s; waiting for it to finish", run_name, holders[0])
-    entered = False
-    try:
-        # a renewal that fails (a busy machine, a server restart) must not kill a run that is paying for a job
-        with concurrency(
-            limit,
-            occupy=1,
-            timeout_seconds=wait_seconds,
-            lease_duration=RUN_NAME_LEASE_SECONDS,
-            strict=True,
-            raise_on_lease_renewal_failure=False,
-        ):
-            entered = True
-            if holders:
-                logger.info("run name %r is free now; this run goes on", run_name)
+    with path.open("a+", encoding="utf-8") as fh:
+        if not _try_lock(fh):
+            holder = _holder(path)
+            logger.warning("run name %r is in use by %s; waiting for it to finish", run_name, holder)
+            deadline = time.monotonic() + wait_seconds
+            while not _try_lock(fh):
+                if time.monotonic() >= deadline:
+                    raise RunInUseError(
+                        f"run name {run_name!r} is still in use by {_holder(path) or holder} after "
+                        f"{wait_seconds:.0f} s; wait for it, cancel it, or pick another --run-name"
+                    )
+                time.sleep(RUN_NAME_POLL_SECONDS)
+            logger.info("run name %r is free now; this run goes on", run_name)
+        fh.seek(0)
+        fh.truncate()
+        ctx = get_run_context()
+        flow_run = getattr(ctx, "flow_run", None)
+        name = flow_run.name if flow_run is not None else "?"
+        fh.write(f"flow run {name!r} ({current_flow_run_id()}), pid {os.getpid()} on {socket.gethostname()}\n")
+        fh.flush()
+        try:
             yield
-    except TimeoutError:
-        if entered:
-            raise
-        holder = (_other_runs_named(run_name) or holders or ["another flow run"])[0]
-        raise RunInUseError(
-            f"run name {run_name!r} is still in use by {holder} after {wait_seconds:.0f} s; wait for it, cancel it, "
-            "or pick another --run-name"
-        ) from None
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _other_runs_named(run_name: str) -> list[str]:
-    """Running flow runs (other than this one) whose parameters carry ``run_name``, as ``flow run 'x' (<id>)``."""
-    me = current_flow_run_id()
-    running = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])))
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(flow_run_filter=running, limit=200)
-    found = []
-    for run in runs:
-        params = run.parameters or {}
-        name = (params.get("params") or {}).get("run_name") if isinstance(params.get("params"), dict) else None
-        if str(run.id) != me and name == run_name:
-            found.append(f"flow run {run.name!r} ({run.id})")
-    return found
+def _try_lock(fh: IO[str]) -> bool:
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _holder(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip() or "another flow run"
+    except OSError:
+        return "another flow run"
