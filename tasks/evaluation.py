@@ -23,7 +23,7 @@ from tasks.common import AWS_RETRIES, artifact_key, publish_table
 @task(name="parse-eval-output", **AWS_RETRIES)
 def parse_eval_output_task(location: str, stage: str, *, verify: bool = True) -> EvalResult:
     """Parse one stage's evaluation output and publish its metric table (``eval-<stage>-metrics``)."""
-    result = parse_eval_output(location, verify=verify, prompts=False)
+    result = parse_eval_output(location, verify=verify)
     logger = get_run_logger()
     logger.info("%s: %d metrics, %d samples from %s", stage, len(result.metrics), len(result.samples), location)
     for warning in result.warnings:
