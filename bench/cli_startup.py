@@ -32,7 +32,7 @@ def _best(cmd: list[str], runs: int) -> float:
 def _hyperfine(commands: list[list[str]], runs: int) -> list[float]:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         subprocess.run(
-            ["hyperfine", "--warmup", "2", "--runs", str(runs), "--export-json", out.name, "--style", "none"]
+            ["hyperfine", "-N", "--warmup", "2", "--runs", str(runs), "--export-json", out.name, "--style", "none"]
             + [" ".join(c) for c in commands],
             stdout=subprocess.DEVNULL,
             check=True,
