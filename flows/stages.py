@@ -117,14 +117,22 @@ class RunLog:
 
 @contextmanager
 def flow_run_scratch(home: Path) -> Iterator[Path]:
-    """``home/scratch/<flow run id>``: this run's local files (splits, prepared data), removed when it succeeds.
+    """``home/scratch/<flow run id>``: this run's local files (splits, prepared data) while it runs.
 
-    Per flow run, not per run name, so two runs at once never write or rename each other's files.
+    Per flow run, not per run name, so two runs at once never write or rename each other's files. When the run
+    succeeds its files move up to ``home`` (``home/splits``, ``home/prepared``), replacing the previous run's, where
+    a person looks for them; a failed run's stay in its scratch directory for inspection. Callers hold the run
+    name (:func:`tasks.runs.run_name_held`) around this, so no other run of the name moves files meanwhile.
     """
     scratch = home / "scratch" / current_flow_run_id()
     scratch.mkdir(parents=True, exist_ok=True)
     yield scratch
-    shutil.rmtree(scratch, ignore_errors=True)
+    for entry in sorted(scratch.iterdir()):
+        target = home / entry.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        entry.replace(target)
+    scratch.rmdir()
 
 
 @dataclass(frozen=True)
