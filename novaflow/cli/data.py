@@ -115,10 +115,10 @@ def validate(
     show: int = typer.Option(20, "--show", help="How many rejected rows to print."),
 ) -> None:
     """Check FILE row by row as the service reads it, without rewriting it; exit 1 when a row would be refused."""
-    from novaflow.data.loaders import local_source
     from novaflow.data.validate import validate_file
+    from novaflow.storage import local_copy
 
-    with local_source(input_path) as local:
+    with local_copy(input_path) as local:
         result = validate_file(str(local), method, model)
     typer.echo(f"{input_path}: {result.rows} rows, {len(result.rejected)} rejected")
     for rejection in result.rejected[:show]:
