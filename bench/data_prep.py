@@ -1,159 +1,236 @@
-"""Benchmark: load + transform + validate + write 60,000 synthetic Stack Overflow rows, novaflow vs the reference SDK.
+"""Benchmark: `novaflow data prepare` through the CLI against the Forge SDK loader, at 60,000 and 600,000 rows and
+on input that is already in Converse form (5,000 vs 20,000 rows: the record path must stay linear).
 
-Each measurement is a separate process (interpreter start and imports included, as a user experiences it); wall
-time comes from the parent, peak RSS and CPU time from ``os.wait4`` on that child. The reference SDK
-(``amzn-nova-forge==1.4.10``, Python 3.12 only) runs from its own virtualenv when one is found; it is run offline
-(``TELEMETRY_OPT_OUT=true``, explicit local ``output_path``, nova-contract.md §18 defect 2) on the same file with
-the same mapping. If it cannot run, the table says so and novaflow's numbers are still printed.
+Every measurement is one whole process, started the way a user starts it (interpreter, imports, the work, exit):
+wall time from this process, CPU from ``os.wait4`` (workers included), and the peak of the resident memory summed
+over the process and its descendants (novaflow's chunk workers), sampled every 20 ms from /proc. The reference is
+``amzn-nova-forge==1.4.10`` (Python 3.12 only) in its own virtualenv, run offline (``TELEMETRY_OPT_OUT``, a local
+``output_path``) on the same file with the same mapping; ``--setup-reference`` creates that virtualenv.
 
-    python bench/data_prep.py [--rows 60000] [--reference-python /work/venv312/bin/python]
+    python bench/data_prep.py                          # 60k and 600k CSV rows, Converse 5k and 20k
+    python bench/data_prep.py --rows 60000 --converse ""  # one size only
+    python bench/data_prep.py --setup-reference        # build .venv-forge with python3.12 first
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-REFERENCE = r"""
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_PACKAGE = "amzn-nova-forge==1.4.10"
+
+REFERENCE_CSV = r"""
 import os, sys
 os.environ["TELEMETRY_OPT_OUT"] = "true"
 from amzn_nova_forge.dataset.csv_dataset_loader import CSVDatasetLoader
-from amzn_nova_forge.core.enums import EvaluationTask, Model, TrainingMethod
+from amzn_nova_forge.core.enums import Model, TrainingMethod
 from amzn_nova_forge.dataset.operations.transform_operation import TransformMethod
 from amzn_nova_forge.dataset.operations.validate_operation import ValidateMethod
-src, out, method = sys.argv[1], sys.argv[2], sys.argv[3]
-tm, maps, extra = {
-    "sft": (TrainingMethod.SFT_LORA, {"question": "Body", "answer": "Y"}, {}),
-    "eval": (TrainingMethod.EVALUATION, {"query": "Body", "response": "Y"}, {"eval_task": EvaluationTask.GEN_QA}),
-    "rft": (TrainingMethod.RFT_LORA, {"question": "Body", "reference_answer": "Y", "id": "Id"}, {}),
-}[method]
+src, out = sys.argv[1], sys.argv[2]
 loader = CSVDatasetLoader()
 loader.load(src)
-loader.transform(method=TransformMethod.SCHEMA, training_method=tm, model=Model.NOVA_LITE_2, column_mappings=maps,
-                 output_path=out, **extra)
-loader.validate(method=ValidateMethod.INVALID_RECORDS, training_method=tm, model=Model.NOVA_LITE_2, **extra)
+loader.transform(method=TransformMethod.SCHEMA, training_method=TrainingMethod.SFT_LORA, model=Model.NOVA_LITE_2,
+                 column_mappings={"question": "Body", "answer": "Y"}, output_path=out)
+loader.validate(method=ValidateMethod.INVALID_RECORDS, training_method=TrainingMethod.SFT_LORA, model=Model.NOVA_LITE_2)
+loader.save(os.path.join(out, "out.jsonl"))
+"""
+
+REFERENCE_CONVERSE = r"""
+import os, sys
+os.environ["TELEMETRY_OPT_OUT"] = "true"
+from amzn_nova_forge.dataset.jsonl_dataset_loader import JSONLDatasetLoader
+from amzn_nova_forge.core.enums import Model, TrainingMethod
+from amzn_nova_forge.dataset.operations.validate_operation import ValidateMethod
+src, out = sys.argv[1], sys.argv[2]
+loader = JSONLDatasetLoader()
+loader.load(src)
+loader.validate(method=ValidateMethod.INVALID_RECORDS, training_method=TrainingMethod.SFT_LORA, model=Model.NOVA_LITE_2)
 loader.save(os.path.join(out, "out.jsonl"))
 """
 
 
-def child_novaflow(args: argparse.Namespace) -> None:
-    from novaflow.data.prepare import prepare_dataset
-    from novaflow.data.samples import SYSTEM_PROMPT
-    from novaflow.data.source import ColumnMap, DatasetSource
-
-    columns = ColumnMap(query="Body", response="Y", reference_answer="Y", id="Id" if args.method == "rft" else None)
-    src = DatasetSource(path=args.input, columns=columns, system_prompt=SYSTEM_PROMPT if args.system else None)
-    prepared = prepare_dataset(src, args.method, "nova-lite-2", args.out)
-    if prepared.rows != args.expect:
-        raise SystemExit(f"expected {args.expect} rows, got {prepared.rows}")
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    peak_mb: float
+    problem: str = ""
 
 
-def best(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
-    """The run with the lowest wall time out of ``repeat`` (other processes on a shared machine add noise)."""
-    runs = [measure(cmd, env) for _ in range(max(1, repeat))]
-    return min(runs, key=lambda r: (bool(r[3]), r[0]))
+def tree_rss_kb(pid: int) -> int:
+    """Resident memory of ``pid`` and every descendant, in KB (0 once the process is gone)."""
+    total = 0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/status", encoding="ascii", errors="replace") as fh:
+                total += next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
 
 
-def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
-    """(wall s, cpu s, peak RSS MB, error) of one child process."""
+def measure(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
+    """One child process: wall, CPU (its own and its waited-for children's), and the sampled peak tree RSS."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], tree_rss_kb(proc.pid))
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    done.set()
+    sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
+    peak_mb = max(peak[0], usage.ru_maxrss) / 1024
     problem = "" if proc.returncode == 0 else (err.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, problem
+    return Run(wall, usage.ru_utime + usage.ru_stime, peak_mb, problem)
+
+
+def best(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> Run:
+    """The run with the lowest wall time out of ``repeat`` (other processes on a shared machine add noise)."""
+    runs = [measure(cmd, env) for _ in range(max(1, repeat))]
+    return min(runs, key=lambda r: (bool(r.problem), r.wall))
+
+
+def novaflow_cli() -> list[str]:
+    """The console script installed beside this interpreter, as a user runs it."""
+    script = Path(sys.executable).with_name("novaflow")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "novaflow.cli"]
+
+
+def setup_reference(venv: Path, python312: str | None) -> None:
+    python = python312 or shutil.which("python3.12")
+    if not python:
+        pyenv = Path.home() / ".pyenv" / "versions"
+        found = sorted(pyenv.glob("3.12*/bin/python3.12")) if pyenv.exists() else []
+        python = str(found[-1]) if found else None
+    if not python:
+        raise SystemExit("no python3.12 found: install it (apt-get install python3.12 or pyenv) or pass --python312")
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", REFERENCE_PACKAGE], check=True)
+    print(f"reference ready: {venv / 'bin' / 'python'} ({REFERENCE_PACKAGE})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=60_000)
+    parser.add_argument("--rows", default="60000,600000", help="CSV sizes, comma separated")
+    parser.add_argument("--converse", default="5000,20000", help="Converse-input sizes ('' to skip)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--methods", default="sft,eval,rft")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "novaflow-bench"))
-    parser.add_argument("--reference-python", default="/work/venv312/bin/python")
+    parser.add_argument("--reference-python", default=str(ROOT / ".venv-forge" / "bin" / "python"))
+    parser.add_argument("--setup-reference", action="store_true", help=f"create .venv-forge with {REFERENCE_PACKAGE}")
+    parser.add_argument("--python312", help="the Python 3.12 interpreter for --setup-reference")
     parser.add_argument("--repeat", type=int, default=3, help="novaflow runs per row (best wall time is shown)")
     parser.add_argument("--ref-repeat", type=int, default=1, help="reference runs per row")
-    parser.add_argument("--child", choices=["novaflow"])
-    parser.add_argument("--method")
-    parser.add_argument("--input")
-    parser.add_argument("--out")
-    parser.add_argument("--expect", type=int)
-    parser.add_argument("--system", action="store_true")
     args = parser.parse_args()
-    if args.child:
-        child_novaflow(args)
-        return
+    if args.setup_reference:
+        setup_reference(ROOT / ".venv-forge", args.python312)
 
     from novaflow.data.samples import generate_stackoverflow_csv
 
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    data = work / f"so_{args.rows}_{args.seed}.csv"
-    if not data.exists():
-        generate_stackoverflow_csv(data, args.rows, args.seed)
-    print(
-        f"input: {data} ({data.stat().st_size / 1e6:.1f} MB, {args.rows:,} rows); cpus: {os.cpu_count()}; "
-        f"best of {args.repeat} (novaflow) / {args.ref_repeat} (reference) runs"
-    )
     ref_py = Path(args.reference_python)
     ref_env = {**os.environ, "TELEMETRY_OPT_OUT": "true", "AWS_EC2_METADATA_DISABLED": "true"}
+    cli = novaflow_cli()
+    print(f"cpus: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}; best of {args.repeat} novaflow runs")
     rows: list[tuple[str, ...]] = []
-    for method in args.methods.split(","):
-        variants = [("", False)] + ([(" +system", True)] if method == "sft" else [])
-        nova = None
-        for suffix, system in variants:
-            cmd = [
-                sys.executable,
-                __file__,
-                "--child",
-                "novaflow",
-                "--method",
-                method,
-                "--input",
-                str(data),
-                "--out",
-                str(work / f"nf_{method}"),
-                "--expect",
-                str(args.rows),
-            ] + (["--system"] if system else [])
-            wall, cpu, rss, problem = best(cmd, args.repeat)
-            if problem:
-                raise SystemExit(f"novaflow {method} failed: {problem}")
-            nova = nova or (wall, cpu, rss)
-            rows.append((f"novaflow {method}{suffix}", f"{wall:.2f}", f"{cpu:.2f}", f"{rss:.0f}", "", ""))
+    checks: list[str] = []
+
+    def compare(label: str, size: int, nova: Run, ref_cmd: list[str]) -> None:
+        rows.append((f"novaflow {label}", f"{size:,}", f"{nova.wall:.2f}", f"{nova.cpu:.2f}", f"{nova.peak_mb:.0f}", ""))  # fmt: skip
         if not ref_py.exists():
-            rows.append((f"reference {method}", "-", "-", "-", "", f"not run: {ref_py} not found"))
-            continue
-        out = work / f"ref_{method}"
-        out.mkdir(exist_ok=True)
-        wall, cpu, rss, problem = best(
-            [str(ref_py), "-c", REFERENCE, str(data), str(out), method], args.ref_repeat, ref_env
-        )
-        if problem:
-            rows.append((f"reference {method}", "-", "-", "-", "", f"failed: {problem[:60]}"))
-            continue
-        assert nova is not None
+            rows.append((f"forge {label}", f"{size:,}", "-", "-", "-", f"not run: {ref_py} missing (--setup-reference)"))  # fmt: skip
+            return
+        # -I: the reference must not import modules lying in the working directory (a stray enum.py breaks it)
+        ref = best([str(ref_py), "-I", *ref_cmd], args.ref_repeat, ref_env)
+        if ref.problem:
+            rows.append((f"forge {label}", f"{size:,}", "-", "-", "-", f"failed: {ref.problem[:70]}"))
+            return
+        speed, memory = ref.wall / nova.wall, nova.peak_mb / ref.peak_mb
         rows.append(
             (
-                f"reference {method}",
-                f"{wall:.2f}",
-                f"{cpu:.2f}",
-                f"{rss:.0f}",
-                f"{wall / nova[0]:.1f}x wall, {cpu / nova[1]:.1f}x cpu",
-                f"novaflow peak = {nova[2] / rss:.2f} of reference",
+                f"forge {label}",
+                f"{size:,}",
+                f"{ref.wall:.2f}",
+                f"{ref.cpu:.2f}",
+                f"{ref.peak_mb:.0f}",
+                f"novaflow {speed:.1f}x faster, {memory:.2f} of the memory",
             )
         )
-    head = ("run", "wall s", "cpu s", "peak MB", "speed-up", "note")
+        checks.append(f"{label} {size:,}: {speed:.1f}x (goal >= 10x), memory {memory:.2f} (goal <= 0.5)")
+
+    for size in [int(s) for s in args.rows.split(",") if s.strip()]:
+        data = work / f"so_{size}_{args.seed}.csv"
+        if not data.exists():
+            generate_stackoverflow_csv(data, size, args.seed)
+        out = work / f"nf_csv_{size}"
+        cmd = [*cli, "data", "prepare", str(data), "--method", "sft", "--model", "nova-lite-2", "--out", str(out)]
+        nova = best([*cmd, "--map", "query=Body", "--map", "response=Y"], args.repeat)
+        if nova.problem:
+            raise SystemExit(f"novaflow failed at {size} rows: {nova.problem}")
+        ref_out = work / f"ref_csv_{size}"
+        ref_out.mkdir(exist_ok=True)
+        label = f"CSV -> SFT ({data.stat().st_size / 1e6:.0f} MB)"
+        compare(label, size, nova, ["-c", REFERENCE_CSV, str(data), str(ref_out)])
+
+    converse: dict[int, Run] = {}
+    for size in [int(s) for s in args.converse.split(",") if s.strip()]:
+        # Converse input: novaflow's own SFT output of a case-study CSV of that size (valid, varied, realistic)
+        source = work / f"so_{size}_{args.seed}.csv"
+        if not source.exists():
+            generate_stackoverflow_csv(source, size, args.seed)
+        seed_out = work / f"converse_src_{size}"
+        made = measure([*cli, "data", "prepare", str(source), "--method", "sft", "--model", "nova-lite-2", "--out",
+                        str(seed_out), "--map", "query=Body", "--map", "response=Y"])  # fmt: skip
+        if made.problem:
+            raise SystemExit(f"could not make the Converse input: {made.problem}")
+        data = seed_out / "train.jsonl"
+        out = work / f"nf_converse_{size}"
+        cmd = [*cli, "data", "prepare", str(data), "--method", "sft", "--model", "nova-lite-2", "--out", str(out)]
+        nova = best(cmd, args.repeat)
+        if nova.problem:
+            raise SystemExit(f"novaflow failed on Converse input of {size} rows: {nova.problem}")
+        converse[size] = nova
+        ref_out = work / f"ref_converse_{size}"
+        ref_out.mkdir(exist_ok=True)
+        compare("Converse JSONL -> SFT", size, nova, ["-c", REFERENCE_CONVERSE, str(data), str(ref_out)])
+    if len(converse) >= 2:
+        small, large = min(converse), max(converse)
+        ratio = converse[large].wall / converse[small].wall
+        checks.append(
+            f"Converse {large:,} rows take {ratio:.2f}x the time of {small:,} (linear: {large / small:.1f}x; "
+            "goal <= 4.5x)"
+        )
+
+    head = ("run", "rows", "wall s", "cpu s", "peak MB", "note")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    for line in checks:
+        print(line)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from flows.stages import (
     TrainedModel,
     check_reward,
     evaluate_model,
+    flow_run_scratch,
     prepare_data,
     registry_group,
     require_registry,
@@ -49,6 +50,7 @@ from tasks.common import artifact_key
 from tasks.credentials import CredentialsParameter, use_run_credentials
 from tasks.evaluation import compare_stages_task
 from tasks.reports import publish_report_task
+from tasks.runs import run_name_held
 
 HOOKS: FlowHooks = {
     "on_cancellation": [*STOP_ON_EXIT["on_cancellation"], close_tracking],
@@ -83,10 +85,12 @@ def end_to_end(
 ) -> dict[str, Any]:
     """Data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare -> gated deploy -> smoke.
 
+    A second run of the same run name waits for the first (see :func:`tasks.runs.run_name_held`), then attaches
+    to its jobs; local files go to a scratch directory of this flow run, so two runs never write the same file.
+
     Args:
         aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
     """
-    logger = get_run_logger()
     settings = use_run_credentials(aws_credentials)
     settings.require("bucket", "role_arn")
     skip = set(params.skip)
@@ -102,11 +106,29 @@ def end_to_end(
     require_registry(group, [params.evaluation, *jobs.values()])
     methods = [Method.EVALUATION, *(TRAINING_STAGES[stage] for stage in order)]
     plan_checks(params, settings)
+    home = Path(params.work_dir) / params.run_name
+    wait = params.wait.max_wait_hours * 3600
+    with run_name_held(params.run_name, home, wait_seconds=wait), flow_run_scratch(home) as work:
+        return _run(params, settings, model, methods, group, home, work)
+
+
+def _run(
+    params: EndToEndParams,
+    settings: NovaflowSettings,
+    model: str,
+    methods: list[Method],
+    group: str | None,
+    home: Path,
+    work: Path,
+) -> dict[str, Any]:
+    logger = get_run_logger()
+    skip = set(params.skip)
+    order = params.training_stages()
+    jobs = {stage: getattr(params, stage) for stage in order}
     tasks = stage_tasks(params)
     rft_eval = RFT_EVAL in tasks.values()
     log = RunLog(params.run_name)
     log.tracker = start_tracking(params, model, current_flow_run.ui_url)
-    work = Path(params.work_dir) / params.run_name
     prefix = settings.s3_uri("runs", params.run_name)
     is_sample = params.data.source == "sample"
 
@@ -186,9 +208,9 @@ def end_to_end(
             deployment=deployment,
             flow_run_url=current_flow_run.ui_url,
         )
-        report = publish_report_task(content, str(work / "report.html"), s3_uri=f"{prefix}/report.html")
+        report = publish_report_task(content, str(home / "report.html"), s3_uri=f"{prefix}/report.html")
         log.locations.update({f"report-{k}": v for k, v in report.items()})
-    finish_tracking(log, work, stages, comparison, deployment)
+    finish_tracking(log, home, stages, comparison, deployment)
 
     rows = comparison.table_records() if comparison is not None else None
     create_markdown_artifact(

@@ -9,6 +9,7 @@ as a nested MLflow run as soon as it ends.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -138,6 +139,26 @@ class RunLog:
             record.seconds = time.perf_counter() - start
             self.stages.append(record)
             get_run_logger().info("stage %s: %.1f s %s", name, record.seconds, record.detail)
+
+
+@contextmanager
+def flow_run_scratch(home: Path) -> Iterator[Path]:
+    """``home/scratch/<flow run id>``: this run's local files (splits, prepared data) while it runs.
+
+    Per flow run, not per run name, so two runs at once never write or rename each other's files. When the run
+    succeeds its files move up to ``home`` (``home/splits``, ``home/prepared``), replacing the previous run's, where
+    a person looks for them; a failed run's stay in its scratch directory for inspection. Callers hold the run
+    name (:func:`tasks.runs.run_name_held`) around this, so no other run of the name moves files meanwhile.
+    """
+    scratch = home / "scratch" / current_flow_run_id()
+    scratch.mkdir(parents=True, exist_ok=True)
+    yield scratch
+    for entry in sorted(scratch.iterdir()):
+        target = home / entry.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        entry.replace(target)
+    scratch.rmdir()
 
 
 @dataclass(frozen=True)

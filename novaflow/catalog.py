@@ -98,7 +98,7 @@ class DataFormat(_Named):
 
 
 class Method(_Named):
-    """Training (and evaluation) methods, named as the reference SDK names them."""
+    """Training (and evaluation) methods, named as the Forge SDK named them (sagemaker v3 has a trainer each)."""
 
     SFT_LORA = "sft_lora"
     SFT_FULL = "sft_full"
@@ -276,13 +276,17 @@ SUPPORT: dict[Method, Support] = {
 SUBMITTABLE = frozenset({Platform.SMTJ, Platform.BEDROCK, Platform.SERVERLESS})
 """Platforms novaflow submits to today (HyperPod is named in specs but not submitted)."""
 
-ESCROW_ACCOUNTS: dict[str, str] = {
-    "us-east-1": "708977205387",
-    "us-west-2": "176779409107",
-    "eu-west-2": "470633809225",
-    "ap-northeast-1": "878185805882",
-}
-"""Region -> the AWS-owned account holding the Nova training, evaluation and inference images."""
+
+def _escrow_accounts() -> dict[str, str]:
+    from novaflow.recipes.published import load_published
+
+    return {region: uri.split(".", 1)[0] for region, uri in sorted(load_published().inference_images.items())}
+
+
+ESCROW_ACCOUNTS: dict[str, str] = _escrow_accounts()
+"""Region -> the AWS-owned account holding the Nova images there (from the published inference image table).
+Training and evaluation images exist in fewer regions than inference: :func:`region_problem` asks the job's
+recipe (:mod:`novaflow.recipes.service`)."""
 BEDROCK_REGIONS = frozenset({"us-east-1"})
 SERVERLESS_REGIONS = frozenset(
     {"us-east-1", "us-west-2", "ap-southeast-2", "ap-northeast-1", "eu-central-1", "eu-west-1"}
@@ -310,8 +314,20 @@ def method_problem(model: str | NovaModel, method: Method, platform: Platform) -
     return None
 
 
-def region_problem(platform: Platform, region: str) -> str | None:
-    """Why a job on ``platform`` cannot run in ``region`` (None when it can)."""
+def region_problem(
+    platform: Platform,
+    region: str,
+    model: str | NovaModel | None = None,
+    method: Method | None = None,
+    eval_task: str | None = None,
+) -> str | None:
+    """Why a job on ``platform`` cannot run in ``region`` (None when it can).
+
+    On SageMaker the answer is the published image table of the job's recipe (training, RFT and evaluation images
+    are not in every region that hosts Nova inference); without a model and method, any Nova image will do.
+    Serverless jobs run where the recipe hub lists serverless SKUs; which technique runs where is narrower and is
+    checked per recipe by :mod:`novaflow.recipes.serverless`.
+    """
     if platform is Platform.SERVERLESS:
         if region in SERVERLESS_REGIONS:
             return None
@@ -319,13 +335,29 @@ def region_problem(platform: Platform, region: str) -> str | None:
             f"SageMaker serverless customization of Nova is not offered in {region!r}: use one of "
             f"{', '.join(sorted(SERVERLESS_REGIONS))} (NOVAFLOW_REGION) or platform SMTJ."
         )
-    if region not in ESCROW_ACCOUNTS:
-        return f"Region {region!r} has no Nova customization images: use one of {', '.join(ESCROW_ACCOUNTS)}."
-    if platform is Platform.BEDROCK and region not in BEDROCK_REGIONS:
+    if platform is Platform.BEDROCK:
+        if region in BEDROCK_REGIONS:
+            return None
         return (
             f"Bedrock Nova customization runs only in us-east-1, not {region}: set "
             f"NOVAFLOW_REGION=us-east-1 or use platform SMTJ."
         )
+    if model is not None and method is not None and platform is Platform.SMTJ:
+        from novaflow.recipes.service import needs_own_image, recipe_for, regions
+
+        nova = get_model(model)
+        recipe = recipe_for(nova, method, task=eval_task if method is Method.EVALUATION else None)
+        where = regions(recipe, nova)
+        if not where and needs_own_image(recipe):
+            return None  # the image is the one AWS gave the account: the dry run asks for it
+        if region not in where:
+            return (
+                f"AWS publishes no {method.value} image for {nova.key} in {region} ({recipe.name}): use one of "
+                f"{', '.join(where)} (set NOVAFLOW_REGION)."
+            )
+        return None
+    if region not in ESCROW_ACCOUNTS:
+        return f"Region {region!r} has no Nova customization images: use one of {', '.join(ESCROW_ACCOUNTS)}."
     return None
 
 
@@ -338,9 +370,17 @@ def data_format_problem(model: str | NovaModel, data_format: DataFormat) -> str 
     return f"{data_format.value} data is of no use for {nova.key}: {SUPPORT[readers[0]].reason}."
 
 
-def check_supported(model: str | NovaModel, method: Method, platform: Platform, region: str | None = None) -> None:
+def check_supported(
+    model: str | NovaModel,
+    method: Method,
+    platform: Platform,
+    region: str | None = None,
+    eval_task: str | None = None,
+) -> None:
     """RecipeError with the reason when the job cannot run (before anything is uploaded or paid for)."""
-    problem = method_problem(model, method, platform) or (region_problem(platform, region) if region else None)
+    problem = method_problem(model, method, platform) or (
+        region_problem(platform, region, model, method, eval_task) if region else None
+    )
     if problem:
         raise RecipeError(problem)
 

@@ -55,6 +55,10 @@ class RewardError(NovaflowError):
     """The reward Lambda could not be built, deployed or verified."""
 
 
+class RunInUseError(NovaflowError):
+    """Another flow run holds the run name this one needs (the message names it)."""
+
+
 class AwsError(NovaflowError):
     """An AWS call failed; ``code`` keeps the AWS error code (e.g. ``ValidationException``)."""
 

@@ -15,7 +15,8 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from novaflow.errors import RewardError
-from novaflow.reward.deploy import DEFAULT_FUNCTION_NAME, RewardLambda, deploy_reward_lambda, existing_function_arn
+from novaflow.reward.defaults import DEFAULT_FUNCTION_NAME
+from novaflow.reward.deploy import RewardLambda, deploy_reward_lambda, existing_function_arn
 from novaflow.reward.package import code_sha256
 from novaflow.reward.probes import GraderVerification, verify_reward_function
 from novaflow.reward.source import build_reward_zip, load_reward_source

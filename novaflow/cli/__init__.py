@@ -1,42 +1,123 @@
-"""The ``novaflow`` command: one Typer app, one module per verb group.
+"""The ``novaflow`` command: one Typer app, one module per verb group, each loaded only when its verb runs.
 
-Each group lives in its own module so the data, jobs, eval, reward, deploy and run commands can grow
-independently. The CLI is the only part of ``novaflow`` that may import Prefect (to run flows) and
-``novaflow.local`` (to start the embedded AWS for ``--local``).
+``novaflow --help`` lists the groups from :data:`GROUPS` without importing them, and a group's module imports
+its heavy libraries (pandas, pyarrow, Prefect, plotly, the data engine) inside the commands that need them, so
+asking for help costs about as much as importing boto3. The CLI is the only part of ``novaflow`` that may import
+Prefect (to run flows) and ``novaflow.local`` (to start the embedded AWS for ``--local``).
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 
 import typer
+from typer._click.core import Command, Context  # the click Typer vendors: the one its classes use
+from typer.core import TyperGroup
 
-from novaflow.cli import automations, data, deploy, evaluate, jobs, local, recipes, registry, reward, run
-from novaflow.errors import NovaflowError
+from novaflow.cli.failures import explain
+
+GROUPS: dict[str, tuple[str, str]] = {
+    "local": (
+        "novaflow.cli.local",
+        "Run the embedded AWS (moto plus our patches) and the Nova service emulator on loopback.",
+    ),
+    "data": ("novaflow.cli.data", "Prepare, split, profile and generate datasets in the Nova formats."),
+    "recipes": ("novaflow.cli.recipes", "Show and refresh Nova recipe templates and instance tables."),
+    "jobs": ("novaflow.cli.jobs", "Submit, watch, tail and stop SageMaker / Bedrock training and evaluation jobs."),
+    "eval": (
+        "novaflow.cli.evaluate",
+        "Compute gen_qa metrics, parse evaluation outputs, compare stages, build reports.",
+    ),
+    "reward": ("novaflow.cli.reward", "Build, deploy and verify the RFT reward Lambda."),
+    "deploy": (
+        "novaflow.cli.deploy",
+        "Deploy a trained model to a SageMaker endpoint or Bedrock, invoke it, tear it down.",
+    ),
+    "registry": (
+        "novaflow.cli.registry",
+        "List, show, approve and reject the model package versions novaflow registered.",
+    ),
+    "run": ("novaflow.cli.run", "Run the novaflow flows (end-to-end, baseline, SFT, RFT) locally or against AWS."),
+    "automations": (
+        "novaflow.cli.automations",
+        "Prefect automations: notify on failed runs and on runs waiting for approval.",
+    ),
+}
+"""verb -> (module holding its Typer ``app``, one-line help shown by ``novaflow --help``)."""
+
+
+class _Root(TyperGroup):
+    """The root group: a verb group is imported when a command line resolves to it, not to list it in help."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*super().list_commands(ctx), *GROUPS]
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
+        ctx.meta[_RESOLVING] = True
+        try:
+            return super().resolve_command(ctx, args)
+        finally:
+            ctx.meta.pop(_RESOLVING, None)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name not in GROUPS:
+            return super().get_command(ctx, cmd_name)
+        module_name, summary = GROUPS[cmd_name]
+        if not ctx.meta.get(_RESOLVING):  # listing the verbs (help, completion): the one line is enough
+            return TyperGroup(name=cmd_name, help=summary, short_help=summary)
+        group: TyperGroup = typer.main.get_group(importlib.import_module(module_name).app)
+        group.name = cmd_name
+        _plain(group)
+        return group
+
+
+def _plain(command: Command) -> None:
+    """Plain click help and errors: rendering them with rich costs more than the rest of ``--help`` together."""
+    command.rich_markup_mode = None  # type: ignore[attr-defined]
+    for sub in getattr(command, "commands", {}).values():
+        _plain(sub)
+
+
+_RESOLVING = "novaflow.resolving"
+
 
 app = typer.Typer(
     name="novaflow",
+    cls=_Root,
     help="Take an Amazon Nova model through data prep, SFT, RFT, evaluation and deployment - on AWS or offline.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 120},
 )
-app.add_typer(local.app, name="local")
-app.add_typer(data.app, name="data")
-app.add_typer(recipes.app, name="recipes")
-app.add_typer(jobs.app, name="jobs")
-app.add_typer(evaluate.app, name="eval")
-app.add_typer(reward.app, name="reward")
-app.add_typer(deploy.app, name="deploy")
-app.add_typer(registry.app, name="registry")
-app.add_typer(run.app, name="run")
-app.add_typer(automations.app, name="automations")
 
 
-def main() -> None:
-    """Console entry point: novaflow errors become one red line and exit code 2, not a traceback."""
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show the full traceback when a command fails.")) -> None:
+    """Parsed here so the root accepts it; :func:`main` reads it before the command runs."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: every failure a user can fix is one red line with a hint and exit code 2.
+
+    ``novaflow --debug VERB ...`` (or ``NOVAFLOW_DEBUG=1``) lets the traceback through instead.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args[: _verb_position(args)]
     try:
-        app()
-    except NovaflowError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        app(args=args, prog_name="novaflow", standalone_mode=True)
+    except Exception as exc:
+        if debug or os.environ.get("NOVAFLOW_DEBUG"):
+            raise
+        typer.secho(f"error: {explain(exc)}", err=True, fg=typer.colors.RED)
         sys.exit(2)
+
+
+def _verb_position(args: list[str]) -> int:
+    for i, arg in enumerate(args):
+        if arg in GROUPS:
+            return i
+    return len(args)

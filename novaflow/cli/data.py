@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import orjson
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from novaflow.catalog import DataFormat
 from novaflow.cli.options import model_option
-from novaflow.data.prepare import load_prepared, prepare_dataset
-from novaflow.data.samples import generate_stackoverflow_csv
-from novaflow.data.source import ColumnMap, DatasetSource
-from novaflow.data.splits import split_dataset
-from novaflow.errors import DataError
+
+if TYPE_CHECKING:
+    from novaflow.data.source import DatasetSource
 
 app = typer.Typer(help="Prepare, split, profile and generate datasets in the Nova formats.", no_args_is_help=True)
 
@@ -43,6 +37,9 @@ def _source(
     delimiter: str,
     encoding: str,
 ) -> DatasetSource:
+    from novaflow.data.source import ColumnMap, DatasetSource
+    from novaflow.errors import DataError
+
     if system and system_file:
         raise DataError("pass --system or --system-file, not both")
     prompt = system_file.read_text(encoding="utf-8") if system_file else system
@@ -62,6 +59,10 @@ FORMATS = ", ".join(f.value for f in DataFormat)
 
 
 def _print_rows(rows: list[dict[str, Any]], title: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title=title)
     for col in rows[0] if rows else ["item"]:
         table.add_column(escape(str(col)))
@@ -87,10 +88,17 @@ def prepare(
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of CSV input."),
     platform: str = typer.Option(None, "--platform", help="bedrock, smtj or smhp: also check row-count bounds."),
     max_length: int = typer.Option(8192, "--max-length", help="Flag rows whose estimated tokens exceed this."),
+    workers: int = typer.Option(
+        None, "--workers", min=1, help="Processes transforming chunks (default: one per core for inputs of 160 MB+)."
+    ),
 ) -> None:
     """Transform and validate INPUT; writes the data file, rejected.jsonl, report.json and manifest.json."""
+    from novaflow.data.prepare import prepare_dataset
+
     src = _source(input_path, mapping, system, system_file, fmt, delimiter, encoding)
-    prepared = prepare_dataset(src, method, model, out, strict, platform=platform, max_length=max_length)
+    prepared = prepare_dataset(
+        src, method, model, out, strict, platform=platform, max_length=max_length, workers=workers
+    )
     rep = prepared.report
     typer.echo(f"wrote {prepared.data_file}: {rep.rows_out} rows ({rep.rows_in} read)")
     if rep.rows_rejected:
@@ -98,6 +106,28 @@ def prepare(
         for reason, count in rep.rejections_by_reason.items():
             typer.echo(f"  {count:6d}  {reason}")
     typer.echo(f"report: {prepared.report_file}  manifest: {prepared.manifest_file}")
+
+
+@app.command()
+def validate(
+    input_path: str = typer.Argument(..., metavar="FILE", help="JSONL already in the Nova format (path or s3://)."),
+    method: str = typer.Option(..., "--method", help=f"The format FILE is in: {FORMATS} (or its training method)."),
+    model: str = model_option("Model the data is for"),
+    show: int = typer.Option(20, "--show", help="How many rejected rows to print."),
+) -> None:
+    """Check FILE row by row as the service reads it, without rewriting it; exit 1 when a row would be refused."""
+    from novaflow.data.validate import validate_file
+    from novaflow.storage import local_copy
+
+    with local_copy(input_path) as local:
+        result = validate_file(str(local), method, model)
+    typer.echo(f"{input_path}: {result.rows} rows, {len(result.rejected)} rejected")
+    for rejection in result.rejected[:show]:
+        typer.echo(f"  row {rejection.row} {rejection.field}: {rejection.reason}")
+    if len(result.rejected) > show:
+        typer.echo(f"  ... and {len(result.rejected) - show} more")
+    if result.rejected:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -118,6 +148,9 @@ def split(
     encoding: str = typer.Option("utf-8", "--encoding"),
 ) -> None:
     """Seeded, stratified split of INPUT into files of the same format, with a leakage guard."""
+    from novaflow.data.splits import split_dataset
+    from novaflow.errors import DataError
+
     try:
         values = [float(s) for s in sizes.split(",") if s.strip()]
     except ValueError:
@@ -161,6 +194,10 @@ def profile(
     encoding: str = typer.Option("utf-8", "--encoding"),
 ) -> None:
     """Print the data-quality report of INPUT as it would be prepared (nothing is kept)."""
+    import orjson
+
+    from novaflow.data.prepare import prepare_dataset
+
     src = _source(input_path, mapping, system, system_file, fmt, delimiter, encoding)
     with tempfile.TemporaryDirectory(prefix="novaflow-profile-") as tmp:
         prepared = prepare_dataset(src, method, model, tmp, max_length=max_length)
@@ -177,6 +214,7 @@ def upload(
 ) -> None:
     """Upload a prepared dataset, encrypted and checksum-verified; prints the S3 URIs."""
     from novaflow.data.io import upload_prepared
+    from novaflow.data.prepare import load_prepared
 
     for name, uri in upload_prepared(load_prepared(prepared_dir), to).items():
         typer.echo(f"{name}: {uri}")
@@ -190,5 +228,7 @@ def sample(
     broken: bool = typer.Option(False, "--broken", help="Mix in the deliberately broken demo rows."),
 ) -> None:
     """Generate a synthetic Stack Overflow question-quality CSV (Id,Title,Body,Tags,CreationDate,Y)."""
+    from novaflow.data.samples import generate_stackoverflow_csv
+
     path = generate_stackoverflow_csv(out, rows, seed, broken=broken)
     typer.echo(f"wrote {path} ({path.stat().st_size:,} bytes)")

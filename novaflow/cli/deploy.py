@@ -11,24 +11,9 @@ import json
 import sys
 
 import typer
-from pydantic import ValidationError
 
 from novaflow.cli.options import model_option
-from novaflow.deploy.endpoint_spec import build_endpoint_config_request, build_endpoint_request, build_model_request
-from novaflow.deploy.roles import default_role_name
-from novaflow.deploy.stream import StreamResult
-from novaflow.deploy.targets import (
-    TARGETS,
-    ask,
-    build_endpoint_spec,
-    check_target,
-    deploy_checkpoint,
-    deployment_status,
-    resolve_invoke_id,
-    teardown_services,
-)
-from novaflow.deploy.teardown import teardown
-from novaflow.settings import load_settings
+from novaflow.deploy.names import TARGETS
 
 app = typer.Typer(
     help="Deploy a trained model to a SageMaker endpoint or Bedrock, invoke it, tear it down.", no_args_is_help=True
@@ -56,6 +41,10 @@ def create(
     dry: bool = typer.Option(False, "--dry-run", help="Validate and print the SageMaker requests; call nothing."),
 ) -> None:
     """Deploy a checkpoint and wait until it serves (re-running with the same settings finds it again)."""
+    from pydantic import ValidationError
+
+    from novaflow.deploy.targets import check_target
+
     check_target(target)
     try:
         if model_package:
@@ -99,6 +88,11 @@ def _create(
     mode: str,
     dry: bool,
 ) -> None:
+    from novaflow.deploy.endpoint_spec import build_endpoint_config_request, build_endpoint_request, build_model_request
+    from novaflow.deploy.roles import default_role_name
+    from novaflow.deploy.targets import build_endpoint_spec, deploy_checkpoint
+    from novaflow.settings import load_settings
+
     if dry:
         if target != "sagemaker":
             raise typer.BadParameter(
@@ -154,6 +148,8 @@ def _create(
 @app.command("status")
 def status(name: str = typer.Argument(..., help="Endpoint / deployment name."), target: str = TARGET) -> None:
     """Status of a deployment (and SageMaker's / Bedrock's failure reason, if any)."""
+    from novaflow.deploy.targets import deployment_status
+
     info = deployment_status(target, name)
     typer.echo(f"{target} {name}: {info['status']}" + ("" if info["managed"] else " (not created by novaflow)"))
     if info.get("failure_reason"):
@@ -177,6 +173,9 @@ def invoke(
     stream: bool = typer.Option(False, "--stream", help="Stream the answer; report time to first token."),
 ) -> None:
     """Ask the deployed model one question."""
+    from novaflow.deploy.stream import StreamResult
+    from novaflow.deploy.targets import ask, resolve_invoke_id
+
     invoke_id = resolve_invoke_id(target, name)
     if stream:
         result = ask(
@@ -211,6 +210,9 @@ def delete(
     dry: bool = typer.Option(False, "--dry-run", help="Show what would be removed; remove nothing."),
 ) -> None:
     """Remove what novaflow created for a deployment (only resources tagged by novaflow); safe to re-run."""
+    from novaflow.deploy.targets import teardown_services
+    from novaflow.deploy.teardown import teardown
+
     if (name is None) == (not everything):
         raise typer.BadParameter("give a deployment name or --all (not both)", param_hint="NAME")
     services = teardown_services(target) if target else ("sagemaker", "bedrock", "iam")

@@ -76,7 +76,7 @@ def parse(
     from novaflow.evaluation.parser import parse_eval_output
     from novaflow.reports.summary import metric_table_markdown
 
-    result = parse_eval_output(uri, verify=not no_verify)
+    result = parse_eval_output(uri, verify=not no_verify, prompts=False)
     if as_json:
         typer.echo(json.dumps(result.metrics.to_records(), indent=2))
     else:
@@ -103,7 +103,10 @@ def compare(
 
     if len(locations) < 2:
         raise typer.BadParameter("give at least two evaluation outputs (baseline first)")
-    stages = {n: parse_eval_output(loc) for n, loc in zip(_stage_names(locations, names), locations, strict=True)}
+    stages = {
+        n: parse_eval_output(loc, prompts=False)
+        for n, loc in zip(_stage_names(locations, names), locations, strict=True)
+    }
     comparison = compare_stages(stages, n_boot=n_boot, seed=seed)
     typer.echo(json.dumps(comparison.delta_records(), indent=2) if as_json else comparison_markdown(comparison))
 
@@ -121,7 +124,10 @@ def report(
     from novaflow.evaluation.parser import parse_eval_output
     from novaflow.reports.html import build_report, save_report
 
-    stages = {n: parse_eval_output(loc) for n, loc in zip(_stage_names(locations, names), locations, strict=True)}
+    stages = {
+        n: parse_eval_output(loc, prompts=False)
+        for n, loc in zip(_stage_names(locations, names), locations, strict=True)
+    }
     comparison = compare_stages(stages, n_boot=n_boot) if len(stages) > 1 else None
     where = save_report(build_report(stages, comparison=comparison), out, s3_uri=s3_uri)
     typer.echo(" ".join(where.values()))

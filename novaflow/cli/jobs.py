@@ -8,15 +8,6 @@ import typer
 
 from novaflow.catalog import Method, Platform
 from novaflow.cli.options import METHODS_HELP, model_option
-from novaflow.cli.recipes import parse_overrides
-from novaflow.jobs.backends import get_backend
-from novaflow.jobs.dryrun import dry_run
-from novaflow.jobs.logs import LogTailer, metrics_frame
-from novaflow.jobs.poll import wait_for_job
-from novaflow.jobs.records import JobRecord
-from novaflow.jobs.spec import JobSpec
-from novaflow.jobs.submit import submit_training_job
-from novaflow.settings import load_settings
 
 app = typer.Typer(
     help="Submit, watch, tail and stop SageMaker / Bedrock training and evaluation jobs.", no_args_is_help=True
@@ -56,6 +47,11 @@ def submit(
     record: Path | None = typer.Option(None, help="Save the job record (JSON) here."),
 ) -> None:
     """Submit a job once per spec (re-running attaches to the existing job)."""
+    from novaflow.cli.recipes import parse_overrides
+    from novaflow.jobs.dryrun import dry_run
+    from novaflow.jobs.spec import JobSpec
+    from novaflow.jobs.submit import submit_training_job
+
     spec = JobSpec(
         platform=Platform.parse(platform),
         model=model,
@@ -91,6 +87,9 @@ def submit(
 @app.command("status")
 def status(name: str = typer.Argument(..., help="Job name."), platform: str = PLATFORM) -> None:
     """Print the job's status (and failure reason)."""
+    from novaflow.jobs.backends import get_backend
+    from novaflow.settings import load_settings
+
     state = get_backend(platform, load_settings()).describe(name)
     if state is None:
         typer.secho(f"no job named {name} on {platform}", err=True, fg=typer.colors.RED)
@@ -105,6 +104,9 @@ def logs(
     metrics: bool = typer.Option(False, help="Print the parsed metric series instead of raw lines."),
 ) -> None:
     """Print the job's CloudWatch log lines (SageMaker jobs)."""
+    from novaflow.jobs.logs import LogTailer, metrics_frame
+    from novaflow.settings import load_settings
+
     lines = LogTailer(name, load_settings()).poll()
     if metrics:
         typer.echo(metrics_frame(line.message for line in lines).to_string(index=False))
@@ -116,6 +118,9 @@ def logs(
 @app.command("stop")
 def stop(name: str = typer.Argument(..., help="Job name."), platform: str = PLATFORM) -> None:
     """Ask AWS to stop the job (it ends as Stopped, not Failed)."""
+    from novaflow.jobs.backends import get_backend
+    from novaflow.settings import load_settings
+
     get_backend(platform, load_settings()).stop(name)
     typer.echo(f"stop requested for {name}")
 
@@ -131,6 +136,10 @@ def wait(
     quiet: bool = typer.Option(False, help="Do not stream log lines."),
 ) -> None:
     """Wait for a job to end, streaming its log; exit 0 only when it Completed."""
+    from novaflow.jobs.poll import wait_for_job
+    from novaflow.jobs.records import JobRecord
+    from novaflow.settings import load_settings
+
     rec = JobRecord.load(record) if record else None
     job = rec.name if rec else name
     if not job:

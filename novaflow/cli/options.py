@@ -8,13 +8,14 @@ import typer
 
 from novaflow.catalog import MODELS, SUPPORT, canonical_model
 from novaflow.errors import ConfigError
-from novaflow.settings import load_settings
 
 METHODS_HELP = ", ".join(method.value for method, support in SUPPORT.items() if support.built)
 
 
 def _model(value: str | None) -> str:
     """The catalog key for any spelling; no value means the configured default (``NOVAFLOW_MODEL``)."""
+    from novaflow.settings import load_settings  # pydantic-settings: only when a command runs, not for --help
+
     try:
         return canonical_model(value) if value else load_settings().model
     except ConfigError as exc:

@@ -11,14 +11,15 @@ import dataclasses
 import json
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from novaflow.reward.deploy import DEFAULT_FUNCTION_NAME, deploy_reward_lambda
-from novaflow.reward.package import HANDLER, RUNTIME, write_zip
-from novaflow.reward.verify import DEFAULT_LIMIT, RewardVerification, verify_reward
-from novaflow.settings import load_settings
-from reward_lambda.config import RewardConfig
+from novaflow.reward.defaults import DEFAULT_FUNCTION_NAME, DEFAULT_LIMIT
+
+if TYPE_CHECKING:
+    from novaflow.reward.verify import RewardVerification
+    from reward_lambda.config import RewardConfig
 
 app = typer.Typer(help="Build, deploy and verify the RFT reward Lambda.", no_args_is_help=True)
 
@@ -35,6 +36,8 @@ def build(
     source: str = typer.Option(None, "--source", help=SOURCE_HELP),
 ) -> None:
     """Write the deterministic deployment zip (same source, same bytes) and print its CodeSha256."""
+    from novaflow.reward.package import HANDLER, RUNTIME, write_zip
+
     if source:
         from novaflow.reward.package import code_sha256
         from novaflow.reward.source import build_reward_zip, load_reward_source
@@ -72,6 +75,9 @@ def deploy(
     source: str = typer.Option(None, "--source", help=SOURCE_HELP),
 ) -> None:
     """Create or update the function, publish a version, grant the SageMaker role; prints the result as JSON."""
+    from novaflow.reward.deploy import deploy_reward_lambda
+    from novaflow.settings import load_settings
+
     settings = load_settings(region=region, role_arn=role_arn)
     package = _package(source)
     config = None if package is not None else _config(labels, correct, incorrect, verbose_penalty, verbose_chars)
@@ -109,6 +115,10 @@ def verify(
     answer, another row's, an empty and a garbled answer; a grader that is constant, raises on every sample or
     answers in the wrong shape is refused with one line.
     """
+    from novaflow.reward.deploy import deploy_reward_lambda
+    from novaflow.reward.verify import verify_reward
+    from novaflow.settings import load_settings
+
     if source or function_arn:
         _verify_own(rows, source, function_arn, name, use_lambda, local, limit, as_json)
         return
@@ -141,8 +151,9 @@ def _verify_own(
     as_json: bool,
 ) -> None:
     from novaflow.errors import RewardError
-    from novaflow.reward.deploy import existing_function_arn
+    from novaflow.reward.deploy import deploy_reward_lambda, existing_function_arn
     from novaflow.reward.probes import verify_reward_function
+    from novaflow.settings import load_settings
 
     if not rows:
         raise RewardError("a reward function is verified on RFT rows: pass --rows FILE.jsonl (or s3://...)")
@@ -198,6 +209,8 @@ def format_verification(result: RewardVerification) -> str:
 def _config(
     labels: str | None, correct: float, incorrect: float, verbose_penalty: float, verbose_chars: int
 ) -> RewardConfig:
+    from reward_lambda.config import RewardConfig
+
     env = RewardConfig(
         correct=correct, incorrect=incorrect, verbose_penalty=verbose_penalty, verbose_chars=verbose_chars
     ).to_env()

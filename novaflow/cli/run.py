@@ -8,26 +8,55 @@ run, its logs and artifacts are real Prefect objects either way.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import BaseModel
+
+from novaflow.cli.failures import validation_line
+from novaflow.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 app = typer.Typer(
     help="Run the novaflow flows (end-to-end, baseline, SFT, RFT) locally or against AWS.", no_args_is_help=True
 )
 
 LOCAL_POLL_SECONDS = 0.5
+LOCAL_SERVER_STARTUP_SECONDS = 120
+"""How long an offline run waits for its temporary Prefect server (Prefect's default, 20 s, is too short on a busy
+laptop); ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS`` set by the user wins."""
+
+
+def prefect_updates(local: bool) -> dict[Any, Any]:
+    """Prefect settings for a terminal run: no heartbeat thread; offline, no telemetry and a patient server start.
+
+    They reach the temporary server too: Prefect passes the current settings to the process it starts.
+    """
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+    )
+
+    # The sync engine joins the heartbeat thread after every flow run (~1 s); a terminal run needs none.
+    updates: dict[Any, Any] = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    if local:
+        updates[PREFECT_SERVER_ANALYTICS_ENABLED] = False  # no "Failed to send telemetry" errors offline
+        if PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name not in os.environ:
+            updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = LOCAL_SERVER_STARTUP_SECONDS
+    return updates
 
 
 @contextmanager
 def _environment(local: bool) -> Iterator[None]:
     """The embedded AWS when ``--local``; a quiet, heartbeat-free Prefect engine for a terminal run."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.settings import temporary_settings
 
     with ExitStack() as stack:
         if local:
@@ -39,8 +68,7 @@ def _environment(local: bool) -> Iterator[None]:
                 err=True,
                 fg=typer.colors.CYAN,
             )
-        # The sync engine joins the heartbeat thread after every flow run (~1 s); a terminal run needs none.
-        stack.enter_context(temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+        stack.enter_context(temporary_settings(updates=prefect_updates(local)))
         yield
 
 
@@ -48,12 +76,25 @@ def _load_params(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise typer.BadParameter(f"{path}: {exc}", param_hint="--params") from None
-    if not isinstance(loaded, dict):
-        raise typer.BadParameter(f"{path}: expected a JSON object of parameters", param_hint="--params")
-    return loaded
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--params {path}: cannot read it ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ConfigError(f"--params {path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--params {path}: expected a JSON object of flow parameters, got {type(data).__name__}")
+    return data
+
+
+def _validated(model: Any, raw: dict[str, Any], path: Path | None) -> Any:
+    """The parameters model, or one line naming the file, the field and the problem."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        where = f"--params {path}" if path else "the flow parameters"
+        raise ConfigError(f"{where}: {validation_line(exc)}; see `novaflow run --help` for the shape") from None
 
 
 def _sizes(text: str) -> dict[str, int]:
@@ -122,7 +163,6 @@ def end_to_end_cmd(
 ) -> None:
     """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->
     gated deploy -> smoke test -> cleanup. Prints each stage's time, the comparison table and the report path."""
-    from pydantic import ValidationError
 
     from flows.end_to_end import plan_checks
     from flows.params import EndToEndParams
@@ -168,11 +208,9 @@ def end_to_end_cmd(
     raw["cleanup"] = local if cleanup is None else cleanup
     if local:
         raw.setdefault("wait", {}).update({"poll_seconds": LOCAL_POLL_SECONDS, "max_poll_seconds": 2.0})
+    params = _validated(EndToEndParams, raw, params_file)
     try:
-        params = EndToEndParams.model_validate(raw)
         plan_checks(params)  # a wrong task or gate metric is one line now, not a failed flow run later
-    except ValidationError as exc:
-        raise typer.BadParameter(_first_error(exc)) from None
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     if params.reward.source and not params.reward.source.startswith("s3://"):
@@ -190,12 +228,6 @@ def end_to_end_cmd(
 
         result = end_to_end(params)
     _print_result(result, time.perf_counter() - started)
-
-
-def _first_error(exc: Any) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(p) for p in error.get("loc", ()))
-    return f"{where}: {error.get('msg')}" if where else str(error.get("msg"))
 
 
 def _print_result(result: dict[str, Any], seconds: float) -> None:
@@ -249,7 +281,7 @@ def flow_cmd(
     if name not in flows:
         raise typer.BadParameter(f"unknown flow {name!r}; choose from {', '.join(flows)}")
     fn, params_model = flows[name]
-    params = params_model.model_validate(_load_params(params_file))
+    params = _validated(params_model, _load_params(params_file), params_file)
     with _environment(local):
         result = fn(params)
     typer.echo(json.dumps(result, indent=2, default=str))

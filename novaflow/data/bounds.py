@@ -1,6 +1,6 @@
 """Row-count bounds per platform, checked wherever platform and data format are known (data prep, dry run).
 
-The reference SDK checks the Bedrock bounds only at train time, after data is uploaded; here they run at
+The Forge SDK checks the Bedrock bounds only at train time, after data is uploaded; here they run at
 preparation and again in the dry run, so a too-small dataset never reaches a paid job.
 """
 

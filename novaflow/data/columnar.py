@@ -7,15 +7,19 @@ serializes them (UTF-8 as is, every JSON escape reversible, so text survives byt
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from array import array
+from collections import Counter
+from collections.abc import Mapping, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from novaflow.catalog import DataFormat
+from novaflow.data.converse import gen_qa_image_problem
 from novaflow.data.formats import DEFAULT_RFT_SYSTEM, RESERVED_PATTERN, RESERVED_RE, SCHEMA_VERSION
 from novaflow.data.loaders import Chunk
 from novaflow.data.rejections import Rejection
@@ -63,11 +67,55 @@ class ChunkOutput:
 
     lines: list[bytes]
     rejected: list[Rejection]
-    labels: list[str | None]
-    prompt_chars: list[int]
-    total_chars: list[int]
-    keys: list[int]
-    """Hashes of the prompt texts, for counting exact duplicates without keeping the texts."""
+    labels: list[str | None] | Mapping[str, int]
+    """One label per valid row (None: no label), or already counted (:meth:`packed`)."""
+    prompt_chars: MutableSequence[int]
+    total_chars: MutableSequence[int]
+    keys: MutableSequence[int]
+    """``hash()`` of the prompt texts, to count exact duplicates without keeping the texts (chunk workers share
+    the caller's hash seed, see :mod:`novaflow.data.workers`)."""
+    features: list[frozenset[str]] | None = None
+    """Record path only: the optional features each valid row uses, for the dataset-wide consistency rule."""
+    rows: list[int] | None = None
+    """Record path only: the row number of each valid row (a consistency rejection names it)."""
+    joined: bytes | None = None
+    """The lines as one blob, each ending in a newline: what a chunk worker sends back instead of ``lines``."""
+    count: int | None = None
+    """How many lines ``joined`` holds."""
+
+    @property
+    def rows_out(self) -> int:
+        return len(self.lines) if self.count is None else self.count
+
+    def blob(self) -> bytes:
+        return self.joined if self.joined is not None else joined_lines(self.lines)
+
+    def packed(self) -> ChunkOutput:
+        """This output as a chunk worker sends it: lines joined, labels counted, numbers as int64 arrays.
+
+        A few large objects cross a pipe (and are taken in by the caller) far faster than one per row.
+        """
+        if self.joined is None:
+            self.count = len(self.lines)
+            self.joined, self.lines = joined_lines(self.lines), []
+        if isinstance(self.labels, list):
+            counted = Counter(self.labels)
+            counted.pop(None, None)
+            self.labels = dict(counted)  # type: ignore[arg-type]
+        self.prompt_chars = array("q", self.prompt_chars)
+        self.total_chars = array("q", self.total_chars)
+        self.keys = array("q", self.keys)
+        return self
+
+
+def joined_lines(lines: list[bytes]) -> bytes:
+    """JSONL: every line followed by a newline (a JSON line never holds a raw newline, so counting them counts rows)."""
+    if not lines:
+        return b""
+    lines.append(b"")
+    blob = b"\n".join(lines)
+    lines.pop()
+    return blob
 
 
 def plan_columns(
@@ -88,6 +136,8 @@ def plan_columns(
     }[data_format]
     if data_format is DataFormat.RFT and "reference_answer" not in resolved and "response" in resolved:
         resolved["reference_answer"] = resolved["response"]
+    if data_format is DataFormat.EVAL and "metadata" not in resolved and "metadata" in columns:
+        resolved["metadata"] = ("metadata",)
     if data_format is DataFormat.CPT and "text" not in resolved and "query" in resolved:
         resolved["text"] = resolved["query"]
     notes: list[str] = []
@@ -238,14 +288,15 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
         if err is not None:
             field_name, _, reason = err.partition("|")
             rejected.append(Rejection(source.name, chunk.rows[i], field_name, reason, record=_raw_row(chunk, i)))
-    values = {k: _take_values(a, valid) for k, a in arrays.items()}
+    taken = {k: _take(a, valid) for k, a in arrays.items()}
+    values = {k: a.to_pylist() for k, a in taken.items()}
     if reference_objects is not None and "reference_answer" in values:
         references = values["reference_answer"]
         for j, i in enumerate(valid):
             if reference_objects[i] is not None:
                 references[j] = reference_objects[i]
     meta = _metadata_values(chunk, plan, valid)
-    out = _build(plan, values, meta, len(valid), rejected)
+    out = _build(plan, values, meta, len(valid), rejected, _char_counts(taken))
     if images is not None:
         out.lines = [
             line[:-1] + b',"images":' + orjson.dumps(images[i]) + b"}" for line, i in zip(out.lines, valid, strict=True)
@@ -268,14 +319,25 @@ def _true_indexes(mask: pa.Array) -> list[int]:
     return pc.indices_nonzero(filled).to_pylist()
 
 
+def _take(arr: pa.Array, valid: list[int]) -> pa.Array:
+    return arr if len(valid) == len(arr) else arr.take(pa.array(valid, pa.int64()))
+
+
 def _take_values(arr: pa.Array, valid: list[int]) -> list[Any]:
-    if len(valid) == len(arr):
-        return arr.to_pylist()
-    return arr.take(pa.array(valid, pa.int64())).to_pylist()
+    return _take(arr, valid).to_pylist()
+
+
+def _char_counts(taken: dict[str, pa.Array]) -> dict[str, np.ndarray]:
+    """Characters per value of the text fields the report measures, counted by Arrow (code points, as ``len(str)``
+    counts them; valid rows have no nulls there)."""
+    counted = ("query", "response", "system", "text")
+    return {
+        k: pc.utf8_length(a).to_numpy(zero_copy_only=False).astype(np.int64) for k, a in taken.items() if k in counted
+    }
 
 
 def _rft_object_answers(chunk: Chunk, plan: ColumnarPlan, errors: list[str | None]) -> list[Any] | None:
-    """RFT reference answers may be non-empty objects in JSON input (§4.6); strings take the vectorized path."""
+    """RFT reference answers may be non-empty objects in JSON input; strings take the vectorized path."""
     fplan = plan.fields.get("reference_answer")
     if plan.data_format is not DataFormat.RFT or fplan is None or chunk.records is None:
         return None
@@ -296,7 +358,7 @@ def _rft_object_answers(chunk: Chunk, plan: ColumnarPlan, errors: list[str | Non
 
 
 def _eval_images(chunk: Chunk, errors: list[str | None]) -> list[Any]:
-    """Validate gen_qa ``images`` (§5.8); a row without them is rejected, since every row must have them or none."""
+    """Validate gen_qa ``images``; a row without them is rejected, since every row must have them or none."""
     out: list[Any] = []
     for i, rec in enumerate(chunk.records or []):
         value = rec.get("images")
@@ -307,9 +369,8 @@ def _eval_images(chunk: Chunk, errors: list[str | None]) -> list[Any]:
             errors[i] = "images|optional field consistency: other rows have images, this one has none"
             continue
         for j, img in enumerate(value):
-            data = img.get("data") if isinstance(img, dict) else None
-            if not isinstance(data, str) or not data.startswith("data:image/") or ";base64," not in data:
-                errors[i] = f"images[{j}].data|must be a data:image/...;base64,... URI"
+            if problem := gen_qa_image_problem(img.get("data") if isinstance(img, dict) else None):
+                errors[i] = f"images[{j}].data|{problem}"
                 break
     return out
 
@@ -338,7 +399,12 @@ def _metadata_values(chunk: Chunk, plan: ColumnarPlan, valid: list[int]) -> dict
 
 
 def _build(
-    plan: ColumnarPlan, values: dict[str, list[Any]], meta: dict[str, list[Any]], n: int, rejected: list[Rejection]
+    plan: ColumnarPlan,
+    values: dict[str, list[Any]],
+    meta: dict[str, list[Any]],
+    n: int,
+    rejected: list[Rejection],
+    chars: dict[str, np.ndarray],
 ) -> ChunkOutput:
     system_plan = plan.fields.get("system")
     constant = system_plan.constant if system_plan is not None else None
@@ -370,11 +436,18 @@ def _build(
         lines = [b'{"text":' + x + b"}" for x in map(orjson.dumps, prompts)]
         labels = [None] * n
         answers = [""] * n
-    sys_const = len(constant) if constant is not None else 0
-    sys_len = [len(s) for s in systems] if systems is not None else [sys_const] * n
-    prompt_chars = [len(p) + s for p, s in zip(prompts, sys_len, strict=True)]
-    total = [p + len(a) for p, a in zip(prompt_chars, answers, strict=True)]
-    return ChunkOutput(lines, rejected, labels, prompt_chars, total, [hash(p) for p in prompts])
+    prompt_key = "text" if data_format is DataFormat.CPT else "query"
+    system_chars = chars["system"] if systems is not None else len(constant) if constant is not None else 0
+    prompt_chars = chars[prompt_key] + system_chars
+    if data_format in (DataFormat.EVAL, DataFormat.SFT):
+        total = prompt_chars + chars["response"]
+    else:  # RFT answers may be objects (counted as their JSON text); CPT has none
+        total = prompt_chars + np.fromiter(map(len, answers), dtype=np.int64, count=n)
+    return ChunkOutput(lines, rejected, labels, _int64s(prompt_chars, n), _int64s(total, n), list(map(hash, prompts)))
+
+
+def _int64s(values: np.ndarray, n: int) -> array[int]:
+    return array("q", np.broadcast_to(values, (n,)).astype(np.int64).tobytes())
 
 
 # Rows are assembled from pre-serialized pieces: orjson escapes each string once and the constant parts are
@@ -478,7 +551,7 @@ def _rft_lines(
 
 
 def _eval_metadata(plan: ColumnarPlan, meta: dict[str, list[Any]], n: int) -> list[str] | None:
-    """gen_qa metadata is a string (§4.7): one column's value as is, several columns as a JSON object string."""
+    """gen_qa metadata is a string: one column's value as is, several columns as a JSON object string."""
     if not meta:
         return None
     if len(meta) == 1:

@@ -1,7 +1,8 @@
 """Rules for records that already carry ``messages``: SFT Converse (Nova 1/2), DPO, RFT, and OpenAI -> Converse.
 
 Each check raises :class:`RowProblem` naming the JSON path of the offending field, so a rejected row says exactly
-where to look (``messages[1].content[0].text``). The rules are nova-contract.md §5.2-§5.7 and §5.10.
+where to look (``messages[1].content[0].text``). The rules are AWS's Nova data-preparation guides';
+``tests/unit/data/test_service_rules.py`` holds them to the Forge SDK's validator cases.
 """
 
 from __future__ import annotations
@@ -291,8 +292,35 @@ def _check_candidates(path: str, msg: dict[str, Any], nova_version: int) -> None
         raise RowProblem(f"{path}.candidates", "candidates must not all share the same preferenceLabel")
 
 
+def gen_qa_image_problem(data: Any) -> str | None:
+    """Why a gen_qa ``images[].data`` value is not an inline image (None when it is)."""
+    if not isinstance(data, str) or not data.startswith("data:image/") or ";base64," not in data.lower():
+        return "must be a data:image/...;base64,... URI"
+    return None
+
+
+def _check_rft_content(path: str, msg: dict[str, Any]) -> None:
+    """Text only (AWS: RFT data is text only); an assistant turn that calls tools may have no content."""
+    content = msg.get("content")
+    if content is None and msg.get("role") == "assistant" and msg.get("tool_calls"):
+        if not isinstance(msg["tool_calls"], list):
+            raise RowProblem(f"{path}.tool_calls", "must be a list of tool calls")
+        return
+    if isinstance(content, str):
+        _keywords(f"{path}.content", _nonblank(f"{path}.content", content, "content"))
+        return
+    if not isinstance(content, list) or not content:
+        raise RowProblem(f"{path}.content", "content must be a non-blank string or a non-empty list")
+    for i, part in enumerate(content):
+        ppath = f"{path}.content[{i}]"
+        if not isinstance(part, dict) or part.get("type") != "text":
+            kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+            raise RowProblem(ppath, f"RFT data is text only: content part of type {kind!r} is not accepted")
+        _keywords(f"{ppath}.text", _nonblank(f"{ppath}.text", part.get("text"), "text"))
+
+
 def check_rft(row: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
-    """Validate an RFT record (§5.7); returns the record with ``developer`` roles normalized to ``system``."""
+    """Validate an RFT record; returns the record with ``developer`` roles normalized to ``system``."""
     features: set[str] = {k for k in ("id", "reference_answer", "tools") if k in row}
     if "id" in row:
         _nonblank("id", row["id"], "id")
@@ -318,11 +346,7 @@ def check_rft(row: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
             raise RowProblem(f"{path}.role", f"role {role!r} not in {', '.join(sorted(RFT_ROLES))}")
         if role in ("system", "developer") and m != 0:
             raise RowProblem(f"{path}.role", "a system message must be the first message")
-        content = msg.get("content")
-        if isinstance(content, str):
-            _keywords(f"{path}.content", _nonblank(f"{path}.content", content, "content"))
-        elif not isinstance(content, list) or not content:
-            raise RowProblem(f"{path}.content", "content must be a non-blank string or a non-empty list")
+        _check_rft_content(path, msg)
         out_messages.append({**msg, "role": "system"} if role == "developer" else msg)
     if not any(msg.get("role") == "user" for msg in messages):
         raise RowProblem("messages", "needs at least one user message")

@@ -36,8 +36,8 @@ RESERVED_KEYWORDS: tuple[str, ...] = (
     "<video>",
     "<unk>",
 )
-"""Compared case-insensitively: the strictest of the two published validators (§5.5), so a row that passes here
-passes both the reference SDK and the current AWS sample validator."""
+"""Compared case-insensitively: the strictest of the two published validators, so a row that passes here passes both
+the Forge SDK and the current AWS sample validator."""
 
 RESERVED_RE = re.compile("|".join(re.escape(k) for k in RESERVED_KEYWORDS), re.IGNORECASE)
 RESERVED_PATTERN = "(?i)" + "|".join(re.escape(k) for k in RESERVED_KEYWORDS)

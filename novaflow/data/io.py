@@ -1,4 +1,4 @@
-"""Files in and out: hashing, S3 download of a source, and verified, encrypted upload of a prepared dataset.
+"""Files out: hashing and the verified, encrypted upload of a prepared dataset (reading is :mod:`novaflow.storage`).
 
 Uploads use SSE-S3 by default and SSE-KMS when ``settings.kms_key_id`` is set, go multipart above the transfer
 threshold, and are verified: S3 computes a SHA-256 checksum on arrival (``ChecksumAlgorithm``) and the object is
@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,23 +36,6 @@ def sha256_file(path: Path) -> str:
         while block := fh.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
-
-
-@contextmanager
-def local_copy(uri: str, settings: NovaflowSettings | None = None) -> Iterator[Path]:
-    """A local path for ``uri``: the file itself, or a temporary download of an ``s3://`` object."""
-    if not uri.startswith("s3://"):
-        yield Path(uri)
-        return
-    bucket, key = split_s3_uri(uri)
-    s3 = get_client("s3", settings)
-    with tempfile.TemporaryDirectory(prefix="novaflow-src-") as tmp:
-        target = Path(tmp) / (key.rsplit("/", 1)[-1] or "source")
-        try:
-            s3.download_file(bucket, key, str(target))
-        except ClientError as exc:
-            raise DataError(f"{uri}: cannot download ({wrap_client_error(exc, 'download')})") from None
-        yield target
 
 
 def encryption_args(settings: NovaflowSettings) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Read CSV/TSV, JSONL, JSON and Parquet in chunks, locally or from S3.
+"""Read CSV/TSV, JSONL, JSON and Parquet in chunks from a local file (an S3 source is first copied to a local
+temporary file by :func:`novaflow.storage.local_copy`).
 
 CSV goes through pyarrow's columnar reader (RFC 4180: quoted fields with embedded newlines, CRLF, a UTF-8 BOM),
 every column as a string so ids such as ``007`` and text such as ``1e5`` stay byte for byte. A file with ragged
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,18 +50,6 @@ class Chunk:
 
     def __len__(self) -> int:
         return len(self.rows)
-
-
-@contextmanager
-def local_source(uri: str) -> Iterator[Path]:
-    """The file to read: ``uri`` itself, or a temporary download of an ``s3://`` object (boto3 loads only then)."""
-    if not uri.startswith("s3://"):
-        yield Path(uri)
-        return
-    from novaflow.data.io import local_copy
-
-    with local_copy(uri) as path:
-        yield path
 
 
 def iter_chunks(source: DatasetSource, path: Path | None = None) -> Iterator[Chunk]:

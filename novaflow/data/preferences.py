@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 
 from novaflow.data.formats import SCHEMA_VERSION
 from novaflow.data.loaders import iter_chunks
+from novaflow.data.rejections import Rejection
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.errors import DataError
 
@@ -77,6 +78,28 @@ def preference_record(
         },
     ]
     return record
+
+
+def pair_record(
+    source: str, number: int, row: dict[str, Any], names: dict[str, str], system: str | None
+) -> dict[str, Any] | Rejection:
+    """The DPO record a row of a pairs table stands for, or its rejection when both answers are the same."""
+    if str(row.get(names["chosen"])).strip() == str(row.get(names["rejected"])).strip():
+        reason = "chosen and rejected are the same answer: a preference pair needs two different answers"
+        return Rejection(source, number, names["rejected"], reason, record=row)
+    return preference_record(row, names, system)
+
+
+def pair_field(field: str, names: dict[str, str]) -> str:
+    """The table column a problem of the built DPO record comes from (``messages[1].candidates[1]`` -> rejected)."""
+    for prefix, key in (("messages[1].candidates[0]", "chosen"), ("messages[1].candidates[1]", "rejected")):
+        if field.startswith(prefix):
+            return names[key]
+    if field.startswith("messages[0]"):
+        return names["query"]
+    if field.startswith("system"):
+        return names.get("system", "--system")
+    return field
 
 
 def derive_pairs(source: DatasetSource, response: str, out: Path, *, seed: int = 0) -> Path:

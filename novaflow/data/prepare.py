@@ -1,8 +1,10 @@
 """One call from a source file to a validated Nova dataset on disk: data file, rejections, report, manifest.
 
-Chunks stream through load -> transform -> validate -> write, so memory stays bounded by the chunk size (the
-record path keeps valid rows until the optional-field consistency rule has seen them all). Every rejected row goes
-to ``rejected.jsonl``; ``strict`` turns any rejection into a failure before anything could be spent on the data.
+Chunks stream through load -> transform -> validate -> write (on every core when the file is large, see
+:mod:`novaflow.data.workers`), so memory stays bounded by the chunk size: the record path keeps only each valid
+row's feature set for the optional-field consistency rule, and rewrites the file once in the rare case that rule
+drops rows. Every rejected row goes to ``rejected.jsonl`` as it is found; ``strict`` turns any rejection into a
+failure before anything could be spent on the data.
 
 Example:
     >>> src = DatasetSource(path="so.csv", columns=ColumnMap(query="Body", response="Y"), system_prompt=PROMPT)
@@ -13,8 +15,8 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
+from array import array
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,15 +26,15 @@ import orjson
 
 from novaflow.catalog import DataFormat, Method, NovaModel, Platform, check_data_format, get_model
 from novaflow.data.bounds import row_count_problem
-from novaflow.data.columnar import ColumnarPlan, plan_columns, transform_chunk
+from novaflow.data.columnar import joined_lines
 from novaflow.data.formats import MANIFEST_FILE, OUTPUT_FILES, REJECTED_FILE, REPORT_FILE
-from novaflow.data.loaders import Chunk, iter_chunks, local_source
-from novaflow.data.preferences import pair_columns, preference_record
-from novaflow.data.records import RecordRow, enforce_consistency, transform_record, uses_record_path
-from novaflow.data.rejections import Rejection
+from novaflow.data.records import consistency_drops, label_of
+from novaflow.data.rejections import Rejection, RejectionLog
 from novaflow.data.report import DataReport, ReportBuilder
 from novaflow.data.source import DatasetSource
+from novaflow.data.workers import ChunkJob, ChunkStream
 from novaflow.errors import DataError
+from novaflow.storage import local_copy
 
 
 @dataclass
@@ -74,12 +76,14 @@ class _Sink:
         self.digest.update(blob)
 
     def write(self, lines: list[bytes]) -> None:
-        if not lines:
+        if lines:
+            self.write_blob(joined_lines(lines), len(lines))
+
+    def write_blob(self, blob: bytes, rows: int) -> None:
+        """``rows`` lines already joined, each ending in a newline (as chunk workers send them)."""
+        if not rows:
             return
-        lines.append(b"")
-        blob = b"\n".join(lines)
-        lines.pop()
-        self.rows += len(lines)
+        self.rows += rows
         self.bytes += len(blob)
         self.flush()
         self._pending = self._pool.submit(self._write_blob, blob)
@@ -133,8 +137,12 @@ def prepare_dataset(
     max_length: int | None = 8192,
     global_batch_size: int | None = None,
     split: str = "all",
+    workers: int | None = None,
 ) -> PreparedDataset:
     """Transform and validate ``source`` into ``data_format`` for ``model`` and write it under ``out_dir``.
+
+    ``workers`` processes transform chunks side by side when the input is large (default: one per core, see
+    :mod:`novaflow.data.workers`); the output is the same bytes in the same order either way.
 
     ``data_format`` may also be the training method the data is for (``rft_lora`` -> ``rft``) and ``model`` any
     spelling the catalog knows; the manifest records the canonical names. Raises ConfigError for an unknown model
@@ -150,21 +158,22 @@ def prepare_dataset(
     out.mkdir(parents=True, exist_ok=True)
     data_file = out / OUTPUT_FILES[fmt]
     partial = data_file.with_name(data_file.name + ".partial")
-    builder = ReportBuilder(src.name, fmt.value, nova.key, max_length, split)
-    rejected: list[Rejection] = []
-    with local_source(src.path) as local, partial.open("wb") as fh:
-        sink = _Sink(fh)
-        try:
-            _stream(src, local, fmt, nova, sink, builder, rejected)
-        finally:
-            sink.close()
-    rejected.sort(key=lambda r: (r.row is None, r.row or 0))
     rejected_file = out / REJECTED_FILE
-    rejected_file.write_bytes(b"".join(orjson.dumps(r.as_dict()) + b"\n" for r in rejected))
+    builder = ReportBuilder(src.name, fmt.value, nova.key, max_length, split)
+    job = ChunkJob(src, fmt, nova.version, nova.multimodal)
+    with local_copy(src.path) as local, RejectionLog(rejected_file) as rejections:
+        stream = ChunkStream(job, local, workers)
+        sink, features, rows = _write(stream, partial, rejections, builder)
+        builder.report.notes.extend(stream.notes)
+        drops = consistency_drops(features) if features is not None else []
+        if drops:
+            dropped = _drop_lines(partial, sink, drops, rows, src.name)
+            builder.drop_rows(dropped, [label_of(r.record, fmt) for r in dropped])
+            rejections.add(dropped)
     report = builder.build()
     report_file = out / REPORT_FILE
     report_file.write_bytes(orjson.dumps(report.model_dump(), option=orjson.OPT_INDENT_2) + b"\n")
-    failure = _failure(src, report, rejected, strict, target, nova, fmt, global_batch_size)
+    failure = _failure(src, report, rejections, strict, target, nova, fmt, global_batch_size)
     if failure:
         partial.unlink(missing_ok=True)
         data_file.unlink(missing_ok=True)
@@ -175,119 +184,90 @@ def prepare_dataset(
         "model": nova.key,
         "source": src.path,
         "files": {data_file.name: {"rows": sink.rows, "bytes": sink.bytes, "sha256": sink.digest.hexdigest()}},
-        "rejected_rows": len(rejected),
+        "rejected_rows": rejections.count,
     }
     manifest_file = out / MANIFEST_FILE
     manifest_file.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     return PreparedDataset(out, fmt, nova.key, data_file, rejected_file, report_file, manifest_file, report, manifest)
 
 
-def _stream(
-    src: DatasetSource,
-    local: Path,
-    fmt: DataFormat,
-    nova: NovaModel,
-    sink: _Sink,
-    builder: ReportBuilder,
-    rejected: list[Rejection],
-) -> None:
-    """Chunks through the columnar path, or the record path for rows that already carry messages."""
-    plan: ColumnarPlan | None = None
-    pending: list[RecordRow] | None = None  # record-path rows, kept until the consistency rule has seen them all
-    for chunk in iter_chunks(src, local):
-        if plan is None and pending is None:
-            if uses_record_path(fmt, chunk.columns):
-                pending = []
-            else:
-                plan = plan_columns(src, fmt, nova.version, chunk.columns)
-                builder.report.notes.extend(plan.notes)
-        if plan is not None:
-            result = transform_chunk(chunk, plan)
-            sink.write(result.lines)
-            rejected.extend(result.rejected)
-            builder.add(
-                rows_out=len(result.lines),
-                rejected=result.rejected,
-                labels=result.labels,
-                prompt_chars=result.prompt_chars,
-                total_chars=result.total_chars,
-                keys=result.keys,
-            )
-        else:
-            assert pending is not None
-            rejected.extend(_record_chunk(chunk, src, fmt, nova, pending, builder))
-    if pending is not None:
-        keep, dropped = enforce_consistency(pending, src.name)
-        builder.drop_rows(dropped, [r.label for r in pending if r not in keep])
-        rejected.extend(dropped)
-        sink.write([orjson.dumps(r.out) for r in keep])
+def _write(
+    stream: ChunkStream, partial: Path, rejections: RejectionLog, builder: ReportBuilder
+) -> tuple[_Sink, list[frozenset[str]] | None, array[int]]:
+    """Every chunk's valid rows to ``partial`` and its rejections to the log, in input order; returns the sink
+    (rows, bytes, sha256) and, on the record path, each valid row's features and row number."""
+    features: list[frozenset[str]] | None = None
+    rows: array[int] = array("q")
+    with partial.open("wb") as fh:
+        sink = _Sink(fh)
+        try:
+            for output in stream:
+                sink.write_blob(output.blob(), output.rows_out)
+                rejections.add(output.rejected)
+                builder.add(
+                    rows_out=output.rows_out,
+                    rejected=output.rejected,
+                    labels=output.labels,
+                    prompt_chars=output.prompt_chars,
+                    total_chars=output.total_chars,
+                    keys=output.keys,
+                )
+                if output.features is not None and output.rows is not None:
+                    features = features if features is not None else []
+                    features.extend(output.features)
+                    rows.extend(output.rows)
+        finally:
+            sink.close()
+    return sink, features, rows
 
 
-def _record_chunk(
-    chunk: Chunk,
-    src: DatasetSource,
-    fmt: DataFormat,
-    nova: NovaModel,
-    pending: list[RecordRow],
-    builder: ReportBuilder,
+def _drop_lines(
+    partial: Path, sink: _Sink, drops: list[tuple[int, str, str]], rows: array[int], source: str
 ) -> list[Rejection]:
-    rejected = list(chunk.rejected)
-    good: list[RecordRow] = []
-    raw = chunk.records if chunk.records is not None else (chunk.table.to_pylist() if chunk.table is not None else [])
-    names = pair_columns(src, chunk.columns) if fmt is DataFormat.DPO and "messages" not in chunk.columns else None
-    for number, row in zip(chunk.rows, raw, strict=True):
-        if names is None:
-            item = transform_record(src.name, number, row, fmt, nova.version, nova.multimodal)
-        elif str(row.get(names["chosen"])).strip() == str(row.get(names["rejected"])).strip():
-            reason = "chosen and rejected are the same answer: a preference pair needs two different answers"
-            item = Rejection(src.name, number, names["rejected"], reason, record=row)
-        else:  # a table of pairs: the row becomes the DPO record it stands for, then is checked as one
-            item = transform_record(
-                src.name, number, preference_record(row, names, src.system_prompt), fmt, nova.version, nova.multimodal
-            )
-            if isinstance(item, Rejection):
-                item = dataclasses.replace(item, field=_pair_field(item.field, names), record=row)
-        if isinstance(item, Rejection):
-            rejected.append(item)
-        else:
-            good.append(item)
-    pending.extend(good)
-    builder.add(
-        rows_out=len(good),
-        rejected=rejected,
-        labels=[r.label for r in good],
-        prompt_chars=[r.prompt_chars for r in good],
-        total_chars=[r.total_chars for r in good],
-        keys=[r.key for r in good],
-    )
+    """Rewrite the data file without the rows the consistency rule rejected; returns their rejections.
+
+    Valid record-path rows are written as they come (memory stays flat), so the rare dataset-level rejection
+    costs one streamed rewrite instead of holding every row until the end.
+    """
+    reasons = {index: (feature, reason) for index, feature, reason in drops}
+    rejected: list[Rejection] = []
+    rewritten = partial.with_name(partial.name + ".rewrite")
+    with partial.open("rb") as old, rewritten.open("wb") as new:
+        fresh = _Sink(new)
+        try:
+            kept: list[bytes] = []
+            for index, line in enumerate(old):
+                body = line.rstrip(b"\n")
+                if index in reasons:
+                    feature, reason = reasons[index]
+                    record = orjson.loads(body)
+                    rejected.append(Rejection(source, rows[index], feature, reason, record=record))
+                    continue
+                kept.append(body)
+                if len(kept) >= 10_000:
+                    fresh.write(kept)
+                    kept = []
+            fresh.write(kept)
+        finally:
+            fresh.close()
+    rewritten.replace(partial)
+    sink.rows, sink.bytes, sink.digest = fresh.rows, fresh.bytes, fresh.digest
     return rejected
-
-
-def _pair_field(field: str, names: dict[str, str]) -> str:
-    """The table column a problem of the built DPO record comes from (``messages[1].candidates[1]`` -> rejected)."""
-    for prefix, key in (("messages[1].candidates[0]", "chosen"), ("messages[1].candidates[1]", "rejected")):
-        if field.startswith(prefix):
-            return names[key]
-    if field.startswith("messages[0]"):
-        return names["query"]
-    if field.startswith("system"):
-        return names.get("system", "--system")
-    return field
 
 
 def _failure(
     src: DatasetSource,
     report: DataReport,
-    rejected: list[Rejection],
+    rejected: RejectionLog,
     strict: bool,
     platform: Platform | None,
     nova: NovaModel,
     fmt: DataFormat,
     global_batch_size: int | None,
 ) -> str | None:
-    if strict and rejected:
-        first = "; ".join(f"row {r.row} {r.field}: {r.reason}" for r in rejected[:3])
-        return f"{src.name}: {len(rejected)} row(s) rejected in strict mode ({first}); see {REJECTED_FILE}"
+    if strict and rejected.count:
+        first = "; ".join(f"row {r['row']} {r['field']}: {r['reason']}" for r in rejected.first(3))
+        return f"{src.name}: {rejected.count} row(s) rejected in strict mode ({first}); see {REJECTED_FILE}"
     if report.rows_out == 0:
         return f"{src.name}: no valid rows out of {report.rows_in}; see {REJECTED_FILE}"
     if platform is not None:

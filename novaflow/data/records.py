@@ -1,17 +1,23 @@
 """The record path: rows that already carry ``messages`` (Converse, OpenAI style, DPO, RFT) are validated whole.
 
-Also enforces optional-field consistency (§5.1: if any row has an optional field, every row must), which is a
+Also enforces optional-field consistency (if any row has an optional field, every row must), which is a
 property of the dataset rather than of a row; the minority side is rejected so the majority survives.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from novaflow.catalog import DataFormat
+from novaflow.data.columnar import ChunkOutput
 from novaflow.data.converse import RowProblem, check_converse, check_rft
+from novaflow.data.loaders import Chunk
 from novaflow.data.openai import openai_to_converse
 from novaflow.data.rejections import Rejection
 
@@ -56,6 +62,58 @@ def transform_record(
     return RecordRow(number, out, frozenset(features), label, len(prompt), len(prompt) + len(answer), hash(prompt))
 
 
+def label_of(out: dict[str, Any], data_format: DataFormat) -> str | None:
+    """The label the report counts for a valid record: its final answer text (DPO rows have none)."""
+    return _texts(out, data_format)[1] if data_format is not DataFormat.DPO else None
+
+
+def transform_records(
+    chunk: Chunk,
+    source: str,
+    data_format: DataFormat,
+    nova_version: int,
+    multimodal: bool,
+    pairs: dict[str, str] | None = None,
+    system: str | None = None,
+) -> ChunkOutput:
+    """Validate one chunk on the record path; valid rows come back serialized, with their feature sets.
+
+    ``pairs`` (DPO from a table of prompt, chosen and rejected columns): each row becomes the DPO record it stands
+    for and is validated as one; its problems are named by the table's column.
+    """
+    from novaflow.data.preferences import pair_field, pair_record
+
+    rejected = list(chunk.rejected)
+    labels: list[str | None] = []
+    features: list[frozenset[str]] = []
+    rows: list[int] = []
+    out = ChunkOutput([], rejected, labels, [], [], [], features=features, rows=rows)
+    interned: dict[frozenset[str], frozenset[str]] = {}
+    raw = chunk.records if chunk.records is not None else (chunk.table.to_pylist() if chunk.table is not None else [])
+    for number, row in zip(chunk.rows, raw, strict=True):
+        if pairs is None:
+            item = transform_record(source, number, row, data_format, nova_version, multimodal)
+        else:
+            built = pair_record(source, number, row, pairs, system)
+            if isinstance(built, Rejection):
+                item = built
+            else:
+                item = transform_record(source, number, built, data_format, nova_version, multimodal)
+                if isinstance(item, Rejection):
+                    item = dataclasses.replace(item, field=pair_field(item.field, pairs), record=row)
+        if isinstance(item, Rejection):
+            rejected.append(item)
+            continue
+        out.lines.append(orjson.dumps(item.out))
+        labels.append(item.label)
+        out.prompt_chars.append(item.prompt_chars)
+        out.total_chars.append(item.total_chars)
+        out.keys.append(item.key)
+        features.append(interned.setdefault(item.features, item.features))
+        rows.append(number)
+    return out
+
+
 def _texts(out: dict[str, Any], data_format: DataFormat) -> tuple[str, str]:
     """Prompt text (system + user turns) and the final answer text, for the length statistics."""
     messages = out.get("messages") or []
@@ -78,29 +136,23 @@ def _texts(out: dict[str, Any], data_format: DataFormat) -> tuple[str, str]:
     return system + user, answer
 
 
-def enforce_consistency(rows: list[RecordRow], source: str) -> tuple[list[RecordRow], list[Rejection]]:
-    """Reject the minority for every optional feature that only some rows use."""
-    n = len(rows)
-    counts = Counter(f for r in rows for f in r.features)
-    keep: list[RecordRow] = []
-    rejected: list[Rejection] = []
-    for r in rows:
-        for feature, count in sorted(counts.items()):
-            if count == n:
-                continue
-            majority_has = count * 2 > n
-            if (feature in r.features) != majority_has:
-                rejected.append(
-                    Rejection(
-                        source,
-                        r.row,
-                        feature,
-                        f"optional field consistency: {feature!r} is in {count} of {n} rows; "
-                        "every row must have it or none",
-                        record=r.out,
-                    )
+def consistency_drops(features: Sequence[frozenset[str]]) -> list[tuple[int, str, str]]:
+    """``(index, feature, reason)`` for every row on the minority side of an optional feature only some rows use.
+
+    Needs only each row's feature set, so the record path can keep those instead of the records.
+    """
+    n = len(features)
+    counts = Counter(f for row in features for f in row)
+    partial = sorted((feature, count) for feature, count in counts.items() if count != n)
+    drops: list[tuple[int, str, str]] = []
+    if not partial:
+        return drops
+    for index, row in enumerate(features):
+        for feature, count in partial:
+            if (feature in row) != (count * 2 > n):
+                reason = (
+                    f"optional field consistency: {feature!r} is in {count} of {n} rows; every row must have it or none"
                 )
+                drops.append((index, feature, reason))
                 break
-        else:
-            keep.append(r)
-    return keep, rejected
+    return drops

@@ -7,7 +7,13 @@ context to find and fix it in the source.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import heapq
+from array import array
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,3 +36,74 @@ class Rejection:
     def kind(self) -> str:
         """The reason without row-specific detail, for counting rejections by reason."""
         return self.reason.split(":", 1)[0]
+
+
+class RejectionLog:
+    """``rejected.jsonl`` written as rejections arrive, in row order, so they never pile up in memory.
+
+    Rows arrive in ascending batches (chunks); a batch is sorted and appended. Rejections that arrive late with
+    lower row numbers (the dataset-wide consistency rule decides at the end) are merged in when the log closes,
+    and rejections without a row number go last, as a plain sort by row would place them.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._partial = path.with_name(path.name + ".partial")
+        self._fh: BinaryIO | None = None
+        self._rows = array("q")
+        self._late: list[Rejection] = []
+        self._unnumbered: list[Rejection] = []
+
+    def __enter__(self) -> RejectionLog:
+        self._fh = self._partial.open("wb")
+        return self
+
+    def add(self, rejected: Iterable[Rejection]) -> None:
+        items = list(rejected)
+        batch = sorted((r for r in items if r.row is not None), key=lambda r: r.row or 0)
+        self._unnumbered.extend(r for r in items if r.row is None)
+        if not batch:
+            return
+        self.count += len(batch)
+        if self._rows and (batch[0].row or 0) < self._rows[-1]:
+            self._late.extend(batch)
+            return
+        assert self._fh is not None, "RejectionLog used outside its with block"
+        self._fh.write(b"".join(orjson.dumps(r.as_dict()) + b"\n" for r in batch))
+        self._rows.extend(r.row or 0 for r in batch)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        assert self._fh is not None
+        self._fh.close()
+        if exc_type is not None:  # the preparation failed: no half-written log is left behind
+            self._partial.unlink(missing_ok=True)
+            return
+        self.count += len(self._unnumbered)
+        if self._late:
+            self._merge_late()
+        if self._unnumbered:
+            with self._partial.open("ab") as fh:
+                fh.write(b"".join(orjson.dumps(r.as_dict()) + b"\n" for r in self._unnumbered))
+        self._partial.replace(self.path)
+
+    def _merge_late(self) -> None:
+        late = sorted(self._late, key=lambda r: r.row or 0)
+        merged = self._partial.with_name(self._partial.name + ".merge")
+        with self._partial.open("rb") as old, merged.open("wb") as new:
+            written = zip(self._rows, old, strict=True)
+            for _, line in heapq.merge(
+                written, ((r.row or 0, orjson.dumps(r.as_dict()) + b"\n") for r in late), key=lambda item: item[0]
+            ):
+                new.write(line)
+        merged.replace(self._partial)
+
+    def first(self, n: int) -> list[dict[str, Any]]:
+        """The first ``n`` rejections in row order (after the log is closed)."""
+        out: list[dict[str, Any]] = []
+        with self.path.open("rb") as fh:
+            for line in fh:
+                if len(out) >= n:
+                    break
+                out.append(orjson.loads(line))
+        return out

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, Field
 
 from novaflow.data.formats import estimate_tokens
@@ -42,7 +43,7 @@ class LengthStats(BaseModel):
     max: int = 0
 
     @classmethod
-    def of(cls, values: Sequence[int]) -> LengthStats:
+    def of(cls, values: Sequence[int] | npt.NDArray[np.int64]) -> LengthStats:
         if not len(values):
             return cls()
         arr = np.asarray(values, dtype=np.int64)
@@ -107,32 +108,30 @@ class ReportBuilder:
         self._reasons: Counter[str] = Counter()
         self._prompt = array("q")
         self._total = array("q")
-        self._seen: set[int] = set()
+        self._keys = array("q")
 
     def add(
         self,
         *,
         rows_out: int,
         rejected: Iterable[Rejection],
-        labels: Iterable[str | None],
+        labels: Iterable[str | None] | Mapping[str, int],
         prompt_chars: Sequence[int],
         total_chars: Sequence[int],
         keys: Iterable[int],
     ) -> None:
-        """``keys`` are hashes of the prompt texts: duplicates are exact repeats (the split guard normalizes)."""
+        """``labels``: one per row (None: no label) or already counted. ``keys`` are hashes of the prompt texts:
+        duplicates are exact repeats (the split guard normalizes)."""
         rejected = list(rejected)
         self.report.rows_in += rows_out + len(rejected)
         self.report.rows_out += rows_out
         self.report.rows_rejected += len(rejected)
         self._reasons.update(rejection_kind(r.reason) for r in rejected)
-        self._labels.update(label for label in labels if label is not None)
+        self._labels.update(cast("Iterable[str]", labels))  # a list is counted in C; a mapping adds its counts
+        self._labels.pop(cast(str, None), None)  # rows without a label were counted under None
         self._prompt.extend(prompt_chars)
         self._total.extend(total_chars)
-        for digest in keys:
-            if digest in self._seen:
-                self.report.duplicates += 1
-            else:
-                self._seen.add(digest)
+        self._keys.extend(keys)
 
     def drop_rows(self, rejected: Sequence[Rejection], labels: Iterable[str | None]) -> None:
         """Rows that were valid alone but rejected by a dataset-level rule (optional-field consistency)."""
@@ -146,10 +145,13 @@ class ReportBuilder:
         rep.rejections_by_reason = dict(sorted(self._reasons.items(), key=lambda kv: (-kv[1], kv[0])))
         if self._labels:
             rep.labels = {self.split: dict(sorted((k, v) for k, v in self._labels.items() if v > 0))}
+        # 8 bytes a row instead of a set entry (~70): the duplicates are counted once, at the end.
+        rep.duplicates = len(self._keys) - len(np.unique(np.frombuffer(self._keys, dtype=np.int64)))
         rep.prompt_chars = LengthStats.of(self._prompt)
         rep.total_chars = LengthStats.of(self._total)
-        tokens = [estimate_tokens(c) for c in self._total]
+        # the token estimate is integer arithmetic, so it applies to the whole column at once
+        tokens: npt.NDArray[np.int64] = estimate_tokens(np.frombuffer(self._total, dtype=np.int64))  # type: ignore[arg-type,assignment]
         rep.est_tokens = LengthStats.of(tokens)
         if rep.max_length:
-            rep.over_max_length = sum(1 for t in tokens if t > rep.max_length)
+            rep.over_max_length = int(np.count_nonzero(tokens > rep.max_length))
         return rep

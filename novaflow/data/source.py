@@ -1,8 +1,8 @@
 """Where rows come from and which column feeds which part of a Nova record.
 
 A :class:`DatasetSource` names a file (local or ``s3://``), how to read it, and a :class:`ColumnMap`. Mappings
-default to identity when the columns already carry the canonical names (the reference SDK insists on a mapping
-even then, §18 defect 11), and the system prompt may be one constant string for all rows so a 600-character
+default to identity when the columns already carry the canonical names (the Forge SDK insists on a mapping
+even then), and the system prompt may be one constant string for all rows so a 600-character
 prompt need not be repeated on every CSV row.
 
 Example:
@@ -53,7 +53,8 @@ class ColumnMap(BaseModel):
     """Mapping key -> source column, a ``{Col}`` template, or ``A+B`` (columns joined by a blank line).
 
     ``metadata`` lists extra columns: for RFT they become top-level keys named after the column; for gen_qa they
-    become the ``metadata`` string (the column value, or a JSON object when several columns are listed).
+    become the ``metadata`` string (the column value, or a JSON object when several columns are listed). For gen_qa a
+    column named ``metadata`` is carried without a mapping, since the evaluation echoes it in its per-row output.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

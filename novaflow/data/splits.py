@@ -25,10 +25,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from novaflow.data.loaders import local_source, read_all_records
+from novaflow.data.loaders import read_all_records
 from novaflow.data.report import normalize_text
 from novaflow.data.source import DatasetSource
 from novaflow.errors import DataError
+from novaflow.storage import local_copy
 
 DEFAULT_NAMES = ("sft", "eval", "rft")
 AUTO = "auto"
@@ -171,7 +172,7 @@ def split_dataset(
     """
     src = source if isinstance(source, DatasetSource) else DatasetSource(path=str(source))
     wanted = parse_sizes(sizes, names)
-    with local_source(src.path) as local:
+    with local_copy(src.path) as local:
         _rows, records, bad = read_all_records(src, local)
     if bad:
         raise DataError(

@@ -3,53 +3,48 @@
 One module per concern: ``tiers`` (what the container supports), ``endpoint_spec`` (exact requests, offline),
 ``endpoint`` / ``bedrock`` (create and wait), ``invoke`` + ``stream`` (ask the model, time the first token),
 ``gate`` (promote or not), ``smoke`` (does it answer), ``teardown`` (remove only what novaflow made).
+
+The names below load their module on first use, so importing one submodule (the CLI's help does) does not
+import them all. ``teardown`` is not among them: the name is its submodule's (``novaflow.deploy.teardown``).
 """
 
 from __future__ import annotations
 
-from novaflow.deploy.bedrock import BedrockDeployment, BedrockMode, BedrockSpec, deploy_bedrock
-from novaflow.deploy.endpoint import (
-    EndpointDeployment,
-    EndpointStatus,
-    deploy_sagemaker_endpoint,
-    describe_endpoint_status,
-    wait_for_endpoint,
-)
-from novaflow.deploy.endpoint_spec import DeployMode, EndpointSpec
-from novaflow.deploy.environment import EndpointEnvironment
-from novaflow.deploy.gate import GateDecision, decide_gate
-from novaflow.deploy.invoke import converse, converse_stream, invoke_endpoint, invoke_endpoint_stream
-from novaflow.deploy.smoke import SmokeReport, load_eval_rows, smoke_test
-from novaflow.deploy.stream import StreamAssembler, StreamResult
-from novaflow.deploy.teardown import TeardownReport, plan_teardown, teardown
-from novaflow.deploy.tiers import validate_tier
+import importlib
+from typing import Any
 
-__all__ = [
-    "BedrockDeployment",
-    "BedrockMode",
-    "BedrockSpec",
-    "DeployMode",
-    "EndpointDeployment",
-    "EndpointEnvironment",
-    "EndpointSpec",
-    "EndpointStatus",
-    "GateDecision",
-    "SmokeReport",
-    "StreamAssembler",
-    "StreamResult",
-    "TeardownReport",
-    "converse",
-    "converse_stream",
-    "decide_gate",
-    "deploy_bedrock",
-    "deploy_sagemaker_endpoint",
-    "describe_endpoint_status",
-    "invoke_endpoint",
-    "invoke_endpoint_stream",
-    "load_eval_rows",
-    "plan_teardown",
-    "smoke_test",
-    "teardown",
-    "validate_tier",
-    "wait_for_endpoint",
-]
+_EXPORTS: dict[str, str] = {
+    "BedrockDeployment": "novaflow.deploy.bedrock",
+    "BedrockMode": "novaflow.deploy.bedrock",
+    "BedrockSpec": "novaflow.deploy.bedrock",
+    "DeployMode": "novaflow.deploy.endpoint_spec",
+    "EndpointDeployment": "novaflow.deploy.endpoint",
+    "EndpointEnvironment": "novaflow.deploy.environment",
+    "EndpointSpec": "novaflow.deploy.endpoint_spec",
+    "EndpointStatus": "novaflow.deploy.endpoint",
+    "GateDecision": "novaflow.deploy.gate",
+    "SmokeReport": "novaflow.deploy.smoke",
+    "StreamAssembler": "novaflow.deploy.stream",
+    "StreamResult": "novaflow.deploy.stream",
+    "TeardownReport": "novaflow.deploy.teardown",
+    "converse": "novaflow.deploy.invoke",
+    "converse_stream": "novaflow.deploy.invoke",
+    "decide_gate": "novaflow.deploy.gate",
+    "deploy_bedrock": "novaflow.deploy.bedrock",
+    "deploy_sagemaker_endpoint": "novaflow.deploy.endpoint",
+    "describe_endpoint_status": "novaflow.deploy.endpoint",
+    "invoke_endpoint": "novaflow.deploy.invoke",
+    "invoke_endpoint_stream": "novaflow.deploy.invoke",
+    "load_eval_rows": "novaflow.deploy.smoke",
+    "plan_teardown": "novaflow.deploy.teardown",
+    "smoke_test": "novaflow.deploy.smoke",
+    "validate_tier": "novaflow.deploy.tiers",
+    "wait_for_endpoint": "novaflow.deploy.endpoint",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'novaflow.deploy' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -2,7 +2,7 @@
 throughput (nova-contract.md §17.4).
 
 A custom model takes long to create and is billed for storage, so one that already exists for the same
-checkpoint (found by the escrow-URI tag, chosen deterministically - the reference SDK once picked an arbitrary one)
+checkpoint (found by the escrow-URI tag, chosen deterministically - the Forge SDK once picked an arbitrary one)
 is reused. Creation requests carry a client token derived from the spec, so a retried call cannot create twice.
 
 Example:

@@ -1,7 +1,7 @@
 """Where the Nova inference container lives: an AWS-owned ("escrow") ECR account per region.
 
 Nova hosting only exists in these regions; asking for another one fails here, offline, instead of as an
-``ImagePull`` failure twenty minutes into endpoint creation (nova-contract.md §2.2, §17.1).
+``ImagePull`` failure twenty minutes into endpoint creation.
 """
 
 from __future__ import annotations

@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from novaflow.aws import get_client, split_s3_uri, wrap_client_error
+from novaflow import storage
 from novaflow.errors import DataError, NovaflowError
 from reward_lambda.labels import extract_label
 
@@ -69,20 +67,8 @@ class SmokeReport:
 def load_eval_rows(location: str | Path, limit: int = 3) -> list[dict[str, Any]]:
     """The first ``limit`` rows of a ``gen_qa.jsonl`` (local path or s3:// URI), each with a non-blank query."""
     name = str(location)
-    if name.startswith("s3://"):
-        bucket, key = split_s3_uri(name)
-        try:
-            body = get_client("s3").get_object(Bucket=bucket, Key=key)["Body"]
-            lines = body.iter_lines()
-            text_lines = (raw.decode("utf-8") for raw in lines)
-            return _rows(text_lines, name, limit)
-        except ClientError as exc:
-            raise wrap_client_error(exc, f"read eval rows {name}") from exc
-    path = Path(location)
-    if not path.is_file():
-        raise DataError(f"{path}: eval file not found (expected gen_qa.jsonl from data preparation)")
-    with path.open(encoding="utf-8") as handle:
-        return _rows(handle, name, limit)
+    lines = (line for _, line in storage.numbered_lines(location, hint="expected gen_qa.jsonl from data preparation"))
+    return _rows(lines, name, limit)
 
 
 def _rows(lines: Any, name: str, limit: int) -> list[dict[str, Any]]:

@@ -25,13 +25,13 @@ from novaflow.deploy.endpoint import EndpointDeployment, deploy_sagemaker_endpoi
 from novaflow.deploy.endpoint_spec import DeployMode, EndpointSpec
 from novaflow.deploy.environment import EndpointEnvironment
 from novaflow.deploy.invoke import Completion, converse, converse_stream, invoke_endpoint, invoke_endpoint_stream
+from novaflow.deploy.names import TARGETS
 from novaflow.deploy.stream import StreamResult
 from novaflow.deploy.tags import from_aws, is_managed
 from novaflow.errors import ConfigError, DeployError
 from novaflow.settings import NovaflowSettings
 
 Target = Literal["sagemaker", "bedrock_od", "bedrock_pt"]
-TARGETS: tuple[str, ...] = ("sagemaker", "bedrock_od", "bedrock_pt")
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 The container refuses to start outside these tiers, and an endpoint that never becomes InService still bills for
 the minutes it spent trying; so the check runs before any AWS call and the error names every allowed tier.
-The table follows nova-contract.md §17.2 (reference SDK ``SUPPORTED_SMI_CONFIGS``); it drifts like the training
+The table follows the Forge SDK's ``SUPPORTED_SMI_CONFIGS``; it drifts like the training
 tables, which is why it is data, not code.
 
 Example:

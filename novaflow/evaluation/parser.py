@@ -104,21 +104,30 @@ def parse_results_json(data: bytes, *, where: str) -> tuple[str, MetricTable, li
     return task, MetricTable(rows), warnings
 
 
-def json_lines(data: bytes, *, where: str) -> Iterator[tuple[int, Any]]:
-    """(line number, value) of every non-blank JSONL line; a broken line names the file and the line."""
-    for line_no, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+def json_lines(data: bytes | Iterable[bytes], *, where: str) -> Iterator[tuple[int, Any]]:
+    """(line number, value) of every non-blank JSONL line; a broken line names the file and the line.
+
+    ``data`` is the file's bytes or, to keep memory bounded by one record, its lines as they are read.
+    """
+    lines = data.splitlines() if isinstance(data, bytes) else data
+    for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             yield line_no, json.loads(line)
+        except UnicodeDecodeError as exc:
+            raise EvaluationError(f"{where} line {line_no}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
         except json.JSONDecodeError as exc:
             raise EvaluationError(
                 f"{where} line {line_no}: not valid JSON ({exc.msg}); the file may be truncated"
             ) from exc
 
 
-def parse_inference_output(data: bytes, *, where: str) -> list[SampleRecord]:
-    """Samples from ``inference_output.jsonl`` (``inference`` is a repr of a list of strings; take the first)."""
+def parse_inference_output(data: bytes | Iterable[bytes], *, where: str, prompts: bool = True) -> list[SampleRecord]:
+    """Samples from ``inference_output.jsonl`` (``inference`` is a repr of a list of strings; take the first).
+
+    Without ``prompts`` the samples keep no prompt text (the metrics, comparisons and reports never read it).
+    """
     samples: list[SampleRecord] = []
     for line_no, row in json_lines(data, where=where):
         at = f"{where} line {line_no}"
@@ -126,18 +135,15 @@ def parse_inference_output(data: bytes, *, where: str) -> list[SampleRecord]:
             raise EvaluationError(f"{at}: expected an object with 'inference' and 'gold' fields")
         prediction = _first_prediction(row["inference"], where=f"{at} field 'inference'")
         prompt = row.get("prompt", "")
-        messages = None
-        if isinstance(prompt, str) and prompt.startswith("["):
-            decoded = literal(prompt, where=f"{at} field 'prompt'")
-            messages = decoded if isinstance(decoded, list) else None
+        if prompts and isinstance(prompt, str) and prompt.startswith("["):
+            literal(prompt, where=f"{at} field 'prompt'")  # a malformed prompt fails here, naming the line
         samples.append(
             SampleRecord(
                 index=len(samples),
-                prompt=str(prompt),
+                prompt=str(prompt) if prompts else "",
                 prediction=prediction,
                 gold=str(row["gold"]),
                 metadata=row.get("metadata"),
-                messages=messages,
             )
         )
     return samples
@@ -200,7 +206,7 @@ def parse_details_parquet(data: bytes, *, where: str) -> list[SampleRecord]:
     return samples
 
 
-def parse_reward_records(data: bytes, *, where: str) -> list[dict[str, float]]:
+def parse_reward_records(data: bytes | Iterable[bytes], *, where: str) -> list[dict[str, float]]:
     """Per-sample rewards of an ``rft_eval`` output: one reward-Lambda answer per line, passed through unchanged.
 
     Returns ``aggregate_reward_score`` and every ``metrics_list`` entry by name; an empty list when the file is
@@ -235,20 +241,22 @@ def _merge(primary: list[SampleRecord], details: list[SampleRecord], where: str,
             sample.metadata = detail.metadata
 
 
-def parse_eval_output(location: str | Path, *, verify: bool = True) -> EvalResult:
+def parse_eval_output(location: str | Path, *, verify: bool = True, prompts: bool = True) -> EvalResult:
     """Parse an evaluation output (tar.gz path, local folder, ``s3://`` archive or prefix) into an EvalResult.
 
     With ``verify``, gen_qa metrics are recomputed from the samples and disagreements are listed on the result.
+    Files are streamed: memory is bounded by the samples kept (``prompts=False`` keeps no prompt texts) and one
+    record, not by the size of the output; limits on member sizes are in :mod:`novaflow.evaluation.sources`.
     """
-    tree = open_tree(location)
-    return parse_tree(tree, verify=verify)
+    with open_tree(location) as tree:
+        return parse_tree(tree, verify=verify, prompts=prompts)
 
 
-def parse_tree(tree: FileTree, *, verify: bool = True) -> EvalResult:
+def parse_tree(tree: FileTree, *, verify: bool = True, prompts: bool = True) -> EvalResult:
     found = find_files(tree.names)
     records: list[dict[str, float]] = []
     for name in found["records"]:
-        records += parse_reward_records(tree.read(name), where=tree.label(name))
+        records += parse_reward_records(tree.lines(name), where=tree.label(name))
     if not found["results"] and not found["inference_output"] and not records:
         raise EvaluationError(
             f"{tree.location}: no results_*.json or inference_output.jsonl among "
@@ -265,7 +273,7 @@ def parse_tree(tree: FileTree, *, verify: bool = True) -> EvalResult:
     samples: list[SampleRecord] = []
     if found["inference_output"]:
         name = found["inference_output"][0]
-        samples = parse_inference_output(tree.read(name), where=tree.label(name))
+        samples = parse_inference_output(tree.lines(name), where=tree.label(name), prompts=prompts)
     if found["details"]:
         name = sorted(found["details"], key=_base)[-1]
         details = parse_details_parquet(tree.read(name), where=tree.label(name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,9 +67,19 @@ class SampleRecord:
     prediction: str
     gold: str
     metadata: str | None = None
-    messages: list[dict[str, Any]] | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     logprobs: list[Any] | None = None
+
+    @property
+    def messages(self) -> list[dict[str, Any]] | None:
+        """The prompt as chat messages when Nova wrote it as a list repr (decoded on demand: the text is kept once)."""
+        if not self.prompt.startswith("["):
+            return None
+        try:
+            decoded = ast.literal_eval(self.prompt)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+        return decoded if isinstance(decoded, list) else None
 
 
 @dataclass

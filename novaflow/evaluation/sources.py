@@ -1,61 +1,177 @@
 """Where evaluation files live: a local folder, a tar.gz archive (local or on S3), or an S3 prefix.
 
 Nova's documentation disagrees with itself on folder names, so the parser never builds a fixed path: it lists
-every file a source holds and globs. A source reads members lazily so a prefix with large tensorboard files does
-not download them.
+every file a source holds and globs. Members are read as streams: an archive on S3 is copied to a temporary file
+(on disk, not in memory) and read in place, so memory is bounded by what the parser keeps, not by the archive.
+A member larger than :data:`MAX_MEMBER_BYTES` is refused before a byte of it is read.
 """
 
 from __future__ import annotations
 
-import io
 import tarfile
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import IO
 
-from botocore.exceptions import ClientError
-
-from novaflow.aws import get_client, is_not_found, split_s3_uri, wrap_client_error
+from novaflow import storage
 from novaflow.errors import EvaluationError
 
+MAX_MEMBER_BYTES = 2 << 30
+"""The largest single file novaflow reads from an evaluation output (2 GiB): ``inference_output.jsonl`` of a
+large evaluation is a few hundred MB; anything bigger is more likely a wrong path than a result."""
+MAX_WHOLE_BYTES = 256 << 20
+"""Files parsed whole (``results_*.json``, the details parquet) may be at most this large (256 MiB)."""
+MAX_RECORD_BYTES = 64 << 20
+"""One line of ``inference_output.jsonl`` may be at most this large (64 MiB)."""
 
-@dataclass
+_CORRUPT = (tarfile.TarError, EOFError, zlib.error, OSError)
+
+
 class FileTree:
-    """Relative member names and a reader; ``label(name)`` names a member for error messages."""
+    """Relative member names of an evaluation output and streamed access to each; close it (``with``) after use.
 
-    location: str
-    names: list[str]
-    reader: Callable[[str], bytes]
-    separator: str = "/"
+    ``label(name)`` names a member for error messages: ``archive!member`` or ``folder/member``.
+    """
 
-    def read(self, name: str) -> bytes:
-        return self.reader(name)
+    def __init__(self, location: str, names: list[str], separator: str = "/") -> None:
+        self.location = location
+        self.names = names
+        self.separator = separator
+        self._stack = ExitStack()
 
     def label(self, name: str) -> str:
         return f"{self.location}{self.separator}{name}"
 
+    def size(self, name: str) -> int | None:
+        """The member's size in bytes when the source knows it without reading (archives, folders)."""
+        return None
 
-def _tar_tree(data: bytes, location: str) -> FileTree:
-    """Every member of a gzip'd tar, read fully up front so a truncated archive fails here, naming the file."""
-    members: dict[str, bytes] = {}
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                handle = tar.extractfile(member)
-                if handle is None:
-                    continue
-                members[member.name.removeprefix("./")] = handle.read()
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise EvaluationError(
-            f"{location}: corrupt or truncated tar.gz archive ({type(exc).__name__}: {exc}); "
+    @contextmanager
+    def open(self, name: str) -> Iterator[IO[bytes]]:
+        """A binary stream of one member, refused with a clear error when it is over :data:`MAX_MEMBER_BYTES`."""
+        self._check_size(name, MAX_MEMBER_BYTES, "novaflow reads from an evaluation output")
+        with self._open(name) as fh:
+            yield fh
+
+    def read(self, name: str) -> bytes:
+        """A member parsed whole (a results file, a parquet): at most :data:`MAX_WHOLE_BYTES`."""
+        self._check_size(name, MAX_WHOLE_BYTES, "for a file parsed whole")
+        with self._open(name) as fh:
+            data = fh.read(MAX_WHOLE_BYTES + 1)
+        if len(data) > MAX_WHOLE_BYTES:
+            raise self._too_large(name, len(data), MAX_WHOLE_BYTES, "for a file parsed whole")
+        return data
+
+    def lines(self, name: str) -> Iterator[bytes]:
+        """The member's lines, one at a time; a line over :data:`MAX_RECORD_BYTES` is an error naming it."""
+        with self.open(name) as fh:
+            yield from storage.iter_stream_lines(
+                fh, max_line_bytes=MAX_RECORD_BYTES, where=self.label(name), error=EvaluationError
+            )
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> FileTree:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_size(self, name: str, limit: int, what: str) -> None:
+        size = self.size(name)
+        if size is not None and size > limit:
+            raise self._too_large(name, size, limit, what)
+
+    def _too_large(self, name: str, size: int, limit: int, what: str) -> EvaluationError:
+        return EvaluationError(
+            f"{self.label(name)}: {size:,} bytes is over the {limit:,}-byte limit {what}; "
+            "point novaflow at the evaluation output of one job"
+        )
+
+    @contextmanager
+    def _open(self, name: str) -> Iterator[IO[bytes]]:
+        raise NotImplementedError
+
+
+class _FolderTree(FileTree):
+    def __init__(self, root: Path, names: list[str]) -> None:
+        super().__init__(str(root), names)
+        self.root = root
+
+    def size(self, name: str) -> int | None:
+        return (self.root / name).stat().st_size
+
+    @contextmanager
+    def _open(self, name: str) -> Iterator[IO[bytes]]:
+        with (self.root / name).open("rb") as fh:
+            yield fh
+
+
+class _PrefixTree(FileTree):
+    def __init__(self, base: str, names: list[str]) -> None:
+        super().__init__(base.rstrip("/"), names)
+        self.base = base
+
+    @contextmanager
+    def _open(self, name: str) -> Iterator[IO[bytes]]:
+        with storage.open_binary(self.base + name, error=EvaluationError) as fh:
+            yield fh
+
+
+class _ArchiveTree(FileTree):
+    """A gzip'd tar read in place: one pass lists the members (a truncated archive fails here, naming it)."""
+
+    def __init__(self, path: Path, location: str) -> None:
+        super().__init__(location, [], separator="!")
+        try:
+            self._tar = self._stack.enter_context(tarfile.open(path, mode="r:*"))
+            self._members = {m.name.removeprefix("./"): m for m in self._tar.getmembers() if m.isfile() and m.size >= 0}
+        except _CORRUPT as exc:
+            self.close()
+            raise self._corrupt(exc) from exc
+        if not self._members:
+            self.close()
+            raise EvaluationError(f"{location}: the archive holds no files")
+        self.names = sorted(self._members)
+
+    def _corrupt(self, exc: BaseException) -> EvaluationError:
+        return EvaluationError(
+            f"{self.location}: corrupt or truncated tar.gz archive ({type(exc).__name__}: {exc}); "
             "re-download it or check that the job finished"
-        ) from exc
-    if not members:
-        raise EvaluationError(f"{location}: the archive holds no files")
-    return FileTree(location, sorted(members), members.__getitem__, separator="!")
+        )
+
+    def size(self, name: str) -> int | None:
+        return self._members[name].size
+
+    @contextmanager
+    def _open(self, name: str) -> Iterator[IO[bytes]]:
+        try:
+            handle = self._tar.extractfile(self._members[name])
+        except _CORRUPT as exc:
+            raise self._corrupt(exc) from exc
+        if handle is None:
+            raise EvaluationError(f"{self.label(name)}: not a regular file")
+        with handle:
+            try:
+                yield handle
+            except _CORRUPT as exc:
+                raise self._corrupt(exc) from exc
+
+
+def _archive(location: str) -> FileTree:
+    """An archive here or on S3 (copied to a temporary file first: tar members are read by seeking)."""
+    stack = ExitStack()
+    try:
+        path = stack.enter_context(storage.local_copy(location, error=EvaluationError))
+        tree = _ArchiveTree(path, location)
+    except BaseException:
+        stack.close()
+        raise
+    tree._stack.push(stack)
+    return tree
 
 
 def _local_tree(path: Path) -> FileTree:
@@ -64,43 +180,25 @@ def _local_tree(path: Path) -> FileTree:
         tarballs = [n for n in names if n.endswith((".tar.gz", ".tgz"))]
         if tarballs and not any(Path(n).name.startswith("results_") for n in names):
             return _local_tree(path / tarballs[0])
-        return FileTree(str(path), names, lambda n: (path / n).read_bytes())
+        return _FolderTree(path, names)
     if path.is_file():
-        return _tar_tree(path.read_bytes(), str(path))
+        return _archive(str(path))
     raise EvaluationError(f"{path}: no such file or folder; pass an output.tar.gz, a folder, or an s3:// URI")
 
 
-def _s3_get(uri: str) -> bytes:
-    bucket, key = split_s3_uri(uri)
-    try:
-        return get_client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if is_not_found(exc):
-            raise EvaluationError(f"{uri}: no such S3 object") from exc
-        raise wrap_client_error(exc, f"reading {uri}") from exc
-
-
 def _s3_tree(uri: str) -> FileTree:
-    bucket, key = split_s3_uri(uri)
-    if key.endswith((".tar.gz", ".tgz")):
-        return _tar_tree(_s3_get(uri), uri)
-    prefix = key if not key or key.endswith("/") else key + "/"
-    names: list[str] = []
-    try:
-        for page in get_client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            names.extend(obj["Key"][len(prefix) :] for obj in page.get("Contents", []))
-    except ClientError as exc:
-        if is_not_found(exc):
-            raise EvaluationError(f"{uri}: no such S3 bucket") from exc
-        raise wrap_client_error(exc, f"listing {uri}") from exc
+    if uri.endswith((".tar.gz", ".tgz")):
+        return _archive(uri)
+    prefix = uri if uri.endswith("/") else uri + "/"
+    if uri.count("/") == 2:  # s3://bucket: the whole bucket
+        prefix = uri.rstrip("/") + "/"
+    names = storage.list_keys(prefix, error=EvaluationError)
     if not names:
         raise EvaluationError(f"{uri}: no objects under this prefix; is the job finished and the URI right?")
-    names.sort()
-    base = f"s3://{bucket}/{prefix}"
     tarballs = [n for n in names if n.endswith((".tar.gz", ".tgz"))]
     if tarballs and not any(n.rsplit("/", 1)[-1].startswith("results_") for n in names):
-        return _tar_tree(_s3_get(base + tarballs[0]), base + tarballs[0])
-    return FileTree(base.rstrip("/"), names, lambda n: _s3_get(base + n))
+        return _archive(prefix + tarballs[0])
+    return _PrefixTree(prefix, names)
 
 
 def open_tree(location: str | Path) -> FileTree:

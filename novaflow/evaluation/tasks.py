@@ -17,19 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from novaflow.catalog import MODELS
 from novaflow.errors import EvaluationError
 from novaflow.evaluation.metrics import NOVA_METRICS
-from novaflow.recipes.build import EVAL_TASKS
+from novaflow.recipes.service import BENCHMARKS as TEXT_BENCHMARKS
+from novaflow.recipes.service import MULTI_MODAL_BENCHMARKS, judge_task
 
 GEN_QA = "gen_qa"
 JUDGE = "judge"
 RFT_EVAL = "rft_eval"
-JUDGE_BY_VERSION: dict[int, str] = {1: "llm_judge", 2: "rubric_llm_judge"}
-"""The judge recipe each Nova version has in the recipe hub (``*_llm_judge_eval`` / ``*_rubric_llm_judge_eval``)."""
+JUDGE_BY_VERSION: dict[int, str] = {m.version: judge_task(m) for m in MODELS.values()}
+"""The judge recipe each Nova version has in the recipe hub (``*_llm_judge_eval`` / ``*_rubric_llm_judge_eval``),
+read from the published tables (novaflow.recipes.service)."""
 BENCHMARKS: dict[str, str] = {
-    task: metric
-    for task, (strategy, metric) in EVAL_TASKS.items()
-    if task not in (GEN_QA, RFT_EVAL) and strategy != "judge"
+    task: metric for task, (_, metric) in {**TEXT_BENCHMARKS, **MULTI_MODAL_BENCHMARKS}.items()
 }
 """Benchmark task -> the metric its recipe reports."""
 JUDGE_METRICS = ("a_scores", "b_scores", "ties", "inference_error", "score", "winrate", "lower_rate", "upper_rate")

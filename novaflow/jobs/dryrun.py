@@ -1,6 +1,6 @@
 """Dry run: every check a submission would fail on, plus a cost estimate, without changing anything on AWS.
 
-The reference SDK's dry run still writes files and calls AWS to mutate nothing but read a lot; ours reads only
+The Forge SDK's dry run still writes files and calls AWS to mutate nothing but read a lot; ours reads only
 (Describe/Get/List/Head/Simulate calls) and reports every problem at once with its fix, because each round trip
 to a paid job to discover the next typo costs real money and an hour.
 
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
@@ -24,22 +25,25 @@ from novaflow.aws import error_code, get_client, is_not_found, split_s3_uri
 from novaflow.catalog import DataFormat, Method, Platform, check_supported
 from novaflow.data.bounds import row_count_problem
 from novaflow.data.formats import estimate_tokens
+from novaflow.data.media import check_media
 from novaflow.errors import NovaflowError
 from novaflow.jobs.backends import get_backend
-from novaflow.jobs.request import validate_request
+from novaflow.jobs.reasoning import follow_data_reasoning, follows_data, reasoning_problem
+from novaflow.jobs.request import bedrock_refusals, validate_request
 from novaflow.jobs.serverless import resolve_refs
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import Submission, prepare_submission
-from novaflow.recipes.build import BYOD_TASKS
-from novaflow.recipes.images import CPT_IMAGE_PROBLEM
 from novaflow.recipes.overrides import get_path, resolved_value
 from novaflow.recipes.serverless import TokenCostEstimate, availability_problem, billable_tokens, load_serverless_prices
+from novaflow.recipes.service import CPT_IMAGE_PROBLEM, eval_task, needs_own_image, regions
 from novaflow.recipes.tables import CostEstimate, PriceTable, load_instance_table, load_price_table
 from novaflow.reward.deploy import LAMBDA_ARN_RE
 from novaflow.settings import NovaflowSettings, load_settings
 
 IMAGE_RE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[\w./-]+:[\w.-]+$")
 MAX_COUNT_BYTES = 512 * 1024 * 1024
+MAX_MEDIA_PROBLEMS = 5
+MEDIA_FIX = "replace or re-encode the object within the Nova limits, or drop the row"
 
 
 @dataclass(frozen=True)
@@ -95,13 +99,14 @@ def dry_run(
 ) -> DryRunReport:
     """Validate ``spec`` against the recipe, tables and (read-only) AWS; never raises for a bad spec."""
     settings = settings or load_settings()
-    resolved = spec.resolve(settings)
+    resolved = follow_data_reasoning(spec.resolve(settings), settings)
     report = DryRunReport(job_name=None)
     for name in ("bucket", "role_arn"):
         if getattr(settings, name) in (None, "") and not (name == "role_arn" and resolved.role_arn):
             report.add(name, "not set", f"export NOVAFLOW_{name.upper()}=...")
     try:
-        check_supported(resolved.nova, resolved.method, resolved.platform, resolved.region)
+        region = resolved.region if resolved.platform is not Platform.SMTJ else None  # SMTJ: listed below
+        check_supported(resolved.nova, resolved.method, resolved.platform, region)
     except NovaflowError as exc:
         report.add("model/method/platform", str(exc), "choose a supported combination (novaflow recipes show)")
         return report
@@ -121,7 +126,16 @@ def dry_run(
     shown = "novaflow recipes show --platform serverless" if sub.serverless_spec else "novaflow recipes show"
     for override_problem in sub.recipe.problems:
         report.add("overrides", override_problem, f"change the override (see `{shown}`)")
-
+    published = sub.recipe.published
+    if resolved.platform is Platform.SMTJ and published is not None and not needs_own_image(published):
+        where = regions(published, resolved.nova)
+        report.notes.append(f"runs in {', '.join(where)} (images published for {published.name})")
+        if resolved.region not in where and not resolved.image_uri:
+            report.add(
+                "region",
+                f"AWS publishes no image for {published.name} in {resolved.region}",
+                f"set NOVAFLOW_REGION to one of {', '.join(where)}",
+            )
     if resolved.platform is Platform.SMTJ:
         assert sub.instance_type is not None
         problem = table.check("SMTJ", resolved.model, resolved.method.value, sub.instance_type, sub.instance_count)
@@ -135,6 +149,10 @@ def dry_run(
                 f"{resolved.image_uri!r} is not an ECR image URI",
                 "use <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag> or leave it unset",
             )
+    if resolved.platform is Platform.BEDROCK:
+        for refusal in bedrock_refusals(resolved):
+            field_name, _, reason = refusal.partition(": ")
+            report.add(field_name, reason.rsplit("; ", 1)[0], reason.rsplit("; ", 1)[-1])
     _check_lambda_arn(resolved, sub, report)
     if resolved.platform is Platform.SERVERLESS and not any(p.field == "reward_lambda_arn" for p in report.problems):
         _check_serverless(resolved, sub, settings, report)
@@ -237,7 +255,7 @@ def _rows_and_batch(spec: JobSpec, sub: Submission) -> tuple[int | None, str]:
 
 
 def _check_data(spec: JobSpec, sub: Submission, settings: NovaflowSettings, report: DryRunReport) -> None:
-    needs_data = spec.method is not Method.EVALUATION or (spec.eval_task in BYOD_TASKS)
+    needs_data = spec.method is not Method.EVALUATION or eval_task(spec.nova, spec.eval_task).needs_data
     if not spec.train_uri:
         if needs_data:
             report.add(
@@ -258,8 +276,17 @@ def _check_data(spec: JobSpec, sub: Submission, settings: NovaflowSettings, repo
             "AWS requires the judge dataset to be one file named llm_judge.jsonl",
         )
     for channel, uri in spec.data_channels().items():
-        rows = _count_rows(uri, settings, report, channel)
-        if rows is None or channel != "train":
+        lines = _read_lines(uri, settings, report, channel)
+        if lines is None:
+            continue
+        if spec.method.data_format is DataFormat.SFT:
+            _check_media(uri, lines, settings, report, channel)
+        if channel == "train" and follows_data(spec):
+            enabled = get_path(sub.recipe.recipe, "training_config.reasoning_enabled")
+            if mismatch := reasoning_problem(enabled, lines, uri):
+                report.add("overrides", *mismatch)
+        rows = len(lines)
+        if channel != "train":
             continue
         minimum, why = _rows_and_batch(spec, sub)
         if minimum is not None and rows < minimum:
@@ -274,7 +301,27 @@ def _check_data(spec: JobSpec, sub: Submission, settings: NovaflowSettings, repo
                 report.add(channel, f"{uri}: {problem}", "prepare a training set within these bounds")
 
 
-def _count_rows(uri: str, settings: NovaflowSettings, report: DryRunReport, channel: str) -> int | None:
+def _check_media(uri: str, lines: list[bytes], settings: NovaflowSettings, report: DryRunReport, channel: str) -> None:
+    """Media objects the rows point at: size, signature, dimensions and duration (see novaflow.data.media)."""
+    records = []
+    for number, line in enumerate(lines, 1):
+        if b'"s3://' in line:
+            try:
+                records.append((number, orjson.loads(line)))
+            except orjson.JSONDecodeError:
+                continue
+    if not records:
+        return
+    media = check_media(records, get_client("s3", settings), uri.rsplit("/", 1)[-1])
+    for rejection in media.rejected[:MAX_MEDIA_PROBLEMS]:
+        report.add(f"{channel} row {rejection.row} {rejection.field}", rejection.reason, MEDIA_FIX)
+    if len(media.rejected) > MAX_MEDIA_PROBLEMS:
+        report.add(channel, f"{len(media.rejected) - MAX_MEDIA_PROBLEMS} more rows with media problems", MEDIA_FIX)
+    report.notes.extend(media.notes[:MAX_MEDIA_PROBLEMS])
+
+
+def _read_lines(uri: str, settings: NovaflowSettings, report: DryRunReport, channel: str) -> list[bytes] | None:
+    """The non-blank lines of a data file, or None when it is a prefix, missing, unreadable or too large."""
     try:
         bucket, key = split_s3_uri(uri)
     except ValueError:
@@ -297,7 +344,7 @@ def _count_rows(uri: str, settings: NovaflowSettings, report: DryRunReport, chan
         report.notes.append(f"{uri} is larger than {MAX_COUNT_BYTES} bytes; rows not counted")
         return None
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return sum(1 for line in body.splitlines() if line.strip())
+    return [line for line in body.splitlines() if line.strip()]
 
 
 def _check_output(spec: JobSpec, settings: NovaflowSettings, report: DryRunReport) -> None:

@@ -1,8 +1,8 @@
 """CloudWatch logs of training jobs: find the streams, tail them without repeats, parse metrics into a series.
 
 Nova containers print metrics only as log lines (progress bars, Megatron records, verl ``key:value`` lines with
-ANSI colours), so the log is the only live view of a job's progress. Regexes follow the reference SDK's
-``metric_util.py`` (nova-contract §12.2); one line becomes one record only when it carries a global step.
+ANSI colours), so the log is the only live view of a job's progress. Regexes follow the Forge SDK's
+``metric_util.py``; one line becomes one record only when it carries a global step.
 
 Example:
     >>> parse_metric_line("... | global_step: 8 | reduced_train_loss: 0.0013 | lr: 5.625e-06")

@@ -1,7 +1,7 @@
 """Find what a job produced: the trained checkpoint (manifest.json, three layouts) and evaluation output.
 
-AWS writes ``manifest.json`` in different places per platform and documents the evaluation tree inconsistently
-(nova-contract §13-§14), so both are found by trying each known layout and saying which ones were tried.
+AWS writes ``manifest.json`` in different places per platform and documents the evaluation tree inconsistently,
+so both are found by trying each known layout and saying which ones were tried.
 """
 
 from __future__ import annotations

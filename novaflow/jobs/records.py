@@ -1,6 +1,6 @@
 """Job records and statuses: what novaflow remembers about a submitted job, as JSON that outlives the process.
 
-The status enum keeps Stopping/Stopped apart from Failed (the reference SDK folds them together, so a job a user
+The status enum keeps Stopping/Stopped apart from Failed (the Forge SDK folds them together, so a job a user
 stopped on purpose looks like a crash and a retry policy may pay for it again).
 """
 

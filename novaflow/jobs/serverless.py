@@ -29,7 +29,7 @@ from novaflow.jobs.backends import JobState, SageMakerBackend
 from novaflow.jobs.request import job_tags
 from novaflow.jobs.spec import JobSpec
 from novaflow.recipes import serverless as hub_spec
-from novaflow.recipes.build import EVAL_TASKS
+from novaflow.recipes.service import eval_task
 from novaflow.registry.packages import VERSION_ARN_RE, ensure_group, group_arn
 from novaflow.settings import NovaflowSettings, load_settings
 
@@ -74,10 +74,8 @@ def _source_package(spec: JobSpec) -> str | None:
 
 
 def evaluation_task(spec: JobSpec) -> str:
-    task = spec.eval_task or "gen_qa"
-    if task not in EVAL_TASKS:
-        raise RecipeError(f"Unknown evaluation task {task!r}: use one of {', '.join(EVAL_TASKS)}.")
-    return task
+    """The task's name as AWS publishes it for the model (``judge`` is the judge of the model's Nova version)."""
+    return eval_task(spec.nova, spec.eval_task).name
 
 
 def needs_evaluator(spec: JobSpec) -> bool:
@@ -117,9 +115,9 @@ def typed_hyperparameters(spec: JobSpec, job_name: str, *, evaluator: bool = Fal
 def _evaluation_hyperparameters(
     spec: JobSpec, parameters: hub_spec.HyperparameterSpec, *, evaluator: bool
 ) -> tuple[dict[str, Any], list[str]]:
-    task = evaluation_task(spec)
+    published = eval_task(spec.nova, spec.eval_task)
+    task, strategy, metric = published.name, published.strategy, published.metric
     custom = hub_spec.evaluation_type(task) == "CustomScorerEvaluation"
-    strategy, metric = EVAL_TASKS[task]
     # A scored evaluation is v3's custom scorer: the gen_qa task with the reward function as its evaluator.
     values: dict[str, Any] = (
         {"task": "gen_qa", "strategy": "gen_qa", "metric": "all"}

@@ -25,6 +25,7 @@ from novaflow.aws import get_client, split_s3_uri, wrap_client_error
 from novaflow.catalog import Platform, check_supported
 from novaflow.errors import JobError, RecipeError
 from novaflow.jobs.backends import JobBackend, JobState, get_backend, is_already_exists
+from novaflow.jobs.reasoning import follow_data_reasoning
 from novaflow.jobs.records import JobRecord, JobStatus
 from novaflow.jobs.request import build_bedrock_request, build_training_job_request, validate_request
 from novaflow.jobs.serverless import ServerlessRefs, build_serverless_request, resolve_refs, typed_hyperparameters
@@ -103,7 +104,7 @@ def prepare_submission(
     """Resolve spec, recipe, name and instances without calling AWS (shared by submit and dry run)."""
     settings = settings or load_settings()
     spec = spec.resolve(settings)
-    check_supported(spec.nova, spec.method, spec.platform, spec.region)
+    check_supported(spec.nova, spec.method, spec.platform, spec.region, spec.eval_task)
     if spec.platform is Platform.SERVERLESS:
         return _serverless_submission(spec, settings, suffix, strict)
     table = instance_table or load_instance_table()
@@ -135,6 +136,7 @@ def prepare_submission(
         overrides=spec.overrides,
         recipe_file=spec.recipe_file,
         mlflow={field: getattr(spec, field) for field in MLFLOW_FIELDS},
+        instance_type=instance_type,
     )
     if strict:
         recipe.raise_for_problems()
@@ -211,6 +213,7 @@ def submit_training_job(
     Raises :class:`JobError` when the existing job failed or was stopped and ``retry_failed`` is False.
     """
     settings = settings or load_settings()
+    spec = follow_data_reasoning(spec.resolve(settings), settings)
     sub = prepare_submission(spec, settings, suffix=f"n{uuid.uuid4().hex[:8]}" if force_new else "")
     if sub.spec.platform in (Platform.SMTJ, Platform.SERVERLESS):
         settings.require("bucket")

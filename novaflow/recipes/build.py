@@ -1,8 +1,10 @@
 """Build the resolved recipe for a (model, method, platform) from a packaged template plus user overrides.
 
-Precedence follows the reference SDK: explicit overrides > a user recipe file > values novaflow fills in (name,
-model, replicas, Lambda ARN) > template defaults. The result is plain data; :meth:`ResolvedRecipe.to_yaml` is the
-exact text that is uploaded as the job's ``recipe`` channel, so it must be deterministic.
+Precedence follows sagemaker v3 (and the Forge SDK before it): explicit overrides > a user recipe file > values
+novaflow fills in (name, model, replicas, Lambda ARN) > novaflow's few deliberate defaults (``choices.yaml``) >
+the published defaults of the recipe that serves the model and instance (:mod:`novaflow.recipes.service`) > the
+template's own values. The result is plain data; :meth:`ResolvedRecipe.to_yaml` is the exact text that is uploaded
+as the job's ``recipe`` channel, so it must be deterministic.
 
 Example:
     >>> r = build_recipe("nova-lite-2", "sft_lora", run_name="demo", replicas=4, overrides={"lr": 2e-5})
@@ -16,6 +18,7 @@ import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,48 +27,87 @@ import yaml
 
 from novaflow.catalog import Method, NovaModel, Platform, get_model
 from novaflow.errors import RecipeError
-from novaflow.recipes.overrides import OverrideSpec, apply_overrides, load_override_specs, resolved_value
+from novaflow.recipes.limits import derive_specs, overridable_paths
+from novaflow.recipes.overrides import (
+    OverrideSpec,
+    apply_overrides,
+    get_path,
+    load_override_specs,
+    resolved_value,
+    set_path,
+)
+from novaflow.recipes.published import PublishedRecipe
+from novaflow.recipes.service import EvalTask, eval_task, recipe_for
+from novaflow.recipes.tables import read_yaml
 
-# evaluation.task -> (strategy, metric); nova-contract §3.3.
-EVAL_TASKS: dict[str, tuple[str, str]] = {
-    "mmlu": ("zs_cot", "accuracy"),
-    "mmlu_pro": ("zs_cot", "accuracy"),
-    "bbh": ("fs_cot", "accuracy"),
-    "gpqa": ("zs_cot", "accuracy"),
-    "math": ("zs_cot", "exact_match"),
-    "strong_reject": ("zs", "deflection"),
-    "ifeval": ("zs", "accuracy"),
-    "mmmu": ("zs_cot", "accuracy"),
-    "gen_qa": ("gen_qa", "all"),
-    "llm_judge": ("judge", "all"),
-    "rubric_llm_judge": ("judge", "all"),
-    "rft_eval": ("rft_eval", "all"),
-}
-BYOD_TASKS = frozenset({"gen_qa", "llm_judge", "rubric_llm_judge", "rft_eval"})
-EVAL_MAX_NEW_TOKENS = {1: 8196, 2: 32768}
 _PLACEHOLDER = re.compile(r"^\{\{(\w+)\}\}$")
+EVAL_TEMPLATES = {
+    "gen_qa": "eval_gen_qa",
+    "text_benchmark": "eval_benchmark",
+    "multi_modal_benchmark": "eval_benchmark",
+    "llm_judge": "eval_llm_judge",
+    "rubric_llm_judge": "eval_rubric_llm_judge",
+    "rft_eval": "eval_rft",
+}
 
 
 def template_name(
-    model: NovaModel, method: Method, platform: Platform = Platform.SMTJ, eval_task: str | None = None
+    model: NovaModel, method: Method, platform: Platform = Platform.SMTJ, eval_task_name: str | None = None
 ) -> str:
     """The packaged template for a combination (file ``templates/<name>.yaml``)."""
     if platform is Platform.BEDROCK:
         return f"bedrock_{method.value}"
     if method is Method.EVALUATION:
-        task = eval_task or "gen_qa"
-        if task not in EVAL_TASKS:
-            raise RecipeError(f"Unknown evaluation task {task!r}: use one of {', '.join(EVAL_TASKS)}.")
-        return {
-            "gen_qa": "eval_gen_qa",
-            "rft_eval": "eval_rft",
-            "llm_judge": "eval_llm_judge",
-            "rubric_llm_judge": "eval_llm_judge",
-        }.get(task, "eval_benchmark")
+        task = eval_task(model, eval_task_name)
+        return f"{EVAL_TEMPLATES[task.family]}_nova{model.version}"
     return f"{method.value}_nova{model.version}"
 
 
+@cache
+def _choices() -> dict[str, Any]:
+    return dict(read_yaml("choices.yaml") or {})
+
+
+def choices_for(template: str) -> dict[str, Any]:
+    """novaflow's deliberate defaults for ``template``: path -> value (see ``choices.yaml`` for the reasons)."""
+    raw = {**(_choices().get("*") or {}), **(_choices().get(template) or {})}
+    return {path: item["value"] for path, item in raw.items()}
+
+
+def published_default(recipe: PublishedRecipe, path: str) -> tuple[bool, Any]:
+    """(found, value): the hub spec's default for ``path``, else the recipe file's value."""
+    if path in recipe.interpolations:
+        return False, None
+    hub = recipe.parameter_at(path)
+    if hub is not None and hub.default is not None:
+        return True, hub.default
+    if path in recipe.defaults:
+        return True, recipe.defaults[path]
+    return False, None
+
+
+def apply_defaults(tree: dict[str, Any], template: str, recipe: PublishedRecipe | None) -> dict[str, Any]:
+    """Every overridable key set to novaflow's choice, else the published recipe's default, else kept."""
+    chosen = choices_for(template)
+    for path, value in overridable_paths(tree).items():
+        if isinstance(value, str) and value.startswith("${"):
+            continue
+        if path in chosen:
+            set_path(tree, path, chosen[path])
+            continue
+        if recipe is not None:
+            found, default = published_default(recipe, path)
+            if found:
+                set_path(tree, path, default)
+    return tree
+
+
 def load_template(name: str) -> dict[str, Any]:
+    return copy.deepcopy(_template(name))
+
+
+@cache
+def _template(name: str) -> dict[str, Any]:
     path = resources.files("novaflow.recipes").joinpath("templates", f"{name}.yaml")
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -93,6 +135,8 @@ class ResolvedRecipe:
     recipe: dict[str, Any]
     specs: dict[str, OverrideSpec]
     problems: list[str] = field(default_factory=list)
+    published: PublishedRecipe | None = None
+    """The hub recipe this job runs as (None on Bedrock)."""
 
     def resolved(self) -> dict[str, Any]:
         """The recipe with ``${oc.select:...}`` interpolations resolved, as sagemaker v3 uploads it."""
@@ -169,6 +213,7 @@ def build_recipe(
     recipe_file: str | Path | None = None,
     overrides_file: str | Path | None = None,
     mlflow: Mapping[str, str | None] | None = None,
+    instance_type: str | None = None,
 ) -> ResolvedRecipe:
     """Resolve a recipe; problems (bad overrides, unfilled placeholders) are collected, not raised.
 
@@ -178,24 +223,25 @@ def build_recipe(
     nova = model if isinstance(model, NovaModel) else get_model(model)
     meth = Method.parse(method)
     plat = Platform.parse(platform)
-    name = template_name(nova, meth, plat, eval_task)
+    task = _task(nova, meth, eval_task)
+    name = template_name(nova, meth, plat, task.name if task else None)
+    published = _published(nova, meth, plat, task, instance_type)
     base = load_recipe_file(recipe_file) if recipe_file else load_template(name)
-    task = eval_task or "gen_qa"
-    strategy, metric = EVAL_TASKS.get(task, ("", ""))
     context = {
         "name": run_name,
         "model_type": nova.model_type,
         "model_name_or_path": model_name_or_path or nova.model_path,
         "replicas": replicas,
         "reward_lambda_arn": reward_lambda_arn,
-        "max_new_tokens": EVAL_MAX_NEW_TOKENS[nova.version],
-        "task": task,
-        "strategy": strategy,
-        "metric": metric,
+        "task": task.name if task else None,
+        "strategy": task.strategy if task else None,
+        "metric": task.metric if task else None,
     }
     missing: list[str] = []
     recipe = fill_placeholders(copy.deepcopy(base), context, missing)
-    specs = load_override_specs(name, overrides_file)
+    if not recipe_file:
+        recipe = apply_defaults(recipe, name, published)
+    specs = _specs(name, base, published, instance_type, overrides_file, plat)
     recipe, problems = apply_overrides(recipe, dict(overrides or {}), specs)
     fill_mlflow_fields(recipe, mlflow, run_name)
     for key in missing:
@@ -203,4 +249,44 @@ def build_recipe(
             key, f"provide a value for {key}"
         )
         problems.append(f"recipe placeholder {{{{{key}}}}} is not filled: {fix}")
-    return ResolvedRecipe(template=name, recipe=recipe, specs=specs, problems=problems)
+    return ResolvedRecipe(template=name, recipe=recipe, specs=specs, problems=problems, published=published)
+
+
+def _task(nova: NovaModel, method: Method, name: str | None) -> EvalTask | None:
+    return eval_task(nova, name) if method is Method.EVALUATION else None
+
+
+def _published(
+    nova: NovaModel, method: Method, platform: Platform, task: EvalTask | None, instance_type: str | None
+) -> PublishedRecipe | None:
+    """The hub recipe for the job on SageMaker; an unpublished instance type falls back to the default recipe
+    (the instance check then reports it with the published choices)."""
+    if platform is not Platform.SMTJ:
+        return None
+    task_name = task.name if task else None
+    try:
+        return recipe_for(nova, method, instance_type=instance_type, task=task_name)
+    except RecipeError:
+        return recipe_for(nova, method, task=task_name)
+
+
+def _specs(
+    name: str,
+    base: dict[str, Any],
+    published: PublishedRecipe | None,
+    instance_type: str | None,
+    overrides_file: str | Path | None,
+    platform: Platform,
+) -> dict[str, OverrideSpec]:
+    if platform is Platform.BEDROCK:
+        return load_override_specs(name, overrides_file)
+    specs = derive_specs(name, base, published, instance_type)
+    if overrides_file and name in (read_yaml("overrides.yaml", overrides_file) or {}):
+        specs.update(load_override_specs(name, overrides_file))
+    return specs
+
+
+def default_value(recipe: ResolvedRecipe, key: str) -> Any:
+    """The current value of override ``key`` in a resolved recipe (interpolations followed)."""
+    spec = recipe.specs[key]
+    return resolved_value(recipe.recipe, get_path(recipe.recipe, spec.path))

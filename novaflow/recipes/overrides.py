@@ -1,10 +1,11 @@
 """Flat override keys (``lr``, ``max_steps``, ...) mapped onto nested recipe paths, with their allowed values.
 
-Users think in flat names, as in the case study and the reference SDK; recipes are nested and the same leaf name
-lives at different paths per method (``lr`` is ``training_config.optim_config.lr`` for SFT and
-``training_config.trainer.optim_config.lr`` for RFT). An explicit path per key removes the reference SDK's
-"first leaf with that name wins" ambiguity. Validation collects every problem before raising, because a user
-who fixes one typo per paid-for round trip will not thank us.
+Users think in flat names, as sagemaker v3's flat hyperparameters, the case study and the Forge SDK use them;
+recipes are nested and the same leaf name lives at different paths per method (``lr`` is
+``training_config.optim_config.lr`` for SFT and ``training_config.trainer.optim_config.lr`` for RFT). An explicit
+path per key removes the "first leaf with that name wins" ambiguity. Validation collects every problem before
+raising, because a user who fixes one typo per paid-for round trip will not thank us. Where each key's limits come
+from is :mod:`novaflow.recipes.limits`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ class OverrideSpec:
     enum: tuple[Any, ...] | None = None
     nullable: bool = False
     as_string: bool = False
+    multiple_of: int | None = None
+    names: tuple[str, ...] = ()
+    """Other names a user may pass for this key (the hub's name, the full path)."""
+    source: str = ""
+    """Where the limits come from (``hub nova_lora_sft_2_0.learning_rate``, ``recipe <name>``, ``novaflow: ...``)."""
 
     def problem(self, value: Any) -> str | None:
         """None when ``value`` is allowed, else a message that says what is allowed."""
@@ -53,6 +59,8 @@ class OverrideSpec:
             return f"{self.key}={value!r} is below the minimum {self.min:g}; use a value in {self.range_text()}"
         if self.max is not None and value > self.max:
             return f"{self.key}={value!r} is above the maximum {self.max:g}; use a value in {self.range_text()}"
+        if self.multiple_of and value % self.multiple_of:
+            return f"{self.key}={value!r} is not a multiple of {self.multiple_of}"
         return None
 
     def range_text(self) -> str:
@@ -83,6 +91,8 @@ def load_override_specs(template: str, path: str | Path | None = None) -> dict[s
             enum=tuple(enum) if enum is not None else None,
             nullable=bool(item.get("nullable", False)),
             as_string=bool(item.get("as_string", False)),
+            multiple_of=item.get("multiple_of"),
+            source=str(item.get("source") or ("packaged overrides.yaml" if path is None else str(path))),
         )
     return specs
 
@@ -130,10 +140,10 @@ def apply_overrides(
     recipe: dict[str, Any], overrides: Mapping[str, Any], specs: Mapping[str, OverrideSpec]
 ) -> tuple[dict[str, Any], list[str]]:
     """Apply flat (or full-path) overrides; return the new recipe and every problem found (empty when fine)."""
-    by_path = {spec.path: spec for spec in specs.values()}
+    by_name = {name: spec for spec in specs.values() for name in (spec.path, *spec.names)}
     problems: list[str] = []
     for key, raw in overrides.items():
-        spec = specs.get(key) or by_path.get(key) or by_path.get(key.removeprefix("recipes."))
+        spec = specs.get(key) or by_name.get(key) or by_name.get(key.removeprefix("recipes."))
         if spec is None:
             problems.append(f"unknown override {key!r}; allowed keys: {', '.join(sorted(specs))}")
             continue
@@ -155,16 +165,21 @@ def resolved_value(recipe: Mapping[str, Any], value: Any) -> Any:
 
 
 def cross_checks(recipe: Mapping[str, Any], specs: Mapping[str, OverrideSpec]) -> list[str]:
-    """Rules between keys: ``save_steps <= max_steps`` (nova-contract §5.13)."""
+    """Rules between keys: ``save_steps <= max_steps`` (as sagemaker v3 checks) and ``min_lr <= lr``."""
     problems: list[str] = []
-    if "save_steps" in specs and "max_steps" in specs:
+    for low, high, fix in (
+        ("save_steps", "max_steps", "set save_steps <= max_steps"),
+        ("min_lr", "lr", "lower min_lr"),
+    ):
+        if low not in specs or high not in specs:
+            continue
         try:
-            save = resolved_value(recipe, get_path(recipe, specs["save_steps"].path))
-            steps = get_path(recipe, specs["max_steps"].path)
+            small = resolved_value(recipe, get_path(recipe, specs[low].path))
+            big = resolved_value(recipe, get_path(recipe, specs[high].path))
         except KeyError:
-            return problems
-        if isinstance(save, int) and isinstance(steps, int) and save > steps:
-            problems.append(f"save_steps={save} exceeds max_steps={steps}; set save_steps <= max_steps")
+            continue
+        if isinstance(small, (int, float)) and isinstance(big, (int, float)) and small > big:
+            problems.append(f"{low}={small} exceeds {high}={big}; {fix}")
     return problems
 
 
@@ -173,7 +188,7 @@ def describe_overrides(recipe: Mapping[str, Any], specs: Mapping[str, OverrideSp
     rows = []
     for key, spec in sorted(specs.items()):
         try:
-            current = get_path(recipe, spec.path)
+            current = resolved_value(recipe, get_path(recipe, spec.path))
         except KeyError:
             current = None
         rows.append(
@@ -185,6 +200,9 @@ def describe_overrides(recipe: Mapping[str, Any], specs: Mapping[str, OverrideSp
                 "min": spec.min,
                 "max": spec.max,
                 "enum": list(spec.enum) if spec.enum is not None else None,
+                "multiple_of": spec.multiple_of,
+                "names": list(spec.names),
+                "source": spec.source,
             }
         )
     return rows

@@ -7,11 +7,15 @@ Example:
     >>> table = load_instance_table()
     >>> table.default("SMTJ", "nova-lite-2", "sft_lora")
     ('ml.p5.48xlarge', 4)
+    >>> table.allowed("SMTJ", "nova-micro", "sft_lora")["ml.g5.48xlarge"]
+    [1]
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,14 +26,28 @@ from novaflow.errors import ConfigError, RecipeError
 
 
 def read_yaml(name: str, path: str | Path | None = None) -> Any:
-    """A packaged YAML file of :mod:`novaflow.recipes`, or the user's copy when ``path`` is given."""
+    """A packaged YAML file of :mod:`novaflow.recipes`, or the user's copy when ``path`` is given.
+
+    Packaged files are parsed once per process (every job build reads them) and handed out as copies.
+    """
+    if not path:
+        return copy.deepcopy(_packaged_yaml(name))
+    return _parse_yaml(name, path)
+
+
+@cache
+def _packaged_yaml(name: str) -> Any:
+    return _parse_yaml(name, None)
+
+
+def _parse_yaml(name: str, path: str | Path | None) -> Any:
     try:
         text = (
             Path(path).read_text(encoding="utf-8")
             if path
             else (resources.files("novaflow.recipes").joinpath(name).read_text(encoding="utf-8"))
         )
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
     except FileNotFoundError:
         raise ConfigError(f"Table file {path or name} does not exist: pass an existing YAML file.") from None
     except yaml.YAMLError as exc:
@@ -81,7 +99,28 @@ class InstanceTable:
 
 
 def load_instance_table(path: str | Path | None = None) -> InstanceTable:
-    return InstanceTable(read_yaml("instances.yaml", path), str(path or "packaged instances.yaml"))
+    """A user's table file, or the published instance types and counts with novaflow's default per job."""
+    if path:
+        return InstanceTable(read_yaml("instances.yaml", path), str(path))
+    return InstanceTable(copy.deepcopy(_published_table()), "the published recipes")
+
+
+@cache
+def _published_table() -> dict[str, Any]:
+    from novaflow.catalog import MODELS
+    from novaflow.recipes.service import TECHNIQUES, default_count, instance_table, recipes_for
+
+    defaults = read_yaml("instances.yaml").get("SMTJ", {})
+    out: dict[str, Any] = {}
+    for key, model in MODELS.items():
+        for method in TECHNIQUES:
+            found = recipes_for(model, method)
+            if not found:
+                continue
+            allowed = {t: list(c) for t, c in instance_table(model, method).items()}
+            chosen = defaults.get(key, {}).get(method) or [found[0].instance_types[0], default_count(found[0])]
+            out.setdefault(key, {})[method] = {"default": list(chosen), "allowed": allowed}
+    return {"SMTJ": out}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ and confidence interval, the verdict, what was deployed), the numbers (real tabl
 from __future__ import annotations
 
 import html as html_lib
+import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -313,9 +315,11 @@ def save_report(html: str, path: str | Path, *, s3_uri: str | None = None, data:
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
+    # written beside and renamed into place: a reader (or a second run publishing the same report) never sees
+    # half a file
+    _write_whole(out, html.encode("utf-8"))
     if data is not None:
-        (out.parent / REPORT_JSON).write_bytes(data)
+        _write_whole(out.parent / REPORT_JSON, data)
     where = {"local": str(out)}
     if s3_uri:
         bucket, key = split_s3_uri(s3_uri)
@@ -332,3 +336,9 @@ def save_report(html: str, path: str | Path, *, s3_uri: str | None = None, data:
                 raise wrap_client_error(exc, f"uploading the report to s3://{bucket}/{k}") from exc
         where["s3"] = s3_uri
     return where
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    partial.write_bytes(data)
+    partial.replace(path)

@@ -26,11 +26,11 @@ from botocore.exceptions import ClientError
 
 from novaflow.aws import error_code, error_message, get_client, is_not_found, wrap_client_error
 from novaflow.errors import RewardError
+from novaflow.reward.defaults import DEFAULT_FUNCTION_NAME
 from novaflow.reward.package import HANDLER, RUNTIME, build_zip, code_sha256
 from novaflow.settings import NovaflowSettings, load_settings
 from reward_lambda.config import RewardConfig
 
-DEFAULT_FUNCTION_NAME = "SageMaker-novaflow-reward"
 MANAGED_TAG_KEY = "novaflow:managed"
 MANAGED_TAGS = {MANAGED_TAG_KEY: "true"}
 LOGS_POLICY_NAME = "novaflow-reward-logs"

@@ -29,15 +29,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from novaflow.aws import get_client, split_s3_uri, wrap_client_error
+from novaflow import storage
+from novaflow.aws import get_client, wrap_client_error
 from novaflow.errors import DataError, RewardError
+from novaflow.reward.defaults import DEFAULT_LIMIT
 from novaflow.reward.schema import metrics_of, output_problems
 from novaflow.settings import NovaflowSettings
 from reward_lambda.config import RewardConfig
 from reward_lambda.grader import InvalidSample, reference_label
 from reward_lambda.handler import grade_batch
 
-DEFAULT_LIMIT = 200
 DEFAULT_BATCH_SIZE = 50
 DEFAULT_MAX_INVALID_SHARE = 0.05
 MAX_LABELS = 20
@@ -299,28 +300,12 @@ def deployed_environment(function_name: str, settings: NovaflowSettings | None =
     return dict((conf.get("Environment") or {}).get("Variables") or {})
 
 
-def read_text(location: str | Path, settings: NovaflowSettings | None = None) -> str:
-    """A local file or an ``s3://`` object as text."""
-    text_location = str(location)
-    if text_location.startswith("s3://"):
-        bucket, key = split_s3_uri(text_location)
-        try:
-            body = get_client("s3", settings).get_object(Bucket=bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            raise wrap_client_error(exc, f"read {text_location}") from exc
-        return body.decode("utf-8")
-    path = Path(location)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    return path.read_text(encoding="utf-8")
-
-
 def load_jsonl(
     location: str | Path, *, limit: int = DEFAULT_LIMIT, settings: NovaflowSettings | None = None
 ) -> list[dict[str, Any]]:
     """The first ``limit`` JSON objects of a JSONL file (blank lines skipped); bad lines name file and line."""
     rows: list[dict[str, Any]] = []
-    for number, line in enumerate(read_text(location, settings).splitlines(), start=1):
+    for number, line in storage.numbered_lines(location, settings=settings):
         if not line.strip():
             continue
         try:

@@ -50,8 +50,17 @@ def data_uri(params: EndToEndParams, split: str) -> str:
 
 
 def sft_job_name(params: EndToEndParams) -> str:
-    """The deterministic SFT job name a run of ``params`` submits (computed without running anything)."""
-    spec = spec_for(resolve_model(params.model), Method.SFT_LORA, JobParams(), train_uri=data_uri(params, "sft"))
+    """The deterministic SFT job name a run of ``params`` submits (computed without running anything).
+
+    The case-study rows carry no reasoning content, so the submitted Nova 2 spec has reasoning_enabled off
+    (novaflow.jobs.reasoning sets it from the data at submit).
+    """
+    spec = spec_for(
+        resolve_model(params.model),
+        Method.SFT_LORA,
+        JobParams(overrides={"reasoning_enabled": False}),
+        train_uri=data_uri(params, "sft"),
+    )
     return spec.resolve(load_settings()).job_name()
 
 

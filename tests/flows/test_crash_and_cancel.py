@@ -76,6 +76,8 @@ def test_killed_run_reattaches_on_rerun_with_one_job_per_stage(aws, tmp_path) ->
 
     state = end_to_end(params, return_state=True)
     assert state.is_completed(), state.message
+    # the killed run still looks Running to Prefect, but the operating system freed its hold on the run name
+    assert not any("is in use by" in line for line in logs_of(state.state_details.flow_run_id))
     names = [j["TrainingJobName"] for j in training_jobs()]
     kinds = Counter(n.rsplit("-", 1)[0] for n in names)
     # baseline, post-SFT and post-RFT evaluations (three different specs), one SFT and one RFT job.

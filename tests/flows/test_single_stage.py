@@ -52,7 +52,7 @@ def test_single_stage_flows_chain_through_s3(uploaded) -> None:
             checkpoint_uri=trained["checkpoint"],
             eval_uri=uploaded["eval"],
             wait=FAST_WAIT,
-            rft=JobParams(overrides={"max_steps": 3}),
+            rft=JobParams(overrides={"max_steps": 5}),
         ),
         return_state=True,
     )

@@ -85,7 +85,7 @@ def test_prepare_reads_an_s3_source(aws, tmp_path: Path) -> None:
     prepared = prepare_dataset(src, "rft", "nova-lite-2", tmp_path)
     assert prepared.rows == 5000
     assert prepared.report.source == "so.csv"
-    with pytest.raises(DataError, match=r"s3://novaflow-local/raw/missing.csv: cannot download"):
+    with pytest.raises(DataError, match=r"s3://novaflow-local/raw/missing.csv: no such S3 object"):
         prepare_dataset(DatasetSource(path=f"s3://{LOCAL_BUCKET}/raw/missing.csv"), "eval", "nova-lite-2", tmp_path)
 
 

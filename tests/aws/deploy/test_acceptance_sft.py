@@ -46,7 +46,7 @@ def sft_checkpoint() -> str:
         model="nova-lite-2",
         method="sft_lora",
         train_uri=put("deploy-acc/train.jsonl", rows),
-        overrides={"max_steps": 2, "global_batch_size": 32},
+        overrides={"max_steps": 4, "global_batch_size": 32},
     )
     record = submit_training_job(spec)
     done = wait_for_job(record.name, poll_seconds=0.05, max_poll_seconds=0.2, max_wait_seconds=60, record=record)

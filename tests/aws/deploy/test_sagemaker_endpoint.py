@@ -16,8 +16,8 @@ from novaflow.deploy import (
     describe_endpoint_status,
     invoke_endpoint,
     invoke_endpoint_stream,
-    teardown,
 )
+from novaflow.deploy.teardown import teardown
 from novaflow.errors import ConfigError, DeployError
 from reward_lambda.labels import DEFAULT_LABELS, extract_label
 from tests.aws.deploy.conftest import Sleeps

@@ -42,7 +42,7 @@ def sft_spec(**kw: object) -> JobSpec:
         "model": "nova-lite-2",
         "method": "sft_lora",
         "train_uri": "s3://novaflow-local/data/train.jsonl",
-        "overrides": {"max_steps": 2},
+        "overrides": {"max_steps": 4},
     }
     return JobSpec(**{**base, **kw})
 

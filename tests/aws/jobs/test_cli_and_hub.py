@@ -28,7 +28,7 @@ def test_jobs_cli_submit_attach_status_stop_and_dry_run(aws, tmp_path) -> None:
         "--train",
         "s3://novaflow-local/data/train.jsonl",
         "-o",
-        "max_steps=2",
+        "max_steps=4",
         "--record",
         str(tmp_path / "r.json"),
     ]
@@ -59,7 +59,7 @@ def test_jobs_cli_submit_attach_status_stop_and_dry_run(aws, tmp_path) -> None:
         ],
     )
     assert bad.exit_code == 1
-    assert "2 problem(s)" in bad.output and "lr=9.0 is above the maximum 0.001" in bad.output
+    assert "2 problem(s)" in bad.output and "lr=9.0 is above the maximum 1; use a value in [0, 1]" in bad.output
 
 
 def test_recipes_show_keys_and_yaml() -> None:
@@ -81,10 +81,27 @@ def test_recipes_show_keys_and_yaml() -> None:
     assert shown.exit_code == 0
     assert yaml.safe_load(shown.output)["training_config"]["trainer"]["kl_loss_coef"] == 0.01
     keys = runner.invoke(app, ["recipes", "show", "--model", "nova-lite-2", "--method", "sft_lora", "--keys"])
-    assert (
-        "global_batch_size          int     32           [32, 64, 128]  (training_config.global_batch_size)"
-        in keys.output
+    lines = keys.output.splitlines()
+    assert lines[0] == (
+        "recipe nova_lite_2_0_p5_gpu_lora_sft (aws/sagemaker-hyperpod-recipes@263199555b2e), template sft_lora_nova2"
     )
+    assert (
+        "lr                         float   1e-05        [0, 1]                         "
+        "hub nova_lora_sft_2_0.learning_rate  (names: learning_rate, training_config.optim_config.lr)"
+    ) in lines
+    assert (
+        "max_length                 int     32768        [8192, 16384, 32768, 65536]    "
+        "recipe nova_lite_2_0_p5_gpu_lora_sft  (names: max_context_length, training_config.max_length)"
+    ) in lines
+    assert (
+        "save_steps                 int     100          [1, 100000]                    "
+        "hub nova_lora_sft_2_0.save_steps  (names: training_config.save_steps)"
+    ) in lines
+    micro = runner.invoke(
+        app, ["recipes", "show", "--model", "nova-micro", "--method", "sft_lora", "--instance-type", "ml.g5.12xlarge"]
+    )
+    assert yaml.safe_load(micro.output)["training_config"]["max_length"] == 8192
+    assert runner.invoke(app, ["recipes", "show", "--model", "nova-micro", "-o", "max_length=9216"]).exit_code == 1
     bad = runner.invoke(app, ["recipes", "show", "-o", "alpha=33"])
     assert bad.exit_code == 1
 
@@ -138,13 +155,15 @@ def test_hub_sync_updates_the_table_from_recipe_collection() -> None:
                 {"HubName": "SageMakerPublicHub", "HubContentType": "Model", "HubContentName": name},
             )
         table, changes = sync_instance_table(load_instance_table(), client=sm)
-    assert table.allowed("SMTJ", "nova-lite-2", "rft_lora") == {"ml.p5en.48xlarge": [2, 4, 6, 8]}
+    assert table.allowed("SMTJ", "nova-lite-2", "rft_lora") == {"ml.p5en.48xlarge": [2, 4, 8, 16]}
     assert table.default("SMTJ", "nova-lite-2", "rft_lora") == ("ml.p5en.48xlarge", 4)
     assert changes == [
+        "hub recipe nova_lite_v2_smtj_p5_p5en_gpu_lora_rft: instance types ['ml.p5en.48xlarge'], packaged tables "
+        "(aws/sagemaker-hyperpod-recipes@263199555b2e) ['ml.p5.48xlarge', 'ml.p5en.48xlarge']",
         "nova-lite-2 rft_lora: ['ml.p5.48xlarge', 'ml.p5en.48xlarge'] -> ['ml.p5en.48xlarge'] "
-        "(default ml.p5en.48xlarge x 4, from nova_lite_v2_smtj_p5_p5en_gpu_lora_rft)"
+        "(default ml.p5en.48xlarge x 4, from nova_lite_v2_smtj_p5_p5en_gpu_lora_rft)",
     ]
-    assert load_instance_table().allowed("SMTJ", "nova-lite-2", "rft_lora")["ml.p5.48xlarge"] == [2, 4, 6, 8]
+    assert load_instance_table().allowed("SMTJ", "nova-lite-2", "rft_lora")["ml.p5.48xlarge"] == [2, 4, 8, 16]
 
 
 def test_jobs_cli_wait_and_logs(aws, tmp_path) -> None:
@@ -162,7 +181,7 @@ def test_jobs_cli_wait_and_logs(aws, tmp_path) -> None:
             "--train",
             "s3://novaflow-local/data/train.jsonl",
             "-o",
-            "max_steps=3",
+            "max_steps=4",
             "--record",
             str(record),
         ],

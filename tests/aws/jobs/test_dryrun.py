@@ -41,7 +41,7 @@ def test_bad_configuration_lists_every_problem_with_a_fix(aws, calls) -> None:
         instance_type="ml.g5.12xlarge",
         reward_lambda_arn="arn:aws:lambda:us-east-1:123456789012:function:reward:live",
         role_arn="arn:aws:iam::123456789012:role/wrong-trust",
-        overrides={"lr": 5.0, "number_generation": 1, "max_steps": 3, "save_steps": 4},
+        overrides={"lr": 5.0, "number_generation": 1, "max_steps": 6, "save_steps": 7},
         output_uri="s3://no-such-bucket-xyz/out",
     )
     report = dry_run(spec, simulate_iam=False)
@@ -59,7 +59,7 @@ def test_bad_configuration_lists_every_problem_with_a_fix(aws, calls) -> None:
     text = report.describe()
     assert "lr=5.0 is above the maximum 0.001" in text
     assert "number_generation=1 is below the minimum 2" in text
-    assert "save_steps=4 exceeds max_steps=3" in text
+    assert "save_steps=7 exceeds max_steps=6" in text
     assert (
         "instance: instance type ml.g5.12xlarge is not allowed for rft_lora of nova-lite-2 on SMTJ -> fix: "
         "use one of ml.p5.48xlarge, ml.p5en.48xlarge"

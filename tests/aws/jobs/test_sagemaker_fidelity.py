@@ -1,8 +1,17 @@
-"""Fidelity: novaflow's CreateTrainingJob equals what sagemaker v3's ModelTrainer.from_recipe sends.
+"""Fidelity: novaflow's CreateTrainingJob equals what sagemaker v3 (``sagemaker-train``, the reference SDK) sends.
 
-Runs only where the ``sagemaker`` extra is installed (it pulls mlflow and pins; keep it out of the shared venv).
-Both requests are captured on the wire (botocore ``before-call``, JSON body) against the embedded AWS, then
-compared after normalising what each side generates: the job name and the S3 key of the uploaded recipe.
+Every SageMaker-training-job method novaflow builds (read from the catalog's support table, so a newly built
+method such as DPO is covered the day it ships), on each model generation, and every evaluation family (gen_qa,
+a benchmark, the judge of each Nova version, rft_eval). For each, v3's ``ModelTrainer.from_recipe`` gets the
+recipe novaflow resolved and the same compute, network, output and data settings; both requests are captured on
+the wire (botocore ``before-call``, JSON body) against the embedded AWS and compared after normalising what each
+side generates: the job name and the S3 key of the uploaded recipe.
+
+Serverless: the SFT, DPO and RLVR trainers' request with no compute given, and a custom-scorer evaluation's
+pipeline step, equal novaflow's serverless requests.
+
+Runs only where the ``sagemaker`` extra is installed (it pulls mlflow and pins; keep it out of the shared venv):
+``.ci/run`` runs it in its own venv and fails when it is skipped.
 """
 
 from __future__ import annotations
@@ -14,9 +23,11 @@ import boto3
 import pytest
 
 from novaflow.aws import get_client
-from novaflow.catalog import get_model
+from novaflow.catalog import MODELS, SUPPORT, Method, Platform, get_model
+from novaflow.jobs.reasoning import follow_data_reasoning
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission, submit_training_job
+from novaflow.recipes.service import eval_task, eval_tasks, judge_task
 from novaflow.settings import load_settings
 from tests.aws.jobs.conftest import put_jsonl
 
@@ -44,22 +55,51 @@ def normalise(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@pytest.mark.parametrize(
-    ("model", "method", "train", "extra"),
-    [
-        ("nova-lite-2", "sft_lora", "data/train.jsonl", {}),
-        ("nova-micro", "dpo_lora", "data/dpo.jsonl", {}),
-        ("nova-pro", "dpo_full", "data/dpo.jsonl", {}),
-        ("nova-micro", "evaluation", "data/gen_qa.jsonl", {}),
-        (
-            "nova-lite-2",
-            "rft_lora",
-            "data/rft.jsonl",
-            {"reward_lambda_arn": "arn:aws:lambda:us-east-1:123456789012:function:reward"},
-        ),
-    ],
-)
-def test_request_equals_sagemaker_v3(aws, monkeypatch, tmp_path, model, method, train, extra) -> None:
+LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:reward"
+DATA = {
+    "sft": "data/train.jsonl",
+    "rft": "data/rft.jsonl",
+    "dpo": "data/dpo.jsonl",
+    "cpt": "data/cpt.jsonl",
+    "eval": "data/gen_qa.jsonl",
+    None: None,
+}
+CPT_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/nova-cpt:latest"
+"""CPT on a training job runs in the image AWS gave the account (none is published): the same one on both sides."""
+
+
+def fidelity_cases() -> list[tuple[str, str, str | None]]:
+    """(model, method, evaluation task): every built SMTJ method on one model of each Nova version it runs on."""
+    cases: list[tuple[str, str, str | None]] = []
+    for method, support in SUPPORT.items():
+        if not support.built or Platform.SMTJ not in support.platforms:
+            continue
+        for version in (1, 2):
+            models = sorted(m for m in support.models if MODELS[m].version == version)
+            if not models:
+                continue
+            if method is Method.EVALUATION:
+                model = get_model(models[0])
+                tasks = eval_tasks(model)
+                picked = ["gen_qa", "mmlu", judge_task(model)] + (["rft_eval"] if "rft_eval" in tasks else [])
+                cases.extend((model.key, method.value, task) for task in picked)
+            else:
+                cases.append((models[0], method.value, None))
+    return cases
+
+
+CASES = fidelity_cases()
+
+
+def test_the_cases_cover_every_built_smtj_method() -> None:
+    methods = {m for _, m, _ in CASES}
+    assert {"sft_lora", "sft_full", "rft_lora", "dpo_lora", "dpo_full", "cpt", "evaluation"} <= methods
+    assert methods == {m.value for m, s in SUPPORT.items() if s.built and Platform.SMTJ in s.platforms}
+    assert {t for _, _, t in CASES} >= {"gen_qa", "mmlu", "llm_judge", "rubric_llm_judge", "rft_eval"}
+
+
+@pytest.mark.parametrize(("model", "method", "task"), CASES, ids=[f"{m}-{meth}-{t or ''}" for m, meth, t in CASES])
+def test_request_equals_sagemaker_v3(aws, monkeypatch, tmp_path, model, method, task) -> None:
     from sagemaker.core.helper import session_helper
     from sagemaker.core.helper.session_helper import Session
     from sagemaker.core.shapes import S3DataSource, Tag
@@ -73,18 +113,26 @@ def test_request_equals_sagemaker_v3(aws, monkeypatch, tmp_path, model, method, 
     )
     from sagemaker.train.model_trainer import ModelTrainer
 
-    # the SDK pins STS to the public regional endpoint, overriding AWS_ENDPOINT_URL (local-aws-moto.md §6)
+    # the SDK pins STS to the public regional endpoint, overriding AWS_ENDPOINT_URL: point it at the embedded AWS
     monkeypatch.setattr(session_helper, "sts_regional_endpoint", lambda region: aws.url)
-    put_jsonl(train, 40)
+    meth = Method(method)
+    needs = eval_task(get_model(model), task).needs_data if meth is Method.EVALUATION else True
+    kind = "eval" if meth is Method.EVALUATION else meth.data_format.value
+    train = DATA[kind] if needs else None
+    if train:
+        put_jsonl(train, 40)
+    needs_lambda = meth is Method.RFT_LORA or task == "rft_eval"
     spec = JobSpec(
         model=model,
         method=method,
-        train_uri=f"s3://novaflow-local/{train}",
+        eval_task=task,
+        train_uri=f"s3://novaflow-local/{train}" if train else None,
+        reward_lambda_arn=LAMBDA if needs_lambda else None,
         kms_key_id="alias/nova",
         subnets=("subnet-1",),
         security_group_ids=("sg-1",),
         max_runtime_seconds=7200,
-        **extra,
+        image_uri=CPT_IMAGE if meth is Method.CPT else None,
     )
     ours: list[dict[str, Any]] = []
     theirs: list[dict[str, Any]] = []
@@ -99,14 +147,14 @@ def test_request_equals_sagemaker_v3(aws, monkeypatch, tmp_path, model, method, 
         record = submit_training_job(spec)
     finally:
         sm.meta.events.unregister("before-call.sagemaker.CreateTrainingJob", hook)
-    sub = prepare_submission(spec)
+    sub = prepare_submission(follow_data_reasoning(spec.resolve(load_settings())))
     request = sub.request()
     recipe_file = tmp_path / "recipe.yaml"
     recipe_file.write_text(sub.recipe.to_yaml(), encoding="utf-8")
 
     session = boto3.Session(region_name="us-east-1")
     session.events.register("before-call.sagemaker.CreateTrainingJob", capture(theirs))
-    channel = next(c for c in request["InputDataConfig"] if c["ChannelName"] == "train")["DataSource"]["S3DataSource"]
+    channels = [c["DataSource"]["S3DataSource"] for c in request["InputDataConfig"] if c["ChannelName"] == "train"]
     trainer = ModelTrainer.from_recipe(
         training_recipe=str(recipe_file),
         compute=Compute(instance_type=sub.instance_type, instance_count=sub.instance_count),
@@ -127,6 +175,7 @@ def test_request_equals_sagemaker_v3(aws, monkeypatch, tmp_path, model, method, 
                     s3_data_distribution_type="FullyReplicated",
                 ),
             )
+            for channel in channels
         ],
         tags=[Tag(key=t["Key"], value=t["Value"]) for t in request["Tags"]],
         sagemaker_session=Session(boto_session=session, default_bucket="novaflow-local"),

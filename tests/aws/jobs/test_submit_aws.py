@@ -15,6 +15,7 @@ from botocore.stub import Stubber
 from novaflow.aws import get_client
 from novaflow.errors import JobError
 from novaflow.jobs.backends import SageMakerBackend
+from novaflow.jobs.reasoning import follow_data_reasoning
 from novaflow.jobs.submit import submit_training_job
 from novaflow.settings import load_settings
 from tests.aws.jobs.conftest import put_jsonl, sft_spec
@@ -37,8 +38,8 @@ def test_same_spec_twice_creates_one_job_and_uploads_recipe(aws, calls) -> None:
     assert described["HyperParameters"]["sagemaker_recipe_local_path"] == "/opt/ml/input/data/recipe/recipe.yaml"
     key = f"novaflow/recipes/{first.name}/recipe.yaml"
     recipe = yaml.safe_load(get_client("s3").get_object(Bucket="novaflow-local", Key=key)["Body"].read())
-    assert recipe["run"]["name"] == first.name and recipe["training_config"]["max_steps"] == 2
-    assert recipe["training_config"]["save_steps"] == 2  # interpolation resolved as sagemaker v3 does
+    assert recipe["run"]["name"] == first.name and recipe["training_config"]["max_steps"] == 4
+    assert recipe["training_config"]["save_steps"] == 4  # interpolation resolved as sagemaker v3 does
     assert first.recipe_uri == f"s3://novaflow-local/{key}"
 
 
@@ -122,7 +123,8 @@ def test_failed_job_is_resubmitted_only_with_explicit_flag(aws, calls) -> None:
     assert info.value.failure_reason == "AlgorithmError: CUDA out of memory"
     assert calls.count("CreateTrainingJob") == 1
     retry = submit_training_job(spec, retry_failed=True)
-    assert retry.name == spec.resolve(load_settings()).job_name("r1")
+    submitted = follow_data_reasoning(spec.resolve(load_settings()))  # reasoning_enabled=false: plain rows
+    assert retry.name == submitted.job_name("r1") and submitted.overrides["reasoning_enabled"] is False
     assert not retry.attached and calls.count("CreateTrainingJob") == 2
     again = submit_training_job(spec, retry_failed=True)
     assert again.name == retry.name and again.attached and calls.count("CreateTrainingJob") == 2

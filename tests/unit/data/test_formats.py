@@ -80,7 +80,7 @@ def _same(actual: dict[str, Any], expected: dict[str, Any]) -> None:
 
 
 def test_sft_nova2_with_reasoning_equals_contract(contract_csv: Path, tmp_path: Path) -> None:
-    """Identity mapping: canonical columns need no --map (unlike the reference SDK, §18 defect 11)."""
+    """Identity mapping: canonical columns need no --map (unlike the Forge SDK)."""
     prepared = prepare_dataset(str(contract_csv), "sft", "nova-lite-2", tmp_path / "o")
     (row,) = _rows(prepared.data_file)
     _same(row, CONTRACT_SFT_NOVA2)
@@ -102,7 +102,7 @@ def test_eval_equals_contract(contract_csv: Path, tmp_path: Path) -> None:
 
 
 def test_rft_generic_has_no_leaked_mapping_keys(contract_csv: Path, tmp_path: Path) -> None:
-    """§18 defect 1: the reference SDK leaks ``"system"`` at top level; we must not."""
+    """The Forge SDK leaks ``"system"`` at top level; we must not."""
     src = DatasetSource(
         path=str(contract_csv), columns=ColumnMap(query="question", reference_answer="answer", system="system")
     )

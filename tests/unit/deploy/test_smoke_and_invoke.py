@@ -60,7 +60,7 @@ def test_eval_rows_errors_name_file_line_and_field(tmp_path: Path) -> None:
     path.write_text("{not json\n")
     with pytest.raises(DataError, match=rf"{path}, line 1: not JSON"):
         load_eval_rows(path)
-    with pytest.raises(DataError, match="eval file not found"):
+    with pytest.raises(DataError, match=r"missing\.jsonl: no such file; expected gen_qa\.jsonl from data preparation"):
         load_eval_rows(tmp_path / "missing.jsonl")
 
 

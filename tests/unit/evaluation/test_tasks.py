@@ -139,7 +139,7 @@ def test_reward_records_of_an_rft_eval_archive_become_per_sample_metrics(tmp_pat
 
 def test_the_judge_dataset_puts_the_reference_in_a_and_the_answer_in_b() -> None:
     messages = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "What is 2 + 2?"}]
-    result = EvalResult("s", "t", MetricTable(), [SampleRecord(0, repr(messages), "5", "4", messages=messages)])
+    result = EvalResult("s", "t", MetricTable(), [SampleRecord(0, repr(messages), "5", "4")])
     assert judge_rows(result) == [{"prompt": "Be terse.\n\nWhat is 2 + 2?", "response_A": "4", "response_B": "5"}]
     with pytest.raises(EvaluationError, match="no per-sample answers to judge"):
         judge_rows(EvalResult("empty", "t", MetricTable(), []))

@@ -25,6 +25,7 @@ from novaflow.catalog import (
     data_format_problem,
     get_model,
     method_problem,
+    region_problem,
 )
 from novaflow.cli.options import model_option
 from novaflow.data.prepare import prepare_dataset
@@ -193,8 +194,15 @@ def test_one_support_table_says_why(model: str, method: Method, platform: Platfo
 
 
 def test_regions_are_part_of_the_rules() -> None:
-    with pytest.raises(RecipeError, match=r"^Region 'sa-east-1' has no Nova customization images"):
+    with pytest.raises(RecipeError, match=r"^AWS publishes no sft_lora image for nova-lite in sa-east-1"):
         check_supported("nova-lite", Method.SFT_LORA, Platform.SMTJ, "sa-east-1")
+    # eu-west-2 hosts Nova inference, but AWS publishes no training or evaluation image there
+    with pytest.raises(RecipeError, match=r"in eu-west-2 \(nova_lite_2_0_p5_48xl_gpu_bring_your_own_dataset_eval\)"):
+        check_supported("nova-lite-2", Method.EVALUATION, Platform.SMTJ, "eu-west-2", "gen_qa")
+    assert region_problem(Platform.SMHP, "sa-east-1") == (
+        "Region 'sa-east-1' has no Nova customization images: use one of ap-northeast-1, eu-west-2, us-east-1, "
+        "us-west-2."
+    )
     with pytest.raises(RecipeError, match=r"^Bedrock Nova customization runs only in us-east-1, not us-west-2"):
         check_supported("nova-lite", Method.SFT_LORA, Platform.BEDROCK, "us-west-2")
     check_supported("nova-lite", Method.SFT_LORA, Platform.SMTJ, "us-west-2")

@@ -122,12 +122,15 @@ def test_sft_channel_is_converse_and_checkpoint_becomes_base_model_location(sett
     assert "base_model" not in req["HyperParameters"]
 
 
-def test_region_picks_the_escrow_account(settings) -> None:
-    eu = settings.model_copy(update={"region": "eu-west-2"})
-    req = prepare_submission(make_spec("SMTJ", "nova-pro", "evaluation"), eu).request()
+def test_region_picks_the_published_image_and_refuses_regions_without_one(settings) -> None:
+    west = settings.model_copy(update={"region": "us-west-2"})
+    req = prepare_submission(make_spec("SMTJ", "nova-pro", "evaluation"), west).request()
     assert req["AlgorithmSpecification"]["TrainingImage"] == (
-        "470633809225.dkr.ecr.eu-west-2.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-latest"
+        "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-V2-latest"
     )
+    eu = settings.model_copy(update={"region": "eu-west-2"})
+    with pytest.raises(RecipeError, match=r"no evaluation image for nova-pro in eu-west-2 .*: use one of ap-north"):
+        prepare_submission(make_spec("SMTJ", "nova-pro", "evaluation"), eu)
 
 
 def test_validation_rejects_malformed_request(clients) -> None:

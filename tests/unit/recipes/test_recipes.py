@@ -3,11 +3,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from novaflow.catalog import Method, get_model
+from novaflow.catalog import get_model
 from novaflow.errors import ConfigError, RecipeError
 from novaflow.recipes import build_recipe
-from novaflow.recipes.images import image_uri
 from novaflow.recipes.overrides import load_override_specs
+from novaflow.recipes.service import image_uri, recipe_for
 from novaflow.recipes.tables import load_instance_table, load_price_table
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:r"
@@ -19,12 +19,18 @@ def test_bedrock_id_and_unknown_model() -> None:
         get_model("nova-max")
 
 
-def test_image_uris() -> None:
-    assert image_uri("us-west-2", get_model("nova-lite"), Method.SFT_LORA) == (
+def test_image_uris_follow_the_published_regional_table() -> None:
+    lite = get_model("nova-lite")
+    sft = recipe_for(lite, "sft_lora")
+    assert image_uri(sft, lite, "us-west-2") == (
         "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-fine-tune-repo:SM-TJ-SFT-latest"
     )
-    with pytest.raises(RecipeError, match=r"Region 'sa-east-1' has no Nova"):
-        image_uri("sa-east-1", get_model("nova-lite"), Method.SFT_LORA)
+    judge = recipe_for(lite, "evaluation", task="llm_judge")
+    assert image_uri(judge, lite, "us-east-1") == (
+        "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-V2-latest"
+    )
+    with pytest.raises(RecipeError, match=r"no SMTJ image for nova_lite_1_0_p5_p4d_gpu_lora_sft in eu-west-2"):
+        image_uri(sft, lite, "eu-west-2")
 
 
 def test_flat_overrides_land_at_method_specific_paths() -> None:
@@ -52,14 +58,15 @@ def test_every_problem_is_listed_at_once() -> None:
         "nova-lite-2",
         "sft_lora",
         run_name="a",
-        overrides={"lr": 1.0, "global_batch_size": 48, "alpha": "x", "bogus": 1, "max_steps": 5, "save_steps": 9},
+        overrides={"lr": 2.0, "global_batch_size": 48, "alpha": "x", "bogus": 1, "max_steps": 5, "save_steps": 9},
     )
     assert r.problems == [
-        "lr=1.0 is above the maximum 0.001; use a value in [1e-07, 0.001]",
-        "global_batch_size=48 is not allowed; use one of [32, 64, 128]",
+        "lr=2.0 is above the maximum 1; use a value in [0, 1]",
+        "global_batch_size=48 is not allowed; use one of [32, 64, 128, 256, 512, 1024]",
         "alpha must be of type int, got str 'x'",
         "unknown override 'bogus'; allowed keys: adam_beta1, adam_beta2, alpha, fine_tuned_model, global_batch_size, "
-        "lora_plus_lr_ratio, lr, max_length, max_steps, min_lr, reasoning_enabled, save_steps, save_top_k, "
+        "limit_val_batches, lora_plus_lr_ratio, lr, max_length, max_steps, min_lr, mlflow_experiment_name, "
+        "mlflow_run_name, mlflow_tracking_uri, reasoning_enabled, save_steps, save_top_k, val_check_interval, "
         "warmup_steps, weight_decay",
         "save_steps=9 exceeds max_steps=5; set save_steps <= max_steps",
     ]
@@ -129,7 +136,7 @@ def test_tables_and_user_copies(tmp_path) -> None:
     assert table.check("SMTJ", "nova-pro", "sft_lora", "ml.p5.48xlarge", 12) is None
     assert table.check("SMTJ", "nova-pro", "sft_lora", "ml.g5.12xlarge", 1) == (
         "instance type ml.g5.12xlarge is not allowed for sft_lora of nova-pro on SMTJ; use one of "
-        "ml.p4d.24xlarge, ml.p5.48xlarge"
+        "ml.p4d.24xlarge, ml.p5.48xlarge, ml.p5en.48xlarge"
     )
     own = tmp_path / "prices.yaml"
     own.write_text("as_of: '2030-01-01'\ncurrency: EUR\nper_instance_hour: {ml.p5.48xlarge: 10}\n")
@@ -141,23 +148,11 @@ def test_tables_and_user_copies(tmp_path) -> None:
     )
 
 
-def test_every_override_spec_path_exists_in_its_template() -> None:
+def test_every_bedrock_override_spec_path_exists_in_its_template() -> None:
     from novaflow.recipes.build import load_template
     from novaflow.recipes.overrides import get_path
 
-    for name in (
-        "sft_lora_nova1",
-        "sft_full_nova1",
-        "sft_lora_nova2",
-        "sft_full_nova2",
-        "rft_lora_nova2",
-        "eval_gen_qa",
-        "eval_benchmark",
-        "eval_rft",
-        "eval_llm_judge",
-        "bedrock_sft_lora",
-        "bedrock_rft_lora",
-    ):
+    for name in ("bedrock_sft_lora", "bedrock_rft_lora"):
         template = load_template(name)
         for spec in load_override_specs(name).values():
             get_path(template, spec.path)  # raises KeyError when a spec points nowhere

@@ -1,0 +1,84 @@
+"""Chunk workers: the same bytes in the same order as one process, on both paths, with rejections and drops."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from novaflow.data import loaders
+from novaflow.data.prepare import prepare_dataset
+from novaflow.data.samples import generate_stackoverflow_csv
+from novaflow.data.source import ColumnMap, DatasetSource
+from novaflow.data.workers import ChunkJob, ChunkStream
+from novaflow.errors import DataError
+
+OUTPUTS = ("manifest.json", "rejected.jsonl", "report.json")
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def _converse_rows(n: int) -> list[dict[str, object]]:
+    """Mostly with a system prompt (a few without: the consistency rule drops them), some blank, some bad."""
+    rows: list[dict[str, object]] = []
+    for i in range(n):
+        row: dict[str, object] = {
+            "schemaVersion": "bedrock-conversation-2024",
+            "messages": [
+                {"role": "user", "content": [{"text": f"question {i % 97}" if i % 53 else ""}]},
+                {"role": "assistant", "content": [{"text": ["HQ", "LQ_EDIT", "LQ_CLOSE"][i % 3]}]},
+            ],
+        }
+        if i % 31:
+            row["system"] = [{"text": "Label the question."}]
+        rows.append(row)
+    return rows
+
+
+def test_csv_in_workers_is_byte_identical_to_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loaders, "CSV_BLOCK_BYTES", 16 << 10)  # many chunks from a small file
+    data = generate_stackoverflow_csv(tmp_path / "so.csv", 1500, 3, broken=True)
+    src = DatasetSource(path=str(data), columns=ColumnMap(query="Title+Body", response="Y"))
+    one = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "one", workers=1)
+    two = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "two", workers=2)
+    assert one.report.rows_rejected > 0
+    assert _files(one.out_dir) == _files(two.out_dir)
+    stream = ChunkStream(ChunkJob(src, one.data_format, 2, True), data, workers=2)
+    assert sum(1 for _ in stream) > 10 and stream.used_workers == 2
+
+
+def test_record_path_in_workers_keeps_order_rejections_and_consistency_drops(tmp_path: Path) -> None:
+    path = tmp_path / "conv.jsonl"
+    lines = [json.dumps(r) for r in _converse_rows(900)]
+    lines[100] = "{not json"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    src = DatasetSource(path=str(path), chunk_rows=64)
+    one = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "one", workers=1)
+    two = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "two", workers=2)
+    assert _files(one.out_dir) == _files(two.out_dir)
+    rejected = [json.loads(x) for x in (two.out_dir / "rejected.jsonl").read_text().splitlines()]
+    assert [r["row"] for r in rejected] == sorted(r["row"] for r in rejected)
+    reasons = {r["reason"].split(":")[0] for r in rejected}
+    assert reasons == {"optional field consistency", "empty text content", "invalid JSON"}
+    dropped = [r["row"] for r in rejected if r["reason"].startswith("optional field consistency")]
+    assert dropped == [i + 1 for i in range(900) if i % 31 == 0 and i % 53 and i != 100]
+    assert two.rows == 900 - len(rejected)
+    assert two.report.duplicates == two.rows - len({r["messages"][0]["content"][0]["text"] for r in _out(two)})
+
+
+def _out(prepared: object) -> list[dict[str, object]]:
+    return [json.loads(x) for x in prepared.data_file.read_text().splitlines()]  # type: ignore[attr-defined]
+
+
+def test_an_error_in_a_worker_is_the_same_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps({"query": "q", "response": {"not": "text"}}) + "\n" for _ in range(50)))
+    src = DatasetSource(path=str(path), chunk_rows=10)
+    with pytest.raises(DataError) as single:
+        prepare_dataset(src, "eval", "nova-lite-2", tmp_path / "one", workers=1)
+    with pytest.raises(DataError) as parallel:
+        prepare_dataset(src, "eval", "nova-lite-2", tmp_path / "two", workers=2)
+    assert str(single.value) == str(parallel.value)

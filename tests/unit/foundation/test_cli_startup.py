@@ -1,0 +1,59 @@
+"""The CLI starts light: its heavy libraries load only when a command that needs them runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("pandas", "pyarrow", "prefect", "plotly")
+
+
+def _modules_after(code: str) -> set[str]:
+    """Top-level packages a fresh interpreter has imported after running ``code``."""
+    probe = code + "\nimport json, sys\nprint(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_importing_the_cli_imports_none_of_the_heavy_libraries() -> None:
+    loaded = _modules_after("import novaflow.cli")
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    assert "boto3" not in loaded and "rich" not in loaded
+
+
+@pytest.mark.parametrize("verb", ["", "local", "data", "recipes", "jobs", "eval", "reward", "deploy", "run"])
+def test_help_of_every_verb_loads_no_heavy_library(verb: str) -> None:
+    args = [verb, "--help"] if verb else ["--help"]
+    loaded = _modules_after(
+        "import contextlib, io\nfrom novaflow.cli import main\n"
+        f"with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n    main({args!r})"
+    )
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_the_root_help_lists_every_verb_with_its_own_summary() -> None:
+    """The root lists verbs from a table, not from their modules: the table must say what each module says."""
+    import importlib
+
+    from novaflow.cli import GROUPS
+
+    for verb, (module, summary) in GROUPS.items():
+        assert importlib.import_module(module).app.info.help == summary, verb
+
+
+def test_help_runs_and_unknown_verbs_are_one_usage_error() -> None:
+    from typer.testing import CliRunner
+
+    from novaflow.cli import app
+
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())  # the help wraps to the terminal's width
+    assert " data Prepare, split, profile and generate datasets in the Nova formats. recipes " in text
+    assert "--debug" in result.output
+    wrong = CliRunner().invoke(app, ["nope"])
+    assert wrong.exit_code == 2
+    assert "No such command 'nope'" in wrong.output
