@@ -75,15 +75,23 @@ def put(uri: str, body: bytes) -> str:
     return uri
 
 
+def run_block(
+    name: str, model_name_or_path: str, *, model_type: str = "amazon.nova-2-lite-v1:0:256k", **extra: Any
+) -> dict[str, Any]:
+    """The ``run`` block every recipe of a scenario starts with (one replica, data from the channel)."""
+    return {
+        "name": name,
+        "model_type": model_type,
+        "model_name_or_path": model_name_or_path,
+        "replicas": 1,
+        "data_s3_path": "",
+        **extra,
+    }
+
+
 def sft_recipe(name: str, max_steps: int = 100, batch: int = 32, lr: float = 1e-5) -> dict[str, Any]:
     return {
-        "run": {
-            "name": name,
-            "model_type": "amazon.nova-2-lite-v1:0:256k",
-            "model_name_or_path": "nova-lite-2/prod",
-            "replicas": 1,
-            "data_s3_path": "",
-        },
+        "run": run_block(name, "nova-lite-2/prod"),
         "training_config": {
             "max_steps": max_steps,
             "global_batch_size": batch,
@@ -95,13 +103,7 @@ def sft_recipe(name: str, max_steps: int = 100, batch: int = 32, lr: float = 1e-
 
 def eval_recipe(name: str, model_name_or_path: str) -> dict[str, Any]:
     return {
-        "run": {
-            "name": name,
-            "model_type": "amazon.nova-2-lite-v1:0:256k",
-            "model_name_or_path": model_name_or_path,
-            "replicas": 1,
-            "data_s3_path": "",
-        },
+        "run": run_block(name, model_name_or_path),
         "evaluation": {"task": "gen_qa", "strategy": "gen_qa", "metric": "all"},
         "inference": {"max_new_tokens": 8196, "top_k": -1, "top_p": 1.0, "temperature": 0},
     }
@@ -118,14 +120,7 @@ def rft_recipe(
     batch: int = 64,
 ) -> dict[str, Any]:
     return {
-        "run": {
-            "name": name,
-            "model_type": "amazon.nova-2-lite-v1:0:256k",
-            "model_name_or_path": model_name_or_path,
-            "replicas": 1,
-            "data_s3_path": "",
-            "reward_lambda_arn": lambda_arn,
-        },
+        "run": run_block(name, model_name_or_path, reward_lambda_arn=lambda_arn),
         "training_config": {
             "global_batch_size": batch,
             "max_length": 8192,
@@ -143,13 +138,7 @@ def dpo_recipe(
     name: str, model_name_or_path: str, max_epochs: int = 2, batch: int = 64, beta: float = 0.1
 ) -> dict[str, Any]:
     return {
-        "run": {
-            "name": name,
-            "model_type": "amazon.nova-micro-v1:0:128k",
-            "model_name_or_path": model_name_or_path,
-            "replicas": 1,
-            "data_s3_path": "",
-        },
+        "run": run_block(name, model_name_or_path, model_type="amazon.nova-micro-v1:0:128k"),
         "training_config": {
             "global_batch_size": batch,
             "trainer": {"max_epochs": max_epochs},
@@ -160,13 +149,7 @@ def dpo_recipe(
 
 def cpt_recipe(name: str, max_steps: int = 20, batch: int = 64) -> dict[str, Any]:
     return {
-        "run": {
-            "name": name,
-            "model_type": "amazon.nova-2-lite-v1:0:256k",
-            "model_name_or_path": "nova-lite-2/prod",
-            "replicas": 1,
-            "data_s3_path": "",
-        },
+        "run": run_block(name, "nova-lite-2/prod"),
         "training_config": {
             "task_type": "cpt",
             "global_batch_size": batch,
