@@ -102,3 +102,15 @@ def test_cpt_rows_are_the_text_column(tmp_path: Path) -> None:
     )
     assert _lines(prepared.data_file) == [{"text": "Python lists are mutable."}, {"text": "Tuples are not."}]
     assert [(r["row"], r["field"]) for r in _lines(prepared.rejected_file)] == [(2, "body")]  # named by its column
+
+
+def test_a_table_of_pairs_in_workers_is_byte_identical_to_one_process(tmp_path: Path) -> None:
+    rows = [
+        {"prompt": f"q{i}", "good": f"right {i}", "bad": f"wrong {i}" if i % 7 else f"right {i}"} for i in range(60)
+    ]
+    source = DatasetSource(path=str(_csv(tmp_path / "pairs.csv", rows)), columns=PAIRS)
+    one = prepare_dataset(source, "dpo", "nova-micro", tmp_path / "one", workers=1)
+    two = prepare_dataset(source, "dpo", "nova-micro", tmp_path / "two", workers=2)
+    assert one.data_file.read_bytes() == two.data_file.read_bytes()
+    assert len(_lines(one.data_file)) == 51  # rows 0, 7, ..., 56 have the same answer twice
+    assert [r["row"] for r in _lines(two.rejected_file)] == list(range(1, 61, 7))
