@@ -209,7 +209,8 @@ def _check_constant(source: DatasetSource, plan: FieldPlan) -> None:
 
 
 def _table_array(table: pa.Table, name: str, key: str, source: DatasetSource) -> pa.Array:
-    arr = table.column(name).combine_chunks()
+    column = table.column(name)
+    arr = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()  # a CSV block is one chunk: no copy
     if pa.types.is_string(arr.type):
         return arr
     if pa.types.is_large_string(arr.type) or pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
