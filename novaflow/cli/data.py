@@ -89,7 +89,10 @@ def prepare(
     platform: str = typer.Option(None, "--platform", help="bedrock, smtj or smhp: also check row-count bounds."),
     max_length: int = typer.Option(8192, "--max-length", help="Flag rows whose estimated tokens exceed this."),
     workers: int = typer.Option(
-        None, "--workers", min=1, help="Processes transforming chunks (default: one per core for inputs of 160 MB+)."
+        None,
+        "--workers",
+        min=1,
+        help="Processes transforming chunks (default: one; cores - 1 from 160 MB of input on 3+ cores).",
     ),
 ) -> None:
     """Transform and validate INPUT; writes the data file, rejected.jsonl, report.json and manifest.json."""

@@ -1,6 +1,7 @@
 """Chunks in, transformed chunks out, in input order: in this process, or in worker processes for large files.
 
-Reading stays in the calling process (pyarrow's CSV reader is fast C++ and keeps the row numbers exact); each
+Reading stays in the calling process (pyarrow's CSV reader is fast C++ and keeps the row numbers exact), on a
+thread of its own in one-process mode so the next block is parsed while this one is transformed. With workers each
 chunk is transformed by a worker and comes back as serialized lines plus the report's per-row numbers. Results are
 consumed in submission order with a bounded number in flight, so the output is the same bytes in the same order as
 the single-process path and memory stays flat in rows. Small inputs never start workers: one costs about half
@@ -33,9 +34,14 @@ from novaflow.data.source import DatasetSource
 from novaflow.errors import DataError
 
 PARALLEL_MIN_BYTES = 160 << 20
-"""Inputs smaller than this are prepared in one process. A worker costs ~0.6 s of CPU to start (pyarrow's import)
-and chunks cost a little to cross a pipe, so on two cores workers pay off from a few hundred thousand rows: the
-66 MB of 60,000 case-study rows are faster in one process, the 660 MB of 600,000 rows in two workers."""
+"""Inputs smaller than this are prepared in one process: a worker costs ~0.6 s of CPU to start (pyarrow's import)
+and every chunk crosses two pipes, more than a small file takes to prepare."""
+PARALLEL_MIN_CORES = 3
+"""Workers start only with a core to spare for the caller, which parses the CSV, pickles chunks, and hashes and
+writes the output. On two cores that caller and two workers contend: 600,000 case-study rows (660 MB) took 11.2 s
+in two workers against 8.5 s in one process with its reader thread (and half the CPU), so there one process wins."""
+READ_AHEAD = 2
+"""Chunks the reader thread keeps ready in one-process mode (bounded: memory stays flat in rows)."""
 IN_FLIGHT_PER_WORKER = 2
 """Chunks queued per worker: enough to keep every core busy, few enough that memory stays bounded."""
 
@@ -86,7 +92,7 @@ class ChunkStream:
         count = self._worker_count()
         if count < 2:
             yield job.run(first)
-            for chunk in chunks:
+            for chunk in read_ahead(chunks, READ_AHEAD):
                 yield job.run(chunk)
             return
         self.used_workers = count
@@ -109,7 +115,8 @@ class ChunkStream:
             size = self.path.stat().st_size
         except OSError:
             return 1
-        return available_cores() if size >= PARALLEL_MIN_BYTES else 1
+        cores = available_cores()
+        return cores - 1 if size >= PARALLEL_MIN_BYTES and cores >= PARALLEL_MIN_CORES else 1
 
 
 def available_cores() -> int:
@@ -118,6 +125,50 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def read_ahead(items: Iterator[Chunk], depth: int) -> Iterator[Chunk]:
+    """``items`` in order, produced by a background thread up to ``depth`` ahead of the consumer.
+
+    Parsing a CSV block is pyarrow C++ that releases the GIL, so the next block is read on the second core while
+    this thread transforms the current one. An exception from the reader is raised here, at the chunk it stopped
+    at; a consumer that stops early (an error downstream) stops the reader too.
+    """
+    box: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: tuple[str, object]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer(("item", item)):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer(("error", exc))
+            return
+        offer(("end", None))
+
+    reader = threading.Thread(target=produce, name="novaflow-chunk-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise cast(BaseException, value)
+            yield cast(Chunk, value)
+    finally:
+        stop.set()
+        reader.join(timeout=5)
 
 
 class _Worker:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -117,3 +118,28 @@ def test_record_longer_than_a_csv_block(tmp_path: Path) -> None:
     path.write_text(f"Id,Body,Y\n1,ok,HQ\n2,{quote(big)},HQ\n3,after,LQ_EDIT\n", encoding="utf-8", newline="")
     rows, records, bad = read_all_records(DatasetSource(path=str(path)))
     assert (rows, [r["Body"] for r in records], bad) == ([1, 2, 3], ["ok", big, "after"], [])
+
+
+@pytest.mark.parametrize("pad", [0, 1, 2])
+def test_a_crlf_inside_a_quoted_value_survives_a_block_boundary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pad: int
+) -> None:
+    """pyarrow's reader alone keeps the '\\r' and drops the '\\n' when a read ends between them (apache/arrow#51368);
+    the values must come back exactly as the standard library reads them, whichever byte the boundary falls on."""
+    from novaflow.data import loaders
+
+    block = 4 << 10
+    monkeypatch.setattr(loaders, "CSV_BLOCK_BYTES", block)
+    head = 'Id,Body,Y\n1,"'
+    # the first value's '\r' is the last byte of the first read (pad 0), or the boundary falls just before/after it
+    first = "x" * (block - len(head) - 1 + pad - 1) + "\r\nend of the first"
+    others = [f"line {i}\r\nnext\r\n" + "y" * (i * 37 % 500) for i in range(2, 60)]
+    text = head + first + '",HQ\n' + "".join(f'{i},"{body}",LQ_EDIT\n' for i, body in enumerate(others, start=2))
+    path = tmp_path / "crlf.csv"
+    path.write_bytes(text.encode())
+    with path.open(newline="", encoding="utf-8") as fh:
+        expected = [row["Body"] for row in csv.DictReader(fh)]
+    rows, records, bad = read_all_records(DatasetSource(path=str(path)))
+    assert [r["Body"] for r in records] == expected
+    assert (len(rows), bad) == (59, [])
+    assert len(list(iter_chunks(DatasetSource(path=str(path))))) > 1

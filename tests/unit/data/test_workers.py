@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from novaflow.data import loaders
+from novaflow.catalog import DataFormat
+from novaflow.data import loaders, workers
 from novaflow.data.prepare import prepare_dataset
 from novaflow.data.samples import generate_stackoverflow_csv
 from novaflow.data.source import ColumnMap, DatasetSource
@@ -82,3 +85,43 @@ def test_an_error_in_a_worker_is_the_same_one_line_error(tmp_path: Path) -> None
     with pytest.raises(DataError) as parallel:
         prepare_dataset(src, "eval", "nova-lite-2", tmp_path / "two", workers=2)
     assert str(single.value) == str(parallel.value)
+
+
+@pytest.mark.parametrize(("cores", "mb", "expected"), [(2, 700, 1), (3, 700, 2), (8, 700, 7), (8, 10, 1)])
+def test_workers_start_for_large_inputs_with_a_core_to_spare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, mb: int, expected: int
+) -> None:
+    """On two cores the caller (parse, pickle, hash, write) and two workers contend: one process is faster there."""
+    data = tmp_path / "big.csv"
+    with data.open("wb") as fh:
+        fh.truncate(mb << 20)  # a sparse file: only its size matters here
+    monkeypatch.setattr(workers, "available_cores", lambda: cores)
+    src = DatasetSource(path=str(data))
+    assert ChunkStream(ChunkJob(src, DataFormat.SFT, 2, True), data)._worker_count() == expected
+
+
+def test_read_ahead_keeps_order_and_raises_the_readers_error_at_its_place() -> None:
+    def chunks() -> Iterator[int]:
+        yield from range(5)
+        raise DataError("x.csv: cannot parse as CSV: row 6")
+
+    seen: list[int] = []
+    with pytest.raises(DataError, match=r"^x\.csv: cannot parse as CSV: row 6$"):
+        for item in workers.read_ahead(chunks(), 2):  # type: ignore[arg-type]
+            seen.append(item)  # type: ignore[arg-type]
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_read_ahead_stops_its_reader_when_the_consumer_stops() -> None:
+    produced: list[int] = []
+
+    def chunks() -> Iterator[int]:
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    stream = workers.read_ahead(chunks(), 2)  # type: ignore[arg-type]
+    assert [next(stream), next(stream)] == [0, 1]
+    stream.close()  # joins the reader thread
+    assert len(produced) <= 5  # two taken, at most two queued, one waiting to be queued
+    assert not any(t.name == "novaflow-chunk-reader" for t in threading.enumerate())
