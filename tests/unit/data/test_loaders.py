@@ -143,3 +143,15 @@ def test_a_crlf_inside_a_quoted_value_survives_a_block_boundary(
     assert [r["Body"] for r in records] == expected
     assert (len(rows), bad) == (59, [])
     assert len(list(iter_chunks(DatasetSource(path=str(path))))) > 1
+
+
+def test_jsonl_chunks_end_by_size_so_memory_stays_flat(tmp_path: Path) -> None:
+    from novaflow.data import loaders
+
+    line = json.dumps({"messages": [{"role": "user", "content": [{"text": "x" * 1000}]}]})
+    per_chunk = loaders.JSONL_CHUNK_BYTES // (len(line) + 1) + 1  # the line that reaches the limit ends its chunk
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join([line] * (per_chunk * 2 + 5)) + "\n", encoding="utf-8")
+    chunks = list(iter_chunks(DatasetSource(path=str(path))))
+    assert [len(c) for c in chunks] == [per_chunk, per_chunk, 5]
+    assert [c.rows[0] for c in chunks] == [1, per_chunk + 1, 2 * per_chunk + 1]
