@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from functools import cache
 from typing import Self
 
 from novaflow.errors import ConfigError, DataError, RecipeError
@@ -277,16 +278,17 @@ SUBMITTABLE = frozenset({Platform.SMTJ, Platform.BEDROCK, Platform.SERVERLESS})
 """Platforms novaflow submits to today (HyperPod is named in specs but not submitted)."""
 
 
-def _escrow_accounts() -> dict[str, str]:
+@cache
+def escrow_accounts() -> dict[str, str]:
+    """Region -> the AWS-owned account holding the Nova images there (from the published inference image table).
+    Training and evaluation images exist in fewer regions than inference: :func:`region_problem` asks the job's
+    recipe (:mod:`novaflow.recipes.service`). Read on first use: the published tables and the recipe package cost
+    50 ms that ``data prepare`` and ``--help`` do not need."""
     from novaflow.recipes.published import load_published
 
     return {region: uri.split(".", 1)[0] for region, uri in sorted(load_published().inference_images.items())}
 
 
-ESCROW_ACCOUNTS: dict[str, str] = _escrow_accounts()
-"""Region -> the AWS-owned account holding the Nova images there (from the published inference image table).
-Training and evaluation images exist in fewer regions than inference: :func:`region_problem` asks the job's
-recipe (:mod:`novaflow.recipes.service`)."""
 BEDROCK_REGIONS = frozenset({"us-east-1"})
 SERVERLESS_REGIONS = frozenset(
     {"us-east-1", "us-west-2", "ap-southeast-2", "ap-northeast-1", "eu-central-1", "eu-west-1"}
@@ -356,8 +358,8 @@ def region_problem(
                 f"{', '.join(where)} (set NOVAFLOW_REGION)."
             )
         return None
-    if region not in ESCROW_ACCOUNTS:
-        return f"Region {region!r} has no Nova customization images: use one of {', '.join(ESCROW_ACCOUNTS)}."
+    if region not in escrow_accounts():
+        return f"Region {region!r} has no Nova customization images: use one of {', '.join(escrow_accounts())}."
     return None
 
 

@@ -14,10 +14,12 @@ METHODS_HELP = ", ".join(method.value for method, support in SUPPORT.items() if 
 
 def _model(value: str | None) -> str:
     """The catalog key for any spelling; no value means the configured default (``NOVAFLOW_MODEL``)."""
-    from novaflow.settings import load_settings  # pydantic-settings: only when a command runs, not for --help
-
     try:
-        return canonical_model(value) if value else load_settings().model
+        if value:
+            return canonical_model(value)
+        from novaflow.settings import load_settings  # pydantic-settings: only when no --model is given
+
+        return load_settings().model
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from None
 

@@ -6,7 +6,7 @@ Nova hosting only exists in these regions; asking for another one fails here, of
 
 from __future__ import annotations
 
-from novaflow.catalog import ESCROW_ACCOUNTS
+from novaflow.catalog import escrow_accounts
 from novaflow.errors import ConfigError
 
 INFERENCE_REPOSITORY = "nova-inference-repo"
@@ -16,11 +16,11 @@ INFERENCE_TAG = "SM-Inference-latest"
 def escrow_account(region: str) -> str:
     """The escrow account for a region; ConfigError naming the supported regions otherwise."""
     try:
-        return ESCROW_ACCOUNTS[region]
+        return escrow_accounts()[region]
     except KeyError:
         raise ConfigError(
             f"Nova inference is not available in {region}: use one of "
-            f"{', '.join(ESCROW_ACCOUNTS)} (set NOVAFLOW_REGION)."
+            f"{', '.join(escrow_accounts())} (set NOVAFLOW_REGION)."
         ) from None
 
 
