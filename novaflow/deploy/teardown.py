@@ -22,7 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from novaflow.aws import error_message, get_client, is_not_found, wrap_client_error
-from novaflow.backoff import Backoff
+from novaflow.backoff import Backoff, PollTimeout, poll_until
 from novaflow.deploy.tags import from_aws, is_managed
 from novaflow.settings import NovaflowSettings, load_settings
 
@@ -139,7 +139,10 @@ def teardown(
     backoff = backoff or Backoff(initial=5, factor=1.5, maximum=30, deadline=900)
     for res in plan.delete:
         if res.kind == "bedrock-custom-model":
-            _wait_unused(res, settings, backoff, sleep)
+            busy = _wait_unused(res, settings, backoff, sleep)
+            if busy is not None:
+                report.failed.append(busy)
+                continue
         try:
             _DELETERS[res.kind](res, settings)
         except ClientError as exc:
@@ -303,35 +306,47 @@ def _delete_role(res: Resource, settings: NovaflowSettings) -> None:
     iam.delete_role(RoleName=res.name)
 
 
-def _wait_unused(res: Resource, settings: NovaflowSettings, backoff: Backoff, sleep: Callable[[float], None]) -> None:
+def _wait_unused(
+    res: Resource, settings: NovaflowSettings, backoff: Backoff, sleep: Callable[[float], None]
+) -> str | None:
     """A custom model cannot be deleted while its deployments are still deleting; wait (bounded) for them.
 
-    If the wait itself fails, the delete is attempted anyway and its error is what gets reported.
+    Returns why the model must be left for now (the deadline passed while something still used it), or None
+    to go on with the delete. If listing the users fails, the delete is attempted anyway and its error is what
+    gets reported.
     """
     br = get_client("bedrock", settings)
-    delay = backoff.delays()
-    waited = 0.0
-    while waited < backoff.deadline:
+
+    def users() -> list[str] | None:
         try:
-            busy = [
-                d
-                for d in br.list_custom_model_deployments(modelArnEquals=res.arn).get("modelDeploymentSummaries", [])
-                if d.get("modelArn") == res.arn
-            ]
-            busy += [
-                p
-                for p in br.list_provisioned_model_throughputs(modelArnEquals=res.arn).get(
-                    "provisionedModelSummaries", []
-                )
-                if p.get("modelArn") == res.arn
-            ]
+            deployments = br.list_custom_model_deployments(modelArnEquals=res.arn).get("modelDeploymentSummaries", [])
+            throughputs = br.list_provisioned_model_throughputs(modelArnEquals=res.arn).get(
+                "provisionedModelSummaries", []
+            )
         except ClientError:
-            return
-        if not busy:
-            return
-        step = delay()
-        sleep(step)
-        waited += step
+            return None
+        return [
+            *(
+                f"bedrock deployment {d.get('customModelDeploymentName')}"
+                for d in deployments
+                if d.get("modelArn") == res.arn
+            ),
+            *(
+                f"bedrock provisioned-throughput {p.get('provisionedModelName')}"
+                for p in throughputs
+                if p.get("modelArn") == res.arn
+            ),
+        ]
+
+    try:
+        poll_until(users, lambda found: not found, backoff=backoff, sleep=sleep)
+    except PollTimeout as exc:
+        still = ", ".join(exc.last.value) if isinstance(exc.last.value, list) else "?"
+        return (
+            f"{res.label}: still used by {still} after {exc.last.elapsed:.0f} s (deadline {backoff.deadline:.0f} s); "
+            "not deleted - run teardown again once they are gone."
+        )
+    return None
 
 
 _DELETERS: dict[str, Callable[[Resource, NovaflowSettings], None]] = {

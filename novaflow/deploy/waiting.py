@@ -1,5 +1,5 @@
-"""Polling a status with a :class:`~novaflow.backoff.Backoff` and its deadline; sleep and clock are injectable so
-tests take no time.
+"""Waiting for an endpoint or Bedrock status through :func:`~novaflow.backoff.poll_until`: a failed status raises
+with its reason, the deadline raises saying the resource may still bill.
 
 Endpoints take 10-30 minutes and Bedrock deployments 30-45; polling every few seconds wastes API quota and
 polling without a deadline leaves a flow (and maybe an endpoint) running forever.
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from novaflow.backoff import Backoff
+from novaflow.backoff import Backoff, PollTimeout, poll_until
 from novaflow.errors import DeployError
 
 T = TypeVar("T")
@@ -47,30 +47,24 @@ def wait_for_status(
     ``poll`` may raise; a transient AWS error is the caller's retry policy, not this loop's.
     """
     backoff = backoff or Backoff(initial=15, maximum=60)
-    next_delay = backoff.delays()
-    start = clock()
     statuses: list[str] = []
-    polls = 0
-    slept = 0.0  # counts toward the deadline even when an injected sleep does not move the clock
-    while True:
+
+    def fetch() -> T:
         value = poll()
-        polls += 1
         status = status_of(value)
         if not statuses or statuses[-1] != status:
             statuses.append(status)
             if on_status is not None:
                 on_status(status)
-        elapsed = max(clock() - start, slept)
-        if status in done:
-            return WaitOutcome(value, status, polls, elapsed, statuses)
         if status in failed:
-            reason = failure_reason(value) or "no reason given"
-            raise DeployError(f"{what} reached status {status}: {reason}")
-        delay = next_delay()
-        if elapsed + delay > backoff.deadline:
-            raise DeployError(
-                f"{what} still {status} after {elapsed:.0f} s (deadline {backoff.deadline:.0f} s); "
-                f"it may still be billing: check it or tear it down."
-            )
-        sleep(delay)
-        slept += delay
+            raise DeployError(f"{what} reached status {status}: {failure_reason(value) or 'no reason given'}")
+        return value
+
+    try:
+        polled = poll_until(fetch, lambda v: status_of(v) in done, backoff=backoff, clock=clock, sleep=sleep)
+    except PollTimeout as exc:
+        raise DeployError(
+            f"{what} still {statuses[-1]} after {exc.last.elapsed:.0f} s (deadline {backoff.deadline:.0f} s); "
+            f"it may still be billing: check it or tear it down."
+        ) from None
+    return WaitOutcome(polled.value, statuses[-1], polled.polls, polled.elapsed, statuses)

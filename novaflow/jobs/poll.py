@@ -20,7 +20,7 @@ from collections.abc import Callable
 from botocore.exceptions import ClientError
 
 from novaflow.aws import is_retryable, wrap_client_error
-from novaflow.backoff import Backoff
+from novaflow.backoff import Backoff, PollTimeout, poll_until
 from novaflow.catalog import Platform
 from novaflow.errors import JobError
 from novaflow.jobs.backends import JobBackend, JobState, get_backend
@@ -60,12 +60,16 @@ def wait_for_job(
     if tailer is None and plat in (Platform.SMTJ, Platform.SERVERLESS):
         tailer = LogTailer(name, settings)
     rng = rng or random.Random()
-    backoff = Backoff(initial=poll_seconds, maximum=max(poll_seconds, max_poll_seconds), jitter=0.2)
+    backoff = Backoff(
+        initial=poll_seconds, maximum=max(poll_seconds, max_poll_seconds), jitter=0.2, deadline=max_wait_seconds
+    )
     tail: deque[str] = deque(maxlen=log_tail_lines)
-    deadline = clock() + max_wait_seconds
-    attempt = errors = 0
+    errors = 0
     last_status: str | None = None
-    while True:
+
+    def fetch() -> JobState | None:
+        """One describe (None after a transient error), the new log lines, the status change logged."""
+        nonlocal errors, last_status
         state = None
         try:
             state = backend.describe(name)
@@ -81,24 +85,22 @@ def wait_for_job(
             raise JobError(f"Job {name} does not exist on {plat.value}: check the name and region.", job_name=name)
         _drain_logs(tailer, tail, on_log_line)
         if state is not None:
-            if state.raw_status != last_status or on_status is not None:
-                if state.raw_status != last_status:
-                    log.info(
-                        "Job %s: %s%s",
-                        name,
-                        state.raw_status,
-                        f" ({state.secondary_status})" if state.secondary_status else "",
-                    )
+            if state.raw_status != last_status:
+                secondary = f" ({state.secondary_status})" if state.secondary_status else ""
+                log.info("Job %s: %s%s", name, state.raw_status, secondary)
                 last_status = state.raw_status
-                if on_status is not None:
-                    on_status(state)
-            if state.status.terminal:
-                return _finish(name, plat, state, tail, record)
-        if clock() >= deadline:
-            return _deadline(name, backend, stop_on_deadline, max_wait_seconds, tail, last_status)
-        delay = min(backoff.delay(attempt, rng), max(0.0, deadline - clock()))
-        attempt += 1
-        sleep(delay)
+            if on_status is not None:
+                on_status(state)
+        return state
+
+    try:
+        polled = poll_until(
+            fetch, lambda s: s is not None and s.status.terminal, backoff=backoff, clock=clock, sleep=sleep, rng=rng
+        )
+    except PollTimeout:
+        return _deadline(name, backend, stop_on_deadline, max_wait_seconds, tail, last_status)
+    assert polled.value is not None  # done() admits only a described state
+    return _finish(name, plat, polled.value, tail, record)
 
 
 def _drain_logs(tailer: LogTailer | None, tail: deque[str], on_line: Callable[[LogLine], None] | None) -> None:

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import pytest
+
+import novaflow.deploy.teardown as deploy_teardown
 from novaflow.aws import get_client
+from novaflow.backoff import Backoff
 from novaflow.deploy import BedrockMode, BedrockSpec, converse, converse_stream, deploy_bedrock
 from novaflow.deploy.tags import ESCROW_TAG_KEY, from_aws
 from novaflow.deploy.teardown import teardown
@@ -92,3 +96,25 @@ def test_untagged_custom_model_survives_teardown_of_everything(checkpoint: str, 
     assert report.removed == []
     assert "bedrock custom-model someone-elses-model (not tagged novaflow:managed=true)" in report.kept
     assert br.get_custom_model(modelIdentifier=arn)["modelName"] == "someone-elses-model"
+
+
+def test_teardown_reports_a_custom_model_still_in_use_at_the_deadline(
+    checkpoint: str, sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS deletes a deployment asynchronously; while it is still listed its custom model cannot go, and a wait
+    that runs out must say so (naming both) instead of giving up silently."""
+    deployment = deploy_bedrock(BedrockSpec(name="nova-sft-slow", checkpoint_uri=checkpoint), sleep=sleeps)
+    requested: list[str] = []
+    monkeypatch.setitem(deploy_teardown._DELETERS, "bedrock-deployment", lambda res, _s: requested.append(res.name))
+    waits = Sleeps()
+    report = teardown(
+        "nova-sft-slow", services=BR, backoff=Backoff(initial=5, factor=1, maximum=5, deadline=12), sleep=waits
+    )
+    model = get_client("bedrock").get_custom_model(modelIdentifier=deployment.custom_model_arn)["modelName"]
+    assert requested == ["nova-sft-slow"] and waits.delays == [5, 5, 2]
+    assert report.failed == [
+        f"bedrock custom-model {model}: still used by bedrock deployment nova-sft-slow after 12 s (deadline 12 s); "
+        "not deleted - run teardown again once they are gone."
+    ]
+    assert not report.ok and bedrock_inventory()["models"] == [model]
+    assert report.removed == ["bedrock deployment nova-sft-slow", "iam role novaflow-br-nova-sft-slow"]

@@ -65,7 +65,7 @@ def test_deadline_stops_polling_and_says_it_may_still_bill() -> None:
     clock = FakeClock()
     with pytest.raises(
         DeployError,
-        match=r"endpoint e still Creating after 90 s \(deadline 100 s\); it may still "
+        match=r"endpoint e still Creating after 100 s \(deadline 100 s\); it may still "
         r"be billing",
     ):
         wait_for_status(
@@ -78,7 +78,7 @@ def test_deadline_stops_polling_and_says_it_may_still_bill() -> None:
             sleep=clock.sleep,
             clock=clock,
         )
-    assert clock.sleeps == [30, 30, 30]
+    assert clock.sleeps == [30, 30, 30, 10]  # the last sleep ends at the deadline, where one more poll is made
 
 
 def test_injected_sleep_alone_still_reaches_the_deadline() -> None:
