@@ -53,66 +53,8 @@ _ERRORS: dict[str, deque[str]] = defaultdict(deque)
 _CODE_DIRS: dict[str, Path] = {}
 _CODE_ROOT: Path | None = None
 
-# Runs inside the subprocess. argv: task dir, handler, context JSON. stdin: the event. The result travels on the
-# original stdout (fd kept private); fd 1 is pointed at stderr so the handler's prints land in the log.
-_BOOTSTRAP = r"""
-import importlib, json, logging, os, sys, time, traceback
-result_fd = os.dup(1)
-os.dup2(2, 1)
-task_dir, handler_name, ctx = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-sys.path[:0] = [task_dir]
-sys.path.extend(ctx["site_dirs"])
-os.chdir(task_dir)
-def emit(obj):
-    with os.fdopen(result_fd, "w", encoding="utf-8") as out:
-        out.write(json.dumps(obj))
-class Context:
-    def __init__(self, c):
-        self.function_name = c["function_name"]; self.function_version = c["function_version"]
-        self.invoked_function_arn = c["invoked_function_arn"]; self.memory_limit_in_mb = c["memory_limit_in_mb"]
-        self.aws_request_id = c["aws_request_id"]; self.log_group_name = c["log_group_name"]
-        self.log_stream_name = c["log_stream_name"]; self._deadline = c["deadline"]
-    def get_remaining_time_in_millis(self):
-        return max(0, int((self._deadline - time.time()) * 1000))
-class RequestId(logging.Filter):
-    def filter(self, record):
-        record.aws_request_id = ctx["aws_request_id"]
-        return True
-handler = logging.StreamHandler(sys.stderr)
-handler.setFormatter(logging.Formatter(
-    "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"))
-handler.formatter.converter = time.gmtime
-handler.addFilter(RequestId())
-logging.getLogger().addHandler(handler)
-def fail(kind, exc):
-    emit({"ok": False, "errorType": kind, "errorMessage": str(exc),
-          "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])})
-try:
-    module_name, _, function_name = handler_name.rpartition(".")
-    event = json.loads(sys.stdin.read() or "{}")
-    try:
-        fn = getattr(importlib.import_module(module_name), function_name)
-    except Exception as exc:
-        print(f"[ERROR] Runtime.ImportModuleError: Unable to import module '{module_name}': {exc}", file=sys.stderr)
-        emit({"ok": False, "errorType": "Runtime.ImportModuleError",
-              "errorMessage": f"Unable to import module '{module_name}': {exc}", "stackTrace": []})
-        raise SystemExit(0)
-    result = fn(event, Context(ctx))
-except SystemExit:
-    raise
-except BaseException as exc:
-    print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr)
-    traceback.print_exc()
-    fail(type(exc).__name__, exc)
-else:
-    try:
-        payload = json.dumps(result, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        emit({"ok": False, "errorType": "Runtime.MarshalError",
-              "errorMessage": f"Unable to marshal response: {exc}", "stackTrace": []})
-    else:
-        emit({"ok": True, "payload": payload})
-"""
+BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
+"""The program each invocation runs, by path (:mod:`novaflow.local.lambda_bootstrap`)."""
 
 
 class MotoInternalsChanged(RuntimeError):
@@ -268,7 +210,7 @@ def run_function(fn: Any, body: Any, request_id: str) -> Outcome:
     started = time.perf_counter()
     try:
         proc = subprocess.run(
-            [sys.executable, "-I", "-S", "-u", "-c", _BOOTSTRAP, str(task_dir), str(fn.handler), json.dumps(context)],
+            [sys.executable, "-I", "-S", "-u", str(BOOTSTRAP), str(task_dir), str(fn.handler), json.dumps(context)],
             input=event.encode("utf-8"),
             capture_output=True,
             env=_function_env(fn),
