@@ -15,10 +15,24 @@ from moto.core.exceptions import ServiceException
 
 from novaflow.local import jobstate
 
-_LOCK = threading.Lock()
-_FAILURES: dict[str, str] = {}
-_STALLED: set[str] = set()
-_THROTTLES: dict[str, int] = {}
+
+class ArmedFaults:
+    """What is armed right now: failures and stalls by job name, throttles by operation, under one lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.failures: dict[str, str] = {}
+        self.stalled: set[str] = set()
+        self.throttles: dict[str, int] = {}
+
+    def clear(self) -> None:
+        with self.lock:
+            self.failures.clear()
+            self.stalled.clear()
+            self.throttles.clear()
+
+
+ARMED = ArmedFaults()
 
 
 class ThrottlingError(ServiceException):
@@ -31,35 +45,35 @@ class ThrottlingError(ServiceException):
 def fail_job(job_name: str, reason: str) -> None:
     """Make ``job_name`` fail with ``reason`` now (if running) or when it starts training (if not yet created)."""
     run = jobstate.find_by_name(job_name)
-    with _LOCK:
-        _FAILURES[job_name] = reason
+    with ARMED.lock:
+        ARMED.failures[job_name] = reason
     if run is not None:
         run.fail(reason)
         run.released.set()
 
 
 def pending_failure(job_name: str) -> str | None:
-    with _LOCK:
-        return _FAILURES.get(job_name)
+    with ARMED.lock:
+        return ARMED.failures.get(job_name)
 
 
 def stall_job(job_name: str) -> None:
     """Hold ``job_name`` in Training until :func:`release_job` (a stuck job for deadline/stop tests)."""
-    with _LOCK:
-        _STALLED.add(job_name)
+    with ARMED.lock:
+        ARMED.stalled.add(job_name)
     run = jobstate.find_by_name(job_name)
     if run is not None:
         run.released.clear()
 
 
 def is_stalled(job_name: str) -> bool:
-    with _LOCK:
-        return job_name in _STALLED
+    with ARMED.lock:
+        return job_name in ARMED.stalled
 
 
 def release_job(job_name: str) -> None:
-    with _LOCK:
-        _STALLED.discard(job_name)
+    with ARMED.lock:
+        ARMED.stalled.discard(job_name)
     run = jobstate.find_by_name(job_name)
     if run is not None:
         run.released.set()
@@ -67,31 +81,28 @@ def release_job(job_name: str) -> None:
 
 def throttle(operation: str, times: int) -> None:
     """Answer the next ``times`` calls of ``operation`` (e.g. ``DescribeTrainingJob``) with ThrottlingException."""
-    with _LOCK:
+    with ARMED.lock:
         if times <= 0:
-            _THROTTLES.pop(operation, None)
+            ARMED.throttles.pop(operation, None)
         else:
-            _THROTTLES[operation] = times
+            ARMED.throttles[operation] = times
 
 
 def take_throttle(operation: str) -> bool:
     """True (and one fewer left) when this call of ``operation`` must be throttled."""
-    with _LOCK:
-        left = _THROTTLES.get(operation, 0)
+    with ARMED.lock:
+        left = ARMED.throttles.get(operation, 0)
         if left <= 0:
             return False
         if left == 1:
-            del _THROTTLES[operation]
+            del ARMED.throttles[operation]
         else:
-            _THROTTLES[operation] = left - 1
+            ARMED.throttles[operation] = left - 1
         return True
 
 
 def reset() -> None:
-    with _LOCK:
-        _FAILURES.clear()
-        _STALLED.clear()
-        _THROTTLES.clear()
+    ARMED.clear()
 
 
 def install() -> None:
@@ -107,7 +118,7 @@ def install() -> None:
             action = self._get_action()
         except Exception:  # an action moto cannot name is left to moto to reject
             action = None
-        if action and _THROTTLES and take_throttle(action):
+        if action and ARMED.throttles and take_throttle(action):
             with warnings.catch_warnings():  # moto warns that not every service models the throttling shape
                 warnings.simplefilter("ignore")
                 status, headers, body = self.serialized(ActionResult(ThrottlingError()))

@@ -34,14 +34,104 @@ THROUGHPUT_MODEL = "bedrock::provisioned_model_throughput"
 _StockJob = br_models.ModelCustomizationJob
 _StockListArns = br_models.BedrockBackend._list_arns
 _StockCustomModel = br_models.CustomModel
-_LOCK = threading.Lock()
-_DEPLOYMENTS: dict[str, dict[str, Any]] = {}
-_THROUGHPUTS: dict[str, dict[str, Any]] = {}
-_STATES: dict[str, ManagedState] = {}
 
 
 class ConflictException(ServiceException):
     code = "ConflictException"
+
+
+class ManagedResources:
+    """The Bedrock resources moto lacks (custom-model deployments, provisioned throughputs): items keyed by ARN,
+    found by ARN or name, each with a state-managed status, one lock for all of it."""
+
+    def __init__(self, label: str, arn_key: str, name_key: str, arn_kind: str, state_model: str, ready: str) -> None:
+        self.label = label
+        self.arn_key = arn_key
+        self.name_key = name_key
+        self.arn_kind = arn_kind
+        self.state_model = state_model
+        self.ready = ready
+        self._lock = threading.Lock()
+        self._items: dict[str, dict[str, Any]] = {}
+        self._states: dict[str, ManagedState] = {}
+
+    def create(self, region: str, account: str, name: str, fields: dict[str, Any]) -> str:
+        """Store a new resource named ``name`` (ConflictException if the name is taken) and return its ARN."""
+        with self._lock:
+            if any(item[self.name_key] == name for item in self._items.values()):
+                raise ConflictException(f"{self.label} {name} already exists")
+            arn = _arn(region, account, self.arn_kind, uuid.uuid4().hex[:12])
+            self._items[arn] = {self.arn_key: arn, self.name_key: name, **fields}
+            self._states[arn] = ManagedState(self.state_model, [("Creating", self.ready)])
+        return arn
+
+    def lookup(self, identifier: str) -> dict[str, Any] | None:
+        identifier = _identifier(identifier)
+        with self._lock:
+            return next((i for a, i in self._items.items() if identifier in (a, i[self.name_key])), None)
+
+    def find(self, identifier: str) -> dict[str, Any]:
+        item = self.lookup(identifier)
+        if item is None:
+            raise ResourceNotFoundException(f"{self.label} {_identifier(identifier)} not found")
+        return item
+
+    def status(self, arn: str) -> str:
+        with self._lock:
+            return str(self._states[arn].status)
+
+    def describe(self, identifier: str) -> dict[str, Any]:
+        """What Get* answers: the stored fields without empty ones, plus the status (which then moves on)."""
+        item = self.find(identifier)
+        with self._lock:
+            state = self._states[item[self.arn_key]]
+        out = {k: v for k, v in {**item, "status": state.status}.items() if v is not None}
+        state.advance()
+        return out
+
+    def delete(self, identifier: str, backend: Any) -> None:
+        arn = self.find(identifier)[self.arn_key]
+        with self._lock:
+            self._items.pop(arn, None)
+            self._states.pop(arn, None)
+        backend.tagger.delete_all_tags_for_resource(arn)
+
+    def summaries(self, region: str, account: str, keys: dict[str, str]) -> list[dict[str, Any]]:
+        """List* entries of one account and region: ``keys`` maps each summary field to the stored field."""
+        prefix = f"arn:aws:bedrock:{region}:{account}:"
+        with self._lock:
+            found = [(a, dict(i)) for a, i in self._items.items() if a.startswith(prefix)]
+        return [
+            {**{out: i[key] for out, key in keys.items() if i.get(key) is not None}, "status": self.status(a)}
+            for a, i in found
+        ]
+
+    def arns(self, prefix: str) -> list[str]:
+        with self._lock:
+            return [a for a in self._items if a.startswith(prefix)]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._states.clear()
+
+
+DEPLOYMENTS = ManagedResources(
+    "Custom model deployment",
+    "customModelDeploymentArn",
+    "modelDeploymentName",
+    "custom-model-deployment",
+    DEPLOYMENT_MODEL,
+    "Active",
+)
+THROUGHPUTS = ManagedResources(
+    "Provisioned model",
+    "provisionedModelArn",
+    "provisionedModelName",
+    "provisioned-model",
+    THROUGHPUT_MODEL,
+    "InService",
+)
 
 
 def _iso() -> str:
@@ -124,14 +214,6 @@ def _find_model(backend: Any, identifier: str) -> Any:
     raise ResourceNotFoundException(f"Custom model {identifier} not found")
 
 
-def _status(key: str, model_name: str, transitions: list[tuple[str | None, str]]) -> ManagedState:
-    with _LOCK:
-        state = _STATES.get(key)
-        if state is None:
-            state = _STATES[key] = ManagedState(model_name, transitions)
-    return state
-
-
 # -- control plane handlers (BedrockResponse methods) ------------------------------------------------------
 def get_model_customization_job(self: Any) -> str:
     job = _find_job(self.bedrock_backend, self.path.split("/")[-1])
@@ -187,78 +269,41 @@ def create_custom_model(self: Any) -> Any:
 
 def create_custom_model_deployment(self: Any) -> Any:
     params = json.loads(self.body or "{}")
-    name = params["modelDeploymentName"]
     _find_model(self.bedrock_backend, params["modelArn"])
-    with _LOCK:
-        if any(d["modelDeploymentName"] == name for d in _DEPLOYMENTS.values()):
-            raise ConflictException(f"Custom model deployment {name} already exists")
-        arn = _arn(self.region, self.current_account, "custom-model-deployment", uuid.uuid4().hex[:12])
-        _DEPLOYMENTS[arn] = {
-            "customModelDeploymentArn": arn,
-            "modelDeploymentName": name,
+    arn = DEPLOYMENTS.create(
+        self.region,
+        self.current_account,
+        params["modelDeploymentName"],
+        {
             "modelArn": params["modelArn"],
             "createdAt": _iso(),
             "lastUpdatedAt": _iso(),
             "description": params.get("description"),
-        }
-    _status(arn, DEPLOYMENT_MODEL, [("Creating", "Active")])
+        },
+    )
     _tag_new(self.bedrock_backend, arn, params.get("tags"))
     return 202, {"Content-Type": "application/json"}, json.dumps({"customModelDeploymentArn": arn})
 
 
-def _find_deployment(identifier: str) -> dict[str, Any]:
-    identifier = _identifier(identifier)
-    with _LOCK:
-        for arn, item in _DEPLOYMENTS.items():
-            if identifier in (arn, item["modelDeploymentName"]):
-                return item
-    raise ResourceNotFoundException(f"Custom model deployment {identifier} not found")
-
-
 def get_custom_model_deployment(self: Any) -> str:
-    item = _find_deployment(self.path.split("/")[-1])
-    state = _status(item["customModelDeploymentArn"], DEPLOYMENT_MODEL, [("Creating", "Active")])
-    out = {k: v for k, v in {**item, "status": state.status}.items() if v is not None}
-    state.advance()
-    return json.dumps(out)
+    return json.dumps(DEPLOYMENTS.describe(self.path.split("/")[-1]))
 
 
 def delete_custom_model_deployment(self: Any) -> str:
-    item = _find_deployment(self.path.split("/")[-1])
-    with _LOCK:
-        _DEPLOYMENTS.pop(item["customModelDeploymentArn"], None)
-    self.bedrock_backend.tagger.delete_all_tags_for_resource(item["customModelDeploymentArn"])
+    DEPLOYMENTS.delete(self.path.split("/")[-1], self.bedrock_backend)
     return json.dumps({})
 
 
-def list_custom_model_deployments(self: Any) -> str:
-    with _LOCK:
-        items = [
-            {
-                "customModelDeploymentArn": d["customModelDeploymentArn"],
-                "customModelDeploymentName": d["modelDeploymentName"],
-                "modelArn": d["modelArn"],
-                "createdAt": d["createdAt"],
-                "lastUpdatedAt": d["lastUpdatedAt"],
-            }
-            for d in _DEPLOYMENTS.values()
-            if _in_backend(self, d["customModelDeploymentArn"])
-        ]
-    for item in items:
-        item["status"] = _status(item["customModelDeploymentArn"], DEPLOYMENT_MODEL, [("Creating", "Active")]).status
-    page, token = _filter_page(
-        self._get_params(),
-        items,
-        name_key="customModelDeploymentName",
-        created_key="createdAt",
-        before="createdBefore",
-        after="createdAfter",
-    )
-    return json.dumps({"modelDeploymentSummaries": page, **({"nextToken": token} if token else {})})
-
-
-def list_provisioned_model_throughputs(self: Any) -> str:
-    keys = (
+_DEPLOYMENT_SUMMARY = {
+    "customModelDeploymentArn": "customModelDeploymentArn",
+    "customModelDeploymentName": "modelDeploymentName",
+    "modelArn": "modelArn",
+    "createdAt": "createdAt",
+    "lastUpdatedAt": "lastUpdatedAt",
+}
+_THROUGHPUT_SUMMARY = {
+    key: key
+    for key in (
         "provisionedModelArn",
         "provisionedModelName",
         "modelArn",
@@ -270,27 +315,31 @@ def list_provisioned_model_throughputs(self: Any) -> str:
         "creationTime",
         "lastModifiedTime",
     )
-    with _LOCK:
-        items = [
-            {k: t[k] for k in keys if t.get(k) is not None}
-            for t in _THROUGHPUTS.values()
-            if _in_backend(self, t["provisionedModelArn"])
-        ]
-    for item in items:
-        item["status"] = _status(item["provisionedModelArn"], THROUGHPUT_MODEL, [("Creating", "InService")]).status
+}
+
+
+def list_custom_model_deployments(self: Any) -> str:
     page, token = _filter_page(
         self._get_params(),
-        items,
+        DEPLOYMENTS.summaries(self.region, self.current_account, _DEPLOYMENT_SUMMARY),
+        name_key="customModelDeploymentName",
+        created_key="createdAt",
+        before="createdBefore",
+        after="createdAfter",
+    )
+    return json.dumps({"modelDeploymentSummaries": page, **({"nextToken": token} if token else {})})
+
+
+def list_provisioned_model_throughputs(self: Any) -> str:
+    page, token = _filter_page(
+        self._get_params(),
+        THROUGHPUTS.summaries(self.region, self.current_account, _THROUGHPUT_SUMMARY),
         name_key="provisionedModelName",
         created_key="creationTime",
         before="creationTimeBefore",
         after="creationTimeAfter",
     )
     return json.dumps({"provisionedModelSummaries": page, **({"nextToken": token} if token else {})})
-
-
-def _in_backend(response: Any, arn: str) -> bool:
-    return arn.startswith(f"arn:aws:bedrock:{response.region}:{response.current_account}:")
 
 
 def _filter_page(
@@ -328,24 +377,19 @@ def _tag_new(backend: Any, arn: str, tags: list[dict[str, str]] | None) -> None:
 def _list_arns(self: Any) -> list[str]:
     """moto's taggable ARNs plus this account/region's deployments and provisioned throughputs."""
     prefix = f"arn:aws:bedrock:{self.region_name}:{self.account_id}:"
-    with _LOCK:
-        extra = [a for a in [*_DEPLOYMENTS, *_THROUGHPUTS] if a.startswith(prefix)]
-    return [*_StockListArns(self), *extra]
+    return [*_StockListArns(self), *DEPLOYMENTS.arns(prefix), *THROUGHPUTS.arns(prefix)]
 
 
 def create_provisioned_model_throughput(self: Any) -> Any:
     params = json.loads(self.body or "{}")
-    name = params["provisionedModelName"]
     model_id = params["modelId"]
     if model_id.startswith("arn:") and ":custom-model/" in model_id:
         _find_model(self.bedrock_backend, model_id)
-    with _LOCK:
-        if any(t["provisionedModelName"] == name for t in _THROUGHPUTS.values()):
-            raise ConflictException(f"Provisioned model {name} already exists")
-        arn = _arn(self.region, self.current_account, "provisioned-model", uuid.uuid4().hex[:12])
-        _THROUGHPUTS[arn] = {
-            "provisionedModelArn": arn,
-            "provisionedModelName": name,
+    arn = THROUGHPUTS.create(
+        self.region,
+        self.current_account,
+        params["provisionedModelName"],
+        {
             "modelArn": model_id,
             "desiredModelArn": model_id,
             "foundationModelArn": model_id,
@@ -354,34 +398,18 @@ def create_provisioned_model_throughput(self: Any) -> Any:
             "creationTime": _iso(),
             "lastModifiedTime": _iso(),
             "commitmentDuration": params.get("commitmentDuration"),
-        }
-    _status(arn, THROUGHPUT_MODEL, [("Creating", "InService")])
+        },
+    )
     _tag_new(self.bedrock_backend, arn, params.get("tags"))
     return 201, {"Content-Type": "application/json"}, json.dumps({"provisionedModelArn": arn})
 
 
-def _find_throughput(identifier: str) -> dict[str, Any]:
-    identifier = _identifier(identifier)
-    with _LOCK:
-        for arn, item in _THROUGHPUTS.items():
-            if identifier in (arn, item["provisionedModelName"]):
-                return item
-    raise ResourceNotFoundException(f"Provisioned model {identifier} not found")
-
-
 def get_provisioned_model_throughput(self: Any) -> str:
-    item = _find_throughput(self.path.split("/")[-1])
-    state = _status(item["provisionedModelArn"], THROUGHPUT_MODEL, [("Creating", "InService")])
-    out = {k: v for k, v in {**item, "status": state.status}.items() if v is not None}
-    state.advance()
-    return json.dumps(out)
+    return json.dumps(THROUGHPUTS.describe(self.path.split("/")[-1]))
 
 
 def delete_provisioned_model_throughput(self: Any) -> str:
-    item = _find_throughput(self.path.split("/")[-1])
-    with _LOCK:
-        _THROUGHPUTS.pop(item["provisionedModelArn"], None)
-    self.bedrock_backend.tagger.delete_all_tags_for_resource(item["provisionedModelArn"])
+    THROUGHPUTS.delete(self.path.split("/")[-1], self.bedrock_backend)
     return json.dumps({})
 
 
@@ -389,13 +417,9 @@ def delete_provisioned_model_throughput(self: Any) -> str:
 def checkpoint_for_model_id(account: str, region: str, model_id: str) -> str | None:
     """The checkpoint behind a deployment, provisioned model or custom model id (None: the base model)."""
     model_id = _identifier(model_id)
-    with _LOCK:
-        deployment = next((d for a, d in _DEPLOYMENTS.items() if model_id in (a, d["modelDeploymentName"])), None)
-        throughput = next((t for a, t in _THROUGHPUTS.items() if model_id in (a, t["provisionedModelName"])), None)
-    if deployment is not None:
-        model_id = deployment["modelArn"]
-    elif throughput is not None:
-        model_id = throughput["modelArn"]
+    serving = DEPLOYMENTS.lookup(model_id) or THROUGHPUTS.lookup(model_id)
+    if serving is not None:
+        model_id = serving["modelArn"]
     backend = br_models.bedrock_backends[account][region]
     for model in backend.custom_models.values():
         if model_id in (model.model_name, model.model_arn) and isinstance(model, ManagedCustomModel):
@@ -487,7 +511,5 @@ def install() -> None:
 
 
 def reset() -> None:
-    with _LOCK:
-        _DEPLOYMENTS.clear()
-        _THROUGHPUTS.clear()
-        _STATES.clear()
+    DEPLOYMENTS.clear()
+    THROUGHPUTS.clear()
