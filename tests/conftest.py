@@ -1,8 +1,9 @@
-"""Session-wide test setup: fake credentials, the embedded AWS, and the network guard.
+"""Session-wide test setup: fake credentials and the network guard for every test; the embedded AWS on demand.
 
-Every test runs with fake AWS credentials and ``AWS_ENDPOINT_URL`` pointing at one embedded moto server started
-for the whole session, so nothing can reach real AWS even by accident; the network guard plugin fails any test
-that still tries to leave the machine.
+Every test runs with fake AWS credentials, so nothing can reach real AWS even by accident, and the network guard
+plugin fails any test that still tries to leave the machine. The embedded AWS (one moto server for the session,
+its endpoint in ``AWS_ENDPOINT_URL``) starts the first time a test asks for it: ``tests/aws`` and ``tests/flows``
+opt in through their conftest, a unit test never does (``tests/unit/conftest.py`` refuses it).
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "allow_network_attempt: the test deliberately triggers the network guard")
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def local_aws_session() -> Iterator[object]:
-    """One embedded AWS for the session; its endpoint and fake credentials are in ``os.environ``."""
+    """One embedded AWS for the session, started on first use; its endpoint and fake credentials are in
+    ``os.environ`` from then on."""
     from novaflow.local import LocalAws
 
     server = LocalAws().start()

@@ -13,6 +13,12 @@ from collections.abc import Iterator
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _embedded_aws(local_aws_session: object) -> object:
+    """Flows talk to the embedded AWS: every flow test runs with it started."""
+    return local_aws_session
+
+
 @pytest.fixture(scope="session", autouse=True)
 def prefect_server() -> Iterator[None]:
     os.environ["PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED"] = "false"

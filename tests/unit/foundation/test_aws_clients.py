@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import boto3
 from botocore.exceptions import ClientError, EndpointConnectionError
 
@@ -15,17 +13,6 @@ def _client_error(code: str, message: str = "m", status: int = 400) -> ClientErr
     return ClientError(
         {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op"
     )
-
-
-def test_clients_are_cached_and_shared_across_threads(local_aws_session) -> None:
-    seen: list[object] = []
-    threads = [threading.Thread(target=lambda: seen.append(get_client("s3"))) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len({id(c) for c in seen}) == 1
-    assert seen[0].meta.endpoint_url == local_aws_session.url
 
 
 def test_client_uses_adaptive_retries_and_timeouts() -> None:
@@ -40,7 +27,7 @@ def test_endpoint_setting_overrides_environment() -> None:
     assert client.meta.endpoint_url == "http://127.0.0.1:9"
 
 
-def test_use_session_routes_new_clients_through_it(local_aws_session) -> None:
+def test_use_session_routes_new_clients_through_it() -> None:
     session = boto3.Session(aws_access_key_id="blockkey", aws_secret_access_key="s", region_name="us-east-1")
     try:
         use_session(session)
