@@ -1,12 +1,21 @@
-"""The single-stage flows on prepared S3 data: baseline-eval, sft, rft, verify-reward, deploy and cleanup."""
+"""The single-stage flows on prepared S3 data: baseline-eval, sft, rft, verify-reward, deploy and cleanup.
+
+One test per flow, so a failing stage fails alone: the data, the baseline, the SFT result and the deployment are
+module-scoped fixtures that later stages start from (deploy starts from the SFT checkpoint, so a failing RFT
+does not hide it). The embedded AWS keeps its state for the module and is reset after it.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
 from flows.deploy_stage import CleanupParams, DeployFlowParams, cleanup, deploy
-from flows.params import DeployParams, JobParams
+from flows.params import DataParams, DeployParams, JobParams
 from flows.single_stage import (
     BaselineEvalParams,
     RftParams,
@@ -17,35 +26,69 @@ from flows.single_stage import (
     sft,
     verify_reward,
 )
-from novaflow.data.io import upload_prepared
-from novaflow.data.prepare import prepare_dataset
-from novaflow.data.samples import CASE_STUDY_COLUMNS, SAMPLE_CSV, SYSTEM_PROMPT
-from novaflow.data.source import ColumnMap, DatasetSource
-from novaflow.data.splits import split_dataset
+from flows.stages import RunLog, prepare_data
 from tests.flows.helpers import FAST_WAIT, artifacts_of
 
+ESCROW_PREFIX = "s3://customer-escrow-123456789012-smtj-"
 
-@pytest.fixture
-def uploaded(aws, tmp_path) -> dict[str, str]:
-    split = split_dataset(
-        DatasetSource(path=str(SAMPLE_CSV)), {"sft": 300, "eval": 100, "rft": 100}, tmp_path / "splits", seed=3
-    )
-    uris = {}
-    for name in ("sft", "eval", "rft"):
-        source = DatasetSource(
-            path=str(split.files[name]), columns=ColumnMap(**CASE_STUDY_COLUMNS), system_prompt=SYSTEM_PROMPT
+
+@pytest.fixture(scope="module")
+def module_aws(local_aws_session: Any) -> Iterator[Any]:
+    yield local_aws_session
+    local_aws_session.reset()
+
+
+@pytest.fixture(scope="module")
+def uploaded(module_aws: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The sample split, prepared and uploaded by the end-to-end flow's own data stage."""
+    data = DataParams(sft_rows=300, eval_rows=100, rft_rows=100, augment_rft_with_sft=False, seed=3)
+    work: Path = tmp_path_factory.mktemp("single")
+    prepared = prepare_data(data, "nova-lite-2", work, "s3://novaflow-local/single", log=RunLog("single"))
+    return {fmt.value: uri for fmt, uri in prepared.uris.items()}
+
+
+@pytest.fixture(scope="module")
+def baseline(uploaded: dict[str, str]) -> dict[str, Any]:
+    return baseline_eval(BaselineEvalParams(eval_uri=uploaded["eval"], wait=FAST_WAIT))
+
+
+@pytest.fixture(scope="module")
+def trained(uploaded: dict[str, str]) -> dict[str, Any]:
+    return sft(SftParams(train_uri=uploaded["sft"], eval_uri=uploaded["eval"], wait=FAST_WAIT))
+
+
+@pytest.fixture(scope="module")
+def served(trained: dict[str, Any], uploaded: dict[str, str]) -> dict[str, Any]:
+    return deploy(
+        DeployFlowParams(
+            run_name="single",
+            checkpoint_uri=trained["checkpoint"],
+            eval_uri=uploaded["eval"],
+            deploy=DeployParams(smoke_rows=2),
         )
-        prepared = prepare_dataset(source, name, "nova-lite-2", tmp_path / name)
-        uris[name] = upload_prepared(prepared, f"s3://novaflow-local/single/{name}")[prepared.data_file.name]
-    return uris
+    )
 
 
-def test_single_stage_flows_chain_through_s3(uploaded) -> None:
-    base = baseline_eval(BaselineEvalParams(eval_uri=uploaded["eval"], wait=FAST_WAIT))
-    trained = sft(SftParams(train_uri=uploaded["sft"], eval_uri=uploaded["eval"], wait=FAST_WAIT))
-    assert trained["checkpoint"].startswith("s3://customer-escrow-123456789012-smtj-")
-    assert trained["metrics"]["em"] > base["em"] + 0.3  # the emulated SFT learned the labels
+def test_data_stage_uploads_one_file_per_format(uploaded: dict[str, str]) -> None:
+    assert uploaded == {
+        "sft": "s3://novaflow-local/single/data/sft/data/train.jsonl",
+        "eval": "s3://novaflow-local/single/data/eval/data/gen_qa.jsonl",
+        "rft": "s3://novaflow-local/single/data/rft/data/rft.jsonl",
+    }
 
+
+def test_baseline_eval_scores_the_base_model(baseline: dict[str, Any]) -> None:
+    assert 0.0 <= baseline["em"] < 0.7  # the base model has not learned the labels
+
+
+def test_sft_learns_the_labels(trained: dict[str, Any], baseline: dict[str, Any]) -> None:
+    assert trained["checkpoint"].startswith(ESCROW_PREFIX)
+    assert trained["metrics"]["em"] > baseline["em"] + 0.3  # the emulated SFT learned the labels
+
+
+def test_rft_from_the_sft_checkpoint_verifies_its_reward_first(
+    trained: dict[str, Any], uploaded: dict[str, str]
+) -> None:
     state = rft(
         RftParams(
             train_uri=uploaded["rft"],
@@ -58,23 +101,22 @@ def test_single_stage_flows_chain_through_s3(uploaded) -> None:
     )
     assert state.is_completed(), state.message
     reinforced = state.result()
-    assert reinforced["checkpoint"] != trained["checkpoint"]
+    assert reinforced["checkpoint"].startswith(ESCROW_PREFIX) and reinforced["checkpoint"] != trained["checkpoint"]
     assert "reward-verification" in artifacts_of(state.state_details.flow_run_id)
 
+
+def test_verify_reward_on_the_rft_rows(uploaded: dict[str, str]) -> None:
     checked = verify_reward(VerifyRewardParams(rows_uri=uploaded["rft"], deploy=False))
     assert checked["ok"] is True
 
-    served = deploy(
-        DeployFlowParams(
-            run_name="single",
-            checkpoint_uri=reinforced["checkpoint"],
-            eval_uri=uploaded["eval"],
-            deploy=DeployParams(smoke_rows=2),
-        )
-    )
-    assert served == {"target": "sagemaker", "invoke_id": "novaflow-single", "smoke": served["smoke"]} and served[
-        "smoke"
-    ].startswith("smoke test: 2/2 answers parsed")
-    removed = cleanup(CleanupParams(deployment="novaflow-single"))
+
+def test_deploy_serves_the_checkpoint_and_passes_its_smoke_test(served: dict[str, Any]) -> None:
+    assert set(served) == {"target", "invoke_id", "smoke"}
+    assert (served["target"], served["invoke_id"]) == ("sagemaker", "novaflow-single")
+    assert served["smoke"].startswith("smoke test: 2/2 answers parsed")
+
+
+def test_cleanup_removes_the_deployment(served: dict[str, Any]) -> None:
+    removed = cleanup(CleanupParams(deployment=served["invoke_id"]))
     assert any(r.startswith("sagemaker endpoint novaflow-single") for r in removed["removed"])
     assert boto3.client("sagemaker").list_endpoints()["Endpoints"] == []
