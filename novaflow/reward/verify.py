@@ -1,6 +1,6 @@
 """Verify the reward before spending on RFT: the same samples graded in-process and through the Lambda API.
 
-Two kinds of input, as the issue asks:
+Two kinds of input, because each proves something the other cannot:
 
 * **RFT rows** (the prepared ``rft.jsonl``): each row is graded twice with a synthetic rollout - the reference
   label itself ("oracle", must be 100 % correct) and a different label ("wrong-label", must be 0 % correct). That
