@@ -20,18 +20,6 @@ def _embedded_aws(local_aws_session: object) -> object:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def short_emulated_jobs(local_aws_session: object) -> Iterator[None]:
-    """Emulated jobs last at least 0.2 s, as in the emulator's own tests, instead of the 1 s a person running
-    ``novaflow local up`` sees: a flow run waits for five of them, and nothing here measures their length."""
-    from novaflow.local import jobstate
-
-    saved = jobstate.Timing.seconds
-    jobstate.Timing.seconds = 0.2
-    yield
-    jobstate.Timing.seconds = saved
-
-
-@pytest.fixture(scope="session", autouse=True)
 def prefect_server() -> Iterator[None]:
     os.environ["PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED"] = "false"
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
