@@ -1,8 +1,8 @@
-"""OpenAI-style ``messages`` rows -> Bedrock Converse (nova-contract.md §4.5).
+"""OpenAI-style ``messages`` rows -> Bedrock Converse (docs/data-formats.md#openai-messages-to-converse).
 
 Only conversions that need no network are done here: ``s3://`` image URLs become image blocks; ``data:`` and
 http(s) images are rejected with a reason, because fetching and re-uploading media belongs in an explicit step
-(and a local transform must not do network I/O, §18 defect 2).
+(a local transform must not do network I/O).
 """
 
 from __future__ import annotations

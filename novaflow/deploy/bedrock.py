@@ -1,5 +1,5 @@
 """Deploy a Nova checkpoint on Amazon Bedrock: a custom model, then an on-demand deployment or provisioned
-throughput (nova-contract.md §17.4).
+throughput (docs/inference.md#bedrock).
 
 A custom model takes long to create and is billed for storage, so one that already exists for the same
 checkpoint (found by the escrow-URI tag, chosen deterministically - the Forge SDK once picked an arbitrary one)

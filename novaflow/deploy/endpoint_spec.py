@@ -1,5 +1,6 @@
 """What a SageMaker Nova endpoint is made of, and the exact CreateModel / CreateEndpointConfig / CreateEndpoint
-requests for it (nova-contract.md §17.1), built offline so they can be validated and shown before spending.
+requests for it (docs/inference.md#sagemaker-endpoint), built offline so they can be validated and shown before
+spending.
 
 Model and endpoint-config names carry a hash of the spec: an update in place needs new names, and a re-run of
 the same spec finds its own resources instead of creating duplicates.

@@ -1,6 +1,6 @@
 """The container environment of a Nova endpoint: tier variables plus optional sampling defaults.
 
-Values reach the container as strings; ranges are checked here (nova-contract.md §17.1) so a typo such as
+Values reach the container as strings; ranges are checked here (docs/inference.md#sagemaker-endpoint) so a typo such as
 ``temperature=20`` is refused before an endpoint is paid for.
 """
 

@@ -1,6 +1,6 @@
 """Ask a deployed model something: SageMaker ``InvokeEndpoint`` (plain and streaming) and Bedrock ``Converse``.
 
-Request bodies follow the Nova SageMaker inference API (OpenAI-style chat completions, nova-contract.md §17.3)
+Request bodies follow the Nova SageMaker inference API (OpenAI-style chat completions, docs/inference.md#invoking)
 and the Bedrock Converse API. Every call reports latency; streaming calls report time to first token, the
 number users feel.
 

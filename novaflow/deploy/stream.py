@@ -2,7 +2,7 @@
 
 SageMaker's ``PayloadPart.Bytes`` chunks are cut wherever the transport cuts them: a chunk may end in the middle
 of an SSE ``data:`` line, of a JSON object, or of a multi-byte UTF-8 character. Bytes are therefore buffered
-until a full line arrives and only then decoded and parsed (nova-contract.md §17.3). Both SSE
+until a full line arrives and only then decoded and parsed (docs/inference.md#invoking). Both SSE
 (``data: {...}`` ... ``data: [DONE]``) and bare JSON lines are accepted.
 
 Example:

@@ -4,7 +4,8 @@ Nova's ``bleu`` is ``sacrebleu.BLEU().corpus_score(preds, [[g1], [g2], ...])``: 
 streams of one segment, so only ``preds[0]`` is scored, against all golds as alternative references. Its stderr is
 lighteval's bootstrap: 1000 resamples from ``random.Random(0).choices`` in evaluation order, each re-scored the same
 buggy way, reduced with ``std(ddof=1) / sqrt(1000)``. We keep both quirks so our ``bleu`` stays comparable with AWS's
-numbers (metrics-reference.md §4) and publish the correct corpus BLEU under a separate name.
+numbers and publish the correct corpus BLEU under a separate name
+(docs/gen-qa-metrics.md#bleu-only-the-first-sample-counts).
 
 Re-running sacrebleu on every resample re-tokenizes all golds 1000 times (seconds to minutes). Instead, golds are
 tokenized and n-gram-counted once with sacrebleu's own tokenizer and n-gram extractor, each replicate only merges

@@ -1,4 +1,4 @@
-"""Nova's gen_qa metrics, reproduced exactly (lighteval 0.10 semantics; metrics-reference.md is the contract).
+"""Nova's gen_qa metrics, reproduced exactly (lighteval 0.10 semantics; docs/gen-qa-metrics.md).
 
 Per sample: ``em``, ``qem``, ``f1``, ``f1_score_quasi``, ``rouge1``, ``rouge2``, ``rougeL``; each aggregated as the
 mean with stderr = std(ddof=1)/sqrt(n). ``bleu`` is the buggy corpus BLEU with its bootstrap stderr quirk

@@ -28,7 +28,9 @@ def _normalize_token(token: str) -> str:
 
 
 def helm_normalizer(text: str) -> str:
-    """Normalize ``text`` the way lighteval's ``helm_normalizer`` does (see metrics-reference.md §5).
+    """Normalize ``text`` the way lighteval's ``helm_normalizer`` does.
+
+    Its steps and quirks: docs/gen-qa-metrics.md#the-normalizer-behind-qem-and-f1_score_quasi.
 
     Example:
         >>> helm_normalizer("The answer is 3.14!")

@@ -1,4 +1,4 @@
-"""Parse any Nova evaluation output into an :class:`EvalResult` (contract §14).
+"""Parse any Nova evaluation output into an :class:`EvalResult` (docs/evaluation-outputs.md).
 
 Files are found by glob, never by fixed path, because the layouts differ by platform and the docs contradict
 themselves: ``**/results_*.json``, ``**/inference_output.jsonl``, ``**/details_*.parquet`` (or ``details/**.parquet``)

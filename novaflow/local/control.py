@@ -51,7 +51,10 @@ class EmulatorControl:
         return json.loads(raw) if raw else None
 
     def set_transition(self, model_name: str, progression: dict[str, Any]) -> None:
-        """e.g. ``("sagemaker::endpoint", {"progression": "manual", "times": 2})`` — see local-aws-moto.md §3.2."""
+        """e.g. ``("sagemaker::endpoint", {"progression": "manual", "times": 2})``.
+
+        The progressions: docs/embedded-aws.md#steering-statuses-motos-state-manager.
+        """
         if model_name not in MANAGED_MODELS:
             raise EmulatorControlError(f"unknown managed model {model_name!r}; choose one of {MANAGED_MODELS}")
         self._post("/moto-api/state-manager/set-transition", {"model_name": model_name, "transition": progression})

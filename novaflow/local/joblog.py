@@ -1,4 +1,5 @@
-"""CloudWatch log lines of an emulated training job, in the formats the real Nova containers print (§12.3).
+"""CloudWatch log lines of an emulated training job, in the formats the real Nova containers print
+(docs/training-jobs.md#log-lines).
 
 novaflow's log tailer and metric parser are tested against what the emulator writes here, so the lines follow the
 real formats exactly: ``[YYYY-MM-DD HH:MM:SS,mmm] [INFO] ...`` with Megatron-style SFT step lines and verl-style

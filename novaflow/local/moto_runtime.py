@@ -20,7 +20,8 @@ from moto.sagemakerruntime import urls as rt_urls
 from moto.sagemakerruntime.models import sagemakerruntime_backends
 
 STREAM_PATH = "{0}/endpoints/(?P<name>[^/]+)/invocations-response-stream$"
-STREAM_CHUNK_BYTES = 48  # small on purpose: a chunk boundary must not be assumed to end a record (§17.3)
+STREAM_CHUNK_BYTES = 48
+"""Small on purpose: a chunk boundary must not be assumed to end a record (docs/inference.md#invoking)."""
 
 
 class EndpointNotFound(ServiceException):

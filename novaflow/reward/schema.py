@@ -1,4 +1,5 @@
-"""The reward Lambda's output contract (nova-contract.md §16.2), checked on what actually came back.
+"""The reward Lambda's output contract, checked on what actually came back
+(docs/reward-contract.md#what-the-function-must-return).
 
 Used by verification (on the deployed function's answers) and by the property test (on the handler's), so
 "schema-valid" means the same thing in both places.

@@ -328,8 +328,8 @@ def load_prediction_pairs(
     """(prediction, gold) pairs from a JSONL file or a Nova evaluation output.
 
     JSONL lines may be ``{"prediction", "gold"}`` or Nova's ``inference_output.jsonl`` (``inference`` is a
-    Python-repr list of strings, nova-contract.md §14.3). Anything else (an ``output.tar.gz``, a directory, an
-    S3 prefix) is read with the evaluation parser.
+    Python-repr list of strings: docs/evaluation-outputs.md#where-the-files-are). Anything else (an
+    ``output.tar.gz``, a directory, an S3 prefix) is read with the evaluation parser.
     """
     if str(location).endswith(".jsonl"):
         pairs: list[tuple[str, str]] = []

@@ -2,7 +2,7 @@
 
 The heartbeat thread is disabled because the sync engine joins it at the end of every flow run (about 1 s each),
 and the task-run recorder because its SQLite writes collide with API writes (2 s retry stalls). See
-shared/reference/prefect-notes.md §6.3.
+docs/prefect.md#tests.
 """
 
 from __future__ import annotations

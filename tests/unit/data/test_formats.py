@@ -1,4 +1,4 @@
-"""Each transform equals the contract's examples key for key (nova-contract.md §4) and its golden file byte for byte.
+"""Each transform equals the contract's examples key for key (docs/data-formats.md) and its golden file byte for byte.
 
 Set ``UPDATE_GOLDEN=1`` to rewrite the golden files after a deliberate format change; the diff shows it.
 """

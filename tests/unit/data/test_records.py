@@ -1,4 +1,5 @@
-"""The record path: Converse, OpenAI messages, DPO and RFT rows validated by the contract's rules (§5)."""
+"""The record path: Converse, OpenAI messages, DPO and RFT rows checked by the service's rules
+(docs/data-formats.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Build evaluation outputs in every layout the contract lists (§14.1), from data, for the parser tests.
+"""Build evaluation outputs in every layout docs/evaluation-outputs.md lists, from data, for the parser tests.
 
 Results come from the metrics engine on the given pairs; inference_output.jsonl and the details parquet use Nova's
 Python-literal quirks (single-quoted reprs), the BLEU per-sample object repr and the ``pred_logprobs`` column.

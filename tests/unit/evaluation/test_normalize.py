@@ -4,7 +4,7 @@ import pytest
 
 from novaflow.evaluation.normalize import helm_normalizer
 
-# metrics-reference.md §5, every row of the quirk table.
+# The normalizer's quirks (docs/gen-qa-metrics.md#the-normalizer-behind-qem-and-f1_score_quasi), one row each.
 TABLE = [
     ("32.", "32.0"),
     ("1.0", "10.0"),
