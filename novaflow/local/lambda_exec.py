@@ -17,7 +17,8 @@ AWS for zip functions:
 * results queued through ``/moto-api/static/lambda-simple/response`` still win (moto's documented lever), and
   :func:`inject_error` queues failures for the emulator control API.
 
-Pinned to moto 5.2.5 internals (:data:`PINNED_MOTO`); :func:`check_internals` fails loudly when they change.
+Written against the moto of :mod:`novaflow.local.moto_pin`; :func:`check_internals` fails loudly when the Lambda
+internals it relies on change.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-PINNED_MOTO = "5.2.5"
+from novaflow.local.moto_pin import MotoInternalsChanged
+
 LOG_TAIL_BYTES = 4096
 TIMEOUT_GRACE_SECONDS = 0.5
 """Headroom for interpreter start-up on top of the function's own timeout (AWS does not bill the init phase)."""
@@ -57,20 +59,13 @@ BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 """The program each invocation runs, by path (:mod:`novaflow.local.lambda_bootstrap`)."""
 
 
-class MotoInternalsChanged(RuntimeError):
-    """moto's Lambda internals differ from the pinned version this patch was written against."""
-
-
 def check_internals() -> None:
     """Fail loudly if the moto internals this patch relies on have changed (run at install and in a test)."""
-    import moto
     from moto.awslambda.models import LambdaFunction
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.logs.models import LogsBackend
 
     problems: list[str] = []
-    if moto.__version__ != PINNED_MOTO:
-        problems.append(f"moto is {moto.__version__}, the patch is pinned to {PINNED_MOTO}")
     expected = ["self", "function_name", "qualifier", "body", "headers", "response_headers"]
     invoke = _ORIGINAL_INVOKE or LambdaSimpleBackend.invoke
     if list(inspect.signature(invoke).parameters) != expected:

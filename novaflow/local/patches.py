@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 
+from novaflow.local import moto_pin
+
 _INSTALLED = False
 _LOCK = threading.Lock()
 
@@ -20,6 +22,7 @@ def install() -> None:
     with _LOCK:
         if _INSTALLED:
             return
+        moto_pin.check_version()  # every patch below relies on internals of exactly this moto
         from novaflow.local import (
             faults,
             fulfilment,

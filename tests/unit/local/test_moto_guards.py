@@ -1,15 +1,48 @@
-"""Guards: fail loudly when a moto upgrade moves the internals the embedded AWS patches (pinned to moto 5.2.5)."""
+"""The one moto-pin guard: fail loudly when the installed moto is not the pinned one, or when an upgrade moves the
+internals the embedded AWS patches rely on. Run this file against a candidate moto before moving the pin."""
 
 from __future__ import annotations
 
 import inspect
+import re
+import tomllib
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
+from novaflow.local import moto_pin
 
-def test_moto_is_the_pinned_version() -> None:
-    assert version("moto") == "5.2.5", "the embedded AWS patches moto internals: re-run tests/unit/local on upgrade"
+PYPROJECT = Path(__file__).resolve().parents[3] / "pyproject.toml"
+
+
+def test_installed_moto_is_the_pin_of_pyproject_and_of_the_code() -> None:
+    extras = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    pins = [m.group(1) for spec in extras["local"] if (m := re.fullmatch(r"moto\[server\]==(\S+)", spec))]
+    assert pins == [moto_pin.PINNED_MOTO] == [version("moto")]
+    moto_pin.check_version()
+
+
+def test_another_moto_is_refused_before_anything_is_patched(monkeypatch: pytest.MonkeyPatch) -> None:
+    import moto
+
+    monkeypatch.setattr(moto, "__version__", "9.9.9")
+    with pytest.raises(
+        moto_pin.MotoInternalsChanged, match=r"^moto is 9\.9\.9, the embedded AWS is pinned to 5\.2\.5: run"
+    ):
+        moto_pin.check_version()
+
+
+def test_lambda_internals_the_execution_patch_relies_on() -> None:
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    from novaflow.local import lambda_exec
+
+    lambda_exec.check_internals()
+    lambda_exec.install()
+    lambda_exec.install()  # idempotent: the original is not wrapped twice
+    assert LambdaSimpleBackend.invoke is lambda_exec._invoke
+    assert lambda_exec._ORIGINAL_INVOKE is not lambda_exec._invoke
 
 
 def test_sagemaker_objects_we_subclass_still_hard_code_their_status() -> None:
