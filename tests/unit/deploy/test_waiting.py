@@ -5,24 +5,7 @@ import pytest
 from novaflow.backoff import Backoff
 from novaflow.deploy.waiting import wait_for_status
 from novaflow.errors import DeployError
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_backoff_grows_to_its_cap() -> None:
-    nxt = Backoff(initial=10, factor=2, maximum=35).delays()
-    assert [nxt() for _ in range(5)] == [10, 20, 35, 35, 35]
+from tests.unit.fake_clock import FakeClock
 
 
 def test_waits_until_done_without_real_sleep() -> None:

@@ -8,6 +8,7 @@ import random
 import pytest
 
 from novaflow.backoff import Backoff, PollTimeout, poll_until
+from tests.unit.fake_clock import FakeClock
 
 
 def test_capped_exponential_sequence() -> None:
@@ -26,23 +27,8 @@ def test_jitter_stays_within_bounds_and_repeats_for_a_seed() -> None:
     assert [again() for _ in range(200)] == values
 
 
-class Clock:
-    """A clock that only the injected sleep moves, recording every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def test_poll_until_returns_the_first_done_value_with_its_count_and_time() -> None:
-    clock = Clock()
+    clock = FakeClock()
     values = iter([1, 2, 3, 4])
     polled = poll_until(
         lambda: next(values),
@@ -56,7 +42,7 @@ def test_poll_until_returns_the_first_done_value_with_its_count_and_time() -> No
 
 
 def test_poll_until_cuts_the_last_sleep_to_the_deadline_and_polls_there() -> None:
-    clock = Clock()
+    clock = FakeClock()
     fetched: list[float] = []
 
     def fetch() -> str:
@@ -101,7 +87,7 @@ def test_poll_until_done_at_once_never_sleeps_and_errors_propagate() -> None:
 
 
 def test_poll_until_jitters_with_the_given_rng() -> None:
-    first, second = Clock(), Clock()
+    first, second = FakeClock(), FakeClock()
     backoff = Backoff(initial=10, factor=1, maximum=10, jitter=0.2, deadline=45)
     for clock in (first, second):
         with pytest.raises(PollTimeout):

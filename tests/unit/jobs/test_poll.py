@@ -14,21 +14,9 @@ from novaflow.errors import AwsError, JobError
 from novaflow.jobs.backends import SageMakerBackend
 from novaflow.jobs.logs import LogLine
 from novaflow.jobs.poll import wait_for_job
+from tests.unit.fake_clock import FakeClock
 
 NAME = "nova-lite-2-sft-lora-abc"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class FakeTailer:
