@@ -23,6 +23,7 @@ internals it relies on change.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import inspect
 import json
@@ -51,9 +52,55 @@ TIMEOUT_GRACE_SECONDS = 0.5
 _LOCK = threading.Lock()
 _INSTALLED = False
 _ORIGINAL_INVOKE: Any = None
-_ERRORS: dict[str, deque[str]] = defaultdict(deque)
-_CODE_DIRS: dict[str, Path] = {}
-_CODE_ROOT: Path | None = None
+
+
+class _InjectedErrors:
+    """Failures queued per function name for the next invocations (emulator control API, tests)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: dict[str, deque[str]] = defaultdict(deque)
+
+    def add(self, function_name: str, message: str, times: int) -> None:
+        with self._lock:
+            self._queues[function_name].extend([message] * times)
+
+    def pop(self, function_name: str) -> str | None:
+        with self._lock:
+            queue = self._queues.get(function_name)
+            return queue.popleft() if queue else None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queues.clear()
+
+
+class _CodeDirs:
+    """Each function zip extracted once per CodeSha256 (immutable, like a Lambda's /var/task), under one temporary
+    root removed at exit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._dirs: dict[str, Path] = {}
+        self._root: Path | None = None
+
+    def get(self, code_sha_256: str, code: bytes) -> Path:
+        with self._lock:
+            cached = self._dirs.get(code_sha_256)
+            if cached is not None and cached.is_dir():
+                return cached
+            if self._root is None:
+                self._root = Path(tempfile.mkdtemp(prefix="novaflow-lambda-"))
+                atexit.register(shutil.rmtree, self._root, True)
+            target = self._root / uuid.uuid4().hex
+            target.mkdir()
+            _extract(code, target)
+            self._dirs[code_sha_256] = target
+            return target
+
+
+_ERRORS = _InjectedErrors()
+_CODE_DIRS = _CodeDirs()
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 """The program each invocation runs, by path (:mod:`novaflow.local.lambda_bootstrap`)."""
@@ -115,20 +162,12 @@ def install() -> None:
 
 def reset() -> None:
     """Forget queued errors (extracted code is immutable per CodeSha256 and stays cached)."""
-    with _LOCK:
-        _ERRORS.clear()
+    _ERRORS.clear()
 
 
 def inject_error(function_name: str, message: str, times: int = 1) -> None:
     """Make the next ``times`` invocations of ``function_name`` fail with ``FunctionError: Unhandled``."""
-    with _LOCK:
-        _ERRORS[function_name].extend([message] * times)
-
-
-def _pop_error(function_name: str) -> str | None:
-    with _LOCK:
-        queue = _ERRORS.get(function_name)
-        return queue.popleft() if queue else None
+    _ERRORS.add(function_name, message, times)
 
 
 def _invoke(
@@ -142,7 +181,7 @@ def _invoke(
     if invocation_type == "DryRun":
         return b""
     request_id = str(uuid.uuid4())
-    injected = _pop_error(fn.function_name)
+    injected = _ERRORS.pop(fn.function_name)
     if injected is not None:
         outcome = Outcome(
             False,
@@ -267,23 +306,7 @@ def _function_env(fn: Any) -> dict[str, str]:
 
 
 def _code_dir(fn: Any) -> Path:
-    """The zip extracted once per CodeSha256 (immutable, like a Lambda's /var/task)."""
-    global _CODE_ROOT
-    key = fn.code_sha_256
-    with _LOCK:
-        cached = _CODE_DIRS.get(key)
-        if cached is not None and cached.is_dir():
-            return cached
-        if _CODE_ROOT is None:
-            _CODE_ROOT = Path(tempfile.mkdtemp(prefix="novaflow-lambda-"))
-            import atexit
-
-            atexit.register(shutil.rmtree, _CODE_ROOT, True)
-        target = _CODE_ROOT / uuid.uuid4().hex
-        target.mkdir()
-        _extract(fn.code_bytes, target)
-        _CODE_DIRS[key] = target
-        return target
+    return _CODE_DIRS.get(fn.code_sha_256, fn.code_bytes)
 
 
 def _extract(data: bytes, target: Path) -> None:
