@@ -487,8 +487,8 @@ def _sft_lines(
         heads = None
         head = _SFT_HEAD + (b',"system":[{"text":' + dumps(constant) + b"}]" if constant is not None else b"")
         head += _SFT_USER
-    qs = list(map(dumps, queries))
-    rs = list(map(dumps, responses))
+    query_json = list(map(dumps, queries))
+    response_json = list(map(dumps, responses))
     if reasoning is not None:
         mids = [
             _SFT_ASSISTANT + b'{"reasoningContent":{"reasoningText":{"text":' + x + b'}}},{"text":'
@@ -500,13 +500,22 @@ def _sft_lines(
     tail = _SFT_TAIL
     # one comprehension per shape: no per-row branches (600,000 rows: 1.8 s -> 0.7 s of CPU)
     if heads is None and mids is None:
-        return [head + q + mid + r + tail for q, r in zip(qs, rs, strict=True)]
+        return [head + query + mid + answer + tail for query, answer in zip(query_json, response_json, strict=True)]
     if heads is None:
         assert mids is not None
-        return [head + q + m + r + tail for q, m, r in zip(qs, mids, rs, strict=True)]
+        return [
+            head + query + middle + answer + tail
+            for query, middle, answer in zip(query_json, mids, response_json, strict=True)
+        ]
     if mids is None:
-        return [h + q + mid + r + tail for h, q, r in zip(heads, qs, rs, strict=True)]
-    return [h + q + m + r + tail for h, q, m, r in zip(heads, qs, mids, rs, strict=True)]
+        return [
+            start + query + mid + answer + tail
+            for start, query, answer in zip(heads, query_json, response_json, strict=True)
+        ]
+    return [
+        start + query + middle + answer + tail
+        for start, query, middle, answer in zip(heads, query_json, mids, response_json, strict=True)
+    ]
 
 
 def _eval_lines(
