@@ -73,8 +73,8 @@ def run_cpt(ctx: Any, recipe: dict[str, Any]) -> None:
     training = [t for i, t in enumerate(texts) if not held_out or i % HELD_OUT_SHARE]
     hp = sft_hyperparameters(recipe.get("training_config") or {}, len(training), default_batch=256)
     model = CorpusModel.for_corpus(training)
-    held = model.bigrams(held_out)
-    before = model.cross_entropy(*held)
+    held_out_bigrams = model.bigrams(held_out)
+    before = model.cross_entropy(*held_out_bigrams)
     ctx.log.line(
         f"CPT on {len(training)} documents ({len(held_out)} held out), vocabulary {len(model.vocab)}, "
         f"max_steps={hp['steps']} global_batch_size={hp['batch']}"
@@ -87,7 +87,7 @@ def run_cpt(ctx: Any, recipe: dict[str, Any]) -> None:
 
     ctx.samples_processed = hp["steps"] * hp["batch"]
     history = train_cpt(model, training, hp, seed=zlib.crc32(ctx.name.encode()), on_step=on_step)
-    after = model.cross_entropy(*held)
+    after = model.cross_entropy(*held_out_bigrams)
     if held_out:
         ctx.log.line(f"Held-out perplexity: {math.exp(before):.2f} before, {math.exp(after):.2f} after training")
     ctx.checkpoint()

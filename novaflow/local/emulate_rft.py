@@ -1,10 +1,11 @@
 """Reinforcement fine-tuning of the stand-in model, scored by the user's reward Lambda through the Lambda API.
 
 Each step samples ``number_generation`` responses per prompt at the recipe temperature, sends them in batches to
-the reward Lambda named in the recipe (one synchronous Invoke per batch of samples, nova-contract.md §16.1 shape:
-the dataset row with the rollout appended as the last message and a unique ``id``), and applies a
-group-relative policy gradient with a KL penalty (``kl_loss_coef``) towards the starting policy. The verl-style
-step lines (§12.3) report the rewards the Lambda really returned.
+the reward Lambda named in the recipe (one synchronous Invoke per batch of samples, in the shape of
+docs/reward-contract.md#what-the-service-sends: the dataset row with the rollout appended as the last message and
+a unique ``id``), and applies a group-relative policy gradient with a KL penalty (``kl_loss_coef``) towards the
+starting policy. The verl-style step lines (docs/training-jobs.md#log-lines) report the rewards the Lambda really
+returned.
 """
 
 from __future__ import annotations

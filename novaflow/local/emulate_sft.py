@@ -1,8 +1,8 @@
 """Supervised fine-tuning of the stand-in model on Converse rows, as an SMTJ SFT job reports it.
 
 Writes the checkpoint to the emulated escrow bucket, ``output.tar.gz`` with ``manifest.json`` and
-``step_wise_training_metrics.csv`` (§13), and one Megatron-style log line per step (§12.3) whose loss is the real
-cross-entropy of the step's batch.
+``step_wise_training_metrics.csv`` (docs/training-jobs.md#output-layout), and one Megatron-style log line per step
+(docs/training-jobs.md#log-lines) whose loss is the real cross-entropy of the step's batch.
 """
 
 from __future__ import annotations

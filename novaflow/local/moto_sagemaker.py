@@ -4,8 +4,8 @@ Stock moto marks a training job Completed the moment it is created, overwrites a
 has no StopTrainingJob, rejects current GPU instance types in endpoint configs, creates endpoints InService and
 has no UpdateEndpoint.
 novaflow's job poller, its idempotent submit and its endpoint deployer must be tested against the behaviour of
-AWS, so these patches make moto behave like AWS (see ``local-aws-moto.md`` §4). Pinned to moto 5.2.5 internals;
-``tests/unit/local/test_moto_guards.py`` fails loudly if an upgrade moves them.
+AWS, so these patches make moto behave like AWS (docs/embedded-aws.md#what-stock-moto-does-and-what-the-patches-add).
+Pinned to moto 5.2.5 internals; ``tests/unit/local/test_moto_guards.py`` fails loudly if an upgrade moves them.
 """
 
 from __future__ import annotations

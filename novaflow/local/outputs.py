@@ -1,4 +1,5 @@
-"""Archives the emulator writes, in the layouts of nova-contract.md §13 (training) and §14 (gen_qa evaluation)."""
+"""Archives the emulator writes, in the layouts of docs/training-jobs.md#output-layout (training) and
+docs/evaluation-outputs.md (gen_qa evaluation)."""
 
 from __future__ import annotations
 

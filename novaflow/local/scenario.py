@@ -1,8 +1,9 @@
 """Small, self-contained Nova scenarios for the emulator's own tests and benchmark.
 
-The jobs layer (``novaflow.jobs``) is the product's way to submit; this module submits the raw
-CreateTrainingJob request of nova-contract.md §9 directly, so the emulator can be tested and timed without
-depending on another area, and turns the synthetic Stack Overflow data into the three dataset formats (§4).
+The jobs layer (``novaflow.jobs``) is the product's way to submit; this module submits the raw CreateTrainingJob
+request (docs/training-jobs.md#the-createtrainingjob-request) directly, so the emulator can be tested and timed
+without depending on another area, and turns the synthetic Stack Overflow data into the three dataset formats
+(docs/data-formats.md).
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ def submit(
     data_type: str = "Converse",
     image: str = IMAGE,
 ) -> str:
-    """The §9 CreateTrainingJob request for ``recipe`` (recipe channel + train channel)."""
+    """The CreateTrainingJob request for ``recipe`` (recipe channel + train channel)."""
     recipe_uri = put(
         f"{output_uri.rstrip('/')}/recipes/{name}/recipe.yaml", yaml.safe_dump(recipe, sort_keys=False).encode()
     )

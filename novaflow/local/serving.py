@@ -4,7 +4,8 @@ An endpoint's model is found the way SageMaker finds it (endpoint -> endpoint co
 ``ModelDataSource.S3DataSource.S3Uri`` or ``ModelDataUrl``); a Bedrock custom model through its
 ``modelSourceConfig.s3DataSource.s3Uri``. A checkpoint written by the SFT/RFT emulator answers as the fine-tuned
 model; anything else (no checkpoint, a prod path, a foundation-model id) answers as the base model. Request and
-response shapes follow nova-contract.md §17.3 (OpenAI-style chat/text completions) and §17.4 (Converse).
+response shapes follow docs/inference.md#invoking (OpenAI-style chat/text completions) and
+docs/inference.md#bedrock (Converse).
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ def client(service: str, url: str, region: str = "us-east-1") -> Any:
 
 
 def escrow_bucket(account: str = ACCOUNT) -> str:
-    """The emulated escrow bucket where SMTJ checkpoints live (§13.2: ``customer-escrow-<acct>-smtj-<id>``)."""
+    """The emulated escrow bucket where SMTJ checkpoints live: ``customer-escrow-<acct>-smtj-<id>``
+    (docs/training-jobs.md#output-layout)."""
     return f"customer-escrow-{account}-smtj-local"
 
 
