@@ -17,7 +17,7 @@ import numpy as np
 from novaflow.local import storage
 from novaflow.local.emulate_sft import checkpoint_uri, schedule, sft_hyperparameters
 from novaflow.local.joblog import sft_step_line
-from novaflow.local.model import Adam, CorpusModel, softmax
+from novaflow.local.model import Adam, CorpusModel, minibatch_steps, softmax
 
 MAX_BIGRAMS_PER_STEP = 2048
 STEP_PER_RECIPE_LR = 0.05 / 1e-5
@@ -42,13 +42,8 @@ def train_cpt(
     """Optimise ``model`` in place on mini-batches of rows; (step, epoch, loss) per step."""
     rng = np.random.default_rng(seed)
     adam = Adam(model.weights.shape, lr=0.0)
-    order, cursor, history = rng.permutation(len(texts)), 0, []
-    for step in range(1, hp["steps"] + 1):
-        started = time.perf_counter()
-        if cursor + hp["batch"] > len(order):
-            order, cursor = rng.permutation(len(texts)), 0
-        take = order[cursor : cursor + hp["batch"]]
-        cursor += len(take)
+    history = []
+    for step, take, started in minibatch_steps(rng, len(texts), hp["batch"], hp["steps"]):
         prev, nxt = model.bigrams([texts[i] for i in take])
         if len(prev) > MAX_BIGRAMS_PER_STEP:
             pick = rng.choice(len(prev), MAX_BIGRAMS_PER_STEP, replace=False)

@@ -19,7 +19,7 @@ import numpy as np
 from novaflow.local import storage
 from novaflow.local.emulate_sft import checkpoint_uri, schedule
 from novaflow.local.joblog import sft_step_line
-from novaflow.local.model import Adam, Batch, LinearPolicy, is_base_model
+from novaflow.local.model import Adam, Batch, LinearPolicy, is_base_model, minibatch_steps
 
 STEP_PER_RECIPE_LR = 0.005 / 1e-5
 
@@ -98,13 +98,8 @@ def train_dpo(
     reference = policy.weights.copy()
     adam = Adam(policy.weights.shape, lr=0.0)
     rng = np.random.default_rng(seed)
-    order, cursor, history = rng.permutation(len(pairs)), 0, []
-    for step in range(1, hp["steps"] + 1):
-        started = time.perf_counter()
-        if cursor + hp["batch"] > len(order):
-            order, cursor = rng.permutation(len(pairs)), 0
-        take = order[cursor : cursor + hp["batch"]]
-        cursor += len(take)
+    history = []
+    for step, take, started in minibatch_steps(rng, len(pairs), hp["batch"], hp["steps"]):
         batch = data.take(take)
         logits = policy.logits(batch)
         ref = np.add.reduceat(reference[batch.cols], batch.starts, axis=0)

@@ -15,7 +15,6 @@ import json
 import math
 import time
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ from novaflow.local import storage
 from novaflow.local.emulate_sft import MAX_LABELS, checkpoint_uri
 from novaflow.local.generative import Candidates, GenerativePolicy
 from novaflow.local.joblog import rft_step_line
-from novaflow.local.model import Adam, Batch, LinearPolicy, is_base_model, softmax, tokens
+from novaflow.local.model import Adam, Batch, LinearPolicy, is_base_model, minibatch_steps, softmax, tokens
 
 LAMBDA_BATCH = 32
 STEP_PER_RECIPE_LR = 0.002 / 1e-4
@@ -193,7 +192,7 @@ def _rft_classifier(
     adam = Adam(policy.weights.shape, lr=settings["lr"] * STEP_PER_RECIPE_LR)
     g, temp, kl_coef = settings["generations"], settings["temperature"], settings["kl_coef"]
     history: History = []
-    for step, take, started in _steps(rng, len(rows), prompts_per_step, settings["steps"]):
+    for step, take, started in minibatch_steps(rng, len(rows), prompts_per_step, settings["steps"]):
         batch = data.take(take)
         logits = policy.logits(batch)
         probs = softmax(logits / max(temp, 1e-6))
@@ -252,7 +251,7 @@ def _rft_generative(
     adam = Adam(policy.weights.shape, lr=settings["lr"] * GENERATIVE_STEP_PER_RECIPE_LR)
     g, temp, kl_coef = settings["generations"], max(settings["temperature"], 1e-6), settings["kl_coef"]
     history: History = []
-    for step, take, started in _steps(rng, len(rows), prompts_per_step, settings["steps"]):
+    for step, take, started in minibatch_steps(rng, len(rows), prompts_per_step, settings["steps"]):
         cands = []
         for r in take:
             if int(r) not in cache:
@@ -300,18 +299,6 @@ def _rft_generative(
         )
         _log_step(ctx, history, step, len(take), len(rows), metrics)
     return history
-
-
-def _steps(rng: np.random.Generator, rows: int, per_step: int, steps: int) -> Iterator[tuple[int, np.ndarray, float]]:
-    """(step, the rows of the step, its start time): shuffled epochs, reshuffled when a step would run past one."""
-    order, cursor = rng.permutation(rows), 0
-    for step in range(1, steps + 1):
-        started = time.perf_counter()
-        if cursor + per_step > len(order):
-            order, cursor = rng.permutation(rows), 0
-        take = order[cursor : cursor + per_step]
-        cursor += len(take)
-        yield step, take, started
 
 
 def _log_step(ctx: Any, history: History, step: int, taken: int, rows: int, metrics: dict[str, float]) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from novaflow.local import storage
 from novaflow.local.generative import GenerativePolicy, sft_examples, train_scorer
-from novaflow.local.model import Adam, Batch, LinearPolicy
+from novaflow.local.model import Adam, Batch, LinearPolicy, minibatch_steps
 
 MAX_LABELS = 50
 """Up to this many distinct responses the data is treated as labels (the classifier); above, as free-form answers."""
@@ -91,14 +91,8 @@ def train_sft(
     policy = LinearPolicy.empty(classes)
     adam = Adam(policy.weights.shape, lr=0.0, beta1=hp["beta1"], beta2=hp["beta2"])
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(users))
-    cursor, history = 0, []
-    for step in range(1, hp["steps"] + 1):
-        started = time.perf_counter()
-        if cursor + hp["batch"] > len(order):
-            order, cursor = rng.permutation(len(users)), 0
-        take = order[cursor : cursor + hp["batch"]]
-        cursor += len(take)
+    history = []
+    for step, take, started in minibatch_steps(rng, len(users), hp["batch"], hp["steps"]):
         batch = data.take(take)
         probs = policy.probs(batch)
         loss = float(-np.log(probs[np.arange(len(take)), y[take]] + 1e-12).mean())

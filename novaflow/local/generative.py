@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from novaflow.local.model import Adam, Batch, LinearPolicy, feature_ids, softmax
+from novaflow.local.model import Adam, Batch, LinearPolicy, feature_ids, minibatch_steps, softmax
 
 FORMAT = "novaflow-standin-generative-v1"
 NEIGHBOURS = 10
@@ -392,13 +392,8 @@ def train_scorer(
     """Mini-batch cross-entropy of the true answer among its candidates (Adam); (step, epoch, loss) per step."""
     adam = Adam(policy.weights.shape, lr=0.0, beta1=beta1, beta2=beta2)
     rng = np.random.default_rng(seed)
-    order, cursor, history = rng.permutation(len(examples)), 0, []
-    for step in range(1, steps + 1):
-        started = time.perf_counter()
-        if cursor + batch > len(order):
-            order, cursor = rng.permutation(len(examples)), 0
-        take = order[cursor : cursor + batch]
-        cursor += len(take)
+    history = []
+    for step, take, started in minibatch_steps(rng, len(examples), batch, steps):
         grad = np.zeros_like(policy.weights)
         loss = 0.0
         for k in take:

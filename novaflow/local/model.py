@@ -22,8 +22,9 @@ import io
 import itertools
 import json
 import re
+import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -332,3 +333,19 @@ class CorpusModel:
         vocab = meta.pop("vocab")
         meta.pop("format", None)
         return cls(vocab, weights, meta)
+
+
+def minibatch_steps(
+    rng: np.random.Generator, rows: int, per_step: int, steps: int
+) -> Iterator[tuple[int, np.ndarray, float]]:
+    """(step, the rows of the step, its start time) for every emulated trainer: shuffled epochs, reshuffled when a
+    step would run past the end of one, so each step takes a full batch. The draws from ``rng`` happen in this order
+    in every trainer, which keeps an emulated run reproducible from its seed."""
+    order, cursor = rng.permutation(rows), 0
+    for step in range(1, steps + 1):
+        started = time.perf_counter()
+        if cursor + per_step > len(order):
+            order, cursor = rng.permutation(rows), 0
+        take = order[cursor : cursor + per_step]
+        cursor += len(take)
+        yield step, take, started
