@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from novaflow.cli import GROUPS
+
 HEAVY = ("pandas", "pyarrow", "prefect", "plotly")
 
 
@@ -25,7 +27,7 @@ def test_importing_the_cli_imports_none_of_the_heavy_libraries() -> None:
     assert "boto3" not in loaded and "rich" not in loaded
 
 
-@pytest.mark.parametrize("verb", ["", "local", "data", "recipes", "jobs", "eval", "reward", "deploy", "run"])
+@pytest.mark.parametrize("verb", ["", *GROUPS])
 def test_help_of_every_verb_loads_no_heavy_library(verb: str) -> None:
     args = [verb, "--help"] if verb else ["--help"]
     loaded = _modules_after(
