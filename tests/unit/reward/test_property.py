@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from novaflow.reward.schema import metrics_of, output_problems
@@ -129,6 +129,7 @@ def test_ten_thousand_generated_events_all_schema_valid(caplog: pytest.LogCaptur
     caplog.set_level(logging.ERROR, logger="reward_lambda")  # thousands of invalid-sample warnings are expected
     seen = {"events": 0, "graded": 0, "samples": 0}
 
+    @seed(20261202)  # the sample-count floor below is then a fact about one fixed draw, not a flaky bet
     @settings(
         max_examples=EXAMPLES,
         deadline=None,
@@ -148,5 +149,5 @@ def test_ten_thousand_generated_events_all_schema_valid(caplog: pytest.LogCaptur
     run()
     assert seen["events"] >= N_EVENTS
     assert seen["events"] - seen["graded"] >= 500  # the hostile share was really exercised
-    assert seen["samples"] >= 15_000
+    assert seen["samples"] >= 15_000, seen
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []  # no grader bug hidden
