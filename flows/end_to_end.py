@@ -108,7 +108,7 @@ def end_to_end(
     plan_checks(params, settings)
     home = Path(params.work_dir) / params.run_name
     wait = params.wait.max_wait_hours * 3600
-    with run_name_held(params.run_name, home, wait_seconds=wait), flow_run_scratch(home) as work:
+    with run_name_held(params.run_name, wait_seconds=wait, settings=settings), flow_run_scratch(home) as work:
         return _run(params, settings, model, methods, group, home, work)
 
 

@@ -72,6 +72,12 @@ class NovaflowSettings(BaseSettings):
     )
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to open a connection to AWS.")
     read_timeout: float = Field(60.0, gt=0, description="Seconds to wait for an AWS response.")
+    run_lease_seconds: float = Field(
+        120.0,
+        ge=3,
+        description="How long a run's hold on its run name outlives its last renewal (renewed every third of it): "
+        "a run whose process died frees its name after this long.",
+    )
 
     @field_validator("subnets", "security_group_ids", mode="before")
     @classmethod

@@ -3,14 +3,10 @@ run holds: a slot of the training-job limit while a job runs, its run name while
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import IO
 
 from prefect import get_run_logger, task
 from prefect.client.orchestration import get_client
@@ -19,8 +15,9 @@ from prefect.concurrency.sync import concurrency
 from prefect.context import get_run_context
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from novaflow.errors import RunInUseError
+from novaflow.runs.lease import LeaseState, RunNameLease
 from novaflow.runs.registry import register_job
+from novaflow.settings import NovaflowSettings
 from tasks.common import AWS_RETRIES
 
 
@@ -69,57 +66,37 @@ RUN_NAME_POLL_SECONDS = 2.0
 
 
 @contextmanager
-def run_name_held(run_name: str, home: Path, *, wait_seconds: float) -> Iterator[None]:
-    """Hold ``run_name`` for a whole flow run: a second run of the same name on this machine waits for the first.
+def run_name_held(
+    run_name: str, *, wait_seconds: float, settings: NovaflowSettings, poll_seconds: float = RUN_NAME_POLL_SECONDS
+) -> Iterator[None]:
+    """Hold ``run_name`` for a whole flow run: a second run of the name, on any worker, waits for the first.
 
-    Two runs of one name share an S3 prefix, jobs (named by a hash of their spec) and a deployment, and the first
-    one's clean-up would delete the endpoint the second is testing. Waiting makes the second a cheap re-run that
-    attaches to the jobs the first ran. The hold is an exclusive ``flock`` on ``home/.run.lock``: the operating
-    system drops it the moment the holding process ends, however it ends (a killed run frees the name at once,
-    which a server-side lease on a temporary Prefect server would never do). After ``wait_seconds`` the run stops
-    with one line naming the holder written in the file.
+    Waiting makes the second a cheap re-run that attaches to the jobs the first ran (they are named by their
+    spec's hash). The hold is a lease object in the run's S3 prefix (:mod:`novaflow.runs.lease` says why S3
+    and not a Prefect limit); a killed holder frees the name once its lease is ``run_lease_seconds`` old, and a
+    re-run of the same flow run takes it back at once. After ``wait_seconds`` the run stops with one line
+    naming the holder.
     """
-    home.mkdir(parents=True, exist_ok=True)
-    path = home / ".run.lock"
     logger = get_run_logger()
-    with path.open("a+", encoding="utf-8") as fh:
-        if not _try_lock(fh):
-            holder = _holder(path)
-            logger.warning("run name %r is in use by %s; waiting for it to finish", run_name, holder)
-            deadline = time.monotonic() + wait_seconds
-            while not _try_lock(fh):
-                if time.monotonic() >= deadline:
-                    raise RunInUseError(
-                        f"run name {run_name!r} is still in use by {_holder(path) or holder} after "
-                        f"{wait_seconds:.0f} s; wait for it, cancel it, or pick another --run-name"
-                    )
-                time.sleep(RUN_NAME_POLL_SECONDS)
-            logger.info("run name %r is free now; this run goes on", run_name)
-        fh.seek(0)
-        fh.truncate()
-        ctx = get_run_context()
-        flow_run = getattr(ctx, "flow_run", None)
-        name = flow_run.name if flow_run is not None else "?"
-        fh.write(f"flow run {name!r} ({current_flow_run_id()}), pid {os.getpid()} on {socket.gethostname()}\n")
-        fh.flush()
-        try:
-            yield
-        finally:
-            fh.seek(0)
-            fh.truncate()
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    ctx = get_run_context()
+    flow_run = getattr(ctx, "flow_run", None)
+    name = flow_run.name if flow_run is not None else "?"
+    run_id = current_flow_run_id()
+    lease = RunNameLease(
+        run_name,
+        holder=f"flow run {name!r} ({run_id}), pid {os.getpid()} on {socket.gethostname()}",
+        holder_id=run_id,
+        settings=settings,
+    )
 
+    def waiting(holder: LeaseState) -> None:
+        logger.warning("run name %r is in use by %s; waiting for it to finish", run_name, holder.holder)
 
-def _try_lock(fh: IO[str]) -> bool:
+    if lease.acquire(wait_seconds, poll_seconds=poll_seconds, on_wait=waiting):
+        logger.info("run name %r is free now; this run goes on", run_name)
     try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _holder(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8").strip() or "another flow run"
-    except OSError:
-        return "another flow run"
+        yield
+    finally:
+        if lease.lost:
+            logger.error("run name %r: this run's lease was taken over by %s meanwhile", run_name, lease.lost)
+        lease.release()
