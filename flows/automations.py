@@ -1,9 +1,15 @@
-"""Prefect automations that tell people when a novaflow run needs them: it failed, or it waits for approval.
+"""Prefect automations novaflow installs: a crashed run is re-run; people hear when a run fails or waits for them.
+
+A crashed deployed run of a flow that submits jobs is scheduled again (the same flow run, so it takes back its
+run-name lease at once and its cached submits attach to the jobs it started), a bounded number of times: the
+trigger matches the crashed run's ``prefect.run-count`` 1..N, so the N+1th crash is left alone and the sweeper
+(:mod:`flows.sweeper`) stops its jobs once they outlive the run. A crash keeps the jobs running
+(:mod:`flows.hooks`); only a cancel stops them.
 
 A failed, crashed or timed-out run of any novaflow flow, and an end-to-end run paused at the deployment gate for a
 person's approval, each send a notification through a notification block you own (Slack, Teams, e-mail, a
 webhook: ``prefect block create slack-webhook`` or the UI). Automations run on a self-hosted Prefect server as on
-Prefect Cloud. ``novaflow automations apply --block slack-webhook/<name>`` creates them, and applying again
+Prefect Cloud. ``novaflow automations apply [--block slack-webhook/<name>]`` creates them, and applying again
 updates them in place (they are found by name).
 """
 
@@ -14,12 +20,19 @@ from typing import cast
 from uuid import UUID
 
 from prefect.automations import Automation
-from prefect.events.actions import SendNotification
+from prefect.client.schemas.objects import StateType
+from prefect.events.actions import ChangeFlowRunState, SendNotification
 from prefect.events.schemas.automations import EventTrigger, Posture
 
 FLOW_NAMES = ("end-to-end", "baseline-eval", "sft", "rft", "verify-reward", "deploy", "cleanup")
+JOB_FLOW_NAMES = ("end-to-end", "baseline-eval", "sft", "rft", "dpo", "cpt")
+"""The flows that submit training jobs: the ones a crash must not cost a job, so the ones re-run after a crash."""
 FAILED_RUN = "novaflow: run failed"
 WAITING_FOR_APPROVAL = "novaflow: run waiting for approval"
+RERUN_CRASHED = "novaflow: re-run crashed run"
+MAX_CRASH_RERUNS = 3
+"""How many times one flow run is re-run after crashing (its 4th crash is left to the sweeper)."""
+RERUN_STATE_NAME = "Rerun after crash"
 
 _FAILED_BODY = (
     "novaflow flow run {{ flow.name }}/{{ flow_run.name }} is {{ flow_run.state.name }}: "
@@ -42,6 +55,42 @@ def _flows_trigger(events: set[str]) -> EventTrigger:
         posture=Posture.Reactive,
         threshold=1,
         within=timedelta(0),
+    )
+
+
+def rerun_crashed_automation(max_reruns: int = MAX_CRASH_RERUNS) -> Automation:
+    """Schedule a crashed deployed run of a job-submitting flow again, while its run count is at most ``max_reruns``.
+
+    Only deployed runs can be re-scheduled (a worker picks them up); the related-deployment match keeps the
+    automation from touching runs started from a terminal, which Prefect would refuse to reschedule anyway.
+    """
+    return Automation(
+        name=RERUN_CRASHED,
+        description=(
+            f"Re-run a crashed novaflow run (at most {max_reruns} times); it attaches to the jobs it started, "
+            "which kept running."
+        ),
+        trigger=EventTrigger(
+            expect={"prefect.flow-run.Crashed"},
+            match={
+                "prefect.resource.id": "prefect.flow-run.*",
+                "prefect.run-count": [str(n) for n in range(1, max_reruns + 1)],
+            },
+            match_related=[
+                {"prefect.resource.role": "flow", "prefect.resource.name": list(JOB_FLOW_NAMES)},
+                {"prefect.resource.role": "deployment"},
+            ],
+            posture=Posture.Reactive,
+            threshold=1,
+            within=timedelta(0),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.SCHEDULED,
+                name=RERUN_STATE_NAME,
+                message="novaflow re-runs this crashed run; it attaches to the jobs it started, which kept running",
+            )
+        ],
     )
 
 
@@ -77,17 +126,25 @@ def approval_automation(block_document_id: str) -> Automation:
     )
 
 
-def apply_automations(block_document_id: str) -> list[str]:
-    """Create both automations, or update them in place when they exist; returns their ids."""
-    ids = []
-    for wanted in (failed_run_automation(block_document_id), approval_automation(block_document_id)):
+def wanted_automations(block_document_id: str | None, max_reruns: int = MAX_CRASH_RERUNS) -> list[Automation]:
+    """The crash re-run (unless ``max_reruns`` is 0); the two notifications when there is a block to send them."""
+    wanted = [rerun_crashed_automation(max_reruns)] if max_reruns > 0 else []
+    if block_document_id:
+        wanted += [failed_run_automation(block_document_id), approval_automation(block_document_id)]
+    return wanted
+
+
+def apply_automations(block_document_id: str | None, max_reruns: int = MAX_CRASH_RERUNS) -> dict[str, str]:
+    """Create the automations, or update them in place when they exist; returns their ids by name."""
+    ids: dict[str, str] = {}
+    for wanted in wanted_automations(block_document_id, max_reruns):
         existing = _read(wanted.name)
         if existing is None:
-            ids.append(str(cast(Automation, wanted.create()).id))
+            ids[wanted.name] = str(cast(Automation, wanted.create()).id)
         else:
             wanted.id = existing.id
             wanted.update()
-            ids.append(str(existing.id))
+            ids[wanted.name] = str(existing.id)
     return ids
 
 

@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run as current_flow_run
 
 from flows.deploy_stage import deploy_and_smoke, teardown_stage
-from flows.hooks import STOP_ON_EXIT, FlowHooks
+from flows.hooks import JOB_HOOKS, FlowHooks
 from flows.params import EndToEndParams, EvaluationParams, resolve_model
 from flows.runners import thread_pool
 from flows.stages import (
@@ -53,8 +53,8 @@ from tasks.reports import publish_report_task
 from tasks.runs import run_name_held
 
 HOOKS: FlowHooks = {
-    "on_cancellation": [*STOP_ON_EXIT["on_cancellation"], close_tracking],
-    "on_crashed": [*STOP_ON_EXIT["on_crashed"], close_tracking],
+    "on_cancellation": [*JOB_HOOKS["on_cancellation"], close_tracking],
+    "on_crashed": [*JOB_HOOKS["on_crashed"], close_tracking],
 }
 """The jobs' hooks, and MLflow runs closed as KILLED / FAILED when the flow run does not finish."""
 

@@ -13,7 +13,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.hooks import STOP_ON_EXIT
+from flows.hooks import JOB_HOOKS
 from flows.params import (
     MODEL_HELP,
     EvaluationParams,
@@ -129,7 +129,7 @@ def _metrics(result: EvalResult) -> dict[str, float]:
     return {row.name: row.value for row in result.metrics.rows}
 
 
-@flow(name="baseline-eval", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
+@flow(name="baseline-eval", task_runner=thread_pool(max_workers=4), **JOB_HOOKS)
 def baseline_eval(params: BaselineEvalParams, aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
     """Evaluate a model (the base model by default) on the held-out gen_qa rows; publish its metric table.
 
@@ -193,7 +193,7 @@ def _spec(model: str, method: Method, job: JobParams, params: _StageParams, **fi
     return spec_for(model, method, job, group=registry_group(params.registry, model, params.run_name), **fields)
 
 
-@flow(name="sft", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
+@flow(name="sft", task_runner=thread_pool(max_workers=4), **JOB_HOOKS)
 def sft(params: SftParams, aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
     """Supervised fine-tuning (LoRA), then an evaluation of the checkpoint when eval data is given.
 
@@ -205,7 +205,7 @@ def sft(params: SftParams, aws_credentials: CredentialsParameter = None) -> dict
     return _train_then_evaluate("sft", spec, params.sft, params, RunLog(params.run_name))
 
 
-@flow(name="rft", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
+@flow(name="rft", task_runner=thread_pool(max_workers=4), **JOB_HOOKS)
 def rft(params: RftParams, aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
     """Reward Lambda (deploy + verify), RFT LoRA from the given checkpoint, then an optional evaluation.
 
@@ -233,7 +233,7 @@ def rft(params: RftParams, aws_credentials: CredentialsParameter = None) -> dict
     return _train_then_evaluate("rft", spec, params.rft, params, log)
 
 
-@flow(name="dpo", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
+@flow(name="dpo", task_runner=thread_pool(max_workers=4), **JOB_HOOKS)
 def dpo(params: DpoParams, aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
     """Direct preference optimisation (LoRA) on preference pairs, then an evaluation when eval data is given.
 
@@ -248,7 +248,7 @@ def dpo(params: DpoParams, aws_credentials: CredentialsParameter = None) -> dict
     return _train_then_evaluate("dpo", spec, params.dpo, params, RunLog(params.run_name))
 
 
-@flow(name="cpt", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
+@flow(name="cpt", task_runner=thread_pool(max_workers=4), **JOB_HOOKS)
 def cpt(params: CptParams, aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
     """Continued pre-training on raw text, then an evaluation when eval data is given.
 

@@ -1,4 +1,5 @@
-"""`novaflow automations`: the Prefect automations that notify people (a run failed; a run waits for approval)."""
+"""`novaflow automations`: the Prefect automations novaflow installs (re-run a crashed run; notify on failed runs and
+runs waiting for approval)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import json
 import typer
 
 app = typer.Typer(
-    help="Prefect automations: notify on failed runs and on runs waiting for approval.", no_args_is_help=True
+    help="Prefect automations: re-run crashed runs; notify on failed runs and runs waiting for approval.",
+    no_args_is_help=True,
 )
 
 
@@ -30,13 +32,18 @@ def _block_id(slug: str) -> str:
 
 @app.command("apply")
 def apply(
-    block: str = typer.Option(..., "--block", help="Notification block BLOCK-TYPE/NAME, e.g. slack-webhook/alerts."),
+    block: str | None = typer.Option(
+        None, "--block", help="Notification block BLOCK-TYPE/NAME, e.g. slack-webhook/alerts (none: no notifications)."
+    ),
+    max_reruns: int | None = typer.Option(
+        None, "--max-reruns", min=0, help="Re-runs of one crashed flow run (0: none; default 3)."
+    ),
 ) -> None:
-    """Create (or update in place) both automations on the Prefect server PREFECT_API_URL points at."""
-    from flows.automations import FAILED_RUN, WAITING_FOR_APPROVAL, apply_automations
+    """Create (or update in place) the automations on the Prefect server PREFECT_API_URL points at."""
+    from flows.automations import MAX_CRASH_RERUNS, apply_automations
 
-    ids = apply_automations(_block_id(block))
-    for name, automation_id in zip((FAILED_RUN, WAITING_FOR_APPROVAL), ids, strict=True):
+    reruns = MAX_CRASH_RERUNS if max_reruns is None else max_reruns
+    for name, automation_id in apply_automations(_block_id(block) if block else None, reruns).items():
         typer.echo(f"{name}: {automation_id}")
 
 
@@ -46,8 +53,8 @@ def show(
         "00000000-0000-0000-0000-000000000000", "--block-id", help="Block id to show in the definitions."
     ),
 ) -> None:
-    """Print both automation definitions as JSON (what `apply` sends), without a server."""
-    from flows.automations import approval_automation, failed_run_automation
+    """Print the automation definitions as JSON (what `apply` sends), without a server."""
+    from flows.automations import wanted_automations
 
-    for automation in (failed_run_automation(block_id), approval_automation(block_id)):
+    for automation in wanted_automations(block_id):
         typer.echo(json.dumps(automation.model_dump(mode="json", exclude={"id"}), indent=2))

@@ -18,7 +18,15 @@ from prefect.automations import Automation
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from typer.testing import CliRunner
 
-from flows.automations import FAILED_RUN, FLOW_NAMES, WAITING_FOR_APPROVAL, apply_automations
+from flows.automations import (
+    FAILED_RUN,
+    FLOW_NAMES,
+    JOB_FLOW_NAMES,
+    RERUN_CRASHED,
+    RERUN_STATE_NAME,
+    WAITING_FOR_APPROVAL,
+    apply_automations,
+)
 from flows.end_to_end import end_to_end
 from flows.params import EndToEndParams
 from novaflow.cli import app
@@ -70,9 +78,29 @@ def test_apply_creates_both_automations_once_and_updates_them_in_place(webhook) 
     assert approval.trigger.expect == {"prefect.flow-run.Paused", "prefect.flow-run.Suspended"}
     assert "approve or reject" in approval.actions[0].body
 
+    rerun = Automation.read(name=RERUN_CRASHED)
+    assert rerun.trigger.expect == {"prefect.flow-run.Crashed"}
+    trigger = rerun.trigger.model_dump(mode="json")
+    assert trigger["match"]["prefect.run-count"] == ["1", "2", "3"]  # bounded: the 4th crash is left alone
+    assert trigger["match_related"] == [
+        {"prefect.resource.role": "flow", "prefect.resource.name": list(JOB_FLOW_NAMES)},
+        {"prefect.resource.role": "deployment"},
+    ]
+    assert rerun.actions[0].state.value == "SCHEDULED" and rerun.actions[0].name == RERUN_STATE_NAME
+
     result = CliRunner().invoke(app, ["automations", "apply", "--block", "custom-webhook/novaflow-test"])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == [f"{FAILED_RUN}: {first[0]}", f"{WAITING_FOR_APPROVAL}: {first[1]}"]
+    assert result.output.splitlines() == [
+        f"{RERUN_CRASHED}: {first[RERUN_CRASHED]}",
+        f"{FAILED_RUN}: {first[FAILED_RUN]}",
+        f"{WAITING_FOR_APPROVAL}: {first[WAITING_FOR_APPROVAL]}",
+    ]
+    without_block = CliRunner().invoke(app, ["automations", "apply", "--max-reruns", "2"])
+    assert without_block.output.splitlines() == [f"{RERUN_CRASHED}: {first[RERUN_CRASHED]}"]
+    assert Automation.read(name=RERUN_CRASHED).trigger.model_dump(mode="json")["match"]["prefect.run-count"] == [
+        "1",
+        "2",
+    ]
     missing = CliRunner().invoke(app, ["automations", "apply", "--block", "slack-webhook/nope"])
     assert missing.exit_code != 0 and "no notification block slack-webhook/nope" in missing.output
 

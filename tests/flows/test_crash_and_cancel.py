@@ -1,5 +1,7 @@
 """Crash and cancel safety: a killed run re-attaches on re-run (no duplicate job), on the same machine and on
-another worker that shares only the S3 result storage; a cancelled deployed run stops the SageMaker job it started."""
+another worker that shares only the S3 result storage; a cancelled deployed run stops the SageMaker job it started;
+a deployed run killed during SFT leaves the job running, and the automation novaflow installs re-runs the flow run,
+which attaches to the job and finishes."""
 
 from __future__ import annotations
 
@@ -257,3 +259,89 @@ def _pool_exists(client: Any, name: str) -> bool:
 def _final(client: Any, run_id: Any) -> str | None:
     state = client.read_flow_run(run_id).state
     return state.type.value if state is not None and state.is_final() else None
+
+
+@pytest.mark.slow
+def test_a_deployed_run_killed_during_sft_keeps_its_job_and_the_automation_reruns_it_to_the_end(aws, tmp_path) -> None:
+    from flows.automations import RERUN_CRASHED, RERUN_STATE_NAME, apply_automations
+
+    assert RERUN_CRASHED in apply_automations(None)
+    env = _child_env(aws, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_RUNNER_POLL_FREQUENCY="1")
+    worker = subprocess.Popen(
+        [PREFECT, "worker", "start", "--pool", "novaflow-local", "--type", "process"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with get_client(sync_client=True) as client:
+            _wait_for(lambda: _pool_exists(client, "novaflow-local"), 60, "the worker's pool")
+        deploy = subprocess.run(
+            [PREFECT, "--no-prompt", "deploy", "--name", "end-to-end/local"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        params = small_params(
+            "crash-deployed",
+            tmp_path,
+            skip=["baseline", "deploy"],
+            cleanup=False,
+            wait=FAST_WAIT.model_copy(update={"concurrency_limit": "crash-deployed-jobs"}),
+        )
+        sft = sft_job_name(params)
+        aws.control.stall_job(sft)
+        run = run_deployment("end-to-end/local", parameters={"params": params.model_dump(mode="json")}, timeout=0)
+        _wait_for(lambda: _status(sft) == "InProgress", 180, f"{sft} to be training")
+        _wait_for(lambda: _registered(sft), 120, f"the run to register {sft}")
+        pid = _wait_for(lambda: _flow_process(str(run.id)), 30, "the flow run's process")
+        os.kill(pid, signal.SIGKILL)  # the container dies: no hook runs
+        with get_client(sync_client=True) as client:
+            _wait_for(lambda: _state_names(client, run.id).count("Crashed") >= 1, 60, "the run to be marked Crashed")
+            assert _status(sft) == "InProgress"  # the crash did not stop the job
+            aws.control.release_job(sft)
+            _wait_for(lambda: RERUN_STATE_NAME in _state_names(client, run.id), 60, "the automation to re-run it")
+            final = _wait_for(lambda: _final(client, run.id), 300, "the re-run to finish")
+            names = _state_names(client, run.id)
+            assert final == "COMPLETED", " | ".join(
+                f"{st.name}: {st.message}"
+                for st in sorted(client.read_flow_run_states(run.id), key=lambda st: st.timestamp)[5:]
+            ) + "\n".join(logs_of(run.id)[-15:])
+            # The process worker may report the one kill twice (its runner, then the worker itself, sometimes after
+            # the re-run was already scheduled): each report is a Crashed event, so one kill can use two re-runs.
+            assert 1 <= names.count(RERUN_STATE_NAME) <= 2, names
+            assert names.count(RERUN_STATE_NAME) == names.count("Crashed")
+            assert client.read_flow_run(run.id).run_count >= 2  # the killed attempt and the re-run(s)
+        assert _status(sft) == "Completed"
+        # one SFT job: the re-run attached to it (its submit came from the first attempt's cached record)
+        assert [j["TrainingJobName"] for j in training_jobs()].count(sft) == 1
+        lines = logs_of(run.id)
+        assert not [line for line in lines if line.startswith("created job") and sft in line][1:]
+    finally:
+        worker.send_signal(signal.SIGINT)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def _flow_process(run_id: str) -> int | None:
+    """The pid of the process that runs flow run ``run_id`` (the worker sets PREFECT__FLOW_RUN_ID in its env)."""
+    marker = f"PREFECT__FLOW_RUN_ID={run_id}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                return int(entry.name)
+        except OSError:
+            continue
+    return None
+
+
+def _state_names(client: Any, run_id: Any) -> list[str]:
+    return [state.name for state in sorted(client.read_flow_run_states(run_id), key=lambda st: st.timestamp)]
