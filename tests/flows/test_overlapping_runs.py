@@ -21,7 +21,6 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 
 from novaflow.local.server import LOCAL_BUCKET
-
 from tests.flows.helpers import training_jobs
 
 pytestmark = [pytest.mark.flow, pytest.mark.slow]
@@ -87,7 +86,7 @@ def test_second_run_of_a_name_refuses_in_one_line_naming_the_holder_after_its_wa
     impatient_params = {**PARAMS, "wait": {**PARAMS["wait"], "max_wait_hours": 0.001}}  # type: ignore[dict-item]
     _wait_for_lease("held")
     impatient = _start(aws, tmp_path, "held", "impatient", "--skip", "deploy", params=impatient_params)
-    out, err = impatient.communicate(timeout=300)
+    _, err = impatient.communicate(timeout=300)
     _finish(patient)
     assert impatient.returncode == 2
     # the CLI's last word is one line naming the holder (the flow run's own log above it has Prefect's record)
