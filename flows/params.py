@@ -157,7 +157,7 @@ class GateParams(_Params):
     metric: str = Field(
         "em",
         description="Metric the candidate must improve: a gen_qa metric (em, qem, f1, rouge1, accuracy, ...) or "
-        "one of the evaluation task's, named <task>:<metric> (judge:winrate, rft_eval:aggregate_reward_score, "
+        "one of the evaluation task's, named task:metric (judge:winrate, rft_eval:aggregate_reward_score, "
         "mmlu:accuracy).",
     )
     higher_is_better: bool | None = Field(
@@ -202,7 +202,7 @@ class RegistryParams(_Params):
         description="Register every training stage's model as a model package version (lineage, metrics, and the "
         "approval status the deploy gate sets); deploy from the approved version.",
     )
-    group: str | None = Field(None, description="Model package group; empty = novaflow-<run_name>-<model>.")
+    group: str | None = Field(None, description="Model package group; empty = novaflow-{run_name}-{model}.")
 
 
 class EndToEndParams(_Params):
@@ -218,7 +218,7 @@ class EndToEndParams(_Params):
         default_factory=JobParams, description="DPO LoRA job (Nova 1; starts from the model of the stage before it)."
     )
     stages: list[TrainingStage] = Field(
-        default_factory=lambda: list(CASE_STUDY_STAGES),
+        list(CASE_STUDY_STAGES),
         description="Training stages in the order they run, each from the model of the one before: [sft, rft] "
         "(Nova 2, the case study), [sft, dpo] (Nova 1), [dpo], ...",
     )
