@@ -27,7 +27,9 @@ def publish_report_task(
     where = save_report(html, Path(out_path), s3_uri=s3_uri, data=report.to_json())
     local = Path(where["local"]).resolve()
     link = where.get("url") or local.as_uri()
-    places = [f"local file `{local}`"] + ([f"S3 `{where['s3']}` (the link is presigned for 7 days)"] if "s3" in where else [])
+    places = [f"local file `{local}`"] + (
+        [f"S3 `{where['s3']}` (the link is presigned for 7 days)"] if "s3" in where else []
+    )
     create_link_artifact(
         link=link,
         link_text=f"run report {report.run_name}",

@@ -33,6 +33,7 @@ from novaflow.reports.figures import (
 )
 from novaflow.reports.format import fixed, p_text
 from novaflow.reports.run import RunReport
+from novaflow.storage import browser_url
 
 REPORT_JSON = "report.json"
 
@@ -308,10 +309,6 @@ def report_figures(stages: Mapping[str, EvalResult]) -> list[go.Figure]:
     return figures
 
 
-REPORT_LINK_SECONDS = 7 * 24 * 3600
-"""How long the report's presigned link works: seven days, the most a SigV4 presigned URL may last."""
-
-
 def save_report(html: str, path: str | Path, *, s3_uri: str | None = None, data: bytes | None = None) -> dict[str, str]:
     """Write the report (and its exact JSON beside it) locally and, if asked, to S3; returns where the HTML went
     (``local``; with S3 also ``s3`` and ``url``, a presigned link a browser opens).
@@ -340,11 +337,7 @@ def save_report(html: str, path: str | Path, *, s3_uri: str | None = None, data:
             except ClientError as exc:
                 raise wrap_client_error(exc, f"uploading the report to s3://{bucket}/{k}") from exc
         where["s3"] = s3_uri
-        # An s3:// address does nothing in a browser: a presigned GET (the longest SigV4 allows) opens the page
-        # for anyone with the link, from the endpoint the run's clients talk to.
-        where["url"] = s3.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=REPORT_LINK_SECONDS
-        )
+        where["url"] = browser_url(s3_uri)
     return where
 
 

@@ -267,3 +267,29 @@ def _active_slots(name: str) -> int:
             return client.read_global_concurrency_limit_by_name(name).active_slots
         except ObjectNotFound:
             return 0
+
+
+URL = re.compile(r"\b(?:https?|file)://\S+")
+
+
+def test_every_link_and_path_the_run_prints_opens_after_the_run(run: Run) -> None:
+    """What a person clicks in the run log or an artifact exists after the run: a link never swallows the
+    punctuation after it (the UI links up to the next space), a file:// link and a printed local path exist, and an
+    http link (a presigned S3 link served by the endpoint the run talks to) opens."""
+    import urllib.request
+    from urllib.parse import unquote, urlparse
+
+    texts = logs_of(run.state.state_details.flow_run_id)
+    texts += [str(a.get("data") or "") + "\n" + str(a.get("description") or "") for a in run.arts.values()]
+    links = {m.group(0).rstrip("])") for text in texts for m in URL.finditer(text)}
+    assert links, "the run printed no link at all"
+    assert not [u for u in links if u[-1] in ";,."], links
+    for url in sorted(links):
+        if url.startswith("file://"):
+            assert Path(unquote(urlparse(url).path)).exists(), url
+        elif urlparse(url).hostname in ("127.0.0.1", "localhost"):
+            with urllib.request.urlopen(url) as page:
+                assert page.status == 200, url
+    work = str(run.work)
+    paths = {m.group(0).rstrip(".,;:)`'\"") for text in texts for m in re.finditer(re.escape(work) + r"\S*", text)}
+    assert not [p for p in paths if not Path(p).exists()], paths
