@@ -214,7 +214,9 @@ def _run(
 
     rows = comparison.table_records() if comparison is not None else None
     create_markdown_artifact(
-        run_summary_markdown(log, comparison_rows=rows, gate=gate, deployment=deployment),
+        run_summary_markdown(
+            log, comparison_rows=rows, gate=gate, deployment=deployment, endpoint=settings.resolved_endpoint_url()
+        ),
         key=artifact_key("run-summary", params.run_name),
         description=f"novaflow end-to-end run {params.run_name}",
     )

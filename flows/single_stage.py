@@ -122,7 +122,11 @@ class VerifyRewardParams(BaseModel):
 
 
 def _summary(log: RunLog) -> None:
-    create_markdown_artifact(run_summary_markdown(log), key=artifact_key("run-summary", log.run_name))
+    create_markdown_artifact(
+        run_summary_markdown(log),
+        key=artifact_key("run-summary", log.run_name),
+        description=f"novaflow run {log.run_name}: stages, jobs, where things are",
+    )
 
 
 def _metrics(result: EvalResult) -> dict[str, float]:

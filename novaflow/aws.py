@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+from urllib.parse import urlparse
 
 import boto3
 from botocore.client import BaseClient
@@ -50,6 +51,16 @@ RETRYABLE_CODES = frozenset(
         "RequestTimeout",
     }
 )
+
+
+def bills_like_aws(endpoint: str | None) -> bool:
+    """Whether requests to ``endpoint`` reach AWS, which bills them: the default endpoints (``None``) and any host
+    under amazonaws.com (VPC interface and FIPS endpoints included). Anything else (the embedded AWS, another
+    emulator) bills nothing, and a cost estimate must say so rather than read like an invoice."""
+    if not endpoint:
+        return True
+    host = (urlparse(endpoint).hostname or "").lower()
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws"))
 
 
 def client_config(settings: NovaflowSettings, service: str = "") -> Config:

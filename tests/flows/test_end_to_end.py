@@ -290,6 +290,7 @@ def test_every_link_and_path_the_run_prints_opens_after_the_run(run: Run) -> Non
         elif urlparse(url).hostname in ("127.0.0.1", "localhost"):
             with urllib.request.urlopen(url) as page:
                 assert page.status == 200, url
+    assert not [k for k, a in run.arts.items() if not a.get("description")], "artifacts without a description"
     work = str(run.work)
     paths = {m.group(0).rstrip(".,;:)`'\"") for text in texts for m in re.finditer(re.escape(work) + r"\S*", text)}
     assert not [p for p in paths if not Path(p).exists()], paths
