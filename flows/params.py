@@ -206,10 +206,22 @@ class RegistryParams(_Params):
 
 
 class EndToEndParams(_Params):
-    run_name: str = Field("case-study", description="Names the run's S3 prefix, artifacts and deployment.")
-    model: ModelName = Field(None, description=MODEL_HELP)
+    # The form shows fields in this order: what a user changes most first (the data, the model, the stages, the
+    # run name), then what each stage does, then the advanced groups (registry, waiting, clean-up, tracking).
     data: DataParams = Field(default_factory=DataParams)
-    baseline: EvaluationParams = Field(default_factory=EvaluationParams, description="Baseline evaluation job.")
+    model: ModelName = Field(None, description=MODEL_HELP)
+    stages: list[TrainingStage] = Field(
+        list(CASE_STUDY_STAGES),
+        description="Training stages in the order they run, each from the model of the one before: [sft, rft] "
+        "(Nova 2, the case study), [sft, dpo] (Nova 1), [dpo], ...",
+    )
+    run_name: str = Field("case-study", description="Names the run's S3 prefix, artifacts and deployment.")
+    skip: list[Stage] = Field(default_factory=list, description="Stages to skip.")
+    reward: RewardParams = Field(default_factory=RewardParams)
+    evaluation: EvaluationParams = Field(
+        default_factory=EvaluationParams, description="Evaluation jobs after every training stage."
+    )
+    deploy: DeployParams = Field(default_factory=DeployParams)
     sft: JobParams = Field(default_factory=JobParams, description="SFT LoRA job.")
     rft: JobParams = Field(
         default_factory=JobParams, description="RFT LoRA job (starts from the model of the stage before it)."
@@ -217,19 +229,9 @@ class EndToEndParams(_Params):
     dpo: JobParams = Field(
         default_factory=JobParams, description="DPO LoRA job (Nova 1; starts from the model of the stage before it)."
     )
-    stages: list[TrainingStage] = Field(
-        list(CASE_STUDY_STAGES),
-        description="Training stages in the order they run, each from the model of the one before: [sft, rft] "
-        "(Nova 2, the case study), [sft, dpo] (Nova 1), [dpo], ...",
-    )
-    evaluation: EvaluationParams = Field(
-        default_factory=EvaluationParams, description="Evaluation jobs after every training stage."
-    )
+    baseline: EvaluationParams = Field(default_factory=EvaluationParams, description="Baseline evaluation job.")
     registry: RegistryParams = Field(default_factory=RegistryParams)
-    reward: RewardParams = Field(default_factory=RewardParams)
-    deploy: DeployParams = Field(default_factory=DeployParams)
     wait: WaitParams = Field(default_factory=WaitParams)
-    skip: list[Stage] = Field(default_factory=list, description="Stages to skip.")
     cleanup: bool = Field(False, description="Tear down the deployment (and the roles novaflow created) at the end.")
     work_dir: str = Field("novaflow-runs", description="Local scratch directory for prepared files and reports.")
     tracking: TrackingParams = Field(default_factory=TrackingParams, description="MLflow tracking (optional).")

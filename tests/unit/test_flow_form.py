@@ -85,3 +85,11 @@ def test_list_and_dict_defaults_are_in_the_schema_so_the_form_shows_them() -> No
                     if not isinstance(value, BaseModel) and value:
                         bad.append(f"{flow.name}: {model.__name__}.{name} (default {value!r})")
     assert not bad, "give these a plain default, not default_factory:\n" + "\n".join(bad)
+
+
+def test_the_end_to_end_form_starts_with_what_a_user_changes_most() -> None:
+    from flows.end_to_end import end_to_end
+
+    properties = list(parameter_schema(end_to_end.fn).model_dump()["definitions"]["EndToEndParams"]["properties"])
+    assert properties[:4] == ["data", "model", "stages", "run_name"]
+    assert properties.index("wait") > properties.index("sft") and properties[-1] == "tracking"
