@@ -10,9 +10,9 @@ import re
 from typing import Any
 
 from prefect import flow, get_run_logger
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from flows.params import MODEL_HELP, DeployParams, EndToEndParams, ModelName, resolve_model
+from flows.params import MODEL_HELP, DeployParams, EndToEndParams, FormParams, ModelName, resolve_model
 from flows.stages import RunLog, TrainedModel
 from novaflow.errors import ConfigError, DeployError
 from novaflow.evaluation.compare import StageComparison
@@ -127,9 +127,7 @@ def teardown_stage(run_name: str, log: RunLog, deploy: DeployParams) -> None:
     log.notes.append(f"teardown removed {len(report.removed)} resource(s)")
 
 
-class DeployFlowParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DeployFlowParams(FormParams):
     run_name: str = Field("manual", description="Names the deployment: novaflow-{run_name}.")
     model: ModelName = Field(None, description="The Nova model the checkpoint was trained from. " + MODEL_HELP)
     checkpoint_uri: str | None = Field(
@@ -143,9 +141,7 @@ class DeployFlowParams(BaseModel):
     )
 
 
-class CleanupParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CleanupParams(FormParams):
     deployment: str | None = Field(
         None, description="Deployment name (novaflow-{run_name}); empty = every novaflow deployment."
     )

@@ -38,8 +38,29 @@ def resolve_model(model: str | None, settings: NovaflowSettings | None = None) -
     return model or (settings or load_settings()).model
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _plain_optionals(schema: dict[str, Any]) -> None:
+    """An optional field (``X | None = None``) is shown as a plain X field: the UI renders ``anyOf [X, null]`` as a
+    "X / None" toggle saying "Property is type None", while an empty field already means None (the form leaves it
+    out and the model's default applies). Deployments do not enforce the schema (prefect.yaml), and the flow's own
+    pydantic model still accepts None."""
+    for prop in schema.get("properties", {}).values():
+        branches = prop.get("anyOf")
+        if not branches or prop.get("default", ...) is not None:
+            continue
+        kept = [b for b in branches if b.get("type") != "null"]
+        if len(kept) == 1 and len(branches) == 2:
+            prop.pop("anyOf")
+            prop.pop("default")
+            prop.update({k: v for k, v in kept[0].items() if k not in prop})
+
+
+class FormParams(BaseModel):
+    """Base of every flow's parameter model: unknown fields are refused, optional fields render as plain fields."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_plain_optionals)
+
+
+_Params = FormParams
 
 
 class DataParams(_Params):

@@ -93,3 +93,40 @@ def test_the_end_to_end_form_starts_with_what_a_user_changes_most() -> None:
     properties = list(parameter_schema(end_to_end.fn).model_dump()["definitions"]["EndToEndParams"]["properties"])
     assert properties[:4] == ["data", "model", "stages", "run_name"]
     assert properties.index("wait") > properties.index("sft") and properties[-1] == "tracking"
+
+
+def test_optional_fields_render_as_plain_fields_and_still_take_none() -> None:
+    from flows.params import FormParams
+
+    ours = {cls.__name__ for cls in _subclasses(FormParams)}
+    toggles = []
+    for flow in every_flow():
+        schema = parameter_schema(flow.fn).model_dump()
+        for name, definition in schema.get("definitions", {}).items():
+            if name not in ours:
+                continue  # prefect-aws's own blocks (AwsCredentials) render as Prefect draws them
+            for field, prop in definition.get("properties", {}).items():
+                # (a field whose default is a value, not None, keeps its null branch: None is a choice there)
+                if prop.get("default") is None and any(b.get("type") == "null" for b in prop.get("anyOf", [])):
+                    toggles.append(f"{flow.name}: {name}.{field}")
+    assert not toggles, "shown as 'X / None' toggles:\n" + "\n".join(toggles)
+
+    from flows.end_to_end import end_to_end
+    from flows.params import EndToEndParams
+
+    props = parameter_schema(end_to_end.fn).model_dump()["definitions"]["JobParams"]["properties"]
+    assert props["image_uri"]["type"] == "string" and "default" not in props["image_uri"]
+    assert props["instance_count"] == {
+        "type": "integer",
+        "minimum": 1,
+        "title": "Instance Count",
+        "description": "Default from the instance table.",
+    }
+    assert EndToEndParams.model_validate({"sft": {"image_uri": None}}).sft.image_uri is None
+
+
+def _subclasses(cls: type) -> set[type]:
+    out = set(cls.__subclasses__())
+    for sub in list(out):
+        out |= _subclasses(sub)
+    return out
