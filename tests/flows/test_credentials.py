@@ -25,7 +25,7 @@ from flows.end_to_end import end_to_end
 from flows.single_stage import verify_reward
 from novaflow.aws import current_session, get_client, use_session
 from novaflow.errors import ConfigError
-from novaflow.local.server import LOCAL_BUCKET, LOCAL_ROLE_ARN
+from novaflow.local.aws.server import LOCAL_BUCKET, LOCAL_ROLE_ARN
 from novaflow.settings import apply_overrides, load_settings
 from tasks.credentials import credentials_from_parameters, use_run_credentials
 from tests.flows.helpers import FAST_WAIT, logs_of, small_params

@@ -2,7 +2,7 @@
 
 Server mode (not in-process ``mock_aws``) because Prefect workers, process pools and CLI subprocesses must reach
 the same fake AWS through ``AWS_ENDPOINT_URL``. The emulator of the Nova service side
-(:mod:`novaflow.local.patches`) is installed into this process before the first request, since moto builds its
+(:mod:`novaflow.local.aws.patches`) is installed into this process before the first request, since moto builds its
 per-service apps lazily.
 
 Example:
@@ -82,7 +82,7 @@ class LocalAws:
         # Read by moto when a backend is first created, so it must be in place before the first request.
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "false")
         if self.emulator:
-            from novaflow.local import patches
+            from novaflow.local.aws import patches
 
             patches.install()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
@@ -118,8 +118,8 @@ class LocalAws:
     # -- helpers ---------------------------------------------------------------------------------------
     @property
     def control(self) -> Any:
-        """An :class:`~novaflow.local.control.EmulatorControl` for this server (fault injection, transitions)."""
-        from novaflow.local.control import EmulatorControl
+        """An :class:`~novaflow.local.aws.control.EmulatorControl` for this server (fault injection, transitions)."""
+        from novaflow.local.aws.control import EmulatorControl
 
         return EmulatorControl(self.url)
 
@@ -163,7 +163,7 @@ class LocalAws:
         """Wipe every backend, then re-apply configuration and seed data (between tests)."""
         self.api("/moto-api/reset", {})
         if self.emulator:
-            from novaflow.local import patches
+            from novaflow.local.aws import patches
 
             patches.reset()
         self.configure({"lambda": {"use_docker": False}})
