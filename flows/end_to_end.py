@@ -205,6 +205,7 @@ def _run(
             stages,
             comparison,
             region=settings.region,
+            console=settings.console_url,
             deployment=deployment,
             flow_run_url=current_flow_run.ui_url,
         )

@@ -88,7 +88,7 @@ def run_summary_markdown(
         lines += ["## Cost estimates (before spending)", ""]
         if not bills_like_aws(endpoint):
             lines += [
-                f"This run's AWS clients talked to {endpoint}, not AWS: nothing was billed. On AWS, at the price "
+                f"Nothing was billed: this run's AWS clients talked to {endpoint} - not AWS. On AWS, at the price "
                 "table's list prices, the jobs would cost at most:",
                 "",
             ]
@@ -112,6 +112,7 @@ def run_report(
     comparison: StageComparison | None,
     *,
     region: str,
+    console: str | None = None,
     deployment: str | None,
     flow_run_url: str | None = None,
 ) -> RunReport:
@@ -137,7 +138,7 @@ def run_report(
         gate_stages=gate_stages,
         deployment=deployment.replace("`", "") if deployment else None,
         not_deployed=not_deployed,
-        jobs=[JobLink(stage, r.name, r.status.value, region, r.attached) for stage, r in log.jobs.items()],
+        jobs=[JobLink(stage, r.name, r.status.value, region, r.attached, console) for stage, r in log.jobs.items()],
         curves=dict(log.curves),
         split=log.split,
         data=dict(log.data),

@@ -291,6 +291,14 @@ def test_every_link_and_path_the_run_prints_opens_after_the_run(run: Run) -> Non
             with urllib.request.urlopen(url) as page:
                 assert page.status == 200, url
     assert not [k for k, a in run.arts.items() if not a.get("description")], "artifacts without a description"
+    # The report's job links open the embedded AWS's own job pages, never the real AWS console.
+    page = (run.work / "e2e-artifacts" / "report.html").read_text()
+    assert "console.aws.amazon.com" not in page
+    job_links = set(re.findall(r"href=[\"'](http://127\.0\.0\.1:\d+/moto-api/ext/console/sagemaker/jobs/[^\"']+)", page))
+    assert len(job_links) >= 3, job_links
+    for url in sorted(job_links):
+        with urllib.request.urlopen(url.replace("&amp;", "&")) as job:
+            assert "TrainingJobStatus" in job.read().decode()
     work = str(run.work)
     paths = {m.group(0).rstrip(".,;:)`'\"") for text in texts for m in re.finditer(re.escape(work) + r"\S*", text)}
     assert not [p for p in paths if not Path(p).exists()], paths

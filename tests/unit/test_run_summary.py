@@ -34,10 +34,10 @@ def test_web_addresses_are_links_and_other_locations_are_code() -> None:
 
 def test_cost_estimates_say_nothing_was_billed_when_the_endpoint_is_not_aws() -> None:
     offline = run_summary_markdown(_log(), endpoint="http://127.0.0.1:4566")
-    assert "talked to http://127.0.0.1:4566, not AWS: nothing was billed" in offline
+    assert "Nothing was billed: this run's AWS clients talked to http://127.0.0.1:4566 - not AWS." in offline
     assert "- sft: ESTIMATE: 4 x ml.p5.48xlarge" in offline
-    assert "nothing was billed" not in run_summary_markdown(_log(), endpoint=None)
-    assert "nothing was billed" not in run_summary_markdown(
+    assert "Nothing was billed" not in run_summary_markdown(_log(), endpoint=None)
+    assert "Nothing was billed" not in run_summary_markdown(
         _log(), endpoint="https://vpce-0a1b-x.api.sagemaker.us-east-1.vpce.amazonaws.com"
     )
 
