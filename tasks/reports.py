@@ -1,7 +1,8 @@
 """Prefect task for the run's report: render it, write it with its exact JSON locally and to S3, link it.
 
 The link artifact opens in a browser: a presigned link to the S3 copy when the report went there (what a teammate
-can open), the local file otherwise; its description says every place the report is. How long the rendering takes is logged, since a report is built at the end of every run.
+can open), the local file otherwise; its description says every place the report is. How long the rendering takes
+is logged, since a report is built at the end of every run.
 """
 
 from __future__ import annotations

@@ -294,7 +294,8 @@ def test_every_link_and_path_the_run_prints_opens_after_the_run(run: Run) -> Non
     # The report's job links open the embedded AWS's own job pages, never the real AWS console.
     page = (run.work / "e2e-artifacts" / "report.html").read_text()
     assert "console.aws.amazon.com" not in page
-    job_links = set(re.findall(r"href=[\"'](http://127\.0\.0\.1:\d+/moto-api/ext/console/sagemaker/jobs/[^\"']+)", page))
+    pattern = r"href=[\"'](http://127\.0\.0\.1:\d+/moto-api/ext/console/sagemaker/jobs/[^\"']+)"
+    job_links = set(re.findall(pattern, page))
     assert len(job_links) >= 3, job_links
     for url in sorted(job_links):
         with urllib.request.urlopen(url.replace("&amp;", "&")) as job:

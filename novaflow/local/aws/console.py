@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 
 CONSOLE_PATH = "/moto-api/ext/console"
 JOBS_PATH = CONSOLE_PATH + "/sagemaker/jobs/"
