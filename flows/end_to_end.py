@@ -50,7 +50,7 @@ from tasks.common import artifact_key
 from tasks.credentials import CredentialsParameter, use_run_credentials
 from tasks.evaluation import compare_stages_task
 from tasks.reports import publish_report_task
-from tasks.runs import run_name_held
+from tasks.runs import run_name_held, run_notifications
 
 HOOKS: FlowHooks = {
     "on_cancellation": [*JOB_HOOKS["on_cancellation"], close_tracking],
@@ -108,7 +108,12 @@ def end_to_end(
     plan_checks(params, settings)
     home = Path(params.work_dir) / params.run_name
     wait = params.wait.max_wait_hours * 3600
-    with run_name_held(params.run_name, wait_seconds=wait, settings=settings), flow_run_scratch(home) as work:
+    notify = params.notifications
+    with (
+        run_name_held(params.run_name, wait_seconds=wait, settings=settings),
+        run_notifications(params.run_name, notify.sns_topic_arn, notify.events, settings),
+        flow_run_scratch(home) as work,
+    ):
         return _run(params, settings, model, methods, group, home, work)
 
 

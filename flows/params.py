@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from novaflow.catalog import model_field
+from novaflow.runs.notifications import DEFAULT_EVENTS as DEFAULT_NOTIFIED_STATUSES
 from novaflow.settings import NovaflowSettings, load_settings
 
 Stage = Literal["baseline", "sft", "dpo", "rft", "deploy"]
@@ -217,6 +218,18 @@ class TrackingParams(_Params):
     experiment: str | None = Field(None, description="MLflow experiment; empty = MLFLOW_EXPERIMENT_NAME or 'novaflow'.")
 
 
+class NotificationParams(_Params):
+    sns_topic_arn: str | None = Field(
+        None,
+        description="SNS topic that gets a message for each state change of the run's jobs (an EventBridge rule "
+        "per run, removed when it ends; the topic must allow events.amazonaws.com to publish). Empty = none.",
+    )
+    events: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_NOTIFIED_STATUSES),
+        description="Job statuses to notify: InProgress, Completed, Failed, Stopping, Stopped.",
+    )
+
+
 class RegistryParams(_Params):
     enabled: bool = Field(
         True,
@@ -255,6 +268,9 @@ class EndToEndParams(_Params):
     wait: WaitParams = Field(default_factory=WaitParams)
     cleanup: bool = Field(False, description="Tear down the deployment (and the roles novaflow created) at the end.")
     work_dir: str = Field("novaflow-runs", description="Local scratch directory for prepared files and reports.")
+    notifications: NotificationParams = Field(
+        default_factory=NotificationParams, description="AWS-native notifications (EventBridge -> SNS)."
+    )
     tracking: TrackingParams = Field(default_factory=TrackingParams, description="MLflow tracking (optional).")
 
     @field_validator("stages")

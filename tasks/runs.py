@@ -16,8 +16,9 @@ from prefect.context import get_run_context
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from novaflow.runs.lease import LeaseState, RunNameLease
+from novaflow.runs.notifications import check_topic, disable, enable, follow_jobs
 from novaflow.runs.registry import register_job
-from novaflow.settings import NovaflowSettings
+from novaflow.settings import NovaflowSettings, load_settings
 from tasks.common import AWS_RETRIES
 
 
@@ -32,8 +33,32 @@ def current_flow_run_id() -> str:
 
 @task(name="register-job", **AWS_RETRIES)
 def register_job_task(run_id: str, job_name: str, platform: str, stage: str) -> None:
-    """Remember that this run owns the job, before waiting on it, so cancel and crash hooks can stop it."""
+    """Remember that this run owns the job, before waiting on it, so the cancel hook and the sweeper find it; a run
+    with notifications adds the job to its EventBridge rules."""
     register_job(run_id, job_name, platform=platform, stage=stage)
+    follow_jobs(run_id, load_settings())
+
+
+@contextmanager
+def run_notifications(
+    run_name: str, topic_arn: str | None, events: list[str], settings: NovaflowSettings
+) -> Iterator[None]:
+    """While the run lives, its jobs' state changes go to ``topic_arn`` (see :mod:`novaflow.runs.notifications`);
+    the topic is checked first, before anything is spent, and the rules are removed when the run ends."""
+    if not topic_arn:
+        yield
+        return
+    check_topic(topic_arn, settings)
+    run_id = current_flow_run_id()
+    enable(run_id, run_name, topic_arn, settings, events)
+    get_run_logger().info(
+        "notifications: the state changes %s of this run's jobs go to %s", ", ".join(events), topic_arn
+    )
+    try:
+        yield
+    finally:
+        removed = disable(run_id, settings)
+        get_run_logger().info("notifications: removed EventBridge rule(s) %s", ", ".join(removed) or "(none)")
 
 
 def ensure_concurrency_limit(name: str, limit: int) -> None:

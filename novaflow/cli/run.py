@@ -160,6 +160,9 @@ def end_to_end_cmd(
     stages: str | None = typer.Option(
         None, "--stages", help="Training stages in order, comma separated: sft,rft (default), sft,dpo, dpo, ..."
     ),
+    notify_sns: str | None = typer.Option(
+        None, "--notify-sns", help="SNS topic ARN for the run's job state changes (EventBridge rule, removed at end)."
+    ),
 ) -> None:
     """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->
     gated deploy -> smoke test -> cleanup. Prints each stage's time, the comparison table and the report path."""
@@ -196,6 +199,8 @@ def end_to_end_cmd(
         raw["skip"] = skip
     if mlflow_uri:
         raw.setdefault("tracking", {})["mlflow_uri"] = mlflow_uri
+    if notify_sns:
+        raw.setdefault("notifications", {})["sns_topic_arn"] = notify_sns
     if stages:
         raw["stages"] = [s.strip() for s in stages.split(",") if s.strip()]
     if platform and platform.upper() not in ("SMTJ", "SERVERLESS"):

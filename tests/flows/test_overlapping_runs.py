@@ -20,7 +20,7 @@ import boto3
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-from novaflow.local.server import LOCAL_BUCKET
+from novaflow.local.aws.server import LOCAL_BUCKET
 from tests.flows.helpers import training_jobs
 
 pytestmark = [pytest.mark.flow, pytest.mark.slow]

@@ -24,6 +24,7 @@ def install() -> None:
             return
         moto_pin.check_version()  # every patch below relies on internals of exactly this moto
         from novaflow.local.aws import (
+            events,
             lambda_exec,
             moto_bedrock,
             moto_hub,
@@ -44,6 +45,7 @@ def install() -> None:
             moto_sagemaker.ON_TRAINING_JOB_CREATED.append(fulfilment.on_training_job_created)
         routes.install(on_reset=reset)
         lambda_exec.install()
+        events.install()
         _INSTALLED = True
 
 
@@ -51,7 +53,7 @@ def reset() -> None:
     """Forget emulator state that moto's reset does not wipe (queues, fault injections, transitions)."""
     from moto.moto_api import state_manager
 
-    from novaflow.local.aws import lambda_exec, moto_bedrock, moto_hub, moto_sagemaker
+    from novaflow.local.aws import events, lambda_exec, moto_bedrock, moto_hub, moto_sagemaker
     from novaflow.local.aws.control import MANAGED_MODELS
     from novaflow.local.emulator import aws_io, faults
 
@@ -63,3 +65,4 @@ def reset() -> None:
     for model_name in MANAGED_MODELS:
         state_manager.unset_transition(model_name)
     lambda_exec.reset()
+    events.reset()

@@ -1,0 +1,113 @@
+"""The embedded AWS sends SageMaker's training job state changes to EventBridge as AWS does, and rules deliver them
+to SQS queues and to SNS topics (whose SQS subscriptions receive them), input transformers applied."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+
+from novaflow.local.aws.server import LOCAL_ROLE_ARN
+from novaflow.local.emulator import scenario
+
+
+def _queue(name: str) -> tuple[str, str]:
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+def _drain(url: str, want: int, seconds: float = 20) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    while len(got) < want and time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            got.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    time.sleep(0.5)  # nothing more arrives
+    extra = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return got + [json.loads(m["Body"]) for m in extra]
+
+
+def _bare_job(name: str) -> None:
+    boto3.client("sagemaker").create_training_job(
+        TrainingJobName=name,
+        RoleArn=LOCAL_ROLE_ARN,
+        AlgorithmSpecification={"TrainingImage": scenario.IMAGE, "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": "s3://novaflow-local/out"},
+        ResourceConfig={"InstanceType": "ml.p5.48xlarge", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+        Tags=[{"Key": "team", "Value": "nlp"}],
+    )
+
+
+def test_a_failing_training_job_sends_in_progress_then_failed_to_a_queue_rule(twin) -> None:
+    url, arn = _queue("eb-training-events")
+    events = boto3.client("events")
+    pattern = {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Training Job State Change"],
+        "detail": {"TrainingJobName": ["eb-no-recipe"]},
+    }
+    events.put_rule(Name="eb-training", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="eb-training", Targets=[{"Id": "q", "Arn": arn}])
+    _bare_job("eb-no-recipe")
+    job = scenario.wait("eb-no-recipe", timeout=20)
+    assert job["TrainingJobStatus"] == "Failed"
+    got = _drain(url, 2)
+    assert [e["detail"]["TrainingJobStatus"] for e in got] == ["InProgress", "Failed"]
+    failed = got[1]
+    assert set(failed) == {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
+    assert failed["detail-type"] == "SageMaker Training Job State Change" and failed["source"] == "aws.sagemaker"
+    assert failed["resources"] == [job["TrainingJobArn"]] and failed["region"] == "us-east-1"
+    assert failed["time"].endswith("Z") and len(failed["time"]) == 20  # 2018-10-06T12:26:13Z
+    detail = failed["detail"]
+    assert detail["TrainingJobName"] == "eb-no-recipe" and detail["TrainingJobArn"] == job["TrainingJobArn"]
+    assert detail["FailureReason"] == job["FailureReason"]
+    assert detail["CreationTime"] == str(int(job["CreationTime"].timestamp() * 1000))  # epoch millis, a string
+    assert detail["Tags"] == {"team": "nlp"}
+    assert [t["Status"] for t in detail["SecondaryStatusTransitions"]] == ["Starting", "Downloading", "Failed"]
+    assert "FailureReason" not in got[0]["detail"]
+    # the emitter reads without counting as a describe: the job's own describe sequence is unchanged
+    assert boto3.client("sagemaker").describe_training_job(TrainingJobName="eb-no-recipe")["TrainingJobStatus"] == (
+        "Failed"
+    )
+
+
+def test_an_sns_target_publishes_the_transformed_event_to_its_subscribed_queue(twin) -> None:
+    url, queue_arn = _queue("eb-sns-subscriber")
+    sns = boto3.client("sns")
+    topic = sns.create_topic(Name="eb-alerts")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    events = boto3.client("events")
+    pattern = {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Training Job State Change"],
+        "detail": {"TrainingJobName": ["eb-to-sns"]},
+    }
+    events.put_rule(Name="eb-sns", EventPattern=json.dumps(pattern))
+    template = '{"Job": "<job>", "Status": "<status>", "Failure Reason": "<failure>"}'
+    paths = {
+        "job": "$.detail.TrainingJobName",
+        "status": "$.detail.TrainingJobStatus",
+        "failure": "$.detail.FailureReason",
+    }
+    events.put_targets(
+        Rule="eb-sns",
+        Targets=[{"Id": "t", "Arn": topic, "InputTransformer": {"InputPathsMap": paths, "InputTemplate": template}}],
+    )
+    _bare_job("eb-to-sns")
+    scenario.wait("eb-to-sns", timeout=20)
+    envelopes = _drain(url, 2)
+    assert [e["Type"] for e in envelopes] == ["Notification", "Notification"]
+    assert {e["TopicArn"] for e in envelopes} == {topic}
+    messages = [json.loads(e["Message"]) for e in envelopes]
+    reason = "ClientError: no 'recipe' input channel; a Nova job needs the resolved recipe"
+    assert messages == [
+        {"Job": "eb-to-sns", "Status": "InProgress", "Failure Reason": ""},  # no FailureReason in the event
+        {"Job": "eb-to-sns", "Status": "Failed", "Failure Reason": reason},
+    ]
