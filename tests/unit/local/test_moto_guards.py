@@ -196,3 +196,17 @@ def test_registry_internals_the_patches_rely_on() -> None:
     ]
     assert "self.client_token = client_token" in inspect.getsource(models.ModelPackage.__init__)
     assert "model_package_groups" in inspect.getsource(models.SageMakerModelBackend.__init__)
+
+
+def test_eventbridge_internals_the_event_patches_rely_on() -> None:
+    from moto.events import models, utils
+
+    send = inspect.signature(models.Rule.send_to_targets).parameters
+    assert list(send)[:3] == ["self", "original_event", "transform_input"]
+    assert list(inspect.signature(utils.EventTemplateParser.parse).parameters) == [
+        "input_template",
+        "input_paths_map",
+        "event",
+    ]
+    assert "def put_events" in inspect.getsource(models.EventsBackend)
+    assert "rule.send_to_targets(event_msg)" in inspect.getsource(models.EventsBackend.put_events)
