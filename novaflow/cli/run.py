@@ -34,11 +34,17 @@ laptop); ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS`` set by the user wi
 
 
 def prefect_updates(local: bool) -> dict[Any, Any]:
-    """Prefect settings for a terminal run: no heartbeat thread; offline, no telemetry and a patient server start.
+    """Prefect settings for a terminal run: no heartbeat thread; a temporary server without telemetry; offline, a
+    patient server start.
 
-    They reach the temporary server too: Prefect passes the current settings to the process it starts.
+    They reach the temporary server too: Prefect passes the current settings to the process it starts. Its
+    telemetry service writes a session row to the server's SQLite database at start-up, and under load that write
+    collides with the run's own writes and prints ``sqlite3.OperationalError: database is locked`` with a
+    traceback (then, offline, a "Failed to send telemetry" error): so every run that starts a temporary server
+    (no ``PREFECT_API_URL``) turns it off. A server the user runs keeps its own setting.
     """
     from prefect.settings import (
+        PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         PREFECT_SERVER_ANALYTICS_ENABLED,
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
@@ -46,8 +52,9 @@ def prefect_updates(local: bool) -> dict[Any, Any]:
 
     # The sync engine joins the heartbeat thread after every flow run (~1 s); a terminal run needs none.
     updates: dict[Any, Any] = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    if local or not (os.environ.get(PREFECT_API_URL.name) or PREFECT_API_URL.value()):  # env or profile
+        updates[PREFECT_SERVER_ANALYTICS_ENABLED] = False
     if local:
-        updates[PREFECT_SERVER_ANALYTICS_ENABLED] = False  # no "Failed to send telemetry" errors offline
         if PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name not in os.environ:
             updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = LOCAL_SERVER_STARTUP_SECONDS
     return updates

@@ -25,6 +25,8 @@ from moto.events import models as events_models
 from moto.events import utils as events_utils
 from moto.utilities.arns import parse_arn
 
+from novaflow.local.emulator import jobstate
+
 _LOG = logging.getLogger("novaflow.local.events")
 SAGEMAKER_TRAINING = ("aws.sagemaker", "SageMaker Training Job State Change")
 BEDROCK_CUSTOMIZATION = ("aws.bedrock", "Model Customization Job State Change")
@@ -117,6 +119,14 @@ def emit_changes() -> int:
     return sent
 
 
+def _on_training_job_created(job: Any, url: str, account: str, region: str) -> None:
+    """The InProgress event at creation, before the emulator can move the job on between two ticks of the watcher
+    (a job that fails at once would otherwise show only its Failed event)."""
+    with jobstate.peeking():
+        if _changed(job.arn, job.training_job_status):
+            _put(account, region, SAGEMAKER_TRAINING, job.arn, sagemaker_detail(job))
+
+
 def _changed(arn: str, status: str) -> bool:
     with _LOCK:
         if _SEEN.get(arn) == status:
@@ -128,7 +138,8 @@ def _changed(arn: str, status: str) -> bool:
 def _loop() -> None:
     while not _STOP.wait(POLL_SECONDS):
         try:
-            emit_changes()
+            with jobstate.peeking():
+                emit_changes()
         except Exception as exc:  # a job torn down mid-read: the next tick sees a consistent state
             _LOG.debug("job events: %s", exc)
 
@@ -192,6 +203,10 @@ def install() -> None:
     global _THREAD
     events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
     events_utils.EventTemplateParser.parse = staticmethod(parse)  # type: ignore[method-assign,assignment]
+    from novaflow.local.aws import moto_sagemaker
+
+    if _on_training_job_created not in moto_sagemaker.ON_TRAINING_JOB_CREATED:
+        moto_sagemaker.ON_TRAINING_JOB_CREATED.insert(0, _on_training_job_created)  # before the emulator starts
     if _THREAD is None or not _THREAD.is_alive():
         _STOP.clear()
         _THREAD = threading.Thread(target=_loop, name="eventbridge-job-events", daemon=True)

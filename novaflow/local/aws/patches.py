@@ -28,6 +28,7 @@ def install() -> None:
             lambda_exec,
             moto_bedrock,
             moto_hub,
+            moto_iam,
             moto_registry,
             moto_runtime,
             moto_sagemaker,
@@ -37,6 +38,7 @@ def install() -> None:
 
         moto_sagemaker.install()
         moto_hub.install()
+        moto_iam.install()
         moto_registry.install()
         moto_runtime.install()
         moto_bedrock.install()

@@ -34,6 +34,39 @@ SAGEMAKER_TRUST_POLICY = {
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}],
 }
 
+LOCAL_ROLE_POLICY_NAME = "novaflow-local-execution"
+LOCAL_ROLE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "DataAndOutputs",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
+            "Resource": [f"arn:aws:s3:::{LOCAL_BUCKET}", f"arn:aws:s3:::{LOCAL_BUCKET}/*"],
+        },
+        {
+            "Sid": "RewardLambda",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": "arn:aws:lambda:*:*:function:*SageMaker*",
+        },
+        {
+            "Sid": "ServerlessRegistration",
+            "Effect": "Allow",
+            "Action": ["sagemaker:DescribeModelPackageGroup", "sagemaker:CreateModelPackage"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": "*",
+        },
+    ],
+}
+"""What the embedded AWS's execution role may do: what a Nova job's execution role needs (the dry run's IAM
+simulation checks these), on the local bucket."""
+
 
 def fake_aws_environment(url: str, region: str = LOCAL_REGION) -> dict[str, str]:
     """The variables a shell, subprocess or Prefect worker needs to use the embedded AWS and nothing else."""
@@ -195,6 +228,11 @@ class LocalAws:
                 AssumeRolePolicyDocument=json.dumps(SAGEMAKER_TRUST_POLICY),
                 Description="SageMaker execution role of the embedded AWS",
                 Tags=[{"Key": "novaflow:local", "Value": "true"}],
+            )
+            iam.put_role_policy(
+                RoleName=LOCAL_ROLE_NAME,
+                PolicyName=LOCAL_ROLE_POLICY_NAME,
+                PolicyDocument=json.dumps(LOCAL_ROLE_POLICY),
             )
 
 

@@ -13,6 +13,8 @@ import itertools
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +34,21 @@ STAGE_MESSAGES = {
     "Stopped": "Training job stopped",
 }
 DEFAULT_JOB_SECONDS = 1.0
+
+
+_READER = threading.local()
+
+
+@contextmanager
+def peeking() -> Iterator[None]:
+    """Reads in this block observe a job without being one of its describes: AWS shows ``Stopping`` at least once
+    to whoever polls, and a watcher (the EventBridge emitter) must not be the one that used it up."""
+    before = getattr(_READER, "peek", False)
+    _READER.peek = True
+    try:
+        yield
+    finally:
+        _READER.peek = before
 
 
 def _now() -> datetime:
@@ -127,7 +144,8 @@ class JobRun:
                         self._record("Stopped")
                         self.end_time = _now()
                     return "Stopped", "Stopped"
-                self.stopping_shown = True
+                if not getattr(_READER, "peek", False):
+                    self.stopping_shown = True
                 return "Stopping", "Stopping"
             stage = self._effective_stage_locked()
             if stage == "Completed":

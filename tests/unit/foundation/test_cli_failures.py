@@ -69,7 +69,7 @@ def test_a_temporary_prefect_server_too_slow_to_start_names_the_setting_and_the_
     )
 
 
-def test_offline_runs_start_their_temporary_server_patient_and_without_telemetry(monkeypatch) -> None:
+def test_temporary_servers_run_without_telemetry_and_offline_ones_start_patient(monkeypatch) -> None:
     from prefect.settings import PREFECT_SERVER_ANALYTICS_ENABLED, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 
     from novaflow.cli.run import LOCAL_SERVER_STARTUP_SECONDS, prefect_updates
@@ -78,7 +78,11 @@ def test_offline_runs_start_their_temporary_server_patient_and_without_telemetry
     local = prefect_updates(local=True)
     assert local[PREFECT_SERVER_ANALYTICS_ENABLED] is False
     assert local[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] == LOCAL_SERVER_STARTUP_SECONDS
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)  # a run that starts a temporary server: telemetry off
+    assert prefect_updates(local=False)[PREFECT_SERVER_ANALYTICS_ENABLED] is False
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")  # the user's own server keeps its setting
     assert PREFECT_SERVER_ANALYTICS_ENABLED not in prefect_updates(local=False)
+    monkeypatch.delenv("PREFECT_API_URL")
     monkeypatch.setenv(PREFECT_TIMEOUT_SETTING, "300")  # the user's own value wins
     assert PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS not in prefect_updates(local=True)
 
