@@ -34,7 +34,7 @@ from novaflow.data.report import DataReport, ReportBuilder
 from novaflow.data.source import DatasetSource
 from novaflow.data.workers import ChunkJob, ChunkStream
 from novaflow.errors import DataError
-from novaflow.storage import local_copy
+from novaflow.storage import local_copy, sha256_file
 
 
 @dataclass
@@ -108,8 +108,6 @@ def load_prepared(out_dir: str | Path) -> PreparedDataset:
     data_format = DataFormat(manifest["method"])
     report = DataReport.model_validate_json((out / REPORT_FILE).read_bytes())
     data_file = out / OUTPUT_FILES[data_format]
-    from novaflow.data.io import sha256_file
-
     expected = manifest["files"][data_file.name]["sha256"]
     if not data_file.exists() or sha256_file(data_file) != expected:
         raise DataError(f"{data_file}: missing or changed since it was prepared (sha256 differs from the manifest)")
