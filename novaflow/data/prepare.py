@@ -28,7 +28,7 @@ from novaflow.catalog import DataFormat, Method, NovaModel, Platform, check_data
 from novaflow.data.bounds import row_count_problem
 from novaflow.data.columnar import joined_lines
 from novaflow.data.formats import MANIFEST_FILE, OUTPUT_FILES, REJECTED_FILE, REPORT_FILE
-from novaflow.data.records import consistency_drops, label_of
+from novaflow.data.message_rows import consistency_drops, label_of
 from novaflow.data.rejections import Rejection, RejectionLog
 from novaflow.data.report import DataReport, ReportBuilder
 from novaflow.data.source import DatasetSource
