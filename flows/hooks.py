@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 
 from prefect.logging import get_logger
 
-from novaflow.runs.registry import jobs_of_run, stop_jobs_of_run
+from novaflow.runs.ledger import jobs_of_run, stop_jobs_of_run
 from tasks.credentials import apply_credentials_block, credentials_from_parameters
 
 log = get_logger("novaflow.hooks")

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from novaflow.aws import error_code, error_message, get_client, split_s3_uri
 from novaflow.errors import ConfigError
-from novaflow.runs.registry import SAGEMAKER_PLATFORMS, jobs_of_run
+from novaflow.runs.ledger import SAGEMAKER_PLATFORMS, jobs_of_run
 from novaflow.settings import NovaflowSettings
 
 TOPIC_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$")

@@ -3,7 +3,7 @@
 A crash keeps a run's jobs running (the re-run attaches to them), so a run that never comes back — re-runs
 exhausted, its deployment deleted, a terminal run on a laptop that was closed — would leave its job billing until
 SageMaker's own ``MaxRuntimeInSeconds`` ends it. The sweeper walks the per-run job records
-(:mod:`novaflow.runs.registry`), asks the orchestrator since when each run is gone (``gone_since``: None while the
+(:mod:`novaflow.runs.ledger`), asks the orchestrator since when each run is gone (``gone_since``: None while the
 run is alive — running, scheduled, paused, suspended), and stops a job still running whose run has been gone for
 longer than the grace: by default the job's own maximum runtime, the longest any run could have meant it to last.
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from novaflow.aws import error_code, get_client, split_s3_uri
-from novaflow.runs.registry import ACTIVE_STATUSES, SAGEMAKER_PLATFORMS, jobs_of_run
+from novaflow.runs.ledger import ACTIVE_STATUSES, SAGEMAKER_PLATFORMS, jobs_of_run
 from novaflow.settings import NovaflowSettings
 
 RUN_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

@@ -10,7 +10,7 @@ import boto3
 
 from novaflow.local.aws.server import LOCAL_ROLE_ARN
 from novaflow.local.emulator import scenario
-from novaflow.runs.registry import register_job
+from novaflow.runs.ledger import register_job
 from novaflow.runs.sweep import sweep_orphaned_jobs
 from novaflow.settings import load_settings
 
