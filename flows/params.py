@@ -134,6 +134,11 @@ class WaitParams(_Params):
     max_concurrent_jobs: int = Field(
         2, ge=1, description="Slots of that limit when novaflow creates it (an existing limit keeps its own value)."
     )
+    mode: Literal["block", "suspend"] = Field(
+        "block",
+        description="block: the flow run polls its job to the end. suspend (deployed runs): after submitting, the "
+        "run suspends itself, releasing its worker, and `novaflow watch` resumes it when the job ends.",
+    )
 
 
 class RewardParams(_Params):
@@ -225,7 +230,7 @@ class NotificationParams(_Params):
         "per run, removed when it ends; the topic must allow events.amazonaws.com to publish). Empty = none.",
     )
     events: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_NOTIFIED_STATUSES),
+        list(DEFAULT_NOTIFIED_STATUSES),
         description="Job statuses to notify: InProgress, Completed, Failed, Stopping, Stopped.",
     )
 

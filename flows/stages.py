@@ -61,7 +61,7 @@ from tasks.reward import (
     verify_reward_function_task,
     verify_reward_task,
 )
-from tasks.runs import current_flow_run_id, job_slot, register_job_task
+from tasks.runs import current_flow_run_id, job_slot, register_job_task, suspend_while_running
 from tasks.tracking import track_stage_task
 
 TRAINING_STAGES: dict[str, Method] = {"sft": Method.SFT_LORA, "dpo": Method.DPO_LORA, "rft": Method.RFT_LORA}
@@ -350,6 +350,7 @@ def run_job(
 def _wait(
     stage: str, record: JobRecord, spec: JobSpec, wait: WaitParams, settings: NovaflowSettings | None
 ) -> JobRecord:
+    suspend_while_running(record, wait.mode, wait.max_wait_hours * 3600, settings)
     try:
         return wait_job_task(
             record,

@@ -13,8 +13,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
 from prefect.context import get_run_context
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, Pause
+from prefect.flow_runs import suspend_flow_run
 
+from novaflow.jobs.backends import get_backend
+from novaflow.jobs.records import JobRecord
 from novaflow.runs.lease import LeaseState, RunNameLease
 from novaflow.runs.ledger import register_job
 from novaflow.runs.notifications import check_topic, disable, enable, follow_jobs
@@ -56,9 +59,18 @@ def run_notifications(
     )
     try:
         yield
-    finally:
-        removed = disable(run_id, settings)
-        get_run_logger().info("notifications: removed EventBridge rule(s) %s", ", ".join(removed) or "(none)")
+    except Pause:  # suspended while its jobs run: the rules stay for them; the resumed run removes them
+        raise
+    except BaseException:
+        _remove_rules(run_id, settings)
+        raise
+    else:
+        _remove_rules(run_id, settings)
+
+
+def _remove_rules(run_id: str, settings: NovaflowSettings) -> None:
+    removed = disable(run_id, settings)
+    get_run_logger().info("notifications: removed EventBridge rule(s) %s", ", ".join(removed) or "(none)")
 
 
 def ensure_concurrency_limit(name: str, limit: int) -> None:
@@ -121,7 +133,41 @@ def run_name_held(
         logger.info("run name %r is free now; this run goes on", run_name)
     try:
         yield
+    except Pause:
+        # Suspended: the same flow run comes back (resumed) and takes its lease back; until then the lease lapses
+        # after run_lease_seconds, as for a dead holder.
+        lease.stop_renewing()
+        raise
+    except BaseException:
+        lease.release()
+        raise
+    else:
+        lease.release()
     finally:
         if lease.lost:
             logger.error("run name %r: this run's lease was taken over by %s meanwhile", run_name, lease.lost)
-        lease.release()
+
+
+WAIT_MODES = ("block", "suspend")
+
+
+def suspend_while_running(
+    record: JobRecord, mode: str, timeout_seconds: float, settings: NovaflowSettings | None
+) -> None:
+    """In ``suspend`` mode, suspend this flow run while ``record``'s job runs, so it holds no worker meanwhile.
+
+    Prefect's ``suspend_flow_run`` ends the flow process (the run is Suspended, its infrastructure released);
+    ``novaflow watch`` resumes it when the job ends, and the resumed run replays from the start: its submits come
+    from their cached records (nothing is submitted twice), and the suspension keyed by the job name is not taken
+    again, so the run goes on to read the finished job. A job already finished does not suspend. Must be called
+    from the flow itself (not a task), on a deployed run (Prefect needs a deployment to resume it).
+    """
+    if mode != "suspend":
+        return
+    state = get_backend(record.platform, settings).describe(record.name)
+    if state is None or state.status.terminal:
+        return
+    get_run_logger().info(
+        "suspending while job %s runs (%s); `novaflow watch` resumes this run", record.name, state.raw_status
+    )
+    suspend_flow_run(key=f"job-{record.name}", timeout=int(timeout_seconds))

@@ -42,8 +42,9 @@ GROUPS: dict[str, tuple[str, str]] = {
     "run": ("novaflow.cli.run", "Run the novaflow flows (end-to-end, baseline, SFT, RFT) locally or against AWS."),
     "automations": (
         "novaflow.cli.automations",
-        "Prefect automations: notify on failed runs and on runs waiting for approval.",
+        "Prefect automations: re-run crashed runs; notify on failed runs and runs waiting for approval.",
     ),
+    "watch": ("novaflow.cli.watch", "Resume runs suspended in wait.mode suspend when their jobs end."),
 }
 """verb -> (module holding its Typer ``app``, one-line help shown by ``novaflow --help``)."""
 

@@ -196,6 +196,12 @@ class RunNameLease:
                 self._stop.set()
             return False
 
+    def stop_renewing(self) -> None:
+        """Leave the lease in place but stop renewing it (the run is suspended: it lapses unless the run returns)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
     def release(self) -> None:
         """Stop renewing and delete the lease if it is still ours (a run that lost it deletes nothing)."""
         self._stop.set()

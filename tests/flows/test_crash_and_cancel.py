@@ -27,7 +27,7 @@ from prefect_kubernetes.worker import KubernetesWorker
 
 from flows.end_to_end import end_to_end
 from novaflow.local.aws.server import LOCAL_BUCKET
-from tests.flows.helpers import FAST_WAIT, logs_of, sft_job_name, small_params, training_jobs
+from tests.flows.helpers import FAST_WAIT, artifacts_of, logs_of, sft_job_name, small_params, training_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))  # the CLI of the interpreter running the tests
@@ -345,3 +345,98 @@ def _flow_process(run_id: str) -> int | None:
 
 def _state_names(client: Any, run_id: Any) -> list[str]:
     return [state.name for state in sorted(client.read_flow_run_states(run_id), key=lambda st: st.timestamp)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # four suspend/resume cycles through a process worker, then a block-mode run
+def test_a_suspended_deployed_run_holds_no_process_while_sft_runs_and_finishes_as_block_mode(aws, tmp_path) -> None:
+    """wait.mode suspend: while SFT trains the run is Suspended and no flow-run process exists; `novaflow watch`
+    resumes it when the job ends; it finishes with the numbers a block-mode run of the same name computes."""
+    env = _child_env(aws, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_RUNNER_POLL_FREQUENCY="1")
+    worker = subprocess.Popen(
+        [PREFECT, "worker", "start", "--pool", "novaflow-local", "--type", "process"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    watcher = None
+    try:
+        with get_client(sync_client=True) as client:
+            _wait_for(lambda: _pool_exists(client, "novaflow-local"), 60, "the worker's pool")
+        deploy = subprocess.run(
+            [PREFECT, "--no-prompt", "deploy", "--name", "end-to-end/local"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        params = small_params(
+            "suspended",
+            tmp_path,
+            skip=["baseline", "deploy"],
+            cleanup=False,
+            wait=FAST_WAIT.model_copy(update={"concurrency_limit": None, "mode": "suspend"}),
+        )
+        sft = sft_job_name(params)
+        aws.control.stall_job(sft)
+        run = run_deployment("end-to-end/local", parameters={"params": params.model_dump(mode="json")}, timeout=0)
+        with get_client(sync_client=True) as client:
+            _wait_for(lambda: client.read_flow_run(run.id).state_name == "Suspended", 240, "the run to suspend")
+            assert _status(sft) == "InProgress"
+            time.sleep(2)  # the suspended run's process has exited and stays gone
+            assert _flow_process(str(run.id)) is None
+            assert client.read_flow_run(run.id).state_name == "Suspended"
+            watcher = subprocess.Popen(
+                [sys.executable, "-m", "novaflow.cli", "watch", "--interval", "0.5"],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            time.sleep(3)
+            assert client.read_flow_run(run.id).state_name == "Suspended"  # the job still runs: not resumed
+            aws.control.release_job(sft)
+            final = _wait_for(lambda: _final(client, run.id), 400, "the resumed run to finish")
+            assert final == "COMPLETED", _state_names(client, run.id)
+            names = _state_names(client, run.id)
+            flow_run = client.read_flow_run(run.id)
+        assert names.count("Suspended") >= 3  # SFT, its evaluation, RFT, its evaluation: one suspension per job
+        jobs = [j["TrainingJobName"] for j in training_jobs()]
+        assert jobs.count(sft) == 1
+        # Worker-seconds held per job-second: the run's Running time against its jobs' own durations.
+        sm = boto3.client("sagemaker")
+        job_seconds = 0.0
+        for record in _ledger(str(run.id)):
+            job = sm.describe_training_job(TrainingJobName=record)
+            job_seconds += (job["TrainingEndTime"] - job["CreationTime"]).total_seconds()
+        ratio = flow_run.total_run_time.total_seconds() / job_seconds
+        print(f"suspend mode: {flow_run.total_run_time.total_seconds():.1f} worker-s for {job_seconds:.1f} job-s")
+        print(f"suspend mode: worker-seconds held per job-second = {ratio:.2f}")
+
+        block = end_to_end(params.model_copy(update={"wait": FAST_WAIT}), return_state=True)
+        assert block.is_completed(), block.message
+        assert [j["TrainingJobName"] for j in training_jobs()].count(sft) == 1  # the block run attached
+        comparisons = [
+            {k: v for k, v in artifacts_of(run_id).items() if "comparison" in k}
+            for run_id in (run.id, block.state_details.flow_run_id)
+        ]
+        assert comparisons[0] and comparisons[0] == comparisons[1]  # the same numbers, suspended or blocking
+    finally:
+        for proc in (watcher, worker):
+            if proc is None:
+                continue
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _ledger(run_id: str) -> list[str]:
+    from novaflow.runs.ledger import jobs_of_run
+
+    return [record["job_name"] for record in jobs_of_run(run_id)]
