@@ -21,7 +21,7 @@ from uuid import UUID
 
 from prefect.automations import Automation
 from prefect.client.schemas.objects import StateType
-from prefect.events.actions import ChangeFlowRunState, SendNotification
+from prefect.events.actions import ChangeFlowRunState, RunDeployment, SendNotification
 from prefect.events.schemas.automations import EventTrigger, Posture
 
 FLOW_NAMES = ("end-to-end", "baseline-eval", "sft", "rft", "verify-reward", "deploy", "cleanup")
@@ -33,6 +33,9 @@ RERUN_CRASHED = "novaflow: re-run crashed run"
 MAX_CRASH_RERUNS = 3
 """How many times one flow run is re-run after crashing (its 4th crash is left to the sweeper)."""
 RERUN_STATE_NAME = "Rerun after crash"
+STOP_CANCELLED = "novaflow: stop jobs of a cancelled run"
+STOP_DEPLOYMENT = "stop-run-jobs/default"
+"""The deployment (prefect.yaml) the stop automation runs; ``automations apply`` installs it only when it exists."""
 
 _FAILED_BODY = (
     "novaflow flow run {{ flow.name }}/{{ flow_run.name }} is {{ flow_run.state.name }}: "
@@ -94,6 +97,34 @@ def rerun_crashed_automation(max_reruns: int = MAX_CRASH_RERUNS) -> Automation:
     )
 
 
+def stop_cancelled_automation(deployment_id: str) -> Automation:
+    """Stop the jobs of a cancelled run of a job-submitting flow by running the ``stop-run-jobs`` deployment.
+
+    A running run's own cancellation hook stops its jobs; a run suspended in ``wait.mode: suspend`` has no process
+    to run a hook, so the server starts this deployment with the run's id. Both together are harmless: stopping is
+    idempotent.
+    """
+    return Automation(
+        name=STOP_CANCELLED,
+        description="Stop the training jobs of a cancelled novaflow run (also when it was suspended).",
+        trigger=EventTrigger(
+            expect={"prefect.flow-run.Cancelled"},
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related={"prefect.resource.role": "flow", "prefect.resource.name": list(JOB_FLOW_NAMES)},
+            posture=Posture.Reactive,
+            threshold=1,
+            within=timedelta(0),
+        ),
+        actions=[
+            RunDeployment(
+                source="selected",
+                deployment_id=UUID(deployment_id),
+                parameters={"flow_run_id": "{{ flow_run.id }}"},
+            )
+        ],
+    )
+
+
 def failed_run_automation(block_document_id: str) -> Automation:
     """Failed, crashed and timed-out runs of every novaflow flow (cancelled runs are someone's decision)."""
     return Automation(
@@ -126,9 +157,14 @@ def approval_automation(block_document_id: str) -> Automation:
     )
 
 
-def wanted_automations(block_document_id: str | None, max_reruns: int = MAX_CRASH_RERUNS) -> list[Automation]:
-    """The crash re-run (unless ``max_reruns`` is 0); the two notifications when there is a block to send them."""
+def wanted_automations(
+    block_document_id: str | None, max_reruns: int = MAX_CRASH_RERUNS, stop_deployment_id: str | None = None
+) -> list[Automation]:
+    """The crash re-run (unless ``max_reruns`` is 0); the cancelled-run stop when its deployment exists; the two
+    notifications when there is a block to send them."""
     wanted = [rerun_crashed_automation(max_reruns)] if max_reruns > 0 else []
+    if stop_deployment_id:
+        wanted.append(stop_cancelled_automation(stop_deployment_id))
     if block_document_id:
         wanted += [failed_run_automation(block_document_id), approval_automation(block_document_id)]
     return wanted
@@ -137,7 +173,7 @@ def wanted_automations(block_document_id: str | None, max_reruns: int = MAX_CRAS
 def apply_automations(block_document_id: str | None, max_reruns: int = MAX_CRASH_RERUNS) -> dict[str, str]:
     """Create the automations, or update them in place when they exist; returns their ids by name."""
     ids: dict[str, str] = {}
-    for wanted in wanted_automations(block_document_id, max_reruns):
+    for wanted in wanted_automations(block_document_id, max_reruns, _deployment_id(STOP_DEPLOYMENT)):
         existing = _read(wanted.name)
         if existing is None:
             ids[wanted.name] = str(cast(Automation, wanted.create()).id)
@@ -155,3 +191,14 @@ def _read(name: str) -> Automation | None:
         return cast(Automation, Automation.read(name=name))  # sync call: the sync-compatible API returns the value
     except (ObjectNotFound, ValueError):
         return None
+
+
+def _deployment_id(name: str) -> str | None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            return str(client.read_deployment_by_name(name).id)
+        except ObjectNotFound:
+            return None

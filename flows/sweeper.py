@@ -16,8 +16,9 @@ from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
+from novaflow.runs.ledger import stop_jobs_of_run
 from novaflow.runs.sweep import sweep_orphaned_jobs
-from tasks.credentials import CredentialsParameter, use_run_credentials
+from tasks.credentials import CredentialsParameter, credentials_from_parameters, use_run_credentials
 
 
 def prefect_gone_since(run_id: str, registered: datetime) -> datetime | None:
@@ -48,3 +49,20 @@ def sweep_orphaned_jobs_flow(
     if not lines:
         logger.info("no running training job recorded by any run")
     return lines
+
+
+@flow(name="stop-run-jobs")
+def stop_run_jobs(flow_run_id: str) -> list[str]:
+    """Stop the running jobs of flow run ``flow_run_id`` (with that run's own credentials block, if it had one).
+
+    Run by the automation ``novaflow: stop jobs of a cancelled run`` (:mod:`flows.automations`): a run suspended in
+    ``wait.mode: suspend`` has no process to run its cancellation hook, so the server starts this instead.
+    """
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(flow_run_id))
+    settings = use_run_credentials(credentials_from_parameters(run.parameters or {}))
+    stopped = stop_jobs_of_run(flow_run_id, settings)
+    get_run_logger().warning(
+        "flow run %s is %s: stopped job(s) %s", flow_run_id, run.state_name, ", ".join(stopped) or "(none running)"
+    )
+    return stopped

@@ -24,6 +24,7 @@ from flows.automations import (
     JOB_FLOW_NAMES,
     RERUN_CRASHED,
     RERUN_STATE_NAME,
+    STOP_CANCELLED,
     WAITING_FOR_APPROVAL,
     apply_automations,
 )
@@ -90,13 +91,13 @@ def test_apply_creates_both_automations_once_and_updates_them_in_place(webhook) 
 
     result = CliRunner().invoke(app, ["automations", "apply", "--block", "custom-webhook/novaflow-test"])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == [
-        f"{RERUN_CRASHED}: {first[RERUN_CRASHED]}",
-        f"{FAILED_RUN}: {first[FAILED_RUN]}",
-        f"{WAITING_FOR_APPROVAL}: {first[WAITING_FOR_APPROVAL]}",
-    ]
+    # (the cancelled-run stop is installed too when the stop-run-jobs deployment exists on the server)
+    assert result.output.splitlines() == [f"{name}: {automation_id}" for name, automation_id in first.items()]
+    assert [RERUN_CRASHED, FAILED_RUN, WAITING_FOR_APPROVAL] == [n for n in first if n != STOP_CANCELLED]
     without_block = CliRunner().invoke(app, ["automations", "apply", "--max-reruns", "2"])
-    assert without_block.output.splitlines() == [f"{RERUN_CRASHED}: {first[RERUN_CRASHED]}"]
+    assert [line for line in without_block.output.splitlines() if STOP_CANCELLED not in line] == [
+        f"{RERUN_CRASHED}: {first[RERUN_CRASHED]}"
+    ]
     assert Automation.read(name=RERUN_CRASHED).trigger.model_dump(mode="json")["match"]["prefect.run-count"] == [
         "1",
         "2",

@@ -386,8 +386,7 @@ def test_a_suspended_deployed_run_holds_no_process_while_sft_runs_and_finishes_a
         with get_client(sync_client=True) as client:
             _wait_for(lambda: client.read_flow_run(run.id).state_name == "Suspended", 240, "the run to suspend")
             assert _status(sft) == "InProgress"
-            time.sleep(2)  # the suspended run's process has exited and stays gone
-            assert _flow_process(str(run.id)) is None
+            _wait_for(lambda: _flow_process(str(run.id)) is None, 60, "the suspended run's process to exit")
             assert client.read_flow_run(run.id).state_name == "Suspended"
             watcher = subprocess.Popen(
                 [sys.executable, "-m", "novaflow.cli", "watch", "--interval", "0.5"],
@@ -399,6 +398,7 @@ def test_a_suspended_deployed_run_holds_no_process_while_sft_runs_and_finishes_a
             )
             time.sleep(3)
             assert client.read_flow_run(run.id).state_name == "Suspended"  # the job still runs: not resumed
+            assert _flow_process(str(run.id)) is None  # and nothing holds a worker slot meanwhile
             aws.control.release_job(sft)
             final = _wait_for(lambda: _final(client, run.id), 400, "the resumed run to finish")
             assert final == "COMPLETED", _state_names(client, run.id)
@@ -440,3 +440,57 @@ def _ledger(run_id: str) -> list[str]:
     from novaflow.runs.ledger import jobs_of_run
 
     return [record["job_name"] for record in jobs_of_run(run_id)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_cancelling_a_suspended_run_stops_its_job_through_the_automation(aws, tmp_path) -> None:
+    """A suspended run has no process, so no cancellation hook: the automation runs stop-run-jobs instead."""
+    from flows.automations import STOP_CANCELLED, apply_automations
+
+    env = _child_env(aws, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_RUNNER_POLL_FREQUENCY="1")
+    worker = subprocess.Popen(
+        [PREFECT, "worker", "start", "--pool", "novaflow-local", "--type", "process"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with get_client(sync_client=True) as client:
+            _wait_for(lambda: _pool_exists(client, "novaflow-local"), 60, "the worker's pool")
+        for name in ("end-to-end/local", "stop-run-jobs/default"):
+            deploy = subprocess.run(
+                [PREFECT, "--no-prompt", "deploy", "--name", name],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+            assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        assert STOP_CANCELLED in apply_automations(None)
+        params = small_params(
+            "cancel-suspended",
+            tmp_path,
+            skip=["baseline", "deploy"],
+            cleanup=False,
+            wait=FAST_WAIT.model_copy(update={"concurrency_limit": None, "mode": "suspend"}),
+        )
+        sft = sft_job_name(params)
+        aws.control.stall_job(sft)
+        run = run_deployment("end-to-end/local", parameters={"params": params.model_dump(mode="json")}, timeout=0)
+        with get_client(sync_client=True) as client:
+            _wait_for(lambda: client.read_flow_run(run.id).state_name == "Suspended", 240, "the run to suspend")
+            assert _status(sft) == "InProgress"
+            _wait_for(lambda: _flow_process(str(run.id)) is None, 60, "the suspended run's process to exit")
+            client.set_flow_run_state(run.id, Cancelling(), force=True)
+            assert _wait_for(lambda: _final(client, run.id), 60, "the run to be cancelled") == "CANCELLED"
+        assert _wait_for(lambda: _status(sft) == "Stopped", 180, f"{sft} to be stopped by the automation")
+    finally:
+        aws.control.release_job(sft) if "sft" in locals() else None
+        worker.send_signal(signal.SIGINT)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
