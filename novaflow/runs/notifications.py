@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from novaflow.aws import error_code, error_message, get_client, split_s3_uri
 from novaflow.errors import ConfigError
@@ -167,7 +167,7 @@ def _put_rule(
     rule: str,
     run_name: str,
     topic: str,
-    pattern: dict[str, object],
+    pattern: Mapping[str, object],
     paths: dict[str, str],
     console: str,
 ) -> None:

@@ -110,11 +110,12 @@ def emit_changes() -> int:
                 if _changed(job.arn, status):
                     _put(account, region, SAGEMAKER_TRAINING, job.arn, sagemaker_detail(job))
                     sent += 1
-    for account, regions in list(bedrock_backends.items()):
-        for region, backend in list(regions.items()):
-            for job in list(backend.model_customization_jobs.values()):
-                if _changed(job.job_arn, job.status):
-                    _put(account, region, BEDROCK_CUSTOMIZATION, job.job_arn, bedrock_detail(job))
+    for account, bedrock_regions in list(bedrock_backends.items()):
+        for region, bedrock in list(bedrock_regions.items()):
+            for customization in list(bedrock.model_customization_jobs.values()):
+                arn = customization.job_arn
+                if _changed(arn, customization.status):
+                    _put(account, region, BEDROCK_CUSTOMIZATION, arn, bedrock_detail(customization))
                     sent += 1
     return sent
 
@@ -168,7 +169,7 @@ def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: 
             events_utils.EventTemplateParser.parse(
                 input_template=transformer.get("InputTemplate"),
                 input_paths_map=transformer.get("InputPathsMap", {}),
-                event=event,
+                event=event,  # type: ignore[arg-type]
             )
             if transform_input
             else event
@@ -187,10 +188,10 @@ def parse(input_template: str, input_paths_map: dict[str, Any], event: dict[str,
     if not input_template:
         return {k: v for k, v in event.items() if k != "ingestion-time"}  # moto's own bookkeeping field
     if input_paths_map:
-        from jsonpath_ng.ext import parse as jsonpath
+        from jsonpath_ng.ext.parser import parse as jsonpath
 
         for name, path in input_paths_map.items():
-            if not jsonpath(path).find(event):  # type: ignore[no-untyped-call]
+            if not jsonpath(path).find(event):
                 input_template = input_template.replace(f"<{name}>", "")
         input_paths_map = {k: v for k, v in input_paths_map.items() if f"<{k}>" in input_template}
         if not input_paths_map:
@@ -201,7 +202,7 @@ def parse(input_template: str, input_paths_map: dict[str, Any], event: dict[str,
 def install() -> None:
     """Route rules to SNS too, and start the status watcher (idempotent)."""
     global _THREAD
-    events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+    events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
     events_utils.EventTemplateParser.parse = staticmethod(parse)  # type: ignore[method-assign,assignment]
     from novaflow.local.aws import moto_sagemaker
 
