@@ -54,6 +54,13 @@ def _millis(value: Any) -> Any:
 
 
 def _iso(value: Any) -> Any:
+    """Bedrock's event times are ISO seconds in UTC (``2023-08-11T12:34:56Z``); moto keeps them as datetimes or as
+    ``2023-08-11 12:34:56`` strings."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
         return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -126,6 +133,18 @@ def _on_training_job_created(job: Any, url: str, account: str, region: str) -> N
     with jobstate.peeking():
         if _changed(job.arn, job.training_job_status):
             _put(account, region, SAGEMAKER_TRAINING, job.arn, sagemaker_detail(job))
+
+
+def _bedrock_create(original: Callable[..., str]) -> Callable[..., str]:
+    def create_model_customization_job(self: Any, job_name: str, *args: Any, **kwargs: Any) -> str:
+        arn = original(self, job_name, *args, **kwargs)
+        job = self.model_customization_jobs[job_name]
+        if _changed(arn, job.status):  # InProgress at creation, as for training jobs
+            _put(self.account_id, self.region_name, BEDROCK_CUSTOMIZATION, arn, bedrock_detail(job))
+        return arn
+
+    create_model_customization_job.__wrapped__ = original  # type: ignore[attr-defined]
+    return create_model_customization_job
 
 
 def _changed(arn: str, status: str) -> bool:
@@ -204,8 +223,14 @@ def install() -> None:
     global _THREAD
     events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
     events_utils.EventTemplateParser.parse = staticmethod(parse)  # type: ignore[method-assign,assignment]
+    from moto.bedrock.models import BedrockBackend
+
     from novaflow.local.aws import moto_sagemaker
 
+    if not hasattr(BedrockBackend.create_model_customization_job, "__wrapped__"):
+        BedrockBackend.create_model_customization_job = _bedrock_create(  # type: ignore[method-assign]
+            BedrockBackend.create_model_customization_job
+        )
     if _on_training_job_created not in moto_sagemaker.ON_TRAINING_JOB_CREATED:
         moto_sagemaker.ON_TRAINING_JOB_CREATED.insert(0, _on_training_job_created)  # before the emulator starts
     if _THREAD is None or not _THREAD.is_alive():

@@ -111,3 +111,40 @@ def test_an_sns_target_publishes_the_transformed_event_to_its_subscribed_queue(t
         {"Job": "eb-to-sns", "Status": "InProgress", "Failure Reason": ""},  # no FailureReason in the event
         {"Job": "eb-to-sns", "Status": "Failed", "Failure Reason": reason},
     ]
+
+
+def test_a_bedrock_customization_job_sends_its_state_changes_in_bedrocks_shape(twin) -> None:
+    url, arn = _queue("eb-bedrock-events")
+    events = boto3.client("events")
+    pattern = {"source": ["aws.bedrock"], "detail-type": ["Model Customization Job State Change"]}
+    events.put_rule(Name="eb-bedrock", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="eb-bedrock", Targets=[{"Id": "q", "Arn": arn}])
+    twin.control.set_transition("bedrock::model_customization_job", {"progression": "manual", "times": 1})
+    bedrock = boto3.client("bedrock")
+    job_arn = bedrock.create_model_customization_job(
+        jobName="eb-cust",
+        customModelName="eb-model",
+        roleArn=LOCAL_ROLE_ARN,
+        baseModelIdentifier="amazon.nova-2-lite-v1:0:256k",
+        customizationType="FINE_TUNING",
+        trainingDataConfig={"s3Uri": "s3://novaflow-local/data/train.jsonl"},
+        outputDataConfig={"s3Uri": "s3://novaflow-local/out/"},
+        hyperParameters={"epochCount": "2"},
+    )["jobArn"]
+    assert [bedrock.get_model_customization_job(jobIdentifier=job_arn)["status"] for _ in range(2)] == [
+        "InProgress",
+        "Completed",
+    ]
+    got = _drain(url, 2)
+    assert [(e["source"], e["detail-type"], e["detail"]["jobStatus"]) for e in got] == [
+        ("aws.bedrock", "Model Customization Job State Change", "InProgress"),
+        ("aws.bedrock", "Model Customization Job State Change", "Completed"),
+    ]
+    detail = got[1]["detail"]
+    assert got[1]["resources"] == [job_arn]
+    assert detail["version"] == "0.0" and detail["jobName"] == "eb-cust" and detail["jobArn"] == job_arn
+    assert detail["outputModelName"] == "eb-model" and detail["roleArn"] == LOCAL_ROLE_ARN
+    assert detail["outputModelArn"] == "arn:aws:bedrock:us-east-1:123456789012:custom-model/eb-model"
+    assert detail["hyperParameters"] == {"epochCount": "2"}
+    assert "status" not in detail and "failureMessage" not in detail
+    assert detail["creationTime"].endswith("Z")
