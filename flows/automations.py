@@ -119,7 +119,9 @@ def stop_cancelled_automation(deployment_id: str) -> Automation:
             RunDeployment(
                 source="selected",
                 deployment_id=UUID(deployment_id),
-                parameters={"flow_run_id": "{{ flow_run.id }}"},
+                # a plain Jinja value renders to the id's text (a bare "{{ flow_run.id }}" would be upgraded to
+                # "| tojson", which cannot encode a UUID)
+                parameters={"flow_run_id": {"__prefect_kind": "jinja", "template": "{{ flow_run.id }}"}},
             )
         ],
     )
