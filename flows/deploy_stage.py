@@ -138,7 +138,7 @@ class DeployFlowParams(BaseModel):
     eval_uri: str | None = Field(None, description="gen_qa.jsonl whose first rows are sent as a smoke test.")
     deploy: DeployParams = Field(default_factory=DeployParams)
     labels: list[str] = Field(
-        default_factory=lambda: ["HQ", "LQ_EDIT", "LQ_CLOSE"],
+        default_factory=lambda: list(DEFAULT_LABELS),
         description="Label set the smoke-test answers must name (empty: any answer).",
     )
 
