@@ -114,8 +114,8 @@ def test_a_saved_block_signs_every_aws_call_of_an_end_to_end_run(aws, block_user
     lines = logs_of(run["flow_run_id"])
     identity = [line for line in lines if line.startswith("AWS identity ")]
     assert identity == [
-        f"AWS identity {block_user['arn']} (account 123456789012), region {BLOCK_REGION}, endpoint {aws.url}; "
-        f"credentials from AwsCredentials block '{BLOCK}' (explicit)"
+        f"AWS identity {block_user['arn']} (account 123456789012), region {BLOCK_REGION}; "
+        f"credentials from AwsCredentials block '{BLOCK}' (explicit) - endpoint {aws.url}"
     ]
     assert not [line for line in lines if block_user["secret"] in line]
 

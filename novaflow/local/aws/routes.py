@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from moto.moto_api import state_manager
 from moto.moto_api._internal import urls as api_urls
 
-from novaflow.local.aws import lambda_exec
+from novaflow.local.aws import console, lambda_exec
 from novaflow.local.aws.control import MANAGED_MODELS
 from novaflow.local.emulator import faults, jobstate
 
@@ -81,10 +81,15 @@ ROUTES: dict[str, Callable[[dict[str, Any]], Any]] = {
 }
 
 
+def _job_page(request: Any, full_url: str, headers: Any) -> Response:
+    return console.job_page(full_url)
+
+
 def install(on_reset: Callable[[], None]) -> None:
     """Add the routes and make ``/moto-api/reset`` also forget emulator state (idempotent)."""
     for name, action in ROUTES.items():
         api_urls.url_paths[EXT + name] = _route(action)
+    api_urls.url_paths["{0}" + console.JOBS_PATH + "(?P<name>[^/?]+)"] = _job_page
     key = "{0}/moto-api/reset"
     stock = api_urls.url_paths[key]
     if getattr(stock, "_novaflow", False):

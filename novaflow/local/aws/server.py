@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from novaflow.local.aws.console import CONSOLE_PATH
 from novaflow.local.aws.control import EmulatorControl
 
 LOCAL_ACCOUNT = "123456789012"
@@ -48,6 +49,7 @@ def fake_aws_environment(url: str, region: str = LOCAL_REGION) -> dict[str, str]
         "NOVAFLOW_BUCKET": LOCAL_BUCKET,
         "NOVAFLOW_ROLE_ARN": LOCAL_ROLE_ARN,
         "SAGEMAKER_VALIDATE_ROLE": "false",
+        "NOVAFLOW_CONSOLE_URL": url + CONSOLE_PATH,
     }
 
 
