@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import sys
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -55,19 +56,25 @@ def _module_name(path: Path) -> str:
 def imported(source: str, module: str) -> Iterator[tuple[int, str]]:
     """(line, dotted name) of everything ``source`` imports: ``from a import b`` is ``a.b`` (b may be a module),
     relative imports resolved against ``module``."""
-    package = module.split(".")
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield node.lineno, alias.name
-        elif isinstance(node, ast.ImportFrom):
-            base = [node.module] if node.module else []
-            if node.level:
-                base = package[: len(package) - node.level + (1 if _is_package(module) else 0)] + base
-            for alias in node.names:
-                yield node.lineno, ".".join(base if alias.name == "*" else [*base, alias.name])
+        for name in _names(node, module):
+            yield node.lineno, name
 
 
+def _names(node: ast.AST, module: str) -> list[str]:
+    """The dotted names one import statement imports (none for any other node)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    base = [node.module] if node.module else []
+    if node.level:
+        package = module.split(".")
+        base = package[: len(package) - node.level + (1 if _is_package(module) else 0)] + base
+    return [".".join(base if alias.name == "*" else [*base, alias.name]) for alias in node.names]
+
+
+@cache
 def _is_package(module: str) -> bool:
     return (ROOT / Path(*module.split(".")) / "__init__.py").exists()
 
@@ -180,7 +187,7 @@ def runtime_imports(source: str, module: str, known: set[str]) -> set[str]:
     for node in ast.walk(tree):
         if not isinstance(node, ast.Import | ast.ImportFrom) or id(node) in skipped:
             continue
-        for _, name in imported(ast.unparse(node), module):
+        for name in _names(node, module):
             target = name if name in known else name.rsplit(".", 1)[0]
             if target not in known or target == module:
                 continue
@@ -311,7 +318,7 @@ def unexplained_function_imports(source: str, module: str) -> list[str]:
         for inner in ast.walk(node):
             if not isinstance(inner, ast.Import | ast.ImportFrom):
                 continue
-            names = [name for _, name in imported(ast.unparse(inner), module)]
+            names = _names(inner, module)
             if not any(name.split(".")[0] in PACKAGES for name in names):
                 continue
             explained = any("#" in line for line in lines[inner.lineno - 1 : inner.end_lineno])
