@@ -25,6 +25,8 @@ from moto.events import models as events_models
 from moto.events import utils as events_utils
 from moto.utilities.arns import parse_arn
 
+from novaflow.local.aws import moto_sagemaker
+from novaflow.local.aws.moto_bedrock import _StockJob
 from novaflow.local.emulator import jobstate
 
 _LOG = logging.getLogger("novaflow.local.events")
@@ -77,8 +79,6 @@ def sagemaker_detail(job: Any) -> dict[str, Any]:
 
 def bedrock_detail(job: Any) -> dict[str, Any]:
     """The event ``detail`` of a customization job, as in Bedrock's sample event (``jobStatus``, not ``status``)."""
-    from novaflow.local.aws.moto_bedrock import _StockJob
-
     raw = _StockJob.to_dict(job)  # the stock view: reads the status without advancing it
     detail: dict[str, Any] = {"version": "0.0"}
     for key in ("jobName", "jobArn", "outputModelName", "outputModelArn", "roleArn"):
@@ -224,8 +224,6 @@ def install() -> None:
     events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
     events_utils.EventTemplateParser.parse = staticmethod(parse)  # type: ignore[method-assign,assignment]
     from moto.bedrock.models import BedrockBackend
-
-    from novaflow.local.aws import moto_sagemaker
 
     if not hasattr(BedrockBackend.create_model_customization_job, "__wrapped__"):
         BedrockBackend.create_model_customization_job = _bedrock_create(  # type: ignore[method-assign]
