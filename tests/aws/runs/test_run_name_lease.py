@@ -59,6 +59,7 @@ def test_a_waiter_goes_on_when_the_holder_releases() -> None:
     second.release()
 
 
+@pytest.mark.slow  # waits out a lease on S3's one-second clock
 def test_a_dead_holders_lease_expires_and_exactly_one_waiter_takes_it() -> None:
     dead = _lease("lease-c", "dead", ttl=3)
     assert dead.try_acquire() is None  # never renewed: its process "died"
@@ -82,6 +83,7 @@ def test_a_rerun_of_the_holding_flow_run_takes_its_lease_back_at_once() -> None:
     rerun.release()
 
 
+@pytest.mark.slow  # waits for real renewals
 def test_the_holder_renews_while_it_holds() -> None:
     lease = _lease("lease-e", "one", ttl=3)
     lease.acquire(0)
