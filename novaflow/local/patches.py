@@ -34,7 +34,7 @@ def install() -> None:
             moto_sagemaker,
             routes,
         )
-        from novaflow.local.aws import moto_invocation_jobs
+        from novaflow.local.aws import moto_components, moto_invocation_jobs
 
         moto_sagemaker.install()
         moto_hub.install()
@@ -42,6 +42,7 @@ def install() -> None:
         moto_runtime.install()
         moto_bedrock.install()
         moto_invocation_jobs.install()
+        moto_components.install()
         faults.install()
         fulfilment.install()
         routes.install(on_reset=reset)
@@ -54,13 +55,14 @@ def reset() -> None:
     from moto.moto_api import state_manager
 
     from novaflow.local import faults, lambda_exec, moto_bedrock, moto_hub, moto_sagemaker, storage
-    from novaflow.local.aws import moto_invocation_jobs
+    from novaflow.local.aws import moto_components, moto_invocation_jobs
     from novaflow.local.control import MANAGED_MODELS
 
     moto_sagemaker.reset()
     moto_hub.reset()
     moto_bedrock.reset()
     moto_invocation_jobs.reset()
+    moto_components.reset()
     faults.reset()
     storage.clear_cache()
     for model_name in MANAGED_MODELS:
