@@ -278,6 +278,20 @@ def _create_endpoint_config(original: Callable[..., Any]) -> Callable[..., Any]:
     return create_endpoint_config
 
 
+def _without_empty_capture(original: Callable[..., Any]) -> Callable[..., Any]:
+    """AWS leaves ``DataCaptureConfig`` out when none was set; stock moto answers ``{}``, which SDKs that validate
+    the shape (sagemaker v3's resources) refuse."""
+
+    def describe(self: Any) -> Any:
+        result = original(self)
+        body = getattr(result, "result", None)
+        if isinstance(body, dict) and body.get("DataCaptureConfig") == {}:
+            body.pop("DataCaptureConfig")
+        return result
+
+    return describe
+
+
 def _create_model(original: Callable[..., Any]) -> Callable[..., Any]:
     """Keep the model's ``EnableNetworkIsolation`` (stock moto always says False): a component must match its endpoint
     config's."""
@@ -327,6 +341,8 @@ def install() -> None:
         setattr(resp, func.__name__, func)
     resp.create_endpoint_config = _create_endpoint_config(resp.create_endpoint_config)  # type: ignore[method-assign]
     resp.create_model = _create_model(resp.create_model)  # type: ignore[method-assign]
+    resp.describe_endpoint_config = _without_empty_capture(resp.describe_endpoint_config)  # type: ignore[method-assign]
+    resp.describe_endpoint = _without_empty_capture(resp.describe_endpoint)  # type: ignore[method-assign]
     backend = sm_models.SageMakerModelBackend
     backend.validate_production_variants = _validate_production_variants(  # type: ignore[method-assign]
         backend.validate_production_variants
