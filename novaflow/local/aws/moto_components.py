@@ -5,7 +5,7 @@ An endpoint hosts components when its config's production variant names no model
 ``ExecutionRoleArn`` (what AWS requires); each component names its model, the compute it needs and its copy count.
 A component goes Creating -> InService, or Failed when the endpoint's instances lack the accelerators it asks for
 (counted from EC2's instance type data, which moto ships); Deleting -> gone. ``InvokeEndpoint`` with
-``InferenceComponentName`` is answered by the component's own model (:mod:`novaflow.local.serving`)
+``InferenceComponentName`` is answered by the component's own model (:mod:`novaflow.local.emulator.serving`)
 (docs/inference-components.md#offline).
 """
 

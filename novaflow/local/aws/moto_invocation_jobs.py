@@ -123,9 +123,9 @@ def create_model_invocation_job(self: Any) -> Any:
     with _LOCK:
         _JOBS[arn] = job
     host = self.headers.get("Host") or self.headers.get("host") or ""
-    from novaflow.local.emulator.bedrock_batch import start
+    from novaflow.local.emulator.bedrock_batch import BatchJob, start
 
-    start(job, f"http://{host}", self.region)
+    start(BatchJob(dict(job.fields), lambda **changes: update(job, **changes), job.stop_requested), f"http://{host}")
     return 200, {"Content-Type": "application/json"}, json.dumps({"jobArn": arn})
 
 

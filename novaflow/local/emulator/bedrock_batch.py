@@ -12,15 +12,29 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from novaflow.local import jobstate, storage
-from novaflow.local.aws.moto_invocation_jobs import InvocationJob, update
-from novaflow.local.model import tokens
-from novaflow.local.serving import Responder
+from novaflow.local.emulator import aws_io as storage
+from novaflow.local.emulator import jobstate
+from novaflow.local.emulator.serving import Responder
+from novaflow.local.models.classifier import tokens
+
+Update = Callable[..., None]
+"""Changes what GetModelInvocationJob answers (the embedded AWS's job record): ``update(status=..., ...)``."""
 
 
-def start(job: InvocationJob, url: str, region: str) -> None:
+@dataclass(frozen=True)
+class BatchJob:
+    """What the worker needs of a job, handed over by the embedded AWS (which owns the job record)."""
+
+    fields: dict[str, Any]
+    update: Update
+    stop_requested: threading.Event
+
+
+def start(job: BatchJob, url: str) -> None:
     threading.Thread(target=_work, args=(job, url), name=f"bedrock-batch-{job.fields['jobName']}", daemon=True).start()
 
 
@@ -57,25 +71,25 @@ def answer_record(item: Any, responder: Responder) -> dict[str, Any]:
     return out
 
 
-def _work(job: InvocationJob, url: str) -> None:
+def _work(job: BatchJob, url: str) -> None:
     fields = job.fields
     started = time.monotonic()
     try:
-        update(job, status="InProgress")
+        job.update(status="InProgress")
         responder = Responder(url, None)  # base models only: custom models are refused at create
         source = fields["inputDataConfig"]["s3InputDataConfig"]["s3Uri"]
         target = fields["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"].rstrip("/")
         job_id = fields["jobArn"].rsplit("/", 1)[-1]
         files = _inputs(url, source)
         if not files:
-            update(job, status="Failed", message=f"No .jsonl input file found at {source}.")
+            job.update(status="Failed", message=f"No .jsonl input file found at {source}.")
             return
         counts = {"total": 0, "success": 0, "error": 0, "in": 0, "out": 0}
         for uri in files:
             lines: list[str] = []
             for raw in storage.read_bytes(url, uri).decode("utf-8").splitlines():
                 if job.stop_requested.is_set():
-                    update(job, status="Stopped", message="The job was stopped.")
+                    job.update(status="Stopped", message="The job was stopped.")
                     return
                 if not raw.strip():
                     continue
@@ -112,8 +126,7 @@ def _work(job: InvocationJob, url: str) -> None:
         else:
             status = "PartiallyCompleted" if counts["error"] else "Completed"
             message = None
-        update(
-            job,
+        job.update(
             status=status,
             totalRecordCount=counts["total"],
             processedRecordCount=counts["total"],
@@ -122,4 +135,4 @@ def _work(job: InvocationJob, url: str) -> None:
             **({"message": message} if message else {}),
         )
     except Exception as exc:  # an emulator bug must surface as a failed job, never a silent hang
-        update(job, status="Failed", message=f"InternalServerException: {type(exc).__name__}: {exc}")
+        job.update(status="Failed", message=f"InternalServerException: {type(exc).__name__}: {exc}")

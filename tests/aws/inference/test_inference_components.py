@@ -20,7 +20,7 @@ from novaflow.deploy.environment import EndpointEnvironment
 from novaflow.deploy.invoke import invoke_endpoint
 from novaflow.deploy.teardown import teardown
 from novaflow.errors import AwsError, ConfigError
-from novaflow.local.server import LOCAL_ROLE_NAME
+from novaflow.local.aws.server import LOCAL_ROLE_NAME
 from tests.aws.inference.conftest import SYSTEM, train_checkpoint
 
 FAST = Backoff(initial=0.01, factor=1.0, maximum=0.01, deadline=30)
@@ -84,7 +84,7 @@ def test_two_models_on_one_endpoint_each_answer_their_own_calls_and_leave_nothin
 
     # A third copy does not fit two instances: refused before anything is created.
     third = ComponentSpec(component_name="nova-ab-sft-c", checkpoint_uri=first, environment=ENV)
-    with pytest.raises(ConfigError, match="has 2 x ml.g6.48xlarge but its components need 3"):
+    with pytest.raises(ConfigError, match=r"has 2 x ml\.g6\.48xlarge but its components need 3"):
         add_component(endpoint, third, backoff=FAST, sleep=lambda s: None)
     assert [c.name for c in list_components("nova-ab")] == ["nova-ab-sft-a", "nova-ab-sft-b"]
 

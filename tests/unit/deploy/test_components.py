@@ -56,7 +56,7 @@ def test_a_component_asks_for_every_accelerator_of_its_instance_type_and_its_tie
     ]
     assert config["ExecutionRoleArn"] == "arn:aws:iam::123456789012:role/r" and config["EnableNetworkIsolation"] is True
     too_long = lite.model_copy(update={"environment": EndpointEnvironment(context_length=16000, max_concurrency=1)})
-    with pytest.raises(ConfigError, match="is not supported for nova-lite on ml.g6.12xlarge; allowed tiers"):
+    with pytest.raises(ConfigError, match=r"is not supported for nova-lite on ml\.g6\.12xlarge; allowed tiers"):
         component_resources(endpoint, too_long)
 
 

@@ -3,7 +3,7 @@
 Stock ``InvokeEndpoint`` returns ``b"body"`` for any endpoint name, and ``InvokeEndpointWithResponseStream`` does
 not exist (a 404 page in server mode). novaflow's deploy smoke test must see a real model answer in the Nova
 chat-completion shape, an error for a deleted endpoint, and a stream whose chunk boundaries do not align with
-records — so the patch routes both calls to :mod:`novaflow.local.serving`. Results queued through moto's own
+records — so the patch routes both calls to :mod:`novaflow.local.emulator.serving`. Results queued through moto's own
 ``/moto-api/static/sagemaker/endpoint-results`` still win, for tests that want a canned answer.
 """
 
@@ -78,7 +78,7 @@ def invoke_endpoint(self: Any) -> Any:
         return _error(self, exc)
     if sagemakerruntime_backends[self.current_account][self.region].results_queue:
         return _STOCK_INVOKE(self)
-    from novaflow.local import serving
+    from novaflow.local.emulator import serving
 
     try:
         checkpoint = _component_checkpoint(self, endpoint)
@@ -97,7 +97,7 @@ def invoke_endpoint_with_response_stream(self: Any) -> Any:
         endpoint = _endpoint_or_error(self.current_account, self.region, name)
     except EndpointNotFound as exc:
         return _error(self, exc)
-    from novaflow.local import serving
+    from novaflow.local.emulator import serving
 
     try:
         checkpoint = _component_checkpoint(self, endpoint)
