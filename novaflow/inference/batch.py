@@ -144,7 +144,10 @@ def resolve_model_path(spec: BatchSpec, settings: NovaflowSettings | None = None
         version = describe_version(spec.model_package_arn, settings)
     elif spec.run_name:
         group = default_group(spec.model, spec.run_name)
-        approved = [v for v in list_versions(group, settings) if v.status == APPROVED]
+        try:
+            approved = [v for v in list_versions(group, settings) if v.status == APPROVED]
+        except ConfigError as exc:
+            raise ConfigError(f"Run {spec.run_name!r} has no deployed winner: {exc}") from None
         if not approved:
             raise ConfigError(
                 f"Run {spec.run_name!r} has no deployed winner: no Approved version in model package group {group}."

@@ -201,3 +201,58 @@ def test_the_embedded_bedrock_refuses_a_custom_model_and_answers_a_repeated_toke
         )
     assert refused.value.response["Error"]["Code"] == "ValidationException"
     assert "custom model" in refused.value.response["Error"]["Message"]
+
+
+def test_a_runs_deployed_winner_is_its_latest_approved_version(aws: object, tmp_path: Path) -> None:
+    from novaflow.errors import ConfigError
+    from novaflow.inference.batch import resolve_model_path
+    from novaflow.registry.packages import APPROVED, REJECTED, default_group, register_checkpoint, set_approval
+
+    group = default_group("nova-lite-2", "winners")
+    spec = BatchSpec(
+        data=DatasetSource(path=str(_small_csv(tmp_path / "qa.csv")), columns=ColumnMap(query="question")),
+        model="nova-lite-2",
+        run_name="winners",
+        out_dir=str(tmp_path / "out"),
+    )
+    with pytest.raises(ConfigError, match=f"Run 'winners' has no deployed winner: Model package group {group} does"):
+        resolve_model_path(spec)
+    kept = register_checkpoint(group, "s3://escrow/sft/outputs/checkpoints", model="nova-lite-2", job_name="sft")
+    later = register_checkpoint(group, "s3://escrow/rft/outputs/checkpoints", model="nova-lite-2", job_name="rft")
+    set_approval(kept.arn, APPROVED, "gate passed")
+    set_approval(later.arn, REJECTED, "gate refused")
+    assert resolve_model_path(spec) == "s3://escrow/sft/outputs/checkpoints"
+    by_package = spec.model_copy(update={"run_name": None, "model_package_arn": later.arn})
+    assert resolve_model_path(by_package) == "s3://escrow/rft/outputs/checkpoints"
+
+
+def test_bedrock_writes_an_error_line_for_a_bad_record_and_the_job_ends_partially_completed(aws: object) -> None:
+    from novaflow.jobs.invocation_jobs import InvocationJobBackend
+
+    good = {"recordId": "00000000001", "modelInput": {"messages": [{"role": "user", "content": [{"text": "2+2?"}]}]}}
+    bad = {"recordId": "00000000002", "modelInput": {"messages": []}}
+    s3 = get_client("s3")
+    s3.put_object(Bucket="novaflow-local", Key="bb/in/records.jsonl", Body=f"{json.dumps(good)}\n{json.dumps(bad)}\n")
+    arn = get_client("bedrock").create_model_invocation_job(
+        jobName="partial",
+        roleArn="arn:aws:iam::123456789012:role/novaflow-local",
+        modelId="us.amazon.nova-2-lite-v1:0",
+        inputDataConfig={"s3InputDataConfig": {"s3Uri": "s3://novaflow-local/bb/in/"}},
+        outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://novaflow-local/bb/out/"}},
+    )["jobArn"]
+    from novaflow.jobs.poll import wait_for_job
+
+    done = wait_for_job(
+        "partial", platform="BEDROCK", backend=InvocationJobBackend(), poll_seconds=0.05, max_poll_seconds=0.1
+    )
+    assert done.status.value == "Completed" and done.arn == arn
+    state = InvocationJobBackend().describe("partial")
+    assert state is not None and state.raw_status == "PartiallyCompleted"
+    assert (state.raw["successRecordCount"], state.raw["errorRecordCount"]) == (1, 1)
+    key = f"bb/out/{arn.rsplit('/', 1)[-1]}/records.jsonl.out"
+    lines = [json.loads(x) for x in s3.get_object(Bucket="novaflow-local", Key=key)["Body"].read().splitlines()]
+    errors = {x["recordId"]: x.get("error") for x in lines}
+    assert errors == {
+        "00000000001": None,
+        "00000000002": {"errorCode": 400, "errorMessage": "Malformed input request: messages must hold a user turn"},
+    }

@@ -133,3 +133,37 @@ def test_an_endpoint_without_components_and_a_model_whose_isolation_differs_are_
         sm.create_inference_component(**request)
     with pytest.raises(ClientError, match="Could not find model"):
         sm.create_inference_component(**{**request, "Specification": {**request["Specification"], "ModelName": "x"}})
+
+
+def test_a_component_the_instances_cannot_hold_fails_with_the_reason(aws: object) -> None:
+    sm = get_client("sagemaker")
+    sm.create_model(
+        ModelName="m8",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+        PrimaryContainer={"Image": "img", "ModelDataUrl": "s3://b/m/"},
+        EnableNetworkIsolation=True,
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="small",
+        ProductionVariants=[{"VariantName": "v", "InstanceType": "ml.g6.12xlarge", "InitialInstanceCount": 1}],
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+        EnableNetworkIsolation=True,
+    )
+    sm.create_endpoint(EndpointName="small-ep", EndpointConfigName="small")
+    sm.create_inference_component(
+        InferenceComponentName="too-big",
+        EndpointName="small-ep",
+        VariantName="v",
+        Specification={
+            "ModelName": "m8",
+            "ComputeResourceRequirements": {"NumberOfAcceleratorDevicesRequired": 8, "MinMemoryRequiredInMb": 1024},
+        },
+        RuntimeConfig={"CopyCount": 1},
+    )
+    described = sm.describe_inference_component(InferenceComponentName="too-big")
+    assert described["InferenceComponentStatus"] == "Failed"
+    assert described["FailureReason"] == (
+        "Insufficient capacity: inference component too-big needs 8 accelerator device(s) for each of 1 copy(ies); "
+        "endpoint small-ep has 4 free on 1 x ml.g6.12xlarge (4 each)."
+    )
+    assert described["RuntimeConfig"] == {"DesiredCopyCount": 1, "CurrentCopyCount": 0}
