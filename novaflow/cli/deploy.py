@@ -12,6 +12,7 @@ import sys
 
 import typer
 
+from novaflow.cli.components import app as components_app
 from novaflow.cli.options import model_option
 from novaflow.deploy.names import TARGETS
 
@@ -19,6 +20,7 @@ app = typer.Typer(
     help="Deploy a trained model to a SageMaker endpoint or Bedrock, invoke it, tear it down.", no_args_is_help=True
 )
 TARGET = typer.Option("sagemaker", help=f"Where it runs: {', '.join(TARGETS)}.")
+app.add_typer(components_app, name="components")
 
 
 @app.command("create")
