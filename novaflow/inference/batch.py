@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from novaflow.aws import wrap_client_error
 from novaflow.catalog import canonical_model, get_model
 from novaflow.data.io import sha256_file, upload_file_verified
 from novaflow.data.source import DatasetSource
@@ -32,6 +34,7 @@ from novaflow.inference import bedrock_batch
 from novaflow.inference.gen_qa_batch import answers_from_samples, batch_job_spec, read_inference_output, write_gen_qa
 from novaflow.inference.results import Answer, BatchSummary, BatchTable, build_table, write_table
 from novaflow.inference.rows import BatchRows, read_batch_rows
+from novaflow.jobs.backends import is_already_exists
 from novaflow.jobs.invocation_jobs import InvocationJobBackend
 from novaflow.jobs.outputs import locate_eval_output
 from novaflow.jobs.poll import wait_for_job
@@ -279,7 +282,12 @@ def submit_batch(plan: BatchPlan, settings: NovaflowSettings | None = None) -> J
         from novaflow.jobs.request import validate_request
 
         validate_request(backend.client, backend.create_operation, plan.request)
-        backend.create(plan.request)
+        try:
+            backend.create(plan.request)
+        except ClientError as exc:
+            if not is_already_exists(exc):  # a concurrent submitter won the race: attach to its job
+                raise wrap_client_error(exc, f"Creating Bedrock batch inference job {plan.job_name}") from exc
+            attached = True
         state = backend.describe(plan.job_name)
     if state is None:
         raise JobError(f"Bedrock batch inference job {plan.job_name} vanished right after it was created.")
