@@ -9,34 +9,43 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
+from pydantic import Field
 
 from flows.hooks import STOP_ON_EXIT
+from flows.params import FormParams, WaitParams
 from novaflow.inference.batch import BatchSpec
 from tasks.credentials import CredentialsParameter, use_run_credentials
 from tasks.inference import collect_batch_task, plan_batch_task, submit_batch_task, wait_batch_task
 from tasks.runs import current_flow_run_id, register_job_task
 
 
+class BatchInferenceParams(FormParams):
+    batch: BatchSpec = Field(description="The rows, the model, the platform and where the results go.")
+    wait: WaitParams = Field(default_factory=WaitParams)
+
+
 @flow(name="batch-inference", **STOP_ON_EXIT)
-def batch_inference(
-    spec: BatchSpec,
-    poll_seconds: float = 30.0,
-    max_poll_seconds: float = 300.0,
-    aws_credentials: CredentialsParameter = None,
-) -> dict[str, Any]:
-    """Answer every row of ``spec.data`` with the model; results in ``spec.out_dir``.
+def batch_inference(params: BatchInferenceParams, aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
+    """Answer every row of ``params.batch.data`` with the model; results in ``params.batch.out_dir``.
 
     Args:
-        spec: The rows, the model (base, checkpoint, model package or a run's winner), the platform, the output.
-        poll_seconds: First interval between status checks (backs off to ``max_poll_seconds``).
+        params: The batch (rows, model - base, checkpoint, model package or a run's winner -, platform, output) and
+            how to wait for its job.
         aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
     """
     use_run_credentials(aws_credentials)
+    spec, wait = params.batch, params.wait
     plan = plan_batch_task(spec, f"{spec.out_dir}/input")
     record = submit_batch_task(plan)
     if plan.job_spec is not None:
         register_job_task(current_flow_run_id(), record.name, record.platform.value, "batch-inference")
-    done = wait_batch_task(plan, record, poll_seconds=poll_seconds, max_poll_seconds=max_poll_seconds)
+    done = wait_batch_task(
+        plan,
+        record,
+        poll_seconds=wait.poll_seconds,
+        max_poll_seconds=wait.max_poll_seconds,
+        max_wait_seconds=wait.max_wait_hours * 3600,
+    )
     summary = collect_batch_task(plan, done)
     return {
         "job": done.name,

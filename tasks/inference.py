@@ -39,9 +39,17 @@ def submit_batch_task(plan: BatchPlan) -> JobRecord:
 
 @task(name="wait-batch-inference", **AWS_RETRIES)
 def wait_batch_task(
-    plan: BatchPlan, record: JobRecord, *, poll_seconds: float = 30.0, max_poll_seconds: float = 300.0
+    plan: BatchPlan,
+    record: JobRecord,
+    *,
+    poll_seconds: float = 30.0,
+    max_poll_seconds: float = 300.0,
+    max_wait_seconds: float = 86400.0,
 ) -> JobRecord:
-    return wait_batch(plan, record, poll_seconds=poll_seconds, max_poll_seconds=max_poll_seconds)
+    """Wait until the job ends; a failed or stopped job fails the task with the job's reason."""
+    return wait_batch(
+        plan, record, poll_seconds=poll_seconds, max_poll_seconds=max_poll_seconds, max_wait_seconds=max_wait_seconds
+    )
 
 
 @task(name="collect-batch-inference", **AWS_RETRIES)

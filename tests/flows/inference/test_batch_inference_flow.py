@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client as prefect_client
 
-from flows.batch_inference import batch_inference
+from flows.batch_inference import BatchInferenceParams, batch_inference
+from flows.params import WaitParams
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.inference.batch import BatchSpec
 from novaflow.runs.registry import jobs_of_run
@@ -28,7 +29,8 @@ def test_the_flow_answers_every_row_and_publishes_summary_and_failures(aws: obje
         model="nova-lite-2",
         out_dir=str(tmp_path / "out"),
     )
-    state = batch_inference(spec, poll_seconds=0.05, max_poll_seconds=0.1, return_state=True)
+    params = BatchInferenceParams(batch=spec, wait=WaitParams(poll_seconds=0.05, max_poll_seconds=0.1))
+    state = batch_inference(params, return_state=True)
     out = state.result()
     assert (out["rows"], out["answered"], out["failures"]) == (40, 39, 1)
     rows = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
