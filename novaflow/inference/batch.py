@@ -27,14 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from novaflow.aws import wrap_client_error
 from novaflow.catalog import canonical_model, get_model
-from novaflow.data.io import sha256_file, upload_file_verified
+from novaflow.data.io import upload_file_verified
 from novaflow.data.source import DatasetSource
 from novaflow.errors import ConfigError, JobError, NovaflowError, RecipeError
 from novaflow.inference import bedrock_batch
 from novaflow.inference.gen_qa_batch import answers_from_samples, batch_job_spec, read_inference_output, write_gen_qa
 from novaflow.inference.results import Answer, BatchSummary, BatchTable, build_table, write_table
 from novaflow.inference.rows import BatchRows, read_batch_rows
-from novaflow.jobs.backends import is_already_exists
+from novaflow.jobs.backend_base import is_already_exists
 from novaflow.jobs.invocation_jobs import InvocationJobBackend
 from novaflow.jobs.outputs import locate_eval_output
 from novaflow.jobs.poll import wait_for_job
@@ -43,7 +43,7 @@ from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission, submit_training_job
 from novaflow.recipes.tables import CostEstimate, load_instance_table, load_price_table
 from novaflow.settings import NovaflowSettings, load_settings
-from novaflow.storage import list_keys, numbered_lines
+from novaflow.storage import list_keys, numbered_lines, sha256_file
 
 BatchPlatform = Literal["SMTJ", "BEDROCK"]
 DEFAULT_MAX_TOKENS = 1024

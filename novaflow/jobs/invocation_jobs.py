@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from novaflow.aws import get_client, is_not_found, wrap_client_error
 from novaflow.catalog import Platform
 from novaflow.errors import JobError
-from novaflow.jobs.backends import JobState
+from novaflow.jobs.backend_base import JobState
 from novaflow.jobs.records import JobStatus
 from novaflow.settings import NovaflowSettings
 

@@ -19,6 +19,8 @@ from moto.sagemakerruntime import responses as rt_responses
 from moto.sagemakerruntime import urls as rt_urls
 from moto.sagemakerruntime.models import sagemakerruntime_backends
 
+from novaflow.local.emulator import serving
+
 STREAM_PATH = "{0}/endpoints/(?P<name>[^/]+)/invocations-response-stream$"
 STREAM_CHUNK_BYTES = 48
 """Small on purpose: a chunk boundary must not be assumed to end a record (docs/inference.md#invoking)."""
@@ -78,8 +80,6 @@ def invoke_endpoint(self: Any) -> Any:
         return _error(self, exc)
     if sagemakerruntime_backends[self.current_account][self.region].results_queue:
         return _STOCK_INVOKE(self)
-    from novaflow.local.emulator import serving
-
     try:
         checkpoint = _component_checkpoint(self, endpoint)
     except EndpointNotFound as exc:
@@ -97,8 +97,6 @@ def invoke_endpoint_with_response_stream(self: Any) -> Any:
         endpoint = _endpoint_or_error(self.current_account, self.region, name)
     except EndpointNotFound as exc:
         return _error(self, exc)
-    from novaflow.local.emulator import serving
-
     try:
         checkpoint = _component_checkpoint(self, endpoint)
     except EndpointNotFound as exc:

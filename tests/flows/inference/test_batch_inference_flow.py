@@ -14,7 +14,7 @@ from flows.batch_inference import BatchInferenceParams, batch_inference
 from flows.params import WaitParams
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.inference.batch import BatchSpec
-from novaflow.runs.registry import jobs_of_run
+from novaflow.runs.ledger import jobs_of_run
 
 
 @pytest.mark.slow
