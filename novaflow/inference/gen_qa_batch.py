@@ -62,10 +62,15 @@ def batch_job_spec(
     instance_type: str | None = None,
     instance_count: int | None = None,
     overrides: dict[str, Any] | None = None,
+    platform: Platform = Platform.SMTJ,
 ) -> JobSpec:
-    """The gen_qa evaluation job that answers the rows at ``data_uri`` (a prefix holding ``gen_qa.jsonl``)."""
+    """The gen_qa evaluation job that answers the rows at ``data_uri`` (a prefix holding ``gen_qa.jsonl``).
+
+    ``platform`` is where the job runs: SageMaker training jobs today; HyperPod through the same job spec and
+    backend interface (:func:`novaflow.jobs.backends.get_backend`) once its backend is in.
+    """
     return JobSpec(
-        platform=Platform.SMTJ,
+        platform=platform,
         model=model,
         method=Method.EVALUATION,
         eval_task="gen_qa",

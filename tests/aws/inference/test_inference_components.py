@@ -19,7 +19,7 @@ from novaflow.deploy.components import (
 from novaflow.deploy.environment import EndpointEnvironment
 from novaflow.deploy.invoke import invoke_endpoint
 from novaflow.deploy.teardown import teardown
-from novaflow.errors import AwsError, ConfigError
+from novaflow.errors import AwsError, ConfigError, DeployError
 from novaflow.local.aws.server import LOCAL_ROLE_NAME
 from tests.aws.inference.conftest import SYSTEM, train_checkpoint
 
@@ -167,3 +167,25 @@ def test_a_component_the_instances_cannot_hold_fails_with_the_reason(aws: object
         "endpoint small-ep has 4 free on 1 x ml.g6.12xlarge (4 each)."
     )
     assert described["RuntimeConfig"] == {"DesiredCopyCount": 1, "CurrentCopyCount": 0}
+
+
+def test_a_component_that_fails_is_reported_with_aws_reason_and_removed_again(aws: object) -> None:
+    """A spec that believes the endpoint has more instances than it has: SageMaker fails the component, novaflow
+    reports its FailureReason and deletes the component and its model, so nothing half-made is left."""
+    env = EndpointEnvironment(context_length=8000, max_concurrency=8)
+    one = ComponentEndpointSpec(endpoint_name="nova-one", instance_type="ml.g6.48xlarge", instance_count=1)
+    first = ComponentSpec(
+        component_name="nova-one-a", checkpoint_uri="s3://escrow/a/outputs/checkpoints", environment=env
+    )
+    deploy_components(one, [first], backoff=FAST, sleep=lambda s: None)
+    stale = one.model_copy(update={"instance_count": 2})
+    second = ComponentSpec(
+        component_name="nova-one-b", checkpoint_uri="s3://escrow/b/outputs/checkpoints", environment=env
+    )
+    with pytest.raises(DeployError) as failed:
+        add_component(stale, second, backoff=FAST, sleep=lambda s: None)
+    assert "Insufficient capacity: inference component nova-one-b needs 8 accelerator device(s)" in str(failed.value)
+    assert [c.name for c in list_components("nova-one")] == ["nova-one-a"]
+    models = [m["ModelName"] for m in get_client("sagemaker").list_models()["Models"]]
+    assert models == [first.model_name]
+    teardown("nova-one", services=("sagemaker", "iam"), backoff=FAST, sleep=lambda s: None)
