@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import json
+
 from typer.testing import CliRunner
 
+from novaflow.aws import get_client
 from novaflow.cli import app
 from novaflow.errors import ConfigError
 from reward_lambda.labels import extract_label
@@ -106,3 +109,22 @@ def test_components_add_list_invoke_remove(checkpoint: str) -> None:
         "removed sagemaker inference-component cli-b",
         "removed sagemaker endpoint nova-cli-ic",
     ]
+
+
+def test_components_dry_run_prints_the_four_requests_and_refuses_a_tier_in_one_line() -> None:
+    args = ["deploy", "create", "ab", "--target", "sagemaker_ic", "--checkpoint", "s3://escrow/job/outputs/checkpoints"]
+    args += ["--instance-type", "ml.g6.48xlarge", "--max-concurrency", "8", "--dry-run"]
+    shown = runner.invoke(app, [*args, "--context-length", "8000"])
+    assert shown.exit_code == 0, shown.output
+    requests = json.loads(shown.stdout)
+    assert list(requests) == ["CreateEndpointConfig", "CreateEndpoint", "CreateModel", "CreateInferenceComponent"]
+    assert (
+        requests["CreateInferenceComponent"]["Specification"]["ComputeResourceRequirements"][
+            "NumberOfAcceleratorDevicesRequired"
+        ]
+        == 8
+    )
+    assert "ModelName" not in requests["CreateEndpointConfig"]["ProductionVariants"][0]
+    refused = runner.invoke(app, [*args, "--context-length", "9000"])
+    assert refused.exit_code != 0 and "is not supported for nova-lite-2 on ml.g6.48xlarge" in str(refused.exception)
+    assert get_client("sagemaker").list_endpoints()["Endpoints"] == []
