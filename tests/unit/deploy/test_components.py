@@ -73,3 +73,17 @@ def test_an_endpoint_too_small_for_every_copy_is_refused_with_the_count_it_needs
     )
     with pytest.raises(ConfigError, match="names must differ"):
         check_components(endpoint, [b, b])
+
+
+def test_the_packaged_hosting_table_equals_what_its_refresh_script_derives_from_ec2_data() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[3] / "scripts" / "derive_hosting_instances.py"
+    spec = importlib.util.spec_from_file_location("derive_hosting_instances", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    derived = module.derive("moto")
+    assert derived["instances"] == json.loads(TABLE_PATH.read_text(encoding="utf-8"))["instances"]
+    assert module.main(["--source", "moto", "--check"]) == 0
