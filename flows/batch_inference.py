@@ -1,7 +1,7 @@
 """The `batch-inference` flow: one model over a whole dataset, rows back in input order (docs/batch-inference.md).
 
-Plan (read every row, refuse what AWS would refuse), submit once (a re-run attaches), wait, collect. The SMTJ job
-is registered with the flow run, so cancelling or crashing the run stops it.
+Plan (read every row, refuse what AWS would refuse), submit once (a re-run attaches), wait, collect. The job (a
+training job or a Bedrock batch job) is registered with the flow run, so cancelling or crashing the run stops it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pydantic import Field
 from flows.hooks import STOP_ON_EXIT
 from flows.params import FormParams, WaitParams
 from novaflow.inference.batch import BatchSpec
+from novaflow.runs.ledger import BEDROCK_BATCH
 from tasks.credentials import CredentialsParameter, use_run_credentials
 from tasks.inference import collect_batch_task, plan_batch_task, submit_batch_task, wait_batch_task
 from tasks.runs import current_flow_run_id, register_job_task
@@ -37,8 +38,8 @@ def batch_inference(params: BatchInferenceParams, aws_credentials: CredentialsPa
     spec, wait = params.batch, params.wait
     plan = plan_batch_task(spec, f"{spec.out_dir}/input")
     record = submit_batch_task(plan)
-    if plan.job_spec is not None:
-        register_job_task(current_flow_run_id(), record.name, record.platform.value, "batch-inference")
+    platform = record.platform.value if plan.job_spec is not None else BEDROCK_BATCH
+    register_job_task(current_flow_run_id(), record.name, platform, "batch-inference")
     done = wait_batch_task(
         plan,
         record,

@@ -121,6 +121,9 @@ def _work(job: BatchJob, url: str) -> None:
         remaining = jobstate.Timing.seconds - (time.monotonic() - started)
         if remaining > 0:
             job.stop_requested.wait(remaining)
+        if job.stop_requested.is_set():  # stopped before it finished: the outputs so far stay, as on AWS
+            job.update(status="Stopped", message="The job was stopped.")
+            return
         if counts["error"] == counts["total"]:
             status, message = "Failed", f"All {counts['total']} records failed; see the output file for each error."
         else:

@@ -256,3 +256,34 @@ def test_bedrock_writes_an_error_line_for_a_bad_record_and_the_job_ends_partiall
         "00000000001": None,
         "00000000002": {"errorCode": 400, "errorMessage": "Malformed input request: messages must hold a user turn"},
     }
+
+
+def test_a_cancelled_runs_bedrock_batch_job_is_stopped_by_its_ledger(aws: object, tmp_path: Path) -> None:
+    from novaflow.jobs.invocation_jobs import InvocationJobBackend
+    from novaflow.local.emulator import jobstate
+    from novaflow.runs.ledger import BEDROCK_BATCH, register_job, stop_jobs_of_run
+
+    spec = BatchSpec(
+        data=DatasetSource(path=str(_small_csv(tmp_path / "qa.csv")), columns=ColumnMap(query="question", id="qid")),
+        model="nova-lite-2",
+        platform="BEDROCK",
+        out_dir=str(tmp_path / "out"),
+    )
+    saved = jobstate.Timing.seconds
+    jobstate.Timing.seconds = 60.0  # the emulated job runs until stopped
+    try:
+        record = submit_batch(plan_batch(spec, tmp_path / "in"))
+        register_job("run-1", record.name, platform=BEDROCK_BATCH, stage="batch-inference")
+        assert stop_jobs_of_run("run-1") == [record.name]
+        assert stop_jobs_of_run("run-1") == []  # safe to run twice: a stopping job is left alone
+    finally:
+        jobstate.Timing.seconds = saved
+    backend = InvocationJobBackend()
+    from novaflow.backoff import Backoff, poll_until
+
+    final = poll_until(
+        lambda: backend.describe(record.name),
+        lambda s: s is not None and s.status.terminal,
+        backoff=Backoff(initial=0.05, maximum=0.1, deadline=30),
+    )
+    assert final.value is not None and final.value.raw_status == "Stopped"
