@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +133,43 @@ def check_components(endpoint: ComponentEndpointSpec, components: Sequence[Compo
             f"{hosting_instance(endpoint.instance_type).accelerators} accelerators of one instance): raise "
             f"instance_count to {copies} or deploy fewer components."
         )
+
+
+def side_by_side(
+    endpoint_name: str,
+    variants: Mapping[str, str],
+    *,
+    model: str = DEFAULT_MODEL,
+    instance_type: str = "ml.p5.48xlarge",
+    environment: EndpointEnvironment | None = None,
+    copies: int = 1,
+) -> tuple[ComponentEndpointSpec, list[ComponentSpec]]:
+    """An endpoint just large enough for every variant (name -> checkpoint) as its own component, for an A/B of a
+    sweep's top-k: components are named ``<endpoint>-<variant>`` (cut to fit), one instance per copy.
+
+    Example:
+        >>> endpoint, parts = side_by_side("sweep-ab", {"lr1e-5": "s3://e/a/ckpt", "lr5e-5": "s3://e/b/ckpt"},
+        ...                                instance_type="ml.g6.48xlarge",
+        ...                                environment=EndpointEnvironment(context_length=8000, max_concurrency=8))
+        >>> endpoint.instance_count, [p.component_name for p in parts]
+        (2, ['sweep-ab-lr1e-5', 'sweep-ab-lr5e-5'])
+    """
+    env = environment or EndpointEnvironment()
+    parts = [
+        ComponentSpec(
+            component_name=derived_name(endpoint_name, re.sub(r"[^a-zA-Z0-9-]+", "-", variant).strip("-") or "v"),
+            checkpoint_uri=checkpoint,
+            model=model,
+            environment=env,
+            copies=copies,
+        )
+        for variant, checkpoint in variants.items()
+    ]
+    endpoint = ComponentEndpointSpec(
+        endpoint_name=endpoint_name, instance_type=instance_type, instance_count=max(1, len(parts) * copies)
+    )
+    check_components(endpoint, parts)
+    return endpoint, parts
 
 
 def build_component_model_request(

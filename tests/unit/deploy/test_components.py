@@ -87,3 +87,19 @@ def test_the_packaged_hosting_table_equals_what_its_refresh_script_derives_from_
     derived = module.derive("moto")
     assert derived["instances"] == json.loads(TABLE_PATH.read_text(encoding="utf-8"))["instances"]
     assert module.main(["--source", "moto", "--check"]) == 0
+
+
+def test_side_by_side_sizes_the_endpoint_for_every_variant_and_names_the_components() -> None:
+    from novaflow.deploy.components import side_by_side
+
+    env = EndpointEnvironment(context_length=8000, max_concurrency=8)
+    endpoint, parts = side_by_side(
+        "sweep-ab",
+        {"lr=1e-5": CKPT, "lr=5e-5/rank 16": CKPT + "-2", "base": CKPT + "-3"},
+        instance_type="ml.g6.48xlarge",
+        environment=env,
+        copies=2,
+    )
+    assert (endpoint.instance_type, endpoint.instance_count) == ("ml.g6.48xlarge", 6)
+    assert [p.component_name for p in parts] == ["sweep-ab-lr-1e-5", "sweep-ab-lr-5e-5-rank-16", "sweep-ab-base"]
+    assert [p.checkpoint_uri for p in parts] == [CKPT, CKPT + "-2", CKPT + "-3"]
