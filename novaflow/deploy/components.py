@@ -41,6 +41,7 @@ from novaflow.deploy.hosting import hosting_instance
 from novaflow.deploy.images import inference_image_uri
 from novaflow.deploy.roles import default_role_name, ensure_execution_role
 from novaflow.deploy.tags import ESCROW_TAG_KEY, SPEC_KEY, escrow_tag_value, from_aws, is_managed, novaflow_tags, to_aws
+from novaflow.deploy.teardown import Resource, delete_role
 from novaflow.deploy.waiting import wait_for_status
 from novaflow.errors import ConfigError, DeployError
 from novaflow.settings import NovaflowSettings, load_settings
@@ -484,8 +485,6 @@ def remove_component(
         ) from None
     if current.model_name:
         removed += _remove_model(sm, current.model_name, endpoint_name)
-    from novaflow.deploy.teardown import Resource, delete_role
-
     role = default_role_name(component_name, "sagemaker")
     iam = get_client("iam", settings)
     try:

@@ -35,13 +35,16 @@ from novaflow.inference.gen_qa_batch import answers_from_samples, batch_job_spec
 from novaflow.inference.results import Answer, BatchSummary, BatchTable, build_table, write_table
 from novaflow.inference.rows import BatchRows, read_batch_rows
 from novaflow.jobs.backend_base import is_already_exists
+from novaflow.jobs.backends import SageMakerBackend
 from novaflow.jobs.invocation_jobs import InvocationJobBackend
 from novaflow.jobs.outputs import locate_eval_output
 from novaflow.jobs.poll import wait_for_job
 from novaflow.jobs.records import JobRecord, JobStatus
+from novaflow.jobs.request import validate_request
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission, submit_training_job
 from novaflow.recipes.tables import CostEstimate, load_instance_table, load_price_table
+from novaflow.registry.packages import APPROVED, default_group, describe_version, list_versions
 from novaflow.settings import NovaflowSettings, load_settings
 from novaflow.storage import list_keys, numbered_lines, sha256_file
 
@@ -141,8 +144,6 @@ def resolve_model_path(spec: BatchSpec, settings: NovaflowSettings | None = None
         if not spec.checkpoint_uri.startswith("s3://"):
             raise ConfigError(f"--checkpoint {spec.checkpoint_uri!r}: expected an s3:// checkpoint prefix.")
         return spec.checkpoint_uri.rstrip("/")
-    from novaflow.registry.packages import APPROVED, default_group, describe_version, list_versions
-
     if spec.model_package_arn:
         version = describe_version(spec.model_package_arn, settings)
     elif spec.run_name:
@@ -279,8 +280,6 @@ def submit_batch(plan: BatchPlan, settings: NovaflowSettings | None = None) -> J
     state = backend.describe(plan.job_name)
     attached = state is not None
     if state is None:
-        from novaflow.jobs.request import validate_request
-
         validate_request(backend.client, backend.create_operation, plan.request)
         try:
             backend.create(plan.request)
@@ -400,8 +399,6 @@ def _cost(plan: BatchPlan, record: JobRecord, settings: NovaflowSettings) -> tup
     prices = load_price_table()
     if plan.job_spec is None:
         return None, prices.currency, "Bedrock batch is billed per token; no price table for it"
-    from novaflow.jobs.backends import SageMakerBackend
-
     state = SageMakerBackend(settings).describe(record.name)
     if state is None or record.status is not JobStatus.COMPLETED:
         return None, prices.currency, "job not found"

@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 
 from novaflow.aws import error_code, get_client, split_s3_uri
+from novaflow.jobs.invocation_jobs import InvocationJobBackend
 from novaflow.settings import NovaflowSettings, load_settings
 
 ACTIVE_STATUSES = frozenset({"InProgress"})
@@ -53,8 +54,6 @@ BEDROCK_BATCH = "BEDROCK_BATCH"
 
 
 def _stop_invocation_job(name: str, settings: NovaflowSettings) -> list[str]:
-    from novaflow.jobs.invocation_jobs import InvocationJobBackend
-
     backend = InvocationJobBackend(settings)
     state = backend.describe(name)
     if state is None or state.status.terminal or state.raw_status == "Stopping":

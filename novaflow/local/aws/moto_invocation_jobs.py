@@ -21,6 +21,8 @@ from moto.bedrock import responses as br_responses
 from moto.bedrock.exceptions import ResourceNotFoundException
 from moto.core.exceptions import ServiceException
 
+from novaflow.local.emulator.bedrock_batch import BatchJob, start
+
 TERMINAL = frozenset({"Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"})
 
 
@@ -123,8 +125,6 @@ def create_model_invocation_job(self: Any) -> Any:
     with _LOCK:
         _JOBS[arn] = job
     host = self.headers.get("Host") or self.headers.get("host") or ""
-    from novaflow.local.emulator.bedrock_batch import BatchJob, start
-
     start(BatchJob(dict(job.fields), lambda **changes: update(job, **changes), job.stop_requested), f"http://{host}")
     return 200, {"Content-Type": "application/json"}, json.dumps({"jobArn": arn})
 

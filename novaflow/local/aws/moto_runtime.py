@@ -19,6 +19,7 @@ from moto.sagemakerruntime import responses as rt_responses
 from moto.sagemakerruntime import urls as rt_urls
 from moto.sagemakerruntime.models import sagemakerruntime_backends
 
+from novaflow.local.aws import moto_components
 from novaflow.local.emulator import serving
 
 STREAM_PATH = "{0}/endpoints/(?P<name>[^/]+)/invocations-response-stream$"
@@ -44,8 +45,6 @@ def _endpoint_or_error(account: str, region: str, name: str) -> Any:
 
 def _component_checkpoint(response: Any, endpoint: Any) -> str | None:
     """The model data of the inference component a call names (None: the endpoint's own variant answers)."""
-    from novaflow.local.aws import moto_components
-
     backend = sagemaker_backends[response.current_account][response.region]
     name = response.headers.get(moto_components.COMPONENT_HEADER) or response.headers.get(
         moto_components.COMPONENT_HEADER.lower()
