@@ -133,7 +133,9 @@ def _create_training_job(original: Callable[..., Any]) -> Callable[..., Any]:
 
 class NoSuchResource(JsonRESTError):
     def __init__(self, code: str) -> None:
-        super().__init__("NoSuchResourceException", f"The request failed because the specified quota {code} does not exist.")
+        super().__init__(
+            "NoSuchResourceException", f"The request failed because the specified quota {code} does not exist."
+        )
 
 
 def list_service_quotas(self: Any, service_code: str) -> list[dict[str, Any]]:

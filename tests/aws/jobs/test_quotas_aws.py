@@ -63,7 +63,7 @@ def test_service_quotas_serves_the_accounts_training_quotas_and_novaflow_reads_t
         f"ml.p5.48xlarge: 8 instances (Service Quotas {code})",
     ]
     # --quota lowers the account's quota (novaflow's share) and adds what Service Quotas does not list.
-    book, notes = resolve_capacities(load_settings(), {"ml.p5.48xlarge": 4, "serverless": 2})
+    _, notes = resolve_capacities(load_settings(), {"ml.p5.48xlarge": 4, "serverless": 2})
     assert notes == [
         f"quota ml.g5.12xlarge: 2 instances (Service Quotas {quotas[0]['QuotaCode']})",
         "quota ml.p5.48xlarge: 4 instances (--quota / wait.quotas)",

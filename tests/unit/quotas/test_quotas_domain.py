@@ -164,7 +164,7 @@ def test_a_job_failed_for_capacity_is_submitted_again_and_other_failures_fail() 
     def broken(record: str) -> str:
         raise JobError("failed", job_name=record, status="Failed", failure_reason="AlgorithmError: boom")
 
-    with pytest.raises(JobError, match="^failed$"):
+    with pytest.raises(JobError, match=r"^failed$"):
         run_within_capacity(submit, broken, job="b", capacity="q", backoff=Backoff(), clock=clock, sleep=clock.sleep)
 
 
