@@ -132,10 +132,12 @@ def job_capacity(
     spec: JobSpec, settings: NovaflowSettings | None = None, overrides: Mapping[str, int] | None = None
 ) -> JobCapacity:
     """The spec's demand (instance type and count as it will be submitted) against the run's capacities."""
+    from novaflow.jobs.reasoning import follow_data_reasoning
     from novaflow.jobs.submit import prepare_submission
 
     settings = settings or load_settings()
-    sub = prepare_submission(spec, settings, strict=False)
+    # Named as submit will name it (the data decides reasoning_enabled), so the log names the job that runs.
+    sub = prepare_submission(follow_data_reasoning(spec.resolve(settings), settings), settings, strict=False)
     demand = demand_of(sub.spec.platform.value, sub.instance_type, sub.instance_count)
     if demand is None:
         return JobCapacity(sub.job_name, None, None)

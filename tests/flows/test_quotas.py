@@ -117,3 +117,48 @@ def test_a_job_larger_than_its_limit_is_refused_in_one_line(quota_account: objec
         f"Job {needed.job} needs {needed.demand.slots} instances of ml.p5en.48xlarge but the Prefect limit "
         "novaflow-quota-ml.p5en.48xlarge has 1 slots: raise the limit (or the quota), or use fewer instances."
     )
+
+
+@flow
+def _one_sft_job(train_uri: str) -> str:
+    return _stage.fn("sft", 5e-5, train_uri).name
+
+
+def test_a_job_refused_for_quota_is_queued_then_submitted_once(quota_account: object) -> None:
+    import threading
+    import time
+
+    from novaflow.local import scenario
+    from novaflow.local.server import LOCAL_ROLE_ARN
+
+    aws = quota_account
+    aws.control.set_quotas({"ml.p5.48xlarge": 4})  # type: ignore[attr-defined]
+    aws.control.stall_job("someone-elses-job")  # type: ignore[attr-defined]
+    sm = boto3.client("sagemaker")
+    sm.create_training_job(  # outside novaflow: the whole p5 quota, held until it is stopped
+        TrainingJobName="someone-elses-job",
+        RoleArn=LOCAL_ROLE_ARN,
+        AlgorithmSpecification={"TrainingImage": scenario.IMAGE, "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": "s3://novaflow-local/out"},
+        ResourceConfig={"InstanceType": "ml.p5.48xlarge", "InstanceCount": 4, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+    )
+    train_uri = put_jsonl("quota-test/train.jsonl", 40)
+
+    def stop_it_later() -> None:
+        time.sleep(4)
+        sm.stop_training_job(TrainingJobName="someone-elses-job")
+
+    stopper = threading.Thread(target=stop_it_later)
+    stopper.start()
+    state = _one_sft_job(train_uri, return_state=True)
+    stopper.join()
+    assert state.is_completed(), state.message
+    name = state.result()
+    logs = logs_of(state.state_details.flow_run_id)
+    queued = [line for line in logs if "queued on quota novaflow-quota-ml.p5.48xlarge since" in line]
+    assert queued and queued[0].startswith(f"sft: job {name} queued on quota novaflow-quota-ml.p5.48xlarge since ")
+    assert queued[0].endswith(
+        "CreateTrainingJob refused: quota 'ml.p5.48xlarge for training job usage' is 4, 4 in use, this job asks for 4"
+    )
+    assert sorted(j["TrainingJobName"] for j in training_jobs()) == sorted(["someone-elses-job", name])

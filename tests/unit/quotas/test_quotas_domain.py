@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from botocore.exceptions import ClientError
 
+from novaflow.aws import is_retryable
 from novaflow.backoff import Backoff
 from novaflow.errors import ConfigError, JobError
 from novaflow.quotas.capacity import Capacity, CapacityBook, Demand, book_from_mapping, demand_of, parse_quota_items
@@ -94,6 +95,7 @@ def test_sagemakers_refusal_is_read_back() -> None:
     assert refusal.describe() == "quota 'ml.p5.48xlarge for training job usage' is 8, 6 in use, this job asks for 4"
     exc = ClientError({"Error": {"Code": "ResourceLimitExceeded", "Message": REFUSAL}}, "CreateTrainingJob")
     assert limit_refusal_of(exc) == refusal
+    assert not is_retryable(exc)  # not a task retry's business: the queue waits for the quota (minutes to hours)
     other = ClientError({"Error": {"Code": "ValidationException", "Message": REFUSAL}}, "CreateTrainingJob")
     assert limit_refusal_of(other) is None
     assert is_capacity_failure(CAPACITY)
