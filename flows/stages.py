@@ -34,7 +34,7 @@ from novaflow.evaluation.tasks import GEN_QA, JUDGE, RFT_EVAL, resolve_task
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.series import TrainingSeries
 from novaflow.jobs.spec import JobSpec
-from novaflow.quotas.queue import run_within_capacity
+from novaflow.quotas.refusals import is_capacity_failure
 from novaflow.registry.packages import ModelVersion, default_group
 from novaflow.reward.verify import RewardVerification
 from novaflow.settings import NovaflowSettings
@@ -52,7 +52,7 @@ from tasks.jobs import (
     training_series_task,
     wait_job_task,
 )
-from tasks.quotas import job_capacity, queue_backoff, quota_slots
+from tasks.quotas import run_job_within_quota
 from tasks.registry import record_metrics_task, register_model_task
 from tasks.reward import (
     PackagedReward,
@@ -349,16 +349,17 @@ def run_job(
         log.jobs[stage] = record
         return record
 
-    needed = job_capacity(spec, settings, wait.quotas)
-    with quota_slots(needed):
-        done = run_within_capacity(
-            submit,
-            lambda record: _wait(stage, record, spec, wait, settings),
-            job=needed.job,
-            capacity=needed.label,
-            backoff=queue_backoff(wait.poll_seconds, wait.max_poll_seconds, wait.max_wait_hours),
-            on_queued=lambda queued: logger.warning("%s: %s", stage, queued.describe()),
-        )
+    done = run_job_within_quota(
+        stage,
+        spec,
+        settings,
+        quotas=wait.quotas,
+        submit=submit,
+        wait=lambda record: _wait(stage, record, spec, wait, settings),
+        poll_seconds=wait.poll_seconds,
+        max_poll_seconds=wait.max_poll_seconds,
+        max_wait_hours=wait.max_wait_hours,
+    )
     log.jobs[stage] = done
     return done
 
@@ -377,6 +378,8 @@ def _wait(
             settings=settings,
         )
     except JobError as exc:
+        if is_capacity_failure(exc.failure_reason):
+            raise  # not a failure of the stage: the quota queue logs it as queued and submits again
         # The message carries the job's FailureReason and its last log lines; say it in the run log once more
         # with the stage, because this is the line a person reads first.
         get_run_logger().error(

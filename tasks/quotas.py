@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -26,8 +26,10 @@ from prefect.variables import Variable
 
 from novaflow.backoff import Backoff
 from novaflow.errors import JobError
+from novaflow.jobs.records import JobRecord
 from novaflow.jobs.spec import JobSpec
 from novaflow.quotas.capacity import Capacity, CapacityBook, Demand, demand_of
+from novaflow.quotas.queue import run_within_capacity
 from novaflow.quotas.service_quotas import resolve_capacities
 from novaflow.settings import NovaflowSettings, load_settings
 
@@ -167,6 +169,33 @@ def quota_slots(needed: JobCapacity) -> Iterator[None]:
     with concurrency(demand.limit_name, occupy=demand.slots, strict=True, lease_duration=QUOTA_LEASE_SECONDS):
         logger.info("job %s holds %d slot(s) of %s", needed.job, demand.slots, demand.limit_name)
         yield
+
+
+def run_job_within_quota(
+    stage: str,
+    spec: JobSpec,
+    settings: NovaflowSettings | None,
+    *,
+    quotas: Mapping[str, int],
+    submit: Callable[[int], JobRecord],
+    wait: Callable[[JobRecord], JobRecord],
+    poll_seconds: float,
+    max_poll_seconds: float,
+    max_wait_hours: float,
+) -> JobRecord:
+    """A stage's job from submit to end under its quota: the job's slots held throughout, a capacity refusal
+    queued and tried again (``submit(capacity_attempt)``, see :func:`novaflow.quotas.queue.run_within_capacity`)."""
+    needed = job_capacity(spec, settings, quotas)
+    logger = _logger()
+    with quota_slots(needed):
+        return run_within_capacity(
+            submit,
+            wait,
+            job=needed.job,
+            capacity=needed.label,
+            backoff=queue_backoff(poll_seconds, max_poll_seconds, max_wait_hours),
+            on_queued=lambda queued: logger.warning("%s: %s", stage, queued.describe()),
+        )
 
 
 def queue_backoff(poll_seconds: float, max_poll_seconds: float, max_wait_hours: float) -> Backoff:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from novaflow.errors import ConfigError
 
@@ -87,9 +88,13 @@ class CapacityBook:
         capacity = self.get(demand.key)
         if capacity is None or demand.slots <= capacity.limit:
             return None
+        fix = {
+            "nodes": "free or add nodes in the instance group, or ask for fewer",
+            "jobs": "raise it (NOVAFLOW_QUOTAS or --quota)",
+        }.get(demand.unit, "request an increase in Service Quotas, or use fewer or other instances")
         return (
             f"job {job} needs {demand.slots} {demand.unit} of {demand.key} but the quota is {capacity.limit} "
-            f"({capacity.source}): request an increase in Service Quotas, or use fewer or other instances"
+            f"({capacity.source}): {fix}"
         )
 
     def merged(self, other: CapacityBook) -> CapacityBook:
@@ -142,9 +147,27 @@ def book_from_mapping(values: Mapping[str, int], source: str) -> CapacityBook:
     return CapacityBook(Capacity(k, int(v), unit_of(k), source) for k, v in values.items())
 
 
-def demand_of(platform: str, instance_type: str | None, instance_count: int) -> Demand | None:
+def hyperpod_key(cluster: str, instance_group: str) -> str:
+    """The capacity of a HyperPod cluster's restricted instance group (slots: nodes)."""
+    return f"hyperpod:{cluster}:{instance_group}"
+
+
+class CapacitySource(Protocol):
+    """Where capacities come from besides the account's quotas (a HyperPod cluster's restricted instance groups,
+    say): :func:`novaflow.quotas.service_quotas.resolve_capacities` merges what each source reads."""
+
+    def read(self) -> CapacityBook: ...
+
+
+def demand_of(
+    platform: str, instance_type: str | None, instance_count: int, *, instance_group: str | None = None
+) -> Demand | None:
     """What a job of ``platform`` holds: SMTJ jobs (training and evaluation alike are training jobs) hold one slot
-    per instance of their type, serverless jobs one job slot; Bedrock jobs are not counted by novaflow."""
+    per instance of their type, serverless jobs one job slot, HyperPod jobs one slot per node of their cluster's
+    restricted instance group (``instance_group``: ``cluster:group``); Bedrock jobs are not counted by novaflow."""
+    if platform == "SMHP" and instance_group:
+        cluster, _, group = instance_group.partition(":")
+        return Demand(hyperpod_key(cluster, group), max(1, instance_count), "nodes")
     if platform == "SMTJ" and instance_type:
         return Demand(instance_type, max(1, instance_count), "instances")
     if platform == "SERVERLESS":

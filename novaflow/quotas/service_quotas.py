@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from novaflow.aws import error_code, error_message, get_client
-from novaflow.quotas.capacity import Capacity, CapacityBook, book_from_mapping
+from novaflow.quotas.capacity import Capacity, CapacityBook, CapacitySource, book_from_mapping
 from novaflow.settings import NovaflowSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -66,11 +66,13 @@ def resolve_capacities(
     overrides: Mapping[str, int] | None = None,
     *,
     read_account: bool = True,
+    sources: Iterable[CapacitySource] = (),
 ) -> tuple[CapacityBook, list[str]]:
     """The run's capacities and the log lines that say where each came from.
 
-    Service Quotas first (when ``read_account`` and the caller may); then ``NOVAFLOW_QUOTAS``; then ``overrides``
-    (``--quota`` / the flow's ``wait.quotas``). For a key known to several, the smallest value wins.
+    Service Quotas first (when ``read_account`` and the caller may), and any other ``sources`` (HyperPod
+    clusters); then ``NOVAFLOW_QUOTAS``; then ``overrides`` (``--quota`` / the flow's ``wait.quotas``). For a key
+    known to several, the smallest value wins.
     """
     settings = settings or load_settings()
     notes: list[str] = []
@@ -80,6 +82,8 @@ def resolve_capacities(
         if reading.unavailable:
             notes.append(f"{reading.unavailable}; using the quotas in settings")
         book = reading.book
+    for source in sources:
+        book = book.merged(source.read())
     book = book.merged(book_from_mapping(settings.quotas, "settings NOVAFLOW_QUOTAS"))
     if overrides:
         book = book.merged(book_from_mapping(dict(overrides), "--quota / wait.quotas"))

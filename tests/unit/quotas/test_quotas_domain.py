@@ -195,3 +195,25 @@ def test_the_queue_gives_up_at_its_deadline_in_one_line() -> None:
         "Quotas, free it, or run again later"
     )
     assert "\n" not in str(info.value)
+
+
+def test_a_second_kind_of_capacity_plugs_in_as_a_source() -> None:
+    """A HyperPod cluster's restricted instance group is a capacity in nodes beside the account's quotas."""
+    from novaflow.quotas.service_quotas import resolve_capacities
+
+    class Cluster:
+        def read(self) -> CapacityBook:
+            return CapacityBook([Capacity("hyperpod:team-a:rig-p5", 6, "nodes", "HyperPod team-a free nodes")])
+
+    book, notes = resolve_capacities(load_settings(), {"ml.p5.48xlarge": 8}, read_account=False, sources=[Cluster()])
+    assert notes == [
+        "quota hyperpod:team-a:rig-p5: 6 nodes (HyperPod team-a free nodes)",
+        "quota ml.p5.48xlarge: 8 instances (--quota / wait.quotas)",
+    ]
+    demand = demand_of("SMHP", "ml.p5.48xlarge", 8, instance_group="team-a:rig-p5")
+    assert demand == Demand("hyperpod:team-a:rig-p5", 8, "nodes")
+    assert demand.limit_name == "novaflow-quota-hyperpod:team-a:rig-p5"
+    assert book.problem(demand, "cpt-1") == (
+        "job cpt-1 needs 8 nodes of hyperpod:team-a:rig-p5 but the quota is 6 (HyperPod team-a free nodes): free or "
+        "add nodes in the instance group, or ask for fewer"
+    )
