@@ -9,9 +9,10 @@
     2 waves). Goal: <= 1.2 x ideal. Printed as unavailable while the build has no `run sweep` command.
 
 Each run is a fresh process with a fresh PREFECT_HOME, as on a new machine; durations are set with
-NOVAFLOW_LOCAL_JOB_SECONDS (and, to model real ratios, NOVAFLOW_LOCAL_EVALUATION_JOB_SECONDS).
+NOVAFLOW_LOCAL_JOB_SECONDS (and, to model real ratios, NOVAFLOW_LOCAL_EVALUATION_JOB_SECONDS). The durations are
+minimums: a job's own compute (seconds on a loaded 2-core machine) hides a shorter one, so the defaults are long.
 
-    python bench/orchestration.py [--low 1] [--high 6] [--eval-ratio 1.0] [--repeat 1] [--part a|b|both]
+    python bench/orchestration.py [--low 8] [--high 24] [--eval-ratio 1.0] [--repeat 1] [--part a|b|both]
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ def part_b(seconds: float, eval_ratio: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--low", type=float, default=1.0, help="The shorter job duration, seconds.")
-    parser.add_argument("--high", type=float, default=6.0, help="The longer job duration, seconds.")
+    parser.add_argument("--low", type=float, default=8.0, help="The shorter job duration, seconds.")
+    parser.add_argument("--high", type=float, default=24.0, help="The longer job duration, seconds.")
     parser.add_argument(
         "--eval-ratio", type=float, default=1.0, help="Evaluation job duration as a fraction of a training job's."
     )
