@@ -376,6 +376,7 @@ def _wait(
             max_poll_seconds=wait.max_poll_seconds,
             stop_on_deadline=wait.stop_on_deadline,
             settings=settings,
+            stage=stage,
         )
     except JobError as exc:
         if is_capacity_failure(exc.failure_reason):

@@ -12,7 +12,7 @@ import time
 import boto3
 import pytest
 
-from novaflow.local.server import LOCAL_BUCKET
+from novaflow.local.aws.server import LOCAL_BUCKET
 
 
 def _clients(url: str) -> dict[str, object]:

@@ -15,8 +15,8 @@ from novaflow.jobs.poll import wait_for_job
 from novaflow.jobs.reasoning import follow_data_reasoning
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.submit import submit_training_job
-from novaflow.local import scenario
-from novaflow.local.server import LOCAL_ROLE_ARN
+from novaflow.local.aws.server import LOCAL_ROLE_ARN
+from novaflow.local.emulator import scenario
 from novaflow.quotas.queue import Queued, run_within_capacity
 from novaflow.quotas.service_quotas import read_service_quotas, resolve_capacities
 from novaflow.settings import load_settings
