@@ -289,8 +289,8 @@ def flow_cmd(
     if name not in flows:
         raise typer.BadParameter(f"unknown flow {name!r}; choose from {', '.join(flows)}")
     fn, params_model = flows[name]
+    quotas = quota_option(quota)  # a usage error before the file is read
     raw = _load_params(params_file)
-    quotas = quota_option(quota)
     if quotas and "wait" in params_model.model_fields:
         raw.setdefault("wait", {}).setdefault("quotas", {}).update(quotas)
     params = _validated(params_model, raw, params_file)
