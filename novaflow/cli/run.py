@@ -168,6 +168,7 @@ def end_to_end_cmd(
     """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->
     gated deploy -> smoke test -> cleanup. Prints each stage's time, the comparison table and the report path."""
 
+    quotas = quota_option(quota)  # a usage error before the flows (and Prefect) are imported
     from flows.end_to_end import plan_checks
     from flows.params import EndToEndParams
 
@@ -210,7 +211,6 @@ def end_to_end_cmd(
                 {k: v for k, v in (("platform", platform and platform.upper()), ("accept_eula", accept_eula)) if v}
             )
     raw["cleanup"] = local if cleanup is None else cleanup
-    quotas = quota_option(quota)
     if quotas:
         raw.setdefault("wait", {}).setdefault("quotas", {}).update(quotas)
     if local:
@@ -274,6 +274,7 @@ def flow_cmd(
     quota: list[str] = typer.Option([], "--quota", help=QUOTA_HELP),
 ) -> None:
     """Run one single-stage flow with parameters from a JSON file (the same shape as the Prefect UI form)."""
+    quotas = quota_option(quota)  # a usage error before the flows (and Prefect) are imported
     from flows import deploy_stage, single_stage
 
     flows: dict[str, tuple[Callable[[Any], dict[str, Any]], type[BaseModel]]] = {
@@ -289,7 +290,6 @@ def flow_cmd(
     if name not in flows:
         raise typer.BadParameter(f"unknown flow {name!r}; choose from {', '.join(flows)}")
     fn, params_model = flows[name]
-    quotas = quota_option(quota)  # a usage error before the file is read
     raw = _load_params(params_file)
     if quotas and "wait" in params_model.model_fields:
         raw.setdefault("wait", {}).setdefault("quotas", {}).update(quotas)
