@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from novaflow.catalog import DEFAULT_MODEL, MODELS, model_field
 from novaflow.errors import ConfigError, NovaflowError
+from novaflow.quotas.capacity import parse_quota_items
 
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 KMS_RE = re.compile(r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/-]+|alias/[\w/-]+|[0-9a-f-]{36})$")
@@ -94,8 +95,6 @@ class NovaflowSettings(BaseSettings):
     @classmethod
     def _parse_quotas(cls, value: Any) -> Any:
         if isinstance(value, str):
-            from novaflow.quotas.capacity import parse_quota_items
-
             try:
                 return parse_quota_items(value.split(","), where="NOVAFLOW_QUOTAS")
             except NovaflowError as exc:

@@ -26,8 +26,10 @@ from prefect.variables import Variable
 
 from novaflow.backoff import Backoff
 from novaflow.errors import JobError
+from novaflow.jobs.reasoning import follow_data_reasoning
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.spec import JobSpec
+from novaflow.jobs.submit import prepare_submission
 from novaflow.quotas.capacity import Capacity, CapacityBook, Demand, demand_of
 from novaflow.quotas.queue import run_within_capacity
 from novaflow.quotas.service_quotas import resolve_capacities
@@ -134,9 +136,6 @@ def job_capacity(
     spec: JobSpec, settings: NovaflowSettings | None = None, overrides: Mapping[str, int] | None = None
 ) -> JobCapacity:
     """The spec's demand (instance type and count as it will be submitted) against the run's capacities."""
-    from novaflow.jobs.reasoning import follow_data_reasoning
-    from novaflow.jobs.submit import prepare_submission
-
     settings = settings or load_settings()
     # Named as submit will name it (the data decides reasoning_enabled), so the log names the job that runs.
     sub = prepare_submission(follow_data_reasoning(spec.resolve(settings), settings), settings, strict=False)

@@ -33,6 +33,8 @@ from novaflow.jobs.request import bedrock_refusals, validate_request
 from novaflow.jobs.serverless import resolve_refs
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import Submission, prepare_submission
+from novaflow.quotas.capacity import demand_of
+from novaflow.quotas.service_quotas import resolve_capacities
 from novaflow.recipes.overrides import get_path, resolved_value
 from novaflow.recipes.serverless import TokenCostEstimate, availability_problem, billable_tokens, load_serverless_prices
 from novaflow.recipes.service import CPT_IMAGE_PROBLEM, eval_task, needs_own_image, regions
@@ -183,9 +185,6 @@ def dry_run(
 def _check_quota(sub: Submission, settings: NovaflowSettings, report: DryRunReport) -> None:
     """A job larger than the account's quota for its instance type can never start (new accounts often have 0 of
     the large GPU types): refused here, before anything is spent (docs/quotas.md#where-the-numbers-come-from)."""
-    from novaflow.quotas.capacity import demand_of
-    from novaflow.quotas.service_quotas import resolve_capacities
-
     demand = demand_of("SMTJ", sub.instance_type, sub.instance_count)
     if demand is None:
         return
