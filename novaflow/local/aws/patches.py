@@ -34,11 +34,13 @@ def install() -> None:
             moto_registry,
             moto_runtime,
             moto_sagemaker,
+            quotas,
             routes,
         )
         from novaflow.local.emulator import faults, fulfilment
 
         moto_sagemaker.install()
+        quotas.install()  # after moto_sagemaker: its name check runs inside the quota check's lock
         moto_hub.install()
         moto_registry.install()
         moto_runtime.install()
@@ -65,11 +67,13 @@ def reset() -> None:
         moto_hub,
         moto_invocation_jobs,
         moto_sagemaker,
+        quotas,
     )
     from novaflow.local.aws.control import MANAGED_MODELS
     from novaflow.local.emulator import aws_io, faults
 
     moto_sagemaker.reset()
+    quotas.clear()
     moto_hub.reset()
     moto_bedrock.reset()
     moto_invocation_jobs.reset()
