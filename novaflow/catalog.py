@@ -56,17 +56,26 @@ class _Named(str, Enum):
 
 
 class Platform(_Named):
-    """Where a job runs. HyperPod is modelled so specs can name it; submission refuses it until it is built.
+    """Where a job runs.
 
     ``SMTJ`` is a SageMaker training job on instances novaflow chooses (recipe channel, training image);
     ``SERVERLESS`` is SageMaker serverless model customization: a training job without instances, which the
-    service sizes itself and whose result it registers as a model package version.
+    service sizes itself and whose result it registers as a model package version; ``SMHP`` is a job on a team's
+    SageMaker HyperPod cluster (EKS orchestrator), accepted as ``HYPERPOD`` too (the Forge SDK's and the recipe
+    hub's name is SMHP, sagemaker v3's ``HyperPodCompute`` and the CLI say HyperPod).
     """
 
     SMTJ = "SMTJ"
     BEDROCK = "BEDROCK"
     SMHP = "SMHP"
     SERVERLESS = "SERVERLESS"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Platform | None:
+        if isinstance(value, str) and value.strip().lower() == "hyperpod":
+            return cls.SMHP
+        found = super()._missing_(value)
+        return found if isinstance(found, Platform) else None
 
 
 class DataFormat(_Named):
@@ -274,8 +283,13 @@ SUPPORT: dict[Method, Support] = {
 }
 """Method -> where it runs. The one support table: data preparation, jobs, the dry run and the flows read it."""
 
-SUBMITTABLE = frozenset({Platform.SMTJ, Platform.BEDROCK, Platform.SERVERLESS})
-"""Platforms novaflow submits to today (HyperPod is named in specs but not submitted)."""
+SUBMITTABLE = frozenset({Platform.SMTJ, Platform.BEDROCK, Platform.SERVERLESS, Platform.SMHP})
+"""Platforms novaflow submits to."""
+HYPERPOD_UNBUILT = {
+    Method.RFT_LORA: "RFT on HyperPod runs the recipe hub's RFT chart (a hub, NATS, Redis and vLLM generation "
+    "services beside the trainer), which novaflow does not build yet: run rft_lora on SMTJ or SERVERLESS"
+}
+"""Methods AWS offers on HyperPod that novaflow does not submit there yet, with the reason and the way out."""
 
 
 @cache
@@ -312,7 +326,9 @@ def method_problem(model: str | NovaModel, method: Method, platform: Platform) -
             f"`novaflow data prepare --method {method.data_format.value}` and submit with your own recipe tooling."
         )
     if platform not in SUBMITTABLE:
-        return "HyperPod (SMHP) submission is not implemented yet: use platform SMTJ, SERVERLESS or BEDROCK."
+        return f"novaflow does not submit to {platform.value}: use platform SMTJ, SERVERLESS, BEDROCK or SMHP."
+    if platform is Platform.SMHP and method in HYPERPOD_UNBUILT:
+        return HYPERPOD_UNBUILT[method] + "."
     return None
 
 
@@ -344,17 +360,19 @@ def region_problem(
             f"Bedrock Nova customization runs only in us-east-1, not {region}: set "
             f"NOVAFLOW_REGION=us-east-1 or use platform SMTJ."
         )
-    if model is not None and method is not None and platform is Platform.SMTJ:
+    if model is not None and method is not None and platform in (Platform.SMTJ, Platform.SMHP):
         from novaflow.recipes.service import needs_own_image, recipe_for, regions
 
         nova = get_model(model)
-        recipe = recipe_for(nova, method, task=eval_task if method is Method.EVALUATION else None)
-        where = regions(recipe, nova)
-        if not where and needs_own_image(recipe):
+        task = eval_task if method is Method.EVALUATION else None
+        recipe = recipe_for(nova, method, task=task, platform=platform.value)
+        where = regions(recipe, nova, platform.value)
+        if not where and needs_own_image(recipe, platform.value):
             return None  # the image is the one AWS gave the account: the dry run asks for it
         if region not in where:
+            on = " for HyperPod" if platform is Platform.SMHP else ""
             return (
-                f"AWS publishes no {method.value} image for {nova.key} in {region} ({recipe.name}): use one of "
+                f"AWS publishes no {method.value} image{on} for {nova.key} in {region} ({recipe.name}): use one of "
                 f"{', '.join(where)} (set NOVAFLOW_REGION)."
             )
         return None

@@ -9,8 +9,8 @@ The recipe hub publishes the HyperPod job of each Nova recipe as a Helm chart, a
 construct is noticed at refresh time instead of producing a wrong job.
 
 Example:
-    >>> render("{{- range $k, $v := .Values.m }}{{ $k }}={{ $v | quote }} {{ end }}", {"Values": {"m": {"b": 2, "a": 1}}})
-    'a="1" b="2" '
+    >>> render("{{ range $k, $v := .Values.m }}{{ $k }}={{ $v | quote }} {{ end }}", {"Values": {"m": {"b": 2}}})
+    'b="2" '
 """
 
 from __future__ import annotations

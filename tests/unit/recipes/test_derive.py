@@ -224,15 +224,17 @@ def _write_chart(root: Path) -> None:
         hyperpod_derive.JOB_TEMPLATE,
         "{{ $c := .Values.trainingConfig }}\nkind: PyTorchJob\nmetadata:\n  name: {{ $c.jobName }}\n"
         "  namespace: {{ $c.namespace }}\n  labels:\n    {{- range $k, $v := $c.customLabels }}\n"
-        "    {{ $k | quote }}: {{ $v | quote }}\n    {{- end }}\nspec:\n  master:\n    image: {{ .Values.image.trainingImage }}\n"
+        "    {{ $k | quote }}: {{ $v | quote }}\n    {{- end }}\nspec:\n  master:\n"
+        "    image: {{ .Values.image.trainingImage }}\n"
         "    gpus: {{ $c.devices }}\n    {{- if $c.lambdaAccess }}\n    hostNetwork: true\n    {{- end }}\n"
-        "  {{- if gt (int (default 0 $c.worker_nodes)) 0 }}\n  worker:\n    replicas: {{ $c.processed_worker_nodes }}\n"
+        "  {{- if gt (int (default 0 $c.worker_nodes)) 0 }}\n  worker:\n"
+        "    replicas: {{ $c.processed_worker_nodes }}\n"
         "  {{- end }}\n",
     )
     _write(
         root,
         hyperpod_derive.CONFIG_TEMPLATE,
-        "{{ $c := .Values.trainingConfig }}\n{{- $f := .Files.Get (printf \"config/%s.yaml\" $c.jobName) }}\n"
+        '{{ $c := .Values.trainingConfig }}\n{{- $f := .Files.Get (printf "config/%s.yaml" $c.jobName) }}\n'
         "kind: ConfigMap\nmetadata:\n  name: cfg-{{ $c.jobName }}\ndata:\n  config.yaml: |-\n{{ $f | indent 4 }}\n",
     )
     _write(root, hyperpod_derive.LAUNCHER_FILE, "# launcher\n")
