@@ -64,12 +64,15 @@ class LocalAws:
         set_environ: bool = True,
         region: str = LOCAL_REGION,
         emulator: bool = True,
+        hyperpod: tuple[str, ...] = (),
     ) -> None:
         self.host = host
         self.port = port
         self.region = region
         self.set_environ = set_environ
         self.emulator = emulator
+        self.hyperpod = tuple(hyperpod)
+        """``CLUSTER:TYPE=N`` HyperPod clusters created at start (and again after a reset)."""
         self._server: Any = None
         self._saved_env: dict[str, str | None] = {}
         self.url = ""
@@ -193,6 +196,23 @@ class LocalAws:
                 Description="SageMaker execution role of the embedded AWS",
                 Tags=[{"Key": "novaflow:local", "Value": "true"}],
             )
+        for text in self.hyperpod:
+            self.add_hyperpod(text)
+
+    def add_hyperpod(self, text: str) -> dict[str, Any]:
+        """Create a HyperPod cluster from ``CLUSTER:TYPE=N`` (``novaflow local up --hyperpod``); returns its
+        ``DescribeCluster``."""
+        import boto3
+
+        from novaflow.local.aws.hyperpod_setup import create_hyperpod_cluster, parse_hyperpod_option
+
+        session = boto3.Session(
+            aws_access_key_id=FAKE_CREDENTIAL,
+            aws_secret_access_key=FAKE_CREDENTIAL,
+            aws_session_token=FAKE_CREDENTIAL,
+            region_name=self.region,
+        )
+        return create_hyperpod_cluster(session, self.url, parse_hyperpod_option(text), LOCAL_ROLE_ARN)
 
 
 def silence_request_log() -> None:
