@@ -33,6 +33,14 @@ LOCAL_SERVER_STARTUP_SECONDS = 120
 laptop); ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS`` set by the user wins."""
 
 
+HYPERPOD_OPTION = typer.Option(
+    [],
+    "--hyperpod",
+    help="With --local: create the HyperPod cluster CLUSTER:TYPE=N in the embedded AWS (as `novaflow local up "
+    "--hyperpod`); the first is NOVAFLOW_HYPERPOD_CLUSTER, so stages with platform HYPERPOD run there.",
+)
+
+
 def prefect_updates(local: bool) -> dict[Any, Any]:
     """Prefect settings for a terminal run: no heartbeat thread; offline, no telemetry and a patient server start.
 
@@ -54,7 +62,7 @@ def prefect_updates(local: bool) -> dict[Any, Any]:
 
 
 @contextmanager
-def _environment(local: bool) -> Iterator[None]:
+def _environment(local: bool, hyperpod: tuple[str, ...] = ()) -> Iterator[None]:
     """The embedded AWS when ``--local``; a quiet, heartbeat-free Prefect engine for a terminal run."""
     from prefect.settings import temporary_settings
 
@@ -62,7 +70,7 @@ def _environment(local: bool) -> Iterator[None]:
         if local:
             from novaflow.local import LocalAws
 
-            aws = stack.enter_context(LocalAws())
+            aws = stack.enter_context(LocalAws(hyperpod=hyperpod))
             typer.secho(
                 f"embedded AWS on {aws.url} (bucket {aws.env['NOVAFLOW_BUCKET']})",
                 err=True,
@@ -160,6 +168,7 @@ def end_to_end_cmd(
     stages: str | None = typer.Option(
         None, "--stages", help="Training stages in order, comma separated: sft,rft (default), sft,dpo, dpo, ..."
     ),
+    hyperpod: list[str] = HYPERPOD_OPTION,
 ) -> None:
     """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->
     gated deploy -> smoke test -> cleanup. Prints each stage's time, the comparison table and the report path."""
@@ -222,8 +231,10 @@ def end_to_end_cmd(
 
         load_settings().require("bucket", "role_arn")  # one clear line now, not a failed flow run later
 
+    if hyperpod and not local:
+        raise typer.BadParameter("--hyperpod creates a cluster in the embedded AWS: use it with --local")
     started = time.perf_counter()
-    with _environment(local):
+    with _environment(local, tuple(hyperpod)):
         from flows.end_to_end import end_to_end
 
         result = end_to_end(params)
@@ -264,6 +275,7 @@ def flow_cmd(
     name: str = typer.Argument(..., help="baseline-eval, sft, dpo, cpt, rft, deploy, cleanup or verify-reward."),
     params_file: Path = typer.Option(..., "--params", help="JSON file with the flow's parameters."),
     local: bool = typer.Option(False, "--local", help="Run on the embedded AWS and the Nova emulator."),
+    hyperpod: list[str] = HYPERPOD_OPTION,
 ) -> None:
     """Run one single-stage flow with parameters from a JSON file (the same shape as the Prefect UI form)."""
     from flows import deploy_stage, single_stage
@@ -282,6 +294,8 @@ def flow_cmd(
         raise typer.BadParameter(f"unknown flow {name!r}; choose from {', '.join(flows)}")
     fn, params_model = flows[name]
     params = _validated(params_model, _load_params(params_file), params_file)
-    with _environment(local):
+    if hyperpod and not local:
+        raise typer.BadParameter("--hyperpod creates a cluster in the embedded AWS: use it with --local")
+    with _environment(local, tuple(hyperpod)):
         result = fn(params)
     typer.echo(json.dumps(result, indent=2, default=str))

@@ -34,7 +34,6 @@ def install() -> None:
             moto_sagemaker,
             routes,
         )
-
         from novaflow.local.aws import moto_hyperpod
 
         moto_sagemaker.install()
@@ -55,9 +54,8 @@ def reset() -> None:
     from moto.moto_api import state_manager
 
     from novaflow.local import faults, lambda_exec, moto_bedrock, moto_hub, moto_sagemaker, storage
-    from novaflow.local.control import MANAGED_MODELS
-
     from novaflow.local.aws import moto_hyperpod
+    from novaflow.local.control import MANAGED_MODELS
 
     moto_sagemaker.reset()
     moto_hyperpod.reset()

@@ -93,7 +93,7 @@ class LocalAws:
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
         if self.set_environ:
-            self._export(fake_aws_environment(self.url, self.region))
+            self._export(self.env)
         self.configure({"lambda": {"use_docker": False}})
         self.seed()
         return self
@@ -128,7 +128,13 @@ class LocalAws:
 
     @property
     def env(self) -> dict[str, str]:
-        return fake_aws_environment(self.url, self.region)
+        """The fake AWS environment; with HyperPod clusters, the first one is the default cluster."""
+        values = fake_aws_environment(self.url, self.region)
+        if self.hyperpod:
+            from novaflow.local.aws.hyperpod_setup import parse_hyperpod_option
+
+            values["NOVAFLOW_HYPERPOD_CLUSTER"] = parse_hyperpod_option(self.hyperpod[0]).name
+        return values
 
     def export_lines(self) -> list[str]:
         """``export`` lines for a shell or a Prefect worker in another terminal."""

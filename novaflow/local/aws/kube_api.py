@@ -271,7 +271,7 @@ def ensure_server() -> str:
             server.daemon_threads = True
             threading.Thread(target=server.serve_forever, name="novaflow-kube-api", daemon=True).start()
             _SERVER.append(server)
-        host, port = _SERVER[0].server_address[:2]
+        host, port = str(_SERVER[0].server_address[0]), int(_SERVER[0].server_address[1])
     return f"http://{host}:{port}"
 
 
