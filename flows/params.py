@@ -17,7 +17,7 @@ from novaflow.settings import NovaflowSettings, load_settings
 Stage = Literal["baseline", "sft", "dpo", "rft", "deploy"]
 TrainingStage = Literal["sft", "dpo", "rft"]
 CASE_STUDY_STAGES: tuple[TrainingStage, ...] = ("sft", "rft")
-PlatformName = Literal["SMTJ", "SERVERLESS", "BEDROCK", "SMHP", "HYPERPOD"]
+PlatformName = Literal["SMTJ", "SERVERLESS", "BEDROCK", "HYPERPOD"]
 PLATFORM_HELP = (
     "Where this stage's job runs: SMTJ (a SageMaker training job on instances; the case study), SERVERLESS "
     "(SageMaker serverless customization: no instances, the model registered as a model package version), "

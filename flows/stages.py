@@ -472,7 +472,7 @@ def evaluate_model(
         get_run_logger().info(
             "%s: the %s checkpoint is evaluated on HyperPod %s, where it was trained", stage, trained.stage, cluster
         )
-        job = job.model_copy(update={"platform": "SMHP", "cluster": cluster, "namespace": namespace})
+        job = job.model_copy(update={"platform": "HYPERPOD", "cluster": cluster, "namespace": namespace})
     model_path = trained.source_for(job.platform) if isinstance(trained, TrainedModel) else trained
     spec = spec_for(model, Method.EVALUATION, job, train_uri=eval_uri, model_name_or_path=model_path)
     result = evaluate(stage, spec, job, wait, log)
