@@ -229,6 +229,6 @@ def test_the_eks_api_refuses_a_request_without_an_eks_token(cluster: dict[str, A
             f"{endpoint}/apis/kubeflow.org/v1/namespaces/kubeflow/pytorchjobs", headers=header
         )
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(request, timeout=10)  # noqa: S310 - loopback
+            urllib.request.urlopen(request, timeout=10)
         body = json.loads(refused.value.read())
         assert (refused.value.code, body["kind"], body["reason"]) == (401, "Status", "Unauthorized")
