@@ -3,7 +3,7 @@
 The job object the Kubernetes API accepted says everything: its recipe is the ConfigMap mounted at ``/config``
 (``config.yaml``), the data and output paths are in the recipe's ``run`` block, the node count is one ``Master``
 plus the ``Worker`` replicas. The same worker and stand-in models as for training jobs
-(:mod:`novaflow.local.fulfilment`) do the work; what differs is where things land, in HyperPod's layout:
+(:mod:`novaflow.local.emulator.fulfilment`) do the work; what differs is where things land, in HyperPod's layout:
 
 - outputs under ``<run.output_s3_path>/<job>/`` (``manifest.json`` and ``step_wise_training_metrics.csv`` as plain
   files, the evaluation results beside them);
@@ -25,9 +25,11 @@ from typing import Any
 
 import yaml
 
-from novaflow.local import jobstate, storage
-from novaflow.local.fulfilment import JobContext, _work
-from novaflow.local.joblog import JobLog, stamp
+from novaflow.local.emulator import aws_io as storage
+from novaflow.local.emulator import jobstate
+from novaflow.local.emulator.fulfilment import _work
+from novaflow.local.emulator.job_context import JobContext
+from novaflow.local.emulator.joblog import JobLog, stamp
 
 LOG_STREAM_PREFIX = "SagemakerHyperPodTrainingJob"
 RUNNING_STAGES = ("Downloading", "Training", "Uploading", "Completed")

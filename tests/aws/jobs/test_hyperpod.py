@@ -26,7 +26,7 @@ from novaflow.jobs.poll import wait_for_job
 from novaflow.jobs.records import JobStatus
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import submit_training_job
-from novaflow.local import faults, scenario
+from novaflow.local.emulator import faults, scenario
 from novaflow.recipes.published import load_published
 from novaflow.settings import NovaflowSettings, load_settings
 
