@@ -62,6 +62,11 @@ def hyperpod_recipe(sub: Submission, name: str) -> dict[str, Any]:
     """The recipe as the job reads it from its ConfigMap: the data and output paths are in ``run``."""
     recipe = copy.deepcopy(sub.recipe.resolved())
     run = recipe.setdefault("run", {})
+    published = sub.recipe.published
+    for path, value in (published.defaults if published else {}).items():
+        key = path.removeprefix("run.")
+        if path.startswith("run.") and "." not in key and key not in run:
+            run[key] = copy.deepcopy(value)  # HyperPod-only run fields (named validation sets) as published
     run["name"] = name
     run["replicas"] = sub.instance_count
     if sub.spec.train_uri:
