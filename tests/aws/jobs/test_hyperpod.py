@@ -16,7 +16,7 @@ import yaml
 
 from novaflow.aws import get_client
 from novaflow.catalog import Platform
-from novaflow.errors import JobError
+from novaflow.errors import ConfigError, JobError
 from novaflow.jobs.backends import get_backend
 from novaflow.jobs.dryrun import dry_run
 from novaflow.jobs.hyperpod.backend import HyperPodBackend
@@ -232,3 +232,14 @@ def test_the_eks_api_refuses_a_request_without_an_eks_token(cluster: dict[str, A
             urllib.request.urlopen(request, timeout=10)
         body = json.loads(refused.value.read())
         assert (refused.value.code, body["kind"], body["reason"]) == (401, "Status", "Unauthorized")
+
+
+def test_restricted_groups_are_capacities_in_nodes(settings: NovaflowSettings) -> None:
+    from novaflow.jobs.hyperpod.capacity import instance_group_of, restricted_capacities
+
+    assert restricted_capacities("nova", settings) == {"hyperpod:nova:restricted-p5-48xlarge": 6}
+    assert instance_group_of("nova", "ml.p5.48xlarge", settings) == "nova:restricted-p5-48xlarge"
+    with pytest.raises(
+        ConfigError, match=r"HyperPod cluster nova has no restricted instance group of ml\.g5\.48xlarge"
+    ):
+        instance_group_of("nova", "ml.g5.48xlarge", settings)
