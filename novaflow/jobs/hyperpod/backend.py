@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from novaflow.aws import get_client, is_not_found, wrap_client_error
 from novaflow.catalog import Platform
 from novaflow.errors import ConfigError, JobError
-from novaflow.jobs.backends import JobState
+from novaflow.jobs.backend_base import JobState
 from novaflow.jobs.hyperpod.cluster import HyperPodCluster, KubeConnection, describe_cluster
 from novaflow.jobs.hyperpod.job import CONFIG_PREFIX, JOB_GROUP, JOB_PLURAL, JOB_VERSION
 from novaflow.jobs.logs import LogLine

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from novaflow.local.aws.hyperpod_clusters import hyperpod_of
 from novaflow.local.emulator import hyperpod_jobs
 
 TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 - the token format, not a secret
@@ -254,8 +255,6 @@ def _jobs(
 
 def _log_group(cluster: ClusterApi) -> str:
     """The log group of the HyperPod cluster this EKS cluster orchestrates (``/aws/sagemaker/Clusters/...``)."""
-    from novaflow.local.aws.moto_hyperpod import hyperpod_of
-
     found = hyperpod_of(cluster.account, cluster.region, cluster.name)
     if found is None:
         return f"/aws/sagemaker/Clusters/{cluster.name}/unknown"

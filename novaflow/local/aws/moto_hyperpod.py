@@ -9,7 +9,6 @@ its restricted instance groups, orchestrated by EKS. Both are kept beside moto's
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from moto.eks import responses as eks_responses
@@ -19,8 +18,8 @@ from moto.sagemaker import responses as sm_responses
 from moto.sagemaker.exceptions import ValidationError
 
 from novaflow.local.aws import kube_api
+from novaflow.local.aws.hyperpod_clusters import EXTRA as _EXTRA
 
-_EXTRA: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 _INSTALLED = False
 
 
@@ -94,13 +93,3 @@ def install() -> None:
 def reset() -> None:
     _EXTRA.clear()
     kube_api.reset()
-
-
-def hyperpod_of(account: str, region: str, eks_name: str) -> tuple[str, str] | None:
-    """(name, ARN) of the HyperPod cluster orchestrated by the EKS cluster ``eks_name``."""
-    backend = sm_models.sagemaker_backends[account][region]
-    for cluster in backend.clusters.values():
-        eks = ((_EXTRA.get(cluster) or {}).get("Orchestrator") or {}).get("Eks") or {}
-        if str(eks.get("ClusterArn", "")).rsplit("/", 1)[-1] == eks_name:
-            return cluster.cluster_name, cluster.arn
-    return None
