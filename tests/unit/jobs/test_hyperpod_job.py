@@ -55,7 +55,10 @@ def test_the_derived_template_is_stamped_and_sizes_p5_as_the_launcher_does() -> 
     assert gpu_devices("ml.p5.48xlarge", {"training_config": {"trainer": {"devices": 4}}}) == 4
 
 
-def test_the_eks_token_is_a_presigned_get_caller_identity_signing_the_cluster_header() -> None:
+def test_the_eks_token_is_a_presigned_get_caller_identity_signing_the_cluster_header(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # the real STS host (signing needs no network)
     token = eks_token("nova-eks", load_settings(**SETTINGS))
     assert token.startswith("k8s-aws-v1.") and "=" not in token
     encoded = token.removeprefix("k8s-aws-v1.")
@@ -116,3 +119,23 @@ def test_hyperpod_is_a_platform_name_and_rft_on_it_says_why_not() -> None:
 
     problem = method_problem("nova-lite-2", Method.RFT_LORA, Platform.SMHP)
     assert problem is not None and problem.startswith("RFT on HyperPod runs the recipe hub's RFT chart")
+
+
+def test_the_hyperpod_option_is_cluster_type_count_or_one_line_saying_so() -> None:
+    from novaflow.errors import ConfigError
+    from novaflow.local.aws.hyperpod_setup import parse_hyperpod_option
+
+    option = parse_hyperpod_option("nova:ml.p5.48xlarge=8")
+    assert (option.name, option.instance_type, option.count, option.group_name) == (
+        "nova",
+        "ml.p5.48xlarge",
+        8,
+        "restricted-p5-48xlarge",
+    )
+    for bad in ("nova", "nova:p5.48xlarge=8", "nova:ml.p5.48xlarge=0", "nova:ml.p5.48xlarge=x"):
+        with pytest.raises(ConfigError) as err:
+            parse_hyperpod_option(bad)
+        assert str(err.value) == (
+            f"--hyperpod {bad!r}: expected CLUSTER:TYPE=N with N >= 1, such as nova:ml.p5.48xlarge=8 (a cluster "
+            "name, an ml. instance type, the node count of its restricted instance group)."
+        )
