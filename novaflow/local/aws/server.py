@@ -91,7 +91,7 @@ class LocalAws:
         # Read by moto when a backend is first created, so it must be in place before the first request.
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "false")
         if self.emulator:
-            from novaflow.local.aws import patches
+            from novaflow.local.aws import patches  # start-up time: moto, see above
 
             patches.install()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
@@ -114,7 +114,7 @@ class LocalAws:
             else:
                 os.environ[key] = value
         self._saved_env.clear()
-        from novaflow.aws import clear_client_cache
+        from novaflow.aws import clear_client_cache  # start-up time: boto3, see start()
 
         clear_client_cache()
 
@@ -148,7 +148,7 @@ class LocalAws:
         for key, value in values.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
-        from novaflow.aws import clear_client_cache
+        from novaflow.aws import clear_client_cache  # start-up time: boto3, see start()
 
         clear_client_cache()
 
@@ -176,7 +176,7 @@ class LocalAws:
         """Wipe every backend, then re-apply configuration and seed data (between tests)."""
         self.api("/moto-api/reset", {})
         if self.emulator:
-            from novaflow.local.aws import patches
+            from novaflow.local.aws import patches  # start-up time: moto, see start()
 
             patches.reset()
         self.configure({"lambda": {"use_docker": False}})
