@@ -132,6 +132,7 @@ def get_backend(
     if plat is Platform.BEDROCK:
         return BedrockBackend(settings, client)
     if plat is Platform.SMHP:
+        # HyperPod's modules load only for HyperPod jobs (and the kubernetes extra with them)
         from novaflow.jobs.hyperpod.backend import HyperPodBackend
 
         return HyperPodBackend(settings, cluster, namespace, client)

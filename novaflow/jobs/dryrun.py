@@ -425,6 +425,7 @@ def _check_role(spec: JobSpec, settings: NovaflowSettings, report: DryRunReport,
 
 def _check_hyperpod_recipe(spec: JobSpec, sub: Submission, report: DryRunReport) -> None:
     """The node count must be one the HyperPod recipe publishes (its ``replicas``)."""
+    # HyperPod's modules load only for HyperPod jobs
     from novaflow.jobs.hyperpod.request import hyperpod_recipe_of
 
     try:

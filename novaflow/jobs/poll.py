@@ -63,6 +63,7 @@ def wait_for_job(
     if tailer is None and plat in (Platform.SMTJ, Platform.SERVERLESS):
         tailer = LogTailer(name, settings)
     if tailer is None and plat is Platform.SMHP:
+        # HyperPod's modules load only for HyperPod jobs
         from novaflow.jobs.hyperpod.backend import HyperPodBackend
 
         if isinstance(backend, HyperPodBackend):

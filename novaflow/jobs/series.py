@@ -113,6 +113,7 @@ def read_training_series(stage: str, record: JobRecord, settings: NovaflowSettin
     """The curves of a finished job: its CloudWatch log lines plus its step-wise CSV (SMTJ and HyperPod jobs write
     both; a HyperPod job's lines are in its cluster's log group)."""
     if record.platform is Platform.SMHP:
+        # HyperPod's modules load only for HyperPod jobs
         from novaflow.jobs.hyperpod.backend import HyperPodBackend
 
         tailer = HyperPodBackend(settings, record.cluster, record.namespace).log_tailer(record.name)

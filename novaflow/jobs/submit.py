@@ -73,6 +73,7 @@ class Submission:
     def request(self, job_name: str | None = None) -> dict[str, Any]:
         name = job_name or self.job_name
         if self.spec.platform is Platform.SMHP:
+            # HyperPod's modules load only for HyperPod jobs; their request module imports this one
             from novaflow.jobs.hyperpod.request import build_hyperpod_request
 
             return build_hyperpod_request(self, name)
@@ -130,6 +131,7 @@ def prepare_submission(
             if problem:
                 raise RecipeError(problem[0].upper() + problem[1:] + ".")
     if spec.platform is Platform.SMHP:
+        # HyperPod's modules load only for HyperPod jobs; their request module imports this one
         from novaflow.jobs.hyperpod.request import hyperpod_instances
 
         instance_type, count = hyperpod_instances(spec, strict=strict)

@@ -464,6 +464,7 @@ def derive_tables(checkout: Checkout) -> dict[str, dict[str, Any]]:
             "SMHP": _prod_images(smhp),
             "serverless_regions": sorted(_prod_images(sku)),
         }
+    # hyperpod_derive names this module's Checkout in its types; the chart is read only when tables are derived
     from novaflow.recipes.hyperpod_derive import derive_hyperpod
 
     hosting = (regional.get("all") or {}).get("hosting", {}).get("container_image")

@@ -122,6 +122,7 @@ def check_hyperpod(spec: JobSpec, sub: Submission, settings: NovaflowSettings, a
 
 
 def _check_image(spec: JobSpec, add: Report) -> None:
+    # request imports submit, which the dry run imports: only the image check needs it
     from novaflow.jobs.hyperpod.request import job_image
 
     try:

@@ -230,6 +230,7 @@ def ensure_recipe_files(model: NovaModel, region: str) -> None:
             body = json.dumps(override_document(recipe), indent=2, sort_keys=True).encode()
             s3.put_object(bucket, override_key(recipe), body)
             if recipe.images.get("SMHP"):
+                # the HyperPod template reads the derived chart tables: only for recipes published there
                 from novaflow.local.aws.hub_hyperpod import payload_template
 
                 s3.put_object(bucket, k8s_payload_key(recipe), payload_template(recipe, region).encode())

@@ -135,6 +135,7 @@ class LocalAws:
         """The fake AWS environment; with HyperPod clusters, the first one is the default cluster."""
         values = fake_aws_environment(self.url, self.region)
         if self.hyperpod:
+            # only a server started with HyperPod clusters needs it
             from novaflow.local.aws.hyperpod_setup import parse_hyperpod_option
 
             values["NOVAFLOW_HYPERPOD_CLUSTER"] = parse_hyperpod_option(self.hyperpod[0]).name
@@ -214,6 +215,7 @@ class LocalAws:
         ``DescribeCluster``."""
         import boto3
 
+        # only a server started with HyperPod clusters needs it
         from novaflow.local.aws.hyperpod_setup import create_hyperpod_cluster, parse_hyperpod_option
 
         session = boto3.Session(
