@@ -320,6 +320,7 @@ def test_packaged_tables_are_what_the_recorded_commit_gives() -> None:
         assert (packaged / name).read_text(encoding="utf-8") == dump_table(content), name
 
 
+@pytest.mark.slow  # reads the mirror through git
 @pytest.mark.skipif(not MIRROR.exists(), reason="no local mirror of aws/sagemaker-hyperpod-recipes")
 @pytest.mark.parametrize("job", ["nova-lite-sft", "nova-lite-eval"])
 def test_the_chart_renders_as_helm_rendered_it_in_the_hubs_own_baselines(job: str) -> None:
