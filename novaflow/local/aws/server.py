@@ -69,8 +69,11 @@ class LocalAws:
         region: str = LOCAL_REGION,
         emulator: bool = True,
         hyperpod: tuple[str, ...] = (),
+        quotas: dict[str, int] | None = None,
     ) -> None:
         self.host = host
+        self.quotas = dict(quotas or {})
+        """The account's training quotas (instances per type), set at start and after every reset."""
         self.port = port
         self.region = region
         self.set_environ = set_environ
@@ -184,9 +187,11 @@ class LocalAws:
         self.seed()
 
     def seed(self) -> None:
-        """The default bucket and a SageMaker execution role that trusts sagemaker.amazonaws.com."""
+        """The default bucket, a SageMaker execution role that trusts sagemaker.amazonaws.com, the quotas."""
         import boto3
 
+        if self.quotas and self.emulator:
+            self.control.set_quotas(self.quotas)
         session = boto3.Session(
             aws_access_key_id=FAKE_CREDENTIAL,
             aws_secret_access_key=FAKE_CREDENTIAL,
