@@ -30,6 +30,7 @@ def install() -> None:
             moto_bedrock,
             moto_components,
             moto_hub,
+            moto_hyperpod,
             moto_invocation_jobs,
             moto_registry,
             moto_runtime,
@@ -40,6 +41,7 @@ def install() -> None:
         from novaflow.local.emulator import faults, fulfilment
 
         moto_sagemaker.install()
+        moto_hyperpod.install()
         quotas.install()  # after moto_sagemaker: its name check runs inside the quota check's lock
         moto_hub.install()
         moto_registry.install()
@@ -65,6 +67,7 @@ def reset() -> None:
         moto_bedrock,
         moto_components,
         moto_hub,
+        moto_hyperpod,
         moto_invocation_jobs,
         moto_sagemaker,
         quotas,
@@ -73,6 +76,7 @@ def reset() -> None:
     from novaflow.local.emulator import aws_io, faults
 
     moto_sagemaker.reset()
+    moto_hyperpod.reset()
     quotas.clear()
     moto_hub.reset()
     moto_bedrock.reset()
