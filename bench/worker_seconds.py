@@ -113,7 +113,7 @@ def main() -> None:
                     "run_name": f"worker-seconds-{mode}",
                     "skip": ["baseline", "deploy"],
                     "work_dir": str(Path(tmp) / "runs"),
-                    "wait": {"poll_seconds": 1.0, "max_poll_seconds": 2.0, "mode": mode, "concurrency_limit": None},
+                    "wait": {"poll_seconds": 1.0, "max_poll_seconds": 2.0, "mode": mode},
                 }
                 command = [str(BIN / "prefect"), "deployment", "run", "end-to-end/local"]
                 run = subprocess.run(

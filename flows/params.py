@@ -20,11 +20,11 @@ from reward_lambda.labels import DEFAULT_LABELS
 Stage = Literal["baseline", "sft", "dpo", "rft", "deploy"]
 TrainingStage = Literal["sft", "dpo", "rft"]
 CASE_STUDY_STAGES: tuple[TrainingStage, ...] = ("sft", "rft")
-PlatformName = Literal["SMTJ", "SERVERLESS", "BEDROCK"]
+PlatformName = Literal["SMTJ", "SERVERLESS", "BEDROCK", "HYPERPOD"]
 PLATFORM_HELP = (
     "Where this stage's job runs: SMTJ (a SageMaker training job on instances; the case study), SERVERLESS "
-    "(SageMaker serverless customization: no instances, the model registered as a model package version) or "
-    "BEDROCK (SFT/RFT LoRA only)."
+    "(SageMaker serverless customization: no instances, the model registered as a model package version), "
+    "BEDROCK (SFT/RFT LoRA only) or HYPERPOD (SMHP: your SageMaker HyperPod cluster, see cluster)."
 )
 
 
@@ -112,6 +112,12 @@ class JobParams(_Params):
         "hyperparameter names too (learning_rate, lora_alpha, ...).",
     )
     image_uri: str | None = Field(None, description="SMTJ: training image to use instead of the published one.")
+    cluster: str | None = Field(
+        None, description="HYPERPOD: the HyperPod cluster the job runs on (default NOVAFLOW_HYPERPOD_CLUSTER)."
+    )
+    namespace: str | None = Field(
+        None, description="HYPERPOD: the Kubernetes namespace (default NOVAFLOW_HYPERPOD_NAMESPACE, kubeflow)."
+    )
     instance_type: str | None = Field(None, description="Default from the instance table for model and method.")
     instance_count: int | None = Field(None, ge=1, description="Default from the instance table.")
     existing_job: str | None = Field(
@@ -127,20 +133,28 @@ class WaitParams(_Params):
     max_poll_seconds: float = Field(300.0, gt=0, description="Longest poll interval.")
     max_wait_hours: float = Field(24.0, gt=0, description="Give up waiting on a job after this long.")
     stop_on_deadline: bool = Field(True, description="Stop the job when the wait deadline passes (money).")
-    concurrency_limit: str | None = Field(
-        "novaflow-training-jobs",
-        description="Prefect global concurrency "
-        "limit every running job holds a slot of, across runs and deployments; "
-        "empty = no limit.",
-    )
-    max_concurrent_jobs: int = Field(
-        2, ge=1, description="Slots of that limit when novaflow creates it (an existing limit keeps its own value)."
+    quotas: dict[str, int] = Field(
+        default_factory=dict,
+        description="Instances per instance type (ml.p5.48xlarge: 8) or concurrent serverless jobs (serverless: 2) "
+        "novaflow may use at once, when Service Quotas cannot be read or to use less than the account's quota. "
+        "Each becomes the Prefect limit novaflow-quota-{type}; a limit set by hand in Prefect wins.",
     )
     mode: Literal["block", "suspend"] = Field(
         "block",
         description="block: the flow run polls its job to the end. suspend (deployed runs): after submitting, the "
         "run suspends itself, releasing its worker, and `novaflow watch` resumes it when the job ends.",
     )
+
+    @field_validator("quotas")
+    @classmethod
+    def _check_quotas(cls, value: dict[str, int]) -> dict[str, int]:
+        from novaflow.errors import ConfigError
+        from novaflow.quotas.capacity import parse_quota_items
+
+        try:
+            return parse_quota_items((f"{k}={v}" for k, v in value.items()), where="wait.quotas")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class RewardParams(_Params):
@@ -201,7 +215,11 @@ class GateParams(_Params):
 
 class DeployParams(_Params):
     enabled: bool = Field(True, description="Deploy the winning checkpoint when the gate approves.")
-    target: Literal["sagemaker", "bedrock_od", "bedrock_pt"] = Field("sagemaker", description="Where to deploy.")
+    target: Literal["sagemaker", "sagemaker_ic", "bedrock_od", "bedrock_pt"] = Field(
+        "sagemaker",
+        description="Where to deploy: a SageMaker endpoint, an inference component of one (sagemaker_ic: several "
+        "models can share the endpoint), Bedrock on demand or provisioned throughput.",
+    )
     endpoint_name: str | None = Field(None, description="Default: derived from the run name.")
     instance_type: str = Field("ml.p5.48xlarge", description="SageMaker inference instance.")
     instance_count: int = Field(1, ge=1)

@@ -34,6 +34,7 @@ from novaflow.evaluation.tasks import GEN_QA, JUDGE, RFT_EVAL, resolve_task
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.series import TrainingSeries
 from novaflow.jobs.spec import JobSpec
+from novaflow.quotas.refusals import is_capacity_failure
 from novaflow.registry.packages import ModelVersion, default_group
 from novaflow.reward.verify import RewardVerification
 from novaflow.settings import NovaflowSettings
@@ -51,6 +52,7 @@ from tasks.jobs import (
     training_series_task,
     wait_job_task,
 )
+from tasks.quotas import run_job_within_quota
 from tasks.registry import record_metrics_task, register_model_task
 from tasks.reward import (
     PackagedReward,
@@ -61,7 +63,7 @@ from tasks.reward import (
     verify_reward_function_task,
     verify_reward_task,
 )
-from tasks.runs import current_flow_run_id, job_slot, register_job_task, suspend_while_running
+from tasks.runs import current_flow_run_id, register_job_task, suspend_while_running
 from tasks.tracking import track_stage_task
 
 TRAINING_STAGES: dict[str, Method] = {"sft": Method.SFT_LORA, "dpo": Method.DPO_LORA, "rft": Method.RFT_LORA}
@@ -76,6 +78,8 @@ class TrainedModel:
     stage: str
     checkpoint: str
     version: ModelVersion | None = None
+    hyperpod: tuple[str | None, str | None] | None = None
+    """(cluster, namespace) when the stage trained on HyperPod: AWS evaluates such a checkpoint only there."""
 
     def source_for(self, platform: Platform | str) -> str:
         """What a job on ``platform`` starts from (or evaluates): the version for SERVERLESS, else the checkpoint."""
@@ -337,12 +341,27 @@ def run_job(
         report = dry_run_task(spec, settings)
         if report.cost is not None:
             log.costs[stage] = report.cost.describe()
-    with job_slot(wait.concurrency_limit, wait.max_concurrent_jobs):
-        if record is None:
-            record = submit_job_task(spec, settings, retry_failed=job.retry_failed)
+    existing = record
+
+    def submit(capacity_attempt: int) -> JobRecord:
+        record = existing or submit_job_task(
+            spec, settings, retry_failed=job.retry_failed, capacity_attempt=capacity_attempt
+        )
         register_job_task(current_flow_run_id(), record.name, record.platform.value, stage)
         log.jobs[stage] = record
-        done = _wait(stage, record, spec, wait, settings)
+        return record
+
+    done = run_job_within_quota(
+        stage,
+        spec,
+        settings,
+        quotas=wait.quotas,
+        submit=submit,
+        wait=lambda record: _wait(stage, record, spec, wait, settings),
+        poll_seconds=wait.poll_seconds,
+        max_poll_seconds=wait.max_poll_seconds,
+        max_wait_hours=wait.max_wait_hours,
+    )
     log.jobs[stage] = done
     return done
 
@@ -363,6 +382,8 @@ def _wait(
             stage=stage,
         )
     except JobError as exc:
+        if is_capacity_failure(exc.failure_reason):
+            raise  # not a failure of the stage: the quota queue logs it as queued and submits again
         # The message carries the job's FailureReason and its last log lines; say it in the run log once more
         # with the stage, because this is the line a person reads first.
         get_run_logger().error(
@@ -399,7 +420,8 @@ def train(
         log.locations[f"{stage}-model-package"] = version.arn
         outputs["model_package"] = version.arn
     log.track_job(stage, done, outputs, series=series_points(series))
-    return TrainedModel(stage, checkpoint, version)
+    hyperpod = (done.cluster, done.namespace) if done.platform is Platform.SMHP else None
+    return TrainedModel(stage, checkpoint, version, hyperpod)
 
 
 def record_evaluation(trained: TrainedModel | None, result: EvalResult, stage: str, log: RunLog) -> None:
@@ -466,6 +488,12 @@ def evaluate_model(
     The added task's result is kept under ``result.related[<prefix>]`` (``judge``, ``rft_eval``, a benchmark), so
     the stage comparison and the gate see its metrics as ``<prefix>:<metric>``.
     """
+    if isinstance(trained, TrainedModel) and trained.hyperpod and Platform.parse(job.platform) is not Platform.SMHP:
+        cluster, namespace = trained.hyperpod
+        get_run_logger().info(
+            "%s: the %s checkpoint is evaluated on HyperPod %s, where it was trained", stage, trained.stage, cluster
+        )
+        job = job.model_copy(update={"platform": "HYPERPOD", "cluster": cluster, "namespace": namespace})
     model_path = trained.source_for(job.platform) if isinstance(trained, TrainedModel) else trained
     spec = spec_for(model, Method.EVALUATION, job, train_uri=eval_uri, model_name_or_path=model_path)
     result = evaluate(stage, spec, job, wait, log)
@@ -601,8 +629,11 @@ def spec_for(model: str, method: Method, job: JobParams, *, group: str | None = 
     job registers its model in the run's ``group``."""
     platform = Platform.parse(job.platform)
     serverless = platform is Platform.SERVERLESS
+    hyperpod = platform is Platform.SMHP
     return JobSpec(
         platform=platform,
+        cluster=job.cluster if hyperpod else None,
+        namespace=job.namespace if hyperpod else None,
         model=model,
         method=method,
         overrides=dict(job.overrides),

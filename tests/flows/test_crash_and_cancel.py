@@ -66,13 +66,8 @@ def _status(name: str) -> str | None:
 
 
 def test_killed_run_reattaches_on_rerun_with_one_job_per_stage(aws, tmp_path) -> None:
-    # A killed run keeps its job slot until the lease expires (5 min): give it a limit of its own.
-    params = small_params(
-        "crash-rerun",
-        tmp_path,
-        skip=["deploy"],
-        wait=FAST_WAIT.model_copy(update={"concurrency_limit": "crash-test-jobs"}),
-    )
+    # The embedded account has no quotas unless a test sets them, so no quota slot outlives the killed run.
+    params = small_params("crash-rerun", tmp_path, skip=["deploy"])
     sft = sft_job_name(params)
     # the first run dies while SFT is training; its lease on the run name lapses 3 s after its last renewal
     _kill_during_sft(aws, params, env=_child_env(aws, NOVAFLOW_RUN_LEASE_SECONDS="3"), cwd=ROOT)
@@ -138,12 +133,7 @@ def test_killed_on_worker_a_rerun_on_worker_b_attaches_through_results_on_s3(aws
         ),
     ).save("novaflow-results", overwrite=True)
     # Relative work_dir: each worker prepares its data under its own working directory.
-    params = small_params(
-        "two-workers",
-        Path("novaflow-runs"),
-        skip=["deploy"],
-        wait=FAST_WAIT.model_copy(update={"concurrency_limit": "two-worker-test-jobs"}),
-    )
+    params = small_params("two-workers", Path("novaflow-runs"), skip=["deploy"])
     sft = sft_job_name(params)
     homes = {w: tmp_path / f"worker-{w}" for w in "ab"}
     envs = {}
@@ -223,13 +213,7 @@ def test_cancelling_a_deployed_run_stops_its_training_job(aws, tmp_path) -> None
                 assert deployment.job_variables["env"]["PREFECT_DEFAULT_RESULT_STORAGE_BLOCK"] == (
                     "s3-bucket/novaflow-results"
                 )
-        params = small_params(
-            "cancel-deployed",
-            tmp_path,
-            skip=["baseline", "deploy"],
-            cleanup=False,
-            wait=FAST_WAIT.model_copy(update={"concurrency_limit": "cancel-test-jobs"}),
-        )
+        params = small_params("cancel-deployed", tmp_path, skip=["baseline", "deploy"], cleanup=False)
         sft = sft_job_name(params)
         aws.control.stall_job(sft)
         run = run_deployment("end-to-end/local", parameters={"params": params.model_dump(mode="json")}, timeout=0)
@@ -291,7 +275,6 @@ def test_a_deployed_run_killed_during_sft_keeps_its_job_and_the_automation_rerun
             tmp_path,
             skip=["baseline", "deploy"],
             cleanup=False,
-            wait=FAST_WAIT.model_copy(update={"concurrency_limit": "crash-deployed-jobs"}),
         )
         sft = sft_job_name(params)
         aws.control.stall_job(sft)
@@ -378,7 +361,7 @@ def test_a_suspended_deployed_run_holds_no_process_while_sft_runs_and_finishes_a
             tmp_path,
             skip=["baseline", "deploy"],
             cleanup=False,
-            wait=FAST_WAIT.model_copy(update={"concurrency_limit": None, "mode": "suspend"}),
+            wait=FAST_WAIT.model_copy(update={"mode": "suspend"}),
         )
         sft = sft_job_name(params)
         aws.control.stall_job(sft)
@@ -475,7 +458,7 @@ def test_cancelling_a_suspended_run_stops_its_job_through_the_automation(aws, tm
             tmp_path,
             skip=["baseline", "deploy"],
             cleanup=False,
-            wait=FAST_WAIT.model_copy(update={"concurrency_limit": None, "mode": "suspend"}),
+            wait=FAST_WAIT.model_copy(update={"mode": "suspend"}),
         )
         sft = sft_job_name(params)
         aws.control.stall_job(sft)
