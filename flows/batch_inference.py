@@ -11,7 +11,7 @@ from typing import Any
 from prefect import flow
 from pydantic import Field
 
-from flows.hooks import STOP_ON_EXIT
+from flows.hooks import STOP_ON_CANCEL_OR_CRASH
 from flows.params import FormParams, WaitParams
 from novaflow.inference.batch import BatchSpec
 from novaflow.runs.ledger import BEDROCK_BATCH
@@ -25,7 +25,7 @@ class BatchInferenceParams(FormParams):
     wait: WaitParams = Field(default_factory=WaitParams)
 
 
-@flow(name="batch-inference", **STOP_ON_EXIT)
+@flow(name="batch-inference", **STOP_ON_CANCEL_OR_CRASH)
 def batch_inference(params: BatchInferenceParams, aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
     """Answer every row of ``params.batch.data`` with the model; results in ``params.batch.out_dir``.
 

@@ -71,3 +71,6 @@ class FlowHooks(TypedDict):
 
 JOB_HOOKS: FlowHooks = {"on_cancellation": [stop_owned_jobs], "on_crashed": [keep_jobs_running]}
 """Keyword arguments for ``@flow`` on every flow that submits jobs: cancel stops them, a crash keeps them."""
+
+STOP_ON_CANCEL_OR_CRASH: FlowHooks = {"on_cancellation": [stop_owned_jobs], "on_crashed": [stop_owned_jobs]}
+"""For a flow whose re-run cannot attach to the jobs a crashed run left (batch inference): a crash stops them too."""

@@ -245,7 +245,12 @@ def end_to_end_cmd(
     hyperpod: list[str] = HYPERPOD_OPTION,
     quota: list[str] = typer.Option([], "--quota", help=QUOTA_HELP),
     notify_sns: str | None = typer.Option(
-        None, "--notify-sns", help="SNS topic ARN for the run's job state changes (EventBridge rule, removed at end)."
+        None,
+        "--notify-sns",
+        help=(
+            "SNS topic that gets a message for each state change of the run's jobs (an EventBridge rule per run,"
+            " removed when it ends; the topic must allow events.amazonaws.com to publish). Empty = none."
+        ),
     ),
 ) -> None:
     """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->

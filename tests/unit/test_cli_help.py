@@ -32,6 +32,7 @@ SAME_AS_PARAMETER: dict[str, str] = {
     "--cleanup": "cleanup",
     "--accept-eula": "sft.accept_eula",
     "--skip": "skip",
+    "--notify-sns": "notifications.sns_topic_arn",
 }
 """Option -> the EndToEndParams field it sets: its help starts with that field's description (what follows is
 only how to write the value on a command line)."""
