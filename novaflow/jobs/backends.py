@@ -16,7 +16,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from novaflow.aws import error_message, get_client, is_not_found, wrap_client_error
-from novaflow.catalog import Platform
+from novaflow.catalog import Method, Platform
 from novaflow.errors import JobError
 from novaflow.jobs.records import JobStatus, map_status
 from novaflow.settings import NovaflowSettings
@@ -149,10 +149,18 @@ class BedrockBackend:
 
 
 def get_backend(
-    platform: Platform | str, settings: NovaflowSettings | None = None, client: BaseClient | None = None
+    platform: Platform | str,
+    settings: NovaflowSettings | None = None,
+    client: BaseClient | None = None,
+    method: Method | str | None = None,
 ) -> JobBackend:
-    """The backend for a platform. HyperPod is the documented seam: add a class with the same four verbs."""
+    """The backend for a platform (and method: multi-turn RFT is a ``CreateJob`` job, not a training job).
+    HyperPod is the documented seam: add a class with the same four verbs."""
     plat = Platform(platform)
+    if method is not None and Method(method) is Method.RFT_MULTITURN:
+        from novaflow.jobs.agent_rft import AgentRFTBackend
+
+        return AgentRFTBackend(settings, client)
     if plat is Platform.SMTJ:
         return SageMakerBackend(settings, client)
     if plat is Platform.SERVERLESS:

@@ -24,7 +24,7 @@ from novaflow.backoff import Backoff, PollTimeout, poll_until
 from novaflow.catalog import Platform
 from novaflow.errors import JobError
 from novaflow.jobs.backends import JobBackend, JobState, get_backend
-from novaflow.jobs.logs import LogLine, LogTailer
+from novaflow.jobs.logs import LOG_GROUP, LogLine, LogTailer
 from novaflow.jobs.records import JobRecord, JobStatus
 from novaflow.settings import NovaflowSettings
 
@@ -56,9 +56,9 @@ def wait_for_job(
     Pass the submit's ``record`` to get it back updated (status, ARN, output model) instead of a bare one.
     """
     plat = Platform(platform)
-    backend = backend or get_backend(plat, settings)
+    backend = backend or get_backend(plat, settings, method=record.method if record and record.method else None)
     if tailer is None and plat in (Platform.SMTJ, Platform.SERVERLESS):
-        tailer = LogTailer(name, settings)
+        tailer = LogTailer(name, settings, log_group=getattr(backend, "log_group", LOG_GROUP))
     rng = rng or random.Random()
     backoff = Backoff(
         initial=poll_seconds, maximum=max(poll_seconds, max_poll_seconds), jitter=0.2, deadline=max_wait_seconds

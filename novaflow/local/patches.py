@@ -35,7 +35,10 @@ def install() -> None:
             routes,
         )
 
+        from novaflow.local.aws import agent_jobs
+
         moto_sagemaker.install()
+        agent_jobs.install()
         moto_hub.install()
         moto_registry.install()
         moto_runtime.install()
@@ -54,7 +57,10 @@ def reset() -> None:
     from novaflow.local import faults, lambda_exec, moto_bedrock, moto_hub, moto_sagemaker, storage
     from novaflow.local.control import MANAGED_MODELS
 
+    from novaflow.local.aws import agent_jobs
+
     moto_sagemaker.reset()
+    agent_jobs.reset()
     moto_hub.reset()
     moto_bedrock.reset()
     faults.reset()

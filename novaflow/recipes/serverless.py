@@ -35,6 +35,7 @@ TECHNIQUES: dict[Method, tuple[str, bool]] = {
     Method.DPO_LORA: ("DPO", True),
     Method.DPO_FULL: ("DPO", False),
     Method.RFT_LORA: ("RLVR", True),
+    Method.RFT_MULTITURN: ("MTRL", True),
 }
 """Training method -> the ``CustomizationTechnique`` of ``ServerlessJobConfig`` and whether ``Peft`` is LORA."""
 
@@ -184,6 +185,8 @@ def regions(model: NovaModel, method: Method) -> frozenset[str]:
         training_recipe(model, method)  # refuses a model AWS publishes no RLVR recipe for
         return RLVR_REGIONS
     recipe = evaluation_recipe(model) if method is Method.EVALUATION else training_recipe(model, method)
+    if method is Method.RFT_MULTITURN:  # the hub lists no serverless SKU for MTRL: where its trainer image is
+        return recipe.regions("SMTJ")
     return frozenset(recipe.serverless_regions)
 
 

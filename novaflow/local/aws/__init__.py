@@ -1,0 +1,1 @@
+"""The embedded AWS: moto, novaflow's patches, the server, its routes and control API, Lambda execution."""
