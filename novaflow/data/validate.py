@@ -20,6 +20,7 @@ from typing import Any
 
 from novaflow.catalog import DataFormat, Method, NovaModel, data_format_problem, get_model
 from novaflow.data.converse import RowProblem, check_converse, check_rft, gen_qa_image_problem
+from novaflow.data.multiturn import check_mtrl
 from novaflow.data.rejections import Rejection
 from novaflow.errors import DataError
 
@@ -102,6 +103,8 @@ def check_record(row: Any, data_format: DataFormat, model: NovaModel) -> set[str
         return check_gen_qa(row)
     if data_format is DataFormat.RFT:
         return check_rft(row)[1]
+    if data_format is DataFormat.MTRL:
+        return check_mtrl(row)[1]
     dpo = data_format is DataFormat.DPO
     return check_converse(row, nova_version=model.version, multimodal=model.multimodal, dpo=dpo)
 
