@@ -74,14 +74,19 @@ def checkpoint_group_name(spec: JobSpec) -> str:
     return f"{spec.nova.hub_name}-mtrl-checkpoint-mpg"
 
 
-def changed_hyperparameters(spec: JobSpec) -> dict[str, Any]:
-    """Typed values of the overrides that differ from the recipe's defaults: the only ones the service is sent."""
+def changed_hyperparameters(spec: JobSpec) -> dict[str, str]:
+    """The overrides that differ from the recipe's defaults - the only ones the service is sent - as strings, in
+    the order of the recipe's override spec (as v3 serialises its hyperparameter object)."""
     parameters = hub_spec.hyperparameter_spec(spec.nova, spec.method)
     values, problems = parameters.check(spec.overrides)
     if problems:
         raise RecipeError(f"Multi-turn RFT hyperparameters of {spec.readable_prefix()}: " + "; ".join(problems))
     defaults = parameters.defaults()
-    return {k: v for k, v in values.items() if v != defaults.get(k)}
+    return {
+        name: hub_spec.hyperparameter_text(values[name])
+        for name in parameters.parameters
+        if name in values and values[name] != defaults.get(name)
+    }
 
 
 @dataclass(frozen=True)
@@ -154,9 +159,7 @@ def mlflow_config(spec: JobSpec) -> dict[str, str] | None:
     return config
 
 
-def build_agent_rft_request(
-    spec: JobSpec, refs: ServerlessRefs, agent: AgentRefs, *, job_name: str
-) -> dict[str, Any]:
+def build_agent_rft_request(spec: JobSpec, refs: ServerlessRefs, agent: AgentRefs, *, job_name: str) -> dict[str, Any]:
     """The CreateJob parameters; the document is JSON with a two-space indent, as v3 serialises it."""
     if not spec.role_arn:
         raise RecipeError("No execution role: set NOVAFLOW_ROLE_ARN (a role trusting sagemaker.amazonaws.com).")
@@ -229,4 +232,3 @@ class AgentRFTBackend:
             self._client.stop_job(JobName=name, JobCategory=JOB_CATEGORY)
         except ClientError as exc:
             raise wrap_client_error(exc, f"Stopping multi-turn RFT job {name}") from exc
-
