@@ -28,7 +28,8 @@ from novaflow.settings import NovaflowSettings
 
 AGENT_TIMEOUT_SECONDS = 900
 """A rollout may play many turns: the Lambda maximum (sagemaker v3's CustomAgentLambda default too)."""
-FUNCTION_PREFIX = "novaflow-agent-"
+FUNCTION_PREFIX = "SageMaker-novaflow-agent-"
+"""The service invokes only functions whose name contains SageMaker (as for reward functions)."""
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,12 @@ def install() -> None:
         )
 
         from novaflow.local.aws import agent_jobs
+        from novaflow.local.emulator import agent_rft
 
         moto_sagemaker.install()
         agent_jobs.install()
+        if agent_rft.on_agent_job_created not in agent_jobs.ON_AGENT_JOB_CREATED:
+            agent_jobs.ON_AGENT_JOB_CREATED.append(agent_rft.on_agent_job_created)
         moto_hub.install()
         moto_registry.install()
         moto_runtime.install()

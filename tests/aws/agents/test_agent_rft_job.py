@@ -1,0 +1,66 @@
+"""A multi-turn RFT job of a team's agent file, end to end against the embedded AWS and its emulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from novaflow.agents.source import build_agent_zip, deploy_agent, load_agent_source
+from novaflow.aws import get_client
+from novaflow.jobs.agent_rft import LOG_GROUP
+from novaflow.jobs.backends import get_backend
+from novaflow.jobs.logs import LogTailer, metrics_frame
+from novaflow.jobs.poll import wait_for_job
+from novaflow.jobs.spec import JobSpec
+from novaflow.jobs.submit import submit_training_job
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "agents"
+
+
+def _upload(name: str) -> str:
+    key = f"data/mtrl/{name}"
+    get_client("s3").put_object(Bucket="novaflow-local", Key=key, Body=(EXAMPLES / name).read_bytes())
+    return f"s3://novaflow-local/{key}"
+
+
+@pytest.mark.slow
+def test_the_colour_game_job_learns_and_registers_its_model() -> None:
+    source = load_agent_source(EXAMPLES / "guess_the_colour.py")
+    agent = deploy_agent(source, zip_bytes=build_agent_zip(source))
+    spec = JobSpec(
+        platform="SERVERLESS",
+        model="nova-lite-2",
+        method="rft_multiturn",
+        train_uri=_upload("colours.jsonl"),
+        agent_arn=agent.arn,
+        accept_eula=True,
+        overrides={"max_steps": 8, "global_batch_size": 16, "group_size": 4, "temperature": 1.0},
+    )
+    record = submit_training_job(spec)
+    seen: list[str] = []
+    done = wait_for_job(
+        record.name,
+        platform="SERVERLESS",
+        record=record,
+        poll_seconds=0.2,
+        max_poll_seconds=0.5,
+        on_status=lambda s: seen.append(str(s.secondary_status)),
+    )
+    assert done.status.value == "Completed"
+    assert seen[-1] == "Completed" and "Training" in seen
+    # the reward curve, read back from the job's own log lines
+    lines = [line.message for line in LogTailer(record.name, log_group=LOG_GROUP).poll()]
+    curve = metrics_frame(lines)["reward_mean"].tolist()
+    assert len(curve) == 8
+    assert sum(curve[-3:]) / 3 > sum(curve[:3]) / 3 + 0.1, curve
+    # the model package the job registered, named in DescribeJob's ServiceOutput
+    state = get_backend("SERVERLESS", method="rft_multiturn").describe(record.name)
+    assert state is not None and done.output_model_package_arn == state.output_model_package_arn
+    package = get_client("sagemaker").describe_model_package(ModelPackageName=done.output_model_package_arn)
+    assert package["ModelPackageGroupName"] == "novaflow-jobs-nova-lite-2"
+    document = json.loads(state.raw["JobConfigDocument"])
+    assert document["ServiceOutput"]["ProgressInfo"] == {"MaxSteps": 8, "CurrentStep": 8}
+    # a re-run attaches instead of paying twice
+    assert submit_training_job(spec).attached
