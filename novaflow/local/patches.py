@@ -34,7 +34,6 @@ def install() -> None:
             moto_sagemaker,
             routes,
         )
-
         from novaflow.local.aws import agent_jobs
         from novaflow.local.emulator import agent_rft
 
@@ -58,9 +57,8 @@ def reset() -> None:
     from moto.moto_api import state_manager
 
     from novaflow.local import faults, lambda_exec, moto_bedrock, moto_hub, moto_sagemaker, storage
-    from novaflow.local.control import MANAGED_MODELS
-
     from novaflow.local.aws import agent_jobs
+    from novaflow.local.control import MANAGED_MODELS
 
     moto_sagemaker.reset()
     agent_jobs.reset()
