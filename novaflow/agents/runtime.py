@@ -115,7 +115,7 @@ class RuntimeServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> RuntimeServer:
         if self._thread is None:
@@ -221,7 +221,7 @@ class RuntimeServer:
                     f"Cannot transition trajectory {trajectory.trajectory_id} to reward-received: it is not in valid "
                     "status (open); call CompleteRollout first.",
                 )
-            trajectory.rewards = [float(r) for r in rewards]
+            trajectory.rewards = [float(r) for r in rewards or ()]
             trajectory.status = "reward-received"
         return {}
 

@@ -140,7 +140,7 @@ def validate_document(backend: Any, document: Any, account: str, region: str) ->
             raise ValidationError(f"AgentConfig.CustomAgentLambdaConfig.LambdaArn {lam!r} is not a Lambda ARN.")
         if not _lambda_exists(lam, account, region):
             raise ValidationError(f"The agent Lambda function {lam} does not exist.")
-    elif not AGENTCORE_ARN_RE.match(runtime):
+    elif not AGENTCORE_ARN_RE.match(str(runtime)):
         raise ValidationError(f"AgentConfig.BedrockAgentCoreConfig.AgentRuntimeArn {runtime!r} is not a runtime ARN.")
     channels = {c.get("ChannelName"): c for c in document["InputDataConfig"] if isinstance(c, dict)}
     if "train" not in channels:
