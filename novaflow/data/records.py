@@ -37,8 +37,10 @@ class RecordRow:
 
 
 def uses_record_path(data_format: DataFormat, columns: list[str]) -> bool:
-    """DPO and multi-turn tasks always; SFT and RFT when rows already have ``messages``."""
-    return data_format in (DataFormat.DPO, DataFormat.MTRL) or (data_format in (DataFormat.SFT, DataFormat.RFT) and "messages" in columns)
+    """DPO always; multi-turn tasks when rows have ``metadata``; SFT and RFT when rows already have ``messages``."""
+    if data_format is DataFormat.MTRL:
+        return "metadata" in columns or "prompt" in columns
+    return data_format is DataFormat.DPO or (data_format in (DataFormat.SFT, DataFormat.RFT) and "messages" in columns)
 
 
 def transform_record(

@@ -77,3 +77,26 @@ def test_multiturn_tasks_are_refused_for_a_model_without_multiturn_rft() -> None
         from novaflow.catalog import DataFormat
 
         check_record({"id": "a", "metadata": {"prompt": "x"}}, DataFormat.MTRL, get_model("nova-pro"))
+
+
+def test_a_table_becomes_tasks_with_the_system_prompt_first_and_the_label_as_answer(tmp_path: Path) -> None:
+    from novaflow.data.columnar import task_lines
+    from novaflow.data.source import ColumnMap, DatasetSource
+
+    table = tmp_path / "q.csv"
+    table.write_text("Title,Y\nHow do I sort a dict?,HQ\nWhy is my loop slow?,LQ_EDIT\n", encoding="utf-8")
+    source = DatasetSource(path=str(table), columns=ColumnMap(query="Title", response="Y"), system_prompt="Label it.")
+    prepared = prepare_dataset(source, "mtrl", "nova-lite-2", tmp_path / "o")
+    rows = [json.loads(line) for line in prepared.data_file.read_text().splitlines()]
+    assert rows == [
+        json.loads(line)
+        for line in task_lines(
+            ["How do I sort a dict?", "Why is my loop slow?"], ["Label it.", "Label it."], None, ["HQ", "LQ_EDIT"]
+        )
+    ]
+    assert rows[0]["metadata"]["prompt"] == [
+        {"role": "system", "content": "Label it."},
+        {"role": "user", "content": "How do I sort a dict?"},
+    ]
+    assert rows[0]["answer"] == "HQ" and rows[0]["id"].startswith("task-") and len(rows[0]["id"]) == 21
+    assert prepared.report.rows_out == 2
