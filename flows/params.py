@@ -14,8 +14,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from novaflow.catalog import model_field
 from novaflow.settings import NovaflowSettings, load_settings
 
-Stage = Literal["baseline", "sft", "dpo", "rft", "deploy"]
-TrainingStage = Literal["sft", "dpo", "rft"]
+Stage = Literal["baseline", "sft", "dpo", "rft", "mtrl", "deploy"]
+TrainingStage = Literal["sft", "dpo", "rft", "mtrl"]
 CASE_STUDY_STAGES: tuple[TrainingStage, ...] = ("sft", "rft")
 PlatformName = Literal["SMTJ", "SERVERLESS", "BEDROCK"]
 PLATFORM_HELP = (
@@ -111,6 +111,14 @@ class WaitParams(_Params):
     )
     max_concurrent_jobs: int = Field(
         2, ge=1, description="Slots of that limit when novaflow creates it (an existing limit keeps its own value)."
+    )
+
+
+class AgentParams(_Params):
+    source: str | None = Field(
+        None,
+        description="The mtrl stage's agent: your agent file (.py defining lambda_handler(event, context); a "
+        "requirements.txt beside it is packaged too), a Lambda function ARN or a Bedrock AgentCore runtime ARN.",
     )
 
 
@@ -217,6 +225,11 @@ class EndToEndParams(_Params):
     dpo: JobParams = Field(
         default_factory=JobParams, description="DPO LoRA job (Nova 1; starts from the model of the stage before it)."
     )
+    mtrl: JobParams = Field(
+        default_factory=lambda: JobParams(platform="SERVERLESS"),
+        description="Multi-turn (agentic) RFT job (SERVERLESS): the agent plays the RFT rows as tasks.",
+    )
+    agent: AgentParams = Field(default_factory=AgentParams, description="The agent of the mtrl stage.")
     stages: list[TrainingStage] = Field(
         default_factory=lambda: list(CASE_STUDY_STAGES),
         description="Training stages in the order they run, each from the model of the one before: [sft, rft] "

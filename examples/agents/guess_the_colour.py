@@ -28,7 +28,8 @@ def lambda_handler(event, context):
     job_arn, trajectory_id = metadata["job_arn"], metadata["trajectory_id"]
     headers = {JOB_ARN_HEADER: job_arn, TRAJECTORY_HEADER: trajectory_id}
     params = event.get("inference_params") or {}
-    messages = [{"role": "user", "content": task["metadata"]["prompt"]}]
+    prompt = task["metadata"]["prompt"]  # a string, or chat messages (tasks prepared from a table)
+    messages = list(prompt) if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
     score, played = 0.0, 0
     for turn in range(MAX_GUESSES):
         played = turn + 1
