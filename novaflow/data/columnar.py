@@ -8,7 +8,6 @@ serializes them (UTF-8 as is, every JSON escape reversible, so text survives byt
 from __future__ import annotations
 
 import hashlib
-
 from array import array
 from collections import Counter
 from collections.abc import Mapping, MutableSequence, Sequence

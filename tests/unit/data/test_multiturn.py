@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from novaflow.data.converse import RowProblem
 from novaflow.data.multiturn import check_mtrl
 from novaflow.data.prepare import prepare_dataset
-from novaflow.data.converse import RowProblem
 from novaflow.data.validate import validate_records
-from novaflow.errors import ConfigError, DataError
 
 
 def _write(path: Path, rows: list[object]) -> Path:
@@ -72,9 +71,8 @@ def test_validate_names_the_prompt_message_that_breaks_the_rule() -> None:
 
 def test_multiturn_tasks_are_refused_for_a_model_without_multiturn_rft() -> None:
     with pytest.raises(RowProblem):
-        from novaflow.catalog import get_model
+        from novaflow.catalog import DataFormat, get_model
         from novaflow.data.validate import check_record
-        from novaflow.catalog import DataFormat
 
         check_record({"id": "a", "metadata": {"prompt": "x"}}, DataFormat.MTRL, get_model("nova-pro"))
 
