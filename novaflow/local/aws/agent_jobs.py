@@ -5,8 +5,8 @@ AWS checks the job config document before it creates the job - the schema versio
 function or an AgentCore runtime ARN), a ``train`` channel, the output and checkpoint model package groups (they
 exist and differ), the base model's hub content and its EULA, hyperparameters the MTRL recipe accepts - so the same
 checks run here, with AWS's error codes. Status and secondary status follow an emulator
-:class:`~novaflow.local.jobstate.JobRun` exactly as a training job's do; once the worker is done, ``DescribeJob``'s
-document carries the ``ServiceOutput`` it filled in (output model package, billable tokens, progress), which is where
+:class:`~novaflow.local.emulator.jobstate.JobRun` exactly as a training job's do; once the worker is done,
+``DescribeJob``'s document carries the ``ServiceOutput`` it filled in (output model package, billable tokens, progress), which is where
 sagemaker v3 reads them (docs/agentic-rft.md#what-describejob-returns).
 """
 
@@ -26,7 +26,7 @@ from moto.sagemaker import responses as sm_responses
 from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, ValidationError
 
 from novaflow.jobs.agent_rft import AGENTCORE_ARN_RE, LAMBDA_ARN_RE
-from novaflow.local import jobstate
+from novaflow.local.emulator import jobstate
 
 CATEGORIES = ("AgentRFT", "AgentRFTEvaluation")
 SCHEMA_VERSIONS = ("1.0.0",)
@@ -159,7 +159,7 @@ def validate_document(backend: Any, document: Any, account: str, region: str) ->
 
 
 def _check_base_model(backend: Any, training: dict[str, Any]) -> None:
-    from novaflow.local.serverless_jobs import parse_hub_content_arn
+    from novaflow.local.emulator.serverless_jobs import parse_hub_content_arn
 
     hub, kind, name, version = parse_hub_content_arn(str(training.get("BaseModelArn")), "BaseModelArn")
     content = backend.describe_hub_content(hub, kind, name, version)

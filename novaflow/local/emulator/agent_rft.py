@@ -2,8 +2,8 @@
 rewards.
 
 When an ``AgentRFT`` job is created, a worker thread reads the job config document and the task rows of its
-``train`` channel, then trains the stand-in policy (a :class:`~novaflow.local.model.LinearPolicy` over the tasks'
-answers) the way the service trains Nova: each step takes ``global_batch_size / group_size`` tasks, sends
+``train`` channel, then trains the stand-in policy (a :class:`~novaflow.local.models.classifier.LinearPolicy`
+over the tasks' answers) the way the service trains Nova: each step takes ``global_batch_size / group_size`` tasks, sends
 ``group_size`` rollouts of each to the agent through the Lambda API (``Invoke``, the rollout SDK's request as the
 event), serves the agent's inference calls from the job's runtime service (:class:`~novaflow.agents.runtime.
 RuntimeServer`, one per embedded AWS, its URL in ``RFT_RUNTIME_ENDPOINT`` and in every rollout's metadata), and
@@ -25,7 +25,7 @@ import traceback
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -33,12 +33,13 @@ from novaflow.agents.runtime import RUNTIME_ENV, RuntimeServer, Trajectory, roll
 from novaflow.catalog import Method, get_model
 from novaflow.data.multiturn import answer_text
 from novaflow.jobs.agent_rft import LOG_GROUP
-from novaflow.local import outputs, storage
-from novaflow.local.emulate_sft import MAX_LABELS, checkpoint_uri
-from novaflow.local.joblog import stamp
-from novaflow.local.model import Adam, Batch, LinearPolicy, minibatch_steps, softmax, tokens
-from novaflow.local.registration import register_output
-from novaflow.local.serverless_jobs import ServerlessPlan, parse_hub_content_arn
+from novaflow.local.emulator import aws_io as storage
+from novaflow.local.emulator import job_outputs as outputs
+from novaflow.local.emulator.emulate_sft import MAX_LABELS, checkpoint_uri
+from novaflow.local.emulator.joblog import stamp
+from novaflow.local.emulator.registration import register_output
+from novaflow.local.emulator.serverless_jobs import ServerlessPlan, parse_hub_content_arn
+from novaflow.local.models.classifier import Adam, Batch, LinearPolicy, minibatch_steps, softmax, tokens
 from novaflow.recipes.serverless import hyperparameter_spec
 
 STEP_PER_RECIPE_LR = 0.05 / 1e-5
@@ -409,7 +410,7 @@ def _finish(
     hub, _, content, version = parse_hub_content_arn(document["TrainingConfig"]["BaseModelArn"], "BaseModelArn")
     group = document["ModelPackageConfig"]["OutputModelPackageGroupArn"].rsplit("/", 1)[-1]
     plan = ServerlessPlan("FineTuning", "MTRL", None, "nova-lite-2", "", (content, version or "1.0.0"), group, None)
-    arn = register_output(_Ctx(job.name, url, job.region), plan, uri)
+    arn = register_output(cast(Any, _Ctx(job.name, url, job.region)), plan, uri)  # it reads name, url, region
     log.line(f"Saved checkpoint to {uri}; registered the trained model as {arn}")
     with worker.lock:
         sample, prefill = worker.tokens_out, worker.tokens_in
