@@ -1,13 +1,13 @@
-"""SageMaker's ``CreateJob`` / ``DescribeJob`` / ``StopJob`` / ``ListJobs`` (job category ``AgentRFT``) in the
-embedded AWS; moto 5.2.5 has none of them.
+"""SageMaker's ``CreateJob`` / ``DescribeJob`` / ``StopJob`` / ``ListJobs`` (job category ``AgentRFT``) in the embedded
+AWS; moto 5.2.5 has none of them.
 
 AWS checks the job config document before it creates the job - the schema version, the agent (an existing Lambda
-function or an AgentCore runtime ARN), a ``train`` channel, the output and checkpoint model package groups (they
-exist and differ), the base model's hub content and its EULA, hyperparameters the MTRL recipe accepts - so the same
-checks run here, with AWS's error codes. Status and secondary status follow an emulator
+function or an AgentCore runtime ARN), a ``train`` channel, the output and checkpoint model package groups (they exist
+and differ), the base model's hub content and its EULA, hyperparameters the MTRL recipe accepts - so the same checks
+run here, with AWS's error codes. Status and secondary status follow an emulator
 :class:`~novaflow.local.emulator.jobstate.JobRun` exactly as a training job's do; once the worker is done,
-``DescribeJob``'s document carries the ``ServiceOutput`` it filled in (output model package, billable tokens, progress), which is where
-sagemaker v3 reads them (docs/agentic-rft.md#what-describejob-returns).
+``DescribeJob``'s document carries the ``ServiceOutput`` it filled in (output model package, billable tokens,
+progress), which is where sagemaker v3 reads them (docs/agentic-rft.md#what-describejob-returns).
 """
 
 from __future__ import annotations

@@ -1,18 +1,17 @@
-"""The service side of a multi-turn (agentic) RFT job, on a CPU: rollouts to the team's agent, learning from its
-rewards.
+"""The service side of a multi-turn (agentic) RFT job, on a CPU: rollouts to the agent, learning from its rewards.
 
-When an ``AgentRFT`` job is created, a worker thread reads the job config document and the task rows of its
-``train`` channel, then trains the stand-in policy (a :class:`~novaflow.local.models.classifier.LinearPolicy`
-over the tasks' answers) the way the service trains Nova: each step takes ``global_batch_size / group_size`` tasks, sends
+When an ``AgentRFT`` job is created, a worker thread reads the job config document and the task rows of its ``train``
+channel, then trains the stand-in policy (a :class:`~novaflow.local.models.classifier.LinearPolicy` over the tasks'
+answers) the way the service trains Nova: each step takes ``global_batch_size / group_size`` tasks, sends
 ``group_size`` rollouts of each to the agent through the Lambda API (``Invoke``, the rollout SDK's request as the
 event), serves the agent's inference calls from the job's runtime service (:class:`~novaflow.agents.runtime.
-RuntimeServer`, one per embedded AWS, its URL in ``RFT_RUNTIME_ENDPOINT`` and in every rollout's metadata), and
-once the rewards are in applies the group-relative policy gradient of the RFT emulator to every turn the policy
-played. Rollouts that never report a reward are dropped and logged, as the service does; a step in which none
-reports fails the job with a reason naming the cause. Step lines carry the metrics sagemaker v3 reads for MTRL
-(``rollout/reward/mean``, ``rollout/turns/mean``, ``training/total_tokens``, ``training/num_trajectories``) in the
-log group ``/aws/sagemaker/Job/AgentRFT``; the checkpoint is registered as a version of the output model package
-group, which ``DescribeJob`` then names under ``ServiceOutput`` (docs/agentic-rft.md#what-the-emulator-does).
+RuntimeServer`, one per embedded AWS, its URL in ``RFT_RUNTIME_ENDPOINT`` and in every rollout's metadata), and once
+the rewards are in applies the group-relative policy gradient of the RFT emulator to every turn the policy played.
+Rollouts that never report a reward are dropped and logged, as the service does; a step in which none reports fails
+the job with a reason naming the cause. Step lines carry the metrics sagemaker v3 reads for MTRL
+(``rollout/reward/mean``, ``rollout/turns/mean``, ``training/total_tokens``, ``training/num_trajectories``) in the log
+group ``/aws/sagemaker/Job/AgentRFT``; the checkpoint is registered as a version of the output model package group,
+which ``DescribeJob`` then names under ``ServiceOutput`` (docs/agentic-rft.md#what-the-emulator-does).
 """
 
 from __future__ import annotations
