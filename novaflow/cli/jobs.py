@@ -13,6 +13,7 @@ app = typer.Typer(
     help="Submit, watch, tail and stop SageMaker / Bedrock training and evaluation jobs.", no_args_is_help=True
 )
 PLATFORM = typer.Option("SMTJ", help="SMTJ (instances), SERVERLESS (no instances) or BEDROCK.")
+METHOD = typer.Option(None, help="rft_multiturn for a multi-turn RFT job (a CreateJob job, not a training job).")
 
 
 @app.command("submit")
@@ -34,6 +35,11 @@ def submit(
     ),
     accept_eula: bool = typer.Option(False, "--accept-eula", help="SERVERLESS: accept the model's EULA."),
     reward_lambda_arn: str = typer.Option(None, help="Reward Lambda ARN (rft_lora, rft_eval)."),
+    agent: str = typer.Option(
+        None,
+        help="rft_multiturn: your agent - a .py file (exercised on a few of the --train tasks, then deployed as a "
+        "Lambda), a Lambda function ARN or a Bedrock AgentCore runtime ARN.",
+    ),
     instance_type: str = typer.Option(None, help="Default from the instance table."),
     instance_count: int = typer.Option(None, help="Default from the instance table."),
     max_runtime: int = typer.Option(86400, help="StoppingCondition.MaxRuntimeInSeconds."),
@@ -52,6 +58,7 @@ def submit(
     from novaflow.jobs.spec import JobSpec
     from novaflow.jobs.submit import submit_training_job
 
+    agent_arn = _agent_arn(agent, train, dry) if agent else None
     spec = JobSpec(
         platform=Platform.parse(platform),
         model=model,
@@ -66,6 +73,7 @@ def submit(
         model_package_group=model_package_group,
         accept_eula=accept_eula,
         reward_lambda_arn=reward_lambda_arn,
+        agent_arn=agent_arn,
         instance_type=instance_type,
         instance_count=instance_count,
         max_runtime_seconds=max_runtime,
@@ -84,13 +92,45 @@ def submit(
         typer.echo(f"record saved to {record}")
 
 
+def _agent_arn(agent: str, train: str | None, dry: bool) -> str:
+    """The agent's ARN: a file is exercised on the first tasks, then deployed (a dry run deploys nothing)."""
+    from novaflow.agents.check import exercise_agent
+    from novaflow.agents.resolve import read_tasks, resolve_agent
+    from novaflow.agents.source import build_agent_zip, load_agent_source
+    from novaflow.errors import AgentError
+    from novaflow.settings import load_settings
+
+    settings = load_settings()
+    if agent.startswith("arn:") or not dry:
+        if not train and not agent.startswith("arn:"):
+            raise AgentError(f"agent {agent}: pass --train (the tasks) so the agent can be exercised before any job")
+        resolved = resolve_agent(agent, read_tasks(train, settings) if train else [], settings)
+        typer.echo(resolved.note)
+        return resolved.arn
+    source = load_agent_source(agent)
+    if not train:
+        raise AgentError(f"agent {agent}: pass --train (the tasks) so the agent can be exercised before any job")
+    check = exercise_agent(build_agent_zip(source), read_tasks(train, settings), where=agent)
+    typer.echo(check.summary() + "; not deployed (dry run)")
+    account = "000000000000"
+    try:
+        from novaflow.aws import get_client
+
+        account = str(get_client("sts", settings).get_caller_identity()["Account"])
+    except Exception:  # noqa: S110 - the planned ARN is shown, never used, in a dry run
+        pass
+    return f"arn:aws:lambda:{settings.region}:{account}:function:{source.function_name}"
+
+
 @app.command("status")
-def status(name: str = typer.Argument(..., help="Job name."), platform: str = PLATFORM) -> None:
+def status(
+    name: str = typer.Argument(..., help="Job name."), platform: str = PLATFORM, method: str | None = METHOD
+) -> None:
     """Print the job's status (and failure reason)."""
     from novaflow.jobs.backends import get_backend
     from novaflow.settings import load_settings
 
-    state = get_backend(platform, load_settings()).describe(name)
+    state = get_backend(platform, load_settings(), method=method).describe(name)
     if state is None:
         typer.secho(f"no job named {name} on {platform}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
@@ -102,12 +142,15 @@ def status(name: str = typer.Argument(..., help="Job name."), platform: str = PL
 def logs(
     name: str = typer.Argument(..., help="Job name."),
     metrics: bool = typer.Option(False, help="Print the parsed metric series instead of raw lines."),
+    method: str | None = METHOD,
 ) -> None:
     """Print the job's CloudWatch log lines (SageMaker jobs)."""
-    from novaflow.jobs.logs import LogTailer, metrics_frame
+    from novaflow.jobs.agent_rft import LOG_GROUP as AGENT_LOG_GROUP
+    from novaflow.jobs.logs import LOG_GROUP, LogTailer, metrics_frame
     from novaflow.settings import load_settings
 
-    lines = LogTailer(name, load_settings()).poll()
+    group = AGENT_LOG_GROUP if method and Method.parse(method) is Method.RFT_MULTITURN else LOG_GROUP
+    lines = LogTailer(name, load_settings(), log_group=group).poll()
     if metrics:
         typer.echo(metrics_frame(line.message for line in lines).to_string(index=False))
         return
@@ -116,12 +159,14 @@ def logs(
 
 
 @app.command("stop")
-def stop(name: str = typer.Argument(..., help="Job name."), platform: str = PLATFORM) -> None:
+def stop(
+    name: str = typer.Argument(..., help="Job name."), platform: str = PLATFORM, method: str | None = METHOD
+) -> None:
     """Ask AWS to stop the job (it ends as Stopped, not Failed)."""
     from novaflow.jobs.backends import get_backend
     from novaflow.settings import load_settings
 
-    get_backend(platform, load_settings()).stop(name)
+    get_backend(platform, load_settings(), method=method).stop(name)
     typer.echo(f"stop requested for {name}")
 
 

@@ -23,7 +23,7 @@ def test_the_mtrl_stage_trains_an_agent_file_and_its_model_is_evaluated_in_the_r
         stages=["mtrl"],
         agent=AgentParams(source=str(EXAMPLES / "guess_the_colour.py")),
         mtrl=JobParams(
-            **SERVERLESS, overrides={"max_steps": 6, "global_batch_size": 16, "group_size": 4, "temperature": 1.0}
+            **SERVERLESS, overrides={"max_steps": 6, "global_batch_size": 8, "group_size": 2, "temperature": 1.0}
         ),
         baseline=EvaluationParams(**SERVERLESS),
         evaluation=EvaluationParams(**SERVERLESS),

@@ -2,7 +2,7 @@
 
 When an ``AgentRFT`` job is created, a worker thread reads the job config document and the task rows of its ``train``
 channel, then trains the stand-in policy (a :class:`~novaflow.local.models.classifier.LinearPolicy` over the tasks'
-answers) the way the service trains Nova: each step takes ``global_batch_size / group_size`` tasks, sends
+answers) the way the service trains Nova: each step takes ``global_batch_size`` tasks, sends
 ``group_size`` rollouts of each to the agent through the Lambda API (``Invoke``, the rollout SDK's request as the
 event), serves the agent's inference calls from the job's runtime service (:class:`~novaflow.agents.runtime.
 RuntimeServer`, one per embedded AWS, its URL in ``RFT_RUNTIME_ENDPOINT`` and in every rollout's metadata), and once
@@ -269,7 +269,7 @@ def _train(job: Any, url: str, log: AgentJobLog) -> None:
     runtime.register_job(job.arn)
     _checkpoint(run)
     run.enter("Training")
-    per_step = max(1, min(len(tasks), settings.batch // settings.group_size))
+    per_step = max(1, min(len(tasks), settings.batch))  # the recipe's training_batch_size: prompts per step
     log.line(
         f"Multi-turn RFT from {job.document['TrainingConfig']['BaseModelArn']}: {len(tasks)} tasks, {per_step} tasks x "
         f"{settings.group_size} rollouts per step, max_steps={settings.steps}, agent {agent}, runtime {runtime.url}"

@@ -36,7 +36,7 @@ def test_the_colour_game_job_learns_and_registers_its_model() -> None:
         train_uri=_upload("colours.jsonl"),
         agent_arn=agent.arn,
         accept_eula=True,
-        overrides={"max_steps": 8, "global_batch_size": 16, "group_size": 4, "temperature": 1.0},
+        overrides={"max_steps": 8, "global_batch_size": 8, "group_size": 3, "temperature": 1.0},
     )
     record = submit_training_job(spec)
     seen: list[str] = []
