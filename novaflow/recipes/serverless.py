@@ -271,6 +271,11 @@ def billable_tokens(data_tokens: int, rows: int, hyperparameters: Mapping[str, A
     """Tokens a job will process, from its data and the passes over it the hyperparameters ask for."""
     if method is Method.EVALUATION:
         return data_tokens, "the evaluation data's input tokens, generated tokens not counted"
+    if method is Method.RFT_MULTITURN and rows and "group_size" in hyperparameters:
+        samples = int(hyperparameters["max_steps"]) * int(hyperparameters["global_batch_size"])
+        rollouts = samples * int(hyperparameters["group_size"])
+        basis = f"{rollouts} rollouts = max_steps x global_batch_size x group_size, prompts only (turns not counted)"
+        return round(data_tokens * rollouts / rows), basis
     if "max_steps" in hyperparameters and "global_batch_size" in hyperparameters and rows:
         samples = int(hyperparameters["max_steps"]) * int(hyperparameters["global_batch_size"])
         return round(data_tokens * samples / rows), f"{samples} samples = max_steps x global_batch_size"

@@ -125,3 +125,44 @@ def test_a_file_that_cannot_be_an_agent_is_refused_before_packaging(tmp_path: Pa
     with pytest.raises(AgentError) as caught:
         load_agent_source(path)
     assert str(caught.value).startswith(f"{path}: {message}")
+
+
+def _play(agent: str, task: dict[str, object], replies: list[str]) -> tuple[int, list[float]]:
+    """One rollout of an example agent against a scripted policy: (inference calls, rewards it reported)."""
+    from novaflow.agents.check import CHECK_JOB_ARN
+    from novaflow.agents.runtime import RUNTIME_ENV, RuntimeServer, rollout_event
+    from novaflow.reward.local_run import LocalPackage
+
+    script = iter(replies)
+    with RuntimeServer(lambda job, trajectory, body: next(script)) as server, LocalPackage(_zip(EXAMPLES / agent)) as p:
+        server.register_job(CHECK_JOB_ARN)
+        trajectory = server.ledger.open(CHECK_JOB_ARN, "t-1")
+        event = rollout_event(task, job_arn=CHECK_JOB_ARN, trajectory_id="t-1", endpoint=server.url, region="us-east-1")
+        outcome = p.invoke(event, env={RUNTIME_ENV: server.url})
+    assert outcome.ok, outcome.error_message
+    return trajectory.chat_calls, trajectory.rewards
+
+
+@pytest.mark.parametrize(
+    ("replies", "calls", "rewards"),
+    [
+        (["yellow"], 1, [1.0]),
+        (["red", "Yellow "], 2, [0.0, 0.5]),
+        (["red", "blue", "yellow"], 3, [0.0, 0.0, 0.25]),
+        (["red", "blue", "green"], 3, [0.0, 0.0, 0.0]),
+    ],
+)
+def test_the_colour_game_rewards_the_turn_it_was_won_on(replies: list[str], calls: int, rewards: list[float]) -> None:
+    task = {"id": "c1", "metadata": {"prompt": "Guess the colour of a banana."}, "answer": "yellow"}
+    assert _play("guess_the_colour.py", task, replies) == (calls, rewards)
+
+
+@pytest.mark.parametrize(("tool", "rewards"), [("multiply", [0.0, 1.0]), ("add", [0.0, 0.0]), ("a hammer", [0.0, 0.0])])
+def test_the_tool_agent_runs_the_tool_the_model_picked(tool: str, rewards: list[float]) -> None:
+    task = {
+        "id": "t1",
+        "metadata": {"prompt": "What is 6 times 7?"},
+        "answer": "multiply",
+        "info": {"a": 6, "b": 7, "expected": 42},
+    }
+    assert _play("pick_the_tool.py", task, [tool, "42"]) == (2, rewards)
