@@ -127,6 +127,8 @@ def _validate(
             kept.append((number, row, frozenset(check_record(row, data_format, model))))
         except RowProblem as problem:
             result.rejected.append(Rejection(source, number, problem.field, problem.reason, record=row))
+    if data_format is DataFormat.MTRL:
+        kept = _unique_task_ids(kept, result)
     counts = Counter(f for _, _, features in kept for f in features)
     for number, row, features in kept:
         for feature, count in sorted(counts.items()):
@@ -139,6 +141,23 @@ def _validate(
                 break
     result.rejected.sort(key=lambda r: r.row or 0)
     return result
+
+
+def _unique_task_ids(
+    kept: list[tuple[int, Any, frozenset[str]]], result: ValidationResult
+) -> list[tuple[int, Any, frozenset[str]]]:
+    """A multi-turn task's id names its trajectories: a repeated id is rejected (the first one stays)."""
+    first: dict[str, int] = {}
+    out = []
+    for number, row, features in kept:
+        task_id = str(row.get("id"))
+        if task_id in first:
+            reason = f"duplicate id {task_id!r} (first on row {first[task_id]}): task ids must be unique"
+            result.rejected.append(Rejection(result.source, number, "id", reason, record=row))
+            continue
+        first[task_id] = number
+        out.append((number, row, features))
+    return out
 
 
 def validate_file(path: str, data_format: DataFormat | Method | str, model: str | NovaModel) -> ValidationResult:

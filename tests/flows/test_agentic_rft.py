@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from flows.end_to_end import end_to_end
 from flows.params import AgentParams, EvaluationParams, JobParams
 from novaflow.registry.packages import default_group, list_versions
+from novaflow.settings import load_settings
 from tests.flows.helpers import small_params
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "agents"
@@ -42,3 +44,9 @@ def test_the_mtrl_stage_trains_an_agent_file_and_its_model_is_evaluated_in_the_r
     assert em["delta_Post-MTRL_vs_Baseline"] > 0.2
     report = Path(result["report"]["local"]).read_text()
     assert "Post-MTRL" in report and "Baseline" in report
+    # the report's link to the job opens the embedded AWS's page of that CreateJob job
+    settings = load_settings()
+    link = f"{settings.console_url}/sagemaker/jobs/{result['jobs']['mtrl']}?region=us-east-1"
+    with urllib.request.urlopen(link, timeout=10) as page:
+        text = page.read().decode()
+    assert "AgentRFT" in text and "Completed" in text

@@ -98,3 +98,15 @@ def test_a_table_becomes_tasks_with_the_system_prompt_first_and_the_label_as_ans
     ]
     assert rows[0]["answer"] == "HQ" and rows[0]["id"].startswith("task-") and len(rows[0]["id"]) == 21
     assert prepared.report.rows_out == 2
+
+
+def test_validate_rejects_a_repeated_task_id_and_keeps_the_first() -> None:
+    rows = [
+        {"id": "a", "metadata": {"prompt": "x"}},
+        {"id": "b", "metadata": {"prompt": "y"}},
+        {"id": "a", "metadata": {"prompt": "z"}},
+    ]
+    result = validate_records(rows, "rft_multiturn", "nova-lite-2", source="tasks.jsonl")
+    assert [(r.row, r.field, r.reason) for r in result.rejected] == [
+        (3, "id", "duplicate id 'a' (first on row 1): task ids must be unique")
+    ]
