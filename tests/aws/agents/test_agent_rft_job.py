@@ -9,6 +9,7 @@ import pytest
 
 from novaflow.agents.source import build_agent_zip, deploy_agent, load_agent_source
 from novaflow.aws import get_client
+from novaflow.errors import JobError
 from novaflow.jobs.agent_rft import LOG_GROUP
 from novaflow.jobs.backends import get_backend
 from novaflow.jobs.logs import LogTailer, metrics_frame
@@ -64,3 +65,49 @@ def test_the_colour_game_job_learns_and_registers_its_model() -> None:
     assert document["ServiceOutput"]["ProgressInfo"] == {"MaxSteps": 8, "CurrentStep": 8}
     # a re-run attaches instead of paying twice
     assert submit_training_job(spec).attached
+
+
+def _deployed(name: str) -> str:
+    source = load_agent_source(EXAMPLES / name)
+    return deploy_agent(source, zip_bytes=build_agent_zip(source)).arn
+
+
+@pytest.mark.slow
+def test_a_lambda_that_never_reports_fails_the_job_with_the_reason() -> None:
+    """Given as an ARN, the agent is not exercised first: the service finds out, and says so."""
+    spec = JobSpec(
+        platform="SERVERLESS",
+        model="nova-lite-2",
+        method="rft_multiturn",
+        train_uri=_upload("colours.jsonl"),
+        agent_arn=_deployed("never_reports.py"),
+        accept_eula=True,
+        overrides={"max_steps": 3, "global_batch_size": 8, "group_size": 2},
+    )
+    record = submit_training_job(spec)
+    with pytest.raises(JobError) as caught:
+        wait_for_job(record.name, platform="SERVERLESS", record=record, poll_seconds=0.2, max_poll_seconds=0.5)
+    reason = caught.value.failure_reason or ""
+    assert reason.startswith("AlgorithmError: step 1: none of its 16 rollouts reported a reward; the agent must call")
+    assert "/aws/lambda/SageMaker-novaflow-agent-never_reports" in reason
+    assert any("dropped: no reward reported (status open)" in line for line in caught.value.log_tail or [])
+
+
+@pytest.mark.slow
+def test_stop_ends_the_job_as_stopped() -> None:
+    spec = JobSpec(
+        platform="SERVERLESS",
+        model="nova-lite-2",
+        method="rft_multiturn",
+        train_uri=_upload("tools.jsonl"),
+        agent_arn=_deployed("pick_the_tool.py"),
+        accept_eula=True,
+        overrides={"max_steps": 200, "global_batch_size": 8, "group_size": 2},
+    )
+    record = submit_training_job(spec)
+    backend = get_backend("SERVERLESS", method="rft_multiturn")
+    backend.stop(record.name)
+    with pytest.raises(JobError, match="was stopped"):
+        wait_for_job(record.name, platform="SERVERLESS", record=record, poll_seconds=0.2, max_poll_seconds=0.5)
+    state = backend.describe(record.name)
+    assert state is not None and state.raw_status == "Stopped"
