@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from novaflow.aws import get_client, is_not_found, wrap_client_error
 from novaflow.catalog import Method, Platform
 from novaflow.errors import RecipeError
-from novaflow.jobs.backends import JobState
+from novaflow.jobs.backend_base import JobState
 from novaflow.jobs.records import map_status
 from novaflow.jobs.serverless import ServerlessRefs, is_package_arn, sdk_tags
 from novaflow.jobs.spec import JobSpec

@@ -20,6 +20,7 @@ from novaflow.data.converse import RowProblem, check_converse, check_rft
 from novaflow.data.loaders import Chunk
 from novaflow.data.multiturn import answer_text, check_mtrl, prompt_text
 from novaflow.data.openai import openai_to_converse
+from novaflow.data.preferences import pair_field, pair_record
 from novaflow.data.rejections import Rejection
 
 
@@ -86,8 +87,6 @@ def transform_records(
     ``pairs`` (DPO from a table of prompt, chosen and rejected columns): each row becomes the DPO record it stands
     for and is validated as one; its problems are named by the table's column.
     """
-    from novaflow.data.preferences import pair_field, pair_record
-
     rejected = list(chunk.rejected)
     labels: list[str | None] = []
     features: list[frozenset[str]] = []
