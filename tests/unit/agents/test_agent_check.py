@@ -81,6 +81,7 @@ DONE = 'post("/complete-rollout", {**ids, "Status": "ready"}, {})\n'
 REWARD = 'post("/update-reward", {**ids, "Rewards": [1.0]}, {})\n'
 
 
+@pytest.mark.slow  # one agent process per broken rule
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
@@ -143,6 +144,7 @@ def _play(agent: str, task: dict[str, object], replies: list[str]) -> tuple[int,
     return trajectory.chat_calls, trajectory.rewards
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("replies", "calls", "rewards"),
     [
