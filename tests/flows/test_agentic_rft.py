@@ -44,6 +44,7 @@ def test_the_mtrl_stage_trains_an_agent_file_and_its_model_is_evaluated_in_the_r
     assert em["delta_Post-MTRL_vs_Baseline"] > 0.2
     report = Path(result["report"]["local"]).read_text()
     assert "Post-MTRL" in report and "Baseline" in report
+    assert "<p class='note'>6 steps from " in report and "no training metrics found" not in report  # its reward curve
     # the report's link to the job opens the embedded AWS's page of that CreateJob job
     settings = load_settings()
     link = f"{settings.console_url}/sagemaker/jobs/{result['jobs']['mtrl']}?region=us-east-1"
