@@ -179,6 +179,7 @@ def wait(
     poll: float = typer.Option(30, help="First poll interval in seconds (backs off to 300)."),
     stop_on_deadline: bool = typer.Option(False, help="Stop the job when the deadline passes."),
     quiet: bool = typer.Option(False, help="Do not stream log lines."),
+    method: str | None = METHOD,
 ) -> None:
     """Wait for a job to end, streaming its log; exit 0 only when it Completed."""
     from novaflow.jobs.poll import wait_for_job
@@ -186,6 +187,10 @@ def wait(
     from novaflow.settings import load_settings
 
     rec = JobRecord.load(record) if record else None
+    if rec is None and name and method:  # the method picks the backend (a CreateJob job is not a training job)
+        rec = JobRecord(
+            platform=Platform.parse(platform), name=name, spec_hash="", method=Method.parse(method).value, model=""
+        )
     job = rec.name if rec else name
     if not job:
         raise typer.BadParameter("give a job name or --record")

@@ -94,7 +94,9 @@ def test_a_lambda_that_never_reports_fails_the_job_with_the_reason() -> None:
 
 
 @pytest.mark.slow
-def test_stop_ends_the_job_as_stopped() -> None:
+def test_stop_wait_and_status_from_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    from novaflow.cli import main
+
     spec = JobSpec(
         platform="SERVERLESS",
         model="nova-lite-2",
@@ -105,9 +107,20 @@ def test_stop_ends_the_job_as_stopped() -> None:
         overrides={"max_steps": 200, "global_batch_size": 8, "group_size": 2},
     )
     record = submit_training_job(spec)
-    backend = get_backend("SERVERLESS", method="rft_multiturn")
-    backend.stop(record.name)
-    with pytest.raises(JobError, match="was stopped"):
-        wait_for_job(record.name, platform="SERVERLESS", record=record, poll_seconds=0.2, max_poll_seconds=0.5)
-    state = backend.describe(record.name)
+    where = ["--platform", "SERVERLESS", "--method", "rft_multiturn"]
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    assert cli("jobs", "stop", record.name, *where) == (0, f"stop requested for {record.name}\n", "")
+    code, _, err = cli("jobs", "wait", record.name, *where, "--poll", "0.2", "--quiet")
+    assert code == 2 and err.startswith(f"error: Job {record.name} was stopped (by a user or its stopping condition)")
+    assert cli("jobs", "status", record.name, *where) == (0, f"{record.name}: Stopped (Stopped)\n", "")
+    state = get_backend("SERVERLESS", method="rft_multiturn").describe(record.name)
     assert state is not None and state.raw_status == "Stopped"
