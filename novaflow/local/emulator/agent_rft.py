@@ -100,6 +100,7 @@ class Settings:
     top_p: float
     max_tokens: int
     concurrency: int
+    save_every: int
 
     @classmethod
     def of(cls, hyperparameters: dict[str, Any]) -> Settings:
@@ -118,6 +119,7 @@ class Settings:
             top_p=float(values["sampling_top_p"]),
             max_tokens=int(values["sampling_max_tokens"]),
             concurrency=int(values["rollout_max_concurrency"]),
+            save_every=int(values["save_every"]),
         )
 
 
@@ -285,6 +287,8 @@ def _train(job: Any, url: str, log: AgentJobLog) -> None:
         log.line(step_line(step, metrics))
         history.append((step, metrics))
         job.service_output["ProgressInfo"] = {"MaxSteps": settings.steps, "CurrentStep": step}
+        if settings.save_every and step % settings.save_every == 0 and step < settings.steps:
+            _save_intermediate(job, url, worker, step, log)
     run.enter("Uploading")
     _finish(job, url, worker, history, log, agent)
 
@@ -389,6 +393,27 @@ def _update(
     }
 
 
+def _register(job: Any, url: str, worker: AgentWorker, group_arn: str, name: str) -> tuple[str, str]:
+    """Save the policy as checkpoint ``name`` and register it as a version of the group: (checkpoint, version)."""
+    assert worker.policy is not None
+    uri = checkpoint_uri(job.account, name)
+    with worker.lock:
+        storage.save_policy(url, uri, worker.policy)
+    _, _, content, version = parse_hub_content_arn(job.document["TrainingConfig"]["BaseModelArn"], "BaseModelArn")
+    group = group_arn.rsplit("/", 1)[-1]
+    plan = ServerlessPlan("FineTuning", "MTRL", None, "nova-lite-2", "", (content, version or "1.0.0"), group, None)
+    return uri, register_output(cast(Any, _Ctx(name, url, job.region)), plan, uri)  # it reads name, url, region
+
+
+def _save_intermediate(job: Any, url: str, worker: AgentWorker, step: int, log: AgentJobLog) -> None:
+    """Every ``save_every`` steps: a checkpoint registered in the intermediate checkpoint group."""
+    group = job.document["ModelPackageConfig"].get("IntermediateCheckpointModelPackageGroupArn")
+    if not group:
+        return
+    _, arn = _register(job, url, worker, group, f"{job.name}-step{step}")
+    log.line(f"Step {step}: intermediate checkpoint registered as {arn}")
+
+
 def _finish(
     job: Any, url: str, worker: AgentWorker, history: list[tuple[int, dict[str, float]]], log: AgentJobLog, agent: str
 ) -> None:
@@ -396,9 +421,8 @@ def _finish(
     policy = worker.policy
     assert policy is not None
     document = job.document
-    uri = checkpoint_uri(job.account, job.name)
     policy.meta.update({"method": "rft_multiturn", "job": job.name, "steps": len(history), "agent": agent})
-    storage.save_policy(url, uri, policy)
+    uri, arn = _register(job, url, worker, document["ModelPackageConfig"]["OutputModelPackageGroupArn"], job.name)
     csv = "step_number,reward_mean,turns_mean,num_trajectories\n" + "".join(
         f"{s},{m['rollout/reward/mean']},{m['rollout/turns/mean']},{int(m['training/num_trajectories'])}\n"
         for s, m in history
@@ -406,10 +430,6 @@ def _finish(
     root = outputs.uncompressed_root(document["OutputDataConfig"]["S3OutputPath"], job.name)
     for name, body in outputs.training_files(uri, csv).items():
         storage.write_bytes(url, f"{root}/{name}", body)
-    hub, _, content, version = parse_hub_content_arn(document["TrainingConfig"]["BaseModelArn"], "BaseModelArn")
-    group = document["ModelPackageConfig"]["OutputModelPackageGroupArn"].rsplit("/", 1)[-1]
-    plan = ServerlessPlan("FineTuning", "MTRL", None, "nova-lite-2", "", (content, version or "1.0.0"), group, None)
-    arn = register_output(cast(Any, _Ctx(job.name, url, job.region)), plan, uri)  # it reads name, url, region
     log.line(f"Saved checkpoint to {uri}; registered the trained model as {arn}")
     with worker.lock:
         sample, prefill = worker.tokens_out, worker.tokens_in
@@ -424,7 +444,6 @@ def _finish(
         }
     )
     log.line("Multi-turn RFT job completed")
-    _ = hub
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,13 @@ def test_the_colour_game_job_learns_and_registers_its_model() -> None:
     assert state is not None and done.output_model_package_arn == state.output_model_package_arn
     package = get_client("sagemaker").describe_model_package(ModelPackageName=done.output_model_package_arn)
     assert package["ModelPackageGroupName"] == "novaflow-jobs-nova-lite-2"
+    # the recipe's save_every (5) of 8 steps: one intermediate checkpoint, in the checkpoint group
+    listed = get_client("sagemaker").list_model_packages(
+        ModelPackageGroupName="nova-textgeneration-lite-v2-mtrl-checkpoint-mpg"
+    )
+    assert [p["ModelPackageDescription"] for p in listed["ModelPackageSummaryList"]] == [
+        f"Trained by serverless MTRL job {record.name}-step5"
+    ]
     document = json.loads(state.raw["JobConfigDocument"])
     assert document["ServiceOutput"]["ProgressInfo"] == {"MaxSteps": 8, "CurrentStep": 8}
     # a re-run attaches instead of paying twice
