@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from novaflow.catalog import model_field
+from novaflow.reward.defaults import DEFAULT_FUNCTION_NAME
 from novaflow.settings import NovaflowSettings, load_settings
+from reward_lambda.labels import DEFAULT_LABELS
 
 Stage = Literal["baseline", "sft", "dpo", "rft", "mtrl", "deploy"]
 TrainingStage = Literal["sft", "dpo", "rft", "mtrl"]
@@ -124,15 +126,23 @@ class WaitParams(_Params):
     max_poll_seconds: float = Field(300.0, gt=0, description="Longest poll interval.")
     max_wait_hours: float = Field(24.0, gt=0, description="Give up waiting on a job after this long.")
     stop_on_deadline: bool = Field(True, description="Stop the job when the wait deadline passes (money).")
-    concurrency_limit: str | None = Field(
-        "novaflow-training-jobs",
-        description="Prefect global concurrency "
-        "limit every running job holds a slot of, across runs and deployments; "
-        "empty = no limit.",
+    quotas: dict[str, int] = Field(
+        default_factory=dict,
+        description="Instances per instance type (ml.p5.48xlarge: 8) or concurrent serverless jobs (serverless: 2) "
+        "novaflow may use at once, when Service Quotas cannot be read or to use less than the account's quota. "
+        "Each becomes the Prefect limit novaflow-quota-{type}; a limit set by hand in Prefect wins.",
     )
-    max_concurrent_jobs: int = Field(
-        2, ge=1, description="Slots of that limit when novaflow creates it (an existing limit keeps its own value)."
-    )
+
+    @field_validator("quotas")
+    @classmethod
+    def _check_quotas(cls, value: dict[str, int]) -> dict[str, int]:
+        from novaflow.errors import ConfigError
+        from novaflow.quotas.capacity import parse_quota_items
+
+        try:
+            return parse_quota_items((f"{k}={v}" for k, v in value.items()), where="wait.quotas")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class AgentParams(_Params):
@@ -154,12 +164,12 @@ class RewardParams(_Params):
         None, description="An existing reward Lambda to use as is (verified, never redeployed)."
     )
     function_name: str = Field(
-        "SageMaker-novaflow-reward",
+        DEFAULT_FUNCTION_NAME,
         description="Name of the Lambda novaflow deploys (must contain 'SageMaker' for HyperPod).",
     )
     labels: list[str] | None = Field(
         None,
-        description="Label set of novaflow's label grader. Empty: HQ, LQ_EDIT, LQ_CLOSE for the sample, "
+        description=f"Label set of novaflow's label grader. Empty: {', '.join(DEFAULT_LABELS)} for the sample, "
         "otherwise the RFT rows' distinct reference answers when there are at most 20.",
     )
     verify_rows: int = Field(200, ge=1, description="Rows graded locally and through Lambda before RFT.")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from novaflow.cli.failures import validation_line
+from novaflow.cli.options import QUOTA_HELP, quota_option
 from novaflow.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -54,15 +55,17 @@ def prefect_updates(local: bool) -> dict[Any, Any]:
 
 
 @contextmanager
-def _environment(local: bool) -> Iterator[None]:
-    """The embedded AWS when ``--local``; a quiet, heartbeat-free Prefect engine for a terminal run."""
+def _environment(local: bool, quotas: dict[str, int] | None = None) -> Iterator[None]:
+    """The embedded AWS when ``--local`` (with ``quotas`` as its account's training quotas); a quiet,
+    heartbeat-free Prefect engine for a terminal run."""
     from prefect.settings import temporary_settings
 
     with ExitStack() as stack:
         if local:
             from novaflow.local import LocalAws
 
-            aws = stack.enter_context(LocalAws())
+            instance_quotas = {k: v for k, v in (quotas or {}).items() if k.startswith("ml.")}
+            aws = stack.enter_context(LocalAws(quotas=instance_quotas))
             typer.secho(
                 f"embedded AWS on {aws.url} (bucket {aws.env['NOVAFLOW_BUCKET']})",
                 err=True,
@@ -115,55 +118,121 @@ def end_to_end_cmd(
     data: str = typer.Option(
         "sample",
         "--data",
-        help="CSV/JSONL/Parquet path or s3:// URI; 'sample' = the committed synthetic Stack Overflow sample.",
+        help=(
+            "CSV / JSONL / JSON / Parquet path or s3:// URI; 'sample' uses the committed synthetic "
+            "Stack Overflow sample."
+        ),
     ),
     sizes: str | None = typer.Option(None, "--sizes", help="SFT,EVAL,RFT row counts (default 3500,500,700)."),
     model: str | None = typer.Option(
-        None, "--model", help="Nova model or an alias of one (default: NOVAFLOW_MODEL, else nova-lite-2)."
+        None,
+        "--model",
+        help=(
+            "Nova model in any spelling the catalog knows (nova-lite-2, amazon.nova-2-lite-v1, ...); "
+            "empty = settings.model (NOVAFLOW_MODEL, nova-lite-2 unless set)."
+        ),
     ),
     column: list[str] = typer.Option([], "--map", help="KEY=COLUMN mapping, repeatable (query=Body ...)."),
-    system: str | None = typer.Option(None, "--system", help="One system prompt for every row."),
-    run_name: str = typer.Option("case-study", "--run-name", help="Names the S3 prefix, artifacts, deployment."),
-    skip: list[str] = typer.Option([], "--skip", help="Skip a stage: baseline, sft, dpo, rft, deploy (repeatable)."),
+    system: str | None = typer.Option(
+        None,
+        "--system",
+        help=(
+            "One system prompt for every row; the sample's label-only prompt when the source is "
+            "'sample' and this is empty."
+        ),
+    ),
+    run_name: str = typer.Option(
+        "case-study", "--run-name", help="Names the run's S3 prefix, artifacts and deployment."
+    ),
+    skip: list[str] = typer.Option([], "--skip", help="Stages to skip. Repeatable: baseline, sft, dpo, rft, deploy."),
     cleanup: bool | None = typer.Option(
-        None, "--cleanup/--keep", help="Tear the deployment down at the end (default: yes with --local, no on AWS)."
+        None,
+        "--cleanup/--keep",
+        help=(
+            "Tear down the deployment (and the roles novaflow created) at the end. Default here: yes "
+            "with --local, no on AWS."
+        ),
     ),
     params_file: Path | None = typer.Option(
         None, "--params", help="JSON file of EndToEndParams (UI form shape); the flags above override it."
     ),
-    work_dir: str = typer.Option("novaflow-runs", "--work-dir", help="Local scratch directory."),
+    work_dir: str = typer.Option(
+        "novaflow-runs", "--work-dir", help="Local scratch directory for prepared files and reports."
+    ),
     reward: str | None = typer.Option(
         None,
         "--reward",
-        help="Your reward file (.py with lambda_handler(event, context) or grade(response, reference_answer, "
-        "sample); local or s3://), packaged with the requirements.txt beside it.",
+        help=(
+            "Your reward file (.py, local path or s3:// URI) defining lambda_handler(event, context) or"
+            " grade(response, reference_answer, sample); a requirements.txt beside it is packaged too. "
+            "Empty: novaflow's label grader."
+        ),
     ),
-    reward_arn: str | None = typer.Option(None, "--reward-arn", help="An existing reward Lambda, used as is."),
+    reward_arn: str | None = typer.Option(
+        None, "--reward-arn", help="An existing reward Lambda to use as is (verified, never redeployed)."
+    ),
     stratify: str | None = typer.Option(
-        None, "--stratify", help="COLUMN or 'none' (default: automatic - the response column when it has few values)."
+        None,
+        "--stratify",
+        help=(
+            "Column to stratify the splits by, or 'none'. Empty: automatic - the sample's label column "
+            "Y, or the response column when it has at most 20 distinct values (the split artifact says "
+            "which)."
+        ),
     ),
     eval_task: str | None = typer.Option(
-        None, "--eval-task", help="Evaluation added to gen_qa: judge, rft_eval or a benchmark (mmlu, bbh, math...)."
+        None,
+        "--eval-task",
+        help=(
+            "Evaluation added to gen_qa on the held-out rows: gen_qa (nothing more), judge (the judge "
+            "of the model's Nova version: llm_judge or rubric_llm_judge), rft_eval (your reward Lambda "
+            "grades each answer), or a benchmark: mmlu, mmlu_pro, bbh, gpqa, math, strong_reject, "
+            "ifeval, mmmu. Empty: gen_qa; for the baseline, the same task as the evaluations after SFT "
+            "and RFT."
+        ),
     ),
     gate_metric: str | None = typer.Option(
-        None, "--gate-metric", help="Metric the deploy gate checks (em, judge:winrate, rft_eval:<name>, ...)."
+        None,
+        "--gate-metric",
+        help=(
+            "Metric the candidate must improve: a gen_qa metric (em, qem, f1, rouge1, accuracy, ...) or"
+            " one of the evaluation task's, named task:metric (judge:winrate, "
+            "rft_eval:aggregate_reward_score, mmlu:accuracy)."
+        ),
     ),
     mlflow_uri: str | None = typer.Option(
-        None, "--mlflow", help="MLflow tracking URI (sqlite:///runs.db, a server, a SageMaker MLflow ARN)."
+        None,
+        "--mlflow",
+        help=(
+            "MLflow tracking URI (sqlite:///runs.db, https://..., or a SageMaker MLflow ARN, which also"
+            " goes into the recipes so the training containers log there); empty = MLFLOW_TRACKING_URI,"
+            " if set."
+        ),
     ),
     platform: str | None = typer.Option(
         None,
         "--platform",
         help="Run every job on SMTJ (default) or SERVERLESS (no instances; models registered as versions).",
     ),
-    accept_eula: bool = typer.Option(False, "--accept-eula", help="SERVERLESS: accept the base model's EULA."),
-    stages: str | None = typer.Option(
-        None, "--stages", help="Training stages in order, comma separated: sft,rft (default), sft,dpo, dpo, ..."
+    accept_eula: bool = typer.Option(
+        False,
+        "--accept-eula",
+        help="SERVERLESS: accept the base model's end-user license agreement. Applies to every stage.",
     ),
+    stages: str | None = typer.Option(
+        None,
+        "--stages",
+        help=(
+            "Training stages in the order they run, each from the model of the one before: [sft, rft] "
+            "(Nova 2, the case study), [sft, dpo] (Nova 1), [dpo], ... Comma separated: sft,rft."
+        ),
+    ),
+    quota: list[str] = typer.Option([], "--quota", help=QUOTA_HELP),
 ) -> None:
     """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->
     gated deploy -> smoke test -> cleanup. Prints each stage's time, the comparison table and the report path."""
 
+    quotas = quota_option(quota)  # a usage error before the flows (and Prefect) are imported
     from flows.end_to_end import plan_checks
     from flows.params import EndToEndParams
 
@@ -206,6 +275,8 @@ def end_to_end_cmd(
                 {k: v for k, v in (("platform", platform and platform.upper()), ("accept_eula", accept_eula)) if v}
             )
     raw["cleanup"] = local if cleanup is None else cleanup
+    if quotas:
+        raw.setdefault("wait", {}).setdefault("quotas", {}).update(quotas)
     if local:
         raw.setdefault("wait", {}).update({"poll_seconds": LOCAL_POLL_SECONDS, "max_poll_seconds": 2.0})
     params = _validated(EndToEndParams, raw, params_file)
@@ -223,7 +294,7 @@ def end_to_end_cmd(
         load_settings().require("bucket", "role_arn")  # one clear line now, not a failed flow run later
 
     started = time.perf_counter()
-    with _environment(local):
+    with _environment(local, quotas):
         from flows.end_to_end import end_to_end
 
         result = end_to_end(params)
@@ -264,8 +335,10 @@ def flow_cmd(
     name: str = typer.Argument(..., help="baseline-eval, sft, dpo, cpt, rft, deploy, cleanup or verify-reward."),
     params_file: Path = typer.Option(..., "--params", help="JSON file with the flow's parameters."),
     local: bool = typer.Option(False, "--local", help="Run on the embedded AWS and the Nova emulator."),
+    quota: list[str] = typer.Option([], "--quota", help=QUOTA_HELP),
 ) -> None:
     """Run one single-stage flow with parameters from a JSON file (the same shape as the Prefect UI form)."""
+    quotas = quota_option(quota)  # a usage error before the flows (and Prefect) are imported
     from flows import deploy_stage, single_stage
 
     flows: dict[str, tuple[Callable[[Any], dict[str, Any]], type[BaseModel]]] = {
@@ -281,7 +354,10 @@ def flow_cmd(
     if name not in flows:
         raise typer.BadParameter(f"unknown flow {name!r}; choose from {', '.join(flows)}")
     fn, params_model = flows[name]
-    params = _validated(params_model, _load_params(params_file), params_file)
-    with _environment(local):
+    raw = _load_params(params_file)
+    if quotas and "wait" in params_model.model_fields:
+        raw.setdefault("wait", {}).setdefault("quotas", {}).update(quotas)
+    params = _validated(params_model, raw, params_file)
+    with _environment(local, quotas):
         result = fn(params)
     typer.echo(json.dumps(result, indent=2, default=str))

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from novaflow.aws import get_client, is_not_found, wrap_client_error
 from novaflow.catalog import Method, Platform
 from novaflow.errors import JobError
+from novaflow.jobs.agent_rft import AgentRFTBackend
 from novaflow.jobs.backend_base import JobBackend, JobState
 from novaflow.jobs.records import map_status
 from novaflow.settings import NovaflowSettings
@@ -125,8 +126,6 @@ def get_backend(
     HyperPod is the documented seam: add a class with the same four verbs."""
     plat = Platform(platform)
     if method is not None and Method(method) is Method.RFT_MULTITURN:
-        from novaflow.jobs.agent_rft import AgentRFTBackend
-
         return AgentRFTBackend(settings, client)
     if plat is Platform.SMTJ:
         return SageMakerBackend(settings, client)

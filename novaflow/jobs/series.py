@@ -23,7 +23,8 @@ from typing import Any
 import pandas as pd
 
 from novaflow.catalog import Method, Platform
-from novaflow.jobs.logs import SERIES_COLUMNS, metrics_frame, read_job_logs
+from novaflow.jobs.agent_rft import LOG_GROUP as AGENT_LOG_GROUP
+from novaflow.jobs.logs import SERIES_COLUMNS, LogTailer, metrics_frame, read_job_logs
 from novaflow.jobs.outputs import STEP_WISE_METRICS, training_metrics_csv
 from novaflow.jobs.records import JobRecord
 from novaflow.settings import NovaflowSettings
@@ -112,10 +113,7 @@ def series_from_sources(stage: str, job_name: str, *, logs: Iterable[str], csv: 
 def read_training_series(stage: str, record: JobRecord, settings: NovaflowSettings | None = None) -> TrainingSeries:
     """The curves of a finished job: its CloudWatch log lines plus its step-wise CSV (SMTJ jobs write both)."""
     if record.method == Method.RFT_MULTITURN.value:  # a CreateJob job logs its steps in its own group
-        from novaflow.jobs.agent_rft import LOG_GROUP
-        from novaflow.jobs.logs import LogTailer
-
-        lines = [line.message for line in LogTailer(record.name, settings, log_group=LOG_GROUP).poll()]
+        lines = [line.message for line in LogTailer(record.name, settings, log_group=AGENT_LOG_GROUP).poll()]
         return series_from_sources(stage, record.name, logs=lines, csv=None)
     if record.platform is not Platform.SMTJ:
         return TrainingSeries(stage, record.name)  # Bedrock customization writes no logs novaflow can read

@@ -25,8 +25,11 @@ from moto.sagemaker import models as sm_models
 from moto.sagemaker import responses as sm_responses
 from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, ValidationError
 
+from novaflow.catalog import Method, get_model
 from novaflow.jobs.agent_rft import AGENTCORE_ARN_RE, LAMBDA_ARN_RE
 from novaflow.local.emulator import jobstate
+from novaflow.local.emulator.serverless_jobs import parse_hub_content_arn
+from novaflow.recipes.serverless import hyperparameter_spec
 
 CATEGORIES = ("AgentRFT", "AgentRFTEvaluation")
 SCHEMA_VERSIONS = ("1.0.0",)
@@ -159,8 +162,6 @@ def validate_document(backend: Any, document: Any, account: str, region: str) ->
 
 
 def _check_base_model(backend: Any, training: dict[str, Any]) -> None:
-    from novaflow.local.emulator.serverless_jobs import parse_hub_content_arn
-
     hub, kind, name, version = parse_hub_content_arn(str(training.get("BaseModelArn")), "BaseModelArn")
     content = backend.describe_hub_content(hub, kind, name, version)
     document = json.loads(content.document)
@@ -171,9 +172,6 @@ def _check_base_model(backend: Any, training: dict[str, Any]) -> None:
 
 
 def _check_hyperparameters(values: dict[str, Any]) -> None:
-    from novaflow.catalog import Method, get_model
-    from novaflow.recipes.serverless import hyperparameter_spec
-
     spec = hyperparameter_spec(get_model("nova-lite-2"), Method.RFT_MULTITURN)
     _, problems = spec.check(values)
     unknown = [k for k in values if k not in spec.parameters]

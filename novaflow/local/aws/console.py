@@ -64,6 +64,7 @@ def _describe(name: str, region: str) -> dict[str, Any]:
     """The training job, else the ``CreateJob`` job (multi-turn RFT) of that name."""
     from moto.sagemaker.models import sagemaker_backends
 
+    # With moto's backends, on first use: this module is loaded with the routes, before the patches are installed.
     from novaflow.local.aws import agent_jobs
 
     try:

@@ -33,11 +33,13 @@ def install() -> None:
             moto_registry,
             moto_runtime,
             moto_sagemaker,
+            quotas,
             routes,
         )
         from novaflow.local.emulator import agent_rft, faults, fulfilment
 
         moto_sagemaker.install()
+        quotas.install()  # after moto_sagemaker: its name check runs inside the quota check's lock
         agent_jobs.install()
         if agent_rft.on_agent_job_created not in agent_jobs.ON_AGENT_JOB_CREATED:
             agent_jobs.ON_AGENT_JOB_CREATED.append(agent_rft.on_agent_job_created)
@@ -58,11 +60,12 @@ def reset() -> None:
     # After install() has checked the moto pin (see there), so imported here rather than at the top.
     from moto.moto_api import state_manager
 
-    from novaflow.local.aws import agent_jobs, lambda_exec, moto_bedrock, moto_hub, moto_sagemaker
+    from novaflow.local.aws import agent_jobs, lambda_exec, moto_bedrock, moto_hub, moto_sagemaker, quotas
     from novaflow.local.aws.control import MANAGED_MODELS
     from novaflow.local.emulator import aws_io, faults
 
     moto_sagemaker.reset()
+    quotas.clear()
     agent_jobs.reset()
     moto_hub.reset()
     moto_bedrock.reset()

@@ -68,8 +68,11 @@ class LocalAws:
         set_environ: bool = True,
         region: str = LOCAL_REGION,
         emulator: bool = True,
+        quotas: dict[str, int] | None = None,
     ) -> None:
         self.host = host
+        self.quotas = dict(quotas or {})
+        """The account's training quotas (instances per type), set at start and after every reset."""
         self.port = port
         self.region = region
         self.set_environ = set_environ
@@ -88,7 +91,7 @@ class LocalAws:
         # Read by moto when a backend is first created, so it must be in place before the first request.
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "false")
         if self.emulator:
-            from novaflow.local.aws import patches
+            from novaflow.local.aws import patches  # start-up time: moto, see above
 
             patches.install()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
@@ -111,7 +114,7 @@ class LocalAws:
             else:
                 os.environ[key] = value
         self._saved_env.clear()
-        from novaflow.aws import clear_client_cache
+        from novaflow.aws import clear_client_cache  # start-up time: boto3, see start()
 
         clear_client_cache()
 
@@ -139,7 +142,7 @@ class LocalAws:
         for key, value in values.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
-        from novaflow.aws import clear_client_cache
+        from novaflow.aws import clear_client_cache  # start-up time: boto3, see start()
 
         clear_client_cache()
 
@@ -167,16 +170,18 @@ class LocalAws:
         """Wipe every backend, then re-apply configuration and seed data (between tests)."""
         self.api("/moto-api/reset", {})
         if self.emulator:
-            from novaflow.local.aws import patches
+            from novaflow.local.aws import patches  # start-up time: moto, see start()
 
             patches.reset()
         self.configure({"lambda": {"use_docker": False}})
         self.seed()
 
     def seed(self) -> None:
-        """The default bucket and a SageMaker execution role that trusts sagemaker.amazonaws.com."""
+        """The default bucket, a SageMaker execution role that trusts sagemaker.amazonaws.com, the quotas."""
         import boto3
 
+        if self.quotas and self.emulator:
+            self.control.set_quotas(self.quotas)
         session = boto3.Session(
             aws_access_key_id=FAKE_CREDENTIAL,
             aws_secret_access_key=FAKE_CREDENTIAL,
