@@ -24,6 +24,7 @@ def _submit(agent: Path, train: str, capsys: pytest.CaptureFixture[str], *extra:
     return code, out.out, out.err
 
 
+@pytest.mark.slow  # the agent runs in its own process
 def test_an_agent_that_never_reports_is_refused_before_any_job_in_one_line(capsys) -> None:
     get_client("s3").put_object(
         Bucket="novaflow-local", Key="tasks/colours.jsonl", Body=(EXAMPLES / "colours.jsonl").read_bytes()
@@ -39,6 +40,7 @@ def test_an_agent_that_never_reports_is_refused_before_any_job_in_one_line(capsy
     assert get_client("sagemaker").list_jobs(JobCategory="AgentRFT")["JobSummaries"] == []
 
 
+@pytest.mark.slow
 def test_a_dry_run_exercises_the_agent_and_shows_the_create_job_request(capsys) -> None:
     get_client("s3").put_object(
         Bucket="novaflow-local", Key="tasks/tools.jsonl", Body=(EXAMPLES / "tools.jsonl").read_bytes()

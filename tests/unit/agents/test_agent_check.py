@@ -23,6 +23,7 @@ def _zip(path: Path) -> bytes:
     return build_agent_zip(load_agent_source(path))
 
 
+@pytest.mark.slow  # the agent runs in its own process
 def test_the_colour_game_plays_up_to_three_turns_and_rewards_only_the_last() -> None:
     tasks = _tasks("colours.jsonl")
     check = exercise_agent(_zip(EXAMPLES / "guess_the_colour.py"), tasks, where="guess_the_colour.py", rollouts=4)
@@ -33,6 +34,7 @@ def test_the_colour_game_plays_up_to_three_turns_and_rewards_only_the_last() -> 
         assert rewards[-1] == {1: 1.0, 2: 0.5, 3: 0.25}.get(calls, 0.0) or rewards[-1] == 0.0
 
 
+@pytest.mark.slow  # the agent runs in its own process
 def test_the_tool_agent_calls_the_policy_twice_and_scores_the_tool_result() -> None:
     tasks = _tasks("tools.jsonl")
     check = exercise_agent(_zip(EXAMPLES / "pick_the_tool.py"), tasks, where="pick_the_tool.py", rollouts=4)
@@ -40,6 +42,7 @@ def test_the_tool_agent_calls_the_policy_twice_and_scores_the_tool_result() -> N
     assert all(r[0] == 0.0 and r[1] in (0.0, 1.0) for r in check.rewards)
 
 
+@pytest.mark.slow  # the agent runs in its own process
 def test_an_agent_that_never_reports_is_refused_in_one_line() -> None:
     with pytest.raises(AgentError) as caught:
         exercise_agent(_zip(EXAMPLES / "never_reports.py"), _tasks("colours.jsonl"), where="never_reports.py")
@@ -159,6 +162,7 @@ def test_the_colour_game_rewards_the_turn_it_was_won_on(replies: list[str], call
     assert _play("guess_the_colour.py", task, replies) == (calls, rewards)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("tool", "rewards"), [("multiply", [0.0, 1.0]), ("add", [0.0, 0.0]), ("a hammer", [0.0, 0.0])])
 def test_the_tool_agent_runs_the_tool_the_model_picked(tool: str, rewards: list[float]) -> None:
     task = {
