@@ -24,6 +24,7 @@ import pytest
 
 from novaflow.aws import get_client
 from novaflow.catalog import MODELS, SUPPORT, Method, Platform, get_model
+from novaflow.jobs.backends import get_backend
 from novaflow.jobs.reasoning import follow_data_reasoning
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission, submit_training_job
@@ -428,3 +429,7 @@ def test_agentic_rft_create_job_equals_the_multi_turn_rl_trainer(aws, monkeypatc
     assert document["AgentConfig"] == {"CustomAgentLambdaConfig": {"LambdaArn": agent}}
     sent = {k: str(v) for k, v in sorted(overrides.items())}
     assert document["TrainingConfig"].get("HyperParameters") == (sent or None)
+    backend = get_backend("SERVERLESS", method="rft_multiturn")
+    state = backend.describe(record.name)
+    if state is not None and not state.status.terminal:  # the request was the point, not the job
+        backend.stop(record.name)
