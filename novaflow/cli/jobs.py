@@ -1,8 +1,9 @@
-"""`novaflow jobs`: Submit, watch, tail and stop SageMaker (on instances or serverless) and Bedrock jobs."""
+"""`novaflow jobs`: Submit, watch, tail and stop SageMaker (on instances, serverless or HyperPod) and Bedrock jobs."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -12,8 +13,19 @@ from novaflow.cli.options import METHODS_HELP, model_option
 app = typer.Typer(
     help="Submit, watch, tail and stop SageMaker / Bedrock training and evaluation jobs.", no_args_is_help=True
 )
-PLATFORM = typer.Option("SMTJ", help="SMTJ (instances), SERVERLESS (no instances) or BEDROCK.")
+PLATFORM = typer.Option(
+    "SMTJ", help="SMTJ (instances), SERVERLESS (no instances), BEDROCK or HYPERPOD (SMHP: --cluster, --namespace)."
+)
+CLUSTER = typer.Option(None, help="HYPERPOD: the HyperPod cluster (default NOVAFLOW_HYPERPOD_CLUSTER).")
+NAMESPACE = typer.Option(None, help="HYPERPOD: the Kubernetes namespace (default NOVAFLOW_HYPERPOD_NAMESPACE).")
 METHOD = typer.Option(None, help="rft_multiturn for a multi-turn RFT job (a CreateJob job, not a training job).")
+
+
+def _backend(platform: str, cluster: str | None, namespace: str | None, method: str | None = None) -> Any:
+    from novaflow.jobs.backends import get_backend
+    from novaflow.settings import load_settings
+
+    return get_backend(Platform.parse(platform), load_settings(), method=method, cluster=cluster, namespace=namespace)
 
 
 @app.command("submit")
@@ -24,6 +36,8 @@ def submit(
     validation: str = typer.Option(None, help="s3:// URI of validation data."),
     output: str = typer.Option(None, help="s3:// output path (default <bucket>/<prefix>/jobs)."),
     platform: str = PLATFORM,
+    cluster: str = CLUSTER,
+    namespace: str = NAMESPACE,
     eval_task: str = typer.Option(None, help="Evaluation task (default gen_qa)."),
     override: list[str] = typer.Option([], "--override", "-o", help="Recipe override KEY=VALUE, repeatable."),
     recipe_file: Path | None = typer.Option(None, help="Your own recipe YAML instead of the packaged template."),
@@ -77,6 +91,8 @@ def submit(
         instance_type=instance_type,
         instance_count=instance_count,
         max_runtime_seconds=max_runtime,
+        cluster=cluster,
+        namespace=namespace,
     )
     if dry:
         prices = str(serverless_prices_file) if serverless_prices_file else None
@@ -124,13 +140,14 @@ def _agent_arn(agent: str, train: str | None, dry: bool) -> str:
 
 @app.command("status")
 def status(
-    name: str = typer.Argument(..., help="Job name."), platform: str = PLATFORM, method: str | None = METHOD
+    name: str = typer.Argument(..., help="Job name."),
+    platform: str = PLATFORM,
+    cluster: str = CLUSTER,
+    namespace: str = NAMESPACE,
+    method: str | None = METHOD,
 ) -> None:
     """Print the job's status (and failure reason)."""
-    from novaflow.jobs.backends import get_backend
-    from novaflow.settings import load_settings
-
-    state = get_backend(platform, load_settings(), method=method).describe(name)
+    state = _backend(platform, cluster, namespace, method).describe(name)
     if state is None:
         typer.secho(f"no job named {name} on {platform}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
@@ -142,15 +159,22 @@ def status(
 def logs(
     name: str = typer.Argument(..., help="Job name."),
     metrics: bool = typer.Option(False, help="Print the parsed metric series instead of raw lines."),
+    platform: str = PLATFORM,
+    cluster: str = CLUSTER,
+    namespace: str = NAMESPACE,
     method: str | None = METHOD,
 ) -> None:
-    """Print the job's CloudWatch log lines (SageMaker jobs)."""
+    """Print the job's CloudWatch log lines (SageMaker jobs; HyperPod: the job's lines in the cluster's group)."""
     from novaflow.jobs.agent_rft import LOG_GROUP as AGENT_LOG_GROUP
-    from novaflow.jobs.logs import LOG_GROUP, LogTailer, metrics_frame
+    from novaflow.jobs.logs import LogTailer, metrics_frame
     from novaflow.settings import load_settings
 
-    group = AGENT_LOG_GROUP if method and Method.parse(method) is Method.RFT_MULTITURN else LOG_GROUP
-    lines = LogTailer(name, load_settings(), log_group=group).poll()
+    if Platform.parse(platform) is Platform.SMHP:
+        lines = _backend(platform, cluster, namespace).log_tailer(name).poll()
+    elif method and Method.parse(method) is Method.RFT_MULTITURN:
+        lines = LogTailer(name, load_settings(), log_group=AGENT_LOG_GROUP).poll()
+    else:
+        lines = LogTailer(name, load_settings()).poll()
     if metrics:
         typer.echo(metrics_frame(line.message for line in lines).to_string(index=False))
         return
@@ -160,14 +184,15 @@ def logs(
 
 @app.command("stop")
 def stop(
-    name: str = typer.Argument(..., help="Job name."), platform: str = PLATFORM, method: str | None = METHOD
+    name: str = typer.Argument(..., help="Job name."),
+    platform: str = PLATFORM,
+    cluster: str = CLUSTER,
+    namespace: str = NAMESPACE,
+    method: str | None = METHOD,
 ) -> None:
-    """Ask AWS to stop the job (it ends as Stopped, not Failed)."""
-    from novaflow.jobs.backends import get_backend
-    from novaflow.settings import load_settings
-
-    get_backend(platform, load_settings(), method=method).stop(name)
-    typer.echo(f"stop requested for {name}")
+    """Ask AWS to stop the job (it ends as Stopped, not Failed; a HyperPod job is deleted)."""
+    _backend(platform, cluster, namespace, method).stop(name)
+    typer.echo(f"{'deleted' if Platform.parse(platform) is Platform.SMHP else 'stop requested for'} {name}")
 
 
 @app.command("wait")
@@ -175,6 +200,8 @@ def wait(
     name: str = typer.Argument(None, help="Job name (or use --record)."),
     record: Path | None = typer.Option(None, help="A job record saved by `jobs submit --record`."),
     platform: str = PLATFORM,
+    cluster: str = CLUSTER,
+    namespace: str = NAMESPACE,
     max_wait: float = typer.Option(86400, help="Give up after this many seconds."),
     poll: float = typer.Option(30, help="First poll interval in seconds (backs off to 300)."),
     stop_on_deadline: bool = typer.Option(False, help="Stop the job when the deadline passes."),
@@ -194,9 +221,14 @@ def wait(
     job = rec.name if rec else name
     if not job:
         raise typer.BadParameter("give a job name or --record")
+    plat = rec.platform if rec else Platform.parse(platform)
+    backend = _backend(
+        plat.value, (rec.cluster if rec else None) or cluster, (rec.namespace if rec else None) or namespace
+    )
     done = wait_for_job(
         job,
-        platform=rec.platform if rec else platform,
+        platform=plat,
+        backend=backend,
         poll_seconds=poll,
         max_wait_seconds=max_wait,
         stop_on_deadline=stop_on_deadline,

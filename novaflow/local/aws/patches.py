@@ -30,6 +30,7 @@ def install() -> None:
             lambda_exec,
             moto_bedrock,
             moto_hub,
+            moto_hyperpod,
             moto_registry,
             moto_runtime,
             moto_sagemaker,
@@ -39,6 +40,7 @@ def install() -> None:
         from novaflow.local.emulator import agent_rft, faults, fulfilment
 
         moto_sagemaker.install()
+        moto_hyperpod.install()
         quotas.install()  # after moto_sagemaker: its name check runs inside the quota check's lock
         agent_jobs.install()
         if agent_rft.on_agent_job_created not in agent_jobs.ON_AGENT_JOB_CREATED:
@@ -60,11 +62,20 @@ def reset() -> None:
     # After install() has checked the moto pin (see there), so imported here rather than at the top.
     from moto.moto_api import state_manager
 
-    from novaflow.local.aws import agent_jobs, lambda_exec, moto_bedrock, moto_hub, moto_sagemaker, quotas
+    from novaflow.local.aws import (
+        agent_jobs,
+        lambda_exec,
+        moto_bedrock,
+        moto_hub,
+        moto_hyperpod,
+        moto_sagemaker,
+        quotas,
+    )
     from novaflow.local.aws.control import MANAGED_MODELS
     from novaflow.local.emulator import aws_io, faults
 
     moto_sagemaker.reset()
+    moto_hyperpod.reset()
     quotas.clear()
     agent_jobs.reset()
     moto_hub.reset()
