@@ -223,7 +223,10 @@ def wait(
         raise typer.BadParameter("give a job name or --record")
     plat = rec.platform if rec else Platform.parse(platform)
     backend = _backend(
-        plat.value, (rec.cluster if rec else None) or cluster, (rec.namespace if rec else None) or namespace
+        plat.value,
+        (rec.cluster if rec else None) or cluster,
+        (rec.namespace if rec else None) or namespace,
+        (rec.method if rec and rec.method else None) or method,
     )
     done = wait_for_job(
         job,
