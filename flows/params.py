@@ -217,7 +217,11 @@ class GateParams(_Params):
 
 class DeployParams(_Params):
     enabled: bool = Field(True, description="Deploy the winning checkpoint when the gate approves.")
-    target: Literal["sagemaker", "bedrock_od", "bedrock_pt"] = Field("sagemaker", description="Where to deploy.")
+    target: Literal["sagemaker", "sagemaker_ic", "bedrock_od", "bedrock_pt"] = Field(
+        "sagemaker",
+        description="Where to deploy: a SageMaker endpoint, an inference component of one (sagemaker_ic: several "
+        "models can share the endpoint), Bedrock on demand or provisioned throughput.",
+    )
     endpoint_name: str | None = Field(None, description="Default: derived from the run name.")
     instance_type: str = Field("ml.p5.48xlarge", description="SageMaker inference instance.")
     instance_count: int = Field(1, ge=1)

@@ -343,7 +343,9 @@ def _cell(row: dict[str, Any], stage: str) -> str:
 
 @app.command("flow")
 def flow_cmd(
-    name: str = typer.Argument(..., help="baseline-eval, sft, dpo, cpt, rft, deploy, cleanup or verify-reward."),
+    name: str = typer.Argument(
+        ..., help="baseline-eval, sft, dpo, cpt, rft, deploy, cleanup, verify-reward or batch-inference."
+    ),
     params_file: Path = typer.Option(..., "--params", help="JSON file with the flow's parameters."),
     local: bool = typer.Option(False, "--local", help="Run on the embedded AWS and the Nova emulator."),
     hyperpod: list[str] = HYPERPOD_OPTION,
@@ -351,7 +353,7 @@ def flow_cmd(
 ) -> None:
     """Run one single-stage flow with parameters from a JSON file (the same shape as the Prefect UI form)."""
     quotas = quota_option(quota)  # a usage error before the flows (and Prefect) are imported
-    from flows import deploy_stage, single_stage
+    from flows import batch_inference, deploy_stage, single_stage
 
     flows: dict[str, tuple[Callable[[Any], dict[str, Any]], type[BaseModel]]] = {
         "baseline-eval": (single_stage.baseline_eval, single_stage.BaselineEvalParams),
@@ -362,6 +364,7 @@ def flow_cmd(
         "verify-reward": (single_stage.verify_reward, single_stage.VerifyRewardParams),
         "deploy": (deploy_stage.deploy, deploy_stage.DeployFlowParams),
         "cleanup": (deploy_stage.cleanup, deploy_stage.CleanupParams),
+        "batch-inference": (batch_inference.batch_inference, batch_inference.BatchInferenceParams),
     }
     if name not in flows:
         raise typer.BadParameter(f"unknown flow {name!r}; choose from {', '.join(flows)}")

@@ -29,8 +29,10 @@ def install() -> None:
             agent_jobs,
             lambda_exec,
             moto_bedrock,
+            moto_components,
             moto_hub,
             moto_hyperpod,
+            moto_invocation_jobs,
             moto_registry,
             moto_runtime,
             moto_sagemaker,
@@ -49,6 +51,8 @@ def install() -> None:
         moto_registry.install()
         moto_runtime.install()
         moto_bedrock.install()
+        moto_invocation_jobs.install()
+        moto_components.install()
         faults.install()
         if fulfilment.on_training_job_created not in moto_sagemaker.ON_TRAINING_JOB_CREATED:
             moto_sagemaker.ON_TRAINING_JOB_CREATED.append(fulfilment.on_training_job_created)
@@ -66,8 +70,10 @@ def reset() -> None:
         agent_jobs,
         lambda_exec,
         moto_bedrock,
+        moto_components,
         moto_hub,
         moto_hyperpod,
+        moto_invocation_jobs,
         moto_sagemaker,
         quotas,
     )
@@ -80,6 +86,8 @@ def reset() -> None:
     agent_jobs.reset()
     moto_hub.reset()
     moto_bedrock.reset()
+    moto_invocation_jobs.reset()
+    moto_components.reset()
     faults.reset()
     aws_io.clear_cache()
     for model_name in MANAGED_MODELS:
