@@ -42,10 +42,12 @@ from flows.stages import (
 from flows.summary import run_report, run_summary_markdown
 from flows.tracking import close_tracking, finish_tracking, start_tracking
 from novaflow.catalog import DataFormat, Method, get_model
+from novaflow.errors import ConfigError
 from novaflow.evaluation.results import EvalResult
 from novaflow.evaluation.tasks import GEN_QA, RFT_EVAL, check_metric, resolve_task
 from novaflow.settings import NovaflowSettings
 from reward_lambda.labels import DEFAULT_LABELS
+from tasks.agents import agent_task
 from tasks.common import artifact_key
 from tasks.credentials import CredentialsParameter, use_run_credentials
 from tasks.evaluation import compare_stages_task
@@ -175,6 +177,9 @@ def _run(
                 with log.stage("reward-lambda"):
                     reward_arn = deployed_reward(params, uris[DataFormat.RFT], choice, log)
             extra["reward_lambda_arn"] = reward_arn
+        if method is Method.RFT_MULTITURN:
+            with log.stage("agent-check"):
+                extra["agent_arn"] = agent_for(params, data.files[DataFormat.MTRL])
         with log.stage(stage):
             spec = spec_for(
                 model,
@@ -247,6 +252,13 @@ def deployed_reward(
     if choice is None:
         choice = RewardChoice("labels", labels=tuple(params.reward.labels or DEFAULT_LABELS))
     return reward_lambda(params.reward, rows_uri, choice, log)
+
+
+def agent_for(params: EndToEndParams, tasks_file: Path) -> str:
+    """The mtrl stage's agent, exercised on the run's tasks before it is deployed."""
+    if not params.agent.source:
+        raise ConfigError("The mtrl stage needs its agent: set agent.source (a .py file, a Lambda or runtime ARN).")
+    return agent_task(params.agent.source, str(tasks_file))
 
 
 def stage_metrics(result: EvalResult) -> dict[str, float]:

@@ -17,8 +17,8 @@ from novaflow.runs.notifications import DEFAULT_EVENTS as DEFAULT_NOTIFIED_STATU
 from novaflow.settings import NovaflowSettings, load_settings
 from reward_lambda.labels import DEFAULT_LABELS
 
-Stage = Literal["baseline", "sft", "dpo", "rft", "deploy"]
-TrainingStage = Literal["sft", "dpo", "rft"]
+Stage = Literal["baseline", "sft", "dpo", "rft", "mtrl", "deploy"]
+TrainingStage = Literal["sft", "dpo", "rft", "mtrl"]
 CASE_STUDY_STAGES: tuple[TrainingStage, ...] = ("sft", "rft")
 PlatformName = Literal["SMTJ", "SERVERLESS", "BEDROCK", "HYPERPOD"]
 PLATFORM_HELP = (
@@ -157,6 +157,14 @@ class WaitParams(_Params):
             raise ValueError(str(exc)) from None
 
 
+class AgentParams(_Params):
+    source: str | None = Field(
+        None,
+        description="The mtrl stage's agent: your agent file (.py defining lambda_handler(event, context); a "
+        "requirements.txt beside it is packaged too), a Lambda function ARN or a Bedrock AgentCore runtime ARN.",
+    )
+
+
 class RewardParams(_Params):
     source: str | None = Field(
         None,
@@ -288,6 +296,11 @@ class EndToEndParams(_Params):
     dpo: JobParams = Field(
         default_factory=JobParams, description="DPO LoRA job (Nova 1; starts from the model of the stage before it)."
     )
+    mtrl: JobParams = Field(
+        default_factory=lambda: JobParams.model_validate({"platform": "SERVERLESS"}),
+        description="Multi-turn (agentic) RFT job (SERVERLESS): the agent plays the RFT rows as tasks.",
+    )
+    agent: AgentParams = Field(default_factory=AgentParams, description="The agent of the mtrl stage.")
     baseline: EvaluationParams = Field(default_factory=EvaluationParams, description="Baseline evaluation job.")
     registry: RegistryParams = Field(default_factory=RegistryParams)
     wait: WaitParams = Field(default_factory=WaitParams)

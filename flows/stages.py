@@ -66,9 +66,14 @@ from tasks.reward import (
 from tasks.runs import current_flow_run_id, register_job_task, suspend_while_running
 from tasks.tracking import track_stage_task
 
-TRAINING_STAGES: dict[str, Method] = {"sft": Method.SFT_LORA, "dpo": Method.DPO_LORA, "rft": Method.RFT_LORA}
+TRAINING_STAGES: dict[str, Method] = {
+    "sft": Method.SFT_LORA,
+    "dpo": Method.DPO_LORA,
+    "rft": Method.RFT_LORA,
+    "mtrl": Method.RFT_MULTITURN,
+}
 """Training stage (as named in ``skip``) -> the method it runs; every flow also evaluates (Method.EVALUATION)."""
-STAGE_LABELS = {"sft": "SFT", "dpo": "DPO", "rft": "RFT", "cpt": "CPT"}
+STAGE_LABELS = {"sft": "SFT", "dpo": "DPO", "rft": "RFT", "cpt": "CPT", "mtrl": "MTRL"}
 
 
 @dataclass(frozen=True)
@@ -227,6 +232,7 @@ def prepare_data(
         DataFormat.EVAL: data.eval_rows,
         DataFormat.RFT: data.rft_rows,
         DataFormat.DPO: 0 if data.preferences else data.dpo_rows,
+        DataFormat.MTRL: data.rft_rows,
     }
     sizes = {fmt.value: n for fmt, n in rows.items() if fmt in formats and n > 0}
     augment = {"rft": ["sft"]} if data.augment_rft_with_sft and "rft" in sizes and "sft" in sizes else None

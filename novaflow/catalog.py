@@ -87,6 +87,8 @@ class DataFormat(_Named):
     RFT = "rft"
     CPT = "cpt"
     DPO = "dpo"
+    MTRL = "mtrl"
+    """Multi-turn (agentic) RFT: one task per row (``id``, ``metadata.prompt``) that the team's agent plays."""
 
     @classmethod
     def of(cls, value: str | DataFormat | Method) -> DataFormat:
@@ -117,6 +119,8 @@ class Method(_Named):
     DPO_LORA = "dpo_lora"
     DPO_FULL = "dpo_full"
     CPT = "cpt"
+    RFT_MULTITURN = "rft_multiturn"
+    """Agentic RFT: the service sends rollouts to the team's agent, which calls the policy and reports rewards."""
     EVALUATION = "evaluation"
 
     @property
@@ -136,6 +140,7 @@ _DATA_FORMATS: dict[Method, DataFormat] = {
     Method.DPO_LORA: DataFormat.DPO,
     Method.DPO_FULL: DataFormat.DPO,
     Method.CPT: DataFormat.CPT,
+    Method.RFT_MULTITURN: DataFormat.MTRL,
     Method.EVALUATION: DataFormat.EVAL,
 }
 
@@ -272,6 +277,7 @@ _SAGEMAKER = frozenset({Platform.SMTJ, Platform.SMHP})
 _SERVERLESS = frozenset({Platform.SERVERLESS})
 _RFT_REASON = "RFT is only supported on Nova 2.0 (nova-lite-2)"
 _DPO_REASON = "DPO is only supported on Nova 1 models (nova-micro, nova-lite, nova-pro)"
+_MTRL_REASON = "multi-turn RFT is only offered for Nova 2 Lite (nova-lite-2)"
 
 SUPPORT: dict[Method, Support] = {
     Method.SFT_LORA: Support(_ALL, _SAGEMAKER | _SERVERLESS | {Platform.BEDROCK}),
@@ -280,6 +286,7 @@ SUPPORT: dict[Method, Support] = {
     Method.DPO_LORA: Support(NOVA_1, _SAGEMAKER | _SERVERLESS, _DPO_REASON),
     Method.DPO_FULL: Support(NOVA_1, _SAGEMAKER | _SERVERLESS, _DPO_REASON),
     Method.CPT: Support(_ALL, _SAGEMAKER),
+    Method.RFT_MULTITURN: Support(NOVA_2, _SERVERLESS, _MTRL_REASON),
     Method.EVALUATION: Support(_ALL, _SAGEMAKER | _SERVERLESS),
 }
 """Method -> where it runs. The one support table: data preparation, jobs, the dry run and the flows read it."""

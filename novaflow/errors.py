@@ -55,6 +55,10 @@ class RewardError(NovaflowError):
     """The reward Lambda could not be built, deployed or verified."""
 
 
+class AgentError(NovaflowError):
+    """A multi-turn RFT agent could not be packaged or deployed, or broke the rollout contract when exercised."""
+
+
 class RunInUseError(NovaflowError):
     """Another flow run holds the run name this one needs (the message names it)."""
 

@@ -18,13 +18,14 @@ PLATFORM = typer.Option(
 )
 CLUSTER = typer.Option(None, help="HYPERPOD: the HyperPod cluster (default NOVAFLOW_HYPERPOD_CLUSTER).")
 NAMESPACE = typer.Option(None, help="HYPERPOD: the Kubernetes namespace (default NOVAFLOW_HYPERPOD_NAMESPACE).")
+METHOD = typer.Option(None, help="rft_multiturn for a multi-turn RFT job (a CreateJob job, not a training job).")
 
 
-def _backend(platform: str, cluster: str | None, namespace: str | None) -> Any:
+def _backend(platform: str, cluster: str | None, namespace: str | None, method: str | None = None) -> Any:
     from novaflow.jobs.backends import get_backend
     from novaflow.settings import load_settings
 
-    return get_backend(Platform.parse(platform), load_settings(), cluster=cluster, namespace=namespace)
+    return get_backend(Platform.parse(platform), load_settings(), method=method, cluster=cluster, namespace=namespace)
 
 
 @app.command("submit")
@@ -48,6 +49,11 @@ def submit(
     ),
     accept_eula: bool = typer.Option(False, "--accept-eula", help="SERVERLESS: accept the model's EULA."),
     reward_lambda_arn: str = typer.Option(None, help="Reward Lambda ARN (rft_lora, rft_eval)."),
+    agent: str = typer.Option(
+        None,
+        help="rft_multiturn: your agent - a .py file (exercised on a few of the --train tasks, then deployed as a "
+        "Lambda), a Lambda function ARN or a Bedrock AgentCore runtime ARN.",
+    ),
     instance_type: str = typer.Option(None, help="Default from the instance table."),
     instance_count: int = typer.Option(None, help="Default from the instance table."),
     max_runtime: int = typer.Option(86400, help="StoppingCondition.MaxRuntimeInSeconds."),
@@ -66,6 +72,7 @@ def submit(
     from novaflow.jobs.spec import JobSpec
     from novaflow.jobs.submit import submit_training_job
 
+    agent_arn = _agent_arn(agent, train, dry) if agent else None
     spec = JobSpec(
         platform=Platform.parse(platform),
         model=model,
@@ -80,6 +87,7 @@ def submit(
         model_package_group=model_package_group,
         accept_eula=accept_eula,
         reward_lambda_arn=reward_lambda_arn,
+        agent_arn=agent_arn,
         instance_type=instance_type,
         instance_count=instance_count,
         max_runtime_seconds=max_runtime,
@@ -100,15 +108,46 @@ def submit(
         typer.echo(f"record saved to {record}")
 
 
+def _agent_arn(agent: str, train: str | None, dry: bool) -> str:
+    """The agent's ARN: a file is exercised on the first tasks, then deployed (a dry run deploys nothing)."""
+    from novaflow.agents.check import exercise_agent
+    from novaflow.agents.resolve import read_tasks, resolve_agent
+    from novaflow.agents.source import build_agent_zip, load_agent_source
+    from novaflow.errors import AgentError
+    from novaflow.settings import load_settings
+
+    settings = load_settings()
+    if agent.startswith("arn:") or not dry:
+        if not train and not agent.startswith("arn:"):
+            raise AgentError(f"agent {agent}: pass --train (the tasks) so the agent can be exercised before any job")
+        resolved = resolve_agent(agent, read_tasks(train, settings) if train else [], settings)
+        typer.echo(resolved.note)
+        return resolved.arn
+    source = load_agent_source(agent)
+    if not train:
+        raise AgentError(f"agent {agent}: pass --train (the tasks) so the agent can be exercised before any job")
+    check = exercise_agent(build_agent_zip(source), read_tasks(train, settings), where=agent)
+    typer.echo(check.summary() + "; not deployed (dry run)")
+    account = "000000000000"
+    try:
+        from novaflow.aws import get_client
+
+        account = str(get_client("sts", settings).get_caller_identity()["Account"])
+    except Exception:  # noqa: S110 - the planned ARN is shown, never used, in a dry run
+        pass
+    return f"arn:aws:lambda:{settings.region}:{account}:function:{source.function_name}"
+
+
 @app.command("status")
 def status(
     name: str = typer.Argument(..., help="Job name."),
     platform: str = PLATFORM,
     cluster: str = CLUSTER,
     namespace: str = NAMESPACE,
+    method: str | None = METHOD,
 ) -> None:
     """Print the job's status (and failure reason)."""
-    state = _backend(platform, cluster, namespace).describe(name)
+    state = _backend(platform, cluster, namespace, method).describe(name)
     if state is None:
         typer.secho(f"no job named {name} on {platform}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
@@ -123,13 +162,17 @@ def logs(
     platform: str = PLATFORM,
     cluster: str = CLUSTER,
     namespace: str = NAMESPACE,
+    method: str | None = METHOD,
 ) -> None:
     """Print the job's CloudWatch log lines (SageMaker jobs; HyperPod: the job's lines in the cluster's group)."""
+    from novaflow.jobs.agent_rft import LOG_GROUP as AGENT_LOG_GROUP
     from novaflow.jobs.logs import LogTailer, metrics_frame
     from novaflow.settings import load_settings
 
     if Platform.parse(platform) is Platform.SMHP:
         lines = _backend(platform, cluster, namespace).log_tailer(name).poll()
+    elif method and Method.parse(method) is Method.RFT_MULTITURN:
+        lines = LogTailer(name, load_settings(), log_group=AGENT_LOG_GROUP).poll()
     else:
         lines = LogTailer(name, load_settings()).poll()
     if metrics:
@@ -145,9 +188,10 @@ def stop(
     platform: str = PLATFORM,
     cluster: str = CLUSTER,
     namespace: str = NAMESPACE,
+    method: str | None = METHOD,
 ) -> None:
     """Ask AWS to stop the job (it ends as Stopped, not Failed; a HyperPod job is deleted)."""
-    _backend(platform, cluster, namespace).stop(name)
+    _backend(platform, cluster, namespace, method).stop(name)
     typer.echo(f"{'deleted' if Platform.parse(platform) is Platform.SMHP else 'stop requested for'} {name}")
 
 
@@ -162,6 +206,7 @@ def wait(
     poll: float = typer.Option(30, help="First poll interval in seconds (backs off to 300)."),
     stop_on_deadline: bool = typer.Option(False, help="Stop the job when the deadline passes."),
     quiet: bool = typer.Option(False, help="Do not stream log lines."),
+    method: str | None = METHOD,
 ) -> None:
     """Wait for a job to end, streaming its log; exit 0 only when it Completed."""
     from novaflow.jobs.poll import wait_for_job
@@ -169,12 +214,19 @@ def wait(
     from novaflow.settings import load_settings
 
     rec = JobRecord.load(record) if record else None
+    if rec is None and name and method:  # the method picks the backend (a CreateJob job is not a training job)
+        rec = JobRecord(
+            platform=Platform.parse(platform), name=name, spec_hash="", method=Method.parse(method).value, model=""
+        )
     job = rec.name if rec else name
     if not job:
         raise typer.BadParameter("give a job name or --record")
     plat = rec.platform if rec else Platform.parse(platform)
     backend = _backend(
-        plat.value, (rec.cluster if rec else None) or cluster, (rec.namespace if rec else None) or namespace
+        plat.value,
+        (rec.cluster if rec else None) or cluster,
+        (rec.namespace if rec else None) or namespace,
+        (rec.method if rec and rec.method else None) or method,
     )
     done = wait_for_job(
         job,

@@ -7,6 +7,7 @@ serializes them (UTF-8 as is, every JSON escape reversible, so text survives byt
 
 from __future__ import annotations
 
+import hashlib
 from array import array
 from collections import Counter
 from collections.abc import Mapping, MutableSequence, Sequence
@@ -133,8 +134,13 @@ def plan_columns(
         DataFormat.SFT: {"query": True, "response": True, "system": False, "reasoning": False},
         DataFormat.RFT: {"query": True, "reference_answer": False, "id": False, "system": False},
         DataFormat.CPT: {"text": True},
+        DataFormat.MTRL: {"query": True, "reference_answer": False, "id": False, "system": False},
     }[data_format]
-    if data_format is DataFormat.RFT and "reference_answer" not in resolved and "response" in resolved:
+    if (
+        data_format in (DataFormat.RFT, DataFormat.MTRL)
+        and "reference_answer" not in resolved
+        and "response" in resolved
+    ):
         resolved["reference_answer"] = resolved["response"]
     if data_format is DataFormat.EVAL and "metadata" not in resolved and "metadata" in columns:
         resolved["metadata"] = ("metadata",)
@@ -432,6 +438,13 @@ def _build(
         lines = _sft_lines(queries, responses, systems, constant, values.get("reasoning"))
         labels = list(responses)
         prompts, answers = queries, responses
+    elif data_format is DataFormat.MTRL:
+        queries = values["query"]
+        references = values.get("reference_answer")
+        lines = task_lines(queries, systems or [constant] * n, values.get("id"), references)
+        labels = [a if isinstance(a, str) else None for a in references] if references is not None else [None] * n
+        prompts = queries
+        answers = [str(a) for a in references] if references is not None else [""] * n
     elif data_format is DataFormat.RFT:
         queries = values["query"]
         references = values.get("reference_answer")
@@ -534,6 +547,23 @@ def _eval_lines(
     )
     meta_parts = [b',"metadata":' + m for m in map(dumps, metas)] if metas is not None else [b""] * n
     return [b'{"query":' + qs[i] + b',"response":' + rs[i] + sys_parts[i] + meta_parts[i] + b"}" for i in range(n)]
+
+
+def task_lines(
+    queries: list[str], systems: list[str | None], ids: list[str] | None, references: list[Any] | None
+) -> list[bytes]:
+    """Multi-turn RFT task rows from a table: the prompt as chat messages (the system prompt first, when there is
+    one), the reference as ``answer``; without an id column, the id is a hash of the prompt (stable across runs)."""
+    out = []
+    for i, query in enumerate(queries):
+        system = systems[i]
+        prompt: Any = [{"role": "system", "content": system}, {"role": "user", "content": query}] if system else query
+        task_id = str(ids[i]) if ids is not None else "task-" + hashlib.sha256(query.encode()).hexdigest()[:16]
+        row: dict[str, Any] = {"id": task_id, "metadata": {"prompt": prompt}}
+        if references is not None and references[i] is not None:
+            row["answer"] = references[i] if isinstance(references[i], str) else orjson.dumps(references[i]).decode()
+        out.append(orjson.dumps(row))
+    return out
 
 
 def _rft_lines(

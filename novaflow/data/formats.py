@@ -20,6 +20,7 @@ OUTPUT_FILES: dict[DataFormat, str] = {
     DataFormat.RFT: "rft.jsonl",
     DataFormat.CPT: "cpt.jsonl",
     DataFormat.DPO: "train.jsonl",
+    DataFormat.MTRL: "train.jsonl",
 }
 REJECTED_FILE = "rejected.jsonl"
 REPORT_FILE = "report.json"

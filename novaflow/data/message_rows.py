@@ -18,6 +18,7 @@ from novaflow.catalog import DataFormat
 from novaflow.data.columnar import ChunkOutput
 from novaflow.data.converse import RowProblem, check_converse, check_rft
 from novaflow.data.loaders import Chunk
+from novaflow.data.multiturn import answer_text, check_mtrl, prompt_text
 from novaflow.data.openai import openai_to_converse
 from novaflow.data.preferences import pair_field, pair_record
 from novaflow.data.rejections import Rejection
@@ -37,7 +38,9 @@ class RecordRow:
 
 
 def uses_record_path(data_format: DataFormat, columns: list[str]) -> bool:
-    """DPO always; SFT and RFT when rows already have ``messages``."""
+    """DPO always; multi-turn tasks when rows have ``metadata``; SFT and RFT when rows already have ``messages``."""
+    if data_format is DataFormat.MTRL:
+        return "metadata" in columns or "prompt" in columns
     return data_format is DataFormat.DPO or (data_format in (DataFormat.SFT, DataFormat.RFT) and "messages" in columns)
 
 
@@ -47,6 +50,8 @@ def transform_record(
     try:
         if data_format is DataFormat.RFT:
             out, features = check_rft(row)
+        elif data_format is DataFormat.MTRL:
+            out, features = check_mtrl(row)
         else:
             out = (
                 row
@@ -115,6 +120,8 @@ def transform_records(
 
 def _texts(out: dict[str, Any], data_format: DataFormat) -> tuple[str, str]:
     """Prompt text (system + user turns) and the final answer text, for the length statistics."""
+    if data_format is DataFormat.MTRL:
+        return prompt_text(out), answer_text(out)
     messages = out.get("messages") or []
     if data_format is DataFormat.RFT:
         prompt = "".join(m["content"] for m in messages if isinstance(m.get("content"), str))

@@ -20,6 +20,7 @@ from typing import Any
 
 from novaflow.catalog import DataFormat, Method, NovaModel, data_format_problem, get_model
 from novaflow.data.converse import RowProblem, check_converse, check_rft, gen_qa_image_problem
+from novaflow.data.multiturn import check_mtrl
 from novaflow.data.rejections import Rejection
 from novaflow.errors import DataError
 
@@ -102,6 +103,8 @@ def check_record(row: Any, data_format: DataFormat, model: NovaModel) -> set[str
         return check_gen_qa(row)
     if data_format is DataFormat.RFT:
         return check_rft(row)[1]
+    if data_format is DataFormat.MTRL:
+        return check_mtrl(row)[1]
     dpo = data_format is DataFormat.DPO
     return check_converse(row, nova_version=model.version, multimodal=model.multimodal, dpo=dpo)
 
@@ -124,6 +127,8 @@ def _validate(
             kept.append((number, row, frozenset(check_record(row, data_format, model))))
         except RowProblem as problem:
             result.rejected.append(Rejection(source, number, problem.field, problem.reason, record=row))
+    if data_format is DataFormat.MTRL:
+        kept = _unique_task_ids(kept, result)
     counts = Counter(f for _, _, features in kept for f in features)
     for number, row, features in kept:
         for feature, count in sorted(counts.items()):
@@ -136,6 +141,23 @@ def _validate(
                 break
     result.rejected.sort(key=lambda r: r.row or 0)
     return result
+
+
+def _unique_task_ids(
+    kept: list[tuple[int, Any, frozenset[str]]], result: ValidationResult
+) -> list[tuple[int, Any, frozenset[str]]]:
+    """A multi-turn task's id names its trajectories: a repeated id is rejected (the first one stays)."""
+    first: dict[str, int] = {}
+    out = []
+    for number, row, features in kept:
+        task_id = str(row.get("id"))
+        if task_id in first:
+            reason = f"duplicate id {task_id!r} (first on row {first[task_id]}): task ids must be unique"
+            result.rejected.append(Rejection(result.source, number, "id", reason, record=row))
+            continue
+        first[task_id] = number
+        out.append((number, row, features))
+    return out
 
 
 def validate_file(path: str, data_format: DataFormat | Method | str, model: str | NovaModel) -> ValidationResult:

@@ -15,8 +15,9 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from novaflow.aws import get_client, is_not_found, wrap_client_error
-from novaflow.catalog import Platform
+from novaflow.catalog import Method, Platform
 from novaflow.errors import JobError
+from novaflow.jobs.agent_rft import AgentRFTBackend
 from novaflow.jobs.backend_base import JobBackend, JobState
 from novaflow.jobs.records import map_status
 from novaflow.settings import NovaflowSettings
@@ -119,12 +120,16 @@ def get_backend(
     platform: Platform | str,
     settings: NovaflowSettings | None = None,
     client: BaseClient | None = None,
+    method: Method | str | None = None,
     *,
     cluster: str | None = None,
     namespace: str | None = None,
 ) -> JobBackend:
-    """The backend for a platform; ``cluster`` and ``namespace`` say where an SMHP job runs (default: settings)."""
+    """The backend for a platform (and method: multi-turn RFT is a ``CreateJob`` job, not a training job);
+    ``cluster`` and ``namespace`` say where an SMHP job runs (default: settings)."""
     plat = Platform(platform)
+    if method is not None and Method(method) is Method.RFT_MULTITURN:
+        return AgentRFTBackend(settings, client)
     if plat is Platform.SMTJ:
         return SageMakerBackend(settings, client)
     if plat is Platform.SERVERLESS:

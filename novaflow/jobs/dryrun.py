@@ -27,6 +27,7 @@ from novaflow.data.bounds import row_count_problem
 from novaflow.data.formats import estimate_tokens
 from novaflow.data.media import check_media
 from novaflow.errors import NovaflowError
+from novaflow.jobs.agent_rft import is_agent_rft, resolve_agent_refs
 from novaflow.jobs.backends import get_backend
 from novaflow.jobs.hyperpod.checks import check_hyperpod, smhp_checkpoint_problem
 from novaflow.jobs.reasoning import follow_data_reasoning, follows_data, reasoning_problem
@@ -181,7 +182,13 @@ def dry_run(
     if not report.problems and settings.bucket:
         try:
             report.request = sub.request()
-            backend = get_backend(resolved.platform, settings, cluster=resolved.cluster, namespace=resolved.namespace)
+            backend = get_backend(
+                resolved.platform,
+                settings,
+                method=resolved.method,
+                cluster=resolved.cluster,
+                namespace=resolved.namespace,
+            )
             if backend.create_operation:
                 validate_request(backend.client, backend.create_operation, report.request)
         except NovaflowError as exc:
@@ -221,6 +228,11 @@ def _check_serverless(spec: JobSpec, sub: Submission, settings: NovaflowSettings
         return
     sub.serverless = refs
     report.notes.extend(refs.notes)
+    if is_agent_rft(spec):
+        try:
+            sub.agent = resolve_agent_refs(spec, settings, create=False)
+        except NovaflowError as exc:
+            report.add("agent_arn", str(exc), "pass the agent as a .py file, a Lambda ARN or an AgentCore runtime ARN")
     if refs.gated and not spec.accept_eula:
         report.add(
             "accept_eula",
@@ -468,9 +480,9 @@ def _check_hyperpod_recipe(spec: JobSpec, sub: Submission, report: DryRunReport)
 
 def _check_existing(spec: JobSpec, sub: Submission, settings: NovaflowSettings, report: DryRunReport) -> None:
     try:
-        state = get_backend(spec.platform, settings, cluster=spec.cluster, namespace=spec.namespace).describe(
-            sub.job_name
-        )
+        state = get_backend(
+            spec.platform, settings, method=spec.method, cluster=spec.cluster, namespace=spec.namespace
+        ).describe(sub.job_name)
     except ClientError as exc:
         report.notes.append(f"could not check for an existing job: {error_code(exc)}")
         return

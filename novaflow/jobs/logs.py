@@ -31,7 +31,11 @@ STEP_RE = re.compile(r"global_step[=:]\s*([\d.]+)")
 METRIC_PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
     "loss": (re.compile(r"reduced_train_loss[=:]\s*" + _NUM),),
     "lr": (re.compile(r"(?<![a-z_])lr[=:]\s*" + _NUM),),
-    "reward_mean": (re.compile(r"critic/rewards/mean[=:]\s*" + _NUM), re.compile(r"train_rm_score:\s*" + _NUM)),
+    "reward_mean": (
+        re.compile(r"critic/rewards/mean[=:]\s*" + _NUM),
+        re.compile(r"train_rm_score:\s*" + _NUM),
+        re.compile(r"rollout/reward/mean[=:]\s*" + _NUM),
+    ),
     "reward_max": (re.compile(r"critic/rewards/max[=:]\s*" + _NUM),),
     "reward_min": (re.compile(r"critic/rewards/min[=:]\s*" + _NUM),),
     "score_mean": (re.compile(r"critic/score/mean[=:]\s*" + _NUM),),

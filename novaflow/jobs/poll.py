@@ -25,7 +25,7 @@ from novaflow.catalog import Platform
 from novaflow.errors import JobError
 from novaflow.jobs.backend_base import JobBackend, JobState
 from novaflow.jobs.backends import get_backend
-from novaflow.jobs.logs import LineSource, LogLine, LogTailer
+from novaflow.jobs.logs import LOG_GROUP, LineSource, LogLine, LogTailer
 from novaflow.jobs.records import JobRecord, JobStatus
 from novaflow.settings import NovaflowSettings
 
@@ -58,10 +58,14 @@ def wait_for_job(
     """
     plat = Platform(platform)
     backend = backend or get_backend(
-        plat, settings, cluster=record.cluster if record else None, namespace=record.namespace if record else None
+        plat,
+        settings,
+        method=record.method if record and record.method else None,
+        cluster=record.cluster if record else None,
+        namespace=record.namespace if record else None,
     )
     if tailer is None and plat in (Platform.SMTJ, Platform.SERVERLESS):
-        tailer = LogTailer(name, settings)
+        tailer = LogTailer(name, settings, log_group=getattr(backend, "log_group", LOG_GROUP))
     if tailer is None and plat is Platform.SMHP:
         # HyperPod's modules load only for HyperPod jobs
         from novaflow.jobs.hyperpod.backend import HyperPodBackend

@@ -218,7 +218,7 @@ def validate_request(client: BaseClient, operation: str, params: dict[str, Any])
     ``s3://`` path passes botocore and fails at AWS).
     """
     shape = client.meta.service_model.operation_model(operation).input_shape
-    name = params.get("TrainingJobName") or params.get("jobName")
+    name = params.get("TrainingJobName") or params.get("jobName") or params.get("JobName")
     try:
         validate_parameters(params, shape)
     except ParamValidationError as exc:

@@ -22,8 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from novaflow.catalog import Platform
-from novaflow.jobs.logs import SERIES_COLUMNS, metrics_frame, read_job_logs
+from novaflow.catalog import Method, Platform
+from novaflow.jobs.agent_rft import LOG_GROUP as AGENT_LOG_GROUP
+from novaflow.jobs.logs import SERIES_COLUMNS, LogTailer, metrics_frame, read_job_logs
 from novaflow.jobs.outputs import STEP_WISE_METRICS, training_metrics_csv
 from novaflow.jobs.records import JobRecord
 from novaflow.settings import NovaflowSettings
@@ -111,7 +112,10 @@ def series_from_sources(stage: str, job_name: str, *, logs: Iterable[str], csv: 
 
 def read_training_series(stage: str, record: JobRecord, settings: NovaflowSettings | None = None) -> TrainingSeries:
     """The curves of a finished job: its CloudWatch log lines plus its step-wise CSV (SMTJ and HyperPod jobs write
-    both; a HyperPod job's lines are in its cluster's log group)."""
+    both; a HyperPod job's lines are in its cluster's log group, a multi-turn RFT job's in its own)."""
+    if record.method == Method.RFT_MULTITURN.value:  # a CreateJob job logs its steps in its own group
+        lines = [line.message for line in LogTailer(record.name, settings, log_group=AGENT_LOG_GROUP).poll()]
+        return series_from_sources(stage, record.name, logs=lines, csv=None)
     if record.platform is Platform.SMHP:
         # HyperPod's modules load only for HyperPod jobs
         from novaflow.jobs.hyperpod.backend import HyperPodBackend

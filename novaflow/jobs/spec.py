@@ -28,7 +28,7 @@ from novaflow.settings import NovaflowSettings
 JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 MAX_NAME = 63
 HASH_CHARS = 12
-HASHED_WHEN_SET = ("model_package_group", "accept_eula", "cluster", "namespace")
+HASHED_WHEN_SET = ("model_package_group", "accept_eula", "cluster", "namespace", "agent_arn")
 """Fields added after the first release: hashed only when set, so every job submitted before keeps its name
 (a re-run must attach to it, not pay for a second one)."""
 
@@ -66,6 +66,9 @@ class JobSpec(BaseModel):
         False, description="Accept the base model's end-user license agreement (SERVERLESS requires it)."
     )
     reward_lambda_arn: str | None = Field(None, description="Reward Lambda for rft_lora and rft_eval.")
+    agent_arn: str | None = Field(
+        None, description="rft_multiturn: the agent's Lambda function ARN or Bedrock AgentCore runtime ARN."
+    )
     cluster: str | None = Field(None, description="HyperPod cluster name (SMHP); default NOVAFLOW_HYPERPOD_CLUSTER.")
     namespace: str | None = Field(
         None, description="Kubernetes namespace of an SMHP job; default NOVAFLOW_HYPERPOD_NAMESPACE (kubeflow)."

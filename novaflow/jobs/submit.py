@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from novaflow.aws import get_client, split_s3_uri, wrap_client_error
 from novaflow.catalog import Platform
 from novaflow.errors import JobError, RecipeError
+from novaflow.jobs.agent_rft import AgentRefs, agent_kind, build_agent_rft_request, is_agent_rft, resolve_agent_refs
 from novaflow.jobs.backend_base import JobBackend, JobState, is_already_exists
 from novaflow.jobs.backends import get_backend
 from novaflow.jobs.reasoning import follow_data_reasoning
@@ -56,6 +57,8 @@ class Submission:
     settings: NovaflowSettings
     serverless: ServerlessRefs | None = None
     """What a serverless request points at (base model, group, evaluator), once resolved."""
+    agent: AgentRefs | None = None
+    """Multi-turn RFT: the intermediate checkpoint group, once resolved."""
 
     @property
     def serverless_spec(self) -> bool:
@@ -84,6 +87,10 @@ class Submission:
         if self.spec.platform is Platform.SERVERLESS:
             if self.serverless is None:
                 raise RecipeError(f"{name}: resolve the serverless references first (resolve_refs).")
+            if is_agent_rft(self.spec):
+                if self.agent is None:
+                    raise RecipeError(f"{name}: resolve the checkpoint group first (resolve_agent_refs).")
+                return build_agent_rft_request(self.spec, self.serverless, self.agent, job_name=name)
             return build_serverless_request(self.spec, self.serverless, job_name=name)
         recipe_uri = recipe_location(self.settings, name)
         assert self.instance_type is not None
@@ -164,6 +171,10 @@ def _serverless_submission(spec: JobSpec, settings: NovaflowSettings, suffix: st
     problem = availability_problem(spec.nova, spec.method, str(spec.region))
     if problem:
         raise RecipeError(problem)
+    if is_agent_rft(spec):
+        if not spec.agent_arn:
+            raise RecipeError("rft_multiturn needs its agent: pass --agent FILE.py, a Lambda ARN or a runtime ARN.")
+        agent_kind(spec.agent_arn)
     name = spec.job_name(suffix)
     values, problems = typed_hyperparameters(spec, name)
     spec_of = hyperparameter_spec(spec.nova, spec.method)
@@ -232,7 +243,7 @@ def submit_training_job(
     if sub.spec.platform in (Platform.SMTJ, Platform.SERVERLESS, Platform.SMHP):
         settings.require("bucket")
     backend = backend or get_backend(
-        sub.spec.platform, settings, cluster=sub.spec.cluster, namespace=sub.spec.namespace
+        sub.spec.platform, settings, method=sub.spec.method, cluster=sub.spec.cluster, namespace=sub.spec.namespace
     )
     name = sub.job_name
     for attempt in range(MAX_RETRY_ATTEMPTS + 1):
@@ -287,6 +298,8 @@ def _create(sub: Submission, backend: JobBackend, name: str, settings: NovaflowS
         upload_recipe(sub, name, settings)
     if sub.spec.platform is Platform.SERVERLESS:
         sub.serverless = serverless_refs(sub.spec, settings, create=True)
+    if is_agent_rft(sub.spec):
+        sub.agent = resolve_agent_refs(sub.spec, settings, create=True)
     request = sub.request(name)
     if backend.create_operation:
         validate_request(backend.client, backend.create_operation, request)

@@ -39,8 +39,12 @@ METADATA_FILE = f"{NOVA_DIR}/nova_metadata.json"
 MODEL_ID_FILE = "launcher/recipe_templatization/jumpstart_model-id_map.json"
 UNSUPPORTED_FILE = "launcher/recipe_templatization/unsupported_recipes_list.json"
 RECIPES_DIR = "recipes_collection/recipes"
+MTRL_DIR = "launcher/recipe_templatization/mtrl"
+MTRL_PARAMETERS_FILE = f"{MTRL_DIR}/mtrl_recipe_template_parameters.json"
+MTRL_REGIONAL_FILE = f"{MTRL_DIR}/mtrl_regional_parameters.json"
+"""Multi-turn (agentic) RFT recipes have their own templating launcher, outside the Nova metadata."""
 RECIPE_KINDS = ("fine-tuning", "evaluation", "training")
-OFFERED_TECHNIQUES = frozenset({"SFT", "DPO", "RLVR", "CPT", "EVALUATION"})
+OFFERED_TECHNIQUES = frozenset({"SFT", "DPO", "RLVR", "CPT", "EVALUATION", "MTRL"})
 """Recipe families novaflow builds or prepares data for; PPO and distillation recipes are left out of the tables."""
 
 # The templating launcher's own rule for global_batch_size enums (values at or above the recipe's default).
@@ -464,6 +468,7 @@ def derive_tables(checkout: Checkout) -> dict[str, dict[str, Any]]:
             "SMHP": _prod_images(smhp),
             "serverless_regions": sorted(_prod_images(sku)),
         }
+    read_files += _derive_mtrl(checkout, model_ids, recipes, images)
     # hyperpod_derive names this module's Checkout in its types; the chart is read only when tables are derived
     from novaflow.recipes.hyperpod_derive import derive_hyperpod
 
@@ -481,6 +486,73 @@ def derive_tables(checkout: Checkout) -> dict[str, dict[str, Any]]:
         },
         "hyperpod.json": derive_hyperpod(checkout),
     }
+
+
+def mtrl_template_key(name: str, templates: Mapping[str, Any]) -> str | None:
+    """The MTRL launcher's rule: Nova Lite recipes use their own LoRA template, every other one the generic."""
+    key = "mtrl_nova_lite_lora" if "nova_lite" in name.lower() else "mtrl_lora"
+    return key if key in templates else None
+
+
+def mtrl_regional_key(name: str, regional: Mapping[str, Any]) -> str | None:
+    """The launcher's lookup of a recipe's regional entry: its own name, else the longest key it contains."""
+    if name in regional:
+        return name
+    contained = sorted((k for k in regional if not k.startswith("_") and k in name), key=len, reverse=True)
+    return contained[0] if contained else None
+
+
+def _derive_mtrl(
+    checkout: Checkout, model_ids: Mapping[str, Any], recipes: dict[str, Any], images: dict[str, Any]
+) -> list[str]:
+    """Add the Nova multi-turn RFT recipes (``.../nova/**/MTRL/*.yaml``); the files read, for the stamp."""
+    paths = [p for p in checkout.files(f"{RECIPES_DIR}/fine-tuning/nova") if "/MTRL/" in p and p.endswith(".yaml")]
+    if not paths:
+        return []
+    templates = json.loads(checkout.read(MTRL_PARAMETERS_FILE))["templates"]
+    regional = json.loads(checkout.read(MTRL_REGIONAL_FILE))
+    hub_models = {str(v) for v in model_ids.values()}
+    for path in paths:
+        name = path.rsplit("/", 1)[-1].removesuffix(".yaml")
+        text = checkout.read(path)
+        recipe = load_recipe_yaml(text)
+        model = recipe.get("model") or {}
+        hub_model = str(model.get("model_name") or "")
+        flat = flatten(recipe)
+        key = mtrl_template_key(name, templates)
+        entry: dict[str, Any] = {
+            "file": path,
+            "kind": "fine-tuning",
+            "display_name": str(recipe.get("display_name") or ""),
+            "version": recipe.get("recipe_version"),
+            "model_type": str((recipe.get("run") or {}).get("model_type") or ""),
+            "hub_model": hub_model if hub_model in hub_models else None,
+            "nova_version": 2 if "_2_0" in name else 1,
+            "technique": "MTRL",
+            "peft": "lora" in name,
+            "evaluation_task": None,
+            "instance_types": [],
+            "instance_count": None,
+            "templated": key is not None,
+            "template": key,
+            "defaults": {p: resolve_select(flat, v) for p, v in flat.items()},
+            "interpolations": {p: v for p, v in flat.items() if isinstance(v, str) and v.startswith("${")},
+            "documented": {},
+        }
+        if key:
+            group = templates[key]
+            overrides = resolve_parameters(
+                group["recipe_override_parameters"], group["recipe_template"], recipe, {"Name": name}
+            )
+            for parameter, raw in group["recipe_override_parameters"].items():
+                if parameter in overrides and "enum" in raw:  # the batch-size ladder is the Nova launcher's rule
+                    overrides[parameter]["enum"] = raw["enum"]
+            entry["overrides"] = overrides
+        recipes[name] = entry
+        where = regional.get(mtrl_regional_key(name, regional) or "") or {}
+        smtj = (where.get("sm_jobs") or {}).get("container_image")
+        images[name] = {"SMTJ": _prod_images(smtj), "SMHP": {}, "serverless_regions": []}
+    return [MTRL_PARAMETERS_FILE, MTRL_REGIONAL_FILE]
 
 
 def dump_table(content: Mapping[str, Any]) -> str:

@@ -36,6 +36,7 @@ TECHNIQUES: dict[Method, tuple[str, bool]] = {
     Method.DPO_LORA: ("DPO", True),
     Method.DPO_FULL: ("DPO", False),
     Method.RFT_LORA: ("RLVR", True),
+    Method.RFT_MULTITURN: ("MTRL", True),
 }
 """Training method -> the ``CustomizationTechnique`` of ``ServerlessJobConfig`` and whether ``Peft`` is LORA."""
 
@@ -185,6 +186,8 @@ def regions(model: NovaModel, method: Method) -> frozenset[str]:
         training_recipe(model, method)  # refuses a model AWS publishes no RLVR recipe for
         return RLVR_REGIONS
     recipe = evaluation_recipe(model) if method is Method.EVALUATION else training_recipe(model, method)
+    if method is Method.RFT_MULTITURN:  # the hub lists no serverless SKU for MTRL: where its trainer image is
+        return recipe.regions("SMTJ")
     return frozenset(recipe.serverless_regions)
 
 
@@ -267,6 +270,11 @@ def billable_tokens(data_tokens: int, rows: int, hyperparameters: Mapping[str, A
     """Tokens a job will process, from its data and the passes over it the hyperparameters ask for."""
     if method is Method.EVALUATION:
         return data_tokens, "the evaluation data's input tokens, generated tokens not counted"
+    if method is Method.RFT_MULTITURN and rows and "group_size" in hyperparameters:
+        samples = int(hyperparameters["max_steps"]) * int(hyperparameters["global_batch_size"])
+        rollouts = samples * int(hyperparameters["group_size"])
+        basis = f"{rollouts} rollouts = max_steps x global_batch_size x group_size, prompts only (turns not counted)"
+        return round(data_tokens * rollouts / rows), basis
     if "max_steps" in hyperparameters and "global_batch_size" in hyperparameters and rows:
         samples = int(hyperparameters["max_steps"]) * int(hyperparameters["global_batch_size"])
         return round(data_tokens * samples / rows), f"{samples} samples = max_steps x global_batch_size"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -66,7 +67,8 @@ class LocalPackage:
     def __exit__(self, *exc: object) -> None:
         self._folder.cleanup()
 
-    def invoke(self, event: Any) -> LocalOutcome:
+    def invoke(self, event: Any, env: dict[str, str] | None = None) -> LocalOutcome:
+        """One call of the handler; ``env`` adds variables to the child's environment (an agent's runtime URL)."""
         try:
             done = subprocess.run(
                 [sys.executable, "-I", "-c", _RUNNER, str(self.root)],
@@ -75,6 +77,7 @@ class LocalPackage:
                 cwd=self.root,
                 timeout=self.timeout_seconds,
                 check=False,
+                env={**os.environ, **env} if env else None,
             )
         except subprocess.TimeoutExpired:
             return LocalOutcome(False, error_type="Timeout", error_message=f"no answer in {self.timeout_seconds:.0f} s")

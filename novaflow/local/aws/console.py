@@ -22,6 +22,9 @@ JOBS_PATH = CONSOLE_PATH + "/sagemaker/jobs/"
 _SHOWN = (
     "TrainingJobName",
     "TrainingJobStatus",
+    "JobName",
+    "JobCategory",
+    "JobStatus",
     "SecondaryStatus",
     "FailureReason",
     "CreationTime",
@@ -58,9 +61,19 @@ def job_page(full_url: str) -> tuple[int, dict[str, str], str]:
 
 
 def _describe(name: str, region: str) -> dict[str, Any]:
+    """The training job, else the ``CreateJob`` job (multi-turn RFT) of that name."""
     from moto.sagemaker.models import sagemaker_backends
 
-    described: dict[str, Any] = sagemaker_backends[DEFAULT_ACCOUNT_ID][region].describe_training_job(name)
+    # With moto's backends, on first use: this module is loaded with the routes, before the patches are installed.
+    from novaflow.local.aws import agent_jobs
+
+    try:
+        described: dict[str, Any] = sagemaker_backends[DEFAULT_ACCOUNT_ID][region].describe_training_job(name)
+    except Exception:
+        job = agent_jobs.jobs(DEFAULT_ACCOUNT_ID, region).get(name)
+        if job is None:
+            raise
+        return job.describe()
     return described
 
 

@@ -299,8 +299,9 @@ def _function_env(fn: Any) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
     }
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        env["AWS_ENDPOINT_URL"] = os.environ["AWS_ENDPOINT_URL"]
+    for name in ("AWS_ENDPOINT_URL", "RFT_RUNTIME_ENDPOINT"):  # this embedded AWS, and its job runtime service
+        if os.environ.get(name):
+            env[name] = os.environ[name]
     env.update({str(k): str(v) for k, v in (fn.environment_vars or {}).items()})
     return env
 

@@ -26,6 +26,7 @@ def install() -> None:
         # Imported after the pin check, not at the top: these modules import moto internals that another moto
         # version may lack, and the check's one clear line must come before an ImportError from deep inside.
         from novaflow.local.aws import (
+            agent_jobs,
             events,
             lambda_exec,
             moto_bedrock,
@@ -40,11 +41,14 @@ def install() -> None:
             quotas,
             routes,
         )
-        from novaflow.local.emulator import faults, fulfilment
+        from novaflow.local.emulator import agent_rft, faults, fulfilment
 
         moto_sagemaker.install()
         moto_hyperpod.install()
         quotas.install()  # after moto_sagemaker: its name check runs inside the quota check's lock
+        agent_jobs.install()
+        if agent_rft.on_agent_job_created not in agent_jobs.ON_AGENT_JOB_CREATED:
+            agent_jobs.ON_AGENT_JOB_CREATED.append(agent_rft.on_agent_job_created)
         moto_hub.install()
         moto_iam.install()
         moto_registry.install()
@@ -67,6 +71,7 @@ def reset() -> None:
     from moto.moto_api import state_manager
 
     from novaflow.local.aws import (
+        agent_jobs,
         events,
         lambda_exec,
         moto_bedrock,
@@ -83,6 +88,7 @@ def reset() -> None:
     moto_sagemaker.reset()
     moto_hyperpod.reset()
     quotas.clear()
+    agent_jobs.reset()
     moto_hub.reset()
     moto_bedrock.reset()
     moto_invocation_jobs.reset()

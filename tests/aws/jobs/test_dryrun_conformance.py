@@ -161,6 +161,14 @@ def _default_jobs() -> list[tuple[str, str, str, str | None, str | None]]:
     return jobs
 
 
+def _put_tasks(key: str, rows: int) -> str:
+    body = "".join(
+        json.dumps({"id": f"t{i}", "metadata": {"prompt": f"q{i}"}, "answer": "HQ"}) + "\n" for i in range(rows)
+    )
+    get_client("s3").put_object(Bucket="novaflow-local", Key=key, Body=body.encode())
+    return f"s3://novaflow-local/{key}"
+
+
 def test_every_packaged_default_passes_its_own_dry_run(aws, calls) -> None:
     from novaflow.recipes.service import default_count, recipe_for
 
@@ -170,6 +178,7 @@ def test_every_packaged_default_passes_its_own_dry_run(aws, calls) -> None:
         "gen_qa": put_jsonl("data/eval/gen_qa.jsonl", 50),
         "rows": put_jsonl("data/rows.jsonl", 120),
         "judge": put_jsonl("data/judge/llm_judge.jsonl", 50),
+        "tasks": _put_tasks("data/mtrl/train.jsonl", 40),
     }
     trust = {
         "Version": "2012-10-17",
@@ -189,6 +198,8 @@ def test_every_packaged_default_passes_its_own_dry_run(aws, calls) -> None:
         needs_lambda = method == "rft_lora" or task == "rft_eval"
         judge = {"llm_judge": data["judge"], "rubric_llm_judge": data["judge"]}
         train = {"gen_qa": data["gen_qa"], None: data["train"], **judge}.get(task, data["rows"])
+        if method == "rft_multiturn":  # multi-turn RFT reads tasks and names its agent (the Lambda will do)
+            train = data["tasks"]
         if task and task not in ("gen_qa", "llm_judge", "rubric_llm_judge", "rft_eval"):
             train = None  # built-in benchmark: no data channel
         spec = JobSpec(
@@ -200,6 +211,7 @@ def test_every_packaged_default_passes_its_own_dry_run(aws, calls) -> None:
             instance_type=instance_type,
             instance_count=count,
             reward_lambda_arn=lambda_arn if needs_lambda else None,
+            agent_arn=lambda_arn if method == "rft_multiturn" else None,
             role_arn=bedrock_role["Role"]["Arn"] if platform == "BEDROCK" else None,
             accept_eula=platform == "SERVERLESS",
             image_uri=CPT_IMAGE if method == "cpt" else None,
@@ -210,7 +222,7 @@ def test_every_packaged_default_passes_its_own_dry_run(aws, calls) -> None:
             failures.append(f"{platform} {model} {method} {task} {instance_type}: {report.describe()}")
     assert failures == []
     assert checked >= 60
-    assert "CreateTrainingJob" not in calls and "CreateModelCustomizationJob" not in calls
+    assert "CreateTrainingJob" not in calls and "CreateModelCustomizationJob" not in calls and "CreateJob" not in calls
 
 
 def test_a_value_outside_the_published_range_is_a_problem_and_nothing_is_submitted(aws, calls) -> None:

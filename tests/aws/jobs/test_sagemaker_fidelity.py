@@ -24,6 +24,7 @@ import pytest
 
 from novaflow.aws import get_client
 from novaflow.catalog import MODELS, SUPPORT, Method, Platform, get_model
+from novaflow.jobs.backends import get_backend
 from novaflow.jobs.reasoning import follow_data_reasoning
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission, submit_training_job
@@ -352,6 +353,86 @@ def test_serverless_evaluation_equals_the_sagemaker_v3_evaluator_step(aws, monke
     assert [s["Name"] for s in steps] == ["EvaluateBaseModel"]
     request = {k: v for k, v in ours[0].items() if k not in ("TrainingJobName", "Tags")}
     assert request == steps[0]["Arguments"]
+
+
+MLFLOW_APP = "arn:aws:sagemaker:us-east-1:123456789012:mlflow-app/app-fidelity"
+
+
+@pytest.mark.parametrize("overrides", [{"learning_rate": 5e-5, "max_steps": 6, "group_size": 8}, {}])
+def test_agentic_rft_create_job_equals_the_multi_turn_rl_trainer(aws, monkeypatch, overrides) -> None:
+    """v3's ``MultiTurnRLTrainer`` and novaflow send the same ``CreateJob``: category, role, schema version, tags
+    and, byte for byte, the job config document (agent, channel, output, groups, base model, EULA, MLflow, VPC and
+    only the hyperparameters that differ from the MTRL recipe's defaults). The names differ by design: v3 stamps
+    the time, novaflow hashes the spec."""
+    from sagemaker.core.shapes import VpcConfig
+    from sagemaker.train.multi_turn_rl_trainer import MultiTurnRLTrainer
+
+    from novaflow.jobs.agent_rft import checkpoint_group_name
+
+    get_client("s3").put_object(
+        Bucket="novaflow-local", Key="data/mtrl/train.jsonl", Body=b'{"id": "t1", "metadata": {"prompt": "hi"}}\n'
+    )
+    agent = _reward_lambda()
+    spec = JobSpec(
+        platform="SERVERLESS",
+        model="nova-lite-2",
+        method="rft_multiturn",
+        train_uri="s3://novaflow-local/data/mtrl/train.jsonl",
+        agent_arn=agent,
+        overrides=overrides,
+        model_package_group=GROUP,
+        accept_eula=True,
+        kms_key_id="alias/nova",
+        subnets=("subnet-1",),
+        security_group_ids=("sg-1",),
+        mlflow_tracking_uri=MLFLOW_APP,
+        mlflow_experiment_name="agents",
+        mlflow_run_name="run-1",
+    )
+    ours: list[dict[str, Any]] = []
+    sm = get_client("sagemaker")
+    hook = _captured(sm, "CreateJob", ours)
+    try:
+        record = submit_training_job(spec)
+    finally:
+        sm.meta.events.unregister("before-call.sagemaker.CreateJob", hook)
+    assert len(ours) == 1 and ours[0]["JobName"] == record.name
+
+    theirs: list[dict[str, Any]] = []
+    trainer = MultiTurnRLTrainer(
+        model=get_model("nova-lite-2").hub_name,
+        agent_env=agent,
+        training_dataset=spec.train_uri,
+        mlflow_app_arn=MLFLOW_APP,
+        mlflow_experiment_name="agents",
+        mlflow_run_name="run-1",
+        s3_output_path=spec.resolve(load_settings()).output_uri,
+        output_model_package_group=GROUP,
+        intermediate_checkpoint_model_package_group=checkpoint_group_name(spec),
+        networking=VpcConfig(security_group_ids=["sg-1"], subnets=["subnet-1"]),
+        kms_key_arn="alias/nova",
+        accept_eula=True,
+        sagemaker_session=_session(aws, monkeypatch, theirs, "CreateJob"),
+        role=load_settings().role_arn,
+        tags=[{"key": t["Key"], "value": t["Value"]} for t in ours[0]["Tags"][2:]],
+    )
+    for key, value in overrides.items():
+        setattr(trainer.hyperparameters, key, value)
+    trainer.train(wait=False)
+
+    assert len(theirs) == 1
+    assert json.loads(ours[0]["JobConfigDocument"]) == json.loads(theirs[0]["JobConfigDocument"])
+    assert {k: v for k, v in ours[0].items() if k != "JobName"} == {
+        k: v for k, v in theirs[0].items() if k != "JobName"
+    }
+    document = json.loads(ours[0]["JobConfigDocument"])
+    assert document["AgentConfig"] == {"CustomAgentLambdaConfig": {"LambdaArn": agent}}
+    sent = {k: str(v) for k, v in sorted(overrides.items())}
+    assert document["TrainingConfig"].get("HyperParameters") == (sent or None)
+    backend = get_backend("SERVERLESS", method="rft_multiturn")
+    state = backend.describe(record.name)
+    if state is not None and not state.status.terminal:  # the request was the point, not the job
+        backend.stop(record.name)
 
 
 # -- inference components: v3's ModelBuilder deploying a Nova model with ResourceRequirements ----------------

@@ -119,6 +119,7 @@ def test_every_method_reads_one_data_format() -> None:
         "rft": ["rft_lora"],
         "cpt": ["cpt"],
         "dpo": ["dpo_full", "dpo_lora"],
+        "mtrl": ["rft_multiturn"],
     }
     assert set(SUPPORT) == set(Method)
     assert DataFormat.of("rft_lora") is DataFormat.RFT

@@ -1,0 +1,1 @@
+"""Multi-turn RFT agents: the rollout contract, a team's agent file packaged as a Lambda, the pre-job check."""
