@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flows.params import EndToEndParams
-from flows.stages import RunLog
+from flows.stages.run_log import RunLog
 from novaflow.data.splits import MAX_STRATA
 from novaflow.evaluation.compare import StageComparison
 from novaflow.evaluation.results import EvalResult
@@ -22,10 +22,19 @@ def run_summary_markdown(
     deployment: str | None = None,
 ) -> str:
     lines = [f"# novaflow run `{log.run_name}`", ""]
-    total = sum(s.seconds for s in log.stages)
-    lines += ["## Stages", "", "| stage | seconds | detail |", "|---|---:|---|"]
-    lines += [f"| {s.stage} | {s.seconds:.1f} | {s.detail} |" for s in log.stages]
-    lines += [f"| **total** | {total:.1f} | |", ""]
+    lines += [
+        "## Stages",
+        "",
+        "Offsets in seconds from the start of the run; stages whose spans overlap ran side by side.",
+        "",
+        "| stage | start | end | seconds | status | detail |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    lines += [
+        f"| {s.stage} | {s.start:.1f} | {s.end:.1f} | {s.seconds:.1f} | {s.status} | {s.detail} |"
+        for s in sorted(log.stages, key=lambda s: (s.start, s.end))
+    ]
+    lines += [f"| **run** | 0.0 | {log.wall_seconds:.1f} | {log.wall_seconds:.1f} | | |", ""]
     if log.jobs:
         lines += ["## Jobs", "", "| stage | job | status | attached |", "|---|---|---|---|"]
         lines += [
@@ -112,6 +121,7 @@ def run_report(
         data=dict(log.data),
         reward=log.reward,
         timings={s.stage: s.seconds for s in log.stages},
+        timeline=log.timeline(),
         labels=report_labels(params, stages),
         model_package_version=log.model_package_version,
         flow_run_url=flow_run_url,

@@ -4,3 +4,14 @@ from __future__ import annotations
 
 TARGETS: tuple[str, ...] = ("sagemaker", "bedrock_od", "bedrock_pt")
 """Where a checkpoint can be deployed: a SageMaker endpoint, Bedrock on demand, Bedrock provisioned throughput."""
+
+
+def deployment_name(run_name: str, explicit: str | None = None) -> str:
+    """A valid SageMaker / Bedrock name for a run's deployment (letters, digits, hyphens, <= 63): ``explicit``, else
+    ``novaflow-<run_name>``."""
+    import re
+
+    if explicit:
+        return explicit
+    base = re.sub(r"[^a-zA-Z0-9-]+", "-", f"novaflow-{run_name}").strip("-")
+    return re.sub(r"-{2,}", "-", base)[:63].rstrip("-")

@@ -29,6 +29,7 @@ from novaflow.reports.figures import (
     metric_bars,
     reward_shares,
     split_sizes,
+    stage_timeline,
     training_figure,
 )
 from novaflow.reports.format import fixed, p_text
@@ -163,7 +164,10 @@ def _headline(report: RunReport) -> str:
         cards.append(_card("deployed", "nothing", report.not_deployed or ""))
     if report.model_package_version:
         cards.append(_card("model package", report.model_package_version))
-    if report.timings:
+    if report.timeline:
+        wall = max(t.end for t in report.timeline)
+        cards.append(_card("run time", f"{wall:.1f} s", f"{len(report.timeline)} stages, some side by side"))
+    elif report.timings:
         cards.append(_card("time in stages", f"{sum(report.timings.values()):.1f} s", f"{len(report.timings)} stages"))
     links = ""
     if report.jobs:
@@ -217,6 +221,8 @@ def render_report(report: RunReport) -> str:
         page.add("<h2 id='jobs'>Jobs and times</h2>")
         if report.jobs:
             page.table(tables.jobs_table(report.jobs))
+        if report.timeline:
+            page.figure(stage_timeline(report.timeline))
         if report.timings:
             page.table(tables.timings_table(report.timings))
     for note in report.notes:

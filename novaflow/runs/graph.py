@@ -8,7 +8,7 @@ the stage objects, the checks that a graph is whole, and the ready set a runner 
 runs a graph with Prefect; the sweep merges the graphs of several variants into one (equal stages once).
 
 Example:
-    >>> g = Graph([Stage("data", (), "data", lambda ctx, i: 1), Stage("sft", ("data",), "model:sft", lambda c, i: 2)])
+    >>> g = Graph([Stage("data", (), lambda ctx, i: 1), Stage("sft", ("data",), lambda ctx, i: 2)])
     >>> g.ready(done=set(), running=set())
     ['data']
 """
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from novaflow.errors import ConfigError
+from novaflow.errors import ConfigError, NovaflowError
 
 StageFn = Callable[[Any, Mapping[str, Any]], Any]
 """What a stage runs: ``fn(context, inputs)`` where ``inputs`` maps each name in ``needs`` to its value."""
@@ -33,12 +33,16 @@ class Stage:
     key: str
     needs: tuple[str, ...]
     """Names of the outputs this stage reads (each given by exactly one other stage of the graph)."""
-    gives: str
-    """Name of the one output this stage produces (its return value)."""
     run: StageFn = field(compare=False)
+    gives: str = ""
+    """Name of the one output this stage produces (its return value); empty = the stage's key."""
     identity: str = ""
     """What makes two stages of two graphs the same work (a spec hash, a data plan hash); empty = the key alone.
     The sweep merges stages of equal key, identity and inputs into one node."""
+
+    def __post_init__(self) -> None:
+        if not self.gives:
+            object.__setattr__(self, "gives", self.key)
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,12 @@ class StageTiming:
     @property
     def seconds(self) -> float:
         return self.end - self.start
+
+
+def after(stage: Stage, *keys: str) -> Stage:
+    """``stage`` also waiting for ``keys`` (whose outputs it does not read): a check that must pass before the
+    stage may spend money."""
+    return replace(stage, needs=(*stage.needs, *(k for k in keys if k not in stage.needs)))
 
 
 class Graph:
@@ -121,7 +131,7 @@ class Graph:
         return path, total
 
 
-class StageFailed(Exception):
+class StageFailed(NovaflowError):
     """A stage of the run raised; ``str()`` is the one line a person reads: the stage and the reason."""
 
     def __init__(self, key: str, cause: BaseException) -> None:

@@ -24,7 +24,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
 from flows.params import DataParams, EndToEndParams, JobParams, WaitParams, resolve_model
-from flows.stages import spec_for
+from flows.stages.jobs import spec_for
 from novaflow.catalog import Method
 from novaflow.settings import load_settings
 

@@ -46,15 +46,15 @@ def test_run_end_to_end_local_prints_stages_comparison_and_report(aws, tmp_path,
     header = next(line for line in out.splitlines() if line.startswith("metric "))
     assert header.split() == [
         "metric",
-        "Baseline",
-        "Post-SFT",
-        "Post-RFT",
-        "Post-SFT",
+        "baseline",
+        "post-sft",
+        "post-rft",
+        "post-sft",
         "vs",
-        "Baseline",
-        "Post-RFT",
+        "baseline",
+        "post-rft",
         "vs",
-        "Baseline",
+        "baseline",
     ]
     assert any(line.startswith("em ") for line in out.splitlines())
     assert f"report (local): {tmp_path / 'runs' / 'cli-small' / 'report.html'}" in out

@@ -26,7 +26,8 @@ from flows.single_stage import (
     sft,
     verify_reward,
 )
-from flows.stages import RunLog, prepare_data
+from flows.stages.prepare_data import prepare_data
+from flows.stages.run_log import RunLog
 from tests.flows.helpers import FAST_WAIT, artifacts_of
 
 ESCROW_PREFIX = "s3://customer-escrow-123456789012-smtj-"

@@ -21,7 +21,7 @@ def _stage(key: str, needs: tuple[str, ...] = (), seconds: float = 0.0, fail: st
             raise RuntimeError(fail)
         return key + "(" + ",".join(str(inputs[n]) for n in needs) + ")"
 
-    return Stage(key, needs, key, run)
+    return Stage(key, needs, run)
 
 
 def test_a_graph_is_refused_when_an_input_has_no_producer_or_stages_wait_on_each_other() -> None:
@@ -71,7 +71,7 @@ def test_the_first_failure_stops_the_other_branches_and_names_its_stage() -> Non
         [
             _stage("data"),
             _stage("baseline", ("data",), 0.1, fail="evaluation job eval-1 failed: AlgorithmError\nlast lines..."),
-            Stage("sft", ("data",), "sft", sft),
+            Stage("sft", ("data",), sft),
             _stage("rft", ("sft",)),
         ]
     )
