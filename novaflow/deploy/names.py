@@ -5,6 +5,12 @@ from __future__ import annotations
 TARGETS: tuple[str, ...] = ("sagemaker", "bedrock_od", "bedrock_pt")
 """Where a checkpoint can be deployed: a SageMaker endpoint, Bedrock on demand, Bedrock provisioned throughput."""
 
+DEFAULT_CONTEXT_LENGTH = 4000
+DEFAULT_MAX_CONCURRENCY = 1
+"""The inference container's CONTEXT_LENGTH / MAX_CONCURRENCY when none is given: the service's own defaults
+(docs/inference.md#sagemaker-endpoint), the one source for the CLI, the flows' form and the deploy functions.
+They fit the smallest tier of every model on every supported instance type."""
+
 
 def deployment_name(run_name: str, explicit: str | None = None) -> str:
     """A valid SageMaker / Bedrock name for a run's deployment (letters, digits, hyphens, <= 63): ``explicit``, else

@@ -127,3 +127,9 @@ def resume_when_paused(
     thread = threading.Thread(target=worker, daemon=True)
     thread.start()
     return thread
+
+
+def baseline_job_name(params: EndToEndParams) -> str:
+    """The deterministic name of the baseline evaluation job a run of ``params`` submits (gen_qa on the eval rows)."""
+    spec = spec_for(resolve_model(params.model), Method.EVALUATION, JobParams(), train_uri=data_uri(params, "eval"))
+    return spec.resolve(load_settings()).job_name()

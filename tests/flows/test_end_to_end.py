@@ -269,3 +269,24 @@ def _active_slots(name: str) -> int:
             return client.read_global_concurrency_limit_by_name(name).active_slots
         except ObjectNotFound:
             return 0
+
+
+def test_stages_ran_side_by_side_as_the_graph_allows(run: Run) -> None:
+    """From the stages' own recorded start and end offsets: the baseline beside SFT, RFT beside the evaluation of
+    SFT, the comparison after every evaluation; the summary shows the same offsets."""
+    t = {key: tuple(span) for key, span in run.result["timeline"].items()}
+    start, end = {k: v[0] for k, v in t.items()}, {k: v[1] for k, v in t.items()}
+    assert start["baseline"] >= end["data"] and start["sft"] >= end["data"]
+    assert start["baseline"] < end["sft"] and start["sft"] < end["baseline"]  # side by side
+    assert start["rft"] >= end["sft"] and start["post-sft"] >= end["sft"]
+    assert start["rft"] < end["post-sft"]  # RFT does not wait for the evaluation of SFT
+    assert start["post-rft"] >= end["rft"]
+    assert start["compare"] >= max(end["baseline"], end["post-sft"], end["post-rft"])
+    assert start["gate"] >= end["compare"] and start["deploy"] >= end["gate"] and start["smoke"] >= end["deploy"]
+    assert start["cleanup"] >= max(e for k, e in end.items() if k not in {"cleanup", "report"})
+    summary = run.arts["run-summary-e2e-artifacts"]["data"]
+    for key, (begin, finish) in t.items():
+        assert f"| {key} | {begin:.1f} | {finish:.1f} |" in summary
+    report = orjson.loads((run.work / "e2e-artifacts" / "report.json").read_bytes())
+    timeline = {row["key"]: (round(row["start"], 3), round(row["end"], 3)) for row in report["timeline"]}
+    assert timeline == {k: v for k, v in t.items() if k != "report"}  # the report is drawn before it ends
