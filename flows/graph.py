@@ -16,7 +16,7 @@ from typing import Any
 from prefect import get_run_logger
 
 from flows.stages.context import StageContext
-from novaflow.runs.graph import Graph, GraphRun, Stage, StageFailed, run_graph
+from novaflow.runs.graph import Graph, GraphRun, Stage, StageFailed, one_line, run_graph
 from novaflow.runs.registry import stop_jobs_of_run
 from tasks.runs import current_flow_run_id
 
@@ -31,7 +31,7 @@ def run_stages(graph: Graph, ctx: StageContext, *, given: Mapping[str, Any] | No
         return stage.run(ctx, inputs)
 
     def stop_jobs(key: str, exc: BaseException) -> None:
-        logger.error("stage %s failed: %s; stopping the run's other stages", key, str(exc).strip().split("\n")[0])
+        logger.error("stage %s failed: %s; stopping the run's other stages", key, one_line(exc))
         try:
             stopped = stop_jobs_of_run(run_id, ctx.settings)
         except Exception as err:  # the run fails anyway; say why its jobs may still run

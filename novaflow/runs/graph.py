@@ -131,12 +131,26 @@ class Graph:
         return path, total
 
 
+_DETAIL = ("note:", "estimate", "last log lines")
+
+
+def one_line(error: BaseException) -> str:
+    """An error as one line: its first line, plus the problems it lists when that line ends in a colon (a dry run's
+    problems), without the notes, estimates and log tails that follow them."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    if not lines[0].endswith(":"):
+        return lines[0]
+    listed = [line for line in lines[1:] if not line.lower().startswith(_DETAIL)]
+    return " ".join([lines[0], "; ".join(listed)]).strip()
+
+
 class StageFailed(NovaflowError):
     """A stage of the run raised; ``str()`` is the one line a person reads: the stage and the reason."""
 
     def __init__(self, key: str, cause: BaseException) -> None:
-        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        super().__init__(f"stage {key} failed: {reason}")
+        super().__init__(f"stage {key} failed: {one_line(cause)}")
         self.key = key
         self.cause = cause
         self.timings: list[StageTiming] = []

@@ -86,3 +86,16 @@ def test_the_first_failure_stops_the_other_branches_and_names_its_stage() -> Non
     assert stopped == ["baseline"]
     statuses = {t.key: t.status for t in err.value.timings}
     assert statuses == {"data": "completed", "baseline": "failed", "sft": "stopped"}  # rft never started
+
+
+def test_a_failure_is_one_line_with_the_problems_a_dry_run_lists() -> None:
+    from novaflow.runs.graph import one_line
+
+    dry_run = RuntimeError(
+        "Dry run for job j-1: 2 problem(s):\n  PROBLEM: no image for CPT\n  PROBLEM: role missing\n"
+        "  note: runs in us-east-1\n  ESTIMATE (upper bound): 1 x ml.p5.48xlarge"
+    )
+    assert one_line(dry_run) == "Dry run for job j-1: 2 problem(s): PROBLEM: no image for CPT; PROBLEM: role missing"
+    job = RuntimeError("Job j-2 failed: AlgorithmError: OOM.\n  last log lines:\n    [ERROR] OOM")
+    assert str(StageFailed("sft", job)) == "stage sft failed: Job j-2 failed: AlgorithmError: OOM."
+    assert one_line(ValueError("")) == "ValueError"
