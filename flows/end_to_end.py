@@ -10,13 +10,16 @@ BEDROCK). The same flow runs against AWS or, with the endpoint pointed at the em
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run as current_flow_run
+from pydantic import BaseModel
 
 from flows.graph import run_stages
 from flows.hooks import STOP_ON_EXIT, FlowHooks
@@ -103,28 +106,32 @@ def run_plan(params: EndToEndParams) -> RunPlan:
     tasks = stage_tasks(params)
     rft_eval = RFT_EVAL in tasks.values()
     methods = [Method.EVALUATION, *(TRAINING_STAGES[stage] for stage in order)]
-    stages: list[Stage] = [data_stage(params.data, methods, eval_rft=rft_eval)]
+    model = params.model or ""
+    is_sample = params.data.source == "sample"
+    stages: list[Stage] = [
+        identified(data_stage(params.data, methods, eval_rft=rft_eval), model, params.data, methods, rft_eval)
+    ]
     checks: tuple[str, ...] = ()
     if needs_reward(trains_rft="rft" in order, rft_eval=rft_eval):
         stages += [
-            reward_check_stage(params.reward, is_sample=params.data.source == "sample"),
-            reward_lambda_stage(params.reward),
+            identified(reward_check_stage(params.reward, is_sample=is_sample), params.reward, is_sample),
+            identified(reward_lambda_stage(params.reward), params.reward),
         ]
         checks = (REWARD_CHECK,)
     eval_reward = REWARD_LAMBDA if rft_eval else None
     evaluations: list[str] = []
     if "baseline" not in skip:
         job = params.baseline.model_copy(update={"task": tasks["baseline"]})
-        stages.append(after(baseline_stage(job, reward=eval_reward), *checks))
+        stages.append(identified(after(baseline_stage(job, reward=eval_reward), *checks), job))
         evaluations.append(BASELINE)
     previous: str | None = None
     for stage in order:
-        method = TRAINING_STAGES[stage]
+        method, job = TRAINING_STAGES[stage], getattr(params, stage)
         reward = REWARD_LAMBDA if method is Method.RFT_LORA else None
-        stages.append(
-            after(training_stage(stage, method, getattr(params, stage), after=previous, reward=reward), *checks)
-        )
-        stages.append(evaluation_stage(evaluation_key(stage), params.evaluation, of=stage, reward=eval_reward))
+        training = training_stage(stage, method, job, after=previous, reward=reward)
+        stages.append(identified(after(training, *checks), job, params.registry))
+        evaluation = evaluation_stage(evaluation_key(stage), params.evaluation, of=stage, reward=eval_reward)
+        stages.append(identified(evaluation, params.evaluation, params.registry))
         evaluations.append(evaluation_key(stage))
         previous = stage
     if len(evaluations) >= 2:
@@ -137,6 +144,18 @@ def run_plan(params: EndToEndParams) -> RunPlan:
         needed = {need for stage in stages for need in stage.needs}
         stages.append(cleanup_stage(params.deploy, [s.key for s in stages if s.gives not in needed]))
     return RunPlan(Graph(stages), tuple(evaluations), previous)
+
+
+def identified(stage: Stage, *parts: Any) -> Stage:
+    """``stage`` with an identity from the parameters it reads, so a sweep runs equal stages of its variants once
+    (the stages it reads from count too: see :func:`flows.sweep.merge_graphs`)."""
+    return replace(stage, identity=fingerprint(parts))
+
+
+def fingerprint(parts: Sequence[Any]) -> str:
+    """A short hash of parameters (pydantic models by their JSON, everything else by ``repr``)."""
+    text = "|".join(p.model_dump_json() if isinstance(p, BaseModel) else repr(p) for p in parts)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def smoke_labels(params: EndToEndParams) -> list[str] | None:

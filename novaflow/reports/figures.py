@@ -223,3 +223,19 @@ def stage_timeline(timeline: Sequence[StageTiming]) -> go.Figure:
         height=120 + 28 * len(ordered),
     )
     return fig
+
+
+def curves_overlay(curves: Mapping[str, TrainingSeries]) -> go.Figure | None:
+    """Every training stage's loss (or, for RFT, mean reward) by step on one chart: the variants' curves side by
+    side. None when no stage logged either."""
+    fig = go.Figure()
+    for name, series in curves.items():
+        for metric in ("loss", "reward_mean"):
+            values = series.values.get(metric)
+            if values:
+                fig.add_scatter(x=series.steps[: len(values)], y=values, mode="lines", name=f"{name} {metric}")
+                break
+    if not fig.data:
+        return None
+    fig.update_layout(title="Training curves of every variant", xaxis_title="step", yaxis_title="loss / reward")
+    return fig

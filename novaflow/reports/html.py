@@ -25,6 +25,7 @@ from novaflow.jobs.series import TrainingSeries
 from novaflow.reports import tables
 from novaflow.reports.figures import (
     confusion_heatmap,
+    curves_overlay,
     length_histogram,
     metric_bars,
     reward_shares,
@@ -200,6 +201,14 @@ def render_report(report: RunReport) -> str:
     ]
     page.add("<nav>" + "".join(f"<a href='#{key}'>{title}</a>" for key, title, shown in sections if shown) + "</nav>")
     page.add(_headline(report) + "</header>")
+    if report.leaderboard:
+        page.add("<h2 id='leaderboard'>Leaderboard</h2>")
+        page.table(tables.records_table("Variants side by side", report.leaderboard))
+        if report.winner_line:
+            page.add(f"<p class='note'><strong>{_e(report.winner_line)}</strong></p>")
+        loss = curves_overlay(report.curves)
+        if loss is not None:
+            page.figure(loss)
     if report.stages:
         _metrics_section(page, report)
     if report.curves:

@@ -63,6 +63,9 @@ class RunReport:
     timings: dict[str, float] = field(default_factory=dict)
     timeline: list[StageTiming] = field(default_factory=list)
     """Every stage's start and end (offsets from the run's start): the report's timeline."""
+    leaderboard: list[dict[str, Any]] = field(default_factory=list)
+    """A sweep's variants side by side (see :mod:`novaflow.sweeps.leaderboard`), first in its report."""
+    winner_line: str | None = None
     labels: tuple[str, ...] = DEFAULT_LABELS
     model_package_version: str | None = None
     """The model package version a serverless run registered (shown in the headline when set)."""
@@ -134,6 +137,8 @@ class RunReport:
             },
             "timings": self.timings,
             "timeline": [asdict(t) for t in self.timeline],
+            "leaderboard": self.leaderboard,
+            "winner": self.winner_line,
             "notes": self.notes,
         }
         return orjson.dumps(_finite(body), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
