@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from novaflow.sweeps.leaderboard import Leaderboard, VariantOutcome, build_leaderboard
-from novaflow.sweeps.variants import Variant, apply_patch
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -52,6 +50,8 @@ from novaflow.registry.packages import APPROVED, REJECTED
 from novaflow.reports.run import RunReport
 from novaflow.runs.context import RunContext
 from novaflow.runs.graph import Graph, Stage
+from novaflow.sweeps.leaderboard import Leaderboard, VariantOutcome, build_leaderboard
+from novaflow.sweeps.variants import Variant, apply_patch
 from novaflow.tracking.mlflow import FLOW_RUN_TAG, resolve_tracking_uri
 from tasks.common import artifact_key, publish_table
 from tasks.credentials import CredentialsParameter, run_context

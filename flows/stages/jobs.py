@@ -18,9 +18,11 @@ from novaflow.catalog import Method, Platform
 from novaflow.errors import JobError
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.spec import JobSpec
+from novaflow.quotas.refusals import is_capacity_failure
 from novaflow.tracking.mlflow import is_sagemaker_mlflow_arn
 from tasks.jobs import dry_run_task, submit_job_task, wait_job_task
-from tasks.runs import current_flow_run_id, job_slot, register_job_task
+from tasks.quotas import run_job_within_quota
+from tasks.runs import current_flow_run_id, register_job_task
 
 
 def run_job(ctx: StageContext, stage: str, spec: JobSpec, job: JobParams) -> JobRecord:
@@ -44,12 +46,27 @@ def run_job(ctx: StageContext, stage: str, spec: JobSpec, job: JobParams) -> Job
         report = dry_run_task(spec, settings)
         if report.cost is not None:
             log.costs[stage] = report.cost.describe()
-    with job_slot(wait.concurrency_limit, wait.max_concurrent_jobs):
-        if record is None:
-            record = submit_job_task(spec, settings, retry_failed=job.retry_failed)
-        register_job_task(current_flow_run_id(), record.name, record.platform.value, stage)
-        log.jobs[stage] = record
-        done = _wait(ctx, stage, record, spec)
+    existing = record
+
+    def submit(capacity_attempt: int) -> JobRecord:
+        submitted = existing or submit_job_task(
+            spec, settings, retry_failed=job.retry_failed, capacity_attempt=capacity_attempt
+        )
+        register_job_task(current_flow_run_id(), submitted.name, submitted.platform.value, stage)
+        log.jobs[stage] = submitted
+        return submitted
+
+    done = run_job_within_quota(
+        stage,
+        spec,
+        settings,
+        quotas=wait.quotas,
+        submit=submit,
+        wait=lambda submitted: _wait(ctx, stage, submitted, spec),
+        poll_seconds=wait.poll_seconds,
+        max_poll_seconds=wait.max_poll_seconds,
+        max_wait_hours=wait.max_wait_hours,
+    )
     log.jobs[stage] = done
     return done
 
@@ -67,6 +84,8 @@ def _wait(ctx: StageContext, stage: str, record: JobRecord, spec: JobSpec) -> Jo
             settings=ctx.settings,
         )
     except JobError as exc:
+        if is_capacity_failure(exc.failure_reason):
+            raise  # not a failure of the stage: the quota queue logs it as queued and submits again
         # The message carries the job's FailureReason and its last log lines; say it in the run log once more
         # with the stage, because this is the line a person reads first.
         get_run_logger().error(

@@ -171,6 +171,7 @@ def _work(ctx: JobContext) -> None:
         else:
             recipe = ctx.read_recipe()
         kind = kind_of(recipe, ctx.hyperparameters, ctx.image)
+        run.min_seconds = jobstate.Timing.for_kind(kind)
         ctx.log.line(
             f"Recipe run.name={recipe['run'].get('name')} kind={kind} "
             f"model_name_or_path={recipe['run'].get('model_name_or_path')}"

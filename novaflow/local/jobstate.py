@@ -38,10 +38,44 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+JOB_KINDS = ("training", "evaluation")
+"""The kinds of job whose emulated duration can be set apart: on AWS an evaluation is far shorter than a training
+job, and a benchmark of what overlaps what must be able to say by how much."""
+
+
+def _kind_seconds_from_env() -> dict[str, float]:
+    out: dict[str, float] = {}
+    for kind in JOB_KINDS:
+        value = os.environ.get(f"NOVAFLOW_LOCAL_{kind.upper()}_JOB_SECONDS")
+        if value:
+            out[kind] = float(value)
+    return out
+
+
 class Timing:
-    """The minimum wall-clock duration of an emulated job (real jobs take minutes; tests want ~1 s)."""
+    """The minimum wall-clock duration of an emulated job (real jobs take minutes; tests want ~1 s): ``seconds``
+    for every job, or per kind (``NOVAFLOW_LOCAL_TRAINING_JOB_SECONDS``, ``NOVAFLOW_LOCAL_EVALUATION_JOB_SECONDS``)."""
 
     seconds: float = float(os.environ.get("NOVAFLOW_LOCAL_JOB_SECONDS", DEFAULT_JOB_SECONDS))
+    per_kind: dict[str, float] = _kind_seconds_from_env()
+
+    @classmethod
+    def for_kind(cls, kind: str) -> float:
+        """The duration of a job the emulator fulfils as ``kind`` (``eval`` or a training method)."""
+        return cls.per_kind.get("evaluation" if kind == "eval" else "training", cls.seconds)
+
+    @classmethod
+    def set(cls, seconds: float, kind: str | None = None) -> None:
+        """Without ``kind``: every job, forgetting per-kind values; with it: that kind's jobs only."""
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        if kind is None:
+            cls.seconds = seconds
+            cls.per_kind = {}
+        elif kind in JOB_KINDS:
+            cls.per_kind = {**cls.per_kind, kind: seconds}
+        else:
+            raise ValueError(f"kind must be one of {', '.join(JOB_KINDS)}, got {kind!r}")
 
 
 @dataclass

@@ -36,6 +36,9 @@ def install() -> None:
         )
 
         moto_sagemaker.install()
+        from novaflow.local.aws import quotas
+
+        quotas.install()  # after moto_sagemaker: its name check runs inside the quota check's lock
         moto_hub.install()
         moto_registry.install()
         moto_runtime.install()
@@ -55,6 +58,9 @@ def reset() -> None:
     from novaflow.local.control import MANAGED_MODELS
 
     moto_sagemaker.reset()
+    from novaflow.local.aws import quotas
+
+    quotas.clear()
     moto_hub.reset()
     moto_bedrock.reset()
     faults.reset()

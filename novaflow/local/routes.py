@@ -47,12 +47,17 @@ def _route(action: Callable[[dict[str, Any]], Any]) -> Handler:
     return handler
 
 
-def _set_job_duration(body: dict[str, Any]) -> dict[str, float]:
+def _set_job_duration(body: dict[str, Any]) -> dict[str, Any]:
     seconds = float(body["seconds"])
-    if seconds < 0:
-        raise ValueError("seconds must be >= 0")
-    jobstate.Timing.seconds = seconds
-    return {"seconds": seconds}
+    kind = body.get("kind")
+    jobstate.Timing.set(seconds, kind)
+    return {"seconds": seconds, "kind": kind}
+
+
+def _set_quotas(body: dict[str, Any]) -> dict[str, Any]:
+    from novaflow.local.aws import quotas
+
+    return quotas.route(body)
 
 
 def _lambda_error(body: dict[str, Any]) -> None:
@@ -80,6 +85,7 @@ ROUTES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "throttle": lambda b: faults.throttle(b["operation"], int(b["times"])),
     "lambda-error": _lambda_error,
     "job-duration": _set_job_duration,
+    "quotas": _set_quotas,
     "unset-transitions": _unset_transitions,
 }
 
