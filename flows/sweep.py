@@ -115,13 +115,22 @@ def preflight(name: str, params: EndToEndParams, ctx: RunContext) -> None:
             method = TRAINING_STAGES[stage]
             uri = f"{data}/{method.data_format.value}/data/preflight.jsonl"
             start = f"{ctx.prefix}/preflight/{previous}/checkpoint/" if previous else None
-            spec = spec_for(model, method, jobs[stage], train_uri=uri, model_name_or_path=start)
+            extra = {"reward_lambda_arn": _planned_lambda(params, ctx)} if method is Method.RFT_LORA else {}
+            spec = spec_for(model, method, jobs[stage], train_uri=uri, model_name_or_path=start, **extra)
             _refuse(stage, dry_run(spec, ctx.settings, simulate_iam=False))
             previous = stage
         evaluation = spec_for(model, Method.EVALUATION, params.evaluation, train_uri=f"{data}/eval/data/gen_qa.jsonl")
         _refuse("evaluation", dry_run(evaluation, ctx.settings, simulate_iam=False))
     except NovaflowError as exc:
         raise ConfigError(f"variant {name}: {exc}") from None
+
+
+def _planned_lambda(params: EndToEndParams, ctx: RunContext) -> str:
+    """The reward Lambda RFT will name: the one given, or the one the run deploys (in the role's account)."""
+    if params.reward.function_arn:
+        return params.reward.function_arn
+    account = (ctx.settings.role_arn or "").split(":")[4:5] or ["000000000000"]
+    return f"arn:aws:lambda:{ctx.settings.region}:{account[0]}:function:{params.reward.function_name}"
 
 
 def _refuse(stage: str, report: Any) -> None:

@@ -110,64 +110,120 @@ def _sizes(text: str) -> dict[str, int]:
     return {"sft_rows": sft, "eval_rows": ev, "rft_rows": rft}
 
 
+_LOCAL = typer.Option(False, "--local", help="Run on the embedded AWS and the Nova emulator (no account, no GPU).")
+_DATA = typer.Option(
+    "sample",
+    "--data",
+    help="CSV/JSONL/Parquet path or s3:// URI; 'sample' = the committed synthetic Stack Overflow sample.",
+)
+_SIZES = typer.Option(None, "--sizes", help="SFT,EVAL,RFT row counts (default 3500,500,700).")
+_MODEL = typer.Option(
+    None, "--model", help="Nova model or an alias of one (default: NOVAFLOW_MODEL, else nova-lite-2)."
+)
+_MAP = typer.Option([], "--map", help="KEY=COLUMN mapping, repeatable (query=Body ...).")
+_SYSTEM = typer.Option(None, "--system", help="One system prompt for every row.")
+_SKIP = typer.Option([], "--skip", help="Skip a stage: baseline, sft, dpo, rft, deploy (repeatable).")
+_CLEANUP = typer.Option(
+    None, "--cleanup/--keep", help="Tear the deployment down at the end (default: yes with --local, no on AWS)."
+)
+_PARAMS = typer.Option(
+    None, "--params", help="JSON file of EndToEndParams (UI form shape); the flags above override it."
+)
+_WORK_DIR = typer.Option("novaflow-runs", "--work-dir", help="Local scratch directory.")
+_REWARD = typer.Option(
+    None,
+    "--reward",
+    help="Your reward file (.py with lambda_handler(event, context) or grade(response, reference_answer, "
+    "sample); local or s3://), packaged with the requirements.txt beside it.",
+)
+_REWARD_ARN = typer.Option(None, "--reward-arn", help="An existing reward Lambda, used as is.")
+_STRATIFY = typer.Option(
+    None, "--stratify", help="COLUMN or 'none' (default: automatic - the response column when it has few values)."
+)
+_EVAL_TASK = typer.Option(
+    None, "--eval-task", help="Evaluation added to gen_qa: judge, rft_eval or a benchmark (mmlu, bbh, math...)."
+)
+_GATE_METRIC = typer.Option(
+    None, "--gate-metric", help="Metric the deploy gate checks (em, judge:winrate, rft_eval:<name>, ...)."
+)
+_MLFLOW = typer.Option(
+    None, "--mlflow", help="MLflow tracking URI (sqlite:///runs.db, a server, a SageMaker MLflow ARN)."
+)
+_PLATFORM = typer.Option(
+    None,
+    "--platform",
+    help="Run every job on SMTJ (default) or SERVERLESS (no instances; models registered as versions).",
+)
+_ACCEPT_EULA = typer.Option(False, "--accept-eula", help="SERVERLESS: accept the base model's EULA.")
+_STAGES = typer.Option(
+    None, "--stages", help="Training stages in order, comma separated: sft,rft (default), sft,dpo, dpo, ..."
+)
+_QUOTA = typer.Option([], "--quota", help=QUOTA_HELP)
+
+
 @app.command("end-to-end")
 def end_to_end_cmd(
-    local: bool = typer.Option(
-        False, "--local", help="Run on the embedded AWS and the Nova emulator (no account, no GPU)."
-    ),
-    data: str = typer.Option(
-        "sample",
-        "--data",
-        help="CSV/JSONL/Parquet path or s3:// URI; 'sample' = the committed synthetic Stack Overflow sample.",
-    ),
-    sizes: str | None = typer.Option(None, "--sizes", help="SFT,EVAL,RFT row counts (default 3500,500,700)."),
-    model: str | None = typer.Option(
-        None, "--model", help="Nova model or an alias of one (default: NOVAFLOW_MODEL, else nova-lite-2)."
-    ),
-    column: list[str] = typer.Option([], "--map", help="KEY=COLUMN mapping, repeatable (query=Body ...)."),
-    system: str | None = typer.Option(None, "--system", help="One system prompt for every row."),
+    local: bool = _LOCAL,
+    data: str = _DATA,
+    sizes: str | None = _SIZES,
+    model: str | None = _MODEL,
+    column: list[str] = _MAP,
+    system: str | None = _SYSTEM,
     run_name: str = typer.Option("case-study", "--run-name", help="Names the S3 prefix, artifacts, deployment."),
-    skip: list[str] = typer.Option([], "--skip", help="Skip a stage: baseline, sft, dpo, rft, deploy (repeatable)."),
-    cleanup: bool | None = typer.Option(
-        None, "--cleanup/--keep", help="Tear the deployment down at the end (default: yes with --local, no on AWS)."
-    ),
-    params_file: Path | None = typer.Option(
-        None, "--params", help="JSON file of EndToEndParams (UI form shape); the flags above override it."
-    ),
-    work_dir: str = typer.Option("novaflow-runs", "--work-dir", help="Local scratch directory."),
-    reward: str | None = typer.Option(
-        None,
-        "--reward",
-        help="Your reward file (.py with lambda_handler(event, context) or grade(response, reference_answer, "
-        "sample); local or s3://), packaged with the requirements.txt beside it.",
-    ),
-    reward_arn: str | None = typer.Option(None, "--reward-arn", help="An existing reward Lambda, used as is."),
-    stratify: str | None = typer.Option(
-        None, "--stratify", help="COLUMN or 'none' (default: automatic - the response column when it has few values)."
-    ),
-    eval_task: str | None = typer.Option(
-        None, "--eval-task", help="Evaluation added to gen_qa: judge, rft_eval or a benchmark (mmlu, bbh, math...)."
-    ),
-    gate_metric: str | None = typer.Option(
-        None, "--gate-metric", help="Metric the deploy gate checks (em, judge:winrate, rft_eval:<name>, ...)."
-    ),
-    mlflow_uri: str | None = typer.Option(
-        None, "--mlflow", help="MLflow tracking URI (sqlite:///runs.db, a server, a SageMaker MLflow ARN)."
-    ),
-    platform: str | None = typer.Option(
-        None,
-        "--platform",
-        help="Run every job on SMTJ (default) or SERVERLESS (no instances; models registered as versions).",
-    ),
-    accept_eula: bool = typer.Option(False, "--accept-eula", help="SERVERLESS: accept the base model's EULA."),
-    stages: str | None = typer.Option(
-        None, "--stages", help="Training stages in order, comma separated: sft,rft (default), sft,dpo, dpo, ..."
-    ),
-    quota: list[str] = typer.Option([], "--quota", help=QUOTA_HELP),
+    skip: list[str] = _SKIP,
+    cleanup: bool | None = _CLEANUP,
+    params_file: Path | None = _PARAMS,
+    work_dir: str = _WORK_DIR,
+    reward: str | None = _REWARD,
+    reward_arn: str | None = _REWARD_ARN,
+    stratify: str | None = _STRATIFY,
+    eval_task: str | None = _EVAL_TASK,
+    gate_metric: str | None = _GATE_METRIC,
+    mlflow_uri: str | None = _MLFLOW,
+    platform: str | None = _PLATFORM,
+    accept_eula: bool = _ACCEPT_EULA,
+    stages: str | None = _STAGES,
+    quota: list[str] = _QUOTA,
 ) -> None:
-    """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->
-    gated deploy -> smoke test -> cleanup. Prints each stage's time, the comparison table and the report path."""
+    """Replay the case study: data -> [baseline | SFT] -> [eval | reward Lambda -> RFT] -> eval -> compare ->
+    gated deploy -> smoke test -> cleanup (stages side by side where they can). Prints each stage's time, the
+    comparison table and the report path."""
+    options = dict(locals())
+    params, quotas = _end_to_end_params(**options)
+    started = time.perf_counter()
+    with _environment(local, quotas):
+        from flows.end_to_end import end_to_end
 
+        result = end_to_end(params)
+    _print_result(result, time.perf_counter() - started)
+
+
+def _end_to_end_params(
+    *,
+    local: bool,
+    data: str,
+    sizes: str | None,
+    model: str | None,
+    column: list[str],
+    system: str | None,
+    run_name: str,
+    skip: list[str],
+    cleanup: bool | None,
+    params_file: Path | None,
+    work_dir: str,
+    reward: str | None,
+    reward_arn: str | None,
+    stratify: str | None,
+    eval_task: str | None,
+    gate_metric: str | None,
+    mlflow_uri: str | None,
+    platform: str | None,
+    accept_eula: bool,
+    stages: str | None,
+    quota: list[str],
+) -> tuple[Any, dict[str, int]]:
+    """The end-to-end parameters the options say (over ``--params``), checked as far as possible before anything
+    starts; and the ``--quota`` items."""
     from flows.end_to_end import plan_checks
     from flows.params import EndToEndParams
 
@@ -228,13 +284,7 @@ def end_to_end_cmd(
         from novaflow.settings import load_settings
 
         load_settings().require("bucket", "role_arn")  # one clear line now, not a failed flow run later
-
-    started = time.perf_counter()
-    with _environment(local, quotas):
-        from flows.end_to_end import end_to_end
-
-        result = end_to_end(params)
-    _print_result(result, time.perf_counter() - started)
+    return params, quotas
 
 
 def _print_result(result: dict[str, Any], seconds: float) -> None:
@@ -264,6 +314,68 @@ def _print_result(result: dict[str, Any], seconds: float) -> None:
 def _cell(row: dict[str, Any], stage: str) -> str:
     stderr = row.get(f"{stage}_stderr")
     return f"{row[stage]:.4f}" + (f" ±{stderr:.4f}" if isinstance(stderr, float) else "")
+
+
+@app.command("sweep")
+def sweep_cmd(
+    vary: list[str] = typer.Option(
+        [], "--vary", help="PATH=V1,V2,... of the end-to-end parameters (sft.overrides.lr=1e-5,2e-5); several: a grid."
+    ),
+    variants_file: Path | None = typer.Option(
+        None, "--variants", help="YAML or JSON list of named patches: [{name: ..., patch: {PATH: VALUE}}]."
+    ),
+    local: bool = _LOCAL,
+    data: str = _DATA,
+    sizes: str | None = _SIZES,
+    model: str | None = _MODEL,
+    column: list[str] = _MAP,
+    system: str | None = _SYSTEM,
+    run_name: str = typer.Option("sweep", "--run-name", help="Names the sweep: its S3 prefix, artifacts, deployment."),
+    skip: list[str] = _SKIP,
+    cleanup: bool | None = _CLEANUP,
+    params_file: Path | None = _PARAMS,
+    work_dir: str = _WORK_DIR,
+    reward: str | None = _REWARD,
+    reward_arn: str | None = _REWARD_ARN,
+    stratify: str | None = _STRATIFY,
+    eval_task: str | None = _EVAL_TASK,
+    gate_metric: str | None = _GATE_METRIC,
+    mlflow_uri: str | None = _MLFLOW,
+    platform: str | None = _PLATFORM,
+    accept_eula: bool = _ACCEPT_EULA,
+    stages: str | None = _STAGES,
+    quota: list[str] = _QUOTA,
+) -> None:
+    """Run variants of the end-to-end run as one graph (equal stages once), print the leaderboard and the winner;
+    only the winner is deployed."""
+    options = {k: v for k, v in locals().items() if k not in {"vary", "variants_file"}}
+    base, quotas = _end_to_end_params(**options)
+    from novaflow.sweeps.variants import grid, load_variants, parse_vary
+
+    variants = [*(grid(parse_vary(vary)) if vary else []), *(load_variants(variants_file) if variants_file else [])]
+    if not variants:
+        raise typer.BadParameter("give --vary PATH=V1,V2,... or --variants FILE", param_hint="--vary")
+    started = time.perf_counter()
+    with _environment(local, quotas):
+        from flows.sweep import SweepVariant, sweep
+
+        result = sweep(base, [SweepVariant(name=v.name, patch=v.patch) for v in variants])
+    typer.echo("")
+    typer.secho(
+        f"novaflow sweep '{result['sweep']}' of {len(variants)} variants finished in "
+        f"{time.perf_counter() - started:.1f} s",
+        bold=True,
+    )
+    shared = [node for node, names in result["nodes"].items() if len(names) > 1]
+    typer.echo(f"stages run once for every variant: {', '.join(shared) or 'none'}")
+    for line in result["lines"]:
+        typer.echo(line)
+    if result.get("deployment"):
+        typer.echo(f"deployed: {result['deployment']}")
+    for where, location in (result.get("report") or {}).items():
+        typer.echo(f"report ({where}): {location}")
+    if result.get("mlflow_run"):
+        typer.echo(f"mlflow run: {result['mlflow_run']}")
 
 
 @app.command("flow")
