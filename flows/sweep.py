@@ -30,11 +30,13 @@ from flows.graph import run_stages
 from flows.hooks import STOP_ON_EXIT
 from flows.params import EndToEndParams, resolve_model
 from flows.runners import thread_pool
+from flows.stages.baseline import BASELINE
 from flows.stages.checks import TRAINING_STAGES, registry_group, require_registry, require_supported
 from flows.stages.cleanup import cleanup_stage
 from flows.stages.compare import COMPARE
 from flows.stages.context import StageContext
 from flows.stages.deploy import DEPLOY, Deployment, deploy_stage
+from flows.stages.evaluation import evaluation_key
 from flows.stages.jobs import spec_for
 from flows.stages.prepare_data import PreparedData, flow_run_scratch
 from flows.stages.run_log import RunLog
@@ -46,15 +48,20 @@ from novaflow.errors import ConfigError, NovaflowError
 from novaflow.evaluation.compare import StageComparison
 from novaflow.evaluation.tasks import higher_is_better
 from novaflow.jobs.dryrun import dry_run
+from novaflow.jobs.spec import JobSpec
+from novaflow.jobs.submit import prepare_submission
+from novaflow.recipes.tables import load_price_table
 from novaflow.registry.packages import APPROVED, REJECTED
 from novaflow.reports.run import RunReport
 from novaflow.runs.context import RunContext
 from novaflow.runs.graph import Graph, Stage
 from novaflow.sweeps.leaderboard import Leaderboard, VariantOutcome, build_leaderboard
+from novaflow.sweeps.plan import PlannedJob, SweepPlan, plan_sweep
 from novaflow.sweeps.variants import Variant, apply_patch
 from novaflow.tracking.mlflow import FLOW_RUN_TAG, resolve_tracking_uri
 from tasks.common import artifact_key, publish_table
 from tasks.credentials import CredentialsParameter, run_context
+from tasks.quotas import run_capacities
 from tasks.registry import set_approval_task
 from tasks.reports import publish_report_task
 from tasks.runs import current_flow_run_id, run_name_held
@@ -98,10 +105,34 @@ def variant_params(base: EndToEndParams, variants: Sequence[Variant]) -> dict[st
     return out
 
 
-def preflight(name: str, params: EndToEndParams, ctx: RunContext) -> None:
+def job_specs(params: EndToEndParams, ctx: RunContext) -> dict[str, JobSpec]:
+    """The spec of every job stage of a variant as far as it is known before the run: the data and checkpoints
+    earlier stages will produce stand in as their planned locations (each job's own dry run checks them again)."""
+    model = params.model or ctx.settings.model
+    data = f"{ctx.prefix}/data"
+    specs: dict[str, JobSpec] = {}
+    eval_uri = f"{data}/eval/data/gen_qa.jsonl"
+    if "baseline" not in params.skip:
+        specs[BASELINE] = spec_for(model, Method.EVALUATION, params.baseline, train_uri=eval_uri)
+    previous: str | None = None
+    for stage in params.training_stages():
+        method, job = TRAINING_STAGES[stage], getattr(params, stage)
+        uri = f"{data}/{method.data_format.value}/data/planned.jsonl"
+        start = f"{ctx.prefix}/planned/{previous}/checkpoint/" if previous else None
+        extra = {"reward_lambda_arn": _planned_lambda(params, ctx)} if method is Method.RFT_LORA else {}
+        specs[stage] = spec_for(model, method, job, train_uri=uri, model_name_or_path=start, **extra)
+        checkpoint = f"{ctx.prefix}/planned/{stage}/checkpoint/"
+        specs[evaluation_key(stage)] = spec_for(
+            model, Method.EVALUATION, params.evaluation, train_uri=eval_uri, model_name_or_path=checkpoint
+        )
+        previous = stage
+    return specs
+
+
+def preflight(name: str, params: EndToEndParams, ctx: RunContext) -> dict[str, JobSpec]:
     """What can be refused before anything is spent, named by the variant: the model's support of each stage, the
     registry, the evaluation tasks and gate metric, and each job's dry run (recipe overrides, instances, region,
-    image, role) with the data and checkpoints the earlier stages will produce."""
+    image, role). Returns the variant's planned job specs."""
     try:
         model = params.model or ctx.settings.model
         order = params.training_stages()
@@ -109,20 +140,41 @@ def preflight(name: str, params: EndToEndParams, ctx: RunContext) -> None:
         require_supported(model, [(TRAINING_STAGES[s], jobs[s].platform) for s in order])
         require_registry(registry_group(params.registry, model, params.run_name), [params.evaluation, *jobs.values()])
         plan_checks(params, ctx.settings)
-        data = f"{ctx.prefix}/data"
-        previous: str | None = None
-        for stage in order:
-            method = TRAINING_STAGES[stage]
-            uri = f"{data}/{method.data_format.value}/data/preflight.jsonl"
-            start = f"{ctx.prefix}/preflight/{previous}/checkpoint/" if previous else None
-            extra = {"reward_lambda_arn": _planned_lambda(params, ctx)} if method is Method.RFT_LORA else {}
-            spec = spec_for(model, method, jobs[stage], train_uri=uri, model_name_or_path=start, **extra)
+        specs = job_specs(params, ctx)
+        for stage, spec in specs.items():
             _refuse(stage, dry_run(spec, ctx.settings, simulate_iam=False))
-            previous = stage
-        evaluation = spec_for(model, Method.EVALUATION, params.evaluation, train_uri=f"{data}/eval/data/gen_qa.jsonl")
-        _refuse("evaluation", dry_run(evaluation, ctx.settings, simulate_iam=False))
     except NovaflowError as exc:
         raise ConfigError(f"variant {name}: {exc}") from None
+    return specs
+
+
+def sweep_plan(
+    base: EndToEndParams, specs: Mapping[str, Mapping[str, JobSpec]], merged: MergedGraph, ctx: RunContext
+) -> SweepPlan:
+    """The jobs of the merged graph (a shared job once), how many run at once under the quotas found, and the cost
+    upper bound (every job at its maximum runtime)."""
+    planned: list[PlannedJob] = []
+    for node, variants in merged.shared_by.items():
+        key = merged.key_of[node]
+        spec = specs[variants[0]].get(key)
+        if spec is None:
+            continue
+        try:
+            sub = prepare_submission(spec.resolve(ctx.settings), ctx.settings, strict=False)
+        except NovaflowError:
+            continue  # its dry run said why; the plan counts what it can
+        planned.append(
+            PlannedJob(
+                name=node,
+                stage=key,
+                variants=variants,
+                platform=spec.platform.value,
+                instance_type=sub.instance_type,
+                instance_count=sub.instance_count,
+                max_hours=spec.max_runtime_seconds / 3600,
+            )
+        )
+    return plan_sweep(planned, run_capacities(ctx.settings, base.wait.quotas), load_price_table())
 
 
 def _planned_lambda(params: EndToEndParams, ctx: RunContext) -> str:
@@ -147,6 +199,8 @@ class MergedGraph:
     graph: Graph
     node_of: dict[tuple[str, str], str] = field(default_factory=dict)
     """(variant, stage key) -> node key."""
+    key_of: dict[str, str] = field(default_factory=dict)
+    """Node key -> the stage key it runs."""
     shared_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Node key -> the variants that run it."""
 
@@ -176,6 +230,7 @@ def merge_graphs(plans: Mapping[str, RunPlan], contexts: Mapping[tuple[str, ...]
         key = next(k for (v, k), s in signatures.items() if v == first and s == sig)
         node = key if len(variants) == len(names) else f"{'+'.join(variants)}/{key}"
         merged.shared_by[node] = tuple(variants)
+        merged.key_of[node] = key
         for variant in variants:
             merged.node_of[(variant, key)] = node
     for sig, variants in sharing.items():
@@ -226,13 +281,12 @@ def sweep(
     run.settings.require("bucket", "role_arn")
     named = [Variant(v.name, dict(v.patch)) for v in (variants or [])]
     params = variant_params(base, named)
-    for name, variant in params.items():
-        preflight(name, variant, run)
+    specs = {name: preflight(name, variant, run) for name, variant in params.items()}
     plans = {name: run_plan(variant) for name, variant in params.items()}
     home = Path(base.work_dir) / base.run_name
     wait = base.wait.max_wait_hours * 3600
     with run_name_held(base.run_name, home, wait_seconds=wait), flow_run_scratch(home) as work:
-        return _run(base, params, {v.name: v.label() for v in named}, plans, run, home, work)
+        return _run(base, params, {v.name: v.label() for v in named}, plans, specs, run, home, work)
 
 
 def _run(
@@ -240,6 +294,7 @@ def _run(
     params: Mapping[str, EndToEndParams],
     labels: Mapping[str, str],
     plans: Mapping[str, RunPlan],
+    specs: Mapping[str, Mapping[str, JobSpec]],
     run: RunContext,
     home: Path,
     work: Path,
@@ -257,6 +312,9 @@ def _run(
         group = registry_group(first.registry, model, sweep_name)
         contexts[variants] = StageContext(ctx_run, model, RunLog(name), first.wait, group, work / (slug or "shared"))
     merged = merge_graphs(plans, contexts)
+    spending = sweep_plan(base, specs, merged, run)
+    for line in spending.lines():
+        logger.info(line)
     shared = [node for node, vs in merged.shared_by.items() if len(vs) > 1]
     logger.info(
         "sweep %s: %d variants, %d stages in the merged graph (%d shared: %s)",
@@ -313,7 +371,7 @@ def _run(
     report = _publish_report(base, board, plans, merged, outputs, contexts, sweep_ctx, home, deployment)
     mlflow_run = _track(base, board, run)
     create_markdown_artifact(
-        "\n".join([f"# novaflow sweep `{sweep_name}`", "", "```", *board.lines(), "```", ""]),
+        "\n".join([f"# novaflow sweep `{sweep_name}`", "", "```", *spending.lines(), "", *board.lines(), "```", ""]),
         key=artifact_key("sweep-summary", sweep_name),
         description=f"novaflow sweep {sweep_name}: {board.winner_line()}",
     )
@@ -321,6 +379,7 @@ def _run(
         "sweep": sweep_name,
         "variants": {name: outcome.patch for name, outcome in zip(plans, outcomes, strict=True)},
         "nodes": {node: list(vs) for node, vs in merged.shared_by.items()},
+        "plan": spending.lines(),
         "jobs": _all_jobs(contexts, every),
         "leaderboard": board.records(),
         "lines": board.lines(),

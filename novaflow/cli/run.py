@@ -368,6 +368,8 @@ def sweep_cmd(
     )
     shared = [node for node, names in result["nodes"].items() if len(names) > 1]
     typer.echo(f"stages run once for every variant: {', '.join(shared) or 'none'}")
+    for line in result["plan"]:
+        typer.echo(line)
     for line in result["lines"]:
         typer.echo(line)
     if result.get("deployment"):

@@ -53,6 +53,7 @@ def test_a_grid_over_rft_settings_shares_the_data_the_baseline_and_one_sft_job(s
     assert sum("-rft-lora-" in n for n in names) == 3
     assert sum("-eval-" in n for n in names) == 1 + 1 + 3  # baseline, after SFT, after each RFT
     assert len(names) == len(set(names)) == 9
+    assert swept.result["plan"][0] == "plan: 9 jobs for 3 variants (3 shared between variants)"
     nodes = swept.result["nodes"]
     every = [v.name for v in VARIANTS]
     for shared in ("data", "baseline", "sft", "post-sft", "reward-lambda"):
