@@ -48,19 +48,22 @@ from novaflow.errors import ConfigError, NovaflowError
 from novaflow.evaluation.compare import StageComparison
 from novaflow.evaluation.tasks import higher_is_better
 from novaflow.jobs.dryrun import dry_run
+from novaflow.jobs.records import JobRecord
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission
+from novaflow.recipes.serverless import load_serverless_prices
 from novaflow.recipes.tables import load_price_table
 from novaflow.registry.packages import APPROVED, REJECTED
 from novaflow.reports.run import RunReport
 from novaflow.runs.context import RunContext
 from novaflow.runs.graph import Graph, Stage
 from novaflow.sweeps.leaderboard import Leaderboard, VariantOutcome, build_leaderboard
-from novaflow.sweeps.plan import PlannedJob, SweepPlan, plan_sweep
+from novaflow.sweeps.plan import PlannedJob, SweepPlan, plan_sweep, usage_cost
 from novaflow.sweeps.variants import Variant, apply_patch
 from novaflow.tracking.mlflow import FLOW_RUN_TAG, resolve_tracking_uri
 from tasks.common import artifact_key, publish_table
 from tasks.credentials import CredentialsParameter, run_context
+from tasks.jobs import job_usage_task
 from tasks.quotas import run_capacities
 from tasks.registry import set_approval_task
 from tasks.reports import publish_report_task
@@ -328,6 +331,7 @@ def _run(
     outputs = run_stages(merged.graph, sweep_ctx).outputs
 
     timeline = {t.stage: t for t in sweep_ctx.log.stages}
+    prices, serverless_prices = load_price_table(), load_serverless_prices()
     outcomes: list[VariantOutcome] = []
     candidates: dict[str, TrainedModel | None] = {}
     for name, plan in plans.items():
@@ -336,13 +340,17 @@ def _run(
         candidate = outputs.get(merged.node_of[(name, plan.candidate)]) if plan.candidate else None
         candidates[name] = candidate
         spans = [timeline[n] for n in nodes if n in timeline]
+        records = _jobs_of(name, plan, merged, contexts)
+        cost, basis = usage_cost([job_usage_task(r, run.settings) for r in records], prices, serverless_prices)
         outcomes.append(
             VariantOutcome(
                 name=name,
                 patch=labels[name],
                 comparison=comparison,
                 wall_seconds=max(s.end for s in spans) - min(s.start for s in spans) if spans else None,
-                jobs=len(_jobs_of(name, plan, merged, contexts)),
+                jobs=len(records),
+                cost=cost,
+                cost_basis=basis,
                 model_package_version=candidate.version.arn if candidate and candidate.version else None,
             )
         )
@@ -394,13 +402,13 @@ def _run(
 
 def _jobs_of(
     name: str, plan: RunPlan, merged: MergedGraph, contexts: Mapping[tuple[str, ...], StageContext]
-) -> list[str]:
+) -> list[JobRecord]:
     """The jobs a variant used (shared ones included): each of its stages' jobs, in the log of who ran them."""
-    jobs: list[str] = []
+    jobs: list[JobRecord] = []
     for key in plan.graph.stages:
         node = merged.node_of[(name, key)]
         log = contexts[merged.shared_by[node]].log
-        jobs += [r.name for k, r in log.jobs.items() if k == key or k.startswith(f"{key}-")]
+        jobs += [r for k, r in log.jobs.items() if k == key or k.startswith(f"{key}-")]
     return jobs
 
 

@@ -16,6 +16,7 @@ from flows.deploy_stage import CleanupParams, cleanup
 from flows.params import EndToEndParams
 from flows.sweep import SweepVariant, sweep
 from novaflow.errors import ConfigError
+from novaflow.recipes.tables import load_price_table
 from novaflow.registry.packages import default_group, list_versions
 from novaflow.sweeps.leaderboard import holm_adjust
 from tests.flows.helpers import artifacts_of, small_params, training_jobs
@@ -83,6 +84,21 @@ def test_the_leaderboard_ranks_the_variants_with_holm_adjusted_p_values(swept: S
         assert mine["baseline:em"] == exact[VARIANTS[0].name]["baseline:em"]  # one baseline for all
         assert mine["p_holm"] == pytest.approx(adjusted, abs=1e-4)
         assert mine["jobs"] == 5 and mine["gate"] in {"pass", "fail"}
+    # the cost is what AWS reports the variant's jobs (shared ones included) were billed: seconds x instances x rate
+    prices = load_price_table().prices
+    sagemaker = boto3.client("sagemaker")
+    for variant in VARIANTS:
+        nodes = ["baseline", "sft", "post-sft", f"{variant.name}/rft", f"{variant.name}/post-rft"]
+        jobs = [sagemaker.describe_training_job(TrainingJobName=swept.result["jobs"][n]) for n in nodes]
+        expected = sum(
+            j["BillableTimeInSeconds"]
+            / 3600
+            * j["ResourceConfig"]["InstanceCount"]
+            * prices[j["ResourceConfig"]["InstanceType"]]
+            for j in jobs
+        )
+        assert exact[variant.name]["cost"] == pytest.approx(round(expected, 2), abs=0.011)
+        assert exact[variant.name]["cost_basis"] == "instance-hours"
     winner = swept.result["winner"]
     passing = [r for r in swept.result["leaderboard"] if r["gate"] == "pass"]
     assert winner == max(passing, key=lambda r: r["delta"])["variant"]
