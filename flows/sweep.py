@@ -208,7 +208,7 @@ class MergedGraph:
     """Node key -> the variants that run it."""
 
 
-def merge_graphs(plans: Mapping[str, RunPlan], contexts: Mapping[tuple[str, ...], StageContext]) -> MergedGraph:
+def merge_graphs(plans: Mapping[str, RunPlan], context_for: Callable[[tuple[str, ...]], StageContext]) -> MergedGraph:
     """One node per distinct stage: equal key, identity and upstream nodes. A node every variant shares keeps its
     stage key (``data``, ``baseline``); the others are named ``<variants>/<key>`` (``lr-1e-05/sft``). Each node runs
     with the context of the variants that share it (their run name, log and scratch directory)."""
@@ -241,7 +241,7 @@ def merge_graphs(plans: Mapping[str, RunPlan], contexts: Mapping[tuple[str, ...]
         key = next(k for (v, k), s in signatures.items() if v == first and s == sig)
         stage = plans[first].graph.stages[key]
         mapping = {need: merged.node_of[(first, plans[first].graph.producer[need])] for need in stage.needs}
-        merged.graph.add(_renamed(stage, merged.node_of[(first, key)], mapping, contexts[tuple(variants)]))
+        merged.graph.add(_renamed(stage, merged.node_of[(first, key)], mapping, context_for(tuple(variants))))
     merged.graph.check()
     return merged
 
@@ -251,20 +251,6 @@ def _renamed(stage: Stage, node: str, mapping: Mapping[str, str], ctx: StageCont
         return stage.run(ctx, {need: inputs[mapping[need]] for need in stage.needs})
 
     return Stage(node, tuple(mapping[need] for need in stage.needs), run, identity=stage.identity)
-
-
-def sharing_sets(plans: Mapping[str, RunPlan]) -> list[tuple[str, ...]]:
-    """Every set of variants that shares at least one node (the contexts the nodes run with)."""
-    contexts = {tuple(plans): None}
-    probe = merge_graphs(plans, _AnyContext())  # only the node names are read
-    for variants in probe.shared_by.values():
-        contexts[variants] = None
-    return list(contexts)
-
-
-class _AnyContext(dict[tuple[str, ...], Any]):
-    def __missing__(self, key: tuple[str, ...]) -> Any:
-        return None
 
 
 @flow(name="sweep", task_runner=thread_pool(max_workers=4), **STOP_ON_EXIT)
@@ -306,15 +292,22 @@ def _run(
     sweep_name = base.run_name
     every = tuple(plans)
     contexts: dict[tuple[str, ...], StageContext] = {}
-    for variants in sharing_sets(plans):
-        first = params[variants[0]]
-        model = resolve_model(first.model, run.settings)
-        slug = "" if variants == every else "+".join(variants)
-        name = sweep_name if not slug else f"{sweep_name}-{slug}"
-        ctx_run = RunContext(run_name=name, settings=run.settings, session=run.session)
-        group = registry_group(first.registry, model, sweep_name)
-        contexts[variants] = StageContext(ctx_run, model, RunLog(name), first.wait, group, work / (slug or "shared"))
-    merged = merge_graphs(plans, contexts)
+
+    def context_for(variants: tuple[str, ...]) -> StageContext:
+        """The variants' shared context: the sweep's run name for what every variant shares (one data prefix),
+        ``<sweep>-<variants>`` for the rest; a log and a scratch directory of their own."""
+        if variants not in contexts:
+            first = params[variants[0]]
+            model = resolve_model(first.model, run.settings)
+            slug = "" if variants == every else "+".join(variants)
+            name = sweep_name if not slug else f"{sweep_name}-{slug}"
+            ctx_run = RunContext(run_name=name, settings=run.settings, session=run.session)
+            group = registry_group(first.registry, model, sweep_name)
+            scratch = work / (slug or "shared")
+            contexts[variants] = StageContext(ctx_run, model, RunLog(name), first.wait, group, scratch)
+        return contexts[variants]
+
+    merged = merge_graphs(plans, context_for)
     spending = sweep_plan(base, specs, merged, run)
     for line in spending.lines():
         logger.info(line)
