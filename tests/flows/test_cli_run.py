@@ -32,15 +32,19 @@ def test_run_end_to_end_local_prints_stages_comparison_and_report(aws, tmp_path,
     assert "novaflow end-to-end run 'cli-small' finished in" in out
     for stage in (
         "data",
-        "baseline-eval",
+        "baseline",
         "sft",
-        "post-sft-eval",
+        "post-sft",
+        "reward-check",
         "reward-lambda",
         "rft",
-        "post-rft-eval",
+        "post-rft",
         "compare",
+        "gate",
         "deploy",
+        "smoke",
         "cleanup",
+        "report",
     ):
         assert f"{stage} " in out.split("stage times: ", 1)[1].splitlines()[0]
     header = next(line for line in out.splitlines() if line.startswith("metric "))
