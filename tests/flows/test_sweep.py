@@ -38,7 +38,8 @@ class Swept:
 
 @pytest.fixture(scope="module")
 def swept(local_aws_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swept]:
-    base = small_params("sweep-rft", tmp_path_factory.mktemp("sweep"), cleanup=False)
+    work = tmp_path_factory.mktemp("sweep")
+    base = small_params("sweep-rft", work, cleanup=False, tracking={"mlflow_uri": f"sqlite:///{work / 'mlflow.db'}"})
     state = sweep(base, VARIANTS, return_state=True)
     assert state.is_completed(), state.message
     endpoints = [e["EndpointName"] for e in boto3.client("sagemaker").list_endpoints()["Endpoints"]]
@@ -118,6 +119,23 @@ def test_only_the_winner_is_deployed_and_approved(swept: Swept) -> None:
             assert versions[arn].approval_description == f"sweep sweep-rft: not the winner (winner: {winner})"
     report = Path(swept.result["report"]["local"]).read_text(encoding="utf-8")
     assert "Leaderboard" in report and f"winner: {winner}" in report
+
+
+def test_mlflow_has_a_parent_run_for_the_sweep_and_a_child_per_variant(swept: Swept) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=swept.base.tracking.mlflow_uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    (parent,) = [r for r in runs if r.info.run_id == swept.result["mlflow_run"]]
+    assert parent.data.tags["novaflow.sweep"] == "sweep-rft"
+    assert parent.data.tags["novaflow.winner"] == swept.result["winner"]
+    children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert set(children) == {v.name for v in VARIANTS}
+    for row in swept.result["leaderboard"]:
+        child = children[row["variant"]]
+        assert child.data.params["patch"] == row["patch"]
+        assert child.data.metrics["post-rft:em"] == pytest.approx(row["post-rft:em"], abs=1e-4)
+        assert child.data.tags["novaflow.winner"] == ("yes" if row["variant"] == swept.result["winner"] else "no")
 
 
 def test_the_same_sweep_again_submits_nothing(swept: Swept) -> None:
