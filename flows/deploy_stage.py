@@ -7,25 +7,24 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from flows.graph import run_stages
 from flows.hooks import STOP_ON_EXIT
-from flows.params import MODEL_HELP, DeployParams, ModelName, WaitParams, resolve_model
+from flows.params import MODEL_HELP, DeployParams, FormParams, ModelName, WaitParams, resolve_model
 from flows.stages.context import StageContext
 from flows.stages.deploy import DEPLOY, Deployment, deploy_stage
 from flows.stages.run_log import RunLog
 from flows.stages.smoke import SMOKE, smoke_stage
 from novaflow.errors import ConfigError
 from novaflow.runs.graph import Graph
+from reward_lambda.labels import DEFAULT_LABELS
 from tasks.credentials import CredentialsParameter, run_context, use_run_credentials
 from tasks.deploy import teardown_task
 
 
-class DeployFlowParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    run_name: str = Field("manual", description="Names the deployment (novaflow-<run_name>).")
+class DeployFlowParams(FormParams):
+    run_name: str = Field("manual", description="Names the deployment: novaflow-{run_name}.")
     model: ModelName = Field(None, description="The Nova model the checkpoint was trained from. " + MODEL_HELP)
     checkpoint_uri: str | None = Field(
         None, description="Escrow checkpoint (manifest.json checkpoint_s3_bucket); or give deploy.model_package."
@@ -33,16 +32,14 @@ class DeployFlowParams(BaseModel):
     eval_uri: str | None = Field(None, description="gen_qa.jsonl whose first rows are sent as a smoke test.")
     deploy: DeployParams = Field(default_factory=DeployParams)
     labels: list[str] = Field(
-        default_factory=lambda: ["HQ", "LQ_EDIT", "LQ_CLOSE"],
+        list(DEFAULT_LABELS),
         description="Label set the smoke-test answers must name (empty: any answer).",
     )
 
 
-class CleanupParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CleanupParams(FormParams):
     deployment: str | None = Field(
-        None, description="Deployment name (novaflow-<run_name>); empty = every novaflow deployment."
+        None, description="Deployment name (novaflow-{run_name}); empty = every novaflow deployment."
     )
     dry_run: bool = Field(False, description="Only list what would be removed.")
 

@@ -218,6 +218,7 @@ def _run(params: EndToEndParams, ctx: StageContext, plan: RunPlan, home: Path) -
             stages,
             comparison,
             region=ctx.settings.region,
+            console=ctx.settings.console_url,
             deployment=deployment,
             flow_run_url=current_flow_run.ui_url,
         )
@@ -227,7 +228,9 @@ def _run(params: EndToEndParams, ctx: StageContext, plan: RunPlan, home: Path) -
 
     rows = comparison.table_records() if comparison is not None else None
     create_markdown_artifact(
-        run_summary_markdown(log, comparison_rows=rows, gate=gate, deployment=deployment),
+        run_summary_markdown(
+            log, comparison_rows=rows, gate=gate, deployment=deployment, endpoint=ctx.settings.resolved_endpoint_url()
+        ),
         key=artifact_key("run-summary", params.run_name),
         description=f"novaflow end-to-end run {params.run_name}",
     )

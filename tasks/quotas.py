@@ -166,7 +166,15 @@ def quota_slots(needed: JobCapacity) -> Iterator[None]:
         )
     logger = _logger()
     logger.info("job %s waits for %d slot(s) of %s (%d in all)", needed.job, demand.slots, demand.limit_name, limit)
-    with concurrency(demand.limit_name, occupy=demand.slots, strict=True, lease_duration=QUOTA_LEASE_SECONDS):
+    # strict: a limit that vanished is an error, not a free pass; but a lease renewal that fails once (a server
+    # hiccup) must not end the flow that watches a running job.
+    with concurrency(
+        demand.limit_name,
+        occupy=demand.slots,
+        strict=True,
+        lease_duration=QUOTA_LEASE_SECONDS,
+        raise_on_lease_renewal_failure=False,
+    ):
         logger.info("job %s holds %d slot(s) of %s", needed.job, demand.slots, demand.limit_name)
         yield
 

@@ -82,6 +82,7 @@ def _wait(ctx: StageContext, stage: str, record: JobRecord, spec: JobSpec) -> Jo
             max_poll_seconds=wait.max_poll_seconds,
             stop_on_deadline=wait.stop_on_deadline,
             settings=ctx.settings,
+            stage=stage,
         )
     except JobError as exc:
         if is_capacity_failure(exc.failure_reason):

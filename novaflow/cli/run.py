@@ -224,6 +224,7 @@ def _end_to_end_params(
 ) -> tuple[Any, dict[str, int]]:
     """The end-to-end parameters the options say (over ``--params``), checked as far as possible before anything
     starts; and the ``--quota`` items."""
+    quotas = quota_option(quota)  # a usage error before the flows (and Prefect) are imported
     from flows.end_to_end import plan_checks
     from flows.params import EndToEndParams
 
@@ -266,7 +267,6 @@ def _end_to_end_params(
                 {k: v for k, v in (("platform", platform and platform.upper()), ("accept_eula", accept_eula)) if v}
             )
     raw["cleanup"] = local if cleanup is None else cleanup
-    quotas = quota_option(quota)
     if quotas:
         raw.setdefault("wait", {}).setdefault("quotas", {}).update(quotas)
     if local:
@@ -388,6 +388,7 @@ def flow_cmd(
     quota: list[str] = typer.Option([], "--quota", help=QUOTA_HELP),
 ) -> None:
     """Run one single-stage flow with parameters from a JSON file (the same shape as the Prefect UI form)."""
+    quotas = quota_option(quota)  # a usage error before the flows (and Prefect) are imported
     from flows import deploy_stage, single_stage
 
     flows: dict[str, tuple[Callable[[Any], dict[str, Any]], type[BaseModel]]] = {
@@ -404,7 +405,6 @@ def flow_cmd(
         raise typer.BadParameter(f"unknown flow {name!r}; choose from {', '.join(flows)}")
     fn, params_model = flows[name]
     raw = _load_params(params_file)
-    quotas = quota_option(quota)
     if quotas and "wait" in params_model.model_fields:
         raw.setdefault("wait", {}).setdefault("quotas", {}).update(quotas)
     params = _validated(params_model, raw, params_file)

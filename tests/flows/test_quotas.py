@@ -128,8 +128,8 @@ def test_a_job_refused_for_quota_is_queued_then_submitted_once(quota_account: ob
     import threading
     import time
 
-    from novaflow.local import scenario
-    from novaflow.local.server import LOCAL_ROLE_ARN
+    from novaflow.local.aws.server import LOCAL_ROLE_ARN
+    from novaflow.local.emulator import scenario
 
     aws = quota_account
     aws.control.set_quotas({"ml.p5.48xlarge": 4})  # type: ignore[attr-defined]

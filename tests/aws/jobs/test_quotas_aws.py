@@ -15,8 +15,9 @@ from novaflow.jobs.poll import wait_for_job
 from novaflow.jobs.reasoning import follow_data_reasoning
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.submit import submit_training_job
-from novaflow.local import scenario
-from novaflow.local.server import LOCAL_ROLE_ARN
+from novaflow.local.aws.quotas import quota_code
+from novaflow.local.aws.server import LOCAL_ROLE_ARN
+from novaflow.local.emulator import scenario
 from novaflow.quotas.queue import Queued, run_within_capacity
 from novaflow.quotas.service_quotas import read_service_quotas, resolve_capacities
 from novaflow.settings import load_settings
@@ -154,3 +155,22 @@ def test_a_job_failed_for_capacity_is_retried_under_its_next_name_and_a_rerun_at
     again = submit_training_job(spec)  # a re-run finds the attempt that ran: no third job
     assert (again.name, again.attached) == (second, True)
     assert len(sm.list_training_jobs()["TrainingJobSummaries"]) == 2
+
+
+def test_the_dry_run_refuses_a_job_larger_than_the_quota(aws) -> None:
+    from novaflow.jobs.dryrun import dry_run
+
+    put_jsonl("data/train.jsonl", 40)
+    aws.control.set_quotas({"ml.p5.48xlarge": 2})
+    report = dry_run(sft_spec(), simulate_iam=False)
+    assert not report.ok
+    problem = next(p for p in report.problems if p.field == "instance_count")
+    assert problem.message == (
+        f"job {report.job_name} needs 4 instances of ml.p5.48xlarge but the quota is 2 (Service Quotas "
+        f"{quota_code('ml.p5.48xlarge')})"
+    )
+    assert problem.fix == "request an increase in Service Quotas, or use fewer or other instances"
+    aws.control.set_quotas({"ml.p5.48xlarge": 8})
+    report = dry_run(sft_spec(), simulate_iam=False)
+    assert report.ok, report.describe()
+    assert f"quota ml.p5.48xlarge: 8 instances (Service Quotas {quota_code('ml.p5.48xlarge')})" in report.notes

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from moto.moto_api._internal.managed_state_model import ManagedState
@@ -90,6 +90,7 @@ class JobRun:
     stop_requested: bool = False
     stopping_shown: bool = False
     worker_exited: bool = False
+    exited_at: datetime | None = None
     min_seconds: float = field(default_factory=lambda: Timing.seconds)
     released: threading.Event = field(default_factory=threading.Event)
     history: list[tuple[str, datetime]] = field(default_factory=lambda: [("Starting", _now())])
@@ -129,6 +130,7 @@ class JobRun:
     def exited(self) -> None:
         with self.lock:
             self.worker_exited = True
+            self.exited_at = _now()
 
     def should_stop(self) -> bool:
         """True when the worker must abandon the job (stopped or failed)."""
@@ -166,8 +168,15 @@ class JobRun:
             stage = self._effective_stage_locked()
             if stage == "Completed":
                 if self.history[-1][0] != "Completed":
-                    self._record("Completed")
-                    self.end_time = _now()
+                    # When the job ended, not when someone first asked: its work was done and its minimum duration
+                    # over (instance-time and quota accounting read TrainingEndTime), never before a stage shown.
+                    ended = max(
+                        self.exited_at or _now(),
+                        self.history[0][1] + timedelta(seconds=self.min_seconds),
+                        self.history[-1][1],
+                    )
+                    self.history.append(("Completed", min(ended, _now())))
+                    self.end_time = self.history[-1][1]
                 return "Completed", "Completed"
             if self.history[-1][0] != stage and STAGES.index(stage) > STAGES.index(self.history[-1][0]):
                 self._record(stage)
