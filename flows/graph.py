@@ -2,7 +2,7 @@
 
 The stages call Prefect tasks as a flow does (each thread carries a copy of the flow run's context, as Prefect's
 own thread-pool runner does), so every job, artifact and log line belongs to the flow run. When a stage fails, the
-run's job ledger (:mod:`novaflow.runs.registry`) is used to stop every job the run still has running - the stages
+run's job ledger (:mod:`novaflow.runs.ledger`) is used to stop every job the run still has running - the stages
 waiting on them end at once, nothing is left billing - and the run fails with one line naming the stage.
 """
 
@@ -17,7 +17,7 @@ from prefect import get_run_logger
 
 from flows.stages.context import StageContext
 from novaflow.runs.graph import Graph, GraphRun, Stage, StageFailed, one_line, run_graph
-from novaflow.runs.registry import stop_jobs_of_run
+from novaflow.runs.ledger import stop_jobs_of_run
 from tasks.runs import current_flow_run_id
 
 

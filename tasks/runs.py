@@ -1,4 +1,4 @@
-"""Tasks that keep a flow run's own record of the jobs it owns (see :mod:`novaflow.runs.registry`), and the hold a
+"""Tasks that keep a flow run's own record of the jobs it owns (see :mod:`novaflow.runs.ledger`), and the hold a
 run keeps on its run name while it runs. (The slots a job holds of the account's quotas: :mod:`tasks.quotas`.)"""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from prefect.context import get_run_context
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from novaflow.errors import RunInUseError
-from novaflow.runs.registry import register_job
+from novaflow.runs.ledger import register_job
 from tasks.common import AWS_RETRIES
 
 

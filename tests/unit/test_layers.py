@@ -156,3 +156,133 @@ def test_relative_imports_are_resolved_and_allowed_ones_pass() -> None:
     ]
     assert violations("from novaflow.local import LocalAws\nimport prefect\n", "novaflow.cli.run") == []
     assert violations("from novaflow.catalog import Method\nimport boto3\n", "novaflow.jobs.spec") == []
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    """ids of the nodes under ``if TYPE_CHECKING:`` (those imports never run, so they cannot close a circle)."""
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            test = node.test
+            name = test.id if isinstance(test, ast.Name) else test.attr if isinstance(test, ast.Attribute) else ""
+            if name == "TYPE_CHECKING":
+                found.update(id(inner) for stmt in node.body for inner in ast.walk(stmt))
+    return found
+
+
+def runtime_imports(source: str, module: str, known: set[str]) -> set[str]:
+    """The first-party modules ``module`` imports when it runs: imports inside functions count, TYPE_CHECKING ones
+    do not; ``from a import b`` is the module ``a.b`` when there is one, else ``a``; importing ``a.b.c`` also runs
+    the packages ``a`` and ``a.b`` (their ``__init__``), so those are edges too."""
+    tree = ast.parse(source)
+    skipped = _type_checking_nodes(tree)
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Import | ast.ImportFrom) or id(node) in skipped:
+            continue
+        for _, name in imported(ast.unparse(node), module):
+            target = name if name in known else name.rsplit(".", 1)[0]
+            if target not in known or target == module:
+                continue
+            parts = target.split(".")
+            out.update(
+                parent
+                for parent in (".".join(parts[:i]) for i in range(1, len(parts) + 1))
+                if parent in known and parent != module and not module.startswith(parent + ".")
+            )
+    return out
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = dict(shipped_modules())
+    known = set(modules)
+    return {m: runtime_imports(p.read_text(encoding="utf-8"), m, known) for m, p in modules.items()}
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every set of modules that import each other (strongly connected components of more than one module), each
+    as one path around it, so the message names the import to cut."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(start: str) -> None:  # iterative Tarjan: the graph is deep enough to matter for recursion
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, edges = work[-1]
+            nxt = next((e for e in edges if e in graph), None)
+            if nxt is not None:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(sorted(graph[nxt]))))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(_cycle_path(graph, set(component)))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def _cycle_path(graph: dict[str, set[str]], component: set[str]) -> list[str]:
+    """A shortest way from the component's first module back to itself, inside the component."""
+    start = min(component)
+    paths = {start: [start]}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for target in sorted(graph[node] & component):
+                if target == start:
+                    return [*paths[node], start]
+                if target not in paths:
+                    paths[target] = [*paths[node], target]
+                    following.append(target)
+        frontier = following
+    return sorted(component)
+
+
+def test_no_import_circles() -> None:
+    found = circles(import_graph())
+    assert not found, "import circles (move the shared piece down into a module both can import):\n" + "\n".join(
+        " -> ".join(path) for path in found
+    )
+
+
+def test_a_circle_is_found_and_named_and_type_checking_imports_do_not_count() -> None:
+    known = {"pkg", "pkg.a", "pkg.b", "pkg.c"}
+    sources = {
+        "pkg": "",
+        "pkg.a": "def f():\n    from pkg.b import thing\n",
+        "pkg.b": "from pkg import c\n",
+        "pkg.c": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a import X\nimport pkg.a\n",
+    }
+    graph = {m: runtime_imports(s, m, known) for m, s in sources.items()}
+    assert graph == {"pkg": set(), "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.c"}, "pkg.c": {"pkg.a"}}
+    assert circles(graph) == [["pkg.a", "pkg.b", "pkg.c", "pkg.a"]]
+    sources["pkg.c"] = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a import X\n"
+    assert circles({m: runtime_imports(s, m, known) for m, s in sources.items()}) == []
+    # importing a submodule runs its package's __init__ first (a module's own packages are already running)
+    assert runtime_imports("from pkg.c import x\n", "other", known) == {"pkg", "pkg.c"}
+    assert runtime_imports("from pkg.c import x\n", "pkg.b", known) == {"pkg.c"}

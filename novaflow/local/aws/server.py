@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from novaflow.local.aws.console import CONSOLE_PATH
+from novaflow.local.aws.control import EmulatorControl
 
 LOCAL_ACCOUNT = "123456789012"
 LOCAL_REGION = "us-east-1"
@@ -82,6 +83,8 @@ class LocalAws:
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> LocalAws:
+        # Deferred for start-up time (here, clear_client_cache's and seed's): moto and boto3 cost about a second
+        # that importing novaflow.local (LOCAL_BUCKET in tests, the CLI without --local) must not pay.
         from moto.server import ThreadedMotoServer
 
         silence_request_log()
@@ -123,10 +126,8 @@ class LocalAws:
 
     # -- helpers ---------------------------------------------------------------------------------------
     @property
-    def control(self) -> Any:
+    def control(self) -> EmulatorControl:
         """An :class:`~novaflow.local.aws.control.EmulatorControl` for this server (fault injection, transitions)."""
-        from novaflow.local.aws.control import EmulatorControl
-
         return EmulatorControl(self.url)
 
     @property

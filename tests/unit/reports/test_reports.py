@@ -14,10 +14,10 @@ from novaflow.evaluation.classification import classify
 from novaflow.evaluation.compare import compare_stages
 from novaflow.evaluation.results import EvalResult, MetricRow, MetricTable, SampleRecord
 from novaflow.jobs.series import TrainingSeries
+from novaflow.reports.eval_summary import summary_markdown
 from novaflow.reports.figures import confusion_heatmap, metric_bars, moving_mean, rft_dynamics, sft_loss
 from novaflow.reports.html import build_report, render_report, report_figures, save_report
 from novaflow.reports.run import JobLink, RunReport
-from novaflow.reports.summary import summary_markdown
 from tests.unit.evaluation.stages import sft_rft_500
 
 GOLDEN = Path(__file__).parents[2] / "golden" / "evaluation"
@@ -267,7 +267,7 @@ def test_markdown_summary_matches_golden() -> None:
 
 
 def test_metric_rows_are_json_ready() -> None:
-    from novaflow.reports.summary import metric_rows
+    from novaflow.reports.eval_summary import metric_rows
 
     rows = metric_rows(_stages()["rft"])
     assert json.loads(json.dumps(rows))[3] == {
