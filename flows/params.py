@@ -129,7 +129,7 @@ class WaitParams(_Params):
         default_factory=dict,
         description="Instances per instance type (ml.p5.48xlarge: 8) or concurrent serverless jobs (serverless: 2) "
         "novaflow may use at once, when Service Quotas cannot be read or to use less than the account's quota. "
-        "Each becomes the Prefect limit novaflow-quota-<type>; a limit set by hand in Prefect wins.",
+        "Each becomes the Prefect limit novaflow-quota-{type}; a limit set by hand in Prefect wins.",
     )
 
     @field_validator("quotas")
