@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -208,10 +208,12 @@ class MergedGraph:
     """Node key -> the variants that run it."""
 
 
-def merge_graphs(plans: Mapping[str, RunPlan], context_for: Callable[[tuple[str, ...]], StageContext]) -> MergedGraph:
-    """One node per distinct stage: equal key, identity and upstream nodes. A node every variant shares keeps its
-    stage key (``data``, ``baseline``); the others are named ``<variants>/<key>`` (``lr-1e-05/sft``). Each node runs
-    with the context of the variants that share it (their run name, log and scratch directory)."""
+def merge_graphs(
+    plans: Mapping[str, RunPlan], context_for: Callable[[tuple[str, ...], str], StageContext]
+) -> MergedGraph:
+    """One node per distinct stage: equal key, identity and upstream nodes (its signature). A node every variant
+    shares keeps its stage key (``data``, ``baseline``); the others are named ``<variants>/<key>``
+    (``lr-1e-05/rft``). Each node runs with ``context_for(<its variants>, <its signature>)``."""
     names = list(plans)
     signatures: dict[tuple[str, str], str] = {}
 
@@ -241,7 +243,8 @@ def merge_graphs(plans: Mapping[str, RunPlan], context_for: Callable[[tuple[str,
         key = next(k for (v, k), s in signatures.items() if v == first and s == sig)
         stage = plans[first].graph.stages[key]
         mapping = {need: merged.node_of[(first, plans[first].graph.producer[need])] for need in stage.needs}
-        merged.graph.add(_renamed(stage, merged.node_of[(first, key)], mapping, context_for(tuple(variants))))
+        ctx = context_for(tuple(variants), sig)
+        merged.graph.add(_renamed(stage, merged.node_of[(first, key)], mapping, ctx))
     merged.graph.check()
     return merged
 
@@ -293,19 +296,20 @@ def _run(
     every = tuple(plans)
     contexts: dict[tuple[str, ...], StageContext] = {}
 
-    def context_for(variants: tuple[str, ...]) -> StageContext:
-        """The variants' shared context: the sweep's run name for what every variant shares (one data prefix),
-        ``<sweep>-<variants>`` for the rest; a log and a scratch directory of their own."""
+    def context_for(variants: tuple[str, ...], signature: str) -> StageContext:
+        """A node's context: the log of the variants that share it (their jobs, curves), and a place of its own
+        named by its signature - ``runs/<sweep>/<signature>`` in S3, ``<work>/<signature>`` locally - so equal work
+        lands where it landed before however many variants share it (a re-run, or a sweep with one more variant,
+        finds its data and jobs)."""
         if variants not in contexts:
             first = params[variants[0]]
             model = resolve_model(first.model, run.settings)
-            slug = "" if variants == every else "+".join(variants)
-            name = sweep_name if not slug else f"{sweep_name}-{slug}"
-            ctx_run = RunContext(run_name=name, settings=run.settings, session=run.session)
             group = registry_group(first.registry, model, sweep_name)
-            scratch = work / (slug or "shared")
-            contexts[variants] = StageContext(ctx_run, model, RunLog(name), first.wait, group, scratch)
-        return contexts[variants]
+            name = sweep_name if variants == every else f"{sweep_name}-{'+'.join(variants)}"
+            contexts[variants] = StageContext(run, model, RunLog(name), first.wait, group, work)
+        shared = contexts[variants]
+        place = RunContext(run_name=f"{sweep_name}/{signature[:12]}", settings=run.settings, session=run.session)
+        return replace(shared, run=place, work=work / signature[:12])
 
     merged = merge_graphs(plans, context_for)
     spending = sweep_plan(base, specs, merged, run)

@@ -61,14 +61,17 @@ def test_a_grid_over_rft_settings_shares_the_data_the_baseline_and_one_sft_job(s
     for shared in ("data", "baseline", "sft", "post-sft", "reward-lambda"):
         assert nodes[shared] == every
     assert {f"{v}/rft" for v in every} <= set(nodes) and {f"{v}/post-rft" for v in every} <= set(nodes)
-    # The data was prepared and uploaded once: one file per format, all under the sweep's own prefix.
+    # The data was prepared and uploaded once: one file per format, under the sweep's prefix (in the place named
+    # by the data stage's signature, where a re-run or a sweep with one more variant finds it again).
     s3 = boto3.client("s3")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="novaflow-local", Prefix="novaflow/runs/")["Contents"]]
     data = sorted(k for k in keys if "/data/" in k and k.endswith(".jsonl") and "rejected" not in k)
-    assert data == [
-        "novaflow/runs/sweep-rft/data/eval/data/gen_qa.jsonl",
-        "novaflow/runs/sweep-rft/data/rft/data/rft.jsonl",
-        "novaflow/runs/sweep-rft/data/sft/data/train.jsonl",
+    assert len(data) == 3 and len({k.split("/data/")[0] for k in data}) == 1, data
+    assert data[0].startswith("novaflow/runs/sweep-rft/")
+    assert [k.split("/data/", 1)[1] for k in data] == [
+        "eval/data/gen_qa.jsonl",
+        "rft/data/rft.jsonl",
+        "sft/data/train.jsonl",
     ]
 
 
@@ -138,12 +141,18 @@ def test_mlflow_has_a_parent_run_for_the_sweep_and_a_child_per_variant(swept: Sw
         assert child.data.tags["novaflow.winner"] == ("yes" if row["variant"] == swept.result["winner"] else "no")
 
 
-def test_the_same_sweep_again_submits_nothing(swept: Swept) -> None:
+def test_the_same_sweep_again_submits_nothing_and_a_new_variant_only_its_own_jobs(swept: Swept) -> None:
     cleanup(CleanupParams(deployment="novaflow-sweep-rft"))
+    before = sorted(j["TrainingJobName"] for j in swept.jobs)
     again = sweep(swept.base.model_copy(update={"cleanup": True}), VARIANTS)
-    assert sorted(j["TrainingJobName"] for j in training_jobs()) == sorted(j["TrainingJobName"] for j in swept.jobs)
+    assert sorted(j["TrainingJobName"] for j in training_jobs()) == before
     assert again["jobs"] == swept.result["jobs"]
     assert again["winner"] == swept.result["winner"]
+    more = [*VARIANTS, SweepVariant(name="rft-lr-3", patch={"rft.overrides.lr": 4e-5})]
+    grown = sweep(swept.base.model_copy(update={"cleanup": True}), more)
+    new = sorted(set(j["TrainingJobName"] for j in training_jobs()) - set(before))
+    assert len(new) == 2 and sum("-rft-lora-" in n for n in new) == 1 and sum("-eval-" in n for n in new) == 1
+    assert {grown["jobs"]["rft-lr-3/rft"], grown["jobs"]["rft-lr-3/post-rft"]} == set(new)
 
 
 def test_a_bad_variant_is_refused_by_its_name_before_anything_runs(aws, tmp_path) -> None:
