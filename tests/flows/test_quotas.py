@@ -18,11 +18,15 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalC
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.params import JobParams
-from flows.stages import RunLog, run_job, spec_for
+from flows.stages.context import StageContext
+from flows.stages.jobs import run_job, spec_for
+from flows.stages.run_log import RunLog
 from novaflow.catalog import Method
 from novaflow.errors import JobError
 from novaflow.jobs.records import JobRecord
 from novaflow.quotas.capacity import Capacity
+from novaflow.runs.context import RunContext
+from novaflow.settings import load_settings
 from tasks.quotas import ensure_quota_limit, forget_capacities, job_capacity, quota_slots
 from tests.aws.jobs.conftest import put_jsonl
 from tests.flows.helpers import FAST_WAIT, logs_of, training_jobs
@@ -46,7 +50,8 @@ def quota_account(aws: object) -> Iterator[object]:
 def _stage(name: str, lr: float, train_uri: str) -> JobRecord:
     job = JobParams(overrides={"lr": lr, "max_steps": 4})
     spec = spec_for("nova-lite-2", Method.SFT_LORA, job, train_uri=train_uri)
-    return run_job(name, spec, job, FAST_WAIT, RunLog(run_name="quota-test"))
+    run = RunContext(run_name="quota-test", settings=load_settings())
+    return run_job(StageContext(run, "nova-lite-2", RunLog(run_name="quota-test"), FAST_WAIT), name, spec, job)
 
 
 @flow(task_runner=ThreadPoolTaskRunner(max_workers=4))
