@@ -13,16 +13,18 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from novaflow.catalog import model_field
 from novaflow.deploy.names import DEFAULT_CONTEXT_LENGTH, DEFAULT_MAX_CONCURRENCY
+from novaflow.reward.defaults import DEFAULT_FUNCTION_NAME
 from novaflow.settings import NovaflowSettings, load_settings
+from reward_lambda.labels import DEFAULT_LABELS
 
 Stage = Literal["baseline", "sft", "dpo", "rft", "deploy"]
 TrainingStage = Literal["sft", "dpo", "rft"]
 CASE_STUDY_STAGES: tuple[TrainingStage, ...] = ("sft", "rft")
-PlatformName = Literal["SMTJ", "SERVERLESS", "BEDROCK"]
+PlatformName = Literal["SMTJ", "SERVERLESS", "BEDROCK", "HYPERPOD"]
 PLATFORM_HELP = (
     "Where this stage's job runs: SMTJ (a SageMaker training job on instances; the case study), SERVERLESS "
-    "(SageMaker serverless customization: no instances, the model registered as a model package version) or "
-    "BEDROCK (SFT/RFT LoRA only)."
+    "(SageMaker serverless customization: no instances, the model registered as a model package version), "
+    "BEDROCK (SFT/RFT LoRA only) or HYPERPOD (SMHP: your SageMaker HyperPod cluster, see cluster)."
 )
 
 
@@ -110,6 +112,12 @@ class JobParams(_Params):
         "hyperparameter names too (learning_rate, lora_alpha, ...).",
     )
     image_uri: str | None = Field(None, description="SMTJ: training image to use instead of the published one.")
+    cluster: str | None = Field(
+        None, description="HYPERPOD: the HyperPod cluster the job runs on (default NOVAFLOW_HYPERPOD_CLUSTER)."
+    )
+    namespace: str | None = Field(
+        None, description="HYPERPOD: the Kubernetes namespace (default NOVAFLOW_HYPERPOD_NAMESPACE, kubeflow)."
+    )
     instance_type: str | None = Field(None, description="Default from the instance table for model and method.")
     instance_count: int | None = Field(None, ge=1, description="Default from the instance table.")
     existing_job: str | None = Field(
@@ -155,12 +163,12 @@ class RewardParams(_Params):
         None, description="An existing reward Lambda to use as is (verified, never redeployed)."
     )
     function_name: str = Field(
-        "SageMaker-novaflow-reward",
+        DEFAULT_FUNCTION_NAME,
         description="Name of the Lambda novaflow deploys (must contain 'SageMaker' for HyperPod).",
     )
     labels: list[str] | None = Field(
         None,
-        description="Label set of novaflow's label grader. Empty: HQ, LQ_EDIT, LQ_CLOSE for the sample, "
+        description=f"Label set of novaflow's label grader. Empty: {', '.join(DEFAULT_LABELS)} for the sample, "
         "otherwise the RFT rows' distinct reference answers when there are at most 20.",
     )
     verify_rows: int = Field(200, ge=1, description="Rows graded locally and through Lambda before RFT.")

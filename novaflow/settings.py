@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from novaflow.catalog import DEFAULT_MODEL, MODELS, model_field
 from novaflow.errors import ConfigError, NovaflowError
+from novaflow.quotas.capacity import parse_quota_items
 
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 KMS_RE = re.compile(r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/-]+|alias/[\w/-]+|[0-9a-f-]{36})$")
@@ -29,6 +30,7 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 ENV_PREFIX = "NOVAFLOW_"
+DEFAULT_HYPERPOD_NAMESPACE = "kubeflow"
 
 
 class NovaflowSettings(BaseSettings):
@@ -75,6 +77,13 @@ class NovaflowSettings(BaseSettings):
         le=20,
         description="Retries per AWS call (botocore adaptive mode, which also rate-limits the client after throttles).",
     )
+    hyperpod_cluster: str | None = Field(
+        None, description="SageMaker HyperPod cluster (EKS orchestrator) that platform HYPERPOD jobs run on."
+    )
+    hyperpod_namespace: str = Field(
+        DEFAULT_HYPERPOD_NAMESPACE,
+        description="Kubernetes namespace of HyperPod jobs (sagemaker v3 and the hyperpod CLI default to kubeflow).",
+    )
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to open a connection to AWS.")
     quotas: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=dict,
@@ -94,8 +103,6 @@ class NovaflowSettings(BaseSettings):
     @classmethod
     def _parse_quotas(cls, value: Any) -> Any:
         if isinstance(value, str):
-            from novaflow.quotas.capacity import parse_quota_items
-
             try:
                 return parse_quota_items(value.split(","), where="NOVAFLOW_QUOTAS")
             except NovaflowError as exc:

@@ -238,6 +238,7 @@ def browser_url(location: Location, settings: NovaflowSettings | None = None) ->
     """
     if not is_s3(location):
         return Path(location).resolve().as_uri()
+    # Start-up time: boto3 (via novaflow.aws) is imported only when a location really is on S3.
     from novaflow.aws import get_client, split_s3_uri
 
     bucket, key = split_s3_uri(str(location))

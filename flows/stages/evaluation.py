@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from prefect import get_run_logger
+
 from flows.params import EvaluationParams, JobParams
 from flows.stages.context import StageContext
 from flows.stages.jobs import run_job, spec_for
 from flows.stages.training import TrainedModel
-from novaflow.catalog import DataFormat, Method, get_model
+from novaflow.catalog import DataFormat, Method, Platform, get_model
 from novaflow.evaluation.judging import JUDGE_FILE
 from novaflow.evaluation.results import EvalResult
 from novaflow.evaluation.tasks import GEN_QA, JUDGE, RFT_EVAL, resolve_task
@@ -69,6 +71,12 @@ def evaluate_model(
     the stage comparison and the gate see its metrics as ``<prefix>:<metric>``.
     """
     model = ctx.model
+    if isinstance(trained, TrainedModel) and trained.hyperpod and Platform.parse(job.platform) is not Platform.SMHP:
+        cluster, namespace = trained.hyperpod
+        get_run_logger().info(
+            "%s: the %s checkpoint is evaluated on HyperPod %s, where it was trained", stage, trained.stage, cluster
+        )
+        job = job.model_copy(update={"platform": "HYPERPOD", "cluster": cluster, "namespace": namespace})
     model_path = trained.source_for(job.platform) if isinstance(trained, TrainedModel) else trained
     spec = spec_for(model, Method.EVALUATION, job, train_uri=eval_uri, model_name_or_path=model_path)
     result = evaluate(ctx, stage, spec, job)

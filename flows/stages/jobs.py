@@ -110,8 +110,11 @@ def spec_for(model: str, method: Method, job: JobParams, *, group: str | None = 
     job registers its model in the run's ``group``."""
     platform = Platform.parse(job.platform)
     serverless = platform is Platform.SERVERLESS
+    hyperpod = platform is Platform.SMHP
     return JobSpec(
         platform=platform,
+        cluster=job.cluster if hyperpod else None,
+        namespace=job.namespace if hyperpod else None,
         model=model,
         method=method,
         overrides=dict(job.overrides),

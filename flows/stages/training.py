@@ -28,6 +28,8 @@ class TrainedModel:
     stage: str
     checkpoint: str
     version: ModelVersion | None = None
+    hyperpod: tuple[str | None, str | None] | None = None
+    """(cluster, namespace) when the stage trained on HyperPod: AWS evaluates such a checkpoint only there."""
 
     def source_for(self, platform: Platform | str) -> str:
         """What a job on ``platform`` starts from (or evaluates): the version for SERVERLESS, else the checkpoint."""
@@ -61,7 +63,8 @@ def train(ctx: StageContext, stage: str, spec: JobSpec, job: JobParams) -> Train
         log.locations[f"{stage}-model-package"] = version.arn
         outputs["model_package"] = version.arn
     log.track_job(stage, done, outputs, series=series_points(series))
-    return TrainedModel(stage, checkpoint, version)
+    hyperpod = (done.cluster, done.namespace) if done.platform is Platform.SMHP else None
+    return TrainedModel(stage, checkpoint, version, hyperpod)
 
 
 def training_stage(

@@ -34,6 +34,14 @@ LOCAL_SERVER_STARTUP_SECONDS = 120
 laptop); ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS`` set by the user wins."""
 
 
+HYPERPOD_OPTION = typer.Option(
+    [],
+    "--hyperpod",
+    help="With --local: create the HyperPod cluster CLUSTER:TYPE=N in the embedded AWS (as `novaflow local up "
+    "--hyperpod`); the first is NOVAFLOW_HYPERPOD_CLUSTER, so stages with platform HYPERPOD run there.",
+)
+
+
 def prefect_updates(local: bool) -> dict[Any, Any]:
     """Prefect settings for a terminal run: no heartbeat thread; offline, no telemetry and a patient server start.
 
@@ -55,9 +63,9 @@ def prefect_updates(local: bool) -> dict[Any, Any]:
 
 
 @contextmanager
-def _environment(local: bool, quotas: dict[str, int] | None = None) -> Iterator[None]:
-    """The embedded AWS when ``--local`` (with ``quotas`` as its account's training quotas); a quiet,
-    heartbeat-free Prefect engine for a terminal run."""
+def _environment(local: bool, quotas: dict[str, int] | None = None, hyperpod: tuple[str, ...] = ()) -> Iterator[None]:
+    """The embedded AWS when ``--local`` (with ``quotas`` as its account's training quotas and the ``hyperpod``
+    clusters); a quiet, heartbeat-free Prefect engine for a terminal run."""
     from prefect.settings import temporary_settings
 
     with ExitStack() as stack:
@@ -65,7 +73,7 @@ def _environment(local: bool, quotas: dict[str, int] | None = None) -> Iterator[
             from novaflow.local import LocalAws
 
             instance_quotas = {k: v for k, v in (quotas or {}).items() if k.startswith("ml.")}
-            aws = stack.enter_context(LocalAws(quotas=instance_quotas))
+            aws = stack.enter_context(LocalAws(quotas=instance_quotas, hyperpod=hyperpod))
             typer.secho(
                 f"embedded AWS on {aws.url} (bucket {aws.env['NOVAFLOW_BUCKET']})",
                 err=True,
@@ -114,49 +122,107 @@ _LOCAL = typer.Option(False, "--local", help="Run on the embedded AWS and the No
 _DATA = typer.Option(
     "sample",
     "--data",
-    help="CSV/JSONL/Parquet path or s3:// URI; 'sample' = the committed synthetic Stack Overflow sample.",
+    help=(
+        "CSV / JSONL / JSON / Parquet path or s3:// URI; 'sample' uses the committed synthetic Stack Overflow sample."
+    ),
 )
 _SIZES = typer.Option(None, "--sizes", help="SFT,EVAL,RFT row counts (default 3500,500,700).")
 _MODEL = typer.Option(
-    None, "--model", help="Nova model or an alias of one (default: NOVAFLOW_MODEL, else nova-lite-2)."
+    None,
+    "--model",
+    help=(
+        "Nova model in any spelling the catalog knows (nova-lite-2, amazon.nova-2-lite-v1, ...); "
+        "empty = settings.model (NOVAFLOW_MODEL, nova-lite-2 unless set)."
+    ),
 )
 _MAP = typer.Option([], "--map", help="KEY=COLUMN mapping, repeatable (query=Body ...).")
-_SYSTEM = typer.Option(None, "--system", help="One system prompt for every row.")
-_SKIP = typer.Option([], "--skip", help="Skip a stage: baseline, sft, dpo, rft, deploy (repeatable).")
+_SYSTEM = typer.Option(
+    None,
+    "--system",
+    help=(
+        "One system prompt for every row; the sample's label-only prompt when the source is 'sample' and this is empty."
+    ),
+)
+_SKIP = typer.Option([], "--skip", help="Stages to skip. Repeatable: baseline, sft, dpo, rft, deploy.")
 _CLEANUP = typer.Option(
-    None, "--cleanup/--keep", help="Tear the deployment down at the end (default: yes with --local, no on AWS)."
+    None,
+    "--cleanup/--keep",
+    help=(
+        "Tear down the deployment (and the roles novaflow created) at the end. Default here: yes "
+        "with --local, no on AWS."
+    ),
 )
 _PARAMS = typer.Option(
     None, "--params", help="JSON file of EndToEndParams (UI form shape); the flags above override it."
 )
-_WORK_DIR = typer.Option("novaflow-runs", "--work-dir", help="Local scratch directory.")
+_WORK_DIR = typer.Option("novaflow-runs", "--work-dir", help="Local scratch directory for prepared files and reports.")
 _REWARD = typer.Option(
     None,
     "--reward",
-    help="Your reward file (.py with lambda_handler(event, context) or grade(response, reference_answer, "
-    "sample); local or s3://), packaged with the requirements.txt beside it.",
+    help=(
+        "Your reward file (.py, local path or s3:// URI) defining lambda_handler(event, context) or"
+        " grade(response, reference_answer, sample); a requirements.txt beside it is packaged too. "
+        "Empty: novaflow's label grader."
+    ),
 )
-_REWARD_ARN = typer.Option(None, "--reward-arn", help="An existing reward Lambda, used as is.")
+_REWARD_ARN = typer.Option(
+    None, "--reward-arn", help="An existing reward Lambda to use as is (verified, never redeployed)."
+)
 _STRATIFY = typer.Option(
-    None, "--stratify", help="COLUMN or 'none' (default: automatic - the response column when it has few values)."
+    None,
+    "--stratify",
+    help=(
+        "Column to stratify the splits by, or 'none'. Empty: automatic - the sample's label column "
+        "Y, or the response column when it has at most 20 distinct values (the split artifact says "
+        "which)."
+    ),
 )
 _EVAL_TASK = typer.Option(
-    None, "--eval-task", help="Evaluation added to gen_qa: judge, rft_eval or a benchmark (mmlu, bbh, math...)."
+    None,
+    "--eval-task",
+    help=(
+        "Evaluation added to gen_qa on the held-out rows: gen_qa (nothing more), judge (the judge "
+        "of the model's Nova version: llm_judge or rubric_llm_judge), rft_eval (your reward Lambda "
+        "grades each answer), or a benchmark: mmlu, mmlu_pro, bbh, gpqa, math, strong_reject, "
+        "ifeval, mmmu. Empty: gen_qa; for the baseline, the same task as the evaluations after SFT "
+        "and RFT."
+    ),
 )
 _GATE_METRIC = typer.Option(
-    None, "--gate-metric", help="Metric the deploy gate checks (em, judge:winrate, rft_eval:<name>, ...)."
+    None,
+    "--gate-metric",
+    help=(
+        "Metric the candidate must improve: a gen_qa metric (em, qem, f1, rouge1, accuracy, ...) or"
+        " one of the evaluation task's, named task:metric (judge:winrate, "
+        "rft_eval:aggregate_reward_score, mmlu:accuracy)."
+    ),
 )
 _MLFLOW = typer.Option(
-    None, "--mlflow", help="MLflow tracking URI (sqlite:///runs.db, a server, a SageMaker MLflow ARN)."
+    None,
+    "--mlflow",
+    help=(
+        "MLflow tracking URI (sqlite:///runs.db, https://..., or a SageMaker MLflow ARN, which also"
+        " goes into the recipes so the training containers log there); empty = MLFLOW_TRACKING_URI,"
+        " if set."
+    ),
 )
 _PLATFORM = typer.Option(
     None,
     "--platform",
     help="Run every job on SMTJ (default) or SERVERLESS (no instances; models registered as versions).",
 )
-_ACCEPT_EULA = typer.Option(False, "--accept-eula", help="SERVERLESS: accept the base model's EULA.")
+_ACCEPT_EULA = typer.Option(
+    False,
+    "--accept-eula",
+    help="SERVERLESS: accept the base model's end-user license agreement. Applies to every stage.",
+)
 _STAGES = typer.Option(
-    None, "--stages", help="Training stages in order, comma separated: sft,rft (default), sft,dpo, dpo, ..."
+    None,
+    "--stages",
+    help=(
+        "Training stages in the order they run, each from the model of the one before: [sft, rft] "
+        "(Nova 2, the case study), [sft, dpo] (Nova 1), [dpo], ... Comma separated: sft,rft."
+    ),
 )
 _QUOTA = typer.Option([], "--quota", help=QUOTA_HELP)
 
@@ -169,7 +235,9 @@ def end_to_end_cmd(
     model: str | None = _MODEL,
     column: list[str] = _MAP,
     system: str | None = _SYSTEM,
-    run_name: str = typer.Option("case-study", "--run-name", help="Names the S3 prefix, artifacts, deployment."),
+    run_name: str = typer.Option(
+        "case-study", "--run-name", help="Names the run's S3 prefix, artifacts and deployment."
+    ),
     skip: list[str] = _SKIP,
     cleanup: bool | None = _CLEANUP,
     params_file: Path | None = _PARAMS,
@@ -183,15 +251,18 @@ def end_to_end_cmd(
     platform: str | None = _PLATFORM,
     accept_eula: bool = _ACCEPT_EULA,
     stages: str | None = _STAGES,
+    hyperpod: list[str] = HYPERPOD_OPTION,
     quota: list[str] = _QUOTA,
 ) -> None:
     """Replay the case study: data -> [baseline | SFT] -> [eval | reward Lambda -> RFT] -> eval -> compare ->
     gated deploy -> smoke test -> cleanup (stages side by side where they can). Prints each stage's time, the
     comparison table and the report path."""
-    options = dict(locals())
+    options = {k: v for k, v in locals().items() if k != "hyperpod"}
     params, quotas = _end_to_end_params(**options)
+    if hyperpod and not local:
+        raise typer.BadParameter("--hyperpod creates a cluster in the embedded AWS: use it with --local")
     started = time.perf_counter()
-    with _environment(local, quotas):
+    with _environment(local, quotas, tuple(hyperpod)):
         from flows.end_to_end import end_to_end
 
         result = end_to_end(params)
@@ -344,19 +415,22 @@ def sweep_cmd(
     platform: str | None = _PLATFORM,
     accept_eula: bool = _ACCEPT_EULA,
     stages: str | None = _STAGES,
+    hyperpod: list[str] = HYPERPOD_OPTION,
     quota: list[str] = _QUOTA,
 ) -> None:
     """Run variants of the end-to-end run as one graph (equal stages once), print the leaderboard and the winner;
     only the winner is deployed."""
-    options = {k: v for k, v in locals().items() if k not in {"vary", "variants_file"}}
+    options = {k: v for k, v in locals().items() if k not in {"vary", "variants_file", "hyperpod"}}
     base, quotas = _end_to_end_params(**options)
+    if hyperpod and not local:
+        raise typer.BadParameter("--hyperpod creates a cluster in the embedded AWS: use it with --local")
     from novaflow.sweeps.variants import grid, load_variants, parse_vary
 
     variants = [*(grid(parse_vary(vary)) if vary else []), *(load_variants(variants_file) if variants_file else [])]
     if not variants:
         raise typer.BadParameter("give --vary PATH=V1,V2,... or --variants FILE", param_hint="--vary")
     started = time.perf_counter()
-    with _environment(local, quotas):
+    with _environment(local, quotas, tuple(hyperpod)):
         from flows.sweep import SweepVariant, sweep
 
         result = sweep(base, [SweepVariant(name=v.name, patch=v.patch) for v in variants])
@@ -385,6 +459,7 @@ def flow_cmd(
     name: str = typer.Argument(..., help="baseline-eval, sft, dpo, cpt, rft, deploy, cleanup or verify-reward."),
     params_file: Path = typer.Option(..., "--params", help="JSON file with the flow's parameters."),
     local: bool = typer.Option(False, "--local", help="Run on the embedded AWS and the Nova emulator."),
+    hyperpod: list[str] = HYPERPOD_OPTION,
     quota: list[str] = typer.Option([], "--quota", help=QUOTA_HELP),
 ) -> None:
     """Run one single-stage flow with parameters from a JSON file (the same shape as the Prefect UI form)."""
@@ -408,6 +483,8 @@ def flow_cmd(
     if quotas and "wait" in params_model.model_fields:
         raw.setdefault("wait", {}).setdefault("quotas", {}).update(quotas)
     params = _validated(params_model, raw, params_file)
-    with _environment(local, quotas):
+    if hyperpod and not local:
+        raise typer.BadParameter("--hyperpod creates a cluster in the embedded AWS: use it with --local")
+    with _environment(local, quotas, tuple(hyperpod)):
         result = fn(params)
     typer.echo(json.dumps(result, indent=2, default=str))

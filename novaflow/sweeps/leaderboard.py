@@ -4,7 +4,7 @@ Comparing N variants with the baseline is N tests: at alpha 0.05 one in twenty u
 baseline by luck alone, so a sweep of ten would crown noise half the time. Each variant's p-value (the paired test
 :mod:`novaflow.evaluation.compare` already computes) is therefore adjusted for the number of variants compared,
 with Holm's step-down method - as strict as Bonferroni where it must be and never weaker than it - and the gate
-(:func:`novaflow.deploy.gate.decide_gate`, the same rule a single run deploys by) is applied with the adjusted
+(:func:`novaflow.deploy.gate.judge_delta`, the same rule a single run deploys by) is applied with the adjusted
 p-value. The winner is the variant with the largest gain on the gate metric among those that pass; with none, the
 reason names the best one and why it did not pass.
 """
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from novaflow.deploy.gate import GateDecision, decide_gate
+from novaflow.deploy.gate import GateDecision, judge_delta
 from novaflow.errors import DeployError
 from novaflow.evaluation.compare import MetricDelta, StageComparison
 
@@ -173,9 +173,8 @@ def build_leaderboard(
         assert row.delta is not None
         adjusted = dataclasses.replace(row.delta, p_value=p)
         try:
-            row.gate = decide_gate(
+            row.gate = judge_delta(
                 adjusted,
-                metric,
                 min_delta=min_delta,
                 require_significance=require_significance,
                 alpha=alpha,

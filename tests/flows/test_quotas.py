@@ -17,17 +17,12 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.params import JobParams
-from flows.stages.context import StageContext
-from flows.stages.jobs import run_job, spec_for
-from flows.stages.run_log import RunLog
-from novaflow.catalog import Method
 from novaflow.errors import JobError
 from novaflow.jobs.records import JobRecord
+from novaflow.jobs.spec import JobSpec
 from novaflow.quotas.capacity import Capacity
-from novaflow.runs.context import RunContext
-from novaflow.settings import load_settings
-from tasks.quotas import ensure_quota_limit, forget_capacities, job_capacity, quota_slots
+from tasks.jobs import submit_job_task, wait_job_task
+from tasks.quotas import ensure_quota_limit, forget_capacities, job_capacity, quota_slots, run_job_within_quota
 from tests.aws.jobs.conftest import put_jsonl
 from tests.flows.helpers import FAST_WAIT, logs_of, training_jobs
 
@@ -48,10 +43,19 @@ def quota_account(aws: object) -> Iterator[object]:
 
 @task
 def _stage(name: str, lr: float, train_uri: str) -> JobRecord:
-    job = JobParams(overrides={"lr": lr, "max_steps": 4})
-    spec = spec_for("nova-lite-2", Method.SFT_LORA, job, train_uri=train_uri)
-    run = RunContext(run_name="quota-test", settings=load_settings())
-    return run_job(StageContext(run, "nova-lite-2", RunLog(run_name="quota-test"), FAST_WAIT), name, spec, job)
+    """A stage's job as every stage runs it: under its quota, submitted (again after a refusal), waited on."""
+    spec = JobSpec(model="nova-lite-2", method="sft_lora", overrides={"lr": lr, "max_steps": 4}, train_uri=train_uri)
+    return run_job_within_quota(
+        name,
+        spec,
+        None,
+        quotas={},
+        submit=lambda attempt: submit_job_task(spec, capacity_attempt=attempt),
+        wait=lambda record: wait_job_task(record, spec=spec, poll_seconds=0.2, max_poll_seconds=0.5),
+        poll_seconds=FAST_WAIT.poll_seconds,
+        max_poll_seconds=FAST_WAIT.max_poll_seconds,
+        max_wait_hours=FAST_WAIT.max_wait_hours,
+    )
 
 
 @flow(task_runner=ThreadPoolTaskRunner(max_workers=4))
@@ -112,8 +116,12 @@ def test_a_job_larger_than_its_limit_is_refused_in_one_line(quota_account: objec
         client.create_global_concurrency_limit(
             GlobalConcurrencyLimitCreate(name="novaflow-quota-ml.p5en.48xlarge", limit=1)
         )
-    job = JobParams(instance_type="ml.p5en.48xlarge")
-    spec = spec_for("nova-lite-2", Method.SFT_LORA, job, train_uri="s3://novaflow-local/quota-test/train.jsonl")
+    spec = JobSpec(
+        model="nova-lite-2",
+        method="sft_lora",
+        instance_type="ml.p5en.48xlarge",
+        train_uri="s3://novaflow-local/quota-test/train.jsonl",
+    )
     needed = job_capacity(spec, None, {"ml.p5en.48xlarge": 8})
     assert needed.demand is not None and needed.demand.slots > 1
     with pytest.raises(JobError) as info, quota_slots(needed):

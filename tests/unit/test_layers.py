@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import sys
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -55,19 +56,25 @@ def _module_name(path: Path) -> str:
 def imported(source: str, module: str) -> Iterator[tuple[int, str]]:
     """(line, dotted name) of everything ``source`` imports: ``from a import b`` is ``a.b`` (b may be a module),
     relative imports resolved against ``module``."""
-    package = module.split(".")
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield node.lineno, alias.name
-        elif isinstance(node, ast.ImportFrom):
-            base = [node.module] if node.module else []
-            if node.level:
-                base = package[: len(package) - node.level + (1 if _is_package(module) else 0)] + base
-            for alias in node.names:
-                yield node.lineno, ".".join(base if alias.name == "*" else [*base, alias.name])
+        for name in _names(node, module):
+            yield node.lineno, name
 
 
+def _names(node: ast.AST, module: str) -> list[str]:
+    """The dotted names one import statement imports (none for any other node)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    base = [node.module] if node.module else []
+    if node.level:
+        package = module.split(".")
+        base = package[: len(package) - node.level + (1 if _is_package(module) else 0)] + base
+    return [".".join(base if alias.name == "*" else [*base, alias.name]) for alias in node.names]
+
+
+@cache
 def _is_package(module: str) -> bool:
     return (ROOT / Path(*module.split(".")) / "__init__.py").exists()
 
@@ -180,7 +187,7 @@ def runtime_imports(source: str, module: str, known: set[str]) -> set[str]:
     for node in ast.walk(tree):
         if not isinstance(node, ast.Import | ast.ImportFrom) or id(node) in skipped:
             continue
-        for _, name in imported(ast.unparse(node), module):
+        for name in _names(node, module):
             target = name if name in known else name.rsplit(".", 1)[0]
             if target not in known or target == module:
                 continue
@@ -286,3 +293,69 @@ def test_a_circle_is_found_and_named_and_type_checking_imports_do_not_count() ->
     # importing a submodule runs its package's __init__ first (a module's own packages are already running)
     assert runtime_imports("from pkg.c import x\n", "other", known) == {"pkg", "pkg.c"}
     assert runtime_imports("from pkg.c import x\n", "pkg.b", known) == {"pkg.c"}
+
+
+REASONED_PACKAGES = ("novaflow", "tasks", "reward_lambda")
+"""Where an import inside a function needs a stated reason (the CLI defers imports for start-up time throughout;
+flows/ is being rewritten and has two left in flows/stages.py)."""
+
+
+def unexplained_function_imports(source: str, module: str) -> list[str]:
+    """First-party imports inside functions with no comment on their own lines nor right above the group of
+    imports they belong to (the reason: start-up time, an optional extra, the moto pin check, ...)."""
+    lines = source.splitlines()
+    tree = ast.parse(source)
+    starts = {
+        line: node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for line in range(node.lineno, (node.end_lineno or node.lineno) + 1)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for inner in ast.walk(node):
+            if not isinstance(inner, ast.Import | ast.ImportFrom):
+                continue
+            names = _names(inner, module)
+            if not any(name.split(".")[0] in PACKAGES for name in names):
+                continue
+            explained = any("#" in line for line in lines[inner.lineno - 1 : inner.end_lineno])
+            above = inner.lineno - 1  # 1-based number of the line above
+            while not explained and above >= 1:
+                text = lines[above - 1].strip()
+                if above in starts:  # another import of the same group: its comment counts
+                    explained = "#" in text
+                    above = starts[above] - 1
+                elif not text:
+                    above -= 1
+                else:
+                    explained = text.startswith("#")
+                    break
+            if not explained:
+                found.append(f"{module}:{inner.lineno} imports {', '.join(names)} in {node.name}() with no reason")
+    return found
+
+
+def test_imports_inside_functions_say_why() -> None:
+    problems = [
+        problem
+        for module, path in shipped_modules()
+        if module.split(".")[0] in REASONED_PACKAGES and layer_of(module) != "cli"
+        for problem in unexplained_function_imports(path.read_text(encoding="utf-8"), module)
+    ]
+    assert problems == [], "hoist these imports, or say why they wait (start-up time, an optional extra):\n" + (
+        "\n".join(problems)
+    )
+
+
+def test_an_unexplained_import_inside_a_function_is_named() -> None:
+    source = (
+        "def f():\n    from novaflow.catalog import MODELS\n\n"
+        "def g():\n    # start-up time: boto3\n    from novaflow.aws import get_client\n"
+        "def h():\n    import json\n"
+    )
+    assert unexplained_function_imports(source, "novaflow.x") == [
+        "novaflow.x:2 imports novaflow.catalog.MODELS in f() with no reason"
+    ]

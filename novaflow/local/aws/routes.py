@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from moto.moto_api import state_manager
 from moto.moto_api._internal import urls as api_urls
 
-from novaflow.local.aws import console, lambda_exec
+from novaflow.local.aws import console, lambda_exec, quotas
 from novaflow.local.aws.control import MANAGED_MODELS
 from novaflow.local.emulator import faults, jobstate
 
@@ -58,8 +58,6 @@ def _set_job_duration(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _set_quotas(body: dict[str, Any]) -> dict[str, Any]:
-    from novaflow.local.aws import quotas
-
     return quotas.route(body)
 
 

@@ -56,3 +56,19 @@ def test_evaluation_and_training_jobs_last_their_own_durations(kinds: object) ->
     kinds.control.set_job_duration(0.2)  # type: ignore[attr-defined]
     assert jobstate.Timing.per_kind == {}
     assert boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
+
+
+def test_an_ended_job_reports_its_billable_time(kinds: object) -> None:
+    rows = [scenario.converse_row("Label it.", f"question {i}", "HQ") for i in range(40)]
+    scenario.put(f"{B}/billed/train.jsonl", scenario.jsonl(rows))
+    kinds.control.set_job_duration(1.5, kind="training")  # type: ignore[attr-defined]
+    scenario.submit(
+        "billed-sft", scenario.sft_recipe("sft", max_steps=4), f"{B}/billed/train.jsonl", f"{B}/out", LOCAL_ROLE_ARN
+    )
+    running = boto3.client("sagemaker").describe_training_job(TrainingJobName="billed-sft")
+    assert "BillableTimeInSeconds" not in running and "TrainingTimeInSeconds" not in running
+    job = scenario.wait("billed-sft", timeout=30)
+    assert job["TrainingJobStatus"] == "Completed"
+    wall = (job["TrainingEndTime"] - job["TrainingStartTime"]).total_seconds()
+    assert job["BillableTimeInSeconds"] == job["TrainingTimeInSeconds"] >= 2  # 1.5 s, rounded up
+    assert job["BillableTimeInSeconds"] - 1 < wall + 0.05

@@ -6,6 +6,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import orjson
+import pytest
 
 from novaflow.data.report import DataReport, LengthStats
 from novaflow.data.splits import SplitReport
@@ -93,6 +94,7 @@ def _rft_series() -> TrainingSeries:
     return TrainingSeries("rft", "rft-job", steps, values, ["logs"])
 
 
+@pytest.mark.slow
 def test_html_is_self_contained_with_every_figure(tmp_path: Path) -> None:
     stages = _stages()
     comparison = compare_stages(stages, n_boot=200)
