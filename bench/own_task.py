@@ -6,7 +6,7 @@ Generates the dataset, then runs, in a fresh process with a fresh PREFECT_HOME a
         --sizes 800,200,200 --reward examples/rewards/numeric_tolerance.py \\
         --eval-task rft_eval --gate-metric rft_eval:aggregate_reward_score
 
-and prints the wall time, the stage times and em / reward per stage (Baseline, Post-SFT, Post-RFT).
+and prints the wall time, the stage times and em / reward per stage (baseline, post-sft, post-rft).
 
     python bench/own_task.py [--runs 1] [--eval-task rft_eval]
 """

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from novaflow.catalog import model_field
+from novaflow.deploy.names import DEFAULT_CONTEXT_LENGTH, DEFAULT_MAX_CONCURRENCY
 from novaflow.reward.defaults import DEFAULT_FUNCTION_NAME
 from novaflow.runs.notifications import DEFAULT_EVENTS as DEFAULT_NOTIFIED_STATUSES
 from novaflow.settings import NovaflowSettings, load_settings
@@ -231,8 +232,12 @@ class DeployParams(_Params):
     endpoint_name: str | None = Field(None, description="Default: derived from the run name.")
     instance_type: str = Field("ml.p5.48xlarge", description="SageMaker inference instance.")
     instance_count: int = Field(1, ge=1)
-    context_length: int = Field(16000, ge=1, description="CONTEXT_LENGTH; must fit a tier of the instance.")
-    max_concurrency: int = Field(32, ge=1, description="MAX_CONCURRENCY; must fit a tier of the instance.")
+    context_length: int = Field(
+        DEFAULT_CONTEXT_LENGTH, ge=1, description="CONTEXT_LENGTH; must fit a tier of the instance."
+    )
+    max_concurrency: int = Field(
+        DEFAULT_MAX_CONCURRENCY, ge=1, description="MAX_CONCURRENCY; must fit a tier of the instance."
+    )
     smoke_rows: int = Field(3, ge=0, description="Eval rows sent to the deployment as a smoke test.")
     model_package: str | None = Field(
         None,

@@ -13,6 +13,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from pydantic import Field
 
+from flows.graph import run_stages
 from flows.hooks import JOB_HOOKS
 from flows.params import (
     MODEL_HELP,
@@ -26,27 +27,22 @@ from flows.params import (
     resolve_model,
 )
 from flows.runners import thread_pool
-from flows.stages import (
-    EvalContext,
-    RunLog,
-    check_reward,
-    evaluate_model,
-    registry_group,
-    require_registry,
-    require_supported,
-    reward_lambda,
-    spec_for,
-    train,
-)
+from flows.stages.baseline import BASELINE, baseline_stage
+from flows.stages.checks import registry_group, require_registry, require_supported
+from flows.stages.context import StageContext
+from flows.stages.evaluation import evaluation_key, evaluation_stage
+from flows.stages.reward import REWARD_CHECK, reward_check_stage
+from flows.stages.reward_lambda import REWARD_LAMBDA, reward_lambda_stage
+from flows.stages.run_log import RunLog
+from flows.stages.training import TrainedModel, training_stage
 from flows.summary import run_summary_markdown
 from novaflow.catalog import Method
 from novaflow.evaluation.results import EvalResult
-from novaflow.jobs.spec import JobSpec
-from novaflow.settings import load_settings
+from novaflow.runs.graph import Graph, Stage, after
 from reward_lambda.config import RewardConfig
 from reward_lambda.labels import DEFAULT_LABELS
 from tasks.common import artifact_key
-from tasks.credentials import CredentialsParameter, use_run_credentials
+from tasks.credentials import CredentialsParameter, run_context, use_run_credentials
 from tasks.reward import (
     deploy_reward_lambda_task,
     package_reward_task,
@@ -118,16 +114,61 @@ class VerifyRewardParams(FormParams):
     deploy: bool = Field(True, description="Create or update the function before verifying it.")
 
 
-def _summary(log: RunLog) -> None:
+def _metrics(result: EvalResult) -> dict[str, float]:
+    return {row.name: row.value for row in result.metrics.rows}
+
+
+def _run(
+    params: _StageParams,
+    aws_credentials: CredentialsParameter,
+    stages: list[Stage],
+    jobs: list[JobParams],
+    methods: list[tuple[Method, str]] | None = None,
+) -> dict[str, Any]:
+    """Run a few-stage graph of the same stages end-to-end uses; publish the run summary; give every output."""
+    run = run_context(aws_credentials, params.run_name)
+    model = resolve_model(params.model, run.settings)
+    require_supported(model, methods or [])
+    group = registry_group(params.registry, model, params.run_name)
+    require_registry(group, jobs)
+    log = RunLog(params.run_name)
+    ctx = StageContext(run, model, log, params.wait, group)
+    outputs = run_stages(Graph(stages), ctx).outputs
     create_markdown_artifact(
-        run_summary_markdown(log),
+        run_summary_markdown(log, endpoint=run.settings.resolved_endpoint_url()),
         key=artifact_key("run-summary", log.run_name),
         description=f"novaflow run {log.run_name}: stages, jobs, where things are",
     )
+    return outputs
 
 
-def _metrics(result: EvalResult) -> dict[str, float]:
-    return {row.name: row.value for row in result.metrics.rows}
+def _train_then_evaluate(
+    stage: str,
+    method: Method,
+    job: JobParams,
+    params: SftParams | RftParams | DpoParams | CptParams,
+    aws_credentials: CredentialsParameter,
+    *,
+    start_from: str | None = None,
+    before: list[Stage] | None = None,
+) -> dict[str, Any]:
+    """``before`` (the reward stages of RFT), the training stage, then its evaluation when ``eval_uri`` is given."""
+    reward = REWARD_LAMBDA if before else None
+    training = training_stage(stage, method, job, train_uri=params.train_uri, start_from=start_from, reward=reward)
+    stages = [*(before or []), after(training, REWARD_CHECK) if before else training]
+    key = evaluation_key(stage)
+    if params.eval_uri:
+        stages.append(evaluation_stage(key, params.evaluation, of=stage, eval_uri=params.eval_uri))
+    jobs = [job, params.evaluation] if params.eval_uri else [job]
+    outputs = _run(params, aws_credentials, stages, jobs, [(method, job.platform)])
+    trained: TrainedModel = outputs[stage]
+    out: dict[str, Any] = {
+        "checkpoint": trained.checkpoint,
+        "model_package": trained.version.arn if trained.version else None,
+    }
+    if params.eval_uri:
+        out["metrics"] = _metrics(outputs[key])
+    return out
 
 
 @flow(name="baseline-eval", task_runner=thread_pool(max_workers=4), **JOB_HOOKS)
@@ -137,61 +178,9 @@ def baseline_eval(params: BaselineEvalParams, aws_credentials: CredentialsParame
     Args:
         aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
     """
-    use_run_credentials(aws_credentials)
-    log = RunLog(params.run_name)
-    with log.stage("evaluation"):
-        result = evaluate_model(
-            "baseline",
-            resolve_model(params.model),
-            params.eval_uri,
-            params.model_path,
-            params.evaluation,
-            params.wait,
-            log,
-            _context(params.run_name),
-        )
-    _summary(log)
-    return _metrics(result)
-
-
-def _context(run_name: str) -> EvalContext:
-    """Where a judge dataset of a single-stage run goes (rft_eval needs the end-to-end flow's data)."""
-    return EvalContext(run_prefix=load_settings().s3_uri("runs", run_name))
-
-
-def _train_then_evaluate(
-    stage: str, spec: JobSpec, job: JobParams, params: SftParams | RftParams | DpoParams | CptParams, log: RunLog
-) -> dict[str, Any]:
-    group = registry_group(params.registry, spec.model, params.run_name)
-    require_registry(group, [job, params.evaluation] if params.eval_uri else [job])
-    with log.stage(stage):
-        trained = train(stage, spec, job, params.wait, log, group=group)
-    out: dict[str, Any] = {
-        "checkpoint": trained.checkpoint,
-        "model_package": trained.version.arn if trained.version else None,
-    }
-    if params.eval_uri:
-        with log.stage(f"post-{stage}-eval"):
-            out["metrics"] = _metrics(
-                evaluate_model(
-                    f"post-{stage}",
-                    spec.model,
-                    params.eval_uri,
-                    trained,
-                    params.evaluation,
-                    params.wait,
-                    log,
-                    _context(params.run_name),
-                )
-            )
-    _summary(log)
-    return out
-
-
-def _spec(model: str, method: Method, job: JobParams, params: _StageParams, **fields: Any) -> JobSpec:
-    """The stage's spec, refused when the model cannot run it there; a SERVERLESS one registers in the run's group."""
-    require_supported(model, [(method, job.platform)])
-    return spec_for(model, method, job, group=registry_group(params.registry, model, params.run_name), **fields)
+    stage = baseline_stage(params.evaluation, model_path=params.model_path, eval_uri=params.eval_uri)
+    outputs = _run(params, aws_credentials, [stage], [params.evaluation])
+    return _metrics(outputs[BASELINE])
 
 
 @flow(name="sft", task_runner=thread_pool(max_workers=4), **JOB_HOOKS)
@@ -201,37 +190,26 @@ def sft(params: SftParams, aws_credentials: CredentialsParameter = None) -> dict
     Args:
         aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
     """
-    use_run_credentials(aws_credentials)
-    spec = _spec(resolve_model(params.model), Method.SFT_LORA, params.sft, params, train_uri=params.train_uri)
-    return _train_then_evaluate("sft", spec, params.sft, params, RunLog(params.run_name))
+    return _train_then_evaluate("sft", Method.SFT_LORA, params.sft, params, aws_credentials)
 
 
 @flow(name="rft", task_runner=thread_pool(max_workers=4), **JOB_HOOKS)
 def rft(params: RftParams, aws_credentials: CredentialsParameter = None) -> dict[str, Any]:
     """Reward Lambda (deploy + verify), RFT LoRA from the given checkpoint, then an optional evaluation.
 
+    The rows are the team's own (``train_uri``): without ``reward.labels`` novaflow's label grader grades them on
+    their own reference answers, never on the committed sample's labels.
+
     Args:
         aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
     """
-    use_run_credentials(aws_credentials)
-    model = resolve_model(params.model)
-    require_supported(model, [(Method.RFT_LORA, params.rft.platform)])
-    log = RunLog(params.run_name)
-    with log.stage("reward-lambda"):
-        own = bool(params.reward.source or params.reward.function_arn)
-        reward_arn = reward_lambda(
-            params.reward, params.train_uri, check_reward(params.reward, params.train_uri, is_sample=not own)
-        )
-    spec = _spec(
-        model,
-        Method.RFT_LORA,
-        params.rft,
-        params,
-        train_uri=params.train_uri,
-        model_name_or_path=params.checkpoint_uri,
-        reward_lambda_arn=reward_arn,
+    reward = [
+        reward_check_stage(params.reward, is_sample=False, rows_uri=params.train_uri),
+        reward_lambda_stage(params.reward, rows_uri=params.train_uri),
+    ]
+    return _train_then_evaluate(
+        "rft", Method.RFT_LORA, params.rft, params, aws_credentials, start_from=params.checkpoint_uri, before=reward
     )
-    return _train_then_evaluate("rft", spec, params.rft, params, log)
 
 
 @flow(name="dpo", task_runner=thread_pool(max_workers=4), **JOB_HOOKS)
@@ -241,12 +219,9 @@ def dpo(params: DpoParams, aws_credentials: CredentialsParameter = None) -> dict
     Args:
         aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
     """
-    use_run_credentials(aws_credentials)
-    model = resolve_model(params.model)
-    spec = _spec(
-        model, Method.DPO_LORA, params.dpo, params, train_uri=params.train_uri, model_name_or_path=params.checkpoint_uri
+    return _train_then_evaluate(
+        "dpo", Method.DPO_LORA, params.dpo, params, aws_credentials, start_from=params.checkpoint_uri
     )
-    return _train_then_evaluate("dpo", spec, params.dpo, params, RunLog(params.run_name))
 
 
 @flow(name="cpt", task_runner=thread_pool(max_workers=4), **JOB_HOOKS)
@@ -256,9 +231,7 @@ def cpt(params: CptParams, aws_credentials: CredentialsParameter = None) -> dict
     Args:
         aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
     """
-    use_run_credentials(aws_credentials)
-    spec = _spec(resolve_model(params.model), Method.CPT, params.cpt, params, train_uri=params.train_uri)
-    return _train_then_evaluate("cpt", spec, params.cpt, params, RunLog(params.run_name))
+    return _train_then_evaluate("cpt", Method.CPT, params.cpt, params, aws_credentials)
 
 
 @flow(name="verify-reward")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flows.params import EndToEndParams
-from flows.stages import RunLog
+from flows.stages.run_log import RunLog
 from novaflow.aws import bills_like_aws
 from novaflow.data.splits import MAX_STRATA
 from novaflow.evaluation.compare import StageComparison
@@ -34,14 +34,22 @@ def run_summary_markdown(
     """The run-summary artifact. ``endpoint`` is where the run's AWS clients went (None: AWS itself); cost estimates
     say they bill nothing when it is not AWS."""
     lines = [f"# novaflow run `{log.run_name}`", ""]
-    total = sum(s.seconds for s in log.stages)
-    details = [(s.stage, s.detail) for s in log.stages if not fits_a_cell(s.detail)]
-    lines += ["## Stages", "", "| stage | seconds | detail |", "|---|---:|---|"]
+    ordered = sorted(log.stages, key=lambda s: (s.start, s.end))
+    details = [(s.stage, s.detail) for s in ordered if s.detail and not fits_a_cell(s.detail)]
     lines += [
-        f"| {s.stage} | {s.seconds:.1f} | {s.detail if fits_a_cell(s.detail) else 'below, under Stage details'} |"
-        for s in log.stages
+        "## Stages",
+        "",
+        "Offsets in seconds from the start of the run; stages whose spans overlap ran side by side.",
+        "",
+        "| stage | start | end | seconds | status | detail |",
+        "|---|---:|---:|---:|---|---|",
     ]
-    lines += [f"| **total** | {total:.1f} | |", ""]
+    lines += [
+        f"| {s.stage} | {s.start:.1f} | {s.end:.1f} | {s.seconds:.1f} | {s.status} | "
+        f"{s.detail if fits_a_cell(s.detail) else 'below, under Stage details'} |"
+        for s in ordered
+    ]
+    lines += [f"| **run** | 0.0 | {log.wall_seconds:.1f} | {log.wall_seconds:.1f} | | |", ""]
     if details:
         lines += ["### Stage details", ""] + [f"- {stage}: {detail}" for stage, detail in details] + [""]
     if log.jobs:
@@ -144,6 +152,7 @@ def run_report(
         data=dict(log.data),
         reward=log.reward,
         timings={s.stage: s.seconds for s in log.stages},
+        timeline=log.timeline(),
         labels=report_labels(params, stages),
         model_package_version=log.model_package_version,
         flow_run_url=flow_run_url,

@@ -13,7 +13,7 @@ from typing import Any
 from prefect.logging import get_logger
 
 from flows.params import EndToEndParams
-from flows.stages import RunLog
+from flows.stages.run_log import RunLog
 from novaflow.evaluation.compare import StageComparison
 from novaflow.evaluation.results import EvalResult
 from novaflow.tracking.mlflow import (

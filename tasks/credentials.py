@@ -22,6 +22,7 @@ from prefect_aws import AwsCredentials
 
 from novaflow.aws import credential_source, current_session, error_code, error_message, get_client, use_session
 from novaflow.errors import ConfigError
+from novaflow.runs.context import RunContext
 from novaflow.settings import NovaflowSettings, applied_overrides, apply_overrides, load_settings
 
 CredentialsParameter = AwsCredentials | str | None
@@ -96,6 +97,13 @@ def use_run_credentials(aws_credentials: CredentialsParameter) -> NovaflowSettin
         source = f"AwsCredentials block {name!r}" if name else "an AwsCredentials block given in code"
     get_run_logger().info(describe_identity(settings, source))
     return settings
+
+
+def run_context(aws_credentials: CredentialsParameter, run_name: str) -> RunContext:
+    """The run's context, built once at the start of a flow from its ``aws_credentials`` parameter (see
+    :func:`use_run_credentials`) and handed to every stage."""
+    settings = use_run_credentials(aws_credentials)
+    return RunContext(run_name=run_name, settings=settings, session=current_session())
 
 
 def describe_identity(settings: NovaflowSettings, source: str) -> str:

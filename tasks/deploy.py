@@ -18,6 +18,7 @@ from pydantic import Field
 
 from novaflow.catalog import DEFAULT_MODEL
 from novaflow.deploy.gate import GateDecision, decide_gate
+from novaflow.deploy.names import DEFAULT_CONTEXT_LENGTH, DEFAULT_MAX_CONCURRENCY
 from novaflow.deploy.smoke import SmokeReport, load_eval_rows, smoke_test
 from novaflow.deploy.stream import StreamResult
 from novaflow.deploy.targets import Served, ask, deploy_checkpoint, teardown_services
@@ -116,8 +117,8 @@ def deploy_task(
     model: str = DEFAULT_MODEL,
     instance_type: str = "ml.p5.48xlarge",
     instance_count: int = 1,
-    context_length: int = 4000,
-    max_concurrency: int = 1,
+    context_length: int = DEFAULT_CONTEXT_LENGTH,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     model_units: int = 1,
     mode: str = "create",
     settings: NovaflowSettings | None = None,

@@ -14,7 +14,8 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy
 
-from novaflow.aws import is_retryable
+from novaflow.aws import get_client, is_retryable
+from novaflow.catalog import Method, Platform
 from novaflow.errors import JobError, NovaflowError, RecipeError
 from novaflow.jobs.dryrun import DryRunReport, dry_run
 from novaflow.jobs.logs import LogLine, metrics_frame, parse_metric_line
@@ -26,6 +27,7 @@ from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission, submit_training_job
 from novaflow.recipes.overrides import get_path
 from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.sweeps.plan import JobUsage
 from tasks.common import AWS_RETRIES, artifact_key, publish_table
 
 
@@ -193,3 +195,21 @@ def _output_uri(record: JobRecord) -> str:
             f"Job record {record.name} has no output_uri: load the record saved at submit time.", job_name=record.name
         )
     return record.output_uri
+
+
+@task(name="job-usage", **AWS_RETRIES)
+def job_usage_task(record: JobRecord, settings: NovaflowSettings | None = None) -> JobUsage:
+    """What AWS says a finished job used: billable seconds on its instances, or the billable tokens of a serverless
+    job (what a sweep's leaderboard prices)."""
+    method = Method.parse(record.method)
+    if record.billable_tokens is not None or record.platform is not Platform.SMTJ:
+        return JobUsage(record.model, method, billable_tokens=record.billable_tokens)
+    described = get_client("sagemaker", settings).describe_training_job(TrainingJobName=record.name)
+    resources = described.get("ResourceConfig") or {}
+    return JobUsage(
+        record.model,
+        method,
+        instance_type=resources.get("InstanceType"),
+        instance_count=int(resources.get("InstanceCount") or 1),
+        billable_seconds=described.get("BillableTimeInSeconds"),
+    )

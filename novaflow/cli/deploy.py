@@ -14,7 +14,7 @@ import typer
 
 from novaflow.cli.components import app as components_app
 from novaflow.cli.options import model_option
-from novaflow.deploy.names import TARGETS
+from novaflow.deploy.names import DEFAULT_CONTEXT_LENGTH, DEFAULT_MAX_CONCURRENCY, TARGETS
 
 app = typer.Typer(
     help="Deploy a trained model to a SageMaker endpoint or Bedrock, invoke it, tear it down.", no_args_is_help=True
@@ -36,8 +36,12 @@ def create(
     model: str = model_option("Nova model the checkpoint was trained from"),
     instance_type: str = typer.Option("ml.p5.48xlarge", help="SageMaker hosting instance."),
     instance_count: int = typer.Option(1, min=1, help="SageMaker instance count."),
-    context_length: int = typer.Option(4000, help="CONTEXT_LENGTH (must fit a tier of the instance)."),
-    max_concurrency: int = typer.Option(1, help="MAX_CONCURRENCY (must fit a tier of the instance)."),
+    context_length: int = typer.Option(
+        DEFAULT_CONTEXT_LENGTH, help="CONTEXT_LENGTH (must fit a tier of the instance)."
+    ),
+    max_concurrency: int = typer.Option(
+        DEFAULT_MAX_CONCURRENCY, help="MAX_CONCURRENCY (must fit a tier of the instance)."
+    ),
     model_units: int = typer.Option(1, min=1, help="Model units (bedrock_pt)."),
     mode: str = typer.Option("create", help="create (fail if it exists) or update (SageMaker: new config in place)."),
     dry: bool = typer.Option(False, "--dry-run", help="Validate and print the SageMaker requests; call nothing."),

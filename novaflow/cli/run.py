@@ -125,137 +125,193 @@ def _sizes(text: str) -> dict[str, int]:
     return {"sft_rows": sft, "eval_rows": ev, "rft_rows": rft}
 
 
+_LOCAL = typer.Option(False, "--local", help="Run on the embedded AWS and the Nova emulator (no account, no GPU).")
+_DATA = typer.Option(
+    "sample",
+    "--data",
+    help=(
+        "CSV / JSONL / JSON / Parquet path or s3:// URI; 'sample' uses the committed synthetic Stack Overflow sample."
+    ),
+)
+_SIZES = typer.Option(None, "--sizes", help="SFT,EVAL,RFT row counts (default 3500,500,700).")
+_MODEL = typer.Option(
+    None,
+    "--model",
+    help=(
+        "Nova model in any spelling the catalog knows (nova-lite-2, amazon.nova-2-lite-v1, ...); "
+        "empty = settings.model (NOVAFLOW_MODEL, nova-lite-2 unless set)."
+    ),
+)
+_MAP = typer.Option([], "--map", help="KEY=COLUMN mapping, repeatable (query=Body ...).")
+_SYSTEM = typer.Option(
+    None,
+    "--system",
+    help=(
+        "One system prompt for every row; the sample's label-only prompt when the source is 'sample' and this is empty."
+    ),
+)
+_SKIP = typer.Option([], "--skip", help="Stages to skip. Repeatable: baseline, sft, dpo, rft, deploy.")
+_CLEANUP = typer.Option(
+    None,
+    "--cleanup/--keep",
+    help=(
+        "Tear down the deployment (and the roles novaflow created) at the end. Default here: yes "
+        "with --local, no on AWS."
+    ),
+)
+_PARAMS = typer.Option(
+    None, "--params", help="JSON file of EndToEndParams (UI form shape); the flags above override it."
+)
+_WORK_DIR = typer.Option("novaflow-runs", "--work-dir", help="Local scratch directory for prepared files and reports.")
+_REWARD = typer.Option(
+    None,
+    "--reward",
+    help=(
+        "Your reward file (.py, local path or s3:// URI) defining lambda_handler(event, context) or"
+        " grade(response, reference_answer, sample); a requirements.txt beside it is packaged too. "
+        "Empty: novaflow's label grader."
+    ),
+)
+_REWARD_ARN = typer.Option(
+    None, "--reward-arn", help="An existing reward Lambda to use as is (verified, never redeployed)."
+)
+_STRATIFY = typer.Option(
+    None,
+    "--stratify",
+    help=(
+        "Column to stratify the splits by, or 'none'. Empty: automatic - the sample's label column "
+        "Y, or the response column when it has at most 20 distinct values (the split artifact says "
+        "which)."
+    ),
+)
+_EVAL_TASK = typer.Option(
+    None,
+    "--eval-task",
+    help=(
+        "Evaluation added to gen_qa on the held-out rows: gen_qa (nothing more), judge (the judge "
+        "of the model's Nova version: llm_judge or rubric_llm_judge), rft_eval (your reward Lambda "
+        "grades each answer), or a benchmark: mmlu, mmlu_pro, bbh, gpqa, math, strong_reject, "
+        "ifeval, mmmu. Empty: gen_qa; for the baseline, the same task as the evaluations after SFT "
+        "and RFT."
+    ),
+)
+_GATE_METRIC = typer.Option(
+    None,
+    "--gate-metric",
+    help=(
+        "Metric the candidate must improve: a gen_qa metric (em, qem, f1, rouge1, accuracy, ...) or"
+        " one of the evaluation task's, named task:metric (judge:winrate, "
+        "rft_eval:aggregate_reward_score, mmlu:accuracy)."
+    ),
+)
+_MLFLOW = typer.Option(
+    None,
+    "--mlflow",
+    help=(
+        "MLflow tracking URI (sqlite:///runs.db, https://..., or a SageMaker MLflow ARN, which also"
+        " goes into the recipes so the training containers log there); empty = MLFLOW_TRACKING_URI,"
+        " if set."
+    ),
+)
+_PLATFORM = typer.Option(
+    None,
+    "--platform",
+    help="Run every job on SMTJ (default) or SERVERLESS (no instances; models registered as versions).",
+)
+_ACCEPT_EULA = typer.Option(
+    False,
+    "--accept-eula",
+    help="SERVERLESS: accept the base model's end-user license agreement. Applies to every stage.",
+)
+_STAGES = typer.Option(
+    None,
+    "--stages",
+    help=(
+        "Training stages in the order they run, each from the model of the one before: [sft, rft] "
+        "(Nova 2, the case study), [sft, dpo] (Nova 1), [dpo], ... Comma separated: sft,rft."
+    ),
+)
+_QUOTA = typer.Option([], "--quota", help=QUOTA_HELP)
+_NOTIFY_SNS = typer.Option(
+    None,
+    "--notify-sns",
+    help=(
+        "SNS topic that gets a message for each state change of the run's jobs (an EventBridge rule per run,"
+        " removed when it ends; the topic must allow events.amazonaws.com to publish). Empty = none."
+    ),
+)
+
+
 @app.command("end-to-end")
 def end_to_end_cmd(
-    local: bool = typer.Option(
-        False, "--local", help="Run on the embedded AWS and the Nova emulator (no account, no GPU)."
-    ),
-    data: str = typer.Option(
-        "sample",
-        "--data",
-        help=(
-            "CSV / JSONL / JSON / Parquet path or s3:// URI; 'sample' uses the committed synthetic "
-            "Stack Overflow sample."
-        ),
-    ),
-    sizes: str | None = typer.Option(None, "--sizes", help="SFT,EVAL,RFT row counts (default 3500,500,700)."),
-    model: str | None = typer.Option(
-        None,
-        "--model",
-        help=(
-            "Nova model in any spelling the catalog knows (nova-lite-2, amazon.nova-2-lite-v1, ...); "
-            "empty = settings.model (NOVAFLOW_MODEL, nova-lite-2 unless set)."
-        ),
-    ),
-    column: list[str] = typer.Option([], "--map", help="KEY=COLUMN mapping, repeatable (query=Body ...)."),
-    system: str | None = typer.Option(
-        None,
-        "--system",
-        help=(
-            "One system prompt for every row; the sample's label-only prompt when the source is "
-            "'sample' and this is empty."
-        ),
-    ),
+    local: bool = _LOCAL,
+    data: str = _DATA,
+    sizes: str | None = _SIZES,
+    model: str | None = _MODEL,
+    column: list[str] = _MAP,
+    system: str | None = _SYSTEM,
     run_name: str = typer.Option(
         "case-study", "--run-name", help="Names the run's S3 prefix, artifacts and deployment."
     ),
-    skip: list[str] = typer.Option([], "--skip", help="Stages to skip. Repeatable: baseline, sft, dpo, rft, deploy."),
-    cleanup: bool | None = typer.Option(
-        None,
-        "--cleanup/--keep",
-        help=(
-            "Tear down the deployment (and the roles novaflow created) at the end. Default here: yes "
-            "with --local, no on AWS."
-        ),
-    ),
-    params_file: Path | None = typer.Option(
-        None, "--params", help="JSON file of EndToEndParams (UI form shape); the flags above override it."
-    ),
-    work_dir: str = typer.Option(
-        "novaflow-runs", "--work-dir", help="Local scratch directory for prepared files and reports."
-    ),
-    reward: str | None = typer.Option(
-        None,
-        "--reward",
-        help=(
-            "Your reward file (.py, local path or s3:// URI) defining lambda_handler(event, context) or"
-            " grade(response, reference_answer, sample); a requirements.txt beside it is packaged too. "
-            "Empty: novaflow's label grader."
-        ),
-    ),
-    reward_arn: str | None = typer.Option(
-        None, "--reward-arn", help="An existing reward Lambda to use as is (verified, never redeployed)."
-    ),
-    stratify: str | None = typer.Option(
-        None,
-        "--stratify",
-        help=(
-            "Column to stratify the splits by, or 'none'. Empty: automatic - the sample's label column "
-            "Y, or the response column when it has at most 20 distinct values (the split artifact says "
-            "which)."
-        ),
-    ),
-    eval_task: str | None = typer.Option(
-        None,
-        "--eval-task",
-        help=(
-            "Evaluation added to gen_qa on the held-out rows: gen_qa (nothing more), judge (the judge "
-            "of the model's Nova version: llm_judge or rubric_llm_judge), rft_eval (your reward Lambda "
-            "grades each answer), or a benchmark: mmlu, mmlu_pro, bbh, gpqa, math, strong_reject, "
-            "ifeval, mmmu. Empty: gen_qa; for the baseline, the same task as the evaluations after SFT "
-            "and RFT."
-        ),
-    ),
-    gate_metric: str | None = typer.Option(
-        None,
-        "--gate-metric",
-        help=(
-            "Metric the candidate must improve: a gen_qa metric (em, qem, f1, rouge1, accuracy, ...) or"
-            " one of the evaluation task's, named task:metric (judge:winrate, "
-            "rft_eval:aggregate_reward_score, mmlu:accuracy)."
-        ),
-    ),
-    mlflow_uri: str | None = typer.Option(
-        None,
-        "--mlflow",
-        help=(
-            "MLflow tracking URI (sqlite:///runs.db, https://..., or a SageMaker MLflow ARN, which also"
-            " goes into the recipes so the training containers log there); empty = MLFLOW_TRACKING_URI,"
-            " if set."
-        ),
-    ),
-    platform: str | None = typer.Option(
-        None,
-        "--platform",
-        help="Run every job on SMTJ (default) or SERVERLESS (no instances; models registered as versions).",
-    ),
-    accept_eula: bool = typer.Option(
-        False,
-        "--accept-eula",
-        help="SERVERLESS: accept the base model's end-user license agreement. Applies to every stage.",
-    ),
-    stages: str | None = typer.Option(
-        None,
-        "--stages",
-        help=(
-            "Training stages in the order they run, each from the model of the one before: [sft, rft] "
-            "(Nova 2, the case study), [sft, dpo] (Nova 1), [dpo], ... Comma separated: sft,rft."
-        ),
-    ),
+    skip: list[str] = _SKIP,
+    cleanup: bool | None = _CLEANUP,
+    params_file: Path | None = _PARAMS,
+    work_dir: str = _WORK_DIR,
+    reward: str | None = _REWARD,
+    reward_arn: str | None = _REWARD_ARN,
+    stratify: str | None = _STRATIFY,
+    eval_task: str | None = _EVAL_TASK,
+    gate_metric: str | None = _GATE_METRIC,
+    mlflow_uri: str | None = _MLFLOW,
+    platform: str | None = _PLATFORM,
+    accept_eula: bool = _ACCEPT_EULA,
+    stages: str | None = _STAGES,
     hyperpod: list[str] = HYPERPOD_OPTION,
-    quota: list[str] = typer.Option([], "--quota", help=QUOTA_HELP),
-    notify_sns: str | None = typer.Option(
-        None,
-        "--notify-sns",
-        help=(
-            "SNS topic that gets a message for each state change of the run's jobs (an EventBridge rule per run,"
-            " removed when it ends; the topic must allow events.amazonaws.com to publish). Empty = none."
-        ),
-    ),
+    quota: list[str] = _QUOTA,
+    notify_sns: str | None = _NOTIFY_SNS,
 ) -> None:
-    """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->
-    gated deploy -> smoke test -> cleanup. Prints each stage's time, the comparison table and the report path."""
+    """Replay the case study: data -> [baseline | SFT] -> [eval | reward Lambda -> RFT] -> eval -> compare ->
+    gated deploy -> smoke test -> cleanup (stages side by side where they can). Prints each stage's time, the
+    comparison table and the report path."""
+    options = {k: v for k, v in locals().items() if k != "hyperpod"}
+    params, quotas = _end_to_end_params(**options)
+    if hyperpod and not local:
+        raise typer.BadParameter("--hyperpod creates a cluster in the embedded AWS: use it with --local")
+    started = time.perf_counter()
+    with _environment(local, quotas, tuple(hyperpod)):
+        from flows.end_to_end import end_to_end
 
+        result = end_to_end(params)
+    _print_result(result, time.perf_counter() - started)
+
+
+def _end_to_end_params(
+    *,
+    local: bool,
+    data: str,
+    sizes: str | None,
+    model: str | None,
+    column: list[str],
+    system: str | None,
+    run_name: str,
+    skip: list[str],
+    cleanup: bool | None,
+    params_file: Path | None,
+    work_dir: str,
+    reward: str | None,
+    reward_arn: str | None,
+    stratify: str | None,
+    eval_task: str | None,
+    gate_metric: str | None,
+    mlflow_uri: str | None,
+    platform: str | None,
+    accept_eula: bool,
+    stages: str | None,
+    quota: list[str],
+    notify_sns: str | None,
+) -> tuple[Any, dict[str, int]]:
+    """The end-to-end parameters the options say (over ``--params``), checked as far as possible before anything
+    starts; and the ``--quota`` items."""
     quotas = quota_option(quota)  # a usage error before the flows (and Prefect) are imported
     from flows.end_to_end import plan_checks
     from flows.params import EndToEndParams
@@ -318,15 +374,7 @@ def end_to_end_cmd(
         from novaflow.settings import load_settings
 
         load_settings().require("bucket", "role_arn")  # one clear line now, not a failed flow run later
-
-    if hyperpod and not local:
-        raise typer.BadParameter("--hyperpod creates a cluster in the embedded AWS: use it with --local")
-    started = time.perf_counter()
-    with _environment(local, quotas, tuple(hyperpod)):
-        from flows.end_to_end import end_to_end
-
-        result = end_to_end(params)
-    _print_result(result, time.perf_counter() - started)
+    return params, quotas
 
 
 def _print_result(result: dict[str, Any], seconds: float) -> None:
@@ -356,6 +404,74 @@ def _print_result(result: dict[str, Any], seconds: float) -> None:
 def _cell(row: dict[str, Any], stage: str) -> str:
     stderr = row.get(f"{stage}_stderr")
     return f"{row[stage]:.4f}" + (f" ±{stderr:.4f}" if isinstance(stderr, float) else "")
+
+
+@app.command("sweep")
+def sweep_cmd(
+    vary: list[str] = typer.Option(
+        [], "--vary", help="PATH=V1,V2,... of the end-to-end parameters (sft.overrides.lr=1e-5,2e-5); several: a grid."
+    ),
+    variants_file: Path | None = typer.Option(
+        None, "--variants", help="YAML or JSON list of named patches: [{name: ..., patch: {PATH: VALUE}}]."
+    ),
+    local: bool = _LOCAL,
+    data: str = _DATA,
+    sizes: str | None = _SIZES,
+    model: str | None = _MODEL,
+    column: list[str] = _MAP,
+    system: str | None = _SYSTEM,
+    run_name: str = typer.Option("sweep", "--run-name", help="Names the sweep: its S3 prefix, artifacts, deployment."),
+    skip: list[str] = _SKIP,
+    cleanup: bool | None = _CLEANUP,
+    params_file: Path | None = _PARAMS,
+    work_dir: str = _WORK_DIR,
+    reward: str | None = _REWARD,
+    reward_arn: str | None = _REWARD_ARN,
+    stratify: str | None = _STRATIFY,
+    eval_task: str | None = _EVAL_TASK,
+    gate_metric: str | None = _GATE_METRIC,
+    mlflow_uri: str | None = _MLFLOW,
+    platform: str | None = _PLATFORM,
+    accept_eula: bool = _ACCEPT_EULA,
+    stages: str | None = _STAGES,
+    hyperpod: list[str] = HYPERPOD_OPTION,
+    quota: list[str] = _QUOTA,
+    notify_sns: str | None = _NOTIFY_SNS,
+) -> None:
+    """Run variants of the end-to-end run as one graph (equal stages once), print the leaderboard and the winner;
+    only the winner is deployed."""
+    options = {k: v for k, v in locals().items() if k not in {"vary", "variants_file", "hyperpod"}}
+    base, quotas = _end_to_end_params(**options)
+    if hyperpod and not local:
+        raise typer.BadParameter("--hyperpod creates a cluster in the embedded AWS: use it with --local")
+    from novaflow.sweeps.variants import grid, load_variants, parse_vary
+
+    variants = [*(grid(parse_vary(vary)) if vary else []), *(load_variants(variants_file) if variants_file else [])]
+    if not variants:
+        raise typer.BadParameter("give --vary PATH=V1,V2,... or --variants FILE", param_hint="--vary")
+    started = time.perf_counter()
+    with _environment(local, quotas, tuple(hyperpod)):
+        from flows.sweep import SweepVariant, sweep
+
+        result = sweep(base, [SweepVariant(name=v.name, patch=v.patch) for v in variants])
+    typer.echo("")
+    typer.secho(
+        f"novaflow sweep '{result['sweep']}' of {len(variants)} variants finished in "
+        f"{time.perf_counter() - started:.1f} s",
+        bold=True,
+    )
+    shared = [node for node, names in result["nodes"].items() if len(names) > 1]
+    typer.echo(f"stages run once for every variant: {', '.join(shared) or 'none'}")
+    for line in result["plan"]:
+        typer.echo(line)
+    for line in result["lines"]:
+        typer.echo(line)
+    if result.get("deployment"):
+        typer.echo(f"deployed: {result['deployment']}")
+    for where, location in (result.get("report") or {}).items():
+        typer.echo(f"report ({where}): {location}")
+    if result.get("mlflow_run"):
+        typer.echo(f"mlflow run: {result['mlflow_run']}")
 
 
 @app.command("flow")

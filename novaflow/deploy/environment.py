@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from novaflow.deploy.names import DEFAULT_CONTEXT_LENGTH, DEFAULT_MAX_CONCURRENCY
 from novaflow.deploy.tiers import Tier, validate_tier
 
 
@@ -18,8 +19,12 @@ class EndpointEnvironment(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    context_length: int = Field(4000, gt=0, description="CONTEXT_LENGTH: must fit a tier of model x instance.")
-    max_concurrency: int = Field(1, gt=0, description="MAX_CONCURRENCY: must fit a tier of model x instance.")
+    context_length: int = Field(
+        DEFAULT_CONTEXT_LENGTH, gt=0, description="CONTEXT_LENGTH: must fit a tier of model x instance."
+    )
+    max_concurrency: int = Field(
+        DEFAULT_MAX_CONCURRENCY, gt=0, description="MAX_CONCURRENCY: must fit a tier of model x instance."
+    )
     default_temperature: float | None = Field(None, ge=0, le=2, description="DEFAULT_TEMPERATURE (0-2).")
     default_top_p: float | None = Field(None, ge=1e-10, le=1, description="DEFAULT_TOP_P (1e-10 - 1).")
     default_top_k: int | None = Field(None, description="DEFAULT_TOP_K (-1 or > 0).")

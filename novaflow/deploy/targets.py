@@ -32,7 +32,7 @@ from novaflow.deploy.endpoint import EndpointDeployment, deploy_sagemaker_endpoi
 from novaflow.deploy.endpoint_spec import DeployMode, EndpointSpec, derived_name
 from novaflow.deploy.environment import EndpointEnvironment
 from novaflow.deploy.invoke import Completion, converse, converse_stream, invoke_endpoint, invoke_endpoint_stream
-from novaflow.deploy.names import COMPONENT_SEPARATOR, TARGETS
+from novaflow.deploy.names import COMPONENT_SEPARATOR, DEFAULT_CONTEXT_LENGTH, DEFAULT_MAX_CONCURRENCY, TARGETS
 from novaflow.deploy.stream import StreamResult
 from novaflow.deploy.tags import from_aws, is_managed
 from novaflow.errors import ConfigError, DeployError
@@ -75,8 +75,8 @@ def build_endpoint_spec(
     model: str = DEFAULT_MODEL,
     instance_type: str = "ml.p5.48xlarge",
     instance_count: int = 1,
-    context_length: int = 4000,
-    max_concurrency: int = 1,
+    context_length: int = DEFAULT_CONTEXT_LENGTH,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     role_arn: str | None = None,
     **sampling: Any,
 ) -> EndpointSpec:
@@ -107,8 +107,8 @@ def deploy_checkpoint(
     model: str = DEFAULT_MODEL,
     instance_type: str = "ml.p5.48xlarge",
     instance_count: int = 1,
-    context_length: int = 4000,
-    max_concurrency: int = 1,
+    context_length: int = DEFAULT_CONTEXT_LENGTH,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     model_units: int = 1,
     mode: DeployMode | str = DeployMode.CREATE,
     role_arn: str | None = None,

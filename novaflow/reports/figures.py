@@ -12,6 +12,7 @@ from novaflow.evaluation.classification import ClassificationReport
 from novaflow.evaluation.results import EvalResult
 from novaflow.jobs.series import TrainingSeries
 from novaflow.reward.verify import RewardVerification
+from novaflow.runs.graph import StageTiming
 
 
 def metric_bars(stages: Mapping[str, EvalResult]) -> go.Figure:
@@ -191,4 +192,50 @@ def reward_shares(verification: RewardVerification) -> go.Figure:
     fig.add_bar(name="between", x=names, y=[max(0.0, 1 - a - b) for a, b in zip(at_max, at_min, strict=True)])
     fig.add_bar(name="at min reward", x=names, y=at_min)
     fig.update_layout(title="Reward distribution in the verification", barmode="stack", yaxis_title="share of rows")
+    return fig
+
+
+def stage_timeline(timeline: Sequence[StageTiming]) -> go.Figure:
+    """One bar per stage from its start to its end offset (a Gantt chart): what ran side by side, what waited, and
+    the stage that failed (red) or was stopped because of it (grey)."""
+    colors = {"completed": "#4c78a8", "failed": "#e45756", "stopped": "#9d9d9d"}
+    fig = go.Figure()
+    ordered = sorted(timeline, key=lambda t: (t.start, t.end))
+    for status in ("completed", "failed", "stopped"):
+        rows = [t for t in ordered if t.status == status]
+        if not rows:
+            continue
+        fig.add_bar(
+            name=status,
+            orientation="h",
+            y=[t.key for t in rows],
+            x=[max(t.seconds, 0.01) for t in rows],
+            base=[t.start for t in rows],
+            marker_color=colors[status],
+            hovertemplate="%{y}: %{base:.1f} s to %{customdata:.1f} s<extra></extra>",
+            customdata=[t.end for t in rows],
+        )
+    fig.update_layout(
+        title="Stages over time (seconds from the start of the run)",
+        barmode="overlay",
+        xaxis_title="seconds",
+        yaxis={"categoryorder": "array", "categoryarray": [t.key for t in reversed(ordered)]},
+        height=120 + 28 * len(ordered),
+    )
+    return fig
+
+
+def curves_overlay(curves: Mapping[str, TrainingSeries]) -> go.Figure | None:
+    """Every training stage's loss (or, for RFT, mean reward) by step on one chart: the variants' curves side by
+    side. None when no stage logged either."""
+    fig = go.Figure()
+    for name, series in curves.items():
+        for metric in ("loss", "reward_mean"):
+            values = series.values.get(metric)
+            if values:
+                fig.add_scatter(x=series.steps[: len(values)], y=values, mode="lines", name=f"{name} {metric}")
+                break
+    if not fig.data:
+        return None
+    fig.update_layout(title="Training curves of every variant", xaxis_title="step", yaxis_title="loss / reward")
     return fig

@@ -25,10 +25,12 @@ from novaflow.jobs.series import TrainingSeries
 from novaflow.reports import html_tables
 from novaflow.reports.figures import (
     confusion_heatmap,
+    curves_overlay,
     length_histogram,
     metric_bars,
     reward_shares,
     split_sizes,
+    stage_timeline,
     training_figure,
 )
 from novaflow.reports.format import fixed, p_text
@@ -164,7 +166,10 @@ def _headline(report: RunReport) -> str:
         cards.append(_card("deployed", "nothing", report.not_deployed or ""))
     if report.model_package_version:
         cards.append(_card("model package", report.model_package_version))
-    if report.timings:
+    if report.timeline:
+        wall = max(t.end for t in report.timeline)
+        cards.append(_card("run time", f"{wall:.1f} s", f"{len(report.timeline)} stages, some side by side"))
+    elif report.timings:
         cards.append(_card("time in stages", f"{sum(report.timings.values()):.1f} s", f"{len(report.timings)} stages"))
     links = ""
     if report.jobs:
@@ -197,6 +202,14 @@ def render_report(report: RunReport) -> str:
     ]
     page.add("<nav>" + "".join(f"<a href='#{key}'>{title}</a>" for key, title, shown in sections if shown) + "</nav>")
     page.add(_headline(report) + "</header>")
+    if report.leaderboard:
+        page.add("<h2 id='leaderboard'>Leaderboard</h2>")
+        page.table(html_tables.records_table("Variants side by side", report.leaderboard))
+        if report.winner_line:
+            page.add(f"<p class='note'><strong>{_e(report.winner_line)}</strong></p>")
+        loss = curves_overlay(report.curves)
+        if loss is not None:
+            page.figure(loss)
     if report.stages:
         _metrics_section(page, report)
     if report.curves:
@@ -218,6 +231,8 @@ def render_report(report: RunReport) -> str:
         page.add("<h2 id='jobs'>Jobs and times</h2>")
         if report.jobs:
             page.table(html_tables.jobs_table(report.jobs))
+        if report.timeline:
+            page.figure(stage_timeline(report.timeline))
         if report.timings:
             page.table(html_tables.timings_table(report.timings))
     for note in report.notes:

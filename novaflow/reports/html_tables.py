@@ -10,6 +10,7 @@ import ast
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from novaflow.data.report import DataReport
 from novaflow.data.splits import SplitReport
@@ -246,6 +247,22 @@ def jobs_table(jobs: Sequence[JobLink]) -> Table:
     table = Table("Jobs (links open the SageMaker console)", ["stage", "job", "status", "attached"])
     for job in jobs:
         table.rows.append([job.stage, Link(job.name, job.console_url), job.status, "yes" if job.attached else "no"])
+    return table
+
+
+def records_table(title: str, records: Sequence[Mapping[str, Any]]) -> Table:
+    """Rows of plain records (a sweep's leaderboard) as a table; numbers at 4 decimals, the exact ones kept."""
+    columns = list(dict.fromkeys(k for record in records for k in record))
+    table = Table(title, columns)
+    for record in records:
+        row: list[Cell | Value | Link] = []
+        for column in columns:
+            value = record.get(column)
+            if isinstance(value, float):
+                row.append(Value(f"{value:.4g}" if abs(value) < 1e-3 and value else f"{value:.4f}", value))
+            else:
+                row.append("" if value is None else str(value))
+        table.rows.append(row)
     return table
 
 

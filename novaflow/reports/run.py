@@ -23,6 +23,7 @@ from novaflow.evaluation.compare import StageComparison
 from novaflow.evaluation.results import EvalResult
 from novaflow.jobs.series import TrainingSeries
 from novaflow.reward.verify import RewardVerification
+from novaflow.runs.graph import StageTiming
 from reward_lambda.labels import DEFAULT_LABELS
 
 
@@ -64,6 +65,11 @@ class RunReport:
     data: dict[str, DataReport] = field(default_factory=dict)
     reward: RewardVerification | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    timeline: list[StageTiming] = field(default_factory=list)
+    """Every stage's start and end (offsets from the run's start): the report's timeline."""
+    leaderboard: list[dict[str, Any]] = field(default_factory=list)
+    """A sweep's variants side by side (see :mod:`novaflow.sweeps.leaderboard`), first in its report."""
+    winner_line: str | None = None
     labels: tuple[str, ...] = DEFAULT_LABELS
     model_package_version: str | None = None
     """The model package version a serverless run registered (shown in the headline when set)."""
@@ -134,6 +140,9 @@ class RunReport:
                 "problems": self.reward.problems,
             },
             "timings": self.timings,
+            "timeline": [asdict(t) for t in self.timeline],
+            "leaderboard": self.leaderboard,
+            "winner": self.winner_line,
             "notes": self.notes,
         }
         return orjson.dumps(_finite(body), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)

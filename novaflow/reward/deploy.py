@@ -25,7 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from novaflow.aws import error_code, error_message, get_client, is_not_found, wrap_client_error
-from novaflow.errors import RewardError
+from novaflow.errors import AwsError, RewardError
 from novaflow.reward.defaults import DEFAULT_FUNCTION_NAME
 from novaflow.reward.package import HANDLER, RUNTIME, build_zip, code_sha256
 from novaflow.settings import NovaflowSettings, load_settings
@@ -160,20 +160,25 @@ def deploy_reward_lambda(
             raise wrap_client_error(exc, f"get reward function {function_name}") from exc
         current = None
     if current is None:
-        _retry_role_propagation(
-            lambda: lam.create_function(
-                FunctionName=function_name,
-                Code={"ZipFile": data},
-                Publish=False,
-                PackageType="Zip",
-                Description="novaflow RFT reward grader",
-                Tags=MANAGED_TAGS,
-                **desired,
-            ),
-            function_name,
-        )
-        changed = True
-    else:
+        try:
+            _retry_role_propagation(
+                lambda: lam.create_function(
+                    FunctionName=function_name,
+                    Code={"ZipFile": data},
+                    Publish=False,
+                    PackageType="Zip",
+                    Description="novaflow RFT reward grader",
+                    Tags=MANAGED_TAGS,
+                    **desired,
+                ),
+                function_name,
+            )
+            changed = True
+        except AwsError as exc:
+            if exc.code != "ResourceConflictException":
+                raise
+            current = lam.get_function(FunctionName=function_name)  # another run created it meanwhile: update it
+    if current is not None:
         configuration = current["Configuration"]
         if configuration.get("CodeSha256") != sha:
             _call(
@@ -249,16 +254,22 @@ def ensure_execution_role(
     except ClientError as exc:
         if not is_not_found(exc):
             raise wrap_client_error(exc, f"get role {name}") from exc
-        role = _call(
-            lambda: iam.create_role(
-                RoleName=name,
-                AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
-                Description=f"Execution role of the novaflow reward Lambda {function_name} (logs only)",
-                Tags=[{"Key": k, "Value": v} for k, v in MANAGED_TAGS.items()],
-            ),
-            f"create role {name}",
-        )["Role"]
-        changed = True
+        try:
+            role = _call(
+                lambda: iam.create_role(
+                    RoleName=name,
+                    AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
+                    Description=f"Execution role of the novaflow reward Lambda {function_name} (logs only)",
+                    Tags=[{"Key": k, "Value": v} for k, v in MANAGED_TAGS.items()],
+                ),
+                f"create role {name}",
+            )["Role"]
+            changed = True
+        except AwsError as exc:
+            # Two runs deploying the same reward at once (their stages overlap now): the other one created it.
+            if exc.code != "EntityAlreadyExists":
+                raise
+            role = iam.get_role(RoleName=name)["Role"]
     policy = logs_policy(partition, region, account, function_name)
     changed = _put_inline_policy(iam, name, LOGS_POLICY_NAME, policy) or changed
     return role["Arn"], changed

@@ -24,7 +24,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 
 from flows.params import DataParams, EndToEndParams, JobParams, WaitParams, resolve_model
-from flows.stages import spec_for
+from flows.stages.jobs import spec_for
 from novaflow.catalog import Method
 from novaflow.settings import load_settings
 
@@ -127,3 +127,9 @@ def resume_when_paused(
     thread = threading.Thread(target=worker, daemon=True)
     thread.start()
     return thread
+
+
+def baseline_job_name(params: EndToEndParams) -> str:
+    """The deterministic name of the baseline evaluation job a run of ``params`` submits (gen_qa on the eval rows)."""
+    spec = spec_for(resolve_model(params.model), Method.EVALUATION, JobParams(), train_uri=data_uri(params, "eval"))
+    return spec.resolve(load_settings()).job_name()

@@ -34,7 +34,7 @@ def test_the_mtrl_stage_trains_an_agent_file_and_its_model_is_evaluated_in_the_r
     state = end_to_end(params, return_state=True)
     assert state.is_completed(), state.message
     result = state.result()
-    assert set(result["metrics"]) == {"Baseline", "Post-MTRL"}
+    assert set(result["metrics"]) == {"baseline", "post-mtrl"}
     assert "agent-check" in result["stages"] and "mtrl" in result["stages"]
     # the model the job registered is the one evaluated, and it is compared with the baseline in the report
     (version,) = list_versions(default_group("nova-lite-2", "mtrl-e2e"))
@@ -43,7 +43,7 @@ def test_the_mtrl_stage_trains_an_agent_file_and_its_model_is_evaluated_in_the_r
     assert em["Post-MTRL"] == result["metrics"]["Post-MTRL"]["em"] == pytest.approx(version.metrics["em"], abs=1e-6)
     assert em["delta_Post-MTRL_vs_Baseline"] > 0.2
     report = Path(result["report"]["local"]).read_text()
-    assert "Post-MTRL" in report and "Baseline" in report
+    assert "post-mtrl" in report and "baseline" in report
     assert "<p class='note'>6 steps from " in report and "no training metrics found" not in report  # its reward curve
     # the report's link to the job opens the embedded AWS's page of that CreateJob job
     settings = load_settings()

@@ -32,29 +32,33 @@ def test_run_end_to_end_local_prints_stages_comparison_and_report(aws, tmp_path,
     assert "novaflow end-to-end run 'cli-small' finished in" in out
     for stage in (
         "data",
-        "baseline-eval",
+        "baseline",
         "sft",
-        "post-sft-eval",
+        "post-sft",
+        "reward-check",
         "reward-lambda",
         "rft",
-        "post-rft-eval",
+        "post-rft",
         "compare",
+        "gate",
         "deploy",
+        "smoke",
         "cleanup",
+        "report",
     ):
         assert f"{stage} " in out.split("stage times: ", 1)[1].splitlines()[0]
     header = next(line for line in out.splitlines() if line.startswith("metric "))
     assert header.split() == [
         "metric",
-        "Baseline",
-        "Post-SFT",
-        "Post-RFT",
-        "Post-SFT",
+        "baseline",
+        "post-sft",
+        "post-rft",
+        "post-sft",
         "vs",
-        "Baseline",
-        "Post-RFT",
+        "baseline",
+        "post-rft",
         "vs",
-        "Baseline",
+        "baseline",
     ]
     assert any(line.startswith("em ") for line in out.splitlines())
     assert f"report (local): {tmp_path / 'runs' / 'cli-small' / 'report.html'}" in out

@@ -128,7 +128,7 @@ def test_end_to_end_stages_sft_then_dpo_each_from_the_one_before(aws, tmp_path) 
     state = end_to_end(params, return_state=True)
     assert state.is_completed(), state.message
     result = state.result()
-    assert set(result["metrics"]) == {"Baseline", "Post-SFT", "Post-DPO"}
+    assert set(result["metrics"]) == {"baseline", "post-sft", "post-dpo"}
     sft_version, dpo_version = list_versions(default_group("nova-micro", "sft-dpo"))
     assert (sft_version.lineage["stage"], dpo_version.lineage["stage"]) == ("sft", "dpo")
     assert dpo_version.lineage["source"] == sft_version.checkpoint_uri  # DPO started from the SFT model

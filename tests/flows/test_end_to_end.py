@@ -35,15 +35,20 @@ def test_failing_job_fails_the_flow_with_reason_and_log_tail(aws, tmp_path, monk
         f"sft job {name} did not complete (Failed): Job {name} failed: AlgorithmError: CUDA out of memory (emulated)."
     ) in logs
     assert "last log lines:" in logs and "[ERROR] Training job failed: AlgorithmError" in logs
-    # No later stage ran: only the baseline evaluation and the failed SFT job exist, nothing was deployed.
+    assert state.message.endswith(
+        f": stage sft failed: Job {name} failed: AlgorithmError: CUDA out of memory (emulated)."
+    ), state.message
+    # No later stage ran: only the baseline evaluation (beside SFT) and the failed SFT job exist, nothing was
+    # deployed.
     names = sorted(j["TrainingJobName"] for j in training_jobs())
     assert len(names) == 2 and name in names
     assert boto3.client("sagemaker").list_endpoints()["Endpoints"] == []
-    # MLflow has what ran (data, the baseline) and the failure hook closed the parent run as FAILED.
+    # MLflow has what ran (data; the baseline and the reward Lambda when they finished before SFT failed) and the
+    # failure hook closed the parent run as FAILED.
     client = MlflowClient(tracking_uri=uri)
     parent = _parent_run(client, state.state_details.flow_run_id)
     assert parent.info.status == "FAILED"
-    assert set(_stage_runs(client, parent)) == {"data", "baseline"}
+    assert {"data"} <= set(_stage_runs(client, parent)) <= {"data", "baseline", "reward-lambda"}
 
 
 @dataclass
@@ -81,7 +86,8 @@ def test_end_to_end_leaves_artifacts_that_match_the_jobs_outputs(run: Run) -> No
 
     # One metric table per evaluation, equal (to the 4 decimals people read) to what the evaluation archive in S3
     # says; the report's JSON keeps the exact value.
-    for stage, name in (("baseline", "Baseline"), ("post-sft", "Post-SFT"), ("post-rft", "Post-RFT")):
+    for stage in ("baseline", "post-sft", "post-rft"):
+        name = stage
         table = {row["metric"]: row for row in arts[f"eval-{stage}-metrics"]["data"]}
         job = result["jobs"][stage]
         archive = parse_eval_output(f"s3://novaflow-local/novaflow/jobs/{job}/output/output.tar.gz")
@@ -93,11 +99,11 @@ def test_end_to_end_leaves_artifacts_that_match_the_jobs_outputs(run: Run) -> No
     # The comparison carries every stage and a paired test for each delta.
     deltas = arts["eval-comparison"]["data"]
     pairs = {(d["baseline_stage"], d["candidate_stage"]) for d in deltas}
-    assert ("Baseline", "Post-SFT") in pairs and ("Baseline", "Post-RFT") in pairs
+    assert ("baseline", "post-sft") in pairs and ("baseline", "post-rft") in pairs
     em = next(
         d
         for d in deltas
-        if d["metric"] == "em" and d["candidate_stage"] == "Post-SFT" and d["baseline_stage"] == "Baseline"
+        if d["metric"] == "em" and d["candidate_stage"] == "post-sft" and d["baseline_stage"] == "baseline"
     )
     assert float(em["p_value"]) < 0.05 and em["ci_low"] > 0  # SFT really learned on the emulator
 
@@ -207,18 +213,19 @@ def test_mlflow_has_a_parent_run_with_eval_metrics_per_stage_and_training_curves
     assert parent.data.params["data.eval_rows"] == "150" and parent.data.tags["novaflow.gate"] == "approved"
     assert run.result["mlflow_run"] == parent.info.run_id
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"report.html", "report.json", "comparison.csv", "metrics-Baseline.csv"} <= artifacts
+    assert {"report.html", "report.json", "comparison.csv", "metrics-baseline.csv"} <= artifacts
     report = orjson.loads((run.work / "e2e-artifacts" / "report.json").read_bytes())
     delta = next(
         d
         for d in report["comparison"]["deltas"]
-        if (d["metric"], d["baseline_stage"], d["candidate_stage"]) == ("em", "Baseline", "Post-RFT")
+        if (d["metric"], d["baseline_stage"], d["candidate_stage"]) == ("em", "baseline", "post-rft")
     )
-    assert parent.data.metrics["em.Post-RFT_vs_Baseline.delta"] == delta["delta"]
+    assert parent.data.metrics["em.post-rft_vs_baseline.delta"] == delta["delta"]
 
     stages = _stage_runs(client, parent)
     assert {"data", "baseline", "sft", "post-sft", "reward-lambda", "rft", "post-rft"} <= set(stages)
-    for stage, name in (("baseline", "Baseline"), ("post-sft", "Post-SFT"), ("post-rft", "Post-RFT")):
+    for stage in ("baseline", "post-sft", "post-rft"):
+        name = stage
         exact = {m["metric"]: m for m in report["stages"][name]["metrics"]}
         metrics = stages[stage].data.metrics
         assert metrics["em"] == exact["em"]["value"] and metrics["em_stderr"] == exact["em"]["stderr"]
@@ -269,6 +276,27 @@ def _active_slots(name: str) -> int:
             return client.read_global_concurrency_limit_by_name(name).active_slots
         except ObjectNotFound:
             return 0
+
+
+def test_stages_ran_side_by_side_as_the_graph_allows(run: Run) -> None:
+    """From the stages' own recorded start and end offsets: the baseline beside SFT, RFT beside the evaluation of
+    SFT, the comparison after every evaluation; the summary shows the same offsets."""
+    t = {key: tuple(span) for key, span in run.result["timeline"].items()}
+    start, end = {k: v[0] for k, v in t.items()}, {k: v[1] for k, v in t.items()}
+    assert start["baseline"] >= end["data"] and start["sft"] >= end["data"]
+    assert start["baseline"] < end["sft"] and start["sft"] < end["baseline"]  # side by side
+    assert start["rft"] >= end["sft"] and start["post-sft"] >= end["sft"]
+    assert start["rft"] < end["post-sft"]  # RFT does not wait for the evaluation of SFT
+    assert start["post-rft"] >= end["rft"]
+    assert start["compare"] >= max(end["baseline"], end["post-sft"], end["post-rft"])
+    assert start["gate"] >= end["compare"] and start["deploy"] >= end["gate"] and start["smoke"] >= end["deploy"]
+    assert start["cleanup"] >= max(e for k, e in end.items() if k not in {"cleanup", "report"})
+    summary = run.arts["run-summary-e2e-artifacts"]["data"]
+    for key, (begin, finish) in t.items():
+        assert f"| {key} | {begin:.1f} | {finish:.1f} |" in summary
+    report = orjson.loads((run.work / "e2e-artifacts" / "report.json").read_bytes())
+    timeline = {row["key"]: (round(row["start"], 3), round(row["end"], 3)) for row in report["timeline"]}
+    assert timeline == {k: v for k, v in t.items() if k != "report"}  # the report is drawn before it ends
 
 
 URL = re.compile(r"\b(?:https?|file)://\S+")

@@ -30,5 +30,5 @@ def test_end_to_end_with_sft_on_hyperpod_runs_to_the_comparison(aws: Any, tmp_pa
     assert all(job["status"]["conditions"][-1]["type"] == "Succeeded" for job in on_cluster.values())
     assert [j["TrainingJobName"] for j in training_jobs()] == [result["jobs"]["baseline"]]
     metrics = result["metrics"]
-    assert metrics["Post-SFT"]["em"] > metrics["Baseline"]["em"]
+    assert metrics["post-sft"]["em"] > metrics["baseline"]["em"]
     assert result["comparison"]

@@ -138,7 +138,8 @@ def test_a_judge_evaluation_flow_and_the_gate_on_a_judge_metric(aws, tmp_path) -
     assert state.is_completed(), state.message
     result = state.result()
     arts = artifacts_of(state.state_details.flow_run_id)
-    for stage, name in (("baseline", "Baseline"), ("post-sft", "Post-SFT")):
+    for stage in ("baseline", "post-sft"):
+        name = stage
         judged = parse_eval_output(
             f"s3://novaflow-local/novaflow/jobs/{result['jobs'][stage + '-judge']}/output/output.tar.gz"
         )
@@ -154,10 +155,10 @@ def test_a_judge_evaluation_flow_and_the_gate_on_a_judge_metric(aws, tmp_path) -
     assert [(r["response_A"], r["response_B"]) for r in judge_rows] == [(s.gold, s.prediction) for s in gen_qa.samples]
     deltas = [d for d in arts["eval-comparison"]["data"] if d["metric"] == "judge:winrate"]
     assert [(d["baseline_stage"], d["candidate_stage"], d["test"]) for d in deltas] == [
-        ("Baseline", "Post-SFT", "sign-flip")
+        ("baseline", "post-sft", "sign-flip")
     ]
     assert (
-        result["gate"].startswith("Post-SFT vs Baseline: approved: ") and "judge:winrate: baseline " in result["gate"]
+        result["gate"].startswith("post-sft vs baseline: approved: ") and "judge:winrate: baseline " in result["gate"]
     )
 
 
@@ -167,14 +168,15 @@ def test_a_benchmark_evaluation_flow_scores_the_packaged_sample(aws, tmp_path) -
     assert state.is_completed(), state.message
     result = state.result()
     items = benchmarks.sample("mmlu")
-    for stage, name in (("baseline", "Baseline"), ("post-sft", "Post-SFT")):
+    for stage in ("baseline", "post-sft"):
+        name = stage
         archive = parse_eval_output(
             f"s3://novaflow-local/novaflow/jobs/{result['jobs'][stage + '-mmlu']}/output/output.tar.gz"
         )
         scores = [benchmarks.score("mmlu", item, s.prediction) for item, s in zip(items, archive.samples, strict=True)]
         assert result["metrics"][name]["mmlu:accuracy"] == pytest.approx(sum(scores) / len(scores))
     rows = {r["metric"]: r for r in result["comparison"]}
-    assert rows["mmlu:accuracy"]["Baseline"] == result["metrics"]["Baseline"]["mmlu:accuracy"]
+    assert rows["mmlu:accuracy"]["baseline"] == result["metrics"]["baseline"]["mmlu:accuracy"]
 
 
 def test_what_cannot_work_is_refused_before_anything_runs(aws, tmp_path, monkeypatch, capsys) -> None:

@@ -56,8 +56,8 @@ def test_serverless_end_to_end_deploys_the_approved_version_and_a_rerun_attaches
     assert rft.lineage["data:train"].endswith("/data/rft/data/rft.jsonl")
     assert len(rft.lineage["data:train:sha256"]) == 64
     assert rft.lineage["flow-run"] == str(state.state_details.flow_run_id)
-    assert sft.metrics["em"] == pytest.approx(result["metrics"]["Post-SFT"]["em"], abs=1e-6)
-    assert rft.metrics["em"] == pytest.approx(result["metrics"]["Post-RFT"]["em"], abs=1e-6)
+    assert sft.metrics["em"] == pytest.approx(result["metrics"]["post-sft"]["em"], abs=1e-6)
+    assert rft.metrics["em"] == pytest.approx(result["metrics"]["post-rft"]["em"], abs=1e-6)
     summary = artifacts_of(state.state_details.flow_run_id)["run-summary-sls-e2e"]["data"]
     assert f"deployed from model package version {rft.arn}" in summary
     assert "## Model registry" in summary and f"| rft | {rft.group} | 2 | Approved |" in summary
@@ -120,6 +120,6 @@ def test_the_approval_pause_is_pending_in_the_registry_and_the_answer_is_recorde
     assert status == "PendingManualApproval" and reason.startswith("gate approved; awaiting a person")
     (version,) = list_versions(group)
     assert version.status == "Rejected"
-    assert version.approval_description.startswith("Deployment of Post-SFT model package")
+    assert version.approval_description.startswith("Deployment of post-sft model package")
     assert "rejected by ana: not yet" in version.approval_description
     assert boto3.client("sagemaker").list_endpoints()["Endpoints"] == []

@@ -7,6 +7,7 @@ does not hide it). The embedded AWS keeps its state for the module and is reset 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import boto3
 import pytest
 
 from flows.deploy_stage import CleanupParams, DeployFlowParams, cleanup, deploy
-from flows.params import DataParams, DeployParams, JobParams
+from flows.params import DataParams, DeployParams, JobParams, RewardParams
 from flows.single_stage import (
     BaselineEvalParams,
     RftParams,
@@ -26,7 +27,8 @@ from flows.single_stage import (
     sft,
     verify_reward,
 )
-from flows.stages import RunLog, prepare_data
+from flows.stages.prepare_data import prepare_data
+from flows.stages.run_log import RunLog
 from tests.flows.helpers import FAST_WAIT, artifacts_of
 
 ESCROW_PREFIX = "s3://customer-escrow-123456789012-smtj-"
@@ -120,3 +122,42 @@ def test_cleanup_removes_the_deployment(served: dict[str, Any]) -> None:
     removed = cleanup(CleanupParams(deployment=served["invoke_id"]))
     assert any(r.startswith("sagemaker endpoint novaflow-single") for r in removed["removed"])
     assert boto3.client("sagemaker").list_endpoints()["Endpoints"] == []
+
+
+@pytest.mark.slow
+def test_rft_on_a_teams_own_rows_grades_their_own_labels(trained: dict[str, Any], uploaded: dict[str, str]) -> None:
+    """The single-stage flow takes a team's rows: without reward.labels, the label grader grades their reference
+    answers, never the committed sample's HQ / LQ_EDIT / LQ_CLOSE (which none of these rows carries)."""
+    s3, bucket = boto3.client("s3"), "novaflow-local"
+    renamed = {"HQ": "keep", "LQ_EDIT": "edit", "LQ_CLOSE": "close"}
+    rows = [json.loads(line) for line in _read(s3, uploaded["rft"]).splitlines() if line.strip()]
+    own = []
+    for row in rows:
+        text = json.dumps(row)
+        for old, new in renamed.items():
+            text = text.replace(f'"{old}"', f'"{new}"').replace(f"{old}, ", f"{new}, ").replace(f"{old}.", f"{new}.")
+        own.append(text)
+    key = "single/own/rft.jsonl"
+    s3.put_object(Bucket=bucket, Key=key, Body=("\n".join(own) + "\n").encode())
+    function = "SageMaker-novaflow-own-labels"
+    state = rft(
+        RftParams(
+            run_name="own-labels",
+            train_uri=f"s3://{bucket}/{key}",
+            checkpoint_uri=trained["checkpoint"],
+            wait=FAST_WAIT,
+            reward=RewardParams(function_name=function),
+            rft=JobParams(overrides={"max_steps": 5}),
+        ),
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    expected = ",".join(dict.fromkeys(json.loads(line)["reference_answer"] for line in own))
+    assert set(expected.split(",")) == {"keep", "edit", "close"}
+    variables = boto3.client("lambda").get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+    assert variables["REWARD_LABELS"] == expected
+
+
+def _read(s3: Any, uri: str) -> str:
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    return str(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())

@@ -51,6 +51,7 @@ def test_platform_per_stage_registry_and_stage_order_are_in_the_form() -> None:
 
 def test_every_packaged_deployment_has_parameters_its_flow_accepts() -> None:
     import importlib
+    import typing
     from pathlib import Path
 
     import yaml
@@ -62,13 +63,12 @@ def test_every_packaged_deployment_has_parameters_its_flow_accepts() -> None:
     for deployment in deployments:
         path, name = deployment["entrypoint"].split(":")
         flow_fn = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
-        if "params" not in flow_fn.fn.__annotations__:  # a flow of plain parameters (the sweeper): names must exist
-            assert set(deployment.get("parameters", {})) <= set(flow_fn.parameters.properties), name
-            checked.append(name)
-            continue
-        annotation = flow_fn.fn.__annotations__["params"]
-        hints = importlib.import_module(flow_fn.fn.__module__).__dict__
-        model = hints[annotation] if isinstance(annotation, str) else annotation
-        TypeAdapter(model).validate_python(deployment.get("parameters", {}).get("params", {}))
+        hints = typing.get_type_hints(flow_fn.fn)
+        given = deployment.get("parameters", {})
+        # every given parameter must exist; a model-typed one must validate (absent ones: their defaults)
+        assert set(given) <= set(flow_fn.parameters.properties), name
+        for parameter in ("params", "base") if not given else given:
+            if parameter in hints:
+                TypeAdapter(hints[parameter]).validate_python(given.get(parameter, {}))
         checked.append(name)
-    assert {"dpo", "cpt", "end_to_end"} <= set(checked)
+    assert {"dpo", "cpt", "end_to_end", "sweep"} <= set(checked)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.stages import RunLog, StageRecord
+from flows.stages.run_log import RunLog, StageRecord
 from flows.summary import CELL_CHARS, run_summary_markdown
 from novaflow.aws import bills_like_aws
 
@@ -10,7 +10,7 @@ from novaflow.aws import bills_like_aws
 def _log() -> RunLog:
     log = RunLog("r1")
     uris = ", ".join(f"{f}: s3://novaflow-local/novaflow/runs/r1/data/{f}/data/{f}.jsonl" for f in ("sft", "eval"))
-    log.stages += [StageRecord("data", 3.25, uris), StageRecord("reward-check", 0.5, "builtin")]
+    log.stages += [StageRecord("data", 0.0, 3.25, uris), StageRecord("reward-check", 3.25, 3.75, "builtin")]
     log.costs["sft"] = "ESTIMATE: 4 x ml.p5.48xlarge x 24 h x 55.04 USD/h = 5,283.84 USD"
     log.locations["report-url"] = "http://127.0.0.1:5000/novaflow-local/report.html?X-Amz-Signature=abc"
     log.locations["report-s3"] = "s3://novaflow-local/report.html"
@@ -19,8 +19,8 @@ def _log() -> RunLog:
 
 def test_long_stage_details_move_below_the_table() -> None:
     text = run_summary_markdown(_log())
-    assert "| data | 3.2 | below, under Stage details |" in text
-    assert "| reward-check | 0.5 | builtin |" in text
+    assert "| data | 0.0 | 3.2 | 3.2 | completed | below, under Stage details |" in text
+    assert "| reward-check | 3.2 | 3.8 | 0.5 | completed | builtin |" in text
     assert "### Stage details\n\n- data: sft: s3://novaflow-local/novaflow/runs/r1/data/sft/data/sft.jsonl, " in text
     cells = [c.strip() for row in text.splitlines() if row.startswith("|") for c in row.strip("|").split("|")]
     assert cells and max(len(c) for c in cells) <= CELL_CHARS

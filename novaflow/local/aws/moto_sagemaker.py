@@ -122,6 +122,9 @@ class ManagedTrainingJob(_StockTrainingJob):
         response["SecondaryStatusTransitions"] = run.transitions()
         if run.end_time is not None:
             response["TrainingEndTime"] = run.end_time
+            if run.billable_tokens is None:  # instance jobs: whole seconds from start to end, as SageMaker bills
+                seconds = max(1, round((run.end_time - run.history[0][1]).total_seconds()))
+                response["TrainingTimeInSeconds"] = response["BillableTimeInSeconds"] = seconds
         else:
             response.pop("TrainingEndTime", None)
         if status == "Failed":

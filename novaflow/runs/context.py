@@ -1,0 +1,28 @@
+"""One run's context: who it works as, where, and under which name - built once, passed to every stage.
+
+A flow run picks its AWS credentials (a prefect-aws block or the worker's own chain) once, at its start. What it
+picked travels as this object to the stages and the tasks they call, so two runs in one process (tests, ``serve``,
+a sweep's variants) never see each other's account, region or endpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from novaflow.settings import NovaflowSettings
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """The run's name, settings (region, bucket, endpoint) and boto3 session (None: the default chain)."""
+
+    run_name: str
+    settings: NovaflowSettings
+    session: Any = None
+    """A ``boto3.Session`` from the run's credentials block, or None for the process's credential chain."""
+
+    @property
+    def prefix(self) -> str:
+        """``s3://<bucket>/<prefix>/runs/<run_name>``: the run's data, judge sets and report."""
+        return self.settings.s3_uri("runs", self.run_name)
