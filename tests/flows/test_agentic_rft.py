@@ -40,8 +40,8 @@ def test_the_mtrl_stage_trains_an_agent_file_and_its_model_is_evaluated_in_the_r
     (version,) = list_versions(default_group("nova-lite-2", "mtrl-e2e"))
     assert version.lineage["stage"] == "mtrl" and version.lineage["job"] == result["jobs"]["mtrl"]
     em = {row["metric"]: row for row in result["comparison"]}["em"]
-    assert em["Post-MTRL"] == result["metrics"]["Post-MTRL"]["em"] == pytest.approx(version.metrics["em"], abs=1e-6)
-    assert em["delta_Post-MTRL_vs_Baseline"] > 0.2
+    assert em["post-mtrl"] == result["metrics"]["post-mtrl"]["em"] == pytest.approx(version.metrics["em"], abs=1e-6)
+    assert em["delta_post-mtrl_vs_baseline"] > 0.2
     report = Path(result["report"]["local"]).read_text()
     assert "post-mtrl" in report and "baseline" in report
     assert "<p class='note'>6 steps from " in report and "no training metrics found" not in report  # its reward curve
