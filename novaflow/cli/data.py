@@ -17,6 +17,7 @@ from novaflow.catalog import DataFormat
 from novaflow.cli.options import model_option
 
 if TYPE_CHECKING:
+    from novaflow.data.filters import CurationConfig
     from novaflow.data.source import DatasetSource
 
 app = typer.Typer(help="Prepare, split, profile and generate datasets in the Nova formats.", no_args_is_help=True)
@@ -94,13 +95,35 @@ def prepare(
         min=1,
         help="Processes transforming chunks (default: one; cores - 1 from 160 MB of input on 3+ cores).",
     ),
+    filters: str = typer.Option(
+        None,
+        "--filter",
+        help="Curation filters, comma separated: dedup, near-dedup, language=en[,de...], quality (Forge SDK's "
+        "seven text-quality sub-filters). Removed rows go to rejected.jsonl with the filter and score.",
+    ),
+    filter_fields: str = typer.Option("query,response", "--filter-fields", help="Fields the filters read, joined."),
+    near_threshold: float = typer.Option(0.8, "--near-dedup-threshold", help="near-dedup: Jaccard similarity."),
+    shingle_words: int = typer.Option(3, "--shingle-words", min=1, help="near-dedup: words per shingle."),
+    language_percent: int = typer.Option(0, "--language-min-percent", help="language: CLD2 percent, at least."),
+    quality_options: list[str] = typer.Option(
+        None,
+        "--quality",
+        help="quality: THRESHOLD=VALUE, repeatable (max_url_ratio, min_alnum_ratio, max_word_repetition, "
+        "max_char_repetition, max_mojibake_ratio, max_badness, min_length, max_length, min_avg_line_length, "
+        "max_avg_line_length, min_lines, word_ngram, char_ngram, drop_porn_urls).",
+    ),
 ) -> None:
     """Transform and validate INPUT; writes the data file, rejected.jsonl, report.json and manifest.json."""
     from novaflow.data.prepare import prepare_dataset
 
     src = _source(input_path, mapping, system, system_file, fmt, delimiter, encoding)
+    curation = (
+        _curation(filters, filter_fields, near_threshold, shingle_words, language_percent, quality_options)
+        if filters
+        else None
+    )
     prepared = prepare_dataset(
-        src, method, model, out, strict, platform=platform, max_length=max_length, workers=workers
+        src, method, model, out, strict, platform=platform, max_length=max_length, workers=workers, curation=curation
     )
     rep = prepared.report
     typer.echo(f"wrote {prepared.data_file}: {rep.rows_out} rows ({rep.rows_in} read)")
@@ -108,7 +131,39 @@ def prepare(
         typer.echo(f"rejected {rep.rows_rejected} rows -> {prepared.rejected_file}")
         for reason, count in rep.rejections_by_reason.items():
             typer.echo(f"  {count:6d}  {reason}")
+    for name, count in rep.filtered.items():
+        typer.echo(f"  filter {name}: {count} rows removed")
     typer.echo(f"report: {prepared.report_file}  manifest: {prepared.manifest_file}")
+
+
+def _curation(
+    filters: str, fields: str, threshold: float, shingle: int, percent: int, quality: list[str] | None
+) -> CurationConfig:
+    from pydantic import ValidationError
+
+    from novaflow.data.filters import CurationConfig
+    from novaflow.data.quality import QualityThresholds
+    from novaflow.errors import DataError
+
+    settings: dict[str, str] = {}
+    for item in quality or []:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise DataError(f"--quality {item}: expected THRESHOLD=VALUE, e.g. min_length=20")
+        settings[key.strip()] = value.strip()
+    try:
+        return CurationConfig.parse(
+            filters,
+            fields=tuple(f.strip() for f in fields.split(",") if f.strip()),
+            near_dedup_threshold=threshold,
+            shingle_words=shingle,
+            min_language_percent=percent,
+            quality=QualityThresholds.model_validate(settings),
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise DataError(f"--filter/--quality {where}: {first['msg']}") from None
 
 
 @app.command()

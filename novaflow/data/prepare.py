@@ -27,6 +27,7 @@ import orjson
 from novaflow.catalog import DataFormat, Method, NovaModel, Platform, check_data_format, get_model
 from novaflow.data.bounds import row_count_problem
 from novaflow.data.columnar import joined_lines
+from novaflow.data.filters import CurationConfig, DuplicateIndex
 from novaflow.data.formats import MANIFEST_FILE, OUTPUT_FILES, REJECTED_FILE, REPORT_FILE
 from novaflow.data.records import consistency_drops, label_of
 from novaflow.data.rejections import Rejection, RejectionLog
@@ -138,6 +139,7 @@ def prepare_dataset(
     global_batch_size: int | None = None,
     split: str = "all",
     workers: int | None = None,
+    curation: CurationConfig | None = None,
 ) -> PreparedDataset:
     """Transform and validate ``source`` into ``data_format`` for ``model`` and write it under ``out_dir``.
 
@@ -160,15 +162,23 @@ def prepare_dataset(
     partial = data_file.with_name(data_file.name + ".partial")
     rejected_file = out / REJECTED_FILE
     builder = ReportBuilder(src.name, fmt.value, nova.key, max_length, split)
-    job = ChunkJob(src, fmt, nova.version, nova.multimodal)
+    curating = curation if curation is not None and curation.enabled else None
+    job = ChunkJob(src, fmt, nova.version, nova.multimodal, curation=curating)
+    duplicates = DuplicateIndex(curating) if curating is not None else None
     with local_copy(src.path) as local, RejectionLog(rejected_file) as rejections:
         stream = ChunkStream(job, local, workers)
-        sink, features, rows = _write(stream, partial, rejections, builder)
+        sink, features, rows = _write(stream, partial, rejections, builder, duplicates)
         builder.report.notes.extend(stream.notes)
-        drops = consistency_drops(features) if features is not None else []
+        drops: dict[int, _Drop] = {}
+        if duplicates is not None:
+            for line, name, score, first in duplicates.decide():
+                what = "same text as" if name == "dedup" else f"similarity {score:.2f} to"
+                drops[line] = _Drop(_filter_field(curating), f"{name}: {what} row {rows[first]}", name, score, rows[first])  # fmt: skip
+        if features is not None:
+            drops.update({i: _Drop(feature, reason) for i, feature, reason in consistency_drops(features)})
         if drops:
             dropped = _drop_lines(partial, sink, drops, rows, src.name)
-            builder.drop_rows(dropped, [label_of(r.record, fmt) for r in dropped])
+            builder.drop_rows(dropped, [label_of(r.record, fmt) for r in dropped], sorted(drops))
             rejections.add(dropped)
     report = builder.build()
     report_file = out / REPORT_FILE
@@ -191,11 +201,31 @@ def prepare_dataset(
     return PreparedDataset(out, fmt, nova.key, data_file, rejected_file, report_file, manifest_file, report, manifest)
 
 
+@dataclass(frozen=True)
+class _Drop:
+    """Why a written row is taken out again: a dataset-wide rule (consistency) or a duplicate filter."""
+
+    field: str
+    reason: str
+    filter: str | None = None
+    score: float | None = None
+    duplicate_of: int | None = None
+
+
+def _filter_field(curation: CurationConfig | None) -> str:
+    return "+".join(curation.fields) if curation is not None else ""
+
+
 def _write(
-    stream: ChunkStream, partial: Path, rejections: RejectionLog, builder: ReportBuilder
+    stream: ChunkStream,
+    partial: Path,
+    rejections: RejectionLog,
+    builder: ReportBuilder,
+    duplicates: DuplicateIndex | None = None,
 ) -> tuple[_Sink, list[frozenset[str]] | None, array[int]]:
     """Every chunk's valid rows to ``partial`` and its rejections to the log, in input order; returns the sink
-    (rows, bytes, sha256) and, on the record path, each valid row's features and row number."""
+    (rows, bytes, sha256) and, on the record path or when filtering duplicates, each valid row's row number (and
+    on the record path its features)."""
     features: list[frozenset[str]] | None = None
     rows: array[int] = array("q")
     with partial.open("wb") as fh:
@@ -216,20 +246,22 @@ def _write(
                     features = features if features is not None else []
                     features.extend(output.features)
                     rows.extend(output.rows)
+                elif duplicates is not None and output.rows is not None:
+                    rows.extend(output.rows)
+                if duplicates is not None:
+                    duplicates.add(output.curation)
         finally:
             sink.close()
     return sink, features, rows
 
 
-def _drop_lines(
-    partial: Path, sink: _Sink, drops: list[tuple[int, str, str]], rows: array[int], source: str
-) -> list[Rejection]:
-    """Rewrite the data file without the rows the consistency rule rejected; returns their rejections.
+def _drop_lines(partial: Path, sink: _Sink, reasons: dict[int, _Drop], rows: array[int], source: str) -> list[Rejection]:
+    """Rewrite the data file without the rows a dataset-wide rule (consistency, duplicates) rejected; returns
+    their rejections.
 
-    Valid record-path rows are written as they come (memory stays flat), so the rare dataset-level rejection
-    costs one streamed rewrite instead of holding every row until the end.
+    Valid rows are written as they come (memory stays flat), so a dataset-level rejection costs one streamed
+    rewrite instead of holding every row until the end.
     """
-    reasons = {index: (feature, reason) for index, feature, reason in drops}
     rejected: list[Rejection] = []
     rewritten = partial.with_name(partial.name + ".rewrite")
     with partial.open("rb") as old, rewritten.open("wb") as new:
@@ -239,9 +271,20 @@ def _drop_lines(
             for index, line in enumerate(old):
                 body = line.rstrip(b"\n")
                 if index in reasons:
-                    feature, reason = reasons[index]
+                    drop = reasons[index]
                     record = orjson.loads(body)
-                    rejected.append(Rejection(source, rows[index], feature, reason, record=record))
+                    rejected.append(
+                        Rejection(
+                            source,
+                            rows[index],
+                            drop.field,
+                            drop.reason,
+                            record=record,
+                            filter=drop.filter,
+                            score=drop.score,
+                            duplicate_of=drop.duplicate_of,
+                        )
+                    )
                     continue
                 kept.append(body)
                 if len(kept) >= 10_000:

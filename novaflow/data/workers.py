@@ -27,6 +27,7 @@ from typing import IO, Any, cast
 
 from novaflow.catalog import DataFormat
 from novaflow.data.columnar import ChunkOutput, ColumnarPlan, plan_columns, transform_chunk
+from novaflow.data.filters import CurationConfig, curate
 from novaflow.data.loaders import Chunk, iter_chunks
 from novaflow.data.preferences import pair_columns
 from novaflow.data.records import transform_records, uses_record_path
@@ -58,19 +59,26 @@ class ChunkJob:
     """The column plan, decided on the first chunk; None on the record path (rows that carry ``messages``)."""
     pairs: dict[str, str] | None = None
     """DPO from a table: the prompt, chosen and rejected (and system) columns, decided on the first chunk."""
+    curation: CurationConfig | None = None
+    """The curation filters: row-local ones run here, with the chunk; duplicates are decided by the caller."""
 
     def run(self, chunk: Chunk) -> ChunkOutput:
         if self.plan is not None:
-            return transform_chunk(chunk, self.plan)
-        return transform_records(
-            chunk,
-            self.source.name,
-            self.data_format,
-            self.nova_version,
-            self.multimodal,
-            self.pairs,
-            self.source.system_prompt,
-        )
+            output = transform_chunk(chunk, self.plan)
+        else:
+            output = transform_records(
+                chunk,
+                self.source.name,
+                self.data_format,
+                self.nova_version,
+                self.multimodal,
+                self.pairs,
+                self.source.system_prompt,
+                texts=self.curation is not None,
+            )
+        if self.curation is not None and self.curation.enabled:
+            curate(output, self.curation, self.source.name)
+        return output
 
 
 @dataclass
@@ -106,7 +114,7 @@ class ChunkStream:
             return job
         plan = plan_columns(job.source, job.data_format, job.nova_version, first.columns)
         self.notes.extend(plan.notes)
-        return ChunkJob(job.source, job.data_format, job.nova_version, job.multimodal, plan)
+        return dataclasses.replace(job, plan=plan)
 
     def _worker_count(self) -> int:
         if self.workers is not None:
