@@ -3,7 +3,7 @@
 Each filter looks at one text per row: the fields the user names (default: the query and the response) joined by
 a newline, as a reader of the example sees it. Row-local filters (``language``, ``quality``) run per chunk, where
 the chunk is transformed (a worker process when the input is large); the duplicate filters need every row, so a
-chunk only contributes 8 bytes (exact) and a 128-byte signature (near) per row, and the duplicates are decided once
+chunk only contributes 8 bytes (exact) and a 256-byte signature (near) per row, and the duplicates are decided once
 all chunks are in (:func:`decide_duplicates`), the first row of each cluster kept. Every removed row is kept in
 ``rejected.jsonl`` with the filter, its score and, for duplicates, the row it duplicates.
 """

@@ -3,9 +3,9 @@
 Signatures are computed for a whole chunk at once by one-permutation hashing with densification (Li, Owen and
 Zhang 2012; Shrivastava 2017): each shingle is hashed once and falls into one of :data:`NUM_PERM` bins whose
 minimum is kept, an empty bin borrows from the next full one. That estimates the Jaccard similarity of the rows'
-shingle sets like classic MinHash with :data:`NUM_PERM` permutations at 1/128th of the hashing (per-row
+shingle sets like classic MinHash with :data:`NUM_PERM` permutations at 1/256th of the hashing (per-row
 ``datasketch.MinHash`` measured 60 us a row here, a minute at 600,000 rows). Only the lowest 8 bits of each
-minimum are kept (b-bit MinHash, Li and Koenig 2010): 128 bytes a row, written to a temporary file as chunks
+minimum are kept (b-bit MinHash, Li and Koenig 2010): 256 bytes a row, written to a temporary file as chunks
 pass, so memory stays flat in rows; the estimate corrects for the 1/256 chance that two bytes agree by accident.
 
 Candidates are rows that agree on all values of at least one band; each candidate pair is verified on its whole
@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from novaflow.data.ngrams import Tokens, mix, word_ngrams
 
-NUM_PERM = 128
+NUM_PERM = 256
 BITS = 8
 SHINGLE_WORDS = 3
 """Words per shingle by default: rows are questions and answers of tens of words, where one changed word in a
@@ -56,7 +56,7 @@ def signatures(tokens: Tokens, shingle: int = SHINGLE_WORDS) -> tuple[U8, npt.ND
         whole = mix(sums[: len(short)] if len(starts) == len(short) else sums)
         hashes = np.concatenate([hashes, whole])
         rows = np.concatenate([rows, short])
-    bins = (hashes >> np.uint64(64 - 7)).astype(np.int64)
+    bins = (hashes >> np.uint64(64 - NUM_PERM.bit_length() + 1)).astype(np.int64)
     values = hashes & np.uint64(0xFFFFFFFF)
     table = np.full(n * NUM_PERM, _EMPTY, dtype=np.uint64)
     np.minimum.at(table, rows * NUM_PERM + bins, values)
@@ -102,7 +102,7 @@ def band_layout(threshold: float) -> tuple[int, int]:
 
 
 class SignatureStore:
-    """Signatures appended chunk by chunk to a temporary file (128 bytes a row), read back band by band."""
+    """Signatures appended chunk by chunk to a temporary file (256 bytes a row), read back band by band."""
 
     def __init__(self, directory: Path | None = None) -> None:
         self._file: BinaryIO = tempfile.TemporaryFile(dir=directory, prefix="novaflow-minhash-")  # noqa: SIM115
