@@ -200,6 +200,13 @@ def split(
     augment: list[str] = typer.Option(None, "--augment", help="TARGET=SRC[,SRC]: append SRC rows to TARGET."),
     key: str = typer.Option(None, "--key", help="Columns whose normalized text identifies a row (leakage, dedup)."),
     dedup: bool = typer.Option(False, "--dedup", help="Drop rows whose key text repeats."),
+    leakage: str = typer.Option(
+        "drop-eval",
+        "--leakage",
+        help="Held-out rows that are near-copies of training rows: drop-eval (remove them from the held-out "
+        "split), drop-train (remove the training rows) or keep (report only).",
+    ),
+    leakage_threshold: float = typer.Option(0.8, "--leakage-threshold", help="Jaccard similarity of a near-copy."),
     require: str = typer.Option(None, "--require", help="Columns that must be non-blank (e.g. Body,Y)."),
     fmt: str = typer.Option(None, "--format"),
     delimiter: str = typer.Option(",", "--delimiter"),
@@ -231,6 +238,8 @@ def split(
         key_columns=[k for k in key.split(",") if k] if key else None,
         dedup=dedup,
         require=[c for c in (require or "").split(",") if c],
+        leakage=leakage,
+        leakage_threshold=leakage_threshold,
     )
     for name, path in result.files.items():
         typer.echo(f"{name}: {result.report.sizes[name]} rows -> {path}")

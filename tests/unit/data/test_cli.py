@@ -100,11 +100,14 @@ def test_split_and_profile(tmp_path: Path) -> None:
             "rft=sft",
             "--require",
             "Body,Y",
+            "--leakage",
+            "keep",
             "--out",
             str(tmp_path),
         ],
     )
     assert result.exit_code == 0, result.output
+    assert "near-copies >= 0.8 (keep)" in result.output
     assert f"rft: 4200 rows -> {tmp_path / 'rft.csv'}" in result.output
     profile = runner.invoke(
         app, ["data", "profile", str(tmp_path / "eval.csv"), "--map", "query=Body", "--map", "response=Y", "--json"]
