@@ -10,6 +10,11 @@ over the process and its descendants (novaflow's chunk workers), sampled every 2
     python bench/data_prep.py                          # 60k and 600k CSV rows, Converse 5k and 20k
     python bench/data_prep.py --rows 60000 --converse ""  # one size only
     python bench/data_prep.py --setup-reference        # build .venv-forge with python3.12 first
+    python bench/data_prep.py --rows 60000,600000 --converse "" --filters near-dedup,quality,language=en
+
+With ``--filters`` (default ``near-dedup,quality,language=en``; '' to skip) every CSV size is prepared a second time
+with those curation filters, and the ratio to the unfiltered run (goal: at most 3x at 600,000 rows) and the peak
+memory across sizes (goal: flat in rows) are printed.
 """
 
 from __future__ import annotations
@@ -144,6 +149,7 @@ def main() -> None:
     parser.add_argument("--python312", help="the Python 3.12 interpreter for --setup-reference")
     parser.add_argument("--repeat", type=int, default=3, help="novaflow runs per row (best wall time is shown)")
     parser.add_argument("--ref-repeat", type=int, default=1, help="reference runs per row")
+    parser.add_argument("--filters", default="near-dedup,quality,language=en", help="curation filters ('' to skip)")
     args = parser.parse_args()
     if args.setup_reference:
         setup_reference(ROOT / ".venv-forge", args.python312)
@@ -158,6 +164,7 @@ def main() -> None:
     print(f"cpus: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}; best of {args.repeat} novaflow runs")
     rows: list[tuple[str, ...]] = []
     checks: list[str] = []
+    filtered: dict[int, Run] = {}
 
     def compare(label: str, size: int, nova: Run, ref_cmd: list[str], goal: bool = True) -> None:
         rows.append((f"novaflow {label}", f"{size:,}", f"{nova.wall:.2f}", f"{nova.cpu:.2f}", f"{nova.peak_mb:.0f}", ""))  # fmt: skip
@@ -196,7 +203,23 @@ def main() -> None:
         ref_out.mkdir(exist_ok=True)
         label = f"CSV -> SFT ({data.stat().st_size / 1e6:.0f} MB)"
         compare(label, size, nova, ["-c", REFERENCE_CSV, str(data), str(ref_out)])
+        if args.filters:
+            curated_cmd = [*cmd[:-1], str(work / f"nf_filtered_{size}"), "--map", "query=Body", "--map", "response=Y"]
+            curated = best([*curated_cmd, "--filter", args.filters], args.repeat)
+            if curated.problem:
+                raise SystemExit(f"novaflow --filter failed at {size} rows: {curated.problem}")
+            filtered[size] = curated
+            ratio = curated.wall / nova.wall
+            rows.append((f"novaflow {label} --filter {args.filters}", f"{size:,}", f"{curated.wall:.2f}",
+                         f"{curated.cpu:.2f}", f"{curated.peak_mb:.0f}", f"{ratio:.2f}x the time without filters"))  # fmt: skip
+            checks.append(f"filters {args.filters} at {size:,}: {ratio:.2f}x the time without (goal <= 3x)")
 
+    if len(filtered) >= 2:
+        small, large = min(filtered), max(filtered)
+        checks.append(
+            f"filtered peak memory {filtered[small].peak_mb:.0f} MB at {small:,} rows, {filtered[large].peak_mb:.0f} MB "
+            f"at {large:,} ({filtered[large].peak_mb / filtered[small].peak_mb:.2f}x; goal: flat)"
+        )
     converse: dict[int, Run] = {}
     for size in [int(s) for s in args.converse.split(",") if s.strip()]:
         # Converse input: novaflow's own SFT output of a case-study CSV of that size (valid, varied, realistic)

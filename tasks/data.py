@@ -13,6 +13,7 @@ from prefect import get_run_logger, task
 
 from novaflow.catalog import DataFormat, Method
 from novaflow.data.io import upload_prepared
+from novaflow.data.filters import CurationConfig
 from novaflow.data.prepare import PreparedDataset, prepare_dataset
 from novaflow.data.source import DatasetSource
 from novaflow.data.splits import SplitResult, split_dataset
@@ -30,10 +31,20 @@ def prepare_dataset_task(
     split: str = "all",
     platform: str | None = None,
     max_length: int | None = 8192,
+    curation: CurationConfig | None = None,
 ) -> PreparedDataset:
-    """Prepare one split; publishes ``data-report-<split>-<format>`` (rows, rejections, labels, lengths)."""
+    """Prepare one split; publishes ``data-report-<split>-<format>`` (rows, rejections, labels, lengths, rows
+    removed per curation filter with examples)."""
     prepared = prepare_dataset(
-        source, data_format, model, out_dir, strict, platform=platform, max_length=max_length, split=split
+        source,
+        data_format,
+        model,
+        out_dir,
+        strict,
+        platform=platform,
+        max_length=max_length,
+        split=split,
+        curation=curation,
     )
     fmt = prepared.data_format.value
     rep = prepared.report

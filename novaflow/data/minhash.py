@@ -38,6 +38,7 @@ _EMPTY = np.uint64(1 << 32)
 _ROTATION = np.uint64(0x9E3779B1)
 _CHANCE = 1.0 / (1 << BITS)
 _READ_ROWS = 65_536
+_PAIR_BATCH = 50_000
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
@@ -126,13 +127,13 @@ class SignatureStore:
             start += count
 
     def gather(self, rows: I64) -> U8:
-        """Signatures of the given rows (sorted, unique) by seeking, without reading the whole file."""
-        out = np.empty((len(rows), NUM_PERM), dtype=np.uint8)
+        """Signatures of the given rows (sorted, unique), through a read-only memory map of the file."""
         self._file.flush()
-        for i, row in enumerate(rows.tolist()):
-            self._file.seek(row * NUM_PERM)
-            out[i] = np.frombuffer(self._file.read(NUM_PERM), dtype=np.uint8)
-        return out
+        mapped = np.memmap(self._file, dtype=np.uint8, mode="r", shape=(self.rows, NUM_PERM))
+        try:
+            return np.array(mapped[rows])
+        finally:
+            del mapped
 
     def has_words(self) -> npt.NDArray[np.bool_]:
         return np.concatenate(self.words) if self.words else np.zeros(0, dtype=bool)
@@ -210,12 +211,15 @@ def _blocks(source: SignatureStore | U8) -> Iterable[tuple[int, U8]]:
 
 
 def _pair_scores(source: SignatureStore | U8, pairs: I64) -> npt.NDArray[np.float64]:
-    if not len(pairs):
-        return np.zeros(0)
-    rows = np.unique(pairs)
-    sigs = source.gather(rows) if isinstance(source, SignatureStore) else source[rows]
-    where = np.searchsorted(rows, pairs)
-    return similarity(sigs[where[:, 0]], sigs[where[:, 1]])
+    """Estimated similarity of every pair, in batches so the gathered signatures stay small."""
+    out = np.zeros(len(pairs))
+    for start in range(0, len(pairs), _PAIR_BATCH):
+        batch = pairs[start : start + _PAIR_BATCH]
+        rows = np.unique(batch)
+        sigs = source.gather(rows) if isinstance(source, SignatureStore) else source[rows]
+        where = np.searchsorted(rows, batch)
+        out[start : start + len(batch)] = similarity(sigs[where[:, 0]], sigs[where[:, 1]])
+    return out
 
 
 def _clusters(source: SignatureStore | U8, verified: I64) -> Clusters:
