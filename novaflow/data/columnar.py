@@ -316,7 +316,7 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
                 references[j] = reference_objects[i]
     meta = _metadata_values(chunk, plan, valid)
     out = _build(plan, values, meta, len(valid), rejected, _char_counts(taken))
-    out.texts = values
+    out.texts = dict(taken)  # Arrow arrays: the curation filters read them without a round trip through Python
     out.rows = [chunk.rows[i] for i in valid]
     if images is not None:
         out.lines = [

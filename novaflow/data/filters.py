@@ -110,8 +110,11 @@ class ChunkCuration:
     has_words: npt.NDArray[np.bool_] | None
 
 
-def documents(texts: dict[str, list[Any]], fields: Sequence[str]) -> list[str]:
-    """One text per row: the named fields present in the data, joined by a newline (objects as JSON)."""
+def documents(texts: dict[str, Any], fields: Sequence[str]) -> pa.Array:
+    """One text per row: the named fields present in the data, joined by a newline (objects as JSON).
+
+    ``texts`` values are Arrow string arrays (the columnar path hands its own) or Python lists (the record path).
+    """
     present = [f for f in fields if f in texts]
     if not present and "text" in texts:
         present = ["text"]  # CPT rows have one field
@@ -120,10 +123,16 @@ def documents(texts: dict[str, list[Any]], fields: Sequence[str]) -> list[str]:
             f"filter fields {', '.join(fields)}: none of them is in this data ({', '.join(sorted(texts))}); "
             "name others with --filter-fields"
         )
-    columns = [[v if isinstance(v, str) else _json(v) for v in texts[f]] for f in present]
+    columns = [_strings(texts[f]) for f in present]
     if len(columns) == 1:
         return columns[0]
-    return ["\n".join(parts) for parts in zip(*columns, strict=True)]
+    return pc.binary_join_element_wise(*columns, "\n")
+
+
+def _strings(values: Any) -> pa.Array:
+    if isinstance(values, pa.Array):
+        return values if not values.null_count else pc.fill_null(values, "")
+    return pa.array([v if isinstance(v, str) else _json(v) for v in values], pa.string())
 
 
 def _json(value: Any) -> str:
@@ -138,25 +147,25 @@ class RowVerdicts:
     curation: ChunkCuration
 
 
-def judge_chunk(docs: list[str], config: CurationConfig) -> RowVerdicts:
+def judge_chunk(array: pa.Array, config: CurationConfig) -> RowVerdicts:
     """Run the row-local filters on one chunk's documents and compute what the duplicate filters need."""
-    n = len(docs)
+    n = len(array)
     removed: list[tuple[str, float, str] | None] = [None] * n
-    array = pa.array(docs, pa.string())
     tokens = words(array) if config.uses("quality") or config.uses("near-dedup") else None
     if config.uses("quality"):
         assert tokens is not None
-        result = score_quality(docs, array, tokens, config.quality)
+        result = score_quality(array, tokens, config.quality)
         for i, name in enumerate(result.failed):
             if name is not None:
                 score = float(result.scores[i])
                 removed[i] = ("quality", round(score, 4), describe(name, score, config.quality))
     if config.uses("language"):
-        from novaflow.data.language import detect_all
+        from novaflow.data.language import PREFIX_CHARS, detect_all
 
         todo = [i for i in range(n) if removed[i] is None]
         wanted = set(config.languages)
-        for i, found in zip(todo, detect_all([docs[i] for i in todo]), strict=True):
+        texts = pc.utf8_slice_codeunits(array.take(pa.array(todo, pa.int64())), 0, PREFIX_CHARS).to_pylist()
+        for i, found in zip(todo, detect_all(texts), strict=True):
             if found.code not in wanted:
                 removed[i] = ("language", found.percent / 100, f"language: {found.code} ({found.percent}%), not {'/'.join(config.languages)}")  # fmt: skip
             elif found.percent < config.min_language_percent:

@@ -29,7 +29,6 @@ WORD_CHARS = r"\p{L}\p{N}_"
 """Python's ``\\w`` for str patterns (letters, digits, underscore in any script); RE2's ``\\w`` is ASCII only."""
 SPACE_CHARS = r"\t\n\x0b\x0c\r\x1c-\x1f\x85\p{Z}"
 """Python's ``str.split()`` whitespace; RE2's ``\\s`` is ASCII only."""
-_EDGE_PUNCTUATION = rf"^[^{WORD_CHARS}{SPACE_CHARS}]+|[^{WORD_CHARS}{SPACE_CHARS}]+$"
 
 
 class _Powers:
@@ -98,44 +97,64 @@ class Tokens:
         return np.bincount(self.rows, minlength=self.count).astype(np.int64)
 
 
+_ASCII_SPACE = np.zeros(256, dtype=bool)
+_ASCII_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+_ASCII_PUNCTUATION = np.zeros(256, dtype=bool)
+_ASCII_PUNCTUATION[[c for c in range(128) if not chr(c).isalnum() and chr(c) != "_" and not chr(c).isspace()]] = True
+ASCII_ALNUM = np.zeros(256, dtype=bool)
+ASCII_ALNUM[[c for c in range(128) if chr(c).isalnum()]] = True
+
+
 def words(texts: pa.Array) -> Tokens:
     """Lower-cased words split at whitespace, with punctuation stripped from both ends; empty words dropped.
 
     These are the words the reference's repeated-word filter counts, and near-duplicate shingles reuse them, so a
-    changed punctuation mark or letter case does not make a row look new.
+    changed punctuation mark or letter case does not make a row look new. Splitting and stripping run on the
+    rows' UTF-8 bytes in numpy: whitespace and punctuation are the ASCII ones (a non-ASCII byte is part of a word;
+    docs/curation.md#quality notes the difference from Python's Unicode classes), letters are lower-cased by Arrow.
     """
-    lists = pc.utf8_split_whitespace(pc.utf8_lower(texts))
-    flat = pc.list_flatten(lists)
-    rows = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), dtype=np.int64)
-    stripped = pc.replace_substring_regex(flat, _EDGE_PUNCTUATION, "")
-    keep = np.asarray(pc.greater(pc.binary_length(stripped), 0).to_numpy(zero_copy_only=False), dtype=bool)
-    return Tokens(string_hashes(stripped)[keep], rows[keep], len(texts))
+    data, offsets = _utf8(pc.utf8_lower(texts))
+    size = len(data)
+    space = _ASCII_SPACE[data]
+    core = ~space & ~_ASCII_PUNCTUATION[data]
+    # every row ends a word: a virtual space after each row's last byte
+    boundary = space.copy()
+    starts_mask = np.zeros(size + 1, dtype=bool)
+    starts_mask[offsets[:-1]] = True
+    ends_at = np.zeros(size + 1, dtype=bool)
+    ends_at[offsets[1:]] = True
+    token_start = ~space & (np.concatenate(([True], space[:-1])) | starts_mask[:size])
+    token_end = ~space & (np.concatenate((boundary[1:], [True])) | ends_at[1:])
+    first_byte = np.flatnonzero(token_start)
+    last_byte = np.flatnonzero(token_end)
+    core_positions = np.flatnonzero(core)
+    lo = np.searchsorted(core_positions, first_byte, side="left")
+    hi = np.searchsorted(core_positions, last_byte, side="right")
+    has_core = hi > lo
+    word_start = core_positions[lo[has_core]]
+    word_end = core_positions[hi[has_core] - 1] + 1
+    rows = np.searchsorted(offsets, word_start, side="right") - 1
+    return Tokens(_range_hashes(data, word_start, word_end), rows.astype(np.int64), len(texts))
+
+
+def row_counts(mask: npt.NDArray[np.bool_], offsets: I64) -> I64:
+    """How many True values of a per-byte mask fall in each row."""
+    total = np.zeros(len(mask) + 1, dtype=np.int64)
+    np.cumsum(mask, out=total[1:])
+    return total[offsets[1:]] - total[offsets[:-1]]
+
+
+def utf8_view(strings: pa.Array) -> tuple[npt.NDArray[np.uint8], I64]:
+    """The UTF-8 bytes of a string array and its offsets (from 0), without a copy where Arrow allows."""
+    return _utf8(strings)
 
 
 def string_hashes(strings: pa.Array) -> U64:
-    """One stable hash per string of a (null-free) string array, from its UTF-8 bytes."""
-    n = len(strings)
-    if n == 0:
+    """One stable hash per string of a string array (nulls hash as empty), from its UTF-8 bytes."""
+    if not len(strings):
         return np.zeros(0, dtype=np.uint64)
-    if strings.offset:
-        strings = pa.concat_arrays([strings])  # rebase so the offsets start at the data buffer
-    offsets_buf, data_buf = strings.buffers()[1], strings.buffers()[2]
-    assert offsets_buf is not None
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1).astype(np.int64)
-    size = int(offsets[-1])
-    data = (
-        np.frombuffer(data_buf, dtype=np.uint8, count=size).astype(np.uint64)
-        if data_buf is not None and size
-        else np.zeros(0, dtype=np.uint64)
-    )
-    data = data + np.uint64(1)  # a zero byte must still count
-    up, down = _CHAR_POWERS.get(size + 1)
-    prefix = np.zeros(size + 1, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        np.cumsum(data * up[:size], out=prefix[1:])
-        starts, ends = offsets[:-1], offsets[1:]
-        lengths = (ends - starts).astype(np.uint64)
-        return mix((prefix[ends] - prefix[starts]) * down[starts] + lengths * _WORD_BASE)
+    data, offsets = _utf8(strings)
+    return _range_hashes(data, offsets[:-1], offsets[1:])
 
 
 def word_ngrams(tokens: Tokens, n: int) -> tuple[U64, I64]:
@@ -149,50 +168,84 @@ def word_ngrams(tokens: Tokens, n: int) -> tuple[U64, I64]:
     return window_hashes(tokens.hashes, starts, n, _WORD_POWERS), tokens.rows[starts]
 
 
-def code_points(texts: list[str]) -> tuple[U64, I64]:
-    """Every character of every text as one uint64 array (code points), and where each text starts."""
-    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    starts = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=starts[1:])
-    joined = "".join(texts).encode("utf-32-le")
-    return np.frombuffer(joined, dtype=np.uint32).astype(np.uint64), starts
+def _utf8(strings: pa.Array) -> tuple[npt.NDArray[np.uint8], I64]:
+    """The UTF-8 bytes of a string array and its ``n + 1`` offsets into them (starting at 0)."""
+    if strings.offset or strings.null_count:
+        strings = pa.concat_arrays([pc.fill_null(strings, "")])  # rebase a slice; nulls as empty text
+    n = len(strings)
+    offsets_buf, data_buf = strings.buffers()[1], strings.buffers()[2]
+    assert offsets_buf is not None
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1).astype(np.int64)
+    size = int(offsets[-1])
+    data = np.frombuffer(data_buf, dtype=np.uint8, count=size) if data_buf is not None and size else np.zeros(0, np.uint8)
+    return data[int(offsets[0]) :], offsets - offsets[0]
 
 
-def char_ngrams(texts: list[str], n: int) -> tuple[U64, I64]:
-    """Hashes of the n-character windows inside each text, and the row of each."""
-    chars, starts = code_points(texts)
-    lengths = np.diff(starts)
-    windows = np.maximum(lengths - n + 1, 0)
-    rows = np.repeat(np.arange(len(texts), dtype=np.int64), windows)
+def char_ngrams(strings: pa.Array, n: int) -> tuple[U64, I64]:
+    """Hashes of the n-character windows inside each string (characters are code points, as in Python), and the
+    row of each: a window is the byte range from its first character's lead byte to the lead byte after its last."""
+    data, offsets = _utf8(strings)
+    rows_count = len(offsets) - 1
+    lead = np.flatnonzero((data & 0xC0) != 0x80)  # where every character starts
+    chars_before = np.searchsorted(lead, offsets)  # characters before each row's first byte
+    per_row = np.diff(chars_before)
+    windows = np.maximum(per_row - n + 1, 0)
+    rows = np.repeat(np.arange(rows_count, dtype=np.int64), windows)
     if not len(rows):
         return np.zeros(0, dtype=np.uint64), rows
-    first = np.repeat(starts[:-1] - np.concatenate(([0], np.cumsum(windows)[:-1])), windows)
-    positions = np.arange(len(rows), dtype=np.int64) + first
-    return window_hashes(chars + np.uint64(1), positions, n, _CHAR_POWERS), rows
+    first = np.repeat(chars_before[:-1] - np.concatenate(([0], np.cumsum(windows)[:-1])), windows)
+    start_char = np.arange(len(rows), dtype=np.int64) + first
+    bounds = np.append(lead, len(data))
+    starts, ends = bounds[start_char], bounds[start_char + n]
+    return _range_hashes(data, starts, ends), rows
+
+
+def _range_hashes(data: npt.NDArray[np.uint8], starts: I64, ends: I64) -> U64:
+    """Stable hash of every byte range ``data[s:e]``: a difference of prefix sums, with the length mixed in."""
+    size = len(data)
+    up, down = _CHAR_POWERS.get(size + 1)
+    prefix = np.zeros(size + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        np.cumsum((data.astype(np.uint64) + np.uint64(1)) * up[:size], out=prefix[1:])
+        lengths = (ends - starts).astype(np.uint64)
+        return mix((prefix[ends] - prefix[starts]) * down[starts] + lengths * _WORD_BASE)
+
+
+def frequency_bounds(hashes: U64, rows: I64, buckets_per_item: int = 8) -> I64:
+    """For every occurrence, an upper bound of how often its n-gram occurs in its row: the count of its bucket in
+    a hashed table (a collision can only raise a count, never lower it). Fewer buckets per n-gram mean a table
+    that stays in cache and looser bounds."""
+    if not len(hashes):
+        return np.zeros(0, dtype=np.int64)
+    keyed = _row_keyed(hashes, rows)
+    bits = max(int(len(hashes) * buckets_per_item).bit_length(), 10)
+    buckets = (keyed >> np.uint64(64 - bits)).astype(np.int64)
+    return np.bincount(buckets, minlength=1 << bits)[buckets]
+
+
+def _row_keyed(hashes: U64, rows: I64) -> U64:
+    with np.errstate(over="ignore"):
+        return mix(hashes ^ (rows.astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93)))
 
 
 def ngram_frequencies(hashes: U64, rows: I64) -> tuple[I64, npt.NDArray[np.bool_]]:
     """For every occurrence: how often its n-gram occurs in its own row (exact), and whether it is the first
     occurrence of that n-gram in the row.
 
-    Counting by sorting every n-gram of 600,000 rows would cost a minute; most n-grams occur once, so a bincount
-    over hashed buckets (8 per n-gram) finds the ones that may repeat, and only those are sorted and counted
-    exactly (a bucket collision can only make a single look repeated, never the reverse).
+    Most n-grams occur once, so only the occurrences whose :func:`frequency_bounds` exceed one are sorted and
+    counted exactly.
     """
     freq = np.ones(len(hashes), dtype=np.int64)
     first = np.ones(len(hashes), dtype=bool)
     if not len(hashes):
         return freq, first
-    with np.errstate(over="ignore"):
-        keyed = mix(hashes ^ (rows.astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93)))
-    bits = max(int(len(hashes) * 8).bit_length(), 10)
-    buckets = (keyed >> np.uint64(64 - bits)).astype(np.int64)
-    table = np.bincount(buckets, minlength=1 << bits)
-    maybe = np.flatnonzero(table[buckets] > 1)
+    maybe = np.flatnonzero(frequency_bounds(hashes, rows) > 1)
     if not len(maybe):
         return freq, first
-    order = maybe[np.argsort(keyed[maybe], kind="stable")]  # equal keys: the earlier occurrence first
-    sorted_keys = keyed[order]
+    keyed = _row_keyed(hashes[maybe], rows[maybe])
+    local = np.argsort(keyed, kind="stable")  # equal keys: the earlier occurrence first
+    order = maybe[local]
+    sorted_keys = keyed[local]
     new = np.ones(len(order), dtype=bool)
     new[1:] = sorted_keys[1:] != sorted_keys[:-1]
     group = np.cumsum(new) - 1

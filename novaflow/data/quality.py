@@ -19,7 +19,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from novaflow.data.ngrams import SPACE_CHARS, WORD_CHARS, Tokens, char_ngrams, ngram_frequencies, word_ngrams
+from novaflow.data.ngrams import (
+    ASCII_ALNUM,
+    SPACE_CHARS,
+    WORD_CHARS,
+    Tokens,
+    char_ngrams,
+    frequency_bounds,
+    ngram_frequencies,
+    row_counts,
+    utf8_view,
+    word_ngrams,
+)
 
 F64 = npt.NDArray[np.float64]
 
@@ -68,10 +79,10 @@ class QualityResult:
     scores: F64
 
 
-def score_quality(texts: list[str], array: pa.Array, tokens: Tokens, limits: QualityThresholds) -> QualityResult:
+def score_quality(array: pa.Array, tokens: Tokens, limits: QualityThresholds) -> QualityResult:
     """Score every row of a chunk on the seven sub-filters; ``tokens`` are the rows' words (shared with
-    near-dedup)."""
-    n = len(texts)
+    near-dedup). A passing row's repetition scores may be upper bounds; a failing row's scores are exact."""
+    n = len(array)
     lengths = _int_array(pc.utf8_length(array))
     safe = np.maximum(lengths, 1).astype(np.float64)
     url_chars = lengths - _int_array(pc.utf8_length(pc.replace_substring_regex(array, URL_PATTERN, "")))
@@ -80,10 +91,9 @@ def score_quality(texts: list[str], array: pa.Array, tokens: Tokens, limits: Qua
     if limits.drop_porn_urls:
         porn = _bool_array(pc.match_substring_regex(array, _PORN_URL))
         url_fail |= porn
-    non_alnum = _int_array(pc.utf8_length(pc.replace_substring_regex(array, _ALNUM_RUN, "")))
-    alnum_ratio = np.where(lengths > 0, (lengths - non_alnum) / safe, 0.0)
-    word_rep = _word_repetition(tokens, limits.word_ngram)
-    char_rep = _char_repetition(texts, limits.char_ngram)
+    alnum_ratio = np.where(lengths > 0, _alnum_counts(array) / safe, 0.0)
+    word_rep = _word_repetition(tokens, limits.word_ngram, limits.max_word_repetition)
+    char_rep = _char_repetition(array, limits.char_ngram, limits.max_char_repetition)
     mojibake = (
         _int_array(pc.count_substring(array, "\ufffd"))
         + 2 * _int_array(pc.count_substring_regex(array, _MOJIBAKE_TWO))
@@ -110,6 +120,20 @@ def score_quality(texts: list[str], array: pa.Array, tokens: Tokens, limits: Qua
     return QualityResult(failed, scores)
 
 
+def _alnum_counts(array: pa.Array) -> npt.NDArray[np.int64]:
+    """Characters ``str.isalnum()`` accepts, per row: ASCII ones by a byte table over the whole chunk, the others
+    by RE2's Unicode classes on the (few) rows that have non-ASCII characters."""
+    data, offsets = utf8_view(array)
+    counts = row_counts(ASCII_ALNUM[data], offsets)
+    wide = np.flatnonzero(row_counts(data >= 0xC0, offsets))
+    if len(wide):
+        sub = array.take(pa.array(wide, pa.int64()))
+        others = pc.replace_substring_regex(sub, r"[\x{0}-\x{7f}]+", "")
+        non_alnum = pc.utf8_length(pc.replace_substring_regex(others, _ALNUM_RUN, ""))
+        counts[wide] += _int_array(pc.utf8_length(others)) - _int_array(non_alnum)
+    return counts
+
+
 def _int_array(arr: pa.Array) -> npt.NDArray[np.int64]:
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64)
 
@@ -118,25 +142,49 @@ def _bool_array(arr: pa.Array) -> npt.NDArray[np.bool_]:
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _word_repetition(tokens: Tokens, n: int) -> F64:
-    """Per row: the share of its word n-gram occurrences whose n-gram occurs more than once (0 under n words)."""
+def _word_repetition(tokens: Tokens, n: int, limit: float) -> F64:
+    """Per row: the share of its word n-gram occurrences whose n-gram occurs more than once (0 under n words).
+
+    Exact for every row that could fail; a row whose upper bound (bucket counts) is within ``limit`` gets the bound.
+    """
     hashes, rows = word_ngrams(tokens, n)
     total = np.bincount(rows, minlength=tokens.count)
-    freq, _ = ngram_frequencies(hashes, rows)
-    repeated = np.bincount(rows, weights=(freq > 1).astype(np.float64), minlength=tokens.count)
-    return np.where(total > 0, repeated / np.maximum(total, 1), 0.0)
+    bound = _share(np.bincount(rows[frequency_bounds(hashes, rows) > 1], minlength=tokens.count), total)
+    suspects = bound > limit
+    if not suspects.any():
+        return bound
+    pick = np.flatnonzero(suspects[rows])
+    freq, _ = ngram_frequencies(hashes[pick], rows[pick])
+    repeated = np.bincount(rows[pick][freq > 1], minlength=tokens.count)
+    return np.where(suspects, _share(repeated, total), bound)
 
 
-def _char_repetition(texts: list[str], n: int) -> F64:
-    """Per row: the occurrences of its top ``min(isqrt(distinct), repeated distinct)`` n-grams / all (reference)."""
-    count = len(texts)
-    hashes, rows = char_ngrams(texts, n)
+def _share(part: npt.NDArray[np.int64], total: npt.NDArray[np.int64]) -> F64:
+    return np.where(total > 0, part / np.maximum(total, 1), 0.0)
+
+
+def _char_repetition(array: pa.Array, n: int, limit: float) -> F64:
+    """Per row: the occurrences of its top ``min(isqrt(distinct), repeated distinct)`` n-grams / all (reference).
+
+    Exact for every row that could fail. At most ``isqrt(total)`` n-grams are counted, so the ratio is at most
+    ``isqrt(total) * highest frequency / total``; a row whose bound (from bucket counts) is within ``limit`` gets
+    the bound without the per-row sort, which is what most rows are.
+    """
+    count = len(array)
+    hashes, rows = char_ngrams(array, n)
     total = np.bincount(rows, minlength=count)
+    bounds = frequency_bounds(hashes, rows, buckets_per_item=2)  # 4x less table than 8: the max bound suffices
+    highest = np.zeros(count, dtype=np.int64)
+    np.maximum.at(highest, rows, bounds)
+    bound = _share(np.floor(np.sqrt(total)).astype(np.int64) * highest, total)
+    suspects = bound > limit
+    if not suspects.any():
+        return bound
+    pick = np.flatnonzero(suspects[rows])
+    hashes, rows = hashes[pick], rows[pick]
     freq, first = ngram_frequencies(hashes, rows)
     singles = np.bincount(rows[freq == 1], minlength=count)
     distinct = np.flatnonzero(first & (freq > 1))  # one entry per distinct repeated n-gram, rows ascending
-    if not len(distinct):
-        return np.zeros(count, dtype=np.float64)
     d_rows, d_freq = rows[distinct], freq[distinct]
     distinct_repeated = np.bincount(d_rows, minlength=count)
     take = np.minimum(np.floor(np.sqrt(singles + distinct_repeated)).astype(np.int64), distinct_repeated)
@@ -145,7 +193,8 @@ def _char_repetition(texts: list[str], n: int) -> F64:
     rank = np.arange(len(d_rows)) - np.searchsorted(d_rows, d_rows, side="left")
     top = rank < take[d_rows]
     summed = np.bincount(d_rows[top], weights=d_freq[top].astype(np.float64), minlength=count)
-    return np.where(total > 0, summed / np.maximum(total, 1), 0.0)
+    exact = np.where(total > 0, summed / np.maximum(total, 1), 0.0)
+    return np.where(suspects, exact, bound)
 
 
 def _line_lengths(array: pa.Array, n: int) -> tuple[F64, npt.NDArray[np.int64]]:

@@ -160,7 +160,7 @@ def test_each_quality_sub_filter_removes_exactly_the_row_built_to_fail_it(tmp_pa
 def test_quality_scores_match_a_plain_reading_of_the_reference_rules() -> None:
     texts = [GOOD, *BAD.values()]
     arr = pa.array(texts)
-    result = score_quality(texts, arr, ngrams.words(arr), QualityThresholds())
+    result = score_quality(arr, ngrams.words(arr), QualityThresholds())
     assert result.failed == [None, *BAD]
     char_rep = float(result.scores[4])
     text = BAD["char-repetition"]
