@@ -149,6 +149,7 @@ def main() -> None:
     parser.add_argument("--python312", help="the Python 3.12 interpreter for --setup-reference")
     parser.add_argument("--repeat", type=int, default=3, help="novaflow runs per row (best wall time is shown)")
     parser.add_argument("--ref-repeat", type=int, default=1, help="reference runs per row")
+    parser.add_argument("--startup", type=int, default=5, help="runs of the 10-row start-up check (0: skip)")
     parser.add_argument("--filters", default="near-dedup,quality,language=en", help="curation filters ('' to skip)")
     args = parser.parse_args()
     if args.setup_reference:
@@ -249,6 +250,16 @@ def main() -> None:
             "goal <= 4.5x)"
         )
 
+    if args.startup:
+        tiny = work / "ten_rows.csv"
+        tiny.write_text("query,response\n" + "".join(f"question {i},answer {i}\n" for i in range(10)), encoding="utf-8")
+        base = best([sys.executable, "-c", "import pyarrow"], args.startup)
+        small = best([*cli, "data", "prepare", str(tiny), "--method", "sft", "--model", "nova-lite-2", "--out",
+                      str(work / "nf_ten_rows")], args.startup)  # fmt: skip
+        rows.append(("python -c 'import pyarrow'", "-", f"{base.wall:.2f}", f"{base.cpu:.2f}", f"{base.peak_mb:.0f}", ""))
+        rows.append(("novaflow data prepare (start-up)", "10", f"{small.wall:.2f}", f"{small.cpu:.2f}",
+                     f"{small.peak_mb:.0f}", f"{small.wall - base.wall:.2f} s above importing pyarrow"))  # fmt: skip
+        checks.append(f"start-up: {small.wall - base.wall:.2f} s above `import pyarrow` (goal <= 0.25 s)")
     head = ("run", "rows", "wall s", "cpu s", "peak MB", "note")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, tuple("-" * w for w in widths), *rows]:

@@ -20,14 +20,13 @@ from array import array
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
 from novaflow.catalog import DataFormat, Method, NovaModel, Platform, check_data_format, get_model
 from novaflow.data.bounds import row_count_problem
 from novaflow.data.columnar import joined_lines
-from novaflow.data.filters import CurationConfig, DuplicateIndex
 from novaflow.data.formats import MANIFEST_FILE, OUTPUT_FILES, REJECTED_FILE, REPORT_FILE
 from novaflow.data.records import consistency_drops, label_of
 from novaflow.data.rejections import Rejection, RejectionLog
@@ -36,6 +35,9 @@ from novaflow.data.source import DatasetSource
 from novaflow.data.workers import ChunkJob, ChunkStream
 from novaflow.errors import DataError
 from novaflow.storage import local_copy
+
+if TYPE_CHECKING:  # the filters load only when a run asks for them: start-up is most of a small file's time
+    from novaflow.data.filters import CurationConfig, DuplicateIndex
 
 
 @dataclass
@@ -164,7 +166,11 @@ def prepare_dataset(
     builder = ReportBuilder(src.name, fmt.value, nova.key, max_length, split)
     curating = curation if curation is not None and curation.enabled else None
     job = ChunkJob(src, fmt, nova.version, nova.multimodal, curation=curating)
-    duplicates = DuplicateIndex(curating) if curating is not None else None
+    duplicates: DuplicateIndex | None = None
+    if curating is not None:
+        from novaflow.data.filters import DuplicateIndex
+
+        duplicates = DuplicateIndex(curating)
     with local_copy(src.path) as local, RejectionLog(rejected_file) as rejections:
         stream = ChunkStream(job, local, workers)
         sink, features, rows = _write(stream, partial, rejections, builder, duplicates)

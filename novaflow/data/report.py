@@ -181,7 +181,9 @@ class ReportBuilder:
         if self._labels:
             rep.labels = {self.split: dict(sorted((k, v) for k, v in self._labels.items() if v > 0))}
         # 8 bytes a row instead of a set entry (~70): the duplicates are counted once, at the end.
-        rep.duplicates = len(self._keys) - len(np.unique(np.frombuffer(self._keys, dtype=np.int64)))
+        # sorted, not np.unique: np.unique imports numpy.ma (up to a tenth of a second of every run's start-up)
+        keys = np.sort(np.frombuffer(self._keys, dtype=np.int64))
+        rep.duplicates = int(np.count_nonzero(keys[1:] == keys[:-1])) if len(keys) else 0
         rep.prompt_chars = LengthStats.of(self._prompt)
         rep.total_chars = LengthStats.of(self._total)
         # the token estimate is integer arithmetic, so it applies to the whole column at once

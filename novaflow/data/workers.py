@@ -23,16 +23,18 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from novaflow.catalog import DataFormat
 from novaflow.data.columnar import ChunkOutput, ColumnarPlan, plan_columns, transform_chunk
-from novaflow.data.filters import CurationConfig, curate
 from novaflow.data.loaders import Chunk, iter_chunks
 from novaflow.data.preferences import pair_columns
 from novaflow.data.records import transform_records, uses_record_path
 from novaflow.data.source import DatasetSource
 from novaflow.errors import DataError
+
+if TYPE_CHECKING:  # the filters load only when a run asks for them (start-up of a small `data prepare`)
+    from novaflow.data.filters import CurationConfig
 
 PARALLEL_MIN_BYTES = 160 << 20
 """Inputs smaller than this are prepared in one process: a worker costs ~0.6 s of CPU to start (pyarrow's import)
@@ -77,6 +79,8 @@ class ChunkJob:
                 texts=self.curation is not None,
             )
         if self.curation is not None and self.curation.enabled:
+            from novaflow.data.filters import curate
+
             curate(output, self.curation, self.source.name)
         return output
 
