@@ -256,7 +256,9 @@ def main() -> None:
         base = best([sys.executable, "-c", "import pyarrow"], args.startup)
         small = best([*cli, "data", "prepare", str(tiny), "--method", "sft", "--model", "nova-lite-2", "--out",
                       str(work / "nf_ten_rows")], args.startup)  # fmt: skip
-        rows.append(("python -c 'import pyarrow'", "-", f"{base.wall:.2f}", f"{base.cpu:.2f}", f"{base.peak_mb:.0f}", ""))
+        rows.append(
+            ("python -c 'import pyarrow'", "-", f"{base.wall:.2f}", f"{base.cpu:.2f}", f"{base.peak_mb:.0f}", "")
+        )
         rows.append(("novaflow data prepare (start-up)", "10", f"{small.wall:.2f}", f"{small.cpu:.2f}",
                      f"{small.peak_mb:.0f}", f"{small.wall - base.wall:.2f} s above importing pyarrow"))  # fmt: skip
         checks.append(f"start-up: {small.wall - base.wall:.2f} s above `import pyarrow` (goal <= 0.25 s)")

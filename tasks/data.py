@@ -12,8 +12,8 @@ from pathlib import Path
 from prefect import get_run_logger, task
 
 from novaflow.catalog import DataFormat, Method
-from novaflow.data.io import upload_prepared
 from novaflow.data.filters import CurationConfig
+from novaflow.data.io import upload_prepared
 from novaflow.data.prepare import PreparedDataset, prepare_dataset
 from novaflow.data.source import DatasetSource
 from novaflow.data.splits import SplitResult, split_dataset

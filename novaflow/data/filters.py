@@ -166,10 +166,13 @@ def judge_chunk(array: pa.Array, config: CurationConfig) -> RowVerdicts:
         wanted = set(config.languages)
         texts = pc.utf8_slice_codeunits(array.take(pa.array(todo, pa.int64())), 0, PREFIX_CHARS).to_pylist()
         for i, found in zip(todo, detect_all(texts), strict=True):
+            score = found.percent / 100
             if found.code not in wanted:
-                removed[i] = ("language", found.percent / 100, f"language: {found.code} ({found.percent}%), not {'/'.join(config.languages)}")  # fmt: skip
+                reason = f"language: {found.code} ({found.percent}%), not {'/'.join(config.languages)}"
+                removed[i] = ("language", score, reason)
             elif found.percent < config.min_language_percent:
-                removed[i] = ("language", found.percent / 100, f"language: {found.code} at {found.percent}% < {config.min_language_percent}%")  # fmt: skip
+                reason = f"language: {found.code} at {found.percent}% < {config.min_language_percent}%"
+                removed[i] = ("language", score, reason)
     kept = np.array([r is None for r in removed], dtype=bool)
     keys = None
     if config.uses("dedup"):
@@ -233,7 +236,7 @@ def curate(output: ChunkOutput, config: CurationConfig, source: str) -> None:
         return
     docs = documents(output.texts, config.fields)
     verdicts = judge_chunk(docs, config)
-    rows = output.rows or [None] * len(docs)
+    rows: list[int | None] = list(output.rows) if output.rows is not None else [None] * len(docs)
     field = "+".join(f for f in config.fields if f in output.texts) or "text"
     keep: list[int] = []
     for i, verdict in enumerate(verdicts.removed):

@@ -59,11 +59,10 @@ def signatures(tokens: Tokens, shingle: int = SHINGLE_WORDS) -> tuple[U8, npt.ND
         rows = np.concatenate([rows, short])
     bins = (hashes >> np.uint64(64 - NUM_PERM.bit_length() + 1)).astype(np.int64)
     values = hashes & np.uint64(0xFFFFFFFF)
-    table = np.full(n * NUM_PERM, _EMPTY, dtype=np.uint64)
-    np.minimum.at(table, rows * NUM_PERM + bins, values)
-    table = table.reshape(n, NUM_PERM)
+    flat = np.full(n * NUM_PERM, _EMPTY, dtype=np.uint64)
+    np.minimum.at(flat, rows * NUM_PERM + bins, values)
     has_words = per_row > 0
-    return _densify(table, has_words), has_words
+    return _densify(flat.reshape(n, NUM_PERM), has_words), has_words
 
 
 def _densify(table: npt.NDArray[np.uint64], has_words: npt.NDArray[np.bool_]) -> U8:
@@ -86,7 +85,7 @@ def _densify(table: npt.NDArray[np.uint64], has_words: npt.NDArray[np.bool_]) ->
 def similarity(a: U8, b: U8) -> npt.NDArray[np.float64]:
     """Estimated Jaccard similarity of signature rows ``a[i]`` and ``b[i]`` (b-bit corrected, clipped to [0, 1])."""
     agree = np.count_nonzero(a == b, axis=1) / NUM_PERM
-    return np.clip((agree - _CHANCE) / (1 - _CHANCE), 0.0, 1.0)
+    return np.asarray(np.clip((agree - _CHANCE) / (1 - _CHANCE), 0.0, 1.0), dtype=np.float64)
 
 
 def band_layout(threshold: float) -> tuple[int, int]:
@@ -106,7 +105,7 @@ class SignatureStore:
     """Signatures appended chunk by chunk to a temporary file (256 bytes a row), read back band by band."""
 
     def __init__(self, directory: Path | None = None) -> None:
-        self._file: BinaryIO = tempfile.TemporaryFile(dir=directory, prefix="novaflow-minhash-")  # noqa: SIM115
+        self._file: BinaryIO = tempfile.TemporaryFile(dir=directory, prefix="novaflow-minhash-")
         self.rows = 0
         self.words: list[npt.NDArray[np.bool_]] = []
 

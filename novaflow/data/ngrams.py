@@ -177,7 +177,9 @@ def _utf8(strings: pa.Array) -> tuple[npt.NDArray[np.uint8], I64]:
     assert offsets_buf is not None
     offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1).astype(np.int64)
     size = int(offsets[-1])
-    data = np.frombuffer(data_buf, dtype=np.uint8, count=size) if data_buf is not None and size else np.zeros(0, np.uint8)
+    data = (
+        np.frombuffer(data_buf, dtype=np.uint8, count=size) if data_buf is not None and size else np.zeros(0, np.uint8)
+    )
     return data[int(offsets[0]) :], offsets - offsets[0]
 
 

@@ -179,7 +179,8 @@ def prepare_dataset(
         if duplicates is not None:
             for line, name, score, first in duplicates.decide():
                 what = "same text as" if name == "dedup" else f"similarity {score:.2f} to"
-                drops[line] = _Drop(_filter_field(curating), f"{name}: {what} row {rows[first]}", name, score, rows[first])  # fmt: skip
+                reason = f"{name}: {what} row {rows[first]}"
+                drops[line] = _Drop(_filter_field(curating), reason, name, score, rows[first])
         if features is not None:
             drops.update({i: _Drop(feature, reason) for i, feature, reason in consistency_drops(features)})
         if drops:
@@ -261,7 +262,9 @@ def _write(
     return sink, features, rows
 
 
-def _drop_lines(partial: Path, sink: _Sink, reasons: dict[int, _Drop], rows: array[int], source: str) -> list[Rejection]:
+def _drop_lines(
+    partial: Path, sink: _Sink, reasons: dict[int, _Drop], rows: array[int], source: str
+) -> list[Rejection]:
     """Rewrite the data file without the rows a dataset-wide rule (consistency, duplicates) rejected; returns
     their rejections.
 

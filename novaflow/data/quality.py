@@ -106,8 +106,16 @@ def score_quality(array: pa.Array, tokens: Tokens, limits: QualityThresholds) ->
         ("alphanumeric", alnum_ratio < limits.min_alnum_ratio, alnum_ratio),
         ("word-repetition", word_rep > limits.max_word_repetition, word_rep),
         ("char-repetition", char_rep > limits.max_char_repetition, char_rep),
-        ("mojibake", (mojibake > limits.max_mojibake_ratio) | (badness > limits.max_badness), np.maximum(mojibake, badness)),  # fmt: skip
-        ("length", (lengths < limits.min_length) | ((lengths > limits.max_length) if limits.max_length else False), lengths.astype(np.float64)),  # fmt: skip
+        (
+            "mojibake",
+            (mojibake > limits.max_mojibake_ratio) | (badness > limits.max_badness),
+            np.maximum(mojibake, badness),
+        ),
+        (
+            "length",
+            (lengths < limits.min_length) | ((lengths > limits.max_length) if limits.max_length else False),
+            lengths.astype(np.float64),
+        ),
         ("line-length", _line_fail(average, lines, limits), average),
     ]
     failed: list[str | None] = [None] * n
@@ -212,7 +220,8 @@ def _line_fail(average: F64, lines: npt.NDArray[np.int64], limits: QualityThresh
     fail = lines == 0
     if limits.max_avg_line_length is not None:
         fail |= average > limits.max_avg_line_length
-    return fail | ((lines >= limits.min_lines) & (average < limits.min_avg_line_length))
+    short = (lines >= limits.min_lines) & (average < limits.min_avg_line_length)
+    return np.asarray(fail | short, dtype=bool)
 
 
 @lru_cache(maxsize=1)
@@ -242,7 +251,7 @@ def ftfy_badness_pattern() -> str:
             i += 2
             continue
         if in_class:
-            in_class = ch != "]" or (out and out[-1] == "[")
+            in_class = ch != "]" or (bool(out) and out[-1] == "[")
             out.append(ch)
         elif ch == "[":
             in_class = True
@@ -267,12 +276,15 @@ def describe(name: str, score: float, limits: QualityThresholds) -> str:
     if name == "alphanumeric":
         return f"quality (alphanumeric): ratio {score:.3f} < {limits.min_alnum_ratio}"
     if name == "word-repetition":
-        return f"quality (word-repetition): {limits.word_ngram}-gram repetition {score:.3f} > {limits.max_word_repetition}"  # fmt: skip
+        limit = limits.max_word_repetition
+        return f"quality (word-repetition): {limits.word_ngram}-gram repetition {score:.3f} > {limit}"
     if name == "char-repetition":
-        return f"quality (char-repetition): {limits.char_ngram}-gram repetition {score:.3f} > {limits.max_char_repetition}"  # fmt: skip
+        limit = limits.max_char_repetition
+        return f"quality (char-repetition): {limits.char_ngram}-gram repetition {score:.3f} > {limit}"
     if name == "mojibake":
         return f"quality (mojibake): {score:.3f} per character > {limits.max_mojibake_ratio}"
     if name == "length":
         bound = f"< {limits.min_length}" if score < limits.min_length else f"> {limits.max_length}"
         return f"quality (length): {int(score)} characters {bound}"
-    return f"quality (line-length): mean line length {score:.1f} outside [{limits.min_avg_line_length}, {limits.max_avg_line_length or math.inf}]"  # fmt: skip
+    upper = limits.max_avg_line_length or math.inf
+    return f"quality (line-length): mean line length {score:.1f} outside [{limits.min_avg_line_length}, {upper}]"

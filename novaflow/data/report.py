@@ -102,7 +102,9 @@ class DataReport(BaseModel):
         ]
         rows += [{"section": "filtered", "item": k, "value": v} for k, v in self.filtered.items()]
         for name, examples in self.filter_examples.items():
-            rows += [{"section": f"filtered[{name}]", "item": f"row {e['row']}", "value": e["reason"]} for e in examples]
+            rows += [
+                {"section": f"filtered[{name}]", "item": f"row {e['row']}", "value": e["reason"]} for e in examples
+            ]
         rows += [{"section": "notes", "item": str(i + 1), "value": n} for i, n in enumerate(self.notes)]
         return rows
 
@@ -157,9 +159,7 @@ class ReportBuilder:
         self._total.extend(total_chars)
         self._keys.extend(keys)
 
-    def drop_rows(
-        self, rejected: Sequence[Rejection], labels: Iterable[str | None], lines: Sequence[int] = ()
-    ) -> None:
+    def drop_rows(self, rejected: Sequence[Rejection], labels: Iterable[str | None], lines: Sequence[int] = ()) -> None:
         """Rows that were valid alone but rejected by a dataset-level rule (optional-field consistency, duplicate
         filters); ``lines`` are their positions among the rows added, taken out of the length statistics."""
         self._count_filters(rejected)

@@ -85,7 +85,8 @@ class SplitReport(BaseModel):
         )
         rows.append({"split": "(dropped)", "label": "near-copy leakage", "rows": self.near_leakage_dropped})
         for e in self.near_leakage_examples:
-            label = f"{e['holdout']} row {e['holdout_row']} ~ {e['training']} row {e['training_row']} ({e['similarity']:.2f})"  # fmt: skip
+            pair = f"{e['holdout']} row {e['holdout_row']} ~ {e['training']} row {e['training_row']}"
+            label = f"{pair} ({e['similarity']:.2f})"
             rows.append({"split": "(leakage example)", "label": label, "rows": 1})
         return rows
 

@@ -28,7 +28,7 @@ ENGLISH = [
     "The build fails on the continuous integration machine but works fine on my laptop with the same version.",
 ]
 OTHER = {
-    "de": "Wie kann ich eine Liste von Wörterbüchern in Python nach einem Wert sortieren, ohne eine Schleife zu schreiben?",
+    "de": "Wie kann ich eine Liste von Wörterbüchern in Python nach einem Wert sortieren, ohne Schleife?",
     "fr": "Comment puis-je trier une liste de dictionnaires en Python selon une valeur sans écrire de boucle moi-même?",
     "es": "¿Cómo puedo ordenar una lista de diccionarios en Python por un valor sin escribir un bucle yo mismo?",
 }
@@ -42,9 +42,13 @@ def _write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
     return path
 
 
-def _prepare(tmp_path: Path, rows: list[tuple[str, str]], spec: str, **options: Any) -> tuple[Any, list[dict[str, Any]]]:
+def _prepare(
+    tmp_path: Path, rows: list[tuple[str, str]], spec: str, **options: Any
+) -> tuple[Any, list[dict[str, Any]]]:
     src = DatasetSource(path=str(_write_csv(tmp_path / "in.csv", rows)), columns=ColumnMap())
-    prepared = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "out", curation=CurationConfig.parse(spec, **options))
+    prepared = prepare_dataset(
+        src, "sft", "nova-lite-2", tmp_path / "out", curation=CurationConfig.parse(spec, **options)
+    )
     rejected = [orjson.loads(line) for line in prepared.rejected_file.read_bytes().splitlines()]
     return prepared, rejected
 
@@ -141,7 +145,7 @@ BAD = {
     "alphanumeric": "!!! ??? ... ### $$$ %%% ^^^ &&& *** ((( ))) --- +++ === ;;; ::: ,,, ''' ab cd ef gh ij kl",
     "word-repetition": " ".join(["the same ten words appear again and again in this row"] * 4),
     "char-repetition": "Hello " + "z" * 120 + " world",
-    "mojibake": "cafÃ© naÃ¯ve rÃ©sumÃ© faÃ§ade dÃ©jÃ  vu piÃ±ata jalapeÃ±o and plain ascii words",
+    "mojibake": "cafÃ© naÃ¯ve rÃ©sumÃ© dÃ©jÃ  vu piÃ±ata jalapeÃ±o and plain ascii words",
     "length": "Too short to keep.",
     "line-length": "a b\nc d\ne f\ng h\ni j\nk l\nm n\no p\nq r\ns t\nu v\nw x\ny z\nab cd\nef gh",
 }
