@@ -13,8 +13,9 @@ import tempfile
 import time
 
 from novaflow.data.samples import SYSTEM_PROMPT, generate_stackoverflow_csv
-from novaflow.local import LocalAws, scenario
-from novaflow.local.server import LOCAL_ROLE_ARN
+from novaflow.local import LocalAws
+from novaflow.local.aws.server import LOCAL_ROLE_ARN
+from novaflow.local.emulator import scenario
 
 
 def main() -> None:

@@ -10,9 +10,9 @@ import re
 from typing import Any
 
 from prefect import flow, get_run_logger
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from flows.params import MODEL_HELP, DeployParams, EndToEndParams, ModelName, resolve_model
+from flows.params import MODEL_HELP, DeployParams, EndToEndParams, FormParams, ModelName, resolve_model
 from flows.stages import RunLog, TrainedModel
 from novaflow.errors import ConfigError, DeployError
 from novaflow.evaluation.compare import StageComparison
@@ -97,7 +97,7 @@ def deploy_and_smoke(
         smoke = smoke_test_task(
             params.deploy.target, served.invoke_id, eval_uri, rows=params.deploy.smoke_rows, labels=labels
         )
-        log.notes.append(f"smoke test: {smoke.summary()}")
+        log.notes.append(smoke.summary())
     if version is not None:
         log.notes.append(f"deployed from model package version {version.arn}")
     return f"{candidate} vs {baseline}: {decision.reason}", f"{params.deploy.target} `{served.invoke_id}`"
@@ -127,10 +127,8 @@ def teardown_stage(run_name: str, log: RunLog, deploy: DeployParams) -> None:
     log.notes.append(f"teardown removed {len(report.removed)} resource(s)")
 
 
-class DeployFlowParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    run_name: str = Field("manual", description="Names the deployment (novaflow-<run_name>).")
+class DeployFlowParams(FormParams):
+    run_name: str = Field("manual", description="Names the deployment: novaflow-{run_name}.")
     model: ModelName = Field(None, description="The Nova model the checkpoint was trained from. " + MODEL_HELP)
     checkpoint_uri: str | None = Field(
         None, description="Escrow checkpoint (manifest.json checkpoint_s3_bucket); or give deploy.model_package."
@@ -138,16 +136,14 @@ class DeployFlowParams(BaseModel):
     eval_uri: str | None = Field(None, description="gen_qa.jsonl whose first rows are sent as a smoke test.")
     deploy: DeployParams = Field(default_factory=DeployParams)
     labels: list[str] = Field(
-        default_factory=lambda: ["HQ", "LQ_EDIT", "LQ_CLOSE"],
+        list(DEFAULT_LABELS),
         description="Label set the smoke-test answers must name (empty: any answer).",
     )
 
 
-class CleanupParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CleanupParams(FormParams):
     deployment: str | None = Field(
-        None, description="Deployment name (novaflow-<run_name>); empty = every novaflow deployment."
+        None, description="Deployment name (novaflow-{run_name}); empty = every novaflow deployment."
     )
     dry_run: bool = Field(False, description="Only list what would be removed.")
 

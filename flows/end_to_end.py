@@ -205,6 +205,7 @@ def _run(
             stages,
             comparison,
             region=settings.region,
+            console=settings.console_url,
             deployment=deployment,
             flow_run_url=current_flow_run.ui_url,
         )
@@ -214,7 +215,9 @@ def _run(
 
     rows = comparison.table_records() if comparison is not None else None
     create_markdown_artifact(
-        run_summary_markdown(log, comparison_rows=rows, gate=gate, deployment=deployment),
+        run_summary_markdown(
+            log, comparison_rows=rows, gate=gate, deployment=deployment, endpoint=settings.resolved_endpoint_url()
+        ),
         key=artifact_key("run-summary", params.run_name),
         description=f"novaflow end-to-end run {params.run_name}",
     )

@@ -39,8 +39,29 @@ def resolve_model(model: str | None, settings: NovaflowSettings | None = None) -
     return model or (settings or load_settings()).model
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _plain_optionals(schema: dict[str, Any]) -> None:
+    """An optional field (``X | None = None``) is shown as a plain X field: the UI renders ``anyOf [X, null]`` as a
+    "X / None" toggle saying "Property is type None", while an empty field already means None (the form leaves it
+    out and the model's default applies). Deployments do not enforce the schema (prefect.yaml), and the flow's own
+    pydantic model still accepts None."""
+    for prop in schema.get("properties", {}).values():
+        branches = prop.get("anyOf")
+        if not branches or prop.get("default", ...) is not None:
+            continue
+        kept = [b for b in branches if b.get("type") != "null"]
+        if len(kept) == 1 and len(branches) == 2:
+            prop.pop("anyOf")
+            prop.pop("default")
+            prop.update({k: v for k, v in kept[0].items() if k not in prop})
+
+
+class FormParams(BaseModel):
+    """Base of every flow's parameter model: unknown fields are refused, optional fields render as plain fields."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_plain_optionals)
+
+
+_Params = FormParams
 
 
 class DataParams(_Params):
@@ -163,7 +184,7 @@ class GateParams(_Params):
     metric: str = Field(
         "em",
         description="Metric the candidate must improve: a gen_qa metric (em, qem, f1, rouge1, accuracy, ...) or "
-        "one of the evaluation task's, named <task>:<metric> (judge:winrate, rft_eval:aggregate_reward_score, "
+        "one of the evaluation task's, named task:metric (judge:winrate, rft_eval:aggregate_reward_score, "
         "mmlu:accuracy).",
     )
     higher_is_better: bool | None = Field(
@@ -208,14 +229,26 @@ class RegistryParams(_Params):
         description="Register every training stage's model as a model package version (lineage, metrics, and the "
         "approval status the deploy gate sets); deploy from the approved version.",
     )
-    group: str | None = Field(None, description="Model package group; empty = novaflow-<run_name>-<model>.")
+    group: str | None = Field(None, description="Model package group; empty = novaflow-{run_name}-{model}.")
 
 
 class EndToEndParams(_Params):
-    run_name: str = Field("case-study", description="Names the run's S3 prefix, artifacts and deployment.")
-    model: ModelName = Field(None, description=MODEL_HELP)
+    # The form shows fields in this order: what a user changes most first (the data, the model, the stages, the
+    # run name), then what each stage does, then the advanced groups (registry, waiting, clean-up, tracking).
     data: DataParams = Field(default_factory=DataParams)
-    baseline: EvaluationParams = Field(default_factory=EvaluationParams, description="Baseline evaluation job.")
+    model: ModelName = Field(None, description=MODEL_HELP)
+    stages: list[TrainingStage] = Field(
+        list(CASE_STUDY_STAGES),
+        description="Training stages in the order they run, each from the model of the one before: [sft, rft] "
+        "(Nova 2, the case study), [sft, dpo] (Nova 1), [dpo], ...",
+    )
+    run_name: str = Field("case-study", description="Names the run's S3 prefix, artifacts and deployment.")
+    skip: list[Stage] = Field(default_factory=list, description="Stages to skip.")
+    reward: RewardParams = Field(default_factory=RewardParams)
+    evaluation: EvaluationParams = Field(
+        default_factory=EvaluationParams, description="Evaluation jobs after every training stage."
+    )
+    deploy: DeployParams = Field(default_factory=DeployParams)
     sft: JobParams = Field(default_factory=JobParams, description="SFT LoRA job.")
     rft: JobParams = Field(
         default_factory=JobParams, description="RFT LoRA job (starts from the model of the stage before it)."
@@ -223,19 +256,9 @@ class EndToEndParams(_Params):
     dpo: JobParams = Field(
         default_factory=JobParams, description="DPO LoRA job (Nova 1; starts from the model of the stage before it)."
     )
-    stages: list[TrainingStage] = Field(
-        default_factory=lambda: list(CASE_STUDY_STAGES),
-        description="Training stages in the order they run, each from the model of the one before: [sft, rft] "
-        "(Nova 2, the case study), [sft, dpo] (Nova 1), [dpo], ...",
-    )
-    evaluation: EvaluationParams = Field(
-        default_factory=EvaluationParams, description="Evaluation jobs after every training stage."
-    )
+    baseline: EvaluationParams = Field(default_factory=EvaluationParams, description="Baseline evaluation job.")
     registry: RegistryParams = Field(default_factory=RegistryParams)
-    reward: RewardParams = Field(default_factory=RewardParams)
-    deploy: DeployParams = Field(default_factory=DeployParams)
     wait: WaitParams = Field(default_factory=WaitParams)
-    skip: list[Stage] = Field(default_factory=list, description="Stages to skip.")
     cleanup: bool = Field(False, description="Tear down the deployment (and the roles novaflow created) at the end.")
     work_dir: str = Field("novaflow-runs", description="Local scratch directory for prepared files and reports.")
     tracking: TrackingParams = Field(default_factory=TrackingParams, description="MLflow tracking (optional).")

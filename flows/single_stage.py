@@ -11,12 +11,13 @@ from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from flows.hooks import STOP_ON_EXIT
 from flows.params import (
     MODEL_HELP,
     EvaluationParams,
+    FormParams,
     JobParams,
     ModelName,
     RegistryParams,
@@ -54,9 +55,7 @@ from tasks.reward import (
 )
 
 
-class _StageParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class _StageParams(FormParams):
     run_name: str = Field("scheduled", description="Names the run in artifacts.")
     model: ModelName = Field(None, description=MODEL_HELP)
     wait: WaitParams = Field(default_factory=WaitParams)
@@ -112,9 +111,7 @@ class CptParams(_StageParams):
     evaluation: EvaluationParams = Field(default_factory=EvaluationParams)
 
 
-class VerifyRewardParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class VerifyRewardParams(FormParams):
     rows_uri: str | None = Field(None, description="RFT rows (JSONL, local path or s3://) to grade.")
     predictions_uri: str | None = Field(None, description="A past evaluation's inference_output.jsonl.")
     reward: RewardParams = Field(default_factory=RewardParams)
@@ -122,7 +119,11 @@ class VerifyRewardParams(BaseModel):
 
 
 def _summary(log: RunLog) -> None:
-    create_markdown_artifact(run_summary_markdown(log), key=artifact_key("run-summary", log.run_name))
+    create_markdown_artifact(
+        run_summary_markdown(log),
+        key=artifact_key("run-summary", log.run_name),
+        description=f"novaflow run {log.run_name}: stages, jobs, where things are",
+    )
 
 
 def _metrics(result: EvalResult) -> dict[str, float]:

@@ -365,6 +365,7 @@ def _wait(
             max_poll_seconds=wait.max_poll_seconds,
             stop_on_deadline=wait.stop_on_deadline,
             settings=settings,
+            stage=stage,
         )
     except JobError as exc:
         # The message carries the job's FailureReason and its last log lines; say it in the run log once more

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+from urllib.parse import urlparse
 
 import boto3
 from botocore.client import BaseClient
@@ -52,14 +53,29 @@ RETRYABLE_CODES = frozenset(
 )
 
 
-def client_config(settings: NovaflowSettings) -> Config:
-    """botocore config: adaptive retries (client-side rate limiting on throttles) and bounded timeouts."""
+def bills_like_aws(endpoint: str | None) -> bool:
+    """Whether requests to ``endpoint`` reach AWS, which bills them: the default endpoints (``None``) and any host
+    under amazonaws.com (VPC interface and FIPS endpoints included). Anything else (the embedded AWS, another
+    emulator) bills nothing, and a cost estimate must say so rather than read like an invoice."""
+    if not endpoint:
+        return True
+    host = (urlparse(endpoint).hostname or "").lower()
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws"))
+
+
+def client_config(settings: NovaflowSettings, service: str = "") -> Config:
+    """botocore config: adaptive retries (client-side rate limiting on throttles) and bounded timeouts.
+
+    S3 signs with SigV4 everywhere, presigned links included: botocore would otherwise presign with the legacy
+    scheme, which AWS has deprecated and newer regions refuse.
+    """
     return Config(
         region_name=settings.region,
         retries={"mode": "adaptive", "max_attempts": settings.max_attempts},
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         max_pool_connections=32,
+        signature_version="s3v4" if service == "s3" else None,
     )
 
 
@@ -89,7 +105,7 @@ def get_client(
         client = _CLIENTS.get(key)
         if client is None:
             sess = session or (_OVERRIDE_SESSION[0] if _OVERRIDE_SESSION else _default_session(settings.region))
-            client = sess.client(service, endpoint_url=endpoint, config=client_config(settings))
+            client = sess.client(service, endpoint_url=endpoint, config=client_config(settings, service))
             _CLIENTS[key] = client
     return client
 

@@ -60,6 +60,11 @@ class NovaflowSettings(BaseSettings):
     endpoint_url: str | None = Field(
         None, description="AWS endpoint override (local mode); AWS_ENDPOINT_URL is used when unset."
     )
+    console_url: str | None = Field(
+        None,
+        description="Base of the job links in reports and summaries; empty = the AWS console of the region. The "
+        "embedded AWS sets it to its own job pages, since a local run's jobs are not in the AWS console.",
+    )
     model: str = Field(
         DEFAULT_MODEL,
         description=f"Default Nova model of every command and flow ({', '.join(MODELS)}, or any alias of one).",

@@ -212,3 +212,24 @@ def list_keys(
             raise error(f"{prefix_uri.rstrip('/')}: no such S3 bucket") from None
         raise wrap_client_error(exc, f"listing {prefix_uri}") from None
     return sorted(names)
+
+
+LINK_SECONDS = 7 * 24 * 3600
+"""How long a presigned link works: seven days, the most a SigV4 presigned URL may last."""
+
+
+def browser_url(location: Location, settings: NovaflowSettings | None = None) -> str:
+    """What a person clicks to open ``location``: ``file://`` for a local path, a presigned GET for S3.
+
+    An ``s3://`` address does nothing in a browser, and a console link would point at real AWS even when the run's
+    clients talk to another endpoint; a presigned link is served by the endpoint that holds the object.
+    """
+    if not is_s3(location):
+        return Path(location).resolve().as_uri()
+    from novaflow.aws import get_client, split_s3_uri
+
+    bucket, key = split_s3_uri(str(location))
+    url: str = get_client("s3", settings).generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=LINK_SECONDS
+    )
+    return url

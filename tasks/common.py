@@ -49,9 +49,10 @@ def artifact_key(*parts: str) -> str:
     return re.sub(r"-{2,}", "-", key)[:200]
 
 
-def publish_table(rows: Iterable[Mapping[str, Any]], *, key: str, description: str | None = None) -> None:
+def publish_table(rows: Iterable[Mapping[str, Any]], *, key: str, description: str) -> None:
     """A table artifact a person reads: every number at 4 decimals, p-values and tiny values in scientific notation.
 
     The exact values are never lost: they are in the report's JSON and the S3 objects the rows were read from.
+    ``description`` is required: the artifact list shows it, and "No description" tells a person nothing.
     """
     create_table_artifact(table=tidy_rows(rows), key=key, description=description)

@@ -99,7 +99,7 @@ def use_run_credentials(aws_credentials: CredentialsParameter) -> NovaflowSettin
 
 
 def describe_identity(settings: NovaflowSettings, source: str) -> str:
-    """``AWS identity <arn> (account <id>), region <r>[, endpoint <url>]; credentials from <source> (<method>)``."""
+    """``AWS identity <arn> (account <id>), region <r>; credentials from <source> (<method>)[ - endpoint <url>]``."""
     try:
         identity = get_client("sts", settings).get_caller_identity()
     except (NoCredentialsError, PartialCredentialsError) as exc:
@@ -109,10 +109,15 @@ def describe_identity(settings: NovaflowSettings, source: str) -> str:
             f"AWS rejected the credentials from {source} ({error_code(exc)}: {error_message(exc)}): {_fix(source)}"
         ) from None
     endpoint = settings.resolved_endpoint_url()
-    where = f"region {settings.region}" + (f", endpoint {endpoint}" if endpoint else "")
     method = credential_source()
     how = f" ({method})" if method else ""
-    return f"AWS identity {identity['Arn']} (account {identity['Account']}), {where}; credentials from {source}{how}"
+    # The endpoint goes last, on its own: the Prefect UI turns a URL into a link up to the next space, so a
+    # ";" right after it would become part of the link.
+    where = f" - endpoint {endpoint}" if endpoint else ""
+    return (
+        f"AWS identity {identity['Arn']} (account {identity['Account']}), region {settings.region}; "
+        f"credentials from {source}{how}{where}"
+    )
 
 
 def _fix(source: str) -> str:

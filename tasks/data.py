@@ -17,6 +17,7 @@ from novaflow.data.io import upload_prepared
 from novaflow.data.prepare import PreparedDataset, prepare_dataset
 from novaflow.data.source import DatasetSource
 from novaflow.data.splits import SplitResult, split_dataset
+from novaflow.storage import browser_url
 from tasks.common import AWS_RETRIES, artifact_key, publish_table
 
 
@@ -56,15 +57,16 @@ def prepare_dataset_task(
         rep.rows_in,
         rep.rows_out,
         rep.rows_rejected,
-        prepared.data_file,
+        prepared.data_file.name,  # the name only: the file is in the run's scratch directory until uploaded
     )
     if rep.rows_rejected:
+        # No path here: this file is in the flow run's scratch directory, which is gone after the run. The upload
+        # says where the rejected rows are kept.
         logger.warning(
-            "%s: %d rows rejected (%s); see %s",
+            "%s: %d rows rejected (%s); the valid rows go on",
             split,
             rep.rows_rejected,
             ", ".join(f"{v} {k}" for k, v in rep.rejections_by_reason.items()),
-            prepared.rejected_file,
         )
     publish_table(
         rep.table_rows(),
@@ -114,5 +116,15 @@ def split_dataset_task(
 def upload_dataset_task(prepared: PreparedDataset, s3_prefix_uri: str) -> dict[str, str]:
     """Encrypted, checksum-verified upload; returns file name -> s3 URI (the data file is under ``data/``)."""
     uris = upload_prepared(prepared, s3_prefix_uri)
-    get_run_logger().info("uploaded %s", ", ".join(uris.values()))
+    logger = get_run_logger()
+    logger.info("uploaded %s", ", ".join(uris.values()))
+    rejected = uris.get(prepared.rejected_file.name)
+    if rejected:
+        logger.warning(
+            "%d rejected rows of %s kept with their reasons at %s - open: %s",
+            prepared.report.rows_rejected,
+            prepared.data_file.name,
+            rejected,
+            browser_url(rejected),
+        )
     return uris

@@ -58,5 +58,9 @@ def compare_stages_task(
         key=artifact_key("eval", "comparison", key_suffix),
         description=f"Paired deltas over {comparison.n} rows",
     )
-    create_markdown_artifact(markdown=markdown, key=artifact_key("eval", "comparison", "summary", key_suffix))
+    create_markdown_artifact(
+        markdown=markdown,
+        key=artifact_key("eval", "comparison", "summary", key_suffix),
+        description=f"Stages {', '.join(comparison.stages)} side by side, with paired deltas over {comparison.n} rows",
+    )
     return comparison

@@ -84,12 +84,14 @@ def submit_job_task(
 class ProgressReporter:
     """Turns log lines into run-log lines and a progress artifact (step / max_steps)."""
 
-    def __init__(self, record: JobRecord, max_steps: int | None) -> None:
+    def __init__(self, record: JobRecord, max_steps: int | None, stage: str | None = None) -> None:
         self.logger = get_run_logger()
         self.max_steps = max_steps
         self.lines: list[str] = []
+        # One card per stage, named by the stage a person knows ("sft-progress"), not by the job's hash name.
+        what = f"{stage} (job {record.name})" if stage else f"job {record.name}"
         artifact_id = create_progress_artifact(
-            0.0, key=artifact_key(record.name, "progress"), description=f"Training progress of {record.name}"
+            0.0, key=artifact_key(stage or record.name, "progress"), description=f"Progress of {what}"
         )
         assert isinstance(artifact_id, UUID)  # called from sync code, so Prefect ran it and returned the id
         self.artifact_id = artifact_id
@@ -126,9 +128,11 @@ def wait_job_task(
     max_poll_seconds: float = 300.0,
     stop_on_deadline: bool = True,
     settings: NovaflowSettings | None = None,
+    stage: str | None = None,
 ) -> JobRecord:
-    """Poll until the job ends; log lines go to the run log, progress to an artifact, metrics to a table."""
-    reporter = ProgressReporter(record, max_steps_of(spec))
+    """Poll until the job ends; log lines go to the run log, progress to an artifact, metrics to a table (both
+    named by ``stage`` when given)."""
+    reporter = ProgressReporter(record, max_steps_of(spec), stage)
     try:
         done = wait_for_job(
             record.name,
@@ -146,8 +150,8 @@ def wait_job_task(
         if not frame.empty:
             publish_table(
                 frame.to_dict("records"),
-                key=artifact_key(record.name, "metrics"),
-                description=f"Training metrics parsed from the logs of {record.name}",
+                key=artifact_key(stage or record.name, "metrics"),
+                description=f"Training metrics parsed from the logs of {stage or 'job'} {record.name}",
             )
     update_progress_artifact(reporter.artifact_id, 100.0)
     return done

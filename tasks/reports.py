@@ -1,7 +1,8 @@
 """Prefect task for the run's report: render it, write it with its exact JSON locally and to S3, link it.
 
-The link artifact points at S3 when the report went there (what a teammate can open) and at the local file
-otherwise. How long the rendering takes is logged, since a report is built at the end of every run.
+The link artifact opens in a browser: a presigned link to the S3 copy when the report went there (what a teammate
+can open), the local file otherwise; its description says every place the report is. How long the rendering takes
+is logged, since a report is built at the end of every run.
 """
 
 from __future__ import annotations
@@ -25,12 +26,21 @@ def publish_report_task(
     started = time.perf_counter()
     html = render_report(report)
     where = save_report(html, Path(out_path), s3_uri=s3_uri, data=report.to_json())
-    link = where.get("s3") or Path(where["local"]).resolve().as_uri()
-    create_link_artifact(link=link, link_text="run report", key=artifact_key("eval", "report", key_suffix))
+    local = Path(where["local"]).resolve()
+    link = where.get("url") or local.as_uri()
+    places = [f"local file `{local}`"] + (
+        [f"S3 `{where['s3']}` (the link is presigned for 7 days)"] if "s3" in where else []
+    )
+    create_link_artifact(
+        link=link,
+        link_text=f"run report {report.run_name}",
+        key=artifact_key("eval", "report", key_suffix),
+        description=f"The HTML report of run {report.run_name}: " + "; ".join(places),
+    )
     get_run_logger().info(
         "run report (%.0f KB, built in %.2f s): %s",
         len(html.encode("utf-8")) / 1024,
         time.perf_counter() - started,
-        ", ".join(where.values()),
+        ", ".join(v for k, v in where.items() if k != "url"),
     )
     return where

@@ -47,7 +47,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def local_aws_session() -> Iterator[object]:
     """One embedded AWS for the session, started on first use; its endpoint and fake credentials are in
     ``os.environ`` from then on."""
-    from novaflow.local import LocalAws, jobstate
+    from novaflow.local import LocalAws
+    from novaflow.local.emulator import jobstate
 
     server = LocalAws().start()
     # Emulated jobs last at least 0.2 s (as in the emulator's own tests), not the 1 s a person running `novaflow

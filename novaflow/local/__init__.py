@@ -3,6 +3,6 @@
 Only the CLI and test fixtures import this package; tasks and flows never do (local mode is just an endpoint).
 """
 
-from novaflow.local.server import LOCAL_BUCKET, LOCAL_ROLE_ARN, LocalAws, fake_aws_environment, local_aws
+from novaflow.local.aws.server import LOCAL_BUCKET, LOCAL_ROLE_ARN, LocalAws, fake_aws_environment, local_aws
 
 __all__ = ["LOCAL_BUCKET", "LOCAL_ROLE_ARN", "LocalAws", "fake_aws_environment", "local_aws"]

@@ -33,6 +33,7 @@ from novaflow.reports.figures import (
 )
 from novaflow.reports.format import fixed, p_text
 from novaflow.reports.run import RunReport
+from novaflow.storage import browser_url
 
 REPORT_JSON = "report.json"
 
@@ -309,7 +310,8 @@ def report_figures(stages: Mapping[str, EvalResult]) -> list[go.Figure]:
 
 
 def save_report(html: str, path: str | Path, *, s3_uri: str | None = None, data: bytes | None = None) -> dict[str, str]:
-    """Write the report (and its exact JSON beside it) locally and, if asked, to S3; returns where the HTML went.
+    """Write the report (and its exact JSON beside it) locally and, if asked, to S3; returns where the HTML went
+    (``local``; with S3 also ``s3`` and ``url``, a presigned link a browser opens).
 
     ``data`` is :meth:`RunReport.to_json`, written as ``report.json`` next to ``report.html`` in both places.
     """
@@ -335,6 +337,7 @@ def save_report(html: str, path: str | Path, *, s3_uri: str | None = None, data:
             except ClientError as exc:
                 raise wrap_client_error(exc, f"uploading the report to s3://{bucket}/{k}") from exc
         where["s3"] = s3_uri
+        where["url"] = browser_url(s3_uri)
     return where
 
 

@@ -28,16 +28,20 @@ from reward_lambda.labels import DEFAULT_LABELS
 
 @dataclass(frozen=True)
 class JobLink:
-    """A job the run used, with where a person looks at it (the SageMaker console)."""
+    """A job the run used, with where a person looks at it: the SageMaker console, or ``console`` (the settings'
+    ``console_url``) when the run's AWS serves its own job pages."""
 
     stage: str
     name: str
     status: str
     region: str
     attached: bool = False
+    console: str | None = None
 
     @property
     def console_url(self) -> str:
+        if self.console:
+            return f"{self.console.rstrip('/')}/sagemaker/jobs/{self.name}?region={self.region}"
         return f"https://{self.region}.console.aws.amazon.com/sagemaker/home?region={self.region}#/jobs/{self.name}"
 
 

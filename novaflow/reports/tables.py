@@ -143,7 +143,7 @@ def per_class_table(reports: Mapping[str, ClassificationReport]) -> Table:
                     table.rows.append([label, stage, c.precision, c.recall, c.f1, c.support])
     summary = "; ".join(
         f"{stage}: accuracy {fixed(rep.accuracy)}, macro-F1 {fixed(rep.macro_f1)}, "
-        f"no label named {fixed(rep.no_prediction_rate)}"
+        f"answers naming no label {rep.no_prediction_rate:.1%}"
         for stage, rep in reports.items()
     )
     table.note = summary

@@ -11,7 +11,7 @@ import time
 
 import boto3
 
-from novaflow.local.server import LOCAL_BUCKET
+from novaflow.local.aws.server import LOCAL_BUCKET
 
 
 def _clients(url: str) -> dict[str, object]:

@@ -24,7 +24,7 @@ from prefect_aws.workers.ecs_worker import ECSWorker
 from prefect_kubernetes.worker import KubernetesWorker
 
 from flows.end_to_end import end_to_end
-from novaflow.local.server import LOCAL_BUCKET
+from novaflow.local.aws.server import LOCAL_BUCKET
 from tests.flows.helpers import FAST_WAIT, logs_of, sft_job_name, small_params, training_jobs
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -25,7 +25,7 @@ from flows.end_to_end import end_to_end
 from flows.single_stage import verify_reward
 from novaflow.aws import current_session, get_client, use_session
 from novaflow.errors import ConfigError
-from novaflow.local.server import LOCAL_BUCKET, LOCAL_ROLE_ARN
+from novaflow.local.aws.server import LOCAL_BUCKET, LOCAL_ROLE_ARN
 from novaflow.settings import apply_overrides, load_settings
 from tasks.credentials import credentials_from_parameters, use_run_credentials
 from tests.flows.helpers import FAST_WAIT, logs_of, small_params
@@ -114,8 +114,8 @@ def test_a_saved_block_signs_every_aws_call_of_an_end_to_end_run(aws, block_user
     lines = logs_of(run["flow_run_id"])
     identity = [line for line in lines if line.startswith("AWS identity ")]
     assert identity == [
-        f"AWS identity {block_user['arn']} (account 123456789012), region {BLOCK_REGION}, endpoint {aws.url}; "
-        f"credentials from AwsCredentials block '{BLOCK}' (explicit)"
+        f"AWS identity {block_user['arn']} (account 123456789012), region {BLOCK_REGION}; "
+        f"credentials from AwsCredentials block '{BLOCK}' (explicit) - endpoint {aws.url}"
     ]
     assert not [line for line in lines if block_user["secret"] in line]
 

@@ -116,6 +116,9 @@ def test_end_to_end_leaves_artifacts_that_match_the_jobs_outputs(run: Run) -> No
     assert "## Cost estimates" in summary and "## Gate" in summary
     progress = [k for k, a in arts.items() if a["type"] == "progress"]
     assert progress and all(arts[k]["data"] == 100 for k in progress)
+    # One progress card per stage, named by the stage, never by a job's hash name.
+    assert {"sft-progress", "rft-progress"} <= set(progress)
+    assert not [k for k in progress if re.search(r"[0-9a-f]{12}", k)], progress
 
     # Every job held a slot of the training-job limit (created on first use) and gave it back. (A run killed in
     # another test keeps its slot until the lease expires, as it would in production.)
@@ -135,7 +138,7 @@ def test_end_to_end_leaves_artifacts_that_match_the_jobs_outputs(run: Run) -> No
 def test_every_table_artifact_shows_at_most_four_decimals(run: Run) -> None:
     tables = {k: a["data"] for k, a in run.arts.items() if a["type"] == "table"}
     assert {"eval-baseline-metrics", "eval-comparison", "data-splits", "reward-verification"} <= set(tables)
-    assert any(k.endswith("-metrics") and "sft-lora" in k for k in tables)  # the training-log metrics table
+    assert {"sft-metrics", "rft-metrics"} <= set(tables)  # the training-log metrics tables, named by stage
     for key, rows in tables.items():
         for row in rows:
             for column, value in row.items():
@@ -176,9 +179,11 @@ def test_the_report_has_html_tables_the_headline_and_the_training_curves(run: Ru
         )
         == report
     )
-    assert (
-        run.arts["eval-report"]["data"] == "[run report](s3://novaflow-local/novaflow/runs/e2e-artifacts/report.html)"
-    )
+    # The report's link opens in a browser (a presigned link to the S3 copy), and says where else the report is.
+    link = run.arts["eval-report"]
+    assert link["data"].startswith("[run report e2e-artifacts](http") and "X-Amz-Signature=" in link["data"]
+    assert "s3://novaflow-local/novaflow/runs/e2e-artifacts/report.html" in link["description"]
+    assert str((run.work / "e2e-artifacts" / "report.html").resolve()) in link["description"]
 
 
 def test_the_report_opens_in_a_headless_browser(run: Run) -> None:
@@ -262,3 +267,39 @@ def _active_slots(name: str) -> int:
             return client.read_global_concurrency_limit_by_name(name).active_slots
         except ObjectNotFound:
             return 0
+
+
+URL = re.compile(r"\b(?:https?|file)://\S+")
+
+
+def test_every_link_and_path_the_run_prints_opens_after_the_run(run: Run) -> None:
+    """What a person clicks in the run log or an artifact exists after the run: a link never swallows the
+    punctuation after it (the UI links up to the next space), a file:// link and a printed local path exist, and an
+    http link (a presigned S3 link served by the endpoint the run talks to) opens."""
+    import urllib.request
+    from urllib.parse import unquote, urlparse
+
+    texts = logs_of(run.state.state_details.flow_run_id)
+    texts += [str(a.get("data") or "") + "\n" + str(a.get("description") or "") for a in run.arts.values()]
+    links = {m.group(0).rstrip("])") for text in texts for m in URL.finditer(text)}
+    assert links, "the run printed no link at all"
+    assert not [u for u in links if u[-1] in ";,."], links
+    for url in sorted(links):
+        if url.startswith("file://"):
+            assert Path(unquote(urlparse(url).path)).exists(), url
+        elif urlparse(url).hostname in ("127.0.0.1", "localhost"):
+            with urllib.request.urlopen(url) as page:
+                assert page.status == 200, url
+    assert not [k for k, a in run.arts.items() if not a.get("description")], "artifacts without a description"
+    # The report's job links open the embedded AWS's own job pages, never the real AWS console.
+    page = (run.work / "e2e-artifacts" / "report.html").read_text()
+    assert "console.aws.amazon.com" not in page
+    pattern = r"href=[\"'](http://127\.0\.0\.1:\d+/moto-api/ext/console/sagemaker/jobs/[^\"']+)"
+    job_links = set(re.findall(pattern, page))
+    assert len(job_links) >= 3, job_links
+    for url in sorted(job_links):
+        with urllib.request.urlopen(url.replace("&amp;", "&")) as job:
+            assert "TrainingJobStatus" in job.read().decode()
+    work = str(run.work)
+    paths = {m.group(0).rstrip(".,;:)`'\"") for text in texts for m in re.finditer(re.escape(work) + r"\S*", text)}
+    assert not [p for p in paths if not Path(p).exists()], paths

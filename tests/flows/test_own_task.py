@@ -18,7 +18,7 @@ from flows.params import DataParams, EndToEndParams, EvaluationParams
 from novaflow.cli import app, main
 from novaflow.errors import EvaluationError
 from novaflow.evaluation.parser import parse_eval_output
-from novaflow.local import benchmarks
+from novaflow.local.models import benchmarks
 from tests.flows.helpers import FAST_WAIT, artifacts_of, training_jobs
 
 MY_REWARD = '''

@@ -60,7 +60,10 @@ def test_serverless_end_to_end_deploys_the_approved_version_and_a_rerun_attaches
     assert rft.metrics["em"] == pytest.approx(result["metrics"]["Post-RFT"]["em"], abs=1e-6)
     summary = artifacts_of(state.state_details.flow_run_id)["run-summary-sls-e2e"]["data"]
     assert f"deployed from model package version {rft.arn}" in summary
-    assert "## Model registry" in summary and f"| rft | `{rft.arn}` | Approved |" in summary
+    assert "## Model registry" in summary and f"| rft | {rft.group} | 2 | Approved |" in summary
+    assert f"- rft: `{rft.arn}`\n  - approval: {rft.approval_description}\n" in summary
+    # every table row fits the page: long values (ARNs, URIs, reasons) stand on their own lines
+    assert not [row for row in summary.splitlines() if row.startswith("|") and len(row) > 160]
 
     # teardown removed the endpoint, never the versions; the registry CLI shows them with status and lineage
     assert sm.list_endpoints()["Endpoints"] == []

@@ -40,9 +40,10 @@ def test_platform_per_stage_registry_and_stage_order_are_in_the_form() -> None:
     assert "SERVERLESS" in platform["description"]
     assert definitions["EvaluationParams"]["properties"]["platform"]["default"] == "SMTJ"
     registry = definitions["RegistryParams"]["properties"]
-    assert registry["enabled"]["default"] is True and "novaflow-<run_name>-<model>" in registry["group"]["description"]
+    assert registry["enabled"]["default"] is True and "novaflow-{run_name}-{model}" in registry["group"]["description"]
     stages = definitions["EndToEndParams"]["properties"]["stages"]
     assert stages["items"]["enum"] == ["sft", "dpo", "rft"] and "[sft, dpo]" in stages["description"]
+    assert stages["default"] == ["sft", "rft"]  # shown in the form, not "0 selected"
     with pytest.raises(ValueError, match=r"each training stage runs at most once"):
         EndToEndParams(stages=["sft", "sft"])
     assert EndToEndParams(stages=["sft", "dpo", "rft"], skip=["rft"]).training_stages() == ["sft", "dpo"]

@@ -16,17 +16,31 @@ PACKAGES = ("novaflow", "tasks", "flows", "reward_lambda")
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "domain": ("prefect", "prefect_aws", "tasks", "flows", "novaflow.cli", "novaflow.local", "moto"),
     "local": ("prefect", "prefect_aws", "tasks", "flows", "novaflow.cli"),
+    "local.aws": ("prefect", "prefect_aws", "tasks", "flows", "novaflow.cli"),
+    "local.emulator": ("prefect", "prefect_aws", "tasks", "flows", "novaflow.cli", "novaflow.local.aws"),
+    "local.models": (
+        "prefect",
+        "prefect_aws",
+        "tasks",
+        "flows",
+        "novaflow.cli",
+        "novaflow.local.aws",
+        "novaflow.local.emulator",
+        "moto",
+    ),
     "tasks": ("flows", "novaflow.cli", "novaflow.local", "moto"),
     "flows": ("novaflow.cli", "novaflow.local", "moto"),
     "cli": (),
 }
-"""Layer -> what its modules must not import. reward_lambda is held to an allow-list instead (standard library)."""
+"""Layer -> what its modules must not import. reward_lambda is held to an allow-list instead (standard library).
+The rooms of novaflow/local/ stack: the embedded AWS hosts the emulator, the emulator runs the stand-in models, and
+nothing imports upwards (see each room's ``__init__``)."""
 
 
 def layer_of(module: str) -> str:
     top = module.split(".")[0]
     if top == "novaflow":
-        for part in ("cli", "local"):
+        for part in ("local.aws", "local.emulator", "local.models", "cli", "local"):
             if module == f"novaflow.{part}" or module.startswith(f"novaflow.{part}."):
                 return part
         return "domain"
@@ -96,8 +110,8 @@ def test_every_module_keeps_the_layer_rules() -> None:
         ),
         (
             "flows.stages",
-            "from novaflow.local.server import LocalAws\n",
-            "flows.stages:1 imports novaflow.local.server.LocalAws: the flows layer must not import novaflow.local",
+            "from novaflow.local.aws.server import LocalAws\n",
+            "flows.stages:1 imports novaflow.local.aws.server.LocalAws: the flows layer must not import novaflow.local",
         ),
         (
             "tasks.jobs",
@@ -110,9 +124,21 @@ def test_every_module_keeps_the_layer_rules() -> None:
             "reward_lambda.grader:2 imports novaflow.catalog.MODELS: reward_lambda may use the standard library only",
         ),
         (
-            "novaflow.local.server",
-            "from .. import cli\n",
-            "novaflow.local.server:1 imports novaflow.cli: the local layer must not import novaflow.cli",
+            "novaflow.local.aws.server",
+            "from ... import cli\n",
+            "novaflow.local.aws.server:1 imports novaflow.cli: the local.aws layer must not import novaflow.cli",
+        ),
+        (
+            "novaflow.local.emulator.fulfilment",
+            "from ..aws import moto_sagemaker\n",
+            "novaflow.local.emulator.fulfilment:1 imports novaflow.local.aws.moto_sagemaker: the local.emulator layer "
+            "must not import novaflow.local.aws",
+        ),
+        (
+            "novaflow.local.models.judge",
+            "from novaflow.local.emulator import aws_io\n",
+            "novaflow.local.models.judge:1 imports novaflow.local.emulator.aws_io: the local.models layer must not "
+            "import novaflow.local.emulator",
         ),
     ],
 )
@@ -121,10 +147,12 @@ def test_a_violation_is_named_with_its_line(module: str, source: str, problem: s
 
 
 def test_relative_imports_are_resolved_and_allowed_ones_pass() -> None:
-    assert list(imported("from .. import cli\nfrom .server import LocalAws\n", "novaflow.local.routes")) == [
+    assert list(imported("from ... import cli\nfrom .server import LocalAws\n", "novaflow.local.aws.routes")) == [
         (1, "novaflow.cli"),
-        (2, "novaflow.local.server.LocalAws"),
+        (2, "novaflow.local.aws.server.LocalAws"),
     ]
-    assert list(imported("from . import jobstate\n", "novaflow.local")) == [(1, "novaflow.local.jobstate")]
+    assert list(imported("from . import jobstate\n", "novaflow.local.emulator")) == [
+        (1, "novaflow.local.emulator.jobstate")
+    ]
     assert violations("from novaflow.local import LocalAws\nimport prefect\n", "novaflow.cli.run") == []
     assert violations("from novaflow.catalog import Method\nimport boto3\n", "novaflow.jobs.spec") == []

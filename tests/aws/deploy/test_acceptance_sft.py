@@ -15,7 +15,7 @@ from novaflow.jobs.outputs import resolve_checkpoint
 from novaflow.jobs.poll import wait_for_job
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import submit_training_job
-from novaflow.local.server import LOCAL_ROLE_NAME
+from novaflow.local.aws.server import LOCAL_ROLE_NAME
 from reward_lambda.labels import DEFAULT_LABELS
 
 SYSTEM = "Classify the Stack Overflow question. Answer with exactly one label: HQ, LQ_EDIT or LQ_CLOSE."
@@ -70,7 +70,7 @@ def leftovers() -> dict[str, list[str]]:
 
 
 def test_sft_checkpoint_deploy_invoke_stream_teardown(aws: object) -> None:
-    pytest.importorskip("novaflow.local.emulate_sft")
+    pytest.importorskip("novaflow.local.emulator.emulate_sft")
     checkpoint = sft_checkpoint()
     assert checkpoint.startswith("s3://customer-escrow-123456789012-smtj-")
     eval_uri = put(

@@ -8,7 +8,7 @@ from novaflow.backoff import Backoff
 from novaflow.deploy import BedrockMode, BedrockSpec, converse, converse_stream, deploy_bedrock
 from novaflow.deploy.tags import ESCROW_TAG_KEY, from_aws
 from novaflow.deploy.teardown import teardown
-from novaflow.local.server import LOCAL_ROLE_NAME
+from novaflow.local.aws.server import LOCAL_ROLE_NAME
 from reward_lambda.labels import DEFAULT_LABELS, extract_label
 from tests.aws.deploy.conftest import Sleeps
 

@@ -114,7 +114,7 @@ def _reward_lambda() -> str:
     import io
     import zipfile
 
-    from novaflow.local.server import LOCAL_ROLE_ARN
+    from novaflow.local.aws.server import LOCAL_ROLE_ARN
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

@@ -150,7 +150,7 @@ def test_wait_sees_emulated_stop_distinct_from_failure(aws) -> None:
 
 
 def test_wait_reaches_completed_on_the_emulator(aws) -> None:
-    pytest.importorskip("novaflow.local.emulate_sft")
+    pytest.importorskip("novaflow.local.emulator.emulate_sft")
     put_jsonl("data/train.jsonl", 40)
     record = submit_training_job(sft_spec(overrides={"max_steps": 4, "global_batch_size": 32}))
     seen: list[str] = []

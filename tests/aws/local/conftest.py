@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from novaflow.local import jobstate
+from novaflow.local.emulator import jobstate
 
 
 @pytest.fixture

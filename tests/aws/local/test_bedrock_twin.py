@@ -7,8 +7,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from novaflow.local.model import base_answer
-from novaflow.local.server import LOCAL_ROLE_ARN
+from novaflow.local.aws.server import LOCAL_ROLE_ARN
+from novaflow.local.models.classifier import base_answer
 
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
 

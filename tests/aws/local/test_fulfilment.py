@@ -12,8 +12,8 @@ import pytest
 
 from novaflow.data.samples import SYSTEM_PROMPT, generate_stackoverflow_csv
 from novaflow.evaluation.parser import parse_eval_output
-from novaflow.local import scenario
-from novaflow.local.server import LOCAL_ROLE_ARN
+from novaflow.local.aws.server import LOCAL_ROLE_ARN
+from novaflow.local.emulator import scenario
 
 B = "s3://novaflow-local"
 KEYS = ["em", "qem", "f1", "f1_score_quasi", "rouge1", "rouge2", "rougeL", "bleu"]

@@ -14,9 +14,10 @@ import boto3
 import pytest
 
 from novaflow.evaluation.parser import parse_eval_output
-from novaflow.local import benchmarks, judge, scenario
-from novaflow.local.model import base_answer
-from novaflow.local.server import LOCAL_ROLE_ARN
+from novaflow.local.aws.server import LOCAL_ROLE_ARN
+from novaflow.local.emulator import scenario
+from novaflow.local.models import benchmarks, judge
+from novaflow.local.models.classifier import base_answer
 from novaflow.reward.deploy import deploy_reward_lambda
 from novaflow.reward.source import build_reward_zip, load_reward_source
 from reward_lambda.wrapper import grade_samples

@@ -10,8 +10,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from novaflow.local import scenario
-from novaflow.local.server import LOCAL_ROLE_ARN
+from novaflow.local.aws.server import LOCAL_ROLE_ARN
+from novaflow.local.emulator import scenario
 
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
@@ -156,7 +156,7 @@ def test_endpoint_creating_then_in_service_and_base_model_answers(twin) -> None:
     body = json.loads(reply["Body"].read())
     assert reply["ContentType"] == "application/json"
     assert body["object"] == "chat.completion"
-    from novaflow.local.model import base_answer
+    from novaflow.local.models.classifier import base_answer
 
     assert body["choices"][0]["message"] == {
         "role": "assistant",
@@ -222,11 +222,11 @@ def _model_and_config(name: str, checkpoint: str) -> str:
 
 def _policy_checkpoint(url: str, name: str, label: str) -> str:
     """An emulator checkpoint whose one-class policy answers ``label`` to anything."""
-    from novaflow.local import storage
-    from novaflow.local.model import LinearPolicy
+    from novaflow.local.emulator import aws_io
+    from novaflow.local.models.classifier import LinearPolicy
 
-    uri = f"s3://{storage.escrow_bucket()}/{name}/outputs/checkpoints"
-    storage.save_policy(url, uri, LinearPolicy.empty([label]))
+    uri = f"s3://{aws_io.escrow_bucket()}/{name}/outputs/checkpoints"
+    aws_io.save_policy(url, uri, LinearPolicy.empty([label]))
     return uri
 
 

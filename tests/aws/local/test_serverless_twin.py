@@ -16,8 +16,8 @@ from botocore.exceptions import ClientError
 
 from novaflow.data.samples import SYSTEM_PROMPT, generate_stackoverflow_csv
 from novaflow.evaluation.parser import parse_eval_output
-from novaflow.local import scenario
-from novaflow.local.server import LOCAL_ROLE_ARN
+from novaflow.local.aws.server import LOCAL_ROLE_ARN
+from novaflow.local.emulator import scenario
 
 B = "s3://novaflow-local"
 LABELS = ("HQ", "LQ_EDIT", "LQ_CLOSE")

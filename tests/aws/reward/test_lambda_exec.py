@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from novaflow.aws import get_client
-from novaflow.local import lambda_exec
+from novaflow.local.aws import lambda_exec
 
 ROLE_TRUST = json.dumps(
     {

@@ -13,7 +13,7 @@ from novaflow.aws import get_client
 from novaflow.cli import app
 from novaflow.errors import RewardError
 from novaflow.local import LOCAL_BUCKET
-from novaflow.local.server import LOCAL_ROLE_ARN
+from novaflow.local.aws.server import LOCAL_ROLE_ARN
 from novaflow.reward.deploy import deploy_reward_lambda, existing_function_arn
 from novaflow.reward.package import code_sha256
 from novaflow.reward.probes import verify_reward_function

@@ -13,7 +13,8 @@ import reward_lambda
 from novaflow.aws import get_client
 from novaflow.cli import app
 from novaflow.errors import RewardError
-from novaflow.local import LOCAL_BUCKET, lambda_exec
+from novaflow.local import LOCAL_BUCKET
+from novaflow.local.aws import lambda_exec
 from novaflow.reward.deploy import deploy_reward_lambda
 from novaflow.reward.package import build_zip, code_sha256
 from novaflow.reward.verify import verify_reward

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from novaflow.jobs.series import parse_step_wise_csv, series_from_sources
-from novaflow.local.joblog import rft_step_line, sft_step_line
+from novaflow.local.emulator.joblog import rft_step_line, sft_step_line
 
 
 def _sft_lines() -> list[str]:

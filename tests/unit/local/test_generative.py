@@ -6,7 +6,8 @@ import random
 
 import numpy as np
 
-from novaflow.local.generative import (
+from novaflow.local.models.classifier import base_answer, names_labels
+from novaflow.local.models.generative import (
     GenerativePolicy,
     derive,
     parse,
@@ -15,7 +16,6 @@ from novaflow.local.generative import (
     shape,
     train_scorer,
 )
-from novaflow.local.model import base_answer, names_labels
 
 
 def arithmetic(n: int, seed: int) -> list[tuple[str, str]]:

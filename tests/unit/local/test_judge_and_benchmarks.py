@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from novaflow.local import benchmarks, judge
+from novaflow.local.models import benchmarks, judge
 
 
 def test_verdicts_follow_the_rubric() -> None:

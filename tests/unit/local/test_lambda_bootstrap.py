@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from novaflow.local.lambda_exec import BOOTSTRAP, _site_dirs
+from novaflow.local.aws.lambda_exec import BOOTSTRAP, _site_dirs
 
 HANDLER = textwrap.dedent("""
     import importlib.util, logging

@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from novaflow.local import emulate_sft
-from novaflow.local.joblog import rft_step_line, sft_step_line, stamp
-from novaflow.local.model import (
+from novaflow.local.emulator import emulate_sft
+from novaflow.local.emulator.joblog import rft_step_line, sft_step_line, stamp
+from novaflow.local.models.classifier import (
     DIM,
     Batch,
     LinearPolicy,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from novaflow.local import moto_pin
+from novaflow.local.aws import moto_pin
 
 PYPROJECT = Path(__file__).resolve().parents[3] / "pyproject.toml"
 
@@ -36,7 +36,7 @@ def test_another_moto_is_refused_before_anything_is_patched(monkeypatch: pytest.
 def test_lambda_internals_the_execution_patch_relies_on() -> None:
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
-    from novaflow.local import lambda_exec
+    from novaflow.local.aws import lambda_exec
 
     lambda_exec.check_internals()
     lambda_exec.install()
@@ -48,7 +48,7 @@ def test_lambda_internals_the_execution_patch_relies_on() -> None:
 def test_sagemaker_objects_we_subclass_still_hard_code_their_status() -> None:
     from moto.sagemaker import models
 
-    from novaflow.local import moto_sagemaker
+    from novaflow.local.aws import moto_sagemaker
 
     stock_job = moto_sagemaker._StockTrainingJob
     source = inspect.getsource(stock_job.__init__)
@@ -65,7 +65,7 @@ def test_patched_classes_are_installed_under_moto_module_names() -> None:
     from moto.bedrock import models as br
     from moto.sagemaker import models as sm
 
-    from novaflow.local import moto_bedrock, moto_sagemaker, patches
+    from novaflow.local.aws import moto_bedrock, moto_sagemaker, patches
 
     patches.install()
     assert sm.FakeTrainingJob is moto_sagemaker.ManagedTrainingJob
@@ -111,7 +111,7 @@ def test_bedrock_runtime_operations_route_to_methods(operation: str) -> None:
     from moto.bedrockruntime import responses
     from moto.core.utils import camelcase_to_underscores
 
-    from novaflow.local import patches
+    from novaflow.local.aws import patches
 
     patches.install()
     assert hasattr(responses.BedrockRuntimeResponse, camelcase_to_underscores(operation))
@@ -122,7 +122,7 @@ def test_bedrock_tagging_checks_arns_through_list_arns() -> None:
     from moto.bedrock import models
     from moto.utilities.tagging_service import TaggingService
 
-    from novaflow.local import moto_bedrock
+    from novaflow.local.aws import moto_bedrock
 
     for method in (
         models.BedrockBackend.tag_resource,
@@ -148,7 +148,7 @@ def test_operations_the_embedded_aws_adds_are_still_missing_from_moto() -> None:
 
 
 def test_endpoint_internals_update_endpoint_uses() -> None:
-    from novaflow.local import moto_sagemaker, patches
+    from novaflow.local.aws import moto_sagemaker, patches
 
     stock = moto_sagemaker._StockEndpoint
     assert callable(stock._process_production_variants)
@@ -165,7 +165,7 @@ def test_moto_still_lacks_what_the_serverless_patches_add() -> None:
     """When moto grows hubs or serverless jobs, these patches must be revisited (not silently layered over)."""
     from moto.sagemaker import models, responses
 
-    from novaflow.local import moto_sagemaker
+    from novaflow.local.aws import moto_sagemaker
 
     stock_responses = inspect.getsource(responses)  # the module's file: patched attributes do not change it
     for operation in ("describe_hub_content", "import_hub_content", "create_hub"):
@@ -179,7 +179,7 @@ def test_moto_still_lacks_what_the_serverless_patches_add() -> None:
 def test_registry_internals_the_patches_rely_on() -> None:
     from moto.sagemaker import models
 
-    from novaflow.local import moto_registry
+    from novaflow.local.aws import moto_registry
 
     update = inspect.signature(moto_registry.update_model_package)
     stock = inspect.getsource(models.SageMakerModelBackend.update_model_package)

@@ -25,10 +25,10 @@ from moto.sagemaker import responses as sm_responses
 from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, ValidationError
 
 from novaflow.catalog import MODELS, NovaModel
+from novaflow.local.emulator.serverless_jobs import PUBLIC_CONTENT_VERSION
 from novaflow.recipes.published import PublishedRecipe, load_published
 
 PUBLIC_HUB = "SageMakerPublicHub"
-PUBLIC_CONTENT_VERSION = "1.0.0"
 HUB_ACCOUNT = "000000000000"
 """The embedded S3 account standing in for AWS's own (the public hub's recipe files live there)."""
 HUB_TYPES = {"int": "integer", "float": "float", "bool": "boolean", "str": "string"}

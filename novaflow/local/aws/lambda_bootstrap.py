@@ -1,4 +1,4 @@
-"""The program :mod:`novaflow.local.lambda_exec` runs in a fresh interpreter for each Lambda invocation.
+"""The program :mod:`novaflow.local.aws.lambda_exec` runs in a fresh interpreter for each Lambda invocation.
 
 It is started by path (``python -I -S -u lambda_bootstrap.py TASK_DIR HANDLER CONTEXT_JSON``, the event on
 stdin) and imports only the standard library: the interpreter sees the function's extracted zip and plain

@@ -6,7 +6,7 @@ deployment, provisioned throughput or Converse. novaflow's Bedrock deployer poll
 added with AWS's request and response shapes and state-managed statuses (models ``bedrock::*``, default
 ``immediate``). Deployments and provisioned throughputs are listable and carry the tags given at creation
 (teardown proves ownership by them), through moto's own tagger: its ARN check is widened to include them.
-Converse answers from the emulated model behind the deployment (:mod:`novaflow.local.serving`).
+Converse answers from the emulated model behind the deployment (:mod:`novaflow.local.emulator.serving`).
 """
 
 from __future__ import annotations
@@ -428,7 +428,7 @@ def checkpoint_for_model_id(account: str, region: str, model_id: str) -> str | N
 
 
 def converse(self: Any) -> Any:
-    from novaflow.local import serving
+    from novaflow.local.emulator import serving
 
     model_id = self._get_param("modelId")
     host = self.headers.get("Host") or ""
@@ -444,7 +444,7 @@ def converse(self: Any) -> Any:
 def converse_stream(self: Any) -> Any:
     from moto.core.eventstream import EventStreamEncoder
 
-    from novaflow.local import serving
+    from novaflow.local.emulator import serving
 
     model_id = self._get_param("modelId")
     host = self.headers.get("Host") or ""

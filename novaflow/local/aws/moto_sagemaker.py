@@ -24,7 +24,7 @@ from moto.sagemaker import models as sm_models
 from moto.sagemaker import responses as sm_responses
 from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
 
-from novaflow.local import jobstate
+from novaflow.local.emulator import jobstate
 
 ENDPOINT_MODEL = "sagemaker::endpoint"
 
@@ -49,7 +49,7 @@ class PendingUpdate:
 
 
 class ManagedTrainingJob(_StockTrainingJob):
-    """A training job whose status follows its :class:`~novaflow.local.jobstate.JobRun` instead of being final.
+    """A training job whose status follows its :class:`~novaflow.local.emulator.jobstate.JobRun` instead of being final.
 
     A serverless job (``ServerlessJobConfig``, no algorithm or instances) shows the serverless fields AWS returns
     and, once Completed, ``OutputModelPackageArn``: the version its worker registered.
@@ -222,7 +222,7 @@ def stop_training_job(self: Any, training_job_name: str) -> None:
 
 def _response_create_training_job(original: Callable[..., Any]) -> Callable[..., Any]:
     def create_training_job(self: Any) -> Any:
-        from novaflow.local import serverless_jobs
+        from novaflow.local.emulator import serverless_jobs
 
         extra = serverless_jobs.validate_request(self.sagemaker_backend, self._get_param)
         result = original(self)

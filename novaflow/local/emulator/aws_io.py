@@ -13,9 +13,9 @@ import threading
 from typing import Any
 
 from novaflow.aws import get_client, split_s3_uri
-from novaflow.local.generative import FORMAT as GENERATIVE_FORMAT
-from novaflow.local.generative import GenerativePolicy
-from novaflow.local.model import LM_FORMAT, CorpusModel, LinearPolicy
+from novaflow.local.models.classifier import LM_FORMAT, CorpusModel, LinearPolicy
+from novaflow.local.models.generative import FORMAT as GENERATIVE_FORMAT
+from novaflow.local.models.generative import GenerativePolicy
 from novaflow.settings import load_settings
 
 ACCOUNT = "123456789012"

@@ -1,8 +1,9 @@
 """Continued pre-training of the stand-in model on raw text, as a Nova CPT job reports it.
 
-The corpus (``{"text": ...}`` rows) trains a bigram language model (:class:`~novaflow.local.model.CorpusModel`)
-by next-token cross-entropy with Adam; a twentieth of the rows is held out, and the log reports its perplexity
-before and after, so "the model adapted to the corpus" is a number computed on text the model did not train on.
+The corpus (``{"text": ...}`` rows) trains a bigram language model
+(:class:`~novaflow.local.models.classifier.CorpusModel`) by next-token cross-entropy with Adam; a twentieth of the
+rows is held out, and the log reports its perplexity before and after, so "the model adapted to the corpus" is a
+number computed on text the model did not train on.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from novaflow.local import storage
-from novaflow.local.emulate_sft import checkpoint_uri, schedule, sft_hyperparameters
-from novaflow.local.joblog import sft_step_line
-from novaflow.local.model import Adam, CorpusModel, minibatch_steps, softmax
+from novaflow.local.emulator import aws_io
+from novaflow.local.emulator.emulate_sft import checkpoint_uri, schedule, sft_hyperparameters
+from novaflow.local.emulator.job_context import JobContext, RecipeNotSupported
+from novaflow.local.emulator.joblog import sft_step_line
+from novaflow.local.models.classifier import Adam, CorpusModel, minibatch_steps, softmax
 
 MAX_BIGRAMS_PER_STEP = 2048
 STEP_PER_RECIPE_LR = 0.05 / 1e-5
@@ -25,8 +27,6 @@ HELD_OUT_SHARE = 20
 
 
 def corpus(rows: list[dict[str, Any]]) -> list[str]:
-    from novaflow.local.fulfilment import RecipeNotSupported
-
     texts = []
     for number, row in enumerate(rows, 1):
         text = row.get("text")
@@ -62,7 +62,7 @@ def train_cpt(
     return history
 
 
-def run_cpt(ctx: Any, recipe: dict[str, Any]) -> None:
+def run_cpt(ctx: JobContext, recipe: dict[str, Any]) -> None:
     texts = corpus(ctx.read_jsonl("train"))
     held_out = texts[::HELD_OUT_SHARE] if len(texts) >= HELD_OUT_SHARE else []
     training = [t for i, t in enumerate(texts) if not held_out or i % HELD_OUT_SHARE]
@@ -70,13 +70,13 @@ def run_cpt(ctx: Any, recipe: dict[str, Any]) -> None:
     model = CorpusModel.for_corpus(training)
     held_out_bigrams = model.bigrams(held_out)
     before = model.cross_entropy(*held_out_bigrams)
-    ctx.log.line(
+    ctx.line(
         f"CPT on {len(training)} documents ({len(held_out)} held out), vocabulary {len(model.vocab)}, "
         f"max_steps={hp['steps']} global_batch_size={hp['batch']}"
     )
 
     def on_step(step: int, epoch: int, lr: float, loss: float, seconds: float) -> None:
-        ctx.log.line(sft_step_line(epoch, step, hp["steps"], lr, hp["batch"], loss, seconds, step * hp["batch"]))
+        ctx.line(sft_step_line(epoch, step, hp["steps"], lr, hp["batch"], loss, seconds, step * hp["batch"]))
         if step % 10 == 0:
             ctx.checkpoint()
 
@@ -84,7 +84,7 @@ def run_cpt(ctx: Any, recipe: dict[str, Any]) -> None:
     history = train_cpt(model, training, hp, seed=zlib.crc32(ctx.name.encode()), on_step=on_step)
     after = model.cross_entropy(*held_out_bigrams)
     if held_out:
-        ctx.log.line(f"Held-out perplexity: {math.exp(before):.2f} before, {math.exp(after):.2f} after training")
+        ctx.line(f"Held-out perplexity: {math.exp(before):.2f} before, {math.exp(after):.2f} after training")
     ctx.checkpoint()
     ctx.run.enter("Uploading")
     uri = checkpoint_uri(ctx.account, ctx.name)
@@ -97,7 +97,7 @@ def run_cpt(ctx: Any, recipe: dict[str, Any]) -> None:
             "held_out_perplexity": [round(math.exp(before), 4), round(math.exp(after), 4)] if held_out else None,
         }
     )
-    storage.save_policy(ctx.url, uri, model)
+    aws_io.save_policy(ctx.url, uri, model)
     csv = "step_number,epoch_number,training_loss\n" + "".join(f"{s},{e},{loss}\n" for s, e, loss in history)
     ctx.write_training_output(uri, csv)
-    ctx.log.line(f"Saved checkpoint to {uri}")
+    ctx.line(f"Saved checkpoint to {uri}")

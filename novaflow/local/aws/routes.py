@@ -2,7 +2,7 @@
 
 A Prefect worker, a CLI subprocess or a demo notebook talks to ``novaflow local up`` in another process; fault
 injection and timing must therefore travel over HTTP, like moto's own ``/moto-api/state-manager`` routes. The
-client is :class:`novaflow.local.control.EmulatorControl`.
+client is :class:`novaflow.local.aws.control.EmulatorControl`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any, Protocol
 
 from moto.moto_api._internal import urls as api_urls
 
-from novaflow.local import faults, jobstate
+from novaflow.local.aws import console
+from novaflow.local.emulator import faults, jobstate
 
 EXT = "{0}/moto-api/ext/"
 
@@ -56,7 +57,7 @@ def _set_job_duration(body: dict[str, Any]) -> dict[str, float]:
 
 
 def _lambda_error(body: dict[str, Any]) -> None:
-    from novaflow.local import lambda_exec
+    from novaflow.local.aws import lambda_exec
 
     inject = getattr(lambda_exec, "inject_error", None)
     if inject is None:
@@ -67,7 +68,7 @@ def _lambda_error(body: dict[str, Any]) -> None:
 def _unset_transitions(body: dict[str, Any]) -> None:
     from moto.moto_api import state_manager
 
-    from novaflow.local.control import MANAGED_MODELS
+    from novaflow.local.aws.control import MANAGED_MODELS
 
     for name in body.get("model_names") or MANAGED_MODELS:
         state_manager.unset_transition(name)
@@ -84,10 +85,15 @@ ROUTES: dict[str, Callable[[dict[str, Any]], Any]] = {
 }
 
 
+def _job_page(request: Any, full_url: str, headers: Any) -> Response:
+    return console.job_page(full_url)
+
+
 def install(on_reset: Callable[[], None]) -> None:
     """Add the routes and make ``/moto-api/reset`` also forget emulator state (idempotent)."""
     for name, action in ROUTES.items():
         api_urls.url_paths[EXT + name] = _route(action)
+    api_urls.url_paths["{0}" + console.JOBS_PATH + "(?P<name>[^/?]+)"] = _job_page
     key = "{0}/moto-api/reset"
     stock = api_urls.url_paths[key]
     if getattr(stock, "_novaflow", False):

@@ -21,8 +21,12 @@ from typing import Any
 from moto.sagemaker.exceptions import ResourceNotFound, ValidationError
 
 from novaflow.catalog import get_model
-from novaflow.local import moto_hub
+from novaflow.recipes.published import load_published
 from novaflow.recipes.serverless import MAX_HYPERPARAMETERS, NOT_HYPERPARAMETERS
+
+PUBLIC_CONTENT_VERSION = "1.0.0"
+"""The version of every public Nova hub content in the embedded AWS (its hub, :mod:`novaflow.local.aws.moto_hub`,
+publishes them under it; a serverless job's ``BaseModelArn`` may leave it out)."""
 
 HUB_CONTENT_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[\w-]+:(?:\d{12}|aws):hub-content/(?P<hub>[^/]+)/(?P<type>[^/]+)/"
@@ -179,7 +183,7 @@ def _validate_fine_tuning(
     if entry is None:
         kind = "LoRA" if lora else "full-rank"
         raise ValidationError(f"Model {model} has no serverless {technique} {kind} recipe.")
-    spec = next(r for r in moto_hub.model_recipes(get_model(model)) if r.name == entry["Name"])
+    spec = next(r for r in load_published().select(hub_model=get_model(model).hub_name) if r.name == entry["Name"])
     allowed = set(spec.parameters) - NOT_HYPERPARAMETERS
     unknown = sorted(set(hyper) - allowed)
     if unknown:
@@ -209,7 +213,7 @@ def plan(backend: Any, job: Any) -> ServerlessPlan:
         evaluation_type=serverless.get("EvaluationType"),
         model_key=model.key,
         start=source_checkpoint(backend, source) if source else model.model_path,
-        base_content=(name, version or moto_hub.PUBLIC_CONTENT_VERSION),
+        base_content=(name, version or PUBLIC_CONTENT_VERSION),
         group_name=packages["ModelPackageGroupArn"].rsplit("/", 1)[-1]
         if packages.get("ModelPackageGroupArn")
         else None,

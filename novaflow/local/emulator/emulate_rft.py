@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from novaflow.local import storage
-from novaflow.local.emulate_sft import MAX_LABELS, checkpoint_uri
-from novaflow.local.generative import Candidates, GenerativePolicy
-from novaflow.local.joblog import rft_step_line
-from novaflow.local.model import Adam, Batch, LinearPolicy, is_base_model, minibatch_steps, softmax, tokens
+from novaflow.local.emulator import aws_io
+from novaflow.local.emulator.emulate_sft import MAX_LABELS, checkpoint_uri
+from novaflow.local.emulator.job_context import JobContext, RecipeNotSupported
+from novaflow.local.emulator.joblog import rft_step_line
+from novaflow.local.models.classifier import Adam, Batch, LinearPolicy, is_base_model, minibatch_steps, softmax, tokens
+from novaflow.local.models.generative import Candidates, GenerativePolicy
 
 LAMBDA_BATCH = 32
 STEP_PER_RECIPE_LR = 0.002 / 1e-4
@@ -68,9 +69,9 @@ def rft_settings(recipe: dict[str, Any], hyperparameters: dict[str, str]) -> dic
 class RewardClient:
     """Invokes the reward Lambda synchronously, one batch of samples per call, and checks its answer."""
 
-    def __init__(self, ctx: Any, arn: str) -> None:
+    def __init__(self, ctx: JobContext, arn: str) -> None:
         self.ctx, self.arn = ctx, arn
-        self.client = storage.client("lambda", ctx.url, ctx.region)
+        self.client = aws_io.client("lambda", ctx.url, ctx.region)
         self.invocations = 0
 
     def score(self, samples: list[dict[str, Any]]) -> dict[Any, float]:
@@ -78,12 +79,10 @@ class RewardClient:
 
     def outputs(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The Lambda's answer for every sample, in order (a function error or a wrong shape fails the job)."""
-        from novaflow.local.fulfilment import RecipeNotSupported
-
         results: list[dict[str, Any]] = []
         for start in range(0, len(samples), LAMBDA_BATCH):
             chunk = samples[start : start + LAMBDA_BATCH]
-            self.ctx.log.line(f"Invoking reward Lambda {self.arn} with {len(chunk)} samples")
+            self.ctx.line(f"Invoking reward Lambda {self.arn} with {len(chunk)} samples")
             response = self.client.invoke(
                 FunctionName=self.arn, InvocationType="RequestResponse", Payload=json.dumps(chunk).encode()
             )
@@ -116,9 +115,7 @@ def _readable(item: object) -> bool:
     return isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)
 
 
-def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
-    from novaflow.local.fulfilment import RecipeNotSupported
-
+def run_rft(ctx: JobContext, recipe: dict[str, Any]) -> None:
     settings = rft_settings(recipe, ctx.hyperparameters)
     if not settings["lambda_arn"]:
         raise RecipeNotSupported(
@@ -127,7 +124,7 @@ def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
     rows = ctx.read_jsonl("train")
     start = str(recipe["run"].get("model_name_or_path") or "")
     policy: LinearPolicy | GenerativePolicy
-    loaded = None if is_base_model(start) else storage.load_policy(ctx.url, start)
+    loaded = None if is_base_model(start) else aws_io.load_policy(ctx.url, start)
     if loaded is None:  # the base model, or a CPT checkpoint (it learnt the corpus, not the task)
         references = [_reference(r) for r in rows]
         if len(set(references)) > MAX_LABELS:
@@ -144,7 +141,7 @@ def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
     reward = RewardClient(ctx, settings["lambda_arn"])
     g = settings["generations"]
     prompts_per_step = max(1, min(len(rows), settings["batch"] // g))
-    ctx.log.line(
+    ctx.line(
         f"RFT from {start}: {len(rows)} prompts, {prompts_per_step} prompts x {g} generations per step, "
         f"temperature={settings['temperature']}, kl_loss_coef={settings['kl_coef']}, max_steps={settings['steps']}, "
         f"reward Lambda {settings['lambda_arn']}"
@@ -166,20 +163,20 @@ def run_rft(ctx: Any, recipe: dict[str, Any]) -> None:
             "lambda_invocations": reward.invocations,
         }
     )
-    storage.save_policy(ctx.url, uri, policy)
+    aws_io.save_policy(ctx.url, uri, policy)
     csv = "step_number,epoch_number,train_reward_mean,policy_entropy,kl\n" + "".join(
         f"{s},{e},{m['critic/rewards/mean']},{m['actor/entropy']},{m['actor/reward_kl_penalty']}\n"
         for s, e, m in history
     )
     ctx.write_training_output(uri, csv)
-    ctx.log.line(f"Saved checkpoint to {uri}")
+    ctx.line(f"Saved checkpoint to {uri}")
 
 
 History = list[tuple[int, int, dict[str, float]]]
 
 
 def _rft_classifier(
-    ctx: Any,
+    ctx: JobContext,
     policy: LinearPolicy,
     rows: list[dict[str, Any]],
     settings: dict[str, Any],
@@ -236,7 +233,7 @@ def _rft_classifier(
 
 
 def _rft_generative(
-    ctx: Any,
+    ctx: JobContext,
     policy: GenerativePolicy,
     rows: list[dict[str, Any]],
     settings: dict[str, Any],
@@ -301,9 +298,9 @@ def _rft_generative(
     return history
 
 
-def _log_step(ctx: Any, history: History, step: int, taken: int, rows: int, metrics: dict[str, float]) -> None:
+def _log_step(ctx: JobContext, history: History, step: int, taken: int, rows: int, metrics: dict[str, float]) -> None:
     epoch = (step * taken) // max(1, rows)
-    ctx.log.line(rft_step_line(step, epoch, metrics))
+    ctx.line(rft_step_line(step, epoch, metrics))
     history.append((step, epoch, metrics))
     ctx.checkpoint()
 

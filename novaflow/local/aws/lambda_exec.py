@@ -17,7 +17,7 @@ AWS for zip functions:
 * results queued through ``/moto-api/static/lambda-simple/response`` still win (moto's documented lever), and
   :func:`inject_error` queues failures for the emulator control API.
 
-Written against the moto of :mod:`novaflow.local.moto_pin`; :func:`check_internals` fails loudly when the Lambda
+Written against the moto of :mod:`novaflow.local.aws.moto_pin`; :func:`check_internals` fails loudly when the Lambda
 internals it relies on change.
 """
 
@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from novaflow.local.moto_pin import MotoInternalsChanged
+from novaflow.local.aws.moto_pin import MotoInternalsChanged
 
 LOG_TAIL_BYTES = 4096
 TIMEOUT_GRACE_SECONDS = 0.5
@@ -103,7 +103,7 @@ _ERRORS = _InjectedErrors()
 _CODE_DIRS = _CodeDirs()
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
-"""The program each invocation runs, by path (:mod:`novaflow.local.lambda_bootstrap`)."""
+"""The program each invocation runs, by path (:mod:`novaflow.local.aws.lambda_bootstrap`)."""
 
 
 def check_internals() -> None:
@@ -140,7 +140,7 @@ def check_internals() -> None:
             problems.append(f"LogsBackend lost {name}")
     if problems:
         raise MotoInternalsChanged(
-            "novaflow.local.lambda_exec: "
+            "novaflow.local.aws.lambda_exec: "
             + "; ".join(problems)
             + " - re-check the patch against the new moto before upgrading."
         )

@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from novaflow.local import storage
+from novaflow.local.emulator import aws_io
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
@@ -69,7 +69,7 @@ class JobLog:
     """One log stream of one job; lines are buffered and flushed in batches (like the CloudWatch agent)."""
 
     def __init__(self, url: str, job_name: str, region: str = "us-east-1") -> None:
-        self.client = storage.client("logs", url, region)
+        self.client = aws_io.client("logs", url, region)
         self.stream = f"{job_name}/algo-1-{int(time.time())}"
         self._pending: list[dict[str, Any]] = []
         try:

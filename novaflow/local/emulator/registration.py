@@ -8,18 +8,17 @@ it (``SourceModelPackageArn``) and a deployment find what to serve.
 
 from __future__ import annotations
 
-from typing import Any
+from novaflow.local.emulator import aws_io
+from novaflow.local.emulator.job_context import JobContext
+from novaflow.local.emulator.serverless_jobs import ServerlessPlan
 
-from novaflow.local import storage
-from novaflow.local.serverless_jobs import ServerlessPlan
 
-
-def register_output(ctx: Any, plan: ServerlessPlan, checkpoint_uri: str) -> str:
+def register_output(ctx: JobContext, plan: ServerlessPlan, checkpoint_uri: str) -> str:
     """Create the version for the job's checkpoint (one per job: the job name is the client token)."""
     if plan.group_name is None:
         raise RuntimeError(f"serverless fine-tuning job {ctx.name} has no model package group")
     name, version = plan.base_content
-    response = storage.client("sagemaker", ctx.url, ctx.region).create_model_package(
+    response = aws_io.client("sagemaker", ctx.url, ctx.region).create_model_package(
         ModelPackageGroupName=plan.group_name,
         ModelPackageDescription=f"Trained by serverless {plan.technique} job {ctx.name}",
         ClientToken=ctx.name[-36:],

@@ -17,9 +17,9 @@ from typing import Any
 
 from moto.sagemaker.models import sagemaker_backends
 
-from novaflow.local import storage
-from novaflow.local.model import CorpusModel, base_answer, tokens
-from novaflow.local.storage import StandIn
+from novaflow.local.emulator import aws_io
+from novaflow.local.emulator.aws_io import StandIn
+from novaflow.local.models.classifier import CorpusModel, base_answer, tokens
 
 
 class Responder:
@@ -29,7 +29,7 @@ class Responder:
         self.model: StandIn | CorpusModel | None = None
         if checkpoint_uri and checkpoint_uri.startswith("s3://"):
             try:
-                self.model = storage.load_model(url, checkpoint_uri)
+                self.model = aws_io.load_model(url, checkpoint_uri)
             except Exception:  # not an emulator checkpoint (e.g. a user's own artefact): the base model answers
                 self.model = None
 

@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from novaflow.local import storage
-from novaflow.local.generative import GenerativePolicy, sft_examples, train_scorer
-from novaflow.local.model import Adam, Batch, LinearPolicy, minibatch_steps
+from novaflow.local.emulator import aws_io
+from novaflow.local.emulator.job_context import JobContext, RecipeNotSupported
+from novaflow.local.emulator.joblog import sft_step_line
+from novaflow.local.models.classifier import Adam, Batch, LinearPolicy, minibatch_steps
+from novaflow.local.models.generative import GenerativePolicy, sft_examples, train_scorer
 
 MAX_LABELS = 50
 """Up to this many distinct responses the data is treated as labels (the classifier); above, as free-form answers."""
@@ -34,8 +36,6 @@ def _text(content: Any) -> str:
 
 def converse_pairs(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     """(last user text, final assistant text) of each Converse row."""
-    from novaflow.local.fulfilment import RecipeNotSupported
-
     users, answers = [], []
     for number, row in enumerate(rows, 1):
         messages = row.get("messages") or []
@@ -108,24 +108,23 @@ def train_sft(
 
 
 def checkpoint_uri(account: str, job_name: str) -> str:
-    return f"s3://{storage.escrow_bucket(account)}/{job_name}/outputs/checkpoints"
+    return f"s3://{aws_io.escrow_bucket(account)}/{job_name}/outputs/checkpoints"
 
 
-def run_sft(ctx: Any, recipe: dict[str, Any]) -> None:
+def run_sft(ctx: JobContext, recipe: dict[str, Any]) -> None:
     users, answers = converse_pairs(ctx.read_jsonl("train"))
     classes = set(answers)
     hp = sft_hyperparameters(recipe.get("training_config") or {}, len(users))
     generative = len(classes) > MAX_LABELS
-    ctx.log.line(
+    ctx.line(
         f"Loaded {len(users)} training samples; {len(classes)} distinct responses; "
         f"max_steps={hp['steps']} global_batch_size={hp['batch']}; "
         + ("retrieval-and-programs model (free-form answers)" if generative else "label classifier")
     )
 
     def on_step(step: int, epoch: int, lr: float, loss: float, seconds: float) -> None:
-        from novaflow.local.joblog import sft_step_line
 
-        ctx.log.line(sft_step_line(epoch, step, hp["steps"], lr, hp["batch"], loss, seconds, step * hp["batch"]))
+        ctx.line(sft_step_line(epoch, step, hp["steps"], lr, hp["batch"], loss, seconds, step * hp["batch"]))
         if step % 10 == 0:
             ctx.checkpoint()
 
@@ -142,23 +141,23 @@ def run_sft(ctx: Any, recipe: dict[str, Any]) -> None:
     policy.meta.update(
         {"method": "sft", "job": ctx.name, "base_model": recipe["run"].get("model_name_or_path"), "steps": hp["steps"]}
     )
-    storage.save_policy(ctx.url, uri, policy)
+    aws_io.save_policy(ctx.url, uri, policy)
     csv = "step_number,epoch_number,training_loss\n" + "".join(
         f"{step},{epoch},{loss}\n" for step, epoch, loss in history
     )
     ctx.write_training_output(uri, csv)
-    ctx.log.line(f"Saved checkpoint to {uri}")
+    ctx.line(f"Saved checkpoint to {uri}")
 
 
 def train_generative(
-    ctx: Any, users: list[str], answers: list[str], hp: dict[str, Any], seed: int, on_step: Any
+    ctx: JobContext, users: list[str], answers: list[str], hp: dict[str, Any], seed: int, on_step: Any
 ) -> tuple[GenerativePolicy, list[tuple[int, int, float]]]:
     """Index the pairs, add the classifier for label-like answer sets, fit the scorer by cross-entropy."""
     policy = GenerativePolicy.untrained(users, answers)
     if policy.wants_classifier():
         policy.classifier, _ = train_sft(users, [a.strip() for a in answers], hp, seed=seed)
     examples, unreachable = sft_examples(policy)
-    ctx.log.line(
+    ctx.line(
         f"Programs reproduce {policy.explained_share():.1%} of the answers from their prompts; "
         f"{len(examples)} of {len(users)} answers are among the candidates of their neighbours "
         f"({unreachable} unreachable); classifier {'on' if policy.classifier is not None else 'off'}"

@@ -1,6 +1,6 @@
 """Entry point for the patch layer that closes moto's gaps and runs the Nova emulator.
 
-``install`` is called by :class:`novaflow.local.server.LocalAws` before the server serves its first request
+``install`` is called by :class:`novaflow.local.aws.server.LocalAws` before the server serves its first request
 (moto builds its per-service apps and URL maps lazily, so routes added later would be missed); ``reset`` after
 ``/moto-api/reset``, which is also wrapped so a reset from another process forgets emulator state too. Both are
 idempotent. Everything is server side, so Prefect workers in other processes see the same behaviour.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from novaflow.local import moto_pin
+from novaflow.local.aws import moto_pin
 
 _INSTALLED = False
 _LOCK = threading.Lock()
@@ -23,9 +23,7 @@ def install() -> None:
         if _INSTALLED:
             return
         moto_pin.check_version()  # every patch below relies on internals of exactly this moto
-        from novaflow.local import (
-            faults,
-            fulfilment,
+        from novaflow.local.aws import (
             lambda_exec,
             moto_bedrock,
             moto_hub,
@@ -34,6 +32,7 @@ def install() -> None:
             moto_sagemaker,
             routes,
         )
+        from novaflow.local.emulator import faults, fulfilment
 
         moto_sagemaker.install()
         moto_hub.install()
@@ -41,7 +40,8 @@ def install() -> None:
         moto_runtime.install()
         moto_bedrock.install()
         faults.install()
-        fulfilment.install()
+        if fulfilment.on_training_job_created not in moto_sagemaker.ON_TRAINING_JOB_CREATED:
+            moto_sagemaker.ON_TRAINING_JOB_CREATED.append(fulfilment.on_training_job_created)
         routes.install(on_reset=reset)
         lambda_exec.install()
         _INSTALLED = True
@@ -51,14 +51,15 @@ def reset() -> None:
     """Forget emulator state that moto's reset does not wipe (queues, fault injections, transitions)."""
     from moto.moto_api import state_manager
 
-    from novaflow.local import faults, lambda_exec, moto_bedrock, moto_hub, moto_sagemaker, storage
-    from novaflow.local.control import MANAGED_MODELS
+    from novaflow.local.aws import lambda_exec, moto_bedrock, moto_hub, moto_sagemaker
+    from novaflow.local.aws.control import MANAGED_MODELS
+    from novaflow.local.emulator import aws_io, faults
 
     moto_sagemaker.reset()
     moto_hub.reset()
     moto_bedrock.reset()
     faults.reset()
-    storage.clear_cache()
+    aws_io.clear_cache()
     for model_name in MANAGED_MODELS:
         state_manager.unset_transition(model_name)
     lambda_exec.reset()

@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from novaflow.local import storage
-from novaflow.local.emulate_sft import checkpoint_uri, schedule
-from novaflow.local.joblog import sft_step_line
-from novaflow.local.model import Adam, Batch, LinearPolicy, is_base_model, minibatch_steps
+from novaflow.local.emulator import aws_io
+from novaflow.local.emulator.emulate_sft import checkpoint_uri, schedule
+from novaflow.local.emulator.job_context import JobContext, RecipeNotSupported
+from novaflow.local.emulator.joblog import sft_step_line
+from novaflow.local.models.classifier import Adam, Batch, LinearPolicy, is_base_model, minibatch_steps
 
 STEP_PER_RECIPE_LR = 0.005 / 1e-5
 
@@ -32,8 +33,6 @@ def _text(content: Any) -> str:
 
 def preference_pairs(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """(prompt, preferred, non-preferred) of each DPO row (its first candidate of each label)."""
-    from novaflow.local.fulfilment import RecipeNotSupported
-
     pairs = []
     for number, row in enumerate(rows, 1):
         messages = row.get("messages") or []
@@ -79,7 +78,7 @@ def dpo_settings(config: dict[str, Any], n_pairs: int) -> dict[str, Any]:
 def starting_policy(url: str, start: str, answers: list[str]) -> LinearPolicy:
     """The policy to optimise: the checkpoint's classifier widened to every answer, else (a base model, a CPT or a
     free-form checkpoint) a fresh one over the candidates."""
-    loaded = None if is_base_model(start) else storage.load_policy(url, start)
+    loaded = None if is_base_model(start) else aws_io.load_policy(url, start)
     if not isinstance(loaded, LinearPolicy):
         return LinearPolicy.empty(sorted(set(answers)))
     extra = sorted(set(answers) - set(loaded.classes))
@@ -121,19 +120,19 @@ def train_dpo(
     return history
 
 
-def run_dpo(ctx: Any, recipe: dict[str, Any]) -> None:
+def run_dpo(ctx: JobContext, recipe: dict[str, Any]) -> None:
     pairs = preference_pairs(ctx.read_jsonl("train"))
     hp = dpo_settings(recipe.get("training_config") or {}, len(pairs))
     start = str(recipe["run"].get("model_name_or_path") or "")
     policy = starting_policy(ctx.url, start, [a for _, w, lose in pairs for a in (w, lose)])
-    ctx.log.line(
+    ctx.line(
         f"DPO from {start}: {len(pairs)} preference pairs, beta={hp['beta']}, max_steps={hp['steps']} "
         f"global_batch_size={hp['batch']}"
     )
 
     def on_step(step: int, epoch: int, lr: float, loss: float, accuracy: float, seconds: float) -> None:
         line = sft_step_line(epoch, step, hp["steps"], lr, hp["batch"], loss, seconds, step * hp["batch"])
-        ctx.log.line(f"{line} | rewards/accuracies: {accuracy:.4f}")
+        ctx.line(f"{line} | rewards/accuracies: {accuracy:.4f}")
         if step % 10 == 0:
             ctx.checkpoint()
 
@@ -143,9 +142,9 @@ def run_dpo(ctx: Any, recipe: dict[str, Any]) -> None:
     ctx.run.enter("Uploading")
     uri = checkpoint_uri(ctx.account, ctx.name)
     policy.meta.update({"method": "dpo", "job": ctx.name, "start": start, "steps": hp["steps"], "beta": hp["beta"]})
-    storage.save_policy(ctx.url, uri, policy)
+    aws_io.save_policy(ctx.url, uri, policy)
     csv = "step_number,epoch_number,training_loss,rewards_accuracy\n" + "".join(
         f"{s},{e},{loss},{acc}\n" for s, e, loss, acc in history
     )
     ctx.write_training_output(uri, csv)
-    ctx.log.line(f"Saved checkpoint to {uri}")
+    ctx.line(f"Saved checkpoint to {uri}")

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from novaflow.local.model import Adam, Batch, LinearPolicy, feature_ids, minibatch_steps, softmax
+from novaflow.local.models.classifier import Adam, Batch, LinearPolicy, feature_ids, minibatch_steps, softmax
 
 FORMAT = "novaflow-standin-generative-v1"
 NEIGHBOURS = 10

@@ -22,5 +22,5 @@ def check_version() -> None:
         raise MotoInternalsChanged(
             f"moto is {moto.__version__}, the embedded AWS is pinned to {PINNED_MOTO}: run "
             "tests/unit/local/test_moto_guards.py against the new moto, then move the pin in pyproject.toml and "
-            "novaflow/local/moto_pin.py together."
+            "novaflow/local/aws/moto_pin.py together."
         )

@@ -13,7 +13,7 @@ from typing import Any
 
 from moto.core.exceptions import ServiceException
 
-from novaflow.local import jobstate
+from novaflow.local.emulator import jobstate
 
 
 class ArmedFaults:

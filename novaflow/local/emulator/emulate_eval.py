@@ -2,10 +2,10 @@
 
 * ``gen_qa``: metrics from novaflow's gen_qa engine (:mod:`novaflow.evaluation.metrics`), the same code that
   reproduces Nova's numbers; ``results_*.json``, ``inference_output.jsonl`` and the details parquet.
-* ``llm_judge`` / ``rubric_llm_judge``: the stand-in judge of :mod:`novaflow.local.judge` on ``llm_judge.jsonl``.
+* ``llm_judge`` / ``rubric_llm_judge``: the stand-in judge of :mod:`novaflow.local.models.judge` on ``llm_judge.jsonl``.
 * ``rft_eval``: the model answers each RFT row and the reward Lambda of ``rl_env`` grades it, through the Lambda
   API; its answers are written one per line, unchanged, as the service does.
-* benchmarks: the packaged sample of :mod:`novaflow.local.benchmarks`, scored by the task's metric.
+* benchmarks: the packaged sample of :mod:`novaflow.local.models.benchmarks`, scored by the task's metric.
 
 Every number is computed from the model's answers, never written from expected values.
 """
@@ -23,18 +23,21 @@ import pyarrow.parquet as pq
 
 from novaflow.evaluation.bleu import mean_stderr
 from novaflow.evaluation.metrics import nova_results_json, sample_metrics
-from novaflow.local import benchmarks, judge, storage
-from novaflow.local.model import CorpusModel, base_answer, is_base_model
+from novaflow.local.emulator import aws_io
+from novaflow.local.emulator.emulate_rft import RewardClient, user_text
+from novaflow.local.emulator.job_context import JobContext, RecipeNotSupported
+from novaflow.local.models import benchmarks, judge
+from novaflow.local.models.classifier import CorpusModel, base_answer, is_base_model
 
 TASK = "custom|gen_qa_gen_qa|0"
 NO_DETAILS = frozenset({"strong_reject"})
 """Benchmarks whose output has no per-sample details file (the original llm_judge has none either)."""
 
 
-def _predict(ctx: Any, model_path: str, systems: list[str], users: list[str]) -> list[str]:
+def _predict(ctx: JobContext, model_path: str, systems: list[str], users: list[str]) -> list[str]:
     if is_base_model(model_path):
         return [base_answer(system, user) for system, user in zip(systems, users, strict=True)]
-    model = storage.load_model(ctx.url, model_path)
+    model = aws_io.load_model(ctx.url, model_path)
     if isinstance(model, CorpusModel):
         return [model.answer(system, user) for system, user in zip(systems, users, strict=True)]
     return model.answer(users)
@@ -80,7 +83,7 @@ def task_key(recipe: dict[str, Any]) -> str:
     return f"custom|{evaluation.get('task')}_{evaluation.get('strategy')}|0"
 
 
-def write_archive(ctx: Any, recipe: dict[str, Any], results: dict[str, Any], files: dict[str, bytes]) -> None:
+def write_archive(ctx: JobContext, recipe: dict[str, Any], results: dict[str, Any], files: dict[str, bytes]) -> None:
     """``output.tar.gz`` with ``<job>/<run.name>/eval_results/results_<ts>.json`` and the task's other files; an
     uncompressed output (serverless) puts the same tree under ``<job>/output/output/<run.name>/``."""
     ctx.run.enter("Uploading")
@@ -93,12 +96,10 @@ def write_archive(ctx: Any, recipe: dict[str, Any], results: dict[str, Any], fil
         members[f"{root}/eval_results/{name.format(date_id=date_id)}"] = body
     ctx.write_outputs(members, directories=(f"{root}/tensorboard_results/eval/",))
     summary = results["results"]["all"]
-    ctx.log.line("Evaluation results: " + json.dumps({k: v for k, v in summary.items() if not k.endswith("_stderr")}))
+    ctx.line("Evaluation results: " + json.dumps({k: v for k, v in summary.items() if not k.endswith("_stderr")}))
 
 
-def run_evaluation(ctx: Any, recipe: dict[str, Any]) -> None:
-    from novaflow.local.fulfilment import RecipeNotSupported
-
+def run_evaluation(ctx: JobContext, recipe: dict[str, Any]) -> None:
     task = (recipe.get("evaluation") or {}).get("task")
     if task == "gen_qa":
         run_gen_qa(ctx, recipe)
@@ -115,15 +116,13 @@ def run_evaluation(ctx: Any, recipe: dict[str, Any]) -> None:
         )
 
 
-def run_gen_qa(ctx: Any, recipe: dict[str, Any]) -> None:
-    from novaflow.local.fulfilment import RecipeNotSupported
-
+def run_gen_qa(ctx: JobContext, recipe: dict[str, Any]) -> None:
     rows = ctx.read_jsonl("train", prefer="gen_qa.jsonl")
     for number, row in enumerate(rows, 1):
         if not isinstance(row.get("query"), str) or not isinstance(row.get("response"), str):
             raise RecipeNotSupported(f"ClientError: gen_qa.jsonl row {number}: 'query' and 'response' must be strings")
     model_path = str(recipe["run"].get("model_name_or_path") or "")
-    ctx.log.line(f"Running inference on {len(rows)} samples with {model_path}")
+    ctx.line(f"Running inference on {len(rows)} samples with {model_path}")
     preds = _predict(ctx, model_path, [str(r.get("system") or "") for r in rows], [str(r["query"]) for r in rows])
     ctx.checkpoint()
     golds = [str(r["response"]) for r in rows]
@@ -152,10 +151,10 @@ def run_gen_qa(ctx: Any, recipe: dict[str, Any]) -> None:
     )
 
 
-def run_judge(ctx: Any, recipe: dict[str, Any], *, rubric: bool) -> None:
+def run_judge(ctx: JobContext, recipe: dict[str, Any], *, rubric: bool) -> None:
     """Nova LLM-as-judge on ``llm_judge.jsonl`` rows with the stand-in judge; the rubric judge adds details."""
     rows = ctx.read_jsonl("train", prefer="llm_judge.jsonl")
-    ctx.log.line(f"Judging {len(rows)} response pairs ({'rubric judge' if rubric else 'judge'})")
+    ctx.line(f"Judging {len(rows)} response pairs ({'rubric judge' if rubric else 'judge'})")
     verdicts = judge.judge_rows(rows)
     ctx.checkpoint()
     key = task_key(recipe)
@@ -174,11 +173,8 @@ def run_judge(ctx: Any, recipe: dict[str, Any], *, rubric: bool) -> None:
     write_archive(ctx, recipe, {"results": {key: entry, "all": dict(entry)}}, files)
 
 
-def run_rft_eval(ctx: Any, recipe: dict[str, Any]) -> None:
+def run_rft_eval(ctx: JobContext, recipe: dict[str, Any]) -> None:
     """Reward-based evaluation: the model answers each RFT row and the reward Lambda (``rl_env``) grades it."""
-    from novaflow.local.emulate_rft import RewardClient, user_text
-    from novaflow.local.fulfilment import RecipeNotSupported
-
     arn = (recipe.get("rl_env") or {}).get("reward_lambda_arn") or ctx.hyperparameters.get("reward_lambda_arn")
     if not arn or "{{" in str(arn):
         raise RecipeNotSupported("ClientError: rft_eval needs rl_env.reward_lambda_arn")
@@ -189,7 +185,7 @@ def run_rft_eval(ctx: Any, recipe: dict[str, Any]) -> None:
         for r in rows
     ]
     users = [user_text(r) for r in rows]
-    ctx.log.line(f"Running inference on {len(rows)} samples with {model_path}; rewards from {arn}")
+    ctx.line(f"Running inference on {len(rows)} samples with {model_path}; rewards from {arn}")
     preds = _predict(ctx, model_path, systems, users)
     samples = []
     for i, (row, pred) in enumerate(zip(rows, preds, strict=True)):
@@ -232,15 +228,15 @@ def _reference_text(row: dict[str, Any]) -> str:
     return reference if isinstance(reference, str) else json.dumps(reference)
 
 
-def run_benchmark(ctx: Any, recipe: dict[str, Any], task: str) -> None:
-    """A benchmark on the packaged sample of :mod:`novaflow.local.benchmarks`, scored by the task's metric."""
+def run_benchmark(ctx: JobContext, recipe: dict[str, Any], task: str) -> None:
+    """A benchmark on the packaged sample of :mod:`novaflow.local.models.benchmarks`, scored by the task's metric."""
     model_path = str(recipe["run"].get("model_name_or_path") or "")
     items = benchmarks.sample(task)
     subtask = str((recipe.get("evaluation") or {}).get("subtask") or "")
     if subtask:
         items = [item for item in items if item.subtask == subtask]
     metric = benchmarks.METRIC.get(task, "accuracy")
-    ctx.log.line(f"Running {task} ({len(items)} packaged items{', ' + subtask if subtask else ''}) with {model_path}")
+    ctx.line(f"Running {task} ({len(items)} packaged items{', ' + subtask if subtask else ''}) with {model_path}")
     preds = _predict(ctx, model_path, [""] * len(items), [item.prompt for item in items])
     ctx.checkpoint()
     scores = [benchmarks.score(task, item, pred) for item, pred in zip(items, preds, strict=True)]

@@ -3,7 +3,7 @@
 Stock ``InvokeEndpoint`` returns ``b"body"`` for any endpoint name, and ``InvokeEndpointWithResponseStream`` does
 not exist (a 404 page in server mode). novaflow's deploy smoke test must see a real model answer in the Nova
 chat-completion shape, an error for a deleted endpoint, and a stream whose chunk boundaries do not align with
-records — so the patch routes both calls to :mod:`novaflow.local.serving`. Results queued through moto's own
+records — so the patch routes both calls to :mod:`novaflow.local.emulator.serving`. Results queued through moto's own
 ``/moto-api/static/sagemaker/endpoint-results`` still win, for tests that want a canned answer.
 """
 
@@ -53,7 +53,7 @@ def invoke_endpoint(self: Any) -> Any:
         return _error(self, exc)
     if sagemakerruntime_backends[self.current_account][self.region].results_queue:
         return _STOCK_INVOKE(self)
-    from novaflow.local import serving
+    from novaflow.local.emulator import serving
 
     body, content_type = serving.answer_sagemaker(endpoint, self.body, _server_url(self), stream=False)
     headers = {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": _variant(endpoint)}
@@ -66,7 +66,7 @@ def invoke_endpoint_with_response_stream(self: Any) -> Any:
         endpoint = _endpoint_or_error(self.current_account, self.region, name)
     except EndpointNotFound as exc:
         return _error(self, exc)
-    from novaflow.local import serving
+    from novaflow.local.emulator import serving
 
     body, content_type = serving.answer_sagemaker(endpoint, self.body, _server_url(self), stream=True)
     return (

@@ -2,7 +2,7 @@
 
 Server mode (not in-process ``mock_aws``) because Prefect workers, process pools and CLI subprocesses must reach
 the same fake AWS through ``AWS_ENDPOINT_URL``. The emulator of the Nova service side
-(:mod:`novaflow.local.patches`) is installed into this process before the first request, since moto builds its
+(:mod:`novaflow.local.aws.patches`) is installed into this process before the first request, since moto builds its
 per-service apps lazily.
 
 Example:
@@ -19,6 +19,8 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from novaflow.local.aws.console import CONSOLE_PATH
 
 LOCAL_ACCOUNT = "123456789012"
 LOCAL_REGION = "us-east-1"
@@ -46,6 +48,7 @@ def fake_aws_environment(url: str, region: str = LOCAL_REGION) -> dict[str, str]
         "NOVAFLOW_BUCKET": LOCAL_BUCKET,
         "NOVAFLOW_ROLE_ARN": LOCAL_ROLE_ARN,
         "SAGEMAKER_VALIDATE_ROLE": "false",
+        "NOVAFLOW_CONSOLE_URL": url + CONSOLE_PATH,
     }
 
 
@@ -82,7 +85,7 @@ class LocalAws:
         # Read by moto when a backend is first created, so it must be in place before the first request.
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "false")
         if self.emulator:
-            from novaflow.local import patches
+            from novaflow.local.aws import patches
 
             patches.install()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
@@ -118,8 +121,8 @@ class LocalAws:
     # -- helpers ---------------------------------------------------------------------------------------
     @property
     def control(self) -> Any:
-        """An :class:`~novaflow.local.control.EmulatorControl` for this server (fault injection, transitions)."""
-        from novaflow.local.control import EmulatorControl
+        """An :class:`~novaflow.local.aws.control.EmulatorControl` for this server (fault injection, transitions)."""
+        from novaflow.local.aws.control import EmulatorControl
 
         return EmulatorControl(self.url)
 
@@ -163,7 +166,7 @@ class LocalAws:
         """Wipe every backend, then re-apply configuration and seed data (between tests)."""
         self.api("/moto-api/reset", {})
         if self.emulator:
-            from novaflow.local import patches
+            from novaflow.local.aws import patches
 
             patches.reset()
         self.configure({"lambda": {"use_docker": False}})
