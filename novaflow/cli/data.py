@@ -112,6 +112,12 @@ def prepare(
         "max_char_repetition, max_mojibake_ratio, max_badness, min_length, max_length, min_avg_line_length, "
         "max_avg_line_length, min_lines, word_ngram, char_ngram, drop_porn_urls).",
     ),
+    on: str = typer.Option(
+        "local", "--on", help="local (this machine) or sagemaker (Processing jobs in --image over --instances shards)."
+    ),
+    instances: int = typer.Option(2, "--instances", min=1, help="--on sagemaker: instances of the first job."),
+    instance_type: str = typer.Option("ml.m5.2xlarge", "--instance-type", help="--on sagemaker: instance type."),
+    image: str = typer.Option(None, "--image", help="--on sagemaker: the project's image URI (see the Dockerfile)."),
 ) -> None:
     """Transform and validate INPUT; writes the data file, rejected.jsonl, report.json and manifest.json."""
     from novaflow.data.prepare import prepare_dataset
@@ -122,9 +128,41 @@ def prepare(
         if filters
         else None
     )
-    prepared = prepare_dataset(
-        src, method, model, out, strict, platform=platform, max_length=max_length, workers=workers, curation=curation
-    )
+    if on == "sagemaker":
+        from novaflow.data.remote import prepare_on_sagemaker
+        from novaflow.errors import DataError
+
+        if not image:
+            raise DataError("--on sagemaker needs --image: the project's image URI in ECR (built from the Dockerfile)")
+        prepared = prepare_on_sagemaker(
+            src,
+            method,
+            model,
+            out,
+            image_uri=image,
+            instances=instances,
+            instance_type=instance_type,
+            strict=strict,
+            platform=platform,
+            max_length=max_length,
+            curation=curation,
+        )
+    elif on == "local":
+        prepared = prepare_dataset(
+            src,
+            method,
+            model,
+            out,
+            strict,
+            platform=platform,
+            max_length=max_length,
+            workers=workers,
+            curation=curation,
+        )
+    else:
+        from novaflow.errors import DataError
+
+        raise DataError(f"--on {on}: expected local or sagemaker")
     rep = prepared.report
     typer.echo(f"wrote {prepared.data_file}: {rep.rows_out} rows ({rep.rows_in} read)")
     if rep.rows_rejected:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -26,7 +28,7 @@ import orjson
 
 from novaflow.catalog import DataFormat, Method, NovaModel, Platform, check_data_format, get_model
 from novaflow.data.bounds import row_count_problem
-from novaflow.data.columnar import joined_lines
+from novaflow.data.columnar import ChunkOutput, joined_lines
 from novaflow.data.formats import MANIFEST_FILE, OUTPUT_FILES, REJECTED_FILE, REPORT_FILE
 from novaflow.data.records import consistency_drops, label_of
 from novaflow.data.rejections import Rejection, RejectionLog
@@ -142,6 +144,7 @@ def prepare_dataset(
     split: str = "all",
     workers: int | None = None,
     curation: CurationConfig | None = None,
+    replay: ChunkReplay | None = None,
 ) -> PreparedDataset:
     """Transform and validate ``source`` into ``data_format`` for ``model`` and write it under ``out_dir``.
 
@@ -152,6 +155,10 @@ def prepare_dataset(
     spelling the catalog knows; the manifest records the canonical names. Raises ConfigError for an unknown model
     or format, DataError when the file cannot be read, a mapped column is missing, no row is valid, ``strict`` is set
     and a row was rejected, or the row count is outside the platform's bounds.
+
+    ``curation`` names the filters (duplicates, language, quality) rows must pass; the rows they remove are rejected
+    with the filter, its score and the row they duplicate. ``replay`` (the second pass of a sharded run,
+    :mod:`novaflow.data.sharded`) hands in the chunks' outputs, transformed elsewhere, instead of reading ``source``.
     """
     src = source if isinstance(source, DatasetSource) else DatasetSource(path=str(source))
     fmt = DataFormat.of(data_format)
@@ -171,8 +178,16 @@ def prepare_dataset(
         from novaflow.data.filters import DuplicateIndex
 
         duplicates = DuplicateIndex(curating)
-    with local_copy(src.path) as local, RejectionLog(rejected_file) as rejections:
-        stream = ChunkStream(job, local, workers)
+    with (
+        nullcontext(None) if replay is not None else local_copy(src.path) as local,
+        RejectionLog(rejected_file) as rejections,
+    ):
+        stream: ChunkStream | ChunkReplay
+        if replay is not None:
+            stream = replay
+        else:
+            assert local is not None  # local_copy always yields the file
+            stream = ChunkStream(job, local, workers)
         sink, features, rows = _write(stream, partial, rejections, builder, duplicates)
         builder.report.notes.extend(stream.notes)
         drops: dict[int, _Drop] = {}
@@ -223,8 +238,19 @@ def _filter_field(curation: CurationConfig | None) -> str:
     return "+".join(curation.fields) if curation is not None else ""
 
 
+@dataclass
+class ChunkReplay:
+    """Chunk outputs made elsewhere, in input order, with the column plan's notes: what a stream yields."""
+
+    outputs: Iterable[ChunkOutput]
+    notes: list[str]
+
+    def __iter__(self) -> Iterator[ChunkOutput]:
+        return iter(self.outputs)
+
+
 def _write(
-    stream: ChunkStream,
+    stream: ChunkStream | ChunkReplay,
     partial: Path,
     rejections: RejectionLog,
     builder: ReportBuilder,

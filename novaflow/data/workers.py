@@ -100,7 +100,7 @@ class ChunkStream:
         first = next(chunks, None)
         if first is None:
             return
-        job = self._planned(first)
+        job = self.planned(first)
         count = self._worker_count()
         if count < 2:
             yield job.run(first)
@@ -110,7 +110,9 @@ class ChunkStream:
         self.used_workers = count
         yield from _in_workers(job, first, chunks, count)
 
-    def _planned(self, first: Chunk) -> ChunkJob:
+    def planned(self, first: Chunk) -> ChunkJob:
+        """The job for every chunk of this file, decided on its first chunk (column plan or DPO pairs); the plan's
+        notes are added to :attr:`notes`."""
         job = self.job
         if job.data_format is DataFormat.DPO and "messages" not in first.columns:
             return dataclasses.replace(job, pairs=pair_columns(job.source, first.columns))

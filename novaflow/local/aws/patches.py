@@ -32,7 +32,7 @@ def install() -> None:
             moto_sagemaker,
             routes,
         )
-        from novaflow.local.emulator import faults, fulfilment
+        from novaflow.local.emulator import faults, fulfilment, processing
 
         moto_sagemaker.install()
         moto_hub.install()
@@ -42,6 +42,8 @@ def install() -> None:
         faults.install()
         if fulfilment.on_training_job_created not in moto_sagemaker.ON_TRAINING_JOB_CREATED:
             moto_sagemaker.ON_TRAINING_JOB_CREATED.append(fulfilment.on_training_job_created)
+        if processing.on_processing_job_created not in moto_sagemaker.ON_PROCESSING_JOB_CREATED:
+            moto_sagemaker.ON_PROCESSING_JOB_CREATED.append(processing.on_processing_job_created)
         routes.install(on_reset=reset)
         lambda_exec.install()
         _INSTALLED = True
