@@ -190,18 +190,25 @@ def _curation(
             raise DataError(f"--quality {item}: expected THRESHOLD=VALUE, e.g. min_length=20")
         settings[key.strip()] = value.strip()
     try:
+        thresholds = QualityThresholds.model_validate(settings)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        known = ", ".join(QualityThresholds.model_fields)
+        raise DataError(f"--quality {first['loc'][0]}: {first['msg']} (thresholds: {known})") from None
+    try:
         return CurationConfig.parse(
             filters,
             fields=tuple(f.strip() for f in fields.split(",") if f.strip()),
             near_dedup_threshold=threshold,
             shingle_words=shingle,
             min_language_percent=percent,
-            quality=QualityThresholds.model_validate(settings),
+            quality=thresholds,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise DataError(f"--filter/--quality {where}: {first['msg']}") from None
+        option = {"near_dedup_threshold": "--near-dedup-threshold", "shingle_words": "--shingle-words"}
+        option |= {"min_language_percent": "--language-min-percent", "fields": "--filter-fields"}
+        raise DataError(f"{option.get(str(first['loc'][0]), '--filter')}: {first['msg']}") from None
 
 
 @app.command()
