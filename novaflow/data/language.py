@@ -13,8 +13,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-PREFIX_CHARS = 1000
-"""Characters of a row the identifier reads."""
+PREFIX_CHARS = 400
+"""Characters of a row the identifier reads: CLD2 names a language reliably from a few sentences, and its cost
+grows with the text (measured: 200 characters ~half the time of 1,000)."""
 UNKNOWN = "un"
 """CLD2's code when it cannot name a language (empty text, digits only, ...)."""
 _THREADS = 2

@@ -225,6 +225,35 @@ def frequency_bounds(hashes: U64, rows: I64, buckets_per_item: int = 8) -> I64:
     return np.bincount(buckets, minlength=1 << bits)[buckets]
 
 
+def byte_gram_bound(data: npt.NDArray[np.uint8], offsets: I64, buckets_per_item: int = 2) -> I64:
+    """Per row: an upper bound of how often its most frequent 8-byte sequence occurs in it.
+
+    The eight bytes at every position are read as one uint64 (no hashing of windows), keyed with the row, and
+    counted in a hashed table; a collision only raises a count. This is the cheap first look of the character
+    repetition filter: a 10-character window occurs at most as often as its first 8 bytes.
+    """
+    n = len(offsets) - 1
+    size = len(data)
+    if size == 0:
+        return np.zeros(n, dtype=np.int64)
+    padded = np.zeros(size + 8, dtype=np.uint8)
+    padded[:size] = data
+    grams = np.lib.stride_tricks.as_strided(padded[: size + 7].view(np.uint8), shape=(size, 8), strides=(1, 1))
+    packed = np.ascontiguousarray(grams).view(np.uint64).ravel()
+    lengths = np.diff(offsets)
+    rows = np.repeat(np.arange(n, dtype=np.uint64), lengths)
+    bits = max(int(size * buckets_per_item).bit_length(), 10)
+    with np.errstate(over="ignore"):
+        keyed = (packed ^ (rows * np.uint64(0x9E3779B97F4A7C15))) * np.uint64(0xBF58476D1CE4E5B9)
+    buckets = (keyed >> np.uint64(64 - bits)).astype(np.int64)
+    counts = np.bincount(buckets, minlength=1 << bits)[buckets]
+    out = np.zeros(n, dtype=np.int64)
+    present = np.flatnonzero(lengths > 0)
+    if len(present):
+        out[present] = np.maximum.reduceat(counts, offsets[:-1][present])
+    return out
+
+
 def _row_keyed(hashes: U64, rows: I64) -> U64:
     with np.errstate(over="ignore"):
         return mix(hashes ^ (rows.astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93)))

@@ -26,6 +26,7 @@ from novaflow.data.ngrams import (
     Tokens,
     char_ngrams,
     frequency_bounds,
+    byte_gram_bound,
     ngram_frequencies,
     row_counts,
     utf8_view,
@@ -94,12 +95,8 @@ def score_quality(array: pa.Array, tokens: Tokens, limits: QualityThresholds) ->
     alnum_ratio = np.where(lengths > 0, _alnum_counts(array) / safe, 0.0)
     word_rep = _word_repetition(tokens, limits.word_ngram, limits.max_word_repetition)
     char_rep = _char_repetition(array, limits.char_ngram, limits.max_char_repetition)
-    mojibake = (
-        _int_array(pc.count_substring(array, "\ufffd"))
-        + 2 * _int_array(pc.count_substring_regex(array, _MOJIBAKE_TWO))
-        + 3 * _int_array(pc.count_substring_regex(array, _MOJIBAKE_THREE))
-    ) / safe
-    badness = _int_array(pc.count_substring_regex(array, ftfy_badness_pattern())) / safe
+    mojibake_chars, bad = _mojibake_counts(array)
+    mojibake, badness = mojibake_chars / safe, bad / safe
     average, lines = _line_lengths(array, n)
     checks: list[tuple[str, npt.NDArray[np.bool_], F64]] = [
         ("url", url_fail, url_ratio),
@@ -126,6 +123,25 @@ def score_quality(array: pa.Array, tokens: Tokens, limits: QualityThresholds) ->
             failed[i] = name
         scores[hit] = values[hit]
     return QualityResult(failed, scores)
+
+
+def _mojibake_counts(array: pa.Array) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Per row: characters in mojibake byte patterns (U+FFFD once, 2-byte patterns twice, 3-byte thrice, as the
+    reference weighs them) and ftfy's badness count. Only rows with non-ASCII text are searched: every pattern
+    needs a non-ASCII character (no ASCII string of up to three characters matches ftfy's expression)."""
+    data, offsets = utf8_view(array)
+    moji = np.zeros(len(array), dtype=np.int64)
+    bad = np.zeros(len(array), dtype=np.int64)
+    wide = np.flatnonzero(row_counts(data >= 0x80, offsets))
+    if len(wide):
+        sub = array.take(pa.array(wide, pa.int64()))
+        moji[wide] = (
+            _int_array(pc.count_substring(sub, "\ufffd"))
+            + 2 * _int_array(pc.count_substring_regex(sub, _MOJIBAKE_TWO))
+            + 3 * _int_array(pc.count_substring_regex(sub, _MOJIBAKE_THREE))
+        )
+        bad[wide] = _int_array(pc.count_substring_regex(sub, ftfy_badness_pattern()))
+    return moji, bad
 
 
 def _alnum_counts(array: pa.Array) -> npt.NDArray[np.int64]:
@@ -175,19 +191,20 @@ def _char_repetition(array: pa.Array, n: int, limit: float) -> F64:
     """Per row: the occurrences of its top ``min(isqrt(distinct), repeated distinct)`` n-grams / all (reference).
 
     Exact for every row that could fail. At most ``isqrt(total)`` n-grams are counted, so the ratio is at most
-    ``isqrt(total) * highest frequency / total``; a row whose bound (from bucket counts) is within ``limit`` gets
-    the bound without the per-row sort, which is what most rows are.
+    ``isqrt(total) * highest frequency / total``, and an n-gram occurs at most as often as its first 8 bytes; a
+    row whose bound from 8-byte counts is within ``limit`` gets the bound without hashing its n-grams, which is
+    what most rows are.
     """
     count = len(array)
-    hashes, rows = char_ngrams(array, n)
-    total = np.bincount(rows, minlength=count)
-    bounds = frequency_bounds(hashes, rows, buckets_per_item=2)  # 4x less table than 8: the max bound suffices
-    highest = np.zeros(count, dtype=np.int64)
-    np.maximum.at(highest, rows, bounds)
+    data, offsets = utf8_view(array)
+    chars = row_counts((data & 0xC0) != 0x80, offsets)
+    total = np.maximum(chars - n + 1, 0)
+    highest = byte_gram_bound(data, offsets)  # an n-gram's count is at most its first 8 bytes' count
     bound = _share(np.floor(np.sqrt(total)).astype(np.int64) * highest, total)
     suspects = bound > limit
     if not suspects.any():
         return bound
+    hashes, rows = char_ngrams(array, n)
     pick = np.flatnonzero(suspects[rows])
     hashes, rows = hashes[pick], rows[pick]
     freq, first = ngram_frequencies(hashes, rows)
