@@ -207,3 +207,17 @@ def test_filter_spec_parsing() -> None:
         CurationConfig.parse("near-dup")
     with pytest.raises(DataError, match="language=en"):
         CurationConfig.parse("language")
+
+
+@pytest.mark.slow
+def test_worker_processes_filter_the_same_rows(tmp_path: Path) -> None:
+    from novaflow.data.samples import generate_stackoverflow_csv
+
+    path = generate_stackoverflow_csv(tmp_path / "so.csv", 1500, seed=2)
+    src = DatasetSource(path=str(path), columns=ColumnMap(query="Body", response="Y"))
+    curation = CurationConfig.parse("dedup,near-dedup,quality,language=en")
+    one = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "one", curation=curation, workers=1)
+    two = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "two", curation=curation, workers=2)
+    assert one.report.filtered and two.report.filtered == one.report.filtered
+    for name in ("train.jsonl", "rejected.jsonl"):
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
