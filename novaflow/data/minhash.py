@@ -15,7 +15,6 @@ is kept: every other row is reported as a near-duplicate of it, with the estimat
 
 from __future__ import annotations
 
-import math
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -241,10 +240,3 @@ def _clusters(source: SignatureStore | U8, verified: I64) -> Clusters:
     rows, first = nodes[members], nodes[label[members]]
     scores = _pair_scores(source, np.stack([first, rows], axis=1))
     return Clusters(rows, first, scores)
-
-
-def expected_layout_recall(threshold: float, similarity_value: float) -> float:
-    """Probability that a pair of the given similarity becomes a candidate under :func:`band_layout` (docs)."""
-    bands, rows = band_layout(threshold)
-    agree = similarity_value + (1 - similarity_value) * _CHANCE
-    return 1 - (1 - agree**rows) ** bands if bands else math.nan
