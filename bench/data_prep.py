@@ -113,6 +113,17 @@ def measure(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None 
     return Run(wall, usage.ru_utime + usage.ru_stime, peak_mb, problem)
 
 
+def generate(path: Path, rows: int, seed: int) -> None:
+    """The case-study CSV, written by a child process: generating 600,000 rows here would grow this process to a
+    gigabyte, and every child it starts afterwards reports that as its own peak (a child's maximum RSS counts the
+    parent's pages it was forked with)."""
+    code = (
+        "import sys; from novaflow.data.samples import generate_stackoverflow_csv as g; "
+        "g(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path), str(rows), str(seed)], check=True)
+
+
 def best(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> Run:
     """The run with the lowest wall time out of ``repeat`` (other processes on a shared machine add noise)."""
     runs = [measure(cmd, env) for _ in range(max(1, repeat))]
@@ -155,8 +166,6 @@ def main() -> None:
     if args.setup_reference:
         setup_reference(ROOT / ".venv-forge", args.python312)
 
-    from novaflow.data.samples import generate_stackoverflow_csv
-
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     ref_py = Path(args.reference_python)
@@ -194,7 +203,7 @@ def main() -> None:
     for size in [int(s) for s in args.rows.split(",") if s.strip()]:
         data = work / f"so_{size}_{args.seed}.csv"
         if not data.exists():
-            generate_stackoverflow_csv(data, size, args.seed)
+            generate(data, size, args.seed)
         out = work / f"nf_csv_{size}"
         cmd = [*cli, "data", "prepare", str(data), "--method", "sft", "--model", "nova-lite-2", "--out", str(out)]
         nova = best([*cmd, "--map", "query=Body", "--map", "response=Y"], args.repeat)
@@ -226,7 +235,7 @@ def main() -> None:
         # Converse input: novaflow's own SFT output of a case-study CSV of that size (valid, varied, realistic)
         source = work / f"so_{size}_{args.seed}.csv"
         if not source.exists():
-            generate_stackoverflow_csv(source, size, args.seed)
+            generate(source, size, args.seed)
         seed_out = work / f"converse_src_{size}"
         made = measure([*cli, "data", "prepare", str(source), "--method", "sft", "--model", "nova-lite-2", "--out",
                         str(seed_out), "--map", "query=Body", "--map", "response=Y"])  # fmt: skip
