@@ -25,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from data_prep import measure, novaflow_cli  # bench scripts import each other by path
 
-LABELS = ("HQ", "LQ_EDIT", "LQ_CLOSE")
+from reward_lambda.labels import DEFAULT_LABELS
+
+LABELS = DEFAULT_LABELS
 TS = "2025-07-10T12-34-56.789012"
 
 

@@ -13,10 +13,11 @@ from novaflow.aws import get_client
 from novaflow.local import LocalAws
 from novaflow.reward.deploy import deploy_reward_lambda
 from reward_lambda.handler import lambda_handler
+from reward_lambda.labels import DEFAULT_LABELS
 
 
 def batch(n: int) -> list[dict]:
-    labels = ["HQ", "LQ_EDIT", "LQ_CLOSE"]
+    labels = list(DEFAULT_LABELS)
     return [
         {
             "id": i,

@@ -12,7 +12,7 @@ from typing import Any, TypedDict
 
 from prefect.logging import get_logger
 
-from novaflow.runs.registry import stop_jobs_of_run
+from novaflow.runs.ledger import stop_jobs_of_run
 from tasks.credentials import apply_credentials_block, credentials_from_parameters
 
 log = get_logger("novaflow.hooks")

@@ -13,7 +13,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from novaflow.catalog import model_field
 from novaflow.data.filters import CurationConfig
+from novaflow.reward.defaults import DEFAULT_FUNCTION_NAME
 from novaflow.settings import NovaflowSettings, load_settings
+from reward_lambda.labels import DEFAULT_LABELS
 
 Stage = Literal["baseline", "sft", "dpo", "rft", "deploy"]
 TrainingStage = Literal["sft", "dpo", "rft"]
@@ -152,12 +154,12 @@ class RewardParams(_Params):
         None, description="An existing reward Lambda to use as is (verified, never redeployed)."
     )
     function_name: str = Field(
-        "SageMaker-novaflow-reward",
+        DEFAULT_FUNCTION_NAME,
         description="Name of the Lambda novaflow deploys (must contain 'SageMaker' for HyperPod).",
     )
     labels: list[str] | None = Field(
         None,
-        description="Label set of novaflow's label grader. Empty: HQ, LQ_EDIT, LQ_CLOSE for the sample, "
+        description=f"Label set of novaflow's label grader. Empty: {', '.join(DEFAULT_LABELS)} for the sample, "
         "otherwise the RFT rows' distinct reference answers when there are at most 20.",
     )
     verify_rows: int = Field(200, ge=1, description="Rows graded locally and through Lambda before RFT.")

@@ -26,7 +26,8 @@ from enum import Enum
 from functools import cache
 from typing import Self
 
-from novaflow.errors import ConfigError, DataError, RecipeError
+from novaflow.errors import ConfigError, DataError
+from novaflow.recipes.published import load_published
 
 
 class _Named(str, Enum):
@@ -281,11 +282,8 @@ SUBMITTABLE = frozenset({Platform.SMTJ, Platform.BEDROCK, Platform.SERVERLESS})
 @cache
 def escrow_accounts() -> dict[str, str]:
     """Region -> the AWS-owned account holding the Nova images there (from the published inference image table).
-    Training and evaluation images exist in fewer regions than inference: :func:`region_problem` asks the job's
-    recipe (:mod:`novaflow.recipes.service`). Read on first use: the published tables and the recipe package cost
-    50 ms that ``data prepare`` and ``--help`` do not need."""
-    from novaflow.recipes.published import load_published
-
+    Training and evaluation images exist in fewer regions than inference:
+    :func:`novaflow.recipes.support.region_problem` asks the job's recipe."""
     return {region: uri.split(".", 1)[0] for region, uri in sorted(load_published().inference_images.items())}
 
 
@@ -316,53 +314,6 @@ def method_problem(model: str | NovaModel, method: Method, platform: Platform) -
     return None
 
 
-def region_problem(
-    platform: Platform,
-    region: str,
-    model: str | NovaModel | None = None,
-    method: Method | None = None,
-    eval_task: str | None = None,
-) -> str | None:
-    """Why a job on ``platform`` cannot run in ``region`` (None when it can).
-
-    On SageMaker the answer is the published image table of the job's recipe (training, RFT and evaluation images
-    are not in every region that hosts Nova inference); without a model and method, any Nova image will do.
-    Serverless jobs run where the recipe hub lists serverless SKUs; which technique runs where is narrower and is
-    checked per recipe by :mod:`novaflow.recipes.serverless`.
-    """
-    if platform is Platform.SERVERLESS:
-        if region in SERVERLESS_REGIONS:
-            return None
-        return (
-            f"SageMaker serverless customization of Nova is not offered in {region!r}: use one of "
-            f"{', '.join(sorted(SERVERLESS_REGIONS))} (NOVAFLOW_REGION) or platform SMTJ."
-        )
-    if platform is Platform.BEDROCK:
-        if region in BEDROCK_REGIONS:
-            return None
-        return (
-            f"Bedrock Nova customization runs only in us-east-1, not {region}: set "
-            f"NOVAFLOW_REGION=us-east-1 or use platform SMTJ."
-        )
-    if model is not None and method is not None and platform is Platform.SMTJ:
-        from novaflow.recipes.service import needs_own_image, recipe_for, regions
-
-        nova = get_model(model)
-        recipe = recipe_for(nova, method, task=eval_task if method is Method.EVALUATION else None)
-        where = regions(recipe, nova)
-        if not where and needs_own_image(recipe):
-            return None  # the image is the one AWS gave the account: the dry run asks for it
-        if region not in where:
-            return (
-                f"AWS publishes no {method.value} image for {nova.key} in {region} ({recipe.name}): use one of "
-                f"{', '.join(where)} (set NOVAFLOW_REGION)."
-            )
-        return None
-    if region not in escrow_accounts():
-        return f"Region {region!r} has no Nova customization images: use one of {', '.join(escrow_accounts())}."
-    return None
-
-
 def data_format_problem(model: str | NovaModel, data_format: DataFormat) -> str | None:
     """Why no method that reads ``data_format`` can train ``model`` (None when one can)."""
     nova = get_model(model)
@@ -370,21 +321,6 @@ def data_format_problem(model: str | NovaModel, data_format: DataFormat) -> str 
     if any(nova.key in SUPPORT[m].models for m in readers):
         return None
     return f"{data_format.value} data is of no use for {nova.key}: {SUPPORT[readers[0]].reason}."
-
-
-def check_supported(
-    model: str | NovaModel,
-    method: Method,
-    platform: Platform,
-    region: str | None = None,
-    eval_task: str | None = None,
-) -> None:
-    """RecipeError with the reason when the job cannot run (before anything is uploaded or paid for)."""
-    problem = method_problem(model, method, platform) or (
-        region_problem(platform, region, model, method, eval_task) if region else None
-    )
-    if problem:
-        raise RecipeError(problem)
 
 
 def check_data_format(model: str | NovaModel, data_format: DataFormat) -> None:

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -65,6 +66,7 @@ def open_binary(
         with path.open("rb") as fh:
             yield fh
         return
+    # Start-up time: boto3 (via novaflow.aws) is imported only when a location really is on S3.
     from botocore.exceptions import ClientError
 
     from novaflow.aws import get_client, is_not_found, split_s3_uri, wrap_client_error
@@ -198,6 +200,7 @@ def list_keys(
     prefix_uri: str, *, settings: NovaflowSettings | None = None, error: type[NovaflowError] = DataError
 ) -> list[str]:
     """Keys under an ``s3://bucket/prefix/``, relative to the prefix, sorted; a missing bucket raises ``error``."""
+    # Start-up time: boto3 (via novaflow.aws) is imported only when a location really is on S3.
     from botocore.exceptions import ClientError
 
     from novaflow.aws import get_client, is_not_found, split_s3_uri, wrap_client_error
@@ -214,6 +217,15 @@ def list_keys(
     return sorted(names)
 
 
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 LINK_SECONDS = 7 * 24 * 3600
 """How long a presigned link works: seven days, the most a SigV4 presigned URL may last."""
 
@@ -226,6 +238,7 @@ def browser_url(location: Location, settings: NovaflowSettings | None = None) ->
     """
     if not is_s3(location):
         return Path(location).resolve().as_uri()
+    # Start-up time: boto3 (via novaflow.aws) is imported only when a location really is on S3.
     from novaflow.aws import get_client, split_s3_uri
 
     bucket, key = split_s3_uri(str(location))

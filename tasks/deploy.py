@@ -9,7 +9,6 @@ itself. Teardown raises after reporting when anything could not be removed: a qu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -24,13 +23,14 @@ from novaflow.deploy.stream import StreamResult
 from novaflow.deploy.targets import Served, ask, deploy_checkpoint, teardown_services
 from novaflow.deploy.teardown import TeardownReport, teardown
 from novaflow.errors import DeployError
+from novaflow.evaluation.compare import StageComparison
 from novaflow.settings import NovaflowSettings
 from tasks.common import AWS_RETRIES, artifact_key, publish_table
 
 
 @task(name="deploy-gate")
 def gate_task(
-    comparison: Any,
+    comparison: StageComparison,
     metric: str = "em",
     *,
     min_delta: float = 0.0,

@@ -16,7 +16,7 @@ from novaflow.evaluation.compare import StageComparison, compare_stages
 from novaflow.evaluation.judging import upload_judge_dataset
 from novaflow.evaluation.parser import parse_eval_output
 from novaflow.evaluation.results import EvalResult
-from novaflow.reports.summary import comparison_markdown, metric_rows, metric_table_markdown
+from novaflow.reports.eval_summary import comparison_markdown, metric_rows, metric_table_markdown
 from tasks.common import AWS_RETRIES, artifact_key, publish_table
 
 

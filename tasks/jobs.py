@@ -23,9 +23,9 @@ from novaflow.jobs.poll import wait_for_job
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.series import TrainingSeries, read_training_series
 from novaflow.jobs.spec import JobSpec
-from novaflow.jobs.submit import submit_training_job
+from novaflow.jobs.submit import prepare_submission, submit_training_job
 from novaflow.recipes.overrides import get_path
-from novaflow.settings import NovaflowSettings
+from novaflow.settings import NovaflowSettings, load_settings
 from tasks.common import AWS_RETRIES, artifact_key, publish_table
 
 
@@ -47,8 +47,6 @@ def submit_cache_key(context: object, parameters: dict[str, object]) -> str:
     region or endpoint (a fresh embedded AWS) is another job, and a cached record must not stand in for it."""
     import hashlib
     import json
-
-    from novaflow.settings import load_settings
 
     settings = parameters.get("settings") or load_settings()
     spec = parameters["spec"]
@@ -107,8 +105,6 @@ class ProgressReporter:
 def max_steps_of(spec: JobSpec | None) -> int | None:
     if spec is None:
         return None
-    from novaflow.jobs.submit import prepare_submission
-
     recipe = prepare_submission(spec, strict=False).recipe.recipe
     for path in ("training_config.max_steps", "training_config.trainer.max_steps", "HyperParameters.max_steps"):
         try:

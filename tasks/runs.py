@@ -1,4 +1,4 @@
-"""Tasks that keep a flow run's own record of the jobs it owns (see :mod:`novaflow.runs.registry`), and the leases a
+"""Tasks that keep a flow run's own record of the jobs it owns (see :mod:`novaflow.runs.ledger`), and the leases a
 run holds: a slot of the training-job limit while a job runs, its run name while it runs."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from prefect.context import get_run_context
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from novaflow.errors import RunInUseError
-from novaflow.runs.registry import register_job
+from novaflow.runs.ledger import register_job
 from tasks.common import AWS_RETRIES
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest_plugins = ["tests.plugins.network_guard"]
+pytest_plugins = ["tests.plugins.network_guard", "tests.plugins.fast_lane"]
 
 _SESSION_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -74,7 +74,7 @@ def parse(
 ) -> None:
     """Print the metric table of an evaluation output (and any disagreement with a recomputation)."""
     from novaflow.evaluation.parser import parse_eval_output
-    from novaflow.reports.summary import metric_table_markdown
+    from novaflow.reports.eval_summary import metric_table_markdown
 
     result = parse_eval_output(uri, verify=not no_verify, prompts=False)
     if as_json:
@@ -99,7 +99,7 @@ def compare(
     """Compare stages on the same rows: deltas with paired CIs and p-values."""
     from novaflow.evaluation.compare import compare_stages
     from novaflow.evaluation.parser import parse_eval_output
-    from novaflow.reports.summary import comparison_markdown
+    from novaflow.reports.eval_summary import comparison_markdown
 
     if len(locations) < 2:
         raise typer.BadParameter("give at least two evaluation outputs (baseline first)")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from novaflow.reward.defaults import DEFAULT_FUNCTION_NAME, DEFAULT_LIMIT
+from reward_lambda.labels import DEFAULT_LABELS
 
 if TYPE_CHECKING:
     from novaflow.reward.verify import RewardVerification
@@ -66,7 +67,9 @@ def deploy(
         None, "--role-arn", help="SageMaker execution role to grant invoke to (default NOVAFLOW_ROLE_ARN)."
     ),
     region: str = typer.Option(None, "--region", help="AWS region (default NOVAFLOW_REGION)."),
-    labels: str = typer.Option(None, "--labels", help="Comma-separated label set (default HQ,LQ_EDIT,LQ_CLOSE)."),
+    labels: str = typer.Option(
+        None, "--labels", help=f"Comma-separated label set (default {','.join(DEFAULT_LABELS)})."
+    ),
     correct: float = typer.Option(1.0, help="Reward for the right label."),
     incorrect: float = typer.Option(-1.0, help="Reward for a wrong label (also the invalid-sample reward)."),
     verbose_penalty: float = typer.Option(0.0, help="Subtracted from answers longer than --verbose-chars."),

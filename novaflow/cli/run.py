@@ -115,50 +115,114 @@ def end_to_end_cmd(
     data: str = typer.Option(
         "sample",
         "--data",
-        help="CSV/JSONL/Parquet path or s3:// URI; 'sample' = the committed synthetic Stack Overflow sample.",
+        help=(
+            "CSV / JSONL / JSON / Parquet path or s3:// URI; 'sample' uses the committed synthetic "
+            "Stack Overflow sample."
+        ),
     ),
     sizes: str | None = typer.Option(None, "--sizes", help="SFT,EVAL,RFT row counts (default 3500,500,700)."),
     model: str | None = typer.Option(
-        None, "--model", help="Nova model or an alias of one (default: NOVAFLOW_MODEL, else nova-lite-2)."
+        None,
+        "--model",
+        help=(
+            "Nova model in any spelling the catalog knows (nova-lite-2, amazon.nova-2-lite-v1, ...); "
+            "empty = settings.model (NOVAFLOW_MODEL, nova-lite-2 unless set)."
+        ),
     ),
     column: list[str] = typer.Option([], "--map", help="KEY=COLUMN mapping, repeatable (query=Body ...)."),
-    system: str | None = typer.Option(None, "--system", help="One system prompt for every row."),
-    run_name: str = typer.Option("case-study", "--run-name", help="Names the S3 prefix, artifacts, deployment."),
-    skip: list[str] = typer.Option([], "--skip", help="Skip a stage: baseline, sft, dpo, rft, deploy (repeatable)."),
+    system: str | None = typer.Option(
+        None,
+        "--system",
+        help=(
+            "One system prompt for every row; the sample's label-only prompt when the source is "
+            "'sample' and this is empty."
+        ),
+    ),
+    run_name: str = typer.Option(
+        "case-study", "--run-name", help="Names the run's S3 prefix, artifacts and deployment."
+    ),
+    skip: list[str] = typer.Option([], "--skip", help="Stages to skip. Repeatable: baseline, sft, dpo, rft, deploy."),
     cleanup: bool | None = typer.Option(
-        None, "--cleanup/--keep", help="Tear the deployment down at the end (default: yes with --local, no on AWS)."
+        None,
+        "--cleanup/--keep",
+        help=(
+            "Tear down the deployment (and the roles novaflow created) at the end. Default here: yes "
+            "with --local, no on AWS."
+        ),
     ),
     params_file: Path | None = typer.Option(
         None, "--params", help="JSON file of EndToEndParams (UI form shape); the flags above override it."
     ),
-    work_dir: str = typer.Option("novaflow-runs", "--work-dir", help="Local scratch directory."),
+    work_dir: str = typer.Option(
+        "novaflow-runs", "--work-dir", help="Local scratch directory for prepared files and reports."
+    ),
     reward: str | None = typer.Option(
         None,
         "--reward",
-        help="Your reward file (.py with lambda_handler(event, context) or grade(response, reference_answer, "
-        "sample); local or s3://), packaged with the requirements.txt beside it.",
+        help=(
+            "Your reward file (.py, local path or s3:// URI) defining lambda_handler(event, context) or"
+            " grade(response, reference_answer, sample); a requirements.txt beside it is packaged too. "
+            "Empty: novaflow's label grader."
+        ),
     ),
-    reward_arn: str | None = typer.Option(None, "--reward-arn", help="An existing reward Lambda, used as is."),
+    reward_arn: str | None = typer.Option(
+        None, "--reward-arn", help="An existing reward Lambda to use as is (verified, never redeployed)."
+    ),
     stratify: str | None = typer.Option(
-        None, "--stratify", help="COLUMN or 'none' (default: automatic - the response column when it has few values)."
+        None,
+        "--stratify",
+        help=(
+            "Column to stratify the splits by, or 'none'. Empty: automatic - the sample's label column "
+            "Y, or the response column when it has at most 20 distinct values (the split artifact says "
+            "which)."
+        ),
     ),
     eval_task: str | None = typer.Option(
-        None, "--eval-task", help="Evaluation added to gen_qa: judge, rft_eval or a benchmark (mmlu, bbh, math...)."
+        None,
+        "--eval-task",
+        help=(
+            "Evaluation added to gen_qa on the held-out rows: gen_qa (nothing more), judge (the judge "
+            "of the model's Nova version: llm_judge or rubric_llm_judge), rft_eval (your reward Lambda "
+            "grades each answer), or a benchmark: mmlu, mmlu_pro, bbh, gpqa, math, strong_reject, "
+            "ifeval, mmmu. Empty: gen_qa; for the baseline, the same task as the evaluations after SFT "
+            "and RFT."
+        ),
     ),
     gate_metric: str | None = typer.Option(
-        None, "--gate-metric", help="Metric the deploy gate checks (em, judge:winrate, rft_eval:<name>, ...)."
+        None,
+        "--gate-metric",
+        help=(
+            "Metric the candidate must improve: a gen_qa metric (em, qem, f1, rouge1, accuracy, ...) or"
+            " one of the evaluation task's, named task:metric (judge:winrate, "
+            "rft_eval:aggregate_reward_score, mmlu:accuracy)."
+        ),
     ),
     mlflow_uri: str | None = typer.Option(
-        None, "--mlflow", help="MLflow tracking URI (sqlite:///runs.db, a server, a SageMaker MLflow ARN)."
+        None,
+        "--mlflow",
+        help=(
+            "MLflow tracking URI (sqlite:///runs.db, https://..., or a SageMaker MLflow ARN, which also"
+            " goes into the recipes so the training containers log there); empty = MLFLOW_TRACKING_URI,"
+            " if set."
+        ),
     ),
     platform: str | None = typer.Option(
         None,
         "--platform",
         help="Run every job on SMTJ (default) or SERVERLESS (no instances; models registered as versions).",
     ),
-    accept_eula: bool = typer.Option(False, "--accept-eula", help="SERVERLESS: accept the base model's EULA."),
+    accept_eula: bool = typer.Option(
+        False,
+        "--accept-eula",
+        help="SERVERLESS: accept the base model's end-user license agreement. Applies to every stage.",
+    ),
     stages: str | None = typer.Option(
-        None, "--stages", help="Training stages in order, comma separated: sft,rft (default), sft,dpo, dpo, ..."
+        None,
+        "--stages",
+        help=(
+            "Training stages in the order they run, each from the model of the one before: [sft, rft] "
+            "(Nova 2, the case study), [sft, dpo] (Nova 1), [dpo], ... Comma separated: sft,rft."
+        ),
     ),
 ) -> None:
     """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->

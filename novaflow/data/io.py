@@ -21,21 +21,13 @@ from botocore.exceptions import ClientError
 from novaflow.aws import get_client, split_s3_uri, wrap_client_error
 from novaflow.errors import DataError
 from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.storage import sha256_file
 
 if TYPE_CHECKING:
     from novaflow.data.prepare import PreparedDataset
 
 MULTIPART_THRESHOLD = 64 << 20
 MULTIPART_CHUNK = 16 << 20
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def encryption_args(settings: NovaflowSettings) -> dict[str, str]:

@@ -30,13 +30,13 @@ from novaflow.catalog import DataFormat, Method, NovaModel, Platform, check_data
 from novaflow.data.bounds import row_count_problem
 from novaflow.data.columnar import ChunkOutput, joined_lines
 from novaflow.data.formats import MANIFEST_FILE, OUTPUT_FILES, REJECTED_FILE, REPORT_FILE
-from novaflow.data.records import consistency_drops, label_of
+from novaflow.data.message_rows import consistency_drops, label_of
 from novaflow.data.rejections import Rejection, RejectionLog
 from novaflow.data.report import DataReport, ReportBuilder
 from novaflow.data.source import DatasetSource
 from novaflow.data.workers import ChunkJob, ChunkStream
 from novaflow.errors import DataError
-from novaflow.storage import local_copy
+from novaflow.storage import local_copy, sha256_file
 
 if TYPE_CHECKING:  # the filters load only when a run asks for them: start-up is most of a small file's time
     from novaflow.data.filters import CurationConfig, DuplicateIndex
@@ -113,8 +113,6 @@ def load_prepared(out_dir: str | Path) -> PreparedDataset:
     data_format = DataFormat(manifest["method"])
     report = DataReport.model_validate_json((out / REPORT_FILE).read_bytes())
     data_file = out / OUTPUT_FILES[data_format]
-    from novaflow.data.io import sha256_file
-
     expected = manifest["files"][data_file.name]["sha256"]
     if not data_file.exists() or sha256_file(data_file) != expected:
         raise DataError(f"{data_file}: missing or changed since it was prepared (sha256 differs from the manifest)")

@@ -19,7 +19,10 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-LABELS = ("HQ", "LQ_EDIT", "LQ_CLOSE")
+from reward_lambda.labels import DEFAULT_LABELS
+
+LABELS = DEFAULT_LABELS
+"""The case study's labels (one source: the label extractor's defaults, :mod:`reward_lambda.labels`)."""
 COLUMNS = ("Id", "Title", "Body", "Tags", "CreationDate", "Y")
 SAMPLE_CSV = Path(__file__).resolve().parent.parent / "samples" / "stackoverflow_sample.csv"
 SAMPLE_ROWS = 5000

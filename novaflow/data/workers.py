@@ -28,8 +28,8 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from novaflow.catalog import DataFormat
 from novaflow.data.columnar import ChunkOutput, ColumnarPlan, plan_columns, transform_chunk
 from novaflow.data.loaders import Chunk, iter_chunks
+from novaflow.data.message_rows import transform_records, uses_record_path
 from novaflow.data.preferences import pair_columns
-from novaflow.data.records import transform_records, uses_record_path
 from novaflow.data.source import DatasetSource
 from novaflow.errors import DataError
 

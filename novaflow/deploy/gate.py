@@ -2,36 +2,21 @@
 
 A fine-tuned model that is "better" by 0.4 points on 200 samples is usually noise; deploying it costs money and
 trust. By default the paired significance computed by the evaluation step is required as well as the margin.
-The gate accepts anything shaped like ``novaflow.evaluation.compare.MetricDelta`` (a Protocol), one of them in a
-mapping or sequence, or a comparison object holding them, so it does not depend on that module's internals.
+:func:`decide_gate` takes the run's :class:`~novaflow.evaluation.compare.StageComparison` and gates its last stage
+against its first (or the stages named); :func:`judge_delta` is the rule on one paired delta.
 
 Example:
-    >>> decide_gate(delta, metric="em", min_delta=0.02).approved       # doctest: +SKIP
+    >>> decide_gate(comparison, metric="em", min_delta=0.02).approved       # doctest: +SKIP
     False
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
 
 from novaflow.errors import DeployError
-
-
-@runtime_checkable
-class MetricDeltaLike(Protocol):
-    """What the gate reads from a paired comparison of one metric."""
-
-    metric: str
-    baseline: float
-    candidate: float
-    delta: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    n: int
+from novaflow.evaluation.compare import MetricDelta, StageComparison
 
 
 @dataclass(frozen=True)
@@ -54,57 +39,22 @@ class GateDecision:
 
 
 def find_delta(
-    comparison: Any, metric: str, *, baseline: str | None = None, candidate: str | None = None
-) -> MetricDeltaLike:
-    """The delta for ``metric`` in a MetricDelta, mappings/sequences of them, or an object holding them.
-
-    A stage comparison (``.stages`` plus ``.delta(metric, baseline, candidate)``) is asked for the named stages,
-    by default its first stage (the baseline) against its last (the candidate to deploy). Otherwise exactly one
-    delta for the metric must be found; with several, pass the one meant.
-    """
-    stages = getattr(comparison, "stages", None)
-    lookup = getattr(comparison, "delta", None)
-    if stages and callable(lookup):
-        base, cand = baseline or stages[0], candidate or stages[-1]
-        try:
-            return lookup(metric, base, cand)
-        except KeyError:
-            raise DeployError(
-                f"gate metric {metric!r} has no paired delta for {base} -> {cand} in the "
-                f"comparison of stages {', '.join(stages)}"
-            ) from None
-    found = [d for d in _collect(comparison, depth=0) if d.metric == metric]
-    if not found:
-        names = sorted({d.metric for d in _collect(comparison, depth=0)})
-        raise DeployError(f"gate metric {metric!r} is not in the comparison (available: {', '.join(names) or 'none'})")
-    if len({id(d) for d in found}) > 1:
-        raise DeployError(f"the comparison holds {len(found)} deltas for {metric!r}; pass the one to gate on")
-    return found[0]
-
-
-def _collect(value: Any, depth: int) -> list[MetricDeltaLike]:
-    if _is_delta(value):
-        return [value]
-    if depth > 4 or isinstance(value, (str, bytes)):
-        return []
-    if isinstance(value, Mapping):
-        items: list[Any] = list(value.values())
-    elif isinstance(value, Sequence):
-        items = list(value)
-    else:
-        items = [getattr(value, a) for a in ("deltas", "metric_deltas") if getattr(value, a, None) is not None]
-    out: list[MetricDeltaLike] = []
-    for item in items:
-        out.extend(_collect(item, depth + 1))
-    return out
-
-
-def _is_delta(value: Any) -> bool:
-    return all(hasattr(value, a) for a in ("metric", "delta", "p_value", "ci_low", "ci_high"))
+    comparison: StageComparison, metric: str, *, baseline: str | None = None, candidate: str | None = None
+) -> MetricDelta:
+    """The paired delta of ``metric`` between two stages: by default the first (the baseline) and the last (the
+    candidate to deploy)."""
+    base, cand = baseline or comparison.stages[0], candidate or comparison.stages[-1]
+    try:
+        return comparison.delta(metric, base, cand)
+    except KeyError:
+        raise DeployError(
+            f"gate metric {metric!r} has no paired delta for {base} -> {cand} in the "
+            f"comparison of stages {', '.join(comparison.stages)}"
+        ) from None
 
 
 def decide_gate(
-    comparison_or_delta: Any,
+    comparison: StageComparison,
     metric: str = "em",
     *,
     min_delta: float = 0.0,
@@ -114,11 +64,29 @@ def decide_gate(
     baseline: str | None = None,
     candidate: str | None = None,
 ) -> GateDecision:
-    """Approve when the candidate improves ``metric`` by more than nothing and at least ``min_delta``, and (by
+    """The gate on the comparison's ``candidate`` stage against its ``baseline`` stage (:func:`find_delta`)."""
+    return judge_delta(
+        find_delta(comparison, metric, baseline=baseline, candidate=candidate),
+        min_delta=min_delta,
+        require_significance=require_significance,
+        alpha=alpha,
+        higher_is_better=higher_is_better,
+    )
+
+
+def judge_delta(
+    d: MetricDelta,
+    *,
+    min_delta: float = 0.0,
+    require_significance: bool = True,
+    alpha: float = 0.05,
+    higher_is_better: bool = True,
+) -> GateDecision:
+    """Approve when the candidate improves the metric by more than nothing and at least ``min_delta``, and (by
     default) the paired test gives ``p_value < alpha``. The reason says which condition failed, with numbers."""
     if not 0 < alpha < 1:
         raise DeployError(f"gate alpha must be between 0 and 1, got {alpha}")
-    d = find_delta(comparison_or_delta, metric, baseline=baseline, candidate=candidate)
+    metric = d.metric
     gain = d.delta if higher_is_better else -d.delta
     numbers = (
         f"{metric}: baseline {d.baseline:.4f}, candidate {d.candidate:.4f}, delta {d.delta:+.4f} "

@@ -23,6 +23,7 @@ import numpy as np
 
 from novaflow.errors import EvaluationError
 from novaflow.evaluation.classification import classify, is_label_task
+from novaflow.evaluation.consistency import fill_sample_metrics
 from novaflow.evaluation.metrics import NOVA_METRICS, SAMPLE_METRICS
 from novaflow.evaluation.results import EvalResult
 
@@ -222,8 +223,6 @@ def compare_stages(
 
     Rows are matched by position and must carry the same golds; otherwise pairing would be meaningless.
     """
-    from novaflow.evaluation.consistency import fill_sample_metrics
-
     names = list(stages)
     if len(names) < 2:
         raise EvaluationError("comparison needs at least two stages (baseline and a candidate)")

@@ -11,6 +11,7 @@ import math
 from typing import TYPE_CHECKING
 
 from novaflow.evaluation.metrics import NOVA_METRICS, nova_results_json, sample_metrics
+from novaflow.evaluation.results import Disagreement, MetricRow, MetricTable
 
 if TYPE_CHECKING:
     from novaflow.evaluation.results import Disagreement, EvalResult, MetricTable
@@ -27,8 +28,6 @@ def fill_sample_metrics(result: EvalResult) -> None:
 
 def check_against_samples(result: EvalResult, *, rel_tol: float = 1e-9) -> list[Disagreement]:
     """Metrics whose reported value or stderr is not reproduced from the samples within ``rel_tol``."""
-    from novaflow.evaluation.results import Disagreement
-
     fill_sample_metrics(result)
     entry = nova_results_json(result.golds, result.predictions)["results"]["all"]
     out: list[Disagreement] = []
@@ -46,8 +45,6 @@ def check_against_samples(result: EvalResult, *, rel_tol: float = 1e-9) -> list[
 
 def recomputed_table(result: EvalResult) -> MetricTable:
     """The gen_qa metric table computed from the samples alone (for outputs without a results file)."""
-    from novaflow.evaluation.results import MetricRow, MetricTable
-
     if not result.samples:
         return MetricTable()
     fill_sample_metrics(result)

@@ -2,70 +2,24 @@
 customization (HyperPod: a seam).
 
 Submit, poll and stop only need four verbs from a platform - describe, create, stop, and the operation name used
-for request validation - so a new platform (HyperPod through its EKS API) is one class here, not a fork of the
-submit and wait logic.
+for request validation - so a new platform (HyperPod through its EKS API) is one class (here, or in its own module
+importing :mod:`novaflow.jobs.backend_base`) and one line in :func:`get_backend`, not a fork of the submit and
+wait logic.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from novaflow.aws import error_message, get_client, is_not_found, wrap_client_error
+from novaflow.aws import get_client, is_not_found, wrap_client_error
 from novaflow.catalog import Platform
 from novaflow.errors import JobError
-from novaflow.jobs.records import JobStatus, map_status
+from novaflow.jobs.backend_base import JobBackend, JobState
+from novaflow.jobs.records import map_status
 from novaflow.settings import NovaflowSettings
-
-
-@dataclass
-class JobState:
-    """What a platform says about a job right now."""
-
-    name: str
-    status: JobStatus
-    raw_status: str
-    failure_reason: str | None = None
-    secondary_status: str | None = None
-    arn: str | None = None
-    created: datetime | None = None
-    output_model_arn: str | None = None
-    output_uri: str | None = None
-    output_model_package_arn: str | None = None
-    """Serverless: the model package version the job registered its model as."""
-    billable_tokens: int | None = None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
-
-
-class JobBackend(Protocol):
-    platform: Platform
-    create_operation: str
-
-    @property
-    def client(self) -> BaseClient: ...
-
-    def describe(self, name: str) -> JobState | None:
-        """The job's state, or None when no job has that name."""
-
-    def create(self, request: dict[str, Any]) -> str | None:
-        """Create the job; return its ARN. Raise ``ClientError`` unchanged (submit interprets it)."""
-
-    def stop(self, name: str) -> None: ...
-
-
-def is_already_exists(exc: BaseException) -> bool:
-    """AWS's answer to a concurrent creator: SageMaker says ValidationException "... already exists"."""
-    if not isinstance(exc, ClientError):
-        return False
-    code = exc.response.get("Error", {}).get("Code")
-    text = error_message(exc).lower()
-    return code in {"ResourceInUse", "ResourceInUseException", "ConflictException"} or (
-        code == "ValidationException" and ("already exists" in text or "must be unique" in text)
-    )
 
 
 class SageMakerBackend:
@@ -106,6 +60,19 @@ class SageMakerBackend:
             self._client.stop_training_job(TrainingJobName=name)
         except ClientError as exc:
             raise wrap_client_error(exc, f"Stopping training job {name}") from exc
+
+
+class ServerlessBackend(SageMakerBackend):
+    """Serverless jobs are SageMaker training jobs: the same describe, stop and logs, plus the output package."""
+
+    platform = Platform.SERVERLESS
+
+    def describe(self, name: str) -> JobState | None:
+        state = super().describe(name)
+        if state is not None:
+            state.output_model_package_arn = state.raw.get("OutputModelPackageArn")
+            state.billable_tokens = state.raw.get("BillableTokenCount")
+        return state
 
 
 class BedrockBackend:
@@ -156,8 +123,6 @@ def get_backend(
     if plat is Platform.SMTJ:
         return SageMakerBackend(settings, client)
     if plat is Platform.SERVERLESS:
-        from novaflow.jobs.serverless import ServerlessBackend
-
         return ServerlessBackend(settings, client)
     if plat is Platform.BEDROCK:
         return BedrockBackend(settings, client)

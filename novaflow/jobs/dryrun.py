@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from novaflow.aws import error_code, get_client, is_not_found, split_s3_uri
-from novaflow.catalog import DataFormat, Method, Platform, check_supported
+from novaflow.catalog import DataFormat, Method, Platform
 from novaflow.data.bounds import row_count_problem
 from novaflow.data.formats import estimate_tokens
 from novaflow.data.media import check_media
@@ -36,6 +36,7 @@ from novaflow.jobs.submit import Submission, prepare_submission
 from novaflow.recipes.overrides import get_path, resolved_value
 from novaflow.recipes.serverless import TokenCostEstimate, availability_problem, billable_tokens, load_serverless_prices
 from novaflow.recipes.service import CPT_IMAGE_PROBLEM, eval_task, needs_own_image, regions
+from novaflow.recipes.support import check_supported
 from novaflow.recipes.tables import CostEstimate, PriceTable, load_instance_table, load_price_table
 from novaflow.reward.deploy import LAMBDA_ARN_RE
 from novaflow.settings import NovaflowSettings, load_settings

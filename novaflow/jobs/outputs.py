@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from novaflow.aws import get_client, is_not_found, split_s3_uri, wrap_client_error
 from novaflow.errors import EvaluationError, JobError
 from novaflow.jobs.records import JobRecord
+from novaflow.registry.packages import describe_version
 from novaflow.settings import NovaflowSettings
 
 CHECKPOINT_KEYS = ("checkpoint_s3_bucket", "checkpoint_s3_path")
@@ -113,8 +114,6 @@ def checkpoint_of(record: JobRecord, settings: NovaflowSettings | None = None) -
     """A finished job's checkpoint: from the model package version it registered (serverless), else from its
     ``manifest.json``."""
     if record.output_model_package_arn:
-        from novaflow.registry.packages import describe_version
-
         uri = describe_version(record.output_model_package_arn, settings).checkpoint_uri
         if uri:
             return uri

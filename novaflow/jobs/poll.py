@@ -23,7 +23,8 @@ from novaflow.aws import is_retryable, wrap_client_error
 from novaflow.backoff import Backoff, PollTimeout, poll_until
 from novaflow.catalog import Platform
 from novaflow.errors import JobError
-from novaflow.jobs.backends import JobBackend, JobState, get_backend
+from novaflow.jobs.backend_base import JobBackend, JobState
+from novaflow.jobs.backends import get_backend
 from novaflow.jobs.logs import LogLine, LogTailer
 from novaflow.jobs.records import JobRecord, JobStatus
 from novaflow.settings import NovaflowSettings

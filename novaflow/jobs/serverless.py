@@ -23,9 +23,8 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from novaflow.aws import get_client, is_not_found, wrap_client_error
-from novaflow.catalog import Method, Platform
+from novaflow.catalog import Method
 from novaflow.errors import RecipeError
-from novaflow.jobs.backends import JobState, SageMakerBackend
 from novaflow.jobs.request import job_tags
 from novaflow.jobs.spec import JobSpec
 from novaflow.recipes import serverless as hub_spec
@@ -344,16 +343,3 @@ def resolve_refs(spec: JobSpec, settings: NovaflowSettings | None = None, *, cre
         if note:
             notes.append(note)
     return ServerlessRefs(base_arn, gated, group, evaluator_arn, tuple(notes))
-
-
-class ServerlessBackend(SageMakerBackend):
-    """Serverless jobs are SageMaker training jobs: the same describe, stop and logs, plus the output package."""
-
-    platform = Platform.SERVERLESS
-
-    def describe(self, name: str) -> JobState | None:
-        state = super().describe(name)
-        if state is not None:
-            state.output_model_package_arn = state.raw.get("OutputModelPackageArn")
-            state.billable_tokens = state.raw.get("BillableTokenCount")
-        return state

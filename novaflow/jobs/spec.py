@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from novaflow.catalog import Method, NovaModel, Platform, canonical_model, get_model
 from novaflow.recipes.build import MLFLOW_FIELDS
+from novaflow.registry.packages import default_group
 from novaflow.settings import NovaflowSettings
 
 JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
@@ -102,8 +103,6 @@ class JobSpec(BaseModel):
         if self.method is Method.EVALUATION and self.eval_task is None:
             updates["eval_task"] = "gen_qa"
         if self.platform is Platform.SERVERLESS and self.model_package_group is None:
-            from novaflow.registry.packages import default_group
-
             updates["model_package_group"] = default_group(self.model, "jobs")
         return self.model_copy(update=updates) if updates else self
 

@@ -22,16 +22,18 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from novaflow.aws import get_client, split_s3_uri, wrap_client_error
-from novaflow.catalog import Platform, check_supported
+from novaflow.catalog import Platform
 from novaflow.errors import JobError, RecipeError
-from novaflow.jobs.backends import JobBackend, JobState, get_backend, is_already_exists
+from novaflow.jobs.backend_base import JobBackend, JobState, is_already_exists
+from novaflow.jobs.backends import get_backend
 from novaflow.jobs.reasoning import follow_data_reasoning
 from novaflow.jobs.records import JobRecord, JobStatus
 from novaflow.jobs.request import build_bedrock_request, build_training_job_request, validate_request
 from novaflow.jobs.serverless import ServerlessRefs, build_serverless_request, resolve_refs, typed_hyperparameters
 from novaflow.jobs.spec import JobSpec
 from novaflow.recipes.build import MLFLOW_FIELDS, ResolvedRecipe, build_recipe
-from novaflow.recipes.serverless import hyperparameter_spec
+from novaflow.recipes.serverless import availability_problem, hyperparameter_spec
+from novaflow.recipes.support import check_supported
 from novaflow.recipes.tables import InstanceTable, load_instance_table
 from novaflow.settings import NovaflowSettings, load_settings
 
@@ -147,8 +149,6 @@ def prepare_submission(
 def _serverless_submission(spec: JobSpec, settings: NovaflowSettings, suffix: str, strict: bool) -> Submission:
     """A serverless job has no recipe file: its "recipe" is the typed hyperparameter map, checked against the
     hub spec of the recipe the service trains with (shown by the dry run, hashed by nobody: the spec is)."""
-    from novaflow.recipes.serverless import availability_problem
-
     problem = availability_problem(spec.nova, spec.method, str(spec.region))
     if problem:
         raise RecipeError(problem)

@@ -2,10 +2,7 @@
 tables.
 
 Everything here is offline: building a recipe never calls AWS (only ``novaflow recipes sync`` does). The models
-and methods recipes are built for are the catalog's (:mod:`novaflow.catalog`).
+and methods recipes are built for are the catalog's (:mod:`novaflow.catalog`). Import from the modules
+(``novaflow.recipes.build``, ``.service``, ...): this package re-exports nothing, so reading the published tables
+does not load the recipe builder.
 """
-
-from novaflow.recipes.build import ResolvedRecipe, build_recipe
-from novaflow.recipes.service import image_uri, recipe_for
-
-__all__ = ["ResolvedRecipe", "build_recipe", "image_uri", "recipe_for"]

@@ -36,9 +36,9 @@ from novaflow.recipes.overrides import (
     resolved_value,
     set_path,
 )
+from novaflow.recipes.package_files import read_yaml
 from novaflow.recipes.published import PublishedRecipe
 from novaflow.recipes.service import EvalTask, eval_task, recipe_for
-from novaflow.recipes.tables import read_yaml
 
 _PLACEHOLDER = re.compile(r"^\{\{(\w+)\}\}$")
 EVAL_TEMPLATES = {

@@ -25,8 +25,8 @@ from typing import Any
 
 from novaflow.recipes.derive import flatten
 from novaflow.recipes.overrides import OverrideSpec
+from novaflow.recipes.package_files import read_yaml
 from novaflow.recipes.published import Limits, PublishedRecipe, load_published
-from novaflow.recipes.tables import read_yaml
 
 FILLED_LEAVES = frozenset(
     {

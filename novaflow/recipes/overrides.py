@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from novaflow.errors import RecipeError
-from novaflow.recipes.tables import read_yaml
+from novaflow.recipes.package_files import read_yaml
 
 INTERPOLATION_PREFIX = "${"
 

@@ -24,6 +24,7 @@ from typing import Any
 from novaflow.catalog import Method, NovaModel
 from novaflow.errors import RecipeError
 from novaflow.recipes.overrides import OverrideSpec, coerce
+from novaflow.recipes.package_files import read_yaml
 from novaflow.recipes.published import Parameter, PublishedRecipe, load_published
 
 MAX_HYPERPARAMETERS = 100
@@ -252,8 +253,6 @@ class ServerlessPriceTable:
 
 def load_serverless_prices(path: str | None = None) -> ServerlessPriceTable:
     """The packaged table, or the user's copy (``path``)."""
-    from novaflow.recipes.tables import read_yaml
-
     raw = read_yaml("serverless_prices.yaml", path)
     return ServerlessPriceTable(
         {str(k): float(v) for k, v in (raw.get("training") or {}).items() if v is not None},

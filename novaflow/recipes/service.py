@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from novaflow.catalog import Method, NovaModel
 from novaflow.errors import RecipeError
+from novaflow.recipes.package_files import read_yaml
 from novaflow.recipes.published import PublishedRecipe, load_published
 
 TECHNIQUES: dict[str, tuple[str, bool]] = {
@@ -177,8 +178,6 @@ def recipe_for(
 
 def _chosen_instance(model: NovaModel, method: str) -> str | None:
     """novaflow's default instance type for a job (``instances.yaml``), if it names one."""
-    from novaflow.recipes.tables import read_yaml
-
     chosen = (read_yaml("instances.yaml").get("SMTJ", {}).get(model.key) or {}).get(method)
     return str(chosen[0]) if chosen else None
 

@@ -18,8 +18,11 @@ import hashlib
 from botocore.exceptions import ClientError
 
 from novaflow.aws import get_client, split_s3_uri
+from novaflow.deploy.images import inference_image_uri
+from novaflow.errors import ConfigError
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.spec import JobSpec
+from novaflow.jobs.submit import prepare_submission
 from novaflow.registry.lineage import lineage_properties
 from novaflow.registry.packages import ModelVersion, annotate, register_checkpoint
 from novaflow.settings import NovaflowSettings, load_settings
@@ -38,8 +41,6 @@ def data_sha256(uri: str, settings: NovaflowSettings | None = None) -> str | Non
 
 def recipe_sha256(spec: JobSpec, settings: NovaflowSettings | None = None) -> str:
     """The sha256 of what configured the job: its uploaded recipe, or its hyperparameters (serverless)."""
-    from novaflow.jobs.submit import prepare_submission
-
     text = prepare_submission(spec, settings or load_settings(), strict=False).recipe.to_yaml()
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -98,9 +99,6 @@ def register_job_model(
 
 
 def _inference_image(region: str) -> str | None:
-    from novaflow.deploy.images import inference_image_uri
-    from novaflow.errors import ConfigError
-
     try:
         return inference_image_uri(region)
     except ConfigError:

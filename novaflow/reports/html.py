@@ -22,7 +22,7 @@ from novaflow.evaluation.classification import classify, is_label_task
 from novaflow.evaluation.compare import StageComparison
 from novaflow.evaluation.results import EvalResult
 from novaflow.jobs.series import TrainingSeries
-from novaflow.reports import tables
+from novaflow.reports import html_tables
 from novaflow.reports.figures import (
     confusion_heatmap,
     length_histogram,
@@ -92,7 +92,7 @@ class _Page:
     def add(self, markup: str) -> None:
         self.parts.append(markup)
 
-    def table(self, table: tables.Table, css: str = "") -> None:
+    def table(self, table: html_tables.Table, css: str = "") -> None:
         markup = table.to_html(f"table-{self.tables}")
         self.tables += 1
         self.parts.append(markup.replace("class='sortable'", f"class='sortable {css}'") if css else markup)
@@ -217,9 +217,9 @@ def render_report(report: RunReport) -> str:
     if report.jobs or report.timings:
         page.add("<h2 id='jobs'>Jobs and times</h2>")
         if report.jobs:
-            page.table(tables.jobs_table(report.jobs))
+            page.table(html_tables.jobs_table(report.jobs))
         if report.timings:
-            page.table(tables.timings_table(report.timings))
+            page.table(html_tables.timings_table(report.timings))
     for note in report.notes:
         page.add(f"<p class='note'>{_e(note)}</p>")
     page.add(
@@ -238,7 +238,7 @@ def render_report(report: RunReport) -> str:
 
 def _metrics_section(page: _Page, report: RunReport) -> None:
     page.add("<h2 id='metrics'>Metrics</h2>")
-    page.table(tables.metrics_table(report.stages))
+    page.table(html_tables.metrics_table(report.stages))
     for name, result in report.stages.items():
         page.add(f"<p class='note'>{_e(name)}: {_e(result.source)} ({len(result.samples):,} samples)</p>")
         for d in result.disagreements:
@@ -246,11 +246,11 @@ def _metrics_section(page: _Page, report: RunReport) -> None:
     page.figure(metric_bars(report.stages))
     if report.comparison is not None and report.comparison.deltas:
         page.add("<h3>Paired comparison</h3>")
-        page.table(tables.comparison_table(report.comparison, report.gate.alpha if report.gate else 0.05))
+        page.table(html_tables.comparison_table(report.comparison, report.gate.alpha if report.gate else 0.05))
     labelled = report.classification()
     if labelled:
         page.add("<h3>Per class</h3>")
-        page.table(tables.per_class_table(labelled))
+        page.table(html_tables.per_class_table(labelled))
         for name, rep in labelled.items():
             page.figure(confusion_heatmap(rep, name))
     lengths = {n: [len(p.split()) for p in r.predictions] for n, r in report.stages.items() if r.samples}
@@ -261,13 +261,13 @@ def _metrics_section(page: _Page, report: RunReport) -> None:
 def _data_section(page: _Page, report: RunReport) -> None:
     page.add("<h2 id='data'>Data</h2>")
     if report.split is not None:
-        page.table(tables.split_table(report.split))
+        page.table(html_tables.split_table(report.split))
         page.figure(split_sizes(report.split))
     if report.data:
-        page.table(tables.rejections_table(report.data))
-        page.table(tables.lengths_table(report.data))
+        page.table(html_tables.rejections_table(report.data))
+        page.table(html_tables.lengths_table(report.data))
     if report.reward is not None:
-        page.table(tables.reward_table(report.reward))
+        page.table(html_tables.reward_table(report.reward))
         if report.reward.distributions:
             page.figure(reward_shares(report.reward))
 
@@ -278,9 +278,9 @@ def _examples_section(page: _Page, report: RunReport) -> None:
         if not result.samples:
             continue
         labels = report.labels if is_label_task(result.golds, report.labels) else None
-        wrong = tables.wrong_answers(result, labels)
+        wrong = html_tables.wrong_answers(result, labels)
         if wrong:
-            page.table(tables.examples_table(name, wrong, len(result.samples)), "examples")
+            page.table(html_tables.examples_table(name, wrong, len(result.samples)), "examples")
         else:
             page.add(f"<p class='note'>{_e(name)}: no wrong answers.</p>")
 

@@ -32,6 +32,7 @@ from botocore.exceptions import ClientError
 from novaflow import storage
 from novaflow.aws import get_client, wrap_client_error
 from novaflow.errors import DataError, RewardError
+from novaflow.evaluation.parser import parse_eval_output
 from novaflow.reward.defaults import DEFAULT_LIMIT
 from novaflow.reward.schema import metrics_of, output_problems
 from novaflow.settings import NovaflowSettings
@@ -342,8 +343,6 @@ def load_prediction_pairs(
                 )
             pairs.append((_unwrap_inference(pred) if "prediction" not in row else pred, gold))
         return pairs
-    from novaflow.evaluation.parser import parse_eval_output  # the evaluation engineer's reader
-
     result = parse_eval_output(location)
     pairs = []
     for record in list(result.samples)[:limit]:

@@ -39,6 +39,7 @@ def test_the_grammar_check_is_real(aws) -> None:
     assert err.value.response["Error"]["Code"] == "MalformedPolicyDocument"
 
 
+@pytest.mark.slow
 def test_the_flow_run_role_may_make_every_call_in_novaflows_code() -> None:
     policy = load_policy("flow-run-policy.json")
     calls = calls_in_code("novaflow", "tasks", "flows")

@@ -24,6 +24,8 @@ from prefect.utilities.templating import apply_values
 from prefect_aws.workers.ecs_worker import ECSJobConfiguration, ECSWorker
 from prefect_kubernetes.worker import KubernetesWorker, KubernetesWorkerJobConfiguration
 
+pytestmark = pytest.mark.slow  # renders job variables through Prefect's ECS and Kubernetes workers (4 s of imports)
+
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 DEPLOY_ENV = {

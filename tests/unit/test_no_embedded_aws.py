@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import json, os, sys
@@ -27,6 +29,7 @@ pytest.main(["-q", "-p", "no:cacheprovider", *sys.argv[1:]], plugins=[Probe()])
 """
 
 
+@pytest.mark.slow  # a pytest session in a subprocess
 def test_a_unit_session_runs_without_the_embedded_aws_but_with_fake_credentials_and_the_guard() -> None:
     files = ["tests/unit/foundation/test_backoff.py", "tests/unit/local/test_moto_guards.py"]
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}  # a full run may have exported one

@@ -26,6 +26,8 @@ from moto.core.exceptions import ServiceException
 from moto.moto_api import state_manager
 from moto.moto_api._internal.managed_state_model import ManagedState
 
+from novaflow.local.emulator import serving
+
 JOB_MODEL = "bedrock::model_customization_job"
 CUSTOM_MODEL = "bedrock::custom_model"
 DEPLOYMENT_MODEL = "bedrock::custom_model_deployment"
@@ -428,8 +430,6 @@ def checkpoint_for_model_id(account: str, region: str, model_id: str) -> str | N
 
 
 def converse(self: Any) -> Any:
-    from novaflow.local.emulator import serving
-
     model_id = self._get_param("modelId")
     host = self.headers.get("Host") or ""
     reply = serving.converse_reply(
@@ -443,8 +443,6 @@ def converse(self: Any) -> Any:
 
 def converse_stream(self: Any) -> Any:
     from moto.core.eventstream import EventStreamEncoder
-
-    from novaflow.local.emulator import serving
 
     model_id = self._get_param("modelId")
     host = self.headers.get("Host") or ""

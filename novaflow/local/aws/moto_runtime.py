@@ -19,6 +19,8 @@ from moto.sagemakerruntime import responses as rt_responses
 from moto.sagemakerruntime import urls as rt_urls
 from moto.sagemakerruntime.models import sagemakerruntime_backends
 
+from novaflow.local.emulator import serving
+
 STREAM_PATH = "{0}/endpoints/(?P<name>[^/]+)/invocations-response-stream$"
 STREAM_CHUNK_BYTES = 48
 """Small on purpose: a chunk boundary must not be assumed to end a record (docs/inference.md#invoking)."""
@@ -53,8 +55,6 @@ def invoke_endpoint(self: Any) -> Any:
         return _error(self, exc)
     if sagemakerruntime_backends[self.current_account][self.region].results_queue:
         return _STOCK_INVOKE(self)
-    from novaflow.local.emulator import serving
-
     body, content_type = serving.answer_sagemaker(endpoint, self.body, _server_url(self), stream=False)
     headers = {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": _variant(endpoint)}
     return 200, headers, body
@@ -66,8 +66,6 @@ def invoke_endpoint_with_response_stream(self: Any) -> Any:
         endpoint = _endpoint_or_error(self.current_account, self.region, name)
     except EndpointNotFound as exc:
         return _error(self, exc)
-    from novaflow.local.emulator import serving
-
     body, content_type = serving.answer_sagemaker(endpoint, self.body, _server_url(self), stream=True)
     return (
         200,

@@ -24,7 +24,7 @@ from moto.sagemaker import models as sm_models
 from moto.sagemaker import responses as sm_responses
 from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
 
-from novaflow.local.emulator import jobstate
+from novaflow.local.emulator import jobstate, serverless_jobs
 
 ENDPOINT_MODEL = "sagemaker::endpoint"
 
@@ -224,8 +224,6 @@ def stop_training_job(self: Any, training_job_name: str) -> None:
 
 def _response_create_training_job(original: Callable[..., Any]) -> Callable[..., Any]:
     def create_training_job(self: Any) -> Any:
-        from novaflow.local.emulator import serverless_jobs
-
         extra = serverless_jobs.validate_request(self.sagemaker_backend, self._get_param)
         result = original(self)
         name = self._get_param("TrainingJobName")

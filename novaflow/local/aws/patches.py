@@ -23,6 +23,8 @@ def install() -> None:
         if _INSTALLED:
             return
         moto_pin.check_version()  # every patch below relies on internals of exactly this moto
+        # Imported after the pin check, not at the top: these modules import moto internals that another moto
+        # version may lack, and the check's one clear line must come before an ImportError from deep inside.
         from novaflow.local.aws import (
             lambda_exec,
             moto_bedrock,
@@ -51,6 +53,7 @@ def install() -> None:
 
 def reset() -> None:
     """Forget emulator state that moto's reset does not wipe (queues, fault injections, transitions)."""
+    # After install() has checked the moto pin (see there), so imported here rather than at the top.
     from moto.moto_api import state_manager
 
     from novaflow.local.aws import lambda_exec, moto_bedrock, moto_hub, moto_sagemaker

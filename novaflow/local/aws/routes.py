@@ -11,9 +11,11 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from moto.moto_api import state_manager
 from moto.moto_api._internal import urls as api_urls
 
-from novaflow.local.aws import console
+from novaflow.local.aws import console, lambda_exec
+from novaflow.local.aws.control import MANAGED_MODELS
 from novaflow.local.emulator import faults, jobstate
 
 EXT = "{0}/moto-api/ext/"
@@ -57,8 +59,6 @@ def _set_job_duration(body: dict[str, Any]) -> dict[str, float]:
 
 
 def _lambda_error(body: dict[str, Any]) -> None:
-    from novaflow.local.aws import lambda_exec
-
     inject = getattr(lambda_exec, "inject_error", None)
     if inject is None:
         raise ValueError("lambda_exec.inject_error is not available in this build")
@@ -66,10 +66,6 @@ def _lambda_error(body: dict[str, Any]) -> None:
 
 
 def _unset_transitions(body: dict[str, Any]) -> None:
-    from moto.moto_api import state_manager
-
-    from novaflow.local.aws.control import MANAGED_MODELS
-
     for name in body.get("model_names") or MANAGED_MODELS:
         state_manager.unset_transition(name)
 

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from novaflow.local.aws.console import CONSOLE_PATH
+from novaflow.local.aws.control import EmulatorControl
 
 LOCAL_ACCOUNT = "123456789012"
 LOCAL_REGION = "us-east-1"
@@ -79,13 +80,15 @@ class LocalAws:
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> LocalAws:
+        # Deferred for start-up time (here, clear_client_cache's and seed's): moto and boto3 cost about a second
+        # that importing novaflow.local (LOCAL_BUCKET in tests, the CLI without --local) must not pay.
         from moto.server import ThreadedMotoServer
 
         silence_request_log()
         # Read by moto when a backend is first created, so it must be in place before the first request.
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "false")
         if self.emulator:
-            from novaflow.local.aws import patches
+            from novaflow.local.aws import patches  # start-up time: moto, see above
 
             patches.install()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
@@ -108,7 +111,7 @@ class LocalAws:
             else:
                 os.environ[key] = value
         self._saved_env.clear()
-        from novaflow.aws import clear_client_cache
+        from novaflow.aws import clear_client_cache  # start-up time: boto3, see start()
 
         clear_client_cache()
 
@@ -120,10 +123,8 @@ class LocalAws:
 
     # -- helpers ---------------------------------------------------------------------------------------
     @property
-    def control(self) -> Any:
+    def control(self) -> EmulatorControl:
         """An :class:`~novaflow.local.aws.control.EmulatorControl` for this server (fault injection, transitions)."""
-        from novaflow.local.aws.control import EmulatorControl
-
         return EmulatorControl(self.url)
 
     @property
@@ -138,7 +139,7 @@ class LocalAws:
         for key, value in values.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
-        from novaflow.aws import clear_client_cache
+        from novaflow.aws import clear_client_cache  # start-up time: boto3, see start()
 
         clear_client_cache()
 
@@ -166,7 +167,7 @@ class LocalAws:
         """Wipe every backend, then re-apply configuration and seed data (between tests)."""
         self.api("/moto-api/reset", {})
         if self.emulator:
-            from novaflow.local.aws import patches
+            from novaflow.local.aws import patches  # start-up time: moto, see start()
 
             patches.reset()
         self.configure({"lambda": {"use_docker": False}})

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from novaflow.aws import get_client
-from novaflow.deploy import load_eval_rows, smoke_test
+from novaflow.deploy.smoke import load_eval_rows, smoke_test
 from novaflow.deploy.targets import ask, deploy_checkpoint
 from novaflow.deploy.teardown import teardown
 from novaflow.jobs.outputs import resolve_checkpoint

@@ -5,7 +5,8 @@ import pytest
 import novaflow.deploy.teardown as deploy_teardown
 from novaflow.aws import get_client
 from novaflow.backoff import Backoff
-from novaflow.deploy import BedrockMode, BedrockSpec, converse, converse_stream, deploy_bedrock
+from novaflow.deploy.bedrock import BedrockMode, BedrockSpec, deploy_bedrock
+from novaflow.deploy.invoke import converse, converse_stream
 from novaflow.deploy.tags import ESCROW_TAG_KEY, from_aws
 from novaflow.deploy.teardown import teardown
 from novaflow.local.aws.server import LOCAL_ROLE_NAME

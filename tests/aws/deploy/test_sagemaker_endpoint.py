@@ -8,15 +8,10 @@ import pytest
 
 from novaflow.aws import get_client
 from novaflow.backoff import Backoff
-from novaflow.deploy import (
-    DeployMode,
-    EndpointEnvironment,
-    EndpointSpec,
-    deploy_sagemaker_endpoint,
-    describe_endpoint_status,
-    invoke_endpoint,
-    invoke_endpoint_stream,
-)
+from novaflow.deploy.endpoint import deploy_sagemaker_endpoint, describe_endpoint_status
+from novaflow.deploy.endpoint_spec import DeployMode, EndpointSpec
+from novaflow.deploy.environment import EndpointEnvironment
+from novaflow.deploy.invoke import invoke_endpoint, invoke_endpoint_stream
 from novaflow.deploy.teardown import teardown
 from novaflow.errors import ConfigError, DeployError
 from reward_lambda.labels import DEFAULT_LABELS, extract_label

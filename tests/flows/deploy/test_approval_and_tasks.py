@@ -13,14 +13,18 @@ from prefect import flow
 
 from novaflow.aws import get_client
 from novaflow.errors import DeployError
-from novaflow.evaluation.compare import MetricDelta
+from novaflow.evaluation.compare import MetricDelta, StageComparison
 from tasks.deploy import deploy_task, gate_task, request_approval, smoke_test_task, teardown_task
 from tests.flows.helpers import resume_when_paused
 
 SYSTEM = "Classify the Stack Overflow question. Answer with exactly one label: HQ, LQ_EDIT or LQ_CLOSE."
 BUCKET = "customer-escrow-123456789012-smtj-flowtest"
 CHECKPOINT = f"s3://{BUCKET}/job/outputs/checkpoints"
-GOOD = MetricDelta("em", 0.40, 0.48, 0.08, 0.03, 0.13, 0.002, 150)
+GOOD = StageComparison(
+    stages=["baseline", "sft"],
+    values={},
+    deltas=[("baseline", "sft", MetricDelta("em", 0.40, 0.48, 0.08, 0.03, 0.13, 0.002, 150))],
+)
 
 
 @flow

@@ -104,6 +104,7 @@ def test_cpt_rows_are_the_text_column(tmp_path: Path) -> None:
     assert [(r["row"], r["field"]) for r in _lines(prepared.rejected_file)] == [(2, "body")]  # named by its column
 
 
+@pytest.mark.slow
 def test_a_table_of_pairs_in_workers_is_byte_identical_to_one_process(tmp_path: Path) -> None:
     rows = [
         {"prompt": f"q{i}", "good": f"right {i}", "bad": f"wrong {i}" if i % 7 else f"right {i}"} for i in range(60)

@@ -41,6 +41,7 @@ def _converse_rows(n: int) -> list[dict[str, object]]:
     return rows
 
 
+@pytest.mark.slow
 def test_csv_in_workers_is_byte_identical_to_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(loaders, "CSV_BLOCK_BYTES", 16 << 10)  # many chunks from a small file
     data = generate_stackoverflow_csv(tmp_path / "so.csv", 1500, 3, broken=True)
@@ -53,6 +54,7 @@ def test_csv_in_workers_is_byte_identical_to_one_process(tmp_path: Path, monkeyp
     assert sum(1 for _ in stream) > 10 and stream.used_workers == 2
 
 
+@pytest.mark.slow
 def test_record_path_in_workers_keeps_order_rejections_and_consistency_drops(tmp_path: Path) -> None:
     path = tmp_path / "conv.jsonl"
     lines = [json.dumps(r) for r in _converse_rows(900)]
@@ -76,6 +78,7 @@ def _out(prepared: object) -> list[dict[str, object]]:
     return [json.loads(x) for x in prepared.data_file.read_text().splitlines()]  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_an_error_in_a_worker_is_the_same_one_line_error(tmp_path: Path) -> None:
     path = tmp_path / "rows.jsonl"
     path.write_text("".join(json.dumps({"query": "q", "response": {"not": "text"}}) + "\n" for _ in range(50)))

@@ -29,11 +29,13 @@ SPEC = EndpointSpec(
 )
 
 
+_SESSION = boto3.session.Session(region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+"""One session for the module: it parses the SageMaker model once, so each test's client costs milliseconds."""
+
+
 @pytest.fixture
 def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
-    client = boto3.session.Session(region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b").client(
-        "sagemaker", endpoint_url="http://127.0.0.1:9"
-    )
+    client = _SESSION.client("sagemaker", endpoint_url="http://127.0.0.1:9")
     monkeypatch.setattr(endpoint, "get_client", lambda service, settings=None: client)
     with Stubber(client) as stubber:
         yield stubber

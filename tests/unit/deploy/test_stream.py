@@ -3,8 +3,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from novaflow.deploy.stream import StreamAssembler
 from novaflow.errors import DeployError
@@ -35,22 +33,6 @@ def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
         chunks.append(data[last:p])
         last = p
     return chunks
-
-
-@settings(max_examples=300, deadline=None)
-@given(cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=40), crlf=st.booleans())
-def test_any_chunking_gives_the_same_text(cuts: list[int], crlf: bool) -> None:
-    data = sse_stream(PIECES, crlf=crlf)
-    asm = StreamAssembler(clock=lambda: 0.0)
-    produced = []
-    for chunk in split_at(data, cuts):
-        produced.extend(asm.feed(chunk))
-    result = asm.close()
-    assert result.text == "".join(PIECES)
-    assert produced == PIECES
-    assert result.finish_reason == "stop"
-    assert result.usage == {"prompt_tokens": 12, "completion_tokens": len(PIECES)}
-    assert asm.done
 
 
 def test_every_single_byte_boundary_including_inside_multibyte_characters() -> None:

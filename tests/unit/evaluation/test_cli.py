@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from novaflow.cli import app
@@ -41,6 +42,7 @@ def _stage(tmp_path: Path, name: str, right: int) -> str:
     return str(write_tree(tmp_path / name, make_layout("smhp", pairs)))
 
 
+@pytest.mark.slow
 def test_compare_and_report(tmp_path: Path) -> None:
     a, b = _stage(tmp_path, "a", 10), _stage(tmp_path, "b", 30)
     out = runner.invoke(app, ["eval", "compare", a, b, "--names", "base,sft", "--n-boot", "300", "--json"])

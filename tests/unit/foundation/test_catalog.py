@@ -21,11 +21,9 @@ from novaflow.catalog import (
     DataFormat,
     Method,
     Platform,
-    check_supported,
     data_format_problem,
     get_model,
     method_problem,
-    region_problem,
 )
 from novaflow.cli.options import model_option
 from novaflow.data.prepare import prepare_dataset
@@ -33,6 +31,7 @@ from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.deploy.targets import build_endpoint_spec
 from novaflow.errors import ConfigError, DataError, RecipeError
 from novaflow.jobs.spec import JobSpec
+from novaflow.recipes.support import check_supported, region_problem
 from novaflow.settings import load_settings
 
 ALIAS_CASES = sorted((alias, model.key) for alias, model in ALIASES.items())

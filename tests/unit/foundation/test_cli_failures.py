@@ -44,6 +44,7 @@ def _env(**changes: str | None) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_missing_credentials_is_one_line_naming_the_ways_to_provide_them(tmp_path: Path) -> None:
     env = _env(AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None, AWS_SESSION_TOKEN=None, AWS_ENDPOINT_URL=None)
     line = _one_error_line(_cli(["jobs", "status", "some-job"], env, tmp_path))
@@ -51,6 +52,7 @@ def test_missing_credentials_is_one_line_naming_the_ways_to_provide_them(tmp_pat
     assert "`aws sso login`" in line and "--local` needs none" in line
 
 
+@pytest.mark.slow
 def test_an_unreachable_endpoint_is_one_line_naming_it(tmp_path: Path) -> None:
     env = _env(AWS_ENDPOINT_URL="http://127.0.0.1:9", NOVAFLOW_MAX_ATTEMPTS="1")
     line = _one_error_line(_cli(["jobs", "status", "some-job"], env, tmp_path))
@@ -58,6 +60,7 @@ def test_an_unreachable_endpoint_is_one_line_naming_it(tmp_path: Path) -> None:
     assert line.endswith("is `novaflow local up` still running? (unset AWS_ENDPOINT_URL to use AWS)")
 
 
+@pytest.mark.slow
 def test_a_temporary_prefect_server_too_slow_to_start_names_the_setting_and_the_alternative(tmp_path: Path) -> None:
     env = _env(PREFECT_HOME=str(tmp_path / "prefect"), **{PREFECT_TIMEOUT_SETTING: "1"})  # a server needs ~10 s
     proc = _cli(["run", "end-to-end", "--local", "--work-dir", str(tmp_path / "runs")], env, tmp_path)

@@ -21,12 +21,14 @@ def _modules_after(code: str) -> set[str]:
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+@pytest.mark.slow
 def test_importing_the_cli_imports_none_of_the_heavy_libraries() -> None:
     loaded = _modules_after("import novaflow.cli")
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
     assert "boto3" not in loaded and "rich" not in loaded
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("verb", ["", *GROUPS])
 def test_help_of_every_verb_loads_no_heavy_library(verb: str) -> None:
     args = [verb, "--help"] if verb else ["--help"]
@@ -62,6 +64,7 @@ def test_help_runs_and_unknown_verbs_are_one_usage_error() -> None:
     assert "No such command 'nope'" in wrong.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "args"),
     [

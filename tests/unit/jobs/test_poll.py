@@ -47,11 +47,13 @@ def describe(status: str, reason: str | None = None) -> dict:
     return out
 
 
+_SESSION = botocore.session.get_session()
+"""One session for the module: it parses the SageMaker model once, so each test's client costs milliseconds."""
+
+
 @pytest.fixture
 def client():
-    c = botocore.session.get_session().create_client(
-        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
+    c = _SESSION.create_client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     with Stubber(c) as stub:
         c.stub = stub  # type: ignore[attr-defined]
         yield c

@@ -109,6 +109,7 @@ def spec_for(platform: Platform, model: str, method: Method, task: str | None, o
     )
 
 
+@pytest.mark.slow
 def test_every_buildable_request_matches_the_aws_model_or_is_refused_with_its_reason(clients) -> None:
     built = refused = 0
     for (platform, model, method, task), options in itertools.product(jobs(), combinations()):

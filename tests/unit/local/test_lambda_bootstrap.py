@@ -9,7 +9,11 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from novaflow.local.aws.lambda_exec import BOOTSTRAP, _site_dirs
+
+pytestmark = pytest.mark.slow  # every test here starts a process (see tests/plugins/fast_lane.py)
 
 HANDLER = textwrap.dedent("""
     import importlib.util, logging

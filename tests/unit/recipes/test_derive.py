@@ -232,6 +232,7 @@ def test_a_checkout_becomes_tables_stamped_with_their_source(tmp_path: Path) -> 
     assert loaded.recipe("nova_lite_2_0_p5_gpu_lora_sft").regions("SMTJ") == frozenset({"us-east-1"})
 
 
+@pytest.mark.slow
 def test_the_script_writes_then_checks_and_reports_stale_tables(tmp_path: Path) -> None:
     root = _synthetic_checkout(tmp_path / "hub")
     out = tmp_path / "tables"
@@ -250,6 +251,7 @@ def test_open_checkout_refuses_a_directory_that_is_not_the_repository(tmp_path: 
         open_checkout(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not MIRROR.exists(), reason="no local mirror of aws/sagemaker-hyperpod-recipes")
 def test_packaged_tables_are_what_the_recorded_commit_gives() -> None:
     checkout = open_checkout(MIRROR)

@@ -13,6 +13,7 @@ from novaflow.recipes.build import build_recipe, choices_for, load_template, pub
 from novaflow.recipes.derive import flatten
 from novaflow.recipes.limits import overridable_paths
 from novaflow.recipes.overrides import get_path, resolved_value
+from novaflow.recipes.package_files import read_yaml
 from novaflow.recipes.published import PublishedRecipe, load_published
 from novaflow.recipes.service import (
     default_count,
@@ -22,7 +23,7 @@ from novaflow.recipes.service import (
     recipes_for,
     regions,
 )
-from novaflow.recipes.tables import load_instance_table, read_yaml
+from novaflow.recipes.tables import load_instance_table
 
 LAMBDA = "arn:aws:lambda:us-east-1:111122223333:function:reward"
 TEMPLATE_OMISSIONS = {

@@ -5,7 +5,7 @@ import yaml
 
 from novaflow.catalog import get_model
 from novaflow.errors import ConfigError, RecipeError
-from novaflow.recipes import build_recipe
+from novaflow.recipes.build import build_recipe
 from novaflow.recipes.overrides import load_override_specs
 from novaflow.recipes.service import image_uri, recipe_for
 from novaflow.recipes.tables import load_instance_table, load_price_table

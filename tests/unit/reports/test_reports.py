@@ -6,6 +6,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import orjson
+import pytest
 
 from novaflow.data.report import DataReport, LengthStats
 from novaflow.data.splits import SplitReport
@@ -14,10 +15,10 @@ from novaflow.evaluation.classification import classify
 from novaflow.evaluation.compare import compare_stages
 from novaflow.evaluation.results import EvalResult, MetricRow, MetricTable, SampleRecord
 from novaflow.jobs.series import TrainingSeries
+from novaflow.reports.eval_summary import summary_markdown
 from novaflow.reports.figures import confusion_heatmap, metric_bars, moving_mean, rft_dynamics, sft_loss
 from novaflow.reports.html import build_report, render_report, report_figures, save_report
 from novaflow.reports.run import JobLink, RunReport
-from novaflow.reports.summary import summary_markdown
 from tests.unit.evaluation.stages import sft_rft_500
 
 GOLDEN = Path(__file__).parents[2] / "golden" / "evaluation"
@@ -93,6 +94,7 @@ def _rft_series() -> TrainingSeries:
     return TrainingSeries("rft", "rft-job", steps, values, ["logs"])
 
 
+@pytest.mark.slow
 def test_html_is_self_contained_with_every_figure(tmp_path: Path) -> None:
     stages = _stages()
     comparison = compare_stages(stages, n_boot=200)
@@ -267,7 +269,7 @@ def test_markdown_summary_matches_golden() -> None:
 
 
 def test_metric_rows_are_json_ready() -> None:
-    from novaflow.reports.summary import metric_rows
+    from novaflow.reports.eval_summary import metric_rows
 
     rows = metric_rows(_stages()["rft"])
     assert json.loads(json.dumps(rows))[3] == {

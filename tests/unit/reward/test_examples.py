@@ -105,6 +105,7 @@ def test_length_penalized_handler_is_the_contract_itself() -> None:
     assert handler_for(module) is module.lambda_handler  # used as is, never wrapped
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "references"),
     [

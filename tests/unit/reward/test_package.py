@@ -12,6 +12,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 import reward_lambda
 from novaflow.reward.package import HANDLER, RUNTIME, build_zip, code_sha256, write_zip
 
@@ -55,6 +57,7 @@ def test_write_zip_reports_lambdas_code_sha256(tmp_path: Path) -> None:
     assert sha == base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
 
 
+@pytest.mark.slow
 def test_zip_runs_standalone_with_standard_library_only(tmp_path: Path) -> None:
     """The extracted zip imports with no site-packages at all, as on a bare python3.12 runtime."""
     with zipfile.ZipFile(io.BytesIO(build_zip())) as archive:

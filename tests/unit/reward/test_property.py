@@ -20,6 +20,8 @@ from novaflow.reward.schema import metrics_of, output_problems
 from reward_lambda.grader import sample_id
 from reward_lambda.handler import InvalidEvent, lambda_handler
 
+pytestmark = pytest.mark.slow  # ten thousand generated events: seconds, not milliseconds
+
 N_EVENTS = 10_000
 LABELS = ["HQ", "LQ_EDIT", "LQ_CLOSE", "hq", "lq-edit", "LQ EDIT", "**LQ_CLOSE**", "", "SPAM"]
 

@@ -108,6 +108,7 @@ def _wheel(folder: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_requirements_are_vendored_into_the_zip_the_same_way_on_every_build(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # the wheel is a local file; never ask an index
     folder = tmp_path / "reward"
@@ -130,6 +131,7 @@ def test_requirements_are_vendored_into_the_zip_the_same_way_on_every_build(tmp_
     assert outcome.ok and outcome.result[0]["aggregate_reward_score"] == 0.5
 
 
+@pytest.mark.slow
 def test_an_unsatisfiable_requirement_is_one_line_naming_the_file(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     write(tmp_path / "requirements.txt", "no-such-package-novaflow==0.0.1\n")
@@ -243,6 +245,7 @@ def test_degenerate_graders_are_refused_with_one_line() -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_sound_grader_passes_and_its_distribution_is_computed(tmp_path: Path) -> None:
     package = build_reward_zip(load_reward_source(write(tmp_path / "mine.py", NUMERIC)))
     result = verify_reward_function(write_rows(tmp_path / "rows.jsonl"), source="mine.py", zip_bytes=package)
@@ -253,6 +256,7 @@ def test_a_sound_grader_passes_and_its_distribution_is_computed(tmp_path: Path) 
     assert result.metric_names == ["invalid_sample"]
 
 
+@pytest.mark.slow
 def test_a_grade_that_raises_on_every_sample_is_refused_with_its_reason(tmp_path: Path) -> None:
     code = "def grade(response, reference_answer, sample):\n    return 1 / 0\n"
     package = build_reward_zip(load_reward_source(write(tmp_path / "zero.py", code)))
@@ -263,6 +267,7 @@ def test_a_grade_that_raises_on_every_sample_is_refused_with_its_reason(tmp_path
     )
 
 
+@pytest.mark.slow
 def test_a_handler_that_raises_is_refused_with_the_error(tmp_path: Path) -> None:
     code = "def lambda_handler(event, context):\n    raise KeyError('reference')\n"
     package = build_reward_zip(load_reward_source(write(tmp_path / "raising.py", code)))

@@ -21,6 +21,8 @@ from novaflow.tracking.mlflow import (
     mark_flow_run_failed,
 )
 
+pytestmark = pytest.mark.slow  # an MLflow tracking store on disk (MLflow's import alone takes seconds)
+
 
 def test_parent_and_nested_stage_runs_with_metrics_curves_and_artifacts(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -19,6 +19,7 @@ from novaflow.data.columnar import ChunkOutput
 from novaflow.data.converse import RowProblem, check_converse, check_rft
 from novaflow.data.loaders import Chunk
 from novaflow.data.openai import openai_to_converse
+from novaflow.data.preferences import pair_field, pair_record
 from novaflow.data.rejections import Rejection
 
 
@@ -82,8 +83,6 @@ def transform_records(
     ``pairs`` (DPO from a table of prompt, chosen and rejected columns): each row becomes the DPO record it stands
     for and is validated as one; its problems are named by the table's column.
     """
-    from novaflow.data.preferences import pair_field, pair_record
-
     rejected = list(chunk.rejected)
     labels: list[str | None] = []
     features: list[frozenset[str]] = []
