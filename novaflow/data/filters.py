@@ -160,7 +160,7 @@ def judge_chunk(array: pa.Array, config: CurationConfig) -> RowVerdicts:
                 score = float(result.scores[i])
                 removed[i] = ("quality", round(score, 4), describe(name, score, config.quality))
     if config.uses("language"):
-        from novaflow.data.language import PREFIX_CHARS, detect_all
+        from novaflow.data.language import PREFIX_CHARS, detect_all  # start-up: pycld2 loads only for this filter
 
         todo = [i for i in range(n) if removed[i] is None]
         wanted = set(config.languages)

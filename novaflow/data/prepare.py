@@ -173,7 +173,7 @@ def prepare_dataset(
     job = ChunkJob(src, fmt, nova.version, nova.multimodal, curation=curating)
     duplicates: DuplicateIndex | None = None
     if curating is not None:
-        from novaflow.data.filters import DuplicateIndex
+        from novaflow.data.filters import DuplicateIndex  # start-up: the filters load only when asked for
 
         duplicates = DuplicateIndex(curating)
     with (

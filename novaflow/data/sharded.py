@@ -30,7 +30,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from novaflow.catalog import DataFormat, get_model
 from novaflow.data.columnar import ChunkOutput
 from novaflow.data.filters import CurationConfig
+from novaflow.data.loaders import iter_chunks
+from novaflow.data.prepare import ChunkReplay, prepare_dataset
 from novaflow.data.source import DatasetSource
+from novaflow.data.workers import ChunkJob, ChunkStream
 from novaflow.errors import DataError
 
 SHARD_FILE = "shard-{index:05d}.chunks"
@@ -69,9 +72,6 @@ def _read_frames(stream: IO[bytes]) -> Iterator[Any]:
 
 def prepare_shard(spec: ShardSpec, input_file: Path, out_dir: Path, index: int, count: int) -> Path:
     """Transform and filter the chunks of ``input_file`` that belong to instance ``index`` of ``count``."""
-    from novaflow.data.loaders import iter_chunks
-    from novaflow.data.workers import ChunkJob, ChunkStream
-
     fmt = DataFormat.of(spec.data_format)
     nova = get_model(spec.model)
     local = spec.source.model_copy(update={"path": str(input_file)})
@@ -100,8 +100,6 @@ def _with_first(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 
 def merge_shards(spec: ShardSpec, shard_dir: Path, out_dir: Path) -> Path:
     """Replay every shard's chunk outputs in input order through ``prepare_dataset``'s writer."""
-    from novaflow.data.prepare import ChunkReplay, prepare_dataset
-
     outputs: dict[int, ChunkOutput] = {}
     notes: list[str] | None = None
     shards = sorted(shard_dir.rglob("shard-*.chunks"))

@@ -79,7 +79,7 @@ class ChunkJob:
                 texts=self.curation is not None,
             )
         if self.curation is not None and self.curation.enabled:
-            from novaflow.data.filters import curate
+            from novaflow.data.filters import curate  # start-up: the filters load only when a run asks
 
             curate(output, self.curation, self.source.name)
         return output
