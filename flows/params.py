@@ -132,15 +132,23 @@ class WaitParams(_Params):
     max_poll_seconds: float = Field(300.0, gt=0, description="Longest poll interval.")
     max_wait_hours: float = Field(24.0, gt=0, description="Give up waiting on a job after this long.")
     stop_on_deadline: bool = Field(True, description="Stop the job when the wait deadline passes (money).")
-    concurrency_limit: str | None = Field(
-        "novaflow-training-jobs",
-        description="Prefect global concurrency "
-        "limit every running job holds a slot of, across runs and deployments; "
-        "empty = no limit.",
+    quotas: dict[str, int] = Field(
+        default_factory=dict,
+        description="Instances per instance type (ml.p5.48xlarge: 8) or concurrent serverless jobs (serverless: 2) "
+        "novaflow may use at once, when Service Quotas cannot be read or to use less than the account's quota. "
+        "Each becomes the Prefect limit novaflow-quota-{type}; a limit set by hand in Prefect wins.",
     )
-    max_concurrent_jobs: int = Field(
-        2, ge=1, description="Slots of that limit when novaflow creates it (an existing limit keeps its own value)."
-    )
+
+    @field_validator("quotas")
+    @classmethod
+    def _check_quotas(cls, value: dict[str, int]) -> dict[str, int]:
+        from novaflow.errors import ConfigError
+        from novaflow.quotas.capacity import parse_quota_items
+
+        try:
+            return parse_quota_items((f"{k}={v}" for k, v in value.items()), where="wait.quotas")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class RewardParams(_Params):

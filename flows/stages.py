@@ -34,6 +34,7 @@ from novaflow.evaluation.tasks import GEN_QA, JUDGE, RFT_EVAL, resolve_task
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.series import TrainingSeries
 from novaflow.jobs.spec import JobSpec
+from novaflow.quotas.refusals import is_capacity_failure
 from novaflow.registry.packages import ModelVersion, default_group
 from novaflow.reward.verify import RewardVerification
 from novaflow.settings import NovaflowSettings
@@ -51,6 +52,7 @@ from tasks.jobs import (
     training_series_task,
     wait_job_task,
 )
+from tasks.quotas import run_job_within_quota
 from tasks.registry import record_metrics_task, register_model_task
 from tasks.reward import (
     PackagedReward,
@@ -61,7 +63,7 @@ from tasks.reward import (
     verify_reward_function_task,
     verify_reward_task,
 )
-from tasks.runs import current_flow_run_id, job_slot, register_job_task
+from tasks.runs import current_flow_run_id, register_job_task
 from tasks.tracking import track_stage_task
 
 TRAINING_STAGES: dict[str, Method] = {"sft": Method.SFT_LORA, "dpo": Method.DPO_LORA, "rft": Method.RFT_LORA}
@@ -343,12 +345,27 @@ def run_job(
         report = dry_run_task(spec, settings)
         if report.cost is not None:
             log.costs[stage] = report.cost.describe()
-    with job_slot(wait.concurrency_limit, wait.max_concurrent_jobs):
-        if record is None:
-            record = submit_job_task(spec, settings, retry_failed=job.retry_failed)
+    existing = record
+
+    def submit(capacity_attempt: int) -> JobRecord:
+        record = existing or submit_job_task(
+            spec, settings, retry_failed=job.retry_failed, capacity_attempt=capacity_attempt
+        )
         register_job_task(current_flow_run_id(), record.name, record.platform.value, stage)
         log.jobs[stage] = record
-        done = _wait(stage, record, spec, wait, settings)
+        return record
+
+    done = run_job_within_quota(
+        stage,
+        spec,
+        settings,
+        quotas=wait.quotas,
+        submit=submit,
+        wait=lambda record: _wait(stage, record, spec, wait, settings),
+        poll_seconds=wait.poll_seconds,
+        max_poll_seconds=wait.max_poll_seconds,
+        max_wait_hours=wait.max_wait_hours,
+    )
     log.jobs[stage] = done
     return done
 
@@ -368,6 +385,8 @@ def _wait(
             stage=stage,
         )
     except JobError as exc:
+        if is_capacity_failure(exc.failure_reason):
+            raise  # not a failure of the stage: the quota queue logs it as queued and submits again
         # The message carries the job's FailureReason and its last log lines; say it in the run log once more
         # with the stage, because this is the line a person reads first.
         get_run_logger().error(

@@ -34,6 +34,8 @@ _CLIENTS: dict[tuple[Any, ...], BaseClient] = {}
 _SESSIONS: dict[tuple[Any, ...], boto3.Session] = {}
 _OVERRIDE_SESSION: list[boto3.Session] = []
 
+# Not ResourceLimitExceeded: a quota is not freed in the seconds a retry waits. A training job refused for quota
+# waits its turn in novaflow.quotas.queue (minutes to hours); anything else over quota fails in one line.
 RETRYABLE_CODES = frozenset(
     {
         "ThrottlingException",
@@ -41,7 +43,6 @@ RETRYABLE_CODES = frozenset(
         "ThrottledException",
         "TooManyRequestsException",
         "RequestLimitExceeded",
-        "ResourceLimitExceeded",
         "InternalFailure",
         "InternalServerError",
         "InternalError",

@@ -21,7 +21,8 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from novaflow.catalog import DEFAULT_MODEL, MODELS, model_field
-from novaflow.errors import ConfigError
+from novaflow.errors import ConfigError, NovaflowError
+from novaflow.quotas.capacity import parse_quota_items
 
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 KMS_RE = re.compile(r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/-]+|alias/[\w/-]+|[0-9a-f-]{36})$")
@@ -76,6 +77,11 @@ class NovaflowSettings(BaseSettings):
         description="Retries per AWS call (botocore adaptive mode, which also rate-limits the client after throttles).",
     )
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to open a connection to AWS.")
+    quotas: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict,
+        description="Training quotas when Service Quotas cannot be read (or to use less of them), comma separated "
+        "TYPE=N: ml.p5.48xlarge=8,serverless=2 (instances per type; concurrent serverless jobs).",
+    )
     read_timeout: float = Field(60.0, gt=0, description="Seconds to wait for an AWS response.")
 
     @field_validator("subnets", "security_group_ids", mode="before")
@@ -83,6 +89,16 @@ class NovaflowSettings(BaseSettings):
     def _split_csv(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("quotas", mode="before")
+    @classmethod
+    def _parse_quotas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return parse_quota_items(value.split(","), where="NOVAFLOW_QUOTAS")
+            except NovaflowError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("region")

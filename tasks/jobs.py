@@ -59,6 +59,8 @@ def submit_cache_key(context: object, parameters: dict[str, object]) -> str:
         "retry_failed": parameters.get("retry_failed"),
         "force_new": parameters.get("force_new"),
     }
+    if parameters.get("capacity_attempt"):  # a retry after a capacity refusal asks AWS again (older keys unchanged)
+        key["capacity_attempt"] = parameters["capacity_attempt"]
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -69,9 +71,15 @@ def submit_cache_key(context: object, parameters: dict[str, object]) -> str:
     **AWS_RETRIES,
 )
 def submit_job_task(
-    spec: JobSpec, settings: NovaflowSettings | None = None, *, retry_failed: bool = False, force_new: bool = False
+    spec: JobSpec,
+    settings: NovaflowSettings | None = None,
+    *,
+    retry_failed: bool = False,
+    force_new: bool = False,
+    capacity_attempt: int = 0,
 ) -> JobRecord:
-    """Create the job for ``spec`` or attach to it; never a duplicate."""
+    """Create the job for ``spec`` or attach to it; never a duplicate. ``capacity_attempt`` counts the capacity
+    refusals before this call (see :func:`novaflow.quotas.queue.run_within_capacity`): only the cache sees it."""
     record = submit_training_job(spec, settings, retry_failed=retry_failed, force_new=force_new)
     get_run_logger().info(
         "%s job %s (%s)", "attached to" if record.attached else "created", record.name, record.status.value

@@ -1,5 +1,5 @@
-"""Tasks that keep a flow run's own record of the jobs it owns (see :mod:`novaflow.runs.ledger`), and the leases a
-run holds: a slot of the training-job limit while a job runs, its run name while it runs."""
+"""Tasks that keep a flow run's own record of the jobs it owns (see :mod:`novaflow.runs.ledger`), and the hold a
+run keeps on its run name while it runs. (The slots a job holds of the account's quotas: :mod:`tasks.quotas`.)"""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from typing import IO
 from prefect import get_run_logger, task
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.concurrency.sync import concurrency
 from prefect.context import get_run_context
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
@@ -51,18 +50,6 @@ def ensure_concurrency_limit(name: str, limit: int) -> None:
             client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
         except ObjectAlreadyExists:  # another run created it meanwhile
             pass
-
-
-@contextmanager
-def job_slot(name: str | None, limit: int) -> Iterator[None]:
-    """Hold one slot of the training-job limit while a job runs, so N flows never run more than N jobs."""
-    if not name:
-        yield
-        return
-    ensure_concurrency_limit(name, limit)
-    get_run_logger().info("waiting for a slot of concurrency limit %s", name)
-    with concurrency(name, occupy=1, strict=True):
-        yield
 
 
 RUN_NAME_POLL_SECONDS = 2.0

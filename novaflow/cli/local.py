@@ -8,6 +8,8 @@ from types import FrameType
 
 import typer
 
+from novaflow.cli.options import quota_option
+
 app = typer.Typer(
     help="Run the embedded AWS (moto plus our patches) and the Nova service emulator on loopback.", no_args_is_help=True
 )
@@ -17,6 +19,12 @@ app = typer.Typer(
 def up(
     port: int = typer.Option(0, help="Port to listen on; 0 picks a free one."),
     host: str = typer.Option("127.0.0.1", help="Loopback address to bind (never a public interface)."),
+    quota: list[str] = typer.Option(
+        [],
+        "--quota",
+        help="The account's training quota of an instance type, TYPE=N instances (ml.p5.48xlarge=8), repeatable: "
+        "served by Service Quotas and enforced by CreateTrainingJob. Unset types are unlimited.",
+    ),
 ) -> None:
     """Start the embedded AWS in the foreground and print the `export` lines a shell or Prefect worker needs.
 
@@ -27,15 +35,18 @@ def up(
         raise typer.BadParameter("the embedded AWS only binds to loopback addresses", param_hint="--host")
     from novaflow.local import LocalAws
 
+    quotas = quota_option(quota)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    server = LocalAws(host=host, port=port, set_environ=True).start()
+    server = LocalAws(host=host, port=port, set_environ=True, quotas=quotas).start()
     try:
         typer.echo(f"novaflow local AWS listening on {server.url}")
+        for instance_type, value in sorted(quotas.items()):
+            typer.echo(f"# quota: {instance_type} for training job usage = {value} instances")
         typer.echo("# paste into the shell of a Prefect worker or another terminal:")
         for line in server.export_lines():
             typer.echo(line)

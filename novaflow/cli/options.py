@@ -32,3 +32,20 @@ def model_option(help_text: str = "Nova model") -> Any:
         callback=_model,
         help=f"{help_text}: {', '.join(MODELS)} or an alias (default: NOVAFLOW_MODEL, else nova-lite-2).",
     )
+
+
+QUOTA_HELP = (
+    "A quota novaflow keeps to, TYPE=N (ml.p5.48xlarge=8 instances, serverless=2 jobs), repeatable: used when "
+    "Service Quotas cannot be read, or to use less than the account has. With --local it is the embedded account's "
+    "quota too."
+)
+
+
+def quota_option(items: list[str]) -> dict[str, int]:
+    """``--quota TYPE=N`` items as a mapping; a malformed one is a usage error naming it."""
+    from novaflow.quotas.capacity import parse_quota_items
+
+    try:
+        return parse_quota_items(items, where="--quota")
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("--quota: "), param_hint="--quota") from None

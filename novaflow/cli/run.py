@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from novaflow.cli.failures import validation_line
+from novaflow.cli.options import QUOTA_HELP, quota_option
 from novaflow.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -54,15 +55,17 @@ def prefect_updates(local: bool) -> dict[Any, Any]:
 
 
 @contextmanager
-def _environment(local: bool) -> Iterator[None]:
-    """The embedded AWS when ``--local``; a quiet, heartbeat-free Prefect engine for a terminal run."""
+def _environment(local: bool, quotas: dict[str, int] | None = None) -> Iterator[None]:
+    """The embedded AWS when ``--local`` (with ``quotas`` as its account's training quotas); a quiet,
+    heartbeat-free Prefect engine for a terminal run."""
     from prefect.settings import temporary_settings
 
     with ExitStack() as stack:
         if local:
             from novaflow.local import LocalAws
 
-            aws = stack.enter_context(LocalAws())
+            instance_quotas = {k: v for k, v in (quotas or {}).items() if k.startswith("ml.")}
+            aws = stack.enter_context(LocalAws(quotas=instance_quotas))
             typer.secho(
                 f"embedded AWS on {aws.url} (bucket {aws.env['NOVAFLOW_BUCKET']})",
                 err=True,
@@ -224,10 +227,12 @@ def end_to_end_cmd(
             "(Nova 2, the case study), [sft, dpo] (Nova 1), [dpo], ... Comma separated: sft,rft."
         ),
     ),
+    quota: list[str] = typer.Option([], "--quota", help=QUOTA_HELP),
 ) -> None:
     """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->
     gated deploy -> smoke test -> cleanup. Prints each stage's time, the comparison table and the report path."""
 
+    quotas = quota_option(quota)  # a usage error before the flows (and Prefect) are imported
     from flows.end_to_end import plan_checks
     from flows.params import EndToEndParams
 
@@ -270,6 +275,8 @@ def end_to_end_cmd(
                 {k: v for k, v in (("platform", platform and platform.upper()), ("accept_eula", accept_eula)) if v}
             )
     raw["cleanup"] = local if cleanup is None else cleanup
+    if quotas:
+        raw.setdefault("wait", {}).setdefault("quotas", {}).update(quotas)
     if local:
         raw.setdefault("wait", {}).update({"poll_seconds": LOCAL_POLL_SECONDS, "max_poll_seconds": 2.0})
     params = _validated(EndToEndParams, raw, params_file)
@@ -287,7 +294,7 @@ def end_to_end_cmd(
         load_settings().require("bucket", "role_arn")  # one clear line now, not a failed flow run later
 
     started = time.perf_counter()
-    with _environment(local):
+    with _environment(local, quotas):
         from flows.end_to_end import end_to_end
 
         result = end_to_end(params)
@@ -328,8 +335,10 @@ def flow_cmd(
     name: str = typer.Argument(..., help="baseline-eval, sft, dpo, cpt, rft, deploy, cleanup or verify-reward."),
     params_file: Path = typer.Option(..., "--params", help="JSON file with the flow's parameters."),
     local: bool = typer.Option(False, "--local", help="Run on the embedded AWS and the Nova emulator."),
+    quota: list[str] = typer.Option([], "--quota", help=QUOTA_HELP),
 ) -> None:
     """Run one single-stage flow with parameters from a JSON file (the same shape as the Prefect UI form)."""
+    quotas = quota_option(quota)  # a usage error before the flows (and Prefect) are imported
     from flows import deploy_stage, single_stage
 
     flows: dict[str, tuple[Callable[[Any], dict[str, Any]], type[BaseModel]]] = {
@@ -345,7 +354,10 @@ def flow_cmd(
     if name not in flows:
         raise typer.BadParameter(f"unknown flow {name!r}; choose from {', '.join(flows)}")
     fn, params_model = flows[name]
-    params = _validated(params_model, _load_params(params_file), params_file)
-    with _environment(local):
+    raw = _load_params(params_file)
+    if quotas and "wait" in params_model.model_fields:
+        raw.setdefault("wait", {}).setdefault("quotas", {}).update(quotas)
+    params = _validated(params_model, raw, params_file)
+    with _environment(local, quotas):
         result = fn(params)
     typer.echo(json.dumps(result, indent=2, default=str))

@@ -33,6 +33,8 @@ from novaflow.jobs.request import bedrock_refusals, validate_request
 from novaflow.jobs.serverless import resolve_refs
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import Submission, prepare_submission
+from novaflow.quotas.capacity import demand_of
+from novaflow.quotas.service_quotas import resolve_capacities
 from novaflow.recipes.overrides import get_path, resolved_value
 from novaflow.recipes.serverless import TokenCostEstimate, availability_problem, billable_tokens, load_serverless_prices
 from novaflow.recipes.service import CPT_IMAGE_PROBLEM, eval_task, needs_own_image, regions
@@ -154,6 +156,8 @@ def dry_run(
         for refusal in bedrock_refusals(resolved):
             field_name, _, reason = refusal.partition(": ")
             report.add(field_name, reason.rsplit("; ", 1)[0], reason.rsplit("; ", 1)[-1])
+    if resolved.platform is Platform.SMTJ:
+        _check_quota(sub, settings, report)
     _check_lambda_arn(resolved, sub, report)
     if resolved.platform is Platform.SERVERLESS and not any(p.field == "reward_lambda_arn" for p in report.problems):
         _check_serverless(resolved, sub, settings, report)
@@ -176,6 +180,25 @@ def dry_run(
     else:
         report.cost = _estimate(resolved, sub, prices or load_price_table(), expected_hours, report)
     return report
+
+
+def _check_quota(sub: Submission, settings: NovaflowSettings, report: DryRunReport) -> None:
+    """A job larger than the account's quota for its instance type can never start (new accounts often have 0 of
+    the large GPU types): refused here, before anything is spent (docs/quotas.md#where-the-numbers-come-from)."""
+    demand = demand_of("SMTJ", sub.instance_type, sub.instance_count)
+    if demand is None:
+        return
+    book, notes = resolve_capacities(settings)
+    unread = [note for note in notes if "could not be read" in note]
+    capacity = book.get(demand.key)
+    if capacity is None:
+        report.notes.extend(f"quota of {demand.key} not checked: {note}" for note in unread)
+        return
+    report.notes.append(f"quota {capacity.describe()}")
+    problem = book.problem(demand, sub.job_name)
+    if problem:
+        reason, _, fix = problem.partition(": request")
+        report.add("instance_count", reason, "request" + fix if fix else "use fewer or other instances")
 
 
 def _check_serverless(spec: JobSpec, sub: Submission, settings: NovaflowSettings, report: DryRunReport) -> None:

@@ -4,7 +4,8 @@ Money is real: a retried task, a re-run flow or a second process submitting the 
 first one created. The name is derived from the spec (see :mod:`novaflow.jobs.spec`), so "the same job" is a
 describe call away; the "already exists" error of a concurrent creator is treated as success. A failed or stopped
 job is never silently resubmitted: ``retry_failed`` creates the next attempt (``-r1``, ``-r2``, ...) under a
-name that is itself deterministic, and ``force_new`` deliberately creates a fresh job.
+name that is itself deterministic, and ``force_new`` deliberately creates a fresh job. The one exception is a job
+that failed for capacity before training (nothing ran): its spec moves on to the next attempt's name by itself.
 
 Example:
     >>> record = submit_training_job(spec)          # doctest: +SKIP
@@ -31,6 +32,7 @@ from novaflow.jobs.records import JobRecord, JobStatus
 from novaflow.jobs.request import build_bedrock_request, build_training_job_request, validate_request
 from novaflow.jobs.serverless import ServerlessRefs, build_serverless_request, resolve_refs, typed_hyperparameters
 from novaflow.jobs.spec import JobSpec
+from novaflow.quotas.refusals import is_capacity_failure
 from novaflow.recipes.build import MLFLOW_FIELDS, ResolvedRecipe, build_recipe
 from novaflow.recipes.serverless import availability_problem, hyperparameter_spec
 from novaflow.recipes.support import check_supported
@@ -228,6 +230,10 @@ def submit_training_job(
         if state.status not in {JobStatus.FAILED, JobStatus.STOPPED}:
             log.info("Job %s already exists (%s): attaching instead of creating a duplicate.", name, state.raw_status)
             return record_for(sub, state, name, attached=True)
+        if state.status is JobStatus.FAILED and is_capacity_failure(state.failure_reason):
+            # Nothing trained and the name cannot be reused: the next deterministic name is this spec's job.
+            log.info("Job %s failed for capacity before training (%s): next attempt.", name, state.failure_reason)
+            continue
         if not retry_failed:
             reason = f": {state.failure_reason}" if state.failure_reason else ""
             raise JobError(

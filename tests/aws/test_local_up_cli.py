@@ -10,6 +10,7 @@ import sys
 import time
 
 import boto3
+import pytest
 
 from novaflow.local.aws.server import LOCAL_BUCKET
 
@@ -68,3 +69,48 @@ def test_local_up_serves_and_stops_cleanly_on_sigint(tmp_path) -> None:
     time.sleep(0.2)
     with socket.socket() as sock:
         assert sock.connect_ex((host, int(port))) != 0
+
+
+@pytest.mark.slow
+def test_local_up_with_a_quota_serves_and_enforces_it() -> None:
+    from botocore.exceptions import ClientError
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "NOVAFLOW_"))}
+    bad = subprocess.run(
+        [sys.executable, "-m", "novaflow.cli", "local", "up", "--quota", "p5=2"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "'p5=2' is not TYPE=N" in bad.stderr and "Traceback" not in bad.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "novaflow.cli", "local", "up", "--quota", "ml.p5.48xlarge=2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = proc.stdout.readline().rsplit(" ", 1)[-1].strip()
+        assert proc.stdout.readline() == "# quota: ml.p5.48xlarge for training job usage = 2 instances\n"
+        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+        quotas = session.client("service-quotas", endpoint_url=url).list_service_quotas(ServiceCode="sagemaker")
+        assert [(q["QuotaName"], q["Value"]) for q in quotas["Quotas"]] == [
+            ("ml.p5.48xlarge for training job usage", 2.0)
+        ]
+        with pytest.raises(ClientError) as info:
+            session.client("sagemaker", endpoint_url=url).create_training_job(
+                TrainingJobName="too-big",
+                RoleArn="arn:aws:iam::123456789012:role/novaflow-local-sagemaker-execution",
+                AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+                OutputDataConfig={"S3OutputPath": "s3://novaflow-local/out"},
+                ResourceConfig={"InstanceType": "ml.p5.48xlarge", "InstanceCount": 3, "VolumeSizeInGB": 1},
+                StoppingCondition={"MaxRuntimeInSeconds": 60},
+            )
+        assert info.value.response["Error"]["Code"] == "ResourceLimitExceeded"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

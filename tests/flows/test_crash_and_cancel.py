@@ -25,7 +25,7 @@ from prefect_kubernetes.worker import KubernetesWorker
 
 from flows.end_to_end import end_to_end
 from novaflow.local.aws.server import LOCAL_BUCKET
-from tests.flows.helpers import FAST_WAIT, logs_of, sft_job_name, small_params, training_jobs
+from tests.flows.helpers import logs_of, sft_job_name, small_params, training_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))  # the CLI of the interpreter running the tests
@@ -64,13 +64,8 @@ def _status(name: str) -> str | None:
 
 
 def test_killed_run_reattaches_on_rerun_with_one_job_per_stage(aws, tmp_path) -> None:
-    # A killed run keeps its job slot until the lease expires (5 min): give it a limit of its own.
-    params = small_params(
-        "crash-rerun",
-        tmp_path,
-        skip=["deploy"],
-        wait=FAST_WAIT.model_copy(update={"concurrency_limit": "crash-test-jobs"}),
-    )
+    # The embedded account has no quotas unless a test sets them, so no quota slot outlives the killed run.
+    params = small_params("crash-rerun", tmp_path, skip=["deploy"])
     sft = sft_job_name(params)
     _kill_during_sft(aws, params, env=_child_env(aws), cwd=ROOT)  # the first run dies while SFT is training
 
@@ -133,12 +128,7 @@ def test_killed_on_worker_a_rerun_on_worker_b_attaches_through_results_on_s3(aws
         ),
     ).save("novaflow-results", overwrite=True)
     # Relative work_dir: each worker prepares its data under its own working directory.
-    params = small_params(
-        "two-workers",
-        Path("novaflow-runs"),
-        skip=["deploy"],
-        wait=FAST_WAIT.model_copy(update={"concurrency_limit": "two-worker-test-jobs"}),
-    )
+    params = small_params("two-workers", Path("novaflow-runs"), skip=["deploy"])
     sft = sft_job_name(params)
     homes = {w: tmp_path / f"worker-{w}" for w in "ab"}
     envs = {}
@@ -218,13 +208,7 @@ def test_cancelling_a_deployed_run_stops_its_training_job(aws, tmp_path) -> None
                 assert deployment.job_variables["env"]["PREFECT_DEFAULT_RESULT_STORAGE_BLOCK"] == (
                     "s3-bucket/novaflow-results"
                 )
-        params = small_params(
-            "cancel-deployed",
-            tmp_path,
-            skip=["baseline", "deploy"],
-            cleanup=False,
-            wait=FAST_WAIT.model_copy(update={"concurrency_limit": "cancel-test-jobs"}),
-        )
+        params = small_params("cancel-deployed", tmp_path, skip=["baseline", "deploy"], cleanup=False)
         sft = sft_job_name(params)
         aws.control.stall_job(sft)
         run = run_deployment("end-to-end/local", parameters={"params": params.model_dump(mode="json")}, timeout=0)

@@ -28,7 +28,7 @@ from novaflow.errors import ConfigError
 from novaflow.local.aws.server import LOCAL_BUCKET, LOCAL_ROLE_ARN
 from novaflow.settings import apply_overrides, load_settings
 from tasks.credentials import credentials_from_parameters, use_run_credentials
-from tests.flows.helpers import FAST_WAIT, logs_of, small_params
+from tests.flows.helpers import logs_of, small_params
 from tests.production.iam import EXAMPLE_BUCKET, allows, iam_actions, load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,9 +88,7 @@ def _recorded_run(aws: Any, params_json: str, out: Path, block: str) -> dict[str
 
 
 def test_a_saved_block_signs_every_aws_call_of_an_end_to_end_run(aws, block_user, tmp_path) -> None:
-    params = small_params(
-        "credentials-block", tmp_path / "work", wait=FAST_WAIT.model_copy(update={"concurrency_limit": None})
-    )
+    params = small_params("credentials-block", tmp_path / "work")
     calls_file = tmp_path / "calls.jsonl"
     run = _recorded_run(aws, params.model_dump_json(), calls_file, BLOCK)
     assert run["completed"]

@@ -19,7 +19,7 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from flows.end_to_end import end_to_end
 from flows.params import EndToEndParams
 from novaflow.evaluation.parser import parse_eval_output
-from tests.flows.helpers import artifacts_of, logs_of, sft_job_name, small_params, training_jobs
+from tests.flows.helpers import FAST_WAIT, artifacts_of, logs_of, sft_job_name, small_params, training_jobs
 
 
 def test_failing_job_fails_the_flow_with_reason_and_log_tail(aws, tmp_path, monkeypatch) -> None:
@@ -62,8 +62,9 @@ def run(local_aws_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """One offline end-to-end run with MLFLOW_TRACKING_URI set, read back by several tests."""
     work = tmp_path_factory.mktemp("e2e")
     uri = f"sqlite:///{work / 'mlflow.db'}"
-    params = small_params("e2e-artifacts", work)
-    slots_before = _active_slots("novaflow-training-jobs")
+    # The account's p5 quota, as --quota / wait.quotas give it when Service Quotas cannot be read.
+    params = small_params("e2e-artifacts", work, wait=FAST_WAIT.model_copy(update={"quotas": {"ml.p5.48xlarge": 8}}))
+    slots_before = _active_slots("novaflow-quota-ml.p5.48xlarge")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         state = end_to_end(params, return_state=True)
@@ -120,11 +121,12 @@ def test_end_to_end_leaves_artifacts_that_match_the_jobs_outputs(run: Run) -> No
     assert {"sft-progress", "rft-progress"} <= set(progress)
     assert not [k for k in progress if re.search(r"[0-9a-f]{12}", k)], progress
 
-    # Every job held a slot of the training-job limit (created on first use) and gave it back. (A run killed in
-    # another test keeps its slot until the lease expires, as it would in production.)
+    # Every job held its instances' slots of the p5 quota's limit (created on first use) and gave them back.
     with get_client(sync_client=True) as client:
-        limit = client.read_global_concurrency_limit_by_name("novaflow-training-jobs")
-    assert (limit.limit, limit.active_slots) == (2, slots_before)
+        limit = client.read_global_concurrency_limit_by_name("novaflow-quota-ml.p5.48xlarge")
+    assert (limit.limit, limit.active_slots) == (8, slots_before)
+    held = "holds 4 slot(s) of novaflow-quota-ml.p5.48xlarge"
+    assert any(held in line for line in logs_of(state.state_details.flow_run_id))
 
     # Training log lines reached the Prefect run log.
     assert any("reduced_train_loss" in line for line in logs_of(state.state_details.flow_run_id))

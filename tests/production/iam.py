@@ -22,7 +22,12 @@ POLICIES = ROOT / "infra" / "iam"
 EXAMPLE_BUCKET = "my-novaflow-bucket"
 SERVICES = ("s3", "sagemaker", "sagemaker-runtime", "logs", "lambda", "iam", "sts", "bedrock", "bedrock-runtime")
 # botocore service (or the service id its events use) -> IAM service prefix, where they differ.
-IAM_PREFIX = {"sagemaker-runtime": "sagemaker", "bedrock-runtime": "bedrock", "cloudwatch-logs": "logs"}
+IAM_PREFIX = {
+    "sagemaker-runtime": "sagemaker",
+    "bedrock-runtime": "bedrock",
+    "cloudwatch-logs": "logs",
+    "service-quotas": "servicequotas",
+}
 # API operations whose IAM action has another name (AWS Service Authorization Reference); [] = no permission.
 ACTIONS = {
     ("s3", "HeadObject"): ["s3:GetObject"],

@@ -81,6 +81,15 @@ class EmulatorControl:
         """The function's next invocations fail as an unhandled error with ``message``."""
         self._post("/moto-api/ext/lambda-error", {"function_name": function_name, "message": message})
 
-    def set_job_duration(self, seconds: float) -> None:
-        """Minimum wall-clock duration of each emulated training job created from now on."""
-        self._post("/moto-api/ext/job-duration", {"seconds": seconds})
+    def set_job_duration(self, seconds: float, kind: str | None = None) -> None:
+        """Minimum wall-clock duration of each emulated job created from now on: every job, or only ``kind``'s
+        (``training`` or ``evaluation``)."""
+        body: dict[str, Any] = {"seconds": seconds}
+        if kind is not None:
+            body["kind"] = kind
+        self._post("/moto-api/ext/job-duration", body)
+
+    def set_quotas(self, quotas: dict[str, int]) -> dict[str, int]:
+        """The account's training quotas (instances per type; a negative value removes one); returns all set."""
+        answer = self._post("/moto-api/ext/quotas", {"quotas": quotas})
+        return {str(k): int(v) for k, v in answer["quotas"].items()}

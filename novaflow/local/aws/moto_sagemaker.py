@@ -10,6 +10,7 @@ Pinned to moto 5.2.5 internals; ``tests/unit/local/test_moto_guards.py`` fails l
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -129,6 +130,11 @@ class ManagedTrainingJob(_StockTrainingJob):
             response["OutputModelPackageArn"] = run.output_model_package_arn
         if run.billable_tokens is not None and status in {"Completed", "Failed", "Stopped"}:
             response["BillableTokenCount"] = run.billable_tokens
+        if "ResourceConfig" in response and run.end_time is not None and status in {"Completed", "Failed", "Stopped"}:
+            # On-demand instances bill the job's wall-clock time (docs/training-jobs.md#billable-time).
+            seconds = max(1, math.ceil((run.end_time - run.history[0][1]).total_seconds()))
+            response["TrainingTimeInSeconds"] = seconds
+            response["BillableTimeInSeconds"] = seconds
         return response
 
 

@@ -32,11 +32,13 @@ def install() -> None:
             moto_registry,
             moto_runtime,
             moto_sagemaker,
+            quotas,
             routes,
         )
         from novaflow.local.emulator import faults, fulfilment, processing
 
         moto_sagemaker.install()
+        quotas.install()  # after moto_sagemaker: its name check runs inside the quota check's lock
         moto_hub.install()
         moto_registry.install()
         moto_runtime.install()
@@ -56,11 +58,12 @@ def reset() -> None:
     # After install() has checked the moto pin (see there), so imported here rather than at the top.
     from moto.moto_api import state_manager
 
-    from novaflow.local.aws import lambda_exec, moto_bedrock, moto_hub, moto_sagemaker
+    from novaflow.local.aws import lambda_exec, moto_bedrock, moto_hub, moto_sagemaker, quotas
     from novaflow.local.aws.control import MANAGED_MODELS
     from novaflow.local.emulator import aws_io, faults
 
     moto_sagemaker.reset()
+    quotas.clear()
     moto_hub.reset()
     moto_bedrock.reset()
     faults.reset()

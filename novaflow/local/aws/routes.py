@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from moto.moto_api import state_manager
 from moto.moto_api._internal import urls as api_urls
 
-from novaflow.local.aws import console, lambda_exec
+from novaflow.local.aws import console, lambda_exec, quotas
 from novaflow.local.aws.control import MANAGED_MODELS
 from novaflow.local.emulator import faults, jobstate
 
@@ -50,12 +50,15 @@ def _route(action: Callable[[dict[str, Any]], Any]) -> Handler:
     return handler
 
 
-def _set_job_duration(body: dict[str, Any]) -> dict[str, float]:
+def _set_job_duration(body: dict[str, Any]) -> dict[str, Any]:
     seconds = float(body["seconds"])
-    if seconds < 0:
-        raise ValueError("seconds must be >= 0")
-    jobstate.Timing.seconds = seconds
-    return {"seconds": seconds}
+    kind = body.get("kind")
+    jobstate.Timing.set(seconds, kind)
+    return {"seconds": seconds, "kind": kind}
+
+
+def _set_quotas(body: dict[str, Any]) -> dict[str, Any]:
+    return quotas.route(body)
 
 
 def _lambda_error(body: dict[str, Any]) -> None:
@@ -77,6 +80,7 @@ ROUTES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "throttle": lambda b: faults.throttle(b["operation"], int(b["times"])),
     "lambda-error": _lambda_error,
     "job-duration": _set_job_duration,
+    "quotas": _set_quotas,
     "unset-transitions": _unset_transitions,
 }
 

@@ -68,8 +68,11 @@ class LocalAws:
         set_environ: bool = True,
         region: str = LOCAL_REGION,
         emulator: bool = True,
+        quotas: dict[str, int] | None = None,
     ) -> None:
         self.host = host
+        self.quotas = dict(quotas or {})
+        """The account's training quotas (instances per type), set at start and after every reset."""
         self.port = port
         self.region = region
         self.set_environ = set_environ
@@ -174,9 +177,11 @@ class LocalAws:
         self.seed()
 
     def seed(self) -> None:
-        """The default bucket and a SageMaker execution role that trusts sagemaker.amazonaws.com."""
+        """The default bucket, a SageMaker execution role that trusts sagemaker.amazonaws.com, the quotas."""
         import boto3
 
+        if self.quotas and self.emulator:
+            self.control.set_quotas(self.quotas)
         session = boto3.Session(
             aws_access_key_id=FAKE_CREDENTIAL,
             aws_secret_access_key=FAKE_CREDENTIAL,

@@ -16,6 +16,7 @@ from typing import Any
 
 from moto.sagemaker.models import sagemaker_backends
 
+from novaflow.local.emulator import jobstate
 from novaflow.local.emulator.emulate_cpt import run_cpt
 from novaflow.local.emulator.emulate_dpo import run_dpo
 from novaflow.local.emulator.emulate_eval import run_evaluation
@@ -69,6 +70,7 @@ def _work(ctx: JobContext) -> None:
         else:
             recipe = ctx.read_recipe()
         kind = kind_of(recipe, ctx.hyperparameters, ctx.image)
+        run.min_seconds = jobstate.Timing.for_kind(kind)
         ctx.log.line(
             f"Recipe run.name={recipe['run'].get('name')} kind={kind} "
             f"model_name_or_path={recipe['run'].get('model_name_or_path')}"

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from moto.moto_api._internal.managed_state_model import ManagedState
@@ -38,10 +38,44 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+JOB_KINDS = ("training", "evaluation")
+"""The kinds of job whose emulated duration can be set apart: on AWS an evaluation is far shorter than a training
+job, and a benchmark of what overlaps what must be able to say by how much."""
+
+
+def _kind_seconds_from_env() -> dict[str, float]:
+    out: dict[str, float] = {}
+    for kind in JOB_KINDS:
+        value = os.environ.get(f"NOVAFLOW_LOCAL_{kind.upper()}_JOB_SECONDS")
+        if value:
+            out[kind] = float(value)
+    return out
+
+
 class Timing:
-    """The minimum wall-clock duration of an emulated job (real jobs take minutes; tests want ~1 s)."""
+    """The minimum wall-clock duration of an emulated job (real jobs take minutes; tests want ~1 s): ``seconds``
+    for every job, or per kind (``NOVAFLOW_LOCAL_TRAINING_JOB_SECONDS``, ``NOVAFLOW_LOCAL_EVALUATION_JOB_SECONDS``)."""
 
     seconds: float = float(os.environ.get("NOVAFLOW_LOCAL_JOB_SECONDS", DEFAULT_JOB_SECONDS))
+    per_kind: dict[str, float] = _kind_seconds_from_env()
+
+    @classmethod
+    def for_kind(cls, kind: str) -> float:
+        """The duration of a job the emulator fulfils as ``kind`` (``eval`` or a training method)."""
+        return cls.per_kind.get("evaluation" if kind == "eval" else "training", cls.seconds)
+
+    @classmethod
+    def set(cls, seconds: float, kind: str | None = None) -> None:
+        """Without ``kind``: every job, forgetting per-kind values; with it: that kind's jobs only."""
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        if kind is None:
+            cls.seconds = seconds
+            cls.per_kind = {}
+        elif kind in JOB_KINDS:
+            cls.per_kind = {**cls.per_kind, kind: seconds}
+        else:
+            raise ValueError(f"kind must be one of {', '.join(JOB_KINDS)}, got {kind!r}")
 
 
 @dataclass
@@ -56,6 +90,7 @@ class JobRun:
     stop_requested: bool = False
     stopping_shown: bool = False
     worker_exited: bool = False
+    exited_at: datetime | None = None
     min_seconds: float = field(default_factory=lambda: Timing.seconds)
     released: threading.Event = field(default_factory=threading.Event)
     history: list[tuple[str, datetime]] = field(default_factory=lambda: [("Starting", _now())])
@@ -95,6 +130,7 @@ class JobRun:
     def exited(self) -> None:
         with self.lock:
             self.worker_exited = True
+            self.exited_at = _now()
 
     def should_stop(self) -> bool:
         """True when the worker must abandon the job (stopped or failed)."""
@@ -132,8 +168,15 @@ class JobRun:
             stage = self._effective_stage_locked()
             if stage == "Completed":
                 if self.history[-1][0] != "Completed":
-                    self._record("Completed")
-                    self.end_time = _now()
+                    # When the job ended, not when someone first asked: its work was done and its minimum duration
+                    # over (instance-time and quota accounting read TrainingEndTime), never before a stage shown.
+                    ended = max(
+                        self.exited_at or _now(),
+                        self.history[0][1] + timedelta(seconds=self.min_seconds),
+                        self.history[-1][1],
+                    )
+                    self.history.append(("Completed", min(ended, _now())))
+                    self.end_time = self.history[-1][1]
                 return "Completed", "Completed"
             if self.history[-1][0] != stage and STAGES.index(stage) > STAGES.index(self.history[-1][0]):
                 self._record(stage)

@@ -196,3 +196,15 @@ def test_registry_internals_the_patches_rely_on() -> None:
     ]
     assert "self.client_token = client_token" in inspect.getsource(models.ModelPackage.__init__)
     assert "model_package_groups" in inspect.getsource(models.SageMakerModelBackend.__init__)
+
+
+def test_service_quotas_internals_the_quota_patch_relies_on() -> None:
+    from moto.sagemaker import responses
+    from moto.servicequotas.models import ServiceQuotasBackend
+    from moto.servicequotas.responses import ServiceQuotasResponse
+
+    # The quota patch adds ListServiceQuotas beside these two and wraps CreateTrainingJob's backend method, whose
+    # keyword resource_config carries the instances a job asks for.
+    assert {"list_aws_default_service_quotas", "get_service_quota"} <= set(vars(ServiceQuotasBackend))
+    assert "backend" in vars(ServiceQuotasResponse)
+    assert 'resource_config=self._get_param("ResourceConfig")' in inspect.getsource(responses)  # the module's text

@@ -1,0 +1,216 @@
+"""The account's quotas as Prefect global concurrency limits: a job holds one slot per instance while it runs.
+
+Each capacity (see :mod:`novaflow.quotas.capacity`) is a limit named ``novaflow-quota-<key>`` whose slots are
+instances (or serverless jobs). novaflow creates it at the quota's value when it is absent; a limit someone set
+by hand (UI, ``prefect gcl``) wins and is only read. To tell the two apart novaflow keeps the value it set in a
+Prefect variable beside the limit: while the limit still has that value it is novaflow's and follows the quota.
+Slots are leases on the server (Prefect's ``concurrency``), renewed while the job's flow runs and freed when the
+process dies, so a crashed run never holds quota for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from prefect import get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import MissingContextError, ObjectAlreadyExists, ObjectNotFound
+from prefect.variables import Variable
+
+from novaflow.backoff import Backoff
+from novaflow.errors import JobError
+from novaflow.jobs.reasoning import follow_data_reasoning
+from novaflow.jobs.records import JobRecord
+from novaflow.jobs.spec import JobSpec
+from novaflow.jobs.submit import prepare_submission
+from novaflow.quotas.capacity import Capacity, CapacityBook, Demand, demand_of
+from novaflow.quotas.queue import run_within_capacity
+from novaflow.quotas.service_quotas import resolve_capacities
+from novaflow.settings import NovaflowSettings, load_settings
+
+QUOTA_LEASE_SECONDS = 300.0
+"""A slot's lease; Prefect renews it while the job's flow runs, so only a dead process lets it lapse."""
+BOOK_CACHE_SECONDS = 300.0
+"""Service Quotas is read once per run and process, not once per job (its list is several pages long)."""
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
+def owner_variable(limit: str) -> str:
+    """The Prefect variable holding the value novaflow gave ``limit`` (variable names allow no dots)."""
+    return limit.replace(".", "-").replace(":", "-").lower()
+
+
+def ensure_quota_limit(capacity: Capacity) -> int:
+    """Create or update the capacity's limit; return the limit the server enforces (a user's value wins)."""
+    name = capacity.limit_name
+    marker = owner_variable(name)
+    with get_client(sync_client=True) as client:
+        try:
+            existing = client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            existing = None
+        if existing is None:
+            try:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=capacity.limit))
+            except ObjectAlreadyExists:  # another run created it meanwhile: theirs is as good as ours
+                return int(client.read_global_concurrency_limit_by_name(name).limit)
+            Variable.set(marker, capacity.limit, overwrite=True)
+            _logger().info("created concurrency limit %s = %d (%s)", name, capacity.limit, capacity.describe())
+            return capacity.limit
+        ours = Variable.get(marker, default=None)
+        if ours is None or int(existing.limit) != int(ours):
+            if int(existing.limit) != capacity.limit:
+                _logger().info(
+                    "concurrency limit %s = %d was set by hand and wins over %s",
+                    name,
+                    existing.limit,
+                    capacity.describe(),
+                )
+            return int(existing.limit)
+        if int(existing.limit) != capacity.limit:
+            client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=capacity.limit))
+            Variable.set(marker, capacity.limit, overwrite=True)
+            _logger().info("concurrency limit %s follows the quota: %d -> %d", name, existing.limit, capacity.limit)
+        return capacity.limit
+
+
+_BOOKS: dict[tuple[object, ...], tuple[float, CapacityBook]] = {}
+_BOOKS_LOCK = threading.Lock()
+
+
+def run_capacities(
+    settings: NovaflowSettings | None = None, overrides: Mapping[str, int] | None = None
+) -> CapacityBook:
+    """The capacities of this run (Service Quotas, else settings, lowered by ``overrides``), read once a while."""
+    settings = settings or load_settings()
+    key = (settings.region, settings.resolved_endpoint_url(), tuple(sorted((overrides or {}).items())))
+    with _BOOKS_LOCK:
+        cached = _BOOKS.get(key)
+        if cached is not None and time.monotonic() - cached[0] < BOOK_CACHE_SECONDS:
+            return cached[1]
+    book, notes = resolve_capacities(settings, overrides)
+    logger = _logger()
+    for note in notes:
+        logger.info(note)
+    with _BOOKS_LOCK:
+        _BOOKS[key] = (time.monotonic(), book)
+    return book
+
+
+def forget_capacities() -> None:
+    """Read the quotas again on next use (tests; a quota raised while a long process runs)."""
+    with _BOOKS_LOCK:
+        _BOOKS.clear()
+
+
+@dataclass(frozen=True)
+class JobCapacity:
+    """What one job holds while it runs, and of which capacity (None: nothing novaflow limits)."""
+
+    job: str
+    demand: Demand | None
+    capacity: Capacity | None
+
+    @property
+    def label(self) -> str:
+        """How the log names the quota the job waits on."""
+        if self.capacity is not None:
+            return self.capacity.limit_name
+        return self.demand.key if self.demand is not None else "none"
+
+
+def job_capacity(
+    spec: JobSpec, settings: NovaflowSettings | None = None, overrides: Mapping[str, int] | None = None
+) -> JobCapacity:
+    """The spec's demand (instance type and count as it will be submitted) against the run's capacities."""
+    settings = settings or load_settings()
+    # Named as submit will name it (the data decides reasoning_enabled), so the log names the job that runs.
+    sub = prepare_submission(follow_data_reasoning(spec.resolve(settings), settings), settings, strict=False)
+    demand = demand_of(sub.spec.platform.value, sub.instance_type, sub.instance_count)
+    if demand is None:
+        return JobCapacity(sub.job_name, None, None)
+    book = run_capacities(settings, overrides)
+    problem = book.problem(demand, sub.job_name)
+    if problem:
+        raise JobError(problem[0].upper() + problem[1:] + ".", job_name=sub.job_name)
+    return JobCapacity(sub.job_name, demand, book.get(demand.key))
+
+
+@contextmanager
+def quota_slots(needed: JobCapacity) -> Iterator[None]:
+    """Hold the job's slots of its quota's limit while it runs (nothing to hold when no quota is known)."""
+    if needed.demand is None or needed.capacity is None:
+        yield
+        return
+    limit = ensure_quota_limit(needed.capacity)
+    demand = needed.demand
+    if demand.slots > limit:
+        raise JobError(
+            f"Job {needed.job} needs {demand.slots} {demand.unit} of {demand.key} but the Prefect limit "
+            f"{demand.limit_name} has {limit} slots: raise the limit (or the quota), or use fewer instances.",
+            job_name=needed.job,
+        )
+    logger = _logger()
+    logger.info("job %s waits for %d slot(s) of %s (%d in all)", needed.job, demand.slots, demand.limit_name, limit)
+    # strict: a limit that vanished is an error, not a free pass; but a lease renewal that fails once (a server
+    # hiccup) must not end the flow that watches a running job.
+    with concurrency(
+        demand.limit_name,
+        occupy=demand.slots,
+        strict=True,
+        lease_duration=QUOTA_LEASE_SECONDS,
+        raise_on_lease_renewal_failure=False,
+    ):
+        logger.info("job %s holds %d slot(s) of %s", needed.job, demand.slots, demand.limit_name)
+        yield
+
+
+def run_job_within_quota(
+    stage: str,
+    spec: JobSpec,
+    settings: NovaflowSettings | None,
+    *,
+    quotas: Mapping[str, int],
+    submit: Callable[[int], JobRecord],
+    wait: Callable[[JobRecord], JobRecord],
+    poll_seconds: float,
+    max_poll_seconds: float,
+    max_wait_hours: float,
+) -> JobRecord:
+    """A stage's job from submit to end under its quota: the job's slots held throughout, a capacity refusal
+    queued and tried again (``submit(capacity_attempt)``, see :func:`novaflow.quotas.queue.run_within_capacity`)."""
+    needed = job_capacity(spec, settings, quotas)
+    logger = _logger()
+    with quota_slots(needed):
+        return run_within_capacity(
+            submit,
+            wait,
+            job=needed.job,
+            capacity=needed.label,
+            backoff=queue_backoff(poll_seconds, max_poll_seconds, max_wait_hours),
+            on_queued=lambda queued: logger.warning("%s: %s", stage, queued.describe()),
+        )
+
+
+def queue_backoff(poll_seconds: float, max_poll_seconds: float, max_wait_hours: float) -> Backoff:
+    """How a job refused for capacity waits: the poll intervals of its run, doubling, up to ``max_wait_hours``."""
+    return Backoff(
+        initial=poll_seconds,
+        factor=2.0,
+        maximum=max(poll_seconds, max_poll_seconds),
+        jitter=0.2,
+        deadline=max_wait_hours * 3600,
+    )
