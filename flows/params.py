@@ -20,11 +20,11 @@ from reward_lambda.labels import DEFAULT_LABELS
 Stage = Literal["baseline", "sft", "dpo", "rft", "deploy"]
 TrainingStage = Literal["sft", "dpo", "rft"]
 CASE_STUDY_STAGES: tuple[TrainingStage, ...] = ("sft", "rft")
-PlatformName = Literal["SMTJ", "SERVERLESS", "BEDROCK"]
+PlatformName = Literal["SMTJ", "SERVERLESS", "BEDROCK", "HYPERPOD"]
 PLATFORM_HELP = (
     "Where this stage's job runs: SMTJ (a SageMaker training job on instances; the case study), SERVERLESS "
-    "(SageMaker serverless customization: no instances, the model registered as a model package version) or "
-    "BEDROCK (SFT/RFT LoRA only)."
+    "(SageMaker serverless customization: no instances, the model registered as a model package version), "
+    "BEDROCK (SFT/RFT LoRA only) or HYPERPOD (SMHP: your SageMaker HyperPod cluster, see cluster)."
 )
 
 
@@ -117,6 +117,12 @@ class JobParams(_Params):
         "hyperparameter names too (learning_rate, lora_alpha, ...).",
     )
     image_uri: str | None = Field(None, description="SMTJ: training image to use instead of the published one.")
+    cluster: str | None = Field(
+        None, description="HYPERPOD: the HyperPod cluster the job runs on (default NOVAFLOW_HYPERPOD_CLUSTER)."
+    )
+    namespace: str | None = Field(
+        None, description="HYPERPOD: the Kubernetes namespace (default NOVAFLOW_HYPERPOD_NAMESPACE, kubeflow)."
+    )
     instance_type: str | None = Field(None, description="Default from the instance table for model and method.")
     instance_count: int | None = Field(None, ge=1, description="Default from the instance table.")
     existing_job: str | None = Field(
@@ -209,7 +215,11 @@ class GateParams(_Params):
 
 class DeployParams(_Params):
     enabled: bool = Field(True, description="Deploy the winning checkpoint when the gate approves.")
-    target: Literal["sagemaker", "bedrock_od", "bedrock_pt"] = Field("sagemaker", description="Where to deploy.")
+    target: Literal["sagemaker", "sagemaker_ic", "bedrock_od", "bedrock_pt"] = Field(
+        "sagemaker",
+        description="Where to deploy: a SageMaker endpoint, an inference component of one (sagemaker_ic: several "
+        "models can share the endpoint), Bedrock on demand or provisioned throughput.",
+    )
     endpoint_name: str | None = Field(None, description="Default: derived from the run name.")
     instance_type: str = Field("ml.p5.48xlarge", description="SageMaker inference instance.")
     instance_count: int = Field(1, ge=1)

@@ -78,6 +78,8 @@ class TrainedModel:
     stage: str
     checkpoint: str
     version: ModelVersion | None = None
+    hyperpod: tuple[str | None, str | None] | None = None
+    """(cluster, namespace) when the stage trained on HyperPod: AWS evaluates such a checkpoint only there."""
 
     def source_for(self, platform: Platform | str) -> str:
         """What a job on ``platform`` starts from (or evaluates): the version for SERVERLESS, else the checkpoint."""
@@ -423,7 +425,8 @@ def train(
         log.locations[f"{stage}-model-package"] = version.arn
         outputs["model_package"] = version.arn
     log.track_job(stage, done, outputs, series=series_points(series))
-    return TrainedModel(stage, checkpoint, version)
+    hyperpod = (done.cluster, done.namespace) if done.platform is Platform.SMHP else None
+    return TrainedModel(stage, checkpoint, version, hyperpod)
 
 
 def record_evaluation(trained: TrainedModel | None, result: EvalResult, stage: str, log: RunLog) -> None:
@@ -490,6 +493,12 @@ def evaluate_model(
     The added task's result is kept under ``result.related[<prefix>]`` (``judge``, ``rft_eval``, a benchmark), so
     the stage comparison and the gate see its metrics as ``<prefix>:<metric>``.
     """
+    if isinstance(trained, TrainedModel) and trained.hyperpod and Platform.parse(job.platform) is not Platform.SMHP:
+        cluster, namespace = trained.hyperpod
+        get_run_logger().info(
+            "%s: the %s checkpoint is evaluated on HyperPod %s, where it was trained", stage, trained.stage, cluster
+        )
+        job = job.model_copy(update={"platform": "HYPERPOD", "cluster": cluster, "namespace": namespace})
     model_path = trained.source_for(job.platform) if isinstance(trained, TrainedModel) else trained
     spec = spec_for(model, Method.EVALUATION, job, train_uri=eval_uri, model_name_or_path=model_path)
     result = evaluate(stage, spec, job, wait, log)
@@ -625,8 +634,11 @@ def spec_for(model: str, method: Method, job: JobParams, *, group: str | None = 
     job registers its model in the run's ``group``."""
     platform = Platform.parse(job.platform)
     serverless = platform is Platform.SERVERLESS
+    hyperpod = platform is Platform.SMHP
     return JobSpec(
         platform=platform,
+        cluster=job.cluster if hyperpod else None,
+        namespace=job.namespace if hyperpod else None,
         model=model,
         method=method,
         overrides=dict(job.overrides),

@@ -57,17 +57,26 @@ class _Named(str, Enum):
 
 
 class Platform(_Named):
-    """Where a job runs. HyperPod is modelled so specs can name it; submission refuses it until it is built.
+    """Where a job runs.
 
     ``SMTJ`` is a SageMaker training job on instances novaflow chooses (recipe channel, training image);
     ``SERVERLESS`` is SageMaker serverless model customization: a training job without instances, which the
-    service sizes itself and whose result it registers as a model package version.
+    service sizes itself and whose result it registers as a model package version; ``SMHP`` is a job on a team's
+    SageMaker HyperPod cluster (EKS orchestrator), accepted as ``HYPERPOD`` too (the Forge SDK's and the recipe
+    hub's name is SMHP, sagemaker v3's ``HyperPodCompute`` and the CLI say HyperPod).
     """
 
     SMTJ = "SMTJ"
     BEDROCK = "BEDROCK"
     SMHP = "SMHP"
     SERVERLESS = "SERVERLESS"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Platform | None:
+        if isinstance(value, str) and value.strip().lower() == "hyperpod":
+            return cls.SMHP
+        found = super()._missing_(value)
+        return found if isinstance(found, Platform) else None
 
 
 class DataFormat(_Named):
@@ -275,8 +284,13 @@ SUPPORT: dict[Method, Support] = {
 }
 """Method -> where it runs. The one support table: data preparation, jobs, the dry run and the flows read it."""
 
-SUBMITTABLE = frozenset({Platform.SMTJ, Platform.BEDROCK, Platform.SERVERLESS})
-"""Platforms novaflow submits to today (HyperPod is named in specs but not submitted)."""
+SUBMITTABLE = frozenset({Platform.SMTJ, Platform.BEDROCK, Platform.SERVERLESS, Platform.SMHP})
+"""Platforms novaflow submits to."""
+HYPERPOD_UNBUILT = {
+    Method.RFT_LORA: "RFT on HyperPod runs the recipe hub's RFT chart (a hub, NATS, Redis and vLLM generation "
+    "services beside the trainer), which novaflow does not build yet: run rft_lora on SMTJ or SERVERLESS"
+}
+"""Methods AWS offers on HyperPod that novaflow does not submit there yet, with the reason and the way out."""
 
 
 @cache
@@ -310,7 +324,9 @@ def method_problem(model: str | NovaModel, method: Method, platform: Platform) -
             f"`novaflow data prepare --method {method.data_format.value}` and submit with your own recipe tooling."
         )
     if platform not in SUBMITTABLE:
-        return "HyperPod (SMHP) submission is not implemented yet: use platform SMTJ, SERVERLESS or BEDROCK."
+        return f"novaflow does not submit to {platform.value}: use platform SMTJ, SERVERLESS, BEDROCK or SMHP."
+    if platform is Platform.SMHP and method in HYPERPOD_UNBUILT:
+        return HYPERPOD_UNBUILT[method] + "."
     return None
 
 

@@ -30,6 +30,7 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 ENV_PREFIX = "NOVAFLOW_"
+DEFAULT_HYPERPOD_NAMESPACE = "kubeflow"
 
 
 class NovaflowSettings(BaseSettings):
@@ -75,6 +76,13 @@ class NovaflowSettings(BaseSettings):
         ge=1,
         le=20,
         description="Retries per AWS call (botocore adaptive mode, which also rate-limits the client after throttles).",
+    )
+    hyperpod_cluster: str | None = Field(
+        None, description="SageMaker HyperPod cluster (EKS orchestrator) that platform HYPERPOD jobs run on."
+    )
+    hyperpod_namespace: str = Field(
+        DEFAULT_HYPERPOD_NAMESPACE,
+        description="Kubernetes namespace of HyperPod jobs (sagemaker v3 and the hyperpod CLI default to kubeflow).",
     )
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to open a connection to AWS.")
     quotas: Annotated[dict[str, int], NoDecode] = Field(

@@ -25,12 +25,14 @@ from prefect.exceptions import MissingContextError, ObjectAlreadyExists, ObjectN
 from prefect.variables import Variable
 
 from novaflow.backoff import Backoff
+from novaflow.catalog import Platform
 from novaflow.errors import JobError
+from novaflow.jobs.hyperpod.capacity import instance_group_of, restricted_capacities
 from novaflow.jobs.reasoning import follow_data_reasoning
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission
-from novaflow.quotas.capacity import Capacity, CapacityBook, Demand, demand_of
+from novaflow.quotas.capacity import Capacity, CapacityBook, Demand, book_from_mapping, demand_of
 from novaflow.quotas.queue import run_within_capacity
 from novaflow.quotas.service_quotas import resolve_capacities
 from novaflow.settings import NovaflowSettings, load_settings
@@ -139,10 +141,16 @@ def job_capacity(
     settings = settings or load_settings()
     # Named as submit will name it (the data decides reasoning_enabled), so the log names the job that runs.
     sub = prepare_submission(follow_data_reasoning(spec.resolve(settings), settings), settings, strict=False)
-    demand = demand_of(sub.spec.platform.value, sub.instance_type, sub.instance_count)
+    group = None
+    if sub.spec.platform is Platform.SMHP and sub.spec.cluster and sub.instance_type:
+        group = instance_group_of(sub.spec.cluster, sub.instance_type, settings)
+    demand = demand_of(sub.spec.platform.value, sub.instance_type, sub.instance_count, instance_group=group)
     if demand is None:
         return JobCapacity(sub.job_name, None, None)
     book = run_capacities(settings, overrides)
+    if group is not None and sub.spec.cluster:  # the cluster's restricted groups: slots are nodes
+        cluster = sub.spec.cluster
+        book = book.merged(book_from_mapping(restricted_capacities(cluster, settings), f"HyperPod cluster {cluster}"))
     problem = book.problem(demand, sub.job_name)
     if problem:
         raise JobError(problem[0].upper() + problem[1:] + ".", job_name=sub.job_name)

@@ -30,6 +30,10 @@ GROUPS: dict[str, tuple[str, str]] = {
         "novaflow.cli.evaluate",
         "Compute gen_qa metrics, parse evaluation outputs, compare stages, build reports.",
     ),
+    "infer": (
+        "novaflow.cli.infer",
+        "Run a model over a dataset: batch inference as a gen_qa job or a Bedrock batch job.",
+    ),
     "reward": ("novaflow.cli.reward", "Build, deploy and verify the RFT reward Lambda."),
     "deploy": (
         "novaflow.cli.deploy",

@@ -12,6 +12,7 @@ import sys
 
 import typer
 
+from novaflow.cli.components import app as components_app
 from novaflow.cli.options import model_option
 from novaflow.deploy.names import TARGETS
 
@@ -19,6 +20,7 @@ app = typer.Typer(
     help="Deploy a trained model to a SageMaker endpoint or Bedrock, invoke it, tear it down.", no_args_is_help=True
 )
 TARGET = typer.Option("sagemaker", help=f"Where it runs: {', '.join(TARGETS)}.")
+app.add_typer(components_app, name="components")
 
 
 @app.command("create")
@@ -93,10 +95,15 @@ def _create(
     from novaflow.deploy.targets import build_endpoint_spec, deploy_checkpoint
     from novaflow.settings import load_settings
 
+    if dry and target == "sagemaker_ic":
+        _print_component_requests(
+            name, checkpoint, model, instance_type, instance_count, context_length, max_concurrency
+        )
+        return
     if dry:
         if target != "sagemaker":
             raise typer.BadParameter(
-                "--dry-run prints SageMaker requests; use --target sagemaker", param_hint="--dry-run"
+                "--dry-run prints SageMaker requests; use --target sagemaker or sagemaker_ic", param_hint="--dry-run"
             )
         spec = build_endpoint_spec(
             name,
@@ -143,6 +150,49 @@ def _create(
         on_status=lambda s: typer.echo(f"{name}: {s}", err=True),
     )
     typer.echo(f"{target} {name} {served.status}; invoke id: {served.invoke_id}")
+
+
+def _print_component_requests(
+    name: str,
+    checkpoint: str | None,
+    model: str,
+    instance_type: str,
+    instance_count: int,
+    context_length: int,
+    max_concurrency: int,
+) -> None:
+    """The four requests of a one-component endpoint, validated offline (tier, instance type, capacity)."""
+    from novaflow.deploy.components import (
+        ComponentEndpointSpec,
+        ComponentSpec,
+        build_component_endpoint_config_request,
+        build_component_model_request,
+        build_inference_component_request,
+        check_components,
+    )
+    from novaflow.deploy.environment import EndpointEnvironment
+    from novaflow.deploy.roles import default_role_name
+    from novaflow.deploy.targets import component_name
+    from novaflow.settings import load_settings
+
+    endpoint = ComponentEndpointSpec(endpoint_name=name, instance_type=instance_type, instance_count=instance_count)
+    component = ComponentSpec(
+        component_name=component_name(name),
+        checkpoint_uri=checkpoint or "s3://checkpoint-to-be-resolved/",
+        model=model,
+        environment=EndpointEnvironment(context_length=context_length, max_concurrency=max_concurrency),
+    )
+    check_components(endpoint, [component])
+    region = load_settings().region
+    endpoint_role = f"arn:aws:iam::<account>:role/{default_role_name(name, 'sagemaker')}"
+    model_role = f"arn:aws:iam::<account>:role/{default_role_name(component.component_name, 'sagemaker')}"
+    requests = {
+        "CreateEndpointConfig": build_component_endpoint_config_request(endpoint, role_arn=endpoint_role),
+        "CreateEndpoint": {"EndpointName": name, "EndpointConfigName": endpoint.config_name},
+        "CreateModel": build_component_model_request(endpoint, component, region=region, role_arn=model_role),
+        "CreateInferenceComponent": build_inference_component_request(endpoint, component),
+    }
+    typer.echo(json.dumps(requests, indent=2))
 
 
 @app.command("status")

@@ -1,8 +1,9 @@
-"""`novaflow jobs`: Submit, watch, tail and stop SageMaker (on instances or serverless) and Bedrock jobs."""
+"""`novaflow jobs`: Submit, watch, tail and stop SageMaker (on instances, serverless or HyperPod) and Bedrock jobs."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -12,7 +13,18 @@ from novaflow.cli.options import METHODS_HELP, model_option
 app = typer.Typer(
     help="Submit, watch, tail and stop SageMaker / Bedrock training and evaluation jobs.", no_args_is_help=True
 )
-PLATFORM = typer.Option("SMTJ", help="SMTJ (instances), SERVERLESS (no instances) or BEDROCK.")
+PLATFORM = typer.Option(
+    "SMTJ", help="SMTJ (instances), SERVERLESS (no instances), BEDROCK or HYPERPOD (SMHP: --cluster, --namespace)."
+)
+CLUSTER = typer.Option(None, help="HYPERPOD: the HyperPod cluster (default NOVAFLOW_HYPERPOD_CLUSTER).")
+NAMESPACE = typer.Option(None, help="HYPERPOD: the Kubernetes namespace (default NOVAFLOW_HYPERPOD_NAMESPACE).")
+
+
+def _backend(platform: str, cluster: str | None, namespace: str | None) -> Any:
+    from novaflow.jobs.backends import get_backend
+    from novaflow.settings import load_settings
+
+    return get_backend(Platform.parse(platform), load_settings(), cluster=cluster, namespace=namespace)
 
 
 @app.command("submit")
@@ -23,6 +35,8 @@ def submit(
     validation: str = typer.Option(None, help="s3:// URI of validation data."),
     output: str = typer.Option(None, help="s3:// output path (default <bucket>/<prefix>/jobs)."),
     platform: str = PLATFORM,
+    cluster: str = CLUSTER,
+    namespace: str = NAMESPACE,
     eval_task: str = typer.Option(None, help="Evaluation task (default gen_qa)."),
     override: list[str] = typer.Option([], "--override", "-o", help="Recipe override KEY=VALUE, repeatable."),
     recipe_file: Path | None = typer.Option(None, help="Your own recipe YAML instead of the packaged template."),
@@ -69,6 +83,8 @@ def submit(
         instance_type=instance_type,
         instance_count=instance_count,
         max_runtime_seconds=max_runtime,
+        cluster=cluster,
+        namespace=namespace,
     )
     if dry:
         prices = str(serverless_prices_file) if serverless_prices_file else None
@@ -85,12 +101,14 @@ def submit(
 
 
 @app.command("status")
-def status(name: str = typer.Argument(..., help="Job name."), platform: str = PLATFORM) -> None:
+def status(
+    name: str = typer.Argument(..., help="Job name."),
+    platform: str = PLATFORM,
+    cluster: str = CLUSTER,
+    namespace: str = NAMESPACE,
+) -> None:
     """Print the job's status (and failure reason)."""
-    from novaflow.jobs.backends import get_backend
-    from novaflow.settings import load_settings
-
-    state = get_backend(platform, load_settings()).describe(name)
+    state = _backend(platform, cluster, namespace).describe(name)
     if state is None:
         typer.secho(f"no job named {name} on {platform}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
@@ -102,12 +120,18 @@ def status(name: str = typer.Argument(..., help="Job name."), platform: str = PL
 def logs(
     name: str = typer.Argument(..., help="Job name."),
     metrics: bool = typer.Option(False, help="Print the parsed metric series instead of raw lines."),
+    platform: str = PLATFORM,
+    cluster: str = CLUSTER,
+    namespace: str = NAMESPACE,
 ) -> None:
-    """Print the job's CloudWatch log lines (SageMaker jobs)."""
+    """Print the job's CloudWatch log lines (SageMaker jobs; HyperPod: the job's lines in the cluster's group)."""
     from novaflow.jobs.logs import LogTailer, metrics_frame
     from novaflow.settings import load_settings
 
-    lines = LogTailer(name, load_settings()).poll()
+    if Platform.parse(platform) is Platform.SMHP:
+        lines = _backend(platform, cluster, namespace).log_tailer(name).poll()
+    else:
+        lines = LogTailer(name, load_settings()).poll()
     if metrics:
         typer.echo(metrics_frame(line.message for line in lines).to_string(index=False))
         return
@@ -116,13 +140,15 @@ def logs(
 
 
 @app.command("stop")
-def stop(name: str = typer.Argument(..., help="Job name."), platform: str = PLATFORM) -> None:
-    """Ask AWS to stop the job (it ends as Stopped, not Failed)."""
-    from novaflow.jobs.backends import get_backend
-    from novaflow.settings import load_settings
-
-    get_backend(platform, load_settings()).stop(name)
-    typer.echo(f"stop requested for {name}")
+def stop(
+    name: str = typer.Argument(..., help="Job name."),
+    platform: str = PLATFORM,
+    cluster: str = CLUSTER,
+    namespace: str = NAMESPACE,
+) -> None:
+    """Ask AWS to stop the job (it ends as Stopped, not Failed; a HyperPod job is deleted)."""
+    _backend(platform, cluster, namespace).stop(name)
+    typer.echo(f"{'deleted' if Platform.parse(platform) is Platform.SMHP else 'stop requested for'} {name}")
 
 
 @app.command("wait")
@@ -130,6 +156,8 @@ def wait(
     name: str = typer.Argument(None, help="Job name (or use --record)."),
     record: Path | None = typer.Option(None, help="A job record saved by `jobs submit --record`."),
     platform: str = PLATFORM,
+    cluster: str = CLUSTER,
+    namespace: str = NAMESPACE,
     max_wait: float = typer.Option(86400, help="Give up after this many seconds."),
     poll: float = typer.Option(30, help="First poll interval in seconds (backs off to 300)."),
     stop_on_deadline: bool = typer.Option(False, help="Stop the job when the deadline passes."),
@@ -144,9 +172,14 @@ def wait(
     job = rec.name if rec else name
     if not job:
         raise typer.BadParameter("give a job name or --record")
+    plat = rec.platform if rec else Platform.parse(platform)
+    backend = _backend(
+        plat.value, (rec.cluster if rec else None) or cluster, (rec.namespace if rec else None) or namespace
+    )
     done = wait_for_job(
         job,
-        platform=rec.platform if rec else platform,
+        platform=plat,
+        backend=backend,
         poll_seconds=poll,
         max_wait_seconds=max_wait,
         stop_on_deadline=stop_on_deadline,

@@ -19,6 +19,12 @@ app = typer.Typer(
 def up(
     port: int = typer.Option(0, help="Port to listen on; 0 picks a free one."),
     host: str = typer.Option("127.0.0.1", help="Loopback address to bind (never a public interface)."),
+    hyperpod: list[str] = typer.Option(
+        [],
+        "--hyperpod",
+        help="Create a HyperPod cluster CLUSTER:TYPE=N (an EKS-orchestrated cluster with a restricted instance group "
+        "of N nodes of TYPE, e.g. nova:ml.p5.48xlarge=8); repeatable, the first is NOVAFLOW_HYPERPOD_CLUSTER.",
+    ),
     quota: list[str] = typer.Option(
         [],
         "--quota",
@@ -28,13 +34,16 @@ def up(
 ) -> None:
     """Start the embedded AWS in the foreground and print the `export` lines a shell or Prefect worker needs.
 
-    Serves S3, SageMaker, SageMaker Runtime, CloudWatch Logs, IAM, Lambda, STS and Bedrock. Ctrl-C (or SIGTERM)
-    stops it cleanly and exits 0.
+    Serves S3, SageMaker, SageMaker Runtime, CloudWatch Logs, IAM, Lambda, STS, Bedrock, EKS and (for
+    --hyperpod clusters) their Kubernetes API. Ctrl-C (or SIGTERM) stops it cleanly and exits 0.
     """
     if not (host.startswith("127.") or host in {"localhost", "::1"}):
         raise typer.BadParameter("the embedded AWS only binds to loopback addresses", param_hint="--host")
     from novaflow.local import LocalAws
+    from novaflow.local.aws.hyperpod_setup import parse_hyperpod_option
 
+    for text in hyperpod:
+        parse_hyperpod_option(text)  # a malformed option is one line before anything starts
     quotas = quota_option(quota)
     stop = threading.Event()
 
@@ -42,11 +51,13 @@ def up(
         stop.set()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    server = LocalAws(host=host, port=port, set_environ=True, quotas=quotas).start()
+    server = LocalAws(host=host, port=port, set_environ=True, quotas=quotas, hyperpod=tuple(hyperpod)).start()
     try:
         typer.echo(f"novaflow local AWS listening on {server.url}")
         for instance_type, value in sorted(quotas.items()):
             typer.echo(f"# quota: {instance_type} for training job usage = {value} instances")
+        for text in hyperpod:
+            typer.echo(f"HyperPod cluster {parse_hyperpod_option(text).name} ({text.split(':', 1)[1]}) is InService")
         typer.echo("# paste into the shell of a Prefect worker or another terminal:")
         for line in server.export_lines():
             typer.echo(line)

@@ -34,6 +34,14 @@ LOCAL_SERVER_STARTUP_SECONDS = 120
 laptop); ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS`` set by the user wins."""
 
 
+HYPERPOD_OPTION = typer.Option(
+    [],
+    "--hyperpod",
+    help="With --local: create the HyperPod cluster CLUSTER:TYPE=N in the embedded AWS (as `novaflow local up "
+    "--hyperpod`); the first is NOVAFLOW_HYPERPOD_CLUSTER, so stages with platform HYPERPOD run there.",
+)
+
+
 def prefect_updates(local: bool) -> dict[Any, Any]:
     """Prefect settings for a terminal run: no heartbeat thread; offline, no telemetry and a patient server start.
 
@@ -55,9 +63,9 @@ def prefect_updates(local: bool) -> dict[Any, Any]:
 
 
 @contextmanager
-def _environment(local: bool, quotas: dict[str, int] | None = None) -> Iterator[None]:
-    """The embedded AWS when ``--local`` (with ``quotas`` as its account's training quotas); a quiet,
-    heartbeat-free Prefect engine for a terminal run."""
+def _environment(local: bool, quotas: dict[str, int] | None = None, hyperpod: tuple[str, ...] = ()) -> Iterator[None]:
+    """The embedded AWS when ``--local`` (with ``quotas`` as its account's training quotas and the ``hyperpod``
+    clusters); a quiet, heartbeat-free Prefect engine for a terminal run."""
     from prefect.settings import temporary_settings
 
     with ExitStack() as stack:
@@ -65,7 +73,7 @@ def _environment(local: bool, quotas: dict[str, int] | None = None) -> Iterator[
             from novaflow.local import LocalAws
 
             instance_quotas = {k: v for k, v in (quotas or {}).items() if k.startswith("ml.")}
-            aws = stack.enter_context(LocalAws(quotas=instance_quotas))
+            aws = stack.enter_context(LocalAws(quotas=instance_quotas, hyperpod=hyperpod))
             typer.secho(
                 f"embedded AWS on {aws.url} (bucket {aws.env['NOVAFLOW_BUCKET']})",
                 err=True,
@@ -227,6 +235,7 @@ def end_to_end_cmd(
             "(Nova 2, the case study), [sft, dpo] (Nova 1), [dpo], ... Comma separated: sft,rft."
         ),
     ),
+    hyperpod: list[str] = HYPERPOD_OPTION,
     quota: list[str] = typer.Option([], "--quota", help=QUOTA_HELP),
 ) -> None:
     """Replay the case study: data -> baseline -> SFT -> eval -> reward Lambda -> RFT -> eval -> compare ->
@@ -293,8 +302,10 @@ def end_to_end_cmd(
 
         load_settings().require("bucket", "role_arn")  # one clear line now, not a failed flow run later
 
+    if hyperpod and not local:
+        raise typer.BadParameter("--hyperpod creates a cluster in the embedded AWS: use it with --local")
     started = time.perf_counter()
-    with _environment(local, quotas):
+    with _environment(local, quotas, tuple(hyperpod)):
         from flows.end_to_end import end_to_end
 
         result = end_to_end(params)
@@ -332,14 +343,17 @@ def _cell(row: dict[str, Any], stage: str) -> str:
 
 @app.command("flow")
 def flow_cmd(
-    name: str = typer.Argument(..., help="baseline-eval, sft, dpo, cpt, rft, deploy, cleanup or verify-reward."),
+    name: str = typer.Argument(
+        ..., help="baseline-eval, sft, dpo, cpt, rft, deploy, cleanup, verify-reward or batch-inference."
+    ),
     params_file: Path = typer.Option(..., "--params", help="JSON file with the flow's parameters."),
     local: bool = typer.Option(False, "--local", help="Run on the embedded AWS and the Nova emulator."),
+    hyperpod: list[str] = HYPERPOD_OPTION,
     quota: list[str] = typer.Option([], "--quota", help=QUOTA_HELP),
 ) -> None:
     """Run one single-stage flow with parameters from a JSON file (the same shape as the Prefect UI form)."""
     quotas = quota_option(quota)  # a usage error before the flows (and Prefect) are imported
-    from flows import deploy_stage, single_stage
+    from flows import batch_inference, deploy_stage, single_stage
 
     flows: dict[str, tuple[Callable[[Any], dict[str, Any]], type[BaseModel]]] = {
         "baseline-eval": (single_stage.baseline_eval, single_stage.BaselineEvalParams),
@@ -350,6 +364,7 @@ def flow_cmd(
         "verify-reward": (single_stage.verify_reward, single_stage.VerifyRewardParams),
         "deploy": (deploy_stage.deploy, deploy_stage.DeployFlowParams),
         "cleanup": (deploy_stage.cleanup, deploy_stage.CleanupParams),
+        "batch-inference": (batch_inference.batch_inference, batch_inference.BatchInferenceParams),
     }
     if name not in flows:
         raise typer.BadParameter(f"unknown flow {name!r}; choose from {', '.join(flows)}")
@@ -358,6 +373,8 @@ def flow_cmd(
     if quotas and "wait" in params_model.model_fields:
         raw.setdefault("wait", {}).setdefault("quotas", {}).update(quotas)
     params = _validated(params_model, raw, params_file)
-    with _environment(local, quotas):
+    if hyperpod and not local:
+        raise typer.BadParameter("--hyperpod creates a cluster in the embedded AWS: use it with --local")
+    with _environment(local, quotas, tuple(hyperpod)):
         result = fn(params)
     typer.echo(json.dumps(result, indent=2, default=str))

@@ -86,6 +86,11 @@ def parse_completion(payload: bytes, latency: float = 0.0) -> Completion:
     )
 
 
+def _component(name: str | None) -> dict[str, str]:
+    """``InferenceComponentName`` when a call goes to one inference component of the endpoint."""
+    return {"InferenceComponentName": name} if name else {}
+
+
 def invoke_endpoint(
     endpoint_name: str,
     prompt: str | Messages,
@@ -95,9 +100,10 @@ def invoke_endpoint(
     temperature: float | None = 0.0,
     clock: Callable[[], float] = time.perf_counter,
     settings: NovaflowSettings | None = None,
+    inference_component: str | None = None,
     **params: Any,
 ) -> Completion:
-    """One synchronous ``InvokeEndpoint`` call."""
+    """One synchronous ``InvokeEndpoint`` call (to one of the endpoint's inference components, when named)."""
     body = chat_request(prompt, system=system, max_tokens=max_tokens, temperature=temperature, **params)
     runtime = get_client("sagemaker-runtime", settings)
     start = clock()
@@ -107,6 +113,7 @@ def invoke_endpoint(
             Body=json.dumps(body).encode(),
             ContentType="application/json",
             Accept="application/json",
+            **_component(inference_component),
         )
         payload = response["Body"].read()
     except ClientError as exc:
@@ -124,6 +131,7 @@ def invoke_endpoint_stream(
     on_text: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
     settings: NovaflowSettings | None = None,
+    inference_component: str | None = None,
     **params: Any,
 ) -> StreamResult:
     """``InvokeEndpointWithResponseStream``: text assembled across chunk boundaries, first-token time measured
@@ -137,6 +145,7 @@ def invoke_endpoint_stream(
             Body=json.dumps(body).encode(),
             ContentType="application/json",
             Accept="application/json",
+            **_component(inference_component),
         )
         for event in response["Body"]:
             if "PayloadPart" in event:

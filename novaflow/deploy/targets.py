@@ -21,17 +21,25 @@ from novaflow.aws import get_client, is_not_found, wrap_client_error
 from novaflow.backoff import Backoff
 from novaflow.catalog import DEFAULT_MODEL
 from novaflow.deploy.bedrock import BedrockDeployment, BedrockMode, BedrockSpec, deploy_bedrock
+from novaflow.deploy.components import (
+    ComponentDeployment,
+    ComponentEndpointSpec,
+    ComponentSpec,
+    deploy_components,
+    list_components,
+)
 from novaflow.deploy.endpoint import EndpointDeployment, deploy_sagemaker_endpoint, describe_endpoint_status
-from novaflow.deploy.endpoint_spec import DeployMode, EndpointSpec
+from novaflow.deploy.endpoint_spec import DeployMode, EndpointSpec, derived_name
 from novaflow.deploy.environment import EndpointEnvironment
 from novaflow.deploy.invoke import Completion, converse, converse_stream, invoke_endpoint, invoke_endpoint_stream
-from novaflow.deploy.names import TARGETS
+from novaflow.deploy.names import COMPONENT_SEPARATOR, TARGETS
 from novaflow.deploy.stream import StreamResult
 from novaflow.deploy.tags import from_aws, is_managed
 from novaflow.errors import ConfigError, DeployError
 from novaflow.settings import NovaflowSettings
 
-Target = Literal["sagemaker", "bedrock_od", "bedrock_pt"]
+Target = Literal["sagemaker", "sagemaker_ic", "bedrock_od", "bedrock_pt"]
+SAGEMAKER_TARGETS = frozenset({"sagemaker", "sagemaker_ic"})
 
 
 @dataclass
@@ -42,7 +50,7 @@ class Served:
     name: str
     invoke_id: str
     status: str
-    details: EndpointDeployment | BedrockDeployment
+    details: EndpointDeployment | BedrockDeployment | ComponentDeployment
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -52,7 +60,7 @@ class Served:
 
 def teardown_services(target: str) -> tuple[str, ...]:
     check_target(target)
-    return ("sagemaker", "iam") if target == "sagemaker" else ("bedrock", "iam")
+    return ("sagemaker", "iam") if target in SAGEMAKER_TARGETS else ("bedrock", "iam")
 
 
 def check_target(target: str) -> None:
@@ -84,6 +92,11 @@ def build_endpoint_spec(
     )
     spec.validate_tier()
     return spec
+
+
+def component_name(deployment: str) -> str:
+    """The inference component a single-model ``sagemaker_ic`` deployment gets: ``<deployment>-model``."""
+    return derived_name(deployment, "model")
 
 
 def deploy_checkpoint(
@@ -121,6 +134,24 @@ def deploy_checkpoint(
             spec, mode=mode, backoff=backoff, sleep=sleep, on_status=on_status, settings=settings
         )
         return Served(target, name, endpoint.endpoint_name, endpoint.status, endpoint)
+    if target == "sagemaker_ic":
+        component = ComponentSpec(
+            component_name=component_name(name),
+            checkpoint_uri=checkpoint_uri,
+            model=model,
+            environment=EndpointEnvironment(context_length=context_length, max_concurrency=max_concurrency),
+        )
+        components = deploy_components(
+            ComponentEndpointSpec(
+                endpoint_name=name, instance_type=instance_type, instance_count=instance_count, role_arn=role_arn
+            ),
+            [component],
+            backoff=backoff,
+            sleep=sleep,
+            settings=settings,
+        )
+        invoke_id = f"{name}{COMPONENT_SEPARATOR}{component.component_name}"
+        return Served(target, name, invoke_id, components.components[0].status, components)
     bedrock_spec = BedrockSpec(
         name=name,
         checkpoint_uri=checkpoint_uri,
@@ -157,10 +188,14 @@ def ask(
         "temperature": temperature,
         "settings": settings,
     }
-    if target == "sagemaker":
+    if target in SAGEMAKER_TARGETS:
+        endpoint, _, component = invoke_id.partition(COMPONENT_SEPARATOR)
+        if target == "sagemaker_ic" and not component:
+            raise ConfigError(f"{invoke_id}: name the inference component to invoke, as <endpoint>/<component>.")
+        common["inference_component"] = component or None
         if stream:
-            return invoke_endpoint_stream(invoke_id, prompt, on_text=on_text, **common)
-        return invoke_endpoint(invoke_id, prompt, **common)
+            return invoke_endpoint_stream(endpoint, prompt, on_text=on_text, **common)
+        return invoke_endpoint(endpoint, prompt, **common)
     if stream:
         return converse_stream(invoke_id, prompt, on_text=on_text, **common)
     return converse(invoke_id, prompt, **common)
@@ -169,6 +204,16 @@ def ask(
 def resolve_invoke_id(target: str, name: str, settings: NovaflowSettings | None = None) -> str:
     """What to invoke for a deployment name: the endpoint name, or the Bedrock deployment / provisioned ARN."""
     check_target(target)
+    if target == "sagemaker_ic":
+        if COMPONENT_SEPARATOR in name:
+            return name
+        names = [c.name for c in list_components(name, settings)]
+        if len(names) != 1:
+            raise ConfigError(
+                f"Endpoint {name} has {len(names)} inference components ({', '.join(names) or 'none'}): "
+                f"invoke one as {name}{COMPONENT_SEPARATOR}<component>."
+            )
+        return f"{name}{COMPONENT_SEPARATOR}{names[0]}"
     if target == "sagemaker" or name.startswith("arn:"):
         return name
     return str(deployment_status(target, name, settings)["arn"])
@@ -177,7 +222,8 @@ def resolve_invoke_id(target: str, name: str, settings: NovaflowSettings | None 
 def deployment_status(target: str, name: str, settings: NovaflowSettings | None = None) -> dict[str, Any]:
     """``{"name", "arn", "status", "failure_reason", "managed"}`` of a deployment; DeployError when missing."""
     check_target(target)
-    if target == "sagemaker":
+    if target in SAGEMAKER_TARGETS:
+        name = name.partition(COMPONENT_SEPARATOR)[0]
         status = describe_endpoint_status(name, settings)
         if status is None:
             raise DeployError(f"SageMaker endpoint {name} does not exist.")

@@ -30,6 +30,7 @@ from novaflow.settings import NovaflowSettings, load_settings
 KIND_ORDER = (
     "bedrock-provisioned-throughput",
     "bedrock-deployment",
+    "sagemaker-inference-component",
     "sagemaker-endpoint",
     "sagemaker-endpoint-config",
     "sagemaker-model",
@@ -137,7 +138,15 @@ def teardown(
         report.removed = [res.label for res in plan.delete]
         return report
     backoff = backoff or Backoff(initial=5, factor=1.5, maximum=30, deadline=900)
+    components_deleted = False
     for res in plan.delete:
+        if res.kind != "sagemaker-inference-component" and components_deleted:
+            # An endpoint (and a model) is deleted only once its components are gone, as AWS asks.
+            components_deleted = False
+            busy = _wait_components_gone(plan, settings, backoff, sleep)
+            if busy is not None:
+                report.failed.append(busy)
+                break
         if res.kind == "bedrock-custom-model":
             busy = _wait_unused(res, settings, backoff, sleep)
             if busy is not None:
@@ -152,7 +161,36 @@ def teardown(
                 report.failed.append(f"{res.label}: {exc.response.get('Error', {}).get('Code')}: {error_message(exc)}")
             continue
         report.removed.append(res.label)
+        components_deleted = components_deleted or res.kind == "sagemaker-inference-component"
     return report
+
+
+def _wait_components_gone(
+    plan: TeardownPlan, settings: NovaflowSettings, backoff: Backoff, sleep: Callable[[float], None]
+) -> str | None:
+    """Wait (bounded) until the deleted inference components no longer exist; why not, when the deadline passes."""
+    sm = get_client("sagemaker", settings)
+    names = [r.name for r in plan.delete if r.kind == "sagemaker-inference-component"]
+
+    def remaining() -> list[str]:
+        left = []
+        for name in names:
+            try:
+                sm.describe_inference_component(InferenceComponentName=name)
+            except ClientError:
+                continue
+            left.append(name)
+        return left
+
+    try:
+        poll_until(remaining, lambda left: not left, backoff=backoff, sleep=sleep)
+    except PollTimeout as exc:
+        left = ", ".join(exc.last.value) if isinstance(exc.last.value, list) else "?"
+        return (
+            f"inference components {left} still deleting after {exc.last.elapsed:.0f} s; the endpoint and models "
+            "are kept - run teardown again once they are gone."
+        )
+    return None
 
 
 def _named_like(res: Resource, deployment: str | None) -> bool:
@@ -230,6 +268,36 @@ def _sagemaker(contains: str | None, settings: NovaflowSettings) -> list[Resourc
         for item in _pages(call, key, **filters):
             tags = from_aws(sm.list_tags(ResourceArn=item[arn_key]).get("Tags", []))
             found.append(Resource(kind, item[name_key], item[arn_key], tags))
+    found += _inference_components(sm, contains, {r.name for r in found if r.kind == "sagemaker-model"})
+    return found
+
+
+def _inference_components(sm: Any, contains: str | None, models: set[str]) -> list[Resource]:
+    """Inference components on the deployment's endpoints, and their models (named after the component, so the
+    endpoint-name filter above cannot find them)."""
+    found: list[Resource] = []
+    for item in _pages(sm.list_inference_components, "InferenceComponents"):
+        if contains and contains not in item["EndpointName"]:
+            continue
+        arn = item["InferenceComponentArn"]
+        found.append(
+            Resource(
+                "sagemaker-inference-component",
+                item["InferenceComponentName"],
+                arn,
+                from_aws(sm.list_tags(ResourceArn=arn).get("Tags", [])),
+            )
+        )
+        try:
+            desc = sm.describe_inference_component(InferenceComponentName=item["InferenceComponentName"])
+            model = (desc.get("Specification") or {}).get("ModelName")
+            if model and model not in models:
+                model_arn = sm.describe_model(ModelName=model)["ModelArn"]
+                tags = from_aws(sm.list_tags(ResourceArn=model_arn).get("Tags", []))
+                found.append(Resource("sagemaker-model", model, model_arn, tags))
+                models.add(model)
+        except ClientError:
+            continue
     return found
 
 
@@ -294,7 +362,7 @@ def _roles(settings: NovaflowSettings) -> list[Resource]:
 # -- deleters -------------------------------------------------------------------------------------------
 
 
-def _delete_role(res: Resource, settings: NovaflowSettings) -> None:
+def delete_role(res: Resource, settings: NovaflowSettings) -> None:
     """IAM refuses to delete a role with policies or instance profiles attached: detach everything first."""
     iam = get_client("iam", settings)
     for policy in _pages(iam.list_attached_role_policies, "AttachedPolicies", cursor="Marker", RoleName=res.name):
@@ -362,5 +430,8 @@ _DELETERS: dict[str, Callable[[Resource, NovaflowSettings], None]] = {
         provisionedModelId=r.arn
     ),
     "bedrock-custom-model": lambda r, s: get_client("bedrock", s).delete_custom_model(modelIdentifier=r.arn),
-    "iam-role": _delete_role,
+    "iam-role": delete_role,
+    "sagemaker-inference-component": lambda r, s: get_client("sagemaker", s).delete_inference_component(
+        InferenceComponentName=r.name
+    ),
 }

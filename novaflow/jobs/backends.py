@@ -1,8 +1,8 @@
-"""Platforms behind one interface: SageMaker training jobs (on instances or serverless) and Bedrock model
-customization (HyperPod: a seam).
+"""Platforms behind one interface: SageMaker training jobs (on instances or serverless), Bedrock model
+customization and SageMaker HyperPod (its EKS API, in :mod:`novaflow.jobs.hyperpod.backend`).
 
 Submit, poll and stop only need four verbs from a platform - describe, create, stop, and the operation name used
-for request validation - so a new platform (HyperPod through its EKS API) is one class (here, or in its own module
+for request validation - so a new platform is one class (here, or in its own module
 importing :mod:`novaflow.jobs.backend_base`) and one line in :func:`get_backend`, not a fork of the submit and
 wait logic.
 """
@@ -116,9 +116,14 @@ class BedrockBackend:
 
 
 def get_backend(
-    platform: Platform | str, settings: NovaflowSettings | None = None, client: BaseClient | None = None
+    platform: Platform | str,
+    settings: NovaflowSettings | None = None,
+    client: BaseClient | None = None,
+    *,
+    cluster: str | None = None,
+    namespace: str | None = None,
 ) -> JobBackend:
-    """The backend for a platform. HyperPod is the documented seam: add a class with the same four verbs."""
+    """The backend for a platform; ``cluster`` and ``namespace`` say where an SMHP job runs (default: settings)."""
     plat = Platform(platform)
     if plat is Platform.SMTJ:
         return SageMakerBackend(settings, client)
@@ -126,7 +131,9 @@ def get_backend(
         return ServerlessBackend(settings, client)
     if plat is Platform.BEDROCK:
         return BedrockBackend(settings, client)
-    raise JobError(
-        "HyperPod (SMHP) jobs are not supported yet: use platform SMTJ, SERVERLESS or BEDROCK "
-        "(a HyperPod backend implements describe/create/stop in novaflow/jobs/backends.py)."
-    )
+    if plat is Platform.SMHP:
+        # HyperPod's modules load only for HyperPod jobs (and the kubernetes extra with them)
+        from novaflow.jobs.hyperpod.backend import HyperPodBackend
+
+        return HyperPodBackend(settings, cluster, namespace, client)
+    raise JobError(f"novaflow has no backend for platform {plat.value}: use SMTJ, SERVERLESS, BEDROCK or SMHP.")

@@ -28,6 +28,7 @@ from novaflow.data.formats import estimate_tokens
 from novaflow.data.media import check_media
 from novaflow.errors import NovaflowError
 from novaflow.jobs.backends import get_backend
+from novaflow.jobs.hyperpod.checks import check_hyperpod, smhp_checkpoint_problem
 from novaflow.jobs.reasoning import follow_data_reasoning, follows_data, reasoning_problem
 from novaflow.jobs.request import bedrock_refusals, validate_request
 from novaflow.jobs.serverless import resolve_refs
@@ -37,7 +38,7 @@ from novaflow.quotas.capacity import demand_of
 from novaflow.quotas.service_quotas import resolve_capacities
 from novaflow.recipes.overrides import get_path, resolved_value
 from novaflow.recipes.serverless import TokenCostEstimate, availability_problem, billable_tokens, load_serverless_prices
-from novaflow.recipes.service import CPT_IMAGE_PROBLEM, eval_task, needs_own_image, regions
+from novaflow.recipes.service import CPT_IMAGE_PROBLEM, eval_task, instance_counts, needs_own_image, regions
 from novaflow.recipes.support import check_supported
 from novaflow.recipes.tables import CostEstimate, PriceTable, load_instance_table, load_price_table
 from novaflow.reward.deploy import LAMBDA_ARN_RE
@@ -104,7 +105,9 @@ def dry_run(
     settings = settings or load_settings()
     resolved = follow_data_reasoning(spec.resolve(settings), settings)
     report = DryRunReport(job_name=None)
-    for name in ("bucket", "role_arn"):
+    # A HyperPod job runs as its instance group's execution role, not as role_arn.
+    needed = ("bucket",) if resolved.platform is Platform.SMHP else ("bucket", "role_arn")
+    for name in needed:
         if getattr(settings, name) in (None, "") and not (name == "role_arn" and resolved.role_arn):
             report.add(name, "not set", f"export NOVAFLOW_{name.upper()}=...")
     try:
@@ -156,6 +159,14 @@ def dry_run(
         for refusal in bedrock_refusals(resolved):
             field_name, _, reason = refusal.partition(": ")
             report.add(field_name, reason.rsplit("; ", 1)[0], reason.rsplit("; ", 1)[-1])
+    if resolved.platform is Platform.SMHP:
+        _check_hyperpod_recipe(resolved, sub, report)
+        check_hyperpod(resolved, sub, settings, report.add)
+    smhp_problem = smhp_checkpoint_problem(resolved)
+    if smhp_problem:
+        report.add(
+            "model_name_or_path", smhp_problem, "evaluate it with platform SMHP (--platform hyperpod --cluster NAME)"
+        )
     if resolved.platform is Platform.SMTJ:
         _check_quota(sub, settings, report)
     _check_lambda_arn(resolved, sub, report)
@@ -163,16 +174,16 @@ def dry_run(
         _check_serverless(resolved, sub, settings, report)
     _check_data(resolved, sub, settings, report)
     _check_output(resolved, settings, report)
-    _check_role(resolved, settings, report, simulate_iam)
-    _check_existing(resolved, sub, settings, report)
+    if resolved.platform is not Platform.SMHP:
+        _check_role(resolved, settings, report, simulate_iam)
+    if not any(p.field == "cluster" for p in report.problems):
+        _check_existing(resolved, sub, settings, report)
     if not report.problems and settings.bucket:
         try:
             report.request = sub.request()
-            validate_request(
-                get_backend(resolved.platform, settings).client,
-                get_backend(resolved.platform, settings).create_operation,
-                report.request,
-            )
+            backend = get_backend(resolved.platform, settings, cluster=resolved.cluster, namespace=resolved.namespace)
+            if backend.create_operation:
+                validate_request(backend.client, backend.create_operation, report.request)
         except NovaflowError as exc:
             report.add("request", str(exc), "fix the spec field named in the message")
     if resolved.platform is Platform.SERVERLESS:
@@ -435,9 +446,31 @@ def _check_role(spec: JobSpec, settings: NovaflowSettings, report: DryRunReport,
         )
 
 
+def _check_hyperpod_recipe(spec: JobSpec, sub: Submission, report: DryRunReport) -> None:
+    """The node count must be one the HyperPod recipe publishes (its ``replicas``)."""
+    # HyperPod's modules load only for HyperPod jobs
+    from novaflow.jobs.hyperpod.request import hyperpod_recipe_of
+
+    try:
+        recipe = hyperpod_recipe_of(spec)
+    except NovaflowError as exc:
+        report.add("instance_type", str(exc), "use an instance type the HyperPod recipe lists (novaflow recipes show)")
+        return
+    counts = instance_counts(recipe)
+    report.notes.append(f"runs as {recipe.name} on HyperPod: {sub.instance_count} x {sub.instance_type}")
+    if sub.instance_count not in counts:
+        report.add(
+            "instance_count",
+            f"{sub.instance_count} nodes is not published for {recipe.name} (replicas {', '.join(map(str, counts))})",
+            f"set instance_count to one of {', '.join(map(str, counts))}",
+        )
+
+
 def _check_existing(spec: JobSpec, sub: Submission, settings: NovaflowSettings, report: DryRunReport) -> None:
     try:
-        state = get_backend(spec.platform, settings).describe(sub.job_name)
+        state = get_backend(spec.platform, settings, cluster=spec.cluster, namespace=spec.namespace).describe(
+            sub.job_name
+        )
     except ClientError as exc:
         report.notes.append(f"could not check for an existing job: {error_code(exc)}")
         return
@@ -451,6 +484,9 @@ def _check_existing(spec: JobSpec, sub: Submission, settings: NovaflowSettings, 
 def _estimate(
     spec: JobSpec, sub: Submission, prices: PriceTable, hours: float | None, report: DryRunReport
 ) -> CostEstimate | None:
+    if spec.platform is Platform.SMHP:
+        report.notes.append("HyperPod nodes are the cluster's, paid whether a job runs or not; no per-job estimate")
+        return None
     if spec.platform is not Platform.SMTJ or sub.instance_type is None:
         report.notes.append("Bedrock customization is billed per token; no instance-hour estimate")
         return None

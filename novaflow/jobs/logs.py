@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from botocore.client import BaseClient
@@ -84,6 +84,14 @@ class LogLine:
     stream: str
     timestamp: int
     message: str
+
+
+class LineSource(Protocol):
+    """Anything that yields a job's new log lines on each call (one log stream per host, or HyperPod's group)."""
+
+    job_name: str
+
+    def poll(self) -> list[LogLine]: ...
 
 
 @dataclass

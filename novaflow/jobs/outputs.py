@@ -62,9 +62,14 @@ def manifest_from_tar(blob: bytes, uri: str) -> dict[str, Any] | None:
 
 
 def training_metrics_csv(output_uri: str, job_name: str, settings: NovaflowSettings | None = None) -> str | None:
-    """``step_wise_training_metrics.csv`` of a finished SMTJ training job (inside ``output.tar.gz``), if any."""
+    """``step_wise_training_metrics.csv`` of a finished job, if any: beside ``manifest.json`` (HyperPod) or inside
+    ``output.tar.gz`` (SMTJ)."""
+    s3 = get_client("s3", settings)
+    beside = _get(s3, f"{output_uri.rstrip('/')}/{job_name}/{STEP_WISE_METRICS}")
+    if beside is not None:
+        return beside.decode("utf-8", errors="replace")
     uri = manifest_locations(output_uri, job_name)[-1][1]
-    blob = _get(get_client("s3", settings), uri)
+    blob = _get(s3, uri)
     if blob is None:
         return None
     body = member_of_tar(blob, uri, STEP_WISE_METRICS)

@@ -25,7 +25,7 @@ from novaflow.catalog import Platform
 from novaflow.errors import JobError
 from novaflow.jobs.backend_base import JobBackend, JobState
 from novaflow.jobs.backends import get_backend
-from novaflow.jobs.logs import LogLine, LogTailer
+from novaflow.jobs.logs import LineSource, LogLine, LogTailer
 from novaflow.jobs.records import JobRecord, JobStatus
 from novaflow.settings import NovaflowSettings
 
@@ -46,7 +46,7 @@ def wait_for_job(
     log_tail_lines: int = 20,
     settings: NovaflowSettings | None = None,
     backend: JobBackend | None = None,
-    tailer: LogTailer | None = None,
+    tailer: LineSource | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
@@ -57,9 +57,17 @@ def wait_for_job(
     Pass the submit's ``record`` to get it back updated (status, ARN, output model) instead of a bare one.
     """
     plat = Platform(platform)
-    backend = backend or get_backend(plat, settings)
+    backend = backend or get_backend(
+        plat, settings, cluster=record.cluster if record else None, namespace=record.namespace if record else None
+    )
     if tailer is None and plat in (Platform.SMTJ, Platform.SERVERLESS):
         tailer = LogTailer(name, settings)
+    if tailer is None and plat is Platform.SMHP:
+        # HyperPod's modules load only for HyperPod jobs
+        from novaflow.jobs.hyperpod.backend import HyperPodBackend
+
+        if isinstance(backend, HyperPodBackend):
+            tailer = backend.log_tailer(name)
     rng = rng or random.Random()
     backoff = Backoff(
         initial=poll_seconds, maximum=max(poll_seconds, max_poll_seconds), jitter=0.2, deadline=max_wait_seconds
@@ -104,7 +112,7 @@ def wait_for_job(
     return _finish(name, plat, polled.value, tail, record)
 
 
-def _drain_logs(tailer: LogTailer | None, tail: deque[str], on_line: Callable[[LogLine], None] | None) -> None:
+def _drain_logs(tailer: LineSource | None, tail: deque[str], on_line: Callable[[LogLine], None] | None) -> None:
     if tailer is None:
         return
     try:

@@ -33,6 +33,7 @@ _RAW_STATUS = {
     "inprogress": JobStatus.IN_PROGRESS,
     "in_progress": JobStatus.IN_PROGRESS,
     "running": JobStatus.IN_PROGRESS,
+    "restarting": JobStatus.IN_PROGRESS,
     "created": JobStatus.IN_PROGRESS,
     "starting": JobStatus.IN_PROGRESS,
     "executing": JobStatus.IN_PROGRESS,
@@ -77,6 +78,8 @@ class JobRecord(BaseModel):
         None, description="The model package version holding the trained model (serverless jobs register one)."
     )
     billable_tokens: int | None = Field(None, description="Tokens a serverless job was billed for.")
+    cluster: str | None = Field(None, description="The HyperPod cluster an SMHP job runs on.")
+    namespace: str | None = Field(None, description="The Kubernetes namespace of an SMHP job.")
 
     def save(self, path: str | Path) -> Path:
         target = Path(path)

@@ -110,10 +110,18 @@ def series_from_sources(stage: str, job_name: str, *, logs: Iterable[str], csv: 
 
 
 def read_training_series(stage: str, record: JobRecord, settings: NovaflowSettings | None = None) -> TrainingSeries:
-    """The curves of a finished job: its CloudWatch log lines plus its step-wise CSV (SMTJ jobs write both)."""
-    if record.platform is not Platform.SMTJ:
+    """The curves of a finished job: its CloudWatch log lines plus its step-wise CSV (SMTJ and HyperPod jobs write
+    both; a HyperPod job's lines are in its cluster's log group)."""
+    if record.platform is Platform.SMHP:
+        # HyperPod's modules load only for HyperPod jobs
+        from novaflow.jobs.hyperpod.backend import HyperPodBackend
+
+        tailer = HyperPodBackend(settings, record.cluster, record.namespace).log_tailer(record.name)
+        lines = [line.message for line in tailer.poll()]
+    elif record.platform is Platform.SMTJ:
+        lines = [line.message for line in read_job_logs(record.name, settings)]
+    else:
         return TrainingSeries(stage, record.name)  # Bedrock customization writes no logs novaflow can read
-    lines = [line.message for line in read_job_logs(record.name, settings)]
     csv = training_metrics_csv(record.output_uri, record.name, settings) if record.output_uri else None
     return series_from_sources(stage, record.name, logs=lines, csv=csv)
 

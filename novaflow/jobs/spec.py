@@ -28,7 +28,7 @@ from novaflow.settings import NovaflowSettings
 JOB_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 MAX_NAME = 63
 HASH_CHARS = 12
-HASHED_WHEN_SET = ("model_package_group", "accept_eula")
+HASHED_WHEN_SET = ("model_package_group", "accept_eula", "cluster", "namespace")
 """Fields added after the first release: hashed only when set, so every job submitted before keeps its name
 (a re-run must attach to it, not pay for a second one)."""
 
@@ -39,7 +39,9 @@ class JobSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     platform: Platform = Field(
-        Platform.SMTJ, description="SMTJ (training job on instances), SERVERLESS (no instances) or BEDROCK."
+        Platform.SMTJ,
+        description="SMTJ (training job on instances), SERVERLESS (no instances), BEDROCK or SMHP (alias HYPERPOD: "
+        "a job on a SageMaker HyperPod cluster).",
     )
     model: str = Field(..., description="Nova model: nova-micro, nova-lite, nova-pro, nova-lite-2 (or an alias).")
     method: Method = Field(..., description="sft_lora, sft_full, rft_lora or evaluation (see novaflow.catalog).")
@@ -64,6 +66,10 @@ class JobSpec(BaseModel):
         False, description="Accept the base model's end-user license agreement (SERVERLESS requires it)."
     )
     reward_lambda_arn: str | None = Field(None, description="Reward Lambda for rft_lora and rft_eval.")
+    cluster: str | None = Field(None, description="HyperPod cluster name (SMHP); default NOVAFLOW_HYPERPOD_CLUSTER.")
+    namespace: str | None = Field(
+        None, description="Kubernetes namespace of an SMHP job; default NOVAFLOW_HYPERPOD_NAMESPACE (kubeflow)."
+    )
     role_arn: str | None = None
     region: str | None = None
     kms_key_id: str | None = None
@@ -102,6 +108,11 @@ class JobSpec(BaseModel):
             updates["output_uri"] = settings.s3_uri("jobs")
         if self.method is Method.EVALUATION and self.eval_task is None:
             updates["eval_task"] = "gen_qa"
+        if self.platform is Platform.SMHP:
+            if self.cluster is None and settings.hyperpod_cluster:
+                updates["cluster"] = settings.hyperpod_cluster
+            if self.namespace is None:
+                updates["namespace"] = settings.hyperpod_namespace
         if self.platform is Platform.SERVERLESS and self.model_package_group is None:
             updates["model_package_group"] = default_group(self.model, "jobs")
         return self.model_copy(update=updates) if updates else self

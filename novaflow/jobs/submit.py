@@ -63,7 +63,7 @@ class Submission:
 
     def recipe_yaml(self, job_name: str | None = None) -> str:
         """The uploaded recipe text; ``run.name`` is the job name (a retry attempt gets its own)."""
-        if job_name is None or job_name == self.job_name or self.spec.platform is not Platform.SMTJ:
+        if job_name is None or job_name == self.job_name or self.spec.platform not in (Platform.SMTJ, Platform.SMHP):
             return self.recipe.to_yaml()
         renamed = ResolvedRecipe(
             self.recipe.template,
@@ -74,6 +74,11 @@ class Submission:
 
     def request(self, job_name: str | None = None) -> dict[str, Any]:
         name = job_name or self.job_name
+        if self.spec.platform is Platform.SMHP:
+            # HyperPod's modules load only for HyperPod jobs; their request module imports this one
+            from novaflow.jobs.hyperpod.request import build_hyperpod_request
+
+            return build_hyperpod_request(self, name)
         if self.spec.platform is Platform.BEDROCK:
             return build_bedrock_request(self.spec, self.recipe, job_name=name)
         if self.spec.platform is Platform.SERVERLESS:
@@ -127,6 +132,11 @@ def prepare_submission(
             problem = table.check(spec.platform.value, spec.model, spec.method.value, instance_type, count)
             if problem:
                 raise RecipeError(problem[0].upper() + problem[1:] + ".")
+    if spec.platform is Platform.SMHP:
+        # HyperPod's modules load only for HyperPod jobs; their request module imports this one
+        from novaflow.jobs.hyperpod.request import hyperpod_instances
+
+        instance_type, count = hyperpod_instances(spec, strict=strict)
     name = spec.job_name(suffix)
     recipe = build_recipe(
         spec.nova,
@@ -182,6 +192,8 @@ def record_for(
         attached=attached,
         output_model_arn=state.output_model_arn if state else None,
         output_model_package_arn=state.output_model_package_arn if state else None,
+        cluster=sub.spec.cluster,
+        namespace=sub.spec.namespace,
     )
 
 
@@ -217,9 +229,11 @@ def submit_training_job(
     settings = settings or load_settings()
     spec = follow_data_reasoning(spec.resolve(settings), settings)
     sub = prepare_submission(spec, settings, suffix=f"n{uuid.uuid4().hex[:8]}" if force_new else "")
-    if sub.spec.platform in (Platform.SMTJ, Platform.SERVERLESS):
+    if sub.spec.platform in (Platform.SMTJ, Platform.SERVERLESS, Platform.SMHP):
         settings.require("bucket")
-    backend = backend or get_backend(sub.spec.platform, settings)
+    backend = backend or get_backend(
+        sub.spec.platform, settings, cluster=sub.spec.cluster, namespace=sub.spec.namespace
+    )
     name = sub.job_name
     for attempt in range(MAX_RETRY_ATTEMPTS + 1):
         if attempt:
@@ -274,7 +288,8 @@ def _create(sub: Submission, backend: JobBackend, name: str, settings: NovaflowS
     if sub.spec.platform is Platform.SERVERLESS:
         sub.serverless = serverless_refs(sub.spec, settings, create=True)
     request = sub.request(name)
-    validate_request(backend.client, backend.create_operation, request)
+    if backend.create_operation:
+        validate_request(backend.client, backend.create_operation, request)
     try:
         arn = backend.create(request)
     except ClientError as exc:

@@ -261,13 +261,13 @@ def _published(
 ) -> PublishedRecipe | None:
     """The hub recipe for the job on SageMaker; an unpublished instance type falls back to the default recipe
     (the instance check then reports it with the published choices)."""
-    if platform is not Platform.SMTJ:
+    if platform not in (Platform.SMTJ, Platform.SMHP):
         return None
     task_name = task.name if task else None
     try:
-        return recipe_for(nova, method, instance_type=instance_type, task=task_name)
+        return recipe_for(nova, method, instance_type=instance_type, task=task_name, platform=platform.value)
     except RecipeError:
-        return recipe_for(nova, method, task=task_name)
+        return recipe_for(nova, method, task=task_name, platform=platform.value)
 
 
 def _specs(

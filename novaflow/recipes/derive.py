@@ -464,6 +464,9 @@ def derive_tables(checkout: Checkout) -> dict[str, dict[str, Any]]:
             "SMHP": _prod_images(smhp),
             "serverless_regions": sorted(_prod_images(sku)),
         }
+    # hyperpod_derive names this module's Checkout in its types; the chart is read only when tables are derived
+    from novaflow.recipes.hyperpod_derive import derive_hyperpod
+
     hosting = (regional.get("all") or {}).get("hosting", {}).get("container_image")
     stamp = {"repo": HUB_REPO, "commit": checkout.commit}
     return {
@@ -476,6 +479,7 @@ def derive_tables(checkout: Checkout) -> dict[str, dict[str, Any]]:
             "training": dict(sorted(images.items())),
             "inference": _prod_images(hosting),
         },
+        "hyperpod.json": derive_hyperpod(checkout),
     }
 
 

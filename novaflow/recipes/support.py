@@ -50,15 +50,17 @@ def region_problem(
             f"Bedrock Nova customization runs only in us-east-1, not {region}: set "
             f"NOVAFLOW_REGION=us-east-1 or use platform SMTJ."
         )
-    if model is not None and method is not None and platform is Platform.SMTJ:
+    if model is not None and method is not None and platform in (Platform.SMTJ, Platform.SMHP):
         nova = get_model(model)
-        recipe = recipe_for(nova, method, task=eval_task if method is Method.EVALUATION else None)
-        where = regions(recipe, nova)
-        if not where and needs_own_image(recipe):
+        task = eval_task if method is Method.EVALUATION else None
+        recipe = recipe_for(nova, method, task=task, platform=platform.value)
+        where = regions(recipe, nova, platform.value)
+        if not where and needs_own_image(recipe, platform.value):
             return None  # the image is the one AWS gave the account: the dry run asks for it
         if region not in where:
+            on = " for HyperPod" if platform is Platform.SMHP else ""
             return (
-                f"AWS publishes no {method.value} image for {nova.key} in {region} ({recipe.name}): use one of "
+                f"AWS publishes no {method.value} image{on} for {nova.key} in {region} ({recipe.name}): use one of "
                 f"{', '.join(where)} (set NOVAFLOW_REGION)."
             )
         return None

@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 
 from novaflow.aws import error_code, get_client, split_s3_uri
+from novaflow.jobs.invocation_jobs import InvocationJobBackend
 from novaflow.settings import NovaflowSettings, load_settings
 
 ACTIVE_STATUSES = frozenset({"InProgress"})
@@ -48,8 +49,22 @@ def jobs_of_run(run_id: str, settings: NovaflowSettings | None = None) -> list[d
     return sorted(records, key=lambda r: r.get("registered", ""))
 
 
+BEDROCK_BATCH = "BEDROCK_BATCH"
+"""The ledger's platform for a Bedrock batch inference job (``CreateModelInvocationJob``)."""
+
+
+def _stop_invocation_job(name: str, settings: NovaflowSettings) -> list[str]:
+    backend = InvocationJobBackend(settings)
+    state = backend.describe(name)
+    if state is None or state.status.terminal or state.raw_status == "Stopping":
+        return []
+    backend.stop(name)
+    return [name]
+
+
 def stop_jobs_of_run(run_id: str, settings: NovaflowSettings | None = None) -> list[str]:
-    """Stop every SageMaker job (on instances or serverless) of the run that is still running; returns the names.
+    """Stop every SageMaker job (on instances or serverless) and Bedrock batch inference job of the run that is still
+    running; returns the names.
 
     Jobs that already finished, or vanished, are left alone: the hook must be safe to run twice.
     """
@@ -57,6 +72,9 @@ def stop_jobs_of_run(run_id: str, settings: NovaflowSettings | None = None) -> l
     sagemaker = get_client("sagemaker", settings)
     stopped: list[str] = []
     for record in jobs_of_run(run_id, settings):
+        if record.get("platform") == BEDROCK_BATCH:
+            stopped += _stop_invocation_job(record["job_name"], settings)
+            continue
         if record.get("platform", "SMTJ") not in SAGEMAKER_PLATFORMS:
             continue
         name = record["job_name"]

@@ -36,9 +36,10 @@ SAME_AS_PARAMETER: dict[str, str] = {
 """Option -> the EndToEndParams field it sets: its help starts with that field's description (what follows is
 only how to write the value on a command line)."""
 
-CLI_ONLY: frozenset[str] = frozenset({"--local", "--params", "--sizes", "--map", "--platform"})
+CLI_ONLY: frozenset[str] = frozenset({"--local", "--params", "--sizes", "--map", "--platform", "--hyperpod", "--quota"})
 """Options with no single parameter: the endpoint, the parameters file, the three row counts in one flag, the
-KEY=COLUMN syntax, and one platform for every stage."""
+KEY=COLUMN syntax, one platform for every stage, a HyperPod cluster created in the embedded AWS, and quotas as
+TYPE=N items (for the embedded AWS's account and the run's wait.quotas at once)."""
 
 
 def _options(name: str) -> dict[str, Any]:

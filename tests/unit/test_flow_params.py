@@ -36,7 +36,7 @@ def test_platform_per_stage_registry_and_stage_order_are_in_the_form() -> None:
     definitions = parameter_schema(end_to_end.fn).model_dump()["definitions"]
     platform = definitions["JobParams"]["properties"]["platform"]
     assert platform["default"] == "SMTJ"  # the case study runs on training jobs unless the form says otherwise
-    assert platform["enum"] == ["SMTJ", "SERVERLESS", "BEDROCK"]
+    assert platform["enum"] == ["SMTJ", "SERVERLESS", "BEDROCK", "HYPERPOD"]
     assert "SERVERLESS" in platform["description"]
     assert definitions["EvaluationParams"]["properties"]["platform"]["default"] == "SMTJ"
     registry = definitions["RegistryParams"]["properties"]

@@ -19,6 +19,7 @@ from typing import Any
 MANAGED_MODELS = (
     "sagemaker::training_job",
     "sagemaker::endpoint",
+    "sagemaker::inference_component",
     "bedrock::model_customization_job",
     "bedrock::custom_model",
     "bedrock::custom_model_deployment",

@@ -145,6 +145,11 @@ def override_key(recipe: PublishedRecipe) -> str:
     return f"recipes/{recipe.name}_override_params.json"
 
 
+def k8s_payload_key(recipe: PublishedRecipe) -> str:
+    """The HyperPod payload template (:mod:`novaflow.local.aws.hub_hyperpod`)."""
+    return f"recipes/{recipe.name}_payload_template_k8s.yaml"
+
+
 def override_document(recipe: PublishedRecipe) -> dict[str, Any]:
     """A recipe's override spec in the hub's own file format (type names, required, default, limits)."""
     out: dict[str, Any] = {}
@@ -183,7 +188,7 @@ def recipe_entry(recipe: PublishedRecipe, region: str) -> dict[str, Any]:
         entry["SmtjRecipeTemplateS3Uri"] = f"s3://{bucket}/recipes/{recipe.name}_payload_template_sm_jobs.yaml"
         entry["SmtjOverrideParamsS3Uri"] = override_uri
     if recipe.images.get("SMHP"):
-        entry["HpEksPayloadTemplateS3Uri"] = f"s3://{bucket}/recipes/{recipe.name}_payload_template_k8s.yaml"
+        entry["HpEksPayloadTemplateS3Uri"] = f"s3://{bucket}/{k8s_payload_key(recipe)}"
         entry["HpEksOverrideParamsS3Uri"] = override_uri
     if recipe.serverless_regions:
         entry["ServerlessRegions"] = list(recipe.serverless_regions)
@@ -224,6 +229,11 @@ def ensure_recipe_files(model: NovaModel, region: str) -> None:
         for recipe in model_recipes(model):
             body = json.dumps(override_document(recipe), indent=2, sort_keys=True).encode()
             s3.put_object(bucket, override_key(recipe), body)
+            if recipe.images.get("SMHP"):
+                # the HyperPod template reads the derived chart tables: only for recipes published there
+                from novaflow.local.aws.hub_hyperpod import payload_template
+
+                s3.put_object(bucket, k8s_payload_key(recipe), payload_template(recipe, region).encode())
         _WRITTEN.add((bucket, model.hub_name))
 
 

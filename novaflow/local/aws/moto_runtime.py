@@ -19,6 +19,7 @@ from moto.sagemakerruntime import responses as rt_responses
 from moto.sagemakerruntime import urls as rt_urls
 from moto.sagemakerruntime.models import sagemakerruntime_backends
 
+from novaflow.local.aws import moto_components
 from novaflow.local.emulator import serving
 
 STREAM_PATH = "{0}/endpoints/(?P<name>[^/]+)/invocations-response-stream$"
@@ -42,6 +43,29 @@ def _endpoint_or_error(account: str, region: str, name: str) -> Any:
     return endpoint
 
 
+def _component_checkpoint(response: Any, endpoint: Any) -> str | None:
+    """The model data of the inference component a call names (None: the endpoint's own variant answers)."""
+    backend = sagemaker_backends[response.current_account][response.region]
+    name = response.headers.get(moto_components.COMPONENT_HEADER) or response.headers.get(
+        moto_components.COMPONENT_HEADER.lower()
+    )
+    config = backend.endpoint_configs.get(endpoint.endpoint_config_name)
+    hosts_components = any(not v.get("ModelName") for v in getattr(config, "production_variants", None) or [])
+    if not name:
+        if hosts_components:
+            raise EndpointNotFound(  # AWS's words
+                "Inference Component Name header is required for endpoints to which you plan to deploy inference "
+                "components. Please include Inference Component Name header or consider using SageMaker models."
+            )
+        return None
+    component = moto_components.find_component(backend, name)
+    if component is None or component.endpoint_name != endpoint.endpoint_name:
+        raise EndpointNotFound(f"Inference component {name} of endpoint {endpoint.endpoint_name} not found.")
+    if component.status != "InService":
+        raise EndpointNotFound(f"Inference component {name} is {component.status}, not InService.")
+    return moto_components.component_checkpoint(backend, component)
+
+
 def _server_url(response: Any) -> str:
     host = response.headers.get("Host") or response.headers.get("host") or ""
     return f"http://{host}"
@@ -55,7 +79,13 @@ def invoke_endpoint(self: Any) -> Any:
         return _error(self, exc)
     if sagemakerruntime_backends[self.current_account][self.region].results_queue:
         return _STOCK_INVOKE(self)
-    body, content_type = serving.answer_sagemaker(endpoint, self.body, _server_url(self), stream=False)
+    try:
+        checkpoint = _component_checkpoint(self, endpoint)
+    except EndpointNotFound as exc:
+        return _error(self, exc)
+    body, content_type = serving.answer_sagemaker(
+        endpoint, self.body, _server_url(self), stream=False, checkpoint_uri=checkpoint
+    )
     headers = {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": _variant(endpoint)}
     return 200, headers, body
 
@@ -66,7 +96,13 @@ def invoke_endpoint_with_response_stream(self: Any) -> Any:
         endpoint = _endpoint_or_error(self.current_account, self.region, name)
     except EndpointNotFound as exc:
         return _error(self, exc)
-    body, content_type = serving.answer_sagemaker(endpoint, self.body, _server_url(self), stream=True)
+    try:
+        checkpoint = _component_checkpoint(self, endpoint)
+    except EndpointNotFound as exc:
+        return _error(self, exc)
+    body, content_type = serving.answer_sagemaker(
+        endpoint, self.body, _server_url(self), stream=True, checkpoint_uri=checkpoint
+    )
     return (
         200,
         {

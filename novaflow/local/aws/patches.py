@@ -28,7 +28,10 @@ def install() -> None:
         from novaflow.local.aws import (
             lambda_exec,
             moto_bedrock,
+            moto_components,
             moto_hub,
+            moto_hyperpod,
+            moto_invocation_jobs,
             moto_registry,
             moto_runtime,
             moto_sagemaker,
@@ -38,11 +41,14 @@ def install() -> None:
         from novaflow.local.emulator import faults, fulfilment, processing
 
         moto_sagemaker.install()
+        moto_hyperpod.install()
         quotas.install()  # after moto_sagemaker: its name check runs inside the quota check's lock
         moto_hub.install()
         moto_registry.install()
         moto_runtime.install()
         moto_bedrock.install()
+        moto_invocation_jobs.install()
+        moto_components.install()
         faults.install()
         if fulfilment.on_training_job_created not in moto_sagemaker.ON_TRAINING_JOB_CREATED:
             moto_sagemaker.ON_TRAINING_JOB_CREATED.append(fulfilment.on_training_job_created)
@@ -58,14 +64,26 @@ def reset() -> None:
     # After install() has checked the moto pin (see there), so imported here rather than at the top.
     from moto.moto_api import state_manager
 
-    from novaflow.local.aws import lambda_exec, moto_bedrock, moto_hub, moto_sagemaker, quotas
+    from novaflow.local.aws import (
+        lambda_exec,
+        moto_bedrock,
+        moto_components,
+        moto_hub,
+        moto_hyperpod,
+        moto_invocation_jobs,
+        moto_sagemaker,
+        quotas,
+    )
     from novaflow.local.aws.control import MANAGED_MODELS
     from novaflow.local.emulator import aws_io, faults
 
     moto_sagemaker.reset()
+    moto_hyperpod.reset()
     quotas.clear()
     moto_hub.reset()
     moto_bedrock.reset()
+    moto_invocation_jobs.reset()
+    moto_components.reset()
     faults.reset()
     aws_io.clear_cache()
     for model_name in MANAGED_MODELS:

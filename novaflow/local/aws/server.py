@@ -68,6 +68,7 @@ class LocalAws:
         set_environ: bool = True,
         region: str = LOCAL_REGION,
         emulator: bool = True,
+        hyperpod: tuple[str, ...] = (),
         quotas: dict[str, int] | None = None,
     ) -> None:
         self.host = host
@@ -77,6 +78,8 @@ class LocalAws:
         self.region = region
         self.set_environ = set_environ
         self.emulator = emulator
+        self.hyperpod = tuple(hyperpod)
+        """``CLUSTER:TYPE=N`` HyperPod clusters created at start (and again after a reset)."""
         self._server: Any = None
         self._saved_env: dict[str, str | None] = {}
         self.url = ""
@@ -99,7 +102,7 @@ class LocalAws:
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
         if self.set_environ:
-            self._export(fake_aws_environment(self.url, self.region))
+            self._export(self.env)
         self.configure({"lambda": {"use_docker": False}})
         self.seed()
         return self
@@ -132,7 +135,14 @@ class LocalAws:
 
     @property
     def env(self) -> dict[str, str]:
-        return fake_aws_environment(self.url, self.region)
+        """The fake AWS environment; with HyperPod clusters, the first one is the default cluster."""
+        values = fake_aws_environment(self.url, self.region)
+        if self.hyperpod:
+            # only a server started with HyperPod clusters needs it
+            from novaflow.local.aws.hyperpod_setup import parse_hyperpod_option
+
+            values["NOVAFLOW_HYPERPOD_CLUSTER"] = parse_hyperpod_option(self.hyperpod[0]).name
+        return values
 
     def export_lines(self) -> list[str]:
         """``export`` lines for a shell or a Prefect worker in another terminal."""
@@ -202,6 +212,24 @@ class LocalAws:
                 Description="SageMaker execution role of the embedded AWS",
                 Tags=[{"Key": "novaflow:local", "Value": "true"}],
             )
+        for text in self.hyperpod:
+            self.add_hyperpod(text)
+
+    def add_hyperpod(self, text: str) -> dict[str, Any]:
+        """Create a HyperPod cluster from ``CLUSTER:TYPE=N`` (``novaflow local up --hyperpod``); returns its
+        ``DescribeCluster``."""
+        import boto3
+
+        # only a server started with HyperPod clusters needs it
+        from novaflow.local.aws.hyperpod_setup import create_hyperpod_cluster, parse_hyperpod_option
+
+        session = boto3.Session(
+            aws_access_key_id=FAKE_CREDENTIAL,
+            aws_secret_access_key=FAKE_CREDENTIAL,
+            aws_session_token=FAKE_CREDENTIAL,
+            region_name=self.region,
+        )
+        return create_hyperpod_cluster(session, self.url, parse_hyperpod_option(text), LOCAL_ROLE_ARN)
 
 
 def silence_request_log() -> None:

@@ -61,7 +61,7 @@ RUNNERS: dict[str, Callable[[JobContext, dict[str, Any]], None]] = {
 def _work(ctx: JobContext) -> None:
     run = ctx.run
     try:
-        ctx.log = JobLog(ctx.url, ctx.name, ctx.region)
+        ctx.log = ctx.log or JobLog(ctx.url, ctx.name, ctx.region)  # HyperPod jobs bring their own
         ctx.log.line(f"Starting the training job {ctx.name} (novaflow local Nova emulator)")
         ctx.checkpoint()
         run.enter("Downloading")

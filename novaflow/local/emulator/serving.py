@@ -72,15 +72,21 @@ def endpoint_checkpoint(endpoint: Any) -> str | None:
     return None
 
 
-def answer_sagemaker(endpoint: Any, body: bytes | str, url: str, *, stream: bool) -> tuple[bytes, str]:
-    """The endpoint's reply to a Nova chat or text completion request (JSON, or SSE lines when streaming)."""
+def answer_sagemaker(
+    endpoint: Any, body: bytes | str, url: str, *, stream: bool, checkpoint_uri: str | None = None
+) -> tuple[bytes, str]:
+    """The endpoint's reply to a Nova chat or text completion request (JSON, or SSE lines when streaming).
+
+    ``checkpoint_uri`` is the model of the inference component invoked (its model's data); without it the model
+    is the one of the endpoint's production variant.
+    """
     request = json.loads(body or b"{}")
     if "messages" in request:
         system, user = split_messages(request["messages"])
         chat = True
     else:
         system, user, chat = "", str(request.get("prompt", "")), False
-    text = Responder(url, endpoint_checkpoint(endpoint)).answer(system, user)
+    text = Responder(url, checkpoint_uri or endpoint_checkpoint(endpoint)).answer(system, user)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}" if chat else f"cmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     usage = {

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import json
+
 from typer.testing import CliRunner
 
+from novaflow.aws import get_client
 from novaflow.cli import app
 from novaflow.errors import ConfigError
 from reward_lambda.labels import extract_label
@@ -71,3 +74,57 @@ def test_bad_tier_is_refused_before_aws(checkpoint: str) -> None:
 def test_delete_needs_a_name_or_all() -> None:
     result = runner.invoke(app, ["deploy", "delete"])
     assert result.exit_code == 2 and "give a deployment name or --all" in result.output
+
+
+def test_components_add_list_invoke_remove(checkpoint: str) -> None:
+    common = ["--instance-type", "ml.g6.48xlarge", "--instance-count", "2", "--context-length", "8000"]
+    for name in ("cli-a", "cli-b"):
+        added = runner.invoke(
+            app, ["deploy", "components", "add", "nova-cli-ic", name, "--checkpoint", checkpoint, *common]
+        )
+        assert added.exit_code == 0, added.output
+        assert added.stdout.startswith(f"nova-cli-ic/{name}: InService (1 copy(ies) of {name}-")
+    listed = runner.invoke(app, ["deploy", "components", "list", "nova-cli-ic"])
+    assert [line.split(":")[0] for line in listed.stdout.splitlines()] == ["nova-cli-ic/cli-a", "nova-cli-ic/cli-b"]
+    asked = runner.invoke(
+        app,
+        [
+            "deploy",
+            "invoke",
+            "nova-cli-ic/cli-b",
+            "Title: segfault in C",
+            "--system",
+            SYSTEM,
+            "--target",
+            "sagemaker_ic",
+        ],
+    )
+    assert asked.exit_code == 0 and extract_label(asked.stdout) is not None
+    removed = runner.invoke(app, ["deploy", "components", "remove", "nova-cli-ic", "cli-a"])
+    assert removed.stdout.splitlines()[0] == "removed sagemaker inference-component cli-a"
+    listed = runner.invoke(app, ["deploy", "components", "list", "nova-cli-ic"])
+    assert [line.split(":")[0] for line in listed.stdout.splitlines()] == ["nova-cli-ic/cli-b"]
+    deleted = runner.invoke(app, ["deploy", "delete", "nova-cli-ic", "--target", "sagemaker_ic"])
+    assert deleted.exit_code == 0 and deleted.stdout.splitlines()[:2] == [
+        "removed sagemaker inference-component cli-b",
+        "removed sagemaker endpoint nova-cli-ic",
+    ]
+
+
+def test_components_dry_run_prints_the_four_requests_and_refuses_a_tier_in_one_line() -> None:
+    args = ["deploy", "create", "ab", "--target", "sagemaker_ic", "--checkpoint", "s3://escrow/job/outputs/checkpoints"]
+    args += ["--instance-type", "ml.g6.48xlarge", "--max-concurrency", "8", "--dry-run"]
+    shown = runner.invoke(app, [*args, "--context-length", "8000"])
+    assert shown.exit_code == 0, shown.output
+    requests = json.loads(shown.stdout)
+    assert list(requests) == ["CreateEndpointConfig", "CreateEndpoint", "CreateModel", "CreateInferenceComponent"]
+    assert (
+        requests["CreateInferenceComponent"]["Specification"]["ComputeResourceRequirements"][
+            "NumberOfAcceleratorDevicesRequired"
+        ]
+        == 8
+    )
+    assert "ModelName" not in requests["CreateEndpointConfig"]["ProductionVariants"][0]
+    refused = runner.invoke(app, [*args, "--context-length", "9000"])
+    assert refused.exit_code != 0 and "is not supported for nova-lite-2 on ml.g6.48xlarge" in str(refused.exception)
+    assert get_client("sagemaker").list_endpoints()["Endpoints"] == []

@@ -352,3 +352,97 @@ def test_serverless_evaluation_equals_the_sagemaker_v3_evaluator_step(aws, monke
     assert [s["Name"] for s in steps] == ["EvaluateBaseModel"]
     request = {k: v for k, v in ours[0].items() if k not in ("TrainingJobName", "Tags")}
     assert request == steps[0]["Arguments"]
+
+
+# -- inference components: v3's ModelBuilder deploying a Nova model with ResourceRequirements ----------------
+def test_inference_component_requests_equal_sagemaker_v3(aws, monkeypatch) -> None:
+    """v3's own ``_deploy_model_customization`` (the path ``ModelBuilder.deploy`` takes for a Nova model given
+    ``ResourceRequirements``) runs against the embedded AWS next to novaflow's ``deploy_components``; the
+    ``CreateEndpointConfig`` and ``CreateInferenceComponent`` bodies are equal once the names each side derives
+    (endpoint config, model) and novaflow's ownership tags are set aside."""
+    import types
+
+    from botocore.client import BaseClient
+    from sagemaker.core.helper import session_helper
+    from sagemaker.core.helper.session_helper import Session
+    from sagemaker.core.inference_config import ResourceRequirements
+    from sagemaker.serve.model_builder import ModelBuilder
+
+    from novaflow.backoff import Backoff
+    from novaflow.deploy.components import ComponentEndpointSpec, ComponentSpec, component_resources, deploy_components
+    from novaflow.deploy.environment import EndpointEnvironment
+
+    monkeypatch.setattr(session_helper, "sts_regional_endpoint", lambda region: aws.url)
+    sent: dict[str, list[dict[str, Any]]] = {"CreateEndpointConfig": [], "CreateInferenceComponent": []}
+    make_call = BaseClient._make_api_call
+
+    def record(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation in sent:
+            sent[operation].append(json.loads(json.dumps(params)))
+        return make_call(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", record)
+    checkpoint = "s3://customer-escrow-123456789012-smtj-fidelity/job/outputs/checkpoints"
+    role = "arn:aws:iam::123456789012:role/novaflow-local-sagemaker-execution"
+    endpoint = ComponentEndpointSpec(
+        endpoint_name="nova-ab", instance_type="ml.g6.48xlarge", instance_count=2, role_arn=role
+    )
+    component = ComponentSpec(
+        component_name="nova-ab-sft",
+        checkpoint_uri=checkpoint,
+        environment=EndpointEnvironment(context_length=8000, max_concurrency=8),
+    )
+    deploy_components(
+        endpoint, [component], backoff=Backoff(initial=0.01, maximum=0.01, deadline=30), sleep=lambda s: None
+    )
+    ours = {k: v[-1] for k, v in sent.items()}
+
+    resources = component_resources(endpoint, component)
+    builder = ModelBuilder.__new__(ModelBuilder)  # the fields v3's deploy reads, as its build() leaves them
+    builder.sagemaker_session = Session(
+        boto_session=boto3.Session(region_name="us-east-1"), default_bucket="novaflow-local"
+    )
+    builder.instance_type = endpoint.instance_type
+    builder.role_arn = role
+    builder.model = checkpoint
+    builder._enable_network_isolation = False
+    builder._tags = None
+    builder.built_model = types.SimpleNamespace(model_name=component.model_name, enable_network_isolation=True)
+    builder._is_nova_model = lambda: True
+    builder._fetch_model_package = lambda: None  # a raw checkpoint: no package, so no LoRA adapter path
+    builder._deploy_model_customization(
+        endpoint_name="nova-ab-v3",
+        initial_instance_count=endpoint.instance_count,
+        inference_component_name="nova-ab-sft-v3",
+        inference_config=ResourceRequirements(
+            requests={
+                "num_accelerators": resources["NumberOfAcceleratorDevicesRequired"],
+                "num_cpus": resources["NumberOfCpuCoresRequired"],
+                "memory": resources["MinMemoryRequiredInMb"],
+                "copies": component.copies,
+            }
+        ),
+    )
+    theirs = {k: v[-1] for k, v in sent.items()}
+
+    def config(body: dict[str, Any], endpoint_name: str) -> dict[str, Any]:
+        out = {k: v for k, v in body.items() if k not in ("Tags", "EndpointConfigName")}
+        out["ProductionVariants"] = [
+            {**v, "VariantName": v["VariantName"].replace(endpoint_name, "<ep>")} for v in out["ProductionVariants"]
+        ]
+        return out
+
+    def component_body(body: dict[str, Any], endpoint_name: str) -> dict[str, Any]:
+        out = {k: v for k, v in body.items() if k != "Tags"}
+        return {
+            **out,
+            "InferenceComponentName": "<ic>",
+            "EndpointName": out["EndpointName"].replace(endpoint_name, "<ep>"),
+            "VariantName": out["VariantName"].replace(endpoint_name, "<ep>"),
+        }
+
+    assert config(ours["CreateEndpointConfig"], "nova-ab") == config(theirs["CreateEndpointConfig"], "nova-ab-v3")
+    assert component_body(ours["CreateInferenceComponent"], "nova-ab") == component_body(
+        theirs["CreateInferenceComponent"], "nova-ab-v3"
+    )
+    assert ours["CreateInferenceComponent"]["Specification"]["ModelName"] == component.model_name

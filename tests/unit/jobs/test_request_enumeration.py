@@ -40,9 +40,10 @@ def combinations() -> list[tuple[str, ...]]:
     return [(), *((n,) for n in names), (*rest, "model_package"), (*rest, "checkpoint")]
 
 
-ENUMERATED = SUBMITTABLE - {Platform.SERVERLESS}
+ENUMERATED = SUBMITTABLE - {Platform.SERVERLESS, Platform.SMHP}
 """A serverless request names hub content ARNs looked up in the account first: every serverless request is held to
-the same botocore model in tests/unit/jobs/test_serverless_requests.py, with the references resolved."""
+the same botocore model in tests/unit/jobs/test_serverless_requests.py, with the references resolved. A HyperPod
+job is no AWS API request: its objects are held to the hub's chart in tests/unit/jobs/test_hyperpod_job.py."""
 
 
 def jobs() -> list[tuple[Platform, str, Method, str | None]]:

@@ -25,7 +25,8 @@ CASES = sorted(
     for meth in Method
     for p in Platform
     for m in MODELS
-    if method_problem(m, meth, p) is None and p is not Platform.SERVERLESS  # test_serverless_requests.py
+    if method_problem(m, meth, p) is None
+    and p not in (Platform.SERVERLESS, Platform.SMHP)  # test_serverless_requests.py, test_hyperpod_job.py
 )
 EXTRA_EVAL = [
     ("SMTJ", "nova-lite-2", "evaluation", "rft_eval"),
@@ -153,4 +154,4 @@ def test_unsupported_combinations_say_why(settings) -> None:
             make_spec("BEDROCK", "nova-lite", "sft_lora"), settings.model_copy(update={"region": "us-west-2"})
         )
     with pytest.raises(RecipeError, match=r"HyperPod"):
-        prepare_submission(make_spec("SMHP", "nova-lite", "sft_lora"), settings)
+        prepare_submission(make_spec("SMHP", "nova-lite-2", "rft_lora"), settings)

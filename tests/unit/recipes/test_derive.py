@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from novaflow.errors import ConfigError
-from novaflow.recipes import derive
+from novaflow.recipes import derive, hyperpod_derive
 from novaflow.recipes.derive import (
     derive_tables,
     documented_limits,
@@ -20,6 +21,7 @@ from novaflow.recipes.derive import (
     recipe_comments,
     resolve_parameters,
 )
+from novaflow.recipes.gotemplate import render
 from novaflow.recipes.published import load_published, parse_tables
 
 ROOT = Path(__file__).parents[3]
@@ -205,7 +207,43 @@ def _synthetic_checkout(root: Path) -> Path:
         "recipes_collection/recipes/fine-tuning/nova/nova_1_0/nova_lite_1_0_p5_gpu_ppo.yaml",
         "run:\n  model_type: amazon.nova-lite-v1:0:300k\n",
     )
+    _write_chart(root)
     return root
+
+
+def _write_chart(root: Path) -> None:
+    """A small chart in the hub's layout (written for the test): one job, a config map, the launcher's tables."""
+    _write(
+        root,
+        hyperpod_derive.VALUES_FILE,
+        "image:\n  trainingImage: x\ntrainingConfig:\n  jobName: nil\n  devices: null\n  numEFADevices: 32\n"
+        "  lambdaAccess: false\n  worker_nodes: 0\n  processed_worker_nodes: 0\n  initContainer:\n    image: null\n",
+    )
+    _write(
+        root,
+        hyperpod_derive.JOB_TEMPLATE,
+        "{{ $c := .Values.trainingConfig }}\nkind: PyTorchJob\nmetadata:\n  name: {{ $c.jobName }}\n"
+        "  namespace: {{ $c.namespace }}\n  labels:\n    {{- range $k, $v := $c.customLabels }}\n"
+        "    {{ $k | quote }}: {{ $v | quote }}\n    {{- end }}\nspec:\n  master:\n"
+        "    image: {{ .Values.image.trainingImage }}\n"
+        "    gpus: {{ $c.devices }}\n    {{- if $c.lambdaAccess }}\n    hostNetwork: true\n    {{- end }}\n"
+        "  {{- if gt (int (default 0 $c.worker_nodes)) 0 }}\n  worker:\n"
+        "    replicas: {{ $c.processed_worker_nodes }}\n"
+        "  {{- end }}\n",
+    )
+    _write(
+        root,
+        hyperpod_derive.CONFIG_TEMPLATE,
+        '{{ $c := .Values.trainingConfig }}\n{{- $f := .Files.Get (printf "config/%s.yaml" $c.jobName) }}\n'
+        "kind: ConfigMap\nmetadata:\n  name: cfg-{{ $c.jobName }}\ndata:\n  config.yaml: |-\n{{ $f | indent 4 }}\n",
+    )
+    _write(root, hyperpod_derive.LAUNCHER_FILE, "# launcher\n")
+    _write(
+        root,
+        hyperpod_derive.EFA_FILE,
+        'efa_supported_instance = set(["p5.48xlarge"])\ninstanceWithMultipleEFAs = {"p5.48xlarge": 32}\n'
+        'INSTANCE_TO_DEVICE_COUNT = {"g5.12xlarge": 4}\n',
+    )
 
 
 def test_a_checkout_becomes_tables_stamped_with_their_source(tmp_path: Path) -> None:
@@ -230,6 +268,25 @@ def test_a_checkout_becomes_tables_stamped_with_their_source(tmp_path: Path) -> 
     assert tables["recipes.json"]["source"]["repo"] == "aws/sagemaker-hyperpod-recipes"
     loaded = parse_tables(tables["recipes.json"], tables["images.json"])
     assert loaded.recipe("nova_lite_2_0_p5_gpu_lora_sft").regions("SMTJ") == frozenset({"us-east-1"})
+    hyperpod = tables["hyperpod.json"]
+    labels = {"app.kubernetes.io/managed-by": "novaflow", "novaflow.io/spec-hash": "{{spec_hash}}"}
+    master = {"image": "{{container_image}}", "gpus": "{{devices}}"}
+    assert hyperpod["templates"]["training_single_node"]["job"] == {
+        "kind": "PyTorchJob",
+        "metadata": {"name": "{{name}}", "namespace": "{{namespace}}", "labels": labels},
+        "spec": {"master": master},
+    }
+    assert hyperpod["templates"]["evaluation_multi_node"]["job"]["spec"] == {
+        "master": {**master, "hostNetwork": True},
+        "worker": {"replicas": "{{worker_replicas}}"},
+    }
+    assert hyperpod["templates"]["training_single_node"]["config_map"] == {
+        "kind": "ConfigMap",
+        "metadata": {"name": "cfg-{{name}}"},
+        "data": {"config.yaml": "{{recipe}}"},
+    }
+    assert (hyperpod["efa_devices"], hyperpod["gpu_devices"]) == ({"p5.48xlarge": 32}, {"g5.12xlarge": 4})
+    assert hyperpod["source"]["files"][0] == "launcher/nova/k8s_templates/SFT/training.yaml"
 
 
 @pytest.mark.slow
@@ -261,3 +318,28 @@ def test_packaged_tables_are_what_the_recorded_commit_gives() -> None:
     packaged = ROOT / "novaflow" / "recipes" / "published"
     for name, content in derive_tables(checkout).items():
         assert (packaged / name).read_text(encoding="utf-8") == dump_table(content), name
+
+
+@pytest.mark.slow  # reads the mirror through git
+@pytest.mark.skipif(not MIRROR.exists(), reason="no local mirror of aws/sagemaker-hyperpod-recipes")
+@pytest.mark.parametrize("job", ["nova-lite-sft", "nova-lite-eval"])
+def test_the_chart_renders_as_helm_rendered_it_in_the_hubs_own_baselines(job: str) -> None:
+    """The hub's tests keep helm's output for their values: the interpreter must print the same lines (after the
+    launcher's own placeholder substitutions, which the baseline applied)."""
+    checkout = open_checkout(MIRROR)
+    base = f"tests/nova_k8s_workflow/k8s_baseline_artifacts/with_launch_json/{job}"
+    values = yaml.safe_load(checkout.read(f"{base}/k8s_templates/values.yaml"))
+    rendered = render(checkout.read(hyperpod_derive.JOB_TEMPLATE), {"Values": values})
+    init_image = values["trainingConfig"]["initContainer"]["image"]
+    for old, new in (
+        (job, "{{name}}"),
+        ("namespace: default", "namespace: {{namespace}}"),
+        ("test_container", "{{container_image}}"),
+        (init_image, "{{init_container_image}}"),
+        ("PLACEHOLDER_INSTANCE_TYPE", "{{instance_type}}"),
+        ("ml.p5.48xlarge", "{{instance_type}}"),
+        ("replicas_placeholder", "{{replicas}}"),
+    ):
+        rendered = rendered.replace(old, new)
+    helm = json.loads(checkout.read(f"{base}/launch.json"))["training.yaml"]
+    assert rendered.strip("\n") == helm.split("\n", 2)[2].strip("\n")

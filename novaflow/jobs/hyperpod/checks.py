@@ -1,0 +1,211 @@
+"""What the dry run checks before a HyperPod job spends anything, each refusal one line with its fix.
+
+The references check HyperPod capacity only at submit time, if at all; a job that asks for more nodes than the
+restricted instance group has free waits in ``Pending`` while the team pays for the cluster, and a caller without an
+EKS access entry finds out at ``helm install``. Checked here, read-only:
+
+- the cluster exists, is ``InService`` and is orchestrated by EKS;
+- it has a restricted instance group of the job's instance type with at least the job's node count free - the
+  group's current count minus the nodes novaflow's own unfinished jobs hold (found by their ``managed-by`` label);
+- the node count is one the HyperPod recipe publishes (its ``replicas``);
+- the caller may describe the cluster and reach its EKS API (a ``SelfSubjectAccessReview`` for creating
+  PyTorchJobs in the namespace: the access entry is there and grants it);
+- the image is in the job's region;
+- an SMHP checkpoint is evaluated on HyperPod only (:func:`smhp_checkpoint_problem`, for every platform).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from novaflow.aws import error_code
+from novaflow.catalog import Method, Platform
+from novaflow.errors import NovaflowError
+from novaflow.jobs.hyperpod.backend import HyperPodBackend, job_status
+from novaflow.jobs.hyperpod.cluster import HyperPodCluster
+from novaflow.jobs.hyperpod.job import JOB_GROUP, JOB_PLURAL
+from novaflow.jobs.records import map_status
+from novaflow.recipes.hyperpod_derive import INSTANCE_TYPE_LABEL
+
+if TYPE_CHECKING:
+    from novaflow.jobs.spec import JobSpec
+    from novaflow.jobs.submit import Submission
+    from novaflow.settings import NovaflowSettings
+
+Report = Callable[[str, str, str], None]
+"""``report.add(field, message, fix)`` of the dry run."""
+SMHP_ESCROW = re.compile(r"^s3://customer-escrow-\d{12}-smhp-[^/]+/")
+IMAGE_REGION = re.compile(r"^\d{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/")
+
+
+def smhp_checkpoint_problem(spec: JobSpec) -> str | None:
+    """Why ``spec`` cannot evaluate its checkpoint where it asks to (None when it can): AWS evaluates a checkpoint
+    trained on HyperPod (its escrow bucket is ``customer-escrow-<account>-smhp-...``) only on HyperPod."""
+    path = spec.model_name_or_path or ""
+    if spec.method is Method.EVALUATION and spec.platform is not Platform.SMHP and SMHP_ESCROW.match(path):
+        return f"{path} is a HyperPod (SMHP) checkpoint, which AWS evaluates on HyperPod only"
+    return None
+
+
+def _nodes(job: dict[str, Any]) -> tuple[str | None, int]:
+    """(instance type, nodes) a job holds: one Master plus its Worker replicas, on its affinity's type."""
+    specs = (job.get("spec") or {}).get("pytorchReplicaSpecs") or {}
+    nodes = sum(int((specs.get(role) or {}).get("replicas") or 0) for role in ("Master", "Worker"))
+    pod = ((specs.get("Master") or {}).get("template") or {}).get("spec") or {}
+    terms = (
+        ((pod.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
+        or {}
+    ).get("nodeSelectorTerms") or []
+    for term in terms:
+        for expression in term.get("matchExpressions") or []:
+            if expression.get("key") == INSTANCE_TYPE_LABEL and expression.get("values"):
+                return str(expression["values"][0]), nodes
+    return None, nodes
+
+
+def held_nodes(jobs: list[dict[str, Any]], instance_type: str, *, except_job: str) -> dict[str, int]:
+    """Job name -> nodes of ``instance_type`` held by each unfinished novaflow job (other than ``except_job``)."""
+    held: dict[str, int] = {}
+    for job in jobs:
+        name = str((job.get("metadata") or {}).get("name"))
+        kind, nodes = _nodes(job)
+        if name == except_job or kind != instance_type:
+            continue
+        if not map_status(job_status(job)[0]).terminal:
+            held[name] = nodes
+    return held
+
+
+def check_hyperpod(spec: JobSpec, sub: Submission, settings: NovaflowSettings, add: Report) -> None:
+    """Every HyperPod problem of ``spec`` (see the module docstring), reported through ``add``."""
+    if not spec.cluster:
+        add(
+            "cluster",
+            "no HyperPod cluster named",
+            "pass --cluster NAME (a stage's cluster) or set NOVAFLOW_HYPERPOD_CLUSTER",
+        )
+        return
+    if sub.instance_type is None:
+        return
+    _check_image(spec, add)
+    backend = HyperPodBackend(settings, spec.cluster, spec.namespace)
+    try:
+        cluster = backend.cluster
+    except ClientError as exc:
+        add(
+            "cluster",
+            f"the caller may not describe HyperPod cluster {spec.cluster} ({error_code(exc)})",
+            "allow sagemaker:DescribeCluster on it (docs/hyperpod.md#iam)",
+        )
+        return
+    except NovaflowError as exc:
+        add("cluster", str(exc).rstrip("."), "create the cluster or fix the name and region")
+        return
+    if cluster.status != "InService":
+        add(
+            "cluster",
+            f"HyperPod cluster {cluster.name} is {cluster.status or 'in no known state'}, not InService",
+            "wait until it is InService (aws sagemaker describe-cluster) or choose another cluster",
+        )
+        return
+    if not cluster.eks_cluster_arn:
+        add("cluster", f"HyperPod cluster {cluster.name} has no EKS orchestrator", "run Nova jobs on an EKS cluster")
+        return
+    jobs = _reach(backend, cluster, spec, add)
+    if jobs is None:
+        return
+    _check_capacity(cluster, sub, jobs, add)
+
+
+def _check_image(spec: JobSpec, add: Report) -> None:
+    # request imports submit, which the dry run imports: only the image check needs it
+    from novaflow.jobs.hyperpod.request import job_image
+
+    try:
+        image = job_image(spec)
+    except NovaflowError as exc:
+        add("image_uri", str(exc).split(": ", 1)[0], str(exc).split(": ", 1)[-1])
+        return
+    match = IMAGE_REGION.match(image)
+    if not match:
+        add(
+            "image_uri",
+            f"{image!r} is not an ECR image URI",
+            "use <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>",
+        )
+    elif match.group("region") != spec.region:
+        add(
+            "image_uri",
+            f"image {image} is in {match.group('region')}, the job runs in {spec.region}",
+            f"use the image's copy in {spec.region} or run in {match.group('region')}",
+        )
+
+
+def _reach(
+    backend: HyperPodBackend, cluster: HyperPodCluster, spec: JobSpec, add: Report
+) -> list[dict[str, Any]] | None:
+    """novaflow's jobs on the cluster, after asking the EKS API whether the caller may create jobs there."""
+    from kubernetes import client as k8s
+    from kubernetes.client.exceptions import ApiException
+
+    fix = (
+        f"add an EKS access entry for your IAM principal on {cluster.eks_cluster_name} with access to namespace "
+        f"{backend.namespace} (docs/hyperpod.md#access)"
+    )
+    try:
+        jobs_api, _ = backend._api()
+        body = k8s.V1SelfSubjectAccessReview(
+            api_version="authorization.k8s.io/v1",
+            kind="SelfSubjectAccessReview",
+            spec=k8s.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=k8s.V1ResourceAttributes(
+                    group=JOB_GROUP, resource=JOB_PLURAL, verb="create", namespace=backend.namespace
+                )
+            ),
+        )
+        review = k8s.AuthorizationV1Api(jobs_api.api_client).create_self_subject_access_review(body)
+        allowed = bool(review.status and review.status.allowed)
+        if not allowed:
+            add(
+                "cluster",
+                f"the caller may not create pytorchjobs in namespace {backend.namespace} of {cluster.name}",
+                fix,
+            )
+            return None
+        return backend.own_jobs()
+    except ApiException as exc:
+        add("cluster", f"the EKS API of {cluster.name} refused the caller ({exc.status} {exc.reason})", fix)
+    except (ClientError, NovaflowError, OSError) as exc:
+        add("cluster", f"the EKS API of {cluster.name} is not reachable ({exc})", fix)
+    return None
+
+
+def _check_capacity(cluster: HyperPodCluster, sub: Submission, jobs: list[dict[str, Any]], add: Report) -> None:
+    assert sub.instance_type is not None
+    groups = cluster.restricted_groups(sub.instance_type)
+    if not groups:
+        have = ", ".join(f"{g.name} ({g.instance_type} x{g.current_count})" for g in cluster.restricted_groups())
+        add(
+            "instance_type",
+            f"HyperPod cluster {cluster.name} has no restricted instance group of {sub.instance_type} "
+            f"(restricted groups: {have or 'none'})",
+            "add a restricted instance group of that type (Nova runs only there) or set instance_type to one it has",
+        )
+        return
+    held = held_nodes(jobs, sub.instance_type, except_job=sub.job_name)
+    total = sum(g.current_count for g in groups)
+    free = total - sum(held.values())
+    if sub.instance_count <= free:
+        return
+    names = ", ".join(g.name for g in groups)
+    busy = f"; novaflow jobs hold {sum(held.values())}: {', '.join(sorted(held))}" if held else ""
+    add(
+        "instance_count",
+        f"restricted instance group {names} of {cluster.name} has {free} free {sub.instance_type} node(s) "
+        f"({total} in service{busy}), the job asks for {sub.instance_count}",
+        "wait for those jobs to end, lower instance_count to a published count that fits, or scale the group up",
+    )
