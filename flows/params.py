@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from novaflow.catalog import model_field
+from novaflow.data.filters import CurationConfig
 from novaflow.deploy.names import DEFAULT_CONTEXT_LENGTH, DEFAULT_MAX_CONCURRENCY
 from novaflow.reward.defaults import DEFAULT_FUNCTION_NAME
 from novaflow.runs.notifications import DEFAULT_EVENTS as DEFAULT_NOTIFIED_STATUSES
@@ -102,6 +103,11 @@ class DataParams(_Params):
     )
     seed: int = Field(0, description="Split seed: the same seed gives the same split.")
     strict: bool = Field(False, description="Fail on any rejected row instead of continuing with the valid ones.")
+    filters: CurationConfig = Field(
+        default_factory=CurationConfig,
+        description="Curation filters every prepared split passes (dedup, near-dedup, language, quality) and their "
+        "thresholds; removed rows are rejected with the filter and score. Empty: none.",
+    )
 
 
 class JobParams(_Params):

@@ -12,6 +12,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 
 from novaflow.catalog import DataFormat, Method
+from novaflow.data.filters import CurationConfig
 from novaflow.data.io import upload_prepared
 from novaflow.data.prepare import PreparedDataset, prepare_dataset
 from novaflow.data.source import DatasetSource
@@ -31,10 +32,20 @@ def prepare_dataset_task(
     split: str = "all",
     platform: str | None = None,
     max_length: int | None = 8192,
+    curation: CurationConfig | None = None,
 ) -> PreparedDataset:
-    """Prepare one split; publishes ``data-report-<split>-<format>`` (rows, rejections, labels, lengths)."""
+    """Prepare one split; publishes ``data-report-<split>-<format>`` (rows, rejections, labels, lengths, rows
+    removed per curation filter with examples)."""
     prepared = prepare_dataset(
-        source, data_format, model, out_dir, strict, platform=platform, max_length=max_length, split=split
+        source,
+        data_format,
+        model,
+        out_dir,
+        strict,
+        platform=platform,
+        max_length=max_length,
+        split=split,
+        curation=curation,
     )
     fmt = prepared.data_format.value
     rep = prepared.report

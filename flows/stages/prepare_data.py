@@ -132,7 +132,13 @@ def prepare_data(
         if fmt is DataFormat.DPO:
             source = preference_source(source, work_dir, data.seed)
         prepared = prepare_dataset_task(
-            source, fmt, model, str(work_dir / "prepared" / folder), strict=data.strict, split=split_name
+            source,
+            fmt,
+            model,
+            str(work_dir / "prepared" / folder),
+            strict=data.strict,
+            split=split_name,
+            curation=data.filters,
         )
         uri = upload_dataset_task(prepared, f"{s3_prefix}/data/{folder}")[prepared.data_file.name]
         log.locations[f"data-{folder}"] = uri

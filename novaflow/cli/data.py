@@ -17,6 +17,7 @@ from novaflow.catalog import DataFormat
 from novaflow.cli.options import model_option
 
 if TYPE_CHECKING:
+    from novaflow.data.filters import CurationConfig
     from novaflow.data.source import DatasetSource
 
 app = typer.Typer(help="Prepare, split, profile and generate datasets in the Nova formats.", no_args_is_help=True)
@@ -94,21 +95,120 @@ def prepare(
         min=1,
         help="Processes transforming chunks (default: one; cores - 1 from 160 MB of input on 3+ cores).",
     ),
+    filters: str = typer.Option(
+        None,
+        "--filter",
+        help="Curation filters, comma separated: dedup, near-dedup, language=en[,de...], quality (Forge SDK's "
+        "seven text-quality sub-filters). Removed rows go to rejected.jsonl with the filter and score.",
+    ),
+    filter_fields: str = typer.Option("query,response", "--filter-fields", help="Fields the filters read, joined."),
+    near_threshold: float = typer.Option(0.8, "--near-dedup-threshold", help="near-dedup: Jaccard similarity."),
+    shingle_words: int = typer.Option(3, "--shingle-words", min=1, help="near-dedup: words per shingle."),
+    language_percent: int = typer.Option(0, "--language-min-percent", help="language: CLD2 percent, at least."),
+    quality_options: list[str] = typer.Option(
+        None,
+        "--quality",
+        help="quality: THRESHOLD=VALUE, repeatable (max_url_ratio, min_alnum_ratio, max_word_repetition, "
+        "max_char_repetition, max_mojibake_ratio, max_badness, min_length, max_length, min_avg_line_length, "
+        "max_avg_line_length, min_lines, word_ngram, char_ngram, drop_porn_urls).",
+    ),
+    on: str = typer.Option(
+        "local", "--on", help="local (this machine) or sagemaker (Processing jobs in --image over --instances shards)."
+    ),
+    instances: int = typer.Option(2, "--instances", min=1, help="--on sagemaker: instances of the first job."),
+    instance_type: str = typer.Option("ml.m5.2xlarge", "--instance-type", help="--on sagemaker: instance type."),
+    image: str = typer.Option(None, "--image", help="--on sagemaker: the project's image URI (see the Dockerfile)."),
 ) -> None:
     """Transform and validate INPUT; writes the data file, rejected.jsonl, report.json and manifest.json."""
     from novaflow.data.prepare import prepare_dataset
 
     src = _source(input_path, mapping, system, system_file, fmt, delimiter, encoding)
-    prepared = prepare_dataset(
-        src, method, model, out, strict, platform=platform, max_length=max_length, workers=workers
+    curation = (
+        _curation(filters, filter_fields, near_threshold, shingle_words, language_percent, quality_options)
+        if filters
+        else None
     )
+    if on == "sagemaker":
+        from novaflow.data.remote import prepare_on_sagemaker
+        from novaflow.errors import DataError
+
+        if not image:
+            raise DataError("--on sagemaker needs --image: the project's image URI in ECR (built from the Dockerfile)")
+        prepared = prepare_on_sagemaker(
+            src,
+            method,
+            model,
+            out,
+            image_uri=image,
+            instances=instances,
+            instance_type=instance_type,
+            strict=strict,
+            platform=platform,
+            max_length=max_length,
+            curation=curation,
+        )
+    elif on == "local":
+        prepared = prepare_dataset(
+            src,
+            method,
+            model,
+            out,
+            strict,
+            platform=platform,
+            max_length=max_length,
+            workers=workers,
+            curation=curation,
+        )
+    else:
+        from novaflow.errors import DataError
+
+        raise DataError(f"--on {on}: expected local or sagemaker")
     rep = prepared.report
     typer.echo(f"wrote {prepared.data_file}: {rep.rows_out} rows ({rep.rows_in} read)")
     if rep.rows_rejected:
         typer.echo(f"rejected {rep.rows_rejected} rows -> {prepared.rejected_file}")
         for reason, count in rep.rejections_by_reason.items():
             typer.echo(f"  {count:6d}  {reason}")
+    for name, count in rep.filtered.items():
+        typer.echo(f"  filter {name}: {count} rows removed")
     typer.echo(f"report: {prepared.report_file}  manifest: {prepared.manifest_file}")
+
+
+def _curation(
+    filters: str, fields: str, threshold: float, shingle: int, percent: int, quality: list[str] | None
+) -> CurationConfig:
+    from pydantic import ValidationError
+
+    from novaflow.data.filters import CurationConfig
+    from novaflow.data.quality import QualityThresholds
+    from novaflow.errors import DataError
+
+    settings: dict[str, str] = {}
+    for item in quality or []:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise DataError(f"--quality {item}: expected THRESHOLD=VALUE, e.g. min_length=20")
+        settings[key.strip()] = value.strip()
+    try:
+        thresholds = QualityThresholds.model_validate(settings)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        known = ", ".join(QualityThresholds.model_fields)
+        raise DataError(f"--quality {first['loc'][0]}: {first['msg']} (thresholds: {known})") from None
+    try:
+        return CurationConfig.parse(
+            filters,
+            fields=tuple(f.strip() for f in fields.split(",") if f.strip()),
+            near_dedup_threshold=threshold,
+            shingle_words=shingle,
+            min_language_percent=percent,
+            quality=thresholds,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = {"near_dedup_threshold": "--near-dedup-threshold", "shingle_words": "--shingle-words"}
+        option |= {"min_language_percent": "--language-min-percent", "fields": "--filter-fields"}
+        raise DataError(f"{option.get(str(first['loc'][0]), '--filter')}: {first['msg']}") from None
 
 
 @app.command()
@@ -145,6 +245,13 @@ def split(
     augment: list[str] = typer.Option(None, "--augment", help="TARGET=SRC[,SRC]: append SRC rows to TARGET."),
     key: str = typer.Option(None, "--key", help="Columns whose normalized text identifies a row (leakage, dedup)."),
     dedup: bool = typer.Option(False, "--dedup", help="Drop rows whose key text repeats."),
+    leakage: str = typer.Option(
+        "drop-eval",
+        "--leakage",
+        help="Held-out rows that are near-copies of training rows: drop-eval (remove them from the held-out "
+        "split), drop-train (remove the training rows) or keep (report only).",
+    ),
+    leakage_threshold: float = typer.Option(0.8, "--leakage-threshold", help="Jaccard similarity of a near-copy."),
     require: str = typer.Option(None, "--require", help="Columns that must be non-blank (e.g. Body,Y)."),
     fmt: str = typer.Option(None, "--format"),
     delimiter: str = typer.Option(",", "--delimiter"),
@@ -176,6 +283,8 @@ def split(
         key_columns=[k for k in key.split(",") if k] if key else None,
         dedup=dedup,
         require=[c for c in (require or "").split(",") if c],
+        leakage=leakage,
+        leakage_threshold=leakage_threshold,
     )
     for name, path in result.files.items():
         typer.echo(f"{name}: {result.report.sizes[name]} rows -> {path}")

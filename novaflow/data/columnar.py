@@ -83,6 +83,10 @@ class ChunkOutput:
     """The lines as one blob, each ending in a newline: what a chunk worker sends back instead of ``lines``."""
     count: int | None = None
     """How many lines ``joined`` holds."""
+    texts: dict[str, list[Any]] | None = None
+    """The valid rows' field values (query, response, system, text, ...) for the curation filters."""
+    curation: Any = None
+    """What the dataset-wide duplicate filters need from this chunk (:class:`novaflow.data.filters.ChunkCuration`)."""
 
     @property
     def rows_out(self) -> int:
@@ -106,7 +110,21 @@ class ChunkOutput:
         self.prompt_chars = array("q", self.prompt_chars)
         self.total_chars = array("q", self.total_chars)
         self.keys = array("q", self.keys)
+        self.texts = None  # used where the chunk was transformed; not worth a trip through the pipe
         return self
+
+    def subset(self, keep: list[int]) -> None:
+        """Keep only the valid rows at ``keep`` (ascending), in every per-row field (before :meth:`packed`)."""
+        assert self.joined is None and isinstance(self.labels, list)
+        self.lines = [self.lines[i] for i in keep]
+        self.labels = [self.labels[i] for i in keep]
+        self.prompt_chars = array("q", [self.prompt_chars[i] for i in keep])
+        self.total_chars = array("q", [self.total_chars[i] for i in keep])
+        self.keys = array("q", [self.keys[i] for i in keep])
+        if self.features is not None:
+            self.features = [self.features[i] for i in keep]
+        if self.rows is not None:
+            self.rows = [self.rows[i] for i in keep]
 
 
 def joined_lines(lines: list[bytes]) -> bytes:
@@ -304,6 +322,8 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
                 references[j] = reference_objects[i]
     meta = _metadata_values(chunk, plan, valid)
     out = _build(plan, values, meta, len(valid), rejected, _char_counts(taken))
+    out.texts = dict(taken)  # Arrow arrays: the curation filters read them without a round trip through Python
+    out.rows = [chunk.rows[i] for i in valid]
     if images is not None:
         out.lines = [
             line[:-1] + b',"images":' + orjson.dumps(images[i]) + b"}" for line, i in zip(out.lines, valid, strict=True)

@@ -132,7 +132,7 @@ def _check_content(
         raise RowProblem(path, "content must be a non-empty list")
     features: set[str] = set()
     text_len = 0
-    only_text = True
+    has_text = False
     images = videos = documents = 0
     for c, item in enumerate(content):
         ipath = f"{path}[{c}]"
@@ -147,8 +147,7 @@ def _check_content(
                 raise RowProblem(f"{ipath}.text", "wrong type: text must be a string")
             _keywords(f"{ipath}.text", item["text"])
             text_len += len(item["text"])
-        if set(item) - {"text"}:
-            only_text = False
+            has_text = True
         for kind in ("image", "video", "document"):
             if kind in item:
                 if role != "user":
@@ -169,7 +168,9 @@ def _check_content(
         if "toolResult" in item:
             _check_tool_result(f"{ipath}.toolResult", item["toolResult"], role, seen_ids, answered)
             features.add("toolResult")
-    if only_text and text_len == 0:
+    # the reference SDK's rule: text items whose text is all empty, unless the message carries an image or a video
+    # (a document, reasoning or a tool call next to empty text does not excuse it)
+    if has_text and text_len == 0 and not (images or videos):
         raise RowProblem(path, "empty text content")
     if sum(bool(k) for k in (images, videos, documents)) > 1:
         raise RowProblem(path, "at most one multimodal type (image, video or document) per message")
@@ -300,11 +301,12 @@ def gen_qa_image_problem(data: Any) -> str | None:
 
 
 def _check_rft_content(path: str, msg: dict[str, Any]) -> None:
-    """Text only (AWS: RFT data is text only); an assistant turn that calls tools may have no content."""
+    """Text only (AWS: RFT data is text only). ``content`` may be absent (the reference SDK's rule: an assistant
+    turn that only calls tools, a tool turn that carries only its call id)."""
     content = msg.get("content")
-    if content is None and msg.get("role") == "assistant" and msg.get("tool_calls"):
-        if not isinstance(msg["tool_calls"], list):
-            raise RowProblem(f"{path}.tool_calls", "must be a list of tool calls")
+    if "tool_calls" in msg and msg["tool_calls"] is not None and not isinstance(msg["tool_calls"], list):
+        raise RowProblem(f"{path}.tool_calls", "must be a list of tool calls")
+    if content is None:
         return
     if isinstance(content, str):
         _keywords(f"{path}.content", _nonblank(f"{path}.content", content, "content"))

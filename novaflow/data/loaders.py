@@ -20,7 +20,6 @@ from typing import Any, BinaryIO
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from novaflow.data.rejections import Rejection
 from novaflow.data.source import DatasetSource
@@ -265,6 +264,8 @@ def _json_chunks(source: DatasetSource, path: Path) -> Iterator[Chunk]:
 
 
 def _parquet_chunks(source: DatasetSource, path: Path) -> Iterator[Chunk]:
+    import pyarrow.parquet as pq  # deferred: its file-system layer costs every CSV run start-up time
+
     try:
         pfile = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:

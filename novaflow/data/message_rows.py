@@ -81,6 +81,7 @@ def transform_records(
     multimodal: bool,
     pairs: dict[str, str] | None = None,
     system: str | None = None,
+    texts: bool = False,
 ) -> ChunkOutput:
     """Validate one chunk on the record path; valid rows come back serialized, with their feature sets.
 
@@ -92,6 +93,10 @@ def transform_records(
     features: list[frozenset[str]] = []
     rows: list[int] = []
     out = ChunkOutput([], rejected, labels, [], [], [], features=features, rows=rows)
+    prompts: list[str] = []
+    answers: list[str] = []
+    if texts:  # the curation filters read the prompt (system and user turns) and the final answer
+        out.texts = {"query": prompts, "response": answers}
     interned: dict[frozenset[str], frozenset[str]] = {}
     raw = chunk.records if chunk.records is not None else (chunk.table.to_pylist() if chunk.table is not None else [])
     for number, row in zip(chunk.rows, raw, strict=True):
@@ -115,6 +120,10 @@ def transform_records(
         out.keys.append(item.key)
         features.append(interned.setdefault(item.features, item.features))
         rows.append(number)
+        if texts:
+            prompt, answer = _texts(item.out, data_format)
+            prompts.append(prompt)
+            answers.append(answer)
     return out
 
 

@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
 from novaflow.catalog import DataFormat, Method, NovaModel, Platform, check_data_format, get_model
 from novaflow.data.bounds import row_count_problem
-from novaflow.data.columnar import joined_lines
+from novaflow.data.columnar import ChunkOutput, joined_lines
 from novaflow.data.formats import MANIFEST_FILE, OUTPUT_FILES, REJECTED_FILE, REPORT_FILE
 from novaflow.data.message_rows import consistency_drops, label_of
 from novaflow.data.rejections import Rejection, RejectionLog
@@ -35,6 +37,9 @@ from novaflow.data.source import DatasetSource
 from novaflow.data.workers import ChunkJob, ChunkStream
 from novaflow.errors import DataError
 from novaflow.storage import local_copy, sha256_file
+
+if TYPE_CHECKING:  # the filters load only when a run asks for them: start-up is most of a small file's time
+    from novaflow.data.filters import CurationConfig, DuplicateIndex
 
 
 @dataclass
@@ -136,6 +141,8 @@ def prepare_dataset(
     global_batch_size: int | None = None,
     split: str = "all",
     workers: int | None = None,
+    curation: CurationConfig | None = None,
+    replay: ChunkReplay | None = None,
 ) -> PreparedDataset:
     """Transform and validate ``source`` into ``data_format`` for ``model`` and write it under ``out_dir``.
 
@@ -146,6 +153,10 @@ def prepare_dataset(
     spelling the catalog knows; the manifest records the canonical names. Raises ConfigError for an unknown model
     or format, DataError when the file cannot be read, a mapped column is missing, no row is valid, ``strict`` is set
     and a row was rejected, or the row count is outside the platform's bounds.
+
+    ``curation`` names the filters (duplicates, language, quality) rows must pass; the rows they remove are rejected
+    with the filter, its score and the row they duplicate. ``replay`` (the second pass of a sharded run,
+    :mod:`novaflow.data.sharded`) hands in the chunks' outputs, transformed elsewhere, instead of reading ``source``.
     """
     src = source if isinstance(source, DatasetSource) else DatasetSource(path=str(source))
     fmt = DataFormat.of(data_format)
@@ -158,15 +169,36 @@ def prepare_dataset(
     partial = data_file.with_name(data_file.name + ".partial")
     rejected_file = out / REJECTED_FILE
     builder = ReportBuilder(src.name, fmt.value, nova.key, max_length, split)
-    job = ChunkJob(src, fmt, nova.version, nova.multimodal)
-    with local_copy(src.path) as local, RejectionLog(rejected_file) as rejections:
-        stream = ChunkStream(job, local, workers)
-        sink, features, rows = _write(stream, partial, rejections, builder)
+    curating = curation if curation is not None and curation.enabled else None
+    job = ChunkJob(src, fmt, nova.version, nova.multimodal, curation=curating)
+    duplicates: DuplicateIndex | None = None
+    if curating is not None:
+        from novaflow.data.filters import DuplicateIndex  # start-up: the filters load only when asked for
+
+        duplicates = DuplicateIndex(curating)
+    with (
+        nullcontext(None) if replay is not None else local_copy(src.path) as local,
+        RejectionLog(rejected_file) as rejections,
+    ):
+        stream: ChunkStream | ChunkReplay
+        if replay is not None:
+            stream = replay
+        else:
+            assert local is not None  # local_copy always yields the file
+            stream = ChunkStream(job, local, workers)
+        sink, features, rows = _write(stream, partial, rejections, builder, duplicates)
         builder.report.notes.extend(stream.notes)
-        drops = consistency_drops(features) if features is not None else []
+        drops: dict[int, _Drop] = {}
+        if duplicates is not None:
+            for line, name, score, first in duplicates.decide():
+                what = "same text as" if name == "dedup" else f"similarity {score:.2f} to"
+                reason = f"{name}: {what} row {rows[first]}"
+                drops[line] = _Drop(_filter_field(curating), reason, name, score, rows[first])
+        if features is not None:
+            drops.update({i: _Drop(feature, reason) for i, feature, reason in consistency_drops(features)})
         if drops:
             dropped = _drop_lines(partial, sink, drops, rows, src.name)
-            builder.drop_rows(dropped, [label_of(r.record, fmt) for r in dropped])
+            builder.drop_rows(dropped, [label_of(r.record, fmt) for r in dropped], sorted(drops))
             rejections.add(dropped)
     report = builder.build()
     report_file = out / REPORT_FILE
@@ -189,11 +221,42 @@ def prepare_dataset(
     return PreparedDataset(out, fmt, nova.key, data_file, rejected_file, report_file, manifest_file, report, manifest)
 
 
+@dataclass(frozen=True)
+class _Drop:
+    """Why a written row is taken out again: a dataset-wide rule (consistency) or a duplicate filter."""
+
+    field: str
+    reason: str
+    filter: str | None = None
+    score: float | None = None
+    duplicate_of: int | None = None
+
+
+def _filter_field(curation: CurationConfig | None) -> str:
+    return "+".join(curation.fields) if curation is not None else ""
+
+
+@dataclass
+class ChunkReplay:
+    """Chunk outputs made elsewhere, in input order, with the column plan's notes: what a stream yields."""
+
+    outputs: Iterable[ChunkOutput]
+    notes: list[str]
+
+    def __iter__(self) -> Iterator[ChunkOutput]:
+        return iter(self.outputs)
+
+
 def _write(
-    stream: ChunkStream, partial: Path, rejections: RejectionLog, builder: ReportBuilder
+    stream: ChunkStream | ChunkReplay,
+    partial: Path,
+    rejections: RejectionLog,
+    builder: ReportBuilder,
+    duplicates: DuplicateIndex | None = None,
 ) -> tuple[_Sink, list[frozenset[str]] | None, array[int]]:
     """Every chunk's valid rows to ``partial`` and its rejections to the log, in input order; returns the sink
-    (rows, bytes, sha256) and, on the record path, each valid row's features and row number."""
+    (rows, bytes, sha256) and, on the record path or when filtering duplicates, each valid row's row number (and
+    on the record path its features)."""
     features: list[frozenset[str]] | None = None
     rows: array[int] = array("q")
     with partial.open("wb") as fh:
@@ -214,20 +277,24 @@ def _write(
                     features = features if features is not None else []
                     features.extend(output.features)
                     rows.extend(output.rows)
+                elif duplicates is not None and output.rows is not None:
+                    rows.extend(output.rows)
+                if duplicates is not None:
+                    duplicates.add(output.curation)
         finally:
             sink.close()
     return sink, features, rows
 
 
 def _drop_lines(
-    partial: Path, sink: _Sink, drops: list[tuple[int, str, str]], rows: array[int], source: str
+    partial: Path, sink: _Sink, reasons: dict[int, _Drop], rows: array[int], source: str
 ) -> list[Rejection]:
-    """Rewrite the data file without the rows the consistency rule rejected; returns their rejections.
+    """Rewrite the data file without the rows a dataset-wide rule (consistency, duplicates) rejected; returns
+    their rejections.
 
-    Valid record-path rows are written as they come (memory stays flat), so the rare dataset-level rejection
-    costs one streamed rewrite instead of holding every row until the end.
+    Valid rows are written as they come (memory stays flat), so a dataset-level rejection costs one streamed
+    rewrite instead of holding every row until the end.
     """
-    reasons = {index: (feature, reason) for index, feature, reason in drops}
     rejected: list[Rejection] = []
     rewritten = partial.with_name(partial.name + ".rewrite")
     with partial.open("rb") as old, rewritten.open("wb") as new:
@@ -237,9 +304,20 @@ def _drop_lines(
             for index, line in enumerate(old):
                 body = line.rstrip(b"\n")
                 if index in reasons:
-                    feature, reason = reasons[index]
+                    drop = reasons[index]
                     record = orjson.loads(body)
-                    rejected.append(Rejection(source, rows[index], feature, reason, record=record))
+                    rejected.append(
+                        Rejection(
+                            source,
+                            rows[index],
+                            drop.field,
+                            drop.reason,
+                            record=record,
+                            filter=drop.filter,
+                            score=drop.score,
+                            duplicate_of=drop.duplicate_of,
+                        )
+                    )
                     continue
                 kept.append(body)
                 if len(kept) >= 10_000:

@@ -25,9 +25,20 @@ class Rejection:
     field: str
     reason: str
     record: Any = dataclasses.field(default=None, compare=False)  # the class has its own `field`
+    filter: str | None = None
+    """The curation filter that removed a valid row (``dedup``, ``near-dedup``, ``language``, ``quality``)."""
+    score: float | None = None
+    """The filter's score for the row: similarity, language percent / 100, or the failing quality measure."""
+    duplicate_of: int | None = None
+    """Duplicates: the source row of the kept row this one repeats."""
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source, "row": self.row, "field": self.field, "reason": self.reason}
+        if self.filter is not None:
+            out["filter"] = self.filter
+            out["score"] = self.score
+            if self.duplicate_of is not None:
+                out["duplicate_of"] = self.duplicate_of
         if self.record is not None:
             out["record"] = self.record
         return out

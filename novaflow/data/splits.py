@@ -20,12 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from novaflow.data.loaders import read_all_records
+from novaflow.data.minhash import DEFAULT_THRESHOLD, find_near_duplicates, signatures
+from novaflow.data.ngrams import words
 from novaflow.data.report import normalize_text
 from novaflow.data.source import DatasetSource
 from novaflow.errors import DataError
@@ -34,6 +37,9 @@ from novaflow.storage import local_copy
 DEFAULT_NAMES = ("sft", "eval", "rft")
 AUTO = "auto"
 NONE = "none"
+LEAKAGE_MODES = ("drop-eval", "drop-train", "keep")
+"""What the near-copy leakage guard does with a held-out row that near-copies a training row."""
+LEAKAGE_EXAMPLES = 5
 MAX_STRATA = 20
 """Automatic stratification uses the response column only when it has at most this many distinct values."""
 
@@ -53,6 +59,13 @@ class SplitReport(BaseModel):
     blank_dropped: int = 0
     duplicates_dropped: int = 0
     leakage_dropped: int = 0
+    near_leakage: int = 0
+    """Pairs of a held-out row and a training row whose texts are near-copies (estimated Jaccard >= threshold)."""
+    near_leakage_dropped: int = 0
+    leakage_mode: str = "drop-eval"
+    leakage_threshold: float = DEFAULT_THRESHOLD
+    near_leakage_examples: list[dict[str, Any]] = Field(default_factory=list)
+    """The first pairs: held-out split and row, training split and row (1-based input rows), similarity."""
     augmented: dict[str, list[str]] = Field(default_factory=dict)
 
     def table_rows(self) -> list[dict[str, Any]]:
@@ -63,6 +76,18 @@ class SplitReport(BaseModel):
         rows.append({"split": "(dropped)", "label": "blank required field", "rows": self.blank_dropped})
         rows.append({"split": "(dropped)", "label": "duplicates", "rows": self.duplicates_dropped})
         rows.append({"split": "(dropped)", "label": "leakage", "rows": self.leakage_dropped})
+        rows.append(
+            {
+                "split": "(leakage)",
+                "label": f"near-copies >= {self.leakage_threshold} ({self.leakage_mode})",
+                "rows": self.near_leakage,
+            }
+        )
+        rows.append({"split": "(dropped)", "label": "near-copy leakage", "rows": self.near_leakage_dropped})
+        for e in self.near_leakage_examples:
+            pair = f"{e['holdout']} row {e['holdout_row']} ~ {e['training']} row {e['training_row']}"
+            label = f"{pair} ({e['similarity']:.2f})"
+            rows.append({"split": "(leakage example)", "label": label, "rows": 1})
         return rows
 
 
@@ -162,6 +187,8 @@ def split_dataset(
     dedup: bool = False,
     require: Sequence[str] = (),
     auto_column: str | Sequence[str] | None = None,
+    leakage: str = "drop-eval",
+    leakage_threshold: float = DEFAULT_THRESHOLD,
 ) -> SplitResult:
     """Split ``source`` into named files of the same format; same seed, same split.
 
@@ -169,7 +196,13 @@ def split_dataset(
     500-row eval split holds 500 usable rows rather than 500 minus the broken ones. ``stratify`` is a column,
     ``"none"`` (or None), or ``"auto"``: ``auto_column`` (the response column) when it has at most
     :data:`MAX_STRATA` distinct values, otherwise no stratification; the report says which and why.
+
+    ``leakage`` decides what happens to held-out rows that are near-copies (estimated Jaccard similarity of their
+    key text >= ``leakage_threshold``) of a training row: ``drop-eval`` (default) removes them from the held-out
+    split, ``drop-train`` removes the training rows instead, ``keep`` only reports them.
     """
+    if leakage not in LEAKAGE_MODES:
+        raise DataError(f"leakage {leakage!r}: expected one of {', '.join(LEAKAGE_MODES)}")
     src = source if isinstance(source, DatasetSource) else DatasetSource(path=str(source))
     wanted = parse_sizes(sizes, names)
     with local_copy(src.path) as local:
@@ -215,13 +248,13 @@ def split_dataset(
     shares = {lab: len(p) / total for lab, p in pools.items()} if total else {}
     order = [n for n in counts if n in holdout] + [n for n in counts if n not in holdout]
     chosen: dict[str, list[int]] = {}
-    leakage = 0
+    leaked = 0
     held_out_keys: set[str] = set()
     for name in order:
         if name not in holdout and held_out_keys:
             for lab, pool in pools.items():
                 kept = [i for i in pool if keys[i] not in held_out_keys]
-                leakage += len(pool) - len(kept)
+                leaked += len(pool) - len(kept)
                 pools[lab] = kept
             held_out_keys = set()
         quota = _quota(counts[name], pools, shares)
@@ -244,6 +277,8 @@ def split_dataset(
         for name in extra:
             final[target] = final[target] + chosen[name]
     assert_no_leakage({n: [keys[i] for i in idx] for n, idx in final.items()}, [h for h in holdout if h in final])
+    near = near_leakage(final, keys, [h for h in holdout if h in final], leakage_threshold)
+    near_dropped = _drop_near_copies(final, near, leakage)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fmt = src.resolved_format()
@@ -261,12 +296,87 @@ def split_dataset(
         else {},
         blank_dropped=blank,
         duplicates_dropped=duplicates,
-        leakage_dropped=leakage,
+        leakage_dropped=leaked,
+        near_leakage=len(near),
+        near_leakage_dropped=near_dropped,
+        leakage_mode=leakage,
+        leakage_threshold=leakage_threshold,
+        near_leakage_examples=[
+            {
+                "holdout": p.holdout,
+                "holdout_row": p.holdout_index + 1,
+                "training": p.training,
+                "training_row": p.training_index + 1,
+                "similarity": round(p.similarity, 4),
+            }
+            for p in near[:LEAKAGE_EXAMPLES]
+        ],
         augmented={k: list(v) for k, v in (augment or {}).items()},
     )
     report_file = out / "split_report.json"
     report_file.write_bytes(orjson.dumps(report.model_dump(), option=orjson.OPT_INDENT_2) + b"\n")
     return SplitResult(out, files, report, report_file)
+
+
+@dataclass(frozen=True)
+class NearCopy:
+    """A held-out row and a training row whose key texts are near-copies (indexes into the input rows)."""
+
+    holdout: str
+    holdout_index: int
+    training: str
+    training_index: int
+    similarity: float
+
+
+def near_leakage(
+    splits: Mapping[str, Sequence[int]], keys: Sequence[str], holdout: Sequence[str], threshold: float
+) -> list[NearCopy]:
+    """Every (held-out row, training row) pair whose key texts reach ``threshold`` estimated Jaccard similarity
+    over word shingles (the MinHash of the near-dedup filter), in held-out row order.
+
+    Exact copies never get here (the exact guard keeps them out of the pools); this catches the edited ones - a
+    changed punctuation mark, a signature line, one word - that would let an evaluation question leak into SFT,
+    RFT or DPO training and inflate every metric after it.
+    """
+    held = sorted({i for name in holdout for i in splits.get(name, ())})
+    train = sorted({i for name, idx in splits.items() if name not in holdout for i in idx} - set(held))
+    if not held or not train:
+        return []
+    rows = held + train
+    tokens = words(pa.array([keys[i].replace("\x1f", " ") for i in rows], pa.string()))
+    sigs, has_words = signatures(tokens)
+    groups = np.array([0] * len(held) + [1] * len(train), dtype=np.int64)
+    found = find_near_duplicates(sigs, has_words, threshold, pairs_between=groups)
+    split_of_held = {i: name for name in holdout for i in splits.get(name, ())}
+    split_of_train: dict[int, str] = {}
+    for name, idx in splits.items():
+        if name not in holdout:
+            for i in idx:
+                split_of_train.setdefault(i, name)  # an augmented row is named by the split it was drawn for
+    pairs: list[NearCopy] = []
+    for t, h, score in zip(found.rows.tolist(), found.first.tolist(), found.scores.tolist(), strict=True):
+        hi, ti = rows[h], rows[t]
+        pairs.append(NearCopy(split_of_held[hi], hi, split_of_train[ti], ti, float(score)))
+    return sorted(pairs, key=lambda p: (p.holdout_index, p.training_index))
+
+
+def _drop_near_copies(final: dict[str, list[int]], pairs: Sequence[NearCopy], mode: str) -> int:
+    """Apply the leakage mode to the splits in place; returns how many rows were removed."""
+    if mode == "keep" or not pairs:
+        return 0
+    if mode == "drop-eval":
+        gone = {p.holdout_index for p in pairs}
+        names = {p.holdout for p in pairs}
+    else:
+        gone = {p.training_index for p in pairs}
+        names = set(final) - {p.holdout for p in pairs}
+    removed = 0
+    for name in names:
+        before = len(final[name])
+        final[name] = [i for i in final[name] if i not in gone]
+        removed += before - len(final[name])
+    return removed
 
 
 def choose_stratify(

@@ -24,7 +24,8 @@ from novaflow.data.multiturn import check_mtrl
 from novaflow.data.rejections import Rejection
 from novaflow.errors import DataError
 
-GEN_QA_OPTIONAL = ("system", "images", "metadata")
+GEN_QA_OPTIONAL = ("system", "images")
+"""The optional gen_qa fields every row must have or none (the reference SDK's list: ``metadata`` may vary)."""
 
 
 def check_cpt(row: dict[str, Any]) -> set[str]:
@@ -59,7 +60,8 @@ def check_gen_qa(row: dict[str, Any]) -> set[str]:
         if row.get(key) is not None:
             if not isinstance(row[key], str):
                 raise RowProblem(key, f"wrong type: {key} must be a string, got {_kind(row[key])}")
-            used.add(key)
+            if key in GEN_QA_OPTIONAL:
+                used.add(key)
     if row.get("images") is not None:
         images = row["images"]
         if not isinstance(images, list) or not images:

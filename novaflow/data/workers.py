@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from novaflow.catalog import DataFormat
 from novaflow.data.columnar import ChunkOutput, ColumnarPlan, plan_columns, transform_chunk
@@ -32,6 +32,9 @@ from novaflow.data.message_rows import transform_records, uses_record_path
 from novaflow.data.preferences import pair_columns
 from novaflow.data.source import DatasetSource
 from novaflow.errors import DataError
+
+if TYPE_CHECKING:  # the filters load only when a run asks for them (start-up of a small `data prepare`)
+    from novaflow.data.filters import CurationConfig
 
 PARALLEL_MIN_BYTES = 160 << 20
 """Inputs smaller than this are prepared in one process: a worker costs ~0.6 s of CPU to start (pyarrow's import)
@@ -58,19 +61,28 @@ class ChunkJob:
     """The column plan, decided on the first chunk; None on the record path (rows that carry ``messages``)."""
     pairs: dict[str, str] | None = None
     """DPO from a table: the prompt, chosen and rejected (and system) columns, decided on the first chunk."""
+    curation: CurationConfig | None = None
+    """The curation filters: row-local ones run here, with the chunk; duplicates are decided by the caller."""
 
     def run(self, chunk: Chunk) -> ChunkOutput:
         if self.plan is not None:
-            return transform_chunk(chunk, self.plan)
-        return transform_records(
-            chunk,
-            self.source.name,
-            self.data_format,
-            self.nova_version,
-            self.multimodal,
-            self.pairs,
-            self.source.system_prompt,
-        )
+            output = transform_chunk(chunk, self.plan)
+        else:
+            output = transform_records(
+                chunk,
+                self.source.name,
+                self.data_format,
+                self.nova_version,
+                self.multimodal,
+                self.pairs,
+                self.source.system_prompt,
+                texts=self.curation is not None,
+            )
+        if self.curation is not None and self.curation.enabled:
+            from novaflow.data.filters import curate  # start-up: the filters load only when a run asks
+
+            curate(output, self.curation, self.source.name)
+        return output
 
 
 @dataclass
@@ -88,7 +100,7 @@ class ChunkStream:
         first = next(chunks, None)
         if first is None:
             return
-        job = self._planned(first)
+        job = self.planned(first)
         count = self._worker_count()
         if count < 2:
             yield job.run(first)
@@ -98,7 +110,9 @@ class ChunkStream:
         self.used_workers = count
         yield from _in_workers(job, first, chunks, count)
 
-    def _planned(self, first: Chunk) -> ChunkJob:
+    def planned(self, first: Chunk) -> ChunkJob:
+        """The job for every chunk of this file, decided on its first chunk (column plan or DPO pairs); the plan's
+        notes are added to :attr:`notes`."""
         job = self.job
         if job.data_format is DataFormat.DPO and "messages" not in first.columns:
             return dataclasses.replace(job, pairs=pair_columns(job.source, first.columns))
@@ -106,7 +120,7 @@ class ChunkStream:
             return job
         plan = plan_columns(job.source, job.data_format, job.nova_version, first.columns)
         self.notes.extend(plan.notes)
-        return ChunkJob(job.source, job.data_format, job.nova_version, job.multimodal, plan)
+        return dataclasses.replace(job, plan=plan)
 
     def _worker_count(self) -> int:
         if self.workers is not None:

@@ -31,6 +31,8 @@ ENDPOINT_MODEL = "sagemaker::endpoint"
 
 # Called with (training job object, server URL, account, region) after a training job is created.
 ON_TRAINING_JOB_CREATED: list[Callable[[Any, str, str, str], None]] = []
+# Called with (processing job object, the request's parameters, server URL, account, region) after creation.
+ON_PROCESSING_JOB_CREATED: list[Callable[[Any, dict[str, Any], str, str, str], None]] = []
 
 _StockTrainingJob = sm_models.FakeTrainingJob
 _StockEndpoint = sm_models.FakeEndpoint
@@ -252,6 +254,39 @@ def _response_create_training_job(original: Callable[..., Any]) -> Callable[...,
     return create_training_job
 
 
+def _create_processing_job(original: Callable[..., Any]) -> Callable[..., Any]:
+    def create_processing_job(self: Any, *args: Any, **kwargs: Any) -> Any:
+        name = str(kwargs.get("processing_job_name"))
+        if name in self.processing_jobs:
+            arn = sm_models.FakeProcessingJob.arn_formatter(name, self.account_id, self.region_name)
+            raise ResourceInUseException(f"Job name must be unique within an AWS account and region ({arn})")
+        return original(self, *args, **kwargs)
+
+    return create_processing_job
+
+
+def _response_create_processing_job(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Hand the new job and the whole request (moto keeps neither ProcessingResources nor Environment) to the
+    emulator, which runs it instead of letting it read Completed at once."""
+
+    def create_processing_job(self: Any) -> Any:
+        result = original(self)
+        name = self._get_param("ProcessingJobName")
+        job = self.sagemaker_backend.processing_jobs.get(name)
+        host = self.headers.get("Host") or self.headers.get("host") or ""
+        if job is not None and host:
+            request = {
+                key: self._get_param(key)
+                for key in ("AppSpecification", "ProcessingInputs", "ProcessingOutputConfig", "ProcessingResources")
+            }
+            request["Environment"] = self._get_param("Environment")
+            for hook in ON_PROCESSING_JOB_CREATED:
+                hook(job, request, f"http://{host}", self.current_account, self.region)
+        return result
+
+    return create_processing_job
+
+
 def _response_stop_training_job(self: Any) -> Any:
     self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))
     return EmptyResult()
@@ -290,11 +325,13 @@ def install() -> None:
     backend.create_training_job = _create_training_job(backend.create_training_job)  # type: ignore[method-assign]
     backend.stop_training_job = stop_training_job  # type: ignore[attr-defined]
     backend.update_endpoint = update_endpoint  # type: ignore[attr-defined]
+    backend.create_processing_job = _create_processing_job(backend.create_processing_job)  # type: ignore[method-assign]
     sm_models.FakeEndpointConfig.validate_instance_type = lambda self, instance_type: None  # type: ignore[method-assign]
     resp = sm_responses.SageMakerResponse
     resp.create_training_job = _response_create_training_job(resp.create_training_job)  # type: ignore[method-assign]
     resp.stop_training_job = _response_stop_training_job  # type: ignore[attr-defined]
     resp.update_endpoint = _response_update_endpoint  # type: ignore[attr-defined]
+    resp.create_processing_job = _response_create_processing_job(resp.create_processing_job)  # type: ignore[method-assign]
     state_manager.register_default_transition(jobstate.TRAINING_JOB_MODEL, {"progression": "immediate"})
     state_manager.register_default_transition(ENDPOINT_MODEL, {"progression": "immediate"})
 

@@ -41,7 +41,7 @@ def install() -> None:
             quotas,
             routes,
         )
-        from novaflow.local.emulator import agent_rft, faults, fulfilment
+        from novaflow.local.emulator import agent_rft, faults, fulfilment, processing
 
         moto_sagemaker.install()
         moto_hyperpod.install()
@@ -59,6 +59,8 @@ def install() -> None:
         faults.install()
         if fulfilment.on_training_job_created not in moto_sagemaker.ON_TRAINING_JOB_CREATED:
             moto_sagemaker.ON_TRAINING_JOB_CREATED.append(fulfilment.on_training_job_created)
+        if processing.on_processing_job_created not in moto_sagemaker.ON_PROCESSING_JOB_CREATED:
+            moto_sagemaker.ON_PROCESSING_JOB_CREATED.append(processing.on_processing_job_created)
         routes.install(on_reset=reset)
         lambda_exec.install()
         events.install()

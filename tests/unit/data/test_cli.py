@@ -100,11 +100,14 @@ def test_split_and_profile(tmp_path: Path) -> None:
             "rft=sft",
             "--require",
             "Body,Y",
+            "--leakage",
+            "keep",
             "--out",
             str(tmp_path),
         ],
     )
     assert result.exit_code == 0, result.output
+    assert "near-copies >= 0.8 (keep)" in result.output
     assert f"rft: 4200 rows -> {tmp_path / 'rft.csv'}" in result.output
     profile = runner.invoke(
         app, ["data", "profile", str(tmp_path / "eval.csv"), "--map", "query=Body", "--map", "response=Y", "--json"]
@@ -117,3 +120,32 @@ def test_split_and_profile(tmp_path: Path) -> None:
         app, ["data", "profile", str(tmp_path / "eval.csv"), "--map", "query=Body", "--map", "response=Y"]
     )
     assert "labels[all]" in table.output and "LQ_EDIT" in table.output
+
+
+def _prepare_args(tmp_path: Path, *extra: str) -> list[str]:
+    return ["data", "prepare", str(SAMPLE_CSV), "--method", "sft", "--model", "nova-lite-2", "--map", "query=Body",
+            "--map", "response=Y", "--out", str(tmp_path), *extra]  # fmt: skip
+
+
+def test_prepare_with_filters_prints_the_removals_per_filter(tmp_path: Path) -> None:
+    result = runner.invoke(app, _prepare_args(tmp_path, "--filter", "dedup,quality", "--quality", "min_length=20"))
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    for name, count in report["filtered"].items():
+        assert f"  filter {name}: {count} rows removed" in result.output
+    assert report["filtered"]["quality"] >= 1
+    rejected = [json.loads(line) for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
+    assert {r["filter"] for r in rejected if "filter" in r} == set(report["filtered"])
+
+
+def test_prepare_refuses_bad_filter_options_in_one_line(tmp_path: Path) -> None:
+    bad = runner.invoke(app, _prepare_args(tmp_path, "--filter", "quality", "--quality", "min_lenght=20"))
+    assert isinstance(bad.exception, DataError)
+    assert str(bad.exception).startswith("--quality min_lenght: Extra inputs are not permitted (thresholds: ")
+    assert "min_length" in str(bad.exception)
+    threshold = runner.invoke(app, _prepare_args(tmp_path, "--filter", "near-dedup", "--near-dedup-threshold", "2"))
+    assert str(threshold.exception) == "--near-dedup-threshold: Input should be less than or equal to 1"
+    unknown = runner.invoke(app, _prepare_args(tmp_path, "--filter", "fuzzy"))
+    assert str(unknown.exception) == "--filter fuzzy: unknown filter; known: dedup, near-dedup, language, quality"
+    remote = runner.invoke(app, _prepare_args(tmp_path, "--on", "sagemaker"))
+    assert str(remote.exception).startswith("--on sagemaker needs --image")

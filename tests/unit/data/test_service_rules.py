@@ -364,7 +364,32 @@ CPT_CASES = [
     Case("null_text", "cpt", "nova-lite-2", [{"text": None}], "reject", "text"),
 ]  # fmt: skip
 
-CASES = SFT_CASES + RFT_CASES + EVAL_CASES + CPT_CASES
+PNG = media("image", "png")
+PDF = media("document", "pdf")
+CODE_CASES = [
+    # What the SDK's validator code decides where its tests have no case (sft/rft/eval_dataset_validator.py at
+    # aws/nova-forge-sdk@a4d5b3d) and the AWS guides say nothing.
+    Case("code_metadata_on_some_rows", "eval", "nova-lite-2",
+         [{"query": "q1", "response": "r1", "metadata": "m"}, {"query": "q2", "response": "r2"}], "accept"),
+    Case("code_system_on_some_rows", "eval", "nova-lite-2",
+         [{"query": "q1", "response": "r1", "system": "s"}, {"query": "q2", "response": "r2"}], "reject", "system"),
+    Case("code_empty_text_beside_image", "sft", "nova-lite-2", [qa("", None, PNG)], "accept"),
+    Case("code_empty_text_beside_document", "sft", "nova-lite-2", [qa("", None, PDF)], "reject", "messages[0].content"),
+    Case("code_empty_text_beside_reasoning", "sft", "nova-lite-2",
+         [qa("Capital of France?", [reasoning("Paris."), text("")])], "reject", "messages[1].content"),
+    Case("code_empty_text_beside_tool_use", "sft", "nova-lite-2",
+         [converse(turn("user", text("Weather in Paris?")), turn("assistant", text(""), tool_use("t1", "getWeather")),
+                   tools=[WEATHER])], "reject", "messages[1].content"),
+    Case("code_tool_turns_without_content", "rft", "nova-lite-2", [rft_row(
+        {"role": "user", "content": "Roll a strength stat with a +2 modifier."},
+        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+                                              "function": {"name": "StatRollAPI", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1"}, tools=[STAT_TOOL])], "accept"),
+    Case("code_user_turn_without_content", "rft", "nova-lite-2",
+         [rft_row({"role": "system", "content": "Be brief."}, {"role": "user"})], "accept"),
+]  # fmt: skip
+
+CASES = SFT_CASES + RFT_CASES + EVAL_CASES + CPT_CASES + CODE_CASES
 
 DOCUMENTED_EXCEPTIONS = {
     "nova2_webm_video": "Nova 2 SFT video formats are MOV, MKV, MP4 (AWS Nova 2 SFT data preparation guide)",

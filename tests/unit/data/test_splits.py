@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import random
 from collections import Counter
 from pathlib import Path
 
+import orjson
 import pytest
 
 from novaflow.data.report import normalize_text
@@ -118,8 +120,14 @@ def test_case_study_from_the_committed_sample(tmp_path: Path) -> None:
     from novaflow.data.samples import SAMPLE_CSV
 
     result = split_dataset(SAMPLE_CSV, [3500, 500, 700], tmp_path, stratify="Y", seed=0, augment={"rft": ["sft"]})
-    assert result.report.sizes == {"sft": 3500, "eval": 500, "rft": 4200}
-    assert result.report.labels["eval"] == {"HQ": 166, "LQ_CLOSE": 167, "LQ_EDIT": 167}
+    # two eval questions of the sample near-copy SFT ones (the same text, other numbers): dropped from eval
+    assert result.report.sizes == {"sft": 3500, "eval": 498, "rft": 4200}
+    assert [(e["holdout_row"], e["training_row"]) for e in result.report.near_leakage_examples] == [
+        (1431, 3829), (4393, 29), (4393, 1970), (4393, 2971)
+    ]  # fmt: skip
+    assert result.report.near_leakage_dropped == 2
+    # stratified as asked (166 of each label), less the two near-copies (both LQ_CLOSE questions)
+    assert result.report.labels["eval"] == {"HQ": 166, "LQ_CLOSE": 165, "LQ_EDIT": 167}
 
 
 def test_require_leaves_blank_rows_out(tmp_path: Path) -> None:
@@ -150,3 +158,47 @@ def test_automatic_stratification_uses_a_response_column_with_few_values_and_say
     assert asked.report.stratify_reason == "stratified by 'Y' (asked for)"
     saved = (tmp_path / "a" / "split_report.json").read_text()
     assert '"stratify_reason": "stratified by \'Y\' (automatic: 3 distinct values)"' in saved
+
+
+def _near_copy_rows() -> list[dict[str, str]]:
+    """200 distinct questions of 40 random words each; labels alternate."""
+    rng = random.Random(11)
+    vocab = [f"w{i}" for i in range(3000)]
+    return [
+        {"Id": str(i), "Body": " ".join(rng.choice(vocab) for _ in range(40)), "Y": "A" if i % 2 else "B"}
+        for i in range(200)
+    ]
+
+
+@pytest.mark.parametrize("mode", ["drop-eval", "keep", "drop-train"])
+def test_near_copy_of_an_eval_row_in_sft_is_reported_and_dropped_from_eval(tmp_path: Path, mode: str) -> None:
+    rows = _near_copy_rows()
+    first = split_dataset(write_rows(tmp_path / "a.csv", rows), [100, 50], tmp_path / "a", names=["sft", "eval"],
+                          stratify="none", seed=0, leakage="keep")  # fmt: skip
+    assert first.report.near_leakage == 0
+    eval_ids = [r["Id"] for r in _read(first.files["eval"])]
+    sft_ids = [r["Id"] for r in _read(first.files["sft"])]
+    # plant: an SFT row becomes the eval row's text with a changed punctuation mark and a signature line
+    target = next(r for r in rows if r["Id"] == eval_ids[3])
+    planted = next(r for r in rows if r["Id"] == sft_ids[5])
+    planted["Body"] = target["Body"].replace(" ", ", ", 1) + " thanks in advance"
+    source = write_rows(tmp_path / "b.csv", rows)
+    result = split_dataset(source, [100, 50], tmp_path / mode, names=["sft", "eval"], stratify="none", seed=0,
+                           leakage=mode)  # fmt: skip
+    report = result.report
+    assert report.near_leakage == 1
+    [example] = report.near_leakage_examples
+    assert (example["holdout"], example["holdout_row"]) == ("eval", int(target["Id"]) + 1)
+    assert (example["training"], example["training_row"]) == ("sft", int(planted["Id"]) + 1)
+    assert 0.8 <= example["similarity"] <= 1
+    ev = {r["Id"] for r in _read(result.files["eval"])}
+    sft = {r["Id"] for r in _read(result.files["sft"])}
+    assert (target["Id"] in ev) == (mode != "drop-eval")
+    assert (planted["Id"] in sft) == (mode != "drop-train")
+    assert report.near_leakage_dropped == (0 if mode == "keep" else 1)
+    assert report.sizes == {"sft": 100 - (mode == "drop-train"), "eval": 50 - (mode == "drop-eval")}
+    saved = orjson.loads(result.report_file.read_bytes())
+    assert saved["near_leakage"] == 1 and saved["leakage_mode"] == mode
+    assert {"split": "(dropped)", "label": "near-copy leakage", "rows": report.near_leakage_dropped} in (
+        report.table_rows()
+    )

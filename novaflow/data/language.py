@@ -1,0 +1,56 @@
+"""Language identification with Google's CLD2 (``pycld2``): its model is compiled into the package, so nothing is
+downloaded at run time and a row costs tens of microseconds.
+
+Chosen over the alternatives measured on this project's rows (1,000 characters each, one core): CLD2 ~60 us a row
+(Apache-2.0, 10 MB wheel); py3langid ~1 ms a row; lingua (Apache-2.0) ships a 96 MB wheel; the fastText-based
+detectors need their model downloaded. CLD2 reads the first :data:`PREFIX_CHARS` characters of a row - enough
+to name a language reliably, and it keeps the cost flat in row length - and releases the GIL, so a chunk is
+split over two threads.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+PREFIX_CHARS = 400
+"""Characters of a row the identifier reads: CLD2 names a language reliably from a few sentences, and its cost
+grows with the text (measured: 200 characters ~half the time of 1,000)."""
+UNKNOWN = "un"
+"""CLD2's code when it cannot name a language (empty text, digits only, ...)."""
+_THREADS = 2
+
+
+@dataclass(frozen=True)
+class Detected:
+    """The most likely language of one row (ISO 639-1 code as CLD2 spells it) and CLD2's percent for it."""
+
+    code: str
+    percent: int
+
+
+def detect(text: str) -> Detected:
+    """The top language of ``text``; CLD2 refuses a few control characters, which are dropped on a retry."""
+    import pycld2  # deferred: only the language filter needs it
+
+    sample = text[:PREFIX_CHARS]
+    try:
+        _, _, details = pycld2.detect(sample, bestEffort=True)
+    except pycld2.error:
+        cleaned = "".join(c for c in sample if c.isprintable() or c in "\n\t")
+        try:
+            _, _, details = pycld2.detect(cleaned, bestEffort=True)
+        except pycld2.error:
+            return Detected(UNKNOWN, 0)
+    name, code, percent, _ = details[0]
+    return Detected(UNKNOWN if name == "Unknown" else code, int(percent))
+
+
+def detect_all(texts: list[str]) -> list[Detected]:
+    """:func:`detect` for every text, in order, on two threads when there are many."""
+    if len(texts) < 256:
+        return [detect(t) for t in texts]
+    half = len(texts) // 2
+    with ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="novaflow-language") as pool:
+        first, second = pool.map(lambda part: [detect(t) for t in part], [texts[:half], texts[half:]])
+    return first + second

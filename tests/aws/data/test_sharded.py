@@ -1,0 +1,74 @@
+"""`data prepare --on sagemaker` against the embedded AWS: two Processing jobs whose instances run the command on
+this machine give the local run's outputs byte for byte (data, rejected rows, report, manifest)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from novaflow.aws import get_client
+from novaflow.backoff import Backoff
+from novaflow.data.filters import CurationConfig
+from novaflow.data.prepare import prepare_dataset
+from novaflow.data.remote import prepare_on_sagemaker
+from novaflow.data.samples import generate_stackoverflow_csv
+from novaflow.data.source import ColumnMap, DatasetSource
+from novaflow.errors import DataError
+from novaflow.settings import load_settings
+
+FAST = Backoff(initial=0.2, factor=1.2, maximum=1.0, deadline=600)
+FILES = ("train.jsonl", "rejected.jsonl", "report.json", "manifest.json")
+
+
+def _input(tmp_path: Path) -> Path:
+    """2,000 case-study rows (four CSV blocks, so several chunks per instance) plus planted near-copies across the
+    blocks, a German question and a row that fails the quality filter."""
+    path = generate_stackoverflow_csv(tmp_path / "so.csv", 2000, seed=5)
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    extra = [dict(rows[10], Id="9001", Body=rows[10]["Body"] + " Thanks in advance!"),
+             dict(rows[700], Id="9002", Body=rows[700]["Body"].replace(".", "!", 1)),
+             dict(rows[3], Id="9003", Body="Wie kann ich eine Liste in Python sortieren, ohne Schleife?"),
+             dict(rows[4], Id="9004", Body="short")]  # fmt: skip
+    with path.open("a", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writerows(extra)
+    return path
+
+
+@pytest.mark.slow
+def test_on_sagemaker_gives_the_local_run_byte_for_byte(aws: object, tmp_path: Path) -> None:
+    source = DatasetSource(path=str(_input(tmp_path)), columns=ColumnMap(query="Body", response="Y"))
+    curation = CurationConfig.parse("dedup,near-dedup,quality,language=en")
+    local = prepare_dataset(source, "sft", "nova-lite-2", tmp_path / "local", curation=curation)
+    assert set(local.report.filtered) == {"near-dedup", "quality", "language"}
+    remote = prepare_on_sagemaker(
+        source, "sft", "nova-lite-2", tmp_path / "remote", image_uri="novaflow:local", instances=3,
+        curation=curation, wait=FAST,
+    )  # fmt: skip
+    for name in FILES:
+        assert (tmp_path / "remote" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+    assert remote.report == local.report
+    sagemaker = get_client("sagemaker")
+    jobs = sagemaker.list_processing_jobs()["ProcessingJobSummaries"]
+    names = sorted(j["ProcessingJobName"] for j in jobs)
+    assert [n.rsplit("-", 1)[-1] for n in names] == ["merge", "shard"]
+    shard = sagemaker.describe_processing_job(ProcessingJobName=next(n for n in names if n.endswith("shard")))
+    assert shard["ProcessingJobStatus"] == "Completed"
+    assert shard["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 3
+    s3 = get_client("s3")
+    settings = load_settings()
+    bucket = settings.bucket
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{settings.prefix}/prepare/")["Contents"]]
+    assert sum(k.endswith(".chunks") for k in keys) == 3  # one shard file per instance
+
+
+@pytest.mark.slow
+def test_a_failing_processing_job_stops_the_run_with_its_reason(aws: object, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.csv"
+    broken.write_text("Body,Y\nquestion,HQ\n", encoding="utf-8")
+    source = DatasetSource(path=str(broken), columns=ColumnMap(query="Missing", response="Y"))
+    with pytest.raises(DataError, match=r"processing job novaflow-prepare-.*-shard failed: AlgorithmError: exit code"):
+        prepare_on_sagemaker(source, "sft", "nova-lite-2", tmp_path / "out", image_uri="novaflow:local", wait=FAST)
