@@ -163,10 +163,8 @@ def find_near_duplicates(
     guard across splits; then every pair is reported (``first`` is the row's partner of the lower group number).
     """
     bands, per_band = band_layout(threshold)
+    edges: list[I64] = []
     count = source.rows if isinstance(source, SignatureStore) else len(source)
-    # candidate pairs as one int64 each (low row * count + high row), merged band by band: memory stays at the
-    # distinct pairs, not bands times the rows in groups
-    codes = np.zeros(0, dtype=np.int64)
     for band in range(bands):
         keys = np.empty(count, dtype=np.uint64)
         lo, hi = band * per_band, (band + 1) * per_band
@@ -186,14 +184,12 @@ def find_near_duplicates(
         group_start = np.concatenate(([True], ~same))
         leader = order[np.maximum.accumulate(np.where(group_start, np.arange(len(order)), 0))]
         followers = np.flatnonzero(~group_start)
-        # each follower pairs with its group's first row and with the row before it
-        a = np.concatenate([leader[followers], order[followers - 1]])
-        b = np.concatenate([order[followers], order[followers]])
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        codes = np.union1d(codes, (lo * count + hi)[lo != hi])
-    if not len(codes):
+        edges.append(np.stack([leader[followers], order[followers]], axis=1))  # to the group's first row
+        edges.append(np.stack([order[followers - 1], order[followers]], axis=1))  # and to the one before
+    if not edges:
         return Clusters(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    pairs = np.stack([codes // count, codes % count], axis=1)
+    pairs = np.unique(np.sort(np.concatenate(edges), axis=1), axis=0)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     if pairs_between is not None:
         pairs = pairs[pairs_between[pairs[:, 0]] != pairs_between[pairs[:, 1]]]
     scores = _pair_scores(source, pairs)
