@@ -396,7 +396,8 @@ def _print_result(result: dict[str, Any], seconds: float) -> None:
     if result.get("deployment"):
         typer.echo(f"deployed: {result['deployment']}")
     for where, location in (result.get("report") or {}).items():
-        typer.echo(f"report ({where}): {location}")
+        if where != "url":  # the presigned link is for the run's artifact; a terminal has the path and the S3 address
+            typer.echo(f"report ({where}): {location}")
     if result.get("mlflow_run"):
         typer.echo(f"mlflow run: {result['mlflow_run']}")
 
@@ -469,7 +470,8 @@ def sweep_cmd(
     if result.get("deployment"):
         typer.echo(f"deployed: {result['deployment']}")
     for where, location in (result.get("report") or {}).items():
-        typer.echo(f"report ({where}): {location}")
+        if where != "url":  # the presigned link is for the run's artifact; a terminal has the path and the S3 address
+            typer.echo(f"report ({where}): {location}")
     if result.get("mlflow_run"):
         typer.echo(f"mlflow run: {result['mlflow_run']}")
 
