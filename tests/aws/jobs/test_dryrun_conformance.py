@@ -136,7 +136,7 @@ CPT_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/nova-cpt:latest"
 def _default_jobs() -> list[tuple[str, str, str, str | None, str | None]]:
     """(platform, model, method, task, instance type) for every job novaflow builds, on its default instance and
     on the first instance type of every published recipe that serves it."""
-    from novaflow.catalog import SUBMITTABLE, SUPPORT, Method, Platform, get_model
+    from novaflow.catalog import HYPERPOD_UNBUILT, SUBMITTABLE, SUPPORT, Method, Platform, get_model
     from novaflow.recipes.service import eval_tasks, recipes_for
     from novaflow.recipes.tables import load_instance_table
 
@@ -145,6 +145,8 @@ def _default_jobs() -> list[tuple[str, str, str, str | None, str | None]]:
         if not support.built:
             continue
         for platform in sorted(support.platforms & SUBMITTABLE):
+            if platform is Platform.SMHP and method in HYPERPOD_UNBUILT:
+                continue  # refused by the catalog with its reason (tests/aws/jobs/test_hyperpod.py)
             for model in sorted(support.models):
                 nova = get_model(model)
                 tasks = list(eval_tasks(nova)) if method is Method.EVALUATION else [None]
@@ -153,6 +155,11 @@ def _default_jobs() -> list[tuple[str, str, str, str | None, str | None]]:
                     continue
                 if platform is Platform.SERVERLESS:  # no instances to choose
                     jobs.extend((platform.value, model, method.value, task, None) for task in tasks)
+                    continue
+                if platform is Platform.SMHP:  # the HyperPod recipes' instance types (no instance table entry)
+                    for task in tasks:
+                        types = {r.instance_types[0] for r in recipes_for(nova, method, platform="SMHP", task=task)}
+                        jobs.extend((platform.value, model, method.value, task, t) for t in sorted(types))
                     continue
                 default = load_instance_table().default("SMTJ", model, method.value)[0]
                 for task in tasks:
@@ -189,12 +196,23 @@ def test_every_packaged_default_passes_its_own_dry_run(aws, calls) -> None:
     bedrock_role = get_client("iam").create_role(RoleName="bedrock-exec", AssumeRolePolicyDocument=json.dumps(trust))
     checked = 0
     failures = []
+    clusters: dict[str, str] = {}  # a HyperPod job needs a cluster with a restricted group of its instance type
     for platform, model, method, task, instance_type in _default_jobs():
+        if platform == "SMHP" and instance_type not in clusters:
+            clusters[str(instance_type)] = name = f"conf-{len(clusters)}"
+            aws.add_hyperpod(f"{name}:{instance_type}=32")  # Nova Pro CPT asks for 24
         from novaflow.catalog import get_model
 
         count = None
         if instance_type is not None:
-            count = default_count(recipe_for(get_model(model), method, instance_type=instance_type, task=task))
+            recipe = recipe_for(
+                get_model(model),
+                method,
+                instance_type=instance_type,
+                task=task,
+                platform="SMHP" if platform == "SMHP" else "SMTJ",
+            )
+            count = default_count(recipe)
         needs_lambda = method == "rft_lora" or task == "rft_eval"
         judge = {"llm_judge": data["judge"], "rubric_llm_judge": data["judge"]}
         train = {"gen_qa": data["gen_qa"], None: data["train"], **judge}.get(task, data["rows"])
@@ -215,6 +233,7 @@ def test_every_packaged_default_passes_its_own_dry_run(aws, calls) -> None:
             role_arn=bedrock_role["Role"]["Arn"] if platform == "BEDROCK" else None,
             accept_eula=platform == "SERVERLESS",
             image_uri=CPT_IMAGE if method == "cpt" else None,
+            cluster=clusters.get(str(instance_type)) if platform == "SMHP" else None,
         )
         report = dry_run(spec, simulate_iam=False)
         checked += 1
