@@ -64,7 +64,9 @@ def test_invoke_permission_names_exactly_this_function(aws: object) -> None:
     reward = deploy()
     iam = get_client("iam")
     role_name = LOCAL_ROLE_ARN.rsplit("/", 1)[-1]
-    assert iam.list_role_policies(RoleName=role_name)["PolicyNames"] == [invoke_policy_name(NAME)]
+    # the embedded AWS seeds the execution role with its own policy (for IAM simulation); deploy adds exactly one
+    names = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+    assert sorted(names) == sorted([invoke_policy_name(NAME), "novaflow-local-execution"])
     doc = iam.get_role_policy(RoleName=role_name, PolicyName=invoke_policy_name(NAME))["PolicyDocument"]
     [statement] = doc["Statement"]
     assert statement["Action"] == "lambda:InvokeFunction" and statement["Effect"] == "Allow"
