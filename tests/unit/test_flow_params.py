@@ -63,6 +63,7 @@ def test_every_packaged_deployment_has_parameters_its_flow_accepts() -> None:
     for deployment in deployments:
         path, name = deployment["entrypoint"].split(":")
         flow_fn = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
+        assert deployment.get("work_pool"), f"{name}: `prefect deploy --all` refuses a deployment without a work pool"
         hints = typing.get_type_hints(flow_fn.fn)
         given = deployment.get("parameters", {})
         # every given parameter must exist; a model-typed one must validate (absent ones: their defaults)
