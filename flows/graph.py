@@ -43,6 +43,8 @@ def run_stages(graph: Graph, ctx: StageContext, *, given: Mapping[str, Any] | No
     with ThreadPoolExecutor(max_workers=max(1, len(graph.stages)), thread_name_prefix="stage") as pool:
 
         def spawn(call: Callable[[], Any]) -> Future[Any]:
+            if ctx.wait.mode == "suspend":
+                return _inline(call)
             return pool.submit(contextvars.copy_context().run, call)
 
         try:
@@ -61,3 +63,15 @@ def run_stages(graph: Graph, ctx: StageContext, *, given: Mapping[str, Any] | No
             if late:
                 logger.warning("stopped training job(s) %s", ", ".join(late))
             raise
+
+
+def _inline(call: Callable[[], Any]) -> Future[Any]:
+    """Run a stage in the flow's own thread (``wait.mode: suspend``): Prefect suspends a flow run only from the
+    flow's thread, so there the stages run one after another and a suspension (a ``BaseException``) leaves the
+    graph as it leaves the flow. Overlap matters less there: a suspended run holds no worker while its jobs run."""
+    future: Future[Any] = Future()
+    try:
+        future.set_result(call())
+    except Exception as exc:  # a stage's failure is the graph's to handle, like a thread's
+        future.set_exception(exc)
+    return future
