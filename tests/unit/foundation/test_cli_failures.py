@@ -73,7 +73,12 @@ def test_a_temporary_prefect_server_too_slow_to_start_names_the_setting_and_the_
 
 
 def test_temporary_servers_run_without_telemetry_and_offline_ones_start_patient(monkeypatch) -> None:
-    from prefect.settings import PREFECT_SERVER_ANALYTICS_ENABLED, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
 
     from novaflow.cli.run import LOCAL_SERVER_STARTUP_SECONDS, prefect_updates
 
@@ -82,7 +87,9 @@ def test_temporary_servers_run_without_telemetry_and_offline_ones_start_patient(
     assert local[PREFECT_SERVER_ANALYTICS_ENABLED] is False
     assert local[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] == LOCAL_SERVER_STARTUP_SECONDS
     monkeypatch.delenv("PREFECT_API_URL", raising=False)  # a run that starts a temporary server: telemetry off
-    assert prefect_updates(local=False)[PREFECT_SERVER_ANALYTICS_ENABLED] is False
+    # (no API URL from the settings context either: a flow test's session server may have set one in this process)
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert prefect_updates(local=False)[PREFECT_SERVER_ANALYTICS_ENABLED] is False
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")  # the user's own server keeps its setting
     assert PREFECT_SERVER_ANALYTICS_ENABLED not in prefect_updates(local=False)
     monkeypatch.delenv("PREFECT_API_URL")
