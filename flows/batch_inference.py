@@ -34,20 +34,21 @@ def batch_inference(params: BatchInferenceParams, aws_credentials: CredentialsPa
             how to wait for its job.
         aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
     """
-    use_run_credentials(aws_credentials)
+    settings = use_run_credentials(aws_credentials)
     spec, wait = params.batch, params.wait
-    plan = plan_batch_task(spec, f"{spec.out_dir}/input")
-    record = submit_batch_task(plan)
+    plan = plan_batch_task(spec, f"{spec.out_dir}/input", settings=settings)
+    record = submit_batch_task(plan, settings=settings)
     platform = record.platform.value if plan.job_spec is not None else BEDROCK_BATCH
-    register_job_task(current_flow_run_id(), record.name, platform, "batch-inference")
+    register_job_task(current_flow_run_id(), record.name, platform, "batch-inference", settings=settings)
     done = wait_batch_task(
         plan,
         record,
         poll_seconds=wait.poll_seconds,
         max_poll_seconds=wait.max_poll_seconds,
         max_wait_seconds=wait.max_wait_hours * 3600,
+        settings=settings,
     )
-    summary = collect_batch_task(plan, done)
+    summary = collect_batch_task(plan, done, settings=settings)
     return {
         "job": done.name,
         "rows": summary.rows,

@@ -73,6 +73,6 @@ def cleanup(params: CleanupParams = CleanupParams(), aws_credentials: Credential
     Args:
         aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
     """
-    use_run_credentials(aws_credentials)
-    report = teardown_task(params.deployment, dry_run=params.dry_run)
+    settings = use_run_credentials(aws_credentials)
+    report = teardown_task(params.deployment, dry_run=params.dry_run, settings=settings)
     return {"removed": report.removed, "kept": report.kept}

@@ -61,7 +61,7 @@ HOOKS: FlowHooks = {
 """The jobs' hooks, and MLflow runs closed as KILLED / FAILED when the flow run does not finish."""
 
 
-def plan_checks(params: EndToEndParams, settings: NovaflowSettings | None = None) -> None:
+def plan_checks(params: EndToEndParams, settings: NovaflowSettings) -> None:
     """What can be refused before anything runs: each stage's evaluation task on this model, the gate metric."""
     version = get_model(resolve_model(params.model, settings)).version
     tasks = stage_tasks(params)
@@ -232,7 +232,9 @@ def _run(params: EndToEndParams, ctx: StageContext, plan: RunPlan, home: Path) -
             deployment=deployment,
             flow_run_url=current_flow_run.ui_url,
         )
-        report = publish_report_task(content, str(home / "report.html"), s3_uri=f"{ctx.prefix}/report.html")
+        report = publish_report_task(
+            content, str(home / "report.html"), s3_uri=f"{ctx.prefix}/report.html", settings=ctx.settings
+        )
         log.locations.update({f"report-{k}": v for k, v in report.items()})
     finish_tracking(log, home, stages, comparison, deployment)
 

@@ -21,22 +21,21 @@ from typing import Any, TypedDict
 from prefect.logging import get_logger
 
 from novaflow.runs.ledger import jobs_of_run, stop_jobs_of_run
-from tasks.credentials import apply_credentials_block, credentials_from_parameters
+from novaflow.settings import NovaflowSettings
+from tasks.credentials import credentials_from_parameters, settings_from_block
 
 log = get_logger("novaflow.hooks")
 
 
-def _use_run_credentials(flow_run: Any) -> None:
-    block = credentials_from_parameters(flow_run.parameters or {})
-    if block is not None:
-        apply_credentials_block(block)
+def _run_settings(flow_run: Any) -> NovaflowSettings:
+    """The run's settings rebuilt from its stored ``aws_credentials`` (the hook may run in another process)."""
+    return settings_from_block(credentials_from_parameters(flow_run.parameters or {}))
 
 
 def stop_owned_jobs(flow: Any, flow_run: Any, state: Any) -> None:
     """Stop every SageMaker job this run registered that is still running (the run was cancelled)."""
     try:
-        _use_run_credentials(flow_run)
-        stopped = stop_jobs_of_run(str(flow_run.id))
+        stopped = stop_jobs_of_run(str(flow_run.id), _run_settings(flow_run))
     except Exception as exc:  # a hook that raises hides the cancellation; say what went wrong instead
         log.error("could not stop the jobs of flow run %s: %s", flow_run.id, exc)
         return
@@ -49,8 +48,7 @@ def stop_owned_jobs(flow: Any, flow_run: Any, state: Any) -> None:
 def keep_jobs_running(flow: Any, flow_run: Any, state: Any) -> None:
     """Say that the crashed run's jobs keep running, and what brings the run back to them."""
     try:
-        _use_run_credentials(flow_run)
-        names = [record["job_name"] for record in jobs_of_run(str(flow_run.id))]
+        names = [record["job_name"] for record in jobs_of_run(str(flow_run.id), _run_settings(flow_run))]
     except Exception as exc:
         log.error("flow run %s is %s; could not list its jobs: %s", flow_run.id, state.name, exc)
         return

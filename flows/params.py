@@ -16,7 +16,7 @@ from novaflow.data.filters import CurationConfig
 from novaflow.deploy.names import DEFAULT_CONTEXT_LENGTH, DEFAULT_MAX_CONCURRENCY
 from novaflow.reward.defaults import DEFAULT_FUNCTION_NAME
 from novaflow.runs.notifications import DEFAULT_EVENTS as DEFAULT_NOTIFIED_STATUSES
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 from reward_lambda.labels import DEFAULT_LABELS
 
 Stage = Literal["baseline", "sft", "dpo", "rft", "mtrl", "deploy"]
@@ -38,9 +38,9 @@ MODEL_HELP = (
 )
 
 
-def resolve_model(model: str | None, settings: NovaflowSettings | None = None) -> str:
+def resolve_model(model: str | None, settings: NovaflowSettings) -> str:
     """The model a run uses: the parameter, else the configured default."""
-    return model or (settings or load_settings()).model
+    return model or settings.model
 
 
 def _plain_optionals(schema: dict[str, Any]) -> None:

@@ -245,30 +245,32 @@ def verify_reward(
     Args:
         aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
     """
-    use_run_credentials(aws_credentials)
+    settings = use_run_credentials(aws_credentials)
     reward = params.reward
     if reward.source or reward.function_arn:
         if not params.rows_uri:
             raise ValueError("verify-reward: a team's reward is verified on RFT rows: give rows_uri")
-        package = package_reward_task(reward.source) if reward.source else None
+        package = package_reward_task(reward.source, settings=settings) if reward.source else None
         name = reward.function_arn or None
         if package is not None and params.deploy:
-            name = deploy_reward_lambda_task(reward.function_name, package=package).function_name
+            name = deploy_reward_lambda_task(reward.function_name, package=package, settings=settings).function_name
         checked = verify_reward_function_task(
             rows=params.rows_uri,
             source=package.name if package is not None else str(reward.function_arn),
             package=package,
             function_name=name,
             limit=reward.verify_rows,
+            settings=settings,
         )
         return {"ok": checked.ok, "table": checked.table()}
     config = RewardConfig(labels=tuple(reward.labels or DEFAULT_LABELS))
     if params.deploy:
-        deploy_reward_lambda_task(reward.function_name, config)
+        deploy_reward_lambda_task(reward.function_name, config, settings=settings)
     verification = verify_reward_task(
         rows=params.rows_uri,
         predictions=params.predictions_uri,
         function_name=reward.function_name,
         limit=reward.verify_rows,
+        settings=settings,
     )
     return {"ok": verification.ok, "table": verification.table()}

@@ -57,6 +57,7 @@ from novaflow.registry.packages import APPROVED, REJECTED
 from novaflow.reports.run import RunReport
 from novaflow.runs.context import RunContext
 from novaflow.runs.graph import Graph, Stage
+from novaflow.settings import NovaflowSettings
 from novaflow.sweeps.leaderboard import Leaderboard, VariantOutcome, build_leaderboard
 from novaflow.sweeps.plan import PlannedJob, SweepPlan, plan_sweep, usage_cost
 from novaflow.sweeps.variants import Variant, apply_patch
@@ -313,7 +314,7 @@ def _run(
             name = sweep_name if variants == every else f"{sweep_name}-{'+'.join(variants)}"
             contexts[variants] = StageContext(run, model, RunLog(name), first.wait, group, work)
         shared = contexts[variants]
-        place = RunContext(run_name=f"{sweep_name}/{signature[:12]}", settings=run.settings, session=run.session)
+        place = RunContext(run_name=f"{sweep_name}/{signature[:12]}", settings=run.settings)
         return replace(shared, run=place, work=work / signature[:12])
 
     merged = merge_graphs(plans, context_for)
@@ -365,7 +366,7 @@ def _run(
         require_significance=gate.require_significance,
         higher_is_better=higher_is_better(gate.metric) if gate.higher_is_better is None else gate.higher_is_better,
     )
-    _record_decisions(board, candidates, sweep_name)
+    _record_decisions(board, candidates, sweep_name, run.settings)
     deployment = None
     if board.winner and base.deploy.enabled and "deploy" not in base.skip:
         deployment = _deploy_winner(base, board.winner, candidates[board.winner], plans, merged, outputs, sweep_ctx)
@@ -423,7 +424,12 @@ def _all_jobs(contexts: Mapping[tuple[str, ...], StageContext], every: tuple[str
     return out
 
 
-def _record_decisions(board: Leaderboard, candidates: Mapping[str, TrainedModel | None], sweep_name: str) -> None:
+def _record_decisions(
+    board: Leaderboard,
+    candidates: Mapping[str, TrainedModel | None],
+    sweep_name: str,
+    settings: NovaflowSettings,
+) -> None:
     """The winner's version Approved, every other variant's Rejected with the reason (a version two variants share
     is decided once, the winner's decision first)."""
     decided: set[str] = set()
@@ -434,10 +440,14 @@ def _record_decisions(board: Leaderboard, candidates: Mapping[str, TrainedModel 
             continue
         decided.add(trained.version.arn)
         if name == board.winner:
-            set_approval_task(trained.version.arn, APPROVED, f"sweep {sweep_name}: winner; {board.reason}")
+            set_approval_task(
+                trained.version.arn, APPROVED, f"sweep {sweep_name}: winner; {board.reason}", settings=settings
+            )
         else:
             lost = f"winner: {board.winner}" if board.winner else f"no winner: {board.reason}"
-            set_approval_task(trained.version.arn, REJECTED, f"sweep {sweep_name}: not the winner ({lost})")
+            set_approval_task(
+                trained.version.arn, REJECTED, f"sweep {sweep_name}: not the winner ({lost})", settings=settings
+            )
 
 
 def _deploy_winner(
@@ -457,7 +467,7 @@ def _deploy_winner(
     if trained.version is not None:
         from tasks.registry import approved_checkpoint_task
 
-        checkpoint = approved_checkpoint_task(trained.version.arn)
+        checkpoint = approved_checkpoint_task(trained.version.arn, settings=ctx.settings)
     stages = [deploy_stage(base.deploy, checkpoint=checkpoint)]
     if base.deploy.smoke_rows:
         stages.append(smoke_stage(base.deploy.smoke_rows, smoke_labels(base), eval_uri=data.uris[DataFormat.EVAL]))
@@ -507,7 +517,11 @@ def _publish_report(
         notes=list(ctx.log.notes),
     )
     where = publish_report_task(
-        content, str(home / "report.html"), s3_uri=f"{ctx.prefix}/report.html", key_suffix="sweep"
+        content,
+        str(home / "report.html"),
+        s3_uri=f"{ctx.prefix}/report.html",
+        key_suffix="sweep",
+        settings=ctx.settings,
     )
     return dict(where)
 

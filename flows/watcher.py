@@ -24,7 +24,8 @@ from prefect.flow_runs import resume_flow_run
 from flows.automations import JOB_FLOW_NAMES
 from novaflow.jobs.backends import get_backend
 from novaflow.runs.ledger import jobs_of_run
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
+from tasks.credentials import CredentialsParameter, use_run_credentials
 
 SUSPENDED = "Suspended"
 
@@ -49,9 +50,8 @@ def unfinished_jobs(run_id: UUID, settings: NovaflowSettings) -> list[str]:
     return waiting
 
 
-def resume_ready_runs(settings: NovaflowSettings | None = None, log: Callable[[str], None] = print) -> list[UUID]:
+def resume_ready_runs(settings: NovaflowSettings, log: Callable[[str], None] = print) -> list[UUID]:
     """Resume every suspended novaflow run whose jobs have all ended; returns the runs resumed."""
-    settings = settings or load_settings()
     resumed = []
     for run_id in suspended_runs():
         waiting = unfinished_jobs(run_id, settings)
@@ -63,9 +63,10 @@ def resume_ready_runs(settings: NovaflowSettings | None = None, log: Callable[[s
     return resumed
 
 
-def watch(interval_seconds: float, *, once: bool = False, log: Callable[[str], None] = print) -> None:
+def watch(
+    interval_seconds: float, settings: NovaflowSettings, *, once: bool = False, log: Callable[[str], None] = print
+) -> None:
     """Resume ready runs every ``interval_seconds`` until interrupted (or once)."""
-    settings = load_settings()
     while True:
         resume_ready_runs(settings, log)
         if once:
@@ -74,7 +75,11 @@ def watch(interval_seconds: float, *, once: bool = False, log: Callable[[str], N
 
 
 @flow(name="watch-suspended-runs")
-def watch_suspended_runs() -> list[str]:
-    """One pass of the resumer, for a schedule on a work pool (a long-running `novaflow watch` needs no schedule)."""
+def watch_suspended_runs(aws_credentials: CredentialsParameter = None) -> list[str]:
+    """One pass of the resumer, for a schedule on a work pool (a long-running `novaflow watch` needs no schedule).
+
+    Args:
+        aws_credentials: AwsCredentials block (or its name) the jobs are described with; empty = the worker's own.
+    """
     logger = get_run_logger()
-    return [str(run) for run in resume_ready_runs(log=logger.info)]
+    return [str(run) for run in resume_ready_runs(use_run_credentials(aws_credentials), log=logger.info)]

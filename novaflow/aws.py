@@ -1,18 +1,22 @@
 """The one place that creates boto3 clients.
 
 Every module asks :func:`get_client` for a client, so retries, timeouts and the endpoint (AWS or the embedded
-AWS) are decided once. Local mode differs from AWS only in ``endpoint_url``. Clients are cached per
-(service, region, endpoint, session) and created under a lock, because creating clients from boto3's default
-session is not thread-safe while using a created low-level client is.
+AWS) are decided once. Local mode differs from AWS only in ``endpoint_url``. The credentials travel with the
+settings a run was started with (``settings.session``, from its credentials block, else boto3's default chain for
+the region): there is no process-wide session, so two runs in one process each sign as themselves. Clients are
+cached per (service, region, endpoint, retry config) under their session, and created under a lock, because
+creating clients from a boto3 session is not thread-safe while using a created low-level client is. A run's
+clients are forgotten with its session.
 
 Example:
-    >>> s3 = get_client("s3")
+    >>> s3 = get_client("s3", load_settings())
     >>> s3.list_buckets()["Buckets"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 from urllib.parse import urlparse
 
@@ -27,12 +31,12 @@ from botocore.exceptions import (
 )
 
 from novaflow.errors import AwsError
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 _LOCK = threading.Lock()
-_CLIENTS: dict[tuple[Any, ...], BaseClient] = {}
-_SESSIONS: dict[tuple[Any, ...], boto3.Session] = {}
-_OVERRIDE_SESSION: list[boto3.Session] = []
+# Clients per session, held weakly by the session: a run's clients go when its settings (and session) do.
+_CLIENTS: weakref.WeakKeyDictionary[boto3.Session, dict[tuple[Any, ...], BaseClient]] = weakref.WeakKeyDictionary()
+_SESSIONS: dict[str, boto3.Session] = {}
 
 # Not ResourceLimitExceeded: a quota is not freed in the seconds a retry waits. A training job refused for quota
 # waits its turn in novaflow.quotas.queue (minutes to hours); anything else over quota fails in one line.
@@ -80,72 +84,45 @@ def client_config(settings: NovaflowSettings, service: str = "") -> Config:
     )
 
 
-def get_client(
-    service: str, settings: NovaflowSettings | None = None, session: boto3.Session | None = None
-) -> BaseClient:
-    """A cached, thread-shareable client for ``service``.
+def get_client(service: str, settings: NovaflowSettings) -> BaseClient:
+    """A cached, thread-shareable client for ``service`` in the settings' region, endpoint and session.
 
-    ``session`` lets a caller supply credentials (for example from a prefect-aws ``AwsCredentials`` block);
-    otherwise boto3's standard credential chain is used.
+    The session is the one the settings carry (a prefect-aws ``AwsCredentials`` block's, see
+    ``tasks.credentials.run_context``), else boto3's default credential chain for the region.
     """
-    settings = settings or load_settings()
     endpoint = settings.resolved_endpoint_url()
-    key = (
-        service,
-        settings.region,
-        endpoint,
-        settings.max_attempts,
-        settings.connect_timeout,
-        settings.read_timeout,
-        id(session) if session is not None else None,
-    )
-    client = _CLIENTS.get(key)
+    key = (service, settings.region, endpoint, settings.max_attempts, settings.connect_timeout, settings.read_timeout)
+    session = signing_session(settings)
+    clients = _CLIENTS.get(session)
+    client = clients.get(key) if clients is not None else None
     if client is not None:
         return client
     with _LOCK:
-        client = _CLIENTS.get(key)
+        clients = _CLIENTS.setdefault(session, {})
+        client = clients.get(key)
         if client is None:
-            sess = session or (_OVERRIDE_SESSION[0] if _OVERRIDE_SESSION else _default_session(settings.region))
-            client = sess.client(service, endpoint_url=endpoint, config=client_config(settings, service))
-            _CLIENTS[key] = client
+            client = session.client(service, endpoint_url=endpoint, config=client_config(settings, service))
+            clients[key] = client
     return client
 
 
-def _default_session(region: str) -> boto3.Session:
-    key = (region,)
-    sess = _SESSIONS.get(key)
-    if sess is None:
-        sess = boto3.Session(region_name=region)
-        _SESSIONS[key] = sess
-    return sess
-
-
-def use_session(session: boto3.Session | None) -> None:
-    """Make every client created from now on use ``session`` (None: back to boto3's credential chain).
-
-    This is how credentials from a prefect-aws ``AwsCredentials`` block reach domain code that only asks for
-    ``get_client(service)``.
-    """
+def signing_session(settings: NovaflowSettings) -> boto3.Session:
+    """The session the settings' clients sign with: theirs, else the default chain's for their region."""
+    if settings.session is not None:
+        session: boto3.Session = settings.session
+        return session
     with _LOCK:
-        _OVERRIDE_SESSION.clear()
-        if session is not None:
-            _OVERRIDE_SESSION.append(session)
-        _CLIENTS.clear()
+        session = _SESSIONS.get(settings.region)
+        if session is None:
+            session = _SESSIONS[settings.region] = boto3.Session(region_name=settings.region)
+    return session
 
 
-def current_session() -> boto3.Session | None:
-    """The session :func:`use_session` installed, or None (boto3's credential chain)."""
-    with _LOCK:
-        return _OVERRIDE_SESSION[0] if _OVERRIDE_SESSION else None
-
-
-def credential_source(settings: NovaflowSettings | None = None) -> str | None:
-    """How botocore found the credentials new clients sign with (``explicit``, ``env``, ``container-role``,
-    ``iam-role``, ``sso``, ``assume-role`` ...), never the credentials themselves; None when there are none."""
-    region = (settings or load_settings()).region
-    with _LOCK:
-        session = _OVERRIDE_SESSION[0] if _OVERRIDE_SESSION else _default_session(region)
-    credentials = session.get_credentials()
+def credential_source(settings: NovaflowSettings) -> str | None:
+    """How botocore found the credentials the settings' clients sign with (``explicit``, ``env``,
+    ``container-role``, ``iam-role``, ``sso``, ``assume-role`` ...), never the credentials themselves; None when
+    there are none."""
+    credentials = signing_session(settings).get_credentials()
     return credentials.method if credentials is not None else None
 
 

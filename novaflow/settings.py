@@ -1,9 +1,13 @@
 """Settings: where novaflow works on AWS (region, bucket, role, encryption, network).
 
-Read from ``NOVAFLOW_*`` environment variables, then a ``.env`` file, then defaults. A prefect-aws
-``AwsCredentials`` block can supply region and endpoint through ``tasks.credentials`` (the domain never imports
-Prefect). Errors are turned into one line that names the setting and the variable that sets it, because a
-pydantic traceback is not what a user should have to read before spending money.
+Read from ``NOVAFLOW_*`` environment variables, then a ``.env`` file, then defaults, by :func:`load_settings` -
+called once, where a run or a command starts (a flow's ``run_context``, a CLI command, the embedded AWS's start),
+and the result passed down to everything that run calls: no domain function loads settings itself, so two runs in
+one process never read each other's region, endpoint or credentials. A settings object also carries the boto3
+session the run signs with (:meth:`NovaflowSettings.with_session`, from a prefect-aws ``AwsCredentials`` block in
+``tasks.credentials``; the domain never imports Prefect). Errors are turned into one line that names the setting
+and the variable that sets it, because a pydantic traceback is not what a user should have to read before
+spending money.
 
 Example:
     >>> settings = load_settings(bucket="my-bucket")
@@ -17,7 +21,7 @@ import os
 import re
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from novaflow.catalog import DEFAULT_MODEL, MODELS, model_field
@@ -34,7 +38,7 @@ DEFAULT_HYPERPOD_NAMESPACE = "kubeflow"
 
 
 class NovaflowSettings(BaseSettings):
-    """Everything novaflow needs to know about the AWS account it works in."""
+    """Everything novaflow needs to know about the AWS account it works in, and the session it signs with."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -97,6 +101,28 @@ class NovaflowSettings(BaseSettings):
         description="How long a run's hold on its run name outlives its last renewal (renewed every third of it): "
         "a run whose process died frees its name after this long.",
     )
+
+    _session: Any = PrivateAttr(default=None)
+    """A ``boto3.Session`` (the run's credentials block), or None for boto3's default credential chain. Private:
+    never in a dump, a JSON parameter, a cache key or a pickle, so credentials are never written anywhere."""
+
+    @property
+    def session(self) -> Any:
+        """The ``boto3.Session`` clients sign with, or None for boto3's default credential chain."""
+        return self._session
+
+    def with_session(self, session: Any) -> NovaflowSettings:
+        """These settings, signing with ``session`` (a ``boto3.Session``; None: the default chain), as a copy."""
+        copy = self.model_copy()
+        copy._session = session
+        return copy
+
+    def __getstate__(self) -> dict[Any, Any]:
+        # A pickle (a persisted task result, a process pool) is written somewhere: the credentials stay behind, and
+        # what is unpickled signs with the default chain of the process that reads it.
+        state = dict(super().__getstate__())
+        state["__pydantic_private__"] = {**(state.get("__pydantic_private__") or {}), "_session": None}
+        return state
 
     @field_validator("subnets", "security_group_ids", mode="before")
     @classmethod
@@ -180,32 +206,13 @@ def missing_message(name: str) -> str:
     )
 
 
-_APPLIED: dict[str, Any] = {}
-
-
-def apply_overrides(**values: Any) -> None:
-    """Make every later :func:`load_settings` start from ``values`` (no arguments: forget them).
-
-    A flow run's credentials block picks the region and endpoint for all the code the run calls, and most of that
-    code loads its settings itself; explicit keyword overrides of :func:`load_settings` still win over these.
-    """
-    load_settings(**values)  # a malformed value fails here, once, not in whatever loads settings next
-    _APPLIED.clear()
-    _APPLIED.update({k: v for k, v in values.items() if v is not None})
-
-
-def applied_overrides() -> dict[str, Any]:
-    """What :func:`apply_overrides` set (a copy)."""
-    return dict(_APPLIED)
-
-
 def load_settings(**overrides: Any) -> NovaflowSettings:
     """Build settings, turning validation errors into a one-line :class:`ConfigError`.
 
-    Keyword overrides win over :func:`apply_overrides`, which wins over the environment (None values are ignored
-    so CLI defaults do not erase it).
+    Keyword overrides win over the environment (None values are ignored so CLI defaults do not erase it). Call it
+    where a run or command starts and pass the result down (CONTRIBUTING.md, "Settings and credentials").
     """
-    given = {**_APPLIED, **{k: v for k, v in overrides.items() if v is not None}}
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
         return NovaflowSettings(**given)
     except ValidationError as exc:

@@ -50,7 +50,7 @@ def _missing(error: type[NovaflowError], location: Location, hint: str) -> Novaf
 def open_binary(
     location: Location,
     *,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     error: type[NovaflowError] = DataError,
     hint: str = "",
 ) -> Iterator[IO[bytes]]:
@@ -87,7 +87,7 @@ def open_binary(
 def read_bytes(
     location: Location,
     *,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     error: type[NovaflowError] = DataError,
     hint: str = "",
     max_bytes: int | None = None,
@@ -105,7 +105,7 @@ def read_bytes(
 def read_text(
     location: Location,
     *,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     error: type[NovaflowError] = DataError,
     hint: str = "",
     max_bytes: int | None = None,
@@ -142,7 +142,7 @@ def iter_stream_lines(
 def numbered_lines(
     location: Location,
     *,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     error: type[NovaflowError] = DataError,
     hint: str = "",
     max_line_bytes: int | None = None,
@@ -174,7 +174,7 @@ def _buffered(body: IO[bytes]) -> IO[bytes]:
 def local_copy(
     location: Location,
     *,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     error: type[NovaflowError] = DataError,
     hint: str = "",
 ) -> Iterator[Path]:
@@ -196,9 +196,7 @@ def local_copy(
         yield target
 
 
-def list_keys(
-    prefix_uri: str, *, settings: NovaflowSettings | None = None, error: type[NovaflowError] = DataError
-) -> list[str]:
+def list_keys(prefix_uri: str, *, settings: NovaflowSettings, error: type[NovaflowError] = DataError) -> list[str]:
     """Keys under an ``s3://bucket/prefix/``, relative to the prefix, sorted; a missing bucket raises ``error``."""
     # Start-up time: boto3 (via novaflow.aws) is imported only when a location really is on S3.
     from botocore.exceptions import ClientError
@@ -230,7 +228,7 @@ LINK_SECONDS = 7 * 24 * 3600
 """How long a presigned link works: seven days, the most a SigV4 presigned URL may last."""
 
 
-def browser_url(location: Location, settings: NovaflowSettings | None = None) -> str:
+def browser_url(location: Location, settings: NovaflowSettings) -> str:
     """What a person clicks to open ``location``: ``file://`` for a local path, a presigned GET for S3.
 
     An ``s3://`` address does nothing in a browser, and a console link would point at real AWS even when the run's

@@ -12,7 +12,7 @@ from tasks.common import AWS_RETRIES
 
 
 @task(name="agent", **AWS_RETRIES)
-def agent_task(agent: str, tasks_file: str | Path, settings: NovaflowSettings | None = None) -> str:
+def agent_task(agent: str, tasks_file: str | Path, settings: NovaflowSettings) -> str:
     """The agent's ARN; a contract violation fails here, in one line, before any job is created."""
     resolved = resolve_agent(agent, read_tasks(tasks_file, settings), settings)
     get_run_logger().info("agent: %s", resolved.note)

@@ -17,13 +17,16 @@ from novaflow.deploy.components import (
     deploy_components,
     remove_component,
 )
+from novaflow.settings import NovaflowSettings
 from tasks.common import AWS_RETRIES, artifact_key, publish_table
 
 
 @task(name="deploy-inference-components", **AWS_RETRIES)
-def deploy_components_task(endpoint: ComponentEndpointSpec, components: Sequence[ComponentSpec]) -> ComponentDeployment:
+def deploy_components_task(
+    endpoint: ComponentEndpointSpec, components: Sequence[ComponentSpec], *, settings: NovaflowSettings
+) -> ComponentDeployment:
     """Create the endpoint when missing and every component, each InService on return; publishes the table."""
-    deployment = deploy_components(endpoint, components)
+    deployment = deploy_components(endpoint, components, settings=settings)
     logger = get_run_logger()
     for status in deployment.components:
         logger.info("inference component %s on %s: %s", status.name, endpoint.endpoint_name, status.status)
@@ -40,8 +43,8 @@ def deploy_components_task(endpoint: ComponentEndpointSpec, components: Sequence
 
 
 @task(name="remove-inference-component", **AWS_RETRIES)
-def remove_component_task(endpoint_name: str, component_name: str) -> list[str]:
+def remove_component_task(endpoint_name: str, component_name: str, *, settings: NovaflowSettings) -> list[str]:
     """Remove one component (and its model and role); the endpoint's other components keep serving."""
-    removed = remove_component(endpoint_name, component_name)
+    removed = remove_component(endpoint_name, component_name, settings=settings)
     get_run_logger().info("removed %s", ", ".join(removed) or "nothing (already gone)")
     return removed

@@ -1,14 +1,16 @@
-"""Credentials from a prefect-aws ``AwsCredentials`` block, applied to every client a flow run creates.
+"""Credentials from a prefect-aws ``AwsCredentials`` block, carried by the settings a flow run passes down.
 
 Teams keep AWS credentials in a Prefect block so that workers need no key files, and pick the block in the
 deployment's run form (the ``aws_credentials`` parameter of every flow: the block itself, or its document name).
-The domain never imports Prefect, so this module turns the block into what the domain understands: a boto3
-session for :func:`novaflow.aws.use_session` and the block's region / endpoint as settings every later
-``load_settings()`` starts from. A run logs the identity it works as (from STS, never a key), so the person
-reading the run knows which account and role paid for what.
+The domain never imports Prefect, so this module turns the block into what the domain understands: settings built
+once from the block's region and endpoint that carry the block's boto3 session
+(:meth:`novaflow.settings.NovaflowSettings.with_session`). The flow passes them (in its :class:`RunContext`) to
+every stage and task; nothing is installed process-wide, so a run without a block, or another run in the same
+process, never signs with this block's keys. A run logs the identity it works as (from STS, never a key), so the
+person reading the run knows which account and role paid for what.
 
 Example:
-    >>> settings = apply_credentials_block("novaflow-aws", bucket="my-bucket")  # doctest: +SKIP
+    >>> settings = settings_from_block("novaflow-aws", bucket="my-bucket")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -20,17 +22,13 @@ from prefect import get_run_logger
 from prefect.blocks.core import Block
 from prefect_aws import AwsCredentials
 
-from novaflow.aws import credential_source, current_session, error_code, error_message, get_client, use_session
+from novaflow.aws import credential_source, error_code, error_message, get_client
 from novaflow.errors import ConfigError
 from novaflow.runs.context import RunContext
-from novaflow.settings import NovaflowSettings, applied_overrides, apply_overrides, load_settings
+from novaflow.settings import NovaflowSettings, load_settings
 
 CredentialsParameter = AwsCredentials | str | None
 """The type of the ``aws_credentials`` flow parameter (the UI offers a block picker for it)."""
-
-# What the process used before a run applied its block, so that a later run without a block goes back to it
-# (a process may run several flows: tests, `serve`, a Python session) instead of inheriting the last block.
-_BEFORE_RUNS: list[tuple[Any, dict[str, Any]]] = []
 
 
 def load_credentials(block: AwsCredentials | str) -> AwsCredentials:
@@ -51,8 +49,9 @@ def load_credentials(block: AwsCredentials | str) -> AwsCredentials:
 
 
 def settings_from_credentials(credentials: AwsCredentials, **overrides: Any) -> NovaflowSettings:
-    """Region and endpoint URL of the block as settings (explicit overrides win)."""
-    return load_settings(**{**_block_settings(credentials), **{k: v for k, v in overrides.items() if v is not None}})
+    """Settings in the block's region and endpoint (explicit overrides win), signing with the block's session."""
+    given = {**_block_settings(credentials), **{k: v for k, v in overrides.items() if v is not None}}
+    return load_settings(**given).with_session(credentials.get_boto3_session())
 
 
 def _block_settings(credentials: AwsCredentials) -> dict[str, Any]:
@@ -65,45 +64,34 @@ def _block_settings(credentials: AwsCredentials) -> dict[str, Any]:
     return values
 
 
-def apply_credentials_block(block: AwsCredentials | str, **overrides: Any) -> NovaflowSettings:
-    """Load the block (by name or instance), route every novaflow client through it, return the settings.
-
-    The block's region and endpoint become what every later ``load_settings()`` starts from, so domain code
-    that loads its own settings (image URIs, ARNs, clients) works in the block's region.
-    """
-    credentials = load_credentials(block)
-    use_session(credentials.get_boto3_session())
-    apply_overrides(**_block_settings(credentials))
-    return settings_from_credentials(credentials, **overrides)
+def settings_from_block(block: AwsCredentials | str | None, **overrides: Any) -> NovaflowSettings:
+    """The settings a run (or a hook rebuilding one) works with: from the block, by name or instance, or from the
+    environment and boto3's default chain when there is none."""
+    if block is None:
+        return load_settings(**overrides)
+    return settings_from_credentials(load_credentials(block), **overrides)
 
 
-def use_run_credentials(aws_credentials: CredentialsParameter) -> NovaflowSettings:
-    """Called once at the start of every flow: apply the run's block (or the process's own credentials when
-    there is none) and log the identity and region the run works as. Bad credentials stop the run here, in one
-    line, before anything is uploaded or submitted."""
+def use_run_credentials(aws_credentials: CredentialsParameter, **overrides: Any) -> NovaflowSettings:
+    """Called once at the start of every flow: the run's settings from its block (or the process's own
+    environment and credentials when there is none); logs the identity and region the run works as. Bad
+    credentials stop the run here, in one line, before anything is uploaded or submitted."""
     if aws_credentials is None:
-        if _BEFORE_RUNS:
-            session, overrides = _BEFORE_RUNS.pop()
-            use_session(session)
-            apply_overrides(**overrides)
         source = "the worker's credential chain"
-        settings = load_settings()
+        settings = load_settings(**overrides)
     else:
-        if not _BEFORE_RUNS:
-            _BEFORE_RUNS.append((current_session(), applied_overrides()))
         credentials = load_credentials(aws_credentials)
-        settings = apply_credentials_block(credentials)
+        settings = settings_from_credentials(credentials, **overrides)
         name = aws_credentials if isinstance(aws_credentials, str) else credentials._block_document_name
         source = f"AwsCredentials block {name!r}" if name else "an AwsCredentials block given in code"
     get_run_logger().info(describe_identity(settings, source))
     return settings
 
 
-def run_context(aws_credentials: CredentialsParameter, run_name: str) -> RunContext:
+def run_context(aws_credentials: CredentialsParameter, run_name: str, **overrides: Any) -> RunContext:
     """The run's context, built once at the start of a flow from its ``aws_credentials`` parameter (see
-    :func:`use_run_credentials`) and handed to every stage."""
-    settings = use_run_credentials(aws_credentials)
-    return RunContext(run_name=run_name, settings=settings, session=current_session())
+    :func:`use_run_credentials`) and handed to every stage; its settings carry the run's session."""
+    return RunContext(run_name=run_name, settings=use_run_credentials(aws_credentials, **overrides))
 
 
 def describe_identity(settings: NovaflowSettings, source: str) -> str:
@@ -117,7 +105,7 @@ def describe_identity(settings: NovaflowSettings, source: str) -> str:
             f"AWS rejected the credentials from {source} ({error_code(exc)}: {error_message(exc)}): {_fix(source)}"
         ) from None
     endpoint = settings.resolved_endpoint_url()
-    method = credential_source()
+    method = credential_source(settings)
     how = f" ({method})" if method else ""
     # The endpoint goes last, on its own: the Prefect UI turns a URL into a link up to the next space, so a
     # ";" right after it would become part of the link.

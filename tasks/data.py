@@ -17,6 +17,7 @@ from novaflow.data.io import upload_prepared
 from novaflow.data.prepare import PreparedDataset, prepare_dataset
 from novaflow.data.source import DatasetSource
 from novaflow.data.splits import SplitResult, split_dataset
+from novaflow.settings import NovaflowSettings
 from novaflow.storage import browser_url
 from tasks.common import AWS_RETRIES, artifact_key, publish_table
 
@@ -33,6 +34,7 @@ def prepare_dataset_task(
     platform: str | None = None,
     max_length: int | None = 8192,
     curation: CurationConfig | None = None,
+    settings: NovaflowSettings,
 ) -> PreparedDataset:
     """Prepare one split; publishes ``data-report-<split>-<format>`` (rows, rejections, labels, lengths, rows
     removed per curation filter with examples)."""
@@ -46,6 +48,7 @@ def prepare_dataset_task(
         max_length=max_length,
         split=split,
         curation=curation,
+        settings=settings,
     )
     fmt = prepared.data_format.value
     rep = prepared.report
@@ -89,6 +92,7 @@ def split_dataset_task(
     dedup: bool = False,
     require: Sequence[str] = (),
     auto_column: str | Sequence[str] | None = None,
+    settings: NovaflowSettings,
 ) -> SplitResult:
     """Seeded, stratified split with the leakage guard; publishes ``data-splits`` (sizes and labels per split)."""
     result = split_dataset(
@@ -102,6 +106,7 @@ def split_dataset_task(
         dedup=dedup,
         require=require,
         auto_column=auto_column,
+        settings=settings,
     )
     get_run_logger().info("split %s: %s; %s", result.report.source, result.report.sizes, result.report.stratify_reason)
     publish_table(
@@ -113,9 +118,9 @@ def split_dataset_task(
 
 
 @task(name="upload-dataset", **AWS_RETRIES)
-def upload_dataset_task(prepared: PreparedDataset, s3_prefix_uri: str) -> dict[str, str]:
+def upload_dataset_task(prepared: PreparedDataset, s3_prefix_uri: str, *, settings: NovaflowSettings) -> dict[str, str]:
     """Encrypted, checksum-verified upload; returns file name -> s3 URI (the data file is under ``data/``)."""
-    uris = upload_prepared(prepared, s3_prefix_uri)
+    uris = upload_prepared(prepared, s3_prefix_uri, settings)
     logger = get_run_logger()
     logger.info("uploaded %s", ", ".join(uris.values()))
     rejected = uris.get(prepared.rejected_file.name)
@@ -125,6 +130,6 @@ def upload_dataset_task(prepared: PreparedDataset, s3_prefix_uri: str) -> dict[s
             prepared.report.rows_rejected,
             prepared.data_file.name,
             rejected,
-            browser_url(rejected),
+            browser_url(rejected, settings),
         )
     return uris

@@ -121,7 +121,7 @@ def deploy_task(
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     model_units: int = 1,
     mode: str = "create",
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> Served:
     """Deploy (or find) the checkpoint on ``target`` and wait until it serves; statuses go to the run log."""
     logger = get_run_logger()
@@ -151,12 +151,12 @@ def smoke_test_task(
     *,
     rows: int = 3,
     labels: Sequence[str] | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> SmokeReport:
     """Send ``rows`` eval rows (plain calls) plus one streamed call (time to first token); raise if any answer
     does not parse, so a deployment that cannot answer fails the run instead of billing quietly."""
     logger = get_run_logger()
-    examples = load_eval_rows(eval_uri, limit=rows)
+    examples = load_eval_rows(eval_uri, settings, limit=rows)
     report = smoke_test(
         lambda q, s: ask(target, invoke_id, q, system=s, settings=settings).text, examples, labels=labels
     )
@@ -203,7 +203,7 @@ def teardown_task(
     *,
     target: str | None = None,
     dry_run: bool = False,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> TeardownReport:
     """Remove what novaflow created for ``deployment`` (all novaflow deployments when None); only tagged
     resources. Raises after the report when something could not be removed or listed."""

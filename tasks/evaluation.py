@@ -17,13 +17,14 @@ from novaflow.evaluation.judging import upload_judge_dataset
 from novaflow.evaluation.parser import parse_eval_output
 from novaflow.evaluation.results import EvalResult
 from novaflow.reports.eval_summary import comparison_markdown, metric_rows, metric_table_markdown
+from novaflow.settings import NovaflowSettings
 from tasks.common import AWS_RETRIES, artifact_key, publish_table
 
 
 @task(name="parse-eval-output", **AWS_RETRIES)
-def parse_eval_output_task(location: str, stage: str, *, verify: bool = True) -> EvalResult:
+def parse_eval_output_task(location: str, stage: str, *, settings: NovaflowSettings, verify: bool = True) -> EvalResult:
     """Parse one stage's evaluation output and publish its metric table (``eval-<stage>-metrics``)."""
-    result = parse_eval_output(location, verify=verify)
+    result = parse_eval_output(location, settings=settings, verify=verify)
     logger = get_run_logger()
     logger.info("%s: %d metrics, %d samples from %s", stage, len(result.metrics), len(result.samples), location)
     for warning in result.warnings:
@@ -39,9 +40,9 @@ def parse_eval_output_task(location: str, stage: str, *, verify: bool = True) ->
 
 
 @task(name="upload-judge-dataset", **AWS_RETRIES)
-def upload_judge_dataset_task(result: EvalResult, uri: str) -> str:
+def upload_judge_dataset_task(result: EvalResult, uri: str, *, settings: NovaflowSettings) -> str:
     """Write a stage's judge dataset (prompt, reference as response_A, the stage's answer as response_B)."""
-    where = upload_judge_dataset(result, uri)
+    where = upload_judge_dataset(result, uri, settings)
     get_run_logger().info("judge dataset of %d answers: %s", len(result.samples), where)
     return where
 

@@ -26,15 +26,13 @@ from novaflow.jobs.series import TrainingSeries, read_training_series
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission, submit_training_job
 from novaflow.recipes.overrides import get_path
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 from novaflow.sweeps.plan import JobUsage
 from tasks.common import AWS_RETRIES, artifact_key, publish_table
 
 
 @task(name="dry-run-job", **AWS_RETRIES)
-def dry_run_task(
-    spec: JobSpec, settings: NovaflowSettings | None = None, expected_hours: float | None = None
-) -> DryRunReport:
+def dry_run_task(spec: JobSpec, settings: NovaflowSettings, expected_hours: float | None = None) -> DryRunReport:
     """Every problem and the cost estimate, logged before anything is spent; raises when there are problems."""
     report = dry_run(spec, settings, expected_hours=expected_hours)
     logger = get_run_logger()
@@ -50,7 +48,7 @@ def submit_cache_key(context: object, parameters: dict[str, object]) -> str:
     import hashlib
     import json
 
-    settings = parameters.get("settings") or load_settings()
+    settings = parameters["settings"]
     spec = parameters["spec"]
     assert isinstance(spec, JobSpec) and isinstance(settings, NovaflowSettings)
     key = {
@@ -74,7 +72,7 @@ def submit_cache_key(context: object, parameters: dict[str, object]) -> str:
 )
 def submit_job_task(
     spec: JobSpec,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     *,
     retry_failed: bool = False,
     force_new: bool = False,
@@ -112,10 +110,10 @@ class ProgressReporter:
             update_progress_artifact(self.artifact_id, min(100.0, 100.0 * metric["step"] / self.max_steps))
 
 
-def max_steps_of(spec: JobSpec | None) -> int | None:
+def max_steps_of(spec: JobSpec | None, settings: NovaflowSettings) -> int | None:
     if spec is None:
         return None
-    recipe = prepare_submission(spec, strict=False).recipe.recipe
+    recipe = prepare_submission(spec, settings, strict=False).recipe.recipe
     for path in ("training_config.max_steps", "training_config.trainer.max_steps", "HyperParameters.max_steps"):
         try:
             return int(get_path(recipe, path))
@@ -133,12 +131,12 @@ def wait_job_task(
     poll_seconds: float = 30.0,
     max_poll_seconds: float = 300.0,
     stop_on_deadline: bool = True,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     stage: str | None = None,
 ) -> JobRecord:
     """Poll until the job ends; log lines go to the run log, progress to an artifact, metrics to a table (both
     named by ``stage`` when given)."""
-    reporter = ProgressReporter(record, max_steps_of(spec), stage)
+    reporter = ProgressReporter(record, max_steps_of(spec, settings), stage)
     try:
         done = wait_for_job(
             record.name,
@@ -164,7 +162,7 @@ def wait_job_task(
 
 
 @task(name="read-training-series", **AWS_RETRIES)
-def training_series_task(stage: str, record: JobRecord, settings: NovaflowSettings | None = None) -> TrainingSeries:
+def training_series_task(stage: str, record: JobRecord, settings: NovaflowSettings) -> TrainingSeries:
     """The job's curves for the report and MLflow; a job whose metrics cannot be read still counts as trained."""
     try:
         series = read_training_series(stage, record, settings)
@@ -180,12 +178,12 @@ def training_series_task(stage: str, record: JobRecord, settings: NovaflowSettin
 
 
 @task(name="resolve-checkpoint", **AWS_RETRIES)
-def resolve_checkpoint_task(record: JobRecord, settings: NovaflowSettings | None = None) -> str:
+def resolve_checkpoint_task(record: JobRecord, settings: NovaflowSettings) -> str:
     return checkpoint_of(record, settings)
 
 
 @task(name="locate-eval-output", **AWS_RETRIES)
-def locate_eval_output_task(record: JobRecord, settings: NovaflowSettings | None = None) -> str:
+def locate_eval_output_task(record: JobRecord, settings: NovaflowSettings) -> str:
     return locate_eval_output(_output_uri(record), record.name, settings)
 
 
@@ -198,7 +196,7 @@ def _output_uri(record: JobRecord) -> str:
 
 
 @task(name="job-usage", **AWS_RETRIES)
-def job_usage_task(record: JobRecord, settings: NovaflowSettings | None = None) -> JobUsage:
+def job_usage_task(record: JobRecord, settings: NovaflowSettings) -> JobUsage:
     """What AWS says a finished job used: billable seconds on its instances, or the billable tokens of a serverless
     job (what a sweep's leaderboard prices)."""
     method = Method.parse(record.method)

@@ -35,7 +35,7 @@ from novaflow.jobs.submit import prepare_submission
 from novaflow.quotas.capacity import Capacity, CapacityBook, Demand, book_from_mapping, demand_of
 from novaflow.quotas.queue import run_within_capacity
 from novaflow.quotas.service_quotas import resolve_capacities
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 QUOTA_LEASE_SECONDS = 300.0
 """A slot's lease; Prefect renews it while the job's flow runs, so only a dead process lets it lapse."""
@@ -93,11 +93,8 @@ _BOOKS: dict[tuple[object, ...], tuple[float, CapacityBook]] = {}
 _BOOKS_LOCK = threading.Lock()
 
 
-def run_capacities(
-    settings: NovaflowSettings | None = None, overrides: Mapping[str, int] | None = None
-) -> CapacityBook:
+def run_capacities(settings: NovaflowSettings, overrides: Mapping[str, int] | None = None) -> CapacityBook:
     """The capacities of this run (Service Quotas, else settings, lowered by ``overrides``), read once a while."""
-    settings = settings or load_settings()
     key = (settings.region, settings.resolved_endpoint_url(), tuple(sorted((overrides or {}).items())))
     with _BOOKS_LOCK:
         cached = _BOOKS.get(key)
@@ -134,11 +131,8 @@ class JobCapacity:
         return self.demand.key if self.demand is not None else "none"
 
 
-def job_capacity(
-    spec: JobSpec, settings: NovaflowSettings | None = None, overrides: Mapping[str, int] | None = None
-) -> JobCapacity:
+def job_capacity(spec: JobSpec, settings: NovaflowSettings, overrides: Mapping[str, int] | None = None) -> JobCapacity:
     """The spec's demand (instance type and count as it will be submitted) against the run's capacities."""
-    settings = settings or load_settings()
     # Named as submit will name it (the data decides reasoning_enabled), so the log names the job that runs.
     sub = prepare_submission(follow_data_reasoning(spec.resolve(settings), settings), settings, strict=False)
     group = None
@@ -189,7 +183,7 @@ def quota_slots(needed: JobCapacity) -> Iterator[None]:
 def run_job_within_quota(
     stage: str,
     spec: JobSpec,
-    settings: NovaflowSettings | None,
+    settings: NovaflowSettings,
     *,
     quotas: Mapping[str, int],
     submit: Callable[[int], JobRecord],

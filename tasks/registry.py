@@ -24,7 +24,7 @@ def register_model_task(
     *,
     stage: str,
     flow_run: str | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> ModelVersion:
     """The stage's model as a version of ``group`` with its lineage (idempotent: a re-run finds it)."""
     version = register_job_model(record, spec, group, checkpoint, stage=stage, flow_run=flow_run, settings=settings)
@@ -33,15 +33,13 @@ def register_model_task(
 
 
 @task(name="record-evaluation", **AWS_RETRIES)
-def record_metrics_task(
-    arn: str, metrics: Mapping[str, float], stage: str, settings: NovaflowSettings | None = None
-) -> ModelVersion:
+def record_metrics_task(arn: str, metrics: Mapping[str, float], stage: str, settings: NovaflowSettings) -> ModelVersion:
     """The evaluation that followed a stage, as metrics on its version."""
     return annotate(arn, metric_properties(metrics, stage=stage), settings)
 
 
 @task(name="set-approval", **AWS_RETRIES)
-def set_approval_task(arn: str, status: str, reason: str, settings: NovaflowSettings | None = None) -> ModelVersion:
+def set_approval_task(arn: str, status: str, reason: str, settings: NovaflowSettings) -> ModelVersion:
     """Record the gate's (or a person's) decision on the version; the reason is kept with it."""
     version = set_approval(arn, status, reason, settings)
     get_run_logger().info("%s is %s: %s", arn, version.status, reason)
@@ -49,7 +47,7 @@ def set_approval_task(arn: str, status: str, reason: str, settings: NovaflowSett
 
 
 @task(name="approved-checkpoint", **AWS_RETRIES)
-def approved_checkpoint_task(arn: str, settings: NovaflowSettings | None = None) -> str:
+def approved_checkpoint_task(arn: str, settings: NovaflowSettings) -> str:
     """The checkpoint of an Approved version; a rejected or pending version fails the run before deploying."""
     version, checkpoint = deployable_checkpoint(arn, settings)
     get_run_logger().info("deploying %s (%s): %s", arn, version.status, checkpoint)

@@ -15,17 +15,23 @@ from prefect.artifacts import create_link_artifact
 
 from novaflow.reports.html import render_report, save_report
 from novaflow.reports.run import RunReport
+from novaflow.settings import NovaflowSettings
 from tasks.common import AWS_RETRIES, artifact_key
 
 
 @task(name="publish-run-report", **AWS_RETRIES)
 def publish_report_task(
-    report: RunReport, out_path: str, *, s3_uri: str | None = None, key_suffix: str = ""
+    report: RunReport,
+    out_path: str,
+    *,
+    settings: NovaflowSettings,
+    s3_uri: str | None = None,
+    key_suffix: str = "",
 ) -> dict[str, str]:
     """Write ``report.html`` and ``report.json`` (and upload both); publish ``eval-report`` linking to the page."""
     started = time.perf_counter()
     html = render_report(report)
-    where = save_report(html, Path(out_path), s3_uri=s3_uri, data=report.to_json())
+    where = save_report(html, Path(out_path), settings=settings, s3_uri=s3_uri, data=report.to_json())
     local = Path(where["local"]).resolve()
     link = where.get("url") or local.as_uri()
     places = [f"local file `{local}`"] + (

@@ -30,7 +30,8 @@ from tasks.common import AWS_RETRIES, artifact_key, publish_table
 def deploy_reward_lambda_task(
     function_name: str = DEFAULT_FUNCTION_NAME,
     config: RewardConfig | None = None,
-    settings: NovaflowSettings | None = None,
+    *,
+    settings: NovaflowSettings,
     package: PackagedReward | None = None,
 ) -> RewardLambda:
     """Create or update the reward function and return its published version (the ARN RFT should use).
@@ -59,7 +60,7 @@ def verify_reward_task(
     rows: str | Path | None = None,
     predictions: str | Path | None = None,
     function_name: str | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     limit: int = 200,
     require_ok: bool = True,
     key_suffix: str = "",
@@ -103,7 +104,7 @@ class PackagedReward:
 
 
 @task(name="package-reward")
-def package_reward_task(location: str, settings: NovaflowSettings | None = None) -> PackagedReward:
+def package_reward_task(location: str, settings: NovaflowSettings) -> PackagedReward:
     """Check the reward file (syntax, handler) and build its deterministic zip (with its requirements)."""
     source = load_reward_source(location, settings)
     data = build_reward_zip(source)
@@ -120,7 +121,7 @@ def package_reward_task(location: str, settings: NovaflowSettings | None = None)
 
 
 @task(name="check-reward-lambda", **AWS_RETRIES)
-def existing_reward_lambda_task(function_arn: str, settings: NovaflowSettings | None = None) -> str:
+def existing_reward_lambda_task(function_arn: str, settings: NovaflowSettings) -> str:
     """An existing function, used as is: the ARN must be unqualified and the function must exist."""
     return existing_function_arn(function_arn, settings)
 
@@ -132,7 +133,7 @@ def verify_reward_function_task(
     source: str,
     package: PackagedReward | None = None,
     function_name: str | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     limit: int = 200,
     key_suffix: str = "",
 ) -> GraderVerification:
@@ -169,7 +170,7 @@ def verify_reward_function_task(
 
 
 @task(name="reward-labels", **AWS_RETRIES)
-def reward_labels_task(rows: str, settings: NovaflowSettings | None = None) -> tuple[str, ...]:
+def reward_labels_task(rows: str, settings: NovaflowSettings) -> tuple[str, ...]:
     """The label set novaflow's label grader uses on a team's data: the RFT rows' distinct reference answers."""
     labels = labels_of_rows(rows, settings=settings)
     get_run_logger().info("label grader: labels %s (the RFT rows' reference answers)", ", ".join(labels))

@@ -20,7 +20,7 @@ from novaflow.jobs.records import JobRecord
 from novaflow.runs.lease import LeaseState, RunNameLease
 from novaflow.runs.ledger import register_job
 from novaflow.runs.notifications import check_topic, disable, enable, follow_jobs
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 from tasks.common import AWS_RETRIES
 
 
@@ -34,11 +34,11 @@ def current_flow_run_id() -> str:
 
 
 @task(name="register-job", **AWS_RETRIES)
-def register_job_task(run_id: str, job_name: str, platform: str, stage: str) -> None:
+def register_job_task(run_id: str, job_name: str, platform: str, stage: str, settings: NovaflowSettings) -> None:
     """Remember that this run owns the job, before waiting on it, so the cancel hook and the sweeper find it; a run
     with notifications adds the job to its EventBridge rules."""
-    register_job(run_id, job_name, platform=platform, stage=stage)
-    follow_jobs(run_id, load_settings())
+    register_job(run_id, job_name, platform=platform, stage=stage, settings=settings)
+    follow_jobs(run_id, settings)
 
 
 @contextmanager
@@ -138,9 +138,7 @@ def run_name_held(
 WAIT_MODES = ("block", "suspend")
 
 
-def suspend_while_running(
-    record: JobRecord, mode: str, timeout_seconds: float, settings: NovaflowSettings | None
-) -> None:
+def suspend_while_running(record: JobRecord, mode: str, timeout_seconds: float, settings: NovaflowSettings) -> None:
     """In ``suspend`` mode, suspend this flow run while ``record``'s job runs, so it holds no worker meanwhile.
 
     Prefect's ``suspend_flow_run`` ends the flow process (the run is Suspended, its infrastructure released);

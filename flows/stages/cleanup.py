@@ -19,7 +19,9 @@ def cleanup_stage(deploy: DeployParams, after: Sequence[str]) -> Stage:
     """Tears down the run's deployment once the stages ``after`` (the graph's last ones) have ended."""
 
     def run(ctx: StageContext, inputs: Mapping[str, Any]) -> list[str]:
-        report = teardown_task(deployment_name(ctx.run.run_name, deploy.endpoint_name), target=deploy.target)
+        report = teardown_task(
+            deployment_name(ctx.run.run_name, deploy.endpoint_name), target=deploy.target, settings=ctx.settings
+        )
         ctx.log.notes.append(f"teardown removed {len(report.removed)} resource(s)")
         return list(report.removed)
 

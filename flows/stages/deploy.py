@@ -40,6 +40,7 @@ def deploy_checkpoint(ctx: StageContext, deploy: DeployParams, checkpoint: str) 
         instance_count=deploy.instance_count,
         context_length=deploy.context_length,
         max_concurrency=deploy.max_concurrency,
+        settings=ctx.settings,
     )
     ctx.log.locations[f"deployment-{deploy.target}"] = served.invoke_id
     return Deployment(deploy.target, served.invoke_id)
@@ -51,7 +52,9 @@ def deploy_stage(deploy: DeployParams, *, checkpoint: str | None = None) -> Stag
     if checkpoint is not None or deploy.model_package:
 
         def direct(ctx: StageContext, inputs: Mapping[str, Any]) -> Deployment:
-            return deploy_checkpoint(ctx, deploy, checkpoint or approved_checkpoint_task(str(deploy.model_package)))
+            return deploy_checkpoint(
+                ctx, deploy, checkpoint or approved_checkpoint_task(str(deploy.model_package), settings=ctx.settings)
+            )
 
         return Stage(DEPLOY, (), direct)
 
@@ -61,7 +64,9 @@ def deploy_stage(deploy: DeployParams, *, checkpoint: str | None = None) -> Stag
             return None
         version = outcome.trained.version
         deployed = deploy_checkpoint(
-            ctx, deploy, approved_checkpoint_task(version.arn) if version else outcome.trained.checkpoint
+            ctx,
+            deploy,
+            approved_checkpoint_task(version.arn, settings=ctx.settings) if version else outcome.trained.checkpoint,
         )
         if version is not None:
             ctx.log.notes.append(f"deployed from model package version {version.arn}")

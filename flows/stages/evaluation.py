@@ -41,7 +41,7 @@ def evaluate(ctx: StageContext, stage: str, spec: JobSpec, job: JobParams) -> Ev
     done = run_job(ctx, stage, spec, job)
     location = locate_eval_output_task(done, ctx.settings)
     ctx.log.locations[f"{stage}-eval-output"] = location
-    result = parse_eval_output_task(location, stage)
+    result = parse_eval_output_task(location, stage, settings=ctx.settings)
     ctx.log.track_job(stage, done, {"eval_output": location}, metrics=eval_metrics(result))
     return result
 
@@ -82,14 +82,16 @@ def evaluate_model(
     result = evaluate(ctx, stage, spec, job)
     if isinstance(trained, TrainedModel) and trained.version is not None:
         metrics = {row.name: row.value for row in result.metrics.rows}
-        ctx.log.versions[trained.stage] = record_metrics_task(trained.version.arn, metrics, stage)
+        ctx.log.versions[trained.stage] = record_metrics_task(
+            trained.version.arn, metrics, stage, settings=ctx.settings
+        )
     prefix, recipe_task = resolve_task(job.task or GEN_QA, get_model(model).version)
     if recipe_task is None:
         return result
     extra = extra or EvalInputs()
     job = job.model_copy(update={"existing_job": None})  # an attached job is the gen_qa one, not this
     if prefix == JUDGE:
-        judge_uri = upload_judge_dataset_task(result, f"{ctx.prefix}/judge/{stage}/{JUDGE_FILE}")
+        judge_uri = upload_judge_dataset_task(result, f"{ctx.prefix}/judge/{stage}/{JUDGE_FILE}", settings=ctx.settings)
         added = spec_for(model, Method.EVALUATION, job, eval_task=recipe_task, train_uri=judge_uri)
     elif prefix == RFT_EVAL:
         if not extra.eval_rft_uri or not extra.reward_arn:

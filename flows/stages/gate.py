@@ -90,4 +90,4 @@ def decide(ctx: StageContext, deploy: DeployParams, comparison: StageComparison,
 
 def _record(ctx: StageContext, trained: TrainedModel, status: str, reason: str) -> None:
     if trained.version is not None:
-        ctx.log.versions[trained.stage] = set_approval_task(trained.version.arn, status, reason)
+        ctx.log.versions[trained.stage] = set_approval_task(trained.version.arn, status, reason, settings=ctx.settings)

@@ -20,6 +20,7 @@ from novaflow.data.source import CANONICAL, ColumnMap, DatasetSource
 from novaflow.data.splits import AUTO
 from novaflow.errors import ConfigError
 from novaflow.runs.graph import Stage
+from novaflow.settings import NovaflowSettings
 from tasks.data import prepare_dataset_task, split_dataset_task, upload_dataset_task
 from tasks.runs import current_flow_run_id
 
@@ -82,6 +83,7 @@ def prepare_data(
     methods: Sequence[Method] = (Method.SFT_LORA, Method.EVALUATION, Method.RFT_LORA),
     eval_rft: bool = False,
     log: RunLog,
+    settings: NovaflowSettings,
 ) -> PreparedData:
     """Split the source into one part per data format the methods read, transform each part to its format,
     upload. ``eval_rft`` also writes the evaluation rows in the RFT format (what ``rft_eval`` reads)."""
@@ -114,6 +116,7 @@ def prepare_data(
         augment=augment,
         require=require,
         auto_column=response if isinstance(response, str) and response in require else CANONICAL["response"],
+        settings=settings,
     )
     log.notes.append(f"splits: {split.report.stratify_reason}")
     log.split = split.report
@@ -139,8 +142,9 @@ def prepare_data(
             strict=data.strict,
             split=split_name,
             curation=data.filters,
+            settings=settings,
         )
-        uri = upload_dataset_task(prepared, f"{s3_prefix}/data/{folder}")[prepared.data_file.name]
+        uri = upload_dataset_task(prepared, f"{s3_prefix}/data/{folder}", settings=settings)[prepared.data_file.name]
         log.locations[f"data-{folder}"] = uri
         log.data[folder] = prepared.report
         hashes[f"{folder}.sha256"] = prepared.manifest.get("files", {}).get(prepared.data_file.name, {}).get("sha256")
@@ -154,9 +158,11 @@ def prepare_data(
             path=data.preferences, columns=columns, system_prompt=None if columns.system else plan.system
         )
         prepared = prepare_dataset_task(
-            pairs, DataFormat.DPO, model, str(work_dir / "prepared" / "dpo"), strict=data.strict
+            pairs, DataFormat.DPO, model, str(work_dir / "prepared" / "dpo"), strict=data.strict, settings=settings
         )
-        out.uris[DataFormat.DPO] = upload_dataset_task(prepared, f"{s3_prefix}/data/dpo")[prepared.data_file.name]
+        out.uris[DataFormat.DPO] = upload_dataset_task(prepared, f"{s3_prefix}/data/dpo", settings=settings)[
+            prepared.data_file.name
+        ]
         out.files[DataFormat.DPO] = prepared.data_file
         log.locations["data-dpo"] = out.uris[DataFormat.DPO]
     log.track(
@@ -194,7 +200,16 @@ def data_stage(data: DataParams, methods: Sequence[Method], *, eval_rft: bool = 
     """The ``data`` stage: gives :class:`PreparedData` (the S3 URI of every format the ``methods`` read)."""
 
     def run(ctx: StageContext, inputs: Mapping[str, Any]) -> PreparedData:
-        out = prepare_data(data, ctx.model, ctx.scratch, ctx.prefix, methods=methods, eval_rft=eval_rft, log=ctx.log)
+        out = prepare_data(
+            data,
+            ctx.model,
+            ctx.scratch,
+            ctx.prefix,
+            methods=methods,
+            eval_rft=eval_rft,
+            log=ctx.log,
+            settings=ctx.settings,
+        )
         ctx.log.details["data"] = ", ".join(f"{fmt.value}: {uri}" for fmt, uri in out.uris.items())
         return out
 

@@ -16,6 +16,7 @@ from flows.params import RewardParams
 from flows.stages.context import StageContext
 from novaflow.catalog import DataFormat
 from novaflow.runs.graph import Stage
+from novaflow.settings import NovaflowSettings
 from reward_lambda.labels import DEFAULT_LABELS
 from tasks.reward import (
     PackagedReward,
@@ -45,7 +46,12 @@ class RewardChoice:
 
 
 def check_reward(
-    reward: RewardParams, rows_uri: str, *, is_sample: bool, rows_file: Path | None = None
+    reward: RewardParams,
+    rows_uri: str,
+    *,
+    settings: NovaflowSettings,
+    is_sample: bool,
+    rows_file: Path | None = None,
 ) -> RewardChoice:
     """Settle the reward and refuse a broken one now - before the baseline, SFT or anything else is paid for.
 
@@ -54,22 +60,23 @@ def check_reward(
     reference answers when there are few).
     """
     if reward.function_arn:
-        return RewardChoice("arn", function_arn=existing_reward_lambda_task(reward.function_arn))
+        return RewardChoice("arn", function_arn=existing_reward_lambda_task(reward.function_arn, settings=settings))
     if reward.source:
-        package = package_reward_task(reward.source)
+        package = package_reward_task(reward.source, settings=settings)
         verify_reward_function_task(
             rows=str(rows_file or rows_uri),
             source=package.name,
             package=package,
             limit=reward.verify_rows,
             key_suffix="local",
+            settings=settings,
         )
         return RewardChoice("source", package=package)
     if reward.labels:
         return RewardChoice("labels", labels=tuple(reward.labels))
     if is_sample:
         return RewardChoice("labels", labels=DEFAULT_LABELS)
-    labels = reward_labels_task(str(rows_file or rows_uri))
+    labels = reward_labels_task(str(rows_file or rows_uri), settings=settings)
     return RewardChoice("labels", labels=labels)
 
 
@@ -84,11 +91,11 @@ def reward_check_stage(
 
     def run(ctx: StageContext, inputs: Mapping[str, Any]) -> RewardChoice:
         if rows_uri is not None:
-            choice = check_reward(reward, rows_uri, is_sample=is_sample)
+            choice = check_reward(reward, rows_uri, settings=ctx.settings, is_sample=is_sample)
         else:
             prepared = inputs[data]
             uri, rows_file = prepared.uris[DataFormat.RFT], prepared.files.get(DataFormat.RFT)
-            choice = check_reward(reward, uri, is_sample=is_sample, rows_file=rows_file)
+            choice = check_reward(reward, uri, settings=ctx.settings, is_sample=is_sample, rows_file=rows_file)
         ctx.log.details[REWARD_CHECK] = choice.kind
         return choice
 

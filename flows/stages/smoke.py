@@ -26,7 +26,14 @@ def smoke_stage(
         if deployed is None:
             return None
         uri = eval_uri or inputs[str(data)].uris[DataFormat.EVAL]
-        report = smoke_test_task(deployed.target, deployed.invoke_id, uri, rows=rows, labels=list(labels or []) or None)
+        report = smoke_test_task(
+            deployed.target,
+            deployed.invoke_id,
+            uri,
+            rows=rows,
+            labels=list(labels or []) or None,
+            settings=ctx.settings,
+        )
         summary = report.summary()
         ctx.log.notes.append(summary)
         ctx.log.details[SMOKE] = summary

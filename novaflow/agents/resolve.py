@@ -37,7 +37,7 @@ class ResolvedAgent:
     note: str = ""
 
 
-def read_tasks(location: str | Path, settings: NovaflowSettings | None = None, limit: int = TASKS_READ) -> list[Any]:
+def read_tasks(location: str | Path, settings: NovaflowSettings, limit: int = TASKS_READ) -> list[Any]:
     """The first ``limit`` task rows of a prepared JSONL file (a local path or ``s3://``)."""
     text = str(location)
     if text.startswith("s3://"):
@@ -57,7 +57,7 @@ def read_tasks(location: str | Path, settings: NovaflowSettings | None = None, l
 
 
 def resolve_agent(
-    agent: str, tasks: list[Any], settings: NovaflowSettings | None = None, *, rollouts: int = CHECK_ROLLOUTS
+    agent: str, tasks: list[Any], settings: NovaflowSettings, *, rollouts: int = CHECK_ROLLOUTS
 ) -> ResolvedAgent:
     """The agent's ARN; a file is exercised locally first and deployed only when it keeps the contract."""
     if agent.startswith("arn:"):

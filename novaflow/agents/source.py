@@ -92,9 +92,7 @@ def build_agent_zip(source: AgentSource, *, cache_dir: Path | None = None) -> by
     return zip_files(files)
 
 
-def deploy_agent(
-    source: AgentSource, settings: NovaflowSettings | None = None, *, zip_bytes: bytes | None = None
-) -> RewardLambda:
+def deploy_agent(source: AgentSource, settings: NovaflowSettings, *, zip_bytes: bytes | None = None) -> RewardLambda:
     """Create or update the agent's function (unchanged code deploys nothing) and grant the SageMaker role."""
     try:
         return deploy_reward_lambda(

@@ -30,13 +30,14 @@ def add(
     """Serve one more model on the endpoint; the components already there keep serving."""
     from novaflow.deploy.components import ComponentEndpointSpec, ComponentSpec, deploy_components
     from novaflow.deploy.environment import EndpointEnvironment
+    from novaflow.settings import load_settings
 
     if bool(checkpoint) == bool(model_package):
         raise typer.BadParameter("give exactly one of --checkpoint and --model-package", param_hint="--checkpoint")
     if model_package:
         from novaflow.registry.packages import deployable_checkpoint
 
-        _, checkpoint = deployable_checkpoint(model_package)
+        _, checkpoint = deployable_checkpoint(model_package, settings=load_settings())
     assert checkpoint is not None
     spec = ComponentEndpointSpec(endpoint_name=endpoint, instance_type=instance_type, instance_count=instance_count)
     deployed = deploy_components(
@@ -50,6 +51,7 @@ def add(
                 copies=copies,
             )
         ],
+        settings=load_settings(),
     )
     for status in deployed.components:
         typer.echo(f"{endpoint}/{status.name}: {status.status} ({status.copies} copy(ies) of {status.model_name})")
@@ -62,8 +64,9 @@ def remove(
 ) -> None:
     """Remove one component (and its model and role, if novaflow made them); the others keep serving."""
     from novaflow.deploy.components import remove_component
+    from novaflow.settings import load_settings
 
-    removed = remove_component(endpoint, component)
+    removed = remove_component(endpoint, component, settings=load_settings())
     for line in removed or [f"nothing: {component} is not on {endpoint}"]:
         typer.echo(f"removed {line}" if removed else line)
 
@@ -72,8 +75,9 @@ def remove(
 def list_(endpoint: str = typer.Argument(..., help="Endpoint name.")) -> None:
     """The endpoint's inference components and their status."""
     from novaflow.deploy.components import list_components
+    from novaflow.settings import load_settings
 
-    for status in list_components(endpoint):
+    for status in list_components(endpoint, settings=load_settings()):
         reason = f" - {status.failure_reason}" if status.failure_reason else ""
         typer.echo(
             f"{endpoint}/{status.name}: {status.status}, {status.copies} copy(ies) of {status.model_name}{reason}"

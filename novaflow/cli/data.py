@@ -121,6 +121,7 @@ def prepare(
 ) -> None:
     """Transform and validate INPUT; writes the data file, rejected.jsonl, report.json and manifest.json."""
     from novaflow.data.prepare import prepare_dataset
+    from novaflow.settings import load_settings
 
     src = _source(input_path, mapping, system, system_file, fmt, delimiter, encoding)
     curation = (
@@ -146,6 +147,7 @@ def prepare(
             platform=platform,
             max_length=max_length,
             curation=curation,
+            settings=load_settings(),
         )
     elif on == "local":
         prepared = prepare_dataset(
@@ -158,6 +160,7 @@ def prepare(
             max_length=max_length,
             workers=workers,
             curation=curation,
+            settings=load_settings(),
         )
     else:
         from novaflow.errors import DataError
@@ -220,9 +223,10 @@ def validate(
 ) -> None:
     """Check FILE row by row as the service reads it, without rewriting it; exit 1 when a row would be refused."""
     from novaflow.data.validate import validate_file
+    from novaflow.settings import load_settings
     from novaflow.storage import local_copy
 
-    with local_copy(input_path) as local:
+    with local_copy(input_path, settings=load_settings()) as local:
         result = validate_file(str(local), method, model)
     typer.echo(f"{input_path}: {result.rows} rows, {len(result.rejected)} rejected")
     for rejection in result.rejected[:show]:
@@ -260,6 +264,7 @@ def split(
     """Seeded, stratified split of INPUT into files of the same format, with a leakage guard."""
     from novaflow.data.splits import split_dataset
     from novaflow.errors import DataError
+    from novaflow.settings import load_settings
 
     try:
         values = [float(s) for s in sizes.split(",") if s.strip()]
@@ -285,6 +290,7 @@ def split(
         require=[c for c in (require or "").split(",") if c],
         leakage=leakage,
         leakage_threshold=leakage_threshold,
+        settings=load_settings(),
     )
     for name, path in result.files.items():
         typer.echo(f"{name}: {result.report.sizes[name]} rows -> {path}")
@@ -309,10 +315,11 @@ def profile(
     import orjson
 
     from novaflow.data.prepare import prepare_dataset
+    from novaflow.settings import load_settings
 
     src = _source(input_path, mapping, system, system_file, fmt, delimiter, encoding)
     with tempfile.TemporaryDirectory(prefix="novaflow-profile-") as tmp:
-        prepared = prepare_dataset(src, method, model, tmp, max_length=max_length)
+        prepared = prepare_dataset(src, method, model, tmp, max_length=max_length, settings=load_settings())
     if as_json:
         typer.echo(orjson.dumps(prepared.report.model_dump(), option=orjson.OPT_INDENT_2).decode())
     else:
@@ -327,8 +334,9 @@ def upload(
     """Upload a prepared dataset, encrypted and checksum-verified; prints the S3 URIs."""
     from novaflow.data.io import upload_prepared
     from novaflow.data.prepare import load_prepared
+    from novaflow.settings import load_settings
 
-    for name, uri in upload_prepared(load_prepared(prepared_dir), to).items():
+    for name, uri in upload_prepared(load_prepared(prepared_dir), to, settings=load_settings()).items():
         typer.echo(f"{name}: {uri}")
 
 

@@ -50,13 +50,14 @@ def create(
     from pydantic import ValidationError
 
     from novaflow.deploy.targets import check_target
+    from novaflow.settings import load_settings
 
     check_target(target)
     try:
         if model_package:
             from novaflow.registry.packages import deployable_checkpoint
 
-            version, checkpoint = deployable_checkpoint(model_package)
+            version, checkpoint = deployable_checkpoint(model_package, settings=load_settings())
             typer.echo(f"{version.arn} is {version.status}: deploying {checkpoint}", err=True)
         _create(
             name,
@@ -138,7 +139,7 @@ def _create(
             )
         from novaflow.jobs.outputs import resolve_checkpoint
 
-        checkpoint = resolve_checkpoint(output_uri, from_job)
+        checkpoint = resolve_checkpoint(output_uri, from_job, settings=load_settings())
         typer.echo(f"checkpoint of {from_job}: {checkpoint}", err=True)
     served = deploy_checkpoint(
         target,
@@ -152,6 +153,7 @@ def _create(
         model_units=model_units,
         mode=mode,
         on_status=lambda s: typer.echo(f"{name}: {s}", err=True),
+        settings=load_settings(),
     )
     typer.echo(f"{target} {name} {served.status}; invoke id: {served.invoke_id}")
 
@@ -203,8 +205,9 @@ def _print_component_requests(
 def status(name: str = typer.Argument(..., help="Endpoint / deployment name."), target: str = TARGET) -> None:
     """Status of a deployment (and SageMaker's / Bedrock's failure reason, if any)."""
     from novaflow.deploy.targets import deployment_status
+    from novaflow.settings import load_settings
 
-    info = deployment_status(target, name)
+    info = deployment_status(target, name, settings=load_settings())
     typer.echo(f"{target} {name}: {info['status']}" + ("" if info["managed"] else " (not created by novaflow)"))
     if info.get("failure_reason"):
         typer.echo(f"failure reason: {info['failure_reason']}")
@@ -229,8 +232,9 @@ def invoke(
     """Ask the deployed model one question."""
     from novaflow.deploy.stream import StreamResult
     from novaflow.deploy.targets import ask, resolve_invoke_id
+    from novaflow.settings import load_settings
 
-    invoke_id = resolve_invoke_id(target, name)
+    invoke_id = resolve_invoke_id(target, name, settings=load_settings())
     if stream:
         result = ask(
             target,
@@ -241,6 +245,7 @@ def invoke(
             temperature=temperature,
             stream=True,
             on_text=_write_through,
+            settings=load_settings(),
         )
         typer.echo("")
         if not isinstance(result, StreamResult):
@@ -250,7 +255,15 @@ def invoke(
             f"first token: {first}; total: {result.total_seconds * 1000:.0f} ms; {len(result.pieces)} pieces", err=True
         )
         return
-    answer = ask(target, invoke_id, prompt, system=system, max_tokens=max_tokens, temperature=temperature)
+    answer = ask(
+        target,
+        invoke_id,
+        prompt,
+        system=system,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        settings=load_settings(),
+    )
     typer.echo(answer.text)
     latency = getattr(answer, "latency_seconds", 0.0)
     typer.echo(f"latency: {latency * 1000:.0f} ms", err=True)
@@ -266,11 +279,12 @@ def delete(
     """Remove what novaflow created for a deployment (only resources tagged by novaflow); safe to re-run."""
     from novaflow.deploy.targets import teardown_services
     from novaflow.deploy.teardown import teardown
+    from novaflow.settings import load_settings
 
     if (name is None) == (not everything):
         raise typer.BadParameter("give a deployment name or --all (not both)", param_hint="NAME")
     services = teardown_services(target) if target else ("sagemaker", "bedrock", "iam")
-    report = teardown(None if everything else name, dry_run=dry, services=services)
+    report = teardown(None if everything else name, dry_run=dry, services=services, settings=load_settings())
     verb = "would remove" if dry else "removed"
     for line in report.removed:
         typer.echo(f"{verb} {line}")

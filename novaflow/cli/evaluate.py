@@ -75,8 +75,9 @@ def parse(
     """Print the metric table of an evaluation output (and any disagreement with a recomputation)."""
     from novaflow.evaluation.parser import parse_eval_output
     from novaflow.reports.eval_summary import metric_table_markdown
+    from novaflow.settings import load_settings
 
-    result = parse_eval_output(uri, verify=not no_verify, prompts=False)
+    result = parse_eval_output(uri, verify=not no_verify, prompts=False, settings=load_settings())
     if as_json:
         typer.echo(json.dumps(result.metrics.to_records(), indent=2))
     else:
@@ -100,11 +101,12 @@ def compare(
     from novaflow.evaluation.compare import compare_stages
     from novaflow.evaluation.parser import parse_eval_output
     from novaflow.reports.eval_summary import comparison_markdown
+    from novaflow.settings import load_settings
 
     if len(locations) < 2:
         raise typer.BadParameter("give at least two evaluation outputs (baseline first)")
     stages = {
-        n: parse_eval_output(loc, prompts=False)
+        n: parse_eval_output(loc, prompts=False, settings=load_settings())
         for n, loc in zip(_stage_names(locations, names), locations, strict=True)
     }
     comparison = compare_stages(stages, n_boot=n_boot, seed=seed)
@@ -123,11 +125,12 @@ def report(
     from novaflow.evaluation.compare import compare_stages
     from novaflow.evaluation.parser import parse_eval_output
     from novaflow.reports.html import build_report, save_report
+    from novaflow.settings import load_settings
 
     stages = {
-        n: parse_eval_output(loc, prompts=False)
+        n: parse_eval_output(loc, prompts=False, settings=load_settings())
         for n, loc in zip(_stage_names(locations, names), locations, strict=True)
     }
     comparison = compare_stages(stages, n_boot=n_boot) if len(stages) > 1 else None
-    where = save_report(build_report(stages, comparison=comparison), out, s3_uri=s3_uri)
+    where = save_report(build_report(stages, comparison=comparison), out, s3_uri=s3_uri, settings=load_settings())
     typer.echo(" ".join(where.values()))

@@ -44,6 +44,7 @@ def batch(
     """Answer every row of DATA with the model; rows come back in input order with their ids."""
     from novaflow.data.source import ColumnMap, DatasetSource
     from novaflow.inference.batch import BatchSpec, collect_batch, plan_batch, submit_batch, wait_batch
+    from novaflow.settings import load_settings
 
     chosen = platform.upper()
     if chosen not in ("SMTJ", "BEDROCK"):
@@ -67,20 +68,21 @@ def batch(
 
             aws = stack.enter_context(LocalAws())
             typer.secho(f"embedded AWS on {aws.url}", err=True, fg=typer.colors.CYAN)
-        plan = plan_batch(spec, out / "input")
+        plan = plan_batch(spec, out / "input", settings=load_settings())
         plan.raise_for_problems()
         typer.echo(plan.describe())
         if dry:
             return
-        record = submit_batch(plan)
+        record = submit_batch(plan, settings=load_settings())
         typer.echo(f"{'attached to' if record.attached else 'created'} {record.name} ({record.status.value})")
         done = wait_batch(
             plan,
             record,
             poll_seconds=LOCAL_POLL_SECONDS if local else 30.0,
             max_poll_seconds=LOCAL_POLL_SECONDS if local else 300.0,
+            settings=load_settings(),
         )
-        outcome = collect_batch(plan, done)
+        outcome = collect_batch(plan, done, settings=load_settings())
     typer.echo(outcome.summary.describe())
     typer.echo(
         f"results: {outcome.paths['results']} (and {outcome.paths['parquet'].name}); failures: "

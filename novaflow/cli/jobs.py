@@ -71,6 +71,7 @@ def submit(
     from novaflow.jobs.dryrun import dry_run
     from novaflow.jobs.spec import JobSpec
     from novaflow.jobs.submit import submit_training_job
+    from novaflow.settings import load_settings
 
     agent_arn = _agent_arn(agent, train, dry) if agent else None
     spec = JobSpec(
@@ -96,10 +97,10 @@ def submit(
     )
     if dry:
         prices = str(serverless_prices_file) if serverless_prices_file else None
-        report = dry_run(spec, expected_hours=hours, serverless_prices_file=prices)
+        report = dry_run(spec, expected_hours=hours, serverless_prices_file=prices, settings=load_settings())
         typer.echo(report.describe())
         raise typer.Exit(0 if report.ok else 1)
-    rec = submit_training_job(spec, retry_failed=retry_failed, force_new=force_new)
+    rec = submit_training_job(spec, retry_failed=retry_failed, force_new=force_new, settings=load_settings())
     typer.echo(f"{'attached to' if rec.attached else 'created'} {rec.name} ({rec.status.value})")
     if rec.output_model_package_arn:
         typer.echo(f"registered as {rec.output_model_package_arn}")

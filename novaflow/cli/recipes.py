@@ -122,8 +122,9 @@ def sync(
 
     from novaflow.recipes.hub import sync_instance_table
     from novaflow.recipes.tables import load_instance_table
+    from novaflow.settings import load_settings
 
-    table, changes = sync_instance_table(load_instance_table(instances_file))
+    table, changes = sync_instance_table(load_instance_table(instances_file), settings=load_settings())
     out.write_text(yaml.safe_dump(table.data, sort_keys=False), encoding="utf-8")
     for change in changes:
         typer.echo(change)

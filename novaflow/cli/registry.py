@@ -34,9 +34,10 @@ def list_versions(
 ) -> None:
     """Every version of the group, oldest first, with its approval status, lineage and metrics."""
     from novaflow.registry.packages import list_versions as versions_of
+    from novaflow.settings import load_settings
 
     name = _group(group, model, run_name)
-    versions = versions_of(name)
+    versions = versions_of(name, load_settings())
     if as_json:
         typer.echo(json.dumps([_as_dict(v) for v in versions], indent=2, default=str))
         return
@@ -67,14 +68,18 @@ def _as_dict(version: object) -> dict[str, object]:
 def show(arn: str = typer.Argument(..., help="Model package version ARN.")) -> None:
     """One version: status, checkpoint, lineage and metrics (JSON)."""
     from novaflow.registry.packages import check_version_arn, describe_version
+    from novaflow.settings import load_settings
 
-    typer.echo(json.dumps(_as_dict(describe_version(check_version_arn(arn))), indent=2, default=str))
+    typer.echo(
+        json.dumps(_as_dict(describe_version(check_version_arn(arn), settings=load_settings())), indent=2, default=str)
+    )
 
 
 def _decide(arn: str, status: str, reason: str) -> None:
     from novaflow.registry.packages import set_approval
+    from novaflow.settings import load_settings
 
-    version = set_approval(arn, status, reason)
+    version = set_approval(arn, status, reason, settings=load_settings())
     typer.echo(f"{version.arn}: {version.status} ({version.approval_description})")
 
 

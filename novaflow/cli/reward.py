@@ -38,12 +38,13 @@ def build(
 ) -> None:
     """Write the deterministic deployment zip (same source, same bytes) and print its CodeSha256."""
     from novaflow.reward.package import HANDLER, RUNTIME, write_zip
+    from novaflow.settings import load_settings
 
     if source:
         from novaflow.reward.package import code_sha256
         from novaflow.reward.source import build_reward_zip, load_reward_source
 
-        data = build_reward_zip(load_reward_source(source))
+        data = build_reward_zip(load_reward_source(source, settings=load_settings()))
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
         path, sha = out, code_sha256(data)
@@ -53,11 +54,13 @@ def build(
 
 
 def _package(source: str | None) -> bytes | None:
+    from novaflow.settings import load_settings
+
     if not source:
         return None
     from novaflow.reward.source import build_reward_zip, load_reward_source
 
-    return build_reward_zip(load_reward_source(source))
+    return build_reward_zip(load_reward_source(source, settings=load_settings()))
 
 
 @app.command("deploy")
@@ -130,7 +133,7 @@ def verify(
             from novaflow.local import LocalAws
 
             stack.enter_context(LocalAws())
-            deploy_reward_lambda(function_name=name, poll_seconds=0.05)
+            deploy_reward_lambda(function_name=name, poll_seconds=0.05, settings=load_settings())
         result = verify_reward(
             rows=rows,
             predictions=predictions,
@@ -168,10 +171,12 @@ def _verify_own(
             stack.enter_context(LocalAws())
         target: str | None = None
         if function_arn:
-            target = existing_function_arn(function_arn)
+            target = existing_function_arn(function_arn, settings=load_settings())
         elif use_lambda and package is not None:
             if local:  # into the embedded AWS just started; otherwise the function deployed as --name is checked
-                deploy_reward_lambda(function_name=name, zip_bytes=package, environment={}, poll_seconds=0.05)
+                deploy_reward_lambda(
+                    function_name=name, zip_bytes=package, environment={}, poll_seconds=0.05, settings=load_settings()
+                )
             target = name
         result = verify_reward_function(
             rows,

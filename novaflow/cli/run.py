@@ -362,18 +362,19 @@ def _end_to_end_params(
     if local:
         raw.setdefault("wait", {}).update({"poll_seconds": LOCAL_POLL_SECONDS, "max_poll_seconds": 2.0})
     params = _validated(EndToEndParams, raw, params_file)
+    from novaflow.settings import load_settings
+
+    settings = load_settings()
     try:
-        plan_checks(params)  # a wrong task or gate metric is one line now, not a failed flow run later
+        plan_checks(params, settings)  # a wrong task or gate metric is one line now, not a failed flow run later
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     if params.reward.source and not params.reward.source.startswith("s3://"):
         from novaflow.reward.source import load_reward_source
 
-        load_reward_source(params.reward.source)  # a broken reward file is one line now, before any job
+        load_reward_source(params.reward.source, settings)  # a broken reward file is one line now, before any job
     if not local:
-        from novaflow.settings import load_settings
-
-        load_settings().require("bucket", "role_arn")  # one clear line now, not a failed flow run later
+        settings.require("bucket", "role_arn")  # one clear line now, not a failed flow run later
     return params, quotas
 
 

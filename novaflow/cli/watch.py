@@ -14,9 +14,10 @@ def watch(
 ) -> None:
     """Watch the Prefect server PREFECT_API_URL points at: a suspended run whose jobs have all ended is resumed."""
     from flows.watcher import watch as run_watch
+    from novaflow.settings import load_settings
 
     typer.echo(f"novaflow watch: every {interval:g} s, resuming suspended runs whose jobs have ended", err=True)
     try:
-        run_watch(interval, once=once, log=typer.echo)
+        run_watch(interval, load_settings(), once=once, log=typer.echo)
     except KeyboardInterrupt:
         typer.echo("novaflow watch: stopped", err=True)

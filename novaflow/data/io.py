@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from novaflow.aws import get_client, split_s3_uri, wrap_client_error
 from novaflow.errors import DataError
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 from novaflow.storage import sha256_file
 
 if TYPE_CHECKING:
@@ -37,11 +37,8 @@ def encryption_args(settings: NovaflowSettings) -> dict[str, str]:
     return {"ServerSideEncryption": "AES256"}
 
 
-def upload_file_verified(
-    path: Path, uri: str, settings: NovaflowSettings | None = None, sha256_hex: str | None = None
-) -> str:
+def upload_file_verified(path: Path, uri: str, settings: NovaflowSettings, sha256_hex: str | None = None) -> str:
     """Upload one file encrypted, multipart when large, and check what S3 stored against the local SHA-256."""
-    settings = settings or load_settings()
     bucket, key = split_s3_uri(uri)
     s3 = get_client("s3", settings)
     sha256_hex = sha256_hex or sha256_file(path)
@@ -84,9 +81,7 @@ def _verify(
         raise DataError(f"upload of {path.name} to {uri}: content hash differs from the local file")
 
 
-def upload_prepared(
-    prepared: PreparedDataset, s3_prefix_uri: str, settings: NovaflowSettings | None = None
-) -> dict[str, str]:
+def upload_prepared(prepared: PreparedDataset, s3_prefix_uri: str, settings: NovaflowSettings) -> dict[str, str]:
     """Upload the data file, manifest, report and rejections; returns file name -> s3 URI.
 
     Example:
@@ -94,7 +89,6 @@ def upload_prepared(
         >>> uris["gen_qa.jsonl"]  # doctest: +SKIP
         's3://my-bucket/novaflow/data/eval/data/gen_qa.jsonl'
     """
-    settings = settings or load_settings()
     base = s3_prefix_uri.rstrip("/")
     split_s3_uri(base + "/")
     uris: dict[str, str] = {}

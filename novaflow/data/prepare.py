@@ -36,6 +36,7 @@ from novaflow.data.report import DataReport, ReportBuilder
 from novaflow.data.source import DatasetSource
 from novaflow.data.workers import ChunkJob, ChunkStream
 from novaflow.errors import DataError
+from novaflow.settings import NovaflowSettings
 from novaflow.storage import local_copy, sha256_file
 
 if TYPE_CHECKING:  # the filters load only when a run asks for them: start-up is most of a small file's time
@@ -143,6 +144,7 @@ def prepare_dataset(
     workers: int | None = None,
     curation: CurationConfig | None = None,
     replay: ChunkReplay | None = None,
+    settings: NovaflowSettings,
 ) -> PreparedDataset:
     """Transform and validate ``source`` into ``data_format`` for ``model`` and write it under ``out_dir``.
 
@@ -177,7 +179,7 @@ def prepare_dataset(
 
         duplicates = DuplicateIndex(curating)
     with (
-        nullcontext(None) if replay is not None else local_copy(src.path) as local,
+        nullcontext(None) if replay is not None else local_copy(src.path, settings=settings) as local,
         RejectionLog(rejected_file) as rejections,
     ):
         stream: ChunkStream | ChunkReplay

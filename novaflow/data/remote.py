@@ -19,7 +19,7 @@ from novaflow.data.prepare import PreparedDataset, load_prepared
 from novaflow.data.sharded import CONTAINER, SPEC_FILE, ShardSpec, job_name, new_run_id
 from novaflow.data.source import DatasetSource
 from novaflow.errors import DataError
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 INSTANCE_TYPE = "ml.m5.2xlarge"
 """8 vCPUs and 32 GB: a shard of a few million rows in one process; `--instance-type` picks another."""
@@ -41,11 +41,10 @@ def prepare_on_sagemaker(
     platform: str | None = None,
     max_length: int | None = 8192,
     curation: CurationConfig | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     wait: Backoff = WAIT,
 ) -> PreparedDataset:
     """Prepare ``source`` with ``instances`` Processing instances and download the result to ``out_dir``."""
-    settings = settings or load_settings()
     settings.require("bucket")
     settings.require("role_arn")
     if instances < 1:

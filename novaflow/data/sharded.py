@@ -35,6 +35,7 @@ from novaflow.data.prepare import ChunkReplay, prepare_dataset
 from novaflow.data.source import DatasetSource
 from novaflow.data.workers import ChunkJob, ChunkStream
 from novaflow.errors import DataError
+from novaflow.settings import NovaflowSettings, load_settings
 
 SHARD_FILE = "shard-{index:05d}.chunks"
 SPEC_FILE = "spec.json"
@@ -98,7 +99,7 @@ def _with_first(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield from rest
 
 
-def merge_shards(spec: ShardSpec, shard_dir: Path, out_dir: Path) -> Path:
+def merge_shards(spec: ShardSpec, shard_dir: Path, out_dir: Path, settings: NovaflowSettings) -> Path:
     """Replay every shard's chunk outputs in input order through ``prepare_dataset``'s writer."""
     outputs: dict[int, ChunkOutput] = {}
     notes: list[str] | None = None
@@ -126,6 +127,7 @@ def merge_shards(spec: ShardSpec, shard_dir: Path, out_dir: Path) -> Path:
         max_length=spec.max_length,
         curation=spec.curation,
         replay=replay,
+        settings=settings,
     )
     return prepared.out_dir
 
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         index, count = _current_host(Path(args.resource_config))
         prepare_shard(spec, _only_file(Path(args.input)), Path(args.out), index, count)
     else:
-        merge_shards(spec, Path(args.input), Path(args.out))
+        merge_shards(spec, Path(args.input), Path(args.out), load_settings())  # the job's entry point
 
 
 def job_name(step: str, run: str) -> str:

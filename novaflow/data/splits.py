@@ -32,6 +32,7 @@ from novaflow.data.ngrams import words
 from novaflow.data.report import normalize_text
 from novaflow.data.source import DatasetSource
 from novaflow.errors import DataError
+from novaflow.settings import NovaflowSettings
 from novaflow.storage import local_copy
 
 DEFAULT_NAMES = ("sft", "eval", "rft")
@@ -188,6 +189,7 @@ def split_dataset(
     require: Sequence[str] = (),
     auto_column: str | Sequence[str] | None = None,
     leakage: str = "drop-eval",
+    settings: NovaflowSettings,
     leakage_threshold: float = DEFAULT_THRESHOLD,
 ) -> SplitResult:
     """Split ``source`` into named files of the same format; same seed, same split.
@@ -205,7 +207,7 @@ def split_dataset(
         raise DataError(f"leakage {leakage!r}: expected one of {', '.join(LEAKAGE_MODES)}")
     src = source if isinstance(source, DatasetSource) else DatasetSource(path=str(source))
     wanted = parse_sizes(sizes, names)
-    with local_copy(src.path) as local:
+    with local_copy(src.path, settings=settings) as local:
         _rows, records, bad = read_all_records(src, local)
     if bad:
         raise DataError(

@@ -36,7 +36,7 @@ from novaflow.deploy.tags import (
 )
 from novaflow.deploy.waiting import wait_for_status
 from novaflow.errors import DeployError
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 
 class BedrockMode(str, Enum):
@@ -86,7 +86,7 @@ class BedrockDeployment:
     reused: bool = False
 
 
-def find_custom_model(checkpoint_uri: str, settings: NovaflowSettings | None = None) -> str | None:
+def find_custom_model(checkpoint_uri: str, settings: NovaflowSettings) -> str | None:
     """ARN of an existing, not-failed custom model tagged with this checkpoint; novaflow's own first, then the
     oldest (then by ARN), so the choice is the same on every run."""
     bedrock = get_client("bedrock", settings)
@@ -122,14 +122,13 @@ def deploy_bedrock(
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> BedrockDeployment:
     """Custom model (reused or created, waited Active), then the deployment (waited Active / InService).
 
     An existing deployment of the same name is reused when novaflow made it for this checkpoint's model and
     refused otherwise - Bedrock deployments are not updated in place here.
     """
-    settings = settings or load_settings()
     bedrock = get_client("bedrock", settings)
     backoff = backoff or Backoff(initial=30, factor=1.5, maximum=60, deadline=3600)
     waiting: dict[str, Any] = {"backoff": backoff, "sleep": sleep, "clock": clock}

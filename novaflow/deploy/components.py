@@ -44,7 +44,7 @@ from novaflow.deploy.tags import ESCROW_TAG_KEY, SPEC_KEY, escrow_tag_value, fro
 from novaflow.deploy.teardown import Resource, delete_role
 from novaflow.deploy.waiting import wait_for_status
 from novaflow.errors import ConfigError, DeployError
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 COMPONENT_CPUS = 1
 """CPU cores a component asks for: sagemaker v3's default when the hub's hosting config gives none."""
@@ -255,11 +255,11 @@ class ComponentDeployment:
     created: list[str] = field(default_factory=list)
 
 
-def _sm(settings: NovaflowSettings | None) -> Any:
+def _sm(settings: NovaflowSettings) -> Any:
     return get_client("sagemaker", settings)
 
 
-def describe_component(name: str, settings: NovaflowSettings | None = None) -> ComponentStatus | None:
+def describe_component(name: str, settings: NovaflowSettings) -> ComponentStatus | None:
     try:
         desc = _sm(settings).describe_inference_component(InferenceComponentName=name)
     except ClientError as exc:
@@ -276,7 +276,7 @@ def describe_component(name: str, settings: NovaflowSettings | None = None) -> C
     )
 
 
-def list_components(endpoint_name: str, settings: NovaflowSettings | None = None) -> list[ComponentStatus]:
+def list_components(endpoint_name: str, settings: NovaflowSettings) -> list[ComponentStatus]:
     """The endpoint's inference components, oldest first."""
     sm = _sm(settings)
     names: list[str] = []
@@ -299,14 +299,13 @@ def deploy_components(
     *,
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> ComponentDeployment:
     """Create the endpoint (when missing) and every component, each InService on return.
 
     Everything offline is checked first (tiers, instance type, capacity, names). A component that already runs
     this exact spec is kept as it is; one with the same name and another spec is refused (remove it first).
     """
-    settings = settings or load_settings()
     inference_image_uri(settings.region)
     existing = describe_endpoint_status(endpoint.endpoint_name, settings)
     running = list_components(endpoint.endpoint_name, settings) if existing is not None else []
@@ -365,10 +364,9 @@ def add_component(
     wait: bool = True,
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> ComponentStatus:
     """Add one model to a running endpoint; the other components keep serving. Idempotent for the same spec."""
-    settings = settings or load_settings()
     sm = _sm(settings)
     current = describe_component(component.component_name, settings)
     if current is not None:
@@ -449,13 +447,12 @@ def remove_component(
     *,
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> list[str]:
     """Delete one component of the endpoint, then its model and role if novaflow made them; the others serve on.
 
     Returns what was removed. A component without novaflow's tags for this endpoint is refused, not deleted.
     """
-    settings = settings or load_settings()
     sm = _sm(settings)
     current = describe_component(component_name, settings)
     if current is None:

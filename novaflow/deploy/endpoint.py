@@ -34,7 +34,7 @@ from novaflow.deploy.roles import ensure_execution_role
 from novaflow.deploy.tags import SPEC_KEY, from_aws, is_managed, to_aws
 from novaflow.deploy.waiting import wait_for_status
 from novaflow.errors import DeployError
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 IN_SERVICE = "InService"
 ENDPOINT_FAILED = {"Failed", "UpdateRollbackFailed", "OutOfService", "Deleting"}
@@ -70,7 +70,7 @@ class EndpointStatus:
     tags: dict[str, str]
 
 
-def describe_endpoint_status(name: str, settings: NovaflowSettings | None = None) -> EndpointStatus | None:
+def describe_endpoint_status(name: str, settings: NovaflowSettings) -> EndpointStatus | None:
     """The endpoint's status and tags, or None when it does not exist."""
     sm = get_client("sagemaker", settings)
     try:
@@ -99,7 +99,7 @@ def wait_for_endpoint(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     on_status: Callable[[str], None] | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> tuple[dict[str, Any], list[str]]:
     """Poll ``describe_endpoint`` until InService; DeployError with SageMaker's FailureReason on failure.
 
@@ -143,7 +143,7 @@ def deploy_sagemaker_endpoint(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     on_status: Callable[[str], None] | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> EndpointDeployment:
     """Create (or update in place) the endpoint for ``spec`` and, with ``wait``, block until it is InService.
 
@@ -151,7 +151,6 @@ def deploy_sagemaker_endpoint(
     endpoint exists and ``mode`` is create, belongs to someone else, or fails (with SageMaker's reason).
     """
     mode = DeployMode(mode)
-    settings = settings or load_settings()
     spec.validate_tier()
     inference_image_uri(settings.region)  # unsupported region: refused here, offline
     waiting = {"backoff": backoff, "sleep": sleep, "clock": clock, "on_status": on_status, "settings": settings}

@@ -99,7 +99,7 @@ def invoke_endpoint(
     max_tokens: int = 256,
     temperature: float | None = 0.0,
     clock: Callable[[], float] = time.perf_counter,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     inference_component: str | None = None,
     **params: Any,
 ) -> Completion:
@@ -130,7 +130,7 @@ def invoke_endpoint_stream(
     temperature: float | None = 0.0,
     on_text: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     inference_component: str | None = None,
     **params: Any,
 ) -> StreamResult:
@@ -195,7 +195,7 @@ def converse(
     max_tokens: int = 256,
     temperature: float | None = 0.0,
     clock: Callable[[], float] = time.perf_counter,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> Completion:
     """Bedrock ``Converse`` against a deployment / provisioned-throughput ARN (or a base model id)."""
     request = converse_request(prompt, system=system, max_tokens=max_tokens, temperature=temperature)
@@ -223,7 +223,7 @@ def converse_stream(
     temperature: float | None = 0.0,
     on_text: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> StreamResult:
     """Bedrock ``ConverseStream``: botocore frames the events, so only text and timing are collected here."""
     request = converse_request(prompt, system=system, max_tokens=max_tokens, temperature=temperature)

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from novaflow.aws import get_client, is_not_found, split_s3_uri, wrap_client_error
 from novaflow.deploy.images import inference_repository_arn
 from novaflow.deploy.tags import from_aws, is_managed, novaflow_tags, to_aws
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 Service = Literal["sagemaker", "bedrock"]
 INLINE_POLICY_NAME = "novaflow-deploy-access"
@@ -117,7 +117,7 @@ def access_policy(
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def account_id(settings: NovaflowSettings | None = None) -> str:
+def account_id(settings: NovaflowSettings) -> str:
     """The caller's account (for ARNs in policies)."""
     try:
         return str(get_client("sts", settings).get_caller_identity()["Account"])
@@ -132,14 +132,13 @@ def ensure_execution_role(
     checkpoint_uri: str,
     role_name: str | None = None,
     endpoint_name: str | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> ExecutionRole:
     """Return the role, creating it (tagged, least-privilege inline policy) when it does not exist.
 
     An existing role carrying our tag gets its inline policy refreshed (the checkpoint may have changed); an
     existing role without it belongs to someone else and is returned untouched.
     """
-    settings = settings or load_settings()
     iam = get_client("iam", settings)
     name = role_name or default_role_name(deployment, service)
     account = account_id(settings)

@@ -19,6 +19,7 @@ from typing import Any
 
 from novaflow import storage
 from novaflow.errors import DataError, NovaflowError
+from novaflow.settings import NovaflowSettings
 from reward_lambda.labels import extract_label
 
 Ask = Callable[[str, "str | None"], str]
@@ -64,10 +65,15 @@ class SmokeReport:
         return text
 
 
-def load_eval_rows(location: str | Path, limit: int = 3) -> list[dict[str, Any]]:
+def load_eval_rows(location: str | Path, settings: NovaflowSettings, limit: int = 3) -> list[dict[str, Any]]:
     """The first ``limit`` rows of a ``gen_qa.jsonl`` (local path or s3:// URI), each with a non-blank query."""
     name = str(location)
-    lines = (line for _, line in storage.numbered_lines(location, hint="expected gen_qa.jsonl from data preparation"))
+    lines = (
+        line
+        for _, line in storage.numbered_lines(
+            location, settings=settings, hint="expected gen_qa.jsonl from data preparation"
+        )
+    )
     return _rows(lines, name, limit)
 
 

@@ -115,7 +115,7 @@ def deploy_checkpoint(
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] = time.sleep,
     on_status: Callable[[str], None] | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> Served:
     """Deploy to ``target`` and wait until it serves; everything is validated before the first AWS call."""
     check_target(target)
@@ -173,7 +173,7 @@ def ask(
     temperature: float | None = 0.0,
     stream: bool = False,
     on_text: Callable[[str], None] | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> Completion | StreamResult:
     """Invoke a deployment: SageMaker InvokeEndpoint(+WithResponseStream) or Bedrock Converse(Stream).
 
@@ -201,7 +201,7 @@ def ask(
     return converse(invoke_id, prompt, **common)
 
 
-def resolve_invoke_id(target: str, name: str, settings: NovaflowSettings | None = None) -> str:
+def resolve_invoke_id(target: str, name: str, settings: NovaflowSettings) -> str:
     """What to invoke for a deployment name: the endpoint name, or the Bedrock deployment / provisioned ARN."""
     check_target(target)
     if target == "sagemaker_ic":
@@ -219,7 +219,7 @@ def resolve_invoke_id(target: str, name: str, settings: NovaflowSettings | None 
     return str(deployment_status(target, name, settings)["arn"])
 
 
-def deployment_status(target: str, name: str, settings: NovaflowSettings | None = None) -> dict[str, Any]:
+def deployment_status(target: str, name: str, settings: NovaflowSettings) -> dict[str, Any]:
     """``{"name", "arn", "status", "failure_reason", "managed"}`` of a deployment; DeployError when missing."""
     check_target(target)
     if target in SAGEMAKER_TARGETS:

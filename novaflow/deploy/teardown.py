@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from novaflow.aws import error_message, get_client, is_not_found, wrap_client_error
 from novaflow.backoff import Backoff, PollTimeout, poll_until
 from novaflow.deploy.tags import from_aws, is_managed
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 # Deletion order: what serves traffic first, then what it was built from, roles last.
 KIND_ORDER = (
@@ -121,7 +121,7 @@ def teardown(
     services: tuple[str, ...] = SERVICES,
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> TeardownReport:
     """Delete what novaflow created for ``deployment`` (None: for every novaflow deployment); report it.
 
@@ -129,7 +129,6 @@ def teardown(
     list a service or delete a resource are collected, not raised, so one stuck resource (or a missing Bedrock
     permission) does not keep the others - and their bill - alive; check ``report.ok``.
     """
-    settings = settings or load_settings()
     report = TeardownReport(deployment=deployment, dry_run=dry_run)
     inventory = collect_inventory(deployment, settings, services=services, unlisted=report.unlisted)
     plan = plan_teardown(inventory, deployment)
@@ -203,7 +202,7 @@ def _named_like(res: Resource, deployment: str | None) -> bool:
 
 def collect_inventory(
     deployment: str | None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     *,
     services: tuple[str, ...] = SERVICES,
     unlisted: list[str] | None = None,
@@ -214,7 +213,6 @@ def collect_inventory(
     A service that cannot be listed is noted in ``unlisted`` (raised when that is None) and the others are
     still collected.
     """
-    settings = settings or load_settings()
     unknown = set(services) - set(SERVICES)
     if unknown:
         raise ValueError(f"unknown teardown services {sorted(unknown)}; choose from {SERVICES}")

@@ -18,7 +18,7 @@ from novaflow.aws import get_client, split_s3_uri, wrap_client_error
 from novaflow.data.io import encryption_args
 from novaflow.errors import EvaluationError
 from novaflow.evaluation.results import EvalResult
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 JUDGE_FILE = "llm_judge.jsonl"
 
@@ -51,11 +51,10 @@ def judge_jsonl(result: EvalResult) -> bytes:
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in judge_rows(result)).encode("utf-8")
 
 
-def upload_judge_dataset(result: EvalResult, uri: str, settings: NovaflowSettings | None = None) -> str:
+def upload_judge_dataset(result: EvalResult, uri: str, settings: NovaflowSettings) -> str:
     """Write the stage's judge dataset to ``uri`` (it must end in ``llm_judge.jsonl``); returns ``uri``."""
     if not uri.endswith("/" + JUDGE_FILE):
         raise EvaluationError(f"{uri}: the judge dataset must be one file named {JUDGE_FILE}")
-    settings = settings or load_settings()
     bucket, key = split_s3_uri(uri)
     try:
         get_client("s3", settings).put_object(

@@ -30,6 +30,7 @@ from novaflow.evaluation.consistency import check_against_samples, recomputed_ta
 from novaflow.evaluation.metrics import GEN_QA_TASK, SAMPLE_METRICS, aggregate
 from novaflow.evaluation.results import EvalResult, MetricRow, MetricTable, SampleRecord
 from novaflow.evaluation.sources import FileTree, open_tree
+from novaflow.settings import NovaflowSettings
 
 INPUT_FILES = frozenset({"gen_qa.jsonl", "llm_judge.jsonl"})
 """Input files an output folder may also hold; never read as per-sample records."""
@@ -241,14 +242,16 @@ def _merge(primary: list[SampleRecord], details: list[SampleRecord], where: str,
             sample.metadata = detail.metadata
 
 
-def parse_eval_output(location: str | Path, *, verify: bool = True, prompts: bool = True) -> EvalResult:
+def parse_eval_output(
+    location: str | Path, *, settings: NovaflowSettings, verify: bool = True, prompts: bool = True
+) -> EvalResult:
     """Parse an evaluation output (tar.gz path, local folder, ``s3://`` archive or prefix) into an EvalResult.
 
     With ``verify``, gen_qa metrics are recomputed from the samples and disagreements are listed on the result.
     Files are streamed: memory is bounded by the samples kept (``prompts=False`` keeps no prompt texts) and one
     record, not by the size of the output; limits on member sizes are in :mod:`novaflow.evaluation.sources`.
     """
-    with open_tree(location) as tree:
+    with open_tree(location, settings) as tree:
         return parse_tree(tree, verify=verify, prompts=prompts)
 
 

@@ -17,6 +17,7 @@ from typing import IO
 
 from novaflow import storage
 from novaflow.errors import EvaluationError
+from novaflow.settings import NovaflowSettings
 
 MAX_MEMBER_BYTES = 2 << 30
 """The largest single file novaflow reads from an evaluation output (2 GiB): ``inference_output.jsonl`` of a
@@ -111,13 +112,14 @@ class _FolderTree(FileTree):
 
 
 class _PrefixTree(FileTree):
-    def __init__(self, base: str, names: list[str]) -> None:
+    def __init__(self, base: str, names: list[str], settings: NovaflowSettings) -> None:
         super().__init__(base.rstrip("/"), names)
         self.base = base
+        self.settings = settings
 
     @contextmanager
     def _open(self, name: str) -> Iterator[IO[bytes]]:
-        with storage.open_binary(self.base + name, error=EvaluationError) as fh:
+        with storage.open_binary(self.base + name, settings=self.settings, error=EvaluationError) as fh:
             yield fh
 
 
@@ -161,11 +163,11 @@ class _ArchiveTree(FileTree):
                 raise self._corrupt(exc) from exc
 
 
-def _archive(location: str) -> FileTree:
+def _archive(location: str, settings: NovaflowSettings) -> FileTree:
     """An archive here or on S3 (copied to a temporary file first: tar members are read by seeking)."""
     stack = ExitStack()
     try:
-        path = stack.enter_context(storage.local_copy(location, error=EvaluationError))
+        path = stack.enter_context(storage.local_copy(location, settings=settings, error=EvaluationError))
         tree = _ArchiveTree(path, location)
     except BaseException:
         stack.close()
@@ -174,36 +176,36 @@ def _archive(location: str) -> FileTree:
     return tree
 
 
-def _local_tree(path: Path) -> FileTree:
+def _local_tree(path: Path, settings: NovaflowSettings) -> FileTree:
     if path.is_dir():
         names = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
         tarballs = [n for n in names if n.endswith((".tar.gz", ".tgz"))]
         if tarballs and not any(Path(n).name.startswith("results_") for n in names):
-            return _local_tree(path / tarballs[0])
+            return _local_tree(path / tarballs[0], settings)
         return _FolderTree(path, names)
     if path.is_file():
-        return _archive(str(path))
+        return _archive(str(path), settings)
     raise EvaluationError(f"{path}: no such file or folder; pass an output.tar.gz, a folder, or an s3:// URI")
 
 
-def _s3_tree(uri: str) -> FileTree:
+def _s3_tree(uri: str, settings: NovaflowSettings) -> FileTree:
     if uri.endswith((".tar.gz", ".tgz")):
-        return _archive(uri)
+        return _archive(uri, settings)
     prefix = uri if uri.endswith("/") else uri + "/"
     if uri.count("/") == 2:  # s3://bucket: the whole bucket
         prefix = uri.rstrip("/") + "/"
-    names = storage.list_keys(prefix, error=EvaluationError)
+    names = storage.list_keys(prefix, settings=settings, error=EvaluationError)
     if not names:
         raise EvaluationError(f"{uri}: no objects under this prefix; is the job finished and the URI right?")
     tarballs = [n for n in names if n.endswith((".tar.gz", ".tgz"))]
     if tarballs and not any(n.rsplit("/", 1)[-1].startswith("results_") for n in names):
-        return _archive(prefix + tarballs[0])
-    return _PrefixTree(prefix, names)
+        return _archive(prefix + tarballs[0], settings)
+    return _PrefixTree(prefix, names, settings)
 
 
-def open_tree(location: str | Path) -> FileTree:
+def open_tree(location: str | Path, settings: NovaflowSettings) -> FileTree:
     """A :class:`FileTree` for a local folder or archive, an ``s3://`` archive, or an ``s3://`` prefix."""
     text = str(location)
     if text.startswith("s3://"):
-        return _s3_tree(text)
-    return _local_tree(Path(text))
+        return _s3_tree(text, settings)
+    return _local_tree(Path(text), settings)

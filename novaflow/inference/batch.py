@@ -45,7 +45,7 @@ from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission, submit_training_job
 from novaflow.recipes.tables import CostEstimate, load_instance_table, load_price_table
 from novaflow.registry.packages import APPROVED, default_group, describe_version, list_versions
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 from novaflow.storage import list_keys, numbered_lines, sha256_file
 
 BatchPlatform = Literal["SMTJ", "BEDROCK"]
@@ -137,7 +137,7 @@ class BatchOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
-def resolve_model_path(spec: BatchSpec, settings: NovaflowSettings | None = None) -> str | None:
+def resolve_model_path(spec: BatchSpec, settings: NovaflowSettings) -> str | None:
     """The s3:// checkpoint that answers, from a checkpoint, a model package version or a run's winner."""
     spec.model_source()
     if spec.checkpoint_uri:
@@ -164,13 +164,12 @@ def resolve_model_path(spec: BatchSpec, settings: NovaflowSettings | None = None
     return version.checkpoint_uri
 
 
-def plan_batch(spec: BatchSpec, work_dir: str | Path, settings: NovaflowSettings | None = None) -> BatchPlan:
+def plan_batch(spec: BatchSpec, work_dir: str | Path, settings: NovaflowSettings) -> BatchPlan:
     """Read the rows, write the job's input file under ``work_dir`` and decide the job; nothing is written to AWS.
 
     A problem that AWS would refuse (a custom model on Bedrock batch, a bad instance choice, no rows) is listed
     in ``plan.problems`` - the dry run's answer - rather than raised.
     """
-    settings = settings or load_settings()
     settings.require("bucket")
     problems: list[str] = []
     model_path = resolve_model_path(spec, settings)
@@ -269,10 +268,9 @@ def _bedrock_plan(
     return plan
 
 
-def submit_batch(plan: BatchPlan, settings: NovaflowSettings | None = None) -> JobRecord:
+def submit_batch(plan: BatchPlan, settings: NovaflowSettings) -> JobRecord:
     """Upload the input file (verified) and create the job once; a re-run attaches to the existing job."""
     plan.raise_for_problems()
-    settings = settings or load_settings()
     upload_file_verified(plan.input_file, plan.input_uri, settings)
     if plan.job_spec is not None:
         return submit_training_job(plan.job_spec, settings)
@@ -312,7 +310,7 @@ def wait_batch(
     poll_seconds: float = 30.0,
     max_poll_seconds: float = 300.0,
     max_wait_seconds: float = 86400.0,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     sleep: Callable[[float], None] = time.sleep,
 ) -> JobRecord:
     """Wait until the job ends (JobError when it failed or was stopped); polls back off up to ``max_poll_seconds``."""
@@ -330,12 +328,11 @@ def wait_batch(
     )
 
 
-def collect_batch(plan: BatchPlan, record: JobRecord, settings: NovaflowSettings | None = None) -> BatchOutcome:
+def collect_batch(plan: BatchPlan, record: JobRecord, settings: NovaflowSettings) -> BatchOutcome:
     """Read the job's outputs into the result table and write it under ``plan.spec.out_dir``."""
-    settings = settings or load_settings()
     if plan.job_spec is not None:
         location = locate_eval_output(plan.output_uri, record.name, settings)
-        answers, warnings = answers_from_samples(*read_inference_output(location), plan.rows)
+        answers, warnings = answers_from_samples(*read_inference_output(location, settings), plan.rows)
         tokens_basis = "estimated: about 4 characters a token (the evaluation reports none)"
     else:
         answers, warnings, location = _bedrock_answers(plan, record, settings)
@@ -422,7 +419,7 @@ def _cost(plan: BatchPlan, record: JobRecord, settings: NovaflowSettings) -> tup
 
 def run_batch_inference(
     spec: BatchSpec,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     *,
     work_dir: str | Path | None = None,
     poll_seconds: float = 30.0,
@@ -430,7 +427,6 @@ def run_batch_inference(
     max_wait_seconds: float = 86400.0,
 ) -> BatchOutcome:
     """Plan, submit (or attach), wait and collect; the results land in ``spec.out_dir``."""
-    settings = settings or load_settings()
     plan = plan_batch(spec, work_dir or Path(spec.out_dir) / "input", settings)
     record = submit_batch(plan, settings)
     record = wait_batch(

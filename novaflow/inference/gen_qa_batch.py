@@ -25,6 +25,7 @@ from novaflow.evaluation.sources import open_tree
 from novaflow.inference.results import Answer
 from novaflow.inference.rows import BatchRows
 from novaflow.jobs.spec import JobSpec
+from novaflow.settings import NovaflowSettings
 
 NO_REFERENCE = "(no reference)"
 """The ``response`` of a row without a reference: gen_qa requires a non-empty one; the answer does not depend on it."""
@@ -96,12 +97,12 @@ def row_id_of(metadata: str | None) -> str | None:
     return str(value) if value is not None else None
 
 
-def read_inference_output(location: str) -> tuple[str, list[SampleRecord]]:
+def read_inference_output(location: str, settings: NovaflowSettings) -> tuple[str, list[SampleRecord]]:
     """(file, samples) of the ``inference_output.jsonl`` in an evaluation output (archive or prefix), streamed.
 
     Only that file is read: the metrics and details of a batch job are not needed to know its answers.
     """
-    with open_tree(location) as tree:
+    with open_tree(location, settings) as tree:
         found = find_files(tree.names)["inference_output"]
         if not found:
             raise EvaluationError(f"{tree.location}: no inference_output.jsonl; is this a gen_qa evaluation output?")

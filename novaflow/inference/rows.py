@@ -88,7 +88,7 @@ def _render(spec: str, record: dict[str, Any], columns: list[str]) -> str | None
     return "".join(pieces)
 
 
-def read_batch_rows(source: DatasetSource, settings: NovaflowSettings | None = None) -> BatchRows:
+def read_batch_rows(source: DatasetSource, settings: NovaflowSettings) -> BatchRows:
     """Every row of ``source`` as a :class:`BatchRow` or a :class:`RowFailure`, in input order.
 
     The column map is the one of ``novaflow data prepare``: ``query`` (required), ``system`` (or the source's

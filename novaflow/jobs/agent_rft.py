@@ -96,7 +96,7 @@ class AgentRefs:
     checkpoint_group_arn: str
 
 
-def resolve_agent_refs(spec: JobSpec, settings: NovaflowSettings | None = None, *, create: bool = False) -> AgentRefs:
+def resolve_agent_refs(spec: JobSpec, settings: NovaflowSettings, *, create: bool = False) -> AgentRefs:
     """The intermediate checkpoint group (read-only in a dry run, created on submit as v3 does)."""
     name = checkpoint_group_name(spec)
     if create:
@@ -192,7 +192,7 @@ class AgentRFTBackend:
     create_operation = "CreateJob"
     log_group = LOG_GROUP
 
-    def __init__(self, settings: NovaflowSettings | None = None, client: BaseClient | None = None) -> None:
+    def __init__(self, settings: NovaflowSettings, client: BaseClient | None = None) -> None:
         self._client = client or get_client("sagemaker", settings)
 
     @property

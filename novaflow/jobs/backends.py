@@ -27,7 +27,7 @@ class SageMakerBackend:
     platform = Platform.SMTJ
     create_operation = "CreateTrainingJob"
 
-    def __init__(self, settings: NovaflowSettings | None = None, client: BaseClient | None = None) -> None:
+    def __init__(self, settings: NovaflowSettings, client: BaseClient | None = None) -> None:
         self._client = client or get_client("sagemaker", settings)
 
     @property
@@ -80,7 +80,7 @@ class BedrockBackend:
     platform = Platform.BEDROCK
     create_operation = "CreateModelCustomizationJob"
 
-    def __init__(self, settings: NovaflowSettings | None = None, client: BaseClient | None = None) -> None:
+    def __init__(self, settings: NovaflowSettings, client: BaseClient | None = None) -> None:
         self._client = client or get_client("bedrock", settings)
 
     @property
@@ -118,7 +118,7 @@ class BedrockBackend:
 
 def get_backend(
     platform: Platform | str,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     client: BaseClient | None = None,
     method: Method | str | None = None,
     *,

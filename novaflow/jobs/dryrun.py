@@ -43,7 +43,7 @@ from novaflow.recipes.service import CPT_IMAGE_PROBLEM, eval_task, instance_coun
 from novaflow.recipes.support import check_supported
 from novaflow.recipes.tables import CostEstimate, PriceTable, load_instance_table, load_price_table
 from novaflow.reward.deploy import LAMBDA_ARN_RE
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 IMAGE_RE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[\w./-]+:[\w.-]+$")
 MAX_COUNT_BYTES = 512 * 1024 * 1024
@@ -94,7 +94,7 @@ class DryRunReport:
 
 def dry_run(
     spec: JobSpec,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     *,
     prices: PriceTable | None = None,
     expected_hours: float | None = None,
@@ -103,7 +103,6 @@ def dry_run(
     serverless_prices_file: str | None = None,
 ) -> DryRunReport:
     """Validate ``spec`` against the recipe, tables and (read-only) AWS; never raises for a bad spec."""
-    settings = settings or load_settings()
     resolved = follow_data_reasoning(spec.resolve(settings), settings)
     report = DryRunReport(job_name=None)
     # A HyperPod job runs as its instance group's execution role, not as role_arn.

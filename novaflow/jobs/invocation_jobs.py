@@ -47,7 +47,7 @@ class InvocationJobBackend:
     platform = Platform.BEDROCK
     create_operation = "CreateModelInvocationJob"
 
-    def __init__(self, settings: NovaflowSettings | None = None, client: BaseClient | None = None) -> None:
+    def __init__(self, settings: NovaflowSettings, client: BaseClient | None = None) -> None:
         self._client = client or get_client("bedrock", settings)
 
     @property

@@ -106,7 +106,7 @@ class LogTailer:
     """
 
     job_name: str
-    settings: NovaflowSettings | None = None
+    settings: NovaflowSettings
     client: BaseClient | None = None
     log_group: str = LOG_GROUP
     tokens: dict[str, str] = field(default_factory=dict)
@@ -161,6 +161,6 @@ class LogTailer:
                 return lines
 
 
-def read_job_logs(job_name: str, settings: NovaflowSettings | None = None) -> list[LogLine]:
+def read_job_logs(job_name: str, settings: NovaflowSettings) -> list[LogLine]:
     """Every log line a job has written so far."""
     return LogTailer(job_name, settings).poll()

@@ -61,7 +61,7 @@ def manifest_from_tar(blob: bytes, uri: str) -> dict[str, Any] | None:
     return None if body is None else json.loads(body)
 
 
-def training_metrics_csv(output_uri: str, job_name: str, settings: NovaflowSettings | None = None) -> str | None:
+def training_metrics_csv(output_uri: str, job_name: str, settings: NovaflowSettings) -> str | None:
     """``step_wise_training_metrics.csv`` of a finished job, if any: beside ``manifest.json`` (HyperPod) or inside
     ``output.tar.gz`` (SMTJ)."""
     s3 = get_client("s3", settings)
@@ -87,7 +87,7 @@ def checkpoint_from_manifest(manifest: dict[str, Any], where: str) -> str:
     )
 
 
-def resolve_checkpoint(output_uri: str, job_name: str, settings: NovaflowSettings | None = None) -> str:
+def resolve_checkpoint(output_uri: str, job_name: str, settings: NovaflowSettings) -> str:
     """The escrow checkpoint URI to evaluate, deploy or continue training from."""
     s3 = get_client("s3", settings)
     tried = []
@@ -115,7 +115,7 @@ def resolve_checkpoint(output_uri: str, job_name: str, settings: NovaflowSetting
     )
 
 
-def checkpoint_of(record: JobRecord, settings: NovaflowSettings | None = None) -> str:
+def checkpoint_of(record: JobRecord, settings: NovaflowSettings) -> str:
     """A finished job's checkpoint: from the model package version it registered (serverless), else from its
     ``manifest.json``."""
     if record.output_model_package_arn:
@@ -133,7 +133,7 @@ def checkpoint_of(record: JobRecord, settings: NovaflowSettings | None = None) -
     return resolve_checkpoint(record.output_uri, record.name, settings)
 
 
-def locate_eval_output(output_uri: str, job_name: str, settings: NovaflowSettings | None = None) -> str:
+def locate_eval_output(output_uri: str, job_name: str, settings: NovaflowSettings) -> str:
     """The evaluation archive (``output.tar.gz``) or, for uncompressed layouts, the prefix holding the results."""
     s3 = get_client("s3", settings)
     base = output_uri.rstrip("/") + "/" + job_name

@@ -44,7 +44,7 @@ def wait_for_job(
     on_log_line: Callable[[LogLine], None] | None = None,
     on_status: Callable[[JobState], None] | None = None,
     log_tail_lines: int = 20,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     backend: JobBackend | None = None,
     tailer: LineSource | None = None,
     sleep: Callable[[float], None] = time.sleep,

@@ -27,7 +27,7 @@ def follows_data(spec: JobSpec) -> bool:
     return spec.platform is Platform.SMTJ and spec.nova.version == 2 and spec.method.value.startswith("sft")
 
 
-def reasoning_in(uri: str, settings: NovaflowSettings | None = None) -> bool | None:
+def reasoning_in(uri: str, settings: NovaflowSettings) -> bool | None:
     """True when any row of the JSONL at ``uri`` (local path or s3://) carries reasoning content; None if unread."""
     if not uri.startswith("s3://"):
         path = Path(uri)
@@ -52,7 +52,7 @@ def _scan(chunks: object) -> bool:
     return False
 
 
-def follow_data_reasoning(spec: JobSpec, settings: NovaflowSettings | None = None) -> JobSpec:
+def follow_data_reasoning(spec: JobSpec, settings: NovaflowSettings) -> JobSpec:
     """``spec`` with ``reasoning_enabled`` set from its training data, unless the user set it (or it has none)."""
     if not follows_data(spec) or KEY in spec.overrides or not spec.train_uri:
         return spec

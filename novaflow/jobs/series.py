@@ -110,7 +110,7 @@ def series_from_sources(stage: str, job_name: str, *, logs: Iterable[str], csv: 
     return TrainingSeries(stage, job_name, [int(s) for s in joined.index], values, sources)
 
 
-def read_training_series(stage: str, record: JobRecord, settings: NovaflowSettings | None = None) -> TrainingSeries:
+def read_training_series(stage: str, record: JobRecord, settings: NovaflowSettings) -> TrainingSeries:
     """The curves of a finished job: its CloudWatch log lines plus its step-wise CSV (SMTJ and HyperPod jobs write
     both; a HyperPod job's lines are in its cluster's log group, a multi-turn RFT job's in its own)."""
     if record.method == Method.RFT_MULTITURN.value:  # a CreateJob job logs its steps in its own group

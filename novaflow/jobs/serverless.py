@@ -30,7 +30,7 @@ from novaflow.jobs.spec import JobSpec
 from novaflow.recipes import serverless as hub_spec
 from novaflow.recipes.service import eval_task
 from novaflow.registry.packages import VERSION_ARN_RE, ensure_group, group_arn
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 PUBLIC_HUB = "SageMakerPublicHub"
 EVALUATOR_HUB = "novaflow-evaluators"
@@ -245,13 +245,11 @@ def evaluator_document(lambda_arn: str) -> str:
     return json.dumps({"SubType": "AWS/Evaluator", "JsonContent": inner})
 
 
-def _account(settings: NovaflowSettings | None) -> str:
+def _account(settings: NovaflowSettings) -> str:
     return str(get_client("sts", settings).get_caller_identity()["Account"])
 
 
-def evaluator(
-    lambda_arn: str, settings: NovaflowSettings | None = None, *, create: bool = False
-) -> tuple[str, str | None]:
+def evaluator(lambda_arn: str, settings: NovaflowSettings, *, create: bool = False) -> tuple[str, str | None]:
     """(evaluator ARN, note) for the reward Lambda: reused when this code version is registered, imported
     otherwise (``create``), or only named (dry run)."""
     lam = get_client("lambda", settings)
@@ -265,7 +263,7 @@ def evaluator(
             ) from None
         raise wrap_client_error(exc, f"Reading reward Lambda {lambda_arn}") from exc
     name = evaluator_name(str(config["FunctionName"]), str(config.get("CodeSha256", "")))
-    region = (settings or load_settings()).region
+    region = settings.region
     try:
         found = sm.describe_hub_content(HubName=EVALUATOR_HUB, HubContentType="JsonDoc", HubContentName=name)
         reference = json.loads(json.loads(found["HubContentDocument"]).get("JsonContent") or "{}").get("Reference")
@@ -317,7 +315,7 @@ def _ensure_evaluator_hub(sm: BaseClient) -> None:
             raise wrap_client_error(exc, f"Creating hub {EVALUATOR_HUB}") from exc
 
 
-def resolve_refs(spec: JobSpec, settings: NovaflowSettings | None = None, *, create: bool = False) -> ServerlessRefs:
+def resolve_refs(spec: JobSpec, settings: NovaflowSettings, *, create: bool = False) -> ServerlessRefs:
     """Look up (dry run) or make sure of (``create``) what the request refers to."""
     sm = get_client("sagemaker", settings)
     base_arn, gated = base_model(spec, sm)

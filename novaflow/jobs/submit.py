@@ -38,7 +38,7 @@ from novaflow.recipes.build import MLFLOW_FIELDS, ResolvedRecipe, build_recipe
 from novaflow.recipes.serverless import availability_problem, hyperparameter_spec
 from novaflow.recipes.support import check_supported
 from novaflow.recipes.tables import InstanceTable, load_instance_table
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 log = logging.getLogger(__name__)
 MAX_RETRY_ATTEMPTS = 20
@@ -111,14 +111,13 @@ def recipe_location(settings: NovaflowSettings, job_name: str) -> str:
 
 def prepare_submission(
     spec: JobSpec,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     *,
     suffix: str = "",
     instance_table: InstanceTable | None = None,
     strict: bool = True,
 ) -> Submission:
     """Resolve spec, recipe, name and instances without calling AWS (shared by submit and dry run)."""
-    settings = settings or load_settings()
     spec = spec.resolve(settings)
     check_supported(spec.nova, spec.method, spec.platform, spec.region, spec.eval_task)
     if spec.platform is Platform.SERVERLESS:
@@ -227,7 +226,7 @@ def upload_recipe(sub: Submission, job_name: str, settings: NovaflowSettings) ->
 
 def submit_training_job(
     spec: JobSpec,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     *,
     force_new: bool = False,
     retry_failed: bool = False,
@@ -237,7 +236,6 @@ def submit_training_job(
 
     Raises :class:`JobError` when the existing job failed or was stopped and ``retry_failed`` is False.
     """
-    settings = settings or load_settings()
     spec = follow_data_reasoning(spec.resolve(settings), settings)
     sub = prepare_submission(spec, settings, suffix=f"n{uuid.uuid4().hex[:8]}" if force_new else "")
     if sub.spec.platform in (Platform.SMTJ, Platform.SERVERLESS, Platform.SMHP):

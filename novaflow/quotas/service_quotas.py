@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from novaflow.aws import error_code, error_message, get_client
 from novaflow.quotas.capacity import Capacity, CapacityBook, CapacitySource, book_from_mapping
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 log = logging.getLogger(__name__)
 SERVICE_CODE = "sagemaker"
@@ -40,9 +40,8 @@ def training_quota_type(quota_name: str) -> str | None:
     return match.group(1) if match else None
 
 
-def read_service_quotas(settings: NovaflowSettings | None = None) -> QuotaReading:
+def read_service_quotas(settings: NovaflowSettings) -> QuotaReading:
     """Every ``... for training job usage`` quota of the account in the settings' region."""
-    settings = settings or load_settings()
     client = get_client("service-quotas", settings)
     capacities: list[Capacity] = []
     try:
@@ -62,7 +61,7 @@ def read_service_quotas(settings: NovaflowSettings | None = None) -> QuotaReadin
 
 
 def resolve_capacities(
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     overrides: Mapping[str, int] | None = None,
     *,
     read_account: bool = True,
@@ -74,7 +73,6 @@ def resolve_capacities(
     clusters); then ``NOVAFLOW_QUOTAS``; then ``overrides`` (``--quota`` / the flow's ``wait.quotas``). For a key
     known to several, the smallest value wins.
     """
-    settings = settings or load_settings()
     notes: list[str] = []
     book = CapacityBook()
     if read_account:

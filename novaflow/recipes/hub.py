@@ -41,7 +41,7 @@ def method_of(entry: dict[str, Any]) -> str | None:
 
 
 def sync_instance_table(
-    table: InstanceTable, settings: NovaflowSettings | None = None, client: BaseClient | None = None
+    table: InstanceTable, settings: NovaflowSettings, client: BaseClient | None = None
 ) -> tuple[InstanceTable, list[str]]:
     """A copy of ``table`` updated from the hub, and a line per change (for the user to review)."""
     sm = client or get_client("sagemaker", settings)

@@ -25,10 +25,10 @@ from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission
 from novaflow.registry.lineage import lineage_properties
 from novaflow.registry.packages import ModelVersion, annotate, register_checkpoint
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 
-def data_sha256(uri: str, settings: NovaflowSettings | None = None) -> str | None:
+def data_sha256(uri: str, settings: NovaflowSettings) -> str | None:
     """The sha256 novaflow recorded on upload (object metadata), when the object has one."""
     try:
         bucket, key = split_s3_uri(uri)
@@ -39,9 +39,9 @@ def data_sha256(uri: str, settings: NovaflowSettings | None = None) -> str | Non
     return str(value) if value else None
 
 
-def recipe_sha256(spec: JobSpec, settings: NovaflowSettings | None = None) -> str:
+def recipe_sha256(spec: JobSpec, settings: NovaflowSettings) -> str:
     """The sha256 of what configured the job: its uploaded recipe, or its hyperparameters (serverless)."""
-    text = prepare_submission(spec, settings or load_settings(), strict=False).recipe.to_yaml()
+    text = prepare_submission(spec, settings, strict=False).recipe.to_yaml()
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -51,7 +51,7 @@ def lineage_of(
     *,
     stage: str,
     flow_run: str | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> dict[str, object]:
     """What the version should say about where it came from."""
     facts: dict[str, object] = {
@@ -79,13 +79,13 @@ def register_job_model(
     *,
     stage: str,
     flow_run: str | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> ModelVersion:
     """The version holding the job's model, with its lineage (created for SMTJ/Bedrock, annotated for serverless)."""
     facts = lineage_of(record, spec, stage=stage, flow_run=flow_run, settings=settings)
     if record.output_model_package_arn:
         return annotate(record.output_model_package_arn, lineage_properties(facts), settings)
-    image = _inference_image((settings or load_settings()).region)
+    image = _inference_image(settings.region)
     return register_checkpoint(
         group,
         checkpoint,

@@ -107,11 +107,11 @@ class ModelVersion:
         )
 
 
-def _sagemaker(settings: NovaflowSettings | None) -> Any:
+def _sagemaker(settings: NovaflowSettings) -> Any:
     return get_client("sagemaker", settings)
 
 
-def group_arn(name: str, settings: NovaflowSettings | None = None) -> str | None:
+def group_arn(name: str, settings: NovaflowSettings) -> str | None:
     """The group's ARN, or None when it does not exist (read-only)."""
     try:
         return str(
@@ -123,7 +123,7 @@ def group_arn(name: str, settings: NovaflowSettings | None = None) -> str | None
         raise wrap_client_error(exc, f"Describing model package group {name}") from exc
 
 
-def ensure_group(name: str, settings: NovaflowSettings | None = None, *, description: str = "") -> str:
+def ensure_group(name: str, settings: NovaflowSettings, *, description: str = "") -> str:
     """Describe-then-create the group; a concurrent creator's group is used, not a second one."""
     check_group_name(name)
     found = group_arn(name, settings)
@@ -144,7 +144,7 @@ def ensure_group(name: str, settings: NovaflowSettings | None = None, *, descrip
     return str(response["ModelPackageGroupArn"])
 
 
-def describe_version(arn: str, settings: NovaflowSettings | None = None) -> ModelVersion:
+def describe_version(arn: str, settings: NovaflowSettings) -> ModelVersion:
     try:
         desc = _sagemaker(settings).describe_model_package(ModelPackageName=arn)
     except ClientError as exc:
@@ -154,7 +154,7 @@ def describe_version(arn: str, settings: NovaflowSettings | None = None) -> Mode
     return ModelVersion.from_description(desc)
 
 
-def list_versions(group: str, settings: NovaflowSettings | None = None) -> list[ModelVersion]:
+def list_versions(group: str, settings: NovaflowSettings) -> list[ModelVersion]:
     """Every version of ``group``, oldest first (an unknown group is an error naming it)."""
     if group_arn(group, settings) is None:
         raise ConfigError(f"Model package group {group} does not exist: nothing has been registered under it.")
@@ -171,7 +171,7 @@ def list_versions(group: str, settings: NovaflowSettings | None = None) -> list[
     return sorted(versions, key=lambda v: v.version)
 
 
-def find_version(group: str, job_name: str, settings: NovaflowSettings | None = None) -> ModelVersion | None:
+def find_version(group: str, job_name: str, settings: NovaflowSettings) -> ModelVersion | None:
     """The version the job ``job_name`` registered in ``group``, if any."""
     if group_arn(group, settings) is None:
         return None
@@ -192,7 +192,7 @@ def register_checkpoint(
     lineage: Mapping[str, object] | None = None,
     description: str | None = None,
     image: str | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> ModelVersion:
     """The version for ``job_name``'s checkpoint in ``group``: found when registered before, created otherwise."""
     if not checkpoint_uri.startswith("s3://"):
@@ -229,7 +229,7 @@ def register_checkpoint(
     return describe_version(str(response["ModelPackageArn"]), settings)
 
 
-def annotate(arn: str, facts: Mapping[str, str], settings: NovaflowSettings | None = None) -> ModelVersion:
+def annotate(arn: str, facts: Mapping[str, str], settings: NovaflowSettings) -> ModelVersion:
     """Add metadata (lineage or metrics, already prefixed) to a version; existing keys are updated, not removed."""
     current = describe_version(arn, settings)
     properties = fit(dict(facts), current.properties)
@@ -241,7 +241,7 @@ def annotate(arn: str, facts: Mapping[str, str], settings: NovaflowSettings | No
     return describe_version(arn, settings)
 
 
-def set_approval(arn: str, status: str, reason: str, settings: NovaflowSettings | None = None) -> ModelVersion:
+def set_approval(arn: str, status: str, reason: str, settings: NovaflowSettings) -> ModelVersion:
     """Set the version's approval status with the reason (``ApprovalDescription``)."""
     if status not in STATUSES:
         raise ConfigError(f"Unknown approval status {status!r}: use one of {', '.join(STATUSES)}.")
@@ -258,7 +258,7 @@ def set_approval(arn: str, status: str, reason: str, settings: NovaflowSettings 
     return describe_version(arn, settings)
 
 
-def deployable_checkpoint(arn: str, settings: NovaflowSettings | None = None) -> tuple[ModelVersion, str]:
+def deployable_checkpoint(arn: str, settings: NovaflowSettings) -> tuple[ModelVersion, str]:
     """(version, checkpoint) of an Approved version; a rejected or pending one is never deployed."""
     version = describe_version(check_version_arn(arn), settings)
     if version.status == REJECTED:

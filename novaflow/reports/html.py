@@ -35,6 +35,7 @@ from novaflow.reports.figures import (
 )
 from novaflow.reports.format import fixed, p_text
 from novaflow.reports.run import RunReport
+from novaflow.settings import NovaflowSettings
 from novaflow.storage import browser_url
 
 REPORT_JSON = "report.json"
@@ -324,7 +325,14 @@ def report_figures(stages: Mapping[str, EvalResult]) -> list[go.Figure]:
     return figures
 
 
-def save_report(html: str, path: str | Path, *, s3_uri: str | None = None, data: bytes | None = None) -> dict[str, str]:
+def save_report(
+    html: str,
+    path: str | Path,
+    *,
+    settings: NovaflowSettings,
+    s3_uri: str | None = None,
+    data: bytes | None = None,
+) -> dict[str, str]:
     """Write the report (and its exact JSON beside it) locally and, if asked, to S3; returns where the HTML went
     (``local``; with S3 also ``s3`` and ``url``, a presigned link a browser opens).
 
@@ -340,7 +348,7 @@ def save_report(html: str, path: str | Path, *, s3_uri: str | None = None, data:
     where = {"local": str(out)}
     if s3_uri:
         bucket, key = split_s3_uri(s3_uri)
-        s3 = get_client("s3")
+        s3 = get_client("s3", settings)
         uploads = [(key, html.encode("utf-8"), "text/html; charset=utf-8")]
         if data is not None:
             uploads.append(
@@ -352,7 +360,7 @@ def save_report(html: str, path: str | Path, *, s3_uri: str | None = None, data:
             except ClientError as exc:
                 raise wrap_client_error(exc, f"uploading the report to s3://{bucket}/{k}") from exc
         where["s3"] = s3_uri
-        where["url"] = browser_url(s3_uri)
+        where["url"] = browser_url(s3_uri, settings)
     return where
 
 

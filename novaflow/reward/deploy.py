@@ -28,7 +28,7 @@ from novaflow.aws import error_code, error_message, get_client, is_not_found, wr
 from novaflow.errors import AwsError, RewardError
 from novaflow.reward.defaults import DEFAULT_FUNCTION_NAME
 from novaflow.reward.package import HANDLER, RUNTIME, build_zip, code_sha256
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 from reward_lambda.config import RewardConfig
 
 MANAGED_TAG_KEY = "novaflow:managed"
@@ -113,7 +113,7 @@ def deploy_reward_lambda(
     *,
     function_name: str = DEFAULT_FUNCTION_NAME,
     config: RewardConfig | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     invoke_role_arn: str | None = None,
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
     memory_mb: int = DEFAULT_MEMORY_MB,
@@ -131,7 +131,6 @@ def deploy_reward_lambda(
     validate_function_name(function_name)
     if not 1 <= timeout_seconds <= 900:
         raise RewardError(f"timeout_seconds={timeout_seconds}: a Lambda runs for 1 to 900 seconds")
-    settings = settings or load_settings()
     if invoke_role_arn is None:
         settings.require("role_arn")
         invoke_role_arn = settings.role_arn
@@ -224,7 +223,7 @@ def deploy_reward_lambda(
     )
 
 
-def existing_function_arn(function_arn: str, settings: NovaflowSettings | None = None) -> str:
+def existing_function_arn(function_arn: str, settings: NovaflowSettings) -> str:
     """Check a team's own function, used as is (never redeployed): an unqualified ARN of a function that exists."""
     if not LAMBDA_ARN_RE.match(function_arn):
         raise RewardError(
@@ -243,7 +242,7 @@ def existing_function_arn(function_arn: str, settings: NovaflowSettings | None =
 
 
 def ensure_execution_role(
-    function_name: str, partition: str, region: str, account: str, settings: NovaflowSettings | None = None
+    function_name: str, partition: str, region: str, account: str, settings: NovaflowSettings
 ) -> tuple[str, bool]:
     """The Lambda's execution role (trusts lambda.amazonaws.com, logs only); returns (ARN, whether it changed)."""
     iam = get_client("iam", settings)
@@ -275,7 +274,7 @@ def ensure_execution_role(
     return role["Arn"], changed
 
 
-def grant_invoke(role_arn: str, function_arn: str, settings: NovaflowSettings | None = None) -> bool:
+def grant_invoke(role_arn: str, function_arn: str, settings: NovaflowSettings) -> bool:
     """Allow ``role_arn`` to invoke exactly ``function_arn``; returns whether the policy had to change."""
     iam = get_client("iam", settings)
     role_name = role_arn.rsplit("/", 1)[-1]

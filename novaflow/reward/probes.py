@@ -269,7 +269,7 @@ class LocalRunner:
 class LambdaRunner:
     """Grades batches through the deployed function (synchronous Invoke, as the RFT service calls it)."""
 
-    def __init__(self, function_name: str, settings: NovaflowSettings | None = None) -> None:
+    def __init__(self, function_name: str, settings: NovaflowSettings) -> None:
         self.function_name = function_name
         self.client = get_client("lambda", settings)
 
@@ -283,7 +283,7 @@ def verify_reward_function(
     source: str,
     zip_bytes: bytes | None = None,
     function_name: str | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     limit: int = 200,
 ) -> GraderVerification:
     """Verify a team's reward: the packaged code locally (``zip_bytes``) and/or the deployed ``function_name``."""

@@ -63,7 +63,7 @@ class RewardSource:
         return self.location.rstrip("/").rsplit("/", 1)[-1]
 
 
-def load_reward_source(location: str | Path, settings: NovaflowSettings | None = None) -> RewardSource:
+def load_reward_source(location: str | Path, settings: NovaflowSettings) -> RewardSource:
     """Read and check a reward file (a local path or ``s3://``; ``requirements.txt`` beside it is picked up)."""
     text_location = str(location)
     if text_location.startswith("s3://"):
@@ -183,7 +183,7 @@ def _describe(args: ast.arguments) -> str:
     return f"({', '.join(names)})" if names else "no arguments"
 
 
-def _download(uri: str, settings: NovaflowSettings | None) -> tuple[Path, Path | None]:
+def _download(uri: str, settings: NovaflowSettings) -> tuple[Path, Path | None]:
     """Fetch an ``s3://`` reward file (and ``requirements.txt`` in the same prefix, when there is one)."""
     bucket, key = split_s3_uri(uri)
     s3 = get_client("s3", settings)

@@ -105,7 +105,7 @@ def verify_reward(
     predictions: str | Path | Sequence[tuple[str, str]] | None = None,
     function_name: str | None = None,
     config: RewardConfig | None = None,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
     limit: int = DEFAULT_LIMIT,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_invalid_share: float = DEFAULT_MAX_INVALID_SHARE,
@@ -153,7 +153,7 @@ def verify_reward(
 
 
 def labels_of_rows(
-    location: str | Path, *, settings: NovaflowSettings | None = None, max_labels: int = MAX_LABELS
+    location: str | Path, *, settings: NovaflowSettings, max_labels: int = MAX_LABELS
 ) -> tuple[str, ...]:
     """The label set of RFT rows whose reference answers are labels (few distinct strings), in first-seen order.
 
@@ -253,7 +253,7 @@ def invoke_batches(
     events: Sequence[dict[str, Any]],
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    settings: NovaflowSettings | None = None,
+    settings: NovaflowSettings,
 ) -> list[dict[str, Any]]:
     """Invoke the function synchronously batch by batch; a function error raises with its message and log."""
     lam = get_client("lambda", settings)
@@ -292,7 +292,7 @@ def invoke_once(lam: Any, function_name: str, batch: Sequence[Any], where: str) 
         raise RewardError(f"reward function {function_name} returned non-JSON: {raw[:200]!r}") from None
 
 
-def deployed_environment(function_name: str, settings: NovaflowSettings | None = None) -> dict[str, str]:
+def deployed_environment(function_name: str, settings: NovaflowSettings) -> dict[str, str]:
     """The deployed function's environment variables (the grader's configuration)."""
     try:
         conf = get_client("lambda", settings).get_function_configuration(FunctionName=function_name)
@@ -301,9 +301,7 @@ def deployed_environment(function_name: str, settings: NovaflowSettings | None =
     return dict((conf.get("Environment") or {}).get("Variables") or {})
 
 
-def load_jsonl(
-    location: str | Path, *, limit: int = DEFAULT_LIMIT, settings: NovaflowSettings | None = None
-) -> list[dict[str, Any]]:
+def load_jsonl(location: str | Path, *, limit: int = DEFAULT_LIMIT, settings: NovaflowSettings) -> list[dict[str, Any]]:
     """The first ``limit`` JSON objects of a JSONL file (blank lines skipped); bad lines name file and line."""
     rows: list[dict[str, Any]] = []
     for number, line in storage.numbered_lines(location, settings=settings):
@@ -324,7 +322,7 @@ def load_jsonl(
 
 
 def load_prediction_pairs(
-    location: str | Path, *, limit: int = DEFAULT_LIMIT, settings: NovaflowSettings | None = None
+    location: str | Path, *, limit: int = DEFAULT_LIMIT, settings: NovaflowSettings
 ) -> list[tuple[str, str]]:
     """(prediction, gold) pairs from a JSONL file or a Nova evaluation output.
 
@@ -343,7 +341,7 @@ def load_prediction_pairs(
                 )
             pairs.append((_unwrap_inference(pred) if "prediction" not in row else pred, gold))
         return pairs
-    result = parse_eval_output(location)
+    result = parse_eval_output(location, settings=settings)
     pairs = []
     for record in list(result.samples)[:limit]:
         pred = _field(record, "prediction")

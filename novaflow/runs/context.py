@@ -8,19 +8,16 @@ a sweep's variants) never see each other's account, region or endpoint.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from novaflow.settings import NovaflowSettings
 
 
 @dataclass(frozen=True)
 class RunContext:
-    """The run's name, settings (region, bucket, endpoint) and boto3 session (None: the default chain)."""
+    """The run's name and settings (region, bucket, endpoint, and the boto3 session they sign with)."""
 
     run_name: str
     settings: NovaflowSettings
-    session: Any = None
-    """A ``boto3.Session`` from the run's credentials block, or None for the process's credential chain."""
 
     @property
     def prefix(self) -> str:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from novaflow.aws import error_code, get_client, split_s3_uri
 from novaflow.jobs.invocation_jobs import InvocationJobBackend
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 ACTIVE_STATUSES = frozenset({"InProgress"})
 SAGEMAKER_PLATFORMS = frozenset({"SMTJ", "SERVERLESS"})
@@ -26,10 +26,9 @@ def _run_prefix(settings: NovaflowSettings, run_id: str) -> tuple[str, str]:
 
 
 def register_job(
-    run_id: str, job_name: str, *, platform: str = "SMTJ", stage: str = "", settings: NovaflowSettings | None = None
+    run_id: str, job_name: str, *, platform: str = "SMTJ", stage: str = "", settings: NovaflowSettings
 ) -> None:
     """Remember that run ``run_id`` owns ``job_name`` (idempotent)."""
-    settings = settings or load_settings()
     bucket, prefix = _run_prefix(settings, run_id)
     body = {"job_name": job_name, "platform": platform, "stage": stage, "registered": datetime.now(UTC).isoformat()}
     get_client("s3", settings).put_object(
@@ -37,9 +36,8 @@ def register_job(
     )
 
 
-def jobs_of_run(run_id: str, settings: NovaflowSettings | None = None) -> list[dict[str, str]]:
+def jobs_of_run(run_id: str, settings: NovaflowSettings) -> list[dict[str, str]]:
     """The jobs run ``run_id`` registered, oldest first."""
-    settings = settings or load_settings()
     bucket, prefix = _run_prefix(settings, run_id)
     s3 = get_client("s3", settings)
     records: list[dict[str, str]] = []
@@ -62,13 +60,12 @@ def _stop_invocation_job(name: str, settings: NovaflowSettings) -> list[str]:
     return [name]
 
 
-def stop_jobs_of_run(run_id: str, settings: NovaflowSettings | None = None) -> list[str]:
+def stop_jobs_of_run(run_id: str, settings: NovaflowSettings) -> list[str]:
     """Stop every SageMaker job (on instances or serverless) and Bedrock batch inference job of the run that is still
     running; returns the names.
 
     Jobs that already finished, or vanished, are left alone: the hook must be safe to run twice.
     """
-    settings = settings or load_settings()
     sagemaker = get_client("sagemaker", settings)
     stopped: list[str] = []
     for record in jobs_of_run(run_id, settings):

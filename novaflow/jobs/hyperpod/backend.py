@@ -27,7 +27,7 @@ from novaflow.jobs.hyperpod.job import CONFIG_PREFIX, JOB_GROUP, JOB_PLURAL, JOB
 from novaflow.jobs.logs import LogLine
 from novaflow.jobs.records import map_status
 from novaflow.recipes.hyperpod_derive import MANAGED_BY, MANAGED_BY_LABEL
-from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.settings import NovaflowSettings
 
 log = logging.getLogger(__name__)
 LOG_STREAM_PREFIX = "SagemakerHyperPodTrainingJob"
@@ -73,12 +73,12 @@ class HyperPodBackend:
 
     def __init__(
         self,
-        settings: NovaflowSettings | None = None,
+        settings: NovaflowSettings,
         cluster: str | None = None,
         namespace: str | None = None,
         client: BaseClient | None = None,
     ) -> None:
-        self.settings = settings or load_settings()
+        self.settings = settings
         name = cluster or self.settings.hyperpod_cluster
         if not name:
             raise ConfigError(
@@ -197,7 +197,7 @@ class HyperPodLogTailer:
 
     job_name: str
     log_group: str
-    settings: NovaflowSettings | None = None
+    settings: NovaflowSettings
     client: BaseClient | None = None
     seen: set[str] = field(default_factory=set)
     start_time: int = 0

@@ -16,8 +16,14 @@ from typing import Any
 import yaml
 
 from novaflow.aws import get_client, split_s3_uri
+from novaflow.settings import load_settings
 
 IMAGE = "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-fine-tune-repo:SM-TJ-SFT-V2-latest"
+
+
+def _client(service: str) -> Any:
+    """A client of the embedded AWS the environment points at (these helpers stand in for a user's own calls)."""
+    return get_client(service, load_settings())
 
 
 def load_questions(path: str | Path) -> list[dict[str, str]]:
@@ -72,7 +78,7 @@ def jsonl(rows: list[dict[str, Any]]) -> bytes:
 
 def put(uri: str, body: bytes) -> str:
     bucket, key = split_s3_uri(uri)
-    get_client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+    _client("s3").put_object(Bucket=bucket, Key=key, Body=body)
     return uri
 
 
@@ -180,7 +186,7 @@ def submit(
     }
     if recipe["run"].get("reward_lambda_arn"):
         hyper["reward_lambda_arn"] = recipe["run"]["reward_lambda_arn"]
-    response = get_client("sagemaker").create_training_job(
+    response = _client("sagemaker").create_training_job(
         TrainingJobName=name,
         RoleArn=role_arn,
         AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
@@ -217,7 +223,7 @@ def submit(
 def wait(name: str, timeout: float = 60.0, poll: float = 0.1) -> dict[str, Any]:
     import time
 
-    sm = get_client("sagemaker")
+    sm = _client("sagemaker")
     deadline = time.monotonic() + timeout
     while True:
         job = sm.describe_training_job(TrainingJobName=name)
@@ -228,7 +234,7 @@ def wait(name: str, timeout: float = 60.0, poll: float = 0.1) -> dict[str, Any]:
 
 def job_log(name: str) -> list[str]:
     """Every CloudWatch log message of training job ``name``'s first stream, in order."""
-    logs = get_client("logs")
+    logs = _client("logs")
     group = "/aws/sagemaker/TrainingJobs"
     stream = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{name}/")["logStreams"][0]
     events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True)
@@ -280,4 +286,4 @@ def submit_serverless(
         request["ModelPackageConfig"] = {"ModelPackageGroupArn": group_arn}
         if source_package:
             request["ModelPackageConfig"]["SourceModelPackageArn"] = source_package
-    return str(get_client("sagemaker").create_training_job(**request)["TrainingJobArn"])
+    return str(_client("sagemaker").create_training_job(**request)["TrainingJobArn"])
