@@ -27,8 +27,11 @@ def ideal_seconds(csv: Path) -> float:
     from novaflow.data.source import ColumnMap, DatasetSource
     from novaflow.inference.rows import read_batch_rows
     from novaflow.local.models.classifier import base_answer
+    from novaflow.settings import load_settings
 
-    rows = read_batch_rows(DatasetSource(path=str(csv), columns=ColumnMap(query="Body", id="Id"))).rows
+    rows = read_batch_rows(
+        DatasetSource(path=str(csv), columns=ColumnMap(query="Body", id="Id")), settings=load_settings()
+    ).rows
     start = time.perf_counter()
     for row in rows:
         base_answer(row.system or "", row.query)

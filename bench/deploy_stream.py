@@ -15,6 +15,7 @@ from novaflow.deploy.stream import StreamAssembler
 from novaflow.deploy.targets import ask, deploy_checkpoint
 from novaflow.deploy.teardown import teardown
 from novaflow.local import LocalAws
+from novaflow.settings import load_settings
 
 SYSTEM = "Classify the Stack Overflow question. Answer with exactly one label: HQ, LQ_EDIT or LQ_CLOSE."
 
@@ -46,7 +47,8 @@ def main() -> None:
         rate, ms = parse_rate(data, chunk)
         print(f"{f'chunks of {chunk} B':<34}{rate:>10.2f}{ms:>20.2f}")
     with LocalAws():
-        s3 = get_client("s3")
+        settings = load_settings()
+        s3 = get_client("s3", settings=settings)
         s3.create_bucket(Bucket="customer-escrow-123456789012-smtj-bench")
         ckpt = "s3://customer-escrow-123456789012-smtj-bench/job/outputs/checkpoints"
         served = [
@@ -58,8 +60,9 @@ def main() -> None:
                 context_length=8000,
                 max_concurrency=8,
                 sleep=lambda s: None,
+                settings=settings,
             ),
-            deploy_checkpoint("bedrock_od", "bench-od", ckpt, sleep=lambda s: None),
+            deploy_checkpoint("bedrock_od", "bench-od", ckpt, sleep=lambda s: None, settings=settings),
         ]
         print(f"\n{'embedded AWS, 20 calls each':<34}{'median ms':>10}{'p95 ms':>10}{'TTFT ms':>10}")
         for dep in served:
@@ -67,7 +70,14 @@ def main() -> None:
                 totals, firsts = [], []
                 for i in range(20):
                     start = time.perf_counter()
-                    result = ask(dep.target, dep.invoke_id, f"Title: question {i}", system=SYSTEM, stream=stream)
+                    result = ask(
+                        dep.target,
+                        dep.invoke_id,
+                        f"Title: question {i}",
+                        system=SYSTEM,
+                        stream=stream,
+                        settings=settings,
+                    )
                     totals.append((time.perf_counter() - start) * 1000)
                     if stream:
                         firsts.append((result.first_token_seconds or 0) * 1000)  # type: ignore[union-attr]
@@ -76,7 +86,7 @@ def main() -> None:
                 label = f"{dep.target} {'stream' if stream else 'plain'}"
                 print(f"{label:<34}{statistics.median(totals):>10.1f}{p95:>10.1f}{ttft}")
         for dep in served:
-            teardown(dep.name, services=dep.services)
+            teardown(dep.name, services=dep.services, settings=settings)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from novaflow.jobs.dryrun import dry_run
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission, submit_training_job
 from novaflow.local import LocalAws
+from novaflow.settings import load_settings
 
 
 def timed(label: str, n: int, fn) -> None:
@@ -25,12 +26,13 @@ def timed(label: str, n: int, fn) -> None:
 
 def main(n: int = 20) -> None:
     with LocalAws():
+        settings = load_settings()
         body = b"".join(
             b'{"schemaVersion": "bedrock-conversation-2024", "messages": [{"role": "user", "content": '
             b'[{"text": "q"}]}, {"role": "assistant", "content": [{"text": "HQ"}]}]}\n'
             for _ in range(64)
         )
-        get_client("s3").put_object(Bucket="novaflow-local", Key="data/train.jsonl", Body=body)
+        get_client("s3", settings=settings).put_object(Bucket="novaflow-local", Key="data/train.jsonl", Body=body)
 
         def spec(i: int) -> JobSpec:
             return JobSpec(
@@ -42,10 +44,10 @@ def main(n: int = 20) -> None:
 
         print("| operation                              |    n |     total |    per op |")
         print("|---|---|---|---|")
-        timed("prepare_submission (offline)", n, lambda i: prepare_submission(spec(i)).request())
-        timed("submit (describe + upload + create)", n, lambda i: submit_training_job(spec(i)))
-        timed("submit again (describe -> attach)", n, lambda i: submit_training_job(spec(i)))
-        timed("dry_run (read-only checks)", n, lambda i: dry_run(spec(i), simulate_iam=False))
+        timed("prepare_submission (offline)", n, lambda i: prepare_submission(spec(i), settings=settings).request())
+        timed("submit (describe + upload + create)", n, lambda i: submit_training_job(spec(i), settings=settings))
+        timed("submit again (describe -> attach)", n, lambda i: submit_training_job(spec(i), settings=settings))
+        timed("dry_run (read-only checks)", n, lambda i: dry_run(spec(i), simulate_iam=False, settings=settings))
 
 
 if __name__ == "__main__":

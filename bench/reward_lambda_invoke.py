@@ -12,6 +12,7 @@ import time
 from novaflow.aws import get_client
 from novaflow.local import LocalAws
 from novaflow.reward.deploy import deploy_reward_lambda
+from novaflow.settings import load_settings
 from reward_lambda.handler import lambda_handler
 from reward_lambda.labels import DEFAULT_LABELS
 
@@ -40,8 +41,9 @@ def main() -> None:
             lambda_handler(event, None)
         rows.append(("in-process", n, (time.perf_counter() - start) / 20 * 1000))
     with LocalAws():
-        reward = deploy_reward_lambda(poll_seconds=0.01)
-        lam = get_client("lambda")
+        settings = load_settings()
+        reward = deploy_reward_lambda(poll_seconds=0.01, settings=settings)
+        lam = get_client("lambda", settings=settings)
         for n in (1, 64, 1024):
             payload = json.dumps(batch(n))
             times = []

@@ -48,6 +48,8 @@ def held_seconds(states: list[Any]) -> float:
 
 
 def measure(run_id: str, env: dict[str, str]) -> tuple[float, float]:
+    from novaflow.settings import load_settings
+
     os.environ.update(env)
     import boto3
     from prefect.client.orchestration import get_client
@@ -58,7 +60,7 @@ def measure(run_id: str, env: dict[str, str]) -> tuple[float, float]:
         held = held_seconds(client.read_flow_run_states(run_id))
     sm = boto3.client("sagemaker", endpoint_url=env["AWS_ENDPOINT_URL"])
     job_seconds = 0.0
-    for record in jobs_of_run(run_id):
+    for record in jobs_of_run(run_id, settings=load_settings()):
         job = sm.describe_training_job(TrainingJobName=record["job_name"])
         job_seconds += (job["TrainingEndTime"] - job["CreationTime"]).total_seconds()
     return held, job_seconds

@@ -26,8 +26,9 @@ from novaflow.deploy.hosting import TABLE_PATH, hosting_instance_types
 
 def _from_ec2(names: list[str]) -> tuple[dict[str, dict[str, Any]], str]:
     from novaflow.aws import get_client
+    from novaflow.settings import load_settings
 
-    ec2 = get_client("ec2")
+    ec2 = get_client("ec2", settings=load_settings())
     found = ec2.describe_instance_types(InstanceTypes=[n.removeprefix("ml.") for n in names])["InstanceTypes"]
     return {"ml." + item["InstanceType"]: item for item in found}, "EC2 DescribeInstanceTypes"
 
