@@ -56,7 +56,7 @@ def sft_job_name(params: EndToEndParams) -> str:
     (novaflow.jobs.reasoning sets it from the data at submit).
     """
     spec = spec_for(
-        resolve_model(params.model),
+        resolve_model(params.model, settings=load_settings()),
         Method.SFT_LORA,
         JobParams(overrides={"reasoning_enabled": False}),
         train_uri=data_uri(params, "sft"),
@@ -131,5 +131,10 @@ def resume_when_paused(
 
 def baseline_job_name(params: EndToEndParams) -> str:
     """The deterministic name of the baseline evaluation job a run of ``params`` submits (gen_qa on the eval rows)."""
-    spec = spec_for(resolve_model(params.model), Method.EVALUATION, JobParams(), train_uri=data_uri(params, "eval"))
+    spec = spec_for(
+        resolve_model(params.model, settings=load_settings()),
+        Method.EVALUATION,
+        JobParams(),
+        train_uri=data_uri(params, "eval"),
+    )
     return spec.resolve(load_settings()).job_name()

@@ -37,7 +37,7 @@ def test_the_mtrl_stage_trains_an_agent_file_and_its_model_is_evaluated_in_the_r
     assert set(result["metrics"]) == {"baseline", "post-mtrl"}
     assert "agent-check" in result["stages"] and "mtrl" in result["stages"]
     # the model the job registered is the one evaluated, and it is compared with the baseline in the report
-    (version,) = list_versions(default_group("nova-lite-2", "mtrl-e2e"))
+    (version,) = list_versions(default_group("nova-lite-2", "mtrl-e2e"), settings=load_settings())
     assert version.lineage["stage"] == "mtrl" and version.lineage["job"] == result["jobs"]["mtrl"]
     em = {row["metric"]: row for row in result["comparison"]}["em"]
     assert em["post-mtrl"] == result["metrics"]["post-mtrl"]["em"] == pytest.approx(version.metrics["em"], abs=1e-6)

@@ -27,6 +27,7 @@ from prefect_kubernetes.worker import KubernetesWorker
 
 from flows.end_to_end import end_to_end
 from novaflow.local.aws.server import LOCAL_BUCKET
+from novaflow.settings import load_settings
 from tests.flows.helpers import FAST_WAIT, artifacts_of, logs_of, sft_job_name, small_params, training_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -422,7 +423,7 @@ def test_a_suspended_deployed_run_holds_no_process_while_sft_runs_and_finishes_a
 def _ledger(run_id: str) -> list[str]:
     from novaflow.runs.ledger import jobs_of_run
 
-    return [record["job_name"] for record in jobs_of_run(run_id)]
+    return [record["job_name"] for record in jobs_of_run(run_id, settings=load_settings())]
 
 
 @pytest.mark.slow

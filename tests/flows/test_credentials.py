@@ -7,7 +7,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -23,11 +25,11 @@ from prefect_aws import AwsClientParameters, AwsCredentials
 
 from flows.end_to_end import end_to_end
 from flows.single_stage import verify_reward
-from novaflow.aws import current_session, get_client, use_session
+from novaflow.aws import get_client
 from novaflow.errors import ConfigError
 from novaflow.local.aws.server import LOCAL_BUCKET, LOCAL_ROLE_ARN
-from novaflow.settings import apply_overrides, load_settings
-from tasks.credentials import credentials_from_parameters, use_run_credentials
+from novaflow.settings import load_settings
+from tasks.credentials import credentials_from_parameters, run_context, use_run_credentials
 from tests.flows.helpers import logs_of, small_params
 from tests.production.iam import EXAMPLE_BUCKET, allows, iam_actions, load_policy
 
@@ -63,13 +65,6 @@ def block_user(aws: Any) -> dict[str, str]:
         "secret": key["SecretAccessKey"],
         "arn": iam.get_user(UserName="novaflow-ci")["User"]["Arn"],
     }
-
-
-@pytest.fixture(autouse=True)
-def _process_credentials_restored() -> Any:
-    yield
-    use_session(None)
-    apply_overrides()
 
 
 def _recorded_run(aws: Any, params_json: str, out: Path, block: str) -> dict[str, Any]:
@@ -188,7 +183,7 @@ def test_the_block_as_the_run_form_sends_it_is_resolved_before_the_flow_starts(a
 @flow
 def _signing_key(aws_credentials: AwsCredentials | str | None = None) -> tuple[str, str]:
     settings = use_run_credentials(aws_credentials)
-    client = get_client("s3")
+    client = get_client("s3", settings)
     return client._request_signer._credentials.access_key, settings.region
 
 
@@ -198,7 +193,61 @@ def test_a_run_without_a_block_goes_back_to_the_process_credentials(aws, block_u
     given = AwsCredentials(aws_access_key_id="AKIAGIVENINCODE00001", aws_secret_access_key="s", region_name="eu-west-2")
     assert _signing_key(aws_credentials=given) == ("AKIAGIVENINCODE00001", "eu-west-2")
     assert _signing_key() == ("testing", "us-east-1")
-    assert current_session() is None and load_settings().region == "us-east-1"
+    assert load_settings().session is None and load_settings().region == "us-east-1"
+
+
+_BOTH_STARTED = threading.Barrier(2, timeout=60)
+
+
+@flow
+def _run_identity(aws_credentials: AwsCredentials | str | None = None, bucket: str = "", both: bool = False) -> dict:
+    """What one run signs as: its STS identity, its clients' key and region, and a bucket it creates."""
+    settings = run_context(aws_credentials, f"isolation-{bucket}").settings
+    if both:
+        _BOTH_STARTED.wait()  # both runs hold their settings before either calls AWS: they overlap
+    sts, s3 = get_client("sts", settings), get_client("s3", settings)
+    if settings.region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": settings.region})
+    return {
+        "arn": sts.get_caller_identity()["Arn"],
+        "key": s3._request_signer._credentials.access_key,
+        "regions": {sts.meta.region_name, s3.meta.region_name},
+    }
+
+
+def test_two_runs_at_once_each_sign_as_their_own_block_and_a_later_run_as_the_process(aws, block_user) -> None:
+    iam = boto3.client("iam")
+    iam.create_user(UserName="novaflow-other")
+    key = iam.create_access_key(UserName="novaflow-other")["AccessKey"]
+    other = AwsCredentials(
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        region_name="eu-west-2",
+        aws_client_parameters=AwsClientParameters(endpoint_url=aws.url),
+    )
+    with ThreadPoolExecutor(2) as pool:
+        saved = pool.submit(_run_identity, aws_credentials=BLOCK, bucket="isolation-saved", both=True)
+        given = pool.submit(_run_identity, aws_credentials=other, bucket="isolation-given", both=True)
+        first, second = saved.result(timeout=120), given.result(timeout=120)
+    assert first == {"arn": block_user["arn"], "key": block_user["key_id"], "regions": {BLOCK_REGION}}
+    assert second == {
+        "arn": iam.get_user(UserName="novaflow-other")["User"]["Arn"],
+        "key": key["AccessKeyId"],
+        "regions": {"eu-west-2"},
+    }
+    # A later run without a block works as the process does, in the environment's region.
+    process = _run_identity(bucket="isolation-process")
+    assert process["key"] == "testing" and process["regions"] == {"us-east-1"}
+    assert process["arn"] not in (first["arn"], second["arn"])
+    # What the embedded AWS recorded: each bucket in the region of the run that created it.
+    s3 = boto3.client("s3")
+    located = {
+        name: s3.get_bucket_location(Bucket=name)["LocationConstraint"]
+        for name in ("isolation-saved", "isolation-given", "isolation-process")
+    }
+    assert located == {"isolation-saved": BLOCK_REGION, "isolation-given": "eu-west-2", "isolation-process": None}
 
 
 def test_a_missing_block_fails_the_run_in_one_line_before_any_work(aws) -> None:

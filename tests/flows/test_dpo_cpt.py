@@ -19,6 +19,7 @@ from novaflow.data.samples import CASE_STUDY_COLUMNS, SAMPLE_CSV, SYSTEM_PROMPT
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.data.splits import split_dataset
 from novaflow.registry.packages import default_group, list_versions
+from novaflow.settings import load_settings
 from tests.flows.helpers import FAST_WAIT, artifacts_of, small_params, training_jobs
 
 LABELS = ("HQ", "LQ_EDIT", "LQ_CLOSE")
@@ -26,14 +27,20 @@ CPT_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/nova-cpt:given-by-aws"
 
 
 def _upload(source: DatasetSource, fmt: str, model: str, out: Path, prefix: str) -> str:
-    prepared = prepare_dataset(source, fmt, model, out)
-    return upload_prepared(prepared, f"s3://novaflow-local/{prefix}")[prepared.data_file.name]
+    prepared = prepare_dataset(source, fmt, model, out, settings=load_settings())
+    return upload_prepared(prepared, f"s3://novaflow-local/{prefix}", settings=load_settings())[prepared.data_file.name]
 
 
 @pytest.fixture
 def data(aws, tmp_path) -> dict[str, str]:
     """Preference pairs (the right label preferred over another), raw question text, and gen_qa rows."""
-    split = split_dataset(DatasetSource(path=str(SAMPLE_CSV)), {"train": 400, "eval": 120}, tmp_path / "s", seed=5)
+    split = split_dataset(
+        DatasetSource(path=str(SAMPLE_CSV)),
+        {"train": 400, "eval": 120},
+        tmp_path / "s",
+        seed=5,
+        settings=load_settings(),
+    )
     with split.files["train"].open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     pairs = tmp_path / "pairs.csv"
@@ -82,7 +89,7 @@ def test_the_dpo_flow_trains_toward_the_preferred_answers_and_evaluates(data) ->
     assert described["ResourceConfig"]["InstanceType"] == "ml.g5.48xlarge"
     # the evaluation after DPO: the model moved toward the preferred (right) answers
     assert result["metrics"]["em"] > base["em"] + 0.2, (base, result["metrics"])
-    (version,) = list_versions(default_group("nova-micro", "pref"))
+    (version,) = list_versions(default_group("nova-micro", "pref"), settings=load_settings())
     assert version.lineage["method"] == "dpo_lora" and version.lineage["stage"] == "dpo"
     assert version.metrics["em"] == pytest.approx(result["metrics"]["em"], abs=1e-6)
     assert "run-summary-pref" in artifacts_of(state.state_details.flow_run_id)
@@ -129,7 +136,7 @@ def test_end_to_end_stages_sft_then_dpo_each_from_the_one_before(aws, tmp_path) 
     assert state.is_completed(), state.message
     result = state.result()
     assert set(result["metrics"]) == {"baseline", "post-sft", "post-dpo"}
-    sft_version, dpo_version = list_versions(default_group("nova-micro", "sft-dpo"))
+    sft_version, dpo_version = list_versions(default_group("nova-micro", "sft-dpo"), settings=load_settings())
     assert (sft_version.lineage["stage"], dpo_version.lineage["stage"]) == ("sft", "dpo")
     assert dpo_version.lineage["source"] == sft_version.checkpoint_uri  # DPO started from the SFT model
     dpo_job = boto3.client("sagemaker").describe_training_job(TrainingJobName=result["jobs"]["dpo"])

@@ -19,6 +19,7 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from flows.end_to_end import end_to_end
 from flows.params import EndToEndParams
 from novaflow.evaluation.parser import parse_eval_output
+from novaflow.settings import load_settings
 from tests.flows.helpers import FAST_WAIT, artifacts_of, logs_of, sft_job_name, small_params, training_jobs
 
 
@@ -90,7 +91,9 @@ def test_end_to_end_leaves_artifacts_that_match_the_jobs_outputs(run: Run) -> No
         name = stage
         table = {row["metric"]: row for row in arts[f"eval-{stage}-metrics"]["data"]}
         job = result["jobs"][stage]
-        archive = parse_eval_output(f"s3://novaflow-local/novaflow/jobs/{job}/output/output.tar.gz")
+        archive = parse_eval_output(
+            f"s3://novaflow-local/novaflow/jobs/{job}/output/output.tar.gz", settings=load_settings()
+        )
         exact = archive.metrics.get("em").value
         assert table["em"]["value"] == round(exact, 4)
         assert next(m for m in report["stages"][name]["metrics"] if m["metric"] == "em")["value"] == exact
@@ -170,7 +173,8 @@ def test_the_report_has_html_tables_the_headline_and_the_training_curves(run: Ru
     # The curves are the jobs' own numbers: the SFT loss is the step-wise CSV the job left in S3, exactly.
     sft = report["curves"]["sft"]
     csv = parse_step_wise_csv(
-        training_metrics_csv("s3://novaflow-local/novaflow/jobs", run.result["jobs"]["sft"]) or ""
+        training_metrics_csv("s3://novaflow-local/novaflow/jobs", run.result["jobs"]["sft"], settings=load_settings())
+        or ""
     )
     assert sft["steps"] == [int(s) for s in csv["step"]] and sft["values"]["loss"] == [float(v) for v in csv["loss"]]
     rft = report["curves"]["rft"]

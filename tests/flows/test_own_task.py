@@ -19,6 +19,7 @@ from novaflow.cli import app, main
 from novaflow.errors import EvaluationError
 from novaflow.evaluation.parser import parse_eval_output
 from novaflow.local.models import benchmarks
+from novaflow.settings import load_settings
 from tests.flows.helpers import FAST_WAIT, artifacts_of, training_jobs
 
 MY_REWARD = '''
@@ -141,13 +142,16 @@ def test_a_judge_evaluation_flow_and_the_gate_on_a_judge_metric(aws, tmp_path) -
     for stage in ("baseline", "post-sft"):
         name = stage
         judged = parse_eval_output(
-            f"s3://novaflow-local/novaflow/jobs/{result['jobs'][stage + '-judge']}/output/output.tar.gz"
+            f"s3://novaflow-local/novaflow/jobs/{result['jobs'][stage + '-judge']}/output/output.tar.gz",
+            settings=load_settings(),
         )
         assert judged.task == "custom|rubric_llm_judge_judge|0"  # Nova 2's judge
         assert result["metrics"][name]["judge:winrate"] == judged.metrics.get("winrate").value
         assert {r["metric"] for r in arts[f"eval-{stage}-judge-metrics"]["data"]} >= {"winrate", "score_margin"}
     # The judge saw the reference as A and the stage's answer as B.
-    gen_qa = parse_eval_output(f"s3://novaflow-local/novaflow/jobs/{result['jobs']['post-sft']}/output/output.tar.gz")
+    gen_qa = parse_eval_output(
+        f"s3://novaflow-local/novaflow/jobs/{result['jobs']['post-sft']}/output/output.tar.gz", settings=load_settings()
+    )
     body = boto3.client("s3").get_object(
         Bucket="novaflow-local", Key="novaflow/runs/own-judge/judge/post-sft/llm_judge.jsonl"
     )
@@ -171,7 +175,8 @@ def test_a_benchmark_evaluation_flow_scores_the_packaged_sample(aws, tmp_path) -
     for stage in ("baseline", "post-sft"):
         name = stage
         archive = parse_eval_output(
-            f"s3://novaflow-local/novaflow/jobs/{result['jobs'][stage + '-mmlu']}/output/output.tar.gz"
+            f"s3://novaflow-local/novaflow/jobs/{result['jobs'][stage + '-mmlu']}/output/output.tar.gz",
+            settings=load_settings(),
         )
         scores = [benchmarks.score("mmlu", item, s.prediction) for item, s in zip(items, archive.samples, strict=True)]
         assert result["metrics"][name]["mmlu:accuracy"] == pytest.approx(sum(scores) / len(scores))

@@ -15,6 +15,7 @@ from flows.end_to_end import end_to_end
 from flows.params import DeployParams, EvaluationParams, GateParams, JobParams
 from novaflow.cli import app
 from novaflow.registry.packages import default_group, list_versions
+from novaflow.settings import load_settings
 from tests.flows.helpers import artifacts_of, resume_when_paused, small_params, training_jobs
 
 SERVERLESS = {"platform": "SERVERLESS", "accept_eula": True}
@@ -38,7 +39,7 @@ def test_serverless_end_to_end_deploys_the_approved_version_and_a_rerun_attaches
     assert state.is_completed(), state.message
     result = state.result()
     group = default_group("nova-lite-2", "sls-e2e")
-    sft, rft = list_versions(group)
+    sft, rft = list_versions(group, settings=load_settings())
 
     # every job ran without instances, as a serverless job
     sm = boto3.client("sagemaker")
@@ -75,7 +76,7 @@ def test_serverless_end_to_end_deploys_the_approved_version_and_a_rerun_attaches
     again = end_to_end(params, return_state=True)
     assert again.is_completed(), again.message
     assert {j["TrainingJobName"] for j in training_jobs()} == jobs
-    assert [v.arn for v in list_versions(group)] == [sft.arn, rft.arn]
+    assert [v.arn for v in list_versions(group, settings=load_settings())] == [sft.arn, rft.arn]
     assert again.result()["jobs"] == result["jobs"]
 
 
@@ -84,7 +85,7 @@ def test_a_rejected_version_is_never_deployed(aws, tmp_path) -> None:
     params = small_params("sls-reject", tmp_path, stages=["sft"], deploy=DeployParams(gate=gate))
     state = end_to_end(params, return_state=True)
     assert state.is_completed(), state.message
-    (version,) = list_versions(default_group("nova-lite-2", "sls-reject"))
+    (version,) = list_versions(default_group("nova-lite-2", "sls-reject"), settings=load_settings())
     assert version.status == "Rejected"
     assert version.approval_description.startswith(
         "refused: the improvement"
@@ -110,7 +111,7 @@ def test_the_approval_pause_is_pending_in_the_registry_and_the_answer_is_recorde
     answer = {"approve": False, "reviewer": "ana", "note": "not yet"}
 
     def look() -> None:
-        seen["versions"] = [(v.status, v.approval_description) for v in list_versions(group)]
+        seen["versions"] = [(v.status, v.approval_description) for v in list_versions(group, settings=load_settings())]
 
     thread = resume_when_paused(run_name, answer, on_pause=look)
     state = end_to_end.with_options(flow_run_name=run_name)(params, return_state=True)
@@ -118,7 +119,7 @@ def test_the_approval_pause_is_pending_in_the_registry_and_the_answer_is_recorde
     assert state.is_failed()
     ((status, reason),) = seen["versions"]
     assert status == "PendingManualApproval" and reason.startswith("gate approved; awaiting a person")
-    (version,) = list_versions(group)
+    (version,) = list_versions(group, settings=load_settings())
     assert version.status == "Rejected"
     assert version.approval_description.startswith("Deployment of post-sft model package")
     assert "rejected by ana: not yet" in version.approval_description

@@ -29,6 +29,7 @@ from flows.single_stage import (
 )
 from flows.stages.prepare_data import prepare_data
 from flows.stages.run_log import RunLog
+from novaflow.settings import load_settings
 from tests.flows.helpers import FAST_WAIT, artifacts_of
 
 ESCROW_PREFIX = "s3://customer-escrow-123456789012-smtj-"
@@ -45,7 +46,9 @@ def uploaded(module_aws: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[
     """The sample split, prepared and uploaded by the end-to-end flow's own data stage."""
     data = DataParams(sft_rows=300, eval_rows=100, rft_rows=100, augment_rft_with_sft=False, seed=3)
     work: Path = tmp_path_factory.mktemp("single")
-    prepared = prepare_data(data, "nova-lite-2", work, "s3://novaflow-local/single", log=RunLog("single"))
+    prepared = prepare_data(
+        data, "nova-lite-2", work, "s3://novaflow-local/single", log=RunLog("single"), settings=load_settings()
+    )
     return {fmt.value: uri for fmt, uri in prepared.uris.items()}
 
 

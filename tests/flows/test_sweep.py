@@ -18,6 +18,7 @@ from flows.sweep import SweepVariant, sweep
 from novaflow.errors import ConfigError
 from novaflow.recipes.tables import load_price_table
 from novaflow.registry.packages import default_group, list_versions
+from novaflow.settings import load_settings
 from novaflow.sweeps.leaderboard import holm_adjust
 from tests.flows.helpers import artifacts_of, small_params, training_jobs
 
@@ -113,7 +114,7 @@ def test_only_the_winner_is_deployed_and_approved(swept: Swept) -> None:
     winner = swept.result["winner"]
     assert swept.endpoints == ["novaflow-sweep-rft"]
     assert swept.result["deployment"] == "sagemaker `novaflow-sweep-rft`"
-    versions = {v.arn: v for v in list_versions(default_group("nova-lite-2", "sweep-rft"))}
+    versions = {v.arn: v for v in list_versions(default_group("nova-lite-2", "sweep-rft"), settings=load_settings())}
     by_variant = {r["variant"]: r["model_package_version"] for r in swept.result["leaderboard"]}
     assert versions[by_variant[winner]].status == "Approved"
     for name, arn in by_variant.items():

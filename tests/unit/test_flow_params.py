@@ -8,6 +8,7 @@ from prefect.utilities.callables import parameter_schema
 from flows.end_to_end import end_to_end, plan_checks
 from flows.params import EndToEndParams, RewardParams
 from novaflow.errors import EvaluationError
+from novaflow.settings import load_settings
 
 
 def test_reward_evaluation_and_gate_settings_are_in_the_form() -> None:
@@ -27,9 +28,13 @@ def test_settings_that_cannot_work_are_refused_by_the_model_or_the_plan() -> Non
     with pytest.raises(ValueError, match=r"give either source .* or function_arn .*, not both"):
         RewardParams(source="r.py", function_arn="arn:aws:lambda:us-east-1:123456789012:function:f")
     with pytest.raises(EvaluationError, match="evaluation task 'llm_judge' is not available for Nova 2 models"):
-        plan_checks(EndToEndParams(evaluation={"task": "llm_judge"}))
-    plan_checks(EndToEndParams(model="nova-lite", skip=["rft"], evaluation={"task": "llm_judge"}))
-    plan_checks(EndToEndParams(deploy={"enabled": False, "gate": {"metric": "judge:winrate"}}))  # no gate, no check
+        plan_checks(EndToEndParams(evaluation={"task": "llm_judge"}), settings=load_settings())
+    plan_checks(
+        EndToEndParams(model="nova-lite", skip=["rft"], evaluation={"task": "llm_judge"}), settings=load_settings()
+    )
+    plan_checks(
+        EndToEndParams(deploy={"enabled": False, "gate": {"metric": "judge:winrate"}}), settings=load_settings()
+    )  # no gate, no check
 
 
 def test_platform_per_stage_registry_and_stage_order_are_in_the_form() -> None:

@@ -24,6 +24,7 @@ from novaflow.data.media import (
     image_size,
     sniff_format,
 )
+from novaflow.settings import load_settings
 
 BUCKET = "novaflow-local"
 
@@ -58,7 +59,7 @@ def mp4(seconds: float, *, timescale: int = 1000, moov_last: bool = True, pad_to
 
 
 def put(key: str, body: bytes) -> str:
-    get_client("s3").put_object(Bucket=BUCKET, Key=key, Body=body)
+    get_client("s3", settings=load_settings()).put_object(Bucket=BUCKET, Key=key, Body=body)
     return f"s3://{BUCKET}/{key}"
 
 
@@ -75,7 +76,7 @@ def record(kind: str, fmt: str, uri: str) -> dict:
 
 def verdict(kind: str, fmt: str, body: bytes, key: str) -> tuple[list[str], list[str]]:
     uri = put(key, body)
-    report = check_media([(1, record(kind, fmt, uri))], get_client("s3"), "train.jsonl")
+    report = check_media([(1, record(kind, fmt, uri))], get_client("s3", settings=load_settings()), "train.jsonl")
     return [r.reason for r in report.rejected], report.notes
 
 
@@ -141,7 +142,11 @@ def test_unreadable_objects_are_notes_not_rejections(aws) -> None:
     assert notes == [
         f"row 1 messages[0].content[1].image: not checked: s3://{BUCKET}/media/garbage.png: unknown file signature"
     ]
-    missing = check_media([(3, record("image", "png", f"s3://{BUCKET}/media/missing.png"))], get_client("s3"), "t")
+    missing = check_media(
+        [(3, record("image", "png", f"s3://{BUCKET}/media/missing.png"))],
+        get_client("s3", settings=load_settings()),
+        "t",
+    )
     assert missing.rejected == []
     assert missing.notes == [
         f"row 3 messages[0].content[1].image: not checked: cannot read s3://{BUCKET}/media/missing.png (404)"
@@ -151,7 +156,7 @@ def test_unreadable_objects_are_notes_not_rejections(aws) -> None:
 def test_each_object_is_read_once_and_rows_name_their_field(aws) -> None:
     uri = put("media/shared.png", png(10, 10))
     rows = [(n, record("image", "png", uri)) for n in (1, 2, 3)]
-    report = check_media(rows, get_client("s3"), "train.jsonl")
+    report = check_media(rows, get_client("s3", settings=load_settings()), "train.jsonl")
     assert report.checked == 1
     assert [(r.row, r.field) for r in report.rejected] == [(n, "messages[0].content[1].image") for n in (1, 2, 3)]
 
@@ -174,9 +179,9 @@ def test_dry_run_lists_media_problems_and_submits_nothing(aws) -> None:
     good, small = put("media/good.png", png(64, 64)), put("media/tiny.png", png(8, 8))
     lines = [record("image", "png", good)] * 40 + [record("image", "png", small)] + [record("image", "png", good)] * 3
     body = "".join(json.dumps(r) + "\n" for r in lines)
-    get_client("s3").put_object(Bucket=BUCKET, Key="data/mm.jsonl", Body=body.encode())
+    get_client("s3", settings=load_settings()).put_object(Bucket=BUCKET, Key="data/mm.jsonl", Body=body.encode())
     spec = JobSpec(model="nova-lite-2", method="sft_lora", train_uri=f"s3://{BUCKET}/data/mm.jsonl")
-    report = dry_run(spec, simulate_iam=False)
+    report = dry_run(spec, simulate_iam=False, settings=load_settings())
     media = [p for p in report.problems if p.field.startswith("train row")]
     assert [(p.field, p.message) for p in media] == [
         (
@@ -185,4 +190,4 @@ def test_dry_run_lists_media_problems_and_submits_nothing(aws) -> None:
         )
     ]
     assert report.request is None
-    assert get_client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+    assert get_client("sagemaker", settings=load_settings()).list_training_jobs()["TrainingJobSummaries"] == []

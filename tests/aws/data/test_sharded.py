@@ -42,23 +42,25 @@ def _input(tmp_path: Path) -> Path:
 def test_on_sagemaker_gives_the_local_run_byte_for_byte(aws: object, tmp_path: Path) -> None:
     source = DatasetSource(path=str(_input(tmp_path)), columns=ColumnMap(query="Body", response="Y"))
     curation = CurationConfig.parse("dedup,near-dedup,quality,language=en")
-    local = prepare_dataset(source, "sft", "nova-lite-2", tmp_path / "local", curation=curation)
+    local = prepare_dataset(
+        source, "sft", "nova-lite-2", tmp_path / "local", curation=curation, settings=load_settings()
+    )
     assert set(local.report.filtered) == {"near-dedup", "quality", "language"}
     remote = prepare_on_sagemaker(
         source, "sft", "nova-lite-2", tmp_path / "remote", image_uri="novaflow:local", instances=3,
-        curation=curation, wait=FAST,
+        curation=curation, wait=FAST, settings=load_settings(),
     )  # fmt: skip
     for name in FILES:
         assert (tmp_path / "remote" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
     assert remote.report == local.report
-    sagemaker = get_client("sagemaker")
+    sagemaker = get_client("sagemaker", settings=load_settings())
     jobs = sagemaker.list_processing_jobs()["ProcessingJobSummaries"]
     names = sorted(j["ProcessingJobName"] for j in jobs)
     assert [n.rsplit("-", 1)[-1] for n in names] == ["merge", "shard"]
     shard = sagemaker.describe_processing_job(ProcessingJobName=next(n for n in names if n.endswith("shard")))
     assert shard["ProcessingJobStatus"] == "Completed"
     assert shard["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 3
-    s3 = get_client("s3")
+    s3 = get_client("s3", settings=load_settings())
     settings = load_settings()
     bucket = settings.bucket
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{settings.prefix}/prepare/")["Contents"]]
@@ -71,4 +73,12 @@ def test_a_failing_processing_job_stops_the_run_with_its_reason(aws: object, tmp
     broken.write_text("Body,Y\nquestion,HQ\n", encoding="utf-8")
     source = DatasetSource(path=str(broken), columns=ColumnMap(query="Missing", response="Y"))
     with pytest.raises(DataError, match=r"processing job novaflow-prepare-.*-shard failed: AlgorithmError: exit code"):
-        prepare_on_sagemaker(source, "sft", "nova-lite-2", tmp_path / "out", image_uri="novaflow:local", wait=FAST)
+        prepare_on_sagemaker(
+            source,
+            "sft",
+            "nova-lite-2",
+            tmp_path / "out",
+            image_uri="novaflow:local",
+            wait=FAST,
+            settings=load_settings(),
+        )

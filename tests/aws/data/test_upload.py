@@ -22,11 +22,11 @@ from novaflow.settings import load_settings
 @pytest.fixture
 def prepared(tmp_path: Path):
     src = DatasetSource(path=str(SAMPLE_CSV), columns=ColumnMap(**CASE_STUDY_COLUMNS), system_prompt=SYSTEM_PROMPT)
-    return prepare_dataset(src, "eval", "nova-lite-2", tmp_path / "eval")
+    return prepare_dataset(src, "eval", "nova-lite-2", tmp_path / "eval", settings=load_settings())
 
 
 def test_upload_layout_encryption_and_checksum(aws, prepared) -> None:
-    uris = upload_prepared(prepared, f"s3://{LOCAL_BUCKET}/novaflow/data/eval/")
+    uris = upload_prepared(prepared, f"s3://{LOCAL_BUCKET}/novaflow/data/eval/", settings=load_settings())
     base = f"s3://{LOCAL_BUCKET}/novaflow/data/eval"
     assert uris == {
         "gen_qa.jsonl": f"{base}/data/gen_qa.jsonl",
@@ -34,7 +34,7 @@ def test_upload_layout_encryption_and_checksum(aws, prepared) -> None:
         "report.json": f"{base}/meta/report.json",
         "rejected.jsonl": f"{base}/meta/rejected.jsonl",
     }
-    s3 = get_client("s3")
+    s3 = get_client("s3", settings=load_settings())
     listed = s3.list_objects_v2(Bucket=LOCAL_BUCKET, Prefix="novaflow/data/eval/data/")["Contents"]
     assert [o["Key"] for o in listed] == ["novaflow/data/eval/data/gen_qa.jsonl"]  # one file, as gen_qa requires
     head = s3.head_object(Bucket=LOCAL_BUCKET, Key="novaflow/data/eval/data/gen_qa.jsonl", ChecksumMode="ENABLED")
@@ -51,11 +51,11 @@ def test_upload_layout_encryption_and_checksum(aws, prepared) -> None:
 
 
 def test_kms_key_when_configured(aws, prepared) -> None:
-    key_id = get_client("kms").create_key(Description="novaflow test")["KeyMetadata"]["KeyId"]
+    key_id = get_client("kms", settings=load_settings()).create_key(Description="novaflow test")["KeyMetadata"]["KeyId"]
     settings = load_settings(kms_key_id=key_id)
     uri = f"s3://{LOCAL_BUCKET}/kms/gen_qa.jsonl"
     upload_file_verified(prepared.data_file, uri, settings)
-    head = get_client("s3").head_object(Bucket=LOCAL_BUCKET, Key="kms/gen_qa.jsonl")
+    head = get_client("s3", settings=load_settings()).head_object(Bucket=LOCAL_BUCKET, Key="kms/gen_qa.jsonl")
     assert head["ServerSideEncryption"] == "aws:kms"
     assert head["SSEKMSKeyId"].endswith(key_id)
 
@@ -66,27 +66,35 @@ def test_multipart_upload_is_verified_by_content(aws, tmp_path: Path, monkeypatc
     big = tmp_path / "big.jsonl"
     big.write_bytes(b"".join(b'{"text":"%d %s"}\n' % (i, b"x" * 100) for i in range(120_000)))
     uri = f"s3://{LOCAL_BUCKET}/mp/big.jsonl"
-    upload_file_verified(big, uri)
-    head = get_client("s3").head_object(Bucket=LOCAL_BUCKET, Key="mp/big.jsonl")
+    upload_file_verified(big, uri, settings=load_settings())
+    head = get_client("s3", settings=load_settings()).head_object(Bucket=LOCAL_BUCKET, Key="mp/big.jsonl")
     assert head["ETag"].strip('"').endswith("-3")  # 13.7 MB in 5 MB parts
     assert head["ContentLength"] == big.stat().st_size
     with pytest.raises(DataError, match="content hash differs from the local file"):
-        upload_file_verified(big, uri, sha256_hex="0" * 64)
+        upload_file_verified(big, uri, sha256_hex="0" * 64, settings=load_settings())
 
 
 def test_wrong_checksum_is_caught_for_single_part(aws, prepared) -> None:
     with pytest.raises(DataError, match=r"S3 checksum .* != local"):
-        upload_file_verified(prepared.data_file, f"s3://{LOCAL_BUCKET}/x/gen_qa.jsonl", sha256_hex="ab" * 32)
+        upload_file_verified(
+            prepared.data_file, f"s3://{LOCAL_BUCKET}/x/gen_qa.jsonl", sha256_hex="ab" * 32, settings=load_settings()
+        )
 
 
 def test_prepare_reads_an_s3_source(aws, tmp_path: Path) -> None:
-    get_client("s3").upload_file(str(SAMPLE_CSV), LOCAL_BUCKET, "raw/so.csv")
+    get_client("s3", settings=load_settings()).upload_file(str(SAMPLE_CSV), LOCAL_BUCKET, "raw/so.csv")
     src = DatasetSource(path=f"s3://{LOCAL_BUCKET}/raw/so.csv", columns=ColumnMap(**CASE_STUDY_COLUMNS))
-    prepared = prepare_dataset(src, "rft", "nova-lite-2", tmp_path)
+    prepared = prepare_dataset(src, "rft", "nova-lite-2", tmp_path, settings=load_settings())
     assert prepared.rows == 5000
     assert prepared.report.source == "so.csv"
     with pytest.raises(DataError, match=r"s3://novaflow-local/raw/missing.csv: no such S3 object"):
-        prepare_dataset(DatasetSource(path=f"s3://{LOCAL_BUCKET}/raw/missing.csv"), "eval", "nova-lite-2", tmp_path)
+        prepare_dataset(
+            DatasetSource(path=f"s3://{LOCAL_BUCKET}/raw/missing.csv"),
+            "eval",
+            "nova-lite-2",
+            tmp_path,
+            settings=load_settings(),
+        )
 
 
 def test_cli_upload_of_a_prepared_directory(aws, prepared) -> None:

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 from novaflow.aws import get_client
 from novaflow.cli import app
 from novaflow.errors import ConfigError
+from novaflow.settings import load_settings
 from reward_lambda.labels import extract_label
 
 runner = CliRunner()
@@ -127,4 +128,4 @@ def test_components_dry_run_prints_the_four_requests_and_refuses_a_tier_in_one_l
     assert "ModelName" not in requests["CreateEndpointConfig"]["ProductionVariants"][0]
     refused = runner.invoke(app, [*args, "--context-length", "9000"])
     assert refused.exit_code != 0 and "is not supported for nova-lite-2 on ml.g6.48xlarge" in str(refused.exception)
-    assert get_client("sagemaker").list_endpoints()["Endpoints"] == []
+    assert get_client("sagemaker", settings=load_settings()).list_endpoints()["Endpoints"] == []

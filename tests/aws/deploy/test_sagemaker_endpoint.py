@@ -14,6 +14,7 @@ from novaflow.deploy.environment import EndpointEnvironment
 from novaflow.deploy.invoke import invoke_endpoint, invoke_endpoint_stream
 from novaflow.deploy.teardown import teardown
 from novaflow.errors import ConfigError, DeployError
+from novaflow.settings import load_settings
 from reward_lambda.labels import DEFAULT_LABELS, extract_label
 from tests.aws.deploy.conftest import Sleeps
 
@@ -37,7 +38,7 @@ def names(listing: dict[str, Any], key: str, name_key: str) -> list[str]:
 
 
 def inventory() -> dict[str, list[str]]:
-    sm, iam = get_client("sagemaker"), get_client("iam")
+    sm, iam = get_client("sagemaker", load_settings()), get_client("iam", load_settings())
     return {
         "endpoints": names(sm.list_endpoints(), "Endpoints", "EndpointName"),
         "configs": names(sm.list_endpoint_configs(), "EndpointConfigs", "EndpointConfigName"),
@@ -48,7 +49,7 @@ def inventory() -> dict[str, list[str]]:
 
 def make_untagged_endpoint(checkpoint: str) -> None:
     """Someone else's endpoint whose names look like ours, and someone else's novaflow-named role."""
-    sm, iam = get_client("sagemaker"), get_client("iam")
+    sm, iam = get_client("sagemaker", load_settings()), get_client("iam", load_settings())
     sm.create_model(
         ModelName="nova-sft-handmade",
         ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
@@ -77,7 +78,7 @@ def sent() -> Iterator[dict[str, dict[str, Any]]]:
     def record(params: dict[str, Any], model: Any, **kwargs: Any) -> None:
         calls[model.name] = dict(params)
 
-    events = get_client("sagemaker").meta.events
+    events = get_client("sagemaker", settings=load_settings()).meta.events
     events.register("provide-client-params.sagemaker", record, unique_id="deploy-test-record")
     yield calls
     events.unregister("provide-client-params.sagemaker", unique_id="deploy-test-record")
@@ -89,11 +90,13 @@ def test_deploy_invoke_stream_and_teardown_leave_nothing_but_untagged(
     make_untagged_endpoint(checkpoint)
     before = inventory()
     seen: list[str] = []
-    deployment = deploy_sagemaker_endpoint(spec_for(checkpoint), sleep=sleeps, on_status=seen.append)
+    deployment = deploy_sagemaker_endpoint(
+        spec_for(checkpoint), sleep=sleeps, on_status=seen.append, settings=load_settings()
+    )
     assert deployment.status == "InService" and deployment.role_created and not deployment.reused
     assert seen[-1] == "InService"
 
-    sm = get_client("sagemaker")
+    sm = get_client("sagemaker", settings=load_settings())
     model = sm.describe_model(ModelName=deployment.model_name)
     assert (
         model["PrimaryContainer"]["Image"]
@@ -111,7 +114,7 @@ def test_deploy_invoke_stream_and_teardown_leave_nothing_but_untagged(
     config = sm.describe_endpoint_config(EndpointConfigName=deployment.config_name)
     assert config["ProductionVariants"][0]["InstanceType"] == "ml.g6.48xlarge"
 
-    iam = get_client("iam")
+    iam = get_client("iam", settings=load_settings())
     policy = iam.get_role_policy(RoleName="novaflow-sm-nova-sft", PolicyName="novaflow-deploy-access")
     doc = policy["PolicyDocument"]
     doc = json.loads(doc) if isinstance(doc, str) else doc
@@ -119,19 +122,25 @@ def test_deploy_invoke_stream_and_teardown_leave_nothing_but_untagged(
     tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="novaflow-sm-nova-sft")["Tags"]}
     assert tags["novaflow:managed"] == "true" and tags["novaflow:deployment"] == "nova-sft"
 
-    plain = invoke_endpoint("nova-sft", "Title: How do I reverse a list in Python?", system=SYSTEM)
+    plain = invoke_endpoint(
+        "nova-sft", "Title: How do I reverse a list in Python?", system=SYSTEM, settings=load_settings()
+    )
     assert plain.text and extract_label(plain.text, DEFAULT_LABELS) is not None
     assert plain.usage and plain.usage["completion_tokens"] > 0
     pieces: list[str] = []
     streamed = invoke_endpoint_stream(
-        "nova-sft", "Title: How do I reverse a list in Python?", system=SYSTEM, on_text=pieces.append
+        "nova-sft",
+        "Title: How do I reverse a list in Python?",
+        system=SYSTEM,
+        on_text=pieces.append,
+        settings=load_settings(),
     )
     assert streamed.text == "".join(pieces) == plain.text  # same prompt, same deterministic model
     assert len(pieces) > 1 and streamed.first_token_seconds is not None
     assert 0 <= streamed.first_token_seconds <= streamed.total_seconds
     assert streamed.finish_reason == "stop"
 
-    report = teardown("nova-sft", services=SM)
+    report = teardown("nova-sft", services=SM, settings=load_settings())
     assert report.ok and report.failed == []
     assert report.removed == [
         "sagemaker endpoint nova-sft",
@@ -141,7 +150,7 @@ def test_deploy_invoke_stream_and_teardown_leave_nothing_but_untagged(
     ]
     assert "sagemaker endpoint nova-sft-handmade (not tagged novaflow:managed=true)" in report.kept
     assert inventory() == before  # only the untagged resources are left
-    again = teardown("nova-sft", services=SM)
+    again = teardown("nova-sft", services=SM, settings=load_settings())
     assert again.removed == [] and again.ok
 
 
@@ -156,15 +165,15 @@ def test_invalid_tier_is_refused_before_any_aws_call(checkpoint: str, monkeypatc
     monkeypatch.setattr(roles, "get_client", no_aws)
     bad = spec_for(checkpoint, environment=EndpointEnvironment(context_length=16000, max_concurrency=8))
     with pytest.raises(ConfigError, match=r"allowed tiers: \(CONTEXT_LENGTH<=8000, MAX_CONCURRENCY<=8\)\."):
-        deploy_sagemaker_endpoint(bad)
+        deploy_sagemaker_endpoint(bad, settings=load_settings())
     with pytest.raises(ConfigError, match=r"cannot be hosted on ml\.g5\.12xlarge"):
-        deploy_sagemaker_endpoint(spec_for(checkpoint, instance_type="ml.g5.12xlarge"))
+        deploy_sagemaker_endpoint(spec_for(checkpoint, instance_type="ml.g5.12xlarge"), settings=load_settings())
 
 
 def test_create_mode_reuses_same_spec_and_refuses_a_different_one(checkpoint: str, sleeps: Sleeps) -> None:
-    first = deploy_sagemaker_endpoint(spec_for(checkpoint), sleep=sleeps)
+    first = deploy_sagemaker_endpoint(spec_for(checkpoint), sleep=sleeps, settings=load_settings())
     created = inventory()
-    again = deploy_sagemaker_endpoint(spec_for(checkpoint), sleep=sleeps)
+    again = deploy_sagemaker_endpoint(spec_for(checkpoint), sleep=sleeps, settings=load_settings())
     assert again.reused and again.config_name == first.config_name and again.role_arn == first.role_arn
     assert inventory() == created  # nothing new
     other = spec_for(checkpoint, environment=EndpointEnvironment(context_length=8000, max_concurrency=8))
@@ -173,29 +182,31 @@ def test_create_mode_reuses_same_spec_and_refuses_a_different_one(checkpoint: st
         match=r"Endpoint nova-sft already exists \(status InService, config "
         rf"{first.config_name}\); deploy with mode=update",
     ):
-        deploy_sagemaker_endpoint(other, sleep=sleeps)
+        deploy_sagemaker_endpoint(other, sleep=sleeps, settings=load_settings())
     assert inventory() == created
-    teardown("nova-sft", services=SM)
+    teardown("nova-sft", services=SM, settings=load_settings())
 
 
 def test_update_in_place_switches_config_and_removes_the_old_one(checkpoint: str, sleeps: Sleeps) -> None:
-    first = deploy_sagemaker_endpoint(spec_for(checkpoint), sleep=sleeps)
+    first = deploy_sagemaker_endpoint(spec_for(checkpoint), sleep=sleeps, settings=load_settings())
     other = spec_for(checkpoint, environment=EndpointEnvironment(context_length=8000, max_concurrency=8))
-    updated = deploy_sagemaker_endpoint(other, mode=DeployMode.UPDATE, sleep=sleeps)
+    updated = deploy_sagemaker_endpoint(other, mode=DeployMode.UPDATE, sleep=sleeps, settings=load_settings())
     assert updated.config_name != first.config_name and updated.status == "InService"
     assert updated.replaced == [f"endpoint-config {first.config_name}", f"model {first.model_name}"]
-    status = describe_endpoint_status("nova-sft")
+    status = describe_endpoint_status("nova-sft", settings=load_settings())
     assert status is not None and status.config_name == updated.config_name
     assert status.tags["novaflow:spec-hash"] == other.spec_hash()
     assert inventory()["configs"] == [updated.config_name]
     assert inventory()["models"] == [updated.model_name]
-    assert teardown("nova-sft", services=SM).ok and inventory()["endpoints"] == []
+    assert teardown("nova-sft", services=SM, settings=load_settings()).ok and inventory()["endpoints"] == []
 
 
 def test_refuses_to_touch_an_endpoint_novaflow_did_not_create(checkpoint: str) -> None:
     make_untagged_endpoint(checkpoint)
     with pytest.raises(DeployError, match="nova-sft-handmade exists and was not created by novaflow"):
-        deploy_sagemaker_endpoint(spec_for(checkpoint, endpoint_name="nova-sft-handmade"), mode="update")
+        deploy_sagemaker_endpoint(
+            spec_for(checkpoint, endpoint_name="nova-sft-handmade"), mode="update", settings=load_settings()
+        )
 
 
 def test_waits_through_creating_with_backoff(aws: Any, checkpoint: str, sleeps: Sleeps) -> None:
@@ -206,17 +217,21 @@ def test_waits_through_creating_with_backoff(aws: Any, checkpoint: str, sleeps: 
         sleep=sleeps,
         on_status=seen.append,
         backoff=Backoff(initial=30, factor=2, maximum=60, deadline=3600),
+        settings=load_settings(),
     )
     assert seen == ["Creating", "InService"]
     assert deployment.statuses == ["Creating", "InService"]
     assert sleeps.delays and sleeps.delays[0] == 30 and all(d <= 60 for d in sleeps.delays)
-    teardown("nova-sft", services=SM)
+    teardown("nova-sft", services=SM, settings=load_settings())
 
 
 def test_deadline_reports_the_endpoint_may_still_bill(aws: Any, checkpoint: str, sleeps: Sleeps) -> None:
     aws.control.set_transition("sagemaker::endpoint", {"progression": "manual", "times": 1000})
     with pytest.raises(DeployError, match=r"SageMaker endpoint nova-sft still Creating after .* it may still be"):
         deploy_sagemaker_endpoint(
-            spec_for(checkpoint), sleep=sleeps, backoff=Backoff(initial=30, factor=1, maximum=30, deadline=90)
+            spec_for(checkpoint),
+            sleep=sleeps,
+            backoff=Backoff(initial=30, factor=1, maximum=30, deadline=90),
+            settings=load_settings(),
         )
-    assert teardown("nova-sft", services=SM).removed[0] == "sagemaker endpoint nova-sft"
+    assert teardown("nova-sft", services=SM, settings=load_settings()).removed[0] == "sagemaker endpoint nova-sft"

@@ -14,6 +14,7 @@ from novaflow.aws import get_client
 from novaflow.data.samples import generate_stackoverflow_csv
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.inference.batch import BatchSpec, plan_batch, run_batch_inference, submit_batch
+from novaflow.settings import load_settings
 from tests.aws.inference.conftest import LABELS, SYSTEM, train_checkpoint
 
 FAST = {"poll_seconds": 0.05, "max_poll_seconds": 0.1, "max_wait_seconds": 120}
@@ -106,7 +107,7 @@ def test_every_input_row_is_in_the_results_and_refused_rows_keep_their_reasons(a
     )
 
     # Money: the same model over the same rows is the same job; a second submit attaches instead of paying twice.
-    again = submit_batch(plan_batch(spec, tmp_path / "again"))
+    again = submit_batch(plan_batch(spec, tmp_path / "again", settings=load_settings()), settings=load_settings())
     assert again.attached and again.name == summary["job"]
 
 
@@ -126,7 +127,7 @@ def test_a_base_model_on_bedrock_batch_returns_rows_in_input_order(aws: object, 
     # Bedrock's own files: the output lines are not in input order, and the manifest counts every record.
     arn = outcome.record.arn
     assert arn is not None
-    s3 = get_client("s3")
+    s3 = get_client("s3", settings=load_settings())
     prefix = f"novaflow/batch/output/{arn.rsplit('/', 1)[-1]}/"
     keys = sorted(
         o["Key"][len(prefix) :] for o in s3.list_objects_v2(Bucket="novaflow-local", Prefix=prefix)["Contents"]
@@ -139,7 +140,7 @@ def test_a_base_model_on_bedrock_batch_returns_rows_in_input_order(aws: object, 
     assert manifest["totalRecordCount"] == manifest["successRecordCount"] == 300
     assert manifest["inputTokenCount"] == sum(r["input_tokens"] for r in rows)
     assert manifest["outputTokenCount"] == sum(r["output_tokens"] for r in rows)
-    job = get_client("bedrock").get_model_invocation_job(jobIdentifier=arn)
+    job = get_client("bedrock", settings=load_settings()).get_model_invocation_job(jobIdentifier=arn)
     assert job["status"] == "Completed" and job["successRecordCount"] == 300
 
 
@@ -159,7 +160,7 @@ def test_a_custom_model_on_bedrock_batch_is_refused_in_the_dry_run_with_one_line
         "batch inference as N/A); run it as a gen_qa evaluation job instead (--platform SMTJ): "
         "s3://escrow/job/outputs/checkpoints is a trained model"
     ]
-    assert get_client("bedrock").list_model_invocation_jobs()["invocationJobSummaries"] == []
+    assert get_client("bedrock", settings=load_settings()).list_model_invocation_jobs()["invocationJobSummaries"] == []
     # The same rows with the base model pass the dry run, which uploads and starts nothing.
     with pytest.raises(SystemExit) as passed:
         main([*args, "--platform", "bedrock", "--dry-run"])
@@ -169,8 +170,10 @@ def test_a_custom_model_on_bedrock_batch_is_refused_in_the_dry_run_with_one_line
         out.startswith("batch inference nova-lite-2-batch-")
         and " on BEDROCK: base model nova-lite-2 over 3 rows" in out
     )
-    assert get_client("bedrock").list_model_invocation_jobs()["invocationJobSummaries"] == []
-    listed = get_client("s3").list_objects_v2(Bucket="novaflow-local", Prefix="novaflow/batch/")
+    assert get_client("bedrock", settings=load_settings()).list_model_invocation_jobs()["invocationJobSummaries"] == []
+    listed = get_client("s3", settings=load_settings()).list_objects_v2(
+        Bucket="novaflow-local", Prefix="novaflow/batch/"
+    )
     assert listed.get("KeyCount") == 0
 
 
@@ -179,7 +182,7 @@ def test_the_embedded_bedrock_refuses_a_custom_model_and_answers_a_repeated_toke
 ) -> None:
     from botocore.exceptions import ClientError
 
-    bedrock = get_client("bedrock")
+    bedrock = get_client("bedrock", settings=load_settings())
     request = {
         "jobName": "batch-one",
         "roleArn": "arn:aws:iam::123456789012:role/novaflow-local",
@@ -216,14 +219,18 @@ def test_a_runs_deployed_winner_is_its_latest_approved_version(aws: object, tmp_
         out_dir=str(tmp_path / "out"),
     )
     with pytest.raises(ConfigError, match=f"Run 'winners' has no deployed winner: Model package group {group} does"):
-        resolve_model_path(spec)
-    kept = register_checkpoint(group, "s3://escrow/sft/outputs/checkpoints", model="nova-lite-2", job_name="sft")
-    later = register_checkpoint(group, "s3://escrow/rft/outputs/checkpoints", model="nova-lite-2", job_name="rft")
-    set_approval(kept.arn, APPROVED, "gate passed")
-    set_approval(later.arn, REJECTED, "gate refused")
-    assert resolve_model_path(spec) == "s3://escrow/sft/outputs/checkpoints"
+        resolve_model_path(spec, settings=load_settings())
+    kept = register_checkpoint(
+        group, "s3://escrow/sft/outputs/checkpoints", model="nova-lite-2", job_name="sft", settings=load_settings()
+    )
+    later = register_checkpoint(
+        group, "s3://escrow/rft/outputs/checkpoints", model="nova-lite-2", job_name="rft", settings=load_settings()
+    )
+    set_approval(kept.arn, APPROVED, "gate passed", settings=load_settings())
+    set_approval(later.arn, REJECTED, "gate refused", settings=load_settings())
+    assert resolve_model_path(spec, settings=load_settings()) == "s3://escrow/sft/outputs/checkpoints"
     by_package = spec.model_copy(update={"run_name": None, "model_package_arn": later.arn})
-    assert resolve_model_path(by_package) == "s3://escrow/rft/outputs/checkpoints"
+    assert resolve_model_path(by_package, settings=load_settings()) == "s3://escrow/rft/outputs/checkpoints"
 
 
 def test_bedrock_writes_an_error_line_for_a_bad_record_and_the_job_ends_partially_completed(aws: object) -> None:
@@ -231,9 +238,9 @@ def test_bedrock_writes_an_error_line_for_a_bad_record_and_the_job_ends_partiall
 
     good = {"recordId": "00000000001", "modelInput": {"messages": [{"role": "user", "content": [{"text": "2+2?"}]}]}}
     bad = {"recordId": "00000000002", "modelInput": {"messages": []}}
-    s3 = get_client("s3")
+    s3 = get_client("s3", settings=load_settings())
     s3.put_object(Bucket="novaflow-local", Key="bb/in/records.jsonl", Body=f"{json.dumps(good)}\n{json.dumps(bad)}\n")
-    arn = get_client("bedrock").create_model_invocation_job(
+    arn = get_client("bedrock", settings=load_settings()).create_model_invocation_job(
         jobName="partial",
         roleArn="arn:aws:iam::123456789012:role/novaflow-local",
         modelId="us.amazon.nova-2-lite-v1:0",
@@ -243,10 +250,15 @@ def test_bedrock_writes_an_error_line_for_a_bad_record_and_the_job_ends_partiall
     from novaflow.jobs.poll import wait_for_job
 
     done = wait_for_job(
-        "partial", platform="BEDROCK", backend=InvocationJobBackend(), poll_seconds=0.05, max_poll_seconds=0.1
+        "partial",
+        platform="BEDROCK",
+        backend=InvocationJobBackend(settings=load_settings()),
+        poll_seconds=0.05,
+        max_poll_seconds=0.1,
+        settings=load_settings(),
     )
     assert done.status.value == "Completed" and done.arn == arn
-    state = InvocationJobBackend().describe("partial")
+    state = InvocationJobBackend(settings=load_settings()).describe("partial")
     assert state is not None and state.raw_status == "PartiallyCompleted"
     assert (state.raw["successRecordCount"], state.raw["errorRecordCount"]) == (1, 1)
     key = f"bb/out/{arn.rsplit('/', 1)[-1]}/records.jsonl.out"
@@ -272,13 +284,15 @@ def test_a_cancelled_runs_bedrock_batch_job_is_stopped_by_its_ledger(aws: object
     saved = jobstate.Timing.seconds
     jobstate.Timing.seconds = 60.0  # the emulated job runs until stopped
     try:
-        record = submit_batch(plan_batch(spec, tmp_path / "in"))
-        register_job("run-1", record.name, platform=BEDROCK_BATCH, stage="batch-inference")
-        assert stop_jobs_of_run("run-1") == [record.name]
-        assert stop_jobs_of_run("run-1") == []  # safe to run twice: a stopping job is left alone
+        record = submit_batch(plan_batch(spec, tmp_path / "in", settings=load_settings()), settings=load_settings())
+        register_job("run-1", record.name, platform=BEDROCK_BATCH, stage="batch-inference", settings=load_settings())
+        assert stop_jobs_of_run("run-1", settings=load_settings()) == [record.name]
+        assert (
+            stop_jobs_of_run("run-1", settings=load_settings()) == []
+        )  # safe to run twice: a stopping job is left alone
     finally:
         jobstate.Timing.seconds = saved
-    backend = InvocationJobBackend()
+    backend = InvocationJobBackend(settings=load_settings())
     from novaflow.backoff import Backoff, poll_until
 
     final = poll_until(

@@ -7,6 +7,7 @@ import pytest
 
 from novaflow.aws import get_client
 from novaflow.jobs.spec import JobSpec
+from novaflow.settings import load_settings
 
 SERVICES = ("s3", "sagemaker", "iam", "lambda", "logs", "sts", "bedrock")
 
@@ -19,7 +20,7 @@ def calls(aws) -> Iterator[list[str]]:
     def hook(model, **_: object) -> None:
         seen.append(model.name)
 
-    clients = [get_client(s) for s in SERVICES]
+    clients = [get_client(s, settings=load_settings()) for s in SERVICES]
     for c in clients:
         c.meta.events.register("before-call", hook)
     yield seen
@@ -33,7 +34,7 @@ def put_jsonl(key: str, rows: int) -> str:
         f'[{{"text": "q{i}"}}]}}, {{"role": "assistant", "content": [{{"text": "HQ"}}]}}]}}\n'
         for i in range(rows)
     )
-    get_client("s3").put_object(Bucket="novaflow-local", Key=key, Body=body.encode())
+    get_client("s3", settings=load_settings()).put_object(Bucket="novaflow-local", Key=key, Body=body.encode())
     return f"s3://novaflow-local/{key}"
 
 

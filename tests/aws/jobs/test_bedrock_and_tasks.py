@@ -8,6 +8,7 @@ from novaflow.aws import get_client
 from novaflow.jobs.poll import wait_for_job
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import submit_training_job
+from novaflow.settings import load_settings
 from tasks.jobs import submit_job_task
 from tests.aws.jobs.conftest import put_jsonl, sft_spec
 
@@ -24,14 +25,20 @@ def test_bedrock_rft_submit_attach_and_wait(aws, calls) -> None:
         reward_lambda_arn=LAMBDA,
         overrides={"max_epochs": 3, "number_generation": 4},
     )
-    first = submit_training_job(spec)
-    again = submit_training_job(spec)
+    first = submit_training_job(spec, settings=load_settings())
+    again = submit_training_job(spec, settings=load_settings())
     assert not first.attached and again.attached and calls.count("CreateModelCustomizationJob") == 1
-    job = get_client("bedrock").get_model_customization_job(jobIdentifier=first.name)
+    job = get_client("bedrock", settings=load_settings()).get_model_customization_job(jobIdentifier=first.name)
     assert job["customizationType"] == "REINFORCEMENT_FINE_TUNING"
     assert job["trainingDataConfig"] == {"s3Uri": train}
     done = wait_for_job(
-        first.name, platform="BEDROCK", poll_seconds=0.05, max_poll_seconds=0.1, max_wait_seconds=30, record=first
+        first.name,
+        platform="BEDROCK",
+        poll_seconds=0.05,
+        max_poll_seconds=0.1,
+        max_wait_seconds=30,
+        record=first,
+        settings=load_settings(),
     )
     assert done.status.value == "Completed" and done.output_model_arn
 

@@ -11,6 +11,7 @@ from novaflow.cli import app
 from novaflow.jobs.records import JobRecord
 from novaflow.recipes.hub import sync_instance_table
 from novaflow.recipes.tables import load_instance_table
+from novaflow.settings import load_settings
 from tests.aws.jobs.conftest import put_jsonl
 
 runner = CliRunner()
@@ -154,7 +155,7 @@ def test_hub_sync_updates_the_table_from_recipe_collection() -> None:
                 {**base, "HubContentDocument": json.dumps(document)},
                 {"HubName": "SageMakerPublicHub", "HubContentType": "Model", "HubContentName": name},
             )
-        table, changes = sync_instance_table(load_instance_table(), client=sm)
+        table, changes = sync_instance_table(load_instance_table(), client=sm, settings=load_settings())
     assert table.allowed("SMTJ", "nova-lite-2", "rft_lora") == {"ml.p5en.48xlarge": [2, 4, 8, 16]}
     assert table.default("SMTJ", "nova-lite-2", "rft_lora") == ("ml.p5en.48xlarge", 4)
     assert changes == [

@@ -8,6 +8,7 @@ from novaflow.aws import get_client
 from novaflow.jobs.dryrun import dry_run
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import submit_training_job
+from novaflow.settings import load_settings
 from tests.aws.jobs.conftest import put_jsonl, stub_role
 
 READ_ONLY = ("Describe", "Get", "List", "Head", "Simulate")
@@ -21,7 +22,7 @@ def assert_read_only(calls: list[str]) -> None:
 
 def test_bad_configuration_lists_every_problem_with_a_fix(aws, calls) -> None:
     put_jsonl("data/small.jsonl", 10)
-    get_client("iam").create_role(
+    get_client("iam", settings=load_settings()).create_role(
         RoleName="wrong-trust",
         AssumeRolePolicyDocument=json.dumps(
             {
@@ -44,7 +45,7 @@ def test_bad_configuration_lists_every_problem_with_a_fix(aws, calls) -> None:
         overrides={"lr": 5.0, "number_generation": 1, "max_steps": 6, "save_steps": 7},
         output_uri="s3://no-such-bucket-xyz/out",
     )
-    report = dry_run(spec, simulate_iam=False)
+    report = dry_run(spec, simulate_iam=False, settings=load_settings())
     fields = [p.field for p in report.problems]
     assert fields == [
         "overrides",
@@ -81,13 +82,15 @@ def test_good_configuration_passes_with_cost_estimate_and_request(aws, calls) ->
         train_uri="s3://novaflow-local/data/train.jsonl",
         max_runtime_seconds=7200,
     )
-    report = dry_run(spec, simulate_iam=False)
+    report = dry_run(spec, simulate_iam=False, settings=load_settings())
     assert report.problems == [], report.describe()
     assert report.request["TrainingJobName"] == report.job_name
     assert report.cost.total == round(4 * 2.0 * 55.04, 2)
     assert report.cost.describe().startswith("ESTIMATE (upper bound at MaxRuntimeInSeconds): 4 x ml.p5.48xlarge x 2 h")
     assert "as of 2026-05-01" in report.cost.describe()
-    assert dry_run(spec, simulate_iam=False, expected_hours=0.5).cost.total == round(4 * 0.5 * 55.04, 2)
+    assert dry_run(spec, simulate_iam=False, expected_hours=0.5, settings=load_settings()).cost.total == round(
+        4 * 0.5 * 55.04, 2
+    )
     assert_read_only(calls)
     assert "CreateTrainingJob" not in calls and "PutObject" not in calls
 
@@ -100,16 +103,18 @@ def test_too_few_rows_for_the_batch_and_existing_job_note(aws, calls) -> None:
         train_uri="s3://novaflow-local/data/train.jsonl",
         overrides={"global_batch_size": 32},
     )
-    record = submit_training_job(spec)
+    record = submit_training_job(spec, settings=load_settings())
     spec = spec.model_copy(update={"overrides": {"global_batch_size": 64}})
     calls.clear()
-    report = dry_run(spec, simulate_iam=False)
+    report = dry_run(spec, simulate_iam=False, settings=load_settings())
     assert [str(p) for p in report.problems] == [
         "train: s3://novaflow-local/data/train.jsonl has 20 rows, fewer than global_batch_size=64 -> fix: provide "
         "at least 64 rows or lower global_batch_size"
     ]
     assert_read_only(calls)
-    same = dry_run(spec.model_copy(update={"overrides": {"global_batch_size": 32}}), simulate_iam=False)
+    same = dry_run(
+        spec.model_copy(update={"overrides": {"global_batch_size": 32}}), simulate_iam=False, settings=load_settings()
+    )
     assert same.job_name == record.name
     assert f"job {record.name} already exists (InProgress); submit would attach to it" in same.notes
 
@@ -120,7 +125,7 @@ def test_iam_simulation_denials_are_problems(aws) -> None:
     from novaflow.jobs.dryrun import DryRunReport, _check_role
     from novaflow.settings import load_settings
 
-    iam = get_client("iam")
+    iam = get_client("iam", settings=load_settings())
     role = "arn:aws:iam::123456789012:role/exec"
     spec = JobSpec(
         model="nova-lite-2",

@@ -9,6 +9,7 @@ from novaflow.errors import RecipeError
 from novaflow.jobs.dryrun import dry_run
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import submit_training_job
+from novaflow.settings import load_settings
 from tests.aws.jobs.conftest import put_jsonl
 
 
@@ -22,7 +23,7 @@ def test_bedrock_refuses_validation_data_for_nova_2_with_the_reason(aws) -> None
         train_uri="s3://novaflow-local/data/train.jsonl",
         validation_uri="s3://novaflow-local/data/validation.jsonl",
     )
-    report = dry_run(spec, simulate_iam=False)
+    report = dry_run(spec, simulate_iam=False, settings=load_settings())
     refusal = [p for p in report.problems if p.field == "validation_uri"]
     assert [(p.message, p.fix) for p in refusal] == [
         (
@@ -33,15 +34,22 @@ def test_bedrock_refuses_validation_data_for_nova_2_with_the_reason(aws) -> None
     ]
     assert report.request is None
     try:
-        submit_training_job(spec)
+        submit_training_job(spec, settings=load_settings())
     except RecipeError as exc:
         assert "drop validation_uri" in str(exc)
     else:
         raise AssertionError("submit created a Bedrock job the service refuses")
-    assert get_client("bedrock").list_model_customization_jobs()["modelCustomizationJobSummaries"] == []
+    assert (
+        get_client("bedrock", settings=load_settings()).list_model_customization_jobs()[
+            "modelCustomizationJobSummaries"
+        ]
+        == []
+    )
     nova1 = spec.model_copy(update={"model": "nova-lite"})
     put_jsonl("data/train.jsonl", 100)
-    assert [p for p in dry_run(nova1, simulate_iam=False).problems if p.field == "validation_uri"] == []
+    assert [
+        p for p in dry_run(nova1, simulate_iam=False, settings=load_settings()).problems if p.field == "validation_uri"
+    ] == []
 
 
 def test_bedrock_refuses_a_sagemaker_checkpoint_as_base_model(aws) -> None:
@@ -53,7 +61,11 @@ def test_bedrock_refuses_a_sagemaker_checkpoint_as_base_model(aws) -> None:
         train_uri="s3://novaflow-local/data/train.jsonl",
         model_name_or_path="s3://novaflow-local/jobs/sft/checkpoints/",
     )
-    problems = [p for p in dry_run(spec, simulate_iam=False).problems if p.field == "model_name_or_path"]
+    problems = [
+        p
+        for p in dry_run(spec, simulate_iam=False, settings=load_settings()).problems
+        if p.field == "model_name_or_path"
+    ]
     assert len(problems) == 1
     assert problems[0].message.startswith("Bedrock customization starts from the base model or a Bedrock custom")
     assert problems[0].fix == "import the checkpoint into Bedrock first or train on SMTJ"
@@ -78,7 +90,7 @@ def _put_rows(key: str, rows: int, *, reasoning: bool) -> str:
         + "\n"
         for i in range(rows)
     )
-    get_client("s3").put_object(Bucket="novaflow-local", Key=key, Body=body.encode())
+    get_client("s3", settings=load_settings()).put_object(Bucket="novaflow-local", Key=key, Body=body.encode())
     return f"s3://novaflow-local/{key}"
 
 
@@ -89,17 +101,23 @@ def test_reasoning_enabled_follows_the_training_data_on_nova_2(aws) -> None:
     thinking = _put_rows("data/thinking.jsonl", 40, reasoning=True)
     for uri, expected in ((plain, False), (thinking, True)):
         spec = JobSpec(model="nova-lite-2", method="sft_lora", train_uri=uri, overrides={"max_steps": 4})
-        report = dry_run(spec, simulate_iam=False)
+        report = dry_run(spec, simulate_iam=False, settings=load_settings())
         assert [p for p in report.problems if p.field == "overrides"] == []
         assert yaml.safe_load(report.recipe_yaml or "")["training_config"]["reasoning_enabled"] is expected
-        record = submit_training_job(spec)
+        record = submit_training_job(spec, settings=load_settings())
         key = f"novaflow/recipes/{record.name}/recipe.yaml"
-        uploaded = yaml.safe_load(get_client("s3").get_object(Bucket="novaflow-local", Key=key)["Body"].read())
+        uploaded = yaml.safe_load(
+            get_client("s3", settings=load_settings()).get_object(Bucket="novaflow-local", Key=key)["Body"].read()
+        )
         assert uploaded["training_config"]["reasoning_enabled"] is expected
     forced = JobSpec(
         model="nova-lite-2", method="sft_lora", train_uri=plain, overrides={"max_steps": 4, "reasoning_enabled": True}
     )
-    problems = [(p.message, p.fix) for p in dry_run(forced, simulate_iam=False).problems if p.field == "overrides"]
+    problems = [
+        (p.message, p.fix)
+        for p in dry_run(forced, simulate_iam=False, settings=load_settings()).problems
+        if p.field == "overrides"
+    ]
     assert problems == [
         (
             f"reasoning_enabled is true but no row of {plain} carries reasoningContent",
@@ -107,7 +125,7 @@ def test_reasoning_enabled_follows_the_training_data_on_nova_2(aws) -> None:
         )
     ]
     nova1 = JobSpec(model="nova-lite", method="sft_lora", train_uri=plain)
-    assert "reasoning_enabled" not in (dry_run(nova1, simulate_iam=False).recipe_yaml or "")
+    assert "reasoning_enabled" not in (dry_run(nova1, simulate_iam=False, settings=load_settings()).recipe_yaml or "")
 
 
 def _reward_lambda() -> str:
@@ -119,7 +137,7 @@ def _reward_lambda() -> str:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("handler.py", "def handler(event, context):\n    return []\n")
-    made = get_client("lambda").create_function(
+    made = get_client("lambda", settings=load_settings()).create_function(
         FunctionName="reward",
         Runtime="python3.12",
         Role=LOCAL_ROLE_ARN,
@@ -172,7 +190,7 @@ def _put_tasks(key: str, rows: int) -> str:
     body = "".join(
         json.dumps({"id": f"t{i}", "metadata": {"prompt": f"q{i}"}, "answer": "HQ"}) + "\n" for i in range(rows)
     )
-    get_client("s3").put_object(Bucket="novaflow-local", Key=key, Body=body.encode())
+    get_client("s3", settings=load_settings()).put_object(Bucket="novaflow-local", Key=key, Body=body.encode())
     return f"s3://novaflow-local/{key}"
 
 
@@ -193,7 +211,9 @@ def test_every_packaged_default_passes_its_own_dry_run(aws, calls) -> None:
             {"Effect": "Allow", "Principal": {"Service": "bedrock.amazonaws.com"}, "Action": "sts:AssumeRole"}
         ],
     }
-    bedrock_role = get_client("iam").create_role(RoleName="bedrock-exec", AssumeRolePolicyDocument=json.dumps(trust))
+    bedrock_role = get_client("iam", settings=load_settings()).create_role(
+        RoleName="bedrock-exec", AssumeRolePolicyDocument=json.dumps(trust)
+    )
     checked = 0
     failures = []
     clusters: dict[str, str] = {}  # a HyperPod job needs a cluster with a restricted group of its instance type
@@ -235,7 +255,7 @@ def test_every_packaged_default_passes_its_own_dry_run(aws, calls) -> None:
             image_uri=CPT_IMAGE if method == "cpt" else None,
             cluster=clusters.get(str(instance_type)) if platform == "SMHP" else None,
         )
-        report = dry_run(spec, simulate_iam=False)
+        report = dry_run(spec, simulate_iam=False, settings=load_settings())
         checked += 1
         if report.problems or report.request is None:
             failures.append(f"{platform} {model} {method} {task} {instance_type}: {report.describe()}")
@@ -255,7 +275,11 @@ def test_a_value_outside_the_published_range_is_a_problem_and_nothing_is_submitt
         recipe = recipe_for(get_model(model), method)
         hub = recipe.parameter("learning_rate")
         over = {"learning_rate": hub.max * 2, "lora_alpha" if "lora" in method else "max_epochs": 1000}
-        report = dry_run(JobSpec(model=model, method=method, train_uri=train, overrides=over), simulate_iam=False)
+        report = dry_run(
+            JobSpec(model=model, method=method, train_uri=train, overrides=over),
+            simulate_iam=False,
+            settings=load_settings(),
+        )
         messages = [p.message for p in report.problems if p.field == "overrides"]
         assert messages[0].startswith(f"lr={float(hub.max * 2)!r} is above the maximum {hub.max:g}"), messages
         assert len(messages) == 2 and report.request is None
@@ -266,7 +290,7 @@ def test_a_value_outside_the_published_range_is_a_problem_and_nothing_is_submitt
         reward_lambda_arn=lambda_arn,
         overrides={"global_batch_size": 256, "lora_alpha": 128, "number_generation": 32},
     )
-    assert [p.message for p in dry_run(rft, simulate_iam=False).problems] == [
+    assert [p.message for p in dry_run(rft, simulate_iam=False, settings=load_settings()).problems] == [
         "global_batch_size=256 is above the maximum 128; use a value in [16, 128]",
         "alpha=128 is not allowed; use one of [16, 32, 64]",
         "number_generation=32 is above the maximum 16; use a value in [2, 16]",

@@ -11,6 +11,7 @@ import pytest
 from novaflow.jobs.dryrun import dry_run
 from novaflow.jobs.spec import JobSpec
 from novaflow.local.aws.server import LOCAL_ROLE_ARN, SAGEMAKER_TRUST_POLICY
+from novaflow.settings import load_settings
 from tests.aws.jobs.conftest import put_jsonl
 
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:SageMaker-novaflow-reward"
@@ -45,14 +46,14 @@ def _role_lines(report: object) -> list[str]:
 
 
 def test_the_embedded_execution_role_passes_the_simulated_check() -> None:
-    report = dry_run(_spec(LOCAL_ROLE_ARN))
+    report = dry_run(_spec(LOCAL_ROLE_ARN), settings=load_settings())
     assert not [n for n in report.notes if "IAM simulation" in n], report.notes
     assert _role_lines(report) == []
 
 
 def test_a_role_without_the_permissions_is_refused_before_anything_is_spent() -> None:
     bare = _role("iam-sim-bare")
-    assert _role_lines(dry_run(_spec(bare))) == [
+    assert _role_lines(dry_run(_spec(bare), settings=load_settings())) == [
         "role_arn: role iam-sim-bare is not allowed s3:GetObject, s3:PutObject, s3:ListBucket, lambda:InvokeFunction "
         "-> fix: attach a policy granting these actions on the data, output and Lambda resources"
     ]
@@ -65,7 +66,7 @@ def test_an_explicit_deny_wins_and_wildcards_match_as_in_iam() -> None:
         {"Effect": "Deny", "Action": "s3:PutObject", "Resource": "*"},
         {"Effect": "Allow", "Action": "LAMBDA:Invoke*", "Resource": "arn:aws:lambda:*:*:function:SageMaker-*"},
     )
-    assert _role_lines(dry_run(_spec(role))) == [
+    assert _role_lines(dry_run(_spec(role), settings=load_settings())) == [
         "role_arn: role iam-sim-partial is not allowed s3:PutObject -> fix: attach a policy granting these actions "
         "on the data, output and Lambda resources"
     ]

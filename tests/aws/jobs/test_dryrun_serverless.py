@@ -24,17 +24,25 @@ def _spec(**kw: object) -> JobSpec:
 def test_a_good_spec_passes_reads_only_and_estimates_tokens_from_its_data(aws, calls) -> None:
     train = put_jsonl("data/train.jsonl", 20)
     calls.clear()
-    report = dry_run(_spec(train_uri=train, accept_eula=True, overrides={"max_steps": 5}), simulate_iam=False)
+    report = dry_run(
+        _spec(train_uri=train, accept_eula=True, overrides={"max_steps": 5}),
+        simulate_iam=False,
+        settings=load_settings(),
+    )
     assert report.ok, report.describe()
     assert_read_only(calls)
     assert "DescribeHubContent" in calls  # the base model's hub content, read to find the model ARN
     assert report.notes[0] == "model package group novaflow-jobs-nova-lite-2 does not exist yet: submit creates it"
-    sagemaker = get_client("sagemaker")
+    sagemaker = get_client("sagemaker", settings=load_settings())
     assert sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []
     assert sagemaker.list_training_jobs()["TrainingJobSummaries"] == []
 
     # tokens: the data's (about 4 characters a token) per row, times max_steps x the spec's global_batch_size
-    body = get_client("s3").get_object(Bucket="novaflow-local", Key="data/train.jsonl")["Body"].read()
+    body = (
+        get_client("s3", settings=load_settings())
+        .get_object(Bucket="novaflow-local", Key="data/train.jsonl")["Body"]
+        .read()
+    )
     lines = [line for line in body.splitlines() if line.strip()]
     batch = hub_spec.hyperparameter_spec(_spec().nova, _spec().method).defaults()["global_batch_size"]
     expected = round(estimate_tokens(sum(map(len, lines))) * 5 * int(batch) / len(lines))
@@ -49,7 +57,12 @@ def test_an_edited_price_table_is_used(aws, tmp_path) -> None:
     train = put_jsonl("data/train.jsonl", 8)
     prices = tmp_path / "prices.yaml"
     prices.write_text("as_of: '2027-01-01'\ncurrency: EUR\nsource: our agreement\ntraining:\n  nova-lite-2: 4.0\n")
-    report = dry_run(_spec(train_uri=train, accept_eula=True), simulate_iam=False, serverless_prices_file=str(prices))
+    report = dry_run(
+        _spec(train_uri=train, accept_eula=True),
+        simulate_iam=False,
+        serverless_prices_file=str(prices),
+        settings=load_settings(),
+    )
     cost = report.token_cost
     assert cost is not None and (cost.price_per_million, cost.currency, cost.as_of) == (4.0, "EUR", "2027-01-01")
     assert cost.total == round(cost.tokens / 1e6 * 4.0, 2)
@@ -60,7 +73,7 @@ def test_every_problem_is_named_with_a_fix_and_nothing_is_created(aws, calls) ->
     train = put_jsonl("data/train.jsonl", 8)
     calls.clear()
     spec = _spec(train_uri=train, overrides={"learning_rate": 5.0, "lr_warmup": 3, "lora_alpha": 33})
-    report = dry_run(spec, simulate_iam=False)
+    report = dry_run(spec, simulate_iam=False, settings=load_settings())
     assert [(p.field, p.message.split(";")[0]) for p in report.problems] == [
         ("overrides", "learning_rate=5.0 is above the maximum 1"),
         ("overrides", "unknown serverless hyperparameter 'lr_warmup' for nova_lite_2_0_p5_gpu_lora_sft"),
@@ -73,7 +86,7 @@ def test_every_problem_is_named_with_a_fix_and_nothing_is_created(aws, calls) ->
     assert report.problems[0].fix == "change the override (see `novaflow recipes show --platform serverless`)"
     assert report.problems[-1].fix == "read the EULA, then pass accept_eula=True (CLI --accept-eula)"
     assert_read_only(calls)
-    assert get_client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+    assert get_client("sagemaker", settings=load_settings()).list_training_jobs()["TrainingJobSummaries"] == []
 
 
 @pytest.mark.parametrize(
@@ -99,7 +112,7 @@ def test_every_problem_is_named_with_a_fix_and_nothing_is_created(aws, calls) ->
 )
 def test_availability_per_model_technique_and_region(aws, calls, kw, message) -> None:
     calls.clear()
-    report = dry_run(_spec(accept_eula=True, **kw), simulate_iam=False)
+    report = dry_run(_spec(accept_eula=True, **kw), simulate_iam=False, settings=load_settings())
     assert [p.message for p in report.problems] == [message]
     assert calls == []  # refused from the tables, before any AWS call
 
@@ -109,13 +122,15 @@ def test_more_than_100_hyperparameters_is_a_problem(aws, monkeypatch) -> None:
     monkeypatch.setattr(
         hub_spec.HyperparameterSpec, "defaults", lambda self: {**real(self), **{f"k{i}": i for i in range(90)}}
     )
-    report = dry_run(_spec(train_uri=put_jsonl("data/t.jsonl", 2), accept_eula=True), simulate_iam=False)
+    report = dry_run(
+        _spec(train_uri=put_jsonl("data/t.jsonl", 2), accept_eula=True), simulate_iam=False, settings=load_settings()
+    )
     assert [p.field for p in report.problems] == ["overrides"]
     assert "would send 110 hyperparameters; CreateTrainingJob accepts at most 100" in report.problems[0].message
 
 
 def test_the_execution_role_is_simulated_for_the_registry_the_service_writes_to(aws) -> None:
-    iam = get_client("iam")
+    iam = get_client("iam", settings=load_settings())
     role = "arn:aws:iam::123456789012:role/exec"
     decisions = {
         "s3:GetObject": "allowed",

@@ -72,7 +72,9 @@ def test_describe_cluster_shows_restricted_group_and_eks_orchestrator(cluster: d
     )
     assert group["EnvironmentConfig"]["FSxLustreConfig"] == {"SizeInGiB": 1200, "PerUnitStorageThroughput": 250}
     eks_arn = cluster["Orchestrator"]["Eks"]["ClusterArn"]
-    endpoint = get_client("eks").describe_cluster(name=eks_arn.rsplit("/", 1)[-1])["cluster"]["endpoint"]
+    endpoint = get_client("eks", settings=load_settings()).describe_cluster(name=eks_arn.rsplit("/", 1)[-1])["cluster"][
+        "endpoint"
+    ]
     assert endpoint.startswith("http://127.0.0.1:") and endpoint.endswith("/clusters/nova-eks")
     assert cluster["ClusterArn"].rsplit("/", 1)[-1] != "nova"  # AWS names clusters by id in the ARN
 
@@ -119,7 +121,7 @@ def test_submit_creates_the_job_once_waits_on_its_conditions_and_finds_the_check
     checkpoint = checkpoint_of(done, settings)
     assert checkpoint == f"s3://customer-escrow-123456789012-smhp-local/{record.name}/outputs/checkpoints"
     bucket, key = settings.bucket, f"novaflow/jobs/{record.name}/manifest.json"
-    manifest = json.loads(get_client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    manifest = json.loads(get_client("s3", settings=load_settings()).get_object(Bucket=bucket, Key=key)["Body"].read())
     assert manifest == {"checkpoint_s3_bucket": checkpoint}
     assert any(line.message.endswith("Saved checkpoint to " + checkpoint) for line in lines)
 
@@ -223,7 +225,7 @@ def test_dry_run_refuses_to_evaluate_an_smhp_checkpoint_off_hyperpod(settings: N
 
 def test_the_eks_api_refuses_a_request_without_an_eks_token(cluster: dict[str, Any]) -> None:
     eks_name = cluster["Orchestrator"]["Eks"]["ClusterArn"].rsplit("/", 1)[-1]
-    endpoint = get_client("eks").describe_cluster(name=eks_name)["cluster"]["endpoint"]
+    endpoint = get_client("eks", settings=load_settings()).describe_cluster(name=eks_name)["cluster"]["endpoint"]
     for header in ({}, {"Authorization": "Bearer not-a-token"}):
         request = urllib.request.Request(
             f"{endpoint}/apis/kubeflow.org/v1/namespaces/kubeflow/pytorchjobs", headers=header

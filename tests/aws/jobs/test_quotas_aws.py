@@ -57,7 +57,7 @@ def test_service_quotas_serves_the_accounts_training_quotas_and_novaflow_reads_t
     one = boto3.client("service-quotas").get_service_quota(ServiceCode="sagemaker", QuotaCode=code)["Quota"]
     assert one["QuotaName"] == "ml.p5.48xlarge for training job usage"
 
-    reading = read_service_quotas()
+    reading = read_service_quotas(settings=load_settings())
     assert reading.unavailable is None
     assert reading.book.describe() == [
         f"ml.g5.12xlarge: 2 instances (Service Quotas {quotas[0]['QuotaCode']})",
@@ -114,11 +114,13 @@ def test_a_refused_job_is_queued_then_submitted_once(aws) -> None:
 
     def submit(attempt: int) -> JobRecord:
         submitted.append(attempt)
-        return submit_training_job(spec)
+        return submit_training_job(spec, settings=load_settings())
 
     done = run_within_capacity(
         submit,
-        lambda record: wait_for_job(record.name, poll_seconds=0.1, max_poll_seconds=0.2, max_wait_seconds=60),
+        lambda record: wait_for_job(
+            record.name, poll_seconds=0.1, max_poll_seconds=0.2, max_wait_seconds=60, settings=load_settings()
+        ),
         job=spec.resolve(load_settings()).job_name(),
         capacity="novaflow-quota-ml.p5.48xlarge",
         backoff=Backoff(initial=0.2, factor=1.5, maximum=0.5, deadline=60),
@@ -135,13 +137,17 @@ def test_a_refused_job_is_queued_then_submitted_once(aws) -> None:
 def test_a_job_failed_for_capacity_is_retried_under_its_next_name_and_a_rerun_attaches(aws) -> None:
     put_jsonl("data/train.jsonl", 40)
     spec = sft_spec()
-    submitted = follow_data_reasoning(spec.resolve(load_settings()))  # the spec as submit names it
+    submitted = follow_data_reasoning(
+        spec.resolve(load_settings()), settings=load_settings()
+    )  # the spec as submit names it
     first, second = submitted.job_name(), submitted.job_name("r1")
     aws.control.fail_job(first, CAPACITY)  # AWS had no p5 for the first attempt
     queued: list[Queued] = []
     done = run_within_capacity(
-        lambda attempt: submit_training_job(spec),
-        lambda record: wait_for_job(record.name, poll_seconds=0.1, max_poll_seconds=0.2, max_wait_seconds=60),
+        lambda attempt: submit_training_job(spec, settings=load_settings()),
+        lambda record: wait_for_job(
+            record.name, poll_seconds=0.1, max_poll_seconds=0.2, max_wait_seconds=60, settings=load_settings()
+        ),
         job=first,
         capacity="novaflow-quota-ml.p5.48xlarge",
         backoff=Backoff(initial=0.1, maximum=0.2, deadline=60),
@@ -152,7 +158,7 @@ def test_a_job_failed_for_capacity_is_retried_under_its_next_name_and_a_rerun_at
     sm = boto3.client("sagemaker")
     statuses = {j["TrainingJobName"]: j["TrainingJobStatus"] for j in sm.list_training_jobs()["TrainingJobSummaries"]}
     assert statuses == {first: "Failed", second: "Completed"}
-    again = submit_training_job(spec)  # a re-run finds the attempt that ran: no third job
+    again = submit_training_job(spec, settings=load_settings())  # a re-run finds the attempt that ran: no third job
     assert (again.name, again.attached) == (second, True)
     assert len(sm.list_training_jobs()["TrainingJobSummaries"]) == 2
 
@@ -162,7 +168,7 @@ def test_the_dry_run_refuses_a_job_larger_than_the_quota(aws) -> None:
 
     put_jsonl("data/train.jsonl", 40)
     aws.control.set_quotas({"ml.p5.48xlarge": 2})
-    report = dry_run(sft_spec(), simulate_iam=False)
+    report = dry_run(sft_spec(), simulate_iam=False, settings=load_settings())
     assert not report.ok
     problem = next(p for p in report.problems if p.field == "instance_count")
     assert problem.message == (
@@ -171,6 +177,6 @@ def test_the_dry_run_refuses_a_job_larger_than_the_quota(aws) -> None:
     )
     assert problem.fix == "request an increase in Service Quotas, or use fewer or other instances"
     aws.control.set_quotas({"ml.p5.48xlarge": 8})
-    report = dry_run(sft_spec(), simulate_iam=False)
+    report = dry_run(sft_spec(), simulate_iam=False, settings=load_settings())
     assert report.ok, report.describe()
     assert f"quota ml.p5.48xlarge: 8 instances (Service Quotas {quota_code('ml.p5.48xlarge')})" in report.notes

@@ -141,14 +141,16 @@ def test_request_equals_sagemaker_v3(aws, monkeypatch, tmp_path, model, method, 
     def capture(into: list[dict[str, Any]]):
         return lambda params, **_: into.append(json.loads(params["body"]))
 
-    sm = get_client("sagemaker")
+    sm = get_client("sagemaker", settings=load_settings())
     hook = capture(ours)
     sm.meta.events.register("before-call.sagemaker.CreateTrainingJob", hook)
     try:
-        record = submit_training_job(spec)
+        record = submit_training_job(spec, settings=load_settings())
     finally:
         sm.meta.events.unregister("before-call.sagemaker.CreateTrainingJob", hook)
-    sub = prepare_submission(follow_data_reasoning(spec.resolve(load_settings())))
+    sub = prepare_submission(
+        follow_data_reasoning(spec.resolve(load_settings()), settings=load_settings()), settings=load_settings()
+    )
     request = sub.request()
     recipe_file = tmp_path / "recipe.yaml"
     recipe_file.write_text(sub.recipe.to_yaml(), encoding="utf-8")
@@ -210,7 +212,7 @@ def _reward_lambda() -> str:
     with zipfile.ZipFile(buf, "w") as archive:
         archive.writestr("lambda_function.py", "def lambda_handler(event, context):\n    return []\n")
     return str(
-        get_client("lambda").create_function(
+        get_client("lambda", settings=load_settings()).create_function(
             FunctionName=LAMBDA_NAME,
             Runtime="python3.12",
             Role="arn:aws:iam::123456789012:role/novaflow-local-sagemaker-execution",
@@ -261,10 +263,10 @@ def test_serverless_request_equals_sagemaker_v3(aws, monkeypatch, model, method,
         max_runtime_seconds=7200,
     )
     ours: list[dict[str, Any]] = []
-    sm = get_client("sagemaker")
+    sm = get_client("sagemaker", settings=load_settings())
     hook = _captured(sm, "CreateTrainingJob", ours)
     try:
-        record = submit_training_job(spec)
+        record = submit_training_job(spec, settings=load_settings())
     finally:
         sm.meta.events.unregister("before-call.sagemaker.CreateTrainingJob", hook)
     assert len(ours) == 1 and ours[0]["TrainingJobName"] == record.name
@@ -323,10 +325,10 @@ def test_serverless_evaluation_equals_the_sagemaker_v3_evaluator_step(aws, monke
         kms_key_id="alias/nova",
     )
     ours: list[dict[str, Any]] = []
-    sm = get_client("sagemaker")
+    sm = get_client("sagemaker", settings=load_settings())
     hook = _captured(sm, "CreateTrainingJob", ours)
     try:
-        submit_training_job(spec)
+        submit_training_job(spec, settings=load_settings())
     finally:
         sm.meta.events.unregister("before-call.sagemaker.CreateTrainingJob", hook)
 
@@ -369,7 +371,7 @@ def test_agentic_rft_create_job_equals_the_multi_turn_rl_trainer(aws, monkeypatc
 
     from novaflow.jobs.agent_rft import checkpoint_group_name
 
-    get_client("s3").put_object(
+    get_client("s3", settings=load_settings()).put_object(
         Bucket="novaflow-local", Key="data/mtrl/train.jsonl", Body=b'{"id": "t1", "metadata": {"prompt": "hi"}}\n'
     )
     agent = _reward_lambda()
@@ -390,10 +392,10 @@ def test_agentic_rft_create_job_equals_the_multi_turn_rl_trainer(aws, monkeypatc
         mlflow_run_name="run-1",
     )
     ours: list[dict[str, Any]] = []
-    sm = get_client("sagemaker")
+    sm = get_client("sagemaker", settings=load_settings())
     hook = _captured(sm, "CreateJob", ours)
     try:
-        record = submit_training_job(spec)
+        record = submit_training_job(spec, settings=load_settings())
     finally:
         sm.meta.events.unregister("before-call.sagemaker.CreateJob", hook)
     assert len(ours) == 1 and ours[0]["JobName"] == record.name
@@ -429,7 +431,7 @@ def test_agentic_rft_create_job_equals_the_multi_turn_rl_trainer(aws, monkeypatc
     assert document["AgentConfig"] == {"CustomAgentLambdaConfig": {"LambdaArn": agent}}
     sent = {k: str(v) for k, v in sorted(overrides.items())}
     assert document["TrainingConfig"].get("HyperParameters") == (sent or None)
-    backend = get_backend("SERVERLESS", method="rft_multiturn")
+    backend = get_backend("SERVERLESS", method="rft_multiturn", settings=load_settings())
     state = backend.describe(record.name)
     if state is not None and not state.status.terminal:  # the request was the point, not the job
         backend.stop(record.name)
@@ -474,7 +476,11 @@ def test_inference_component_requests_equal_sagemaker_v3(aws, monkeypatch) -> No
         environment=EndpointEnvironment(context_length=8000, max_concurrency=8),
     )
     deploy_components(
-        endpoint, [component], backoff=Backoff(initial=0.01, maximum=0.01, deadline=30), sleep=lambda s: None
+        endpoint,
+        [component],
+        backoff=Backoff(initial=0.01, maximum=0.01, deadline=30),
+        sleep=lambda s: None,
+        settings=load_settings(),
     )
     ours = {k: v[-1] for k, v in sent.items()}
 

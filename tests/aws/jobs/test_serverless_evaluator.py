@@ -10,6 +10,7 @@ import zipfile
 
 from novaflow.aws import get_client
 from novaflow.jobs.serverless import EVALUATOR_HUB, evaluator
+from novaflow.settings import load_settings
 
 ROLE = "arn:aws:iam::123456789012:role/novaflow-local-sagemaker-execution"
 
@@ -22,12 +23,14 @@ def _zip(body: str) -> bytes:
 
 
 def _contents() -> list[str]:
-    found = get_client("sagemaker").list_hub_contents(HubName=EVALUATOR_HUB, HubContentType="JsonDoc")
+    found = get_client("sagemaker", settings=load_settings()).list_hub_contents(
+        HubName=EVALUATOR_HUB, HubContentType="JsonDoc"
+    )
     return sorted(c["HubContentName"] for c in found["HubContentSummaries"])
 
 
 def test_one_evaluator_per_code_version(aws) -> None:
-    lam = get_client("lambda")
+    lam = get_client("lambda", settings=load_settings())
     code = "def lambda_handler(event, context):\n    return []\n"
     created = lam.create_function(
         FunctionName="SageMaker-team-reward",
@@ -40,20 +43,20 @@ def test_one_evaluator_per_code_version(aws) -> None:
     name = f"SageMaker-team-reward-{hashlib.sha256(sha.encode()).hexdigest()[:10]}"
     expected = f"arn:aws:sagemaker:us-east-1:123456789012:hub-content/{EVALUATOR_HUB}/JsonDoc/{name}/1.0.0"
 
-    planned, note = evaluator(arn)  # the dry run: named, nothing created
+    planned, note = evaluator(arn, settings=load_settings())  # the dry run: named, nothing created
     assert planned == expected and note == f"the reward Lambda will be registered as evaluator {expected} at submit"
-    assert get_client("sagemaker").list_hubs()["HubSummaries"] == []
+    assert get_client("sagemaker", settings=load_settings()).list_hubs()["HubSummaries"] == []
 
-    first, _ = evaluator(arn, create=True)
-    again, note = evaluator(arn, create=True)
+    first, _ = evaluator(arn, create=True, settings=load_settings())
+    again, note = evaluator(arn, create=True, settings=load_settings())
     assert first == again == expected and note is None
     assert _contents() == [name]
-    document = get_client("sagemaker").describe_hub_content(
+    document = get_client("sagemaker", settings=load_settings()).describe_hub_content(
         HubName=EVALUATOR_HUB, HubContentType="JsonDoc", HubContentName=name
     )["HubContentDocument"]
     assert json.loads(json.loads(document)["JsonContent"]) == {"EvaluatorType": "RewardFunction", "Reference": arn}
 
     changed = lam.update_function_code(FunctionName=arn, ZipFile=_zip(code + "# graded differently\n"))
     assert changed["CodeSha256"] != sha
-    newer, _ = evaluator(arn, create=True)
+    newer, _ = evaluator(arn, create=True, settings=load_settings())
     assert newer != first and len(_contents()) == 2  # changed code is registered, the old version kept

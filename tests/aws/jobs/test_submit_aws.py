@@ -22,22 +22,24 @@ from tests.aws.jobs.conftest import put_jsonl, sft_spec
 
 
 def jobs_named(prefix: str) -> list[str]:
-    page = get_client("sagemaker").list_training_jobs(NameContains=prefix, MaxResults=100)
+    page = get_client("sagemaker", settings=load_settings()).list_training_jobs(NameContains=prefix, MaxResults=100)
     return [j["TrainingJobName"] for j in page["TrainingJobSummaries"]]
 
 
 def test_same_spec_twice_creates_one_job_and_uploads_recipe(aws, calls) -> None:
     put_jsonl("data/train.jsonl", 40)
     spec = sft_spec()
-    first = submit_training_job(spec)
-    second = submit_training_job(spec)
+    first = submit_training_job(spec, settings=load_settings())
+    second = submit_training_job(spec, settings=load_settings())
     assert not first.attached and second.attached and first.name == second.name
     assert calls.count("CreateTrainingJob") == 1
     assert jobs_named(first.name) == [first.name]
-    described = get_client("sagemaker").describe_training_job(TrainingJobName=first.name)
+    described = get_client("sagemaker", settings=load_settings()).describe_training_job(TrainingJobName=first.name)
     assert described["HyperParameters"]["sagemaker_recipe_local_path"] == "/opt/ml/input/data/recipe/recipe.yaml"
     key = f"novaflow/recipes/{first.name}/recipe.yaml"
-    recipe = yaml.safe_load(get_client("s3").get_object(Bucket="novaflow-local", Key=key)["Body"].read())
+    recipe = yaml.safe_load(
+        get_client("s3", settings=load_settings()).get_object(Bucket="novaflow-local", Key=key)["Body"].read()
+    )
     assert recipe["run"]["name"] == first.name and recipe["training_config"]["max_steps"] == 4
     assert recipe["training_config"]["save_steps"] == 4  # interpolation resolved as sagemaker v3 does
     assert first.recipe_uri == f"s3://novaflow-local/{key}"
@@ -45,7 +47,7 @@ def test_same_spec_twice_creates_one_job_and_uploads_recipe(aws, calls) -> None:
 
 def test_second_process_attaches_instead_of_creating(aws) -> None:
     put_jsonl("data/train.jsonl", 40)
-    record = submit_training_job(sft_spec())
+    record = submit_training_job(sft_spec(), settings=load_settings())
     code = (
         "from tests.aws.jobs.conftest import sft_spec; from novaflow.jobs.submit import submit_training_job; "
         "print(submit_training_job(sft_spec()).model_dump_json())"
@@ -93,7 +95,9 @@ def test_concurrent_creator_already_exists_is_treated_as_attach(aws) -> None:
                 "CreationTime": 0,
             },
         )
-        record = submit_training_job(spec, backend=SageMakerBackend(client=sm))
+        record = submit_training_job(
+            spec, backend=SageMakerBackend(client=sm, settings=load_settings()), settings=load_settings()
+        )
         stub.assert_no_pending_responses()
     assert record.attached and record.status.value == "InProgress"
 
@@ -101,7 +105,7 @@ def test_concurrent_creator_already_exists_is_treated_as_attach(aws) -> None:
 def wait_status(name: str, wanted: str, timeout: float = 20) -> dict:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        d = get_client("sagemaker").describe_training_job(TrainingJobName=name)
+        d = get_client("sagemaker", settings=load_settings()).describe_training_job(TrainingJobName=name)
         if d["TrainingJobStatus"] == wanted:
             return d
         time.sleep(0.05)
@@ -111,7 +115,7 @@ def wait_status(name: str, wanted: str, timeout: float = 20) -> dict:
 def test_failed_job_is_resubmitted_only_with_explicit_flag(aws, calls) -> None:
     put_jsonl("data/train.jsonl", 40)
     spec = sft_spec()
-    first = submit_training_job(spec)
+    first = submit_training_job(spec, settings=load_settings())
     aws.control.fail_job(first.name, "AlgorithmError: CUDA out of memory")
     wait_status(first.name, "Failed")
     with pytest.raises(
@@ -119,19 +123,21 @@ def test_failed_job_is_resubmitted_only_with_explicit_flag(aws, calls) -> None:
         match=r"already exists and is Failed: AlgorithmError: CUDA out of memory\. .*"
         r"retry_failed=True",
     ) as info:
-        submit_training_job(spec)
+        submit_training_job(spec, settings=load_settings())
     assert info.value.failure_reason == "AlgorithmError: CUDA out of memory"
     assert calls.count("CreateTrainingJob") == 1
-    retry = submit_training_job(spec, retry_failed=True)
-    submitted = follow_data_reasoning(spec.resolve(load_settings()))  # reasoning_enabled=false: plain rows
+    retry = submit_training_job(spec, retry_failed=True, settings=load_settings())
+    submitted = follow_data_reasoning(
+        spec.resolve(load_settings()), settings=load_settings()
+    )  # reasoning_enabled=false: plain rows
     assert retry.name == submitted.job_name("r1") and submitted.overrides["reasoning_enabled"] is False
     assert not retry.attached and calls.count("CreateTrainingJob") == 2
-    again = submit_training_job(spec, retry_failed=True)
+    again = submit_training_job(spec, retry_failed=True, settings=load_settings())
     assert again.name == retry.name and again.attached and calls.count("CreateTrainingJob") == 2
 
 
 def test_force_new_creates_a_separate_job(aws) -> None:
     put_jsonl("data/train.jsonl", 40)
-    a = submit_training_job(sft_spec())
-    b = submit_training_job(sft_spec(), force_new=True)
+    a = submit_training_job(sft_spec(), settings=load_settings())
+    b = submit_training_job(sft_spec(), force_new=True, settings=load_settings())
     assert a.name != b.name and b.name.startswith(a.name + "-n") and not b.attached

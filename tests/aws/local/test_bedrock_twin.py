@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from novaflow.local.aws.server import LOCAL_ROLE_ARN
 from novaflow.local.models.classifier import base_answer
+from novaflow.settings import load_settings
 
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
@@ -165,6 +166,6 @@ def test_deployment_and_throughput_tags_are_stored_changed_and_dropped_with_the_
 def test_teardown_of_an_empty_account_lists_every_service_at_once(twin) -> None:
     from novaflow.deploy.teardown import teardown
 
-    report = teardown(None)
+    report = teardown(None, settings=load_settings())
     assert report.unlisted == [] and report.failed == [] and report.removed == []
     assert report.ok

@@ -14,6 +14,7 @@ from novaflow.data.samples import SYSTEM_PROMPT, generate_stackoverflow_csv
 from novaflow.evaluation.parser import parse_eval_output
 from novaflow.local.aws.server import LOCAL_ROLE_ARN
 from novaflow.local.emulator import scenario
+from novaflow.settings import load_settings
 
 B = "s3://novaflow-local"
 KEYS = ["em", "qem", "f1", "f1_score_quasi", "rouge1", "rouge2", "rougeL", "bleu"]
@@ -51,7 +52,7 @@ def _evaluate(name: str, model: str) -> object:
     )
     job = scenario.wait(name, timeout=30)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    return parse_eval_output(f"{B}/out/{name}/output/output.tar.gz")
+    return parse_eval_output(f"{B}/out/{name}/output/output.tar.gz", settings=load_settings())
 
 
 def test_sft_then_evaluation_beats_the_base_model(twin, questions) -> None:

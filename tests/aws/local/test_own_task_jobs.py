@@ -20,6 +20,7 @@ from novaflow.local.models import benchmarks, judge
 from novaflow.local.models.classifier import base_answer
 from novaflow.reward.deploy import deploy_reward_lambda
 from novaflow.reward.source import build_reward_zip, load_reward_source
+from novaflow.settings import load_settings
 from reward_lambda.wrapper import grade_samples
 
 B = "s3://novaflow-local"
@@ -60,9 +61,13 @@ def _upload(rows: list[tuple[str, str, str]]) -> None:
 
 
 def _user_reward(tmp_path: Path, code: str = EXACT, name: str = "SageMaker-own-reward") -> str:
-    source = load_reward_source(_write(tmp_path / "exact.py", code))
+    source = load_reward_source(_write(tmp_path / "exact.py", code), settings=load_settings())
     return deploy_reward_lambda(
-        function_name=name, zip_bytes=build_reward_zip(source), environment={}, poll_seconds=0.01
+        function_name=name,
+        zip_bytes=build_reward_zip(source),
+        environment={},
+        poll_seconds=0.01,
+        settings=load_settings(),
     ).function_arn
 
 
@@ -75,7 +80,7 @@ def _eval(name: str, recipe: dict[str, Any], train_uri: str | None = None) -> An
     scenario.submit(name, recipe, train_uri or f"{B}/own/eval/", f"{B}/out", LOCAL_ROLE_ARN, data_type="S3Prefix")
     job = scenario.wait(name, timeout=60)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    return parse_eval_output(f"{B}/out/{name}/output/output.tar.gz")
+    return parse_eval_output(f"{B}/out/{name}/output/output.tar.gz", settings=load_settings())
 
 
 def _task_recipe(task: str, strategy: str, model: str, **extra: Any) -> dict[str, Any]:

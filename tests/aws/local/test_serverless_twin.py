@@ -18,6 +18,7 @@ from novaflow.data.samples import SYSTEM_PROMPT, generate_stackoverflow_csv
 from novaflow.evaluation.parser import parse_eval_output
 from novaflow.local.aws.server import LOCAL_ROLE_ARN
 from novaflow.local.emulator import scenario
+from novaflow.settings import load_settings
 
 B = "s3://novaflow-local"
 LABELS = ("HQ", "LQ_EDIT", "LQ_CLOSE")
@@ -235,7 +236,7 @@ def test_a_serverless_sft_job_trains_and_registers_its_model(twin, questions) ->
         evaluation_type="CustomScorerEvaluation",
     )
     assert scenario.wait("sls-eval", timeout=60)["TrainingJobStatus"] == "Completed"
-    tuned = parse_eval_output(f"{B}/out/sls-eval/output/output/")
+    tuned = parse_eval_output(f"{B}/out/sls-eval/output/output/", settings=load_settings())
     keys = boto3.client("s3").list_objects_v2(Bucket="novaflow-local", Prefix="out/sls-eval/output/output/after/")
     assert any(re.search(r"eval_results/results_.*\.json$", o["Key"]) for o in keys["Contents"])
     assert tuned.metrics.get("em").value > 0.5
@@ -283,8 +284,10 @@ def test_dpo_moves_the_model_toward_the_preferred_candidates(twin, questions) ->
             data_type="S3Prefix",
         )
         assert scenario.wait(name, timeout=60)["TrainingJobStatus"] == "Completed"
-    base = parse_eval_output(f"{B}/out/dpo-base/output/output.tar.gz").metrics.get("em").value
-    after = parse_eval_output(f"{B}/out/dpo-after/output/output.tar.gz").metrics.get("em").value
+    base = parse_eval_output(f"{B}/out/dpo-base/output/output.tar.gz", settings=load_settings()).metrics.get("em").value
+    after = (
+        parse_eval_output(f"{B}/out/dpo-after/output/output.tar.gz", settings=load_settings()).metrics.get("em").value
+    )
     assert after > base + 0.3
 
 

@@ -21,6 +21,7 @@ from novaflow.registry.packages import (
     register_checkpoint,
     set_approval,
 )
+from novaflow.settings import load_settings
 
 runner = CliRunner()
 GROUP = default_group("nova-lite-2", "case-study")
@@ -29,7 +30,9 @@ CKPT = "s3://customer-escrow-123456789012-smtj-local/nova-lite-2-sft-lora-1/outp
 
 def _register(job: str = "nova-lite-2-sft-lora-1", **lineage: str) -> object:
     facts = {"stage": "sft", "data:train": "s3://novaflow-local/data/train.jsonl", **lineage}
-    return register_checkpoint(GROUP, CKPT, model="amazon.nova-2-lite-v1", job_name=job, lineage=facts)
+    return register_checkpoint(
+        GROUP, CKPT, model="amazon.nova-2-lite-v1", job_name=job, lineage=facts, settings=load_settings()
+    )
 
 
 def test_a_checkpoint_is_registered_once_per_job_with_its_lineage(aws) -> None:
@@ -52,26 +55,28 @@ def test_a_checkpoint_is_registered_once_per_job_with_its_lineage(aws) -> None:
         ]
     )["Tags"]
     assert {"Key": "novaflow:managed", "Value": "true"} in tags
-    assert [v.version for v in list_versions(GROUP)] == [1, 2]
+    assert [v.version for v in list_versions(GROUP, settings=load_settings())] == [1, 2]
 
 
 def test_metrics_and_approval_are_recorded_and_a_rejected_version_is_never_deployed(aws) -> None:
     version = _register()
-    annotated = annotate(version.arn, metric_properties({"em": 0.862, "f1": 0.9}, stage="post-sft"))
+    annotated = annotate(
+        version.arn, metric_properties({"em": 0.862, "f1": 0.9}, stage="post-sft"), settings=load_settings()
+    )
     assert annotated.metrics == {"em": 0.862, "f1": 0.9}
     assert annotated.lineage["stage"] == "sft" and annotated.lineage["evaluated-by"] == "post-sft"
     with pytest.raises(DeployError, match=r"is PendingManualApproval: approve it first \(novaflow registry approve"):
-        deployable_checkpoint(version.arn)
+        deployable_checkpoint(version.arn, settings=load_settings())
     reason = "refused: the candidate is not better than the baseline; em: baseline 0.9, candidate 0.8"
-    rejected = set_approval(version.arn, REJECTED, reason)
+    rejected = set_approval(version.arn, REJECTED, reason, settings=load_settings())
     assert (rejected.status, rejected.approval_description) == (REJECTED, reason)
     with pytest.raises(DeployError) as err:
-        deployable_checkpoint(version.arn)
+        deployable_checkpoint(version.arn, settings=load_settings())
     assert str(err.value) == (
         f"Model package {version.arn} is Rejected: {reason}; a rejected version is never deployed."
     )
-    approved = set_approval(version.arn, APPROVED, "approved by ana")
-    assert deployable_checkpoint(version.arn) == (approved, CKPT)
+    approved = set_approval(version.arn, APPROVED, "approved by ana", settings=load_settings())
+    assert deployable_checkpoint(version.arn, settings=load_settings()) == (approved, CKPT)
     assert approved.metrics == {"em": 0.862, "f1": 0.9}  # the approval kept the lineage
 
 
@@ -79,12 +84,14 @@ def test_registry_values_fit_the_service_pattern() -> None:
     assert clean('s3://b/k {"a": 1}, x') == "s3://b/k __a_: 1__ x"  # braces, quotes, commas are not allowed
     assert len(clean("x" * 300)) == 256
     with pytest.raises(ConfigError, match=r"is not a model package version ARN"):
-        set_approval("arn:aws:sagemaker:us-east-1:123456789012:model-package/g", APPROVED, "x")
+        set_approval(
+            "arn:aws:sagemaker:us-east-1:123456789012:model-package/g", APPROVED, "x", settings=load_settings()
+        )
 
 
 def test_the_registry_cli_lists_shows_approves_and_rejects(aws) -> None:
     version = _register()
-    annotate(version.arn, metric_properties({"em": 0.5}))
+    annotate(version.arn, metric_properties({"em": 0.5}), settings=load_settings())
     listed = runner.invoke(app, ["registry", "list", "--run-name", "case-study", "--model", "nova-lite-2"])
     assert listed.exit_code == 0, listed.output
     assert listed.output.splitlines()[:5] == [

@@ -45,7 +45,7 @@ def test_deploying_twice_leaves_one_function_one_role_and_changes_nothing(aws: o
     assert second == first.__class__(**{**first.__dict__, "changed": False})
     assert first.arn == f"arn:aws:lambda:us-east-1:123456789012:function:{NAME}:1"
     assert first.code_sha256 == code_sha256(build_zip())
-    lam, iam = get_client("lambda"), get_client("iam")
+    lam, iam = get_client("lambda", load_settings()), get_client("iam", load_settings())
     assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == [NAME]
     assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=NAME)["Versions"]] == ["$LATEST", "1"]
     roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]
@@ -62,7 +62,7 @@ def test_deploying_twice_leaves_one_function_one_role_and_changes_nothing(aws: o
 
 def test_invoke_permission_names_exactly_this_function(aws: object) -> None:
     reward = deploy()
-    iam = get_client("iam")
+    iam = get_client("iam", settings=load_settings())
     role_name = LOCAL_ROLE_ARN.rsplit("/", 1)[-1]
     # the embedded AWS seeds the execution role with its own policy (for IAM simulation); deploy adds exactly one
     names = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
@@ -77,7 +77,7 @@ def test_invoke_permission_names_exactly_this_function(aws: object) -> None:
 
 def test_lambda_role_trusts_lambda_and_may_only_write_its_logs(aws: object) -> None:
     deploy()
-    iam = get_client("iam")
+    iam = get_client("iam", settings=load_settings())
     role = iam.get_role(RoleName=f"{NAME}-exec")["Role"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
     assert iam.list_attached_role_policies(RoleName=f"{NAME}-exec")["AttachedPolicies"] == []
@@ -91,14 +91,16 @@ def test_lambda_role_trusts_lambda_and_may_only_write_its_logs(aws: object) -> N
 
 def test_everything_created_is_tagged_managed(aws: object) -> None:
     reward = deploy()
-    assert get_client("lambda").list_tags(Resource=reward.function_arn)["Tags"] == {"novaflow:managed": "true"}
-    tags = get_client("iam").list_role_tags(RoleName=f"{NAME}-exec")["Tags"]
+    assert get_client("lambda", settings=load_settings()).list_tags(Resource=reward.function_arn)["Tags"] == {
+        "novaflow:managed": "true"
+    }
+    tags = get_client("iam", settings=load_settings()).list_role_tags(RoleName=f"{NAME}-exec")["Tags"]
     assert tags == [{"Key": "novaflow:managed", "Value": "true"}]
 
 
 def test_invoke_of_deployed_zip_returns_the_graders_real_output(aws: object) -> None:
     reward = deploy()
-    resp = get_client("lambda").invoke(FunctionName=reward.arn, Payload=json.dumps(EVENT))
+    resp = get_client("lambda", settings=load_settings()).invoke(FunctionName=reward.arn, Payload=json.dumps(EVENT))
     assert "FunctionError" not in resp
     body = json.loads(resp["Payload"].read())
     assert body == lambda_handler(EVENT, None)
@@ -114,7 +116,9 @@ def test_changed_code_or_config_publishes_a_new_version(aws: object, tmp_path: P
     assert second.changed and second.version == "2" and second.code_sha256 != first.code_sha256
     third = deploy(zip_bytes=build_zip(src), config=RewardConfig(verbose_penalty=0.5))
     assert third.version == "3"
-    env = get_client("lambda").get_function_configuration(FunctionName=NAME)["Environment"]["Variables"]
+    env = get_client("lambda", settings=load_settings()).get_function_configuration(FunctionName=NAME)["Environment"][
+        "Variables"
+    ]
     assert env["REWARD_VERBOSE_PENALTY"] == "0.5"
     assert deploy(zip_bytes=build_zip(src), config=RewardConfig(verbose_penalty=0.5)).version == "3"
 
@@ -127,4 +131,4 @@ def test_name_must_contain_sagemaker_and_role_must_be_known(aws: object, monkeyp
     monkeypatch.delenv("NOVAFLOW_ROLE_ARN")
     with pytest.raises(ConfigError, match="Setting 'role_arn' is not set"):
         deploy(settings=load_settings())
-    assert get_client("lambda").list_functions()["Functions"] == []
+    assert get_client("lambda", settings=load_settings()).list_functions()["Functions"] == []

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from novaflow.aws import get_client
 from novaflow.local.aws import lambda_exec
+from novaflow.settings import load_settings
 
 ROLE_TRUST = json.dumps(
     {
@@ -64,9 +65,9 @@ def make_zip(source: str) -> bytes:
 
 
 def create(name: str = "probe", source: str = HANDLER_SOURCE, timeout: int = 3) -> Any:
-    iam = get_client("iam")
+    iam = get_client("iam", settings=load_settings())
     role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=ROLE_TRUST)["Role"]["Arn"]
-    lam = get_client("lambda")
+    lam = get_client("lambda", settings=load_settings())
     lam.create_function(
         FunctionName=name,
         Runtime="python3.12",
@@ -135,7 +136,7 @@ def test_timeout_becomes_sandbox_timedout(aws: object) -> None:
 
 def test_unknown_function_is_resource_not_found(aws: object) -> None:
     with pytest.raises(ClientError) as err:
-        get_client("lambda").invoke(FunctionName="missing", Payload=b"[]")
+        get_client("lambda", settings=load_settings()).invoke(FunctionName="missing", Payload=b"[]")
     assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
@@ -147,7 +148,7 @@ def test_log_tail_is_last_4kb_and_logs_reach_cloudwatch(aws: object) -> None:
     text = tail.decode()
     assert "line 0399 " in text and "line 0000 " not in text
     assert text.splitlines()[-1].startswith("REPORT RequestId: ") and "Duration: " in text
-    logs = get_client("logs")
+    logs = get_client("logs", settings=load_settings())
     streams = logs.describe_log_streams(logGroupName="/aws/lambda/probe")["logStreams"]
     assert len(streams) == 1 and streams[0]["logStreamName"].split("/")[3].startswith("[$LATEST]")
     events = [

@@ -18,6 +18,7 @@ from novaflow.reward.deploy import deploy_reward_lambda, existing_function_arn
 from novaflow.reward.package import code_sha256
 from novaflow.reward.probes import verify_reward_function
 from novaflow.reward.source import build_reward_zip, load_reward_source
+from novaflow.settings import load_settings
 
 NAME = "SageMaker-team-reward"
 ROWS = [
@@ -37,19 +38,29 @@ def rows_file(tmp_path: Path) -> Path:
 
 
 def test_a_team_reward_is_deployed_once_and_verified_locally_and_through_lambda(aws: object, tmp_path: Path) -> None:
-    data = build_reward_zip(load_reward_source(write(tmp_path / "exact.py", EXACT)))
-    first = deploy_reward_lambda(function_name=NAME, zip_bytes=data, environment={}, poll_seconds=0.01)
-    again = deploy_reward_lambda(function_name=NAME, zip_bytes=data, environment={}, poll_seconds=0.01)
+    data = build_reward_zip(load_reward_source(write(tmp_path / "exact.py", EXACT), settings=load_settings()))
+    first = deploy_reward_lambda(
+        function_name=NAME, zip_bytes=data, environment={}, poll_seconds=0.01, settings=load_settings()
+    )
+    again = deploy_reward_lambda(
+        function_name=NAME, zip_bytes=data, environment={}, poll_seconds=0.01, settings=load_settings()
+    )
     assert first.code_sha256 == code_sha256(data) == again.code_sha256
     assert again.changed is False and again.version == first.version
-    conf = get_client("lambda").get_function_configuration(FunctionName=NAME)
+    conf = get_client("lambda", settings=load_settings()).get_function_configuration(FunctionName=NAME)
     assert (
         conf["Handler"] == "lambda_function.lambda_handler" and conf.get("Environment", {}).get("Variables", {}) == {}
     )
 
-    get_client("s3").put_object(Bucket=LOCAL_BUCKET, Key="team/rft.jsonl", Body=rows_file(tmp_path).read_bytes())
+    get_client("s3", settings=load_settings()).put_object(
+        Bucket=LOCAL_BUCKET, Key="team/rft.jsonl", Body=rows_file(tmp_path).read_bytes()
+    )
     result = verify_reward_function(
-        f"s3://{LOCAL_BUCKET}/team/rft.jsonl", source="exact.py", zip_bytes=data, function_name=NAME
+        f"s3://{LOCAL_BUCKET}/team/rft.jsonl",
+        source="exact.py",
+        zip_bytes=data,
+        function_name=NAME,
+        settings=load_settings(),
     )
     assert result.ok, result.reason()
     table = {(r["probe"], r["runner"]): (r["n"], r["mean"], r["distinct"]) for r in result.table()}
@@ -62,12 +73,15 @@ def test_a_deployed_version_that_differs_from_the_file_is_a_mismatch(aws: object
     lenient = "def grade(response, reference_answer, sample):\n    return float(bool(response))\n"
     deploy_reward_lambda(
         function_name=NAME,
-        zip_bytes=build_reward_zip(load_reward_source(write(tmp_path / "old.py", lenient))),
+        zip_bytes=build_reward_zip(load_reward_source(write(tmp_path / "old.py", lenient), settings=load_settings())),
         environment={},
         poll_seconds=0.01,
+        settings=load_settings(),
     )
-    data = build_reward_zip(load_reward_source(write(tmp_path / "exact.py", EXACT)))
-    result = verify_reward_function(rows_file(tmp_path), source="exact.py", zip_bytes=data, function_name=NAME)
+    data = build_reward_zip(load_reward_source(write(tmp_path / "exact.py", EXACT), settings=load_settings()))
+    result = verify_reward_function(
+        rows_file(tmp_path), source="exact.py", zip_bytes=data, function_name=NAME, settings=load_settings()
+    )
     assert not result.ok
     assert result.reason() == (
         "exact.py: local and lambda grades differ on 10 of 28 samples (first: 'q1:other-row': local 0.0, lambda "
@@ -76,8 +90,8 @@ def test_a_deployed_version_that_differs_from_the_file_is_a_mismatch(aws: object
 
 
 def test_an_existing_function_is_checked_and_used_as_is(aws: object, tmp_path: Path) -> None:
-    data = build_reward_zip(load_reward_source(write(tmp_path / "exact.py", EXACT)))
-    created = get_client("lambda").create_function(
+    data = build_reward_zip(load_reward_source(write(tmp_path / "exact.py", EXACT), settings=load_settings()))
+    created = get_client("lambda", settings=load_settings()).create_function(
         FunctionName="SageMaker-theirs",
         Runtime="python3.12",
         Role=LOCAL_ROLE_ARN,
@@ -85,16 +99,16 @@ def test_an_existing_function_is_checked_and_used_as_is(aws: object, tmp_path: P
         Code={"ZipFile": data},
     )
     arn = created["FunctionArn"]
-    assert existing_function_arn(arn) == arn
-    result = verify_reward_function(rows_file(tmp_path), source=arn, function_name=arn)
+    assert existing_function_arn(arn, settings=load_settings()) == arn
+    result = verify_reward_function(rows_file(tmp_path), source=arn, function_name=arn, settings=load_settings())
     assert result.ok and {r["runner"] for r in result.table()} == {"lambda"}
     with pytest.raises(RewardError, match=r"is not an unqualified Lambda function ARN"):
-        existing_function_arn(f"{arn}:3")
+        existing_function_arn(f"{arn}:3", settings=load_settings())
     missing = arn.replace("SageMaker-theirs", "SageMaker-nobody")
     with pytest.raises(RewardError) as info:
-        existing_function_arn(missing)
+        existing_function_arn(missing, settings=load_settings())
     assert str(info.value) == f"reward function {missing} does not exist (or is in another region)"
-    code = get_client("lambda").get_function(FunctionName=arn)["Configuration"]["CodeSha256"]
+    code = get_client("lambda", settings=load_settings()).get_function(FunctionName=arn)["Configuration"]["CodeSha256"]
     assert code == code_sha256(data)  # verification invoked it; nothing redeployed it
 
 

@@ -18,6 +18,7 @@ from novaflow.local.aws import lambda_exec
 from novaflow.reward.deploy import deploy_reward_lambda
 from novaflow.reward.package import build_zip, code_sha256
 from novaflow.reward.verify import verify_reward
+from novaflow.settings import load_settings
 
 NAME = "SageMaker-novaflow-reward"
 ROWS = [
@@ -40,12 +41,18 @@ def jsonl(rows: list[dict]) -> str:
 
 
 def test_rows_from_s3_and_predictions_agree_local_and_lambda(aws: object, tmp_path: Path) -> None:
-    deploy_reward_lambda(poll_seconds=0.01)
-    get_client("s3").put_object(Bucket=LOCAL_BUCKET, Key="data/rft.jsonl", Body=jsonl(ROWS).encode())
+    deploy_reward_lambda(poll_seconds=0.01, settings=load_settings())
+    get_client("s3", settings=load_settings()).put_object(
+        Bucket=LOCAL_BUCKET, Key="data/rft.jsonl", Body=jsonl(ROWS).encode()
+    )
     preds = tmp_path / "preds.jsonl"
     preds.write_text(jsonl(PREDS))
     result = verify_reward(
-        rows=f"s3://{LOCAL_BUCKET}/data/rft.jsonl", predictions=preds, function_name=NAME, batch_size=3
+        rows=f"s3://{LOCAL_BUCKET}/data/rft.jsonl",
+        predictions=preds,
+        function_name=NAME,
+        batch_size=3,
+        settings=load_settings(),
     )
     assert result.ok, result.mismatches + result.problems
     table = [
@@ -61,7 +68,9 @@ def test_rows_from_s3_and_predictions_agree_local_and_lambda(aws: object, tmp_pa
         ("predictions", "lambda", 3, 0.3333, 0.6667, 0.3333, 0),
     ]
     # every batch went through the Lambda API and left its log in CloudWatch (7 + 7 rows, 3 preds; batches of 3)
-    streams = get_client("logs").describe_log_streams(logGroupName=f"/aws/lambda/{NAME}")["logStreams"]
+    streams = get_client("logs", settings=load_settings()).describe_log_streams(logGroupName=f"/aws/lambda/{NAME}")[
+        "logStreams"
+    ]
     assert len(streams) == 3 + 3 + 1
 
 
@@ -70,21 +79,21 @@ def test_a_deployed_zip_that_grades_differently_is_caught(aws: object, tmp_path:
     shutil.copytree(Path(reward_lambda.__file__).parent, src, ignore=shutil.ignore_patterns("__pycache__"))
     grader = src / "grader.py"
     grader.write_text(grader.read_text().replace("correct = predicted == gold", "correct = predicted != gold"))
-    deploy_reward_lambda(poll_seconds=0.01, zip_bytes=build_zip(src))
+    deploy_reward_lambda(poll_seconds=0.01, zip_bytes=build_zip(src), settings=load_settings())
     preds = tmp_path / "preds.jsonl"
     preds.write_text(jsonl(PREDS))
-    result = verify_reward(predictions=preds, function_name=NAME)
+    result = verify_reward(predictions=preds, function_name=NAME, settings=load_settings())
     assert not result.ok and len(result.mismatches) == 3
     assert result.mismatches[0].startswith("predictions: sample 'pred-1' local 1.0 ")
 
 
 def test_function_error_stops_verification_with_message_and_log(aws: object, tmp_path: Path) -> None:
-    deploy_reward_lambda(poll_seconds=0.01)
+    deploy_reward_lambda(poll_seconds=0.01, settings=load_settings())
     lambda_exec.inject_error(NAME, "reward backend down")
     preds = tmp_path / "preds.jsonl"
     preds.write_text(jsonl(PREDS))
     with pytest.raises(RewardError, match=r"failed on samples 1-3 \(Unhandled\): .*reward backend down"):
-        verify_reward(predictions=preds, function_name=NAME)
+        verify_reward(predictions=preds, function_name=NAME, settings=load_settings())
 
 
 def test_cli_build_deploy_verify(aws: object, tmp_path: Path) -> None:

@@ -21,7 +21,11 @@ def _lease(name: str, who: str, ttl: float = 60.0) -> RunNameLease:
 
 
 def _stored(name: str) -> dict[str, object]:
-    body = get_client("s3").get_object(Bucket=LOCAL_BUCKET, Key=f"novaflow/runs/{name}/lease.json")["Body"].read()
+    body = (
+        get_client("s3", settings=load_settings())
+        .get_object(Bucket=LOCAL_BUCKET, Key=f"novaflow/runs/{name}/lease.json")["Body"]
+        .read()
+    )
     return json.loads(body)
 
 

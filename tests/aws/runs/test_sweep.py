@@ -37,7 +37,7 @@ def test_only_the_job_of_a_run_gone_longer_than_its_max_runtime_is_stopped(aws) 
     for kind, run_id in runs.items():
         aws.control.stall_job(f"sweep-{kind}")
         _job(f"sweep-{kind}", max_runtime=7200)
-        register_job(run_id, f"sweep-{kind}", stage="sft")
+        register_job(run_id, f"sweep-{kind}", stage="sft", settings=load_settings())
     asked: list[tuple[str, datetime]] = []
 
     def gone_since(run_id: str, registered: datetime) -> datetime | None:

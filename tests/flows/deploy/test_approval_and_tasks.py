@@ -14,6 +14,7 @@ from prefect import flow
 from novaflow.aws import get_client
 from novaflow.errors import DeployError
 from novaflow.evaluation.compare import MetricDelta, StageComparison
+from novaflow.settings import load_settings
 from tasks.deploy import deploy_task, gate_task, request_approval, smoke_test_task, teardown_task
 from tests.flows.helpers import resume_when_paused
 
@@ -41,7 +42,7 @@ def gated_deploy(eval_uri: str) -> dict[str, Any]:
 
 @pytest.fixture
 def eval_uri(aws: object) -> str:
-    s3 = get_client("s3")
+    s3 = get_client("s3", settings=load_settings())
     s3.create_bucket(Bucket=BUCKET)
     rows = "".join(
         json.dumps({"query": f"Title: question {i}", "response": "HQ", "system": SYSTEM}) + "\n" for i in range(3)
@@ -58,7 +59,7 @@ def test_approved_deployment_runs_smoke_test_and_tears_down(eval_uri: str) -> No
     assert result["reviewer"] == "alice"
     assert re.fullmatch(r"smoke test: 2/2 answers parsed, [0-2]/2 equal to the expected label", result["smoke"])
     assert result["removed"][0] == "sagemaker endpoint nova-flow"
-    assert get_client("sagemaker").list_endpoints()["Endpoints"] == []
+    assert get_client("sagemaker", settings=load_settings()).list_endpoints()["Endpoints"] == []
 
 
 def test_rejected_deployment_deploys_nothing(eval_uri: str) -> None:
@@ -67,5 +68,5 @@ def test_rejected_deployment_deploys_nothing(eval_uri: str) -> None:
     with pytest.raises(DeployError, match="rejected by bob: wait for the RFT run"):
         gated_deploy.with_options(flow_run_name=run_name)(eval_uri)
     thread.join(5)
-    assert get_client("sagemaker").list_endpoints()["Endpoints"] == []
-    assert get_client("sagemaker").list_models()["Models"] == []
+    assert get_client("sagemaker", settings=load_settings()).list_endpoints()["Endpoints"] == []
+    assert get_client("sagemaker", settings=load_settings()).list_models()["Models"] == []

@@ -14,6 +14,7 @@ from novaflow.aws import get_client
 from novaflow.deploy.components import ComponentEndpointSpec, ComponentSpec
 from novaflow.deploy.environment import EndpointEnvironment
 from novaflow.deploy.targets import ask
+from novaflow.settings import load_settings
 from tasks.components import deploy_components_task, remove_component_task
 
 SYSTEM = "Classify the Stack Overflow question. Answer with exactly one label: HQ, LQ_EDIT or LQ_CLOSE."
@@ -22,7 +23,7 @@ BUCKET = "customer-escrow-123456789012-smtj-icflow"
 
 @pytest.fixture
 def eval_uri(aws: object) -> str:
-    s3 = get_client("s3")
+    s3 = get_client("s3", settings=load_settings())
     s3.create_bucket(Bucket=BUCKET)
     rows = "".join(
         json.dumps({"query": f"Title: question {i}", "response": "HQ", "system": SYSTEM}) + "\n" for i in range(3)
@@ -44,7 +45,7 @@ def test_the_deploy_flow_serves_a_checkpoint_as_an_inference_component_and_clean
     out = deploy(params)
     assert out["invoke_id"] == "novaflow-icflow/novaflow-icflow-model"
     assert out["smoke"].startswith("smoke test: 3/3 answers parsed")
-    sm = get_client("sagemaker")
+    sm = get_client("sagemaker", settings=load_settings())
     assert [c["InferenceComponentName"] for c in sm.list_inference_components()["InferenceComponents"]] == [
         "novaflow-icflow-model"
     ]
@@ -66,10 +67,15 @@ def side_by_side(checkpoints: list[str]) -> list[str]:
     ]
     deployed = deploy_components_task(endpoint, specs)
     answers = [
-        ask("sagemaker_ic", f"sweep-ab/{s.component_name}", "Title: question 1", system=SYSTEM).text for s in specs
+        ask(
+            "sagemaker_ic", f"sweep-ab/{s.component_name}", "Title: question 1", system=SYSTEM, settings=load_settings()
+        ).text
+        for s in specs
     ]
     remove_component_task("sweep-ab", "sweep-ab-v0")
-    answers.append(ask("sagemaker_ic", "sweep-ab/sweep-ab-v1", "Title: question 1", system=SYSTEM).text)
+    answers.append(
+        ask("sagemaker_ic", "sweep-ab/sweep-ab-v1", "Title: question 1", system=SYSTEM, settings=load_settings()).text
+    )
     return [c.status for c in deployed.components] + answers
 
 
@@ -79,7 +85,7 @@ def test_a_flow_puts_two_variants_on_one_endpoint_and_removes_one(eval_uri: str)
     assert result[:2] == ["InService", "InService"]
     assert all(isinstance(a, str) and a for a in result[2:])
     assert result[3] == result[4]  # the remaining component answers as before its neighbour left
-    sm = get_client("sagemaker")
+    sm = get_client("sagemaker", settings=load_settings())
     assert [c["InferenceComponentName"] for c in sm.list_inference_components()["InferenceComponents"]] == [
         "sweep-ab-v1"
     ]

@@ -15,6 +15,7 @@ from flows.params import WaitParams
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.inference.batch import BatchSpec
 from novaflow.runs.ledger import jobs_of_run
+from novaflow.settings import load_settings
 
 
 @pytest.mark.slow
@@ -49,5 +50,5 @@ def test_the_flow_answers_every_row_and_publishes_summary_and_failures(aws: obje
     assert summary_key in published and f"batch-{out['job']}-failures" in published
     failures = json.loads(published[f"batch-{out['job']}-failures"].data)  # type: ignore[attr-defined]
     assert failures == [{"row": 8, "id": "q7", "field": "query", "reason": "empty query in column 'question'"}]
-    owned = jobs_of_run(str(state.state_details.flow_run_id))
+    owned = jobs_of_run(str(state.state_details.flow_run_id), settings=load_settings())
     assert [(j["job_name"], j["stage"]) for j in owned] == [(out["job"], "batch-inference")]

@@ -19,6 +19,7 @@ from novaflow.data.prepare import prepare_dataset
 from novaflow.data.quality import QualityThresholds, ftfy_badness_pattern, score_quality
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.errors import DataError
+from novaflow.settings import load_settings
 
 VOCAB = [f"w{i}" for i in range(5000)]
 ENGLISH = [
@@ -47,7 +48,12 @@ def _prepare(
 ) -> tuple[Any, list[dict[str, Any]]]:
     src = DatasetSource(path=str(_write_csv(tmp_path / "in.csv", rows)), columns=ColumnMap())
     prepared = prepare_dataset(
-        src, "sft", "nova-lite-2", tmp_path / "out", curation=CurationConfig.parse(spec, **options)
+        src,
+        "sft",
+        "nova-lite-2",
+        tmp_path / "out",
+        curation=CurationConfig.parse(spec, **options),
+        settings=load_settings(),
     )
     rejected = [orjson.loads(line) for line in prepared.rejected_file.read_bytes().splitlines()]
     return prepared, rejected
@@ -216,8 +222,12 @@ def test_worker_processes_filter_the_same_rows(tmp_path: Path) -> None:
     path = generate_stackoverflow_csv(tmp_path / "so.csv", 1500, seed=2)
     src = DatasetSource(path=str(path), columns=ColumnMap(query="Body", response="Y"))
     curation = CurationConfig.parse("dedup,near-dedup,quality,language=en")
-    one = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "one", curation=curation, workers=1)
-    two = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "two", curation=curation, workers=2)
+    one = prepare_dataset(
+        src, "sft", "nova-lite-2", tmp_path / "one", curation=curation, workers=1, settings=load_settings()
+    )
+    two = prepare_dataset(
+        src, "sft", "nova-lite-2", tmp_path / "two", curation=curation, workers=2, settings=load_settings()
+    )
     assert one.report.filtered and two.report.filtered == one.report.filtered
     for name in ("train.jsonl", "rejected.jsonl"):
         assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()

@@ -15,6 +15,7 @@ import pytest
 
 from novaflow.data.prepare import prepare_dataset
 from novaflow.data.source import ColumnMap, DatasetSource
+from novaflow.settings import load_settings
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "data"
 
@@ -81,13 +82,13 @@ def _same(actual: dict[str, Any], expected: dict[str, Any]) -> None:
 
 def test_sft_nova2_with_reasoning_equals_contract(contract_csv: Path, tmp_path: Path) -> None:
     """Identity mapping: canonical columns need no --map (unlike the Forge SDK)."""
-    prepared = prepare_dataset(str(contract_csv), "sft", "nova-lite-2", tmp_path / "o")
+    prepared = prepare_dataset(str(contract_csv), "sft", "nova-lite-2", tmp_path / "o", settings=load_settings())
     (row,) = _rows(prepared.data_file)
     _same(row, CONTRACT_SFT_NOVA2)
 
 
 def test_sft_nova1_ignores_default_reasoning_column(contract_csv: Path, tmp_path: Path) -> None:
-    prepared = prepare_dataset(str(contract_csv), "sft", "nova-lite", tmp_path / "o")
+    prepared = prepare_dataset(str(contract_csv), "sft", "nova-lite", tmp_path / "o", settings=load_settings())
     (row,) = _rows(prepared.data_file)
     _same(row, CONTRACT_SFT_NOVA1)
     assert prepared.report.notes == ["column 'reasoning' ignored: reasoning content is Nova 2 only"]
@@ -95,7 +96,7 @@ def test_sft_nova1_ignores_default_reasoning_column(contract_csv: Path, tmp_path
 
 def test_eval_equals_contract(contract_csv: Path, tmp_path: Path) -> None:
     src = DatasetSource(path=str(contract_csv), columns=ColumnMap(metadata=("metadata",)))
-    prepared = prepare_dataset(src, "eval", "nova-pro", tmp_path / "o")
+    prepared = prepare_dataset(src, "eval", "nova-pro", tmp_path / "o", settings=load_settings())
     assert prepared.data_file.name == "gen_qa.jsonl"
     (row,) = _rows(prepared.data_file)
     _same(row, CONTRACT_EVAL)
@@ -106,7 +107,7 @@ def test_rft_generic_has_no_leaked_mapping_keys(contract_csv: Path, tmp_path: Pa
     src = DatasetSource(
         path=str(contract_csv), columns=ColumnMap(query="question", reference_answer="answer", system="system")
     )
-    prepared = prepare_dataset(src, "rft", "nova-lite-2", tmp_path / "o")
+    prepared = prepare_dataset(src, "rft", "nova-lite-2", tmp_path / "o", settings=load_settings())
     (row,) = _rows(prepared.data_file)
     row.pop("id")  # the canonical ``id`` column is mapped by default and placed first
     _same(row, CONTRACT_RFT_GENERIC)
@@ -114,7 +115,7 @@ def test_rft_generic_has_no_leaked_mapping_keys(contract_csv: Path, tmp_path: Pa
 
 def test_rft_with_id_and_metadata_equals_contract(contract_csv: Path, tmp_path: Path) -> None:
     src = DatasetSource(path=str(contract_csv), columns=ColumnMap(metadata=("my_key",)))
-    prepared = prepare_dataset(src, "rft", "nova-lite-2", tmp_path / "o")
+    prepared = prepare_dataset(src, "rft", "nova-lite-2", tmp_path / "o", settings=load_settings())
     assert prepared.data_file.name == "rft.jsonl"
     (row,) = _rows(prepared.data_file)
     _same(row, CONTRACT_RFT_FULL)
@@ -123,7 +124,7 @@ def test_rft_with_id_and_metadata_equals_contract(contract_csv: Path, tmp_path: 
 def test_rft_without_system_uses_the_contract_default(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
     path.write_text('{"question": "What is 2+2?", "reference_answer": {"answer": "4"}}\n', encoding="utf-8")
-    (row,) = _rows(prepare_dataset(str(path), "rft", "nova-lite-2", tmp_path / "o").data_file)
+    (row,) = _rows(prepare_dataset(str(path), "rft", "nova-lite-2", tmp_path / "o", settings=load_settings()).data_file)
     _same(
         row,
         {
@@ -140,13 +141,13 @@ def test_constant_system_prompt_applies_to_every_row(tricky_csv: Path, tmp_path:
     src = DatasetSource(
         path=str(tricky_csv), columns=ColumnMap(query="Body", response="Y"), system_prompt="Label only."
     )
-    rows = _rows(prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "o").data_file)
+    rows = _rows(prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "o", settings=load_settings()).data_file)
     assert [r["system"] for r in rows] == [[{"text": "Label only."}]] * 3
 
 
 def test_title_plus_body_template(tricky_csv: Path, tmp_path: Path) -> None:
     src = DatasetSource(path=str(tricky_csv), columns=ColumnMap(query="Q{Id}: {Body}", response="Y"))
-    rows = _rows(prepare_dataset(src, "eval", "nova-lite-2", tmp_path / "o").data_file)
+    rows = _rows(prepare_dataset(src, "eval", "nova-lite-2", tmp_path / "o", settings=load_settings()).data_file)
     assert rows[2] == {"query": "Q3: plain", "response": "LQ_CLOSE"}
 
 
@@ -168,7 +169,7 @@ def test_golden_bytes(tricky_csv: Path, tmp_path: Path, name: str, method: str, 
         ),
         system_prompt="Reply with HQ, LQ_EDIT or LQ_CLOSE.",
     )
-    data = prepare_dataset(src, method, model, tmp_path / "o").data_file.read_bytes()
+    data = prepare_dataset(src, method, model, tmp_path / "o", settings=load_settings()).data_file.read_bytes()
     golden = GOLDEN / f"{name}.jsonl"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_bytes(data)
@@ -184,7 +185,7 @@ def test_eval_images_from_json_input(tmp_path: Path) -> None:
         {"query": "q3", "response": "a"},
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    prepared = prepare_dataset(str(path), "eval", "nova-lite-2", tmp_path / "o")
+    prepared = prepare_dataset(str(path), "eval", "nova-lite-2", tmp_path / "o", settings=load_settings())
     assert _rows(prepared.data_file) == [{"query": "q1", "response": "a", "images": [img]}]
     rejected = [json.loads(x) for x in (tmp_path / "o" / "rejected.jsonl").read_text().splitlines()]
     assert [(r["row"], r["field"]) for r in rejected] == [(2, "images[0].data"), (3, "images")]

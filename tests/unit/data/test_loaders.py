@@ -14,6 +14,7 @@ from novaflow.data.loaders import iter_chunks, read_all_records
 from novaflow.data.prepare import prepare_dataset
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.errors import DataError
+from novaflow.settings import load_settings
 from tests.unit.data.conftest import TRICKY_BODY, quote
 
 ROWS = [{"Id": "1", "Body": TRICKY_BODY, "Y": "HQ"}, {"Id": "2", "Body": "b\tc", "Y": "LQ_EDIT"}]
@@ -58,6 +59,7 @@ def test_ragged_rows_are_rejected_with_exact_record_numbers(tmp_path: Path) -> N
         "eval",
         "nova-lite-2",
         tmp_path / "o",
+        settings=load_settings(),
     )
     assert [json.loads(x)["query"] for x in prepared.data_file.read_text().splitlines()] == ["ok", "two\nlines", "fine"]
     rejected = [json.loads(x) for x in (tmp_path / "o" / "rejected.jsonl").read_text().splitlines()]

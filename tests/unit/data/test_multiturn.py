@@ -11,6 +11,7 @@ from novaflow.data.converse import RowProblem
 from novaflow.data.multiturn import check_mtrl
 from novaflow.data.prepare import prepare_dataset
 from novaflow.data.validate import validate_records
+from novaflow.settings import load_settings
 
 
 def _write(path: Path, rows: list[object]) -> Path:
@@ -29,7 +30,11 @@ def test_prepare_keeps_valid_rows_and_names_each_rejected_row(tmp_path: Path) ->
         {"id": "t7", "metadata": {"prompt": "w"}, "answer": "blue", "info": []},
     ]
     prepared = prepare_dataset(
-        str(_write(tmp_path / "tasks.jsonl", rows)), "rft_multiturn", "nova-lite-2", tmp_path / "o"
+        str(_write(tmp_path / "tasks.jsonl", rows)),
+        "rft_multiturn",
+        "nova-lite-2",
+        tmp_path / "o",
+        settings=load_settings(),
     )
     assert prepared.data_file.name == "train.jsonl"
     written = [json.loads(line) for line in prepared.data_file.read_text().splitlines()]
@@ -84,7 +89,7 @@ def test_a_table_becomes_tasks_with_the_system_prompt_first_and_the_label_as_ans
     table = tmp_path / "q.csv"
     table.write_text("Title,Y\nHow do I sort a dict?,HQ\nWhy is my loop slow?,LQ_EDIT\n", encoding="utf-8")
     source = DatasetSource(path=str(table), columns=ColumnMap(query="Title", response="Y"), system_prompt="Label it.")
-    prepared = prepare_dataset(source, "mtrl", "nova-lite-2", tmp_path / "o")
+    prepared = prepare_dataset(source, "mtrl", "nova-lite-2", tmp_path / "o", settings=load_settings())
     rows = [json.loads(line) for line in prepared.data_file.read_text().splitlines()]
     assert rows == [
         json.loads(line)

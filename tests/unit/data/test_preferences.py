@@ -12,6 +12,7 @@ from novaflow.data.preferences import derive_pairs
 from novaflow.data.prepare import prepare_dataset
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.errors import DataError
+from novaflow.settings import load_settings
 
 
 def _csv(path: Path, rows: list[dict[str, str]]) -> Path:
@@ -39,7 +40,11 @@ def test_a_table_of_pairs_becomes_nova_dpo_records(tmp_path: Path) -> None:
         ],
     )
     prepared = prepare_dataset(
-        DatasetSource(path=str(table), columns=PAIRS, system_prompt="Be brief."), "dpo", "nova-micro", tmp_path / "o"
+        DatasetSource(path=str(table), columns=PAIRS, system_prompt="Be brief."),
+        "dpo",
+        "nova-micro",
+        tmp_path / "o",
+        settings=load_settings(),
     )
     assert _lines(prepared.data_file) == [
         {
@@ -75,6 +80,7 @@ def test_a_missing_pair_column_is_one_line_naming_the_mapping(tmp_path: Path) ->
             "dpo",
             "nova-lite",
             tmp_path / "o",
+            settings=load_settings(),
         )
     assert "DPO needs a column for 'rejected'; map one with --map rejected=COLUMN" in str(err.value)
 
@@ -98,7 +104,11 @@ def test_pairs_derived_from_labelled_rows_prefer_each_rows_own_answer(tmp_path: 
 def test_cpt_rows_are_the_text_column(tmp_path: Path) -> None:
     table = _csv(tmp_path / "t.csv", [{"body": "Python lists are mutable."}, {"body": ""}, {"body": "Tuples are not."}])
     prepared = prepare_dataset(
-        DatasetSource(path=str(table), columns=ColumnMap(text="body")), "cpt", "nova-lite-2", tmp_path / "o"
+        DatasetSource(path=str(table), columns=ColumnMap(text="body")),
+        "cpt",
+        "nova-lite-2",
+        tmp_path / "o",
+        settings=load_settings(),
     )
     assert _lines(prepared.data_file) == [{"text": "Python lists are mutable."}, {"text": "Tuples are not."}]
     assert [(r["row"], r["field"]) for r in _lines(prepared.rejected_file)] == [(2, "body")]  # named by its column
@@ -110,8 +120,8 @@ def test_a_table_of_pairs_in_workers_is_byte_identical_to_one_process(tmp_path: 
         {"prompt": f"q{i}", "good": f"right {i}", "bad": f"wrong {i}" if i % 7 else f"right {i}"} for i in range(60)
     ]
     source = DatasetSource(path=str(_csv(tmp_path / "pairs.csv", rows)), columns=PAIRS)
-    one = prepare_dataset(source, "dpo", "nova-micro", tmp_path / "one", workers=1)
-    two = prepare_dataset(source, "dpo", "nova-micro", tmp_path / "two", workers=2)
+    one = prepare_dataset(source, "dpo", "nova-micro", tmp_path / "one", workers=1, settings=load_settings())
+    two = prepare_dataset(source, "dpo", "nova-micro", tmp_path / "two", workers=2, settings=load_settings())
     assert one.data_file.read_bytes() == two.data_file.read_bytes()
     assert len(_lines(one.data_file)) == 51  # rows 0, 7, ..., 56 have the same answer twice
     assert [r["row"] for r in _lines(two.rejected_file)] == list(range(1, 61, 7))

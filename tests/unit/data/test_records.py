@@ -13,6 +13,7 @@ import pytest
 from novaflow.data.converse import RowProblem, check_converse, check_rft
 from novaflow.data.openai import openai_to_converse
 from novaflow.data.prepare import prepare_dataset
+from novaflow.settings import load_settings
 
 SFT = {
     "schemaVersion": "bedrock-conversation-2024",
@@ -305,7 +306,9 @@ def test_prepare_openai_sft_and_optional_field_consistency(tmp_path: Path) -> No
     ]
     rows.insert(1, {"messages": [{"role": "user", "content": "lonely"}, {"role": "assistant", "content": "x"}]})
     rows.append({"messages": [{"role": "user", "content": "no answer"}]})
-    prepared = prepare_dataset(str(_write_jsonl(tmp_path / "oa.jsonl", rows)), "sft", "nova-micro", tmp_path / "o")
+    prepared = prepare_dataset(
+        str(_write_jsonl(tmp_path / "oa.jsonl", rows)), "sft", "nova-micro", tmp_path / "o", settings=load_settings()
+    )
     out = [json.loads(x) for x in prepared.data_file.read_text().splitlines()]
     assert [r["messages"][0]["content"][0]["text"] for r in out] == ["q0", "q1", "q2"]
     assert out[0]["system"] == [{"text": "S"}]
@@ -321,6 +324,6 @@ def test_prepare_openai_sft_and_optional_field_consistency(tmp_path: Path) -> No
 def test_prepare_dpo_file(tmp_path: Path) -> None:
     bad = _mutate(DPO, "messages.1.candidates.1.preferenceLabel", "preferred")
     path = _write_jsonl(tmp_path / "dpo.jsonl", [DPO, bad, DPO])
-    prepared = prepare_dataset(str(path), "dpo", "nova-pro", tmp_path / "o")
+    prepared = prepare_dataset(str(path), "dpo", "nova-pro", tmp_path / "o", settings=load_settings())
     assert [json.loads(x) for x in prepared.data_file.read_text().splitlines()] == [DPO, DPO]
     assert prepared.report.rejections_by_reason == {"candidates must not all share the same preferenceLabel": 1}

@@ -10,6 +10,7 @@ import pytest
 from novaflow.data.prepare import prepare_dataset
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.errors import ConfigError, DataError
+from novaflow.settings import load_settings
 from tests.unit.data.conftest import quote
 
 MAP = ColumnMap(query="Body", response="Y")
@@ -38,7 +39,9 @@ def mixed_csv(tmp_path: Path) -> Path:
 
 def test_sft_keeps_good_rows_and_explains_every_bad_one(mixed_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "o"
-    prepared = prepare_dataset(DatasetSource(path=str(mixed_csv), columns=MAP), "sft", "nova-lite-2", out)
+    prepared = prepare_dataset(
+        DatasetSource(path=str(mixed_csv), columns=MAP), "sft", "nova-lite-2", out, settings=load_settings()
+    )
     texts = [json.loads(x)["messages"][0]["content"][0]["text"] for x in prepared.data_file.read_text().splitlines()]
     assert texts == ["good one", "good three"]
     assert [(r["source"], r["row"], r["field"], r["reason"]) for r in _rejected(out)] == [
@@ -56,14 +59,23 @@ def test_sft_keeps_good_rows_and_explains_every_bad_one(mixed_csv: Path, tmp_pat
 
 
 def test_eval_does_not_apply_sft_keyword_rule(mixed_csv: Path, tmp_path: Path) -> None:
-    prepared = prepare_dataset(DatasetSource(path=str(mixed_csv), columns=MAP), "eval", "nova-lite-2", tmp_path)
+    prepared = prepare_dataset(
+        DatasetSource(path=str(mixed_csv), columns=MAP), "eval", "nova-lite-2", tmp_path, settings=load_settings()
+    )
     assert prepared.report.rows_out == 4
     assert [r["row"] for r in _rejected(tmp_path)] == [2, 3, 5]
 
 
 def test_strict_fails_the_step_and_writes_no_data_file(mixed_csv: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"mixed.csv: 5 row\(s\) rejected in strict mode \(row 2 Body: empty query"):
-        prepare_dataset(DatasetSource(path=str(mixed_csv), columns=MAP), "sft", "nova-lite-2", tmp_path, strict=True)
+        prepare_dataset(
+            DatasetSource(path=str(mixed_csv), columns=MAP),
+            "sft",
+            "nova-lite-2",
+            tmp_path,
+            strict=True,
+            settings=load_settings(),
+        )
     assert not (tmp_path / "train.jsonl").exists()
     assert not list(tmp_path.glob("*.partial"))
     assert len(_rejected(tmp_path)) == 5
@@ -82,7 +94,7 @@ def test_jsonl_wrong_types_bad_json_and_missing_fields(tmp_path: Path) -> None:
     ]
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    prepared = prepare_dataset(str(path), "eval", "nova-lite", tmp_path / "o")
+    prepared = prepare_dataset(str(path), "eval", "nova-lite", tmp_path / "o", settings=load_settings())
     assert prepared.data_file.read_text().splitlines() == [
         '{"query":"ok","response":"HQ"}',
         '{"query":"fine","response":"LQ_EDIT"}',
@@ -101,7 +113,7 @@ def test_no_valid_rows_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("query,response\n,x\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"bad.csv: no valid rows out of 1; see rejected.jsonl"):
-        prepare_dataset(str(path), "eval", "nova-lite-2", tmp_path / "o")
+        prepare_dataset(str(path), "eval", "nova-lite-2", tmp_path / "o", settings=load_settings())
 
 
 @pytest.mark.parametrize(
@@ -131,34 +143,40 @@ def test_unreadable_files_get_one_clear_error(tmp_path: Path, content: bytes, kw
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
     with pytest.raises(DataError, match=message):
-        prepare_dataset(DatasetSource(path=str(path), **kwargs), "eval", "nova-lite-2", tmp_path / "o")
+        prepare_dataset(
+            DatasetSource(path=str(path), **kwargs), "eval", "nova-lite-2", tmp_path / "o", settings=load_settings()
+        )
 
 
 def test_latin1_with_encoding_option(tmp_path: Path) -> None:
     path = tmp_path / "l1.csv"
     path.write_bytes("Id,Body,Y\n1,caf\xe9 cr\xe8me,HQ\n".encode("latin-1"))
     prepared = prepare_dataset(
-        DatasetSource(path=str(path), columns=MAP, encoding="latin-1"), "eval", "nova-lite-2", tmp_path / "o"
+        DatasetSource(path=str(path), columns=MAP, encoding="latin-1"),
+        "eval",
+        "nova-lite-2",
+        tmp_path / "o",
+        settings=load_settings(),
     )
     assert json.loads(prepared.data_file.read_text(encoding="utf-8"))["query"] == "café crème"
 
 
 def test_method_model_rules(tmp_path: Path, mixed_csv: Path) -> None:
     with pytest.raises(DataError, match=r"rft data is of no use for nova-pro: RFT is only supported on Nova 2.0"):
-        prepare_dataset(str(mixed_csv), "rft", "nova-pro", tmp_path)
+        prepare_dataset(str(mixed_csv), "rft", "nova-pro", tmp_path, settings=load_settings())
     with pytest.raises(DataError, match="DPO is only supported on Nova 1 models"):
-        prepare_dataset(str(mixed_csv), "dpo", "nova-lite-2", tmp_path)
+        prepare_dataset(str(mixed_csv), "dpo", "nova-lite-2", tmp_path, settings=load_settings())
     with pytest.raises(ConfigError, match="Unknown Nova model 'nova-max'"):
-        prepare_dataset(str(mixed_csv), "sft", "nova-max", tmp_path)
+        prepare_dataset(str(mixed_csv), "sft", "nova-max", tmp_path, settings=load_settings())
     src = DatasetSource(path=str(mixed_csv), columns=ColumnMap(query="Body", response="Y", reasoning="Id"))
     with pytest.raises(DataError, match="reasoning content is supported only on nova-lite-2"):
-        prepare_dataset(src, "sft", "nova-micro", tmp_path)
+        prepare_dataset(src, "sft", "nova-micro", tmp_path, settings=load_settings())
 
 
 def test_constant_system_prompt_is_checked_once(mixed_csv: Path, tmp_path: Path) -> None:
     src = DatasetSource(path=str(mixed_csv), columns=MAP, system_prompt="Assistant: label it")
     with pytest.raises(DataError, match="constant system prompt contains the reserved keyword 'Assistant:'"):
-        prepare_dataset(src, "sft", "nova-lite-2", tmp_path)
+        prepare_dataset(src, "sft", "nova-lite-2", tmp_path, settings=load_settings())
     with pytest.raises(DataError, match="either as a column"):
         DatasetSource(path="x.csv", columns=ColumnMap(system="S"), system_prompt="x")
 
@@ -166,5 +184,5 @@ def test_constant_system_prompt_is_checked_once(mixed_csv: Path, tmp_path: Path)
 def test_row_count_bounds_when_platform_is_known(mixed_csv: Path, tmp_path: Path) -> None:
     src = DatasetSource(path=str(mixed_csv), columns=MAP)
     with pytest.raises(DataError, match="2 rows for sft on Bedrock with nova-lite-2: needs 200 to 20,000 rows"):
-        prepare_dataset(src, "sft", "nova-lite-2", tmp_path, platform="bedrock")
-    assert prepare_dataset(src, "sft", "nova-lite-2", tmp_path, platform="smtj").rows == 2
+        prepare_dataset(src, "sft", "nova-lite-2", tmp_path, platform="bedrock", settings=load_settings())
+    assert prepare_dataset(src, "sft", "nova-lite-2", tmp_path, platform="smtj", settings=load_settings()).rows == 2

@@ -8,6 +8,7 @@ from pathlib import Path
 from novaflow.data.prepare import prepare_dataset
 from novaflow.data.report import LengthStats, normalize_text, rejection_kind
 from novaflow.data.source import ColumnMap, DatasetSource
+from novaflow.settings import load_settings
 from tests.unit.data.conftest import quote
 
 
@@ -17,7 +18,9 @@ def test_report_numbers(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     path.write_text("Body,Y\n" + "".join(f"{quote(b)},{y}\n" for b, y in zip(bodies, labels, strict=True)))
     src = DatasetSource(path=str(path), columns=ColumnMap(query="Body", response="Y"), system_prompt="sys")
-    prepared = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "o", max_length=10, split="sft")
+    prepared = prepare_dataset(
+        src, "sft", "nova-lite-2", tmp_path / "o", max_length=10, split="sft", settings=load_settings()
+    )
     rep = prepared.report
     assert (rep.rows_in, rep.rows_out, rep.rows_rejected, rep.duplicates) == (5, 4, 1, 1)
     assert rep.labels == {"sft": {"HQ": 2, "LQ_CLOSE": 1, "LQ_EDIT": 1}}
@@ -38,7 +41,7 @@ def test_manifest_hash_matches_file(tmp_path: Path) -> None:
 
     path = tmp_path / "m.csv"
     path.write_text("query,response\nq,a\n")
-    prepared = prepare_dataset(str(path), "eval", "nova-lite-2", tmp_path / "o")
+    prepared = prepare_dataset(str(path), "eval", "nova-lite-2", tmp_path / "o", settings=load_settings())
     data = prepared.data_file.read_bytes()
     assert prepared.manifest == json.loads(prepared.manifest_file.read_text())
     assert prepared.manifest["files"] == {

@@ -21,6 +21,7 @@ from novaflow.data.samples import (
     iter_stackoverflow_rows,
 )
 from novaflow.data.source import ColumnMap, DatasetSource
+from novaflow.settings import load_settings
 
 
 def test_deterministic_for_a_seed(tmp_path: Path) -> None:
@@ -74,7 +75,7 @@ def test_committed_sample(tmp_path: Path) -> None:
         rows = list(csv.DictReader(fh))
     assert len(rows) == SAMPLE_ROWS + len(BROKEN_ROWS)
     src = DatasetSource(path=str(SAMPLE_CSV), columns=ColumnMap(**CASE_STUDY_COLUMNS), system_prompt=SYSTEM_PROMPT)
-    prepared = prepare_dataset(src, "sft", "nova-lite-2", tmp_path)
+    prepared = prepare_dataset(src, "sft", "nova-lite-2", tmp_path, settings=load_settings())
     assert prepared.report.rows_out == SAMPLE_ROWS
     assert prepared.report.rejections_by_reason == {
         "reserved keyword in query": 5,

@@ -22,6 +22,7 @@ import pytest
 from novaflow.data.prepare import prepare_dataset
 from novaflow.data.validate import validate_file, validate_records
 from novaflow.errors import DataError
+from novaflow.settings import load_settings
 
 README = Path(__file__).parents[3] / "README.md"
 SCHEMA = "bedrock-conversation-2024"
@@ -441,7 +442,9 @@ def test_prepare_keeps_or_rejects_the_same_rows(case: Case, tmp_path: Path) -> N
     source = _jsonl(tmp_path / f"{case.id}.jsonl", case.rows)
     verdict, _ = novaflow_verdict(case)
     try:
-        prepared = prepare_dataset(str(source), case.format, case.model, tmp_path / "out", strict=True)
+        prepared = prepare_dataset(
+            str(source), case.format, case.model, tmp_path / "out", strict=True, settings=load_settings()
+        )
     except DataError as exc:
         assert verdict == "reject", str(exc)
         assert f"{case.id}.jsonl" in str(exc)
@@ -465,7 +468,7 @@ def test_gen_qa_metadata_column_is_carried_without_a_mapping(tmp_path: Path) -> 
         tmp_path / "eval.jsonl",
         [{"query": "2+2?", "response": "4", "metadata": "arith"}, {"query": "3+3?", "response": "6", "metadata": "x"}],
     )
-    prepared = prepare_dataset(str(source), "eval", "nova-lite", tmp_path / "out")
+    prepared = prepare_dataset(str(source), "eval", "nova-lite", tmp_path / "out", settings=load_settings())
     lines = prepared.data_file.read_text(encoding="utf-8").splitlines()
     assert lines == [
         '{"query":"2+2?","response":"4","metadata":"arith"}',

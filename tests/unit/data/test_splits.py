@@ -14,6 +14,7 @@ from novaflow.data.report import normalize_text
 from novaflow.data.samples import write_rows
 from novaflow.data.splits import assert_no_leakage, find_leakage, split_dataset
 from novaflow.errors import DataError
+from novaflow.settings import load_settings
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -39,7 +40,15 @@ def labelled(tmp_path: Path) -> Path:
 
 
 def test_case_study_sizes_stratified_and_augmented(labelled: Path, tmp_path: Path) -> None:
-    result = split_dataset(labelled, [350, 50, 70], tmp_path / "s", stratify="Y", seed=0, augment={"rft": ["sft"]})
+    result = split_dataset(
+        labelled,
+        [350, 50, 70],
+        tmp_path / "s",
+        stratify="Y",
+        seed=0,
+        augment={"rft": ["sft"]},
+        settings=load_settings(),
+    )
     sft, ev, rft = (_read(result.files[n]) for n in ("sft", "eval", "rft"))
     assert (len(sft), len(ev), len(rft)) == (350, 50, 420)
     assert result.report.sizes == {"sft": 350, "eval": 50, "rft": 420}
@@ -53,18 +62,28 @@ def test_case_study_sizes_stratified_and_augmented(labelled: Path, tmp_path: Pat
 
 
 def test_same_seed_same_split_other_seed_other_split(labelled: Path, tmp_path: Path) -> None:
-    a = split_dataset(labelled, [100, 50], tmp_path / "a", names=["sft", "eval"], stratify="Y", seed=3)
-    b = split_dataset(labelled, [100, 50], tmp_path / "b", names=["sft", "eval"], stratify="Y", seed=3)
-    c = split_dataset(labelled, [100, 50], tmp_path / "c", names=["sft", "eval"], stratify="Y", seed=4)
+    a = split_dataset(
+        labelled, [100, 50], tmp_path / "a", names=["sft", "eval"], stratify="Y", seed=3, settings=load_settings()
+    )
+    b = split_dataset(
+        labelled, [100, 50], tmp_path / "b", names=["sft", "eval"], stratify="Y", seed=3, settings=load_settings()
+    )
+    c = split_dataset(
+        labelled, [100, 50], tmp_path / "c", names=["sft", "eval"], stratify="Y", seed=4, settings=load_settings()
+    )
     assert a.files["eval"].read_bytes() == b.files["eval"].read_bytes()
     assert a.files["eval"].read_bytes() != c.files["eval"].read_bytes()
 
 
 def test_ratios(labelled: Path, tmp_path: Path) -> None:
-    result = split_dataset(labelled, [0.8, 0.2], tmp_path / "s", names=["train", "eval"], stratify=None)
+    result = split_dataset(
+        labelled, [0.8, 0.2], tmp_path / "s", names=["train", "eval"], stratify=None, settings=load_settings()
+    )
     assert result.report.sizes == {"train": 800, "eval": 200}
     with pytest.raises(DataError, match=r"split ratios add up to 1\.1 > 1"):
-        split_dataset(labelled, [0.9, 0.2], tmp_path / "x", names=["train", "eval"], stratify=None)
+        split_dataset(
+            labelled, [0.9, 0.2], tmp_path / "x", names=["train", "eval"], stratify=None, settings=load_settings()
+        )
 
 
 def test_leakage_guard_keeps_eval_text_out_of_training(tmp_path: Path) -> None:
@@ -92,12 +111,23 @@ def test_leakage_guard_keeps_eval_text_out_of_training(tmp_path: Path) -> None:
             }
         )
     path = write_rows(tmp_path / "dup.csv", rows)
-    result = split_dataset(path, [100, 40], tmp_path / "s", names=["sft", "eval"], stratify="Y", seed=1)
+    result = split_dataset(
+        path, [100, 40], tmp_path / "s", names=["sft", "eval"], stratify="Y", seed=1, settings=load_settings()
+    )
     ev = {normalize_text(r["Body"]) for r in _read(result.files["eval"])}
     sft = {normalize_text(r["Body"]) for r in _read(result.files["sft"])}
     assert not ev & sft
     assert result.report.leakage_dropped > 0
-    dedup = split_dataset(path, [100, 40], tmp_path / "d", names=["sft", "eval"], stratify="Y", seed=1, dedup=True)
+    dedup = split_dataset(
+        path,
+        [100, 40],
+        tmp_path / "d",
+        names=["sft", "eval"],
+        stratify="Y",
+        seed=1,
+        dedup=True,
+        settings=load_settings(),
+    )
     assert dedup.report.duplicates_dropped == 200
     assert dedup.report.leakage_dropped == 0
 
@@ -111,15 +141,17 @@ def test_assert_no_leakage() -> None:
 
 def test_not_enough_rows(labelled: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="asked for 1100 rows but only 1000 are available"):
-        split_dataset(labelled, [1000, 100], tmp_path / "s", names=["sft", "eval"])
+        split_dataset(labelled, [1000, 100], tmp_path / "s", names=["sft", "eval"], settings=load_settings())
     with pytest.raises(DataError, match="stratify column 'Label' not found"):
-        split_dataset(labelled, [10], tmp_path / "s", names=["sft"], stratify="Label")
+        split_dataset(labelled, [10], tmp_path / "s", names=["sft"], stratify="Label", settings=load_settings())
 
 
 def test_case_study_from_the_committed_sample(tmp_path: Path) -> None:
     from novaflow.data.samples import SAMPLE_CSV
 
-    result = split_dataset(SAMPLE_CSV, [3500, 500, 700], tmp_path, stratify="Y", seed=0, augment={"rft": ["sft"]})
+    result = split_dataset(
+        SAMPLE_CSV, [3500, 500, 700], tmp_path, stratify="Y", seed=0, augment={"rft": ["sft"]}, settings=load_settings()
+    )
     # two eval questions of the sample near-copy SFT ones (the same text, other numbers): dropped from eval
     assert result.report.sizes == {"sft": 3500, "eval": 498, "rft": 4200}
     assert [(e["holdout_row"], e["training_row"]) for e in result.report.near_leakage_examples] == [
@@ -133,7 +165,9 @@ def test_case_study_from_the_committed_sample(tmp_path: Path) -> None:
 def test_require_leaves_blank_rows_out(tmp_path: Path) -> None:
     from novaflow.data.samples import SAMPLE_CSV
 
-    result = split_dataset(SAMPLE_CSV, [3500, 500, 700], tmp_path, stratify="Y", seed=0, require=["Body", "Y"])
+    result = split_dataset(
+        SAMPLE_CSV, [3500, 500, 700], tmp_path, stratify="Y", seed=0, require=["Body", "Y"], settings=load_settings()
+    )
     assert result.report.blank_dropped == 5  # empty body, blank body, two empty labels, a whitespace label
     rows = [r for name in ("sft", "eval", "rft") for r in _read(result.files[name])]
     assert all(r["Body"].strip() and r["Y"].strip() for r in rows)
@@ -142,19 +176,23 @@ def test_require_leaves_blank_rows_out(tmp_path: Path) -> None:
 def test_automatic_stratification_uses_a_response_column_with_few_values_and_says_so(
     labelled: Path, tmp_path: Path
 ) -> None:
-    auto = split_dataset(labelled, [350, 50], tmp_path / "a", stratify="auto", auto_column=("response", "Y"))
+    auto = split_dataset(
+        labelled, [350, 50], tmp_path / "a", stratify="auto", auto_column=("response", "Y"), settings=load_settings()
+    )
     assert auto.report.stratify == "Y"
     assert auto.report.stratify_reason == "stratified by 'Y' (automatic: 3 distinct values)"
     assert auto.report.labels["eval"] == {"HQ": 30, "LQ_CLOSE": 5, "LQ_EDIT": 15}
-    free = split_dataset(labelled, [350, 50], tmp_path / "f", stratify="auto", auto_column="Title")
+    free = split_dataset(
+        labelled, [350, 50], tmp_path / "f", stratify="auto", auto_column="Title", settings=load_settings()
+    )
     assert free.report.stratify is None and free.report.labels == {}
     assert free.report.stratify_reason == (
         "not stratified (automatic: 'Title' has 1000 distinct values, more than 20; pass --stratify COLUMN to "
         "choose one)"
     )
-    off = split_dataset(labelled, [350, 50], tmp_path / "o", stratify="none")
+    off = split_dataset(labelled, [350, 50], tmp_path / "o", stratify="none", settings=load_settings())
     assert (off.report.stratify, off.report.stratify_reason) == (None, "not stratified (stratify=none)")
-    asked = split_dataset(labelled, [350, 50], tmp_path / "k", stratify="Y")
+    asked = split_dataset(labelled, [350, 50], tmp_path / "k", stratify="Y", settings=load_settings())
     assert asked.report.stratify_reason == "stratified by 'Y' (asked for)"
     saved = (tmp_path / "a" / "split_report.json").read_text()
     assert '"stratify_reason": "stratified by \'Y\' (automatic: 3 distinct values)"' in saved
@@ -174,7 +212,7 @@ def _near_copy_rows() -> list[dict[str, str]]:
 def test_near_copy_of_an_eval_row_in_sft_is_reported_and_dropped_from_eval(tmp_path: Path, mode: str) -> None:
     rows = _near_copy_rows()
     first = split_dataset(write_rows(tmp_path / "a.csv", rows), [100, 50], tmp_path / "a", names=["sft", "eval"],
-                          stratify="none", seed=0, leakage="keep")  # fmt: skip
+                          stratify="none", seed=0, leakage="keep", settings=load_settings())  # fmt: skip
     assert first.report.near_leakage == 0
     eval_ids = [r["Id"] for r in _read(first.files["eval"])]
     sft_ids = [r["Id"] for r in _read(first.files["sft"])]
@@ -184,7 +222,7 @@ def test_near_copy_of_an_eval_row_in_sft_is_reported_and_dropped_from_eval(tmp_p
     planted["Body"] = target["Body"].replace(" ", ", ", 1) + " thanks in advance"
     source = write_rows(tmp_path / "b.csv", rows)
     result = split_dataset(source, [100, 50], tmp_path / mode, names=["sft", "eval"], stratify="none", seed=0,
-                           leakage=mode)  # fmt: skip
+                           leakage=mode, settings=load_settings())  # fmt: skip
     report = result.report
     assert report.near_leakage == 1
     [example] = report.near_leakage_examples

@@ -16,6 +16,7 @@ from novaflow.data.samples import generate_stackoverflow_csv
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.data.workers import ChunkJob, ChunkStream
 from novaflow.errors import DataError
+from novaflow.settings import load_settings
 
 OUTPUTS = ("manifest.json", "rejected.jsonl", "report.json")
 
@@ -46,8 +47,8 @@ def test_csv_in_workers_is_byte_identical_to_one_process(tmp_path: Path, monkeyp
     monkeypatch.setattr(loaders, "CSV_BLOCK_BYTES", 16 << 10)  # many chunks from a small file
     data = generate_stackoverflow_csv(tmp_path / "so.csv", 1500, 3, broken=True)
     src = DatasetSource(path=str(data), columns=ColumnMap(query="Title+Body", response="Y"))
-    one = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "one", workers=1)
-    two = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "two", workers=2)
+    one = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "one", workers=1, settings=load_settings())
+    two = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "two", workers=2, settings=load_settings())
     assert one.report.rows_rejected > 0
     assert _files(one.out_dir) == _files(two.out_dir)
     stream = ChunkStream(ChunkJob(src, one.data_format, 2, True), data, workers=2)
@@ -61,8 +62,8 @@ def test_record_path_in_workers_keeps_order_rejections_and_consistency_drops(tmp
     lines[100] = "{not json"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     src = DatasetSource(path=str(path), chunk_rows=64)
-    one = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "one", workers=1)
-    two = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "two", workers=2)
+    one = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "one", workers=1, settings=load_settings())
+    two = prepare_dataset(src, "sft", "nova-lite-2", tmp_path / "two", workers=2, settings=load_settings())
     assert _files(one.out_dir) == _files(two.out_dir)
     rejected = [json.loads(x) for x in (two.out_dir / "rejected.jsonl").read_text().splitlines()]
     assert [r["row"] for r in rejected] == sorted(r["row"] for r in rejected)
@@ -84,9 +85,9 @@ def test_an_error_in_a_worker_is_the_same_one_line_error(tmp_path: Path) -> None
     path.write_text("".join(json.dumps({"query": "q", "response": {"not": "text"}}) + "\n" for _ in range(50)))
     src = DatasetSource(path=str(path), chunk_rows=10)
     with pytest.raises(DataError) as single:
-        prepare_dataset(src, "eval", "nova-lite-2", tmp_path / "one", workers=1)
+        prepare_dataset(src, "eval", "nova-lite-2", tmp_path / "one", workers=1, settings=load_settings())
     with pytest.raises(DataError) as parallel:
-        prepare_dataset(src, "eval", "nova-lite-2", tmp_path / "two", workers=2)
+        prepare_dataset(src, "eval", "nova-lite-2", tmp_path / "two", workers=2, settings=load_settings())
     assert str(single.value) == str(parallel.value)
 
 

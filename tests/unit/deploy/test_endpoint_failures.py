@@ -71,7 +71,9 @@ def test_failed_endpoint_surfaces_failure_reason(stub: Stubber) -> None:
         match=r"SageMaker endpoint nova-sft reached status Failed: The primary container "
         r"for production variant primary did not pass the ping health check\.",
     ):
-        endpoint.wait_for_endpoint("nova-sft", sleep=slept.append, backoff=Backoff(initial=30, deadline=600))
+        endpoint.wait_for_endpoint(
+            "nova-sft", sleep=slept.append, backoff=Backoff(initial=30, deadline=600), settings=load_settings()
+        )
     assert slept == [30]
 
 
@@ -81,7 +83,7 @@ def test_update_rolled_back_is_a_failure_even_though_in_service(stub: Stubber) -
         "describe_endpoint", described("InService", config="old", reason="capacity"), {"EndpointName": "nova-sft"}
     )
     with pytest.raises(DeployError, match="rolled back to old instead of new: capacity"):
-        endpoint.wait_for_endpoint("nova-sft", expected_config="new", sleep=lambda s: None)
+        endpoint.wait_for_endpoint("nova-sft", expected_config="new", sleep=lambda s: None, settings=load_settings())
 
 
 def test_failed_create_endpoint_removes_the_model_and_config_it_created(stub: Stubber) -> None:

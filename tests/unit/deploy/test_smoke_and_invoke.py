@@ -8,6 +8,7 @@ import pytest
 from novaflow.deploy.invoke import chat_request, converse_request, converse_text, parse_completion
 from novaflow.deploy.smoke import load_eval_rows, smoke_test
 from novaflow.errors import AwsError, DataError, DeployError
+from novaflow.settings import load_settings
 from reward_lambda.labels import DEFAULT_LABELS
 
 ROWS = [
@@ -54,14 +55,14 @@ def test_smoke_without_labels_only_needs_text() -> None:
 def test_eval_rows_errors_name_file_line_and_field(tmp_path: Path) -> None:
     path = tmp_path / "gen_qa.jsonl"
     path.write_text(json.dumps(ROWS[0]) + "\n\n" + json.dumps({"query": " ", "response": "HQ"}) + "\n")
-    assert load_eval_rows(path, limit=1) == [ROWS[0]]
+    assert load_eval_rows(path, limit=1, settings=load_settings()) == [ROWS[0]]
     with pytest.raises(DataError, match=rf"{path}, line 3, field 'query': missing or blank"):
-        load_eval_rows(path, limit=5)
+        load_eval_rows(path, limit=5, settings=load_settings())
     path.write_text("{not json\n")
     with pytest.raises(DataError, match=rf"{path}, line 1: not JSON"):
-        load_eval_rows(path)
+        load_eval_rows(path, settings=load_settings())
     with pytest.raises(DataError, match=r"missing\.jsonl: no such file; expected gen_qa\.jsonl from data preparation"):
-        load_eval_rows(tmp_path / "missing.jsonl")
+        load_eval_rows(tmp_path / "missing.jsonl", settings=load_settings())
 
 
 def test_chat_request_body() -> None:

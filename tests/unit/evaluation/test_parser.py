@@ -8,6 +8,7 @@ import pytest
 from novaflow.errors import EvaluationError
 from novaflow.evaluation.metrics import GEN_QA_TASK, nova_results_json
 from novaflow.evaluation.parser import parse_eval_output, parse_inference_output, parse_results_json
+from novaflow.settings import load_settings
 from tests.unit.evaluation.layouts import PAIRS, layout, tar_bytes, write_tree
 
 GOLDS = [g for g, _ in PAIRS]
@@ -35,7 +36,7 @@ def _check(result, *, recomputed: bool = False) -> None:  # type: ignore[no-unty
 
 @pytest.mark.parametrize("variant", ["smtj", "smhp", "serverless", "docs-alt"])
 def test_every_layout_as_a_folder(tmp_path: Path, variant: str) -> None:
-    result = parse_eval_output(write_tree(tmp_path, layout(variant)))
+    result = parse_eval_output(write_tree(tmp_path, layout(variant)), settings=load_settings())
     _check(result)
     assert len(result.files["tensorboard"]) == 1
     assert result.samples[0].logprobs == [[{"▁HQ": -0.01, "▁X": -4.6}]]
@@ -46,7 +47,7 @@ def test_every_layout_as_a_folder(tmp_path: Path, variant: str) -> None:
 def test_every_layout_as_a_tar_gz(tmp_path: Path, variant: str) -> None:
     archive = tmp_path / "output.tar.gz"
     archive.write_bytes(tar_bytes(layout(variant)))
-    result = parse_eval_output(archive)
+    result = parse_eval_output(archive, settings=load_settings())
     _check(result)
     assert result.files["results"][0].startswith(f"{archive}!")
 
@@ -54,11 +55,11 @@ def test_every_layout_as_a_tar_gz(tmp_path: Path, variant: str) -> None:
 def test_folder_holding_only_the_archive_is_opened(tmp_path: Path) -> None:
     (tmp_path / "job" / "output").mkdir(parents=True)
     (tmp_path / "job" / "output" / "output.tar.gz").write_bytes(tar_bytes(layout("smtj")))
-    _check(parse_eval_output(tmp_path))
+    _check(parse_eval_output(tmp_path, settings=load_settings()))
 
 
 def test_batch_inference_output_gets_recomputed_metrics(tmp_path: Path) -> None:
-    result = parse_eval_output(write_tree(tmp_path, layout("batch")))
+    result = parse_eval_output(write_tree(tmp_path, layout("batch")), settings=load_settings())
     _check(result, recomputed=True)
     assert "no results_*.json; metrics recomputed from 6 samples" in result.warnings[0]
     assert result.metrics.get("bleu").value == EXPECTED["bleu"]
@@ -122,7 +123,7 @@ def test_docs_example_document_parses_to_its_exact_numbers() -> None:
 def test_disagreement_with_the_archive_is_flagged(tmp_path: Path) -> None:
     doc = nova_results_json(GOLDS, PREDS)
     doc["results"]["all"]["em"] = 0.5
-    result = parse_eval_output(write_tree(tmp_path, layout("smtj", results=doc)))
+    result = parse_eval_output(write_tree(tmp_path, layout("smtj", results=doc)), settings=load_settings())
     assert [str(d) for d in result.disagreements] == [f"em: reported 0.5, recomputed {1 / 6!r}"]
 
 
@@ -132,15 +133,15 @@ def test_corrupt_archive_names_the_file(tmp_path: Path, damage: str) -> None:
     archive = tmp_path / "output.tar.gz"
     archive.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not a tar at all" * 10)
     with pytest.raises(EvaluationError, match=rf"{archive}: corrupt or truncated tar.gz archive"):
-        parse_eval_output(archive)
+        parse_eval_output(archive, settings=load_settings())
 
 
 def test_missing_and_empty_locations(tmp_path: Path) -> None:
     with pytest.raises(EvaluationError, match="no such file or folder"):
-        parse_eval_output(tmp_path / "nope")
+        parse_eval_output(tmp_path / "nope", settings=load_settings())
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(EvaluationError, match=r"no results_\*.json or inference_output.jsonl among 1 files"):
-        parse_eval_output(tmp_path)
+        parse_eval_output(tmp_path, settings=load_settings())
 
 
 def test_bad_results_json_names_the_member(tmp_path: Path) -> None:
@@ -148,7 +149,7 @@ def test_bad_results_json_names_the_member(tmp_path: Path) -> None:
     name = next(k for k in members if k.endswith(".json"))
     members[name] = b'{"results": '
     with pytest.raises(EvaluationError, match=rf"{tmp_path}/{name}: not valid JSON"):
-        parse_eval_output(write_tree(tmp_path, members))
+        parse_eval_output(write_tree(tmp_path, members), settings=load_settings())
 
 
 def test_details_parquet_stringified_columns() -> None:

@@ -15,6 +15,7 @@ from novaflow.evaluation.judging import judge_rows
 from novaflow.evaluation.parser import parse_eval_output, parse_reward_records
 from novaflow.evaluation.results import EvalResult, MetricRow, MetricTable, SampleRecord
 from novaflow.evaluation.tasks import check_metric, higher_is_better, produced_metrics, resolve_task
+from novaflow.settings import load_settings
 from tests.unit.evaluation.stages import sft_rft_500
 
 
@@ -126,7 +127,7 @@ def test_reward_records_of_an_rft_eval_archive_become_per_sample_metrics(tmp_pat
         info = tarfile.TarInfo("job/run/eval_results/rft_eval_results.jsonl")
         info.size = len(records)
         tar.addfile(info, io.BytesIO(records))
-    result = parse_eval_output(archive)
+    result = parse_eval_output(archive, settings=load_settings())
     assert [s.metrics for s in result.samples] == [
         {"aggregate_reward_score": 1.0, "correct": 1.0},
         {"aggregate_reward_score": 0.0, "correct": 0.0},

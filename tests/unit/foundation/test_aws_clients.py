@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import boto3
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from novaflow.aws import get_client, is_not_found, is_retryable, split_s3_uri, use_session
+from novaflow.aws import credential_source, get_client, is_not_found, is_retryable, split_s3_uri
 from novaflow.settings import load_settings
 
 
@@ -27,16 +30,32 @@ def test_endpoint_setting_overrides_environment() -> None:
     assert client.meta.endpoint_url == "http://127.0.0.1:9"
 
 
-def test_use_session_routes_new_clients_through_it() -> None:
-    session = boto3.Session(aws_access_key_id="blockkey", aws_secret_access_key="s", region_name="us-east-1")
-    try:
-        use_session(session)
-        creds = get_client("s3").meta.events  # created from the block's session
-        assert creds is not None
-        assert get_client("s3")._request_signer._credentials.access_key == "blockkey"
-    finally:
-        use_session(None)
-    assert get_client("s3")._request_signer._credentials.access_key == "testing"
+def _signer(client: object) -> tuple[str, str]:
+    return client._request_signer._credentials.access_key, client.meta.region_name  # type: ignore[attr-defined]
+
+
+def test_clients_sign_with_the_session_their_settings_carry() -> None:
+    base = load_settings(region="us-west-2")
+    one = base.with_session(boto3.Session(aws_access_key_id="KEYONE", aws_secret_access_key="s", region_name="x"))
+    two = load_settings(region="eu-west-2").with_session(
+        boto3.Session(aws_access_key_id="KEYTWO", aws_secret_access_key="s")
+    )
+    assert _signer(get_client("s3", one)) == ("KEYONE", "us-west-2")  # the settings' region, not the session's
+    assert _signer(get_client("s3", two)) == ("KEYTWO", "eu-west-2")
+    # Settings without a session (the copy's original, a later run without a block) keep the default chain.
+    assert base.session is None and _signer(get_client("s3", base)) == ("testing", "us-west-2")
+    # One client per session and configuration, reused; another session is another client.
+    assert get_client("s3", one) is get_client("s3", one.model_copy())
+    assert get_client("s3", one) is not get_client("s3", two.model_copy(update={"region": "us-west-2"}))
+    assert credential_source(one) == "explicit" and credential_source(base) == "env"
+
+
+def test_a_runs_clients_go_with_its_session() -> None:
+    session = boto3.Session(aws_access_key_id="KEYGONE", aws_secret_access_key="s")
+    client = weakref.ref(get_client("sts", load_settings().with_session(session)))
+    del session
+    gc.collect()
+    assert client() is None
 
 
 def test_retry_and_not_found_predicates() -> None:

@@ -67,7 +67,7 @@ def test_every_alias_works_for_data_jobs_deploy_and_flows(
     spelled = alias.upper()  # letter case never matters
     # data preparation: the manifest and the report record the canonical key
     src = DatasetSource(path=str(eval_csv), columns=ColumnMap(query="Body", response="Y"))
-    prepared = prepare_dataset(src, "eval", spelled, tmp_path / "data")
+    prepared = prepare_dataset(src, "eval", spelled, tmp_path / "data", settings=load_settings())
     manifest = json.loads(prepared.manifest_file.read_text(encoding="utf-8"))
     assert (prepared.model, manifest["model"], prepared.report.model) == (key, key, key)
     # job specs: same spec, same name, same hash as with the key
@@ -83,7 +83,7 @@ def test_every_alias_works_for_data_jobs_deploy_and_flows(
     assert DeployFlowParams(model=spelled, checkpoint_uri="s3://b/ckpt/").model == key
     monkeypatch.setenv("NOVAFLOW_MODEL", spelled)
     assert load_settings().model == key
-    assert resolve_model(None) == key
+    assert resolve_model(None, settings=load_settings()) == key
     # the CLI's --model option
     assert model_option().callback(spelled) == key
 
@@ -91,7 +91,7 @@ def test_every_alias_works_for_data_jobs_deploy_and_flows(
 def test_unknown_models_are_named_the_same_way_everywhere(eval_csv: Path, tmp_path: Path) -> None:
     message = "Unknown Nova model 'nova-max': use one of nova-micro, nova-lite, nova-pro, nova-lite-2"
     with pytest.raises(ConfigError, match=message):
-        prepare_dataset(str(eval_csv), "eval", "nova-max", tmp_path)
+        prepare_dataset(str(eval_csv), "eval", "nova-max", tmp_path, settings=load_settings())
     with pytest.raises(ConfigError, match=message):
         JobSpec(model="nova-max", method="sft_lora")
     with pytest.raises(ValidationError, match=message):
@@ -106,8 +106,8 @@ def test_defaults_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings().model == DEFAULT_MODEL == "nova-lite-2"
     assert EndToEndParams().model is None  # resolved when the run starts, from the settings of that process
     monkeypatch.setenv("NOVAFLOW_MODEL", "nova-pro")
-    assert resolve_model(None) == "nova-pro"
-    assert resolve_model("nova-micro") == "nova-micro"
+    assert resolve_model(None, settings=load_settings()) == "nova-pro"
+    assert resolve_model("nova-micro", settings=load_settings()) == "nova-micro"
     assert model_option().callback(None) == "nova-pro"
 
 
@@ -222,5 +222,5 @@ def test_data_preparation_asks_the_same_table(eval_csv: Path, tmp_path: Path) ->
         for fmt in (DataFormat.EVAL, DataFormat.SFT, DataFormat.CPT):
             assert data_format_problem(model, fmt) is None
     with pytest.raises(DataError, match=r"RFT is only supported on Nova 2.0 \(nova-lite-2\)"):
-        prepare_dataset(str(eval_csv), Method.RFT_LORA, "amazon.nova-pro-v1", tmp_path)
+        prepare_dataset(str(eval_csv), Method.RFT_LORA, "amazon.nova-pro-v1", tmp_path, settings=load_settings())
     assert get_model("nova-lite-2").multimodal and not get_model("nova-micro").multimodal

@@ -77,18 +77,25 @@ def test_malformed_setting_is_one_line(monkeypatch: pytest.MonkeyPatch, var: str
     assert "\n" not in message
 
 
-def test_applied_overrides_sit_between_explicit_overrides_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from novaflow.settings import applied_overrides, apply_overrides
+def test_the_session_travels_with_a_copy_and_is_never_written_anywhere() -> None:
+    import json
+    import pickle
 
-    monkeypatch.setenv("NOVAFLOW_REGION", "eu-west-2")
-    try:
-        apply_overrides(region="us-west-2", endpoint_url=None)
-        assert applied_overrides() == {"region": "us-west-2"}
-        assert load_settings().region == "us-west-2"
-        assert load_settings(region="ap-northeast-1").region == "ap-northeast-1"
-        with pytest.raises(ConfigError, match="Setting 'region' is malformed"):
-            apply_overrides(region="west")
-        assert load_settings().region == "us-west-2"  # a refused value leaves what was applied
-    finally:
-        apply_overrides()
-    assert load_settings().region == "eu-west-2"
+    import boto3
+    from prefect.serializers import JSONSerializer
+    from prefect.utilities.hashing import hash_objects
+
+    plain = load_settings(region="us-west-2", bucket="my-bucket")
+    session = boto3.Session(aws_access_key_id="AKIASECRETKEY0000001", aws_secret_access_key="hush")
+    signed = plain.with_session(session)
+    assert (signed.session, plain.session) == (session, None)  # a copy: the original keeps the default chain
+    assert signed.model_copy(update={"bucket": "other-bucket"}).session is session
+    # Dumps, Prefect's JSON (flow run parameters, task cache keys) and pickles hold no credentials.
+    assert signed.model_dump() == plain.model_dump()
+    dumped = JSONSerializer().dumps(signed)
+    assert b"AKIASECRETKEY" not in dumped and json.loads(dumped) == json.loads(JSONSerializer().dumps(plain))
+    assert hash_objects(signed, raise_on_failure=True) == hash_objects(plain, raise_on_failure=True)
+    restored = pickle.loads(pickle.dumps(signed))
+    assert b"AKIASECRETKEY" not in pickle.dumps(signed)
+    assert restored.session is None and restored.model_dump() == plain.model_dump()
+    assert signed.session is session  # pickling took nothing from the original

@@ -11,6 +11,7 @@ from novaflow.inference.bedrock_batch import custom_model_problem, invocation_re
 from novaflow.inference.gen_qa_batch import NO_REFERENCE, answers_from_samples, gen_qa_line
 from novaflow.inference.results import Answer, build_table
 from novaflow.inference.rows import read_batch_rows
+from novaflow.settings import load_settings
 
 
 def _jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
@@ -23,7 +24,9 @@ def test_rows_follow_the_column_map_templates_and_default_ids_to_row_numbers(tmp
         tmp_path / "in.jsonl",
         [{"t": "Title A", "b": "Body A", "sys": "Be terse."}, {"t": "Title B", "b": "Body B", "sys": None}],
     )
-    batch = read_batch_rows(DatasetSource(path=str(data), columns=ColumnMap(query="{t}: {b}", system="sys")))
+    batch = read_batch_rows(
+        DatasetSource(path=str(data), columns=ColumnMap(query="{t}: {b}", system="sys")), settings=load_settings()
+    )
     assert [(r.row, r.id, r.query, r.system, r.reference) for r in batch.rows] == [
         (1, "1", "Title A: Body A", "Be terse.", None),
         (2, "2", "Title B: Body B", None, None),
@@ -32,7 +35,7 @@ def test_rows_follow_the_column_map_templates_and_default_ids_to_row_numbers(tmp
 
 def test_the_row_id_survives_the_gen_qa_round_trip_whatever_the_order(tmp_path: Path) -> None:
     data = _jsonl(tmp_path / "in.jsonl", [{"id": "x", "query": "q1"}, {"id": "y", "query": "q2", "response": "r"}])
-    batch = read_batch_rows(DatasetSource(path=str(data)))
+    batch = read_batch_rows(DatasetSource(path=str(data)), settings=load_settings())
     lines = [gen_qa_line(r.id, r.query, r.system, r.reference, r.metadata) for r in batch.rows]
     assert lines[0]["response"] == NO_REFERENCE and lines[1]["response"] == "r"
     # What the evaluation writes back, reversed: the ids, not the positions, join answers to rows.
@@ -61,7 +64,9 @@ def test_the_row_id_survives_the_gen_qa_round_trip_whatever_the_order(tmp_path: 
 
 def test_bedrock_records_and_outputs_in_any_order_with_per_record_errors(tmp_path: Path) -> None:
     data = _jsonl(tmp_path / "in.jsonl", [{"id": "a", "query": "2+2?"}, {"id": "b", "query": "3+3?"}])
-    batch = read_batch_rows(DatasetSource(path=str(data), system_prompt="Answer with a number."))
+    batch = read_batch_rows(
+        DatasetSource(path=str(data), system_prompt="Answer with a number."), settings=load_settings()
+    )
     records = [invocation_record(r, max_tokens=16) for r in batch.rows]
     assert records[1] == {
         "recordId": "00000000002",

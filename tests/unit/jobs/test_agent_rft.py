@@ -14,6 +14,7 @@ from novaflow.jobs.agent_rft import AgentRefs, AgentRFTBackend, agent_config, bu
 from novaflow.jobs.request import validate_request
 from novaflow.jobs.serverless import ServerlessRefs
 from novaflow.jobs.spec import JobSpec
+from novaflow.settings import load_settings
 
 BASE = "arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/Model/nova-textgeneration-lite-v2/1.0.0"
 GROUP = "arn:aws:sagemaker:us-east-1:111122223333:model-package-group/novaflow-golden-nova"
@@ -139,7 +140,7 @@ def test_describe_reads_the_output_package_and_tokens_from_service_output() -> N
             },
             {"JobName": "j", "JobCategory": "AgentRFT"},
         )
-        state = AgentRFTBackend(client=client).describe("j")
+        state = AgentRFTBackend(client=client, settings=load_settings()).describe("j")
     assert state is not None
     assert (state.status.value, state.output_uri, state.billable_tokens) == ("Completed", "s3://b/jobs", 600)
     assert state.output_model_package_arn == "arn:aws:sagemaker:us-east-1:111122223333:model-package/g/4"

@@ -14,6 +14,7 @@ from novaflow.errors import AwsError, JobError
 from novaflow.jobs.backends import SageMakerBackend
 from novaflow.jobs.logs import LogLine
 from novaflow.jobs.poll import wait_for_job
+from novaflow.settings import load_settings
 from tests.unit.fake_clock import FakeClock
 
 NAME = "nova-lite-2-sft-lora-abc"
@@ -63,7 +64,7 @@ def client():
 def run(client, clock: FakeClock, tailer: FakeTailer | None = None, **kw):
     return wait_for_job(
         NAME,
-        backend=SageMakerBackend(client=client),
+        backend=SageMakerBackend(client=client, settings=load_settings()),
         tailer=tailer or FakeTailer([]),
         sleep=clock.sleep,
         clock=clock,

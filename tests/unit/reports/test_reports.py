@@ -19,6 +19,7 @@ from novaflow.reports.eval_summary import summary_markdown
 from novaflow.reports.figures import confusion_heatmap, metric_bars, moving_mean, rft_dynamics, sft_loss
 from novaflow.reports.html import build_report, render_report, report_figures, save_report
 from novaflow.reports.run import JobLink, RunReport
+from novaflow.settings import load_settings
 from tests.unit.evaluation.stages import sft_rft_500
 
 GOLDEN = Path(__file__).parents[2] / "golden" / "evaluation"
@@ -106,7 +107,7 @@ def test_html_is_self_contained_with_every_figure(tmp_path: Path) -> None:
     assert page.figures == [f"fig-{i}" for i in range(7)]
     assert "Confusion matrix - rft (accuracy 0.788)" in html
     assert "sft: training loss by step (sft-job)" in html and "rft: reward and policy by step (rft-job)" in html
-    where = save_report(html, tmp_path / "r" / "report.html")
+    where = save_report(html, tmp_path / "r" / "report.html", settings=load_settings())
     assert where == {"local": str(tmp_path / "r" / "report.html")}
     assert (tmp_path / "r" / "report.html").read_text(encoding="utf-8") == html
 

@@ -12,6 +12,7 @@ import pytest
 
 from novaflow.reward.probes import verify_reward_function
 from novaflow.reward.source import build_reward_zip, load_reward_source
+from novaflow.settings import load_settings
 from reward_lambda.wrapper import handler_for
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "rewards"
@@ -116,8 +117,10 @@ def test_length_penalized_handler_is_the_contract_itself() -> None:
     ],
 )
 def test_every_example_passes_verification(name: str, references: list[Any], tmp_path: Path) -> None:
-    package = build_reward_zip(load_reward_source(EXAMPLES / f"{name}.py"))
-    result = verify_reward_function(rows(references, tmp_path), source=f"{name}.py", zip_bytes=package)
+    package = build_reward_zip(load_reward_source(EXAMPLES / f"{name}.py", settings=load_settings()))
+    result = verify_reward_function(
+        rows(references, tmp_path), source=f"{name}.py", zip_bytes=package, settings=load_settings()
+    )
     assert result.ok, result.reason()
     reference = next(d for d in result.distributions if d.probe == "reference")
     empty = next(d for d in result.distributions if d.probe == "empty")

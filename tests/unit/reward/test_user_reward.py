@@ -16,6 +16,7 @@ from novaflow.reward.local_run import LocalPackage
 from novaflow.reward.package import code_sha256
 from novaflow.reward.probes import probe_samples, verify_grader, verify_reward_function
 from novaflow.reward.source import build_reward_zip, check_reward_code, load_reward_source
+from novaflow.settings import load_settings
 from reward_lambda.wrapper import grade_samples, handler_for, to_output
 
 ROWS = [
@@ -74,23 +75,23 @@ def test_entry_points_that_fit_are_recognised(tmp_path: Path) -> None:
     assert check_reward_code(b"def lambda_handler(event, context=None):\n    return []\n", "a.py") == "lambda_handler"
     assert check_reward_code(b"def grade(*args):\n    return 0\n", "b.py") == "grade"
     assert check_reward_code(b"def grade(r, ref, sample, scale=1):\n    return 0\n", "c.py") == "grade"
-    source = load_reward_source(write(tmp_path / "mine.py", NUMERIC))
+    source = load_reward_source(write(tmp_path / "mine.py", NUMERIC), settings=load_settings())
     assert (source.kind, source.name, source.requirements) == ("grade", "mine.py", None)
     with pytest.raises(RewardError, match=r"missing\.py: no such reward file$"):
-        load_reward_source(tmp_path / "missing.py")
+        load_reward_source(tmp_path / "missing.py", settings=load_settings())
     with pytest.raises(RewardError, match=r"must be a Python file ending in \.py"):
-        load_reward_source(write(tmp_path / "reward.txt", NUMERIC))
+        load_reward_source(write(tmp_path / "reward.txt", NUMERIC), settings=load_settings())
 
 
 def test_the_package_is_deterministic_and_holds_the_entry_the_file_and_the_wrapper(tmp_path: Path) -> None:
-    source = load_reward_source(write(tmp_path / "mine.py", NUMERIC))
+    source = load_reward_source(write(tmp_path / "mine.py", NUMERIC), settings=load_settings())
     first, second = build_reward_zip(source), build_reward_zip(source)
     assert first == second and code_sha256(first) == code_sha256(second)
     names = zipfile.ZipFile(io.BytesIO(first)).namelist()
     assert names[:1] == ["lambda_function.py"]
     assert {"user_reward.py", "reward_lambda/wrapper.py", "reward_lambda/grader.py"} <= set(names)
     assert zipfile.ZipFile(io.BytesIO(first)).read("user_reward.py") == NUMERIC.encode()
-    changed = load_reward_source(write(tmp_path / "mine.py", NUMERIC + "\n# a comment\n"))
+    changed = load_reward_source(write(tmp_path / "mine.py", NUMERIC + "\n# a comment\n"), settings=load_settings())
     assert code_sha256(build_reward_zip(changed)) != code_sha256(first)
 
 
@@ -116,7 +117,7 @@ def test_requirements_are_vendored_into_the_zip_the_same_way_on_every_build(tmp_
     _wheel(folder)
     write(folder / "requirements.txt", "./tinytol-1.0-py3-none-any.whl\n")
     write(folder / "mine.py", "import tinytol\n\ndef grade(r, ref, s):\n    return tinytol.TOLERANCE\n")
-    source = load_reward_source(folder / "mine.py")
+    source = load_reward_source(folder / "mine.py", settings=load_settings())
     assert source.requirements == folder / "requirements.txt"
     one = build_reward_zip(source, cache_dir=tmp_path / "cache-1")
     two = build_reward_zip(source, cache_dir=tmp_path / "cache-2")  # a fresh pip install
@@ -135,7 +136,7 @@ def test_requirements_are_vendored_into_the_zip_the_same_way_on_every_build(tmp_
 def test_an_unsatisfiable_requirement_is_one_line_naming_the_file(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     write(tmp_path / "requirements.txt", "no-such-package-novaflow==0.0.1\n")
-    source = load_reward_source(write(tmp_path / "mine.py", NUMERIC))
+    source = load_reward_source(write(tmp_path / "mine.py", NUMERIC), settings=load_settings())
     with pytest.raises(RewardError) as info:
         build_reward_zip(source, cache_dir=tmp_path / "cache")
     message = str(info.value)
@@ -247,8 +248,10 @@ def test_degenerate_graders_are_refused_with_one_line() -> None:
 
 @pytest.mark.slow
 def test_a_sound_grader_passes_and_its_distribution_is_computed(tmp_path: Path) -> None:
-    package = build_reward_zip(load_reward_source(write(tmp_path / "mine.py", NUMERIC)))
-    result = verify_reward_function(write_rows(tmp_path / "rows.jsonl"), source="mine.py", zip_bytes=package)
+    package = build_reward_zip(load_reward_source(write(tmp_path / "mine.py", NUMERIC), settings=load_settings()))
+    result = verify_reward_function(
+        write_rows(tmp_path / "rows.jsonl"), source="mine.py", zip_bytes=package, settings=load_settings()
+    )
     assert result.ok, result.reason()
     means = {row["probe"]: row["mean"] for row in result.table()}
     assert means == {"reference": 1.0, "other-row": 0.0, "empty": 0.0, "garbled": 0.6667}  # "5" and "8" read the same
@@ -259,8 +262,10 @@ def test_a_sound_grader_passes_and_its_distribution_is_computed(tmp_path: Path) 
 @pytest.mark.slow
 def test_a_grade_that_raises_on_every_sample_is_refused_with_its_reason(tmp_path: Path) -> None:
     code = "def grade(response, reference_answer, sample):\n    return 1 / 0\n"
-    package = build_reward_zip(load_reward_source(write(tmp_path / "zero.py", code)))
-    result = verify_reward_function(write_rows(tmp_path / "rows.jsonl"), source="zero.py", zip_bytes=package)
+    package = build_reward_zip(load_reward_source(write(tmp_path / "zero.py", code), settings=load_settings()))
+    result = verify_reward_function(
+        write_rows(tmp_path / "rows.jsonl"), source="zero.py", zip_bytes=package, settings=load_settings()
+    )
     assert result.reason() == (
         "zero.py: every one of the 12 probe samples was invalid (first reason: grade raised ZeroDivisionError: "
         "division by zero)"
@@ -270,9 +275,11 @@ def test_a_grade_that_raises_on_every_sample_is_refused_with_its_reason(tmp_path
 @pytest.mark.slow
 def test_a_handler_that_raises_is_refused_with_the_error(tmp_path: Path) -> None:
     code = "def lambda_handler(event, context):\n    raise KeyError('reference')\n"
-    package = build_reward_zip(load_reward_source(write(tmp_path / "raising.py", code)))
+    package = build_reward_zip(load_reward_source(write(tmp_path / "raising.py", code), settings=load_settings()))
     with pytest.raises(RewardError) as info:
-        verify_reward_function(write_rows(tmp_path / "rows.jsonl"), source="raising.py", zip_bytes=package)
+        verify_reward_function(
+            write_rows(tmp_path / "rows.jsonl"), source="raising.py", zip_bytes=package, settings=load_settings()
+        )
     assert str(info.value) == (
         "raising.py: the handler raised KeyError: 'reference' (local run, batch of 3 samples): the RFT service would "
         "fail on its first step"

@@ -15,6 +15,7 @@ from novaflow.reward.verify import (
     rollouts_from_rows,
     verify_reward,
 )
+from novaflow.settings import load_settings
 from reward_lambda.config import RewardConfig
 
 ROWS = [
@@ -57,7 +58,7 @@ def test_local_verification_distribution_numbers(tmp_path: Path) -> None:
             {"prediction": "HQ", "gold": "SPAM"},
         ],
     )
-    result = verify_reward(rows=rows, predictions=preds, max_invalid_share=0.5)
+    result = verify_reward(rows=rows, predictions=preds, max_invalid_share=0.5, settings=load_settings())
     table = {r["source"]: r for r in result.table()}
     assert table["rft-rows:oracle"] == {
         "source": "rft-rows:oracle",
@@ -90,7 +91,7 @@ def test_local_verification_distribution_numbers(tmp_path: Path) -> None:
 
 def test_rows_without_a_usable_reference_fail_verification(tmp_path: Path) -> None:
     rows = write_jsonl(tmp_path / "rft.jsonl", [*ROWS, {"id": "bad", "messages": [{"role": "user", "content": "q"}]}])
-    result = verify_reward(rows=rows)
+    result = verify_reward(rows=rows, settings=load_settings())
     assert not result.ok
     assert result.problems[0].startswith("rft-rows:oracle: 1 of 4 samples invalid (over 5%): no reference_answer")
     assert "rft-rows:oracle: accuracy 0.7500, expected 100%" in result.problems[1]
@@ -100,28 +101,28 @@ def test_loaders_name_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"a": 1}\n\n{oops\n')
     with pytest.raises(DataError, match=r"bad\.jsonl: line 3: not valid JSON"):
-        load_jsonl(bad)
+        load_jsonl(bad, settings=load_settings())
     listy = tmp_path / "list.jsonl"
     listy.write_text("[1]\n")
     with pytest.raises(DataError, match=r"list\.jsonl: line 1: expected a JSON object, got list"):
-        load_jsonl(listy)
+        load_jsonl(listy, settings=load_settings())
     with pytest.raises(DataError, match=r"missing\.jsonl: no such file"):
-        load_jsonl(tmp_path / "missing.jsonl")
+        load_jsonl(tmp_path / "missing.jsonl", settings=load_settings())
     preds = write_jsonl(tmp_path / "p.jsonl", [{"prediction": "HQ"}])
     with pytest.raises(DataError, match=r"p\.jsonl: row 1: needs string fields 'prediction'"):
-        load_prediction_pairs(preds)
+        load_prediction_pairs(preds, settings=load_settings())
 
 
 def test_load_limit_and_inference_repr(tmp_path: Path) -> None:
     path = write_jsonl(
         tmp_path / "inference_output.jsonl", [{"prompt": "[]", "inference": "['<b>HQ</b>', 'x']", "gold": "HQ"}] * 5
     )
-    assert load_prediction_pairs(path, limit=2) == [("<b>HQ</b>", "HQ")] * 2
+    assert load_prediction_pairs(path, limit=2, settings=load_settings()) == [("<b>HQ</b>", "HQ")] * 2
 
 
 def test_nothing_to_verify_is_an_error() -> None:
     with pytest.raises(RewardError, match="nothing to verify"):
-        verify_reward()
+        verify_reward(settings=load_settings())
 
 
 def test_compare_outputs_reports_each_difference() -> None:
