@@ -50,7 +50,7 @@ def optional_settings(name: str, tree: ast.Module) -> list[str]:
             args = node.args
             positional = args.posonlyargs + args.args
             defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
-            pairs = list(zip(positional, defaults, strict=True)) + list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
+            pairs = [*zip(positional, defaults, strict=True), *zip(args.kwonlyargs, args.kw_defaults, strict=True)]
             found += [f"{name}:{arg.lineno}" for arg, default in pairs if arg.arg == "settings" and _is_none(default)]
         elif isinstance(node, ast.ClassDef):
             found += [

@@ -64,6 +64,7 @@ def client():
 def run(client, clock: FakeClock, tailer: FakeTailer | None = None, **kw):
     return wait_for_job(
         NAME,
+        settings=load_settings(),
         backend=SageMakerBackend(client=client, settings=load_settings()),
         tailer=tailer or FakeTailer([]),
         sleep=clock.sleep,
