@@ -34,10 +34,11 @@ def add(
 
     if bool(checkpoint) == bool(model_package):
         raise typer.BadParameter("give exactly one of --checkpoint and --model-package", param_hint="--checkpoint")
+    settings = load_settings()
     if model_package:
         from novaflow.registry.packages import deployable_checkpoint
 
-        _, checkpoint = deployable_checkpoint(model_package, settings=load_settings())
+        _, checkpoint = deployable_checkpoint(model_package, settings=settings)
     assert checkpoint is not None
     spec = ComponentEndpointSpec(endpoint_name=endpoint, instance_type=instance_type, instance_count=instance_count)
     deployed = deploy_components(
@@ -51,7 +52,7 @@ def add(
                 copies=copies,
             )
         ],
-        settings=load_settings(),
+        settings=settings,
     )
     for status in deployed.components:
         typer.echo(f"{endpoint}/{status.name}: {status.status} ({status.copies} copy(ies) of {status.model_name})")

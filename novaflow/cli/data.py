@@ -129,6 +129,7 @@ def prepare(
         if filters
         else None
     )
+    settings = load_settings()
     if on == "sagemaker":
         from novaflow.data.remote import prepare_on_sagemaker
         from novaflow.errors import DataError
@@ -147,7 +148,7 @@ def prepare(
             platform=platform,
             max_length=max_length,
             curation=curation,
-            settings=load_settings(),
+            settings=settings,
         )
     elif on == "local":
         prepared = prepare_dataset(
@@ -160,7 +161,7 @@ def prepare(
             max_length=max_length,
             workers=workers,
             curation=curation,
-            settings=load_settings(),
+            settings=settings,
         )
     else:
         from novaflow.errors import DataError

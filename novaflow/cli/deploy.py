@@ -234,7 +234,8 @@ def invoke(
     from novaflow.deploy.targets import ask, resolve_invoke_id
     from novaflow.settings import load_settings
 
-    invoke_id = resolve_invoke_id(target, name, settings=load_settings())
+    settings = load_settings()
+    invoke_id = resolve_invoke_id(target, name, settings=settings)
     if stream:
         result = ask(
             target,
@@ -245,7 +246,7 @@ def invoke(
             temperature=temperature,
             stream=True,
             on_text=_write_through,
-            settings=load_settings(),
+            settings=settings,
         )
         typer.echo("")
         if not isinstance(result, StreamResult):
@@ -262,7 +263,7 @@ def invoke(
         system=system,
         max_tokens=max_tokens,
         temperature=temperature,
-        settings=load_settings(),
+        settings=settings,
     )
     typer.echo(answer.text)
     latency = getattr(answer, "latency_seconds", 0.0)

@@ -127,10 +127,11 @@ def report(
     from novaflow.reports.html import build_report, save_report
     from novaflow.settings import load_settings
 
+    settings = load_settings()
     stages = {
-        n: parse_eval_output(loc, prompts=False, settings=load_settings())
+        n: parse_eval_output(loc, prompts=False, settings=settings)
         for n, loc in zip(_stage_names(locations, names), locations, strict=True)
     }
     comparison = compare_stages(stages, n_boot=n_boot) if len(stages) > 1 else None
-    where = save_report(build_report(stages, comparison=comparison), out, s3_uri=s3_uri, settings=load_settings())
+    where = save_report(build_report(stages, comparison=comparison), out, s3_uri=s3_uri, settings=settings)
     typer.echo(" ".join(where.values()))

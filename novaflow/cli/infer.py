@@ -68,21 +68,22 @@ def batch(
 
             aws = stack.enter_context(LocalAws())
             typer.secho(f"embedded AWS on {aws.url}", err=True, fg=typer.colors.CYAN)
-        plan = plan_batch(spec, out / "input", settings=load_settings())
+        settings = load_settings()  # after the embedded AWS has put its bucket and role in the environment
+        plan = plan_batch(spec, out / "input", settings=settings)
         plan.raise_for_problems()
         typer.echo(plan.describe())
         if dry:
             return
-        record = submit_batch(plan, settings=load_settings())
+        record = submit_batch(plan, settings=settings)
         typer.echo(f"{'attached to' if record.attached else 'created'} {record.name} ({record.status.value})")
         done = wait_batch(
             plan,
             record,
             poll_seconds=LOCAL_POLL_SECONDS if local else 30.0,
             max_poll_seconds=LOCAL_POLL_SECONDS if local else 300.0,
-            settings=load_settings(),
+            settings=settings,
         )
-        outcome = collect_batch(plan, done, settings=load_settings())
+        outcome = collect_batch(plan, done, settings=settings)
     typer.echo(outcome.summary.describe())
     typer.echo(
         f"results: {outcome.paths['results']} (and {outcome.paths['parquet'].name}); failures: "

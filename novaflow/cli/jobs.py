@@ -95,12 +95,13 @@ def submit(
         cluster=cluster,
         namespace=namespace,
     )
+    settings = load_settings()
     if dry:
         prices = str(serverless_prices_file) if serverless_prices_file else None
-        report = dry_run(spec, expected_hours=hours, serverless_prices_file=prices, settings=load_settings())
+        report = dry_run(spec, expected_hours=hours, serverless_prices_file=prices, settings=settings)
         typer.echo(report.describe())
         raise typer.Exit(0 if report.ok else 1)
-    rec = submit_training_job(spec, retry_failed=retry_failed, force_new=force_new, settings=load_settings())
+    rec = submit_training_job(spec, retry_failed=retry_failed, force_new=force_new, settings=settings)
     typer.echo(f"{'attached to' if rec.attached else 'created'} {rec.name} ({rec.status.value})")
     if rec.output_model_package_arn:
         typer.echo(f"registered as {rec.output_model_package_arn}")
@@ -170,12 +171,13 @@ def logs(
     from novaflow.jobs.logs import LogTailer, metrics_frame
     from novaflow.settings import load_settings
 
+    settings = load_settings()
     if Platform.parse(platform) is Platform.SMHP:
         lines = _backend(platform, cluster, namespace).log_tailer(name).poll()
     elif method and Method.parse(method) is Method.RFT_MULTITURN:
-        lines = LogTailer(name, load_settings(), log_group=AGENT_LOG_GROUP).poll()
+        lines = LogTailer(name, settings, log_group=AGENT_LOG_GROUP).poll()
     else:
-        lines = LogTailer(name, load_settings()).poll()
+        lines = LogTailer(name, settings).poll()
     if metrics:
         typer.echo(metrics_frame(line.message for line in lines).to_string(index=False))
         return

@@ -133,12 +133,14 @@ def verify(
             from novaflow.local import LocalAws
 
             stack.enter_context(LocalAws())
-            deploy_reward_lambda(function_name=name, poll_seconds=0.05, settings=load_settings())
+        settings = load_settings()  # after the embedded AWS has put its bucket and role in the environment
+        if local:
+            deploy_reward_lambda(function_name=name, poll_seconds=0.05, settings=settings)
         result = verify_reward(
             rows=rows,
             predictions=predictions,
             function_name=name if use_lambda else None,
-            settings=load_settings(),
+            settings=settings,
             limit=limit,
         )
     typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_verification(result))
@@ -169,13 +171,14 @@ def _verify_own(
             from novaflow.local import LocalAws
 
             stack.enter_context(LocalAws())
+        settings = load_settings()  # after the embedded AWS has put its bucket and role in the environment
         target: str | None = None
         if function_arn:
-            target = existing_function_arn(function_arn, settings=load_settings())
+            target = existing_function_arn(function_arn, settings=settings)
         elif use_lambda and package is not None:
             if local:  # into the embedded AWS just started; otherwise the function deployed as --name is checked
                 deploy_reward_lambda(
-                    function_name=name, zip_bytes=package, environment={}, poll_seconds=0.05, settings=load_settings()
+                    function_name=name, zip_bytes=package, environment={}, poll_seconds=0.05, settings=settings
                 )
             target = name
         result = verify_reward_function(
@@ -183,7 +186,7 @@ def _verify_own(
             source=source or str(function_arn),
             zip_bytes=package,
             function_name=target,
-            settings=load_settings(),
+            settings=settings,
             limit=limit,
         )
     if as_json:

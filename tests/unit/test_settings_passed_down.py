@@ -83,15 +83,11 @@ def _entry_point(name: str) -> bool:
 
 def test_no_settings_parameter_defaults_to_none() -> None:
     found = [where for name, tree in _modules() for where in optional_settings(name, tree)]
-    assert not found, "settings must be a required parameter (passed down from the run or command): " + ", ".join(
-        found
-    )
+    assert not found, "settings must be a required parameter (passed down from the run or command): " + ", ".join(found)
 
 
 def test_load_settings_is_called_only_where_a_run_or_command_starts() -> None:
-    found = [
-        where for name, tree in _modules() if not _entry_point(name) for where in load_settings_calls(name, tree)
-    ]
+    found = [where for name, tree in _modules() if not _entry_point(name) for where in load_settings_calls(name, tree)]
     assert not found, "load_settings() outside an entry point (take settings as a parameter): " + ", ".join(found)
 
 
