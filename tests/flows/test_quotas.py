@@ -21,6 +21,7 @@ from novaflow.errors import JobError
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.spec import JobSpec
 from novaflow.quotas.capacity import Capacity
+from novaflow.settings import load_settings
 from tasks.jobs import submit_job_task, wait_job_task
 from tasks.quotas import ensure_quota_limit, forget_capacities, job_capacity, quota_slots, run_job_within_quota
 from tests.aws.jobs.conftest import put_jsonl
@@ -45,13 +46,14 @@ def quota_account(aws: object) -> Iterator[object]:
 def _stage(name: str, lr: float, train_uri: str) -> JobRecord:
     """A stage's job as every stage runs it: under its quota, submitted (again after a refusal), waited on."""
     spec = JobSpec(model="nova-lite-2", method="sft_lora", overrides={"lr": lr, "max_steps": 4}, train_uri=train_uri)
+    settings = load_settings()
     return run_job_within_quota(
         name,
         spec,
-        None,
+        settings,
         quotas={},
-        submit=lambda attempt: submit_job_task(spec, capacity_attempt=attempt),
-        wait=lambda record: wait_job_task(record, spec=spec, poll_seconds=0.2, max_poll_seconds=0.5),
+        submit=lambda attempt: submit_job_task(spec, settings, capacity_attempt=attempt),
+        wait=lambda record: wait_job_task(record, spec=spec, poll_seconds=0.2, max_poll_seconds=0.5, settings=settings),
         poll_seconds=FAST_WAIT.poll_seconds,
         max_poll_seconds=FAST_WAIT.max_poll_seconds,
         max_wait_hours=FAST_WAIT.max_wait_hours,
@@ -122,7 +124,7 @@ def test_a_job_larger_than_its_limit_is_refused_in_one_line(quota_account: objec
         instance_type="ml.p5en.48xlarge",
         train_uri="s3://novaflow-local/quota-test/train.jsonl",
     )
-    needed = job_capacity(spec, None, {"ml.p5en.48xlarge": 8})
+    needed = job_capacity(spec, load_settings(), {"ml.p5en.48xlarge": 8})
     assert needed.demand is not None and needed.demand.slots > 1
     with pytest.raises(JobError) as info, quota_slots(needed):
         pass

@@ -39,7 +39,7 @@ def test_a_checkpoint_answers_5000_rows_in_input_order_with_their_ids(aws: objec
         checkpoint_uri=checkpoint,
         out_dir=str(tmp_path / "out"),
     )
-    outcome = run_batch_inference(spec, **FAST)
+    outcome = run_batch_inference(spec, load_settings(), **FAST)
 
     rows = _results(tmp_path / "out")
     assert len(rows) == 5000
@@ -80,7 +80,7 @@ def test_every_input_row_is_in_the_results_and_refused_rows_keep_their_reasons(a
         model="nova-lite-2",
         out_dir=str(tmp_path / "out"),
     )
-    run_batch_inference(spec, **FAST)
+    run_batch_inference(spec, load_settings(), **FAST)
 
     rows = _results(tmp_path / "out")
     assert [(r["row"], r["id"]) for r in rows] == [(1, "a1"), (2, "a2"), (3, "a3"), (4, "a1"), (5, "a5")]
@@ -119,7 +119,7 @@ def test_a_base_model_on_bedrock_batch_returns_rows_in_input_order(aws: object, 
         platform="BEDROCK",
         out_dir=str(tmp_path / "out"),
     )
-    outcome = run_batch_inference(spec, **FAST)
+    outcome = run_batch_inference(spec, load_settings(), **FAST)
 
     rows = _results(tmp_path / "out")
     assert [r["id"] for r in rows] == _ids(data)

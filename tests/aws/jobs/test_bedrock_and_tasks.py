@@ -46,6 +46,6 @@ def test_bedrock_rft_submit_attach_and_wait(aws, calls) -> None:
 def test_submit_task_creates_then_attaches(aws) -> None:
     put_jsonl("data/train.jsonl", 40)
     with disable_run_logger():
-        first = submit_job_task.fn(sft_spec())
-        second = submit_job_task.fn(sft_spec())
+        first = submit_job_task.fn(sft_spec(), load_settings())
+        second = submit_job_task.fn(sft_spec(), load_settings())
     assert first.name == second.name and not first.attached and second.attached

@@ -50,7 +50,8 @@ def test_second_process_attaches_instead_of_creating(aws) -> None:
     record = submit_training_job(sft_spec(), settings=load_settings())
     code = (
         "from tests.aws.jobs.conftest import sft_spec; from novaflow.jobs.submit import submit_training_job; "
-        "print(submit_training_job(sft_spec()).model_dump_json())"
+        "from novaflow.settings import load_settings; "
+        "print(submit_training_job(sft_spec(), load_settings()).model_dump_json())"
     )
     env = {**os.environ, **aws.env}
     out = subprocess.run(

@@ -35,7 +35,7 @@ EVENT = [
 
 
 def deploy(**kw: object):
-    return deploy_reward_lambda(poll_seconds=0.01, **kw)  # type: ignore[arg-type]
+    return deploy_reward_lambda(poll_seconds=0.01, **{"settings": load_settings(), **kw})  # type: ignore[arg-type]
 
 
 def test_deploying_twice_leaves_one_function_one_role_and_changes_nothing(aws: object) -> None:
@@ -130,5 +130,5 @@ def test_name_must_contain_sagemaker_and_role_must_be_known(aws: object, monkeyp
         deploy(function_name="SageMaker reward!")
     monkeypatch.delenv("NOVAFLOW_ROLE_ARN")
     with pytest.raises(ConfigError, match="Setting 'role_arn' is not set"):
-        deploy(settings=load_settings())
+        deploy()
     assert get_client("lambda", settings=load_settings()).list_functions()["Functions"] == []

@@ -33,10 +33,18 @@ def gated_deploy(eval_uri: str) -> dict[str, Any]:
     decision = gate_task(GOOD, "em", min_delta=0.02)
     approval = request_approval(decision, f"`{CHECKPOINT}` as `nova-flow`", timeout_seconds=60, poll_interval=1)
     served = deploy_task(
-        "sagemaker", "nova-flow", CHECKPOINT, instance_type="ml.g6.48xlarge", context_length=8000, max_concurrency=8
+        "sagemaker",
+        "nova-flow",
+        CHECKPOINT,
+        instance_type="ml.g6.48xlarge",
+        context_length=8000,
+        max_concurrency=8,
+        settings=load_settings(),
     )
-    smoke = smoke_test_task("sagemaker", served.invoke_id, eval_uri, rows=2, labels=["HQ", "LQ_EDIT", "LQ_CLOSE"])
-    report = teardown_task("nova-flow", target="sagemaker")
+    smoke = smoke_test_task(
+        "sagemaker", served.invoke_id, eval_uri, rows=2, labels=["HQ", "LQ_EDIT", "LQ_CLOSE"], settings=load_settings()
+    )
+    report = teardown_task("nova-flow", target="sagemaker", settings=load_settings())
     return {"reviewer": approval.reviewer, "smoke": smoke.summary(), "removed": report.removed}
 
 

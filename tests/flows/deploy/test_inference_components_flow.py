@@ -65,14 +65,14 @@ def side_by_side(checkpoints: list[str]) -> list[str]:
         ComponentSpec(component_name=f"sweep-ab-v{i}", checkpoint_uri=c, environment=env)
         for i, c in enumerate(checkpoints)
     ]
-    deployed = deploy_components_task(endpoint, specs)
+    deployed = deploy_components_task(endpoint, specs, settings=load_settings())
     answers = [
         ask(
             "sagemaker_ic", f"sweep-ab/{s.component_name}", "Title: question 1", system=SYSTEM, settings=load_settings()
         ).text
         for s in specs
     ]
-    remove_component_task("sweep-ab", "sweep-ab-v0")
+    remove_component_task("sweep-ab", "sweep-ab-v0", settings=load_settings())
     answers.append(
         ask("sagemaker_ic", "sweep-ab/sweep-ab-v1", "Title: question 1", system=SYSTEM, settings=load_settings()).text
     )

@@ -10,6 +10,7 @@ from prefect import flow
 from prefect.artifacts import Artifact
 
 from novaflow.errors import RewardError
+from novaflow.settings import load_settings
 from tasks.reward import deploy_reward_lambda_task, verify_reward_task
 
 PREDS = [{"prediction": "HQ", "gold": "HQ"}, {"prediction": "LQ_CLOSE", "gold": "LQ_EDIT"}]
@@ -17,9 +18,13 @@ PREDS = [{"prediction": "HQ", "gold": "HQ"}, {"prediction": "LQ_CLOSE", "gold": 
 
 @flow
 def deploy_and_verify(predictions: str, require_ok: bool = True) -> dict:
-    reward = deploy_reward_lambda_task()
+    reward = deploy_reward_lambda_task(settings=load_settings())
     verification = verify_reward_task(
-        predictions=predictions, function_name=reward.function_name, require_ok=require_ok, key_suffix="test"
+        predictions=predictions,
+        function_name=reward.function_name,
+        require_ok=require_ok,
+        key_suffix="test",
+        settings=load_settings(),
     )
     return {"arn": reward.arn, "ok": verification.ok}
 
