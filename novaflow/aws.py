@@ -111,11 +111,11 @@ def signing_session(settings: NovaflowSettings) -> boto3.Session:
     if settings.session is not None:
         session: boto3.Session = settings.session
         return session
+    found = _SESSIONS.get(settings.region)
+    if found is not None:
+        return found
     with _LOCK:
-        session = _SESSIONS.get(settings.region)
-        if session is None:
-            session = _SESSIONS[settings.region] = boto3.Session(region_name=settings.region)
-    return session
+        return _SESSIONS.setdefault(settings.region, boto3.Session(region_name=settings.region))
 
 
 def credential_source(settings: NovaflowSettings) -> str | None:
