@@ -6,9 +6,11 @@ A run holds its worker from the moment the worker picks it up (Pending) until it
 state: that is what an ECS task or a pod costs. Job-seconds are its jobs' own durations (CreationTime to
 TrainingEndTime). The ratio is read from the Prefect server's state history and the run's job ledger on S3.
 Goal (issue 24): <= 0.1 in suspend mode. The emulated jobs last ``--job-seconds`` (real ones last hours, so the
-fixed cost of each resume - the replay of the cached steps - weighs far less there).
+fixed cost of each resume - the process start and the replay of the cached steps - weighs far less there). Each
+stretch of worker time is split into its start (Pending -> Running: process, imports) and its run (the replay and
+the flow's own work up to the next suspension), so the fixed cost per resume shows where it goes.
 
-    python bench/worker_seconds.py [--job-seconds 30]
+    python bench/worker_seconds.py [--job-seconds 30] [--modes block,suspend] [--events]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,42 +37,68 @@ HOLDING = {"Pending", "Running"}
 GOAL = 0.1
 
 
-def held_seconds(states: list[Any]) -> float:
-    """Seconds between entering a held state and leaving the held states, summed over the run's history."""
+@dataclass
+class Held:
+    """One stretch of worker time: from Pending (picked up, process starting) to the state that ended it."""
+
+    starting: float
+    """Pending -> Running: the process starts, imports Prefect and the flow, and reports Running."""
+    running: float
+    """Running -> Suspended (or the final state): the flow's own work, the replay of a resumed run included."""
+
+    @property
+    def seconds(self) -> float:
+        return self.starting + self.running
+
+
+def held_stretches(states: list[Any]) -> list[Held]:
+    """Each stretch between entering a held state and leaving the held states, over the run's history."""
     ordered = sorted(states, key=lambda s: s.timestamp)
-    held, since = 0.0, None
+    stretches, since, running = [], None, None
     for state in ordered:
         if state.name in HOLDING and since is None:
             since = state.timestamp
+        if state.name == "Running" and since is not None and running is None:
+            running = state.timestamp
         elif state.name not in HOLDING and since is not None:
-            held += (state.timestamp - since).total_seconds()
-            since = None
-    return held
+            began = running or state.timestamp
+            stretches.append(Held((began - since).total_seconds(), (state.timestamp - began).total_seconds()))
+            since = running = None
+    return stretches
 
 
-def measure(run_id: str, env: dict[str, str]) -> tuple[float, float]:
+def measure(run_id: str, env: dict[str, str]) -> tuple[list[Held], float, int]:
+    """The run's held stretches, its jobs' seconds (CreationTime to TrainingEndTime), and how many jobs."""
     os.environ.update(env)
     import boto3
     from prefect.client.orchestration import get_client
 
     from novaflow.runs.ledger import jobs_of_run
+    from novaflow.settings import load_settings
 
     with get_client(sync_client=True) as client:
-        held = held_seconds(client.read_flow_run_states(run_id))
+        stretches = held_stretches(client.read_flow_run_states(run_id))
     sm = boto3.client("sagemaker", endpoint_url=env["AWS_ENDPOINT_URL"])
     job_seconds = 0.0
-    for record in jobs_of_run(run_id):
+    records = jobs_of_run(run_id, load_settings())
+    for record in records:
         job = sm.describe_training_job(TrainingJobName=record["job_name"])
         job_seconds += (job["TrainingEndTime"] - job["CreationTime"]).total_seconds()
-    return held, job_seconds
+    return stretches, job_seconds, len(records)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--job-seconds", type=float, default=30.0)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--job-seconds", type=float, default=30.0, help="How long each emulated job lasts.")
+    parser.add_argument("--modes", default="block,suspend", help="Which wait modes to run, in order (comma separated).")
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="novaflow watch resumes from EventBridge job events (an SQS queue) instead of polling every second.",
+    )
     args = parser.parse_args()
     procs: list[subprocess.Popen[str]] = []
-    results: dict[str, tuple[float, float]] = {}
+    results: dict[str, tuple[list[Held], float, int]] = {}
     with tempfile.TemporaryDirectory(prefix="novaflow-worker-seconds-") as tmp:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "NOVAFLOW_", "PREFECT_"))}
         base.update(PREFECT_HOME=str(Path(tmp) / "home"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
@@ -101,6 +130,8 @@ def main() -> None:
                 subprocess.Popen(worker, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             )
             watch = [str(BIN / "novaflow"), "watch", "--interval", "1"]
+            if args.events:
+                watch += ["--events-queue", "novaflow-bench-watch", "--safety-interval", "60"]
             procs.append(
                 subprocess.Popen(watch, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             )
@@ -108,7 +139,7 @@ def main() -> None:
             deployed = subprocess.run(deploy, env=env, cwd=ROOT, capture_output=True, text=True)
             if deployed.returncode != 0:
                 raise SystemExit(f"prefect deploy failed:\n{deployed.stdout[-3000:]}\n{deployed.stderr[-3000:]}")
-            for mode in ("block", "suspend"):
+            for mode in args.modes.split(","):
                 params = {
                     "run_name": f"worker-seconds-{mode}",
                     "skip": ["baseline", "deploy"],
@@ -138,8 +169,20 @@ def main() -> None:
     print(
         f"\njobs of {args.job_seconds:g} s (emulated); worker-seconds held per job-second (goal <= {GOAL} in suspend)"
     )
-    for mode, (held, job_seconds) in results.items():
-        print(f"{mode:8s} held {held:7.1f} s for {job_seconds:7.1f} job-s: {held / job_seconds:5.2f}")
+    for mode, (stretches, job_seconds, jobs) in results.items():
+        held = sum(s.seconds for s in stretches)
+        ratio = held / job_seconds
+        verdict = ("goal met" if ratio <= GOAL else "goal missed") if mode == "suspend" else ""
+        print(
+            f"{mode:8s} held {held:7.1f} s for {job_seconds:7.1f} job-s ({jobs} jobs): {ratio:5.2f} "
+            f"(goal <= {GOAL}) {verdict}".rstrip()
+        )
+        n = len(stretches)
+        print(
+            f"         {n} stretch(es) on a worker, mean {held / max(n, 1):.1f} s: starting "
+            f"{sum(s.starting for s in stretches) / max(n, 1):.1f} s (Pending -> Running), running "
+            f"{sum(s.running for s in stretches) / max(n, 1):.1f} s (Running -> Suspended or the end)"
+        )
 
 
 if __name__ == "__main__":

@@ -387,9 +387,18 @@ def test_a_suspended_deployed_run_holds_no_process_while_sft_runs_and_finishes_a
             assert final == "COMPLETED", _state_names(client, run.id)
             names = _state_names(client, run.id)
             flow_run = client.read_flow_run(run.id)
-        assert names.count("Suspended") >= 3  # SFT, its evaluation, RFT, its evaluation: one suspension per job
+        assert names.count("Suspended") >= 3  # SFT; its evaluation beside RFT; RFT's evaluation
         jobs = [j["TrainingJobName"] for j in training_jobs()]
         assert jobs.count(sft) == 1
+        assert Counter(n.rsplit("-", 1)[0] for n in jobs) == EXPECTED_JOBS - Counter({"nova-lite-2-eval-gen-qa": 1})
+        # The stages overlap as in block mode: the evaluation after SFT and RFT were submitted together, and the run
+        # suspended once on both of them.
+        suspensions = [line for line in logs_of(run.id) if line.startswith("suspending: stage(s) ")]
+        assert suspensions[0] == f"suspending: stage(s) sft wait on job(s) {sft}; `novaflow watch` resumes this " \
+            "run when one of them ends"
+        assert any(line.startswith("suspending: stage(s) post-sft, rft wait on job(s) ") for line in suspensions), (
+            suspensions
+        )
         # Worker-seconds held per job-second: the run's Running time against its jobs' own durations.
         sm = boto3.client("sagemaker")
         job_seconds = 0.0
