@@ -32,8 +32,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from deployed_run import free_port, wait_http  # noqa: E402
 
-HOLDING = {"Pending", "Running"}
-"""Worker-held states: the process exists from Pending (picked up, starting) through Running."""
+HOLDING = {"PENDING", "RUNNING"}
+"""Worker-held state types: the process exists from Pending (picked up; Prefect 3.9 names it Pending, then
+Submitting while the process starts) through Running. By type, not name: counting the names Pending and Running
+only missed the Submitting stretch, the process start, in earlier measurements."""
 GOAL = 0.1
 
 
@@ -42,7 +44,7 @@ class Held:
     """One stretch of worker time: from Pending (picked up, process starting) to the state that ended it."""
 
     starting: float
-    """Pending -> Running: the process starts, imports Prefect and the flow, and reports Running."""
+    """Pending -> Running: the worker starts the process, which imports Prefect and the flow and reports Running."""
     running: float
     """Running -> Suspended (or the final state): the flow's own work, the replay of a resumed run included."""
 
@@ -56,18 +58,38 @@ def held_stretches(states: list[Any]) -> list[Held]:
     ordered = sorted(states, key=lambda s: s.timestamp)
     stretches, since, running = [], None, None
     for state in ordered:
-        if state.name in HOLDING and since is None:
+        kind = state.type.value
+        if kind in HOLDING and since is None:
             since = state.timestamp
-        if state.name == "Running" and since is not None and running is None:
+        if kind == "RUNNING" and since is not None and running is None:
             running = state.timestamp
-        elif state.name not in HOLDING and since is not None:
+        elif kind not in HOLDING and since is not None:
             began = running or state.timestamp
             stretches.append(Held((began - since).total_seconds(), (state.timestamp - began).total_seconds()))
             since = running = None
     return stretches
 
 
-def measure(run_id: str, env: dict[str, str]) -> tuple[list[Held], float, int]:
+def _print_timeline(client: Any, run_id: str, states: list[Any]) -> None:
+    """Every state and log line of the run, in seconds from its first state (where a resume's time goes)."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    logs: list[Any] = []
+    while True:
+        page = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])), offset=len(logs), limit=200
+        )
+        logs += page
+        if len(page) < 200:
+            break
+    events = [(s.timestamp, f"== {s.name}") for s in states] + [(log.timestamp, log.message[:140]) for log in logs]
+    events.sort(key=lambda e: e[0])
+    t0 = events[0][0]
+    for moment, text in events:
+        print(f"{(moment - t0).total_seconds():8.2f}  {text}")
+
+
+def measure(run_id: str, env: dict[str, str], profile: bool = False) -> tuple[list[Held], float, int]:
     """The run's held stretches, its jobs' seconds (CreationTime to TrainingEndTime), and how many jobs."""
     os.environ.update(env)
     import boto3
@@ -77,7 +99,10 @@ def measure(run_id: str, env: dict[str, str]) -> tuple[list[Held], float, int]:
     from novaflow.settings import load_settings
 
     with get_client(sync_client=True) as client:
-        stretches = held_stretches(client.read_flow_run_states(run_id))
+        states = client.read_flow_run_states(run_id)
+        stretches = held_stretches(states)
+        if profile:
+            _print_timeline(client, run_id, states)
     sm = boto3.client("sagemaker", endpoint_url=env["AWS_ENDPOINT_URL"])
     job_seconds = 0.0
     records = jobs_of_run(run_id, load_settings())
@@ -95,6 +120,9 @@ def main() -> None:
         "--events",
         action="store_true",
         help="novaflow watch resumes from EventBridge job events (an SQS queue) instead of polling every second.",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="Print the suspended run's states and log lines in time."
     )
     args = parser.parse_args()
     procs: list[subprocess.Popen[str]] = []
@@ -158,7 +186,7 @@ def main() -> None:
                 final = [ln for ln in run.stdout.splitlines() if ln.startswith("Flow run finished")]
                 print(f"{mode}: {final[-1] if final else run.stdout[-400:]}", flush=True)
                 if run_id:
-                    results[mode] = measure(run_id, env)
+                    results[mode] = measure(run_id, env, profile=args.profile and mode == "suspend")
         finally:
             for proc in reversed(procs):
                 proc.send_signal(signal.SIGINT)

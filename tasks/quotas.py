@@ -5,7 +5,8 @@ instances (or serverless jobs). novaflow creates it at the quota's value when it
 by hand (UI, ``prefect gcl``) wins and is only read. To tell the two apart novaflow keeps the value it set in a
 Prefect variable beside the limit: while the limit still has that value it is novaflow's and follows the quota.
 Slots are leases on the server (Prefect's ``concurrency``), renewed while the job's flow runs and freed when the
-process dies, so a crashed run never holds quota for good.
+process dies, so a crashed run never holds quota for good; a run suspended in ``wait.mode: suspend`` keeps its lease
+while it has no process (:func:`kept_quota_slots`).
 """
 
 from __future__ import annotations
