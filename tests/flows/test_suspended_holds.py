@@ -34,15 +34,20 @@ def _limit(slots: int) -> str:
     return name
 
 
+def _park(job: str, limit: str, slots: int, keep: KeepWhileSuspended) -> None:
+    """A stage takes the job's slots, then parks on the running job (the run is about to suspend)."""
+    with pytest.raises(StageParked):
+        with kept_quota_slots(job, limit, slots, keep):
+            assert _active(limit) == slots
+            raise StageParked(job.split("-")[0], job)
+
+
 def test_a_parked_job_keeps_its_slots_the_replay_takes_the_same_lease_and_the_end_frees_them() -> None:
     settings = load_settings()
     run_id = str(uuid.uuid4())
     limit = _limit(2)
     keep = KeepWhileSuspended(run_id, settings, ttl_seconds=7200)
-    with pytest.raises(StageParked):
-        with kept_quota_slots("sft-job", limit, 2, keep):
-            assert _active(limit) == 2
-            raise StageParked("sft", "sft-job")
+    _park("sft-job", limit, 2, keep)
     # the process is gone; the slots stay taken and the lease is on S3 for the watcher and the replay
     assert _active(limit) == 2
     [hold] = quota_holds_of(run_id, settings)
@@ -64,10 +69,7 @@ def test_a_cancelled_suspended_run_frees_its_slots_and_its_run_name(aws) -> None
     settings = load_settings()
     run_id = str(uuid.uuid4())
     limit = _limit(4)
-    keep = KeepWhileSuspended(run_id, settings, ttl_seconds=3600)
-    with pytest.raises(StageParked):
-        with kept_quota_slots("rft-job", limit, 3, keep):
-            raise StageParked("rft", "rft-job")
+    _park("rft-job", limit, 3, KeepWhileSuspended(run_id, settings, ttl_seconds=3600))
     lease = RunNameLease("held-name", holder=f"flow run ({run_id})", holder_id=run_id, settings=settings, ttl_seconds=3)
     assert lease.acquire(0) is False
     lease.keep_while_suspended(600)

@@ -14,26 +14,14 @@ from prefect.client.orchestration import get_client
 from prefect.states import Suspended
 
 from flows.watcher import EventResumer, resume_ready_runs
-from novaflow.local.aws.server import LOCAL_ROLE_ARN
 from novaflow.local.emulator import scenario
 from novaflow.runs.job_events import ensure_job_event_queue, rule_names
 from novaflow.runs.suspension import WaitedJob, record_waiting
 from novaflow.settings import load_settings
+from tests.aws.local.test_eventbridge_events import _bare_job  # a job without a recipe: fails, or waits stalled
 
 pytestmark = pytest.mark.slow
 QUEUE = "novaflow-watch-test"
-
-
-def _bare_job(name: str) -> None:
-    """A training job without a recipe: it fails at once, or waits while stalled."""
-    boto3.client("sagemaker").create_training_job(
-        TrainingJobName=name,
-        RoleArn=LOCAL_ROLE_ARN,
-        AlgorithmSpecification={"TrainingImage": scenario.IMAGE, "TrainingInputMode": "File"},
-        OutputDataConfig={"S3OutputPath": "s3://novaflow-local/out"},
-        ResourceConfig={"InstanceType": "ml.p5.48xlarge", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        StoppingCondition={"MaxRuntimeInSeconds": 600},
-    )
 
 
 def _suspended_runs(count: int) -> list[UUID]:
