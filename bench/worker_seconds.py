@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,9 +161,8 @@ def main() -> None:
             watch = [str(BIN / "novaflow"), "watch", "--interval", "1"]
             if args.events:
                 watch += ["--events-queue", "novaflow-bench-watch", "--safety-interval", "60"]
-            procs.append(
-                subprocess.Popen(watch, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            )
+            watch_log = (Path(tmp) / "watch.log").open("w")
+            procs.append(subprocess.Popen(watch, env=env, cwd=ROOT, stdout=watch_log, stderr=subprocess.DEVNULL))
             deploy = [str(BIN / "prefect"), "--no-prompt", "deploy", "--name", "end-to-end/local"]
             deployed = subprocess.run(deploy, env=env, cwd=ROOT, capture_output=True, text=True)
             if deployed.returncode != 0:
@@ -194,9 +194,12 @@ def main() -> None:
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-    print(
-        f"\njobs of {args.job_seconds:g} s (emulated); worker-seconds held per job-second (goal <= {GOAL} in suspend)"
-    )
+            watched = Path(tmp) / "watch.log"
+            lines = watched.read_text().splitlines() if watched.exists() else []
+            resumes = [ln for ln in lines if ln.startswith("resumed")]
+    how = Counter(ln.rsplit("(", 1)[-1].rstrip(")") for ln in resumes)
+    print(f"\nnovaflow watch resumed {len(resumes)} time(s): " + ", ".join(f"{n} {k}" for k, n in how.items()))
+    print(f"jobs of {args.job_seconds:g} s (emulated); worker-seconds held per job-second (goal <= {GOAL} in suspend)")
     for mode, (stretches, job_seconds, jobs) in results.items():
         held = sum(s.seconds for s in stretches)
         ratio = held / job_seconds
