@@ -41,14 +41,16 @@ from novaflow.settings import NovaflowSettings, load_settings
 from tasks.quotas import MAX_LEASE_SECONDS, renew_quota_holds
 
 SUSPENDED = "Suspended"
+WATCHED_FLOWS = (*JOB_FLOW_NAMES, "sweep")
+"""The flows whose stages park on jobs (a sweep runs its variants' stages through the same graph runner)."""
 Log = Callable[[str], None]
 
 
 def suspended_runs() -> list[UUID]:
-    """The ids of the suspended runs of novaflow's job-submitting flows."""
+    """The ids of the suspended runs of novaflow's job-submitting flows (sweeps included)."""
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=list(JOB_FLOW_NAMES))),
+            flow_filter=FlowFilter(name=FlowFilterName(any_=list(WATCHED_FLOWS))),
             flow_run_filter=FlowRunFilter(state=FlowRunFilterState(name=StateNameFilter(any_=[SUSPENDED]))),
         )
     return [run.id for run in runs]
