@@ -1,12 +1,14 @@
 """Close moto 5.2.5's Bedrock gaps: ARN lookups, job and model status, imports, deployments, Converse.
 
 Stock moto leaves customization jobs InProgress forever, cannot find a job by ARN (the ARN arrives URL-encoded),
-reports an ``outputModelArn`` that is not the custom model's ARN, and has no custom-model import, on-demand
-deployment, provisioned throughput or Converse. novaflow's Bedrock deployer polls each of these, so they are
-added with AWS's request and response shapes and state-managed statuses (models ``bedrock::*``, default
-``immediate``). Deployments and provisioned throughputs are listable and carry the tags given at creation
-(teardown proves ownership by them), through moto's own tagger: its ARN check is widened to include them.
-Converse answers from the emulated model behind the deployment (:mod:`novaflow.local.emulator.serving`).
+ignores ``clientRequestToken``, reports an ``outputModelArn`` that is not the custom model's ARN, and has no
+custom-model import, on-demand deployment, provisioned throughput or Converse. novaflow's Bedrock deployer polls
+each of these, so they are added with AWS's request and response shapes and state-managed statuses (models
+``bedrock::*``, default ``immediate``). Customization jobs are kept in a
+:class:`~novaflow.local.aws.bedrock_jobs.JobTable`, the one batch inference jobs use too. Deployments and
+provisioned throughputs are listable and carry the tags given at creation (teardown proves ownership by them),
+through moto's own tagger: its ARN check is widened to include them. Converse answers from the emulated model
+behind the deployment (:mod:`novaflow.local.emulator.serving`).
 """
 
 from __future__ import annotations
@@ -14,18 +16,16 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
 
 from moto.bedrock import models as br_models
 from moto.bedrock import responses as br_responses
 from moto.bedrock.exceptions import ResourceNotFoundException
 from moto.bedrockruntime import responses as rt_responses
-from moto.core.exceptions import ServiceException
 from moto.moto_api import state_manager
 from moto.moto_api._internal.managed_state_model import ManagedState
 
+from novaflow.local.aws.bedrock_jobs import ConflictException, JobTable, decode, filter_page, now, page_body
 from novaflow.local.emulator import serving
 
 JOB_MODEL = "bedrock::model_customization_job"
@@ -34,12 +34,9 @@ DEPLOYMENT_MODEL = "bedrock::custom_model_deployment"
 THROUGHPUT_MODEL = "bedrock::provisioned_model_throughput"
 
 _StockJob = br_models.ModelCustomizationJob
+_StockCreateJob = br_responses.BedrockResponse.create_model_customization_job
 _StockListArns = br_models.BedrockBackend._list_arns
 _StockCustomModel = br_models.CustomModel
-
-
-class ConflictException(ServiceException):
-    code = "ConflictException"
 
 
 class ManagedResources:
@@ -68,14 +65,14 @@ class ManagedResources:
         return arn
 
     def lookup(self, identifier: str) -> dict[str, Any] | None:
-        identifier = _identifier(identifier)
+        identifier = decode(identifier)
         with self._lock:
             return next((i for a, i in self._items.items() if identifier in (a, i[self.name_key])), None)
 
     def find(self, identifier: str) -> dict[str, Any]:
         item = self.lookup(identifier)
         if item is None:
-            raise ResourceNotFoundException(f"{self.label} {_identifier(identifier)} not found")
+            raise ResourceNotFoundException(f"{self.label} {decode(identifier)} not found")
         return item
 
     def status(self, arn: str) -> str:
@@ -136,16 +133,13 @@ THROUGHPUTS = ManagedResources(
 )
 
 
-def _iso() -> str:
-    return datetime.now(UTC).isoformat()
-
-
 def _arn(region: str, account: str, kind: str, name: str) -> str:
     return f"arn:aws:bedrock:{region}:{account}:{kind}/{name}"
 
 
 class ManagedCustomizationJob(_StockJob):
-    """A customization job whose status progresses and whose outputModelArn is the custom model's ARN."""
+    """A customization job whose status progresses and whose outputModelArn is the custom model's ARN; kept in
+    :data:`CUSTOMIZATION_JOBS` (the members :class:`~novaflow.local.aws.bedrock_jobs.BedrockJob` asks for)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -167,6 +161,38 @@ class ManagedCustomizationJob(_StockJob):
         out = super().to_dict()
         self._state.advance()
         return out
+
+    @property
+    def arn(self) -> str:
+        return self.job_arn
+
+    @property
+    def name(self) -> str:
+        return self.job_name
+
+    @property
+    def token(self) -> str | None:
+        return self.client_request_token
+
+    def describe(self) -> dict[str, Any]:
+        return self.to_dict()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "jobArn": self.job_arn,
+            "baseModelArn": self.base_model_arn,
+            "jobName": self.job_name,
+            "status": self.status,
+            "lastModifiedTime": self.last_modified_time,
+            "creationTime": self.creation_time,
+            "endTime": self.end_time,
+            "customModelArn": self.output_model_arn,
+            "customModelName": self.custom_model_name,
+            "customizationType": self.customization_type,
+        }
+
+    def stop(self) -> None:
+        self.status = "Stopped"
 
 
 ManagedCustomizationJob.__module__ = "moto.bedrock.models"
@@ -196,20 +222,17 @@ class ManagedCustomModel(_StockCustomModel):
 ManagedCustomModel.__module__ = "moto.bedrock.models"
 
 
-def _identifier(path_part: str) -> str:
-    return unquote(unquote(path_part))
-
-
-def _find_job(backend: Any, identifier: str) -> Any:
-    identifier = _identifier(identifier)
-    for job in backend.model_customization_jobs.values():
-        if identifier in (job.job_name, job.job_arn):
-            return job
-    raise ResourceNotFoundException(f"Model customization job {identifier} not found")
+CUSTOMIZATION_JOBS: JobTable[ManagedCustomizationJob] = JobTable(
+    "Model customization job",
+    "Model customization job {name} already exists",
+    frozenset({"Completed", "Failed", "Stopped"}),
+    list_key="modelCustomizationJobSummaries",
+    created_key="creationTime",
+)
 
 
 def _find_model(backend: Any, identifier: str) -> Any:
-    identifier = _identifier(identifier)
+    identifier = decode(identifier)
     for model in backend.custom_models.values():
         if identifier in (model.model_name, model.model_arn):
             return model
@@ -217,15 +240,30 @@ def _find_model(backend: Any, identifier: str) -> Any:
 
 
 # -- control plane handlers (BedrockResponse methods) ------------------------------------------------------
+def create_model_customization_job(self: Any) -> str:
+    """moto's create (validation, the job's custom model, tags), once per ``clientRequestToken`` and name."""
+    params = json.loads(self.body or "{}")
+
+    def make() -> ManagedCustomizationJob:
+        _StockCreateJob(self)
+        job: ManagedCustomizationJob = self.bedrock_backend.model_customization_jobs[params["jobName"]]
+        return job
+
+    job = CUSTOMIZATION_JOBS.create(params.get("jobName", ""), params.get("clientRequestToken"), make)
+    return json.dumps({"jobArn": job.arn})
+
+
 def get_model_customization_job(self: Any) -> str:
-    job = _find_job(self.bedrock_backend, self.path.split("/")[-1])
-    return json.dumps(job.to_dict())
+    return json.dumps(CUSTOMIZATION_JOBS.describe(self.path.split("/")[-1]))
 
 
 def stop_model_customization_job(self: Any) -> str:
-    job = _find_job(self.bedrock_backend, self.path.split("/")[-2])
-    job.status = "Stopped"
+    CUSTOMIZATION_JOBS.stop(self.path.split("/")[-2])
     return json.dumps({})
+
+
+def list_model_customization_jobs(self: Any) -> str:
+    return json.dumps(CUSTOMIZATION_JOBS.list_page(self._get_params(), self.region, self.current_account))
 
 
 def get_custom_model(self: Any) -> str:
@@ -278,8 +316,8 @@ def create_custom_model_deployment(self: Any) -> Any:
         params["modelDeploymentName"],
         {
             "modelArn": params["modelArn"],
-            "createdAt": _iso(),
-            "lastUpdatedAt": _iso(),
+            "createdAt": now(),
+            "lastUpdatedAt": now(),
             "description": params.get("description"),
         },
     )
@@ -321,7 +359,7 @@ _THROUGHPUT_SUMMARY = {
 
 
 def list_custom_model_deployments(self: Any) -> str:
-    page, token = _filter_page(
+    page, token = filter_page(
         self._get_params(),
         DEPLOYMENTS.summaries(self.region, self.current_account, _DEPLOYMENT_SUMMARY),
         name_key="customModelDeploymentName",
@@ -329,11 +367,11 @@ def list_custom_model_deployments(self: Any) -> str:
         before="createdBefore",
         after="createdAfter",
     )
-    return json.dumps({"modelDeploymentSummaries": page, **({"nextToken": token} if token else {})})
+    return json.dumps(page_body("modelDeploymentSummaries", page, token))
 
 
 def list_provisioned_model_throughputs(self: Any) -> str:
-    page, token = _filter_page(
+    page, token = filter_page(
         self._get_params(),
         THROUGHPUTS.summaries(self.region, self.current_account, _THROUGHPUT_SUMMARY),
         name_key="provisionedModelName",
@@ -341,34 +379,7 @@ def list_provisioned_model_throughputs(self: Any) -> str:
         before="creationTimeBefore",
         after="creationTimeAfter",
     )
-    return json.dumps({"provisionedModelSummaries": page, **({"nextToken": token} if token else {})})
-
-
-def _filter_page(
-    params: dict[str, Any], items: list[dict[str, Any]], *, name_key: str, created_key: str, before: str, after: str
-) -> tuple[list[dict[str, Any]], str | None]:
-    """The List* filters, sort and pagination AWS applies (statusEquals, nameContains, modelArnEquals, the
-    creation-time bounds, sortBy CreationTime, maxResults / nextToken)."""
-    if params.get("statusEquals"):
-        items = [i for i in items if i["status"] == params["statusEquals"]]
-    if params.get("nameContains"):
-        items = [i for i in items if params["nameContains"] in i[name_key]]
-    if params.get("modelArnEquals"):
-        items = [i for i in items if i["modelArn"] == _identifier(params["modelArnEquals"])]
-    if params.get(before):
-        items = [i for i in items if _when(i[created_key]) < _when(params[before])]
-    if params.get(after):
-        items = [i for i in items if _when(i[created_key]) > _when(params[after])]
-    items.sort(key=lambda i: (_when(i[created_key]), i[name_key]), reverse=params.get("sortOrder") != "Ascending")
-    start = int(params.get("nextToken") or 0)
-    size = int(params.get("maxResults") or 1000)
-    end = start + size
-    return items[start:end], (str(end) if end < len(items) else None)
-
-
-def _when(value: str) -> datetime:
-    stamp = datetime.fromisoformat(_identifier(value).replace("Z", "+00:00"))
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    return json.dumps(page_body("provisionedModelSummaries", page, token))
 
 
 def _tag_new(backend: Any, arn: str, tags: list[dict[str, str]] | None) -> None:
@@ -397,8 +408,8 @@ def create_provisioned_model_throughput(self: Any) -> Any:
             "foundationModelArn": model_id,
             "modelUnits": params["modelUnits"],
             "desiredModelUnits": params["modelUnits"],
-            "creationTime": _iso(),
-            "lastModifiedTime": _iso(),
+            "creationTime": now(),
+            "lastModifiedTime": now(),
             "commitmentDuration": params.get("commitmentDuration"),
         },
     )
@@ -418,7 +429,7 @@ def delete_provisioned_model_throughput(self: Any) -> str:
 # -- runtime -------------------------------------------------------------------------------------------------
 def checkpoint_for_model_id(account: str, region: str, model_id: str) -> str | None:
     """The checkpoint behind a deployment, provisioned model or custom model id (None: the base model)."""
-    model_id = _identifier(model_id)
+    model_id = decode(model_id)
     serving = DEPLOYMENTS.lookup(model_id) or THROUGHPUTS.lookup(model_id)
     if serving is not None:
         model_id = serving["modelArn"]
@@ -487,8 +498,10 @@ def install() -> None:
     br_models.BedrockBackend._list_arns = _list_arns  # type: ignore[method-assign]
     resp = br_responses.BedrockResponse
     for func in (
+        create_model_customization_job,
         get_model_customization_job,
         stop_model_customization_job,
+        list_model_customization_jobs,
         get_custom_model,
         delete_custom_model,
         create_custom_model,
@@ -509,5 +522,6 @@ def install() -> None:
 
 
 def reset() -> None:
+    CUSTOMIZATION_JOBS.clear()
     DEPLOYMENTS.clear()
     THROUGHPUTS.clear()
