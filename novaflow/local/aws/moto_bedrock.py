@@ -5,7 +5,8 @@ ignores ``clientRequestToken``, reports an ``outputModelArn`` that is not the cu
 custom-model import, on-demand deployment, provisioned throughput or Converse. novaflow's Bedrock deployer polls
 each of these, so they are added with AWS's request and response shapes and state-managed statuses (models
 ``bedrock::*``, default ``immediate``). Customization jobs are kept in a
-:class:`~novaflow.local.aws.bedrock_jobs.JobTable`, the one batch inference jobs use too. Deployments and
+:class:`~novaflow.local.aws.bedrock_tables.BedrockTable`, as are batch inference jobs, deployments and
+provisioned throughputs. Deployments and
 provisioned throughputs are listable and carry the tags given at creation (teardown proves ownership by them),
 through moto's own tagger: its ARN check is widened to include them. Converse answers from the emulated model
 behind the deployment (:mod:`novaflow.local.emulator.serving`).
@@ -14,9 +15,8 @@ behind the deployment (:mod:`novaflow.local.emulator.serving`).
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from moto.bedrock import models as br_models
 from moto.bedrock import responses as br_responses
@@ -25,7 +25,7 @@ from moto.bedrockruntime import responses as rt_responses
 from moto.moto_api import state_manager
 from moto.moto_api._internal.managed_state_model import ManagedState
 
-from novaflow.local.aws.bedrock_jobs import ConflictException, JobTable, decode, filter_page, now, page_body
+from novaflow.local.aws.bedrock_tables import BedrockTable, ConflictException, Listing, decode, now
 from novaflow.local.emulator import serving
 
 JOB_MODEL = "bedrock::model_customization_job"
@@ -39,97 +39,95 @@ _StockListArns = br_models.BedrockBackend._list_arns
 _StockCustomModel = br_models.CustomModel
 
 
-class ManagedResources:
-    """The Bedrock resources moto lacks (custom-model deployments, provisioned throughputs): items keyed by ARN,
-    found by ARN or name, each with a state-managed status, one lock for all of it."""
+class ManagedResource:
+    """A Bedrock resource moto lacks (custom-model deployment, provisioned throughput): its stored fields and a
+    state-managed status (Creating, then ready); each kind names its fields in the class attributes."""
 
-    def __init__(self, label: str, arn_key: str, name_key: str, arn_kind: str, state_model: str, ready: str) -> None:
-        self.label = label
-        self.arn_key = arn_key
-        self.name_key = name_key
-        self.arn_kind = arn_kind
-        self.state_model = state_model
-        self.ready = ready
-        self._lock = threading.Lock()
-        self._items: dict[str, dict[str, Any]] = {}
-        self._states: dict[str, ManagedState] = {}
+    arn_key: ClassVar[str]
+    arn_kind: ClassVar[str]
+    name_key: ClassVar[str]
+    state_model: ClassVar[str]
+    ready: ClassVar[str]
+    summary_keys: ClassVar[dict[str, str]]
+    """Each List* summary field and the stored field it shows."""
 
-    def create(self, region: str, account: str, name: str, fields: dict[str, Any]) -> str:
-        """Store a new resource named ``name`` (ConflictException if the name is taken) and return its ARN."""
-        with self._lock:
-            if any(item[self.name_key] == name for item in self._items.values()):
-                raise ConflictException(f"{self.label} {name} already exists")
-            arn = _arn(region, account, self.arn_kind, uuid.uuid4().hex[:12])
-            self._items[arn] = {self.arn_key: arn, self.name_key: name, **fields}
-            self._states[arn] = ManagedState(self.state_model, [("Creating", self.ready)])
-        return arn
+    def __init__(self, fields: dict[str, Any], token: str | None) -> None:
+        self.fields = fields
+        self.token = token
+        self._state = ManagedState(self.state_model, [("Creating", self.ready)])
 
-    def lookup(self, identifier: str) -> dict[str, Any] | None:
-        identifier = decode(identifier)
-        with self._lock:
-            return next((i for a, i in self._items.items() if identifier in (a, i[self.name_key])), None)
+    @property
+    def arn(self) -> str:
+        return str(self.fields[self.arn_key])
 
-    def find(self, identifier: str) -> dict[str, Any]:
-        item = self.lookup(identifier)
-        if item is None:
-            raise ResourceNotFoundException(f"{self.label} {decode(identifier)} not found")
-        return item
+    @property
+    def name(self) -> str:
+        return str(self.fields[self.name_key])
 
-    def status(self, arn: str) -> str:
-        with self._lock:
-            return str(self._states[arn].status)
+    @property
+    def status(self) -> str:
+        return str(self._state.status)
 
-    def describe(self, identifier: str) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         """What Get* answers: the stored fields without empty ones, plus the status (which then moves on)."""
-        item = self.find(identifier)
-        with self._lock:
-            state = self._states[item[self.arn_key]]
-        out = {k: v for k, v in {**item, "status": state.status}.items() if v is not None}
-        state.advance()
+        out = {k: v for k, v in {**self.fields, "status": self._state.status}.items() if v is not None}
+        self._state.advance()
         return out
 
-    def delete(self, identifier: str, backend: Any) -> None:
-        arn = self.find(identifier)[self.arn_key]
-        with self._lock:
-            self._items.pop(arn, None)
-            self._states.pop(arn, None)
-        backend.tagger.delete_all_tags_for_resource(arn)
-
-    def summaries(self, region: str, account: str, keys: dict[str, str]) -> list[dict[str, Any]]:
-        """List* entries of one account and region: ``keys`` maps each summary field to the stored field."""
-        prefix = f"arn:aws:bedrock:{region}:{account}:"
-        with self._lock:
-            found = [(a, dict(i)) for a, i in self._items.items() if a.startswith(prefix)]
-        return [
-            {**{out: i[key] for out, key in keys.items() if i.get(key) is not None}, "status": self.status(a)}
-            for a, i in found
-        ]
-
-    def arns(self, prefix: str) -> list[str]:
-        with self._lock:
-            return [a for a in self._items if a.startswith(prefix)]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._states.clear()
+    def summary(self) -> dict[str, Any]:
+        shown = {out: self.fields[key] for out, key in self.summary_keys.items() if self.fields.get(key) is not None}
+        return {**shown, "status": self.status}
 
 
-DEPLOYMENTS = ManagedResources(
+class Deployment(ManagedResource):
+    arn_key = "customModelDeploymentArn"
+    arn_kind = "custom-model-deployment"
+    name_key = "modelDeploymentName"
+    state_model = DEPLOYMENT_MODEL
+    ready = "Active"
+    summary_keys: ClassVar[dict[str, str]] = {
+        "customModelDeploymentArn": "customModelDeploymentArn",
+        "customModelDeploymentName": "modelDeploymentName",
+        "modelArn": "modelArn",
+        "createdAt": "createdAt",
+        "lastUpdatedAt": "lastUpdatedAt",
+    }
+
+
+class Throughput(ManagedResource):
+    arn_key = "provisionedModelArn"
+    arn_kind = "provisioned-model"
+    name_key = "provisionedModelName"
+    state_model = THROUGHPUT_MODEL
+    ready = "InService"
+    summary_keys: ClassVar[dict[str, str]] = {
+        key: key
+        for key in (
+            "provisionedModelArn",
+            "provisionedModelName",
+            "modelArn",
+            "desiredModelArn",
+            "foundationModelArn",
+            "modelUnits",
+            "desiredModelUnits",
+            "commitmentDuration",
+            "creationTime",
+            "lastModifiedTime",
+        )
+    }
+
+
+DEPLOYMENTS: BedrockTable[Deployment] = BedrockTable(
     "Custom model deployment",
-    "customModelDeploymentArn",
-    "modelDeploymentName",
-    "custom-model-deployment",
-    DEPLOYMENT_MODEL,
-    "Active",
+    "Custom model deployment {name} already exists",
+    Listing("modelDeploymentSummaries", "customModelDeploymentName", "createdAt", "createdBefore", "createdAfter"),
 )
-THROUGHPUTS = ManagedResources(
+THROUGHPUTS: BedrockTable[Throughput] = BedrockTable(
     "Provisioned model",
-    "provisionedModelArn",
-    "provisionedModelName",
-    "provisioned-model",
-    THROUGHPUT_MODEL,
-    "InService",
+    "Provisioned model {name} already exists",
+    Listing(
+        "provisionedModelSummaries", "provisionedModelName", "creationTime", "creationTimeBefore", "creationTimeAfter"
+    ),
 )
 
 
@@ -139,7 +137,7 @@ def _arn(region: str, account: str, kind: str, name: str) -> str:
 
 class ManagedCustomizationJob(_StockJob):
     """A customization job whose status progresses and whose outputModelArn is the custom model's ARN; kept in
-    :data:`CUSTOMIZATION_JOBS` (the members :class:`~novaflow.local.aws.bedrock_jobs.BedrockJob` asks for)."""
+    :data:`CUSTOMIZATION_JOBS` (the members :class:`~novaflow.local.aws.bedrock_tables.Job` asks for)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -222,12 +220,11 @@ class ManagedCustomModel(_StockCustomModel):
 ManagedCustomModel.__module__ = "moto.bedrock.models"
 
 
-CUSTOMIZATION_JOBS: JobTable[ManagedCustomizationJob] = JobTable(
+CUSTOMIZATION_JOBS: BedrockTable[ManagedCustomizationJob] = BedrockTable(
     "Model customization job",
     "Model customization job {name} already exists",
+    Listing("modelCustomizationJobSummaries", "jobName", "creationTime", "creationTimeBefore", "creationTimeAfter"),
     frozenset({"Completed", "Failed", "Stopped"}),
-    list_key="modelCustomizationJobSummaries",
-    created_key="creationTime",
 )
 
 
@@ -249,7 +246,7 @@ def create_model_customization_job(self: Any) -> str:
         job: ManagedCustomizationJob = self.bedrock_backend.model_customization_jobs[params["jobName"]]
         return job
 
-    job = CUSTOMIZATION_JOBS.create(params.get("jobName", ""), params.get("clientRequestToken"), make)
+    job, _ = CUSTOMIZATION_JOBS.create(params.get("jobName", ""), params.get("clientRequestToken"), make)
     return json.dumps({"jobArn": job.arn})
 
 
@@ -307,21 +304,40 @@ def create_custom_model(self: Any) -> Any:
     return 202, {"Content-Type": "application/json"}, json.dumps({"modelArn": model.model_arn})
 
 
+R = TypeVar("R", bound=ManagedResource)
+
+
+def _create_resource(
+    self: Any, table: BedrockTable[R], kind: type[R], params: dict[str, Any], name: str, fields: dict[str, Any]
+) -> str:
+    """Store a new deployment or throughput (once per ``clientRequestToken``), tag it, and return its ARN."""
+
+    def make() -> R:
+        arn = _arn(self.region, self.current_account, kind.arn_kind, uuid.uuid4().hex[:12])
+        return kind({kind.arn_key: arn, kind.name_key: name, **fields}, params.get("clientRequestToken"))
+
+    item, created = table.create(name, params.get("clientRequestToken"), make)
+    if created and params.get("tags"):
+        self.bedrock_backend.tag_resource(item.arn, params["tags"])
+    return item.arn
+
+
+def _delete_resource(self: Any, table: BedrockTable[R]) -> str:
+    item = table.delete(self.path.split("/")[-1])
+    self.bedrock_backend.tagger.delete_all_tags_for_resource(item.arn)
+    return json.dumps({})
+
+
 def create_custom_model_deployment(self: Any) -> Any:
     params = json.loads(self.body or "{}")
     _find_model(self.bedrock_backend, params["modelArn"])
-    arn = DEPLOYMENTS.create(
-        self.region,
-        self.current_account,
-        params["modelDeploymentName"],
-        {
-            "modelArn": params["modelArn"],
-            "createdAt": now(),
-            "lastUpdatedAt": now(),
-            "description": params.get("description"),
-        },
-    )
-    _tag_new(self.bedrock_backend, arn, params.get("tags"))
+    fields = {
+        "modelArn": params["modelArn"],
+        "createdAt": now(),
+        "lastUpdatedAt": now(),
+        "description": params.get("description"),
+    }
+    arn = _create_resource(self, DEPLOYMENTS, Deployment, params, params["modelDeploymentName"], fields)
     return 202, {"Content-Type": "application/json"}, json.dumps({"customModelDeploymentArn": arn})
 
 
@@ -330,61 +346,15 @@ def get_custom_model_deployment(self: Any) -> str:
 
 
 def delete_custom_model_deployment(self: Any) -> str:
-    DEPLOYMENTS.delete(self.path.split("/")[-1], self.bedrock_backend)
-    return json.dumps({})
-
-
-_DEPLOYMENT_SUMMARY = {
-    "customModelDeploymentArn": "customModelDeploymentArn",
-    "customModelDeploymentName": "modelDeploymentName",
-    "modelArn": "modelArn",
-    "createdAt": "createdAt",
-    "lastUpdatedAt": "lastUpdatedAt",
-}
-_THROUGHPUT_SUMMARY = {
-    key: key
-    for key in (
-        "provisionedModelArn",
-        "provisionedModelName",
-        "modelArn",
-        "desiredModelArn",
-        "foundationModelArn",
-        "modelUnits",
-        "desiredModelUnits",
-        "commitmentDuration",
-        "creationTime",
-        "lastModifiedTime",
-    )
-}
+    return _delete_resource(self, DEPLOYMENTS)
 
 
 def list_custom_model_deployments(self: Any) -> str:
-    page, token = filter_page(
-        self._get_params(),
-        DEPLOYMENTS.summaries(self.region, self.current_account, _DEPLOYMENT_SUMMARY),
-        name_key="customModelDeploymentName",
-        created_key="createdAt",
-        before="createdBefore",
-        after="createdAfter",
-    )
-    return json.dumps(page_body("modelDeploymentSummaries", page, token))
+    return json.dumps(DEPLOYMENTS.list_page(self._get_params(), self.region, self.current_account))
 
 
 def list_provisioned_model_throughputs(self: Any) -> str:
-    page, token = filter_page(
-        self._get_params(),
-        THROUGHPUTS.summaries(self.region, self.current_account, _THROUGHPUT_SUMMARY),
-        name_key="provisionedModelName",
-        created_key="creationTime",
-        before="creationTimeBefore",
-        after="creationTimeAfter",
-    )
-    return json.dumps(page_body("provisionedModelSummaries", page, token))
-
-
-def _tag_new(backend: Any, arn: str, tags: list[dict[str, str]] | None) -> None:
-    if tags:
-        backend.tag_resource(arn, tags)
+    return json.dumps(THROUGHPUTS.list_page(self._get_params(), self.region, self.current_account))
 
 
 def _list_arns(self: Any) -> list[str]:
@@ -398,22 +368,17 @@ def create_provisioned_model_throughput(self: Any) -> Any:
     model_id = params["modelId"]
     if model_id.startswith("arn:") and ":custom-model/" in model_id:
         _find_model(self.bedrock_backend, model_id)
-    arn = THROUGHPUTS.create(
-        self.region,
-        self.current_account,
-        params["provisionedModelName"],
-        {
-            "modelArn": model_id,
-            "desiredModelArn": model_id,
-            "foundationModelArn": model_id,
-            "modelUnits": params["modelUnits"],
-            "desiredModelUnits": params["modelUnits"],
-            "creationTime": now(),
-            "lastModifiedTime": now(),
-            "commitmentDuration": params.get("commitmentDuration"),
-        },
-    )
-    _tag_new(self.bedrock_backend, arn, params.get("tags"))
+    fields = {
+        "modelArn": model_id,
+        "desiredModelArn": model_id,
+        "foundationModelArn": model_id,
+        "modelUnits": params["modelUnits"],
+        "desiredModelUnits": params["modelUnits"],
+        "creationTime": now(),
+        "lastModifiedTime": now(),
+        "commitmentDuration": params.get("commitmentDuration"),
+    }
+    arn = _create_resource(self, THROUGHPUTS, Throughput, params, params["provisionedModelName"], fields)
     return 201, {"Content-Type": "application/json"}, json.dumps({"provisionedModelArn": arn})
 
 
@@ -422,8 +387,7 @@ def get_provisioned_model_throughput(self: Any) -> str:
 
 
 def delete_provisioned_model_throughput(self: Any) -> str:
-    THROUGHPUTS.delete(self.path.split("/")[-1], self.bedrock_backend)
-    return json.dumps({})
+    return _delete_resource(self, THROUGHPUTS)
 
 
 # -- runtime -------------------------------------------------------------------------------------------------
@@ -432,7 +396,7 @@ def checkpoint_for_model_id(account: str, region: str, model_id: str) -> str | N
     model_id = decode(model_id)
     serving = DEPLOYMENTS.lookup(model_id) or THROUGHPUTS.lookup(model_id)
     if serving is not None:
-        model_id = serving["modelArn"]
+        model_id = serving.fields["modelArn"]
     backend = br_models.bedrock_backends[account][region]
     for model in backend.custom_models.values():
         if model_id in (model.model_name, model.model_arn) and isinstance(model, ManagedCustomModel):

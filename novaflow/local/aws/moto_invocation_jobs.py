@@ -17,7 +17,7 @@ from typing import Any
 
 from moto.bedrock import responses as br_responses
 
-from novaflow.local.aws.bedrock_jobs import JobTable, ValidationException, decode, now
+from novaflow.local.aws.bedrock_tables import BedrockTable, Listing, ValidationException, decode, now
 from novaflow.local.emulator.bedrock_batch import BatchJob, start
 
 TERMINAL = frozenset({"Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"})
@@ -57,12 +57,11 @@ class InvocationJob:
         update(self, status="Stopping")
 
 
-JOBS: JobTable[InvocationJob] = JobTable(
+JOBS: BedrockTable[InvocationJob] = BedrockTable(
     "Model invocation job",
     "A model invocation job with the name {name} already exists.",
+    Listing("invocationJobSummaries", "jobName", "submitTime", "submitTimeBefore", "submitTimeAfter"),
     TERMINAL,
-    list_key="invocationJobSummaries",
-    created_key="submitTime",
 )
 
 
@@ -97,7 +96,6 @@ def create_model_invocation_job(self: Any) -> Any:
             )
     token = params.get("clientRequestToken")
     model_id = str(params["modelId"])
-    created: list[InvocationJob] = []
 
     def make() -> InvocationJob:
         if _custom(model_id):
@@ -121,10 +119,9 @@ def create_model_invocation_job(self: Any) -> Any:
                 **({"vpcConfig": params["vpcConfig"]} if params.get("vpcConfig") else {}),
             }
         )
-        created.append(job)
         return job
 
-    job = JOBS.create(params["jobName"], token, make)
+    job, created = JOBS.create(params["jobName"], token, make)
     if created:  # a new job, not the one a repeated token names
         host = self.headers.get("Host") or self.headers.get("host") or ""
         start(
@@ -159,6 +156,6 @@ def install() -> None:
 
 def reset() -> None:
     with JOBS.lock:
-        for job in JOBS.jobs():
+        for job in JOBS.items():
             job.stop_requested.set()
         JOBS.clear()

@@ -1,5 +1,5 @@
-"""Bedrock's two job kinds under one job table: idempotent create, lookup by ARN or name, List* filters and pages,
-and stop, each answered in AWS's words (docs: the botocore model's shapes and error codes)."""
+"""Bedrock's jobs and serving resources under one table: idempotent create, lookup by ARN or name, List* filters and
+pages, and stop, each answered in AWS's words (the botocore model's shapes and error codes)."""
 
 from __future__ import annotations
 
@@ -133,3 +133,33 @@ def test_a_finished_job_cannot_be_stopped_and_a_running_one_stops(twin: Any) -> 
     assert [
         s["jobName"] for s in bedrock.list_model_invocation_jobs(statusEquals=status)["invocationJobSummaries"]
     ] == ["finishes"]
+
+
+def test_a_deployment_and_a_throughput_are_created_once_per_client_token(aws: Any) -> None:
+    bedrock = boto3.client("bedrock", config=NO_RETRY)
+    model = bedrock.create_custom_model(
+        modelName="tokened",
+        roleArn=LOCAL_ROLE_ARN,
+        modelSourceConfig={"s3DataSource": {"s3Uri": "s3://customer-escrow-123456789012-smtj-local/tokened/"}},
+    )["modelArn"]
+    tags = [{"key": "novaflow:managed", "value": "true"}]
+    deploy = {"modelDeploymentName": "od-tok", "modelArn": model, "tags": tags, "clientRequestToken": "d1"}
+    first = bedrock.create_custom_model_deployment(**deploy)["customModelDeploymentArn"]
+    assert bedrock.create_custom_model_deployment(**deploy)["customModelDeploymentArn"] == first
+    assert _error(lambda: bedrock.create_custom_model_deployment(**{**deploy, "clientRequestToken": "d2"})) == (
+        "ConflictException",
+        "Custom model deployment od-tok already exists",
+    )
+    assert [
+        d["customModelDeploymentArn"] for d in bedrock.list_custom_model_deployments()["modelDeploymentSummaries"]
+    ] == [first]
+    assert bedrock.list_tags_for_resource(resourceARN=first)["tags"] == tags
+    throughput = {"provisionedModelName": "pt-tok", "modelId": model, "modelUnits": 1, "clientRequestToken": "p1"}
+    arn = bedrock.create_provisioned_model_throughput(**throughput)["provisionedModelArn"]
+    assert bedrock.create_provisioned_model_throughput(**throughput)["provisionedModelArn"] == arn
+    assert _error(
+        lambda: bedrock.create_provisioned_model_throughput(**{**throughput, "clientRequestToken": "p2"})
+    ) == (
+        "ConflictException",
+        "Provisioned model pt-tok already exists",
+    )

@@ -1,17 +1,19 @@
-"""The bookkeeping Bedrock's job kinds share, written once: a table of jobs and the List* filters and pages.
+"""The bookkeeping Bedrock's resources share, written once: a table of items and the List* filters and pages.
 
-Model customization jobs (:mod:`novaflow.local.aws.moto_bedrock`) and model invocation (batch inference) jobs
-(:mod:`novaflow.local.aws.moto_invocation_jobs`) follow the same rules on AWS: a create repeated with the same
-``clientRequestToken`` returns the first job, a new job under a name already taken is a ``ConflictException``, a job
-is found by its ARN or its name (URL-encoded in the path), a finished job cannot be stopped, and the List* calls
-filter, sort (newest first unless ``sortOrder`` is ``Ascending``) and page the same way. What differs per kind (the
-fields, how the status moves) stays in the job objects, which only need the few members of :class:`BedrockJob`.
+Model customization jobs (:mod:`novaflow.local.aws.moto_bedrock`), model invocation (batch inference) jobs
+(:mod:`novaflow.local.aws.moto_invocation_jobs`), custom-model deployments and provisioned throughputs follow the
+same rules on AWS: a create repeated with the same ``clientRequestToken`` returns the first item, a new one under a
+name already taken is a ``ConflictException``, an item is found by its ARN or its name (URL-encoded in the path),
+and the List* calls filter, sort (newest first unless ``sortOrder`` is ``Ascending``) and page the same way; a
+finished job cannot be stopped. What differs per kind (the fields, how the status moves) stays in the items, which
+only need the few members of :class:`Item` (and :class:`Job` to be stopped).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import unquote
@@ -30,8 +32,8 @@ class ValidationException(ServiceException):
     code = "ValidationException"
 
 
-class BedrockJob(Protocol):
-    """What the table needs of a job; the job kind decides its fields and how its status moves."""
+class Item(Protocol):
+    """What the table needs of an item; its kind decides its fields and how its status moves."""
 
     @property
     def arn(self) -> str: ...
@@ -50,57 +52,81 @@ class BedrockJob(Protocol):
         ...
 
     def summary(self) -> dict[str, Any]:
-        """The job's entry in List* (reading it does not move the status on)."""
+        """The item's entry in List* (reading it does not move the status on)."""
         ...
 
+
+class Job(Item, Protocol):
     def stop(self) -> None:
         """Start stopping the job (it is not finished: the table checked)."""
         ...
 
 
-J = TypeVar("J", bound=BedrockJob)
+T = TypeVar("T", bound=Item)
+J = TypeVar("J", bound=Job)
 
 
-class JobTable(Generic[J]):
-    """The jobs of one kind keyed by ARN, with one lock (re-entrant: a job's ``stop`` may update it under it)."""
+@dataclass(frozen=True)
+class Listing:
+    """How List* answers for one kind: the page's key, the summary's name field, the creation-time field and the
+    request's bounds on it."""
 
-    def __init__(self, label: str, conflict: str, terminal: frozenset[str], *, list_key: str, created_key: str) -> None:
+    key: str
+    name: str
+    created: str
+    before: str
+    after: str
+
+
+class BedrockTable(Generic[T]):
+    """The items of one kind keyed by ARN, with one lock (re-entrant: a job's ``stop`` may update it under it)."""
+
+    def __init__(self, label: str, conflict: str, listing: Listing, terminal: frozenset[str] = frozenset()) -> None:
         self.label = label
         self.conflict = conflict
+        self.listing = listing
         self.terminal = terminal
-        self.list_key = list_key
-        self.created_key = created_key
         self.lock = threading.RLock()
-        self._jobs: dict[str, J] = {}
+        self._items: dict[str, T] = {}
 
-    def create(self, name: str, token: str | None, make: Callable[[], J]) -> J:
-        """The job that ``token`` already created, or a new one from ``make`` (ConflictException if ``name`` is
-        taken); ``make`` runs under the lock, so two equal requests cannot both create."""
+    def create(self, name: str, token: str | None, make: Callable[[], T]) -> tuple[T, bool]:
+        """The item that ``token`` already created (and False), or a new one from ``make`` (and True);
+        ConflictException if ``name`` is taken. ``make`` runs under the lock, so two equal requests cannot both
+        create."""
         with self.lock:
-            for job in self._jobs.values():
-                if token and job.token == token:
-                    return job
-                if job.name == name:
+            for item in self._items.values():
+                if token and item.token == token:
+                    return item, False
+                if item.name == name:
                     raise ConflictException(self.conflict.format(name=name))
-            job = make()
-            self._jobs[job.arn] = job
-            return job
+            item = make()
+            self._items[item.arn] = item
+            return item, True
 
-    def find(self, identifier: str) -> J:
-        """The job by ARN or name; ``identifier`` as it stands in the request path (URL-encoded, maybe twice)."""
+    def lookup(self, identifier: str) -> T | None:
+        """The item by ARN or name; ``identifier`` as it stands in the request path (URL-encoded, maybe twice)."""
         identifier = decode(identifier)
         with self.lock:
-            for job in self._jobs.values():
-                if identifier in (job.arn, job.name):
-                    return job
-        raise ResourceNotFoundException(f"{self.label} {identifier} not found")
+            return next((i for i in self._items.values() if identifier in (i.arn, i.name)), None)
+
+    def find(self, identifier: str) -> T:
+        item = self.lookup(identifier)
+        if item is None:
+            raise ResourceNotFoundException(f"{self.label} {decode(identifier)} not found")
+        return item
 
     def describe(self, identifier: str) -> dict[str, Any]:
-        job = self.find(identifier)
+        item = self.find(identifier)
         with self.lock:
-            return job.describe()
+            return item.describe()
 
-    def stop(self, identifier: str) -> None:
+    def delete(self, identifier: str) -> T:
+        item = self.find(identifier)
+        with self.lock:
+            self._items.pop(item.arn, None)
+        return item
+
+    def stop(self: BedrockTable[J], identifier: str) -> None:
         """Stop a job still running; a finished one is refused with a ValidationException, as AWS does."""
         job = self.find(identifier)
         with self.lock:
@@ -110,28 +136,27 @@ class JobTable(Generic[J]):
             job.stop()
 
     def list_page(self, params: dict[str, Any], region: str, account: str) -> dict[str, Any]:
-        """The List* answer for this account and region's jobs (see :func:`filter_page`; the creation-time
-        bounds are ``<created_key>Before`` / ``<created_key>After``)."""
+        """The List* answer for this account and region's items (see :func:`filter_page`)."""
         prefix = f"arn:aws:bedrock:{region}:{account}:"
         with self.lock:
-            items = [job.summary() for job in self._jobs.values() if job.arn.startswith(prefix)]
-        before, after = f"{self.created_key}Before", f"{self.created_key}After"
+            items = [item.summary() for item in self._items.values() if item.arn.startswith(prefix)]
+        how = self.listing
         page, token = filter_page(
-            params, items, name_key="jobName", created_key=self.created_key, before=before, after=after
+            params, items, name_key=how.name, created_key=how.created, before=how.before, after=how.after
         )
-        return page_body(self.list_key, page, token)
+        return {how.key: page, **({"nextToken": token} if token else {})}
 
     def arns(self, prefix: str) -> list[str]:
         with self.lock:
-            return [a for a in self._jobs if a.startswith(prefix)]
+            return [a for a in self._items if a.startswith(prefix)]
 
-    def jobs(self) -> Iterator[J]:
+    def items(self) -> Iterator[T]:
         with self.lock:
-            return iter(list(self._jobs.values()))
+            return iter(list(self._items.values()))
 
     def clear(self) -> None:
         with self.lock:
-            self._jobs.clear()
+            self._items.clear()
 
 
 def decode(path_part: str) -> str:
@@ -162,11 +187,6 @@ def filter_page(
     start = int(params.get("nextToken") or 0)
     end = start + int(params.get("maxResults") or 1000)
     return items[start:end], (str(end) if end < len(items) else None)
-
-
-def page_body(key: str, page: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
-    """A List* response: the page under ``key``, and ``nextToken`` only when there is more."""
-    return {key: page, **({"nextToken": token} if token else {})}
 
 
 def _when(value: str) -> datetime:
