@@ -11,6 +11,7 @@ different instances are compared in a second pass.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -279,6 +280,16 @@ def byte_gram_counts(data: npt.NDArray[np.uint8], offsets: I64, buckets_per_byte
             repeated[first:last] = row_counts(lead[lo:hi] & (counts > 1), local)
         first = last
     return GramCounts(highest, repeated)
+
+
+def sorted_unique(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """``np.unique(values)`` by one sort: numpy 2.4's ``np.unique`` hashes integers first and measured 14x slower
+    on 100,000 of them (a minute of the 600,000-row near-dedup stage went there)."""
+    ordered = np.sort(values)
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 def _row_keyed(hashes: U64, rows: I64) -> U64:
