@@ -22,8 +22,8 @@ from novaflow.data.prepare import PreparedDataset, load_prepared
 from novaflow.data.sharded import CONTAINER, SPEC_FILE, ShardSpec, job_name, new_run_id, split_input
 from novaflow.data.source import DatasetSource
 from novaflow.errors import DataError
-from novaflow.storage import local_copy
 from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.storage import local_copy
 
 INSTANCE_TYPE = "ml.m5.2xlarge"
 """8 vCPUs and 32 GB: a shard of a few million rows in one process; `--instance-type` picks another."""
@@ -102,7 +102,10 @@ def _stage_parts(source: DatasetSource, parts: int, prefix: str, settings: Novaf
     """Cut the input into ``parts`` part files and upload them under ``prefix`` (one S3 object per instance)."""
     if not source.path.startswith("s3://") and not Path(source.path).is_file():
         raise DataError(f"{source.path}: no such file")
-    with local_copy(source.path, settings=settings) as path, tempfile.TemporaryDirectory(prefix="novaflow-parts-") as tmp:
+    with (
+        local_copy(source.path, settings=settings) as path,
+        tempfile.TemporaryDirectory(prefix="novaflow-parts-") as tmp,
+    ):
         for part in split_input(source, path, parts, Path(tmp)):
             upload_file_verified(part, f"{prefix}/{part.name}", settings)
     return prefix

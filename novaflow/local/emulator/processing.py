@@ -3,13 +3,14 @@
 Stock moto records a CreateProcessingJob and reports it Completed at once without running anything. Here the job
 is InProgress while, for every instance, its ``ProcessingInputs`` are downloaded from the embedded S3 into a
 directory that stands for the container's ``/opt/ml`` (an input with the ``ShardedByS3Key`` distribution gives
-instance ``i`` of ``N`` the objects ``i, i + N, ...`` in key order: each about 1/N of them, as SageMaker does), the ``AppSpecification`` command runs as a subprocess of
-this Python (``python`` in the entry point is this interpreter; every ``/opt/ml`` path in the arguments points into
-that directory; ``/opt/ml/config/resourceconfig.json`` names the instance as SageMaker does), with the job's
-``Environment`` and the embedded AWS as its endpoint. When every instance exits 0 the ``ProcessingOutputConfig``
-directories are uploaded and the job is Completed; otherwise it is Failed with the last line the command printed
-as its ``FailureReason`` (docs/embedded-aws.md#processing-jobs). The instances run one after the other: on a
-laptop they would only contend for the same cores.
+instance ``i`` of ``N`` the objects ``i, i + N, ...`` in key order: each about 1/N of them, as SageMaker does), the
+``AppSpecification`` command runs as a subprocess of this Python (``python`` in the entry point is this
+interpreter; every ``/opt/ml`` path in the arguments points into that directory;
+``/opt/ml/config/resourceconfig.json`` names the instance as SageMaker does), with the job's ``Environment`` and
+the embedded AWS as its endpoint. When every instance exits 0 the ``ProcessingOutputConfig`` directories are
+uploaded and the job is Completed; otherwise it is Failed with the last line the command printed as its
+``FailureReason`` (docs/embedded-aws.md#processing-jobs). The instances run one after the other: on a laptop they
+would only contend for the same cores.
 """
 
 from __future__ import annotations
