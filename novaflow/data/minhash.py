@@ -97,7 +97,8 @@ def agreeing_bytes(a: U8, b: U8) -> I64:
     x = np.ascontiguousarray(a).view(np.uint64) ^ np.ascontiguousarray(b).view(np.uint64)
     with np.errstate(over="ignore"):
         zero = ~(((x & _LOW7) + _LOW7) | x | _LOW7)  # high bit of each byte: set where the byte of x is zero
-    return np.bitwise_count(zero).sum(axis=1, dtype=np.int64)
+    counts: I64 = np.bitwise_count(zero).sum(axis=1, dtype=np.int64)
+    return counts
 
 
 def band_layout(threshold: float) -> tuple[int, int]:
