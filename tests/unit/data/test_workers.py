@@ -96,12 +96,19 @@ def test_workers_start_for_large_inputs_with_a_core_to_spare(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, mb: int, expected: int
 ) -> None:
     """On two cores the caller (parse, pickle, hash, write) and two workers contend: one process is faster there."""
+    assert _worker_count(tmp_path, monkeypatch, cores, mb, None) == expected
+
+
+def _worker_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, mb: int, curation: CurationConfig | None
+) -> int:
+    """The workers chosen for an input of ``mb`` MB (a sparse file: only its size matters) on ``cores`` cores."""
     data = tmp_path / "big.csv"
     with data.open("wb") as fh:
-        fh.truncate(mb << 20)  # a sparse file: only its size matters here
+        fh.truncate(mb << 20)
     monkeypatch.setattr(workers, "available_cores", lambda: cores)
-    src = DatasetSource(path=str(data))
-    assert ChunkStream(ChunkJob(src, DataFormat.SFT, 2, True), data)._worker_count() == expected
+    job = ChunkJob(DatasetSource(path=str(data)), DataFormat.SFT, 2, True, curation=curation)
+    return ChunkStream(job, data)._worker_count()
 
 
 def test_read_ahead_keeps_order_and_raises_the_readers_error_at_its_place() -> None:
@@ -136,10 +143,5 @@ def test_curation_starts_a_worker_per_core_from_32_mb(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, mb: int, expected: int
 ) -> None:
     """With the filters a chunk costs ~10x its transform: the caller's share is small, every core gets a worker."""
-    data = tmp_path / "big.csv"
-    with data.open("wb") as fh:
-        fh.truncate(mb << 20)
-    monkeypatch.setattr(workers, "available_cores", lambda: cores)
     curation = CurationConfig.parse("near-dedup,quality")
-    job = ChunkJob(DatasetSource(path=str(data)), DataFormat.SFT, 2, True, curation=curation)
-    assert ChunkStream(job, data)._worker_count() == expected
+    assert _worker_count(tmp_path, monkeypatch, cores, mb, curation) == expected
