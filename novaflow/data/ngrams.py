@@ -216,7 +216,9 @@ def _range_hashes(data: npt.NDArray[np.uint8], starts: I64, ends: I64) -> U64:
     up, down = _CHAR_POWERS.get(size + 1)
     prefix = np.zeros(size + 1, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        np.cumsum((data.astype(np.uint64) + np.uint64(1)) * up[:size], out=prefix[1:])
+        weighted = np.multiply(data, up[:size], dtype=np.uint64)  # (byte + 1) * up, without a widened copy
+        weighted += up[:size]
+        np.cumsum(weighted, out=prefix[1:])
         lengths = (ends - starts).astype(np.uint64)
         return mix((prefix[ends] - prefix[starts]) * down[starts] + lengths * _WORD_BASE)
 

@@ -125,21 +125,29 @@ def score_quality(array: pa.Array, tokens: Tokens, limits: QualityThresholds) ->
 
 def _mojibake_counts(array: pa.Array) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Per row: characters in mojibake byte patterns (U+FFFD once, 2-byte patterns twice, 3-byte thrice, as the
-    reference weighs them) and ftfy's badness count. Only rows with non-ASCII text are searched: every pattern
-    needs a non-ASCII character (no ASCII string of up to three characters matches ftfy's expression)."""
+    reference weighs them) and ftfy's badness count. Each pattern is searched only in the rows that have a byte
+    every match needs: ftfy's expression a non-ASCII one (no ASCII string of up to three characters matches it),
+    the 2- and 3-byte patterns (U+00C0-U+00EF first) the lead byte 0xC3, U+FFFD its lead byte 0xEF."""
     data, offsets = utf8_view(array)
     moji = np.zeros(len(array), dtype=np.int64)
     bad = np.zeros(len(array), dtype=np.int64)
     wide = np.flatnonzero(row_counts(data >= 0x80, offsets))
-    if len(wide):
-        sub = array.take(pa.array(wide, pa.int64()))
-        moji[wide] = (
-            _int_array(pc.count_substring(sub, "\ufffd"))
-            + 2 * _int_array(pc.count_substring_regex(sub, _MOJIBAKE_TWO))
-            + 3 * _int_array(pc.count_substring_regex(sub, _MOJIBAKE_THREE))
-        )
-        bad[wide] = _int_array(pc.count_substring_regex(sub, ftfy_badness_pattern()))
+    if not len(wide):
+        return moji, bad
+    bad[wide] = _int_array(pc.count_substring_regex(_rows(array, wide), ftfy_badness_pattern()))
+    latin = np.flatnonzero(row_counts(data == 0xC3, offsets))
+    if len(latin):
+        sub = _rows(array, latin)
+        two = _int_array(pc.count_substring_regex(sub, _MOJIBAKE_TWO))
+        moji[latin] = 2 * two + 3 * _int_array(pc.count_substring_regex(sub, _MOJIBAKE_THREE))
+    replaced = np.flatnonzero(row_counts(data == 0xEF, offsets))
+    if len(replaced):
+        moji[replaced] += _int_array(pc.count_substring(_rows(array, replaced), "\ufffd"))
     return moji, bad
+
+
+def _rows(array: pa.Array, which: npt.NDArray[np.intp]) -> pa.Array:
+    return array.take(pa.array(which, pa.int64()))
 
 
 def _alnum_counts(array: pa.Array) -> npt.NDArray[np.int64]:
