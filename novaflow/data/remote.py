@@ -125,6 +125,7 @@ def _input(name: str, uri: str, local: str, distribution: str = "FullyReplicated
             "S3DataType": "S3Prefix",
             "S3InputMode": "File",
             "S3DataDistributionType": distribution,
+            "S3CompressionType": "None",  # the API's default, spelled out as sagemaker v3 sends it
         },
     }
 
