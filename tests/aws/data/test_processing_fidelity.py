@@ -22,14 +22,7 @@ from novaflow.settings import load_settings
 sagemaker = pytest.importorskip("sagemaker")
 
 
-@pytest.fixture(autouse=True)
-def no_sdk_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The SDK reports usage to an AWS endpoint; the tests never leave the machine."""
-    from sagemaker.core.telemetry import telemetry_logging
-
-    for name in ("_send_telemetry_request", "_send_telemetry_request_sync"):
-        if hasattr(telemetry_logging, name):
-            monkeypatch.setattr(telemetry_logging, name, lambda *args, **kwargs: None)
+pytestmark = pytest.mark.usefixtures("no_sdk_telemetry")
 
 
 def test_the_shard_job_request_equals_sagemaker_v3s(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
