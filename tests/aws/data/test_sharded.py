@@ -85,3 +85,24 @@ def test_a_failing_processing_job_stops_the_run_with_its_reason(aws: object, tmp
     source = DatasetSource(path=str(broken), columns=ColumnMap(query="Missing", response="Y"))
     with pytest.raises(DataError, match=r"processing job novaflow-prepare-.*-shard failed: AlgorithmError: exit code"):
         prepare_on_sagemaker(source, "sft", "nova-lite-2", tmp_path / "out", image_uri="novaflow:local", wait=FAST)
+
+
+@pytest.mark.slow
+def test_on_sagemaker_cuts_jsonl_records_into_parts_too(aws: object, tmp_path: Path) -> None:
+    """The record path (rows that already carry ``messages``) crosses the part files as parsed records."""
+    local = prepare_dataset(
+        DatasetSource(path=str(_input(tmp_path)), columns=ColumnMap(query="Body", response="Y")),
+        "sft",
+        "nova-lite-2",
+        tmp_path / "converse",
+    )
+    source = DatasetSource(path=str(local.data_file), chunk_rows=300)  # several chunks per part
+    curation = CurationConfig.parse("near-dedup")
+    curated = prepare_dataset(source, "sft", "nova-lite-2", tmp_path / "local", curation=curation)
+    assert curated.report.filtered["near-dedup"] >= 2  # the planted near-copies (and the sample's own)
+    prepare_on_sagemaker(
+        source, "sft", "nova-lite-2", tmp_path / "remote", image_uri="novaflow:local", instances=2,
+        curation=curation, wait=FAST,
+    )  # fmt: skip
+    for name in FILES:
+        assert (tmp_path / "remote" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
