@@ -118,7 +118,8 @@ def prepare(
         None,
         "--workers",
         min=1,
-        help="Processes transforming chunks (default: one; cores - 1 from 160 MB of input on 3+ cores).",
+        help="Processes transforming chunks (default: one; cores - 1 from 160 MB of input on 3+ cores; with "
+        "--filter, one per core from 32 MB).",
     ),
     filters: str = typer.Option(
         None,
