@@ -102,6 +102,10 @@ _ASCII_SPACE = np.zeros(256, dtype=bool)
 _ASCII_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
 _ASCII_PUNCTUATION = np.zeros(256, dtype=bool)
 _ASCII_PUNCTUATION[[c for c in range(128) if not chr(c).isalnum() and chr(c) != "_" and not chr(c).isspace()]] = True
+_WORD_KIND, _SPACE_KIND, _PUNCTUATION_KIND = 0, 1, 2
+_BYTE_KIND = np.where(_ASCII_SPACE, _SPACE_KIND, np.where(_ASCII_PUNCTUATION, _PUNCTUATION_KIND, _WORD_KIND)).astype(
+    np.uint8
+)
 ASCII_ALNUM = np.zeros(256, dtype=bool)
 ASCII_ALNUM[[c for c in range(128) if chr(c).isalnum()]] = True
 
@@ -116,10 +120,11 @@ def words(texts: pa.Array) -> Tokens:
     """
     data, offsets = _utf8(pc.utf8_lower(texts))
     size = len(data)
-    space = _ASCII_SPACE[data]
-    core = ~space & ~_ASCII_PUNCTUATION[data]
+    kind = _BYTE_KIND[data]  # one table lookup a byte: word, space or punctuation
+    space = kind == _SPACE_KIND
+    core = kind == _WORD_KIND
     # every row ends a word: a virtual space after each row's last byte
-    boundary = space.copy()
+    boundary = space
     starts_mask = np.zeros(size + 1, dtype=bool)
     starts_mask[offsets[:-1]] = True
     ends_at = np.zeros(size + 1, dtype=bool)
