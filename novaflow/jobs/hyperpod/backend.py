@@ -1,8 +1,9 @@
 """The HyperPod backend: describe / create / stop a Nova job on the cluster's EKS API, and tail its logs.
 
 Same four verbs as the other platforms (:mod:`novaflow.jobs.backends`), so submit (describe-then-create by the
-spec-hash name: a re-run attaches), wait and stop need no HyperPod branch. Stop deletes the job and its ConfigMap
-(Kubernetes has no "stopped" PyTorchJob; the training operator then deletes the pods). The status comes from the
+spec-hash name: a re-run attaches), wait and stop need no HyperPod branch. Stop deletes the job and every other
+object of it - its ConfigMap, and for RFT the chart's services (hub, NATS, vLLM generation, prompter, reward
+batching, Redis) - since Kubernetes has no "stopped" PyTorchJob and a service left behind keeps its nodes. The status comes from the
 PyTorchJob's conditions - the latest true one of Created, Running, Restarting, Succeeded, Failed - which is the
 real status sagemaker v3 lacks for HyperPod. Logs are read from the cluster's log group
 (``/aws/sagemaker/Clusters/<cluster>/<cluster-id>``), the events of the job's pods only. See docs/hyperpod.md.
@@ -23,7 +24,9 @@ from novaflow.catalog import Platform
 from novaflow.errors import ConfigError, JobError
 from novaflow.jobs.backend_base import JobState
 from novaflow.jobs.hyperpod.cluster import HyperPodCluster, KubeConnection, describe_cluster
-from novaflow.jobs.hyperpod.job import CONFIG_PREFIX, JOB_GROUP, JOB_PLURAL, JOB_VERSION
+from novaflow.jobs.hyperpod import objects as kube_objects
+from novaflow.jobs.hyperpod.job import CONFIG_PREFIX, JOB_GROUP, JOB_KIND, JOB_PLURAL, JOB_VERSION
+from novaflow.jobs.hyperpod.rft import object_refs
 from novaflow.jobs.logs import LogLine
 from novaflow.jobs.records import map_status
 from novaflow.recipes.hyperpod_derive import MANAGED_BY, MANAGED_BY_LABEL
@@ -101,12 +104,15 @@ class HyperPodBackend:
             self._cluster = describe_cluster(self.cluster_name, self.settings)
         return self._cluster
 
+    def _api_client(self) -> Any:
+        if self._kube is None:
+            self._kube = KubeConnection(self.cluster, self.settings)
+        return self._kube.api_client()
+
     def _api(self) -> tuple[Any, Any]:
         from kubernetes import client as k8s
 
-        if self._kube is None:
-            self._kube = KubeConnection(self.cluster, self.settings)
-        api = self._kube.api_client()
+        api = self._api_client()
         return k8s.CustomObjectsApi(api), k8s.CoreV1Api(api)
 
     def describe(self, name: str) -> JobState | None:
@@ -133,45 +139,42 @@ class HyperPodBackend:
         )
 
     def create(self, request: dict[str, Any]) -> str | None:
-        """Create the recipe's ConfigMap, then the job. A job that exists already raises ``ClientError``
+        """Create the job's objects in order (the PyTorchJob last). An object that exists already is kept - a
+        crashed earlier attempt left it - except the PyTorchJob: its ``409`` raises ``ClientError``
         ``ConflictException`` (submit then attaches to it, as on the other platforms)."""
         from kubernetes.client.exceptions import ApiException
 
-        jobs, core = self._api()
-        name = request["job"]["metadata"]["name"]
-        try:
-            core.create_namespaced_config_map(self.namespace, request["config_map"])
-        except ApiException as exc:
-            if exc.status != 409:
-                raise kube_error(exc, f"Creating the recipe ConfigMap of job {name}", self.cluster) from None
-        try:
-            jobs.create_namespaced_custom_object(JOB_GROUP, JOB_VERSION, self.namespace, JOB_PLURAL, request["job"])
-        except ApiException as exc:
-            if exc.status == 409:
-                raise ClientError(
-                    {"Error": {"Code": "ConflictException", "Message": f"pytorchjobs {name} already exists"}},
-                    "CreateNamespacedCustomObject",
-                ) from None
-            raise kube_error(exc, f"Creating job {name}", self.cluster) from None
+        api = self._api_client()
+        objects: list[dict[str, Any]] = request["objects"]
+        name = next(o for o in objects if o["kind"] == JOB_KIND)["metadata"]["name"]
+        for obj in objects:
+            try:
+                kube_objects.create(api, self.namespace, obj)
+            except ApiException as exc:
+                if exc.status == 409 and obj["kind"] == JOB_KIND:
+                    raise ClientError(
+                        {"Error": {"Code": "ConflictException", "Message": f"pytorchjobs {name} already exists"}},
+                        "CreateNamespacedCustomObject",
+                    ) from None
+                if exc.status != 409:
+                    what = f"{obj['kind']} {obj['metadata']['name']}"
+                    raise kube_error(exc, f"Creating {what} of job {name}", self.cluster) from None
         return f"{self.cluster.arn}/{self.namespace}/{name}"
 
     def stop(self, name: str) -> None:
-        """Delete the job (its pods go with it) and its ConfigMap; an absent job is already stopped."""
+        """Delete the job and every other object a Nova chart may have created for it (the RFT services too):
+        nothing of the job is left running. Absent objects are already stopped."""
         from kubernetes.client.exceptions import ApiException
 
-        jobs, core = self._api()
-        try:
-            jobs.delete_namespaced_custom_object(
-                JOB_GROUP, JOB_VERSION, self.namespace, JOB_PLURAL, name, propagation_policy="Foreground"
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise kube_error(exc, f"Deleting job {name}", self.cluster) from None
-        try:
-            core.delete_namespaced_config_map(CONFIG_PREFIX + name, self.namespace)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise kube_error(exc, f"Deleting the recipe ConfigMap of job {name}", self.cluster) from None
+        api = self._api_client()
+        refs = [(f"{JOB_GROUP}/{JOB_VERSION}", JOB_KIND, name), ("v1", "ConfigMap", CONFIG_PREFIX + name)]
+        refs += [ref for ref in object_refs(name) if ref not in refs]
+        for api_version, kind, object_name in refs:
+            try:
+                kube_objects.delete(api, self.namespace, api_version, kind, object_name)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise kube_error(exc, f"Deleting {kind} {object_name} of job {name}", self.cluster) from None
 
     def own_jobs(self) -> list[dict[str, Any]]:
         """Every job novaflow created in the namespace (its ``managed-by`` label), any status."""

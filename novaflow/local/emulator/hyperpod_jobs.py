@@ -1,7 +1,8 @@
 """Fulfil a Nova PyTorchJob on an emulated HyperPod cluster, as training jobs are fulfilled.
 
 The job object the Kubernetes API accepted says everything: its recipe is the ConfigMap mounted at ``/config``
-(``config.yaml``), the data and output paths are in the recipe's ``run`` block, the node count is one ``Master``
+(``config.yaml``; an RFT trainer's carries ``task_type: omega_rl_train`` and needs the chart's NATS, hub and vLLM
+generation services beside it, as the real trainer connects to them before its first step), the data and output paths are in the recipe's ``run`` block, the node count is one ``Master``
 plus the ``Worker`` replicas. The same worker and stand-in models as for training jobs
 (:mod:`novaflow.local.emulator.fulfilment`) do the work; what differs is where things land, in HyperPod's layout:
 
@@ -129,8 +130,29 @@ def _config_map_name(job: dict[str, Any]) -> str | None:
     return None
 
 
-def start(place: ClusterPlace, job: dict[str, Any], config_maps: dict[tuple[str, str], dict[str, Any]]) -> Any:
-    """Start fulfilling ``job`` in a background thread; returns its :class:`~novaflow.local.jobstate.JobRun`."""
+RFT_TRAINER_TASK = "omega_rl_train"
+RFT_SERVICES = (("statefulsets", "nats-server"), ("deployments", "hubcli"), ("statefulsets", "vllm"))
+"""What an RFT trainer connects to before its first step: NATS, the hub, vLLM generation (``<job>-<suffix>``)."""
+
+
+def _missing_services(
+    place: ClusterPlace, name: str, objects: dict[tuple[str, str, str], dict[str, Any]]
+) -> list[str]:
+    return [
+        f"{resource}/{name}-{suffix}"
+        for resource, suffix in RFT_SERVICES
+        if (resource, place.namespace, f"{name}-{suffix}") not in objects
+    ]
+
+
+def start(
+    place: ClusterPlace,
+    job: dict[str, Any],
+    config_maps: dict[tuple[str, str], dict[str, Any]],
+    objects: dict[tuple[str, str, str], dict[str, Any]],
+) -> Any:
+    """Start fulfilling ``job`` in a background thread; returns its :class:`~novaflow.local.jobstate.JobRun`.
+    ``objects`` are the namespace's other objects: an RFT trainer needs the chart's rollout services."""
     name = job["metadata"]["name"]
     run = jobstate.JobRun(name=name)
     cm_name = _config_map_name(job)
@@ -141,6 +163,11 @@ def start(place: ClusterPlace, job: dict[str, Any], config_maps: dict[tuple[str,
         run.exited()
         return run
     recipe = yaml.safe_load(text)
+    missing = _missing_services(place, name, objects)
+    if (recipe.get("training_config") or {}).get("task_type") == RFT_TRAINER_TASK and missing:
+        run.fail(f"The RFT trainer found no rollout services to connect to: {', '.join(missing)} do not exist")
+        run.exited()
+        return run
     run_block = recipe.get("run") or {}
     channels = {
         channel: {"ChannelName": channel, "DataSource": {"S3DataSource": {"S3Uri": uri}}}
