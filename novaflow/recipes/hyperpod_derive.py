@@ -326,5 +326,9 @@ def derive_rft(checkout: Checkout) -> dict[str, Any]:
             for kind in ("standard", "delegate")
         },
         "task_types": {service: task_types[service] for service in RFT_SERVICES},
+        "chart_replicas": {
+            "generation_replicas": int(defaults["trainingConfig"]["vllmGeneration"]["replicas"]),
+            "rollout_worker_replicas": int(defaults["trainingConfig"]["hub"]["replicas"]),
+        },
         "service_images": images,
     }

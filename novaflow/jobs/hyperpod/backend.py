@@ -26,7 +26,7 @@ from novaflow.jobs.backend_base import JobState
 from novaflow.jobs.hyperpod.cluster import HyperPodCluster, KubeConnection, describe_cluster
 from novaflow.jobs.hyperpod import objects as kube_objects
 from novaflow.jobs.hyperpod.job import CONFIG_PREFIX, JOB_GROUP, JOB_KIND, JOB_PLURAL, JOB_VERSION
-from novaflow.jobs.hyperpod.rft import object_refs
+from novaflow.jobs.hyperpod.rft import VLLM_SUFFIX, object_refs
 from novaflow.jobs.logs import LogLine
 from novaflow.jobs.records import map_status
 from novaflow.recipes.hyperpod_derive import MANAGED_BY, MANAGED_BY_LABEL
@@ -188,6 +188,24 @@ class HyperPodBackend:
         except ApiException as exc:
             raise kube_error(exc, "Listing novaflow's jobs", self.cluster) from None
         return list(listing.get("items") or [])
+
+    def rollout_nodes(self) -> dict[str, int]:
+        """RFT job name -> its vLLM generation replicas, from novaflow's ``<job>-vllm`` StatefulSets (what an RFT
+        job holds beside its PyTorchJob's nodes)."""
+        from kubernetes.client.exceptions import ApiException
+
+        path = kube_objects.path_of("apps/v1", "StatefulSet", self.namespace)
+        try:
+            listing = kube_objects.call(
+                self._api_client(), "GET", path, query=[("labelSelector", f"{MANAGED_BY_LABEL}={MANAGED_BY}")]
+            )
+        except ApiException as exc:
+            raise kube_error(exc, "Listing novaflow's RFT generation services", self.cluster) from None
+        return {
+            str(item["metadata"]["name"]).removesuffix(VLLM_SUFFIX): int((item.get("spec") or {}).get("replicas") or 0)
+            for item in listing.get("items") or []
+            if str(item["metadata"]["name"]).endswith(VLLM_SUFFIX)
+        }
 
     def log_tailer(self, name: str) -> HyperPodLogTailer:
         return HyperPodLogTailer(name, self.cluster.log_group, self.settings)

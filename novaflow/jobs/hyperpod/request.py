@@ -25,7 +25,7 @@ from novaflow.jobs.hyperpod.job import (
     gpu_devices,
     init_container_image,
 )
-from novaflow.jobs.hyperpod.rft import RftValues, build_rft_objects
+from novaflow.jobs.hyperpod.rft import RftValues, build_rft_objects, rollout_sizes
 from novaflow.jobs.spec import HASH_CHARS, JobSpec
 from novaflow.recipes.published import PublishedRecipe
 from novaflow.recipes.service import _chosen_instance, default_count, image_uri, instance_counts, recipe_for
@@ -112,16 +112,11 @@ def job_values(sub: Submission, name: str, account_id: str) -> JobValues:
     )
 
 
-def rft_values(sub: Submission, values: JobValues) -> RftValues:
+def rft_values(values: JobValues) -> RftValues:
     """The RFT chart's values: the rollout's sizes from the recipe's ``run`` block (published defaults unless set)."""
     recipe = yaml.safe_load(values.recipe_yaml)
-    run = recipe.get("run") or {}
-    return RftValues(
-        job=values,
-        generation_replicas=int(run.get("generation_replicas") or 1),
-        rollout_worker_replicas=int(run.get("rollout_worker_replicas") or 1),
-        recipe=recipe,
-    )
+    generation, rollout_workers = rollout_sizes(recipe)
+    return RftValues(job=values, generation_replicas=generation, rollout_worker_replicas=rollout_workers, recipe=recipe)
 
 
 def build_hyperpod_request(sub: Submission, name: str) -> dict[str, Any]:
@@ -129,5 +124,5 @@ def build_hyperpod_request(sub: Submission, name: str) -> dict[str, Any]:
     PyTorchJob last: a re-run that finds it attaches)."""
     values = job_values(sub, name, caller_account(sub))
     if sub.spec.method is Method.RFT_LORA:
-        return {"objects": build_rft_objects(rft_values(sub, values))}
+        return {"objects": build_rft_objects(rft_values(values))}
     return {"objects": [build_config_map(values), build_job(values)]}

@@ -25,6 +25,8 @@ from novaflow.errors import RecipeError
 from novaflow.jobs.hyperpod.job import JobValues, fill, hyperpod_tables
 
 SERVICES_KEY = "rft"
+VLLM_SUFFIX = "-vllm"
+"""The vLLM generation StatefulSet is ``<job>-vllm`` in the chart."""
 
 
 def rft_tables() -> dict[str, Any]:
@@ -106,6 +108,17 @@ def object_refs(name: str) -> list[tuple[str, str, str]]:
             ref = (str(obj["apiVersion"]), str(obj["kind"]), str(fill(obj["metadata"]["name"], {"name": name})))
             refs[ref] = None
     return list(refs)
+
+
+def rollout_sizes(recipe: dict[str, Any]) -> tuple[int, int]:
+    """(vLLM generation replicas, rollout worker replicas) from the recipe's ``run`` block, as the launcher maps
+    them onto the chart (``_map_rft_replica_config``; the chart's own defaults when the recipe leaves them out)."""
+    run = recipe.get("run") or {}
+    defaults = rft_tables()["chart_replicas"]
+    return (
+        int(run.get("generation_replicas") or defaults["generation_replicas"]),
+        int(run.get("rollout_worker_replicas") or defaults["rollout_worker_replicas"]),
+    )
 
 
 def nodes_needed(replicas: int, generation_replicas: int) -> int:

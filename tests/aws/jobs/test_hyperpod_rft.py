@@ -1,0 +1,246 @@
+"""RFT on HyperPod against the embedded AWS: every object of the hub's RFT chart is created through the EKS API,
+the emulator trains with the reward Lambda (called through the Lambda API, as on SMTJ), the status comes from the
+PyTorchJob's conditions, a second submit attaches, stop deletes every object of the job; the dry run counts the
+rollout's nodes and checks the caller's EKS access entry, refusing in one line with the commands that grant it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from novaflow.aws import clear_client_cache, get_client
+from novaflow.jobs.backends import get_backend
+from novaflow.jobs.dryrun import dry_run
+from novaflow.jobs.hyperpod import objects as kube_objects
+from novaflow.jobs.hyperpod.backend import HyperPodBackend
+from novaflow.jobs.hyperpod.rft import object_refs
+from novaflow.jobs.outputs import checkpoint_of
+from novaflow.jobs.poll import wait_for_job
+from novaflow.jobs.records import JobStatus
+from novaflow.jobs.spec import JobSpec
+from novaflow.jobs.submit import submit_training_job
+from novaflow.local.aws.server import LOCAL_ROLE_ARN
+from novaflow.local.emulator import faults, scenario
+from novaflow.settings import NovaflowSettings, load_settings
+
+CHART_KINDS = {
+    "ConfigMap": 7,  # one recipe per service (6) and NATS's own
+    "Deployment": 1,  # the hub
+    "Job": 3,  # NATS bootstrap, prompter, rbs
+    "PyTorchJob": 1,
+    "Secret": 1,
+    "Service": 6,
+    "StatefulSet": 2,  # NATS, vLLM generation
+}
+
+
+@pytest.fixture
+def settings(aws: Any) -> Iterator[NovaflowSettings]:
+    aws.add_hyperpod("nova:ml.p5.48xlarge=6")
+    yield load_settings(hyperpod_cluster="nova")
+
+
+@pytest.fixture
+def reward_arn(aws: Any) -> str:
+    from novaflow.reward.package import build_zip
+
+    function = boto3.client("lambda").create_function(
+        FunctionName="SageMaker-novaflow-reward",
+        Runtime="python3.12",
+        Role=LOCAL_ROLE_ARN,
+        Handler="lambda_function.lambda_handler",
+        Code={"ZipFile": build_zip()},
+        Timeout=60,
+    )
+    return str(function["FunctionArn"])
+
+
+def _spec(settings: NovaflowSettings, reward_arn: str, **kw: Any) -> JobSpec:
+    rows = [scenario.rft_row("sys", f"is {i} even?", "yes" if i % 2 == 0 else "no", str(i)) for i in range(64)]
+    uri = scenario.put(settings.s3_uri("data", "rft.jsonl"), scenario.jsonl(rows))
+    base: dict[str, Any] = {
+        "platform": "hyperpod",
+        "model": "nova-lite-2",
+        "method": "rft_lora",
+        "train_uri": uri,
+        "reward_lambda_arn": reward_arn,
+        "overrides": {"max_steps": 5, "global_batch_size": 16},
+    }
+    return JobSpec(**{**base, **kw})
+
+
+def _existing(settings: NovaflowSettings, name: str) -> dict[str, list[str]]:
+    """Kind -> names of the job's objects the cluster has (listed per kind)."""
+    api = HyperPodBackend(settings)._api_client()
+    found: dict[str, list[str]] = {}
+    for api_version, kind, object_name in object_refs(name):
+        listing = kube_objects.call(api, "GET", kube_objects.path_of(api_version, kind, "kubeflow"))
+        if any(item["metadata"]["name"] == object_name for item in listing["items"]):
+            found.setdefault(kind, []).append(object_name)
+    return found
+
+
+@pytest.mark.slow
+def test_rft_creates_the_chart_calls_the_reward_lambda_and_stop_leaves_nothing(
+    settings: NovaflowSettings, reward_arn: str
+) -> None:
+    spec = _spec(settings, reward_arn)
+    report = dry_run(spec, settings)
+    assert report.ok, report.describe()
+    record = submit_training_job(spec, settings)
+    again = submit_training_job(spec, settings)
+    assert (record.attached, again.attached, again.name) == (False, True, record.name)
+
+    existing = _existing(settings, record.name)
+    assert {kind: len(names) for kind, names in existing.items()} == CHART_KINDS
+    api = HyperPodBackend(settings)._api_client()
+    path = kube_objects.path_of("v1", "ConfigMap", "kubeflow", f"{record.name}-training-config")
+    recipe = yaml.safe_load(kube_objects.call(api, "GET", path)["data"]["config.yaml"])
+    assert recipe["training_config"]["task_type"] == "omega_rl_train"
+    assert recipe["run"]["reward_lambda_arn"] == reward_arn
+    assert recipe["training_config"]["rollout"]["rewards"]["api_endpoint"]["lambda_arn"] == reward_arn
+    path = kube_objects.path_of("apps/v1", "StatefulSet", "kubeflow", f"{record.name}-vllm")
+    assert kube_objects.call(api, "GET", path)["spec"]["replicas"] == recipe["run"]["generation_replicas"] == 2
+
+    lines: list[Any] = []
+    done = wait_for_job(
+        record.name, platform="SMHP", poll_seconds=0.05, record=record, settings=settings, on_log_line=lines.append
+    )
+    assert done.status is JobStatus.COMPLETED, done.failure_reason
+    invokes = [line for line in lines if f"Invoking reward Lambda {reward_arn} with" in line.message]
+    assert invokes and {line.stream for line in lines} == {f"{record.name}-master-0"}
+    cluster = get_client("sagemaker", settings).describe_cluster(ClusterName="nova")
+    group = f"/aws/sagemaker/Clusters/nova/{cluster['ClusterArn'].rsplit('/', 1)[-1]}"
+    streams = get_client("logs", settings).describe_log_streams(logGroupName=group)["logStreams"]
+    assert [s["logStreamName"] for s in streams] == [f"SagemakerHyperPodTrainingJob/kubeflow/{record.name}-master-0"]
+    checkpoint = checkpoint_of(done, settings)
+    assert checkpoint == f"s3://customer-escrow-123456789012-smhp-local/{record.name}/outputs/checkpoints"
+    manifest = get_client("s3").get_object(Bucket=settings.bucket, Key=f"novaflow/jobs/{record.name}/manifest.json")
+    assert json.loads(manifest["Body"].read()) == {"checkpoint_s3_bucket": checkpoint}
+
+    get_backend("SMHP", settings).stop(record.name)
+    assert _existing(settings, record.name) == {}
+
+
+def test_stop_deletes_every_object_of_a_running_rft_job(settings: NovaflowSettings, reward_arn: str) -> None:
+    spec = _spec(settings, reward_arn)
+    name = spec.resolve(settings).job_name()
+    faults.stall_job(name)
+    try:
+        record = submit_training_job(spec, settings)
+        backend = get_backend("SMHP", settings)
+        state = backend.describe(record.name)
+        assert state is not None and state.status is JobStatus.IN_PROGRESS
+        assert sum(len(v) for v in _existing(settings, record.name).values()) == sum(CHART_KINDS.values())
+        backend.stop(record.name)
+        assert _existing(settings, record.name) == {}
+        assert backend.describe(record.name) is None
+    finally:
+        faults.release_job(name)
+
+
+def test_the_trainer_fails_without_its_rollout_services(settings: NovaflowSettings, reward_arn: str) -> None:
+    """The emulated trainer needs the chart's services, as the real one connects to NATS, the hub and vLLM."""
+    from novaflow.jobs.submit import prepare_submission
+
+    sub = prepare_submission(_spec(settings, reward_arn), settings)
+    objects = sub.request()["objects"]
+    api = HyperPodBackend(settings)._api_client()
+    for obj in objects:
+        if obj["kind"] in ("ConfigMap", "PyTorchJob"):
+            kube_objects.create(api, "kubeflow", obj)
+    state = get_backend("SMHP", settings).describe(sub.job_name)
+    assert state is not None and state.status is JobStatus.FAILED
+    assert state.failure_reason == (
+        f"The RFT trainer found no rollout services to connect to: statefulsets/{sub.job_name}-nats-server, "
+        f"deployments/{sub.job_name}-hubcli, statefulsets/{sub.job_name}-vllm do not exist"
+    )
+
+
+def test_dry_run_counts_the_rollout_nodes(settings: NovaflowSettings, reward_arn: str) -> None:
+    report = dry_run(_spec(settings, reward_arn, instance_count=4), settings)
+    assert [str(p) for p in report.problems] == [
+        "instance_count: restricted instance group restricted-p5-48xlarge of nova has 6 free ml.p5.48xlarge "
+        "node(s) (6 in service), the job asks for 7 (4 trainer + 2 vLLM generation + 1 for the rollout services) "
+        "-> fix: wait for those jobs to end, lower instance_count to a published count that fits, or scale the "
+        "group up"
+    ]
+    odd = dry_run(_spec(settings, reward_arn, instance_count=3), settings)
+    assert [p.message for p in odd.problems if p.field == "instance_count"][0] == (
+        "3 nodes is not published for nova_lite_2_0_p5_gpu_lora_rft (replicas 2, 4, 8, 16)"
+    )
+
+
+@pytest.fixture
+def outsider(settings: NovaflowSettings, monkeypatch: pytest.MonkeyPatch) -> Iterator[NovaflowSettings]:
+    """Settings signing as an assumed-role session of ``outsider`` (a role with no access entry yet)."""
+    iam = boto3.client("iam")
+    iam.create_role(RoleName="outsider", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
+    creds = boto3.client("sts").assume_role(
+        RoleArn="arn:aws:iam::123456789012:role/outsider", RoleSessionName="alice"
+    )["Credentials"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
+    monkeypatch.setenv("AWS_SESSION_TOKEN", creds["SessionToken"])
+    clear_client_cache()
+    yield load_settings(hyperpod_cluster="nova")
+    monkeypatch.undo()
+    clear_client_cache()
+
+
+def test_dry_run_refuses_a_principal_without_an_access_entry_with_the_commands(
+    settings: NovaflowSettings, reward_arn: str, outsider: NovaflowSettings
+) -> None:
+    spec = _spec(settings, reward_arn)
+    role = "arn:aws:iam::123456789012:role/outsider"
+    assert [str(p) for p in dry_run(spec, outsider).problems] == [
+        f"cluster: {role} has no EKS access entry on nova-eks (the EKS cluster of nova), so its API refuses the "
+        "caller -> fix: aws eks create-access-entry --region us-east-1 --cluster-name nova-eks --principal-arn "
+        f"{role} --type STANDARD && aws eks associate-access-policy --region us-east-1 --cluster-name nova-eks "
+        f"--principal-arn {role} --policy-arn arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy "
+        "--access-scope type=namespace,namespaces=kubeflow"
+    ]
+    from kubernetes.client.exceptions import ApiException
+
+    with pytest.raises(ApiException) as refused:  # what EKS answers an unmapped identity
+        HyperPodBackend(outsider)._api()[0].list_namespaced_custom_object(
+            "kubeflow.org", "v1", "kubeflow", "pytorchjobs"
+        )
+    assert (refused.value.status, json.loads(refused.value.body)["message"]) == (401, "Unauthorized")
+
+    eks = boto3.client("eks")
+    eks.create_access_entry(clusterName="nova-eks", principalArn=role)
+    eks.associate_access_policy(
+        clusterName="nova-eks",
+        principalArn=role,
+        policyArn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
+        accessScope={"type": "namespace", "namespaces": ["kubeflow"]},
+    )
+    problems = [str(p) for p in dry_run(spec, outsider).problems]
+    assert problems == [
+        f"cluster: the EKS access entry of {role} on nova-eks has no access policy that may create jobs in "
+        "namespace kubeflow (associated: AmazonEKSViewPolicy (namespace)) -> fix: aws eks associate-access-policy "
+        f"--region us-east-1 --cluster-name nova-eks --principal-arn {role} --policy-arn "
+        "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy --access-scope type=namespace,namespaces=kubeflow"
+    ]
+    with pytest.raises(ApiException) as forbidden:  # viewing is allowed, creating is not
+        HyperPodBackend(outsider)._api()[1].create_namespaced_config_map("kubeflow", {"metadata": {"name": "x"}})
+    message = json.loads(forbidden.value.body)["message"]
+    assert forbidden.value.status == 403 and re.fullmatch(
+        r'configmaps is forbidden: User "arn:aws:sts::123456789012:assumed-role/outsider/alice" cannot create '
+        r'resource "configmaps" in API group "" in the namespace "kubeflow"',
+        message,
+    )
+    eks.associate_access_policy(
+        clusterName="nova-eks",
+        principalArn=role,
+        policyArn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy",
+        accessScope={"type": "namespace", "namespaces": ["kubeflow"]},
+    )
+    assert dry_run(spec, outsider).ok
