@@ -41,7 +41,9 @@ CASES = [
     ("nova-lite-2", "sft_full", "SFTTrainer", "FULL", "nova-textgeneration-lite-v2"),
     ("nova-micro", "dpo_lora", "DPOTrainer", "LORA", "nova-textgeneration-micro"),
     ("nova-lite-2", "cpt", "CPTTrainer", None, "nova-textgeneration-lite-v2"),  # the published HyperPod CPT image
+    ("nova-lite-2", "rft_lora", "RLVRTrainer", "LORA", "nova-textgeneration-lite-v2"),  # v3 runs RLVR on HyperPod
 ]
+REWARD = "arn:aws:lambda:us-east-1:123456789012:function:SageMaker-novaflow-reward"
 
 
 @pytest.fixture(autouse=True)
@@ -97,11 +99,15 @@ def test_recipe_and_cli_overrides_equal_sagemaker_v3(
     aws.add_hyperpod("nova:ml.p5.48xlarge=16")
     settings = load_settings(hyperpod_cluster="nova")
     train = put_jsonl("data/hp-train.jsonl", 40)
-    spec = JobSpec(platform="HYPERPOD", model=model, method=method, train_uri=train)
+    rft = method == "rft_lora"
+    reward = {"reward_lambda_arn": REWARD} if rft else {}
+    spec = JobSpec(platform="HYPERPOD", model=model, method=method, train_uri=train, **reward)
     sub = prepare_submission(spec, settings)
     ours = hyperpod_recipe(sub, sub.job_name)
 
-    typed = {"training_type": training_type} if training_type else {}
+    typed: dict[str, Any] = {"training_type": training_type} if training_type else {}
+    if rft:
+        typed.update(custom_reward_function=REWARD, skip_reward_validation=True)
     trainer = getattr(v3, trainer_name)(
         model=hub_model,
         **typed,

@@ -113,12 +113,14 @@ def test_condition_types_map_to_novaflow_statuses() -> None:
     ]
 
 
-def test_hyperpod_is_a_platform_name_and_rft_on_it_says_why_not() -> None:
+def test_hyperpod_is_a_platform_name_and_runs_rft_for_nova_2_only() -> None:
     assert Platform.parse("hyperpod") is Platform.SMHP and Platform.parse("SMHP") is Platform.SMHP
     from novaflow.catalog import Method
 
-    problem = method_problem("nova-lite-2", Method.RFT_LORA, Platform.SMHP)
-    assert problem is not None and problem.startswith("RFT on HyperPod runs the recipe hub's RFT chart")
+    assert method_problem("nova-lite-2", Method.RFT_LORA, Platform.SMHP) is None
+    assert method_problem("nova-lite", Method.RFT_LORA, Platform.SMHP) == (
+        "rft_lora is not supported for nova-lite on SMHP: RFT is only supported on Nova 2.0 (nova-lite-2)."
+    )
 
 
 def test_the_hyperpod_option_is_cluster_type_count_or_one_line_saying_so() -> None:
