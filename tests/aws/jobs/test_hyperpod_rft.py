@@ -244,3 +244,49 @@ def test_dry_run_refuses_a_principal_without_an_access_entry_with_the_commands(
         accessScope={"type": "namespace", "namespaces": ["kubeflow"]},
     )
     assert dry_run(spec, outsider).ok
+
+
+def test_the_cluster_creator_has_an_access_entry_in_eks_formats(settings: NovaflowSettings) -> None:
+    """``novaflow local up --hyperpod`` (here ``add_hyperpod``) gives the local caller an access entry with the
+    policy EKS gives a cluster's creator; the embedded EKS answers the access-entry calls as EKS does."""
+    from botocore.exceptions import ClientError
+
+    eks = get_client("eks", settings)
+    caller = get_client("sts", settings).get_caller_identity()["Arn"]
+    assert eks.list_access_entries(clusterName="nova-eks")["accessEntries"] == [caller]
+    entry = eks.describe_access_entry(clusterName="nova-eks", principalArn=caller)["accessEntry"]
+    assert re.fullmatch(
+        r"arn:aws:eks:us-east-1:123456789012:access-entry/nova-eks/user/123456789012/moto/[0-9a-f-]{36}",
+        entry["accessEntryArn"],
+    )
+    assert (entry["type"], entry["username"], entry["kubernetesGroups"]) == ("STANDARD", caller, [])
+    policies = eks.list_associated_access_policies(clusterName="nova-eks", principalArn=caller)
+    assert [(p["policyArn"], p["accessScope"]) for p in policies["associatedAccessPolicies"]] == [
+        ("arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy", {"type": "cluster"})
+    ]
+    role = "arn:aws:iam::123456789012:role/team/trainer"
+    created = eks.create_access_entry(clusterName="nova-eks", principalArn=role)["accessEntry"]
+    assert created["username"] == "arn:aws:sts::123456789012:assumed-role/trainer/{{SessionName}}"
+    with pytest.raises(ClientError) as again:
+        eks.create_access_entry(clusterName="nova-eks", principalArn=role)
+    assert (again.value.response["Error"]["Code"], again.value.response["Error"]["Message"]) == (
+        "ResourceInUseException",
+        "The specified access entry resource is already in use on this cluster.",
+    )
+    eks.delete_access_entry(clusterName="nova-eks", principalArn=role)
+    with pytest.raises(ClientError) as gone:
+        eks.describe_access_entry(clusterName="nova-eks", principalArn=role)
+    assert (gone.value.response["Error"]["Code"], gone.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (
+        "ResourceNotFoundException",
+        404,
+    )
+    assert gone.value.response["Error"]["Message"].startswith("The specified principalArn could not be found.")
+
+
+def test_an_assumed_role_session_is_its_role() -> None:
+    from novaflow.jobs.hyperpod.access import principal_arn
+
+    assert principal_arn("arn:aws:sts::123456789012:assumed-role/Admin/alice@example.com") == (
+        "arn:aws:iam::123456789012:role/Admin"
+    )
+    assert principal_arn("arn:aws:iam::123456789012:user/bob") == "arn:aws:iam::123456789012:user/bob"
