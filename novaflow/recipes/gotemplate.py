@@ -3,10 +3,10 @@
 The recipe hub publishes the HyperPod job of each Nova recipe as a Helm chart, and its launcher renders it with
 ``helm template``. novaflow keeps no helm binary (a Prefect worker would have to carry it), so the derivation in
 :mod:`novaflow.recipes.hyperpod_derive` renders the chart itself with this interpreter: actions, trim markers,
-``if``/``with``/``else``/``range``/variables, comments, pipelines and the functions the charts use (``quote``, ``indent``,
-``nindent``, ``toYaml``, ``default``, ``int``, ``gt``, ``eq``, ``ne``, ``or``, ``and``, ``not``, ``index``, ``add``,
-``printf``). A chart that needs more fails loudly (:class:`TemplateError`), so a hub release using a new
-construct is noticed at refresh time instead of producing a wrong job.
+``if``/``with``/``else``/``range``/variables, comments, pipelines and the functions the charts use (``quote``,
+``indent``, ``nindent``, ``toYaml``, ``default``, ``int``, ``gt``, ``eq``, ``ne``, ``or``, ``and``, ``not``,
+``index``, ``add``, ``printf``). A chart that needs more fails loudly (:class:`TemplateError`), so a hub release
+using a new construct is noticed at refresh time instead of producing a wrong job.
 
 Example:
     >>> render("{{ range $k, $v := .Values.m }}{{ $k }}={{ $v | quote }} {{ end }}", {"Values": {"m": {"b": 2}}})

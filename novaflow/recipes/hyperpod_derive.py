@@ -218,7 +218,9 @@ def _constants(source: str) -> dict[str, Any]:
         for node in tree.body
         if isinstance(node, ast.ClassDef)
         for item in node.body
-        if isinstance(item, ast.Assign) and isinstance(item.targets[0], ast.Name) and isinstance(item.value, ast.Constant)
+        if isinstance(item, ast.Assign)
+        and isinstance(item.targets[0], ast.Name)
+        and isinstance(item.value, ast.Constant)
     }
     out: dict[str, Any] = {}
     for node in tree.body:
@@ -257,7 +259,12 @@ def _rft_values(defaults: Mapping[str, Any], *, delegate: bool) -> dict[str, Any
         config["vllmGeneration"]["resources"][part]["vpc.amazonaws.com/efa"] = count("efa_devices")
     config["region"] = _mark("region")
     config["requiredTolerations"] = [
-        {"key": "sagemaker.amazonaws.com/RestrictedNode", "operator": "Equal", "value": "Worker", "effect": "NoSchedule"}
+        {
+            "key": "sagemaker.amazonaws.com/RestrictedNode",
+            "operator": "Equal",
+            "value": "Worker",
+            "effect": "NoSchedule",
+        }
     ]
     config["customLabels"] = {MANAGED_BY_LABEL: MANAGED_BY, SPEC_HASH_LABEL: _mark("spec_hash")}
     config["vllmGeneration"]["replicas"] = count("generation_replicas")

@@ -3,9 +3,9 @@
 Same four verbs as the other platforms (:mod:`novaflow.jobs.backends`), so submit (describe-then-create by the
 spec-hash name: a re-run attaches), wait and stop need no HyperPod branch. Stop deletes the job and every other
 object of it - its ConfigMap, and for RFT the chart's services (hub, NATS, vLLM generation, prompter, reward
-batching, Redis) - since Kubernetes has no "stopped" PyTorchJob and a service left behind keeps its nodes. The status comes from the
-PyTorchJob's conditions - the latest true one of Created, Running, Restarting, Succeeded, Failed - which is the
-real status sagemaker v3 lacks for HyperPod. Logs are read from the cluster's log group
+batching, Redis) - since Kubernetes has no "stopped" PyTorchJob and a service left behind keeps its nodes. The
+status comes from the PyTorchJob's conditions - the latest true one of Created, Running, Restarting, Succeeded,
+Failed - which is the real status sagemaker v3 lacks for HyperPod. Logs are read from the cluster's log group
 (``/aws/sagemaker/Clusters/<cluster>/<cluster-id>``), the events of the job's pods only. See docs/hyperpod.md.
 """
 
@@ -23,8 +23,8 @@ from novaflow.aws import get_client, is_not_found, wrap_client_error
 from novaflow.catalog import Platform
 from novaflow.errors import ConfigError, JobError
 from novaflow.jobs.backend_base import JobState
-from novaflow.jobs.hyperpod.cluster import HyperPodCluster, KubeConnection, describe_cluster
 from novaflow.jobs.hyperpod import objects as kube_objects
+from novaflow.jobs.hyperpod.cluster import HyperPodCluster, KubeConnection, describe_cluster
 from novaflow.jobs.hyperpod.job import CONFIG_PREFIX, JOB_GROUP, JOB_KIND, JOB_PLURAL, JOB_VERSION
 from novaflow.jobs.hyperpod.rft import VLLM_SUFFIX, object_refs
 from novaflow.jobs.logs import LogLine
@@ -60,8 +60,9 @@ def kube_error(exc: Any, action: str, cluster: HyperPodCluster) -> JobError:
     if status in (401, 403):
         return JobError(
             f"{action}: the EKS API of HyperPod cluster {cluster.name} refused the caller ({status}): add an EKS "
-            f"access entry for your IAM principal on {cluster.eks_cluster_name} with a policy that may manage "
-            "pytorchjobs and configmaps in the namespace (docs/hyperpod.md#access)."
+            f"access entry for your IAM principal on {cluster.eks_cluster_name} with a policy that may manage the "
+            "job's objects in the namespace (`novaflow jobs submit --dry-run` prints the aws eks commands; "
+            "docs/hyperpod.md#access)."
         )
     reason = getattr(exc, "reason", "") or ""
     return JobError(f"{action} on HyperPod cluster {cluster.name} failed: {status} {reason}".rstrip())

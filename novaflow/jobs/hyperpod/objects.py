@@ -3,9 +3,9 @@
 The SFT chart renders a ConfigMap and a PyTorchJob; the RFT chart adds Secrets, Services, Deployments, StatefulSets
 and batch Jobs. Rather than one typed API per kind, the backend calls the Kubernetes REST API the way
 ``kubectl``/helm do: ``/api/v1/namespaces/<ns>/<plural>`` for the core group and
-``/apis/<group>/<version>/namespaces/<ns>/<plural>`` for the others, with the Kubernetes client's
-``ApiClient`` (its request serialization, bearer token, TLS and ``ApiException``). :data:`PLURALS` is every kind a Nova chart renders; a chart
-release adding a kind fails :func:`path_of` loudly (and the RFT fidelity test) instead of being skipped.
+``/apis/<group>/<version>/namespaces/<ns>/<plural>`` for the others, with the Kubernetes client's ``ApiClient`` (its
+request serialization, bearer token, TLS and ``ApiException``). :data:`PLURALS` is every kind a Nova chart renders;
+a chart release adding a kind fails :func:`path_of` loudly (and the RFT fidelity test) instead of being skipped.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ Served in EKS's REST shapes and errors: ``CreateAccessEntry``, ``ListAccessEntri
 ``DeleteAccessEntry``, ``AssociateAccessPolicy``, ``ListAssociatedAccessPolicies`` (the entry ARN
 ``access-entry/<cluster>/<role|user>/<account>/<name>/<uuid>``, a role's user name
 ``arn:aws:sts::<account>:assumed-role/<role>/{{SessionName}}``, ``ResourceNotFoundException`` 404 and
-``ResourceInUseException`` 409 with AWS's messages), and ``DisassociateAccessPolicy``. The loopback Kubernetes API (:mod:`novaflow.local.aws.kube_api`)
-resolves a token's signer as EKS does - the presigned ``GetCallerIdentity``'s access key, answered by moto's STS -
-and asks :func:`decide` whether that principal may act: no entry is ``401``, no policy covering the namespace
-``403``.
+``ResourceInUseException`` 409 with AWS's messages), and ``DisassociateAccessPolicy``. The loopback Kubernetes API
+(:mod:`novaflow.local.aws.kube_api`) resolves a token's signer as EKS does - the presigned ``GetCallerIdentity``'s
+access key, answered by moto's STS - and asks :func:`decide` whether that principal may act: no entry is ``401``, no
+policy covering the namespace ``403``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.eks import urls as eks_urls
 from moto.sts.models import sts_backends
 
@@ -101,8 +101,10 @@ def handle(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, st
             entries[principal] = {**_entry(account, region, cluster, principal, body), "_policies": []}
             return _ok({"accessEntry": _public(entries[principal])})
         if not rest:
-            wanted = (query.get("associatedPolicyArn") or [None])[0]
-            names = [p for p, e in entries.items() if not wanted or any(a["policyArn"] == wanted for a in e["_policies"])]
+            wanted = (query.get("associatedPolicyArn") or [""])[0]
+            names = [
+                p for p, e in entries.items() if not wanted or any(a["policyArn"] == wanted for a in e["_policies"])
+            ]
             return _ok({"accessEntries": names})
         principal = "/".join(rest[: len(rest) if "access-policies" not in rest else rest.index("access-policies")])
         if principal not in entries:

@@ -2,9 +2,10 @@
 
 The job object the Kubernetes API accepted says everything: its recipe is the ConfigMap mounted at ``/config``
 (``config.yaml``; an RFT trainer's carries ``task_type: omega_rl_train`` and needs the chart's NATS, hub and vLLM
-generation services beside it, as the real trainer connects to them before its first step), the data and output paths are in the recipe's ``run`` block, the node count is one ``Master``
-plus the ``Worker`` replicas. The same worker and stand-in models as for training jobs
-(:mod:`novaflow.local.emulator.fulfilment`) do the work; what differs is where things land, in HyperPod's layout:
+generation services beside it, as the real trainer connects to them before its first step), the data and output
+paths are in the recipe's ``run`` block, the node count is one ``Master`` plus the ``Worker`` replicas. The same
+worker and stand-in models as for training jobs (:mod:`novaflow.local.emulator.fulfilment`) do the work; what
+differs is where things land, in HyperPod's layout:
 
 - outputs under ``<run.output_s3_path>/<job>/`` (``manifest.json`` and ``step_wise_training_metrics.csv`` as plain
   files, the evaluation results beside them);
@@ -135,9 +136,7 @@ RFT_SERVICES = (("statefulsets", "nats-server"), ("deployments", "hubcli"), ("st
 """What an RFT trainer connects to before its first step: NATS, the hub, vLLM generation (``<job>-<suffix>``)."""
 
 
-def _missing_services(
-    place: ClusterPlace, name: str, objects: dict[tuple[str, str, str], dict[str, Any]]
-) -> list[str]:
+def _missing_services(place: ClusterPlace, name: str, objects: dict[tuple[str, str, str], dict[str, Any]]) -> list[str]:
     return [
         f"{resource}/{name}-{suffix}"
         for resource, suffix in RFT_SERVICES

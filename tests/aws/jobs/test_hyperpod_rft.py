@@ -172,7 +172,7 @@ def test_dry_run_counts_the_rollout_nodes(settings: NovaflowSettings, reward_arn
         "group up"
     ]
     odd = dry_run(_spec(settings, reward_arn, instance_count=3), settings)
-    assert [p.message for p in odd.problems if p.field == "instance_count"][0] == (
+    assert next(p.message for p in odd.problems if p.field == "instance_count") == (
         "3 nodes is not published for nova_lite_2_0_p5_gpu_lora_rft (replicas 2, 4, 8, 16)"
     )
 
@@ -182,9 +182,9 @@ def outsider(settings: NovaflowSettings, monkeypatch: pytest.MonkeyPatch) -> Ite
     """Settings signing as an assumed-role session of ``outsider`` (a role with no access entry yet)."""
     iam = boto3.client("iam")
     iam.create_role(RoleName="outsider", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
-    creds = boto3.client("sts").assume_role(
-        RoleArn="arn:aws:iam::123456789012:role/outsider", RoleSessionName="alice"
-    )["Credentials"]
+    creds = boto3.client("sts").assume_role(RoleArn="arn:aws:iam::123456789012:role/outsider", RoleSessionName="alice")[
+        "Credentials"
+    ]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
     monkeypatch.setenv("AWS_SESSION_TOKEN", creds["SessionToken"])

@@ -357,7 +357,7 @@ def test_the_rft_chart_becomes_every_object_with_counts_typed_as_the_chart_print
 
 
 def test_the_interpreter_blanks_nil_as_helm_does_and_knows_with_else_ne_and_comments() -> None:
-    source = '{{/* note */}}a={{ .Values.x }};{{ with .Values.m }}{{ .k }}{{ else }}none{{ end }};{{ ne 1 2 }}'
+    source = "{{/* note */}}a={{ .Values.x }};{{ with .Values.m }}{{ .k }}{{ else }}none{{ end }};{{ ne 1 2 }}"
     assert render(source, {"Values": {"x": None, "m": {"k": "v"}}}) == "a=;v;true"
     assert render(source, {"Values": {"m": {}}}) == "a=;none;true"
     files = {"config/a.yaml": "A"}
