@@ -3,7 +3,9 @@
 Same four verbs as the other platforms (:mod:`novaflow.jobs.backends`), so submit (describe-then-create by the
 spec-hash name: a re-run attaches), wait and stop need no HyperPod branch. Stop deletes the job and every other
 object of it - its ConfigMap, and for RFT the chart's services (hub, NATS, vLLM generation, prompter, reward
-batching, Redis) - since Kubernetes has no "stopped" PyTorchJob and a service left behind keeps its nodes. The
+batching, Redis) - since Kubernetes has no "stopped" PyTorchJob and a service left behind keeps its nodes. For the
+same reason the rollout services of an RFT job whose trainer has ended are deleted when describe first sees the end
+(the trainer's PyTorchJob stays, with its status, for attach and the outputs). The
 status comes from the PyTorchJob's conditions - the latest true one of Created, Running, Restarting, Succeeded,
 Failed - which is the real status sagemaker v3 lacks for HyperPod. Logs are read from the cluster's log group
 (``/aws/sagemaker/Clusters/<cluster>/<cluster-id>``), the events of the job's pods only. See docs/hyperpod.md.
@@ -26,7 +28,7 @@ from novaflow.jobs.backend_base import JobState
 from novaflow.jobs.hyperpod import objects as kube_objects
 from novaflow.jobs.hyperpod.cluster import HyperPodCluster, KubeConnection, describe_cluster
 from novaflow.jobs.hyperpod.job import CONFIG_PREFIX, JOB_GROUP, JOB_KIND, JOB_PLURAL, JOB_VERSION
-from novaflow.jobs.hyperpod.rft import VLLM_SUFFIX, object_refs
+from novaflow.jobs.hyperpod.rft import VLLM_SUFFIX, is_rft_job, object_refs
 from novaflow.jobs.logs import LogLine
 from novaflow.jobs.records import map_status
 from novaflow.recipes.hyperpod_derive import MANAGED_BY, MANAGED_BY_LABEL
@@ -94,6 +96,8 @@ class HyperPodBackend:
         self._client = client or get_client("sagemaker", self.settings)
         self._cluster: HyperPodCluster | None = None
         self._kube: KubeConnection | None = None
+        self._released: set[str] = set()
+        """Finished RFT jobs whose rollout services this backend has deleted."""
 
     @property
     def client(self) -> BaseClient:
@@ -128,6 +132,9 @@ class HyperPodBackend:
             raise kube_error(exc, f"Describing job {name}", self.cluster) from None
         raw, message, restarts = job_status(obj)
         secondary = raw + (f" after {restarts} restart{'s' if restarts != 1 else ''}" if restarts else "")
+        if map_status(raw).terminal and is_rft_job(obj) and name not in self._released:
+            self._delete(name, [ref for ref in object_refs(name) if ref[1] != JOB_KIND])
+            self._released.add(name)
         return JobState(
             name=name,
             status=map_status(raw),
@@ -167,9 +174,14 @@ class HyperPodBackend:
         nothing of the job is left running. Absent objects are already stopped."""
         from kubernetes.client.exceptions import ApiException
 
-        api = self._api_client()
         refs = [(f"{JOB_GROUP}/{JOB_VERSION}", JOB_KIND, name), ("v1", "ConfigMap", CONFIG_PREFIX + name)]
-        refs += [ref for ref in object_refs(name) if ref not in refs]
+        self._delete(name, refs + [ref for ref in object_refs(name) if ref not in refs])
+
+    def _delete(self, name: str, refs: list[tuple[str, str, str]]) -> None:
+        """Delete each (apiVersion, kind, name) of job ``name``; absent ones are gone already."""
+        from kubernetes.client.exceptions import ApiException
+
+        api = self._api_client()
         for api_version, kind, object_name in refs:
             try:
                 kube_objects.delete(api, self.namespace, api_version, kind, object_name)

@@ -110,6 +110,21 @@ def object_refs(name: str) -> list[tuple[str, str, str]]:
     return list(refs)
 
 
+def is_rft_job(job: dict[str, Any]) -> bool:
+    """True when a PyTorchJob is an RFT chart's trainer: it mounts the recipe the chart names after the job."""
+    name = str((job.get("metadata") or {}).get("name"))
+    template = next(o for o in rft_tables()["templates"]["standard"] if o["kind"] == "PyTorchJob")
+    wanted = [v for v in _volumes(template) if v.get("name") == "training-config"]
+    mounted = [v for v in _volumes(job) if v.get("name") == "training-config"]
+    return bool(wanted) and mounted == fill(wanted, {"name": name})
+
+
+def _volumes(job: dict[str, Any]) -> list[dict[str, Any]]:
+    master = ((job.get("spec") or {}).get("pytorchReplicaSpecs") or {}).get("Master") or {}
+    volumes: list[dict[str, Any]] = ((master.get("template") or {}).get("spec") or {}).get("volumes") or []
+    return volumes
+
+
 def rollout_sizes(recipe: dict[str, Any]) -> tuple[int, int]:
     """(vLLM generation replicas, rollout worker replicas) from the recipe's ``run`` block, as the launcher maps
     them onto the chart (``_map_rft_replica_config``; the chart's own defaults when the recipe leaves them out)."""

@@ -1,6 +1,7 @@
 """RFT on HyperPod against the embedded AWS: every object of the hub's RFT chart is created through the EKS API,
 the emulator trains with the reward Lambda (called through the Lambda API, as on SMTJ), the status comes from the
-PyTorchJob's conditions, a second submit attaches, stop deletes every object of the job; the dry run counts the
+PyTorchJob's conditions, a second submit attaches, the rollout services go when the trainer ends, stop deletes every
+object of the job; the dry run counts the
 rollout's nodes and checks the caller's EKS access entry, refusing in one line with the commands that grant it."""
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ def test_rft_creates_the_chart_calls_the_reward_lambda_and_stop_leaves_nothing(
     manifest = get_client("s3").get_object(Bucket=settings.bucket, Key=f"novaflow/jobs/{record.name}/manifest.json")
     assert json.loads(manifest["Body"].read()) == {"checkpoint_s3_bucket": checkpoint}
 
+    # the trainer has ended: its rollout services are gone (they would keep their nodes), its PyTorchJob stays
+    assert _existing(settings, record.name) == {"PyTorchJob": [record.name]}
     get_backend("SMHP", settings).stop(record.name)
     assert _existing(settings, record.name) == {}
 
