@@ -172,7 +172,6 @@ class HyperPodBackend:
     def stop(self, name: str) -> None:
         """Delete the job and every other object a Nova chart may have created for it (the RFT services too):
         nothing of the job is left running. Absent objects are already stopped."""
-        from kubernetes.client.exceptions import ApiException
 
         refs = [(f"{JOB_GROUP}/{JOB_VERSION}", JOB_KIND, name), ("v1", "ConfigMap", CONFIG_PREFIX + name)]
         self._delete(name, refs + [ref for ref in object_refs(name) if ref not in refs])
