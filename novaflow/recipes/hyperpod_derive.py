@@ -112,10 +112,11 @@ def _mark(name: str) -> str:
     return f"__nf_{name}__"
 
 
-def _values(defaults: Mapping[str, Any], *, evaluation: bool, multi_node: bool) -> dict[str, Any]:
-    """``values.yaml`` as the launcher fills it (``_process_values_yaml``), with placeholders for the job's values."""
-    values = yaml.safe_load(yaml.safe_dump(dict(defaults)))
-    config = values["trainingConfig"]
+def _job_values(defaults: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(values, their ``trainingConfig``): a copy of a chart's defaults with what every Nova launcher fills the same
+    way - the trainer image, job name, namespace, init container image and environment - as placeholders."""
+    values: dict[str, Any] = yaml.safe_load(yaml.safe_dump(dict(defaults)))
+    config: dict[str, Any] = values["trainingConfig"]
     values["image"]["trainingImage"] = _mark("container_image")
     config["jobName"] = _mark("name")
     config["namespace"] = _mark("namespace")
@@ -125,6 +126,12 @@ def _values(defaults: Mapping[str, Any], *, evaluation: bool, multi_node: bool) 
         "INSTANCE_TYPE": _mark("instance_type"),
         "AWS_REGION": _mark("region"),
     }
+    return values, config
+
+
+def _values(defaults: Mapping[str, Any], *, evaluation: bool, multi_node: bool) -> dict[str, Any]:
+    """``values.yaml`` as the launcher fills it (``_process_values_yaml``), with placeholders for the job's values."""
+    values, config = _job_values(defaults)
     config["numEFADevices"] = _mark("efa_devices")
     config["devices"] = _mark("devices")
     config["lambdaAccess"] = evaluation or bool(config.get("lambdaAccess"))
@@ -240,17 +247,8 @@ def _constants(source: str) -> dict[str, Any]:
 
 def _rft_values(defaults: Mapping[str, Any], *, delegate: bool) -> dict[str, Any]:
     """The RFT chart's ``values.yaml`` as ``SMNovaK8SLauncherRFT._process_values_yaml`` fills it for one job."""
-    values = yaml.safe_load(yaml.safe_dump(dict(defaults)))
-    config = values["trainingConfig"]
+    values, config = _job_values(defaults)
     count = _count_mark
-    config["jobName"] = _mark("name")
-    config["namespace"] = _mark("namespace")
-    config["initContainer"]["image"] = _mark("init_container_image")
-    config["envVars"] = {
-        "X_AMZ_SOURCE_ACCOUNT": _mark("account_id"),
-        "INSTANCE_TYPE": _mark("instance_type"),
-        "AWS_REGION": _mark("region"),
-    }
     config["numEFADevices"] = count("efa_devices")
     for block in (config["training"]["resources"]["master"], config["training"]["resources"]["worker"]):
         for part in ("requests", "limits"):
@@ -277,7 +275,6 @@ def _rft_values(defaults: Mapping[str, Any], *, delegate: bool) -> dict[str, Any
     if delegate:
         job_list.append({"jobName": f"{_mark('name')}-redis", "serviceType": "redis"})
     values["jobList"] = job_list
-    values["image"]["trainingImage"] = _mark("container_image")
     values["image"]["generationImage"] = _mark("rft_generation_image")
     values["image"]["stormImage"] = _mark("rft_storm_image")
     values["image"]["natsServerImage"] = _mark("rft_nats_server_image")

@@ -26,7 +26,6 @@ from novaflow.jobs.poll import wait_for_job
 from novaflow.jobs.records import JobStatus
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import submit_training_job
-from novaflow.local.aws.server import LOCAL_ROLE_ARN
 from novaflow.local.emulator import faults, scenario
 from novaflow.settings import NovaflowSettings, load_settings
 
@@ -48,18 +47,11 @@ def settings(aws: Any) -> Iterator[NovaflowSettings]:
 
 
 @pytest.fixture
-def reward_arn(aws: Any) -> str:
-    from novaflow.reward.package import build_zip
+def reward_arn(settings: NovaflowSettings) -> str:
+    """novaflow's label grader, deployed as ``novaflow reward deploy`` deploys it."""
+    from novaflow.reward.deploy import deploy_reward_lambda
 
-    function = boto3.client("lambda").create_function(
-        FunctionName="SageMaker-novaflow-reward",
-        Runtime="python3.12",
-        Role=LOCAL_ROLE_ARN,
-        Handler="lambda_function.lambda_handler",
-        Code={"ZipFile": build_zip()},
-        Timeout=60,
-    )
-    return str(function["FunctionArn"])
+    return deploy_reward_lambda(settings=settings, poll_seconds=0.05).function_arn
 
 
 def _spec(settings: NovaflowSettings, reward_arn: str, **kw: Any) -> JobSpec:
