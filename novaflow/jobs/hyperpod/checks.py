@@ -32,7 +32,7 @@ from novaflow.jobs.hyperpod.access import AccessPolicy, allowed, grant_commands,
 from novaflow.jobs.hyperpod.backend import HyperPodBackend, job_status
 from novaflow.jobs.hyperpod.cluster import HyperPodCluster
 from novaflow.jobs.hyperpod.job import JOB_GROUP, JOB_PLURAL
-from novaflow.jobs.hyperpod.rft import nodes_needed, rollout_sizes, service_images
+from novaflow.jobs.hyperpod.rft import job_nodes, nodes_needed, service_images
 from novaflow.jobs.records import map_status
 from novaflow.recipes.hyperpod_derive import INSTANCE_TYPE_LABEL
 
@@ -236,16 +236,6 @@ def _check_access(cluster: HyperPodCluster, namespace: str, settings: NovaflowSe
     return False
 
 
-def _needed(sub: Submission) -> tuple[int, str]:
-    """(nodes the job holds, how they add up): an RFT job adds its vLLM generation nodes and one for the rollout
-    services to its trainer's."""
-    if sub.spec.method is not Method.RFT_LORA:
-        return sub.instance_count, ""
-    generation, _ = rollout_sizes(sub.recipe.resolved())
-    total = nodes_needed(sub.instance_count, generation)
-    return total, f" ({sub.instance_count} trainer + {generation} vLLM generation + 1 for the rollout services)"
-
-
 def _check_capacity(
     cluster: HyperPodCluster,
     sub: Submission,
@@ -267,7 +257,7 @@ def _check_capacity(
     held = held_nodes(jobs, sub.instance_type, except_job=sub.job_name, rollout=rollout)
     total = sum(g.current_count for g in groups)
     free = total - sum(held.values())
-    needed, parts = _needed(sub)
+    needed, parts = job_nodes(sub)
     if needed <= free:
         return
     names = ", ".join(g.name for g in groups)

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from novaflow.catalog import Method
 from novaflow.errors import RecipeError
 from novaflow.jobs.hyperpod.job import JobValues, fill, hyperpod_tables
+
+if TYPE_CHECKING:
+    from novaflow.jobs.submit import Submission
 
 SERVICES_KEY = "rft"
 VLLM_SUFFIX = "-vllm"
@@ -140,3 +144,14 @@ def nodes_needed(replicas: int, generation_replicas: int) -> int:
     """The fewest nodes the job holds: one per trainer replica and per vLLM replica (each asks for all 8 GPUs of
     a node), plus at least one for the CPU services, which the chart keeps off the GPU pods' nodes."""
     return replicas + generation_replicas + 1
+
+
+def job_nodes(sub: Submission) -> tuple[int, str]:
+    """(nodes a job holds on its restricted group, how they add up): the node count, and for RFT its vLLM
+    generation nodes and one for the rollout services besides (the dry run's capacity check and the flow's node
+    slots both count this)."""
+    if sub.spec.method is not Method.RFT_LORA:
+        return sub.instance_count, ""
+    generation, _ = rollout_sizes(sub.recipe.resolved())
+    total = nodes_needed(sub.instance_count, generation)
+    return total, f" ({sub.instance_count} trainer + {generation} vLLM generation + 1 for the rollout services)"

@@ -285,3 +285,17 @@ def test_an_assumed_role_session_is_its_role() -> None:
         "arn:aws:iam::123456789012:role/Admin"
     )
     assert principal_arn("arn:aws:iam::123456789012:user/bob") == "arn:aws:iam::123456789012:user/bob"
+
+
+def test_an_rft_job_holds_its_rollout_nodes_of_the_groups_concurrency_limit(
+    settings: NovaflowSettings, reward_arn: str
+) -> None:
+    from tasks.quotas import job_capacity
+
+    needed = job_capacity(_spec(settings, reward_arn, cluster="nova"), settings)
+    assert needed.demand is not None
+    assert (needed.demand.key, needed.demand.slots, needed.demand.unit) == (
+        "hyperpod:nova:restricted-p5-48xlarge",
+        5,  # 2 trainer + 2 vLLM generation + 1 for the rollout services
+        "nodes",
+    )
