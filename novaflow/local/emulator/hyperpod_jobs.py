@@ -31,7 +31,7 @@ from novaflow.local.emulator import aws_io as storage
 from novaflow.local.emulator import jobstate
 from novaflow.local.emulator.fulfilment import _work
 from novaflow.local.emulator.job_context import JobContext
-from novaflow.local.emulator.joblog import JobLog, stamp
+from novaflow.local.emulator.joblog import JobLog, smhp_rft_step_line, stamp
 
 LOG_STREAM_PREFIX = "SagemakerHyperPodTrainingJob"
 RUNNING_STAGES = ("Downloading", "Training", "Uploading", "Completed")
@@ -93,6 +93,11 @@ class HyperPodJobContext(JobContext):
     def read_recipe(self) -> dict[str, Any]:
         assert self.recipe is not None
         return self.recipe
+
+    def rft_step_line(self, step: int, epoch: int, metrics: dict[str, float]) -> str:
+        config = (self.recipe or {}).get("training_config") or {}
+        max_steps = int((config.get("trainer") or {}).get("max_steps") or step)
+        return smhp_rft_step_line(step, epoch, max_steps, int(config.get("global_batch_size") or 0), metrics)
 
     def write_outputs(self, files: Any, directories: tuple[str, ...] = ()) -> str:
         root = f"{self.output_path.rstrip('/')}/{self.name}"

@@ -21,6 +21,7 @@ from novaflow.jobs.dryrun import dry_run
 from novaflow.jobs.hyperpod import objects as kube_objects
 from novaflow.jobs.hyperpod.backend import HyperPodBackend
 from novaflow.jobs.hyperpod.rft import object_refs
+from novaflow.jobs.logs import parse_metric_line
 from novaflow.jobs.outputs import checkpoint_of
 from novaflow.jobs.poll import wait_for_job
 from novaflow.jobs.records import JobStatus
@@ -108,6 +109,10 @@ def test_rft_creates_the_chart_calls_the_reward_lambda_and_stop_leaves_nothing(
     assert done.status is JobStatus.COMPLETED, done.failure_reason
     invokes = [line for line in lines if f"Invoking reward Lambda {reward_arn} with" in line.message]
     assert invokes and {line.stream for line in lines} == {f"{record.name}-master-0"}
+    steps = [(line.message, m) for line in lines if (m := parse_metric_line(line.message))]
+    assert [m["step"] for _, m in steps] == [1, 2, 3, 4, 5]  # the HyperPod trainer's own step line
+    assert all("] Training epoch " in text and " | train_rm_score: " in text for text, _ in steps)
+    assert all({"reward_mean", "kl", "entropy", "response_length"} <= set(m) for _, m in steps)
     cluster = get_client("sagemaker", settings).describe_cluster(ClusterName="nova")
     group = f"/aws/sagemaker/Clusters/nova/{cluster['ClusterArn'].rsplit('/', 1)[-1]}"
     streams = get_client("logs", settings).describe_log_streams(logGroupName=group)["logStreams"]
