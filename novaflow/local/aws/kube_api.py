@@ -174,8 +174,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(401, status_body(401, "Unauthorized", "Unauthorized"))
             return
         if decision == 403 and "selfsubjectaccessreviews" not in rest:
-            resource = rest[-1] if method == "POST" or len(rest) % 2 == 0 else rest[-2]
-            group = rest[1] if rest[0] == "apis" else ""
+            found = _resource(rest)
+            group, resource = (found[0], found[2]) if found else ("", rest[-1] if rest else "")
             full = f"{resource}.{group}" if group else resource
             message = (
                 f'{full} is forbidden: User "{caller}" cannot {VERBS[method]} resource "{resource}" in API group '

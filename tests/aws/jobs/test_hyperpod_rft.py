@@ -304,3 +304,29 @@ def test_an_rft_job_holds_its_rollout_nodes_of_the_groups_concurrency_limit(
         5,  # 2 trainer + 2 vLLM generation + 1 for the rollout services
         "nodes",
     )
+
+
+def test_a_view_policy_may_list_but_not_delete(settings: NovaflowSettings, outsider: NovaflowSettings) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    role = "arn:aws:iam::123456789012:role/outsider"
+    eks = get_client("eks", settings)
+    eks.create_access_entry(clusterName="nova-eks", principalArn=role)
+    eks.associate_access_policy(
+        clusterName="nova-eks",
+        principalArn=role,
+        policyArn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
+        accessScope={"type": "namespace", "namespaces": ["kubeflow"]},
+    )
+    api = HyperPodBackend(outsider)._api_client()
+    listed = kube_objects.call(api, "GET", kube_objects.path_of("apps/v1", "StatefulSet", "kubeflow"))
+    assert listed["kind"] == "StatefulSetList"
+    with pytest.raises(ApiException) as refused:
+        kube_objects.delete(api, "kubeflow", "apps/v1", "StatefulSet", "x-vllm")
+    assert json.loads(refused.value.body)["message"] == (
+        'statefulsets.apps is forbidden: User "arn:aws:sts::123456789012:assumed-role/outsider/alice" cannot delete '
+        'resource "statefulsets" in API group "apps" in the namespace "kubeflow"'
+    )
+    with pytest.raises(ApiException) as elsewhere:  # the policy names kubeflow only
+        kube_objects.call(api, "GET", kube_objects.path_of("v1", "ConfigMap", "team-b"))
+    assert elsewhere.value.status == 403
