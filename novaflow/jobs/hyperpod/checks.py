@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from novaflow.aws import error_code, get_client
 from novaflow.catalog import Method, Platform
@@ -89,8 +89,11 @@ def held_nodes(
     return held
 
 
-def check_hyperpod(spec: JobSpec, sub: Submission, settings: NovaflowSettings, add: Report) -> None:
-    """Every HyperPod problem of ``spec`` (see the module docstring), reported through ``add``."""
+def check_hyperpod(
+    spec: JobSpec, sub: Submission, settings: NovaflowSettings, add: Report, *, simulate: bool = True
+) -> None:
+    """Every HyperPod problem of ``spec`` (see the module docstring), reported through ``add``; ``simulate``: ask
+    IAM's policy simulator about the instance group's execution role."""
     if not spec.cluster:
         add(
             "cluster",
@@ -130,6 +133,8 @@ def check_hyperpod(spec: JobSpec, sub: Submission, settings: NovaflowSettings, a
     if jobs is None:
         return
     _check_capacity(cluster, sub, jobs, backend.rollout_nodes(), add)
+    if simulate:
+        _check_execution_role(cluster, sub, settings, add)
 
 
 def _check_image(spec: JobSpec, add: Report) -> None:
@@ -195,6 +200,38 @@ def _reach(
     except (ClientError, NovaflowError, OSError) as exc:
         add("cluster", f"the EKS API of {cluster.name} is not reachable ({exc})", fix)
     return None
+
+
+def _check_execution_role(cluster: HyperPodCluster, sub: Submission, settings: NovaflowSettings, add: Report) -> None:
+    """A HyperPod job runs as its restricted instance group's execution role, not as ``NOVAFLOW_ROLE_ARN``: it
+    reads the data, writes the output and, for RFT, invokes the reward Lambda - as the SMTJ check asks of the job's
+    role. A simulator that does not answer leaves the question to run time."""
+    actions = ["s3:GetObject", "s3:PutObject", "s3:ListBucket"]
+    if sub.spec.reward_lambda_arn:
+        actions.append("lambda:InvokeFunction")
+    iam = get_client("iam", settings)
+    groups = [
+        g
+        for g in cluster.raw.get("RestrictedInstanceGroups") or []
+        if g.get("InstanceType") == sub.instance_type and g.get("ExecutionRole")
+    ]
+    for group in groups:
+        role = str(group["ExecutionRole"])
+        try:
+            result = iam.simulate_principal_policy(PolicySourceArn=role, ActionNames=actions)
+        except (ClientError, BotoCoreError):
+            return
+        denied = [
+            r["EvalActionName"] for r in result.get("EvaluationResults", []) if r.get("EvalDecision") != "allowed"
+        ]
+        if denied:
+            add(
+                "cluster",
+                f"execution role {role} of restricted instance group {group.get('InstanceGroupName')} of "
+                f"{cluster.name} is not allowed {', '.join(denied)}",
+                "attach a policy granting these actions on the data, output and reward Lambda to that role (the "
+                "job runs as it)",
+            )
 
 
 def _check_access(cluster: HyperPodCluster, namespace: str, settings: NovaflowSettings, add: Report) -> bool:

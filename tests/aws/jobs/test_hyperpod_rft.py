@@ -330,3 +330,27 @@ def test_a_view_policy_may_list_but_not_delete(settings: NovaflowSettings, outsi
     with pytest.raises(ApiException) as elsewhere:  # the policy names kubeflow only
         kube_objects.call(api, "GET", kube_objects.path_of("v1", "ConfigMap", "team-b"))
     assert elsewhere.value.status == 403
+
+
+def test_dry_run_checks_the_instance_groups_role_and_the_reward_lambda(
+    aws: Any, settings: NovaflowSettings, reward_arn: str
+) -> None:
+    """The job runs as the restricted group's execution role: it must be allowed to invoke the reward Lambda (and
+    read and write the data), and the Lambda must exist - as the dry run asks of an SMTJ RFT job."""
+    from novaflow.local.aws.hyperpod_setup import create_hyperpod_cluster, parse_hyperpod_option
+
+    iam = boto3.client("iam")
+    bare = iam.create_role(RoleName="bare-nodes", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
+    session = boto3.Session(region_name="us-east-1")
+    create_hyperpod_cluster(session, aws.url, parse_hyperpod_option("bare:ml.p5.48xlarge=6"), bare["Role"]["Arn"])
+    problems = [str(p) for p in dry_run(_spec(settings, reward_arn, cluster="bare"), settings).problems]
+    assert problems == [
+        "cluster: execution role arn:aws:iam::123456789012:role/bare-nodes of restricted instance group "
+        "restricted-p5-48xlarge of bare is not allowed s3:GetObject, s3:PutObject, s3:ListBucket, "
+        "lambda:InvokeFunction -> fix: attach a policy granting these actions on the data, output and reward "
+        "Lambda to that role (the job runs as it)"
+    ]
+    missing = reward_arn.replace("SageMaker-novaflow-reward", "SageMaker-nowhere")
+    assert [str(p) for p in dry_run(_spec(settings, missing), settings).problems] == [
+        f"reward_lambda_arn: function {missing} does not exist -> fix: deploy it first with `novaflow reward deploy`"
+    ]
