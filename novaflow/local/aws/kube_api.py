@@ -124,6 +124,25 @@ def _token_url(header: str) -> str:
     return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
 
 
+def _refusal(cluster: ClusterApi, caller: str, method: str, rest: list[str]) -> tuple[int, dict[str, Any]] | None:
+    """EKS's answer to a caller it does not admit: ``401`` without an access entry, ``403`` without an access policy
+    for the verb in the namespace (an access review is answered, not refused); None when the caller may go on."""
+    namespace = rest[rest.index("namespaces") + 1] if "namespaces" in rest[:-1] else ""
+    decision = eks_access.decide(cluster.account, cluster.region, cluster.name, caller, VERBS[method], namespace)
+    if decision == 401:
+        return 401, status_body(401, "Unauthorized", "Unauthorized")
+    if decision == 200 or "selfsubjectaccessreviews" in rest:
+        return None
+    found = _resource(rest)
+    group, resource = (found[0], found[2]) if found else ("", rest[-1] if rest else "")
+    full = f"{resource}.{group}" if group else resource
+    message = (
+        f'{full} is forbidden: User "{caller}" cannot {VERBS[method]} resource "{resource}" in API group "{group}" '
+        f'in the namespace "{namespace}"'
+    )
+    return 403, status_body(403, "Forbidden", message, {"group": group, "kind": resource})
+
+
 def _matches(labels: dict[str, str], selector: str) -> bool:
     for term in filter(None, selector.split(",")):
         key, _, value = term.partition("=")
@@ -168,20 +187,9 @@ class _Handler(BaseHTTPRequestHandler):
         if header not in cluster.callers:
             cluster.callers[header] = eks_access.caller_of(_token_url(header), cluster.account)
         caller = cluster.callers[header]
-        namespace = rest[rest.index("namespaces") + 1] if "namespaces" in rest[:-1] else ""
-        decision = eks_access.decide(cluster.account, cluster.region, cluster.name, caller, VERBS[method], namespace)
-        if decision == 401:
-            self._send(401, status_body(401, "Unauthorized", "Unauthorized"))
-            return
-        if decision == 403 and "selfsubjectaccessreviews" not in rest:
-            found = _resource(rest)
-            group, resource = (found[0], found[2]) if found else ("", rest[-1] if rest else "")
-            full = f"{resource}.{group}" if group else resource
-            message = (
-                f'{full} is forbidden: User "{caller}" cannot {VERBS[method]} resource "{resource}" in API group '
-                f'"{group}" in the namespace "{namespace}"'
-            )
-            self._send(403, status_body(403, "Forbidden", message, {"group": group, "kind": resource}))
+        refused = _refusal(cluster, caller, method, rest)
+        if refused is not None:
+            self._send(*refused)
             return
         try:
             body = self._body() if method == "POST" else {}
