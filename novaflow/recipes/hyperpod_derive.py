@@ -16,7 +16,7 @@ the chart omits it) and on several.
 
 RFT has its own chart (``launcher/nova/k8s_templates/RFT``): beside the trainer's PyTorchJob it renders the
 services the rollout needs - the hub (``hubcli``) Deployment and its NATS bootstrap Job, a three-node NATS
-StatefulSet with its Secret, ConfigMap and Services, the prompter and reward-batching (``rbs``) Jobs, the vLLM
+StatefulSet with its Secret, ConfigMap and Services, the prompter and ``rbs`` Jobs, the vLLM
 generation StatefulSet, one recipe ConfigMap per service (the recipe with that service's ``task_type``) and, when
 the recipe delegates rollouts, Redis. :func:`derive_rft` fills its ``values.yaml`` as the launcher's RFT class does
 (``SMNovaK8SLauncherRFT._process_values_yaml``) and keeps every object of the render, with and without Redis. Counts

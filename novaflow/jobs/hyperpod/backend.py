@@ -2,8 +2,8 @@
 
 Same four verbs as the other platforms (:mod:`novaflow.jobs.backends`), so submit (describe-then-create by the
 spec-hash name: a re-run attaches), wait and stop need no HyperPod branch. Stop deletes the job and every other
-object of it - its ConfigMap, and for RFT the chart's services (hub, NATS, vLLM generation, prompter, reward
-batching, Redis) - since Kubernetes has no "stopped" PyTorchJob and a service left behind keeps its nodes. For the
+object of it - its ConfigMap, and for RFT the chart's services (hub, NATS, vLLM generation, prompter, ``rbs``,
+Redis) - since Kubernetes has no "stopped" PyTorchJob and a service left behind keeps its nodes. For the
 same reason the rollout services of an RFT job whose trainer has ended are deleted when describe first sees the end
 (the trainer's PyTorchJob stays, with its status, for attach and the outputs). The
 status comes from the PyTorchJob's conditions - the latest true one of Created, Running, Restarting, Succeeded,

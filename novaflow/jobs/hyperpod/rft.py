@@ -2,7 +2,7 @@
 
 RFT on HyperPod is not one PyTorchJob: the trainer learns from rollouts that a vLLM generation StatefulSet produces,
 a hub Deployment (with its NATS bootstrap Job) schedules, a three-node NATS StatefulSet carries, and the prompter and
-reward-batching (``rbs``) Jobs feed and score - the reward Lambda is called from there. Each service reads the same
+``rbs`` Jobs (task types ``storm_prompt_loader`` and ``storm_rbs``) feed it; the reward Lambda is named in every one. Each service reads the same
 recipe with its own ``training_config.task_type`` from its own ConfigMap. The chart's render is derived once, with
 placeholders, into ``published/hyperpod.json`` (``rft``; see :mod:`novaflow.recipes.hyperpod_derive`); here it is
 filled with the job's values, so what novaflow creates is the chart's render by construction, and the fidelity test
