@@ -1,12 +1,13 @@
 """The objects of a Nova RFT job on HyperPod: everything the recipe hub's RFT chart renders, filled for one job.
 
 RFT on HyperPod is not one PyTorchJob: the trainer learns from rollouts that a vLLM generation StatefulSet produces,
-a hub Deployment (with its NATS bootstrap Job) schedules, a three-node NATS StatefulSet carries, and the prompter and
-``rbs`` Jobs (task types ``storm_prompt_loader`` and ``storm_rbs``) feed it; the reward Lambda is named in every one. Each service reads the same
-recipe with its own ``training_config.task_type`` from its own ConfigMap. The chart's render is derived once, with
-placeholders, into ``published/hyperpod.json`` (``rft``; see :mod:`novaflow.recipes.hyperpod_derive`); here it is
-filled with the job's values, so what novaflow creates is the chart's render by construction, and the fidelity test
-renders the chart itself with the same values to hold the derivation to it.
+a hub Deployment (with its NATS bootstrap Job) schedules, a three-node NATS StatefulSet carries, and the prompter
+and ``rbs`` Jobs (task types ``storm_prompt_loader`` and ``storm_rbs``) feed it; the reward Lambda is named in every
+one. Each service reads the same recipe with its own ``training_config.task_type`` from its own ConfigMap. The
+chart's render is derived once, with placeholders, into ``published/hyperpod.json`` (``rft``; see
+:mod:`novaflow.recipes.hyperpod_derive`); here it is filled with the job's values, so what novaflow creates is the
+chart's render by construction, and the fidelity test renders the chart itself with the same values to hold the
+derivation to it.
 
 Node demand: every GPU pod asks for a whole node (8 GPUs): ``replicas`` trainer nodes and ``generation_replicas``
 vLLM nodes; the CPU services are kept off those nodes (pod anti-affinity) and need nodes of their own. See
