@@ -354,3 +354,22 @@ def test_dry_run_checks_the_instance_groups_role_and_the_reward_lambda(
     assert [str(p) for p in dry_run(_spec(settings, missing), settings).problems] == [
         f"reward_lambda_arn: function {missing} does not exist -> fix: deploy it first with `novaflow reward deploy`"
     ]
+
+
+def test_a_running_rft_job_holds_its_generation_and_service_nodes(settings: NovaflowSettings, reward_arn: str) -> None:
+    rft = _spec(settings, reward_arn)
+    name = rft.resolve(settings).job_name()
+    faults.stall_job(name)
+    try:
+        submit_training_job(rft, settings)
+        sft = JobSpec(
+            platform="hyperpod", model="nova-lite-2", method="sft_lora", train_uri=rft.train_uri, instance_count=4
+        )
+        assert [str(p) for p in dry_run(sft, settings).problems if p.field == "instance_count"] == [
+            "instance_count: restricted instance group restricted-p5-48xlarge of nova has 1 free ml.p5.48xlarge "
+            f"node(s) (6 in service; novaflow jobs hold 5: {name}), the job asks for 4 -> fix: wait for those jobs "
+            "to end, lower instance_count to a published count that fits, or scale the group up"
+        ]
+    finally:
+        faults.release_job(name)
+        get_backend("SMHP", settings).stop(name)
