@@ -205,3 +205,18 @@ def test_rft_on_hyperpod_refuses_a_region_without_the_service_images() -> None:
 
     with pytest.raises(RecipeError, match=r"AWS publishes no HyperPod RFT service images \(hub, vLLM generation, "):
         _rft_objects("us-west-2")
+
+
+def test_the_hyperpod_rft_recipe_has_bounds_for_its_own_keys() -> None:
+    from novaflow.recipes.build import build_recipe
+
+    recipe = build_recipe(
+        "nova-lite-2",
+        "rft_lora",
+        run_name="x",
+        platform="SMHP",
+        reward_lambda_arn="arn:aws:lambda:us-east-1:123456789012:function:f",
+        overrides={"temperature": 0.7, "refit_freq": 2, "generation_replicas": 0},
+    )
+    assert recipe.problems == ["generation_replicas=0 is below the minimum 1; use a value in [1, inf]"]
+    assert recipe.resolved()["training_config"]["rollout"]["generator"]["temperature"] == 0.7
