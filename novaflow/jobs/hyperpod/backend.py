@@ -133,8 +133,7 @@ class HyperPodBackend:
         raw, message, restarts = job_status(obj)
         secondary = raw + (f" after {restarts} restart{'s' if restarts != 1 else ''}" if restarts else "")
         if map_status(raw).terminal and is_rft_job(obj) and name not in self._released:
-            self._delete(name, [ref for ref in object_refs(name) if ref[1] != JOB_KIND])
-            self._released.add(name)
+            self._release(name)
         return JobState(
             name=name,
             status=map_status(raw),
@@ -175,6 +174,25 @@ class HyperPodBackend:
 
         refs = [(f"{JOB_GROUP}/{JOB_VERSION}", JOB_KIND, name), ("v1", "ConfigMap", CONFIG_PREFIX + name)]
         self._delete(name, refs + [ref for ref in object_refs(name) if ref not in refs])
+
+    def _release(self, name: str) -> None:
+        """Delete a finished RFT job's rollout services (all but its PyTorchJob). The vLLM StatefulSet goes last,
+        so when it is absent the rest is gone too, and a later describe costs one read."""
+        from kubernetes.client.exceptions import ApiException
+
+        sentinel = ("apps/v1", "StatefulSet", name + VLLM_SUFFIX)
+        try:
+            kube_objects.call(
+                self._api_client(), "GET", kube_objects.path_of(*sentinel[:2], self.namespace, sentinel[2])
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise kube_error(exc, f"Reading the generation service of job {name}", self.cluster) from None
+            self._released.add(name)
+            return
+        rest = [ref for ref in object_refs(name) if ref[1] != JOB_KIND and ref != sentinel]
+        self._delete(name, [*rest, sentinel])
+        self._released.add(name)
 
     def _delete(self, name: str, refs: list[tuple[str, str, str]]) -> None:
         """Delete each (apiVersion, kind, name) of job ``name``; absent ones are gone already."""
