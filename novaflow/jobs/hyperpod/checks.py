@@ -13,6 +13,8 @@ EKS access entry finds out at ``helm install``. Checked here, read-only:
   job's objects in its namespace (``ListAssociatedAccessPolicies``) - refused with the ``aws eks`` commands that
   grant it - and the EKS API agrees (a ``SelfSubjectAccessReview`` for creating PyTorchJobs in the namespace);
 - an RFT job needs its trainer's nodes, its vLLM generation nodes and a node for the rollout services;
+- the restricted group's execution role, which the job runs as, may read the data, write the output and invoke the
+  reward Lambda (IAM's policy simulator, as the SMTJ dry run asks of ``NOVAFLOW_ROLE_ARN``);
 - the image is in the job's region;
 - an SMHP checkpoint is evaluated on HyperPod only (:func:`smhp_checkpoint_problem`, for every platform).
 """
