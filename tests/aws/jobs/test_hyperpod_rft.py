@@ -119,7 +119,9 @@ def test_rft_creates_the_chart_calls_the_reward_lambda_and_stop_leaves_nothing(
     assert [s["logStreamName"] for s in streams] == [f"SagemakerHyperPodTrainingJob/kubeflow/{record.name}-master-0"]
     checkpoint = checkpoint_of(done, settings)
     assert checkpoint == f"s3://customer-escrow-123456789012-smhp-local/{record.name}/outputs/checkpoints"
-    manifest = get_client("s3").get_object(Bucket=settings.bucket, Key=f"novaflow/jobs/{record.name}/manifest.json")
+    manifest = get_client("s3", settings).get_object(
+        Bucket=settings.bucket, Key=f"novaflow/jobs/{record.name}/manifest.json"
+    )
     assert json.loads(manifest["Body"].read()) == {"checkpoint_s3_bucket": checkpoint}
 
     # the trainer has ended: its rollout services are gone (they would keep their nodes), its PyTorchJob stays
