@@ -179,6 +179,20 @@ def test_dry_run_counts_the_rollout_nodes(settings: NovaflowSettings, reward_arn
     )
 
 
+def _grant(role: str, policy: str, *, entry: bool = False) -> None:
+    """What a cluster admin runs: an access entry for ``role`` (with ``entry``) and ``policy`` on namespace
+    kubeflow."""
+    eks = boto3.client("eks")
+    if entry:
+        eks.create_access_entry(clusterName="nova-eks", principalArn=role)
+    eks.associate_access_policy(
+        clusterName="nova-eks",
+        principalArn=role,
+        policyArn=f"arn:aws:eks::aws:cluster-access-policy/{policy}",
+        accessScope={"type": "namespace", "namespaces": ["kubeflow"]},
+    )
+
+
 @pytest.fixture
 def outsider(settings: NovaflowSettings, monkeypatch: pytest.MonkeyPatch) -> Iterator[NovaflowSettings]:
     """Settings signing as an assumed-role session of ``outsider`` (a role with no access entry yet)."""
@@ -216,14 +230,7 @@ def test_dry_run_refuses_a_principal_without_an_access_entry_with_the_commands(
         )
     assert (refused.value.status, json.loads(refused.value.body)["message"]) == (401, "Unauthorized")
 
-    eks = boto3.client("eks")
-    eks.create_access_entry(clusterName="nova-eks", principalArn=role)
-    eks.associate_access_policy(
-        clusterName="nova-eks",
-        principalArn=role,
-        policyArn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
-        accessScope={"type": "namespace", "namespaces": ["kubeflow"]},
-    )
+    _grant(role, "AmazonEKSViewPolicy", entry=True)
     problems = [str(p) for p in dry_run(spec, outsider).problems]
     assert problems == [
         f"cluster: the EKS access entry of {role} on nova-eks has no access policy that may create jobs in "
@@ -239,12 +246,7 @@ def test_dry_run_refuses_a_principal_without_an_access_entry_with_the_commands(
         r'resource "configmaps" in API group "" in the namespace "kubeflow"',
         message,
     )
-    eks.associate_access_policy(
-        clusterName="nova-eks",
-        principalArn=role,
-        policyArn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy",
-        accessScope={"type": "namespace", "namespaces": ["kubeflow"]},
-    )
+    _grant(role, "AmazonEKSEditPolicy")
     assert dry_run(spec, outsider).ok
 
 
@@ -312,14 +314,7 @@ def test_a_view_policy_may_list_but_not_delete(settings: NovaflowSettings, outsi
     from kubernetes.client.exceptions import ApiException
 
     role = "arn:aws:iam::123456789012:role/outsider"
-    eks = get_client("eks", settings)
-    eks.create_access_entry(clusterName="nova-eks", principalArn=role)
-    eks.associate_access_policy(
-        clusterName="nova-eks",
-        principalArn=role,
-        policyArn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
-        accessScope={"type": "namespace", "namespaces": ["kubeflow"]},
-    )
+    _grant(role, "AmazonEKSViewPolicy", entry=True)
     api = HyperPodBackend(outsider)._api_client()
     listed = kube_objects.call(api, "GET", kube_objects.path_of("apps/v1", "StatefulSet", "kubeflow"))
     assert listed["kind"] == "StatefulSetList"
