@@ -292,11 +292,6 @@ SUPPORT: dict[Method, Support] = {
 
 SUBMITTABLE = frozenset({Platform.SMTJ, Platform.BEDROCK, Platform.SERVERLESS, Platform.SMHP})
 """Platforms novaflow submits to."""
-HYPERPOD_UNBUILT = {
-    Method.RFT_LORA: "RFT on HyperPod runs the recipe hub's RFT chart (a hub, NATS, Redis and vLLM generation "
-    "services beside the trainer), which novaflow does not build yet: run rft_lora on SMTJ or SERVERLESS"
-}
-"""Methods AWS offers on HyperPod that novaflow does not submit there yet, with the reason and the way out."""
 
 
 @cache
@@ -334,8 +329,6 @@ def method_problem(model: str | NovaModel, method: Method, platform: Platform) -
         )
     if platform not in SUBMITTABLE:
         return f"novaflow does not submit to {platform.value}: use platform SMTJ, SERVERLESS, BEDROCK or SMHP."
-    if platform is Platform.SMHP and method in HYPERPOD_UNBUILT:
-        return HYPERPOD_UNBUILT[method] + "."
     return None
 
 

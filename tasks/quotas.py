@@ -32,6 +32,7 @@ from novaflow.backoff import Backoff
 from novaflow.catalog import Platform
 from novaflow.errors import JobError
 from novaflow.jobs.hyperpod.capacity import instance_group_of, restricted_capacities
+from novaflow.jobs.hyperpod.rft import job_nodes
 from novaflow.jobs.reasoning import follow_data_reasoning
 from novaflow.jobs.records import JobRecord
 from novaflow.jobs.spec import JobSpec
@@ -144,9 +145,11 @@ def job_capacity(spec: JobSpec, settings: NovaflowSettings, overrides: Mapping[s
     # Named as submit will name it (the data decides reasoning_enabled), so the log names the job that runs.
     sub = prepare_submission(follow_data_reasoning(spec.resolve(settings), settings), settings, strict=False)
     group = None
+    count = sub.instance_count
     if sub.spec.platform is Platform.SMHP and sub.spec.cluster and sub.instance_type:
         group = instance_group_of(sub.spec.cluster, sub.instance_type, settings)
-    demand = demand_of(sub.spec.platform.value, sub.instance_type, sub.instance_count, instance_group=group)
+        count = job_nodes(sub)[0]  # an RFT job also holds its generation and rollout-service nodes
+    demand = demand_of(sub.spec.platform.value, sub.instance_type, count, instance_group=group)
     if demand is None:
         return JobCapacity(sub.job_name, None, None)
     book = run_capacities(settings, overrides)

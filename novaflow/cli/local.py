@@ -23,7 +23,8 @@ def up(
         [],
         "--hyperpod",
         help="Create a HyperPod cluster CLUSTER:TYPE=N (an EKS-orchestrated cluster with a restricted instance group "
-        "of N nodes of TYPE, e.g. nova:ml.p5.48xlarge=8); repeatable, the first is NOVAFLOW_HYPERPOD_CLUSTER.",
+        "of N nodes of TYPE, e.g. nova:ml.p5.48xlarge=8, and an EKS access entry for the local caller); repeatable, "
+        "the first is NOVAFLOW_HYPERPOD_CLUSTER.",
     ),
     quota: list[str] = typer.Option(
         [],
@@ -57,7 +58,11 @@ def up(
         for instance_type, value in sorted(quotas.items()):
             typer.echo(f"# quota: {instance_type} for training job usage = {value} instances")
         for text in hyperpod:
-            typer.echo(f"HyperPod cluster {parse_hyperpod_option(text).name} ({text.split(':', 1)[1]}) is InService")
+            name = parse_hyperpod_option(text).name
+            typer.echo(
+                f"HyperPod cluster {name} ({text.split(':', 1)[1]}) is InService; EKS cluster {name}-eks has an "
+                "access entry for the local caller"
+            )
         typer.echo("# paste into the shell of a Prefect worker or another terminal:")
         for line in server.export_lines():
             typer.echo(line)

@@ -161,7 +161,7 @@ def dry_run(
             report.add(field_name, reason.rsplit("; ", 1)[0], reason.rsplit("; ", 1)[-1])
     if resolved.platform is Platform.SMHP:
         _check_hyperpod_recipe(resolved, sub, report)
-        check_hyperpod(resolved, sub, settings, report.add)
+        check_hyperpod(resolved, sub, settings, report.add, simulate=simulate_iam)
     smhp_problem = smhp_checkpoint_problem(resolved)
     if smhp_problem:
         report.add(

@@ -60,6 +60,8 @@ def template_name(
     if method is Method.EVALUATION:
         task = eval_task(model, eval_task_name)
         return f"{EVAL_TEMPLATES[task.family]}_nova{model.version}"
+    if platform is Platform.SMHP and method is Method.RFT_LORA:
+        return f"{method.value}_nova{model.version}_smhp"  # the hub's HyperPod RFT recipe has its own shape
     return f"{method.value}_nova{model.version}"
 
 

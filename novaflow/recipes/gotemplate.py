@@ -3,10 +3,10 @@
 The recipe hub publishes the HyperPod job of each Nova recipe as a Helm chart, and its launcher renders it with
 ``helm template``. novaflow keeps no helm binary (a Prefect worker would have to carry it), so the derivation in
 :mod:`novaflow.recipes.hyperpod_derive` renders the chart itself with this interpreter: actions, trim markers,
-``if``/``else``/``range``/variables, pipelines and the functions the charts use (``quote``, ``indent``,
-``nindent``, ``toYaml``, ``default``, ``int``, ``gt``, ``eq``, ``or``, ``and``, ``not``, ``index``, ``add``,
-``printf``). A chart that needs more fails loudly (:class:`TemplateError`), so a hub release using a new
-construct is noticed at refresh time instead of producing a wrong job.
+``if``/``with``/``else``/``range``/variables, comments, pipelines and the functions the charts use (``quote``,
+``indent``, ``nindent``, ``toYaml``, ``default``, ``int``, ``gt``, ``eq``, ``ne``, ``or``, ``and``, ``not``,
+``index``, ``add``, ``printf``). A chart that needs more fails loudly (:class:`TemplateError`), so a hub release
+using a new construct is noticed at refresh time instead of producing a wrong job.
 
 Example:
     >>> render("{{ range $k, $v := .Values.m }}{{ $k }}={{ $v | quote }} {{ end }}", {"Values": {"m": {"b": 2}}})
@@ -56,6 +56,13 @@ class _If:
 
 
 @dataclass
+class _With:
+    source: list[tuple[str, str]]
+    body: list[Any] = field(default_factory=list)
+    other: list[Any] = field(default_factory=list)
+
+
+@dataclass
 class _Range:
     names: list[str]
     source: list[tuple[str, str]]
@@ -89,7 +96,8 @@ def _split(source: str) -> list[Any]:
             text = text.rstrip()
         if text:
             items.append(_Text(text))
-        items.append(_Action(_tokens(m.group(3))))
+        if not m.group(3).startswith("/*"):  # a comment renders nothing (its trim markers still apply)
+            items.append(_Action(_tokens(m.group(3))))
         trim_next = bool(m.group(5))
         pos = m.end()
     tail = source[pos:]
@@ -114,6 +122,10 @@ def _parse(items: list[Any]) -> list[Any]:
             node = _If(toks[1:])
             target.append(node)
             stack.append((node, node.body))
+        elif head == ("ident", "with"):
+            node_w = _With(toks[1:])
+            target.append(node_w)
+            stack.append((node_w, node_w.body))
         elif head == ("ident", "range"):
             rest = toks[1:]
             names: list[str] = []
@@ -126,8 +138,8 @@ def _parse(items: list[Any]) -> list[Any]:
             stack.append((node_r, node_r.body))
         elif head == ("ident", "else"):
             owner = stack[-1][0]
-            if not isinstance(owner, _If):
-                raise TemplateError("else outside if")
+            if not isinstance(owner, (_If, _With)):
+                raise TemplateError("else outside if or with")
             stack[-1] = (owner, owner.other)
         elif head == ("ident", "end"):
             if len(stack) == 1:
@@ -173,6 +185,7 @@ _FUNCS: dict[str, Any] = {
     "int": lambda v: int(v or 0),
     "gt": lambda a, b: a > b,
     "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
     "or": lambda *a: next((v for v in a if _truthy(v)), a[-1]),
     "and": lambda *a: next((v for v in a if not _truthy(v)), a[-1]),
     "not": lambda v: not _truthy(v),
@@ -211,12 +224,15 @@ def _lookup(base: Any, path: list[str]) -> Any:
 
 
 class _Files:
-    """``.Files`` of a chart: every file the template reads has the one text the caller gives (the recipe)."""
+    """``.Files`` of a chart: every file the template reads has the one text the caller gives (the recipe), or, given
+    a mapping, the text of that name (a missing file reads as empty, as in helm)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str | dict[str, str]) -> None:
         self.text = text
 
-    def get(self, _name: str) -> str:
+    def get(self, name: str) -> str:
+        if isinstance(self.text, dict):
+            return self.text.get(name, "")
         return self.text
 
 
@@ -313,6 +329,12 @@ def _run(nodes: list[Any], scope: _Scope, out: list[str]) -> None:
             out.append(node.text)
         elif isinstance(node, _If):
             _run(node.body if _truthy(_pipeline(node.cond, scope)) else node.other, scope, out)
+        elif isinstance(node, _With):
+            value = _pipeline(node.source, scope)
+            if _truthy(value):
+                _run(node.body, scope.child(value), out)
+            else:
+                _run(node.other, scope, out)
         elif isinstance(node, _Range):
             source = _pipeline(node.source, scope)
             pairs = sorted(source.items()) if isinstance(source, dict) else list(enumerate(source or []))
@@ -333,10 +355,10 @@ def _run(nodes: list[Any], scope: _Scope, out: list[str]) -> None:
                 out.append(_text(_pipeline(toks, scope)))
 
 
-def render(source: str, values: dict[str, Any], *, file_text: str = "") -> str:
+def render(source: str, values: dict[str, Any], *, file_text: str | dict[str, str] = "") -> str:
     """``source`` rendered with ``values`` as the root (``.Values``, ``.Release``, ...) as helm would;
-    ``.Files.Get`` returns ``file_text``."""
+    ``.Files.Get`` returns ``file_text`` (or, for a mapping, the text of the file named)."""
     root = {**values, "Files": _Files(file_text)}
     out: list[str] = []
     _run(_parse(_split(source)), _Scope(root, root, {}), out)
-    return "".join(out)
+    return "".join(out).replace("<no value>", "")  # helm blanks what Go prints for a missing or nil value

@@ -32,3 +32,41 @@ def test_end_to_end_with_sft_on_hyperpod_runs_to_the_comparison(aws: Any, tmp_pa
     metrics = result["metrics"]
     assert metrics["post-sft"]["em"] > metrics["baseline"]["em"]
     assert result["comparison"]
+
+
+@pytest.mark.slow
+def test_a_single_stage_rft_run_on_hyperpod_finishes_and_leaves_nothing_running(aws: Any, tmp_path: Any) -> None:
+    """RFT on HyperPod from the base model: the job is the hub's whole RFT chart, its reward Lambda is the run's own
+    (deployed by the flow, called by the emulated trainer), its checkpoint is evaluated on the same cluster, and the
+    run's clean-up leaves none of the chart's objects behind."""
+    from novaflow.jobs.hyperpod import objects as kube_objects
+    from novaflow.jobs.hyperpod.rft import object_refs
+
+    aws.add_hyperpod("nova:ml.p5.48xlarge=8")
+    params = small_params(
+        "e2e-hyperpod-rft",
+        tmp_path,
+        stages=["rft"],
+        skip=["deploy"],
+        rft=JobParams(platform="HYPERPOD", cluster="nova", overrides={"global_batch_size": 16, "max_steps": 5}),
+    )
+    state = end_to_end(params, return_state=True)
+    assert state.is_completed(), state.message
+    result = state.result()
+    backend = HyperPodBackend(load_settings(), "nova")
+    on_cluster = {job["metadata"]["name"]: job for job in backend.own_jobs()}
+    rft, post_rft = result["jobs"]["rft"], result["jobs"]["post-rft"]
+    assert sorted(on_cluster) == sorted([rft, post_rft])
+    assert all(job["status"]["conditions"][-1]["type"] == "Succeeded" for job in on_cluster.values())
+    assert "post-rft" in result["metrics"] and result["comparison"]
+    api = backend._api_client()
+    services = [ref for ref in object_refs(rft) if ref[1] != "PyTorchJob" and "config" not in ref[2]]
+    left = [
+        ref
+        for ref in services
+        if any(
+            item["metadata"]["name"] == ref[2]
+            for item in kube_objects.call(api, "GET", kube_objects.path_of(ref[0], ref[1], "kubeflow"))["items"]
+        )
+    ]
+    assert left == []  # a finished RFT job's services are deleted with the run's clean-up

@@ -20,7 +20,7 @@ from botocore import xform_name
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "infra" / "iam"
 EXAMPLE_BUCKET = "my-novaflow-bucket"
-SERVICES = ("s3", "sagemaker", "sagemaker-runtime", "logs", "lambda", "iam", "sts", "bedrock", "bedrock-runtime")
+SERVICES = ("s3", "sagemaker", "sagemaker-runtime", "logs", "lambda", "iam", "sts", "bedrock", "bedrock-runtime", "eks")
 # botocore service (or the service id its events use) -> IAM service prefix, where they differ.
 IAM_PREFIX = {
     "sagemaker-runtime": "sagemaker",

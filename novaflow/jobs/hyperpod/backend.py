@@ -1,10 +1,13 @@
 """The HyperPod backend: describe / create / stop a Nova job on the cluster's EKS API, and tail its logs.
 
 Same four verbs as the other platforms (:mod:`novaflow.jobs.backends`), so submit (describe-then-create by the
-spec-hash name: a re-run attaches), wait and stop need no HyperPod branch. Stop deletes the job and its ConfigMap
-(Kubernetes has no "stopped" PyTorchJob; the training operator then deletes the pods). The status comes from the
-PyTorchJob's conditions - the latest true one of Created, Running, Restarting, Succeeded, Failed - which is the
-real status sagemaker v3 lacks for HyperPod. Logs are read from the cluster's log group
+spec-hash name: a re-run attaches), wait and stop need no HyperPod branch. Stop deletes the job and every other
+object of it - its ConfigMap, and for RFT the chart's services (hub, NATS, vLLM generation, prompter, ``rbs``,
+Redis) - since Kubernetes has no "stopped" PyTorchJob and a service left behind keeps its nodes. For the
+same reason the rollout services of an RFT job whose trainer has ended are deleted when describe first sees the end
+(the trainer's PyTorchJob stays, with its status, for attach and the outputs). The
+status comes from the PyTorchJob's conditions - the latest true one of Created, Running, Restarting, Succeeded,
+Failed - which is the real status sagemaker v3 lacks for HyperPod. Logs are read from the cluster's log group
 (``/aws/sagemaker/Clusters/<cluster>/<cluster-id>``), the events of the job's pods only. See docs/hyperpod.md.
 """
 
@@ -22,8 +25,10 @@ from novaflow.aws import get_client, is_not_found, wrap_client_error
 from novaflow.catalog import Platform
 from novaflow.errors import ConfigError, JobError
 from novaflow.jobs.backend_base import JobState
+from novaflow.jobs.hyperpod import objects as kube_objects
 from novaflow.jobs.hyperpod.cluster import HyperPodCluster, KubeConnection, describe_cluster
-from novaflow.jobs.hyperpod.job import CONFIG_PREFIX, JOB_GROUP, JOB_PLURAL, JOB_VERSION
+from novaflow.jobs.hyperpod.job import CONFIG_PREFIX, JOB_GROUP, JOB_KIND, JOB_PLURAL, JOB_VERSION
+from novaflow.jobs.hyperpod.rft import VLLM_SUFFIX, is_rft_job, object_refs
 from novaflow.jobs.logs import LogLine
 from novaflow.jobs.records import map_status
 from novaflow.recipes.hyperpod_derive import MANAGED_BY, MANAGED_BY_LABEL
@@ -57,8 +62,9 @@ def kube_error(exc: Any, action: str, cluster: HyperPodCluster) -> JobError:
     if status in (401, 403):
         return JobError(
             f"{action}: the EKS API of HyperPod cluster {cluster.name} refused the caller ({status}): add an EKS "
-            f"access entry for your IAM principal on {cluster.eks_cluster_name} with a policy that may manage "
-            "pytorchjobs and configmaps in the namespace (docs/hyperpod.md#access)."
+            f"access entry for your IAM principal on {cluster.eks_cluster_name} with a policy that may manage the "
+            "job's objects in the namespace (`novaflow jobs submit --dry-run` prints the aws eks commands; "
+            "docs/hyperpod.md#access)."
         )
     reason = getattr(exc, "reason", "") or ""
     return JobError(f"{action} on HyperPod cluster {cluster.name} failed: {status} {reason}".rstrip())
@@ -90,6 +96,8 @@ class HyperPodBackend:
         self._client = client or get_client("sagemaker", self.settings)
         self._cluster: HyperPodCluster | None = None
         self._kube: KubeConnection | None = None
+        self._released: set[str] = set()
+        """Finished RFT jobs whose rollout services this backend has deleted."""
 
     @property
     def client(self) -> BaseClient:
@@ -101,12 +109,15 @@ class HyperPodBackend:
             self._cluster = describe_cluster(self.cluster_name, self.settings)
         return self._cluster
 
+    def _api_client(self) -> Any:
+        if self._kube is None:
+            self._kube = KubeConnection(self.cluster, self.settings)
+        return self._kube.api_client()
+
     def _api(self) -> tuple[Any, Any]:
         from kubernetes import client as k8s
 
-        if self._kube is None:
-            self._kube = KubeConnection(self.cluster, self.settings)
-        api = self._kube.api_client()
+        api = self._api_client()
         return k8s.CustomObjectsApi(api), k8s.CoreV1Api(api)
 
     def describe(self, name: str) -> JobState | None:
@@ -121,6 +132,8 @@ class HyperPodBackend:
             raise kube_error(exc, f"Describing job {name}", self.cluster) from None
         raw, message, restarts = job_status(obj)
         secondary = raw + (f" after {restarts} restart{'s' if restarts != 1 else ''}" if restarts else "")
+        if map_status(raw).terminal and is_rft_job(obj) and name not in self._released:
+            self._release(name)
         return JobState(
             name=name,
             status=map_status(raw),
@@ -133,45 +146,65 @@ class HyperPodBackend:
         )
 
     def create(self, request: dict[str, Any]) -> str | None:
-        """Create the recipe's ConfigMap, then the job. A job that exists already raises ``ClientError``
+        """Create the job's objects in order (the PyTorchJob last). An object that exists already is kept - a
+        crashed earlier attempt left it - except the PyTorchJob: its ``409`` raises ``ClientError``
         ``ConflictException`` (submit then attaches to it, as on the other platforms)."""
         from kubernetes.client.exceptions import ApiException
 
-        jobs, core = self._api()
-        name = request["job"]["metadata"]["name"]
-        try:
-            core.create_namespaced_config_map(self.namespace, request["config_map"])
-        except ApiException as exc:
-            if exc.status != 409:
-                raise kube_error(exc, f"Creating the recipe ConfigMap of job {name}", self.cluster) from None
-        try:
-            jobs.create_namespaced_custom_object(JOB_GROUP, JOB_VERSION, self.namespace, JOB_PLURAL, request["job"])
-        except ApiException as exc:
-            if exc.status == 409:
-                raise ClientError(
-                    {"Error": {"Code": "ConflictException", "Message": f"pytorchjobs {name} already exists"}},
-                    "CreateNamespacedCustomObject",
-                ) from None
-            raise kube_error(exc, f"Creating job {name}", self.cluster) from None
+        api = self._api_client()
+        objects: list[dict[str, Any]] = request["objects"]
+        name = next(o for o in objects if o["kind"] == JOB_KIND)["metadata"]["name"]
+        for obj in objects:
+            try:
+                kube_objects.create(api, self.namespace, obj)
+            except ApiException as exc:
+                if exc.status == 409 and obj["kind"] == JOB_KIND:
+                    raise ClientError(
+                        {"Error": {"Code": "ConflictException", "Message": f"pytorchjobs {name} already exists"}},
+                        "CreateNamespacedCustomObject",
+                    ) from None
+                if exc.status != 409:
+                    what = f"{obj['kind']} {obj['metadata']['name']}"
+                    raise kube_error(exc, f"Creating {what} of job {name}", self.cluster) from None
         return f"{self.cluster.arn}/{self.namespace}/{name}"
 
     def stop(self, name: str) -> None:
-        """Delete the job (its pods go with it) and its ConfigMap; an absent job is already stopped."""
+        """Delete the job and every other object a Nova chart may have created for it (the RFT services too):
+        nothing of the job is left running. Absent objects are already stopped."""
+
+        refs = [(f"{JOB_GROUP}/{JOB_VERSION}", JOB_KIND, name), ("v1", "ConfigMap", CONFIG_PREFIX + name)]
+        self._delete(name, refs + [ref for ref in object_refs(name) if ref not in refs])
+
+    def _release(self, name: str) -> None:
+        """Delete a finished RFT job's rollout services (all but its PyTorchJob). The vLLM StatefulSet goes last,
+        so when it is absent the rest is gone too, and a later describe costs one read."""
         from kubernetes.client.exceptions import ApiException
 
-        jobs, core = self._api()
+        sentinel = ("apps/v1", "StatefulSet", name + VLLM_SUFFIX)
         try:
-            jobs.delete_namespaced_custom_object(
-                JOB_GROUP, JOB_VERSION, self.namespace, JOB_PLURAL, name, propagation_policy="Foreground"
+            kube_objects.call(
+                self._api_client(), "GET", kube_objects.path_of(*sentinel[:2], self.namespace, sentinel[2])
             )
         except ApiException as exc:
             if exc.status != 404:
-                raise kube_error(exc, f"Deleting job {name}", self.cluster) from None
-        try:
-            core.delete_namespaced_config_map(CONFIG_PREFIX + name, self.namespace)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise kube_error(exc, f"Deleting the recipe ConfigMap of job {name}", self.cluster) from None
+                raise kube_error(exc, f"Reading the generation service of job {name}", self.cluster) from None
+            self._released.add(name)
+            return
+        rest = [ref for ref in object_refs(name) if ref[1] != JOB_KIND and ref != sentinel]
+        self._delete(name, [*rest, sentinel])
+        self._released.add(name)
+
+    def _delete(self, name: str, refs: list[tuple[str, str, str]]) -> None:
+        """Delete each (apiVersion, kind, name) of job ``name``; absent ones are gone already."""
+        from kubernetes.client.exceptions import ApiException
+
+        api = self._api_client()
+        for api_version, kind, object_name in refs:
+            try:
+                kube_objects.delete(api, self.namespace, api_version, kind, object_name)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise kube_error(exc, f"Deleting {kind} {object_name} of job {name}", self.cluster) from None
 
     def own_jobs(self) -> list[dict[str, Any]]:
         """Every job novaflow created in the namespace (its ``managed-by`` label), any status."""
@@ -185,6 +218,24 @@ class HyperPodBackend:
         except ApiException as exc:
             raise kube_error(exc, "Listing novaflow's jobs", self.cluster) from None
         return list(listing.get("items") or [])
+
+    def rollout_nodes(self) -> dict[str, int]:
+        """RFT job name -> its vLLM generation replicas, from novaflow's ``<job>-vllm`` StatefulSets (what an RFT
+        job holds beside its PyTorchJob's nodes)."""
+        from kubernetes.client.exceptions import ApiException
+
+        path = kube_objects.path_of("apps/v1", "StatefulSet", self.namespace)
+        try:
+            listing = kube_objects.call(
+                self._api_client(), "GET", path, query=[("labelSelector", f"{MANAGED_BY_LABEL}={MANAGED_BY}")]
+            )
+        except ApiException as exc:
+            raise kube_error(exc, "Listing novaflow's RFT generation services", self.cluster) from None
+        return {
+            str(item["metadata"]["name"]).removesuffix(VLLM_SUFFIX): int((item.get("spec") or {}).get("replicas") or 0)
+            for item in listing.get("items") or []
+            if str(item["metadata"]["name"]).endswith(VLLM_SUFFIX)
+        }
 
     def log_tailer(self, name: str) -> HyperPodLogTailer:
         return HyperPodLogTailer(name, self.cluster.log_group, self.settings)

@@ -8,8 +8,13 @@ EKS access entry finds out at ``helm install``. Checked here, read-only:
 - it has a restricted instance group of the job's instance type with at least the job's node count free - the
   group's current count minus the nodes novaflow's own unfinished jobs hold (found by their ``managed-by`` label);
 - the node count is one the HyperPod recipe publishes (its ``replicas``);
-- the caller may describe the cluster and reach its EKS API (a ``SelfSubjectAccessReview`` for creating
-  PyTorchJobs in the namespace: the access entry is there and grants it);
+- the caller's IAM principal (STS ``GetCallerIdentity``; an assumed-role session counts as its role, as EKS maps
+  it) has an EKS access entry on the cluster (``DescribeAccessEntry``) with an access policy that may create the
+  job's objects in its namespace (``ListAssociatedAccessPolicies``) - refused with the ``aws eks`` commands that
+  grant it - and the EKS API agrees (a ``SelfSubjectAccessReview`` for creating PyTorchJobs in the namespace);
+- an RFT job needs its trainer's nodes, its vLLM generation nodes and a node for the rollout services;
+- the restricted group's execution role, which the job runs as, may read the data, write the output and invoke the
+  reward Lambda (IAM's policy simulator, as the SMTJ dry run asks of ``NOVAFLOW_ROLE_ARN``);
 - the image is in the job's region;
 - an SMHP checkpoint is evaluated on HyperPod only (:func:`smhp_checkpoint_problem`, for every platform).
 """
@@ -20,14 +25,16 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from novaflow.aws import error_code
+from novaflow.aws import error_code, get_client
 from novaflow.catalog import Method, Platform
 from novaflow.errors import NovaflowError
+from novaflow.jobs.hyperpod.access import AccessPolicy, allowed, grant_commands, principal_arn
 from novaflow.jobs.hyperpod.backend import HyperPodBackend, job_status
 from novaflow.jobs.hyperpod.cluster import HyperPodCluster
 from novaflow.jobs.hyperpod.job import JOB_GROUP, JOB_PLURAL
+from novaflow.jobs.hyperpod.rft import job_nodes, nodes_needed, service_images
 from novaflow.jobs.records import map_status
 from novaflow.recipes.hyperpod_derive import INSTANCE_TYPE_LABEL
 
@@ -67,8 +74,11 @@ def _nodes(job: dict[str, Any]) -> tuple[str | None, int]:
     return None, nodes
 
 
-def held_nodes(jobs: list[dict[str, Any]], instance_type: str, *, except_job: str) -> dict[str, int]:
-    """Job name -> nodes of ``instance_type`` held by each unfinished novaflow job (other than ``except_job``)."""
+def held_nodes(
+    jobs: list[dict[str, Any]], instance_type: str, *, except_job: str, rollout: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Job name -> nodes of ``instance_type`` held by each unfinished novaflow job (other than ``except_job``);
+    ``rollout`` adds an RFT job's vLLM generation nodes and its rollout services' node (job -> vLLM replicas)."""
     held: dict[str, int] = {}
     for job in jobs:
         name = str((job.get("metadata") or {}).get("name"))
@@ -76,12 +86,16 @@ def held_nodes(jobs: list[dict[str, Any]], instance_type: str, *, except_job: st
         if name == except_job or kind != instance_type:
             continue
         if not map_status(job_status(job)[0]).terminal:
-            held[name] = nodes
+            generation = (rollout or {}).get(name)
+            held[name] = nodes if generation is None else nodes_needed(nodes, generation)
     return held
 
 
-def check_hyperpod(spec: JobSpec, sub: Submission, settings: NovaflowSettings, add: Report) -> None:
-    """Every HyperPod problem of ``spec`` (see the module docstring), reported through ``add``."""
+def check_hyperpod(
+    spec: JobSpec, sub: Submission, settings: NovaflowSettings, add: Report, *, simulate: bool = True
+) -> None:
+    """Every HyperPod problem of ``spec`` (see the module docstring), reported through ``add``; ``simulate``: ask
+    IAM's policy simulator about the instance group's execution role."""
     if not spec.cluster:
         add(
             "cluster",
@@ -115,10 +129,14 @@ def check_hyperpod(spec: JobSpec, sub: Submission, settings: NovaflowSettings, a
     if not cluster.eks_cluster_arn:
         add("cluster", f"HyperPod cluster {cluster.name} has no EKS orchestrator", "run Nova jobs on an EKS cluster")
         return
+    if not _check_access(cluster, backend.namespace, settings, add):
+        return
     jobs = _reach(backend, cluster, spec, add)
     if jobs is None:
         return
-    _check_capacity(cluster, sub, jobs, add)
+    _check_capacity(cluster, sub, jobs, backend.rollout_nodes(), add)
+    if simulate:
+        _check_execution_role(cluster, sub, settings, add)
 
 
 def _check_image(spec: JobSpec, add: Report) -> None:
@@ -127,6 +145,8 @@ def _check_image(spec: JobSpec, add: Report) -> None:
 
     try:
         image = job_image(spec)
+        if spec.method is Method.RFT_LORA:
+            service_images(str(spec.region))
     except NovaflowError as exc:
         add("image_uri", str(exc).split(": ", 1)[0], str(exc).split(": ", 1)[-1])
         return
@@ -184,7 +204,84 @@ def _reach(
     return None
 
 
-def _check_capacity(cluster: HyperPodCluster, sub: Submission, jobs: list[dict[str, Any]], add: Report) -> None:
+def _check_execution_role(cluster: HyperPodCluster, sub: Submission, settings: NovaflowSettings, add: Report) -> None:
+    """A HyperPod job runs as its restricted instance group's execution role, not as ``NOVAFLOW_ROLE_ARN``: it
+    reads the data, writes the output and, for RFT, invokes the reward Lambda - as the SMTJ check asks of the job's
+    role. A simulator that does not answer leaves the question to run time."""
+    actions = ["s3:GetObject", "s3:PutObject", "s3:ListBucket"]
+    if sub.spec.reward_lambda_arn:
+        actions.append("lambda:InvokeFunction")
+    iam = get_client("iam", settings)
+    groups = [
+        g
+        for g in cluster.raw.get("RestrictedInstanceGroups") or []
+        if g.get("InstanceType") == sub.instance_type and g.get("ExecutionRole")
+    ]
+    for group in groups:
+        role = str(group["ExecutionRole"])
+        try:
+            result = iam.simulate_principal_policy(PolicySourceArn=role, ActionNames=actions)
+        except (ClientError, BotoCoreError):
+            return
+        denied = [
+            r["EvalActionName"] for r in result.get("EvaluationResults", []) if r.get("EvalDecision") != "allowed"
+        ]
+        if denied:
+            add(
+                "cluster",
+                f"execution role {role} of restricted instance group {group.get('InstanceGroupName')} of "
+                f"{cluster.name} is not allowed {', '.join(denied)}",
+                "attach a policy granting these actions on the data, output and reward Lambda to that role (the "
+                "job runs as it)",
+            )
+
+
+def _check_access(cluster: HyperPodCluster, namespace: str, settings: NovaflowSettings, add: Report) -> bool:
+    """The caller's principal has an access entry on the EKS cluster with a policy for ``namespace`` (False, after
+    reporting, when it has not). An entry with Kubernetes groups may be granted by RBAC instead: the API's own
+    review (:func:`_reach`) decides then."""
+    caller = str(get_client("sts", settings).get_caller_identity()["Arn"])
+    principal = principal_arn(caller)
+    eks_name = cluster.eks_cluster_name
+    eks = get_client("eks", settings)
+    try:
+        entry = eks.describe_access_entry(clusterName=eks_name, principalArn=principal)["accessEntry"]
+        associated = eks.list_associated_access_policies(clusterName=eks_name, principalArn=principal)
+    except ClientError as exc:
+        if error_code(exc) != "ResourceNotFoundException":
+            add(
+                "cluster",
+                f"the caller may not read the access entries of EKS cluster {eks_name} ({error_code(exc)})",
+                "allow eks:DescribeAccessEntry and eks:ListAssociatedAccessPolicies on it (docs/hyperpod.md#iam)",
+            )
+            return False
+        add(
+            "cluster",
+            f"{principal} has no EKS access entry on {eks_name} (the EKS cluster of {cluster.name}), so its API "
+            "refuses the caller",
+            grant_commands(eks_name, principal, namespace, str(settings.region), entry=False),
+        )
+        return False
+    policies = [AccessPolicy.from_api(a) for a in associated.get("associatedAccessPolicies") or []]
+    if entry.get("kubernetesGroups") or allowed(policies, "create", namespace):
+        return True
+    have = ", ".join(f"{p.policy_arn.rsplit('/', 1)[-1]} ({p.scope})" for p in policies) or "none"
+    add(
+        "cluster",
+        f"the EKS access entry of {principal} on {eks_name} has no access policy that may create jobs in "
+        f"namespace {namespace} (associated: {have})",
+        grant_commands(eks_name, principal, namespace, str(settings.region), entry=True),
+    )
+    return False
+
+
+def _check_capacity(
+    cluster: HyperPodCluster,
+    sub: Submission,
+    jobs: list[dict[str, Any]],
+    rollout: dict[str, int],
+    add: Report,
+) -> None:
     assert sub.instance_type is not None
     groups = cluster.restricted_groups(sub.instance_type)
     if not groups:
@@ -196,16 +293,17 @@ def _check_capacity(cluster: HyperPodCluster, sub: Submission, jobs: list[dict[s
             "add a restricted instance group of that type (Nova runs only there) or set instance_type to one it has",
         )
         return
-    held = held_nodes(jobs, sub.instance_type, except_job=sub.job_name)
+    held = held_nodes(jobs, sub.instance_type, except_job=sub.job_name, rollout=rollout)
     total = sum(g.current_count for g in groups)
     free = total - sum(held.values())
-    if sub.instance_count <= free:
+    needed, parts = job_nodes(sub)
+    if needed <= free:
         return
     names = ", ".join(g.name for g in groups)
     busy = f"; novaflow jobs hold {sum(held.values())}: {', '.join(sorted(held))}" if held else ""
     add(
         "instance_count",
         f"restricted instance group {names} of {cluster.name} has {free} free {sub.instance_type} node(s) "
-        f"({total} in service{busy}), the job asks for {sub.instance_count}",
+        f"({total} in service{busy}), the job asks for {needed}{parts}",
         "wait for those jobs to end, lower instance_count to a published count that fits, or scale the group up",
     )

@@ -226,13 +226,15 @@ def build_config_map(v: JobValues) -> dict[str, Any]:
 
 
 def fill(template: Any, values: dict[str, Any]) -> Any:
-    """A derived chart render with its ``{{placeholders}}`` replaced (a whole-string placeholder keeps the type)."""
+    """A derived chart render with its ``{{placeholders}}`` replaced (a whole-string placeholder keeps the type;
+    ``{{x:str}}``, a count the chart quoted, is always text)."""
     if isinstance(template, dict):
         return {k: fill(item, values) for k, item in template.items()}
     if isinstance(template, list):
         return [fill(item, values) for item in template]
     if isinstance(template, str):
         for key, value in values.items():
+            template = template.replace("{{" + key + ":str}}", str(value))
             marker = "{{" + key + "}}"
             if template == marker:
                 return value

@@ -25,6 +25,7 @@ from novaflow.jobs.hyperpod.job import (
     gpu_devices,
     init_container_image,
 )
+from novaflow.jobs.hyperpod.rft import RftValues, build_rft_objects, rollout_sizes
 from novaflow.jobs.spec import HASH_CHARS, JobSpec
 from novaflow.recipes.published import PublishedRecipe
 from novaflow.recipes.service import _chosen_instance, default_count, image_uri, instance_counts, recipe_for
@@ -111,7 +112,17 @@ def job_values(sub: Submission, name: str, account_id: str) -> JobValues:
     )
 
 
+def rft_values(values: JobValues) -> RftValues:
+    """The RFT chart's values: the rollout's sizes from the recipe's ``run`` block (published defaults unless set)."""
+    recipe = yaml.safe_load(values.recipe_yaml)
+    generation, rollout_workers = rollout_sizes(recipe)
+    return RftValues(job=values, generation_replicas=generation, rollout_worker_replicas=rollout_workers, recipe=recipe)
+
+
 def build_hyperpod_request(sub: Submission, name: str) -> dict[str, Any]:
-    """``{"job": PyTorchJob, "config_map": ConfigMap}`` for the job called ``name``."""
+    """``{"objects": [...]}``: every object of the job called ``name``, in the order they are created (the
+    PyTorchJob last: a re-run that finds it attaches)."""
     values = job_values(sub, name, caller_account(sub))
-    return {"job": build_job(values), "config_map": build_config_map(values)}
+    if sub.spec.method is Method.RFT_LORA:
+        return {"objects": build_rft_objects(rft_values(values))}
+    return {"objects": [build_config_map(values), build_job(values)]}

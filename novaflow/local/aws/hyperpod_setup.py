@@ -1,5 +1,6 @@
 """Create a HyperPod cluster in the embedded AWS through the public API, as a team's platform engineer would:
-an EKS cluster, then a SageMaker HyperPod cluster it orchestrates, with one restricted instance group (where Nova
+an EKS cluster with an EKS access entry for the caller (cluster admin, what EKS grants a cluster's creator), then a
+SageMaker HyperPod cluster it orchestrates, with one restricted instance group (where Nova
 jobs run, with its FSx for Lustre file system) of ``N`` nodes of one instance type.
 
 ``novaflow local up --hyperpod CLUSTER:TYPE=N`` and the CLI's ``--local`` runs call :func:`create_hyperpod_cluster`
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from novaflow.errors import ConfigError
+from novaflow.jobs.hyperpod.access import principal_arn
 
 OPTION = re.compile(
     r"^(?P<name>[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?):(?P<type>ml\.[a-z0-9]+\.[a-z0-9]+)=(?P<n>\d+)$"
@@ -44,8 +46,29 @@ def parse_hyperpod_option(text: str) -> HyperPodOption:
     return HyperPodOption(match.group("name"), match.group("type"), int(match.group("n")))
 
 
+CREATOR_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+"""What EKS gives a cluster's creator (``bootstrapClusterCreatorAdminPermissions``): cluster-wide admin."""
+
+
+def grant_caller(session: Any, url: str, eks_cluster: str) -> str:
+    """An access entry for the session's principal on ``eks_cluster`` with the creator's policy, as EKS bootstraps
+    a cluster's creator; returns the principal ARN."""
+    caller = session.client("sts", endpoint_url=url).get_caller_identity()["Arn"]
+    principal = principal_arn(caller)
+    eks = session.client("eks", endpoint_url=url)
+    try:
+        eks.create_access_entry(clusterName=eks_cluster, principalArn=principal, type="STANDARD")
+    except eks.exceptions.ResourceInUseException:
+        pass
+    eks.associate_access_policy(
+        clusterName=eks_cluster, principalArn=principal, policyArn=CREATOR_POLICY, accessScope={"type": "cluster"}
+    )
+    return str(principal)
+
+
 def create_hyperpod_cluster(session: Any, url: str, option: HyperPodOption, role_arn: str) -> dict[str, Any]:
-    """Create the EKS cluster ``<name>-eks`` and the HyperPod cluster ``<name>``; returns ``DescribeCluster``."""
+    """Create the EKS cluster ``<name>-eks`` (with an access entry for the caller) and the HyperPod cluster
+    ``<name>``; returns ``DescribeCluster``."""
     eks = session.client("eks", endpoint_url=url)
     sagemaker = session.client("sagemaker", endpoint_url=url)
     eks_arn = eks.create_cluster(
@@ -53,6 +76,7 @@ def create_hyperpod_cluster(session: Any, url: str, option: HyperPodOption, role
         roleArn=role_arn,
         resourcesVpcConfig={"subnetIds": VPC["Subnets"], "securityGroupIds": VPC["SecurityGroupIds"]},
     )["cluster"]["arn"]
+    grant_caller(session, url, f"{option.name}-eks")
     sagemaker.create_cluster(
         ClusterName=option.name,
         Orchestrator={"Eks": {"ClusterArn": eks_arn}},

@@ -17,7 +17,7 @@ from moto.sagemaker import models as sm_models
 from moto.sagemaker import responses as sm_responses
 from moto.sagemaker.exceptions import ValidationError
 
-from novaflow.local.aws import kube_api
+from novaflow.local.aws import eks_access, kube_api
 from novaflow.local.aws.hyperpod_clusters import EXTRA as _EXTRA
 
 _INSTALLED = False
@@ -87,9 +87,11 @@ def install() -> None:
     eks_responses.EKSResponse.create_cluster = _response_create_eks_cluster(  # type: ignore[method-assign]
         eks_responses.EKSResponse.create_cluster
     )
+    eks_access.install()
     _INSTALLED = True
 
 
 def reset() -> None:
     _EXTRA.clear()
     kube_api.reset()
+    eks_access.reset()

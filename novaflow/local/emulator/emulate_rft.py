@@ -22,7 +22,6 @@ import numpy as np
 from novaflow.local.emulator import aws_io
 from novaflow.local.emulator.emulate_sft import MAX_LABELS, checkpoint_uri
 from novaflow.local.emulator.job_context import JobContext, RecipeNotSupported
-from novaflow.local.emulator.joblog import rft_step_line
 from novaflow.local.models.classifier import Adam, Batch, LinearPolicy, is_base_model, minibatch_steps, softmax, tokens
 from novaflow.local.models.generative import Candidates, GenerativePolicy
 
@@ -300,7 +299,7 @@ def _rft_generative(
 
 def _log_step(ctx: JobContext, history: History, step: int, taken: int, rows: int, metrics: dict[str, float]) -> None:
     epoch = (step * taken) // max(1, rows)
-    ctx.line(rft_step_line(step, epoch, metrics))
+    ctx.line(ctx.rft_step_line(step, epoch, metrics))
     history.append((step, epoch, metrics))
     ctx.checkpoint()
 

@@ -1,9 +1,11 @@
 """Fulfil a Nova PyTorchJob on an emulated HyperPod cluster, as training jobs are fulfilled.
 
 The job object the Kubernetes API accepted says everything: its recipe is the ConfigMap mounted at ``/config``
-(``config.yaml``), the data and output paths are in the recipe's ``run`` block, the node count is one ``Master``
-plus the ``Worker`` replicas. The same worker and stand-in models as for training jobs
-(:mod:`novaflow.local.emulator.fulfilment`) do the work; what differs is where things land, in HyperPod's layout:
+(``config.yaml``; an RFT trainer's carries ``task_type: omega_rl_train`` and needs the chart's NATS, hub and vLLM
+generation services beside it, as the real trainer connects to them before its first step), the data and output
+paths are in the recipe's ``run`` block, the node count is one ``Master`` plus the ``Worker`` replicas. The same
+worker and stand-in models as for training jobs (:mod:`novaflow.local.emulator.fulfilment`) do the work; what
+differs is where things land, in HyperPod's layout:
 
 - outputs under ``<run.output_s3_path>/<job>/`` (``manifest.json`` and ``step_wise_training_metrics.csv`` as plain
   files, the evaluation results beside them);
@@ -28,7 +30,7 @@ from novaflow.local.emulator import aws_io as storage
 from novaflow.local.emulator import jobstate
 from novaflow.local.emulator.fulfilment import _work
 from novaflow.local.emulator.job_context import JobContext
-from novaflow.local.emulator.joblog import JobLog
+from novaflow.local.emulator.joblog import JobLog, smhp_rft_step_line
 
 LOG_STREAM_PREFIX = "SagemakerHyperPodTrainingJob"
 RUNNING_STAGES = ("Downloading", "Training", "Uploading", "Completed")
@@ -72,6 +74,11 @@ class HyperPodJobContext(JobContext):
         assert self.recipe is not None
         return self.recipe
 
+    def rft_step_line(self, step: int, epoch: int, metrics: dict[str, float]) -> str:
+        config = (self.recipe or {}).get("training_config") or {}
+        max_steps = int((config.get("trainer") or {}).get("max_steps") or step)
+        return smhp_rft_step_line(step, epoch, max_steps, int(config.get("global_batch_size") or 0), metrics)
+
     def write_outputs(self, files: Any, directories: tuple[str, ...] = ()) -> str:
         root = f"{self.output_path.rstrip('/')}/{self.name}"
         for path, body in files.items():
@@ -109,8 +116,27 @@ def _config_map_name(job: dict[str, Any]) -> str | None:
     return None
 
 
-def start(place: ClusterPlace, job: dict[str, Any], config_maps: dict[tuple[str, str], dict[str, Any]]) -> Any:
-    """Start fulfilling ``job`` in a background thread; returns its :class:`~novaflow.local.jobstate.JobRun`."""
+RFT_TRAINER_TASK = "omega_rl_train"
+RFT_SERVICES = (("statefulsets", "nats-server"), ("deployments", "hubcli"), ("statefulsets", "vllm"))
+"""What an RFT trainer connects to before its first step: NATS, the hub, vLLM generation (``<job>-<suffix>``)."""
+
+
+def _missing_services(place: ClusterPlace, name: str, objects: dict[tuple[str, str, str], dict[str, Any]]) -> list[str]:
+    return [
+        f"{resource}/{name}-{suffix}"
+        for resource, suffix in RFT_SERVICES
+        if (resource, place.namespace, f"{name}-{suffix}") not in objects
+    ]
+
+
+def start(
+    place: ClusterPlace,
+    job: dict[str, Any],
+    config_maps: dict[tuple[str, str], dict[str, Any]],
+    objects: dict[tuple[str, str, str], dict[str, Any]],
+) -> Any:
+    """Start fulfilling ``job`` in a background thread; returns its :class:`~novaflow.local.jobstate.JobRun`.
+    ``objects`` are the namespace's other objects: an RFT trainer needs the chart's rollout services."""
     name = job["metadata"]["name"]
     run = jobstate.JobRun(name=name)
     cm_name = _config_map_name(job)
@@ -121,6 +147,11 @@ def start(place: ClusterPlace, job: dict[str, Any], config_maps: dict[tuple[str,
         run.exited()
         return run
     recipe = yaml.safe_load(text)
+    missing = _missing_services(place, name, objects)
+    if (recipe.get("training_config") or {}).get("task_type") == RFT_TRAINER_TASK and missing:
+        run.fail(f"The RFT trainer found no rollout services to connect to: {', '.join(missing)} do not exist")
+        run.exited()
+        return run
     run_block = recipe.get("run") or {}
     channels = {
         channel: {"ChannelName": channel, "DataSource": {"S3DataSource": {"S3Uri": uri}}}

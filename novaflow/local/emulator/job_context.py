@@ -17,7 +17,7 @@ import yaml
 
 from novaflow.data.formats import estimate_tokens
 from novaflow.local.emulator import aws_io, faults, job_outputs, jobstate
-from novaflow.local.emulator.joblog import JobLog
+from novaflow.local.emulator.joblog import JobLog, rft_step_line
 from novaflow.local.emulator.serverless_jobs import ServerlessPlan
 
 
@@ -56,6 +56,10 @@ class JobContext:
         if self.log is None:
             raise RuntimeError(f"job {self.name}: the job log is written before it was opened")
         self.log.line(message, level=level)
+
+    def rft_step_line(self, step: int, epoch: int, metrics: dict[str, float]) -> str:
+        """One RFT step's log line as the training job's container prints it (HyperPod's prints another)."""
+        return rft_step_line(step, epoch, metrics)
 
     def billable_tokens(self) -> int:
         """The tokens the job processed: the data's tokens per row times the rows processed."""

@@ -2,8 +2,9 @@
 (docs/training-jobs.md#log-lines).
 
 novaflow's log tailer and metric parser are tested against what the emulator writes here, so the lines follow the
-real formats exactly: ``[YYYY-MM-DD HH:MM:SS,mmm] [INFO] ...`` with Megatron-style SFT step lines and verl-style
-RFT step lines, in the group ``/aws/sagemaker/TrainingJobs`` and the stream ``<job>/algo-1-<epoch>``.
+real formats exactly: ``[YYYY-MM-DD HH:MM:SS,mmm] [INFO] ...`` with Megatron-style SFT step lines and verl-style RFT
+step lines (on HyperPod, the RFT trainer's own ``|``-separated line), in the group ``/aws/sagemaker/TrainingJobs``
+and the stream ``<job>/algo-1-<epoch>``.
 """
 
 from __future__ import annotations
@@ -57,6 +58,27 @@ def rft_step_line(step: int, epoch: int, metrics: dict[str, float]) -> str:
     values = {**metrics, "training/global_step": step, "training/epoch": epoch}
     parts = [f"step:{step}"] + [f"{k}:{_num(values[k])}" for k in keys if k in values]
     return "(TaskRunner pid=1) " + " - ".join(parts)
+
+
+def smhp_rft_step_line(step: int, epoch: int, max_steps: int, batch: int, metrics: dict[str, float]) -> str:
+    """RFT's step line on HyperPod: the trainer's ``|``-separated fields (reward ``train_rm_score``, ``kl``,
+    ``ent``, ``completion_length``) instead of the training job's verl line."""
+    fields = [
+        ("lr", metrics["actor/lr"]),
+        ("global_batch_size", batch),
+        ("global_step", step),
+        ("reduced_train_loss", metrics["actor/pg_loss"]),
+        ("prompt_length", metrics["global_seqlen/mean"] - metrics["response_length/mean"]),
+        ("completion_length", metrics["response_length/mean"]),
+        ("global_seq_length", metrics["global_seqlen/mean"]),
+        ("adv", metrics["critic/advantages/mean"]),
+        ("train_rm_score", metrics["critic/rewards/mean"]),
+        ("kl", metrics["actor/reward_kl_penalty"]),
+        ("ent", metrics["actor/entropy"]),
+        ("consumed_samples", step * batch),
+    ]
+    parts = " | ".join(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in fields)
+    return f"Training epoch {epoch}, iteration {step}/{max_steps} | {parts}"
 
 
 def _num(value: Any) -> str:

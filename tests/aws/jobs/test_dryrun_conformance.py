@@ -154,7 +154,7 @@ CPT_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/nova-cpt:latest"
 def _default_jobs() -> list[tuple[str, str, str, str | None, str | None]]:
     """(platform, model, method, task, instance type) for every job novaflow builds, on its default instance and
     on the first instance type of every published recipe that serves it."""
-    from novaflow.catalog import HYPERPOD_UNBUILT, SUBMITTABLE, SUPPORT, Method, Platform, get_model
+    from novaflow.catalog import SUBMITTABLE, SUPPORT, Method, Platform, get_model
     from novaflow.recipes.service import eval_tasks, recipes_for
     from novaflow.recipes.tables import load_instance_table
 
@@ -163,8 +163,6 @@ def _default_jobs() -> list[tuple[str, str, str, str | None, str | None]]:
         if not support.built:
             continue
         for platform in sorted(support.platforms & SUBMITTABLE):
-            if platform is Platform.SMHP and method in HYPERPOD_UNBUILT:
-                continue  # refused by the catalog with its reason (tests/aws/jobs/test_hyperpod.py)
             for model in sorted(support.models):
                 nova = get_model(model)
                 tasks = list(eval_tasks(nova)) if method is Method.EVALUATION else [None]

@@ -8,6 +8,10 @@ and the run fields, writes the recipe into the hyperpod CLI's recipe folder and 
 the CLI is a stub: ``subprocess.run`` is captured and the written recipe read back. Both sides get the same data,
 output, nodes and the hyperparameters novaflow chose where they differ from the hub's defaults.
 
+RFT too: v3's ``RLVRTrainer`` runs on HyperPod, and its recipe equals novaflow's. And every object novaflow creates
+for an RFT job equals the hub's RFT chart rendered straight from the mirror with the values the hub's launcher wrote
+in its own test baseline, set to the job's (the SFT job's equality with its chart is in test_hyperpod_job.py).
+
 Normalised before comparing: the job name (v3 appends a timestamp, novaflow hashes the spec) and, with no tracking
 URI, the MLflow names (v3 keeps the hub's example names, novaflow leaves them empty; inert without a URI). That the
 job object equals the chart render is checked in tests/unit/jobs/test_hyperpod_job.py.
@@ -41,7 +45,9 @@ CASES = [
     ("nova-lite-2", "sft_full", "SFTTrainer", "FULL", "nova-textgeneration-lite-v2"),
     ("nova-micro", "dpo_lora", "DPOTrainer", "LORA", "nova-textgeneration-micro"),
     ("nova-lite-2", "cpt", "CPTTrainer", None, "nova-textgeneration-lite-v2"),  # the published HyperPod CPT image
+    ("nova-lite-2", "rft_lora", "RLVRTrainer", "LORA", "nova-textgeneration-lite-v2"),  # v3 runs RLVR on HyperPod
 ]
+REWARD = "arn:aws:lambda:us-east-1:123456789012:function:SageMaker-novaflow-reward"
 
 
 @pytest.fixture(autouse=True)
@@ -97,11 +103,15 @@ def test_recipe_and_cli_overrides_equal_sagemaker_v3(
     aws.add_hyperpod("nova:ml.p5.48xlarge=16")
     settings = load_settings(hyperpod_cluster="nova")
     train = put_jsonl("data/hp-train.jsonl", 40)
-    spec = JobSpec(platform="HYPERPOD", model=model, method=method, train_uri=train)
+    rft = method == "rft_lora"
+    reward = {"reward_lambda_arn": REWARD} if rft else {}
+    spec = JobSpec(platform="HYPERPOD", model=model, method=method, train_uri=train, **reward)
     sub = prepare_submission(spec, settings)
     ours = hyperpod_recipe(sub, sub.job_name)
 
-    typed = {"training_type": training_type} if training_type else {}
+    typed: dict[str, Any] = {"training_type": training_type} if training_type else {}
+    if rft:
+        typed.update(custom_reward_function=REWARD, skip_reward_validation=True)
     trainer = getattr(v3, trainer_name)(
         model=hub_model,
         **typed,
@@ -133,3 +143,80 @@ def test_recipe_and_cli_overrides_equal_sagemaker_v3(
     assert len(written) == 1
     theirs = load_recipe_yaml(written[0].read_text(encoding="utf-8"))
     assert _normalised(ours) == _normalised(theirs)
+
+
+MIRROR = Path("/work/.mirror/aws+sagemaker-hyperpod-recipes/repo")
+RFT_BASELINE = "tests/nova_k8s_workflow/k8s_baseline_artifacts/without_launch_json/nova-lite-rft/k8s_templates"
+
+
+@pytest.mark.skipif(not MIRROR.exists(), reason="no local mirror of aws/sagemaker-hyperpod-recipes")
+def test_rft_objects_equal_the_chart_rendered_with_the_launchers_values(aws: Any) -> None:
+    """Every object novaflow creates for an RFT job equals the hub's RFT chart rendered directly (by the
+    interpreter, from the mirror at the tables' commit) with the values the hub's own launcher wrote in its test
+    baseline, set to this job's: name, namespace, images, nodes, labels, and the per-service recipe files."""
+    import copy
+
+    import yaml
+
+    from novaflow.jobs.hyperpod.request import job_values, rft_values
+    from novaflow.jobs.hyperpod.rft import service_recipe
+    from novaflow.recipes.derive import open_checkout
+    from novaflow.recipes.hyperpod_derive import RFT_CHART_DIR, RFT_SERVICES, RFT_TEMPLATES, render_rft_chart
+    from novaflow.recipes.published import load_published
+
+    checkout = open_checkout(MIRROR)
+    if checkout.commit != load_published().commit:
+        pytest.skip(f"mirror is at {checkout.commit}, the tables at {load_published().commit}")
+    aws.add_hyperpod("nova:ml.p5.48xlarge=16")
+    settings = load_settings(hyperpod_cluster="nova")
+    spec = JobSpec(
+        platform="HYPERPOD",
+        model="nova-lite-2",
+        method="rft_lora",
+        train_uri=put_jsonl("data/hp-rft.jsonl", 40),
+        reward_lambda_arn=REWARD,
+        instance_count=4,
+    )
+    sub = prepare_submission(spec, settings)
+    ours = sub.request()["objects"]
+    v = rft_values(job_values(sub, sub.job_name, "123456789012"))
+    job = v.job
+
+    values = yaml.safe_load(checkout.read(f"{RFT_BASELINE}/values.yaml"))
+    config = values["trainingConfig"]
+    config.update(
+        jobName=job.name,
+        namespace=job.namespace,
+        region=job.region,
+        alias=None,  # the launcher's cluster config fields novaflow has no counterpart for
+        nodeType=None,
+        serviceAccountName=None,
+        customLabels={"app.kubernetes.io/managed-by": "novaflow", "novaflow.io/spec-hash": job.spec_hash},
+        envVars={"X_AMZ_SOURCE_ACCOUNT": job.account_id, "INSTANCE_TYPE": job.instance_type, "AWS_REGION": job.region},
+    )
+    config["initContainer"]["image"] = job.init_image
+    config["labelSelector"]["required"]["node.kubernetes.io/instance-type"] = [job.instance_type]
+    config["training"].update(replicas=job.replicas, worker_replicas=job.replicas - 1)
+    config["vllmGeneration"]["replicas"] = v.generation_replicas
+    config["hub"]["replicas"] = v.rollout_worker_replicas
+    for block in (*config["training"]["resources"].values(), config["vllmGeneration"]["resources"]):
+        for part in ("requests", "limits"):
+            block[part]["vpc.amazonaws.com/efa"] = job.efa
+    images = {k.removeprefix("rft_").removesuffix("_image"): img for k, img in v.placeholders.items() if "image" in k}
+    values["image"].update(
+        trainingImage=job.image,
+        generationImage=images["generation"],
+        stormImage=images["storm"],
+        natsServerImage=images["nats_server"],
+        natsReloaderImage=images["nats_reloader"],
+        redis=images["redis"],
+    )
+    values["jobList"] = [
+        {**copy.deepcopy(entry), "jobName": entry["jobName"].replace("nova-lite-rft", job.name)}
+        for entry in values["jobList"]
+    ]
+    files = {f"config/{job.name}-{s}_hydra.yaml": service_recipe(v.recipe, s) + "\n" for s in RFT_SERVICES}
+    templates = {name: checkout.read(f"{RFT_CHART_DIR}/templates/{name}") for name in RFT_TEMPLATES}
+    chart = render_rft_chart(templates, values, files)
+    assert [(o["kind"], o["metadata"]["name"]) for o in ours] == [(o["kind"], o["metadata"]["name"]) for o in chart]
+    assert ours == chart

@@ -176,13 +176,7 @@ def test_names_parse_in_any_letter_case_and_say_the_choices() -> None:
             "cpt is not supported on SERVERLESS: it runs on SMTJ, SMHP.",
         ),
         ("nova-lite", Method.SFT_LORA, Platform.SMHP, None),
-        (
-            "nova-lite-2",
-            Method.RFT_LORA,
-            Platform.SMHP,
-            "RFT on HyperPod runs the recipe hub's RFT chart (a hub, NATS, Redis and vLLM generation services beside "
-            "the trainer), which novaflow does not build yet: run rft_lora on SMTJ or SERVERLESS.",
-        ),
+        ("nova-lite-2", Method.RFT_LORA, Platform.SMHP, None),  # the hub's RFT chart, services and all
     ],
 )
 def test_one_support_table_says_why(model: str, method: Method, platform: Platform, problem: str | None) -> None:

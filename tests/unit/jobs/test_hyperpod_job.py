@@ -113,12 +113,14 @@ def test_condition_types_map_to_novaflow_statuses() -> None:
     ]
 
 
-def test_hyperpod_is_a_platform_name_and_rft_on_it_says_why_not() -> None:
+def test_hyperpod_is_a_platform_name_and_runs_rft_for_nova_2_only() -> None:
     assert Platform.parse("hyperpod") is Platform.SMHP and Platform.parse("SMHP") is Platform.SMHP
     from novaflow.catalog import Method
 
-    problem = method_problem("nova-lite-2", Method.RFT_LORA, Platform.SMHP)
-    assert problem is not None and problem.startswith("RFT on HyperPod runs the recipe hub's RFT chart")
+    assert method_problem("nova-lite-2", Method.RFT_LORA, Platform.SMHP) is None
+    assert method_problem("nova-lite", Method.RFT_LORA, Platform.SMHP) == (
+        "rft_lora is not supported for nova-lite on SMHP: RFT is only supported on Nova 2.0 (nova-lite-2)."
+    )
 
 
 def test_the_hyperpod_option_is_cluster_type_count_or_one_line_saying_so() -> None:
@@ -139,3 +141,82 @@ def test_the_hyperpod_option_is_cluster_type_count_or_one_line_saying_so() -> No
             f"--hyperpod {bad!r}: expected CLUSTER:TYPE=N with N >= 1, such as nova:ml.p5.48xlarge=8 (a cluster "
             "name, an ml. instance type, the node count of its restricted instance group)."
         )
+
+
+def _rft_objects(region: str = "us-east-1") -> tuple[str, list[dict[str, Any]]]:
+    from novaflow.jobs.hyperpod.request import rft_values
+    from novaflow.jobs.hyperpod.rft import build_rft_objects
+
+    settings = load_settings(**{**SETTINGS, "region": region})
+    spec = JobSpec(
+        platform="HYPERPOD",
+        model="nova-lite-2",
+        method="rft_lora",
+        train_uri="s3://d/rft.jsonl",
+        reward_lambda_arn=f"arn:aws:lambda:{region}:123456789012:function:reward",
+        instance_count=4,
+    )
+    sub = prepare_submission(spec, settings)
+    return sub.job_name, build_rft_objects(rft_values(job_values(sub, sub.job_name, "123456789012")))
+
+
+def test_the_rft_objects_keep_the_charts_types_and_give_each_service_its_task() -> None:
+    import yaml
+
+    from novaflow.jobs.hyperpod.rft import is_rft_job, object_refs
+
+    name, objects = _rft_objects()
+    by = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    hub = by[("Deployment", f"{name}-hubcli")]
+    assert (hub["spec"]["replicas"], hub["metadata"]["annotations"]["worker_replicas"]) == (1, "1")
+    assert by[("StatefulSet", f"{name}-vllm")]["spec"]["replicas"] == 2
+    trainer = by[("PyTorchJob", name)]
+    assert trainer["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 3  # 4 trainer nodes
+    assert is_rft_job(trainer) and objects[-1] is trainer  # created last
+    tasks = {
+        n.removeprefix(f"{name}-").removesuffix("-config"): yaml.safe_load(o["data"]["config.yaml"])
+        for (kind, n), o in by.items()
+        if kind == "ConfigMap" and "config.yaml" in (o.get("data") or {})
+    }
+    assert {service: r["training_config"]["task_type"] for service, r in tasks.items()} == {
+        "training": "omega_rl_train",
+        "vllm-generation": "storm_gen_vllm",
+        "hub": "storm_hub",
+        "nats-bootstrap": "storm_nats_bootstrap",
+        "prompter": "storm_prompt_loader",
+        "rbs": "storm_rbs",
+    }
+    assert {r["run"]["reward_lambda_arn"] for r in tasks.values()} == {
+        "arn:aws:lambda:us-east-1:123456789012:function:reward"
+    }
+    images = {c["image"] for o in objects for c in _containers(o)}
+    assert "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-fine-tune-repo:SM-HP-RFT-STORM-V2-latest" in images
+    assert {(kind, n) for _, kind, n in object_refs(name)} >= set(by)  # stop knows every object
+
+
+def _containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = obj.get("spec") or {}
+    pods = [spec.get("template")] + [r.get("template") for r in (spec.get("pytorchReplicaSpecs") or {}).values()]
+    return [c for pod in pods if pod for c in (pod.get("spec") or {}).get("containers") or []]
+
+
+def test_rft_on_hyperpod_refuses_a_region_without_the_service_images() -> None:
+    from novaflow.errors import RecipeError
+
+    with pytest.raises(RecipeError, match=r"AWS publishes no HyperPod RFT service images \(hub, vLLM generation, "):
+        _rft_objects("us-west-2")
+
+
+def test_the_hyperpod_rft_recipe_has_bounds_for_its_own_keys() -> None:
+    from novaflow.recipes.build import build_recipe
+
+    recipe = build_recipe(
+        "nova-lite-2",
+        "rft_lora",
+        run_name="x",
+        platform="SMHP",
+        reward_lambda_arn="arn:aws:lambda:us-east-1:123456789012:function:f",
+        overrides={"temperature": 0.7, "refit_freq": 2, "generation_replicas": 0},
+    )
+    assert recipe.problems == ["generation_replicas=0 is below the minimum 1; use a value in [1, inf]"]
+    assert recipe.resolved()["training_config"]["rollout"]["generator"]["temperature"] == 0.7

@@ -153,5 +153,5 @@ def test_unsupported_combinations_say_why(settings) -> None:
         prepare_submission(
             make_spec("BEDROCK", "nova-lite", "sft_lora"), settings.model_copy(update={"region": "us-west-2"})
         )
-    with pytest.raises(RecipeError, match=r"HyperPod"):
-        prepare_submission(make_spec("SMHP", "nova-lite-2", "rft_lora"), settings)
+    with pytest.raises(RecipeError, match=r"rft_lora is not supported for nova-pro on SMHP: RFT is only supported"):
+        prepare_submission(make_spec("SMHP", "nova-pro", "rft_lora"), settings)

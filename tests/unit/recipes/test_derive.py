@@ -238,12 +238,130 @@ def _write_chart(root: Path) -> None:
         "kind: ConfigMap\nmetadata:\n  name: cfg-{{ $c.jobName }}\ndata:\n  config.yaml: |-\n{{ $f | indent 4 }}\n",
     )
     _write(root, hyperpod_derive.LAUNCHER_FILE, "# launcher\n")
+    _write_rft_chart(root)
     _write(
         root,
         hyperpod_derive.EFA_FILE,
         'efa_supported_instance = set(["p5.48xlarge"])\ninstanceWithMultipleEFAs = {"p5.48xlarge": 32}\n'
         'INSTANCE_TO_DEVICE_COUNT = {"g5.12xlarge": 4}\n',
     )
+
+
+RFT_VALUES = """\
+image: {trainingImage: null, stormImage: null, generationImage: null, natsServerImage: null,
+  natsReloaderImage: null, redis: null}
+trainingConfig:
+  namespace: x
+  customLabels: null
+  initContainer: {image: null}
+  training:
+    replicas: 2
+    worker_replicas: 1
+    resources:
+      master: {requests: {nvidia.com/gpu: "8"}, limits: {nvidia.com/gpu: "8"}}
+      worker: {requests: {nvidia.com/gpu: "8"}, limits: {nvidia.com/gpu: "8"}}
+  vllmGeneration: {replicas: 3, resources: {requests: {}, limits: {}}}
+  hub: {replicas: 1}
+  prompter: {replicas: 1}
+  rbs: {replicas: 1}
+  natsServer: {replicas: 3}
+  redis: {enabled: false}
+jobList: []
+"""
+RFT_TEMPLATES = {
+    "training.yaml": "{{ $c := .Values.trainingConfig }}\nkind: PyTorchJob\nmetadata:\n  name: {{ $c.jobName }}\n"
+    "spec:\n  workers: {{ $c.training.worker_replicas }}\n  efa: {{ index $c.training.resources.master.limits "
+    '"vpc.amazonaws.com/efa" }}\n  account: {{ $c.serviceAccountName }}\n',
+    "vllm-generation.yaml": "kind: StatefulSet\nmetadata:\n  name: {{ .Values.trainingConfig.jobName }}-vllm\n"
+    "spec:\n  replicas: {{ .Values.trainingConfig.vllmGeneration.replicas }}\n"
+    "  image: {{ .Values.image.generationImage }}\n",
+    "hub.yaml": "kind: Deployment\nmetadata:\n  name: {{ .Values.trainingConfig.jobName }}-hubcli\n"
+    "  {{- with .Values.trainingConfig.customLabels }}\n  labels:\n    {{- toYaml . | nindent 4 }}\n"
+    '  {{- end }}\n  annotations:\n    worker_replicas: "{{ .Values.trainingConfig.hub.replicas }}"\n'
+    "spec:\n  replicas: {{ .Values.trainingConfig.hub.replicas }}\n",
+    "prompt-rbs.yaml": "kind: Job\nmetadata:\n  name: {{ .Values.trainingConfig.jobName }}-rbs\n",
+    "nats-server.yaml": "kind: Secret\nmetadata:\n  name: {{ .Values.trainingConfig.jobName }}-nats\n",
+    "training-config.yaml": "{{- $root := . }}\n{{/* one per service */}}\n{{- range $job := .Values.jobList }}\n"
+    '{{- if ne $job.serviceType "nats-server" }}\n{{- $f := $root.Files.Get (printf "config/%s_hydra.yaml" '
+    "$job.jobName) }}\n{{- if $f }}\n---\nkind: ConfigMap\nmetadata:\n  name: {{ $job.jobName }}-config\n"
+    "data:\n  config.yaml: |-\n{{ $f | indent 4 }}\n{{- end }}\n{{- end }}\n{{- end }}\n",
+    "redis.yaml": "{{- if .Values.trainingConfig.redis.enabled }}\nkind: Deployment\nmetadata:\n"
+    "  name: {{ .Values.trainingConfig.jobName }}-redis\nspec:\n  image: {{ .Values.image.redis }}\n{{- end }}\n",
+}
+RFT_CONSTANTS = """\
+from enum import Enum
+RFT_REGION_ACCOUNT_MAP = {"us-east-1": "111122223333"}
+class RFTJobType(Enum):
+    TRAINING = "training"
+    VLLM_GENERATION = "vllm-generation"
+    HUB = "hub"
+    NATS_BOOTSTRAP = "nats-bootstrap"
+RFT_JOB_TASK_TYPE_DICT = {
+    RFTJobType.TRAINING: "train", RFTJobType.VLLM_GENERATION: "gen", RFTJobType.HUB: "hub",
+    RFTJobType.NATS_BOOTSTRAP: "boot",
+}
+RFT_PROMPT_RBS_TASK_TYPES = {"prompter": "prompt", "rbs": "score"}
+RFT_GENERATION_CONTAINER_IMAGE = "{account_id}.dkr.ecr.{region}.amazonaws.com/r:GEN"
+RFT_STORM_CONTAINER_IMAGE = "{account_id}.dkr.ecr.{region}.amazonaws.com/r:STORM"
+RFT_NATS_SERVER_CONTAINER_IMAGE = "{account_id}.dkr.ecr.{region}.amazonaws.com/r:NATS"
+RFT_NATS_RELOADER_CONTAINER_IMAGE = "{account_id}.dkr.ecr.{region}.amazonaws.com/r:RELOAD"
+RFT_REDIS_CONTAINER_IMAGE = "{account_id}.dkr.ecr.{region}.amazonaws.com/r:REDIS"
+"""
+
+
+def _write_rft_chart(root: Path) -> None:
+    """A small RFT chart in the hub's layout (written for the test), with the constructs the real one uses."""
+    _write(root, hyperpod_derive.RFT_VALUES_FILE, RFT_VALUES)
+    _write(root, hyperpod_derive.RFT_CONSTANTS_FILE, RFT_CONSTANTS)
+    for name, text in RFT_TEMPLATES.items():
+        _write(root, f"{hyperpod_derive.RFT_CHART_DIR}/templates/{name}", text)
+
+
+def test_the_rft_chart_becomes_every_object_with_counts_typed_as_the_chart_prints_them(tmp_path: Path) -> None:
+    rft = derive_tables(open_checkout(_synthetic_checkout(tmp_path / "hub")))["hyperpod.json"]["rft"]
+    standard = rft["templates"]["standard"]
+    assert [(o["kind"], o["metadata"]["name"]) for o in standard] == [
+        ("Secret", "{{name}}-nats"),
+        *[("ConfigMap", f"{{{{name}}}}-{s}-config") for s in hyperpod_derive.RFT_SERVICES],
+        ("Deployment", "{{name}}-hubcli"),
+        ("StatefulSet", "{{name}}-vllm"),
+        ("Job", "{{name}}-rbs"),
+        ("PyTorchJob", "{{name}}"),
+    ]
+    hub = standard[7]
+    labels = {"app.kubernetes.io/managed-by": "novaflow", "novaflow.io/spec-hash": "{{spec_hash}}"}
+    assert hub["metadata"]["labels"] == labels  # ``with`` over the custom labels
+    assert (hub["metadata"]["annotations"]["worker_replicas"], hub["spec"]["replicas"]) == (
+        "{{rollout_worker_replicas:str}}",  # quoted in the chart: stays text when filled
+        "{{rollout_worker_replicas}}",
+    )
+    assert standard[8]["spec"] == {"replicas": "{{generation_replicas}}", "image": "{{rft_generation_image}}"}
+    assert standard[1]["data"] == {"config.yaml": "{{recipe_training}}"}
+    assert standard[-1]["spec"] == {"workers": "{{worker_replicas}}", "efa": "{{efa_devices}}", "account": None}
+    delegate = rft["templates"]["delegate"]
+    assert [o for o in delegate if o not in standard] == [
+        {"kind": "Deployment", "metadata": {"name": "{{name}}-redis"}, "spec": {"image": "{{rft_redis_image}}"}}
+    ]
+    assert rft["task_types"] == {
+        "training": "train",
+        "vllm-generation": "gen",
+        "hub": "hub",
+        "nats-bootstrap": "boot",
+        "prompter": "prompt",
+        "rbs": "score",
+    }
+    assert rft["service_images"]["us-east-1"]["rft_storm_image"] == (
+        "111122223333.dkr.ecr.us-east-1.amazonaws.com/r:STORM"
+    )
+    assert rft["chart_replicas"] == {"generation_replicas": 3, "rollout_worker_replicas": 1}
+
+
+def test_the_interpreter_blanks_nil_as_helm_does_and_knows_with_else_ne_and_comments() -> None:
+    source = "{{/* note */}}a={{ .Values.x }};{{ with .Values.m }}{{ .k }}{{ else }}none{{ end }};{{ ne 1 2 }}"
+    assert render(source, {"Values": {"x": None, "m": {"k": "v"}}}) == "a=;v;true"
+    assert render(source, {"Values": {"m": {}}}) == "a=;none;true"
+    files = {"config/a.yaml": "A"}
+    assert render('{{ .Files.Get "config/a.yaml" }}|{{ .Files.Get "b" }}', {}, file_text=files) == "A|"
 
 
 def test_a_checkout_becomes_tables_stamped_with_their_source(tmp_path: Path) -> None:
