@@ -18,12 +18,11 @@ from prefect import get_run_logger
 from flows.stages.context import StageContext
 from novaflow.runs.graph import Graph, GraphRun, Stage, StageFailed, one_line, run_graph
 from novaflow.runs.ledger import stop_jobs_of_run
-from tasks.runs import current_flow_run_id
 
 
 def run_stages(graph: Graph, ctx: StageContext, *, given: Mapping[str, Any] | None = None) -> GraphRun:
     """Run ``graph`` with ``ctx``; raises :class:`StageFailed` (one line: the stage and its reason) on a failure."""
-    run_id = current_flow_run_id()
+    run_id = ctx.owner_id()
     logger = get_run_logger()
 
     def execute(stage: Stage, inputs: Mapping[str, Any]) -> Any:

@@ -22,7 +22,7 @@ from novaflow.quotas.refusals import is_capacity_failure
 from novaflow.tracking.mlflow import is_sagemaker_mlflow_arn
 from tasks.jobs import dry_run_task, submit_job_task, wait_job_task
 from tasks.quotas import run_job_within_quota
-from tasks.runs import current_flow_run_id, register_job_task, suspend_while_running
+from tasks.runs import register_job_task, suspend_while_running
 
 
 def run_job(ctx: StageContext, stage: str, spec: JobSpec, job: JobParams) -> JobRecord:
@@ -52,7 +52,7 @@ def run_job(ctx: StageContext, stage: str, spec: JobSpec, job: JobParams) -> Job
         submitted = existing or submit_job_task(
             spec, settings, retry_failed=job.retry_failed, capacity_attempt=capacity_attempt
         )
-        register_job_task(current_flow_run_id(), submitted.name, submitted.platform.value, stage)
+        register_job_task(ctx.owner_id(), submitted.name, submitted.platform.value, stage)
         log.jobs[stage] = submitted
         return submitted
 
