@@ -36,6 +36,11 @@ from novaflow.errors import NovaflowError
 VariantRuns = Literal["subflow", "deployment"]
 VARIANT_RUNS: tuple[VariantRuns, ...] = ("subflow", "deployment")
 """How a sweep runs its variants; the first is the default (the flow parameter's and the CLI's)."""
+VARIANT_RUNS_HELP = (
+    "subflow: each variant a subflow of the sweep's run, in its process. deployment: each variant a run of the "
+    "sweep-variant deployment on its work pool (spread over the pool's workers), started with an idempotency key, "
+    "so a retried or re-run sweep never starts a second run of a variant."
+)
 VARIANT_DEPLOYMENT = "sweep-variant/default"
 """The packaged deployment (prefect.yaml) a sweep in ``deployment`` mode starts once per variant."""
 VARIANT_FLOW = "sweep-variant"
