@@ -43,8 +43,8 @@ from flows.stages.smoke import SMOKE, smoke_stage
 from flows.stages.training import TrainedModel
 from flows.sweep_graph import MergedGraph, SweepSetup, SweepVariant, sweep_setup
 from flows.sweep_runs import credentials_for_runs, run_variant_deployments, run_variant_subflows, variant_launches
-from flows.sweep_variant import VariantResult, variant_jobs, variant_timeline
 from flows.tracking import experiment_name
+from flows.variant_stages import VariantResult, variant_jobs, variant_timeline
 from novaflow.catalog import DataFormat, Method
 from novaflow.errors import ConfigError, NovaflowError
 from novaflow.evaluation.tasks import higher_is_better

@@ -33,7 +33,7 @@ from prefect.states import Cancelling, Scheduled
 from flows.runners import thread_pool
 from flows.stages.context import StageContext
 from flows.sweep_graph import NodeContexts, SweepSetup
-from flows.sweep_variant import VariantResult, run_variant, variant_context
+from flows.variant_stages import VariantResult, run_variant, variant_context
 from novaflow.runs.graph import one_line
 from novaflow.runs.ledger import stop_jobs_of_run
 from novaflow.sweeps.runs import VARIANT_FLOW, SingleFlight, VariantFailed, VariantLaunch, plan_launches
