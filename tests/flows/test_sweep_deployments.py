@@ -6,11 +6,6 @@ submits no job."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,36 +13,16 @@ from typing import Any
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
-from prefect.settings import PREFECT_API_URL
 
 from flows.sweep import SweepVariant, sweep
 from novaflow.sweeps.runs import idempotency_key
-from tests.flows.helpers import small_params, training_jobs
+from tests.flows.helpers import child_env, process_worker, small_params, training_jobs
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-PREFECT = str(Path(sys.executable).with_name("prefect"))
 POOL = "novaflow-local"
 VARIANTS = [SweepVariant(name=f"lr-{i}", patch={"rft.overrides.lr": lr}) for i, lr in enumerate((1e-5, 3e-5))]
-
-
-def _wait_for(predicate: Any, seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-
-
-def _pool_exists(client: Any) -> bool:
-    try:
-        client.read_work_pool(POOL)
-        return True
-    except Exception:
-        return False
 
 
 def _variant_runs(deployment_id: Any) -> list[Any]:
@@ -59,32 +34,8 @@ def _variant_runs(deployment_id: Any) -> list[Any]:
 
 
 def test_variants_as_deployment_runs_share_their_jobs_and_a_rerun_starts_no_second_run(aws, tmp_path) -> None:
-    env = dict(os.environ)
-    env.update(aws.env)
-    env.update(
-        PREFECT_API_URL=str(PREFECT_API_URL.value()),
-        PREFECT_WORKER_QUERY_SECONDS="1",
-        PYTHONPATH=str(ROOT),
-    )
-    worker = subprocess.Popen(
-        [PREFECT, "worker", "start", "--pool", POOL, "--type", "process"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        with get_client(sync_client=True) as client:
-            _wait_for(lambda: _pool_exists(client), 60, "the worker's pool")
-        deploy = subprocess.run(
-            [PREFECT, "--no-prompt", "deploy", "--name", "sweep-variant/default"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    env = child_env(aws, PREFECT_WORKER_QUERY_SECONDS="1", PYTHONPATH=str(ROOT))
+    with process_worker(env, POOL, ["sweep-variant/default"], ROOT):
         with get_client(sync_client=True) as client:
             deployment = client.read_deployment_by_name("sweep-variant/default")
         assert deployment.work_pool_name == POOL
@@ -120,12 +71,6 @@ def test_variants_as_deployment_runs_share_their_jobs_and_a_rerun_starts_no_seco
         assert again["variant_runs"] == result["variant_runs"]
         assert sorted(j["TrainingJobName"] for j in training_jobs()) == sorted(names)  # no job
         assert again["leaderboard"] == result["leaderboard"]
-    finally:
-        worker.send_signal(signal.SIGINT)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
 
 
 def _setup(base: Any) -> Any:
