@@ -58,7 +58,6 @@ def prefect_updates(local: bool) -> dict[Any, Any]:
     (no ``PREFECT_API_URL``) turns it off. A server the user runs keeps its own setting.
     """
     from prefect.settings import (
-        PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         PREFECT_SERVER_ANALYTICS_ENABLED,
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
@@ -66,7 +65,7 @@ def prefect_updates(local: bool) -> dict[Any, Any]:
 
     # The sync engine joins the heartbeat thread after every flow run (~1 s); a terminal run needs none.
     updates: dict[Any, Any] = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    if local or not (os.environ.get(PREFECT_API_URL.name) or PREFECT_API_URL.value()):  # env or profile
+    if local or not _prefect_server():
         updates[PREFECT_SERVER_ANALYTICS_ENABLED] = False
     if local:
         if PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name not in os.environ:
@@ -93,6 +92,13 @@ def _environment(local: bool, quotas: dict[str, int] | None = None, hyperpod: tu
             )
         stack.enter_context(temporary_settings(updates=prefect_updates(local)))
         yield
+
+
+def _prefect_server() -> str | None:
+    """The Prefect server this terminal points at (environment or profile), if any."""
+    from prefect.settings import PREFECT_API_URL
+
+    return os.environ.get(PREFECT_API_URL.name) or PREFECT_API_URL.value()
 
 
 def _load_params(path: Path | None) -> dict[str, Any]:
@@ -451,7 +457,7 @@ def sweep_cmd(
     and the winner; only the winner is deployed."""
     if variant_runs not in VARIANT_RUNS:
         raise typer.BadParameter(f"{variant_runs!r}: use {' or '.join(VARIANT_RUNS)}", param_hint="--variant-runs")
-    if variant_runs == "deployment" and (options.local or not os.environ.get("PREFECT_API_URL")):
+    if variant_runs == "deployment" and (options.local or not _prefect_server()):
         raise typer.BadParameter(
             "deployment runs the variants on the workers of a work pool: point PREFECT_API_URL at the server they "
             "poll, and run without --local (`novaflow local up` gives the workers an embedded AWS)",

@@ -112,3 +112,19 @@ def test_single_flight_hands_a_failure_to_every_waiter() -> None:
         single.run("baseline", broken)
     with pytest.raises(RuntimeError, match="baseline job failed"):
         single.run("baseline", lambda: "never run")
+
+
+def test_the_cli_refuses_a_variant_run_mode_it_cannot_honour_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from novaflow.cli import app
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    vary = ["--vary", "rft.overrides.lr=1e-5,2e-5"]
+    typo = CliRunner().invoke(app, ["run", "sweep", *vary, "--variant-runs", "threads"])
+    assert typo.exit_code == 2 and "'threads': use subflow or deployment" in typo.output
+    # the variants' runs would wait for workers that cannot reach this process's embedded AWS (or that no
+    # temporary server has): refused before anything starts
+    local = CliRunner().invoke(app, ["run", "sweep", "--local", *vary, "--variant-runs", "deployment"])
+    assert local.exit_code == 2 and "deployment runs the variants on the workers of a work pool" in local.output
+    assert "Traceback" not in typo.output + local.output
