@@ -4,6 +4,7 @@ and Approved; a bad variant refused by its name before anything runs; the same s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from novaflow.errors import ConfigError
 from novaflow.recipes.tables import load_price_table
 from novaflow.registry.packages import default_group, list_versions
 from novaflow.sweeps.leaderboard import holm_adjust
-from tests.flows.helpers import artifacts_of, logs_of, small_params, training_jobs
+from tests.flows.helpers import artifacts_of, logs_of, small_params, training_jobs, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -200,3 +201,43 @@ def test_a_bad_variant_is_refused_by_its_name_before_anything_runs(aws, tmp_path
     with pytest.raises(ConfigError, match=r"^variant typo: sft.overides.lr: no parameter 'overides' in sft"):
         sweep(base, unknown)
     assert training_jobs() == before  # nothing was submitted
+
+
+def test_a_failing_variant_stops_the_others_and_fails_the_sweep_naming_it(aws, tmp_path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = small_params("sweep-fail", tmp_path, stages=["sft"], skip=["baseline"], deploy={"enabled": False})
+    lrs = [
+        SweepVariant(name="lr-a", patch={"sft.overrides.lr": 1e-5}),
+        SweepVariant(name="lr-b", patch={"sft.overrides.lr": 2e-5}),
+    ]
+    aws.control.set_job_duration(60, "training")  # both SFT jobs train long enough to be caught at it
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            running = pool.submit(sweep, base, lrs, return_state=True)
+
+            def both() -> list[str]:
+                names = [j["TrainingJobName"] for j in training_jobs() if "-sft-lora-" in j["TrainingJobName"]]
+                return names if len(names) == 2 else []
+
+            failing, other = wait_for(both, 120, "both variants' SFT jobs")
+            aws.control.stall_job(other)
+            aws.control.fail_job(failing, "AlgorithmError: loss is NaN (emulated)")
+            state = running.result(timeout=180)
+    finally:
+        aws.control.set_job_duration(0.2, "training")
+    assert state.is_failed()
+    assert re.search(
+        rf"VariantFailed: variant lr-[ab]: stage sft failed: Job {failing} failed: AlgorithmError: loss is NaN",
+        state.message,
+    ), state.message
+    sagemaker = boto3.client("sagemaker")
+    assert sagemaker.describe_training_job(TrainingJobName=other)["TrainingJobStatus"] == "Stopped"  # not billing
+    assert sorted(j["TrainingJobName"] for j in training_jobs()) == sorted([failing, other])  # nothing after it
+
+
+def test_suspend_mode_needs_deployment_runs(aws, tmp_path) -> None:
+    base = small_params("sweep-suspend", tmp_path, wait={"mode": "suspend"})
+    with pytest.raises(ConfigError, match=r"^sweep: wait.mode suspend needs variant_runs deployment"):
+        sweep(base, VARIANTS)
+    assert training_jobs() == []
