@@ -57,6 +57,7 @@ from novaflow.registry.packages import APPROVED, REJECTED
 from novaflow.reports.run import RunReport
 from novaflow.runs.context import RunContext
 from novaflow.runs.graph import Graph
+from novaflow.settings import NovaflowSettings
 from novaflow.sweeps.leaderboard import Leaderboard, VariantOutcome, build_leaderboard
 from novaflow.sweeps.plan import PlannedJob, SweepPlan, plan_sweep, usage_cost
 from novaflow.sweeps.runs import VARIANT_DEPLOYMENT, VARIANT_RUNS, VariantRuns
@@ -266,7 +267,7 @@ def _finish(
         require_significance=gate.require_significance,
         higher_is_better=higher_is_better(gate.metric) if gate.higher_is_better is None else gate.higher_is_better,
     )
-    _record_decisions(board, candidates, sweep_name)
+    _record_decisions(board, candidates, sweep_name, run.settings)
     deployment = None
     if board.winner and base.deploy.enabled and "deploy" not in base.skip:
         winner = results[board.winner]
@@ -306,7 +307,12 @@ def _finish(
     }
 
 
-def _record_decisions(board: Leaderboard, candidates: Mapping[str, TrainedModel | None], sweep_name: str) -> None:
+def _record_decisions(
+    board: Leaderboard,
+    candidates: Mapping[str, TrainedModel | None],
+    sweep_name: str,
+    settings: NovaflowSettings,
+) -> None:
     """The winner's version Approved, every other variant's Rejected with the reason (a version two variants share
     is decided once, the winner's decision first)."""
     decided: set[str] = set()
@@ -317,10 +323,14 @@ def _record_decisions(board: Leaderboard, candidates: Mapping[str, TrainedModel 
             continue
         decided.add(trained.version.arn)
         if name == board.winner:
-            set_approval_task(trained.version.arn, APPROVED, f"sweep {sweep_name}: winner; {board.reason}")
+            set_approval_task(
+                trained.version.arn, APPROVED, f"sweep {sweep_name}: winner; {board.reason}", settings=settings
+            )
         else:
             lost = f"winner: {board.winner}" if board.winner else f"no winner: {board.reason}"
-            set_approval_task(trained.version.arn, REJECTED, f"sweep {sweep_name}: not the winner ({lost})")
+            set_approval_task(
+                trained.version.arn, REJECTED, f"sweep {sweep_name}: not the winner ({lost})", settings=settings
+            )
 
 
 def _deploy_winner(
@@ -333,7 +343,7 @@ def _deploy_winner(
     if trained.version is not None:
         from tasks.registry import approved_checkpoint_task
 
-        checkpoint = approved_checkpoint_task(trained.version.arn)
+        checkpoint = approved_checkpoint_task(trained.version.arn, settings=ctx.settings)
     stages = [deploy_stage(base.deploy, checkpoint=checkpoint)]
     if base.deploy.smoke_rows:
         stages.append(smoke_stage(base.deploy.smoke_rows, smoke_labels(base), eval_uri=data.uris[DataFormat.EVAL]))

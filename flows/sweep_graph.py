@@ -180,9 +180,7 @@ class NodeContexts:
             name = sweep if variants == every else f"{sweep}-{'+'.join(variants)}"
             self.logs[variants] = StageContext(self.run, model, RunLog(name), first.wait, group, self.work, self.owner)
         shared = self.logs[variants]
-        place = RunContext(
-            run_name=f"{self.setup.name}/{signature[:12]}", settings=self.run.settings, session=self.run.session
-        )
+        place = replace(self.run, run_name=f"{self.setup.name}/{signature[:12]}")
         return replace(shared, run=place, work=self.work / signature[:12])
 
     def jobs(self, variant: str) -> dict[str, dict[str, Any]]:
