@@ -26,6 +26,8 @@ from flows.stages.checks import registry_group
 from flows.stages.context import StageContext
 from flows.stages.run_log import RunLog
 from novaflow.errors import ConfigError
+from novaflow.jobs.records import JobRecord
+from novaflow.jobs.series import TrainingSeries
 from novaflow.runs.context import RunContext
 from novaflow.runs.graph import Graph, Stage
 from novaflow.sweeps.variants import Variant, apply_patch
@@ -183,15 +185,15 @@ class NodeContexts:
         place = replace(self.run, run_name=f"{self.setup.name}/{signature[:12]}")
         return replace(shared, run=place, work=self.work / signature[:12])
 
-    def jobs(self, variant: str) -> dict[str, dict[str, Any]]:
+    def jobs(self, variant: str) -> dict[str, dict[str, JobRecord]]:
         """The jobs of ``variant``'s stages (shared ones included): stage key -> {job key -> record}, from the logs
         of whoever ran them in this process (``sft``, or ``sft-<part>`` for a stage of several jobs)."""
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, dict[str, JobRecord]] = {}
         for key, log in self._logs_of(variant):
             out[key] = {name: rec for name, rec in log.jobs.items() if name == key or name.startswith(f"{key}-")}
         return out
 
-    def curves(self, variant: str) -> dict[str, Any]:
+    def curves(self, variant: str) -> dict[str, TrainingSeries]:
         """The training curves of ``variant``'s stages by stage key."""
         return {key: log.curves[key] for key, log in self._logs_of(variant) if key in log.curves}
 

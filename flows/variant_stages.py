@@ -24,8 +24,12 @@ from flows.stages.compare import COMPARE
 from flows.stages.context import StageContext
 from flows.stages.prepare_data import DATA
 from flows.stages.run_log import RunLog
+from flows.stages.training import TrainedModel
 from flows.sweep_graph import NodeContexts, SweepSetup
 from novaflow.errors import NovaflowError
+from novaflow.evaluation.compare import StageComparison
+from novaflow.jobs.records import JobRecord
+from novaflow.jobs.series import TrainingSeries
 from novaflow.runs.context import RunContext
 from novaflow.runs.graph import Clock, Graph, StageTiming
 from novaflow.runs.lease import RunNameLease
@@ -51,17 +55,17 @@ class VariantResult:
 
     name: str
     flow_run_id: str
-    comparison: Any = None
+    comparison: StageComparison | None = None
     """The variant's stage comparison (its last stage against the baseline), None when it has one stage."""
-    candidate: Any = None
+    candidate: TrainedModel | None = None
     """The variant's last training stage's model (checkpoint, model package version)."""
     outputs: dict[str, Any] = field(default_factory=dict)
     """Stage key -> output, for the evaluations and the data (the winner's smoke test reads the evaluation rows)."""
     timings: list[StageTiming] = field(default_factory=list)
     """The stages this run ran itself (not those it met another variant at), as offsets on the sweep's clock."""
-    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    jobs: dict[str, dict[str, JobRecord]] = field(default_factory=dict)
     """Stage key -> {job key -> job record}: every job the variant used (shared ones included)."""
-    curves: dict[str, Any] = field(default_factory=dict)
+    curves: dict[str, TrainingSeries] = field(default_factory=dict)
     """Stage key -> training curve."""
 
 
@@ -127,9 +131,9 @@ def variant_timeline(setup: SweepSetup, results: Mapping[str, VariantResult]) ->
     return sorted(first.values(), key=lambda t: (t.start, t.key))
 
 
-def variant_jobs(setup: SweepSetup, result: VariantResult) -> dict[str, Any]:
+def variant_jobs(setup: SweepSetup, result: VariantResult) -> dict[str, JobRecord]:
     """Every job a variant used by node (``sft``, ``lr-1e-05/rft``, ``<node>-<part>``)."""
-    out: dict[str, Any] = {}
+    out: dict[str, JobRecord] = {}
     for key, jobs in result.jobs.items():
         node = setup.merged.node_of[(result.name, key)]
         out.update({node + job[len(key) :]: record for job, record in jobs.items()})
