@@ -482,6 +482,8 @@ def sweep_cmd(
     )
     shared = [node for node, names in result["nodes"].items() if len(names) > 1]
     typer.echo(f"stages run once for every variant: {', '.join(shared) or 'none'}")
+    for name, run_id in result.get("variant_runs", {}).items():
+        typer.echo(f"variant {name}: flow run {run_id}")
     for line in result["plan"]:
         typer.echo(line)
     for line in result["lines"]:
