@@ -35,6 +35,7 @@ MAX_CRASH_RERUNS = 3
 """How many times one flow run is re-run after crashing (its 4th crash is left to the sweeper)."""
 RERUN_STATE_NAME = "Rerun after crash"
 STOP_CANCELLED = "novaflow: stop jobs of a cancelled run"
+STOP_TIMED_OUT = "novaflow: stop jobs of a suspended run that timed out"
 STOP_DEPLOYMENT = "stop-run-jobs/default"
 """The deployment (prefect.yaml) the stop automation runs; ``automations apply`` installs it only when it exists."""
 
@@ -128,6 +129,29 @@ def stop_cancelled_automation(deployment_id: str) -> Automation:
     )
 
 
+PAUSE_EXPIRED = "The flow was paused and never resumed."
+"""The message Prefect's server fails a paused or suspended run with when its timeout passes (pause expirations)."""
+
+
+def stop_timed_out_automation(deployment_id: str) -> Automation:
+    """Stop the jobs, and free the holds, of a run whose suspension timed out (``wait.max_wait_hours`` passed with
+    no resume): the server fails it with no process alive, so, as for a cancel, ``stop-run-jobs`` does it."""
+    stop = stop_cancelled_automation(deployment_id)
+    return Automation(
+        name=STOP_TIMED_OUT,
+        description="Stop the training jobs of a novaflow run whose suspension timed out, and free its holds.",
+        trigger=EventTrigger(
+            expect={"prefect.flow-run.Failed"},
+            match={"prefect.resource.id": "prefect.flow-run.*", "prefect.state-message": PAUSE_EXPIRED},
+            match_related={"prefect.resource.role": "flow", "prefect.resource.name": list(JOB_FLOW_NAMES)},
+            posture=Posture.Reactive,
+            threshold=1,
+            within=timedelta(0),
+        ),
+        actions=stop.actions,
+    )
+
+
 def failed_run_automation(block_document_id: str) -> Automation:
     """Failed, crashed and timed-out runs of every novaflow flow (cancelled runs are someone's decision)."""
     return Automation(
@@ -163,11 +187,12 @@ def approval_automation(block_document_id: str) -> Automation:
 def wanted_automations(
     block_document_id: str | None, max_reruns: int = MAX_CRASH_RERUNS, stop_deployment_id: str | None = None
 ) -> list[Automation]:
-    """The crash re-run (unless ``max_reruns`` is 0); the cancelled-run stop when its deployment exists; the two
+    """The crash re-run (unless ``max_reruns`` is 0); the cancelled and timed-out run stops when their deployment
+    exists; the two
     notifications when there is a block to send them."""
     wanted = [rerun_crashed_automation(max_reruns)] if max_reruns > 0 else []
     if stop_deployment_id:
-        wanted.append(stop_cancelled_automation(stop_deployment_id))
+        wanted += [stop_cancelled_automation(stop_deployment_id), stop_timed_out_automation(stop_deployment_id)]
     if block_document_id:
         wanted += [failed_run_automation(block_document_id), approval_automation(block_document_id)]
     return wanted

@@ -19,6 +19,7 @@ from prefect.exceptions import ObjectNotFound
 from novaflow.runs.ledger import stop_jobs_of_run
 from novaflow.runs.sweep import sweep_orphaned_jobs
 from tasks.credentials import CredentialsParameter, credentials_from_parameters, use_run_credentials
+from tasks.runs import release_run_holds
 
 
 def prefect_gone_since(run_id: str, registered: datetime) -> datetime | None:
@@ -56,13 +57,18 @@ def stop_run_jobs(flow_run_id: str) -> list[str]:
     """Stop the running jobs of flow run ``flow_run_id`` (with that run's own credentials block, if it had one).
 
     Run by the automation ``novaflow: stop jobs of a cancelled run`` (:mod:`flows.automations`): a run suspended in
-    ``wait.mode: suspend`` has no process to run its cancellation hook, so the server starts this instead.
+    ``wait.mode: suspend`` has no process to run its cancellation hook, so the server starts this instead; it also
+    frees what the suspended run kept (its quota leases, its run name).
     """
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(UUID(flow_run_id))
     settings = use_run_credentials(credentials_from_parameters(run.parameters or {}))
     stopped = stop_jobs_of_run(flow_run_id, settings)
-    get_run_logger().warning(
+    logger = get_run_logger()
+    logger.warning(
         "flow run %s is %s: stopped job(s) %s", flow_run_id, run.state_name, ", ".join(stopped) or "(none running)"
     )
+    freed = release_run_holds(flow_run_id, settings)
+    if freed:
+        logger.warning("flow run %s is %s: released %s", flow_run_id, run.state_name, "; ".join(freed))
     return stopped

@@ -97,6 +97,17 @@ class NovaflowSettings(BaseSettings):
         description="How long a run's hold on its run name outlives its last renewal (renewed every third of it): "
         "a run whose process died frees its name after this long.",
     )
+    watch_events_queue: str | None = Field(
+        None,
+        description="SQS queue `novaflow watch` reads the jobs' end events from (it creates the queue and its "
+        "EventBridge rules when missing); empty = the watcher polls the suspended runs' jobs instead.",
+    )
+    watch_safety_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="With watch_events_queue: how often `novaflow watch` also polls the suspended runs' jobs (and "
+        "renews their holds), so a missed event never strands a run.",
+    )
 
     @field_validator("subnets", "security_group_ids", mode="before")
     @classmethod

@@ -8,6 +8,8 @@ streams the job's log lines to the run logger and keeps a progress artifact at s
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from uuid import UUID
 
 from prefect import get_run_logger, task
@@ -89,13 +91,29 @@ def submit_job_task(
     return record
 
 
-class ProgressReporter:
-    """Turns log lines into run-log lines and a progress artifact (step / max_steps)."""
+PROGRESS_UPDATE_SECONDS = 2.0
+"""Least time between two updates of a job's progress artifact (each is an API call)."""
 
-    def __init__(self, record: JobRecord, max_steps: int | None, stage: str | None = None) -> None:
+
+class ProgressReporter:
+    """Turns log lines into run-log lines and a progress artifact (step / max_steps).
+
+    The artifact is updated at most every ``PROGRESS_UPDATE_SECONDS``: a job's log arrives in pages, and a run
+    resumed after its job ended (``wait.mode: suspend``) reads the whole log at once - one update per metric line
+    was a hundred API calls of worker time for a progress bar that ends at 100 % anyway."""
+
+    def __init__(
+        self,
+        record: JobRecord,
+        max_steps: int | None,
+        stage: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.logger = get_run_logger()
         self.max_steps = max_steps
         self.lines: list[str] = []
+        self.clock = clock
+        self.updated: float | None = None
         # One card per stage, named by the stage a person knows ("sft-progress"), not by the job's hash name.
         what = f"{stage} (job {record.name})" if stage else f"job {record.name}"
         artifact_id = create_progress_artifact(
@@ -108,8 +126,10 @@ class ProgressReporter:
         self.lines.append(line.message)
         self.logger.info("[%s] %s", line.stream, line.message)
         metric = parse_metric_line(line.message)
-        if metric and self.max_steps:
+        now = self.clock()
+        if metric and self.max_steps and (self.updated is None or now - self.updated >= PROGRESS_UPDATE_SECONDS):
             update_progress_artifact(self.artifact_id, min(100.0, 100.0 * metric["step"] / self.max_steps))
+            self.updated = now
 
 
 def max_steps_of(spec: JobSpec | None) -> int | None:

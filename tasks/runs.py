@@ -13,15 +13,16 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.context import get_run_context
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, Pause
-from prefect.flow_runs import suspend_flow_run
 
-from novaflow.jobs.backends import get_backend
 from novaflow.jobs.records import JobRecord
-from novaflow.runs.lease import LeaseState, RunNameLease
+from novaflow.runs.graph import StageParked
+from novaflow.runs.lease import LeaseState, RunNameLease, release_suspended
 from novaflow.runs.ledger import register_job
 from novaflow.runs.notifications import check_topic, disable, enable, follow_jobs
+from novaflow.runs.suspension import WaitedJob, forget_run_name, record_run_name, run_name_of
 from novaflow.settings import NovaflowSettings, load_settings
 from tasks.common import AWS_RETRIES
+from tasks.quotas import release_quota_holds
 
 
 def current_flow_run_id() -> str:
@@ -91,7 +92,12 @@ RUN_NAME_POLL_SECONDS = 2.0
 
 @contextmanager
 def run_name_held(
-    run_name: str, *, wait_seconds: float, settings: NovaflowSettings, poll_seconds: float = RUN_NAME_POLL_SECONDS
+    run_name: str,
+    *,
+    wait_seconds: float,
+    settings: NovaflowSettings,
+    poll_seconds: float = RUN_NAME_POLL_SECONDS,
+    suspended_seconds: float | None = None,
 ) -> Iterator[None]:
     """Hold ``run_name`` for a whole flow run: a second run of the name, on any worker, waits for the first.
 
@@ -100,6 +106,10 @@ def run_name_held(
     and not a Prefect limit); a killed holder frees the name once its lease is ``run_lease_seconds`` old, and a
     re-run of the same flow run takes it back at once. After ``wait_seconds`` the run stops with one line
     naming the holder.
+
+    Suspended (``wait.mode: suspend``), the run keeps the name: the lease is rewritten to last
+    ``suspended_seconds`` (default ``wait_seconds``: the longest a job is waited on) and recorded in the run's
+    holds, so ``novaflow watch`` renews it and a cancel frees it (:func:`release_run_holds`).
     """
     logger = get_run_logger()
     ctx = get_run_context()
@@ -121,15 +131,17 @@ def run_name_held(
     try:
         yield
     except Pause:
-        # Suspended: the same flow run comes back (resumed) and takes its lease back; until then the lease lapses
-        # after run_lease_seconds, as for a dead holder.
-        lease.stop_renewing()
+        # Suspended: the same flow run comes back (resumed) and takes its lease back; until then nobody else may.
+        lease.keep_while_suspended(suspended_seconds if suspended_seconds is not None else wait_seconds)
+        record_run_name(run_id, run_name, settings)
         raise
     except BaseException:
         lease.release()
+        forget_run_name(run_id, settings)
         raise
     else:
         lease.release()
+        forget_run_name(run_id, settings)
     finally:
         if lease.lost:
             logger.error("run name %r: this run's lease was taken over by %s meanwhile", run_name, lease.lost)
@@ -138,23 +150,31 @@ def run_name_held(
 WAIT_MODES = ("block", "suspend")
 
 
-def suspend_while_running(
-    record: JobRecord, mode: str, timeout_seconds: float, settings: NovaflowSettings | None
-) -> None:
-    """In ``suspend`` mode, suspend this flow run while ``record``'s job runs, so it holds no worker meanwhile.
+def park_while_running(stage: str, record: JobRecord, mode: str, settings: NovaflowSettings) -> None:
+    """In ``suspend`` mode, park the stage while ``record``'s job runs, so the run can suspend and hold no worker.
 
-    Prefect's ``suspend_flow_run`` ends the flow process (the run is Suspended, its infrastructure released);
-    ``novaflow watch`` resumes it when the job ends, and the resumed run replays from the start: its submits come
-    from their cached records (nothing is submitted twice), and the suspension keyed by the job name is not taken
-    again, so the run goes on to read the finished job. A job already finished does not suspend. Must be called
-    from the flow itself (not a task), on a deployed run (Prefect needs a deployment to resume it).
+    The stage ends with :class:`~novaflow.runs.graph.StageParked`; the graph runner (:mod:`flows.graph`) goes on
+    with the other stages and suspends the run from the flow's thread once all that is left waits on jobs.
+    ``novaflow watch`` resumes it when one of those jobs ends, and the resumed run replays from the start: its
+    submits come from their cached records (nothing is submitted twice) and a job that has ended does not park,
+    so the stage goes on to read it. Suspending needs a deployed run (Prefect reschedules it on its work pool).
     """
     if mode != "suspend":
         return
-    state = get_backend(record.platform, settings).describe(record.name)
+    state = WaitedJob.of(stage, record).state(settings)
     if state is None or state.status.terminal:
         return
-    get_run_logger().info(
-        "suspending while job %s runs (%s); `novaflow watch` resumes this run", record.name, state.raw_status
-    )
-    suspend_flow_run(key=f"job-{record.name}", timeout=int(timeout_seconds))
+    get_run_logger().info("%s: job %s is %s; parking the stage until it ends", stage, record.name, state.raw_status)
+    raise StageParked(stage, record)
+
+
+def release_run_holds(run_id: str, settings: NovaflowSettings) -> list[str]:
+    """Free what a run suspended in ``wait.mode: suspend`` still holds: its quota leases and its run name (it was
+    cancelled, or timed out, with no process to release them); returns one line per hold freed."""
+    freed = [f"{hold.slots} slot(s) of {hold.limit} (job {hold.job})" for hold in release_quota_holds(run_id, settings)]
+    run_name = run_name_of(run_id, settings)
+    if run_name is not None:
+        if release_suspended(run_name, run_id, settings):
+            freed.append(f"run name {run_name!r}")
+        forget_run_name(run_id, settings)
+    return freed

@@ -21,8 +21,8 @@ from novaflow.jobs.spec import JobSpec
 from novaflow.quotas.refusals import is_capacity_failure
 from novaflow.tracking.mlflow import is_sagemaker_mlflow_arn
 from tasks.jobs import dry_run_task, submit_job_task, wait_job_task
-from tasks.quotas import run_job_within_quota
-from tasks.runs import register_job_task, suspend_while_running
+from tasks.quotas import KeepWhileSuspended, run_job_within_quota
+from tasks.runs import current_flow_run_id, park_while_running, register_job_task
 
 
 def run_job(ctx: StageContext, stage: str, spec: JobSpec, job: JobParams) -> JobRecord:
@@ -66,6 +66,9 @@ def run_job(ctx: StageContext, stage: str, spec: JobSpec, job: JobParams) -> Job
         poll_seconds=wait.poll_seconds,
         max_poll_seconds=wait.max_poll_seconds,
         max_wait_hours=wait.max_wait_hours,
+        keep=KeepWhileSuspended(current_flow_run_id(), settings, wait.max_wait_hours * 3600)
+        if wait.mode == "suspend"
+        else None,
     )
     log.jobs[stage] = done
     return done
@@ -73,7 +76,7 @@ def run_job(ctx: StageContext, stage: str, spec: JobSpec, job: JobParams) -> Job
 
 def _wait(ctx: StageContext, stage: str, record: JobRecord, spec: JobSpec) -> JobRecord:
     wait = ctx.wait
-    suspend_while_running(record, wait.mode, wait.max_wait_hours * 3600, ctx.settings)
+    park_while_running(stage, record, wait.mode, ctx.settings)
     try:
         return wait_job_task(
             record,

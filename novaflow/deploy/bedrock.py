@@ -34,7 +34,7 @@ from novaflow.deploy.tags import (
     novaflow_tags,
     to_bedrock,
 )
-from novaflow.deploy.waiting import wait_for_status
+from novaflow.deploy.waiting import SERVING_WAIT, wait_for_status
 from novaflow.errors import DeployError
 from novaflow.settings import NovaflowSettings, load_settings
 
@@ -131,7 +131,7 @@ def deploy_bedrock(
     """
     settings = settings or load_settings()
     bedrock = get_client("bedrock", settings)
-    backoff = backoff or Backoff(initial=30, factor=1.5, maximum=60, deadline=3600)
+    backoff = backoff or SERVING_WAIT
     waiting: dict[str, Any] = {"backoff": backoff, "sleep": sleep, "clock": clock}
 
     existing = _existing_deployment(bedrock, spec)

@@ -42,7 +42,7 @@ from novaflow.deploy.images import inference_image_uri
 from novaflow.deploy.roles import default_role_name, ensure_execution_role
 from novaflow.deploy.tags import ESCROW_TAG_KEY, SPEC_KEY, escrow_tag_value, from_aws, is_managed, novaflow_tags, to_aws
 from novaflow.deploy.teardown import Resource, delete_role
-from novaflow.deploy.waiting import wait_for_status
+from novaflow.deploy.waiting import SERVING_WAIT, wait_for_status
 from novaflow.errors import ConfigError, DeployError
 from novaflow.settings import NovaflowSettings, load_settings
 
@@ -435,7 +435,7 @@ def _wait_component(
         done={IN_SERVICE},
         failed=COMPONENT_FAILED,
         failure_reason=lambda d: d.get("FailureReason"),
-        backoff=backoff or Backoff(initial=30, factor=1.5, maximum=60, deadline=3600),
+        backoff=backoff or SERVING_WAIT,
         sleep=sleep,
     )
     found = describe_component(name, settings)

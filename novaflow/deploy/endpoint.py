@@ -32,7 +32,7 @@ from novaflow.deploy.endpoint_spec import (
 from novaflow.deploy.images import inference_image_uri
 from novaflow.deploy.roles import ensure_execution_role
 from novaflow.deploy.tags import SPEC_KEY, from_aws, is_managed, to_aws
-from novaflow.deploy.waiting import wait_for_status
+from novaflow.deploy.waiting import SERVING_WAIT, wait_for_status
 from novaflow.errors import DeployError
 from novaflow.settings import NovaflowSettings, load_settings
 
@@ -120,7 +120,7 @@ def wait_for_endpoint(
         done={IN_SERVICE},
         failed=ENDPOINT_FAILED,
         failure_reason=lambda d: d.get("FailureReason"),
-        backoff=backoff or Backoff(initial=30, factor=1.5, maximum=60, deadline=3600),
+        backoff=backoff or SERVING_WAIT,
         sleep=sleep,
         clock=clock,
         on_status=on_status,

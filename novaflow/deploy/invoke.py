@@ -86,9 +86,18 @@ def parse_completion(payload: bytes, latency: float = 0.0) -> Completion:
     )
 
 
-def _component(name: str | None) -> dict[str, str]:
-    """``InferenceComponentName`` when a call goes to one inference component of the endpoint."""
-    return {"InferenceComponentName": name} if name else {}
+def _endpoint_request(endpoint_name: str, body: dict[str, Any], inference_component: str | None) -> dict[str, Any]:
+    """The arguments InvokeEndpoint and InvokeEndpointWithResponseStream share: the chat body as JSON, and
+    ``InferenceComponentName`` when the call goes to one inference component of the endpoint."""
+    request: dict[str, Any] = {
+        "EndpointName": endpoint_name,
+        "Body": json.dumps(body).encode(),
+        "ContentType": "application/json",
+        "Accept": "application/json",
+    }
+    if inference_component:
+        request["InferenceComponentName"] = inference_component
+    return request
 
 
 def invoke_endpoint(
@@ -108,13 +117,7 @@ def invoke_endpoint(
     runtime = get_client("sagemaker-runtime", settings)
     start = clock()
     try:
-        response = runtime.invoke_endpoint(
-            EndpointName=endpoint_name,
-            Body=json.dumps(body).encode(),
-            ContentType="application/json",
-            Accept="application/json",
-            **_component(inference_component),
-        )
+        response = runtime.invoke_endpoint(**_endpoint_request(endpoint_name, body, inference_component))
         payload = response["Body"].read()
     except ClientError as exc:
         raise wrap_client_error(exc, f"invoke endpoint {endpoint_name}") from exc
@@ -141,11 +144,7 @@ def invoke_endpoint_stream(
     assembler = StreamAssembler(clock=clock)
     try:
         response = runtime.invoke_endpoint_with_response_stream(
-            EndpointName=endpoint_name,
-            Body=json.dumps(body).encode(),
-            ContentType="application/json",
-            Accept="application/json",
-            **_component(inference_component),
+            **_endpoint_request(endpoint_name, body, inference_component)
         )
         for event in response["Body"]:
             if "PayloadPart" in event:

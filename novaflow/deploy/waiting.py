@@ -17,6 +17,10 @@ from novaflow.errors import DeployError
 
 T = TypeVar("T")
 
+SERVING_WAIT = Backoff(initial=30, factor=1.5, maximum=60, deadline=3600)
+"""How an endpoint, an inference component or a Bedrock deployment is waited for when the caller names no backoff:
+every 30 s, growing to 60 s, for an hour (they take 10-45 minutes to serve)."""
+
 
 @dataclass
 class WaitOutcome(Generic[T]):

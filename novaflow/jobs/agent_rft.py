@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
-from novaflow.aws import get_client, is_not_found, wrap_client_error
+from novaflow.aws import get_client
 from novaflow.catalog import Method, Platform
 from novaflow.errors import RecipeError
-from novaflow.jobs.backend_base import JobState
+from novaflow.jobs.backend_base import ClientBackend, JobState
 from novaflow.jobs.records import map_status
 from novaflow.jobs.serverless import ServerlessRefs, is_package_arn, sdk_tags
 from novaflow.jobs.spec import JobSpec
@@ -185,27 +184,22 @@ def service_output(raw: dict[str, Any]) -> dict[str, Any]:
     return output if isinstance(output, dict) else {}
 
 
-class AgentRFTBackend:
+class AgentRFTBackend(ClientBackend):
     """``DescribeJob`` / ``CreateJob`` / ``StopJob`` of the AgentRFT category behind the backend interface."""
 
     platform = Platform.SERVERLESS
     create_operation = "CreateJob"
+    stopping = "Stopping multi-turn RFT job"
     log_group = LOG_GROUP
 
     def __init__(self, settings: NovaflowSettings | None = None, client: BaseClient | None = None) -> None:
         self._client = client or get_client("sagemaker", settings)
 
-    @property
-    def client(self) -> BaseClient:
-        return self._client
+    def _describe(self, name: str) -> dict[str, Any]:
+        raw: dict[str, Any] = self._client.describe_job(JobName=name, JobCategory=JOB_CATEGORY)
+        return raw
 
-    def describe(self, name: str) -> JobState | None:
-        try:
-            raw = self._client.describe_job(JobName=name, JobCategory=JOB_CATEGORY)
-        except ClientError as exc:
-            if is_not_found(exc):
-                return None
-            raise
+    def _state(self, name: str, raw: dict[str, Any]) -> JobState:
         output = service_output(raw)
         usage = output.get("BillableTokenUsage") or {}
         tokens = sum(int(v) for v in usage.values() if isinstance(v, (int, float))) if usage else None
@@ -227,8 +221,5 @@ class AgentRFTBackend:
     def create(self, request: dict[str, Any]) -> str | None:
         return self._client.create_job(**request).get("JobArn")
 
-    def stop(self, name: str) -> None:
-        try:
-            self._client.stop_job(JobName=name, JobCategory=JOB_CATEGORY)
-        except ClientError as exc:
-            raise wrap_client_error(exc, f"Stopping multi-turn RFT job {name}") from exc
+    def _stop(self, name: str) -> None:
+        self._client.stop_job(JobName=name, JobCategory=JOB_CATEGORY)

@@ -12,35 +12,29 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
-from novaflow.aws import get_client, is_not_found, wrap_client_error
+from novaflow.aws import get_client
 from novaflow.catalog import Method, Platform
 from novaflow.errors import JobError
 from novaflow.jobs.agent_rft import AgentRFTBackend
-from novaflow.jobs.backend_base import JobBackend, JobState
+from novaflow.jobs.backend_base import ClientBackend, JobBackend, JobState
 from novaflow.jobs.records import map_status
 from novaflow.settings import NovaflowSettings
 
 
-class SageMakerBackend:
+class SageMakerBackend(ClientBackend):
     platform = Platform.SMTJ
     create_operation = "CreateTrainingJob"
+    stopping = "Stopping training job"
 
     def __init__(self, settings: NovaflowSettings | None = None, client: BaseClient | None = None) -> None:
         self._client = client or get_client("sagemaker", settings)
 
-    @property
-    def client(self) -> BaseClient:
-        return self._client
+    def _describe(self, name: str) -> dict[str, Any]:
+        raw: dict[str, Any] = self._client.describe_training_job(TrainingJobName=name)
+        return raw
 
-    def describe(self, name: str) -> JobState | None:
-        try:
-            raw = self._client.describe_training_job(TrainingJobName=name)
-        except ClientError as exc:
-            if is_not_found(exc):
-                return None
-            raise
+    def _state(self, name: str, raw: dict[str, Any]) -> JobState:
         return JobState(
             name=name,
             status=map_status(raw["TrainingJobStatus"]),
@@ -56,11 +50,8 @@ class SageMakerBackend:
     def create(self, request: dict[str, Any]) -> str | None:
         return self._client.create_training_job(**request).get("TrainingJobArn")
 
-    def stop(self, name: str) -> None:
-        try:
-            self._client.stop_training_job(TrainingJobName=name)
-        except ClientError as exc:
-            raise wrap_client_error(exc, f"Stopping training job {name}") from exc
+    def _stop(self, name: str) -> None:
+        self._client.stop_training_job(TrainingJobName=name)
 
 
 class ServerlessBackend(SageMakerBackend):
@@ -76,24 +67,19 @@ class ServerlessBackend(SageMakerBackend):
         return state
 
 
-class BedrockBackend:
+class BedrockBackend(ClientBackend):
     platform = Platform.BEDROCK
     create_operation = "CreateModelCustomizationJob"
+    stopping = "Stopping Bedrock customization job"
 
     def __init__(self, settings: NovaflowSettings | None = None, client: BaseClient | None = None) -> None:
         self._client = client or get_client("bedrock", settings)
 
-    @property
-    def client(self) -> BaseClient:
-        return self._client
+    def _describe(self, name: str) -> dict[str, Any]:
+        raw: dict[str, Any] = self._client.get_model_customization_job(jobIdentifier=name)
+        return raw
 
-    def describe(self, name: str) -> JobState | None:
-        try:
-            raw = self._client.get_model_customization_job(jobIdentifier=name)
-        except ClientError as exc:
-            if is_not_found(exc):
-                return None
-            raise
+    def _state(self, name: str, raw: dict[str, Any]) -> JobState:
         return JobState(
             name=name,
             status=map_status(raw["status"]),
@@ -109,11 +95,8 @@ class BedrockBackend:
     def create(self, request: dict[str, Any]) -> str | None:
         return self._client.create_model_customization_job(**request).get("jobArn")
 
-    def stop(self, name: str) -> None:
-        try:
-            self._client.stop_model_customization_job(jobIdentifier=name)
-        except ClientError as exc:
-            raise wrap_client_error(exc, f"Stopping Bedrock customization job {name}") from exc
+    def _stop(self, name: str) -> None:
+        self._client.stop_model_customization_job(jobIdentifier=name)
 
 
 def get_backend(

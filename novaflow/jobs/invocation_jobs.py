@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
-from novaflow.aws import get_client, is_not_found, wrap_client_error
+from novaflow.aws import get_client
 from novaflow.catalog import Platform
 from novaflow.errors import JobError
-from novaflow.jobs.backend_base import JobState
+from novaflow.jobs.backend_base import ClientBackend, JobState
 from novaflow.jobs.records import JobStatus
 from novaflow.settings import NovaflowSettings
 
@@ -41,18 +40,15 @@ def invocation_status(raw: str) -> JobStatus:
     return status
 
 
-class InvocationJobBackend:
+class InvocationJobBackend(ClientBackend):
     """Bedrock batch inference jobs, found by name."""
 
     platform = Platform.BEDROCK
     create_operation = "CreateModelInvocationJob"
+    stopping = "Stopping Bedrock batch inference job"
 
     def __init__(self, settings: NovaflowSettings | None = None, client: BaseClient | None = None) -> None:
         self._client = client or get_client("bedrock", settings)
-
-    @property
-    def client(self) -> BaseClient:
-        return self._client
 
     def _arn(self, name: str) -> str | None:
         if name.startswith("arn:"):
@@ -67,16 +63,14 @@ class InvocationJobBackend:
             if not token:
                 return None
 
-    def describe(self, name: str) -> JobState | None:
+    def _describe(self, name: str) -> dict[str, Any] | None:
         arn = self._arn(name)
         if arn is None:
             return None
-        try:
-            raw: dict[str, Any] = self._client.get_model_invocation_job(jobIdentifier=arn)
-        except ClientError as exc:
-            if is_not_found(exc):
-                return None
-            raise
+        raw: dict[str, Any] = self._client.get_model_invocation_job(jobIdentifier=arn)
+        return raw
+
+    def _state(self, name: str, raw: dict[str, Any]) -> JobState:
         return JobState(
             name=str(raw.get("jobName") or name),
             status=invocation_status(raw["status"]),
@@ -91,11 +85,8 @@ class InvocationJobBackend:
     def create(self, request: dict[str, Any]) -> str | None:
         return self._client.create_model_invocation_job(**request).get("jobArn")
 
-    def stop(self, name: str) -> None:
+    def _stop(self, name: str) -> None:
         arn = self._arn(name)
         if arn is None:
             raise JobError(f"No Bedrock batch inference job named {name} to stop.", job_name=name)
-        try:
-            self._client.stop_model_invocation_job(jobIdentifier=arn)
-        except ClientError as exc:
-            raise wrap_client_error(exc, f"Stopping Bedrock batch inference job {name}") from exc
+        self._client.stop_model_invocation_job(jobIdentifier=arn)

@@ -154,15 +154,11 @@ def _finish(name: str, platform: Platform, state: JobState, tail: deque[str], re
     shown = "\n".join(f"    {line}" for line in lines[-10:])
     logs = f"\n  last log lines:\n{shown}" if lines else ""
     if state.status is JobStatus.STOPPED:
-        raise JobError(
-            f"Job {name} was stopped (by a user or its stopping condition), not failed.{logs}",
-            job_name=name,
-            status=state.raw_status,
-            failure_reason=state.failure_reason,
-            log_tail=lines,
-        )
+        ended = "was stopped (by a user or its stopping condition), not failed"
+    else:
+        ended = f"failed: {state.failure_reason or 'no FailureReason given'}"
     raise JobError(
-        f"Job {name} failed: {state.failure_reason or 'no FailureReason given'}.{logs}",
+        f"Job {name} {ended}.{logs}",
         job_name=name,
         status=state.raw_status,
         failure_reason=state.failure_reason,

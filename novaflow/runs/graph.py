@@ -157,6 +157,28 @@ class StageFailed(NovaflowError):
         """Every stage that ran, with its status (filled when the run has wound down)."""
 
 
+class StageParked(BaseException):
+    """Raised by a stage that waits on something outside the process (its job runs for hours) and needs no thread
+    meanwhile: the runner stops counting it as running, goes on with the others, and when nothing else runs ends
+    with :class:`GraphParked` - the flow then suspends, and a replay picks the stage up where it was.
+
+    A ``BaseException`` so that no ``except Exception`` on its way up takes it for the stage's failure."""
+
+    def __init__(self, key: str, waits_on: Any) -> None:
+        super().__init__(f"stage {key} waits on {waits_on}")
+        self.key = key
+        self.waits_on = waits_on
+
+
+class GraphParked(BaseException):
+    """Every stage still to run waits outside the process: ``parked`` (by stage key) says on what."""
+
+    def __init__(self, parked: Mapping[str, StageParked], result: GraphRun) -> None:
+        super().__init__(f"stages {', '.join(sorted(parked))} wait outside this process")
+        self.parked = dict(parked)
+        self.result = result
+
+
 @dataclass
 class Clock:
     """Offsets from the run's start (monotonic), so the timeline is immune to wall-clock changes."""
@@ -202,6 +224,9 @@ def run_graph(
     a thread pool as wide as the graph); the Prefect layer passes one that carries the flow run's context.
     ``given`` are outputs that exist before the run (a sweep's shared stages); ``record`` sees each timing as it
     is taken (the run log).
+
+    A stage that raises :class:`StageParked` is neither done nor failed: the others go on, and when none runs any
+    more the run ends with :class:`GraphParked` naming the parked stages (a failure wins over parking).
     """
     from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -209,6 +234,7 @@ def run_graph(
     result = GraphRun(outputs=dict(given or {}))
     done = {graph.producer[name] for name in result.outputs if name in graph.producer}
     running: dict[Future[Any], tuple[str, float]] = {}
+    parked: dict[str, StageParked] = {}
     failed: StageFailed | None = None
     pool = ThreadPoolExecutor(max_workers=max(1, len(graph.stages)), thread_name_prefix="stage") if not spawn else None
 
@@ -232,6 +258,9 @@ def run_graph(
             for future in finished:
                 key, began = running.pop(future)
                 error = future.exception()
+                if isinstance(error, StageParked):
+                    parked[key] = error
+                    continue
                 if error is None:
                     result.outputs[graph.stages[key].gives] = future.result()
                     done.add(key)
@@ -246,7 +275,7 @@ def run_graph(
                 if on_failure is not None:
                     on_failure(key, error)
             if failed is None:
-                for key in graph.ready(done, {k for k, _ in running.values()}):
+                for key in graph.ready(done, {k for k, _ in running.values()} | set(parked)):
                     start(key)
     finally:
         if pool is not None:
@@ -254,4 +283,6 @@ def run_graph(
     if failed is not None:
         failed.timings = result.timings
         raise failed
+    if parked:
+        raise GraphParked(parked, result)
     return result

@@ -202,6 +202,16 @@ class RunNameLease:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def keep_while_suspended(self, ttl_seconds: float) -> None:
+        """Stop renewing, and rewrite the lease to outlive the suspension: ``ttl_seconds`` (the longest the run's
+        jobs may take) instead of the short ttl a live holder renews. The watcher renews it meanwhile
+        (:func:`renew_suspended`); the resumed run, its own holder, takes it back at once."""
+        self.stop_renewing()
+        if self._etag is None:
+            return
+        self.ttl = float(ttl_seconds)
+        self.renew()
+
     def release(self) -> None:
         """Stop renewing and delete the lease if it is still ours (a run that lost it deletes nothing)."""
         self._stop.set()
@@ -224,3 +234,37 @@ def _age(response: dict[str, Any]) -> float:
     date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
     now = parsedate_to_datetime(date) if date else datetime.now(UTC)
     return max((now - modified).total_seconds(), 0.0)
+
+
+def _as_holder(
+    run_name: str, run_id: str, settings: NovaflowSettings, ttl_seconds: float | None
+) -> RunNameLease | None:
+    """A handle on ``run_name``'s lease if run ``run_id`` holds it (None when another run, or nobody, does)."""
+    probe = RunNameLease(run_name, holder="", holder_id=run_id, settings=settings)
+    current = probe.read()
+    if current is None or current.holder_id != run_id:
+        return None
+    lease = RunNameLease(
+        run_name,
+        holder=current.holder,
+        holder_id=run_id,
+        settings=settings,
+        ttl_seconds=ttl_seconds if ttl_seconds is not None else current.ttl_seconds,
+    )
+    lease._etag = current.etag
+    return lease
+
+
+def renew_suspended(run_name: str, run_id: str, settings: NovaflowSettings) -> bool:
+    """Renew the lease a suspended run ``run_id`` keeps on ``run_name`` (same ttl); False when it is not its."""
+    lease = _as_holder(run_name, run_id, settings, None)
+    return lease is not None and lease.renew()
+
+
+def release_suspended(run_name: str, run_id: str, settings: NovaflowSettings) -> bool:
+    """Free ``run_name`` if run ``run_id`` still holds it (its run was cancelled while suspended)."""
+    lease = _as_holder(run_name, run_id, settings, None)
+    if lease is None:
+        return False
+    lease.release()
+    return True

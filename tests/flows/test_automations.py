@@ -25,6 +25,7 @@ from flows.automations import (
     RERUN_CRASHED,
     RERUN_STATE_NAME,
     STOP_CANCELLED,
+    STOP_TIMED_OUT,
     WAITING_FOR_APPROVAL,
     apply_automations,
 )
@@ -93,11 +94,13 @@ def test_apply_creates_both_automations_once_and_updates_them_in_place(webhook) 
     assert result.exit_code == 0, result.output
     # (the cancelled-run stop is installed too when the stop-run-jobs deployment exists on the server)
     assert result.output.splitlines() == [f"{name}: {automation_id}" for name, automation_id in first.items()]
-    assert [RERUN_CRASHED, FAILED_RUN, WAITING_FOR_APPROVAL] == [n for n in first if n != STOP_CANCELLED]
-    without_block = CliRunner().invoke(app, ["automations", "apply", "--max-reruns", "2"])
-    assert [line for line in without_block.output.splitlines() if STOP_CANCELLED not in line] == [
-        f"{RERUN_CRASHED}: {first[RERUN_CRASHED]}"
+    assert [RERUN_CRASHED, FAILED_RUN, WAITING_FOR_APPROVAL] == [
+        n for n in first if n not in {STOP_CANCELLED, STOP_TIMED_OUT}
     ]
+    without_block = CliRunner().invoke(app, ["automations", "apply", "--max-reruns", "2"])
+    assert [
+        line for line in without_block.output.splitlines() if STOP_CANCELLED not in line and STOP_TIMED_OUT not in line
+    ] == [f"{RERUN_CRASHED}: {first[RERUN_CRASHED]}"]
     assert Automation.read(name=RERUN_CRASHED).trigger.model_dump(mode="json")["match"]["prefect.run-count"] == [
         "1",
         "2",
@@ -140,3 +143,27 @@ def test_a_run_paused_for_approval_sends_the_approval_notification(webhook) -> N
     notes = [n for n in received if "waits for approval" in n["subject"]]
     assert notes, f"no approval notification within 60 s; got {received}"
     assert "passed its deployment gate and waits for a person" in notes[0]["body"]
+
+
+def test_a_suspended_run_that_timed_out_has_its_jobs_stopped_like_a_cancelled_one() -> None:
+    """The server fails an expired suspension with a fixed message; the automation matches that message (a
+    resource label of the Failed event) and runs the same stop-run-jobs deployment as the cancel automation."""
+    import inspect
+    from uuid import uuid4
+
+    from prefect.server.services import pause_expirations
+
+    from flows.automations import PAUSE_EXPIRED, stop_cancelled_automation, stop_timed_out_automation
+
+    assert f'message="{PAUSE_EXPIRED}"' in inspect.getsource(pause_expirations)
+    deployment = str(uuid4())
+    timed_out = stop_timed_out_automation(deployment)
+    assert timed_out.name == STOP_TIMED_OUT
+    trigger = timed_out.trigger.model_dump(mode="json")
+    assert trigger["expect"] == ["prefect.flow-run.Failed"]
+    assert trigger["match"] == {"prefect.resource.id": "prefect.flow-run.*", "prefect.state-message": PAUSE_EXPIRED}
+    cancelled = stop_cancelled_automation(deployment)
+    assert trigger["match_related"] == cancelled.trigger.model_dump(mode="json")["match_related"]
+    assert [a.model_dump(mode="json") for a in timed_out.actions] == [
+        a.model_dump(mode="json") for a in cancelled.actions
+    ]

@@ -1,31 +1,31 @@
 """Close moto 5.2.5's Bedrock gaps: ARN lookups, job and model status, imports, deployments, Converse.
 
 Stock moto leaves customization jobs InProgress forever, cannot find a job by ARN (the ARN arrives URL-encoded),
-reports an ``outputModelArn`` that is not the custom model's ARN, and has no custom-model import, on-demand
-deployment, provisioned throughput or Converse. novaflow's Bedrock deployer polls each of these, so they are
-added with AWS's request and response shapes and state-managed statuses (models ``bedrock::*``, default
-``immediate``). Deployments and provisioned throughputs are listable and carry the tags given at creation
-(teardown proves ownership by them), through moto's own tagger: its ARN check is widened to include them.
-Converse answers from the emulated model behind the deployment (:mod:`novaflow.local.emulator.serving`).
+ignores ``clientRequestToken``, reports an ``outputModelArn`` that is not the custom model's ARN, and has no
+custom-model import, on-demand deployment, provisioned throughput or Converse. novaflow's Bedrock deployer polls
+each of these, so they are added with AWS's request and response shapes and state-managed statuses (models
+``bedrock::*``, default ``immediate``). Customization jobs are kept in a
+:class:`~novaflow.local.aws.bedrock_tables.BedrockTable`, as are batch inference jobs, deployments and
+provisioned throughputs. Deployments and
+provisioned throughputs are listable and carry the tags given at creation (teardown proves ownership by them),
+through moto's own tagger: its ARN check is widened to include them. Converse answers from the emulated model
+behind the deployment (:mod:`novaflow.local.emulator.serving`).
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import unquote
+from typing import Any, ClassVar, TypeVar
 
 from moto.bedrock import models as br_models
 from moto.bedrock import responses as br_responses
 from moto.bedrock.exceptions import ResourceNotFoundException
 from moto.bedrockruntime import responses as rt_responses
-from moto.core.exceptions import ServiceException
 from moto.moto_api import state_manager
 from moto.moto_api._internal.managed_state_model import ManagedState
 
+from novaflow.local.aws.bedrock_tables import BedrockTable, ConflictException, Listing, decode, now
 from novaflow.local.emulator import serving
 
 JOB_MODEL = "bedrock::model_customization_job"
@@ -34,110 +34,101 @@ DEPLOYMENT_MODEL = "bedrock::custom_model_deployment"
 THROUGHPUT_MODEL = "bedrock::provisioned_model_throughput"
 
 _StockJob = br_models.ModelCustomizationJob
+_StockCreateJob = br_responses.BedrockResponse.create_model_customization_job
 _StockListArns = br_models.BedrockBackend._list_arns
 _StockCustomModel = br_models.CustomModel
 
 
-class ConflictException(ServiceException):
-    code = "ConflictException"
+class ManagedResource:
+    """A Bedrock resource moto lacks (custom-model deployment, provisioned throughput): its stored fields and a
+    state-managed status (Creating, then ready); each kind names its fields in the class attributes."""
 
+    arn_key: ClassVar[str]
+    arn_kind: ClassVar[str]
+    name_key: ClassVar[str]
+    state_model: ClassVar[str]
+    ready: ClassVar[str]
+    summary_keys: ClassVar[dict[str, str]]
+    """Each List* summary field and the stored field it shows."""
 
-class ManagedResources:
-    """The Bedrock resources moto lacks (custom-model deployments, provisioned throughputs): items keyed by ARN,
-    found by ARN or name, each with a state-managed status, one lock for all of it."""
+    def __init__(self, fields: dict[str, Any], token: str | None) -> None:
+        self.fields = fields
+        self.token = token
+        self._state = ManagedState(self.state_model, [("Creating", self.ready)])
 
-    def __init__(self, label: str, arn_key: str, name_key: str, arn_kind: str, state_model: str, ready: str) -> None:
-        self.label = label
-        self.arn_key = arn_key
-        self.name_key = name_key
-        self.arn_kind = arn_kind
-        self.state_model = state_model
-        self.ready = ready
-        self._lock = threading.Lock()
-        self._items: dict[str, dict[str, Any]] = {}
-        self._states: dict[str, ManagedState] = {}
+    @property
+    def arn(self) -> str:
+        return str(self.fields[self.arn_key])
 
-    def create(self, region: str, account: str, name: str, fields: dict[str, Any]) -> str:
-        """Store a new resource named ``name`` (ConflictException if the name is taken) and return its ARN."""
-        with self._lock:
-            if any(item[self.name_key] == name for item in self._items.values()):
-                raise ConflictException(f"{self.label} {name} already exists")
-            arn = _arn(region, account, self.arn_kind, uuid.uuid4().hex[:12])
-            self._items[arn] = {self.arn_key: arn, self.name_key: name, **fields}
-            self._states[arn] = ManagedState(self.state_model, [("Creating", self.ready)])
-        return arn
+    @property
+    def name(self) -> str:
+        return str(self.fields[self.name_key])
 
-    def lookup(self, identifier: str) -> dict[str, Any] | None:
-        identifier = _identifier(identifier)
-        with self._lock:
-            return next((i for a, i in self._items.items() if identifier in (a, i[self.name_key])), None)
+    @property
+    def status(self) -> str:
+        return str(self._state.status)
 
-    def find(self, identifier: str) -> dict[str, Any]:
-        item = self.lookup(identifier)
-        if item is None:
-            raise ResourceNotFoundException(f"{self.label} {_identifier(identifier)} not found")
-        return item
-
-    def status(self, arn: str) -> str:
-        with self._lock:
-            return str(self._states[arn].status)
-
-    def describe(self, identifier: str) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         """What Get* answers: the stored fields without empty ones, plus the status (which then moves on)."""
-        item = self.find(identifier)
-        with self._lock:
-            state = self._states[item[self.arn_key]]
-        out = {k: v for k, v in {**item, "status": state.status}.items() if v is not None}
-        state.advance()
+        out = {k: v for k, v in {**self.fields, "status": self._state.status}.items() if v is not None}
+        self._state.advance()
         return out
 
-    def delete(self, identifier: str, backend: Any) -> None:
-        arn = self.find(identifier)[self.arn_key]
-        with self._lock:
-            self._items.pop(arn, None)
-            self._states.pop(arn, None)
-        backend.tagger.delete_all_tags_for_resource(arn)
-
-    def summaries(self, region: str, account: str, keys: dict[str, str]) -> list[dict[str, Any]]:
-        """List* entries of one account and region: ``keys`` maps each summary field to the stored field."""
-        prefix = f"arn:aws:bedrock:{region}:{account}:"
-        with self._lock:
-            found = [(a, dict(i)) for a, i in self._items.items() if a.startswith(prefix)]
-        return [
-            {**{out: i[key] for out, key in keys.items() if i.get(key) is not None}, "status": self.status(a)}
-            for a, i in found
-        ]
-
-    def arns(self, prefix: str) -> list[str]:
-        with self._lock:
-            return [a for a in self._items if a.startswith(prefix)]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._states.clear()
+    def summary(self) -> dict[str, Any]:
+        shown = {out: self.fields[key] for out, key in self.summary_keys.items() if self.fields.get(key) is not None}
+        return {**shown, "status": self.status}
 
 
-DEPLOYMENTS = ManagedResources(
+class Deployment(ManagedResource):
+    arn_key = "customModelDeploymentArn"
+    arn_kind = "custom-model-deployment"
+    name_key = "modelDeploymentName"
+    state_model = DEPLOYMENT_MODEL
+    ready = "Active"
+    summary_keys: ClassVar[dict[str, str]] = {
+        "customModelDeploymentArn": "customModelDeploymentArn",
+        "customModelDeploymentName": "modelDeploymentName",
+        "modelArn": "modelArn",
+        "createdAt": "createdAt",
+        "lastUpdatedAt": "lastUpdatedAt",
+    }
+
+
+class Throughput(ManagedResource):
+    arn_key = "provisionedModelArn"
+    arn_kind = "provisioned-model"
+    name_key = "provisionedModelName"
+    state_model = THROUGHPUT_MODEL
+    ready = "InService"
+    summary_keys: ClassVar[dict[str, str]] = {
+        key: key
+        for key in (
+            "provisionedModelArn",
+            "provisionedModelName",
+            "modelArn",
+            "desiredModelArn",
+            "foundationModelArn",
+            "modelUnits",
+            "desiredModelUnits",
+            "commitmentDuration",
+            "creationTime",
+            "lastModifiedTime",
+        )
+    }
+
+
+DEPLOYMENTS: BedrockTable[Deployment] = BedrockTable(
     "Custom model deployment",
-    "customModelDeploymentArn",
-    "modelDeploymentName",
-    "custom-model-deployment",
-    DEPLOYMENT_MODEL,
-    "Active",
+    "Custom model deployment {name} already exists",
+    Listing("modelDeploymentSummaries", "customModelDeploymentName", "createdAt", "createdBefore", "createdAfter"),
 )
-THROUGHPUTS = ManagedResources(
+THROUGHPUTS: BedrockTable[Throughput] = BedrockTable(
     "Provisioned model",
-    "provisionedModelArn",
-    "provisionedModelName",
-    "provisioned-model",
-    THROUGHPUT_MODEL,
-    "InService",
+    "Provisioned model {name} already exists",
+    Listing(
+        "provisionedModelSummaries", "provisionedModelName", "creationTime", "creationTimeBefore", "creationTimeAfter"
+    ),
 )
-
-
-def _iso() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def _arn(region: str, account: str, kind: str, name: str) -> str:
@@ -145,7 +136,8 @@ def _arn(region: str, account: str, kind: str, name: str) -> str:
 
 
 class ManagedCustomizationJob(_StockJob):
-    """A customization job whose status progresses and whose outputModelArn is the custom model's ARN."""
+    """A customization job whose status progresses and whose outputModelArn is the custom model's ARN; kept in
+    :data:`CUSTOMIZATION_JOBS` (the members :class:`~novaflow.local.aws.bedrock_tables.Job` asks for)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -167,6 +159,38 @@ class ManagedCustomizationJob(_StockJob):
         out = super().to_dict()
         self._state.advance()
         return out
+
+    @property
+    def arn(self) -> str:
+        return self.job_arn
+
+    @property
+    def name(self) -> str:
+        return self.job_name
+
+    @property
+    def token(self) -> str | None:
+        return self.client_request_token
+
+    def describe(self) -> dict[str, Any]:
+        return self.to_dict()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "jobArn": self.job_arn,
+            "baseModelArn": self.base_model_arn,
+            "jobName": self.job_name,
+            "status": self.status,
+            "lastModifiedTime": self.last_modified_time,
+            "creationTime": self.creation_time,
+            "endTime": self.end_time,
+            "customModelArn": self.output_model_arn,
+            "customModelName": self.custom_model_name,
+            "customizationType": self.customization_type,
+        }
+
+    def stop(self) -> None:
+        self.status = "Stopped"
 
 
 ManagedCustomizationJob.__module__ = "moto.bedrock.models"
@@ -196,20 +220,16 @@ class ManagedCustomModel(_StockCustomModel):
 ManagedCustomModel.__module__ = "moto.bedrock.models"
 
 
-def _identifier(path_part: str) -> str:
-    return unquote(unquote(path_part))
-
-
-def _find_job(backend: Any, identifier: str) -> Any:
-    identifier = _identifier(identifier)
-    for job in backend.model_customization_jobs.values():
-        if identifier in (job.job_name, job.job_arn):
-            return job
-    raise ResourceNotFoundException(f"Model customization job {identifier} not found")
+CUSTOMIZATION_JOBS: BedrockTable[ManagedCustomizationJob] = BedrockTable(
+    "Model customization job",
+    "Model customization job {name} already exists",
+    Listing("modelCustomizationJobSummaries", "jobName", "creationTime", "creationTimeBefore", "creationTimeAfter"),
+    frozenset({"Completed", "Failed", "Stopped"}),
+)
 
 
 def _find_model(backend: Any, identifier: str) -> Any:
-    identifier = _identifier(identifier)
+    identifier = decode(identifier)
     for model in backend.custom_models.values():
         if identifier in (model.model_name, model.model_arn):
             return model
@@ -217,15 +237,30 @@ def _find_model(backend: Any, identifier: str) -> Any:
 
 
 # -- control plane handlers (BedrockResponse methods) ------------------------------------------------------
+def create_model_customization_job(self: Any) -> str:
+    """moto's create (validation, the job's custom model, tags), once per ``clientRequestToken`` and name."""
+    params = json.loads(self.body or "{}")
+
+    def make() -> ManagedCustomizationJob:
+        _StockCreateJob(self)
+        job: ManagedCustomizationJob = self.bedrock_backend.model_customization_jobs[params["jobName"]]
+        return job
+
+    job, _ = CUSTOMIZATION_JOBS.create(params.get("jobName", ""), params.get("clientRequestToken"), make)
+    return json.dumps({"jobArn": job.arn})
+
+
 def get_model_customization_job(self: Any) -> str:
-    job = _find_job(self.bedrock_backend, self.path.split("/")[-1])
-    return json.dumps(job.to_dict())
+    return json.dumps(CUSTOMIZATION_JOBS.describe(self.path.split("/")[-1]))
 
 
 def stop_model_customization_job(self: Any) -> str:
-    job = _find_job(self.bedrock_backend, self.path.split("/")[-2])
-    job.status = "Stopped"
+    CUSTOMIZATION_JOBS.stop(self.path.split("/")[-2])
     return json.dumps({})
+
+
+def list_model_customization_jobs(self: Any) -> str:
+    return json.dumps(CUSTOMIZATION_JOBS.list_page(self._get_params(), self.region, self.current_account))
 
 
 def get_custom_model(self: Any) -> str:
@@ -269,21 +304,40 @@ def create_custom_model(self: Any) -> Any:
     return 202, {"Content-Type": "application/json"}, json.dumps({"modelArn": model.model_arn})
 
 
+R = TypeVar("R", bound=ManagedResource)
+
+
+def _create_resource(
+    self: Any, table: BedrockTable[R], kind: type[R], params: dict[str, Any], name: str, fields: dict[str, Any]
+) -> str:
+    """Store a new deployment or throughput (once per ``clientRequestToken``), tag it, and return its ARN."""
+
+    def make() -> R:
+        arn = _arn(self.region, self.current_account, kind.arn_kind, uuid.uuid4().hex[:12])
+        return kind({kind.arn_key: arn, kind.name_key: name, **fields}, params.get("clientRequestToken"))
+
+    item, created = table.create(name, params.get("clientRequestToken"), make)
+    if created and params.get("tags"):
+        self.bedrock_backend.tag_resource(item.arn, params["tags"])
+    return item.arn
+
+
+def _delete_resource(self: Any, table: BedrockTable[R]) -> str:
+    item = table.delete(self.path.split("/")[-1])
+    self.bedrock_backend.tagger.delete_all_tags_for_resource(item.arn)
+    return json.dumps({})
+
+
 def create_custom_model_deployment(self: Any) -> Any:
     params = json.loads(self.body or "{}")
     _find_model(self.bedrock_backend, params["modelArn"])
-    arn = DEPLOYMENTS.create(
-        self.region,
-        self.current_account,
-        params["modelDeploymentName"],
-        {
-            "modelArn": params["modelArn"],
-            "createdAt": _iso(),
-            "lastUpdatedAt": _iso(),
-            "description": params.get("description"),
-        },
-    )
-    _tag_new(self.bedrock_backend, arn, params.get("tags"))
+    fields = {
+        "modelArn": params["modelArn"],
+        "createdAt": now(),
+        "lastUpdatedAt": now(),
+        "description": params.get("description"),
+    }
+    arn = _create_resource(self, DEPLOYMENTS, Deployment, params, params["modelDeploymentName"], fields)
     return 202, {"Content-Type": "application/json"}, json.dumps({"customModelDeploymentArn": arn})
 
 
@@ -292,88 +346,15 @@ def get_custom_model_deployment(self: Any) -> str:
 
 
 def delete_custom_model_deployment(self: Any) -> str:
-    DEPLOYMENTS.delete(self.path.split("/")[-1], self.bedrock_backend)
-    return json.dumps({})
-
-
-_DEPLOYMENT_SUMMARY = {
-    "customModelDeploymentArn": "customModelDeploymentArn",
-    "customModelDeploymentName": "modelDeploymentName",
-    "modelArn": "modelArn",
-    "createdAt": "createdAt",
-    "lastUpdatedAt": "lastUpdatedAt",
-}
-_THROUGHPUT_SUMMARY = {
-    key: key
-    for key in (
-        "provisionedModelArn",
-        "provisionedModelName",
-        "modelArn",
-        "desiredModelArn",
-        "foundationModelArn",
-        "modelUnits",
-        "desiredModelUnits",
-        "commitmentDuration",
-        "creationTime",
-        "lastModifiedTime",
-    )
-}
+    return _delete_resource(self, DEPLOYMENTS)
 
 
 def list_custom_model_deployments(self: Any) -> str:
-    page, token = _filter_page(
-        self._get_params(),
-        DEPLOYMENTS.summaries(self.region, self.current_account, _DEPLOYMENT_SUMMARY),
-        name_key="customModelDeploymentName",
-        created_key="createdAt",
-        before="createdBefore",
-        after="createdAfter",
-    )
-    return json.dumps({"modelDeploymentSummaries": page, **({"nextToken": token} if token else {})})
+    return json.dumps(DEPLOYMENTS.list_page(self._get_params(), self.region, self.current_account))
 
 
 def list_provisioned_model_throughputs(self: Any) -> str:
-    page, token = _filter_page(
-        self._get_params(),
-        THROUGHPUTS.summaries(self.region, self.current_account, _THROUGHPUT_SUMMARY),
-        name_key="provisionedModelName",
-        created_key="creationTime",
-        before="creationTimeBefore",
-        after="creationTimeAfter",
-    )
-    return json.dumps({"provisionedModelSummaries": page, **({"nextToken": token} if token else {})})
-
-
-def _filter_page(
-    params: dict[str, Any], items: list[dict[str, Any]], *, name_key: str, created_key: str, before: str, after: str
-) -> tuple[list[dict[str, Any]], str | None]:
-    """The List* filters, sort and pagination AWS applies (statusEquals, nameContains, modelArnEquals, the
-    creation-time bounds, sortBy CreationTime, maxResults / nextToken)."""
-    if params.get("statusEquals"):
-        items = [i for i in items if i["status"] == params["statusEquals"]]
-    if params.get("nameContains"):
-        items = [i for i in items if params["nameContains"] in i[name_key]]
-    if params.get("modelArnEquals"):
-        items = [i for i in items if i["modelArn"] == _identifier(params["modelArnEquals"])]
-    if params.get(before):
-        items = [i for i in items if _when(i[created_key]) < _when(params[before])]
-    if params.get(after):
-        items = [i for i in items if _when(i[created_key]) > _when(params[after])]
-    items.sort(key=lambda i: (_when(i[created_key]), i[name_key]), reverse=params.get("sortOrder") != "Ascending")
-    start = int(params.get("nextToken") or 0)
-    size = int(params.get("maxResults") or 1000)
-    end = start + size
-    return items[start:end], (str(end) if end < len(items) else None)
-
-
-def _when(value: str) -> datetime:
-    stamp = datetime.fromisoformat(_identifier(value).replace("Z", "+00:00"))
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-
-
-def _tag_new(backend: Any, arn: str, tags: list[dict[str, str]] | None) -> None:
-    if tags:
-        backend.tag_resource(arn, tags)
+    return json.dumps(THROUGHPUTS.list_page(self._get_params(), self.region, self.current_account))
 
 
 def _list_arns(self: Any) -> list[str]:
@@ -387,22 +368,17 @@ def create_provisioned_model_throughput(self: Any) -> Any:
     model_id = params["modelId"]
     if model_id.startswith("arn:") and ":custom-model/" in model_id:
         _find_model(self.bedrock_backend, model_id)
-    arn = THROUGHPUTS.create(
-        self.region,
-        self.current_account,
-        params["provisionedModelName"],
-        {
-            "modelArn": model_id,
-            "desiredModelArn": model_id,
-            "foundationModelArn": model_id,
-            "modelUnits": params["modelUnits"],
-            "desiredModelUnits": params["modelUnits"],
-            "creationTime": _iso(),
-            "lastModifiedTime": _iso(),
-            "commitmentDuration": params.get("commitmentDuration"),
-        },
-    )
-    _tag_new(self.bedrock_backend, arn, params.get("tags"))
+    fields = {
+        "modelArn": model_id,
+        "desiredModelArn": model_id,
+        "foundationModelArn": model_id,
+        "modelUnits": params["modelUnits"],
+        "desiredModelUnits": params["modelUnits"],
+        "creationTime": now(),
+        "lastModifiedTime": now(),
+        "commitmentDuration": params.get("commitmentDuration"),
+    }
+    arn = _create_resource(self, THROUGHPUTS, Throughput, params, params["provisionedModelName"], fields)
     return 201, {"Content-Type": "application/json"}, json.dumps({"provisionedModelArn": arn})
 
 
@@ -411,17 +387,16 @@ def get_provisioned_model_throughput(self: Any) -> str:
 
 
 def delete_provisioned_model_throughput(self: Any) -> str:
-    THROUGHPUTS.delete(self.path.split("/")[-1], self.bedrock_backend)
-    return json.dumps({})
+    return _delete_resource(self, THROUGHPUTS)
 
 
 # -- runtime -------------------------------------------------------------------------------------------------
 def checkpoint_for_model_id(account: str, region: str, model_id: str) -> str | None:
     """The checkpoint behind a deployment, provisioned model or custom model id (None: the base model)."""
-    model_id = _identifier(model_id)
+    model_id = decode(model_id)
     serving = DEPLOYMENTS.lookup(model_id) or THROUGHPUTS.lookup(model_id)
     if serving is not None:
-        model_id = serving["modelArn"]
+        model_id = serving.fields["modelArn"]
     backend = br_models.bedrock_backends[account][region]
     for model in backend.custom_models.values():
         if model_id in (model.model_name, model.model_arn) and isinstance(model, ManagedCustomModel):
@@ -487,8 +462,10 @@ def install() -> None:
     br_models.BedrockBackend._list_arns = _list_arns  # type: ignore[method-assign]
     resp = br_responses.BedrockResponse
     for func in (
+        create_model_customization_job,
         get_model_customization_job,
         stop_model_customization_job,
+        list_model_customization_jobs,
         get_custom_model,
         delete_custom_model,
         create_custom_model,
@@ -509,5 +486,6 @@ def install() -> None:
 
 
 def reset() -> None:
+    CUSTOMIZATION_JOBS.clear()
     DEPLOYMENTS.clear()
     THROUGHPUTS.clear()

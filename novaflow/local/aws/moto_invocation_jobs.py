@@ -13,27 +13,14 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
 
 from moto.bedrock import responses as br_responses
-from moto.bedrock.exceptions import ResourceNotFoundException
-from moto.core.exceptions import ServiceException
 
+from novaflow.local.aws.bedrock_tables import BedrockTable, Listing, ValidationException, decode, now
 from novaflow.local.emulator.bedrock_batch import BatchJob, start
 
 TERMINAL = frozenset({"Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"})
-
-
-class ConflictException(ServiceException):
-    code = "ConflictException"
-
-
-class ValidationException(ServiceException):
-    """moto's Bedrock ValidationException replaces the message with a generic one; AWS names the problem."""
-
-    code = "ValidationException"
 
 
 @dataclass
@@ -47,13 +34,35 @@ class InvocationJob:
     def arn(self) -> str:
         return str(self.fields["jobArn"])
 
+    @property
+    def name(self) -> str:
+        return str(self.fields["jobName"])
 
-_LOCK = threading.Lock()
-_JOBS: dict[str, InvocationJob] = {}
+    @property
+    def token(self) -> str | None:
+        return self.fields.get("clientRequestToken")
+
+    @property
+    def status(self) -> str:
+        return str(self.fields["status"])
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.fields)
+
+    def summary(self) -> dict[str, Any]:
+        return dict(self.fields)
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+        update(self, status="Stopping")
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
+JOBS: BedrockTable[InvocationJob] = BedrockTable(
+    "Model invocation job",
+    "A model invocation job with the name {name} already exists.",
+    Listing("invocationJobSummaries", "jobName", "submitTime", "submitTimeBefore", "submitTimeAfter"),
+    TERMINAL,
+)
 
 
 def _identifier(path: str, prefix: str, suffix: str = "") -> str:
@@ -61,23 +70,15 @@ def _identifier(path: str, prefix: str, suffix: str = "") -> str:
     raw = raw[raw.index(prefix) + len(prefix) :]
     if suffix and raw.endswith(suffix):
         raw = raw[: -len(suffix)]
-    return unquote(unquote(raw))
-
-
-def find(identifier: str) -> InvocationJob:
-    with _LOCK:
-        for job in _JOBS.values():
-            if identifier in (job.arn, job.fields["jobName"]):
-                return job
-    raise ResourceNotFoundException(f"Model invocation job {identifier} not found")
+    return decode(raw)
 
 
 def update(job: InvocationJob, **changes: Any) -> None:
     """Change what Get answers (the emulator's progress); a finished job does not change any more."""
-    with _LOCK:
+    with JOBS.lock:
         if job.fields["status"] in TERMINAL and "status" in changes:
             return
-        job.fields.update(changes, lastModifiedTime=_now())
+        job.fields.update(changes, lastModifiedTime=now())
         if changes.get("status") in TERMINAL:
             job.fields["endTime"] = job.fields["lastModifiedTime"]
 
@@ -95,73 +96,51 @@ def create_model_invocation_job(self: Any) -> Any:
             )
     token = params.get("clientRequestToken")
     model_id = str(params["modelId"])
-    with _LOCK:
-        for job in _JOBS.values():
-            if token and job.fields.get("clientRequestToken") == token:
-                return 200, {"Content-Type": "application/json"}, json.dumps({"jobArn": job.arn})
-            if job.fields["jobName"] == params["jobName"]:
-                raise ConflictException(f"A model invocation job with the name {params['jobName']} already exists.")
-    if _custom(model_id):
-        raise ValidationException(f"Batch inference does not support the custom model {model_id}.")
-    arn = f"arn:aws:bedrock:{self.region}:{self.current_account}:model-invocation-job/{uuid.uuid4().hex[:12]}"
-    now = _now()
-    job = InvocationJob(
-        {
-            "jobArn": arn,
-            "jobName": params["jobName"],
-            "modelId": model_id,
-            "roleArn": params["roleArn"],
-            "status": "Submitted",
-            "submitTime": now,
-            "lastModifiedTime": now,
-            "inputDataConfig": params["inputDataConfig"],
-            "outputDataConfig": params["outputDataConfig"],
-            "timeoutDurationInHours": params.get("timeoutDurationInHours", 24),
-            "modelInvocationType": params.get("modelInvocationType", "InvokeModel"),
-            **({"clientRequestToken": token} if token else {}),
-            **({"vpcConfig": params["vpcConfig"]} if params.get("vpcConfig") else {}),
-        }
-    )
-    with _LOCK:
-        _JOBS[arn] = job
-    host = self.headers.get("Host") or self.headers.get("host") or ""
-    start(BatchJob(dict(job.fields), lambda **changes: update(job, **changes), job.stop_requested), f"http://{host}")
-    return 200, {"Content-Type": "application/json"}, json.dumps({"jobArn": arn})
+
+    def make() -> InvocationJob:
+        if _custom(model_id):
+            raise ValidationException(f"Batch inference does not support the custom model {model_id}.")
+        arn = f"arn:aws:bedrock:{self.region}:{self.current_account}:model-invocation-job/{uuid.uuid4().hex[:12]}"
+        stamp = now()
+        job = InvocationJob(
+            {
+                "jobArn": arn,
+                "jobName": params["jobName"],
+                "modelId": model_id,
+                "roleArn": params["roleArn"],
+                "status": "Submitted",
+                "submitTime": stamp,
+                "lastModifiedTime": stamp,
+                "inputDataConfig": params["inputDataConfig"],
+                "outputDataConfig": params["outputDataConfig"],
+                "timeoutDurationInHours": params.get("timeoutDurationInHours", 24),
+                "modelInvocationType": params.get("modelInvocationType", "InvokeModel"),
+                **({"clientRequestToken": token} if token else {}),
+                **({"vpcConfig": params["vpcConfig"]} if params.get("vpcConfig") else {}),
+            }
+        )
+        return job
+
+    job, created = JOBS.create(params["jobName"], token, make)
+    if created:  # a new job, not the one a repeated token names
+        host = self.headers.get("Host") or self.headers.get("host") or ""
+        start(
+            BatchJob(dict(job.fields), lambda **changes: update(job, **changes), job.stop_requested), f"http://{host}"
+        )
+    return 200, {"Content-Type": "application/json"}, json.dumps({"jobArn": job.arn})
 
 
 def get_model_invocation_job(self: Any) -> str:
-    job = find(_identifier(self.path, "/model-invocation-job/"))
-    with _LOCK:
-        return json.dumps(dict(job.fields))
+    return json.dumps(JOBS.describe(_identifier(self.path, "/model-invocation-job/")))
 
 
 def stop_model_invocation_job(self: Any) -> str:
-    job = find(_identifier(self.path, "/model-invocation-job/", "/stop"))
-    with _LOCK:
-        status = job.fields["status"]
-    if status in TERMINAL:
-        raise ValidationException(f"The job {job.arn} is {status} and cannot be stopped.")
-    job.stop_requested.set()
-    update(job, status="Stopping")
+    JOBS.stop(_identifier(self.path, "/model-invocation-job/", "/stop"))
     return json.dumps({})
 
 
 def list_model_invocation_jobs(self: Any) -> str:
-    params = self._get_params()
-    prefix = f"arn:aws:bedrock:{self.region}:{self.current_account}:"
-    with _LOCK:
-        items = [dict(j.fields) for j in _JOBS.values() if j.arn.startswith(prefix)]
-    if params.get("nameContains"):
-        items = [i for i in items if params["nameContains"] in i["jobName"]]
-    if params.get("statusEquals"):
-        items = [i for i in items if i["status"] == params["statusEquals"]]
-    items.sort(key=lambda i: (i["submitTime"], i["jobName"]), reverse=params.get("sortOrder") != "Ascending")
-    start = int(params.get("nextToken") or 0)
-    end = start + int(params.get("maxResults") or 1000)
-    page: dict[str, Any] = {"invocationJobSummaries": items[start:end]}
-    if end < len(items):
-        page["nextToken"] = str(end)
-    return json.dumps(page)
+    return json.dumps(JOBS.list_page(self._get_params(), self.region, self.current_account))
 
 
 def install() -> None:
@@ -176,7 +155,7 @@ def install() -> None:
 
 
 def reset() -> None:
-    with _LOCK:
-        for job in _JOBS.values():
+    with JOBS.lock:
+        for job in JOBS.items():
             job.stop_requested.set()
-        _JOBS.clear()
+        JOBS.clear()

@@ -75,11 +75,8 @@ def invoke_endpoint(self: Any) -> Any:
     name = self._get_params().get("EndpointName") or self.path.split("/")[2]
     try:
         endpoint = _endpoint_or_error(self.current_account, self.region, name)
-    except EndpointNotFound as exc:
-        return _error(self, exc)
-    if sagemakerruntime_backends[self.current_account][self.region].results_queue:
-        return _STOCK_INVOKE(self)
-    try:
+        if sagemakerruntime_backends[self.current_account][self.region].results_queue:
+            return _STOCK_INVOKE(self)
         checkpoint = _component_checkpoint(self, endpoint)
     except EndpointNotFound as exc:
         return _error(self, exc)
@@ -94,9 +91,6 @@ def invoke_endpoint_with_response_stream(self: Any) -> Any:
     name = self.path.split("/")[2]
     try:
         endpoint = _endpoint_or_error(self.current_account, self.region, name)
-    except EndpointNotFound as exc:
-        return _error(self, exc)
-    try:
         checkpoint = _component_checkpoint(self, endpoint)
     except EndpointNotFound as exc:
         return _error(self, exc)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 import traceback
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +34,7 @@ from novaflow.jobs.agent_rft import LOG_GROUP
 from novaflow.local.emulator import aws_io as storage
 from novaflow.local.emulator import job_outputs as outputs
 from novaflow.local.emulator.emulate_sft import MAX_LABELS, checkpoint_uri
-from novaflow.local.emulator.joblog import stamp
+from novaflow.local.emulator.joblog import JobLog
 from novaflow.local.emulator.registration import register_output
 from novaflow.local.emulator.serverless_jobs import ServerlessPlan, parse_hub_content_arn
 from novaflow.local.models.classifier import Adam, Batch, LinearPolicy, minibatch_steps, softmax, tokens
@@ -50,31 +49,6 @@ MAX_PARALLEL_ROLLOUTS = 8
 
 class JobFailed(Exception):
     """The job cannot go on; the message is its FailureReason."""
-
-
-class AgentJobLog:
-    """The job's log stream in ``/aws/sagemaker/Job/AgentRFT`` (``<job>/algo-1-<epoch>``), flushed in batches."""
-
-    def __init__(self, url: str, job_name: str, region: str) -> None:
-        self.client = storage.client("logs", url, region)
-        self.stream = f"{job_name}/algo-1-{int(time.time())}"
-        self._pending: list[dict[str, Any]] = []
-        try:
-            self.client.create_log_group(logGroupName=LOG_GROUP)
-        except self.client.exceptions.ResourceAlreadyExistsException:
-            pass
-        self.client.create_log_stream(logGroupName=LOG_GROUP, logStreamName=self.stream)
-
-    def line(self, message: str, level: str = "INFO") -> None:
-        now = time.time()
-        self._pending.append({"timestamp": int(now * 1000), "message": f"[{stamp(now)}] [{level}] {message}"})
-        if len(self._pending) >= 50:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._pending:
-            self.client.put_log_events(logGroupName=LOG_GROUP, logStreamName=self.stream, logEvents=self._pending)
-            self._pending = []
 
 
 def step_line(step: int, metrics: dict[str, float]) -> str:
@@ -187,9 +161,9 @@ def on_agent_job_created(job: Any, url: str) -> None:
 
 def _work(job: Any, url: str) -> None:
     run = job.run
-    log: AgentJobLog | None = None
+    log: JobLog | None = None
     try:
-        log = AgentJobLog(url, job.name, job.region)
+        log = JobLog(url, job.name, job.region, group=LOG_GROUP)  # /aws/sagemaker/Job/AgentRFT
         log.line(f"Starting the multi-turn RFT job {job.name} (novaflow local emulator)")
         _train(job, url, log)
         run.finish()
@@ -246,7 +220,7 @@ def read_tasks(url: str, uri: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _train(job: Any, url: str, log: AgentJobLog) -> None:
+def _train(job: Any, url: str, log: JobLog) -> None:
     run, document = job.run, job.document
     agent = document["AgentConfig"].get("CustomAgentLambdaConfig", {}).get("LambdaArn")
     if not agent:
@@ -302,7 +276,7 @@ def _play_step(
     take: np.ndarray,
     step: int,
     settings: Settings,
-    log: AgentJobLog,
+    log: JobLog,
 ) -> list[list[Trajectory]]:
     """Send every rollout of the step to the agent; the trajectories per task, each with what the agent did."""
     planned: list[tuple[int, Trajectory, dict[str, Any]]] = []
@@ -405,7 +379,7 @@ def _register(job: Any, url: str, worker: AgentWorker, group_arn: str, name: str
     return uri, register_output(cast(Any, _Ctx(name, url, job.region)), plan, uri)  # it reads name, url, region
 
 
-def _save_intermediate(job: Any, url: str, worker: AgentWorker, step: int, log: AgentJobLog) -> None:
+def _save_intermediate(job: Any, url: str, worker: AgentWorker, step: int, log: JobLog) -> None:
     """Every ``save_every`` steps: a checkpoint registered in the intermediate checkpoint group."""
     group = job.document["ModelPackageConfig"].get("IntermediateCheckpointModelPackageGroupArn")
     if not group:
@@ -415,7 +389,7 @@ def _save_intermediate(job: Any, url: str, worker: AgentWorker, step: int, log: 
 
 
 def _finish(
-    job: Any, url: str, worker: AgentWorker, history: list[tuple[int, dict[str, float]]], log: AgentJobLog, agent: str
+    job: Any, url: str, worker: AgentWorker, history: list[tuple[int, dict[str, float]]], log: JobLog, agent: str
 ) -> None:
     """Checkpoint, outputs, the registered model package, and ``ServiceOutput``."""
     policy = worker.policy

@@ -18,7 +18,6 @@ with the reason as the condition's message. See docs/hyperpod.md.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +28,7 @@ from novaflow.local.emulator import aws_io as storage
 from novaflow.local.emulator import jobstate
 from novaflow.local.emulator.fulfilment import _work
 from novaflow.local.emulator.job_context import JobContext
-from novaflow.local.emulator.joblog import JobLog, stamp
+from novaflow.local.emulator.joblog import JobLog
 
 LOG_STREAM_PREFIX = "SagemakerHyperPodTrainingJob"
 RUNNING_STAGES = ("Downloading", "Training", "Uploading", "Completed")
@@ -55,32 +54,13 @@ class HyperPodJobLog(JobLog):
     """The pod's lines in the cluster's log group; each line starts with ``[<pod>]``."""
 
     def __init__(self, place: ClusterPlace, pod: str) -> None:
-        self.client = storage.client("logs", place.aws_url, place.region)
+        stream = f"{LOG_STREAM_PREFIX}/{place.namespace}/{pod}"
+        super().__init__(place.aws_url, pod, place.region, group=place.log_group, stream=stream, prefix=f"[{pod}] ")
         self.escrow = (storage.escrow_bucket(place.account), escrow_bucket(place.account))
-        self.group = place.log_group
-        self.pod = pod
-        self.stream = f"{LOG_STREAM_PREFIX}/{place.namespace}/{pod}"
-        self._pending: list[dict[str, Any]] = []
-        try:
-            self.client.create_log_group(logGroupName=self.group)
-        except self.client.exceptions.ResourceAlreadyExistsException:
-            pass
-        self.client.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
 
     def line(self, message: str, level: str = "INFO") -> None:
         """The trainers name the training-job escrow bucket; on HyperPod the checkpoint lands in its own."""
-        message = message.replace(*self.escrow)
-        now = time.time()
-        self._pending.append(
-            {"timestamp": int(now * 1000), "message": f"[{self.pod}] [{stamp(now)}] [{level}] {message}"}
-        )
-        if len(self._pending) >= 50:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._pending:
-            self.client.put_log_events(logGroupName=self.group, logStreamName=self.stream, logEvents=self._pending)
-            self._pending = []
+        super().line(message.replace(*self.escrow), level)
 
 
 class HyperPodJobContext(JobContext):

@@ -66,25 +66,42 @@ def _num(value: Any) -> str:
 
 
 class JobLog:
-    """One log stream of one job; lines are buffered and flushed in batches (like the CloudWatch agent)."""
+    """One log stream of one job; lines are buffered and flushed in batches (like the CloudWatch agent).
 
-    def __init__(self, url: str, job_name: str, region: str = "us-east-1") -> None:
+    Training jobs write ``<job>/algo-1-<epoch>`` in :data:`LOG_GROUP`; other job kinds name their own ``group``
+    (AgentRFT jobs), ``stream`` and a ``prefix`` before each line (HyperPod pods), so one writer serves them all.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        job_name: str,
+        region: str = "us-east-1",
+        *,
+        group: str = LOG_GROUP,
+        stream: str | None = None,
+        prefix: str = "",
+    ) -> None:
         self.client = aws_io.client("logs", url, region)
-        self.stream = f"{job_name}/algo-1-{int(time.time())}"
+        self.group = group
+        self.stream = stream or f"{job_name}/algo-1-{int(time.time())}"
+        self.prefix = prefix
         self._pending: list[dict[str, Any]] = []
         try:
-            self.client.create_log_group(logGroupName=LOG_GROUP)
+            self.client.create_log_group(logGroupName=self.group)
         except self.client.exceptions.ResourceAlreadyExistsException:
             pass
-        self.client.create_log_stream(logGroupName=LOG_GROUP, logStreamName=self.stream)
+        self.client.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
 
     def line(self, message: str, level: str = "INFO") -> None:
         now = time.time()
-        self._pending.append({"timestamp": int(now * 1000), "message": f"[{stamp(now)}] [{level}] {message}"})
+        self._pending.append(
+            {"timestamp": int(now * 1000), "message": f"{self.prefix}[{stamp(now)}] [{level}] {message}"}
+        )
         if len(self._pending) >= 50:
             self.flush()
 
     def flush(self) -> None:
         if self._pending:
-            self.client.put_log_events(logGroupName=LOG_GROUP, logStreamName=self.stream, logEvents=self._pending)
+            self.client.put_log_events(logGroupName=self.group, logStreamName=self.stream, logEvents=self._pending)
             self._pending = []

@@ -170,6 +170,9 @@ def test_unknown_endpoint_is_a_validation_error(twin) -> None:
         runtime.invoke_endpoint(EndpointName="gone", Body=b"{}", ContentType="application/json")
     assert info.value.response["Error"]["Code"] == "ValidationError"
     assert info.value.response["Error"]["Message"] == "Endpoint gone of account 123456789012 not found."
+    with pytest.raises(ClientError) as streamed:  # the streaming call resolves the endpoint the same way
+        runtime.invoke_endpoint_with_response_stream(EndpointName="gone", Body=b"{}", ContentType="application/json")
+    assert streamed.value.response["Error"] == info.value.response["Error"]
     with pytest.raises(ClientError, match="Could not find endpoint"):
         boto3.client("sagemaker").describe_endpoint(EndpointName="gone")
 

@@ -114,6 +114,7 @@ def test_stopped_is_not_failed(client) -> None:
     with pytest.raises(JobError, match=r"was stopped .* not failed") as info:
         run(client, FakeClock())
     assert info.value.status == "Stopped"
+    assert str(info.value) == f"Job {NAME} was stopped (by a user or its stopping condition), not failed."
 
 
 def test_throttling_burst_is_survived(client) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from novaflow.errors import ConfigError
-from novaflow.runs.graph import Graph, Stage, StageFailed, run_graph
+from novaflow.runs.graph import Graph, GraphParked, Stage, StageFailed, StageParked, run_graph
 
 
 def _stage(key: str, needs: tuple[str, ...] = (), seconds: float = 0.0, fail: str | None = None) -> Stage:
@@ -99,3 +99,56 @@ def test_a_failure_is_one_line_with_the_problems_a_dry_run_lists() -> None:
     job = RuntimeError("Job j-2 failed: AlgorithmError: OOM.\n  last log lines:\n    [ERROR] OOM")
     assert str(StageFailed("sft", job)) == "stage sft failed: Job j-2 failed: AlgorithmError: OOM."
     assert one_line(ValueError("")) == "ValueError"
+
+
+def test_stages_park_on_their_jobs_the_others_go_on_and_a_replay_picks_up_where_each_was() -> None:
+    """Suspend mode: baseline and SFT both submit and park; the graph ends parked on both; the replay after SFT's
+    job ended runs the evaluation after SFT and RFT, both parking again; nothing before them runs twice."""
+    ended: set[str] = set()
+    calls: list[str] = []
+
+    def job_stage(key: str, needs: tuple[str, ...] = ()) -> Stage:
+        def run(ctx: Any, inputs: Mapping[str, Any]) -> str:
+            calls.append(key)
+            if key not in ended:
+                raise StageParked(key, f"{key}-job")
+            return key
+
+        return Stage(key, needs, run)
+
+    graph = Graph(
+        [
+            _stage("data"),
+            job_stage("baseline", ("data",)),
+            job_stage("sft", ("data",)),
+            job_stage("post-sft", ("sft",)),
+            job_stage("rft", ("sft",)),
+            _stage("compare", ("baseline", "post-sft")),
+        ]
+    )
+    with pytest.raises(GraphParked) as first:
+        run_graph(graph, lambda stage, inputs: stage.run(None, inputs))
+    assert {k: p.waits_on for k, p in first.value.parked.items()} == {"baseline": "baseline-job", "sft": "sft-job"}
+    assert sorted(calls) == ["baseline", "sft"] and first.value.result.outputs == {"data": "data()"}
+
+    ended.add("sft")
+    calls.clear()
+    with pytest.raises(GraphParked) as second:
+        run_graph(graph, lambda stage, inputs: stage.run(None, inputs), given=first.value.result.outputs)
+    assert sorted(second.value.parked) == ["baseline", "post-sft", "rft"]
+    assert sorted(calls) == ["baseline", "post-sft", "rft", "sft"]  # data came from the given outputs
+
+    ended.update({"baseline", "post-sft", "rft"})
+    done = run_graph(graph, lambda stage, inputs: stage.run(None, inputs), given=second.value.result.outputs)
+    assert done.outputs["compare"] == "compare(baseline,post-sft)" and done.outputs["rft"] == "rft"
+
+
+def test_a_failure_wins_over_parked_stages() -> None:
+    def parks(ctx: Any, inputs: Mapping[str, Any]) -> str:
+        raise StageParked("sft", "sft-job")
+
+    stopped: list[str] = []
+    graph = Graph([Stage("sft", (), parks), _stage("baseline", (), 0.1, fail="no data")])
+    with pytest.raises(StageFailed, match="stage baseline failed: no data"):
+        run_graph(graph, lambda stage, inputs: stage.run(None, inputs), on_failure=lambda k, e: stopped.append(k))
+    assert stopped == ["baseline"]
