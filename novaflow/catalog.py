@@ -27,7 +27,6 @@ from functools import cache
 from typing import Self
 
 from novaflow.errors import ConfigError, DataError
-from novaflow.recipes.published import load_published
 
 
 class _Named(str, Enum):
@@ -305,6 +304,9 @@ def escrow_accounts() -> dict[str, str]:
     """Region -> the AWS-owned account holding the Nova images there (from the published inference image table).
     Training and evaluation images exist in fewer regions than inference:
     :func:`novaflow.recipes.support.region_problem` asks the job's recipe."""
+    # start-up: the published tables (frozen dataclasses, JSON) load when a region is checked, not for `data prepare`
+    from novaflow.recipes.published import load_published
+
     return {region: uri.split(".", 1)[0] for region, uri in sorted(load_published().inference_images.items())}
 
 

@@ -114,11 +114,36 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args[: _verb_position(args)]
     try:
         app(args=args, prog_name="novaflow", standalone_mode=True)
+    except SystemExit as done:
+        if argv is None and done.code in (0, None) and _skips_teardown(args):
+            _exit_now()
+        raise
     except Exception as exc:
         if debug or os.environ.get("NOVAFLOW_DEBUG"):
             raise
         typer.secho(f"error: {explain(exc)}", err=True, fg=typer.colors.RED)
         sys.exit(2)
+
+
+FAST_EXIT = (("data", "prepare"),)
+"""Commands whose process ends without the interpreter's teardown once they succeed: freeing the ~200 modules and
+their objects one by one measured ~50 ms, a fifth of a small ``data prepare``'s fixed cost. They return only after
+every file is closed and every thread and worker process is joined; nothing of theirs runs at exit."""
+
+
+def _skips_teardown(args: list[str]) -> bool:
+    start = _verb_position(args)
+    return tuple(args[start : start + 2]) in FAST_EXIT
+
+
+def _exit_now() -> None:
+    """Exit 0 at once: the standard streams and logging handlers flushed, the interpreter's teardown skipped."""
+    logging = sys.modules.get("logging")  # flushed if anything imported it; not imported for this
+    if logging is not None:
+        logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(0)
 
 
 def _verb_position(args: list[str]) -> int:

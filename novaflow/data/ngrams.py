@@ -11,6 +11,7 @@ different instances are compared in a second pass.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -101,6 +102,10 @@ _ASCII_SPACE = np.zeros(256, dtype=bool)
 _ASCII_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
 _ASCII_PUNCTUATION = np.zeros(256, dtype=bool)
 _ASCII_PUNCTUATION[[c for c in range(128) if not chr(c).isalnum() and chr(c) != "_" and not chr(c).isspace()]] = True
+_WORD_KIND, _SPACE_KIND, _PUNCTUATION_KIND = 0, 1, 2
+_BYTE_KIND = np.where(_ASCII_SPACE, _SPACE_KIND, np.where(_ASCII_PUNCTUATION, _PUNCTUATION_KIND, _WORD_KIND)).astype(
+    np.uint8
+)
 ASCII_ALNUM = np.zeros(256, dtype=bool)
 ASCII_ALNUM[[c for c in range(128) if chr(c).isalnum()]] = True
 
@@ -115,10 +120,11 @@ def words(texts: pa.Array) -> Tokens:
     """
     data, offsets = _utf8(pc.utf8_lower(texts))
     size = len(data)
-    space = _ASCII_SPACE[data]
-    core = ~space & ~_ASCII_PUNCTUATION[data]
+    kind = _BYTE_KIND[data]  # one table lookup a byte: word, space or punctuation
+    space = kind == _SPACE_KIND
+    core = kind == _WORD_KIND
     # every row ends a word: a virtual space after each row's last byte
-    boundary = space.copy()
+    boundary = space
     starts_mask = np.zeros(size + 1, dtype=bool)
     starts_mask[offsets[:-1]] = True
     ends_at = np.zeros(size + 1, dtype=bool)
@@ -128,8 +134,10 @@ def words(texts: pa.Array) -> Tokens:
     first_byte = np.flatnonzero(token_start)
     last_byte = np.flatnonzero(token_end)
     core_positions = np.flatnonzero(core)
-    lo = np.searchsorted(core_positions, first_byte, side="left")
-    hi = np.searchsorted(core_positions, last_byte, side="right")
+    core_before = np.zeros(size + 1, dtype=np.int32)  # core bytes before each position (int32: a 50x faster sum)
+    np.cumsum(core, dtype=np.int32, out=core_before[1:])
+    lo = core_before[first_byte]  # = searchsorted(core_positions, first_byte, "left"), without the search
+    hi = core_before[last_byte + 1]
     has_core = hi > lo
     word_start = core_positions[lo[has_core]]
     word_end = core_positions[hi[has_core] - 1] + 1
@@ -138,10 +146,15 @@ def words(texts: pa.Array) -> Tokens:
 
 
 def row_counts(mask: npt.NDArray[np.bool_], offsets: I64) -> I64:
-    """How many True values of a per-byte mask fall in each row."""
-    total = np.zeros(len(mask) + 1, dtype=np.int64)
-    np.cumsum(mask, out=total[1:])
-    return total[offsets[1:]] - total[offsets[:-1]]
+    """How many True values of a per-byte mask fall in each row.
+
+    One ``add.reduceat`` over the rows' starts: a cumulative sum of the bools into int64 measured 50x slower (numpy
+    converts every element), and this runs a dozen times a chunk."""
+    out = np.zeros(len(offsets) - 1, dtype=np.int64)
+    present = np.flatnonzero(offsets[1:] > offsets[:-1])  # reduceat gives an empty row its next value, not 0
+    if len(present):
+        out[present] = np.add.reduceat(mask, offsets[:-1][present], dtype=np.int64)
+    return out
 
 
 def utf8_view(strings: pa.Array) -> tuple[npt.NDArray[np.uint8], I64]:
@@ -208,7 +221,9 @@ def _range_hashes(data: npt.NDArray[np.uint8], starts: I64, ends: I64) -> U64:
     up, down = _CHAR_POWERS.get(size + 1)
     prefix = np.zeros(size + 1, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        np.cumsum((data.astype(np.uint64) + np.uint64(1)) * up[:size], out=prefix[1:])
+        weighted = np.multiply(data, up[:size], dtype=np.uint64)  # (byte + 1) * up, without a widened copy
+        weighted += up[:size]
+        np.cumsum(weighted, out=prefix[1:])
         lengths = (ends - starts).astype(np.uint64)
         return mix((prefix[ends] - prefix[starts]) * down[starts] + lengths * _WORD_BASE)
 
@@ -225,33 +240,79 @@ def frequency_bounds(hashes: U64, rows: I64, buckets_per_item: int = 8) -> I64:
     return np.bincount(buckets, minlength=1 << bits)[buckets]
 
 
-def byte_gram_bound(data: npt.NDArray[np.uint8], offsets: I64, buckets_per_item: int = 2) -> I64:
-    """Per row: an upper bound of how often its most frequent 8-byte sequence occurs in it.
+GROUP_BYTES = 64 << 10
+"""Bytes of text counted in one hashed table by :func:`byte_gram_counts`: with 8 buckets a byte the table (4 MB)
+stays in cache and about 1 position in 8 shares a bucket with another sequence (which only loosens the bounds).
+One table for a whole 512 KB chunk, as before, measured twice the CPU, and a quarter of the case-study rows came out
+as suspects for lack of buckets (here: about 1 in 80)."""
 
-    The eight bytes at every position are read as one uint64 (no hashing of windows), keyed with the row, and
-    counted in a hashed table; a collision only raises a count. This is the cheap first look of the character
-    repetition filter: a 10-character window occurs at most as often as its first 8 bytes.
+
+@dataclass
+class GramCounts:
+    """Per row, from the counts of the 8-byte sequences that start at each character: the highest count, and how
+    many characters start a sequence that occurs more than once in the row. Both are upper bounds (a hash
+    collision only raises a count)."""
+
+    highest: I64
+    repeated: I64
+
+
+def byte_gram_counts(data: npt.NDArray[np.uint8], offsets: I64, buckets_per_byte: int = 8) -> GramCounts:
+    """Count every row's 8-byte sequences (read as one uint64 at each position, keyed with the row) in hashed
+    tables, a group of rows at a time.
+
+    This is the cheap first look of the character repetition filter: a 10-character window occurs at most as often
+    as its first 8 bytes, and it repeats only if they do.
     """
     n = len(offsets) - 1
+    highest = np.zeros(n, dtype=np.int64)
+    repeated = np.zeros(n, dtype=np.int64)
     size = len(data)
     if size == 0:
-        return np.zeros(n, dtype=np.int64)
-    padded = np.zeros(size + 8, dtype=np.uint8)
+        return GramCounts(highest, repeated)
+    padded = np.zeros(size + 16, dtype=np.uint8)
     padded[:size] = data
-    grams = np.lib.stride_tricks.as_strided(padded[: size + 7].view(np.uint8), shape=(size, 8), strides=(1, 1))
-    packed = np.ascontiguousarray(grams).view(np.uint64).ravel()
-    lengths = np.diff(offsets)
-    rows = np.repeat(np.arange(n, dtype=np.uint64), lengths)
-    bits = max(int(size * buckets_per_item).bit_length(), 10)
-    with np.errstate(over="ignore"):
-        keyed = (packed ^ (rows * np.uint64(0x9E3779B97F4A7C15))) * np.uint64(0xBF58476D1CE4E5B9)
-    buckets = (keyed >> np.uint64(64 - bits)).astype(np.int64)
-    counts = np.bincount(buckets, minlength=1 << bits)[buckets]
-    out = np.zeros(n, dtype=np.int64)
-    present = np.flatnonzero(lengths > 0)
-    if len(present):
-        out[present] = np.maximum.reduceat(counts, offsets[:-1][present])
+    lead = (data & 0xC0) != 0x80
+    first = 0
+    while first < n:  # rows [first, last): about GROUP_BYTES of text (at least one row)
+        last = max(int(np.searchsorted(offsets, offsets[first] + GROUP_BYTES, side="right")) - 1, first + 1)
+        last = min(last, n)
+        lo, hi = int(offsets[first]), int(offsets[last])
+        if hi > lo:
+            lengths = np.diff(offsets[first : last + 1])
+            packed = _grams8(padded, lo, hi)
+            rows = np.repeat(np.arange(first, last, dtype=np.uint64), lengths)
+            bits = max(int((hi - lo) * buckets_per_byte).bit_length(), 10)
+            with np.errstate(over="ignore"):
+                keyed = (packed ^ (rows * np.uint64(0x9E3779B97F4A7C15))) * np.uint64(0xBF58476D1CE4E5B9)
+            buckets = (keyed >> np.uint64(64 - bits)).astype(np.intp)
+            counts = np.bincount(buckets, minlength=1 << bits)[buckets]
+            local = offsets[first : last + 1] - lo
+            present = np.flatnonzero(lengths > 0)
+            highest[first + present] = np.maximum.reduceat(counts, local[:-1][present])
+            repeated[first:last] = row_counts(lead[lo:hi] & (counts > 1), local)
+        first = last
+    return GramCounts(highest, repeated)
+
+
+def _grams8(padded: npt.NDArray[np.uint8], lo: int, hi: int) -> U64:
+    """The 8 bytes at every position of ``padded[lo:hi]`` as one uint64 each: eight interleaved views of the
+    buffer (positions ``lo + k``, ``lo + k + 8``, ...), five times faster than copying a strided 8-byte window."""
+    out = np.empty(hi - lo, dtype=np.uint64)
+    for k in range(min(8, hi - lo)):
+        count = len(range(k, hi - lo, 8))
+        out[k::8] = padded[lo + k : lo + k + 8 * count].view(np.uint64)
     return out
+
+
+def sorted_unique(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """``np.unique(values)`` by one sort: numpy 2.4's ``np.unique`` hashes integers first and measured 14x slower
+    on 100,000 of them (a minute of the 600,000-row near-dedup stage went there)."""
+    ordered = np.sort(values)
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 def _row_keyed(hashes: U64, rows: I64) -> U64:
@@ -279,7 +340,7 @@ def ngram_frequencies(hashes: U64, rows: I64) -> tuple[I64, npt.NDArray[np.bool_
     sorted_keys = keyed[local]
     new = np.ones(len(order), dtype=bool)
     new[1:] = sorted_keys[1:] != sorted_keys[:-1]
-    group = np.cumsum(new) - 1
+    group = np.cumsum(new, dtype=np.int32) - 1  # bools summed into int64 measured 16x slower
     freq[order] = np.bincount(group)[group]
     first[order] = new
     return freq, first

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 
 from novaflow.catalog import DataFormat, Method, NovaModel, Platform, check_data_format, get_model
@@ -297,38 +299,59 @@ def _drop_lines(
     """
     rejected: list[Rejection] = []
     rewritten = partial.with_name(partial.name + ".rewrite")
+    dropped = np.array(sorted(reasons), dtype=np.int64)
     with partial.open("rb") as old, rewritten.open("wb") as new:
         fresh = _Sink(new)
         try:
-            kept: list[bytes] = []
-            for index, line in enumerate(old):
-                body = line.rstrip(b"\n")
-                if index in reasons:
+            first_line = 0  # index of the first line of the current block
+            carry = b""
+            while block := old.read(_REWRITE_BLOCK):
+                data = carry + block
+                ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1  # after each newline
+                if not len(ends):
+                    carry = data
+                    continue
+                starts = np.concatenate(([0], ends[:-1]))
+                last_line = first_line + len(ends)
+                here = dropped[np.searchsorted(dropped, first_line) : np.searchsorted(dropped, last_line)]
+                position = 0  # kept bytes are copied in runs between the dropped lines
+                for index in here.tolist():
+                    local = index - first_line
+                    fresh.write_blob(data[position : starts[local]], local - _lines_before(position, starts))
+                    body = data[starts[local] : ends[local] - 1]
                     drop = reasons[index]
-                    record = orjson.loads(body)
                     rejected.append(
                         Rejection(
                             source,
                             rows[index],
                             drop.field,
                             drop.reason,
-                            record=record,
+                            record=orjson.loads(body),
                             filter=drop.filter,
                             score=drop.score,
                             duplicate_of=drop.duplicate_of,
                         )
                     )
-                    continue
-                kept.append(body)
-                if len(kept) >= 10_000:
-                    fresh.write(kept)
-                    kept = []
-            fresh.write(kept)
+                    position = int(ends[local])
+                fresh.write_blob(data[position : ends[-1]], len(ends) - _lines_before(position, starts))
+                carry = data[ends[-1] :]
+                first_line = last_line
+            if carry:
+                raise DataError(f"{partial}: the data file does not end with a newline")
         finally:
             fresh.close()
     rewritten.replace(partial)
     sink.rows, sink.bytes, sink.digest = fresh.rows, fresh.bytes, fresh.digest
     return rejected
+
+
+_REWRITE_BLOCK = 8 << 20
+"""Bytes of the data file read at once when dropped rows are cut out: the kept runs between them are copied whole."""
+
+
+def _lines_before(position: int, starts: npt.NDArray[np.int64]) -> int:
+    """How many of a block's lines start before byte ``position`` (a line start, or the block's end)."""
+    return int(np.searchsorted(starts, position))
 
 
 def _failure(

@@ -1,13 +1,16 @@
 """Submit a sharded `data prepare` (:mod:`novaflow.data.sharded`) as two SageMaker Processing jobs and fetch the result.
 
-The input (uploaded when it is local) and ``spec.json`` go under ``<bucket>/<prefix>/prepare/<run>/``; the first
-job writes one shard file per instance under ``shards/``, the second the prepared directory under ``prepared/``,
-which is downloaded to ``out_dir`` and checked against its manifest. Job names carry the run id, so a job is never
+The input is cut into one part per instance here (:func:`novaflow.data.sharded.split_input`: the chunks a local run
+reads) and the parts and ``spec.json`` go under ``<bucket>/<prefix>/prepare/<run>/``; the first job reads the parts
+with the ``ShardedByS3Key`` distribution (each instance downloads its own part only) and writes one shard file per
+instance under ``shards/``, the second the prepared directory under ``prepared/``, which is downloaded to
+``out_dir`` and checked against its manifest. Job names carry the run id, so a job is never
 submitted twice for one run; a failed job stops the run with its ``FailureReason``.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +19,11 @@ from novaflow.backoff import Backoff, PollTimeout, poll_until
 from novaflow.data.filters import CurationConfig
 from novaflow.data.io import upload_file_verified
 from novaflow.data.prepare import PreparedDataset, load_prepared
-from novaflow.data.sharded import CONTAINER, SPEC_FILE, ShardSpec, job_name, new_run_id
+from novaflow.data.sharded import CONTAINER, SPEC_FILE, ShardSpec, job_name, new_run_id, split_input
 from novaflow.data.source import DatasetSource
 from novaflow.errors import DataError
 from novaflow.settings import NovaflowSettings, load_settings
+from novaflow.storage import local_copy
 
 INSTANCE_TYPE = "ml.m5.2xlarge"
 """8 vCPUs and 32 GB: a shard of a few million rows in one process; `--instance-type` picks another."""
@@ -61,7 +65,7 @@ def prepare_on_sagemaker(
         max_length=max_length,
         curation=curation or CurationConfig(),
     )
-    input_uri = _stage_input(source, f"{base}/input", settings)
+    input_uri = _stage_parts(source, instances, f"{base}/input", settings)
     spec_uri = f"{base}/spec/{SPEC_FILE}"
     _put(spec_uri, spec.model_dump_json().encode(), settings)
     sagemaker = get_client("sagemaker", settings)
@@ -70,7 +74,7 @@ def prepare_on_sagemaker(
         job_name("shard", run),
         image_uri,
         "shard",
-        [_input("input", input_uri, "input"), _input("spec", spec_uri, "spec")],
+        [_input("input", input_uri, "input", "ShardedByS3Key"), _input("spec", spec_uri, "spec")],
         f"{base}/shards",
         instances,
         instance_type,
@@ -94,13 +98,17 @@ def prepare_on_sagemaker(
     return load_prepared(out)
 
 
-def _stage_input(source: DatasetSource, prefix: str, settings: NovaflowSettings) -> str:
-    if source.path.startswith("s3://"):
-        return source.path
-    path = Path(source.path)
-    if not path.is_file():
+def _stage_parts(source: DatasetSource, parts: int, prefix: str, settings: NovaflowSettings) -> str:
+    """Cut the input into ``parts`` part files and upload them under ``prefix`` (one S3 object per instance)."""
+    if not source.path.startswith("s3://") and not Path(source.path).is_file():
         raise DataError(f"{source.path}: no such file")
-    return upload_file_verified(path, f"{prefix}/{path.name}", settings)
+    with (
+        local_copy(source.path, settings=settings) as path,
+        tempfile.TemporaryDirectory(prefix="novaflow-parts-") as tmp,
+    ):
+        for part in split_input(source, path, parts, Path(tmp)):
+            upload_file_verified(part, f"{prefix}/{part.name}", settings)
+    return prefix
 
 
 def _put(uri: str, body: bytes, settings: NovaflowSettings) -> None:
@@ -108,7 +116,7 @@ def _put(uri: str, body: bytes, settings: NovaflowSettings) -> None:
     get_client("s3", settings).put_object(Bucket=bucket, Key=key, Body=body)
 
 
-def _input(name: str, uri: str, local: str) -> dict[str, Any]:
+def _input(name: str, uri: str, local: str, distribution: str = "FullyReplicated") -> dict[str, Any]:
     return {
         "InputName": name,
         "S3Input": {
@@ -116,7 +124,8 @@ def _input(name: str, uri: str, local: str) -> dict[str, Any]:
             "LocalPath": f"{CONTAINER}/{local}",
             "S3DataType": "S3Prefix",
             "S3InputMode": "File",
-            "S3DataDistributionType": "FullyReplicated",
+            "S3DataDistributionType": distribution,
+            "S3CompressionType": "None",  # the API's default, spelled out as sagemaker v3 sends it
         },
     }
 

@@ -1,13 +1,15 @@
 """`data prepare` beyond one machine: two SageMaker Processing jobs in the project's image.
 
-The first job runs on N instances. Every instance reads the same input (chunking is deterministic, so every
-instance cuts the file into the same chunks and plans the columns from the same first chunk) and transforms and
-filters only its share - chunk ``i`` belongs to instance ``i mod N``, so each instance's work is one shard of the
-rows. It writes its chunks' outputs (the serialized rows, rejections, report numbers, and the duplicate filters'
-keys and signatures) as one shard file. The second job, on one instance, replays the shards' outputs in input
-order through the same writer as a local run, where exact and near duplicates are decided across all shards at
-once from those keys and signatures. The outputs, rejected rows and report are the local run's, byte for byte
-(``tests/aws/data/test_sharded.py`` runs both on one input against the embedded AWS).
+The client cuts the input into chunks exactly as a local run does (:func:`split_input`) and writes one part file per
+instance: chunk ``i`` goes to part ``i mod N``, and every part starts with the file's first chunk, from which each
+instance plans the columns as a local run does. The parts are one S3 object each, and the first job reads them with
+the ``ShardedByS3Key`` input distribution, so every instance downloads only its own part (not the whole input) and
+transforms and filters only its chunks. It writes its chunks' outputs (the serialized rows, rejections, report
+numbers, and the duplicate filters' keys and signatures) as one shard file. The second job, on one instance,
+replays the shards' outputs in input order through the same writer as a local run, where exact and near duplicates
+are decided across all shards at once - a second pass over the shards' keys and signatures. The outputs, rejected
+rows and report are the local run's, byte for byte (``tests/aws/data/test_sharded.py`` runs both on one input
+against the embedded AWS).
 
 Both jobs run ``python -m novaflow.data.sharded {shard,merge}`` with the paths SageMaker mounts under
 ``/opt/ml/processing`` (docs/curation.md#beyond-one-machine).
@@ -37,6 +39,7 @@ from novaflow.data.workers import ChunkJob, ChunkStream
 from novaflow.errors import DataError
 
 SHARD_FILE = "shard-{index:05d}.chunks"
+PART_FILE = "part-{index:05d}.chunks"
 SPEC_FILE = "spec.json"
 CONTAINER = "/opt/ml/processing"
 RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
@@ -64,32 +67,53 @@ def _write_frame(stream: IO[bytes], item: object) -> None:
     stream.write(_LENGTH.pack(len(data)) + data)
 
 
-def _read_frames(stream: IO[bytes]) -> Iterator[Any]:
+def read_frames(stream: IO[bytes]) -> Iterator[Any]:
     while len(head := stream.read(_LENGTH.size)) == _LENGTH.size:
         (size,) = _LENGTH.unpack(head)
         yield pickle.loads(stream.read(size))  # noqa: S301 - written by this job's first step, in the user's bucket
 
 
-def prepare_shard(spec: ShardSpec, input_file: Path, out_dir: Path, index: int, count: int) -> Path:
-    """Transform and filter the chunks of ``input_file`` that belong to instance ``index`` of ``count``."""
+def split_input(source: DatasetSource, path: Path, parts: int, out_dir: Path) -> list[Path]:
+    """Cut ``path`` into the chunks a local run reads and write them to ``parts`` part files (chunk ``i`` to part
+    ``i mod parts``), each headed by the first chunk (the column plan is decided on it)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [out_dir / PART_FILE.format(index=i) for i in range(parts)]
+    handles = [f.open("wb") for f in files]
+    try:
+        chunks = iter_chunks(source, path)
+        first = next(chunks, None)
+        for fh in handles:
+            _write_frame(fh, ("first", first))
+        if first is not None:
+            for number, chunk in enumerate(_with_first(first, chunks)):
+                _write_frame(handles[number % parts], (number, chunk))
+    finally:
+        for fh in handles:
+            fh.close()
+    return files
+
+
+def prepare_shard(spec: ShardSpec, input_dir: Path, out_dir: Path, index: int) -> Path:
+    """Transform and filter the chunks of the part files in ``input_dir`` (this instance's share of the input)."""
     fmt = DataFormat.of(spec.data_format)
     nova = get_model(spec.model)
-    local = spec.source.model_copy(update={"path": str(input_file)})
     curating = spec.curation if spec.curation.enabled else None
-    stream = ChunkStream(ChunkJob(local, fmt, nova.version, nova.multimodal, curation=curating), input_file, 1)
+    parts = sorted(input_dir.rglob("*.chunks"))
+    stream = ChunkStream(ChunkJob(spec.source, fmt, nova.version, nova.multimodal, curation=curating), input_dir, 1)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / SHARD_FILE.format(index=index)
     with target.open("wb") as fh:
-        chunks = iter_chunks(local, input_file)
-        first = next(chunks, None)
-        if first is None:
-            _write_frame(fh, ("notes", []))
-            return target
-        job = stream.planned(first)
+        job: ChunkJob | None = None
+        for part in parts:
+            with part.open("rb") as source:
+                for key, value in read_frames(source):
+                    if key == "first":
+                        if job is None and value is not None:
+                            job = stream.planned(value)
+                        continue
+                    assert job is not None  # every part starts with the first chunk
+                    _write_frame(fh, (key, job.run(value).packed()))
         _write_frame(fh, ("notes", stream.notes))
-        for number, chunk in enumerate(_with_first(first, chunks)):
-            if number % count == index:
-                _write_frame(fh, (number, job.run(chunk).packed()))
     return target
 
 
@@ -107,7 +131,7 @@ def merge_shards(spec: ShardSpec, shard_dir: Path, out_dir: Path) -> Path:
         raise DataError(f"{shard_dir}: no shard files (shard-*.chunks) from the first job")
     for shard in shards:
         with shard.open("rb") as fh:
-            for key, value in _read_frames(fh):
+            for key, value in read_frames(fh):
                 if key == "notes":
                     notes = value if notes is None else notes
                 else:
@@ -139,13 +163,6 @@ def _current_host(resource_config: Path) -> tuple[int, int]:
     return hosts.index(config["current_host"]), len(hosts)
 
 
-def _only_file(directory: Path) -> Path:
-    files = sorted(p for p in directory.rglob("*") if p.is_file())
-    if len(files) != 1:
-        raise DataError(f"{directory}: expected the one input file, found {len(files)}")
-    return files[0]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m novaflow.data.sharded", description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=["shard", "merge"])
@@ -156,8 +173,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     spec = ShardSpec.model_validate_json(Path(args.spec).read_bytes())
     if args.step == "shard":
-        index, count = _current_host(Path(args.resource_config))
-        prepare_shard(spec, _only_file(Path(args.input)), Path(args.out), index, count)
+        index, _ = _current_host(Path(args.resource_config))
+        prepare_shard(spec, Path(args.input), Path(args.out), index)
     else:
         merge_shards(spec, Path(args.input), Path(args.out))
 

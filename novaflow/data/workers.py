@@ -43,6 +43,9 @@ PARALLEL_MIN_CORES = 3
 """Workers start only with a core to spare for the caller, which parses the CSV, pickles chunks, and hashes and
 writes the output. On two cores that caller and two workers contend: 600,000 case-study rows (660 MB) took 11.2 s
 in two workers against 8.5 s in one process with its reader thread (and half the CPU), so there one process wins."""
+CURATION_PARALLEL_MIN_BYTES = 32 << 20
+"""With curation filters a chunk costs about ten times its plain transform (n-gram hashing, MinHash, CLD2), so the
+caller's parsing and writing are a small part and a worker per core pays for its start from about 30,000 rows."""
 READ_AHEAD = 2
 """Chunks the reader thread keeps ready in one-process mode (bounded: memory stays flat in rows)."""
 IN_FLIGHT_PER_WORKER = 2
@@ -130,6 +133,9 @@ class ChunkStream:
         except OSError:
             return 1
         cores = available_cores()
+        curating = self.job.curation is not None and self.job.curation.enabled
+        if curating and size >= CURATION_PARALLEL_MIN_BYTES and cores >= 2:
+            return cores
         return cores - 1 if size >= PARALLEL_MIN_BYTES and cores >= PARALLEL_MIN_CORES else 1
 
 

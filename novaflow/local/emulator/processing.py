@@ -2,13 +2,15 @@
 
 Stock moto records a CreateProcessingJob and reports it Completed at once without running anything. Here the job
 is InProgress while, for every instance, its ``ProcessingInputs`` are downloaded from the embedded S3 into a
-directory that stands for the container's ``/opt/ml``, the ``AppSpecification`` command runs as a subprocess of
-this Python (``python`` in the entry point is this interpreter; every ``/opt/ml`` path in the arguments points into
-that directory; ``/opt/ml/config/resourceconfig.json`` names the instance as SageMaker does), with the job's
-``Environment`` and the embedded AWS as its endpoint. When every instance exits 0 the ``ProcessingOutputConfig``
-directories are uploaded and the job is Completed; otherwise it is Failed with the last line the command printed
-as its ``FailureReason`` (docs/embedded-aws.md#processing-jobs). The instances run one after the other: on a
-laptop they would only contend for the same cores.
+directory that stands for the container's ``/opt/ml`` (an input with the ``ShardedByS3Key`` distribution gives
+instance ``i`` of ``N`` the objects ``i, i + N, ...`` in key order: each about 1/N of them, as SageMaker does), the
+``AppSpecification`` command runs as a subprocess of this Python (``python`` in the entry point is this
+interpreter; every ``/opt/ml`` path in the arguments points into that directory;
+``/opt/ml/config/resourceconfig.json`` names the instance as SageMaker does), with the job's ``Environment`` and
+the embedded AWS as its endpoint. When every instance exits 0 the ``ProcessingOutputConfig`` directories are
+uploaded and the job is Completed; otherwise it is Failed with the last line the command printed as its
+``FailureReason`` (docs/embedded-aws.md#processing-jobs). The instances run one after the other: on a laptop they
+would only contend for the same cores.
 """
 
 from __future__ import annotations
@@ -73,11 +75,17 @@ def _run_instance(request: dict[str, Any], root: Path, index: int, count: int, u
         bucket, prefix = split_s3_uri(spec["S3Uri"])
         target = _local(spec["LocalPath"], root)
         target.mkdir(parents=True, exist_ok=True)
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                rest = obj["Key"][len(prefix) :].lstrip("/") or obj["Key"].rsplit("/", 1)[-1]
-                (target / rest).parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(bucket, obj["Key"], str(target / rest))
+        keys = [
+            obj["Key"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])
+        ]
+        if spec.get("S3DataDistributionType") == "ShardedByS3Key":  # 1/N of the objects each, by key order
+            keys = keys[index::count]
+        for key in keys:
+            rest = key[len(prefix) :].lstrip("/") or key.rsplit("/", 1)[-1]
+            (target / rest).parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, key, str(target / rest))
     for output in (request.get("ProcessingOutputConfig") or {}).get("Outputs", []):
         _local(output["S3Output"]["LocalPath"], root).mkdir(parents=True, exist_ok=True)
     config = _local(f"{CONTAINER_ROOT}/config/resourceconfig.json", root)

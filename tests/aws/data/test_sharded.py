@@ -4,6 +4,7 @@ this machine give the local run's outputs byte for byte (data, rejected rows, re
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from novaflow.data.filters import CurationConfig
 from novaflow.data.prepare import prepare_dataset
 from novaflow.data.remote import prepare_on_sagemaker
 from novaflow.data.samples import generate_stackoverflow_csv
+from novaflow.data.sharded import read_frames
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.errors import DataError
 from novaflow.settings import load_settings
@@ -62,7 +64,18 @@ def test_on_sagemaker_gives_the_local_run_byte_for_byte(aws: object, tmp_path: P
     settings = load_settings()
     bucket = settings.bucket
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{settings.prefix}/prepare/")["Contents"]]
-    assert sum(k.endswith(".chunks") for k in keys) == 3  # one shard file per instance
+    assert sum(k.endswith(".chunks") and "/shards/" in k for k in keys) == 3  # one shard file per instance
+    parts = sorted(k.rsplit("/", 1)[-1] for k in keys if "/input/" in k)
+    assert parts == ["part-00000.chunks", "part-00001.chunks", "part-00002.chunks"]  # one input object per instance
+    chunks_by_shard = []  # each instance transformed only the chunks of its own part: i, i + 3, ...
+    for key in sorted(k for k in keys if "/shards/" in k):
+        body = io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        chunks_by_shard.append([number for number, _ in read_frames(body) if number != "notes"])
+    total = sum(map(len, chunks_by_shard))
+    assert total >= 4 and chunks_by_shard == [list(range(i, total, 3)) for i in range(3)]
+    inputs = {i["InputName"]: i["S3Input"] for i in shard["ProcessingInputs"]}
+    assert inputs["input"]["S3DataDistributionType"] == "ShardedByS3Key"
+    assert inputs["spec"]["S3DataDistributionType"] == "FullyReplicated"
 
 
 @pytest.mark.slow
@@ -72,3 +85,24 @@ def test_a_failing_processing_job_stops_the_run_with_its_reason(aws: object, tmp
     source = DatasetSource(path=str(broken), columns=ColumnMap(query="Missing", response="Y"))
     with pytest.raises(DataError, match=r"processing job novaflow-prepare-.*-shard failed: AlgorithmError: exit code"):
         prepare_on_sagemaker(source, "sft", "nova-lite-2", tmp_path / "out", image_uri="novaflow:local", wait=FAST)
+
+
+@pytest.mark.slow
+def test_on_sagemaker_cuts_jsonl_records_into_parts_too(aws: object, tmp_path: Path) -> None:
+    """The record path (rows that already carry ``messages``) crosses the part files as parsed records."""
+    local = prepare_dataset(
+        DatasetSource(path=str(_input(tmp_path)), columns=ColumnMap(query="Body", response="Y")),
+        "sft",
+        "nova-lite-2",
+        tmp_path / "converse",
+    )
+    source = DatasetSource(path=str(local.data_file), chunk_rows=300)  # several chunks per part
+    curation = CurationConfig.parse("near-dedup")
+    curated = prepare_dataset(source, "sft", "nova-lite-2", tmp_path / "local", curation=curation)
+    assert curated.report.filtered["near-dedup"] >= 2  # the planted near-copies (and the sample's own)
+    prepare_on_sagemaker(
+        source, "sft", "nova-lite-2", tmp_path / "remote", image_uri="novaflow:local", instances=2,
+        curation=curation, wait=FAST,
+    )  # fmt: skip
+    for name in FILES:
+        assert (tmp_path / "remote" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name

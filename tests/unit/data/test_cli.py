@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from novaflow.cli import app
+from novaflow.cli.data import without_pydantic_plugins
 from novaflow.data.samples import SAMPLE_CSV
 from novaflow.errors import DataError
 
@@ -149,3 +152,17 @@ def test_prepare_refuses_bad_filter_options_in_one_line(tmp_path: Path) -> None:
     assert str(unknown.exception) == "--filter fuzzy: unknown filter; known: dedup, near-dedup, language, quality"
     remote = runner.invoke(app, _prepare_args(tmp_path, "--on", "sagemaker"))
     assert str(remote.exception).startswith("--on sagemaker needs --image")
+
+
+def test_the_data_engine_models_are_built_without_pydantic_plugins_and_the_variable_is_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Start-up: no scan of every distribution's entry points; a user's own setting is left alone."""
+    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS", raising=False)
+    with without_pydantic_plugins():
+        assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
+    assert "PYDANTIC_DISABLE_PLUGINS" not in os.environ
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "logfire")
+    with without_pydantic_plugins():
+        assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == "logfire"
+    assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == "logfire"

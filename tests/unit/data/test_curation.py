@@ -4,6 +4,7 @@ built to fail each quality sub-filter; every removed row is in rejected.jsonl wi
 from __future__ import annotations
 
 import csv
+import hashlib
 import random
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from novaflow.data import minhash, ngrams
+from novaflow.data import prepare as prepare_module
 from novaflow.data.filters import CurationConfig
 from novaflow.data.prepare import prepare_dataset
 from novaflow.data.quality import QualityThresholds, ftfy_badness_pattern, score_quality
@@ -221,3 +223,63 @@ def test_worker_processes_filter_the_same_rows(tmp_path: Path) -> None:
     assert one.report.filtered and two.report.filtered == one.report.filtered
     for name in ("train.jsonl", "rejected.jsonl"):
         assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+
+
+@pytest.mark.parametrize("block", [1, 37, 4096])
+def test_dropped_rows_are_cut_out_the_same_whatever_the_rewrite_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """The data file is rewritten in blocks: lines that straddle a block, runs of dropped lines and a dropped last
+    line give the bytes of one whole-file pass (checked against the expected lines themselves)."""
+    path = tmp_path / "dups.csv"
+    questions = [f"question number {i} about sorting lists in python quickly" for i in range(12)]
+    rows = [*questions, questions[0], questions[0], questions[5], questions[11], questions[11]]
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["q", "a"])
+        writer.writerows([q, f"the answer is {q[16:18]}"] for q in rows)
+    monkeypatch.setattr(prepare_module, "_REWRITE_BLOCK", block)
+    source = DatasetSource(path=str(path), columns=ColumnMap(query="q", response="a"))
+    out = prepare_dataset(source, "sft", "nova-lite-2", tmp_path / "out", curation=CurationConfig.parse("dedup"))
+    kept = [orjson.loads(line)["messages"][0]["content"][0]["text"] for line in out.data_file.read_bytes().splitlines()]
+    assert kept == questions
+    rejected = [orjson.loads(line) for line in out.rejected_file.read_bytes().splitlines()]
+    assert [(r["row"], r["filter"], r["duplicate_of"]) for r in rejected] == [
+        (13, "dedup", 1), (14, "dedup", 1), (15, "dedup", 6), (16, "dedup", 12), (17, "dedup", 12)
+    ]  # fmt: skip
+    assert out.report.rows_out == 12
+    data = out.data_file.read_bytes()
+    entry = orjson.loads(out.manifest_file.read_bytes())["files"][out.data_file.name]
+    assert entry == {"rows": 12, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def test_near_duplicate_clusters_are_the_components_of_every_pair_at_the_threshold() -> None:
+    """Chains (a ~ b ~ c with a !~ c) and clusters joined late still come out as one cluster with its smallest row
+    first, equal to the connected components of all pairs at the threshold (brute force)."""
+    rng = np.random.default_rng(7)
+    sigs = rng.integers(0, 256, (400, minhash.NUM_PERM), dtype=np.uint8)  # unrelated rows never match
+
+    def copy(source: int, target: int) -> None:  # target = source with 30 of 256 values changed (~0.88)
+        sigs[target] = sigs[source]
+        changed = rng.choice(minhash.NUM_PERM, 30, replace=False)
+        sigs[target, changed] = rng.integers(0, 256, 30, dtype=np.uint8)
+
+    for source, target in [(10, 50), (50, 90), (90, 130), (200, 120), (300, 250), (250, 390), (120, 5)]:
+        copy(source, target)
+    found = minhash.find_near_duplicates(sigs, np.ones(len(sigs), dtype=bool), 0.8)
+    label = list(range(len(sigs)))
+
+    def root(i: int) -> int:
+        while label[i] != i:
+            i = label[i]
+        return i
+
+    for i in range(len(sigs)):
+        close = np.flatnonzero(minhash.similarity(np.repeat(sigs[i : i + 1], len(sigs), axis=0), sigs) >= 0.8)
+        for j in close.tolist():
+            a, b = sorted((root(i), root(j)))
+            label[b] = a
+    expected = {i: root(i) for i in range(len(sigs)) if root(i) != i}
+    assert dict(zip(found.rows.tolist(), found.first.tolist(), strict=True)) == expected
+    assert set(expected.values()) == {5, 10, 250}  # three clusters; 5 joined its cluster through the last copy
+    assert np.allclose(found.scores, minhash.similarity(sigs[found.first], sigs[found.rows]))

@@ -11,6 +11,7 @@ import pytest
 
 from novaflow.catalog import DataFormat
 from novaflow.data import loaders, workers
+from novaflow.data.filters import CurationConfig
 from novaflow.data.prepare import prepare_dataset
 from novaflow.data.samples import generate_stackoverflow_csv
 from novaflow.data.source import ColumnMap, DatasetSource
@@ -95,12 +96,19 @@ def test_workers_start_for_large_inputs_with_a_core_to_spare(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, mb: int, expected: int
 ) -> None:
     """On two cores the caller (parse, pickle, hash, write) and two workers contend: one process is faster there."""
+    assert _worker_count(tmp_path, monkeypatch, cores, mb, None) == expected
+
+
+def _worker_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, mb: int, curation: CurationConfig | None
+) -> int:
+    """The workers chosen for an input of ``mb`` MB (a sparse file: only its size matters) on ``cores`` cores."""
     data = tmp_path / "big.csv"
     with data.open("wb") as fh:
-        fh.truncate(mb << 20)  # a sparse file: only its size matters here
+        fh.truncate(mb << 20)
     monkeypatch.setattr(workers, "available_cores", lambda: cores)
-    src = DatasetSource(path=str(data))
-    assert ChunkStream(ChunkJob(src, DataFormat.SFT, 2, True), data)._worker_count() == expected
+    job = ChunkJob(DatasetSource(path=str(data)), DataFormat.SFT, 2, True, curation=curation)
+    return ChunkStream(job, data)._worker_count()
 
 
 def test_read_ahead_keeps_order_and_raises_the_readers_error_at_its_place() -> None:
@@ -128,3 +136,12 @@ def test_read_ahead_stops_its_reader_when_the_consumer_stops() -> None:
     stream.close()  # joins the reader thread
     assert len(produced) <= 5  # two taken, at most two queued, one waiting to be queued
     assert not any(t.name == "novaflow-chunk-reader" for t in threading.enumerate())
+
+
+@pytest.mark.parametrize(("cores", "mb", "expected"), [(1, 700, 1), (2, 66, 2), (2, 20, 1), (4, 66, 4)])
+def test_curation_starts_a_worker_per_core_from_32_mb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, mb: int, expected: int
+) -> None:
+    """With the filters a chunk costs ~10x its transform: the caller's share is small, every core gets a worker."""
+    curation = CurationConfig.parse("near-dedup,quality")
+    assert _worker_count(tmp_path, monkeypatch, cores, mb, curation) == expected

@@ -93,3 +93,29 @@ def test_data_prepare_never_imports_pandas(tmp_path: Path, name: str, args: list
     )
     assert (tmp_path / "out" / "manifest.json").exists()
     assert "pandas" not in loaded
+
+
+@pytest.mark.slow
+def test_data_prepare_from_the_console_ends_without_teardown_and_loses_nothing(tmp_path: Path) -> None:
+    """A process started as a user starts it (``argv`` from the command line) exits 0 without the interpreter's
+    teardown: its piped output is complete and every file is whole (the manifest's hash is the data file's)."""
+    import hashlib
+
+    source = tmp_path / "ten.csv"
+    source.write_text("query,response\n" + "".join(f"question {i},answer {i}\n" for i in range(10)), "utf-8")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "novaflow.cli", "data", "prepare", str(source), "--method", "sft", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"wrote {out / 'train.jsonl'}: 10 rows (10 read)",
+        f"report: {out / 'report.json'}  manifest: {out / 'manifest.json'}",
+    ]
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    data = (out / "train.jsonl").read_bytes()
+    assert manifest["files"]["train.jsonl"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert len(data.splitlines()) == 10 and json.loads((out / "report.json").read_text("utf-8"))["rows_out"] == 10
