@@ -25,8 +25,9 @@ from prefect.events.actions import ChangeFlowRunState, RunDeployment, SendNotifi
 from prefect.events.schemas.automations import EventTrigger, Posture
 
 FLOW_NAMES = ("end-to-end", "baseline-eval", "sft", "rft", "verify-reward", "deploy", "cleanup")
-JOB_FLOW_NAMES = ("end-to-end", "baseline-eval", "sft", "rft", "dpo", "cpt")
-"""The flows that submit training jobs: the ones a crash must not cost a job, so the ones re-run after a crash."""
+JOB_FLOW_NAMES = ("end-to-end", "baseline-eval", "sft", "rft", "dpo", "cpt", "sweep", "sweep-variant")
+"""The flows that submit training jobs: the ones a crash must not cost a job, so the ones re-run after a crash.
+(A sweep's variant subflows ledger their jobs under the sweep's run; a variant's deployment run under its own.)"""
 FAILED_RUN = "novaflow: run failed"
 WAITING_FOR_APPROVAL = "novaflow: run waiting for approval"
 RERUN_CRASHED = "novaflow: re-run crashed run"

@@ -46,7 +46,7 @@ def run_stages(graph: Graph, ctx: StageContext, *, given: Mapping[str, Any] | No
 
 
 def _run_once(graph: Graph, ctx: StageContext, given: Mapping[str, Any]) -> GraphRun:
-    run_id = current_flow_run_id()
+    run_id = ctx.owner_id()
     logger = get_run_logger()
 
     def execute(stage: Stage, inputs: Mapping[str, Any]) -> Any:

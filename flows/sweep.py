@@ -1,13 +1,16 @@
-"""`sweep`: variants of one end-to-end run as one graph, equal work done once, a leaderboard, one winner.
+"""`sweep`: variants of one end-to-end run, each its own flow run, equal work done once, a leaderboard, a winner.
 
 Each variant is the base parameters with a patch (``sft.overrides.lr=1e-5``, ``stages=[sft]``). Its end-to-end
-graph is built as a run of its own would build it; the graphs are then merged: a stage whose key, parameters and
-upstream stages are equal in several variants is one node, so the data is prepared and uploaded once, the baseline
-evaluated once, and a grid that varies only RFT settings trains one SFT job. The merged graph runs like any run's
-(stages start when their inputs exist; a failure stops the rest). Every variant is checked (its dry runs) before
-anything is spent, and a bad one is refused by its name. Then the leaderboard: each variant's last stage against
-the baseline, p-values adjusted over the variants compared (Holm), the gate applied after the adjustment; only
-the winner may be deployed, and with the registry on the winner's version is Approved and the others Rejected.
+graph is built as a run of its own would build it; the graphs are then merged (:mod:`flows.sweep_graph`): a stage
+whose key, parameters and upstream stages are equal in several variants is one node, so the data is prepared and
+uploaded once, the baseline evaluated once, and a grid that varies only RFT settings trains one SFT job. Each
+variant then runs as a flow run of its own - a subflow by default, or a deployment run on a work pool
+(:mod:`flows.sweep_runs`) - with its stages, logs and artifacts, meeting the others at the shared stages
+(:mod:`flows.sweep_variant`); stages start when their inputs exist, and a failure stops the rest. Every variant is
+checked (its dry runs) before anything is spent, and a bad one is refused by its name. Then the leaderboard: each
+variant's last stage against the baseline, p-values adjusted over the variants compared (Holm), the gate applied
+after the adjustment; only the winner may be deployed, and with the registry on the winner's version is Approved
+and the others Rejected.
 
 Jobs keep their spec-hash names, so a sweep run again submits nothing (every job is attached), and a sweep with a
 variant added runs only the new variant's jobs.
@@ -15,17 +18,14 @@ variant added runs only the new variant's jobs.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from flows.end_to_end import RunPlan, plan_checks, run_plan, smoke_labels
+from flows.end_to_end import plan_checks, smoke_labels
 from flows.graph import run_stages
 from flows.hooks import JOB_HOOKS
 from flows.params import EndToEndParams, resolve_model
@@ -33,22 +33,22 @@ from flows.runners import thread_pool
 from flows.stages.baseline import BASELINE
 from flows.stages.checks import TRAINING_STAGES, registry_group, require_registry, require_supported
 from flows.stages.cleanup import cleanup_stage
-from flows.stages.compare import COMPARE
 from flows.stages.context import StageContext
 from flows.stages.deploy import DEPLOY, Deployment, deploy_stage
 from flows.stages.evaluation import evaluation_key
 from flows.stages.jobs import spec_for
-from flows.stages.prepare_data import PreparedData, flow_run_scratch
-from flows.stages.run_log import RunLog
+from flows.stages.prepare_data import DATA, PreparedData, flow_run_scratch
+from flows.stages.run_log import RunLog, StageRecord
 from flows.stages.smoke import SMOKE, smoke_stage
 from flows.stages.training import TrainedModel
+from flows.sweep_graph import MergedGraph, SweepSetup, SweepVariant, sweep_setup
+from flows.sweep_runs import credentials_for_runs, run_variant_deployments, run_variant_subflows, variant_launches
 from flows.tracking import experiment_name
+from flows.variant_stages import VariantResult, variant_jobs, variant_timeline
 from novaflow.catalog import DataFormat, Method
 from novaflow.errors import ConfigError, NovaflowError
-from novaflow.evaluation.compare import StageComparison
 from novaflow.evaluation.tasks import higher_is_better
 from novaflow.jobs.dryrun import dry_run
-from novaflow.jobs.records import JobRecord
 from novaflow.jobs.spec import JobSpec
 from novaflow.jobs.submit import prepare_submission
 from novaflow.recipes.serverless import load_serverless_prices
@@ -56,11 +56,11 @@ from novaflow.recipes.tables import load_price_table
 from novaflow.registry.packages import APPROVED, REJECTED
 from novaflow.reports.run import RunReport
 from novaflow.runs.context import RunContext
-from novaflow.runs.graph import Graph, Stage
+from novaflow.runs.graph import Graph
 from novaflow.settings import NovaflowSettings
 from novaflow.sweeps.leaderboard import Leaderboard, VariantOutcome, build_leaderboard
 from novaflow.sweeps.plan import PlannedJob, SweepPlan, plan_sweep, usage_cost
-from novaflow.sweeps.variants import Variant, apply_patch
+from novaflow.sweeps.runs import VARIANT_DEPLOYMENT, VARIANT_RUNS, VariantRuns
 from novaflow.tracking.mlflow import FLOW_RUN_TAG, resolve_tracking_uri
 from tasks.common import artifact_key, publish_table
 from tasks.credentials import CredentialsParameter, run_context
@@ -71,42 +71,12 @@ from tasks.reports import publish_report_task
 from tasks.runs import current_flow_run_id, run_name_held, run_notifications
 from tasks.tracking import finish_tracking_task, start_tracking_task, track_stage_task
 
-
-class SweepVariant(BaseModel):
-    """One variant as the run form takes it: a name and a patch of dot paths in the end-to-end parameters."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(..., description="Names the variant in the leaderboard, the report and MLflow.")
-    patch: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Dot path -> value, e.g. {'sft.overrides.lr': 1e-5, 'stages': ['sft']}.",
-    )
+__all__ = ["SweepVariant", "sweep"]
 
 
 PREFLIGHT_LATER = frozenset({"train_uri", "train", "validation", "reward_lambda_arn", "model_name_or_path"})
 """Dry-run fields a sweep cannot check before it runs: what earlier stages produce (data, checkpoints, Lambdas).
 Each job's own dry run checks them again before it is submitted."""
-
-
-def variant_params(base: EndToEndParams, variants: Sequence[Variant]) -> dict[str, EndToEndParams]:
-    """Each variant's parameters: the base with its patch, the sweep's run name (one data prefix, so equal work
-    has equal spec hashes), no deployment or clean-up of its own (only the winner is deployed, by the sweep)."""
-    if not variants:
-        raise ConfigError("sweep: no variants; give --vary PATH=V1,V2 or --variants FILE")
-    raw = base.model_dump(mode="json")
-    out: dict[str, EndToEndParams] = {}
-    for variant in variants:
-        patched = apply_patch(raw, variant)
-        patched.update(run_name=base.run_name, cleanup=False)
-        patched["deploy"]["enabled"] = False
-        try:
-            out[variant.name] = EndToEndParams.model_validate(patched)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            raise ConfigError(f"variant {variant.name}: {where}: {first.get('msg', 'invalid')}") from None
-    return out
 
 
 def job_specs(params: EndToEndParams, ctx: RunContext) -> dict[str, JobSpec]:
@@ -196,86 +166,34 @@ def _refuse(stage: str, report: Any) -> None:
         raise ConfigError(f"{stage}: {first.field}: {first.message} ({first.fix})")
 
 
-@dataclass
-class MergedGraph:
-    """The variants' graphs as one: each node with the variants that share it, and where each variant's stage is."""
-
-    graph: Graph
-    node_of: dict[tuple[str, str], str] = field(default_factory=dict)
-    """(variant, stage key) -> node key."""
-    key_of: dict[str, str] = field(default_factory=dict)
-    """Node key -> the stage key it runs."""
-    shared_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """Node key -> the variants that run it."""
-
-
-def merge_graphs(
-    plans: Mapping[str, RunPlan], context_for: Callable[[tuple[str, ...], str], StageContext]
-) -> MergedGraph:
-    """One node per distinct stage: equal key, identity and upstream nodes (its signature). A node every variant
-    shares keeps its stage key (``data``, ``baseline``); the others are named ``<variants>/<key>``
-    (``lr-1e-05/rft``). Each node runs with ``context_for(<its variants>, <its signature>)``."""
-    names = list(plans)
-    signatures: dict[tuple[str, str], str] = {}
-
-    def signature(variant: str, key: str) -> str:
-        if (variant, key) not in signatures:
-            graph = plans[variant].graph
-            upstream = sorted(signature(variant, up) for up in graph.upstream(key))
-            text = "|".join([key, graph.stages[key].identity, *upstream])
-            signatures[(variant, key)] = hashlib.sha256(text.encode()).hexdigest()
-        return signatures[(variant, key)]
-
-    sharing: dict[str, list[str]] = {}
-    for variant in names:
-        for key in plans[variant].graph.order():
-            sharing.setdefault(signature(variant, key), []).append(variant)
-    merged = MergedGraph(Graph([]))
-    for sig, variants in sharing.items():
-        first = variants[0]
-        key = next(k for (v, k), s in signatures.items() if v == first and s == sig)
-        node = key if len(variants) == len(names) else f"{'+'.join(variants)}/{key}"
-        merged.shared_by[node] = tuple(variants)
-        merged.key_of[node] = key
-        for variant in variants:
-            merged.node_of[(variant, key)] = node
-    for sig, variants in sharing.items():
-        first = variants[0]
-        key = next(k for (v, k), s in signatures.items() if v == first and s == sig)
-        stage = plans[first].graph.stages[key]
-        mapping = {need: merged.node_of[(first, plans[first].graph.producer[need])] for need in stage.needs}
-        ctx = context_for(tuple(variants), sig)
-        merged.graph.add(_renamed(stage, merged.node_of[(first, key)], mapping, ctx))
-    merged.graph.check()
-    return merged
-
-
-def _renamed(stage: Stage, node: str, mapping: Mapping[str, str], ctx: StageContext) -> Stage:
-    def run(_: Any, inputs: Mapping[str, Any]) -> Any:
-        return stage.run(ctx, {need: inputs[mapping[need]] for need in stage.needs})
-
-    return Stage(node, tuple(mapping[need] for need in stage.needs), run, identity=stage.identity)
-
-
 @flow(name="sweep", task_runner=thread_pool(max_workers=4), **JOB_HOOKS)
 def sweep(
     base: EndToEndParams = EndToEndParams(),
     variants: list[SweepVariant] | None = None,
+    variant_runs: VariantRuns = VARIANT_RUNS[0],
+    variant_deployment: str = VARIANT_DEPLOYMENT,
     aws_credentials: CredentialsParameter = None,
 ) -> dict[str, Any]:
-    """Run every variant of ``base`` as one graph (equal stages once), rank them, deploy only the winner.
+    """Run every variant of ``base`` as a flow run of its own (equal stages once), rank them, deploy only the winner.
 
     Args:
         base: The end-to-end parameters every variant starts from; ``run_name`` names the sweep.
         variants: Named patches of ``base`` (dot paths: ``sft.overrides.lr``, ``stages``, ``data.sft_rows``).
+        variant_runs: subflow: each variant a subflow of this run, in this process. deployment: each variant a run
+            of ``variant_deployment`` on its work pool (spread over the pool's workers), started with an
+            idempotency key, so a retried or re-run sweep never starts a second run of a variant.
+        variant_deployment: The deployment a variant runs as with ``variant_runs: deployment``.
         aws_credentials: AwsCredentials block (or its name) for every AWS call of the run; empty = the worker's own.
     """
     run = run_context(aws_credentials, base.run_name)
     run.settings.require("bucket", "role_arn")
-    named = [Variant(v.name, dict(v.patch)) for v in (variants or [])]
-    params = variant_params(base, named)
-    specs = {name: preflight(name, variant, run) for name, variant in params.items()}
-    plans = {name: run_plan(variant) for name, variant in params.items()}
+    setup = sweep_setup(base, variants)
+    if variant_runs == "subflow" and any(p.wait.mode == "suspend" for p in setup.params.values()):
+        raise ConfigError(
+            "sweep: wait.mode suspend needs variant_runs deployment (--variant-runs deployment): Prefect suspends "
+            "and resumes deployment runs only, and a variant's subflow is none"
+        )
+    specs = {name: preflight(name, variant, run) for name, variant in setup.params.items()}
     home = Path(base.work_dir) / base.run_name
     wait = base.wait.max_wait_hours * 3600
     notify = base.notifications
@@ -284,72 +202,55 @@ def sweep(
         run_notifications(base.run_name, notify.sns_topic_arn, notify.events, run.settings),
         flow_run_scratch(home) as work,
     ):
-        return _run(base, params, {v.name: v.label() for v in named}, plans, specs, run, home, work)
+        ctx = StageContext(run, resolve_model(base.model, run.settings), RunLog(base.run_name), base.wait, None, work)
+        spending = sweep_plan(base, specs, setup.merged, run)
+        for line in spending.lines():
+            get_run_logger().info(line)
+        shared = setup.merged.shared()
+        get_run_logger().info(
+            "sweep %s: %d variants as %s runs, %d stages in the merged graph (%d shared: %s)",
+            base.run_name,
+            len(setup.plans),
+            variant_runs,
+            len(setup.merged.graph.stages),
+            len(shared),
+            ", ".join(shared) or "none",
+        )
+        if variant_runs == "deployment":
+            launches = variant_launches(setup, ctx, credentials_for_runs(aws_credentials))
+            results = run_variant_deployments(variant_deployment, launches, ctx)
+        else:
+            results = run_variant_subflows(setup, ctx)
+        return _finish(setup, results, spending, ctx, home)
 
 
-def _run(
-    base: EndToEndParams,
-    params: Mapping[str, EndToEndParams],
-    labels: Mapping[str, str],
-    plans: Mapping[str, RunPlan],
-    specs: Mapping[str, Mapping[str, JobSpec]],
-    run: RunContext,
-    home: Path,
-    work: Path,
+def _finish(
+    setup: SweepSetup, results: Mapping[str, VariantResult], spending: SweepPlan, ctx: StageContext, home: Path
 ) -> dict[str, Any]:
+    """The leaderboard from the variants' results, the registry's decisions, the winner deployed, the report."""
+    base, merged, run = setup.base, setup.merged, ctx.run
+    sweep_name = setup.name
     logger = get_run_logger()
-    sweep_name = base.run_name
-    every = tuple(plans)
-    contexts: dict[tuple[str, ...], StageContext] = {}
-
-    def context_for(variants: tuple[str, ...], signature: str) -> StageContext:
-        """A node's context: the log of the variants that share it (their jobs, curves), and a place of its own
-        named by its signature - ``runs/<sweep>/<signature>`` in S3, ``<work>/<signature>`` locally - so equal work
-        lands where it landed before however many variants share it (a re-run, or a sweep with one more variant,
-        finds its data and jobs)."""
-        if variants not in contexts:
-            first = params[variants[0]]
-            model = resolve_model(first.model, run.settings)
-            group = registry_group(first.registry, model, sweep_name)
-            name = sweep_name if variants == every else f"{sweep_name}-{'+'.join(variants)}"
-            contexts[variants] = StageContext(run, model, RunLog(name), first.wait, group, work)
-        shared = contexts[variants]
-        place = RunContext(run_name=f"{sweep_name}/{signature[:12]}", settings=run.settings)
-        return replace(shared, run=place, work=work / signature[:12])
-
-    merged = merge_graphs(plans, context_for)
-    spending = sweep_plan(base, specs, merged, run)
-    for line in spending.lines():
-        logger.info(line)
-    shared = [node for node, vs in merged.shared_by.items() if len(vs) > 1]
-    logger.info(
-        "sweep %s: %d variants, %d stages in the merged graph (%d shared: %s)",
-        sweep_name,
-        len(plans),
-        len(merged.graph.stages),
-        len(shared),
-        ", ".join(shared) or "none",
-    )
-    sweep_ctx = StageContext(run, resolve_model(base.model, run.settings), RunLog(sweep_name), base.wait, None, work)
-    outputs = run_stages(merged.graph, sweep_ctx).outputs
-
-    timeline = {t.stage: t for t in sweep_ctx.log.stages}
+    timeline = variant_timeline(setup, results)
+    ctx.log.stages += [StageRecord(t.key, t.start, t.end, status=t.status) for t in timeline]
+    jobs = {node: record for name in setup.plans for node, record in variant_jobs(setup, results[name]).items()}
     prices, serverless_prices = load_price_table(), load_serverless_prices()
+    labels = setup.labels()
     outcomes: list[VariantOutcome] = []
     candidates: dict[str, TrainedModel | None] = {}
-    for name, plan in plans.items():
-        nodes = [merged.node_of[(name, key)] for key in plan.graph.stages]
-        comparison: StageComparison | None = outputs.get(merged.node_of.get((name, COMPARE), ""))
-        candidate = outputs.get(merged.node_of[(name, plan.candidate)]) if plan.candidate else None
-        candidates[name] = candidate
-        spans = [timeline[n] for n in nodes if n in timeline]
-        records = _jobs_of(name, plan, merged, contexts)
+    for name, plan in setup.plans.items():
+        result = results[name]
+        nodes = {merged.node_of[(name, key)] for key in plan.graph.stages}
+        candidates[name] = result.candidate
+        spans = [t for t in timeline if t.key in nodes]
+        records = list(variant_jobs(setup, result).values())
         cost, basis = usage_cost([job_usage_task(r, run.settings) for r in records], prices, serverless_prices)
+        candidate = result.candidate
         outcomes.append(
             VariantOutcome(
                 name=name,
                 patch=labels[name],
-                comparison=comparison,
+                comparison=result.comparison,
                 wall_seconds=max(s.end for s in spans) - min(s.start for s in spans) if spans else None,
                 jobs=len(records),
                 cost=cost,
@@ -369,17 +270,19 @@ def _run(
     _record_decisions(board, candidates, sweep_name, run.settings)
     deployment = None
     if board.winner and base.deploy.enabled and "deploy" not in base.skip:
-        deployment = _deploy_winner(base, board.winner, candidates[board.winner], plans, merged, outputs, sweep_ctx)
+        winner = results[board.winner]
+        data: PreparedData = winner.outputs[merged.node_of[(board.winner, DATA)]]
+        deployment = _deploy_winner(base, candidates[board.winner], data, ctx)
     elif base.cleanup:
-        run_stages(Graph([cleanup_stage(base.deploy, [])]), sweep_ctx)
+        run_stages(Graph([cleanup_stage(base.deploy, [])]), ctx)
     for line in board.lines():
         logger.info(line)
     publish_table(
         board.records(),
         key=artifact_key("sweep-leaderboard", sweep_name),
-        description=f"Sweep {sweep_name}: {len(plans)} variants on {gate.metric}; {board.winner_line()}",
+        description=f"Sweep {sweep_name}: {len(setup.plans)} variants on {gate.metric}; {board.winner_line()}",
     )
-    report = _publish_report(base, board, plans, merged, outputs, contexts, sweep_ctx, home, deployment)
+    report = _publish_report(setup, board, results, ctx, home, deployment)
     mlflow_run = _track(base, board, run)
     create_markdown_artifact(
         "\n".join([f"# novaflow sweep `{sweep_name}`", "", "```", *spending.lines(), "", *board.lines(), "```", ""]),
@@ -388,40 +291,20 @@ def _run(
     )
     return {
         "sweep": sweep_name,
-        "variants": {name: outcome.patch for name, outcome in zip(plans, outcomes, strict=True)},
+        "variants": {name: outcome.patch for name, outcome in zip(setup.plans, outcomes, strict=True)},
+        "variant_runs": {name: result.flow_run_id for name, result in results.items()},
         "nodes": {node: list(vs) for node, vs in merged.shared_by.items()},
         "plan": spending.lines(),
-        "jobs": _all_jobs(contexts, every),
+        "jobs": {node: record.name for node, record in jobs.items()},
         "leaderboard": board.records(),
         "lines": board.lines(),
         "winner": board.winner,
         "winner_line": board.winner_line(),
         "deployment": deployment,
         "report": report,
-        "timeline": {t.stage: (round(t.start, 3), round(t.end, 3)) for t in sweep_ctx.log.stages},
+        "timeline": {t.stage: (round(t.start, 3), round(t.end, 3)) for t in ctx.log.stages},
         "mlflow_run": mlflow_run,
     }
-
-
-def _jobs_of(
-    name: str, plan: RunPlan, merged: MergedGraph, contexts: Mapping[tuple[str, ...], StageContext]
-) -> list[JobRecord]:
-    """The jobs a variant used (shared ones included): each of its stages' jobs, in the log of who ran them."""
-    jobs: list[JobRecord] = []
-    for key in plan.graph.stages:
-        node = merged.node_of[(name, key)]
-        log = contexts[merged.shared_by[node]].log
-        jobs += [r for k, r in log.jobs.items() if k == key or k.startswith(f"{key}-")]
-    return jobs
-
-
-def _all_jobs(contexts: Mapping[tuple[str, ...], StageContext], every: tuple[str, ...]) -> dict[str, str]:
-    """Every job of the sweep by node (``sft`` when all variants share it, ``<variants>/sft`` otherwise)."""
-    out: dict[str, str] = {}
-    for variants, ctx in contexts.items():
-        for key, record in ctx.log.jobs.items():
-            out[key if variants == every else f"{'+'.join(variants)}/{key}"] = record.name
-    return out
 
 
 def _record_decisions(
@@ -451,18 +334,11 @@ def _record_decisions(
 
 
 def _deploy_winner(
-    base: EndToEndParams,
-    winner: str,
-    trained: TrainedModel | None,
-    plans: Mapping[str, RunPlan],
-    merged: MergedGraph,
-    outputs: Mapping[str, Any],
-    ctx: StageContext,
+    base: EndToEndParams, trained: TrainedModel | None, data: PreparedData, ctx: StageContext
 ) -> str | None:
     """The winner deployed under the sweep's name (and smoke-tested, and torn down with ``cleanup``)."""
     if trained is None:
         return None
-    data: PreparedData = outputs[merged.node_of[(winner, "data")]]
     checkpoint = trained.checkpoint
     if trained.version is not None:
         from tasks.registry import approved_checkpoint_task
@@ -481,29 +357,24 @@ def _deploy_winner(
 
 
 def _publish_report(
-    base: EndToEndParams,
+    setup: SweepSetup,
     board: Leaderboard,
-    plans: Mapping[str, RunPlan],
-    merged: MergedGraph,
-    outputs: Mapping[str, Any],
-    contexts: Mapping[tuple[str, ...], StageContext],
+    results: Mapping[str, VariantResult],
     ctx: StageContext,
     home: Path,
     deployment: str | None,
 ) -> dict[str, str]:
     """One HTML report for the sweep: the leaderboard, every evaluation, the training curves overlaid by variant,
-    the timeline of the merged graph."""
+    the timeline of the merged graph (each stage when whichever variant ran it)."""
+    base, merged = setup.base, setup.merged
     evaluations: dict[str, Any] = {}
     curves: dict[str, Any] = {}
-    for name, plan in plans.items():
+    for name, plan in setup.plans.items():
+        result = results[name]
         for key in plan.evaluations:
-            node = merged.node_of[(name, key)]
-            evaluations.setdefault(node, outputs[node])
-        for key in plan.graph.stages:
-            node = merged.node_of[(name, key)]
-            series = contexts[merged.shared_by[node]].log.curves.get(key)
-            if series is not None:
-                curves.setdefault(node, series)
+            evaluations.setdefault(merged.node_of[(name, key)], result.outputs[key])
+        for key, series in result.curves.items():
+            curves.setdefault(merged.node_of[(name, key)], series)
     content = RunReport(
         run_name=base.run_name,
         title=f"novaflow sweep {base.run_name}",

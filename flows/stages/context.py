@@ -9,6 +9,7 @@ from flows.params import WaitParams
 from flows.stages.run_log import RunLog
 from novaflow.runs.context import RunContext
 from novaflow.settings import NovaflowSettings
+from tasks.runs import current_flow_run_id
 
 
 @dataclass
@@ -23,6 +24,10 @@ class StageContext:
     """The model package group training stages register in (None: registry off)."""
     work: Path | None = None
     """This flow run's local scratch directory (prepared files), when the flow has one."""
+    owner: str | None = None
+    """The flow run whose job ledger lists this run's jobs (None: the flow run the stage runs in). A sweep's variant
+    subflows ledger their jobs under the sweep's run: its process is the one whose cancellation and crash hooks
+    run, and the orphan sweeper judges the sweep's run, not subflow runs left behind as Running by a crash."""
 
     @property
     def settings(self) -> NovaflowSettings:
@@ -31,6 +36,10 @@ class StageContext:
     @property
     def prefix(self) -> str:
         return self.run.prefix
+
+    def owner_id(self) -> str:
+        """The id of the flow run that owns this run's jobs (see :attr:`owner`)."""
+        return self.owner or current_flow_run_id()
 
     @property
     def scratch(self) -> Path:

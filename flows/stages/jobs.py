@@ -52,7 +52,7 @@ def run_job(ctx: StageContext, stage: str, spec: JobSpec, job: JobParams) -> Job
         submitted = existing or submit_job_task(
             spec, settings, retry_failed=job.retry_failed, capacity_attempt=capacity_attempt
         )
-        register_job_task(current_flow_run_id(), submitted.name, submitted.platform.value, stage, settings=settings)
+        register_job_task(ctx.owner_id(), submitted.name, submitted.platform.value, stage, settings=settings)
         log.jobs[stage] = submitted
         return submitted
 

@@ -24,6 +24,9 @@ from novaflow.settings import NovaflowSettings
 from tasks.data import prepare_dataset_task, split_dataset_task, upload_dataset_task
 from tasks.runs import current_flow_run_id
 
+DATA = "data"
+"""The data stage's key (and its output's name)."""
+
 
 @contextmanager
 def flow_run_scratch(home: Path) -> Iterator[Path]:
@@ -210,7 +213,7 @@ def data_stage(data: DataParams, methods: Sequence[Method], *, eval_rft: bool = 
             log=ctx.log,
             settings=ctx.settings,
         )
-        ctx.log.details["data"] = ", ".join(f"{fmt.value}: {uri}" for fmt, uri in out.uris.items())
+        ctx.log.details[DATA] = ", ".join(f"{fmt.value}: {uri}" for fmt, uri in out.uris.items())
         return out
 
-    return Stage("data", (), run)
+    return Stage(DATA, (), run)

@@ -7,11 +7,15 @@ run, its logs and artifacts are real Prefect objects either way.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import time
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +24,7 @@ import typer
 from novaflow.cli.failures import validation_line
 from novaflow.cli.options import QUOTA_HELP, quota_option
 from novaflow.errors import ConfigError
+from novaflow.sweeps.runs import VARIANT_RUNS, VARIANT_RUNS_HELP
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -53,7 +58,6 @@ def prefect_updates(local: bool) -> dict[Any, Any]:
     (no ``PREFECT_API_URL``) turns it off. A server the user runs keeps its own setting.
     """
     from prefect.settings import (
-        PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         PREFECT_SERVER_ANALYTICS_ENABLED,
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
@@ -61,7 +65,7 @@ def prefect_updates(local: bool) -> dict[Any, Any]:
 
     # The sync engine joins the heartbeat thread after every flow run (~1 s); a terminal run needs none.
     updates: dict[Any, Any] = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    if local or not (os.environ.get(PREFECT_API_URL.name) or PREFECT_API_URL.value()):  # env or profile
+    if local or not _prefect_server():
         updates[PREFECT_SERVER_ANALYTICS_ENABLED] = False
     if local:
         if PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.name not in os.environ:
@@ -88,6 +92,13 @@ def _environment(local: bool, quotas: dict[str, int] | None = None, hyperpod: tu
             )
         stack.enter_context(temporary_settings(updates=prefect_updates(local)))
         yield
+
+
+def _prefect_server() -> str | None:
+    """The Prefect server this terminal points at (environment or profile), if any."""
+    from prefect.settings import PREFECT_API_URL
+
+    return os.environ.get(PREFECT_API_URL.name) or PREFECT_API_URL.value()
 
 
 def _load_params(path: Path | None) -> dict[str, Any]:
@@ -242,126 +253,148 @@ _NOTIFY_SNS = typer.Option(
 )
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """The options ``run end-to-end`` and ``run sweep`` share: the one list of them (:func:`with_run_options` puts
+    each field, with its option, into both commands' signatures, so neither repeats it)."""
+
+    local: bool = field(metadata={"option": _LOCAL})
+    data: str = field(metadata={"option": _DATA})
+    sizes: str | None = field(metadata={"option": _SIZES})
+    model: str | None = field(metadata={"option": _MODEL})
+    column: list[str] = field(metadata={"option": _MAP})
+    system: str | None = field(metadata={"option": _SYSTEM})
+    skip: list[str] = field(metadata={"option": _SKIP})
+    cleanup: bool | None = field(metadata={"option": _CLEANUP})
+    params_file: Path | None = field(metadata={"option": _PARAMS})
+    work_dir: str = field(metadata={"option": _WORK_DIR})
+    reward: str | None = field(metadata={"option": _REWARD})
+    reward_arn: str | None = field(metadata={"option": _REWARD_ARN})
+    stratify: str | None = field(metadata={"option": _STRATIFY})
+    eval_task: str | None = field(metadata={"option": _EVAL_TASK})
+    gate_metric: str | None = field(metadata={"option": _GATE_METRIC})
+    mlflow_uri: str | None = field(metadata={"option": _MLFLOW})
+    platform: str | None = field(metadata={"option": _PLATFORM})
+    accept_eula: bool = field(metadata={"option": _ACCEPT_EULA})
+    stages: str | None = field(metadata={"option": _STAGES})
+    hyperpod: list[str] = field(metadata={"option": HYPERPOD_OPTION})
+    quota: list[str] = field(metadata={"option": _QUOTA})
+    notify_sns: str | None = field(metadata={"option": _NOTIFY_SNS})
+
+
+Command = Callable[..., None]
+
+
+def with_run_options(command: Command) -> Command:
+    """``command(options: RunOptions, **own)`` as typer sees it: its own options first, then every field of
+    :class:`RunOptions` as an option of its own; the call gathers them back into one ``RunOptions``."""
+    own = typing.get_type_hints(command)
+    shared = typing.get_type_hints(RunOptions)
+    names = [f.name for f in fields(RunOptions)]
+    parameters = [
+        p.replace(annotation=own[p.name]) for p in inspect.signature(command).parameters.values() if p.name != "options"
+    ]
+    parameters += [
+        inspect.Parameter(
+            f.name, inspect.Parameter.KEYWORD_ONLY, default=f.metadata["option"], annotation=shared[f.name]
+        )
+        for f in fields(RunOptions)
+    ]
+
+    @functools.wraps(command)
+    def run(**values: Any) -> None:
+        options = RunOptions(**{name: values.pop(name) for name in names})
+        command(options=options, **values)
+
+    run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in parameters}
+    return run
+
+
 @app.command("end-to-end")
+@with_run_options
 def end_to_end_cmd(
-    local: bool = _LOCAL,
-    data: str = _DATA,
-    sizes: str | None = _SIZES,
-    model: str | None = _MODEL,
-    column: list[str] = _MAP,
-    system: str | None = _SYSTEM,
+    options: RunOptions,
     run_name: str = typer.Option(
         "case-study", "--run-name", help="Names the run's S3 prefix, artifacts and deployment."
     ),
-    skip: list[str] = _SKIP,
-    cleanup: bool | None = _CLEANUP,
-    params_file: Path | None = _PARAMS,
-    work_dir: str = _WORK_DIR,
-    reward: str | None = _REWARD,
-    reward_arn: str | None = _REWARD_ARN,
-    stratify: str | None = _STRATIFY,
-    eval_task: str | None = _EVAL_TASK,
-    gate_metric: str | None = _GATE_METRIC,
-    mlflow_uri: str | None = _MLFLOW,
-    platform: str | None = _PLATFORM,
-    accept_eula: bool = _ACCEPT_EULA,
-    stages: str | None = _STAGES,
-    hyperpod: list[str] = HYPERPOD_OPTION,
-    quota: list[str] = _QUOTA,
-    notify_sns: str | None = _NOTIFY_SNS,
 ) -> None:
     """Replay the case study: data -> [baseline | SFT] -> [eval | reward Lambda -> RFT] -> eval -> compare ->
     gated deploy -> smoke test -> cleanup (stages side by side where they can). Prints each stage's time, the
     comparison table and the report path."""
-    options = {k: v for k, v in locals().items() if k != "hyperpod"}
-    params, quotas = _end_to_end_params(**options)
-    if hyperpod and not local:
-        raise typer.BadParameter("--hyperpod creates a cluster in the embedded AWS: use it with --local")
+    params, quotas = _end_to_end_params(options, run_name)
     started = time.perf_counter()
-    with _environment(local, quotas, tuple(hyperpod)):
+    with _environment(options.local, quotas, tuple(options.hyperpod)):
         from flows.end_to_end import end_to_end
 
         result = end_to_end(params)
     _print_result(result, time.perf_counter() - started)
 
 
-def _end_to_end_params(
-    *,
-    local: bool,
-    data: str,
-    sizes: str | None,
-    model: str | None,
-    column: list[str],
-    system: str | None,
-    run_name: str,
-    skip: list[str],
-    cleanup: bool | None,
-    params_file: Path | None,
-    work_dir: str,
-    reward: str | None,
-    reward_arn: str | None,
-    stratify: str | None,
-    eval_task: str | None,
-    gate_metric: str | None,
-    mlflow_uri: str | None,
-    platform: str | None,
-    accept_eula: bool,
-    stages: str | None,
-    quota: list[str],
-    notify_sns: str | None,
-) -> tuple[Any, dict[str, int]]:
+def _end_to_end_params(options: RunOptions, run_name: str) -> tuple[Any, dict[str, int]]:
     """The end-to-end parameters the options say (over ``--params``), checked as far as possible before anything
     starts; and the ``--quota`` items."""
-    quotas = quota_option(quota)  # a usage error before the flows (and Prefect) are imported
+    if options.hyperpod and not options.local:
+        raise typer.BadParameter("--hyperpod creates a cluster in the embedded AWS: use it with --local")
+    quotas = quota_option(options.quota)  # a usage error before the flows (and Prefect) are imported
     from flows.end_to_end import plan_checks
     from flows.params import EndToEndParams
 
-    raw = _load_params(params_file)
+    raw = _load_params(options.params_file)
     raw.setdefault("data", {})
-    raw["data"]["source"] = data if data != "sample" or "source" not in raw["data"] else raw["data"]["source"]
-    if sizes:
-        raw["data"].update(_sizes(sizes))
-    if column:
+    raw["data"]["source"] = (
+        options.data if options.data != "sample" or "source" not in raw["data"] else raw["data"]["source"]
+    )
+    if options.sizes:
+        raw["data"].update(_sizes(options.sizes))
+    if options.column:
         from novaflow.data.source import ColumnMap
 
-        raw["data"]["columns"] = ColumnMap.parse(column).model_dump(exclude_defaults=True)
-    if system:
-        raw["data"]["system_prompt"] = system
-    if model:
-        raw["model"] = model
-    if stratify:
-        raw["data"]["stratify"] = stratify
-    if reward and reward_arn:
+        raw["data"]["columns"] = ColumnMap.parse(options.column).model_dump(exclude_defaults=True)
+    if options.system:
+        raw["data"]["system_prompt"] = options.system
+    if options.model:
+        raw["model"] = options.model
+    if options.stratify:
+        raw["data"]["stratify"] = options.stratify
+    if options.reward and options.reward_arn:
         raise typer.BadParameter("give --reward FILE.py or --reward-arn ARN, not both", param_hint="--reward")
-    if reward or reward_arn:
-        raw.setdefault("reward", {}).update({"source": reward, "function_arn": reward_arn})
-    if eval_task:
-        raw.setdefault("evaluation", {})["task"] = eval_task
-    if gate_metric:
-        raw.setdefault("deploy", {}).setdefault("gate", {})["metric"] = gate_metric
+    if options.reward or options.reward_arn:
+        raw.setdefault("reward", {}).update({"source": options.reward, "function_arn": options.reward_arn})
+    if options.eval_task:
+        raw.setdefault("evaluation", {})["task"] = options.eval_task
+    if options.gate_metric:
+        raw.setdefault("deploy", {}).setdefault("gate", {})["metric"] = options.gate_metric
     raw["run_name"] = run_name
-    raw["work_dir"] = work_dir
-    if skip:
-        raw["skip"] = skip
-    if mlflow_uri:
-        raw.setdefault("tracking", {})["mlflow_uri"] = mlflow_uri
-    if notify_sns:
-        raw.setdefault("notifications", {})["sns_topic_arn"] = notify_sns
-    if stages:
-        raw["stages"] = [s.strip() for s in stages.split(",") if s.strip()]
-    if platform and platform.upper() not in ("SMTJ", "SERVERLESS"):
-        raise typer.BadParameter(f"{platform!r}: use SMTJ or SERVERLESS", param_hint="--platform")
-    if platform or accept_eula:
+    raw["work_dir"] = options.work_dir
+    if options.skip:
+        raw["skip"] = options.skip
+    if options.mlflow_uri:
+        raw.setdefault("tracking", {})["mlflow_uri"] = options.mlflow_uri
+    if options.notify_sns:
+        raw.setdefault("notifications", {})["sns_topic_arn"] = options.notify_sns
+    if options.stages:
+        raw["stages"] = [s.strip() for s in options.stages.split(",") if s.strip()]
+    if options.platform and options.platform.upper() not in ("SMTJ", "SERVERLESS"):
+        raise typer.BadParameter(f"{options.platform!r}: use SMTJ or SERVERLESS", param_hint="--platform")
+    if options.platform or options.accept_eula:
         for job in ("baseline", "sft", "dpo", "rft", "evaluation"):
             raw.setdefault(job, {}).update(
-                {k: v for k, v in (("platform", platform and platform.upper()), ("accept_eula", accept_eula)) if v}
+                {
+                    k: v
+                    for k, v in (
+                        ("platform", options.platform and options.platform.upper()),
+                        ("accept_eula", options.accept_eula),
+                    )
+                    if v
+                }
             )
-    raw["cleanup"] = local if cleanup is None else cleanup
+    raw["cleanup"] = options.local if options.cleanup is None else options.cleanup
     if quotas:
         raw.setdefault("wait", {}).setdefault("quotas", {}).update(quotas)
-    if local:
+    if options.local:
         raw.setdefault("wait", {}).update({"poll_seconds": LOCAL_POLL_SECONDS, "max_poll_seconds": 2.0})
-    params = _validated(EndToEndParams, raw, params_file)
+    params = _validated(EndToEndParams, raw, options.params_file)
     from novaflow.settings import load_settings
 
     settings = load_settings()
@@ -373,7 +406,7 @@ def _end_to_end_params(
         from novaflow.reward.source import load_reward_source
 
         load_reward_source(params.reward.source, settings)  # a broken reward file is one line now, before any job
-    if not local:
+    if not options.local:
         settings.require("bucket", "role_arn")  # one clear line now, not a failed flow run later
     return params, quotas
 
@@ -409,53 +442,39 @@ def _cell(row: dict[str, Any], stage: str) -> str:
 
 
 @app.command("sweep")
+@with_run_options
 def sweep_cmd(
+    options: RunOptions,
     vary: list[str] = typer.Option(
         [], "--vary", help="PATH=V1,V2,... of the end-to-end parameters (sft.overrides.lr=1e-5,2e-5); several: a grid."
     ),
     variants_file: Path | None = typer.Option(
         None, "--variants", help="YAML or JSON list of named patches: [{name: ..., patch: {PATH: VALUE}}]."
     ),
-    local: bool = _LOCAL,
-    data: str = _DATA,
-    sizes: str | None = _SIZES,
-    model: str | None = _MODEL,
-    column: list[str] = _MAP,
-    system: str | None = _SYSTEM,
+    variant_runs: str = typer.Option(VARIANT_RUNS[0], "--variant-runs", help=VARIANT_RUNS_HELP),
     run_name: str = typer.Option("sweep", "--run-name", help="Names the sweep: its S3 prefix, artifacts, deployment."),
-    skip: list[str] = _SKIP,
-    cleanup: bool | None = _CLEANUP,
-    params_file: Path | None = _PARAMS,
-    work_dir: str = _WORK_DIR,
-    reward: str | None = _REWARD,
-    reward_arn: str | None = _REWARD_ARN,
-    stratify: str | None = _STRATIFY,
-    eval_task: str | None = _EVAL_TASK,
-    gate_metric: str | None = _GATE_METRIC,
-    mlflow_uri: str | None = _MLFLOW,
-    platform: str | None = _PLATFORM,
-    accept_eula: bool = _ACCEPT_EULA,
-    stages: str | None = _STAGES,
-    hyperpod: list[str] = HYPERPOD_OPTION,
-    quota: list[str] = _QUOTA,
-    notify_sns: str | None = _NOTIFY_SNS,
 ) -> None:
-    """Run variants of the end-to-end run as one graph (equal stages once), print the leaderboard and the winner;
-    only the winner is deployed."""
-    options = {k: v for k, v in locals().items() if k not in {"vary", "variants_file", "hyperpod"}}
-    base, quotas = _end_to_end_params(**options)
-    if hyperpod and not local:
-        raise typer.BadParameter("--hyperpod creates a cluster in the embedded AWS: use it with --local")
+    """Run variants of the end-to-end run, each as a flow run of its own (equal stages once), print the leaderboard
+    and the winner; only the winner is deployed."""
+    if variant_runs not in VARIANT_RUNS:
+        raise typer.BadParameter(f"{variant_runs!r}: use {' or '.join(VARIANT_RUNS)}", param_hint="--variant-runs")
+    if variant_runs == "deployment" and (options.local or not _prefect_server()):
+        raise typer.BadParameter(
+            "deployment runs the variants on the workers of a work pool: point PREFECT_API_URL at the server they "
+            "poll, and run without --local (`novaflow local up` gives the workers an embedded AWS)",
+            param_hint="--variant-runs",
+        )
+    base, quotas = _end_to_end_params(options, run_name)
     from novaflow.sweeps.variants import grid, load_variants, parse_vary
 
     variants = [*(grid(parse_vary(vary)) if vary else []), *(load_variants(variants_file) if variants_file else [])]
     if not variants:
         raise typer.BadParameter("give --vary PATH=V1,V2,... or --variants FILE", param_hint="--vary")
     started = time.perf_counter()
-    with _environment(local, quotas, tuple(hyperpod)):
+    with _environment(options.local, quotas, tuple(options.hyperpod)):
         from flows.sweep import SweepVariant, sweep
 
-        result = sweep(base, [SweepVariant(name=v.name, patch=v.patch) for v in variants])
+        result = sweep(base, [SweepVariant(name=v.name, patch=v.patch) for v in variants], variant_runs=variant_runs)
     typer.echo("")
     typer.secho(
         f"novaflow sweep '{result['sweep']}' of {len(variants)} variants finished in "
@@ -464,6 +483,8 @@ def sweep_cmd(
     )
     shared = [node for node, names in result["nodes"].items() if len(names) > 1]
     typer.echo(f"stages run once for every variant: {', '.join(shared) or 'none'}")
+    for name, run_id in result.get("variant_runs", {}).items():
+        typer.echo(f"variant {name}: flow run {run_id}")
     for line in result["plan"]:
         typer.echo(line)
     for line in result["lines"]:

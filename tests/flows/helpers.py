@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +140,71 @@ def baseline_job_name(params: EndToEndParams) -> str:
         train_uri=data_uri(params, "eval"),
     )
     return spec.resolve(load_settings()).job_name()
+
+
+def child_env(aws: Any, **extra: str) -> dict[str, str]:
+    """The environment of a worker (or flow) subprocess: this one's, the embedded AWS's, this test's server."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = dict(os.environ)
+    env.update(aws.env)
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+    env.update(extra)
+    return env
+
+
+def wait_for(predicate: Any, seconds: float, what: str) -> Any:
+    """``predicate()``'s first truthy value, polled every 0.3 s; fails naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+@contextmanager
+def process_worker(env: dict[str, str], pool: str, deployments: list[str], root: Path) -> Iterator[None]:
+    """A ``prefect worker`` of a process pool running (creating the pool), ``deployments`` of ``root``'s
+    prefect.yaml deployed to it; the worker is stopped at the end."""
+    import signal
+    import subprocess
+    import sys
+
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    worker = subprocess.Popen(
+        [prefect, "worker", "start", "--pool", pool, "--type", "process"],
+        env=env,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with get_client(sync_client=True) as client:
+            wait_for(lambda: _pool_exists(client, pool), 60, f"the worker's pool {pool}")
+        for name in deployments:
+            deploy = subprocess.run(
+                [prefect, "--no-prompt", "deploy", "--name", name],
+                env=env,
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+            assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+        yield
+    finally:
+        worker.send_signal(signal.SIGINT)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def _pool_exists(client: Any, name: str) -> bool:
+    try:
+        client.read_work_pool(name)
+        return True
+    except Exception:
+        return False

@@ -19,7 +19,6 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.deployments import run_deployment
-from prefect.settings import PREFECT_API_URL
 from prefect.states import Cancelling
 from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
 from prefect_aws.workers.ecs_worker import ECSWorker
@@ -29,6 +28,8 @@ from flows.end_to_end import end_to_end
 from novaflow.local.aws.server import LOCAL_BUCKET
 from novaflow.settings import load_settings
 from tests.flows.helpers import FAST_WAIT, artifacts_of, logs_of, sft_job_name, small_params, training_jobs
+from tests.flows.helpers import child_env as _child_env
+from tests.flows.helpers import wait_for as _wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))  # the CLI of the interpreter running the tests
@@ -39,24 +40,6 @@ RUN_FLOW = (
 )
 PRODUCTION_POOLS = {"ecs": "novaflow-ecs", "kubernetes": "novaflow-k8s"}
 EXPECTED_JOBS = Counter({"nova-lite-2-eval-gen-qa": 3, "nova-lite-2-sft-lora": 1, "nova-lite-2-rft-lora": 1})
-
-
-def _child_env(aws: Any, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(aws.env)
-    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
-    env.update(extra)
-    return env
-
-
-def _wait_for(predicate: Any, seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
 def _status(name: str) -> str | None:

@@ -4,6 +4,7 @@ and Approved; a bad variant refused by its name before anything runs; the same s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from novaflow.recipes.tables import load_price_table
 from novaflow.registry.packages import default_group, list_versions
 from novaflow.settings import load_settings
 from novaflow.sweeps.leaderboard import holm_adjust
-from tests.flows.helpers import artifacts_of, small_params, training_jobs
+from tests.flows.helpers import artifacts_of, logs_of, small_params, training_jobs, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +34,7 @@ class Swept:
     base: EndToEndParams
     result: dict[str, Any]
     arts: dict[str, Any]
+    flow_run_id: Any
     jobs: list[dict[str, Any]]
     endpoints: list[str]
 
@@ -45,7 +47,14 @@ def swept(local_aws_session: Any, tmp_path_factory: pytest.TempPathFactory) -> I
     assert state.is_completed(), state.message
     endpoints = [e["EndpointName"] for e in boto3.client("sagemaker").list_endpoints()["Endpoints"]]
     try:
-        yield Swept(base, state.result(), artifacts_of(state.state_details.flow_run_id), training_jobs(), endpoints)
+        yield Swept(
+            base,
+            state.result(),
+            artifacts_of(state.state_details.flow_run_id),
+            state.state_details.flow_run_id,
+            training_jobs(),
+            endpoints,
+        )
     finally:
         local_aws_session.reset()
 
@@ -74,6 +83,31 @@ def test_a_grid_over_rft_settings_shares_the_data_the_baseline_and_one_sft_job(s
         "rft/data/rft.jsonl",
         "sft/data/train.jsonl",
     ]
+
+
+def test_each_variant_is_a_subflow_of_its_own_with_its_stages_and_the_shared_ones_run_once(swept: Swept) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        runs = {name: client.read_flow_run(run_id) for name, run_id in swept.result["variant_runs"].items()}
+        for name, run in runs.items():
+            assert run.name == f"sweep-rft-{name}" and run.state is not None and run.state.is_completed()
+            assert run.parent_task_run_id is not None  # a subflow: shown under the sweep's run in the UI
+            assert client.read_task_run(run.parent_task_run_id).flow_run_id == swept.flow_run_id
+            assert client.read_flow(run.flow_id).name == "sweep-variant"
+    # each variant's run logs its own stages, shared ones included (met there, not run again), and the shared
+    # stages' work is in exactly one of them: the data uploaded once, each job dry-run and created by one
+    # variant's run only - the others met it at the stage, they did not race to its job
+    logs = [logs_of(run.id) for run in runs.values()]
+    for lines in logs:
+        for stage in ("data", "baseline", "sft", "post-sft", "rft", "post-rft"):
+            assert f"stage {stage}: started" in lines
+    every = [line for lines in logs for line in lines]
+    uploads = sorted(sum(line.startswith("uploaded s3://") for line in lines) for lines in logs)
+    assert uploads == [0] * (len(VARIANTS) - 1) + [3]  # one variant's run uploaded the three files, once
+    created = sorted(line.split()[2] for line in every if line.startswith("created job "))
+    assert created == sorted(j["TrainingJobName"] for j in swept.jobs) and len(created) == 3 + 2 * len(VARIANTS)
+    assert len([line for line in every if line.startswith("Dry run for job ")]) == len(created)
 
 
 def test_the_leaderboard_ranks_the_variants_with_holm_adjusted_p_values(swept: Swept) -> None:
@@ -168,3 +202,43 @@ def test_a_bad_variant_is_refused_by_its_name_before_anything_runs(aws, tmp_path
     with pytest.raises(ConfigError, match=r"^variant typo: sft.overides.lr: no parameter 'overides' in sft"):
         sweep(base, unknown)
     assert training_jobs() == before  # nothing was submitted
+
+
+def test_a_failing_variant_stops_the_others_and_fails_the_sweep_naming_it(aws, tmp_path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = small_params("sweep-fail", tmp_path, stages=["sft"], skip=["baseline"], deploy={"enabled": False})
+    lrs = [
+        SweepVariant(name="lr-a", patch={"sft.overrides.lr": 1e-5}),
+        SweepVariant(name="lr-b", patch={"sft.overrides.lr": 2e-5}),
+    ]
+    aws.control.set_job_duration(60, "training")  # both SFT jobs train long enough to be caught at it
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            running = pool.submit(sweep, base, lrs, return_state=True)
+
+            def both() -> list[str]:
+                names = [j["TrainingJobName"] for j in training_jobs() if "-sft-lora-" in j["TrainingJobName"]]
+                return names if len(names) == 2 else []
+
+            failing, other = wait_for(both, 120, "both variants' SFT jobs")
+            aws.control.stall_job(other)
+            aws.control.fail_job(failing, "AlgorithmError: loss is NaN (emulated)")
+            state = running.result(timeout=180)
+    finally:
+        aws.control.set_job_duration(0.2, "training")
+    assert state.is_failed()
+    assert re.search(
+        rf"VariantFailed: variant lr-[ab]: stage sft failed: Job {failing} failed: AlgorithmError: loss is NaN",
+        state.message,
+    ), state.message
+    sagemaker = boto3.client("sagemaker")
+    assert sagemaker.describe_training_job(TrainingJobName=other)["TrainingJobStatus"] == "Stopped"  # not billing
+    assert sorted(j["TrainingJobName"] for j in training_jobs()) == sorted([failing, other])  # nothing after it
+
+
+def test_suspend_mode_needs_deployment_runs(aws, tmp_path) -> None:
+    base = small_params("sweep-suspend", tmp_path, wait={"mode": "suspend"})
+    with pytest.raises(ConfigError, match=r"^sweep: wait.mode suspend needs variant_runs deployment"):
+        sweep(base, VARIANTS)
+    assert training_jobs() == []
