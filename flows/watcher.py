@@ -28,33 +28,67 @@ from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterState
 from prefect.client.schemas.filters import FlowRunFilterStateName as StateNameFilter
+from prefect.client.schemas.objects import FlowRun
 from prefect.flow_runs import resume_flow_run
 
 from flows.automations import JOB_FLOW_NAMES
 from novaflow.catalog import Method
+from novaflow.errors import ConfigError
 from novaflow.jobs.backends import get_backend
 from novaflow.runs.job_events import EVENT_PLATFORMS, JobEventQueue, ensure_job_event_queue
 from novaflow.runs.lease import renew_suspended
 from novaflow.runs.ledger import jobs_of_run
 from novaflow.runs.suspension import WaitedJob, run_name_of, waiting_of
 from novaflow.settings import NovaflowSettings
-from tasks.credentials import CredentialsParameter, use_run_credentials
+from tasks.credentials import (
+    CredentialsParameter,
+    credentials_from_parameters,
+    settings_from_block,
+    use_run_credentials,
+)
 from tasks.quotas import MAX_LEASE_SECONDS, renew_quota_holds
 
 SUSPENDED = "Suspended"
-WATCHED_FLOWS = (*JOB_FLOW_NAMES, "sweep")
-"""The flows whose stages park on jobs (a sweep runs its variants' stages through the same graph runner)."""
+WATCHED_FLOWS = JOB_FLOW_NAMES
+"""The flows whose stages park on jobs (the job-submitting flows, sweeps and their variants included)."""
 Log = Callable[[str], None]
 
 
-def suspended_runs() -> list[UUID]:
-    """The ids of the suspended runs of novaflow's job-submitting flows (sweeps included)."""
+@dataclass(frozen=True)
+class SuspendedRun:
+    """A suspended run and the settings its jobs are described with: its own credentials block's (region,
+    endpoint, session) when it ran with one, so a watcher serving runs of several accounts or regions asks each
+    run's jobs where they are; else the watcher's own."""
+
+    id: UUID
+    settings: NovaflowSettings
+
+
+def suspended_runs(settings: NovaflowSettings, log: Log = print) -> list[SuspendedRun]:
+    """The suspended runs of novaflow's job-submitting flows (sweeps included), each with its settings."""
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=list(WATCHED_FLOWS))),
             flow_run_filter=FlowRunFilter(state=FlowRunFilterState(name=StateNameFilter(any_=[SUSPENDED]))),
         )
-    return [run.id for run in runs]
+    by_block: dict[str, NovaflowSettings] = {}
+    return [SuspendedRun(run.id, _run_settings(run, settings, by_block, log)) for run in runs]
+
+
+def _run_settings(
+    run: FlowRun, default: NovaflowSettings, seen: dict[str, NovaflowSettings], log: Log
+) -> NovaflowSettings:
+    block = credentials_from_parameters(run.parameters)
+    if block is None:
+        return default
+    key = block if isinstance(block, str) else repr(block._block_document_id or id(block))
+    if key not in seen:
+        try:
+            seen[key] = settings_from_block(block)
+        except ConfigError as exc:  # the block was deleted since the run started: the watcher's own settings
+            log(f"flow run {run.id}: {exc} - its jobs are described with the watcher's credentials")
+            seen[key] = default
+    return seen[key]
 
 
 def unfinished_jobs(run_id: UUID, settings: NovaflowSettings) -> list[str]:
@@ -115,12 +149,12 @@ def resume_ready_runs(
     """One polling pass: resume every suspended run one of whose waited jobs has ended (and renew the holds of the
     others); returns the runs resumed."""
     resumed = []
-    for run_id in suspended_runs():
-        why = ended_job(run_id, settings, only)
-        if why is not None and resume(run_id, f"{why} (polled)", log):
-            resumed.append(run_id)
+    for run in suspended_runs(settings, log):
+        why = ended_job(run.id, run.settings, only)
+        if why is not None and resume(run.id, f"{why} (polled)", log):
+            resumed.append(run.id)
         elif renew:
-            renew_holds(run_id, settings, log)
+            renew_holds(run.id, run.settings, log)
     return resumed
 
 
@@ -146,20 +180,20 @@ class EventResumer:
             if event.ended and event.job_name is not None and event.status is not None:
                 self.ended[event.job_name] = (event.status, now)
         self.ended = {job: seen for job, seen in self.ended.items() if now - seen[1] < self.memory_seconds}
-        resumed = self._resume(suspended_runs()) if self.ended else []
+        resumed = self._resume(suspended_runs(self.settings, self.log)) if self.ended else []
         self.queue.delete(events)  # read and acted on (or about no suspended run: nothing to keep them for)
         return resumed
 
-    def _resume(self, runs: Iterable[UUID]) -> list[UUID]:
+    def _resume(self, runs: Iterable[SuspendedRun]) -> list[UUID]:
         resumed = []
-        for run_id in runs:
-            waited = waiting_of(str(run_id), self.settings) or []
+        for run in runs:
+            waited = waiting_of(str(run.id), run.settings) or []
             hit = next((job for job in waited if job.job_name in self.ended), None)
             if hit is None:
                 continue
             status = self.ended[hit.job_name][0]
-            if resume(run_id, f"job {hit.job_name} is {status} (EventBridge)", self.log):
-                resumed.append(run_id)
+            if resume(run.id, f"job {hit.job_name} is {status} (EventBridge)", self.log):
+                resumed.append(run.id)
         return resumed
 
 

@@ -12,8 +12,10 @@ import boto3
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.states import Suspended
+from prefect_aws import AwsCredentials
+from prefect_aws.client_parameters import AwsClientParameters
 
-from flows.watcher import EventResumer, resume_ready_runs
+from flows.watcher import EventResumer, resume_ready_runs, suspended_runs
 from novaflow.local.emulator import scenario
 from novaflow.runs.job_events import ensure_job_event_queue, rule_names
 from novaflow.runs.suspension import WaitedJob, record_waiting
@@ -91,3 +93,34 @@ def test_the_watcher_resumes_the_run_whose_job_ended_from_its_event_and_leaves_t
     finally:
         boto3.client("sagemaker").stop_training_job(TrainingJobName="watch-runs")
         aws.control.release_job("watch-runs")
+
+
+def test_the_watcher_describes_each_suspended_runs_jobs_with_that_runs_own_credentials_block(aws) -> None:
+    """A watcher serving runs of several accounts or regions: a run started with a credentials block has its jobs
+    described with that block's keys and region, a run without one with the watcher's own."""
+    iam = boto3.client("iam")
+    iam.create_user(UserName="novaflow-watched")
+    key = iam.create_access_key(UserName="novaflow-watched")["AccessKey"]
+    AwsCredentials(
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        region_name="eu-west-2",
+        aws_client_parameters=AwsClientParameters(endpoint_url=aws.url),
+    ).save("novaflow-watched", overwrite=True)
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow_from_name("sft")
+        deployment = client.create_deployment(flow_id=flow_id, name="watch-credentials-test")
+        with_block = client.create_flow_run_from_deployment(
+            deployment, name="watched-with-block", parameters={"aws_credentials": "novaflow-watched"}
+        )
+        without = client.create_flow_run_from_deployment(deployment, name="watched-without-block")
+        for run in (with_block, without):
+            client.set_flow_run_state(run.id, Suspended(timeout_seconds=3600, pause_key="jobs"), force=True)
+
+    watcher = load_settings()
+    runs = {run.id: run.settings for run in suspended_runs(watcher)}
+    assert runs[without.id] is watcher
+    own = runs[with_block.id]
+    assert own.region == "eu-west-2" and own.resolved_endpoint_url() == aws.url
+    assert own.session is not None
+    assert own.session.get_credentials().access_key == key["AccessKeyId"]
