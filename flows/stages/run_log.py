@@ -37,6 +37,11 @@ class StageRecord:
     detail: str = ""
     status: str = "completed"
 
+    def __post_init__(self) -> None:
+        # Offsets kept to the millisecond, once: the summary, the report's timeline and the flow's result then
+        # print the same numbers (rounding 8.4500x to 8.450 and then to one decimal gave 8.4 beside 8.5).
+        self.start, self.end = round(self.start, 3), round(self.end, 3)
+
     @property
     def seconds(self) -> float:
         return self.end - self.start
