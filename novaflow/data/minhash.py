@@ -25,7 +25,7 @@ from typing import BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-from novaflow.data.ngrams import Tokens, mix, sorted_unique, word_ngrams
+from novaflow.data.ngrams import Tokens, mix, sorted_unique
 
 NUM_PERM = 256
 BITS = 8
@@ -47,23 +47,10 @@ I64 = npt.NDArray[np.int64]
 
 def signatures(tokens: Tokens, shingle: int = SHINGLE_WORDS) -> tuple[U8, npt.NDArray[np.bool_]]:
     """The b-bit signature of every row of a chunk, and which rows have words at all (the others never match)."""
-    n = tokens.count
-    hashes, rows = word_ngrams(tokens, shingle)
-    per_row = tokens.per_row()
-    short = np.flatnonzero((per_row > 0) & (per_row < shingle))
-    if len(short):  # a row shorter than one shingle is one shingle of all its words
-        starts = np.searchsorted(tokens.rows, short)
-        with np.errstate(over="ignore"):
-            sums = np.add.reduceat(tokens.hashes, starts) if len(tokens.hashes) else np.zeros(0, np.uint64)
-        whole = mix(sums[: len(short)] if len(starts) == len(short) else sums)
-        hashes = np.concatenate([hashes, whole])
-        rows = np.concatenate([rows, short])
-    bins = (hashes >> np.uint64(64 - NUM_PERM.bit_length() + 1)).astype(np.int64)
-    values = hashes & np.uint64(0xFFFFFFFF)
-    flat = np.full(n * NUM_PERM, _EMPTY, dtype=np.uint64)
-    np.minimum.at(flat, rows * NUM_PERM + bins, values)
-    has_words = per_row > 0
-    return _densify(flat.reshape(n, NUM_PERM), has_words), has_words
+    from novaflow.data.kernels import minhash_signatures  # deferred: numba loads only when a filter runs
+
+    sigs, has_words = minhash_signatures(tokens.hashes, tokens.rows, tokens.count, shingle)
+    return sigs, has_words
 
 
 def _densify(table: npt.NDArray[np.uint64], has_words: npt.NDArray[np.bool_]) -> U8:

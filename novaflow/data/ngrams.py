@@ -115,34 +115,15 @@ def words(texts: pa.Array) -> Tokens:
 
     These are the words the reference's repeated-word filter counts, and near-duplicate shingles reuse them, so a
     changed punctuation mark or letter case does not make a row look new. Splitting and stripping run on the
-    rows' UTF-8 bytes in numpy: whitespace and punctuation are the ASCII ones (a non-ASCII byte is part of a word;
-    docs/curation.md#quality notes the difference from Python's Unicode classes), letters are lower-cased by Arrow.
+    rows' UTF-8 bytes in one compiled loop a row: whitespace and punctuation are the ASCII ones (a non-ASCII byte is
+    part of a word; docs/curation.md#quality notes the difference from Python's Unicode classes), letters are
+    lower-cased by Arrow.
     """
+    from novaflow.data.kernels import split_words  # deferred: numba loads only when a filter runs
+
     data, offsets = _utf8(pc.utf8_lower(texts))
-    size = len(data)
-    kind = _BYTE_KIND[data]  # one table lookup a byte: word, space or punctuation
-    space = kind == _SPACE_KIND
-    core = kind == _WORD_KIND
-    # every row ends a word: a virtual space after each row's last byte
-    boundary = space
-    starts_mask = np.zeros(size + 1, dtype=bool)
-    starts_mask[offsets[:-1]] = True
-    ends_at = np.zeros(size + 1, dtype=bool)
-    ends_at[offsets[1:]] = True
-    token_start = ~space & (np.concatenate(([True], space[:-1])) | starts_mask[:size])
-    token_end = ~space & (np.concatenate((boundary[1:], [True])) | ends_at[1:])
-    first_byte = np.flatnonzero(token_start)
-    last_byte = np.flatnonzero(token_end)
-    core_positions = np.flatnonzero(core)
-    core_before = np.zeros(size + 1, dtype=np.int32)  # core bytes before each position (int32: a 50x faster sum)
-    np.cumsum(core, dtype=np.int32, out=core_before[1:])
-    lo = core_before[first_byte]  # = searchsorted(core_positions, first_byte, "left"), without the search
-    hi = core_before[last_byte + 1]
-    has_core = hi > lo
-    word_start = core_positions[lo[has_core]]
-    word_end = core_positions[hi[has_core] - 1] + 1
-    rows = np.searchsorted(offsets, word_start, side="right") - 1
-    return Tokens(_range_hashes(data, word_start, word_end), rows.astype(np.int64), len(texts))
+    hashes, rows = split_words(data, offsets, _BYTE_KIND)
+    return Tokens(hashes, rows, len(texts))
 
 
 def row_counts(mask: npt.NDArray[np.bool_], offsets: I64) -> I64:

@@ -20,20 +20,16 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from novaflow.data.ngrams import (
-    ASCII_ALNUM,
     SPACE_CHARS,
     WORD_CHARS,
     Tokens,
-    byte_gram_counts,
     char_ngrams,
-    frequency_bounds,
     ngram_frequencies,
-    row_counts,
     utf8_view,
-    word_ngrams,
 )
 
 F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 
 URL_PATTERN = r"https?://(?:[a-zA-Z]|[0-9]|[$\-_@.&+]|[!*\\(\\),]|(?:%[0-9a-fA-F][0-9a-fA-F]))+"
 """The reference's URL pattern (NeMo Curator's): http(s) URLs of unreserved and percent-encoded characters."""
@@ -80,22 +76,40 @@ class QualityResult:
 
 def score_quality(array: pa.Array, tokens: Tokens, limits: QualityThresholds) -> QualityResult:
     """Score every row of a chunk on the seven sub-filters; ``tokens`` are the rows' words (shared with
-    near-dedup). A passing row's repetition scores may be upper bounds; a failing row's scores are exact."""
+    near-dedup). A passing row's repetition scores may be upper bounds; a failing row's scores are exact.
+
+    One compiled pass a row (:func:`novaflow.data.kernels.text_counts`) counts characters, letters and digits,
+    lines and the repetition bounds, and flags the rows the regular expressions (URLs, mojibake) can match at all;
+    Arrow's RE2 then reads only those rows."""
+    from novaflow.data.kernels import text_counts, word_repetition  # deferred: numba loads only for filters
+
     n = len(array)
-    lengths = _int_array(pc.utf8_length(array))
+    if array.offset or array.null_count:
+        array = pa.concat_arrays([pc.fill_null(array, "")])
+    data, offsets = utf8_view(array)
+    counts = text_counts(data, offsets, _alnum_table(), limits.char_ngram)
+    lengths, alnum, lines, line_chars, flags, highest, repeated = counts
     safe = np.maximum(lengths, 1).astype(np.float64)
-    url_chars = lengths - _int_array(pc.utf8_length(pc.replace_substring_regex(array, URL_PATTERN, "")))
+    url_chars = np.zeros(n, dtype=np.int64)
+    url_fail = np.zeros(n, dtype=bool)
+    linked = np.flatnonzero(flags & _HTTP)
+    if len(linked):  # both URL patterns start with http
+        sub = _rows(array, linked)
+        unlinked = pc.utf8_length(pc.replace_substring_regex(sub, URL_PATTERN, ""))
+        url_chars[linked] = lengths[linked] - _int_array(unlinked)
+        if limits.drop_porn_urls:
+            url_fail[linked] = _bool_array(pc.match_substring_regex(sub, _PORN_URL))
     url_ratio = np.where(lengths > 0, url_chars / safe, 1.0)
-    url_fail = url_ratio > limits.max_url_ratio
-    if limits.drop_porn_urls:
-        porn = _bool_array(pc.match_substring_regex(array, _PORN_URL))
-        url_fail |= porn
-    alnum_ratio = np.where(lengths > 0, _alnum_counts(array) / safe, 0.0)
-    word_rep = _word_repetition(tokens, limits.word_ngram, limits.max_word_repetition)
-    char_rep = _char_repetition(array, limits.char_ngram, limits.max_char_repetition)
-    mojibake_chars, bad = _mojibake_counts(array)
+    url_fail |= url_ratio > limits.max_url_ratio
+    alnum_ratio = np.where(lengths > 0, _add_astral_alnum(array, alnum, flags) / safe, 0.0)
+    total_words, repeated_words = word_repetition(
+        tokens.hashes, tokens.rows, n, limits.word_ngram, limits.max_word_repetition
+    )
+    word_rep = _share(repeated_words, total_words)
+    char_rep = _char_repetition(array, lengths, highest, repeated, limits.char_ngram, limits.max_char_repetition)
+    mojibake_chars, bad = _mojibake_counts(array, flags)
     mojibake, badness = mojibake_chars / safe, bad / safe
-    average, lines = _line_lengths(array, n)
+    average = np.where(lines > 0, line_chars / np.maximum(lines, 1), 0.0)
     checks: list[tuple[str, npt.NDArray[np.bool_], F64]] = [
         ("url", url_fail, url_ratio),
         ("alphanumeric", alnum_ratio < limits.min_alnum_ratio, alnum_ratio),
@@ -123,24 +137,27 @@ def score_quality(array: pa.Array, tokens: Tokens, limits: QualityThresholds) ->
     return QualityResult(failed, scores)
 
 
-def _mojibake_counts(array: pa.Array) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+_HTTP, _WIDE, _LATIN, _REPLACEMENT, _ASTRAL = 1, 2, 4, 8, 16
+"""The bits of :func:`novaflow.data.kernels.text_counts`'s per-row flags."""
+
+
+def _mojibake_counts(array: pa.Array, flags: I64) -> tuple[I64, I64]:
     """Per row: characters in mojibake byte patterns (U+FFFD once, 2-byte patterns twice, 3-byte thrice, as the
     reference weighs them) and ftfy's badness count. Each pattern is searched only in the rows that have a byte
     every match needs: ftfy's expression a non-ASCII one (no ASCII string of up to three characters matches it),
     the 2- and 3-byte patterns (U+00C0-U+00EF first) the lead byte 0xC3, U+FFFD its lead byte 0xEF."""
-    data, offsets = utf8_view(array)
     moji = np.zeros(len(array), dtype=np.int64)
     bad = np.zeros(len(array), dtype=np.int64)
-    wide = np.flatnonzero(row_counts(data >= 0x80, offsets))
+    wide = np.flatnonzero(flags & _WIDE)
     if not len(wide):
         return moji, bad
     bad[wide] = _int_array(pc.count_substring_regex(_rows(array, wide), ftfy_badness_pattern()))
-    latin = np.flatnonzero(row_counts(data == 0xC3, offsets))
+    latin = np.flatnonzero(flags & _LATIN)
     if len(latin):
         sub = _rows(array, latin)
         two = _int_array(pc.count_substring_regex(sub, _MOJIBAKE_TWO))
         moji[latin] = 2 * two + 3 * _int_array(pc.count_substring_regex(sub, _MOJIBAKE_THREE))
-    replaced = np.flatnonzero(row_counts(data == 0xEF, offsets))
+    replaced = np.flatnonzero(flags & _REPLACEMENT)
     if len(replaced):
         moji[replaced] += _int_array(pc.count_substring(_rows(array, replaced), "\ufffd"))
     return moji, bad
@@ -150,37 +167,16 @@ def _rows(array: pa.Array, which: npt.NDArray[np.intp]) -> pa.Array:
     return array.take(pa.array(which, pa.int64()))
 
 
-def _alnum_counts(array: pa.Array) -> npt.NDArray[np.int64]:
-    """Characters ``str.isalnum()`` accepts, per row: ASCII ones by a byte table over the whole chunk, the others by
-    decoding just the non-ASCII characters' code points and looking them up in Python's own answer for each."""
-    data, offsets = utf8_view(array)
-    counts = row_counts(ASCII_ALNUM[data], offsets)
-    starts = np.flatnonzero(data >= 0xC0)  # the lead byte of every non-ASCII character
-    if len(starts):
-        alnum = starts[_is_alnum(_code_points(data, starts))]
-        rows = np.searchsorted(offsets, alnum, side="right") - 1
-        counts += np.bincount(rows, minlength=len(array))
+def _add_astral_alnum(array: pa.Array, counts: I64, flags: I64) -> I64:
+    """Add the letters and digits beyond the Basic Multilingual Plane (emoji, historic scripts; rare), which the
+    compiled pass leaves to Python's own ``str.isalnum``."""
+    astral = np.flatnonzero(flags & _ASTRAL)
+    if not len(astral):
+        return counts
+    counts = counts.copy()
+    for i, text in zip(astral.tolist(), _rows(array, astral).to_pylist(), strict=True):
+        counts[i] += sum(1 for ch in text if ord(ch) > 0xFFFF and ch.isalnum())
     return counts
-
-
-def _code_points(data: npt.NDArray[np.uint8], starts: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
-    """The code points of the (valid UTF-8) multi-byte characters whose lead bytes are at ``starts``."""
-    padded = np.concatenate([data, np.zeros(3, dtype=np.uint8)]).astype(np.int64)
-    b0, b1, b2, b3 = (padded[starts + k] for k in range(4))
-    two = ((b0 & 0x1F) << 6) | (b1 & 0x3F)
-    three = ((b0 & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F)
-    four = ((b0 & 0x07) << 18) | ((b1 & 0x3F) << 12) | ((b2 & 0x3F) << 6) | (b3 & 0x3F)
-    return np.where(b0 < 0xE0, two, np.where(b0 < 0xF0, three, four))
-
-
-def _is_alnum(points: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-    table = _alnum_table()
-    out = np.zeros(len(points), dtype=bool)
-    low = points < len(table)
-    out[low] = table[points[low]]
-    for i in np.flatnonzero(~low).tolist():  # beyond the Basic Multilingual Plane: rare
-        out[i] = chr(int(points[i])).isalnum()
-    return out
 
 
 @lru_cache(maxsize=1)
@@ -197,43 +193,23 @@ def _bool_array(arr: pa.Array) -> npt.NDArray[np.bool_]:
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _word_repetition(tokens: Tokens, n: int, limit: float) -> F64:
-    """Per row: the share of its word n-gram occurrences whose n-gram occurs more than once (0 under n words).
-
-    Exact for every row that could fail; a row whose upper bound (bucket counts) is within ``limit`` gets the bound.
-    """
-    hashes, rows = word_ngrams(tokens, n)
-    total = np.bincount(rows, minlength=tokens.count)
-    bound = _share(np.bincount(rows[frequency_bounds(hashes, rows) > 1], minlength=tokens.count), total)
-    suspects = bound > limit
-    if not suspects.any():
-        return bound
-    pick = np.flatnonzero(suspects[rows])
-    freq, _ = ngram_frequencies(hashes[pick], rows[pick])
-    repeated = np.bincount(rows[pick][freq > 1], minlength=tokens.count)
-    return np.where(suspects, _share(repeated, total), bound)
-
-
 def _share(part: npt.NDArray[np.int64], total: npt.NDArray[np.int64]) -> F64:
     return np.where(total > 0, part / np.maximum(total, 1), 0.0)
 
 
-def _char_repetition(array: pa.Array, n: int, limit: float) -> F64:
+def _char_repetition(array: pa.Array, chars: I64, highest: I64, repeated: I64, n: int, limit: float) -> F64:
     """Per row: the occurrences of its top ``min(isqrt(distinct), repeated distinct)`` n-grams / all (reference).
 
     Exact for every row that could fail. The top n-grams are repeated ones, and at most ``isqrt(total)`` are
     counted, so the ratio is at most both ``repeated occurrences / total`` and ``isqrt(total) * highest frequency /
-    total``; an n-gram occurs at most as often as its first 8 bytes and repeats only if they do. A row whose bound
-    from 8-byte counts is within ``limit`` gets the bound without hashing its n-grams, which is what almost every
-    row is (case-study rows: about 1 in 80 is hashed).
+    total``; ``highest`` and ``repeated`` come from counting the windows' first bytes (upper bounds). A row whose
+    bound is within ``limit`` gets the bound without hashing its n-grams, which is what almost every row is
+    (case-study rows: about 1 in 80 is hashed).
     """
     count = len(array)
-    data, offsets = utf8_view(array)
-    chars = row_counts((data & 0xC0) != 0x80, offsets)
     total = np.maximum(chars - n + 1, 0)
-    grams = byte_gram_counts(data, offsets)
-    top = np.floor(np.sqrt(total)).astype(np.int64) * grams.highest
-    bound = _share(np.minimum(np.minimum(top, grams.repeated), total), total)
+    top = np.floor(np.sqrt(total)).astype(np.int64) * highest
+    bound = _share(np.minimum(np.minimum(top, repeated), total), total)
     suspects = bound > limit
     if not suspects.any():
         return bound
@@ -253,17 +229,6 @@ def _char_repetition(array: pa.Array, n: int, limit: float) -> F64:
     summed = np.bincount(d_rows[top], weights=d_freq[top].astype(np.float64), minlength=count)
     exact = np.where(total > 0, summed / np.maximum(total, 1), 0.0)
     return np.where(suspects, exact, bound)
-
-
-def _line_lengths(array: pa.Array, n: int) -> tuple[F64, npt.NDArray[np.int64]]:
-    """Mean length of the non-empty lines (split at ``\\n``) and how many there are, per row."""
-    lists = pc.split_pattern(array, "\n")
-    lengths = _int_array(pc.utf8_length(pc.list_flatten(lists)))
-    rows = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), dtype=np.int64)
-    keep = lengths > 0
-    lines = np.bincount(rows[keep], minlength=n)
-    chars = np.bincount(rows[keep], weights=lengths[keep].astype(np.float64), minlength=n)
-    return np.where(lines > 0, chars / np.maximum(lines, 1), 0.0), lines
 
 
 def _line_fail(average: F64, lines: npt.NDArray[np.int64], limits: QualityThresholds) -> npt.NDArray[np.bool_]:

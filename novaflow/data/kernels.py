@@ -1,0 +1,336 @@
+"""The curation filters' per-row loops, compiled with numba: one pass over each row's UTF-8 bytes instead of a
+dozen numpy passes over the whole chunk.
+
+Each kernel states the same definitions as the numpy code it replaced (docs/curation.md#how-the-filters-are-computed),
+with the same stable hashes, so signatures and verdicts are the same bytes; tests/unit/data/test_kernels.py
+compares them with a plain-Python reading of those definitions. This module imports numba, so only the filters
+import it (lazily): a ``data prepare`` without filters never pays for it. ``cache=True`` writes the compiled code
+next to the module (``__pycache__``) the first time; the Docker image compiles it at build time
+(``python -m novaflow.data.kernels``) because its user cannot write site-packages. ``nogil=True``: the kernels
+release the GIL, so threads can run them side by side.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+
+CHAR_BASE = np.uint64(0x100000001B3)
+"""Polynomial base of byte-range hashes (:func:`novaflow.data.ngrams._range_hashes`)."""
+WORD_BASE = np.uint64(0x9E3779B97F4A7C15)
+"""Polynomial base of word n-gram hashes (:func:`novaflow.data.ngrams.window_hashes`), and the length's weight."""
+NUM_BINS = 256
+EMPTY = np.uint64(1 << 32)
+ROTATION_LOW = np.uint8(0x9E3779B1 & 0xFF)
+_ONE = np.uint64(1)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_LOW8 = np.uint64(0xFF)
+_BIN_SHIFT = np.uint64(56)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_GRAM_MIX = np.uint64(0x9E3779B97F4A7C15)
+_SPACE, _WORD = 1, 0
+_NL = 10
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mix(x: Any) -> Any:
+    """splitmix64's finalizer (:func:`novaflow.data.ngrams.mix`)."""
+    x = x ^ (x >> _S30)
+    x = x * _M1
+    x = x ^ (x >> _S27)
+    x = x * _M2
+    return x ^ (x >> _S31)
+
+
+@njit(cache=True, nogil=True)
+def split_words(data: Any, offsets: Any, kind: Any) -> Any:  # pragma: no cover - compiled
+    """Hashes and rows of every row's words: runs of non-space bytes with punctuation stripped from both ends
+    (``kind``: 0 word byte, 1 space, 2 punctuation); a word's hash is that of its byte range."""
+    n = len(offsets) - 1
+    bound = len(data) // 2 + n + 1
+    hashes = np.empty(bound, dtype=np.uint64)
+    rows = np.empty(bound, dtype=np.int64)
+    count = 0
+    for r in range(n):
+        i = offsets[r]
+        end = offsets[r + 1]
+        while i < end:
+            while i < end and kind[data[i]] == _SPACE:
+                i += 1
+            first = -1
+            last = -1
+            while i < end and kind[data[i]] != _SPACE:
+                if kind[data[i]] == _WORD:
+                    if first < 0:
+                        first = i
+                    last = i
+                i += 1
+            if first >= 0:
+                h = np.uint64(0)
+                p = _ONE
+                for j in range(first, last + 1):
+                    h += (np.uint64(data[j]) + _ONE) * p
+                    p *= CHAR_BASE
+                h += np.uint64(last + 1 - first) * WORD_BASE
+                hashes[count] = _mix(h)
+                rows[count] = r
+                count += 1
+    return hashes[:count].copy(), rows[:count].copy()
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _window(hashes: Any, start: int, width: int) -> Any:
+    """Hash of the words ``hashes[start:start + width]`` (:func:`novaflow.data.ngrams.window_hashes`)."""
+    acc = np.uint64(0)
+    p = _ONE
+    for k in range(width):
+        acc += hashes[start + k] * p
+        p *= WORD_BASE
+    return _mix(acc)
+
+
+@njit(cache=True, nogil=True)
+def minhash_signatures(hashes: Any, rows: Any, n: int, shingle: int) -> Any:  # pragma: no cover - compiled
+    """One-permutation MinHash of every row's word shingles, densified, lowest byte of each bin kept
+    (:func:`novaflow.data.minhash.signatures`); a row of fewer words than a shingle is one shingle of them all."""
+    out = np.zeros((n, NUM_BINS), dtype=np.uint8)
+    has_words = np.zeros(n, dtype=np.bool_)
+    table = np.empty(NUM_BINS, dtype=np.uint64)
+    total = len(hashes)
+    i = 0
+    while i < total:
+        r = rows[i]
+        j = i
+        while j < total and rows[j] == r:
+            j += 1
+        has_words[r] = True
+        table[:] = EMPTY
+        if j - i < shingle:
+            acc = np.uint64(0)
+            for k in range(i, j):
+                acc += hashes[k]
+            _put(table, _mix(acc))
+        else:
+            for s in range(i, j - shingle + 1):
+                _put(table, _window(hashes, s, shingle))
+        _densify_row(table, out[r])
+        i = j
+    return out, has_words
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _put(table: Any, h: Any) -> None:
+    b = np.int64(h >> _BIN_SHIFT)
+    v = h & _LOW32
+    if v < table[b]:
+        table[b] = v
+
+
+@njit(cache=True, nogil=True)
+def _densify_row(table: Any, out: Any) -> None:  # pragma: no cover - compiled
+    """An empty bin takes the lowest byte of the next full bin to its right (circularly), plus the distance times
+    the rotation's low byte (:func:`novaflow.data.minhash._densify`)."""
+    following = -1
+    for j in range(2 * NUM_BINS - 1, -1, -1):
+        if table[j % NUM_BINS] != EMPTY:
+            following = j
+        if j < NUM_BINS:
+            if table[j] != EMPTY:
+                out[j] = np.uint8(table[j] & _LOW8)
+            else:
+                low = np.int64(table[following % NUM_BINS] & _LOW8)
+                out[j] = np.uint8((low + (following - j) * np.int64(ROTATION_LOW)) & 0xFF)
+
+
+@njit(cache=True, nogil=True)
+def _table_bits(items: int) -> int:  # pragma: no cover - compiled
+    bits = 6
+    while (1 << bits) < 8 * items and bits < 22:
+        bits += 1
+    return bits
+
+
+@njit(cache=True, nogil=True)
+def word_repetition(hashes: Any, rows: Any, n: int, width: int, limit: float) -> Any:  # pragma: no cover
+    """Per row: word ``width``-grams (inside the row) and how many of them occur more than once in it.
+
+    Counted first in a small hashed table (a collision only raises a count); a row whose bound exceeds ``limit``
+    is counted exactly by sorting its n-gram hashes. The counts of a row within ``limit`` may be upper bounds."""
+    total = np.zeros(n, dtype=np.int64)
+    repeated = np.zeros(n, dtype=np.int64)
+    size = len(hashes)
+    grams = np.empty(max(size, 1), dtype=np.uint64)
+    counts = np.zeros(1 << _table_bits(size), dtype=np.int32)
+    i = 0
+    while i < size:
+        r = rows[i]
+        j = i
+        while j < size and rows[j] == r:
+            j += 1
+        windows = j - i - width + 1
+        if windows > 0:
+            total[r] = windows
+            for s in range(windows):
+                grams[s] = _window(hashes, i + s, width)
+            repeated[r] = _repeated_bound(grams, windows, counts)
+            if repeated[r] / windows > limit:
+                repeated[r] = _repeated_exact(grams[:windows].copy())
+        i = j
+    return total, repeated
+
+
+@njit(cache=True, nogil=True)
+def _repeated_bound(grams: Any, count: int, counts: Any) -> int:  # pragma: no cover - compiled
+    shift = np.uint64(64 - _table_bits(count))
+    for s in range(count):
+        counts[np.int64(grams[s] >> shift)] += 1
+    repeated = 0
+    for s in range(count):
+        if counts[np.int64(grams[s] >> shift)] > 1:
+            repeated += 1
+    for s in range(count):
+        counts[np.int64(grams[s] >> shift)] = 0
+    return repeated
+
+
+@njit(cache=True, nogil=True)
+def _repeated_exact(grams: Any) -> int:  # pragma: no cover - compiled
+    grams.sort()
+    repeated = 0
+    run = 1
+    for k in range(1, len(grams) + 1):
+        if k < len(grams) and grams[k] == grams[k - 1]:
+            run += 1
+            continue
+        if run > 1:
+            repeated += run
+        run = 1
+    return repeated
+
+
+@njit(cache=True, nogil=True)
+def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragma: no cover - compiled
+    """Per row, in one pass over its bytes: characters, alphanumeric characters of the Basic Multilingual Plane
+    (``alnum``: ``str.isalnum`` per code point), non-empty lines (split at ``\\n``) and their characters, flags of
+    the bytes the regular-expression filters need, and the bounds of the character repetition filter.
+
+    ``flags`` bits: 1 ``http`` occurs, 2 a non-ASCII byte, 4 byte 0xC3, 8 byte 0xEF, 16 a character beyond the
+    BMP. ``highest``/``repeated``: counts of the first ``min(gram, 8)`` bytes of every ``gram``-character window
+    in a hashed table (a collision only raises a count): an n-gram occurs at most as often as its first bytes, and
+    repeats only if they do.
+    """
+    n = len(offsets) - 1
+    chars = np.zeros(n, dtype=np.int64)
+    alnums = np.zeros(n, dtype=np.int64)
+    lines = np.zeros(n, dtype=np.int64)
+    line_chars = np.zeros(n, dtype=np.int64)
+    flags = np.zeros(n, dtype=np.int64)
+    highest = np.zeros(n, dtype=np.int64)
+    repeated = np.zeros(n, dtype=np.int64)
+    longest = 0
+    for r in range(n):
+        longest = max(longest, offsets[r + 1] - offsets[r])
+    starts = np.empty(longest + 1, dtype=np.int64)
+    buckets = np.empty(longest + 1, dtype=np.int64)
+    counts = np.zeros(1 << _table_bits(longest), dtype=np.int32)
+    key_bytes = min(gram, 8)
+    for r in range(n):
+        lo = offsets[r]
+        hi = offsets[r + 1]
+        c = 0
+        a = 0
+        line = 0
+        f = 0
+        for i in range(lo, hi):
+            b = data[i]
+            if b < 0x80:
+                if b == _NL:
+                    if line:
+                        lines[r] += 1
+                        line_chars[r] += line
+                    line = 0
+                    starts[c] = i
+                    c += 1
+                    continue
+                if alnum[b]:
+                    a += 1
+                if b == 0x68 and i + 3 < hi and data[i + 1] == 0x74 and data[i + 2] == 0x74 and data[i + 3] == 0x70:
+                    f |= 1
+            elif b >= 0xC0:
+                f |= 2
+                if b == 0xC3:
+                    f |= 4
+                if b < 0xE0:
+                    point = ((np.int64(b) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)
+                elif b < 0xF0:
+                    if b == 0xEF:
+                        f |= 8
+                    point = (
+                        ((np.int64(b) & 0x0F) << 12)
+                        | ((np.int64(data[i + 1]) & 0x3F) << 6)
+                        | (np.int64(data[i + 2]) & 0x3F)
+                    )
+                else:
+                    f |= 16
+                    point = -1
+                if point >= 0 and alnum[point]:
+                    a += 1
+            else:
+                continue  # a continuation byte
+            starts[c] = i
+            c += 1
+            line += 1
+        if line:
+            lines[r] += 1
+            line_chars[r] += line
+        chars[r] = c
+        alnums[r] = a
+        flags[r] = f
+        windows = c - gram + 1
+        if windows > 0:
+            shift = np.uint64(64 - _table_bits(windows))
+            for s in range(windows):
+                key = np.uint64(0)
+                at = starts[s]
+                for k in range(key_bytes):
+                    key |= np.uint64(data[at + k]) << np.uint64(8 * k)
+                buckets[s] = np.int64((key * _M1 ^ np.uint64(r) * _GRAM_MIX) * _M2 >> shift)
+                counts[buckets[s]] += 1
+            top = 0
+            rep = 0
+            for s in range(windows):
+                got = counts[buckets[s]]
+                top = max(top, got)
+                if got > 1:
+                    rep += 1
+            for s in range(windows):
+                counts[buckets[s]] = 0
+            highest[r] = top
+            repeated[r] = rep
+    return chars, alnums, lines, line_chars, flags, highest, repeated
+
+
+def warm() -> None:
+    """Compile (or load from the cache) every kernel on a tiny input."""
+    import pyarrow as pa
+
+    from novaflow.data.minhash import signatures
+    from novaflow.data.ngrams import words
+    from novaflow.data.quality import QualityThresholds, score_quality
+
+    texts = pa.array(["Warm the kernels: one row, two lines.\nhttp://example.com É", "", "x"])
+    tokens = words(texts)
+    score_quality(texts, tokens, QualityThresholds())
+    signatures(tokens)
+
+
+if __name__ == "__main__":
+    warm()
