@@ -222,10 +222,10 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
     (``alnum``: ``str.isalnum`` per code point), non-empty lines (split at ``\\n``) and their characters, flags of
     the bytes the regular-expression filters need, and the bounds of the character repetition filter.
 
-    ``flags`` bits: 1 ``http`` occurs, 2 a non-ASCII byte, 4 byte 0xC3, 8 byte 0xEF, 16 a character beyond the
-    BMP. ``highest``/``repeated``: counts of the first ``min(gram, 8)`` bytes of every ``gram``-character window
-    in a hashed table (a collision only raises a count): an n-gram occurs at most as often as its first bytes, and
-    repeats only if they do.
+    ``flags`` bits: 1 ``http`` occurs, 2 a non-ASCII character, 4 byte 0xC3, 8 byte 0xEF, 16 a character beyond
+    the BMP. ``highest``/``repeated``: counts of the last ``min(gram, 8)`` bytes of every ``gram``-character window
+    in a hashed table (a collision only raises a count): an n-gram occurs at most as often as its last bytes, and
+    repeats only if they do. Those bytes are read from a register of the last 8 bytes as each window ends.
     """
     n = len(offsets) - 1
     chars = np.zeros(n, dtype=np.int64)
@@ -238,84 +238,154 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
     longest = 0
     for r in range(n):
         longest = max(longest, offsets[r + 1] - offsets[r])
-    starts = np.empty(longest + 1, dtype=np.int64)
     buckets = np.empty(longest + 1, dtype=np.int64)
     counts = np.zeros(1 << _table_bits(longest), dtype=np.int32)
-    key_bytes = min(gram, 8)
+    key_shift = np.uint64(64 - 8 * min(gram, 8))
+    eight = np.uint64(8)
+    top_byte = np.uint64(56)
     for r in range(n):
         lo = offsets[r]
         hi = offsets[r + 1]
+        shift = np.uint64(64 - _table_bits(hi - lo))
+        salt = np.uint64(r) * _GRAM_MIX
         c = 0
         a = 0
         line = 0
         f = 0
+        reg = np.uint64(0)
         for i in range(lo, hi):
             b = data[i]
-            if b < 0x80:
+            if b < 0x80 or b >= 0xC0:  # a character starts here: the window of `gram` characters before it ends
+                if c >= gram:
+                    bucket = np.int64((((reg >> key_shift) ^ salt) * _M1) >> shift)
+                    buckets[c - gram] = bucket
+                    counts[bucket] += 1
+                c += 1
                 if b == _NL:
                     if line:
                         lines[r] += 1
                         line_chars[r] += line
                     line = 0
-                    starts[c] = i
-                    c += 1
-                    continue
-                if alnum[b]:
-                    a += 1
-                if b == 0x68 and i + 3 < hi and data[i + 1] == 0x74 and data[i + 2] == 0x74 and data[i + 3] == 0x70:
-                    f |= 1
-            elif b >= 0xC0:
-                f |= 2
-                if b == 0xC3:
-                    f |= 4
-                if b < 0xE0:
-                    point = ((np.int64(b) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)
-                elif b < 0xF0:
-                    if b == 0xEF:
-                        f |= 8
-                    point = (
-                        ((np.int64(b) & 0x0F) << 12)
-                        | ((np.int64(data[i + 1]) & 0x3F) << 6)
-                        | (np.int64(data[i + 2]) & 0x3F)
-                    )
                 else:
-                    f |= 16
-                    point = -1
-                if point >= 0 and alnum[point]:
-                    a += 1
-            else:
-                continue  # a continuation byte
-            starts[c] = i
-            c += 1
-            line += 1
+                    line += 1
+                    if b < 0x80:
+                        if alnum[b]:
+                            a += 1
+                        if b == 0x68 and i + 3 < hi and data[i + 1] == 0x74 and data[i + 2] == 0x74:
+                            if data[i + 3] == 0x70:
+                                f |= 1
+                    else:
+                        f |= 2
+                        if b < 0xE0:
+                            if b == 0xC3:
+                                f |= 4
+                            point = ((np.int64(b) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)
+                        elif b < 0xF0:
+                            if b == 0xEF:
+                                f |= 8
+                            point = (
+                                ((np.int64(b) & 0x0F) << 12)
+                                | ((np.int64(data[i + 1]) & 0x3F) << 6)
+                                | (np.int64(data[i + 2]) & 0x3F)
+                            )
+                        else:
+                            f |= 16
+                            point = 0  # U+0000 is not alphanumeric; Python counts these (rare) characters
+                        if alnum[point]:
+                            a += 1
+            reg = (reg >> eight) | (np.uint64(b) << top_byte)
+        windows = c - gram + 1
+        if windows > 0:
+            bucket = np.int64((((reg >> key_shift) ^ salt) * _M1) >> shift)
+            buckets[windows - 1] = bucket
+            counts[bucket] += 1
+            most = 0
+            rep = 0
+            for s in range(windows):
+                got = counts[buckets[s]]
+                most = max(most, got)
+                if got > 1:
+                    rep += 1
+            for s in range(windows):
+                counts[buckets[s]] = 0
+            highest[r] = most
+            repeated[r] = rep
         if line:
             lines[r] += 1
             line_chars[r] += line
         chars[r] = c
         alnums[r] = a
         flags[r] = f
-        windows = c - gram + 1
-        if windows > 0:
-            shift = np.uint64(64 - _table_bits(windows))
-            for s in range(windows):
-                key = np.uint64(0)
-                at = starts[s]
-                for k in range(key_bytes):
-                    key |= np.uint64(data[at + k]) << np.uint64(8 * k)
-                buckets[s] = np.int64((key * _M1 ^ np.uint64(r) * _GRAM_MIX) * _M2 >> shift)
-                counts[buckets[s]] += 1
-            top = 0
-            rep = 0
-            for s in range(windows):
-                got = counts[buckets[s]]
-                top = max(top, got)
-                if got > 1:
-                    rep += 1
-            for s in range(windows):
-                counts[buckets[s]] = 0
-            highest[r] = top
-            repeated[r] = rep
     return chars, alnums, lines, line_chars, flags, highest, repeated
+
+
+@njit(cache=True, nogil=True)
+def pattern_segments(data: Any, offsets: Any, which: Any, table: Any, reach: int) -> Any:  # pragma: no cover
+    """The parts of rows ``which`` a pattern can match in: every character ``table`` marks (code points; the
+    pattern's every match holds one) with ``reach`` characters on each side, overlapping parts merged. Returns the
+    parts' bytes laid end to end, their offsets and the row of each."""
+    total = 0
+    longest = 0
+    for r in which:
+        total += offsets[r + 1] - offsets[r]
+        longest = max(longest, offsets[r + 1] - offsets[r])
+    out = np.empty(total, dtype=np.uint8)
+    seg_offsets = np.zeros(total + 1, dtype=np.int32)
+    seg_rows = np.empty(total, dtype=np.int64)
+    starts = np.empty(longest + 1, dtype=np.int64)
+    marked = np.empty(longest + 1, dtype=np.int64)
+    size = len(table)
+    count = 0
+    written = 0
+    for r in which:
+        lo = offsets[r]
+        hi = offsets[r + 1]
+        c = 0
+        m = 0
+        for i in range(lo, hi):
+            b = data[i]
+            if b >= 0x80 and b < 0xC0:
+                continue
+            starts[c] = i
+            if b >= 0xC0:
+                if b < 0xE0:
+                    point = ((np.int64(b) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)
+                elif b < 0xF0:
+                    point = (
+                        ((np.int64(b) & 0x0F) << 12)
+                        | ((np.int64(data[i + 1]) & 0x3F) << 6)
+                        | (np.int64(data[i + 2]) & 0x3F)
+                    )
+                else:
+                    point = (
+                        ((np.int64(b) & 0x07) << 18)
+                        | ((np.int64(data[i + 1]) & 0x3F) << 12)
+                        | ((np.int64(data[i + 2]) & 0x3F) << 6)
+                        | (np.int64(data[i + 3]) & 0x3F)
+                    )
+                if point < size and table[point]:
+                    marked[m] = c
+                    m += 1
+            elif b < size and table[b]:
+                marked[m] = c
+                m += 1
+            c += 1
+        starts[c] = hi
+        k = 0
+        while k < m:
+            first = max(marked[k] - reach, 0)
+            last = min(marked[k] + reach + 1, c)
+            k += 1
+            while k < m and marked[k] - reach <= last:
+                last = min(marked[k] + reach + 1, c)
+                k += 1
+            for i in range(starts[first], starts[last]):
+                out[written] = data[i]
+                written += 1
+            seg_rows[count] = r
+            count += 1
+            seg_offsets[count] = written
+    return out[:written].copy(), seg_offsets[: count + 1].copy(), seg_rows[:count].copy()
 
 
 def warm() -> None:
