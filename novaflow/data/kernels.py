@@ -223,7 +223,7 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
     the bytes the regular-expression filters need, and the bounds of the character repetition filter.
 
     ``flags`` bits: 1 ``http`` occurs, 2 a non-ASCII character, 4 byte 0xC3, 8 byte 0xEF, 16 a character beyond
-    the BMP. ``highest``/``repeated``: counts of the last ``min(gram, 8)`` bytes of every ``gram``-character window
+    the BMP (listed: rows and code points, for the caller to look up). ``highest``/``repeated``: counts of the last ``min(gram, 8)`` bytes of every ``gram``-character window
     in a hashed table (a collision only raises a count): an n-gram occurs at most as often as its last bytes, and
     repeats only if they do. Those bytes are read from a register of the last 8 bytes as each window ends.
     """
@@ -235,6 +235,9 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
     flags = np.zeros(n, dtype=np.int64)
     highest = np.zeros(n, dtype=np.int64)
     repeated = np.zeros(n, dtype=np.int64)
+    astral_points = np.empty(len(data) // 4 + 1, dtype=np.int64)
+    astral_rows = np.empty(len(data) // 4 + 1, dtype=np.int64)
+    astral = 0
     longest = 0
     for r in range(n):
         longest = max(longest, offsets[r + 1] - offsets[r])
@@ -290,7 +293,15 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
                             )
                         else:
                             f |= 16
-                            point = 0  # U+0000 is not alphanumeric; Python counts these (rare) characters
+                            astral_points[astral] = (
+                                ((np.int64(b) & 0x07) << 18)
+                                | ((np.int64(data[i + 1]) & 0x3F) << 12)
+                                | ((np.int64(data[i + 2]) & 0x3F) << 6)
+                                | (np.int64(data[i + 3]) & 0x3F)
+                            )
+                            astral_rows[astral] = r
+                            astral += 1
+                            point = 0  # U+0000 is not alphanumeric: the caller looks these characters up
                         if alnum[point]:
                             a += 1
             reg = (reg >> eight) | (np.uint64(b) << top_byte)
@@ -316,7 +327,8 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
         chars[r] = c
         alnums[r] = a
         flags[r] = f
-    return chars, alnums, lines, line_chars, flags, highest, repeated
+    astral_found = (astral_rows[:astral].copy(), astral_points[:astral].copy())
+    return chars, alnums, lines, line_chars, flags, highest, repeated, astral_found
 
 
 @njit(cache=True, nogil=True)

@@ -89,7 +89,7 @@ def score_quality(array: pa.Array, tokens: Tokens, limits: QualityThresholds) ->
         array = pa.concat_arrays([pc.fill_null(array, "")])
     data, offsets = utf8_view(array)
     counts = text_counts(data, offsets, _alnum_table(), limits.char_ngram)
-    lengths, alnum, lines, line_chars, flags, highest, repeated = counts
+    lengths, alnum, lines, line_chars, flags, highest, repeated, astral = counts
     safe = np.maximum(lengths, 1).astype(np.float64)
     url_chars = np.zeros(n, dtype=np.int64)
     url_fail = np.zeros(n, dtype=bool)
@@ -102,7 +102,7 @@ def score_quality(array: pa.Array, tokens: Tokens, limits: QualityThresholds) ->
             url_fail[linked] = _bool_array(pc.match_substring_regex(sub, _PORN_URL))
     url_ratio = np.where(lengths > 0, url_chars / safe, 1.0)
     url_fail |= url_ratio > limits.max_url_ratio
-    alnum_ratio = np.where(lengths > 0, _add_astral_alnum(array, alnum, flags) / safe, 0.0)
+    alnum_ratio = np.where(lengths > 0, _add_astral_alnum(alnum, *astral) / safe, 0.0)
     total_words, repeated_words = word_repetition(
         tokens.hashes, tokens.rows, n, limits.word_ngram, limits.max_word_repetition
     )
@@ -138,7 +138,7 @@ def score_quality(array: pa.Array, tokens: Tokens, limits: QualityThresholds) ->
     return QualityResult(failed, scores)
 
 
-_HTTP, _WIDE, _LATIN, _REPLACEMENT, _ASTRAL = 1, 2, 4, 8, 16
+_HTTP, _WIDE, _LATIN, _REPLACEMENT = 1, 2, 4, 8
 """The bits of :func:`novaflow.data.kernels.text_counts`'s per-row flags."""
 
 
@@ -248,16 +248,14 @@ def _rows(array: pa.Array, which: npt.NDArray[np.intp]) -> pa.Array:
     return array.take(pa.array(which, pa.int64()))
 
 
-def _add_astral_alnum(array: pa.Array, counts: I64, flags: I64) -> I64:
-    """Add the letters and digits beyond the Basic Multilingual Plane (emoji, historic scripts; rare), which the
-    compiled pass leaves to Python's own ``str.isalnum``."""
-    astral = np.flatnonzero(flags & _ASTRAL)
-    if not len(astral):
+def _add_astral_alnum(counts: I64, rows: I64, points: I64) -> I64:
+    """Add the letters and digits beyond the Basic Multilingual Plane (emoji, historic scripts), which the compiled
+    pass lists for Python's own ``str.isalnum``: each distinct code point is looked up once."""
+    if not len(points):
         return counts
-    counts = counts.copy()
-    for i, text in zip(astral.tolist(), _rows(array, astral).to_pylist(), strict=True):
-        counts[i] += sum(1 for ch in text if ord(ch) > 0xFFFF and ch.isalnum())
-    return counts
+    distinct, which = np.unique(points, return_inverse=True)
+    alnum = np.array([chr(int(p)).isalnum() for p in distinct], dtype=bool)
+    return counts + np.bincount(rows[alnum[which]], minlength=len(counts))
 
 
 @lru_cache(maxsize=1)
