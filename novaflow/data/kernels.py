@@ -223,9 +223,10 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
     the bytes the regular-expression filters need, and the bounds of the character repetition filter.
 
     ``flags`` bits: 1 ``http`` occurs, 2 a non-ASCII character, 4 byte 0xC3, 8 byte 0xEF, 16 a character beyond
-    the BMP (listed: rows and code points, for the caller to look up). ``highest``/``repeated``: counts of the last ``min(gram, 8)`` bytes of every ``gram``-character window
-    in a hashed table (a collision only raises a count): an n-gram occurs at most as often as its last bytes, and
-    repeats only if they do. Those bytes are read from a register of the last 8 bytes as each window ends.
+    the BMP (also listed: rows and code points, for the caller to look up). ``highest``/``repeated``: counts of the
+    last ``min(gram, 8)`` bytes of every ``gram``-character window in a hashed table (a collision only raises a
+    count): an n-gram occurs at most as often as its last bytes, and repeats only if they do. Those bytes are read
+    from a register of the last 8 bytes as each window ends.
     """
     n = len(offsets) - 1
     chars = np.zeros(n, dtype=np.int64)

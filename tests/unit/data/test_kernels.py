@@ -1,0 +1,211 @@
+"""The compiled curation kernels against a slow plain-Python statement of the same definitions, on seeded random
+rows (non-ASCII and astral characters, empty and very short rows, repeated text, URLs, mojibake), so a change to
+either side that drifts from the other fails here."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from novaflow.data import kernels, minhash, ngrams, quality
+from novaflow.data.quality import QualityThresholds, ftfy_badness_pattern, score_quality
+
+MASK = (1 << 64) - 1
+CHAR_BASE, WORD_BASE = int(kernels.CHAR_BASE), int(kernels.WORD_BASE)
+SPACE = {9, 10, 11, 12, 13, 28, 29, 30, 31, 32}
+PUNCTUATION = {c for c in range(128) if not chr(c).isalnum() and chr(c) != "_" and not chr(c).isspace()}
+PIECES = [
+    *"abcdefghij XYZ 0123456789",
+    " ", " ", "\n", "\t", ".", ",", "'", "-", "(", ")", "_", "!", "\x1c",
+    "é", "ü", "ß", "Ω", "日本", "–", "…", "Ã©", "Â£", "â€œ", "\ufffd", "😀", "𝔘𝔫", "œ", "Ã ",
+    "http://example.com/a?b=1 ", "https://porn.example/x ", "word ", "the same words again ",
+]  # fmt: skip
+
+
+def _rows(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    out = ["", "a", "A.", "...", " ", "\n\n", "one two", "x" * 12, "ab" * 40]
+    while len(out) < count:
+        text = "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 120)))
+        if rng.random() < 0.2:
+            text = text[: rng.randint(1, 30)] * rng.randint(2, 12)  # repeated text
+        out.append(text)
+    return out
+
+
+def _mix(x: int) -> int:
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & MASK
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & MASK
+    return x ^ (x >> 31)
+
+
+def _range_hash(raw: bytes) -> int:
+    acc = sum((b + 1) * pow(CHAR_BASE, k, 1 << 64) for k, b in enumerate(raw)) + len(raw) * WORD_BASE
+    return _mix(acc & MASK)
+
+
+def _window_hash(hashes: list[int]) -> int:
+    return _mix(sum(h * pow(WORD_BASE, k, 1 << 64) for k, h in enumerate(hashes)) & MASK)
+
+
+def _words(lowered: bytes) -> list[int]:
+    """Runs of non-space bytes, ASCII punctuation stripped from both ends, empty ones dropped; hashed."""
+    out = []
+    for token in bytes(32 if b in SPACE else b for b in lowered).split(b" "):
+        core = [i for i, b in enumerate(token) if b not in PUNCTUATION and b not in SPACE]
+        if core:
+            out.append(_range_hash(token[core[0] : core[-1] + 1]))
+    return out
+
+
+def _signature(words: list[int], shingle: int) -> bytes:
+    if not words:
+        return bytes(256)
+    if len(words) < shingle:
+        hashes = [_mix(sum(words) & MASK)]
+    else:
+        hashes = [_window_hash(words[i : i + shingle]) for i in range(len(words) - shingle + 1)]
+    bins: dict[int, int] = {}
+    for h in hashes:
+        bins[h >> 56] = min(bins.get(h >> 56, 1 << 32), h & 0xFFFFFFFF)
+    out = []
+    for j in range(256):
+        distance = next(d for d in range(256) if (j + d) % 256 in bins)
+        out.append((bins[(j + distance) % 256] + distance * 0x9E3779B1) & 0xFF)
+    return bytes(out)
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[str]:
+    return _rows(600, seed=27)
+
+
+def test_words_and_signatures_equal_the_plain_definitions(rows: list[str]) -> None:
+    arr = pa.array(rows)
+    tokens = ngrams.words(arr)
+    lowered = pc.utf8_lower(arr).to_pylist()  # Arrow's lower-casing is part of the definition
+    expected = [_words(text.encode()) for text in lowered]
+    got: list[list[int]] = [[] for _ in rows]
+    for h, r in zip(tokens.hashes.tolist(), tokens.rows.tolist(), strict=True):
+        got[r].append(h)
+    assert got == expected
+    for shingle in (1, 3, 5):
+        sigs, has_words = minhash.signatures(tokens, shingle)
+        assert [bytes(s) for s in sigs] == [_signature(w, shingle) for w in expected]
+        assert has_words.tolist() == [bool(w) for w in expected]
+
+
+def test_a_short_row_signature_does_not_depend_on_its_neighbours() -> None:
+    alone = minhash.signatures(ngrams.words(pa.array(["Hello"])))[0][0]
+    among = minhash.signatures(ngrams.words(pa.array(["a", "Hello", "three words here", "x y"])))[0][1]
+    assert bytes(alone) == bytes(among)
+
+
+def test_word_repetition_is_exact_where_it_can_fail_and_a_bound_elsewhere(rows: list[str]) -> None:
+    arr = pa.array(rows)
+    tokens = ngrams.words(arr)
+    per_row = [_words(t.encode()) for t in pc.utf8_lower(arr).to_pylist()]
+    for limit in (0.0, 0.3):
+        total, repeated = kernels.word_repetition(tokens.hashes, tokens.rows, len(rows), 10, limit)
+        for i, words in enumerate(per_row):
+            grams = [_window_hash(words[k : k + 10]) for k in range(len(words) - 9)]
+            exact = sum(1 for g in grams if grams.count(g) > 1)
+            assert total[i] == len(grams)
+            assert repeated[i] >= exact
+            if repeated[i] / max(len(grams), 1) > limit:
+                assert repeated[i] == exact
+
+
+def test_text_counts_equal_the_plain_definitions(rows: list[str]) -> None:
+    arr = pa.array(rows)
+    data, offsets = ngrams.utf8_view(arr)
+    chars, alnum, lines, line_chars, flags, highest, repeated, (a_rows, a_points) = kernels.text_counts(
+        data, offsets, quality._alnum_table(), 10
+    )
+    astral = np.zeros(len(rows), dtype=np.int64)
+    np.add.at(astral, a_rows, [chr(int(p)).isalnum() for p in a_points])
+    for i, text in enumerate(rows):
+        raw = text.encode()
+        non_empty = [line for line in text.split("\n") if line]
+        grams = [text[k : k + 10] for k in range(len(text) - 9)]
+        assert chars[i] == len(text)
+        assert alnum[i] + astral[i] == sum(ch.isalnum() for ch in text)
+        assert (lines[i], line_chars[i]) == (len(non_empty), sum(map(len, non_empty)))
+        assert bool(flags[i] & 1) == ("http" in text)
+        assert bool(flags[i] & 2) == any(b >= 0x80 for b in raw)
+        assert bool(flags[i] & 4) == (0xC3 in raw)
+        assert bool(flags[i] & 8) == (0xEF in raw)
+        assert sorted(a_points[a_rows == i].tolist()) == sorted(ord(c) for c in text if ord(c) > 0xFFFF)
+        assert highest[i] >= max((grams.count(g) for g in grams), default=0)
+        assert repeated[i] >= sum(1 for g in grams if grams.count(g) > 1)
+
+
+def test_badness_read_around_its_characters_counts_what_the_whole_row_counts(rows: list[str]) -> None:
+    marks = quality._badness_marks()
+    assert marks is not None, "ftfy's badness expression no longer fits the marks; the whole rows are read"
+    table, _ = marks
+    rng = random.Random(3)
+    marked = [chr(c) for c in np.flatnonzero(table)]
+    dense = [
+        "".join(rng.choice([*marked, *"ab Z\n.'", "Ã", "Â ", "😀"]) for _ in range(rng.randint(0, 40)))
+        for _ in range(3000)
+    ]
+    arr = pa.array(rows + dense + ["Ã x", "Â ", "x Ã ", "вЂ"])
+    whole = pc.count_substring_regex(arr, ftfy_badness_pattern()).to_numpy(zero_copy_only=False)
+    wide = np.flatnonzero([any(ord(c) > 127 for c in t) for t in arr.to_pylist()])
+    assert quality._badness_counts(arr, wide).tolist() == whole.tolist()
+
+
+def test_quality_verdicts_equal_a_plain_reading_of_the_sub_filters(rows: list[str]) -> None:
+    limits = QualityThresholds(min_length=20, max_char_repetition=0.3, max_word_repetition=0.3)
+    arr = pa.array(rows)
+    result = score_quality(arr, ngrams.words(arr), limits)
+    per_row_words = [_words(t.encode()) for t in pc.utf8_lower(arr).to_pylist()]
+    for i, text in enumerate(rows):
+        failed, score = _plain_quality(text, per_row_words[i], limits)
+        assert result.failed[i] == failed, (i, text)
+        if failed is not None:
+            assert float(result.scores[i]) == pytest.approx(score, abs=1e-12), (i, text)
+
+
+def _plain_quality(text: str, words: list[int], limits: QualityThresholds) -> tuple[str | None, float]:
+    import re
+
+    n = len(text)
+    one = pa.array([text])
+    url_chars = n - len(pc.replace_substring_regex(one, quality.URL_PATTERN, "")[0].as_py())
+    url = url_chars / n if n else 1.0
+    porn = bool(pc.match_substring_regex(one, quality._PORN_URL)[0].as_py())
+    alnum = sum(ch.isalnum() for ch in text) / n if n else 0.0
+    word_grams = [_window_hash(words[k : k + limits.word_ngram]) for k in range(len(words) - limits.word_ngram + 1)]
+    word_rep = sum(word_grams.count(g) > 1 for g in word_grams) / len(word_grams) if word_grams else 0.0
+    grams = [text[k : k + limits.char_ngram] for k in range(n - limits.char_ngram + 1)]
+    freq = sorted((grams.count(g) for g in set(grams)), reverse=True)
+    top = min(int(len(freq) ** 0.5), sum(f > 1 for f in freq))
+    char_rep = sum(freq[:top]) / len(grams) if grams else 0.0
+    two = len(re.findall("[\xc0-\xdf][\x80-\xbf]", text))
+    three = len(re.findall("[\xe0-\xef][\x80-\xbf][\x80-\xbf]", text))
+    moji = (2 * two + 3 * three + text.count("\ufffd")) / max(n, 1)
+    badness = pc.count_substring_regex(one, ftfy_badness_pattern())[0].as_py() / max(n, 1)
+    lines = [line for line in text.split("\n") if line]
+    average = sum(map(len, lines)) / len(lines) if lines else 0.0
+    checks = [
+        ("url", url > limits.max_url_ratio or porn, url),
+        ("alphanumeric", alnum < limits.min_alnum_ratio, alnum),
+        ("word-repetition", word_rep > limits.max_word_repetition, word_rep),
+        ("char-repetition", char_rep > limits.max_char_repetition, char_rep),
+        ("mojibake", moji > limits.max_mojibake_ratio or badness > limits.max_badness, max(moji, badness)),
+        ("length", n < limits.min_length, float(n)),
+        (
+            "line-length",
+            not lines or (len(lines) >= limits.min_lines and average < limits.min_avg_line_length),
+            average,
+        ),
+    ]
+    return next(((name, score) for name, fail, score in checks if fail), (None, 0.0))
