@@ -71,3 +71,21 @@ def test_no_secret_goes_into_the_image(dockerfile) -> None:
     assert not SECRET_VALUES.search(dockerfile.content)
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".env", "**/.env", ".git"} <= set(ignored)
+
+
+def test_the_filters_kernels_are_compiled_at_build_into_a_cache_the_user_owns(dockerfile) -> None:
+    """numba's cache=True writes next to the module, which the image's user cannot: the build compiles the kernels
+    into NUMBA_CACHE_DIR, for a generic CPU (valid on any host), and hands the directory to that user."""
+    env = dict(part.split("=", 1) for value in _instructions(dockerfile, "ENV") for part in shlex.split(value))
+    cache = env["NUMBA_CACHE_DIR"]
+    assert env["NUMBA_CPU_NAME"] == "generic"
+    runs = " ".join(_instructions(dockerfile, "RUN"))
+    steps = [step.strip() for step in runs.split("&&")]
+    warm = steps.index("python -m novaflow.data.kernels")
+    assert steps.index("pip install --no-cache-dir .") < warm
+    user = re.search(r"useradd\b[^&]*\s(\w+)\s*(&&|$)", runs)
+    assert user is not None
+    assert steps[warm + 1] == f"chown -R {user[1]}:{user[1]} {cache}"
+    env_line = next(i["startline"] for i in dockerfile.structure if "NUMBA_CACHE_DIR" in i["value"])
+    run_line = next(i["startline"] for i in dockerfile.structure if "novaflow.data.kernels" in i["value"])
+    assert env_line < run_line, "the cache directory must be set before the kernels compile"

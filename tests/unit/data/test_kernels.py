@@ -5,6 +5,7 @@ either side that drifts from the other fails here."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -209,3 +210,19 @@ def _plain_quality(text: str, words: list[int], limits: QualityThresholds) -> tu
         ),
     ]
     return next(((name, score) for name, fail, score in checks if fail), (None, 0.0))
+
+
+def test_warming_compiles_every_kernel_python_calls() -> None:
+    """The image build runs ``python -m novaflow.data.kernels``; a kernel it leaves out compiles on every run (the
+    kernels' own helpers are compiled into their callers)."""
+    import re
+
+    kernels.warm()
+    sources = "".join(path.read_text() for path in Path(kernels.__file__).parent.glob("*.py"))
+    imported = {
+        n.strip()
+        for names in re.findall(r"from novaflow\.data\.kernels import ([\w, ]+)", sources)
+        for n in names.split(",")
+    }
+    assert {"split_words", "minhash_signatures", "word_repetition", "text_counts", "pattern_segments"} <= imported
+    assert [name for name in sorted(imported) if not getattr(kernels, name).signatures] == []
