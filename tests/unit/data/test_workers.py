@@ -139,10 +139,13 @@ def test_read_ahead_stops_its_reader_when_the_consumer_stops() -> None:
     assert not any(t.name == "novaflow-chunk-reader" for t in threading.enumerate())
 
 
-@pytest.mark.parametrize(("cores", "mb", "expected"), [(1, 700, 1), (2, 66, 2), (2, 20, 1), (4, 66, 4)])
-def test_curation_starts_a_worker_per_core_from_32_mb(
+@pytest.mark.parametrize(
+    ("cores", "mb", "expected"), [(1, 700, 1), (2, 660, 2), (2, 256, 2), (2, 220, 1), (2, 66, 1), (4, 300, 4)]
+)
+def test_curation_starts_a_worker_per_core_from_256_mb(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, mb: int, expected: int
 ) -> None:
-    """With the filters a chunk costs ~10x its transform: the caller's share is small, every core gets a worker."""
+    """With the compiled filters a chunk costs about twice its transform and a worker ~1.2 s of CPU to start: one
+    process is faster up to a few hundred MB, every core gets a worker above."""
     curation = CurationConfig.parse("near-dedup,quality")
     assert _worker_count(tmp_path, monkeypatch, cores, mb, curation) == expected
