@@ -85,7 +85,7 @@ def score_quality(array: pa.Array, tokens: Tokens, limits: QualityThresholds) ->
     from novaflow.data.kernels import text_counts, word_repetition  # deferred: numba loads only for filters
 
     n = len(array)
-    if array.offset or array.null_count:
+    if array.null_count:
         array = pa.concat_arrays([pc.fill_null(array, "")])
     data, offsets = utf8_view(array)
     counts = text_counts(data, offsets, _alnum_table(), limits.char_ngram)

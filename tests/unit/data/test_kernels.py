@@ -247,3 +247,17 @@ def test_numba_loads_only_when_a_filter_runs(tmp_path: Path, spec: str | None) -
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
     assert ("numba" in loaded, "llvmlite" in loaded) == (bool(spec), bool(spec))
+
+
+def test_a_slice_with_nulls_reads_like_its_copy(rows: list[str]) -> None:
+    """Chunks arrive as slices of a column (read in place, not copied), some with nulls (read as empty text)."""
+    column = pa.array([None if i % 7 == 3 else text for i, text in enumerate(rows)])
+    part = column.slice(5, 200)
+    copy = pa.array([text or "" for text in part.to_pylist()])
+    for a, b in zip(ngrams.utf8_view(part), ngrams.utf8_view(copy), strict=True):
+        assert a.tolist() == b.tolist()
+    limits = QualityThresholds()
+    assert (
+        score_quality(part, ngrams.words(part), limits).failed == score_quality(copy, ngrams.words(copy), limits).failed
+    )
+    assert bytes(minhash.signatures(ngrams.words(part))[0]) == bytes(minhash.signatures(ngrams.words(copy))[0])
