@@ -302,7 +302,7 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
                             )
                             astral_rows[astral] = r
                             astral += 1
-                            point = 0  # U+0000 is not alphanumeric: the caller looks these characters up
+                            point = np.int64(0)  # U+0000 is not alphanumeric: the caller looks these up
                         if alnum[point]:
                             a += 1
             reg = (reg >> eight) | (np.uint64(b) << top_byte)

@@ -197,8 +197,10 @@ def _badness_marks() -> tuple[npt.NDArray[np.bool_], int] | None:
     start its row starts ``reach`` characters before its first mark, on an unmarked character, where no
     alternative anchored at ``^`` (they begin with a marked class) can match. None when an ftfy release breaks this.
     """
+    import importlib
     import re
-    import re._parser as sre_parse  # the standard library's own parser of the expression ftfy compiled
+
+    sre_parse: Any = importlib.import_module("re._parser")  # the standard library's parser of ftfy's expression
 
     from ftfy.badness import BADNESS_RE  # deferred: only the quality filter needs ftfy
 
@@ -225,16 +227,15 @@ def _badness_marks() -> tuple[npt.NDArray[np.bool_], int] | None:
     return table, int(longest) - 1
 
 
-def _explicit_points(op: object, arg: object, sre_parse: object) -> set[int] | None:
+def _explicit_points(op: Any, arg: Any, parser: Any) -> set[int] | None:
     """The code points a literal or a plain character class matches; None for anything else (negated classes,
     categories such as ``\\w``, repeats, groups)."""
-    parser: Any = sre_parse
     if op == parser.LITERAL:
-        return {int(arg)}  # type: ignore[call-overload]
+        return {int(arg)}
     if op != parser.IN:
         return None
     points: set[int] = set()
-    for kind, value in arg:  # type: ignore[attr-defined]
+    for kind, value in arg:
         if kind == parser.LITERAL:
             points.add(int(value))
         elif kind == parser.RANGE:
