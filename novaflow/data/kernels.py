@@ -222,8 +222,10 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
     (``alnum``: ``str.isalnum`` per code point), non-empty lines (split at ``\\n``) and their characters, flags of
     the bytes the regular-expression filters need, and the bounds of the character repetition filter.
 
-    ``flags`` bits: 1 ``http`` occurs, 2 a non-ASCII character, 4 byte 0xC3, 8 byte 0xEF, 16 a character beyond
-    the BMP (also listed: rows and code points, for the caller to look up). ``highest``/``repeated``: counts of the
+    ``flags`` bits: 1 ``http`` occurs, 2 a non-ASCII character, 16 a character beyond the BMP (also listed: rows
+    and code points, for the caller to look up). ``mojibake``: characters in UTF-8-read-as-Latin-1 patterns
+    (U+00C0-U+00DF then U+0080-U+00BF twice, U+00E0-U+00EF then two of U+0080-U+00BF thrice; their last character
+    cannot start another, so every match counts) and U+FFFD once each. ``highest``/``repeated``: counts of the
     last ``min(gram, 8)`` bytes of every ``gram``-character window in a hashed table (a collision only raises a
     count): an n-gram occurs at most as often as its last bytes, and repeats only if they do. Those bytes are read
     from a register of the last 8 bytes as each window ends.
@@ -236,6 +238,7 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
     flags = np.zeros(n, dtype=np.int64)
     highest = np.zeros(n, dtype=np.int64)
     repeated = np.zeros(n, dtype=np.int64)
+    mojibake = np.zeros(n, dtype=np.int64)
     astral_points = np.empty(len(data) // 4 + 1, dtype=np.int64)
     astral_rows = np.empty(len(data) // 4 + 1, dtype=np.int64)
     astral = 0
@@ -256,6 +259,9 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
         a = 0
         line = 0
         f = 0
+        m = 0
+        before = np.int64(0)  # the code points of the two characters before this one
+        last = np.int64(0)
         reg = np.uint64(0)
         for i in range(lo, hi):
             b = data[i]
@@ -270,9 +276,13 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
                         lines[r] += 1
                         line_chars[r] += line
                     line = 0
+                    before = last
+                    last = np.int64(b)
                 else:
                     line += 1
                     if b < 0x80:
+                        before = last
+                        last = np.int64(b)
                         if alnum[b]:
                             a += 1
                         if b == 0x68 and i + 3 < hi and data[i + 1] == 0x74 and data[i + 2] == 0x74:
@@ -281,12 +291,8 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
                     else:
                         f |= 2
                         if b < 0xE0:
-                            if b == 0xC3:
-                                f |= 4
                             point = ((np.int64(b) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)
                         elif b < 0xF0:
-                            if b == 0xEF:
-                                f |= 8
                             point = (
                                 ((np.int64(b) & 0x0F) << 12)
                                 | ((np.int64(data[i + 1]) & 0x3F) << 6)
@@ -305,6 +311,15 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
                             point = np.int64(0)  # U+0000 is not alphanumeric: the caller looks these up
                         if alnum[point]:
                             a += 1
+                        if 0x80 <= point < 0xC0:  # U+0080-U+00BF ends a 2- or 3-character mojibake pattern
+                            if 0xC0 <= last < 0xE0:
+                                m += 2
+                            elif 0x80 <= last < 0xC0 and 0xE0 <= before < 0xF0:
+                                m += 3
+                        elif point == 0xFFFD:
+                            m += 1
+                        before = last
+                        last = point
             reg = (reg >> eight) | (np.uint64(b) << top_byte)
         windows = c - gram + 1
         if windows > 0:
@@ -328,8 +343,9 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
         chars[r] = c
         alnums[r] = a
         flags[r] = f
+        mojibake[r] = m
     astral_found = (astral_rows[:astral].copy(), astral_points[:astral].copy())
-    return chars, alnums, lines, line_chars, flags, highest, repeated, astral_found
+    return chars, alnums, lines, line_chars, flags, highest, repeated, mojibake, astral_found
 
 
 @njit(cache=True, nogil=True)

@@ -35,8 +35,6 @@ I64 = npt.NDArray[np.int64]
 URL_PATTERN = r"https?://(?:[a-zA-Z]|[0-9]|[$\-_@.&+]|[!*\\(\\),]|(?:%[0-9a-fA-F][0-9a-fA-F]))+"
 """The reference's URL pattern (NeMo Curator's): http(s) URLs of unreserved and percent-encoded characters."""
 _PORN_URL = URL_PATTERN.replace(")+", ")*") + "porn"
-_MOJIBAKE_TWO = r"[\x{c0}-\x{df}][\x{80}-\x{bf}]"
-_MOJIBAKE_THREE = r"[\x{e0}-\x{ef}][\x{80}-\x{bf}][\x{80}-\x{bf}]"
 SUB_FILTERS = ("url", "alphanumeric", "word-repetition", "char-repetition", "mojibake", "length", "line-length")
 
 
@@ -89,7 +87,7 @@ def score_quality(array: pa.Array, tokens: Tokens, limits: QualityThresholds) ->
         array = pa.concat_arrays([pc.fill_null(array, "")])
     data, offsets = utf8_view(array)
     counts = text_counts(data, offsets, _alnum_table(), limits.char_ngram)
-    lengths, alnum, lines, line_chars, flags, highest, repeated, astral = counts
+    lengths, alnum, lines, line_chars, flags, highest, repeated, mojibake_chars, astral = counts
     safe = np.maximum(lengths, 1).astype(np.float64)
     url_chars = np.zeros(n, dtype=np.int64)
     url_fail = np.zeros(n, dtype=bool)
@@ -108,7 +106,7 @@ def score_quality(array: pa.Array, tokens: Tokens, limits: QualityThresholds) ->
     )
     word_rep = _share(repeated_words, total_words)
     char_rep = _char_repetition(array, lengths, highest, repeated, limits.char_ngram, limits.max_char_repetition)
-    mojibake_chars, bad = _mojibake_counts(array, flags)
+    bad = _badness_counts(array, np.flatnonzero(flags & _WIDE))
     mojibake, badness = mojibake_chars / safe, bad / safe
     average = np.where(lines > 0, line_chars / np.maximum(lines, 1), 0.0)
     checks: list[tuple[str, npt.NDArray[np.bool_], F64]] = [
@@ -138,38 +136,18 @@ def score_quality(array: pa.Array, tokens: Tokens, limits: QualityThresholds) ->
     return QualityResult(failed, scores)
 
 
-_HTTP, _WIDE, _LATIN, _REPLACEMENT = 1, 2, 4, 8
+_HTTP, _WIDE = 1, 2
 """The bits of :func:`novaflow.data.kernels.text_counts`'s per-row flags."""
 
 
-def _mojibake_counts(array: pa.Array, flags: I64) -> tuple[I64, I64]:
-    """Per row: characters in mojibake byte patterns (U+FFFD once, 2-byte patterns twice, 3-byte thrice, as the
-    reference weighs them) and ftfy's badness count. Each pattern is searched only in the rows that have a byte
-    every match needs: ftfy's expression a non-ASCII one (no ASCII string of up to three characters matches it),
-    the 2- and 3-byte patterns (U+00C0-U+00EF first) the lead byte 0xC3, U+FFFD its lead byte 0xEF."""
-    moji = np.zeros(len(array), dtype=np.int64)
-    bad = np.zeros(len(array), dtype=np.int64)
-    wide = np.flatnonzero(flags & _WIDE)
-    if not len(wide):
-        return moji, bad
-    bad[:] = _badness_counts(array, wide)
-    latin = np.flatnonzero(flags & _LATIN)
-    if len(latin):
-        sub = _rows(array, latin)
-        two = _int_array(pc.count_substring_regex(sub, _MOJIBAKE_TWO))
-        moji[latin] = 2 * two + 3 * _int_array(pc.count_substring_regex(sub, _MOJIBAKE_THREE))
-    replaced = np.flatnonzero(flags & _REPLACEMENT)
-    if len(replaced):
-        moji[replaced] += _int_array(pc.count_substring(_rows(array, replaced), "\ufffd"))
-    return moji, bad
-
-
 def _badness_counts(array: pa.Array, wide: npt.NDArray[np.intp]) -> I64:
-    """ftfy's badness count of rows ``wide``: its expression (in RE2 form) read only around the characters every match
-    holds (a few characters each side, :func:`_badness_marks`), not over the whole row: 1/80th of the text on the
-    case study, the same matches (a match lies within its width of each of its characters). RE2 runs this
-    expression's large Unicode classes at about 400 ns a byte, so the parts matter."""
+    """ftfy's badness count of rows ``wide`` (every match holds a non-ASCII character): its expression (in RE2 form)
+    read only around the characters every match holds (a few characters each side, :func:`_badness_marks`), not
+    over the whole row: 1/80th of the text on the case study, the same matches (a match lies within its width of
+    each of its characters). RE2 runs this expression's large Unicode classes at about 400 ns a byte."""
     n = len(array)
+    if not len(wide):
+        return np.zeros(n, dtype=np.int64)
     marks = _badness_marks()
     if marks is None:  # an ftfy whose expression breaks the assumptions: read the whole rows
         out = np.zeros(n, dtype=np.int64)
