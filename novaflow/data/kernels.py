@@ -60,29 +60,31 @@ def split_words(data: Any, offsets: Any, kind: Any) -> Any:  # pragma: no cover 
     rows = np.empty(bound, dtype=np.int64)
     count = 0
     for r in range(n):
-        i = offsets[r]
-        end = offsets[r + 1]
-        while i < end:
-            while i < end and kind[data[i]] == _SPACE:
-                i += 1
-            first = -1
-            last = -1
-            while i < end and kind[data[i]] != _SPACE:
-                if kind[data[i]] == _WORD:
-                    if first < 0:
-                        first = i
-                    last = i
-                i += 1
-            if first >= 0:
+        first = -1  # the current word's first core byte (-1: none yet in this run of non-space bytes)
+        h = np.uint64(0)
+        p = _ONE
+        word = np.uint64(0)  # the hash of the run's bytes up to its last core byte so far, and their count
+        size = 0
+        for i in range(offsets[r], offsets[r + 1] + 1):
+            k = kind[data[i]] if i < offsets[r + 1] else _SPACE  # the row ends a word
+            if k == _SPACE:
+                if first >= 0:
+                    hashes[count] = _mix(word + np.uint64(size) * WORD_BASE)
+                    rows[count] = r
+                    count += 1
+                    first = -1
+                continue
+            if first < 0:
+                if k != _WORD:
+                    continue  # punctuation before the first core byte is stripped
+                first = i
                 h = np.uint64(0)
                 p = _ONE
-                for j in range(first, last + 1):
-                    h += (np.uint64(data[j]) + _ONE) * p
-                    p *= CHAR_BASE
-                h += np.uint64(last + 1 - first) * WORD_BASE
-                hashes[count] = _mix(h)
-                rows[count] = r
-                count += 1
+            h += (np.uint64(data[i]) + _ONE) * p
+            p *= CHAR_BASE
+            if k == _WORD:  # punctuation after the last core byte is stripped: remember the word up to here
+                word = h
+                size = i + 1 - first
     return hashes[:count].copy(), rows[:count].copy()
 
 
