@@ -89,6 +89,15 @@ def split_words(data: Any, offsets: Any, kind: Any) -> Any:  # pragma: no cover 
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _run_end(rows: Any, i: int) -> int:
+    """The end of the run of words of row ``rows[i]`` that starts at ``i`` (rows ascending)."""
+    j = i
+    while j < len(rows) and rows[j] == rows[i]:
+        j += 1
+    return j
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _window(hashes: Any, start: int, width: int) -> Any:
     """Hash of the words ``hashes[start:start + width]`` (:func:`novaflow.data.ngrams.window_hashes`)."""
     acc = np.uint64(0)
@@ -110,9 +119,7 @@ def minhash_signatures(hashes: Any, rows: Any, n: int, shingle: int) -> Any:  # 
     i = 0
     while i < total:
         r = rows[i]
-        j = i
-        while j < total and rows[j] == r:
-            j += 1
+        j = _run_end(rows, i)
         has_words[r] = True
         table[:] = EMPTY
         if j - i < shingle:
@@ -174,9 +181,7 @@ def word_repetition(hashes: Any, rows: Any, n: int, width: int, limit: float) ->
     i = 0
     while i < size:
         r = rows[i]
-        j = i
-        while j < size and rows[j] == r:
-            j += 1
+        j = _run_end(rows, i)
         windows = j - i - width + 1
         if windows > 0:
             total[r] = windows
@@ -216,6 +221,21 @@ def _repeated_exact(grams: Any) -> int:  # pragma: no cover - compiled
             repeated += run
         run = 1
     return repeated
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _code_point(data: Any, i: int, b: Any) -> Any:
+    """The code point of the (valid UTF-8) multi-byte character whose lead byte ``b`` is at ``data[i]``."""
+    if b < 0xE0:
+        return ((np.int64(b) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)
+    if b < 0xF0:
+        return ((np.int64(b) & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F)
+    return (
+        ((np.int64(b) & 0x07) << 18)
+        | ((np.int64(data[i + 1]) & 0x3F) << 12)
+        | ((np.int64(data[i + 2]) & 0x3F) << 6)
+        | (np.int64(data[i + 3]) & 0x3F)
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -292,22 +312,10 @@ def text_counts(data: Any, offsets: Any, alnum: Any, gram: int) -> Any:  # pragm
                                 f |= 1
                     else:
                         f |= 2
-                        if b < 0xE0:
-                            point = ((np.int64(b) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)
-                        elif b < 0xF0:
-                            point = (
-                                ((np.int64(b) & 0x0F) << 12)
-                                | ((np.int64(data[i + 1]) & 0x3F) << 6)
-                                | (np.int64(data[i + 2]) & 0x3F)
-                            )
-                        else:
+                        point = _code_point(data, i, b)
+                        if b >= 0xF0:
                             f |= 16
-                            astral_points[astral] = (
-                                ((np.int64(b) & 0x07) << 18)
-                                | ((np.int64(data[i + 1]) & 0x3F) << 12)
-                                | ((np.int64(data[i + 2]) & 0x3F) << 6)
-                                | (np.int64(data[i + 3]) & 0x3F)
-                            )
+                            astral_points[astral] = point
                             astral_rows[astral] = r
                             astral += 1
                             point = np.int64(0)  # U+0000 is not alphanumeric: the caller looks these up
@@ -379,21 +387,7 @@ def pattern_segments(data: Any, offsets: Any, which: Any, table: Any, reach: int
                 continue
             starts[c] = i
             if b >= 0xC0:
-                if b < 0xE0:
-                    point = ((np.int64(b) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)
-                elif b < 0xF0:
-                    point = (
-                        ((np.int64(b) & 0x0F) << 12)
-                        | ((np.int64(data[i + 1]) & 0x3F) << 6)
-                        | (np.int64(data[i + 2]) & 0x3F)
-                    )
-                else:
-                    point = (
-                        ((np.int64(b) & 0x07) << 18)
-                        | ((np.int64(data[i + 1]) & 0x3F) << 12)
-                        | ((np.int64(data[i + 2]) & 0x3F) << 6)
-                        | (np.int64(data[i + 3]) & 0x3F)
-                    )
+                point = _code_point(data, i, b)
                 if point < size and table[point]:
                     marked[m] = c
                     m += 1
