@@ -29,6 +29,7 @@ NUM_BINS = 256
 EMPTY = np.uint64(1 << 32)
 ROTATION_LOW = np.uint8(0x9E3779B1 & 0xFF)
 _ONE = np.uint64(1)
+_WORD_BASE_INVERSE = np.uint64(pow(0x9E3779B97F4A7C15, -1, 2**64))
 _LOW32 = np.uint64(0xFFFFFFFF)
 _LOW8 = np.uint64(0xFF)
 _BIN_SHIFT = np.uint64(56)
@@ -109,6 +110,22 @@ def _window(hashes: Any, start: int, width: int) -> Any:
 
 
 @njit(cache=True, nogil=True)
+def _rolling_windows(hashes: Any, start: int, width: int, count: int, out: Any) -> None:  # pragma: no cover
+    """:func:`_window` of ``count`` consecutive windows from ``start``, each from the one before: drop the first
+    word, divide by the base (times its inverse modulo 2**64), add the next word at the highest power."""
+    acc = np.uint64(0)
+    p = _ONE
+    for k in range(width):
+        acc += hashes[start + k] * p
+        p *= WORD_BASE
+    top = p * _WORD_BASE_INVERSE  # WORD_BASE ** (width - 1)
+    out[0] = _mix(acc)
+    for s in range(1, count):
+        acc = (acc - hashes[start + s - 1]) * _WORD_BASE_INVERSE + hashes[start + s + width - 1] * top
+        out[s] = _mix(acc)
+
+
+@njit(cache=True, nogil=True)
 def minhash_signatures(hashes: Any, rows: Any, n: int, shingle: int) -> Any:  # pragma: no cover - compiled
     """One-permutation MinHash of every row's word shingles, densified, lowest byte of each bin kept
     (:func:`novaflow.data.minhash.signatures`); a row of fewer words than a shingle is one shingle of them all."""
@@ -185,8 +202,7 @@ def word_repetition(hashes: Any, rows: Any, n: int, width: int, limit: float) ->
         windows = j - i - width + 1
         if windows > 0:
             total[r] = windows
-            for s in range(windows):
-                grams[s] = _window(hashes, i + s, width)
+            _rolling_windows(hashes, i, width, windows, grams)
             repeated[r] = _repeated_bound(grams, windows, counts)
             if repeated[r] / windows > limit:
                 repeated[r] = _repeated_exact(grams[:windows].copy())
