@@ -452,19 +452,19 @@ def join_pair(left: Any, left_offsets: Any, right: Any, right_offsets: Any, sepa
 
 
 def warm() -> None:
-    """Compile (or load from the cache) every kernel on a tiny input."""
-    import pyarrow as pa
-
-    from novaflow.data.filters import documents
-    from novaflow.data.minhash import signatures
-    from novaflow.data.ngrams import words
-    from novaflow.data.quality import QualityThresholds, score_quality
-
-    texts = pa.array(["Warm the kernels: one row, two lines.\nhttp://example.com É", "", "x"])
-    documents({"query": texts, "response": texts}, ("query", "response"))
-    tokens = words(texts)
-    score_quality(texts, tokens, QualityThresholds())
-    signatures(tokens)
+    """Compile (or load from the cache) every kernel the filters call, with the argument types they pass: text
+    bytes read-only (read in place from Arrow's buffers), offsets and row numbers int64, tables bool, sizes int,
+    limits float. tests/unit/data/test_kernels.py checks that a filtered chunk then compiles nothing more."""
+    text = "Warm the kernels: one row, two lines.\nhttp://example.com É Ã©\n😀".encode()
+    data = np.frombuffer(text, dtype=np.uint8)
+    offsets = np.array([0, len(text), len(text)], dtype=np.int64)
+    table = np.zeros(0x10000, dtype=np.bool_)
+    hashes, rows = split_words(data, offsets, np.zeros(256, dtype=np.uint8))
+    minhash_signatures(hashes, rows, 2, 3)
+    word_repetition(hashes, rows, 2, 10, 0.5)
+    text_counts(data, offsets, table, 10)
+    pattern_segments(data, offsets, np.arange(2, dtype=np.int64), table, 6)
+    join_pair(data, offsets, data, offsets, 10)
 
 
 if __name__ == "__main__":

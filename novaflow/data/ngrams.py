@@ -164,7 +164,8 @@ def word_ngrams(tokens: Tokens, n: int) -> tuple[U64, I64]:
 
 def _utf8(strings: pa.Array) -> tuple[npt.NDArray[np.uint8], I64]:
     """The UTF-8 bytes of a string array and its ``n + 1`` offsets into them (starting at 0); a slice is read in
-    place (copying it measured 3 ns a byte), nulls are read as empty text."""
+    place (copying it measured 3 ns a byte), nulls are read as empty text. The bytes are always a read-only view
+    (Arrow hands some buffers writable, some not): the compiled kernels take one array type, the one warmed."""
     if strings.null_count:
         strings = pa.concat_arrays([pc.fill_null(strings, "")])
     n = len(strings)
@@ -172,9 +173,8 @@ def _utf8(strings: pa.Array) -> tuple[npt.NDArray[np.uint8], I64]:
     assert offsets_buf is not None
     offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1, offset=4 * strings.offset).astype(np.int64)
     size = int(offsets[-1])
-    data = (
-        np.frombuffer(data_buf, dtype=np.uint8, count=size) if data_buf is not None and size else np.zeros(0, np.uint8)
-    )
+    data = np.frombuffer(data_buf if data_buf is not None and size else b"", dtype=np.uint8, count=size)
+    data.flags.writeable = False
     return data[int(offsets[0]) :], offsets - offsets[0]
 
 

@@ -213,18 +213,39 @@ def _plain_quality(text: str, words: list[int], limits: QualityThresholds) -> tu
     return next(((name, score) for name, fail, score in checks if fail), (None, 0.0))
 
 
-def test_warming_compiles_every_kernel_python_calls() -> None:
-    """The image build runs ``python -m novaflow.data.kernels``; a kernel it leaves out compiles on every run (the
-    kernels' own helpers are compiled into their callers)."""
-    kernels.warm()
-    sources = "".join(path.read_text() for path in Path(kernels.__file__).parent.glob("*.py"))
-    imported = {
-        n.strip()
-        for names in re.findall(r"from novaflow\.data\.kernels import ([\w, ]+)", sources)
-        for n in names.split(",")
-    }
-    assert {"split_words", "minhash_signatures", "word_repetition", "text_counts", "pattern_segments"} <= imported
-    assert [name for name in sorted(imported) if not getattr(kernels, name).signatures] == []
+@pytest.mark.slow
+def test_after_warming_a_filtered_chunk_compiles_nothing_more() -> None:
+    """The image build runs ``python -m novaflow.data.kernels`` (:func:`kernels.warm`); a kernel it leaves out, or
+    calls with other argument types than the filters pass, would compile on every run of the image."""
+    import json
+    import subprocess
+    import sys
+
+    probe = """
+import json, re
+from pathlib import Path
+import pyarrow as pa
+from novaflow.data import kernels
+kernels.warm()
+sources = "".join(path.read_text() for path in Path(kernels.__file__).parent.glob("*.py"))
+found = re.findall(r"from novaflow\\.data\\.kernels import ([\\w, ]+)", sources)
+names = {n.strip() for line in found for n in line.split(",")}
+warmed = {name: len(getattr(kernels, name).signatures) for name in sorted(names)}
+from novaflow.data.filters import CurationConfig, documents, judge_chunk
+text = "Plain text here and there.\\nhttp://x.io/a " * 9
+rows = pa.array(["", None, "a", text, "Ã© caf\\u00e9 \\U0001d518 \\ufffd " * 20])
+docs = documents({"query": rows.slice(1), "response": rows.slice(1)}, ("query", "response"))
+judge_chunk(docs, CurationConfig.parse("near-dedup,quality,language=en,dedup"))
+judge_chunk(pa.array([""] * 3), CurationConfig.parse("near-dedup,quality"))
+after = {name: len(getattr(kernels, name).signatures) for name in sorted(names)}
+print(json.dumps([warmed, after]))
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
+    warmed, after = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"split_words", "minhash_signatures", "word_repetition", "text_counts", "pattern_segments"} <= set(warmed)
+    assert "join_pair" in warmed
+    assert all(count == 1 for count in warmed.values()), warmed
+    assert after == warmed
 
 
 @pytest.mark.slow
