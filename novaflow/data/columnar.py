@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
+from pyarrow import _compute
+
 
 from novaflow.catalog import DataFormat
 from novaflow.data.converse import gen_qa_image_problem
@@ -238,7 +239,7 @@ def _table_array(table: pa.Table, name: str, key: str, source: DatasetSource) ->
     if pa.types.is_string(arr.type):
         return arr
     if pa.types.is_large_string(arr.type) or pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
-        return pc.cast(arr, pa.string())
+        return arr.cast(pa.string())
     raise DataError(f"{source.name}: column {name!r} ({key}) has type {arr.type}; expected text")
 
 
@@ -278,7 +279,7 @@ def _field_array(
             parts.append(_record_array(chunk.records or [], text, plan.key, errors))
     if len(parts) == 1 and not isinstance(parts[0], str):
         return parts[0]
-    return pc.binary_join_element_wise(*parts, "")
+    return _call("binary_join_element_wise", *parts, "")
 
 
 def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
@@ -297,12 +298,12 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
         if arr is None:
             continue
         label = fplan.label
-        _mark(errors, pc.is_null(arr), f"{label}|missing value for {key}")
+        _mark(errors, _call("is_null", arr), f"{label}|missing value for {key}")
         if reference_objects is not None and key == "reference_answer":
             _clear_object_answers(errors, reference_objects, label)
-        _mark(errors, pc.match_substring_regex(arr, BLANK_PATTERN), f"{label}|empty {key}")
+        _mark(errors, _matches(arr, BLANK_PATTERN), f"{label}|empty {key}")
         if fplan.keywords:
-            hits = pc.match_substring_regex(arr, RESERVED_PATTERN)
+            hits = _matches(arr, RESERVED_PATTERN)
             for i in _true_indexes(hits):
                 if errors[i] is None:
                     m = RESERVED_RE.search(arr[i].as_py())
@@ -331,6 +332,21 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
     return out
 
 
+def _call(kernel: str, *args: Any, options: Any = None) -> Any:
+    """Arrow's compute kernel ``kernel`` (``pyarrow.compute.call_function``, defined in ``pyarrow._compute``).
+
+    Start-up: importing ``pyarrow.compute`` builds a Python wrapper with a parsed docstring for each of its ~300
+    kernels, ~30 ms of the ~150 ms a small ``data prepare`` may spend above ``import pyarrow``; the few kernels
+    used here are called by name instead.
+    """
+    return _compute.call_function(kernel, list(args), options)
+
+
+def _matches(arr: pa.Array, pattern: str) -> pa.Array:
+    """``pyarrow.compute.match_substring_regex``: where each value matches ``pattern`` (RE2), null for null."""
+    return _call("match_substring_regex", arr, options=_compute.MatchSubstringOptions(pattern))
+
+
 def _mark(errors: list[str | None], mask: pa.Array, message: str) -> None:
     for i in _true_indexes(mask):
         if errors[i] is None:
@@ -340,14 +356,18 @@ def _mark(errors: list[str | None], mask: pa.Array, message: str) -> None:
 def _true_indexes(mask: pa.Array) -> list[int]:
     # Kleene AND with validity turns nulls into False; ``fill_null(mask, False)`` would build a Python scalar,
     # which makes pyarrow import pandas (+80 MB resident) just to rule out pandas types.
-    filled = pc.and_kleene(mask, pc.is_valid(mask))
-    if not pc.any(filled).as_py():
+    filled = _call("and_kleene", mask, _call("is_valid", mask))
+    if not _call("any", filled).as_py():
         return []
-    return pc.indices_nonzero(filled).to_pylist()
+    return _call("indices_nonzero", filled).to_pylist()
 
 
 def _take(arr: pa.Array, valid: list[int]) -> pa.Array:
-    return arr if len(valid) == len(arr) else arr.take(pa.array(valid, pa.int64()))
+    if len(valid) == len(arr):
+        return arr
+    # the indices from a numpy buffer: ``pa.array(list)`` imports pandas (+80 MB, ~0.2 s) to rule out its types
+    indices = np.asarray(valid, dtype=np.int64)
+    return _call("take", arr, pa.Array.from_buffers(pa.int64(), len(indices), [None, pa.py_buffer(indices)]))
 
 
 def _take_values(arr: pa.Array, valid: list[int]) -> list[Any]:
@@ -364,11 +384,11 @@ def _char_counts(taken: dict[str, pa.Array]) -> dict[str, np.ndarray]:
 def _lengths(arr: pa.Array) -> np.ndarray:
     """Code points per value, read straight from Arrow's int32 buffer: ``Array.to_numpy`` imports pandas, a fifth of
     a second of every ``data prepare`` for no gain on a null-free number array."""
-    lengths = pc.utf8_length(arr)
+    lengths = _call("utf8_length", arr)
     if len(lengths) == 0:
         return np.zeros(0, dtype=np.int64)
     if lengths.null_count:
-        lengths = pc.fill_null(lengths, 0)
+        lengths = _call("fill_null", lengths, 0)
     data = lengths.buffers()[1]
     assert data is not None and lengths.type == pa.int32()
     return np.frombuffer(data, dtype=np.int32, count=len(lengths), offset=lengths.offset * 4).astype(np.int64)
