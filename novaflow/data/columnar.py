@@ -306,7 +306,7 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
     if whole:
         every = list(range(n))
         values = {k: a.to_pylist() for k, a in arrays.items()}
-        early = _build(plan, values, _metadata_values(chunk, plan, every), n, [], _char_counts(arrays))
+        early = _build(plan, values, _metadata_values(chunk, plan, every), n, [], _str_lengths(values))
     hits_by_key = keywords.result() if keywords is not None else {}
     for key, fplan in plan.fields.items():
         arr = arrays.get(key)
@@ -430,6 +430,13 @@ def _char_counts(taken: dict[str, pa.Array]) -> dict[str, np.ndarray]:
     counts them; valid rows have no nulls there)."""
     counted = ("query", "response", "system", "text")
     return {k: _lengths(a) for k, a in taken.items() if k in counted}
+
+
+def _str_lengths(values: dict[str, list[Any]]) -> dict[str, np.ndarray]:
+    """:func:`_char_counts` of values already in Python (strings, no None): ``len`` is stored in each ``str``, where
+    Arrow's ``utf8_length`` reads every byte again (~25 ms of CPU per 60,000 Stack Overflow rows)."""
+    counted = ("query", "response", "system", "text")
+    return {k: np.fromiter(map(len, v), dtype=np.int64, count=len(v)) for k, v in values.items() if k in counted}
 
 
 def _lengths(arr: pa.Array) -> np.ndarray:
