@@ -62,12 +62,8 @@ class NovaflowSettings(BaseModel):
     prefix: str = Field("novaflow", description="Key prefix inside the bucket for everything novaflow writes.")
     role_arn: str | None = Field(None, description="SageMaker execution role ARN (must trust sagemaker.amazonaws.com).")
     kms_key_id: str | None = Field(None, description="KMS key for S3 uploads and job outputs; SSE-S3 when unset.")
-    subnets: list[str] = Field(
-        default_factory=list, description="VPC subnets for training jobs (comma separated)."
-    )
-    security_group_ids: list[str] = Field(
-        default_factory=list, description="VPC security groups (comma separated)."
-    )
+    subnets: list[str] = Field(default_factory=list, description="VPC subnets for training jobs (comma separated).")
+    security_group_ids: list[str] = Field(default_factory=list, description="VPC security groups (comma separated).")
     endpoint_url: str | None = Field(
         None, description="AWS endpoint override (local mode); AWS_ENDPOINT_URL is used when unset."
     )

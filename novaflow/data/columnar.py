@@ -20,7 +20,6 @@ import orjson
 import pyarrow as pa
 from pyarrow import _compute
 
-
 from novaflow.catalog import DataFormat
 from novaflow.data.converse import gen_qa_image_problem
 from novaflow.data.formats import DEFAULT_RFT_SYSTEM, RESERVED_PATTERN, RESERVED_RE, SCHEMA_VERSION

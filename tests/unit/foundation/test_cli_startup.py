@@ -110,7 +110,14 @@ def test_data_prepare_with_rejected_rows_imports_only_what_it_needs(tmp_path: Pa
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
     loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert len((tmp_path / "o" / "rejected.jsonl").read_text("utf-8").splitlines()) == 2
-    unwanted = {"pandas", "pyarrow.compute", "pydantic_settings", "asyncio", "typer.rich_utils", "novaflow.data.filters"}
+    unwanted = {
+        "pandas",
+        "pyarrow.compute",
+        "pydantic_settings",
+        "asyncio",
+        "typer.rich_utils",
+        "novaflow.data.filters",
+    }
     assert not loaded & unwanted, sorted(loaded & unwanted)
 
 

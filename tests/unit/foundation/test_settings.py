@@ -107,8 +107,14 @@ ENV_CASES = {
     "environment wins": ({"NOVAFLOW_BUCKET": "env-bucket"}, "NOVAFLOW_BUCKET=file-bucket\nNOVAFLOW_PREFIX=p\n"),
     "any letter case": ({"novaflow_Bucket": "lower-bucket"}, "Novaflow_Region=eu-west-2\n"),
     "empty and quoted": ({"NOVAFLOW_ROLE_ARN": ""}, "NOVAFLOW_PREFIX='a b'\nNOVAFLOW_KMS_KEY_ID=\"alias/k\"\n"),
-    "unknown and unprefixed": ({"NOVAFLOW_NOPE": "1", "BUCKET": "x"}, "BUCKET=y\nNOVAFLOW_OTHER=2\nNOVAFLOW_MODEL\nNOVAFLOW_PREFIX=kept\n"),
-    "lists and quotas": ({"NOVAFLOW_QUOTAS": "ml.p5.48xlarge=8,serverless=2"}, "NOVAFLOW_SECURITY_GROUP_IDS=sg-1,sg-2\n"),
+    "unknown and unprefixed": (
+        {"NOVAFLOW_NOPE": "1", "BUCKET": "x"},
+        "BUCKET=y\nNOVAFLOW_OTHER=2\nNOVAFLOW_MODEL\nNOVAFLOW_PREFIX=kept\n",
+    ),
+    "lists and quotas": (
+        {"NOVAFLOW_QUOTAS": "ml.p5.48xlarge=8,serverless=2"},
+        "NOVAFLOW_SECURITY_GROUP_IDS=sg-1,sg-2\n",
+    ),
 }
 
 
