@@ -396,8 +396,9 @@ def _mark(errors: list[str | None], mask: pa.Array, message: str) -> None:
 def _true_indexes(mask: pa.Array) -> list[int]:
     # Kleene AND with validity turns nulls into False; ``fill_null(mask, False)`` would build a Python scalar,
     # which makes pyarrow import pandas (+80 MB resident) just to rule out pandas types.
-    filled = _call("and_kleene", mask, _call("is_valid", mask))
-    if not _call("any", filled).as_py():
+    # ``true_count`` counts set bits in place: three fewer kernel calls (each a GIL release) per check and chunk
+    filled = _call("and_kleene", mask, _call("is_valid", mask)) if mask.null_count else mask
+    if not filled.true_count:
         return []
     return _call("indices_nonzero", filled).to_pylist()
 
