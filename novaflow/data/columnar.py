@@ -286,9 +286,10 @@ def _field_array(
 def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
     """Validate and convert one chunk; the first failing check of a row is its rejection reason.
 
-    A table chunk without nulls (every CSV chunk) is converted whole while the kernel thread runs the checks (Arrow's
-    RE2 kernels for blanks and reserved keywords: a third of the chunk's CPU, without the GIL); the rows a check then
-    rejects are taken out of the output again. The output is the same as converting only the valid rows.
+    A table chunk without nulls (every CSV chunk) is converted whole while the kernel thread searches it for reserved
+    keywords (Arrow's RE2 kernel: a fifth of the chunk's CPU, without the GIL; one kernel call per field, as each GIL
+    hand-over costs on a loaded machine); the rows a check then rejects are taken out of the output again. The output
+    is the same as converting only the valid rows.
     """
     n = len(chunk)
     source = plan.source
@@ -301,24 +302,27 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
     images = _eval_images(chunk, errors) if plan.images else None
     whole = chunk.table is not None and not any(a.null_count for a in arrays.values())
     checks = [(key, fplan) for key, fplan in plan.fields.items() if key in arrays]
-    found = _kernel_thread().submit(_masks, arrays, checks) if whole else None
+    searched = [key for key, fplan in checks if fplan.keywords]
+    found = _kernel_thread().submit(_reserved_hits, arrays, searched) if whole and searched else None
     early = None
     if whole:
         every = list(range(n))
         values = {k: a.to_pylist() for k, a in arrays.items()}
         early = _build(plan, values, _metadata_values(chunk, plan, every), n, [], _str_lengths(values))
-    masks = found.result() if found is not None else _masks(arrays, checks)
+    blanks = {key: _matches(arrays[key], BLANK_PATTERN) for key, _ in checks}  # while the search may still run
+    reserved_hits = found.result() if found is not None else _reserved_hits(arrays, searched)
     for key, fplan in checks:
         label = fplan.label
-        missing, blank, reserved = masks[key]
-        _mark(errors, missing, f"{label}|missing value for {key}")
+        arr = arrays[key]
+        if arr.null_count:
+            _mark(errors, _call("is_null", arr), f"{label}|missing value for {key}")
         if reference_objects is not None and key == "reference_answer":
             _clear_object_answers(errors, reference_objects, label)
-        _mark(errors, blank, f"{label}|empty {key}")
-        if reserved is not None:
-            for i in _true_indexes(reserved):
+        _mark(errors, blanks[key], f"{label}|empty {key}")
+        if key in reserved_hits:
+            for i in _true_indexes(reserved_hits[key]):
                 if errors[i] is None:
-                    m = RESERVED_RE.search(arrays[key][i].as_py())
+                    m = RESERVED_RE.search(arr[i].as_py())
                     errors[i] = f"{label}|reserved keyword {m.group(0) if m else '?'!r} in {key}"
     valid = [i for i, e in enumerate(errors) if e is None]
     rejected = list(chunk.rejected)
@@ -350,19 +354,10 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
     return out
 
 
-def _masks(
-    arrays: dict[str, pa.Array], checks: list[tuple[str, FieldPlan]]
-) -> dict[str, tuple[pa.Array, pa.Array, pa.Array | None]]:
-    """Per field, where its value is missing, blank, and (fields with the keyword rule) holds a reserved keyword:
-    Arrow kernels only, so they can run on the kernel thread beside the caller's Python work."""
-    return {
-        key: (
-            _call("is_null", arrays[key]),
-            _matches(arrays[key], BLANK_PATTERN),
-            _matches(arrays[key], RESERVED_PATTERN) if fplan.keywords else None,
-        )
-        for key, fplan in checks
-    }
+def _reserved_hits(arrays: dict[str, pa.Array], keys: list[str]) -> dict[str, pa.Array]:
+    """Where each of ``keys``' values holds a reserved keyword (Arrow's RE2 kernel, null for null): the one check
+    that reads every byte with a regular expression, run on the kernel thread beside the caller's Python work."""
+    return {key: _matches(arrays[key], RESERVED_PATTERN) for key in keys}
 
 
 @functools.cache
