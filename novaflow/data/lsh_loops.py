@@ -57,7 +57,7 @@ def _band_key(sigs: U8, words: U64, row: np.int64, band: int, per_band: int) -> 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _find_root(parent: I64, row: np.int64) -> np.int64:  # pragma: no cover - compiled
+def _find_root(parent: I64, row: int) -> int:  # pragma: no cover - compiled
     while parent[row] != row:
         parent[row] = parent[parent[row]]  # path halving: chains stay short
         row = parent[row]
@@ -65,21 +65,21 @@ def _find_root(parent: I64, row: np.int64) -> np.int64:  # pragma: no cover - co
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _close(words: U64, a: np.int64, b: np.int64, allowed: int) -> bool:  # pragma: no cover - compiled
+def _close(words: U64, a: int, b: int, allowed: int) -> bool:  # pragma: no cover - compiled
     """Whether at most ``allowed`` of the 256 bytes differ. All 32 words are compared without a branch: stopping
     early at the word where the count passes ``allowed`` measured 2.5x slower (the four cache lines of a row are
     then fetched one after another, and the exit mispredicts)."""
-    differ = 0
+    differ = np.int64(0)
     for w in range(WORDS):
         x = words[a, w] ^ words[b, w]
         flags = (((x & _LOW7) + _LOW7) | x) & _HIGH  # high bit of each byte: set where the byte of x is not 0
         differ += np.int64(((flags >> np.uint64(7)) * _ONES) >> np.uint64(56))
-    return differ <= allowed
+    return bool(differ <= allowed)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _candidate(
-    words: U64, a: np.int64, b: np.int64, count: int, allowed: int,
+    words: U64, a: int, b: int, count: int, allowed: int,
     parent: I64, between: bool, groups: I64, out: I64, found: int,
 ) -> int:  # fmt: skip  # pragma: no cover - compiled
     """Verify one candidate pair and record it: joined (clusters) or appended to ``out`` (pairs between groups).
@@ -134,9 +134,9 @@ def group_band(keys: U64, leader: I64, previous: I64) -> None:  # pragma: no cov
     fill = starts[:-1].copy()
     order = np.empty(count, dtype=np.int64)
     for i in range(count):
-        b = np.int64(keys[i] >> shift)
-        order[fill[b]] = i
-        fill[b] += 1
+        bucket = np.int64(keys[i] >> shift)
+        order[fill[bucket]] = i
+        fill[bucket] += 1
     largest = 1
     for b in range(buckets):
         largest = max(largest, starts[b + 1] - starts[b])
