@@ -133,9 +133,11 @@ def group_band(keys: U64, leader: I64, previous: I64) -> None:  # pragma: no cov
         starts[b + 1] += starts[b]
     fill = starts[:-1].copy()
     order = np.empty(count, dtype=np.int64)
+    ordered = np.empty(count, dtype=np.uint64)  # the keys moved along: the bucket pass then reads them in order
     for i in range(count):
         bucket = np.int64(keys[i] >> shift)
         order[fill[bucket]] = i
+        ordered[fill[bucket]] = keys[i]
         fill[bucket] += 1
     largest = 1
     for b in range(buckets):
@@ -155,7 +157,7 @@ def group_band(keys: U64, leader: I64, previous: I64) -> None:  # pragma: no cov
         table_first[:width] = -1
         for j in range(lo, hi):
             i = order[j]
-            key = keys[i]
+            key = ordered[j]
             slot = key & mask
             while table_first[slot] >= 0 and table_key[slot] != key:
                 slot = (slot + np.uint64(1)) & mask
