@@ -314,6 +314,25 @@ def _state_names(client: Any, run_id: Any) -> list[str]:
 
 
 @pytest.mark.slow
+def _suspended_during_sft(aws: Any, tmp_path: Path, name: str, client: Any) -> tuple[Any, Any, str]:
+    """Start a suspend-mode deployed run whose SFT job is held InProgress; return (params, run, SFT job) once the
+    run is Suspended and its flow-run process has exited (the state both suspended-run tests start from)."""
+    params = small_params(
+        name,
+        tmp_path,
+        skip=["baseline", "deploy"],
+        cleanup=False,
+        wait=FAST_WAIT.model_copy(update={"mode": "suspend"}),
+    )
+    sft = sft_job_name(params)
+    aws.control.stall_job(sft)
+    run = run_deployment("end-to-end/local", parameters={"params": params.model_dump(mode="json")}, timeout=0)
+    _wait_for(lambda: client.read_flow_run(run.id).state_name == "Suspended", 240, "the run to suspend")
+    assert _status(sft) == "InProgress"
+    _wait_for(lambda: _flow_process(str(run.id)) is None, 60, "the suspended run's process to exit")
+    return params, run, sft
+
+
 @pytest.mark.timeout(900)  # four suspend/resume cycles through a process worker, then a block-mode run
 def test_a_suspended_deployed_run_holds_no_process_while_sft_runs_and_finishes_as_block_mode(aws, tmp_path) -> None:
     """wait.mode suspend: while SFT trains the run is Suspended and no flow-run process exists; `novaflow watch`
@@ -322,20 +341,8 @@ def test_a_suspended_deployed_run_holds_no_process_while_sft_runs_and_finishes_a
     watcher = None
     with process_worker(env, "novaflow-local", ["end-to-end/local"], ROOT):
         try:
-            params = small_params(
-                "suspended",
-                tmp_path,
-                skip=["baseline", "deploy"],
-                cleanup=False,
-                wait=FAST_WAIT.model_copy(update={"mode": "suspend"}),
-            )
-            sft = sft_job_name(params)
-            aws.control.stall_job(sft)
-            run = run_deployment("end-to-end/local", parameters={"params": params.model_dump(mode="json")}, timeout=0)
             with get_client(sync_client=True) as client:
-                _wait_for(lambda: client.read_flow_run(run.id).state_name == "Suspended", 240, "the run to suspend")
-                assert _status(sft) == "InProgress"
-                _wait_for(lambda: _flow_process(str(run.id)) is None, 60, "the suspended run's process to exit")
+                params, run, sft = _suspended_during_sft(aws, tmp_path, "suspended", client)
                 assert client.read_flow_run(run.id).state_name == "Suspended"
                 watcher = subprocess.Popen(
                     [sys.executable, "-m", "novaflow.cli", "watch", "--interval", "0.5"],
@@ -415,20 +422,8 @@ def test_cancelling_a_suspended_run_stops_its_job_through_the_automation(aws, tm
     with process_worker(env, "novaflow-local", ["end-to-end/local", "stop-run-jobs/default"], ROOT):
         try:
             assert STOP_CANCELLED in apply_automations(None)
-            params = small_params(
-                "cancel-suspended",
-                tmp_path,
-                skip=["baseline", "deploy"],
-                cleanup=False,
-                wait=FAST_WAIT.model_copy(update={"mode": "suspend"}),
-            )
-            sft = sft_job_name(params)
-            aws.control.stall_job(sft)
-            run = run_deployment("end-to-end/local", parameters={"params": params.model_dump(mode="json")}, timeout=0)
             with get_client(sync_client=True) as client:
-                _wait_for(lambda: client.read_flow_run(run.id).state_name == "Suspended", 240, "the run to suspend")
-                assert _status(sft) == "InProgress"
-                _wait_for(lambda: _flow_process(str(run.id)) is None, 60, "the suspended run's process to exit")
+                _, run, sft = _suspended_during_sft(aws, tmp_path, "cancel-suspended", client)
                 client.set_flow_run_state(run.id, Cancelling(), force=True)
                 assert _wait_for(lambda: _final(client, run.id), 60, "the run to be cancelled") == "CANCELLED"
             assert _wait_for(lambda: _status(sft) == "Stopped", 180, f"{sft} to be stopped by the automation")

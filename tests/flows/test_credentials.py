@@ -190,8 +190,8 @@ def _signing_key(aws_credentials: AwsCredentials | str | None = None) -> tuple[s
 def test_a_run_without_a_block_goes_back_to_the_process_credentials(aws, block_user) -> None:
     assert _signing_key() == ("testing", "us-east-1")
     assert _signing_key(aws_credentials=BLOCK) == (block_user["key_id"], BLOCK_REGION)
-    given = AwsCredentials(aws_access_key_id="AKIAGIVENINCODE00001", aws_secret_access_key="s", region_name="eu-west-2")
-    assert _signing_key(aws_credentials=given) == ("AKIAGIVENINCODE00001", "eu-west-2")
+    given = AwsCredentials(aws_access_key_id="given-in-code", aws_secret_access_key="s", region_name="eu-west-2")
+    assert _signing_key(aws_credentials=given) == ("given-in-code", "eu-west-2")
     assert _signing_key() == ("testing", "us-east-1")
     assert load_settings().session is None and load_settings().region == "us-east-1"
 
