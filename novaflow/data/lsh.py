@@ -36,6 +36,7 @@ I64 = npt.NDArray[np.int64]
 
 _CHANCE = 1.0 / (1 << BITS)
 _READ_ROWS = 65_536
+"""Rows whose signatures are copied at once to score the reported pairs."""
 _WORDS = NUM_PERM // 8
 """A signature row as 64-bit words: bytes are compared eight at a time."""
 _RESIDENT_BYTES = 256 << 20
@@ -57,17 +58,6 @@ class SignatureStore:
         self.words.append(np.asarray(has_words, dtype=bool))
         self.rows += len(sigs)
 
-    def iter_blocks(self) -> Iterator[tuple[int, U8]]:
-        """(first row, signatures) blocks of up to 65,536 rows, read in order."""
-        self._file.flush()
-        self._file.seek(0)
-        start = 0
-        while start < self.rows:
-            count = min(_READ_ROWS, self.rows - start)
-            data = self._file.read(count * NUM_PERM)
-            yield start, np.frombuffer(data, dtype=np.uint8).reshape(count, NUM_PERM)
-            start += count
-
     @contextmanager
     def mapped(self) -> Iterator[_Mapping]:
         """The whole file as a read-only (rows, 256) array, mapped once: reading a row costs no system call and no
@@ -77,7 +67,8 @@ class SignatureStore:
             yield _Mapping(np.zeros((0, NUM_PERM), dtype=np.uint8), None)
             return
         region = mmap.mmap(self._file.fileno(), self.rows * NUM_PERM, access=mmap.ACCESS_READ)
-        region.madvise(mmap.MADV_RANDOM)  # verification reads rows at random: no read-ahead around each touch
+        if hasattr(mmap, "MADV_RANDOM"):  # not on Windows
+            region.madvise(mmap.MADV_RANDOM)  # verification reads rows at random: no read-ahead around each touch
         mapping = _Mapping(np.frombuffer(region, dtype=np.uint8).reshape(self.rows, NUM_PERM), region)
         try:
             yield mapping
@@ -105,7 +96,7 @@ class _Mapping:
 
     def release(self) -> None:
         """Drop the mapped pages from the process when the file is large (see :data:`_RESIDENT_BYTES`)."""
-        if self.region is not None and len(self.region) > _RESIDENT_BYTES:
+        if self.region is not None and len(self.region) > _RESIDENT_BYTES and hasattr(mmap, "MADV_DONTNEED"):
             self.region.madvise(mmap.MADV_DONTNEED)
 
 
@@ -175,8 +166,9 @@ def find_near_duplicates(
     Band by band, the rows that agree on all the band's bytes form a group, and each row after the first of its
     group is a candidate with the group's first row and with the group's previous row (in row order). Every
     candidate at the threshold joins the two rows' clusters (union-find; the root is the cluster's smallest row),
-    so a cluster is a connected component of the verified candidates and memory holds one band's table, never the
-    candidates. Each row of a cluster but its first is reported with its similarity to that first row.
+    so a cluster is a connected component of the verified candidates and memory holds each thread's current band
+    (its keys and groups), never the candidates. Each row of a cluster but its first is reported with its
+    similarity to that first row.
 
     ``pairs_between`` (one group number per row) restricts pairs to rows of different groups, for the leakage
     guard across splits; then every verified pair is reported (``first`` is the row of the lower group number).
@@ -233,10 +225,12 @@ _THREAD_ROWS = 50_000
 
 
 def _threads(rows: int, bands: int) -> int:
-    """Threads the bands are shared among: the compiled loops release the GIL, so each core takes every n-th band."""
+    """Threads the bands are shared among: the compiled loops release the GIL, so each core takes every n-th band;
+    at most 4, as each thread holds its own band state (about 50 bytes a row)."""
     if rows < _THREAD_ROWS:
         return 1
-    return max(1, min(bands, len(os.sched_getaffinity(0)), 4))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(bands, cores, 4))
 
 
 class _Bands:

@@ -146,8 +146,8 @@ def test_a_store_on_disk_and_several_threads_give_the_same_clusters(monkeypatch:
     sigs = _planted(seed=11)
     eligible = np.ones(len(sigs), dtype=bool)
     in_memory = _found(lsh.find_near_duplicates(sigs, eligible, 0.8))
-    monkeypatch.setattr(lsh, "_THREAD_ROWS", 0)
     monkeypatch.setattr(lsh, "_threads", lambda rows, bands: 3)
+    monkeypatch.setattr(lsh, "_RESIDENT_BYTES", 0)  # the mapped pages dropped after every band, as for a large file
     store = lsh.SignatureStore()
     for start in range(0, len(sigs), 250):
         store.append(sigs[start : start + 250], eligible[start : start + 250])
