@@ -133,6 +133,16 @@ def test_planted_clusters_chains_and_borderline_pairs_follow_the_rule() -> None:
     assert found[130][1] < 0.8  # a chain's end is reported with its (lower) similarity to the cluster's first row
 
 
+@pytest.mark.parametrize("threshold", [0.5, 0.95])
+def test_other_thresholds_follow_the_rule(threshold: float) -> None:
+    """0.5 bands 3 bytes (groups of many rows), 0.95 bands 14 (a key of two words chained): the same rule."""
+    sigs = _planted(seed=4)
+    eligible = np.ones(len(sigs), dtype=bool)
+    found = _found(lsh.find_near_duplicates(sigs, eligible, threshold))
+    assert found == _rule(sigs, eligible, threshold)
+    assert (50 in found) == (threshold < 0.85)  # the chain's pairs are at ~0.88
+
+
 def test_ineligible_rows_neither_match_nor_bridge() -> None:
     sigs = _planted()
     eligible = np.ones(len(sigs), dtype=bool)
