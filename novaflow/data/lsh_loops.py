@@ -17,6 +17,7 @@ from numba.extending import intrinsic
 U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
 
 WORDS = 32
 """A 256-byte signature row as 64-bit words: bytes are compared eight at a time."""
@@ -120,7 +121,7 @@ hash table small enough for the core's cache (one table for 600,000 rows is 16 M
 
 
 @njit(cache=True, nogil=True)
-def group_band(keys: U64, leader: I64, previous: I64) -> None:  # pragma: no cover - compiled
+def group_band(keys: U64, leader: I32, previous: I32) -> None:  # pragma: no cover - compiled
     """For each position ``i`` of ``keys``: ``leader[i]`` and ``previous[i]``, the first and the last earlier
     position with the same key (-1 for the first of its key). A stable counting partition by the keys' top bits,
     then a small open-addressing table per bucket (the keys are mixed, so the bits spread evenly)."""
@@ -136,7 +137,7 @@ def group_band(keys: U64, leader: I64, previous: I64) -> None:  # pragma: no cov
     for b in range(buckets):
         starts[b + 1] += starts[b]
     fill = starts[:-1].copy()
-    order = np.empty(count, dtype=np.int64)
+    order = np.empty(count, dtype=np.int32)
     ordered = np.empty(count, dtype=np.uint64)  # the keys moved along: the bucket pass then reads them in order
     for i in range(count):
         bucket = np.int64(keys[i] >> shift)
@@ -206,7 +207,7 @@ _prefetch_row: Any = intrinsic(_prefetch_typing)
 
 @njit(cache=True, nogil=True)
 def verify_band(
-    words: U64, index: I64, leader: I64, previous: I64, allowed: int,
+    words: U64, index: I64, leader: I32, previous: I32, allowed: int,
     parent: I64, between: bool, groups: I64, out: I64,
 ) -> int:  # fmt: skip  # pragma: no cover - compiled
     """Verify a band's candidates in row order (each row with its group's first and previous row: the row read in
