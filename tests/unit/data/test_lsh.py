@@ -5,6 +5,7 @@ rule written out in plain Python; the leakage mode; the edge cases (no row, one 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -212,3 +213,13 @@ def test_data_prepare_without_filters_does_not_import_numba(tmp_path: Path) -> N
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.slow
+def test_warming_compiles_every_loop_for_a_fresh_cache(tmp_path: Path) -> None:
+    """``python -m novaflow.data.lsh_loops`` (the image's build step) leaves every loop compiled in the cache: a run
+    after it finds all of them there."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-m", "novaflow.data.lsh_loops"], env=env, check=True, timeout=300)
+    cached = {p.name.split(".")[1].split("-")[0] for p in tmp_path.rglob("lsh_loops.*.nbi")}
+    assert cached == {"band_keys", "group_band", "verify_band", "merge", "roots"}
