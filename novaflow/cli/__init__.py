@@ -8,9 +8,11 @@ Prefect (to run flows) and ``novaflow.local`` (to start the embedded AWS for ``-
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 import sys
+from collections.abc import Iterator, MutableMapping
 
 import typer
 from typer._click.core import Command, Context  # the click Typer vendors: the one its classes use
@@ -72,10 +74,65 @@ class _Root(TyperGroup):
         module_name, summary = GROUPS[cmd_name]
         if not ctx.meta.get(_RESOLVING):  # listing the verbs (help, completion): the one line is enough
             return TyperGroup(name=cmd_name, help=summary, short_help=summary)
-        group: TyperGroup = typer.main.get_group(importlib.import_module(module_name).app)
-        group.name = cmd_name
+        return _verb_group(importlib.import_module(module_name).app, cmd_name)
+
+
+def _verb_group(app: typer.Typer, name: str) -> TyperGroup:
+    """The verb's click group; its commands are built from the Typer app one by one, when asked for."""
+    if app.registered_groups:  # nested groups (deploy components): built whole
+        group: TyperGroup = typer.main.get_group(app)
         _plain(group)
-        return group
+    else:
+        shell = copy.copy(app)  # the group's own settings and callback, without building its commands
+        shell.registered_commands = []
+        group = typer.main.get_group(shell)
+        _plain(group)
+        group.commands = _Commands(app)
+    group.name = name
+    return group
+
+
+class _Commands(MutableMapping[str, Command]):
+    """A verb group's commands by name, each built (parameters, types, help) the first time it is looked up.
+
+    Start-up: building all of ``data``'s six commands and sixty options to run one of them cost ~20 ms, an
+    eighth of what a small ``data prepare`` may spend above ``import pyarrow``. Help lists them all and builds
+    them all, in the order they were declared.
+    """
+
+    def __init__(self, app: typer.Typer) -> None:
+        self._app = app
+        self._infos = {
+            info.name or typer.main.get_command_name(info.callback.__name__): info
+            for info in app.registered_commands
+            if info.callback is not None
+        }
+        self._built: dict[str, Command] = {}
+
+    def __getitem__(self, name: str) -> Command:
+        if name not in self._built:
+            command = typer.main.get_command_from_info(
+                self._infos[name],
+                pretty_exceptions_short=self._app.pretty_exceptions_short,
+                rich_markup_mode=self._app.rich_markup_mode,
+            )
+            _plain(command)
+            self._built[name] = command
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Command) -> None:
+        self._infos.setdefault(name, None)  # type: ignore[arg-type]  # keeps its place in the order
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._infos[name]
+        self._built.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._infos)
+
+    def __len__(self) -> int:
+        return len(self._infos)
 
 
 def _plain(command: Command) -> None:

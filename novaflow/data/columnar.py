@@ -7,17 +7,19 @@ serializes them (UTF-8 as is, every JSON escape reversible, so text survives byt
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from array import array
 from collections import Counter
 from collections.abc import Mapping, MutableSequence, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
+from pyarrow import _compute
 
 from novaflow.catalog import DataFormat
 from novaflow.data.converse import gen_qa_image_problem
@@ -238,7 +240,7 @@ def _table_array(table: pa.Table, name: str, key: str, source: DatasetSource) ->
     if pa.types.is_string(arr.type):
         return arr
     if pa.types.is_large_string(arr.type) or pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
-        return pc.cast(arr, pa.string())
+        return arr.cast(pa.string())
     raise DataError(f"{source.name}: column {name!r} ({key}) has type {arr.type}; expected text")
 
 
@@ -278,11 +280,17 @@ def _field_array(
             parts.append(_record_array(chunk.records or [], text, plan.key, errors))
     if len(parts) == 1 and not isinstance(parts[0], str):
         return parts[0]
-    return pc.binary_join_element_wise(*parts, "")
+    return _call("binary_join_element_wise", *parts, "")
 
 
 def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
-    """Validate and convert one chunk; the first failing check of a row is its rejection reason."""
+    """Validate and convert one chunk; the first failing check of a row is its rejection reason.
+
+    A table chunk without nulls (every CSV chunk) is converted whole while the kernel thread searches it for reserved
+    keywords (Arrow's RE2 kernel: a fifth of the chunk's CPU, without the GIL; one kernel call per field, as each GIL
+    hand-over costs on a loaded machine); the rows a check then rejects are taken out of the output again. The output
+    is the same as converting only the valid rows.
+    """
     n = len(chunk)
     source = plan.source
     errors: list[str | None] = [None] * n
@@ -292,18 +300,27 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
             arrays[key] = _field_array(chunk, fplan, plan.columns, source, errors)
     reference_objects = _rft_object_answers(chunk, plan, errors)
     images = _eval_images(chunk, errors) if plan.images else None
-    for key, fplan in plan.fields.items():
-        arr = arrays.get(key)
-        if arr is None:
-            continue
+    whole = chunk.table is not None and not any(a.null_count for a in arrays.values())
+    checks = [(key, fplan) for key, fplan in plan.fields.items() if key in arrays]
+    searched = [key for key, fplan in checks if fplan.keywords]
+    found = _kernel_thread().submit(_reserved_hits, arrays, searched) if whole and searched else None
+    early = None
+    if whole:
+        every = list(range(n))
+        values = {k: a.to_pylist() for k, a in arrays.items()}
+        early = _build(plan, values, _metadata_values(chunk, plan, every), n, [], _str_lengths(values))
+    blanks = {key: _matches(arrays[key], BLANK_PATTERN) for key, _ in checks}  # while the search may still run
+    reserved_hits = found.result() if found is not None else _reserved_hits(arrays, searched)
+    for key, fplan in checks:
         label = fplan.label
-        _mark(errors, pc.is_null(arr), f"{label}|missing value for {key}")
+        arr = arrays[key]
+        if arr.null_count:
+            _mark(errors, _call("is_null", arr), f"{label}|missing value for {key}")
         if reference_objects is not None and key == "reference_answer":
             _clear_object_answers(errors, reference_objects, label)
-        _mark(errors, pc.match_substring_regex(arr, BLANK_PATTERN), f"{label}|empty {key}")
-        if fplan.keywords:
-            hits = pc.match_substring_regex(arr, RESERVED_PATTERN)
-            for i in _true_indexes(hits):
+        _mark(errors, blanks[key], f"{label}|empty {key}")
+        if key in reserved_hits:
+            for i in _true_indexes(reserved_hits[key]):
                 if errors[i] is None:
                     m = RESERVED_RE.search(arr[i].as_py())
                     errors[i] = f"{label}|reserved keyword {m.group(0) if m else '?'!r} in {key}"
@@ -314,14 +331,20 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
             field_name, _, reason = err.partition("|")
             rejected.append(Rejection(source.name, chunk.rows[i], field_name, reason, record=_raw_row(chunk, i)))
     taken = {k: _take(a, valid) for k, a in arrays.items()}
-    values = {k: a.to_pylist() for k, a in taken.items()}
-    if reference_objects is not None and "reference_answer" in values:
-        references = values["reference_answer"]
-        for j, i in enumerate(valid):
-            if reference_objects[i] is not None:
-                references[j] = reference_objects[i]
-    meta = _metadata_values(chunk, plan, valid)
-    out = _build(plan, values, meta, len(valid), rejected, _char_counts(taken))
+    if early is not None:
+        out = early
+        out.rejected = rejected
+        if len(valid) < n:
+            out.subset(valid)
+    else:
+        values = {k: a.to_pylist() for k, a in taken.items()}
+        if reference_objects is not None and "reference_answer" in values:
+            references = values["reference_answer"]
+            for j, i in enumerate(valid):
+                if reference_objects[i] is not None:
+                    references[j] = reference_objects[i]
+        meta = _metadata_values(chunk, plan, valid)
+        out = _build(plan, values, meta, len(valid), rejected, _char_counts(taken))
     out.texts = dict(taken)  # Arrow arrays: the curation filters read them without a round trip through Python
     out.rows = [chunk.rows[i] for i in valid]
     if images is not None:
@@ -329,6 +352,34 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
             line[:-1] + b',"images":' + orjson.dumps(images[i]) + b"}" for line, i in zip(out.lines, valid, strict=True)
         ]
     return out
+
+
+def _reserved_hits(arrays: dict[str, pa.Array], keys: list[str]) -> dict[str, pa.Array]:
+    """Where each of ``keys``' values holds a reserved keyword (Arrow's RE2 kernel, null for null): the one check
+    that reads every byte with a regular expression, run on the kernel thread beside the caller's Python work."""
+    return {key: _matches(arrays[key], RESERVED_PATTERN) for key in keys}
+
+
+@functools.cache
+def _kernel_thread() -> ThreadPoolExecutor:
+    """One thread for Arrow kernels that run beside this thread's Python work (they release the GIL); kept for the
+    process's next chunks (starting a thread per chunk cost ~0.1-0.7 ms each on a loaded machine)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="novaflow-kernels")
+
+
+def _call(kernel: str, *args: Any, options: Any = None) -> Any:
+    """Arrow's compute kernel ``kernel`` (``pyarrow.compute.call_function``, defined in ``pyarrow._compute``).
+
+    Start-up: importing ``pyarrow.compute`` builds a Python wrapper with a parsed docstring for each of its ~300
+    kernels, ~30 ms of the ~150 ms a small ``data prepare`` may spend above ``import pyarrow``; the few kernels
+    used here are called by name instead.
+    """
+    return _compute.call_function(kernel, list(args), options)
+
+
+def _matches(arr: pa.Array, pattern: str) -> pa.Array:
+    """``pyarrow.compute.match_substring_regex``: where each value matches ``pattern`` (RE2), null for null."""
+    return _call("match_substring_regex", arr, options=_compute.MatchSubstringOptions(pattern))
 
 
 def _mark(errors: list[str | None], mask: pa.Array, message: str) -> None:
@@ -340,14 +391,19 @@ def _mark(errors: list[str | None], mask: pa.Array, message: str) -> None:
 def _true_indexes(mask: pa.Array) -> list[int]:
     # Kleene AND with validity turns nulls into False; ``fill_null(mask, False)`` would build a Python scalar,
     # which makes pyarrow import pandas (+80 MB resident) just to rule out pandas types.
-    filled = pc.and_kleene(mask, pc.is_valid(mask))
-    if not pc.any(filled).as_py():
+    # ``true_count`` counts set bits in place: three fewer kernel calls (each a GIL release) per check and chunk
+    filled = _call("and_kleene", mask, _call("is_valid", mask)) if mask.null_count else mask
+    if not filled.true_count:
         return []
-    return pc.indices_nonzero(filled).to_pylist()
+    return _call("indices_nonzero", filled).to_pylist()
 
 
 def _take(arr: pa.Array, valid: list[int]) -> pa.Array:
-    return arr if len(valid) == len(arr) else arr.take(pa.array(valid, pa.int64()))
+    if len(valid) == len(arr):
+        return arr
+    # the indices from a numpy buffer: ``pa.array(list)`` imports pandas (+80 MB, ~0.2 s) to rule out its types
+    indices = np.asarray(valid, dtype=np.int64)
+    return _call("take", arr, pa.Array.from_buffers(pa.int64(), len(indices), [None, pa.py_buffer(indices)]))
 
 
 def _take_values(arr: pa.Array, valid: list[int]) -> list[Any]:
@@ -361,14 +417,21 @@ def _char_counts(taken: dict[str, pa.Array]) -> dict[str, np.ndarray]:
     return {k: _lengths(a) for k, a in taken.items() if k in counted}
 
 
+def _str_lengths(values: dict[str, list[Any]]) -> dict[str, np.ndarray]:
+    """:func:`_char_counts` of values already in Python (strings, no None): ``len`` is stored in each ``str``, where
+    Arrow's ``utf8_length`` reads every byte again (~25 ms of CPU per 60,000 Stack Overflow rows)."""
+    counted = ("query", "response", "system", "text")
+    return {k: np.fromiter(map(len, v), dtype=np.int64, count=len(v)) for k, v in values.items() if k in counted}
+
+
 def _lengths(arr: pa.Array) -> np.ndarray:
     """Code points per value, read straight from Arrow's int32 buffer: ``Array.to_numpy`` imports pandas, a fifth of
     a second of every ``data prepare`` for no gain on a null-free number array."""
-    lengths = pc.utf8_length(arr)
+    lengths = _call("utf8_length", arr)
     if len(lengths) == 0:
         return np.zeros(0, dtype=np.int64)
     if lengths.null_count:
-        lengths = pc.fill_null(lengths, 0)
+        lengths = _call("fill_null", lengths, 0)
     data = lengths.buffers()[1]
     assert data is not None and lengths.type == pa.int32()
     return np.frombuffer(data, dtype=np.int32, count=len(lengths), offset=lengths.offset * 4).astype(np.int64)

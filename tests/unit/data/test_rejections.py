@@ -186,3 +186,46 @@ def test_row_count_bounds_when_platform_is_known(mixed_csv: Path, tmp_path: Path
     with pytest.raises(DataError, match="2 rows for sft on Bedrock with nova-lite-2: needs 200 to 20,000 rows"):
         prepare_dataset(src, "sft", "nova-lite-2", tmp_path, platform="bedrock", settings=load_settings())
     assert prepare_dataset(src, "sft", "nova-lite-2", tmp_path, platform="smtj", settings=load_settings()).rows == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "columns"),
+    [
+        ("sft", ColumnMap(query="Body", response="Y", system="Sys")),
+        ("eval", ColumnMap(query="Body", response="Y", metadata=("Id", "Sys"))),
+        ("rft", ColumnMap(query="Body", reference_answer="Y", id="Id", metadata=("Sys",))),
+        ("cpt", ColumnMap(text="Body")),
+    ],
+)
+def test_a_table_chunk_converted_whole_equals_converting_its_valid_rows(
+    tmp_path: Path, method: str, columns: ColumnMap
+) -> None:
+    """A CSV chunk is converted whole while the keyword search runs beside it, and its rejected rows are taken out
+    after; JSON rows take the row-by-row path. The same rows give the same bytes and the same report either way."""
+    rows = [
+        {"Id": "1", "Body": "good one é", "Y": "HQ", "Sys": "be brief"},
+        {"Id": "2", "Body": " \t", "Y": "HQ", "Sys": "s"},
+        {"Id": "3", "Body": "User: hi", "Y": "LQ", "Sys": "s"},
+        {"Id": "4", "Body": 'quote " and \\ back', "Y": "<image>", "Sys": "s"},
+        {"Id": "5", "Body": "fine [eos]", "Y": "LQ", "Sys": "Bot: no"},
+        {"Id": "6", "Body": "last\r\nline", "Y": "LQ_CLOSE", "Sys": "plain"},
+    ]
+    csv_file = tmp_path / "rows.csv"
+    csv_file.write_text(
+        "Id,Body,Y,Sys\n" + "".join(",".join(quote(r[k]) for k in ("Id", "Body", "Y", "Sys")) + "\n" for r in rows),
+        encoding="utf-8",
+    )
+    jsonl_file = tmp_path / "rows.jsonl"
+    jsonl_file.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    outputs = []
+    for path in (csv_file, jsonl_file):
+        out = tmp_path / path.suffix[1:]
+        prepared = prepare_dataset(
+            DatasetSource(path=str(path), columns=columns), method, "nova-lite-2", out, settings=load_settings()
+        )
+        report = prepared.report.model_dump()
+        report.pop("source")
+        rejected = [(r["row"], r["field"], r["reason"]) for r in _rejected(out)]
+        outputs.append((prepared.data_file.read_bytes(), report, rejected))
+    assert outputs[0] == outputs[1]
+    assert outputs[0][1]["rows_rejected"] >= 1 and outputs[0][1]["rows_out"] >= 2  # both paths were taken

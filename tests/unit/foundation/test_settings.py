@@ -99,3 +99,50 @@ def test_the_session_travels_with_a_copy_and_is_never_written_anywhere() -> None
     assert b"AKIAIOSFODNN7EXAMPLE" not in pickle.dumps(signed)
     assert restored.session is None and restored.model_dump() == plain.model_dump()
     assert signed.session is session  # pickling took nothing from the original
+
+
+ENV_CASES = {
+    "environment": ({"NOVAFLOW_BUCKET": "env-bucket", "NOVAFLOW_SUBNETS": "subnet-a, subnet-b"}, ""),
+    "dotenv": ({}, "NOVAFLOW_BUCKET=file-bucket\nexport NOVAFLOW_REGION=us-west-2\n# NOVAFLOW_PREFIX=x\n"),
+    "environment wins": ({"NOVAFLOW_BUCKET": "env-bucket"}, "NOVAFLOW_BUCKET=file-bucket\nNOVAFLOW_PREFIX=p\n"),
+    "any letter case": ({"novaflow_Bucket": "lower-bucket"}, "Novaflow_Region=eu-west-2\n"),
+    "empty and quoted": ({"NOVAFLOW_ROLE_ARN": ""}, "NOVAFLOW_PREFIX='a b'\nNOVAFLOW_KMS_KEY_ID=\"alias/k\"\n"),
+    "unknown and unprefixed": (
+        {"NOVAFLOW_NOPE": "1", "BUCKET": "x"},
+        "BUCKET=y\nNOVAFLOW_OTHER=2\nNOVAFLOW_MODEL\nNOVAFLOW_PREFIX=kept\n",
+    ),
+    "lists and quotas": (
+        {"NOVAFLOW_QUOTAS": "ml.p5.48xlarge=8,serverless=2"},
+        "NOVAFLOW_SECURITY_GROUP_IDS=sg-1,sg-2\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ENV_CASES))
+def test_environment_is_read_as_pydantic_settings_reads_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, case: str
+) -> None:
+    """Settings read the environment and .env themselves (start-up time); pydantic-settings, configured as the
+    settings class was before, is the oracle for what a variable or a .env line gives."""
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    from novaflow.settings import NovaflowSettings, environment_values
+
+    variables, dotenv = ENV_CASES[case]
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    if dotenv:
+        (tmp_path / ".env").write_text(dotenv)
+
+    class Raw(BaseSettings):  # every field as the text the sources give (no decoding, no validation)
+        model_config = SettingsConfigDict(
+            env_prefix="NOVAFLOW_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        )
+
+    fields = {name: (str | None, None) for name in NovaflowSettings.model_fields}
+    from pydantic import create_model
+
+    oracle = create_model("Oracle", __base__=Raw, **fields)  # type: ignore[call-overload]
+    expected = {k: v for k, v in oracle().model_dump().items() if v is not None}
+    assert environment_values() == expected
+    assert expected  # every case sets something
