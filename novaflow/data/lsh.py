@@ -266,3 +266,27 @@ def _pairs_across(sigs: U8, verified: list[I64], count: int, groups: I64) -> Clu
     flip = groups[pairs[:, 0]] > groups[pairs[:, 1]]
     pairs[flip] = pairs[flip][:, ::-1]
     return Clusters(pairs[:, 1].copy(), pairs[:, 0].copy(), _scores(sigs, pairs[:, 0], pairs[:, 1]))
+
+
+def warm() -> None:
+    """Compile (or load from the cache) every compiled loop for each argument type a run passes: a store's read-only
+    mapping and an in-memory array, clusters and pairs between groups - so that an image can pay the compilation
+    at build time (``python -m novaflow.data.lsh``) instead of its first filtered run."""
+    from novaflow.data import lsh_loops as loops  # start-up: numba loads only when asked for
+
+    rows = np.random.default_rng(0).integers(0, 256, (8, NUM_PERM), dtype=np.uint8)
+    rows[1] = rows[0]
+    everyone = np.ones(len(rows), dtype=bool)
+    find_near_duplicates(rows, everyone)
+    find_near_duplicates(rows, everyone, pairs_between=np.arange(len(rows), dtype=np.int64) % 2)
+    store = SignatureStore()
+    try:
+        store.append(rows, everyone)
+        find_near_duplicates(store, store.has_words())
+    finally:
+        store.close()
+    loops.merge(np.arange(len(rows), dtype=np.int64), np.zeros(len(rows), dtype=np.int64))  # runs with threads only
+
+
+if __name__ == "__main__":
+    warm()

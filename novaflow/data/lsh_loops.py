@@ -2,7 +2,8 @@
 band, the verification of its candidates, the union-find. A module of its own so that numba is imported only when
 the decision runs - not by a plain ``data prepare``, nor by the chunk workers, which only compute signatures.
 
-Each loop is ``cache=True``: compiled once per install (measured about 5 s), loaded from the cache afterwards."""
+Each loop is ``cache=True``: compiled once per install (about 2-3 s), loaded from the cache afterwards;
+``python -m novaflow.data.lsh`` compiles them all ahead (an image's build step)."""
 
 from __future__ import annotations
 
@@ -249,27 +250,3 @@ def roots(parent: I64) -> I64:  # pragma: no cover - compiled
     for row in range(len(parent)):
         out[row] = _find_root(parent, row)
     return out
-
-
-def warm() -> None:
-    """Compile (or load from the cache) every loop for each argument type a run passes: a store's read-only
-    mapping and an in-memory array, clusters and pairs between groups - so that an image can pay the compilation
-    at build time (``python -m novaflow.data.lsh_loops``) instead of its first filtered run."""
-    from novaflow.data.lsh import SignatureStore, find_near_duplicates  # the decision calls these loops
-
-    rows = np.random.default_rng(0).integers(0, 256, (8, 8 * WORDS), dtype=np.uint8)
-    rows[1] = rows[0]
-    everyone = np.ones(len(rows), dtype=bool)
-    find_near_duplicates(rows, everyone)
-    find_near_duplicates(rows, everyone, pairs_between=np.arange(len(rows), dtype=np.int64) % 2)
-    store = SignatureStore()
-    try:
-        store.append(rows, everyone)
-        find_near_duplicates(store, store.has_words())
-    finally:
-        store.close()
-    merge(np.arange(len(rows), dtype=np.int64), np.zeros(len(rows), dtype=np.int64))  # runs with threads only
-
-
-if __name__ == "__main__":
-    warm()

@@ -217,9 +217,9 @@ def test_data_prepare_without_filters_does_not_import_numba(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_warming_compiles_every_loop_for_a_fresh_cache(tmp_path: Path) -> None:
-    """``python -m novaflow.data.lsh_loops`` (the image's build step) leaves every loop compiled in the cache: a run
+    """``python -m novaflow.data.lsh`` (for the image's build step) leaves every loop compiled in the cache: a run
     after it finds all of them there."""
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    subprocess.run([sys.executable, "-m", "novaflow.data.lsh_loops"], env=env, check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "novaflow.data.lsh"], env=env, check=True, timeout=300)
     cached = {p.name.split(".")[1].split("-")[0] for p in tmp_path.rglob("lsh_loops.*.nbi")}
     assert cached == {"band_keys", "group_band", "verify_band", "merge", "roots"}
