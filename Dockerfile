@@ -12,8 +12,9 @@ COPY novaflow ./novaflow
 COPY tasks ./tasks
 COPY flows ./flows
 COPY reward_lambda ./reward_lambda
-# The curation filters' kernels (numba) are compiled here, once, into a cache the user owns: site-packages is not
-# writable by it, so without this every container would compile them again (~7 s of CPU) on its first filtered run.
+# The curation filters' kernels and the near-duplicate decision's loops (numba) are compiled here, once, into a cache
+# the user owns: site-packages is not writable by it, so without this every container would compile them again
+# (~10 s of CPU) on its first filtered run.
 # A generic x86-64 target keeps the cache valid on whatever CPU the task lands on.
 ENV NUMBA_CACHE_DIR=/opt/novaflow/numba-cache \
     NUMBA_CPU_NAME=generic
@@ -21,6 +22,7 @@ RUN pip install --no-cache-dir . \
     && useradd --system --uid 10001 --create-home --home-dir /home/novaflow novaflow \
     && install -d -o novaflow -g novaflow /opt/novaflow/novaflow-runs \
     && python -m novaflow.data.kernels \
+    && python -m novaflow.data.lsh \
     && chown -R novaflow:novaflow /opt/novaflow/numba-cache
 
 USER 10001

@@ -22,7 +22,8 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from novaflow.data.columnar import ChunkOutput
-from novaflow.data.minhash import DEFAULT_THRESHOLD, SHINGLE_WORDS, SignatureStore, find_near_duplicates, signatures
+from novaflow.data.lsh import SignatureStore, find_near_duplicates
+from novaflow.data.minhash import DEFAULT_THRESHOLD, SHINGLE_WORDS, signatures
 from novaflow.data.ngrams import string_hashes, utf8_view, words
 from novaflow.data.quality import QualityThresholds, describe, score_quality
 from novaflow.data.rejections import Rejection

@@ -163,7 +163,7 @@ def _put(table: Any, h: Any) -> None:
 @njit(cache=True, nogil=True)
 def _densify_row(table: Any, out: Any) -> None:  # pragma: no cover - compiled
     """An empty bin takes the lowest byte of the next full bin to its right (circularly), plus the distance times
-    the rotation's low byte (:func:`novaflow.data.minhash._densify`)."""
+    the rotation's low byte (one-permutation hashing with densification, :mod:`novaflow.data.minhash`)."""
     following = -1
     for j in range(2 * NUM_BINS - 1, -1, -1):
         if table[j % NUM_BINS] != EMPTY:

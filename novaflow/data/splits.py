@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from novaflow.data.loaders import read_all_records
-from novaflow.data.minhash import DEFAULT_THRESHOLD, find_near_duplicates, signatures
+from novaflow.data.minhash import DEFAULT_THRESHOLD, signatures
 from novaflow.data.ngrams import words
 from novaflow.data.report import normalize_text
 from novaflow.data.source import DatasetSource
@@ -345,6 +345,8 @@ def near_leakage(
     train = sorted({i for name, idx in splits.items() if name not in holdout for i in idx} - set(held))
     if not held or not train:
         return []
+    from novaflow.data.lsh import find_near_duplicates  # start-up: numba loads only when splits are compared
+
     rows = held + train
     tokens = words(pa.array([keys[i].replace("\x1f", " ") for i in rows], pa.string()))
     sigs, has_words = signatures(tokens)

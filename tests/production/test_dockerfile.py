@@ -83,9 +83,10 @@ def test_the_filters_kernels_are_compiled_at_build_into_a_cache_the_user_owns(do
     steps = [step.strip() for step in runs.split("&&")]
     warm = steps.index("python -m novaflow.data.kernels")
     assert steps.index("pip install --no-cache-dir .") < warm
+    assert steps[warm + 1] == "python -m novaflow.data.lsh"  # the near-duplicate decision's loops
     user = re.search(r"useradd\b[^&]*\s(\w+)\s*(&&|$)", runs)
     assert user is not None
-    assert steps[warm + 1] == f"chown -R {user[1]}:{user[1]} {cache}"
+    assert steps[warm + 2] == f"chown -R {user[1]}:{user[1]} {cache}"
     env_line = next(i["startline"] for i in dockerfile.structure if "NUMBA_CACHE_DIR" in i["value"])
     run_line = next(i["startline"] for i in dockerfile.structure if "novaflow.data.kernels" in i["value"])
     assert env_line < run_line, "the cache directory must be set before the kernels compile"

@@ -14,7 +14,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from novaflow.data import minhash, ngrams
+from novaflow.data import lsh, minhash, ngrams
 from novaflow.data import prepare as prepare_module
 from novaflow.data.filters import CurationConfig
 from novaflow.data.prepare import prepare_dataset
@@ -201,7 +201,7 @@ def test_signatures_estimate_jaccard_and_hashes_are_stable() -> None:
     texts = [" ".join(base), " ".join(_variant(base, 6, rng)), " ".join(rng.choice(VOCAB) for _ in range(200))]
     tokens = ngrams.words(pa.array(texts))
     sigs, has_words = minhash.signatures(tokens)
-    est = minhash.similarity(sigs[[0, 0]], sigs[[1, 2]])
+    est = lsh.similarity(sigs[[0, 0]], sigs[[1, 2]])
     assert abs(est[0] - _jaccard(texts[0], texts[1])) < 0.1 and est[1] < 0.05
     again, _ = minhash.signatures(ngrams.words(pa.array(texts[::-1])))
     assert np.array_equal(again[::-1], sigs)  # a row's signature depends on its text only
@@ -263,35 +263,3 @@ def test_dropped_rows_are_cut_out_the_same_whatever_the_rewrite_block(
     data = out.data_file.read_bytes()
     entry = orjson.loads(out.manifest_file.read_bytes())["files"][out.data_file.name]
     assert entry == {"rows": 12, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-
-
-def test_near_duplicate_clusters_are_the_components_of_every_pair_at_the_threshold() -> None:
-    """Chains (a ~ b ~ c with a !~ c) and clusters joined late still come out as one cluster with its smallest row
-    first, equal to the connected components of all pairs at the threshold (brute force)."""
-    rng = np.random.default_rng(7)
-    sigs = rng.integers(0, 256, (400, minhash.NUM_PERM), dtype=np.uint8)  # unrelated rows never match
-
-    def copy(source: int, target: int) -> None:  # target = source with 30 of 256 values changed (~0.88)
-        sigs[target] = sigs[source]
-        changed = rng.choice(minhash.NUM_PERM, 30, replace=False)
-        sigs[target, changed] = rng.integers(0, 256, 30, dtype=np.uint8)
-
-    for source, target in [(10, 50), (50, 90), (90, 130), (200, 120), (300, 250), (250, 390), (120, 5)]:
-        copy(source, target)
-    found = minhash.find_near_duplicates(sigs, np.ones(len(sigs), dtype=bool), 0.8)
-    label = list(range(len(sigs)))
-
-    def root(i: int) -> int:
-        while label[i] != i:
-            i = label[i]
-        return i
-
-    for i in range(len(sigs)):
-        close = np.flatnonzero(minhash.similarity(np.repeat(sigs[i : i + 1], len(sigs), axis=0), sigs) >= 0.8)
-        for j in close.tolist():
-            a, b = sorted((root(i), root(j)))
-            label[b] = a
-    expected = {i: root(i) for i in range(len(sigs)) if root(i) != i}
-    assert dict(zip(found.rows.tolist(), found.first.tolist(), strict=True)) == expected
-    assert set(expected.values()) == {5, 10, 250}  # three clusters; 5 joined its cluster through the last copy
-    assert np.allclose(found.scores, minhash.similarity(sigs[found.first], sigs[found.rows]))
