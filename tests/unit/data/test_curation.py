@@ -263,3 +263,14 @@ def test_dropped_rows_are_cut_out_the_same_whatever_the_rewrite_block(
     data = out.data_file.read_bytes()
     entry = orjson.loads(out.manifest_file.read_bytes())["files"][out.data_file.name]
     assert entry == {"rows": 12, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def test_a_duplicate_filter_that_drops_nothing_still_records_the_file_hash(tmp_path: Path) -> None:
+    """With a duplicate filter the first pass writes without hashing (a rewrite usually follows); when nothing is
+    dropped the manifest's sha256 is read from the file itself and must equal the bytes written."""
+    rows = [(f"distinct question {i} about a different topic {i * 7}", f"answer {i}") for i in range(20)]
+    prepared, rejected = _prepare(tmp_path, rows, "dedup,near-dedup")
+    assert rejected == [] and prepared.rows == 20
+    data = prepared.data_file.read_bytes()
+    entry = orjson.loads(prepared.manifest_file.read_bytes())["files"][prepared.data_file.name]
+    assert entry == {"rows": 20, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
