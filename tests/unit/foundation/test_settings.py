@@ -86,17 +86,18 @@ def test_the_session_travels_with_a_copy_and_is_never_written_anywhere() -> None
     from prefect.utilities.hashing import hash_objects
 
     plain = load_settings(region="us-west-2", bucket="my-bucket")
-    session = boto3.Session(aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="hush")
+    key_id = "key-id-that-must-not-leak"  # a label, not an access-key-shaped string a secret scanner flags
+    session = boto3.Session(aws_access_key_id=key_id, aws_secret_access_key="hush")
     signed = plain.with_session(session)
     assert (signed.session, plain.session) == (session, None)  # a copy: the original keeps the default chain
     assert signed.model_copy(update={"bucket": "other-bucket"}).session is session
     # Dumps, Prefect's JSON (flow run parameters, task cache keys) and pickles hold no credentials.
     assert signed.model_dump() == plain.model_dump()
     dumped = JSONSerializer().dumps(signed)
-    assert b"AKIAIOSFODNN7EXAMPLE" not in dumped and json.loads(dumped) == json.loads(JSONSerializer().dumps(plain))
+    assert key_id.encode() not in dumped and json.loads(dumped) == json.loads(JSONSerializer().dumps(plain))
     assert hash_objects(signed, raise_on_failure=True) == hash_objects(plain, raise_on_failure=True)
     restored = pickle.loads(pickle.dumps(signed))
-    assert b"AKIAIOSFODNN7EXAMPLE" not in pickle.dumps(signed)
+    assert key_id.encode() not in pickle.dumps(signed)
     assert restored.session is None and restored.model_dump() == plain.model_dump()
     assert signed.session is session  # pickling took nothing from the original
 
