@@ -173,16 +173,8 @@ def _result_keys() -> set[str]:
 @pytest.mark.slow
 def test_cancelling_a_deployed_run_stops_its_training_job(aws, tmp_path) -> None:
     env = _child_env(aws, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_RUNNER_POLL_FREQUENCY="1")
-    worker = subprocess.Popen(
-        [PREFECT, "worker", "start", "--pool", "novaflow-local", "--type", "process"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with process_worker(env, "novaflow-local", [], ROOT):
         with get_client(sync_client=True) as client:
-            _wait_for(lambda: _pool_exists(client, "novaflow-local"), 60, "the worker's pool")
             # `deploy --all` registers the ECS and Kubernetes deployments too, offline: their pools only need
             # to exist, with the templates the workers ship (the server checks the job variables against them).
             for kind in (ECSWorker, KubernetesWorker):
@@ -216,20 +208,6 @@ def test_cancelling_a_deployed_run_stops_its_training_job(aws, tmp_path) -> None
         assert final == "CANCELLED"
         assert _wait_for(lambda: _status(sft) in {"Stopping", "Stopped"} and _status(sft), 30, "the job to stop")
         assert _wait_for(lambda: _status(sft) == "Stopped", 30, "Stopped")
-    finally:
-        worker.send_signal(signal.SIGINT)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-
-
-def _pool_exists(client: Any, name: str) -> bool:
-    try:
-        client.read_work_pool(name)
-        return True
-    except Exception:
-        return False
 
 
 def _final(client: Any, run_id: Any) -> str | None:
