@@ -11,55 +11,22 @@ from novaflow.aws import get_client
 from novaflow.deploy.smoke import load_eval_rows, smoke_test
 from novaflow.deploy.targets import ask, deploy_checkpoint
 from novaflow.deploy.teardown import teardown
-from novaflow.jobs.outputs import resolve_checkpoint
-from novaflow.jobs.poll import wait_for_job
 from novaflow.jobs.spec import JobSpec
-from novaflow.jobs.submit import submit_training_job
 from novaflow.local.aws.server import LOCAL_ROLE_NAME
 from novaflow.settings import load_settings
 from reward_lambda.labels import DEFAULT_LABELS
-
-SYSTEM = "Classify the Stack Overflow question. Answer with exactly one label: HQ, LQ_EDIT or LQ_CLOSE."
-LABELS = ("HQ", "LQ_EDIT", "LQ_CLOSE")
-
-
-def put(key: str, body: str) -> str:
-    get_client("s3", settings=load_settings()).put_object(Bucket="novaflow-local", Key=key, Body=body.encode())
-    return f"s3://novaflow-local/{key}"
+from tests.aws.helpers import LABELS, SYSTEM, conversation_lines, put, trained_checkpoint
 
 
 def sft_checkpoint() -> str:
-    rows = "".join(
-        json.dumps(
-            {
-                "schemaVersion": "bedrock-conversation-2024",
-                "system": [{"text": SYSTEM}],
-                "messages": [
-                    {"role": "user", "content": [{"text": f"Title: question {i}"}]},
-                    {"role": "assistant", "content": [{"text": LABELS[i % 3]}]},
-                ],
-            }
-        )
-        + "\n"
-        for i in range(60)
-    )
+    pairs = ((f"Title: question {i}", LABELS[i % 3]) for i in range(60))
     spec = JobSpec(
         model="nova-lite-2",
         method="sft_lora",
-        train_uri=put("deploy-acc/train.jsonl", rows),
+        train_uri=put("deploy-acc/train.jsonl", conversation_lines(pairs)),
         overrides={"max_steps": 4, "global_batch_size": 32},
     )
-    record = submit_training_job(spec, settings=load_settings())
-    done = wait_for_job(
-        record.name,
-        poll_seconds=0.05,
-        max_poll_seconds=0.2,
-        max_wait_seconds=60,
-        record=record,
-        settings=load_settings(),
-    )
-    assert done.status.value == "Completed"
-    return resolve_checkpoint(record.output_uri, record.name, settings=load_settings())
+    return trained_checkpoint(spec)
 
 
 def leftovers() -> dict[str, list[str]]:

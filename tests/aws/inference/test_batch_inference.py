@@ -15,7 +15,8 @@ from novaflow.data.samples import generate_stackoverflow_csv
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.inference.batch import BatchSpec, plan_batch, run_batch_inference, submit_batch
 from novaflow.settings import load_settings
-from tests.aws.inference.conftest import LABELS, SYSTEM, train_checkpoint
+from tests.aws.helpers import LABELS, SYSTEM
+from tests.aws.inference.conftest import train_checkpoint
 
 FAST = {"poll_seconds": 0.05, "max_poll_seconds": 0.1, "max_wait_seconds": 120}
 

@@ -22,7 +22,8 @@ from novaflow.deploy.teardown import teardown
 from novaflow.errors import AwsError, ConfigError, DeployError
 from novaflow.local.aws.server import LOCAL_ROLE_NAME
 from novaflow.settings import load_settings
-from tests.aws.inference.conftest import SYSTEM, train_checkpoint
+from tests.aws.helpers import SYSTEM
+from tests.aws.inference.conftest import train_checkpoint
 
 FAST = Backoff(initial=0.01, factor=1.0, maximum=0.01, deadline=30)
 ENV = EndpointEnvironment(context_length=8000, max_concurrency=8)
