@@ -18,18 +18,16 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from novaflow.data.hash_bases import CHAR_BASE, WORD_BASE
+
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 
-CHAR_BASE = np.uint64(0x100000001B3)
-"""Polynomial base of byte-range hashes (:func:`novaflow.data.ngrams._range_hashes`)."""
-WORD_BASE = np.uint64(0x9E3779B97F4A7C15)
-"""Polynomial base of word n-gram hashes (:func:`novaflow.data.ngrams.window_hashes`), and the length's weight."""
 NUM_BINS = 256
 EMPTY = np.uint64(1 << 32)
 ROTATION_LOW = np.uint8(0x9E3779B1 & 0xFF)
 _ONE = np.uint64(1)
-_WORD_BASE_INVERSE = np.uint64(pow(0x9E3779B97F4A7C15, -1, 2**64))
+_WORD_BASE_INVERSE = np.uint64(pow(int(WORD_BASE), -1, 2**64))
 _LOW32 = np.uint64(0xFFFFFFFF)
 _LOW8 = np.uint64(0xFF)
 _BIN_SHIFT = np.uint64(56)
@@ -100,7 +98,7 @@ def _run_end(rows: Any, i: int) -> int:
 
 @njit(cache=True, nogil=True, inline="always")
 def _window(hashes: Any, start: int, width: int) -> Any:
-    """Hash of the words ``hashes[start:start + width]`` (:func:`novaflow.data.ngrams.window_hashes`)."""
+    """Hash of the words ``hashes[start:start + width]``: sum of ``hashes[start + k] * WORD_BASE**k``, mixed."""
     acc = np.uint64(0)
     p = _ONE
     for k in range(width):

@@ -18,13 +18,12 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from novaflow.data.hash_bases import CHAR_BASE, WORD_BASE
+
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 
-_BASE = np.uint64(0x100000001B3)  # odd, so it has an inverse modulo 2**64
-_BASE_INVERSE = np.uint64(pow(0x100000001B3, -1, 2**64))
-_WORD_BASE = np.uint64(0x9E3779B97F4A7C15)
-_WORD_BASE_INVERSE = np.uint64(pow(0x9E3779B97F4A7C15, -1, 2**64))
+_CHAR_BASE_INVERSE = np.uint64(pow(int(CHAR_BASE), -1, 2**64))
 
 WORD_CHARS = r"\p{L}\p{N}_"
 """Python's ``\\w`` for str patterns (letters, digits, underscore in any script); RE2's ``\\w`` is ASCII only."""
@@ -61,8 +60,7 @@ def _geometric(ratio: np.uint64, size: int) -> U64:
     return out
 
 
-_CHAR_POWERS = _Powers(_BASE, _BASE_INVERSE)
-_WORD_POWERS = _Powers(_WORD_BASE, _WORD_BASE_INVERSE)
+_CHAR_POWERS = _Powers(CHAR_BASE, _CHAR_BASE_INVERSE)
 
 
 def mix(x: U64) -> U64:
@@ -73,16 +71,6 @@ def mix(x: U64) -> U64:
         x = x ^ (x >> np.uint64(27))
         x = x * np.uint64(0x94D049BB133111EB)
         return x ^ (x >> np.uint64(31))
-
-
-def window_hashes(values: U64, starts: I64, width: int, powers: _Powers) -> U64:
-    """Hash of ``values[s:s + width]`` for every ``s`` in ``starts`` (the caller keeps windows inside a row)."""
-    n = len(values)
-    up, down = powers.get(n + 1)
-    prefix = np.zeros(n + 1, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        np.cumsum(values * up[:n], out=prefix[1:])
-        return mix((prefix[starts + width] - prefix[starts]) * down[starts])
 
 
 @dataclass
@@ -151,17 +139,6 @@ def string_hashes(strings: pa.Array) -> U64:
     return _range_hashes(data, offsets[:-1], offsets[1:])
 
 
-def word_ngrams(tokens: Tokens, n: int) -> tuple[U64, I64]:
-    """Hashes of the n-word windows that lie inside one row, and the row of each."""
-    total = len(tokens.hashes)
-    if total < n:
-        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    starts = np.arange(total - n + 1, dtype=np.int64)
-    inside = tokens.rows[starts] == tokens.rows[starts + n - 1]
-    starts = starts[inside]
-    return window_hashes(tokens.hashes, starts, n, _WORD_POWERS), tokens.rows[starts]
-
-
 def _utf8(strings: pa.Array) -> tuple[npt.NDArray[np.uint8], I64]:
     """The UTF-8 bytes of a string array and its ``n + 1`` offsets into them (starting at 0); a slice is read in
     place (copying it measured 3 ns a byte), nulls are read as empty text. The bytes are always a read-only view
@@ -207,7 +184,7 @@ def _range_hashes(data: npt.NDArray[np.uint8], starts: I64, ends: I64) -> U64:
         weighted += up[:size]
         np.cumsum(weighted, out=prefix[1:])
         lengths = (ends - starts).astype(np.uint64)
-        return mix((prefix[ends] - prefix[starts]) * down[starts] + lengths * _WORD_BASE)
+        return mix((prefix[ends] - prefix[starts]) * down[starts] + lengths * WORD_BASE)
 
 
 def frequency_bounds(hashes: U64, rows: I64, buckets_per_item: int = 8) -> I64:
