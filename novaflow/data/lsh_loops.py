@@ -32,7 +32,10 @@ _ONES = np.uint64(0x0101010101010101)
 
 @njit(cache=True, nogil=True, inline="always")
 def _mix(x: np.uint64) -> np.uint64:  # pragma: no cover - compiled
-    """splitmix64's finalizer, as :func:`novaflow.data.ngrams.mix` (bijective: equal keys iff equal inputs)."""
+    """splitmix64's finalizer, as :func:`novaflow.data.ngrams.mix` (bijective: equal keys iff equal inputs).
+
+    Not imported from ``kernels``: numba's on-disk cache is keyed on this file alone, so a compiled function
+    calling another module's would keep running the old code after that module changed."""
     x = x ^ (x >> np.uint64(30))
     x = x * _M1
     x = x ^ (x >> np.uint64(27))
