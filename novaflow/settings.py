@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from novaflow.catalog import DEFAULT_MODEL, MODELS, model_field
 from novaflow.errors import ConfigError, NovaflowError
@@ -34,24 +34,19 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 ENV_PREFIX = "NOVAFLOW_"
-ENV_FILE = ".env"
 DEFAULT_HYPERPOD_NAMESPACE = "kubeflow"
 
 
-class NovaflowSettings(BaseModel):
-    """Everything novaflow needs to know about the AWS account it works in, and the session it signs with.
+class NovaflowSettings(BaseSettings):
+    """Everything novaflow needs to know about the AWS account it works in, and the session it signs with."""
 
-    Built from keyword arguments, then ``NOVAFLOW_*`` environment variables, then ``./.env``, then the defaults:
-    pydantic-settings' precedence and matching for this flat model (names case-insensitive, values passed as
-    written; tests/unit/foundation/test_settings.py compares the two), read by :func:`environment_values` instead
-    of pydantic-settings because importing that package (its CLI, cloud and file sources, asyncio, argparse) cost
-    ~60 ms of the ~150 ms a small ``novaflow data prepare`` may spend above ``import pyarrow``.
-    """
-
-    model_config = ConfigDict(extra="ignore", validate_default=True)
-
-    def __init__(self, **values: Any) -> None:
-        super().__init__(**{**environment_values(), **values})
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
 
     region: str = Field(
         "us-east-1",
@@ -62,8 +57,12 @@ class NovaflowSettings(BaseModel):
     prefix: str = Field("novaflow", description="Key prefix inside the bucket for everything novaflow writes.")
     role_arn: str | None = Field(None, description="SageMaker execution role ARN (must trust sagemaker.amazonaws.com).")
     kms_key_id: str | None = Field(None, description="KMS key for S3 uploads and job outputs; SSE-S3 when unset.")
-    subnets: list[str] = Field(default_factory=list, description="VPC subnets for training jobs (comma separated).")
-    security_group_ids: list[str] = Field(default_factory=list, description="VPC security groups (comma separated).")
+    subnets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="VPC subnets for training jobs (comma separated)."
+    )
+    security_group_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="VPC security groups (comma separated)."
+    )
     endpoint_url: str | None = Field(
         None, description="AWS endpoint override (local mode); AWS_ENDPOINT_URL is used when unset."
     )
@@ -90,7 +89,7 @@ class NovaflowSettings(BaseModel):
         description="Kubernetes namespace of HyperPod jobs (sagemaker v3 and the hyperpod CLI default to kubeflow).",
     )
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to open a connection to AWS.")
-    quotas: dict[str, int] = Field(
+    quotas: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=dict,
         description="Training quotas when Service Quotas cannot be read (or to use less of them), comma separated "
         "TYPE=N: ml.p5.48xlarge=8,serverless=2 (instances per type; concurrent serverless jobs).",
@@ -203,25 +202,6 @@ class NovaflowSettings(BaseModel):
         self.require("bucket")
         keys = [p.strip("/") for p in (self.prefix, *parts) if p and p.strip("/")]
         return f"s3://{self.bucket}/" + "/".join(keys)
-
-
-def environment_values() -> dict[str, str]:
-    """The settings the environment gives, by field name: ``NOVAFLOW_<FIELD>`` in any letter case from
-    ``os.environ``, else from ``./.env`` (python-dotenv's parser); a comma-separated list or quota string is passed
-    as written, for the field's validator to split."""
-    names = {(ENV_PREFIX + name).lower(): name for name in NovaflowSettings.model_fields}
-    found: dict[str, str] = {}
-    env_file = Path(ENV_FILE)
-    if env_file.is_file() or env_file.is_fifo():
-        from dotenv import dotenv_values  # start-up: read only when there is a .env file
-
-        for key, value in dotenv_values(env_file, encoding="utf-8").items():
-            if value is not None and (name := names.get(key.lower())) is not None:
-                found[name] = value
-    for key, value in os.environ.items():
-        if (name := names.get(key.lower())) is not None:
-            found[name] = value
-    return found
 
 
 def env_var(name: str) -> str:

@@ -17,7 +17,7 @@ def _model(value: str | None) -> str:
     try:
         if value:
             return canonical_model(value)
-        from novaflow.settings import load_settings  # start-up time: settings only when no --model is given
+        from novaflow.settings import load_settings  # pydantic-settings: only when no --model is given
 
         return load_settings().model
     except ConfigError as exc:

@@ -97,9 +97,8 @@ def test_data_prepare_never_imports_pandas(tmp_path: Path, name: str, args: list
 
 @pytest.mark.slow
 def test_data_prepare_with_rejected_rows_imports_only_what_it_needs(tmp_path: Path) -> None:
-    """Start-up: pyarrow.compute (a wrapper per kernel, ~30 ms), pydantic-settings (its CLI and cloud sources,
-    asyncio: ~60 ms), typer's other commands and pandas (behind ``pa.array``, ~0.2 s) stay out of a ``data prepare``
-    whose file has rejected rows."""
+    """Start-up: pyarrow.compute (a wrapper per kernel, ~30 ms), typer's other commands and pandas (behind
+    ``pa.array``, ~0.2 s) stay out of a ``data prepare`` whose file has rejected rows."""
     source = tmp_path / "mixed.csv"
     source.write_text("query,response\nq1,a1\n ,a2\nUser: q3,a3\nq4,a4\n", encoding="utf-8")
     argv = ["data", "prepare", str(source), "--method", "sft", "--model", "nova-lite-2", "--out", str(tmp_path / "o")]
@@ -110,14 +109,7 @@ def test_data_prepare_with_rejected_rows_imports_only_what_it_needs(tmp_path: Pa
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
     loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert len((tmp_path / "o" / "rejected.jsonl").read_text("utf-8").splitlines()) == 2
-    unwanted = {
-        "pandas",
-        "pyarrow.compute",
-        "pydantic_settings",
-        "asyncio",
-        "typer.rich_utils",
-        "novaflow.data.filters",
-    }
+    unwanted = {"pandas", "pyarrow.compute", "typer.rich_utils", "novaflow.data.filters"}
     assert not loaded & unwanted, sorted(loaded & unwanted)
 
 
