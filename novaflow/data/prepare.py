@@ -31,6 +31,7 @@ from novaflow.catalog import DataFormat, Method, NovaModel, Platform, check_data
 from novaflow.data.bounds import row_count_problem
 from novaflow.data.columnar import ChunkOutput, joined_lines
 from novaflow.data.formats import MANIFEST_FILE, OUTPUT_FILES, REJECTED_FILE, REPORT_FILE
+from novaflow.data.line_cut import cut_lines
 from novaflow.data.message_rows import consistency_drops, label_of
 from novaflow.data.rejections import Rejection, RejectionLog
 from novaflow.data.report import DataReport, ReportBuilder
@@ -75,6 +76,8 @@ class _Sink:
     def __init__(self, fh: BinaryIO, hashing: bool = True) -> None:
         self.fh = fh
         self.digest: Any = hashlib.sha256() if hashing else None
+        self.sha256: str | None = None
+        """The file's hash when it was rewritten after this sink closed (rows cut out)."""
         self.rows = 0
         self.bytes = 0
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="novaflow-jsonl")
@@ -106,6 +109,12 @@ class _Sink:
     def close(self) -> None:
         self.flush()
         self._pool.shutdown()
+
+    def hexdigest(self) -> str | None:
+        """The SHA-256 of what the file holds now, when it is known without reading the file."""
+        if self.sha256 is not None:
+            return self.sha256
+        return self.digest.hexdigest() if self.digest is not None else None
 
 
 def load_prepared(out_dir: str | Path) -> PreparedDataset:
@@ -214,7 +223,7 @@ def prepare_dataset(
         partial.unlink(missing_ok=True)
         data_file.unlink(missing_ok=True)
         raise DataError(failure)
-    digest = sink.digest.hexdigest() if sink.digest is not None else sha256_file(partial)
+    digest = sink.hexdigest() or sha256_file(partial)
     partial.replace(data_file)
     manifest = {
         "method": fmt.value,
@@ -299,62 +308,29 @@ def _drop_lines(
     """Rewrite the data file without the rows a dataset-wide rule (consistency, duplicates) rejected; returns
     their rejections.
 
-    Valid rows are written as they come (memory stays flat), so a dataset-level rejection costs one streamed
-    rewrite instead of holding every row until the end.
+    Valid rows are written as they come (memory stays flat), so a dataset-level rejection costs one rewrite
+    (:func:`novaflow.data.line_cut.cut_lines`) instead of holding every row until the end.
     """
     rejected: list[Rejection] = []
-    rewritten = partial.with_name(partial.name + ".rewrite")
-    dropped = np.array(sorted(reasons), dtype=np.int64)
-    with partial.open("rb") as old, rewritten.open("wb") as new:
-        fresh = _Sink(new)
-        try:
-            first_line = 0  # index of the first line of the current block
-            carry = b""
-            while block := old.read(_REWRITE_BLOCK):
-                data = carry + block
-                ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1  # after each newline
-                if not len(ends):
-                    carry = data
-                    continue
-                starts = np.concatenate(([0], ends[:-1]))
-                last_line = first_line + len(ends)
-                here = dropped[np.searchsorted(dropped, first_line) : np.searchsorted(dropped, last_line)]
-                position = 0  # kept bytes are copied in runs between the dropped lines
-                kept: list[bytes] = []
-                for index in here.tolist():
-                    local = index - first_line
-                    kept.append(data[position : starts[local]])
-                    body = data[starts[local] : ends[local] - 1]
-                    drop = reasons[index]
-                    rejected.append(
-                        Rejection(
-                            source,
-                            rows[index],
-                            drop.field,
-                            drop.reason,
-                            record=orjson.loads(body),
-                            filter=drop.filter,
-                            score=drop.score,
-                            duplicate_of=drop.duplicate_of,
-                        )
-                    )
-                    position = int(ends[local])
-                kept.append(data[position : ends[-1]])
-                # one blob a block: a hand-over to the writing thread per dropped row cost ~100 us each
-                fresh.write_blob(b"".join(kept), len(ends) - len(here))
-                carry = data[ends[-1] :]
-                first_line = last_line
-            if carry:
-                raise DataError(f"{partial}: the data file does not end with a newline")
-        finally:
-            fresh.close()
-    rewritten.replace(partial)
-    sink.rows, sink.bytes, sink.digest = fresh.rows, fresh.bytes, fresh.digest
+
+    def reject(index: int, body: bytes) -> None:
+        drop = reasons[index]
+        rejected.append(
+            Rejection(
+                source,
+                rows[index],
+                drop.field,
+                drop.reason,
+                record=orjson.loads(body),
+                filter=drop.filter,
+                score=drop.score,
+                duplicate_of=drop.duplicate_of,
+            )
+        )
+
+    left = cut_lines(partial, np.array(sorted(reasons), dtype=np.int64), reject)
+    sink.rows, sink.bytes, sink.sha256 = left.rows, left.bytes, left.sha256
     return rejected
-
-
-_REWRITE_BLOCK = 8 << 20
-"""Bytes of the data file read at once when dropped rows are cut out: the kept runs between them are copied whole."""
 
 
 def _failure(

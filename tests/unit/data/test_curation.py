@@ -14,8 +14,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from novaflow.data import lsh, minhash, ngrams
-from novaflow.data import prepare as prepare_module
+from novaflow.data import line_cut, lsh, minhash, ngrams
 from novaflow.data.filters import CurationConfig
 from novaflow.data.prepare import prepare_dataset
 from novaflow.data.quality import QualityThresholds, ftfy_badness_pattern, score_quality
@@ -248,7 +247,7 @@ def test_dropped_rows_are_cut_out_the_same_whatever_the_rewrite_block(
         writer = csv.writer(fh)
         writer.writerow(["q", "a"])
         writer.writerows([q, f"the answer is {q[16:18]}"] for q in rows)
-    monkeypatch.setattr(prepare_module, "_REWRITE_BLOCK", block)
+    monkeypatch.setattr(line_cut, "SCAN_BLOCK", block)
     source = DatasetSource(path=str(path), columns=ColumnMap(query="q", response="a"))
     out = prepare_dataset(
         source, "sft", "nova-lite-2", tmp_path / "out", curation=CurationConfig.parse("dedup"), settings=load_settings()

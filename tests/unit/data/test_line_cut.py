@@ -1,0 +1,103 @@
+"""Cutting lines out of a written JSONL file: the same bytes whatever the scan block, the copy mechanism, or where
+the cut lines are (first, last, runs, all of them); the file's hash and counts reported; bad files named."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from novaflow.data import line_cut
+from novaflow.data.line_cut import cut_lines
+from novaflow.errors import DataError
+
+
+def _lines(count: int, seed: int) -> list[bytes]:
+    rng = random.Random(seed)
+    return [b'{"row":%d,"text":"%s"}' % (i, ("é" * rng.randint(0, 40)).encode()) for i in range(count)]
+
+
+def _cut(path: Path, cut: list[int]) -> tuple[line_cut.CutFile, list[tuple[int, bytes]]]:
+    seen: list[tuple[int, bytes]] = []
+    result = cut_lines(path, np.array(cut, dtype=np.int64), lambda i, body: seen.append((i, body)))
+    return result, seen
+
+
+CASES = [[], [0], [49], [0, 1, 2], [47, 48, 49], [3, 10, 11, 12, 30], list(range(50))]
+
+
+@pytest.mark.parametrize("cut", CASES)
+@pytest.mark.parametrize("block", [1, 7, 64, 8 << 20])
+def test_cut_lines_leave_the_other_lines_byte_for_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: list[int], block: int
+) -> None:
+    lines = _lines(50, seed=len(cut) + block)
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    monkeypatch.setattr(line_cut, "SCAN_BLOCK", block)
+    result, seen = _cut(path, cut)
+    expected = b"".join(line + b"\n" for i, line in enumerate(lines) if i not in set(cut))
+    assert path.read_bytes() == expected
+    assert seen == [(i, lines[i]) for i in cut]
+    assert result == line_cut.CutFile(50 - len(cut), len(expected), hashlib.sha256(expected).hexdigest())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]  # no rewrite file left behind
+
+
+def _every_third_cut(tmp_path: Path) -> tuple[Path, bytes, line_cut.CutFile]:
+    lines = _lines(40, seed=3)
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    result, _ = _cut(path, [i for i in range(40) if i % 3 == 0])
+    return path, b"".join(line + b"\n" for i, line in enumerate(lines) if i % 3), result
+
+
+def test_without_kernel_copies_the_runs_are_written_from_the_mapping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A platform without ``copy_file_range`` (macOS)."""
+    monkeypatch.delattr(os, "copy_file_range", raising=False)
+    path, expected, result = _every_third_cut(tmp_path)
+    assert path.read_bytes() == expected
+    assert result.sha256 == hashlib.sha256(expected).hexdigest()
+
+
+def test_a_file_system_refusing_kernel_copies_part_way_gets_the_rest_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    def refuses_the_third(src: int, dst: int, count: int, offset_src: int | None = None) -> int:
+        calls.append(count)
+        if len(calls) == 3:
+            raise OSError(95, "Operation not supported")
+        return os.write(dst, os.pread(src, count, offset_src or 0))
+
+    monkeypatch.setattr(os, "copy_file_range", refuses_the_third, raising=False)
+    path, expected, result = _every_third_cut(tmp_path)
+    assert len(calls) == 3  # the rest went through write()
+    assert path.read_bytes() == expected
+    assert result.sha256 == hashlib.sha256(expected).hexdigest()
+
+
+def test_a_file_without_a_final_newline_or_with_fewer_lines_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b'{"a":1}\n{"a":2}')
+    with pytest.raises(DataError, match=r"data\.jsonl: the data file does not end with a newline"):
+        _cut(path, [0])
+    assert path.read_bytes() == b'{"a":1}\n{"a":2}'  # untouched
+    path.write_bytes(b'{"a":1}\n{"a":2}\n')
+    with pytest.raises(DataError, match=r"data\.jsonl: has 2 lines, fewer than the rows to cut out \(last: 5\)"):
+        _cut(path, [1, 5])
+    assert path.read_bytes() == b'{"a":1}\n{"a":2}\n'
+
+
+def test_an_empty_file_stays_empty(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"")
+    result, seen = _cut(path, [])
+    assert (result.rows, result.bytes, seen) == (0, 0, [])
+    assert result.sha256 == hashlib.sha256(b"").hexdigest()
