@@ -176,14 +176,14 @@ def judge_chunk(array: pa.Array, config: CurationConfig) -> RowVerdicts:
         todo = [i for i in range(n) if removed[i] is None]
         wanted = set(config.languages)
         texts = pc.utf8_slice_codeunits(array.take(pa.array(todo, pa.int64())), 0, PREFIX_CHARS).to_pylist()
-        for i, found in zip(todo, detect_all(texts), strict=True):
-            score = found.percent / 100
-            if found.code not in wanted:
-                reason = f"language: {found.code} ({found.percent}%), not {'/'.join(config.languages)}"
-                removed[i] = ("language", score, reason)
-            elif found.percent < config.min_language_percent:
-                reason = f"language: {found.code} at {found.percent}% < {config.min_language_percent}%"
-                removed[i] = ("language", score, reason)
+        codes, percents = detect_all(texts)
+        least = config.min_language_percent
+        for i, code, percent in zip(todo, codes, percents, strict=True):
+            if code not in wanted:
+                reason = f"language: {code} ({percent}%), not {'/'.join(config.languages)}"
+                removed[i] = ("language", percent / 100, reason)
+            elif percent < least:
+                removed[i] = ("language", percent / 100, f"language: {code} at {percent}% < {least}%")
     kept = np.array([r is None for r in removed], dtype=bool)
     keys = None
     if config.uses("dedup"):

@@ -142,6 +142,16 @@ def test_non_english_rows_removed(tmp_path: Path) -> None:
     assert [r["row"] for r in both] == [6, 7]
 
 
+def test_a_row_cld2_refuses_is_retried_without_its_control_characters(tmp_path: Path) -> None:
+    """CLD2 refuses a few control characters: the chunk is judged row by row, the refused row again without them;
+    the other rows get the verdicts they get without it."""
+    control = "\x01\x02" + ENGLISH[0]
+    rows = [(q, "ok") for q in ENGLISH] + [(control, "ok")] + [(q, "ok") for q in OTHER.values()]
+    prepared, rejected = _prepare(tmp_path, rows, "language=en", fields=("query",))
+    assert [(r["row"], r["filter"]) for r in rejected] == [(6, "language"), (7, "language"), (8, "language")]
+    assert prepared.rows == 5
+
+
 GOOD = (
     "A well formed question about sorting records by date in a database table.\n"
     "It has several lines of ordinary prose, each of them long enough to read."

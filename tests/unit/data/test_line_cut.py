@@ -101,3 +101,19 @@ def test_an_empty_file_stays_empty(tmp_path: Path) -> None:
     result, seen = _cut(path, [])
     assert (result.rows, result.bytes, seen) == (0, 0, [])
     assert result.sha256 == hashlib.sha256(b"").hexdigest()
+
+
+def test_a_failure_while_the_cut_lines_are_handled_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    lines = _lines(30, seed=9)
+    path = tmp_path / "data.jsonl"
+    original = b"".join(line + b"\n" for line in lines)
+    path.write_bytes(original)
+
+    def refuse(index: int, body: bytes) -> None:
+        if index == 20:
+            raise DataError("row 21: not what we expected")
+
+    with pytest.raises(DataError, match="row 21: not what we expected"):
+        cut_lines(path, np.array([3, 20, 25], dtype=np.int64), refuse)
+    assert path.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
