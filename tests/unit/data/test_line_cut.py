@@ -117,3 +117,28 @@ def test_a_failure_while_the_cut_lines_are_handled_leaves_the_file_as_it_was(tmp
         cut_lines(path, np.array([3, 20, 25], dtype=np.int64), refuse)
     assert path.read_bytes() == original
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
+
+
+def test_a_read_failing_while_hashing_fails_the_cut_and_leaves_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hash goes into the manifest: a read error on the hashing thread is raised, not swallowed with it."""
+    lines = _lines(30, seed=4)
+    path = tmp_path / "data.jsonl"
+    original = b"".join(line + b"\n" for line in lines)
+    path.write_bytes(original)
+    real = os.pread
+    hashing: list[str] = []
+
+    def failing_on_the_hash_thread(fd: int, count: int, offset: int) -> bytes:
+        if line_cut.threading.current_thread().name == "novaflow-hash-data":
+            hashing.append("read")
+            raise OSError(5, "Input/output error")
+        return real(fd, count, offset)
+
+    monkeypatch.setattr(os, "pread", failing_on_the_hash_thread)
+    with pytest.raises(OSError, match="Input/output error"):
+        _cut(path, [2, 7])
+    assert hashing == ["read"]
+    assert path.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
