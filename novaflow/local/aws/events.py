@@ -25,7 +25,7 @@ from moto.events import models as events_models
 from moto.events import utils as events_utils
 from moto.utilities.arns import parse_arn
 
-from novaflow.local.aws import moto_sagemaker
+from novaflow.local.aws import moto_bedrock, moto_sagemaker
 from novaflow.local.aws.moto_bedrock import _StockJob
 from novaflow.local.emulator import jobstate
 
@@ -69,9 +69,13 @@ def _iso(value: Any) -> Any:
     return value
 
 
-def sagemaker_detail(job: Any) -> dict[str, Any]:
-    """The event ``detail`` of a training job: its describe answer, times in epoch millis, tags as a map."""
-    describe = job.describe(advance=False) if hasattr(job, "describe") else job.response_object
+def sagemaker_detail(job: Any, answer: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The event ``detail`` of a training job: its describe answer (``answer``, or read without advancing the job),
+    times in epoch millis, tags as a map."""
+    if answer is not None:
+        describe = answer
+    else:
+        describe = job.describe(advance=False) if hasattr(job, "describe") else job.response_object
     detail = _millis(copy.deepcopy(describe))
     detail["Tags"] = {t["Key"]: t["Value"] for t in getattr(job, "tags", None) or []}
     return dict(detail)
@@ -133,6 +137,22 @@ def _on_training_job_created(job: Any, url: str, account: str, region: str) -> N
     with jobstate.peeking():
         if _changed(job.arn, job.training_job_status):
             _put(account, region, SAGEMAKER_TRAINING, job.arn, sagemaker_detail(job))
+
+
+def _on_training_job_described(job: Any, answer: dict[str, Any]) -> None:
+    """The status a describe is about to show gets its event first. On AWS the event exists by the time anyone can
+    read the change; sent only at the watcher's next tick, a run that removes its rule as soon as it sees its last
+    job end lost that job's event (seen under load in the notifications test)."""
+    if _changed(job.arn, answer["TrainingJobStatus"]):
+        arn = parse_arn(job.arn)
+        _put(arn.account, arn.region, SAGEMAKER_TRAINING, job.arn, sagemaker_detail(job, answer))
+
+
+def _on_customization_job_read(job: Any, answer: dict[str, Any]) -> None:
+    """As :func:`_on_training_job_described`, for a Bedrock customization job."""
+    if _changed(job.job_arn, answer.get("status") or job.status):
+        arn = parse_arn(job.job_arn)
+        _put(arn.account, arn.region, BEDROCK_CUSTOMIZATION, job.job_arn, bedrock_detail(job))
 
 
 def _bedrock_create(original: Callable[..., str]) -> Callable[..., str]:
@@ -229,6 +249,10 @@ def install() -> None:
         BedrockBackend.create_model_customization_job = _bedrock_create(  # type: ignore[method-assign]
             BedrockBackend.create_model_customization_job
         )
+    if _on_training_job_described not in moto_sagemaker.ON_TRAINING_JOB_DESCRIBED:
+        moto_sagemaker.ON_TRAINING_JOB_DESCRIBED.append(_on_training_job_described)
+    if _on_customization_job_read not in moto_bedrock.ON_CUSTOMIZATION_JOB_READ:
+        moto_bedrock.ON_CUSTOMIZATION_JOB_READ.append(_on_customization_job_read)
     if _on_training_job_created not in moto_sagemaker.ON_TRAINING_JOB_CREATED:
         moto_sagemaker.ON_TRAINING_JOB_CREATED.insert(0, _on_training_job_created)  # before the emulator starts
     if _THREAD is None or not _THREAD.is_alive():

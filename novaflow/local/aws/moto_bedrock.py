@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from moto.bedrock import models as br_models
@@ -135,6 +136,11 @@ def _arn(region: str, account: str, kind: str, name: str) -> str:
     return f"arn:aws:bedrock:{region}:{account}:{kind}/{name}"
 
 
+ON_CUSTOMIZATION_JOB_READ: list[Callable[[Any, dict[str, Any]], None]] = []
+"""Called with (customization job, the answer) before a GetModelCustomizationJob answer leaves: the EventBridge
+emitter sends a status change's event first, as AWS has by the time anyone can read the new status."""
+
+
 class ManagedCustomizationJob(_StockJob):
     """A customization job whose status progresses and whose outputModelArn is the custom model's ARN; kept in
     :data:`CUSTOMIZATION_JOBS` (the members :class:`~novaflow.local.aws.bedrock_tables.Job` asks for)."""
@@ -157,6 +163,8 @@ class ManagedCustomizationJob(_StockJob):
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
+        for hook in ON_CUSTOMIZATION_JOB_READ:
+            hook(self, out)
         self._state.advance()
         return out
 

@@ -31,6 +31,9 @@ ENDPOINT_MODEL = "sagemaker::endpoint"
 
 # Called with (training job object, server URL, account, region) after a training job is created.
 ON_TRAINING_JOB_CREATED: list[Callable[[Any, str, str, str], None]] = []
+# Called with (training job object, the answer) before a DescribeTrainingJob answer leaves: the EventBridge
+# emitter sends a status change's event first, as AWS has by the time anyone can read the new status.
+ON_TRAINING_JOB_DESCRIBED: list[Callable[[Any, dict[str, Any]], None]] = []
 # Called with (processing job object, the request's parameters, server URL, account, region) after creation.
 ON_PROCESSING_JOB_CREATED: list[Callable[[Any, dict[str, Any], str, str, str], None]] = []
 
@@ -144,6 +147,9 @@ class ManagedTrainingJob(_StockTrainingJob):
             seconds = max(1, math.ceil((run.end_time - run.history[0][1]).total_seconds()))
             response["TrainingTimeInSeconds"] = seconds
             response["BillableTimeInSeconds"] = seconds
+        if advance:
+            for hook in ON_TRAINING_JOB_DESCRIBED:
+                hook(self, response)
         return response
 
 

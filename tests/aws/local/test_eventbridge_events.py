@@ -148,3 +148,44 @@ def test_a_bedrock_customization_job_sends_its_state_changes_in_bedrocks_shape(t
     assert detail["hyperParameters"] == {"epochCount": "2"}
     assert "status" not in detail and "failureMessage" not in detail
     assert detail["creationTime"].endswith("Z")
+
+
+def test_a_status_is_on_the_bus_before_any_describe_shows_it(twin, monkeypatch) -> None:
+    """On AWS the state-change event exists by the time a caller can read the new status, so a run that removes its
+    rule as soon as it sees its last job end still gets that job's event. With the watcher asleep, the describes
+    themselves must send it (SageMaker and Bedrock alike)."""
+    from novaflow.local.aws import events as job_events
+
+    monkeypatch.setattr(job_events, "POLL_SECONDS", 3600.0)
+    time.sleep(0.3)  # the watcher's current tick ends; its next wait is an hour
+    url, arn = _queue("eb-before-describe")
+    events = boto3.client("events")
+    pattern = {"source": ["aws.sagemaker", "aws.bedrock"]}
+    events.put_rule(Name="eb-before-describe", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="eb-before-describe", Targets=[{"Id": "q", "Arn": arn}])
+    _bare_job("eb-seen-failed")
+    assert scenario.wait("eb-seen-failed", timeout=20)["TrainingJobStatus"] == "Failed"
+    twin.control.set_transition("bedrock::model_customization_job", {"progression": "manual", "times": 1})
+    bedrock = boto3.client("bedrock")
+    job_arn = bedrock.create_model_customization_job(
+        jobName="eb-seen-cust",
+        customModelName="eb-seen-model",
+        roleArn=LOCAL_ROLE_ARN,
+        baseModelIdentifier="amazon.nova-2-lite-v1:0:256k",
+        customizationType="FINE_TUNING",
+        trainingDataConfig={"s3Uri": "s3://novaflow-local/data/train.jsonl"},
+        outputDataConfig={"s3Uri": "s3://novaflow-local/out/"},
+    )["jobArn"]
+    assert [bedrock.get_model_customization_job(jobIdentifier=job_arn)["status"] for _ in range(2)] == [
+        "InProgress",
+        "Completed",
+    ]
+    events.remove_targets(Rule="eb-before-describe", Ids=["q"])  # as a run's clean-up does, at once
+    events.delete_rule(Name="eb-before-describe")
+    got = _drain(url, 4)
+    assert [(e["source"], e["detail"].get("TrainingJobStatus") or e["detail"]["jobStatus"]) for e in got] == [
+        ("aws.sagemaker", "InProgress"),
+        ("aws.sagemaker", "Failed"),
+        ("aws.bedrock", "InProgress"),
+        ("aws.bedrock", "Completed"),
+    ]
