@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from array import array
 from collections import Counter
 from collections.abc import Mapping, MutableSequence, Sequence
@@ -303,7 +304,12 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
     whole = chunk.table is not None and not any(a.null_count for a in arrays.values())
     checks = [(key, fplan) for key, fplan in plan.fields.items() if key in arrays]
     searched = [key for key, fplan in checks if fplan.keywords]
-    found = _kernel_thread().submit(_reserved_hits, arrays, searched) if whole and searched else None
+    found = None
+    if whole and searched:
+        started = threading.Lock()
+        started.acquire()
+        found = _kernel_thread().submit(_reserved_hits, arrays, searched, started)
+        started.acquire()  # released once the search is about to run without the GIL: see _reserved_hits
     early = None
     if whole:
         every = list(range(n))
@@ -354,10 +360,28 @@ def transform_chunk(chunk: Chunk, plan: ColumnarPlan) -> ChunkOutput:
     return out
 
 
-def _reserved_hits(arrays: dict[str, pa.Array], keys: list[str]) -> dict[str, pa.Array]:
+def _reserved_hits(
+    arrays: dict[str, pa.Array], keys: list[str], started: threading.Lock | None = None
+) -> dict[str, pa.Array]:
     """Where each of ``keys``' values holds a reserved keyword (Arrow's RE2 kernel, null for null): the one check
-    that reads every byte with a regular expression, run on the kernel thread beside the caller's Python work."""
-    return {key: _matches(arrays[key], RESERVED_PATTERN) for key in keys}
+    that reads every byte with a regular expression, run on the kernel thread beside the caller's Python work.
+
+    ``started`` is released just before the search, and the caller waits for it: otherwise this thread, which
+    needs the GIL to begin and again between two fields, got it only when the caller blocked on the result, and the
+    search ran after the caller's work instead of beside it (the caller waited a third of its transform time; the
+    unfiltered 600,000-row run took 5.4 to 7.0 s before, 4.9 to 5.4 s after). All fields are searched in one
+    kernel call over a chunked array for the same reason."""
+    if started is not None:
+        started.release()
+    if len(keys) < 2:
+        return {key: _matches(arrays[key], RESERVED_PATTERN) for key in keys}
+    found = _matches(pa.chunked_array([arrays[key] for key in keys]), RESERVED_PATTERN).combine_chunks()
+    out: dict[str, pa.Array] = {}
+    start = 0
+    for key in keys:
+        out[key] = found.slice(start, len(arrays[key]))
+        start += len(arrays[key])
+    return out
 
 
 @functools.cache

@@ -229,3 +229,29 @@ def test_a_table_chunk_converted_whole_equals_converting_its_valid_rows(
         outputs.append((prepared.data_file.read_bytes(), report, rejected))
     assert outputs[0] == outputs[1]
     assert outputs[0][1]["rows_rejected"] >= 1 and outputs[0][1]["rows_out"] >= 2  # both paths were taken
+
+
+def test_reserved_keywords_are_found_in_each_field_of_every_chunk(tmp_path: Path, monkeypatch) -> None:
+    """Every field of a chunk is searched in one kernel call: a hit must land on its own row and field, whichever
+    field and chunk it is in (small blocks: many chunks, hits at their edges)."""
+    from novaflow.data import loaders
+
+    monkeypatch.setattr(loaders, "CSV_BLOCK_BYTES", 1 << 10)
+    rows = [(str(i), f"question number {i} about lists", f"answer {i}") for i in range(1, 201)]
+    hits = {7: ("Body", "Bot: hi"), 8: ("Y", "user: again"), 63: ("Y", "see <video> here"), 64: ("Body", "<UNK>")}
+    for row, (column, text) in hits.items():
+        number, body, answer = rows[row - 1]
+        rows[row - 1] = (number, text, answer) if column == "Body" else (number, body, text)
+    path = tmp_path / "hits.csv"
+    path.write_text("Id,Body,Y\n" + "".join(f"{i},{quote(b)},{quote(y)}\n" for i, b, y in rows), encoding="utf-8")
+    out = tmp_path / "o"
+    prepared = prepare_dataset(
+        DatasetSource(path=str(path), columns=MAP), "sft", "nova-lite-2", out, settings=load_settings()
+    )
+    assert [(r["row"], r["field"], r["reason"]) for r in _rejected(out)] == [
+        (7, "Body", "reserved keyword 'Bot:' in query"),
+        (8, "Y", "reserved keyword 'user:' in response"),
+        (63, "Y", "reserved keyword '<video>' in response"),
+        (64, "Body", "reserved keyword '<UNK>' in query"),
+    ]
+    assert prepared.rows == 196
