@@ -43,14 +43,15 @@ PARALLEL_MIN_CORES = 3
 """Workers start only with a core to spare for the caller, which parses the CSV, pickles chunks, and hashes and
 writes the output. On two cores that caller and two workers contend: 600,000 case-study rows (660 MB) took 11.2 s
 in two workers against 8.5 s in one process with its reader thread (and half the CPU), so there one process wins."""
-CURATION_PARALLEL_MIN_BYTES = 256 << 20
+CURATION_PARALLEL_MIN_BYTES = 40 << 20
 """With curation filters, inputs from this size are prepared by a worker per core. The filters' per-row work is
-compiled (novaflow/data/kernels.py), so a chunk costs about twice its plain transform, and each worker pays ~1.2 s of
-CPU to start (pyarrow, numba and its compiled kernels) besides pickling every chunk both ways. Measured with
-near-dedup,quality,language=en on the case study (2 cores, shared): 60,000 rows (66 MB) 5.9 s in one process
-against 7.5-8.1 s in two workers, 200,000 rows (220 MB) 23.7 s against 26.4 s, 600,000 rows (660 MB) 57 s against
-46 s. One process with a thread pool (the kernels and CLD2 release the GIL) measured between the two at 60,000 and
-600,000 rows, with the most memory, so it is not used."""
+compiled (novaflow/data/kernels.py), so a chunk costs several times its plain transform, and each worker pays
+~1.2 s of CPU to start (pyarrow, numba and its compiled kernels) besides pickling every chunk both ways. Measured
+with near-dedup,quality,language=en on the case study (2 cores, shared, `--workers 1` and `--workers 2` alternated,
+best of 3): 20,000 rows (22 MB) 1.83 s in one process against 2.07 s in two workers, 60,000 rows (66 MB) 3.73 s
+against 3.30 s (medians 3.76 and 3.44; the bench: 4.75 s against 3.47 s), 600,000 rows (660 MB) two workers; the
+two lines cross near 38 MB. One process with a thread pool (the kernels and CLD2 release the GIL) measured between
+the two at 60,000 and 600,000 rows, with the most memory, so it is not used."""
 READ_AHEAD = 2
 """Chunks the reader thread keeps ready in one-process mode (bounded: memory stays flat in rows)."""
 IN_FLIGHT_PER_WORKER = 2

@@ -91,3 +91,16 @@ def test_the_row_counts_in_the_sizes_help_are_the_parameters_defaults() -> None:
     assert f"(default {data.sft_rows},{data.eval_rows},{data.rft_rows})" in (
         _options("end-to-end")["--sizes"].help or ""
     )
+
+
+def test_the_sizes_in_the_workers_help_are_the_thresholds_the_workers_use() -> None:
+    """``data prepare --workers`` states the input sizes from which workers start; the numbers live in workers.py."""
+    from novaflow.cli.data import prepare
+    from novaflow.data.workers import CURATION_PARALLEL_MIN_BYTES, PARALLEL_MIN_BYTES, PARALLEL_MIN_CORES
+
+    info = typer.main.get_command_from_info(
+        typer.models.CommandInfo(callback=prepare), pretty_exceptions_short=True, rich_markup_mode=None
+    )
+    help_text = next(p for p in info.params if "--workers" in getattr(p, "opts", [])).help or ""
+    assert f"from {PARALLEL_MIN_BYTES >> 20} MB of input on {PARALLEL_MIN_CORES}+ cores" in help_text
+    assert f"one per core from {CURATION_PARALLEL_MIN_BYTES >> 20} MB" in help_text
