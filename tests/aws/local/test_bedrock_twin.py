@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from novaflow.local.aws.server import LOCAL_ROLE_ARN
 from novaflow.local.models.classifier import base_answer
 from novaflow.settings import load_settings
+from tests.aws.helpers import customization_job
 
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
@@ -17,16 +18,7 @@ NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
 def test_customization_job_by_arn_progresses_and_names_its_model(twin) -> None:
     twin.control.set_transition("bedrock::model_customization_job", {"progression": "manual", "times": 1})
     bedrock = boto3.client("bedrock")
-    arn = bedrock.create_model_customization_job(
-        jobName="cust-1",
-        customModelName="my-model",
-        roleArn=LOCAL_ROLE_ARN,
-        baseModelIdentifier="amazon.nova-2-lite-v1:0:256k",
-        customizationType="FINE_TUNING",
-        trainingDataConfig={"s3Uri": "s3://novaflow-local/data/train.jsonl"},
-        outputDataConfig={"s3Uri": "s3://novaflow-local/out/"},
-        hyperParameters={"epochCount": "2"},
-    )["jobArn"]
+    arn = customization_job("cust-1", "my-model")
     statuses = [bedrock.get_model_customization_job(jobIdentifier=arn)["status"] for _ in range(3)]
     assert statuses == ["InProgress", "Completed", "Completed"]
     job = bedrock.get_model_customization_job(jobIdentifier=arn)

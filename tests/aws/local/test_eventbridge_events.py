@@ -11,6 +11,7 @@ import boto3
 
 from novaflow.local.aws.server import LOCAL_ROLE_ARN
 from novaflow.local.emulator import scenario
+from tests.aws.helpers import customization_job
 
 
 def _queue(name: str) -> tuple[str, str]:
@@ -121,16 +122,7 @@ def test_a_bedrock_customization_job_sends_its_state_changes_in_bedrocks_shape(t
     events.put_targets(Rule="eb-bedrock", Targets=[{"Id": "q", "Arn": arn}])
     twin.control.set_transition("bedrock::model_customization_job", {"progression": "manual", "times": 1})
     bedrock = boto3.client("bedrock")
-    job_arn = bedrock.create_model_customization_job(
-        jobName="eb-cust",
-        customModelName="eb-model",
-        roleArn=LOCAL_ROLE_ARN,
-        baseModelIdentifier="amazon.nova-2-lite-v1:0:256k",
-        customizationType="FINE_TUNING",
-        trainingDataConfig={"s3Uri": "s3://novaflow-local/data/train.jsonl"},
-        outputDataConfig={"s3Uri": "s3://novaflow-local/out/"},
-        hyperParameters={"epochCount": "2"},
-    )["jobArn"]
+    job_arn = customization_job("eb-cust", "eb-model")
     assert [bedrock.get_model_customization_job(jobIdentifier=job_arn)["status"] for _ in range(2)] == [
         "InProgress",
         "Completed",
@@ -167,15 +159,7 @@ def test_a_status_is_on_the_bus_before_any_describe_shows_it(twin, monkeypatch) 
     assert scenario.wait("eb-seen-failed", timeout=20)["TrainingJobStatus"] == "Failed"
     twin.control.set_transition("bedrock::model_customization_job", {"progression": "manual", "times": 1})
     bedrock = boto3.client("bedrock")
-    job_arn = bedrock.create_model_customization_job(
-        jobName="eb-seen-cust",
-        customModelName="eb-seen-model",
-        roleArn=LOCAL_ROLE_ARN,
-        baseModelIdentifier="amazon.nova-2-lite-v1:0:256k",
-        customizationType="FINE_TUNING",
-        trainingDataConfig={"s3Uri": "s3://novaflow-local/data/train.jsonl"},
-        outputDataConfig={"s3Uri": "s3://novaflow-local/out/"},
-    )["jobArn"]
+    job_arn = customization_job("eb-seen-cust", "eb-seen-model")
     assert [bedrock.get_model_customization_job(jobIdentifier=job_arn)["status"] for _ in range(2)] == [
         "InProgress",
         "Completed",
