@@ -46,6 +46,16 @@ def _bare_job(name: str) -> None:
     )
 
 
+def _read_until_completed(twin: Any, name: str, model: str) -> str:
+    """A customization job that completes on its second read, read twice (InProgress, then Completed)."""
+    twin.control.set_transition("bedrock::model_customization_job", {"progression": "manual", "times": 1})
+    arn = customization_job(name, model)
+    bedrock = boto3.client("bedrock")
+    statuses = [bedrock.get_model_customization_job(jobIdentifier=arn)["status"] for _ in range(2)]
+    assert statuses == ["InProgress", "Completed"]
+    return arn
+
+
 def test_a_failing_training_job_sends_in_progress_then_failed_to_a_queue_rule(twin) -> None:
     url, arn = _queue("eb-training-events")
     events = boto3.client("events")
@@ -120,13 +130,7 @@ def test_a_bedrock_customization_job_sends_its_state_changes_in_bedrocks_shape(t
     pattern = {"source": ["aws.bedrock"], "detail-type": ["Model Customization Job State Change"]}
     events.put_rule(Name="eb-bedrock", EventPattern=json.dumps(pattern))
     events.put_targets(Rule="eb-bedrock", Targets=[{"Id": "q", "Arn": arn}])
-    twin.control.set_transition("bedrock::model_customization_job", {"progression": "manual", "times": 1})
-    bedrock = boto3.client("bedrock")
-    job_arn = customization_job("eb-cust", "eb-model")
-    assert [bedrock.get_model_customization_job(jobIdentifier=job_arn)["status"] for _ in range(2)] == [
-        "InProgress",
-        "Completed",
-    ]
+    job_arn = _read_until_completed(twin, "eb-cust", "eb-model")
     got = _drain(url, 2)
     assert [(e["source"], e["detail-type"], e["detail"]["jobStatus"]) for e in got] == [
         ("aws.bedrock", "Model Customization Job State Change", "InProgress"),
@@ -157,13 +161,7 @@ def test_a_status_is_on_the_bus_before_any_describe_shows_it(twin, monkeypatch) 
     events.put_targets(Rule="eb-before-describe", Targets=[{"Id": "q", "Arn": arn}])
     _bare_job("eb-seen-failed")
     assert scenario.wait("eb-seen-failed", timeout=20)["TrainingJobStatus"] == "Failed"
-    twin.control.set_transition("bedrock::model_customization_job", {"progression": "manual", "times": 1})
-    bedrock = boto3.client("bedrock")
-    job_arn = customization_job("eb-seen-cust", "eb-seen-model")
-    assert [bedrock.get_model_customization_job(jobIdentifier=job_arn)["status"] for _ in range(2)] == [
-        "InProgress",
-        "Completed",
-    ]
+    _read_until_completed(twin, "eb-seen-cust", "eb-seen-model")
     events.remove_targets(Rule="eb-before-describe", Ids=["q"])  # as a run's clean-up does, at once
     events.delete_rule(Name="eb-before-describe")
     got = _drain(url, 4)
