@@ -119,7 +119,7 @@ def prepare(
         "--workers",
         min=1,
         help="Processes transforming chunks (default: one; cores - 1 from 160 MB of input on 3+ cores; with "
-        "--filter, one per core from 40 MB).",
+        "--filter, one per core from 16 MB).",
     ),
     filters: str = typer.Option(
         None,

@@ -76,8 +76,10 @@ class ChunkOutput:
     prompt_chars: MutableSequence[int]
     total_chars: MutableSequence[int]
     keys: MutableSequence[int]
-    """``hash()`` of the prompt texts, to count exact duplicates without keeping the texts (chunk workers share
-    the caller's hash seed, see :mod:`novaflow.data.workers`)."""
+    """A 64-bit key of each prompt text, to count exact duplicates without keeping the texts: ``hash()`` without
+    filters (chunk workers share one hash seed, see :mod:`novaflow.data.workers`); with filters the seed-free
+    :func:`novaflow.data.kernels.string_keys` (set by :func:`novaflow.data.filters.curate`), so that the calling
+    process, whose seed nobody can pass on, transforms chunks beside its workers."""
     features: list[frozenset[str]] | None = None
     """Record path only: the optional features each valid row uses, for the dataset-wide consistency rule."""
     rows: list[int] | None = None
@@ -523,6 +525,11 @@ def _metadata_values(chunk: Chunk, plan: ColumnarPlan, valid: list[int]) -> dict
     return out
 
 
+def prompt_field(data_format: DataFormat) -> str:
+    """The field whose text is a row's prompt for the report (lengths, duplicate keys): ``text`` for CPT."""
+    return "text" if data_format is DataFormat.CPT else "query"
+
+
 def _build(
     plan: ColumnarPlan,
     values: dict[str, list[Any]],
@@ -568,7 +575,7 @@ def _build(
         lines = [b'{"text":' + x + b"}" for x in map(orjson.dumps, prompts)]
         labels = [None] * n
         answers = [""] * n
-    prompt_key = "text" if data_format is DataFormat.CPT else "query"
+    prompt_key = prompt_field(data_format)
     system_chars = chars["system"] if systems is not None else len(constant) if constant is not None else 0
     prompt_chars = chars[prompt_key] + system_chars
     if data_format in (DataFormat.EVAL, DataFormat.SFT):

@@ -10,6 +10,7 @@ all chunks are in (:func:`decide_duplicates`), the first row of each cluster kep
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -237,16 +238,29 @@ class DuplicateIndex:
         return sorted(out)
 
 
+def prompt_keys(prompts: pa.Array) -> array[int]:
+    """:func:`~novaflow.data.kernels.string_keys` of each prompt, as the int64 array the report keeps."""
+    from novaflow.data.kernels import string_keys  # deferred: numba loads only when a filter runs
+
+    keys = array("q")
+    keys.frombytes(string_keys(*utf8_view(prompts)).tobytes())
+    return keys
+
+
 def rejection(source: str, row: int | None, verdict: tuple[str, float, str], record: Any, field: str) -> Rejection:
     name, score, reason = verdict
     return Rejection(source, row, field, reason, record=record, filter=name, score=score)
 
 
-def curate(output: ChunkOutput, config: CurationConfig, source: str) -> None:
-    """Apply the row-local filters to a transformed chunk in place; its removed rows join its rejections."""
+def curate(output: ChunkOutput, config: CurationConfig, source: str, prompt: str) -> None:
+    """Apply the row-local filters to a transformed chunk in place; its removed rows join its rejections.
+
+    The chunk's prompt keys (``prompt``: the field holding the prompt text) become the seed-free
+    :func:`~novaflow.data.kernels.string_keys`, comparable whichever process transformed the chunk."""
     if output.texts is None or not output.rows_out:
         output.texts = None
         return
+    output.keys = prompt_keys(_strings(output.texts[prompt]))
     docs = documents(output.texts, config.fields)
     verdicts = judge_chunk(docs, config)
     rows: list[int | None] = list(output.rows) if output.rows is not None else [None] * len(docs)

@@ -1,15 +1,17 @@
 """Chunks in, transformed chunks out, in input order: in this process, or in worker processes for large files.
 
 Reading stays in the calling process (pyarrow's CSV reader is fast C++ and keeps the row numbers exact), on a
-thread of its own in one-process mode so the next block is parsed while this one is transformed. With workers each
-chunk is transformed by a worker and comes back as serialized lines plus the report's per-row numbers. Results are
-consumed in submission order with a bounded number in flight, so the output is the same bytes in the same order as
-the single-process path and memory stays flat in rows. Small inputs never start workers: one costs about half
-a second of CPU to start, more than a small file takes to prepare.
+thread of its own so the next block is parsed while this one is transformed. With workers a chunk sent to a worker
+comes back as serialized lines plus the report's per-row numbers; with filters the caller also transforms chunks
+itself whenever its workers are busy (:func:`_in_workers`). Results are consumed in submission order with a bounded
+number in flight, so the output is the same bytes in the same order as the single-process path and memory stays
+flat in rows. Small inputs never start workers: one costs about half a second of CPU to start, more than a small
+file takes to prepare.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 import os
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from novaflow.catalog import DataFormat
-from novaflow.data.columnar import ChunkOutput, ColumnarPlan, plan_columns, transform_chunk
+from novaflow.data.columnar import ChunkOutput, ColumnarPlan, plan_columns, prompt_field, transform_chunk
 from novaflow.data.loaders import Chunk, iter_chunks
 from novaflow.data.message_rows import transform_records, uses_record_path
 from novaflow.data.preferences import pair_columns
@@ -43,19 +45,24 @@ PARALLEL_MIN_CORES = 3
 """Workers start only with a core to spare for the caller, which parses the CSV, pickles chunks, and hashes and
 writes the output. On two cores that caller and two workers contend: 600,000 case-study rows (660 MB) took 11.2 s
 in two workers against 8.5 s in one process with its reader thread (and half the CPU), so there one process wins."""
-CURATION_PARALLEL_MIN_BYTES = 40 << 20
-"""With curation filters, inputs from this size are prepared by a worker per core. The filters' per-row work is
-compiled (novaflow/data/kernels.py), so a chunk costs several times its plain transform, and each worker pays
-~1.2 s of CPU to start (pyarrow, numba and its compiled kernels) besides pickling every chunk both ways. Measured
-with near-dedup,quality,language=en on the case study (2 cores, shared, `--workers 1` and `--workers 2` alternated,
-best of 3): 20,000 rows (22 MB) 1.83 s in one process against 2.07 s in two workers, 60,000 rows (66 MB) 3.73 s
-against 3.30 s (medians 3.76 and 3.44; the bench: 4.75 s against 3.47 s), 600,000 rows (660 MB) two workers; the
-two lines cross near 38 MB. One process with a thread pool (the kernels and CLD2 release the GIL) measured between
-the two at 60,000 and 600,000 rows, with the most memory, so it is not used."""
+CURATION_PARALLEL_MIN_BYTES = 16 << 20
+"""With curation filters, inputs from this size are prepared by a process per core: the caller and ``cores - 1``
+workers. The filters' per-row work is compiled (novaflow/data/kernels.py), so a chunk costs several times its plain
+transform, and a worker pays ~1.2 s of CPU to start (pyarrow, numba and its compiled kernels) besides pickling the
+chunks it gets both ways. Measured with near-dedup,quality,language=en on the case study (2 cores, shared,
+`--workers 1` and `--workers 2` alternated, best and median of 4): 6,000 rows (6.5 MB) 1.18/1.47 s in one process
+against 1.27/1.77 s with a worker, 10,000 rows (11 MB) 1.37/1.49 s against 1.42/1.45 s, 20,000 rows (22 MB)
+1.75/2.04 s against 1.67/1.69 s, 60,000 rows (66 MB) 3.61/3.82 s against 2.83/3.35 s: the two cross near 11 MB, and
+one process takes half the memory there. (Before the caller took chunks itself, two workers crossed one process
+near 38 MB.) One process with a thread pool (the kernels and CLD2 release the GIL) measured between one and two
+processes at 60,000 and 600,000 rows, with the most memory, so it is not used."""
 READ_AHEAD = 2
-"""Chunks the reader thread keeps ready in one-process mode (bounded: memory stays flat in rows)."""
+"""Chunks the reader thread keeps ready (bounded: memory stays flat in rows)."""
 IN_FLIGHT_PER_WORKER = 2
 """Chunks queued per worker: enough to keep every core busy, few enough that memory stays bounded."""
+PENDING_MAX = 64
+"""Chunks submitted or transformed whose outputs are not handed on yet, at most: while a worker starts (~1 s),
+a caller that helps transforms about 30 chunks whose outputs wait behind the worker's first; memory stays flat."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,7 @@ class ChunkJob:
         if self.curation is not None and self.curation.enabled:
             from novaflow.data.filters import curate  # start-up: the filters load only when a run asks
 
-            curate(output, self.curation, self.source.name)
+            curate(output, self.curation, self.source.name, prompt_field(self.data_format))
         return output
 
 
@@ -117,7 +124,11 @@ class ChunkStream:
                 yield job.run(chunk)
             return
         self.used_workers = count
-        yield from _in_workers(job, first, chunks, count)
+        yield from _in_workers(job, first, read_ahead(chunks, READ_AHEAD), count, caller_helps=self._curating)
+
+    @property
+    def _curating(self) -> bool:
+        return self.job.curation is not None and self.job.curation.enabled
 
     def planned(self, first: Chunk) -> ChunkJob:
         """The job for every chunk of this file, decided on its first chunk (column plan or DPO pairs); the plan's
@@ -139,8 +150,7 @@ class ChunkStream:
         except OSError:
             return 1
         cores = available_cores()
-        curating = self.job.curation is not None and self.job.curation.enabled
-        if curating and size >= CURATION_PARALLEL_MIN_BYTES and cores >= 2:
+        if self._curating and size >= CURATION_PARALLEL_MIN_BYTES and cores >= 2:
             return cores
         return cores - 1 if size >= PARALLEL_MIN_BYTES and cores >= PARALLEL_MIN_CORES else 1
 
@@ -202,7 +212,8 @@ class _Worker:
 
     A plain subprocess rather than :mod:`multiprocessing`: it never re-imports the caller's ``__main__`` (a script
     without the ``if __name__ == "__main__"`` guard still works) and never forks a process that has threads (a
-    flow run's has). A feeder thread writes chunks while the caller reads results, so neither pipe can block both.
+    flow run's has). A feeder thread writes chunks and a reader thread takes outputs in, so neither pipe can block
+    both and the caller can see whether an output is there without waiting for it.
     """
 
     def __init__(self, job: ChunkJob, hash_seed: str) -> None:
@@ -212,10 +223,15 @@ class _Worker:
             stdout=subprocess.PIPE,
             env={**os.environ, "PYTHONHASHSEED": hash_seed},
         )
-        self.inbox: queue.Queue[object] = queue.Queue(maxsize=IN_FLIGHT_PER_WORKER)
+        self.in_flight = 0
+        """Chunks submitted whose output the caller has not taken yet."""
+        self.inbox: queue.Queue[object] = queue.Queue()
         self.inbox.put(job)
+        self.outbox: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.feeder = threading.Thread(target=self._feed, name="novaflow-chunk-feeder", daemon=True)
         self.feeder.start()
+        self.reader = threading.Thread(target=self._read, name="novaflow-chunk-results", daemon=True)
+        self.reader.start()
 
     def _feed(self) -> None:
         assert self.proc.stdin is not None
@@ -223,19 +239,34 @@ class _Worker:
             while (item := self.inbox.get()) is not _DONE:
                 _write_frame(self.proc.stdin, item)
             self.proc.stdin.close()
-        except (BrokenPipeError, OSError):  # the worker died; result() reports it
+        except (BrokenPipeError, OSError):  # the worker died; take() reports it
             pass
 
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        try:
+            while (frame := _read_frame(self.proc.stdout)) is not None:
+                self.outbox.put(frame)
+        except (OSError, ValueError):  # the pipe was closed under the reader: the caller is done with this worker
+            pass
+        self.outbox.put(("exit", None))
+
     def submit(self, chunk: Chunk) -> None:
+        self.in_flight += 1
         self.inbox.put(chunk)
 
-    def result(self) -> ChunkOutput:
-        assert self.proc.stdout is not None
-        frame = _read_frame(self.proc.stdout)
-        if frame is None:
+    def take(self, wait: bool) -> ChunkOutput | None:
+        """The oldest output not taken yet (None: not there yet and ``wait`` is False); a worker's exception is
+        raised here, as is its death."""
+        try:
+            status, value = self.outbox.get(block=wait)
+        except queue.Empty:
+            return None
+        if status == "exit":
+            self.outbox.put((status, value))  # every later take reports the death too
             code = self.proc.wait()
             raise DataError(f"a data preparation worker exited with code {code}; run again with --workers 1")
-        status, value = frame
+        self.in_flight -= 1
         if status == "error":
             raise value
         return cast(ChunkOutput, value)
@@ -246,6 +277,7 @@ class _Worker:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        self.reader.join(timeout=30)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 
@@ -272,29 +304,66 @@ def _read_frame(stream: IO[bytes]) -> Any:
     return pickle.loads(data)  # noqa: S301 - our own worker's output, over a pipe we created
 
 
-def _in_workers(job: ChunkJob, first: Chunk, rest: Iterator[Chunk], count: int) -> Iterator[ChunkOutput]:
-    """Chunk i goes to worker i mod count and is read back in the same turn, so the order is the input order.
+def _in_workers(
+    job: ChunkJob, first: Chunk, rest: Iterator[Chunk], count: int, *, caller_helps: bool
+) -> Iterator[ChunkOutput]:
+    """``count`` processes transform the chunks; outputs come back in input order.
 
-    Every chunk is transformed by a worker, and all workers share one random hash seed: the duplicate count
-    compares ``hash()`` of prompt texts across chunks, which is only meaningful within one seed.
+    ``caller_helps`` (filtered runs): ``count - 1`` workers, and this process transforms a chunk itself whenever
+    every worker already has :data:`IN_FLIGHT_PER_WORKER` chunks - a filtered chunk costs several times what
+    passing it on does, so the caller's spare time is worth a share, and one worker fewer saves its start and the
+    pickling of the chunks the caller keeps. Its outputs wait for the earlier chunks' (at most
+    :data:`PENDING_MAX` chunks in all). Otherwise ``count`` workers and the caller only parses, passes on and
+    writes (without filters a chunk is cheap, and the caller's share of that work is what limits the run).
+
+    Without filters, the duplicate count compares ``hash()`` of prompt texts across chunks, which is only
+    meaningful within one seed, so all workers share one random hash seed; filtered chunks carry seed-free keys.
     """
     seed = str(secrets.randbelow(2**32 - 1) + 1)
-    workers = [_Worker(job, seed) for _ in range(count)]
+    workers = [_Worker(job, seed) for _ in range(count - 1 if caller_helps else count)]
+    pending: collections.deque[_Worker | ChunkOutput | Exception] = collections.deque()
+
+    def ready(wait: bool) -> Iterator[ChunkOutput]:
+        """The outputs at the head of ``pending`` that are there (``wait``: the head's, waiting for it); a chunk's
+        error is raised in its turn, as in one process."""
+        while pending:
+            head = pending[0]
+            if isinstance(head, Exception):
+                raise head
+            output = head.take(wait) if isinstance(head, _Worker) else head
+            if output is None:
+                return
+            pending.popleft()
+            yield output
+            wait = False
+
     try:
-        submitted = 0
-        received = 0
         for chunk in itertools.chain([first], rest):
-            workers[submitted % count].submit(chunk)
-            submitted += 1
-            if submitted - received >= count * IN_FLIGHT_PER_WORKER:
-                yield workers[received % count].result()
-                received += 1
-        while received < submitted:
-            yield workers[received % count].result()
-            received += 1
+            yield from ready(wait=False)
+            while len(pending) >= PENDING_MAX:
+                yield from ready(wait=True)
+            idle = min(workers, key=lambda w: w.in_flight, default=None)
+            while not caller_helps and idle is not None and idle.in_flight >= IN_FLIGHT_PER_WORKER:
+                yield from ready(wait=True)
+                idle = min(workers, key=lambda w: w.in_flight)
+            if idle is not None and idle.in_flight < IN_FLIGHT_PER_WORKER:
+                idle.submit(chunk)
+                pending.append(idle)
+            else:
+                pending.append(_run_here(job, chunk))
+        while pending:
+            yield from ready(wait=True)
     finally:
         for worker in workers:
             worker.close()
+
+
+def _run_here(job: ChunkJob, chunk: Chunk) -> ChunkOutput | Exception:
+    """A chunk transformed by the caller: its output, or the exception to raise when its turn comes."""
+    try:
+        return job.run(chunk)
+    except Exception as exc:  # raised after the earlier chunks' outputs, as in one process
+        return exc
 
 
 def _serve(source: IO[bytes], sink: IO[bytes]) -> None:
