@@ -164,6 +164,34 @@ def test_an_error_in_a_chunk_the_caller_transformed_waits_for_its_turn(monkeypat
     assert sent == [1, 11] and 41 in here
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("caller_helps", [True, False])
+def test_a_worker_that_dies_is_one_line_and_leaves_nothing_running(
+    monkeypatch: pytest.MonkeyPatch, caller_helps: bool
+) -> None:
+    """A worker killed (out of memory, say) before it answers: the stream stops with the one-line error naming
+    the way out, and no process or thread of the stream is left."""
+    rows = list(range(1, 11))
+    table = pa.table({"q": [f"question {r} on sorting a list in python" for r in rows], "a": ["use sorted()"] * 10})
+    chunks = [loaders.Chunk(rows=rows, table=table) for _ in range(6)]
+    src = DatasetSource(path="rows.parquet", columns=ColumnMap(query="q", response="a"))
+    job = ChunkStream(ChunkJob(src, DataFormat.SFT, 2, True, curation=CurationConfig.parse("quality")), Path("-"))
+    planned = job.planned(chunks[0])
+    started: list[workers._Worker] = []
+    real_init = workers._Worker.__init__
+
+    def start_then_kill(self: workers._Worker, *args: object) -> None:
+        real_init(self, *args)  # type: ignore[arg-type]
+        self.proc.kill()
+        started.append(self)
+
+    monkeypatch.setattr(workers._Worker, "__init__", start_then_kill)
+    with pytest.raises(DataError, match=r"^a data preparation worker exited with code -9; run again with --workers 1$"):
+        list(workers._in_workers(planned, chunks[0], iter(chunks[1:]), 2, caller_helps=caller_helps))
+    assert len(started) == (1 if caller_helps else 2)
+    assert all(w.proc.returncode == -9 and not w.feeder.is_alive() and not w.reader.is_alive() for w in started)
+
+
 @pytest.mark.parametrize(("cores", "mb", "expected"), [(2, 700, 1), (3, 700, 2), (8, 700, 7), (8, 10, 1)])
 def test_workers_start_for_large_inputs_with_a_core_to_spare(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, mb: int, expected: int
