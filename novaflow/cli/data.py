@@ -118,8 +118,8 @@ def prepare(
         None,
         "--workers",
         min=1,
-        help="Processes transforming chunks (default: one; cores - 1 from 160 MB of input on 3+ cores; with "
-        "--filter, one per core from 16 MB).",
+        help="Processes transforming chunks, per instance with --on sagemaker (default: one; cores - 1 from 160 MB "
+        "of input on 3+ cores; with --filter, one per core from 16 MB).",
     ),
     filters: str = typer.Option(
         None,
@@ -175,6 +175,7 @@ def prepare(
             platform=platform,
             max_length=max_length,
             curation=curation,
+            workers=workers,
             settings=settings,
         )
     elif on == "local":

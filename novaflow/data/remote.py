@@ -26,7 +26,7 @@ from novaflow.settings import NovaflowSettings
 from novaflow.storage import local_copy
 
 INSTANCE_TYPE = "ml.m5.2xlarge"
-"""8 vCPUs and 32 GB: a shard of a few million rows in one process; `--instance-type` picks another."""
+"""8 vCPUs and 32 GB: a shard of a few million rows, a process per vCPU; `--instance-type` picks another."""
 VOLUME_GB = 50
 MAX_RUNTIME = 24 * 3600
 WAIT = Backoff(initial=2.0, factor=1.5, maximum=30.0, deadline=MAX_RUNTIME)
@@ -45,10 +45,14 @@ def prepare_on_sagemaker(
     platform: str | None = None,
     max_length: int | None = 8192,
     curation: CurationConfig | None = None,
+    workers: int | None = None,
     settings: NovaflowSettings,
     wait: Backoff = WAIT,
 ) -> PreparedDataset:
-    """Prepare ``source`` with ``instances`` Processing instances and download the result to ``out_dir``."""
+    """Prepare ``source`` with ``instances`` Processing instances and download the result to ``out_dir``.
+
+    ``workers``: processes per instance (None: a process per core where a local run of the instance's share would
+    use one - every input from 16 MB per instance with the filters)."""
     settings.require("bucket")
     settings.require("role_arn")
     if instances < 1:
@@ -63,6 +67,7 @@ def prepare_on_sagemaker(
         platform=platform,
         max_length=max_length,
         curation=curation or CurationConfig(),
+        workers=workers,
     )
     input_uri = _stage_parts(source, instances, f"{base}/input", settings)
     spec_uri = f"{base}/spec/{SPEC_FILE}"

@@ -18,6 +18,7 @@ Both jobs run ``python -m novaflow.data.sharded {shard,merge}`` with the paths S
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import pickle
 import secrets
@@ -32,10 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from novaflow.catalog import DataFormat, get_model
 from novaflow.data.columnar import ChunkOutput
 from novaflow.data.filters import CurationConfig
-from novaflow.data.loaders import iter_chunks
+from novaflow.data.loaders import Chunk, iter_chunks
 from novaflow.data.prepare import ChunkReplay, prepare_dataset
 from novaflow.data.source import DatasetSource
-from novaflow.data.workers import ChunkJob, ChunkStream
+from novaflow.data.workers import ChunkJob, ChunkStream, process_count, transform_in_order
 from novaflow.errors import DataError
 from novaflow.settings import NovaflowSettings, load_settings
 
@@ -61,6 +62,8 @@ class ShardSpec(BaseModel):
     platform: str | None = None
     max_length: int | None = 8192
     curation: CurationConfig = Field(default_factory=CurationConfig)
+    workers: int | None = Field(None, ge=1)
+    """Processes per instance transforming its chunks (None: as a local run of the instance's share would use)."""
 
 
 def _write_frame(stream: IO[bytes], item: object) -> None:
@@ -95,7 +98,8 @@ def split_input(source: DatasetSource, path: Path, parts: int, out_dir: Path) ->
 
 
 def prepare_shard(spec: ShardSpec, input_dir: Path, out_dir: Path, index: int) -> Path:
-    """Transform and filter the chunks of the part files in ``input_dir`` (this instance's share of the input)."""
+    """Transform and filter the chunks of the part files in ``input_dir`` (this instance's share of the input) with
+    a process per core as a local run of that size would use (``spec.workers`` to choose), outputs in order."""
     fmt = DataFormat.of(spec.data_format)
     nova = get_model(spec.model)
     curating = spec.curation if spec.curation.enabled else None
@@ -103,17 +107,29 @@ def prepare_shard(spec: ShardSpec, input_dir: Path, out_dir: Path, index: int) -
     stream = ChunkStream(ChunkJob(spec.source, fmt, nova.version, nova.multimodal, curation=curating), input_dir, 1)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / SHARD_FILE.format(index=index)
-    with target.open("wb") as fh:
-        job: ChunkJob | None = None
+    numbers: collections.deque[int] = collections.deque()
+    plans: list[Chunk] = []
+
+    def chunks() -> Iterator[Chunk]:
+        """This instance's chunks in part order; their numbers queue up in ``numbers`` as they are read."""
         for part in parts:
             with part.open("rb") as source:
                 for key, value in read_frames(source):
                     if key == "first":
-                        if job is None and value is not None:
-                            job = stream.planned(value)
+                        if not plans and value is not None:
+                            plans.append(value)
                         continue
-                    assert job is not None  # every part starts with the first chunk
-                    _write_frame(fh, (key, job.run(value).packed()))
+                    numbers.append(key)
+                    yield value
+
+    with target.open("wb") as fh:
+        mine = chunks()
+        first = next(mine, None)
+        if first is not None:
+            job = stream.planned(plans[0])  # every part starts with the file's first chunk
+            processes = spec.workers or process_count(sum(p.stat().st_size for p in parts), job.curating)
+            for output in transform_in_order(job, first, mine, processes):
+                _write_frame(fh, (numbers.popleft(), output.packed()))
         _write_frame(fh, ("notes", stream.notes))
     return target
 

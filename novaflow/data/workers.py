@@ -80,6 +80,10 @@ class ChunkJob:
     curation: CurationConfig | None = None
     """The curation filters: row-local ones run here, with the chunk; duplicates are decided by the caller."""
 
+    @property
+    def curating(self) -> bool:
+        return self.curation is not None and self.curation.enabled
+
     def run(self, chunk: Chunk) -> ChunkOutput:
         if self.plan is not None:
             output = transform_chunk(chunk, self.plan)
@@ -94,7 +98,8 @@ class ChunkJob:
                 self.source.system_prompt,
                 texts=self.curation is not None,
             )
-        if self.curation is not None and self.curation.enabled:
+        if self.curating:
+            assert self.curation is not None
             from novaflow.data.filters import curate  # start-up: the filters load only when a run asks
 
             curate(output, self.curation, self.source.name, prompt_field(self.data_format))
@@ -118,17 +123,8 @@ class ChunkStream:
             return
         job = self.planned(first)
         count = self._worker_count()
-        if count < 2:
-            yield job.run(first)
-            for chunk in read_ahead(chunks, READ_AHEAD):
-                yield job.run(chunk)
-            return
-        self.used_workers = count
-        yield from _in_workers(job, first, read_ahead(chunks, READ_AHEAD), count, caller_helps=self._curating)
-
-    @property
-    def _curating(self) -> bool:
-        return self.job.curation is not None and self.job.curation.enabled
+        self.used_workers = count if count > 1 else 0
+        yield from transform_in_order(job, first, chunks, count)
 
     def planned(self, first: Chunk) -> ChunkJob:
         """The job for every chunk of this file, decided on its first chunk (column plan or DPO pairs); the plan's
@@ -149,10 +145,27 @@ class ChunkStream:
             size = self.path.stat().st_size
         except OSError:
             return 1
-        cores = available_cores()
-        if self._curating and size >= CURATION_PARALLEL_MIN_BYTES and cores >= 2:
-            return cores
-        return cores - 1 if size >= PARALLEL_MIN_BYTES and cores >= PARALLEL_MIN_CORES else 1
+        return process_count(size, self.job.curating)
+
+
+def process_count(size: int, curating: bool) -> int:
+    """Processes that transform an input of ``size`` bytes on this machine by default (the thresholds above)."""
+    cores = available_cores()
+    if curating and size >= CURATION_PARALLEL_MIN_BYTES and cores >= 2:
+        return cores
+    return cores - 1 if size >= PARALLEL_MIN_BYTES and cores >= PARALLEL_MIN_CORES else 1
+
+
+def transform_in_order(job: ChunkJob, first: Chunk, rest: Iterator[Chunk], processes: int) -> Iterator[ChunkOutput]:
+    """Every chunk's output, in input order, from ``processes`` processes (one: this one, the next chunk read on a
+    thread meanwhile; more: :func:`_in_workers`, the caller among them when the job filters)."""
+    chunks = read_ahead(rest, READ_AHEAD)
+    if processes < 2:
+        yield job.run(first)
+        for chunk in chunks:
+            yield job.run(chunk)
+        return
+    yield from _in_workers(job, first, chunks, processes, caller_helps=job.curating)
 
 
 def available_cores() -> int:
@@ -317,9 +330,12 @@ def _in_workers(
     writes (without filters a chunk is cheap, and the caller's share of that work is what limits the run).
 
     Without filters, the duplicate count compares ``hash()`` of prompt texts across chunks, which is only
-    meaningful within one seed, so all workers share one random hash seed; filtered chunks carry seed-free keys.
+    meaningful within one seed, so all workers share one hash seed: the caller's own when ``PYTHONHASHSEED`` fixes
+    it (a sharded run's instances all set it, so their shards' keys compare), else a random one; filtered chunks
+    carry seed-free keys.
     """
-    seed = str(secrets.randbelow(2**32 - 1) + 1)
+    fixed = os.environ.get("PYTHONHASHSEED", "")
+    seed = fixed if fixed.isdigit() else str(secrets.randbelow(2**32 - 1) + 1)
     workers = [_Worker(job, seed) for _ in range(count - 1 if caller_helps else count)]
     pending: collections.deque[_Worker | ChunkOutput | Exception] = collections.deque()
 

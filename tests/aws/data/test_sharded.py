@@ -119,3 +119,29 @@ def test_on_sagemaker_cuts_jsonl_records_into_parts_too(aws: object, tmp_path: P
     )  # fmt: skip
     for name in FILES:
         assert (tmp_path / "remote" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("filters", ["", "quality,language=en"])
+def test_instances_with_several_processes_give_the_local_run(aws: object, tmp_path: Path, filters: str) -> None:
+    """Each instance transforms its share with two processes (the caller and a worker with filters, two workers
+    without). Prompts repeated from the first two chunks at the end are counted as duplicates across instances and
+    processes: without filters their keys are ``hash()``, which must share the instances' fixed seed."""
+    path = generate_stackoverflow_csv(tmp_path / "so.csv", 2400, seed=8)
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with path.open("a", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writerows([*rows[:25], *rows[600:625]])  # chunk 0's and chunk 1's prompts again, in the last chunk
+    source = DatasetSource(path=str(path), columns=ColumnMap(query="Body", response="Y"))
+    curation = CurationConfig.parse(filters) if filters else None
+    local = prepare_dataset(
+        source, "sft", "nova-lite-2", tmp_path / "local", curation=curation, settings=load_settings()
+    )
+    assert local.report.duplicates >= 50
+    prepare_on_sagemaker(
+        source, "sft", "nova-lite-2", tmp_path / "remote", image_uri="novaflow:local", instances=2, workers=2,
+        curation=curation, wait=FAST, settings=load_settings(),
+    )  # fmt: skip
+    for name in FILES:
+        assert (tmp_path / "remote" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
