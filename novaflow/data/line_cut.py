@@ -3,10 +3,12 @@ which rows go only once every row is on disk, and the file is rewritten once wit
 
 The kept bytes never pass through Python objects: the newlines are found with numpy in a reused 8 MB buffer, the
 runs between the cut lines are copied by the kernel (``os.copy_file_range``, page cache to page cache) on one
-thread while another hashes them, and the old file is closed - its page cache released - on a thread of its own.
-On the near-dedup benchmark (600,000 rows, 660 MB, 38,500 lines cut) the rewrite took 2.9 s before (read, join,
-write and hash through Python, then an unlink that frees the old pages), 1.5 to 2.0 s now. The file is read, not
-memory-mapped: a mapping's pages count in the process's resident memory (+600 MB at 600,000 rows).
+thread while another hashes them and the caller's thread hands each cut line to ``on_cut`` (parsing it, for the
+rejections, is the only Python work of the rewrite). The rewritten file takes the old one's name without a rename
+over it, and the old file is closed - its blocks freed - on a thread of its own (:mod:`novaflow.data.file_swap`).
+On the near-dedup benchmark (600,000 rows, 660 MB, 38,489 lines cut) the rewrite took 2.9 s through Python, then
+1.9-2.1 s with kernel copies one step after another, and now XXX. The file is read, not memory-mapped: a mapping's
+pages count in the process's resident memory (+600 MB at 600,000 rows).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from novaflow.data.file_swap import move_over, release_later
 from novaflow.errors import DataError
 
 SCAN_BLOCK = 8 << 20
@@ -40,25 +43,26 @@ class CutFile:
 
 def cut_lines(path: Path, cut: npt.NDArray[np.int64], on_cut: Callable[[int, bytes], None]) -> CutFile:
     """Rewrite ``path`` without its lines ``cut`` (0-based, ascending, distinct); ``on_cut(line, body)`` receives
-    each cut line without its newline, in order, before the file is replaced."""
+    each cut line without its newline, in order, before the file is replaced (if it raises, nothing changes)."""
     old = path.open("rb", buffering=0)
     replaced = False
     try:
         size = os.fstat(old.fileno()).st_size
         lines, spans = _cut_spans(old, size, cut, path)
-        for index, (start, end) in zip(cut.tolist(), spans, strict=True):
-            on_cut(index, os.pread(old.fileno(), end - 1 - start, start))
         runs = _kept_runs(spans, size)
         target = path.with_name(path.name + ".rewrite")
-        digest = _copy_and_hash(old.fileno(), runs, target)
-        target.replace(path)
+
+        def hand_over() -> None:
+            for index, (start, end) in zip(cut.tolist(), spans, strict=True):
+                on_cut(index, os.pread(old.fileno(), end - 1 - start, start))
+
+        digest = _copy_and_hash(old.fileno(), runs, target, hand_over)
+        move_over(target, path)
         replaced = True
         return CutFile(lines - len(cut), sum(b - a for a, b in runs), digest)
     finally:
-        if replaced:
-            # The old file's last reference: closing it frees its page cache, ~0.5 s for 600 MB, which the
-            # report and the manifest need not wait for. Not a daemon: the interpreter waits for it at exit.
-            threading.Thread(target=old.close, name="novaflow-release-old-data").start()
+        if replaced:  # the old file's last reference: closing it frees its blocks, which nothing needs to wait for
+            release_later(old.close)
         else:
             old.close()
 
@@ -105,11 +109,13 @@ def _kept_runs(spans: list[tuple[int, int]], size: int) -> list[tuple[int, int]]
     return runs
 
 
-def _copy_and_hash(source: int, runs: list[tuple[int, int]], target: Path) -> str:
-    """``runs`` of ``source`` one after another into ``target``, hashed on a second thread meanwhile (both wait
-    in system calls and hashlib, not in Python, so they share the interpreter without holding each other up)."""
+def _copy_and_hash(source: int, runs: list[tuple[int, int]], target: Path, meanwhile: Callable[[], None]) -> str:
+    """``runs`` of ``source`` one after another into ``target`` on one thread, hashed on a second, while the
+    calling thread runs ``meanwhile``. The copy and the hash wait in system calls and hashlib, not in Python, so
+    the three share the interpreter without holding each other up. Any failure (``meanwhile``'s included) removes
+    ``target`` and is raised once both threads are done."""
     digest = hashlib.sha256()
-    failed: list[OSError] = []
+    failed: list[BaseException] = []
 
     def hash_runs() -> None:
         try:
@@ -119,18 +125,31 @@ def _copy_and_hash(source: int, runs: list[tuple[int, int]], target: Path) -> st
         except OSError as exc:  # raised in the caller's thread: a wrong hash must never reach the manifest
             failed.append(exc)
 
-    hasher = threading.Thread(target=hash_runs, name="novaflow-hash-data")
-    hasher.start()
+    def copy_runs() -> None:
+        try:
+            with target.open("wb") as new:
+                _copy(source, new, runs)
+        except OSError as exc:
+            failed.append(exc)
+
+    threads = [
+        threading.Thread(target=hash_runs, name="novaflow-hash-data"),
+        threading.Thread(target=copy_runs, name="novaflow-copy-data"),
+    ]
+    for thread in threads:
+        thread.start()
     try:
-        with target.open("wb") as new:
-            _copy(source, new, runs)
-        hasher.join()
-        if failed:
-            raise failed[0]
+        meanwhile()
     except BaseException:
-        hasher.join()
+        for thread in threads:
+            thread.join()
         target.unlink(missing_ok=True)
         raise
+    for thread in threads:
+        thread.join()
+    if failed:
+        target.unlink(missing_ok=True)
+        raise failed[0]
     return digest.hexdigest()
 
 

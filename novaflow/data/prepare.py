@@ -30,7 +30,9 @@ import orjson
 from novaflow.catalog import DataFormat, Method, NovaModel, Platform, check_data_format, get_model
 from novaflow.data.bounds import row_count_problem
 from novaflow.data.columnar import ChunkOutput, joined_lines
+from novaflow.data.file_swap import move_over
 from novaflow.data.formats import MANIFEST_FILE, OUTPUT_FILES, REJECTED_FILE, REPORT_FILE
+from novaflow.data.gc_pause import collector_paused
 from novaflow.data.line_cut import cut_lines
 from novaflow.data.message_rows import consistency_drops, label_of
 from novaflow.data.rejections import Rejection, RejectionLog
@@ -203,18 +205,8 @@ def prepare_dataset(
             stream = ChunkStream(job, local, workers)
         sink, features, rows = _write(stream, partial, rejections, builder, duplicates)
         builder.report.notes.extend(stream.notes)
-        drops: dict[int, _Drop] = {}
-        if duplicates is not None:
-            for line, name, score, first in duplicates.decide():
-                what = "same text as" if name == "dedup" else f"similarity {score:.2f} to"
-                reason = f"{name}: {what} row {rows[first]}"
-                drops[line] = _Drop(_filter_field(curating), reason, name, score, rows[first])
-        if features is not None:
-            drops.update({i: _Drop(feature, reason) for i, feature, reason in consistency_drops(features)})
-        if drops:
-            dropped = _drop_lines(partial, sink, drops, rows, src.name)
-            builder.drop_rows(dropped, [label_of(r.record, fmt) for r in dropped], sorted(drops))
-            rejections.add(dropped)
+        with collector_paused():
+            _drop_dataset_rejections(partial, sink, rejections, builder, duplicates, features, rows, src.name, fmt)
     report = builder.build()
     report_file = out / REPORT_FILE
     report_file.write_bytes(orjson.dumps(report.model_dump(), option=orjson.OPT_INDENT_2) + b"\n")
@@ -224,7 +216,7 @@ def prepare_dataset(
         data_file.unlink(missing_ok=True)
         raise DataError(failure)
     digest = sink.hexdigest() or sha256_file(partial)
-    partial.replace(data_file)
+    move_over(partial, data_file)  # a rerun's old file is freed off the critical path
     manifest = {
         "method": fmt.value,
         "model": nova.key,
@@ -235,6 +227,33 @@ def prepare_dataset(
     manifest_file = out / MANIFEST_FILE
     manifest_file.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     return PreparedDataset(out, fmt, nova.key, data_file, rejected_file, report_file, manifest_file, report, manifest)
+
+
+def _drop_dataset_rejections(
+    partial: Path,
+    sink: _Sink,
+    rejections: RejectionLog,
+    builder: ReportBuilder,
+    duplicates: DuplicateIndex | None,
+    features: list[frozenset[str]] | None,
+    rows: array[int],
+    source: str,
+    fmt: DataFormat,
+) -> None:
+    """The rows the dataset-wide rules reject (duplicates once every signature is in, feature consistency) cut
+    out of the written file, rejected and taken out of the report."""
+    drops: dict[int, _Drop] = {}
+    if duplicates is not None:
+        field = _filter_field(duplicates.config)
+        for line, name, score, first in duplicates.decide():
+            what = "same text as" if name == "dedup" else f"similarity {score:.2f} to"
+            drops[line] = _Drop(field, f"{name}: {what} row {rows[first]}", name, score, rows[first])
+    if features is not None:
+        drops.update({i: _Drop(feature, reason) for i, feature, reason in consistency_drops(features)})
+    if drops:
+        dropped = _drop_lines(partial, sink, drops, rows, source)
+        builder.drop_rows(dropped, [label_of(r.record, fmt) for r in dropped], sorted(drops))
+        rejections.add(dropped)
 
 
 @dataclass(frozen=True)
@@ -248,8 +267,8 @@ class _Drop:
     duplicate_of: int | None = None
 
 
-def _filter_field(curation: CurationConfig | None) -> str:
-    return "+".join(curation.fields) if curation is not None else ""
+def _filter_field(curation: CurationConfig) -> str:
+    return "+".join(curation.fields)
 
 
 @dataclass

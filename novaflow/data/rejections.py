@@ -15,6 +15,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from novaflow.data.file_swap import move_over
+
 
 @dataclasses.dataclass(frozen=True)
 class Rejection:
@@ -96,7 +98,7 @@ class RejectionLog:
         if self._unnumbered:
             with self._partial.open("ab") as fh:
                 fh.write(b"".join(orjson.dumps(r.as_dict()) + b"\n" for r in self._unnumbered))
-        self._partial.replace(self.path)
+        move_over(self._partial, self.path)
 
     def _merge_late(self) -> None:
         late = sorted(self._late, key=lambda r: r.row or 0)
@@ -107,7 +109,7 @@ class RejectionLog:
                 written, ((r.row or 0, orjson.dumps(r.as_dict()) + b"\n") for r in late), key=lambda item: item[0]
             ):
                 new.write(line)
-        merged.replace(self._partial)
+        move_over(merged, self._partial)
 
     def first(self, n: int) -> list[dict[str, Any]]:
         """The first ``n`` rejections in row order (after the log is closed)."""

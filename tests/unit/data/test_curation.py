@@ -4,6 +4,7 @@ built to fail each quality sub-filter; every removed row is in rejected.jsonl wi
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import random
 from pathlib import Path
@@ -15,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from novaflow.data import line_cut, lsh, minhash, ngrams
+from novaflow.data import prepare as prepare_module
 from novaflow.data.filters import CurationConfig
 from novaflow.data.prepare import prepare_dataset
 from novaflow.data.quality import QualityThresholds, ftfy_badness_pattern, score_quality
@@ -283,3 +285,34 @@ def test_a_duplicate_filter_that_drops_nothing_still_records_the_file_hash(tmp_p
     data = prepared.data_file.read_bytes()
     entry = orjson.loads(prepared.manifest_file.read_bytes())["files"][prepared.data_file.name]
     assert entry == {"rows": 20, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def test_the_cut_runs_with_the_collector_held_back_and_a_rerun_replaces_the_old_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cutting rows out parses each of them (tens of thousands at scale): no collection walks the process meanwhile,
+    and the collector is on again afterwards. A second run into the same directory leaves only its own files."""
+    path = tmp_path / "dups.csv"
+    questions = [f"question number {i} about sorting lists in python quickly" for i in range(6)]
+    _write_csv(path, [(q, f"the answer is {q[16:17]}") for q in [*questions, questions[2]]])
+    seen: list[bool] = []
+    real_cut = prepare_module.cut_lines
+
+    def watching(*args: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real_cut(*args)
+
+    monkeypatch.setattr(prepare_module, "cut_lines", watching)
+    source = DatasetSource(path=str(path), columns=ColumnMap())
+    dedup = CurationConfig.parse("dedup")
+    for _ in range(2):
+        out = prepare_dataset(source, "sft", "nova-lite-2", tmp_path / "out", curation=dedup, settings=load_settings())
+    assert seen == [False, False] and gc.isenabled()
+    assert sorted(p.name for p in out.out_dir.iterdir()) == [
+        "manifest.json", "rejected.jsonl", "report.json", "train.jsonl"
+    ]  # fmt: skip
+    data = out.data_file.read_bytes()
+    assert len(data.splitlines()) == 6
+    manifest = orjson.loads(out.manifest_file.read_bytes())
+    assert manifest["files"]["train.jsonl"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert [orjson.loads(line)["row"] for line in out.rejected_file.read_bytes().splitlines()] == [7]
