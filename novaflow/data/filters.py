@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from novaflow.data.arrow_arrays import string_array, take
 from novaflow.data.columnar import ChunkOutput
 from novaflow.data.lsh import SignatureStore, find_near_duplicates
 from novaflow.data.minhash import DEFAULT_THRESHOLD, SHINGLE_WORDS, signatures
@@ -144,7 +145,7 @@ def _join_lines(left: pa.Array, right: pa.Array) -> pa.Array:
 def _strings(values: Any) -> pa.Array:
     if isinstance(values, pa.Array):
         return values if not values.null_count else pc.fill_null(values, "")
-    return pa.array([v if isinstance(v, str) else _json(v) for v in values], pa.string())
+    return string_array([v if isinstance(v, str) else _json(v) for v in values])
 
 
 def _json(value: Any) -> str:
@@ -174,12 +175,12 @@ def judge_chunk(array: pa.Array, config: CurationConfig) -> RowVerdicts:
     if config.uses("language"):
         from novaflow.data.language import PREFIX_CHARS, detect_all  # start-up: pycld2 loads only for this filter
 
-        todo = [i for i in range(n) if removed[i] is None]
+        todo = np.flatnonzero(np.fromiter((r is None for r in removed), dtype=bool, count=n))
         wanted = set(config.languages)
-        texts = pc.utf8_slice_codeunits(array.take(pa.array(todo, pa.int64())), 0, PREFIX_CHARS).to_pylist()
+        texts = pc.utf8_slice_codeunits(take(array, todo), 0, PREFIX_CHARS).to_pylist()
         codes, percents = detect_all(texts)
         least = config.min_language_percent
-        for i, code, percent in zip(todo, codes, percents, strict=True):
+        for i, code, percent in zip(todo.tolist(), codes, percents, strict=True):
             if code not in wanted:
                 reason = f"language: {code} ({percent}%), not {'/'.join(config.languages)}"
                 removed[i] = ("language", percent / 100, reason)

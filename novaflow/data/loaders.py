@@ -21,6 +21,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from novaflow.data.arrow_arrays import string_array
 from novaflow.data.rejections import Rejection
 from novaflow.data.source import DatasetSource
 from novaflow.errors import DataError
@@ -195,11 +196,15 @@ def _csv_python_chunks(
                 for col, value in zip(cols, record, strict=True):
                     col.append(value)
             if len(rows) + len(rejected) >= source.chunk_rows:
-                yield Chunk(rows=rows, table=pa.table(dict(zip(header, cols, strict=True))), rejected=rejected)
+                yield Chunk(rows=rows, table=_string_table(header, cols), rejected=rejected)
                 rows, cols, rejected = [], [[] for _ in header], []
         if rows or rejected:
-            table = pa.table({h: pa.array(c, pa.string()) for h, c in zip(header, cols, strict=True)})
-            yield Chunk(rows=rows, table=table, rejected=rejected)
+            yield Chunk(rows=rows, table=_string_table(header, cols), rejected=rejected)
+
+
+def _string_table(header: list[str], cols: list[list[str]]) -> pa.Table:
+    columns = dict(zip(header, cols, strict=True))  # a repeated header name: its last column, as before
+    return pa.Table.from_arrays([string_array(col) for col in columns.values()], names=list(columns))
 
 
 def _record_or_rejection(

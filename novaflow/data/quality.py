@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
+from novaflow.data.arrow_arrays import take
 from novaflow.data.ngrams import (
     SPACE_CHARS,
     WORD_CHARS,
@@ -229,7 +230,7 @@ def _explicit_points(op: Any, arg: Any, parser: Any) -> set[int] | None:
 
 
 def _rows(array: pa.Array, which: npt.NDArray[np.intp]) -> pa.Array:
-    return array.take(pa.array(which, pa.int64()))
+    return take(array, which)
 
 
 def _add_astral_alnum(counts: I64, rows: I64, points: I64) -> I64:
@@ -277,18 +278,18 @@ def _char_repetition(array: pa.Array, chars: I64, highest: I64, repeated: I64, n
     if not suspects.any():
         return bound
     which = np.flatnonzero(suspects)
-    hashes, sub_rows = char_ngrams(array.take(pa.array(which, pa.int64())), n)  # the suspects' n-grams only
+    hashes, sub_rows = char_ngrams(take(array, which), n)  # the suspects' n-grams only
     rows = which[sub_rows]
     freq, first = ngram_frequencies(hashes, rows)
     singles = np.bincount(rows[freq == 1], minlength=count)
     distinct = np.flatnonzero(first & (freq > 1))  # one entry per distinct repeated n-gram, rows ascending
     d_rows, d_freq = rows[distinct], freq[distinct]
     distinct_repeated = np.bincount(d_rows, minlength=count)
-    take = np.minimum(np.floor(np.sqrt(singles + distinct_repeated)).astype(np.int64), distinct_repeated)
+    counted = np.minimum(np.floor(np.sqrt(singles + distinct_repeated)).astype(np.int64), distinct_repeated)
     order = np.argsort(d_rows * (1 << 32) - d_freq, kind="stable")  # by row, most frequent first
     d_rows, d_freq = d_rows[order], d_freq[order]
     rank = np.arange(len(d_rows)) - np.searchsorted(d_rows, d_rows, side="left")
-    top = rank < take[d_rows]
+    top = rank < counted[d_rows]
     summed = np.bincount(d_rows[top], weights=d_freq[top].astype(np.float64), minlength=count)
     exact = np.where(total > 0, summed / np.maximum(total, 1), 0.0)
     return np.where(suspects, exact, bound)

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
+from novaflow.data.arrow_arrays import string_array
 from novaflow.data.loaders import read_all_records
 from novaflow.data.minhash import DEFAULT_THRESHOLD, signatures
 from novaflow.data.ngrams import words
@@ -348,7 +349,7 @@ def near_leakage(
     from novaflow.data.lsh import find_near_duplicates  # start-up: numba loads only when splits are compared
 
     rows = held + train
-    tokens = words(pa.array([keys[i].replace("\x1f", " ") for i in rows], pa.string()))
+    tokens = words(string_array([keys[i].replace("\x1f", " ") for i in rows]))
     sigs, has_words = signatures(tokens)
     groups = np.array([0] * len(held) + [1] * len(train), dtype=np.int64)
     found = find_near_duplicates(sigs, has_words, threshold, pairs_between=groups)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from novaflow.cli import GROUPS
 
 HEAVY = ("pandas", "pyarrow", "prefect", "plotly")
+ALL_FILTERS = "dedup,near-dedup,quality,language=en"
 
 
 def _modules_after(code: str) -> set[str]:
@@ -72,21 +74,32 @@ def test_help_runs_and_unknown_verbs_are_one_usage_error() -> None:
         ("so.csv", ["--method", "rft", "--map", "query=Body", "--map", "reference_answer=Y"]),
         ("so.csv", ["--method", "eval", "--map", "query=Body", "--map", "response=Y"]),
         ("converse.jsonl", ["--method", "sft"]),
+        ("so.csv", ["--method", "sft", "--map", "query=Body", "--map", "response=Y", "--filter", ALL_FILTERS]),
+        ("converse.jsonl", ["--method", "sft", "--filter", ALL_FILTERS]),
+        ("ragged.csv", ["--method", "sft", "--map", "query=q", "--map", "response=r"]),
     ],
 )
 def test_data_prepare_never_imports_pandas(tmp_path: Path, name: str, args: list[str]) -> None:
     """pandas costs ~0.2 s and ~30 MB of every ``data prepare``, and pyarrow imports it behind calls that look
-    harmless (``Array.to_numpy``, ``pa.array`` of an object array): the preparation path must avoid them all."""
+    harmless (``Array.to_numpy``, ``pa.array`` or ``pa.table`` of a list): the preparation path must avoid them
+    all, the filters' (run by every chunk worker too) and the stdlib CSV reader's included."""
     from novaflow.data.samples import generate_stackoverflow_csv
 
     data = generate_stackoverflow_csv(tmp_path / "so.csv", 40, 1)
     converse = tmp_path / "converse.jsonl"
-    row = {
-        "schemaVersion": "bedrock-conversation-2024",
-        "messages": [{"role": "user", "content": [{"text": "q"}]}, {"role": "assistant", "content": [{"text": "a"}]}],
-    }
-    converse.write_text("\n".join(json.dumps(row) for _ in range(30)) + "\n", encoding="utf-8")
-    source = data if name == "so.csv" else converse
+    with data.open(encoding="utf-8", newline="") as fh:  # the CSV's varied texts: some rows pass every filter
+        pairs = [(r["Body"], r["Y"]) for r in csv.DictReader(fh)]
+    rows = [
+        {
+            "schemaVersion": "bedrock-conversation-2024",
+            "messages": [{"role": "user", "content": [{"text": q}]}, {"role": "assistant", "content": [{"text": a}]}],
+        }
+        for q, a in pairs
+    ]
+    converse.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    ragged = tmp_path / "ragged.csv"  # a row of the wrong width: read by the stdlib reader, chunk by chunk
+    ragged.write_text('q,r\n"multi\nline",x\n1,2,3\nc,d\n', encoding="utf-8")
+    source = {"so.csv": data, "converse.jsonl": converse, "ragged.csv": ragged}[name]
     argv = ["data", "prepare", str(source), "--model", "nova-lite-2", "--out", str(tmp_path / "out"), *args]
     loaded = _modules_after(
         f"from novaflow.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit as e:\n    assert not e.code, e"
