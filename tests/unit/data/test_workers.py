@@ -138,8 +138,9 @@ def test_filtered_chunks_shared_by_the_caller_and_a_worker_give_one_process_file
 
 @pytest.mark.slow
 def test_an_error_in_a_chunk_the_caller_transformed_waits_for_its_turn(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunks 0 and 1 go to the worker, which takes a while to start; chunk 4 is the caller's and fails first, but
-    the stream yields chunk 0 and then raises chunk 1's error, as one process does."""
+    """Chunks 0 to 3 go to the worker (its queue while the caller helps), which takes a while to start; chunk 4 is
+    the caller's and fails first, but the stream yields chunk 0 and then raises chunk 1's error, as one process
+    does."""
 
     def chunk(index: int, response: object) -> loaders.Chunk:
         rows = list(range(10 * index + 1, 10 * index + 11))
@@ -161,7 +162,7 @@ def test_an_error_in_a_chunk_the_caller_transformed_waits_for_its_turn(monkeypat
         for output in workers._in_workers(job, chunks[0], iter(chunks[1:]), 2, caller_helps=True):
             taken.append(output.blob())
     assert [t.count(b"\n") for t in taken] == [10] and b'"question 1 on' in taken[0]
-    assert sent == [1, 11] and 41 in here
+    assert sent == [1, 11, 21, 31] and 41 in here  # the first rows of the chunks each took
 
 
 @pytest.mark.slow
