@@ -185,7 +185,9 @@ def main(argv: list[str] | None = None) -> None:
 FAST_EXIT = (("data", "prepare"),)
 """Commands whose process ends without the interpreter's teardown once they succeed: freeing the ~200 modules and
 their objects one by one measured ~50 ms, a fifth of a small ``data prepare``'s fixed cost. They return only after
-every file is closed and every thread and worker process is joined; nothing of theirs runs at exit."""
+every file they write is closed and every worker process and writing thread is joined; nothing of theirs runs at
+exit. The one thread that may still run is closing a replaced, already unlinked file
+(:func:`novaflow.data.file_swap.release_later`): the exit closes it the same way, freeing its blocks."""
 
 
 def _skips_teardown(args: list[str]) -> bool:
