@@ -122,14 +122,14 @@ def _copy_and_hash(source: int, runs: list[tuple[int, int]], target: Path, meanw
             for start, end in runs:
                 for piece in range(start, end, SCAN_BLOCK):
                     digest.update(os.pread(source, min(SCAN_BLOCK, end - piece), piece))
-        except OSError as exc:  # raised in the caller's thread: a wrong hash must never reach the manifest
+        except BaseException as exc:  # raised in the caller's thread: a wrong hash must never reach the manifest
             failed.append(exc)
 
     def copy_runs() -> None:
         try:
             with target.open("wb") as new:
                 _copy(source, new, runs)
-        except OSError as exc:
+        except BaseException as exc:  # raised in the caller's thread: a short file must never replace the data
             failed.append(exc)
 
     threads = [

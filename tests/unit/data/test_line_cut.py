@@ -142,3 +142,22 @@ def test_a_read_failing_while_hashing_fails_the_cut_and_leaves_the_file(
     assert hashing == ["read"]
     assert path.read_bytes() == original
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
+
+
+def test_a_copy_failing_on_its_thread_fails_the_cut_and_leaves_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy runs on a thread of its own: whatever stops it is raised in the caller, never a short file kept."""
+    lines = _lines(30, seed=5)
+    path = tmp_path / "data.jsonl"
+    original = b"".join(line + b"\n" for line in lines)
+    path.write_bytes(original)
+
+    def broken_copy(*args: object) -> None:
+        raise RuntimeError("copy stopped half-way")
+
+    monkeypatch.setattr(line_cut, "_copy", broken_copy)
+    with pytest.raises(RuntimeError, match="copy stopped half-way"):
+        _cut(path, [2, 7])
+    assert path.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
