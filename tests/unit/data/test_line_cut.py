@@ -27,6 +27,14 @@ def _cut(path: Path, cut: list[int]) -> tuple[line_cut.CutFile, list[tuple[int, 
     return result, seen
 
 
+def _written(tmp_path: Path, seed: int) -> tuple[Path, bytes]:
+    """A 30-line data file and its bytes."""
+    path = tmp_path / "data.jsonl"
+    original = b"".join(line + b"\n" for line in _lines(30, seed=seed))
+    path.write_bytes(original)
+    return path, original
+
+
 CASES = [[], [0], [49], [0, 1, 2], [47, 48, 49], [3, 10, 11, 12, 30], list(range(50))]
 
 
@@ -104,10 +112,7 @@ def test_an_empty_file_stays_empty(tmp_path: Path) -> None:
 
 
 def test_a_failure_while_the_cut_lines_are_handled_leaves_the_file_as_it_was(tmp_path: Path) -> None:
-    lines = _lines(30, seed=9)
-    path = tmp_path / "data.jsonl"
-    original = b"".join(line + b"\n" for line in lines)
-    path.write_bytes(original)
+    path, original = _written(tmp_path, seed=9)
 
     def refuse(index: int, body: bytes) -> None:
         if index == 20:
@@ -123,10 +128,7 @@ def test_a_read_failing_while_hashing_fails_the_cut_and_leaves_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The hash goes into the manifest: a read error on the hashing thread is raised, not swallowed with it."""
-    lines = _lines(30, seed=4)
-    path = tmp_path / "data.jsonl"
-    original = b"".join(line + b"\n" for line in lines)
-    path.write_bytes(original)
+    path, original = _written(tmp_path, seed=4)
     real = os.pread
     hashing: list[str] = []
 
@@ -148,10 +150,7 @@ def test_a_copy_failing_on_its_thread_fails_the_cut_and_leaves_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The copy runs on a thread of its own: whatever stops it is raised in the caller, never a short file kept."""
-    lines = _lines(30, seed=5)
-    path = tmp_path / "data.jsonl"
-    original = b"".join(line + b"\n" for line in lines)
-    path.write_bytes(original)
+    path, original = _written(tmp_path, seed=5)
 
     def broken_copy(*args: object) -> None:
         raise RuntimeError("copy stopped half-way")
