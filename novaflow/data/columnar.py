@@ -93,6 +93,9 @@ class ChunkOutput:
     """The valid rows' field values (query, response, system, text, ...) for the curation filters."""
     curation: Any = None
     """What the dataset-wide duplicate filters need from this chunk (:class:`novaflow.data.filters.ChunkCuration`)."""
+    lengths: array[int] | None = None
+    """Each line's bytes with its newline, kept by :meth:`packed` when the chunk was curated: the rows the duplicate
+    filters drop are cut out of the written file by these, without reading the file to find its lines."""
 
     @property
     def rows_out(self) -> int:
@@ -101,6 +104,15 @@ class ChunkOutput:
     def blob(self) -> bytes:
         return self.joined if self.joined is not None else joined_lines(self.lines)
 
+    def line_lengths(self) -> array[int] | None:
+        """Bytes of each line with its newline (4 bytes a row: a line is a row of an Arrow string array, which
+        holds less than 2 GB), or None when the lines were joined without keeping them."""
+        if self.lengths is not None or self.joined is not None:
+            return self.lengths
+        lengths = array("I")
+        lengths.frombytes((np.fromiter(map(len, self.lines), dtype=np.uint32, count=len(self.lines)) + 1).tobytes())
+        return lengths
+
     def packed(self) -> ChunkOutput:
         """This output as a chunk worker sends it: lines joined, labels counted, numbers as int64 arrays.
 
@@ -108,6 +120,8 @@ class ChunkOutput:
         """
         if self.joined is None:
             self.count = len(self.lines)
+            if self.curation is not None:
+                self.lengths = self.line_lengths()
             self.joined, self.lines = joined_lines(self.lines), []
         if isinstance(self.labels, list):
             counted = Counter(self.labels)

@@ -10,6 +10,7 @@ import dataclasses
 import heapq
 from array import array
 from collections.abc import Iterable
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -65,7 +66,8 @@ class RejectionLog:
         self._partial = path.with_name(path.name + ".partial")
         self._fh: BinaryIO | None = None
         self._rows = array("q")
-        self._late: list[Rejection] = []
+        self._late: list[tuple[int, bytes]] = []
+        """Rejections that came after higher row numbers were written: (row, line), merged in at the close."""
         self._unnumbered: list[Rejection] = []
 
     def __enter__(self) -> RejectionLog:
@@ -80,7 +82,8 @@ class RejectionLog:
             return
         self.count += len(batch)
         if self._rows and (batch[0].row or 0) < self._rows[-1]:
-            self._late.extend(batch)
+            # serialized now: a caller adding them while other work waits (a rewrite's copy) takes this off the close
+            self._late.extend((r.row or 0, orjson.dumps(r.as_dict()) + b"\n") for r in batch)
             return
         assert self._fh is not None, "RejectionLog used outside its with block"
         self._fh.write(b"".join(orjson.dumps(r.as_dict()) + b"\n" for r in batch))
@@ -101,14 +104,11 @@ class RejectionLog:
         move_over(self._partial, self.path)
 
     def _merge_late(self) -> None:
-        late = sorted(self._late, key=lambda r: r.row or 0)
+        late = sorted(self._late, key=itemgetter(0))
         merged = self._partial.with_name(self._partial.name + ".merge")
         with self._partial.open("rb") as old, merged.open("wb") as new:
             written = zip(self._rows, old, strict=True)
-            for _, line in heapq.merge(
-                written, ((r.row or 0, orjson.dumps(r.as_dict()) + b"\n") for r in late), key=lambda item: item[0]
-            ):
-                new.write(line)
+            new.writelines(line for _, line in heapq.merge(written, late, key=itemgetter(0)))
         move_over(merged, self._partial)
 
     def first(self, n: int) -> list[dict[str, Any]]:

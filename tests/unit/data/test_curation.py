@@ -298,9 +298,9 @@ def test_the_cut_runs_with_the_collector_held_back_and_a_rerun_replaces_the_old_
     seen: list[bool] = []
     real_cut = prepare_module.cut_lines
 
-    def watching(*args: Any) -> Any:
+    def watching(*args: Any, **kwargs: Any) -> Any:
         seen.append(gc.isenabled())
-        return real_cut(*args)
+        return real_cut(*args, **kwargs)
 
     monkeypatch.setattr(prepare_module, "cut_lines", watching)
     source = DatasetSource(path=str(path), columns=ColumnMap())

@@ -55,6 +55,54 @@ def test_cut_lines_leave_the_other_lines_byte_for_byte(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]  # no rewrite file left behind
 
 
+def _ends(lines: list[bytes]) -> np.ndarray:
+    return np.cumsum([len(line) + 1 for line in lines], dtype=np.int64)
+
+
+@pytest.mark.parametrize("cut", CASES)
+def test_known_line_ends_cut_the_same_bytes_without_scanning_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: list[int]
+) -> None:
+    """The writer's line ends give exactly the scan's spans: same file, same cut lines handed over, same counts and
+    hash - and the file is never searched for newlines."""
+    lines = _lines(50, seed=len(cut) + 11)
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+
+    def no_scan(*args: object) -> None:
+        raise AssertionError("the file was scanned for its lines")
+
+    monkeypatch.setattr(line_cut, "_cut_spans", no_scan)
+    seen: list[tuple[int, bytes]] = []
+    result = cut_lines(path, np.array(cut, dtype=np.int64), lambda i, body: seen.append((i, body)), _ends(lines))
+    expected = b"".join(line + b"\n" for i, line in enumerate(lines) if i not in set(cut))
+    assert path.read_bytes() == expected
+    assert seen == [(i, lines[i]) for i in cut]
+    assert result == line_cut.CutFile(50 - len(cut), len(expected), hashlib.sha256(expected).hexdigest())
+
+
+def test_line_ends_that_do_not_match_the_file_are_refused_and_the_file_kept(tmp_path: Path) -> None:
+    """Ends from a different write (a longer or shorter file, a last byte that is not a newline, fewer lines than
+    the cut needs) name the file and what to do, and leave it as it was."""
+    path, original = _written(tmp_path, seed=6)
+    lines = original.splitlines()
+    ends = _ends(lines)
+    keep = lambda i, body: None  # noqa: E731
+    for wrong, message in [
+        (ends[:-1], rf"data\.jsonl: holds {len(original)} bytes, not the {int(ends[-2])} written in 29 lines; "),
+        (ends + 1, rf"data\.jsonl: holds {len(original)} bytes, not the {int(ends[-1]) + 1} written in 30 lines; "),
+    ]:
+        with pytest.raises(DataError, match=message + "prepare it again"):
+            cut_lines(path, np.array([1], dtype=np.int64), keep, wrong)
+    with pytest.raises(DataError, match=r"data\.jsonl: has 30 lines, fewer than the rows to cut out \(last: 30\)"):
+        cut_lines(path, np.array([2, 30], dtype=np.int64), keep, ends)
+    path.write_bytes(original[:-1] + b" ")
+    with pytest.raises(DataError, match=r"data\.jsonl: the data file does not end with a newline"):
+        cut_lines(path, np.array([1], dtype=np.int64), keep, ends)
+    assert path.read_bytes() == original[:-1] + b" "
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
+
+
 def _every_third_cut(tmp_path: Path) -> tuple[Path, bytes, line_cut.CutFile]:
     lines = _lines(40, seed=3)
     path = tmp_path / "data.jsonl"
@@ -120,6 +168,29 @@ def test_a_failure_while_the_cut_lines_are_handled_leaves_the_file_as_it_was(tmp
 
     with pytest.raises(DataError, match="row 21: not what we expected"):
         cut_lines(path, np.array([3, 20, 25], dtype=np.int64), refuse)
+    assert path.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
+
+
+def test_then_runs_after_the_last_cut_line_and_its_failure_leaves_the_file(tmp_path: Path) -> None:
+    """``then`` sees every cut line handed over, before the file is replaced; if it raises, nothing changes."""
+    path, original = _written(tmp_path, seed=8)
+    events: list[object] = []
+
+    def then() -> None:
+        events.append(("then", path.read_bytes() == original))
+
+    cut_lines(path, np.array([4, 9], dtype=np.int64), lambda i, body: events.append(i), then=then)
+    assert events == [4, 9, ("then", True)]
+    assert len(path.read_bytes().splitlines()) == 28
+
+    path.write_bytes(original)
+
+    def failing() -> None:
+        raise DataError("accounting failed")
+
+    with pytest.raises(DataError, match="accounting failed"):
+        cut_lines(path, np.array([4, 9], dtype=np.int64), lambda i, body: None, then=failing)
     assert path.read_bytes() == original
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
 

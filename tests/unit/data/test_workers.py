@@ -6,14 +6,16 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
 
 from novaflow.catalog import DataFormat
 from novaflow.data import loaders, workers
+from novaflow.data import prepare as prepare_module
 from novaflow.data.filters import CurationConfig
-from novaflow.data.prepare import prepare_dataset
+from novaflow.data.prepare import PreparedDataset, prepare_dataset
 from novaflow.data.samples import generate_stackoverflow_csv, iter_stackoverflow_rows, write_rows
 from novaflow.data.source import ColumnMap, DatasetSource
 from novaflow.data.workers import ChunkJob, ChunkStream
@@ -134,6 +136,46 @@ def test_filtered_chunks_shared_by_the_caller_and_a_worker_give_one_process_file
     assert _files(one.out_dir) == _files(two.out_dir)
     assert one.report.duplicates == two.report.duplicates >= 140  # a few repeats fail the quality filter
     assert one.report.filtered == two.report.filtered
+
+
+@pytest.mark.slow
+def test_duplicates_are_cut_by_the_line_ends_both_processes_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lines' lengths come with every chunk, from the caller and from its worker, so the duplicates are cut out
+    at the written file's real line ends without a scan; the files equal a run whose cut scans the file."""
+    monkeypatch.setattr(loaders, "CSV_BLOCK_BYTES", 16 << 10)
+    rows = list(iter_stackoverflow_rows(1200, 5))
+    data = write_rows(tmp_path / "so.csv", [*rows, *rows[:150]])
+    src = DatasetSource(path=str(data), columns=ColumnMap(query="Body", response="Y"))
+    curation = CurationConfig.parse("dedup,near-dedup")
+    real_cut = prepare_module.cut_lines
+    given: list[object] = []
+
+    def watching(path: Path, cut: Any, on_cut: Any, line_ends: Any = None, **rest: Any) -> Any:
+        written = path.read_bytes()
+        newlines = [i + 1 for i, byte in enumerate(written) if byte == 10]
+        given.append(None if line_ends is None else line_ends.tolist() == newlines)
+        return real_cut(path, cut, on_cut, line_ends, **rest)
+
+    monkeypatch.setattr(prepare_module, "cut_lines", watching)
+
+    def prepare(out: str, processes: int) -> PreparedDataset:
+        return prepare_dataset(
+            src, "sft", "nova-lite-2", tmp_path / out, curation=curation, workers=processes, settings=load_settings()
+        )
+
+    one = prepare("one", 1)
+    assert given == [True]
+    with monkeypatch.context() as unknown:
+        unknown.setattr(prepare_module._Sink, "line_ends", lambda self: None)
+        scanned = prepare("scan", 1)
+    assert given == [True, None]
+    here, sent = _spy_on_placement(monkeypatch)
+    two = prepare("two", 2)
+    assert here and sent and given == [True, None, True]
+    assert one.report.filtered["dedup"] >= 140
+    assert _files(one.out_dir) == _files(scanned.out_dir) == _files(two.out_dir)
 
 
 @pytest.mark.slow
