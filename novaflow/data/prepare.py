@@ -30,7 +30,7 @@ import orjson
 
 from novaflow.catalog import DataFormat, Method, NovaModel, Platform, check_data_format, get_model
 from novaflow.data.bounds import row_count_problem
-from novaflow.data.columnar import ChunkOutput, joined_lines
+from novaflow.data.columnar import ChunkOutput
 from novaflow.data.file_swap import move_over
 from novaflow.data.formats import MANIFEST_FILE, OUTPUT_FILES, REJECTED_FILE, REPORT_FILE
 from novaflow.data.gc_pause import collector_paused
@@ -92,10 +92,6 @@ class _Sink:
         self.fh.write(blob)
         if self.digest is not None:
             self.digest.update(blob)
-
-    def write(self, lines: list[bytes]) -> None:
-        if lines:
-            self.write_blob(joined_lines(lines), len(lines))
 
     def write_blob(self, blob: bytes, rows: int, lengths: array[int] | None = None) -> None:
         """``rows`` lines already joined, each ending in a newline (as chunk workers send them), and their lengths
